@@ -1,0 +1,26 @@
+// Package generators is the table of artifact kinds. Adding a kind means
+// adding one package under generators/ and one row here; nothing
+// registers itself from init().
+package generators
+
+import (
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/gunicorn"
+	"github.com/hacompile/hacompile/generators/limits"
+	"github.com/hacompile/hacompile/generators/nginx"
+	"github.com/hacompile/hacompile/generators/sysctl"
+	"github.com/hacompile/hacompile/generators/systemd"
+)
+
+// table lists every built-in generator, in the order their files are
+// produced (the order never shows in output, which is sorted by path).
+var table = []artifact.Generator{
+	nginx.Gen{},
+	gunicorn.Gen{},
+	systemd.Gen{},
+	sysctl.Gen{},
+	limits.Gen{},
+}
+
+// All returns the built-in generators.
+func All() []artifact.Generator { return append([]artifact.Generator(nil), table...) }

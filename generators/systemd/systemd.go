@@ -1,0 +1,20 @@
+// Package systemd is being written; it produces no files yet.
+package systemd
+
+import (
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the systemd generator.
+type Gen struct{}
+
+var _ artifact.Generator = Gen{}
+
+// Kind implements artifact.Generator.
+func (Gen) Kind() string { return "systemd" }
+
+// Generate implements artifact.Generator.
+func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
+	return nil, nil
+}

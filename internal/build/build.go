@@ -1,0 +1,254 @@
+// Package build is the pipeline: find stack files, load and validate
+// them, run every generator, and turn the result into one in-memory tree
+// that is written to out/ (or compared with it) deterministically.
+package build
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators"
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// StackFileExts are the stack file kinds the build discovers in a
+// directory.
+var StackFileExts = []string{".cue"}
+
+// Rendered is one stack and every file generated for it.
+type Rendered struct {
+	Stack *schema.Stack
+	Files []artifact.File // sorted by host, then path
+}
+
+// Tree maps slash-separated paths relative to out/ to file contents.
+type Tree map[string][]byte
+
+// FindStacks expands the arguments (files or directories) into stack
+// files, sorted. A directory contributes its *.cue files, not recursing.
+func FindStacks(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a, unwrapPathErr(err))
+		}
+		if !fi.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a, unwrapPathErr(err))
+		}
+		for _, e := range entries {
+			if !e.IsDir() && slices.Contains(StackFileExts, filepath.Ext(e.Name())) {
+				files = append(files, filepath.Join(a, e.Name()))
+			}
+		}
+	}
+	slices.Sort(files)
+	files = slices.Compact(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no stack files (*.cue) in %s", strings.Join(args, ", "))
+	}
+	return files, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Load validates every stack file and checks that stack names are
+// unique. All problems are reported together.
+func Load(l *schema.Loader, files []string) ([]*schema.Stack, error) {
+	var stacks []*schema.Stack
+	var diags []schema.Diagnostic
+	for _, f := range files {
+		s, err := l.LoadFile(f)
+		if err != nil {
+			var se *schema.Error
+			if errors.As(err, &se) {
+				diags = append(diags, se.Diags...)
+				continue
+			}
+			return nil, err
+		}
+		stacks = append(stacks, s)
+	}
+	seen := map[string]string{}
+	for _, s := range stacks {
+		if prev, ok := seen[s.Name]; ok {
+			diags = append(diags, schema.Diagnostic{File: s.Source, Path: "name", Severity: "error",
+				Message: fmt.Sprintf("stack name %q is already used by %s", s.Name, prev)})
+			continue
+		}
+		seen[s.Name] = s.Source
+	}
+	if len(diags) > 0 {
+		schema.SortDiagnostics(diags)
+		return nil, &schema.Error{Diags: diags}
+	}
+	return stacks, nil
+}
+
+// Render runs every generator over a stack and checks the result: paths
+// stay inside their root and no two generators write the same path.
+func Render(s *schema.Stack, gens []artifact.Generator, opt artifact.Options) (*Rendered, error) {
+	var files []artifact.File
+	var diags []schema.Diagnostic
+	owner := map[string]string{}
+	for _, g := range gens {
+		fs, err := g.Generate(s, opt)
+		if err != nil {
+			diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error",
+				Message: fmt.Sprintf("%s/%s: %v", s.Name, g.Kind(), err)})
+			continue
+		}
+		for _, f := range fs {
+			f.Kind = g.Kind()
+			where := s.Name + "/" + cmp.Or(f.Host, "-") + "/" + g.Kind()
+			if err := artifact.CheckPath(f.Path); err != nil {
+				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Message: where + ": " + err.Error()})
+				continue
+			}
+			if f.Host != "" && s.Hosts[f.Host] == nil {
+				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Message: where + ": unknown host"})
+				continue
+			}
+			key := f.Host + "\x00" + f.Path
+			if prev, ok := owner[key]; ok {
+				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error",
+					Message: fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev)})
+				continue
+			}
+			owner[key] = g.Kind()
+			if f.Mode == 0 {
+				f.Mode = 0o644
+			}
+			if f.Owner == "" {
+				f.Owner = "root:root"
+			}
+			files = append(files, f)
+		}
+	}
+	if len(diags) > 0 {
+		schema.SortDiagnostics(diags)
+		return nil, &schema.Error{Diags: diags}
+	}
+	slices.SortFunc(files, func(a, b artifact.File) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
+	})
+	return &Rendered{Stack: s, Files: files}, nil
+}
+
+// RenderAll renders every stack with the built-in generators.
+func RenderAll(stacks []*schema.Stack, opt artifact.Options) ([]*Rendered, error) {
+	var out []*Rendered
+	var diags []schema.Diagnostic
+	for _, s := range stacks {
+		r, err := Render(s, generators.All(), opt)
+		if err != nil {
+			var se *schema.Error
+			if errors.As(err, &se) {
+				diags = append(diags, se.Diags...)
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if len(diags) > 0 {
+		schema.SortDiagnostics(diags)
+		return nil, &schema.Error{Diags: diags}
+	}
+	return out, nil
+}
+
+// ManifestEntry describes one rendered file for push and review.
+type ManifestEntry struct {
+	Host     string `json:"host,omitempty"`
+	Path     string `json:"path"`
+	Kind     string `json:"kind"`
+	SHA256   string `json:"sha256"`
+	Size     int    `json:"size"`
+	Mode     string `json:"mode"`
+	Owner    string `json:"owner"`
+	Validate string `json:"validate,omitempty"`
+	Reload   string `json:"reload,omitempty"`
+}
+
+// Manifest lists a stack's files. Host files carry their absolute path
+// on the host; stack-level files their path under out/<stack>/.
+type Manifest struct {
+	Stack        string          `json:"stack"`
+	Source       string          `json:"source"`
+	SourceSHA256 string          `json:"source_sha256"`
+	Hosts        []string        `json:"hosts"`
+	Files        []ManifestEntry `json:"files"`
+}
+
+// ManifestOf builds the manifest of a rendered stack.
+func ManifestOf(r *Rendered) Manifest {
+	m := Manifest{
+		Stack:        r.Stack.Name,
+		Source:       r.Stack.Source,
+		SourceSHA256: r.Stack.SourceDigest,
+		Hosts:        r.Stack.HostNames(),
+		Files:        make([]ManifestEntry, 0, len(r.Files)),
+	}
+	for _, f := range r.Files {
+		sum := sha256.Sum256(f.Content)
+		p := f.Path
+		if f.Host != "" {
+			p = "/" + p
+		}
+		m.Files = append(m.Files, ManifestEntry{
+			Host: f.Host, Path: p, Kind: f.Kind,
+			SHA256: hex.EncodeToString(sum[:]), Size: len(f.Content),
+			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
+			Validate: f.Validate, Reload: f.Reload,
+		})
+	}
+	return m
+}
+
+// OutPath is where a rendered file lives under out/.
+func OutPath(stack string, f artifact.File) string {
+	if f.Host == "" {
+		return path.Join(stack, f.Path)
+	}
+	return path.Join(stack, "hosts", f.Host, f.Path)
+}
+
+// TreeOf lays out the rendered stacks as the out/ tree, manifests
+// included.
+func TreeOf(rs []*Rendered) (Tree, error) {
+	t := Tree{}
+	for _, r := range rs {
+		for _, f := range r.Files {
+			t[OutPath(r.Stack.Name, f)] = f.Content
+		}
+		b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		t[path.Join(r.Stack.Name, "manifest.json")] = append(b, '\n')
+	}
+	return t, nil
+}

@@ -1,0 +1,160 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Stats counts what a write did.
+type Stats struct {
+	Written, Unchanged, Removed int
+}
+
+// Diff is how an on-disk out/ differs from a rendered tree.
+type Diff struct {
+	Stale, Missing, Extra []string
+}
+
+// Empty reports whether the directory matches the tree.
+func (d Diff) Empty() bool { return len(d.Stale)+len(d.Missing)+len(d.Extra) == 0 }
+
+// existing lists the regular files under dir as slash paths relative to
+// it. A missing dir is an empty tree.
+func existing(dir string) (map[string]bool, error) {
+	files := map[string]bool{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && p == dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(rel)] = true
+		return nil
+	})
+	return files, err
+}
+
+// Compare reports every stale, missing and extra file under dir.
+func Compare(dir string, t Tree) (Diff, error) {
+	var d Diff
+	have, err := existing(dir)
+	if err != nil {
+		return d, err
+	}
+	for _, p := range sortedKeys(t) {
+		if !have[p] {
+			d.Missing = append(d.Missing, p)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil {
+			return d, err
+		}
+		if !bytes.Equal(b, t[p]) {
+			d.Stale = append(d.Stale, p)
+		}
+	}
+	for p := range have {
+		if _, ok := t[p]; !ok {
+			d.Extra = append(d.Extra, p)
+		}
+	}
+	slices.Sort(d.Extra)
+	return d, nil
+}
+
+// Write makes dir hold exactly the tree: changed files are replaced
+// atomically (temp file + rename), unchanged files are not touched, and
+// files no longer produced are removed with the directories they leave
+// empty. stats is keyed by the first path element (the stack).
+func Write(dir string, t Tree) (map[string]*Stats, error) {
+	stats := map[string]*Stats{}
+	stat := func(p string) *Stats {
+		top, _, _ := strings.Cut(p, "/")
+		if stats[top] == nil {
+			stats[top] = &Stats{}
+		}
+		return stats[top]
+	}
+	have, err := existing(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range sortedKeys(t) {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if have[p] {
+			if b, err := os.ReadFile(full); err == nil && bytes.Equal(b, t[p]) {
+				stat(p).Unchanged++
+				continue
+			}
+		}
+		if err := writeAtomic(full, t[p]); err != nil {
+			return nil, err
+		}
+		stat(p).Written++
+	}
+	var dirs []string
+	for _, p := range slices.Sorted(maps.Keys(have)) {
+		if _, ok := t[p]; ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+			return nil, err
+		}
+		stat(p).Removed++
+		dirs = append(dirs, path.Dir(p))
+	}
+	// Remove directories left empty, deepest first.
+	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range dirs {
+		for ; d != "." && d != "/"; d = path.Dir(d) {
+			if os.Remove(filepath.Join(dir, filepath.FromSlash(d))) != nil {
+				break // not empty (or already gone)
+			}
+		}
+	}
+	return stats, nil
+}
+
+func writeAtomic(full string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(full), ".hacompile-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", full, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), full); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+func sortedKeys(t Tree) []string { return slices.Sorted(maps.Keys(t)) }

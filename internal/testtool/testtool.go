@@ -1,0 +1,66 @@
+// Package testtool gives tests the real system tools and the example
+// stacks. A missing tool skips the test with the command that installs
+// it, except under CI=true, where it fails: CI must never pass by
+// skipping the checks that matter.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Require returns the path of the named command, or stops the test.
+// pkg is the Debian package providing it.
+func Require(t testing.TB, cmd, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(cmd)
+	if err == nil {
+		return p
+	}
+	msg := cmd + " not found; install it with: apt-get install -y " + pkg + " (or run make test, which installs the test tools)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// RepoRoot is the module root, found from this source file.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// ExampleStacks returns the stack files under stacks/, sorted.
+func ExampleStacks(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "stacks", "*.cue"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example stacks under %s/stacks: %v", RepoRoot(), err)
+	}
+	return files
+}
+
+// LoadStacks loads every example stack with Source paths relative to
+// the repository root, as the build does.
+func LoadStacks(t testing.TB) []*schema.Stack {
+	t.Helper()
+	l, err := schema.NewLoader(RepoRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*schema.Stack
+	for _, f := range ExampleStacks(t) {
+		s, err := l.LoadFile(f)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,248 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// Stack is a validated, defaulted stack. Every field has been checked by
+// the CUE schema; Go code downstream can trust it.
+type Stack struct {
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	Notes       string           `json:"notes,omitempty"`
+	Provider    string           `json:"provider"`
+	Region      string           `json:"region,omitempty"`
+	Domain      string           `json:"domain"`
+	Aliases     []string         `json:"aliases"`
+	TLS         TLS              `json:"tls"`
+	Hosts       map[string]*Host `json:"hosts"`
+	Balancer    Balancer         `json:"balancer"`
+	App         App              `json:"app"`
+	Tuning      Tuning           `json:"tuning"`
+	Database    *Database        `json:"database,omitempty"`
+	Cache       *Cache           `json:"cache,omitempty"`
+	Queue       *Queue           `json:"queue,omitempty"`
+
+	// Source is the stack file, slash-separated and relative to the
+	// directory above the stacks directory (for example
+	// "stacks/shop.cue"); it is what generated headers name.
+	Source string `json:"-"`
+	// SourceDigest is the sha256 of the stack file's bytes.
+	SourceDigest string `json:"-"`
+}
+
+// Host is one machine of the stack.
+type Host struct {
+	Name     string   `json:"-"`
+	Address  string   `json:"address"`
+	Roles    []string `json:"roles"`
+	Size     string   `json:"size,omitempty"`
+	Cores    int      `json:"cores"`
+	MemoryMB int      `json:"memory_mb"`
+	SSH      SSH      `json:"ssh"`
+	Notes    string   `json:"notes,omitempty"`
+}
+
+// SSH says how push reaches a host.
+type SSH struct {
+	User string `json:"user"`
+	Port int    `json:"port"`
+}
+
+// Has reports whether the host has the role.
+func (h *Host) Has(role string) bool { return slices.Contains(h.Roles, role) }
+
+// TLS settings shared by every TLS endpoint of the stack.
+type TLS struct {
+	Mode        string `json:"mode"`
+	Profile     string `json:"profile"`
+	HSTS        bool   `json:"hsts"`
+	HSTSMaxAge  int    `json:"hsts_max_age"`
+	Terminate   string `json:"terminate"`
+	Certificate string `json:"certificate,omitempty"`
+	Key         string `json:"key,omitempty"`
+	Email       string `json:"email,omitempty"`
+	ACMERoot    string `json:"acme_root"`
+}
+
+// Enabled reports whether the stack serves HTTPS.
+func (t TLS) Enabled() bool { return t.Mode != "none" }
+
+// Balancer is the traffic entry point in front of the app hosts.
+type Balancer struct {
+	Kind        string   `json:"kind"`
+	Algorithm   string   `json:"algorithm"`
+	Health      Health   `json:"health"`
+	Timeouts    Timeouts `json:"timeouts"`
+	MaxFails    int      `json:"max_fails"`
+	FailTimeout int      `json:"fail_timeout"`
+	Keepalive   int      `json:"keepalive"`
+	// TrustedProxies are extra addresses/CIDRs trusted for X-Forwarded-For.
+	TrustedProxies []string `json:"trusted_proxies"`
+}
+
+// Health is the active health check of the app hosts.
+type Health struct {
+	Path     string `json:"path"`
+	Interval int    `json:"interval"`
+	Timeout  int    `json:"timeout"`
+	Rise     int    `json:"rise"`
+	Fall     int    `json:"fall"`
+}
+
+// Timeouts of a proxy hop, in seconds.
+type Timeouts struct {
+	Connect int `json:"connect"`
+	Read    int `json:"read"`
+	Send    int `json:"send"`
+}
+
+// App is the application server run on every app host.
+type App struct {
+	Name              string      `json:"name"`
+	Runtime           string      `json:"runtime"`
+	Server            string      `json:"server"`
+	Module            string      `json:"module,omitempty"`
+	WorkerClass       string      `json:"worker_class,omitempty"`
+	Threads           int         `json:"threads,omitempty"`
+	WorkerConnections int         `json:"worker_connections,omitempty"`
+	Virtualenv        string      `json:"virtualenv,omitempty"`
+	ForwardedAllowIPs []string    `json:"forwarded_allow_ips,omitempty"`
+	PSGI              string      `json:"psgi,omitempty"`
+	Lib               []string    `json:"lib,omitempty"`
+	Workers           WorkerCount `json:"workers"`
+	Timeout           int         `json:"timeout"`
+	GracefulTimeout   int         `json:"graceful_timeout"`
+	Keepalive         int         `json:"keepalive"`
+	MaxRequests       int         `json:"max_requests"`
+	MaxRequestsJitter int         `json:"max_requests_jitter"`
+	Backlog           int         `json:"backlog"`
+	Bind              Bind        `json:"bind"`
+	User              string      `json:"user"`
+	Group             string      `json:"group"`
+	WorkingDir        string      `json:"working_dir"`
+	EnvironmentFile   string      `json:"environment_file"`
+	HTTPPort          int         `json:"http_port"`
+	Static            []StaticDir `json:"static"`
+	ClientMaxBodySize string      `json:"client_max_body_size"`
+	ErrorPages        string      `json:"error_pages"`
+}
+
+// Bind is where the app server listens on its host: a unix socket or a
+// loopback TCP port.
+type Bind struct {
+	Socket string `json:"socket,omitempty"`
+	Port   int    `json:"port,omitempty"`
+}
+
+// StaticDir is a URL prefix served from a directory by nginx.
+type StaticDir struct {
+	URL     string `json:"url"`
+	Dir     string `json:"dir"`
+	Expires string `json:"expires"`
+}
+
+// WorkerCount is a number of worker processes, or 0 for "auto".
+type WorkerCount int
+
+// UnmarshalJSON accepts a number or the string "auto".
+func (w *WorkerCount) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		if s != "auto" {
+			return fmt.Errorf("workers: want a number or \"auto\", got %q", s)
+		}
+		*w = 0
+		return nil
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return fmt.Errorf("workers: want a number or \"auto\", got %s", b)
+	}
+	*w = WorkerCount(n)
+	return nil
+}
+
+// For returns the worker processes on a host: the configured number, or
+// 2 × cores + 1 for "auto".
+func (w WorkerCount) For(h *Host) int {
+	if w > 0 {
+		return int(w)
+	}
+	return 2*h.Cores + 1
+}
+
+// Tuning holds kernel and process limits.
+type Tuning struct {
+	Nofile                 int               `json:"nofile"`
+	NginxWorkerConnections int               `json:"nginx_worker_connections"`
+	Sysctl                 map[string]Scalar `json:"sysctl"`
+}
+
+// Database is the stack's SQL database.
+type Database struct {
+	Engine         string   `json:"engine"`
+	Managed        bool     `json:"managed"`
+	Host           string   `json:"host"`
+	Port           int      `json:"port"`
+	Name           string   `json:"name"`
+	Replicas       []string `json:"replicas"`
+	PoolSize       int      `json:"pool_size"`
+	MaxOverflow    int      `json:"max_overflow"`
+	MaxConnections int      `json:"max_connections,omitempty"`
+}
+
+// Cache is the stack's cache service.
+type Cache struct {
+	Engine string `json:"engine"`
+	Host   string `json:"host"`
+	Port   int    `json:"port"`
+}
+
+// Queue is the stack's message broker.
+type Queue struct {
+	Engine string `json:"engine"`
+	Host   string `json:"host"`
+}
+
+// HostNames returns the host names in sorted order.
+func (s *Stack) HostNames() []string {
+	names := make([]string, 0, len(s.Hosts))
+	for n := range s.Hosts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// HostsWithRole returns the hosts having role, sorted by name.
+func (s *Stack) HostsWithRole(role string) []*Host {
+	var hs []*Host
+	for _, n := range s.HostNames() {
+		if h := s.Hosts[n]; h.Has(role) {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+// Scalar is a string or a number, kept as its text.
+type Scalar string
+
+// UnmarshalJSON accepts a JSON string or number.
+func (v *Scalar) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*v = Scalar(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string or a number, got %s", b)
+	}
+	*v = Scalar(n.String())
+	return nil
+}
