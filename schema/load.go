@@ -13,6 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"cuelang.org/go/cue"
@@ -24,6 +28,9 @@ import (
 //go:embed stack.cue
 var stackCUE []byte
 
+// schemaFile is the name positions in the embedded schema carry.
+const schemaFile = "schema/stack.cue"
+
 // SchemaSource returns the embedded schema text.
 func SchemaSource() []byte { return bytes.Clone(stackCUE) }
 
@@ -33,6 +40,8 @@ type Loader struct {
 	mu    sync.Mutex
 	ctx   *cue.Context
 	stack cue.Value
+	root  cue.Value // the whole schema, for looking up definitions
+	sizes []string  // quoted names of the known host sizes
 	// Base is the directory that Source paths are relative to.
 	Base string
 }
@@ -41,7 +50,7 @@ type Loader struct {
 // Source paths are made relative to (normally the working directory).
 func NewLoader(base string) (*Loader, error) {
 	ctx := cuecontext.New()
-	v := ctx.CompileBytes(stackCUE, cue.Filename("schema/stack.cue"))
+	v := ctx.CompileBytes(stackCUE, cue.Filename(schemaFile))
 	if err := v.Err(); err != nil {
 		return nil, fmt.Errorf("compiling embedded schema: %w", err)
 	}
@@ -49,7 +58,15 @@ func NewLoader(base string) (*Loader, error) {
 	if !def.Exists() {
 		return nil, fmt.Errorf("embedded schema has no #Stack")
 	}
-	return &Loader{ctx: ctx, stack: def, Base: base}, nil
+	l := &Loader{ctx: ctx, stack: def, root: v, Base: base}
+	iter, err := v.LookupPath(cue.ParsePath("#sizes")).Fields(cue.Definitions(true))
+	if err != nil {
+		return nil, fmt.Errorf("embedded schema: #sizes: %w", err)
+	}
+	for iter.Next() {
+		l.sizes = append(l.sizes, strconv.Quote(iter.Selector().Unquoted()))
+	}
+	return l, nil
 }
 
 // LoadFile reads and validates one stack file.
@@ -95,18 +112,18 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 func (l *Loader) eval(rel string, src []byte) ([]byte, error) {
 	v := l.ctx.CompileBytes(src, cue.Filename(rel))
 	if err := v.Err(); err != nil {
-		return nil, l.toError(err)
+		return nil, l.toError(err, rel)
 	}
 	if v.IncompleteKind() != cue.StructKind {
 		return nil, &Error{Diags: []Diagnostic{{File: rel, Line: 1, Column: 1, Message: "a stack file must be a struct of fields (name, domain, hosts, …)"}}}
 	}
 	u := l.stack.Unify(v)
 	if err := u.Validate(cue.Concrete(true), cue.Final()); err != nil {
-		return nil, l.toError(err)
+		return nil, l.toError(err, rel)
 	}
 	data, err := u.MarshalJSON()
 	if err != nil {
-		return nil, l.toError(err)
+		return nil, l.toError(err, rel)
 	}
 	return data, nil
 }
@@ -123,28 +140,181 @@ func (l *Loader) rel(path string) string {
 }
 
 // toError converts CUE errors into diagnostics positioned in the stack
-// file where CUE knows a position there, sorted and de-duplicated.
-func (l *Loader) toError(err error) error {
+// file where CUE knows a position there, sorted and de-duplicated. The
+// messages are rewritten into what a stack author can act on: an empty
+// disjunction becomes "want one of …", a regular expression becomes the
+// description of what it accepts, a missing field says it is required.
+func (l *Loader) toError(err error, rel string) error {
+	errs := cueerrors.Errors(err)
 	var diags []Diagnostic
-	for _, e := range cueerrors.Errors(err) {
+	for i := 0; i < len(errs); i++ {
+		e := errs[i]
 		format, args := e.Msg()
-		d := Diagnostic{Message: fmt.Sprintf(format, args...)}
-		p := e.Path()
-		if len(p) > 0 && p[0] == "#Stack" {
-			p = p[1:]
+		msg := fmt.Sprintf(format, args...)
+		var n int
+		if _, scanErr := fmt.Sscanf(msg, "%d errors in empty disjunction:", &n); scanErr == nil && n > 0 && i+n < len(errs) {
+			group := make([]Diagnostic, 0, n)
+			for _, c := range errs[i+1 : i+1+n] {
+				group = append(group, l.diag(c, rel))
+			}
+			diags = append(diags, l.reduceDisjunction(group, n)...)
+			i += n
+			continue
 		}
-		if len(p) > 0 {
-			d.Path = cue.MakePath(selectors(p)...).String()
-		}
-		pos := bestPos(e)
-		if pos.IsValid() {
-			d.File = l.rel(pos.Filename())
-			d.Line = pos.Line()
-			d.Column = pos.Column()
-		}
-		diags = append(diags, d)
+		diags = append(diags, l.diag(e, rel))
+	}
+	diags = dropFollowOn(diags)
+	for i := range diags {
+		diags[i].Message = humanize(diags[i].Message)
 	}
 	return newError(diags)
+}
+
+// diag converts one CUE error.
+func (l *Loader) diag(e cueerrors.Error, rel string) Diagnostic {
+	format, args := e.Msg()
+	d := Diagnostic{Message: fmt.Sprintf(format, args...)}
+	p := e.Path()
+	if len(p) > 0 && p[0] == "#Stack" {
+		p = p[1:]
+	}
+	if missing, ok := strings.CutPrefix(d.Message, "required field missing: "); ok {
+		// Reported where the schema uses the field; the path is the
+		// field's own.
+		p = append(slices.Clone(p), missing)
+		d.Message = "field is required but not present"
+	}
+	if len(p) > 0 {
+		d.Path = cue.MakePath(selectors(p)...).String()
+	}
+	if d.Message == "field not allowed" && len(p) > 0 {
+		d.Message = l.notAllowed(p)
+	}
+	pos := bestPos(e)
+	if pos.IsValid() && pos.Filename() != schemaFile {
+		d.File = l.rel(pos.Filename())
+		d.Line = pos.Line()
+		d.Column = pos.Column()
+	} else {
+		// A position in the embedded schema helps nobody: name the
+		// stack file and let the field path locate the problem.
+		d.File = rel
+	}
+	return d
+}
+
+var (
+	reConflict   = regexp.MustCompile(`^conflicting values (.+?) and (.+?)( \(mismatched types (\w+) and (\w+)\))?$`)
+	reBound      = regexp.MustCompile(`out of bound [=!]~("(?:[^"\\]|\\.)*")`)
+	reIncomplete = regexp.MustCompile(`^incomplete value (.+)$`)
+)
+
+// humanize rewrites CUE's wording where it names an implementation
+// detail (a regular expression, an incomplete value).
+func humanize(msg string) string {
+	if msg == "field is required but not present" {
+		return "required field is missing"
+	}
+	if m := reIncomplete.FindStringSubmatch(msg); m != nil {
+		return "required field is missing (want " + describeConstraint(m[1]) + ")"
+	}
+	if m := reBound.FindStringSubmatchIndex(msg); m != nil {
+		quoted := msg[m[2]:m[3]]
+		if re, err := strconv.Unquote(quoted); err == nil {
+			if desc, ok := patternDescriptions[re]; ok {
+				return strings.TrimSuffix(msg[:m[0]], "(") + "(want " + desc + ")" + strings.TrimPrefix(msg[m[1]:], ")")
+			}
+		}
+	}
+	if m := reConflict.FindStringSubmatch(msg); m != nil && m[4] != "" {
+		return fmt.Sprintf("invalid value %s (want %s, got %s)", m[1], m[5], m[4])
+	}
+	return msg
+}
+
+// cueErrorCap is how many alternatives CUE reports for an empty
+// disjunction; more were tried when the count reaches it.
+const cueErrorCap = 5
+
+// reduceDisjunction turns the per-alternative errors of one failed
+// disjunction into the fewest useful messages. Errors specific to the
+// alternative the author meant (a bound, a pattern) win over "conflicts
+// with the default" and "field not allowed" from the others; a value
+// that matched none of a list of constants or types becomes one
+// "want one of" message.
+func (l *Loader) reduceDisjunction(group []Diagnostic, n int) []Diagnostic {
+	var specific []Diagnostic
+	for _, d := range group {
+		if d.Message != "field not allowed" && !reConflict.MatchString(d.Message) {
+			specific = append(specific, d)
+		}
+	}
+	if len(specific) > 0 {
+		return specific
+	}
+	// Every alternative conflicted: find the value common to all pairs.
+	type pair struct{ a, b, ta, tb string }
+	var pairs []pair
+	for _, d := range group {
+		if m := reConflict.FindStringSubmatch(d.Message); m != nil {
+			pairs = append(pairs, pair{m[1], m[2], m[4], m[5]})
+		}
+	}
+	if len(pairs) != len(group) || len(pairs) == 0 {
+		return group
+	}
+	for _, got := range []string{pairs[0].a, pairs[0].b} {
+		var want []string
+		for _, p := range pairs {
+			switch {
+			case p.a == got && p.tb != "":
+				want = append(want, p.tb)
+			case p.b == got && p.ta != "":
+				want = append(want, p.ta)
+			case p.a == got:
+				want = append(want, p.b)
+			case p.b == got:
+				want = append(want, p.a)
+			}
+		}
+		if len(want) != len(pairs) {
+			continue
+		}
+		d := group[0]
+		if strings.HasSuffix(d.Path, ".size") && strings.HasPrefix(d.Path, "hosts.") {
+			want = l.sizes
+		} else if n >= cueErrorCap {
+			want = append(want, "…")
+		}
+		slices.Sort(want)
+		d.Message = fmt.Sprintf("invalid value %s (want one of %s)", got, strings.Join(slices.Compact(want), ", "))
+		return []Diagnostic{d}
+	}
+	return group
+}
+
+// dropFollowOn removes errors that only follow from a missing top-level
+// field (a default computed from the domain, say), so the author sees
+// the cause.
+func dropFollowOn(diags []Diagnostic) []Diagnostic {
+	topMissing := false
+	for _, d := range diags {
+		if d.Message == "field is required but not present" && !strings.ContainsAny(d.Path, ".[") {
+			topMissing = true
+		}
+	}
+	if !topMissing {
+		return diags
+	}
+	var out []Diagnostic
+	for _, d := range diags {
+		followOn := strings.ContainsAny(d.Path, ".[") &&
+			(d.Message == "field is required but not present" || strings.HasPrefix(d.Message, "incomplete value"))
+		if !followOn {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func selectors(p []string) []cue.Selector {
@@ -169,7 +339,7 @@ func bestPos(e cueerrors.Error) token.Pos {
 		if !p.IsValid() {
 			continue
 		}
-		if p.Filename() != "schema/stack.cue" {
+		if p.Filename() != schemaFile {
 			return p
 		}
 		if !schemaPos.IsValid() {
@@ -177,4 +347,99 @@ func bestPos(e cueerrors.Error) token.Pos {
 		}
 	}
 	return schemaPos
+}
+
+// describeConstraint replaces the patterns inside a CUE constraint with
+// their descriptions.
+func describeConstraint(c string) string {
+	var parts []string
+	for _, m := range regexp.MustCompile(`[=!]~("(?:[^"\\]|\\.)*")`).FindAllStringSubmatch(c, -1) {
+		if re, err := strconv.Unquote(m[1]); err == nil && patternDescriptions[re] != "" {
+			parts = append(parts, patternDescriptions[re])
+		}
+	}
+	if len(parts) == 0 {
+		return c
+	}
+	return strings.Join(parts, ", ")
+}
+
+// notAllowed explains a closedness error: a bad key of a keyed map, or
+// an unknown field with the closest allowed name as a suggestion.
+func (l *Loader) notAllowed(p []string) string {
+	name := unquote(p[len(p)-1])
+	switch {
+	case len(p) == 2 && p[0] == "hosts":
+		return fmt.Sprintf("invalid host name %q (want %s)", name, patternDescriptions[`^[a-z][a-z0-9-]{0,62}$`])
+	case len(p) == 3 && p[0] == "tuning" && p[1] == "sysctl":
+		return fmt.Sprintf("invalid sysctl key %q (want %s)", name, patternDescriptions[`^[a-z0-9_]+(\.[a-z0-9_-]+)+$`])
+	}
+	// Walk the schema's definitions: the stack's own fields are
+	// required or optional, which lookups do not descend into.
+	parent := l.stack
+	rest := p[:len(p)-1]
+	if len(rest) > 0 {
+		def, ok := fieldDefs[rest[0]]
+		if rest[0] == "hosts" {
+			if len(rest) < 2 {
+				return "field not allowed"
+			}
+			rest = rest[1:]
+		}
+		if !ok {
+			return "field not allowed"
+		}
+		parent = l.root.LookupPath(cue.ParsePath(def))
+		rest = rest[1:]
+	}
+	for _, sel := range rest {
+		parent = parent.LookupPath(cue.MakePath(cue.Str(sel)))
+	}
+	best, bestDist := "", 3
+	if iter, err := parent.Fields(cue.Optional(true)); err == nil {
+		for iter.Next() {
+			f := iter.Selector().Unquoted()
+			if d := editDistance(name, f); d < bestDist {
+				best, bestDist = f, d
+			}
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf("field not allowed (did you mean %s?)", best)
+	}
+	return "field not allowed"
+}
+
+// fieldDefs maps the stack's top-level fields to their definitions.
+var fieldDefs = map[string]string{
+	"hosts": "#Host", "tls": "#TLS", "balancer": "#Balancer", "app": "#App",
+	"tuning": "#Tuning", "database": "#Database", "cache": "#Cache", "queue": "#Queue",
+}
+
+func unquote(sel string) string {
+	if u, err := strconv.Unquote(sel); err == nil {
+		return u
+	}
+	return sel
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

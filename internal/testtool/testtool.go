@@ -64,3 +64,7 @@ func LoadStacks(t testing.TB) []*schema.Stack {
 	}
 	return out
 }
+
+// Update reports whether golden files should be rewritten
+// (HACOMPILE_UPDATE=1), read through a function so no test caches it.
+func Update() bool { return os.Getenv("HACOMPILE_UPDATE") == "1" }

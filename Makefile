@@ -1,0 +1,51 @@
+# hacompile — build the example stacks, run the tests.
+#
+#   make build   render stacks/ into out/
+#   make test    install the system tools the tests run (when missing), then go test
+#   make check   go mod tidy -diff, go vet, tests with -race, build --check
+#   make fuzz    run every fuzz target for FUZZTIME each (not part of make test)
+
+GO       ?= go
+FUZZTIME ?= 30s
+
+# Debian packages whose real tools the tests run: nginx -t,
+# gunicorn --check-config (with gevent workers), Starman, systemd-analyze.
+TEST_DEBS := nginx gunicorn python3-gevent starman systemd perl python3
+
+.PHONY: build test check tools fuzz
+
+build:
+	$(GO) run ./cmd/hacompile build
+
+tools:
+	@missing=""; \
+	for p in $(TEST_DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: the tests need these Debian/Ubuntu packages:$$missing (no apt-get here)"; exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "make: the tests need:$$missing"; \
+	  echo "  sudo apt-get install -y --no-install-recommends$$missing"; \
+	fi
+
+test: tools
+	$(GO) test -count=1 ./...
+
+check: tools
+	$(GO) mod tidy -diff
+	$(GO) vet ./...
+	$(GO) test -count=1 -race ./...
+	$(GO) run ./cmd/hacompile build --check
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done

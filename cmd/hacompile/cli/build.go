@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/schema"
+)
+
+func newBuild() *cobra.Command {
+	var out string
+	var check bool
+	c := &cobra.Command{
+		Use:   "build [FILE|DIR]...",
+		Short: "Render stacks into out/",
+		Long: `Build validates every stack (default: the stacks directory) and renders
+each host's files into OUT/<stack>/hosts/<host>/, with OUT/<stack>/manifest.json
+listing every file's sha256, mode, owner and reload action. Nothing is written
+unless every stack is valid; unchanged files are left untouched and files no
+longer produced are removed. OUT is owned by hacompile.`,
+		Example: `  hacompile build
+  hacompile build --check          # CI: fail when the committed out/ is stale
+  hacompile build stacks/shop.cue --out /tmp/out`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"stacks"}
+			}
+			rs, err := renderArgs(args)
+			if err != nil {
+				return err
+			}
+			tree, err := build.TreeOf(rs)
+			if err != nil {
+				return err
+			}
+			stdout := cmd.OutOrStdout()
+			if check {
+				d, err := build.Compare(out, tree)
+				if err != nil {
+					return err
+				}
+				if d.Empty() {
+					return nil
+				}
+				stderr := cmd.ErrOrStderr()
+				for _, p := range d.Stale {
+					fmt.Fprintf(stderr, "stale:   %s/%s\n", out, p)
+				}
+				for _, p := range d.Missing {
+					fmt.Fprintf(stderr, "missing: %s/%s\n", out, p)
+				}
+				for _, p := range d.Extra {
+					fmt.Fprintf(stderr, "extra:   %s/%s\n", out, p)
+				}
+				fmt.Fprintf(stderr, "hacompile: %s is out of date (%d stale, %d missing, %d extra)\nhacompile: hint: run 'hacompile build' and commit %s\n",
+					out, len(d.Stale), len(d.Missing), len(d.Extra), out)
+				return silentError{}
+			}
+			stats, err := build.Write(out, tree)
+			if err != nil {
+				return err
+			}
+			names := make([]string, 0, len(rs))
+			for _, r := range rs {
+				st := stats[r.Stack.Name]
+				if st == nil {
+					st = &build.Stats{}
+				}
+				fmt.Fprintf(stdout, "%s: %d hosts, %d files written, %d unchanged, %d removed\n",
+					r.Stack.Name, len(r.Stack.Hosts), st.Written, st.Unchanged, st.Removed)
+				names = append(names, r.Stack.Name)
+			}
+			for _, top := range sortedStatKeys(stats) {
+				if !slices.Contains(names, top) && stats[top].Removed > 0 {
+					fmt.Fprintf(stdout, "%s: removed (%d files)\n", top, stats[top].Removed)
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "out", "output directory")
+	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
+	return c
+}
+
+func sortedStatKeys(m map[string]*build.Stats) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// renderArgs loads, validates and renders the stacks named by args.
+func renderArgs(args []string) ([]*build.Rendered, error) {
+	files, err := build.FindStacks(args)
+	if err != nil {
+		return nil, err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	l, err := schema.NewLoader(wd)
+	if err != nil {
+		return nil, err
+	}
+	stacks, err := build.Load(l, files)
+	if err != nil {
+		return nil, err
+	}
+	return build.RenderAll(stacks, artifact.Options{})
+}

@@ -1,0 +1,103 @@
+// Package cli is the hacompile command line: flag parsing and output
+// formatting only. The work is done by internal/build and the packages
+// it calls.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Exit codes, as Terraform, Helm and cue use them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Main runs the command line with os.Args and returns the exit code.
+func Main() int {
+	return Run(os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// Run executes hacompile with args, writing to stdout and stderr.
+func Run(args []string, stdout, stderr io.Writer) int {
+	cmd := New(stdout, stderr)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return exitOK
+	}
+	return report(stderr, err)
+}
+
+// New builds the command tree. Nothing is global, so tests can build as
+// many as they like.
+func New(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hacompile",
+		Short: "Compile high-availability web stacks into host configuration",
+		Long: `hacompile validates stacks described in CUE (load balancers, app servers,
+workers, database, cache, kernel tuning) against its schema and HA rules,
+and renders every file each host needs into out/.`,
+		Example: `  hacompile build            # render stacks/*.cue into out/
+  hacompile build --check    # exit 1 if the committed out/ is stale
+  hacompile vet stacks/shop.cue --output json`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+	})
+	root.AddCommand(newBuild(), newVet())
+	for _, c := range root.Commands() {
+		c.Flags().SortFlags = false
+	}
+	return root
+}
+
+// usageError marks errors in how the command was called (exit 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// silentError is a failure already reported on stdout/stderr.
+type silentError struct{}
+
+func (silentError) Error() string { return "" }
+
+// report prints err once and returns its exit code.
+func report(w io.Writer, err error) int {
+	if errors.Is(err, silentError{}) {
+		return exitFailure
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "hacompile: %v\n", err)
+		return exitUsage
+	}
+	var se *schema.Error
+	if errors.As(err, &se) {
+		for _, d := range se.Diags {
+			fmt.Fprintln(w, d.String())
+		}
+		return exitFailure
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.Contains(msg, "accepts ") || strings.HasPrefix(msg, "invalid argument") {
+		fmt.Fprintf(w, "hacompile: %v\nRun 'hacompile --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(w, "hacompile: %v\n", err)
+	return exitFailure
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+type vetStack struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	Hosts  int    `json:"hosts"`
+	Files  int    `json:"files"`
+}
+
+type vetReport struct {
+	OK          bool                `json:"ok"`
+	Stacks      []vetStack          `json:"stacks"`
+	Diagnostics []schema.Diagnostic `json:"diagnostics"`
+}
+
+func newVet() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "vet [FILE|DIR]...",
+		Short: "Validate stacks without writing anything",
+		Long: `Vet loads and validates stacks (default: the stacks directory) and renders
+them in memory, reporting every problem with file:line:col or the field path.
+It writes nothing. Quiet on success unless --output json is given.`,
+		Example: `  hacompile vet
+  hacompile vet stacks/shop.cue
+  hacompile vet --output json | jq .diagnostics`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
+			}
+			if len(args) == 0 {
+				args = []string{"stacks"}
+			}
+			rs, err := renderArgs(args)
+			if output == "text" {
+				return err
+			}
+			rep := vetReport{OK: err == nil, Stacks: []vetStack{}, Diagnostics: []schema.Diagnostic{}}
+			if err != nil {
+				var se *schema.Error
+				if !errors.As(err, &se) {
+					rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
+				} else {
+					rep.Diagnostics = se.Diags
+				}
+			}
+			for _, r := range rs {
+				rep.Stacks = append(rep.Stacks, vetStack{Name: r.Stack.Name, Source: r.Stack.Source, Hosts: len(r.Stack.Hosts), Files: len(r.Files)})
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+			if !rep.OK {
+				return silentError{}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}

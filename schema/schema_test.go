@@ -1,0 +1,200 @@
+package schema_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// TestErrors runs the corpus of bad stacks: each txtar archive holds a
+// stack.cue and the exact diagnostics it must produce.
+// HACOMPILE_UPDATE=1 rewrites the want sections.
+func TestErrors(t *testing.T) {
+	files, err := filepath.Glob("testdata/errors/*.txtar")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no error cases: %v", err)
+	}
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, want := section(t, ar, "stack.cue"), section(t, ar, "want")
+			_, err = l.Load("stack.cue", src)
+			if err == nil {
+				t.Fatal("stack loaded without error")
+			}
+			var se *schema.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error is %T, want *schema.Error: %v", err, err)
+			}
+			got := err.Error() + "\n"
+			if testtool.Update() {
+				setSection(ar, "want", []byte(got))
+				if err := os.WriteFile(f, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got != string(want) {
+				t.Errorf("diagnostics differ\n--- got\n%s--- want\n%s", got, want)
+			}
+		})
+	}
+}
+
+func section(t *testing.T, ar *txtar.Archive, name string) []byte {
+	t.Helper()
+	for _, f := range ar.Files {
+		if f.Name == name {
+			return f.Data
+		}
+	}
+	t.Fatalf("archive has no %s section", name)
+	return nil
+}
+
+func setSection(ar *txtar.Archive, name string, data []byte) {
+	for i := range ar.Files {
+		if ar.Files[i].Name == name {
+			ar.Files[i].Data = data
+			return
+		}
+	}
+	ar.Files = append(ar.Files, txtar.File{Name: name, Data: data})
+}
+
+// TestExamples loads every example stack: they must all be valid.
+func TestExamples(t *testing.T) {
+	for _, s := range testtool.LoadStacks(t) {
+		if len(s.Hosts) == 0 || s.Source == "" || len(s.SourceDigest) != 64 {
+			t.Errorf("%s: incomplete load: %d hosts, source %q, digest %q", s.Name, len(s.Hosts), s.Source, s.SourceDigest)
+		}
+		if !strings.HasPrefix(s.Source, "stacks/") {
+			t.Errorf("%s: Source = %q, want a path relative to the repository", s.Name, s.Source)
+		}
+		for name, h := range s.Hosts {
+			if h.Name != name || h.Cores < 1 || h.MemoryMB < 256 {
+				t.Errorf("%s/%s: host not filled in: %+v", s.Name, name, h)
+			}
+		}
+	}
+}
+
+// TestDefaults checks the defaults a minimal stack gets from the schema.
+func TestDefaults(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Load("min.cue", []byte(`
+name: "min"
+domain: "example.com"
+hosts: web1: {address: "10.0.0.1", roles: ["app"], size: "s-2vcpu-4gb"}
+balancer: kind: "cloud"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Hosts["web1"]
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"cores from size", h.Cores, 2},
+		{"memory from size", h.MemoryMB, 4096},
+		{"auto workers", s.App.Workers.For(h), 5},
+		{"tls mode", s.TLS.Mode, "certbot"},
+		{"tls profile", s.TLS.Profile, "intermediate"},
+		{"hsts", s.TLS.HSTS, true},
+		{"terminate behind cloud LB", s.TLS.Terminate, "app"},
+		{"certificate", s.TLS.Certificate, "/etc/letsencrypt/live/example.com/fullchain.pem"},
+		{"key", s.TLS.Key, "/etc/letsencrypt/live/example.com/privkey.pem"},
+		{"socket", s.App.Bind.Socket, "/run/app/gunicorn.sock"},
+		{"worker class", s.App.WorkerClass, "sync"},
+		{"threads", s.App.Threads, 1},
+		{"health path", s.Balancer.Health.Path, "/healthz"},
+		{"nofile", s.Tuning.Nofile, 65536},
+		{"somaxconn", string(s.Tuning.Sysctl["net.core.somaxconn"]), "4096"},
+		{"port range", string(s.Tuning.Sysctl["net.ipv4.ip_local_port_range"]), "1024 65535"},
+		{"user", s.App.User, "app"},
+		{"environment file", s.App.EnvironmentFile, "/etc/app/env"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+// TestPatternDescriptions makes sure every regular expression in the
+// schema has a plain-words description for error messages.
+func TestPatternDescriptions(t *testing.T) {
+	re := regexp.MustCompile(`[=!]~("(?:[^"\\]|\\.)*")`)
+	found := 0
+	for _, m := range re.FindAllStringSubmatch(string(schema.SchemaSource()), -1) {
+		pat, err := strconv.Unquote(m[1])
+		if err != nil {
+			t.Fatalf("unquoting %s: %v", m[1], err)
+		}
+		found++
+		if schema.DescribePattern(pat) == "" {
+			t.Errorf("pattern %s has no description in patterns.go", m[1])
+		}
+	}
+	if found < 5 {
+		t.Fatalf("found only %d patterns in the schema; the extraction is broken", found)
+	}
+}
+
+// FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and
+// every failure must be a positioned *schema.Error naming the file.
+func FuzzLoad(f *testing.F) {
+	for _, p := range testtool.ExampleStacks(f) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`name: "x"`))
+	f.Add([]byte(`{`))
+	f.Add([]byte(`hosts: a: roles: ["lb", "lb"]`))
+	l, err := schema.NewLoader("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		_, err := l.Load("fuzz.cue", src)
+		if err == nil {
+			return
+		}
+		var se *schema.Error
+		if !errors.As(err, &se) {
+			t.Fatalf("error is %T, want *schema.Error: %v", err, err)
+		}
+		if len(se.Diags) == 0 {
+			t.Fatal("schema.Error without diagnostics")
+		}
+		for _, d := range se.Diags {
+			if d.File == "" || d.Message == "" {
+				t.Fatalf("diagnostic without file or message: %+v", d)
+			}
+		}
+	})
+}
