@@ -226,6 +226,11 @@ func humanize(msg string) string {
 			}
 		}
 	}
+	for validator, want := range validatorWords {
+		if strings.HasSuffix(msg, "(does not satisfy "+validator+")") {
+			return strings.TrimSuffix(msg, "(does not satisfy "+validator+")") + "(want " + want + ")"
+		}
+	}
 	if m := reConflict.FindStringSubmatch(msg); m != nil && m[4] != "" {
 		return fmt.Sprintf("invalid value %s (want %s, got %s)", m[1], m[5], m[4])
 	}
@@ -408,6 +413,15 @@ func (l *Loader) notAllowed(p []string) string {
 		return fmt.Sprintf("field not allowed (did you mean %s?)", best)
 	}
 	return "field not allowed"
+}
+
+// validatorWords names what the schema's validator functions accept.
+var validatorWords = map[string]string{
+	"net.IPv4":         "an IPv4 address such as 10.0.0.5",
+	"net.IP":           "an IP address",
+	"net.IPCIDR":       "an IP range such as 10.0.0.0/16",
+	"list.UniqueItems": "each item at most once",
+	"list.MinItems(1)": "at least one item",
 }
 
 // fieldDefs maps the stack's top-level fields to their definitions.
