@@ -81,7 +81,20 @@ type Balancer struct {
 	FailTimeout int      `json:"fail_timeout"`
 	Keepalive   int      `json:"keepalive"`
 	// TrustedProxies are extra addresses/CIDRs trusted for X-Forwarded-For.
-	TrustedProxies []string `json:"trusted_proxies"`
+	TrustedProxies  []string `json:"trusted_proxies"`
+	MaxConn         int      `json:"maxconn"`
+	Retries         int      `json:"retries"`
+	Slowstart       int      `json:"slowstart"`
+	Stats           Stats    `json:"stats"`
+	EnvironmentFile string   `json:"environment_file"`
+}
+
+// Stats is HAProxy's statistics listener.
+type Stats struct {
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	URI     string `json:"uri"`
+	User    string `json:"user"`
 }
 
 // Health is the active health check of the app hosts.
