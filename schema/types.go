@@ -22,6 +22,7 @@ type Stack struct {
 	Balancer    Balancer         `json:"balancer"`
 	App         App              `json:"app"`
 	Tuning      Tuning           `json:"tuning"`
+	Monitoring  Monitoring       `json:"monitoring"`
 	Database    *Database        `json:"database,omitempty"`
 	Cache       *Cache           `json:"cache,omitempty"`
 	Queue       *Queue           `json:"queue,omitempty"`
@@ -193,6 +194,18 @@ type Tuning struct {
 	Nofile                 int               `json:"nofile"`
 	NginxWorkerConnections int               `json:"nginx_worker_connections"`
 	Sysctl                 map[string]Scalar `json:"sysctl"`
+}
+
+// Monitoring holds the alert thresholds.
+type Monitoring struct {
+	Enabled               bool    `json:"enabled"`
+	ForMinutes            int     `json:"for_minutes"`
+	CPUPercent            int     `json:"cpu_percent"`
+	MemoryPercent         int     `json:"memory_percent"`
+	DiskFreePercent       int     `json:"disk_free_percent"`
+	ErrorRatePercent      float64 `json:"error_rate_percent"`
+	FDUsedPercent         int     `json:"fd_used_percent"`
+	ReplicationLagSeconds int     `json:"replication_lag_seconds"`
 }
 
 // Database is the stack's SQL database.
