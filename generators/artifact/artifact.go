@@ -56,6 +56,15 @@ type Generator interface {
 	Generate(s *schema.Stack, opt Options) ([]File, error)
 }
 
+// Assembler is a generator that packages what the plain generators
+// rendered (cloud-init carries each host's files to a new machine). It
+// runs after every Generator and receives their files sorted by host
+// and path.
+type Assembler interface {
+	Kind() string
+	Assemble(s *schema.Stack, opt Options, files []File) ([]File, error)
+}
+
 // CheckPath reports whether p is a clean relative path that stays inside
 // its root.
 func CheckPath(p string) error {

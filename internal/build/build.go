@@ -107,54 +107,79 @@ func Load(l *schema.Loader, files []string) ([]*schema.Stack, error) {
 	return stacks, nil
 }
 
-// Render runs every generator over a stack and checks the result: paths
-// stay inside their root and no two generators write the same path.
-func Render(s *schema.Stack, gens []artifact.Generator, opt artifact.Options) (*Rendered, error) {
-	var files []artifact.File
-	var diags []schema.Diagnostic
-	owner := map[string]string{}
+// Render runs every generator over a stack, then every assembler over
+// their files, and checks the result: paths stay inside their root and no
+// two generators write the same path.
+func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assembler, opt artifact.Options) (*Rendered, error) {
+	c := collector{s: s, owner: map[string]string{}}
 	for _, g := range gens {
 		fs, err := g.Generate(s, opt)
-		if err != nil {
-			diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error",
-				Message: fmt.Sprintf("%s/%s: %v", s.Name, g.Kind(), err)})
-			continue
-		}
-		for _, f := range fs {
-			f.Kind = g.Kind()
-			where := s.Name + "/" + cmp.Or(f.Host, "-") + "/" + g.Kind()
-			if err := artifact.CheckPath(f.Path); err != nil {
-				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Message: where + ": " + err.Error()})
-				continue
-			}
-			if f.Host != "" && s.Hosts[f.Host] == nil {
-				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Message: where + ": unknown host"})
-				continue
-			}
-			key := f.Host + "\x00" + f.Path
-			if prev, ok := owner[key]; ok {
-				diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error",
-					Message: fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev)})
-				continue
-			}
-			owner[key] = g.Kind()
-			if f.Mode == 0 {
-				f.Mode = 0o644
-			}
-			if f.Owner == "" {
-				f.Owner = "root:root"
-			}
-			files = append(files, f)
+		c.add(g.Kind(), fs, err)
+	}
+	if len(c.diags) == 0 {
+		sortFiles(c.files)
+		plain := slices.Clone(c.files)
+		for _, a := range asms {
+			fs, err := a.Assemble(s, opt, plain)
+			c.add(a.Kind(), fs, err)
 		}
 	}
-	if len(diags) > 0 {
-		schema.SortDiagnostics(diags)
-		return nil, &schema.Error{Diags: diags}
+	if len(c.diags) > 0 {
+		schema.SortDiagnostics(c.diags)
+		return nil, &schema.Error{Diags: c.diags}
 	}
+	sortFiles(c.files)
+	return &Rendered{Stack: s, Files: c.files}, nil
+}
+
+func sortFiles(files []artifact.File) {
 	slices.SortFunc(files, func(a, b artifact.File) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
 	})
-	return &Rendered{Stack: s, Files: files}, nil
+}
+
+// collector gathers generated files and the problems found in them.
+type collector struct {
+	s     *schema.Stack
+	files []artifact.File
+	diags []schema.Diagnostic
+	owner map[string]string // host NUL path → kind
+}
+
+func (c *collector) fail(msg string) {
+	c.diags = append(c.diags, schema.Diagnostic{File: c.s.Source, Severity: "error", Message: msg})
+}
+
+func (c *collector) add(kind string, fs []artifact.File, err error) {
+	if err != nil {
+		c.fail(fmt.Sprintf("%s/%s: %v", c.s.Name, kind, err))
+		return
+	}
+	for _, f := range fs {
+		f.Kind = kind
+		where := c.s.Name + "/" + cmp.Or(f.Host, "-") + "/" + kind
+		if err := artifact.CheckPath(f.Path); err != nil {
+			c.fail(where + ": " + err.Error())
+			continue
+		}
+		if f.Host != "" && c.s.Hosts[f.Host] == nil {
+			c.fail(where + ": unknown host")
+			continue
+		}
+		key := f.Host + "\x00" + f.Path
+		if prev, ok := c.owner[key]; ok {
+			c.fail(fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev))
+			continue
+		}
+		c.owner[key] = kind
+		if f.Mode == 0 {
+			f.Mode = 0o644
+		}
+		if f.Owner == "" {
+			f.Owner = "root:root"
+		}
+		c.files = append(c.files, f)
+	}
 }
 
 // RenderAll renders every stack with the built-in generators.
@@ -162,7 +187,7 @@ func RenderAll(stacks []*schema.Stack, opt artifact.Options) ([]*Rendered, error
 	var out []*Rendered
 	var diags []schema.Diagnostic
 	for _, s := range stacks {
-		r, err := Render(s, generators.All(), opt)
+		r, err := Render(s, generators.All(), generators.Assemblers(), opt)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {

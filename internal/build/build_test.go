@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/testtool"
@@ -156,7 +155,7 @@ func TestRenderChecks(t *testing.T) {
 		fakeGen{"one", []artifact.File{{Host: "a", Path: "etc/x.conf"}, {Host: "a", Path: "../etc/passwd"}, {Host: "b", Path: "etc/y"}}},
 		fakeGen{"two", []artifact.File{{Host: "a", Path: "etc/x.conf"}, {Host: "a", Path: "/etc/abs"}, {Host: "a", Path: "etc/./z"}}},
 	}
-	_, err := build.Render(s, gens, artifact.Options{})
+	_, err := build.Render(s, gens, nil, artifact.Options{})
 	var se *schema.Error
 	if !errors.As(err, &se) {
 		t.Fatalf("want *schema.Error, got %v", err)
@@ -170,5 +169,3 @@ stacks/s.cue: s/b/one: unknown host`
 		t.Errorf("got\n%s\nwant\n%s", err, want)
 	}
 }
-
-func buildGenerators() []artifact.Generator { return generators.All() }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
+	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/testtool"
@@ -51,7 +52,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := build.Render(s, buildGenerators(), artifact.Options{})
+			r, err := build.Render(s, generators.All(), generators.Assemblers(), artifact.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,274 @@
+// Package cloudinit packages each host's rendered files into a
+// #cloud-config document, so a new machine boots into its role: packages
+// installed, users created, every file written byte for byte, kernel
+// settings applied, validators run, services started in order.
+//
+// The document is built as a YAML node tree and encoded by
+// go.yaml.in/yaml/v3, so quoting is the library's job, not ours; file
+// contents use literal block style where YAML can hold them exactly and
+// base64 otherwise.
+package cloudinit
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the cloud-init assembler.
+type Gen struct{}
+
+var _ artifact.Assembler = Gen{}
+
+// Kind implements artifact.Assembler.
+func (Gen) Kind() string { return "cloud-init" }
+
+// Assemble implements artifact.Assembler.
+func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File) ([]artifact.File, error) {
+	byHost := map[string][]artifact.File{}
+	for _, f := range files {
+		if f.Host != "" {
+			byHost[f.Host] = append(byHost[f.Host], f)
+		}
+	}
+	var out []artifact.File
+	for _, name := range s.HostNames() {
+		doc, err := Document(s, s.Hosts[name], byHost[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, artifact.File{Path: "cloud-init/" + name + ".yaml", Content: doc, Mode: 0o644})
+	}
+	return out, nil
+}
+
+// packageDirs are directories created by the packages a host installs;
+// files under them are written after package installation (defer: true)
+// so dpkg never meets a configuration file it did not expect.
+var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/"}
+
+// Document renders the cloud-config for one host.
+func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, error) {
+	root := mapping()
+	add(root, "package_update", scalar("true", "!!bool"))
+	if pkgs := Packages(s, h, files); len(pkgs) > 0 {
+		add(root, "packages", seq(pkgs...))
+	}
+	if u := users(s, h); u != nil {
+		add(root, "users", u)
+	}
+	wf := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, f := range files {
+		wf.Content = append(wf.Content, writeFile(f))
+	}
+	if len(wf.Content) > 0 {
+		add(root, "write_files", wf)
+	}
+	add(root, "runcmd", seq(RunCmd(s, h, files)...))
+
+	var b bytes.Buffer
+	b.WriteString("#cloud-config\n")
+	b.WriteString(artifact.Header("#", s))
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Packages lists the Debian packages a host needs for its files.
+func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
+	var pkgs []string
+	for _, f := range files {
+		switch f.Kind {
+		case "nginx":
+			pkgs = append(pkgs, "nginx")
+		case "haproxy":
+			pkgs = append(pkgs, "haproxy")
+		}
+	}
+	if h.Has("app") {
+		switch {
+		case s.App.Runtime == "perl":
+			pkgs = append(pkgs, "starman")
+		case s.App.Virtualenv != "":
+			pkgs = append(pkgs, "python3", "python3-venv")
+		default:
+			pkgs = append(pkgs, "gunicorn")
+			if s.App.WorkerClass == "gevent" {
+				pkgs = append(pkgs, "python3-gevent")
+			}
+			if s.App.WorkerClass == "uvicorn" {
+				pkgs = append(pkgs, "python3-uvicorn")
+			}
+		}
+	}
+	if s.TLS.Mode == "certbot" && terminatesTLS(s, h) {
+		pkgs = append(pkgs, "certbot")
+	}
+	slices.Sort(pkgs)
+	return slices.Compact(pkgs)
+}
+
+// terminatesTLS reports whether the host serves HTTPS itself.
+func terminatesTLS(s *schema.Stack, h *schema.Host) bool {
+	if !s.TLS.Enabled() {
+		return false
+	}
+	if s.TLS.Terminate == "app" {
+		return h.Has("app")
+	}
+	return h.Has("lb") && s.Balancer.Kind != "cloud"
+}
+
+func users(s *schema.Stack, h *schema.Host) *yaml.Node {
+	if !h.Has("app") {
+		return nil
+	}
+	u := mapping()
+	add(u, "name", str(s.App.User))
+	add(u, "system", scalar("true", "!!bool"))
+	add(u, "no_create_home", scalar("true", "!!bool"))
+	add(u, "homedir", str(s.App.WorkingDir))
+	add(u, "shell", str("/usr/sbin/nologin"))
+	add(u, "groups", str(s.App.Group))
+	return seq2(str("default"), u)
+}
+
+func writeFile(f artifact.File) *yaml.Node {
+	m := mapping()
+	add(m, "path", str("/"+f.Path))
+	add(m, "owner", str(f.Owner))
+	add(m, "permissions", str(fmt.Sprintf("%#04o", f.Mode.Perm())))
+	if literalOK(f.Content) {
+		c := str(string(f.Content))
+		c.Style = yaml.LiteralStyle
+		add(m, "content", c)
+	} else {
+		add(m, "encoding", str("b64"))
+		add(m, "content", str(base64.StdEncoding.EncodeToString(f.Content)))
+	}
+	if deferred(f) {
+		add(m, "defer", scalar("true", "!!bool"))
+	}
+	return m
+}
+
+func deferred(f artifact.File) bool {
+	if f.Owner != "root:root" {
+		return true
+	}
+	for _, d := range packageDirs {
+		if strings.HasPrefix(f.Path, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// literalOK reports whether YAML's literal block style carries b
+// exactly, by encoding and decoding it: the emitter's rules for trailing
+// spaces, final newlines and indentation are its own, so ask it.
+func literalOK(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	n := str(string(b))
+	n.Style = yaml.LiteralStyle
+	enc, err := yaml.Marshal(seq2(n))
+	if err != nil {
+		return false
+	}
+	var back []string
+	if err := yaml.Unmarshal(enc, &back); err != nil || len(back) != 1 {
+		return false
+	}
+	return back[0] == string(b) && bytes.Contains(enc, []byte("- |"))
+}
+
+// RunCmd is the first-boot script. It stops at the first failure,
+// applies kernel settings, obtains the certificate the TLS configuration
+// names (certbot's own listener, before the web server needs it),
+// validates and restarts the web server and load balancer, and enables
+// the app's units. The app itself starts when its code is deployed
+// (hacompile push, or the next boot): until then its health check fails
+// and the balancer keeps the host out of rotation.
+func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
+	cmds := []string{"set -e"}
+	var units []string
+	hasKind := map[string]bool{}
+	for _, f := range files {
+		hasKind[f.Kind] = true
+		if path.Dir(f.Path) == "etc/systemd/system" && (strings.HasSuffix(f.Path, ".service") || strings.HasSuffix(f.Path, ".socket")) {
+			units = append(units, path.Base(f.Path))
+		}
+	}
+	if hasKind["sysctl"] {
+		cmds = append(cmds, "sysctl --system")
+	}
+	cmds = append(cmds, "systemctl daemon-reload")
+	front := ""
+	switch {
+	case hasKind["haproxy"]:
+		front = "haproxy"
+	case hasKind["nginx"]:
+		front = "nginx"
+	}
+	if s.TLS.Mode == "certbot" && terminatesTLS(s, h) && front != "" {
+		args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
+		if s.TLS.Email != "" {
+			args = append(args, "-m "+s.TLS.Email)
+		} else {
+			args = append(args, "--register-unsafely-without-email")
+		}
+		for _, d := range append([]string{s.Domain}, s.Aliases...) {
+			args = append(args, "-d "+d)
+		}
+		// The hooks are stored in certbot's renewal configuration, so
+		// renewals free port 80 the same way.
+		args = append(args, fmt.Sprintf("--pre-hook 'systemctl stop %s' --post-hook 'systemctl start %s'", front, front))
+		cmds = append(cmds, fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " ")))
+	}
+	slices.Sort(units)
+	for _, u := range slices.Compact(units) {
+		cmds = append(cmds, "systemctl enable "+u)
+	}
+	if hasKind["nginx"] {
+		cmds = append(cmds, "nginx -t", "systemctl enable nginx", "systemctl restart nginx")
+	}
+	if hasKind["haproxy"] {
+		cmds = append(cmds, "haproxy -c -f /etc/haproxy/haproxy.cfg", "systemctl enable haproxy", "systemctl restart haproxy")
+	}
+	return cmds
+}
+
+func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
+
+func scalar(v, tag string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag} }
+
+func str(v string) *yaml.Node { return scalar(v, "!!str") }
+
+func add(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
+
+func seq(items ...string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, it := range items {
+		n.Content = append(n.Content, str(it))
+	}
+	return n
+}
+
+func seq2(items ...*yaml.Node) *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode, Content: items} }
