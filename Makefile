@@ -9,8 +9,9 @@ GO       ?= go
 FUZZTIME ?= 30s
 
 # Debian packages whose real tools the tests run: nginx -t,
-# gunicorn --check-config (with gevent workers), Starman, systemd-analyze.
-TEST_DEBS := nginx gunicorn python3-gevent starman systemd perl python3
+# gunicorn --check-config (with gevent workers), Starman, systemd-analyze,
+# cloud-init schema.
+TEST_DEBS := nginx gunicorn python3-gevent starman systemd perl python3 cloud-init
 
 .PHONY: build test check tools fuzz
 

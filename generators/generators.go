@@ -5,6 +5,7 @@ package generators
 
 import (
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/nginx"
@@ -22,5 +23,13 @@ var table = []artifact.Generator{
 	limits.Gen{},
 }
 
+// assemblers run after the table, over the files it produced.
+var assemblers = []artifact.Assembler{
+	cloudinit.Gen{},
+}
+
 // All returns the built-in generators.
 func All() []artifact.Generator { return append([]artifact.Generator(nil), table...) }
+
+// Assemblers returns the built-in assemblers.
+func Assemblers() []artifact.Assembler { return append([]artifact.Assembler(nil), assemblers...) }
