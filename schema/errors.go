@@ -10,15 +10,19 @@ import (
 // Diagnostic is one problem in a stack, positioned as precisely as the
 // source allows.
 type Diagnostic struct {
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Path     string `json:"path,omitempty"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+	Path   string `json:"path,omitempty"`
+	// Severity is "error", "warning", or "waived" for a warning a
+	// waiver in the stack accepts.
 	Severity string `json:"severity"`
 	Message  string `json:"message"`
+	// Rule is the HA rule's id, for findings of the rules.
+	Rule string `json:"rule,omitempty"`
 }
 
-// String renders "file:line:col: path: message".
+// String renders "file:line:col: path: [warning: ]message [rule]".
 func (d Diagnostic) String() string {
 	var b strings.Builder
 	if d.File != "" {
@@ -32,7 +36,13 @@ func (d Diagnostic) String() string {
 		b.WriteString(d.Path)
 		b.WriteString(": ")
 	}
+	if d.Severity == "warning" || d.Severity == "waived" {
+		b.WriteString(d.Severity + ": ")
+	}
 	b.WriteString(d.Message)
+	if d.Rule != "" {
+		b.WriteString(" [" + d.Rule + "]")
+	}
 	return b.String()
 }
 

@@ -90,7 +90,7 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 	rel := l.rel(path)
 	// CUE values of one context must not be built concurrently.
 	l.mu.Lock()
-	data, err := l.eval(rel, src)
+	data, pos, err := l.eval(rel, src)
 	l.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -105,27 +105,64 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 	}
 	sum := sha256.Sum256(src)
 	s.Source = rel
+	s.Positions = pos
 	s.SourceDigest = hex.EncodeToString(sum[:])
 	return &s, nil
 }
 
-func (l *Loader) eval(rel string, src []byte) ([]byte, error) {
+func (l *Loader) eval(rel string, src []byte) ([]byte, map[string]Position, error) {
 	v := l.ctx.CompileBytes(src, cue.Filename(rel))
 	if err := v.Err(); err != nil {
-		return nil, l.toError(err, rel)
+		return nil, nil, l.toError(err, rel)
 	}
 	if v.IncompleteKind() != cue.StructKind {
-		return nil, &Error{Diags: []Diagnostic{{File: rel, Line: 1, Column: 1, Message: "a stack file must be a struct of fields (name, domain, hosts, …)"}}}
+		return nil, nil, &Error{Diags: []Diagnostic{{File: rel, Line: 1, Column: 1, Severity: "error", Message: "a stack file must be a struct of fields (name, domain, hosts, …)"}}}
 	}
 	u := l.stack.Unify(v)
 	if err := u.Validate(cue.Concrete(true), cue.Final()); err != nil {
-		return nil, l.toError(err, rel)
+		return nil, nil, l.toError(err, rel)
 	}
 	data, err := u.MarshalJSON()
 	if err != nil {
-		return nil, l.toError(err, rel)
+		return nil, nil, l.toError(err, rel)
 	}
-	return data, nil
+	return data, positions(u, rel), nil
+}
+
+// positions records where each field the author wrote is, by field
+// path, so that findings about the stack as a whole can point at a line.
+func positions(v cue.Value, file string) map[string]Position {
+	pos := map[string]Position{}
+	var walk func(v cue.Value, path string)
+	walk = func(v cue.Value, path string) {
+		if p := v.Pos(); p.IsValid() && p.Filename() == file && path != "" {
+			pos[path] = Position{Line: p.Line(), Column: p.Column()}
+		}
+		switch v.IncompleteKind() {
+		case cue.StructKind:
+			it, err := v.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				sel := it.Selector().String()
+				if path != "" {
+					sel = path + "." + sel
+				}
+				walk(it.Value(), sel)
+			}
+		case cue.ListKind:
+			it, err := v.List()
+			if err != nil {
+				return
+			}
+			for i := 0; it.Next(); i++ {
+				walk(it.Value(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(v, "")
+	return pos
 }
 
 func (l *Loader) rel(path string) string {

@@ -15,7 +15,8 @@ var patternDescriptions = map[string]string{
 	`^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$`:    "a Python entry point module:callable such as myapp.wsgi:application",
 	`^[a-z0-9_]+(\.[a-z0-9_-]+)+$`:                         "a sysctl key such as net.core.somaxconn",
 	`^[0-9]+[km]?$`:                                        "an nginx size such as 10m",
-	`^[a-z0-9-]+$`:                                         "a region slug such as nyc3",
+	`^[a-z0-9-]+$`:                                         "a lower-case slug such as nyc3 or ha-app-count",
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`:                         "a date such as 2027-01-31",
 	`^[^@\s]+@[^@\s]+$`:                                    "an email address",
 }
 

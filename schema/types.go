@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Stack is a validated, defaulted stack. Every field has been checked by
@@ -26,6 +27,8 @@ type Stack struct {
 	Database    *Database        `json:"database,omitempty"`
 	Cache       *Cache           `json:"cache,omitempty"`
 	Queue       *Queue           `json:"queue,omitempty"`
+	Capacity    Capacity         `json:"capacity"`
+	Waive       []Waiver         `json:"waive"`
 
 	// Source is the stack file, slash-separated and relative to the
 	// directory above the stacks directory (for example
@@ -33,6 +36,30 @@ type Stack struct {
 	Source string `json:"-"`
 	// SourceDigest is the sha256 of the stack file's bytes.
 	SourceDigest string `json:"-"`
+	// Positions maps field paths ("balancer.kind", "hosts.app1") to
+	// where the author wrote them in Source.
+	Positions map[string]Position `json:"-"`
+}
+
+// Position is a line and column in a stack file.
+type Position struct{ Line, Column int }
+
+// At returns a diagnostic for the field path, positioned at the closest
+// enclosing field the author wrote.
+func (s *Stack) At(path string) Diagnostic {
+	d := Diagnostic{File: s.Source, Path: path}
+	for p := path; p != ""; {
+		if pos, ok := s.Positions[p]; ok {
+			d.Line, d.Column = pos.Line, pos.Column
+			break
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return d
 }
 
 // Host is one machine of the stack.
@@ -88,6 +115,7 @@ type Balancer struct {
 	Slowstart       int      `json:"slowstart"`
 	Stats           Stats    `json:"stats"`
 	EnvironmentFile string   `json:"environment_file"`
+	Failover        string   `json:"failover"`
 }
 
 // Stats is HAProxy's statistics listener.
@@ -210,15 +238,29 @@ type Monitoring struct {
 
 // Database is the stack's SQL database.
 type Database struct {
-	Engine         string   `json:"engine"`
-	Managed        bool     `json:"managed"`
-	Host           string   `json:"host"`
-	Port           int      `json:"port"`
-	Name           string   `json:"name"`
-	Replicas       []string `json:"replicas"`
-	PoolSize       int      `json:"pool_size"`
-	MaxOverflow    int      `json:"max_overflow"`
-	MaxConnections int      `json:"max_connections,omitempty"`
+	Engine             string   `json:"engine"`
+	Managed            bool     `json:"managed"`
+	Host               string   `json:"host"`
+	Port               int      `json:"port"`
+	Name               string   `json:"name"`
+	Replicas           []string `json:"replicas"`
+	PoolSize           int      `json:"pool_size"`
+	MaxOverflow        int      `json:"max_overflow"`
+	MaxConnections     int      `json:"max_connections,omitempty"`
+	ReplicaPoolSize    int      `json:"replica_pool_size,omitempty"`
+	ReplicaMaxOverflow int      `json:"replica_max_overflow,omitempty"`
+}
+
+// Capacity is what the stack must hold.
+type Capacity struct {
+	TargetConcurrency int `json:"target_concurrency,omitempty"`
+}
+
+// Waiver accepts one warning until a date.
+type Waiver struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+	Until  string `json:"until"`
 }
 
 // Cache is the stack's cache service.

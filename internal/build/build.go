@@ -19,6 +19,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -276,4 +277,48 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 		t[path.Join(r.Stack.Name, "manifest.json")] = append(b, '\n')
 	}
 	return t, nil
+}
+
+// Result is a successful compile: the rendered stacks and the HA rules'
+// warnings and waived findings.
+type Result struct {
+	Rendered []*Rendered
+	Findings []schema.Diagnostic
+}
+
+// Compile runs the pipeline up to the in-memory tree: find the stack
+// files named by args, load and validate them (paths relative to base),
+// review them with the HA rules (waivers compared with today,
+// YYYY-MM-DD) and render them. Any error-severity finding fails the
+// compile, and the returned *schema.Error carries every finding.
+func Compile(args []string, base, today string) (*Result, error) {
+	files, err := FindStacks(args)
+	if err != nil {
+		return nil, err
+	}
+	l, err := schema.NewLoader(base)
+	if err != nil {
+		return nil, err
+	}
+	stacks, err := Load(l, files)
+	if err != nil {
+		return nil, err
+	}
+	var findings []schema.Diagnostic
+	failed := false
+	for _, s := range stacks {
+		for _, d := range rules.Check(s, today) {
+			failed = failed || d.Severity == "error"
+			findings = append(findings, d)
+		}
+	}
+	schema.SortDiagnostics(findings)
+	if failed {
+		return nil, &schema.Error{Diags: findings}
+	}
+	rs, err := RenderAll(stacks, artifact.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Rendered: rs, Findings: findings}, nil
 }

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
-	"github.com/hacompile/hacompile/schema"
 )
 
 func newBuild() *cobra.Command {
@@ -27,13 +26,11 @@ longer produced are removed. OUT is owned by hacompile.`,
   hacompile build --check          # CI: fail when the committed out/ is stale
   hacompile build stacks/shop.cue --out /tmp/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				args = []string{"stacks"}
-			}
-			rs, err := renderArgs(args)
+			res, err := compile(cmd, args, true)
 			if err != nil {
 				return err
 			}
+			rs := res.Rendered
 			tree, err := build.TreeOf(rs)
 			if err != nil {
 				return err
@@ -97,23 +94,24 @@ func sortedStatKeys(m map[string]*build.Stats) []string {
 	return keys
 }
 
-// renderArgs loads, validates and renders the stacks named by args.
-func renderArgs(args []string) ([]*build.Rendered, error) {
-	files, err := build.FindStacks(args)
-	if err != nil {
-		return nil, err
+// compile runs the pipeline over args (default: the stacks directory)
+// and prints the HA rules' warnings to stderr.
+func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Result, error) {
+	if len(args) == 0 {
+		args = []string{"stacks"}
 	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
 	}
-	l, err := schema.NewLoader(wd)
+	res, err := build.Compile(args, wd, time.Now().UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, err
 	}
-	stacks, err := build.Load(l, files)
-	if err != nil {
-		return nil, err
+	if printFindings {
+		for _, d := range res.Findings {
+			fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+		}
 	}
-	return build.RenderAll(stacks, artifact.Options{})
+	return res, nil
 }

@@ -38,14 +38,17 @@ It writes nothing. Quiet on success unless --output json is given.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
-			if len(args) == 0 {
-				args = []string{"stacks"}
-			}
-			rs, err := renderArgs(args)
+			res, err := compile(cmd, args, output == "text")
 			if output == "text" {
 				return err
 			}
 			rep := vetReport{OK: err == nil, Stacks: []vetStack{}, Diagnostics: []schema.Diagnostic{}}
+			if res != nil {
+				rep.Diagnostics = append(rep.Diagnostics, res.Findings...)
+				for _, r := range res.Rendered {
+					rep.Stacks = append(rep.Stacks, vetStack{Name: r.Stack.Name, Source: r.Stack.Source, Hosts: len(r.Stack.Hosts), Files: len(r.Files)})
+				}
+			}
 			if err != nil {
 				var se *schema.Error
 				if !errors.As(err, &se) {
@@ -53,9 +56,6 @@ It writes nothing. Quiet on success unless --output json is given.`,
 				} else {
 					rep.Diagnostics = se.Diags
 				}
-			}
-			for _, r := range rs {
-				rep.Stacks = append(rep.Stacks, vetStack{Name: r.Stack.Name, Source: r.Stack.Source, Hosts: len(r.Stack.Hosts), Files: len(r.Files)})
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")

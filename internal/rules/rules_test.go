@@ -1,0 +1,200 @@
+package rules_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// base is a stack that trips no rule: two app hosts behind a cloud
+// balancer, modest pools.
+const base = `
+name:   "t"
+domain: "example.com"
+hosts: {
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
+}
+balancer: kind: *"cloud" | "nginx" | "haproxy" // a default, so cases can pick another
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+`
+
+func load(t *testing.T, src string) *schema.Stack {
+	t.Helper()
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Load("stacks/t.cue", []byte(src))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	return s
+}
+
+// Each rule gets a stack that trips it, with the exact message, and one
+// close to it that does not.
+var cases = []struct {
+	rule      string
+	trip, not string // CUE added to base
+	want      string // the finding, as printed
+}{
+	{"ha-app-count",
+		dropApp2, ``,
+		`stacks/t.cue:4:8: hosts: warning: 1 app host (app1): losing it takes the site down; add a second host with the app role [ha-app-count]`},
+	{"ha-single-lb",
+		`balancer: kind: "nginx"
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`balancer: {kind: "nginx", failover: "reserved-ip"}
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`stacks/t.cue:10:11: balancer.failover: warning: one load balancer host (lb1) and no failover: use a cloud balancer (balancer.kind: "cloud"), or add a second lb host with keepalived or a reserved IP and set balancer.failover [ha-single-lb]`},
+	{"ha-single-lb",
+		`balancer: {kind: "haproxy", failover: "keepalived"}
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`balancer: {kind: "haproxy", failover: "keepalived"}
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+hosts: lb2: {address: "10.0.0.6", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`stacks/t.cue:10:39: balancer.failover: warning: failover is keepalived but only one host (lb1) has the lb role: keepalived moves the address between two or more [ha-single-lb]`},
+	{"lb-hosts",
+		`balancer: kind: "nginx"`, ``,
+		`stacks/t.cue:10:17: balancer.kind: balancer.kind is "nginx" but no host has the lb role [lb-hosts]`},
+	{"lb-hosts",
+		`hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`, ``,
+		`stacks/t.cue:8:11: balancer.kind: balancer.kind is "cloud" but lb1 have the lb role: nothing would be rendered for them [lb-hosts]`},
+	{"capacity",
+		`capacity: target_concurrency: 50000
+app: {worker_class: "gevent", worker_connections: 1000}`,
+		`capacity: target_concurrency: 10000
+app: {worker_class: "gevent", worker_connections: 1000}`,
+		`stacks/t.cue:10:31: capacity.target_concurrency: capacity is 10000 concurrent requests (2 app hosts, 10 workers in all, × 1000 connections) for a target of 50000: short by 40000; 10 such hosts would meet it [capacity]`},
+	{"capacity",
+		`capacity: target_concurrency: 100`,
+		`capacity: target_concurrency: 10`,
+		`stacks/t.cue:10:31: capacity.target_concurrency: capacity is 10 concurrent requests (2 app hosts, 10 workers in all, × 1 (sync)) for a target of 100: short by 90; 20 such hosts would meet it [capacity]`},
+	{"fd-limit",
+		`tuning: {nofile: 4096, nginx_worker_connections: 4096}`,
+		`tuning: {nofile: 8192, nginx_worker_connections: 4096}`,
+		`stacks/t.cue:10:18: tuning.nofile: nginx needs 2 descriptors per connection (client and upstream): 2 × 4096 worker_connections = 8192, above nofile 4096 [fd-limit]`},
+	{"fd-limit",
+		`tuning: {nofile: 2048, nginx_worker_connections: 512}
+app: {worker_class: "gevent", worker_connections: 2000}`,
+		`tuning: {nofile: 4096, nginx_worker_connections: 512}
+app: {worker_class: "gevent", worker_connections: 2000}`,
+		`stacks/t.cue:10:18: tuning.nofile: a gevent worker holds 2000 connections + 0 database connections + 64 spare = 2064 descriptors, above nofile 2048 [fd-limit]`},
+	{"somaxconn",
+		`tuning: sysctl: "net.core.somaxconn": 1024`,
+		`tuning: sysctl: "net.core.somaxconn": 2048`,
+		`stacks/t.cue:9:6: app.backlog: warning: gunicorn --backlog backlog is 2048 but net.core.somaxconn is 1024: the kernel truncates it to 1024; raise net.core.somaxconn to at least 2048 [somaxconn]`},
+	{"db-pool",
+		`database: {host: "db.internal", name: "app", max_connections: 100}`,
+		`database: {host: "db.internal", name: "app", max_connections: 300}`,
+		`stacks/t.cue:10:63: database.max_connections: 10 app processes × (pool_size 10 + max_overflow 20) = 300 connections to the primary, above max_connections 100; lower the pools, add a pooler (PgBouncer) or raise max_connections [db-pool]`},
+	{"db-replica-pool",
+		`database: {host: "db.internal", name: "app", replicas: ["db-ro.internal"]}`,
+		`database: {host: "db.internal", name: "app", replicas: ["db-ro.internal"], replica_pool_size: 10}`,
+		`stacks/t.cue:10:11: database.replicas: warning: 1 replica(s) declared but no database.replica_pool_size: reads all go to the primary [db-replica-pool]`},
+	{"secret-inline",
+		`database: {host: "postgresql://app:hunter2@db.internal:5432", name: "app"}`,
+		`database: {host: "db.internal", name: "app"}`,
+		`stacks/t.cue:10:18: database.host: looks like a URL with a password written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references [secret-inline]`},
+	{"secret-inline",
+		`notes: "stats password = s3cret!"`,
+		`notes: "the stats password lives in /etc/haproxy/hacompile.env"`,
+		`stacks/t.cue:10:8: notes: looks like a password or token assignment written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references [secret-inline]`},
+	{"secret-inline",
+		`description: "key AKIAIOSFODNN7EXAMPLE"`,
+		`description: "key in the instance profile"`,
+		`stacks/t.cue:10:14: description: looks like an AWS access key id written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references [secret-inline]`},
+	{"tls-hsts",
+		`tls: {mode: "none", hsts: true}`,
+		`tls: {mode: "none"}`,
+		`stacks/t.cue:10:27: tls.hsts: HSTS is on but tls.mode is "none": browsers would be told to use HTTPS that is not served; set tls.hsts: false or enable TLS [tls-hsts]`},
+	{"app-timeout",
+		`app: timeout: 60`,
+		`app: timeout: 59`,
+		`stacks/t.cue:10:15: app.timeout: warning: gunicorn timeout 60s is not below the proxy read timeout 60s (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below 60 [app-timeout]`},
+}
+
+// dropApp2 as a trip removes the second app host from base.
+const dropApp2 = "-app2"
+
+func stackFor(add string) string {
+	if add == dropApp2 {
+		return strings.Replace(base, "\tapp2: {address: \"10.0.0.12\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
+	}
+	return base + add
+}
+
+func findings(s *schema.Stack, rule string) []string {
+	var out []string
+	for _, d := range rules.Check(s, "2026-11-22") {
+		if d.Rule == rule {
+			out = append(out, d.String())
+		}
+	}
+	return out
+}
+
+func TestRules(t *testing.T) {
+	if got := rules.Check(load(t, base), "2026-11-22"); len(got) != 0 {
+		t.Fatalf("the base stack trips rules: %v", got)
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.rule] = true
+		got := findings(load(t, stackFor(c.trip)), c.rule)
+		if !slices.Contains(got, c.want) {
+			t.Errorf("%s: trip stack gives\n%s\nwant\n%s", c.rule, strings.Join(got, "\n"), c.want)
+		}
+		if got := findings(load(t, stackFor(c.not)), c.rule); len(got) != 0 {
+			t.Errorf("%s: stack that should pass gives %v", c.rule, got)
+		}
+	}
+	for _, r := range rules.Table {
+		if !covered[r.ID] {
+			t.Errorf("rule %s has no test case", r.ID)
+		}
+	}
+}
+
+func TestIDsUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range rules.Table {
+		if seen[r.ID] || (r.Severity != "error" && r.Severity != "warning") || r.Doc == "" {
+			t.Errorf("rule %q: duplicate id, bad severity %q or no doc", r.ID, r.Severity)
+		}
+		seen[r.ID] = true
+	}
+}
+
+func TestWaivers(t *testing.T) {
+	trip := base + `app: timeout: 60` + "\n"
+	check := func(waive string) []string {
+		var out []string
+		for _, d := range rules.Check(load(t, trip+waive), "2026-11-22") {
+			out = append(out, d.Severity+" "+d.String())
+		}
+		return out
+	}
+	got := check(`waive: [{rule: "app-timeout", reason: "long exports until the queue lands", until: "2026-12-31"}]`)
+	want := []string{`waived stacks/t.cue:10:15: app.timeout: waived: gunicorn timeout 60s is not below the proxy read timeout 60s (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below 60 (waived until 2026-12-31: long exports until the queue lands) [app-timeout]`}
+	if !slices.Equal(got, want) {
+		t.Errorf("valid waiver:\n%q\nwant\n%q", got, want)
+	}
+	got = check(`waive: [{rule: "app-timeout", reason: "long exports until the queue lands", until: "2026-11-21"}]`)
+	if len(got) != 2 || !strings.HasPrefix(got[1], `error stacks/t.cue:11:8: waive[0]: waiver for app-timeout expired on 2026-11-21 (reason: long exports until the queue lands); fix the finding or renew the waiver`) ||
+		!strings.HasPrefix(got[0], "warning ") {
+		t.Errorf("expired waiver: %q", got)
+	}
+	got = check(`waive: [{rule: "tls-hsts", reason: "we know what we are doing", until: "2030-01-01"}]`)
+	if !slices.Contains(got, `error stacks/t.cue:11:8: waive[0]: rule tls-hsts is an error and cannot be waived`) {
+		t.Errorf("waiving an error: %q", got)
+	}
+	got = check(`waive: [{rule: "no-such-rule", reason: "we know what we are doing", until: "2030-01-01"}]`)
+	if len(got) < 1 || !strings.Contains(strings.Join(got, "\n"), `waiver names unknown rule "no-such-rule" (known: ha-app-count, `) {
+		t.Errorf("unknown rule: %q", got)
+	}
+}
