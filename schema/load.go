@@ -228,7 +228,11 @@ func (l *Loader) diag(e cueerrors.Error, rel string) Diagnostic {
 		d.Message = l.notAllowed(p)
 	}
 	pos := bestPos(e)
-	if pos.IsValid() && pos.Filename() != schemaFile {
+	if pos.IsValid() && pos.Filename() == rel {
+		d.File = rel
+		d.Line = pos.Line()
+		d.Column = pos.Column()
+	} else if pos.IsValid() && pos.Filename() != schemaFile {
 		d.File = l.rel(pos.Filename())
 		d.Line = pos.Line()
 		d.Column = pos.Column()
@@ -244,6 +248,7 @@ var (
 	reConflict   = regexp.MustCompile(`^conflicting values (.+?) and (.+?)( \(mismatched types (\w+) and (\w+)\))?$`)
 	reBound      = regexp.MustCompile(`out of bound [=!]~("(?:[^"\\]|\\.)*")`)
 	reIncomplete = regexp.MustCompile(`^incomplete value (.+)$`)
+	reSecretName = regexp.MustCompile(`(?i)pass|secret|token|credential|private_?key|api_?key`)
 )
 
 // humanize rewrites CUE's wording where it names an implementation
@@ -329,7 +334,12 @@ func (l *Loader) reduceDisjunction(group []Diagnostic, n int) []Diagnostic {
 			want = append(want, "…")
 		}
 		slices.Sort(want)
-		d.Message = fmt.Sprintf("invalid value %s (want one of %s)", got, strings.Join(slices.Compact(want), ", "))
+		want = slices.Compact(want)
+		if len(want) == 1 {
+			d.Message = fmt.Sprintf("invalid value %s (want %s)", got, want[0])
+		} else {
+			d.Message = fmt.Sprintf("invalid value %s (want one of %s)", got, strings.Join(want, ", "))
+		}
 		return []Diagnostic{d}
 	}
 	return group
@@ -446,6 +456,9 @@ func (l *Loader) notAllowed(p []string) string {
 			}
 		}
 	}
+	if reSecretName.MatchString(name) {
+		return "field not allowed: secrets never go into a stack; put them in a file on the host (app.environment_file, balancer.environment_file) that the rendered configuration references"
+	}
 	if best != "" {
 		return fmt.Sprintf("field not allowed (did you mean %s?)", best)
 	}
@@ -454,11 +467,12 @@ func (l *Loader) notAllowed(p []string) string {
 
 // validatorWords names what the schema's validator functions accept.
 var validatorWords = map[string]string{
-	"net.IPv4":         "an IPv4 address such as 10.0.0.5",
-	"net.IP":           "an IP address",
-	"net.IPCIDR":       "an IP range such as 10.0.0.0/16",
-	"list.UniqueItems": "each item at most once",
-	"list.MinItems(1)": "at least one item",
+	"net.IPv4":             "an IPv4 address such as 10.0.0.5",
+	"net.IP":               "an IP address",
+	"net.IPCIDR":           "an IP range such as 10.0.0.0/16",
+	"list.UniqueItems":     "each item at most once",
+	"list.MinItems(1)":     "at least one item",
+	"strings.MinRunes(10)": "at least 10 characters",
 }
 
 // fieldDefs maps the stack's top-level fields to their definitions.

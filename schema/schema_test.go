@@ -3,80 +3,14 @@ package schema_test
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/rogpeppe/go-internal/txtar"
-
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
-
-// TestErrors runs the corpus of bad stacks: each txtar archive holds a
-// stack.cue and the exact diagnostics it must produce.
-// HACOMPILE_UPDATE=1 rewrites the want sections.
-func TestErrors(t *testing.T) {
-	files, err := filepath.Glob("testdata/errors/*.txtar")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no error cases: %v", err)
-	}
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			src, want := section(t, ar, "stack.cue"), section(t, ar, "want")
-			_, err = l.Load("stack.cue", src)
-			if err == nil {
-				t.Fatal("stack loaded without error")
-			}
-			var se *schema.Error
-			if !errors.As(err, &se) {
-				t.Fatalf("error is %T, want *schema.Error: %v", err, err)
-			}
-			got := err.Error() + "\n"
-			if testtool.Update() {
-				setSection(ar, "want", []byte(got))
-				if err := os.WriteFile(f, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != string(want) {
-				t.Errorf("diagnostics differ\n--- got\n%s--- want\n%s", got, want)
-			}
-		})
-	}
-}
-
-func section(t *testing.T, ar *txtar.Archive, name string) []byte {
-	t.Helper()
-	for _, f := range ar.Files {
-		if f.Name == name {
-			return f.Data
-		}
-	}
-	t.Fatalf("archive has no %s section", name)
-	return nil
-}
-
-func setSection(ar *txtar.Archive, name string, data []byte) {
-	for i := range ar.Files {
-		if ar.Files[i].Name == name {
-			ar.Files[i].Data = data
-			return
-		}
-	}
-	ar.Files = append(ar.Files, txtar.File{Name: name, Data: data})
-}
 
 // TestExamples loads every example stack: they must all be valid.
 func TestExamples(t *testing.T) {

@@ -147,29 +147,29 @@ type collector struct {
 	owner map[string]string // host NUL path → kind
 }
 
-func (c *collector) fail(msg string) {
-	c.diags = append(c.diags, schema.Diagnostic{File: c.s.Source, Severity: "error", Message: msg})
+func (c *collector) fail(msg, rule string) {
+	c.diags = append(c.diags, schema.Diagnostic{File: c.s.Source, Severity: "error", Message: msg, Rule: rule})
 }
 
 func (c *collector) add(kind string, fs []artifact.File, err error) {
 	if err != nil {
-		c.fail(fmt.Sprintf("%s/%s: %v", c.s.Name, kind, err))
+		c.fail(fmt.Sprintf("%s/%s: %v", c.s.Name, kind, err), "")
 		return
 	}
 	for _, f := range fs {
 		f.Kind = kind
 		where := c.s.Name + "/" + cmp.Or(f.Host, "-") + "/" + kind
 		if err := artifact.CheckPath(f.Path); err != nil {
-			c.fail(where + ": " + err.Error())
+			c.fail(where+": "+err.Error(), "path-escape")
 			continue
 		}
 		if f.Host != "" && c.s.Hosts[f.Host] == nil {
-			c.fail(where + ": unknown host")
+			c.fail(where+": unknown host", "")
 			continue
 		}
 		key := f.Host + "\x00" + f.Path
 		if prev, ok := c.owner[key]; ok {
-			c.fail(fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev))
+			c.fail(fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev), "path-clash")
 			continue
 		}
 		c.owner[key] = kind

@@ -160,10 +160,10 @@ func TestRenderChecks(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("want *schema.Error, got %v", err)
 	}
-	want := `stacks/s.cue: s/a/one: path "../etc/passwd" escapes the host root
-stacks/s.cue: s/a/two: etc/x.conf is also written by the one generator
-stacks/s.cue: s/a/two: path "/etc/abs" must be relative to the host root
-stacks/s.cue: s/a/two: path "etc/./z" is not clean (want "etc/z")
+	want := `stacks/s.cue: s/a/one: path "../etc/passwd" escapes the host root [path-escape]
+stacks/s.cue: s/a/two: etc/x.conf is also written by the one generator [path-clash]
+stacks/s.cue: s/a/two: path "/etc/abs" must be relative to the host root [path-escape]
+stacks/s.cue: s/a/two: path "etc/./z" is not clean (want "etc/z") [path-escape]
 stacks/s.cue: s/b/one: unknown host`
 	if err.Error() != want {
 		t.Errorf("got\n%s\nwant\n%s", err, want)

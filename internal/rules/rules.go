@@ -38,6 +38,7 @@ var Table = []Rule{
 	{"ha-app-count", "warning", "An HA stack needs at least two app hosts, so losing one does not take the site down.", appCount},
 	{"ha-single-lb", "warning", "A single load balancer host needs a stated failover (cloud balancer, second host with keepalived or a reserved IP).", singleLB},
 	{"lb-hosts", "error", "An nginx or HAProxy balancer needs at least one host with the lb role; a cloud balancer needs none.", lbHosts},
+	{"host-address", "error", "Two hosts cannot share an address: the balancer and push would reach one of them twice.", hostAddress},
 	{"capacity", "error", "hosts × workers × per-worker concurrency must reach capacity.target_concurrency.", capacity},
 	{"fd-limit", "error", "The open-files limit must cover the connections each process is configured to hold.", fdLimit},
 	{"somaxconn", "warning", "net.core.somaxconn caps every listen backlog; a smaller value silently truncates the configured ones.", somaxconn},
@@ -142,6 +143,20 @@ func lbHosts(s *schema.Stack) []finding {
 		return []finding{{"balancer.kind", fmt.Sprintf("balancer.kind is \"cloud\" but %s have the lb role: nothing would be rendered for them", hostList(lbs))}}
 	}
 	return nil
+}
+
+func hostAddress(s *schema.Stack) []finding {
+	var fs []finding
+	seen := map[string]string{}
+	for _, n := range s.HostNames() {
+		a := s.Hosts[n].Address
+		if prev, ok := seen[a]; ok {
+			fs = append(fs, finding{"hosts." + n + ".address", fmt.Sprintf("address %s is also host %s's", a, prev)})
+			continue
+		}
+		seen[a] = n
+	}
+	return fs
 }
 
 // PerWorker is how many requests one worker process serves at once.
