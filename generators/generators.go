@@ -8,6 +8,7 @@ import (
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/limits"
+	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/sysctl"
 	"github.com/hacompile/hacompile/generators/systemd"
@@ -21,6 +22,7 @@ var table = []artifact.Generator{
 	systemd.Gen{},
 	sysctl.Gen{},
 	limits.Gen{},
+	monitoring.Gen{},
 }
 
 // assemblers run after the table, over the files it produced.

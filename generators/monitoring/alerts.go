@@ -1,0 +1,354 @@
+package monitoring
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// rule is one alerting rule. Summaries and descriptions are Prometheus
+// templates: they name the host or instance from the alert's labels and
+// say what to look at first.
+type rule struct {
+	name     string
+	severity string // warning: act today; critical: act now
+	// exporter tells apart the per-job TargetDown rules, which share a
+	// name so that one Alertmanager route or inhibition covers them all.
+	exporter    string
+	expr        string
+	summary     string
+	description string
+}
+
+// group is one rule group: one concern, evaluated together.
+type group struct {
+	name    string
+	comment string
+	rules   []rule
+}
+
+// value is the alert's value as the templates print it.
+const value = `{{ $value | printf "%.1f" }}`
+
+// sel returns a PromQL vector selector; label values are quoted with Go
+// syntax, which is PromQL's string syntax.
+func sel(metric string, matchers ...string) string {
+	return metric + "{" + strings.Join(matchers, ",") + "}"
+}
+
+func eq(name, v string) string { return name + "=" + strconv.Quote(v) }
+
+// num formats a threshold the way the stack wrote it: 5, 2.5.
+func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// fsFilter leaves out memory-backed and image file systems, which are
+// full by design or vanish with a reboot or container.
+const fsFilter = `fstype!~"tmpfs|ramfs|overlay|squashfs"`
+
+func alertGroups(s *schema.Stack, p *plan) []group {
+	m := s.Monitoring
+	held := fmt.Sprintf("for %d minutes", m.ForMinutes)
+	node := eq("job", jobNode)
+	who := "{{ $labels.host }} ({{ $labels.instance }})"
+
+	var gs []group
+	gs = append(gs, group{
+		name:    "hosts",
+		comment: "Every host, from node_exporter (job " + jobNode + ").",
+		rules: []rule{
+			{
+				name: "HostDown", severity: "critical",
+				expr:    sel("up", node) + " == 0",
+				summary: "Host {{ $labels.host }} is down",
+				description: "Prometheus has not reached node_exporter on " + who + " " + held + ". " +
+					"First check: does the host answer ping and ssh? If it does, run " +
+					"`systemctl status prometheus-node-exporter` there. If it does not, check the provider's console; " +
+					"an app host should already be out of the balancer's rotation, so confirm the others carry the load.",
+			},
+			{
+				name: "HostHighCPU", severity: "warning",
+				expr: "100 - avg by (instance, host) (rate(" + sel("node_cpu_seconds_total", node, eq("mode", "idle")) + "[5m])) * 100 > " +
+					strconv.Itoa(m.CPUPercent),
+				summary: "CPU above " + strconv.Itoa(m.CPUPercent) + "% on {{ $labels.host }}",
+				description: who + " has used " + value + "% CPU " + held + " (threshold " + strconv.Itoa(m.CPUPercent) + "%). " +
+					"First check: `top -o %CPU` on the host for the busiest process. If it is the app server, compare the " +
+					"request rate with the other app hosts before adding workers or hosts.",
+			},
+			{
+				name: "HostHighMemory", severity: "warning",
+				expr: "(1 - " + sel("node_memory_MemAvailable_bytes", node) + " / " + sel("node_memory_MemTotal_bytes", node) + ") * 100 > " +
+					strconv.Itoa(m.MemoryPercent),
+				summary: "Memory above " + strconv.Itoa(m.MemoryPercent) + "% on {{ $labels.host }}",
+				description: who + " has used " + value + "% of its memory " + held + " (threshold " + strconv.Itoa(m.MemoryPercent) + "%). " +
+					"First check: `ps aux --sort=-rss | head` on the host. App workers are recycled after max_requests, " +
+					"so a steady climb points at too many workers for the host's memory or a leak inside one request.",
+			},
+			{
+				name: "HostDiskSpaceLow", severity: "warning",
+				expr: sel("node_filesystem_avail_bytes", node, fsFilter) + " / " + sel("node_filesystem_size_bytes", node, fsFilter) + " * 100 < " +
+					strconv.Itoa(m.DiskFreePercent) + "\n  and " + sel("node_filesystem_readonly", node) + " == 0",
+				summary: "Less than " + strconv.Itoa(m.DiskFreePercent) + "% free on {{ $labels.mountpoint }} of {{ $labels.host }}",
+				description: "{{ $labels.mountpoint }} ({{ $labels.device }}) on " + who + " has had " + value + "% free space " + held +
+					" (threshold " + strconv.Itoa(m.DiskFreePercent) + "%). " +
+					"First check: `du -xh --max-depth=2 {{ $labels.mountpoint }} | sort -h | tail` on the host. " +
+					"Logs are the usual cause: the nginx access log and the journal (`journalctl --disk-usage`).",
+			},
+			{
+				name: "HostFileDescriptorsHigh", severity: "warning",
+				expr: sel("node_filefd_allocated", node) + " / " + sel("node_filefd_maximum", node) + " * 100 > " +
+					strconv.Itoa(m.FDUsedPercent),
+				summary: "Kernel file handles above " + strconv.Itoa(m.FDUsedPercent) + "% on {{ $labels.host }}",
+				description: who + " has " + value + "% of the kernel's file handles (fs.file-max) allocated " + held + ". " +
+					"First check: `cat /proc/sys/fs/file-nr`, then find the process holding them with " +
+					"`ls /proc/*/fd | wc -l` per PID. If the load is genuine, raise fs.file-max in the stack's tuning.sysctl.",
+			},
+		},
+	})
+
+	gs = append(gs, group{
+		name: "processes",
+		comment: "Open files per process, from the process collector of every Prometheus client\n" +
+			"library: each exporter scraped here, and the app once it exposes metrics.",
+		rules: []rule{{
+			name: "ProcessFileDescriptorsHigh", severity: "warning",
+			expr:    "process_open_fds / process_max_fds * 100 > " + strconv.Itoa(m.FDUsedPercent),
+			summary: "{{ $labels.job }} on {{ $labels.instance }} is near its open-file limit",
+			description: "The {{ $labels.job }} process scraped at {{ $labels.instance }} has used " + value +
+				"% of its open-file limit " + held + " (threshold " + strconv.Itoa(m.FDUsedPercent) + "%). " +
+				"First check: `cat /proc/<pid>/limits` and `ls /proc/<pid>/fd | wc -l` for that process. At the limit it " +
+				"fails accept() and open() with EMFILE; the stack sets LimitNOFILE to tuning.nofile (" +
+				strconv.Itoa(s.Tuning.Nofile) + ").",
+		}},
+	})
+
+	var down []rule
+	for _, j := range p.jobs {
+		if j.name == jobNode {
+			continue
+		}
+		r := rule{
+			name: "TargetDown", severity: "warning", exporter: j.exporter,
+			expr:    sel("up", eq("job", j.name)) + " == 0",
+			summary: "Prometheus cannot scrape " + j.name + " at {{ $labels.instance }}",
+		}
+		switch j.name {
+		case jobHAProxy:
+			r.severity = "critical"
+			r.summary = "HAProxy on {{ $labels.host }} does not answer"
+			r.description = "HAProxy's exporter on " + who + " has not answered " + held + "; it is served by HAProxy " +
+				"itself, so HAProxy is probably down and not balancing traffic. First check: `systemctl status haproxy` " +
+				"and `haproxy -c -f /etc/haproxy/haproxy.cfg` on the host."
+		case jobNginxlog:
+			r.description = "prometheus-nginxlog-exporter on " + who + " has not answered " + held +
+				", so 5xx responses of that host are not being counted. First check: " +
+				"`systemctl status prometheus-nginxlog-exporter` on the host."
+		case jobPostgres, jobMySQL:
+			r.description = "The " + j.name + " exporter on the monitoring host has failed to probe " +
+				"{{ $labels.instance }} ({{ $labels.db_role }}) " + held + ", so the database's health is unknown. " +
+				"First check: `systemctl status prometheus-" + exporterPackage(j.name) + "` on the monitoring host and its log."
+		case jobRedis:
+			r.description = "redis_exporter on the monitoring host has failed to probe {{ $labels.instance }} " + held +
+				", so Redis's health is unknown. First check: `systemctl status prometheus-redis-exporter` on the monitoring host."
+		}
+		down = append(down, r)
+	}
+	if len(down) > 0 {
+		gs = append(gs, group{
+			name:    "targets",
+			comment: "Exporters that stopped answering: the alerts below them cannot fire meanwhile.",
+			rules:   down,
+		})
+	}
+
+	errRate := num(m.ErrorRatePercent)
+	switch p.httpJob {
+	case jobHAProxy:
+		px := []string{eq("job", jobHAProxy), eq("proxy", p.backend)}
+		fives := append(px[:2:2], eq("code", "5xx"))
+		gs = append(gs, group{
+			name: "http",
+			comment: "5xx responses of the app hosts as HAProxy counts them (backend " + p.backend + "),\n" +
+				"including the 502/503/504 HAProxy sends itself when no app host answers.",
+			rules: []rule{{
+				name: "High5xxRate", severity: "critical",
+				expr: "sum by (instance, host, proxy) (rate(" + sel("haproxy_backend_http_responses_total", fives...) + "[5m]))\n" +
+					"  / sum by (instance, host, proxy) (rate(" + sel("haproxy_backend_http_responses_total", px...) + "[5m]))\n" +
+					"  * 100 > " + errRate,
+				summary: "More than " + errRate + "% 5xx responses through HAProxy on {{ $labels.host }}",
+				description: value + "% of the responses of backend {{ $labels.proxy }} on " + who + " have been 5xx " + held +
+					" (threshold " + errRate + "%). First check: the HAProxy log (`journalctl -u haproxy`) for which " +
+					"server answers 5xx and the termination state; then that app host's app log " +
+					"(`journalctl -u " + s.App.Name + "`).",
+			}},
+		})
+	case jobNginxlog:
+		gs = append(gs, group{
+			name: "http",
+			comment: "5xx responses of each app host, from its nginx access log. The balancer's own\n" +
+				"metrics (" + balancerMetrics(s) + ") are outside Prometheus.",
+			rules: []rule{{
+				name: "High5xxRate", severity: "critical",
+				expr: "sum by (instance, host) (rate(" + sel("nginx_http_response_count_total", eq("job", jobNginxlog), `status=~"5.."`) + "[5m]))\n" +
+					"  / sum by (instance, host) (rate(" + sel("nginx_http_response_count_total", eq("job", jobNginxlog)) + "[5m]))\n" +
+					"  * 100 > " + errRate,
+				summary: "More than " + errRate + "% 5xx responses on {{ $labels.host }}",
+				description: value + "% of the responses of nginx on " + who + " have been 5xx " + held +
+					" (threshold " + errRate + "%). First check: `tail /var/log/nginx/error.log` on the host " +
+					"(502/504: the app server is down or too slow), then `journalctl -u " + s.App.Name + "`.",
+			}},
+		})
+	}
+
+	if p.has(jobHAProxy) && p.appHosts > 0 {
+		px := []string{eq("job", jobHAProxy), eq("proxy", p.backend)}
+		n := strconv.Itoa(p.appHosts)
+		gs = append(gs, group{
+			name:    "balancer",
+			comment: "HAProxy's view of the " + n + " app hosts in backend " + p.backend + ".",
+			rules: []rule{
+				{
+					name: "BackendDown", severity: "critical",
+					expr:    sel("haproxy_backend_active_servers", px...) + " == 0",
+					summary: "No app host is serving backend {{ $labels.proxy }} on {{ $labels.host }}",
+					description: "HAProxy on " + who + " has had no healthy app host in backend {{ $labels.proxy }} " + held +
+						": every request gets a 503. First check: `systemctl status " + s.App.Name + "` and " +
+						"`curl -i http://127.0.0.1:" + strconv.Itoa(s.App.HTTPPort) + s.Balancer.Health.Path + "` on an app host.",
+				},
+				{
+					name: "UnhealthyBackends", severity: "warning",
+					expr:    sel("haproxy_backend_active_servers", px...) + " < " + n,
+					summary: "Only {{ $value }} of " + n + " app hosts are serving on {{ $labels.host }}",
+					description: "HAProxy on " + who + " has had {{ $value }} of the stack's " + n + " app hosts in rotation " + held +
+						", so the others carry their load. First check: the stats page (http://" +
+						hostPort(s.Balancer.Stats.Address, s.Balancer.Stats.Port) + s.Balancer.Stats.URI +
+						" on the lb host) for which servers are DOWN or in MAINT, and why.",
+				},
+				{
+					name: "BackendServerDown", severity: "warning",
+					expr:    sel("haproxy_server_status", append(px[:2:2], eq("state", "DOWN"))...) + " == 1",
+					summary: "App host {{ $labels.server }} is failing health checks on {{ $labels.host }}",
+					description: "HAProxy on " + who + " has marked server {{ $labels.server }} of backend {{ $labels.proxy }} DOWN " + held +
+						" (health check " + s.Balancer.Health.Path + "). First check: `journalctl -u " + s.App.Name + "` on " +
+						"{{ $labels.server }} and whether " + s.Balancer.Health.Path + " answers 200 there.",
+				},
+			},
+		})
+	}
+
+	if p.dbJob != "" {
+		db := eq("job", p.dbJob)
+		up, lag := "pg_up", sel("pg_replication_lag_seconds", db)
+		if p.dbJob == jobMySQL {
+			up = "mysql_up"
+			lag = sel("mysql_slave_status_seconds_behind_master", db) + " - " + sel("mysql_slave_status_sql_delay", db)
+		}
+		g := group{
+			name:    "database",
+			comment: "The " + s.Database.Engine + " primary and its replicas, through " + exporterPackage(p.dbJob) + ".",
+			rules: []rule{{
+				name: "DatabaseDown", severity: "critical",
+				expr:    sel(up, db) + " == 0",
+				summary: "Database {{ $labels.instance }} ({{ $labels.db_role }}) is unreachable",
+				description: "The exporter has not been able to connect to {{ $labels.instance }} ({{ $labels.db_role }}) " + held + ". " +
+					"First check: " + dbFirstCheck(s) + " Then connect from an app host with the app's credentials.",
+			}},
+		}
+		if p.replicas {
+			l := strconv.Itoa(m.ReplicationLagSeconds)
+			g.rules = append(g.rules, rule{
+				name: "DatabaseReplicationLag", severity: "warning",
+				expr:    lag + " > " + l,
+				summary: "Replica {{ $labels.instance }} is more than " + l + "s behind the primary",
+				description: "{{ $labels.instance }} ({{ $labels.db_role }}) has been " + value + "s behind the primary " + held +
+					" (threshold " + l + "s): reads from it return stale data. First check: write load and long-running " +
+					"queries on the primary, and the replica's CPU and disk I/O" + managedHint(s) + ".",
+			})
+		}
+		gs = append(gs, g)
+	}
+
+	if p.has(jobRedis) {
+		gs = append(gs, group{
+			name:    "cache",
+			comment: "Redis, through redis_exporter.",
+			rules: []rule{{
+				name: "RedisDown", severity: "critical",
+				expr:    sel("redis_up", eq("job", jobRedis)) + " == 0",
+				summary: "Redis {{ $labels.instance }} ({{ $labels.service }}) is unreachable",
+				description: "redis_exporter has not been able to connect to {{ $labels.instance }} ({{ $labels.service }}) " + held +
+					". The app falls back to the database or loses sessions and queued jobs. First check: " +
+					"`redis-cli -h <host> -p <port> ping` from an app host, then the Redis server's status and memory.",
+			}},
+		})
+	}
+	return gs
+}
+
+func exporterPackage(job string) string {
+	if job == jobMySQL {
+		return "mysqld-exporter"
+	}
+	return "postgres-exporter"
+}
+
+func dbFirstCheck(s *schema.Stack) string {
+	if s.Database.Managed {
+		return "the managed database's status page in the provider's console (maintenance, failover, connection limits)."
+	}
+	// The Debian units are named after the engines: postgresql, mysql.
+	return "`systemctl status " + s.Database.Engine + "` on the database host and its log."
+}
+
+func managedHint(s *schema.Stack) string {
+	if s.Database.Managed {
+		return " in the provider's database metrics"
+	}
+	return ""
+}
+
+func balancerMetrics(s *schema.Stack) string {
+	switch {
+	case s.Balancer.Kind == "nginx":
+		return "its stub_status counts connections, not status codes"
+	case s.Provider == "aws":
+		return "the ALB's HTTPCode_ELB_5XX_Count and HTTPCode_Target_5XX_Count in CloudWatch"
+	case s.Provider == "digitalocean":
+		return "the DigitalOcean load balancer's graphs and alert policies"
+	}
+	return "the cloud provider's load balancer metrics"
+}
+
+// renderAlerts writes alerts.yaml.
+func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
+	w := &yamlWriter{}
+	w.b.WriteString(artifact.Header("#", s))
+	w.comment(0, fmt.Sprintf("Prometheus alerting rules for the %s stack. Every alert must hold for %d\n"+
+		"minutes (monitoring.for_minutes) before it fires; thresholds come from the\n"+
+		"stack's monitoring section. Check with: promtool check rules alerts.yaml", s.Name, s.Monitoring.ForMinutes))
+	w.raw(0, "groups:")
+	for i, g := range alertGroups(s, p) {
+		if i > 0 {
+			w.raw(0, "")
+		}
+		w.comment(2, g.comment)
+		w.raw(2, "- name: "+w.q(g.name))
+		w.raw(4, "rules:")
+		for _, r := range g.rules {
+			w.raw(6, "- alert: "+r.name)
+			w.block(8, "expr", r.expr)
+			w.raw(8, fmt.Sprintf("for: %dm", s.Monitoring.ForMinutes))
+			w.raw(8, "labels:")
+			if r.exporter != "" {
+				w.str(10, "exporter", r.exporter)
+			}
+			w.str(10, "severity", r.severity)
+			w.raw(8, "annotations:")
+			w.str(10, "summary", r.summary)
+			w.str(10, "description", r.description)
+		}
+	}
+	return w.done()
+}

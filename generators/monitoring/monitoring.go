@@ -1,0 +1,327 @@
+// Package monitoring renders the stack's Prometheus monitoring: alerting
+// rules (monitoring/alerts.yaml) with the thresholds of the stack's
+// monitoring section, and the scrape configuration (monitoring/prometheus.yml)
+// that collects exactly the series those rules read, under the same job
+// names. Both are stack-level files: Prometheus runs outside the stack's
+// hosts, on a monitoring host that reaches their private addresses.
+package monitoring
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the monitoring generator.
+type Gen struct{}
+
+var _ artifact.Generator = Gen{}
+
+// Kind implements artifact.Generator.
+func (Gen) Kind() string { return "monitoring" }
+
+// Paths of the two stack-level files under out/<stack>/. prometheus.yml
+// names the rules by a path relative to itself, so the two must be
+// installed side by side.
+const (
+	AlertsPath = "monitoring/alerts.yaml"
+	ConfigPath = "monitoring/prometheus.yml"
+)
+
+// Exporter ports and addresses. The host exporters listen on every
+// interface (their Debian defaults); the database and Redis exporters run
+// on the monitoring host next to Prometheus and probe the servers named
+// in each scrape (the multi-target pattern), because managed databases
+// and caches have no host to install an exporter on.
+const (
+	nodePort     = 9100 // prometheus-node-exporter
+	nginxlogPort = 4040 // prometheus-nginxlog-exporter
+	postgresAddr = "127.0.0.1:9187"
+	mysqlAddr    = "127.0.0.1:9104"
+	redisAddr    = "127.0.0.1:9121"
+)
+
+// Job names, shared by prometheus.yml and every alert expression.
+const (
+	jobNode     = "node"
+	jobHAProxy  = "haproxy"
+	jobNginxlog = "nginxlog"
+	jobPostgres = "postgres"
+	jobMySQL    = "mysql"
+	jobRedis    = "redis"
+)
+
+// Generate implements artifact.Generator.
+func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
+	if !s.Monitoring.Enabled {
+		return nil, nil
+	}
+	p := newPlan(s)
+	alerts, err := renderAlerts(s, p)
+	if err != nil {
+		return nil, err
+	}
+	config, err := renderConfig(s, p)
+	if err != nil {
+		return nil, err
+	}
+	return []artifact.File{
+		{
+			Path: AlertsPath, Content: alerts, Mode: 0o644,
+			Validate: "promtool check rules " + AlertsPath,
+			Reload:   "systemctl reload prometheus",
+		},
+		{
+			Path: ConfigPath, Content: config, Mode: 0o644,
+			Validate: "promtool check config " + ConfigPath,
+			Reload:   "systemctl reload prometheus",
+		},
+	}, nil
+}
+
+// label is one target label.
+type label struct{ name, value string }
+
+// target is one scrape target and the labels alerts name it by.
+type target struct {
+	addr   string
+	labels []label
+}
+
+// job is one scrape job. A probe job scrapes an exporter at probe and
+// passes each target to it as the target parameter.
+type job struct {
+	name     string
+	exporter string // the program serving the metrics
+	comment  string
+	path     string // metrics path; "" for the default /metrics
+	probe    string
+	params   []label
+	targets  []target
+}
+
+// plan is what the stack monitors: the scrape jobs and the facts the
+// alerts depend on. Alerts are only written for jobs that exist, so every
+// job an alert names is scraped.
+type plan struct {
+	jobs []job
+	// httpJob is where 5xx responses are counted: haproxy, or nginxlog
+	// on the app hosts.
+	httpJob string
+	// backend is the HAProxy backend holding the app hosts.
+	backend  string
+	appHosts int
+	dbJob    string
+	replicas bool
+}
+
+func (p *plan) has(name string) bool {
+	for _, j := range p.jobs {
+		if j.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// HAProxyBackend is the HAProxy backend whose servers are the app hosts
+// and whose health checks decide their state; the exporter labels its
+// series proxy="<name>". The names are the haproxy generator's: "app",
+// or "app_tls" when TLS passes through to the app hosts (backend "app"
+// then only tracks it).
+func HAProxyBackend(s *schema.Stack) string {
+	if passesTLS(s) {
+		return "app_tls"
+	}
+	return "app"
+}
+
+// passesTLS reports whether HAProxy relays TLS to the app hosts as TCP,
+// seeing no HTTP status codes.
+func passesTLS(s *schema.Stack) bool { return s.TLS.Enabled() && s.TLS.Terminate == "app" }
+
+func newPlan(s *schema.Stack) *plan {
+	p := &plan{backend: HAProxyBackend(s)}
+	node := job{
+		name: jobNode, exporter: "node_exporter",
+		comment: "node_exporter (Debian: prometheus-node-exporter) on every host: CPU, memory, disks, file handles.",
+	}
+	for _, n := range s.HostNames() {
+		h := s.Hosts[n]
+		node.targets = append(node.targets, target{
+			addr:   hostPort(h.Address, nodePort),
+			labels: []label{{"host", n}, {"roles", strings.Join(h.Roles, ",")}},
+		})
+	}
+	p.jobs = append(p.jobs, node)
+
+	apps := s.HostsWithRole("app")
+	p.appHosts = len(apps)
+	lbs := s.HostsWithRole("lb")
+	if s.Balancer.Kind == "haproxy" && len(lbs) > 0 {
+		j := job{
+			name: jobHAProxy, exporter: "haproxy",
+			comment: "HAProxy's built-in exporter (http-request use-service prometheus-exporter),\n" +
+				"served at /metrics on the stats listener (port " + strconv.Itoa(s.Balancer.Stats.Port) + ") of each lb host.\n" +
+				"The stats listener binds " + s.Balancer.Stats.Address + " (balancer.stats.address): when that is a\n" +
+				"loopback address, Prometheus on another host reaches it only through a\n" +
+				"listener on the lb's private address serving /metrics alone.",
+			path: "/metrics",
+		}
+		for _, h := range lbs {
+			j.targets = append(j.targets, target{
+				addr:   hostPort(h.Address, s.Balancer.Stats.Port),
+				labels: []label{{"host", h.Name}},
+			})
+		}
+		p.jobs = append(p.jobs, j)
+		if !passesTLS(s) {
+			p.httpJob = jobHAProxy
+		}
+	}
+	if p.httpJob == "" && len(apps) > 0 {
+		// nginx's stub_status (and its exporter) counts connections, not
+		// status codes; a cloud balancer's own 5xx counts live in the
+		// provider's monitoring, outside Prometheus; HAProxy relaying TLS
+		// sees no status codes at all. Every request the balancer
+		// forwards is logged by the app host's nginx, so 5xx responses
+		// are counted from that log.
+		j := job{
+			name: jobNginxlog, exporter: "prometheus-nginxlog-exporter",
+			comment: "prometheus-nginxlog-exporter (martin-helmich) on each app host, tailing nginx's\n" +
+				"access log (/var/log/nginx/access.log, log_format hacompile) in a namespace\n" +
+				"named nginx: nginx_http_response_count_total{method, status}.",
+		}
+		for _, h := range apps {
+			j.targets = append(j.targets, target{
+				addr:   hostPort(h.Address, nginxlogPort),
+				labels: []label{{"host", h.Name}},
+			})
+		}
+		p.jobs = append(p.jobs, j)
+		p.httpJob = jobNginxlog
+	}
+
+	if db := s.Database; db != nil {
+		j := job{path: "/probe", params: []label{{"auth_module", s.Name}}}
+		switch db.Engine {
+		case "mysql":
+			j.name, j.probe, j.exporter = jobMySQL, mysqlAddr, "mysqld_exporter"
+			j.params = []label{{"auth_module", "client." + s.Name}}
+			j.comment = "mysqld_exporter (Debian: prometheus-mysqld-exporter) on the monitoring host, probing\n" +
+				"each server; its credentials are the [client." + s.Name + "] section of the exporter's .my.cnf."
+		default:
+			j.name, j.probe, j.exporter = jobPostgres, postgresAddr, "postgres_exporter"
+			j.comment = "postgres_exporter (Debian: prometheus-postgres-exporter) on the monitoring host,\n" +
+				"probing each server; its credentials are the auth module \"" + s.Name + "\" of\n" +
+				"postgres_exporter.yml, never this file."
+		}
+		if db.Managed {
+			j.comment += "\nThe managed database also publishes the provider's own metrics (on\n" +
+				"DigitalOcean a Prometheus-format endpoint per cluster with account-wide\n" +
+				"credentials from GET /v2/databases/metrics/credentials); they use other\n" +
+				"metric names and are not what these rules read."
+		}
+		j.targets = append(j.targets, target{
+			addr: hostPort(db.Host, db.Port), labels: []label{{"db_role", "primary"}},
+		})
+		for _, r := range db.Replicas {
+			j.targets = append(j.targets, target{
+				addr: hostPort(r, db.Port), labels: []label{{"db_role", "replica"}},
+			})
+		}
+		p.jobs = append(p.jobs, j)
+		p.dbJob = j.name
+		p.replicas = len(db.Replicas) > 0
+	}
+
+	redis := job{
+		name: jobRedis, exporter: "redis_exporter", path: "/scrape", probe: redisAddr,
+		comment: "redis_exporter (Debian: prometheus-redis-exporter) on the monitoring host,\n" +
+			"probing each Redis server named here.",
+	}
+	if c := s.Cache; c != nil && c.Engine == "redis" {
+		redis.targets = append(redis.targets, target{
+			addr: "redis://" + hostPort(c.Host, c.Port), labels: []label{{"service", "cache"}},
+		})
+	}
+	if q := s.Queue; q != nil && q.Engine == "redis" {
+		addr := "redis://" + hostPort(q.Host, 6379)
+		if len(redis.targets) == 1 && redis.targets[0].addr == addr {
+			redis.targets[0].labels[0].value = "cache,queue"
+		} else {
+			redis.targets = append(redis.targets, target{addr: addr, labels: []label{{"service", "queue"}}})
+		}
+	}
+	if len(redis.targets) > 0 {
+		p.jobs = append(p.jobs, redis)
+	}
+	return p
+}
+
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+// renderConfig writes prometheus.yml.
+func renderConfig(s *schema.Stack, p *plan) ([]byte, error) {
+	w := &yamlWriter{}
+	w.b.WriteString(artifact.Header("#", s))
+	w.comment(0, "Prometheus scrape configuration for the "+s.Name+" stack. Prometheus runs on a\n"+
+		"monitoring host that reaches the hosts' private addresses; alerts.yaml must\n"+
+		"sit beside this file. Check both with: promtool check config prometheus.yml")
+	w.raw(0, "global:")
+	w.raw(2, "scrape_interval: 15s")
+	w.raw(2, "scrape_timeout: 10s")
+	w.raw(2, "evaluation_interval: 15s")
+	w.raw(2, "external_labels:")
+	w.str(4, "stack", s.Name)
+	w.raw(0, "")
+	w.list(0, "rule_files", []string{"alerts.yaml"})
+	w.raw(0, "")
+	w.comment(0, "Alertmanager on the monitoring host routes alerts to people (Debian:\n"+
+		"prometheus-alertmanager); receivers and their secrets are configured there.")
+	w.raw(0, "alerting:")
+	w.raw(2, "alertmanagers:")
+	w.raw(4, "- static_configs:")
+	w.list(8, "- targets", []string{"127.0.0.1:9093"})
+	w.raw(0, "")
+	w.raw(0, "scrape_configs:")
+	for i, j := range p.jobs {
+		if i > 0 {
+			w.raw(0, "")
+		}
+		w.comment(2, j.comment)
+		w.raw(2, "- job_name: "+w.q(j.name))
+		if j.path != "" {
+			w.str(4, "metrics_path", j.path)
+		}
+		if len(j.params) > 0 {
+			w.raw(4, "params:")
+			for _, l := range j.params {
+				w.list(6, l.name, []string{l.value})
+			}
+		}
+		w.raw(4, "static_configs:")
+		for _, t := range j.targets {
+			w.list(6, "- targets", []string{t.addr})
+			w.raw(8, "labels:")
+			for _, l := range t.labels {
+				w.str(10, l.name, l.value)
+			}
+		}
+		if j.probe != "" {
+			// The target becomes the exporter's target parameter and the
+			// instance label; the scrape itself goes to the exporter.
+			w.raw(4, "relabel_configs:")
+			w.list(6, "- source_labels", []string{"__address__"})
+			w.raw(8, "target_label: __param_target")
+			w.list(6, "- source_labels", []string{"__param_target"})
+			w.raw(8, "target_label: instance")
+			w.raw(6, "- target_label: __address__")
+			w.str(8, "replacement", j.probe)
+		}
+	}
+	return w.done()
+}
