@@ -8,10 +8,10 @@
 GO       ?= go
 FUZZTIME ?= 30s
 
-# Debian packages whose real tools the tests run: nginx -t,
+# Debian packages whose real tools the tests run: nginx -t, haproxy -c,
 # gunicorn --check-config (with gevent workers), Starman, systemd-analyze,
 # cloud-init schema, promtool (prometheus).
-TEST_DEBS := nginx gunicorn python3-gevent starman systemd perl python3 cloud-init prometheus
+TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 cloud-init prometheus
 
 .PHONY: build test check tools fuzz
 

@@ -7,6 +7,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/gunicorn"
+	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/nginx"
@@ -18,6 +19,7 @@ import (
 // produced (the order never shows in output, which is sorted by path).
 var table = []artifact.Generator{
 	nginx.Gen{},
+	haproxy.Gen{},
 	gunicorn.Gen{},
 	systemd.Gen{},
 	sysctl.Gen{},

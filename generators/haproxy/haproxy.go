@@ -1,0 +1,244 @@
+// Package haproxy renders the HAProxy load balancer of a stack whose
+// balancer.kind is "haproxy", on every host with the role "lb": the
+// configuration, the systemd drop-in that gives it its environment, and,
+// when TLS terminates on the balancer, the pieces that turn certbot's (or
+// the operator's) certificate files into the one PEM HAProxy 2.6 reads.
+//
+// The target is Debian bookworm's HAProxy 2.6. Decisions, and why:
+//
+//   - Debian's haproxy.service stays the unit. It starts haproxy -Ws
+//     (master-worker, systemd notify) and its ExecReload= already runs
+//     haproxy -c before kill -USR2, so a reload never replaces a running
+//     configuration with a broken one; the drop-in adds only the
+//     environment file and the open-files limit.
+//   - The stats password is never in a file hacompile writes: the config
+//     says "${HAPROXY_STATS_PASSWORD}", which HAProxy expands from its
+//     environment, and systemd loads that from balancer.environment_file.
+//     HAProxy 2.6 accepts an empty password there, so the stats listener
+//     also refuses every request while the variable is unset or empty.
+//   - HAProxy 2.6 wants the certificate chain and its key in one PEM (or
+//     the key at <pem>.key); certbot writes fullchain.pem and privkey.pem.
+//     A script joins them into /etc/haproxy/certs/<domain>.pem (a certbot
+//     deploy hook in certbot mode, a helper in /usr/local/sbin in files
+//     mode) and reloads HAProxy. The bind loads the whole directory with
+//     strict-sni, which lets HAProxy start while it is still empty: on a
+//     new balancer, port 80 must already answer the ACME challenge that
+//     brings the first certificate.
+//   - ACME HTTP-01: HAProxy cannot serve files, so certbot runs in
+//     standalone mode on port 8888 (ACMEPort) of its balancer's address,
+//     and the :80 frontend sends /.well-known/acme-challenge/ to that port
+//     on every balancer, ahead of the HTTPS redirect. With two balancers
+//     behind a reserved IP (or DNS), the challenge for lb2's certificate
+//     arrives at lb1; whichever balancer's certbot is listening answers,
+//     a refused connection is retried on the next one at once. Each
+//     balancer keeps its own certificate. tls.acme_root (a webroot for
+//     nginx) has no use here.
+//   - TLS follows the stack's Mozilla 5.8 profile exactly, as Mozilla's
+//     generator renders it for HAProxy: ciphers, TLS 1.3 suites, curves,
+//     prefer-client-ciphers, ssl-min-ver, no tickets, and for intermediate
+//     the RFC 7919 ffdhe2048 group in its own file (nginx's copy lives on
+//     other hosts under /etc/nginx). No OCSP stapling: 2.6 staples only
+//     from a <pem>.ocsp file an outside job keeps fresh.
+//   - With tls.terminate "app", HAProxy passes port 443 through in TCP
+//     mode to port 443 on the app hosts, health-checking them over TLS, and
+//     its port 80 backend follows those checks.
+//   - Frontends bind every IPv4 address (":80"): a balancer answers on
+//     its public or reserved address, not the private one the stack lists.
+//
+// Absolute paths the files name move with Options.Root; the addresses and
+// ports do not, so a test that starts HAProxy rewrites the bind lines.
+package haproxy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the HAProxy generator.
+type Gen struct{}
+
+var _ artifact.Generator = Gen{}
+
+// Kind implements artifact.Generator.
+func (Gen) Kind() string { return "haproxy" }
+
+// Paths on the balancer host, without the leading slash.
+const (
+	ConfigPath  = "etc/haproxy/haproxy.cfg"
+	DHParamPath = "etc/haproxy/ffdhe2048.pem"
+	DropInPath  = "etc/systemd/system/haproxy.service.d/hacompile.conf"
+	// CertDir holds the combined PEMs the HTTPS bind loads; CertDirNote
+	// is a dotfile (HAProxy skips those) that makes push create it.
+	CertDir     = "etc/haproxy/certs"
+	CertDirNote = CertDir + "/.hacompile"
+	// DeployHookPath is run by certbot after every renewal.
+	DeployHookPath = "etc/letsencrypt/renewal-hooks/deploy/hacompile-haproxy.sh"
+	// CertScriptPath builds the PEM from operator-provisioned files.
+	CertScriptPath = "usr/local/sbin/hacompile-haproxy-cert"
+)
+
+// Fixed places of Debian's haproxy package.
+const (
+	chrootDir   = "/var/lib/haproxy"
+	adminSocket = "/run/haproxy/admin.sock"
+	logSocket   = "/dev/log"
+)
+
+// ACMEPort is where certbot's standalone server listens, on its
+// balancer's address, while it runs (certbot --standalone
+// --http-01-address <address> --http-01-port 8888).
+const ACMEPort = 8888
+
+// AppTLSPort is where the app hosts' nginx terminates TLS when
+// tls.terminate is "app".
+const AppTLSPort = 443
+
+// PasswordVar is the environment variable holding the stats password.
+const PasswordVar = "HAPROXY_STATS_PASSWORD"
+
+// Generate implements artifact.Generator.
+func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
+	if s.Balancer.Kind != "haproxy" {
+		return nil, nil
+	}
+	lbs := s.HostsWithRole("lb")
+	if len(lbs) == 0 {
+		return nil, fmt.Errorf("%s/haproxy: balancer.kind is \"haproxy\" but no host has the role \"lb\" to run it", s.Name)
+	}
+	if len(s.HostsWithRole("app")) == 0 {
+		return nil, fmt.Errorf("%s/haproxy: no host has the role \"app\": the balancer has no servers", s.Name)
+	}
+	var files []artifact.File
+	for _, h := range lbs {
+		if err := checkPorts(s, h); err != nil {
+			return nil, fmt.Errorf("%s/%s/haproxy: %w", s.Name, h.Name, err)
+		}
+		hf, err := render(s, h, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s/haproxy: %w", s.Name, h.Name, err)
+		}
+		slices.SortFunc(hf, func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
+		for _, f := range hf {
+			f.Host = h.Name
+			f.Kind = "haproxy"
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// render returns one balancer host's files. Only the certificate
+// script's comments differ between hosts: every frontend binds all
+// addresses, so the configuration is the same on each.
+func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.File, error) {
+	cfgPath := opt.P("/" + ConfigPath)
+	reload := "systemctl reload haproxy"
+	cfg, err := config(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	files := []artifact.File{{
+		Path: ConfigPath, Content: cfg, Mode: 0o644, Owner: "root:root",
+		Validate: "haproxy -c -f " + cfgPath, Reload: reload,
+	}, {
+		Path: DropInPath, Content: dropIn(s, opt), Mode: 0o644, Owner: "root:root",
+		Validate: "systemd-analyze verify haproxy.service",
+		// The environment and the limit apply when the master starts;
+		// see the comments in the file for what waits for a restart.
+		Reload: "systemctl daemon-reload && systemctl reload haproxy",
+	}}
+	if !terminatesTLS(s) {
+		return files, nil
+	}
+	prof, err := profileFor(s.TLS.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if prof.DHParamSize > 0 {
+		files = append(files, artifact.File{
+			Path: DHParamPath, Content: []byte(artifact.Header("#", s) + ffdhe2048), Mode: 0o644, Owner: "root:root",
+			Validate: "haproxy -c -f " + cfgPath, Reload: reload,
+		})
+	}
+	files = append(files, artifact.File{
+		Path: CertDirNote, Content: certDirNote(s), Mode: 0o644, Owner: "root:root",
+	})
+	script, err := certScript(s, h, opt)
+	if err != nil {
+		return nil, err
+	}
+	// No reload action: the script runs when a certificate changes, not
+	// when the script does (on a new host there is no certificate yet).
+	files = append(files, artifact.File{
+		Path: certScriptPath(s), Content: script, Mode: 0o755, Owner: "root:root",
+		Validate: "sh -n " + opt.P("/"+certScriptPath(s)),
+	})
+	return files, nil
+}
+
+// terminatesTLS reports whether HTTPS is served by HAProxy itself.
+func terminatesTLS(s *schema.Stack) bool {
+	return s.TLS.Enabled() && s.TLS.Terminate == "balancer"
+}
+
+// passesTLS reports whether HAProxy relays TLS to the app hosts.
+func passesTLS(s *schema.Stack) bool {
+	return s.TLS.Enabled() && s.TLS.Terminate == "app"
+}
+
+// certScriptPath is the certbot deploy hook in certbot mode and the
+// operator's helper in files mode.
+func certScriptPath(s *schema.Stack) string {
+	if s.TLS.Mode == "certbot" {
+		return DeployHookPath
+	}
+	return CertScriptPath
+}
+
+// PEMPath is the combined certificate and key HAProxy serves, on the
+// host.
+func PEMPath(s *schema.Stack) string { return "/" + CertDir + "/" + s.Domain + ".pem" }
+
+// checkPorts refuses a balancer host on which two listeners would want
+// one port: HAProxy's frontends bind every address, so the stats page,
+// certbot while it runs, and an app host's nginx on the same machine must
+// each have a port of their own.
+func checkPorts(s *schema.Stack, h *schema.Host) error {
+	type use struct {
+		port int
+		what string
+	}
+	uses := []use{{80, "HAProxy's port 80"}}
+	if s.TLS.Enabled() {
+		uses = append(uses, use{443, "HAProxy's port 443"})
+	}
+	uses = append(uses, use{s.Balancer.Stats.Port, "balancer.stats.port"})
+	if acme(s) {
+		uses = append(uses, use{ACMEPort, fmt.Sprintf("certbot's ACME port (%d)", ACMEPort)})
+	}
+	if h.Has("app") {
+		uses = append(uses, use{s.App.HTTPPort, "app.http_port (this host's nginx)"})
+		if passesTLS(s) {
+			uses = append(uses, use{AppTLSPort, "this host's nginx HTTPS port"})
+		}
+	}
+	for i, a := range uses {
+		for _, b := range uses[:i] {
+			if a.port == b.port {
+				return fmt.Errorf("%s %d is also %s on this host: give one of them another port", a.what, a.port, b.what)
+			}
+		}
+	}
+	return nil
+}
+
+// nofile is the open-files limit for HAProxy: two descriptors per
+// connection (client and server side) plus room for listeners, checks,
+// logs and the admin socket, and never below the stack's tuning.nofile.
+func nofile(s *schema.Stack) int {
+	return max(s.Tuning.Nofile, 2*s.Balancer.MaxConn+1024)
+}
