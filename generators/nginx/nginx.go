@@ -1,9 +1,56 @@
-// Package nginx is being written; it produces no files yet.
+// Package nginx renders nginx for every host that runs it: the app hosts,
+// where nginx fronts the local app server (gunicorn or Starman), serves
+// static files and error pages and, when TLS terminates there, HTTPS; and
+// the lb hosts of an nginx balancer, which spread requests over the app
+// hosts and terminate TLS for them.
+//
+// hacompile owns nginx.conf outright and loads sites from conf.d only, so
+// the distribution's sites-enabled/default never shadows the stack's
+// server. TLS follows the stack's Mozilla profile from one snippet file
+// that every TLS server includes. In certbot mode every port-80 server
+// answers ACME HTTP-01 challenges from tls.acme_root ahead of its HTTPS
+// redirect, and relays a token it lacks to its siblings once: behind a
+// balancer, a reserved IP or DNS, the challenge for one host's
+// certificate may reach another.
+//
+// Absolute paths in the files go through Options.P; listen addresses do
+// not (tests run nginx -t in a private network namespace).
 package nginx
 
 import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
+)
+
+// Paths of the rendered files on a host.
+const (
+	ConfPath           = "etc/nginx/nginx.conf"
+	TLSSnippetPath     = "etc/nginx/snippets/hacompile-tls.conf"
+	HeadersSnippetPath = "etc/nginx/snippets/hacompile-security-headers.conf"
+	DHParamPath        = "etc/nginx/ffdhe2048.pem"
+)
+
+// AppSitePath is the app hosts' site.
+func AppSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + ".conf" }
+
+// LBSitePath is the nginx balancer's site on the lb hosts.
+func LBSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + "-lb.conf" }
+
+const (
+	validate = "nginx -t"
+	reload   = "systemctl reload nginx"
+	// acmePrefix is where HTTP-01 challenges are fetched; certbot's
+	// webroot plugin writes the tokens below <acme_root>/.well-known/.
+	acmePrefix = "/.well-known/acme-challenge/"
+	// errorPage is the file in app.error_pages served for nginx's own 5xx.
+	errorPage = "/50x.html"
 )
 
 // Gen is the nginx generator.
@@ -16,5 +63,665 @@ func (Gen) Kind() string { return "nginx" }
 
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
-	return nil, nil
+	g := &gen{s: s, opt: opt, appHosts: s.HostsWithRole("app")}
+	if s.Balancer.Kind == "nginx" {
+		g.lbHosts = s.HostsWithRole("lb")
+	}
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	var files []artifact.File
+	for _, name := range s.HostNames() {
+		fs, err := g.host(s.Hosts[name])
+		if err != nil {
+			return nil, fmt.Errorf("hosts.%s: %w", name, err)
+		}
+		files = append(files, fs...)
+	}
+	return files, nil
+}
+
+// gen holds what every file of one stack's render shares.
+type gen struct {
+	s        *schema.Stack
+	opt      artifact.Options
+	prof     profile
+	appHosts []*schema.Host
+	lbHosts  []*schema.Host // empty unless the balancer is nginx
+}
+
+// check refuses stacks nginx cannot serve as described; these are
+// mistakes nginx -t would not catch, or would catch only on the host.
+func (g *gen) check() error {
+	s := g.s
+	if s.TLS.Enabled() {
+		p, ok := profiles[s.TLS.Profile]
+		if !ok {
+			return fmt.Errorf("tls.profile: unknown Mozilla profile %q (want intermediate or modern)", s.TLS.Profile)
+		}
+		g.prof = p
+		if s.TLS.Certificate == "" || s.TLS.Key == "" {
+			return fmt.Errorf("tls: mode %q needs tls.certificate and tls.key", s.TLS.Mode)
+		}
+		if s.Balancer.Kind == "nginx" && s.TLS.Terminate == "app" {
+			return fmt.Errorf(`tls.terminate: "app" cannot work with an nginx balancer, which proxies HTTP and so must terminate TLS itself (want tls.terminate: "balancer")`)
+		}
+	}
+	if len(g.lbHosts) > 0 && len(g.appHosts) == 0 {
+		return fmt.Errorf(`hosts: the nginx balancer needs at least one host with role "app" to send requests to`)
+	}
+	if s.Tuning.NginxWorkerConnections > s.Tuning.Nofile {
+		return fmt.Errorf("tuning.nginx_worker_connections: %d connections per worker exceed tuning.nofile (%d open files per process)",
+			s.Tuning.NginxWorkerConnections, s.Tuning.Nofile)
+	}
+	seen := map[string]bool{}
+	for i, st := range s.App.Static {
+		switch {
+		case st.URL == "/":
+			return fmt.Errorf("app.static[%d].url: \"/\" would serve every request from %s and never reach the app", i, st.Dir)
+		case seen[st.URL]:
+			return fmt.Errorf("app.static[%d].url: %s is listed twice", i, st.URL)
+		}
+		seen[st.URL] = true
+	}
+	return nil
+}
+
+// tlsOnApp reports whether the app hosts' nginx terminates TLS.
+func (g *gen) tlsOnApp() bool { return g.s.TLS.Enabled() && g.s.TLS.Terminate == "app" }
+
+// tlsOnLB reports whether the nginx balancer terminates TLS.
+func (g *gen) tlsOnLB() bool { return g.s.TLS.Enabled() && g.s.TLS.Terminate == "balancer" }
+
+// host renders one host's files, sorted by path.
+func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
+	isApp := h.Has("app")
+	isLB := h.Has("lb") && g.s.Balancer.Kind == "nginx"
+	if !isApp && !isLB {
+		return nil, nil
+	}
+	type render func() (string, error)
+	parts := map[string]render{ConfPath: g.mainConf}
+	tls := false
+	if isApp {
+		if g.tlsOnApp() && g.s.App.HTTPPort == 443 {
+			return nil, fmt.Errorf("app.http_port: 443 is the port the app hosts serve HTTPS on; choose another port for plain HTTP")
+		}
+		parts[AppSitePath(g.s)] = func() (string, error) { return g.appSite(h) }
+		parts[HeadersSnippetPath] = g.headersSnippet
+		tls = tls || g.tlsOnApp()
+	}
+	if isLB {
+		if isApp && slices.Contains(g.lbPorts(), g.s.App.HTTPPort) {
+			return nil, fmt.Errorf(`roles: "app" and "lb" on one host need app.http_port (%d) to differ from the balancer's ports %v`,
+				g.s.App.HTTPPort, g.lbPorts())
+		}
+		parts[LBSitePath(g.s)] = func() (string, error) { return g.lbSite(h) }
+		tls = tls || g.tlsOnLB()
+	}
+	if tls {
+		parts[TLSSnippetPath] = g.tlsSnippet
+		if g.prof.DHParamSize > 0 {
+			parts[DHParamPath] = func() (string, error) { return artifact.Header("#", g.s) + ffdhe2048, nil }
+		}
+	}
+	var files []artifact.File
+	for _, p := range slices.Sorted(maps.Keys(parts)) {
+		content, err := parts[p]()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		files = append(files, artifact.File{
+			Host: h.Name, Path: p, Content: []byte(content), Mode: 0o644, Owner: "root:root",
+			Validate: validate, Reload: reload,
+		})
+	}
+	return files, nil
+}
+
+// lbPorts are the ports the nginx balancer listens on.
+func (g *gen) lbPorts() []int {
+	if g.tlsOnLB() {
+		return []int{80, 443}
+	}
+	return []int{80}
+}
+
+// gzipTypes are compressed besides text/html, which nginx always
+// compresses (listing it draws a duplicate-type warning). The seed's
+// "application/xml+rss" is no registered type; RSS is application/rss+xml.
+var gzipTypes = []string{
+	"text/plain", "text/css", "application/json", "application/javascript",
+	"text/xml", "application/xml", "application/rss+xml", "text/javascript", "image/svg+xml",
+}
+
+// tempPaths are Debian's compiled-in temporary directories. They are
+// written out so that every path nginx creates appears in the file.
+var tempPaths = []struct{ directive, path string }{
+	{"client_body_temp_path", "/var/lib/nginx/body"},
+	{"proxy_temp_path", "/var/lib/nginx/proxy"},
+	{"fastcgi_temp_path", "/var/lib/nginx/fastcgi"},
+	{"uwsgi_temp_path", "/var/lib/nginx/uwsgi"},
+	{"scgi_temp_path", "/var/lib/nginx/scgi"},
+}
+
+// mainConf renders nginx.conf, the same on every nginx host of a stack.
+func (g *gen) mainConf() (string, error) {
+	s := g.s
+	w := g.newWriter()
+	w.comment("hacompile owns this file. Sites load from conf.d only: Debian's sites-enabled/default",
+		"is never included, so it cannot answer in place of the stack's servers.")
+	w.d("user", "www-data")
+	w.d("worker_processes", "auto")
+	w.comment("Open files per worker: client and upstream connections, logs, static files.")
+	w.d("worker_rlimit_nofile", strconv.Itoa(s.Tuning.Nofile))
+	w.d("pid", w.path("/run/nginx.pid"))
+	w.d("error_log", w.path("/var/log/nginx/error.log"))
+	w.blank()
+	w.open("events")
+	w.d("worker_connections", strconv.Itoa(s.Tuning.NginxWorkerConnections))
+	w.close()
+	w.blank()
+	w.open("http")
+	w.d("include", w.path("/etc/nginx/mime.types"))
+	w.d("default_type", "application/octet-stream")
+	w.comment("Large enough for the longest server name of the stack, should a second server",
+		"ever share a listen address (nginx then hashes the names, and refuses names that do not fit).")
+	w.d("server_names_hash_bucket_size", strconv.Itoa(g.namesBucketSize()))
+	w.blank()
+	w.d("sendfile", "on")
+	w.d("tcp_nopush", "on")
+	w.d("tcp_nodelay", "on")
+	w.d("keepalive_timeout", "65s")
+	w.d("server_tokens", "off")
+	w.blank()
+	w.comment("Debian's compiled-in temporary directories, named so every path nginx creates is in this file.")
+	for _, t := range tempPaths {
+		w.d(t.directive, w.path(t.path))
+	}
+	w.blank()
+	w.comment("The combined format plus where the time went: request, upstream connect and response.")
+	w.d("log_format", "hacompile",
+		`'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '`+"\n"+w.indent(1)+
+			`'"$http_referer" "$http_user_agent" rt=$request_time uct=$upstream_connect_time '`+"\n"+w.indent(1)+
+			`'urt=$upstream_response_time ua=$upstream_addr'`)
+	w.d("access_log", w.path("/var/log/nginx/access.log"), "hacompile")
+	w.blank()
+	w.d("gzip", "on")
+	w.d("gzip_vary", "on")
+	w.d("gzip_proxied", "any")
+	w.d("gzip_comp_level", "6")
+	w.d("gzip_min_length", "256")
+	w.d("gzip_types", strings.Join(gzipTypes, " "))
+	w.blank()
+	w.d("include", w.path("/etc/nginx/conf.d/*.conf"))
+	w.close()
+	return w.result()
+}
+
+// namesBucketSize is server_names_hash_bucket_size for the stack's
+// names: nginx needs two pointers plus the name and two bytes, aligned,
+// per bucket (ngx_hash_init), and refuses to start when a name does not
+// fit. The default, 64 on x86-64, holds names up to 46 characters.
+func (g *gen) namesBucketSize() int {
+	longest := 0
+	for _, n := range g.serverNames() {
+		longest = max(longest, len(n))
+	}
+	need := 8 + (longest+2+7)/8*8 + 8
+	size := 64
+	for size < need {
+		size *= 2
+	}
+	return size
+}
+
+// serverNames are the names the stack's servers answer to.
+func (g *gen) serverNames() []string {
+	return append([]string{g.s.Domain}, g.s.Aliases...)
+}
+
+// headersSnippet renders the security headers of the app hosts'
+// servers. add_header is inherited only by locations that set no header
+// of their own, so locations that do include this file again.
+func (g *gen) headersSnippet() (string, error) {
+	w := g.newWriter()
+	w.comment("Security headers on every response of the app's servers, error responses included.",
+		"Strict-Transport-Security is not here: it belongs to HTTPS servers only.")
+	for _, h := range securityHeaders {
+		w.d("add_header", h[0], w.quote(h[1]), "always")
+	}
+	return w.result()
+}
+
+var securityHeaders = [][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "SAMEORIGIN"},
+	{"Referrer-Policy", "strict-origin-when-cross-origin"},
+}
+
+// hsts writes the HSTS header for a TLS server or one of its locations.
+func (g *gen) hsts(w *writer) {
+	if g.s.TLS.HSTS {
+		w.d("add_header", "Strict-Transport-Security", w.quote("max-age="+strconv.Itoa(g.s.TLS.HSTSMaxAge)), "always")
+	}
+}
+
+// trustedProxies are the addresses whose X-Forwarded-For and
+// X-Forwarded-Proto the app hosts believe: the lb hosts of an nginx or
+// HAProxy balancer, and balancer.trusted_proxies.
+func (g *gen) trustedProxies() ([]string, error) {
+	var out []string
+	if k := g.s.Balancer.Kind; k == "nginx" || k == "haproxy" {
+		for _, h := range g.s.HostsWithRole("lb") {
+			out = append(out, h.Address)
+		}
+	}
+	out = append(out, g.s.Balancer.TrustedProxies...)
+	for _, a := range out {
+		if _, err := netip.ParseAddr(a); err != nil {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				return nil, fmt.Errorf("balancer.trusted_proxies: %q is neither an address nor a CIDR range", a)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// appUpstream is the name of the app server upstream on an app host.
+func (g *gen) appUpstream() string { return g.s.App.Name + "_local" }
+
+// lbUpstream is the name of the app host pool on the nginx balancer.
+func (g *gen) lbUpstream() string { return g.s.App.Name + "_app_hosts" }
+
+// appSite renders the app hosts' site.
+func (g *gen) appSite(h *schema.Host) (string, error) {
+	s := g.s
+	w := g.newWriter()
+	server := "gunicorn"
+	if s.App.Runtime == "perl" {
+		server = "Starman"
+	}
+	w.comment(fmt.Sprintf("The %s app on this host: nginx in front of %s.", s.App.Name, server))
+	if s.App.Runtime == "perl" {
+		w.comment("Starman is an HTTP server, so nginx proxies HTTP to it (not FastCGI).")
+	}
+	w.open("upstream", g.appUpstream())
+	if b := s.App.Bind; b.Socket != "" {
+		w.d("server", "unix:"+w.path(b.Socket))
+	} else {
+		w.d("server", "127.0.0.1:"+strconv.Itoa(b.Port))
+	}
+	g.keepalive(w)
+	w.close()
+
+	trusted, err := g.trustedProxies()
+	if err != nil {
+		return "", err
+	}
+	if g.tlsOnApp() {
+		g.appRedirectServer(w, h)
+		g.appServer(w, h, nil)
+	} else {
+		if len(trusted) > 0 && s.TLS.Enabled() {
+			w.blank()
+			w.comment("TLS ends at the balancer: believe its X-Forwarded-Proto, and only from a trusted proxy.")
+			w.open("geo", "$realip_remote_addr", "$hacompile_trusted_proxy")
+			w.d("default", "0")
+			for _, a := range trusted {
+				w.d(w.word(a), "1")
+			}
+			w.close()
+			w.open("map", `"$hacompile_trusted_proxy:$http_x_forwarded_proto"`, "$hacompile_forwarded_proto")
+			w.d("default", "$scheme")
+			w.d(`"1:http"`, "http")
+			w.d(`"1:https"`, "https")
+			w.close()
+		}
+		g.appServer(w, h, trusted)
+	}
+	return w.result()
+}
+
+// keepalive writes the idle upstream connections kept per worker;
+// keepalive 0 (none) is nginx's default and no valid directive.
+func (g *gen) keepalive(w *writer) {
+	if n := g.s.Balancer.Keepalive; n > 0 {
+		w.d("keepalive", strconv.Itoa(n))
+	}
+}
+
+// appRedirectServer renders an app host's plain HTTP server when it
+// terminates TLS itself: ACME challenges, the balancer's health check,
+// and a redirect for everything else.
+func (g *gen) appRedirectServer(w *writer, h *schema.Host) {
+	s := g.s
+	relay := g.acmeRelay(w, h, g.appHosts, s.App.HTTPPort, s.App.Name+"_acme_relay")
+	w.blank()
+	w.open("server")
+	w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+	w.d("server_name", g.names(w))
+	w.blank()
+	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
+	w.blank()
+	if s.TLS.Mode == "certbot" {
+		g.acmeLocation(w, relay)
+	}
+	g.healthLocation(w, g.appUpstream())
+	g.redirectLocation(w)
+	w.close()
+}
+
+// appServer renders an app host's main server: HTTPS when TLS ends on
+// the app hosts, otherwise plain HTTP for the balancer, with the client
+// address taken from the trusted proxies' X-Forwarded-For.
+func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
+	s := g.s
+	tls := g.tlsOnApp()
+	w.blank()
+	w.open("server")
+	if tls {
+		w.d("listen", h.Address+":443", "ssl", "http2")
+	} else {
+		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+	}
+	w.d("server_name", g.names(w))
+	if tls {
+		w.d("include", w.path("/"+TLSSnippetPath))
+	}
+	w.blank()
+	xff, proto := "$proxy_add_x_forwarded_for", "$scheme"
+	if len(trusted) > 0 {
+		w.comment("The client's address, from the trusted proxies' X-Forwarded-For, for logs and the app.")
+		for _, a := range trusted {
+			w.d("set_real_ip_from", w.word(a))
+		}
+		w.d("real_ip_header", "X-Forwarded-For")
+		w.d("real_ip_recursive", "on")
+		w.blank()
+		// The real-IP module has already checked the chain against the
+		// trusted proxies: pass on the one address it settled on.
+		xff = "$remote_addr"
+		if s.TLS.Enabled() {
+			proto = "$hacompile_forwarded_proto"
+		}
+	}
+	w.d("include", w.path("/"+HeadersSnippetPath))
+	if tls {
+		g.hsts(w)
+	}
+	w.d("client_max_body_size", s.App.ClientMaxBodySize)
+	g.errorPages(w)
+	w.blank()
+	g.proxyHeaders(w, xff, proto)
+	w.blank()
+	w.open("location", "/")
+	w.d("proxy_pass", "http://"+g.appUpstream())
+	w.close()
+	g.healthLocation(w, g.appUpstream())
+	for _, st := range slices.SortedFunc(slices.Values(s.App.Static), func(a, b schema.StaticDir) int { return strings.Compare(a.URL, b.URL) }) {
+		w.open("location", w.word(st.URL))
+		w.d("alias", w.path(strings.TrimRight(st.Dir, "/")+"/"))
+		w.d("expires", st.Expires)
+		w.d("access_log", "off")
+		w.d("add_header", "Cache-Control", w.quote("public"))
+		w.comment("add_header above stops inheritance of the server's headers: repeat them.")
+		w.d("include", w.path("/"+HeadersSnippetPath))
+		if tls {
+			g.hsts(w)
+		}
+		w.close()
+	}
+	g.errorLocations(w)
+	w.close()
+}
+
+// lbSite renders the nginx balancer's site.
+func (g *gen) lbSite(h *schema.Host) (string, error) {
+	s := g.s
+	w := g.newWriter()
+	w.comment(fmt.Sprintf("Load balancer for the %s app: spreads requests over the app hosts' nginx.", s.App.Name),
+		"A host that fails max_fails times within fail_timeout is left out for fail_timeout.")
+	w.open("upstream", g.lbUpstream())
+	switch s.Balancer.Algorithm {
+	case "leastconn":
+		w.d("least_conn")
+	case "source":
+		w.d("ip_hash")
+	}
+	for _, h := range g.appHosts {
+		w.d("server", h.Address+":"+strconv.Itoa(s.App.HTTPPort),
+			"max_fails="+strconv.Itoa(s.Balancer.MaxFails), "fail_timeout="+artifact.Seconds(s.Balancer.FailTimeout))
+	}
+	g.keepalive(w)
+	w.close()
+
+	if g.tlsOnLB() {
+		relay := g.acmeRelay(w, h, g.lbHosts, 80, s.App.Name+"_lb_acme_relay")
+		w.blank()
+		w.open("server")
+		w.d("listen", "80")
+		w.d("server_name", g.names(w))
+		w.blank()
+		if s.TLS.Mode == "certbot" {
+			g.acmeLocation(w, relay)
+		}
+		g.redirectLocation(w)
+		w.close()
+	}
+	w.blank()
+	w.open("server")
+	if g.tlsOnLB() {
+		w.d("listen", "443", "ssl", "http2")
+	} else {
+		w.d("listen", "80")
+	}
+	w.d("server_name", g.names(w))
+	if g.tlsOnLB() {
+		w.d("include", w.path("/"+TLSSnippetPath))
+		w.comment("The app hosts add the other security headers; HSTS belongs to the HTTPS edge.")
+		g.hsts(w)
+	}
+	w.d("client_max_body_size", s.App.ClientMaxBodySize)
+	g.errorPages(w)
+	w.blank()
+	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
+	w.comment("Retry another app host when one cannot answer. nginx never retries a",
+		"non-idempotent request (POST, PATCH, LOCK) once it was sent, so none is sent twice.")
+	w.d("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504")
+	w.d("proxy_next_upstream_tries", strconv.Itoa(len(g.appHosts)))
+	w.blank()
+	w.open("location", "/")
+	w.d("proxy_pass", "http://"+g.lbUpstream())
+	w.close()
+	g.errorLocations(w)
+	w.close()
+	return w.result()
+}
+
+// proxyHeaders writes the proxy settings at server level, where every
+// proxying location inherits them (none sets its own).
+func (g *gen) proxyHeaders(w *writer, xff, proto string) {
+	t := g.s.Balancer.Timeouts
+	w.comment("HTTP/1.1 with the Connection header cleared, so upstream connections are kept alive.")
+	w.d("proxy_http_version", "1.1")
+	w.d("proxy_set_header", "Connection", `""`)
+	w.d("proxy_set_header", "Host", "$host")
+	w.d("proxy_set_header", "X-Real-IP", "$remote_addr")
+	w.d("proxy_set_header", "X-Forwarded-For", xff)
+	w.d("proxy_set_header", "X-Forwarded-Proto", proto)
+	w.d("proxy_set_header", "X-Forwarded-Host", "$host")
+	w.d("proxy_connect_timeout", artifact.Seconds(t.Connect))
+	w.d("proxy_read_timeout", artifact.Seconds(t.Read))
+	w.d("proxy_send_timeout", artifact.Seconds(t.Send))
+}
+
+// acmeLocation serves HTTP-01 challenges from the webroot. It must
+// precede the redirect: Let's Encrypt fetches the token over plain HTTP.
+// Behind a balancer, a reserved IP or DNS, the challenge for one host's
+// certificate may arrive at a sibling; a token this host lacks is asked
+// of the siblings (relay names their upstream, "" for none), once: a
+// relayed request is never relayed again.
+func (g *gen) acmeLocation(w *writer, relay string) {
+	w.open("location", "^~", acmePrefix)
+	w.d("root", w.path(g.s.TLS.ACMERoot))
+	w.d("default_type", "text/plain")
+	if relay != "" {
+		w.d("try_files", "$uri", "@acme_relay")
+	}
+	w.close()
+	if relay == "" {
+		return
+	}
+	w.open("location", "@acme_relay")
+	w.open("if", "($http_x_hacompile_acme_relay)")
+	w.d("return", "404")
+	w.close()
+	w.d("proxy_pass", "http://"+relay)
+	w.d("proxy_set_header", "Host", "$host")
+	w.d("proxy_set_header", "X-Hacompile-ACME-Relay", "1")
+	w.d("proxy_connect_timeout", "5s")
+	w.d("proxy_next_upstream", "error", "timeout", "http_404")
+	w.close()
+}
+
+// acmeRelay writes the upstream of a host's siblings' port-80 servers
+// and returns its name, or "" when the host has no sibling or the stack
+// does not use ACME.
+func (g *gen) acmeRelay(w *writer, self *schema.Host, siblings []*schema.Host, port int, name string) string {
+	if g.s.TLS.Mode != "certbot" {
+		return ""
+	}
+	var peers []string
+	for _, h := range siblings {
+		if h.Name != self.Name {
+			peers = append(peers, h.Address+":"+strconv.Itoa(port))
+		}
+	}
+	if len(peers) == 0 {
+		return ""
+	}
+	w.blank()
+	w.comment("The other hosts that answer ACME challenges for this name, each with its own certbot.")
+	w.open("upstream", name)
+	for _, p := range peers {
+		w.d("server", p, "max_fails=0")
+	}
+	w.close()
+	return name
+}
+
+// redirectLocation sends everything else to HTTPS. It is a location,
+// not a server-level return, which would run before location matching
+// and swallow the ACME challenges too.
+func (g *gen) redirectLocation(w *writer) {
+	w.open("location", "/")
+	w.d("return", "301", "https://$host$request_uri")
+	w.close()
+}
+
+// healthLocation passes the balancer's health check to the app without
+// filling the access log.
+func (g *gen) healthLocation(w *writer, upstream string) {
+	w.open("location", "=", w.word(g.s.Balancer.Health.Path))
+	w.d("proxy_pass", "http://"+upstream)
+	w.d("access_log", "off")
+	w.close()
+}
+
+// errorStatuses are the nginx-generated responses (an app's own error
+// responses pass through untouched) answered with the static page.
+var errorStatuses = []string{"500", "502", "503", "504"}
+
+// errorPages points each status at its own named location so that the
+// status survives: with one shared URI, a missing page file turns a 502
+// into a 404 (Debian's nginx ships no 50x.html), hiding the outage from
+// clients and monitoring alike.
+func (g *gen) errorPages(w *writer) {
+	for _, code := range errorStatuses {
+		w.d("error_page", code, "@error_"+code)
+	}
+}
+
+// errorLocations serve the page, or nginx's built-in one when the file
+// is missing, with the original status either way.
+func (g *gen) errorLocations(w *writer) {
+	for _, code := range errorStatuses {
+		w.open("location", "@error_"+code)
+		w.d("root", w.path(g.s.App.ErrorPages))
+		w.d("try_files", errorPage, "="+code)
+		w.close()
+	}
+}
+
+// names renders the server_name arguments.
+func (g *gen) names(w *writer) string {
+	var out []string
+	for _, n := range g.serverNames() {
+		out = append(out, w.word(n))
+	}
+	return strings.Join(out, " ")
+}
+
+// writer builds one nginx configuration file. Values that come from the
+// stack go through word/quote/path, which record the first value that
+// cannot be rendered safely instead of writing it.
+type writer struct {
+	b     strings.Builder
+	depth int
+	opt   artifact.Options
+	err   error
+}
+
+func (g *gen) newWriter() *writer {
+	w := &writer{opt: g.opt}
+	w.b.WriteString(artifact.Header("#", g.s))
+	return w
+}
+
+func (w *writer) indent(extra int) string { return strings.Repeat("    ", w.depth+extra) }
+
+// d writes one simple directive.
+func (w *writer) d(args ...string) {
+	w.b.WriteString(w.indent(0) + strings.Join(args, " ") + ";\n")
+}
+
+// open starts a block directive; close ends it.
+func (w *writer) open(args ...string) {
+	w.b.WriteString(w.indent(0) + strings.Join(args, " ") + " {\n")
+	w.depth++
+}
+
+func (w *writer) close() {
+	w.depth--
+	w.b.WriteString(w.indent(0) + "}\n")
+}
+
+func (w *writer) comment(lines ...string) {
+	for _, l := range lines {
+		w.b.WriteString(w.indent(0) + "# " + l + "\n")
+	}
+}
+
+func (w *writer) blank() { w.b.WriteString("\n") }
+
+func (w *writer) keep(s string, err error) string {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return s
+}
+
+func (w *writer) word(s string) string  { return w.keep(word(s)) }
+func (w *writer) quote(s string) string { return w.keep(Quote(s)) }
+
+// path renders an absolute host path, seen through the sandbox root.
+func (w *writer) path(p string) string { return w.word(w.opt.P(p)) }
+
+func (w *writer) result() (string, error) {
+	if w.err != nil {
+		return "", w.err
+	}
+	return w.b.String(), nil
 }
