@@ -1,7 +1,21 @@
-// Package gunicorn is being written; it produces no files yet.
+// Package gunicorn renders /etc/<app>/gunicorn.conf.py on every app host
+// of a Python stack. The file is plain Python that gunicorn executes at
+// start and again on SIGHUP, so "systemctl reload" applies a change to it
+// without dropping the listening socket.
+//
+// What the seeds got wrong and this package does not: the file never
+// binds 0.0.0.0 (the app server is reached only by the nginx on its own
+// host, over a unix socket or loopback), logs go to stdout/stderr and from
+// there to the journal, and nothing secret is written here: secrets reach
+// the app through systemd's EnvironmentFile= (see generators/systemd).
+// The WSGI module is not in the file either; it is on the ExecStart line,
+// so the unit shows what runs.
 package gunicorn
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -14,7 +28,143 @@ var _ artifact.Generator = Gen{}
 // Kind implements artifact.Generator.
 func (Gen) Kind() string { return "gunicorn" }
 
+// ConfigPath is the configuration file's path on the host, without the
+// leading slash (as in artifact.File.Path).
+func ConfigPath(app *schema.App) string { return "etc/" + app.Name + "/gunicorn.conf.py" }
+
+// Binary is the absolute path of the gunicorn executable on the host: the
+// virtualenv's when the app has one, else Debian's /usr/bin/gunicorn. The
+// virtualenv is part of the stack and moves with the sandbox root; the
+// distribution's binary does not, since the sandbox exists to run the
+// real tools.
+func Binary(app *schema.App, opt artifact.Options) string {
+	if app.Virtualenv != "" {
+		return opt.P(strings.TrimRight(app.Virtualenv, "/") + "/bin/gunicorn")
+	}
+	return "/usr/bin/gunicorn"
+}
+
+// SocketUmask is the umask gunicorn applies while creating its unix
+// socket: the socket comes out srwxrwx---, owned by the app user and the
+// app group (www-data), so the host's nginx can connect and no other
+// local user can.
+const SocketUmask = 0o007
+
+// WorkerClass maps the stack's worker_class to gunicorn's setting.
+func WorkerClass(wc string) string {
+	if wc == "uvicorn" {
+		return "uvicorn.workers.UvicornWorker"
+	}
+	return wc
+}
+
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
-	return nil, nil
+	if s.App.Runtime != "python" {
+		return nil, nil
+	}
+	app := &s.App
+	var files []artifact.File
+	for _, h := range s.HostsWithRole("app") {
+		content, err := render(s, h, opt)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		files = append(files, artifact.File{
+			Host:    h.Name,
+			Path:    ConfigPath(app),
+			Content: content,
+			Mode:    0o644,
+			Owner:   "root:root",
+			// --check-config executes the file and imports the app
+			// (after chdir), as a start would, without binding.
+			Validate: Binary(app, opt) + " --check-config --config " + opt.P("/"+ConfigPath(app)) + " " + app.Module,
+			Reload:   "systemctl reload " + app.Name + ".service",
+		})
+	}
+	return files, nil
+}
+
+func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error) {
+	app := &s.App
+	var b strings.Builder
+	b.WriteString(artifact.Header("#", s))
+	fmt.Fprintf(&b, "# gunicorn settings for %s on %s. gunicorn reads this file at start and\n", app.Name, h.Name)
+	b.WriteString("# again on SIGHUP (systemctl reload), replacing its workers gracefully.\n")
+	b.WriteString("# preload_app stays off, so a reload also picks up new application code.\n\n")
+
+	set := func(name, value string) { b.WriteString(name + " = " + value + "\n") }
+	num := func(name string, n int) { set(name, fmt.Sprint(n)) }
+	str := func(name, v string) { set(name, pyString(v)) }
+
+	switch {
+	case app.Bind.Socket != "":
+		b.WriteString("# Only the nginx on this host talks to gunicorn.\n")
+		set("bind", "["+pyString("unix:"+opt.P(app.Bind.Socket))+"]")
+		fmt.Fprintf(&b, "# Applied while creating the socket: srwxrwx--- %s:%s, so the group\n", app.User, app.Group)
+		b.WriteString("# (nginx's www-data) can connect and other local users cannot.\n")
+		set("umask", fmt.Sprintf("0o%03o", SocketUmask))
+	case app.Bind.Port != 0:
+		b.WriteString("# Loopback only: the nginx on this host is the one client.\n")
+		set("bind", "["+pyString(fmt.Sprintf("127.0.0.1:%d", app.Bind.Port))+"]")
+	default:
+		return nil, fmt.Errorf("app.bind has neither a socket nor a port")
+	}
+	b.WriteString("\n")
+
+	workers := app.Workers.For(h)
+	if app.Workers == 0 {
+		fmt.Fprintf(&b, "# workers \"auto\": 2 x %d cores + 1.\n", h.Cores)
+	}
+	num("workers", workers)
+	str("worker_class", WorkerClass(app.WorkerClass))
+	switch app.WorkerClass {
+	case "gthread":
+		num("threads", app.Threads)
+	case "gevent", "uvicorn":
+		b.WriteString("# Simultaneous clients per worker.\n")
+		num("worker_connections", app.WorkerConnections)
+	}
+	b.WriteString("\n")
+
+	num("timeout", app.Timeout)
+	num("graceful_timeout", app.GracefulTimeout)
+	if app.WorkerClass == "sync" {
+		b.WriteString("# sync workers close every connection after one request; keepalive\n")
+		b.WriteString("# applies if worker_class changes.\n")
+	}
+	num("keepalive", app.Keepalive)
+	if app.MaxRequests == 0 {
+		b.WriteString("# max_requests 0: workers are never recycled.\n")
+	} else {
+		b.WriteString("# Recycle workers to bound slow memory leaks; the jitter keeps them from\n")
+		b.WriteString("# restarting all at once.\n")
+	}
+	num("max_requests", app.MaxRequests)
+	num("max_requests_jitter", app.MaxRequestsJitter)
+	b.WriteString("# Pending connections; the kernel caps it at net.core.somaxconn.\n")
+	num("backlog", app.Backlog)
+	b.WriteString("\n")
+
+	str("chdir", opt.P(app.WorkingDir))
+	str("proc_name", app.Name)
+	b.WriteString("# The heartbeat file is fchmod()ed constantly; on a disk-backed /tmp that\n")
+	b.WriteString("# can stall workers into timeouts, so keep it in memory.\n")
+	str("worker_tmp_dir", "/dev/shm")
+	b.WriteString("\n")
+
+	b.WriteString("# stdout/stderr go to the journal under systemd.\n")
+	str("accesslog", "-")
+	str("errorlog", "-")
+	str("loglevel", "info")
+	b.WriteString("\n")
+
+	b.WriteString("# Peers trusted to set X-Forwarded-Proto and friends (the nginx on this host).\n")
+	if app.Bind.Socket != "" {
+		b.WriteString("# gunicorn trusts unix-socket peers regardless; this applies if bind changes.\n")
+	}
+	str("forwarded_allow_ips", strings.Join(app.ForwardedAllowIPs, ","))
+	b.WriteString("# proxy_allow_ips is left unset: it only matters with proxy_protocol,\n")
+	b.WriteString("# which is off (nginx speaks plain HTTP to gunicorn).\n")
+	return []byte(b.String()), nil
 }
