@@ -220,27 +220,27 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 		cmds = append(cmds, "sysctl --system")
 	}
 	cmds = append(cmds, "systemctl daemon-reload")
-	front := ""
-	switch {
-	case hasKind["haproxy"]:
-		front = "haproxy"
-	case hasKind["nginx"]:
-		front = "nginx"
-	}
-	if s.TLS.Mode == "certbot" && terminatesTLS(s, h) && front != "" {
+	certbot := s.TLS.Mode == "certbot" && terminatesTLS(s, h)
+	certArgs := func(extra ...string) string {
 		args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
+		args = append(args, extra...)
 		if s.TLS.Email != "" {
 			args = append(args, "-m "+s.TLS.Email)
 		} else {
 			args = append(args, "--register-unsafely-without-email")
 		}
+		args = append(args, "--cert-name "+s.Domain)
 		for _, d := range append([]string{s.Domain}, s.Aliases...) {
 			args = append(args, "-d "+d)
 		}
-		// The hooks are stored in certbot's renewal configuration, so
-		// renewals free port 80 the same way.
-		args = append(args, fmt.Sprintf("--pre-hook 'systemctl stop %s' --post-hook 'systemctl start %s'", front, front))
-		cmds = append(cmds, fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " ")))
+		return fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " "))
+	}
+	if certbot && hasKind["nginx"] {
+		// nginx cannot start with a TLS server whose certificate does not
+		// exist yet: obtain it with certbot's own listener on port 80.
+		// The hooks are stored in the renewal configuration, so renewals
+		// free port 80 the same way.
+		cmds = append(cmds, certArgs("--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'"))
 	}
 	slices.Sort(units)
 	for _, u := range slices.Compact(units) {
@@ -251,8 +251,24 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 	}
 	if hasKind["haproxy"] {
 		cmds = append(cmds, "haproxy -c -f /etc/haproxy/haproxy.cfg", "systemctl enable haproxy", "systemctl restart haproxy")
+		if hook := deployHook(files); certbot && hook != "" {
+			// HAProxy starts without a certificate (strict-sni) and sends
+			// ACME challenges to certbot on port 8888 of every balancer;
+			// the deploy hook builds the PEM HAProxy reads and reloads it.
+			cmds = append(cmds, certArgs(fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook))
+		}
 	}
 	return cmds
+}
+
+// deployHook is the certbot deploy hook among the host's files, if any.
+func deployHook(files []artifact.File) string {
+	for _, f := range files {
+		if strings.HasPrefix(f.Path, "etc/letsencrypt/renewal-hooks/deploy/") {
+			return f.Path
+		}
+	}
+	return ""
 }
 
 func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
