@@ -36,35 +36,107 @@ type Rendered struct {
 // Tree maps slash-separated paths relative to out/ to file contents.
 type Tree map[string][]byte
 
-// FindStacks expands the arguments (files or directories) into stack
-// files, sorted. A directory contributes its *.cue files, not recursing.
-func FindStacks(args []string) ([]string, error) {
+// Input is one stack file to compile: the name diagnostics and
+// generated headers show (relative to the project, slash-separated), its
+// bytes, and where it was read from, for stack languages with imports.
+type Input struct {
+	Name string
+	Data []byte
+	FS   fs.FS  // the file system the file was read from
+	Path string // its path in FS
+}
+
+// FindStacks expands args — slash paths in fsys naming files or
+// directories — into stack file paths, sorted. A directory contributes
+// its stack files (StackFileExts), not recursing. shown maps a path
+// back to what the user typed, for error messages.
+func FindStacks(fsys fs.FS, args []string, shown func(string) string) ([]string, error) {
 	var files []string
 	for _, a := range args {
-		fi, err := os.Stat(a)
+		fi, err := fs.Stat(fsys, a)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a, unwrapPathErr(err))
+			return nil, fmt.Errorf("%s: %w", shown(a), unwrapPathErr(err))
 		}
 		if !fi.IsDir() {
 			files = append(files, a)
 			continue
 		}
-		entries, err := os.ReadDir(a)
+		entries, err := fs.ReadDir(fsys, a)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a, unwrapPathErr(err))
+			return nil, fmt.Errorf("%s: %w", shown(a), unwrapPathErr(err))
 		}
 		for _, e := range entries {
-			if !e.IsDir() && slices.Contains(StackFileExts, filepath.Ext(e.Name())) {
-				files = append(files, filepath.Join(a, e.Name()))
+			if !e.IsDir() && slices.Contains(StackFileExts, path.Ext(e.Name())) {
+				files = append(files, path.Join(a, e.Name()))
 			}
 		}
 	}
 	slices.Sort(files)
 	files = slices.Compact(files)
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no stack files (*.cue) in %s", strings.Join(args, ", "))
+		names := make([]string, len(args))
+		for i, a := range args {
+			names[i] = shown(a)
+		}
+		return nil, fmt.Errorf("no stack files (*%s) in %s", strings.Join(StackFileExts, ", *"), strings.Join(names, ", "))
 	}
 	return files, nil
+}
+
+// ReadInputs reads the stack files named by args (files or directories
+// on disk, relative to the working directory) with names relative to
+// base.
+func ReadInputs(args []string, base string) ([]Input, error) {
+	root := os.DirFS("/")
+	abs := map[string]string{} // fs path → as typed
+	var paths []string
+	for _, a := range args {
+		p, err := filepath.Abs(a)
+		if err != nil {
+			return nil, err
+		}
+		p = strings.TrimPrefix(filepath.ToSlash(p), "/")
+		if p == "" {
+			p = "."
+		}
+		abs[p] = a
+		paths = append(paths, p)
+	}
+	files, err := FindStacks(root, paths, func(p string) string { return abs[p] })
+	if err != nil {
+		return nil, err
+	}
+	in := make([]Input, 0, len(files))
+	for _, f := range files {
+		name := "/" + f
+		if r, err := filepath.Rel(base, filepath.FromSlash(name)); err == nil {
+			name = filepath.ToSlash(r)
+		}
+		data, err := fs.ReadFile(root, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, unwrapPathErr(err))
+		}
+		in = append(in, Input{Name: name, Data: data, FS: root, Path: f})
+	}
+	return in, nil
+}
+
+// ReadInputsFS reads the stack files named by args from fsys (a git
+// tree, say); names are the paths in fsys.
+func ReadInputsFS(fsys fs.FS, args []string) ([]Input, error) {
+	files, err := FindStacks(fsys, args, func(p string) string { return p })
+	if err != nil {
+		return nil, err
+	}
+	in := make([]Input, 0, len(files))
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, unwrapPathErr(err))
+		}
+		in = append(in, Input{Name: f, Data: data, FS: fsys, Path: f})
+	}
+	return in, nil
 }
 
 func unwrapPathErr(err error) error {
@@ -75,13 +147,13 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// Load validates every stack file and checks that stack names are
-// unique. All problems are reported together.
-func Load(l *schema.Loader, files []string) ([]*schema.Stack, error) {
+// Load validates every input and checks that stack names are unique.
+// All problems are reported together.
+func Load(l *schema.Loader, in []Input) ([]*schema.Stack, error) {
 	var stacks []*schema.Stack
 	var diags []schema.Diagnostic
-	for _, f := range files {
-		s, err := l.LoadFile(f)
+	for _, f := range in {
+		s, err := l.Load(f.Name, f.Data)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -286,21 +358,26 @@ type Result struct {
 	Findings []schema.Diagnostic
 }
 
-// Compile runs the pipeline up to the in-memory tree: find the stack
-// files named by args, load and validate them (paths relative to base),
-// review them with the HA rules (waivers compared with today,
-// YYYY-MM-DD) and render them. Any error-severity finding fails the
-// compile, and the returned *schema.Error carries every finding.
+// Compile runs the pipeline up to the in-memory tree for stack files on
+// disk: args are files or directories, names are shown relative to base.
 func Compile(args []string, base, today string) (*Result, error) {
-	files, err := FindStacks(args)
+	in, err := ReadInputs(args, base)
 	if err != nil {
 		return nil, err
 	}
-	l, err := schema.NewLoader(base)
+	return CompileInputs(in, today)
+}
+
+// CompileInputs loads and validates the inputs, reviews them with the HA
+// rules (waivers compared with today, YYYY-MM-DD) and renders them. Any
+// error-severity finding fails the compile, and the returned
+// *schema.Error carries every finding.
+func CompileInputs(in []Input, today string) (*Result, error) {
+	l, err := schema.NewLoader("")
 	if err != nil {
 		return nil, err
 	}
-	stacks, err := Load(l, files)
+	stacks, err := Load(l, in)
 	if err != nil {
 		return nil, err
 	}
