@@ -40,19 +40,11 @@ func CheckRendered(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
 		if f.Host == "" {
 			continue
 		}
-		for _, pool := range pools(f) {
-			app := false
-			for _, srv := range pool.servers {
-				host, _, _ := strings.Cut(srv, ":")
-				app = app || appAddr[host]
-			}
-			if !app {
-				continue // an ACME relay or a stats listener, not the app pool
-			}
-			if missing, extra := setDiff(want, pool.servers); len(missing)+len(extra) > 0 {
-				add("lb-backends", "hosts", fmt.Sprintf("%s on %s: pool %s lists %s; the inventory's app hosts are %s (missing %s, extra %s)",
-					"/"+f.Path, f.Host, pool.name, strings.Join(pool.servers, " "), strings.Join(slices.Sorted(maps.Keys(want)), " "),
-					orNone(missing), orNone(extra)))
+		// Pools on app hosts (the ACME relay between siblings) are not
+		// the balancer's.
+		if s.Hosts[f.Host].Has("lb") {
+			for _, msg := range poolMismatches(f, want, appAddr) {
+				add("lb-backends", "hosts", msg)
 			}
 		}
 		if f.Kind == "nginx" && bytes.Contains(f.Content, []byte("location = "+s.Balancer.Health.Path+" ")) {
@@ -86,6 +78,28 @@ func checkedURI(cfg []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// poolMismatches reports each pool of f that reaches app hosts but does
+// not list exactly want.
+func poolMismatches(f artifact.File, want, appAddr map[string]bool) []string {
+	var msgs []string
+	for _, pool := range pools(f) {
+		app := false
+		for _, srv := range pool.servers {
+			host, _, _ := strings.Cut(srv, ":")
+			app = app || appAddr[host]
+		}
+		if !app {
+			continue // an ACME relay or a stats listener, not the app pool
+		}
+		if missing, extra := setDiff(want, pool.servers); len(missing)+len(extra) > 0 {
+			msgs = append(msgs, fmt.Sprintf("/%s on %s: pool %s lists %s; the inventory's app hosts are %s (missing %s, extra %s)",
+				f.Path, f.Host, pool.name, strings.Join(pool.servers, " "), strings.Join(slices.Sorted(maps.Keys(want)), " "),
+				orNone(missing), orNone(extra)))
+		}
+	}
+	return msgs
 }
 
 type pool struct {
