@@ -13,7 +13,7 @@ FUZZTIME ?= 30s
 # cloud-init schema, promtool (prometheus).
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 cloud-init prometheus
 
-.PHONY: build test check tools fuzz
+.PHONY: build test check tools fuzz bench
 
 build:
 	$(GO) run ./cmd/hacompile build
@@ -50,3 +50,11 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# Fleet benchmarks: 10 to 10,000 hosts, whole-process build/rebuild/check/vet
+# against cue export and a plain file writer; writes bench.json. Not part of
+# make test. BENCH_SIZES=10,100 for a quick run.
+BENCH_SIZES ?= 10,100,1000,10000
+bench:
+	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -json bench.json
+	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/
