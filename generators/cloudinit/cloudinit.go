@@ -12,10 +12,13 @@ package cloudinit
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -40,15 +43,59 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 			byHost[f.Host] = append(byHost[f.Host], f)
 		}
 	}
-	var out []artifact.File
-	for _, name := range s.HostNames() {
-		doc, err := Document(s, s.Hosts[name], byHost[name])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		out = append(out, artifact.File{Path: "cloud-init/" + name + ".yaml", Content: doc, Mode: 0o644})
+	names := s.HostNames()
+	out := make([]artifact.File, len(names))
+	errs := make([]error, len(names))
+	lit := &literalCache{ok: map[string]bool{}}
+	// Hosts are independent: encode them on every core. Each result goes
+	// to its host's slot, so the order does not depend on scheduling.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				doc, err := document(s, s.Hosts[names[i]], byHost[names[i]], lit)
+				if err != nil {
+					errs[i] = fmt.Errorf("%s: %w", names[i], err)
+					continue
+				}
+				out[i] = artifact.File{Path: "cloud-init/" + names[i] + ".yaml", Content: doc, Mode: 0o644}
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// literalCache remembers which contents literal style carries exactly:
+// most files are the same on every host of a role, and the check is a
+// full encode and decode.
+type literalCache struct {
+	mu sync.Mutex
+	ok map[string]bool
+}
+
+func (c *literalCache) literalOK(b []byte) bool {
+	c.mu.Lock()
+	ok, hit := c.ok[string(b)]
+	c.mu.Unlock()
+	if hit {
+		return ok
+	}
+	ok = literalOK(b)
+	c.mu.Lock()
+	c.ok[string(b)] = ok
+	c.mu.Unlock()
+	return ok
 }
 
 // packageDirs are directories created by the packages a host installs;
@@ -58,6 +105,10 @@ var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/"}
 
 // Document renders the cloud-config for one host.
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, error) {
+	return document(s, h, files, &literalCache{ok: map[string]bool{}})
+}
+
+func document(s *schema.Stack, h *schema.Host, files []artifact.File, lit *literalCache) ([]byte, error) {
 	root := mapping()
 	add(root, "package_update", scalar("true", "!!bool"))
 	if pkgs := Packages(s, h, files); len(pkgs) > 0 {
@@ -68,7 +119,7 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, e
 	}
 	wf := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, f := range files {
-		wf.Content = append(wf.Content, writeFile(f))
+		wf.Content = append(wf.Content, writeFile(f, lit))
 	}
 	if len(wf.Content) > 0 {
 		add(root, "write_files", wf)
@@ -148,12 +199,12 @@ func users(s *schema.Stack, h *schema.Host) *yaml.Node {
 	return seq2(str("default"), u)
 }
 
-func writeFile(f artifact.File) *yaml.Node {
+func writeFile(f artifact.File, lit *literalCache) *yaml.Node {
 	m := mapping()
 	add(m, "path", str("/"+f.Path))
 	add(m, "owner", str(f.Owner))
 	add(m, "permissions", str(fmt.Sprintf("%#04o", f.Mode.Perm())))
-	if literalOK(f.Content) {
+	if lit.literalOK(f.Content) {
 		c := str(string(f.Content))
 		c.Style = yaml.LiteralStyle
 		add(m, "content", c)

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hacompile/hacompile/internal/fleet"
 )
 
 func main() {
@@ -98,7 +100,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 		if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(stack, Fleet(n, ""), 0o644); err != nil {
+		if err := os.WriteFile(stack, fleet.Fleet(n, ""), 0o644); err != nil {
 			return err
 		}
 		measure := func(name string, prep func() error, argv ...string) (Row, error) {
@@ -224,7 +226,7 @@ func toggleHost(stack string, n int) func() error {
 		if flip {
 			size = "s-4vcpu-8gb"
 		}
-		return os.WriteFile(stack, Fleet(n, size), 0o644)
+		return os.WriteFile(stack, fleet.Fleet(n, size), 0o644)
 	}
 }
 

@@ -1,4 +1,5 @@
-package main
+// Package fleet writes synthetic stacks of any size for benchmarks.
+package fleet
 
 import (
 	"fmt"
