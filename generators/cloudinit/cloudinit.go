@@ -234,6 +234,11 @@ func deferred(f artifact.File) bool {
 // exactly, by encoding and decoding it: the emitter's rules for trailing
 // spaces, final newlines and indentation are its own, so ask it.
 func literalOK(b []byte) bool {
+	return plainLines(b) || roundTrips(b)
+}
+
+// roundTrips encodes b as a literal block and decodes it back.
+func roundTrips(b []byte) bool {
 	if !utf8.Valid(b) {
 		return false
 	}
@@ -248,6 +253,38 @@ func literalOK(b []byte) bool {
 		return false
 	}
 	return back[0] == string(b) && bytes.Contains(enc, []byte("- |"))
+}
+
+// plainLines is the common case decided without a round trip: printable
+// ASCII lines (tabs allowed after the indentation), none ending with
+// blanks, the first neither empty nor starting with a blank (that needs an indentation
+// indicator), exactly one final newline. A literal block carries such
+// text as is.
+func plainLines(b []byte) bool {
+	if len(b) == 0 || b[len(b)-1] != '\n' || (len(b) > 1 && b[len(b)-2] == '\n') {
+		return false
+	}
+	start := true
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			if i == 0 || b[i-1] == ' ' || b[i-1] == '\t' {
+				return false
+			}
+			start = true
+			continue
+		case c == '\t':
+			if start {
+				return false
+			}
+		case c < 0x20 || c >= 0x7f:
+			return false
+		case c == ' ' && i == 0:
+			return false
+		}
+		start = c == ' ' && start
+	}
+	return true
 }
 
 // RunCmd is the first-boot script. It stops at the first failure,
