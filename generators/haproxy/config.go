@@ -167,7 +167,7 @@ func global(w *writer, s *schema.Stack, opt artifact.Options) error {
 	}
 	w.kw("ssl-default-bind-ciphersuites", strings.Join(p.Ciphersuites, ":"))
 	w.kw("ssl-default-bind-curves", strings.Join(p.Curves, ":"))
-	w.kw("ssl-default-bind-options", p.bindOptions())
+	w.kw("ssl-default-bind-options", bindOptions(p))
 	if p.DHParamSize > 0 {
 		w.note("The RFC 7919 ffdhe2048 group for the DHE ciphers.")
 		w.kw("ssl-dh-param-file", w.v(opt.P("/"+DHParamPath)))
