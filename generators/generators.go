@@ -4,13 +4,18 @@
 package generators
 
 import (
+	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/aws"
+	"github.com/hacompile/hacompile/generators/celery"
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/generators/digitalocean"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/nginx"
+	"github.com/hacompile/hacompile/generators/redis"
 	"github.com/hacompile/hacompile/generators/sysctl"
 	"github.com/hacompile/hacompile/generators/systemd"
 )
@@ -25,11 +30,18 @@ var table = []artifact.Generator{
 	sysctl.Gen{},
 	limits.Gen{},
 	monitoring.Gen{},
+	appenv.Gen{},
+	celery.Gen{},
+	redis.Gen{},
+	digitalocean.Gen{},
 }
 
 // assemblers run after the table, over the files it produced.
 var assemblers = []artifact.Assembler{
 	cloudinit.Gen{},
+	// After cloud-init's own documents: the launch template's user data
+	// is the template host's cloud-init (built again from the same files).
+	aws.Gen{},
 }
 
 // All returns the built-in generators.

@@ -6,6 +6,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
+	cuejson "cuelang.org/go/encoding/json"
 )
 
 //go:embed stack.cue
@@ -87,10 +89,57 @@ func fileErr(err error) string {
 
 // Load validates a stack given its file name and bytes.
 func (l *Loader) Load(path string, src []byte) (*Stack, error) {
-	rel := l.rel(path)
+	in := &input{rel: l.rel(path)}
+	return l.load(in, src, func() (cue.Value, error) {
+		v := l.ctx.CompileBytes(src, cue.Filename(in.rel))
+		return v, v.Err()
+	})
+}
+
+// LoadData validates a stack given as JSON data: the evaluation of a
+// stack file written in another language (Jsonnet), named by path. src
+// is that file's bytes, for the digest. pos maps field paths (FieldPath)
+// to where the source wrote them, as far as the source tells: a
+// diagnostic is positioned at its path, or else at the closest enclosing
+// path pos has. Positions in the JSON text itself are never shown: it is
+// not a file the author has.
+func (l *Loader) LoadData(path string, src, data []byte, pos map[string]Position) (*Stack, error) {
+	in := &input{rel: l.rel(path), pos: pos}
+	in.data = in.rel + " (evaluated)"
+	return l.load(in, src, func() (cue.Value, error) {
+		expr, err := cuejson.Extract(in.data, data)
+		if err != nil {
+			return cue.Value{}, err
+		}
+		v := l.ctx.BuildExpr(expr)
+		return v, v.Err()
+	})
+}
+
+// input is the stack file being loaded, for positioning diagnostics.
+type input struct {
+	rel string // the stack file, as diagnostics name it
+	// data is the CUE file name of the JSON evaluated from the stack
+	// file, for stack languages other than CUE; pos locates its paths.
+	data string
+	pos  map[string]Position
+}
+
+// at positions a diagnostic about path in a data stack.
+func (in *input) at(path string) Diagnostic {
+	d := Diagnostic{File: in.rel}
+	if pos, ok := lookup(in.pos, path); ok {
+		d.File = cmp.Or(pos.File, in.rel)
+		d.Line, d.Column = pos.Line, pos.Column
+	}
+	return d
+}
+
+func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) (*Stack, error) {
+	rel := in.rel
 	// CUE values of one context must not be built concurrently.
 	l.mu.Lock()
-	data, pos, err := l.eval(rel, src)
+	data, pos, err := l.eval(in, compile)
 	l.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -110,23 +159,32 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 	return &s, nil
 }
 
-func (l *Loader) eval(rel string, src []byte) ([]byte, map[string]Position, error) {
-	v := l.ctx.CompileBytes(src, cue.Filename(rel))
-	if err := v.Err(); err != nil {
-		return nil, nil, l.toError(err, rel)
+func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map[string]Position, error) {
+	v, err := compile()
+	if err != nil {
+		return nil, nil, l.toError(err, in)
 	}
 	if v.IncompleteKind() != cue.StructKind {
-		return nil, nil, &Error{Diags: []Diagnostic{{File: rel, Line: 1, Column: 1, Severity: "error", Message: "a stack file must be a struct of fields (name, domain, hosts, …)"}}}
+		d := Diagnostic{File: in.rel, Line: 1, Column: 1}
+		if in.data != "" {
+			d = in.at("")
+		}
+		d.Severity = "error"
+		d.Message = "a stack file must be a struct of fields (name, domain, hosts, …)"
+		return nil, nil, &Error{Diags: []Diagnostic{d}}
 	}
 	u := l.stack.Unify(v)
 	if err := u.Validate(cue.Concrete(true), cue.Final()); err != nil {
-		return nil, nil, l.toError(err, rel)
+		return nil, nil, l.toError(err, in)
 	}
 	data, err := u.MarshalJSON()
 	if err != nil {
-		return nil, nil, l.toError(err, rel)
+		return nil, nil, l.toError(err, in)
 	}
-	return data, positions(u, rel), nil
+	if in.data != "" {
+		return data, in.pos, nil // the JSON text's own positions mean nothing to the author
+	}
+	return data, positions(u, in.rel), nil
 }
 
 // positions records where each field the author wrote is, by field
@@ -145,11 +203,7 @@ func positions(v cue.Value, file string) map[string]Position {
 				return
 			}
 			for it.Next() {
-				sel := it.Selector().String()
-				if path != "" {
-					sel = path + "." + sel
-				}
-				walk(it.Value(), sel)
+				walk(it.Value(), FieldPath(path, it.Selector().Unquoted()))
 			}
 		case cue.ListKind:
 			it, err := v.List()
@@ -157,12 +211,45 @@ func positions(v cue.Value, file string) map[string]Position {
 				return
 			}
 			for i := 0; it.Next(); i++ {
-				walk(it.Value(), fmt.Sprintf("%s[%d]", path, i))
+				walk(it.Value(), IndexPath(path, i))
 			}
 		}
 	}
 	walk(v, "")
 	return pos
+}
+
+// FieldPath appends a field to a field path the way diagnostics and
+// Stack.Positions write paths: hosts.app1, tuning.sysctl."fs.file-max".
+func FieldPath(parent, name string) string {
+	sel := cue.Str(name).String()
+	if parent == "" {
+		return sel
+	}
+	return parent + "." + sel
+}
+
+// IndexPath appends a list index to a field path: waive[0].
+func IndexPath(parent string, i int) string {
+	return fmt.Sprintf("%s[%d]", parent, i)
+}
+
+// lookup finds the position of path, or of its closest enclosing path,
+// in pos.
+func lookup(pos map[string]Position, path string) (Position, bool) {
+	for p := path; ; {
+		if at, ok := pos[p]; ok {
+			return at, true
+		}
+		if p == "" {
+			return Position{}, false
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			i = 0
+		}
+		p = p[:i]
+	}
 }
 
 func (l *Loader) rel(path string) string {
@@ -181,7 +268,7 @@ func (l *Loader) rel(path string) string {
 // messages are rewritten into what a stack author can act on: an empty
 // disjunction becomes "want one of …", a regular expression becomes the
 // description of what it accepts, a missing field says it is required.
-func (l *Loader) toError(err error, rel string) error {
+func (l *Loader) toError(err error, in *input) error {
 	errs := cueerrors.Errors(err)
 	var diags []Diagnostic
 	for i := 0; i < len(errs); i++ {
@@ -192,13 +279,13 @@ func (l *Loader) toError(err error, rel string) error {
 		if _, scanErr := fmt.Sscanf(msg, "%d errors in empty disjunction:", &n); scanErr == nil && n > 0 && i+n < len(errs) {
 			group := make([]Diagnostic, 0, n)
 			for _, c := range errs[i+1 : i+1+n] {
-				group = append(group, l.diag(c, rel))
+				group = append(group, l.diag(c, in))
 			}
 			diags = append(diags, l.reduceDisjunction(group, n)...)
 			i += n
 			continue
 		}
-		diags = append(diags, l.diag(e, rel))
+		diags = append(diags, l.diag(e, in))
 	}
 	diags = dropFollowOn(diags)
 	for i := range diags {
@@ -208,7 +295,8 @@ func (l *Loader) toError(err error, rel string) error {
 }
 
 // diag converts one CUE error.
-func (l *Loader) diag(e cueerrors.Error, rel string) Diagnostic {
+func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
+	rel := in.rel
 	format, args := e.Msg()
 	d := Diagnostic{Message: fmt.Sprintf(format, args...)}
 	p := e.Path()
@@ -228,7 +316,10 @@ func (l *Loader) diag(e cueerrors.Error, rel string) Diagnostic {
 		d.Message = l.notAllowed(p)
 	}
 	pos := bestPos(e)
-	if pos.IsValid() && pos.Filename() == rel {
+	if in.data != "" && (!pos.IsValid() || pos.Filename() == in.data || pos.Filename() == schemaFile) {
+		at := in.at(d.Path)
+		d.File, d.Line, d.Column = at.File, at.Line, at.Column
+	} else if pos.IsValid() && pos.Filename() == rel {
 		d.File = rel
 		d.Line = pos.Line()
 		d.Column = pos.Column()
@@ -432,7 +523,7 @@ func (l *Loader) notAllowed(p []string) string {
 	rest := p[:len(p)-1]
 	if len(rest) > 0 {
 		def, ok := fieldDefs[rest[0]]
-		if rest[0] == "hosts" {
+		if rest[0] == "hosts" || rest[0] == "generators" {
 			if len(rest) < 2 {
 				return "field not allowed"
 			}
@@ -473,12 +564,16 @@ var validatorWords = map[string]string{
 	"list.UniqueItems":     "each item at most once",
 	"list.MinItems(1)":     "at least one item",
 	"strings.MinRunes(10)": "at least 10 characters",
+
+	// A custom generator's file.
+	`strings.HasSuffix(".jsonnet")`: "a Jsonnet file such as generators/node-exporter.jsonnet",
 }
 
 // fieldDefs maps the stack's top-level fields to their definitions.
 var fieldDefs = map[string]string{
 	"hosts": "#Host", "tls": "#TLS", "balancer": "#Balancer", "app": "#App",
 	"tuning": "#Tuning", "database": "#Database", "cache": "#Cache", "queue": "#Queue",
+	"generators": "#CustomGenerator",
 }
 
 func unquote(sel string) string {

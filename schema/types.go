@@ -1,11 +1,11 @@
 package schema
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Stack is a validated, defaulted stack. Every field has been checked by
@@ -27,8 +27,13 @@ type Stack struct {
 	Database    *Database        `json:"database,omitempty"`
 	Cache       *Cache           `json:"cache,omitempty"`
 	Queue       *Queue           `json:"queue,omitempty"`
+	Workers     *Workers         `json:"workers,omitempty"`
+	RateLimit   *RateLimit       `json:"rate_limit,omitempty"`
+	Scaling     *Scaling         `json:"scaling,omitempty"`
 	Capacity    Capacity         `json:"capacity"`
 	Waive       []Waiver         `json:"waive"`
+	// Generators are the custom (Jsonnet) generators the stack lists.
+	Generators []CustomGenerator `json:"generators"`
 
 	// Source is the stack file, slash-separated and relative to the
 	// directory above the stacks directory (for example
@@ -37,29 +42,40 @@ type Stack struct {
 	// SourceDigest is the sha256 of the stack file's bytes.
 	SourceDigest string `json:"-"`
 	// Positions maps field paths ("balancer.kind", "hosts.app1") to
-	// where the author wrote them in Source.
+	// where the author wrote them in Source (or in a file it imports).
 	Positions map[string]Position `json:"-"`
 }
 
 // Position is a line and column in a stack file.
-type Position struct{ Line, Column int }
+type Position struct {
+	// File is set when the position is in a file the stack file
+	// imports (a Jsonnet library) rather than in the stack file itself.
+	File         string
+	Line, Column int
+}
 
 // At returns a diagnostic for the field path, positioned at the closest
 // enclosing field the author wrote.
 func (s *Stack) At(path string) Diagnostic {
 	d := Diagnostic{File: s.Source, Path: path}
-	for p := path; p != ""; {
-		if pos, ok := s.Positions[p]; ok {
-			d.Line, d.Column = pos.Line, pos.Column
-			break
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
+	if pos, ok := lookup(s.Positions, path); ok {
+		d.File = cmp.Or(pos.File, s.Source)
+		d.Line, d.Column = pos.Line, pos.Column
 	}
 	return d
+}
+
+// CustomGenerator is a Jsonnet program the stack lists: it receives the
+// stack (and, per host, the host) and returns files for the hosts.
+type CustomGenerator struct {
+	// File is the program, relative to the stack file's directory or
+	// to a library path (-J).
+	File string `json:"file"`
+	// PerHost runs the program once per host, with the host as an
+	// argument; otherwise it runs once and its files go to every host.
+	PerHost bool `json:"per_host"`
+	// Roles limits the hosts to those having one of these roles.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Host is one machine of the stack.
@@ -116,6 +132,19 @@ type Balancer struct {
 	Stats           Stats    `json:"stats"`
 	EnvironmentFile string   `json:"environment_file"`
 	Failover        string   `json:"failover"`
+	// DigitalOcean is the DigitalOcean cloud load balancer, set for
+	// kind "cloud" on DigitalOcean.
+	DigitalOcean *DigitalOceanLB `json:"digitalocean,omitempty"`
+}
+
+// DigitalOceanLB is what the stack says about a DigitalOcean load
+// balancer beyond what the balancer section already gives.
+type DigitalOceanLB struct {
+	Name          string `json:"name,omitempty"`
+	SizeUnit      int    `json:"size_unit"`
+	DropletTag    string `json:"droplet_tag"`
+	CertificateID string `json:"certificate_id,omitempty"`
+	VPCUUID       string `json:"vpc_uuid,omitempty"`
 }
 
 // Stats is HAProxy's statistics listener.
@@ -208,6 +237,14 @@ func (w *WorkerCount) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes 0 as "auto", the way the stack says it.
+func (w WorkerCount) MarshalJSON() ([]byte, error) {
+	if w == 0 {
+		return []byte(`"auto"`), nil
+	}
+	return []byte(strconv.Itoa(int(w))), nil
+}
+
 // For returns the worker processes on a host: the configured number, or
 // 2 × cores + 1 for "auto".
 func (w WorkerCount) For(h *Host) int {
@@ -243,6 +280,9 @@ type Database struct {
 	Host               string   `json:"host"`
 	Port               int      `json:"port"`
 	Name               string   `json:"name"`
+	User               string   `json:"user"`
+	PasswordFile       string   `json:"password_file"`
+	SSLMode            string   `json:"sslmode"`
 	Replicas           []string `json:"replicas"`
 	PoolSize           int      `json:"pool_size"`
 	MaxOverflow        int      `json:"max_overflow"`
@@ -265,15 +305,168 @@ type Waiver struct {
 
 // Cache is the stack's cache service.
 type Cache struct {
-	Engine string `json:"engine"`
-	Host   string `json:"host"`
-	Port   int    `json:"port"`
+	Engine  string `json:"engine"`
+	Managed bool   `json:"managed"`
+	// Host is empty for a self-hosted cache that leaves it to the cache
+	// host's address; Endpoint resolves it.
+	Host         string `json:"host,omitempty"`
+	Port         int    `json:"port"`
+	DB           int    `json:"db,omitempty"`
+	TLS          bool   `json:"tls"`
+	PasswordFile string `json:"password_file,omitempty"`
+	// Self-hosted Redis only.
+	ACLFile          string `json:"acl_file,omitempty"`
+	MaxmemoryPercent int    `json:"maxmemory_percent,omitempty"`
+	MaxmemoryPolicy  string `json:"maxmemory_policy,omitempty"`
+	Persistence      string `json:"persistence,omitempty"`
+}
+
+// CacheHosts returns the hosts that run the stack's self-hosted cache:
+// those with the cache role, when the cache is not managed.
+func (s *Stack) CacheHosts() []*Host {
+	if s.Cache == nil || s.Cache.Managed {
+		return nil
+	}
+	return s.HostsWithRole("cache")
+}
+
+// CacheEndpoint is the address clients reach the cache at: cache.host,
+// or the first cache host's address for a self-hosted cache; "" when
+// there is none.
+func (s *Stack) CacheEndpoint() string {
+	if s.Cache == nil {
+		return ""
+	}
+	if s.Cache.Host != "" {
+		return s.Cache.Host
+	}
+	if hs := s.CacheHosts(); len(hs) > 0 {
+		return hs[0].Address
+	}
+	return ""
 }
 
 // Queue is the stack's message broker.
 type Queue struct {
-	Engine string `json:"engine"`
-	Host   string `json:"host"`
+	Engine       string `json:"engine"`
+	Host         string `json:"host"`
+	Port         int    `json:"port"`
+	TLS          bool   `json:"tls"`
+	VHost        string `json:"vhost,omitempty"`
+	User         string `json:"user,omitempty"`
+	DB           int    `json:"db,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+}
+
+// Workers are the Celery workers on the hosts with the worker role.
+type Workers struct {
+	App  string `json:"app"`
+	Pool string `json:"pool"`
+	// Concurrency is 0 for "auto": one process per core.
+	Concurrency      WorkerCount `json:"concurrency"`
+	Queues           []string    `json:"queues"`
+	MaxTasksPerChild int         `json:"max_tasks_per_child"`
+	TimeLimit        int         `json:"time_limit"`
+	SoftTimeLimit    int         `json:"soft_time_limit,omitempty"`
+	Beat             Beat        `json:"beat"`
+}
+
+// Beat is Celery's periodic task scheduler.
+type Beat struct {
+	Enabled bool   `json:"enabled"`
+	Host    string `json:"host,omitempty"`
+}
+
+// QueueNames returns the queues the workers consume: workers.queues, or
+// Celery's default queue when none is listed.
+func (w *Workers) QueueNames() []string {
+	if len(w.Queues) == 0 {
+		return []string{"celery"}
+	}
+	return w.Queues
+}
+
+// ConcurrencyFor returns the worker processes or greenlets on a host:
+// the configured number, or one per core for "auto".
+func (w *Workers) ConcurrencyFor(h *Host) int {
+	if w.Concurrency > 0 {
+		return int(w.Concurrency)
+	}
+	return h.Cores
+}
+
+// BeatHost returns the host that runs Celery beat, or "" when beat is
+// off: beat.host, else the first worker host by name.
+func (s *Stack) BeatHost() string {
+	if s.Workers == nil || !s.Workers.Beat.Enabled {
+		return ""
+	}
+	if s.Workers.Beat.Host != "" {
+		return s.Workers.Beat.Host
+	}
+	if hs := s.HostsWithRole("worker"); len(hs) > 0 {
+		return hs[0].Name
+	}
+	return ""
+}
+
+// RateLimit is nginx's per-client request rate limiting.
+type RateLimit struct {
+	Rate      string              `json:"rate"`
+	Burst     int                 `json:"burst"`
+	NoDelay   bool                `json:"nodelay"`
+	Status    int                 `json:"status"`
+	ZoneSize  string              `json:"zone_size"`
+	Locations []RateLimitLocation `json:"locations"`
+}
+
+// RateLimitLocation is a path with a rate of its own.
+type RateLimitLocation struct {
+	Path    string `json:"path"`
+	Rate    string `json:"rate"`
+	Burst   int    `json:"burst"`
+	NoDelay bool   `json:"nodelay"`
+}
+
+// Scaling is an AWS Auto Scaling group of app instances.
+type Scaling struct {
+	Min                      int      `json:"min"`
+	Max                      int      `json:"max"`
+	Desired                  int      `json:"desired,omitempty"`
+	TemplateHost             string   `json:"template_host,omitempty"`
+	OnDemandBaseCapacity     int      `json:"on_demand_base_capacity"`
+	OnDemandPercentAboveBase int      `json:"on_demand_percent_above_base"`
+	SpotAllocationStrategy   string   `json:"spot_allocation_strategy"`
+	SpotInstancePools        int      `json:"spot_instance_pools,omitempty"`
+	SpotMaxPrice             string   `json:"spot_max_price,omitempty"`
+	InstanceTypes            []string `json:"instance_types"`
+	Image                    string   `json:"image"`
+	VPC                      string   `json:"vpc"`
+	Subnets                  []string `json:"subnets"`
+	SecurityGroups           []string `json:"security_groups"`
+	KeyName                  string   `json:"key_name,omitempty"`
+	InstanceProfile          string   `json:"instance_profile,omitempty"`
+	TargetGroupARN           string   `json:"target_group_arn,omitempty"`
+	LoadBalancerARN          string   `json:"load_balancer_arn,omitempty"`
+	AlarmTopics              []string `json:"alarm_topics"`
+	HealthCheckGracePeriod   int      `json:"health_check_grace_period"`
+	CapacityRebalance        bool     `json:"capacity_rebalance"`
+}
+
+// ScalingTemplateHost returns the app host the launch template boots
+// instances as: scaling.template_host, else the first app host; nil
+// without scaling or app hosts.
+func (s *Stack) ScalingTemplateHost() *Host {
+	if s.Scaling == nil {
+		return nil
+	}
+	if n := s.Scaling.TemplateHost; n != "" {
+		return s.Hosts[n]
+	}
+	if hs := s.HostsWithRole("app"); len(hs) > 0 {
+		return hs[0]
+	}
+	return nil
 }
 
 // HostNames returns the host names in sorted order.

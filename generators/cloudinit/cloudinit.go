@@ -167,6 +167,26 @@ func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			}
 		}
 	}
+	if h.Has("worker") && s.Workers != nil {
+		// Celery runs the app's code: from the virtualenv, or Debian's.
+		switch {
+		case s.App.Virtualenv != "":
+			pkgs = append(pkgs, "python3", "python3-venv")
+		default:
+			pkgs = append(pkgs, "celery")
+			if s.Workers.Pool == "gevent" {
+				pkgs = append(pkgs, "python3-gevent")
+			}
+			if s.Queue != nil && s.Queue.Engine == "redis" {
+				pkgs = append(pkgs, "python3-redis")
+			}
+		}
+	}
+	for _, f := range files {
+		if f.Kind == "redis" {
+			pkgs = append(pkgs, "redis-server")
+		}
+	}
 	if s.TLS.Mode == "certbot" && terminatesTLS(s, h) {
 		pkgs = append(pkgs, "certbot")
 	}
@@ -186,7 +206,8 @@ func terminatesTLS(s *schema.Stack, h *schema.Host) bool {
 }
 
 func users(s *schema.Stack, h *schema.Host) *yaml.Node {
-	if !h.Has("app") {
+	// Celery workers run the app's code as the app's user.
+	if !h.Has("app") && !(h.Has("worker") && s.Workers != nil) {
 		return nil
 	}
 	u := mapping()
@@ -345,6 +366,14 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			// the deploy hook builds the PEM HAProxy reads and reloads it.
 			cmds = append(cmds, certArgs(fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook))
 		}
+	}
+	if hasKind["redis"] && s.Cache != nil {
+		// Redis refuses to start without its ACL file, a secret the
+		// operator provisions: start it when the file is there, else keep
+		// the package's loopback-only instance stopped and say what to do.
+		acl := s.Cache.ACLFile
+		cmds = append(cmds, "systemctl enable redis-server",
+			fmt.Sprintf("if [ -e %s ]; then systemctl restart redis-server; else systemctl stop redis-server; echo 'hacompile: provision %s, then run: systemctl restart redis-server'; fi", acl, acl))
 	}
 	return cmds
 }

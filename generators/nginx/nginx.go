@@ -100,7 +100,8 @@ func (g *gen) check() error {
 			return fmt.Errorf("tls.profile: unknown Mozilla profile %q (want intermediate or modern)", s.TLS.Profile)
 		}
 		g.prof = p
-		if s.TLS.Certificate == "" || s.TLS.Key == "" {
+		// In "cloud" mode the provider's balancer holds the certificate.
+		if s.TLS.Mode != "cloud" && (s.TLS.Certificate == "" || s.TLS.Key == "") {
 			return fmt.Errorf("tls: mode %q needs tls.certificate and tls.key", s.TLS.Mode)
 		}
 		if s.Balancer.Kind == "nginx" && s.TLS.Terminate == "app" {
@@ -123,6 +124,17 @@ func (g *gen) check() error {
 			return fmt.Errorf("app.static[%d].url: %s is listed twice", i, st.URL)
 		}
 		seen[st.URL] = true
+	}
+	if rl := s.RateLimit; rl != nil {
+		for i, l := range rl.Locations {
+			switch {
+			case l.Path == "/":
+				return fmt.Errorf("rate_limit.locations[%d].path: \"/\" is every request; set rate_limit.rate instead", i)
+			case seen[l.Path]:
+				return fmt.Errorf("rate_limit.locations[%d].path: %s is also a static location or listed twice", i, l.Path)
+			}
+			seen[l.Path] = true
+		}
 	}
 	return nil
 }
@@ -355,6 +367,9 @@ func (g *gen) appSite(h *schema.Host) (string, error) {
 	}
 	g.keepalive(w)
 	w.close()
+	if g.rateLimitOnApp() {
+		g.rateLimitZones(w)
+	}
 
 	trusted, err := g.trustedProxies()
 	if err != nil {
@@ -456,9 +471,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 	w.blank()
 	g.proxyHeaders(w, xff, proto)
 	w.blank()
-	w.open("location", "/")
-	w.d("proxy_pass", "http://"+g.appUpstream())
-	w.close()
+	g.proxyLocations(w, g.appUpstream(), g.rateLimitOnApp())
 	g.healthLocation(w, g.appUpstream())
 	for _, st := range slices.SortedFunc(slices.Values(s.App.Static), func(a, b schema.StaticDir) int { return strings.Compare(a.URL, b.URL) }) {
 		w.open("location", w.word(st.URL))
@@ -496,6 +509,9 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	}
 	g.keepalive(w)
 	w.close()
+	if g.rateLimitOnLB() {
+		g.rateLimitZones(w)
+	}
 
 	if g.tlsOnLB() {
 		relay := g.acmeRelay(w, h, g.lbHosts, 80, s.App.Name+"_lb_acme_relay")
@@ -532,12 +548,85 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	w.d("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504")
 	w.d("proxy_next_upstream_tries", strconv.Itoa(len(g.appHosts)))
 	w.blank()
-	w.open("location", "/")
-	w.d("proxy_pass", "http://"+g.lbUpstream())
-	w.close()
+	g.proxyLocations(w, g.lbUpstream(), g.rateLimitOnLB())
 	g.errorLocations(w)
 	w.close()
 	return w.result()
+}
+
+// rateLimitOnLB reports whether the nginx balancer limits request rates:
+// it is the first nginx a client meets.
+func (g *gen) rateLimitOnLB() bool { return g.s.RateLimit != nil && g.s.Balancer.Kind == "nginx" }
+
+// rateLimitOnApp reports whether the app hosts' nginx limits request
+// rates: behind HAProxy or a cloud balancer, where the real-IP module
+// has the client's address from the trusted proxy.
+func (g *gen) rateLimitOnApp() bool { return g.s.RateLimit != nil && g.s.Balancer.Kind != "nginx" }
+
+// rateZone names the limit_req zone of rate_limit (i < 0) or of
+// rate_limit.locations[i].
+func (g *gen) rateZone(i int) string {
+	if i < 0 {
+		return g.s.App.Name + "_rate"
+	}
+	return g.s.App.Name + "_rate_" + strconv.Itoa(i)
+}
+
+// rateLimitZones declares the limit_req zones; a site file is included
+// in the http block, where they belong.
+func (g *gen) rateLimitZones(w *writer) {
+	rl := g.s.RateLimit
+	w.blank()
+	w.comment("Request rate limits per client address (rate_limit): each zone keeps one",
+		"state per address ("+rl.ZoneSize+" holds about "+zoneClients(rl.ZoneSize)+").")
+	w.d("limit_req_zone", "$binary_remote_addr", "zone="+g.rateZone(-1)+":"+rl.ZoneSize, "rate="+rl.Rate)
+	for i, l := range rl.Locations {
+		w.d("limit_req_zone", "$binary_remote_addr", "zone="+g.rateZone(i)+":"+rl.ZoneSize, "rate="+l.Rate)
+	}
+}
+
+// zoneClients is how many client states a zone of size holds: one
+// state takes 64 bytes on 64-bit platforms (nginx's limit_req docs: 1m
+// holds about 16,000).
+func zoneClients(size string) string {
+	n, _ := strconv.Atoi(size[:len(size)-1])
+	if size[len(size)-1] == 'm' {
+		n *= 1024
+	}
+	return strconv.Itoa(n*1024/64) + " addresses"
+}
+
+// limitReq writes a limit_req and the status refused requests get.
+func (g *gen) limitReq(w *writer, zone string, burst int, nodelay bool) {
+	args := []string{"limit_req", "zone=" + zone, "burst=" + strconv.Itoa(burst)}
+	if nodelay {
+		args = append(args, "nodelay")
+	}
+	w.d(args...)
+	w.d("limit_req_status", strconv.Itoa(g.s.RateLimit.Status))
+}
+
+// proxyLocations writes location / and, when rates are limited here,
+// the paths with a rate of their own. Only proxied requests count:
+// static files, health checks, ACME challenges and error pages are
+// other locations and stay unlimited.
+func (g *gen) proxyLocations(w *writer, upstream string, limit bool) {
+	w.open("location", "/")
+	if limit {
+		rl := g.s.RateLimit
+		g.limitReq(w, g.rateZone(-1), rl.Burst, rl.NoDelay)
+	}
+	w.d("proxy_pass", "http://"+upstream)
+	w.close()
+	if !limit {
+		return
+	}
+	for i, l := range g.s.RateLimit.Locations {
+		w.open("location", w.word(l.Path))
+		g.limitReq(w, g.rateZone(i), l.Burst, l.NoDelay)
+		w.d("proxy_pass", "http://"+upstream)
+		w.close()
+	}
 }
 
 // proxyHeaders writes the proxy settings at server level, where every

@@ -278,7 +278,7 @@ func TestDropInIsRead(t *testing.T) {
 }
 
 func TestExampleStacks(t *testing.T) {
-	// Written out by hand from the stack files (seed 000, 001, 004).
+	// Written out by hand from the stack files (seeds 000 to 004).
 	wants := map[string]unitWant{
 		"do-python-ha": {
 			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "shop", protectHome: "yes",
@@ -288,6 +288,14 @@ func TestExampleStacks(t *testing.T) {
 			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "api", protectHome: "yes",
 			readWrite: "ROOT/srv/api/media",
 			execStart: []string{"ROOT/srv/api/venv/bin/gunicorn", "--config", "ROOT/etc/api/gunicorn.conf.py", "myapp.wsgi:application"},
+		},
+		"aws-spot-asg": {
+			typ: "notify", killSignal: "SIGTERM", umask: "0027", protectHome: "yes",
+			execStart: []string{"ROOT/srv/pyapp/venv/bin/gunicorn", "--config", "ROOT/etc/pyapp/gunicorn.conf.py", "pyapp.wsgi:application"},
+		},
+		"python-celery-cache": {
+			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "myapp", protectHome: "yes",
+			execStart: []string{"ROOT/srv/myapp/venv/bin/gunicorn", "--config", "ROOT/etc/myapp/gunicorn.conf.py", "myapp.wsgi:application"},
 		},
 		"do-perl-ha": {
 			typ: "exec", killSignal: "SIGQUIT", umask: "0007", runtimeDir: "myapp", protectHome: "yes",

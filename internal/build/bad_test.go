@@ -3,6 +3,7 @@ package build_test
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +17,11 @@ import (
 
 // TestBad runs the corpus of bad stacks through the whole pipeline
 // (load, schema, HA rules, render): each testdata/bad/*.txtar holds a
-// stack.cue and the exact diagnostics it must produce, and nothing may
-// be rendered. HACOMPILE_UPDATE=1 rewrites the want sections.
+// stack — stack.cue, or stack.jsonnet — with any files it imports or
+// lists as generators (a stack in a subdirectory leaves room for files
+// outside its sandbox), and the exact diagnostics it must produce in a
+// want section; nothing may be rendered. HACOMPILE_UPDATE=1 rewrites
+// the want sections.
 func TestBad(t *testing.T) {
 	files, err := filepath.Glob("testdata/bad/*.txtar")
 	if err != nil || len(files) < 40 {
@@ -30,10 +34,26 @@ func TestBad(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "stack.cue"), section(t, ar, "stack.cue"), 0o644); err != nil {
-				t.Fatal(err)
+			stack := ""
+			for _, af := range ar.Files {
+				if af.Name == "want" {
+					continue
+				}
+				p := filepath.Join(dir, filepath.FromSlash(af.Name))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, af.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if b := path.Base(af.Name); b == "stack.cue" || b == "stack.jsonnet" {
+					stack = p
+				}
 			}
-			res, err := build.Compile([]string{filepath.Join(dir, "stack.cue")}, dir, "2026-11-22")
+			if stack == "" {
+				t.Fatal("archive has no stack.cue or stack.jsonnet section")
+			}
+			res, err := build.Compile([]string{stack}, dir, "2026-11-22")
 			if err == nil {
 				t.Fatalf("stack compiled; findings: %v", res.Findings)
 			}

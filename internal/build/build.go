@@ -19,13 +19,26 @@ import (
 
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/jsonnet"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
 // StackFileExts are the stack file kinds the build discovers in a
-// directory.
-var StackFileExts = []string{".cue"}
+// directory: CUE and Jsonnet. Jsonnet libraries (.libsonnet) are
+// imported, not built.
+var StackFileExts = []string{".cue", ".jsonnet"}
+
+// Options are a compile's settings besides the stack files and the
+// date.
+type Options struct {
+	// Jsonnet holds external variables, top-level arguments and library
+	// paths for Jsonnet stacks and custom generators. Its JPath are
+	// paths in the inputs' file system for CompileInputsWith, and paths
+	// on disk (relative to the working directory, or absolute) for
+	// CompileWith.
+	Jsonnet jsonnet.Options
+}
 
 // Rendered is one stack and every file generated for it.
 type Rendered struct {
@@ -148,12 +161,13 @@ func unwrapPathErr(err error) error {
 }
 
 // Load validates every input and checks that stack names are unique.
-// All problems are reported together.
-func Load(l *schema.Loader, in []Input) ([]*schema.Stack, error) {
+// All problems are reported together. Jsonnet stacks are evaluated with
+// o.Jsonnet first.
+func Load(l *schema.Loader, in []Input, o Options) ([]*schema.Stack, error) {
 	var stacks []*schema.Stack
 	var diags []schema.Diagnostic
 	for _, f := range in {
-		s, err := l.Load(f.Name, f.Data)
+		s, err := load(l, f, o)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -178,6 +192,21 @@ func Load(l *schema.Loader, in []Input) ([]*schema.Stack, error) {
 		return nil, &schema.Error{Diags: diags}
 	}
 	return stacks, nil
+}
+
+func load(l *schema.Loader, f Input, o Options) (*schema.Stack, error) {
+	if !jsonnet.IsJsonnet(f.Name) {
+		return l.Load(f.Name, f.Data)
+	}
+	data, pos, err := jsonnet.EvalStack(f.source(), o.Jsonnet)
+	if err != nil {
+		return nil, err
+	}
+	return l.LoadData(f.Name, f.Data, data, pos)
+}
+
+func (f Input) source() jsonnet.Source {
+	return jsonnet.Source{Name: f.Name, Data: f.Data, FS: f.FS, Path: f.Path}
 }
 
 // Render runs every generator over a stack, then every assembler over
@@ -224,6 +253,11 @@ func (c *collector) fail(msg, rule string) {
 }
 
 func (c *collector) add(kind string, fs []artifact.File, err error) {
+	var se *schema.Error
+	if errors.As(err, &se) { // positioned already (a custom generator)
+		c.diags = append(c.diags, se.Diags...)
+		return
+	}
 	if err != nil {
 		c.fail(fmt.Sprintf("%s/%s: %v", c.s.Name, kind, err), "")
 		return
@@ -255,12 +289,20 @@ func (c *collector) add(kind string, fs []artifact.File, err error) {
 	}
 }
 
-// RenderAll renders every stack with the built-in generators.
+// RenderAll renders every stack with the built-in generators only. The
+// custom generators a stack lists need the files the stack was read
+// from: CompileInputs runs them.
 func RenderAll(stacks []*schema.Stack, opt artifact.Options) ([]*Rendered, error) {
+	return renderAll(stacks, nil, opt)
+}
+
+// renderAll renders every stack with the built-in generators followed
+// by its custom ones.
+func renderAll(stacks []*schema.Stack, custom map[*schema.Stack][]artifact.Generator, opt artifact.Options) ([]*Rendered, error) {
 	var out []*Rendered
 	var diags []schema.Diagnostic
 	for _, s := range stacks {
-		r, err := Render(s, generators.All(), generators.Assemblers(), opt)
+		r, err := Render(s, append(generators.All(), custom[s]...), generators.Assemblers(), opt)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -361,11 +403,34 @@ type Result struct {
 // Compile runs the pipeline up to the in-memory tree for stack files on
 // disk: args are files or directories, names are shown relative to base.
 func Compile(args []string, base, today string) (*Result, error) {
+	return CompileWith(args, base, today, Options{})
+}
+
+// CompileWith is Compile with options; o.Jsonnet.JPath are directories
+// on disk.
+func CompileWith(args []string, base, today string, o Options) (*Result, error) {
 	in, err := ReadInputs(args, base)
 	if err != nil {
 		return nil, err
 	}
-	return CompileInputs(in, today)
+	// ReadInputs reads through os.DirFS("/"): library paths go there too.
+	jpath := make([]string, len(o.Jsonnet.JPath))
+	for i, d := range o.Jsonnet.JPath {
+		fi, err := os.Stat(d)
+		if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("not a directory")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("-J %s: %w", d, unwrapPathErr(err))
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		jpath[i] = strings.TrimPrefix(filepath.ToSlash(abs), "/")
+	}
+	o.Jsonnet.JPath = jpath
+	return CompileInputsWith(in, today, o)
 }
 
 // CompileInputs loads and validates the inputs, reviews them with the HA
@@ -373,13 +438,29 @@ func Compile(args []string, base, today string) (*Result, error) {
 // error-severity finding fails the compile, and the returned
 // *schema.Error carries every finding.
 func CompileInputs(in []Input, today string) (*Result, error) {
+	return CompileInputsWith(in, today, Options{})
+}
+
+// CompileInputsWith is CompileInputs with options: Jsonnet stacks and
+// the custom generators stacks list are evaluated with o.Jsonnet, whose
+// JPath are paths in the inputs' file system.
+func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	l, err := schema.NewLoader("")
 	if err != nil {
 		return nil, err
 	}
-	stacks, err := Load(l, in)
+	stacks, err := Load(l, in, o)
 	if err != nil {
 		return nil, err
+	}
+	// Custom generators read their files next to the stack file.
+	byName := map[string]Input{}
+	for _, f := range in {
+		byName[f.Name] = f
+	}
+	custom := map[*schema.Stack][]artifact.Generator{}
+	for _, s := range stacks {
+		custom[s] = jsonnet.Generators(s, byName[s.Source].source(), o.Jsonnet)
 	}
 	var findings []schema.Diagnostic
 	failed := false
@@ -393,7 +474,7 @@ func CompileInputs(in []Input, today string) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := RenderAll(stacks, artifact.Options{})
+	rs, err := renderAll(stacks, custom, artifact.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -3,31 +3,29 @@ package build_test
 import (
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/hacompile/hacompile/generators"
-	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/testtool"
-	"github.com/hacompile/hacompile/schema"
 )
 
-// TestGolden renders each testdata/golden/*.txtar archive's stack.cue
-// and compares the whole out/ tree with the archive's "out/…" files:
-// same paths, same bytes. HACOMPILE_UPDATE=1 rewrites the archives.
+// TestGolden compiles each testdata/golden/*.txtar archive's stack
+// (stack.cue or stack.jsonnet, named stacks/<archive>.cue or .jsonnet,
+// with the other non-output sections beside it in stacks/: Jsonnet
+// imports, custom generators) through the whole pipeline, and compares
+// the out/ tree with the archive's "out/…" files: same paths, same
+// bytes. HACOMPILE_UPDATE=1 rewrites the archives.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/golden/*.txtar")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden cases: %v", err)
-	}
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".txtar")
@@ -36,32 +34,40 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var src []byte
+			var stack string
+			var inputs []txtar.File
+			fsys := fstest.MapFS{}
 			want := map[string][]byte{}
 			for _, af := range ar.Files {
 				switch {
-				case af.Name == "stack.cue":
-					src = af.Data
 				case strings.HasPrefix(af.Name, "out/"):
 					want[strings.TrimPrefix(af.Name, "out/")] = af.Data
+					continue
+				case af.Name == "stack.cue" || af.Name == "stack.jsonnet":
+					stack = "stacks/" + name + path.Ext(af.Name)
+					fsys[stack] = &fstest.MapFile{Data: af.Data}
 				default:
-					t.Fatalf("unexpected section %s", af.Name)
+					fsys["stacks/"+af.Name] = &fstest.MapFile{Data: af.Data}
 				}
+				inputs = append(inputs, af)
 			}
-			s, err := l.Load("stacks/"+name+".cue", src)
+			if stack == "" {
+				t.Fatal("archive has no stack.cue or stack.jsonnet section")
+			}
+			in, err := build.ReadInputsFS(fsys, []string{stack})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := build.Render(s, generators.All(), generators.Assemblers(), artifact.Options{})
+			res, err := build.CompileInputs(in, "2026-11-22")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := build.TreeOf([]*build.Rendered{r})
+			got, err := build.TreeOf(res.Rendered)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if testtool.Update() {
-				ar.Files = []txtar.File{{Name: "stack.cue", Data: src}}
+				ar.Files = inputs
 				for _, p := range slices.Sorted(maps.Keys(got)) {
 					ar.Files = append(ar.Files, txtar.File{Name: "out/" + p, Data: got[p]})
 				}

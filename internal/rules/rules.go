@@ -47,6 +47,11 @@ var Table = []Rule{
 	{"secret-inline", "error", "Secrets never go into a stack: reference a file on the host (the environment file) instead.", secretInline},
 	{"tls-hsts", "error", "HSTS without TLS would tell browsers to insist on HTTPS that is not served.", hstsWithoutTLS},
 	{"app-timeout", "warning", "The app server's timeout must be shorter than the proxy read timeout in front of it, or clients get 504s for requests that still complete.", appTimeout},
+	{"workers-queue", "error", "Celery workers, their hosts and their broker come together: worker hosts need a workers section and a queue, and a queue needs workers to consume it.", workersQueue},
+	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
+	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
+	{"broker-eviction", "error", "A Redis broker on a cache that evicts keys loses queued tasks when memory runs out.", brokerEviction},
+	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
 // Known reports whether id names a rule.
@@ -116,6 +121,13 @@ func appCount(s *schema.Stack) []finding {
 	apps := s.HostsWithRole("app")
 	if len(apps) >= 2 {
 		return nil
+	}
+	if sc := s.Scaling; sc != nil && len(apps) == 1 {
+		// The host is a launch template: the group runs the instances.
+		if sc.Min >= 2 {
+			return nil
+		}
+		return []finding{{"scaling.min", fmt.Sprintf("the Auto Scaling group keeps %d instance(s) (scaling.min): losing one takes the site down; set scaling.min to at least 2", sc.Min)}}
 	}
 	return []finding{{"hosts", fmt.Sprintf("%d app host (%s): losing it takes the site down; add a second host with the app role", len(apps), hostList(apps))}}
 }
@@ -274,11 +286,116 @@ func dbPool(s *schema.Stack) []finding {
 	for _, h := range s.HostsWithRole("app") {
 		procs += s.App.Workers.For(h)
 	}
+	what := fmt.Sprintf("%d app processes", procs)
+	if sc := s.Scaling; sc != nil {
+		if h := s.ScalingTemplateHost(); h != nil {
+			// At full scale every instance runs the template host's workers.
+			procs = sc.Max * s.App.Workers.For(h)
+			what = fmt.Sprintf("%d app processes (scaling.max %d instances × %d)", procs, sc.Max, s.App.Workers.For(h))
+		}
+	}
+	if w := s.Workers; w != nil {
+		// Each prefork child holds its own pool; a gevent worker is one
+		// process sharing one.
+		celery := 0
+		for _, h := range s.HostsWithRole("worker") {
+			if w.Pool == "prefork" {
+				celery += w.ConcurrencyFor(h)
+			} else {
+				celery++
+			}
+		}
+		if celery > 0 {
+			procs += celery
+			what += fmt.Sprintf(" + %d Celery worker processes", celery)
+		}
+	}
 	per := db.PoolSize + db.MaxOverflow
 	if need := procs * per; need > db.MaxConnections {
 		return []finding{{"database.max_connections", fmt.Sprintf(
-			"%d app processes × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (PgBouncer) or raise max_connections",
-			procs, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
+			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (PgBouncer) or raise max_connections",
+			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
+	}
+	return nil
+}
+
+func workersQueue(s *schema.Stack) []finding {
+	workers := s.HostsWithRole("worker")
+	switch {
+	case len(workers) > 0 && s.Workers == nil:
+		return []finding{{"hosts", fmt.Sprintf("%s have the worker role but the stack has no workers section: nothing would run on them; add workers (the Celery app) or drop the role", hostList(workers))}}
+	case s.Workers != nil && len(workers) == 0:
+		return []finding{{"workers", "a workers section but no host has the worker role: add the role to the hosts that run Celery"}}
+	case s.Workers != nil && s.Queue == nil:
+		return []finding{{"workers", "Celery workers need a broker: add a queue section (rabbitmq or redis)"}}
+	case s.Queue != nil && s.Workers == nil:
+		return []finding{{"queue", "a queue but no workers section: tasks would be queued and never run; add workers and hosts with the worker role"}}
+	}
+	return nil
+}
+
+func beatHost(s *schema.Stack) []finding {
+	w := s.Workers
+	if w == nil || !w.Beat.Enabled || w.Beat.Host == "" {
+		return nil
+	}
+	if h := s.Hosts[w.Beat.Host]; h == nil || !h.Has("worker") {
+		return []finding{{"workers.beat.host", fmt.Sprintf("beat runs on %q, which is not a host with the worker role (worker hosts: %s)", w.Beat.Host, hostList(s.HostsWithRole("worker")))}}
+	}
+	return nil
+}
+
+func cacheHost(s *schema.Stack) []finding {
+	hosts := s.HostsWithRole("cache")
+	c := s.Cache
+	switch {
+	case c == nil && len(hosts) > 0:
+		return []finding{{"hosts", fmt.Sprintf("%s have the cache role but the stack has no cache section: nothing would run on them", hostList(hosts))}}
+	case c == nil:
+		return nil
+	case c.Managed && c.Host == "":
+		return []finding{{"cache", "a managed cache needs cache.host, the address the app reaches it at"}}
+	case c.Managed && len(hosts) > 0:
+		return []finding{{"cache.managed", fmt.Sprintf("the cache is managed (at %s) but %s have the cache role: nothing would be rendered for them", c.Host, hostList(hosts))}}
+	case !c.Managed && len(hosts) == 0:
+		return []finding{{"cache", "a self-hosted cache (cache.managed false) needs a host with the cache role to run on"}}
+	case !c.Managed && len(hosts) > 1:
+		return []finding{{"hosts", fmt.Sprintf("%d hosts have the cache role (%s): hacompile renders a standalone Redis, and two would be separate caches; keep one, or use a managed cache for failover", len(hosts), hostList(hosts))}}
+	case !c.Managed && c.Host != "" && c.Host != hosts[0].Address:
+		return []finding{{"cache.host", fmt.Sprintf("cache.host %s is not the cache host %s's address %s", c.Host, hosts[0].Name, hosts[0].Address)}}
+	}
+	return nil
+}
+
+func brokerEviction(s *schema.Stack) []finding {
+	q, c := s.Queue, s.Cache
+	if q == nil || c == nil || q.Engine != "redis" || c.Managed || c.MaxmemoryPolicy == "noeviction" {
+		return nil
+	}
+	if q.Host != s.CacheEndpoint() || q.Port != c.Port {
+		return nil
+	}
+	return []finding{{"cache.maxmemory_policy", fmt.Sprintf("the Redis broker (queue.host %s) is the cache, whose maxmemory_policy %s evicts keys: queued tasks would vanish when memory runs out; set maxmemory_policy to noeviction or use a separate broker", q.Host, c.MaxmemoryPolicy)}}
+}
+
+func scaling(s *schema.Stack) []finding {
+	sc := s.Scaling
+	if sc == nil {
+		return nil
+	}
+	if s.Provider != "aws" {
+		return []finding{{"scaling", fmt.Sprintf("a scaling section (an AWS Auto Scaling group) needs provider \"aws\", not %q", s.Provider)}}
+	}
+	h := s.ScalingTemplateHost()
+	switch {
+	case sc.TemplateHost != "" && (h == nil || !h.Has("app")):
+		return []finding{{"scaling.template_host", fmt.Sprintf("%q is not a host with the app role", sc.TemplateHost)}}
+	case h == nil:
+		return []finding{{"scaling", "an Auto Scaling group needs an app host to launch its instances as"}}
+	case h.Address != "0.0.0.0":
+		return []finding{{"hosts." + h.Name + ".address", fmt.Sprintf("the launch template's host %s has address %s, but an instance's address is known only at launch: set it to 0.0.0.0 so its services listen on every address", h.Name, h.Address)}}
+	case s.Balancer.Kind != "cloud":
+		return []finding{{"balancer.kind", fmt.Sprintf("an Auto Scaling group registers with an ALB target group: want balancer.kind \"cloud\", not %q", s.Balancer.Kind)}}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -101,9 +102,9 @@ app: {worker_class: "gevent", worker_connections: 2000}`,
 		`database: {host: "db.internal", name: "app", replicas: ["db-ro.internal"], replica_pool_size: 10}`,
 		`stacks/t.cue:10:11: database.replicas: warning: 1 replica(s) declared but no database.replica_pool_size: reads all go to the primary [db-replica-pool]`},
 	{"secret-inline",
-		`database: {host: "postgresql://app:hunter2@db.internal:5432", name: "app"}`,
-		`database: {host: "db.internal", name: "app"}`,
-		`stacks/t.cue:10:18: database.host: looks like a URL with a password written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references [secret-inline]`},
+		`description: "the database: postgresql://app:hunter2@db.internal:5432"`,
+		`description: "the database: postgresql://app@db.internal:5432"`,
+		`stacks/t.cue:10:14: description: looks like a URL with a password written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references [secret-inline]`},
 	{"secret-inline",
 		`notes: "stats password = s3cret!"`,
 		`notes: "the stats password lives in /etc/haproxy/hacompile.env"`,
@@ -120,14 +121,90 @@ app: {worker_class: "gevent", worker_connections: 2000}`,
 		`app: timeout: 60`,
 		`app: timeout: 59`,
 		`stacks/t.cue:10:15: app.timeout: warning: gunicorn timeout 60s is not below the proxy read timeout 60s (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below 60 [app-timeout]`},
+	{"ha-app-count",
+		asg + awsScaling(1), asg + awsScaling(2),
+		`stacks/t.cue:11:7: scaling.min: warning: the Auto Scaling group keeps 1 instance(s) (scaling.min): losing one takes the site down; set scaling.min to at least 2 [ha-app-count]`},
+	{"db-pool",
+		`database: {host: "db.internal", name: "app", max_connections: 310}
+hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 4, memory_mb: 4096}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: app: "app"`,
+		`database: {host: "db.internal", name: "app", max_connections: 420}
+hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 4, memory_mb: 4096}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: app: "app"`,
+		`stacks/t.cue:10:63: database.max_connections: 10 app processes + 4 Celery worker processes × (pool_size 10 + max_overflow 20) = 420 connections to the primary, above max_connections 310; lower the pools, add a pooler (PgBouncer) or raise max_connections [db-pool]`},
+	{"workers-queue",
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}`,
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: app: "app"`,
+		`stacks/t.cue:10:8: hosts: jobs1 have the worker role but the stack has no workers section: nothing would run on them; add workers (the Celery app) or drop the role [workers-queue]`},
+	{"workers-queue",
+		`queue: {engine: "redis", host: "10.0.0.40"}`, ``,
+		`stacks/t.cue:10:8: queue: a queue but no workers section: tasks would be queued and never run; add workers and hosts with the worker role [workers-queue]`},
+	{"beat-host",
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: {app: "app", beat: {enabled: true, host: "app1"}}`,
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: {app: "app", beat: {enabled: true, host: "jobs1"}}`,
+		`stacks/t.cue:12:51: workers.beat.host: beat runs on "app1", which is not a host with the worker role (worker hosts: jobs1) [beat-host]`},
+	{"cache-host",
+		`cache: engine: "redis"`,
+		`cache: engine: "redis"
+hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}`,
+		`stacks/t.cue:10:8: cache: a self-hosted cache (cache.managed false) needs a host with the cache role to run on [cache-host]`},
+	{"cache-host",
+		`cache: {engine: "redis", host: "10.0.0.31"}
+hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}`,
+		`cache: {engine: "redis", host: "10.0.0.31", managed: false}
+hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}`,
+		`stacks/t.cue:10:8: cache.managed: the cache is managed (at 10.0.0.31) but cache1 have the cache role: nothing would be rendered for them [cache-host]`},
+	{"broker-eviction",
+		`cache: engine: "redis"
+hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}
+queue: {engine: "redis", host: "10.0.0.31"}`,
+		`cache: {engine: "redis", maxmemory_policy: "noeviction"}
+hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}
+queue: {engine: "redis", host: "10.0.0.31"}`,
+		`stacks/t.cue:10:8: cache.maxmemory_policy: the Redis broker (queue.host 10.0.0.31) is the cache, whose maxmemory_policy allkeys-lru evicts keys: queued tasks would vanish when memory runs out; set maxmemory_policy to noeviction or use a separate broker [broker-eviction]`},
+	{"scaling",
+		asg + strings.Replace(awsScaling(2), `provider: "aws"`, ``, 1), asg + awsScaling(2),
+		`stacks/t.cue:10:10: scaling: a scaling section (an AWS Auto Scaling group) needs provider "aws", not "generic" [scaling]`},
+	{"scaling",
+		dropApp2 + awsScaling(2), asg + awsScaling(2),
+		`stacks/t.cue:5:18: hosts.app1.address: the launch template's host app1 has address 10.0.0.11, but an instance's address is known only at launch: set it to 0.0.0.0 so its services listen on every address [scaling]`},
 }
 
-// dropApp2 as a trip removes the second app host from base.
-const dropApp2 = "-app2"
+// awsScaling is an Auto Scaling group of min instances launched as
+// app1 (with asg, at 0.0.0.0).
+func awsScaling(min int) string {
+	return fmt.Sprintf(`provider: "aws"
+scaling: {
+	min: %d, max: 4
+	instance_types: ["t3.medium"]
+	image: "ami-0abcdef1234567890"
+	vpc: "vpc-0123456789abcdef0"
+	subnets: ["subnet-0123456789abcdef0"]
+	security_groups: ["sg-0123456789abcdef0"]
+}`, min)
+}
+
+// dropApp2 as a trip removes the second app host from base; asg also
+// moves app1 to 0.0.0.0, as a launch template's host.
+const (
+	dropApp2 = "-app2"
+	asg      = "-asg"
+)
 
 func stackFor(add string) string {
-	if add == dropApp2 {
-		return strings.Replace(base, "\tapp2: {address: \"10.0.0.12\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
+	if rest, ok := strings.CutPrefix(add, asg); ok {
+		return strings.Replace(stackFor(dropApp2+rest), `"10.0.0.11"`, `"0.0.0.0"`, 1)
+	}
+	if rest, ok := strings.CutPrefix(add, dropApp2); ok {
+		return strings.Replace(base, "\tapp2: {address: \"10.0.0.12\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1) + rest
 	}
 	return base + add
 }

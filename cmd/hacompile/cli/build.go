@@ -3,12 +3,15 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/site"
 )
 
 func newBuild() *cobra.Command {
@@ -33,6 +36,9 @@ longer produced are removed. OUT is owned by hacompile.`,
 			rs := res.Rendered
 			tree, err := build.TreeOf(rs)
 			if err != nil {
+				return err
+			}
+			if err := addSite(tree, res); err != nil {
 				return err
 			}
 			stdout := cmd.OutOrStdout()
@@ -72,6 +78,10 @@ longer produced are removed. OUT is owned by hacompile.`,
 					r.Stack.Name, len(r.Stack.Hosts), st.Written, st.Unchanged, st.Removed)
 				names = append(names, r.Stack.Name)
 			}
+			if st := stats[site.Dir]; st != nil {
+				fmt.Fprintf(stdout, "%s: %d files written, %d unchanged, %d removed\n", site.Dir, st.Written, st.Unchanged, st.Removed)
+			}
+			names = append(names, site.Dir)
 			for _, top := range sortedStatKeys(stats) {
 				if !slices.Contains(names, top) && stats[top].Removed > 0 {
 					fmt.Fprintf(stdout, "%s: removed (%d files)\n", top, stats[top].Removed)
@@ -82,7 +92,24 @@ longer produced are removed. OUT is owned by hacompile.`,
 	}
 	c.Flags().StringVar(&out, "out", "out", "output directory")
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
+	addJsonnetFlags(c)
 	return c
+}
+
+// addSite adds the runbook site to the tree, under site/. It reads each
+// stack file again from where the build read it (relative to the
+// working directory); the site fails if one changed meanwhile.
+func addSite(tree build.Tree, res *build.Result) error {
+	files, err := site.Render(res, site.Options{Source: func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.FromSlash(name))
+	}})
+	if err != nil {
+		return err
+	}
+	for p, b := range files {
+		tree[path.Join(site.Dir, p)] = b
+	}
+	return nil
 }
 
 func sortedStatKeys(m map[string]*build.Stats) []string {
@@ -104,7 +131,11 @@ func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Resu
 	if err != nil {
 		return nil, err
 	}
-	res, err := build.Compile(args, wd, time.Now().UTC().Format(time.DateOnly))
+	o, err := compileOptions(cmd)
+	if err != nil {
+		return nil, err
+	}
+	res, err := build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
 	if err != nil {
 		return nil, err
 	}

@@ -69,5 +69,6 @@ It writes nothing. Quiet on success unless --output json is given.`,
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addJsonnetFlags(c)
 	return c
 }

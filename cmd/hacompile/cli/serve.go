@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/site"
+)
+
+// pollInterval is how often serve looks at the stack files for changes.
+const pollInterval = time.Second
+
+func newServe() *cobra.Command {
+	var out, addr string
+	c := &cobra.Command{
+		Use:   "serve [FILE|DIR]...",
+		Short: "Serve the runbook site and rebuild it when a stack changes",
+		Long: `Serve builds the stacks (default: the stacks directory) into OUT as build does,
+then serves the runbook site, OUT/site/, over HTTP for reading. It looks at the
+stack files every second and rebuilds when one changes; a stack that stops
+compiling leaves the last good build in place and its errors on stderr.
+It listens on loopback unless told otherwise: the runbook names every host.`,
+		Example: `  hacompile serve                       # http://127.0.0.1:8080/
+  hacompile serve --addr 127.0.0.1:9000 stacks/shop.cue`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"stacks"}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s := &server{cmd: cmd, args: args, out: out}
+			if err := s.rebuild(); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return usageError{fmt.Errorf("--addr %s: %w", addr, err)}
+			}
+			warnNonLoopback(cmd.ErrOrStderr(), ln.Addr())
+			srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s on http://%s/ (Ctrl-C to stop)\n", filepath.Join(out, site.Dir), ln.Addr())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			go s.watch(ctx)
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(shut)
+		},
+	}
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	c.Flags().StringVar(&out, "out", "out", "output directory (the site is OUT/site/)")
+	addJsonnetFlags(c)
+	return c
+}
+
+// server rebuilds OUT and serves OUT/site/.
+type server struct {
+	cmd  *cobra.Command
+	args []string
+	out  string
+	mu   sync.Mutex // one rebuild at a time; output lines whole
+	seen string     // fingerprint of the stack files last built
+}
+
+// rebuild runs build's pipeline and writes OUT.
+func (s *server) rebuild() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = fingerprint(s.args)
+	res, err := compile(s.cmd, s.args, true)
+	if err != nil {
+		return err
+	}
+	tree, err := build.TreeOf(res.Rendered)
+	if err != nil {
+		return err
+	}
+	if err := addSite(tree, res); err != nil {
+		return err
+	}
+	stats, err := build.Write(s.out, tree)
+	if err != nil {
+		return err
+	}
+	var w, u, r int
+	for _, st := range stats {
+		w, u, r = w+st.Written, u+st.Unchanged, r+st.Removed
+	}
+	fmt.Fprintf(s.cmd.OutOrStdout(), "built %d stacks: %d files written, %d unchanged, %d removed\n", len(res.Rendered), w, u, r)
+	return nil
+}
+
+// watch polls the stack files and rebuilds when they change. A failed
+// rebuild is reported and the last good output stays served.
+func (s *server) watch(ctx context.Context) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		changed := fingerprint(s.args) != s.seen
+		s.mu.Unlock()
+		if !changed {
+			continue
+		}
+		if err := s.rebuild(); err != nil {
+			stderr := s.cmd.ErrOrStderr()
+			s.mu.Lock()
+			report(stderr, err)
+			fmt.Fprintln(stderr, "hacompile: serve: kept the last good build; fix the stack and save again")
+			s.mu.Unlock()
+		}
+	}
+}
+
+// handler serves OUT/site/, never cached: a reload shows the rebuild.
+func (s *server) handler() http.Handler {
+	files := http.FileServer(http.Dir(filepath.Join(s.out, site.Dir)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "read only", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// fingerprint sums the names, sizes and modification times of every
+// file under args (stack files, and the libraries a Jsonnet stack
+// imports beside them). It is cheap enough to run every second.
+func fingerprint(args []string) string {
+	var lines []string
+	for _, a := range args {
+		filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				lines = append(lines, p+" "+err.Error())
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				lines = append(lines, fmt.Sprintf("%s %d %d", p, fi.Size(), fi.ModTime().UnixNano()))
+			}
+			return nil
+		})
+	}
+	slices.Sort(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return string(sum[:])
+}
+
+func warnNonLoopback(w io.Writer, a net.Addr) {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return
+	}
+	fmt.Fprintf(w, "hacompile: serve: listening on %s, not loopback: anyone who reaches it can read the runbook\n", a)
+}

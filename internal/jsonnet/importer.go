@@ -1,0 +1,240 @@
+package jsonnet
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+
+	gojsonnet "github.com/google/go-jsonnet"
+)
+
+// importer resolves imports inside the sandbox: the stack file's
+// directory and the library paths, in the stack's file system. A file
+// is read only after every symbolic link in its path has been resolved
+// and the result found inside a root, so no link leads out.
+//
+// go-jsonnet identifies a file by the name the importer returns for it
+// (foundAt), which is also the name its errors show; the importer
+// returns display names (stacks/lib/common.libsonnet) and maps them
+// back to paths in the file system.
+type importer struct {
+	fsys     fs.FS
+	stackDir string   // the stack file's directory: where "" imports from
+	jpath    []string // library directories, searched right-most first
+	// roots are the directories imports may read, as given and with
+	// their links resolved.
+	roots []string
+	names names
+	// path maps a returned display name to its path in fsys.
+	path map[string]string
+	// cache holds one Contents per file, as go-jsonnet requires.
+	cache map[string]gojsonnet.Contents
+}
+
+func newImporter(src Source, jpath []string) *importer {
+	imp := &importer{
+		fsys:     src.FS,
+		stackDir: path.Dir(src.Path),
+		names:    newNames(src.Name, src.Path),
+		path:     map[string]string{src.Name: src.Path},
+		cache:    map[string]gojsonnet.Contents{},
+	}
+	for _, d := range jpath {
+		imp.jpath = append(imp.jpath, path.Clean(d))
+	}
+	if imp.fsys == nil {
+		return imp
+	}
+	for _, d := range append([]string{imp.stackDir}, imp.jpath...) {
+		imp.roots = append(imp.roots, d)
+		if real, err := realPath(imp.fsys, d); err == nil && real != d {
+			imp.roots = append(imp.roots, real)
+		}
+	}
+	return imp
+}
+
+// ImportError is an import the sandbox cannot satisfy.
+type ImportError struct {
+	Path   string // as the program wrote it
+	Reason string
+}
+
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("cannot import %q: %s", e.Path, e.Reason)
+}
+
+// errOutside is an import the sandbox refuses.
+var errOutside = errors.New("outside the stack's directory and the library paths (-J)")
+
+// Import implements gojsonnet.Importer.
+func (imp *importer) Import(importedFrom, importedPath string) (gojsonnet.Contents, string, error) {
+	fail := func(why string) (gojsonnet.Contents, string, error) {
+		return gojsonnet.Contents{}, "", &ImportError{Path: importedPath, Reason: why}
+	}
+	if imp.fsys == nil {
+		return fail("this stack was not read from a file system")
+	}
+	if importedPath == "" {
+		return fail("empty path")
+	}
+	dir := imp.stackDir
+	if p, ok := imp.path[importedFrom]; ok {
+		dir = path.Dir(p)
+	}
+	var candidates []string
+	if strings.HasPrefix(importedPath, "/") {
+		candidates = []string{path.Clean(importedPath)[1:]}
+	} else {
+		candidates = append(candidates, path.Join(dir, importedPath))
+		for i := len(imp.jpath) - 1; i >= 0; i-- {
+			candidates = append(candidates, path.Join(imp.jpath[i], importedPath))
+		}
+	}
+	outside := false
+	for _, c := range candidates {
+		if c == "" {
+			c = "."
+		}
+		if !fs.ValidPath(c) || !imp.inside(c) {
+			outside = true
+			continue
+		}
+		real, err := realPath(imp.fsys, c)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if errors.Is(err, errOutside) || err == nil && !imp.inside(real) {
+			return fail("it links to a file " + errOutside.Error())
+		}
+		if err != nil {
+			return fail(unwrapPathErr(err).Error())
+		}
+		name := imp.names.show(real)
+		if contents, ok := imp.cache[name]; ok {
+			return contents, name, nil
+		}
+		if fi, err := fs.Stat(imp.fsys, real); err == nil && fi.IsDir() {
+			return fail("is a directory")
+		}
+		data, err := fs.ReadFile(imp.fsys, real)
+		if err != nil {
+			return fail(unwrapPathErr(err).Error())
+		}
+		contents := gojsonnet.MakeContentsRaw(data)
+		imp.cache[name] = contents
+		imp.path[name] = real
+		return contents, name, nil
+	}
+	if outside {
+		return fail("it is " + errOutside.Error())
+	}
+	return fail("no such file in the stack's directory or the library paths (-J)")
+}
+
+// inside reports whether the slash path p is in one of the roots.
+func (imp *importer) inside(p string) bool {
+	for _, r := range imp.roots {
+		if r == "." || p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLinks bounds the symbolic links followed in one path, as the
+// kernel's ELOOP does.
+const maxLinks = 40
+
+// realPath resolves every symbolic link in the clean slash path p. A
+// link's absolute target is taken relative to the root of fsys (right
+// for the whole disk, os.DirFS("/"), which is what builds use); a
+// target above that root is errOutside. Without fs.ReadLinkFS, fsys
+// has no links to resolve.
+func realPath(fsys fs.FS, p string) (string, error) {
+	rl, ok := fsys.(fs.ReadLinkFS)
+	if !ok {
+		_, err := fs.Stat(fsys, p)
+		return p, err
+	}
+	done := "."
+	rest := strings.Split(p, "/")
+	links := 0
+	for len(rest) > 0 {
+		next := path.Join(done, rest[0])
+		rest = rest[1:]
+		fi, err := rl.Lstat(next)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", next)
+		}
+		target, err := rl.ReadLink(next)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			target = path.Clean(target)[1:]
+		} else {
+			target = path.Join(path.Dir(next), target)
+		}
+		if target == "" {
+			target = "."
+		}
+		if !fs.ValidPath(target) {
+			return "", errOutside
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+		done = "."
+	}
+	return done, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// names translates paths in the file system into the names diagnostics
+// show, from one known pair: the stack file's display name and its path.
+// Both end in the same elements; what precedes them is one directory,
+// fsDir in the file system and nameDir in display names.
+type names struct{ fsDir, nameDir string }
+
+func newNames(name, fsPath string) names {
+	n := strings.Split(name, "/")
+	p := strings.Split(fsPath, "/")
+	for len(n) > 0 && len(p) > 0 && n[len(n)-1] == p[len(p)-1] && n[len(n)-1] != ".." {
+		n, p = n[:len(n)-1], p[:len(p)-1]
+	}
+	m := names{fsDir: strings.Join(p, "/"), nameDir: strings.Join(n, "/")}
+	if m.fsDir == "" {
+		m.fsDir = "."
+	}
+	if m.nameDir == "" {
+		m.nameDir = "."
+		if len(n) == 1 { // the name was absolute
+			m.nameDir = "/"
+		}
+	}
+	return m
+}
+
+func (m names) show(fsPath string) string {
+	rel, err := filepath.Rel(filepath.FromSlash(m.fsDir), filepath.FromSlash(fsPath))
+	if err != nil {
+		return fsPath
+	}
+	return path.Join(m.nameDir, filepath.ToSlash(rel))
+}

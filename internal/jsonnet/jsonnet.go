@@ -1,0 +1,106 @@
+// Package jsonnet lets stacks and custom generators be written in Jsonnet
+// (github.com/google/go-jsonnet).
+//
+// A Jsonnet stack is evaluated to JSON, which the schema package then
+// validates exactly like a CUE stack (schema.Loader.LoadData): same
+// schema, defaults, HA rules and output. A custom generator is a Jsonnet
+// program a stack lists; it receives the typed, defaulted stack and
+// returns files, which join the built-in generators' files.
+//
+// Evaluation is sandboxed: no native functions, and imports resolve only
+// inside the stack file's directory and the library paths (-J), read
+// through the file system the stack came from (the disk, or a git tree),
+// with symbolic links resolved before the check.
+package jsonnet
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"slices"
+
+	gojsonnet "github.com/google/go-jsonnet"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Options are the jsonnet command line's external variables, top-level
+// arguments and library paths.
+type Options struct {
+	// ExtStr and ExtCode are external variables (std.extVar) as strings
+	// and as Jsonnet code; they reach stacks and custom generators.
+	ExtStr, ExtCode map[string]string
+	// TLAStr and TLACode are top-level arguments of stack files that are
+	// functions. Custom generators get their own (stack, host).
+	TLAStr, TLACode map[string]string
+	// JPath are library directories, as slash paths in the stacks' file
+	// system; as with jsonnet -J, the right-most wins.
+	JPath []string
+}
+
+// Source is a Jsonnet file and where it was read from.
+type Source struct {
+	// Name is what diagnostics and generated headers call the file.
+	Name string
+	Data []byte
+	// FS and Path locate the file for its imports; a nil FS allows none.
+	FS   fs.FS
+	Path string
+}
+
+// IsJsonnet reports whether a stack file is written in Jsonnet.
+func IsJsonnet(name string) bool {
+	return slices.Contains([]string{".jsonnet", ".libsonnet"}, path.Ext(name))
+}
+
+// newVM returns a VM whose imports go through the sandbox of src, with
+// the external variables of o and no native functions.
+func newVM(src Source, o Options) (*gojsonnet.VM, *importer) {
+	vm := gojsonnet.MakeVM()
+	imp := newImporter(src, o.JPath)
+	vm.Importer(imp)
+	for k, v := range o.ExtStr {
+		vm.ExtVar(k, v)
+	}
+	for k, v := range o.ExtCode {
+		vm.ExtCode(k, v)
+	}
+	return vm, imp
+}
+
+// EvalStack evaluates a Jsonnet stack file to JSON, and returns where it
+// writes each field it writes literally, for schema.Loader.LoadData.
+// Errors are a *schema.Error positioned in the Jsonnet sources.
+func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error) {
+	vm, imp := newVM(src, o)
+	for k, v := range o.TLAStr {
+		vm.TLAVar(k, v)
+	}
+	for k, v := range o.TLACode {
+		vm.TLACode(k, v)
+	}
+	node, err := gojsonnet.SnippetToAST(src.Name, string(src.Data))
+	if err != nil {
+		return nil, nil, toError(err, src.Name, imp)
+	}
+	out, err := vm.Evaluate(node)
+	if err != nil {
+		var re gojsonnet.RuntimeError
+		if errors.As(err, &re) && re.Msg == "Missing argument: stack" {
+			re.Msg += " (is this a custom generator? Every .jsonnet file in a stacks directory is built as a stack: keep generators in a subdirectory, such as stacks/generators/)"
+			err = re
+		}
+		return nil, nil, toError(err, src.Name, imp)
+	}
+	return []byte(out), locate(node, src.Name, vm), nil
+}
+
+func toError(err error, file string, imp *importer) error {
+	var se *schema.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	d := diagnose(err, file, imp)
+	d.Severity = "error"
+	return &schema.Error{Diags: []schema.Diagnostic{d}}
+}

@@ -1,0 +1,331 @@
+package site
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// stackCtx is one compiled stack and what the pages derive from it.
+type stackCtx struct {
+	r        *build.Rendered
+	s        *schema.Stack
+	src      []byte
+	findings []schema.Diagnostic
+	manifest build.Manifest
+	// byHost holds each host's files; stackFiles those beside hosts/.
+	byHost     map[string][]artifact.File
+	stackFiles []artifact.File
+	// anchors: host ("" for stack files) → path → id on its page.
+	anchors map[string]map[string]string
+}
+
+func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
+	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: build.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
+	// Findings name a file, not a stack: those positioned in a file the
+	// stack imports are this stack's when its own review finds them too.
+	imported := map[string]bool{}
+	for _, p := range r.Stack.Positions {
+		if p.File != "" {
+			imported[p.File] = true
+		}
+	}
+	mine := map[string]bool{}
+	if len(imported) > 0 {
+		for _, d := range rules.Check(r.Stack, "") {
+			mine[d.Rule+"\x00"+d.Path+"\x00"+d.Message] = true
+		}
+	}
+	for _, d := range all {
+		if d.File == r.Stack.Source || imported[d.File] && mine[d.Rule+"\x00"+d.Path+"\x00"+d.Message] {
+			sc.findings = append(sc.findings, d)
+		}
+	}
+	for _, f := range r.Files {
+		if f.Host == "" {
+			sc.stackFiles = append(sc.stackFiles, f)
+		} else {
+			sc.byHost[f.Host] = append(sc.byHost[f.Host], f)
+		}
+	}
+	sc.anchors[""] = fileAnchors(sc.stackFiles)
+	for h, fs := range sc.byHost {
+		sc.anchors[h] = fileAnchors(fs)
+	}
+	return sc, nil
+}
+
+// fileHref is the site path of a rendered file's listing.
+func (sc *stackCtx) fileHref(f artifact.File) string {
+	if f.Host == "" {
+		return stackPage(sc.s.Name, "files.html") + "#" + sc.anchors[""][f.Path]
+	}
+	return hostPage(sc.s.Name, f.Host) + "#" + sc.anchors[f.Host][f.Path]
+}
+
+// hostPath is how a file is named to an operator: its absolute path on
+// the host, or its path under out/<stack>/.
+func hostPath(f artifact.File) string {
+	if f.Host == "" {
+		return f.Path
+	}
+	return "/" + f.Path
+}
+
+// find returns the files of host whose path matches re.
+func (sc *stackCtx) find(host string, re *regexp.Regexp) []artifact.File {
+	var out []artifact.File
+	for _, f := range sc.byHost[host] {
+		if re.MatchString(f.Path) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// stackFile returns the stack-level file at p.
+func (sc *stackCtx) stackFile(p string) (artifact.File, bool) {
+	for _, f := range sc.stackFiles {
+		if f.Path == p {
+			return f, true
+		}
+	}
+	return artifact.File{}, false
+}
+
+// sourceFor is the stack field that a rendered file comes from, as a
+// position in the stack file (0 when the author wrote none of it).
+func (sc *stackCtx) sourceFor(f artifact.File) (field string, line int) {
+	s := sc.s
+	var cands []string
+	host := f.Host
+	switch {
+	case f.Kind == "cloud-init":
+		host = strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")
+		cands = []string{"hosts." + host}
+	case strings.Contains(f.Path, "letsencrypt"):
+		cands = []string{"tls"}
+	case f.Kind == "haproxy":
+		cands = []string{"balancer"}
+	case f.Kind == "nginx" && strings.Contains(f.Path, "snippets/hacompile-tls"):
+		cands = []string{"tls.profile", "tls"}
+	case f.Kind == "nginx" && host != "" && s.Hosts[host].Has("lb"):
+		cands = []string{"balancer"}
+	case f.Kind == "nginx" && strings.HasSuffix(f.Path, "nginx.conf"):
+		cands = []string{"tuning.nginx_worker_connections", "tuning", "app"}
+	case f.Kind == "nginx":
+		cands = []string{"app.static", "app"}
+	case f.Kind == "systemd" && strings.Contains(f.Path, ".service.d/"):
+		cands = []string{"tuning.nofile", "tuning", "balancer"}
+	case f.Kind == "systemd", f.Kind == "gunicorn":
+		cands = []string{"app"}
+	case f.Kind == "sysctl":
+		cands = []string{"tuning.sysctl", "tuning"}
+	case f.Kind == "limits":
+		cands = []string{"tuning.nofile", "tuning"}
+	case f.Kind == "monitoring":
+		cands = []string{"monitoring"}
+	}
+	if host != "" {
+		cands = append(cands, "hosts."+host)
+	}
+	for _, c := range cands {
+		if p, ok := s.Positions[c]; ok && (p.File == "" || p.File == s.Source) {
+			return c, p.Line
+		}
+	}
+	for _, c := range cands {
+		if d := s.At(c); d.Line > 0 && d.File == s.Source {
+			return c, d.Line
+		}
+	}
+	if len(cands) > 0 {
+		return cands[0], 0
+	}
+	return "", 0
+}
+
+// sourceHref links a field path to its line in the stack's source page.
+func (sc *stackCtx) sourceHref(field string) string {
+	// A position in a file the stack imports (a Jsonnet library) has no
+	// line on this stack's source page.
+	if d := sc.s.At(field); d.Line > 0 && d.File == sc.s.Source {
+		return sourceLine(sc.s.Name, d.Line)
+	}
+	return stackPage(sc.s.Name, "source.html")
+}
+
+// directives returns the lines of content (outside comments) that
+// match re, trimmed, each once, in file order.
+func directives(content []byte, re *regexp.Regexp) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(content))
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "//") {
+			continue
+		}
+		if re.MatchString(l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// nginxDirectives is directives for nginx files: it leaves out what is
+// inside blocks whose opening line matches skip (the ACME relay's own
+// short timeouts are not the request path's).
+func nginxDirectives(content []byte, re, skip *regexp.Regexp) []string {
+	var out []string
+	var stack []bool
+	sc := bufio.NewScanner(bytes.NewReader(content))
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		skipping := slices.Contains(stack, true)
+		switch {
+		case strings.HasSuffix(l, "{"):
+			stack = append(stack, skipping || skip.MatchString(l))
+			continue
+		case l == "}":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if !skipping && re.MatchString(l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// roleOrder is how hosts are grouped on the pages.
+var roleOrder = []string{"lb", "app", "worker", "cache"}
+
+var roleNames = map[string]string{"lb": "load balancers", "app": "app hosts", "worker": "workers", "cache": "cache hosts"}
+
+// roles lists the stack's roles in display order, each with its hosts.
+func roles(s *schema.Stack) []roleHosts {
+	var out []roleHosts
+	seen := map[string]bool{}
+	add := func(role string) {
+		if hs := s.HostsWithRole(role); len(hs) > 0 && !seen[role] {
+			seen[role] = true
+			out = append(out, roleHosts{Role: role, Name: cmpOr(roleNames[role], role), Hosts: hs})
+		}
+	}
+	for _, r := range roleOrder {
+		add(r)
+	}
+	var rest []string
+	for _, n := range s.HostNames() {
+		rest = append(rest, s.Hosts[n].Roles...)
+	}
+	slices.Sort(rest)
+	for _, r := range slices.Compact(rest) {
+		add(r)
+	}
+	return out
+}
+
+type roleHosts struct {
+	Role, Name string
+	Hosts      []*schema.Host
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// somaxconn is the stack's net.core.somaxconn, or the kernel default.
+func somaxconn(s *schema.Stack) (int, bool) {
+	if v, ok := s.Tuning.Sysctl["net.core.somaxconn"]; ok {
+		if n, err := strconv.Atoi(string(v)); err == nil {
+			return n, true
+		}
+	}
+	return 4096, false
+}
+
+// serverName is the app server's display name.
+func serverName(a schema.App) string {
+	switch {
+	case a.Server == "starman":
+		return "Starman"
+	case a.Server == "gunicorn" && a.WorkerClass != "":
+		return "gunicorn (" + a.WorkerClass + ")"
+	}
+	return a.Server
+}
+
+func balancerName(b schema.Balancer, provider string) string {
+	switch b.Kind {
+	case "nginx":
+		return "nginx"
+	case "haproxy":
+		return "HAProxy"
+	}
+	switch provider {
+	case "digitalocean":
+		return "DigitalOcean load balancer"
+	case "aws":
+		return "AWS Application Load Balancer"
+	}
+	return "cloud load balancer"
+}
+
+func engineName(e string) string {
+	switch e {
+	case "postgresql":
+		return "PostgreSQL"
+	case "mysql":
+		return "MySQL"
+	case "redis":
+		return "Redis"
+	case "memcached":
+		return "Memcached"
+	case "rabbitmq":
+		return "RabbitMQ"
+	}
+	return e
+}
+
+// queuePort is the broker's well-known port.
+func queuePort(q *schema.Queue) int {
+	if q.Engine == "redis" {
+		return 6379
+	}
+	return 5672
+}
+
+// bindText is where the app server listens on each app host.
+func bindText(a schema.App) string {
+	if a.Bind.Socket != "" {
+		return "unix:" + a.Bind.Socket
+	}
+	return fmt.Sprintf("127.0.0.1:%d", a.Bind.Port)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,484 @@
+package site
+
+import (
+	"fmt"
+	"html/template"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// The stack overview: summary, topology, request path, inventory,
+// capacity, cost and the HA review.
+
+type fact struct {
+	Label string
+	Value template.HTML
+}
+
+// setting is one directive quoted from a rendered file.
+type setting struct {
+	Line     string
+	File     string // the file's path on the host
+	Host     string
+	FileHref string
+}
+
+type hop struct {
+	ID       string
+	Title    string
+	Where    template.HTML
+	Text     []template.HTML
+	Settings []setting
+	Values   []fact // stack values, where no file carries them
+}
+
+type hostRow struct {
+	Name, Href, Address, Size, SSH string
+	Roles                          []string
+	Cores, MemoryMB, Files         int
+	Notes                          bool
+}
+
+type capRow struct {
+	Host, Href       string
+	Workers          int
+	PerWorker        string
+	Concurrency      int
+	Cores            int
+	WorkersPerCoreOK bool
+}
+
+type limitRow struct {
+	What, Path                string
+	Need, Limit, Headroom     int
+	HeadroomPct               string
+	OK                        bool
+	Formula, LimitHref, Field string
+}
+
+type capacityView struct {
+	Rows        []capRow
+	Total       int
+	Target      int
+	TargetHref  string
+	Margin      int
+	FD          []limitRow
+	Backlog     []limitRow
+	DB          []limitRow
+	Somaxconn   int
+	SomaxconnOK bool // set in the stack (else the kernel default)
+	Scaling     string
+}
+
+type overviewData struct {
+	Name, Description string
+	Notes             template.HTML
+	Facts             []fact
+	Topology          template.HTML
+	Connections       []topoEdge
+	Hops              []hop
+	Budget            []template.HTML
+	Hosts             []hostRow
+	Capacity          capacityView
+	Cost              costView
+	Review            reviewView
+}
+
+func (g *gen) overview(sc *stackCtx) error {
+	s := sc.s
+	p := stackPage(s.Name, "index.html")
+	d := overviewData{Name: s.Name, Description: s.Description, Notes: g.markdown(s.Notes)}
+	d.Facts = stackFacts(sc, p)
+	t := buildTopology(sc)
+	d.Topology = t.svg(p, fmt.Sprintf("Topology of %s: clients, %s, app hosts and data services", s.Name, balancerName(s.Balancer, s.Provider)))
+	d.Connections = t.connections(sc)
+	d.Hops, d.Budget = requestPath(sc, p)
+	for _, n := range s.HostNames() {
+		h := s.Hosts[n]
+		d.Hosts = append(d.Hosts, hostRow{
+			Name: n, Href: rel(p, hostPage(s.Name, n)), Address: h.Address, Size: cmpOr(h.Size, "—"),
+			SSH: fmt.Sprintf("%s@%s:%d", h.SSH.User, h.Address, h.SSH.Port), Roles: h.Roles,
+			Cores: h.Cores, MemoryMB: h.MemoryMB, Files: len(sc.byHost[n]), Notes: h.Notes != "",
+		})
+	}
+	d.Capacity = capacityOf(sc, p)
+	d.Cost = costOf(s)
+	d.Review = reviewOf(sc, p)
+	g.indexStack(sc, d)
+	return g.write(page{
+		Path: p, Title: s.Name, Crumbs: stackCrumbs(s, p)[:1], Tabs: stackTabs(s, p), Footer: footer(s, p),
+	}, "overview", d)
+}
+
+func code(s string) template.HTML {
+	return template.HTML("<code>" + template.HTMLEscapeString(s) + "</code>")
+}
+
+func text(s string) template.HTML { return template.HTML(template.HTMLEscapeString(s)) }
+
+func stackFacts(sc *stackCtx, from string) []fact {
+	s := sc.s
+	fs := []fact{
+		{"Provider", text(s.Provider + regionSuffix(s.Region))},
+		{"Domain", code(strings.Join(append([]string{s.Domain}, s.Aliases...), " "))},
+	}
+	tls := "none: plain HTTP"
+	if s.TLS.Enabled() {
+		tls = fmt.Sprintf("%s (Mozilla %s), terminated on the %s", s.TLS.Mode, s.TLS.Profile, map[string]string{"balancer": "balancer", "app": "app hosts"}[s.TLS.Terminate])
+		if s.TLS.HSTS {
+			tls += fmt.Sprintf(", HSTS max-age %d", s.TLS.HSTSMaxAge)
+		}
+	}
+	fs = append(fs, fact{"TLS", text(tls)})
+	b := balancerName(s.Balancer, s.Provider)
+	if s.Balancer.Kind != "cloud" {
+		b += fmt.Sprintf(", %s, failover %s", s.Balancer.Algorithm, s.Balancer.Failover)
+	}
+	fs = append(fs, fact{"Balancer", text(b)})
+	app := fmt.Sprintf("%s (%s) on %s", s.App.Name, serverName(s.App), bindText(s.App))
+	fs = append(fs, fact{"App", text(app)})
+	if db := s.Database; db != nil {
+		fs = append(fs, fact{"Database", text(fmt.Sprintf("%s %s, %s", engineName(db.Engine), db.Name, plural(len(db.Replicas), "replica", "replicas")))})
+	}
+	if c := s.Cache; c != nil {
+		fs = append(fs, fact{"Cache", text(engineName(c.Engine) + " " + c.Host)})
+	}
+	if q := s.Queue; q != nil {
+		fs = append(fs, fact{"Queue", text(engineName(q.Engine) + " " + q.Host)})
+	}
+	fs = append(fs, fact{"Source", template.HTML(fmt.Sprintf(`<a href="%s">%s</a>, sha256 <code class="digest">%s</code>`,
+		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source), s.SourceDigest))})
+	return fs
+}
+
+func regionSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ", " + r
+}
+
+var (
+	nginxTimeoutRE   = regexp.MustCompile(`^(proxy_(connect|read|send)_timeout|keepalive_timeout|client_(body|header)_timeout|send_timeout|proxy_next_upstream(_tries)?)\s`)
+	haproxyTimeoutRE = regexp.MustCompile(`^(timeout\s|retries\s|option redispatch)`)
+	gunicornRE       = regexp.MustCompile(`^(timeout|graceful_timeout|keepalive|backlog|workers|threads|worker_class|worker_connections|max_requests)\s*=`)
+	starmanRE        = regexp.MustCompile(`^(ExecStart=|TimeoutStopSec=)`)
+	lbConfRE         = regexp.MustCompile(`^etc/nginx/(nginx\.conf|conf\.d/.*\.conf)$`)
+	haproxyCfgRE     = regexp.MustCompile(`^etc/haproxy/haproxy\.cfg$`)
+	gunicornConfRE   = regexp.MustCompile(`gunicorn\.conf\.py$`)
+	proxyReadRE      = regexp.MustCompile(`^proxy_read_timeout\s+(\d+)s;`)
+)
+
+var acmeRE = regexp.MustCompile(`acme`)
+
+// settingsOf quotes the matching directives of files, with links.
+func settingsOf(sc *stackCtx, from string, files []artifact.File, re *regexp.Regexp) []setting {
+	var out []setting
+	for _, f := range files {
+		ls := directives(f.Content, re)
+		if f.Kind == "nginx" {
+			ls = nginxDirectives(f.Content, re, acmeRE)
+		}
+		for _, l := range ls {
+			out = append(out, setting{Line: l, File: hostPath(f), Host: f.Host, FileHref: rel(from, sc.fileHref(f))})
+		}
+	}
+	return out
+}
+
+// appUnit returns the app's systemd unit on host.
+func (sc *stackCtx) appUnit(host string) []artifact.File {
+	return sc.find(host, regexp.MustCompile(`^etc/systemd/system/`+regexp.QuoteMeta(sc.s.App.Name)+`\.service$`))
+}
+
+// requestPath walks a request from the client to the data services,
+// quoting the timeouts each hop is rendered with.
+func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
+	s := sc.s
+	var hops []hop
+	lbs := s.HostsWithRole("lb")
+	apps := s.HostsWithRole("app")
+	lbNames := hostNames(lbs)
+
+	// 1. Name resolution and the entry address.
+	entry := hop{ID: "hop-dns", Title: "Client → entry address"}
+	names := code(strings.Join(append([]string{s.Domain}, s.Aliases...), ", "))
+	switch {
+	case s.Balancer.Kind == "cloud":
+		entry.Text = append(entry.Text, template.HTML(fmt.Sprintf("%s resolve to the public address of the %s, which the provider keeps available.", names, template.HTMLEscapeString(balancerName(s.Balancer, s.Provider)))))
+	case s.Balancer.Failover == "reserved-ip":
+		entry.Text = append(entry.Text, template.HTML(fmt.Sprintf("%s resolve to a reserved (floating) IP assigned to %s; a failover moves it to %s.", names, template.HTMLEscapeString(lbNames[0]), template.HTMLEscapeString(strings.Join(lbNames[1:], ", ")))))
+	case s.Balancer.Failover == "keepalived":
+		entry.Text = append(entry.Text, template.HTML(fmt.Sprintf("%s resolve to the virtual address keepalived holds on one of %s.", names, template.HTMLEscapeString(strings.Join(lbNames, ", ")))))
+	case s.Balancer.Failover == "dns":
+		entry.Text = append(entry.Text, template.HTML(fmt.Sprintf("%s resolve to every balancer's public address (%s); clients retry another when one fails.", names, template.HTMLEscapeString(strings.Join(lbNames, ", ")))))
+	default:
+		entry.Text = append(entry.Text, template.HTML(fmt.Sprintf("%s resolve to the public address of %s.", names, template.HTMLEscapeString(strings.Join(lbNames, ", ")))))
+	}
+	hops = append(hops, entry)
+
+	// 2. The balancer.
+	bal := hop{ID: "hop-balancer", Title: "Balancer: " + balancerName(s.Balancer, s.Provider)}
+	if len(lbs) > 0 {
+		bal.Where = hostLinks(s, from, lbs)
+	}
+	switch {
+	case !s.TLS.Enabled():
+		bal.Text = append(bal.Text, "Plain HTTP on port 80.")
+	case s.TLS.Mode == "cloud":
+		bal.Text = append(bal.Text, "TLS terminates here, with a certificate the provider holds; the balancer's listeners are configured at the provider.")
+	case s.TLS.Terminate == "balancer":
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf("TLS terminates here (Mozilla %s profile, certificate by %s). Port 80 redirects to HTTPS, except ACME challenges.", template.HTMLEscapeString(s.TLS.Profile), template.HTMLEscapeString(s.TLS.Mode))))
+	default:
+		bal.Text = append(bal.Text, "Port 443 is passed through as TCP: TLS terminates on the app hosts' nginx. Port 80 goes to the app hosts too (redirects and ACME challenges).")
+	}
+	h := s.Balancer.Health
+	alg := s.Balancer.Algorithm
+	if s.Balancer.Kind == "cloud" {
+		alg = "the provider's algorithm"
+	}
+	bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
+		"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %d s; %d failures take a host out (about %d s), %d successes bring it back.",
+		template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+	switch s.Balancer.Kind {
+	case "nginx":
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf("Passive health too: a host failing %d times within %d s is skipped for %d s.", s.Balancer.MaxFails, s.Balancer.FailTimeout, s.Balancer.FailTimeout)))
+		if len(lbs) > 0 {
+			bal.Settings = settingsOf(sc, from, sc.find(lbs[0].Name, lbConfRE), nginxTimeoutRE)
+		}
+	case "haproxy":
+		if len(lbs) > 0 {
+			bal.Settings = settingsOf(sc, from, sc.find(lbs[0].Name, haproxyCfgRE), haproxyTimeoutRE)
+		}
+	default:
+		t := s.Balancer.Timeouts
+		bal.Values = []fact{
+			{"balancer.timeouts.connect", text(strconv.Itoa(t.Connect) + " s")},
+			{"balancer.timeouts.read", text(strconv.Itoa(t.Read) + " s")},
+			{"balancer.timeouts.send", text(strconv.Itoa(t.Send) + " s")},
+		}
+		bal.Text = append(bal.Text, "The cloud balancer is configured at the provider; its idle timeout should be at least balancer.timeouts.read.")
+	}
+	hops = append(hops, bal)
+
+	// 3. nginx on the app host.
+	if len(apps) > 0 {
+		a := apps[0]
+		ng := hop{ID: "hop-app-nginx", Title: "App host: nginx", Where: hostLinks(s, from, apps)}
+		listen := fmt.Sprintf("%s:%d", a.Address, s.App.HTTPPort)
+		if s.TLS.Enabled() && s.TLS.Terminate == "app" {
+			listen += " and :443 (TLS)"
+		}
+		ng.Text = append(ng.Text, template.HTML(fmt.Sprintf("Listens on %s (shown for %s; the others differ only in their address).", code(listen), template.HTMLEscapeString(a.Name))))
+		for _, st := range s.App.Static {
+			ng.Text = append(ng.Text, template.HTML(fmt.Sprintf("Serves %s from %s itself (expires %s).", code(st.URL), code(st.Dir), template.HTMLEscapeString(st.Expires))))
+		}
+		ng.Text = append(ng.Text, template.HTML(fmt.Sprintf("Proxies everything else to the app server on %s.", code(bindText(s.App)))))
+		ng.Settings = settingsOf(sc, from, sc.find(a.Name, regexp.MustCompile(`^etc/nginx/(nginx\.conf|conf\.d/`+regexp.QuoteMeta(s.App.Name)+`\.conf)$`)), nginxTimeoutRE)
+		hops = append(hops, ng)
+
+		// 4. The app server.
+		per, perDesc := rules.PerWorker(s.App)
+		srv := hop{ID: "hop-app-server", Title: "App server: " + serverName(s.App), Where: hostLinks(s, from, apps)}
+		srv.Text = append(srv.Text, template.HTML(fmt.Sprintf("%d worker processes on %s, each serving %s at once: %d concurrent requests per host.",
+			s.App.Workers.For(a), template.HTMLEscapeString(a.Name), template.HTMLEscapeString(perDesc), s.App.Workers.For(a)*per)))
+		if s.App.Server == "starman" {
+			srv.Text = append(srv.Text, "Starman has no worker timeout: the proxies' read timeouts bound a request.")
+			srv.Settings = settingsOf(sc, from, sc.appUnit(a.Name), starmanRE)
+		} else {
+			srv.Text = append(srv.Text, template.HTML(fmt.Sprintf("A worker silent for %d s is killed and replaced; on reload or stop, workers get %d s to finish.", s.App.Timeout, s.App.GracefulTimeout)))
+			srv.Settings = settingsOf(sc, from, sc.find(a.Name, gunicornConfRE), gunicornRE)
+		}
+		hops = append(hops, srv)
+	}
+
+	// 5. Data services.
+	if s.Database != nil || s.Cache != nil || s.Queue != nil {
+		dh := hop{ID: "hop-data", Title: "Data services"}
+		if db := s.Database; db != nil {
+			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s primary %s: each app process holds a pool of %d connections and up to %d more.",
+				engineName(db.Engine), code(fmt.Sprintf("%s:%d", db.Host, db.Port)), db.PoolSize, db.MaxOverflow)))
+			for _, r := range db.Replicas {
+				if db.ReplicaPoolSize > 0 {
+					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s takes reads: a pool of %d (+%d) per process.", code(fmt.Sprintf("%s:%d", r, db.Port)), db.ReplicaPoolSize, db.ReplicaMaxOverflow)))
+				} else {
+					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s has no read pool: it takes no reads.", code(fmt.Sprintf("%s:%d", r, db.Port)))))
+				}
+			}
+			dh.Text = append(dh.Text, "Connection and statement timeouts are the database driver's, set by the app (in its environment file).")
+		}
+		if c := s.Cache; c != nil {
+			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s cache %s.", engineName(c.Engine), code(fmt.Sprintf("%s:%d", s.CacheEndpoint(), c.Port)))))
+		}
+		if q := s.Queue; q != nil {
+			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s broker %s.", engineName(q.Engine), code(fmt.Sprintf("%s:%d", q.Host, queuePort(q))))))
+		}
+		hops = append(hops, dh)
+	}
+	return hops, budget(sc)
+}
+
+// budget says who gives up first on a slow request.
+func budget(sc *stackCtx) []template.HTML {
+	s := sc.s
+	var out []template.HTML
+	read := s.Balancer.Timeouts.Read
+	appRead := 0
+	if apps := s.HostsWithRole("app"); len(apps) > 0 {
+		for _, f := range sc.find(apps[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/`)) {
+			for _, l := range directives(f.Content, proxyReadRE) {
+				if m := proxyReadRE.FindStringSubmatch(l); m != nil {
+					n, _ := strconv.Atoi(m[1])
+					appRead = max(appRead, n)
+				}
+			}
+		}
+	}
+	out = append(out, template.HTML(fmt.Sprintf("The balancer waits up to %d s (balancer.timeouts.read) for a response to start or continue.", read)))
+	if appRead > 0 {
+		out = append(out, template.HTML(fmt.Sprintf("nginx on the app hosts waits up to %d s for the app server.", appRead)))
+	}
+	if s.App.Server == "starman" {
+		out = append(out, "Starman itself never gives up on a request: the read timeouts above are the limit, and a request that outlives them keeps its worker busy until it ends.")
+		return out
+	}
+	if s.App.Timeout < read {
+		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is shorter, so the app server gives up on a stuck worker first and the client gets a 502 from nginx rather than a 504 from a proxy (the app-timeout rule).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
+	} else {
+		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is not below it: the proxy answers 504 while the request still runs (see the app-timeout finding).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
+	}
+	return out
+}
+
+func hostNames(hs []*schema.Host) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Name
+	}
+	return out
+}
+
+func hostLinks(s *schema.Stack, from string, hs []*schema.Host) template.HTML {
+	var parts []string
+	for _, h := range hs {
+		parts = append(parts, fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, hostPage(s.Name, h.Name))), template.HTMLEscapeString(h.Name)))
+	}
+	return template.HTML(strings.Join(parts, ", "))
+}
+
+func pct(part, whole int) string {
+	if whole == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%d%%", part*100/whole)
+}
+
+func limitOf(what, path string, need, limit int, formula, limitHref, field string) limitRow {
+	return limitRow{What: what, Path: path, Need: need, Limit: limit, Headroom: limit - need, HeadroomPct: pct(limit-need, limit),
+		OK: need <= limit, Formula: formula, LimitHref: limitHref, Field: field}
+}
+
+func capacityOf(sc *stackCtx, from string) capacityView {
+	s := sc.s
+	per, perDesc := rules.PerWorker(s.App)
+	var c capacityView
+	for _, h := range s.HostsWithRole("app") {
+		w := s.App.Workers.For(h)
+		c.Rows = append(c.Rows, capRow{Host: h.Name, Href: rel(from, hostPage(s.Name, h.Name)), Workers: w, PerWorker: perDesc, Concurrency: w * per, Cores: h.Cores})
+	}
+	c.Total = rules.Capacity(s)
+	if sg, h := s.Scaling, s.ScalingTemplateHost(); sg != nil && h != nil {
+		each := s.App.Workers.For(h) * per
+		c.Scaling = fmt.Sprintf("%s is the launch template's host: the Auto Scaling group runs %d to %d instances of it, %d concurrent requests each, so %d to %d in all (%d at the desired %d).",
+			h.Name, sg.Min, sg.Max, each, sg.Min*each, sg.Max*each, max(sg.Desired, sg.Min)*each, max(sg.Desired, sg.Min))
+	}
+	c.Target = s.Capacity.TargetConcurrency
+	c.TargetHref = rel(from, sc.sourceHref("capacity.target_concurrency"))
+	c.Margin = c.Total - c.Target
+	nofileHref := rel(from, sc.sourceHref("tuning.nofile"))
+	n := s.Tuning.Nofile
+	c.FD = append(c.FD, limitOf("nginx worker", "tuning.nginx_worker_connections", 2*s.Tuning.NginxWorkerConnections, n,
+		fmt.Sprintf("2 × %d worker_connections (client and upstream)", s.Tuning.NginxWorkerConnections), nofileHref, "tuning.nofile"))
+	if s.App.Runtime == "python" && (s.App.WorkerClass == "gevent" || s.App.WorkerClass == "uvicorn") {
+		pool := 0
+		if db := s.Database; db != nil {
+			pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
+		}
+		c.FD = append(c.FD, limitOf(s.App.WorkerClass+" worker", "app.worker_connections", s.App.WorkerConnections+pool+64, n,
+			fmt.Sprintf("%d connections + %d database connections + 64 spare", s.App.WorkerConnections, pool), nofileHref, "tuning.nofile"))
+	}
+	if s.Balancer.Kind == "haproxy" {
+		c.FD = append(c.FD, limitOf("HAProxy", "balancer.maxconn", 2*s.Balancer.MaxConn+64, n,
+			fmt.Sprintf("2 × %d maxconn + 64", s.Balancer.MaxConn), nofileHref, "tuning.nofile"))
+	}
+	max, set := somaxconn(s)
+	c.Somaxconn, c.SomaxconnOK = max, set
+	soHref := rel(from, sc.sourceHref(`tuning.sysctl."net.core.somaxconn"`))
+	c.Backlog = append(c.Backlog, limitOf(s.App.Server+" listen backlog", "app.backlog", s.App.Backlog, max, "app.backlog", soHref, "net.core.somaxconn"))
+	c.Backlog = append(c.Backlog, limitOf("nginx listen backlog", "", 511, max, "nginx's default on Linux", soHref, "net.core.somaxconn"))
+	if s.Balancer.Kind == "haproxy" {
+		c.Backlog = append(c.Backlog, limitOf("HAProxy frontend backlog", "balancer.maxconn", s.Balancer.MaxConn, max, "defaults to maxconn", soHref, "net.core.somaxconn"))
+	}
+	if db := s.Database; db != nil {
+		procs := 0
+		for _, h := range s.HostsWithRole("app") {
+			procs += s.App.Workers.For(h)
+		}
+		need := procs * (db.PoolSize + db.MaxOverflow)
+		f := fmt.Sprintf("%d app processes × (%d + %d)", procs, db.PoolSize, db.MaxOverflow)
+		if db.MaxConnections > 0 {
+			c.DB = append(c.DB, limitOf("connections to the primary", "database.pool_size", need, db.MaxConnections, f, rel(from, sc.sourceHref("database.max_connections")), "database.max_connections"))
+		} else {
+			c.DB = append(c.DB, limitRow{What: "connections to the primary", Need: need, Formula: f + "; database.max_connections not stated", OK: true})
+		}
+		if len(db.Replicas) > 0 && db.ReplicaPoolSize > 0 {
+			c.DB = append(c.DB, limitRow{What: "connections to each replica", Need: procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow),
+				Formula: fmt.Sprintf("%d app processes × (%d + %d)", procs, db.ReplicaPoolSize, db.ReplicaMaxOverflow), OK: true})
+		}
+	}
+	return c
+}
+
+// The HA review: every rule with its outcome, findings, waivers.
+
+type ruleRow struct {
+	ID, Severity, Doc, Status string
+}
+
+type findingRow struct {
+	Severity, Rule, Path, Message, Href string
+	Line                                int
+}
+
+type reviewView struct {
+	Rules    []ruleRow
+	Findings []findingRow
+	Waivers  []schema.Waiver
+}
+
+func reviewOf(sc *stackCtx, from string) reviewView {
+	var v reviewView
+	status := map[string]string{}
+	for _, d := range sc.findings {
+		href := rel(from, stackPage(sc.s.Name, "source.html"))
+		if d.Line > 0 && d.File == sc.s.Source {
+			href = rel(from, sourceLine(sc.s.Name, d.Line))
+		}
+		v.Findings = append(v.Findings, findingRow{Severity: d.Severity, Rule: d.Rule, Path: d.Path, Message: d.Message, Href: href, Line: d.Line})
+		if d.Rule != "" {
+			status[d.Rule] = d.Severity
+		}
+	}
+	for _, r := range rules.Table {
+		st := cmpOr(status[r.ID], "pass")
+		v.Rules = append(v.Rules, ruleRow{ID: r.ID, Severity: r.Severity, Doc: r.Doc, Status: st})
+	}
+	v.Waivers = slices.Clone(sc.s.Waive)
+	return v
+}

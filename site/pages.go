@@ -1,0 +1,193 @@
+package site
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+)
+
+// The index, host, stack-file and source pages.
+
+type indexRole struct {
+	Name  string
+	Hosts []link
+}
+
+type indexStack struct {
+	Name, Href, Description, Provider, Domain, Balancer string
+	Source, SourceHref, Digest, HostsText               string
+	Roles                                               []indexRole
+	Links                                               []link
+	Hosts, Files, Warnings, Waived                      int
+}
+
+type indexData struct {
+	Stacks []indexStack
+}
+
+func (g *gen) index(stacks []*stackCtx) error {
+	const p = "index.html"
+	var d indexData
+	for _, sc := range stacks {
+		s := sc.s
+		is := indexStack{
+			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
+			Provider: s.Provider + regionSuffix(s.Region), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
+			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"), Digest: s.SourceDigest,
+			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
+		}
+		for _, r := range roles(s) {
+			ir := indexRole{Name: r.Name}
+			for _, h := range r.Hosts {
+				ir.Hosts = append(ir.Hosts, link{h.Name, hostPage(s.Name, h.Name)})
+			}
+			is.Roles = append(is.Roles, ir)
+		}
+		for _, t := range stackTabs(s, p) {
+			is.Links = append(is.Links, link{t.Text, t.Href})
+		}
+		for _, f := range sc.findings {
+			switch f.Severity {
+			case "warning":
+				is.Warnings++
+			case "waived":
+				is.Waived++
+			}
+		}
+		d.Stacks = append(d.Stacks, is)
+		g.addSearch(searchEntry{Kind: "stack", Title: s.Name, Text: strings.Join([]string{s.Description, s.Domain, s.Provider, s.Region}, " · "), URL: is.Href})
+	}
+	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", d)
+}
+
+// stack renders every page of one stack.
+func (g *gen) stack(sc *stackCtx) error {
+	for _, f := range []func(*stackCtx) error{g.overview, g.procedures, g.alerts, g.stackFiles, g.source} {
+		if err := f(sc); err != nil {
+			return err
+		}
+	}
+	for _, n := range sc.s.HostNames() {
+		if err := g.host(sc, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type fileView struct {
+	ID, Path, Kind, Mode, Owner, SHA256, Validate, Reload string
+	Size                                                  int
+	SourceHref, SourceText                                string
+	Lexer                                                 string
+	Listing                                               template.HTML
+}
+
+func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []fileView {
+	var out []fileView
+	for _, f := range files {
+		field, line := sc.sourceFor(f)
+		href := stackPage(sc.s.Name, "source.html")
+		text := sc.s.Source
+		if line > 0 {
+			href = sourceLine(sc.s.Name, line)
+			text = fmt.Sprintf("%s:%d", sc.s.Source, line)
+		}
+		if field != "" {
+			text += " (" + field + ")"
+		}
+		host := f.Host
+		lexer := lexerFor(f.Path)
+		v := fileView{
+			ID: sc.anchors[host][f.Path], Path: hostPath(f), Kind: f.Kind,
+			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: digest(f.Content),
+			Validate: f.Validate, Reload: f.Reload, Size: len(f.Content),
+			SourceHref: rel(from, href), SourceText: text, Lexer: lexer,
+			Listing: g.hl.listing(lexer, f.Content),
+		}
+		out = append(out, v)
+		where := sc.s.Name
+		if host != "" {
+			where = host + " · " + sc.s.Name
+		}
+		g.addSearch(searchEntry{Kind: "file", Title: v.Path, Text: where + " · " + f.Kind, URL: sc.fileHref(f)})
+	}
+	return out
+}
+
+type hostData struct {
+	Stack, Name string
+	Facts       []fact
+	Notes       template.HTML
+	Files       []fileView
+	CloudInit   *link
+	Push        template.HTML
+}
+
+func (g *gen) host(sc *stackCtx, name string) error {
+	s := sc.s
+	h := s.Hosts[name]
+	p := hostPage(s.Name, name)
+	d := hostData{Stack: s.Name, Name: name, Notes: g.markdown(h.Notes)}
+	var roleLinks []string
+	for _, r := range h.Roles {
+		roleLinks = append(roleLinks, cmpOr(strings.TrimSuffix(roleNames[r], "s"), r))
+	}
+	d.Facts = []fact{
+		{"Roles", text(strings.Join(h.Roles, ", ") + " (" + strings.Join(roleLinks, ", ") + ")")},
+		{"Address", code(h.Address)},
+		{"Size", text(fmt.Sprintf("%s%d vCPU, %d MB", sizePrefix(h.Size), h.Cores, h.MemoryMB))},
+		{"SSH", code(fmt.Sprintf("ssh -p %d %s@%s", h.SSH.Port, h.SSH.User, h.Address))},
+	}
+	if h.Has("app") {
+		d.Facts = append(d.Facts, fact{"App", text(fmt.Sprintf("%s, %d workers × %s", serverName(s.App), s.App.Workers.For(h), appConcurrency(s.App)))})
+	}
+	v, r := hostActions(sc, name)
+	d.Facts = append(d.Facts, fact{"Validate", codes(v)}, fact{"Reload", codes(r)})
+	d.Push = hf("Push this host alone with %s; the <a href=\"%s\">procedures</a> say when.", code("hacompile push "+s.Name+" --hosts "+name), rel(p, stackPage(s.Name, "procedures.html")))
+	if f, ok := sc.stackFile("cloud-init/" + name + ".yaml"); ok {
+		d.CloudInit = &link{"out/" + s.Name + "/" + f.Path, rel(p, sc.fileHref(f))}
+	}
+	d.Files = g.fileViews(sc, p, sc.byHost[name])
+	g.addSearch(searchEntry{Kind: "host", Title: name, Text: fmt.Sprintf("%s · %s · %s %s", s.Name, strings.Join(h.Roles, ", "), h.Address, h.Size), URL: p})
+	return g.write(page{
+		Path: p, Title: name + " · " + s.Name, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),
+		Tabs: stackTabs(s, p), Footer: footer(s, p),
+	}, "host", d)
+}
+
+func sizePrefix(size string) string {
+	if size == "" {
+		return ""
+	}
+	return size + ": "
+}
+
+type filesData struct {
+	Stack string
+	Files []fileView
+}
+
+func (g *gen) stackFiles(sc *stackCtx) error {
+	s := sc.s
+	p := stackPage(s.Name, "files.html")
+	d := filesData{Stack: s.Name, Files: g.fileViews(sc, p, sc.stackFiles)}
+	return g.write(page{Path: p, Title: "Stack files · " + s.Name, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "files", d)
+}
+
+type sourceData struct {
+	Stack, Source, Digest string
+	Lines                 int
+	Listing               template.HTML
+}
+
+func (g *gen) source(sc *stackCtx) error {
+	s := sc.s
+	p := stackPage(s.Name, "source.html")
+	d := sourceData{Stack: s.Name, Source: s.Source, Digest: s.SourceDigest, Lines: strings.Count(string(sc.src), "\n"),
+		Listing: g.hl.numbered(lexerFor(s.Source), sc.src)}
+	g.indexSettings(sc)
+	return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
+}

@@ -1,0 +1,190 @@
+package site
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hacompile/hacompile/generators"
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// A preview renders a changed copy of the stack with the same
+// generators and compares the files, so a procedure can say exactly
+// which files change on which host, and which HA rules the change
+// would trip, instead of guessing.
+
+type fileChange struct {
+	Host, Path, Change string // Change: added, changed, removed
+	Validate, Reload   string
+}
+
+type preview struct {
+	Err      string
+	Changes  []fileChange
+	Findings []schema.Diagnostic // new, compared with the stack as it is
+	files    []artifact.File
+}
+
+// cloneStack copies what a procedure may change.
+func cloneStack(s *schema.Stack) *schema.Stack {
+	c := *s
+	c.Hosts = make(map[string]*schema.Host, len(s.Hosts))
+	for n, h := range s.Hosts {
+		hc := *h
+		hc.Roles = slices.Clone(h.Roles)
+		c.Hosts[n] = &hc
+	}
+	if s.Database != nil {
+		db := *s.Database
+		db.Replicas = slices.Clone(db.Replicas)
+		c.Database = &db
+	}
+	c.Aliases = slices.Clone(s.Aliases)
+	return &c
+}
+
+func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
+	c := cloneStack(sc.s)
+	mutate(c)
+	var p preview
+	r, err := build.Render(c, generators.All(), generators.Assemblers(), artifact.Options{})
+	if err != nil {
+		var se *schema.Error
+		if errors.As(err, &se) && len(se.Diags) > 0 {
+			p.Err = se.Diags[0].Message
+		} else {
+			p.Err = err.Error()
+		}
+		return p
+	}
+	p.files = r.Files
+	type key struct{ host, path string }
+	old := map[key]artifact.File{}
+	for _, f := range sc.r.Files {
+		old[key{f.Host, f.Path}] = f
+	}
+	seen := map[key]bool{}
+	for _, f := range r.Files {
+		k := key{f.Host, f.Path}
+		seen[k] = true
+		o, ok := old[k]
+		switch {
+		case !ok:
+			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "added", Validate: f.Validate, Reload: f.Reload})
+		case !bytes.Equal(o.Content, f.Content) || o.Mode != f.Mode || o.Owner != f.Owner:
+			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "changed", Validate: f.Validate, Reload: f.Reload})
+		}
+	}
+	for _, f := range sc.r.Files {
+		if !seen[key{f.Host, f.Path}] {
+			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "removed"})
+		}
+	}
+	slices.SortFunc(p.Changes, func(a, b fileChange) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
+	})
+	// Waivers are not dated here: the site has no clock, and an expired
+	// waiver is the build's business, not the preview's.
+	before := map[string]bool{}
+	for _, d := range rules.Check(sc.s, "") {
+		before[d.Rule+"\x00"+d.Message] = true
+	}
+	for _, d := range rules.Check(c, "") {
+		if !before[d.Rule+"\x00"+d.Message] {
+			p.Findings = append(p.Findings, d)
+		}
+	}
+	return p
+}
+
+// changeGroup is a preview's changes of one host (or of the stack-level
+// files), summed up for a table.
+type changeGroup struct {
+	Host    string // "" for out/<stack>/ files
+	Summary string
+	Files   []fileChange
+	Actions []string
+}
+
+func groupChanges(cs []fileChange) []changeGroup {
+	var out []changeGroup
+	for _, c := range cs {
+		if len(out) == 0 || out[len(out)-1].Host != c.Host {
+			out = append(out, changeGroup{Host: c.Host})
+		}
+		g := &out[len(out)-1]
+		g.Files = append(g.Files, c)
+		for _, a := range []string{c.Validate, c.Reload} {
+			if a != "" && !slices.Contains(g.Actions, a) {
+				g.Actions = append(g.Actions, a)
+			}
+		}
+	}
+	for i := range out {
+		n := map[string]int{}
+		for _, f := range out[i].Files {
+			n[f.Change]++
+		}
+		var parts []string
+		for _, k := range []string{"added", "changed", "removed"} {
+			if n[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n[k], k))
+			}
+		}
+		out[i].Summary = joinAnd(parts)
+	}
+	return out
+}
+
+func joinAnd(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	s := ""
+	for i, p := range parts {
+		switch {
+		case i == 0:
+			s = p
+		case i == len(parts)-1:
+			s += " and " + p
+		default:
+			s += ", " + p
+		}
+	}
+	return s
+}
+
+// cloudConfig is the part of a rendered cloud-init document the
+// procedures quote.
+type cloudConfig struct {
+	Packages []string `yaml:"packages"`
+	Runcmd   []any    `yaml:"runcmd"`
+}
+
+func parseCloudConfig(b []byte) cloudConfig {
+	var c cloudConfig
+	_ = yaml.Unmarshal(b, &c) // a file that does not parse has nothing to quote
+	return c
+}
+
+// commands are the runcmd entries that are shell strings.
+func (c cloudConfig) commands() []string {
+	var out []string
+	for _, r := range c.Runcmd {
+		if s, ok := r.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,848 @@
+package site
+
+import (
+	"fmt"
+	"html/template"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// The procedures page: what an operator does to this stack, with the
+// exact commands, written from the model and the rendered files.
+
+type procedure struct {
+	ID, Title string
+	write     func(d *doc, sc *stackCtx, from string)
+}
+
+var procedures = []procedure{
+	{"deploy", "Deploy a change", deploy},
+	{"rollback", "Roll back", rollback},
+	{"add-app-host", "Add an app host", addAppHost},
+	{"remove-app-host", "Remove an app host", removeAppHost},
+	{"drain", "Drain a host", drain},
+	{"failover-balancer", "Fail over the load balancer", failoverBalancer},
+	{"failover-database", "Fail over the database", failoverDatabase},
+	{"certificates", "Certificates: issue, renew, rotate", certificates},
+	{"secrets", "Provision secrets", secrets},
+}
+
+type proceduresData struct {
+	Name string
+	TOC  []link
+	Body template.HTML
+}
+
+func (g *gen) procedures(sc *stackCtx) error {
+	s := sc.s
+	p := stackPage(s.Name, "procedures.html")
+	d := &doc{g: g}
+	data := proceduresData{Name: s.Name}
+	for _, pr := range procedures {
+		data.TOC = append(data.TOC, link{pr.Title, "#" + pr.ID})
+		d.section(pr.ID, pr.Title)
+		pr.write(d, sc, p)
+		d.end()
+		g.addSearch(searchEntry{Kind: "procedure", Title: pr.Title, Text: s.Name, URL: p + "#" + pr.ID})
+	}
+	data.Body = d.html()
+	return g.write(page{
+		Path: p, Title: "Procedures · " + s.Name, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p),
+	}, "procedures", data)
+}
+
+func stackFileArg(s *schema.Stack) string { return s.Source }
+
+// hostActions lists, per host, the validate and reload commands of its
+// files, in file order, each once.
+func hostActions(sc *stackCtx, host string) (validate, reload []string) {
+	for _, f := range sc.byHost[host] {
+		if f.Validate != "" && !slices.Contains(validate, f.Validate) {
+			validate = append(validate, f.Validate)
+		}
+		if f.Reload != "" && !slices.Contains(reload, f.Reload) {
+			reload = append(reload, f.Reload)
+		}
+	}
+	return validate, reload
+}
+
+func codes(cmds []string) template.HTML {
+	if len(cmds) == 0 {
+		return "—"
+	}
+	var parts []string
+	for _, c := range cmds {
+		parts = append(parts, string(code(c)))
+	}
+	return template.HTML(strings.Join(parts, "<br>"))
+}
+
+func healthURL(s *schema.Stack) string {
+	scheme := "https"
+	if !s.TLS.Enabled() {
+		scheme = "http"
+	}
+	return scheme + "://" + s.Domain + s.Balancer.Health.Path
+}
+
+func hostLink(s *schema.Stack, from, host string) template.HTML {
+	return hf(`<a href="%s">%s</a>`, rel(from, hostPage(s.Name, host)), host)
+}
+
+func deploy(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	if s.Scaling != nil {
+		asgDeploy(d, sc)
+		return
+	}
+	d.p(hf("Every change starts in %s and reaches the hosts only through a push of the committed %s.", code(stackFileArg(s)), code("out/"+s.Name+"/")))
+	d.step(hf("Edit the stack and check it: errors name the file, line and field."), "hacompile vet "+stackFileArg(s))
+	d.step(hf("Render and read what changes on the hosts."), "hacompile build", "git diff --stat -- out/"+s.Name+"/", "git diff -- out/"+s.Name+"/")
+	d.step(hf("Commit the stack and its output together; CI runs %s, which fails when they disagree.", code("hacompile build --check")),
+		"git add "+stackFileArg(s)+" out/", "git commit")
+	d.step(hf("Preview the push: the files each host would get, and no writes."), "hacompile push "+s.Name+" --dry-run")
+	d.step(hf("Push. Hosts go in batches (one load balancer at a time, app hosts in batches, a health check between batches). On each host the changed files are written, their validate commands run, the old files come back if one fails, then the reload actions run."),
+		"hacompile push "+s.Name)
+	d.step(hf("Check the site answers through the balancer."), "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
+	d.p("What a push runs on each host when its files change:")
+	var rows [][]template.HTML
+	for _, n := range s.HostNames() {
+		v, r := hostActions(sc, n)
+		rows = append(rows, []template.HTML{hostLink(s, from, n), text(strings.Join(s.Hosts[n].Roles, ", ")), codes(v), codes(r)})
+	}
+	d.table([]string{"Host", "Roles", "Validate", "Reload"}, rows)
+	var stackLevel []template.HTML
+	for _, f := range sc.stackFiles {
+		if f.Kind == "monitoring" {
+			stackLevel = append(stackLevel, hf(`<a href="%s">%s</a>: validate %s, then %s on the monitoring host`, rel(from, sc.fileHref(f)), f.Path, code(f.Validate), code(f.Reload)))
+		}
+	}
+	if len(stackLevel) > 0 {
+		d.p(hf("Push copies host files only. The monitoring files under %s go to the Prometheus host by hand or by its own deployment:", code("out/"+s.Name+"/monitoring/")))
+		d.ul(stackLevel...)
+	}
+}
+
+func rollback(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	if s.Scaling != nil {
+		asgRollback(d, sc)
+		return
+	}
+	d.p("A push keeps a backup of every file it replaces. Rolling back puts the previous generation back on every host byte for byte, with its modes and owners, and runs the same validate and reload actions as a push.")
+	d.step("Restore the previous generation on the hosts.", "hacompile rollback "+s.Name)
+	d.step("Check the site.", "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
+	d.step(hf("Bring git back in line, or the next push re-applies the change: revert the commit, rebuild and commit %s.", code("out/")),
+		"git revert <commit>", "hacompile build", "hacompile build --check", "git push")
+	d.note("A rollback restores files, not data: a database migration that ran with the change is not undone.")
+}
+
+// nextHost proposes a name and address for a new app host: the next
+// number of the app hosts' name pattern, the address after the highest
+// host address, the size of the last app host.
+func nextHost(s *schema.Stack) *schema.Host {
+	apps := s.HostsWithRole("app")
+	last := apps[len(apps)-1]
+	re := regexp.MustCompile(`^(.*?)(\d+)$`)
+	name := last.Name + "-2"
+	if m := re.FindStringSubmatch(last.Name); m != nil {
+		n, _ := strconv.Atoi(m[2])
+		for {
+			n++
+			name = m[1] + strconv.Itoa(n)
+			if s.Hosts[name] == nil {
+				break
+			}
+		}
+	}
+	for s.Hosts[name] != nil {
+		name += "-2"
+	}
+	var maxAddr netip.Addr
+	for _, h := range apps {
+		if a, err := netip.ParseAddr(h.Address); err == nil && a.Compare(maxAddr) > 0 {
+			maxAddr = a
+		}
+	}
+	addr := maxAddr.Next()
+	for used := true; used; {
+		used = false
+		for _, h := range s.Hosts {
+			if h.Address == addr.String() {
+				used = true
+				addr = addr.Next()
+			}
+		}
+	}
+	h := *last
+	h.Name, h.Address, h.Notes = name, addr.String(), ""
+	h.Roles = slices.Clone(last.Roles)
+	return &h
+}
+
+func hostLiteral(h *schema.Host) string {
+	roles := make([]string, len(h.Roles))
+	for i, r := range h.Roles {
+		roles[i] = strconv.Quote(r)
+	}
+	size := ""
+	if h.Size != "" {
+		size = fmt.Sprintf(", size: %q", h.Size)
+	} else {
+		size = fmt.Sprintf(", cores: %d, memory_mb: %d", h.Cores, h.MemoryMB)
+	}
+	return fmt.Sprintf("%s: {address: %q, roles: [%s]%s}", h.Name, h.Address, strings.Join(roles, ", "), size)
+}
+
+// previewTable shows a preview's changes and findings.
+func previewTable(d *doc, sc *stackCtx, from string, p preview) {
+	if p.Err != "" {
+		d.note(hf("The change does not render: %s", p.Err))
+		return
+	}
+	var rows [][]template.HTML
+	for _, g := range groupChanges(p.Changes) {
+		where := template.HTML("stack files (" + template.HTMLEscapeString("out/"+sc.s.Name+"/") + ")")
+		if g.Host != "" {
+			if sc.s.Hosts[g.Host] != nil {
+				where = hostLink(sc.s, from, g.Host)
+			} else {
+				where = hf("%s (new)", g.Host)
+			}
+		}
+		var files []string
+		for _, f := range g.Files {
+			files = append(files, string(hf("%s <span class=\"change %s\">%s</span>", code(f.Path), f.Change, f.Change)))
+		}
+		fileCell := template.HTML(strings.Join(files, "<br>"))
+		if len(files) > 6 {
+			fileCell = hf("<details><summary>%s</summary>%s</details>", g.Summary, fileCell)
+		}
+		rows = append(rows, []template.HTML{where, fileCell, codes(g.Actions)})
+	}
+	d.table([]string{"Where", "Files", "Validate and reload"}, rows)
+	for _, f := range p.Findings {
+		cls := "warning"
+		if f.Severity == "error" {
+			cls = "error"
+		}
+		d.raw(hf("<p class=\"finding %s\"><strong>%s %s</strong>: %s</p>\n", cls, f.Severity, f.Rule, f.Message))
+	}
+}
+
+func addAppHost(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	if s.Scaling != nil {
+		asgScale(d, sc, 1)
+		return
+	}
+	if len(s.HostsWithRole("app")) == 0 {
+		d.p("The stack has no app host to copy.")
+		return
+	}
+	h := nextHost(s)
+	p := previewOf(sc, func(c *schema.Stack) { c.Hosts[h.Name] = h })
+	d.p(hf("Shown for a new host %s at %s, sized like the last app host; use the real name and address.", code(h.Name), code(h.Address)))
+	pkgs := []string{}
+	for _, f := range p.files {
+		if f.Kind == "cloud-init" && f.Path == "cloud-init/"+h.Name+".yaml" {
+			pkgs = parseCloudConfig(f.Content).Packages
+		}
+	}
+	switch s.Provider {
+	case "digitalocean":
+		d.step(hf("Create the Droplet in the stack's VPC. DigitalOcean assigns its private address, so read it before writing the stack."),
+			fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image debian-12-x64 --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>")),
+			fmt.Sprintf("doctl compute droplet get %s --format PrivateIPv4 --no-header", h.Name))
+		d.stepListing(hf("Add it to %s under %s with that address:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
+	default:
+		d.stepListing(hf("Add it to %s under %s:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
+	}
+	d.step("Check and render it; the table below is what the build changes.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff --stat -- out/"+s.Name+"/")
+	switch s.Provider {
+	case "digitalocean":
+		d.step(hf("Install the packages its cloud-init names, then push its files alone and check it answers before the balancers send it traffic."),
+			"ssh root@"+h.Address+" apt-get install -y "+strings.Join(pkgs, " "),
+			"hacompile push "+s.Name+" --hosts "+h.Name,
+			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+	default:
+		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services. Then check it answers.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")),
+			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+	}
+	switch {
+	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
+		if do := s.Balancer.DigitalOcean; do != nil && do.DropletTag != "" {
+			d.step(hf("Tag the Droplet %s: the load balancer sends traffic to every Droplet with that tag once its health check passes. Then commit and push the rest.", code(do.DropletTag)),
+				"doctl compute droplet tag "+h.Name+" --tag-name "+do.DropletTag,
+				"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+		} else {
+			d.step("Add the Droplet to the load balancer, then commit and push the rest.",
+				"doctl compute load-balancer add-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)",
+				"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+		}
+	case s.Balancer.Kind == "cloud":
+		d.step("Register the machine with the cloud balancer's target group, then commit and push the rest.", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	default:
+		d.step(hf("Commit and push: the balancers (%s) get the new backend, one at a time.", hostLinks(s, from, s.HostsWithRole("lb"))),
+			"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	}
+	d.p(hf("What the build changes, from a render of the stack with %s added:", code(h.Name)))
+	previewTable(d, sc, from, p)
+}
+
+func removeAppHost(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	if s.Scaling != nil {
+		asgScale(d, sc, -1)
+		return
+	}
+	apps := s.HostsWithRole("app")
+	if len(apps) < 2 {
+		d.p(hf("The stack has %s: removing it would leave no app host. Add one first.", plural(len(apps), "app host", "app hosts")))
+		return
+	}
+	h := apps[len(apps)-1]
+	p := previewOf(sc, func(c *schema.Stack) { delete(c.Hosts, h.Name) })
+	d.p(hf("Shown for %s, the last app host.", hostLink(s, from, h.Name)))
+	d.step(hf("Drain it first (see <a href=\"#drain\">Drain a host</a>) so no request is cut off."))
+	d.step(hf("Delete %s from %s, check and render.", code(h.Name+": {…}"), code(stackFileArg(s))), "hacompile vet "+stackFileArg(s), "hacompile build")
+	d.step("Commit and push: the balancers and the other hosts drop it.", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	switch {
+	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
+		if do := s.Balancer.DigitalOcean; do != nil && do.DropletTag != "" {
+			d.step(hf("Untag it (the load balancer stops sending it traffic) and destroy it."),
+				"doctl compute droplet untag "+h.Name+" --tag-name "+do.DropletTag,
+				"doctl compute droplet delete "+h.Name)
+		} else {
+			d.step("Take it out of the load balancer and destroy it.",
+				"doctl compute load-balancer remove-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)",
+				"doctl compute droplet delete "+h.Name)
+		}
+	case s.Provider == "digitalocean":
+		d.step("Destroy the Droplet.", "doctl compute droplet delete "+h.Name)
+	default:
+		d.step("Destroy the machine at the provider.")
+	}
+	d.p(hf("What the build changes, from a render of the stack without %s:", code(h.Name)))
+	previewTable(d, sc, from, p)
+}
+
+var (
+	haproxyBackendRE = regexp.MustCompile(`(?m)^backend\s+(\S+)`)
+	haproxyServerRE  = regexp.MustCompile(`^server\s+(\S+)\s+(\S+)`)
+)
+
+// haproxyServers maps server addresses to "backend/server" names, from
+// the rendered haproxy.cfg.
+func haproxyServers(cfg []byte) map[string]string {
+	out := map[string]string{}
+	backend := ""
+	for _, l := range strings.Split(string(cfg), "\n") {
+		t := strings.TrimSpace(l)
+		if m := haproxyBackendRE.FindStringSubmatch(l); m != nil {
+			backend = m[1]
+			continue
+		}
+		if m := haproxyServerRE.FindStringSubmatch(t); m != nil && backend != "" && backend != "acme" {
+			out[m[2]] = backend + "/" + m[1]
+		}
+	}
+	return out
+}
+
+func drain(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	apps := s.HostsWithRole("app")
+	if len(apps) == 0 {
+		d.p("The stack has no app host.")
+		return
+	}
+	if s.Scaling != nil {
+		asgDrain(d, sc)
+		return
+	}
+	h := apps[0]
+	target := fmt.Sprintf("%s:%d", h.Address, s.App.HTTPPort)
+	lbs := s.HostsWithRole("lb")
+	d.p(hf("Take an app host out of the balancer's rotation without cutting requests off, for maintenance or before removing it. Shown for %s (%s).", hostLink(s, from, h.Name), code(target)))
+	switch s.Balancer.Kind {
+	case "haproxy":
+		name := "app/" + h.Name
+		for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
+			if n, ok := haproxyServers(f.Content)[target]; ok {
+				name = n
+			}
+		}
+		backend, _, _ := strings.Cut(name, "/")
+		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/etc/haproxy/haproxy.cfg")),
+			fmt.Sprintf(`echo "set server %s state drain" | socat stdio /run/haproxy/admin.sock`, name))
+		d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its state.",
+			fmt.Sprintf(`echo "show stat" | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, backend, h.Name))
+		d.step("For maintenance, put it in maint; bring it back with ready afterwards.",
+			fmt.Sprintf(`echo "set server %s state maint" | socat stdio /run/haproxy/admin.sock`, name),
+			fmt.Sprintf(`echo "set server %s state ready" | socat stdio /run/haproxy/admin.sock`, name))
+		d.note("Server states set on the socket do not survive a reload: a push that reloads HAProxy puts the server back in rotation. Drain again after a push, or remove the host from the stack.")
+	case "nginx":
+		var before string
+		conf := ""
+		for _, f := range sc.find(lbs[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/.*\.conf$`)) {
+			for _, l := range directives(f.Content, regexp.MustCompile(`^server\s+`+regexp.QuoteMeta(target)+`[\s;]`)) {
+				before, conf = l, hostPath(f)
+			}
+		}
+		if before == "" {
+			d.p("No balancer upstream lists this host.")
+			return
+		}
+		after := strings.TrimSuffix(before, ";") + " down;"
+		d.step(hf("nginx has no runtime API for upstreams: on every balancer (%s), mark the server %s in %s and reload. Running requests finish on the old workers.", hostLinks(s, from, lbs), code("down"), code(conf)),
+			fmt.Sprintf("sed -i 's|%s|%s|' %s", before, after, conf),
+			"nginx -t && systemctl reload nginx")
+		d.step("Return it to rotation the same way, before the next push: push stops on a file changed by hand (drift).",
+			fmt.Sprintf("sed -i 's|%s|%s|' %s", after, before, conf),
+			"nginx -t && systemctl reload nginx")
+	default:
+		switch s.Provider {
+		case "digitalocean":
+			if do := s.Balancer.DigitalOcean; do != nil && do.DropletTag != "" {
+				d.step(hf("Remove the tag %s from the Droplet; the load balancer stops sending it new requests.", code(do.DropletTag)),
+					"doctl compute droplet untag "+h.Name+" --tag-name "+do.DropletTag)
+				d.step("Tag it again afterwards.", "doctl compute droplet tag "+h.Name+" --tag-name "+do.DropletTag)
+				break
+			}
+			d.step("Take the Droplet out of the load balancer; the balancer stops sending it new requests.",
+				"doctl compute load-balancer remove-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)")
+			d.step("Put it back afterwards.",
+				"doctl compute load-balancer add-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)")
+		case "aws":
+			d.step("Deregister the instance from the target group; the ALB drains it for the group's deregistration delay.",
+				"aws elbv2 deregister-targets --target-group-arn <target-group-arn> --targets Id=<instance-id>")
+		default:
+			d.step("Take the host out of the cloud balancer's pool in the provider's console or API.")
+		}
+	}
+	ports := fmt.Sprintf("sport = :%d", s.App.HTTPPort)
+	if s.TLS.Enabled() && s.TLS.Terminate == "app" {
+		ports += " or sport = :443"
+	}
+	d.step(hf("On %s, wait until no client connection is left, then stop the app if the maintenance needs it (workers get app.graceful_timeout, %d s, to finish).", hostLink(s, from, h.Name), s.App.GracefulTimeout),
+		fmt.Sprintf("ss -Htn state established '( %s )' | wc -l", ports),
+		"systemctl stop "+s.App.Name)
+}
+
+func failoverBalancer(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	lbs := s.HostsWithRole("lb")
+	if s.Balancer.Kind == "cloud" {
+		d.p(hf("The %s is the provider's managed, redundant service: there is no host of this stack to fail over. When it misbehaves, check the provider's status page and the balancer's health view of the app hosts.", balancerName(s.Balancer, s.Provider)))
+		switch s.Provider {
+		case "digitalocean":
+			d.cmd("doctl compute load-balancer list --format ID,Name,IP,Status", "doctl compute load-balancer get <lb-id>")
+		case "aws":
+			d.cmd("aws elbv2 describe-target-health --target-group-arn <target-group-arn>")
+		}
+		return
+	}
+	names := hostNames(lbs)
+	check := func(h *schema.Host) string {
+		if !s.TLS.Enabled() {
+			return fmt.Sprintf("curl -fsS -o /dev/null -w '%%{http_code}\\n' -H 'Host: %s' http://%s%s", s.Domain, h.Address, s.Balancer.Health.Path)
+		}
+		return fmt.Sprintf("curl -fsS -o /dev/null -w '%%{http_code}\\n' --resolve %s:443:%s %s", s.Domain, h.Address, healthURL(s))
+	}
+	if len(lbs) > 1 {
+		d.step(hf("Check that the balancer taking over answers for the site (from a host in the private network)."), check(lbs[1]))
+	}
+	switch s.Balancer.Failover {
+	case "reserved-ip":
+		switch s.Provider {
+		case "digitalocean":
+			d.step(hf("Move the reserved IP from %s to %s. It is free while assigned; the move takes effect within seconds.", names[0], strings.Join(names[1:], ", ")),
+				"doctl compute reserved-ip list",
+				"doctl compute reserved-ip-action assign <reserved-ip> $(doctl compute droplet get "+cmpOr(strings.Join(names[1:2], ""), names[0])+" --format ID --no-header)")
+		case "aws":
+			d.step(hf("Move the Elastic IP from %s to %s.", names[0], strings.Join(names[1:], ", ")),
+				"aws ec2 associate-address --allocation-id <eipalloc-id> --instance-id <instance-id of "+cmpOr(strings.Join(names[1:2], ""), names[0])+"> --allow-reassociation")
+		default:
+			d.step(hf("Move the floating address from %s to %s with the provider's API.", names[0], strings.Join(names[1:], ", ")))
+		}
+	case "keepalived":
+		d.step(hf("keepalived moves the virtual address by itself when the holder stops answering. To move it on purpose, stop keepalived on the holder and check the address arrived on the other balancer."),
+			"systemctl stop keepalived", "ip -brief address show")
+		if len(sc.findAll(regexp.MustCompile(`keepalived`))) == 0 {
+			d.note("No keepalived configuration is among the rendered files of this stack: it is managed outside hacompile.")
+		}
+	case "dns":
+		d.step(hf("Remove the failed balancer's address from the A records of %s and wait out the records' TTL; put it back once it is healthy.", strings.Join(append([]string{s.Domain}, s.Aliases...), ", ")))
+	default:
+		d.step(hf("No failover is stated (balancer.failover: none), so there is no standby: replace the balancer. Create a machine with the same address and %s as its user data, or restore the host and push.", code("out/"+s.Name+"/cloud-init/"+names[0]+".yaml")),
+			"hacompile push "+s.Name+" --hosts "+names[0])
+	}
+	switch s.Balancer.Kind {
+	case "haproxy":
+		d.step("On the balancer that failed, find out why before it takes traffic again.",
+			"systemctl status haproxy", "haproxy -c -f /etc/haproxy/haproxy.cfg", `echo "show info" | socat stdio /run/haproxy/admin.sock`, "journalctl -u haproxy --since -1h")
+	case "nginx":
+		d.step("On the balancer that failed, find out why before it takes traffic again.",
+			"systemctl status nginx", "nginx -t", "tail -n 50 /var/log/nginx/error.log", "journalctl -u nginx --since -1h")
+	}
+	if len(lbs) > 0 {
+		var cmds []string
+		for _, h := range lbs {
+			cmds = append(cmds, check(h))
+		}
+		d.step("Every balancer serves the site on its own address, with its own certificate:", cmds...)
+	}
+}
+
+// findAll returns every file of the stack whose path matches re.
+func (sc *stackCtx) findAll(re *regexp.Regexp) []artifact.File {
+	var out []artifact.File
+	for _, f := range sc.r.Files {
+		if re.MatchString(f.Path) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func failoverDatabase(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	db := s.Database
+	if db == nil {
+		d.p("The stack declares no database.")
+		return
+	}
+	ready := fmt.Sprintf("pg_isready -h %s -p %d -d %s", db.Host, db.Port, db.Name)
+	if db.Engine == "mysql" {
+		ready = fmt.Sprintf("mysqladmin -h %s -P %d ping", db.Host, db.Port)
+	}
+	switch {
+	case db.Managed && s.Provider == "digitalocean":
+		d.p(hf("%s is a DigitalOcean managed cluster. With a standby node, DigitalOcean fails over by itself and %s keeps its name: the apps reconnect. Read replicas are separate clusters with their own names; promoting one makes it a new primary.", code(db.Host), code(db.Host)))
+		d.step("Check the cluster and its replicas.", "doctl databases list", "doctl databases replica list <cluster-id>")
+	case db.Managed && s.Provider == "aws":
+		d.p("An Aurora cluster fails over to a replica by itself; the cluster endpoint follows the new writer.")
+		d.step("Force a failover (for a test, or when the writer is degraded).", "aws rds failover-db-cluster --db-cluster-identifier <cluster-id>")
+	case db.Managed:
+		d.p("The database is managed by the provider: fail it over with the provider's tools.")
+	}
+	if len(db.Replicas) == 0 {
+		if !db.Managed {
+			d.p(hf("The stack declares no replica of %s: there is nothing to fail over to. Restore from backup to a new server and change database.host.", code(db.Host)))
+		}
+		return
+	}
+	r := db.Replicas[0]
+	d.sub("promote-replica", "Promote "+r)
+	switch {
+	case db.Managed && s.Provider == "digitalocean":
+		d.step("Promote the replica to a standalone primary.", "doctl databases replica promote <cluster-id> <replica-name>")
+	case db.Engine == "postgresql":
+		d.step(hf("Stop the old primary if it still runs (two primaries split the data), then promote the replica on %s.", code(r)),
+			"systemctl stop postgresql", `sudo -u postgres psql -c 'SELECT pg_promote();'`)
+	case db.Engine == "mysql":
+		d.step(hf("Stop the old primary if it still runs, then make %s writable.", code(r)),
+			`mysql -e 'STOP REPLICA; RESET REPLICA ALL; SET GLOBAL read_only = OFF;'`)
+	}
+	p := previewOf(sc, func(c *schema.Stack) {
+		c.Database.Host = r
+		c.Database.Replicas = c.Database.Replicas[1:]
+	})
+	d.step(hf("In %s, make it the primary: set %s to %s and take it out of %s. Build, commit and push.", code(stackFileArg(s)), code("database.host"), code(r), code("database.replicas")),
+		"hacompile build", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	var reloads []string
+	for _, h := range s.HostsWithRole("app") {
+		reloads = append(reloads, "ssh "+h.SSH.User+"@"+h.Address+" systemctl reload "+s.App.Name)
+	}
+	d.step(hf("Update the database address in the app's environment file (%s) on every app host, then reload the app one host at a time so its pools reconnect.", code(s.App.EnvironmentFile)), reloads...)
+	d.step("Check the new primary accepts connections and is not in recovery.",
+		strings.Replace(ready, db.Host, r, 1))
+	d.p(hf("What the build changes, from a render with %s as the primary:", code(r)))
+	previewTable(d, sc, from, p)
+}
+
+var certbotRE = regexp.MustCompile(`certbot certonly .*`)
+
+func certificates(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	if !s.TLS.Enabled() {
+		d.p("tls.mode is none: the stack serves plain HTTP and has no certificate.")
+		return
+	}
+	if s.TLS.Mode == "cloud" {
+		d.p(hf("tls.mode is cloud: the %s terminates TLS with a certificate the provider holds; no host of the stack has a certificate or key.", balancerName(s.Balancer, s.Provider)))
+		switch s.Provider {
+		case "aws":
+			d.step("ACM renews the certificates it issued (DNS-validated) by itself. Check its status and expiry.",
+				"aws acm list-certificates --certificate-statuses ISSUED", "aws acm describe-certificate --certificate-arn <certificate-arn> --query 'Certificate.[Status,NotAfter,RenewalSummary]'")
+		case "digitalocean":
+			d.step("DigitalOcean renews Let's Encrypt certificates it manages; a custom certificate is replaced by uploading a new one and pointing the load balancer at it.",
+				"doctl compute certificate list", "doctl compute certificate create --type custom --name "+s.Name+"-<date> --leaf-certificate-path fullchain.pem --private-key-path privkey.pem")
+		}
+		d.step(hf("Check the expiry as clients see it."), fmt.Sprintf("echo | openssl s_client -connect %s:443 -servername %s 2>/dev/null | openssl x509 -noout -enddate -subject", s.Domain, s.Domain))
+		return
+	}
+	var term []*schema.Host
+	if s.TLS.Terminate == "balancer" {
+		term = s.HostsWithRole("lb")
+	} else {
+		term = s.HostsWithRole("app")
+	}
+	where := "the cloud balancer"
+	if len(term) > 0 {
+		where = string(hostLinks(s, from, term))
+	}
+	d.p(hf("TLS terminates on %s (Mozilla %s profile). Certificate %s, key %s.", template.HTML(where), s.TLS.Profile, code(s.TLS.Certificate), code(s.TLS.Key)))
+	// The files that read the certificate, and what reloads them.
+	var refs []template.HTML
+	for _, f := range sc.r.Files {
+		if f.Host == "" {
+			continue
+		}
+		if s.TLS.Certificate != "" && strings.Contains(string(f.Content), s.TLS.Certificate) || strings.Contains(string(f.Content), "/etc/haproxy/certs/") && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
+			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
+		}
+	}
+	if s.TLS.Mode == "files" {
+		d.p("tls.mode is files: the certificate and key are provisioned on each host, never rendered.")
+		var cmds []string
+		for _, h := range term {
+			cmds = append(cmds,
+				fmt.Sprintf("scp fullchain.pem %s@%s:%s", h.SSH.User, h.Address, s.TLS.Certificate),
+				fmt.Sprintf("scp privkey.pem %s@%s:%s", h.SSH.User, h.Address, s.TLS.Key),
+				fmt.Sprintf("ssh %s@%s 'chown root:root %s %s && chmod 0644 %s && chmod 0600 %s'", h.SSH.User, h.Address, s.TLS.Certificate, s.TLS.Key, s.TLS.Certificate, s.TLS.Key))
+		}
+		d.step("Copy the new chain and key to every terminating host: the key 0600 root:root.", cmds...)
+		d.step("Then validate and reload what reads them:")
+		d.ul(refs...)
+		return
+	}
+	// certbot: quote the issuance command each host's cloud-init runs.
+	d.p(hf("tls.mode is certbot: each terminating host gets its own Let's Encrypt certificate; Debian's %s runs %s twice a day and renews within 30 days of expiry.", code("certbot.timer"), code("certbot renew")))
+	for _, h := range term {
+		f, ok := sc.stackFile("cloud-init/" + h.Name + ".yaml")
+		if !ok {
+			continue
+		}
+		for _, c := range parseCloudConfig(f.Content).commands() {
+			if m := certbotRE.FindString(c); m != "" {
+				d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
+			}
+		}
+	}
+	var hooks []template.HTML
+	for _, f := range sc.r.Files {
+		if strings.Contains(f.Path, "letsencrypt/renewal-hooks/") && f.Host != "" {
+			hooks = append(hooks, hf(`<a href="%s">%s</a> on %s`, rel(from, sc.fileHref(f)), hostPath(f), f.Host))
+		}
+	}
+	if len(hooks) > 0 {
+		d.p("After every renewal certbot runs the rendered deploy hook, which builds HAProxy's PEM (chain + key), checks the key matches, and reloads HAProxy:")
+		d.ul(hooks...)
+	}
+	d.step("Test renewal without touching the live certificate.", "certbot renew --dry-run")
+	d.step(hf("Check the expiry, on the host and as clients see it."),
+		"openssl x509 -noout -enddate -in "+s.TLS.Certificate,
+		fmt.Sprintf("echo | openssl s_client -connect %s:443 -servername %s 2>/dev/null | openssl x509 -noout -enddate -subject", s.Domain, s.Domain))
+	d.step("Rotate now (a key compromise, a changed name): renew by force on each terminating host, one at a time.",
+		"certbot renew --cert-name "+s.Domain+" --force-renewal")
+	if hasACMERelay(sc) {
+		d.note("An ACME challenge may reach any balancer: the rendered configs pass a challenge a host cannot answer to the others, so each host's certbot succeeds whichever host the validation request reaches.")
+	}
+	if len(refs) > 0 {
+		d.p("Files that read the certificate:")
+		d.ul(refs...)
+	}
+}
+
+func hasACMERelay(sc *stackCtx) bool {
+	for _, f := range sc.r.Files {
+		c := string(f.Content)
+		if strings.Contains(c, "acme_relay") || strings.Contains(c, "backend acme") {
+			return true
+		}
+	}
+	return false
+}
+
+var envFileRE = regexp.MustCompile(`^EnvironmentFile=-?(\S+)`)
+
+func secrets(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	d.p("Secrets never go into the stack or out/ (the secret-inline rule fails the build). Rendered units read them from environment files provisioned on each host, mode 0600 root:root: systemd reads them as root before it starts the service.")
+	type env struct {
+		path      string
+		hosts     []string
+		refs      []template.HTML
+		units     []string
+		unitHosts map[string][]string
+		vars      string
+	}
+	var envs []*env
+	get := func(p string) *env {
+		for _, e := range envs {
+			if e.path == p {
+				return e
+			}
+		}
+		e := &env{path: p, unitHosts: map[string][]string{}}
+		envs = append(envs, e)
+		return e
+	}
+	rendered := map[string]bool{}
+	for _, f := range sc.r.Files {
+		rendered[f.Host+"\x00"+f.Path] = true
+	}
+	for _, n := range s.HostNames() {
+		for _, f := range sc.byHost[n] {
+			if f.Kind != "systemd" && !strings.Contains(f.Path, "systemd/") {
+				continue
+			}
+			for _, l := range directives(f.Content, envFileRE) {
+				p := envFileRE.FindStringSubmatch(l)[1]
+				if rendered[n+"\x00"+strings.TrimPrefix(p, "/")] {
+					continue // settings hacompile renders, not secrets
+				}
+				e := get(p)
+				if !slices.Contains(e.hosts, n) {
+					e.hosts = append(e.hosts, n)
+				}
+				unit := unitOf(f.Path)
+				if !slices.Contains(e.units, unit) {
+					e.units = append(e.units, unit)
+					e.refs = append(e.refs, hf(`<a href="%s">%s</a>`, rel(from, sc.fileHref(f)), hostPath(f)))
+				}
+				if !slices.Contains(e.unitHosts[unit], n) {
+					e.unitHosts[unit] = append(e.unitHosts[unit], n)
+				}
+			}
+		}
+	}
+	for _, e := range envs {
+		switch e.path {
+		case s.App.EnvironmentFile:
+			e.vars = "the secrets the app reads from its environment (API keys, session keys, any credential the rendered settings do not name a password file for)"
+		case s.Balancer.EnvironmentFile:
+			e.vars = "HAPROXY_STATS_PASSWORD (the stats page's password; with it unset the page refuses every request)"
+		default:
+			e.vars = "see the unit"
+		}
+	}
+	var rows [][]template.HTML
+	for _, e := range envs {
+		var hs []string
+		for _, h := range e.hosts {
+			hs = append(hs, string(hostLink(s, from, h)))
+		}
+		rows = append(rows, []template.HTML{code(e.path), template.HTML(strings.Join(hs, ", ")), code("0600 root:root"), text(e.vars), template.HTML(strings.Join(toStrings(e.refs), ", "))})
+	}
+	d.table([]string{"File", "Hosts", "Mode", "Holds", "Read by"}, rows)
+	for _, e := range envs {
+		d.sub(anchor("secret-", e.path), e.path)
+		dir := e.path[:strings.LastIndex(e.path, "/")]
+		if e.path == s.Balancer.EnvironmentFile {
+			d.step(hf("On each of %s, write a new random password into the file, readable by root only.", hostLinksNames(s, from, e.hosts)),
+				"install -d -m 0755 -o root -g root "+dir,
+				fmt.Sprintf("umask 077; printf 'HAPROXY_STATS_PASSWORD=%%s\\n' \"$(openssl rand -base64 24)\" > %s", e.path),
+				"chown root:root "+e.path+" && chmod 0600 "+e.path)
+		} else {
+			d.step(hf("On each of %s, create the file readable by root only, then write the variables into it (NAME=value lines).", hostLinksNames(s, from, e.hosts)),
+				"install -d -m 0755 -o root -g root "+dir,
+				"install -m 0600 -o root -g root /dev/null "+e.path,
+				"${EDITOR:-vi} "+e.path)
+		}
+		d.step("Check the mode and owner.", "stat -c '%a %U:%G %n' "+e.path)
+		for _, u := range e.units {
+			d.step(hf("A service reads its environment when it starts, not on reload: restart %s on %s, one host at a time.", code(u), hostLinksNames(s, from, e.unitHosts[u])), "systemctl restart "+u)
+		}
+	}
+	secretFiles(d, sc, from)
+	if s.TLS.Mode == "files" {
+		d.p(hf("The TLS key %s is a secret too: see <a href=\"#certificates\">Certificates</a>.", code(s.TLS.Key)))
+	}
+}
+
+var stdinInstallRE = regexp.MustCompile(`install\s.*/dev/stdin\s+(/\S+)`)
+
+// secretFiles quotes the provisioning commands that rendered files
+// give in their comments for the password files they name.
+func secretFiles(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	type secret struct {
+		cmd   string
+		hosts []string
+		file  artifact.File
+	}
+	var list []*secret
+	for _, n := range s.HostNames() {
+		for _, f := range sc.byHost[n] {
+			for _, l := range strings.Split(string(f.Content), "\n") {
+				t := strings.TrimSpace(l)
+				if !strings.HasPrefix(t, "#") {
+					continue
+				}
+				t = strings.TrimSpace(strings.TrimLeft(strings.TrimPrefix(t, "#"), " |"))
+				m := stdinInstallRE.FindString(t)
+				if m == "" {
+					continue
+				}
+				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m })
+				if i < 0 {
+					list = append(list, &secret{cmd: m, file: f})
+					i = len(list) - 1
+				}
+				if !slices.Contains(list[i].hosts, n) {
+					list[i].hosts = append(list[i].hosts, n)
+				}
+			}
+		}
+	}
+	if len(list) == 0 {
+		return
+	}
+	d.sub("secret-files", "Password files")
+	d.p("The rendered settings name each password by a file on the host, which the service reads; the files' own comments give the command that provisions one (paste the secret, then Ctrl-D):")
+	for _, x := range list {
+		d.step(hf("On %s, as %s says:", hostLinksNames(s, from, x.hosts), template.HTML(fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, sc.fileHref(x.file))), template.HTMLEscapeString(hostPath(x.file))))), x.cmd)
+	}
+}
+
+// unitOf is the systemd unit a unit file or drop-in belongs to.
+func unitOf(p string) string {
+	dir, base := path.Split(p)
+	if d := strings.TrimSuffix(dir, "/"); strings.HasSuffix(d, ".d") {
+		return strings.TrimSuffix(path.Base(d), ".d")
+	}
+	return base
+}
+
+func toStrings(hs []template.HTML) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = string(h)
+	}
+	return out
+}
+
+func hostLinksNames(s *schema.Stack, from string, names []string) template.HTML {
+	var hs []*schema.Host
+	for _, n := range names {
+		hs = append(hs, s.Hosts[n])
+	}
+	return hostLinks(s, from, hs)
+}
+
+// monitoringAlerts returns the stack's rendered alerting rules.
+func monitoringAlerts(sc *stackCtx) (artifact.File, bool) {
+	return sc.stackFile(monitoring.AlertsPath)
+}

@@ -1,0 +1,268 @@
+// Package site renders the runbook: a static HTML handbook for the
+// operators of the compiled stacks, written from the same typed stacks
+// and rendered files that go to the hosts, so it cannot disagree with
+// them. Pages are plain HTML with relative links, their CSS, JavaScript
+// and search index embedded in the site itself: it works from file://
+// and from any static host, with no network. Like every other artifact
+// it is deterministic: no clock, no absolute paths, sorted everything.
+package site
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/yuin/goldmark"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Dir is where the site lives under out/.
+const Dir = "site"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// Options carries what the compile result does not.
+type Options struct {
+	// Source returns the bytes of a stack file by its name as the stack
+	// records it (Stack.Source). The site shows each stack file with
+	// line anchors, and every rendered file links to the lines that
+	// produced it. The bytes must match Stack.SourceDigest.
+	Source func(name string) ([]byte, error)
+}
+
+// Render renders the runbook of a successful compile. Keys are slash
+// paths relative to the site directory (out/site/).
+func Render(res *build.Result, opt Options) (map[string][]byte, error) {
+	if opt.Source == nil {
+		return nil, fmt.Errorf("site: no source reader")
+	}
+	g, err := newGen()
+	if err != nil {
+		return nil, err
+	}
+	rs := slices.Clone(res.Rendered)
+	slices.SortFunc(rs, func(a, b *build.Rendered) int { return strings.Compare(a.Stack.Name, b.Stack.Name) })
+	var stacks []*stackCtx
+	for _, r := range rs {
+		if r.Stack.Name == Dir {
+			return nil, fmt.Errorf("%s: name: stack name %q is reserved for the runbook site (out/%s/); rename the stack", r.Stack.Source, Dir, Dir)
+		}
+		src, err := opt.Source(r.Stack.Source)
+		if err != nil {
+			return nil, fmt.Errorf("site: reading %s: %w", r.Stack.Source, err)
+		}
+		if d := digest(src); d != r.Stack.SourceDigest {
+			return nil, fmt.Errorf("site: %s changed while the build ran (sha256 %s, compiled %s); build again", r.Stack.Source, d[:12], r.Stack.SourceDigest[:12])
+		}
+		sc, err := newStackCtx(r, src, res.Findings)
+		if err != nil {
+			return nil, err
+		}
+		stacks = append(stacks, sc)
+	}
+	if err := g.render(stacks); err != nil {
+		return nil, err
+	}
+	return g.out, nil
+}
+
+// gen renders one site.
+type gen struct {
+	out    map[string][]byte
+	tmpl   *template.Template
+	hl     *highlighter
+	md     goldmark.Markdown
+	search []searchEntry
+}
+
+func newGen() (*gen, error) {
+	hl := newHighlighter()
+	t, err := template.New("site").Funcs(template.FuncMap{
+		"join": strings.Join,
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return &gen{out: map[string][]byte{}, tmpl: t, hl: hl, md: newMarkdown()}, nil
+}
+
+func (g *gen) render(stacks []*stackCtx) error {
+	if err := fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assetFS.ReadFile(p)
+		g.out[p] = b
+		return err
+	}); err != nil {
+		return err
+	}
+	g.out["assets/chroma.css"] = g.hl.css()
+	if err := g.index(stacks); err != nil {
+		return err
+	}
+	for _, sc := range stacks {
+		if err := g.stack(sc); err != nil {
+			return fmt.Errorf("site: %s: %w", sc.s.Name, err)
+		}
+	}
+	idx, err := searchIndexJS(g.search)
+	if err != nil {
+		return err
+	}
+	g.out["assets/search-index.js"] = idx
+	return nil
+}
+
+// page is what the layout template needs of every page.
+type page struct {
+	Path   string // site-relative path of the page
+	Title  string
+	Root   string // relative path from the page to the site root
+	Crumbs []link
+	Tabs   []tab
+	Body   template.HTML
+	Footer template.HTML
+}
+
+type link struct {
+	Text, Href string
+}
+
+type tab struct {
+	Text, Href string
+	Current    bool
+}
+
+// write executes the named body template with data, wraps it in the
+// layout and stores the page.
+func (g *gen) write(p page, body string, data any) error {
+	p.Root = rootOf(p.Path)
+	var b bytes.Buffer
+	if err := g.tmpl.ExecuteTemplate(&b, body, data); err != nil {
+		return fmt.Errorf("%s: %w", p.Path, err)
+	}
+	p.Body = template.HTML(b.String())
+	b.Reset()
+	if err := g.tmpl.ExecuteTemplate(&b, "layout", p); err != nil {
+		return fmt.Errorf("%s: %w", p.Path, err)
+	}
+	g.out[p.Path] = b.Bytes()
+	return nil
+}
+
+// rootOf is the relative path from a page to the site root ("../../").
+func rootOf(p string) string { return strings.Repeat("../", strings.Count(p, "/")) }
+
+// rel returns the link from page from to the site path to (which may
+// carry a #fragment).
+func rel(from, to string) string {
+	target, frag, _ := strings.Cut(to, "#")
+	if frag != "" {
+		frag = "#" + frag
+	}
+	if target == from {
+		return frag
+	}
+	fromDir := path.Dir(from)
+	if fromDir == "." {
+		return target + frag
+	}
+	// Strip the common directory prefix, then climb out of the rest.
+	fd := strings.Split(fromDir, "/")
+	td := strings.Split(path.Dir(target), "/")
+	if path.Dir(target) == "." {
+		td = nil
+	}
+	i := 0
+	for i < len(fd) && i < len(td) && fd[i] == td[i] {
+		i++
+	}
+	up := strings.Repeat("../", len(fd)-i)
+	rest := append(slices.Clone(td[i:]), path.Base(target))
+	return up + strings.Join(rest, "/") + frag
+}
+
+// Site paths of a stack's pages.
+func stackDir(stack string) string        { return "stacks/" + stack }
+func stackPage(stack, name string) string { return stackDir(stack) + "/" + name }
+func hostPage(stack, host string) string  { return stackDir(stack) + "/hosts/" + host + ".html" }
+func sourceLine(stack string, line int) string {
+	return fmt.Sprintf("%s#L%d", stackPage(stack, "source.html"), line)
+}
+
+// anchor makes an id from free text: lower-case letters, digits and
+// dashes, starting with prefix.
+func anchor(prefix, s string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > len(prefix) {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	return b.String()
+}
+
+// fileAnchors gives every file of a list a unique id.
+func fileAnchors(files []artifact.File) map[string]string {
+	ids := map[string]string{}
+	used := map[string]bool{}
+	for _, f := range files {
+		id := anchor("file-", f.Path)
+		for n := 2; used[id]; n++ {
+			id = fmt.Sprintf("%s-%d", anchor("file-", f.Path), n)
+		}
+		used[id] = true
+		ids[f.Path] = id
+	}
+	return ids
+}
+
+// stackTabs is the navigation of a stack's pages.
+func stackTabs(s *schema.Stack, current string) []tab {
+	var ts []tab
+	for _, t := range []struct{ name, text string }{
+		{"index.html", "Overview"},
+		{"procedures.html", "Procedures"},
+		{"alerts.html", "Alerts"},
+		{"files.html", "Stack files"},
+		{"source.html", "Source"},
+	} {
+		p := stackPage(s.Name, t.name)
+		ts = append(ts, tab{Text: t.text, Href: rel(current, p), Current: p == current})
+	}
+	return ts
+}
+
+func stackCrumbs(s *schema.Stack, from string, more ...link) []link {
+	cs := []link{{"Runbook", rel(from, "index.html")}, {s.Name, rel(from, stackPage(s.Name, "index.html"))}}
+	return append(cs, more...)
+}
+
+func footer(s *schema.Stack, from string) template.HTML {
+	if s == nil {
+		return template.HTML("Generated by hacompile from the stacks it compiled. Rebuild with <code>hacompile build</code>; do not edit.")
+	}
+	return template.HTML(fmt.Sprintf(`Generated by hacompile from <a href="%s">%s</a> (sha256 <code>%s</code>). Rebuild with <code>hacompile build</code>; do not edit.`,
+		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source), s.SourceDigest))
+}

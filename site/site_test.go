@@ -1,0 +1,99 @@
+package site_test
+
+import (
+	"bytes"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/site"
+)
+
+// today is the date waivers are compared with: fixed, so the tests do
+// not change with the calendar.
+const today = "2026-01-01"
+
+// sourceFrom reads stack files relative to dir, as the CLI does from
+// the working directory.
+func sourceFrom(dir string) site.Options {
+	return site.Options{Source: func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	}}
+}
+
+var examples struct {
+	once  sync.Once
+	files map[string][]byte
+	err   error
+}
+
+// exampleSite renders the site of the example stacks once per test
+// binary.
+func exampleSite(t testing.TB) map[string][]byte {
+	t.Helper()
+	examples.once.Do(func() {
+		root := testtool.RepoRoot()
+		res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+		if err != nil {
+			examples.err = err
+			return
+		}
+		examples.files, examples.err = site.Render(res, sourceFrom(root))
+	})
+	if examples.err != nil {
+		t.Fatal(examples.err)
+	}
+	return examples.files
+}
+
+// compileStack compiles one stack written into a temp dir.
+func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "stacks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stacks", "t.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := build.Compile([]string{filepath.Join(dir, "stacks")}, dir, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, sourceFrom(dir)
+}
+
+func TestRenderDeterministic(t *testing.T) {
+	a := exampleSite(t)
+	root := testtool.RepoRoot()
+	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := site.Render(res, sourceFrom(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(a, b, bytes.Equal) {
+		t.Fatal("two renders of the same stacks differ")
+	}
+	for p, c := range a {
+		if strings.Contains(string(c), root) {
+			t.Errorf("%s contains the absolute path %s", p, root)
+		}
+	}
+	if os.Getenv("HACOMPILE_SITE_DUMP") != "" {
+		dir := os.Getenv("HACOMPILE_SITE_DUMP")
+		for _, p := range slices.Sorted(maps.Keys(a)) {
+			full := filepath.Join(dir, filepath.FromSlash(p))
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			os.WriteFile(full, a[p], 0o644)
+		}
+	}
+}
