@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/hacompile/hacompile/internal/gitops"
+	"github.com/hacompile/hacompile/schema"
+)
+
+func newDiff() *cobra.Command {
+	var base, output string
+	var stat, exitCode bool
+	var limit int
+	c := &cobra.Command{
+		Use:   "diff [FILE|DIR]...",
+		Short: "Show how the rendered files change against a git revision",
+		Long: `Diff renders the stacks (default: the stacks directory) twice — as they are at
+the base revision, read from the repository's objects without a checkout, and
+as they are in the working tree — and compares the two sets of files host by
+host. The base defaults to the merge base of HEAD and the default branch
+(origin/HEAD, else main or master), else HEAD.
+
+The text report is a table of each changed host (files added, changed and
+removed, lines, and what the change needs on the host: reload nginx, restart
+app, sysctl --system, daemon-reload, whether a reboot is needed) followed by
+unified diffs, coloured on a terminal unless NO_COLOR is set. Changes confined
+to generated headers, manifest checksums or runbook pages, and removed files,
+are summarised in one line instead of shown line by line.
+
+--output json prints the report as a document; --output markdown prints a
+pull-request comment with a collapsible section per changed host, cut to
+--markdown-limit bytes with a note saying what was left out.
+
+Exit status: 0 when nothing changed, or changes without --exit-code; 2 when
+something changed and --exit-code is given; 1 on error.`,
+		Example: `  hacompile diff                       # against the merge base with main
+  hacompile diff --base HEAD~1 --stat
+  hacompile diff --output markdown > comment.md
+  hacompile diff --exit-code --stat    # CI: exit 2 when the rendered files change`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch output {
+			case "text", "json", "markdown":
+			default:
+				return usageError{fmt.Errorf("--output: want text, json or markdown, got %q", output)}
+			}
+			if limit < gitops.MinMarkdownLimit {
+				return usageError{fmt.Errorf("--markdown-limit: want at least %d, got %d", gitops.MinMarkdownLimit, limit)}
+			}
+			wd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			repo, err := gitops.Open(wd)
+			if err != nil {
+				return err
+			}
+			st, err := repo.StacksFor(wd, args)
+			if err != nil {
+				return err
+			}
+			var rev gitops.Rev
+			if cmd.Flags().Changed("base") {
+				if rev, err = repo.Resolve(base); err != nil {
+					return fmt.Errorf("--base: %w", err)
+				}
+			} else if rev, err = repo.DefaultBase(); err != nil {
+				if errors.Is(err, gitops.ErrNoCommits) {
+					return fmt.Errorf("%w: nothing to compare with", err)
+				}
+				return err
+			}
+			rep, err := repo.Diff(rev, st, time.Now().UTC().Format(time.DateOnly))
+			if err != nil {
+				return renderFailure(cmd.ErrOrStderr(), err)
+			}
+			stdout := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(rep)
+			case "markdown":
+				err = gitops.WriteMarkdown(stdout, rep, limit)
+			default:
+				err = gitops.WriteText(stdout, rep, gitops.TextOptions{Stat: stat, Color: diffColor(stdout)})
+			}
+			if err != nil {
+				return err
+			}
+			if exitCode && rep.Changed {
+				// Exit 2 says "changed"; the error line says so on stderr.
+				return usageError{fmt.Errorf("the rendered files differ from %s (--exit-code)", rev)}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&base, "base", "", "revision to compare with (default: merge base of HEAD and the default branch, else HEAD)")
+	c.Flags().BoolVar(&stat, "stat", false, "print the summary table only, no diffs")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when the rendered files changed")
+	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
+	return c
+}
+
+// renderFailure prints which side's stacks failed to compile, with
+// every diagnostic, and returns a silent failure; other errors are
+// returned for report to print.
+func renderFailure(stderr io.Writer, err error) error {
+	var re *gitops.RenderError
+	var se *schema.Error
+	if !errors.As(err, &re) || !errors.As(err, &se) {
+		return err
+	}
+	fmt.Fprintf(stderr, "hacompile: the stacks in %s do not compile:\n", re.Where)
+	for _, d := range se.Diags {
+		fmt.Fprintln(stderr, d.String())
+	}
+	return silentError{}
+}
+
+// diffColor reports whether w is a terminal that may be coloured: only a
+// TTY, and never when NO_COLOR is set (https://no-color.org).
+func diffColor(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

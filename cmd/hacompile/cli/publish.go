@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/mail"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/spf13/cobra"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/gitops"
+	"github.com/hacompile/hacompile/schema"
+)
+
+func newPublish() *cobra.Command {
+	var o gitops.PublishOptions
+	var author, committer, date string
+	var allowDirty bool
+	c := &cobra.Command{
+		Use:   "publish [FILE|DIR]...",
+		Short: "Commit the rendered out/ tree to a branch and push it",
+		Long: `Publish renders the stacks (default: the stacks directory) in memory from the
+working tree and commits the result — exactly the out/ tree 'hacompile build'
+writes — to a branch: of this repository, of another one (--repo PATH), or of a
+remote (--repo URL, always pushed). The commit's tree is the rendered tree at
+the branch root, or under --prefix with the rest of the branch kept; its parent
+is the branch's tip; its message names the stacks and hosts that changed and
+ends with Source-Commit: and Hacompile-Version: trailers. When the branch
+already holds that tree, nothing is committed.
+
+The commit is reproducible: author, committer and date come from the flags,
+the date from --date, else SOURCE_DATE_EPOCH, else the source commit's date,
+so publishing the same source twice gives the same commit hash.
+
+Publish refuses stacks that do not vet, and a working tree with uncommitted
+changes (which Source-Commit would not describe) unless --allow-dirty.
+
+--push pushes the branch to --remote of the destination repository, after
+fetching its tip so the new commit extends it. Remotes are file:// or ssh://;
+ssh host keys are verified against known_hosts (--known-hosts, else
+SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts), and
+the key comes from --ssh-key, else the ssh-agent.`,
+		Example: `  hacompile publish                                # commit to the branch "rendered" here
+  hacompile publish --push                         # ... and push it to origin
+  hacompile publish --repo ../deploy --prefix out  # into another clone, under out/
+  hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || o.Branch == "" {
+				return usageError{fmt.Errorf("--branch: %q is not a valid branch name", o.Branch)}
+			}
+			if o.Prefix != "" && (!fs.ValidPath(o.Prefix) || o.Prefix == ".") {
+				return usageError{fmt.Errorf("--prefix: want a clean relative path such as out or rendered/prod, got %q", o.Prefix)}
+			}
+			au, err := parseSignature("--author", author)
+			if err != nil {
+				return err
+			}
+			co := au
+			if committer != "" {
+				if co, err = parseSignature("--committer", committer); err != nil {
+					return err
+				}
+			}
+			var fixed time.Time
+			if date != "" {
+				var ok bool
+				if fixed, ok = parseDate(date); !ok {
+					return usageError{fmt.Errorf("--date: want seconds since 1970 or an RFC 3339 time, got %q", date)}
+				}
+			}
+
+			wd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			repo, err := gitops.Open(wd)
+			if err != nil {
+				return err
+			}
+			st, err := repo.StacksFor(wd, args)
+			if err != nil {
+				return err
+			}
+			source, err := repo.Head()
+			if errors.Is(err, gitops.ErrNoCommits) {
+				return errors.New("nothing to publish from: the repository has no commits yet (publish records the source commit)")
+			}
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			changes, err := repo.Changes(st.Args)
+			if err != nil {
+				return err
+			}
+			if len(changes) > 0 && !allowDirty {
+				fmt.Fprintf(stderr, "hacompile: refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe:\n", source.Short())
+				for _, c := range changes {
+					fmt.Fprintf(stderr, "  %s\n", c)
+				}
+				fmt.Fprintln(stderr, "hacompile: hint: commit them first, or pass --allow-dirty")
+				return silentError{}
+			}
+			o.SourceDirty = len(changes) > 0
+
+			when, err := commitDate(fixed, source)
+			if err != nil {
+				return err
+			}
+			au.When, co.When = when, when
+			o.Author, o.Committer = au, co
+
+			res, err := repo.RenderWorktree(st, time.Now().UTC().Format(time.DateOnly), false)
+			if err != nil {
+				var se *schema.Error
+				if errors.As(err, &se) {
+					fmt.Fprintln(stderr, "hacompile: refusing to publish: the stacks do not vet:")
+					for _, d := range se.Diags {
+						fmt.Fprintln(stderr, d.String())
+					}
+					return silentError{}
+				}
+				return err
+			}
+			for _, d := range res.Findings {
+				fmt.Fprintln(stderr, d.String())
+			}
+			tree, err := build.TreeOf(res.Rendered)
+			if err != nil {
+				return err
+			}
+			pub, err := repo.Publish(source, tree, o)
+			if err != nil {
+				return err
+			}
+			stdout := cmd.OutOrStdout()
+			if pub.Committed {
+				hosts := 0
+				for _, c := range pub.Changes {
+					hosts += len(c.Added) + len(c.Changed) + len(c.Removed)
+				}
+				fmt.Fprintf(stdout, "published %s on %s: %d %s, %d %s changed (source %s)\n", pub.Tip.String()[:12], pub.Where,
+					len(pub.Changes), countNoun(len(pub.Changes), "stack", "stacks"), hosts, countNoun(hosts, "host", "hosts"), source.Short())
+			} else {
+				fmt.Fprintf(stdout, "%s is up to date at %s: nothing to publish\n", pub.Where, pub.Tip.String()[:12])
+			}
+			if pub.Pushed {
+				fmt.Fprintf(stdout, "pushed %s\n", o.Branch)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Branch, "branch", "rendered", "branch to commit to")
+	f.StringVar(&o.Repo, "repo", "", "repository to commit to: a path, or a file:// or ssh:// URL (default: this one)")
+	f.StringVar(&o.Prefix, "prefix", "", "directory of the branch to put the tree in (default: the branch root)")
+	f.BoolVar(&o.Push, "push", false, "push the branch to --remote after committing")
+	f.StringVar(&o.Remote, "remote", "origin", "remote of the destination repository to push to")
+	f.StringVar(&author, "author", "hacompile <hacompile@localhost>", `commit author, "Name <email>"`)
+	f.StringVar(&committer, "committer", "", `committer, "Name <email>" (default: the author)`)
+	f.StringVar(&date, "date", "", "commit date: seconds since 1970 or RFC 3339 (default: SOURCE_DATE_EPOCH, else the source commit's date)")
+	f.BoolVar(&allowDirty, "allow-dirty", false, "publish even with uncommitted changes (the commit says Source-Dirty: true)")
+	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "private key for ssh:// remotes (default: the ssh-agent)")
+	f.StringSliceVar(&o.SSH.KnownHosts, "known-hosts", nil, "known_hosts file for ssh:// remotes (repeatable)")
+	return c
+}
+
+// signature parses "Name <email>".
+func parseSignature(flag, s string) (object.Signature, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name == "" {
+		return object.Signature{}, usageError{fmt.Errorf(`%s: want "Name <email>", got %q`, flag, s)}
+	}
+	return object.Signature{Name: a.Name, Email: a.Address}, nil
+}
+
+// commitDate is --date (fixed, unless zero), else SOURCE_DATE_EPOCH,
+// else the source commit's committer date: each gives the same date on
+// every run.
+func commitDate(fixed time.Time, source gitops.Rev) (time.Time, error) {
+	if !fixed.IsZero() {
+		return fixed, nil
+	}
+	if env := os.Getenv("SOURCE_DATE_EPOCH"); env != "" {
+		n, err := strconv.ParseInt(env, 10, 64)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: want seconds since 1970, got %q", env)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return source.Commit.Committer.When.UTC(), nil
+}
+
+func parseDate(s string) (time.Time, bool) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return time.Unix(n, 0).UTC(), true
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	return t, err == nil
+}
+
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

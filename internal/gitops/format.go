@@ -1,0 +1,324 @@
+package gitops
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// TextOptions shape the terminal report.
+type TextOptions struct {
+	Stat  bool // the summary table alone, no diffs
+	Color bool // ANSI colours: the caller decides (a TTY, no NO_COLOR)
+}
+
+// ANSI SGR sequences, git's choice of colours.
+const (
+	sgrBold  = "\x1b[1m"
+	sgrRed   = "\x1b[31m"
+	sgrGreen = "\x1b[32m"
+	sgrCyan  = "\x1b[36m"
+	sgrReset = "\x1b[0m"
+)
+
+// WriteText prints the summary table and, unless o.Stat, the unified
+// diffs, with noisy changes summarised in one "#" line each.
+func WriteText(w io.Writer, rep *Report, o TextOptions) error {
+	ew := &errWriter{w: w}
+	if !rep.Changed {
+		fmt.Fprintf(ew, "No changes to the rendered files since %s.\n", baseWords(rep))
+		return ew.err
+	}
+	fmt.Fprintf(ew, "Rendered changes since %s:\n\n", baseWords(rep))
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STACK\tHOST\tADDED\tCHANGED\tREMOVED\tLINES\tIMPACT\tREBOOT")
+	for _, h := range rep.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t+%d -%d\t%s\t%s\n", h.Stack, hostCell(h.Host), h.FilesAdded, h.FilesChanged, h.FilesRemoved,
+			h.LinesAdded, h.LinesRemoved, impactCell(h.Impact), yesNo(h.Reboot))
+	}
+	tw.Flush()
+	fmt.Fprintf(ew, "\n%s\n", summaryWords(rep, "-"))
+	if o.Stat {
+		return ew.err
+	}
+	for _, h := range rep.Hosts {
+		if h.Status == Removed {
+			fmt.Fprintf(ew, "\n# %s: %s\n", h.Dir(), removedWords(h))
+			continue
+		}
+		for _, f := range h.Files {
+			fmt.Fprintln(ew)
+			if f.Noise != "" {
+				fmt.Fprintf(ew, "# %s: %s\n", f.Path, noiseWords(f, "-"))
+				continue
+			}
+			writeDiff(ew, f.Diff, o.Color)
+		}
+	}
+	return ew.err
+}
+
+func writeDiff(w io.Writer, diff string, color bool) {
+	if !color {
+		io.WriteString(w, diff)
+		return
+	}
+	for l := range strings.Lines(diff) {
+		body := strings.TrimSuffix(l, "\n")
+		sgr := ""
+		switch {
+		case strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "+++ "):
+			sgr = sgrBold
+		case strings.HasPrefix(l, "@@"):
+			sgr = sgrCyan
+		case strings.HasPrefix(l, "+"):
+			sgr = sgrGreen
+		case strings.HasPrefix(l, "-"):
+			sgr = sgrRed
+		}
+		if sgr == "" {
+			io.WriteString(w, l)
+			continue
+		}
+		io.WriteString(w, sgr+body+sgrReset+l[len(body):])
+	}
+}
+
+func baseWords(rep *Report) string {
+	c := rep.Base.Commit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	return fmt.Sprintf("%s (%s)", rep.Base.Rev, c)
+}
+
+// summaryWords is the one-line total; minus is the minus sign to use.
+func summaryWords(rep *Report, minus string) string {
+	s := rep.Summary
+	hosts := fmt.Sprintf("%d %s changed", s.HostsChanged, plural(s.HostsChanged, "host", "hosts"))
+	if s.HostsChanged == 0 {
+		hosts = "stack files changed"
+	}
+	return fmt.Sprintf("%s in %d %s (%d unchanged): %d %s added, %d changed, %d removed, +%d %s%d lines",
+		hosts, s.StacksChanged, plural(s.StacksChanged, "stack", "stacks"), s.HostsUnchanged,
+		s.FilesAdded, plural(s.FilesAdded, "file", "files"), s.FilesChanged, s.FilesRemoved,
+		s.LinesAdded, minus, s.LinesRemoved)
+}
+
+func noiseWords(f FileDiff, minus string) string {
+	lines := fmt.Sprintf("+%d %s%d", f.LinesAdded, minus, f.LinesRemoved)
+	switch f.Noise {
+	case NoiseHeader:
+		return "only the generated header changed (" + lines + ")"
+	case NoiseManifest:
+		return "only checksums, sizes and the source name changed (" + lines + ")"
+	case NoiseSite:
+		return fmt.Sprintf("runbook site page %s (%s)", f.Status, lines)
+	case NoiseRemoved:
+		return fmt.Sprintf("removed (%d %s)", f.LinesRemoved, plural(f.LinesRemoved, "line", "lines"))
+	case NoiseBinary:
+		return fmt.Sprintf("binary file %s", f.Status)
+	}
+	return string(f.Noise)
+}
+
+// removedWords sums up a removed host or stack, whose files need no
+// reading line by line.
+func removedWords(h HostDiff) string {
+	what := "host"
+	if h.Host == "" {
+		what = "stack files"
+	}
+	return fmt.Sprintf("%s removed (%d %s, %d %s)", what, h.FilesRemoved, plural(h.FilesRemoved, "file", "files"),
+		h.LinesRemoved, plural(h.LinesRemoved, "line", "lines"))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func hostCell(h string) string {
+	if h == "" {
+		return "-"
+	}
+	return h
+}
+
+func impactCell(i []string) string {
+	if len(i) == 0 {
+		return "-"
+	}
+	return strings.Join(i, ", ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// errWriter keeps the first write error, so formatting code can print
+// freely and check once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// GitHubCommentLimit is the most characters a GitHub pull-request
+// comment may hold.
+const GitHubCommentLimit = 65536
+
+// MinMarkdownLimit is the smallest size WriteMarkdown accepts: room for
+// the title, the totals and the truncation note.
+const MinMarkdownLimit = 1024
+
+// WriteMarkdown renders the report for a pull-request comment: the
+// totals, the summary table, then one collapsed <details> section per
+// changed host (unchanged hosts are not in the report). The result is
+// at most limit bytes, and so at most limit characters: sections that
+// do not fit are shortened to their summary, rows that do not fit are
+// dropped, and a note says what was left out. Sections are never cut in
+// the middle, so the Markdown stays well formed.
+func WriteMarkdown(w io.Writer, rep *Report, limit int) error {
+	if limit < MinMarkdownLimit {
+		return fmt.Errorf("markdown size limit %d is below the minimum %d", limit, MinMarkdownLimit)
+	}
+	var b strings.Builder
+	b.WriteString("### hacompile diff\n\n")
+	if !rep.Changed {
+		fmt.Fprintf(&b, "No changes to the rendered files since %s.\n", mdBase(rep))
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "Rendered changes since %s: %s.\n\n", mdBase(rep), summaryWords(rep, "−"))
+
+	n := len(rep.Hosts)
+	// The note is reserved at its longest, so it always fits.
+	reserve := len(truncNote(limit, n, n, n))
+	fits := func(s string) bool { return b.Len()+len(s)+reserve <= limit }
+
+	b.WriteString("| Stack | Host | Added | Changed | Removed | Lines | Impact | Reboot |\n| --- | --- | ---: | ---: | ---: | --- | --- | --- |\n")
+	rows := 0
+	for _, h := range rep.Hosts {
+		row := fmt.Sprintf("| %s | %s | %d | %d | %d | +%d −%d | %s | %s |\n", mdCell(h.Stack), mdCell(hostCell(h.Host)),
+			h.FilesAdded, h.FilesChanged, h.FilesRemoved, h.LinesAdded, h.LinesRemoved, mdCell(impactCell(h.Impact)), yesNo(h.Reboot))
+		if !fits(row) {
+			break
+		}
+		b.WriteString(row)
+		rows++
+	}
+	b.WriteString("\n")
+
+	shown, shortened := 0, 0
+	for _, h := range rep.Hosts {
+		if s := mdSection(h, true); fits(s) {
+			b.WriteString(s)
+			shown++
+			continue
+		}
+		if s := mdSection(h, false); fits(s) {
+			b.WriteString(s)
+			shortened++
+		}
+	}
+	if rows < n || shown < n {
+		b.WriteString(truncNote(limit, n-rows, shortened, n-shown-shortened))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// truncNote says what a cut comment leaves out: table rows, hosts
+// listed without their diff, and hosts left out altogether.
+func truncNote(limit, rowsLeft, shortened, omitted int) string {
+	var parts []string
+	if shortened > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s listed without %s diff", shortened, plural(shortened, "host", "hosts"), plural(shortened, "its", "their")))
+	}
+	if omitted > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s left out", omitted, plural(omitted, "host", "hosts")))
+	}
+	if rowsLeft > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s missing from the table", rowsLeft, plural(rowsLeft, "host", "hosts")))
+	}
+	return fmt.Sprintf("> [!NOTE]\n> Truncated to fit a pull-request comment of %d characters: %s. Run `hacompile diff` for the full diff.\n",
+		limit, strings.Join(parts, ", "))
+}
+
+func mdBase(rep *Report) string {
+	c := rep.Base.Commit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	return fmt.Sprintf("%s (`%s`)", html.EscapeString(rep.Base.Rev), c)
+}
+
+// mdCell keeps a value from breaking the table.
+func mdCell(s string) string { return strings.ReplaceAll(html.EscapeString(s), "|", `\|`) }
+
+// mdSection is a host's collapsible section; without full, its summary
+// and a word on why the diff is missing.
+func mdSection(h HostDiff, full bool) string {
+	var b strings.Builder
+	counts := fmt.Sprintf("%d added, %d changed, %d removed, +%d −%d", h.FilesAdded, h.FilesChanged, h.FilesRemoved, h.LinesAdded, h.LinesRemoved)
+	impact := ""
+	if len(h.Impact) > 0 {
+		impact = "; " + strings.Join(h.Impact, ", ")
+	}
+	name := h.Name()
+	if h.Host == "" {
+		name += " (stack files)"
+	}
+	fmt.Fprintf(&b, "<details>\n<summary><code>%s</code> %s: %s%s</summary>\n\n", html.EscapeString(name), h.Status, counts, html.EscapeString(impact))
+	switch {
+	case !full:
+		b.WriteString("Diff not shown: too large for this comment.\n\n</details>\n\n")
+		return b.String()
+	case h.Status == Removed:
+		fmt.Fprintf(&b, "`%s`: %s.\n\n</details>\n\n", h.Dir(), removedWords(h))
+		return b.String()
+	}
+	for _, f := range h.Files {
+		if f.Noise != "" {
+			fmt.Fprintf(&b, "- `%s`: %s\n\n", f.Path, noiseWords(f, "−"))
+			continue
+		}
+		fence := strings.Repeat("`", max(3, longestRun(f.Diff, '`')+1))
+		fmt.Fprintf(&b, "%sdiff\n%s", fence, f.Diff)
+		if !strings.HasSuffix(f.Diff, "\n") {
+			b.WriteString("\n")
+		}
+		b.WriteString(fence + "\n\n")
+	}
+	b.WriteString("</details>\n\n")
+	return b.String()
+}
+
+func longestRun(s string, c byte) int {
+	best, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			run++
+			best = max(best, run)
+		} else {
+			run = 0
+		}
+	}
+	return best
+}
