@@ -36,17 +36,42 @@ var assetFS embed.FS
 // Options carries what the compile result does not.
 type Options struct {
 	// Source returns the bytes of a stack file by its name as the stack
-	// records it (Stack.Source). The site shows each stack file with
+	// records it (Stack.Source); by default the compile's own Sources. The site shows each stack file with
 	// line anchors, and every rendered file links to the lines that
 	// produced it. The bytes must match Stack.SourceDigest.
 	Source func(name string) ([]byte, error)
+}
+
+// OutTree is the whole out/ tree of a compile: every stack's rendered
+// files and manifest (build.TreeOf) and the runbook under site/, with
+// stack sources from the compile itself. build, diff and publish all lay
+// out out/ through it, so they agree on what it holds.
+func OutTree(res *build.Result) (build.Tree, error) {
+	tree, err := build.TreeOf(res.Rendered)
+	if err != nil {
+		return nil, err
+	}
+	files, err := Render(res, Options{})
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range files {
+		tree[path.Join(Dir, p)] = b
+	}
+	return tree, nil
 }
 
 // Render renders the runbook of a successful compile. Keys are slash
 // paths relative to the site directory (out/site/).
 func Render(res *build.Result, opt Options) (map[string][]byte, error) {
 	if opt.Source == nil {
-		return nil, fmt.Errorf("site: no source reader")
+		opt.Source = func(name string) ([]byte, error) {
+			b, ok := res.Sources[name]
+			if !ok {
+				return nil, fmt.Errorf("site: no source for %s", name)
+			}
+			return b, nil
+		}
 	}
 	g, err := newGen()
 	if err != nil {

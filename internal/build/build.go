@@ -398,6 +398,9 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 type Result struct {
 	Rendered []*Rendered
 	Findings []schema.Diagnostic
+	// Sources are the stack files' bytes by name (Stack.Source), for
+	// the runbook's source pages.
+	Sources map[string][]byte
 }
 
 // Compile runs the pipeline up to the in-memory tree for stack files on
@@ -478,5 +481,9 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Rendered: rs, Findings: findings}, nil
+	sources := make(map[string][]byte, len(in))
+	for _, f := range in {
+		sources[f.Name] = f.Data
+	}
+	return &Result{Rendered: rs, Findings: findings, Sources: sources}, nil
 }

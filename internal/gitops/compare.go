@@ -33,6 +33,8 @@ type fileMeta struct {
 const ManifestKind = "manifest"
 
 // NewRendering lays out rendered stacks as the out/ tree build writes.
+// The runbook site is left out: it follows from the stacks and files
+// compared here, and its pages are reviewed in a browser, not a diff.
 func NewRendering(rs []*build.Rendered) (*Rendering, error) {
 	t, err := build.TreeOf(rs)
 	if err != nil {

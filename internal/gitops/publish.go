@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/site"
 )
 
 // PublishOptions say where to commit the rendered tree and who signs it.
@@ -508,8 +509,8 @@ func stackChanges(old, cur map[string]plumbing.Hash) []StackChange {
 	var out []StackChange
 	for _, stack := range slices.Sorted(maps.Keys(by)) {
 		hs := by[stack]
-		if len(hs.changed) == 0 {
-			continue
+		if len(hs.changed) == 0 || stack == site.Dir {
+			continue // the runbook follows the stacks; it is not one
 		}
 		sc := StackChange{Stack: stack, Status: Changed}
 		switch {
@@ -544,7 +545,10 @@ func message(source Rev, changes []StackChange, dirty bool) string {
 		names[i] = c.Stack
 	}
 	subject := strings.Join(names, ", ")
-	if len(changes) > 3 || len(subject) > 40 {
+	switch {
+	case len(changes) == 0:
+		subject = "the runbook" // only site pages changed (a new hacompile)
+	case len(changes) > 3 || len(subject) > 40:
 		subject = fmt.Sprintf("%d stacks", len(changes))
 	}
 	fmt.Fprintf(&b, "Render %s from %s\n\n", subject, source.Short())

@@ -3,8 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -34,11 +32,8 @@ longer produced are removed. OUT is owned by hacompile.`,
 				return err
 			}
 			rs := res.Rendered
-			tree, err := build.TreeOf(rs)
+			tree, err := site.OutTree(res)
 			if err != nil {
-				return err
-			}
-			if err := addSite(tree, res); err != nil {
 				return err
 			}
 			stdout := cmd.OutOrStdout()
@@ -94,22 +89,6 @@ longer produced are removed. OUT is owned by hacompile.`,
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
 	addJsonnetFlags(c)
 	return c
-}
-
-// addSite adds the runbook site to the tree, under site/. It reads each
-// stack file again from where the build read it (relative to the
-// working directory); the site fails if one changed meanwhile.
-func addSite(tree build.Tree, res *build.Result) error {
-	files, err := site.Render(res, site.Options{Source: func(name string) ([]byte, error) {
-		return os.ReadFile(filepath.FromSlash(name))
-	}})
-	if err != nil {
-		return err
-	}
-	for p, b := range files {
-		tree[path.Join(site.Dir, p)] = b
-	}
-	return nil
 }
 
 func sortedStatKeys(m map[string]*build.Stats) []string {

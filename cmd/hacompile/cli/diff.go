@@ -96,8 +96,7 @@ something changed and --exit-code is given; 1 on error.`,
 				return err
 			}
 			if exitCode && rep.Changed {
-				// Exit 2 says "changed"; the error line says so on stderr.
-				return usageError{fmt.Errorf("the rendered files differ from %s (--exit-code)", rev)}
+				return codedError{exitChanged}
 			}
 			return nil
 		},

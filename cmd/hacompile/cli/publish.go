@@ -14,9 +14,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/gitops"
 	"github.com/hacompile/hacompile/schema"
+	"github.com/hacompile/hacompile/site"
 )
 
 func newPublish() *cobra.Command {
@@ -132,7 +132,7 @@ the key comes from --ssh-key, else the ssh-agent.`,
 			for _, d := range res.Findings {
 				fmt.Fprintln(stderr, d.String())
 			}
-			tree, err := build.TreeOf(res.Rendered)
+			tree, err := site.OutTree(res)
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,8 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitChanged is diff --exit-code's "the rendered files changed".
+	exitChanged = 2
 )
 
 // Main runs the command line with os.Args and returns the exit code.
@@ -58,7 +60,7 @@ and renders every file each host needs into out/.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
-	root.AddCommand(newBuild(), newVet())
+	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newServe())
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
@@ -70,6 +72,16 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// codedError ends the command with an exit code other than 0 and 1 (diff
+// --exit-code's 2 for "changed", push's 3/4/5) after the command has
+// printed everything itself.
+type codedError struct{ code int }
+
+func (e codedError) Error() string { return "" }
+
+// ExitCode is the process exit code.
+func (e codedError) ExitCode() int { return e.code }
+
 // silentError is a failure already reported on stdout/stderr.
 type silentError struct{}
 
@@ -77,6 +89,10 @@ func (silentError) Error() string { return "" }
 
 // report prints err once and returns its exit code.
 func report(w io.Writer, err error) int {
+	var coded codedError
+	if errors.As(err, &coded) {
+		return coded.code
+	}
 	if errors.Is(err, silentError{}) {
 		return exitFailure
 	}

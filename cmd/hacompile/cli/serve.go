@@ -92,11 +92,8 @@ func (s *server) rebuild() error {
 	if err != nil {
 		return err
 	}
-	tree, err := build.TreeOf(res.Rendered)
+	tree, err := site.OutTree(res)
 	if err != nil {
-		return err
-	}
-	if err := addSite(tree, res); err != nil {
 		return err
 	}
 	stats, err := build.Write(s.out, tree)

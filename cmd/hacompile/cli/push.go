@@ -1,0 +1,429 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/push"
+)
+
+// Exit codes of push and rollback beyond 0/1/2, so scripts can tell a
+// host to add to known_hosts from an alarm and from a hand edit.
+const (
+	exitHostKeyUnknown = 3
+	exitHostKeyChanged = 4
+	exitDrift          = 5
+)
+
+// deployFlags are the flags push and rollback share.
+type deployFlags struct {
+	hosts          []string
+	stacks         string
+	out            string
+	root           string
+	knownHosts     []string
+	identity       string
+	sshConfig      string
+	timeout        time.Duration
+	commandTimeout time.Duration
+	healthURL      string
+	noHealth       bool
+	healthTimeout  time.Duration
+	lockTimeout    time.Duration
+	batch          string
+	maxFail        int
+	dryRun         bool
+	force          bool
+	keep           int
+	output         string
+}
+
+func (f *deployFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringSliceVar(&f.hosts, "hosts", nil, "only these hosts (comma-separated names; default all)")
+	fl.StringVar(&f.stacks, "stacks", "stacks", "directory holding the stack files, for STACK given as a name")
+	fl.StringVar(&f.root, "root", "/", "directory on each host under which its tree goes, for chroots and staging trees ({host} is the host's name); files are rendered with this prefix")
+	fl.StringArrayVar(&f.knownHosts, "known-hosts", []string{"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, "known_hosts file (repeatable); host keys are always verified")
+	fl.StringVarP(&f.identity, "identity", "i", "", "private key file, tried before ssh-agent's keys (SSH_AUTH_SOCK); an encrypted key needs HACOMPILE_SSH_PASSPHRASE")
+	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "ssh_config-style overrides: Host patterns with HostName, User, Port, IdentityFile")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "deadline for each connect, handshake and SFTP operation, and for keepalive answers")
+	fl.DurationVar(&f.commandTimeout, "command-timeout", 2*time.Minute, "deadline for each validate or reload command")
+	fl.StringVar(&f.healthURL, "health-url", "", "health check URL template with {host}, {address}, {port}, {path} (default http://{address}:{port}{path})")
+	fl.BoolVar(&f.noHealth, "no-health-check", false, "skip the HTTP health checks")
+	fl.DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a host may take to pass its health check")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock not refreshed for this long was left by a crashed push and is taken over")
+	fl.StringVar(&f.batch, "batch", "25%", "app hosts per batch: a count or a percentage (load balancers always go one at a time)")
+	fl.IntVar(&f.maxFail, "max-fail", 0, "failed hosts tolerated before the rollout stops; later batches are left untouched")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
+	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
+	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
+	fl.StringVarP(&f.output, "output", "o", "text", "summary format: text or json")
+}
+
+const pushLong = `Push deploys a stack's rendered files (out/<stack>/hosts/<host>/) onto its
+hosts over SFTP. STACK is a stack name (looked up in --stacks) or a stack
+file; it may be left out when there is one stack. The stack is compiled and
+must match the committed out/ exactly: push deploys what was reviewed.
+
+Safety:
+  - Host keys are checked against known_hosts (hashed and [host]:port entries
+    included); there is no option to skip the check.
+  - Every host is connected to, locked and planned before any is written. A
+    file changed on a host since the last push is drift: nothing is written
+    anywhere unless --force, which backs the edit up and overwrites it.
+  - Each file is written to a temp file beside it, chmod/chown'd, fsync'd and
+    renamed over the target, so a dropped connection leaves every file old or
+    new. Symlinks at targets are refused. Every replaced file is kept in a
+    numbered generation under /var/lib/hacompile/backups/<stack>/ on the host.
+  - The manifest's validate commands run before anything is reloaded; if one
+    fails, the previous files are put back and nothing is reloaded. Then
+    reloads run once each (systemctl daemon-reload first, then sysctl
+    --system, then services), then an HTTP health check: app hosts at
+    http://<address>:<app.http_port><health path>, lb hosts at port 80.
+  - Hosts go in batches: load balancers one at a time, then app hosts (--batch),
+    then the rest. Once more than --max-fail hosts fail, later batches are
+    skipped.
+
+Connection: user and port come from hosts.<name>.ssh in the stack; an
+--ssh-config file (Host patterns matching the host's name or address, with
+HostName, User, Port and IdentityFile) overrides them. Keys come from
+--identity and ssh-agent.
+
+Exit codes: 0 success; 1 failure; 2 usage error; 3 a host key is not in
+known_hosts; 4 a host key CHANGED; 5 drift (nothing was written).`
+
+func newPush() *cobra.Command {
+	var f deployFlags
+	c := &cobra.Command{
+		Use:   "push [STACK]",
+		Short: "Deploy rendered files to the hosts over SFTP, in health-gated batches",
+		Long:  pushLong,
+		Example: `  hacompile push shop --dry-run                 # show what would change on each host
+  hacompile push shop                           # roll out: lb hosts one by one, app hosts 25% at a time
+  hacompile push shop --hosts app1,app2 --batch 1 --max-fail 1
+  hacompile push shop --force                   # overwrite hand edits (backed up)
+  hacompile push shop --root /srv/staging/{host} --ssh-config staging.conf`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeploy(cmd, args, &f, false)
+		},
+	}
+	f.register(c)
+	c.Flags().StringVar(&f.out, "out", "out", "the rendered output directory the stack must match")
+	return c
+}
+
+// runDeploy is push and rollback: resolve the stack and its hosts, run,
+// report.
+func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool) error {
+	if f.output != "text" && f.output != "json" {
+		return usageError{fmt.Errorf("--output: want text or json, got %q", f.output)}
+	}
+	if _, _, err := push.ParseBatch(f.batch); err != nil {
+		return usageError{err}
+	}
+	if f.maxFail < 0 {
+		return usageError{fmt.Errorf("--max-fail: want 0 or more, got %d", f.maxFail)}
+	}
+	if !strings.HasPrefix(f.root, "/") {
+		return usageError{fmt.Errorf("--root %q: want an absolute path", f.root)}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--timeout", f.timeout}, {"--command-timeout", f.commandTimeout}, {"--health-timeout", f.healthTimeout}, {"--lock-timeout", f.lockTimeout}} {
+		if d.v <= 0 {
+			return usageError{fmt.Errorf("%s: want a positive duration, got %s", d.name, d.v)}
+		}
+	}
+	var sshCfg *push.SSHConfig
+	if f.sshConfig != "" {
+		var err error
+		if sshCfg, err = push.LoadSSHConfig(f.sshConfig); err != nil {
+			return err
+		}
+	}
+	r, err := resolveStack(f.stacks, args)
+	if err != nil {
+		return err
+	}
+	if !rollback {
+		if err := checkOut(r, f.out); err != nil {
+			return err
+		}
+	}
+	hosts, err := push.Targets(r, push.TargetOptions{Hosts: f.hosts, SSHConfig: sshCfg, HealthURL: f.healthURL, NoHealth: f.noHealth, Root: f.root})
+	if errors.Is(err, push.ErrUnknownHost) {
+		return usageError{fmt.Errorf("--hosts: %w", err)}
+	}
+	if err != nil {
+		return err
+	}
+
+	stderr := cmd.ErrOrStderr()
+	opt := push.Options{
+		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: hosts,
+		Auth: push.Auth{
+			KnownHosts: expandHomes(f.knownHosts), Identity: expandHomes([]string{f.identity})[0],
+			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
+		},
+		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
+		Batch: f.batch, MaxFail: f.maxFail, DryRun: f.dryRun, Force: f.force, Keep: f.keep,
+		By: whoAmI(), PID: os.Getpid(),
+	}
+	if tty := isTerminal(stderr); tty {
+		names := make([]string, len(hosts))
+		for i, h := range hosts {
+			names[i] = h.Name
+		}
+		opt.Progress = push.NewTTYProgress(stderr, names, os.Getenv("NO_COLOR") == "")
+	} else if f.output == "text" {
+		opt.Progress = push.NewLogProgress(stderr)
+	}
+
+	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run := push.Run
+	if rollback {
+		run = push.Rollback
+	}
+	sum, err := run(ctx, opt)
+	if sum == nil {
+		return err
+	}
+	stdout := cmd.OutOrStdout()
+	if f.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	} else {
+		if f.dryRun {
+			for _, h := range sum.Hosts {
+				if h.Plan != nil {
+					h.Plan.Format(stdout)
+				}
+			}
+		}
+		if !f.dryRun {
+			printSummary(stdout, sum)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return reportHosts(stderr, sum)
+}
+
+// reportHosts prints each failed host's error with hints, once each,
+// and picks the exit code: a changed host key outranks an unknown one,
+// which outranks drift, which outranks other failures.
+func reportHosts(w io.Writer, sum *push.Summary) error {
+	code := exitFailure
+	rank := map[int]int{exitFailure: 0, exitDrift: 1, exitHostKeyUnknown: 2, exitHostKeyChanged: 3}
+	var hints []string
+	for _, h := range sum.Hosts {
+		err := h.Err()
+		if err == nil {
+			continue
+		}
+		fmt.Fprintf(w, "hacompile: %v\n", err)
+		c := exitFailure
+		switch {
+		case errors.Is(err, push.ErrHostKeyChanged):
+			c = exitHostKeyChanged
+		case errors.Is(err, push.ErrHostKeyUnknown):
+			c = exitHostKeyUnknown
+		case errors.Is(err, push.ErrDrift):
+			c = exitDrift
+		}
+		if rank[c] > rank[code] {
+			code = c
+		}
+		if hint := push.Hint(err); hint != "" && !slices.Contains(hints, hint) {
+			hints = append(hints, hint)
+		}
+	}
+	for _, h := range hints {
+		fmt.Fprintf(w, "hacompile: hint: %s\n", h)
+	}
+	return codedError{code: code}
+}
+
+func printSummary(w io.Writer, sum *push.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tBATCH\tSTATUS\tCREATED\tUPDATED\tREMOVED\tUNCHANGED\tGENERATION")
+	for _, h := range sum.Hosts {
+		gen := "-"
+		if h.Generation > 0 {
+			gen = fmt.Sprint(h.Generation)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, h.Batch, h.Status, h.Created, h.Updated, h.Removed, h.Unchanged, gen)
+	}
+	tw.Flush()
+	for _, h := range sum.Hosts {
+		for _, n := range h.Notes {
+			fmt.Fprintf(w, "%s: note: %s\n", h.Host, n)
+		}
+	}
+}
+
+// resolveStack compiles the stack named by args: a file, a stack name
+// in dir, or the only stack in dir.
+func resolveStack(dir string, args []string) (*build.Rendered, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	pick := func(res *build.Result, name string) (*build.Rendered, error) {
+		var names []string
+		for _, r := range res.Rendered {
+			if name == "" || r.Stack.Name == name {
+				names = append(names, r.Stack.Name)
+			}
+		}
+		switch {
+		case len(names) == 1:
+			for _, r := range res.Rendered {
+				if r.Stack.Name == names[0] {
+					return r, nil
+				}
+			}
+		case name == "":
+			return nil, usageError{fmt.Errorf("%s holds several stacks (%s): name one", dir, strings.Join(names, ", "))}
+		}
+		var all []string
+		for _, r := range res.Rendered {
+			all = append(all, r.Stack.Name)
+		}
+		return nil, usageError{fmt.Errorf("no stack named %q in %s (have: %s)", name, dir, strings.Join(all, ", "))}
+	}
+	if len(args) == 0 {
+		res, err := build.Compile([]string{dir}, wd, today)
+		if err != nil {
+			return nil, err
+		}
+		return pick(res, "")
+	}
+	arg := args[0]
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
+		res, err := build.Compile([]string{arg}, wd, today)
+		if err != nil {
+			return nil, err
+		}
+		return pick(res, "")
+	}
+	// A stack's file is usually named after it: compile just that one
+	// so an unrelated broken stack does not block a push.
+	for _, ext := range build.StackFileExts {
+		if guess := filepath.Join(dir, arg+ext); fileExists(guess) {
+			if res, err := build.Compile([]string{guess}, wd, today); err == nil && res.Rendered[0].Stack.Name == arg {
+				return res.Rendered[0], nil
+			}
+		}
+	}
+	res, err := build.Compile([]string{dir}, wd, today)
+	if err != nil {
+		return nil, err
+	}
+	return pick(res, arg)
+}
+
+// checkOut requires out/<stack>/ to hold exactly what the stack renders:
+// push deploys what was reviewed and committed.
+func checkOut(r *build.Rendered, out string) error {
+	tree, err := build.TreeOf([]*build.Rendered{r})
+	if err != nil {
+		return err
+	}
+	prefix := r.Stack.Name + "/"
+	sub := build.Tree{}
+	for p, b := range tree {
+		sub[strings.TrimPrefix(p, prefix)] = b
+	}
+	dir := filepath.Join(out, r.Stack.Name)
+	d, err := build.Compare(dir, sub)
+	if err != nil {
+		return err
+	}
+	if d.Empty() {
+		return nil
+	}
+	var lines []string
+	for _, p := range d.Stale {
+		lines = append(lines, "stale:   "+filepath.Join(dir, p))
+	}
+	for _, p := range d.Missing {
+		lines = append(lines, "missing: "+filepath.Join(dir, p))
+	}
+	for _, p := range d.Extra {
+		lines = append(lines, "extra:   "+filepath.Join(dir, p))
+	}
+	if len(lines) > 10 {
+		lines = append(lines[:10], fmt.Sprintf("… and %d more", len(lines)-10))
+	}
+	return fmt.Errorf("%s does not match %s (%d stale, %d missing, %d extra): push deploys the reviewed out/\n%s\nhacompile: hint: run 'hacompile build', review and commit %s, then push",
+		dir, r.Stack.Source, len(d.Stale), len(d.Missing), len(d.Extra), strings.Join(lines, "\n"), dir)
+}
+
+// expandHomes expands a leading ~/ as the shell would have.
+func expandHomes(ps []string) []string {
+	out := make([]string, len(ps))
+	home, _ := os.UserHomeDir()
+	for i, p := range ps {
+		if rest, ok := strings.CutPrefix(p, "~/"); ok && home != "" {
+			p = filepath.Join(home, rest)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+func whoAmI() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// isTerminal reports whether w is a terminal, where progress is drawn
+// in place; elsewhere (CI logs, pipes, files) it is plain lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -1,0 +1,108 @@
+package push
+
+import (
+	"path"
+	"slices"
+	"strings"
+)
+
+// validateCommands are the distinct validate commands of the changes,
+// in the order they first appear (changes are sorted by path).
+func validateCommands(changes []Change) []string {
+	var out []string
+	for _, c := range changes {
+		for _, v := range c.Validate {
+			if v != "" && !slices.Contains(out, v) && !namesRemoved(c, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// namesRemoved reports whether cmd names the file c removes, by path
+// or by name ("systemd-analyze verify /etc/…/app.service", "systemctl
+// restart app.service"): such a command cannot work once the file is
+// gone, while the others ("nginx -t") check what is left.
+func namesRemoved(c Change, cmd string) bool {
+	if c.Action != "remove" {
+		return false
+	}
+	base := path.Base(c.Path)
+	for _, w := range strings.Fields(cmd) {
+		if strings.HasSuffix(w, c.Path) || w == base {
+			return true
+		}
+	}
+	return false
+}
+
+// reloadSteps turns the changes' reload actions into the commands to
+// run, each once, in an order that works:
+//
+//   - A manifest reload is a chain like "systemctl daemon-reload &&
+//     systemctl restart nginx.service"; it is split at "&&" and the
+//     steps run one by one, stopping at the first failure, as the chain
+//     would.
+//   - systemctl daemon-reload goes first: a service reloaded before
+//     systemd has read its changed unit runs with the old unit.
+//   - sysctl --system goes next: services may size themselves from
+//     kernel limits when they start.
+//   - The rest keep the order they first appear in.
+//   - A command naming a file the push removes is left out: it would
+//     fail on the missing file. (A removed unit is not stopped or
+//     disabled; the plan says so.)
+//   - "systemctl reload X" is dropped when "systemctl restart X" is also
+//     run: the restart reads the new configuration anyway, and a reload
+//     right before it is wasted work.
+func reloadSteps(changes []Change) []string {
+	var steps []string
+	for _, c := range changes {
+		for _, chain := range c.Reload {
+			for _, s := range strings.Split(chain, "&&") {
+				s = strings.Join(strings.Fields(s), " ")
+				if s != "" && !slices.Contains(steps, s) && !namesRemoved(c, s) {
+					steps = append(steps, s)
+				}
+			}
+		}
+	}
+	restarted := map[string]bool{}
+	for _, s := range steps {
+		if verb, unit, ok := systemctlVerb(s); ok && verb == "restart" {
+			restarted[unit] = true
+		}
+	}
+	rank := func(s string) int {
+		switch s {
+		case "systemctl daemon-reload":
+			return 0
+		case "sysctl --system":
+			return 1
+		}
+		return 2
+	}
+	var out []string
+	for _, s := range steps {
+		if verb, unit, ok := systemctlVerb(s); ok && verb == "reload" && restarted[unit] {
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
+	return out
+}
+
+// systemctlVerb parses "systemctl VERB UNIT" with the unit's implied
+// .service suffix made explicit.
+func systemctlVerb(s string) (verb, unit string, ok bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != "systemctl" {
+		return "", "", false
+	}
+	unit = f[2]
+	if !strings.Contains(unit, ".") {
+		unit += ".service"
+	}
+	return f[1], unit, true
+}

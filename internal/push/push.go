@@ -1,0 +1,351 @@
+// Package push deploys a stack's rendered host files over SFTP, safely:
+// host keys are always verified, every remote operation has a deadline,
+// every host is planned (and drift detected) before any host is written,
+// each file is replaced atomically (temp file, fsync, posix-rename) with
+// a backup kept in a numbered generation on the host, the manifest's
+// validate commands run before anything is reloaded (a failure puts the
+// backups back), and hosts go in health-gated batches derived from their
+// roles. Rollback undoes the newest push generation byte for byte.
+//
+// The host keeps its own record under /var/lib/hacompile (see StateDir),
+// so drift and rollback need nothing but the host and the stack.
+package push
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// File is one file a host should have.
+type File struct {
+	Path     string // absolute path on the host ("/etc/nginx/nginx.conf")
+	Content  []byte
+	Mode     fs.FileMode
+	Owner    string // user:group
+	Kind     string
+	Validate string
+	Reload   string
+}
+
+// Host is one deployment target.
+type Host struct {
+	Name    string
+	Address string
+	Roles   []string
+	SSH     Endpoint
+	// Root is the directory on the host under which its tree lives:
+	// "/" for a real host, a prefix for a chroot or staging tree.
+	Root string
+	// HealthURL is checked (GET, 2xx) after the host's files are live;
+	// empty for no check. HealthRedirectOK lets a 3xx pass too, for a
+	// balancer that redirects plain HTTP to HTTPS.
+	HealthURL        string
+	HealthRedirectOK bool
+	Files            []File // sorted by path
+}
+
+func (h *Host) has(role string) bool { return slices.Contains(h.Roles, role) }
+
+// Options configure a push or a rollback.
+type Options struct {
+	Stack        string
+	SourceSHA256 string
+	Hosts        []Host
+	Auth         Auth
+
+	Timeout        time.Duration // each dial, handshake, SFTP operation; keepalive answers
+	CommandTimeout time.Duration // each validate or reload command
+	HealthTimeout  time.Duration // a host's health check, retries included
+	LockTimeout    time.Duration // a lock not refreshed for this long is stale
+
+	Batch   string // app hosts per batch: "N" or "P%"
+	MaxFail int    // failed hosts tolerated before the rollout stops
+	DryRun  bool
+	Force   bool // overwrite drifted files (keeping a backup)
+	Keep    int  // generations kept per host; 0 keeps all
+
+	Progress Progress
+	By       string // user@machine, recorded in locks and generations
+	PID      int
+
+	// beforeRename, when set (by tests), runs after a file's temp copy
+	// is complete and before it is renamed over the target.
+	beforeRename func(host, path, tmp string)
+	now          func() time.Time
+}
+
+func (o *Options) clock() time.Time {
+	if o.now != nil {
+		return o.now()
+	}
+	return time.Now()
+}
+
+// ErrUnknownHost is a --hosts name the stack does not have.
+var ErrUnknownHost = errors.New("unknown host")
+
+// TargetOptions select and address the hosts of a rendered stack.
+type TargetOptions struct {
+	Hosts     []string   // names; empty for all
+	SSHConfig *SSHConfig // overrides of the stack's ssh settings; may be nil
+	// HealthURL is a template with {host}, {address}, {port} and {path}
+	// replacing the default http://{address}:{port}{path}.
+	HealthURL string
+	NoHealth  bool
+	// Root is where each host's tree goes on the host: "/" (the
+	// default) for real hosts, or a prefix for chroots and staging
+	// trees, in which "{host}" stands for the host's name. Under a
+	// prefix the stack is rendered again with the prefix (a sandbox
+	// render), so the absolute paths inside the files and in the
+	// validate commands point into the tree they belong to.
+	Root string
+}
+
+// Targets turns a rendered stack into hosts to push, in name order.
+// Each app host is checked at http://<address>:<app.http_port><health
+// path>; an lb host (without the app role) at port 80 of its address,
+// where a redirect to HTTPS also passes; other hosts have no HTTP
+// service to check.
+func Targets(r *build.Rendered, to TargetOptions) ([]Host, error) {
+	s := r.Stack
+	names := s.HostNames()
+	if len(to.Hosts) > 0 {
+		var sel []string
+		for _, n := range to.Hosts {
+			if s.Hosts[n] == nil {
+				return nil, fmt.Errorf("%w %q: stack %s has %s", ErrUnknownHost, n, s.Name, strings.Join(names, ", "))
+			}
+			if !slices.Contains(sel, n) {
+				sel = append(sel, n)
+			}
+		}
+		slices.Sort(sel)
+		names = sel
+	}
+	rootTmpl := to.Root
+	if rootTmpl == "" {
+		rootTmpl = "/"
+	}
+	renders := map[string]*build.Rendered{"/": r}
+	var hosts []Host
+	for _, n := range names {
+		sh := s.Hosts[n]
+		root := path.Clean(strings.ReplaceAll(rootTmpl, "{host}", n))
+		if !strings.HasPrefix(root, "/") {
+			return nil, fmt.Errorf("--root %q: want an absolute path", to.Root)
+		}
+		rr := renders[root]
+		if rr == nil {
+			rs, err := build.RenderAll([]*schema.Stack{s}, artifact.Options{Root: root})
+			if err != nil {
+				return nil, fmt.Errorf("render %s under %s: %w", s.Name, root, err)
+			}
+			rr = rs[0]
+			renders[root] = rr
+		}
+		h := Host{Name: n, Address: sh.Address, Roles: slices.Clone(sh.Roles), Root: root,
+			SSH: Endpoint{HostName: sh.Address, Port: sh.SSH.Port, User: sh.SSH.User}}
+		o := to.SSHConfig.For(n, sh.Address)
+		if o.HostName != "" {
+			h.SSH.HostName = o.HostName
+		}
+		if o.User != "" {
+			h.SSH.User = o.User
+		}
+		if o.Port != 0 {
+			h.SSH.Port = o.Port
+		}
+		h.SSH.IdentityFiles = o.IdentityFiles
+		if h.SSH.Port == 0 {
+			h.SSH.Port = 22
+		}
+		if !to.NoHealth {
+			port := 0
+			switch {
+			case h.has("app"):
+				port = s.App.HTTPPort
+			case h.has("lb"):
+				port, h.HealthRedirectOK = 80, true
+			}
+			if port != 0 {
+				tmpl := to.HealthURL
+				if tmpl == "" {
+					tmpl = "http://{address}:{port}{path}"
+				}
+				h.HealthURL = strings.NewReplacer(
+					"{host}", n,
+					"{address}", hostForURL(sh.Address),
+					"{port}", strconv.Itoa(port),
+					"{path}", s.Balancer.Health.Path,
+				).Replace(tmpl)
+			}
+		}
+		for _, f := range rr.Files {
+			if f.Host != n {
+				continue
+			}
+			h.Files = append(h.Files, File{Path: "/" + f.Path, Content: f.Content, Mode: f.Mode.Perm(),
+				Owner: f.Owner, Kind: f.Kind, Validate: f.Validate, Reload: f.Reload})
+		}
+		slices.SortFunc(h.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+func hostForURL(addr string) string {
+	if strings.Contains(addr, ":") {
+		return "[" + addr + "]"
+	}
+	return addr
+}
+
+// ParseBatch checks a --batch value: a host count ("2") or a
+// percentage of the role's hosts ("25%").
+func ParseBatch(spec string) (n int, percent bool, err error) {
+	s, percent := strings.CutSuffix(spec, "%")
+	n, err = strconv.Atoi(s)
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("--batch: want a number of hosts or a percentage like 25%%, got %q", spec)
+	case n < 1 || (percent && n > 100):
+		return 0, false, fmt.Errorf("--batch: want 1 or more hosts, or 1%%-100%%, got %q", spec)
+	}
+	return n, percent, nil
+}
+
+// Batches orders hosts for a rolling push: load balancers one at a
+// time (so one always serves while another restarts), then app hosts,
+// then the rest (workers, caches), each group in batches of spec hosts
+// or spec percent of the group, rounded up. Names are sorted in each
+// group.
+func Batches(hosts []Host, spec string) ([][]string, error) {
+	n, percent, err := ParseBatch(spec)
+	if err != nil {
+		return nil, err
+	}
+	var lbs, apps, rest []string
+	for _, h := range hosts {
+		switch {
+		case h.has("lb"):
+			lbs = append(lbs, h.Name)
+		case h.has("app"):
+			apps = append(apps, h.Name)
+		default:
+			rest = append(rest, h.Name)
+		}
+	}
+	var out [][]string
+	for _, name := range slices.Sorted(slices.Values(lbs)) {
+		out = append(out, []string{name})
+	}
+	for _, group := range [][]string{apps, rest} {
+		slices.Sort(group)
+		size := n
+		if percent {
+			size = max(1, int(math.Ceil(float64(len(group))*float64(n)/100)))
+		}
+		for len(group) > 0 {
+			k := min(size, len(group))
+			out = append(out, group[:k])
+			group = group[k:]
+		}
+	}
+	return out, nil
+}
+
+// Summary is what a push or rollback did, host by host, in rollout
+// order.
+type Summary struct {
+	Stack  string       `json:"stack"`
+	Action string       `json:"action"` // push | rollback
+	DryRun bool         `json:"dry_run"`
+	OK     bool         `json:"ok"`
+	Hosts  []HostResult `json:"hosts"`
+}
+
+// Host statuses in a Summary.
+const (
+	StatusPlanned   = "planned"   // dry run
+	StatusUnchanged = "unchanged" // nothing to write
+	StatusDone      = "done"      // written, validated, reloaded, healthy
+	StatusFailed    = "failed"
+	StatusReverted  = "reverted" // validation failed; the previous files are back
+	StatusSkipped   = "skipped"  // the rollout stopped before this host's batch
+	StatusAborted   = "aborted"  // another host failed planning; nothing written
+)
+
+// HostResult is one host's outcome.
+type HostResult struct {
+	Host       string   `json:"host"`
+	Endpoint   string   `json:"endpoint"`
+	Root       string   `json:"root"`
+	Batch      int      `json:"batch"`
+	Status     string   `json:"status"`
+	Created    int      `json:"created"`
+	Updated    int      `json:"updated"`
+	Removed    int      `json:"removed"`
+	Unchanged  int      `json:"unchanged"`
+	Generation int      `json:"generation,omitempty"`
+	Validated  []string `json:"validated,omitempty"`
+	Reloaded   []string `json:"reloaded,omitempty"`
+	Health     string   `json:"health,omitempty"` // the URL checked
+	Notes      []string `json:"notes,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Plan       *Plan    `json:"plan,omitempty"`
+
+	err error
+}
+
+// Err is the host's failure, or nil.
+func (r *HostResult) Err() error { return r.err }
+
+// Err joins every host's failure; nil when all succeeded.
+func (s *Summary) Err() error {
+	var errs []error
+	for i := range s.Hosts {
+		if e := s.Hosts[i].err; e != nil {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateOptions(o *Options) error {
+	if o.Stack == "" {
+		return errors.New("no stack name")
+	}
+	if o.Timeout <= 0 || o.CommandTimeout <= 0 || o.HealthTimeout <= 0 || o.LockTimeout <= 0 {
+		return errors.New("timeouts must be positive")
+	}
+	if o.MaxFail < 0 {
+		return fmt.Errorf("--max-fail: want 0 or more, got %d", o.MaxFail)
+	}
+	seen := map[string]bool{}
+	for i, h := range o.Hosts {
+		if seen[h.Name] {
+			return fmt.Errorf("host %s given twice", h.Name)
+		}
+		seen[h.Name] = true
+		if h.Root == "" {
+			o.Hosts[i].Root = "/"
+		} else if !strings.HasPrefix(h.Root, "/") {
+			return fmt.Errorf("%s: root %q: want an absolute path", h.Name, h.Root)
+		}
+		if h.SSH.HostName == "" {
+			return fmt.Errorf("%s: no address", h.Name)
+		}
+	}
+	return nil
+}

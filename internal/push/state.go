@@ -1,0 +1,262 @@
+package push
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"github.com/hacompile/hacompile/internal/build"
+)
+
+// What push keeps on each host, under the remote root:
+//
+//	/var/lib/hacompile/<stack>.json              the last pushed manifest (State)
+//	/var/lib/hacompile/<stack>.lock              held while a push runs
+//	/var/lib/hacompile/backups/<stack>/<n>/      generation n:
+//	    generation.json                          what it changed (Generation)
+//	    files/<path>                             the files it replaced, as they were
+const StateDir = "/var/lib/hacompile"
+
+func statePath(stack string) string  { return StateDir + "/" + stack + ".json" }
+func lockPath(stack string) string   { return StateDir + "/" + stack + ".lock" }
+func backupsDir(stack string) string { return StateDir + "/backups/" + stack }
+func genDir(stack string, n int) string {
+	return backupsDir(stack) + "/" + strconv.Itoa(n)
+}
+
+// State is the manifest of what the last push put on a host.
+type State struct {
+	Stack        string                `json:"stack"`
+	Host         string                `json:"host"`
+	Generation   int                   `json:"generation"`
+	SourceSHA256 string                `json:"source_sha256,omitempty"`
+	Files        []build.ManifestEntry `json:"files"` // sorted by path
+}
+
+func (s *State) entry(p string) *build.ManifestEntry {
+	if s == nil {
+		return nil
+	}
+	for i := range s.Files {
+		if s.Files[i].Path == p {
+			return &s.Files[i]
+		}
+	}
+	return nil
+}
+
+// Generation statuses.
+const (
+	genApplying   = "applying"    // files are being changed, or a push was cut off
+	genApplied    = "applied"     // complete
+	genReverted   = "reverted"    // validation failed and the backups were put back
+	genRolledBack = "rolled-back" // undone by a later rollback generation
+)
+
+// Generation records one push or rollback on a host: enough to undo it
+// byte for byte.
+type Generation struct {
+	Stack    string    `json:"stack"`
+	Host     string    `json:"host"`
+	Number   int       `json:"number"`
+	Kind     string    `json:"kind"` // push | rollback
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started"`
+	By       string    `json:"by"`
+	Reverts  int       `json:"reverts,omitempty"` // for a rollback: the generation it undid
+	Previous *State    `json:"previous"`          // the host's State before; nil if none
+	Changes  []Change  `json:"changes"`           // sorted by path
+}
+
+// FileState is a file as it was or is meant to be.
+type FileState struct {
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+	Mode   string `json:"mode"`
+	Owner  string `json:"owner,omitempty"` // user:group as the manifest says
+	UID    int    `json:"uid"`             // numeric owner; -1 unknown or not applied
+	GID    int    `json:"gid"`
+}
+
+// Change is one path a generation created, updated or removed.
+type Change struct {
+	Path   string     `json:"path"`
+	Action string     `json:"action"` // create | update | remove
+	Reason string     `json:"reason,omitempty"`
+	Old    *FileState `json:"old,omitempty"`    // nil: did not exist
+	New    *FileState `json:"new,omitempty"`    // nil: removed
+	Backup string     `json:"backup,omitempty"` // the old file, relative to the generation directory
+	// Validate and Reload are the commands of the file's manifest
+	// entries, old and new, run when the change takes effect or is
+	// undone.
+	Validate []string `json:"validate,omitempty"`
+	Reload   []string `json:"reload,omitempty"`
+}
+
+// readJSON reads p into v; found is false when p does not exist.
+func (c *conn) readJSON(p string, v any) (found bool, err error) {
+	b, err := c.readFile(p)
+	if notExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("%s: %w", p, err)
+	}
+	return true, nil
+}
+
+func (c *conn) writeJSON(p string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := c.mkdirAll(path.Dir(p)); err != nil {
+		return err
+	}
+	return c.writeAtomic(p, writeSpec{Content: append(b, '\n'), Mode: 0o644, UID: -1}, nil)
+}
+
+// generations lists the generation numbers on the host, ascending.
+func (c *conn) generations(root, stack string) ([]int, error) {
+	ents, err := c.readDir(joinRoot(root, backupsDir(stack)))
+	if notExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ns []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() && n > 0 {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	return ns, nil
+}
+
+func (c *conn) readGeneration(root, stack string, n int) (*Generation, error) {
+	var g Generation
+	found, err := c.readJSON(joinRoot(root, genDir(stack, n)+"/generation.json"), &g)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		// A directory without a record: the push died while making
+		// backups, before any target was touched.
+		return nil, nil
+	}
+	return &g, nil
+}
+
+// LockInfo is the content of a lock file.
+type LockInfo struct {
+	By      string    `json:"by"` // user@machine
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Token   string    `json:"token"`
+}
+
+// lock holds a host's push lock: an exclusively created file, whose
+// mtime the holder refreshes, so a lock left by a crashed push can be
+// recognised as stale.
+type lock struct {
+	c       *conn
+	path    string
+	info    LockInfo
+	stale   time.Duration
+	touched time.Time
+}
+
+// acquire creates the lock file or reports who holds it. A lock not
+// refreshed for stale is taken over. (Two pushes breaking the same
+// stale lock in the same instant could both win; that needs a crashed
+// push and a race within one round trip.)
+func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, now time.Time) (*lock, error) {
+	p := joinRoot(root, lockPath(stack))
+	if err := c.mkdirAll(path.Dir(p)); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		var f *sftp.File
+		err := c.do("create", p, func() error {
+			var err error
+			f, err = c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+			return err
+		})
+		if err == nil {
+			werr := c.do("write", p, func() error { _, err := f.Write(append(b, '\n')); return err })
+			cerr := c.do("close", p, f.Close)
+			// Staleness is judged on the pushers' clocks, not the
+			// host's, which may be off: set the mtime explicitly.
+			terr := c.do("touch", p, func() error { return c.sftp.Chtimes(p, now, now) })
+			if err := errors.Join(werr, cerr, terr); err != nil {
+				_ = c.remove(p)
+				return nil, err
+			}
+			return &lock{c: c, path: p, info: info, stale: stale, touched: now}, nil
+		}
+		// OpenSSH maps EEXIST to a plain failure status: look at the
+		// file to tell "held" from other errors.
+		fi, serr := c.lstat(p)
+		if serr != nil {
+			return nil, err
+		}
+		var held LockInfo
+		if raw, rerr := c.readFile(p); rerr == nil {
+			_ = json.Unmarshal(raw, &held)
+		}
+		age := now.Sub(fi.ModTime())
+		if age < stale || attempt > 0 {
+			return nil, fmt.Errorf("%s is held by %s (pid %d) since %s, refreshed %s ago: %w",
+				lockPath(stack), orUnknown(held.By), held.PID, held.Started.UTC().Format(time.RFC3339), age.Round(time.Second), ErrLocked)
+		}
+		if err := c.remove(p); err != nil && !notExist(err) {
+			return nil, err
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown push"
+	}
+	return s
+}
+
+// refresh moves the lock's mtime forward when a third of the stale
+// period has passed, so long rollouts keep it.
+func (l *lock) refresh(now time.Time) {
+	if l == nil || now.Sub(l.touched) < l.stale/3 {
+		return
+	}
+	if l.c.do("touch", l.path, func() error { return l.c.sftp.Chtimes(l.path, now, now) }) == nil {
+		l.touched = now
+	}
+}
+
+// release removes the lock if it is still this push's.
+func (l *lock) release() error {
+	if l == nil {
+		return nil
+	}
+	var held LockInfo
+	if found, err := l.c.readJSON(l.path, &held); err != nil || !found || held.Token != l.info.Token {
+		return err
+	}
+	return l.c.remove(l.path)
+}
