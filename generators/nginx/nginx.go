@@ -43,9 +43,18 @@ func AppSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Na
 // LBSitePath is the nginx balancer's site on the lb hosts.
 func LBSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + "-lb.conf" }
 
+// validate checks the configuration this generator wrote: under a
+// sandbox root (push --root, tests) that is the tree's nginx.conf, not
+// the system's.
+func (g *gen) validate() string {
+	if g.opt.Root == "" {
+		return "nginx -t"
+	}
+	return "nginx -t -c " + g.opt.P("/etc/nginx/nginx.conf")
+}
+
 const (
-	validate = "nginx -t"
-	reload   = "systemctl reload nginx"
+	reload = "systemctl reload nginx"
 	// acmePrefix is where HTTP-01 challenges are fetched; certbot's
 	// webroot plugin writes the tokens below <acme_root>/.well-known/.
 	acmePrefix = "/.well-known/acme-challenge/"
@@ -185,7 +194,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 		}
 		files = append(files, artifact.File{
 			Host: h.Name, Path: p, Content: []byte(content), Mode: 0o644, Owner: "root:root",
-			Validate: validate, Reload: reload,
+			Validate: g.validate(), Reload: reload,
 		})
 	}
 	return files, nil

@@ -481,6 +481,18 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The rendered files, custom generators' included, must agree with
+	// the inventory: pools list the app hosts, the health path is served.
+	for _, r := range rs {
+		for _, d := range rules.CheckRendered(r.Stack, r.Files) {
+			failed = failed || d.Severity == "error"
+			findings = append(findings, d)
+		}
+	}
+	schema.SortDiagnostics(findings)
+	if failed {
+		return nil, &schema.Error{Diags: findings}
+	}
 	sources := make(map[string][]byte, len(in))
 	for _, f := range in {
 		sources[f.Name] = f.Data

@@ -65,7 +65,7 @@ func TestPushFirstThenNoop(t *testing.T) {
 	// services, with "reload" dropped where a "restart" runs anyway.
 	wantApp := []string{
 		"gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app",
-		"nginx -t",
+		"nginx -t -c $ROOT/etc/nginx/nginx.conf",
 		"systemd-analyze verify $ROOT/etc/systemd/system/app.service",
 		"systemd-analyze verify nginx.service",
 		"systemctl daemon-reload",
@@ -77,7 +77,7 @@ func TestPushFirstThenNoop(t *testing.T) {
 	if got := e.f.Hosts["app1"].Commands(t); !slices.Equal(got, wantApp) {
 		t.Errorf("app1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantApp, "\n"))
 	}
-	wantLB := []string{"nginx -t", "systemd-analyze verify nginx.service", "systemctl daemon-reload", "sysctl --system", "systemctl restart nginx.service"}
+	wantLB := []string{"nginx -t -c $ROOT/etc/nginx/nginx.conf", "systemd-analyze verify nginx.service", "systemctl daemon-reload", "sysctl --system", "systemctl restart nginx.service"}
 	if got := e.f.Hosts["lb1"].Commands(t); !slices.Equal(got, wantLB) {
 		t.Errorf("lb1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLB, "\n"))
 	}
@@ -343,7 +343,7 @@ func TestValidationFailureRestores(t *testing.T) {
 	if !errors.Is(err, ErrValidate) || errors.Is(err, ErrRestore) {
 		t.Fatalf("err = %v, want validation failure", err)
 	}
-	if !strings.Contains(err.Error(), `"nginx -t" exited with status 1`) || !strings.Contains(err.Error(), `unknown directive "gzip_foo"`) {
+	if !strings.Contains(err.Error(), `/etc/nginx/nginx.conf" exited with status 1`) || !strings.Contains(err.Error(), `unknown directive "gzip_foo"`) {
 		t.Errorf("error lacks the command and its output: %v", err)
 	}
 	if r := result(t, sum, "app1"); r.Status != StatusReverted {

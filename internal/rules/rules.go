@@ -56,11 +56,12 @@ var Table = []Rule{
 
 // Known reports whether id names a rule.
 func Known(id string) (Rule, bool) {
-	i := slices.IndexFunc(Table, func(r Rule) bool { return r.ID == id })
-	if i < 0 {
-		return Rule{}, false
+	for _, t := range [][]Rule{Table, RenderedTable} {
+		if i := slices.IndexFunc(t, func(r Rule) bool { return r.ID == id }); i >= 0 {
+			return t[i], true
+		}
 	}
-	return Table[i], true
+	return Rule{}, false
 }
 
 // Check runs every rule over the stack and applies its waivers. today is
