@@ -70,7 +70,12 @@ func (h *highlighter) listing(lexer string, content []byte) template.HTML {
 		return out
 	}
 	h.Misses++
-	out := h.format(h.plain, lexer, string(content))
+	var out template.HTML
+	if confLexers[lexer] {
+		out = confListing(lexer, string(content))
+	} else {
+		out = h.format(h.plain, lexer, string(content))
+	}
 	h.memo[key] = out
 	return out
 }
@@ -102,6 +107,11 @@ func lexerFor(p string) string {
 	ext := path.Ext(p)
 	switch {
 	case ext == ".pem" || strings.HasPrefix(base, "."):
+		return "plaintext"
+	case strings.HasPrefix(p, "cloud-init/"):
+		// A host's cloud-init repeats every file of the host, each
+		// highlighted on the host page already: shown plain, it costs
+		// nothing to render on a large fleet.
 		return "plaintext"
 	case ext == ".py":
 		return "python"

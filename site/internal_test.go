@@ -31,7 +31,7 @@ func TestLexerFor(t *testing.T) {
 		"etc/systemd/system/shop.service":                   "systemd",
 		"etc/systemd/system/nginx.service.d/hacompile.conf": "systemd",
 		"etc/shop/gunicorn.conf.py":                         "python",
-		"cloud-init/app1.yaml":                              "yaml",
+		"cloud-init/app1.yaml":                              "plaintext",
 		"etc/letsencrypt/renewal-hooks/deploy/hook.sh":      "bash",
 		"etc/sysctl.d/60-hacompile.conf":                    "ini",
 		"aws/launch-template.json":                          "json",

@@ -31,6 +31,7 @@ type preview struct {
 	Changes  []fileChange
 	Findings []schema.Diagnostic // new, compared with the stack as it is
 	files    []artifact.File
+	stack    *schema.Stack // the changed copy
 }
 
 // cloneStack copies what a procedure may change.
@@ -55,7 +56,11 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 	c := cloneStack(sc.s)
 	mutate(c)
 	var p preview
-	r, err := build.Render(c, generators.All(), generators.Assemblers(), artifact.Options{})
+	// The generators only: assemblers (cloud-init, provider files) repack
+	// the same files, and re-running them for every preview would cost a
+	// full build per procedure on a large fleet. The page says that each
+	// changed host's cloud-init follows.
+	r, err := build.Render(c, generators.All(), nil, artifact.Options{})
 	if err != nil {
 		var se *schema.Error
 		if errors.As(err, &se) && len(se.Diags) > 0 {
@@ -65,11 +70,17 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 		}
 		return p
 	}
-	p.files = r.Files
+	p.files, p.stack = r.Files, c
 	type key struct{ host, path string }
+	assembled := map[string]bool{}
+	for _, a := range generators.Assemblers() {
+		assembled[a.Kind()] = true
+	}
 	old := map[key]artifact.File{}
 	for _, f := range sc.r.Files {
-		old[key{f.Host, f.Path}] = f
+		if !assembled[f.Kind] {
+			old[key{f.Host, f.Path}] = f
+		}
 	}
 	seen := map[key]bool{}
 	for _, f := range r.Files {
@@ -84,7 +95,7 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 		}
 	}
 	for _, f := range sc.r.Files {
-		if !seen[key{f.Host, f.Path}] {
+		if !seen[key{f.Host, f.Path}] && !assembled[f.Kind] {
 			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "removed"})
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/cloudinit"
+
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/schema"
@@ -230,6 +232,9 @@ func previewTable(d *doc, sc *stackCtx, from string, p preview) {
 		rows = append(rows, []template.HTML{where, fileCell, codes(g.Actions)})
 	}
 	d.table([]string{"Where", "Files", "Validate and reload"}, rows)
+	if len(rows) > 0 {
+		d.p(hf("Each host listed also gets a new cloud-init document (%s) carrying its changed files.", code("out/"+sc.s.Name+"/cloud-init/<host>.yaml")))
+	}
 	for _, f := range p.Findings {
 		cls := "warning"
 		if f.Severity == "error" {
@@ -253,10 +258,14 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	p := previewOf(sc, func(c *schema.Stack) { c.Hosts[h.Name] = h })
 	d.p(hf("Shown for a new host %s at %s, sized like the last app host; use the real name and address.", code(h.Name), code(h.Address)))
 	pkgs := []string{}
-	for _, f := range p.files {
-		if f.Kind == "cloud-init" && f.Path == "cloud-init/"+h.Name+".yaml" {
-			pkgs = parseCloudConfig(f.Content).Packages
+	if p.stack != nil {
+		var own []artifact.File
+		for _, f := range p.files {
+			if f.Host == h.Name {
+				own = append(own, f)
+			}
 		}
+		pkgs = cloudinit.Packages(p.stack, h, own)
 	}
 	switch s.Provider {
 	case "digitalocean":

@@ -1,0 +1,23 @@
+package site_test
+
+import (
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/site"
+)
+
+// BenchmarkRender100 renders the runbook of a 100-host fleet.
+func BenchmarkRender100(b *testing.B) {
+	res, err := build.CompileInputs([]build.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(100, "")}}, "2026-11-22")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := site.Render(res, site.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
