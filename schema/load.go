@@ -152,6 +152,7 @@ func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) 
 	for name, h := range s.Hosts {
 		h.Name = name
 	}
+	s.Reindex()
 	sum := sha256.Sum256(src)
 	s.Source = rel
 	s.Positions = pos

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 )
@@ -41,6 +42,7 @@ type Stack struct {
 	Source string `json:"-"`
 	// SourceDigest is the sha256 of the stack file's bytes.
 	SourceDigest string `json:"-"`
+	index        *hostIndex
 	// Positions maps field paths ("balancer.kind", "hosts.app1") to
 	// where the author wrote them in Source (or in a file it imports).
 	Positions map[string]Position `json:"-"`
@@ -469,25 +471,48 @@ func (s *Stack) ScalingTemplateHost() *Host {
 	return nil
 }
 
-// HostNames returns the host names in sorted order.
-func (s *Stack) HostNames() []string {
-	names := make([]string, 0, len(s.Hosts))
-	for n := range s.Hosts {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+// hostIndex holds the sorted host names and hosts by role. Generators
+// ask for them once per host, so computing them each time made a build
+// quadratic in the fleet.
+type hostIndex struct {
+	hosts  map[string]*Host // the map indexed, to detect a replaced map
+	names  []string
+	byRole map[string][]*Host
 }
+
+// Reindex records the sorted host names and roles. The loader calls it;
+// code that builds or changes a Stack's hosts calls it again (without, the
+// accessors still answer correctly, only slower).
+func (s *Stack) Reindex() {
+	idx := &hostIndex{hosts: s.Hosts, byRole: map[string][]*Host{}}
+	for n := range s.Hosts {
+		idx.names = append(idx.names, n)
+	}
+	slices.Sort(idx.names)
+	for _, n := range idx.names {
+		for _, r := range s.Hosts[n].Roles {
+			idx.byRole[r] = append(idx.byRole[r], s.Hosts[n])
+		}
+	}
+	s.index = idx
+}
+
+func (s *Stack) currentIndex() *hostIndex {
+	idx := s.index
+	if idx == nil || len(idx.names) != len(s.Hosts) || reflect.ValueOf(idx.hosts).UnsafePointer() != reflect.ValueOf(s.Hosts).UnsafePointer() {
+		c := *s
+		c.Reindex()
+		return c.index
+	}
+	return idx
+}
+
+// HostNames returns the host names in sorted order.
+func (s *Stack) HostNames() []string { return slices.Clone(s.currentIndex().names) }
 
 // HostsWithRole returns the hosts having role, sorted by name.
 func (s *Stack) HostsWithRole(role string) []*Host {
-	var hs []*Host
-	for _, n := range s.HostNames() {
-		if h := s.Hosts[n]; h.Has(role) {
-			hs = append(hs, h)
-		}
-	}
-	return hs
+	return slices.Clone(s.currentIndex().byRole[role])
 }
 
 // Scalar is a string or a number, kept as its text.

@@ -21,3 +21,19 @@ func BenchmarkRender100(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOutTree1000 compiles a 1,000-host fleet and lays out all of
+// out/, runbook included: the in-memory part of a build.
+func BenchmarkOutTree1000(b *testing.B) {
+	in := []build.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(1000, "")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := build.CompileInputs(in, "2026-11-22")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := site.OutTree(res); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

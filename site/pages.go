@@ -3,7 +3,11 @@ package site
 import (
 	"fmt"
 	"html/template"
+	"path"
+	"strconv"
 	"strings"
+
+	"github.com/hacompile/hacompile/generators/cloudinit"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 )
@@ -100,12 +104,16 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []file
 		}
 		host := f.Host
 		lexer := lexerFor(f.Path)
+		listing := func() template.HTML { return g.hl.listing(lexer, f.Content) }
+		if f.Kind == "cloud-init" {
+			listing = func() template.HTML { return cloudInitExcerpt(sc, f) }
+		}
 		v := fileView{
 			ID: sc.anchors[host][f.Path], Path: hostPath(f), Kind: f.Kind,
 			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: digest(f.Content),
 			Validate: f.Validate, Reload: f.Reload, Size: len(f.Content),
 			SourceHref: rel(from, href), SourceText: text, Lexer: lexer,
-			Listing: g.hl.listing(lexer, f.Content),
+			Listing: listing(),
 		}
 		out = append(out, v)
 		where := sc.s.Name
@@ -115,6 +123,30 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []file
 		g.addSearch(searchEntry{Kind: "file", Title: v.Path, Text: where + " · " + f.Kind, URL: sc.fileHref(f)})
 	}
 	return out
+}
+
+// cloudInitExcerpt shows what a host's cloud-init adds to its files: the
+// packages and the first-boot commands. Its write_files are the host's
+// files, listed on the host's page; repeating them here would make this
+// page as large as the fleet.
+func cloudInitExcerpt(sc *stackCtx, f artifact.File) template.HTML {
+	name := strings.TrimSuffix(path.Base(f.Path), ".yaml")
+	h := sc.s.Hosts[name]
+	if h == nil {
+		return confListing("plaintext", string(f.Content))
+	}
+	files := sc.byHost[name]
+	var b strings.Builder
+	b.WriteString("# Excerpt: write_files carries the " + strconv.Itoa(len(files)) + " files on " + name + "'s page.\n")
+	b.WriteString("packages:\n")
+	for _, p := range cloudinit.Packages(sc.s, h, files) {
+		b.WriteString("  - " + p + "\n")
+	}
+	b.WriteString("runcmd:\n")
+	for _, c := range cloudinit.RunCmd(sc.s, h, files) {
+		b.WriteString("  - " + c + "\n")
+	}
+	return confListing("yaml", b.String())
 }
 
 type hostData struct {

@@ -55,6 +55,7 @@ func cloneStack(s *schema.Stack) *schema.Stack {
 func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 	c := cloneStack(sc.s)
 	mutate(c)
+	c.Reindex()
 	var p preview
 	// The generators only: assemblers (cloud-init, provider files) repack
 	// the same files, and re-running them for every preview would cost a

@@ -630,6 +630,7 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	s = load(t, stackSrc(""))
 	delete(s.Hosts, "lb1")
+	s.Reindex()
 	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil || err.Error() != `t/haproxy: balancer.kind is "haproxy" but no host has the role "lb" to run it` {
 		t.Errorf("no lb host: %v", err)
 	}
@@ -641,12 +642,14 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	s = load(t, stackSrc(""))
 	s.Hosts["lb1"].Roles = []string{"lb", "app"}
+	s.Reindex()
 	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil ||
 		err.Error() != "t/lb1/haproxy: app.http_port (this host's nginx) 80 is also HAProxy's port 80 on this host: give one of them another port" {
 		t.Errorf("lb and app on one host at port 80: %v", err)
 	}
 	s = load(t, stackSrc(`app: http_port: 8080`))
 	s.Hosts["lb1"].Roles = []string{"lb", "app"}
+	s.Reindex()
 	cfg := string(generate(t, s, artifact.Options{})[ConfigPath].Content)
 	if !strings.Contains(cfg, "    server lb1 10.0.0.5:8080 check\n") {
 		t.Errorf("a host that is both lb and app is not a server of its own balancer:\n%s", cfg)

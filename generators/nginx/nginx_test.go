@@ -648,6 +648,7 @@ func TestErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadInline(t, c.stack)
 			c.edit(s)
+			s.Reindex() // edits may change roles
 			files, err := Gen{}.Generate(s, artifact.Options{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v (%d files), want an error containing %q", err, len(files), c.want)

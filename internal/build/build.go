@@ -14,8 +14,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -214,9 +216,27 @@ func (f Input) source() jsonnet.Source {
 // two generators write the same path.
 func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assembler, opt artifact.Options) (*Rendered, error) {
 	c := collector{s: s, owner: map[string]string{}}
-	for _, g := range gens {
-		fs, err := g.Generate(s, opt)
-		c.add(g.Kind(), fs, err)
+	// Generators are pure functions of the stack: run them on every core,
+	// then collect their results in table order, so the files, the clash
+	// messages and everything after do not depend on scheduling.
+	type result struct {
+		files []artifact.File
+		err   error
+	}
+	results := make([]result, len(gens))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, g := range gens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i].files, results[i].err = g.Generate(s, opt)
+		}()
+	}
+	wg.Wait()
+	for i, g := range gens {
+		c.add(g.Kind(), results[i].files, results[i].err)
 	}
 	if len(c.diags) == 0 {
 		sortFiles(c.files)
