@@ -3,10 +3,11 @@
 // installed, users created, every file written byte for byte, kernel
 // settings applied, validators run, services started in order.
 //
-// The document is built as a YAML node tree and encoded by
-// go.yaml.in/yaml/v3, so quoting is the library's job, not ours; file
-// contents use literal block style where YAML can hold them exactly and
-// base64 otherwise.
+// The document has a fixed shape and is written directly: strings are
+// quoted by artifact.YAMLQuote (fuzzed against a YAML parser), file
+// contents are literal blocks where plainLines proves that exact and
+// base64 otherwise; the tests decode every document and compare
+// write_files with the host's files.
 package cloudinit
 
 import (
@@ -19,9 +20,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
@@ -46,7 +44,6 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	names := s.HostNames()
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
-	lit := &literalCache{ok: map[string]bool{}}
 	// Hosts are independent: encode them on every core. Each result goes
 	// to its host's slot, so the order does not depend on scheduling.
 	var wg sync.WaitGroup
@@ -56,7 +53,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				doc, err := document(s, s.Hosts[names[i]], byHost[names[i]], lit)
+				doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]])
 				if err != nil {
 					errs[i] = fmt.Errorf("%s: %w", names[i], err)
 					continue
@@ -76,68 +73,107 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	return out, nil
 }
 
-// literalCache remembers which contents literal style carries exactly:
-// most files are the same on every host of a role, and the check is a
-// full encode and decode.
-type literalCache struct {
-	mu sync.Mutex
-	ok map[string]bool
-}
-
-func (c *literalCache) literalOK(b []byte) bool {
-	c.mu.Lock()
-	ok, hit := c.ok[string(b)]
-	c.mu.Unlock()
-	if hit {
-		return ok
-	}
-	ok = literalOK(b)
-	c.mu.Lock()
-	c.ok[string(b)] = ok
-	c.mu.Unlock()
-	return ok
-}
-
 // packageDirs are directories created by the packages a host installs;
 // files under them are written after package installation (defer: true)
 // so dpkg never meets a configuration file it did not expect.
 var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/"}
 
-// Document renders the cloud-config for one host.
+// Document renders the cloud-config for one host. It is written
+// directly rather than through a YAML encoder: the shape is fixed, every
+// string goes through artifact.YAMLQuote, and file contents are literal
+// blocks when plainLines proves that exact (base64 otherwise) — on a
+// large fleet the encoder was most of the cost of a build.
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, error) {
-	return document(s, h, files, &literalCache{ok: map[string]bool{}})
+	w := &docWriter{}
+	w.b.Grow(1024 + 2*totalSize(files))
+	w.b.WriteString("#cloud-config\n")
+	w.b.WriteString(artifact.Header("#", s))
+	w.b.WriteString("package_update: true\n")
+	if pkgs := Packages(s, h, files); len(pkgs) > 0 {
+		w.b.WriteString("packages:\n")
+		for _, p := range pkgs {
+			w.item(1, p)
+		}
+	}
+	// Celery workers run the app's code as the app's user.
+	if h.Has("app") || h.Has("worker") && s.Workers != nil {
+		w.b.WriteString("users:\n  - default\n")
+		w.field(1, true, "name", s.App.User)
+		w.b.WriteString("    system: true\n    no_create_home: true\n")
+		w.field(2, false, "homedir", s.App.WorkingDir)
+		w.field(2, false, "shell", "/usr/sbin/nologin")
+		w.field(2, false, "groups", s.App.Group)
+	}
+	if len(files) > 0 {
+		w.b.WriteString("write_files:\n")
+		for _, f := range files {
+			w.field(1, true, "path", "/"+f.Path)
+			w.field(2, false, "owner", f.Owner)
+			w.field(2, false, "permissions", fmt.Sprintf("%#04o", f.Mode.Perm()))
+			if plainLines(f.Content) {
+				w.b.WriteString("    content: |\n")
+				for _, line := range strings.SplitAfter(string(f.Content), "\n") {
+					if line == "\n" {
+						w.b.WriteString("\n")
+					} else if line != "" {
+						w.b.WriteString("      ")
+						w.b.WriteString(line)
+					}
+				}
+			} else {
+				w.field(2, false, "encoding", "b64")
+				w.field(2, false, "content", base64.StdEncoding.EncodeToString(f.Content))
+			}
+			if deferred(f) {
+				w.b.WriteString("    defer: true\n")
+			}
+		}
+	}
+	w.b.WriteString("runcmd:\n")
+	for _, cmd := range RunCmd(s, h, files) {
+		w.item(1, cmd)
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.b.Bytes(), nil
 }
 
-func document(s *schema.Stack, h *schema.Host, files []artifact.File, lit *literalCache) ([]byte, error) {
-	root := mapping()
-	add(root, "package_update", scalar("true", "!!bool"))
-	if pkgs := Packages(s, h, files); len(pkgs) > 0 {
-		add(root, "packages", seq(pkgs...))
-	}
-	if u := users(s, h); u != nil {
-		add(root, "users", u)
-	}
-	wf := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, f := range files {
-		wf.Content = append(wf.Content, writeFile(f, lit))
-	}
-	if len(wf.Content) > 0 {
-		add(root, "write_files", wf)
-	}
-	add(root, "runcmd", seq(RunCmd(s, h, files)...))
+// docWriter writes the document's fixed shape; the first quoting error
+// (a string that is not UTF-8) is kept and returned.
+type docWriter struct {
+	b   bytes.Buffer
+	err error
+}
 
-	var b bytes.Buffer
-	b.WriteString("#cloud-config\n")
-	b.WriteString(artifact.Header("#", s))
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return nil, err
+func (w *docWriter) quote(s string) string {
+	q, err := artifact.YAMLQuote(s)
+	if err != nil && w.err == nil {
+		w.err = err
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
+	return q
+}
+
+// item writes a sequence item at the given depth (two spaces a level).
+func (w *docWriter) item(depth int, v string) {
+	w.b.WriteString(strings.Repeat("  ", depth) + "- " + w.quote(v) + "\n")
+}
+
+// field writes "key: value" at depth, opening a sequence item when first.
+func (w *docWriter) field(depth int, first bool, k, v string) {
+	if first {
+		w.b.WriteString(strings.Repeat("  ", depth) + "- " + k + ": " + w.quote(v) + "\n")
+		return
 	}
-	return b.Bytes(), nil
+	w.b.WriteString(strings.Repeat("  ", depth) + k + ": " + w.quote(v) + "\n")
+}
+
+func totalSize(files []artifact.File) int {
+	n := 0
+	for _, f := range files {
+		n += len(f.Content)
+	}
+	return n
 }
 
 // Packages lists the Debian packages a host needs for its files.
@@ -205,40 +241,6 @@ func terminatesTLS(s *schema.Stack, h *schema.Host) bool {
 	return h.Has("lb") && s.Balancer.Kind != "cloud"
 }
 
-func users(s *schema.Stack, h *schema.Host) *yaml.Node {
-	// Celery workers run the app's code as the app's user.
-	if !h.Has("app") && !(h.Has("worker") && s.Workers != nil) {
-		return nil
-	}
-	u := mapping()
-	add(u, "name", str(s.App.User))
-	add(u, "system", scalar("true", "!!bool"))
-	add(u, "no_create_home", scalar("true", "!!bool"))
-	add(u, "homedir", str(s.App.WorkingDir))
-	add(u, "shell", str("/usr/sbin/nologin"))
-	add(u, "groups", str(s.App.Group))
-	return seq2(str("default"), u)
-}
-
-func writeFile(f artifact.File, lit *literalCache) *yaml.Node {
-	m := mapping()
-	add(m, "path", str("/"+f.Path))
-	add(m, "owner", str(f.Owner))
-	add(m, "permissions", str(fmt.Sprintf("%#04o", f.Mode.Perm())))
-	if lit.literalOK(f.Content) {
-		c := str(string(f.Content))
-		c.Style = yaml.LiteralStyle
-		add(m, "content", c)
-	} else {
-		add(m, "encoding", str("b64"))
-		add(m, "content", str(base64.StdEncoding.EncodeToString(f.Content)))
-	}
-	if deferred(f) {
-		add(m, "defer", scalar("true", "!!bool"))
-	}
-	return m
-}
-
 func deferred(f artifact.File) bool {
 	if f.Owner != "root:root" {
 		return true
@@ -251,32 +253,7 @@ func deferred(f artifact.File) bool {
 	return false
 }
 
-// literalOK reports whether YAML's literal block style carries b
-// exactly, by encoding and decoding it: the emitter's rules for trailing
-// spaces, final newlines and indentation are its own, so ask it.
-func literalOK(b []byte) bool {
-	return plainLines(b) || roundTrips(b)
-}
-
-// roundTrips encodes b as a literal block and decodes it back.
-func roundTrips(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
-	n := str(string(b))
-	n.Style = yaml.LiteralStyle
-	enc, err := yaml.Marshal(seq2(n))
-	if err != nil {
-		return false
-	}
-	var back []string
-	if err := yaml.Unmarshal(enc, &back); err != nil || len(back) != 1 {
-		return false
-	}
-	return back[0] == string(b) && bytes.Contains(enc, []byte("- |"))
-}
-
-// plainLines is the common case decided without a round trip: printable
+// plainLines reports whether a literal block carries b exactly: printable
 // ASCII lines (tabs allowed after the indentation), none ending with
 // blanks, the first neither empty nor starting with a blank (that needs an indentation
 // indicator), exactly one final newline. A literal block carries such
@@ -387,21 +364,3 @@ func deployHook(files []artifact.File) string {
 	}
 	return ""
 }
-
-func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
-
-func scalar(v, tag string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag} }
-
-func str(v string) *yaml.Node { return scalar(v, "!!str") }
-
-func add(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, str(k), v) }
-
-func seq(items ...string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, it := range items {
-		n.Content = append(n.Content, str(it))
-	}
-	return n
-}
-
-func seq2(items ...*yaml.Node) *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode, Content: items} }
