@@ -1,7 +1,6 @@
 package site
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"regexp"
@@ -168,10 +167,8 @@ func (sc *stackCtx) sourceHref(field string) string {
 // match re, trimmed, each once, in file order.
 func directives(content []byte, re *regexp.Regexp) []string {
 	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(content))
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
+	for line := range bytes.Lines(content) {
+		l := strings.TrimSpace(string(line))
 		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "//") {
 			continue
 		}
@@ -188,10 +185,8 @@ func directives(content []byte, re *regexp.Regexp) []string {
 func nginxDirectives(content []byte, re, skip *regexp.Regexp) []string {
 	var out []string
 	var stack []bool
-	sc := bufio.NewScanner(bytes.NewReader(content))
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
+	for line := range bytes.Lines(content) {
+		l := strings.TrimSpace(string(line))
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}

@@ -57,9 +57,9 @@ func ExecQuote(arg string) (string, error) {
 // doubled. A lone ";" would separate commands and is not among them.
 const safeChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=:,./@%$"
 
-func doubleSpecials(s string) string {
-	return strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
-}
+var specials = strings.NewReplacer("%", "%%", "$", "$$")
+
+func doubleSpecials(s string) string { return specials.Replace(s) }
 
 // ExecLine renders argv as the value of an Exec*= setting. argv[0] must
 // be an absolute path: systemd gives a leading "-", "@", ":", "+" or "!"
