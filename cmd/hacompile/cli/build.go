@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -87,6 +88,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 	}
 	c.Flags().StringVar(&out, "out", "out", "output directory")
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
+	addStrictFlag(c)
 	addJsonnetFlags(c)
 	return c
 }
@@ -98,6 +100,11 @@ func sortedStatKeys(m map[string]*build.Stats) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// addStrictFlag adds --strict: HA rule warnings fail like errors.
+func addStrictFlag(c *cobra.Command) {
+	c.Flags().Bool("strict", false, "fail (exit 1) on HA rule warnings too; waived findings stay accepted")
 }
 
 // compile runs the pipeline over args (default: the stacks directory)
@@ -117,6 +124,15 @@ func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Resu
 	res, err := build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
 	if err != nil {
 		return nil, err
+	}
+	if strict, _ := cmd.Flags().GetBool("strict"); strict {
+		for _, d := range res.Findings {
+			if d.Severity == "warning" {
+				// Every finding, so the warnings read in context; waived
+				// ones stay accepted.
+				return nil, &schema.Error{Diags: res.Findings}
+			}
+		}
 	}
 	if printFindings {
 		for _, d := range res.Findings {

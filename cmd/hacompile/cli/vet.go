@@ -69,6 +69,7 @@ It writes nothing. Quiet on success unless --output json is given.`,
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addStrictFlag(c)
 	addJsonnetFlags(c)
 	return c
 }
