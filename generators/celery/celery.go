@@ -267,32 +267,7 @@ func sandbox(u *systemd.Unit, s *schema.Stack, opt artifact.Options) error {
 	slices.Sort(writable)
 	writable = slices.Compact(writable)
 	u.Comment("Sandbox: as the app's unit. Tasks read the code, write uploads and private /tmp.")
-	u.Set("NoNewPrivileges", "yes")
-	u.Set("PrivateTmp", "yes")
-	u.Set("PrivateDevices", "yes")
-	u.Set("PrivateMounts", "yes")
-	u.Set("ProtectSystem", "strict")
-	if len(writable) > 0 {
-		u.Set("ReadWritePaths", strings.Join(writable, " "))
-	}
-	if home {
-		u.Set("ProtectHome", "read-only")
-	} else {
-		u.Set("ProtectHome", "yes")
-	}
-	for _, k := range []string{
-		"ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
-		"ProtectControlGroups", "ProtectClock", "ProtectHostname",
-		"RestrictSUIDSGID", "RestrictRealtime", "RestrictNamespaces", "LockPersonality",
-	} {
-		u.Set(k, "yes")
-	}
-	u.Set("ProtectProc", "invisible")
-	u.Set("SystemCallArchitectures", "native")
-	u.Set("SystemCallFilter", "@system-service")
-	u.Set("SystemCallErrorNumber", "EPERM")
-	u.Comment("AF_NETLINK: glibc's getaddrinfo() asks the kernel for the host's addresses.")
-	u.Set("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK")
+	u.Sandbox(writable, home)
 	u.Set("CapabilityBoundingSet", "")
 	return nil
 }

@@ -286,6 +286,27 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 	u.set("UMask", umask)
 
 	u.comment("Sandbox: the app reads its code, writes only uploads and private /tmp.")
+	sandbox(&u, writable, home)
+	if app.Bind.Port != 0 && app.Bind.Port < 1024 {
+		u.comment(fmt.Sprintf("Port %d is privileged: keep only the right to bind it.", app.Bind.Port))
+		u.set("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")
+		u.set("AmbientCapabilities", "CAP_NET_BIND_SERVICE")
+	} else {
+		u.set("CapabilityBoundingSet", "")
+	}
+
+	u.section("Install")
+	u.set("WantedBy", "multi-user.target")
+	return u.bytes(), nil
+}
+
+// sandbox writes the confinement every app-code unit shares (the app,
+// Celery workers and beat): no new privileges, private /tmp and devices,
+// a read-only system except the writable paths, hidden or read-only
+// homes, kernel and control-group protections, the @system-service
+// system calls and the address families a web app uses. Capabilities
+// are the caller's: they differ by unit.
+func sandbox(u *unit, writable []string, home bool) {
 	u.set("NoNewPrivileges", "yes")
 	u.set("PrivateTmp", "yes")
 	u.set("PrivateDevices", "yes")
@@ -314,17 +335,6 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 	u.set("SystemCallErrorNumber", "EPERM")
 	u.comment("AF_NETLINK: glibc's getaddrinfo() asks the kernel for the host's addresses.")
 	u.set("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK")
-	if app.Bind.Port != 0 && app.Bind.Port < 1024 {
-		u.comment(fmt.Sprintf("Port %d is privileged: keep only the right to bind it.", app.Bind.Port))
-		u.set("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")
-		u.set("AmbientCapabilities", "CAP_NET_BIND_SERVICE")
-	} else {
-		u.set("CapabilityBoundingSet", "")
-	}
-
-	u.section("Install")
-	u.set("WantedBy", "multi-user.target")
-	return u.bytes(), nil
 }
 
 // starmanMaxRequests stands for "never recycle": Starman reads 0 as its

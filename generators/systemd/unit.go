@@ -45,6 +45,9 @@ func (u *Unit) Comment(lines ...string) { u.u.comment(lines...) }
 // Set writes key=value; the caller quotes value (ExecLine, SpecEscape).
 func (u *Unit) Set(key, value string) { u.u.set(key, value) }
 
+// Sandbox writes the confinement shared by every unit running app code.
+func (u *Unit) Sandbox(writable []string, home bool) { sandbox(&u.u, writable, home) }
+
 // Bytes returns the file.
 func (u *Unit) Bytes() []byte { return u.u.bytes() }
 
