@@ -276,7 +276,7 @@ func TestWorkerRuns(t *testing.T) {
 	redisServer := testtool.Require(t, "redis-server", "redis-server")
 	testtool.Require(t, "/usr/bin/python3", "python3")
 	if out, err := exec.Command("/usr/bin/python3", "-c", "import redis").CombinedOutput(); err != nil {
-		t.Skipf("python3-redis is missing (apt-get install -y python3-redis): %s", out)
+		testtool.Missing(t, "python3-redis is missing (apt-get install -y python3-redis): "+string(out))
 	}
 	s := exampleStack(t, "python-celery-cache")
 	root, _ := renderSandbox(t, s)

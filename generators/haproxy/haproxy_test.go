@@ -3,6 +3,7 @@ package haproxy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -502,7 +503,7 @@ func TestDropIn(t *testing.T) {
 	unit := "/lib/systemd/system/haproxy.service"
 	debian, err := os.ReadFile(unit)
 	if err != nil {
-		t.Skipf("Debian's %s is not here (apt-get install haproxy): %v", unit, err)
+		testtool.Missing(t, fmt.Sprintf("Debian's %s is not here (apt-get install haproxy): %v", unit, err))
 	}
 	for _, extra := range []string{"", "balancer: maxconn: 100000", "tuning: nofile: 300000"} {
 		s := load(t, stackSrc(extra))

@@ -22,12 +22,18 @@ func Require(t testing.TB, cmd, pkg string) string {
 	if err == nil {
 		return p
 	}
-	msg := cmd + " not found; install it with: apt-get install -y " + pkg + " (or run make test, which installs the test tools)"
+	Missing(t, cmd+" not found; install it with: apt-get install -y "+pkg+" (or run make test, which installs the test tools)")
+	return ""
+}
+
+// Missing stops a test whose environment lacks something it needs:
+// skipped locally, failed under CI=true.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // RepoRoot is the module root, found from this source file.
