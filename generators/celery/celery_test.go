@@ -3,7 +3,6 @@ package celery
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,7 +279,7 @@ func TestWorkerRuns(t *testing.T) {
 	}
 	s := exampleStack(t, "python-celery-cache")
 	root, _ := renderSandbox(t, s)
-	port := freePort(t)
+	port := testtool.FreePort(t, "127.0.0.1")
 	redis := exec.Command(redisServer, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root)
 	if err := redis.Start(); err != nil {
 		t.Fatal(err)
@@ -359,14 +358,4 @@ def touch(path):
 	if !strings.Contains(logs.String(), "Warm shutdown") {
 		t.Errorf("SIGTERM was not a warm shutdown:\n%s", logs.String())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

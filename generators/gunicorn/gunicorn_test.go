@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -390,11 +389,11 @@ func TestServes(t *testing.T) {
 					t.Skip("python3-gevent is missing: apt-get install -y python3-gevent")
 				}
 			}
-			s := load(t, stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(freePort(t)))))
+			s := load(t, stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
 			root := t.TempDir()
 			f := fileFor(t, generate(t, s, opt(root)), "app1")
 			conf := sandbox(t, root, s, f)
-			var logs syncBuffer
+			var logs testtool.SyncBuffer
 			cmd := exec.Command(gunicorn, "--config", conf, s.App.Module)
 			cmd.Dir = "/"
 			cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -444,16 +443,6 @@ func TestServes(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // httpClient reaches the app the way the host's nginx does.
 func httpClient(o artifact.Options, s *schema.Stack) (*http.Client, string) {
 	tr := &http.Transport{DisableKeepAlives: true}
@@ -468,7 +457,7 @@ func httpClient(o artifact.Options, s *schema.Stack) (*http.Client, string) {
 }
 
 // get retries until the server is up (10 s), then wants body.
-func get(t *testing.T, c *http.Client, url, body string, logs *syncBuffer) {
+func get(t *testing.T, c *http.Client, url, body string, logs *testtool.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -488,20 +477,4 @@ func get(t *testing.T, c *http.Client, url, body string, logs *syncBuffer) {
 	}
 }
 
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// testtool.SyncBuffer collects a child's output while the test reads it.

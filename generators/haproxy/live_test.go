@@ -78,16 +78,6 @@ func listenPair(t *testing.T, a, b string) (net.Listener, net.Listener, int) {
 	return nil, nil, 0
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // runHAProxy starts haproxy in the foreground on cfg and stops it (only
 // the process it started) when the test ends.
 func runHAProxy(t *testing.T, bin, cfg string, env []string, ready string) func() {
@@ -158,7 +148,7 @@ func TestLive(t *testing.T) {
 		go srv.Serve(l)
 		t.Cleanup(func() { srv.Close() })
 	}
-	statsPort, httpPort, httpsPort := freePort(t), freePort(t), freePort(t)
+	statsPort, httpPort, httpsPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
 	s := load(t, fmt.Sprintf(`
 name:   "live"
 domain: "shop.example.com"
@@ -386,13 +376,13 @@ func TestLiveEmptyPassword(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts haproxy")
 	}
-	statsPort := freePort(t)
+	statsPort := testtool.FreePort(t, "127.0.0.1")
 	// maxconn 1000: HAProxy refuses to start when it cannot raise its
 	// open-files limit to 2 × maxconn, which needs CAP_SYS_RESOURCE here.
 	s := load(t, stackSrc(fmt.Sprintf(`tls: mode: "none"
 balancer: {maxconn: 1000, stats: port: %d}`, statsPort)))
 	sb := newSandbox(t, s)
-	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", freePort(t)), 1)
+	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", testtool.FreePort(t, "127.0.0.1")), 1)
 	if os.Geteuid() != 0 {
 		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
 		i := strings.Index(cfg, "    chroot ")

@@ -7,7 +7,6 @@ package systemd
 // a running manager and is checked by verify and security instead.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,29 +28,12 @@ import (
 	"github.com/hacompile/hacompile/schema"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // service is an app server started from a unit's ExecStart=.
 type service struct {
 	d    unitDump
 	cmd  *exec.Cmd
 	done chan error
-	logs *syncBuffer
+	logs *testtool.SyncBuffer
 }
 
 // start runs ExecStart= in WorkingDirectory= under UMask=, with env.
@@ -72,7 +53,7 @@ func start(t *testing.T, d unitDump, env []string) *service {
 	cmd := exec.Command("/bin/sh", append([]string{"-c", `umask "$0" && exec "$@"`, d.value(t, "UMask")}, argv...)...)
 	cmd.Dir = d.value(t, "WorkingDirectory")
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}, env...)
-	s := &service{d: d, cmd: cmd, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &service{d: d, cmd: cmd, done: make(chan error, 1), logs: &testtool.SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -213,7 +194,7 @@ func TestGunicornUnitRuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := load(t, stackSrc("nginx", strings.ReplaceAll(c.app, "PORT", strconv.Itoa(freePort(t)))))
+			s := load(t, stackSrc("nginx", strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
 			root := readableTempDir(t)
 			opt := artifact.Options{Root: root}
 			conf, err := gunicorn.Gen{}.Generate(s, opt)
@@ -295,7 +276,7 @@ func TestStarmanUnitRuns(t *testing.T) {
 	}
 	stacks := map[string]*schema.Stack{
 		"example-" + perl.Name: perl,
-		"port":                 load(t, stackSrc("haproxy", perlApp+fmt.Sprintf("bind: port: %d\nworkers: 2\ngraceful_timeout: 3", freePort(t)))),
+		"port":                 load(t, stackSrc("haproxy", perlApp+fmt.Sprintf("bind: port: %d\nworkers: 2\ngraceful_timeout: 3", testtool.FreePort(t, "127.0.0.1")))),
 	}
 	for name, s := range stacks {
 		t.Run(name, func(t *testing.T) {
@@ -367,14 +348,4 @@ my $app = sub {
 			}
 		})
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

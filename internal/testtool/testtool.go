@@ -5,10 +5,13 @@
 package testtool
 
 import (
+	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/hacompile/hacompile/schema"
@@ -74,3 +77,32 @@ func LoadStacks(t testing.TB) []*schema.Stack {
 // Update reports whether golden files should be rewritten
 // (HACOMPILE_UPDATE=1), read through a function so no test caches it.
 func Update() bool { return os.Getenv("HACOMPILE_UPDATE") == "1" }
+
+// FreePort returns a TCP port free on ip at the time of the call.
+func FreePort(t testing.TB, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// SyncBuffer collects a process's output while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,30 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hacompile/hacompile/cmd/hacompile/cli"
+	"github.com/hacompile/hacompile/internal/testtool"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// testtool.SyncBuffer is a bytes.Buffer safe for the server's goroutines.
 
 const serveStack = `name:        "web"
 description: "DESCRIPTION"
@@ -89,7 +72,7 @@ func TestServe(t *testing.T) {
 	}
 	write(strings.Replace(serveStack, "DESCRIPTION", "first version", 1))
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testtool.SyncBuffer
 	cmd := cli.New(&stdout, &stderr)
 	cmd.SetArgs([]string{"serve", "--addr", "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -149,7 +149,7 @@ func (f *Fleet) start(name, addr string) {
 	f.Names = append(f.Names, name)
 	var lastErr string
 	for attempt := 0; attempt < 5; attempt++ {
-		h.Port = freePort(t, addr)
+		h.Port = testtool.FreePort(t, addr)
 		conf := strings.Join([]string{
 			"ListenAddress " + net.JoinHostPort(addr, strconv.Itoa(h.Port)),
 			"HostKey " + keyFile,
@@ -616,16 +616,6 @@ func readPub(t testing.TB, file string) ssh.PublicKey {
 		t.Fatal(err)
 	}
 	return k
-}
-
-func freePort(t testing.TB, ip string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitListening(addr string, exited <-chan struct{}) bool {
