@@ -7,8 +7,10 @@ import (
 )
 
 // Fleet returns a synthetic stack of n hosts with every artifact kind on:
-// HAProxy balancers (one per 50 hosts, at least two), the rest app hosts
-// running gunicorn, TLS, a database with a replica, a cache, monitoring.
+// an HAProxy balancer pair (every balancer lists every app host, so more
+// balancers would make the output grow with their product, not with the
+// fleet), the rest app hosts running gunicorn, TLS, a database with a
+// replica, a cache, monitoring.
 // firstSize, when set, replaces the size of the first app host (to
 // measure a one-host change).
 func Fleet(n int, firstSize string) []byte {
@@ -35,7 +37,7 @@ database: {host: "db.fleet.internal", name: "fleet", replicas: ["db-ro.fleet.int
 cache: {engine: "redis", host: "10.99.0.2"}
 hosts: {
 `)
-	lbs := max(2, n/50)
+	lbs := 2
 	for i := range n {
 		role, name := "app", fmt.Sprintf("app%d", i)
 		if i < lbs {
