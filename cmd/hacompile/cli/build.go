@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +18,7 @@ import (
 
 func newBuild() *cobra.Command {
 	var out string
-	var check bool
+	var check, noCache bool
 	c := &cobra.Command{
 		Use:   "build [FILE|DIR]...",
 		Short: "Render stacks into out/",
@@ -28,6 +31,21 @@ longer produced are removed. OUT is owned by hacompile.`,
   hacompile build --check          # CI: fail when the committed out/ is stale
   hacompile build stacks/shop.cue --out /tmp/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			key := ""
+			if !check && !noCache {
+				key = buildKey(cmd, args, out)
+				if rec, ok := build.LoadCache(out, key); key != "" && ok {
+					// Nothing changed since the last build: say what it
+					// would have said, without rendering.
+					for _, d := range rec.Findings {
+						fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+					}
+					for _, s := range rec.Stacks {
+						printStackLine(cmd.OutOrStdout(), s, &build.Stats{Unchanged: s.Files})
+					}
+					return nil
+				}
+			}
 			res, err := compile(cmd, args, true)
 			if err != nil {
 				return err
@@ -65,17 +83,26 @@ longer produced are removed. OUT is owned by hacompile.`,
 				return err
 			}
 			names := make([]string, 0, len(rs))
-			for _, r := range rs {
-				st := stats[r.Stack.Name]
-				if st == nil {
-					st = &build.Stats{}
+			rec := &build.CacheRecord{Key: key, Findings: res.Findings}
+			count := func(top string) int {
+				n := 0
+				for p := range tree {
+					if strings.HasPrefix(p, top+"/") {
+						n++
+					}
 				}
-				fmt.Fprintf(stdout, "%s: %d hosts, %d files written, %d unchanged, %d removed\n",
-					r.Stack.Name, len(r.Stack.Hosts), st.Written, st.Unchanged, st.Removed)
+				return n
+			}
+			for _, r := range rs {
+				sum := build.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
+				printStackLine(stdout, sum, statsOf(stats, r.Stack.Name))
+				rec.Stacks = append(rec.Stacks, sum)
 				names = append(names, r.Stack.Name)
 			}
 			if st := stats[site.Dir]; st != nil {
-				fmt.Fprintf(stdout, "%s: %d files written, %d unchanged, %d removed\n", site.Dir, st.Written, st.Unchanged, st.Removed)
+				sum := build.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
+				printStackLine(stdout, sum, st)
+				rec.Stacks = append(rec.Stacks, sum)
 			}
 			names = append(names, site.Dir)
 			for _, top := range sortedStatKeys(stats) {
@@ -83,14 +110,68 @@ longer produced are removed. OUT is owned by hacompile.`,
 					fmt.Fprintf(stdout, "%s: removed (%d files)\n", top, stats[top].Removed)
 				}
 			}
+			if key != "" {
+				build.StoreCache(out, rec)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&out, "out", "out", "output directory")
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
+	c.Flags().BoolVar(&noCache, "no-cache", false, "render even when nothing changed since the last build")
 	addStrictFlag(c)
 	addJsonnetFlags(c)
 	return c
+}
+
+func statsOf(m map[string]*build.Stats, k string) *build.Stats {
+	if st := m[k]; st != nil {
+		return st
+	}
+	return &build.Stats{}
+}
+
+// printStackLine is build's one line per stack (Hosts < 0: the site).
+func printStackLine(w io.Writer, s build.StackSummary, st *build.Stats) {
+	if s.Hosts < 0 {
+		fmt.Fprintf(w, "%s: %d files written, %d unchanged, %d removed\n", s.Name, st.Written, st.Unchanged, st.Removed)
+		return
+	}
+	fmt.Fprintf(w, "%s: %d hosts, %d files written, %d unchanged, %d removed\n", s.Name, s.Hosts, st.Written, st.Unchanged, st.Removed)
+}
+
+// buildKey identifies everything a build's output depends on: this
+// binary, the working directory, the arguments and flags, the date
+// (waivers expire) and every file under the stack paths and -J
+// directories. "" when it cannot be computed: then the build renders.
+func buildKey(cmd *cobra.Command, args []string, out string) string {
+	if len(args) == 0 {
+		args = []string{"stacks"}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	self, err := build.HashInputs([]string{exe})
+	if err != nil {
+		return ""
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	o, err := compileOptions(cmd)
+	if err != nil {
+		return ""
+	}
+	inputs, err := build.HashInputs(append(slices.Clone(args), o.Jsonnet.JPath...))
+	if err != nil {
+		return ""
+	}
+	absOut, _ := filepath.Abs(out)
+	strict, _ := cmd.Flags().GetBool("strict")
+	return build.CacheKey(self, wd, strings.Join(args, "\x00"), absOut, time.Now().UTC().Format(time.DateOnly),
+		fmt.Sprint(strict), fmt.Sprintf("%v", o.Jsonnet), inputs)
 }
 
 func sortedStatKeys(m map[string]*build.Stats) []string {

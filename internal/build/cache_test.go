@@ -1,0 +1,75 @@
+package build_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/build"
+)
+
+// TestCache: a record is used only for the same key and an out/ exactly
+// as the build left it.
+func TestCache(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	tree := build.Tree{"s/hosts/a/etc/x.conf": []byte("x\n"), "s/manifest.json": []byte("{}\n")}
+	if _, err := build.Write(out, tree); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := build.LoadCache(out, "k1"); ok {
+		t.Fatal("hit before any record")
+	}
+	build.StoreCache(out, &build.CacheRecord{Key: "k1", Stacks: []build.StackSummary{{Name: "s", Hosts: 1, Files: 2}}})
+	rec, ok := build.LoadCache(out, "k1")
+	if !ok || len(rec.Stacks) != 1 || rec.Stacks[0] != (build.StackSummary{Name: "s", Hosts: 1, Files: 2}) || len(rec.Files) != 2 {
+		t.Fatalf("no hit after storing: %+v %v", rec, ok)
+	}
+	if _, ok := build.LoadCache(out, "k2"); ok {
+		t.Error("hit for another key")
+	}
+	other := t.TempDir()
+	if _, ok := build.LoadCache(other, "k1"); ok {
+		t.Error("hit for another output directory")
+	}
+
+	f := filepath.Join(out, "s/hosts/a/etc/x.conf")
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(f, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := build.LoadCache(out, "k1"); ok {
+		t.Error("hit after a file was touched")
+	}
+	build.StoreCache(out, &build.CacheRecord{Key: "k1"})
+	if err := os.WriteFile(filepath.Join(out, "s/extra"), []byte("e"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := build.LoadCache(out, "k1"); ok {
+		t.Error("hit with an extra file in out/")
+	}
+	os.Remove(filepath.Join(out, "s/extra"))
+	os.Remove(f)
+	if _, ok := build.LoadCache(out, "k1"); ok {
+		t.Error("hit with a file missing from out/")
+	}
+}
+
+func TestHashInputs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a.cue"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib", "b.libsonnet"), []byte("b"), 0o644)
+	h1, err := build.HashInputs([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h2, _ := build.HashInputs([]string{dir}); h2 != h1 {
+		t.Fatal("hash is not stable")
+	}
+	os.WriteFile(filepath.Join(dir, "lib", "b.libsonnet"), []byte("B"), 0o644)
+	if h3, _ := build.HashInputs([]string{dir}); h3 == h1 {
+		t.Error("a change in a nested library does not change the hash")
+	}
+}
