@@ -70,6 +70,8 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// build's no-change records go with the fleets, not into the user's cache.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(tmp, "cache"))
 	bin := filepath.Join(tmp, "hacompile")
 	if err := sh("", "go", "build", "-o", bin, "./cmd/hacompile"); err != nil {
 		return err
