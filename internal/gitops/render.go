@@ -25,6 +25,32 @@ type Stacks struct {
 	// them in generated headers, so that both sides of a diff agree on
 	// every byte that does not come from the stacks themselves.
 	Dir string
+	// Options are the Jsonnet settings; their JPath are slash paths
+	// relative to the repository root, like Args (WithJsonnet).
+	Options build.Options
+}
+
+// WithJsonnet sets the Jsonnet options, turning -J directories (relative
+// to wd) into paths in the repository, so both revisions read their own.
+func (r *Repo) WithJsonnet(st Stacks, wd string, o build.Options) (Stacks, error) {
+	jpath := make([]string, 0, len(o.Jsonnet.JPath))
+	for _, d := range o.Jsonnet.JPath {
+		p := d
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(wd, p)
+		}
+		if real, err := realPath(p); err == nil {
+			p = real
+		}
+		rel, err := r.rel(filepath.Clean(p))
+		if err != nil {
+			return st, fmt.Errorf("-J %s is outside the repository at %s", d, r.Root)
+		}
+		jpath = append(jpath, rel)
+	}
+	o.Jsonnet.JPath = jpath
+	st.Options = o
+	return st, nil
 }
 
 // StacksFor turns args (relative to wd, default "stacks") into Stacks.
@@ -116,7 +142,7 @@ func RenderFS(fsys fs.FS, st Stacks, today string, optional bool) (*build.Result
 	for i := range in {
 		in[i].Name = relSlash(st.Dir, in[i].Path)
 	}
-	return build.CompileInputs(in, today)
+	return build.CompileInputsWith(in, today, st.Options)
 }
 
 // hasStacks reports whether a names a file, or a directory holding

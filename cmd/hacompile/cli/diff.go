@@ -66,6 +66,13 @@ something changed and --exit-code is given; 1 on error.`,
 			if err != nil {
 				return err
 			}
+			jo, err := compileOptions(cmd)
+			if err != nil {
+				return err
+			}
+			if st, err = repo.WithJsonnet(st, wd, jo); err != nil {
+				return err
+			}
 			var rev gitops.Rev
 			if cmd.Flags().Changed("base") {
 				if rev, err = repo.Resolve(base); err != nil {
@@ -106,6 +113,7 @@ something changed and --exit-code is given; 1 on error.`,
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when the rendered files changed")
 	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
+	addJsonnetFlags(c)
 	return c
 }
 

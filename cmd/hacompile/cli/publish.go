@@ -88,6 +88,13 @@ the key comes from --ssh-key, else the ssh-agent.`,
 			if err != nil {
 				return err
 			}
+			jo, err := compileOptions(cmd)
+			if err != nil {
+				return err
+			}
+			if st, err = repo.WithJsonnet(st, wd, jo); err != nil {
+				return err
+			}
 			source, err := repo.Head()
 			if errors.Is(err, gitops.ErrNoCommits) {
 				return errors.New("nothing to publish from: the repository has no commits yet (publish records the source commit)")
@@ -169,6 +176,7 @@ the key comes from --ssh-key, else the ssh-agent.`,
 	f.BoolVar(&allowDirty, "allow-dirty", false, "publish even with uncommitted changes (the commit says Source-Dirty: true)")
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "private key for ssh:// remotes (default: the ssh-agent)")
 	f.StringSliceVar(&o.SSH.KnownHosts, "known-hosts", nil, "known_hosts file for ssh:// remotes (repeatable)")
+	addJsonnetFlags(c)
 	return c
 }
 
