@@ -103,15 +103,17 @@ func (h *Host) Has(role string) bool { return slices.Contains(h.Roles, role) }
 
 // TLS settings shared by every TLS endpoint of the stack.
 type TLS struct {
-	Mode        string `json:"mode"`
-	Profile     string `json:"profile"`
-	HSTS        bool   `json:"hsts"`
-	HSTSMaxAge  int    `json:"hsts_max_age"`
-	Terminate   string `json:"terminate"`
-	Certificate string `json:"certificate,omitempty"`
-	Key         string `json:"key,omitempty"`
-	Email       string `json:"email,omitempty"`
-	ACMERoot    string `json:"acme_root"`
+	Mode       string `json:"mode"`
+	Profile    string `json:"profile"`
+	HSTS       bool   `json:"hsts"`
+	HSTSMaxAge int    `json:"hsts_max_age"`
+	// OCSPStapling turns on stapling where the profile advises it.
+	OCSPStapling bool   `json:"ocsp_stapling"`
+	Terminate    string `json:"terminate"`
+	Certificate  string `json:"certificate,omitempty"`
+	Key          string `json:"key,omitempty"`
+	Email        string `json:"email,omitempty"`
+	ACMERoot     string `json:"acme_root"`
 }
 
 // Enabled reports whether the stack serves HTTPS.

@@ -46,7 +46,7 @@ func (g *gen) tlsSnippet() (string, error) {
 	w.d("ssl_session_timeout", "1d")
 	w.d("ssl_session_cache", "shared:MozSSL:10m")
 	w.d("ssl_session_tickets", "off")
-	if p.OCSPStaple {
+	if p.OCSPStaple && g.s.TLS.OCSPStapling {
 		w.blank()
 		w.comment("OCSP stapling; the issuer is taken from the certificate file's chain.")
 		w.d("ssl_stapling", "on")
