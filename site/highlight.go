@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/alecthomas/chroma/v2"
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
@@ -36,6 +37,7 @@ type highlighter struct {
 	style *chroma.Style
 	plain *chromahtml.Formatter
 	lines *chromahtml.Formatter
+	mu    sync.Mutex // host pages are rendered concurrently
 	memo  map[string]template.HTML
 	// Calls and Misses count the memo's use, for tests.
 	Calls, Misses int
@@ -64,18 +66,25 @@ func (h *highlighter) css() []byte {
 
 // listing highlights content with the named lexer.
 func (h *highlighter) listing(lexer string, content []byte) template.HTML {
-	h.Calls++
 	key := lexer + "\x00" + digest(content)
-	if out, ok := h.memo[key]; ok {
+	h.mu.Lock()
+	h.Calls++
+	out, ok := h.memo[key]
+	h.mu.Unlock()
+	if ok {
 		return out
 	}
-	h.Misses++
-	var out template.HTML
 	if confLexers[lexer] {
 		out = confListing(lexer, string(content))
 	} else {
 		out = h.format(h.plain, lexer, string(content))
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if prev, ok := h.memo[key]; ok {
+		return prev // highlighted meanwhile by another page
+	}
+	h.Misses++
 	h.memo[key] = out
 	return out
 }

@@ -3,9 +3,12 @@ package site
 import (
 	"fmt"
 	"html/template"
+	"maps"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
 
@@ -73,10 +76,36 @@ func (g *gen) stack(sc *stackCtx) error {
 			return err
 		}
 	}
-	for _, n := range sc.s.HostNames() {
-		if err := g.host(sc, n); err != nil {
-			return err
+	// Host pages are independent: render them on every core, each into
+	// its own pages and search entries, merged in host order so the
+	// site's bytes do not depend on scheduling.
+	names := sc.s.HostNames()
+	subs := make([]*gen, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sub := &gen{out: map[string][]byte{}, tmpl: g.tmpl, hl: g.hl, md: g.md}
+				errs[i] = sub.host(sc, names[i])
+				subs[i] = sub
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, sub := range subs {
+		if errs[i] != nil {
+			return errs[i]
 		}
+		maps.Copy(g.out, sub.out)
+		g.search = append(g.search, sub.search...)
 	}
 	return nil
 }
