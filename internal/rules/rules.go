@@ -47,6 +47,7 @@ var Table = []Rule{
 	{"secret-inline", "error", "Secrets never go into a stack: reference a file on the host (the environment file) instead.", secretInline},
 	{"tls-hsts", "error", "HSTS without TLS would tell browsers to insist on HTTPS that is not served.", hstsWithoutTLS},
 	{"app-timeout", "warning", "The app server's timeout must be shorter than the proxy read timeout in front of it, or clients get 504s for requests that still complete.", appTimeout},
+	{"trusted-proxies", "warning", "Behind a cloud balancer that terminates TLS, the app hosts must know the balancer's addresses to believe its X-Forwarded-For and X-Forwarded-Proto.", trustedProxies},
 	{"workers-queue", "error", "Celery workers, their hosts and their broker come together: worker hosts need a workers section and a queue, and a queue needs workers to consume it.", workersQueue},
 	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
 	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
@@ -477,6 +478,13 @@ func hstsWithoutTLS(s *schema.Stack) []finding {
 		return []finding{{"tls.hsts", "HSTS is on but tls.mode is \"none\": browsers would be told to use HTTPS that is not served; set tls.hsts: false or enable TLS"}}
 	}
 	return nil
+}
+
+func trustedProxies(s *schema.Stack) []finding {
+	if s.Balancer.Kind != "cloud" || !s.TLS.Enabled() || s.TLS.Terminate != "balancer" || len(s.Balancer.TrustedProxies) > 0 {
+		return nil
+	}
+	return []finding{{"balancer.trusted_proxies", "the cloud balancer terminates TLS but balancer.trusted_proxies is empty: the app hosts will log the balancer's address for every client and see http for every request (apps that force HTTPS loop on redirects); list the balancer's source range (the VPC CIDR)"}}
 }
 
 func appTimeout(s *schema.Stack) []finding {
