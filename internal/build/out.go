@@ -50,13 +50,31 @@ func existing(dir string) (map[string]bool, error) {
 	return files, err
 }
 
-// Compare reports every stale, missing and extra file under dir.
-func Compare(dir string, t Tree) (Diff, error) {
+// inScope keeps the existing files whose first path element is in
+// scope; an empty scope keeps all (the whole of out/ is the build's).
+func inScope(have map[string]bool, scope []string) map[string]bool {
+	if len(scope) == 0 {
+		return have
+	}
+	kept := map[string]bool{}
+	for p := range have {
+		top, _, _ := strings.Cut(p, "/")
+		if slices.Contains(scope, top) {
+			kept[p] = true
+		}
+	}
+	return kept
+}
+
+// Compare reports every stale, missing and extra file under dir, within
+// the top-level directories in scope (all of dir when none are given).
+func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 	var d Diff
 	have, err := existing(dir)
 	if err != nil {
 		return d, err
 	}
+	have = inScope(have, scope)
 	for _, p := range sortedKeys(t) {
 		if !have[p] {
 			d.Missing = append(d.Missing, p)
@@ -83,7 +101,10 @@ func Compare(dir string, t Tree) (Diff, error) {
 // atomically (temp file + rename), unchanged files are not touched, and
 // files no longer produced are removed with the directories they leave
 // empty. stats is keyed by the first path element (the stack).
-func Write(dir string, t Tree) (map[string]*Stats, error) {
+//
+// With a scope, only the top-level directories in it are the build's:
+// files elsewhere are neither compared nor removed.
+func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 	stats := map[string]*Stats{}
 	stat := func(p string) *Stats {
 		top, _, _ := strings.Cut(p, "/")
@@ -96,6 +117,7 @@ func Write(dir string, t Tree) (map[string]*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	have = inScope(have, scope)
 	for _, p := range sortedKeys(t) {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if have[p] {

@@ -51,13 +51,25 @@ longer produced are removed. OUT is owned by hacompile.`,
 				return err
 			}
 			rs := res.Rendered
-			tree, err := site.OutTree(res)
+			// Named stack files build just their own directories of OUT:
+			// the other stacks' output and the runbook (which covers every
+			// stack) are left as they are.
+			var scope []string
+			var tree build.Tree
+			if namesFiles(args) {
+				for _, r := range rs {
+					scope = append(scope, r.Stack.Name)
+				}
+				tree, err = build.TreeOf(rs)
+			} else {
+				tree, err = site.OutTree(res)
+			}
 			if err != nil {
 				return err
 			}
 			stdout := cmd.OutOrStdout()
 			if check {
-				d, err := build.Compare(out, tree)
+				d, err := build.Compare(out, tree, scope...)
 				if err != nil {
 					return err
 				}
@@ -78,7 +90,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 					out, len(d.Stale), len(d.Missing), len(d.Extra), out)
 				return silentError{}
 			}
-			stats, err := build.Write(out, tree)
+			stats, err := build.Write(out, tree, scope...)
 			if err != nil {
 				return err
 			}
@@ -99,7 +111,9 @@ longer produced are removed. OUT is owned by hacompile.`,
 				rec.Stacks = append(rec.Stacks, sum)
 				names = append(names, r.Stack.Name)
 			}
-			if st := stats[site.Dir]; st != nil {
+			if scope != nil {
+				fmt.Fprintf(stdout, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
+			} else if st := stats[site.Dir]; st != nil {
 				sum := build.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
 				printStackLine(stdout, sum, st)
 				rec.Stacks = append(rec.Stacks, sum)
@@ -122,6 +136,17 @@ longer produced are removed. OUT is owned by hacompile.`,
 	addStrictFlag(c)
 	addJsonnetFlags(c)
 	return c
+}
+
+// namesFiles reports whether any argument is a stack file rather than a
+// directory of them.
+func namesFiles(args []string) bool {
+	for _, a := range args {
+		if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 func statsOf(m map[string]*build.Stats, k string) *build.Stats {
