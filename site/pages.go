@@ -5,10 +5,10 @@ import (
 	"html/template"
 	"maps"
 	"path"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
 
@@ -82,24 +82,10 @@ func (g *gen) stack(sc *stackCtx) error {
 	names := sc.s.HostNames()
 	subs := make([]*gen, len(names))
 	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				sub := &gen{out: map[string][]byte{}, tmpl: g.tmpl, hl: g.hl, md: g.md}
-				errs[i] = sub.host(sc, names[i])
-				subs[i] = sub
-			}
-		}()
-	}
-	for i := range names {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	par.Each(len(names), func(i int) {
+		subs[i] = &gen{out: map[string][]byte{}, tmpl: g.tmpl, hl: g.hl, md: g.md}
+		errs[i] = subs[i].host(sc, names[i])
+	})
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]

@@ -16,10 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
+
+	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
@@ -44,29 +44,15 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	names := s.HostNames()
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
-	// Hosts are independent: encode them on every core. Each result goes
-	// to its host's slot, so the order does not depend on scheduling.
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]])
-				if err != nil {
-					errs[i] = fmt.Errorf("%s: %w", names[i], err)
-					continue
-				}
-				out[i] = artifact.File{Path: "cloud-init/" + names[i] + ".yaml", Content: doc, Mode: 0o644}
-			}
-		}()
-	}
-	for i := range names {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	// Hosts are independent: encode them on every core.
+	par.Each(len(names), func(i int) {
+		doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]])
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", names[i], err)
+			return
+		}
+		out[i] = artifact.File{Path: "cloud-init/" + names[i] + ".yaml", Content: doc, Mode: 0o644}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -14,10 +14,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
+
+	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -224,17 +224,9 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		err   error
 	}
 	results := make([]result, len(gens))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, g := range gens {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i].files, results[i].err = g.Generate(s, opt)
-		}()
-	}
-	wg.Wait()
+	par.Each(len(gens), func(i int) {
+		results[i].files, results[i].err = gens[i].Generate(s, opt)
+	})
 	for i, g := range gens {
 		c.add(g.Kind(), results[i].files, results[i].err)
 	}
