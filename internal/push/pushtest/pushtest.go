@@ -197,14 +197,6 @@ func (f *Fleet) start(name, addr string) {
 	t.Fatalf("sshd for %s did not start:\n%s", name, lastErr)
 }
 
-// Stop kills a host's sshd (sessions already open keep running in
-// their own processes, as with a real sshd restart).
-func (h *Host) Stop() {
-	if h.cmd != nil && h.cmd.Process != nil {
-		h.cmd.Process.Kill()
-	}
-}
-
 // Endpoint is host:port of the host's sshd.
 func (h *Host) Endpoint() string { return net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)) }
 
@@ -325,20 +317,6 @@ func NewKey(t testing.TB, dir, name, passphrase string) (string, ssh.PublicKey) 
 	p := filepath.Join(dir, name)
 	keygen(t, p, passphrase)
 	return p, readPub(t, p+".pub")
-}
-
-// SSHConfig writes an --ssh-config file giving each host its sshd's
-// address and port and the fleet's client key.
-func (f *Fleet) SSHConfig() string {
-	f.t.Helper()
-	var b strings.Builder
-	for _, n := range f.Names {
-		h := f.Hosts[n]
-		fmt.Fprintf(&b, "Host %s\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n", n, h.Addr, h.Port, f.User, f.ClientKey)
-	}
-	p := filepath.Join(f.Dir, "ssh_config")
-	mustWrite(f.t, p, []byte(b.String()), 0o600)
-	return p
 }
 
 // StackCUE returns a stack with one lb host (the first name starting
