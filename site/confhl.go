@@ -18,8 +18,11 @@ import (
 // confLexers are the lexers the line tokenizer handles.
 var confLexers = map[string]bool{"nginx": true, "ini": true, "systemd": true, "yaml": true, "python": true, "bash": true, "plaintext": true}
 
-// confListing renders content the way chroma's HTML formatter lays it
-// out: one span per line, tokens as spans with chroma's classes.
+// confListing renders content as chroma's HTML formatter does, tokens
+// as spans with chroma's classes, but without chroma's two wrapper spans
+// per line (the <pre> keeps the lines) and without spans for
+// punctuation, which the style colours as plain text: together they
+// were most of the bytes of a listing.
 func confListing(lexer, content string) template.HTML {
 	var b strings.Builder
 	b.Grow(len(content) * 2)
@@ -27,12 +30,10 @@ func confListing(lexer, content string) template.HTML {
 	for len(content) > 0 {
 		line, rest, found := strings.Cut(content, "\n")
 		content = rest
-		b.WriteString(`<span class="line"><span class="cl">`)
 		confLine(&b, lexer, line)
 		if found {
 			b.WriteByte('\n')
 		}
-		b.WriteString(`</span></span>`)
 	}
 	b.WriteString(`</code></pre>`)
 	return template.HTML(b.String())
@@ -42,7 +43,7 @@ func tok(b *strings.Builder, class, text string) {
 	if text == "" {
 		return
 	}
-	if class == "" {
+	if class == "" || class == "p" {
 		template.HTMLEscape(b, []byte(text))
 		return
 	}

@@ -110,6 +110,15 @@ func (h *highlighter) format(f *chromahtml.Formatter, lexer, content string) tem
 	return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(content) + "</code></pre>")
 }
 
+// haproxyLexer is chroma's HAProxy lexer when it has one, else ini.
+// Looked up once: chroma matches a name against every lexer it has.
+var haproxyLexer = sync.OnceValue(func() string {
+	if lexers.Get("haproxy") != nil {
+		return "haproxy"
+	}
+	return "ini"
+})
+
 // lexerFor picks the chroma lexer of a rendered file from its path.
 func lexerFor(p string) string {
 	base := path.Base(p)
@@ -135,10 +144,7 @@ func lexerFor(p string) string {
 	case ext == ".jsonnet" || ext == ".libsonnet":
 		return "jsonnet"
 	case strings.Contains(p, "etc/haproxy/"):
-		if lexers.Get("haproxy") != nil {
-			return "haproxy"
-		}
-		return "ini"
+		return haproxyLexer()
 	case strings.Contains(p, "etc/nginx/"):
 		return "nginx"
 	case strings.Contains(p, "/systemd/") || ext == ".service" || ext == ".socket" || ext == ".timer":

@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,7 +27,16 @@ type stackCtx struct {
 	stackFiles []artifact.File
 	// anchors: host ("" for stack files) → path → id on its page.
 	anchors map[string]map[string]string
+	// sums: host → path → sha256 (the manifest's). same: sameKey →
+	// the hosts carrying that exact file, in host order.
+	sums map[string]map[string]string
+	same map[string][]string
+	// samePages: sameKey → site path of the shared listing.
+	samePages map[string]string
 }
+
+// sameKey identifies a host file by path and content.
+func sameKey(path, sum string) string { return path + "\x00" + sum }
 
 func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
 	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: build.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
@@ -49,12 +59,34 @@ func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stack
 			sc.findings = append(sc.findings, d)
 		}
 	}
-	for _, f := range r.Files {
+	sc.sums, sc.same = map[string]map[string]string{}, map[string][]string{}
+	for i, f := range r.Files {
+		sum := sc.manifest.Files[i].SHA256
+		if sc.sums[f.Host] == nil {
+			sc.sums[f.Host] = map[string]string{}
+		}
+		sc.sums[f.Host][f.Path] = sum
 		if f.Host == "" {
 			sc.stackFiles = append(sc.stackFiles, f)
 		} else {
 			sc.byHost[f.Host] = append(sc.byHost[f.Host], f)
+			k := sameKey(f.Path, sum)
+			sc.same[k] = append(sc.same[k], f.Host)
 		}
+	}
+	sc.samePages = map[string]string{}
+	used := map[string]bool{}
+	for _, k := range slices.Sorted(maps.Keys(sc.same)) {
+		if len(sc.same[k]) < 2 {
+			continue
+		}
+		p, sum, _ := strings.Cut(k, "\x00")
+		name := anchor("", p) + "-" + sum[:12]
+		for n := 2; used[name]; n++ {
+			name = fmt.Sprintf("%s-%s-%d", anchor("", p), sum[:12], n)
+		}
+		used[name] = true
+		sc.samePages[k] = stackDir(sc.s.Name) + "/same/" + name + ".html"
 	}
 	sc.anchors[""] = fileAnchors(sc.stackFiles)
 	for h, fs := range sc.byHost {
@@ -69,6 +101,25 @@ func (sc *stackCtx) fileHref(f artifact.File) string {
 		return stackPage(sc.s.Name, "files.html") + "#" + sc.anchors[""][f.Path]
 	}
 	return hostPage(sc.s.Name, f.Host) + "#" + sc.anchors[f.Host][f.Path]
+}
+
+// sharedBy lists the hosts carrying exactly f (same path, same bytes)
+// when there are several: its listing is then on one page for all of
+// them, not repeated on each host's page.
+func (sc *stackCtx) sharedBy(f artifact.File) []string {
+	if f.Host == "" {
+		return nil
+	}
+	if hs := sc.same[sameKey(f.Path, sc.sums[f.Host][f.Path])]; len(hs) > 1 {
+		return hs
+	}
+	return nil
+}
+
+// samePage is the site path of the listing shared by the hosts carrying
+// exactly f.
+func (sc *stackCtx) samePage(f artifact.File) string {
+	return sc.samePages[sameKey(f.Path, sc.sums[f.Host][f.Path])]
 }
 
 // hostPath is how a file is named to an operator: its absolute path on

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,22 +70,27 @@ func (g *gen) index(stacks []*stackCtx) error {
 	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", d)
 }
 
-// stack renders every page of one stack.
+// stack renders every page of one stack. The pages are independent:
+// they render on every core, each into its own pages and search
+// entries, merged in a fixed order (stack pages, then hosts in name
+// order) so the site's bytes do not depend on scheduling.
 func (g *gen) stack(sc *stackCtx) error {
-	for _, f := range []func(*stackCtx) error{g.overview, g.procedures, g.alerts, g.stackFiles, g.source} {
-		if err := f(sc); err != nil {
-			return err
-		}
+	jobs := []func(*gen) error{
+		func(g *gen) error { return g.overview(sc) },
+		func(g *gen) error { return g.procedures(sc) },
+		func(g *gen) error { return g.alerts(sc) },
+		func(g *gen) error { return g.stackFiles(sc) },
+		func(g *gen) error { return g.source(sc) },
+		func(g *gen) error { return g.samePages(sc) },
 	}
-	// Host pages are independent: render them on every core, each into
-	// its own pages and search entries, merged in host order so the
-	// site's bytes do not depend on scheduling.
-	names := sc.s.HostNames()
-	subs := make([]*gen, len(names))
-	errs := make([]error, len(names))
-	par.Each(len(names), func(i int) {
+	for _, name := range sc.s.HostNames() {
+		jobs = append(jobs, func(g *gen) error { return g.host(sc, name) })
+	}
+	subs := make([]*gen, len(jobs))
+	errs := make([]error, len(jobs))
+	par.Each(len(jobs), func(i int) {
 		subs[i] = &gen{out: map[string][]byte{}, tmpl: g.tmpl, hl: g.hl, md: g.md}
-		errs[i] = subs[i].host(sc, names[i])
+		errs[i] = jobs[i](subs[i])
 	})
 	for i, sub := range subs {
 		if errs[i] != nil {
@@ -102,42 +108,97 @@ type fileView struct {
 	SourceHref, SourceText                                string
 	Lexer                                                 string
 	Listing                                               template.HTML
+	Same                                                  *sameRef
 }
 
+// sameRef points a host page's file at the listing its identical
+// copies share.
+type sameRef struct {
+	Count int
+	Href  string
+}
+
+// fileViews describes files for the page from. A host file that other
+// hosts carry byte for byte has its listing on the shared page only.
 func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []fileView {
-	var out []fileView
+	out := make([]fileView, 0, len(files))
 	for _, f := range files {
-		field, line := sc.sourceFor(f)
-		href := stackPage(sc.s.Name, "source.html")
-		text := sc.s.Source
-		if line > 0 {
-			href = sourceLine(sc.s.Name, line)
-			text = fmt.Sprintf("%s:%d", sc.s.Source, line)
-		}
-		if field != "" {
-			text += " (" + field + ")"
-		}
-		host := f.Host
-		lexer := lexerFor(f.Path)
-		listing := func() template.HTML { return g.hl.listing(lexer, f.Content) }
-		if f.Kind == "cloud-init" {
-			listing = func() template.HTML { return cloudInitExcerpt(sc, f) }
-		}
-		v := fileView{
-			ID: sc.anchors[host][f.Path], Path: hostPath(f), Kind: f.Kind,
-			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: digest(f.Content),
-			Validate: f.Validate, Reload: f.Reload, Size: len(f.Content),
-			SourceHref: rel(from, href), SourceText: text, Lexer: lexer,
-			Listing: listing(),
+		v := g.fileView(sc, from, f)
+		if hs := sc.sharedBy(f); hs != nil {
+			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePage(f))}
+		} else {
+			v.Listing = g.listingOf(sc, f)
 		}
 		out = append(out, v)
 		where := sc.s.Name
-		if host != "" {
-			where = host + " · " + sc.s.Name
+		if f.Host != "" {
+			where = f.Host + " · " + sc.s.Name
 		}
 		g.addSearch(searchEntry{Kind: "file", Title: v.Path, Text: where + " · " + f.Kind, URL: sc.fileHref(f)})
 	}
 	return out
+}
+
+// fileView is f's metadata as the page from shows it, without listing.
+func (g *gen) fileView(sc *stackCtx, from string, f artifact.File) fileView {
+	field, line := sc.sourceFor(f)
+	href := stackPage(sc.s.Name, "source.html")
+	text := sc.s.Source
+	if line > 0 {
+		href = sourceLine(sc.s.Name, line)
+		text = fmt.Sprintf("%s:%d", sc.s.Source, line)
+	}
+	if field != "" {
+		text += " (" + field + ")"
+	}
+	return fileView{
+		ID: sc.anchors[f.Host][f.Path], Path: hostPath(f), Kind: f.Kind,
+		Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: sc.sums[f.Host][f.Path],
+		Validate: f.Validate, Reload: f.Reload, Size: len(f.Content),
+		SourceHref: rel(from, href), SourceText: text, Lexer: lexerFor(f.Path),
+	}
+}
+
+// listingOf is f's highlighted content (a cloud-init file's excerpt).
+func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
+	if f.Kind == "cloud-init" {
+		return cloudInitExcerpt(sc, f)
+	}
+	return g.hl.listing(lexerFor(f.Path), f.Content)
+}
+
+type sameData struct {
+	Stack, Path string
+	Hosts       template.HTML
+	Count       int
+	Files       []fileView // the one file
+}
+
+// samePages writes one page per host file that several hosts carry byte
+// for byte: its listing once, and the hosts it is on.
+func (g *gen) samePages(sc *stackCtx) error {
+	s := sc.s
+	for _, k := range slices.Sorted(maps.Keys(sc.samePages)) {
+		p := sc.samePages[k]
+		hosts := sc.same[k]
+		var f artifact.File
+		for _, hf := range sc.byHost[hosts[0]] {
+			if sameKey(hf.Path, sc.sums[hf.Host][hf.Path]) == k {
+				f = hf
+				break
+			}
+		}
+		v := g.fileView(sc, p, f)
+		v.ID = "file"
+		v.Listing = g.listingOf(sc, f)
+		d := sameData{Stack: s.Name, Path: v.Path, Hosts: hostLinksNames(s, p, hosts), Count: len(hosts), Files: []fileView{v}}
+		title := fmt.Sprintf("%s on %d hosts · %s", v.Path, len(hosts), s.Name)
+		if err := g.write(page{Path: p, Title: title, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),
+			Tabs: stackTabs(s, p), Footer: footer(s, p)}, "same", d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cloudInitExcerpt shows what a host's cloud-init adds to its files: the

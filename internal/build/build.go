@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -46,6 +47,9 @@ type Options struct {
 type Rendered struct {
 	Stack *schema.Stack
 	Files []artifact.File // sorted by host, then path
+
+	manifestOnce sync.Once
+	manifest     Manifest
 }
 
 // Tree maps slash-separated paths relative to out/ to file contents.
@@ -355,8 +359,15 @@ type Manifest struct {
 	Files        []ManifestEntry `json:"files"`
 }
 
-// ManifestOf builds the manifest of a rendered stack.
+// ManifestOf is the manifest of a rendered stack, computed once (the
+// build writes it and the runbook shows its digests). Its Files are in
+// the order of r.Files.
 func ManifestOf(r *Rendered) Manifest {
+	r.manifestOnce.Do(func() { r.manifest = manifestOf(r) })
+	return r.manifest
+}
+
+func manifestOf(r *Rendered) Manifest {
 	m := Manifest{
 		Stack:        r.Stack.Name,
 		Source:       r.Stack.Source,

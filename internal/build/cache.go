@@ -165,6 +165,6 @@ func StoreCache(out string, rec *CacheRecord) {
 		return
 	}
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
-		_ = writeAtomic(p, b)
+		_ = writeAtomic(p, b, true)
 	}
 }

@@ -10,7 +10,10 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/hacompile/hacompile/internal/par"
 )
 
 // Stats counts what a write did.
@@ -100,7 +103,8 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // Write makes dir hold exactly the tree: changed files are replaced
 // atomically (temp file + rename), unchanged files are not touched, and
 // files no longer produced are removed with the directories they leave
-// empty. stats is keyed by the first path element (the stack).
+// empty. stats is keyed by the first path element (the stack). Files are
+// compared and written on every core; directories are created once.
 //
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
@@ -118,18 +122,33 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 		return nil, err
 	}
 	have = inScope(have, scope)
-	for _, p := range sortedKeys(t) {
+	keys := sortedKeys(t)
+	if err := makeDirs(dir, keys, have); err != nil {
+		return nil, err
+	}
+	chmod := umask()&0o644 != 0
+	written := make([]bool, len(keys))
+	errs := make([]error, len(keys))
+	par.Each(len(keys), func(i int) {
+		p := keys[i]
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if have[p] {
 			if b, err := os.ReadFile(full); err == nil && bytes.Equal(b, t[p]) {
-				stat(p).Unchanged++
-				continue
+				return
 			}
 		}
-		if err := writeAtomic(full, t[p]); err != nil {
-			return nil, err
+		errs[i] = writeAtomic(full, t[p], chmod)
+		written[i] = errs[i] == nil
+	})
+	for i, p := range keys {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		stat(p).Written++
+		if written[i] {
+			stat(p).Written++
+		} else {
+			stat(p).Unchanged++
+		}
 	}
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(have)) {
@@ -154,29 +173,73 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 	return stats, nil
 }
 
-func writeAtomic(full string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+// makeDirs creates, once each and parents first, the directories of the
+// files in keys that are not on disk yet.
+func makeDirs(dir string, keys []string, have map[string]bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(full), ".hacompile-*")
+	need := map[string]bool{}
+	for _, p := range keys {
+		if have[p] {
+			continue
+		}
+		for d := path.Dir(p); d != "." && !need[d]; d = path.Dir(d) {
+			need[d] = true
+		}
+	}
+	// Sorted, a parent comes before everything under it.
+	for _, d := range slices.Sorted(maps.Keys(need)) {
+		if err := os.Mkdir(filepath.Join(dir, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomic replaces full with b: written to a temporary file beside
+// it, named for this process so concurrent builds do not share one, then
+// renamed over it. The file is created 0644, and chmodded to it when
+// the umask would take bits away. The directory must exist.
+func writeAtomic(full string, b []byte, chmod bool) error {
+	tmp := filepath.Join(filepath.Dir(full), ".hacompile-"+strconv.Itoa(os.Getpid())+"-"+filepath.Base(full))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
+	_, werr := f.Write(b)
+	var merr error
+	if chmod {
+		merr = f.Chmod(0o644)
+	}
+	cerr := f.Close()
+	if err := errors.Join(werr, merr, cerr); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", full, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), full); err != nil {
-		os.Remove(tmp.Name())
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return nil
+}
+
+// umask is the process's file mode creation mask (Linux reports it in
+// /proc/self/status); when unknown, 0777, so that every written file is
+// chmodded.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return os.FileMode(m)
+			}
+		}
+	}
+	return 0o777
 }
 
 func sortedKeys(t Tree) []string { return slices.Sorted(maps.Keys(t)) }

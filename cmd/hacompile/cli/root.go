@@ -31,9 +31,13 @@ func Main() int {
 
 // Run executes hacompile with args, writing to stdout and stderr.
 func Run(args []string, stdout, stderr io.Writer) int {
-	cmd := New(stdout, stderr)
+	cmd, stopProfiles := newRoot(stdout, stderr)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
+	// Profiles end with the command, whether it failed or not.
+	if perr := stopProfiles(); err == nil {
+		err = perr
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -43,6 +47,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // New builds the command tree. Nothing is global, so tests can build as
 // many as they like.
 func New(stdout, stderr io.Writer) *cobra.Command {
+	root, _ := newRoot(stdout, stderr)
+	return root
+}
+
+// newRoot is New, and the function that ends the profiles the hidden
+// --cpuprofile and --memprofile flags start.
+func newRoot(stdout, stderr io.Writer) (*cobra.Command, func() error) {
 	root := &cobra.Command{
 		Use:   "hacompile",
 		Short: "Compile high-availability web stacks into host configuration",
@@ -60,11 +71,12 @@ and renders every file each host needs into out/.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
+	stopProfiles := addProfileFlags(root)
 	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newServe())
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
-	return root
+	return root, stopProfiles
 }
 
 // usageError marks errors in how the command was called (exit 2).
