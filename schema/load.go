@@ -355,7 +355,7 @@ func humanize(msg string) string {
 	if m := reBound.FindStringSubmatchIndex(msg); m != nil {
 		quoted := msg[m[2]:m[3]]
 		if re, err := strconv.Unquote(quoted); err == nil {
-			if desc, ok := patternDescriptions[re]; ok {
+			if desc := DescribePattern(re); desc != "" {
 				return strings.TrimSuffix(msg[:m[0]], "(") + "(want " + desc + ")" + strings.TrimPrefix(msg[m[1]:], ")")
 			}
 		}
@@ -498,8 +498,8 @@ func bestPos(e cueerrors.Error) token.Pos {
 func describeConstraint(c string) string {
 	var parts []string
 	for _, m := range regexp.MustCompile(`[=!]~("(?:[^"\\]|\\.)*")`).FindAllStringSubmatch(c, -1) {
-		if re, err := strconv.Unquote(m[1]); err == nil && patternDescriptions[re] != "" {
-			parts = append(parts, patternDescriptions[re])
+		if re, err := strconv.Unquote(m[1]); err == nil && DescribePattern(re) != "" {
+			parts = append(parts, DescribePattern(re))
 		}
 	}
 	if len(parts) == 0 {

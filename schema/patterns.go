@@ -1,5 +1,11 @@
 package schema
 
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
 // patternDescriptions says in words what each regular expression of the
 // schema accepts, so that errors read "want a lower-case name …" rather
 // than quoting the expression. A test checks that every =~ pattern in
@@ -39,5 +45,25 @@ var patternDescriptions = map[string]string{
 	`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`: "a DigitalOcean id (a UUID such as 4de7ac8b-495b-4884-9a69-1050c6793cd6)",
 }
 
-// DescribePattern returns the words for a schema pattern, or "".
-func DescribePattern(re string) string { return patternDescriptions[re] }
+// DescribePattern returns the words for a schema pattern, or "". A
+// pattern that only lists literal alternatives, ^(a|b\.c)$ (the schema's
+// cheap stand-in for a disjunction of strings), reads as a disjunction's
+// error does: one of "a", "b.c".
+func DescribePattern(re string) string {
+	if d, ok := patternDescriptions[re]; ok {
+		return d
+	}
+	inner, ok := strings.CutPrefix(re, "^(")
+	if inner, ok = strings.CutSuffix(inner, ")$"); !ok || inner == "" {
+		return ""
+	}
+	var alts []string
+	for _, a := range strings.Split(inner, "|") {
+		lit := strings.ReplaceAll(a, `\.`, ".")
+		if lit == "" || regexp.QuoteMeta(lit) != a {
+			return ""
+		}
+		alts = append(alts, strconv.Quote(lit))
+	}
+	return "one of " + strings.Join(alts, ", ")
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,4 +132,45 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSizeNames keeps #SizeName's pattern in step with the #sizes table:
+// it accepts exactly the table's keys, and its error lists them as a
+// disjunction's would.
+func TestSizeNames(t *testing.T) {
+	src := string(schema.SchemaSource())
+	m := regexp.MustCompile(`(?m)^#SizeName: =~("(?:[^"\\]|\\.)*")$`).FindStringSubmatch(src)
+	if m == nil {
+		t.Fatal("no #SizeName pattern in the schema")
+	}
+	pat, err := strconv.Unquote(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := regexp.MustCompile(`(?s)\n#sizes: \{\n(.*?)\n\}`).FindStringSubmatch(src)
+	if table == nil {
+		t.Fatal("no #sizes table in the schema")
+	}
+	var keys []string
+	for _, k := range regexp.MustCompile(`(?m)^\t"([^"]+)": \{`).FindAllStringSubmatch(table[1], -1) {
+		keys = append(keys, strconv.Quote(k[1]))
+	}
+	slices.Sort(keys)
+	if len(keys) < 10 {
+		t.Fatalf("found only %d sizes; the extraction is broken", len(keys))
+	}
+	if got, want := schema.DescribePattern(pat), "one of "+strings.Join(keys, ", "); got != want {
+		t.Errorf("#SizeName reads %q,\nwant %q", got, want)
+	}
+	re := regexp.MustCompile(pat)
+	for _, k := range keys {
+		if k, _ := strconv.Unquote(k); !re.MatchString(k) {
+			t.Errorf("#SizeName rejects %s", k)
+		}
+	}
+	for _, bad := range []string{"t3xmicro", "s-2vcpu-4gb ", "c-1", ""} {
+		if re.MatchString(bad) {
+			t.Errorf("#SizeName accepts %q", bad)
+		}
+	}
 }
