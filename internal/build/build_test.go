@@ -205,3 +205,38 @@ func TestWriteModes(t *testing.T) {
 		t.Errorf("writing under a file: %v, want an error naming s/manifest.json", err)
 	}
 }
+
+// TestWriteStaged: a top-level directory that does not exist yet appears
+// whole or not at all: a write that fails leaves neither it nor its
+// staging directory, and a staging directory a killed build left behind
+// is removed by the next write, whatever its scope.
+func TestWriteStaged(t *testing.T) {
+	dir := t.TempDir()
+	bad := build.Tree{"new/a": []byte("file\n"), "new/a/b": []byte("under a file\n")}
+	if _, err := build.Write(dir, bad); err == nil {
+		t.Fatal("writing a file and a directory at the same path succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a failed write left %v", entries)
+	}
+	leftover := filepath.Join(dir, ".hacompile-999-old", "hosts", "a")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(leftover, "half"), []byte("ha"), 0o644)
+	tree := build.Tree{"new/hosts/a/etc/x.conf": []byte("x\n"), "new/manifest.json": []byte("{}\n")}
+	stats, err := build.Write(dir, tree, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *stats["new"]; got != (build.Stats{Written: 2}) {
+		t.Errorf("stats %+v, want 2 written", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "new" {
+		t.Errorf("out holds %v, want only new", entries)
+	}
+	if d, err := build.Compare(dir, tree); err != nil || !d.Empty() {
+		t.Errorf("after a staged write: %+v, %v", d, err)
+	}
+}

@@ -103,8 +103,11 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // Write makes dir hold exactly the tree: changed files are replaced
 // atomically (temp file + rename), unchanged files are not touched, and
 // files no longer produced are removed with the directories they leave
-// empty. stats is keyed by the first path element (the stack). Files are
-// compared and written on every core; directories are created once.
+// empty. A top-level directory (a stack, the site) that does not exist
+// yet is written whole into a hidden staging directory and renamed into
+// place, so it appears complete or not at all. stats is keyed by the
+// first path element. Files are compared and written on every core;
+// directories are created once.
 //
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
@@ -117,37 +120,80 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 		}
 		return stats[top]
 	}
+	if err := removeStages(dir); err != nil {
+		return nil, err
+	}
 	have, err := existing(dir)
 	if err != nil {
 		return nil, err
 	}
 	have = inScope(have, scope)
 	keys := sortedKeys(t)
-	if err := makeDirs(dir, keys, have); err != nil {
+	// where maps a tree path to the path written under dir: inside the
+	// staging directory for a top-level directory not on disk yet.
+	stages := map[string]string{}
+	where := func(p string) string {
+		top, rest, ok := strings.Cut(p, "/")
+		if st, staged := stages[top]; ok && staged {
+			return path.Join(st, rest)
+		}
+		return p
+	}
+	for _, p := range keys {
+		top, _, ok := strings.Cut(p, "/")
+		if _, seen := stages[top]; !ok || seen {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, top)); errors.Is(err, fs.ErrNotExist) {
+			stages[top] = stagePrefix + strconv.Itoa(os.Getpid()) + "-" + top
+		}
+	}
+	failed := func(err error) (map[string]*Stats, error) {
+		for _, st := range stages {
+			os.RemoveAll(filepath.Join(dir, st))
+		}
 		return nil, err
+	}
+	targets := make([]string, len(keys))
+	for i, p := range keys {
+		targets[i] = where(p)
+	}
+	if err := makeDirs(dir, targets, have); err != nil {
+		return failed(err)
 	}
 	chmod := umask()&0o644 != 0
 	written := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	par.Each(len(keys), func(i int) {
 		p := keys[i]
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if have[p] {
+		full := filepath.Join(dir, filepath.FromSlash(targets[i]))
+		switch {
+		case targets[i] != p:
+			// Staged: the directory appears by rename once complete.
+			errs[i] = writeFile(full, t[p], chmod)
+		case have[p]:
 			if b, err := os.ReadFile(full); err == nil && bytes.Equal(b, t[p]) {
 				return
 			}
+			fallthrough
+		default:
+			errs[i] = writeAtomic(full, t[p], chmod)
 		}
-		errs[i] = writeAtomic(full, t[p], chmod)
 		written[i] = errs[i] == nil
 	})
 	for i, p := range keys {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return failed(errs[i])
 		}
 		if written[i] {
 			stat(p).Written++
 		} else {
 			stat(p).Unchanged++
+		}
+	}
+	for _, top := range slices.Sorted(maps.Keys(stages)) {
+		if err := os.Rename(filepath.Join(dir, stages[top]), filepath.Join(dir, top)); err != nil {
+			return failed(err)
 		}
 	}
 	var dirs []string
@@ -171,6 +217,30 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 		}
 	}
 	return stats, nil
+}
+
+// stagePrefix names the staging directories of new top-level
+// directories, and the temporary files beside replaced files.
+const stagePrefix = ".hacompile-"
+
+// removeStages deletes staging directories that a build which did not
+// finish left at the top of dir.
+func removeStages(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), stagePrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // makeDirs creates, once each and parents first, the directories of the
@@ -199,21 +269,10 @@ func makeDirs(dir string, keys []string, have map[string]bool) error {
 
 // writeAtomic replaces full with b: written to a temporary file beside
 // it, named for this process so concurrent builds do not share one, then
-// renamed over it. The file is created 0644, and chmodded to it when
-// the umask would take bits away. The directory must exist.
+// renamed over it. The directory must exist.
 func writeAtomic(full string, b []byte, chmod bool) error {
-	tmp := filepath.Join(filepath.Dir(full), ".hacompile-"+strconv.Itoa(os.Getpid())+"-"+filepath.Base(full))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	var merr error
-	if chmod {
-		merr = f.Chmod(0o644)
-	}
-	cerr := f.Close()
-	if err := errors.Join(werr, merr, cerr); err != nil {
+	tmp := filepath.Join(filepath.Dir(full), stagePrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(full))
+	if err := writeFile(tmp, b, chmod); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", full, err)
 	}
@@ -222,6 +281,21 @@ func writeAtomic(full string, b []byte, chmod bool) error {
 		return err
 	}
 	return nil
+}
+
+// writeFile writes b to p, created 0644 (and chmodded to it when the
+// umask would take bits away).
+func writeFile(p string, b []byte, chmod bool) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	var merr error
+	if chmod {
+		merr = f.Chmod(0o644)
+	}
+	return errors.Join(werr, merr, f.Close())
 }
 
 // umask is the process's file mode creation mask (Linux reports it in
