@@ -260,10 +260,11 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	}
 	d.Files = g.fileViews(sc, p, sc.byHost[name])
 	g.addSearch(searchEntry{Kind: "host", Title: name, Text: fmt.Sprintf("%s · %s · %s %s", s.Name, strings.Join(h.Roles, ", "), h.Address, h.Size), URL: p})
-	return g.write(page{
+	g.writeHTML(page{
 		Path: p, Title: name + " · " + s.Name, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),
 		Tabs: stackTabs(s, p), Footer: footer(s, p),
-	}, "host", d)
+	}, hostBody(d))
+	return nil
 }
 
 func sizePrefix(size string) string {

@@ -115,7 +115,9 @@ type gen struct {
 func newGen() (*gen, error) {
 	hl := newHighlighter()
 	t, err := template.New("site").Funcs(template.FuncMap{
-		"join": strings.Join,
+		"join":      strings.Join,
+		"filetable": fileTable,
+		"listings":  listings,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -174,18 +176,19 @@ type tab struct {
 // write executes the named body template with data, wraps it in the
 // layout and stores the page.
 func (g *gen) write(p page, body string, data any) error {
-	p.Root = rootOf(p.Path)
 	var b bytes.Buffer
 	if err := g.tmpl.ExecuteTemplate(&b, body, data); err != nil {
 		return fmt.Errorf("%s: %w", p.Path, err)
 	}
-	p.Body = template.HTML(b.String())
-	b.Reset()
-	if err := g.tmpl.ExecuteTemplate(&b, "layout", p); err != nil {
-		return fmt.Errorf("%s: %w", p.Path, err)
-	}
-	g.out[p.Path] = b.Bytes()
+	g.writeHTML(p, template.HTML(b.String()))
 	return nil
+}
+
+// writeHTML wraps a body in the layout and stores the page.
+func (g *gen) writeHTML(p page, body template.HTML) {
+	p.Root = rootOf(p.Path)
+	p.Body = body
+	g.out[p.Path] = layout(p)
 }
 
 // rootOf is the relative path from a page to the site root ("../../").
