@@ -56,9 +56,19 @@ fuzz:
 	done
 
 # Fleet benchmarks: 10 to 10,000 hosts, whole-process build/rebuild/check/vet
-# against cue export and a plain file writer; writes bench.json. Not part of
-# make test. BENCH_SIZES=10,100 for a quick run.
+# against cue export, cue export + Hugo chained (Debian's hugo, installed when
+# missing; the bench fails without it) and a plain file writer; writes
+# bench.json. Not part of make test. BENCH_SIZES=10,100 for a quick run.
 BENCH_SIZES ?= 10,100,1000,10000
 bench:
+	@if ! command -v hugo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing hugo"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo; \
+	  else \
+	    sudo -n sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo' || \
+	      echo "make: the bench needs hugo: sudo apt-get install -y --no-install-recommends hugo"; \
+	  fi; \
+	fi
 	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -json bench.json
 	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/

@@ -3,8 +3,10 @@
 // temporary directory and times the hacompile binary as a whole process
 // (median of several runs: wall time, CPU time, peak RSS) for a full
 // build, a no-op rebuild, a rebuild after changing one host, build
-// --check and vet; beside it, `cue export` of the same stack file (CUE
-// evaluation alone) and a trivial Go program writing the same files (the
+// --check and vet. Beside it: `cue export` of the same stack file (CUE
+// evaluation alone); the chain hacompile replaces, `cue export` computing
+// every host's files with CUE templates and then Hugo rendering a page per
+// host (chain.go); and a trivial Go program writing the same files (the
 // floor). It prints a table and writes it as JSON for comparisons.
 //
 // Run it with `make bench`; it is not part of `make test`.
@@ -34,8 +36,9 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per measurement; the median is reported")
 	out := flag.String("json", "bench.json", "where to write the results")
 	cue := flag.String("cue", "", "cue binary for the comparison (default: installed at the go.mod version into a temp dir)")
+	hugo := flag.String("hugo", "hugo", "hugo binary for the comparison")
 	flag.Parse()
-	if err := run(*sizes, *runs, *out, *cue); err != nil {
+	if err := run(*sizes, *runs, *out, *cue, *hugo); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -57,14 +60,37 @@ type Row struct {
 	Files   int     `json:"files,omitempty"`
 }
 
-// Report is what bench writes as JSON.
-type Report struct {
-	Machine string `json:"machine"`
-	Go      string `json:"go"`
-	Rows    []Row  `json:"rows"`
+// Summary compares one fleet size's full build (wall time) with the
+// other tools: the ratios are the full build's time over theirs.
+type Summary struct {
+	Hosts int `json:"hosts"`
+	// ChainS is cue export (per-host files) + hugo (page per host, code
+	// unhighlighted): the files and the site computed by two tools
+	// chained. ChainHLS is the same with Hugo highlighting the code, as
+	// hacompile's pages do.
+	ChainS          float64 `json:"cue_files_plus_hugo_wall_s"`
+	ChainHLS        float64 `json:"cue_files_plus_hugo_highlighted_wall_s"`
+	FullOverCUE     float64 `json:"full_over_cue_export"`
+	FullOverFloor   float64 `json:"full_over_floor"`
+	FullOverChain   float64 `json:"full_over_cue_files_plus_hugo"`
+	FullOverChainHL float64 `json:"full_over_cue_files_plus_hugo_highlighted"`
 }
 
-func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
+// Report is what bench writes as JSON.
+type Report struct {
+	Machine   string    `json:"machine"`
+	Go        string    `json:"go"`
+	Rows      []Row     `json:"rows"`
+	Summaries []Summary `json:"summaries"`
+}
+
+func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin string) error {
+	// Hugo is half of the chained comparison; a bench without it would
+	// quietly drop the number it exists to report.
+	hugoBin, err := exec.LookPath(hugoBin)
+	if err != nil {
+		return fmt.Errorf("hugo is needed for the cue export + Hugo comparison (make bench installs Debian's hugo): %v", err)
+	}
 	tmp, err := os.MkdirTemp("", "hacompile-bench-")
 	if err != nil {
 		return err
@@ -91,7 +117,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 	}
 	rep := Report{Machine: machine(), Go: runtime.Version()}
 	fmt.Printf("machine: %s\n\n", rep.Machine)
-	fmt.Printf("%7s  %-26s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
+	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
 	for _, f := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
@@ -99,13 +125,26 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("fleet-%d", n))
 		stack := filepath.Join(dir, "stacks", "fleet.cue")
-		if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
+		if err := writeFile(stack, fleet.Fleet(n, "")); err != nil {
 			return err
 		}
-		if err := os.WriteFile(stack, fleet.Fleet(n, ""), 0o644); err != nil {
+		if err := writeFile(filepath.Join(dir, "cue", "fleet.cue"), append([]byte("package fleet\n\n"), fleet.Fleet(n, "")...)); err != nil {
 			return err
 		}
-		measure := func(name string, prep func() error, argv ...string) (Row, error) {
+		if err := writeFile(filepath.Join(dir, "cue", "hostfiles.cue"), []byte(hostFilesCUE)); err != nil {
+			return err
+		}
+		// Every run that writes a tree writes it into a directory never
+		// used before: deleting the last run's tree (on ext4 with
+		// discard) makes the next run's writes several times slower, and
+		// that cost is neither the tool's nor the run's. Everything is
+		// deleted once this fleet size is done, untimed.
+		seq := 0
+		fresh := func(kind string) string {
+			seq++
+			return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, seq))
+		}
+		measure := func(name string, prep func() error, argv func() []string) (Row, error) {
 			var samples []Sample
 			for range runs {
 				if prep != nil {
@@ -113,7 +152,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 						return Row{}, err
 					}
 				}
-				s, err := timeIt(dir, argv...)
+				s, err := timeIt(dir, argv()...)
 				if err != nil {
 					return Row{}, fmt.Errorf("%d hosts, %s: %w", n, name, err)
 				}
@@ -123,34 +162,68 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 			rep.Rows = append(rep.Rows, r)
 			return r, nil
 		}
-		clean := func() error { return os.RemoveAll(filepath.Join(dir, "out")) }
-		full, err := measure("build (full)", clean, bin, "build")
-		if err != nil {
+		// A fresh output directory has no no-change record, so every
+		// full build renders and writes everything.
+		if _, err := measure(caseFull, nil, func() []string { return []string{bin, "build", "--out", fresh("out-full")} }); err != nil {
 			return err
 		}
-		files := countFiles(filepath.Join(dir, "out"))
+		// The rebuild cases need an out/ that a build produced and
+		// recorded; this untimed build makes it.
+		out := filepath.Join(dir, "out")
+		if err := quiet(dir, bin, "build"); err != nil {
+			return err
+		}
+		files, size := countFiles(out)
 		rep.Rows[len(rep.Rows)-1].Files = files
 		print(rep.Rows[len(rep.Rows)-1])
+		// The Hugo site's pages carry the files the CUE templates compute,
+		// as the glue between the two tools of the chain would.
+		if err := writeHugoSite(dir, cueBin); err != nil {
+			return fmt.Errorf("%d hosts: %w", n, err)
+		}
+		// After the one-host toggles, --check compares a build of the
+		// fleet as it started, the one the other tools see.
+		restore := func() error { return os.WriteFile(stack, fleet.Fleet(n, ""), 0o644) }
+		fixed := func(argv ...string) func() []string { return func() []string { return argv } }
 		steps := []struct {
 			name string
 			prep func() error
-			argv []string
+			argv func() []string
 		}{
-			{"build (no-op)", nil, []string{bin, "build"}},
-			{"build (one host changed)", toggleHost(stack, n), []string{bin, "build"}},
-			{"build --check", func() error { return quiet(dir, bin, "build") }, []string{bin, "build", "--check"}},
-			{"vet", nil, []string{bin, "vet"}},
-			{"cue export", nil, []string{cueBin, "export", "--out", "json", "stacks/fleet.cue"}},
-			{"floor (write files)", clean, []string{floor, filepath.Join(dir, "out"), strconv.Itoa(files), strconv.Itoa(avgSize(dir, files, full))}},
+			{"build (no-op)", nil, fixed(bin, "build")},
+			{"build (one host changed)", toggleHost(stack, n), fixed(bin, "build")},
+			{"build --check", func() error {
+				if err := restore(); err != nil {
+					return err
+				}
+				return quiet(dir, bin, "build")
+			}, fixed(bin, "build", "--check")},
+			{"vet", nil, fixed(bin, "vet")},
+			{caseCUE, nil, fixed(cueBin, "export", "--out", "json", "stacks/fleet.cue")},
+			{caseCUEFiles, nil, fixed(cueBin, "export", "--out", "json", "-e", "files", "cue/fleet.cue", "cue/hostfiles.cue")},
+			{caseHugo, nil, func() []string {
+				return []string{hugoBin, "--quiet", "-s", "hugo", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
+			}},
+			{caseHugoHL, nil, func() []string { return []string{hugoBin, "--quiet", "-s", "hugo", "-d", fresh("hugo-public")} }},
+			{caseFloor, nil, func() []string { return []string{floor, fresh("floor"), strconv.Itoa(files), strconv.Itoa(size)} }},
 		}
 		for _, st := range steps {
-			r, err := measure(st.name, st.prep, st.argv...)
+			r, err := measure(st.name, st.prep, st.argv)
 			if err != nil {
 				return err
 			}
 			print(r)
 		}
-		fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×\n", "", ratio(rep.Rows, n, "build (full)", "cue export"), ratio(rep.Rows, n, "build (full)", "floor (write files)"))
+		s := summarize(rep.Rows, n)
+		rep.Summaries = append(rep.Summaries, s)
+		fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×\n",
+			"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		// Let the file system finish the deletion's discards before the
+		// next size's timed writes.
+		syscall.Sync()
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -159,28 +232,48 @@ func run(sizesFlag string, runs int, jsonOut, cueBin string) error {
 	return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
 }
 
+// The cases the summary compares.
+const (
+	caseFull     = "build (full)"
+	caseCUE      = "cue export"
+	caseCUEFiles = "cue export (per-host files)"
+	caseHugo     = "hugo (page per host)"
+	caseHugoHL   = "hugo (highlighted)"
+	caseFloor    = "floor (write files)"
+)
+
+// summarize compares a fleet size's full build with the other tools.
+func summarize(rows []Row, n int) Summary {
+	wall := map[string]float64{}
+	for _, r := range rows {
+		if r.Hosts == n {
+			wall[r.Case] = r.WallS
+		}
+	}
+	ratio := func(y float64) float64 {
+		if y == 0 {
+			return 0
+		}
+		return wall[caseFull] / y
+	}
+	chain, chainHL := wall[caseCUEFiles]+wall[caseHugo], wall[caseCUEFiles]+wall[caseHugoHL]
+	return Summary{
+		Hosts:           n,
+		ChainS:          chain,
+		ChainHLS:        chainHL,
+		FullOverCUE:     ratio(wall[caseCUE]),
+		FullOverFloor:   ratio(wall[caseFloor]),
+		FullOverChain:   ratio(chain),
+		FullOverChainHL: ratio(chainHL),
+	}
+}
+
 func print(r Row) {
 	files := ""
 	if r.Files > 0 {
 		files = strconv.Itoa(r.Files)
 	}
-	fmt.Printf("%7d  %-26s %9.3f %9.3f %10.1f %8s\n", r.Hosts, r.Case, r.WallS, r.CPUS, r.MaxRSSM, files)
-}
-
-func ratio(rows []Row, n int, a, b string) float64 {
-	var x, y float64
-	for _, r := range rows {
-		if r.Hosts == n && r.Case == a {
-			x = r.WallS
-		}
-		if r.Hosts == n && r.Case == b {
-			y = r.WallS
-		}
-	}
-	if y == 0 {
-		return 0
-	}
-	return x / y
+	fmt.Printf("%7d  %-28s %9.3f %9.3f %10.1f %8s\n", r.Hosts, r.Case, r.WallS, r.CPUS, r.MaxRSSM, files)
 }
 
 // timeIt runs argv in dir and measures it from outside: wall clock,
@@ -232,31 +325,29 @@ func toggleHost(stack string, n int) func() error {
 	}
 }
 
-func countFiles(dir string) int {
-	n := 0
+// countFiles returns how many files dir holds and their average size.
+func countFiles(dir string) (files, avg int) {
+	var total int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	return n
-}
-
-func avgSize(dir string, files int, _ Row) int {
-	var total int64
-	filepath.WalkDir(filepath.Join(dir, "out"), func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
 			if fi, err := d.Info(); err == nil {
+				files++
 				total += fi.Size()
 			}
 		}
 		return nil
 	})
 	if files == 0 {
-		return 0
+		return 0, 0
 	}
-	return int(total / int64(files))
+	return files, int(total / int64(files))
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func quiet(dir string, argv ...string) error {
