@@ -64,6 +64,25 @@ func OutTree(res *build.Result) (build.Tree, error) {
 // Render renders the runbook of a successful compile. Keys are slash
 // paths relative to the site directory (out/site/).
 func Render(res *build.Result, opt Options) (map[string][]byte, error) {
+	rb, err := Prepare(res, opt)
+	if err != nil {
+		return nil, err
+	}
+	return rb.Render()
+}
+
+// Runbook is a compile's runbook, its inputs checked, ready to render.
+type Runbook struct {
+	g      *gen
+	stacks []*stackCtx
+}
+
+// Prepare checks what the runbook of a compile is made from (each stack's
+// source must be the bytes compiled; no stack may be named like the site
+// directory). What fails afterwards, in Render, is a defect of
+// hacompile, not of the input: build writes the stacks' files while the
+// runbook renders only after Prepare succeeded.
+func Prepare(res *build.Result, opt Options) (*Runbook, error) {
 	if opt.Source == nil {
 		opt.Source = func(name string) ([]byte, error) {
 			b, ok := res.Sources[name]
@@ -97,10 +116,16 @@ func Render(res *build.Result, opt Options) (map[string][]byte, error) {
 		}
 		stacks = append(stacks, sc)
 	}
-	if err := g.render(stacks); err != nil {
+	return &Runbook{g: g, stacks: stacks}, nil
+}
+
+// Render renders every page. Keys are slash paths relative to the site
+// directory (out/site/).
+func (rb *Runbook) Render() (map[string][]byte, error) {
+	if err := rb.g.render(rb.stacks); err != nil {
 		return nil, err
 	}
-	return g.out, nil
+	return rb.g.out, nil
 }
 
 // gen renders one site.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -238,5 +239,40 @@ func TestWriteStaged(t *testing.T) {
 	}
 	if d, err := build.Compare(dir, tree); err != nil || !d.Empty() {
 		t.Errorf("after a staged write: %+v, %v", d, err)
+	}
+}
+
+// TestWriterParts: parts of a tree written concurrently, then Finish,
+// leave dir exactly the tree, with files of no part removed.
+func TestWriterParts(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "gone"), 0o755)
+	os.WriteFile(filepath.Join(dir, "gone", "f"), []byte("f\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "b"), 0o755)
+	os.WriteFile(filepath.Join(dir, "b", "old"), []byte("old\n"), 0o644)
+	a := build.Tree{"a/hosts/h/etc/x": []byte("x\n"), "a/manifest.json": []byte("{}\n")}
+	b := build.Tree{"b/index.html": []byte("<p>\n"), "b/assets/s.css": []byte("p{}\n")}
+	w, err := build.NewWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- w.Write(a) }()
+	go func() { errs <- w.Write(b) }()
+	if err := errors.Join(<-errs, <-errs); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *stats["a"] != (build.Stats{Written: 2}) || *stats["b"] != (build.Stats{Written: 2, Removed: 1}) || *stats["gone"] != (build.Stats{Removed: 1}) {
+		t.Errorf("stats a %+v, b %+v, gone %+v", *stats["a"], *stats["b"], *stats["gone"])
+	}
+	all := build.Tree{}
+	maps.Copy(all, a)
+	maps.Copy(all, b)
+	if d, err := build.Compare(dir, all); err != nil || !d.Empty() {
+		t.Errorf("after parts: %+v, %v", d, err)
 	}
 }

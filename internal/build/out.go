@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/internal/par"
 )
@@ -112,14 +113,36 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
 func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
-	stats := map[string]*Stats{}
-	stat := func(p string) *Stats {
-		top, _, _ := strings.Cut(p, "/")
-		if stats[top] == nil {
-			stats[top] = &Stats{}
-		}
-		return stats[top]
+	w, err := NewWriter(dir, scope...)
+	if err != nil {
+		return nil, err
 	}
+	if err := w.Write(t); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w.Finish()
+}
+
+// Writer is Write in steps, so that parts of the tree can be written
+// while others are still being rendered: Write each part (parts under
+// different top-level directories may be written concurrently), then
+// Finish, or Abort on failure.
+type Writer struct {
+	dir   string
+	have  map[string]bool // files on disk, in scope
+	chmod bool
+
+	mu      sync.Mutex
+	stages  map[string]string // top-level directory → its staging directory ("" when it exists)
+	written map[string]bool   // tree paths
+	stats   map[string]*Stats
+}
+
+// NewWriter lists what dir holds (within the scope's top-level
+// directories, or all of it) and removes what a build that did not
+// finish left behind.
+func NewWriter(dir string, scope ...string) (*Writer, error) {
 	if err := removeStages(dir); err != nil {
 		return nil, err
 	}
@@ -127,96 +150,128 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	have = inScope(have, scope)
-	keys := sortedKeys(t)
-	// where maps a tree path to the path written under dir: inside the
-	// staging directory for a top-level directory not on disk yet.
-	stages := map[string]string{}
-	where := func(p string) string {
-		top, rest, ok := strings.Cut(p, "/")
-		if st, staged := stages[top]; ok && staged {
-			return path.Join(st, rest)
-		}
-		return p
-	}
-	for _, p := range keys {
-		top, _, ok := strings.Cut(p, "/")
-		if _, seen := stages[top]; !ok || seen {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(dir, top)); errors.Is(err, fs.ErrNotExist) {
-			stages[top] = stagePrefix + strconv.Itoa(os.Getpid()) + "-" + top
-		}
-	}
-	failed := func(err error) (map[string]*Stats, error) {
-		for _, st := range stages {
-			os.RemoveAll(filepath.Join(dir, st))
-		}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	return &Writer{dir: dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
+		stages: map[string]string{}, written: map[string]bool{}, stats: map[string]*Stats{}}, nil
+}
+
+func (w *Writer) stat(p string) *Stats {
+	top, _, _ := strings.Cut(p, "/")
+	if w.stats[top] == nil {
+		w.stats[top] = &Stats{}
+	}
+	return w.stats[top]
+}
+
+// Write writes the files of t that differ from dir's.
+func (w *Writer) Write(t Tree) error {
+	keys := sortedKeys(t)
+	// targets[i] is where keys[i] is written under dir: inside the
+	// staging directory for a top-level directory not on disk yet.
 	targets := make([]string, len(keys))
+	w.mu.Lock()
 	for i, p := range keys {
-		targets[i] = where(p)
+		targets[i] = p
+		top, rest, ok := strings.Cut(p, "/")
+		if !ok {
+			continue
+		}
+		st, seen := w.stages[top]
+		if !seen {
+			if _, err := os.Lstat(filepath.Join(w.dir, top)); errors.Is(err, fs.ErrNotExist) {
+				st = stagePrefix + strconv.Itoa(os.Getpid()) + "-" + top
+			}
+			w.stages[top] = st
+		}
+		if st != "" {
+			targets[i] = path.Join(st, rest)
+		}
 	}
-	if err := makeDirs(dir, targets, have); err != nil {
-		return failed(err)
+	w.mu.Unlock()
+	if err := makeDirs(w.dir, targets, w.have); err != nil {
+		return err
 	}
-	chmod := umask()&0o644 != 0
 	written := make([]bool, len(keys))
 	errs := make([]error, len(keys))
 	par.Each(len(keys), func(i int) {
 		p := keys[i]
-		full := filepath.Join(dir, filepath.FromSlash(targets[i]))
+		full := filepath.Join(w.dir, filepath.FromSlash(targets[i]))
 		switch {
 		case targets[i] != p:
 			// Staged: the directory appears by rename once complete.
-			errs[i] = writeFile(full, t[p], chmod)
-		case have[p]:
+			errs[i] = writeFile(full, t[p], w.chmod)
+		case w.have[p]:
 			if b, err := os.ReadFile(full); err == nil && bytes.Equal(b, t[p]) {
 				return
 			}
 			fallthrough
 		default:
-			errs[i] = writeAtomic(full, t[p], chmod)
+			errs[i] = writeAtomic(full, t[p], w.chmod)
 		}
 		written[i] = errs[i] == nil
 	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for i, p := range keys {
 		if errs[i] != nil {
-			return failed(errs[i])
+			return errs[i]
 		}
+		w.written[p] = true
 		if written[i] {
-			stat(p).Written++
+			w.stat(p).Written++
 		} else {
-			stat(p).Unchanged++
+			w.stat(p).Unchanged++
 		}
 	}
-	for _, top := range slices.Sorted(maps.Keys(stages)) {
-		if err := os.Rename(filepath.Join(dir, stages[top]), filepath.Join(dir, top)); err != nil {
-			return failed(err)
+	return nil
+}
+
+// Abort removes the staging directories of a write that failed; files
+// replaced in directories that already existed stay replaced.
+func (w *Writer) Abort() {
+	for _, st := range w.stages {
+		if st != "" {
+			os.RemoveAll(filepath.Join(w.dir, st))
+		}
+	}
+}
+
+// Finish moves new top-level directories into place and removes the
+// files (in scope) that no Write produced, with the directories they
+// leave empty. stats is keyed by top-level directory.
+func (w *Writer) Finish() (map[string]*Stats, error) {
+	for _, top := range slices.Sorted(maps.Keys(w.stages)) {
+		if st := w.stages[top]; st != "" {
+			if err := os.Rename(filepath.Join(w.dir, st), filepath.Join(w.dir, top)); err != nil {
+				w.Abort()
+				return nil, err
+			}
+			w.stages[top] = ""
 		}
 	}
 	var dirs []string
-	for _, p := range slices.Sorted(maps.Keys(have)) {
-		if _, ok := t[p]; ok {
+	for _, p := range slices.Sorted(maps.Keys(w.have)) {
+		if w.written[p] {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil {
 			return nil, err
 		}
-		stat(p).Removed++
+		w.stat(p).Removed++
 		dirs = append(dirs, path.Dir(p))
 	}
 	// Remove directories left empty, deepest first.
 	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, d := range dirs {
 		for ; d != "." && d != "/"; d = path.Dir(d) {
-			if os.Remove(filepath.Join(dir, filepath.FromSlash(d))) != nil {
+			if os.Remove(filepath.Join(w.dir, filepath.FromSlash(d))) != nil {
 				break // not empty (or already gone)
 			}
 		}
 	}
-	return stats, nil
+	return w.stats, nil
 }
 
 // stagePrefix names the staging directories of new top-level
@@ -246,9 +301,6 @@ func removeStages(dir string) error {
 // makeDirs creates, once each and parents first, the directories of the
 // files in keys that are not on disk yet.
 func makeDirs(dir string, keys []string, have map[string]bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	need := map[string]bool{}
 	for _, p := range keys {
 		if have[p] {

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -55,45 +58,37 @@ longer produced are removed. OUT is owned by hacompile.`,
 			// the other stacks' output and the runbook (which covers every
 			// stack) are left as they are.
 			var scope []string
-			var tree build.Tree
 			if namesFiles(args) {
 				for _, r := range rs {
 					scope = append(scope, r.Stack.Name)
 				}
-				tree, err = build.TreeOf(rs)
-			} else {
-				tree, err = site.OutTree(res)
 			}
-			if err != nil {
-				return err
-			}
-			stdout := cmd.OutOrStdout()
-			if check {
-				d, err := build.Compare(out, tree, scope...)
+			var tree build.Tree
+			var stats map[string]*build.Stats
+			switch {
+			case check:
+				if scope != nil {
+					tree, err = build.TreeOf(rs)
+				} else {
+					tree, err = site.OutTree(res)
+				}
 				if err != nil {
 					return err
 				}
-				if d.Empty() {
-					return nil
+				return reportCheck(cmd, out, tree, scope)
+			case scope != nil:
+				if tree, err = build.TreeOf(rs); err != nil {
+					return err
 				}
-				stderr := cmd.ErrOrStderr()
-				for _, p := range d.Stale {
-					fmt.Fprintf(stderr, "stale:   %s/%s\n", out, p)
+				if stats, err = build.Write(out, tree, scope...); err != nil {
+					return err
 				}
-				for _, p := range d.Missing {
-					fmt.Fprintf(stderr, "missing: %s/%s\n", out, p)
+			default:
+				if tree, stats, err = writeAll(out, res); err != nil {
+					return err
 				}
-				for _, p := range d.Extra {
-					fmt.Fprintf(stderr, "extra:   %s/%s\n", out, p)
-				}
-				fmt.Fprintf(stderr, "hacompile: %s is out of date (%d stale, %d missing, %d extra)\nhacompile: hint: run 'hacompile build' and commit %s\n",
-					out, len(d.Stale), len(d.Missing), len(d.Extra), out)
-				return silentError{}
 			}
-			stats, err := build.Write(out, tree, scope...)
-			if err != nil {
-				return err
-			}
+			stdout := cmd.OutOrStdout()
 			names := make([]string, 0, len(rs))
 			rec := &build.CacheRecord{Key: key, Findings: res.Findings}
 			count := func(top string) int {
@@ -136,6 +131,67 @@ longer produced are removed. OUT is owned by hacompile.`,
 	addStrictFlag(c)
 	addJsonnetFlags(c)
 	return c
+}
+
+// reportCheck is build --check: it lists every stale, missing and extra
+// file under out and fails when there is one.
+func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string) error {
+	d, err := build.Compare(out, tree, scope...)
+	if err != nil {
+		return err
+	}
+	if d.Empty() {
+		return nil
+	}
+	stderr := cmd.ErrOrStderr()
+	for _, p := range d.Stale {
+		fmt.Fprintf(stderr, "stale:   %s/%s\n", out, p)
+	}
+	for _, p := range d.Missing {
+		fmt.Fprintf(stderr, "missing: %s/%s\n", out, p)
+	}
+	for _, p := range d.Extra {
+		fmt.Fprintf(stderr, "extra:   %s/%s\n", out, p)
+	}
+	fmt.Fprintf(stderr, "hacompile: %s is out of date (%d stale, %d missing, %d extra)\nhacompile: hint: run 'hacompile build' and commit %s\n",
+		out, len(d.Stale), len(d.Missing), len(d.Extra), out)
+	return silentError{}
+}
+
+// writeAll makes out hold the whole tree of a compile. The stacks' files
+// are written while the runbook renders (once its inputs have been
+// checked), then the runbook's; the tree is returned for the summary.
+func writeAll(out string, res *build.Result) (build.Tree, map[string]*build.Stats, error) {
+	rb, err := site.Prepare(res, site.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := build.TreeOf(res.Rendered)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := build.NewWriter(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Write(tree) }()
+	pages, rerr := rb.Render()
+	if err := errors.Join(<-done, rerr); err != nil {
+		w.Abort()
+		return nil, nil, err
+	}
+	siteTree := make(build.Tree, len(pages))
+	for p, b := range pages {
+		siteTree[path.Join(site.Dir, p)] = b
+	}
+	if err := w.Write(siteTree); err != nil {
+		w.Abort()
+		return nil, nil, err
+	}
+	maps.Copy(tree, siteTree)
+	stats, err := w.Finish()
+	return tree, stats, err
 }
 
 // namesFiles reports whether any argument is a stack file rather than a
