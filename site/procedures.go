@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bytes"
 	"fmt"
 	"html/template"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/monitoring"
@@ -46,16 +48,25 @@ type proceduresData struct {
 func (g *gen) procedures(sc *stackCtx) error {
 	s := sc.s
 	p := stackPage(s.Name, "procedures.html")
-	d := &doc{g: g}
 	data := proceduresData{Name: s.Name}
-	for _, pr := range procedures {
-		data.TOC = append(data.TOC, link{pr.Title, "#" + pr.ID})
-		d.section(pr.ID, pr.Title)
-		pr.write(d, sc, p)
+	// Each procedure is its own section, and several preview a changed
+	// copy of the stack (a render of the whole fleet): write them on
+	// every core, joined in order.
+	parts := make([]template.HTML, len(procedures))
+	par.Each(len(procedures), func(i int) {
+		d := &doc{g: g}
+		d.section(procedures[i].ID, procedures[i].Title)
+		procedures[i].write(d, sc, p)
 		d.end()
+		parts[i] = d.html()
+	})
+	var body strings.Builder
+	for i, pr := range procedures {
+		data.TOC = append(data.TOC, link{pr.Title, "#" + pr.ID})
+		body.WriteString(string(parts[i]))
 		g.addSearch(searchEntry{Kind: "procedure", Title: pr.Title, Text: s.Name, URL: p + "#" + pr.ID})
 	}
-	data.Body = d.html()
+	data.Body = template.HTML(body.String())
 	return g.write(page{
 		Path: p, Title: "Procedures · " + s.Name, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p),
 	}, "procedures", data)
@@ -614,11 +625,22 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	d.p(hf("TLS terminates on %s (Mozilla %s profile). Certificate %s, key %s.", template.HTML(where), s.TLS.Profile, code(s.TLS.Certificate), code(s.TLS.Key)))
 	// The files that read the certificate, and what reloads them.
 	var refs []template.HTML
+	type mentions struct{ cert, haproxyCerts bool }
+	seen := map[string]mentions{} // by content sha256
 	for _, f := range sc.r.Files {
 		if f.Host == "" {
 			continue
 		}
-		if s.TLS.Certificate != "" && strings.Contains(string(f.Content), s.TLS.Certificate) || strings.Contains(string(f.Content), "/etc/haproxy/certs/") && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
+		sum := sc.sums[f.Host][f.Path]
+		m, ok := seen[sum]
+		if !ok {
+			m = mentions{
+				cert:         s.TLS.Certificate != "" && bytes.Contains(f.Content, []byte(s.TLS.Certificate)),
+				haproxyCerts: bytes.Contains(f.Content, []byte("/etc/haproxy/certs/")),
+			}
+			seen[sum] = m
+		}
+		if m.cert || m.haproxyCerts && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
 			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
 		}
 	}
@@ -675,13 +697,25 @@ func certificates(d *doc, sc *stackCtx, from string) {
 }
 
 func hasACMERelay(sc *stackCtx) bool {
+	seen := map[string]bool{} // contents already searched, by sha256
 	for _, f := range sc.r.Files {
-		c := string(f.Content)
-		if strings.Contains(c, "acme_relay") || strings.Contains(c, "backend acme") {
-			return true
+		if sum := sc.sums[f.Host][f.Path]; !seen[sum] {
+			seen[sum] = true
+			if bytes.Contains(f.Content, []byte("acme_relay")) || bytes.Contains(f.Content, []byte("backend acme")) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// appendOnce appends host to hosts unless it is already the last: the
+// procedures visit hosts in order, each host's files together.
+func appendOnce(hosts []string, host string) []string {
+	if len(hosts) > 0 && hosts[len(hosts)-1] == host {
+		return hosts
+	}
+	return append(hosts, host)
 }
 
 var envFileRE = regexp.MustCompile(`^EnvironmentFile=-?(\S+)`)
@@ -712,28 +746,32 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	for _, f := range sc.r.Files {
 		rendered[f.Host+"\x00"+f.Path] = true
 	}
+	envFiles := map[string][]string{} // EnvironmentFile paths by content sha256
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
 			if f.Kind != "systemd" && !strings.Contains(f.Path, "systemd/") {
 				continue
 			}
-			for _, l := range directives(f.Content, envFileRE) {
-				p := envFileRE.FindStringSubmatch(l)[1]
+			sum := sc.sums[n][f.Path]
+			paths, ok := envFiles[sum]
+			if !ok {
+				for _, l := range directives(f.Content, envFileRE) {
+					paths = append(paths, envFileRE.FindStringSubmatch(l)[1])
+				}
+				envFiles[sum] = paths
+			}
+			for _, p := range paths {
 				if rendered[n+"\x00"+strings.TrimPrefix(p, "/")] {
 					continue // settings hacompile renders, not secrets
 				}
 				e := get(p)
-				if !slices.Contains(e.hosts, n) {
-					e.hosts = append(e.hosts, n)
-				}
+				e.hosts = appendOnce(e.hosts, n)
 				unit := unitOf(f.Path)
 				if !slices.Contains(e.units, unit) {
 					e.units = append(e.units, unit)
 					e.refs = append(e.refs, hf(`<a href="%s">%s</a>`, rel(from, sc.fileHref(f)), hostPath(f)))
 				}
-				if !slices.Contains(e.unitHosts[unit], n) {
-					e.unitHosts[unit] = append(e.unitHosts[unit], n)
-				}
+				e.unitHosts[unit] = appendOnce(e.unitHosts[unit], n)
 			}
 		}
 	}
@@ -793,26 +831,31 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 		file  artifact.File
 	}
 	var list []*secret
+	cmds := map[string][]string{} // commands quoted in comments, by content sha256
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
-			for _, l := range strings.Split(string(f.Content), "\n") {
-				t := strings.TrimSpace(l)
-				if !strings.HasPrefix(t, "#") {
-					continue
+			sum := sc.sums[n][f.Path]
+			found, ok := cmds[sum]
+			if !ok {
+				for l := range bytes.Lines(f.Content) {
+					t := strings.TrimSpace(string(l))
+					if !strings.HasPrefix(t, "#") {
+						continue
+					}
+					t = strings.TrimSpace(strings.TrimLeft(strings.TrimPrefix(t, "#"), " |"))
+					if m := stdinInstallRE.FindString(t); m != "" {
+						found = append(found, m)
+					}
 				}
-				t = strings.TrimSpace(strings.TrimLeft(strings.TrimPrefix(t, "#"), " |"))
-				m := stdinInstallRE.FindString(t)
-				if m == "" {
-					continue
-				}
+				cmds[sum] = found
+			}
+			for _, m := range found {
 				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m })
 				if i < 0 {
 					list = append(list, &secret{cmd: m, file: f})
 					i = len(list) - 1
 				}
-				if !slices.Contains(list[i].hosts, n) {
-					list[i].hosts = append(list[i].hosts, n)
-				}
+				list[i].hosts = appendOnce(list[i].hosts, n)
 			}
 		}
 	}
