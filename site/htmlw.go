@@ -13,11 +13,11 @@ import (
 // of the build. The escaping is html/template's own, so the bytes are
 // the same as the templates wrote (TestHTMLWriterMatchesTemplates).
 
-// htmlw builds a page fragment.
-type htmlw struct{ strings.Builder }
+// htmlw builds a page.
+type htmlw struct{ b []byte }
 
 // raw writes trusted HTML.
-func (w *htmlw) raw(s string) { w.WriteString(s) }
+func (w *htmlw) raw(s string) { w.b = append(w.b, s...) }
 
 // text writes s escaped for an HTML text node or a quoted attribute
 // value, as html/template escapes both.
@@ -43,11 +43,11 @@ func (w *htmlw) text(s string) {
 		default:
 			continue
 		}
-		w.WriteString(s[last:i])
-		w.WriteString(rep)
+		w.b = append(w.b, s[last:i]...)
+		w.b = append(w.b, rep...)
 		last = i + 1
 	}
-	w.WriteString(s[last:])
+	w.b = append(w.b, s[last:]...)
 }
 
 // url writes a link target for an href attribute as html/template does:
@@ -58,7 +58,7 @@ func (w *htmlw) url(s string) {
 		switch strings.ToLower(scheme) {
 		case "http", "https", "mailto":
 		default:
-			w.WriteString("#ZgotmplZ")
+			w.raw("#ZgotmplZ")
 			return
 		}
 	}
@@ -87,12 +87,17 @@ func percent(s, keep string) string {
 }
 
 // html is the fragment written.
-func (w *htmlw) html() template.HTML { return template.HTML(w.String()) }
+func (w *htmlw) html() template.HTML { return template.HTML(w.b) }
 
 // fileTable is the table of files at the top of a host page and of the
 // stack files page.
 func fileTable(files []fileView) template.HTML {
 	var w htmlw
+	writeFileTable(&w, files)
+	return w.html()
+}
+
+func writeFileTable(w *htmlw, files []fileView) {
 	w.raw(`<div class="table"><table class="files"><thead><tr><th scope="col">Path</th><th scope="col">Kind</th><th scope="col">Mode</th><th scope="col">Owner</th><th scope="col">Validate</th><th scope="col">Reload</th></tr></thead>` + "\n<tbody>")
 	for _, f := range files {
 		w.raw(`<tr><td><a href="#`)
@@ -106,13 +111,12 @@ func fileTable(files []fileView) template.HTML {
 		w.raw(`</code></td><td><code>`)
 		w.text(f.Owner)
 		w.raw(`</code></td><td>`)
-		codeOrDash(&w, f.Validate)
+		codeOrDash(w, f.Validate)
 		w.raw(`</td><td>`)
-		codeOrDash(&w, f.Reload)
+		codeOrDash(w, f.Reload)
 		w.raw("</td></tr>\n")
 	}
 	w.raw(`</tbody></table></div>`)
-	return w.html()
 }
 
 func codeOrDash(w *htmlw, s string) {
@@ -129,6 +133,11 @@ func codeOrDash(w *htmlw, s string) {
 // link to the listing its identical copies share.
 func listings(files []fileView) template.HTML {
 	var w htmlw
+	writeListings(&w, files)
+	return w.html()
+}
+
+func writeListings(w *htmlw, files []fileView) {
 	for _, f := range files {
 		w.raw(`<section class="file" id="`)
 		w.text(f.ID)
@@ -175,12 +184,19 @@ func listings(files []fileView) template.HTML {
 		}
 		w.raw("\n</section>\n")
 	}
-	return w.html()
 }
 
-// hostBody is the main content of a host's page.
-func hostBody(d hostData) template.HTML {
-	var w htmlw
+// sizeHint is about what a page listing files takes.
+func sizeHint(files []fileView) int {
+	n := 8192
+	for _, f := range files {
+		n += 1024 + len(f.Listing)
+	}
+	return n
+}
+
+// writeHostBody writes the main content of a host's page.
+func writeHostBody(w *htmlw, d hostData) {
 	w.raw("<h1>")
 	w.text(d.Name)
 	w.raw(` <span class="sub">in `)
@@ -209,17 +225,16 @@ func hostBody(d hostData) template.HTML {
 		w.raw(`</section>`)
 	}
 	w.raw("\n" + `<section id="files">` + "\n" + `<h2>Rendered files <a class="self" href="#files" aria-label="Link to this section">#</a></h2>` + "\n")
-	w.raw(string(fileTable(d.Files)))
+	writeFileTable(w, d.Files)
 	w.raw("\n</section>\n")
-	w.raw(string(listings(d.Files)))
+	writeListings(w, d.Files)
 	w.raw("\n")
-	return w.html()
 }
 
-// layout wraps a page's body in the site's frame.
-func layout(p page) []byte {
-	var w htmlw
-	w.Grow(len(p.Body) + 4096)
+// layout is a page: the site's frame around what body writes; size is
+// about how many bytes the page takes.
+func layout(p page, size int, body func(w *htmlw)) []byte {
+	w := htmlw{b: make([]byte, 0, size+4096)}
 	w.raw("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"hacompile\">\n<title>")
 	w.text(p.Title)
 	w.raw(" · hacompile runbook</title>\n")
@@ -267,7 +282,7 @@ func layout(p page) []byte {
 		w.raw("</ul></nav>")
 	}
 	w.raw("\n<main id=\"main\">\n")
-	w.raw(string(p.Body))
+	body(&w)
 	w.raw("\n</main>\n<footer class=\"foot\"><p>")
 	w.raw(string(p.Footer))
 	w.raw("</p></footer>\n<script src=\"")
@@ -275,5 +290,5 @@ func layout(p page) []byte {
 	w.raw("assets/search-index.js\"></script>\n<script src=\"")
 	w.url(p.Root)
 	w.raw("assets/hacompile.js\"></script>\n</body>\n</html>\n")
-	return []byte(w.String())
+	return w.b
 }

@@ -260,10 +260,10 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	}
 	d.Files = g.fileViews(sc, p, sc.byHost[name])
 	g.addSearch(searchEntry{Kind: "host", Title: name, Text: fmt.Sprintf("%s · %s · %s %s", s.Name, strings.Join(h.Roles, ", "), h.Address, h.Size), URL: p})
-	g.writeHTML(page{
+	g.writePage(page{
 		Path: p, Title: name + " · " + s.Name, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),
 		Tabs: stackTabs(s, p), Footer: footer(s, p),
-	}, hostBody(d))
+	}, sizeHint(d.Files), func(w *htmlw) { writeHostBody(w, d) })
 	return nil
 }
 

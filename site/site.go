@@ -178,14 +178,13 @@ func (g *gen) render(stacks []*stackCtx) error {
 	return nil
 }
 
-// page is what the layout template needs of every page.
+// page is what the layout needs of every page besides its content.
 type page struct {
 	Path   string // site-relative path of the page
 	Title  string
 	Root   string // relative path from the page to the site root
 	Crumbs []link
 	Tabs   []tab
-	Body   template.HTML
 	Footer template.HTML
 }
 
@@ -205,15 +204,15 @@ func (g *gen) write(p page, body string, data any) error {
 	if err := g.tmpl.ExecuteTemplate(&b, body, data); err != nil {
 		return fmt.Errorf("%s: %w", p.Path, err)
 	}
-	g.writeHTML(p, template.HTML(b.String()))
+	g.writePage(p, b.Len(), func(w *htmlw) { w.b = append(w.b, b.Bytes()...) })
 	return nil
 }
 
-// writeHTML wraps a body in the layout and stores the page.
-func (g *gen) writeHTML(p page, body template.HTML) {
+// writePage stores the page whose main content body writes (about size
+// bytes), in the layout.
+func (g *gen) writePage(p page, size int, body func(w *htmlw)) {
 	p.Root = rootOf(p.Path)
-	p.Body = body
-	g.out[p.Path] = layout(p)
+	g.out[p.Path] = layout(p, size, body)
 }
 
 // rootOf is the relative path from a page to the site root ("../../").

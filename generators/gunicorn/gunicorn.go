@@ -88,6 +88,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error) {
 	app := &s.App
 	var b strings.Builder
+	b.Grow(2048)
 	b.WriteString(artifact.Header("#", s))
 	fmt.Fprintf(&b, "# gunicorn settings for %s on %s. gunicorn reads this file at start and\n", app.Name, h.Name)
 	b.WriteString("# again on SIGHUP (systemctl reload), replacing its workers gracefully.\n")

@@ -774,6 +774,7 @@ type writer struct {
 
 func (g *gen) newWriter() *writer {
 	w := &writer{opt: g.opt}
+	w.b.Grow(4096) // most files are a few KB; growing by doubling cost more
 	w.b.WriteString(artifact.Header("#", g.s))
 	return w
 }

@@ -115,6 +115,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 
 func nginxDropIn(s *schema.Stack) []byte {
 	var u unit
+	u.b.Grow(2048)
 	u.raw(artifact.Header("#", s))
 	u.comment("The open-files limit of nginx's master process; its workers raise theirs",
 		"with worker_rlimit_nofile in nginx.conf. systemd applies it when nginx",
@@ -212,6 +213,7 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 	}
 
 	var u unit
+	u.b.Grow(2048)
 	u.raw(artifact.Header("#", s))
 	u.section("Unit")
 	u.set("Description", specEscape(app.Name+" ("+what+")"))
