@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
@@ -33,6 +34,7 @@ type stackCtx struct {
 	same map[string][]string
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[string]string
+	previewMu sync.Mutex // see previewOf
 }
 
 // sameKey identifies a host file by path and content.

@@ -89,14 +89,13 @@ func (g *gen) stack(sc *stackCtx) error {
 	subs := make([]*gen, len(jobs))
 	errs := make([]error, len(jobs))
 	par.Each(len(jobs), func(i int) {
-		subs[i] = &gen{out: map[string][]byte{}, tmpl: g.tmpl, hl: g.hl, md: g.md}
+		subs[i] = &gen{sink: g.sink, tmpl: g.tmpl, hl: g.hl, md: g.md}
 		errs[i] = jobs[i](subs[i])
 	})
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		maps.Copy(g.out, sub.out)
 		g.search = append(g.search, sub.search...)
 	}
 	return nil

@@ -53,6 +53,10 @@ func cloneStack(s *schema.Stack) *schema.Stack {
 }
 
 func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
+	// One preview at a time: each holds a render of the whole fleet,
+	// and the render itself runs on every core.
+	sc.previewMu.Lock()
+	defer sc.previewMu.Unlock()
 	c := cloneStack(sc.s)
 	mutate(c)
 	c.Reindex()

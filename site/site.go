@@ -16,6 +16,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/yuin/goldmark"
 
@@ -122,19 +123,57 @@ func Prepare(res *build.Result, opt Options) (*Runbook, error) {
 // Render renders every page. Keys are slash paths relative to the site
 // directory (out/site/).
 func (rb *Runbook) Render() (map[string][]byte, error) {
-	if err := rb.g.render(rb.stacks); err != nil {
+	out := map[string][]byte{}
+	var mu sync.Mutex
+	err := rb.RenderTo(func(p string, b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		out[p] = b
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return rb.g.out, nil
+	return out, nil
+}
+
+// RenderTo renders every page and hands each to put as soon as it is
+// done (from several goroutines at once), so that a large runbook need
+// not be held in memory. Paths are slash paths relative to the site
+// directory. The first error put returns ends the render.
+func (rb *Runbook) RenderTo(put func(p string, b []byte) error) error {
+	rb.g.sink = &sink{put: put}
+	if err := rb.g.render(rb.stacks); err != nil {
+		return err
+	}
+	return rb.g.sink.err
 }
 
 // gen renders one site.
 type gen struct {
-	out    map[string][]byte
+	sink   *sink // shared by the generators of one render
 	tmpl   *template.Template
 	hl     *highlighter
 	md     goldmark.Markdown
 	search []searchEntry
+}
+
+// sink receives finished pages.
+type sink struct {
+	put func(p string, b []byte) error
+	mu  sync.Mutex
+	err error // the first error of put
+}
+
+// emit hands a finished file to the sink.
+func (g *gen) emit(p string, b []byte) {
+	if err := g.sink.put(p, b); err != nil {
+		g.sink.mu.Lock()
+		if g.sink.err == nil {
+			g.sink.err = err
+		}
+		g.sink.mu.Unlock()
+	}
 }
 
 func newGen() (*gen, error) {
@@ -147,7 +186,7 @@ func newGen() (*gen, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gen{out: map[string][]byte{}, tmpl: t, hl: hl, md: newMarkdown()}, nil
+	return &gen{tmpl: t, hl: hl, md: newMarkdown()}, nil
 }
 
 func (g *gen) render(stacks []*stackCtx) error {
@@ -156,12 +195,12 @@ func (g *gen) render(stacks []*stackCtx) error {
 			return err
 		}
 		b, err := assetFS.ReadFile(p)
-		g.out[p] = b
+		g.emit(p, b)
 		return err
 	}); err != nil {
 		return err
 	}
-	g.out["assets/chroma.css"] = g.hl.css()
+	g.emit("assets/chroma.css", g.hl.css())
 	if err := g.index(stacks); err != nil {
 		return err
 	}
@@ -174,7 +213,7 @@ func (g *gen) render(stacks []*stackCtx) error {
 	if err != nil {
 		return err
 	}
-	g.out["assets/search-index.js"] = idx
+	g.emit("assets/search-index.js", idx)
 	return nil
 }
 
@@ -212,7 +251,7 @@ func (g *gen) write(p page, body string, data any) error {
 // bytes), in the layout.
 func (g *gen) writePage(p page, size int, body func(w *htmlw)) {
 	p.Root = rootOf(p.Path)
-	g.out[p.Path] = layout(p, size, body)
+	g.emit(p.Path, layout(p, size, body))
 }
 
 // rootOf is the relative path from a page to the site root ("../../").

@@ -124,19 +124,25 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 	return w.Finish()
 }
 
-// Writer is Write in steps, so that parts of the tree can be written
-// while others are still being rendered: Write each part (parts under
-// different top-level directories may be written concurrently), then
-// Finish, or Abort on failure.
+// Writer is Write in steps, so that files can be written as they are
+// rendered: Put files or Write trees (from any number of goroutines),
+// then Finish, or Abort on failure.
 type Writer struct {
 	dir   string
 	have  map[string]bool // files on disk, in scope
 	chmod bool
+	dirs  sync.Map // directory under dir → *dirOnce
 
 	mu      sync.Mutex
 	stages  map[string]string // top-level directory → its staging directory ("" when it exists)
 	written map[string]bool   // tree paths
 	stats   map[string]*Stats
+}
+
+// dirOnce creates one directory once, however many files go into it.
+type dirOnce struct {
+	once sync.Once
+	err  error
 }
 
 // NewWriter lists what dir holds (within the scope's top-level
@@ -165,19 +171,26 @@ func (w *Writer) stat(p string) *Stats {
 	return w.stats[top]
 }
 
-// Write writes the files of t that differ from dir's.
+// Write writes the files of t, on every core.
 func (w *Writer) Write(t Tree) error {
 	keys := sortedKeys(t)
-	// targets[i] is where keys[i] is written under dir: inside the
-	// staging directory for a top-level directory not on disk yet.
-	targets := make([]string, len(keys))
-	w.mu.Lock()
-	for i, p := range keys {
-		targets[i] = p
-		top, rest, ok := strings.Cut(p, "/")
-		if !ok {
-			continue
+	errs := make([]error, len(keys))
+	par.Each(len(keys), func(i int) { errs[i] = w.Put(keys[i], t[keys[i]]) })
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// Put writes the file at tree path p unless dir holds it already. A file
+// in a top-level directory not on disk yet goes into that directory's
+// staging directory, which Finish renames into place.
+func (w *Writer) Put(p string, b []byte) error {
+	target := p
+	if top, rest, ok := strings.Cut(p, "/"); ok {
+		w.mu.Lock()
 		st, seen := w.stages[top]
 		if !seen {
 			if _, err := os.Lstat(filepath.Join(w.dir, top)); errors.Is(err, fs.ErrNotExist) {
@@ -185,47 +198,62 @@ func (w *Writer) Write(t Tree) error {
 			}
 			w.stages[top] = st
 		}
+		w.mu.Unlock()
 		if st != "" {
-			targets[i] = path.Join(st, rest)
+			target = path.Join(st, rest)
 		}
 	}
-	w.mu.Unlock()
-	if err := makeDirs(w.dir, targets, w.have); err != nil {
+	full := filepath.Join(w.dir, filepath.FromSlash(target))
+	var err error
+	changed := true
+	switch {
+	case target != p:
+		// Staged: the directory appears by rename once complete.
+		if err = w.mkdir(path.Dir(target)); err == nil {
+			err = writeFile(full, b, w.chmod)
+		}
+	case w.have[p]:
+		if old, rerr := os.ReadFile(full); rerr == nil && bytes.Equal(old, b) {
+			changed = false
+			break
+		}
+		err = writeAtomic(full, b, w.chmod)
+	default:
+		if err = w.mkdir(path.Dir(target)); err == nil {
+			err = writeAtomic(full, b, w.chmod)
+		}
+	}
+	if err != nil {
 		return err
 	}
-	written := make([]bool, len(keys))
-	errs := make([]error, len(keys))
-	par.Each(len(keys), func(i int) {
-		p := keys[i]
-		full := filepath.Join(w.dir, filepath.FromSlash(targets[i]))
-		switch {
-		case targets[i] != p:
-			// Staged: the directory appears by rename once complete.
-			errs[i] = writeFile(full, t[p], w.chmod)
-		case w.have[p]:
-			if b, err := os.ReadFile(full); err == nil && bytes.Equal(b, t[p]) {
-				return
-			}
-			fallthrough
-		default:
-			errs[i] = writeAtomic(full, t[p], w.chmod)
-		}
-		written[i] = errs[i] == nil
-	})
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, p := range keys {
-		if errs[i] != nil {
-			return errs[i]
-		}
-		w.written[p] = true
-		if written[i] {
-			w.stat(p).Written++
-		} else {
-			w.stat(p).Unchanged++
-		}
+	w.written[p] = true
+	if changed {
+		w.stat(p).Written++
+	} else {
+		w.stat(p).Unchanged++
 	}
 	return nil
+}
+
+// mkdir makes the directory d (a slash path under dir) and its parents,
+// each once.
+func (w *Writer) mkdir(d string) error {
+	if d == "." || d == "/" {
+		return nil
+	}
+	v, _ := w.dirs.LoadOrStore(d, &dirOnce{})
+	o := v.(*dirOnce)
+	o.once.Do(func() {
+		if o.err = w.mkdir(path.Dir(d)); o.err != nil {
+			return
+		}
+		if err := os.Mkdir(filepath.Join(w.dir, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			o.err = err
+		}
+	})
+	return o.err
 }
 
 // Abort removes the staging directories of a write that failed; files
@@ -293,27 +321,6 @@ func removeStages(dir string) error {
 			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
-		}
-	}
-	return nil
-}
-
-// makeDirs creates, once each and parents first, the directories of the
-// files in keys that are not on disk yet.
-func makeDirs(dir string, keys []string, have map[string]bool) error {
-	need := map[string]bool{}
-	for _, p := range keys {
-		if have[p] {
-			continue
-		}
-		for d := path.Dir(p); d != "." && !need[d]; d = path.Dir(d) {
-			need[d] = true
-		}
-	}
-	// Sorted, a parent comes before everything under it.
-	for _, d := range slices.Sorted(maps.Keys(need)) {
-		if err := os.Mkdir(filepath.Join(dir, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -63,10 +62,10 @@ longer produced are removed. OUT is owned by hacompile.`,
 					scope = append(scope, r.Stack.Name)
 				}
 			}
-			var tree build.Tree
 			var stats map[string]*build.Stats
 			switch {
 			case check:
+				var tree build.Tree
 				if scope != nil {
 					tree, err = build.TreeOf(rs)
 				} else {
@@ -77,28 +76,25 @@ longer produced are removed. OUT is owned by hacompile.`,
 				}
 				return reportCheck(cmd, out, tree, scope)
 			case scope != nil:
-				if tree, err = build.TreeOf(rs); err != nil {
+				tree, err := build.TreeOf(rs)
+				if err != nil {
 					return err
 				}
 				if stats, err = build.Write(out, tree, scope...); err != nil {
 					return err
 				}
 			default:
-				if tree, stats, err = writeAll(out, res); err != nil {
+				if stats, err = writeAll(out, res); err != nil {
 					return err
 				}
 			}
 			stdout := cmd.OutOrStdout()
 			names := make([]string, 0, len(rs))
 			rec := &build.CacheRecord{Key: key, Findings: res.Findings}
+			// Every file of the tree was either written or found unchanged.
 			count := func(top string) int {
-				n := 0
-				for p := range tree {
-					if strings.HasPrefix(p, top+"/") {
-						n++
-					}
-				}
-				return n
+				st := statsOf(stats, top)
+				return st.Written + st.Unchanged
 			}
 			for _, r := range rs {
 				sum := build.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
@@ -158,40 +154,30 @@ func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string
 	return silentError{}
 }
 
-// writeAll makes out hold the whole tree of a compile. The stacks' files
-// are written while the runbook renders (once its inputs have been
-// checked), then the runbook's; the tree is returned for the summary.
-func writeAll(out string, res *build.Result) (build.Tree, map[string]*build.Stats, error) {
+// writeAll makes out hold the whole tree of a compile: the stacks'
+// files are written while the runbook renders (once its inputs have been
+// checked), and each runbook page as soon as it is rendered.
+func writeAll(out string, res *build.Result) (map[string]*build.Stats, error) {
 	rb, err := site.Prepare(res, site.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	tree, err := build.TreeOf(res.Rendered)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	w, err := build.NewWriter(out)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Write(tree) }()
-	pages, rerr := rb.Render()
+	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	if err := errors.Join(<-done, rerr); err != nil {
 		w.Abort()
-		return nil, nil, err
+		return nil, err
 	}
-	siteTree := make(build.Tree, len(pages))
-	for p, b := range pages {
-		siteTree[path.Join(site.Dir, p)] = b
-	}
-	if err := w.Write(siteTree); err != nil {
-		w.Abort()
-		return nil, nil, err
-	}
-	maps.Copy(tree, siteTree)
-	stats, err := w.Finish()
-	return tree, stats, err
+	return w.Finish()
 }
 
 // namesFiles reports whether any argument is a stack file rather than a
