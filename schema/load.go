@@ -89,7 +89,7 @@ func fileErr(err error) string {
 
 // Load validates a stack given its file name and bytes.
 func (l *Loader) Load(path string, src []byte) (*Stack, error) {
-	in := &input{rel: l.rel(path)}
+	in := &input{rel: l.rel(path), src: src}
 	return l.load(in, src, func() (cue.Value, error) {
 		v := l.ctx.CompileBytes(src, cue.Filename(in.rel))
 		return v, v.Err()
@@ -123,6 +123,8 @@ type input struct {
 	// file, for stack languages other than CUE; pos locates its paths.
 	data string
 	pos  map[string]Position
+	// src is a CUE stack file's text, whose syntax gives the positions.
+	src []byte
 }
 
 // at positions a diagnostic about path in a data stack.
@@ -184,6 +186,11 @@ func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map
 	}
 	if in.data != "" {
 		return data, in.pos, nil // the JSON text's own positions mean nothing to the author
+	}
+	if in.src != nil {
+		if pos, ok := sourcePositions(in.rel, in.src); ok {
+			return data, pos, nil
+		}
 	}
 	return data, positions(u, in.rel), nil
 }

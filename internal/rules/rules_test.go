@@ -64,7 +64,7 @@ hosts: lb2: {address: "10.0.0.6", roles: ["lb"], cores: 1, memory_mb: 1024}`,
 		`stacks/t.cue:10:17: balancer.kind: balancer.kind is "nginx" but no host has the lb role [lb-hosts]`},
 	{"lb-hosts",
 		`hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`, ``,
-		`stacks/t.cue:8:11: balancer.kind: balancer.kind is "cloud" but lb1 have the lb role: nothing would be rendered for them [lb-hosts]`},
+		`stacks/t.cue:8:17: balancer.kind: balancer.kind is "cloud" but lb1 have the lb role: nothing would be rendered for them [lb-hosts]`},
 	{"host-address",
 		`hosts: app3: {address: "10.0.0.11", roles: ["worker"], cores: 1, memory_mb: 1024}`,
 		`hosts: app3: {address: "10.0.0.13", roles: ["worker"], cores: 1, memory_mb: 1024}`,
@@ -100,7 +100,7 @@ app: {worker_class: "gevent", worker_connections: 2000}`,
 	{"db-replica-pool",
 		`database: {host: "db.internal", name: "app", replicas: ["db-ro.internal"]}`,
 		`database: {host: "db.internal", name: "app", replicas: ["db-ro.internal"], replica_pool_size: 10}`,
-		`stacks/t.cue:10:11: database.replicas: warning: 1 replica(s) declared but no database.replica_pool_size: reads all go to the primary [db-replica-pool]`},
+		`stacks/t.cue:10:56: database.replicas: warning: 1 replica(s) declared but no database.replica_pool_size: reads all go to the primary [db-replica-pool]`},
 	{"secret-inline",
 		`description: "the database: postgresql://app:hunter2@db.internal:5432"`,
 		`description: "the database: postgresql://app@db.internal:5432"`,
@@ -121,7 +121,7 @@ app: {worker_class: "gevent", worker_connections: 2000}`,
 		`tls: {mode: "cloud"}`,
 		`tls: {mode: "cloud"}
 balancer: trusted_proxies: ["10.0.0.0/16"]`,
-		`stacks/t.cue: balancer.trusted_proxies: warning: the cloud balancer terminates TLS but balancer.trusted_proxies is empty: the app hosts will log the balancer's address for every client and see http for every request (apps that force HTTPS loop on redirects); list the balancer's source range (the VPC CIDR) [trusted-proxies]`},
+		`stacks/t.cue:8:11: balancer.trusted_proxies: warning: the cloud balancer terminates TLS but balancer.trusted_proxies is empty: the app hosts will log the balancer's address for every client and see http for every request (apps that force HTTPS loop on redirects); list the balancer's source range (the VPC CIDR) [trusted-proxies]`},
 	{"app-timeout",
 		`app: timeout: 60`,
 		`app: timeout: 59`,
@@ -271,12 +271,12 @@ func TestWaivers(t *testing.T) {
 		t.Errorf("valid waiver:\n%q\nwant\n%q", got, want)
 	}
 	got = check(`waive: [{rule: "app-timeout", reason: "long exports until the queue lands", until: "2026-11-21"}]`)
-	if len(got) != 2 || !strings.HasPrefix(got[1], `error stacks/t.cue:11:8: waive[0]: waiver for app-timeout expired on 2026-11-21 (reason: long exports until the queue lands); fix the finding or renew the waiver`) ||
+	if len(got) != 2 || !strings.HasPrefix(got[1], `error stacks/t.cue:11:9: waive[0]: waiver for app-timeout expired on 2026-11-21 (reason: long exports until the queue lands); fix the finding or renew the waiver`) ||
 		!strings.HasPrefix(got[0], "warning ") {
 		t.Errorf("expired waiver: %q", got)
 	}
 	got = check(`waive: [{rule: "tls-hsts", reason: "we know what we are doing", until: "2030-01-01"}]`)
-	if !slices.Contains(got, `error stacks/t.cue:11:8: waive[0]: rule tls-hsts is an error and cannot be waived`) {
+	if !slices.Contains(got, `error stacks/t.cue:11:9: waive[0]: rule tls-hsts is an error and cannot be waived`) {
 		t.Errorf("waiving an error: %q", got)
 	}
 	got = check(`waive: [{rule: "no-such-rule", reason: "we know what we are doing", until: "2030-01-01"}]`)
