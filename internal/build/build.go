@@ -373,21 +373,23 @@ func manifestOf(r *Rendered) Manifest {
 		Source:       r.Stack.Source,
 		SourceSHA256: r.Stack.SourceDigest,
 		Hosts:        r.Stack.HostNames(),
-		Files:        make([]ManifestEntry, 0, len(r.Files)),
+		Files:        make([]ManifestEntry, len(r.Files)),
 	}
-	for _, f := range r.Files {
+	// Hashing every file of a large fleet is worth every core.
+	par.Each(len(r.Files), func(i int) {
+		f := r.Files[i]
 		sum := sha256.Sum256(f.Content)
 		p := f.Path
 		if f.Host != "" {
 			p = "/" + p
 		}
-		m.Files = append(m.Files, ManifestEntry{
+		m.Files[i] = ManifestEntry{
 			Host: f.Host, Path: p, Kind: f.Kind,
 			SHA256: hex.EncodeToString(sum[:]), Size: len(f.Content),
 			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
 			Validate: f.Validate, Reload: f.Reload,
-		})
-	}
+		}
+	})
 	return m
 }
 

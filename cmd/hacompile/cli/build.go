@@ -162,16 +162,18 @@ func writeAll(out string, res *build.Result) (map[string]*build.Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	tree, err := build.TreeOf(res.Rendered)
-	if err != nil {
-		return nil, err
-	}
 	w, err := build.NewWriter(out)
 	if err != nil {
 		return nil, err
 	}
 	done := make(chan error, 1)
-	go func() { done <- w.Write(tree) }()
+	go func() {
+		tree, err := build.TreeOf(res.Rendered)
+		if err == nil {
+			err = w.Write(tree)
+		}
+		done <- err
+	}()
 	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	if err := errors.Join(<-done, rerr); err != nil {
 		w.Abort()
