@@ -58,8 +58,10 @@ fuzz:
 # Fleet benchmarks: 10 to 10,000 hosts, whole-process build/rebuild/check/vet
 # against cue export, cue export + Hugo chained (Debian's hugo, installed when
 # missing; the bench fails without it) and a plain file writer; writes
-# bench.json. Not part of make test. BENCH_SIZES=10,100 for a quick run.
+# bench.json. Not part of make test. BENCH_SIZES=10,100 for a quick run;
+# BENCH_DIR=/dev/shm writes the fleets to memory instead of the disk.
 BENCH_SIZES ?= 10,100,1000,10000
+BENCH_DIR ?=
 bench:
 	@if ! command -v hugo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -70,5 +72,5 @@ bench:
 	      echo "make: the bench needs hugo: sudo apt-get install -y --no-install-recommends hugo"; \
 	  fi; \
 	fi
-	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -json bench.json
+	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -dir "$(BENCH_DIR)" -json bench.json
 	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/

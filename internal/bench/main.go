@@ -37,8 +37,9 @@ func main() {
 	out := flag.String("json", "bench.json", "where to write the results")
 	cue := flag.String("cue", "", "cue binary for the comparison (default: installed at the go.mod version into a temp dir)")
 	hugo := flag.String("hugo", "hugo", "hugo binary for the comparison")
+	dir := flag.String("dir", "", "where the fleets are written (default: the system's temp directory); /dev/shm measures the tools without the disk")
 	flag.Parse()
-	if err := run(*sizes, *runs, *out, *cue, *hugo); err != nil {
+	if err := run(*sizes, *runs, *out, *cue, *hugo, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -79,19 +80,20 @@ type Summary struct {
 // Report is what bench writes as JSON.
 type Report struct {
 	Machine   string    `json:"machine"`
+	Dir       string    `json:"dir"` // where the fleets were written, and on what file system
 	Go        string    `json:"go"`
 	Rows      []Row     `json:"rows"`
 	Summaries []Summary `json:"summaries"`
 }
 
-func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin string) error {
+func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error {
 	// Hugo is half of the chained comparison; a bench without it would
 	// quietly drop the number it exists to report.
 	hugoBin, err := exec.LookPath(hugoBin)
 	if err != nil {
 		return fmt.Errorf("hugo is needed for the cue export + Hugo comparison (make bench installs Debian's hugo): %v", err)
 	}
-	tmp, err := os.MkdirTemp("", "hacompile-bench-")
+	tmp, err := os.MkdirTemp(dir, "hacompile-bench-")
 	if err != nil {
 		return err
 	}
@@ -115,8 +117,8 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin string) error {
 			return err
 		}
 	}
-	rep := Report{Machine: machine(), Go: runtime.Version()}
-	fmt.Printf("machine: %s\n\n", rep.Machine)
+	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp)}
+	fmt.Printf("machine: %s\nfleets in: %s\n\n", rep.Machine, rep.Dir)
 	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
 	for _, f := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -380,6 +382,27 @@ func installCUE(tmp string) (string, error) {
 		return "", fmt.Errorf("installing cue %s: %v", v, err)
 	}
 	return filepath.Join(tmp, "cue"), nil
+}
+
+// fileSystem names dir's mount point and file system type, from
+// /proc/self/mounts (the longest mount point that contains dir).
+func fileSystem(dir string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return dir
+	}
+	best, kind := "", ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		mnt := f[1]
+		if (dir == mnt || strings.HasPrefix(dir, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) > len(best) {
+			best, kind = mnt, f[2]
+		}
+	}
+	return fmt.Sprintf("%s (%s on %s)", dir, kind, best)
 }
 
 func machine() string {
