@@ -4,11 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -21,10 +26,14 @@ import (
 
 // CacheRecord is what a build leaves for the next one.
 type CacheRecord struct {
-	Key      string               `json:"key"`
-	Stacks   []StackSummary       `json:"stacks"` // in the order build prints them
-	Findings []schema.Diagnostic  `json:"findings"`
-	Files    map[string]FileStamp `json:"files"` // out-relative path → stamp
+	Key      string              `json:"key"`
+	Stacks   []StackSummary      `json:"stacks"` // in the order build prints them
+	Findings []schema.Diagnostic `json:"findings"`
+	// Files is how many files out/ held, Stamps the digest of their
+	// paths, sizes and modification times (a map of a 10,000-host
+	// fleet's stamps took as long to encode as to check).
+	Files  int    `json:"files"`
+	Stamps string `json:"stamps"`
 }
 
 // StackSummary is what build prints for a stack.
@@ -83,28 +92,66 @@ func HashInputs(paths []string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Stamps reads the stamp of every regular file under dir.
+// Stamps reads the stamp of every regular file under dir. Directories
+// are read level by level, each level's on every core: on a fleet of
+// thousands of hosts out/ holds a hundred thousand files.
 func Stamps(dir string) (map[string]FileStamp, error) {
+	type entry struct {
+		rel   string
+		stamp FileStamp
+		dir   bool
+	}
 	out := map[string]FileStamp{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	level := []string{""} // directories, relative to dir
+	for len(level) > 0 {
+		found := make([][]entry, len(level))
+		errs := make([]error, len(level))
+		par.Each(len(level), func(i int) {
+			ents, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(level[i])))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			for _, d := range ents {
+				rel := path.Join(level[i], d.Name())
+				if d.IsDir() {
+					found[i] = append(found[i], entry{rel: rel, dir: true})
+					continue
+				}
+				fi, err := d.Info()
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				found[i] = append(found[i], entry{rel: rel, stamp: FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}})
+			}
+		})
+		var next []string
+		for i := range level {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			for _, e := range found[i] {
+				if e.dir {
+					next = append(next, e.rel)
+				} else {
+					out[e.rel] = e.stamp
+				}
+			}
 		}
-		if d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		out[filepath.ToSlash(rel)] = FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
-		return nil
-	})
-	return out, err
+		level = next
+	}
+	return out, nil
+}
+
+// stampsDigest hashes stamps in path order.
+func stampsDigest(stamps map[string]FileStamp) string {
+	h := sha256.New()
+	for _, p := range slices.Sorted(maps.Keys(stamps)) {
+		st := stamps[p]
+		fmt.Fprintf(h, "%s\x00%d\x00%d\n", p, st.Size, st.ModTime)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // cachePath is the record's file for an output directory, or "" when the
@@ -133,38 +180,36 @@ func LoadCache(out, key string) (*CacheRecord, bool) {
 		return nil, false
 	}
 	var rec CacheRecord
-	if json.Unmarshal(b, &rec) != nil || rec.Key != key || len(rec.Files) == 0 {
+	if json.Unmarshal(b, &rec) != nil || rec.Key != key || rec.Files == 0 {
 		return nil, false
 	}
 	now, err := Stamps(out)
-	if err != nil || len(now) != len(rec.Files) {
+	if err != nil || len(now) != rec.Files || stampsDigest(now) != rec.Stamps {
 		return nil, false
-	}
-	for p, st := range rec.Files {
-		if now[p] != st {
-			return nil, false
-		}
 	}
 	return &rec, true
 }
 
-// StoreCache records a finished build. Failing to write the record only
-// costs the next build its shortcut.
-func StoreCache(out string, rec *CacheRecord) {
+// StoreCache records a finished build, with the stamps of every file in
+// out (nil: read them from out). Failing to write the record only costs
+// the next build its shortcut.
+func StoreCache(out string, rec *CacheRecord, stamps map[string]FileStamp) {
 	p := cachePath(out)
 	if p == "" {
 		return
 	}
-	stamps, err := Stamps(out)
-	if err != nil {
-		return
+	if stamps == nil {
+		var err error
+		if stamps, err = Stamps(out); err != nil {
+			return
+		}
 	}
-	rec.Files = stamps
+	rec.Files, rec.Stamps = len(stamps), stampsDigest(stamps)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return
 	}
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
-		_ = writeAtomic(p, b, true)
+		_, _ = writeAtomic(p, b, true)
 	}
 }

@@ -1,6 +1,7 @@
 package build_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,9 +22,9 @@ func TestCache(t *testing.T) {
 	if _, ok := build.LoadCache(out, "k1"); ok {
 		t.Fatal("hit before any record")
 	}
-	build.StoreCache(out, &build.CacheRecord{Key: "k1", Stacks: []build.StackSummary{{Name: "s", Hosts: 1, Files: 2}}})
+	build.StoreCache(out, &build.CacheRecord{Key: "k1", Stacks: []build.StackSummary{{Name: "s", Hosts: 1, Files: 2}}}, nil)
 	rec, ok := build.LoadCache(out, "k1")
-	if !ok || len(rec.Stacks) != 1 || rec.Stacks[0] != (build.StackSummary{Name: "s", Hosts: 1, Files: 2}) || len(rec.Files) != 2 {
+	if !ok || len(rec.Stacks) != 1 || rec.Stacks[0] != (build.StackSummary{Name: "s", Hosts: 1, Files: 2}) || rec.Files != 2 {
 		t.Fatalf("no hit after storing: %+v %v", rec, ok)
 	}
 	if _, ok := build.LoadCache(out, "k2"); ok {
@@ -42,7 +43,7 @@ func TestCache(t *testing.T) {
 	if _, ok := build.LoadCache(out, "k1"); ok {
 		t.Error("hit after a file was touched")
 	}
-	build.StoreCache(out, &build.CacheRecord{Key: "k1"})
+	build.StoreCache(out, &build.CacheRecord{Key: "k1"}, nil)
 	if err := os.WriteFile(filepath.Join(out, "s/extra"), []byte("e"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +72,34 @@ func TestHashInputs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "lib", "b.libsonnet"), []byte("B"), 0o644)
 	if h3, _ := build.HashInputs([]string{dir}); h3 == h1 {
 		t.Error("a change in a nested library does not change the hash")
+	}
+}
+
+// TestWriterStamps: the stamps a writer collects as it writes (new
+// directories staged, files replaced, files kept) are what reading out/
+// afterwards gives, so a build can record them without walking out/.
+func TestWriterStamps(t *testing.T) {
+	out := t.TempDir()
+	for _, tree := range []build.Tree{
+		{"s/hosts/a/etc/x.conf": []byte("x\n"), "s/manifest.json": []byte("{}\n"), "site/index.html": []byte("<p>\n")},
+		{"s/hosts/a/etc/x.conf": []byte("x2\n"), "s/manifest.json": []byte("{}\n"), "site/index.html": []byte("<p>\n")},
+	} {
+		w, err := build.NewWriter(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(tree); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		read, err := build.Stamps(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Stamps(); !maps.Equal(got, read) {
+			t.Errorf("writer's stamps %v, out/ holds %v", got, read)
+		}
 	}
 }

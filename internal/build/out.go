@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -136,6 +137,7 @@ type Writer struct {
 	mu      sync.Mutex
 	stages  map[string]string // top-level directory → its staging directory ("" when it exists)
 	written map[string]bool   // tree paths
+	stamps  map[string]FileStamp
 	stats   map[string]*Stats
 }
 
@@ -160,7 +162,7 @@ func NewWriter(dir string, scope ...string) (*Writer, error) {
 		return nil, err
 	}
 	return &Writer{dir: dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, written: map[string]bool{}, stats: map[string]*Stats{}}, nil
+		stages: map[string]string{}, written: map[string]bool{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {
@@ -205,22 +207,23 @@ func (w *Writer) Put(p string, b []byte) error {
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
 	var err error
+	var stamp FileStamp
 	changed := true
 	switch {
 	case target != p:
 		// Staged: the directory appears by rename once complete.
 		if err = w.mkdir(path.Dir(target)); err == nil {
-			err = writeFile(full, b, w.chmod)
+			stamp, err = writeFile(full, b, w.chmod)
 		}
 	case w.have[p]:
-		if old, rerr := os.ReadFile(full); rerr == nil && bytes.Equal(old, b) {
-			changed = false
+		if old, st, rerr := readStamped(full); rerr == nil && bytes.Equal(old, b) {
+			changed, stamp = false, st
 			break
 		}
-		err = writeAtomic(full, b, w.chmod)
+		stamp, err = writeAtomic(full, b, w.chmod)
 	default:
 		if err = w.mkdir(path.Dir(target)); err == nil {
-			err = writeAtomic(full, b, w.chmod)
+			stamp, err = writeAtomic(full, b, w.chmod)
 		}
 	}
 	if err != nil {
@@ -229,6 +232,7 @@ func (w *Writer) Put(p string, b []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.written[p] = true
+	w.stamps[p] = stamp
 	if changed {
 		w.stat(p).Written++
 	} else {
@@ -264,6 +268,15 @@ func (w *Writer) Abort() {
 			os.RemoveAll(filepath.Join(w.dir, st))
 		}
 	}
+}
+
+// Stamps are the stamps of every file written or found unchanged: after
+// Finish, when the writer's scope was all of dir, those of every file in
+// it.
+func (w *Writer) Stamps() map[string]FileStamp {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.stamps)
 }
 
 // Finish moves new top-level directories into place and removes the
@@ -329,32 +342,67 @@ func removeStages(dir string) error {
 // writeAtomic replaces full with b: written to a temporary file beside
 // it, named for this process so concurrent builds do not share one, then
 // renamed over it. The directory must exist.
-func writeAtomic(full string, b []byte, chmod bool) error {
+func writeAtomic(full string, b []byte, chmod bool) (FileStamp, error) {
 	tmp := filepath.Join(filepath.Dir(full), stagePrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(full))
-	if err := writeFile(tmp, b, chmod); err != nil {
+	st, err := writeFile(tmp, b, chmod)
+	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", full, err)
+		return st, fmt.Errorf("writing %s: %w", full, err)
 	}
 	if err := os.Rename(tmp, full); err != nil {
 		os.Remove(tmp)
-		return err
+		return st, err
 	}
-	return nil
+	return st, nil
 }
 
 // writeFile writes b to p, created 0644 (and chmodded to it when the
-// umask would take bits away).
-func writeFile(p string, b []byte, chmod bool) error {
+// umask would take bits away), and returns its stamp (a rename keeps it).
+func writeFile(p string, b []byte, chmod bool) (FileStamp, error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return FileStamp{}, err
 	}
 	_, werr := f.Write(b)
-	var merr error
+	var merr, serr error
 	if chmod {
 		merr = f.Chmod(0o644)
 	}
-	return errors.Join(werr, merr, f.Close())
+	var st FileStamp
+	if werr == nil && merr == nil {
+		st, serr = stampOf(f)
+	}
+	return st, errors.Join(werr, merr, serr, f.Close())
+}
+
+// readStamped reads the file at p and its stamp.
+func readStamped(p string) ([]byte, FileStamp, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, FileStamp{}, err
+	}
+	defer f.Close()
+	st, err := stampOf(f)
+	if err != nil {
+		return nil, st, err
+	}
+	b := make([]byte, st.Size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, st, err
+	}
+	// A file that grew since the stat is not the file stamped.
+	if n, _ := f.Read(make([]byte, 1)); n != 0 {
+		return nil, st, fmt.Errorf("%s changed while read", p)
+	}
+	return b, st, nil
+}
+
+func stampOf(f *os.File) (FileStamp, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return FileStamp{}, err
+	}
+	return FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}, nil
 }
 
 // umask is the process's file mode creation mask (Linux reports it in

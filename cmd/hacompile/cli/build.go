@@ -63,6 +63,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 				}
 			}
 			var stats map[string]*build.Stats
+			var stamps map[string]build.FileStamp // of all of out, when known
 			switch {
 			case check:
 				var tree build.Tree
@@ -84,7 +85,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 					return err
 				}
 			default:
-				if stats, err = writeAll(out, res); err != nil {
+				if stats, stamps, err = writeAll(out, res); err != nil {
 					return err
 				}
 			}
@@ -116,7 +117,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 				}
 			}
 			if key != "" {
-				build.StoreCache(out, rec)
+				build.StoreCache(out, rec, stamps)
 			}
 			return nil
 		},
@@ -156,15 +157,16 @@ func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string
 
 // writeAll makes out hold the whole tree of a compile: the stacks'
 // files are written while the runbook renders (once its inputs have been
-// checked), and each runbook page as soon as it is rendered.
-func writeAll(out string, res *build.Result) (map[string]*build.Stats, error) {
+// checked), and each runbook page as soon as it is rendered. It returns
+// what the writer did and the stamps of every file in out.
+func writeAll(out string, res *build.Result) (map[string]*build.Stats, map[string]build.FileStamp, error) {
 	rb, err := site.Prepare(res, site.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w, err := build.NewWriter(out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -177,9 +179,14 @@ func writeAll(out string, res *build.Result) (map[string]*build.Stats, error) {
 	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	if err := errors.Join(<-done, rerr); err != nil {
 		w.Abort()
-		return nil, err
+		return nil, nil, err
 	}
-	return w.Finish()
+	stats, err := w.Finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The writer owns all of out: what it wrote or kept is all there is.
+	return stats, w.Stamps(), nil
 }
 
 // namesFiles reports whether any argument is a stack file rather than a
