@@ -92,10 +92,14 @@ func HashInputs(paths []string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Stamps reads the stamp of every regular file under dir. Directories
-// are read level by level, each level's on every core: on a fleet of
-// thousands of hosts out/ holds a hundred thousand files.
-func Stamps(dir string) (map[string]FileStamp, error) {
+// Stamps reads the stamp of every file under dir.
+func Stamps(dir string) (map[string]FileStamp, error) { return listFiles(dir, true) }
+
+// listFiles lists the files under dir (everything but directories) by
+// slash path relative to it, with their stamps when stamped is set.
+// Directories are read level by level, each level's on every core: on a
+// fleet of thousands of hosts out/ holds a hundred thousand files.
+func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
 	type entry struct {
 		rel   string
 		stamp FileStamp
@@ -113,17 +117,16 @@ func Stamps(dir string) (map[string]FileStamp, error) {
 				return
 			}
 			for _, d := range ents {
-				rel := path.Join(level[i], d.Name())
-				if d.IsDir() {
-					found[i] = append(found[i], entry{rel: rel, dir: true})
-					continue
+				e := entry{rel: path.Join(level[i], d.Name()), dir: d.IsDir()}
+				if !e.dir && stamped {
+					fi, err := d.Info()
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					e.stamp = FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
 				}
-				fi, err := d.Info()
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				found[i] = append(found[i], entry{rel: rel, stamp: FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}})
+				found[i] = append(found[i], e)
 			}
 		})
 		var next []string

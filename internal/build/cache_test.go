@@ -3,7 +3,9 @@ package build_test
 import (
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,33 @@ func TestWriterStamps(t *testing.T) {
 		if got := w.Stamps(); !maps.Equal(got, read) {
 			t.Errorf("writer's stamps %v, out/ holds %v", got, read)
 		}
+	}
+}
+
+// TestBinaryID: the test binary is identified by its Go build ID, read
+// from its ELF note, the same on every read; a file that is not an ELF
+// executable falls back to its hash.
+func TestBinaryID(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := build.BinaryID(exe)
+	if err != nil || !strings.HasPrefix(id, "go-build-id:") || len(id) < len("go-build-id:")+20 {
+		t.Fatalf("BinaryID(test binary) = %q, %v", id, err)
+	}
+	if again, _ := build.BinaryID(exe); again != id {
+		t.Errorf("BinaryID changed between reads: %q, %q", id, again)
+	}
+	if out, err := exec.Command("go", "tool", "buildid", exe).Output(); err == nil {
+		if want := "go-build-id:" + strings.TrimSpace(string(out)); id != want {
+			t.Errorf("BinaryID = %q, go tool buildid says %q", id, want)
+		}
+	}
+	other := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755)
+	h, err := build.BinaryID(other)
+	if err != nil || strings.HasPrefix(h, "go-build-id:") || h == "" {
+		t.Errorf("BinaryID(non-ELF) = %q, %v; want the file's hash", h, err)
 	}
 }

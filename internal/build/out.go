@@ -31,28 +31,27 @@ type Diff struct {
 // Empty reports whether the directory matches the tree.
 func (d Diff) Empty() bool { return len(d.Stale)+len(d.Missing)+len(d.Extra) == 0 }
 
-// existing lists the regular files under dir as slash paths relative to
-// it. A missing dir is an empty tree.
+// existing lists the files under dir as slash paths relative to it. A
+// missing dir is an empty tree.
 func existing(dir string) (map[string]bool, error) {
 	files := map[string]bool{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) && p == dir {
-				return filepath.SkipDir
-			}
-			return err
+	list, err := listFiles(dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return files, nil
 		}
-		if d.IsDir() {
-			return nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for p := range list {
+		// A build that did not finish left these; the next write
+		// removes them (removeStages).
+		if !strings.HasPrefix(p, stagePrefix) {
+			files[p] = true
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		files[filepath.ToSlash(rel)] = true
-		return nil
-	})
-	return files, err
+	}
+	return files, nil
 }
 
 // inScope keeps the existing files whose first path element is in
@@ -80,16 +79,23 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 		return d, err
 	}
 	have = inScope(have, scope)
-	for _, p := range sortedKeys(t) {
-		if !have[p] {
+	keys := sortedKeys(t)
+	stale := make([]bool, len(keys))
+	errs := make([]error, len(keys))
+	par.Each(len(keys), func(i int) {
+		if !have[keys[i]] {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(keys[i])))
+		stale[i], errs[i] = err == nil && !bytes.Equal(b, t[keys[i]]), err
+	})
+	for i, p := range keys {
+		switch {
+		case errs[i] != nil:
+			return d, errs[i]
+		case !have[p]:
 			d.Missing = append(d.Missing, p)
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
-		if err != nil {
-			return d, err
-		}
-		if !bytes.Equal(b, t[p]) {
+		case stale[i]:
 			d.Stale = append(d.Stale, p)
 		}
 	}
@@ -147,21 +153,46 @@ type dirOnce struct {
 	err  error
 }
 
+// Listing is what an output directory holds, read in the background so
+// that the reading overlaps the compile.
+type Listing struct {
+	dir  string
+	have map[string]bool
+	err  error
+	done chan struct{}
+}
+
+// StartListing starts reading what dir holds. It only reads.
+func StartListing(dir string) *Listing {
+	l := &Listing{dir: dir, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.have, l.err = existing(dir)
+	}()
+	return l
+}
+
 // NewWriter lists what dir holds (within the scope's top-level
 // directories, or all of it) and removes what a build that did not
 // finish left behind.
 func NewWriter(dir string, scope ...string) (*Writer, error) {
-	if err := removeStages(dir); err != nil {
+	return NewListedWriter(StartListing(dir), scope...)
+}
+
+// NewListedWriter is NewWriter for a directory whose listing was started
+// earlier; dir must not have changed since.
+func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
+	<-l.done
+	if l.err != nil {
+		return nil, l.err
+	}
+	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
-	have, err := existing(dir)
-	if err != nil {
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return &Writer{dir: dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
+	return &Writer{dir: l.dir, have: inScope(l.have, scope), chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, written: map[string]bool{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 

@@ -48,6 +48,11 @@ longer produced are removed. OUT is owned by hacompile.`,
 					return nil
 				}
 			}
+			// What out holds is read while the stacks compile.
+			var listing *build.Listing
+			if !check && !namesFiles(args) {
+				listing = build.StartListing(out)
+			}
 			res, err := compile(cmd, args, true)
 			if err != nil {
 				return err
@@ -85,7 +90,10 @@ longer produced are removed. OUT is owned by hacompile.`,
 					return err
 				}
 			default:
-				if stats, stamps, err = writeAll(out, res); err != nil {
+				if listing == nil {
+					listing = build.StartListing(out)
+				}
+				if stats, stamps, err = writeAll(listing, res); err != nil {
 					return err
 				}
 			}
@@ -159,12 +167,12 @@ func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string
 // files are written while the runbook renders (once its inputs have been
 // checked), and each runbook page as soon as it is rendered. It returns
 // what the writer did and the stamps of every file in out.
-func writeAll(out string, res *build.Result) (map[string]*build.Stats, map[string]build.FileStamp, error) {
+func writeAll(listing *build.Listing, res *build.Result) (map[string]*build.Stats, map[string]build.FileStamp, error) {
 	rb, err := site.Prepare(res, site.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := build.NewWriter(out)
+	w, err := build.NewListedWriter(listing)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,7 +236,7 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if err != nil {
 		return ""
 	}
-	self, err := build.HashInputs([]string{exe})
+	self, err := build.BinaryID(exe)
 	if err != nil {
 		return ""
 	}
