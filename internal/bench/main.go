@@ -38,7 +38,21 @@ func main() {
 	cue := flag.String("cue", "", "cue binary for the comparison (default: installed at the go.mod version into a temp dir)")
 	hugo := flag.String("hugo", "hugo", "hugo binary for the comparison")
 	dir := flag.String("dir", "", "where the fleets are written (default: the system's temp directory); /dev/shm measures the tools without the disk")
+	table := flag.String("table", "", "print the README table of a saved `bench.json` and exit")
 	flag.Parse()
+	if *table != "" {
+		b, err := os.ReadFile(*table)
+		var rep Report
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(markdown(rep))
+		return
+	}
 	if err := run(*sizes, *runs, *out, *cue, *hugo, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -80,7 +94,7 @@ type Summary struct {
 // Report is what bench writes as JSON.
 type Report struct {
 	Machine   string    `json:"machine"`
-	Dir       string    `json:"dir"` // where the fleets were written, and on what file system
+	Dir       string    `json:"dir"` // the file system the fleets were written to
 	Go        string    `json:"go"`
 	Rows      []Row     `json:"rows"`
 	Summaries []Summary `json:"summaries"`
@@ -118,7 +132,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 		}
 	}
 	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp)}
-	fmt.Printf("machine: %s\nfleets in: %s\n\n", rep.Machine, rep.Dir)
+	fmt.Printf("machine: %s\nfleets on: %s\n\n", rep.Machine, rep.Dir)
 	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
 	for _, f := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -231,7 +245,12 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+	if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	// The README's table, from this run.
+	fmt.Printf("\n%s", markdown(rep))
+	return nil
 }
 
 // The cases the summary compares.
@@ -384,7 +403,7 @@ func installCUE(tmp string) (string, error) {
 	return filepath.Join(tmp, "cue"), nil
 }
 
-// fileSystem names dir's mount point and file system type, from
+// fileSystem names dir's file system type and mount point, from
 // /proc/self/mounts (the longest mount point that contains dir).
 func fileSystem(dir string) string {
 	b, err := os.ReadFile("/proc/self/mounts")
@@ -402,7 +421,7 @@ func fileSystem(dir string) string {
 			best, kind = mnt, f[2]
 		}
 	}
-	return fmt.Sprintf("%s (%s on %s)", dir, kind, best)
+	return fmt.Sprintf("%s on %s", kind, best)
 }
 
 func machine() string {
