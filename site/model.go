@@ -24,8 +24,9 @@ type stackCtx struct {
 	findings []schema.Diagnostic
 	manifest build.Manifest
 	// byHost holds each host's files; stackFiles those beside hosts/.
-	byHost     map[string][]artifact.File
-	stackFiles []artifact.File
+	byHost      map[string][]artifact.File
+	stackFiles  []artifact.File
+	stackFileAt map[string]int // path → index in stackFiles (a host page looks up its cloud-init)
 	// anchors: host ("" for stack files) → path → id on its page.
 	anchors map[string]map[string]string
 	// sums: host → path → sha256 (the manifest's). same: sameKey →
@@ -61,7 +62,7 @@ func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stack
 			sc.findings = append(sc.findings, d)
 		}
 	}
-	sc.sums, sc.same = map[string]map[string]string{}, map[string][]string{}
+	sc.sums, sc.same, sc.stackFileAt = map[string]map[string]string{}, map[string][]string{}, map[string]int{}
 	for i, f := range r.Files {
 		sum := sc.manifest.Files[i].SHA256
 		if sc.sums[f.Host] == nil {
@@ -69,6 +70,7 @@ func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stack
 		}
 		sc.sums[f.Host][f.Path] = sum
 		if f.Host == "" {
+			sc.stackFileAt[f.Path] = len(sc.stackFiles)
 			sc.stackFiles = append(sc.stackFiles, f)
 		} else {
 			sc.byHost[f.Host] = append(sc.byHost[f.Host], f)
@@ -146,12 +148,11 @@ func (sc *stackCtx) find(host string, re *regexp.Regexp) []artifact.File {
 
 // stackFile returns the stack-level file at p.
 func (sc *stackCtx) stackFile(p string) (artifact.File, bool) {
-	for _, f := range sc.stackFiles {
-		if f.Path == p {
-			return f, true
-		}
+	i, ok := sc.stackFileAt[p]
+	if !ok {
+		return artifact.File{}, false
 	}
-	return artifact.File{}, false
+	return sc.stackFiles[i], true
 }
 
 // sourceFor is the stack field that a rendered file comes from, as a

@@ -781,25 +781,40 @@ func (g *gen) newWriter() *writer {
 
 func (w *writer) indent(extra int) string { return strings.Repeat("    ", w.depth+extra) }
 
+// line writes one indented line: the parts, joined by sep, then end.
+// Written piece by piece: a fleet's configs are millions of lines.
+func (w *writer) line(sep, end string, parts ...string) {
+	for range w.depth {
+		w.b.WriteString("    ")
+	}
+	for i, p := range parts {
+		if i > 0 {
+			w.b.WriteString(sep)
+		}
+		w.b.WriteString(p)
+	}
+	w.b.WriteString(end)
+}
+
 // d writes one simple directive.
 func (w *writer) d(args ...string) {
-	w.b.WriteString(w.indent(0) + strings.Join(args, " ") + ";\n")
+	w.line(" ", ";\n", args...)
 }
 
 // open starts a block directive; close ends it.
 func (w *writer) open(args ...string) {
-	w.b.WriteString(w.indent(0) + strings.Join(args, " ") + " {\n")
+	w.line(" ", " {\n", args...)
 	w.depth++
 }
 
 func (w *writer) close() {
 	w.depth--
-	w.b.WriteString(w.indent(0) + "}\n")
+	w.line("", "}\n")
 }
 
 func (w *writer) comment(lines ...string) {
 	for _, l := range lines {
-		w.b.WriteString(w.indent(0) + "# " + l + "\n")
+		w.line("", "\n", "# ", l)
 	}
 }
 
