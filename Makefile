@@ -73,4 +73,4 @@ bench:
 	  fi; \
 	fi
 	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -dir "$(BENCH_DIR)" -json bench.json
-	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/
+	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/ ./site/
