@@ -62,20 +62,22 @@ func (w *htmlw) url(s string) {
 			return
 		}
 	}
-	w.text(percent(s, "!#$&*+,/:;=?@[]-._~"))
+	w.text(percent(s, "!#$&*+,/:;=?@[]-._~", true))
 }
 
 // frag writes an href's fragment (after '#') as html/template does: every
 // byte but letters, digits and -._~ percent-encoded.
-func (w *htmlw) frag(s string) { w.text(percent(s, "-._~")) }
+func (w *htmlw) frag(s string) { w.text(percent(s, "-._~", false)) }
 
-// percent encodes every byte of s but ASCII letters, digits and keep.
-func percent(s, keep string) string {
+// percent encodes every byte of s but ASCII letters, digits and keep,
+// and, with escapes, a % that starts an escape (%2f) already.
+func percent(s, keep string, escapes bool) string {
 	const hex = "0123456789abcdef"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 ||
+			escapes && c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
 			b.WriteByte(c)
 			continue
 		}
@@ -85,6 +87,8 @@ func percent(s, keep string) string {
 	}
 	return b.String()
 }
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // html is the fragment written.
 func (w *htmlw) html() template.HTML { return template.HTML(w.b) }
