@@ -9,18 +9,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 )
 
-// writeHugoSite writes a Hugo site under dir/hugo with a page per host:
-// its name, address, roles and size as front matter and its files, as
-// computed by hostFilesCUE, as fenced code blocks. Exporting the files
+// writeHugoSites writes two Hugo sites with a page per host: its name,
+// address, roles and size as front matter and its files as fenced code
+// blocks. dir/hugo shows the files hostFilesCUE computes; dir/hugo-same
+// shows, for each app host, the files samefiles.cue computes, which must
+// be the files hacompile wrote for it (checked here). Exporting the files
 // and writing the pages (the glue between the two tools) is not timed.
-func writeHugoSite(dir, cueBin string) error {
-	cmd := exec.Command(cueBin, "export", "--out", "json", "cue/fleet.cue", "cue/hostfiles.cue")
+func writeHugoSites(dir, cueBin string) error {
+	cmd := exec.Command(cueBin, "export", "--out", "json", "cue/fleet.cue", "cue/hostfiles.cue", "cue/samefiles.cue")
 	cmd.Dir = dir
 	b, err := cmd.Output()
 	if err != nil {
@@ -36,26 +39,41 @@ func writeHugoSite(dir, cueBin string) error {
 			Size    string   `json:"size"`
 		} `json:"hosts"`
 		Files map[string]map[string]string `json:"files"`
+		Same  map[string]struct {
+			Files map[string]string `json:"files"`
+		} `json:"same"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	site := filepath.Join(dir, "hugo")
-	for name, text := range hugoSkeleton {
-		if err := writeFile(filepath.Join(site, name), []byte(text)); err != nil {
-			return err
+	for name, s := range v.Same {
+		for p, c := range s.Files {
+			want, err := os.ReadFile(filepath.Join(dir, "out", "fleet", "hosts", name, filepath.FromSlash(p)))
+			if err != nil || string(want) != c {
+				return fmt.Errorf("samefiles.cue: %s /%s is not the file hacompile wrote (%v)", name, p, err)
+			}
 		}
 	}
-	for name, h := range v.Hosts {
-		roles, _ := json.Marshal(h.Roles) // a JSON array is a YAML flow sequence
-		var p strings.Builder
-		fmt.Fprintf(&p, "---\ntitle: %q\nname: %q\naddress: %q\nroles: %s\nsize: %q\n---\n", name, name, h.Address, roles, h.Size)
-		files := v.Files[name]
-		for _, path := range slices.Sorted(maps.Keys(files)) {
-			fmt.Fprintf(&p, "\n## /%s\n\n```%s\n%s```\n", path, lang(path), files[path])
+	for _, site := range []string{"hugo", "hugo-same"} {
+		for name, text := range hugoSkeleton {
+			if err := writeFile(filepath.Join(dir, site, name), []byte(text)); err != nil {
+				return err
+			}
 		}
-		if err := writeFile(filepath.Join(site, "content", "hosts", name+".md"), []byte(p.String())); err != nil {
-			return err
+		for name, h := range v.Hosts {
+			roles, _ := json.Marshal(h.Roles) // a JSON array is a YAML flow sequence
+			var p strings.Builder
+			fmt.Fprintf(&p, "---\ntitle: %q\nname: %q\naddress: %q\nroles: %s\nsize: %q\n---\n", name, name, h.Address, roles, h.Size)
+			files := v.Files[name]
+			if s, ok := v.Same[name]; ok && site == "hugo-same" {
+				files = s.Files
+			}
+			for _, path := range slices.Sorted(maps.Keys(files)) {
+				fmt.Fprintf(&p, "\n## /%s\n\n```%s\n%s```\n", path, lang(path), files[path])
+			}
+			if err := writeFile(filepath.Join(dir, site, "content", "hosts", name+".md"), []byte(p.String())); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -89,6 +89,10 @@ type Summary struct {
 	FullOverFloor   float64 `json:"full_over_floor"`
 	FullOverChain   float64 `json:"full_over_cue_files_plus_hugo"`
 	FullOverChainHL float64 `json:"full_over_cue_files_plus_hugo_highlighted"`
+	// ChainSameS is cue export of the same files hacompile writes for the
+	// app hosts (and their cloud-init) + Hugo's pages of those files.
+	ChainSameS        float64 `json:"cue_same_files_plus_hugo_wall_s"`
+	FullOverChainSame float64 `json:"full_over_cue_same_files_plus_hugo"`
 }
 
 // Report is what bench writes as JSON.
@@ -192,9 +196,12 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 		files, size := countFiles(out)
 		rep.Rows[len(rep.Rows)-1].Files = files
 		print(rep.Rows[len(rep.Rows)-1])
-		// The Hugo site's pages carry the files the CUE templates compute,
+		// The Hugo sites' pages carry the files the CUE templates compute,
 		// as the glue between the two tools of the chain would.
-		if err := writeHugoSite(dir, cueBin); err != nil {
+		if err := sameFilesCUE(dir, fleet.Fleet(n, "")); err != nil {
+			return fmt.Errorf("%d hosts: %w", n, err)
+		}
+		if err := writeHugoSites(dir, cueBin); err != nil {
 			return fmt.Errorf("%d hosts: %w", n, err)
 		}
 		// After the one-host toggles, --check compares a build of the
@@ -221,6 +228,10 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 				return []string{hugoBin, "--quiet", "-s", "hugo", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
 			}},
 			{caseHugoHL, nil, func() []string { return []string{hugoBin, "--quiet", "-s", "hugo", "-d", fresh("hugo-public")} }},
+			{caseCUESame, nil, fixed(cueBin, "export", "--out", "json", "-e", "same", "cue/fleet.cue", "cue/samefiles.cue")},
+			{caseHugoSame, nil, func() []string {
+				return []string{hugoBin, "--quiet", "-s", "hugo-same", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
+			}},
 			{caseFloor, nil, func() []string { return []string{floor, fresh("floor"), strconv.Itoa(files), strconv.Itoa(size)} }},
 		}
 		for _, st := range steps {
@@ -232,8 +243,8 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 		}
 		s := summarize(rep.Rows, n)
 		rep.Summaries = append(rep.Summaries, s)
-		fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×\n",
-			"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL)
+		fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×, / (same files: cue export + hugo = %.3f s): %.2f×\n",
+			"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL, s.ChainSameS, s.FullOverChainSame)
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
@@ -260,6 +271,8 @@ const (
 	caseCUEFiles = "cue export (per-host files)"
 	caseHugo     = "hugo (page per host)"
 	caseHugoHL   = "hugo (highlighted)"
+	caseCUESame  = "cue export (same files)"
+	caseHugoSame = "hugo (same files)"
 	caseFloor    = "floor (write files)"
 )
 
@@ -278,14 +291,17 @@ func summarize(rows []Row, n int) Summary {
 		return wall[caseFull] / y
 	}
 	chain, chainHL := wall[caseCUEFiles]+wall[caseHugo], wall[caseCUEFiles]+wall[caseHugoHL]
+	chainSame := wall[caseCUESame] + wall[caseHugoSame]
 	return Summary{
-		Hosts:           n,
-		ChainS:          chain,
-		ChainHLS:        chainHL,
-		FullOverCUE:     ratio(wall[caseCUE]),
-		FullOverFloor:   ratio(wall[caseFloor]),
-		FullOverChain:   ratio(chain),
-		FullOverChainHL: ratio(chainHL),
+		Hosts:             n,
+		ChainS:            chain,
+		ChainHLS:          chainHL,
+		ChainSameS:        chainSame,
+		FullOverChainSame: ratio(chainSame),
+		FullOverCUE:       ratio(wall[caseCUE]),
+		FullOverFloor:     ratio(wall[caseFloor]),
+		FullOverChain:     ratio(chain),
+		FullOverChainHL:   ratio(chainHL),
 	}
 }
 
