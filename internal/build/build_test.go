@@ -3,6 +3,7 @@ package build_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -274,5 +275,42 @@ func TestWriterParts(t *testing.T) {
 	maps.Copy(all, b)
 	if d, err := build.Compare(dir, all); err != nil || !d.Empty() {
 		t.Errorf("after parts: %+v, %v", d, err)
+	}
+}
+
+// TestWriteLeftovers: what a killed build left is cleaned up by the next
+// build, even one that runs with the same process id (as a container's
+// pid 1 does), and build --check reports it until then.
+func TestWriteLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	tree := build.Tree{"s/hosts/h/a.conf": []byte("old\n"), "s/manifest.json": []byte("{}\n")}
+	if _, err := build.Write(dir, tree); err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file under this very pid, and a staging directory.
+	for _, p := range []string{
+		fmt.Sprintf("s/hosts/h/.hacompile-%d-1-a.conf", os.Getpid()),
+		fmt.Sprintf("s/hosts/h/.hacompile-%d-a.conf", os.Getpid()),
+		".hacompile-99-site/index.html",
+	} {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := build.Compare(dir, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Extra) != 3 {
+		t.Errorf("--check sees extras %v, want the three leftovers", d.Extra)
+	}
+	tree["s/hosts/h/a.conf"] = []byte("new\n")
+	if _, err := build.Write(dir, tree); err != nil {
+		t.Fatalf("write after a killed build: %v", err)
+	}
+	if d, err := build.Compare(dir, tree); err != nil || !d.Empty() {
+		t.Errorf("after the write: %+v, %v", d, err)
 	}
 }

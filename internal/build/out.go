@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hacompile/hacompile/internal/par"
 )
@@ -45,11 +46,7 @@ func existing(dir string) (map[string]bool, error) {
 		return nil, err
 	}
 	for p := range list {
-		// A build that did not finish left these; the next write
-		// removes them (removeStages).
-		if !strings.HasPrefix(p, stagePrefix) {
-			files[p] = true
-		}
+		files[p] = true
 	}
 	return files, nil
 }
@@ -189,10 +186,17 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
+	// What removeStages just removed is not the writer's to remove again.
+	have := map[string]bool{}
+	for p := range l.have {
+		if !strings.HasPrefix(p, stagePrefix) {
+			have[p] = true
+		}
+	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Writer{dir: l.dir, have: inScope(l.have, scope), chmod: umask()&0o644 != 0,
+	return &Writer{dir: l.dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, written: map[string]bool{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 
@@ -328,7 +332,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		if w.written[p] {
 			continue
 		}
-		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil {
+		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		w.stat(p).Removed++
@@ -374,10 +378,22 @@ func removeStages(dir string) error {
 // it, named for this process so concurrent builds do not share one, then
 // renamed over it. The directory must exist.
 func writeAtomic(full string, b []byte, chmod bool) (FileStamp, error) {
-	tmp := filepath.Join(filepath.Dir(full), stagePrefix+strconv.Itoa(os.Getpid())+"-"+filepath.Base(full))
-	st, err := writeFile(tmp, b, chmod)
+	var tmp string
+	var st FileStamp
+	var err error
+	// Created exclusively: a name a killed build left (a container's
+	// process is often pid 1 every time), or a link planted there, is
+	// never written through; the next name is tried.
+	for range 100 {
+		tmp = filepath.Join(filepath.Dir(full), stagePrefix+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(tempSeq.Add(1), 36)+"-"+filepath.Base(full))
+		if st, err = createFile(tmp, b, chmod, os.O_EXCL); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
-		os.Remove(tmp)
+		if !errors.Is(err, fs.ErrExist) {
+			os.Remove(tmp)
+		}
 		return st, fmt.Errorf("writing %s: %w", full, err)
 	}
 	if err := os.Rename(tmp, full); err != nil {
@@ -387,10 +403,18 @@ func writeAtomic(full string, b []byte, chmod bool) (FileStamp, error) {
 	return st, nil
 }
 
+// tempSeq numbers this process's temporary files.
+var tempSeq atomic.Uint64
+
 // writeFile writes b to p, created 0644 (and chmodded to it when the
 // umask would take bits away), and returns its stamp (a rename keeps it).
 func writeFile(p string, b []byte, chmod bool) (FileStamp, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	return createFile(p, b, chmod, os.O_TRUNC)
+}
+
+// createFile is writeFile with extra open flags (O_EXCL, O_TRUNC).
+func createFile(p string, b []byte, chmod bool, flag int) (FileStamp, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|flag, 0o644)
 	if err != nil {
 		return FileStamp{}, err
 	}
@@ -406,17 +430,24 @@ func writeFile(p string, b []byte, chmod bool) (FileStamp, error) {
 	return st, errors.Join(werr, merr, serr, f.Close())
 }
 
-// readStamped reads the file at p and its stamp.
+// readStamped reads the file at p and its stamp: the stamp of the
+// directory entry (Lstat), as Stamps reads it, so a link in out/ does not
+// defeat the no-change record.
 func readStamped(p string) ([]byte, FileStamp, error) {
-	f, err := os.Open(p)
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return nil, FileStamp{}, err
 	}
-	defer f.Close()
-	st, err := stampOf(f)
+	st := FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	if !fi.Mode().IsRegular() {
+		// Not a file hacompile wrote: never equal, so it is replaced.
+		return nil, st, fmt.Errorf("%s is not a regular file", p)
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, st, err
 	}
+	defer f.Close()
 	b := make([]byte, st.Size)
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, st, err
