@@ -126,6 +126,20 @@ func TestBinaryID(t *testing.T) {
 			t.Errorf("BinaryID = %q, go tool buildid says %q", id, want)
 		}
 	}
+	// A build ID given by hand (Bazel's rules_go says "redacted") names
+	// nothing: such a binary is hashed.
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module x\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	redacted := filepath.Join(src, "x")
+	cmd := exec.Command("go", "build", "-ldflags=-buildid=redacted", "-o", redacted, ".")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if h, err := build.BinaryID(redacted); err != nil || strings.HasPrefix(h, "go-build-id:") {
+		t.Errorf("BinaryID(binary with -buildid=redacted) = %q, %v; want the file's hash", h, err)
+	}
 	other := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755)
 	h, err := build.BinaryID(other)

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"debug/elf"
+	"regexp"
 )
 
 // BinaryID identifies the executable at exe for the no-change record:
@@ -11,11 +12,16 @@ import (
 // the hash of the whole file (tens of megabytes: most of a no-change
 // build of a small stack).
 func BinaryID(exe string) (string, error) {
-	if id := goBuildID(exe); id != "" {
+	if id := goBuildID(exe); buildIDRE.MatchString(id) {
 		return "go-build-id:" + id, nil
 	}
 	return HashInputs([]string{exe})
 }
+
+// buildIDRE is the shape of a build ID the go command computed: hashes
+// of 20 characters, joined by /. One given with -ldflags=-buildid=…
+// (Bazel's rules_go says "redacted") names nothing and is not trusted.
+var buildIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{20}(/[A-Za-z0-9_-]{20}){1,3}$`)
 
 // goBuildID reads the .note.go.buildid note of an ELF executable: a
 // 4-byte name size, a 4-byte description size, a 4-byte type (4), the
