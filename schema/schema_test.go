@@ -174,3 +174,40 @@ func TestSizeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPositionsFromSyntax: positions come from the stack file's syntax,
+// also when the whole file is wrapped in braces, and a list the syntax
+// cannot index (a comprehension in it) is placed by the evaluated stack.
+func TestPositionsFromSyntax(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `name:   "t"
+domain: "example.com"
+hosts: {
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+}
+balancer: kind: "cloud"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app",
+	static: [for u in ["/a/", "/b/"] {url: u, dir: "/srv/app/static"}, {url: "/c/", dir: "/srv/app/c"}]}
+`
+	for _, c := range []struct {
+		name, src    string
+		path         string
+		line, column int
+	}{
+		{"plain", body, "hosts.app1.address", 4, 18},
+		{"braces", "{\n" + body + "}\n", "hosts.app1.address", 5, 18},
+		// The third element, after two from the comprehension.
+		{"comprehension", body, "app.static[2].url", 8, 75},
+	} {
+		s, err := l.Load("stacks/t.cue", []byte(c.src))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if p, ok := s.Positions[c.path]; !ok || p.Line != c.line || p.Column != c.column {
+			t.Errorf("%s: %s at %+v (found %v), want %d:%d", c.name, c.path, p, ok, c.line, c.column)
+		}
+	}
+}
