@@ -38,8 +38,11 @@ type stackCtx struct {
 	previewMu sync.Mutex // see previewOf
 }
 
-// sameKey identifies a host file by path and content.
-func sameKey(path, sum string) string { return path + "\x00" + sum }
+// sameKey identifies a host file by path, content, mode and owner: the
+// hosts with equal keys carry the same file.
+func (sc *stackCtx) sameKey(f artifact.File) string {
+	return f.Path + "\x00" + sc.sums[f.Host][f.Path] + "\x00" + f.Mode.String() + "\x00" + f.Owner
+}
 
 func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
 	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: build.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
@@ -74,7 +77,7 @@ func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stack
 			sc.stackFiles = append(sc.stackFiles, f)
 		} else {
 			sc.byHost[f.Host] = append(sc.byHost[f.Host], f)
-			k := sameKey(f.Path, sum)
+			k := sc.sameKey(f)
 			sc.same[k] = append(sc.same[k], f.Host)
 		}
 	}
@@ -114,7 +117,7 @@ func (sc *stackCtx) sharedBy(f artifact.File) []string {
 	if f.Host == "" {
 		return nil
 	}
-	if hs := sc.same[sameKey(f.Path, sc.sums[f.Host][f.Path])]; len(hs) > 1 {
+	if hs := sc.same[sc.sameKey(f)]; len(hs) > 1 {
 		return hs
 	}
 	return nil
@@ -123,7 +126,7 @@ func (sc *stackCtx) sharedBy(f artifact.File) []string {
 // samePage is the site path of the listing shared by the hosts carrying
 // exactly f.
 func (sc *stackCtx) samePage(f artifact.File) string {
-	return sc.samePages[sameKey(f.Path, sc.sums[f.Host][f.Path])]
+	return sc.samePages[sc.sameKey(f)]
 }
 
 // hostPath is how a file is named to an operator: its absolute path on

@@ -90,6 +90,9 @@ func (g *gen) stack(sc *stackCtx) error {
 	errs := make([]error, len(jobs))
 	par.Each(len(jobs), func(i int) {
 		subs[i] = &gen{sink: g.sink, tmpl: g.tmpl, hl: g.hl, md: g.md}
+		if g.sink.failed() {
+			return // a page could not be written: render no more
+		}
 		errs[i] = jobs[i](subs[i])
 	})
 	for i, sub := range subs {
@@ -122,7 +125,7 @@ type sameRef struct {
 func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []fileView {
 	out := make([]fileView, 0, len(files))
 	for _, f := range files {
-		v := g.fileView(sc, from, f)
+		v := g.fileView(sc, from, f, false)
 		if hs := sc.sharedBy(f); hs != nil {
 			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePage(f))}
 		} else {
@@ -139,8 +142,13 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []file
 }
 
 // fileView is f's metadata as the page from shows it, without listing.
-func (g *gen) fileView(sc *stackCtx, from string, f artifact.File) fileView {
+// On a page shared by several hosts (shared), a source that names one
+// host's field names the hosts instead.
+func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) fileView {
 	field, line := sc.sourceFor(f)
+	if shared && strings.HasPrefix(field, "hosts.") {
+		field, line = "hosts", sc.s.Positions["hosts"].Line
+	}
 	href := stackPage(sc.s.Name, "source.html")
 	text := sc.s.Source
 	if line > 0 {
@@ -182,12 +190,12 @@ func (g *gen) samePages(sc *stackCtx) error {
 		hosts := sc.same[k]
 		var f artifact.File
 		for _, hf := range sc.byHost[hosts[0]] {
-			if sameKey(hf.Path, sc.sums[hf.Host][hf.Path]) == k {
+			if sc.sameKey(hf) == k {
 				f = hf
 				break
 			}
 		}
-		v := g.fileView(sc, p, f)
+		v := g.fileView(sc, p, f, true)
 		v.ID = "file"
 		v.Listing = g.listingOf(sc, f)
 		d := sameData{Stack: s.Name, Path: v.Path, Hosts: hostLinksNames(s, p, hosts), Count: len(hosts), Files: []fileView{v}}

@@ -165,6 +165,13 @@ type sink struct {
 	err error // the first error of put
 }
 
+// failed reports whether the sink refused a file.
+func (s *sink) failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil
+}
+
 // emit hands a finished file to the sink.
 func (g *gen) emit(p string, b []byte) {
 	if err := g.sink.put(p, b); err != nil {

@@ -2,6 +2,7 @@ package site_test
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -95,5 +96,35 @@ func TestRenderDeterministic(t *testing.T) {
 			os.MkdirAll(filepath.Dir(full), 0o755)
 			os.WriteFile(full, a[p], 0o644)
 		}
+	}
+}
+
+// TestRenderToStops: the first page the sink refuses ends the render
+// with that error, and few pages are rendered after it.
+func TestRenderToStops(t *testing.T) {
+	res, opt := compileStack(t, notesStack)
+	rb, err := site.Prepare(res, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := 0
+	if err := rb.RenderTo(func(string, []byte) error { full++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rb, _ = site.Prepare(res, opt)
+	var mu sync.Mutex
+	calls := 0
+	disk := errors.New("no space left on device")
+	err = rb.RenderTo(func(string, []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return disk
+	})
+	if !errors.Is(err, disk) {
+		t.Fatalf("RenderTo = %v, want the sink's error", err)
+	}
+	if calls >= full {
+		t.Errorf("%d pages offered after the first refusal of %d", calls, full)
 	}
 }
