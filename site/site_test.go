@@ -107,12 +107,18 @@ func TestRenderToStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// put is called from several goroutines at once.
+	var mu sync.Mutex
 	full := 0
-	if err := rb.RenderTo(func(string, []byte) error { full++; return nil }); err != nil {
+	if err := rb.RenderTo(func(string, []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		full++
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	rb, _ = site.Prepare(res, opt)
-	var mu sync.Mutex
 	calls := 0
 	disk := errors.New("no space left on device")
 	err = rb.RenderTo(func(string, []byte) error {
