@@ -124,7 +124,7 @@ func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
 						errs[i] = err
 						return
 					}
-					e.stamp = FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+					e.stamp = stampOf(fi)
 				}
 				found[i] = append(found[i], e)
 			}

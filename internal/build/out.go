@@ -137,11 +137,10 @@ type Writer struct {
 	chmod bool
 	dirs  sync.Map // directory under dir → *dirOnce
 
-	mu      sync.Mutex
-	stages  map[string]string // top-level directory → its staging directory ("" when it exists)
-	written map[string]bool   // tree paths
-	stamps  map[string]FileStamp
-	stats   map[string]*Stats
+	mu     sync.Mutex
+	stages map[string]string    // top-level directory → its staging directory ("" when it exists)
+	stamps map[string]FileStamp // every tree path written or kept
+	stats  map[string]*Stats
 }
 
 // dirOnce creates one directory once, however many files go into it.
@@ -197,7 +196,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 		return nil, err
 	}
 	return &Writer{dir: l.dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, written: map[string]bool{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
+		stages: map[string]string{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {
@@ -266,7 +265,6 @@ func (w *Writer) Put(p string, b []byte) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.written[p] = true
 	w.stamps[p] = stamp
 	if changed {
 		w.stat(p).Written++
@@ -329,7 +327,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	}
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(w.have)) {
-		if w.written[p] {
+		if _, kept := w.stamps[p]; kept {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -425,7 +423,10 @@ func createFile(p string, b []byte, chmod bool, flag int) (FileStamp, error) {
 	}
 	var st FileStamp
 	if werr == nil && merr == nil {
-		st, serr = stampOf(f)
+		var fi os.FileInfo
+		if fi, serr = f.Stat(); serr == nil {
+			st = stampOf(fi)
+		}
 	}
 	return st, errors.Join(werr, merr, serr, f.Close())
 }
@@ -438,7 +439,7 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 	if err != nil {
 		return nil, FileStamp{}, err
 	}
-	st := FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	st := stampOf(fi)
 	if !fi.Mode().IsRegular() {
 		// Not a file hacompile wrote: never equal, so it is replaced.
 		return nil, st, fmt.Errorf("%s is not a regular file", p)
@@ -459,12 +460,9 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 	return b, st, nil
 }
 
-func stampOf(f *os.File) (FileStamp, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return FileStamp{}, err
-	}
-	return FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}, nil
+// stampOf is a file's stamp, from its FileInfo.
+func stampOf(fi fs.FileInfo) FileStamp {
+	return FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
 }
 
 // umask is the process's file mode creation mask (Linux reports it in
