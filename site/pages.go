@@ -71,9 +71,9 @@ func (g *gen) index(stacks []*stackCtx) error {
 }
 
 // stack renders every page of one stack. The pages are independent:
-// they render on every core, each into its own pages and search
-// entries, merged in a fixed order (stack pages, then hosts in name
-// order) so the site's bytes do not depend on scheduling.
+// they render on every core and go to the sink as each is done; their
+// search entries are merged in a fixed order (stack pages, then hosts in
+// name order) so the site's bytes do not depend on scheduling.
 func (g *gen) stack(sc *stackCtx) error {
 	jobs := []func(*gen) error{
 		func(g *gen) error { return g.overview(sc) },

@@ -626,20 +626,17 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	// The files that read the certificate, and what reloads them.
 	var refs []template.HTML
 	type mentions struct{ cert, haproxyCerts bool }
-	seen := map[string]mentions{} // by content sha256
+	seen := map[string]mentions{}
 	for _, f := range sc.r.Files {
 		if f.Host == "" {
 			continue
 		}
-		sum := sc.sums[f.Host][f.Path]
-		m, ok := seen[sum]
-		if !ok {
-			m = mentions{
+		m := byContent(sc, seen, f, func() mentions {
+			return mentions{
 				cert:         s.TLS.Certificate != "" && bytes.Contains(f.Content, []byte(s.TLS.Certificate)),
 				haproxyCerts: bytes.Contains(f.Content, []byte("/etc/haproxy/certs/")),
 			}
-			seen[sum] = m
-		}
+		})
 		if m.cert || m.haproxyCerts && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
 			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
 		}
@@ -697,16 +694,28 @@ func certificates(d *doc, sc *stackCtx, from string) {
 }
 
 func hasACMERelay(sc *stackCtx) bool {
-	seen := map[string]bool{} // contents already searched, by sha256
+	seen := map[string]bool{}
 	for _, f := range sc.r.Files {
-		if sum := sc.sums[f.Host][f.Path]; !seen[sum] {
-			seen[sum] = true
-			if bytes.Contains(f.Content, []byte("acme_relay")) || bytes.Contains(f.Content, []byte("backend acme")) {
-				return true
-			}
+		if byContent(sc, seen, f, func() bool {
+			return bytes.Contains(f.Content, []byte("acme_relay")) || bytes.Contains(f.Content, []byte("backend acme"))
+		}) {
+			return true
 		}
 	}
 	return false
+}
+
+// byContent is compute's result for f, computed once per distinct content
+// (by the manifest's sha256) and kept in memo: the scans over every
+// host's files look once at a file the whole fleet carries.
+func byContent[T any](sc *stackCtx, memo map[string]T, f artifact.File, compute func() T) T {
+	sum := sc.sums[f.Host][f.Path]
+	v, ok := memo[sum]
+	if !ok {
+		v = compute()
+		memo[sum] = v
+	}
+	return v
 }
 
 // appendOnce appends host to hosts unless it is already the last: the
@@ -746,20 +755,18 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	for _, f := range sc.r.Files {
 		rendered[f.Host+"\x00"+f.Path] = true
 	}
-	envFiles := map[string][]string{} // EnvironmentFile paths by content sha256
+	envFiles := map[string][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
 			if f.Kind != "systemd" && !strings.Contains(f.Path, "systemd/") {
 				continue
 			}
-			sum := sc.sums[n][f.Path]
-			paths, ok := envFiles[sum]
-			if !ok {
+			paths := byContent(sc, envFiles, f, func() (paths []string) {
 				for _, l := range directives(f.Content, envFileRE) {
 					paths = append(paths, envFileRE.FindStringSubmatch(l)[1])
 				}
-				envFiles[sum] = paths
-			}
+				return paths
+			})
 			for _, p := range paths {
 				if rendered[n+"\x00"+strings.TrimPrefix(p, "/")] {
 					continue // settings hacompile renders, not secrets
@@ -831,12 +838,10 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 		file  artifact.File
 	}
 	var list []*secret
-	cmds := map[string][]string{} // commands quoted in comments, by content sha256
+	cmds := map[string][]string{} // commands quoted in comments
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
-			sum := sc.sums[n][f.Path]
-			found, ok := cmds[sum]
-			if !ok {
+			found := byContent(sc, cmds, f, func() (found []string) {
 				for l := range bytes.Lines(f.Content) {
 					t := strings.TrimSpace(string(l))
 					if !strings.HasPrefix(t, "#") {
@@ -847,8 +852,8 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 						found = append(found, m)
 					}
 				}
-				cmds[sum] = found
-			}
+				return found
+			})
 			for _, m := range found {
 				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m })
 				if i < 0 {
