@@ -49,9 +49,13 @@ longer produced are removed. OUT is owned by hacompile.`,
 					return nil
 				}
 			}
+			// Named stack files build just their own directories of OUT:
+			// the other stacks' output and the runbook (which covers every
+			// stack) are left as they are.
+			named := namesFiles(args)
 			// What out holds is read while the stacks compile.
 			var listing *build.Listing
-			if !check && !namesFiles(args) {
+			if !check && !named {
 				listing = build.StartListing(out)
 			}
 			res, err := compile(cmd, args, true)
@@ -60,11 +64,8 @@ longer produced are removed. OUT is owned by hacompile.`,
 			}
 			rs := res.Rendered
 			tuneGC(rs)
-			// Named stack files build just their own directories of OUT:
-			// the other stacks' output and the runbook (which covers every
-			// stack) are left as they are.
 			var scope []string
-			if namesFiles(args) {
+			if named {
 				for _, r := range rs {
 					scope = append(scope, r.Stack.Name)
 				}
