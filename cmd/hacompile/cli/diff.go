@@ -54,23 +54,8 @@ something changed and --exit-code is given; 1 on error.`,
 			if limit < gitops.MinMarkdownLimit {
 				return usageError{fmt.Errorf("--markdown-limit: want at least %d, got %d", gitops.MinMarkdownLimit, limit)}
 			}
-			wd, err := os.Getwd()
+			repo, st, err := repoStacks(cmd, args)
 			if err != nil {
-				return err
-			}
-			repo, err := gitops.Open(wd)
-			if err != nil {
-				return err
-			}
-			st, err := repo.StacksFor(wd, args)
-			if err != nil {
-				return err
-			}
-			jo, err := compileOptions(cmd)
-			if err != nil {
-				return err
-			}
-			if st, err = repo.WithJsonnet(st, wd, jo); err != nil {
 				return err
 			}
 			var rev gitops.Rev
@@ -141,4 +126,31 @@ func diffColor(w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// repoStacks opens the git repository around the working directory and
+// resolves the stack paths in args (default: the stacks directory) with
+// the command's Jsonnet flags, as diff and publish both read them.
+func repoStacks(cmd *cobra.Command, args []string) (*gitops.Repo, gitops.Stacks, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
+	repo, err := gitops.Open(wd)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
+	st, err := repo.StacksFor(wd, args)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
+	jo, err := compileOptions(cmd)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
+	st, err = repo.WithJsonnet(st, wd, jo)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
+	return repo, st, nil
 }

@@ -76,23 +76,8 @@ the key comes from --ssh-key, else the ssh-agent.`,
 				}
 			}
 
-			wd, err := os.Getwd()
+			repo, st, err := repoStacks(cmd, args)
 			if err != nil {
-				return err
-			}
-			repo, err := gitops.Open(wd)
-			if err != nil {
-				return err
-			}
-			st, err := repo.StacksFor(wd, args)
-			if err != nil {
-				return err
-			}
-			jo, err := compileOptions(cmd)
-			if err != nil {
-				return err
-			}
-			if st, err = repo.WithJsonnet(st, wd, jo); err != nil {
 				return err
 			}
 			source, err := repo.Head()
