@@ -95,11 +95,7 @@ func (h *highlighter) numbered(lexer string, content []byte) template.HTML {
 }
 
 func (h *highlighter) format(f *chromahtml.Formatter, lexer, content string) template.HTML {
-	l := lexers.Get(lexer)
-	if l == nil {
-		l = lexers.Fallback
-	}
-	it, err := chroma.Coalesce(l).Tokenise(nil, content)
+	it, err := tokenise(lexer, content)
 	if err == nil {
 		var b bytes.Buffer
 		if err = f.Format(&b, h.style, it); err == nil {
@@ -108,6 +104,21 @@ func (h *highlighter) format(f *chromahtml.Formatter, lexer, content string) tem
 	}
 	// A lexer that fails still leaves the text readable.
 	return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(content) + "</code></pre>")
+}
+
+// tokenise splits content with the named lexer: CUE's own scanner for
+// CUE, chroma's lexers for the rest.
+func tokenise(lexer, content string) (chroma.Iterator, error) {
+	if lexer == "cue" {
+		if toks, ok := cueTokens(content); ok {
+			return chroma.Literator(toks...), nil
+		}
+	}
+	l := lexers.Get(lexer)
+	if l == nil {
+		l = lexers.Fallback
+	}
+	return chroma.Coalesce(l).Tokenise(nil, content)
 }
 
 // haproxyLexer is chroma's HAProxy lexer when it has one, else ini.
