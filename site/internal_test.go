@@ -1,8 +1,11 @@
 package site
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hacompile/hacompile/generators/artifact"
 )
 
 func TestRel(t *testing.T) {
@@ -64,5 +67,38 @@ func TestSentences(t *testing.T) {
 	want := []string{"does the host answer ping and ssh?", "If it does, run `systemctl status x. Y` there.", "If not, check the console."}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestChangedFiles(t *testing.T) {
+	f := func(host, path, content, kind string) artifact.File {
+		return artifact.File{Host: host, Path: path, Content: []byte(content), Mode: 0o644, Owner: "root:root", Kind: kind, Reload: "r " + path}
+	}
+	old := []artifact.File{
+		f("", "cloud-init/a.yaml", "x", "cloud-init"), // assembled: never compared
+		f("", "stack.json", "1", "x"),
+		f("a", "etc/k", "same", "x"),
+		f("a", "etc/m", "old", "x"),
+		f("b", "etc/gone", "x", "x"),
+	}
+	cur := []artifact.File{
+		f("", "stack.json", "1", "x"),
+		f("a", "etc/k", "same", "x"),
+		f("a", "etc/l", "new", "x"),
+		f("a", "etc/m", "new", "x"),
+		f("c", "etc/k", "x", "x"),
+	}
+	mode := cur[1]
+	mode.Mode = 0o600
+	var got []string
+	for _, c := range changedFiles(old, cur) {
+		got = append(got, c.Host+" "+c.Path+" "+c.Change+" "+c.Reload)
+	}
+	want := []string{"a /etc/l added r etc/l", "a /etc/m changed r etc/m", "b /etc/gone removed ", "c /etc/k added r etc/k"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if cs := changedFiles(cur, append(slices.Clone(cur[:1]), append([]artifact.File{mode}, cur[2:]...)...)); len(cs) != 1 || cs[0].Change != "changed" {
+		t.Fatalf("a mode change: %+v", cs)
 	}
 }

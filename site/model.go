@@ -36,6 +36,10 @@ type stackCtx struct {
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[string]string
 	previewMu sync.Mutex // see previewOf
+	// undatedFindings are the HA rules' findings on the stack as it is,
+	// without dating waivers, keyed by rule and message: what the
+	// previews compare their changed copies with.
+	undatedFindings func() map[string]bool
 }
 
 // sameKey identifies a host file by path, content, mode and owner: the
@@ -46,6 +50,13 @@ func (sc *stackCtx) sameKey(f artifact.File) string {
 
 func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
 	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: build.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
+	sc.undatedFindings = sync.OnceValue(func() map[string]bool {
+		m := map[string]bool{}
+		for _, d := range rules.Check(r.Stack, "") {
+			m[d.Rule+"\x00"+d.Message] = true
+		}
+		return m
+	})
 	// Findings name a file, not a stack: those positioned in a file the
 	// stack imports are this stack's when its own review finds them too.
 	imported := map[string]bool{}

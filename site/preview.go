@@ -76,49 +76,58 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 		return p
 	}
 	p.files, p.stack = r.Files, c
-	type key struct{ host, path string }
-	assembled := map[string]bool{}
-	for _, a := range generators.Assemblers() {
-		assembled[a.Kind()] = true
-	}
-	old := map[key]artifact.File{}
-	for _, f := range sc.r.Files {
-		if !assembled[f.Kind] {
-			old[key{f.Host, f.Path}] = f
-		}
-	}
-	seen := map[key]bool{}
-	for _, f := range r.Files {
-		k := key{f.Host, f.Path}
-		seen[k] = true
-		o, ok := old[k]
-		switch {
-		case !ok:
-			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "added", Validate: f.Validate, Reload: f.Reload})
-		case !bytes.Equal(o.Content, f.Content) || o.Mode != f.Mode || o.Owner != f.Owner:
-			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "changed", Validate: f.Validate, Reload: f.Reload})
-		}
-	}
-	for _, f := range sc.r.Files {
-		if !seen[key{f.Host, f.Path}] && !assembled[f.Kind] {
-			p.Changes = append(p.Changes, fileChange{Host: f.Host, Path: hostPath(f), Change: "removed"})
-		}
-	}
-	slices.SortFunc(p.Changes, func(a, b fileChange) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
-	})
+	p.Changes = changedFiles(sc.r.Files, r.Files)
 	// Waivers are not dated here: the site has no clock, and an expired
 	// waiver is the build's business, not the preview's.
-	before := map[string]bool{}
-	for _, d := range rules.Check(sc.s, "") {
-		before[d.Rule+"\x00"+d.Message] = true
-	}
+	before := sc.undatedFindings()
 	for _, d := range rules.Check(c, "") {
 		if !before[d.Rule+"\x00"+d.Message] {
 			p.Findings = append(p.Findings, d)
 		}
 	}
 	return p
+}
+
+// changedFiles compares the generators' files of two renders, both
+// sorted by host and path (as Render leaves them), in one merge: a
+// preview of a 10,000-host fleet compares 120,000 files. Assembled
+// files (cloud-init, provider files) are not in a preview's render.
+func changedFiles(old, cur []artifact.File) []fileChange {
+	assembled := map[string]bool{}
+	for _, a := range generators.Assemblers() {
+		assembled[a.Kind()] = true
+	}
+	var out []fileChange
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		if i < len(old) && assembled[old[i].Kind] {
+			i++
+			continue
+		}
+		c := 1 // cur[j] comes first, or old is done
+		if i < len(old) && j < len(cur) {
+			c = cmp.Or(cmp.Compare(old[i].Host, cur[j].Host), cmp.Compare(old[i].Path, cur[j].Path))
+		} else if i < len(old) {
+			c = -1
+		}
+		switch {
+		case c < 0:
+			out = append(out, fileChange{Host: old[i].Host, Path: hostPath(old[i]), Change: "removed"})
+			i++
+		case c > 0:
+			f := cur[j]
+			out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "added", Validate: f.Validate, Reload: f.Reload})
+			j++
+		default:
+			o, f := old[i], cur[j]
+			if !bytes.Equal(o.Content, f.Content) || o.Mode != f.Mode || o.Owner != f.Owner {
+				out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "changed", Validate: f.Validate, Reload: f.Reload})
+			}
+			i++
+			j++
+		}
+	}
+	return out
 }
 
 // changeGroup is a preview's changes of one host (or of the stack-level
