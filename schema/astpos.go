@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	"cuelang.org/go/cue/ast"
-	"cuelang.org/go/cue/parser"
 )
 
 // sourcePositions records where the author wrote each field of a CUE
@@ -16,11 +15,7 @@ import (
 // evaluated stack is walked instead. Reading the syntax costs a parse;
 // walking the evaluated value cost a third of loading a 10,000-host
 // stack.
-func sourcePositions(file string, src []byte) (map[string]Position, bool) {
-	f, err := parser.ParseFile(file, src)
-	if err != nil {
-		return nil, false
-	}
+func sourcePositions(file string, f *ast.File) (map[string]Position, bool) {
 	pos := map[string]Position{}
 	plain := true // every field's path is read off the syntax
 	var walkExpr func(e ast.Expr, path string)

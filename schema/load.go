@@ -19,8 +19,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"cuelang.org/go/cue/parser"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
@@ -44,6 +48,10 @@ type Loader struct {
 	stack cue.Value
 	root  cue.Value // the whole schema, for looking up definitions
 	sizes []string  // quoted names of the known host sizes
+	// parts holds idle contexts for evaluating large stacks in parts
+	// (see split.go).
+	parts       chan *partCtx
+	partsLoaded atomic.Int64 // for tests
 	// Base is the directory that Source paths are relative to.
 	Base string
 }
@@ -60,7 +68,7 @@ func NewLoader(base string) (*Loader, error) {
 	if !def.Exists() {
 		return nil, fmt.Errorf("embedded schema has no #Stack")
 	}
-	l := &Loader{ctx: ctx, stack: def, root: v, Base: base}
+	l := &Loader{ctx: ctx, stack: def, root: v, Base: base, parts: make(chan *partCtx, splitWays())}
 	iter, err := v.LookupPath(cue.ParsePath("#sizes")).Fields(cue.Definitions(true))
 	if err != nil {
 		return nil, fmt.Errorf("embedded schema: #sizes: %w", err)
@@ -90,6 +98,12 @@ func fileErr(err error) string {
 // Load validates a stack given its file name and bytes.
 func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 	in := &input{rel: l.rel(path), src: src}
+	if f, err := parser.ParseFile(in.rel, src); err == nil {
+		in.file = f
+		if s, ok := l.loadParts(in, src, f.Decls); ok {
+			return s, nil
+		}
+	}
 	return l.load(in, src, func() (cue.Value, error) {
 		v := l.ctx.CompileBytes(src, cue.Filename(in.rel))
 		return v, v.Err()
@@ -106,8 +120,15 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 func (l *Loader) LoadData(path string, src, data []byte, pos map[string]Position) (*Stack, error) {
 	in := &input{rel: l.rel(path), pos: pos}
 	in.data = in.rel + " (evaluated)"
+	expr, err := cuejson.Extract(in.data, data)
+	if err == nil {
+		if st, ok := expr.(*ast.StructLit); ok {
+			if s, ok := l.loadParts(in, src, st.Elts); ok {
+				return s, nil
+			}
+		}
+	}
 	return l.load(in, src, func() (cue.Value, error) {
-		expr, err := cuejson.Extract(in.data, data)
 		if err != nil {
 			return cue.Value{}, err
 		}
@@ -123,8 +144,10 @@ type input struct {
 	// file, for stack languages other than CUE; pos locates its paths.
 	data string
 	pos  map[string]Position
-	// src is a CUE stack file's text, whose syntax gives the positions.
-	src []byte
+	// src is a CUE stack file's text, whose syntax gives the positions;
+	// file is its syntax when it parsed.
+	src  []byte
+	file *ast.File
 }
 
 // at positions a diagnostic about path in a data stack.
@@ -151,15 +174,46 @@ func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) 
 	if err := dec.Decode(&s); err != nil {
 		return nil, &Error{Diags: []Diagnostic{{File: rel, Message: "decoding validated stack: " + err.Error()}}}
 	}
+	return finish(&s, in, src, pos), nil
+}
+
+// loadParts loads a large stack whose hosts can be evaluated apart (see
+// split.go). It reports false when they cannot, or on any error: then
+// the stack is loaded whole, for the exact messages.
+func (l *Loader) loadParts(in *input, src []byte, decls []ast.Decl) (*Stack, bool) {
+	parts, ok := hostParts(decls, splitWays())
+	if !ok {
+		return nil, false
+	}
+	pos := in.pos
+	if in.data == "" {
+		if pos, ok = sourcePositions(in.rel, in.file); !ok {
+			return nil, false // positions need the evaluated whole
+		}
+	}
+	data, ok := l.evalParts(in, parts)
+	if !ok {
+		return nil, false
+	}
+	var s Stack
+	if decodeParts(data, &s) != nil {
+		return nil, false
+	}
+	l.partsLoaded.Add(1)
+	return finish(&s, in, src, pos), true
+}
+
+// finish completes a decoded stack.
+func finish(s *Stack, in *input, src []byte, pos map[string]Position) *Stack {
 	for name, h := range s.Hosts {
 		h.Name = name
 	}
 	s.Reindex()
 	sum := sha256.Sum256(src)
-	s.Source = rel
+	s.Source = in.rel
 	s.Positions = pos
 	s.SourceDigest = hex.EncodeToString(sum[:])
-	return &s, nil
+	return s
 }
 
 func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map[string]Position, error) {
@@ -187,8 +241,8 @@ func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map
 	if in.data != "" {
 		return data, in.pos, nil // the JSON text's own positions mean nothing to the author
 	}
-	if in.src != nil {
-		if pos, ok := sourcePositions(in.rel, in.src); ok {
+	if in.file != nil {
+		if pos, ok := sourcePositions(in.rel, in.file); ok {
 			return data, pos, nil
 		}
 	}

@@ -1,0 +1,12 @@
+package schema
+
+// SetSplitMin sets the number of hosts from which stacks are evaluated
+// in parts, and returns the previous setting's restorer.
+func SetSplitMin(n int) func() {
+	old := splitMin
+	splitMin = n
+	return func() { splitMin = old }
+}
+
+// PartsLoaded counts the stacks this loader evaluated in parts.
+func (l *Loader) PartsLoaded() int64 { return l.partsLoaded.Load() }

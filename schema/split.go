@@ -1,0 +1,235 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"runtime"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/token"
+
+	"github.com/hacompile/hacompile/internal/par"
+)
+
+// A stack's hosts are most of its evaluation: CUE unifies #Host with
+// every host, about 0.1 ms each, and one CUE context evaluates on one
+// core. When no part of the stack refers to its hosts, the hosts are
+// independent of each other and of the rest, so the stack is evaluated
+// in parts, each the whole stack with a share of the hosts, in one
+// context per core. Any error sends the stack through the whole
+// evaluation again, so every message is exactly the one it would be.
+
+// splitMin is the number of hosts from which a stack is evaluated in
+// parts. Tests lower it.
+var splitMin = 256
+
+// hostParts splits a stack's top-level declarations into n sets, each
+// the declarations with a share of the hosts. It reports false when the
+// hosts cannot be evaluated apart: hosts referred to anywhere (even a
+// field of that name of something else), hosts written other than as
+// plain top-level structs of plain host fields, top-level fields other
+// than plain ones (embedded structs, comprehensions, patterns), or
+// fewer than splitMin hosts. decls are not changed.
+func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
+	var rest []ast.Decl
+	var hosts []*ast.Field // in the order written
+	part := map[string]int{}
+	names := 0
+	for _, d := range decls {
+		switch x := d.(type) {
+		case *ast.Field:
+			name, plain := labelName(x.Label)
+			if _, id := x.Label.(*ast.Ident); !plain && !id {
+				return nil, false // a pattern, alias or computed label
+			}
+			if name != "hosts" {
+				rest = append(rest, x) // hosts' definitions and hidden fields too
+				continue
+			}
+			if x.Constraint != token.ILLEGAL {
+				return nil, false // hosts?: or hosts!:
+			}
+			st, ok := x.Value.(*ast.StructLit)
+			if !ok {
+				return nil, false
+			}
+			for _, e := range st.Elts {
+				switch h := e.(type) {
+				case *ast.Field:
+					hn, ok := labelName(h.Label)
+					if !ok || h.Constraint != token.ILLEGAL {
+						return nil, false
+					}
+					if _, seen := part[hn]; !seen {
+						part[hn] = names
+						names++
+					}
+					hosts = append(hosts, h)
+				case *ast.CommentGroup, *ast.Attribute:
+				default:
+					return nil, false
+				}
+			}
+		case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute, *ast.LetClause:
+			rest = append(rest, x)
+		default:
+			return nil, false
+		}
+	}
+	if names < splitMin || n < 2 || refersToHosts(decls) {
+		return nil, false
+	}
+	n = min(n, names)
+	parts := make([][]ast.Decl, n)
+	elts := make([][]ast.Decl, n)
+	for _, h := range hosts {
+		name, _ := labelName(h.Label)
+		i := part[name] * n / names // contiguous shares in written order
+		elts[i] = append(elts[i], h)
+	}
+	for i := range parts {
+		parts[i] = append(append(parts[i], rest...), &ast.Field{
+			Label: ast.NewIdent("hosts"),
+			Value: &ast.StructLit{Elts: elts[i]},
+		})
+	}
+	return parts, true
+}
+
+// refersToHosts reports whether an identifier named hosts appears in
+// decls other than as a plain field label.
+func refersToHosts(decls []ast.Decl) bool {
+	for _, d := range decls {
+		if mentionsHosts(d) {
+			return true
+		}
+	}
+	return false
+}
+
+func mentionsHosts(n ast.Node) bool {
+	found := false
+	ast.Walk(n, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.Field:
+			if _, plain := labelName(x.Label); !plain {
+				if _, id := x.Label.(*ast.Ident); !id {
+					found = found || mentionsHosts(x.Label) // a computed label is an expression
+				}
+			}
+			found = found || mentionsHosts(x.Value)
+			return false
+		case *ast.Ident:
+			found = found || x.Name == "hosts"
+		}
+		return !found
+	}, nil)
+	return found
+}
+
+// partCtx is one CUE context with the schema compiled in it.
+type partCtx struct {
+	ctx   *cue.Context
+	stack cue.Value
+}
+
+// evalParts evaluates each part (a CUE file's declarations, or a data
+// stack's fields) in a context of its own, on every core, and returns
+// each part's JSON. It reports false on any error.
+func (l *Loader) evalParts(in *input, parts [][]ast.Decl) ([][]byte, bool) {
+	ctxs := make([]*partCtx, len(parts))
+	vals := make([]cue.Value, len(parts))
+	defer func() {
+		for _, c := range ctxs {
+			if c != nil {
+				select {
+				case l.parts <- c:
+				default: // the pool is full
+				}
+			}
+		}
+	}()
+	// Compiling resolves identifiers in the syntax the parts share:
+	// one part at a time.
+	for i, p := range parts {
+		c, err := l.partContext()
+		if err != nil {
+			return nil, false
+		}
+		ctxs[i] = c
+		if in.data != "" {
+			vals[i] = c.ctx.BuildExpr(&ast.StructLit{Elts: p})
+		} else {
+			vals[i] = c.ctx.BuildFile(&ast.File{Filename: in.rel, Decls: p})
+		}
+		if vals[i].Err() != nil {
+			return nil, false
+		}
+	}
+	out := make([][]byte, len(parts))
+	failed := make([]bool, len(parts))
+	par.Each(len(parts), func(i int) {
+		u := ctxs[i].stack.Unify(vals[i])
+		if u.Validate(cue.Concrete(true), cue.Final()) != nil {
+			failed[i] = true
+			return
+		}
+		var err error
+		if out[i], err = u.MarshalJSON(); err != nil {
+			failed[i] = true
+		}
+	})
+	for _, f := range failed {
+		if f {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// partContext takes a context from the loader's pool, or makes one.
+func (l *Loader) partContext() (*partCtx, error) {
+	select {
+	case c := <-l.parts:
+		return c, nil
+	default:
+	}
+	ctx := cuecontext.New()
+	v := ctx.CompileBytes(stackCUE, cue.Filename(schemaFile))
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return &partCtx{ctx: ctx, stack: v.LookupPath(cue.ParsePath("#Stack"))}, nil
+}
+
+// decodeParts decodes the parts' JSON into one stack: the first part's
+// fields, and every part's hosts.
+func decodeParts(data [][]byte, s *Stack) error {
+	hosts := make([]map[string]*Host, len(data))
+	errs := make([]error, len(data))
+	par.Each(len(data), func(i int) {
+		if i == 0 {
+			errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(s)
+			return
+		}
+		var h struct {
+			Hosts map[string]*Host `json:"hosts"`
+		}
+		errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(&h)
+		hosts[i] = h.Hosts
+	})
+	for i, err := range errs {
+		if err != nil {
+			return err
+		}
+		for n, h := range hosts[i] {
+			s.Hosts[n] = h
+		}
+	}
+	return nil
+}
+
+// splitWays is how many parts a large stack is evaluated in.
+func splitWays() int { return runtime.GOMAXPROCS(0) }

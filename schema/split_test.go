@@ -1,0 +1,165 @@
+package schema_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// stackSource is a stack file to load, CUE or Jsonnet.
+type stackSource struct {
+	name string // as diagnostics name it
+	data []byte
+	dir  string // for a Jsonnet stack's imports
+}
+
+// loadBoth loads a stack whole and in parts (every stack in parts,
+// however few its hosts) and reports the results.
+func loadBoth(t *testing.T, src stackSource) (whole, parts *schema.Stack, werr, perr error, split bool) {
+	t.Helper()
+	load := func() (*schema.Stack, error, int64) {
+		l, err := schema.NewLoader("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s *schema.Stack
+		if jsonnet.IsJsonnet(src.name) {
+			data, pos, jerr := jsonnet.EvalStack(jsonnet.Source{Name: src.name, Data: src.data, FS: os.DirFS(src.dir), Path: src.name}, jsonnet.Options{})
+			if jerr != nil {
+				return nil, jerr, 0
+			}
+			s, err = l.LoadData(src.name, src.data, data, pos)
+		} else {
+			s, err = l.Load(src.name, src.data)
+		}
+		return s, err, l.PartsLoaded()
+	}
+	restore := schema.SetSplitMin(1 << 30)
+	whole, werr, _ = load()
+	restore()
+	restore = schema.SetSplitMin(1)
+	defer restore()
+	parts, perr, n := load()
+	return whole, parts, werr, perr, n > 0
+}
+
+func sameLoad(t *testing.T, name string, whole, parts *schema.Stack, werr, perr error) {
+	t.Helper()
+	var we, pe *schema.Error
+	errors.As(werr, &we)
+	errors.As(perr, &pe)
+	switch {
+	case (werr == nil) != (perr == nil):
+		t.Errorf("%s: whole: %v; in parts: %v", name, werr, perr)
+	case werr != nil && (we == nil || pe == nil || !reflect.DeepEqual(we.Diags, pe.Diags)):
+		t.Errorf("%s: errors differ:\nwhole:    %v\nin parts: %v", name, werr, perr)
+	case werr == nil:
+		jw, _ := json.Marshal(whole)
+		jp, _ := json.Marshal(parts)
+		if string(jw) != string(jp) || !reflect.DeepEqual(whole.Positions, parts.Positions) {
+			t.Errorf("%s: stacks differ:\nwhole:    %s\nin parts: %s", name, jw, jp)
+		}
+	}
+}
+
+// TestSplitSameAsWhole proves that a stack evaluated in parts, one CUE
+// context per core, is exactly the stack evaluated whole: every example
+// stack, a generated fleet, and every stack of the bad-input corpus
+// (whose errors must be the same messages at the same places).
+func TestSplitSameAsWhole(t *testing.T) {
+	var srcs []stackSource
+	for _, f := range testtool.ExampleStacks(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(testtool.RepoRoot(), f)
+		srcs = append(srcs, stackSource{name: filepath.ToSlash(rel), data: data, dir: testtool.RepoRoot()})
+	}
+	srcs = append(srcs, stackSource{name: "fleet.cue", data: fleet.Fleet(300, "")})
+	split := 0
+	for _, s := range srcs {
+		w, p, werr, perr, ok := loadBoth(t, s)
+		if werr != nil {
+			t.Fatalf("%s: %v", s.name, werr)
+		}
+		sameLoad(t, s.name, w, p, werr, perr)
+		if ok {
+			split++
+		}
+	}
+	t.Logf("%d of %d good stacks evaluated in parts", split, len(srcs))
+	if split != len(srcs) { // their hosts are written plainly
+		t.Errorf("%d of %d good stacks were evaluated in parts", split, len(srcs))
+	}
+
+	badSplit := 0
+	bad, _ := filepath.Glob("../internal/build/testdata/bad/*.txtar")
+	if len(bad) < 40 {
+		t.Fatalf("bad-input corpus: %d files", len(bad))
+	}
+	for _, f := range bad {
+		ar, err := txtar.ParseFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		var src *stackSource
+		for _, af := range ar.Files {
+			p := filepath.Join(dir, filepath.FromSlash(af.Name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, af.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b := path.Base(af.Name); b == "stack.cue" || b == "stack.jsonnet" {
+				src = &stackSource{name: af.Name, data: af.Data, dir: dir}
+			}
+		}
+		if src == nil {
+			continue
+		}
+		w, p, werr, perr, ok := loadBoth(t, *src)
+		sameLoad(t, filepath.Base(f), w, p, werr, perr)
+		if ok {
+			badSplit++
+		}
+	}
+	t.Logf("%d of %d bad-input stacks loaded in parts (their faults are found after loading)", badSplit, len(bad))
+}
+
+// TestSplitDeclined lists stacks whose hosts cannot be evaluated apart:
+// they load whole, and the same as they would anyway.
+func TestSplitDeclined(t *testing.T) {
+	base := strings.TrimSuffix(string(fleet.Fleet(3, "")), "\n")
+	for name, extra := range map[string]string{
+		"a field refers to a host":      "\nmonitoring: notes: hosts.app1.address\n",
+		"a host refers to another":      "\nhosts: app2: address: hosts.app1.address\n",
+		"hosts has a pattern":           "\nhosts: [string]: ssh: user: \"deploy\"\n",
+		"hosts made by a comprehension": "\nhosts: {for n in [\"x1\"] {(n): {address: \"10.9.0.1\", roles: [\"app\"], cores: 2, memory_mb: 2048}}}\n",
+		"an alias of hosts":             "\nH=hosts: {}\nmonitoring: notes: H.app1.address\n",
+		"an optional hosts":             "\nhosts?: {}\n",
+		"an embedded struct":            "\n{hosts: {}}\n",
+		"a let refers to hosts":         "\nlet h = hosts\nmonitoring: notes: h.app1.address\n",
+	} {
+		src := stackSource{name: "fleet.cue", data: []byte(base + extra)}
+		w, p, werr, perr, split := loadBoth(t, src)
+		if split {
+			t.Errorf("%s: evaluated in parts", name)
+		}
+		sameLoad(t, name, w, p, werr, perr)
+	}
+}
