@@ -314,3 +314,79 @@ func TestWriteLeftovers(t *testing.T) {
 		t.Errorf("after the write: %+v, %v", d, err)
 	}
 }
+
+// snapshot is every file and directory under dir with its content.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			m[rel+"/"] = ""
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		m[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestWriterAllOrNothing: the files a Writer puts are invisible until
+// Finish — changed files, new files in new directories of an existing
+// stack, and a new top-level directory — and Abort leaves out/ as it
+// was, byte for byte and directory for directory. That is what lets build stream the
+// runbook to disk and still change nothing when rendering it fails.
+func TestWriterAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	old := build.Tree{"s/hosts/h/a.conf": []byte("old\n"), "s/manifest.json": []byte("{}\n"), "site/index.html": []byte("<p>old\n")}
+	if _, err := build.Write(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	put := build.Tree{
+		"s/hosts/h/a.conf":         []byte("new\n"),       // changed
+		"s/manifest.json":          []byte("{}\n"),        // unchanged
+		"s/hosts/g/etc/deep/b.cnf": []byte("new host\n"),  // new, in new directories
+		"site/index.html":          []byte("<p>new\n"),    // changed
+		"t/manifest.json":          []byte("{\"t\":1}\n"), // a new stack
+	}
+	for _, finish := range []bool{false, true} {
+		w, err := build.NewWriter(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(put); err != nil {
+			t.Fatal(err)
+		}
+		// Before Finish, no file shows but under hidden temporary names;
+		// new directories may, empty.
+		for p, c := range snapshot(t, dir) {
+			if strings.Contains(p, ".hacompile-") || strings.HasSuffix(p, "/") {
+				continue
+			}
+			if b, ok := before[p]; !ok || b != c {
+				t.Fatalf("before Finish: %s shows (%q)", p, c)
+			}
+		}
+		if !finish {
+			w.Abort()
+			if after := snapshot(t, dir); !maps.Equal(after, before) {
+				t.Fatalf("after Abort:\n%v\nwant:\n%v", after, before)
+			}
+			continue
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := build.Compare(dir, put); err != nil || !d.Empty() {
+			t.Fatalf("after Finish: %+v, %v", d, err)
+		}
+	}
+}

@@ -108,11 +108,13 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // Write makes dir hold exactly the tree: changed files are replaced
 // atomically (temp file + rename), unchanged files are not touched, and
 // files no longer produced are removed with the directories they leave
-// empty. A top-level directory (a stack, the site) that does not exist
-// yet is written whole into a hidden staging directory and renamed into
-// place, so it appears complete or not at all. stats is keyed by the
-// first path element. Files are compared and written on every core;
-// directories are created once.
+// empty. No file the tree changes is visible before every file is
+// written: a top-level directory (a stack, the site) that does not exist
+// yet is written whole into a hidden staging directory, a changed or new
+// file elsewhere into a temporary file beside its place (new directories
+// for them appear empty), and all are renamed into place at the end; a
+// write that fails leaves dir as it was. stats is keyed by the first path element. Files are compared and
+// written on every core; directories are created once.
 //
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
@@ -130,7 +132,8 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 
 // Writer is Write in steps, so that files can be written as they are
 // rendered: Put files or Write trees (from any number of goroutines),
-// then Finish, or Abort on failure.
+// then Finish, which renames what they wrote into place, or Abort on
+// failure, which removes it.
 type Writer struct {
 	dir   string
 	have  map[string]bool // files on disk, in scope
@@ -141,7 +144,15 @@ type Writer struct {
 	stages map[string]string    // top-level directory → its staging directory ("" when it exists)
 	stamps map[string]FileStamp // every tree path written or kept
 	stats  map[string]*Stats
+	// pending are the temporary files Finish renames over their
+	// targets; made are the directories created outside staging
+	// directories, which Abort removes again when empty.
+	pending []rename
+	made    []string
 }
+
+// rename is a written temporary file and the file it replaces.
+type rename struct{ tmp, full string }
 
 // dirOnce creates one directory once, however many files go into it.
 type dirOnce struct {
@@ -241,6 +252,7 @@ func (w *Writer) Put(p string, b []byte) error {
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
 	var err error
+	var tmp string // renamed over full by Finish
 	var stamp FileStamp
 	changed := true
 	switch {
@@ -254,10 +266,10 @@ func (w *Writer) Put(p string, b []byte) error {
 			changed, stamp = false, st
 			break
 		}
-		stamp, err = writeAtomic(full, b, w.chmod)
+		tmp, stamp, err = writeTemp(full, b, w.chmod)
 	default:
 		if err = w.mkdir(path.Dir(target)); err == nil {
-			stamp, err = writeAtomic(full, b, w.chmod)
+			tmp, stamp, err = writeTemp(full, b, w.chmod)
 		}
 	}
 	if err != nil {
@@ -265,6 +277,9 @@ func (w *Writer) Put(p string, b []byte) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if tmp != "" {
+		w.pending = append(w.pending, rename{tmp, full})
+	}
 	w.stamps[p] = stamp
 	if changed {
 		w.stat(p).Written++
@@ -286,21 +301,34 @@ func (w *Writer) mkdir(d string) error {
 		if o.err = w.mkdir(path.Dir(d)); o.err != nil {
 			return
 		}
-		if err := os.Mkdir(filepath.Join(w.dir, filepath.FromSlash(d)), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		err := os.Mkdir(filepath.Join(w.dir, filepath.FromSlash(d)), 0o755)
+		switch {
+		case err == nil:
+			if top, _, _ := strings.Cut(d, "/"); !strings.HasPrefix(top, stagePrefix) {
+				w.mu.Lock()
+				w.made = append(w.made, d)
+				w.mu.Unlock()
+			}
+		case !errors.Is(err, fs.ErrExist):
 			o.err = err
 		}
 	})
 	return o.err
 }
 
-// Abort removes the staging directories of a write that failed; files
-// replaced in directories that already existed stay replaced.
+// Abort removes what a write that failed wrote: the staging
+// directories, the temporary files and the directories made for them.
+// dir is left as it was. It must not run concurrently with Put.
 func (w *Writer) Abort() {
 	for _, st := range w.stages {
 		if st != "" {
 			os.RemoveAll(filepath.Join(w.dir, st))
 		}
 	}
+	par.Each(len(w.pending), func(i int) { os.Remove(w.pending[i].tmp) })
+	w.pending = nil
+	removeEmpty(w.dir, w.made)
+	w.made = nil
 }
 
 // Stamps are the stamps of every file written or found unchanged: after
@@ -325,6 +353,16 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			w.stages[top] = ""
 		}
 	}
+	errs := make([]error, len(w.pending))
+	par.Each(len(w.pending), func(i int) {
+		if errs[i] = os.Rename(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
+			os.Remove(w.pending[i].tmp)
+		}
+	})
+	w.pending = nil
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(w.have)) {
 		if _, kept := w.stamps[p]; kept {
@@ -336,16 +374,22 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		w.stat(p).Removed++
 		dirs = append(dirs, path.Dir(p))
 	}
-	// Remove directories left empty, deepest first.
+	removeEmpty(w.dir, dirs)
+	return w.stats, nil
+}
+
+// removeEmpty removes the directories dirs (slash paths under dir) and
+// their parents that are empty, deepest first.
+func removeEmpty(dir string, dirs []string) {
+	dirs = slices.Clone(dirs)
 	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, d := range dirs {
 		for ; d != "." && d != "/"; d = path.Dir(d) {
-			if os.Remove(filepath.Join(w.dir, filepath.FromSlash(d))) != nil {
+			if os.Remove(filepath.Join(dir, filepath.FromSlash(d))) != nil {
 				break // not empty (or already gone)
 			}
 		}
 	}
-	return w.stats, nil
 }
 
 // stagePrefix names the staging directories of new top-level
@@ -373,9 +417,23 @@ func removeStages(dir string) error {
 }
 
 // writeAtomic replaces full with b: written to a temporary file beside
-// it, named for this process so concurrent builds do not share one, then
-// renamed over it. The directory must exist.
+// it (writeTemp), then renamed over it. The directory must exist.
 func writeAtomic(full string, b []byte, chmod bool) (FileStamp, error) {
+	tmp, st, err := writeTemp(full, b, chmod)
+	if err != nil {
+		return st, err
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return st, err
+	}
+	return st, nil
+}
+
+// writeTemp writes b to a new temporary file beside full, named for this
+// process so concurrent builds do not share one, and returns its name
+// and stamp (a rename keeps the stamp). The directory must exist.
+func writeTemp(full string, b []byte, chmod bool) (string, FileStamp, error) {
 	var tmp string
 	var st FileStamp
 	var err error
@@ -392,13 +450,9 @@ func writeAtomic(full string, b []byte, chmod bool) (FileStamp, error) {
 		if !errors.Is(err, fs.ErrExist) {
 			os.Remove(tmp)
 		}
-		return st, fmt.Errorf("writing %s: %w", full, err)
+		return "", st, fmt.Errorf("writing %s: %w", full, err)
 	}
-	if err := os.Rename(tmp, full); err != nil {
-		os.Remove(tmp)
-		return st, err
-	}
-	return st, nil
+	return tmp, st, nil
 }
 
 // tempSeq numbers this process's temporary files.
