@@ -28,7 +28,8 @@ var splitMin = 256
 // hostParts splits a stack's top-level declarations into n sets, each
 // the declarations with a share of the hosts. It reports false when the
 // hosts cannot be evaluated apart: hosts referred to anywhere (even a
-// field of that name of something else), hosts written other than as
+// field of that name of something else), a host's name used in any
+// host (even for a field of its own), hosts written other than as
 // plain top-level structs of plain host fields, top-level fields other
 // than plain ones (embedded structs, comprehensions, patterns), or
 // fewer than splitMin hosts. decls are not changed.
@@ -78,8 +79,20 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 			return nil, false
 		}
 	}
-	if names < splitMin || n < 2 || refersToHosts(decls) {
+	if names < splitMin || n < 2 || mentions(rest, map[string]bool{"hosts": true}) {
 		return nil, false
+	}
+	// A host may refer to another by its bare name (app2: app1 & {…}):
+	// in a part without app1 that name would mean something else, or
+	// nothing.
+	inHosts := map[string]bool{"hosts": true}
+	for name := range part {
+		inHosts[name] = true
+	}
+	for _, h := range hosts {
+		if mentions([]ast.Decl{h}, inHosts) {
+			return nil, false
+		}
 	}
 	n = min(n, names)
 	parts := make([][]ast.Decl, n)
@@ -98,31 +111,31 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 	return parts, true
 }
 
-// refersToHosts reports whether an identifier named hosts appears in
-// decls other than as a plain field label.
-func refersToHosts(decls []ast.Decl) bool {
+// mentions reports whether an identifier in names appears in decls
+// other than as a plain field label.
+func mentions(decls []ast.Decl, names map[string]bool) bool {
 	for _, d := range decls {
-		if mentionsHosts(d) {
+		if mentionsNode(d, names) {
 			return true
 		}
 	}
 	return false
 }
 
-func mentionsHosts(n ast.Node) bool {
+func mentionsNode(n ast.Node, names map[string]bool) bool {
 	found := false
 	ast.Walk(n, func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.Field:
 			if _, plain := labelName(x.Label); !plain {
 				if _, id := x.Label.(*ast.Ident); !id {
-					found = found || mentionsHosts(x.Label) // a computed label is an expression
+					found = found || mentionsNode(x.Label, names) // a computed label is an expression
 				}
 			}
-			found = found || mentionsHosts(x.Value)
+			found = found || mentionsNode(x.Value, names)
 			return false
 		case *ast.Ident:
-			found = found || x.Name == "hosts"
+			found = found || names[x.Name]
 		}
 		return !found
 	}, nil)

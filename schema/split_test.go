@@ -144,22 +144,35 @@ func TestSplitSameAsWhole(t *testing.T) {
 // TestSplitDeclined lists stacks whose hosts cannot be evaluated apart:
 // they load whole, and the same as they would anyway.
 func TestSplitDeclined(t *testing.T) {
-	base := strings.TrimSuffix(string(fleet.Fleet(3, "")), "\n")
-	for name, extra := range map[string]string{
-		"a field refers to a host":      "\nmonitoring: notes: hosts.app1.address\n",
-		"a host refers to another":      "\nhosts: app2: address: hosts.app1.address\n",
-		"hosts has a pattern":           "\nhosts: [string]: ssh: user: \"deploy\"\n",
-		"hosts made by a comprehension": "\nhosts: {for n in [\"x1\"] {(n): {address: \"10.9.0.1\", roles: [\"app\"], cores: 2, memory_mb: 2048}}}\n",
-		"an alias of hosts":             "\nH=hosts: {}\nmonitoring: notes: H.app1.address\n",
-		"an optional hosts":             "\nhosts?: {}\n",
-		"an embedded struct":            "\n{hosts: {}}\n",
-		"a let refers to hosts":         "\nlet h = hosts\nmonitoring: notes: h.app1.address\n",
+	base := strings.TrimSuffix(string(fleet.Fleet(3, "")), "\n") // hosts lb0, lb1, app2
+	for _, c := range []struct {
+		name, extra string
+		valid       bool
+	}{
+		{"a field refers to a host", "\nnotes: hosts.lb0.address\n", true},
+		{"a host refers to another", "\nhosts: app2: notes: hosts.lb0.address\n", true},
+
+		{"hosts has a pattern", "\nhosts: [string]: ssh: user: \"deploy\"\n", true},
+		{"hosts made by a comprehension", "\nhosts: {for n in [\"x1\"] {(n): {address: \"10.9.0.1\", roles: [\"app\"], cores: 2, memory_mb: 2048}}}\n", true},
+		{"an alias of hosts", "\nH=hosts: {}\nnotes: H.lb0.address\n", true},
+		{"a let refers to hosts", "\nlet h = hosts\nnotes: h.lb0.address\n", true},
+		{"an embedded struct", "\n{hosts: {}}\n", true},
+		{"an optional hosts", "\nhosts?: {}\n", true},
+		// In x9's part, without lb0, the name would mean something else
+		// or nothing.
+		{"a host refers to another by name", "", true},
 	} {
-		src := stackSource{name: "fleet.cue", data: []byte(base + extra)}
+		src := stackSource{name: "fleet.cue", data: []byte(base + c.extra)}
+		if c.extra == "" { // a host naming another, last in the hosts struct
+			src.data = []byte(strings.TrimSuffix(base, "}") + "\tx9: {address: lb0.address, roles: [\"app\"], cores: 2, memory_mb: 2048}\n}\n")
+		}
 		w, p, werr, perr, split := loadBoth(t, src)
 		if split {
-			t.Errorf("%s: evaluated in parts", name)
+			t.Errorf("%s: evaluated in parts", c.name)
 		}
-		sameLoad(t, name, w, p, werr, perr)
+		if c.valid && werr != nil {
+			t.Errorf("%s: %v", c.name, werr)
+		}
+		sameLoad(t, c.name, w, p, werr, perr)
 	}
 }
