@@ -219,82 +219,72 @@ func (f Input) source() jsonnet.Source {
 // their files, and checks the result: paths stay inside their root and no
 // two generators write the same path.
 func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assembler, opt artifact.Options) (*Rendered, error) {
-	c := collector{s: s, owner: map[string]string{}}
 	// Generators are pure functions of the stack: run them on every core,
-	// then collect their results in table order, so the files, the clash
-	// messages and everything after do not depend on scheduling.
-	type result struct {
-		files []artifact.File
-		err   error
-	}
-	results := make([]result, len(gens))
+	// each result checked and sorted on its own, then merged in table
+	// order, so the files, the clash messages and everything after do not
+	// depend on scheduling.
+	results := make([]checked, len(gens))
 	par.Each(len(gens), func(i int) {
-		results[i].files, results[i].err = gens[i].Generate(s, opt)
+		fs, err := gens[i].Generate(s, opt)
+		results[i] = check(s, gens[i].Kind(), fs, err)
 	})
-	for i, g := range gens {
-		c.add(g.Kind(), results[i].files, results[i].err)
-	}
-	if len(c.diags) == 0 {
-		sortFiles(c.files)
-		plain := slices.Clone(c.files)
+	files, diags := mergeChecked(s, results)
+	if len(diags) == 0 {
+		plain := slices.Clone(files)
 		for _, a := range asms {
 			fs, err := a.Assemble(s, opt, plain)
-			c.add(a.Kind(), fs, err)
+			var d []schema.Diagnostic
+			files, d = mergeChecked(s, []checked{{files: files}, check(s, a.Kind(), fs, err)})
+			diags = append(diags, d...)
 		}
 	}
-	if len(c.diags) > 0 {
-		schema.SortDiagnostics(c.diags)
-		return nil, &schema.Error{Diags: c.diags}
+	if len(diags) > 0 {
+		schema.SortDiagnostics(diags)
+		return nil, &schema.Error{Diags: diags}
 	}
-	sortFiles(c.files)
-	return &Rendered{Stack: s, Files: c.files}, nil
+	return &Rendered{Stack: s, Files: files}, nil
 }
 
-func sortFiles(files []artifact.File) {
-	slices.SortFunc(files, func(a, b artifact.File) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
-	})
+func compareFiles(a, b artifact.File) int {
+	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
 }
 
-// collector gathers generated files and the problems found in them.
-type collector struct {
-	s     *schema.Stack
+// checked is one generator's files, checked and sorted, and the problems
+// found in them.
+type checked struct {
 	files []artifact.File
 	diags []schema.Diagnostic
-	owner map[string]string // host NUL path → kind
 }
 
-func (c *collector) fail(msg, rule string) {
-	c.diags = append(c.diags, schema.Diagnostic{File: c.s.Source, Severity: "error", Message: msg, Rule: rule})
-}
-
-func (c *collector) add(kind string, fs []artifact.File, err error) {
+// check checks one generator's files: paths clean and inside their
+// root, hosts known; mode and owner default to 0644 root:root. The files
+// come back sorted by host and path (a generator's own order kept for
+// equal paths).
+func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked {
+	var c checked
+	fail := func(msg, rule string) {
+		c.diags = append(c.diags, schema.Diagnostic{File: s.Source, Severity: "error", Message: msg, Rule: rule})
+	}
 	var se *schema.Error
 	if errors.As(err, &se) { // positioned already (a custom generator)
 		c.diags = append(c.diags, se.Diags...)
-		return
+		return c
 	}
 	if err != nil {
-		c.fail(fmt.Sprintf("%s/%s: %v", c.s.Name, kind, err), "")
-		return
+		fail(fmt.Sprintf("%s/%s: %v", s.Name, kind, err), "")
+		return c
 	}
+	c.files = make([]artifact.File, 0, len(fs))
 	for _, f := range fs {
 		f.Kind = kind
-		where := c.s.Name + "/" + cmp.Or(f.Host, "-") + "/" + kind
 		if err := artifact.CheckPath(f.Path); err != nil {
-			c.fail(where+": "+err.Error(), "path-escape")
+			fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
 			continue
 		}
-		if f.Host != "" && c.s.Hosts[f.Host] == nil {
-			c.fail(where+": unknown host", "")
+		if f.Host != "" && s.Hosts[f.Host] == nil {
+			fail(s.Name+"/"+f.Host+"/"+kind+": unknown host", "")
 			continue
 		}
-		key := f.Host + "\x00" + f.Path
-		if prev, ok := c.owner[key]; ok {
-			c.fail(fmt.Sprintf("%s: %s is also written by the %s generator", where, f.Path, prev), "path-clash")
-			continue
-		}
-		c.owner[key] = kind
 		if f.Mode == 0 {
 			f.Mode = 0o644
 		}
@@ -303,6 +293,60 @@ func (c *collector) add(kind string, fs []artifact.File, err error) {
 		}
 		c.files = append(c.files, f)
 	}
+	slices.SortStableFunc(c.files, compareFiles)
+	return c
+}
+
+// mergeChecked merges sorted results, in their order, into one sorted
+// list: of files with the same host and path, the first (in result
+// order, then in its generator's order) is kept and every later one is a
+// clash.
+func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diagnostic) {
+	var diags []schema.Diagnostic
+	for _, r := range rs {
+		diags = append(diags, r.diags...)
+	}
+	// Merge pairwise, earlier results on the left, so equal paths stay in
+	// result order.
+	lists := make([][]artifact.File, len(rs))
+	for i, r := range rs {
+		lists[i] = r.files
+	}
+	for len(lists) > 1 {
+		next := make([][]artifact.File, (len(lists)+1)/2)
+		par.Each(len(lists)/2, func(i int) { next[i] = mergeFiles(lists[2*i], lists[2*i+1]) })
+		if len(lists)%2 == 1 {
+			next[len(next)-1] = lists[len(lists)-1]
+		}
+		lists = next
+	}
+	var files []artifact.File
+	if len(lists) == 1 {
+		files = lists[0]
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		if n := len(out); n > 0 && compareFiles(out[n-1], f) == 0 {
+			diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
+				Message: fmt.Sprintf("%s/%s/%s: %s is also written by the %s generator", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, out[n-1].Kind)})
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, diags
+}
+
+// mergeFiles merges two sorted lists; of equal paths, a's come first.
+func mergeFiles(a, b []artifact.File) []artifact.File {
+	out := make([]artifact.File, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if compareFiles(b[0], a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // RenderAll renders every stack with the built-in generators only. The

@@ -390,3 +390,70 @@ func TestWriterAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+type fakeAsm struct {
+	kind  string
+	files []artifact.File
+	got   *[]artifact.File
+}
+
+func (a fakeAsm) Kind() string { return a.kind }
+func (a fakeAsm) Assemble(_ *schema.Stack, _ artifact.Options, files []artifact.File) ([]artifact.File, error) {
+	*a.got = files
+	return a.files, nil
+}
+
+// TestRenderMerge: generators' files, each generator's checked and
+// sorted on its own, merge into one list sorted by host and path, with
+// every clash named against the generator first in table order (an
+// odd number of generators, one writing a path twice itself), and an
+// assembler's files merged in after it saw the generators' files.
+func TestRenderMerge(t *testing.T) {
+	s := &schema.Stack{Name: "s", Source: "stacks/s.cue", Hosts: map[string]*schema.Host{"a": {Name: "a"}, "b": {Name: "b"}}}
+	f := func(host, p string) artifact.File { return artifact.File{Host: host, Path: p} }
+	gens := []artifact.Generator{
+		fakeGen{"one", []artifact.File{f("b", "etc/b"), f("a", "etc/z"), f("", "stack.json")}},
+		fakeGen{"two", []artifact.File{f("a", "etc/c"), f("a", "etc/a")}},
+		fakeGen{"three", []artifact.File{f("b", "etc/a")}},
+	}
+	var seen []artifact.File
+	asm := fakeAsm{"asm", []artifact.File{f("", "cloud-init/b.yaml"), f("", "cloud-init/a.yaml")}, &seen}
+	r, err := build.Render(s, gens, []artifact.Assembler{asm}, artifact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range r.Files {
+		got = append(got, fmt.Sprintf("%s:%s %s %v %s", f.Host, f.Path, f.Kind, f.Mode, f.Owner))
+	}
+	want := []string{
+		":cloud-init/a.yaml asm -rw-r--r-- root:root", ":cloud-init/b.yaml asm -rw-r--r-- root:root", ":stack.json one -rw-r--r-- root:root",
+		"a:etc/a two -rw-r--r-- root:root", "a:etc/c two -rw-r--r-- root:root", "a:etc/z one -rw-r--r-- root:root",
+		"b:etc/a three -rw-r--r-- root:root", "b:etc/b one -rw-r--r-- root:root",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(seen) != 6 || seen[0].Path != "stack.json" || seen[5].Path != "etc/b" {
+		t.Errorf("the assembler saw %d files, %+v", len(seen), seen)
+	}
+
+	gens = append(gens,
+		fakeGen{"four", []artifact.File{f("a", "etc/d"), f("a", "etc/z"), f("a", "etc/d")}},
+		fakeGen{"five", []artifact.File{f("a", "etc/z")}})
+	_, err = build.Render(s, gens, nil, artifact.Options{})
+	if err == nil {
+		t.Fatal("clashes not found")
+	}
+	wantErr := `stacks/s.cue: s/a/five: etc/z is also written by the one generator [path-clash]
+stacks/s.cue: s/a/four: etc/d is also written by the four generator [path-clash]
+stacks/s.cue: s/a/four: etc/z is also written by the one generator [path-clash]`
+	if err.Error() != wantErr {
+		t.Errorf("got\n%s\nwant\n%s", err, wantErr)
+	}
+	asm.files = []artifact.File{f("b", "etc/b")}
+	if _, err := build.Render(s, gens[:3], []artifact.Assembler{asm}, artifact.Options{}); err == nil ||
+		err.Error() != "stacks/s.cue: s/b/asm: etc/b is also written by the one generator [path-clash]" {
+		t.Errorf("assembler clash: %v", err)
+	}
+}
