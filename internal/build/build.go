@@ -229,14 +229,16 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		results[i] = check(s, gens[i].Kind(), fs, err)
 	})
 	files, diags := mergeChecked(s, results)
-	if len(diags) == 0 {
-		plain := slices.Clone(files)
+	if len(diags) == 0 && len(asms) > 0 {
+		// Each assembler sees the generators' files (which nothing
+		// changes: merging copies); theirs are merged in after, in table
+		// order too.
+		results = []checked{{files: files}}
 		for _, a := range asms {
-			fs, err := a.Assemble(s, opt, plain)
-			var d []schema.Diagnostic
-			files, d = mergeChecked(s, []checked{{files: files}, check(s, a.Kind(), fs, err)})
-			diags = append(diags, d...)
+			fs, err := a.Assemble(s, opt, files)
+			results = append(results, check(s, a.Kind(), fs, err))
 		}
+		files, diags = mergeChecked(s, results)
 	}
 	if len(diags) > 0 {
 		schema.SortDiagnostics(diags)
@@ -306,25 +308,36 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 	for _, r := range rs {
 		diags = append(diags, r.diags...)
 	}
-	// Merge pairwise, earlier results on the left, so equal paths stay in
-	// result order.
-	lists := make([][]artifact.File, len(rs))
-	for i, r := range rs {
-		lists[i] = r.files
+	// Bottom-up merge of the results as runs, pairwise, earlier runs on
+	// the left, so equal paths stay in result order; two buffers in turn.
+	n := 0
+	for _, r := range rs {
+		n += len(r.files)
 	}
-	for len(lists) > 1 {
-		next := make([][]artifact.File, (len(lists)+1)/2)
-		par.Each(len(lists)/2, func(i int) { next[i] = mergeFiles(lists[2*i], lists[2*i+1]) })
-		if len(lists)%2 == 1 {
-			next[len(next)-1] = lists[len(lists)-1]
+	files := make([]artifact.File, 0, n)
+	bounds := []int{0}
+	for _, r := range rs {
+		files = append(files, r.files...)
+		bounds = append(bounds, len(files))
+	}
+	other := make([]artifact.File, n)
+	for len(bounds) > 2 {
+		runs := len(bounds) - 1
+		par.Each((runs+1)/2, func(i int) {
+			lo, mid, hi := bounds[2*i], bounds[min(2*i+1, runs)], bounds[min(2*i+2, runs)]
+			mergeInto(other[lo:hi], files[lo:mid], files[mid:hi])
+		})
+		next := []int{0}
+		for i := 2; i < len(bounds); i += 2 {
+			next = append(next, bounds[i])
 		}
-		lists = next
+		if runs%2 == 1 {
+			next = append(next, n)
+		}
+		bounds = next
+		files, other = other, files
 	}
-	var files []artifact.File
-	if len(lists) == 1 {
-		files = lists[0]
-	}
-	out := files[:0:0]
+	out := files[:0] // written behind the reading
 	for _, f := range files {
 		if n := len(out); n > 0 && compareFiles(out[n-1], f) == 0 {
 			diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
@@ -336,17 +349,20 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 	return out, diags
 }
 
-// mergeFiles merges two sorted lists; of equal paths, a's come first.
-func mergeFiles(a, b []artifact.File) []artifact.File {
-	out := make([]artifact.File, 0, len(a)+len(b))
+// mergeInto merges two sorted lists into out (len(a)+len(b) long); of
+// equal paths, a's come first.
+func mergeInto(out, a, b []artifact.File) {
+	i := 0
 	for len(a) > 0 && len(b) > 0 {
 		if compareFiles(b[0], a[0]) < 0 {
-			out, b = append(out, b[0]), b[1:]
+			out[i], b = b[0], b[1:]
 		} else {
-			out, a = append(out, a[0]), a[1:]
+			out[i], a = a[0], a[1:]
 		}
+		i++
 	}
-	return append(append(out, a...), b...)
+	i += copy(out[i:], a)
+	copy(out[i:], b)
 }
 
 // RenderAll renders every stack with the built-in generators only. The
