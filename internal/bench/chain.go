@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -19,8 +18,9 @@ import (
 // writeHugoSites writes two Hugo sites with a page per host: its name,
 // address, roles and size as front matter and its files as fenced code
 // blocks. dir/hugo shows the files hostFilesCUE computes; dir/hugo-same
-// shows, for each app host, the files samefiles.cue computes, which must
-// be the files hacompile wrote for it (checked here). Exporting the files
+// shows, for each app, worker and cache host, the files samefiles.cue
+// computes, which must be exactly the files hacompile wrote for it
+// (checked here). Exporting the files
 // and writing the pages (the glue between the two tools) is not timed.
 func writeHugoSites(dir, cueBin string) error {
 	cmd := exec.Command(cueBin, "export", "--out", "json", "cue/fleet.cue", "cue/hostfiles.cue", "cue/samefiles.cue")
@@ -46,12 +46,20 @@ func writeHugoSites(dir, cueBin string) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	for name, s := range v.Same {
-		for p, c := range s.Files {
-			want, err := os.ReadFile(filepath.Join(dir, "out", "fleet", "hosts", name, filepath.FromSlash(p)))
-			if err != nil || string(want) != c {
-				return fmt.Errorf("samefiles.cue: %s /%s is not the file hacompile wrote (%v)", name, p, err)
+	for name, h := range v.Hosts {
+		s, ok := v.Same[name]
+		if !ok {
+			if slices.ContainsFunc(h.Roles, func(r string) bool { return slices.Contains(sameRoles, r) }) {
+				return fmt.Errorf("samefiles.cue: no files for %s", name)
 			}
+			continue
+		}
+		want, err := hostFiles(dir, name)
+		if err != nil {
+			return err
+		}
+		if !maps.Equal(s.Files, want) {
+			return fmt.Errorf("samefiles.cue: %s: the files are not those hacompile wrote (%d files, hacompile %d)", name, len(s.Files), len(want))
 		}
 	}
 	for _, site := range []string{"hugo", "hugo-same"} {
@@ -157,6 +165,8 @@ import (
 _cores: {"s-2vcpu-4gb": 2, "s-4vcpu-8gb": 4}
 
 _apps: [for n, h in hosts if list.Contains(h.roles, "app") {name: n, address: h.address}]
+_caches: [for n, h in hosts if list.Contains(h.roles, "cache") {h.address}]
+_cacheAddr: [if len(_caches) > 0 {_caches[0]}, if len(_caches) == 0 {cache.host}][0]
 
 _sysctl: strings.Join([for k, v in tuning.sysctl {"\(k) = \(v)"}], "\n")
 
@@ -280,7 +290,7 @@ files: {
 					    "DATABASE_NAME=\(database.name)",
 					    "DATABASE_REPLICAS=\(strings.Join(database.replicas, ","))",
 					    "DATABASE_REPLICA_POOL_SIZE=\(database.replica_pool_size)",
-					    "CACHE_URL=\(cache.engine)://\(cache.host):6379/0",
+					    "CACHE_URL=\(cache.engine)://\(_cacheAddr):6379/0",
 					    "ALLOWED_HOSTS=\(domain),\(hn).\(domain)",
 					]
 
