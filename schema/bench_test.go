@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/hacompile/hacompile/internal/fleet"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -25,5 +26,30 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := l.Load("stacks/bench.cue", src); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoadFleet measures loading synthetic fleets: 1,000 hosts
+// (evaluated in parts, one CUE context per core) and the same fleet
+// evaluated whole.
+func BenchmarkLoadFleet(b *testing.B) {
+	src := fleet.Fleet(1000, "")
+	l, err := schema.NewLoader("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		splitMin int
+	}{{"parts", 256}, {"whole", 1 << 30}} {
+		b.Run(c.name, func(b *testing.B) {
+			defer schema.SetSplitMin(c.splitMin)()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Load("stacks/fleet.cue", src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
