@@ -3,6 +3,8 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"maps"
 	"runtime"
 
 	"cuelang.org/go/cue"
@@ -28,11 +30,12 @@ var splitMin = 256
 // hostParts splits a stack's top-level declarations into n sets, each
 // the declarations with a share of the hosts. It reports false when the
 // hosts cannot be evaluated apart: hosts referred to anywhere (even a
-// field of that name of something else), a host's name used in any
-// host (even for a field of its own), hosts written other than as
-// plain top-level structs of plain host fields, top-level fields other
-// than plain ones (embedded structs, comprehensions, patterns), or
-// fewer than splitMin hosts. decls are not changed.
+// field of that name of something else), or self; a host's name used in
+// any host (even for a field of its own); an alias on any field; hosts
+// written other than as plain top-level structs of plain host fields;
+// top-level fields other than plain ones (embedded structs,
+// comprehensions, patterns); file attributes (they switch on language
+// experiments); or fewer than splitMin hosts. decls are not changed.
 func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 	var rest []ast.Decl
 	var hosts []*ast.Field // in the order written
@@ -49,8 +52,8 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 				rest = append(rest, x) // hosts' definitions and hidden fields too
 				continue
 			}
-			if x.Constraint != token.ILLEGAL {
-				return nil, false // hosts?: or hosts!:
+			if x.Constraint != token.ILLEGAL || x.Alias != nil {
+				return nil, false // hosts?:, hosts!: or hosts~H:
 			}
 			st, ok := x.Value.(*ast.StructLit)
 			if !ok {
@@ -73,19 +76,21 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 					return nil, false
 				}
 			}
-		case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute, *ast.LetClause:
+		case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.LetClause:
 			rest = append(rest, x)
 		default:
 			return nil, false
 		}
 	}
-	if names < splitMin || n < 2 || mentions(rest, map[string]bool{"hosts": true}) {
+	// self (an experiment's name for the enclosing struct) reaches the
+	// hosts without naming them.
+	if names < splitMin || n < 2 || mentions(rest, map[string]bool{"hosts": true, "self": true, "__self": true}) {
 		return nil, false
 	}
 	// A host may refer to another by its bare name (app2: app1 & {…}):
 	// in a part without app1 that name would mean something else, or
 	// nothing.
-	inHosts := map[string]bool{"hosts": true}
+	inHosts := map[string]bool{"hosts": true, "self": true, "__self": true}
 	for name := range part {
 		inHosts[name] = true
 	}
@@ -112,7 +117,8 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 }
 
 // mentions reports whether an identifier in names appears in decls
-// other than as a plain field label.
+// other than as a plain field label, or a field has an alias (a name
+// for a struct that could reach the hosts).
 func mentions(decls []ast.Decl, names map[string]bool) bool {
 	for _, d := range decls {
 		if mentionsNode(d, names) {
@@ -127,6 +133,7 @@ func mentionsNode(n ast.Node, names map[string]bool) bool {
 	ast.Walk(n, func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.Field:
+			found = found || x.Alias != nil
 			if _, plain := labelName(x.Label); !plain {
 				if _, id := x.Label.(*ast.Ident); !id {
 					found = found || mentionsNode(x.Label, names) // a computed label is an expression
@@ -218,24 +225,30 @@ func (l *Loader) partContext() (*partCtx, error) {
 }
 
 // decodeParts decodes the parts' JSON into one stack: the first part's
-// fields, and every part's hosts.
+// fields, and every part's hosts. Every part must agree on everything
+// but the hosts: were anything in them to depend on the hosts after all,
+// the parts would differ there, and the stack is loaded whole instead.
 func decodeParts(data [][]byte, s *Stack) error {
 	hosts := make([]map[string]*Host, len(data))
+	rests := make([]map[string]json.RawMessage, len(data))
 	errs := make([]error, len(data))
 	par.Each(len(data), func(i int) {
+		if errs[i] = json.Unmarshal(data[i], &rests[i]); errs[i] != nil {
+			return
+		}
 		if i == 0 {
 			errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(s)
 			return
 		}
-		var h struct {
-			Hosts map[string]*Host `json:"hosts"`
-		}
-		errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(&h)
-		hosts[i] = h.Hosts
+		errs[i] = json.Unmarshal(rests[i]["hosts"], &hosts[i])
 	})
 	for i, err := range errs {
 		if err != nil {
 			return err
+		}
+		delete(rests[i], "hosts")
+		if !maps.EqualFunc(rests[i], rests[0], func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
+			return errors.New("the parts differ beside their hosts")
 		}
 		for n, h := range hosts[i] {
 			s.Hosts[n] = h

@@ -161,8 +161,13 @@ func TestSplitDeclined(t *testing.T) {
 		// In x9's part, without lb0, the name would mean something else
 		// or nothing.
 		{"a host refers to another by name", "", true},
+		{"self reaches the hosts", "\nnotes: \"n=\\(len(self[\"hosts\"]))\"\n", true},
+		{"a postfix alias", "\nhosts~H: {}\nnotes: H.lb0.address\n", false},
 	} {
 		src := stackSource{name: "fleet.cue", data: []byte(base + c.extra)}
+		if strings.HasPrefix(c.name, "self") || strings.HasPrefix(c.name, "a postfix") {
+			src.data = []byte("@experiment(aliasv2)\n" + string(src.data))
+		}
 		if c.extra == "" { // a host naming another, last in the hosts struct
 			src.data = []byte(strings.TrimSuffix(base, "}") + "\tx9: {address: lb0.address, roles: [\"app\"], cores: 2, memory_mb: 2048}\n}\n")
 		}
