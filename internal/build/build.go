@@ -346,6 +346,9 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 		}
 		out = append(out, f)
 	}
+	if len(out) == 0 {
+		return nil, diags // as before the merge: no files is nil
+	}
 	return out, diags
 }
 

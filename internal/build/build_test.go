@@ -307,8 +307,12 @@ func TestWriteLeftovers(t *testing.T) {
 		t.Errorf("--check sees extras %v, want the three leftovers", d.Extra)
 	}
 	tree["s/hosts/h/a.conf"] = []byte("new\n")
-	if _, err := build.Write(dir, tree); err != nil {
+	stats, err := build.Write(dir, tree)
+	if err != nil {
 		t.Fatalf("write after a killed build: %v", err)
+	}
+	if got := *stats["s"]; got != (build.Stats{Written: 1, Unchanged: 1}) {
+		t.Errorf("stats %+v: the leftovers are not the stack's files", got)
 	}
 	if d, err := build.Compare(dir, tree); err != nil || !d.Empty() {
 		t.Errorf("after the write: %+v, %v", d, err)
@@ -349,8 +353,13 @@ func TestWriterAllOrNothing(t *testing.T) {
 	if _, err := build.Write(dir, old); err != nil {
 		t.Fatal(err)
 	}
+	// An empty directory that was there before stays there.
+	if err := os.MkdirAll(filepath.Join(dir, "s", "etc", "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	before := snapshot(t, dir)
 	put := build.Tree{
+		"s/etc/empty/new/c.conf":   []byte("new\n"),        // new, under the empty directory
 		"s/hosts/h/a.conf":         []byte("new\n"),       // changed
 		"s/manifest.json":          []byte("{}\n"),        // unchanged
 		"s/hosts/g/etc/deep/b.cnf": []byte("new host\n"),  // new, in new directories
@@ -388,6 +397,27 @@ func TestWriterAllOrNothing(t *testing.T) {
 		if d, err := build.Compare(dir, put); err != nil || !d.Empty() {
 			t.Fatalf("after Finish: %+v, %v", d, err)
 		}
+	}
+
+	// A rename Finish cannot do (a file where a directory of files is)
+	// fails the write, and leaves no temporary file or new directory.
+	before = snapshot(t, dir)
+	w, err := build.NewWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clash := maps.Clone(put)
+	delete(clash, "s/etc/empty/new/c.conf")
+	clash["s/etc/empty/new"] = []byte("a file now\n")
+	clash["s/hosts/f/x"] = []byte("x\n")
+	if err := w.Write(clash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(); err == nil {
+		t.Fatal("a file renamed over a directory of files")
+	}
+	if after := snapshot(t, dir); !maps.Equal(after, before) {
+		t.Fatalf("after a failed Finish:\n%v\nwant:\n%v", after, before)
 	}
 }
 

@@ -196,11 +196,22 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
-	// What removeStages just removed is not the writer's to remove again.
-	have := map[string]bool{}
+	// What removeStages just removed is not the writer's to remove again;
+	// nor are temporary files a build that did not finish left beside
+	// the files it was replacing: they go now, uncounted.
+	have, temps := map[string]bool{}, map[string]bool{}
 	for p := range l.have {
-		if !strings.HasPrefix(p, stagePrefix) {
+		switch {
+		case strings.HasPrefix(p, stagePrefix):
+		case strings.HasPrefix(path.Base(p), stagePrefix):
+			temps[p] = true
+		default:
 			have[p] = true
+		}
+	}
+	for p := range inScope(temps, scope) {
+		if err := os.Remove(filepath.Join(l.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
 	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
@@ -327,7 +338,12 @@ func (w *Writer) Abort() {
 	}
 	par.Each(len(w.pending), func(i int) { os.Remove(w.pending[i].tmp) })
 	w.pending = nil
-	removeEmpty(w.dir, w.made)
+	// Exactly the directories made, deepest first: an empty directory
+	// that was there before stays.
+	slices.SortFunc(w.made, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range w.made {
+		os.Remove(filepath.Join(w.dir, filepath.FromSlash(d))) // fails, and stays, when not empty
+	}
 	w.made = nil
 }
 
@@ -340,10 +356,37 @@ func (w *Writer) Stamps() map[string]FileStamp {
 	return maps.Clone(w.stamps)
 }
 
-// Finish moves new top-level directories into place and removes the
-// files (in scope) that no Write produced, with the directories they
-// leave empty. stats is keyed by top-level directory.
+// Finish moves what was written into place — the changed and new files
+// in existing directories, then the new top-level directories — and
+// removes the files (in scope) that no Write produced, with the
+// directories they leave empty. stats is keyed by top-level directory.
+// A directory where a file goes fails the write before anything is
+// renamed (dir stays as it was). A rename failing otherwise (an I/O
+// error) cannot be undone: the renames done stay done, and the rest of
+// the write is removed as Abort would.
 func (w *Writer) Finish() (map[string]*Stats, error) {
+	errs := make([]error, len(w.pending))
+	// A directory where a file goes is the one failure seen coming:
+	// checked for all before any rename, it leaves dir as it was.
+	par.Each(len(w.pending), func(i int) {
+		if fi, err := os.Lstat(w.pending[i].full); err == nil && fi.IsDir() {
+			errs[i] = fmt.Errorf("writing %s: a directory is in the way", w.pending[i].full)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	par.Each(len(w.pending), func(i int) {
+		if errs[i] = os.Rename(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
+			os.Remove(w.pending[i].tmp)
+		}
+	})
+	w.pending = nil
+	if err := errors.Join(errs...); err != nil {
+		w.Abort()
+		return nil, err
+	}
 	for _, top := range slices.Sorted(maps.Keys(w.stages)) {
 		if st := w.stages[top]; st != "" {
 			if err := os.Rename(filepath.Join(w.dir, st), filepath.Join(w.dir, top)); err != nil {
@@ -352,16 +395,6 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			}
 			w.stages[top] = ""
 		}
-	}
-	errs := make([]error, len(w.pending))
-	par.Each(len(w.pending), func(i int) {
-		if errs[i] = os.Rename(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
-			os.Remove(w.pending[i].tmp)
-		}
-	})
-	w.pending = nil
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(w.have)) {
