@@ -106,6 +106,9 @@ func (t *cueTokenizer) scan(src string) bool {
 			st := open[len(open)-1]
 			open = open[:len(open)-1]
 			more := strings.HasSuffix(s.ResumeInterpolation(), "(")
+			if failed { // an unterminated string: the caller falls back to chroma
+				return false
+			}
 			end = s.Offset() // before that "(", which comes as LPAREN
 			text = src[off:end]
 			done = end
@@ -141,7 +144,7 @@ func (t *cueTokenizer) stringPiece(text, hashes string, resumed, more bool) {
 		text = text[1:]
 	}
 	tail := ""
-	if more { // ends in the \ (and #s) of the next interpolation
+	if more && strings.HasSuffix(text, `\`+hashes) { // the \ (and #s) of the next interpolation
 		tail = text[len(text)-1-len(hashes):]
 		text = text[:len(text)-len(tail)]
 	}

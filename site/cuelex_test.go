@@ -135,6 +135,7 @@ func FuzzCUETokens(f *testing.F) {
 		"c: #\"raw \\#(d) \\(e)\"#\n",
 		"package x\nimport \"strings\"\nl: [for k, v in m if v > 1 {k}]\n",
 		"n: 1Ki + 0x1F + 1.5e3\n", "x: \"unterminated\n", "\\", "",
+		"x: #\"\\#(a)(", "x: ##\"\\##(a)(", // unterminated after an interpolation: once a panic
 	} {
 		f.Add(s)
 	}

@@ -487,3 +487,32 @@ stacks/s.cue: s/a/four: etc/z is also written by the one generator [path-clash]`
 		t.Errorf("assembler clash: %v", err)
 	}
 }
+
+// TestWriteShapeChanged: a path that was a file and is now a directory
+// (or the reverse) fails the write with the obstacle named and what to
+// do, and leaves out/ as it was.
+func TestWriteShapeChanged(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		old, next build.Tree
+		want      string
+	}{
+		{"file to directory", build.Tree{"s/a/b": []byte("f\n"), "s/k": []byte("k\n")}, build.Tree{"s/a/b/c": []byte("c\n"), "s/k": []byte("k\n")},
+			"s/a/b is a file where a directory goes (an earlier build's; remove it and build again)"},
+		{"directory to file", build.Tree{"s/a/b/c": []byte("c\n"), "s/k": []byte("k\n")}, build.Tree{"s/a/b": []byte("f\n"), "s/k": []byte("k\n")},
+			"s/a/b: a directory is in the way (an earlier build's; remove it and build again)"},
+	} {
+		dir := t.TempDir()
+		if _, err := build.Write(dir, c.old); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, dir)
+		_, err := build.Write(dir, c.next)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if after := snapshot(t, dir); !maps.Equal(after, before) {
+			t.Errorf("%s: out/ changed:\n%v\nwant:\n%v", c.name, after, before)
+		}
+	}
+}

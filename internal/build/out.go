@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hacompile/hacompile/internal/par"
 )
@@ -283,6 +284,14 @@ func (w *Writer) Put(p string, b []byte) error {
 			tmp, stamp, err = writeTemp(full, b, w.chmod)
 		}
 	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		// A file of an earlier build where this one needs a directory.
+		for d := filepath.Dir(full); len(d) > len(w.dir); d = filepath.Dir(d) {
+			if fi, serr := os.Lstat(d); serr == nil && !fi.IsDir() {
+				return fmt.Errorf("writing %s: %s is a file where a directory goes (an earlier build's; remove it and build again)", full, d)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -370,7 +379,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// checked for all before any rename, it leaves dir as it was.
 	par.Each(len(w.pending), func(i int) {
 		if fi, err := os.Lstat(w.pending[i].full); err == nil && fi.IsDir() {
-			errs[i] = fmt.Errorf("writing %s: a directory is in the way", w.pending[i].full)
+			errs[i] = fmt.Errorf("writing %s: a directory is in the way (an earlier build's; remove it and build again)", w.pending[i].full)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
