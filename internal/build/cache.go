@@ -159,7 +159,11 @@ func stampsDigest(stamps map[string]FileStamp) string {
 
 // cachePath is the record's file for an output directory, or "" when the
 // user has no cache directory (then nothing is cached).
-func cachePath(out string) string {
+func cachePath(out string) string { return cacheFile(out, ".json") }
+
+// cacheFile is a file of the user's cache directory that belongs to an
+// output directory (named for its absolute path), or "".
+func cacheFile(out, ext string) string {
 	base, err := os.UserCacheDir()
 	if err != nil {
 		return ""
@@ -168,7 +172,7 @@ func cachePath(out string) string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(base, "hacompile", "build-"+CacheKey(abs)[:32]+".json")
+	return filepath.Join(base, "hacompile", "build-"+CacheKey(abs)[:32]+ext)
 }
 
 // LoadCache returns the last build's record when its key is key and out

@@ -164,7 +164,16 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		return err
 	}
 	if !rollback {
-		if err := checkOut(r, f.out); err != nil {
+		// Compared while no build is writing out/.
+		unlock, err := build.LockOut(f.out, false, func() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for a build of %s to finish\n", f.out)
+		})
+		if err != nil {
+			return err
+		}
+		err = checkOut(r, f.out)
+		unlock()
+		if err != nil {
 			return err
 		}
 	}
