@@ -114,8 +114,9 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // yet is written whole into a hidden staging directory, a changed or new
 // file elsewhere into a temporary file beside its place (new directories
 // for them appear empty), and all are renamed into place at the end; a
-// write that fails leaves dir as it was. stats is keyed by the first path element. Files are compared and
-// written on every core; directories are created once.
+// write that fails leaves dir as it was (see Finish for the one
+// exception). stats is keyed by the first path element. Files are
+// compared and written on every core; directories are created once.
 //
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
