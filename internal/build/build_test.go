@@ -359,7 +359,7 @@ func TestWriterAllOrNothing(t *testing.T) {
 	}
 	before := snapshot(t, dir)
 	put := build.Tree{
-		"s/etc/empty/new/c.conf":   []byte("new\n"),        // new, under the empty directory
+		"s/etc/empty/new/c.conf":   []byte("new\n"),       // new, under the empty directory
 		"s/hosts/h/a.conf":         []byte("new\n"),       // changed
 		"s/manifest.json":          []byte("{}\n"),        // unchanged
 		"s/hosts/g/etc/deep/b.cnf": []byte("new host\n"),  // new, in new directories
