@@ -14,19 +14,20 @@ import (
 // directories and temporary files; with the lock the second waits, and
 // waiting is called first so it can say so. The lock is a file in the
 // user's cache directory named for out's absolute path (out/ holds only
-// what the build writes); with no cache directory there is no lock. The
-// kernel releases it when the process ends, however it ends.
-func LockOut(out string, exclusive bool, waiting func()) (unlock func(), err error) {
+// what the build writes). Like the no-change record there, it is best
+// effort: with no cache directory, one that cannot be written (a
+// read-only home in a CI container) or a file system without locks,
+// the build goes on unlocked. The kernel releases the lock when the
+// process ends, however it ends.
+func LockOut(out string, exclusive bool, waiting func()) (unlock func()) {
+	none := func() {}
 	p := cacheFile(out, ".lock")
-	if p == "" {
-		return func() {}, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, err
+	if p == "" || os.MkdirAll(filepath.Dir(p), 0o755) != nil {
+		return none
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, err
+		return none
 	}
 	how := syscall.LOCK_SH
 	if exclusive {
@@ -39,9 +40,9 @@ func LockOut(out string, exclusive bool, waiting func()) (unlock func(), err err
 	}
 	if err != nil {
 		f.Close()
-		return nil, &os.PathError{Op: "lock", Path: p, Err: err}
+		return none
 	}
-	return func() { f.Close() }, nil // closing releases the lock
+	return func() { f.Close() } // closing releases the lock
 }
 
 func flock(f *os.File, how int) error {

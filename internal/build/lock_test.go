@@ -1,6 +1,7 @@
 package build_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -13,24 +14,13 @@ import (
 func TestLockOut(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := t.TempDir()
-	unlock, err := build.LockOut(out, true, func() { t.Error("the first writer waited") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := build.LockOut(t.TempDir(), true, func() { t.Error("another out/ waited") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	other()
+	unlock := build.LockOut(out, true, func() { t.Error("the first writer waited") })
+	build.LockOut(t.TempDir(), true, func() { t.Error("another out/ waited") })()
 
 	waiting := make(chan struct{})
 	got := make(chan func())
 	go func() {
-		u, err := build.LockOut(out, true, func() { close(waiting) })
-		if err != nil {
-			t.Error(err)
-		}
-		got <- u
+		got <- build.LockOut(out, true, func() { close(waiting) })
 	}()
 	select {
 	case <-waiting:
@@ -49,11 +39,7 @@ func TestLockOut(t *testing.T) {
 
 	// A reader waits for the writer; two readers do not wait for each other.
 	go func() {
-		u, err := build.LockOut(out, false, func() {})
-		if err != nil {
-			t.Error(err)
-		}
-		got <- u
+		got <- build.LockOut(out, false, func() {})
 	}()
 	select {
 	case <-got:
@@ -62,10 +48,15 @@ func TestLockOut(t *testing.T) {
 	}
 	second()
 	r1 := <-got
-	r2, err := build.LockOut(out, false, func() { t.Error("a reader waited for a reader") })
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := build.LockOut(out, false, func() { t.Error("a reader waited for a reader") })
 	r1()
 	r2()
+
+	// A cache directory that cannot be written: no lock, no failure.
+	ro := t.TempDir()
+	if err := os.WriteFile(ro+"/hacompile", []byte("a file, not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", ro)
+	build.LockOut(out, true, func() { t.Error("waited without a lock file") })()
 }

@@ -35,13 +35,9 @@ longer produced are removed. OUT is owned by hacompile.`,
   hacompile build stacks/shop.cue --out /tmp/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// One build writes an out/ at a time; --check waits for it.
-			unlock, err := build.LockOut(out, !check, func() {
+			defer build.LockOut(out, !check, func() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", out)
-			})
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			})()
 			key := ""
 			if !check && !noCache {
 				key = buildKey(cmd, args, out)

@@ -165,13 +165,10 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	}
 	if !rollback {
 		// Compared while no build is writing out/.
-		unlock, err := build.LockOut(f.out, false, func() {
+		unlock := build.LockOut(f.out, false, func() {
 			fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for a build of %s to finish\n", f.out)
 		})
-		if err != nil {
-			return err
-		}
-		err = checkOut(r, f.out)
+		err := checkOut(r, f.out)
 		unlock()
 		if err != nil {
 			return err

@@ -96,12 +96,9 @@ func (s *server) rebuild() error {
 	if err != nil {
 		return err
 	}
-	unlock, err := build.LockOut(s.out, true, func() {
+	unlock := build.LockOut(s.out, true, func() {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
-	if err != nil {
-		return err
-	}
 	stats, err := build.Write(s.out, tree)
 	unlock()
 	if err != nil {
