@@ -352,6 +352,12 @@ func (l *Loader) toError(err error, in *input) error {
 	diags = dropFollowOn(diags)
 	for i := range diags {
 		diags[i].Message = humanize(diags[i].Message)
+		// A size of the wrong type: the sizes say more than "string".
+		if v, ok := strings.CutPrefix(diags[i].Message, "invalid value "); ok && isSizePath(diags[i].Path) {
+			if v, _, ok := strings.Cut(v, " (want string, got "); ok {
+				diags[i].Message = fmt.Sprintf("invalid value %s (want one of %s)", v, strings.Join(slices.Sorted(slices.Values(l.sizes)), ", "))
+			}
+		}
 	}
 	return newError(diags)
 }
@@ -406,6 +412,11 @@ var (
 
 // humanize rewrites CUE's wording where it names an implementation
 // detail (a regular expression, an incomplete value).
+// isSizePath reports whether a field path is a host's size.
+func isSizePath(p string) bool {
+	return strings.HasPrefix(p, "hosts.") && strings.HasSuffix(p, ".size") && strings.Count(p, ".") == 2
+}
+
 func humanize(msg string) string {
 	if msg == "field is required but not present" {
 		return "required field is missing"
@@ -481,7 +492,7 @@ func (l *Loader) reduceDisjunction(group []Diagnostic, n int) []Diagnostic {
 			continue
 		}
 		d := group[0]
-		if strings.HasSuffix(d.Path, ".size") && strings.HasPrefix(d.Path, "hosts.") {
+		if isSizePath(d.Path) {
 			want = l.sizes
 		} else if n >= cueErrorCap {
 			want = append(want, "…")
