@@ -349,7 +349,41 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 	if len(out) == 0 {
 		return nil, diags // as before the merge: no files is nil
 	}
-	return out, diags
+	return out, append(diags, fileUnderFile(s, out)...)
+}
+
+// fileUnderFile finds paths that need another path of the same host to
+// be both a file and a directory (etc/x and etc/x/y): no file system
+// holds both. files are sorted by host; hosts are checked on every core.
+func fileUnderFile(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
+	var starts []int // where each host's files begin
+	for i := range files {
+		if i == 0 || files[i].Host != files[i-1].Host {
+			starts = append(starts, i)
+		}
+	}
+	starts = append(starts, len(files))
+	found := make([][]schema.Diagnostic, len(starts)-1)
+	par.Each(len(starts)-1, func(h int) {
+		group := files[starts[h]:starts[h+1]]
+		kind := make(map[string]string, len(group))
+		for _, f := range group {
+			kind[f.Path] = f.Kind
+		}
+		for _, f := range group {
+			for d := path.Dir(f.Path); d != "." && d != "/"; d = path.Dir(d) {
+				if k, ok := kind[d]; ok {
+					found[h] = append(found[h], schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
+						Message: fmt.Sprintf("%s/%s/%s: %s needs %s to be a directory, and the %s generator writes a file there", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, d, k)})
+				}
+			}
+		}
+	})
+	var diags []schema.Diagnostic
+	for _, d := range found {
+		diags = append(diags, d...)
+	}
+	return diags
 }
 
 // mergeInto merges two sorted lists into out (len(a)+len(b) long); of
