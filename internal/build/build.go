@@ -283,6 +283,14 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 			fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
 			continue
 		}
+		if f.Host == "" && (f.Path == "hosts" || strings.HasPrefix(f.Path, "hosts/")) {
+			fail(s.Name+"/-/"+kind+": "+f.Path+": out/"+s.Name+"/hosts/ holds the hosts' files", "path-escape")
+			continue
+		}
+		if f.Host == "" && f.Path == "manifest.json" {
+			fail(s.Name+"/-/"+kind+": "+f.Path+": out/"+s.Name+"/manifest.json is the stack's manifest", "path-escape")
+			continue
+		}
 		if f.Host != "" && s.Hosts[f.Host] == nil {
 			fail(s.Name+"/"+f.Host+"/"+kind+": unknown host", "")
 			continue

@@ -174,8 +174,9 @@ stacks/s.cue: s/b/one: unknown host`
 	}
 }
 
-// TestWriteModes: written files are 0644 whatever the umask, and no
-// temporary file is left beside them.
+// TestWriteModes: written files are 0644 whatever the umask, no
+// temporary file is left beside them, and a path whose directory is a
+// file fails with the path named.
 func TestWriteModes(t *testing.T) {
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
@@ -200,6 +201,10 @@ func TestWriteModes(t *testing.T) {
 	})
 	if slices.Sort(names); !slices.Equal(names, []string{"manifest.json", "x.conf"}) {
 		t.Errorf("files after write: %v", names)
+	}
+	bad := build.Tree{"s/manifest.json/inner": []byte("x\n")}
+	if _, err := build.Write(dir, bad); err == nil || !strings.Contains(err.Error(), "s/manifest.json") {
+		t.Errorf("writing under a file: %v, want an error naming s/manifest.json", err)
 	}
 }
 
@@ -394,15 +399,15 @@ func TestWriterAllOrNothing(t *testing.T) {
 		}
 	}
 
-	// A rename Finish cannot do (a file where a directory holding a file
-	// of the same write is) fails the write, and leaves no temporary
-	// file or new directory.
+	// A rename Finish cannot do (a file where a directory of files is)
+	// fails the write, and leaves no temporary file or new directory.
 	before = snapshot(t, dir)
 	w, err := build.NewWriter(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clash := maps.Clone(put)
+	delete(clash, "s/etc/empty/new/c.conf")
 	clash["s/etc/empty/new"] = []byte("a file now\n")
 	clash["s/hosts/f/x"] = []byte("x\n")
 	if err := w.Write(clash); err != nil {
@@ -476,13 +481,16 @@ stacks/s.cue: s/a/four: etc/z is also written by the one generator [path-clash]`
 	if err.Error() != wantErr {
 		t.Errorf("got\n%s\nwant\n%s", err, wantErr)
 	}
-	// A path that another needs to be a directory.
-	if _, err := build.Render(s, []artifact.Generator{
-		fakeGen{"one", []artifact.File{f("a", "etc/x"), f("b", "etc/x")}},
-		fakeGen{"two", []artifact.File{f("a", "etc/x/y/z"), f("b", "etc/xy")}},
-	}, nil, artifact.Options{}); err == nil ||
-		err.Error() != "stacks/s.cue: s/a/two: etc/x/y/z needs etc/x to be a directory, and the one generator writes a file there [path-clash]" {
-		t.Errorf("file under a file: %v", err)
+	// A path that another needs to be a directory; a stack-level file
+	// where the hosts' files or the manifest go.
+	for gens, want := range map[*[]artifact.Generator]string{
+		{fakeGen{"one", []artifact.File{f("a", "etc/x"), f("b", "etc/x")}}, fakeGen{"two", []artifact.File{f("a", "etc/x/y/z"), f("b", "etc/xy")}}}: "stacks/s.cue: s/a/two: etc/x/y/z needs etc/x to be a directory, and the one generator writes a file there [path-clash]",
+		{fakeGen{"one", []artifact.File{f("", "hosts/a/etc/x"), f("", "hosts.d/x")}}}:                                                               "stacks/s.cue: s/-/one: hosts/a/etc/x: out/s/hosts/ holds the hosts' files [path-escape]",
+		{fakeGen{"one", []artifact.File{f("", "manifest.json")}}}:                                                                                   "stacks/s.cue: s/-/one: manifest.json: out/s/manifest.json is the stack's manifest [path-escape]",
+	} {
+		if _, err := build.Render(s, *gens, nil, artifact.Options{}); err == nil || err.Error() != want {
+			t.Errorf("got %v\nwant %s", err, want)
+		}
 	}
 	asm.files = []artifact.File{f("b", "etc/b")}
 	if _, err := build.Render(s, gens[:3], []artifact.Assembler{asm}, artifact.Options{}); err == nil ||
@@ -491,66 +499,31 @@ stacks/s.cue: s/a/four: etc/z is also written by the one generator [path-clash]`
 	}
 }
 
-// TestWriteShapeChanged: a path that was a file and is now a directory,
-// or the reverse, is written (the earlier build's file or directory
-// removed and counted), and a write that fails after moving one aside
-// puts it back.
+// TestWriteShapeChanged: a path that was a file and is now a directory
+// (or the reverse) fails the write with the obstacle named and what to
+// do, and leaves out/ as it was.
 func TestWriteShapeChanged(t *testing.T) {
-	fileToDir := [2]build.Tree{{"s/a/b": []byte("f\n"), "s/k": []byte("k\n")}, {"s/a/b/c/d": []byte("d\n"), "s/k": []byte("k\n")}}
-	dirToFile := [2]build.Tree{{"s/a/b/c": []byte("c\n"), "s/a/b/e/f": []byte("f\n"), "s/k": []byte("k\n")}, {"s/a/b": []byte("b\n"), "s/k": []byte("k\n")}}
-	for name, c := range map[string][2]build.Tree{"file to directory": fileToDir, "directory to file": dirToFile} {
+	for _, c := range []struct {
+		name      string
+		old, next build.Tree
+		want      string
+	}{
+		{"file to directory", build.Tree{"s/a/b": []byte("f\n"), "s/k": []byte("k\n")}, build.Tree{"s/a/b/c": []byte("c\n"), "s/k": []byte("k\n")},
+			"s/a/b is a file where a directory goes (an earlier build's; remove it and build again)"},
+		{"directory to file", build.Tree{"s/a/b/c": []byte("c\n"), "s/k": []byte("k\n")}, build.Tree{"s/a/b": []byte("f\n"), "s/k": []byte("k\n")},
+			"s/a/b: a directory is in the way (an earlier build's; remove it and build again)"},
+	} {
 		dir := t.TempDir()
-		if _, err := build.Write(dir, c[0]); err != nil {
+		if _, err := build.Write(dir, c.old); err != nil {
 			t.Fatal(err)
 		}
-		stats, err := build.Write(dir, c[1])
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		before := snapshot(t, dir)
+		_, err := build.Write(dir, c.next)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
-		if d, err := build.Compare(dir, c[1]); err != nil || !d.Empty() {
-			t.Errorf("%s: %+v, %v", name, d, err)
+		if after := snapshot(t, dir); !maps.Equal(after, before) {
+			t.Errorf("%s: out/ changed:\n%v\nwant:\n%v", c.name, after, before)
 		}
-		if want := len(c[0]) - 1; stats["s"].Removed != want {
-			t.Errorf("%s: %d removed, want %d", name, stats["s"].Removed, want)
-		}
-		for p := range snapshot(t, dir) {
-			if strings.Contains(p, ".hacompile-") {
-				t.Errorf("%s: %s left", name, p)
-			}
-		}
-	}
-
-	// Put back when the write fails: a file moved aside by Put (then
-	// Abort), a directory moved aside by Finish (which then fails on a
-	// directory holding a file of the write).
-	dir := t.TempDir()
-	old := build.Tree{"s/a/b": []byte("f\n"), "s/x/y/z": []byte("z\n"), "s/q/r": []byte("r\n")}
-	if _, err := build.Write(dir, old); err != nil {
-		t.Fatal(err)
-	}
-	before := snapshot(t, dir)
-	w, err := build.NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(build.Tree{"s/a/b/c": []byte("c\n")}); err != nil {
-		t.Fatal(err)
-	}
-	w.Abort()
-	if after := snapshot(t, dir); !maps.Equal(after, before) {
-		t.Fatalf("after Abort:\n%v\nwant:\n%v", after, before)
-	}
-	w, err = build.NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(build.Tree{"s/x/y": []byte("now a file\n"), "s/q": []byte("q\n"), "s/q/n": []byte("n\n")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Finish(); err == nil || !strings.Contains(err.Error(), "a directory is in the way") {
-		t.Fatalf("Finish: %v, want a directory in the way", err)
-	}
-	if after := snapshot(t, dir); !maps.Equal(after, before) {
-		t.Fatalf("after a failed Finish:\n%v\nwant:\n%v", after, before)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hacompile/hacompile/internal/par"
 )
@@ -150,13 +151,6 @@ type Writer struct {
 	// directories, which Abort removes again when empty.
 	pending []rename
 	made    []string
-	// aside are an earlier build's files or directories in the way of
-	// this one's (a path that was a file and is a directory now, or the
-	// reverse), moved aside under a temporary name: Finish removes
-	// them, Abort puts them back. asidePaths are the files of have they
-	// held.
-	aside      []rename
-	asidePaths map[string]bool
 }
 
 // rename is a written temporary file and the file it replaces.
@@ -291,6 +285,14 @@ func (w *Writer) Put(p string, b []byte) error {
 			tmp, stamp, err = writeTemp(full, b, w.chmod)
 		}
 	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		// A file of an earlier build where this one needs a directory.
+		for d := filepath.Dir(full); len(d) > len(w.dir); d = filepath.Dir(d) {
+			if fi, serr := os.Lstat(d); serr == nil && !fi.IsDir() {
+				return fmt.Errorf("writing %s: %s is a file where a directory goes (an earlier build's; remove it and build again)", full, d)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -320,23 +322,7 @@ func (w *Writer) mkdir(d string) error {
 		if o.err = w.mkdir(path.Dir(d)); o.err != nil {
 			return
 		}
-		full := filepath.Join(w.dir, filepath.FromSlash(d))
-		err := os.Mkdir(full, 0o755)
-		if errors.Is(err, fs.ErrExist) {
-			if fi, serr := os.Lstat(full); serr == nil && !fi.IsDir() {
-				// A file where this build needs a directory: an earlier
-				// build's (its path is its own, so no file of this
-				// build), moved aside; anything else stops the write.
-				if !w.have[d] {
-					o.err = fmt.Errorf("writing under %s: it is a file, not a directory, and not one hacompile wrote", full)
-					return
-				}
-				if o.err = w.moveAside(full, []string{d}); o.err != nil {
-					return
-				}
-				err = os.Mkdir(full, 0o755)
-			}
-		}
+		err := os.Mkdir(filepath.Join(w.dir, filepath.FromSlash(d)), 0o755)
 		switch {
 		case err == nil:
 			if top, _, _ := strings.Cut(d, "/"); !strings.HasPrefix(top, stagePrefix) {
@@ -351,29 +337,9 @@ func (w *Writer) mkdir(d string) error {
 	return o.err
 }
 
-// moveAside renames full, an earlier build's file or directory holding
-// the files paths of have, out of this build's way.
-func (w *Writer) moveAside(full string, paths []string) error {
-	to := filepath.Join(filepath.Dir(full), stagePrefix+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(tempSeq.Add(1), 36)+"-"+filepath.Base(full))
-	if err := os.Rename(full, to); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.aside = append(w.aside, rename{to, full})
-	if w.asidePaths == nil {
-		w.asidePaths = map[string]bool{}
-	}
-	for _, p := range paths {
-		w.asidePaths[p] = true
-	}
-	return nil
-}
-
 // Abort removes what a write that failed wrote: the staging
-// directories, the temporary files and the directories made for them,
-// and puts back what was moved aside. dir is left as it was. It must not
-// run concurrently with Put.
+// directories, the temporary files and the directories made for them.
+// dir is left as it was. It must not run concurrently with Put.
 func (w *Writer) Abort() {
 	for _, st := range w.stages {
 		if st != "" {
@@ -389,10 +355,6 @@ func (w *Writer) Abort() {
 		os.Remove(filepath.Join(w.dir, filepath.FromSlash(d))) // fails, and stays, when not empty
 	}
 	w.made = nil
-	for i := len(w.aside) - 1; i >= 0; i-- {
-		os.Rename(w.aside[i].tmp, w.aside[i].full)
-	}
-	w.aside, w.asidePaths = nil, nil
 }
 
 // Stamps are the stamps of every file written or found unchanged: after
@@ -408,39 +370,19 @@ func (w *Writer) Stamps() map[string]FileStamp {
 // in existing directories, then the new top-level directories — and
 // removes the files (in scope) that no Write produced, with the
 // directories they leave empty. stats is keyed by top-level directory.
-// An earlier build's directory where a file goes now is moved aside
-// first, and removed at the end (as an earlier build's file where a
-// directory goes is, by Put); a directory holding a file of this build
-// fails the write before anything is renamed (dir stays as it was). A
-// rename failing otherwise (an I/O error) cannot be undone: the renames
-// done stay done, and the rest of the write is removed as Abort would.
+// A directory where a file goes fails the write before anything is
+// renamed (dir stays as it was). A rename failing otherwise (an I/O
+// error) cannot be undone: the renames done stay done, and the rest of
+// the write is removed as Abort would.
 func (w *Writer) Finish() (map[string]*Stats, error) {
 	errs := make([]error, len(w.pending))
-	// A directory where a file goes: an earlier build's, holding no file
-	// of this one, is moved aside; any other fails the write before
-	// anything is renamed, leaving dir as it was.
-	for i, pr := range w.pending {
-		if fi, err := os.Lstat(pr.full); err != nil || !fi.IsDir() {
-			continue
+	// A directory where a file goes is the one failure seen coming:
+	// checked for all before any rename, it leaves dir as it was.
+	par.Each(len(w.pending), func(i int) {
+		if fi, err := os.Lstat(w.pending[i].full); err == nil && fi.IsDir() {
+			errs[i] = fmt.Errorf("writing %s: a directory is in the way (an earlier build's; remove it and build again)", w.pending[i].full)
 		}
-		rel, _ := filepath.Rel(w.dir, pr.full)
-		prefix := filepath.ToSlash(rel) + "/"
-		var held []string
-		for p := range w.have {
-			if strings.HasPrefix(p, prefix) {
-				held = append(held, p)
-			}
-		}
-		ours := false
-		for p := range w.stamps {
-			ours = ours || strings.HasPrefix(p, prefix)
-		}
-		if ours || len(held) == 0 {
-			errs[i] = fmt.Errorf("writing %s: a directory is in the way", pr.full)
-			continue
-		}
-		errs[i] = w.moveAside(pr.full, held)
-	}
+	})
 	if err := errors.Join(errs...); err != nil {
 		w.Abort()
 		return nil, err
@@ -469,21 +411,12 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		if _, kept := w.stamps[p]; kept {
 			continue
 		}
-		w.stat(p).Removed++
-		if w.asidePaths[p] {
-			continue // removed with what it was moved aside in
-		}
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		w.stat(p).Removed++
 		dirs = append(dirs, path.Dir(p))
 	}
-	for _, a := range w.aside {
-		if err := os.RemoveAll(a.tmp); err != nil {
-			return nil, err
-		}
-	}
-	w.aside, w.asidePaths = nil, nil
 	removeEmpty(w.dir, dirs)
 	return w.stats, nil
 }
