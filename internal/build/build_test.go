@@ -526,4 +526,20 @@ func TestWriteShapeChanged(t *testing.T) {
 			t.Errorf("%s: out/ changed:\n%v\nwant:\n%v", c.name, after, before)
 		}
 	}
+
+	// An empty directory (a killed build's) where a file goes makes way.
+	dir := t.TempDir()
+	if _, err := build.Write(dir, build.Tree{"s/k": []byte("k\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "s", "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	next := build.Tree{"s/a/b": []byte("b\n"), "s/k": []byte("k\n")}
+	if _, err := build.Write(dir, next); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := build.Compare(dir, next); err != nil || !d.Empty() {
+		t.Errorf("over an empty directory: %+v, %v", d, err)
+	}
 }

@@ -377,10 +377,18 @@ func (w *Writer) Stamps() map[string]FileStamp {
 func (w *Writer) Finish() (map[string]*Stats, error) {
 	errs := make([]error, len(w.pending))
 	// A directory where a file goes is the one failure seen coming:
-	// checked for all before any rename, it leaves dir as it was.
+	// checked for all before any rename, it leaves dir as it was. An
+	// empty one (left by a build that was killed) holds nothing to keep,
+	// and makes way.
+	empty := make([]bool, len(w.pending))
 	par.Each(len(w.pending), func(i int) {
-		if fi, err := os.Lstat(w.pending[i].full); err == nil && fi.IsDir() {
-			errs[i] = fmt.Errorf("writing %s: a directory is in the way (an earlier build's; remove it and build again)", w.pending[i].full)
+		full := w.pending[i].full
+		if fi, err := os.Lstat(full); err == nil && fi.IsDir() {
+			if entries, err := os.ReadDir(full); err == nil && len(entries) == 0 {
+				empty[i] = true
+				return
+			}
+			errs[i] = fmt.Errorf("writing %s: a directory is in the way (an earlier build's; remove it and build again)", full)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -388,6 +396,9 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		return nil, err
 	}
 	par.Each(len(w.pending), func(i int) {
+		if empty[i] {
+			os.Remove(w.pending[i].full) // the rename below says if it did not
+		}
 		if errs[i] = os.Rename(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
 			os.Remove(w.pending[i].tmp)
 		}
