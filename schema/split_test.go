@@ -4,13 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/hacompile/hacompile/internal/fleet"
 	"github.com/hacompile/hacompile/internal/jsonnet"
@@ -111,27 +108,11 @@ func TestSplitSameAsWhole(t *testing.T) {
 		t.Fatalf("bad-input corpus: %d files", len(bad))
 	}
 	for _, f := range bad {
-		ar, err := txtar.ParseFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		var src *stackSource
-		for _, af := range ar.Files {
-			p := filepath.Join(dir, filepath.FromSlash(af.Name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, af.Data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if b := path.Base(af.Name); b == "stack.cue" || b == "stack.jsonnet" {
-				src = &stackSource{name: af.Name, data: af.Data, dir: dir}
-			}
-		}
-		if src == nil {
+		dir, name, data := testtool.BadStack(t, f)
+		if name == "" {
 			continue
 		}
+		src := &stackSource{name: name, data: data, dir: dir}
 		w, p, werr, perr, ok := loadBoth(t, *src)
 		sameLoad(t, filepath.Base(f), w, p, werr, perr)
 		if ok {

@@ -3,7 +3,6 @@ package build_test
 import (
 	"errors"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,26 +32,11 @@ func TestBad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
-			stack := ""
-			for _, af := range ar.Files {
-				if af.Name == "want" {
-					continue
-				}
-				p := filepath.Join(dir, filepath.FromSlash(af.Name))
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, af.Data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if b := path.Base(af.Name); b == "stack.cue" || b == "stack.jsonnet" {
-					stack = p
-				}
-			}
-			if stack == "" {
+			dir, name, _ := testtool.BadStack(t, f)
+			if name == "" {
 				t.Fatal("archive has no stack.cue or stack.jsonnet section")
 			}
+			stack := filepath.Join(dir, filepath.FromSlash(name))
 			res, err := build.Compile([]string{stack}, dir, "2026-11-22")
 			if err == nil {
 				t.Fatalf("stack compiled; findings: %v", res.Findings)

@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/hacompile/hacompile/schema"
+	"golang.org/x/tools/txtar"
 )
 
 // Require returns the path of the named command, or stops the test.
@@ -105,4 +107,34 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// BadStack writes the files of a bad-input archive (internal/build/
+// testdata/bad/*.txtar) but its want section into a new temporary
+// directory, and returns that directory and the stack file's section:
+// its slash path in the directory ("" when the archive has no
+// stack.cue or stack.jsonnet) and its bytes.
+func BadStack(t testing.TB, archive string) (dir, stack string, data []byte) {
+	t.Helper()
+	ar, err := txtar.ParseFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	for _, af := range ar.Files {
+		if af.Name == "want" {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(af.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, af.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b := path.Base(af.Name); b == "stack.cue" || b == "stack.jsonnet" {
+			stack, data = af.Name, af.Data
+		}
+	}
+	return dir, stack, data
 }
