@@ -55,13 +55,18 @@ func start(t *testing.T, d unitDump, env []string) *service {
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}, env...)
 	s := &service{d: d, cmd: cmd, done: make(chan error, 1), logs: &testtool.SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	// Its own process group, so that cleanup can kill the workers with
+	// the master (as systemd kills the unit's cgroup); and Wait returns
+	// even when a worker that outlived the master keeps the log pipe.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
 			<-s.done
 		}
 	})
