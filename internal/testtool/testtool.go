@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/schema"
-	"golang.org/x/tools/txtar"
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 // Require returns the path of the named command, or stops the test.
