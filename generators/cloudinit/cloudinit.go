@@ -275,9 +275,10 @@ func plainLines(b []byte) bool {
 // applies kernel settings, obtains the certificate the TLS configuration
 // names (certbot's own listener, before the web server needs it),
 // validates and restarts the web server and load balancer, and enables
-// the app's units. The app itself starts when its code is deployed
-// (hacompile push, or the next boot): until then its health check fails
-// and the balancer keeps the host out of rotation.
+// and starts the app's units. An app whose code or secrets are not there
+// yet fails to start without stopping the script: its health check
+// fails and the balancer keeps the host out of rotation until a deploy
+// and systemctl restart.
 func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 	cmds := []string{"set -e"}
 	var units []string
@@ -316,7 +317,11 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 	}
 	slices.Sort(units)
 	for _, u := range slices.Compact(units) {
-		cmds = append(cmds, "systemctl enable "+u)
+		// The app's units start at first boot, so an instance whose image
+		// carries the code serves without a push. One that cannot start
+		// yet (its code or secrets not there) must not stop the boot
+		// script: it says what to do and the script goes on.
+		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
 	}
 	if hasKind["nginx"] {
 		cmds = append(cmds, "nginx -t", "systemctl enable nginx", "systemctl restart nginx")

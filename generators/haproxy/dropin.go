@@ -26,11 +26,12 @@ func dropIn(s *schema.Stack, opt artifact.Options) []byte {
 		"here replaces it.")
 	b.WriteString("\n[Service]\n")
 	c(PasswordVar+"=... for the stats page, in a root-only (0600) file provisioned on the",
-		"host; the runbook says how. No \"-\" before the path: without the file haproxy does",
-		"not start, rather than run with no stats password. The master reads its",
-		"environment when it starts: a changed password needs systemctl restart haproxy,",
+		"host; the runbook says how. The \"-\" lets a new balancer balance from its first",
+		"boot, before the file exists: until the password is there the stats page refuses",
+		"every request (haproxy.cfg denies it while the variable is empty). The master reads",
+		"its environment when it starts: a changed password needs systemctl restart haproxy,",
 		"a reload keeps the old one.")
-	b.WriteString("EnvironmentFile=" + opt.P(s.Balancer.EnvironmentFile) + "\n")
+	b.WriteString("EnvironmentFile=-" + opt.P(s.Balancer.EnvironmentFile) + "\n")
 	c(fmt.Sprintf("Open files: two per connection (client and server side) at maxconn %d,", s.Balancer.MaxConn),
 		"plus listeners, checks and logs, and never below tuning.nofile. HAProxy refuses to",
 		"start (\"Cannot raise FD limit\") when it may not raise its own limit that far, as",

@@ -1,0 +1,380 @@
+package systest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+var execLookPath = exec.LookPath
+
+// clientNS attaches (once) the namespace the test's clients run in, on
+// the highest free address of the stack's network.
+func (e *env) clientNS() (string, error) {
+	if e.client != "" {
+		return e.client, nil
+	}
+	used := map[netip.Addr]bool{}
+	for _, h := range e.s.Hosts {
+		a, _ := netip.ParseAddr(h.Address)
+		used[a] = true
+	}
+	for _, a := range extraAddrs(e.s) {
+		used[a] = true
+	}
+	p := e.fab.network
+	last := lastAddr(p)
+	for a := last.Prev(); p.Contains(a); a = a.Prev() {
+		if !used[a] {
+			ns, _, err := e.fab.Attach("client", a)
+			if err != nil {
+				return "", err
+			}
+			e.client = ns
+			return ns, nil
+		}
+	}
+	return "", fmt.Errorf("no free address for the test client in %s", p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// get makes one request from the client namespace to addr (host:port)
+// for url, whose host name is only the Host header and SNI.
+func (e *env) get(ctx context.Context, addr, url string) (int, string, http.Header, error) {
+	ns, err := e.clientNS()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	d := &nsDialer{ns: ns, d: net.Dialer{Timeout: 3 * time.Second}}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test's own certificate
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header, nil
+}
+
+// boot is scenario 1: every host comes up from its cloud-init, its
+// units run once the secrets the runbook names are provisioned, and
+// every health path answers through every balancer.
+func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
+	names := e.s.HostNames()
+	type hostState struct {
+		system, cloud, failed string
+		cloudOK               bool
+	}
+	states := make([]hostState, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := e.hosts[name]
+			cctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+			defer cancel()
+			// cloud-init's final stage is the boot script; wait for it,
+			// then for systemd's view of the whole boot.
+			var out string
+			var err error
+			for cctx.Err() == nil {
+				out, err = m.Exec(cctx, "cloud-init", "status", "--wait", "--long")
+				if !strings.Contains(out, "not running") && !strings.Contains(out, "Failed to connect") {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			states[i].cloud = strings.TrimSpace(out)
+			states[i].cloudOK = err == nil && strings.Contains(out, "status: done")
+			sys, _ := m.Exec(cctx, "systemctl", "is-system-running", "--wait")
+			states[i].system = strings.TrimSpace(sys)
+			failed, _ := m.Exec(cctx, "systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager")
+			states[i].failed = strings.TrimSpace(failed)
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		st := states[i]
+		detail := "status: done"
+		if !st.cloudOK {
+			detail = cloudErrors(st.cloud)
+			if log, _ := e.hosts[name].Sh(ctx, "grep -E 'WARNING|ERROR|Traceback|Failed' /var/log/cloud-init-output.log | tail -5"); log != "" {
+				detail += "\n" + strings.TrimSpace(log)
+			}
+		}
+		sr.check(name+": cloud-init finished its boot script", st.cloudOK, "%s", detail)
+	}
+	// First boot must have started every unit, or tried to: one that
+	// waits for a secret may have failed, but one never started would
+	// not serve until someone starts it by hand.
+	for _, name := range names {
+		units := e.services(name)
+		out, _ := e.hosts[name].Exec(ctx, append([]string{"systemctl", "show", "--property=Id,ActiveState,ExecMainStartTimestampMonotonic", "--"}, units...)...)
+		var never []string
+		for _, block := range strings.Split(strings.TrimSpace(out), "\n\n") {
+			props := map[string]string{}
+			for _, l := range strings.Split(block, "\n") {
+				k, v, _ := strings.Cut(l, "=")
+				props[k] = v
+			}
+			if props["ActiveState"] == "inactive" && props["ExecMainStartTimestampMonotonic"] == "0" {
+				never = append(never, props["Id"])
+			}
+		}
+		sr.check(name+": first boot started every unit", len(never) == 0, "never started: %s", strings.Join(never, ", "))
+	}
+	// Secrets, as the runbook says to provision them, then the units
+	// that read them are (re)started.
+	for _, name := range names {
+		if err := e.provisionSecrets(ctx, name); err != nil {
+			sr.check(name+": secrets provisioned", false, "%v", err)
+		}
+	}
+	for i, name := range names {
+		m := e.hosts[name]
+		units := e.services(name)
+		out, err := m.Exec(ctx, append([]string{"systemctl", "is-active"}, units...)...)
+		var down []string
+		for j, st := range strings.Fields(out) {
+			if st != "active" && j < len(units) {
+				down = append(down, units[j]+" "+st)
+			}
+		}
+		detail := strings.Join(units, ", ")
+		if err != nil || len(down) > 0 {
+			detail = "not active: " + strings.Join(down, ", ")
+			for _, d := range down {
+				u, _, _ := strings.Cut(d, " ")
+				if j, _ := m.Exec(ctx, "journalctl", "-b", "--no-pager", "-n", "4", "-o", "cat", "_SYSTEMD_UNIT="+u); j != "" {
+					detail += "\n" + strings.TrimSpace(j)
+				}
+			}
+		}
+		sr.check(name+": its services are active", err == nil && len(down) == 0, "%s", detail)
+		failed, _ := m.Exec(ctx, "systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager")
+		failed = strings.TrimSpace(failed)
+		sr.check(name+": no failed unit", failed == "", "%s", firstNonEmpty(failed, "system: "+states[i].system))
+	}
+	e.healthChecks(ctx, sr)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// cloudErrors keeps the lines of cloud-init status --long that say
+// what went wrong.
+func cloudErrors(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "status:") || strings.Contains(l, "rror") || strings.Contains(l, "detail") || strings.HasPrefix(strings.TrimSpace(l), "-") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) > 12 {
+		keep = keep[:12]
+	}
+	return strings.Join(keep, "\n")
+}
+
+var (
+	envFileRe  = regexp.MustCompile(`(?m)^EnvironmentFile=-?(/\S+)$`)
+	envVarRe   = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)\}`)
+	pwdFileRe  = regexp.MustCompile(`(?m)^[A-Z0-9_]+_PASSWORD_FILE=(/\S+)$`)
+	secretTrue = "hacompile-test-"
+)
+
+// provisionSecrets writes throwaway secrets where the rendered files
+// expect them and the runbook tells an operator to put them: the
+// environment files units require (with every ${VAR} the host's files
+// reference) and the password files the settings name, then restarts
+// the units that read them.
+func (e *env) provisionSecrets(ctx context.Context, host string) error {
+	m := e.hosts[host]
+	var vars []string
+	envFiles := map[string]bool{}
+	pwFiles := map[string]bool{}
+	for _, f := range e.hostFiles(host, "") {
+		for _, mm := range envVarRe.FindAllSubmatch(f.Content, -1) {
+			vars = append(vars, string(mm[1]))
+		}
+		if strings.HasPrefix(f.Path, "etc/systemd/") {
+			for _, mm := range envFileRe.FindAllSubmatch(f.Content, -1) {
+				if _, rendered := e.file(host, string(mm[1])); !rendered {
+					envFiles[string(mm[1])] = true
+				}
+			}
+		}
+		if strings.HasSuffix(f.Path, ".env") {
+			for _, mm := range pwdFileRe.FindAllSubmatch(f.Content, -1) {
+				pwFiles[string(mm[1])] = true
+			}
+		}
+	}
+	slices.Sort(vars)
+	vars = slices.Compact(vars)
+	var script strings.Builder
+	for _, p := range slices.Sorted(mapKeys(envFiles)) {
+		var body strings.Builder
+		body.WriteString("# hacompile test: throwaway secrets\n")
+		for _, v := range vars {
+			fmt.Fprintf(&body, "%s=%s\n", v, secret())
+		}
+		fmt.Fprintf(&script, "[ -s %s ] || { mkdir -p \"$(dirname %s)\"; printf '%%s' '%s' > %s; chmod 600 %s; }\n", p, p, body.String(), p, p)
+	}
+	owner := e.s.App.User
+	for _, p := range slices.Sorted(mapKeys(pwFiles)) {
+		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, secret(), owner, p)
+	}
+	if script.Len() == 0 {
+		return nil
+	}
+	if out, err := m.Sh(ctx, script.String()); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	// The units were started (or refused to start) before the secrets
+	// existed: start them now, as the runbook's provisioning step does.
+	units := e.services(host)
+	m.Exec(ctx, append([]string{"systemctl", "reset-failed"}, units...)...)
+	if out, err := m.Exec(ctx, append([]string{"systemctl", "restart"}, units...)...); err != nil {
+		return fmt.Errorf("systemctl restart %s: %v: %s", strings.Join(units, " "), err, out)
+	}
+	return nil
+}
+
+func secret() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return secretTrue + hex.EncodeToString(b)
+}
+
+// services are the units a host runs for the stack: its rendered
+// services and the daemons its rendered configuration belongs to.
+func (e *env) services(host string) []string {
+	units := e.units(host)
+	for dir, unit := range map[string]string{
+		"etc/nginx/": "nginx.service", "etc/haproxy/": "haproxy.service", "etc/keepalived/": "keepalived.service",
+		"etc/redis/": "redis-server.service",
+	} {
+		if len(e.hostFiles(host, dir)) > 0 {
+			units = append(units, unit)
+		}
+	}
+	slices.Sort(units)
+	return slices.Compact(units)
+}
+
+// entry is how clients reach the stack: an address and port for HTTPS
+// and for HTTP, and whether TLS is spoken there.
+type entry struct {
+	host  string // the host behind it, or "" for a shared address
+	addr  string // IP
+	https bool
+}
+
+// entries are the stack's front doors: each balancer host, or each app
+// host where a provider's balancer (not a host of the stack) is in
+// front.
+func (e *env) entries() []entry {
+	var out []entry
+	lbs := e.hostsWith("lb")
+	tlsOn := e.s.TLS.Mode != "" && e.s.TLS.Mode != "none"
+	if len(lbs) > 0 {
+		for _, h := range lbs {
+			out = append(out, entry{host: h, addr: e.s.Hosts[h].Address, https: tlsOn})
+		}
+		return out
+	}
+	for _, h := range e.hostsWith("app") {
+		out = append(out, entry{host: h, addr: e.s.Hosts[h].Address, https: tlsOn && e.s.TLS.Terminate == "app"})
+	}
+	return out
+}
+
+func (e *env) appPort() int {
+	if e.s.App.HTTPPort > 0 {
+		return e.s.App.HTTPPort
+	}
+	return 80
+}
+
+// healthChecks: the health path through every front door, the redirect
+// to HTTPS, and the ACME path served rather than redirected.
+func (e *env) healthChecks(ctx context.Context, sr *ScenarioReport) {
+	hp := e.s.Balancer.Health.Path
+	if hp == "" {
+		hp = "/"
+	}
+	for _, en := range e.entries() {
+		port := e.appPort()
+		if len(e.hostsWith("lb")) > 0 {
+			port = 80
+		}
+		httpAddr := net.JoinHostPort(en.addr, strconv.Itoa(port))
+		if en.https {
+			url := "https://" + e.s.Domain + hp
+			code, body, _, err := e.get(ctx, net.JoinHostPort(en.addr, "443"), url)
+			sr.check(fmt.Sprintf("%s: GET %s answers 200", en.host, url), err == nil && code == 200, "%s", describe(code, body, err))
+			code, _, hdr, err := e.get(ctx, httpAddr, "http://"+e.s.Domain+"/")
+			loc := ""
+			if hdr != nil {
+				loc = hdr.Get("Location")
+			}
+			sr.check(fmt.Sprintf("%s: http:// redirects to https://", en.host), err == nil && (code == 301 || code == 308) && strings.HasPrefix(loc, "https://"), "%s → %s", describe(code, "", err), loc)
+			code, _, _, err = e.get(ctx, httpAddr, "http://"+e.s.Domain+"/.well-known/acme-challenge/hacompile-test")
+			sr.check(fmt.Sprintf("%s: the ACME challenge path is served over HTTP", en.host), err == nil && code != 301 && code != 308 && code != 0, "%s", describe(code, "", err))
+		} else {
+			url := "http://" + e.s.Domain + hp
+			code, body, _, err := e.get(ctx, httpAddr, url)
+			sr.check(fmt.Sprintf("%s: GET %s answers 200", en.host, url), err == nil && code == 200, "%s", describe(code, body, err))
+		}
+	}
+}
+
+func describe(code int, body string, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	if len(body) > 80 {
+		body = body[:80] + "…"
+	}
+	if body != "" {
+		return fmt.Sprintf("%d %s", code, body)
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,22 @@
+package systest
+
+import (
+	"net/netip"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// stackOS is the stack's os field (empty before the schema had one).
+func stackOS(s *schema.Stack) string { return "" }
+
+// virtualAddr is the balancers' virtual address, when the stack has one.
+func virtualAddr(s *schema.Stack) (netip.Addr, bool) { return netip.Addr{}, false }
+
+// extraAddrs are the stack's addresses that belong to no host (a
+// balancer's virtual address): the test network must hold them too.
+func extraAddrs(s *schema.Stack) []netip.Addr {
+	if a, ok := virtualAddr(s); ok {
+		return []netip.Addr{a}
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package systest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Fault timing: long enough for the balancers' checks to act, short
+// enough that every example stack runs in about a minute.
+const (
+	faultHold  = 6 * time.Second
+	settle     = 2 * time.Second
+	loadWorker = 8
+)
+
+// frontDoor is the address clients use: the balancers' virtual address
+// when the stack has one, else the first balancer.
+func (e *env) frontDoor() (string, bool) {
+	if vip, ok := virtualAddr(e.s); ok {
+		return vip.String(), true
+	}
+	lbs := e.hostsWith("lb")
+	if len(lbs) == 0 {
+		return "", false
+	}
+	return e.s.Hosts[lbs[0]].Address, true
+}
+
+func (e *env) newLoad(addr string, d time.Duration) (*Load, error) {
+	ns, err := e.clientNS()
+	if err != nil {
+		return nil, err
+	}
+	scheme, port := "http", "80"
+	if e.s.TLS.Mode != "" && e.s.TLS.Mode != "none" {
+		scheme, port = "https", "443"
+	}
+	return &Load{NS: ns, URL: scheme + "://" + e.s.Domain + "/", Addr: net.JoinHostPort(addr, port),
+		Workers: loadWorker, Timeout: 15 * time.Second, Duration: d}, nil
+}
+
+// fault is one backend fault: how to cause it and how to end it.
+type fault struct {
+	name            string
+	inject, recover func(context.Context) error
+	// inFlight: requests already on the faulty host may fail (a frozen
+	// host holds them); otherwise no request may fail.
+	inFlight bool
+}
+
+// backendFaults is scenario 2: under load through the front door, one
+// app host loses its app server, then its nginx, then freezes; each
+// time it must leave the rotation without failed requests (a frozen
+// host may fail only what it already held) and come back once well.
+func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
+	apps := e.hostsWith("app")
+	door, ok := e.frontDoor()
+	if !ok {
+		sr.Note = fmt.Sprintf("no balancer host: the %s load balancer in front is the provider's, and its health checks are not run here", e.s.Provider)
+		return
+	}
+	if len(apps) < 2 {
+		sr.check("at least two app hosts", false, "one app host: losing it is an outage")
+		return
+	}
+	victim := apps[0]
+	m := e.hosts[victim]
+	appUnit := e.s.App.Name + ".service"
+	var faults []fault
+	faults = append(faults, fault{name: "app server stopped",
+		inject:  func(ctx context.Context) error { return e.sysctl(ctx, m, "stop", appUnit) },
+		recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", appUnit) }})
+	if len(e.hostFiles(victim, "etc/nginx/")) > 0 {
+		faults = append(faults, fault{name: "nginx stopped",
+			inject:  func(ctx context.Context) error { return e.sysctl(ctx, m, "stop", "nginx.service") },
+			recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", "nginx.service") }})
+	}
+	faults = append(faults, fault{name: "host frozen (SIGSTOP)", inFlight: true,
+		inject:  func(context.Context) error { m.Freeze(true); return nil },
+		recover: func(context.Context) error { m.Freeze(false); return nil }})
+
+	h := e.s.Balancer.Health
+	recoverBound := time.Duration(max(h.Rise, 1)*max(h.Interval, 1))*time.Second + 3*time.Second
+	total := time.Duration(len(faults))*(faultHold+recoverBound+2*settle) + 10*time.Second
+	load, err := e.newLoad(door, total)
+	if err != nil {
+		sr.check("load generator", false, "%v", err)
+		return
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { load.Run(lctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(settle)
+	lb := e.hostsWith("lb")[0]
+	for _, f := range faults {
+		t0 := load.Now()
+		if err := f.inject(ctx); err != nil {
+			sr.check(f.name, false, "injecting: %v", err)
+			continue
+		}
+		detect := e.watchDown(ctx, lb, victim, faultHold)
+		time.Sleep(max(0, faultHold-(load.Now()-t0)))
+		t1 := load.Now()
+		if err := f.recover(ctx); err != nil {
+			sr.check(f.name, false, "recovering: %v", err)
+			continue
+		}
+		back := time.Duration(-1)
+		for deadline := time.Now().Add(recoverBound + 5*time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if at, ok := firstFrom(load.Samples(), victim, t1); ok {
+				back = at - t1
+				break
+			}
+		}
+		time.Sleep(settle)
+		t2 := load.Now()
+		var window []Sample
+		for _, s := range load.Samples() {
+			if s.Start >= t0 && s.Start < t2 {
+				window = append(window, s)
+			}
+		}
+		p := &Phase{Name: f.name, Stats: summarize(window), DetectS: -1, RecoverS: -1, FailWindowS: failWindow(window)}
+		if detect >= 0 {
+			p.DetectS = secs(detect)
+		}
+		if back >= 0 {
+			p.RecoverS = secs(back)
+		}
+		sr.Phases = append(sr.Phases, p)
+		if f.inFlight {
+			sr.check(f.name+": only requests in flight fail", p.Stats.Failed <= loadWorker, "%d of %d failed (%d clients)%s", p.Stats.Failed, p.Stats.Requests, loadWorker, failSample(window))
+		} else {
+			sr.check(f.name+": no request fails", p.Stats.Failed == 0, "%d of %d failed%s", p.Stats.Failed, p.Stats.Requests, failSample(window))
+		}
+		if e.s.Balancer.Kind == "haproxy" {
+			bound := 2 * time.Second
+			if f.inFlight {
+				bound = 2*time.Duration(max(h.Interval, 1))*time.Second + time.Duration(max(h.Timeout, 1))*time.Second
+			}
+			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))
+		}
+		sr.check(fmt.Sprintf("%s: back in rotation within %s", f.name, recoverBound), back >= 0 && back <= recoverBound, "%s", durOr(back, "no request served by "+victim))
+	}
+}
+
+func (e *env) sysctl(ctx context.Context, m *Machine, verb, unit string) error {
+	out, err := m.Exec(ctx, "systemctl", verb, unit)
+	if err != nil {
+		return fmt.Errorf("systemctl %s %s: %v: %s", verb, unit, err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+var statsSocketRe = regexp.MustCompile(`(?m)^\s*stats socket (\S+)`)
+
+// watchDown polls the balancer's view of server (HAProxy's admin socket)
+// until it is no longer UP, for at most d; -1 when it stays up or the
+// balancer cannot say (nginx's checks are passive and unseen).
+func (e *env) watchDown(ctx context.Context, lb, server string, d time.Duration) time.Duration {
+	cfg, ok := e.file(lb, "etc/haproxy/haproxy.cfg")
+	if !ok {
+		return -1
+	}
+	mm := statsSocketRe.FindSubmatch(cfg)
+	if mm == nil {
+		return -1
+	}
+	sock := string(mm[1])
+	start := time.Now()
+	for time.Since(start) < d {
+		out, _ := e.hosts[lb].Sh(ctx, "echo 'show stat' | socat stdio "+sock)
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Split(l, ",")
+			if len(f) > 17 && f[1] == server && f[0] != "acme" && !strings.HasPrefix(f[17], "UP") {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return -1
+}
+
+// firstFrom is when backend first answered a request started after t.
+func firstFrom(samples []Sample, backend string, t time.Duration) (time.Duration, bool) {
+	for _, s := range samples {
+		if s.Start >= t && s.OK() && s.Backend == backend {
+			return s.Start + s.Latency, true
+		}
+	}
+	return 0, false
+}
+
+func failWindow(samples []Sample) float64 {
+	var first, last time.Duration = -1, -1
+	for _, s := range samples {
+		if !s.OK() {
+			if first < 0 {
+				first = s.Start
+			}
+			last = s.Start + s.Latency
+		}
+	}
+	if first < 0 {
+		return 0
+	}
+	return secs(last - first)
+}
+
+// failSample shows the first failed request, so a failure says what the
+// client saw.
+func failSample(samples []Sample) string {
+	for _, s := range samples {
+		if !s.OK() {
+			if s.Err != "" {
+				return "; first: " + s.Err
+			}
+			return fmt.Sprintf("; first: HTTP %d", s.Status)
+		}
+	}
+	return ""
+}
+
+func secs(d time.Duration) float64 { return float64(d.Milliseconds()/100) / 10 }
+
+func durOr(d time.Duration, none string) string {
+	if d < 0 {
+		return none
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// balancerLoss is scenario 3: the balancer holding the front door is
+// lost under load. With failover rendered, failures must stop within
+// 3 s; without, the loss is the stack's expected consequence and the
+// report says so.
+func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
+	lbs := e.hostsWith("lb")
+	door, ok := e.frontDoor()
+	if !ok {
+		sr.Note = fmt.Sprintf("no balancer host: the %s load balancer in front is the provider's", e.s.Provider)
+		return
+	}
+	failover := e.s.Balancer.Failover
+	if len(lbs) < 2 {
+		sr.Note = "one balancer host: losing it is an outage"
+	}
+	victim := e.holder(ctx, door, lbs)
+	const observe = 15 * time.Second
+	load, err := e.newLoad(door, observe+2*settle+5*time.Second)
+	if err != nil {
+		sr.check("load generator", false, "%v", err)
+		return
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { load.Run(lctx); close(done) }()
+	time.Sleep(2 * settle)
+	t0 := load.Now()
+	m := e.hosts[victim]
+	_ = e.fab.SetLink(m.Port, false)
+	m.Kill()
+	time.Sleep(observe)
+	cancel()
+	<-done
+	var after []Sample
+	for _, s := range load.Samples() {
+		if s.Start >= t0 {
+			after = append(after, s)
+		}
+	}
+	p := &Phase{Name: victim + " lost", Stats: summarize(after), DetectS: -1, RecoverS: -1, FailWindowS: failWindow(after)}
+	// Recovery: the first success after which nothing failed.
+	lastFail := time.Duration(-1)
+	for _, s := range after {
+		if !s.OK() {
+			lastFail = s.Start + s.Latency
+		}
+	}
+	if lastFail < 0 {
+		p.RecoverS = 0
+	} else if lastFail < load.Now()-2*time.Second {
+		p.RecoverS = secs(lastFail - t0)
+	}
+	sr.Phases = append(sr.Phases, p)
+	if failover == "none" || len(lbs) < 2 {
+		sr.Note = firstNonEmpty(sr.Note, "balancer.failover is \"none\": nothing moves the address, and losing "+victim+" is an outage for the clients that use it")
+		sr.check("the loss is seen (expected without failover)", p.Stats.Failed > 0, "%d of %d failed", p.Stats.Failed, p.Stats.Requests)
+		return
+	}
+	sr.check(fmt.Sprintf("failover (%s): requests succeed again within 3 s", failover), p.RecoverS >= 0 && p.RecoverS <= 3,
+		"%d of %d failed; %s%s", p.Stats.Failed, p.Stats.Requests, map[bool]string{true: fmt.Sprintf("failures over %.1f s", p.FailWindowS), false: "still failing at the end"}[p.RecoverS >= 0], failSample(after))
+}
+
+// holder is the balancer that answers for addr now.
+func (e *env) holder(ctx context.Context, addr string, lbs []string) string {
+	for _, lb := range lbs {
+		if e.s.Hosts[lb].Address == addr {
+			return lb
+		}
+		if out, _ := e.hosts[lb].Exec(ctx, "ip", "-o", "addr", "show"); strings.Contains(out, " "+addr+"/") {
+			return lb
+		}
+	}
+	return lbs[0]
+}

@@ -1,0 +1,148 @@
+package systest
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sample is one request the load generator made.
+type Sample struct {
+	Start   time.Duration // since the load began
+	Latency time.Duration
+	Status  int    // 0 when no response came
+	Backend string // the host that answered (the stand-in app's body)
+	Err     string
+}
+
+// OK reports whether the request succeeded.
+func (s Sample) OK() bool { return s.Status == 200 && s.Err == "" }
+
+// Load is a closed-loop HTTP client running in its own namespace on the
+// test network: Workers clients each send a GET as soon as the previous
+// one is answered, for at most Duration.
+type Load struct {
+	NS       string
+	URL      string // https://domain/ — dialled at Addr whatever the name
+	Addr     string // host:port the name resolves to
+	Workers  int
+	Timeout  time.Duration
+	Duration time.Duration
+
+	mu      sync.Mutex
+	samples []Sample
+	begin   time.Time
+}
+
+// Run drives the load until ctx ends or Duration passes.
+func (l *Load) Run(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, l.Duration)
+	defer cancel()
+	d := &nsDialer{ns: l.NS, d: net.Dialer{Timeout: l.Timeout}}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, l.Addr)
+		},
+		// The certificate is the test's own self-signed one.
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+		MaxIdleConnsPerHost: l.Workers,
+		ForceAttemptHTTP2:   false,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: l.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	l.begin = time.Now()
+	var wg sync.WaitGroup
+	for range l.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				s := l.one(ctx, client)
+				if ctx.Err() != nil && !s.OK() {
+					return // cut off by the end of the run, not a failure
+				}
+				l.mu.Lock()
+				l.samples = append(l.samples, s)
+				l.mu.Unlock()
+				if !s.OK() {
+					time.Sleep(20 * time.Millisecond) // no spinning on a refused connection
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (l *Load) one(ctx context.Context, c *http.Client) Sample {
+	start := time.Now()
+	s := Sample{Start: start.Sub(l.begin)}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		s.Err = err.Error()
+		s.Latency = time.Since(start)
+		return s
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	s.Latency = time.Since(start)
+	s.Status = resp.StatusCode
+	if err != nil {
+		s.Err = err.Error()
+	}
+	s.Backend = strings.TrimSpace(string(body))
+	return s
+}
+
+// Now is the time since the load began.
+func (l *Load) Now() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.begin.IsZero() {
+		return 0
+	}
+	return time.Since(l.begin)
+}
+
+// Samples returns the requests made so far, in start order.
+func (l *Load) Samples() []Sample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := slices.Clone(l.samples)
+	slices.SortFunc(out, func(a, b Sample) int { return int(a.Start - b.Start) })
+	return out
+}
+
+// Stats summarises samples.
+type Stats struct {
+	Requests int     `json:"requests"`
+	Failed   int     `json:"failed"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+}
+
+func summarize(samples []Sample) Stats {
+	st := Stats{Requests: len(samples)}
+	lat := make([]time.Duration, 0, len(samples))
+	for _, s := range samples {
+		if !s.OK() {
+			st.Failed++
+		}
+		lat = append(lat, s.Latency)
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		st.P50ms = ms(lat[len(lat)/2])
+		st.P99ms = ms(lat[min(len(lat)-1, len(lat)*99/100)])
+	}
+	return st
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()/100) / 10 }

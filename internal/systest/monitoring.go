@@ -1,0 +1,5 @@
+package systest
+
+import "context"
+
+func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {}
