@@ -267,7 +267,7 @@ func sandbox(u *systemd.Unit, s *schema.Stack, opt artifact.Options) error {
 	slices.Sort(writable)
 	writable = slices.Compact(writable)
 	u.Comment("Sandbox: as the app's unit. Tasks read the code, write uploads and private /tmp.")
-	u.Sandbox(writable, home)
+	u.Sandbox(writable, home, s.App.User, s.App.Group)
 	u.Set("CapabilityBoundingSet", "")
 	return nil
 }

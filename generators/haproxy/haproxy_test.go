@@ -128,9 +128,14 @@ func TestPasswordNeverWritten(t *testing.T) {
 		if n := len(regexp.MustCompile(`(?m)^\s*stats auth `).FindAllString(cfg, -1)); n != 1 {
 			t.Errorf("%s: %d stats auth lines, want 1", name, n)
 		}
+		// The file is optional so a new balancer balances from its first
+		// boot; without it the stats page must refuse every request.
 		drop := string(files[DropInPath].Content)
-		if !strings.Contains(drop, "\nEnvironmentFile="+s.Balancer.EnvironmentFile+"\n") {
-			t.Errorf("%s: the drop-in does not require %s (no \"-\"):\n%s", name, s.Balancer.EnvironmentFile, drop)
+		if !strings.Contains(drop, "\nEnvironmentFile=-"+s.Balancer.EnvironmentFile+"\n") {
+			t.Errorf("%s: the drop-in does not load %s optionally:\n%s", name, s.Balancer.EnvironmentFile, drop)
+		}
+		if !strings.Contains(cfg, "http-request deny deny_status 503 unless { env(HAPROXY_STATS_PASSWORD),length gt 0 }") {
+			t.Errorf("%s: the stats page is not refused while the password is unset:\n%s", name, cfg)
 		}
 	}
 }

@@ -288,7 +288,7 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 	u.set("UMask", umask)
 
 	u.comment("Sandbox: the app reads its code, writes only uploads and private /tmp.")
-	sandbox(&u, writable, home)
+	sandbox(&u, writable, home, app.User, app.Group)
 	if app.Bind.Port != 0 && app.Bind.Port < 1024 {
 		u.comment(fmt.Sprintf("Port %d is privileged: keep only the right to bind it.", app.Bind.Port))
 		u.set("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")
@@ -308,15 +308,17 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 // homes, kernel and control-group protections, the @system-service
 // system calls and the address families a web app uses. Capabilities
 // are the caller's: they differ by unit.
-func sandbox(u *unit, writable []string, home bool) {
+func sandbox(u *unit, writable []string, home bool, user, group string) {
 	u.set("NoNewPrivileges", "yes")
 	u.set("PrivateTmp", "yes")
 	u.set("PrivateDevices", "yes")
 	u.set("PrivateMounts", "yes")
 	u.set("ProtectSystem", "strict")
 	if len(writable) > 0 {
-		u.comment("Uploaded media. No \"-\": a missing directory fails the start, not the uploads.")
-		u.set("ReadWritePaths", strings.Join(writable, " "))
+		u.comment("Uploaded media, created before start (\"+\": outside the sandbox) so a new host",
+			"starts; \"-\" lets that first command's sandbox be set up while it is still missing.")
+		u.set("ExecStartPre", "+/usr/bin/install -d -o "+user+" -g "+group+" -m 0750 "+strings.Join(writable, " "))
+		u.set("ReadWritePaths", "-"+strings.Join(writable, " -"))
 	}
 	if home {
 		u.comment("The app lives under a home directory: keep homes visible, read-only.")

@@ -286,7 +286,7 @@ func TestExampleStacks(t *testing.T) {
 		},
 		"do-python-50k": {
 			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "api", protectHome: "yes",
-			readWrite: "ROOT/srv/api/media",
+			readWrite: "-ROOT/srv/api/media",
 			execStart: []string{"ROOT/srv/api/venv/bin/gunicorn", "--config", "ROOT/etc/api/gunicorn.conf.py", "myapp.wsgi:application"},
 		},
 		"aws-spot-asg": {
@@ -417,7 +417,7 @@ func TestInTestStacks(t *testing.T) {
 		{url: "/media/", dir: "/home/web/media"},
 	]`,
 			want: unitWant{typ: "notify", killSignal: "SIGTERM", umask: "0027", protectHome: "read-only",
-				readWrite: "ROOT/home/web/media",
+				readWrite: "-ROOT/home/web/media",
 				execStart: []string{"ROOT/home/web/venv/bin/gunicorn", "--config", "ROOT/etc/web/gunicorn.conf.py", "site.wsgi:application"}},
 			nginxHosts: []string{"app1"},
 		},

@@ -46,7 +46,10 @@ func (u *Unit) Comment(lines ...string) { u.u.comment(lines...) }
 func (u *Unit) Set(key, value string) { u.u.set(key, value) }
 
 // Sandbox writes the confinement shared by every unit running app code.
-func (u *Unit) Sandbox(writable []string, home bool) { sandbox(&u.u, writable, home) }
+// user and group own the writable directories, created before start.
+func (u *Unit) Sandbox(writable []string, home bool, user, group string) {
+	sandbox(&u.u, writable, home, user, group)
+}
 
 // Bytes returns the file.
 func (u *Unit) Bytes() []byte { return u.u.bytes() }

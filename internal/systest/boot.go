@@ -3,6 +3,7 @@ package systest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
@@ -216,6 +217,7 @@ var (
 	envFileRe  = regexp.MustCompile(`(?m)^EnvironmentFile=-?(/\S+)$`)
 	envVarRe   = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)\}`)
 	pwdFileRe  = regexp.MustCompile(`(?m)^[A-Z0-9_]+_PASSWORD_FILE=(/\S+)$`)
+	aclFileRe  = regexp.MustCompile(`(?m)^aclfile (/\S+)$`)
 	secretTrue = "hacompile-test-"
 )
 
@@ -253,13 +255,21 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 		var body strings.Builder
 		body.WriteString("# hacompile test: throwaway secrets\n")
 		for _, v := range vars {
-			fmt.Fprintf(&body, "%s=%s\n", v, secret())
+			fmt.Fprintf(&body, "%s=%s\n", v, e.secret())
 		}
 		fmt.Fprintf(&script, "[ -s %s ] || { mkdir -p \"$(dirname %s)\"; printf '%%s' '%s' > %s; chmod 600 %s; }\n", p, p, body.String(), p, p)
 	}
+	// Redis reads its users from an ACL file the runbook has the
+	// operator write, with the password the app's file holds.
+	for _, f := range e.hostFiles(host, "etc/redis/") {
+		if mm := aclFileRe.FindSubmatch(f.Content); mm != nil {
+			sum := sha256.Sum256([]byte(e.secret()))
+			fmt.Fprintf(&script, "[ -s %s ] || { printf 'user default on #%x ~* &* +@all\\n' | install -m 0640 -o root -g redis /dev/stdin %s; }\n", mm[1], sum, mm[1])
+		}
+	}
 	owner := e.s.App.User
 	for _, p := range slices.Sorted(mapKeys(pwFiles)) {
-		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, secret(), owner, p)
+		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, e.secret(), owner, p)
 	}
 	if script.Len() == 0 {
 		return nil
@@ -277,10 +287,17 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 	return nil
 }
 
-func secret() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return secretTrue + hex.EncodeToString(b)
+// secret is the run's one throwaway secret: every password of the
+// stack is this, so the app's copy of a password matches the server's.
+func (e *env) secret() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pw == "" {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		e.pw = secretTrue + hex.EncodeToString(b)
+	}
+	return e.pw
 }
 
 // services are the units a host runs for the stack: its rendered

@@ -40,9 +40,10 @@ var basePackages = []string{
 
 // standInPackages are what the stand-in application needs beyond the
 // packages the stack's cloud-init installs: Debian's gunicorn for the
-// virtualenv stand-in, Celery and its Redis and AMQP transports for
+// virtualenv stand-in (with gevent, as a virtualenv for gevent workers
+// has), Celery and its Redis and AMQP transports for
 // workers.
-var standInPackages = []string{"gunicorn", "python3-venv", "python3-celery", "python3-redis", "python3-kombu"}
+var standInPackages = []string{"gunicorn", "python3-gevent", "python3-venv", "python3-celery", "python3-redis", "python3-kombu"}
 
 // Image is a built root file system, read-only once built: each host
 // boots from an overlay on it.

@@ -128,6 +128,7 @@ type env struct {
 	id     string
 	mu     sync.Mutex
 	devs   []string
+	pw     string
 }
 
 // deviate records a change the test made for this machine's sake.
