@@ -29,8 +29,7 @@ func (e *env) clientNS() (string, error) {
 		return e.client, nil
 	}
 	used := map[netip.Addr]bool{}
-	for _, h := range e.s.Hosts {
-		a, _ := netip.ParseAddr(h.Address)
+	for _, a := range e.addrs {
 		used[a] = true
 	}
 	for _, a := range extraAddrs(e.s) {
@@ -333,12 +332,12 @@ func (e *env) entries() []entry {
 	tlsOn := e.s.TLS.Mode != "" && e.s.TLS.Mode != "none"
 	if len(lbs) > 0 {
 		for _, h := range lbs {
-			out = append(out, entry{host: h, addr: e.s.Hosts[h].Address, https: tlsOn})
+			out = append(out, entry{host: h, addr: e.addr(h), https: tlsOn})
 		}
 		return out
 	}
 	for _, h := range e.hostsWith("app") {
-		out = append(out, entry{host: h, addr: e.s.Hosts[h].Address, https: tlsOn && e.s.TLS.Terminate == "app"})
+		out = append(out, entry{host: h, addr: e.addr(h), https: tlsOn && e.s.TLS.Terminate == "app"})
 	}
 	return out
 }

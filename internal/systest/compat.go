@@ -20,3 +20,6 @@ func extraAddrs(s *schema.Stack) []netip.Addr {
 	}
 	return nil
 }
+
+// monitoringAddress is where the stack's Prometheus runs.
+func monitoringAddress(s *schema.Stack) string { return "" }

@@ -27,7 +27,7 @@ func (e *env) frontDoor() (string, bool) {
 	if len(lbs) == 0 {
 		return "", false
 	}
-	return e.s.Hosts[lbs[0]].Address, true
+	return e.addr(lbs[0]), true
 }
 
 func (e *env) newLoad(addr string, d time.Duration) (*Load, error) {
@@ -300,7 +300,7 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 // holder is the balancer that answers for addr now.
 func (e *env) holder(ctx context.Context, addr string, lbs []string) string {
 	for _, lb := range lbs {
-		if e.s.Hosts[lb].Address == addr {
+		if e.addr(lb) == addr {
 			return lb
 		}
 		if out, _ := e.hosts[lb].Exec(ctx, "ip", "-o", "addr", "show"); strings.Contains(out, " "+addr+"/") {

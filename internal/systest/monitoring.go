@@ -1,5 +1,286 @@
 package systest
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
 
-func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {}
+	"go.yaml.in/yaml/v3"
+)
+
+// monitor is Prometheus running on the stack's monitoring address with
+// the rendered prometheus.yml and rules, in a namespace of its own on
+// the test network.
+type monitor struct {
+	ns   string
+	cmd  *exec.Cmd
+	done chan struct{}
+	dir  string
+	// scrape is the slowest of the configuration's scrape and
+	// evaluation intervals.
+	scrape time.Duration
+}
+
+// startMonitor starts Prometheus (the machine's, from Debian) on the
+// files out/<stack>/monitoring/ holds.
+func (e *env) startMonitor() (*monitor, error) {
+	prom, err := execLookPath("prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("the monitoring scenario runs Debian's Prometheus: apt-get install prometheus")
+	}
+	dir := filepath.Join(e.opt.WorkDir, e.s.Name, "monitor")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		return nil, err
+	}
+	var cfg []byte
+	for _, f := range e.st.Files {
+		if f.Host == "" && strings.HasPrefix(f.Path, "monitoring/") {
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Path)), f.Content, 0o644); err != nil {
+				return nil, err
+			}
+			if f.Path == "monitoring/prometheus.yml" {
+				cfg = f.Content
+			}
+		}
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("no monitoring/prometheus.yml rendered")
+	}
+	var c struct {
+		Global struct {
+			Scrape string `yaml:"scrape_interval"`
+			Eval   string `yaml:"evaluation_interval"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal(cfg, &c); err != nil {
+		return nil, fmt.Errorf("prometheus.yml: %w", err)
+	}
+	mon := &monitor{dir: dir, scrape: 15 * time.Second}
+	for _, v := range []string{c.Global.Scrape, c.Global.Eval} {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 && d > mon.scrape {
+			mon.scrape = d
+		}
+	}
+	addr, err := e.monitorAddr()
+	if err != nil {
+		return nil, err
+	}
+	ns, _, err := e.fab.Attach("monitor", addr)
+	if err != nil {
+		return nil, err
+	}
+	mon.ns = ns
+	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, prom,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:9090")
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	mon.cmd = cmd
+	mon.done = make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(mon.done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := waitTCP(ctx, ns, "127.0.0.1:9090"); err != nil {
+		mon.stop()
+		b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
+		return nil, fmt.Errorf("prometheus did not start: %v\n%s", err, lastLines(string(b), 5))
+	}
+	return mon, nil
+}
+
+// monitorAddr is where Prometheus runs: the stack's monitoring address
+// (balancers admit their metrics to it alone), else a free one.
+func (e *env) monitorAddr() (netip.Addr, error) {
+	if a, err := netip.ParseAddr(monitoringAddress(e.s)); err == nil {
+		return a, nil
+	}
+	used := map[netip.Addr]bool{}
+	for _, a := range e.addrs {
+		used[a] = true
+	}
+	for _, a := range extraAddrs(e.s) {
+		used[a] = true
+	}
+	for a := e.fab.network.Masked().Addr().Next().Next(); e.fab.network.Contains(a); a = a.Next() {
+		if !used[a] {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no free address for Prometheus in %s", e.fab.network)
+}
+
+func (mon *monitor) stop() {
+	if mon.cmd != nil && mon.cmd.Process != nil {
+		_ = syscall.Kill(-mon.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-mon.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-mon.cmd.Process.Pid, syscall.SIGKILL)
+			<-mon.done
+		}
+	}
+}
+
+// api GETs a Prometheus API path and decodes its data.
+func (mon *monitor) api(ctx context.Context, path string, v any) error {
+	d := &nsDialer{ns: mon.ns, d: net.Dialer{Timeout: 2 * time.Second}}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:9090"+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil || env.Status != "success" {
+		return fmt.Errorf("%s: %s", path, lastLines(string(b), 3))
+	}
+	return json.Unmarshal(env.Data, v)
+}
+
+type target struct {
+	Labels     map[string]string `json:"labels"`
+	ScrapeURL  string            `json:"scrapeUrl"`
+	Health     string            `json:"health"`
+	LastError  string            `json:"lastError"`
+	LastScrape time.Time         `json:"lastScrape"`
+}
+
+type alert struct {
+	Labels map[string]string `json:"labels"`
+	State  string            `json:"state"`
+}
+
+// targets waits until every target has been scraped at least once.
+func (mon *monitor) targets(ctx context.Context, wait time.Duration) ([]target, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		var data struct {
+			Active []target `json:"activeTargets"`
+		}
+		err := mon.api(ctx, "/api/v1/targets", &data)
+		if err == nil && len(data.Active) > 0 && !slices.ContainsFunc(data.Active, func(t target) bool { return t.Health == "unknown" }) {
+			return data.Active, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				return data.Active, nil
+			}
+			return nil, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// alerts lists the alerts pending or firing, but the dead man's switch
+// that always fires by design.
+func (mon *monitor) alerts(ctx context.Context) ([]alert, error) {
+	var data struct {
+		Alerts []alert `json:"alerts"`
+	}
+	if err := mon.api(ctx, "/api/v1/alerts", &data); err != nil {
+		return nil, err
+	}
+	var out []alert
+	for _, a := range data.Alerts {
+		if a.Labels["alertname"] != "Watchdog" {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func describeAlerts(as []alert) string {
+	var parts []string
+	for _, a := range as {
+		parts = append(parts, fmt.Sprintf("%s{host=%q} %s", a.Labels["alertname"], a.Labels["host"], a.State))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// monitoring is scenario 4: Prometheus with the rendered configuration
+// sees every target up and nothing firing at steady state, and a frozen
+// app host raises its alert.
+func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
+	if !e.s.Monitoring.Enabled {
+		sr.Note = "monitoring.enabled is false: nothing is rendered to run"
+		return
+	}
+	mon, err := e.startMonitor()
+	if err != nil {
+		sr.check("Prometheus starts with the rendered prometheus.yml", false, "%v", err)
+		return
+	}
+	defer mon.stop()
+	ts, err := mon.targets(ctx, 3*mon.scrape+10*time.Second)
+	if err != nil {
+		sr.check("Prometheus scrapes its targets", false, "%v", err)
+		return
+	}
+	for _, t := range ts {
+		what := fmt.Sprintf("target %s (%s) is up", t.ScrapeURL, t.Labels["job"])
+		sr.check(what, t.Health == "up", "%s", firstNonEmpty(t.LastError, t.Health))
+	}
+	// Rules are evaluated after the first scrapes: give them a round.
+	time.Sleep(mon.scrape + 2*time.Second)
+	as, err := mon.alerts(ctx)
+	sr.check("no alert pending or firing at steady state", err == nil && len(as) == 0, "%s", firstNonEmpty(describeAlerts(as), fmt.Sprint(err)))
+
+	// A frozen host stops answering its scrapes: its alert goes pending.
+	apps := e.hostsWith("app")
+	if len(apps) == 0 {
+		return
+	}
+	victim := apps[len(apps)-1]
+	e.hosts[victim].Freeze(true)
+	defer e.hosts[victim].Freeze(false)
+	start := time.Now()
+	var seen []alert
+	for time.Since(start) < 3*mon.scrape+15*time.Second {
+		as, _ := mon.alerts(ctx)
+		seen = nil
+		for _, a := range as {
+			if a.Labels["host"] == victim || strings.Contains(a.Labels["instance"], e.addr(victim)+":") {
+				seen = append(seen, a)
+			}
+		}
+		if len(seen) > 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	sr.check(fmt.Sprintf("%s frozen: its alerts go pending", victim), len(seen) > 0, "%s", firstNonEmpty(describeAlerts(seen), fmt.Sprintf("none after %s", time.Since(start).Round(time.Second))))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

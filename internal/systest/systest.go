@@ -129,6 +129,7 @@ type env struct {
 	mu     sync.Mutex
 	devs   []string
 	pw     string
+	addrs  map[string]netip.Addr
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -202,7 +203,11 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 			defer os.RemoveAll(dir)
 		}
 	}
-	network, err := networkOf(s)
+	e.addrs, err = addresses(s)
+	if err != nil {
+		return nil, err
+	}
+	network, err := networkOf(s, e.addrs)
 	if err != nil {
 		return nil, err
 	}
@@ -286,29 +291,53 @@ func runID() string {
 	return hex.EncodeToString(b)
 }
 
-// networkOf is the smallest network (at most a /24) holding every host
-// address of the stack: the bridge is one link, as a provider's private
-// network is.
-func networkOf(s *schema.Stack) (netip.Prefix, error) {
-	var addrs []netip.Addr
+// unspecifiedNet holds the addresses the test gives hosts whose stack
+// address is 0.0.0.0 (an instance of a launch template, whose address
+// is known only at launch). It exists only inside the test's namespaces.
+var unspecifiedNet = netip.MustParsePrefix("10.200.0.0/24")
+
+// addresses are the hosts' addresses on the test network: the stack's,
+// or one of unspecifiedNet for a host whose address is 0.0.0.0.
+func addresses(s *schema.Stack) (map[string]netip.Addr, error) {
+	out := map[string]netip.Addr{}
+	next := unspecifiedNet.Addr().Next().Next()
 	for _, name := range s.HostNames() {
 		a, err := netip.ParseAddr(s.Hosts[name].Address)
 		if err != nil || !a.Is4() {
-			return netip.Prefix{}, fmt.Errorf("%s/%s: the system test needs an IPv4 address, not %q", s.Name, name, s.Hosts[name].Address)
+			return nil, fmt.Errorf("%s/%s: the system test needs an IPv4 address, not %q", s.Name, name, s.Hosts[name].Address)
 		}
-		addrs = append(addrs, a)
+		if a.IsUnspecified() {
+			a, next = next, next.Next()
+		}
+		out[name] = a
 	}
-	for _, a := range extraAddrs(s) {
-		addrs = append(addrs, a)
-	}
+	return out, nil
+}
+
+// networkOf is the smallest network (at most a /24) holding every host
+// address of the stack: the bridge is one link, as a provider's private
+// network is.
+func networkOf(s *schema.Stack, addrs map[string]netip.Addr) (netip.Prefix, error) {
+	all := slices.Collect(func(yield func(netip.Addr) bool) {
+		for _, a := range addrs {
+			if !yield(a) {
+				return
+			}
+		}
+	})
+	all = append(all, extraAddrs(s)...)
+	slices.SortFunc(all, func(a, b netip.Addr) int { return a.Compare(b) })
 	for bits := 24; bits >= 8; bits-- {
-		p, _ := addrs[0].Prefix(bits)
-		if !slices.ContainsFunc(addrs, func(a netip.Addr) bool { return !p.Contains(a) }) {
+		p, _ := all[0].Prefix(bits)
+		if !slices.ContainsFunc(all, func(a netip.Addr) bool { return !p.Contains(a) }) {
 			return p, nil
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("%s: the host addresses share no /8", s.Name)
 }
+
+// addr is a host's address on the test network.
+func (e *env) addr(host string) string { return e.addrs[host].String() }
 
 // start prepares and boots every host.
 func (e *env) start(img *Image) error {
@@ -335,8 +364,7 @@ func (e *env) start(img *Image) error {
 
 func (e *env) startHost(img *Image, name string) (*Machine, error) {
 	h := e.s.Hosts[name]
-	addr, _ := netip.ParseAddr(h.Address)
-	ns, port, err := e.fab.Attach(name, addr)
+	ns, port, err := e.fab.Attach(name, e.addrs[name])
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +372,7 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.NS, m.Port, m.Address = ns, port, h.Address
+	m.NS, m.Port, m.Address = ns, port, e.addr(name)
 	meta := fmt.Sprintf("instance-id: %s-%s\nlocal-hostname: %s\n", e.s.Name, name, name)
 	if err := m.Write("var/lib/cloud/seed/nocloud/meta-data", []byte(meta), 0o644); err != nil {
 		return m, err
@@ -389,7 +417,7 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 	if err := deployStandIn(m, e.s, h); err != nil {
 		return m, fmt.Errorf("%s: deploying the stand-in application: %w", name, err)
 	}
-	fmt.Fprintf(e.log, "%s: booting %s (%s)\n", e.s.Name, name, h.Address)
+	fmt.Fprintf(e.log, "%s: booting %s (%s)\n", e.s.Name, name, e.addr(name))
 	return m, m.Boot()
 }
 
