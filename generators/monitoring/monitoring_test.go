@@ -52,6 +52,7 @@ hosts: {
 	app3: {address: "10.1.0.13", roles: ["app"], cores: 2, memory_mb: 4096}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 monitoring: {for_minutes: 7, cpu_percent: 73, memory_percent: 67, disk_free_percent: 11,
 	error_rate_percent: 2.5, fd_used_percent: 77, replication_lag_seconds: 45}
 database: {host: "db.internal", name: "shop", replicas: ["db-r1.internal", "db-r2.internal"]}
@@ -104,6 +105,7 @@ hosts: {
 	app4: {address: "10.4.0.14", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 database: {engine: "mysql", managed: false, host: "10.4.0.50", port: 3306, name: "shop", replicas: ["10.4.0.51"]}
 cache: {engine: "redis", host: "10.4.0.30"}
 queue: {engine: "redis", host: "10.4.0.30"}

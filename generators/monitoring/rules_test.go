@@ -20,6 +20,7 @@ hosts: {
 	app3: {address: "10.0.0.13", roles: ["app"], cores: 1, memory_mb: 2048}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 monitoring: {for_minutes: 5, cpu_percent: 85, error_rate_percent: 5, replication_lag_seconds: 30}
 database: {host: "db.internal", name: "shop", replicas: ["db-r1.internal", "db-r2.internal", "db-r3.internal"]}
 `
