@@ -279,10 +279,10 @@ type Monitoring struct {
 	CertExpiryDays        int     `json:"cert_expiry_days"`
 	RedisMemoryPercent    int     `json:"redis_memory_percent"`
 	// Address is the monitoring host's private address ("" when unset).
-	Address      string       `json:"address,omitempty"`
-	RunbookURL   string       `json:"runbook_url"`
-	Ports        MonitorPorts `json:"ports"`
-	Alertmanager Alertmanager `json:"alertmanager"`
+	Address      string        `json:"address,omitempty"`
+	RunbookURL   string        `json:"runbook_url"`
+	Ports        MonitorPorts  `json:"ports"`
+	Alertmanager *Alertmanager `json:"alertmanager,omitempty"`
 }
 
 // MonitorPorts are the exporters' ports on each host's private address.
@@ -297,7 +297,8 @@ type MonitorPorts struct {
 type Alertmanager struct {
 	Receiver         string `json:"receiver"`
 	Kind             string `json:"kind"`
-	URLFile          string `json:"url_file,omitempty"`
+	URL              string `json:"url,omitempty"`
+	CredentialsFile  string `json:"credentials_file,omitempty"`
 	APIURLFile       string `json:"api_url_file,omitempty"`
 	Channel          string `json:"channel,omitempty"`
 	To               string `json:"to,omitempty"`
@@ -305,6 +306,9 @@ type Alertmanager struct {
 	Smarthost        string `json:"smarthost,omitempty"`
 	AuthUsername     string `json:"auth_username,omitempty"`
 	AuthPasswordFile string `json:"auth_password_file,omitempty"`
+	WatchdogURL      string `json:"watchdog_url,omitempty"`
+	// WatchdogCredentialsFile holds a bearer token for WatchdogURL.
+	WatchdogCredentialsFile string `json:"watchdog_credentials_file,omitempty"`
 }
 
 // Database is the stack's SQL database.

@@ -319,7 +319,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		// in recovery at all (the lag reads 0 on a primary).
 		l := strconv.Itoa(m.ReplicationLagSeconds)
 		up := "pg_up"
-		lag := sel("pg_replication_lag_seconds", db) + " > " + l + "\n  and on (instance) " + sel("pg_replication_is_replica", db) + " == 1"
+		lag := "(" + sel("pg_replication_lag_seconds", db) + "\n  and on (instance) " + sel("pg_replication_is_replica", db) + " == 1) > " + l
 		if p.dbJob == jobMySQL {
 			up = "mysql_up"
 			lag = sel("mysql_slave_status_seconds_behind_master", db) + " - " + sel("mysql_slave_status_sql_delay", db) + " > " + l

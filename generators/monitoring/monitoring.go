@@ -70,6 +70,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if err != nil {
 		return nil, err
 	}
+	am, err := renderAlertmanager(s, alertGroups(s, p))
+	if err != nil {
+		return nil, err
+	}
 	return []artifact.File{
 		{
 			Path: AlertsPath, Content: alerts, Mode: 0o644,
@@ -80,6 +84,11 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Path: ConfigPath, Content: config, Mode: 0o644,
 			Validate: "promtool check config " + ConfigPath,
 			Reload:   "systemctl reload prometheus",
+		},
+		{
+			Path: AlertmanagerPath, Content: am, Mode: 0o644,
+			Validate: "amtool check-config " + AlertmanagerPath,
+			Reload:   "systemctl reload prometheus-alertmanager",
 		},
 	}, nil
 }
