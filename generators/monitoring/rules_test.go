@@ -33,15 +33,22 @@ func TestRulesFire(t *testing.T) {
 	testtool.Require(t, "promtool", "prometheus")
 	alerts, config := generate(t, load(t, "unit", unitStack))
 	dir := writeOut(t, alerts, config)
-	spec, err := os.ReadFile(filepath.Join("testdata", "rules_test.yml"))
+	promtoolTest(t, dir, "rules_test.yml")
+}
+
+// promtoolTest copies the promtool unit-test spec testdata/<spec> beside
+// the rendered files in dir and runs it.
+func promtoolTest(t *testing.T, dir, spec string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", spec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "rules_test.yml"), spec, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, spec), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := promtool(t, dir, "test", "rules", "rules_test.yml")
+	out := promtool(t, dir, "test", "rules", spec)
 	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool test rules:\n%s", out)
+		t.Fatalf("promtool test rules %s:\n%s", spec, out)
 	}
 }

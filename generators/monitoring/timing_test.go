@@ -1,9 +1,6 @@
 package monitoring_test
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -53,15 +50,5 @@ func TestAlertTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writeOut(t, bare, config)
-	spec, err := os.ReadFile(filepath.Join("testdata", "timing_test.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "timing_test.yml"), spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := promtool(t, dir, "test", "rules", "timing_test.yml")
-	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool test rules:\n%s", out)
-	}
+	promtoolTest(t, dir, "timing_test.yml")
 }

@@ -136,17 +136,17 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"tmp=\"$out.tmp\"\n" +
 		"present=0\n" +
 		"if end=$(openssl x509 -noout -enddate -in \"$cert\" 2>/dev/null); then\n" +
-		"\tnot_after=$(date -d \"${end#notAfter=}\" +%s) && present=1\n" +
+		"    not_after=$(date -d \"${end#notAfter=}\" +%s) && present=1\n" +
 		"fi\n" +
 		"{\n" +
-		"\techo '# HELP " + CertPresentMetric + " Whether the certificate file could be read.'\n" +
-		"\techo '# TYPE " + CertPresentMetric + " gauge'\n" +
-		"\techo \"" + CertPresentMetric + "{path=\\\"$cert\\\"} $present\"\n" +
-		"\tif [ \"$present\" = 1 ]; then\n" +
-		"\t\techo '# HELP " + CertMetric + " The certificate'\\''s notAfter, in Unix seconds.'\n" +
-		"\t\techo '# TYPE " + CertMetric + " gauge'\n" +
-		"\t\techo \"" + CertMetric + "{path=\\\"$cert\\\"} $not_after\"\n" +
-		"\tfi\n" +
+		"    echo '# HELP " + CertPresentMetric + " Whether the certificate file could be read.'\n" +
+		"    echo '# TYPE " + CertPresentMetric + " gauge'\n" +
+		"    echo \"" + CertPresentMetric + "{path=\\\"$cert\\\"} $present\"\n" +
+		"    if [ \"$present\" = 1 ]; then\n" +
+		"        echo '# HELP " + CertMetric + " The certificate'\\''s notAfter, in Unix seconds.'\n" +
+		"        echo '# TYPE " + CertMetric + " gauge'\n" +
+		"        echo \"" + CertMetric + "{path=\\\"$cert\\\"} $not_after\"\n" +
+		"    fi\n" +
 		"} >\"$tmp\" && mv \"$tmp\" \"$out\"\n"
 	service := artifact.Header("#", s) +
 		"[Unit]\n" +
