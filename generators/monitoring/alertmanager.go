@@ -48,6 +48,14 @@ func renderAlertmanager(s *schema.Stack, gs []group) ([]byte, error) {
 	receiver := nullReceiver
 	if am != nil {
 		receiver = am.Receiver
+		if files := amSecretFiles(am); len(files) > 0 {
+			var b strings.Builder
+			b.WriteString("Provision its credentials on the monitoring host (paste the secret, then Ctrl-D):")
+			for _, f := range files {
+				b.WriteString("\n  install -D -m 0640 -o root -g prometheus /dev/stdin " + f)
+			}
+			w.comment(0, b.String())
+		}
 	} else {
 		w.comment(0, "The stack names no receiver (monitoring.alertmanager): alerts are shown in\n"+
 			"Alertmanager's web page but sent nowhere.")
@@ -138,4 +146,18 @@ func credentials(w *yamlWriter, indent int, file string) {
 	w.raw(indent+2, "authorization:")
 	w.raw(indent+4, "type: Bearer")
 	w.str(indent+4, "credentials_file", file)
+}
+
+// amSecretFiles are the credential files the receivers read.
+func amSecretFiles(am *schema.Alertmanager) []string {
+	var files []string
+	for _, f := range []string{am.CredentialsFile, am.APIURLFile, am.WatchdogCredentialsFile} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	if am.Kind == "email" && am.AuthUsername != "" {
+		files = append(files, am.AuthPasswordFile)
+	}
+	return files
 }

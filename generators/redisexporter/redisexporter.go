@@ -94,8 +94,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		fmt.Fprintf(&b, "# redis_exporter on %s: reads the local Redis and serves its metrics on the\n", h.Name)
 		b.WriteString("# host's private address for Prometheus on the monitoring host (job \"redis\").\n")
 		b.WriteString("# Read by Debian's prometheus-redis-exporter.service as $ARGS.\n")
-		b.WriteString("# The default user's password is not here: provision " + PasswordFile + "\n")
-		b.WriteString("# (mode 0640, root:prometheus) holding {\"" + RedisURL(s) + "\": \"<password>\"}.\n")
+		b.WriteString("# The default user's password is not here. Provision it as JSON,\n")
+		b.WriteString("# {\"" + RedisURL(s) + "\": \"<password>\"}, readable by the exporter alone\n")
+		b.WriteString("# (paste the JSON, then press Ctrl-D):\n")
+		b.WriteString("#   install -D -m 0640 -o root -g prometheus /dev/stdin " + PasswordFile + "\n")
 		a := []string{
 			"--web.listen-address=" + ListenAddress(s, h),
 			"--redis.addr=" + RedisURL(s),
