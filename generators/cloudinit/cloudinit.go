@@ -22,6 +22,7 @@ import (
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -358,7 +359,11 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 		cmds = append(cmds, "systemctl enable mtail", "systemctl restart mtail")
 	}
 	if hasKind["redis-exporter"] {
-		cmds = append(cmds, "systemctl enable prometheus-redis-exporter", "systemctl restart prometheus-redis-exporter")
+		// Like Redis, the exporter needs its password file, a secret the
+		// operator provisions: without it, it would exit at once.
+		pw := redisexporter.PasswordFile
+		cmds = append(cmds, "systemctl enable prometheus-redis-exporter",
+			fmt.Sprintf("if [ -e %s ]; then systemctl restart prometheus-redis-exporter; else systemctl stop prometheus-redis-exporter; echo 'hacompile: provision %s, then run: systemctl restart prometheus-redis-exporter'; fi", pw, pw))
 	}
 	return cmds
 }

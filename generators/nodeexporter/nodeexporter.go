@@ -97,7 +97,7 @@ func args(s *schema.Stack, h *schema.Host, opt artifact.Options) []byte {
 
 // Certificate expiry, through the textfile collector: on each host that
 // serves HTTPS, a timer reads the certificate's notAfter with openssl
-// every hour and writes it where node_exporter reads it. certbot's live
+// every two minutes and writes it where node_exporter reads it. certbot's live
 // directory is root's alone, so the job runs as root and node_exporter
 // only reads the result.
 const (
@@ -129,7 +129,7 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 	script := artifact.Header("#", s)
 	script = "#!/bin/sh\n" + script +
 		"# Writes the notAfter of the certificate this host serves for node_exporter's\n" +
-		"# textfile collector; run hourly by hacompile-cert-expiry.timer.\n" +
+		"# textfile collector; run every two minutes by hacompile-cert-expiry.timer.\n" +
 		"set -u\n" +
 		"cert='" + opt.P(s.TLS.Certificate) + "'\n" +
 		"out='" + opt.P("/"+TextfileDir+"/"+certPromFile) + "'\n" +
@@ -159,10 +159,12 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"WantedBy=multi-user.target\n"
 	timer := artifact.Header("#", s) +
 		"[Unit]\n" +
-		"Description=Publish the TLS certificate's expiry hourly\n\n" +
+		"Description=Publish the TLS certificate's expiry every two minutes\n\n" +
+		"# Often enough that a certificate certbot obtains on first boot shows\n" +
+		"# within one for_minutes (CertificateMissing); one openssl call each time.\n" +
 		"[Timer]\n" +
 		"OnBootSec=1min\n" +
-		"OnUnitActiveSec=1h\n\n" +
+		"OnUnitActiveSec=2min\n\n" +
 		"[Install]\n" +
 		"WantedBy=timers.target\n"
 	return []artifact.File{
