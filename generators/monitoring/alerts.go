@@ -127,7 +127,11 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 			},
 			{
 				name: "HostDiskWillFillIn24Hours", severity: "warning",
-				expr: "predict_linear(" + sel("node_filesystem_avail_bytes", node, fsFilter) + "[6h], 24 * 3600) < 0\n  and " +
+				// Below 40% free only, as node-mixin does: a large disk
+				// with a short burst of writes is no emergency, and a new
+				// Prometheus extrapolates from few samples.
+				expr: sel("node_filesystem_avail_bytes", node, fsFilter) + " / " + sel("node_filesystem_size_bytes", node, fsFilter) + " * 100 < 40\n  and " +
+					"predict_linear(" + sel("node_filesystem_avail_bytes", node, fsFilter) + "[6h], 24 * 3600) < 0\n  and " +
 					sel("node_filesystem_readonly", node) + " == 0",
 				summary: "{{ $labels.mountpoint }} on {{ $labels.host }} will be full within a day",
 				description: "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) on " + who +
