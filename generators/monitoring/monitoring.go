@@ -274,7 +274,7 @@ func newPlan(s *schema.Stack) *plan {
 		}
 	}
 	redis := job{
-		name: jobRedisProbe, exporter: "redis_exporter", path: "/scrape", probe: redisAddr,
+		name: jobRedisProbe, exporter: "redis_exporter probe", path: "/scrape", probe: redisAddr,
 		comment: "redis_exporter (Debian: prometheus-redis-exporter) on the monitoring host,\n" +
 			"probing each Redis server named here.",
 	}

@@ -120,6 +120,22 @@ queue: {engine: "redis", host: "10.4.0.30"}
 		alerts: slices.Concat([]string{"TargetDown", "High5xxRate", "BackendDown", "UnhealthyBackends", "BackendServerDown",
 			"DatabaseDown", "DatabaseReplicationLag"}, redisAlerts, certAlerts, hostAlerts),
 	},
+	{
+		// A self-hosted Redis cache on its host and a Redis broker
+		// elsewhere: two redis jobs, each with its own TargetDown.
+		name: "redis-local-and-probed",
+		src: `
+tls: mode: "none"
+hosts: {
+	app1: {address: "10.5.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	cache1: {address: "10.5.0.31", roles: ["cache"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "cloud"
+cache: {engine: "redis"}
+queue: {engine: "redis", host: "10.5.0.40"}
+`,
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate"}, redisAlerts, hostAlerts),
+	},
 }
 
 func load(t *testing.T, name, src string) *schema.Stack {
@@ -307,6 +323,7 @@ func TestContent(t *testing.T) {
 			exprs := map[string][]string{}
 			var names []string
 			groups := map[string]bool{}
+			urls := map[string]bool{}
 			for _, g := range rules.Groups {
 				if groups[g.Name] {
 					t.Errorf("group %q twice", g.Name)
@@ -317,6 +334,11 @@ func TestContent(t *testing.T) {
 						names = append(names, r.Alert)
 					}
 					exprs[r.Alert] = append(exprs[r.Alert], r.Expr)
+					if url := r.Annotations["runbook_url"]; urls[url] {
+						t.Errorf("%s: runbook_url %s is another alert's too", r.Alert, url)
+					} else {
+						urls[url] = true
+					}
 					if want := monitoring.RunbookURL(s, r.Alert, r.Labels["exporter"]); r.Annotations["runbook_url"] != want ||
 						!strings.HasPrefix(want, "/stacks/"+s.Name+"/alerts.html#alert-") {
 						t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
