@@ -61,6 +61,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	var files []artifact.File
 	for _, n := range s.HostNames() {
 		h := s.Hosts[n]
+		if err := checkPorts(s, h); err != nil {
+			return nil, fmt.Errorf("%s/%s/node-exporter: %w", s.Name, n, err)
+		}
 		files = append(files, artifact.File{
 			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: args(s, h, opt), Mode: 0o644, Owner: "root:root",
 			Reload: "systemctl restart " + Package,
@@ -174,4 +177,39 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		{Path: CertTimerPath, Content: []byte(timer), Mode: 0o644, Owner: "root:root",
 			Validate: "systemd-analyze verify " + opt.P("/"+CertTimerPath), Reload: "systemctl daemon-reload && systemctl restart hacompile-cert-expiry.timer"},
 	}
+}
+
+// checkPorts refuses an exporter port that another listener of the host
+// already has: the exporter would fail to start, and Prometheus would
+// scrape the wrong program.
+func checkPorts(s *schema.Stack, h *schema.Host) error {
+	type use struct {
+		port int
+		what string
+	}
+	m := s.Monitoring.Ports
+	uses := []use{{m.Node, "monitoring.ports.node (node_exporter)"}}
+	if h.Has("lb") && s.Balancer.Kind == "haproxy" {
+		uses = append(uses, use{m.HAProxy, "monitoring.ports.haproxy (HAProxy's metrics listener)"})
+	}
+	if h.Has("lb") && s.Balancer.Kind != "cloud" {
+		uses = append(uses, use{80, "the balancer's port 80"}, use{443, "the balancer's port 443"})
+	}
+	if h.Has("app") {
+		uses = append(uses, use{s.App.HTTPPort, "app.http_port (nginx)"}, use{m.Mtail, "monitoring.ports.mtail (mtail)"})
+		if s.App.Bind.Port > 0 {
+			uses = append(uses, use{s.App.Bind.Port, "app.bind.port (the app server)"})
+		}
+	}
+	if h.Has("cache") && s.Cache != nil && !s.Cache.Managed {
+		uses = append(uses, use{s.Cache.Port, "cache.port (Redis)"}, use{m.Redis, "monitoring.ports.redis (redis_exporter)"})
+	}
+	for i, a := range uses {
+		for _, b := range uses[:i] {
+			if a.port == b.port && a.what != b.what {
+				return fmt.Errorf("%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
+			}
+		}
+	}
+	return nil
 }

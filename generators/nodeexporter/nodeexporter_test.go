@@ -147,3 +147,26 @@ func TestLive(t *testing.T) {
 		}
 	}
 }
+
+// TestPortClash: an exporter port another listener of the host has is an
+// error that names the host and both uses.
+func TestPortClash(t *testing.T) {
+	for src, want := range map[string]string{
+		`monitoring: ports: node: 80`: "t/app1/node-exporter: monitoring.ports.node (node_exporter) 80 is also app.http_port (nginx) on this host: give one of them another port",
+		`monitoring: ports: mtail: 9100`: "t/app1/node-exporter: monitoring.ports.node (node_exporter) 9100 is also monitoring.ports.mtail (mtail) on this host: give one of them another port",
+	} {
+		s := load(t, `
+name:   "t"
+domain: "shop.example.com"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "nginx"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+`+src)
+		if _, err := (nodeexporter.Gen{}).Generate(s, artifact.Options{}); err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", src, err, want)
+		}
+	}
+}
