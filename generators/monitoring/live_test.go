@@ -2,8 +2,6 @@ package monitoring_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,7 +62,6 @@ func TestLivePrometheus(t *testing.T) {
 	prom := testtool.Require(t, "prometheus", "prometheus")
 	nodeBin := testtool.Require(t, "prometheus-node-exporter", "prometheus-node-exporter")
 	mtailBin := testtool.Require(t, "mtail", "mtail")
-	redisBin := testtool.Require(t, "redis-server", "redis-server")
 	redisExp := testtool.Require(t, "prometheus-redis-exporter", "prometheus-redis-exporter")
 	// One port for each kind, free on every loopback address used.
 	var ports [4]int
@@ -133,12 +130,7 @@ func TestLivePrometheus(t *testing.T) {
 	}
 
 	const password = "test-only-password"
-	sum := sha256.Sum256([]byte(password))
-	acl := filepath.Join(root, "users.acl")
-	os.WriteFile(acl, []byte("user default on #"+hex.EncodeToString(sum[:])+" ~* &* +@all\n"), 0o600)
-	conf := filepath.Join(root, "redis.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("bind 127.0.0.1\nport %d\naclfile %s\nsave \"\"\nmaxmemory 64mb\ndir %s\n", s.Cache.Port, acl, root)), 0o644)
-	redis := start(redisBin, conf)
+	redis := testtool.StartRedis(t, root, s.Cache.Port, password)
 	pw := filepath.Join(root, redisexporter.PasswordFile)
 	os.MkdirAll(filepath.Dir(pw), 0o755)
 	os.WriteFile(pw, []byte(`{"`+redisexporter.RedisURL(s)+`": "`+password+`"}`), 0o600)

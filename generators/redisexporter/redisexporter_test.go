@@ -2,8 +2,6 @@ package redisexporter_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,7 +84,6 @@ cache: {engine: "redis", host: "redis.internal"}
 // Debian's prometheus-redis-exporter with the rendered ARGS (the password
 // file under a sandbox root), and reads the series the alerts use.
 func TestLive(t *testing.T) {
-	redisBin := testtool.Require(t, "redis-server", "redis-server")
 	bin := testtool.Require(t, "prometheus-redis-exporter", "prometheus-redis-exporter")
 	root := t.TempDir()
 	redisPort := testtool.FreePort(t, "127.0.0.1")
@@ -96,11 +93,6 @@ func TestLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password = "test-only-password"
-	sum := sha256.Sum256([]byte(password))
-	acl := filepath.Join(root, "users.acl")
-	os.WriteFile(acl, []byte("user default on #"+hex.EncodeToString(sum[:])+" ~* &* +@all\n"), 0o600)
-	conf := filepath.Join(root, "redis.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("bind 127.0.0.1\nport %d\naclfile %s\nsave \"\"\nmaxmemory 10mb\nmaxmemory-policy noeviction\ndir %s\n", redisPort, acl, root)), 0o644)
 	pw := filepath.Join(root, redisexporter.PasswordFile)
 	os.MkdirAll(filepath.Dir(pw), 0o755)
 	os.WriteFile(pw, []byte(`{"`+redisexporter.RedisURL(s)+`": "`+password+`"}`), 0o600)
@@ -115,7 +107,7 @@ func TestLive(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		return &log
 	}
-	start(redisBin, conf)
+	testtool.StartRedis(t, root, redisPort, password)
 	args := string(fs[0].Content)
 	i := strings.Index(args, "ARGS=\"")
 	log := start(bin, strings.Fields(strings.TrimSuffix(strings.TrimSpace(args[i+len("ARGS=\""):]), "\""))...)
