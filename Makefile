@@ -14,7 +14,8 @@ FUZZTIME ?= 30s
 # redis-server, OpenSSH servers for push, headless Chromium for the runbook
 # site, unshare/ip (util-linux, iproute2) for network namespaces.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
-	cloud-init prometheus redis-server celery python3-celery python3-redis \
+	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
+	redis-server celery python3-celery python3-redis \
 	openssh-server openssh-client chromium iproute2 util-linux git
 
 .PHONY: build test check tools fuzz bench

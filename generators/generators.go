@@ -14,8 +14,11 @@ import (
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
+	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/redis"
+	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/generators/sysctl"
 	"github.com/hacompile/hacompile/generators/systemd"
 )
@@ -34,6 +37,9 @@ var table = []artifact.Generator{
 	celery.Gen{},
 	redis.Gen{},
 	digitalocean.Gen{},
+	nodeexporter.Gen{},
+	redisexporter.Gen{},
+	mtail.Gen{},
 }
 
 // assemblers run after the table, over the files it produced.

@@ -275,6 +275,40 @@ type Monitoring struct {
 	ErrorRatePercent      float64 `json:"error_rate_percent"`
 	FDUsedPercent         int     `json:"fd_used_percent"`
 	ReplicationLagSeconds int     `json:"replication_lag_seconds"`
+	QueueDepth            int     `json:"queue_depth"`
+	CertExpiryDays        int     `json:"cert_expiry_days"`
+	RedisMemoryPercent    int     `json:"redis_memory_percent"`
+	// Address is the monitoring host's private address ("" when unset).
+	Address      string        `json:"address,omitempty"`
+	RunbookURL   string        `json:"runbook_url"`
+	Ports        MonitorPorts  `json:"ports"`
+	Alertmanager *Alertmanager `json:"alertmanager,omitempty"`
+}
+
+// MonitorPorts are the exporters' ports on each host's private address.
+type MonitorPorts struct {
+	Node    int `json:"node"`
+	HAProxy int `json:"haproxy"`
+	Mtail   int `json:"mtail"`
+	Redis   int `json:"redis"`
+}
+
+// Alertmanager is where alerts go: one named receiver.
+type Alertmanager struct {
+	Receiver         string `json:"receiver"`
+	Kind             string `json:"kind"`
+	URL              string `json:"url,omitempty"`
+	CredentialsFile  string `json:"credentials_file,omitempty"`
+	APIURLFile       string `json:"api_url_file,omitempty"`
+	Channel          string `json:"channel,omitempty"`
+	To               string `json:"to,omitempty"`
+	From             string `json:"from,omitempty"`
+	Smarthost        string `json:"smarthost,omitempty"`
+	AuthUsername     string `json:"auth_username,omitempty"`
+	AuthPasswordFile string `json:"auth_password_file,omitempty"`
+	WatchdogURL      string `json:"watchdog_url,omitempty"`
+	// WatchdogCredentialsFile holds a bearer token for WatchdogURL.
+	WatchdogCredentialsFile string `json:"watchdog_credentials_file,omitempty"`
 }
 
 // Database is the stack's SQL database.

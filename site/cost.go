@@ -134,8 +134,10 @@ func costOf(s *schema.Stack) costView {
 	if db := s.Database; db != nil && db.Managed {
 		v.Excluded = append(v.Excluded, fmt.Sprintf("the managed %s cluster and its %s: the stack does not state their size", engineName(db.Engine), plural(len(db.Replicas), "replica", "replicas")))
 	}
-	if c := s.Cache; c != nil && !hostHasAddress(s, c.Host) {
-		v.Excluded = append(v.Excluded, "the "+engineName(c.Engine)+" cache at "+c.Host+": not a host of the stack")
+	// A self-hosted cache leaves cache.host empty: it runs on the cache
+	// hosts, priced above with the others.
+	if c := s.Cache; c != nil && !hostHasAddress(s, s.CacheEndpoint()) {
+		v.Excluded = append(v.Excluded, "the "+engineName(c.Engine)+" cache at "+s.CacheEndpoint()+": not a host of the stack")
 	}
 	if q := s.Queue; q != nil && !hostHasAddress(s, q.Host) {
 		v.Excluded = append(v.Excluded, "the "+engineName(q.Engine)+" broker at "+q.Host+": not a host of the stack")

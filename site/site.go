@@ -303,23 +303,7 @@ func sourceLine(stack string, line int) string {
 
 // anchor makes an id from free text: lower-case letters, digits and
 // dashes, starting with prefix.
-func anchor(prefix, s string) string {
-	var b strings.Builder
-	b.WriteString(prefix)
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > len(prefix) {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
-}
+func anchor(prefix, s string) string { return artifact.Anchor(prefix, s) }
 
 // fileAnchors gives every file of a list a unique id.
 func fileAnchors(files []artifact.File) map[string]string {

@@ -44,7 +44,7 @@ function(domain='shop.example.org') {
   // Files the built-in generators do not write, from Jsonnet programs
   // next to this file (see stacks/generators/).
   generators: [
-    { file: 'generators/node-exporter.jsonnet' },
+    { file: 'generators/host-info.jsonnet' },
     { file: 'generators/journald.jsonnet', per_host: false },
   ],
 }

@@ -91,3 +91,24 @@ func Header(comment string, s *schema.Stack) string {
 
 // Seconds formats a duration in seconds the nginx/HAProxy way ("60s").
 func Seconds(n int) string { return fmt.Sprintf("%ds", n) }
+
+// Anchor is an HTML id made of prefix and s: lower-case letters and
+// digits, each run of anything else one dash. The runbook site names its
+// sections with it, and alerts link to them by the same name.
+func Anchor(prefix, s string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > len(prefix) {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	return b.String()
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -62,7 +63,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 // packageDirs are directories created by the packages a host installs;
 // files under them are written after package installation (defer: true)
 // so dpkg never meets a configuration file it did not expect.
-var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/"}
+var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/", "etc/default/prometheus-", "etc/default/mtail", "etc/mtail/"}
 
 // Document renders the cloud-config for one host. It is written
 // directly rather than through a YAML encoder: the shape is fixed, every
@@ -171,6 +172,12 @@ func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			pkgs = append(pkgs, "nginx")
 		case "haproxy":
 			pkgs = append(pkgs, "haproxy")
+		case "node-exporter":
+			pkgs = append(pkgs, "prometheus-node-exporter")
+		case "redis-exporter":
+			pkgs = append(pkgs, "prometheus-redis-exporter")
+		case "mtail":
+			pkgs = append(pkgs, "mtail")
 		}
 	}
 	if h.Has("app") {
@@ -335,6 +342,16 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			cmds = append(cmds, certArgs(fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook))
 		}
 	}
+	if hasKind["node-exporter"] {
+		// The package started it on every interface before its ARGS file
+		// was written: restart it on the host's private address.
+		cmds = append(cmds, "systemctl enable prometheus-node-exporter", "systemctl restart prometheus-node-exporter")
+		for _, f := range files {
+			if f.Kind == "node-exporter" && strings.HasSuffix(f.Path, ".timer") {
+				cmds = append(cmds, "systemctl enable --now "+path.Base(f.Path))
+			}
+		}
+	}
 	if hasKind["redis"] && s.Cache != nil {
 		// Redis refuses to start without its ACL file, a secret the
 		// operator provisions: start it when the file is there, else keep
@@ -342,6 +359,16 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 		acl := s.Cache.ACLFile
 		cmds = append(cmds, "systemctl enable redis-server",
 			fmt.Sprintf("if [ -e %s ]; then systemctl restart redis-server; else systemctl stop redis-server; echo 'hacompile: provision %s, then run: systemctl restart redis-server'; fi", acl, acl))
+	}
+	if hasKind["mtail"] {
+		cmds = append(cmds, "systemctl enable mtail", "systemctl restart mtail")
+	}
+	if hasKind["redis-exporter"] {
+		// Like Redis, the exporter needs its password file, a secret the
+		// operator provisions: without it, it would exit at once.
+		pw := redisexporter.PasswordFile
+		cmds = append(cmds, "systemctl enable prometheus-redis-exporter",
+			fmt.Sprintf("if [ -e %s ]; then systemctl restart prometheus-redis-exporter; else systemctl stop prometheus-redis-exporter; echo 'hacompile: provision %s, then run: systemctl restart prometheus-redis-exporter'; fi", pw, pw))
 	}
 	return cmds
 }

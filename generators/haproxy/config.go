@@ -61,7 +61,7 @@ func secs(n int) string { return artifact.Seconds(n) }
 func isLoopback(addr string) bool { return strings.HasPrefix(addr, "127.") }
 
 // config renders etc/haproxy/haproxy.cfg.
-func config(s *schema.Stack, opt artifact.Options) ([]byte, error) {
+func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error) {
 	w := &writer{}
 	b := &s.Balancer
 	apps := s.HostsWithRole("app")
@@ -119,6 +119,7 @@ func config(s *schema.Stack, opt artifact.Options) ([]byte, error) {
 		}
 	}
 	stats(w, s)
+	metricsListen(w, s, h)
 	if passesTLS(s) {
 		passthrough(w, s, apps)
 	}

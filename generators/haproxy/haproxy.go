@@ -131,13 +131,14 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	return files, nil
 }
 
-// render returns one balancer host's files. Only the certificate
-// script's comments differ between hosts: every frontend binds all
-// addresses, so the configuration is the same on each.
+// render returns one balancer host's files. The configuration differs
+// between hosts only in the metrics listener's address (every other
+// frontend binds all addresses) and the certificate script in its
+// comments.
 func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.File, error) {
 	cfgPath := opt.P("/" + ConfigPath)
 	reload := "systemctl reload haproxy"
-	cfg, err := config(s, opt)
+	cfg, err := config(s, h, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +218,9 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 		uses = append(uses, use{443, "HAProxy's port 443"})
 	}
 	uses = append(uses, use{s.Balancer.Stats.Port, "balancer.stats.port"})
+	if p, what := metricsPort(s); p != 0 {
+		uses = append(uses, use{p, what})
+	}
 	if acme(s) {
 		uses = append(uses, use{ACMEPort, fmt.Sprintf("certbot's ACME port (%d)", ACMEPort)})
 	}

@@ -457,16 +457,22 @@ func TestExampleStack(t *testing.T) {
 	if len(want) < 10 || !slices.Equal(got, want) {
 		t.Errorf("files\n got %q\nwant %q (two balancers)", got, want)
 	}
-	// Both balancers carry the same configuration, and each one's ACME
-	// backend reaches certbot on either.
+	// Both balancers carry the same configuration but for the metrics
+	// listener on each one's own address, and each one's ACME backend
+	// reaches certbot on either.
 	var cfgs []string
 	for _, f := range files {
 		if f.Path == ConfigPath {
 			cfgs = append(cfgs, string(f.Content))
 		}
 	}
-	if cfgs[0] != cfgs[1] {
-		t.Errorf("the balancers' configurations differ")
+	for i, h := range []string{"10.30.0.5", "10.30.0.6"} {
+		if m := section(t, cfgs[i], "frontend metrics"); !slices.Contains(m, "bind "+h+":8405") || !slices.Contains(m, "acl monitoring src 10.30.0.2") {
+			t.Errorf("frontend metrics of %s = %q", h, m)
+		}
+	}
+	if strings.Replace(cfgs[0], "bind 10.30.0.5:8405", "bind 10.30.0.6:8405", 1) != cfgs[1] {
+		t.Errorf("the balancers' configurations differ beyond the metrics listener's address")
 	}
 	if acme := section(t, cfgs[0], "backend acme"); !slices.Equal(acme, []string{
 		"option redispatch 1", "retries 2", "server lb1 10.30.0.5:8888", "server lb2 10.30.0.6:8888",

@@ -149,6 +149,7 @@ func TestLive(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 	}
 	statsPort, httpPort, httpsPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	metricsPort := testtool.FreePort(t, "127.0.0.4")
 	s := load(t, fmt.Sprintf(`
 name:   "live"
 domain: "shop.example.com"
@@ -167,7 +168,8 @@ balancer: {
 	stats: port: %d
 }
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
-`, statsPort, appPort))
+monitoring: {address: "127.0.0.9", ports: haproxy: %d}
+`, statsPort, appPort, metricsPort))
 	sb := newSandbox(t, s)
 	cfg := sb.config()
 	for from, to := range map[string]string{
@@ -329,6 +331,38 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 		}
 	})
 
+	t.Run("metrics answer the monitoring host only", func(t *testing.T) {
+		// lb1's metrics listener is 127.0.0.4; the monitoring host is
+		// 127.0.0.9. Any other client, or any other path, gets a 403.
+		get := func(from, path string) (int, string) {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+			c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.4:%d%s", metricsPort, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		code, body := get("127.0.0.9", "/metrics")
+		if code != 200 {
+			t.Fatalf("monitoring host: /metrics answered %d", code)
+		}
+		for _, m := range []string{"haproxy_backend_http_responses_total{proxy=\"app\",code=\"5xx\"}",
+			"haproxy_backend_active_servers{proxy=\"app\"}", "haproxy_server_status{proxy=\"app\",server=\"app1\",state=\"UP\"}"} {
+			if !strings.Contains(body, m) {
+				t.Errorf("/metrics lacks %s", m)
+			}
+		}
+		if code, _ := get("127.0.0.1", "/metrics"); code != 403 {
+			t.Errorf("another client: /metrics answered %d, want 403", code)
+		}
+		if code, _ := get("127.0.0.9", "/stats"); code != 403 {
+			t.Errorf("monitoring host: /stats answered %d, want 403", code)
+		}
+	})
+
 	t.Run("a failing health check takes a host out", func(t *testing.T) {
 		apps[1].healthy.Store(false)
 		defer apps[1].healthy.Store(true)
@@ -380,6 +414,7 @@ func TestLiveEmptyPassword(t *testing.T) {
 	// maxconn 1000: HAProxy refuses to start when it cannot raise its
 	// open-files limit to 2 × maxconn, which needs CAP_SYS_RESOURCE here.
 	s := load(t, stackSrc(fmt.Sprintf(`tls: mode: "none"
+monitoring: enabled: false // no metrics listener on 10.0.0.5, which this machine lacks
 balancer: {maxconn: 1000, stats: port: %d}`, statsPort)))
 	sb := newSandbox(t, s)
 	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", testtool.FreePort(t, "127.0.0.1")), 1)

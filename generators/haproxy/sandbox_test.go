@@ -53,6 +53,7 @@ hosts: {
 	app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 ` + extra
 }

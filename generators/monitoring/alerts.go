@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/celery"
+	"github.com/hacompile/hacompile/generators/mtail"
+	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -21,6 +24,9 @@ type rule struct {
 	expr        string
 	summary     string
 	description string
+	// always: the alert fires as soon as its expression holds (the
+	// Watchdog, which must fire all the time).
+	always bool
 }
 
 // group is one rule group: one concern, evaluated together.
@@ -55,6 +61,20 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 	who := "{{ $labels.host }} ({{ $labels.instance }})"
 
 	var gs []group
+	gs = append(gs, group{
+		name: "meta",
+		comment: "The dead man's switch: always firing, so Alertmanager always has it to send.\n" +
+			"Its receiver (alertmanager.yml) alerts when it stops arriving: Prometheus,\n" +
+			"Alertmanager or the path between them is broken.",
+		rules: []rule{{
+			name: "Watchdog", severity: "none", always: true,
+			expr:    "vector(1)",
+			summary: "The alerting pipeline of " + s.Name + " is working",
+			description: "This alert fires all the time on purpose. If the dead man's switch stops receiving it, " +
+				"alerts are not being delivered. First check: `systemctl status prometheus prometheus-alertmanager` " +
+				"on the monitoring host.",
+		}},
+	})
 	gs = append(gs, group{
 		name:    "hosts",
 		comment: "Every host, from node_exporter (job " + jobNode + ").",
@@ -105,8 +125,63 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 					"First check: `cat /proc/sys/fs/file-nr`, then find the process holding them with " +
 					"`ls /proc/*/fd | wc -l` per PID. If the load is genuine, raise fs.file-max in the stack's tuning.sysctl.",
 			},
+			{
+				name: "HostDiskWillFillIn24Hours", severity: "warning",
+				// Below 40% free only, as node-mixin does: a large disk
+				// with a short burst of writes is no emergency, and a new
+				// Prometheus extrapolates from few samples.
+				expr: sel("node_filesystem_avail_bytes", node, fsFilter) + " / " + sel("node_filesystem_size_bytes", node, fsFilter) + " * 100 < 40\n  and " +
+					"predict_linear(" + sel("node_filesystem_avail_bytes", node, fsFilter) + "[6h], 24 * 3600) < 0\n  and " +
+					sel("node_filesystem_readonly", node) + " == 0",
+				summary: "{{ $labels.mountpoint }} on {{ $labels.host }} will be full within a day",
+				description: "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) on " + who +
+					" fills up within 24 hours; it has been heading there " + held + ". " +
+					"First check: `du -xh --max-depth=2 {{ $labels.mountpoint }} | sort -h | tail` for what grows, " +
+					"then `journalctl --disk-usage` and the nginx logs' rotation.",
+			},
+			{
+				name: "HostOOMKill", severity: "warning",
+				expr:    "increase(" + sel("node_vmstat_oom_kill", node) + "[15m]) > 0",
+				summary: "The kernel killed a process for memory on {{ $labels.host }}",
+				description: "The kernel's OOM killer has ended " + value + " processes on " + who + " in the last 15 minutes, " +
+					"and kept at it " + held + ". First check: `journalctl -k | grep -i 'killed process'` on the host for which " +
+					"one, then `systemctl --failed`; app workers killed this way show as 502s.",
+			},
+			{
+				name: "SystemdUnitFailed", severity: "warning",
+				expr:    sel("node_systemd_unit_state", node, eq("state", "failed")) + " == 1",
+				summary: "Unit {{ $labels.name }} failed on {{ $labels.host }}",
+				description: "systemd unit {{ $labels.name }} on " + who + " has been in the failed state " + held + ". " +
+					"First check: `systemctl status {{ $labels.name }}` and `journalctl -u {{ $labels.name }} -n 50` on the host; " +
+					"after fixing the cause, `systemctl reset-failed {{ $labels.name }}`.",
+			},
 		},
 	})
+
+	if certHosts(s) != "" {
+		d := strconv.Itoa(m.CertExpiryDays)
+		gs = append(gs, group{
+			name: "certificates",
+			comment: "The TLS certificates the hosts serve, from the textfile collector: hacompile-cert-expiry.timer\n" +
+				"writes each certificate's notAfter on the hosts that terminate TLS (" + certHosts(s) + ").",
+			rules: []rule{
+				{
+					name: "CertificateExpiringSoon", severity: "warning",
+					expr:    "(" + sel(nodeexporter.CertMetric, node) + " - time()) / 86400 < " + d,
+					summary: "The certificate {{ $labels.path }} on {{ $labels.host }} expires within " + d + " days",
+					description: "{{ $labels.path }} on " + who + " expires in " + value + " days (threshold " + d + " days). " +
+						certCheck(s),
+				},
+				{
+					name: "CertificateMissing", severity: "critical",
+					expr:    sel(nodeexporter.CertPresentMetric, node) + " == 0",
+					summary: "No readable certificate at {{ $labels.path }} on {{ $labels.host }}",
+					description: "{{ $labels.path }} on " + who + " has been missing or unreadable " + held +
+						", so HTTPS fails there. First check: `ls -l {{ $labels.path }}`; " + certProvision(s),
+				},
+			},
+		})
+	}
 
 	gs = append(gs, group{
 		name: "processes",
@@ -142,14 +217,17 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				"itself, so HAProxy is probably down and not balancing traffic. First check: `systemctl status haproxy` " +
 				"and `haproxy -c -f /etc/haproxy/haproxy.cfg` on the host."
 		case jobNginxlog:
-			r.description = "prometheus-nginxlog-exporter on " + who + " has not answered " + held +
+			r.description = "mtail on " + who + " has not answered " + held +
 				", so 5xx responses of that host are not being counted. First check: " +
-				"`systemctl status prometheus-nginxlog-exporter` on the host."
+				"`systemctl status mtail` on the host and `cat /etc/default/mtail`."
 		case jobPostgres, jobMySQL:
 			r.description = "The " + j.name + " exporter on the monitoring host has failed to probe " +
 				"{{ $labels.instance }} ({{ $labels.db_role }}) " + held + ", so the database's health is unknown. " +
 				"First check: `systemctl status prometheus-" + exporterPackage(j.name) + "` on the monitoring host and its log."
 		case jobRedis:
+			r.description = "redis_exporter on " + who + " has not answered " + held +
+				", so Redis's health is unknown. First check: `systemctl status prometheus-redis-exporter` on the cache host."
+		case jobRedisProbe:
 			r.description = "redis_exporter on the monitoring host has failed to probe {{ $labels.instance }} " + held +
 				", so Redis's health is unknown. First check: `systemctl status prometheus-redis-exporter` on the monitoring host."
 		}
@@ -191,8 +269,8 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				"metrics (" + balancerMetrics(s) + ") are outside Prometheus.",
 			rules: []rule{{
 				name: "High5xxRate", severity: "critical",
-				expr: "sum by (instance, host) (rate(" + sel("nginx_http_response_count_total", eq("job", jobNginxlog), `status=~"5.."`) + "[5m]))\n" +
-					"  / sum by (instance, host) (rate(" + sel("nginx_http_response_count_total", eq("job", jobNginxlog)) + "[5m]))\n" +
+				expr: "sum by (instance, host) (rate(" + sel(mtail.Metric, eq("job", jobNginxlog), `status=~"5.."`) + "[5m]))\n" +
+					"  / sum by (instance, host) (rate(" + sel(mtail.Metric, eq("job", jobNginxlog)) + "[5m]))\n" +
 					"  * 100 > " + errRate,
 				summary: "More than " + errRate + "% 5xx responses on {{ $labels.host }}",
 				description: value + "% of the responses of nginx on " + who + " have been 5xx " + held +
@@ -240,10 +318,15 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 
 	if p.dbJob != "" {
 		db := eq("job", p.dbJob)
-		up, lag := "pg_up", sel("pg_replication_lag_seconds", db)
+		// postgres_exporter 0.17 (Debian trixie): the replication
+		// collector's lag behind the primary, and whether the server is
+		// in recovery at all (the lag reads 0 on a primary).
+		l := strconv.Itoa(m.ReplicationLagSeconds)
+		up := "pg_up"
+		lag := "(" + sel("pg_replication_lag_seconds", db) + "\n  and on (instance) " + sel("pg_replication_is_replica", db) + " == 1) > " + l
 		if p.dbJob == jobMySQL {
 			up = "mysql_up"
-			lag = sel("mysql_slave_status_seconds_behind_master", db) + " - " + sel("mysql_slave_status_sql_delay", db)
+			lag = sel("mysql_slave_status_seconds_behind_master", db) + " - " + sel("mysql_slave_status_sql_delay", db) + " > " + l
 		}
 		g := group{
 			name:    "database",
@@ -257,10 +340,9 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 			}},
 		}
 		if p.replicas {
-			l := strconv.Itoa(m.ReplicationLagSeconds)
 			g.rules = append(g.rules, rule{
 				name: "DatabaseReplicationLag", severity: "warning",
-				expr:    lag + " > " + l,
+				expr:    lag,
 				summary: "Replica {{ $labels.instance }} is more than " + l + "s behind the primary",
 				description: "{{ $labels.instance }} ({{ $labels.db_role }}) has been " + value + "s behind the primary " + held +
 					" (threshold " + l + "s): reads from it return stale data. First check: write load and long-running " +
@@ -270,19 +352,69 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		gs = append(gs, g)
 	}
 
-	if p.has(jobRedis) {
+	if p.has(jobRedis) || p.has(jobRedisProbe) {
+		rj := `job=~"` + jobRedis + "|" + jobRedisProbe + `"`
+		mem := strconv.Itoa(m.RedisMemoryPercent)
 		gs = append(gs, group{
 			name:    "cache",
 			comment: "Redis, through redis_exporter.",
-			rules: []rule{{
-				name: "RedisDown", severity: "critical",
-				expr:    sel("redis_up", eq("job", jobRedis)) + " == 0",
-				summary: "Redis {{ $labels.instance }} ({{ $labels.service }}) is unreachable",
-				description: "redis_exporter has not been able to connect to {{ $labels.instance }} ({{ $labels.service }}) " + held +
-					". The app falls back to the database or loses sessions and queued jobs. First check: " +
-					"`redis-cli -h <host> -p <port> ping` from an app host, then the Redis server's status and memory.",
-			}},
+			rules: []rule{
+				{
+					name: "RedisDown", severity: "critical",
+					expr:    sel("redis_up", rj) + " == 0",
+					summary: "Redis {{ $labels.instance }} ({{ $labels.service }}) is unreachable",
+					description: "redis_exporter has not been able to connect to {{ $labels.instance }} ({{ $labels.service }}) " + held +
+						". The app falls back to the database or loses sessions and queued jobs. First check: " +
+						"`redis-cli -h <host> -p <port> ping` from an app host, then the Redis server's status and memory.",
+				},
+				{
+					name: "RedisMemoryHigh", severity: "warning",
+					expr: sel("redis_memory_used_bytes", rj) + " / " + sel("redis_memory_max_bytes", rj) + " * 100 > " + mem +
+						"\n  and " + sel("redis_memory_max_bytes", rj) + " > 0",
+					summary: "Redis {{ $labels.instance }} uses more than " + mem + "% of its maxmemory",
+					description: "Redis at {{ $labels.instance }} ({{ $labels.service }}) has used " + value + "% of maxmemory " + held +
+						" (threshold " + mem + "%): next it evicts keys or, with noeviction, refuses writes. First check: " +
+						"`redis-cli info memory` and `redis-cli --bigkeys` on the cache host; raise cache.maxmemory_percent or the host's memory.",
+				},
+				{
+					name: "RedisEvictingKeys", severity: "warning",
+					expr:    "rate(" + sel("redis_evicted_keys_total", rj) + "[5m]) > 0",
+					summary: "Redis {{ $labels.instance }} is evicting keys",
+					description: "Redis at {{ $labels.instance }} ({{ $labels.service }}) has evicted " + value + " keys a second " + held +
+						": the cache is smaller than what the app keeps in it, so hit rates fall and the database takes the misses. " +
+						"First check: `redis-cli info stats | grep evicted` and `redis-cli info memory` on the cache host.",
+				},
+			},
 		})
+	}
+
+	if w := s.Workers; w != nil && len(s.HostsWithRole("worker")) > 0 {
+		unit := celery.WorkerUnit(&s.App)
+		g := group{
+			name:    "celery",
+			comment: "Celery workers: their units on the worker hosts (node_exporter's systemd collector)" + celeryQueueNote(p) + ".",
+			rules: []rule{{
+				name: "CeleryNoWorker", severity: "critical",
+				expr: "sum(" + sel("node_systemd_unit_state", node, eq("name", unit), eq("state", "active")) + ") == 0\n" +
+					"  or absent(" + sel("node_systemd_unit_state", node, eq("name", unit), eq("state", "active")) + ")",
+				summary: "No Celery worker is consuming " + s.Name + "'s queues",
+				description: "No worker host has had " + unit + " active " + held + ": tasks queue up and nothing runs them. " +
+					"First check: `systemctl status " + unit + "` and `journalctl -u " + unit + " -n 50` on a worker host, " +
+					"then whether the broker accepts its connection.",
+			}},
+		}
+		if p.redisQueues {
+			d := strconv.Itoa(m.QueueDepth)
+			g.rules = append(g.rules, rule{
+				name: "CeleryQueueBacklog", severity: "warning",
+				expr:    sel("redis_key_size", eq("job", jobRedis)) + " > " + d,
+				summary: "Celery queue {{ $labels.key }} holds more than " + d + " tasks",
+				description: "Queue {{ $labels.key }} on {{ $labels.instance }} has held " + value + " waiting tasks " + held +
+					" (threshold " + d + "): the workers do not keep up. First check: `celery -A " + w.App + " inspect active` " +
+					"for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
+			})
+		}
+		gs = append(gs, g)
 	}
 	return gs
 }
@@ -339,7 +471,9 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 		for _, r := range g.rules {
 			w.raw(6, "- alert: "+r.name)
 			w.block(8, "expr", r.expr)
-			w.raw(8, fmt.Sprintf("for: %dm", s.Monitoring.ForMinutes))
+			if !r.always {
+				w.raw(8, fmt.Sprintf("for: %dm", s.Monitoring.ForMinutes))
+			}
 			w.raw(8, "labels:")
 			if r.exporter != "" {
 				w.str(10, "exporter", r.exporter)
@@ -348,7 +482,47 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 			w.raw(8, "annotations:")
 			w.str(10, "summary", r.summary)
 			w.str(10, "description", r.description)
+			w.str(10, "runbook_url", RunbookURL(s, r.name, r.exporter))
 		}
 	}
 	return w.done()
+}
+
+func celeryQueueNote(p *plan) string {
+	if p.redisQueues {
+		return ", and the queues' lengths in the Redis broker (redis_exporter --check-single-keys)"
+	}
+	return "; the broker's queue lengths are not scraped (only a Redis broker on a cache host is)"
+}
+
+// certHosts names the hosts whose certificates are watched, "" for none.
+func certHosts(s *schema.Stack) string {
+	var names []string
+	for _, h := range nodeexporter.CertHosts(s) {
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func certCheck(s *schema.Stack) string {
+	if s.TLS.Mode == "certbot" {
+		return "certbot renews 30 days ahead, so renewal is failing. First check: `certbot renew --dry-run` and " +
+			"`systemctl list-timers certbot.timer` on the host; port 80 must reach certbot for the ACME challenge."
+	}
+	return "The certificate is provisioned by hand (tls.mode \"files\"). First check: order the new certificate, " +
+		"install it at {{ $labels.path }} and reload the web server."
+}
+
+func certProvision(s *schema.Stack) string {
+	if s.TLS.Mode == "certbot" {
+		return "run `certbot certificates`, and the first-boot certbot command in the host's cloud-init."
+	}
+	return "provision the certificate there (tls.mode \"files\") and reload the web server."
+}
+
+// RunbookURL is where the runbook explains an alert: its section of the
+// stack's alerts page (the site names it alert-<name>-<exporter>), under
+// monitoring.runbook_url, or from the runbook site's root when unset.
+func RunbookURL(s *schema.Stack, name, exporter string) string {
+	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/alerts.html#" + artifact.Anchor("alert-", name+" "+exporter)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/mtail"
+	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -37,8 +39,6 @@ const (
 // in each scrape (the multi-target pattern), because managed databases
 // and caches have no host to install an exporter on.
 const (
-	nodePort     = 9100 // prometheus-node-exporter
-	nginxlogPort = 4040 // prometheus-nginxlog-exporter
 	postgresAddr = "127.0.0.1:9187"
 	mysqlAddr    = "127.0.0.1:9104"
 	redisAddr    = "127.0.0.1:9121"
@@ -52,6 +52,8 @@ const (
 	jobPostgres = "postgres"
 	jobMySQL    = "mysql"
 	jobRedis    = "redis"
+	// jobRedisProbe probes Redis servers that are not hosts of the stack.
+	jobRedisProbe = "redis-probe"
 )
 
 // Generate implements artifact.Generator.
@@ -68,6 +70,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if err != nil {
 		return nil, err
 	}
+	am, err := renderAlertmanager(s, alertGroups(s, p))
+	if err != nil {
+		return nil, err
+	}
 	return []artifact.File{
 		{
 			Path: AlertsPath, Content: alerts, Mode: 0o644,
@@ -78,6 +84,11 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Path: ConfigPath, Content: config, Mode: 0o644,
 			Validate: "promtool check config " + ConfigPath,
 			Reload:   "systemctl reload prometheus",
+		},
+		{
+			Path: AlertmanagerPath, Content: am, Mode: 0o644,
+			Validate: "amtool check-config " + AlertmanagerPath,
+			Reload:   "systemctl reload prometheus-alertmanager",
 		},
 	}, nil
 }
@@ -116,6 +127,8 @@ type plan struct {
 	appHosts int
 	dbJob    string
 	replicas bool
+	// redisQueues: the Celery queues' lengths are exported (job redis).
+	redisQueues bool
 }
 
 func (p *plan) has(name string) bool {
@@ -152,7 +165,7 @@ func newPlan(s *schema.Stack) *plan {
 	for _, n := range s.HostNames() {
 		h := s.Hosts[n]
 		node.targets = append(node.targets, target{
-			addr:   hostPort(h.Address, nodePort),
+			addr:   hostPort(h.Address, s.Monitoring.Ports.Node),
 			labels: []label{{"host", n}, {"roles", strings.Join(h.Roles, ",")}},
 		})
 	}
@@ -164,16 +177,14 @@ func newPlan(s *schema.Stack) *plan {
 	if s.Balancer.Kind == "haproxy" && len(lbs) > 0 {
 		j := job{
 			name: jobHAProxy, exporter: "haproxy",
-			comment: "HAProxy's built-in exporter (http-request use-service prometheus-exporter),\n" +
-				"served at /metrics on the stats listener (port " + strconv.Itoa(s.Balancer.Stats.Port) + ") of each lb host.\n" +
-				"The stats listener binds " + s.Balancer.Stats.Address + " (balancer.stats.address): when that is a\n" +
-				"loopback address, Prometheus on another host reaches it only through a\n" +
-				"listener on the lb's private address serving /metrics alone.",
+			comment: "HAProxy's built-in exporter (http-request use-service prometheus-exporter) on the\n" +
+				"metrics listener of each lb host: its private address, port " + strconv.Itoa(s.Monitoring.Ports.HAProxy) + "\n" +
+				"(monitoring.ports.haproxy), admitting this monitoring host (" + s.Monitoring.Address + ") alone.",
 			path: "/metrics",
 		}
 		for _, h := range lbs {
 			j.targets = append(j.targets, target{
-				addr:   hostPort(h.Address, s.Balancer.Stats.Port),
+				addr:   hostPort(h.Address, s.Monitoring.Ports.HAProxy),
 				labels: []label{{"host", h.Name}},
 			})
 		}
@@ -182,22 +193,22 @@ func newPlan(s *schema.Stack) *plan {
 			p.httpJob = jobHAProxy
 		}
 	}
-	if p.httpJob == "" && len(apps) > 0 {
-		// nginx's stub_status (and its exporter) counts connections, not
-		// status codes; a cloud balancer's own 5xx counts live in the
-		// provider's monitoring, outside Prometheus; HAProxy relaying TLS
-		// sees no status codes at all. Every request the balancer
-		// forwards is logged by the app host's nginx, so 5xx responses
-		// are counted from that log.
+	if p.httpJob == "" && mtail.Enabled(s) {
+		// nginx's stub_status counts connections, not status codes; a
+		// cloud balancer's own 5xx counts live in the provider's
+		// monitoring, outside Prometheus; HAProxy relaying TLS sees no
+		// status codes at all. Every request the balancer forwards is
+		// logged by the app host's nginx, so 5xx responses are counted
+		// from that log (generators/mtail).
 		j := job{
-			name: jobNginxlog, exporter: "prometheus-nginxlog-exporter",
-			comment: "prometheus-nginxlog-exporter (martin-helmich) on each app host, tailing nginx's\n" +
-				"access log (/var/log/nginx/access.log, log_format hacompile) in a namespace\n" +
-				"named nginx: nginx_http_response_count_total{method, status}.",
+			name: jobNginxlog, exporter: "mtail",
+			comment: "mtail (Debian: mtail) on each app host, following nginx's access log\n" +
+				"(/var/log/nginx/access.log, log_format hacompile) on the host's private address\n" +
+				"(monitoring.ports.mtail): " + mtail.Metric + "{status}.",
 		}
 		for _, h := range apps {
 			j.targets = append(j.targets, target{
-				addr:   hostPort(h.Address, nginxlogPort),
+				addr:   hostPort(h.Address, s.Monitoring.Ports.Mtail),
 				labels: []label{{"host", h.Name}},
 			})
 		}
@@ -238,18 +249,42 @@ func newPlan(s *schema.Stack) *plan {
 		p.replicas = len(db.Replicas) > 0
 	}
 
+	// A self-hosted Redis has its exporter beside it on each cache host
+	// (generators/redisexporter); a managed one, and a Redis broker
+	// elsewhere, are probed by the exporter on the monitoring host.
+	if c := s.Cache; c != nil && c.Engine == "redis" && !c.Managed {
+		service := "cache"
+		if redisexporter.BrokerIsLocal(s) {
+			service = "cache,queue"
+		}
+		local := job{
+			name: jobRedis, exporter: "redis_exporter",
+			comment: "redis_exporter (Debian: prometheus-redis-exporter) on each cache host, reading\n" +
+				"the local Redis and listening on the host's private address (monitoring.ports.redis).",
+		}
+		for _, h := range s.CacheHosts() {
+			local.targets = append(local.targets, target{
+				addr:   hostPort(h.Address, s.Monitoring.Ports.Redis),
+				labels: []label{{"host", h.Name}, {"service", service}},
+			})
+		}
+		if len(local.targets) > 0 {
+			p.jobs = append(p.jobs, local)
+			p.redisQueues = redisexporter.BrokerIsLocal(s)
+		}
+	}
 	redis := job{
-		name: jobRedis, exporter: "redis_exporter", path: "/scrape", probe: redisAddr,
+		name: jobRedisProbe, exporter: "redis_exporter probe", path: "/scrape", probe: redisAddr,
 		comment: "redis_exporter (Debian: prometheus-redis-exporter) on the monitoring host,\n" +
 			"probing each Redis server named here.",
 	}
-	if c := s.Cache; c != nil && c.Engine == "redis" {
+	if c := s.Cache; c != nil && c.Engine == "redis" && c.Managed {
 		redis.targets = append(redis.targets, target{
 			addr: "redis://" + hostPort(c.Host, c.Port), labels: []label{{"service", "cache"}},
 		})
 	}
-	if q := s.Queue; q != nil && q.Engine == "redis" {
-		addr := "redis://" + hostPort(q.Host, 6379)
+	if q := s.Queue; q != nil && q.Engine == "redis" && !redisexporter.BrokerIsLocal(s) {
+		addr := "redis://" + hostPort(q.Host, q.Port)
 		if len(redis.targets) == 1 && redis.targets[0].addr == addr {
 			redis.targets[0].labels[0].value = "cache,queue"
 		} else {

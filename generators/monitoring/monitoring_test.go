@@ -37,7 +37,14 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
 %s
 `
 
-var hostAlerts = []string{"HostDown", "HostDiskSpaceLow", "HostFileDescriptorsHigh", "HostHighCPU", "HostHighMemory", "ProcessFileDescriptorsHigh"}
+var hostAlerts = []string{"Watchdog", "HostDown", "HostDiskSpaceLow", "HostFileDescriptorsHigh", "HostHighCPU", "HostHighMemory", "ProcessFileDescriptorsHigh",
+	"HostDiskWillFillIn24Hours", "HostOOMKill", "SystemdUnitFailed"}
+
+// certAlerts are the alerts of a stack whose own hosts serve HTTPS.
+var certAlerts = []string{"CertificateExpiringSoon", "CertificateMissing"}
+
+// redisAlerts are the alerts of a stack with Redis.
+var redisAlerts = []string{"RedisDown", "RedisMemoryHigh", "RedisEvictingKeys"}
 
 var cases = []stackCase{
 	{
@@ -52,13 +59,14 @@ hosts: {
 	app3: {address: "10.1.0.13", roles: ["app"], cores: 2, memory_mb: 4096}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 monitoring: {for_minutes: 7, cpu_percent: 73, memory_percent: 67, disk_free_percent: 11,
 	error_rate_percent: 2.5, fd_used_percent: 77, replication_lag_seconds: 45}
 database: {host: "db.internal", name: "shop", replicas: ["db-r1.internal", "db-r2.internal"]}
 cache: {engine: "redis", host: "10.1.0.30"}
 `,
-		alerts: append([]string{"TargetDown", "High5xxRate", "BackendDown", "UnhealthyBackends", "BackendServerDown",
-			"DatabaseDown", "DatabaseReplicationLag", "RedisDown"}, hostAlerts...),
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate", "BackendDown", "UnhealthyBackends", "BackendServerDown",
+			"DatabaseDown", "DatabaseReplicationLag"}, redisAlerts, certAlerts, hostAlerts),
 	},
 	{
 		// A database host that needs quoting everywhere it is written.
@@ -73,7 +81,7 @@ balancer: kind: "nginx"
 database: {host: "db-primary.internal", managed: false, name: "shop"}
 cache: {engine: "memcached", host: "10.2.0.30"}
 `,
-		alerts: append([]string{"TargetDown", "High5xxRate", "DatabaseDown"}, hostAlerts...),
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate", "DatabaseDown"}, certAlerts, hostAlerts),
 	},
 	{
 		name: "cloud-aws-no-db",
@@ -89,7 +97,7 @@ hosts: {
 balancer: {kind: "cloud", trusted_proxies: ["10.3.0.0/16"]}
 queue: {engine: "redis", host: "10.3.0.40"}
 `,
-		alerts: append([]string{"TargetDown", "High5xxRate", "RedisDown"}, hostAlerts...),
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate"}, redisAlerts, certAlerts, hostAlerts),
 	},
 	{
 		// HAProxy relaying TLS to the app hosts: 5xx come from their nginx.
@@ -104,12 +112,29 @@ hosts: {
 	app4: {address: "10.4.0.14", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 database: {engine: "mysql", managed: false, host: "10.4.0.50", port: 3306, name: "shop", replicas: ["10.4.0.51"]}
 cache: {engine: "redis", host: "10.4.0.30"}
 queue: {engine: "redis", host: "10.4.0.30"}
 `,
-		alerts: append([]string{"TargetDown", "High5xxRate", "BackendDown", "UnhealthyBackends", "BackendServerDown",
-			"DatabaseDown", "DatabaseReplicationLag", "RedisDown"}, hostAlerts...),
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate", "BackendDown", "UnhealthyBackends", "BackendServerDown",
+			"DatabaseDown", "DatabaseReplicationLag"}, redisAlerts, certAlerts, hostAlerts),
+	},
+	{
+		// A self-hosted Redis cache on its host and a Redis broker
+		// elsewhere: two redis jobs, each with its own TargetDown.
+		name: "redis-local-and-probed",
+		src: `
+tls: mode: "none"
+hosts: {
+	app1: {address: "10.5.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	cache1: {address: "10.5.0.31", roles: ["cache"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "cloud"
+cache: {engine: "redis"}
+queue: {engine: "redis", host: "10.5.0.40"}
+`,
+		alerts: slices.Concat([]string{"TargetDown", "High5xxRate"}, redisAlerts, hostAlerts),
 	},
 }
 
@@ -148,8 +173,8 @@ func generate(t *testing.T, s *schema.Stack) (alerts, config []byte) {
 	if err != nil {
 		t.Fatalf("%s: %v", s.Name, err)
 	}
-	if len(files) != 2 {
-		t.Fatalf("%s: %d files, want alerts.yaml and prometheus.yml", s.Name, len(files))
+	if len(files) != 3 {
+		t.Fatalf("%s: %d files, want alerts.yaml, prometheus.yml and alertmanager.yml", s.Name, len(files))
 	}
 	for _, f := range files {
 		if f.Host != "" || f.Mode != 0o644 || artifact.CheckPath(f.Path) != nil {
@@ -166,7 +191,7 @@ func generate(t *testing.T, s *schema.Stack) (alerts, config []byte) {
 		}
 	}
 	if alerts == nil || config == nil {
-		t.Fatalf("%s: got %s and %s", s.Name, files[0].Path, files[1].Path)
+		t.Fatalf("%s: got %s, %s and %s", s.Name, files[0].Path, files[1].Path, files[2].Path)
 	}
 	return alerts, config
 }
@@ -298,6 +323,7 @@ func TestContent(t *testing.T) {
 			exprs := map[string][]string{}
 			var names []string
 			groups := map[string]bool{}
+			urls := map[string]bool{}
 			for _, g := range rules.Groups {
 				if groups[g.Name] {
 					t.Errorf("group %q twice", g.Name)
@@ -308,6 +334,22 @@ func TestContent(t *testing.T) {
 						names = append(names, r.Alert)
 					}
 					exprs[r.Alert] = append(exprs[r.Alert], r.Expr)
+					if url := r.Annotations["runbook_url"]; urls[url] {
+						t.Errorf("%s: runbook_url %s is another alert's too", r.Alert, url)
+					} else {
+						urls[url] = true
+					}
+					if want := monitoring.RunbookURL(s, r.Alert, r.Labels["exporter"]); r.Annotations["runbook_url"] != want ||
+						!strings.HasPrefix(want, "/stacks/"+s.Name+"/alerts.html#alert-") {
+						t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+					}
+					if r.Alert == "Watchdog" {
+						// Fires always and at once, for the dead man's switch.
+						if r.For != "" || r.Labels["severity"] != "none" || r.Expr != "vector(1)" {
+							t.Errorf("Watchdog: for %q labels %v expr %q", r.For, r.Labels, r.Expr)
+						}
+						continue
+					}
 					if want := strconv.Itoa(m.ForMinutes) + "m"; r.For != want {
 						t.Errorf("%s: for %q, want %q", r.Alert, r.For, want)
 					}
@@ -321,7 +363,7 @@ func TestContent(t *testing.T) {
 					if !strings.Contains(desc, "First check: ") {
 						t.Errorf("%s: description says nothing to check first: %q", r.Alert, desc)
 					}
-					if len(r.Annotations) != 2 {
+					if len(r.Annotations) != 3 {
 						t.Errorf("%s: annotations %v", r.Alert, r.Annotations)
 					}
 				}
@@ -399,7 +441,7 @@ func TestContent(t *testing.T) {
 			var gotHosts []string
 			for _, sc := range node.StaticConfigs {
 				h := s.Hosts[sc.Labels["host"]]
-				if h == nil || !slices.Equal(sc.Targets, []string{h.Address + ":9100"}) {
+				if h == nil || !slices.Equal(sc.Targets, []string{fmt.Sprintf("%s:%d", h.Address, m.Ports.Node)}) {
 					t.Errorf("node target %v labels %v", sc.Targets, sc.Labels)
 					continue
 				}
@@ -413,7 +455,7 @@ func TestContent(t *testing.T) {
 				var lbs []string
 				for _, sc := range cfg.ScrapeConfigs[i].StaticConfigs {
 					h := s.Hosts[sc.Labels["host"]]
-					if h == nil || !h.Has("lb") || !slices.Equal(sc.Targets, []string{fmt.Sprintf("%s:%d", h.Address, s.Balancer.Stats.Port)}) {
+					if h == nil || !h.Has("lb") || !slices.Equal(sc.Targets, []string{fmt.Sprintf("%s:%d", h.Address, m.Ports.HAProxy)}) {
 						t.Errorf("haproxy target %v labels %v", sc.Targets, sc.Labels)
 					}
 					lbs = append(lbs, sc.Labels["host"])
@@ -442,7 +484,7 @@ func TestContent(t *testing.T) {
 				if nginxlog || !strings.Contains(five[0], `haproxy_backend_http_responses_total{job="haproxy",proxy="app",code="5xx"}`) {
 					t.Errorf("High5xxRate does not read HAProxy's backend app: %q", five)
 				}
-			} else if !nginxlog || !strings.Contains(five[0], `nginx_http_response_count_total{job="nginxlog",status=~"5.."}`) {
+			} else if !nginxlog || !strings.Contains(five[0], `nginx_http_responses_total{job="nginxlog",status=~"5.."}`) {
 				t.Errorf("High5xxRate does not read the app hosts' nginx log: %q", five)
 			}
 			if c.name == "haproxy-passthrough-mysql" && monitoring.HAProxyBackend(s) != "app_tls" {
@@ -477,22 +519,30 @@ func TestContent(t *testing.T) {
 					t.Errorf("%s is not a probe job: %+v", job, sc)
 				}
 			}
-			if i, ok := jobs["redis"]; ok {
-				sc := cfg.ScrapeConfigs[i]
-				var got []string
-				for _, st := range sc.StaticConfigs {
-					got = append(got, st.Targets...)
+			// Redis: a self-hosted one is scraped on its cache hosts, a
+			// managed one (and a Redis broker elsewhere) probed.
+			var gotRedis, wantRedis []string
+			for _, j := range []string{"redis", "redis-probe"} {
+				if i, ok := jobs[j]; ok {
+					for _, st := range cfg.ScrapeConfigs[i].StaticConfigs {
+						gotRedis = append(gotRedis, st.Targets...)
+					}
 				}
-				var want []string
-				if s.Cache != nil && s.Cache.Engine == "redis" {
-					want = append(want, fmt.Sprintf("redis://%s:%d", s.Cache.Host, s.Cache.Port))
+			}
+			if c := s.Cache; c != nil && c.Engine == "redis" {
+				if c.Managed {
+					wantRedis = append(wantRedis, fmt.Sprintf("redis://%s:%d", c.Host, c.Port))
+				} else {
+					for _, h := range s.CacheHosts() {
+						wantRedis = append(wantRedis, fmt.Sprintf("%s:%d", h.Address, m.Ports.Redis))
+					}
 				}
-				if q := s.Queue; q != nil && q.Engine == "redis" && !slices.Contains(want, "redis://"+q.Host+":6379") {
-					want = append(want, "redis://"+q.Host+":6379")
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("redis targets %q, want %q", got, want)
-				}
+			}
+			if q := s.Queue; q != nil && q.Engine == "redis" && !slices.Contains(wantRedis, fmt.Sprintf("redis://%s:%d", q.Host, q.Port)) {
+				wantRedis = append(wantRedis, fmt.Sprintf("redis://%s:%d", q.Host, q.Port))
+			}
+			if !slices.Equal(gotRedis, wantRedis) {
+				t.Errorf("redis targets %q, want %q", gotRedis, wantRedis)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ hosts: {
 	app3: {address: "10.0.0.13", roles: ["app"], cores: 1, memory_mb: 2048}
 }
 balancer: kind: "haproxy"
+monitoring: address: "10.0.0.2"
 monitoring: {for_minutes: 5, cpu_percent: 85, error_rate_percent: 5, replication_lag_seconds: 30}
 database: {host: "db.internal", name: "shop", replicas: ["db-r1.internal", "db-r2.internal", "db-r3.internal"]}
 `
@@ -32,15 +33,22 @@ func TestRulesFire(t *testing.T) {
 	testtool.Require(t, "promtool", "prometheus")
 	alerts, config := generate(t, load(t, "unit", unitStack))
 	dir := writeOut(t, alerts, config)
-	spec, err := os.ReadFile(filepath.Join("testdata", "rules_test.yml"))
+	promtoolTest(t, dir, "rules_test.yml")
+}
+
+// promtoolTest copies the promtool unit-test spec testdata/<spec> beside
+// the rendered files in dir and runs it.
+func promtoolTest(t *testing.T, dir, spec string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", spec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "rules_test.yml"), spec, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, spec), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := promtool(t, dir, "test", "rules", "rules_test.yml")
+	out := promtool(t, dir, "test", "rules", spec)
 	if !strings.Contains(out, "SUCCESS") {
-		t.Fatalf("promtool test rules:\n%s", out)
+		t.Fatalf("promtool test rules %s:\n%s", spec, out)
 	}
 }

@@ -140,6 +140,7 @@ hosts: {
 	app1: {address: "127.0.0.1", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: {kind: "haproxy", keepalive: 8}
+monitoring: address: "127.0.0.9"
 app: {name: "live", runtime: "python", module: "app:app", working_dir: "/srv/live", http_port: `+port+`,
 	static: [{url: "/static/", dir: "/srv/live/static"}]}
 `)

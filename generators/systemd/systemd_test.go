@@ -47,6 +47,7 @@ hosts: {
 }
 balancer: {kind: "` + balancer + `", trusted_proxies: ["10.0.0.0/24"]}
 tuning: nofile: 200000
+monitoring: address: "10.0.0.2"
 app: {
 ` + app + `
 }

@@ -25,6 +25,7 @@ region:      "fra1"
 domain:      "fleet.example.com"
 tls: {mode: "certbot", email: "ops@example.com"}
 balancer: {kind: "haproxy", failover: "reserved-ip", maxconn: 20000}
+monitoring: address: "10.250.0.2"
 app: {
 	name:         "fleet"
 	runtime:      "python"

@@ -282,6 +282,15 @@ func diffFile(p string, old, cur []byte, hadOld, hasCur bool, meta fileMeta) (Fi
 	case Removed:
 		newLabel = "/dev/null"
 	}
+	if f.Status == Changed && meta.kind == ManifestKind {
+		// A manifest whose lines pair up one for one, differing only in
+		// checksums, sizes and the source: the line diff can align its
+		// many look-alike entries badly, so compare line by line first.
+		if n, ok := onlySumLines(old, cur); ok {
+			f.LinesAdded, f.LinesRemoved, f.Noise = n, n, NoiseManifest
+			return f, nil
+		}
+	}
 	edits := udiff.Lines(string(old), string(cur))
 	u, err := udiff.ToUnifiedDiff(oldLabel, newLabel, string(old), edits, udiff.DefaultContextLines)
 	if err != nil {
@@ -315,6 +324,27 @@ func diffFile(p string, old, cur []byte, hadOld, hasCur bool, meta fileMeta) (Fi
 		f.Diff = u.String()
 	}
 	return f, nil
+}
+
+// onlySumLines reports whether old and cur have the same number of
+// lines and differ only in manifest checksum, size and source lines, and
+// how many lines differ.
+func onlySumLines(old, cur []byte) (int, bool) {
+	a, b := strings.Split(string(old), "\n"), strings.Split(string(cur), "\n")
+	if len(a) != len(b) {
+		return 0, false
+	}
+	n := 0
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if !manifestSumLine.MatchString(a[i]) || !manifestSumLine.MatchString(b[i]) {
+			return 0, false
+		}
+		n++
+	}
+	return n, n > 0
 }
 
 func isText(b []byte) bool { return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 }

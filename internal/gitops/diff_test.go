@@ -165,7 +165,7 @@ func TestDiffStackNotInBase(t *testing.T) {
 	n, m := shape(t, webStack)
 	added := func(stack, host string) string {
 		if host == "" {
-			return fmt.Sprintf("%s/ added +%d ~0 -0 reload prometheus,new instances only", stack, m)
+			return fmt.Sprintf("%s/ added +%d ~0 -0 reload prometheus,reload prometheus-alertmanager,new instances only", stack, m)
 		}
 		return fmt.Sprintf("%s/%s added +%d ~0 -0 provision", stack, host, n)
 	}
@@ -186,7 +186,7 @@ func TestDiffStackNotInBase(t *testing.T) {
 	checkRows(t, rep,
 		fmt.Sprintf("api/api1 removed +0 ~0 -%d decommission", n),
 		fmt.Sprintf("api/api2 removed +0 ~0 -%d decommission", n),
-		fmt.Sprintf("api/ removed +0 ~0 -%d reload prometheus,new instances only", m),
+		fmt.Sprintf("api/ removed +0 ~0 -%d reload prometheus,reload prometheus-alertmanager,new instances only", m),
 	)
 }
 

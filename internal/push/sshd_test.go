@@ -70,6 +70,8 @@ func TestPushFirstThenNoop(t *testing.T) {
 		"systemd-analyze verify nginx.service",
 		"systemctl daemon-reload",
 		"sysctl --system",
+		"systemctl restart mtail",
+		"systemctl restart prometheus-node-exporter",
 		"systemctl enable app.service",
 		"systemctl restart app.service",
 		"systemctl restart nginx.service",
@@ -77,7 +79,8 @@ func TestPushFirstThenNoop(t *testing.T) {
 	if got := e.f.Hosts["app1"].Commands(t); !slices.Equal(got, wantApp) {
 		t.Errorf("app1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantApp, "\n"))
 	}
-	wantLB := []string{"nginx -t -c $ROOT/etc/nginx/nginx.conf", "systemd-analyze verify nginx.service", "systemctl daemon-reload", "sysctl --system", "systemctl restart nginx.service"}
+	wantLB := []string{"nginx -t -c $ROOT/etc/nginx/nginx.conf", "systemd-analyze verify nginx.service", "systemctl daemon-reload", "sysctl --system",
+		"systemctl restart prometheus-node-exporter", "systemctl restart nginx.service"}
 	if got := e.f.Hosts["lb1"].Commands(t); !slices.Equal(got, wantLB) {
 		t.Errorf("lb1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLB, "\n"))
 	}

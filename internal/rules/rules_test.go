@@ -20,7 +20,7 @@ hosts: {
 	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
 }
 balancer: kind: *"cloud" | "nginx" | "haproxy" // a default, so cases can pick another
-app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
 `
 
 func load(t *testing.T, src string) *schema.Stack {

@@ -22,4 +22,4 @@ func extraAddrs(s *schema.Stack) []netip.Addr {
 }
 
 // monitoringAddress is where the stack's Prometheus runs.
-func monitoringAddress(s *schema.Stack) string { return "" }
+func monitoringAddress(s *schema.Stack) string { return s.Monitoring.Address }

@@ -1,0 +1,215 @@
+// Package nodeexporter renders node_exporter (Debian's
+// prometheus-node-exporter) on every host of a monitored stack: the
+// ARGS file Debian's unit reads, which picks the collectors the alerts
+// read and binds the host's private address, where the stack's
+// monitoring/prometheus.yml scrapes it.
+//
+// The collectors the rules depend on, and why each is named:
+//   - cpu, meminfo, filesystem, filefd, vmstat (oom_kill), time, textfile
+//     are defaults; they are listed anyway so a change of defaults in a
+//     later Debian release cannot silently empty an alert.
+//   - systemd is off by default; FailedSystemdUnit reads
+//     node_systemd_unit_state{state="failed"} from it.
+//   - textfile reads *.prom files from TextfileDir, where jobs on the
+//     host publish facts no collector has (certificate expiry).
+package nodeexporter
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the node_exporter generator.
+type Gen struct{}
+
+var _ artifact.Generator = Gen{}
+
+// Kind implements artifact.Generator.
+func (Gen) Kind() string { return "node-exporter" }
+
+// Package is the Debian package cloud-init installs.
+const Package = "prometheus-node-exporter"
+
+// Paths on the host, without the leading slash.
+const (
+	// ArgsPath is the EnvironmentFile= of Debian's unit ($ARGS).
+	ArgsPath = "etc/default/prometheus-node-exporter"
+	// TextfileDir is where the textfile collector reads *.prom files
+	// (Debian's own default, said explicitly).
+	TextfileDir = "var/lib/prometheus/node-exporter"
+)
+
+// Collectors are the collectors enabled on top of the defaults, and the
+// default ones the alerts need.
+var Collectors = []string{"cpu", "filefd", "filesystem", "meminfo", "systemd", "textfile", "time", "vmstat"}
+
+// ListenAddress is where node_exporter listens on host h.
+func ListenAddress(s *schema.Stack, h *schema.Host) string {
+	return net.JoinHostPort(h.Address, strconv.Itoa(s.Monitoring.Ports.Node))
+}
+
+// Generate implements artifact.Generator.
+func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
+	if !s.Monitoring.Enabled {
+		return nil, nil
+	}
+	var files []artifact.File
+	for _, n := range s.HostNames() {
+		h := s.Hosts[n]
+		if err := checkPorts(s, h); err != nil {
+			return nil, fmt.Errorf("%s/%s/node-exporter: %w", s.Name, n, err)
+		}
+		files = append(files, artifact.File{
+			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: args(s, h, opt), Mode: 0o644, Owner: "root:root",
+			Reload: "systemctl restart " + Package,
+		})
+	}
+	for _, h := range CertHosts(s) {
+		for _, f := range certFiles(s, opt) {
+			f.Host, f.Kind = h.Name, "node-exporter"
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+func args(s *schema.Stack, h *schema.Host, opt artifact.Options) []byte {
+	var b strings.Builder
+	b.WriteString(artifact.Header("#", s))
+	fmt.Fprintf(&b, "# node_exporter on %s, scraped by Prometheus on the monitoring host\n", h.Name)
+	b.WriteString("# (monitoring/prometheus.yml, job \"node\"). Read by Debian's\n")
+	b.WriteString("# prometheus-node-exporter.service as $ARGS; restart it after a change.\n")
+	if h.Address == "0.0.0.0" {
+		b.WriteString("# The host's address is known only at launch: every interface.\n")
+	} else {
+		b.WriteString("# Bound to the host's private address only.\n")
+	}
+	a := []string{"--web.listen-address=" + ListenAddress(s, h)}
+	for _, c := range Collectors {
+		a = append(a, "--collector."+c)
+	}
+	a = append(a, "--collector.textfile.directory="+opt.P("/"+TextfileDir))
+	fmt.Fprintf(&b, "ARGS=\"%s\"\n", strings.Join(a, " "))
+	return []byte(b.String())
+}
+
+// Certificate expiry, through the textfile collector: on each host that
+// serves HTTPS, a timer reads the certificate's notAfter with openssl
+// every two minutes and writes it where node_exporter reads it. certbot's live
+// directory is root's alone, so the job runs as root and node_exporter
+// only reads the result.
+const (
+	CertScriptPath  = "usr/local/sbin/hacompile-cert-expiry"
+	CertServicePath = "etc/systemd/system/hacompile-cert-expiry.service"
+	CertTimerPath   = "etc/systemd/system/hacompile-cert-expiry.timer"
+	certPromFile    = "hacompile_certificates.prom"
+	// CertMetric is the certificate's notAfter, in Unix seconds.
+	CertMetric = "hacompile_tls_certificate_not_after_seconds"
+	// CertPresentMetric is 1 when the certificate file could be read.
+	CertPresentMetric = "hacompile_tls_certificate_present"
+)
+
+// CertHosts are the hosts that serve the stack's certificate themselves.
+func CertHosts(s *schema.Stack) []*schema.Host {
+	if !s.Monitoring.Enabled || !s.TLS.Enabled() || s.TLS.Certificate == "" {
+		return nil
+	}
+	if s.TLS.Terminate == "app" {
+		return s.HostsWithRole("app")
+	}
+	if s.Balancer.Kind == "cloud" {
+		return nil
+	}
+	return s.HostsWithRole("lb")
+}
+
+func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
+	script := artifact.Header("#", s)
+	script = "#!/bin/sh\n" + script +
+		"# Writes the notAfter of the certificate this host serves for node_exporter's\n" +
+		"# textfile collector; run every two minutes by hacompile-cert-expiry.timer.\n" +
+		"set -u\n" +
+		"cert='" + opt.P(s.TLS.Certificate) + "'\n" +
+		"out='" + opt.P("/"+TextfileDir+"/"+certPromFile) + "'\n" +
+		"tmp=\"$out.tmp\"\n" +
+		"present=0\n" +
+		"if end=$(openssl x509 -noout -enddate -in \"$cert\" 2>/dev/null); then\n" +
+		"    not_after=$(date -d \"${end#notAfter=}\" +%s) && present=1\n" +
+		"fi\n" +
+		"{\n" +
+		"    echo '# HELP " + CertPresentMetric + " Whether the certificate file could be read.'\n" +
+		"    echo '# TYPE " + CertPresentMetric + " gauge'\n" +
+		"    echo \"" + CertPresentMetric + "{path=\\\"$cert\\\"} $present\"\n" +
+		"    if [ \"$present\" = 1 ]; then\n" +
+		"        echo '# HELP " + CertMetric + " The certificate'\\''s notAfter, in Unix seconds.'\n" +
+		"        echo '# TYPE " + CertMetric + " gauge'\n" +
+		"        echo \"" + CertMetric + "{path=\\\"$cert\\\"} $not_after\"\n" +
+		"    fi\n" +
+		"} >\"$tmp\" && mv \"$tmp\" \"$out\"\n"
+	service := artifact.Header("#", s) +
+		"[Unit]\n" +
+		"Description=Publish the TLS certificate's expiry for node_exporter\n" +
+		"After=local-fs.target\n\n" +
+		"[Service]\n" +
+		"Type=oneshot\n" +
+		"ExecStart=" + opt.P("/"+CertScriptPath) + "\n\n" +
+		"[Install]\n" +
+		"WantedBy=multi-user.target\n"
+	timer := artifact.Header("#", s) +
+		"[Unit]\n" +
+		"Description=Publish the TLS certificate's expiry every two minutes\n\n" +
+		"# Often enough that a certificate certbot obtains on first boot shows\n" +
+		"# within one for_minutes (CertificateMissing); one openssl call each time.\n" +
+		"[Timer]\n" +
+		"OnBootSec=1min\n" +
+		"OnUnitActiveSec=2min\n\n" +
+		"[Install]\n" +
+		"WantedBy=timers.target\n"
+	return []artifact.File{
+		{Path: CertScriptPath, Content: []byte(script), Mode: 0o755, Owner: "root:root", Validate: "sh -n " + opt.P("/"+CertScriptPath)},
+		{Path: CertServicePath, Content: []byte(service), Mode: 0o644, Owner: "root:root",
+			Validate: "systemd-analyze verify " + opt.P("/"+CertServicePath), Reload: "systemctl daemon-reload"},
+		{Path: CertTimerPath, Content: []byte(timer), Mode: 0o644, Owner: "root:root",
+			Validate: "systemd-analyze verify " + opt.P("/"+CertTimerPath), Reload: "systemctl daemon-reload && systemctl restart hacompile-cert-expiry.timer"},
+	}
+}
+
+// checkPorts refuses an exporter port that another listener of the host
+// already has: the exporter would fail to start, and Prometheus would
+// scrape the wrong program.
+func checkPorts(s *schema.Stack, h *schema.Host) error {
+	type use struct {
+		port int
+		what string
+	}
+	m := s.Monitoring.Ports
+	uses := []use{{m.Node, "monitoring.ports.node (node_exporter)"}}
+	if h.Has("lb") && s.Balancer.Kind == "haproxy" {
+		uses = append(uses, use{m.HAProxy, "monitoring.ports.haproxy (HAProxy's metrics listener)"})
+	}
+	if h.Has("lb") && s.Balancer.Kind != "cloud" {
+		uses = append(uses, use{80, "the balancer's port 80"}, use{443, "the balancer's port 443"})
+	}
+	if h.Has("app") {
+		uses = append(uses, use{s.App.HTTPPort, "app.http_port (nginx)"}, use{m.Mtail, "monitoring.ports.mtail (mtail)"})
+		if s.App.Bind.Port > 0 {
+			uses = append(uses, use{s.App.Bind.Port, "app.bind.port (the app server)"})
+		}
+	}
+	if h.Has("cache") && s.Cache != nil && !s.Cache.Managed {
+		uses = append(uses, use{s.Cache.Port, "cache.port (Redis)"}, use{m.Redis, "monitoring.ports.redis (redis_exporter)"})
+	}
+	for i, a := range uses {
+		for _, b := range uses[:i] {
+			if a.port == b.port && a.what != b.what {
+				return fmt.Errorf("%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
+			}
+		}
+	}
+	return nil
+}

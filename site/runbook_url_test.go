@@ -1,0 +1,44 @@
+package site_test
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/testtool"
+)
+
+var runbookURLRE = regexp.MustCompile(`(?m)^\s+runbook_url: "([^"]*)"$`)
+
+// TestRunbookURLs: every alert's runbook_url names a section that the
+// stack's alerts page has, at the path the site writes it to.
+func TestRunbookURLs(t *testing.T) {
+	pages := exampleSite(t)
+	root := testtool.RepoRoot()
+	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range res.Rendered {
+		for _, f := range r.Files {
+			if f.Host != "" || f.Path != monitoring.AlertsPath {
+				continue
+			}
+			for _, m := range runbookURLRE.FindAllStringSubmatch(string(f.Content), -1) {
+				n++
+				page, id, ok := strings.Cut(strings.TrimPrefix(m[1], r.Stack.Monitoring.RunbookURL), "#")
+				html, found := pages[strings.TrimPrefix(page, "/")]
+				if !ok || !found || !strings.Contains(string(html), `id="`+id+`"`) {
+					t.Errorf("%s: runbook_url %s: no such section in the runbook", r.Stack.Name, m[1])
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d runbook_url annotations in the example stacks", n)
+	}
+}
