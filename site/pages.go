@@ -24,7 +24,7 @@ type indexRole struct {
 }
 
 type indexStack struct {
-	Name, Href, Description, Provider, Domain, Balancer string
+	Name, Href, Description, Provider, OS, Domain, Balancer string
 	Source, SourceHref, Digest, HostsText               string
 	Roles                                               []indexRole
 	Links                                               []link
@@ -42,7 +42,7 @@ func (g *gen) index(stacks []*stackCtx) error {
 		s := sc.s
 		is := indexStack{
 			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
-			Provider: s.Provider + regionSuffix(s.Region), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
+			Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
 			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"), Digest: s.SourceDigest,
 			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
 		}
