@@ -32,7 +32,7 @@ var Suites = map[string][2]string{
 }
 
 // ToolPackages are the packages whose tools check rendered files.
-var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3"}
+var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3", "gunicorn", "starman"}
 
 // CacheDir is where roots are kept: $HACOMPILE_ROOTS, or
 // <user cache dir>/hacompile/roots.
