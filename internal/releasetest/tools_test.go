@@ -220,3 +220,35 @@ func writeCert(t *testing.T, certPath, keyPath, name string) {
 	write(t, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	write(t, keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
 }
+
+// TestOtherReleaseRefused is the control: files rendered for one
+// release fail the other release's tools where the releases differ
+// (Debian 13's "http2 on;" and X25519MLKEM768 on Debian 12's nginx 1.22
+// and OpenSSL 3.0), so TestToolsPerRelease passing means something.
+func TestOtherReleaseRefused(t *testing.T) {
+	rels := releases(t)
+	if len(rels) < 2 {
+		t.Skip("one release only")
+	}
+	for _, pair := range [][2]string{{"debian-13", "debian-12"}} {
+		renderFor, runOn := pair[0], pair[1]
+		if !slices.Contains(rels, renderFor) || !slices.Contains(rels, runOn) {
+			continue
+		}
+		tg := targetFor(t, runOn)
+		rs, err := build.RenderAll(testtool.LoadStacksFor(t, renderFor), artifact.Options{Root: mnt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Stack.Name != "do-python-ha" {
+				continue
+			}
+			dir, _, _ := hostSandbox(t, tg, r.Stack, "lb1", r.Files)
+			out, err := tg.run(t, dir, nil, "nginx", "-t", "-p", mnt+"/", "-c", mnt+"/etc/nginx/nginx.conf")
+			if err == nil {
+				t.Errorf("nginx of %s accepted files rendered for %s:\n%s", runOn, renderFor, out)
+			}
+		}
+	}
+}
