@@ -31,7 +31,9 @@ var Suites = map[string][2]string{
 	"debian-13": {"trixie", "http://deb.debian.org/debian"},
 }
 
-// ToolPackages are the packages whose tools check rendered files.
+// ToolPackages are the packages whose tools check rendered files, plus
+// gunicorn and starman: systemd-analyze verify requires the programs the
+// app units start to exist.
 var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3", "gunicorn", "starman"}
 
 // CacheDir is where roots are kept: $HACOMPILE_ROOTS, or

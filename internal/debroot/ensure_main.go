@@ -1,5 +1,8 @@
 //go:build ignore
 
+// Command ensure_main builds (or finds) the cached root of one release
+// and prints its path: go run ./internal/debroot/ensure_main.go debian-13.
+// make roots runs it; the tests call debroot.Ensure themselves.
 package main
 
 import (
