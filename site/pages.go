@@ -25,10 +25,10 @@ type indexRole struct {
 
 type indexStack struct {
 	Name, Href, Description, Provider, OS, Domain, Balancer string
-	Source, SourceHref, Digest, HostsText               string
-	Roles                                               []indexRole
-	Links                                               []link
-	Hosts, Files, Warnings, Waived                      int
+	Source, SourceHref, Digest, HostsText                   string
+	Roles                                                   []indexRole
+	Links                                                   []link
+	Hosts, Files, Warnings, Waived                          int
 }
 
 type indexData struct {

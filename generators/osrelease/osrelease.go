@@ -6,9 +6,11 @@
 // so switching a stack from debian-12 to debian-13 changes exactly the
 // lines whose release facts differ.
 //
-// The versions are those of the release's own archive (bookworm and
-// trixie with their point-release updates, noble with noble-updates);
-// only major.minor(.patch) decisions are drawn from them.
+// The versions are those of the release's own archive: bookworm and
+// trixie with their point-release updates (trixie's checked against a
+// debootstrapped root, internal/debroot), noble as released (not yet
+// checked against a root; noble-updates moves cloud-init). Decisions
+// are drawn from major.minor(.patch) thresholds only.
 package osrelease
 
 import (
@@ -104,7 +106,7 @@ var releases = map[string]Release{
 	"ubuntu-24.04": {
 		Name: "ubuntu-24.04", Pretty: "Ubuntu 24.04 LTS (noble)", Codename: "noble",
 		Nginx: V("1.24.0"), HAProxy: V("2.8.5"), OpenSSL: V("3.0.13"), Systemd: V("255"),
-		CloudInit: V("24.4"), Python: V("3.12"), Gunicorn: V("20.1.0"),
+		CloudInit: V("24.1.3"), Python: V("3.12"), Gunicorn: V("20.1.0"),
 		Packages: debianPackages, Binaries: usrBinaries,
 	},
 }

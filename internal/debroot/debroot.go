@@ -49,11 +49,11 @@ func CacheDir() (string, error) {
 	return filepath.Join(d, "hacompile", "roots"), nil
 }
 
-// Key names a root by everything it is built from.
-func Key(release string, pkgs []string) string {
-	s := Suites[release]
+// Key names a root by everything it is built from: the release, its
+// suite and mirror, and the packages.
+func Key(release, suite, mirror string, pkgs []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", version, release, s[0], s[1])
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", version, release, suite, mirror)
 	for _, p := range pkgs {
 		fmt.Fprintln(h, p)
 	}
@@ -78,7 +78,7 @@ func Ensure(release string, pkgs []string, log io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cache, release+"-"+Key(release, all))
+	dir := filepath.Join(cache, release+"-"+Key(release, suite[0], suite[1], all))
 	root := filepath.Join(dir, "root")
 	if _, err := os.Stat(filepath.Join(dir, "ok")); err == nil {
 		return root, nil
