@@ -12,30 +12,28 @@ import (
 // Stack is a validated, defaulted stack. Every field has been checked by
 // the CUE schema; Go code downstream can trust it.
 type Stack struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Notes       string `json:"notes,omitempty"`
-	Provider    string `json:"provider"`
-	// OS is the release the hosts run ("debian-13"); generators read
-	// its facts from generators/osrelease.
-	OS         string           `json:"os"`
-	Region     string           `json:"region,omitempty"`
-	Domain     string           `json:"domain"`
-	Aliases    []string         `json:"aliases"`
-	TLS        TLS              `json:"tls"`
-	Hosts      map[string]*Host `json:"hosts"`
-	Balancer   Balancer         `json:"balancer"`
-	App        App              `json:"app"`
-	Tuning     Tuning           `json:"tuning"`
-	Monitoring Monitoring       `json:"monitoring"`
-	Database   *Database        `json:"database,omitempty"`
-	Cache      *Cache           `json:"cache,omitempty"`
-	Queue      *Queue           `json:"queue,omitempty"`
-	Workers    *Workers         `json:"workers,omitempty"`
-	RateLimit  *RateLimit       `json:"rate_limit,omitempty"`
-	Scaling    *Scaling         `json:"scaling,omitempty"`
-	Capacity   Capacity         `json:"capacity"`
-	Waive      []Waiver         `json:"waive"`
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	Notes       string           `json:"notes,omitempty"`
+	Provider    string           `json:"provider"`
+	OS          string           `json:"os"` // the hosts' release ("debian-13"): generators/osrelease
+	Region      string           `json:"region,omitempty"`
+	Domain      string           `json:"domain"`
+	Aliases     []string         `json:"aliases"`
+	TLS         TLS              `json:"tls"`
+	Hosts       map[string]*Host `json:"hosts"`
+	Balancer    Balancer         `json:"balancer"`
+	App         App              `json:"app"`
+	Tuning      Tuning           `json:"tuning"`
+	Monitoring  Monitoring       `json:"monitoring"`
+	Database    *Database        `json:"database,omitempty"`
+	Cache       *Cache           `json:"cache,omitempty"`
+	Queue       *Queue           `json:"queue,omitempty"`
+	Workers     *Workers         `json:"workers,omitempty"`
+	RateLimit   *RateLimit       `json:"rate_limit,omitempty"`
+	Scaling     *Scaling         `json:"scaling,omitempty"`
+	Capacity    Capacity         `json:"capacity"`
+	Waive       []Waiver         `json:"waive"`
 	// Generators are the custom (Jsonnet) generators the stack lists.
 	Generators []CustomGenerator `json:"generators"`
 

@@ -24,11 +24,12 @@ type indexRole struct {
 }
 
 type indexStack struct {
-	Name, Href, Description, Provider, OS, Domain, Balancer string
-	Source, SourceHref, Digest, HostsText                   string
-	Roles                                                   []indexRole
-	Links                                                   []link
-	Hosts, Files, Warnings, Waived                          int
+	Name, Href, Description, Provider, Domain, Balancer string
+	Source, SourceHref, Digest, HostsText               string
+	Roles                                               []indexRole
+	Links                                               []link
+	Hosts, Files, Warnings, Waived                      int
+	OS                                                  string // the release and its versions
 }
 
 type indexData struct {
