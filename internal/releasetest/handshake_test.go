@@ -91,6 +91,7 @@ func TestHandshake(t *testing.T) {
 					check("tls13", true, `TLSv1\.3`)
 					if r.HybridPQGroups() {
 						check("mlkem", true, `(Negotiated TLS1\.3 group|Server Temp Key): X25519MLKEM768`)
+						t.Logf("%s %s: %s", rel, sv.stack, regexp.MustCompile(`(Negotiated TLS1\.3 group|Server Temp Key): .*`).FindString(res["mlkem"]))
 					}
 				})
 			}
