@@ -16,6 +16,7 @@ type Stack struct {
 	Description string           `json:"description"`
 	Notes       string           `json:"notes,omitempty"`
 	Provider    string           `json:"provider"`
+	OS          string           `json:"os"` // the hosts' release ("debian-13"): generators/osrelease
 	Region      string           `json:"region,omitempty"`
 	Domain      string           `json:"domain"`
 	Aliases     []string         `json:"aliases"`

@@ -2,6 +2,7 @@ package site
 
 import (
 	"fmt"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"html/template"
 	"regexp"
 	"slices"
@@ -120,12 +121,24 @@ func code(s string) template.HTML {
 	return template.HTML("<code>" + template.HTMLEscapeString(s) + "</code>")
 }
 
+// osText names the release a stack targets and the versions that shape
+// its rendered files.
+func osText(name string) string {
+	r, err := osrelease.Lookup(name)
+	if err != nil {
+		return name
+	}
+	return fmt.Sprintf("%s (os: %s): nginx %s, HAProxy %s, OpenSSL %s, systemd %s", r.Pretty, r.Name,
+		r.Nginx, r.HAProxy, r.OpenSSL, r.Systemd)
+}
+
 func text(s string) template.HTML { return template.HTML(template.HTMLEscapeString(s)) }
 
 func stackFacts(sc *stackCtx, from string) []fact {
 	s := sc.s
 	fs := []fact{
 		{"Provider", text(s.Provider + regionSuffix(s.Region))},
+		{"Operating system", text(osText(s.OS))},
 		{"Domain", code(strings.Join(append([]string{s.Domain}, s.Aliases...), " "))},
 	}
 	tls := "none: plain HTTP"

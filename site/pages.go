@@ -29,6 +29,7 @@ type indexStack struct {
 	Roles                                               []indexRole
 	Links                                               []link
 	Hosts, Files, Warnings, Waived                      int
+	OS                                                  string // the release and its versions
 }
 
 type indexData struct {
@@ -42,7 +43,7 @@ func (g *gen) index(stacks []*stackCtx) error {
 		s := sc.s
 		is := indexStack{
 			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
-			Provider: s.Provider + regionSuffix(s.Region), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
+			Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
 			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"), Digest: s.SourceDigest,
 			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
 		}

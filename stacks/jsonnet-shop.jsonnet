@@ -12,6 +12,7 @@ function(domain='shop.example.org') {
   name: 'jsonnet-shop',
   description: 'Python shop written in Jsonnet: two nginx balancers, gunicorn app hosts from a function, custom generators',
   provider: 'digitalocean',
+  os: 'debian-13',
   region: 'fra1',
   domain: domain,
   aliases: ['www.' + domain],

@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"path"
 	"strings"
 
@@ -59,7 +60,7 @@ func certScript(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, 
 	b.WriteString("#!/bin/sh\n")
 	b.WriteString(artifact.Header("#", s))
 	c("", "Builds "+PEMPath(s)+",",
-		"the certificate chain and private key in one file, which is how HAProxy 2.6",
+		"the certificate chain and private key in one file, which is how HAProxy "+osrelease.MustLookup(s.OS).HAProxyVersionMM(),
 		"reads them (its bind loads every PEM in /"+CertDir+"/), then reloads",
 		"HAProxy; Debian's unit checks the configuration before the reload takes effect.")
 	if s.TLS.Mode == "certbot" {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/osrelease"
+	"github.com/hacompile/hacompile/generators/tlsprofile"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -71,7 +73,8 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 	}
 
 	w.raw(artifact.Header("#", s))
-	w.top("", fmt.Sprintf("HAProxy 2.6 (Debian bookworm) balancing %s over %s.", s.Domain, strings.Join(names, ", ")))
+	rel := osrelease.MustLookup(s.OS)
+	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, strings.Join(names, ", ")))
 	switch {
 	case terminatesTLS(s):
 		w.top("HTTPS terminates here; port 80 redirects to it.")
@@ -155,26 +158,27 @@ func global(w *writer, s *schema.Stack, opt artifact.Options) error {
 	if !terminatesTLS(s) {
 		return nil
 	}
-	p, err := profileFor(s.TLS.Profile)
+	rel := osrelease.MustLookup(s.OS)
+	p, err := profileFor(s.TLS.Profile, rel)
 	if err != nil {
 		return err
 	}
 	w.raw("\n")
-	w.note("TLS for every \"bind ... ssl\": Mozilla Server Side TLS 5.8, "+s.TLS.Profile+" profile",
-		"(https://ssl-config.mozilla.org/). prefer-client-ciphers: the profile leaves the",
-		"choice to the client, HAProxy would otherwise impose its own order.")
+	w.note("TLS for every \"bind ... ssl\", HAProxy "+rel.HAProxyVersionMM()+" with OpenSSL "+rel.OpenSSLVersionMM()+":",
+		tlsprofile.Comment(s.TLS.Profile)+" (https://ssl-config.mozilla.org/).",
+		"prefer-client-ciphers: the profile leaves the choice to the client,",
+		"HAProxy would otherwise impose its own order.")
+	if n := tlsprofile.CurveNote(rel); n != "" {
+		w.note(n)
+	}
 	if len(p.Ciphers) > 0 {
 		w.kw("ssl-default-bind-ciphers", strings.Join(p.Ciphers, ":"))
 	}
 	w.kw("ssl-default-bind-ciphersuites", strings.Join(p.Ciphersuites, ":"))
 	w.kw("ssl-default-bind-curves", strings.Join(p.Curves, ":"))
 	w.kw("ssl-default-bind-options", bindOptions(p))
-	if p.DHParamSize > 0 {
-		w.note("The RFC 7919 ffdhe2048 group for the DHE ciphers.")
-		w.kw("ssl-dh-param-file", w.v(opt.P("/"+DHParamPath)))
-	}
-	w.note("No OCSP stapling: HAProxy 2.6 staples only from a <pem>.ocsp file that an",
-		"outside job keeps fresh, and Let's Encrypt certificates no longer name an OCSP responder.")
+	// No ssl-dh-param-file: the profile has no DHE cipher left to use it.
+	w.note("No OCSP stapling: Let's Encrypt certificates no longer name an OCSP responder.")
 	return nil
 }
 

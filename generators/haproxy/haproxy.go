@@ -2,9 +2,11 @@
 // balancer.kind is "haproxy", on every host with the role "lb": the
 // configuration, the systemd drop-in that gives it its environment, and,
 // when TLS terminates on the balancer, the pieces that turn certbot's (or
-// the operator's) certificate files into the one PEM HAProxy 2.6 reads.
+// the operator's) certificate files into the one PEM HAProxy reads.
 //
-// The target is Debian bookworm's HAProxy 2.6. Decisions, and why:
+// The target is the HAProxy of the stack's os (generators/osrelease:
+// 2.6 on Debian 12, 2.8 on Ubuntu 24.04, 3.0 on Debian 13); everything
+// rendered works from 2.6 on. Decisions, and why:
 //
 //   - Debian's haproxy.service stays the unit. It starts haproxy -Ws
 //     (master-worker, systemd notify) and its ExecReload= already runs
@@ -14,9 +16,9 @@
 //   - The stats password is never in a file hacompile writes: the config
 //     says "${HAPROXY_STATS_PASSWORD}", which HAProxy expands from its
 //     environment, and systemd loads that from balancer.environment_file.
-//     HAProxy 2.6 accepts an empty password there, so the stats listener
+//     HAProxy accepts an empty password there, so the stats listener
 //     also refuses every request while the variable is unset or empty.
-//   - HAProxy 2.6 wants the certificate chain and its key in one PEM (or
+//   - HAProxy wants the certificate chain and its key in one PEM (or
 //     the key at <pem>.key); certbot writes fullchain.pem and privkey.pem.
 //     A script joins them into /etc/haproxy/certs/<domain>.pem (a certbot
 //     deploy hook in certbot mode, a helper in /usr/local/sbin in files
@@ -33,12 +35,12 @@
 //     a refused connection is retried on the next one at once. Each
 //     balancer keeps its own certificate. tls.acme_root (a webroot for
 //     nginx) has no use here.
-//   - TLS follows the stack's Mozilla 5.8 profile exactly, as Mozilla's
-//     generator renders it for HAProxy: ciphers, TLS 1.3 suites, curves,
-//     prefer-client-ciphers, ssl-min-ver, no tickets, and for intermediate
-//     the RFC 7919 ffdhe2048 group in its own file (nginx's copy lives on
-//     other hosts under /etc/nginx). No OCSP stapling: 2.6 staples only
-//     from a <pem>.ocsp file an outside job keeps fresh.
+//   - TLS follows the stack's Mozilla 6.0 profile exactly, as Mozilla's
+//     generator renders it for HAProxy on the release's OpenSSL: ciphers
+//     (ECDHE only, so no DH group file), TLS 1.3 suites, curves
+//     (X25519MLKEM768 first from OpenSSL 3.5), prefer-client-ciphers,
+//     ssl-min-ver, no tickets. No OCSP stapling: Let's Encrypt
+//     certificates no longer name an OCSP responder.
 //   - With tls.terminate "app", HAProxy passes port 443 through in TCP
 //     mode to port 443 on the app hosts, health-checking them over TLS, and
 //     its port 80 backend follows those checks.
@@ -68,9 +70,8 @@ func (Gen) Kind() string { return "haproxy" }
 
 // Paths on the balancer host, without the leading slash.
 const (
-	ConfigPath  = "etc/haproxy/haproxy.cfg"
-	DHParamPath = "etc/haproxy/ffdhe2048.pem"
-	DropInPath  = "etc/systemd/system/haproxy.service.d/hacompile.conf"
+	ConfigPath = "etc/haproxy/haproxy.cfg"
+	DropInPath = "etc/systemd/system/haproxy.service.d/hacompile.conf"
 	// CertDir holds the combined PEMs the HTTPS bind loads; CertDirNote
 	// is a dotfile (HAProxy skips those) that makes push create it.
 	CertDir     = "etc/haproxy/certs"
@@ -154,16 +155,6 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.F
 	}}
 	if !terminatesTLS(s) {
 		return files, nil
-	}
-	prof, err := profileFor(s.TLS.Profile)
-	if err != nil {
-		return nil, err
-	}
-	if prof.DHParamSize > 0 {
-		files = append(files, artifact.File{
-			Path: DHParamPath, Content: []byte(artifact.Header("#", s) + ffdhe2048), Mode: 0o644, Owner: "root:root",
-			Validate: "haproxy -c -f " + cfgPath, Reload: reload,
-		})
 	}
 	files = append(files, artifact.File{
 		Path: CertDirNote, Content: certDirNote(s), Mode: 0o644, Owner: "root:root",

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -183,94 +184,64 @@ func section(t testing.TB, cfg, head string) []string {
 	return out
 }
 
-// mozilla reads the published profile facts (testdata's copy).
-func mozilla(t testing.TB) map[string]struct {
-	TLSVersions          []string `json:"tls_versions"`
-	OpenSSLCiphers       []string `json:"openssl_ciphers"`
-	Ciphersuites         []string `json:"ciphersuites"`
-	TLSCurves            []string `json:"tls_curves"`
-	ServerPreferredOrder bool     `json:"server_preferred_order"`
-	HSTSMinAge           int      `json:"hsts_min_age"`
-	DHParamSize          *int     `json:"dh_param_size"`
-	OCSPStaple           bool     `json:"ocsp_staple"`
-} {
-	t.Helper()
-	b, err := os.ReadFile("testdata/mozilla-server-side-tls-5.8.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Configurations map[string]struct {
-			TLSVersions          []string `json:"tls_versions"`
-			OpenSSLCiphers       []string `json:"openssl_ciphers"`
-			Ciphersuites         []string `json:"ciphersuites"`
-			TLSCurves            []string `json:"tls_curves"`
-			ServerPreferredOrder bool     `json:"server_preferred_order"`
-			HSTSMinAge           int      `json:"hsts_min_age"`
-			DHParamSize          *int     `json:"dh_param_size"`
-			OCSPStaple           bool     `json:"ocsp_staple"`
-		} `json:"configurations"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Configurations
-}
-
 // TestTLSFollowsProfile reads the expected global TLS lines straight from
 // Mozilla's JSON, not from the Go copy the generator uses.
 func TestTLSFollowsProfile(t *testing.T) {
-	moz := mozilla(t)
+	moz := testtool.MozillaTLS(t).Configurations
 	for _, c := range cases {
-		s := load(t, stackSrc(c.extra))
-		files := generate(t, s, artifact.Options{})
-		cfg := string(files[ConfigPath].Content)
-		if !terminatesTLS(s) {
-			if strings.Contains(cfg, "ssl-default-bind") || strings.Contains(cfg, " ssl crt ") {
-				t.Errorf("%s: TLS settings in a balancer that does not terminate TLS:\n%s", c.name, cfg)
+		for _, osName := range osrelease.Names() {
+			s := load(t, stackSrc(c.extra))
+			s.OS = osName
+			rel := osrelease.MustLookup(osName)
+			files := generate(t, s, artifact.Options{})
+			cfg := string(files[ConfigPath].Content)
+			if !terminatesTLS(s) {
+				if strings.Contains(cfg, "ssl-default-bind") || strings.Contains(cfg, " ssl crt ") {
+					t.Errorf("%s: TLS settings in a balancer that does not terminate TLS:\n%s", c.name, cfg)
+				}
+				continue
 			}
-			if _, ok := files[DHParamPath]; ok {
-				t.Errorf("%s: DH parameters rendered without TLS", c.name)
+			p := moz[s.TLS.Profile]
+			glob := section(t, cfg, "global")
+			want := map[string]string{
+				"ssl-default-bind-ciphersuites": strings.Join(p.Ciphersuites, ":"),
+				"ssl-default-bind-curves":       strings.Join(p.CurvesFor(rel.OpenSSL[0], rel.OpenSSL[1]), ":"),
+				"ssl-default-bind-options":      "prefer-client-ciphers ssl-min-ver " + p.TLSVersions[0] + " no-tls-tickets",
 			}
-			continue
-		}
-		p := moz[s.TLS.Profile]
-		glob := section(t, cfg, "global")
-		want := map[string]string{
-			"ssl-default-bind-ciphersuites": strings.Join(p.Ciphersuites, ":"),
-			"ssl-default-bind-curves":       strings.Join(p.TLSCurves, ":"),
-			"ssl-default-bind-options":      "prefer-client-ciphers ssl-min-ver " + p.TLSVersions[0] + " no-tls-tickets",
-		}
-		if len(p.OpenSSLCiphers) > 0 {
-			want["ssl-default-bind-ciphers"] = strings.Join(p.OpenSSLCiphers, ":")
-		}
-		if p.DHParamSize != nil {
-			want["ssl-dh-param-file"] = "/" + DHParamPath
-		}
-		got := map[string]string{}
-		for _, l := range glob {
-			k, v, _ := strings.Cut(l, " ")
-			if strings.HasPrefix(k, "ssl-") {
-				got[k] = v
+			if len(p.Ciphers.OpenSSL) > 0 {
+				want["ssl-default-bind-ciphers"] = strings.Join(p.Ciphers.OpenSSL, ":")
 			}
-		}
-		if !mapsEqual(got, want) {
-			t.Errorf("%s (%s): global TLS lines\n got %v\nwant %v", c.name, s.TLS.Profile, got, want)
-		}
-		if _, ok := files[DHParamPath]; ok != (p.DHParamSize != nil) {
-			t.Errorf("%s: %s rendered: %v, profile has DH: %v", c.name, DHParamPath, ok, p.DHParamSize != nil)
-		}
-		fe := section(t, cfg, "frontend https")
-		wantBind := "bind :443 ssl crt /" + CertDir + "/ strict-sni alpn h2,http/1.1"
-		if !slices.Contains(fe, wantBind) {
-			t.Errorf("%s: no %q in frontend https: %q", c.name, wantBind, fe)
-		}
-		hsts := `http-response set-header Strict-Transport-Security max-age=` + itoa(s.TLS.HSTSMaxAge)
-		if slices.Contains(fe, hsts) != s.TLS.HSTS {
-			t.Errorf("%s: HSTS line present=%v, tls.hsts=%v: %q", c.name, !s.TLS.HSTS, s.TLS.HSTS, fe)
-		}
-		if !slices.Contains(fe, "http-request set-header X-Forwarded-Proto https") {
-			t.Errorf("%s: frontend https does not set X-Forwarded-Proto: %q", c.name, fe)
+			// A DH group file only while a DHE cipher remains (none in 6.0).
+			if p.HasDHE() {
+				want["ssl-dh-param-file"] = "/etc/haproxy/ffdhe2048.pem"
+			}
+			got := map[string]string{}
+			for _, l := range glob {
+				k, v, _ := strings.Cut(l, " ")
+				if strings.HasPrefix(k, "ssl-") {
+					got[k] = v
+				}
+			}
+			if !mapsEqual(got, want) {
+				t.Errorf("%s on %s (%s): global TLS lines\n got %v\nwant %v", c.name, osName, s.TLS.Profile, got, want)
+			}
+			for path := range files {
+				if strings.Contains(path, "ffdhe") || strings.Contains(path, "dhparam") {
+					t.Errorf("%s: a DH group file %s rendered, but the profile has no DHE cipher", c.name, path)
+				}
+			}
+			fe := section(t, cfg, "frontend https")
+			wantBind := "bind :443 ssl crt /" + CertDir + "/ strict-sni alpn h2,http/1.1"
+			if !slices.Contains(fe, wantBind) {
+				t.Errorf("%s: no %q in frontend https: %q", c.name, wantBind, fe)
+			}
+			hsts := `http-response set-header Strict-Transport-Security max-age=` + itoa(s.TLS.HSTSMaxAge)
+			if slices.Contains(fe, hsts) != s.TLS.HSTS {
+				t.Errorf("%s: HSTS line present=%v, tls.hsts=%v: %q", c.name, !s.TLS.HSTS, s.TLS.HSTS, fe)
+			}
+			if !slices.Contains(fe, "http-request set-header X-Forwarded-Proto https") {
+				t.Errorf("%s: frontend https does not set X-Forwarded-Proto: %q", c.name, fe)
+			}
 		}
 	}
 }
@@ -450,11 +421,11 @@ func TestExampleStack(t *testing.T) {
 		got = append(got, f.Host+"/"+f.Path)
 	}
 	for _, h := range s.HostsWithRole("lb") {
-		for _, p := range []string{CertDirNote, DHParamPath, ConfigPath, DeployHookPath, DropInPath} {
+		for _, p := range []string{CertDirNote, ConfigPath, DeployHookPath, DropInPath} {
 			want = append(want, h.Name+"/"+p)
 		}
 	}
-	if len(want) < 10 || !slices.Equal(got, want) {
+	if len(want) < 8 || !slices.Equal(got, want) {
 		t.Errorf("files\n got %q\nwant %q (two balancers)", got, want)
 	}
 	// Both balancers carry the same configuration but for the metrics
@@ -485,7 +456,8 @@ func TestExampleStack(t *testing.T) {
 		"    server app2 10.30.0.12:80 check\n",
 		"    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host perl.example.com\n",
 		"    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners\n",
-		"    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305\n",
+		"    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n",
+		"    ssl-default-bind-curves X25519:prime256v1:secp384r1\n", // debian-12: OpenSSL 3.0
 		"    http-response set-header Strict-Transport-Security max-age=63072000\n",
 	} {
 		if !strings.Contains(cfg, l) {

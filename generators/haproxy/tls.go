@@ -10,7 +10,7 @@ import (
 // generators/tlsprofile, shared with nginx.
 type profile = tlsprofile.Profile
 
-var profileFor = tlsprofile.Lookup
+var profileFor = tlsprofile.For
 
 // bindOptions is ssl-default-bind-options for the profile: the lowest
 // protocol version, the profile's cipher-order rule and no session
@@ -24,5 +24,3 @@ func bindOptions(p profile) string {
 	opts = append(opts, "ssl-min-ver", p.Protocols[0], "no-tls-tickets")
 	return strings.Join(opts, " ")
 }
-
-var ffdhe2048 = tlsprofile.FFDHE2048

@@ -1,30 +1,25 @@
 package haproxy
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/generators/artifact"
 )
 
-// TestDHParamIsFFDHE2048 asks OpenSSL to name the embedded group: it
-// recognises the RFC 7919 groups by their prime.
-func TestDHParamIsFFDHE2048(t *testing.T) {
-	openssl := testtool.Require(t, "openssl", "openssl")
-	s := load(t, stackSrc(cases[0].extra))
-	f := generate(t, s, artifactOptions())[DHParamPath]
-	p := filepath.Join(t.TempDir(), "dh.pem")
-	if err := os.WriteFile(p, f.Content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(openssl, "pkeyparam", "-in", p, "-text", "-noout").CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl pkeyparam: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "DH Parameters: (2048 bit)") || !strings.Contains(string(out), "GROUP: ffdhe2048") {
-		t.Errorf("not the ffdhe2048 group:\n%s", out)
+// TestNoDHGroup: Mozilla 6.0 has no DHE cipher, so no balancer carries
+// a DH group file or names one.
+func TestNoDHGroup(t *testing.T) {
+	for _, c := range cases {
+		s := load(t, stackSrc(c.extra))
+		for path, f := range generate(t, s, artifact.Options{}) {
+			if strings.Contains(path, "ffdhe") || strings.Contains(string(f.Content), "ssl-dh-param-file") || dheCipher.Match(f.Content) {
+				t.Errorf("%s: %s carries DH parameters or DHE ciphers", c.name, path)
+			}
+		}
 	}
 }
+
+// dheCipher matches a finite-field DHE cipher name (not ECDHE).
+var dheCipher = regexp.MustCompile(`(^|[\s:])DHE-`)

@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/osrelease"
+	"github.com/hacompile/hacompile/generators/tlsprofile"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -34,7 +36,6 @@ const (
 	ConfPath           = "etc/nginx/nginx.conf"
 	TLSSnippetPath     = "etc/nginx/snippets/hacompile-tls.conf"
 	HeadersSnippetPath = "etc/nginx/snippets/hacompile-security-headers.conf"
-	DHParamPath        = "etc/nginx/ffdhe2048.pem"
 )
 
 // AppSitePath is the app hosts' site.
@@ -95,6 +96,7 @@ type gen struct {
 	s        *schema.Stack
 	opt      artifact.Options
 	prof     profile
+	rel      osrelease.Release
 	appHosts []*schema.Host
 	lbHosts  []*schema.Host // empty unless the balancer is nginx
 }
@@ -103,10 +105,15 @@ type gen struct {
 // mistakes nginx -t would not catch, or would catch only on the host.
 func (g *gen) check() error {
 	s := g.s
+	rel, err := osrelease.Lookup(s.OS)
+	if err != nil {
+		return err
+	}
+	g.rel = rel
 	if s.TLS.Enabled() {
-		p, ok := profiles[s.TLS.Profile]
-		if !ok {
-			return fmt.Errorf("tls.profile: unknown Mozilla profile %q (want intermediate or modern)", s.TLS.Profile)
+		p, err := tlsprofile.For(s.TLS.Profile, rel)
+		if err != nil {
+			return err
 		}
 		g.prof = p
 		// In "cloud" mode the provider's balancer holds the certificate.
@@ -182,9 +189,6 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 	}
 	if tls {
 		parts[TLSSnippetPath] = g.tlsSnippet
-		if g.prof.DHParamSize > 0 {
-			parts[DHParamPath] = func() (string, error) { return artifact.Header("#", g.s) + ffdhe2048, nil }
-		}
 	}
 	var files []artifact.File
 	for _, p := range slices.Sorted(maps.Keys(parts)) {
@@ -230,6 +234,7 @@ var tempPaths = []struct{ directive, path string }{
 func (g *gen) mainConf() (string, error) {
 	s := g.s
 	w := g.newWriter()
+	w.comment("For nginx " + g.rel.NginxVersionMM() + " on " + g.rel.Pretty + ", the stack's os \"" + g.rel.Name + "\".")
 	w.comment("hacompile owns this file. Sites load from conf.d only: Debian's sites-enabled/default",
 		"is never included, so it cannot answer in place of the stack's servers.")
 	w.d("user", "www-data")
@@ -446,7 +451,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 	w.blank()
 	w.open("server")
 	if tls {
-		w.d("listen", h.Address+":443", "ssl", "http2")
+		g.listenHTTP2(w, h.Address+":443")
 	} else {
 		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
 	}
@@ -538,7 +543,7 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	w.blank()
 	w.open("server")
 	if g.tlsOnLB() {
-		w.d("listen", "443", "ssl", "http2")
+		g.listenHTTP2(w, "443")
 	} else {
 		w.d("listen", "80")
 	}
@@ -838,4 +843,17 @@ func (w *writer) result() (string, error) {
 		return "", w.err
 	}
 	return w.b.String(), nil
+}
+
+// listenHTTP2 renders an HTTPS listener with HTTP/2 in the syntax of the
+// target's nginx: from 1.25.1 "http2 on;" is a server directive and the
+// listen parameter is deprecated (nginx -t warns); before, the listen
+// parameter is the only way.
+func (g *gen) listenHTTP2(w *writer, addr string) {
+	if g.rel.NginxHTTP2Directive() {
+		w.d("listen", addr, "ssl")
+		w.d("http2", "on")
+		return
+	}
+	w.d("listen", addr, "ssl", "http2")
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -19,7 +20,7 @@ import (
 // allStacks are the example stacks and the inline ones.
 func allStacks(t *testing.T) []*schema.Stack {
 	t.Helper()
-	stacks := testtool.LoadStacks(t)
+	stacks := testtool.LoadStacksFor(t, testtool.HostOS())
 	for _, name := range slices.Sorted(maps.Keys(inlineStacks)) {
 		stacks = append(stacks, loadInline(t, name))
 	}
@@ -139,9 +140,6 @@ func TestFilesPerHost(t *testing.T) {
 				}
 				if tlsServers(s, h) > 0 {
 					want = append(want, "etc/nginx/snippets/hacompile-tls.conf")
-					if s.TLS.Profile == "intermediate" {
-						want = append(want, "etc/nginx/ffdhe2048.pem")
-					}
 				}
 			}
 			slices.Sort(want)
@@ -307,15 +305,16 @@ func checkTLSSnippet(t *testing.T, s *schema.Stack, m mozilla, files map[string]
 		return
 	}
 	ref := m.Configurations[s.TLS.Profile]
+	rel := osrelease.MustLookup(s.OS)
 	lines := strings.Split(content, "\n")
 	mustf(t, slices.Contains(lines, "ssl_protocols "+strings.Join(ref.TLSVersions, " ")+";"), "ssl_protocols line is not the %s profile's:\n%s", s.TLS.Profile, content)
-	if len(ref.OpenSSLCiphers) > 0 {
-		mustf(t, slices.Contains(lines, "ssl_ciphers "+strings.Join(ref.OpenSSLCiphers, ":")+";"), "ssl_ciphers line is not the %s profile's:\n%s", s.TLS.Profile, content)
+	if len(ref.Ciphers.OpenSSL) > 0 {
+		mustf(t, slices.Contains(lines, "ssl_ciphers "+strings.Join(ref.Ciphers.OpenSSL, ":")+";"), "ssl_ciphers line is not the %s profile's:\n%s", s.TLS.Profile, content)
 	} else {
 		mustf(t, !strings.Contains(content, "ssl_ciphers"), "modern profile sets ssl_ciphers")
 	}
 	for _, l := range []string{
-		"ssl_prefer_server_ciphers off;", "ssl_ecdh_curve " + strings.Join(ref.TLSCurves, ":") + ";",
+		"ssl_prefer_server_ciphers off;", "ssl_ecdh_curve " + strings.Join(ref.CurvesFor(rel.OpenSSL[0], rel.OpenSSL[1]), ":") + ";",
 		"ssl_session_timeout 1d;", "ssl_session_cache shared:MozSSL:10m;", "ssl_session_tickets off;",
 		"ssl_certificate /SANDBOX" + s.TLS.Certificate + ";", "ssl_certificate_key /SANDBOX" + s.TLS.Key + ";",
 	} {
@@ -324,9 +323,10 @@ func checkTLSSnippet(t *testing.T, s *schema.Stack, m mozilla, files map[string]
 	staples := slices.Contains(lines, "ssl_stapling on;") && slices.Contains(lines, "ssl_stapling_verify on;")
 	mustf(t, staples == s.TLS.OCSPStapling, "OCSP stapling rendered %v, tls.ocsp_stapling %v", staples, s.TLS.OCSPStapling)
 	mustf(t, strings.Contains(content, "ssl_stapling") == staples, "stapling half rendered:\n%s", content)
+	// A DH group only while a DHE cipher remains (none in 6.0).
 	hasDH := slices.Contains(lines, "ssl_dhparam /SANDBOX/etc/nginx/ffdhe2048.pem;")
-	mustf(t, hasDH == (ref.DHParamSize != nil), "ssl_dhparam present %v for profile %s", hasDH, s.TLS.Profile)
-	_, pem := files[DHParamPath]
+	mustf(t, hasDH == ref.HasDHE(), "ssl_dhparam present %v for profile %s", hasDH, s.TLS.Profile)
+	_, pem := files["etc/nginx/ffdhe2048.pem"]
 	mustf(t, pem == hasDH, "ffdhe2048.pem rendered %v, used %v", pem, hasDH)
 }
 

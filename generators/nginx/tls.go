@@ -10,11 +10,6 @@ import (
 // generators/tlsprofile, shared with HAProxy.
 type profile = tlsprofile.Profile
 
-var (
-	profiles  = tlsprofile.All()
-	ffdhe2048 = tlsprofile.FFDHE2048
-)
-
 // onOff renders a boolean the nginx way.
 func onOff(b bool) string {
 	if b {
@@ -27,8 +22,12 @@ func onOff(b bool) string {
 func (g *gen) tlsSnippet() (string, error) {
 	p := g.prof
 	w := g.newWriter()
-	w.comment("TLS for every HTTPS server on this host: Mozilla Server Side TLS 5.8, "+g.s.TLS.Profile+" profile",
-		"(https://ssl-config.mozilla.org/). Included by each TLS server block.")
+	w.comment("TLS for every HTTPS server on this host, nginx "+g.rel.NginxVersionMM()+" with OpenSSL "+g.rel.OpenSSLVersionMM()+" on "+g.rel.Pretty+":",
+		tlsprofile.Comment(g.s.TLS.Profile)+" (https://ssl-config.mozilla.org/).",
+		"Included by each TLS server block.")
+	if n := tlsprofile.CurveNote(g.rel); n != "" {
+		w.comment(n)
+	}
 	w.d("ssl_certificate", w.path(g.s.TLS.Certificate))
 	w.d("ssl_certificate_key", w.path(g.s.TLS.Key))
 	w.blank()
@@ -38,10 +37,7 @@ func (g *gen) tlsSnippet() (string, error) {
 	}
 	w.d("ssl_prefer_server_ciphers", onOff(p.ServerPreferredOrder))
 	w.d("ssl_ecdh_curve", strings.Join(p.Curves, ":"))
-	if p.DHParamSize > 0 {
-		w.comment("The RFC 7919 ffdhe2048 group, for the DHE ciphers.")
-		w.d("ssl_dhparam", w.path("/"+DHParamPath))
-	}
+	// No ssl_dhparam: the profile has no DHE cipher left to use it.
 	w.blank()
 	w.d("ssl_session_timeout", "1d")
 	w.d("ssl_session_cache", "shared:MozSSL:10m")

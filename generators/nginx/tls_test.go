@@ -1,49 +1,24 @@
 package nginx
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hacompile/hacompile/generators/osrelease"
+	"github.com/hacompile/hacompile/generators/tlsprofile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
-// mozilla is the shape of the Server Side TLS JSON.
-type mozilla struct {
-	Source         string `json:"source"`
-	Configurations map[string]struct {
-		TLSVersions          []string `json:"tls_versions"`
-		OpenSSLCiphers       []string `json:"openssl_ciphers"`
-		Ciphersuites         []string `json:"ciphersuites"`
-		TLSCurves            []string `json:"tls_curves"`
-		ServerPreferredOrder bool     `json:"server_preferred_order"`
-		HSTSMinAge           int      `json:"hsts_min_age"`
-		DHParamSize          *int     `json:"dh_param_size"`
-		OCSPStaple           bool     `json:"ocsp_staple"`
-	} `json:"configurations"`
-}
+// mozilla is the Server Side TLS guidelines, read from the repository's
+// one copy.
+type mozilla = testtool.Mozilla
 
-// loadMozilla reads testdata/mozilla-server-side-tls-5.8.json, a
-// verbatim copy of the reference the product follows.
-func loadMozilla(t testing.TB) mozilla {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "mozilla-server-side-tls-5.8.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m mozilla
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Source != "Mozilla Server Side TLS guidelines, version 5.8" {
-		t.Fatalf("testdata holds %q, want version 5.8", m.Source)
-	}
-	return m
-}
+func loadMozilla(t testing.TB) mozilla { return testtool.MozillaTLS(t) }
+
+// profiles is the generator's table, as published.
+var profiles = tlsprofile.All()
 
 // TestOpenSSLKnowsTheProfiles backs two claims with the OpenSSL nginx
 // links: every TLS 1.2 cipher name of a profile means a cipher (a typo
@@ -81,37 +56,47 @@ func TestOpenSSLKnowsTheProfiles(t *testing.T) {
 	}
 }
 
-// TestDHParamOpenSSL has OpenSSL check the rendered file, header comment
-// included, and recognise it as the named group.
-func TestDHParamOpenSSL(t *testing.T) {
-	openssl := testtool.Require(t, "openssl", "openssl")
-	s := loadInline(t, "modern-cloud")
-	s.TLS.Profile = "intermediate"
-	files, err := Gen{}.Generate(s, optionsFor(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var content []byte
-	for _, f := range files {
-		if f.Path == DHParamPath {
-			content = f.Content
-			break
+// TestNoDHParam: Mozilla 6.0 offers no DHE cipher, so no host gets a DH
+// group file or an ssl_dhparam line, whatever its release.
+func TestNoDHParam(t *testing.T) {
+	for _, osName := range osrelease.Names() {
+		s := loadInline(t, "modern-cloud")
+		s.TLS.Profile = "intermediate"
+		s.OS = osName
+		files, err := Gen{}.Generate(s, optionsFor(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.Contains(f.Path, "ffdhe") || strings.Contains(string(f.Content), "ssl_dhparam") {
+				t.Errorf("%s: %s renders DH parameters", osName, f.Path)
+			}
 		}
 	}
-	if content == nil {
-		t.Fatal("no ffdhe2048.pem rendered for an intermediate TLS host")
-	}
-	p := filepath.Join(t.TempDir(), "ffdhe2048.pem")
-	if err := os.WriteFile(p, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(openssl, "dhparam", "-in", p, "-check", "-text", "-noout").CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl dhparam: %v\n%s", err, out)
-	}
-	for _, want := range []string{"DH Parameters: (2048 bit)", "GROUP: ffdhe2048", "DH parameters appear to be ok."} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("openssl dhparam output lacks %q:\n%s", want, out)
+}
+
+// TestHTTP2Syntax: nginx from 1.25.1 takes "http2 on;" (the listen
+// parameter is deprecated and warns), older nginx only the listen
+// parameter.
+func TestHTTP2Syntax(t *testing.T) {
+	for _, osName := range osrelease.Names() {
+		rel := osrelease.MustLookup(osName)
+		s := loadInline(t, "modern-cloud")
+		s.OS = osName
+		files, err := Gen{}.Generate(s, optionsFor(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all strings.Builder
+		for _, f := range files {
+			all.Write(f.Content)
+		}
+		newSyntax := rel.Nginx.AtLeast(osrelease.V("1.25.1"))
+		if got := strings.Contains(all.String(), "\n    http2 on;\n"); got != newSyntax {
+			t.Errorf("%s (nginx %s): http2 on; rendered %v", osName, rel.Nginx, got)
+		}
+		if got := strings.Contains(all.String(), " ssl http2;"); got == newSyntax {
+			t.Errorf("%s (nginx %s): listen ... http2 rendered %v", osName, rel.Nginx, got)
 		}
 	}
 }

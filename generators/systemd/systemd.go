@@ -19,7 +19,7 @@
 //     connect and nobody else can. That needs app.group to be www-data;
 //     any other group is an error rather than a unit nginx cannot use.
 //   - gunicorn runs as Type=notify: since 20.0 its arbiter sends READY=1
-//     to $NOTIFY_SOCKET once the listeners are bound (Debian bookworm's
+//     to $NOTIFY_SOCKET once the listeners are bound (Debian 12's
 //     20.1.0: gunicorn/arbiter.py, systemd.sd_notify), so "started" means
 //     nginx can connect. Starman has no readiness protocol: Type=exec at
 //     least makes a failed exec fail the start.

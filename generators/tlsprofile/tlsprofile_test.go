@@ -1,55 +1,21 @@
 package tlsprofile
 
 import (
-	"encoding/asn1"
-	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
+	"slices"
 	"testing"
+
+	"github.com/hacompile/hacompile/generators/osrelease"
+	"github.com/hacompile/hacompile/internal/testtool"
 )
 
-// mozilla is the shape of the Server Side TLS JSON.
-type mozilla struct {
-	Source         string `json:"source"`
-	Configurations map[string]struct {
-		TLSVersions          []string `json:"tls_versions"`
-		OpenSSLCiphers       []string `json:"openssl_ciphers"`
-		Ciphersuites         []string `json:"ciphersuites"`
-		TLSCurves            []string `json:"tls_curves"`
-		ServerPreferredOrder bool     `json:"server_preferred_order"`
-		HSTSMinAge           int      `json:"hsts_min_age"`
-		DHParamSize          *int     `json:"dh_param_size"`
-		OCSPStaple           bool     `json:"ocsp_staple"`
-	} `json:"configurations"`
-}
-
-// loadMozilla reads testdata/mozilla-server-side-tls-5.8.json, a
-// verbatim copy of the reference the product follows.
-func loadMozilla(t testing.TB) mozilla {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "mozilla-server-side-tls-5.8.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m mozilla
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Source != "Mozilla Server Side TLS guidelines, version 5.8" {
-		t.Fatalf("testdata holds %q, want version 5.8", m.Source)
-	}
-	return m
-}
-
 // TestProfilesMatchMozilla proves the Go profile table is the published
-// Mozilla 5.8 data, field by field, for exactly the profiles the schema
+// Mozilla 6.0 data, field by field, for exactly the profiles the schema
 // offers.
 func TestProfilesMatchMozilla(t *testing.T) {
-	m := loadMozilla(t)
+	m := testtool.MozillaTLS(t)
 	for _, name := range []string{"intermediate", "modern"} {
 		c, ok := m.Configurations[name]
 		if !ok {
@@ -61,7 +27,7 @@ func TestProfilesMatchMozilla(t *testing.T) {
 		}
 		want := Profile{
 			Protocols:            c.TLSVersions,
-			Ciphers:              c.OpenSSLCiphers,
+			Ciphers:              c.Ciphers.OpenSSL,
 			Ciphersuites:         c.Ciphersuites,
 			Curves:               c.TLSCurves,
 			ServerPreferredOrder: c.ServerPreferredOrder,
@@ -69,15 +35,23 @@ func TestProfilesMatchMozilla(t *testing.T) {
 			DHParamSize:          dh,
 			OCSPStaple:           c.OCSPStaple,
 		}
-		got := profiles[name]
+		got, err := Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(want.Ciphers) == 0 {
 			want.Ciphers = nil
+		}
+		if len(got.Ciphers) == 0 {
+			got.Ciphers = nil
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("profile %s\n got %+v\nwant %+v", name, got, want)
 		}
-		if got.DHParamSize != 0 && got.DHParamSize != 2048 {
-			t.Errorf("profile %s wants a %d-bit DH group; only ffdhe2048 is rendered", name, got.DHParamSize)
+		// No DH group is rendered anywhere: a profile with a DHE cipher
+		// would need ssl_dhparam / ssl-dh-param-file back.
+		if got.NeedsDHParams() {
+			t.Errorf("profile %s offers DHE ciphers; the generators render no DH group", name)
 		}
 	}
 	if len(profiles) != 2 {
@@ -85,64 +59,42 @@ func TestProfilesMatchMozilla(t *testing.T) {
 	}
 	// The copy in testdata must be the reference beside the repository,
 	// when that is present.
-	shared := filepath.Join("..", "..", "..", "shared", "reference", "mozilla-server-side-tls-5.8.json")
+	shared := filepath.Join(testtool.RepoRoot(), "..", "shared", "reference", "mozilla-server-side-tls-6.0.json")
 	if ref, err := os.ReadFile(shared); err == nil {
-		local, _ := os.ReadFile(filepath.Join("testdata", "mozilla-server-side-tls-5.8.json"))
+		local, _ := os.ReadFile(testtool.MozillaPath())
 		if string(ref) != string(local) {
 			t.Errorf("testdata's Mozilla JSON differs from %s", shared)
 		}
 	}
 }
 
-// rfc7919Prime computes the ffdhe2048 prime from its definition in
-// RFC 7919 appendix A.1:
-// p = 2^2048 - 2^1984 + {[2^1918 * e] + 560316} * 2^64 - 1.
-func rfc7919Prime() *big.Int {
-	// floor(2^1918 * e), with e = sum 1/k! evaluated in fixed point with
-	// 64 guard bits; the truncation error (under one unit per term) stays
-	// far inside the guard bits.
-	const guard = 64
-	scale := new(big.Int).Lsh(big.NewInt(1), 1918+guard)
-	sum := new(big.Int)
-	fact := big.NewInt(1)
-	for k := int64(0); ; k++ {
-		if k > 0 {
-			fact.Mul(fact, big.NewInt(k))
+// TestForRelease checks the curve list per release, as Mozilla's
+// generator does it: X25519MLKEM768 first from OpenSSL 3.5, absent below.
+func TestForRelease(t *testing.T) {
+	for _, name := range osrelease.Names() {
+		rel := osrelease.MustLookup(name)
+		for _, prof := range Names() {
+			p, err := For(prof, rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, _ := Lookup(prof)
+			if rel.HybridPQGroups() {
+				if !reflect.DeepEqual(p.Curves, pub.Curves) || p.Curves[0] != HybridGroup {
+					t.Errorf("%s %s: curves %v, want %v", name, prof, p.Curves, pub.Curves)
+				}
+			} else {
+				want := slices.DeleteFunc(slices.Clone(pub.Curves), func(c string) bool { return c == HybridGroup })
+				if !reflect.DeepEqual(p.Curves, want) {
+					t.Errorf("%s %s: curves %v, want %v", name, prof, p.Curves, want)
+				}
+			}
 		}
-		term := new(big.Int).Quo(scale, fact)
-		if term.Sign() == 0 {
-			break
-		}
-		sum.Add(sum, term)
 	}
-	floorE := sum.Rsh(sum, guard)
-	one := big.NewInt(1)
-	p := new(big.Int).Lsh(one, 2048)
-	p.Sub(p, new(big.Int).Lsh(one, 1984))
-	mid := new(big.Int).Add(floorE, big.NewInt(560316))
-	p.Add(p, mid.Lsh(mid, 64))
-	return p.Sub(p, one)
-}
-
-// TestDHParamIsRFC7919 proves the embedded PEM holds exactly the
-// ffdhe2048 group (prime from the RFC formula, generator 2) and nothing
-// else.
-func TestDHParamIsRFC7919(t *testing.T) {
-	block, rest := pem.Decode([]byte(FFDHE2048))
-	if block == nil || block.Type != "DH PARAMETERS" || strings.TrimSpace(string(rest)) != "" {
-		t.Fatalf("ffdhe2048.pem is not one DH PARAMETERS block")
+	if rel := osrelease.MustLookup("debian-13"); !rel.HybridPQGroups() {
+		t.Error("debian-13 ships OpenSSL 3.5 and must get X25519MLKEM768")
 	}
-	var params struct{ P, G *big.Int }
-	if tail, err := asn1.Unmarshal(block.Bytes, &params); err != nil || len(tail) != 0 {
-		t.Fatalf("DH parameters: %v (trailing %d bytes)", err, len(tail))
-	}
-	if want := rfc7919Prime(); params.P.Cmp(want) != 0 {
-		t.Errorf("prime is not RFC 7919 ffdhe2048:\n got %x\nwant %x", params.P, want)
-	}
-	if params.P.BitLen() != 2048 || !params.P.ProbablyPrime(20) {
-		t.Errorf("prime has %d bits or is not prime", params.P.BitLen())
-	}
-	if params.G.Cmp(big.NewInt(2)) != 0 {
-		t.Errorf("generator %v, want 2", params.G)
+	if rel := osrelease.MustLookup("debian-12"); rel.HybridPQGroups() {
+		t.Error("debian-12 ships OpenSSL 3.0 and must not get X25519MLKEM768")
 	}
 }

@@ -1,0 +1,22 @@
+//go:build ignore
+
+// Command ensure_main builds (or finds) the cached root of one release
+// and prints its path: go run ./internal/debroot/ensure_main.go debian-13.
+// make roots runs it; the tests call debroot.Ensure themselves.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hacompile/hacompile/internal/debroot"
+)
+
+func main() {
+	r, err := debroot.Ensure(os.Args[1], debroot.ToolPackages, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(r)
+}
