@@ -7,7 +7,7 @@ import (
 )
 
 // stackOS is the stack's os field (empty before the schema had one).
-func stackOS(s *schema.Stack) string { return "" }
+func stackOS(s *schema.Stack) string { return s.OS }
 
 // virtualAddr is the balancers' virtual address, when the stack has one.
 func virtualAddr(s *schema.Stack) (netip.Addr, bool) { return netip.Addr{}, false }

@@ -14,7 +14,7 @@ import (
 
 // imageVersion changes whenever what buildImage puts into an image
 // changes, so a cached image from an older hacompile is not reused.
-const imageVersion = "4"
+const imageVersion = "6"
 
 // release is what the image builder knows of a target release.
 type release struct {
@@ -35,7 +35,7 @@ var releases = map[string]release{
 var basePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates",
 	"cloud-init", "curl", "socat", "procps", "openssl", "python3",
-	"netbase", "less", "openssh-server",
+	"netbase", "less", "openssh-server", "locales",
 }
 
 // standInPackages are what the stand-in application needs beyond the
@@ -132,7 +132,10 @@ func EnsureImage(cacheDir, relName string, pkgs []string, log io.Writer) (*Image
 		return nil, err
 	}
 	install := "mount -t proc proc /proc && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends " +
-		strings.Join(all, " ") + " && apt-get clean; rc=$?; umount /proc; exit $rc"
+		strings.Join(all, " ") + " && apt-get clean" +
+		// A cloud image has the locale cloud-init sets (en_US.UTF-8).
+		" && sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen" +
+		"; rc=$?; umount /proc; exit $rc"
 	fmt.Fprintf(log, "image: apt-get install %s\n", strings.Join(all, " "))
 	if err := run(log, "unshare", "--mount", "--fork", "chroot", root, "sh", "-c", install); err != nil {
 		return nil, fmt.Errorf("installing packages into the %s image: %w", rel.Name, err)

@@ -487,6 +487,14 @@ func (e *env) units(host string) []string {
 			out = append(out, unit)
 		}
 	}
+	// A service a timer starts runs now and then: the timer is what is
+	// active.
+	for i, u := range out {
+		timer := strings.TrimSuffix(u, ".service") + ".timer"
+		if _, ok := e.file(host, "etc/systemd/system/"+timer); ok {
+			out[i] = timer
+		}
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
