@@ -134,3 +134,30 @@ func TestRenderToStops(t *testing.T) {
 		t.Errorf("%d pages offered after the first refusal of %d", calls, full)
 	}
 }
+
+// The procedures' add/remove-host previews render the changed stack
+// with the compile's generators, custom ones included: they used to run
+// the built-in table only and listed every custom file as removed.
+func TestPreviewKeepsCustomGenerators(t *testing.T) {
+	t.Parallel()
+	fsys := testtool.CustomStack
+	res, err := build.CompileInputs([]build.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := site.Render(res, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(files["stacks/custom/procedures.html"])
+	if page == "" {
+		t.Fatal("no procedures page")
+	}
+	// app1 stays in every preview (remove-host takes the last app
+	// host): its /etc/motd is never removed.
+	for _, row := range strings.Split(page, "\n") {
+		if strings.Contains(row, `<a href="hosts/app1.html">app1</a></td><td>`) && strings.Contains(row, `/etc/motd</code> <span class="change removed">`) {
+			t.Errorf("a preview says app1's /etc/motd, the custom generator's, is removed:\n%s", row)
+		}
+	}
+}

@@ -47,6 +47,10 @@ type Options struct {
 type Rendered struct {
 	Stack *schema.Stack
 	Files []artifact.File // sorted by host, then path
+	// Set is what rendered it. Whatever renders the stack again (push
+	// under --root, the runbook's previews of a changed stack) renders
+	// with it, so no command drops the stack's custom generators.
+	Set GeneratorSet
 
 	manifestOnce sync.Once
 	manifest     Manifest
@@ -215,6 +219,47 @@ func (f Input) source() jsonnet.Source {
 	return jsonnet.Source{Name: f.Name, Data: f.Data, FS: f.FS, Path: f.Path}
 }
 
+// GeneratorSet is what renders one stack: the built-in table, then the
+// custom generators the stack lists, then the assemblers. A compile fixes
+// it per stack (Rendered.Set), and every later render of that stack
+// reuses it.
+type GeneratorSet struct {
+	Generators []artifact.Generator
+	Assemblers []artifact.Assembler
+}
+
+// Builtin is the set of a stack without custom generators.
+func Builtin() GeneratorSet {
+	return GeneratorSet{Generators: generators.All(), Assemblers: generators.Assemblers()}
+}
+
+// For is the set a stack renders with: the built-in table and the
+// custom generators s lists, which resolve from src, the file s was read
+// from, with o's Jsonnet options.
+func For(s *schema.Stack, src Input, o Options) GeneratorSet {
+	set := Builtin()
+	set.Generators = append(set.Generators, jsonnet.Generators(s, src.source(), o.Jsonnet)...)
+	return set
+}
+
+// Render renders s (the stack the set was made for, or a changed copy
+// of it) with every generator of the set.
+func (g GeneratorSet) Render(s *schema.Stack, opt artifact.Options) (*Rendered, error) {
+	return Render(s, g.Generators, g.Assemblers, opt)
+}
+
+// GeneratorsOnly is the set without its assemblers, whose files only
+// repack the generators' (a preview that needs to know which files
+// change skips them).
+func (g GeneratorSet) GeneratorsOnly() GeneratorSet {
+	return GeneratorSet{Generators: g.Generators}
+}
+
+// Assembles reports whether kind is one of the set's assemblers.
+func (g GeneratorSet) Assembles(kind string) bool {
+	return slices.ContainsFunc(g.Assemblers, func(a artifact.Assembler) bool { return a.Kind() == kind })
+}
+
 // Render runs every generator over a stack, then every assembler over
 // their files, and checks the result: paths stay inside their root and no
 // two generators write the same path.
@@ -244,7 +289,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		schema.SortDiagnostics(diags)
 		return nil, &schema.Error{Diags: diags}
 	}
-	return &Rendered{Stack: s, Files: files}, nil
+	return &Rendered{Stack: s, Files: files, Set: GeneratorSet{Generators: gens, Assemblers: asms}}, nil
 }
 
 func compareFiles(a, b artifact.File) int {
@@ -410,20 +455,27 @@ func mergeInto(out, a, b []artifact.File) {
 	copy(out[i:], b)
 }
 
-// RenderAll renders every stack with the built-in generators only. The
-// custom generators a stack lists need the files the stack was read
-// from: CompileInputs runs them.
+// RenderAll renders stacks that list no custom generators (tests build
+// them in memory). A stack that lists some is refused rather than
+// rendered without them: its files need the stack file it came from,
+// which only a compile of its inputs (CompileInputs) knows.
 func RenderAll(stacks []*schema.Stack, opt artifact.Options) ([]*Rendered, error) {
-	return renderAll(stacks, nil, opt)
+	sets := make(map[*schema.Stack]GeneratorSet, len(stacks))
+	for _, s := range stacks {
+		if len(s.Generators) > 0 {
+			return nil, fmt.Errorf("%s: the stack lists custom generators: compile it from its file", s.Name)
+		}
+		sets[s] = Builtin()
+	}
+	return renderAll(stacks, sets, opt)
 }
 
-// renderAll renders every stack with the built-in generators followed
-// by its custom ones.
-func renderAll(stacks []*schema.Stack, custom map[*schema.Stack][]artifact.Generator, opt artifact.Options) ([]*Rendered, error) {
+// renderAll renders every stack with its generator set.
+func renderAll(stacks []*schema.Stack, sets map[*schema.Stack]GeneratorSet, opt artifact.Options) ([]*Rendered, error) {
 	var out []*Rendered
 	var diags []schema.Diagnostic
 	for _, s := range stacks {
-		r, err := Render(s, append(generators.All(), custom[s]...), generators.Assemblers(), opt)
+		r, err := sets[s].Render(s, opt)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -591,9 +643,9 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		byName[f.Name] = f
 	}
-	custom := map[*schema.Stack][]artifact.Generator{}
+	sets := make(map[*schema.Stack]GeneratorSet, len(stacks))
 	for _, s := range stacks {
-		custom[s] = jsonnet.Generators(s, byName[s.Source].source(), o.Jsonnet)
+		sets[s] = For(s, byName[s.Source], o)
 	}
 	var findings []schema.Diagnostic
 	failed := false
@@ -607,7 +659,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, custom, artifact.Options{})
+	rs, err := renderAll(stacks, sets, artifact.Options{})
 	if err != nil {
 		return nil, err
 	}

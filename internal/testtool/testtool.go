@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/hacompile/hacompile/schema"
 	"github.com/rogpeppe/go-internal/txtar"
@@ -138,3 +139,29 @@ func BadStack(t testing.TB, archive string) (dir, stack string, data []byte) {
 	}
 	return dir, stack, data
 }
+
+// CustomStack is a Jsonnet stack with two app hosts behind a cloud
+// balancer and one custom generator, whose file (/etc/motd) goes to
+// every host: the smallest stack on which a command that renders with
+// the built-in generators only is caught dropping a file. Name and FS
+// make a build.Input of it (testtool cannot import build).
+var CustomStack = fstest.MapFS{
+	"stacks/custom.jsonnet": {Data: []byte(`{
+  name: 'custom',
+  domain: 'custom.example.com',
+  tls: { mode: 'none' },
+  hosts: {
+    app1: { address: '10.9.0.11', roles: ['app'], cores: 1, memory_mb: 1024 },
+    app2: { address: '10.9.0.12', roles: ['app'], cores: 1, memory_mb: 1024 },
+  },
+  balancer: { kind: 'cloud' },
+  app: { name: 'custom', runtime: 'python', module: 'wsgi:app', working_dir: '/srv/custom' },
+  generators: [{ file: 'gen/motd.jsonnet', per_host: false }],
+}
+`)},
+	"stacks/gen/motd.jsonnet": {Data: []byte(`function(stack) { '/etc/motd': stack.domain + '\n' }
+`)},
+}
+
+// CustomStackFile is CustomStack's stack file, its path in the FS.
+const CustomStackFile = "stacks/custom.jsonnet"

@@ -141,7 +141,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
 	c.Flags().BoolVar(&noCache, "no-cache", false, "render even when nothing changed since the last build")
 	addStrictFlag(c)
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 
@@ -302,18 +302,7 @@ func addStrictFlag(c *cobra.Command) {
 // compile runs the pipeline over args (default: the stacks directory)
 // and prints the HA rules' warnings to stderr.
 func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Result, error) {
-	if len(args) == 0 {
-		args = []string{"stacks"}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	o, err := compileOptions(cmd)
-	if err != nil {
-		return nil, err
-	}
-	res, err := build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
+	res, err := compileStacks(cmd, args)
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ It listens on loopback unless told otherwise: the runbook names every host.`,
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.Flags().StringVar(&out, "out", "out", "output directory (the site is OUT/site/)")
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 
