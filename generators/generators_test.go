@@ -66,7 +66,7 @@ func BenchmarkGenerators(b *testing.B) {
 		b.Run(a.Kind(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := a.Assemble(s, artifact.Options{}, files); err != nil {
+				if _, err := a.Assemble(s, artifact.Options{}, files, generators.All()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -222,11 +222,11 @@ func cloudInitExcerpt(sc *stackCtx, f artifact.File) template.HTML {
 	var b strings.Builder
 	b.WriteString("# Excerpt: write_files carries the " + strconv.Itoa(len(files)) + " files on " + name + "'s page.\n")
 	b.WriteString("packages:\n")
-	for _, p := range cloudinit.Packages(sc.s, h, files) {
+	for _, p := range cloudinit.Packages(sc.s, h, files, sc.r.Set.Generators) {
 		b.WriteString("  - " + p + "\n")
 	}
 	b.WriteString("runcmd:\n")
-	for _, c := range cloudinit.RunCmd(sc.s, h, files) {
+	for _, c := range cloudinit.RunCmd(sc.s, h, files, sc.r.Set.Generators) {
 		b.WriteString("  - " + c + "\n")
 	}
 	return confListing("yaml", b.String())

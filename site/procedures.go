@@ -15,7 +15,9 @@ import (
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -135,7 +137,7 @@ func deploy(d *doc, sc *stackCtx, from string) {
 	d.table([]string{"Host", "Roles", "Validate", "Reload"}, rows)
 	var stackLevel []template.HTML
 	for _, f := range sc.stackFiles {
-		if f.Kind == "monitoring" {
+		if f.Kind == (monitoring.Gen{}).Kind() {
 			stackLevel = append(stackLevel, hf(`<a href="%s">%s</a>: validate %s, then %s on the monitoring host`, rel(from, sc.fileHref(f)), f.Path, code(f.Validate), code(f.Reload)))
 		}
 	}
@@ -276,7 +278,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 				own = append(own, f)
 			}
 		}
-		pkgs = cloudinit.Packages(p.stack, h, own)
+		pkgs = cloudinit.Packages(p.stack, h, own, sc.r.Set.Generators)
 	}
 	switch s.Provider {
 	case "digitalocean":
@@ -637,7 +639,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 				haproxyCerts: bytes.Contains(f.Content, []byte("/etc/haproxy/certs/")),
 			}
 		})
-		if m.cert || m.haproxyCerts && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
+		if m.cert || m.haproxyCerts && f.Kind == (haproxy.Gen{}).Kind() && strings.HasSuffix(f.Path, ".cfg") {
 			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
 		}
 	}
@@ -758,7 +760,7 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	envFiles := map[string][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
-			if f.Kind != "systemd" && !strings.Contains(f.Path, "systemd/") {
+			if f.Kind != (systemd.Gen{}).Kind() && !strings.Contains(f.Path, "systemd/") {
 				continue
 			}
 			paths := byContent(sc, envFiles, f, func() (paths []string) {

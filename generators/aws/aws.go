@@ -51,7 +51,7 @@ const (
 const MaxUserData = 16384
 
 // Assemble implements artifact.Assembler.
-func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File) ([]artifact.File, error) {
+func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File, gens []artifact.Generator) ([]artifact.File, error) {
 	if s.Provider != "aws" || s.Scaling == nil {
 		return nil, nil
 	}
@@ -65,7 +65,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 			hostFiles = append(hostFiles, f)
 		}
 	}
-	doc, err := cloudinit.Document(s, h, hostFiles)
+	doc, err := cloudinit.Document(s, h, hostFiles, gens)
 	if err != nil {
 		return nil, fmt.Errorf("user data: %w", err)
 	}

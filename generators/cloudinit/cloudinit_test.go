@@ -127,7 +127,7 @@ func TestLiteralFallback(t *testing.T) {
 	for i, c := range contents {
 		files = append(files, artifact.File{Host: "h", Path: fmt.Sprintf("etc/f%d", i), Content: []byte(c), Mode: 0o640, Owner: "root:adm"})
 	}
-	doc, err := cloudinit.Document(s, s.Hosts["h"], files)
+	doc, err := cloudinit.Document(s, s.Hosts["h"], files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

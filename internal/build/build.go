@@ -280,7 +280,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		// order too.
 		results = []checked{{files: files}}
 		for _, a := range asms {
-			fs, err := a.Assemble(s, opt, files)
+			fs, err := a.Assemble(s, opt, files, gens)
 			results = append(results, check(s, a.Kind(), fs, err))
 		}
 		files, diags = mergeChecked(s, results)

@@ -428,7 +428,7 @@ type fakeAsm struct {
 }
 
 func (a fakeAsm) Kind() string { return a.kind }
-func (a fakeAsm) Assemble(_ *schema.Stack, _ artifact.Options, files []artifact.File) ([]artifact.File, error) {
+func (a fakeAsm) Assemble(_ *schema.Stack, _ artifact.Options, files []artifact.File, _ []artifact.Generator) ([]artifact.File, error) {
 	*a.got = files
 	return a.files, nil
 }

@@ -1,0 +1,46 @@
+package haproxy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+var (
+	_ artifact.Packager = Gen{}
+	_ artifact.Booter   = Gen{}
+)
+
+// Packages implements artifact.Packager.
+func (Gen) Packages(_ *schema.Stack, _ *schema.Host, files []artifact.File) []string {
+	return artifact.IfAny(files, "haproxy")
+}
+
+// FirstBoot implements artifact.Booter: check the configuration with the
+// file's own validate command, start HAProxy, then obtain the
+// certificate. HAProxy starts without one (strict-sni) and sends ACME
+// challenges to certbot on port 8888 of every balancer; the deploy hook
+// builds the PEM HAProxy reads and reloads it.
+func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []artifact.Step {
+	if len(files) == 0 {
+		return nil
+	}
+	steps := artifact.StartService(files, ConfigPath, "haproxy")
+	if hook := deployHook(files); artifact.UsesCertbot(s, h) && hook != "" {
+		steps = append(steps, artifact.Step{Phase: artifact.PhaseServices,
+			Command: artifact.CertbotCommand(s, fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook)})
+	}
+	return steps
+}
+
+// deployHook is the certbot deploy hook among the files, if any.
+func deployHook(files []artifact.File) string {
+	for _, f := range files {
+		if strings.HasPrefix(f.Path, "etc/letsencrypt/renewal-hooks/deploy/") {
+			return f.Path
+		}
+	}
+	return ""
+}

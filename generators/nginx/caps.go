@@ -1,0 +1,34 @@
+package nginx
+
+import (
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+var (
+	_ artifact.Packager = Gen{}
+	_ artifact.Booter   = Gen{}
+)
+
+// Packages implements artifact.Packager.
+func (Gen) Packages(_ *schema.Stack, _ *schema.Host, files []artifact.File) []string {
+	return artifact.IfAny(files, "nginx")
+}
+
+// FirstBoot implements artifact.Booter: the certificate first (nginx
+// cannot start with a TLS server whose certificate does not exist yet),
+// then check the configuration with the file's own validate command and
+// start nginx.
+func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []artifact.Step {
+	if len(files) == 0 {
+		return nil
+	}
+	var steps []artifact.Step
+	if artifact.UsesCertbot(s, h) {
+		// certbot's own listener on port 80; the hooks are stored in the
+		// renewal configuration, so renewals free port 80 the same way.
+		steps = append(steps, artifact.Step{Phase: artifact.PhaseBeforeUnits,
+			Command: artifact.CertbotCommand(s, "--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'")})
+	}
+	return append(steps, artifact.StartService(files, ConfPath, "nginx")...)
+}
