@@ -167,3 +167,13 @@ func CertbotCommand(s *schema.Stack, extra ...string) string {
 	}
 	return fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " "))
 }
+
+// Sourcer is a generator that knows which stack fields its files come
+// from, for the runbook's "from stack line" link.
+type Sourcer interface {
+	// Sources lists the field paths f comes from ("balancer",
+	// "tuning.sysctl"), the most specific first; the first one the stack
+	// file spells out is linked. The host's own entry is tried after
+	// them for a host file.
+	Sources(s *schema.Stack, f File) []string
+}

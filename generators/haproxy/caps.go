@@ -44,3 +44,13 @@ func deployHook(files []artifact.File) string {
 	}
 	return ""
 }
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer.
+func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
+	if strings.Contains(f.Path, "letsencrypt") {
+		return []string{"tls"}
+	}
+	return []string{"balancer"}
+}

@@ -1,6 +1,8 @@
 package nginx
 
 import (
+	"strings"
+
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -31,4 +33,19 @@ func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []a
 			Command: artifact.CertbotCommand(s, "--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'")})
 	}
 	return append(steps, artifact.StartService(files, ConfPath, "nginx")...)
+}
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer.
+func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
+	switch {
+	case strings.Contains(f.Path, "snippets/hacompile-tls"):
+		return []string{"tls.profile", "tls"}
+	case f.Host != "" && s.Hosts[f.Host].Has("lb"):
+		return []string{"balancer"}
+	case strings.HasSuffix(f.Path, "nginx.conf"):
+		return []string{"tuning.nginx_worker_connections", "tuning", "app"}
+	}
+	return []string{"app.static", "app"}
 }

@@ -15,3 +15,10 @@ func (Gen) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File) []a
 	}
 	return []artifact.Step{{Phase: artifact.PhaseKernel, Command: "sysctl --system"}}
 }
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer.
+func (Gen) Sources(*schema.Stack, artifact.File) []string {
+	return []string{"tuning.sysctl", "tuning"}
+}

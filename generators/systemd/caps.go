@@ -1,6 +1,8 @@
 package systemd
 
 import (
+	"strings"
+
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -28,4 +30,15 @@ func (Gen) Packages(s *schema.Stack, h *schema.Host, _ []artifact.File) []string
 		pkgs = append(pkgs, "python3-uvicorn")
 	}
 	return pkgs
+}
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer: a drop-in carries the limits
+// and the balancer's environment, a unit the app.
+func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
+	if strings.Contains(f.Path, ".service.d/") {
+		return []string{"tuning.nofile", "tuning", "balancer"}
+	}
+	return []string{"app"}
 }

@@ -260,6 +260,22 @@ func (g GeneratorSet) Assembles(kind string) bool {
 	return slices.ContainsFunc(g.Assemblers, func(a artifact.Assembler) bool { return a.Kind() == kind })
 }
 
+// Sources is the stack fields f comes from, as its generator or
+// assembler says (artifact.Sourcer); nil when it does not say.
+func (g GeneratorSet) Sources(s *schema.Stack, f artifact.File) []string {
+	for _, x := range g.Generators {
+		if src, ok := x.(artifact.Sourcer); ok && x.Kind() == f.Kind {
+			return src.Sources(s, f)
+		}
+	}
+	for _, x := range g.Assemblers {
+		if src, ok := x.(artifact.Sourcer); ok && x.Kind() == f.Kind {
+			return src.Sources(s, f)
+		}
+	}
+	return nil
+}
+
 // Render runs every generator over a stack, then every assembler over
 // their files, and checks the result: paths stay inside their root and no
 // two generators write the same path.

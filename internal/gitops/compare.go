@@ -13,6 +13,7 @@ import (
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 )
 
@@ -364,26 +365,25 @@ const (
 // --system". The app's own unit is called app whatever its name.
 func fileImpact(m fileMeta) []string {
 	var out []string
-	for step := range strings.SplitSeq(m.reload, "&&") {
-		f := strings.Fields(step)
+	for _, op := range artifact.Ops(m.reload) {
+		verb, unit, isUnit := op.Unit()
 		switch {
-		case len(f) == 0:
-		case f[0] == "sysctl":
+		case op.Sysctl():
 			out = append(out, ImpactSysctl)
-		case f[0] == "reboot" || f[0] == "systemctl" && len(f) > 1 && f[1] == "reboot":
+		case op.Reboot():
 			out = append(out, ImpactReboot)
-		case f[0] == "systemctl" && len(f) == 2 && f[1] == "daemon-reload":
+		case op.DaemonReload():
 			out = append(out, ImpactDaemonReload)
-		case f[0] == "systemctl" && len(f) == 3 && f[1] == "enable":
+		case isUnit && verb == "enable":
 			// Enabling is idempotent and touches nothing running.
-		case f[0] == "systemctl" && len(f) == 3:
-			unit := strings.TrimSuffix(f[2], ".service")
+		case isUnit:
+			unit = strings.TrimSuffix(unit, ".service")
 			if unit == m.app {
 				unit = "app"
 			}
-			out = append(out, f[1]+" "+unit)
+			out = append(out, verb+" "+unit)
 		default:
-			out = append(out, strings.Join(f, " "))
+			out = append(out, op.Command)
 		}
 	}
 	if len(out) > 0 {

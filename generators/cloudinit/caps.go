@@ -1,0 +1,16 @@
+package cloudinit
+
+import (
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer: a host's document comes from the
+// host's entry.
+func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
+	return []string{"hosts." + strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")}
+}
