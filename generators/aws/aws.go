@@ -57,7 +57,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	}
 	h := s.ScalingTemplateHost()
 	if h == nil || !h.Has("app") {
-		return nil, fmt.Errorf("scaling.template_host: want a host with the app role for the launch template")
+		return nil, artifact.Errorf("scaling.template_host", "want a host with the app role for the launch template")
 	}
 	var hostFiles []artifact.File
 	for _, f := range files {
@@ -357,7 +357,7 @@ func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 		}
 	}
 	if h.Timeout >= h.Interval {
-		return TargetGroupInput{}, fmt.Errorf("balancer.health.timeout: %d s must be shorter than the interval (%d s) for an ALB target group", h.Timeout, h.Interval)
+		return TargetGroupInput{}, artifact.Errorf("balancer.health.timeout", "%d s must be shorter than the interval (%d s) for an ALB target group", h.Timeout, h.Interval)
 	}
 	return TargetGroupInput{
 		Name:     TargetGroupName(s),

@@ -333,6 +333,15 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 		c.diags = append(c.diags, se.Diags...)
 		return c
 	}
+	if fe, ok := artifact.AsFieldError(err); ok {
+		// Positioned like a schema error; the context a generator
+		// wrapped around it ("host app1: …") stays in the message.
+		d := s.At(fe.Path)
+		d.Severity = "error"
+		d.Message = s.Name + "/" + kind + ": " + strings.Replace(err.Error(), fe.Path+": ", "", 1)
+		c.diags = append(c.diags, d)
+		return c
+	}
 	if err != nil {
 		fail(fmt.Sprintf("%s/%s: %v", s.Name, kind, err), "")
 		return c
