@@ -39,7 +39,7 @@ var examples struct {
 func exampleSite(t testing.TB) map[string][]byte {
 	t.Helper()
 	examples.once.Do(func() {
-		root := testtool.RepoRoot()
+		root := testtool.ExampleRoot()
 		res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 		if err != nil {
 			examples.err = err
@@ -72,7 +72,7 @@ func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
 
 func TestRenderDeterministic(t *testing.T) {
 	a := exampleSite(t)
-	root := testtool.RepoRoot()
+	root := testtool.ExampleRoot()
 	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 	if err != nil {
 		t.Fatal(err)

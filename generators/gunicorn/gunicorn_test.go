@@ -22,20 +22,6 @@ import (
 	"github.com/hacompile/hacompile/schema"
 )
 
-// load validates an in-test stack.
-func load(t *testing.T, src string) *schema.Stack {
-	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("loading in-test stack: %v\n%s", err, src)
-	}
-	return s
-}
-
 // stackSrc is a small Python stack: an nginx balancer and one app host
 // with 3 cores; app holds the extra app fields.
 func stackSrc(app string) string {
@@ -349,7 +335,7 @@ func TestInTestStacks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := load(t, stackSrc(c.app))
+			s := testtool.Load(t, "t.cue", stackSrc(c.app))
 			if files := generate(t, s, artifact.Options{}); len(files) != 1 || files[0].Host != "app1" {
 				t.Fatalf("want one file, for app1 (lb1 has no app role), got %d", len(files))
 			}
@@ -389,7 +375,7 @@ func TestServes(t *testing.T) {
 					t.Skip("python3-gevent is missing: apt-get install -y python3-gevent")
 				}
 			}
-			s := load(t, stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
+			s := testtool.Load(t, "t.cue", stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
 			root := t.TempDir()
 			f := fileFor(t, generate(t, s, opt(root)), "app1")
 			conf := sandbox(t, root, s, f)

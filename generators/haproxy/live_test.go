@@ -149,7 +149,7 @@ func TestLive(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 	}
 	statsPort, httpPort, httpsPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
-	s := load(t, fmt.Sprintf(`
+	s := testtool.Load(t, "t.cue", fmt.Sprintf(`
 name:   "live"
 domain: "shop.example.com"
 tls: {mode: "certbot", profile: "intermediate"}
@@ -379,7 +379,7 @@ func TestLiveEmptyPassword(t *testing.T) {
 	statsPort := testtool.FreePort(t, "127.0.0.1")
 	// maxconn 1000: HAProxy refuses to start when it cannot raise its
 	// open-files limit to 2 × maxconn, which needs CAP_SYS_RESOURCE here.
-	s := load(t, stackSrc(fmt.Sprintf(`tls: mode: "none"
+	s := testtool.Load(t, "t.cue", stackSrc(fmt.Sprintf(`tls: mode: "none"
 balancer: {maxconn: 1000, stats: port: %d}`, statsPort)))
 	sb := newSandbox(t, s)
 	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", testtool.FreePort(t, "127.0.0.1")), 1)

@@ -25,20 +25,6 @@ import (
 // never show up in a rendered file.
 const testPassword = "s3cret-T3st-pa55word"
 
-// load validates an in-test stack.
-func load(t testing.TB, src string) *schema.Stack {
-	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("loading test stack: %v\n%s", err, src)
-	}
-	return s
-}
-
 // stackSrc is a two-app, one-balancer stack; extra is CUE appended at
 // the top level (CUE unifies repeated fields, so it can refine tls,
 // balancer or app).

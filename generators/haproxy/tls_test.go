@@ -14,7 +14,7 @@ import (
 // recognises the RFC 7919 groups by their prime.
 func TestDHParamIsFFDHE2048(t *testing.T) {
 	openssl := testtool.Require(t, "openssl", "openssl")
-	s := load(t, stackSrc(cases[0].extra))
+	s := testtool.Load(t, "t.cue", stackSrc(cases[0].extra))
 	f := generate(t, s, artifactOptions())[DHParamPath]
 	p := filepath.Join(t.TempDir(), "dh.pem")
 	if err := os.WriteFile(p, f.Content, 0o644); err != nil {

@@ -1,7 +1,6 @@
 package nginx
 
 import (
-	"bytes"
 	"maps"
 	"os"
 	"path"
@@ -168,25 +167,9 @@ func TestFilesPerHost(t *testing.T) {
 // TestDeterministic renders every stack several times (Go randomises
 // map order on each range) and requires identical bytes.
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, s := range allStacks(t) {
-		first, err := Gen{}.Generate(s, artifact.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 5 {
-			again, err := Gen{}.Generate(s, artifact.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(again) != len(first) {
-				t.Fatalf("%s: %d files, then %d", s.Name, len(first), len(again))
-			}
-			for i := range first {
-				if first[i].Host != again[i].Host || first[i].Path != again[i].Path || !bytes.Equal(first[i].Content, again[i].Content) {
-					t.Fatalf("%s: %s/%s differs between renders", s.Name, first[i].Host, first[i].Path)
-				}
-			}
-		}
+		testtool.GenerateTwice(t, Gen{}, s, artifact.Options{})
 	}
 }
 
