@@ -239,6 +239,7 @@ func checkWithGunicorn(t *testing.T, s *schema.Stack, host, root string, f artif
 func opt(root string) artifact.Options { return artifact.Options{Root: root} }
 
 func TestExampleStacks(t *testing.T) {
+	t.Parallel()
 	// Independently written expectations for the reference systems:
 	// seed 000 (gunicorn --workers 3 --threads 2) and seed 001 (gevent,
 	// 16 workers of 1000 connections each). Workers "auto" (2 x cores
@@ -311,6 +312,7 @@ func TestExampleStacks(t *testing.T) {
 // class, a TCP port, a custom socket, a virtualenv, workers "auto" on 3
 // cores, max_requests 0 and a list of trusted proxies.
 func TestInTestStacks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		app  string

@@ -251,6 +251,7 @@ func checkDropIn(t *testing.T, s *schema.Stack, root string, f artifact.File) {
 // a drop-in there and complains about a bad value in it. Without this,
 // a silent verify could mean the drop-in was never looked at.
 func TestDropInIsRead(t *testing.T) {
+	t.Parallel()
 	nginxUnitInstalled(t)
 	sa := testtool.Require(t, "systemd-analyze", "systemd")
 	dir := readableTempDir(t)
@@ -265,6 +266,7 @@ func TestDropInIsRead(t *testing.T) {
 }
 
 func TestExampleStacks(t *testing.T) {
+	t.Parallel()
 	// Written out by hand from the stack files (seeds 000 to 004).
 	wants := map[string]unitWant{
 		"do-python-ha": {
@@ -376,6 +378,7 @@ const perlApp = `
 
 // TestInTestStacks covers the choices the example stacks do not reach.
 func TestInTestStacks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, balancer, app string
 		want                unitWant
@@ -456,6 +459,7 @@ func TestInTestStacks(t *testing.T) {
 // TestRejects covers stacks whose socket nginx could not reach: the
 // generator says why instead of writing a unit that cannot work.
 func TestRejects(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, app, want string }{
 		{"group-not-www-data", pythonApp + `group: "t"`, `app.group is "t", but nginx runs as www-data`},
 		{"socket-in-tmp", pythonApp + `bind: socket: "/tmp/app.sock"`, `app.bind.socket "/tmp/app.sock": want a path in a directory of its own under /run`},
