@@ -1,6 +1,7 @@
-// Package build is the pipeline: find stack files, load and validate
-// them, run every generator, and turn the result into one in-memory tree
-// that is written to out/ (or compared with it) deterministically.
+// Package build is the compile: find stack files, load and validate
+// them, review them with the HA rules, run every generator of each
+// stack's set, and lay the result out as one in-memory tree. Writing that
+// tree to out/ (or comparing it with out/) is internal/outdir's.
 package build
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -56,8 +58,9 @@ type Rendered struct {
 	manifest     Manifest
 }
 
-// Tree maps slash-separated paths relative to out/ to file contents.
-type Tree map[string][]byte
+// Tree maps slash-separated paths relative to out/ to file contents;
+// internal/outdir writes and compares it.
+type Tree = outdir.Tree
 
 // Input is one stack file to compile: the name diagnostics and
 // generated headers show (relative to the project, slash-separated), its

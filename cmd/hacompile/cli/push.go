@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/push"
 )
 
@@ -166,7 +167,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	}
 	if !rollback {
 		// Compared while no build is writing out/.
-		unlock := build.LockOut(f.out, false, func() {
+		unlock := outdir.LockOut(f.out, false, func() {
 			fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for a build of %s to finish\n", f.out)
 		})
 		err := checkOut(r, f.out)
@@ -362,7 +363,7 @@ func checkOut(r *build.Rendered, out string) error {
 		sub[strings.TrimPrefix(p, prefix)] = b
 	}
 	dir := filepath.Join(out, r.Stack.Name)
-	d, err := build.Compare(dir, sub)
+	d, err := outdir.Compare(dir, sub)
 	if err != nil {
 		return err
 	}

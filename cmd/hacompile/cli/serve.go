@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -96,10 +96,10 @@ func (s *server) rebuild() error {
 	if err != nil {
 		return err
 	}
-	unlock := build.LockOut(s.out, true, func() {
+	unlock := outdir.LockOut(s.out, true, func() {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
-	stats, err := build.Write(s.out, tree)
+	stats, err := outdir.Write(s.out, tree)
 	unlock()
 	if err != nil {
 		return err
