@@ -177,3 +177,10 @@ type Sourcer interface {
 	// them for a host file.
 	Sources(s *schema.Stack, f File) []string
 }
+
+// Effecter is a generator whose files take effect with no reload action,
+// at a moment it names in words a reviewer knows ("new login
+// sessions"); diff shows it as the change's impact.
+type Effecter interface {
+	Effect() string
+}

@@ -14,3 +14,9 @@ var _ artifact.Sourcer = Gen{}
 func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
 	return []string{"hosts." + strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")}
 }
+
+var _ artifact.Effecter = Gen{}
+
+// Effect implements artifact.Effecter: a document is read on a
+// machine's first boot.
+func (Gen) Effect() string { return "new instances only" }

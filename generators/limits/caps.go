@@ -11,3 +11,9 @@ var _ artifact.Sourcer = Gen{}
 func (Gen) Sources(*schema.Stack, artifact.File) []string {
 	return []string{"tuning.nofile", "tuning"}
 }
+
+var _ artifact.Effecter = Gen{}
+
+// Effect implements artifact.Effecter: pam_limits reads the file when a
+// session starts.
+func (Gen) Effect() string { return "new login sessions" }

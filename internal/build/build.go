@@ -263,20 +263,38 @@ func (g GeneratorSet) Assembles(kind string) bool {
 	return slices.ContainsFunc(g.Assemblers, func(a artifact.Assembler) bool { return a.Kind() == kind })
 }
 
-// Sources is the stack fields f comes from, as its generator or
-// assembler says (artifact.Sourcer); nil when it does not say.
-func (g GeneratorSet) Sources(s *schema.Stack, f artifact.File) []string {
+// kind is the generator or assembler of the set that writes kind, or
+// nil.
+func (g GeneratorSet) kind(kind string) any {
 	for _, x := range g.Generators {
-		if src, ok := x.(artifact.Sourcer); ok && x.Kind() == f.Kind {
-			return src.Sources(s, f)
+		if x.Kind() == kind {
+			return x
 		}
 	}
 	for _, x := range g.Assemblers {
-		if src, ok := x.(artifact.Sourcer); ok && x.Kind() == f.Kind {
-			return src.Sources(s, f)
+		if x.Kind() == kind {
+			return x
 		}
 	}
 	return nil
+}
+
+// Sources is the stack fields a file comes from, as its generator or
+// assembler says (artifact.Sourcer); nil when it does not say.
+func (g GeneratorSet) Sources(s *schema.Stack, f artifact.File) []string {
+	if src, ok := g.kind(f.Kind).(artifact.Sourcer); ok {
+		return src.Sources(s, f)
+	}
+	return nil
+}
+
+// Effect is when a file of kind that has no reload action takes effect,
+// as its generator says (artifact.Effecter); "" when it does not say.
+func (g GeneratorSet) Effect(kind string) string {
+	if e, ok := g.kind(kind).(artifact.Effecter); ok {
+		return e.Effect()
+	}
+	return ""
 }
 
 // Render runs every generator over a stack, then every assembler over

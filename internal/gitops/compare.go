@@ -27,6 +27,9 @@ type Rendering struct {
 
 type fileMeta struct {
 	kind, reload, app string
+	// effect is when a file with no reload action takes effect, as its
+	// generator says.
+	effect string
 }
 
 // ManifestKind is the kind of each stack's manifest.json, which no
@@ -44,7 +47,7 @@ func NewRendering(rs []*build.Rendered) (*Rendering, error) {
 	r := &Rendering{Tree: t, meta: map[string]fileMeta{}}
 	for _, s := range rs {
 		for _, f := range s.Files {
-			r.meta[build.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, app: s.Stack.App.Name}
+			r.meta[build.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}
@@ -353,8 +356,6 @@ func isSite(p string) bool {
 const (
 	ImpactDaemonReload = "daemon-reload"
 	ImpactSysctl       = "sysctl --system"
-	ImpactNewSessions  = "new login sessions"
-	ImpactNewInstances = "new instances only"
 	ImpactProvision    = "provision"
 	ImpactDecommission = "decommission"
 	ImpactReboot       = "reboot"
@@ -389,11 +390,8 @@ func fileImpact(m fileMeta) []string {
 	if len(out) > 0 {
 		return out
 	}
-	switch m.kind {
-	case "limits":
-		return []string{ImpactNewSessions}
-	case "cloud-init":
-		return []string{ImpactNewInstances}
+	if m.effect != "" {
+		return []string{m.effect}
 	}
 	return []string{}
 }
