@@ -622,9 +622,14 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 }
 
 // Result is a successful compile: the rendered stacks and the HA rules'
-// warnings and waived findings.
+// warnings and waived findings. It is what every command works from:
+// each Rendered carries the generator set that rendered it, and Options
+// the Jsonnet inputs it was read with, so whatever renders a stack again
+// (push under --root, the runbook's previews, a later system test)
+// renders it the same way.
 type Result struct {
 	Rendered []*Rendered
+	Options  Options
 	Findings []schema.Diagnostic
 	// Sources are the stack files' bytes by name (Stack.Source), for
 	// the runbook's source pages.
@@ -725,5 +730,5 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		sources[f.Name] = f.Data
 	}
-	return &Result{Rendered: rs, Findings: findings, Sources: sources}, nil
+	return &Result{Rendered: rs, Options: o, Findings: findings, Sources: sources}, nil
 }

@@ -92,14 +92,11 @@ func (s *server) rebuild() error {
 	if err != nil {
 		return err
 	}
-	tree, err := site.OutTree(res)
-	if err != nil {
-		return err
-	}
 	unlock := outdir.LockOut(s.out, true, func() {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
-	stats, err := outdir.Write(s.out, tree)
+	// The way build writes: one write path from a compile to an out/.
+	stats, _, err := writeAll(outdir.StartListing(s.out), res)
 	unlock()
 	if err != nil {
 		return err
