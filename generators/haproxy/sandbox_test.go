@@ -118,14 +118,8 @@ func newSandbox(t *testing.T, s *schema.Stack) *sandbox {
 	sb := &sandbox{root: t.TempDir(), s: s}
 	opt := sb.opt()
 	sb.files = generate(t, s, opt)
-	for p, f := range sb.files {
-		dst := filepath.Join(sb.root, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, f.Content, f.Mode); err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range sb.files {
+		testtool.WriteTree(t, sb.root, f)
 	}
 	for _, d := range []string{chrootDir, filepath.Dir(adminSocket)} {
 		if err := os.MkdirAll(opt.P(d), 0o755); err != nil {

@@ -217,3 +217,29 @@ func GenerateTwice(t testing.TB, g artifact.Generator, s *schema.Stack, opt arti
 	}
 	return a
 }
+
+// WriteTree writes files under root at their paths, with their modes:
+// a sandbox tree, for a real tool to read a rendered host as it would
+// find it on the machine (render with artifact.Options{Root: root} so
+// the paths inside the files point into the tree too).
+func WriteTree(t testing.TB, root string, files ...artifact.File) {
+	t.Helper()
+	for _, f := range files {
+		dst := filepath.Join(root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, f.Content, modeOr644(f.Mode)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// modeOr644 is a file's mode, 0644 when the generator left it zero (the
+// build's default).
+func modeOr644(m os.FileMode) os.FileMode {
+	if m == 0 {
+		return 0o644
+	}
+	return m
+}
