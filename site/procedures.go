@@ -405,13 +405,13 @@ func drain(d *doc, sc *stackCtx, from string) {
 			}
 		}
 		backend, _, _ := strings.Cut(name, "/")
-		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/etc/haproxy/haproxy.cfg")),
-			fmt.Sprintf(`echo "set server %s state drain" | socat stdio /run/haproxy/admin.sock`, name))
+		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/"+haproxy.ConfigPath)),
+			fmt.Sprintf(`echo "set server %s state drain" | socat stdio %s`, name, haproxy.AdminSocket))
 		d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its state.",
-			fmt.Sprintf(`echo "show stat" | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, backend, h.Name))
+			fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, h.Name))
 		d.step("For maintenance, put it in maint; bring it back with ready afterwards.",
-			fmt.Sprintf(`echo "set server %s state maint" | socat stdio /run/haproxy/admin.sock`, name),
-			fmt.Sprintf(`echo "set server %s state ready" | socat stdio /run/haproxy/admin.sock`, name))
+			fmt.Sprintf(`echo "set server %s state maint" | socat stdio %s`, name, haproxy.AdminSocket),
+			fmt.Sprintf(`echo "set server %s state ready" | socat stdio %s`, name, haproxy.AdminSocket))
 		d.note("Server states set on the socket do not survive a reload: a push that reloads HAProxy puts the server back in rotation. Drain again after a push, or remove the host from the stack.")
 	case "nginx":
 		var before string
@@ -512,7 +512,7 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 	switch s.Balancer.Kind {
 	case "haproxy":
 		d.step("On the balancer that failed, find out why before it takes traffic again.",
-			"systemctl status haproxy", "haproxy -c -f /etc/haproxy/haproxy.cfg", `echo "show info" | socat stdio /run/haproxy/admin.sock`, "journalctl -u haproxy --since -1h")
+			"systemctl status haproxy", "haproxy -c -f /"+haproxy.ConfigPath, `echo "show info" | socat stdio `+haproxy.AdminSocket, "journalctl -u haproxy --since -1h")
 	case "nginx":
 		d.step("On the balancer that failed, find out why before it takes traffic again.",
 			"systemctl status nginx", "nginx -t", "tail -n 50 /var/log/nginx/error.log", "journalctl -u nginx --since -1h")
@@ -696,15 +696,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 }
 
 func hasACMERelay(sc *stackCtx) bool {
-	seen := map[string]bool{}
-	for _, f := range sc.r.Files {
-		if byContent(sc, seen, f, func() bool {
-			return bytes.Contains(f.Content, []byte("acme_relay")) || bytes.Contains(f.Content, []byte("backend acme"))
-		}) {
-			return true
-		}
-	}
-	return false
+	return artifact.FactsOf(sc.r.Set.Generators, sc.s, sc.r.Files).RelaysACME
 }
 
 // byContent is compute's result for f, computed once per distinct content

@@ -184,3 +184,29 @@ type Sourcer interface {
 type Effecter interface {
 	Effect() string
 }
+
+// Facts are what a kind's files do that the runbook quotes, said by the
+// generator that wrote them instead of read back from the text.
+type Facts struct {
+	// RelaysACME: hosts that cannot answer an ACME HTTP-01 challenge
+	// pass it on to the host that can (each host runs its own certbot).
+	RelaysACME bool
+}
+
+// Facter is a generator whose files hold facts the runbook quotes.
+type Facter interface {
+	// Facts is what files (this generator's files of the stack) do.
+	Facts(s *schema.Stack, files []File) Facts
+}
+
+// FactsOf is the facts of a render: what any generator of gens says of
+// its files.
+func FactsOf(gens []Generator, s *schema.Stack, files []File) Facts {
+	var all Facts
+	for _, g := range gens {
+		if f, ok := g.(Facter); ok {
+			all.RelaysACME = all.RelaysACME || f.Facts(s, OfKind(files, g.Kind())).RelaysACME
+		}
+	}
+	return all
+}

@@ -1,7 +1,9 @@
 package haproxy
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -53,4 +55,18 @@ func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
 		return []string{"tls"}
 	}
 	return []string{"balancer"}
+}
+
+var _ artifact.Facter = Gen{}
+
+// AdminSocket is the runtime API's socket the runbook's drain and
+// status commands talk to.
+const AdminSocket = adminSocket
+
+// Facts implements artifact.Facter: ACME challenges go to the acme
+// backend of certbot listeners on every balancer.
+func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
+	return artifact.Facts{RelaysACME: slices.ContainsFunc(files, func(f artifact.File) bool {
+		return bytes.Contains(f.Content, []byte("backend acme"))
+	})}
 }

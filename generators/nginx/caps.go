@@ -1,6 +1,8 @@
 package nginx
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -48,4 +50,14 @@ func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 		return []string{"tuning.nginx_worker_connections", "tuning", "app"}
 	}
 	return []string{"app.static", "app"}
+}
+
+var _ artifact.Facter = Gen{}
+
+// Facts implements artifact.Facter: the relay is the upstream named
+// <app>_acme_relay or <app>_lb_acme_relay (see acmeRelay).
+func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
+	return artifact.Facts{RelaysACME: slices.ContainsFunc(files, func(f artifact.File) bool {
+		return bytes.Contains(f.Content, []byte("acme_relay"))
+	})}
 }
