@@ -3,6 +3,7 @@ package artifact
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // FieldError is a generator's error about one field of the stack. The
@@ -28,4 +29,14 @@ func AsFieldError(err error) (*FieldError, bool) {
 	var fe *FieldError
 	ok := errors.As(err, &fe)
 	return fe, ok
+}
+
+// InHost puts a generator's error in host's context: "hosts.<host>: …",
+// unless it is already about a field of that host.
+func InHost(host string, err error) error {
+	prefix := "hosts." + host
+	if fe, ok := AsFieldError(err); ok && (fe.Path == prefix || strings.HasPrefix(fe.Path, prefix+".")) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
 }

@@ -83,7 +83,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, name := range s.HostNames() {
 		fs, err := g.host(s.Hosts[name])
 		if err != nil {
-			return nil, fmt.Errorf("hosts.%s: %w", name, err)
+			return nil, artifact.InHost(name, err)
 		}
 		files = append(files, fs...)
 	}
