@@ -21,6 +21,22 @@ type Packager interface {
 	// generator's files of h (none when it rendered nothing there: a
 	// generator may still need packages for the host's role).
 	Packages(s *schema.Stack, h *schema.Host, files []File) []string
+	// PackageDirs are the directories its packages create and own
+	// ("etc/nginx/"): a new machine gets the files under them after the
+	// packages are installed, so dpkg never meets a configuration file
+	// it did not ship.
+	PackageDirs() []string
+}
+
+// PackageDirs is every package directory of gens.
+func PackageDirs(gens []Generator) []string {
+	var dirs []string
+	for _, g := range gens {
+		if p, ok := g.(Packager); ok {
+			dirs = append(dirs, p.PackageDirs()...)
+		}
+	}
+	return dirs
 }
 
 // Phase is when a first-boot step runs, relative to the steps every

@@ -26,3 +26,6 @@ func (Gen) Packages(s *schema.Stack, h *schema.Host, _ []artifact.File) []string
 	}
 	return pkgs
 }
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return nil }

@@ -44,8 +44,12 @@ func TestCapabilities(t *testing.T) {
 	}
 	gens := []artifact.Generator{newKind{}}
 	var cc struct {
-		Packages []string `yaml:"packages"`
-		Runcmd   []string `yaml:"runcmd"`
+		Packages   []string `yaml:"packages"`
+		Runcmd     []string `yaml:"runcmd"`
+		WriteFiles []struct {
+			Path  string `yaml:"path"`
+			Defer bool   `yaml:"defer"`
+		} `yaml:"write_files"`
 	}
 	doc, err := cloudinit.Document(s, s.Hosts["lb"], files, gens)
 	if err != nil {
@@ -58,8 +62,15 @@ func TestCapabilities(t *testing.T) {
 	if strings.Join(cc.Packages, " ") != "keepalived" || strings.Join(cc.Runcmd, "\n") != strings.Join(want, "\n") {
 		t.Errorf("packages %q, runcmd:\n%s\nwant:\n%s", cc.Packages, strings.Join(cc.Runcmd, "\n"), strings.Join(want, "\n"))
 	}
+	// Files under the package's directory wait for the package; others
+	// do not.
+	if len(cc.WriteFiles) != 2 || !cc.WriteFiles[0].Defer || cc.WriteFiles[1].Defer {
+		t.Errorf("write_files: %+v, want only /etc/keepalived/keepalived.conf deferred", cc.WriteFiles)
+	}
 	// A host without the kind's files gets neither.
 	if pkgs := cloudinit.Packages(s, s.Hosts["db"], nil, gens); len(pkgs) != 0 {
 		t.Errorf("db packages: %q", pkgs)
 	}
 }
+
+func (newKind) PackageDirs() []string { return []string{"etc/keepalived/"} }

@@ -62,10 +62,12 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	return out, nil
 }
 
-// packageDirs are directories created by the packages a host installs;
-// files under them are written after package installation (defer: true)
-// so dpkg never meets a configuration file it did not expect.
-var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/"}
+// certbotDirs are the directories of certbot, the package cloud-init
+// itself adds for TLS (Packages); the generators' packages say theirs
+// (artifact.Packager). Files under them are written after package
+// installation (defer: true) so dpkg never meets a configuration file
+// it did not expect.
+var certbotDirs = []string{"etc/letsencrypt/"}
 
 // Document renders the cloud-config for one host. It is written
 // directly rather than through a YAML encoder: the shape is fixed, every
@@ -94,6 +96,7 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 		w.field(2, false, "groups", s.App.Group)
 	}
 	if len(files) > 0 {
+		dirs := append(artifact.PackageDirs(gens), certbotDirs...)
 		w.b.WriteString("write_files:\n")
 		for _, f := range files {
 			w.field(1, true, "path", "/"+f.Path)
@@ -113,7 +116,7 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 				w.field(2, false, "encoding", "b64")
 				w.field(2, false, "content", base64.StdEncoding.EncodeToString(f.Content))
 			}
-			if deferred(f) {
+			if deferred(f, dirs) {
 				w.b.WriteString("    defer: true\n")
 			}
 		}
@@ -177,7 +180,7 @@ func Packages(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 	return slices.Compact(pkgs)
 }
 
-func deferred(f artifact.File) bool {
+func deferred(f artifact.File, packageDirs []string) bool {
 	if f.Owner != "root:root" {
 		return true
 	}

@@ -70,3 +70,6 @@ func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
 		return bytes.Contains(f.Content, []byte("backend acme"))
 	})}
 }
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return []string{"etc/haproxy/"} }

@@ -61,3 +61,6 @@ func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
 		return bytes.Contains(f.Content, []byte("acme_relay"))
 	})}
 }
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return []string{"etc/nginx/"} }

@@ -31,3 +31,6 @@ func (Gen) FirstBoot(s *schema.Stack, _ *schema.Host, files []artifact.File) []a
 		{Phase: artifact.PhaseServices, Command: fmt.Sprintf("if [ -e %s ]; then systemctl restart redis-server; else systemctl stop redis-server; echo 'hacompile: provision %s, then run: systemctl restart redis-server'; fi", acl, acl)},
 	}
 }
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return nil }

@@ -42,3 +42,6 @@ func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
 	}
 	return []string{"app"}
 }
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return nil }
