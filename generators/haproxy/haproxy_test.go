@@ -178,44 +178,10 @@ func section(t testing.TB, cfg, head string) []string {
 	return out
 }
 
-// mozilla reads the published profile facts (testdata's copy).
-func mozilla(t testing.TB) map[string]struct {
-	TLSVersions          []string `json:"tls_versions"`
-	OpenSSLCiphers       []string `json:"openssl_ciphers"`
-	Ciphersuites         []string `json:"ciphersuites"`
-	TLSCurves            []string `json:"tls_curves"`
-	ServerPreferredOrder bool     `json:"server_preferred_order"`
-	HSTSMinAge           int      `json:"hsts_min_age"`
-	DHParamSize          *int     `json:"dh_param_size"`
-	OCSPStaple           bool     `json:"ocsp_staple"`
-} {
-	t.Helper()
-	b, err := os.ReadFile("testdata/mozilla-server-side-tls-5.8.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Configurations map[string]struct {
-			TLSVersions          []string `json:"tls_versions"`
-			OpenSSLCiphers       []string `json:"openssl_ciphers"`
-			Ciphersuites         []string `json:"ciphersuites"`
-			TLSCurves            []string `json:"tls_curves"`
-			ServerPreferredOrder bool     `json:"server_preferred_order"`
-			HSTSMinAge           int      `json:"hsts_min_age"`
-			DHParamSize          *int     `json:"dh_param_size"`
-			OCSPStaple           bool     `json:"ocsp_staple"`
-		} `json:"configurations"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Configurations
-}
-
 // TestTLSFollowsProfile reads the expected global TLS lines straight from
 // Mozilla's JSON, not from the Go copy the generator uses.
 func TestTLSFollowsProfile(t *testing.T) {
-	moz := mozilla(t)
+	moz := testtool.Mozilla(t)
 	for _, c := range cases {
 		s := testtool.Load(t, "t.cue", stackSrc(c.extra))
 		files := generate(t, s, artifact.Options{})

@@ -231,7 +231,7 @@ func TestSandboxRootCoversEveryPath(t *testing.T) {
 // TestStructure reads each host's configuration back as nginx would
 // (includes expanded) and checks what matters about it.
 func TestStructure(t *testing.T) {
-	m := loadMozilla(t)
+	m := testtool.Mozilla(t)
 	const root = "/SANDBOX"
 	for _, s := range allStacks(t) {
 		files, err := Gen{}.Generate(s, artifact.Options{Root: root})
@@ -284,12 +284,12 @@ func checkMain(t *testing.T, s *schema.Stack, hc *hostConf) {
 
 // checkTLSSnippet compares the TLS lines with the reference JSON itself,
 // not with the generator's table.
-func checkTLSSnippet(t *testing.T, s *schema.Stack, m mozilla, files map[string]string) {
+func checkTLSSnippet(t *testing.T, s *schema.Stack, m map[string]testtool.MozillaProfile, files map[string]string) {
 	content, ok := files[TLSSnippetPath]
 	if !ok {
 		return
 	}
-	ref := m.Configurations[s.TLS.Profile]
+	ref := m[s.TLS.Profile]
 	lines := strings.Split(content, "\n")
 	mustf(t, slices.Contains(lines, "ssl_protocols "+strings.Join(ref.TLSVersions, " ")+";"), "ssl_protocols line is not the %s profile's:\n%s", s.TLS.Profile, content)
 	if len(ref.OpenSSLCiphers) > 0 {

@@ -1,7 +1,6 @@
 package nginx
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,39 +10,6 @@ import (
 
 	"github.com/hacompile/hacompile/internal/testtool"
 )
-
-// mozilla is the shape of the Server Side TLS JSON.
-type mozilla struct {
-	Source         string `json:"source"`
-	Configurations map[string]struct {
-		TLSVersions          []string `json:"tls_versions"`
-		OpenSSLCiphers       []string `json:"openssl_ciphers"`
-		Ciphersuites         []string `json:"ciphersuites"`
-		TLSCurves            []string `json:"tls_curves"`
-		ServerPreferredOrder bool     `json:"server_preferred_order"`
-		HSTSMinAge           int      `json:"hsts_min_age"`
-		DHParamSize          *int     `json:"dh_param_size"`
-		OCSPStaple           bool     `json:"ocsp_staple"`
-	} `json:"configurations"`
-}
-
-// loadMozilla reads testdata/mozilla-server-side-tls-5.8.json, a
-// verbatim copy of the reference the product follows.
-func loadMozilla(t testing.TB) mozilla {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "mozilla-server-side-tls-5.8.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m mozilla
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Source != "Mozilla Server Side TLS guidelines, version 5.8" {
-		t.Fatalf("testdata holds %q, want version 5.8", m.Source)
-	}
-	return m
-}
 
 // TestOpenSSLKnowsTheProfiles backs two claims with the OpenSSL nginx
 // links: every TLS 1.2 cipher name of a profile means a cipher (a typo

@@ -2,7 +2,6 @@ package tlsprofile
 
 import (
 	"encoding/asn1"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -10,48 +9,17 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hacompile/hacompile/internal/testtool"
 )
-
-// mozilla is the shape of the Server Side TLS JSON.
-type mozilla struct {
-	Source         string `json:"source"`
-	Configurations map[string]struct {
-		TLSVersions          []string `json:"tls_versions"`
-		OpenSSLCiphers       []string `json:"openssl_ciphers"`
-		Ciphersuites         []string `json:"ciphersuites"`
-		TLSCurves            []string `json:"tls_curves"`
-		ServerPreferredOrder bool     `json:"server_preferred_order"`
-		HSTSMinAge           int      `json:"hsts_min_age"`
-		DHParamSize          *int     `json:"dh_param_size"`
-		OCSPStaple           bool     `json:"ocsp_staple"`
-	} `json:"configurations"`
-}
-
-// loadMozilla reads testdata/mozilla-server-side-tls-5.8.json, a
-// verbatim copy of the reference the product follows.
-func loadMozilla(t testing.TB) mozilla {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "mozilla-server-side-tls-5.8.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m mozilla
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Source != "Mozilla Server Side TLS guidelines, version 5.8" {
-		t.Fatalf("testdata holds %q, want version 5.8", m.Source)
-	}
-	return m
-}
 
 // TestProfilesMatchMozilla proves the Go profile table is the published
 // Mozilla 5.8 data, field by field, for exactly the profiles the schema
 // offers.
 func TestProfilesMatchMozilla(t *testing.T) {
-	m := loadMozilla(t)
+	m := testtool.Mozilla(t)
 	for _, name := range []string{"intermediate", "modern"} {
-		c, ok := m.Configurations[name]
+		c, ok := m[name]
 		if !ok {
 			t.Fatalf("reference has no %s profile", name)
 		}

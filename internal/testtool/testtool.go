@@ -6,6 +6,7 @@ package testtool
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -242,4 +243,43 @@ func modeOr644(m os.FileMode) os.FileMode {
 		return 0o644
 	}
 	return m
+}
+
+// MozillaProfile is one configuration of Mozilla's Server Side TLS
+// guidelines, as published in their JSON.
+type MozillaProfile struct {
+	TLSVersions          []string `json:"tls_versions"`
+	OpenSSLCiphers       []string `json:"openssl_ciphers"`
+	Ciphersuites         []string `json:"ciphersuites"`
+	TLSCurves            []string `json:"tls_curves"`
+	ServerPreferredOrder bool     `json:"server_preferred_order"`
+	HSTSMinAge           int      `json:"hsts_min_age"`
+	DHParamSize          *int     `json:"dh_param_size"`
+	OCSPStaple           bool     `json:"ocsp_staple"`
+}
+
+// MozillaFile is the tests' one copy of the guidelines the product
+// follows, verbatim.
+func MozillaFile() string {
+	return filepath.Join(RepoRoot(), "generators", "tlsprofile", "testdata", "mozilla-server-side-tls-5.8.json")
+}
+
+// Mozilla reads MozillaFile: the profiles by name.
+func Mozilla(t testing.TB) map[string]MozillaProfile {
+	t.Helper()
+	b, err := os.ReadFile(MozillaFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Source         string                    `json:"source"`
+		Configurations map[string]MozillaProfile `json:"configurations"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Source != "Mozilla Server Side TLS guidelines, version 5.8" {
+		t.Fatalf("%s holds %q, want version 5.8", MozillaFile(), doc.Source)
+	}
+	return doc.Configurations
 }
