@@ -89,15 +89,7 @@ tuning: {nofile: 200000, nginx_worker_connections: 50000}
 // loadSource validates a CUE stack source with the real schema.
 func loadSource(t testing.TB, name, src string) *schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("test/"+name+".cue", []byte(src))
-	if err != nil {
-		t.Fatalf("stack %s: %v", name, err)
-	}
-	return s
+	return testtool.Load(t, "test/"+name+".cue", src)
 }
 
 func loadInline(t testing.TB, name string) *schema.Stack {
