@@ -168,7 +168,7 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
 func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
-	if f.Kind == "cloud-init" {
+	if f.Kind == (cloudinit.Gen{}).Kind() {
 		return cloudInitExcerpt(sc, f)
 	}
 	return g.hl.listing(lexerFor(f.Path), f.Content)
