@@ -358,29 +358,6 @@ func removeAppHost(d *doc, sc *stackCtx, from string) {
 	previewTable(d, sc, from, p)
 }
 
-var (
-	haproxyBackendRE = regexp.MustCompile(`(?m)^backend\s+(\S+)`)
-	haproxyServerRE  = regexp.MustCompile(`^server\s+(\S+)\s+(\S+)`)
-)
-
-// haproxyServers maps server addresses to "backend/server" names, from
-// the rendered haproxy.cfg.
-func haproxyServers(cfg []byte) map[string]string {
-	out := map[string]string{}
-	backend := ""
-	for _, l := range strings.Split(string(cfg), "\n") {
-		t := strings.TrimSpace(l)
-		if m := haproxyBackendRE.FindStringSubmatch(l); m != nil {
-			backend = m[1]
-			continue
-		}
-		if m := haproxyServerRE.FindStringSubmatch(t); m != nil && backend != "" && backend != "acme" {
-			out[m[2]] = backend + "/" + m[1]
-		}
-	}
-	return out
-}
-
 func drain(d *doc, sc *stackCtx, from string) {
 	s := sc.s
 	apps := s.HostsWithRole("app")
@@ -400,7 +377,7 @@ func drain(d *doc, sc *stackCtx, from string) {
 	case "haproxy":
 		name := "app/" + h.Name
 		for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
-			if n, ok := haproxyServers(f.Content)[target]; ok {
+			if n, ok := haproxy.Servers(f.Content)[target]; ok {
 				name = n
 			}
 		}

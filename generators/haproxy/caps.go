@@ -3,6 +3,7 @@ package haproxy
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -73,3 +74,28 @@ func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
 
 // PackageDirs implements artifact.Packager.
 func (Gen) PackageDirs() []string { return []string{"etc/haproxy/"} }
+
+var (
+	backendRE = regexp.MustCompile(`(?m)^backend\s+(\S+)`)
+	serverRE  = regexp.MustCompile(`^server\s+(\S+)\s+(\S+)`)
+)
+
+// Servers maps the server addresses of a haproxy.cfg this package
+// rendered to their "backend/server" names, the names the runtime API
+// (AdminSocket) takes: the runbook's drain procedure quotes them. The
+// acme backend (certbot's listeners) is left out.
+func Servers(cfg []byte) map[string]string {
+	out := map[string]string{}
+	backend := ""
+	for _, l := range strings.Split(string(cfg), "\n") {
+		t := strings.TrimSpace(l)
+		if m := backendRE.FindStringSubmatch(l); m != nil {
+			backend = m[1]
+			continue
+		}
+		if m := serverRE.FindStringSubmatch(t); m != nil && backend != "" && backend != "acme" {
+			out[m[2]] = backend + "/" + m[1]
+		}
+	}
+	return out
+}
