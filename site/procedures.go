@@ -17,6 +17,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -394,7 +395,7 @@ func drain(d *doc, sc *stackCtx, from string) {
 		var before string
 		conf := ""
 		for _, f := range sc.find(lbs[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/.*\.conf$`)) {
-			for _, l := range directives(f.Content, regexp.MustCompile(`^server\s+`+regexp.QuoteMeta(target)+`[\s;]`)) {
+			if l := nginx.UpstreamServer(f.Content, target); l != "" {
 				before, conf = l, hostPath(f)
 			}
 		}
