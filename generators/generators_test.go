@@ -6,6 +6,7 @@ import (
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -27,6 +28,17 @@ func TestKindsUnique(t *testing.T) {
 	}
 	if len(seen) < 5 {
 		t.Fatalf("only %d kinds registered", len(seen))
+	}
+}
+
+// TestEveryKindDeterministic runs every generator of the table twice over
+// every example stack: a new kind is covered without a test of its own.
+func TestEveryKindDeterministic(t *testing.T) {
+	t.Parallel()
+	for _, s := range testtool.LoadStacks(t) {
+		for _, g := range generators.All() {
+			testtool.GenerateTwice(t, g, s, artifact.Options{})
+		}
 	}
 }
 
@@ -66,7 +78,7 @@ func BenchmarkGenerators(b *testing.B) {
 		b.Run(a.Kind(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := a.Assemble(s, artifact.Options{}, files); err != nil {
+				if _, err := a.Assemble(s, artifact.Options{}, files, generators.All()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -82,8 +82,8 @@ func TestSplitSameAsWhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel(testtool.RepoRoot(), f)
-		srcs = append(srcs, stackSource{name: filepath.ToSlash(rel), data: data, dir: testtool.RepoRoot()})
+		rel, _ := filepath.Rel(testtool.ExampleRoot(), f)
+		srcs = append(srcs, stackSource{name: filepath.ToSlash(rel), data: data, dir: testtool.ExampleRoot()})
 	}
 	srcs = append(srcs, stackSource{name: "fleet.cue", data: fleet.Fleet(300, "")})
 	split := 0

@@ -173,35 +173,10 @@ func (sc *stackCtx) stackFile(p string) (artifact.File, bool) {
 // position in the stack file (0 when the author wrote none of it).
 func (sc *stackCtx) sourceFor(f artifact.File) (field string, line int) {
 	s := sc.s
-	var cands []string
+	// The file's generator says which fields it comes from; the host's
+	// entry is the fallback for a host file.
+	cands := sc.r.Set.Sources(s, f)
 	host := f.Host
-	switch {
-	case f.Kind == "cloud-init":
-		host = strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")
-		cands = []string{"hosts." + host}
-	case strings.Contains(f.Path, "letsencrypt"):
-		cands = []string{"tls"}
-	case f.Kind == "haproxy":
-		cands = []string{"balancer"}
-	case f.Kind == "nginx" && strings.Contains(f.Path, "snippets/hacompile-tls"):
-		cands = []string{"tls.profile", "tls"}
-	case f.Kind == "nginx" && host != "" && s.Hosts[host].Has("lb"):
-		cands = []string{"balancer"}
-	case f.Kind == "nginx" && strings.HasSuffix(f.Path, "nginx.conf"):
-		cands = []string{"tuning.nginx_worker_connections", "tuning", "app"}
-	case f.Kind == "nginx":
-		cands = []string{"app.static", "app"}
-	case f.Kind == "systemd" && strings.Contains(f.Path, ".service.d/"):
-		cands = []string{"tuning.nofile", "tuning", "balancer"}
-	case f.Kind == "systemd", f.Kind == "gunicorn":
-		cands = []string{"app"}
-	case f.Kind == "sysctl":
-		cands = []string{"tuning.sysctl", "tuning"}
-	case f.Kind == "limits":
-		cands = []string{"tuning.nofile", "tuning"}
-	case f.Kind == "monitoring":
-		cands = []string{"monitoring"}
-	}
 	if host != "" {
 		cands = append(cands, "hosts."+host)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -195,7 +196,7 @@ func settingsOf(sc *stackCtx, from string, files []artifact.File, re *regexp.Reg
 	var out []setting
 	for _, f := range files {
 		ls := directives(f.Content, re)
-		if f.Kind == "nginx" {
+		if f.Kind == (nginx.Gen{}).Kind() {
 			ls = nginxDirectives(f.Content, re, acmeRE)
 		}
 		for _, l := range ls {

@@ -169,7 +169,7 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
 func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
-	if f.Kind == "cloud-init" {
+	if f.Kind == (cloudinit.Gen{}).Kind() {
 		return cloudInitExcerpt(sc, f)
 	}
 	return g.hl.listing(lexerFor(f.Path), f.Content)
@@ -223,11 +223,11 @@ func cloudInitExcerpt(sc *stackCtx, f artifact.File) template.HTML {
 	var b strings.Builder
 	b.WriteString("# Excerpt: write_files carries the " + strconv.Itoa(len(files)) + " files on " + name + "'s page.\n")
 	b.WriteString("packages:\n")
-	for _, p := range cloudinit.Packages(sc.s, h, files) {
+	for _, p := range cloudinit.Packages(sc.s, h, files, sc.r.Set.Generators) {
 		b.WriteString("  - " + p + "\n")
 	}
 	b.WriteString("runcmd:\n")
-	for _, c := range cloudinit.RunCmd(sc.s, h, files) {
+	for _, c := range cloudinit.RunCmd(sc.s, h, files, sc.r.Set.Generators) {
 		b.WriteString("  - " + c + "\n")
 	}
 	return confListing("yaml", b.String())

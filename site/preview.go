@@ -9,7 +9,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/rules"
@@ -65,7 +64,7 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 	// the same files, and re-running them for every preview would cost a
 	// full build per procedure on a large fleet. The page says that each
 	// changed host's cloud-init follows.
-	r, err := build.Render(c, generators.All(), nil, artifact.Options{})
+	r, err := sc.r.Set.GeneratorsOnly().Render(c, artifact.Options{})
 	if err != nil {
 		var se *schema.Error
 		if errors.As(err, &se) && len(se.Diags) > 0 {
@@ -76,7 +75,7 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 		return p
 	}
 	p.files, p.stack = r.Files, c
-	p.Changes = changedFiles(sc.r.Files, r.Files)
+	p.Changes = changedFiles(sc.r.Set, sc.r.Files, r.Files)
 	// Waivers are not dated here: the site has no clock, and an expired
 	// waiver is the build's business, not the preview's.
 	before := sc.undatedFindings()
@@ -92,15 +91,11 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 // sorted by host and path (as Render leaves them), in one merge: a
 // preview of a 10,000-host fleet compares 120,000 files. Assembled
 // files (cloud-init, provider files) are not in a preview's render.
-func changedFiles(old, cur []artifact.File) []fileChange {
-	assembled := map[string]bool{}
-	for _, a := range generators.Assemblers() {
-		assembled[a.Kind()] = true
-	}
+func changedFiles(set build.GeneratorSet, old, cur []artifact.File) []fileChange {
 	var out []fileChange
 	i, j := 0, 0
 	for i < len(old) || j < len(cur) {
-		if i < len(old) && assembled[old[i].Kind] {
+		if i < len(old) && set.Assembles(old[i].Kind) {
 			i++
 			continue
 		}

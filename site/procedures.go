@@ -15,7 +15,10 @@ import (
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/monitoring"
+	"github.com/hacompile/hacompile/generators/nginx"
+	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -135,7 +138,7 @@ func deploy(d *doc, sc *stackCtx, from string) {
 	d.table([]string{"Host", "Roles", "Validate", "Reload"}, rows)
 	var stackLevel []template.HTML
 	for _, f := range sc.stackFiles {
-		if f.Kind == "monitoring" {
+		if f.Kind == (monitoring.Gen{}).Kind() {
 			stackLevel = append(stackLevel, hf(`<a href="%s">%s</a>: validate %s, then %s on the monitoring host`, rel(from, sc.fileHref(f)), f.Path, code(f.Validate), code(f.Reload)))
 		}
 	}
@@ -276,7 +279,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 				own = append(own, f)
 			}
 		}
-		pkgs = cloudinit.Packages(p.stack, h, own)
+		pkgs = cloudinit.Packages(p.stack, h, own, sc.r.Set.Generators)
 	}
 	switch s.Provider {
 	case "digitalocean":
@@ -356,29 +359,6 @@ func removeAppHost(d *doc, sc *stackCtx, from string) {
 	previewTable(d, sc, from, p)
 }
 
-var (
-	haproxyBackendRE = regexp.MustCompile(`(?m)^backend\s+(\S+)`)
-	haproxyServerRE  = regexp.MustCompile(`^server\s+(\S+)\s+(\S+)`)
-)
-
-// haproxyServers maps server addresses to "backend/server" names, from
-// the rendered haproxy.cfg.
-func haproxyServers(cfg []byte) map[string]string {
-	out := map[string]string{}
-	backend := ""
-	for _, l := range strings.Split(string(cfg), "\n") {
-		t := strings.TrimSpace(l)
-		if m := haproxyBackendRE.FindStringSubmatch(l); m != nil {
-			backend = m[1]
-			continue
-		}
-		if m := haproxyServerRE.FindStringSubmatch(t); m != nil && backend != "" && backend != "acme" {
-			out[m[2]] = backend + "/" + m[1]
-		}
-	}
-	return out
-}
-
 func drain(d *doc, sc *stackCtx, from string) {
 	s := sc.s
 	apps := s.HostsWithRole("app")
@@ -398,24 +378,24 @@ func drain(d *doc, sc *stackCtx, from string) {
 	case "haproxy":
 		name := "app/" + h.Name
 		for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
-			if n, ok := haproxyServers(f.Content)[target]; ok {
+			if n, ok := haproxy.Servers(f.Content)[target]; ok {
 				name = n
 			}
 		}
 		backend, _, _ := strings.Cut(name, "/")
-		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/etc/haproxy/haproxy.cfg")),
-			fmt.Sprintf(`echo "set server %s state drain" | socat stdio /run/haproxy/admin.sock`, name))
+		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/"+haproxy.ConfigPath)),
+			fmt.Sprintf(`echo "set server %s state drain" | socat stdio %s`, name, haproxy.AdminSocket))
 		d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its state.",
-			fmt.Sprintf(`echo "show stat" | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, backend, h.Name))
+			fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, h.Name))
 		d.step("For maintenance, put it in maint; bring it back with ready afterwards.",
-			fmt.Sprintf(`echo "set server %s state maint" | socat stdio /run/haproxy/admin.sock`, name),
-			fmt.Sprintf(`echo "set server %s state ready" | socat stdio /run/haproxy/admin.sock`, name))
+			fmt.Sprintf(`echo "set server %s state maint" | socat stdio %s`, name, haproxy.AdminSocket),
+			fmt.Sprintf(`echo "set server %s state ready" | socat stdio %s`, name, haproxy.AdminSocket))
 		d.note("Server states set on the socket do not survive a reload: a push that reloads HAProxy puts the server back in rotation. Drain again after a push, or remove the host from the stack.")
 	case "nginx":
 		var before string
 		conf := ""
 		for _, f := range sc.find(lbs[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/.*\.conf$`)) {
-			for _, l := range directives(f.Content, regexp.MustCompile(`^server\s+`+regexp.QuoteMeta(target)+`[\s;]`)) {
+			if l := nginx.UpstreamServer(f.Content, target); l != "" {
 				before, conf = l, hostPath(f)
 			}
 		}
@@ -510,7 +490,7 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 	switch s.Balancer.Kind {
 	case "haproxy":
 		d.step("On the balancer that failed, find out why before it takes traffic again.",
-			"systemctl status haproxy", "haproxy -c -f /etc/haproxy/haproxy.cfg", `echo "show info" | socat stdio /run/haproxy/admin.sock`, "journalctl -u haproxy --since -1h")
+			"systemctl status haproxy", "haproxy -c -f /"+haproxy.ConfigPath, `echo "show info" | socat stdio `+haproxy.AdminSocket, "journalctl -u haproxy --since -1h")
 	case "nginx":
 		d.step("On the balancer that failed, find out why before it takes traffic again.",
 			"systemctl status nginx", "nginx -t", "tail -n 50 /var/log/nginx/error.log", "journalctl -u nginx --since -1h")
@@ -637,7 +617,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 				haproxyCerts: bytes.Contains(f.Content, []byte("/etc/haproxy/certs/")),
 			}
 		})
-		if m.cert || m.haproxyCerts && f.Kind == "haproxy" && strings.HasSuffix(f.Path, ".cfg") {
+		if m.cert || m.haproxyCerts && f.Kind == (haproxy.Gen{}).Kind() && strings.HasSuffix(f.Path, ".cfg") {
 			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
 		}
 	}
@@ -694,15 +674,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 }
 
 func hasACMERelay(sc *stackCtx) bool {
-	seen := map[string]bool{}
-	for _, f := range sc.r.Files {
-		if byContent(sc, seen, f, func() bool {
-			return bytes.Contains(f.Content, []byte("acme_relay")) || bytes.Contains(f.Content, []byte("backend acme"))
-		}) {
-			return true
-		}
-	}
-	return false
+	return artifact.FactsOf(sc.r.Set.Generators, sc.s, sc.r.Files).RelaysACME
 }
 
 // byContent is compute's result for f, computed once per distinct content
@@ -758,7 +730,7 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	envFiles := map[string][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
 		for _, f := range sc.byHost[n] {
-			if f.Kind != "systemd" && !strings.Contains(f.Path, "systemd/") {
+			if f.Kind != (systemd.Gen{}).Kind() && !strings.Contains(f.Path, "systemd/") {
 				continue
 			}
 			paths := byContent(sc, envFiles, f, func() (paths []string) {

@@ -39,7 +39,7 @@ var examples struct {
 func exampleSite(t testing.TB) map[string][]byte {
 	t.Helper()
 	examples.once.Do(func() {
-		root := testtool.RepoRoot()
+		root := testtool.ExampleRoot()
 		res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 		if err != nil {
 			examples.err = err
@@ -72,7 +72,7 @@ func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
 
 func TestRenderDeterministic(t *testing.T) {
 	a := exampleSite(t)
-	root := testtool.RepoRoot()
+	root := testtool.ExampleRoot()
 	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 	if err != nil {
 		t.Fatal(err)
@@ -132,5 +132,32 @@ func TestRenderToStops(t *testing.T) {
 	}
 	if calls >= full {
 		t.Errorf("%d pages offered after the first refusal of %d", calls, full)
+	}
+}
+
+// The procedures' add/remove-host previews render the changed stack
+// with the compile's generators, custom ones included: they used to run
+// the built-in table only and listed every custom file as removed.
+func TestPreviewKeepsCustomGenerators(t *testing.T) {
+	t.Parallel()
+	fsys := testtool.CustomStack
+	res, err := build.CompileInputs([]build.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := site.Render(res, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(files["stacks/custom/procedures.html"])
+	if page == "" {
+		t.Fatal("no procedures page")
+	}
+	// app1 stays in every preview (remove-host takes the last app
+	// host): its /etc/motd is never removed.
+	for _, row := range strings.Split(page, "\n") {
+		if strings.Contains(row, `<a href="hosts/app1.html">app1</a></td><td>`) && strings.Contains(row, `/etc/motd</code> <span class="change removed">`) {
+			t.Errorf("a preview says app1's /etc/motd, the custom generator's, is removed:\n%s", row)
+		}
 	}
 }

@@ -142,7 +142,7 @@ func Vars(s *schema.Stack) ([]Var, error) {
 	if c := s.Cache; c != nil {
 		host := s.CacheEndpoint()
 		if host == "" {
-			return nil, fmt.Errorf("cache: no cache.host and no host with the cache role to run it")
+			return nil, artifact.Errorf("cache", "no cache.host and no host with the cache role to run it")
 		}
 		add("CACHE_ENGINE", c.Engine)
 		add("CACHE_HOST", host)

@@ -59,10 +59,11 @@ type Generator interface {
 // Assembler is a generator that packages what the plain generators
 // rendered (cloud-init carries each host's files to a new machine). It
 // runs after every Generator and receives their files sorted by host
-// and path.
+// and path, with the generators that produced them, in table order, to
+// ask their capabilities (caps.go) instead of knowing their kinds.
 type Assembler interface {
 	Kind() string
-	Assemble(s *schema.Stack, opt Options, files []File) ([]File, error)
+	Assemble(s *schema.Stack, opt Options, files []File, gens []Generator) ([]File, error)
 }
 
 // CheckPath reports whether p is a clean relative path that stays inside

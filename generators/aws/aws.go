@@ -51,13 +51,13 @@ const (
 const MaxUserData = 16384
 
 // Assemble implements artifact.Assembler.
-func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File) ([]artifact.File, error) {
+func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File, gens []artifact.Generator) ([]artifact.File, error) {
 	if s.Provider != "aws" || s.Scaling == nil {
 		return nil, nil
 	}
 	h := s.ScalingTemplateHost()
 	if h == nil || !h.Has("app") {
-		return nil, fmt.Errorf("scaling.template_host: want a host with the app role for the launch template")
+		return nil, artifact.Errorf("scaling.template_host", "want a host with the app role for the launch template")
 	}
 	var hostFiles []artifact.File
 	for _, f := range files {
@@ -65,7 +65,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 			hostFiles = append(hostFiles, f)
 		}
 	}
-	doc, err := cloudinit.Document(s, h, hostFiles)
+	doc, err := cloudinit.Document(s, h, hostFiles, gens)
 	if err != nil {
 		return nil, fmt.Errorf("user data: %w", err)
 	}
@@ -357,7 +357,7 @@ func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 		}
 	}
 	if h.Timeout >= h.Interval {
-		return TargetGroupInput{}, fmt.Errorf("balancer.health.timeout: %d s must be shorter than the interval (%d s) for an ALB target group", h.Timeout, h.Interval)
+		return TargetGroupInput{}, artifact.Errorf("balancer.health.timeout", "%d s must be shorter than the interval (%d s) for an ALB target group", h.Timeout, h.Interval)
 	}
 	return TargetGroupInput{
 		Name:     TargetGroupName(s),

@@ -85,11 +85,11 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, nil
 	}
 	if s.App.Runtime != "python" {
-		return nil, fmt.Errorf("workers: Celery runs Python code, but app.runtime is %q", s.App.Runtime)
+		return nil, artifact.Errorf("workers", "Celery runs Python code, but app.runtime is %q", s.App.Runtime)
 	}
 	beat := s.BeatHost()
 	if beat != "" && (s.Hosts[beat] == nil || !s.Hosts[beat].Has("worker")) {
-		return nil, fmt.Errorf("workers.beat.host: %q is not a host with the worker role", beat)
+		return nil, artifact.Errorf("workers.beat.host", "%q is not a host with the worker role", beat)
 	}
 	var files []artifact.File
 	for _, h := range s.HostsWithRole("worker") {

@@ -159,7 +159,7 @@ func renderSandbox(t *testing.T, s *schema.Stack) (string, map[string]artifact.F
 	for _, f := range append(generate(t, s, opt), env...) {
 		if f.Host == "worker1" {
 			files[f.Path] = f
-			write(t, filepath.Join(root, f.Path), f.Content)
+			testtool.WriteTree(t, root, f)
 		}
 	}
 	write(t, opt.P(s.App.EnvironmentFile), []byte("SECRET_KEY=test\n"))

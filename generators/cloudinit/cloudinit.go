@@ -2,6 +2,9 @@
 // #cloud-config document, so a new machine boots into its role: packages
 // installed, users created, every file written byte for byte, kernel
 // settings applied, validators run, services started in order.
+// What a host needs beyond its files — packages, first-boot commands —
+// comes from the generators that rendered them (artifact.Packager and
+// artifact.Booter), so this package knows no artifact kind.
 //
 // The document has a fixed shape and is written directly: strings are
 // quoted by artifact.YAMLQuote (fuzzed against a YAML parser), file
@@ -22,7 +25,6 @@ import (
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -35,7 +37,7 @@ var _ artifact.Assembler = Gen{}
 func (Gen) Kind() string { return "cloud-init" }
 
 // Assemble implements artifact.Assembler.
-func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File) ([]artifact.File, error) {
+func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File, gens []artifact.Generator) ([]artifact.File, error) {
 	byHost := map[string][]artifact.File{}
 	for _, f := range files {
 		if f.Host != "" {
@@ -47,7 +49,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
 	par.Each(len(names), func(i int) {
-		doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]])
+		doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]], gens)
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", names[i], err)
 			return
@@ -60,23 +62,25 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	return out, nil
 }
 
-// packageDirs are directories created by the packages a host installs;
-// files under them are written after package installation (defer: true)
-// so dpkg never meets a configuration file it did not expect.
-var packageDirs = []string{"etc/nginx/", "etc/haproxy/", "etc/letsencrypt/", "etc/default/prometheus-", "etc/default/mtail", "etc/mtail/"}
+// certbotDirs are the directories of certbot, the package cloud-init
+// itself adds for TLS (Packages); the generators' packages say theirs
+// (artifact.Packager). Files under them are written after package
+// installation (defer: true) so dpkg never meets a configuration file
+// it did not expect.
+var certbotDirs = []string{"etc/letsencrypt/"}
 
 // Document renders the cloud-config for one host. It is written
 // directly rather than through a YAML encoder: the shape is fixed, every
 // string goes through artifact.YAMLQuote, and file contents are literal
 // blocks when plainLines proves that exact (base64 otherwise) — on a
 // large fleet the encoder was most of the cost of a build.
-func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, error) {
+func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) ([]byte, error) {
 	w := &docWriter{}
 	w.b.Grow(1024 + 2*totalSize(files))
 	w.b.WriteString("#cloud-config\n")
 	w.b.WriteString(artifact.Header("#", s))
 	w.b.WriteString("package_update: true\n")
-	if pkgs := Packages(s, h, files); len(pkgs) > 0 {
+	if pkgs := Packages(s, h, files, gens); len(pkgs) > 0 {
 		w.b.WriteString("packages:\n")
 		for _, p := range pkgs {
 			w.item(1, p)
@@ -92,6 +96,7 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, e
 		w.field(2, false, "groups", s.App.Group)
 	}
 	if len(files) > 0 {
+		dirs := append(artifact.PackageDirs(gens), certbotDirs...)
 		w.b.WriteString("write_files:\n")
 		for _, f := range files {
 			w.field(1, true, "path", "/"+f.Path)
@@ -111,13 +116,13 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File) ([]byte, e
 				w.field(2, false, "encoding", "b64")
 				w.field(2, false, "content", base64.StdEncoding.EncodeToString(f.Content))
 			}
-			if deferred(f) {
+			if deferred(f, dirs) {
 				w.b.WriteString("    defer: true\n")
 			}
 		}
 	}
 	w.b.WriteString("runcmd:\n")
-	for _, cmd := range RunCmd(s, h, files) {
+	for _, cmd := range RunCmd(s, h, files, gens) {
 		w.item(1, cmd)
 	}
 	if w.err != nil {
@@ -163,78 +168,19 @@ func totalSize(files []artifact.File) int {
 	return n
 }
 
-// Packages lists the Debian packages a host needs for its files.
-func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
-	var pkgs []string
-	for _, f := range files {
-		switch f.Kind {
-		case "nginx":
-			pkgs = append(pkgs, "nginx")
-		case "haproxy":
-			pkgs = append(pkgs, "haproxy")
-		case "node-exporter":
-			pkgs = append(pkgs, "prometheus-node-exporter")
-		case "redis-exporter":
-			pkgs = append(pkgs, "prometheus-redis-exporter")
-		case "mtail":
-			pkgs = append(pkgs, "mtail")
-		}
-	}
-	if h.Has("app") {
-		switch {
-		case s.App.Runtime == "perl":
-			pkgs = append(pkgs, "starman")
-		case s.App.Virtualenv != "":
-			pkgs = append(pkgs, "python3", "python3-venv")
-		default:
-			pkgs = append(pkgs, "gunicorn")
-			if s.App.WorkerClass == "gevent" {
-				pkgs = append(pkgs, "python3-gevent")
-			}
-			if s.App.WorkerClass == "uvicorn" {
-				pkgs = append(pkgs, "python3-uvicorn")
-			}
-		}
-	}
-	if h.Has("worker") && s.Workers != nil {
-		// Celery runs the app's code: from the virtualenv, or Debian's.
-		switch {
-		case s.App.Virtualenv != "":
-			pkgs = append(pkgs, "python3", "python3-venv")
-		default:
-			pkgs = append(pkgs, "celery")
-			if s.Workers.Pool == "gevent" {
-				pkgs = append(pkgs, "python3-gevent")
-			}
-			if s.Queue != nil && s.Queue.Engine == "redis" {
-				pkgs = append(pkgs, "python3-redis")
-			}
-		}
-	}
-	for _, f := range files {
-		if f.Kind == "redis" {
-			pkgs = append(pkgs, "redis-server")
-		}
-	}
-	if s.TLS.Mode == "certbot" && terminatesTLS(s, h) {
+// Packages lists the Debian packages host h needs for its files: what
+// the generators that rendered them say (artifact.Packager), and
+// certbot where the host obtains the certificate.
+func Packages(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
+	pkgs := artifact.Packages(gens, s, h, files)
+	if artifact.UsesCertbot(s, h) {
 		pkgs = append(pkgs, "certbot")
 	}
 	slices.Sort(pkgs)
 	return slices.Compact(pkgs)
 }
 
-// terminatesTLS reports whether the host serves HTTPS itself.
-func terminatesTLS(s *schema.Stack, h *schema.Host) bool {
-	if !s.TLS.Enabled() {
-		return false
-	}
-	if s.TLS.Terminate == "app" {
-		return h.Has("app")
-	}
-	return h.Has("lb") && s.Balancer.Kind != "cloud"
-}
-
-func deferred(f artifact.File) bool {
+func deferred(f artifact.File, packageDirs []string) bool {
 	if f.Owner != "root:root" {
 		return true
 	}
@@ -279,106 +225,31 @@ func plainLines(b []byte) bool {
 }
 
 // RunCmd is the first-boot script. It stops at the first failure,
-// applies kernel settings, obtains the certificate the TLS configuration
-// names (certbot's own listener, before the web server needs it),
-// validates and restarts the web server and load balancer, and enables
-// and starts the app's units. An app whose code or secrets are not there
-// yet fails to start without stopping the script: its health check
-// fails and the balancer keeps the host out of rotation until a deploy
-// and systemctl restart.
-func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
+// runs the generators' kernel steps (artifact.Booter), reloads systemd,
+// runs what must precede the services (obtaining a certificate), enables
+// and starts the rendered units, and runs the generators' service steps
+// (validate, enable, restart the web server and load balancer). An app
+// whose code or secrets are not there yet fails to start without
+// stopping the script: its health check fails and the balancer keeps the
+// host out of rotation until a deploy and systemctl restart.
+func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
 	cmds := []string{"set -e"}
 	var units []string
-	hasKind := map[string]bool{}
 	for _, f := range files {
-		hasKind[f.Kind] = true
 		if path.Dir(f.Path) == "etc/systemd/system" && (strings.HasSuffix(f.Path, ".service") || strings.HasSuffix(f.Path, ".socket")) {
 			units = append(units, path.Base(f.Path))
 		}
 	}
-	if hasKind["sysctl"] {
-		cmds = append(cmds, "sysctl --system")
-	}
+	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseKernel, s, h, files)...)
 	cmds = append(cmds, "systemctl daemon-reload")
-	certbot := s.TLS.Mode == "certbot" && terminatesTLS(s, h)
-	certArgs := func(extra ...string) string {
-		args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
-		args = append(args, extra...)
-		if s.TLS.Email != "" {
-			args = append(args, "-m "+s.TLS.Email)
-		} else {
-			args = append(args, "--register-unsafely-without-email")
-		}
-		args = append(args, "--cert-name "+s.Domain)
-		for _, d := range append([]string{s.Domain}, s.Aliases...) {
-			args = append(args, "-d "+d)
-		}
-		return fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " "))
-	}
-	if certbot && hasKind["nginx"] {
-		// nginx cannot start with a TLS server whose certificate does not
-		// exist yet: obtain it with certbot's own listener on port 80.
-		// The hooks are stored in the renewal configuration, so renewals
-		// free port 80 the same way.
-		cmds = append(cmds, certArgs("--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'"))
-	}
+	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseBeforeUnits, s, h, files)...)
 	slices.Sort(units)
 	for _, u := range slices.Compact(units) {
-		// The app's units start at first boot, so an instance whose image
-		// carries the code serves without a push. One that cannot start
-		// yet (its code or secrets not there) must not stop the boot
-		// script: it says what to do and the script goes on.
+		// The rendered units start at first boot, so an instance whose
+		// image carries the code serves without a push. One that cannot
+		// start yet (its code or secrets not there) must not stop the
+		// boot script: it says what to do and the script goes on.
 		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
 	}
-	if hasKind["nginx"] {
-		cmds = append(cmds, "nginx -t", "systemctl enable nginx", "systemctl restart nginx")
-	}
-	if hasKind["haproxy"] {
-		cmds = append(cmds, "haproxy -c -f /etc/haproxy/haproxy.cfg", "systemctl enable haproxy", "systemctl restart haproxy")
-		if hook := deployHook(files); certbot && hook != "" {
-			// HAProxy starts without a certificate (strict-sni) and sends
-			// ACME challenges to certbot on port 8888 of every balancer;
-			// the deploy hook builds the PEM HAProxy reads and reloads it.
-			cmds = append(cmds, certArgs(fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook))
-		}
-	}
-	if hasKind["node-exporter"] {
-		// The package started it on every interface before its ARGS file
-		// was written: restart it on the host's private address.
-		cmds = append(cmds, "systemctl enable prometheus-node-exporter", "systemctl restart prometheus-node-exporter")
-		for _, f := range files {
-			if f.Kind == "node-exporter" && strings.HasSuffix(f.Path, ".timer") {
-				cmds = append(cmds, "systemctl enable --now "+path.Base(f.Path))
-			}
-		}
-	}
-	if hasKind["redis"] && s.Cache != nil {
-		// Redis refuses to start without its ACL file, a secret the
-		// operator provisions: start it when the file is there, else keep
-		// the package's loopback-only instance stopped and say what to do.
-		acl := s.Cache.ACLFile
-		cmds = append(cmds, "systemctl enable redis-server",
-			fmt.Sprintf("if [ -e %s ]; then systemctl restart redis-server; else systemctl stop redis-server; echo 'hacompile: provision %s, then run: systemctl restart redis-server'; fi", acl, acl))
-	}
-	if hasKind["mtail"] {
-		cmds = append(cmds, "systemctl enable mtail", "systemctl restart mtail")
-	}
-	if hasKind["redis-exporter"] {
-		// Like Redis, the exporter needs its password file, a secret the
-		// operator provisions: without it, it would exit at once.
-		pw := redisexporter.PasswordFile
-		cmds = append(cmds, "systemctl enable prometheus-redis-exporter",
-			fmt.Sprintf("if [ -e %s ]; then systemctl restart prometheus-redis-exporter; else systemctl stop prometheus-redis-exporter; echo 'hacompile: provision %s, then run: systemctl restart prometheus-redis-exporter'; fi", pw, pw))
-	}
-	return cmds
-}
-
-// deployHook is the certbot deploy hook among the host's files, if any.
-func deployHook(files []artifact.File) string {
-	for _, f := range files {
-		if strings.HasPrefix(f.Path, "etc/letsencrypt/renewal-hooks/deploy/") {
-			return f.Path
-		}
-	}
-	return ""
+	return append(cmds, artifact.FirstBoot(gens, artifact.PhaseServices, s, h, files)...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -45,6 +46,7 @@ func renderAll(t *testing.T) []*build.Rendered {
 // TestWriteFilesExact decodes every host's cloud-config and requires its
 // write_files to be the host's file set: same paths, bytes, modes, owners.
 func TestWriteFilesExact(t *testing.T) {
+	t.Parallel()
 	for _, r := range renderAll(t) {
 		docs := map[string][]byte{}
 		hostFiles := map[string][]artifact.File{}
@@ -94,9 +96,10 @@ func TestWriteFilesExact(t *testing.T) {
 
 // TestSchema runs cloud-init's own schema validation on every document.
 func TestSchema(t *testing.T) {
+	t.Parallel()
 	ci := testtool.Require(t, "cloud-init", "cloud-init")
 	dir := t.TempDir()
-	n := 0
+	var docs []string
 	for _, r := range renderAll(t) {
 		for _, f := range r.Files {
 			if f.Host != "" || !strings.HasPrefix(f.Path, "cloud-init/") {
@@ -106,16 +109,20 @@ func TestSchema(t *testing.T) {
 			if err := os.WriteFile(p, f.Content, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(ci, "schema", "--config-file", p).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "Valid cloud-config") {
-				t.Errorf("%s/%s: cloud-init schema: %v\n%s", r.Stack.Name, f.Path, err, out)
-			}
-			n++
+			docs = append(docs, p)
 		}
 	}
-	if n == 0 {
+	if len(docs) == 0 {
 		t.Fatal("no cloud-init documents checked")
 	}
+	// One cloud-init process per document, as many at once as there are
+	// cores: each is mostly Python starting up.
+	par.Each(len(docs), func(i int) {
+		out, err := exec.Command(ci, "schema", "--config-file", docs[i]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Valid cloud-config") {
+			t.Errorf("%s: cloud-init schema: %v\n%s", filepath.Base(docs[i]), err, out)
+		}
+	})
 }
 
 // TestLiteralFallback feeds contents that YAML's literal style cannot
@@ -127,7 +134,7 @@ func TestLiteralFallback(t *testing.T) {
 	for i, c := range contents {
 		files = append(files, artifact.File{Host: "h", Path: fmt.Sprintf("etc/f%d", i), Content: []byte(c), Mode: 0o640, Owner: "root:adm"})
 	}
-	doc, err := cloudinit.Document(s, s.Hosts["h"], files)
+	doc, err := cloudinit.Document(s, s.Hosts["h"], files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func FuzzPlainLines(f *testing.F) {
 	}
 	s := &schema.Stack{Name: "s", Source: "stacks/s.cue", Hosts: map[string]*schema.Host{"h": {Name: "h", Roles: []string{"lb"}}}}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		doc, err := Document(s, s.Hosts["h"], []artifact.File{{Host: "h", Path: "etc/f", Content: b, Mode: 0o644, Owner: "root:root"}})
+		doc, err := Document(s, s.Hosts["h"], []artifact.File{{Host: "h", Path: "etc/f", Content: b, Mode: 0o644, Owner: "root:root"}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

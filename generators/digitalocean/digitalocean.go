@@ -92,7 +92,7 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 	do := s.Balancer.DigitalOcean
 	h := s.Balancer.Health
 	if s.Region == "" {
-		return nil, fmt.Errorf("region: a DigitalOcean load balancer needs the stack's region (such as fra1)")
+		return nil, artifact.Errorf("region", "a DigitalOcean load balancer needs the stack's region (such as fra1)")
 	}
 	for _, c := range []struct {
 		field     string
@@ -133,13 +133,13 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 	switch {
 	case s.TLS.Enabled() && s.TLS.Terminate == "app":
 		if do.CertificateID != "" {
-			return nil, fmt.Errorf("balancer.digitalocean.certificate_id: TLS passes through to the app hosts (tls.terminate \"app\"), so the balancer holds no certificate")
+			return nil, artifact.Errorf("balancer.digitalocean.certificate_id", "TLS passes through to the app hosts (tls.terminate \"app\"), so the balancer holds no certificate")
 		}
 		lb.ForwardingRules = append(lb.ForwardingRules, ForwardingRule{
 			EntryProtocol: "https", EntryPort: 443, TargetProtocol: "https", TargetPort: 443, TLSPassthrough: true})
 	case s.TLS.Enabled():
 		if do.CertificateID == "" {
-			return nil, fmt.Errorf("balancer.digitalocean.certificate_id: TLS terminates at the balancer (tls.mode %q), which needs the id of a DigitalOcean certificate", s.TLS.Mode)
+			return nil, artifact.Errorf("balancer.digitalocean.certificate_id", "TLS terminates at the balancer (tls.mode %q), which needs the id of a DigitalOcean certificate", s.TLS.Mode)
 		}
 		lb.ForwardingRules = append(lb.ForwardingRules, ForwardingRule{
 			EntryProtocol: "https", EntryPort: 443, TargetProtocol: "http", TargetPort: port, CertificateID: do.CertificateID})

@@ -22,20 +22,6 @@ import (
 	"github.com/hacompile/hacompile/schema"
 )
 
-// load validates an in-test stack.
-func load(t *testing.T, src string) *schema.Stack {
-	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("loading in-test stack: %v\n%s", err, src)
-	}
-	return s
-}
-
 // stackSrc is a small Python stack: an nginx balancer and one app host
 // with 3 cores; app holds the extra app fields.
 func stackSrc(app string) string {
@@ -253,6 +239,7 @@ func checkWithGunicorn(t *testing.T, s *schema.Stack, host, root string, f artif
 func opt(root string) artifact.Options { return artifact.Options{Root: root} }
 
 func TestExampleStacks(t *testing.T) {
+	t.Parallel()
 	// Independently written expectations for the reference systems:
 	// seed 000 (gunicorn --workers 3 --threads 2) and seed 001 (gevent,
 	// 16 workers of 1000 connections each). Workers "auto" (2 x cores
@@ -325,6 +312,7 @@ func TestExampleStacks(t *testing.T) {
 // class, a TCP port, a custom socket, a virtualenv, workers "auto" on 3
 // cores, max_requests 0 and a list of trusted proxies.
 func TestInTestStacks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		app  string
@@ -349,7 +337,7 @@ func TestInTestStacks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := load(t, stackSrc(c.app))
+			s := testtool.Load(t, "t.cue", stackSrc(c.app))
 			if files := generate(t, s, artifact.Options{}); len(files) != 1 || files[0].Host != "app1" {
 				t.Fatalf("want one file, for app1 (lb1 has no app role), got %d", len(files))
 			}
@@ -389,7 +377,7 @@ func TestServes(t *testing.T) {
 					t.Skip("python3-gevent is missing: apt-get install -y python3-gevent")
 				}
 			}
-			s := load(t, stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
+			s := testtool.Load(t, "t.cue", stackSrc(strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
 			root := t.TempDir()
 			f := fileFor(t, generate(t, s, opt(root)), "app1")
 			conf := sandbox(t, root, s, f)

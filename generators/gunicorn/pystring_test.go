@@ -66,6 +66,7 @@ func checkPyString(t *testing.T, s string) {
 }
 
 func TestPyString(t *testing.T) {
+	t.Parallel()
 	for _, s := range pyStringCases {
 		checkPyString(t, s)
 	}
@@ -84,6 +85,7 @@ func FuzzPyString(f *testing.F) {
 // TestPyStringPython has python3 evaluate the literals: the real parser,
 // not Go's, decides what the generated file means.
 func TestPyStringPython(t *testing.T) {
+	t.Parallel()
 	py := testtool.Require(t, "python3", "python3")
 	inputs := append([]string(nil), pyStringCases...)
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -140,15 +140,7 @@ queue: {engine: "redis", host: "10.5.0.40"}
 
 func load(t *testing.T, name, src string) *schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load(name+".cue", []byte(fmt.Sprintf(base, name, src)))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return s
+	return testtool.Load(t, name+".cue", fmt.Sprintf(base, name, src))
 }
 
 // allStacks is every example stack and every in-test stack.

@@ -84,7 +84,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, name := range s.HostNames() {
 		fs, err := g.host(s.Hosts[name])
 		if err != nil {
-			return nil, fmt.Errorf("hosts.%s: %w", name, err)
+			return nil, artifact.InHost(name, err)
 		}
 		files = append(files, fs...)
 	}
@@ -113,31 +113,31 @@ func (g *gen) check() error {
 	if s.TLS.Enabled() {
 		p, err := tlsprofile.For(s.TLS.Profile, rel)
 		if err != nil {
-			return err
+			return artifact.Errorf("tls.profile", "%v", err)
 		}
 		g.prof = p
 		// In "cloud" mode the provider's balancer holds the certificate.
 		if s.TLS.Mode != "cloud" && (s.TLS.Certificate == "" || s.TLS.Key == "") {
-			return fmt.Errorf("tls: mode %q needs tls.certificate and tls.key", s.TLS.Mode)
+			return artifact.Errorf("tls", "mode %q needs tls.certificate and tls.key", s.TLS.Mode)
 		}
 		if s.Balancer.Kind == "nginx" && s.TLS.Terminate == "app" {
-			return fmt.Errorf(`tls.terminate: "app" cannot work with an nginx balancer, which proxies HTTP and so must terminate TLS itself (want tls.terminate: "balancer")`)
+			return artifact.Errorf("tls.terminate", `"app" cannot work with an nginx balancer, which proxies HTTP and so must terminate TLS itself (want tls.terminate: "balancer")`)
 		}
 	}
 	if len(g.lbHosts) > 0 && len(g.appHosts) == 0 {
-		return fmt.Errorf(`hosts: the nginx balancer needs at least one host with role "app" to send requests to`)
+		return artifact.Errorf("hosts", `the nginx balancer needs at least one host with role "app" to send requests to`)
 	}
 	if s.Tuning.NginxWorkerConnections > s.Tuning.Nofile {
-		return fmt.Errorf("tuning.nginx_worker_connections: %d connections per worker exceed tuning.nofile (%d open files per process)",
+		return artifact.Errorf("tuning.nginx_worker_connections", "%d connections per worker exceed tuning.nofile (%d open files per process)",
 			s.Tuning.NginxWorkerConnections, s.Tuning.Nofile)
 	}
 	seen := map[string]bool{}
 	for i, st := range s.App.Static {
 		switch {
 		case st.URL == "/":
-			return fmt.Errorf("app.static[%d].url: \"/\" would serve every request from %s and never reach the app", i, st.Dir)
+			return artifact.Errorf(schema.IndexPath("app.static", i)+".url", "\"/\" would serve every request from %s and never reach the app", st.Dir)
 		case seen[st.URL]:
-			return fmt.Errorf("app.static[%d].url: %s is listed twice", i, st.URL)
+			return artifact.Errorf(schema.IndexPath("app.static", i)+".url", "%s is listed twice", st.URL)
 		}
 		seen[st.URL] = true
 	}
@@ -145,9 +145,9 @@ func (g *gen) check() error {
 		for i, l := range rl.Locations {
 			switch {
 			case l.Path == "/":
-				return fmt.Errorf("rate_limit.locations[%d].path: \"/\" is every request; set rate_limit.rate instead", i)
+				return artifact.Errorf(schema.IndexPath("rate_limit.locations", i)+".path", "\"/\" is every request; set rate_limit.rate instead")
 			case seen[l.Path]:
-				return fmt.Errorf("rate_limit.locations[%d].path: %s is also a static location or listed twice", i, l.Path)
+				return artifact.Errorf(schema.IndexPath("rate_limit.locations", i)+".path", "%s is also a static location or listed twice", l.Path)
 			}
 			seen[l.Path] = true
 		}
@@ -173,7 +173,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 	tls := false
 	if isApp {
 		if g.tlsOnApp() && g.s.App.HTTPPort == 443 {
-			return nil, fmt.Errorf("app.http_port: 443 is the port the app hosts serve HTTPS on; choose another port for plain HTTP")
+			return nil, artifact.Errorf("app.http_port", "443 is the port the app hosts serve HTTPS on; choose another port for plain HTTP")
 		}
 		parts[AppSitePath(g.s)] = func() (string, error) { return g.appSite(h) }
 		parts[HeadersSnippetPath] = g.headersSnippet
@@ -181,7 +181,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 	}
 	if isLB {
 		if isApp && slices.Contains(g.lbPorts(), g.s.App.HTTPPort) {
-			return nil, fmt.Errorf(`roles: "app" and "lb" on one host need app.http_port (%d) to differ from the balancer's ports %v`,
+			return nil, artifact.Errorf("hosts."+h.Name+".roles", `"app" and "lb" on one host need app.http_port (%d) to differ from the balancer's ports %v`,
 				g.s.App.HTTPPort, g.lbPorts())
 		}
 		parts[LBSitePath(g.s)] = func() (string, error) { return g.lbSite(h) }
@@ -347,7 +347,7 @@ func (g *gen) trustedProxies() ([]string, error) {
 	for _, a := range out {
 		if _, err := netip.ParseAddr(a); err != nil {
 			if _, err := netip.ParsePrefix(a); err != nil {
-				return nil, fmt.Errorf("balancer.trusted_proxies: %q is neither an address nor a CIDR range", a)
+				return nil, artifact.Errorf("balancer.trusted_proxies", "%q is neither an address nor a CIDR range", a)
 			}
 		}
 	}

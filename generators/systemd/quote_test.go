@@ -157,6 +157,7 @@ var execQuoteCases = []string{
 }
 
 func TestExecQuote(t *testing.T) {
+	t.Parallel()
 	exact := map[string]string{
 		"plain":         "plain",
 		"/srv/app.psgi": "/srv/app.psgi",
@@ -228,6 +229,7 @@ func FuzzExecQuote(f *testing.F) {
 // loaded unit must show every argument intact. The dump is taken before
 // $VAR expansion, which turns each "$$" into "$" when the command runs.
 func TestExecQuoteSystemd(t *testing.T) {
+	t.Parallel()
 	inputs := append([]string(nil), execQuoteCases...)
 	rng := rand.New(rand.NewPCG(3, 4))
 	alphabet := []byte(" \t\n\"'\\;%$#{}=:-@/ab")

@@ -199,7 +199,7 @@ func TestGunicornUnitRuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := load(t, stackSrc("nginx", strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
+			s := testtool.Load(t, "t.cue", stackSrc("nginx", strings.ReplaceAll(c.app, "PORT", strconv.Itoa(testtool.FreePort(t, "127.0.0.1")))))
 			root := readableTempDir(t)
 			opt := artifact.Options{Root: root}
 			conf, err := gunicorn.Gen{}.Generate(s, opt)
@@ -281,7 +281,7 @@ func TestStarmanUnitRuns(t *testing.T) {
 	}
 	stacks := map[string]*schema.Stack{
 		"example-" + perl.Name: perl,
-		"port":                 load(t, stackSrc("haproxy", perlApp+fmt.Sprintf("bind: port: %d\nworkers: 2\ngraceful_timeout: 3", testtool.FreePort(t, "127.0.0.1")))),
+		"port":                 testtool.Load(t, "t.cue", stackSrc("haproxy", perlApp+fmt.Sprintf("bind: port: %d\nworkers: 2\ngraceful_timeout: 3", testtool.FreePort(t, "127.0.0.1")))),
 	}
 	for name, s := range stacks {
 		t.Run(name, func(t *testing.T) {

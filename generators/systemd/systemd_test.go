@@ -21,19 +21,6 @@ import (
 // them, so the stacks' users (shop, api, myapp) need not exist on the
 // test machine, and verify's stderr is required to be empty as it is.
 
-func load(t *testing.T, src string) *schema.Stack {
-	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("loading in-test stack: %v\n%s", err, src)
-	}
-	return s
-}
-
 // stackSrc is a one-app-host stack with a balancer host; app holds the
 // app fields beyond the common ones, balancer the balancer kind.
 func stackSrc(balancer, app string) string {
@@ -265,6 +252,7 @@ func checkDropIn(t *testing.T, s *schema.Stack, root string, f artifact.File) {
 // a drop-in there and complains about a bad value in it. Without this,
 // a silent verify could mean the drop-in was never looked at.
 func TestDropInIsRead(t *testing.T) {
+	t.Parallel()
 	nginxUnitInstalled(t)
 	sa := testtool.Require(t, "systemd-analyze", "systemd")
 	dir := readableTempDir(t)
@@ -279,6 +267,7 @@ func TestDropInIsRead(t *testing.T) {
 }
 
 func TestExampleStacks(t *testing.T) {
+	t.Parallel()
 	// Written out by hand from the stack files (seeds 000 to 004).
 	wants := map[string]unitWant{
 		"do-python-ha": {
@@ -390,6 +379,7 @@ const perlApp = `
 
 // TestInTestStacks covers the choices the example stacks do not reach.
 func TestInTestStacks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, balancer, app string
 		want                unitWant
@@ -446,7 +436,7 @@ func TestInTestStacks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := load(t, stackSrc(c.balancer, c.app))
+			s := testtool.Load(t, "t.cue", stackSrc(c.balancer, c.app))
 			files := generate(t, s, artifact.Options{})
 			var gotNginx []string
 			for _, f := range files {
@@ -470,6 +460,7 @@ func TestInTestStacks(t *testing.T) {
 // TestRejects covers stacks whose socket nginx could not reach: the
 // generator says why instead of writing a unit that cannot work.
 func TestRejects(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ name, app, want string }{
 		{"group-not-www-data", pythonApp + `group: "t"`, `app.group is "t", but nginx runs as www-data`},
 		{"socket-in-tmp", pythonApp + `bind: socket: "/tmp/app.sock"`, `app.bind.socket "/tmp/app.sock": want a path in a directory of its own under /run`},
@@ -477,19 +468,19 @@ func TestRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Gen{}.Generate(load(t, stackSrc("nginx", c.app)), artifact.Options{})
+			_, err := Gen{}.Generate(testtool.Load(t, "t.cue", stackSrc("nginx", c.app)), artifact.Options{})
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "host app1: ") {
 				t.Fatalf("error %v, want one naming host app1 and saying %q", err, c.want)
 			}
 		})
 	}
 	// A port needs no shared group.
-	if _, err := (Gen{}).Generate(load(t, stackSrc("nginx", pythonApp+`group: "t", bind: port: 8000`)), artifact.Options{}); err != nil {
+	if _, err := (Gen{}).Generate(testtool.Load(t, "t.cue", stackSrc("nginx", pythonApp+`group: "t", bind: port: 8000`)), artifact.Options{}); err != nil {
 		t.Errorf("port bind with a private group: %v", err)
 	}
 	// A sandbox root systemd would need quoting for is refused, not
 	// written half-escaped.
-	if _, err := (Gen{}).Generate(load(t, stackSrc("nginx", pythonApp)), artifact.Options{Root: "/tmp/with space"}); err == nil {
+	if _, err := (Gen{}).Generate(testtool.Load(t, "t.cue", stackSrc("nginx", pythonApp)), artifact.Options{Root: "/tmp/with space"}); err == nil {
 		t.Error("a root with a space was accepted")
 	}
 }

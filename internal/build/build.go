@@ -1,6 +1,7 @@
-// Package build is the pipeline: find stack files, load and validate
-// them, run every generator, and turn the result into one in-memory tree
-// that is written to out/ (or compared with it) deterministically.
+// Package build is the compile: find stack files, load and validate
+// them, review them with the HA rules, run every generator of each
+// stack's set, and lay the result out as one in-memory tree. Writing that
+// tree to out/ (or comparing it with out/) is internal/outdir's.
 package build
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -47,13 +49,18 @@ type Options struct {
 type Rendered struct {
 	Stack *schema.Stack
 	Files []artifact.File // sorted by host, then path
+	// Set is what rendered it. Whatever renders the stack again (push
+	// under --root, the runbook's previews of a changed stack) renders
+	// with it, so no command drops the stack's custom generators.
+	Set GeneratorSet
 
 	manifestOnce sync.Once
 	manifest     Manifest
 }
 
-// Tree maps slash-separated paths relative to out/ to file contents.
-type Tree map[string][]byte
+// Tree maps slash-separated paths relative to out/ to file contents;
+// internal/outdir writes and compares it.
+type Tree = outdir.Tree
 
 // Input is one stack file to compile: the name diagnostics and
 // generated headers show (relative to the project, slash-separated), its
@@ -215,6 +222,81 @@ func (f Input) source() jsonnet.Source {
 	return jsonnet.Source{Name: f.Name, Data: f.Data, FS: f.FS, Path: f.Path}
 }
 
+// GeneratorSet is what renders one stack: the built-in table, then the
+// custom generators the stack lists, then the assemblers. A compile fixes
+// it per stack (Rendered.Set), and every later render of that stack
+// reuses it.
+type GeneratorSet struct {
+	Generators []artifact.Generator
+	Assemblers []artifact.Assembler
+}
+
+// Builtin is the set of a stack without custom generators.
+func Builtin() GeneratorSet {
+	return GeneratorSet{Generators: generators.All(), Assemblers: generators.Assemblers()}
+}
+
+// For is the set a stack renders with: the built-in table and the
+// custom generators s lists, which resolve from src, the file s was read
+// from, with o's Jsonnet options.
+func For(s *schema.Stack, src Input, o Options) GeneratorSet {
+	set := Builtin()
+	set.Generators = append(set.Generators, jsonnet.Generators(s, src.source(), o.Jsonnet)...)
+	return set
+}
+
+// Render renders s (the stack the set was made for, or a changed copy
+// of it) with every generator of the set.
+func (g GeneratorSet) Render(s *schema.Stack, opt artifact.Options) (*Rendered, error) {
+	return Render(s, g.Generators, g.Assemblers, opt)
+}
+
+// GeneratorsOnly is the set without its assemblers, whose files only
+// repack the generators' (a preview that needs to know which files
+// change skips them).
+func (g GeneratorSet) GeneratorsOnly() GeneratorSet {
+	return GeneratorSet{Generators: g.Generators}
+}
+
+// Assembles reports whether kind is one of the set's assemblers.
+func (g GeneratorSet) Assembles(kind string) bool {
+	return slices.ContainsFunc(g.Assemblers, func(a artifact.Assembler) bool { return a.Kind() == kind })
+}
+
+// kind is the generator or assembler of the set that writes kind, or
+// nil.
+func (g GeneratorSet) kind(kind string) any {
+	for _, x := range g.Generators {
+		if x.Kind() == kind {
+			return x
+		}
+	}
+	for _, x := range g.Assemblers {
+		if x.Kind() == kind {
+			return x
+		}
+	}
+	return nil
+}
+
+// Sources is the stack fields a file comes from, as its generator or
+// assembler says (artifact.Sourcer); nil when it does not say.
+func (g GeneratorSet) Sources(s *schema.Stack, f artifact.File) []string {
+	if src, ok := g.kind(f.Kind).(artifact.Sourcer); ok {
+		return src.Sources(s, f)
+	}
+	return nil
+}
+
+// Effect is when a file of kind that has no reload action takes effect,
+// as its generator says (artifact.Effecter); "" when it does not say.
+func (g GeneratorSet) Effect(kind string) string {
+	if e, ok := g.kind(kind).(artifact.Effecter); ok {
+		return e.Effect()
+	}
+	return ""
+}
+
 // Render runs every generator over a stack, then every assembler over
 // their files, and checks the result: paths stay inside their root and no
 // two generators write the same path.
@@ -235,7 +317,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		// order too.
 		results = []checked{{files: files}}
 		for _, a := range asms {
-			fs, err := a.Assemble(s, opt, files)
+			fs, err := a.Assemble(s, opt, files, gens)
 			results = append(results, check(s, a.Kind(), fs, err))
 		}
 		files, diags = mergeChecked(s, results)
@@ -244,7 +326,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		schema.SortDiagnostics(diags)
 		return nil, &schema.Error{Diags: diags}
 	}
-	return &Rendered{Stack: s, Files: files}, nil
+	return &Rendered{Stack: s, Files: files, Set: GeneratorSet{Generators: gens, Assemblers: asms}}, nil
 }
 
 func compareFiles(a, b artifact.File) int {
@@ -270,6 +352,15 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 	var se *schema.Error
 	if errors.As(err, &se) { // positioned already (a custom generator)
 		c.diags = append(c.diags, se.Diags...)
+		return c
+	}
+	if fe, ok := artifact.AsFieldError(err); ok {
+		// Positioned like a schema error; the context a generator
+		// wrapped around it ("host app1: …") stays in the message.
+		d := s.At(fe.Path)
+		d.Severity = "error"
+		d.Message = s.Name + "/" + kind + ": " + strings.Replace(err.Error(), fe.Path+": ", "", 1)
+		c.diags = append(c.diags, d)
 		return c
 	}
 	if err != nil {
@@ -410,20 +501,27 @@ func mergeInto(out, a, b []artifact.File) {
 	copy(out[i:], b)
 }
 
-// RenderAll renders every stack with the built-in generators only. The
-// custom generators a stack lists need the files the stack was read
-// from: CompileInputs runs them.
+// RenderAll renders stacks that list no custom generators (tests build
+// them in memory). A stack that lists some is refused rather than
+// rendered without them: its files need the stack file it came from,
+// which only a compile of its inputs (CompileInputs) knows.
 func RenderAll(stacks []*schema.Stack, opt artifact.Options) ([]*Rendered, error) {
-	return renderAll(stacks, nil, opt)
+	sets := make(map[*schema.Stack]GeneratorSet, len(stacks))
+	for _, s := range stacks {
+		if len(s.Generators) > 0 {
+			return nil, fmt.Errorf("%s: the stack lists custom generators: compile it from its file", s.Name)
+		}
+		sets[s] = Builtin()
+	}
+	return renderAll(stacks, sets, opt)
 }
 
-// renderAll renders every stack with the built-in generators followed
-// by its custom ones.
-func renderAll(stacks []*schema.Stack, custom map[*schema.Stack][]artifact.Generator, opt artifact.Options) ([]*Rendered, error) {
+// renderAll renders every stack with its generator set.
+func renderAll(stacks []*schema.Stack, sets map[*schema.Stack]GeneratorSet, opt artifact.Options) ([]*Rendered, error) {
 	var out []*Rendered
 	var diags []schema.Diagnostic
 	for _, s := range stacks {
-		r, err := Render(s, append(generators.All(), custom[s]...), generators.Assemblers(), opt)
+		r, err := sets[s].Render(s, opt)
 		if err != nil {
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -524,9 +622,14 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 }
 
 // Result is a successful compile: the rendered stacks and the HA rules'
-// warnings and waived findings.
+// warnings and waived findings. It is what every command works from:
+// each Rendered carries the generator set that rendered it, and Options
+// the Jsonnet inputs it was read with, so whatever renders a stack again
+// (push under --root, the runbook's previews, a later system test)
+// renders it the same way.
 type Result struct {
 	Rendered []*Rendered
+	Options  Options
 	Findings []schema.Diagnostic
 	// Sources are the stack files' bytes by name (Stack.Source), for
 	// the runbook's source pages.
@@ -591,9 +694,9 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		byName[f.Name] = f
 	}
-	custom := map[*schema.Stack][]artifact.Generator{}
+	sets := make(map[*schema.Stack]GeneratorSet, len(stacks))
 	for _, s := range stacks {
-		custom[s] = jsonnet.Generators(s, byName[s.Source].source(), o.Jsonnet)
+		sets[s] = For(s, byName[s.Source], o)
 	}
 	var findings []schema.Diagnostic
 	failed := false
@@ -607,7 +710,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, custom, artifact.Options{})
+	rs, err := renderAll(stacks, sets, artifact.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -627,5 +730,5 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		sources[f.Name] = f.Data
 	}
-	return &Result{Rendered: rs, Findings: findings, Sources: sources}, nil
+	return &Result{Rendered: rs, Options: o, Findings: findings, Sources: sources}, nil
 }

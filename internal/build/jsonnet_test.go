@@ -18,7 +18,7 @@ const today = "2026-11-22"
 
 func compileJsonnetExample(t *testing.T) *build.Rendered {
 	t.Helper()
-	root := testtool.RepoRoot()
+	root := testtool.ExampleRoot()
 	res, err := build.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today, build.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func compileJsonnetExample(t *testing.T) *build.Rendered {
 // difference. Loading the twin through -J stacks also proves that
 // generators resolve from the library paths.
 func TestJsonnetExampleMatchesCUE(t *testing.T) {
-	root := testtool.RepoRoot()
+	root := testtool.ExampleRoot()
 	jn := compileJsonnetExample(t)
 
 	// Copied to a stacks directory, the twin is named stacks/jsonnet-shop.cue.
@@ -159,7 +159,7 @@ func TestJsonnetExample(t *testing.T) {
 		}
 	}
 
-	root := testtool.RepoRoot()
+	root := testtool.ExampleRoot()
 	res, err := build.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today,
 		build.Options{Jsonnet: jsonnet.Options{TLAStr: map[string]string{"domain": "staging.example.org"}}})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
 )
 
@@ -26,6 +27,9 @@ type Rendering struct {
 
 type fileMeta struct {
 	kind, reload, app string
+	// effect is when a file with no reload action takes effect, as its
+	// generator says.
+	effect string
 }
 
 // ManifestKind is the kind of each stack's manifest.json, which no
@@ -43,7 +47,7 @@ func NewRendering(rs []*build.Rendered) (*Rendering, error) {
 	r := &Rendering{Tree: t, meta: map[string]fileMeta{}}
 	for _, s := range rs {
 		for _, f := range s.Files {
-			r.meta[build.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, app: s.Stack.App.Name}
+			r.meta[build.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}
@@ -382,8 +386,6 @@ func isSite(p string) bool {
 const (
 	ImpactDaemonReload = "daemon-reload"
 	ImpactSysctl       = "sysctl --system"
-	ImpactNewSessions  = "new login sessions"
-	ImpactNewInstances = "new instances only"
 	ImpactProvision    = "provision"
 	ImpactDecommission = "decommission"
 	ImpactReboot       = "reboot"
@@ -394,36 +396,32 @@ const (
 // --system". The app's own unit is called app whatever its name.
 func fileImpact(m fileMeta) []string {
 	var out []string
-	for step := range strings.SplitSeq(m.reload, "&&") {
-		f := strings.Fields(step)
+	for _, op := range artifact.Ops(m.reload) {
+		verb, unit, isUnit := op.Unit()
 		switch {
-		case len(f) == 0:
-		case f[0] == "sysctl":
+		case op.Sysctl():
 			out = append(out, ImpactSysctl)
-		case f[0] == "reboot" || f[0] == "systemctl" && len(f) > 1 && f[1] == "reboot":
+		case op.Reboot():
 			out = append(out, ImpactReboot)
-		case f[0] == "systemctl" && len(f) == 2 && f[1] == "daemon-reload":
+		case op.DaemonReload():
 			out = append(out, ImpactDaemonReload)
-		case f[0] == "systemctl" && len(f) == 3 && f[1] == "enable":
+		case isUnit && verb == "enable":
 			// Enabling is idempotent and touches nothing running.
-		case f[0] == "systemctl" && len(f) == 3:
-			unit := strings.TrimSuffix(f[2], ".service")
+		case isUnit:
+			unit = strings.TrimSuffix(unit, ".service")
 			if unit == m.app {
 				unit = "app"
 			}
-			out = append(out, f[1]+" "+unit)
+			out = append(out, verb+" "+unit)
 		default:
-			out = append(out, strings.Join(f, " "))
+			out = append(out, op.Command)
 		}
 	}
 	if len(out) > 0 {
 		return out
 	}
-	switch m.kind {
-	case "limits":
-		return []string{ImpactNewSessions}
-	case "cloud-init":
-		return []string{ImpactNewInstances}
+	if m.effect != "" {
+		return []string{m.effect}
 	}
 	return []string{}
 }

@@ -3,10 +3,13 @@ package gitops
 import (
 	"slices"
 	"testing"
+
+	"github.com/hacompile/hacompile/internal/build"
 )
 
 // TestFileImpact turns the generators' reload commands into the words
-// of the summary table.
+// of the summary table; a file with no reload action gets the moment its
+// generator names (artifact.Effecter).
 func TestFileImpact(t *testing.T) {
 	for _, tc := range []struct {
 		kind, reload string
@@ -26,7 +29,7 @@ func TestFileImpact(t *testing.T) {
 		{"cloud-init", "", []string{"new instances only"}},
 		{ManifestKind, "", []string{}},
 	} {
-		if got := fileImpact(fileMeta{kind: tc.kind, reload: tc.reload, app: "shop"}); !slices.Equal(got, tc.want) {
+		if got := fileImpact(fileMeta{kind: tc.kind, reload: tc.reload, effect: build.Builtin().Effect(tc.kind), app: "shop"}); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: %q, want %q", tc.kind, tc.reload, got, tc.want)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
 )
 
 // validateCommands are the distinct validate commands of the changes,
@@ -56,53 +58,42 @@ func namesRemoved(c Change, cmd string) bool {
 //     run: the restart reads the new configuration anyway, and a reload
 //     right before it is wasted work.
 func reloadSteps(changes []Change) []string {
-	var steps []string
+	var steps []artifact.Op
 	for _, c := range changes {
 		for _, chain := range c.Reload {
-			for _, s := range strings.Split(chain, "&&") {
-				s = strings.Join(strings.Fields(s), " ")
-				if s != "" && !slices.Contains(steps, s) && !namesRemoved(c, s) {
-					steps = append(steps, s)
+			for _, op := range artifact.Ops(chain) {
+				if !slices.ContainsFunc(steps, func(o artifact.Op) bool { return o.Command == op.Command }) && !namesRemoved(c, op.Command) {
+					steps = append(steps, op)
 				}
 			}
 		}
 	}
 	restarted := map[string]bool{}
-	for _, s := range steps {
-		if verb, unit, ok := systemctlVerb(s); ok && verb == "restart" {
+	for _, op := range steps {
+		if verb, unit, ok := op.Unit(); ok && verb == "restart" {
 			restarted[unit] = true
 		}
 	}
-	rank := func(s string) int {
-		switch s {
-		case "systemctl daemon-reload":
+	rank := func(o artifact.Op) int {
+		switch {
+		case o.DaemonReload():
 			return 0
-		case "sysctl --system":
+		case o.Command == "sysctl --system":
 			return 1
 		}
 		return 2
 	}
-	var out []string
-	for _, s := range steps {
-		if verb, unit, ok := systemctlVerb(s); ok && verb == "reload" && restarted[unit] {
+	var keep []artifact.Op
+	for _, op := range steps {
+		if verb, unit, ok := op.Unit(); ok && verb == "reload" && restarted[unit] {
 			continue
 		}
-		out = append(out, s)
+		keep = append(keep, op)
 	}
-	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(keep, func(a, b artifact.Op) int { return rank(a) - rank(b) })
+	out := make([]string, len(keep))
+	for i, op := range keep {
+		out[i] = op.Command
+	}
 	return out
-}
-
-// systemctlVerb parses "systemctl VERB UNIT" with the unit's implied
-// .service suffix made explicit.
-func systemctlVerb(s string) (verb, unit string, ok bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 || f[0] != "systemctl" {
-		return "", "", false
-	}
-	unit = f[2]
-	if !strings.Contains(unit, ".") {
-		unit += ".service"
-	}
-	return f[1], unit, true
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/build"
-	"github.com/hacompile/hacompile/schema"
 )
 
 // File is one file a host should have.
@@ -147,11 +146,12 @@ func Targets(r *build.Rendered, to TargetOptions) ([]Host, error) {
 		}
 		rr := renders[root]
 		if rr == nil {
-			rs, err := build.RenderAll([]*schema.Stack{s}, artifact.Options{Root: root})
-			if err != nil {
+			// The compile's own generator set: the stack's custom
+			// generators' files go under the root too.
+			var err error
+			if rr, err = r.Set.Render(s, artifact.Options{Root: root}); err != nil {
 				return nil, fmt.Errorf("render %s under %s: %w", s.Name, root, err)
 			}
-			rr = rs[0]
 			renders[root] = rr
 		}
 		h := Host{Name: n, Address: sh.Address, Roles: slices.Clone(sh.Roles), Root: root,

@@ -26,7 +26,7 @@ func TestRenderedExamples(t *testing.T) {
 }
 
 func TestRenderedRules(t *testing.T) {
-	s := load(t, base+`balancer: {kind: "haproxy", failover: "reserved-ip"}
+	s := testtool.Load(t, "stacks/t.cue", base+`balancer: {kind: "haproxy", failover: "reserved-ip"}
 hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
 `)
 	site := func(host string, health bool) artifact.File {

@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"fmt"
+	"github.com/hacompile/hacompile/internal/testtool"
 	"slices"
 	"strings"
 	"testing"
@@ -22,19 +23,6 @@ hosts: {
 balancer: kind: *"cloud" | "nginx" | "haproxy" // a default, so cases can pick another
 app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
 `
-
-func load(t *testing.T, src string) *schema.Stack {
-	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("stacks/t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, src)
-	}
-	return s
-}
 
 // Each rule gets a stack that trips it, with the exact message, and one
 // close to it that does not.
@@ -225,17 +213,17 @@ func findings(s *schema.Stack, rule string) []string {
 }
 
 func TestRules(t *testing.T) {
-	if got := rules.Check(load(t, base), "2026-11-22"); len(got) != 0 {
+	if got := rules.Check(testtool.Load(t, "stacks/t.cue", base), "2026-11-22"); len(got) != 0 {
 		t.Fatalf("the base stack trips rules: %v", got)
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
 		covered[c.rule] = true
-		got := findings(load(t, stackFor(c.trip)), c.rule)
+		got := findings(testtool.Load(t, "stacks/t.cue", stackFor(c.trip)), c.rule)
 		if !slices.Contains(got, c.want) {
 			t.Errorf("%s: trip stack gives\n%s\nwant\n%s", c.rule, strings.Join(got, "\n"), c.want)
 		}
-		if got := findings(load(t, stackFor(c.not)), c.rule); len(got) != 0 {
+		if got := findings(testtool.Load(t, "stacks/t.cue", stackFor(c.not)), c.rule); len(got) != 0 {
 			t.Errorf("%s: stack that should pass gives %v", c.rule, got)
 		}
 	}
@@ -260,7 +248,7 @@ func TestWaivers(t *testing.T) {
 	trip := base + `app: timeout: 60` + "\n"
 	check := func(waive string) []string {
 		var out []string
-		for _, d := range rules.Check(load(t, trip+waive), "2026-11-22") {
+		for _, d := range rules.Check(testtool.Load(t, "stacks/t.cue", trip+waive), "2026-11-22") {
 			out = append(out, d.Severity+" "+d.String())
 		}
 		return out

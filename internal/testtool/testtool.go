@@ -14,7 +14,9 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/fstest"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/rogpeppe/go-internal/txtar"
 )
@@ -47,21 +49,30 @@ func RepoRoot() string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }
 
-// ExampleStacks returns the stack files under stacks/, sorted.
+// ExampleRoot is the directory holding the tests' copy of the example
+// stacks, in stacks/ as in the repository. Tests read this copy, never
+// the repository's stacks/: a stack being edited there, half written,
+// must not fail the tests of a generator; out/ follows stacks/ through
+// build --check instead.
+func ExampleRoot() string {
+	return filepath.Join(RepoRoot(), "internal", "testtool", "testdata")
+}
+
+// ExampleStacks returns the example CUE stack files, sorted.
 func ExampleStacks(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(RepoRoot(), "stacks", "*.cue"))
+	files, err := filepath.Glob(filepath.Join(ExampleRoot(), "stacks", "*.cue"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no example stacks under %s/stacks: %v", RepoRoot(), err)
+		t.Fatalf("no example stacks under %s/stacks: %v", ExampleRoot(), err)
 	}
 	return files
 }
 
-// LoadStacks loads every example stack with Source paths relative to
-// the repository root, as the build does.
+// LoadStacks loads every example CUE stack with Source paths
+// ("stacks/x.cue") as the build gives them.
 func LoadStacks(t testing.TB) []*schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader(RepoRoot())
+	l, err := schema.NewLoader(ExampleRoot())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +85,21 @@ func LoadStacks(t testing.TB) []*schema.Stack {
 		out = append(out, s)
 	}
 	return out
+}
+
+// Load validates an in-test CUE stack source, named name (the file
+// name diagnostics and generated headers show).
+func Load(t testing.TB, name, src string) *schema.Stack {
+	t.Helper()
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Load(name, []byte(src))
+	if err != nil {
+		t.Fatalf("loading in-test stack %s: %v\n%s", name, err, src)
+	}
+	return s
 }
 
 // Update reports whether golden files should be rewritten
@@ -138,3 +164,83 @@ func BadStack(t testing.TB, archive string) (dir, stack string, data []byte) {
 	}
 	return dir, stack, data
 }
+
+// CustomStack is a Jsonnet stack with two app hosts behind a cloud
+// balancer and one custom generator, whose file (/etc/motd) goes to
+// every host: the smallest stack on which a command that renders with
+// the built-in generators only is caught dropping a file. Name and FS
+// make a build.Input of it (testtool cannot import build).
+var CustomStack = fstest.MapFS{
+	"stacks/custom.jsonnet": {Data: []byte(`{
+  name: 'custom',
+  domain: 'custom.example.com',
+  tls: { mode: 'none' },
+  hosts: {
+    app1: { address: '10.9.0.11', roles: ['app'], cores: 1, memory_mb: 1024 },
+    app2: { address: '10.9.0.12', roles: ['app'], cores: 1, memory_mb: 1024 },
+  },
+  balancer: { kind: 'cloud' },
+  app: { name: 'custom', runtime: 'python', module: 'wsgi:app', working_dir: '/srv/custom' },
+  generators: [{ file: 'gen/motd.jsonnet', per_host: false }],
+}
+`)},
+	"stacks/gen/motd.jsonnet": {Data: []byte(`function(stack) { '/etc/motd': stack.domain + '\n' }
+`)},
+}
+
+// CustomStackFile is CustomStack's stack file, its path in the FS.
+const CustomStackFile = "stacks/custom.jsonnet"
+
+// GenerateTwice runs g over s twice and requires the same files both
+// times, whole: host, path, bytes, mode, owner and actions, in the same
+// order. Generators are pure functions of the stack; a map iterated
+// unsorted shows up here. It returns the files.
+func GenerateTwice(t testing.TB, g artifact.Generator, s *schema.Stack, opt artifact.Options) []artifact.File {
+	t.Helper()
+	a, err := g.Generate(s, opt)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", s.Name, g.Kind(), err)
+	}
+	b, err := g.Generate(s, opt)
+	if err != nil {
+		t.Fatalf("%s/%s: second run: %v", s.Name, g.Kind(), err)
+	}
+	if len(a) != len(b) {
+		t.Fatalf("%s/%s: %d files, then %d", s.Name, g.Kind(), len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Host != y.Host || x.Path != y.Path || !bytes.Equal(x.Content, y.Content) || x.Mode != y.Mode ||
+			x.Owner != y.Owner || x.Validate != y.Validate || x.Reload != y.Reload {
+			t.Errorf("%s/%s: file %d (%s %s) differs between two runs", s.Name, g.Kind(), i, x.Host, x.Path)
+		}
+	}
+	return a
+}
+
+// WriteTree writes files under root at their paths, with their modes:
+// a sandbox tree, for a real tool to read a rendered host as it would
+// find it on the machine (render with artifact.Options{Root: root} so
+// the paths inside the files point into the tree too).
+func WriteTree(t testing.TB, root string, files ...artifact.File) {
+	t.Helper()
+	for _, f := range files {
+		dst := filepath.Join(root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, f.Content, modeOr644(f.Mode)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// modeOr644 is a file's mode, 0644 when the generator left it zero (the
+// build's default).
+func modeOr644(m os.FileMode) os.FileMode {
+	if m == 0 {
+		return 0o644
+	}
+	return m
+}
+

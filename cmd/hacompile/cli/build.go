@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
 )
@@ -35,20 +36,20 @@ longer produced are removed. OUT is owned by hacompile.`,
   hacompile build stacks/shop.cue --out /tmp/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// One build writes an out/ at a time; --check waits for it.
-			defer build.LockOut(out, !check, func() {
+			defer outdir.LockOut(out, !check, func() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", out)
 			})()
 			key := ""
 			if !check && !noCache {
 				key = buildKey(cmd, args, out)
-				if rec, ok := build.LoadCache(out, key); key != "" && ok {
+				if rec, ok := outdir.LoadCache(out, key); key != "" && ok {
 					// Nothing changed since the last build: say what it
 					// would have said, without rendering.
 					for _, d := range rec.Findings {
 						fmt.Fprintln(cmd.ErrOrStderr(), d.String())
 					}
 					for _, s := range rec.Stacks {
-						printStackLine(cmd.OutOrStdout(), s, &build.Stats{Unchanged: s.Files})
+						printStackLine(cmd.OutOrStdout(), s, &outdir.Stats{Unchanged: s.Files})
 					}
 					return nil
 				}
@@ -58,9 +59,9 @@ longer produced are removed. OUT is owned by hacompile.`,
 			// stack) are left as they are.
 			named := namesFiles(args)
 			// What out holds is read while the stacks compile.
-			var listing *build.Listing
+			var listing *outdir.Listing
 			if !check && !named {
-				listing = build.StartListing(out)
+				listing = outdir.StartListing(out)
 			}
 			res, err := compile(cmd, args, true)
 			if err != nil {
@@ -74,8 +75,8 @@ longer produced are removed. OUT is owned by hacompile.`,
 					scope = append(scope, r.Stack.Name)
 				}
 			}
-			var stats map[string]*build.Stats
-			var stamps map[string]build.FileStamp // of all of out, when known
+			var stats map[string]*outdir.Stats
+			var stamps map[string]outdir.FileStamp // of all of out, when known
 			switch {
 			case check:
 				var tree build.Tree
@@ -93,12 +94,12 @@ longer produced are removed. OUT is owned by hacompile.`,
 				if err != nil {
 					return err
 				}
-				if stats, err = build.Write(out, tree, scope...); err != nil {
+				if stats, err = outdir.Write(out, tree, scope...); err != nil {
 					return err
 				}
 			default:
 				if listing == nil {
-					listing = build.StartListing(out)
+					listing = outdir.StartListing(out)
 				}
 				if stats, stamps, err = writeAll(listing, res); err != nil {
 					return err
@@ -106,14 +107,14 @@ longer produced are removed. OUT is owned by hacompile.`,
 			}
 			stdout := cmd.OutOrStdout()
 			names := make([]string, 0, len(rs))
-			rec := &build.CacheRecord{Key: key, Findings: res.Findings}
+			rec := &outdir.CacheRecord{Key: key, Findings: res.Findings}
 			// Every file of the tree was either written or found unchanged.
 			count := func(top string) int {
 				st := statsOf(stats, top)
 				return st.Written + st.Unchanged
 			}
 			for _, r := range rs {
-				sum := build.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
+				sum := outdir.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
 				printStackLine(stdout, sum, statsOf(stats, r.Stack.Name))
 				rec.Stacks = append(rec.Stacks, sum)
 				names = append(names, r.Stack.Name)
@@ -121,7 +122,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 			if scope != nil {
 				fmt.Fprintf(stdout, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
 			} else if st := stats[site.Dir]; st != nil {
-				sum := build.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
+				sum := outdir.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
 				printStackLine(stdout, sum, st)
 				rec.Stacks = append(rec.Stacks, sum)
 			}
@@ -132,7 +133,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 				}
 			}
 			if key != "" {
-				build.StoreCache(out, rec, stamps)
+				outdir.StoreCache(out, rec, stamps)
 			}
 			return nil
 		},
@@ -141,14 +142,14 @@ longer produced are removed. OUT is owned by hacompile.`,
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
 	c.Flags().BoolVar(&noCache, "no-cache", false, "render even when nothing changed since the last build")
 	addStrictFlag(c)
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 
 // reportCheck is build --check: it lists every stale, missing and extra
 // file under out and fails when there is one.
 func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string) error {
-	d, err := build.Compare(out, tree, scope...)
+	d, err := outdir.Compare(out, tree, scope...)
 	if err != nil {
 		return err
 	}
@@ -174,12 +175,12 @@ func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string
 // files are written while the runbook renders (once its inputs have been
 // checked), and each runbook page as soon as it is rendered. It returns
 // what the writer did and the stamps of every file in out.
-func writeAll(listing *build.Listing, res *build.Result) (map[string]*build.Stats, map[string]build.FileStamp, error) {
+func writeAll(listing *outdir.Listing, res *build.Result) (map[string]*outdir.Stats, map[string]outdir.FileStamp, error) {
 	rb, err := site.Prepare(res, site.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := build.NewListedWriter(listing)
+	w, err := outdir.NewListedWriter(listing)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,15 +236,15 @@ func namesFiles(args []string) bool {
 	return false
 }
 
-func statsOf(m map[string]*build.Stats, k string) *build.Stats {
+func statsOf(m map[string]*outdir.Stats, k string) *outdir.Stats {
 	if st := m[k]; st != nil {
 		return st
 	}
-	return &build.Stats{}
+	return &outdir.Stats{}
 }
 
 // printStackLine is build's one line per stack (Hosts < 0: the site).
-func printStackLine(w io.Writer, s build.StackSummary, st *build.Stats) {
+func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats) {
 	if s.Hosts < 0 {
 		fmt.Fprintf(w, "%s: %d files written, %d unchanged, %d removed\n", s.Name, st.Written, st.Unchanged, st.Removed)
 		return
@@ -263,7 +264,7 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if err != nil {
 		return ""
 	}
-	self, err := build.BinaryID(exe)
+	self, err := outdir.BinaryID(exe)
 	if err != nil {
 		return ""
 	}
@@ -275,17 +276,17 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if err != nil {
 		return ""
 	}
-	inputs, err := build.HashInputs(append(slices.Clone(args), o.Jsonnet.JPath...))
+	inputs, err := outdir.HashInputs(append(slices.Clone(args), o.Jsonnet.JPath...))
 	if err != nil {
 		return ""
 	}
 	absOut, _ := filepath.Abs(out)
 	strict, _ := cmd.Flags().GetBool("strict")
-	return build.CacheKey(self, wd, strings.Join(args, "\x00"), absOut, time.Now().UTC().Format(time.DateOnly),
+	return outdir.CacheKey(self, wd, strings.Join(args, "\x00"), absOut, time.Now().UTC().Format(time.DateOnly),
 		fmt.Sprint(strict), fmt.Sprintf("%v", o.Jsonnet), inputs)
 }
 
-func sortedStatKeys(m map[string]*build.Stats) []string {
+func sortedStatKeys(m map[string]*outdir.Stats) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -302,18 +303,7 @@ func addStrictFlag(c *cobra.Command) {
 // compile runs the pipeline over args (default: the stacks directory)
 // and prints the HA rules' warnings to stderr.
 func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Result, error) {
-	if len(args) == 0 {
-		args = []string{"stacks"}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	o, err := compileOptions(cmd)
-	if err != nil {
-		return nil, err
-	}
-	res, err := build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
+	res, err := compileStacks(cmd, args)
 	if err != nil {
 		return nil, err
 	}

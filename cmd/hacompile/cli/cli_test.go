@@ -51,7 +51,6 @@ func TestScripts(t *testing.T) {
 			},
 		},
 		Setup: func(e *testscript.Env) error {
-			e.Setenv("REPO", testtool.RepoRoot())
 			// build's no-change record goes to the user's cache: keep it
 			// in the script's work directory.
 			e.Setenv("XDG_CACHE_HOME", filepath.Join(e.WorkDir, ".cache"))

@@ -98,7 +98,7 @@ something changed and --exit-code is given; 1 on error.`,
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when the rendered files changed")
 	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,16 +22,19 @@ var jsonnetFlags = []struct{ name, usage string }{
 	{"tla-code", "top-level argument `k=code` of Jsonnet stack files, as Jsonnet code"},
 }
 
-// addJsonnetFlags adds the Jsonnet flags to a command that compiles
-// stacks.
-func addJsonnetFlags(c *cobra.Command) {
+// addStackFlags adds the flag group of every command that compiles
+// stacks — build, vet, diff, publish, serve, push and rollback: the
+// Jsonnet inputs. One group, so a stack that builds with some flags is
+// read the same way by every later command (push compares out/ with
+// its own compile, and would call a --tla-str build stale without it).
+func addStackFlags(c *cobra.Command) {
 	for _, f := range jsonnetFlags {
 		c.Flags().StringArray(f.name, nil, f.usage)
 	}
 	c.Flags().StringArrayP("jpath", "J", nil, "Jsonnet library `dir` for imports (repeatable, right-most wins)")
 }
 
-// compileOptions reads the Jsonnet flags of cmd, if it has them.
+// compileOptions reads the stack flags of cmd, if it has them.
 func compileOptions(cmd *cobra.Command) (build.Options, error) {
 	var o build.Options
 	dst := []*map[string]string{&o.Jsonnet.ExtStr, &o.Jsonnet.ExtCode, &o.Jsonnet.TLAStr, &o.Jsonnet.TLACode}
@@ -55,4 +59,23 @@ func compileOptions(cmd *cobra.Command) (build.Options, error) {
 	}
 	o.Jsonnet.JPath, _ = cmd.Flags().GetStringArray("jpath")
 	return o, nil
+}
+
+// compileStacks is the one way the command line compiles stacks: the
+// files and directories in args (default: the stacks directory), with
+// the command's stack flags, names relative to the working directory and
+// waivers judged today.
+func compileStacks(cmd *cobra.Command, args []string) (*build.Result, error) {
+	if len(args) == 0 {
+		args = []string{"stacks"}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	o, err := compileOptions(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
 }

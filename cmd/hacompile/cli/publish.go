@@ -161,7 +161,7 @@ the key comes from --ssh-key, else the ssh-agent.`,
 	f.BoolVar(&allowDirty, "allow-dirty", false, "publish even with uncommitted changes (the commit says Source-Dirty: true)")
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "private key for ssh:// remotes (default: the ssh-agent)")
 	f.StringSliceVar(&o.SSH.KnownHosts, "known-hosts", nil, "known_hosts file for ssh:// remotes (repeatable)")
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 

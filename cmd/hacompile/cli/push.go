@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/push"
 )
 
@@ -126,6 +127,7 @@ func newPush() *cobra.Command {
 	}
 	f.register(c)
 	c.Flags().StringVar(&f.out, "out", "out", "the rendered output directory the stack must match")
+	addStackFlags(c)
 	return c
 }
 
@@ -159,13 +161,13 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			return err
 		}
 	}
-	r, err := resolveStack(f.stacks, args)
+	r, err := resolveStack(cmd, f.stacks, args)
 	if err != nil {
 		return err
 	}
 	if !rollback {
 		// Compared while no build is writing out/.
-		unlock := build.LockOut(f.out, false, func() {
+		unlock := outdir.LockOut(f.out, false, func() {
 			fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for a build of %s to finish\n", f.out)
 		})
 		err := checkOut(r, f.out)
@@ -291,14 +293,9 @@ func printSummary(w io.Writer, sum *push.Summary) {
 	}
 }
 
-// resolveStack compiles the stack named by args: a file, a stack name
-// in dir, or the only stack in dir.
-func resolveStack(dir string, args []string) (*build.Rendered, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	today := time.Now().UTC().Format(time.DateOnly)
+// resolveStack compiles the stack named by args — a file, a stack name
+// in dir, or the only stack in dir — with the command's stack flags.
+func resolveStack(cmd *cobra.Command, dir string, args []string) (*build.Rendered, error) {
 	pick := func(res *build.Result, name string) (*build.Rendered, error) {
 		var names []string
 		for _, r := range res.Rendered {
@@ -323,7 +320,7 @@ func resolveStack(dir string, args []string) (*build.Rendered, error) {
 		return nil, usageError{fmt.Errorf("no stack named %q in %s (have: %s)", name, dir, strings.Join(all, ", "))}
 	}
 	if len(args) == 0 {
-		res, err := build.Compile([]string{dir}, wd, today)
+		res, err := compileStacks(cmd, []string{dir})
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +328,7 @@ func resolveStack(dir string, args []string) (*build.Rendered, error) {
 	}
 	arg := args[0]
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
-		res, err := build.Compile([]string{arg}, wd, today)
+		res, err := compileStacks(cmd, []string{arg})
 		if err != nil {
 			return nil, err
 		}
@@ -341,12 +338,12 @@ func resolveStack(dir string, args []string) (*build.Rendered, error) {
 	// so an unrelated broken stack does not block a push.
 	for _, ext := range build.StackFileExts {
 		if guess := filepath.Join(dir, arg+ext); fileExists(guess) {
-			if res, err := build.Compile([]string{guess}, wd, today); err == nil && res.Rendered[0].Stack.Name == arg {
+			if res, err := compileStacks(cmd, []string{guess}); err == nil && res.Rendered[0].Stack.Name == arg {
 				return res.Rendered[0], nil
 			}
 		}
 	}
-	res, err := build.Compile([]string{dir}, wd, today)
+	res, err := compileStacks(cmd, []string{dir})
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +363,7 @@ func checkOut(r *build.Rendered, out string) error {
 		sub[strings.TrimPrefix(p, prefix)] = b
 	}
 	dir := filepath.Join(out, r.Stack.Name)
-	d, err := build.Compare(dir, sub)
+	d, err := outdir.Compare(dir, sub)
 	if err != nil {
 		return err
 	}

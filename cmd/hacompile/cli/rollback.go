@@ -37,5 +37,6 @@ func newRollback() *cobra.Command {
 		},
 	}
 	f.register(c)
+	addStackFlags(c)
 	return c
 }

@@ -1,6 +1,6 @@
 // Package cli is the hacompile command line: flag parsing and output
-// formatting only. The work is done by internal/build and the packages
-// it calls.
+// formatting only. The work is done by internal/build (the compile),
+// internal/outdir (the out/ directory) and the packages they call.
 package cli
 
 import (

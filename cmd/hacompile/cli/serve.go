@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -70,7 +70,7 @@ It listens on loopback unless told otherwise: the runbook names every host.`,
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.Flags().StringVar(&out, "out", "out", "output directory (the site is OUT/site/)")
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }
 
@@ -92,14 +92,11 @@ func (s *server) rebuild() error {
 	if err != nil {
 		return err
 	}
-	tree, err := site.OutTree(res)
-	if err != nil {
-		return err
-	}
-	unlock := build.LockOut(s.out, true, func() {
+	unlock := outdir.LockOut(s.out, true, func() {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
-	stats, err := build.Write(s.out, tree)
+	// The way build writes: one write path from a compile to an out/.
+	stats, _, err := writeAll(outdir.StartListing(s.out), res)
 	unlock()
 	if err != nil {
 		return err

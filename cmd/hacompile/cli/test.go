@@ -130,6 +130,6 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 	fl.StringVarP(&output, "output", "o", "text", "report format: text or json")
 	fl.BoolVar(&keep, "keep", false, "leave the hosts running afterwards and print how to enter each")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print progress (image build, boots, scenarios)")
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }

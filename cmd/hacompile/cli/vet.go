@@ -70,6 +70,6 @@ It writes nothing. Quiet on success unless --output json is given.`,
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	addStrictFlag(c)
-	addJsonnetFlags(c)
+	addStackFlags(c)
 	return c
 }

@@ -1,4 +1,10 @@
-package build
+// Package outdir owns the out/ directory: it writes a rendered tree
+// into it (atomically, leaving unchanged files untouched and removing
+// what is no longer produced), compares a tree with it (build --check,
+// push), serializes builds of one out/ with a lock, and keeps the
+// no-change record that lets a build that would change nothing skip
+// rendering.
+package outdir
 
 import (
 	"bytes"
@@ -19,6 +25,9 @@ import (
 
 	"github.com/hacompile/hacompile/internal/par"
 )
+
+// Tree maps slash-separated paths relative to out/ to file contents.
+type Tree map[string][]byte
 
 // Stats counts what a write did.
 type Stats struct {

@@ -1,11 +1,11 @@
-package build_test
+package outdir_test
 
 import (
 	"os"
 	"testing"
 	"time"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 )
 
 // TestLockOut: a second writer of the same out/ is told it waits, and
@@ -14,13 +14,13 @@ import (
 func TestLockOut(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := t.TempDir()
-	unlock := build.LockOut(out, true, func() { t.Error("the first writer waited") })
-	build.LockOut(t.TempDir(), true, func() { t.Error("another out/ waited") })()
+	unlock := outdir.LockOut(out, true, func() { t.Error("the first writer waited") })
+	outdir.LockOut(t.TempDir(), true, func() { t.Error("another out/ waited") })()
 
 	waiting := make(chan struct{})
 	got := make(chan func())
 	go func() {
-		got <- build.LockOut(out, true, func() { close(waiting) })
+		got <- outdir.LockOut(out, true, func() { close(waiting) })
 	}()
 	select {
 	case <-waiting:
@@ -39,7 +39,7 @@ func TestLockOut(t *testing.T) {
 
 	// A reader waits for the writer; two readers do not wait for each other.
 	go func() {
-		got <- build.LockOut(out, false, func() {})
+		got <- outdir.LockOut(out, false, func() {})
 	}()
 	select {
 	case <-got:
@@ -48,7 +48,7 @@ func TestLockOut(t *testing.T) {
 	}
 	second()
 	r1 := <-got
-	r2 := build.LockOut(out, false, func() { t.Error("a reader waited for a reader") })
+	r2 := outdir.LockOut(out, false, func() { t.Error("a reader waited for a reader") })
 	r1()
 	r2()
 
@@ -58,5 +58,5 @@ func TestLockOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("XDG_CACHE_HOME", ro)
-	build.LockOut(out, true, func() { t.Error("waited without a lock file") })()
+	outdir.LockOut(out, true, func() { t.Error("waited without a lock file") })()
 }

@@ -1,4 +1,4 @@
-package build_test
+package outdir_test
 
 import (
 	"maps"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/outdir"
 )
 
 // TestCache: a record is used only for the same key and an out/ exactly
@@ -17,23 +17,23 @@ import (
 func TestCache(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := t.TempDir()
-	tree := build.Tree{"s/hosts/a/etc/x.conf": []byte("x\n"), "s/manifest.json": []byte("{}\n")}
-	if _, err := build.Write(out, tree); err != nil {
+	tree := outdir.Tree{"s/hosts/a/etc/x.conf": []byte("x\n"), "s/manifest.json": []byte("{}\n")}
+	if _, err := outdir.Write(out, tree); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := build.LoadCache(out, "k1"); ok {
+	if _, ok := outdir.LoadCache(out, "k1"); ok {
 		t.Fatal("hit before any record")
 	}
-	build.StoreCache(out, &build.CacheRecord{Key: "k1", Stacks: []build.StackSummary{{Name: "s", Hosts: 1, Files: 2}}}, nil)
-	rec, ok := build.LoadCache(out, "k1")
-	if !ok || len(rec.Stacks) != 1 || rec.Stacks[0] != (build.StackSummary{Name: "s", Hosts: 1, Files: 2}) || rec.Files != 2 {
+	outdir.StoreCache(out, &outdir.CacheRecord{Key: "k1", Stacks: []outdir.StackSummary{{Name: "s", Hosts: 1, Files: 2}}}, nil)
+	rec, ok := outdir.LoadCache(out, "k1")
+	if !ok || len(rec.Stacks) != 1 || rec.Stacks[0] != (outdir.StackSummary{Name: "s", Hosts: 1, Files: 2}) || rec.Files != 2 {
 		t.Fatalf("no hit after storing: %+v %v", rec, ok)
 	}
-	if _, ok := build.LoadCache(out, "k2"); ok {
+	if _, ok := outdir.LoadCache(out, "k2"); ok {
 		t.Error("hit for another key")
 	}
 	other := t.TempDir()
-	if _, ok := build.LoadCache(other, "k1"); ok {
+	if _, ok := outdir.LoadCache(other, "k1"); ok {
 		t.Error("hit for another output directory")
 	}
 
@@ -42,19 +42,19 @@ func TestCache(t *testing.T) {
 	if err := os.Chtimes(f, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := build.LoadCache(out, "k1"); ok {
+	if _, ok := outdir.LoadCache(out, "k1"); ok {
 		t.Error("hit after a file was touched")
 	}
-	build.StoreCache(out, &build.CacheRecord{Key: "k1"}, nil)
+	outdir.StoreCache(out, &outdir.CacheRecord{Key: "k1"}, nil)
 	if err := os.WriteFile(filepath.Join(out, "s/extra"), []byte("e"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := build.LoadCache(out, "k1"); ok {
+	if _, ok := outdir.LoadCache(out, "k1"); ok {
 		t.Error("hit with an extra file in out/")
 	}
 	os.Remove(filepath.Join(out, "s/extra"))
 	os.Remove(f)
-	if _, ok := build.LoadCache(out, "k1"); ok {
+	if _, ok := outdir.LoadCache(out, "k1"); ok {
 		t.Error("hit with a file missing from out/")
 	}
 }
@@ -64,15 +64,15 @@ func TestHashInputs(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
 	os.WriteFile(filepath.Join(dir, "a.cue"), []byte("a"), 0o644)
 	os.WriteFile(filepath.Join(dir, "lib", "b.libsonnet"), []byte("b"), 0o644)
-	h1, err := build.HashInputs([]string{dir})
+	h1, err := outdir.HashInputs([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h2, _ := build.HashInputs([]string{dir}); h2 != h1 {
+	if h2, _ := outdir.HashInputs([]string{dir}); h2 != h1 {
 		t.Fatal("hash is not stable")
 	}
 	os.WriteFile(filepath.Join(dir, "lib", "b.libsonnet"), []byte("B"), 0o644)
-	if h3, _ := build.HashInputs([]string{dir}); h3 == h1 {
+	if h3, _ := outdir.HashInputs([]string{dir}); h3 == h1 {
 		t.Error("a change in a nested library does not change the hash")
 	}
 }
@@ -82,11 +82,11 @@ func TestHashInputs(t *testing.T) {
 // afterwards gives, so a build can record them without walking out/.
 func TestWriterStamps(t *testing.T) {
 	out := t.TempDir()
-	for _, tree := range []build.Tree{
+	for _, tree := range []outdir.Tree{
 		{"s/hosts/a/etc/x.conf": []byte("x\n"), "s/manifest.json": []byte("{}\n"), "site/index.html": []byte("<p>\n")},
 		{"s/hosts/a/etc/x.conf": []byte("x2\n"), "s/manifest.json": []byte("{}\n"), "site/index.html": []byte("<p>\n")},
 	} {
-		w, err := build.NewWriter(out)
+		w, err := outdir.NewWriter(out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestWriterStamps(t *testing.T) {
 		if _, err := w.Finish(); err != nil {
 			t.Fatal(err)
 		}
-		read, err := build.Stamps(out)
+		read, err := outdir.Stamps(out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,11 +114,11 @@ func TestBinaryID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := build.BinaryID(exe)
+	id, err := outdir.BinaryID(exe)
 	if err != nil || !strings.HasPrefix(id, "go-build-id:") || len(id) < len("go-build-id:")+20 {
 		t.Fatalf("BinaryID(test binary) = %q, %v", id, err)
 	}
-	if again, _ := build.BinaryID(exe); again != id {
+	if again, _ := outdir.BinaryID(exe); again != id {
 		t.Errorf("BinaryID changed between reads: %q, %q", id, again)
 	}
 	if out, err := exec.Command("go", "tool", "buildid", exe).Output(); err == nil {
@@ -137,12 +137,12 @@ func TestBinaryID(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	if h, err := build.BinaryID(redacted); err != nil || strings.HasPrefix(h, "go-build-id:") {
+	if h, err := outdir.BinaryID(redacted); err != nil || strings.HasPrefix(h, "go-build-id:") {
 		t.Errorf("BinaryID(binary with -buildid=redacted) = %q, %v; want the file's hash", h, err)
 	}
 	other := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755)
-	h, err := build.BinaryID(other)
+	h, err := outdir.BinaryID(other)
 	if err != nil || strings.HasPrefix(h, "go-build-id:") || h == "" {
 		t.Errorf("BinaryID(non-ELF) = %q, %v; want the file's hash", h, err)
 	}

@@ -1,0 +1,228 @@
+package artifact
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Capabilities: optional interfaces a Generator implements to say what
+// its files need on a host, in the style of Hugo's converter
+// interfaces. Consumers — cloud-init, the runbook — ask the generators
+// of a render through them (Packages, FirstBoot) instead of switching on
+// kind names, so a new artifact kind brings its own packages and
+// first-boot steps with it. A generator that needs nothing implements
+// none of them.
+
+// Packager is a generator whose files need Debian packages on a host.
+type Packager interface {
+	// Packages lists the packages host h needs. files are this
+	// generator's files of h (none when it rendered nothing there: a
+	// generator may still need packages for the host's role).
+	Packages(s *schema.Stack, h *schema.Host, files []File) []string
+	// PackageDirs are the directories its packages create and own
+	// ("etc/nginx/"): a new machine gets the files under them after the
+	// packages are installed, so dpkg never meets a configuration file
+	// it did not ship.
+	PackageDirs() []string
+}
+
+// PackageDirs is every package directory of gens.
+func PackageDirs(gens []Generator) []string {
+	var dirs []string
+	for _, g := range gens {
+		if p, ok := g.(Packager); ok {
+			dirs = append(dirs, p.PackageDirs()...)
+		}
+	}
+	return dirs
+}
+
+// Phase is when a first-boot step runs, relative to the steps every
+// host gets (systemctl daemon-reload, enabling the rendered units).
+type Phase int
+
+// The phases, in the order they run. Within a phase, steps keep the
+// order of the generator table.
+const (
+	// PhaseKernel runs before systemd reads the units: kernel settings
+	// services may size themselves from.
+	PhaseKernel Phase = iota
+	// PhaseBeforeUnits runs after daemon-reload and before the rendered
+	// units are enabled: what a service needs before it can start (a
+	// certificate).
+	PhaseBeforeUnits
+	// PhaseServices runs last: validate the configuration, enable and
+	// (re)start the service.
+	PhaseServices
+)
+
+// Step is one first-boot shell command and when it runs.
+type Step struct {
+	Phase   Phase
+	Command string
+}
+
+// Booter is a generator whose files need commands on a new machine's
+// first boot to take effect.
+type Booter interface {
+	// FirstBoot is the steps for host h; files are this generator's
+	// files of h, in path order.
+	FirstBoot(s *schema.Stack, h *schema.Host, files []File) []Step
+}
+
+// OfKind returns the files of one kind, keeping their order.
+func OfKind(files []File, kind string) []File {
+	var out []File
+	for _, f := range files {
+		if f.Kind == kind {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Packages is every package host h needs for files (h's files of one
+// render) by the generators gens, in table order, with duplicates.
+func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) []string {
+	var pkgs []string
+	for _, g := range gens {
+		if p, ok := g.(Packager); ok {
+			pkgs = append(pkgs, p.Packages(s, h, OfKind(files, g.Kind()))...)
+		}
+	}
+	return pkgs
+}
+
+// FirstBoot is the first-boot steps of the generators gens for host h
+// in one phase, in table order.
+func FirstBoot(gens []Generator, ph Phase, s *schema.Stack, h *schema.Host, files []File) []string {
+	var cmds []string
+	for _, g := range gens {
+		b, ok := g.(Booter)
+		if !ok {
+			continue
+		}
+		own := OfKind(files, g.Kind())
+		for _, st := range b.FirstBoot(s, h, own) {
+			if st.Phase == ph {
+				cmds = append(cmds, st.Command)
+			}
+		}
+	}
+	return cmds
+}
+
+// IfAny is pkgs when files is not empty: the packages of a kind that
+// needs them exactly on the hosts it renders files for.
+func IfAny(files []File, pkgs ...string) []string {
+	if len(files) == 0 {
+		return nil
+	}
+	return pkgs
+}
+
+// StartService is the first-boot steps that check a service's
+// configuration with the validate command of its file at conf (the one
+// push runs) and enable and restart the service.
+func StartService(files []File, conf, unit string) []Step {
+	var steps []Step
+	if v := ValidateOf(files, conf); v != "" {
+		steps = append(steps, Step{Phase: PhaseServices, Command: v})
+	}
+	return append(steps,
+		Step{Phase: PhaseServices, Command: "systemctl enable " + unit},
+		Step{Phase: PhaseServices, Command: "systemctl restart " + unit})
+}
+
+// ValidateOf is the validate command of the file at p among files, ""
+// when there is none: first-boot steps check a configuration the way
+// push does, with the file's own command.
+func ValidateOf(files []File, p string) string {
+	for _, f := range files {
+		if f.Path == p {
+			return f.Validate
+		}
+	}
+	return ""
+}
+
+// TerminatesTLS reports whether host h serves HTTPS itself.
+func TerminatesTLS(s *schema.Stack, h *schema.Host) bool {
+	if !s.TLS.Enabled() {
+		return false
+	}
+	if s.TLS.Terminate == "app" {
+		return h.Has("app")
+	}
+	return h.Has("lb") && s.Balancer.Kind != "cloud"
+}
+
+// UsesCertbot reports whether host h obtains the stack's certificate
+// with certbot.
+func UsesCertbot(s *schema.Stack, h *schema.Host) bool {
+	return s.TLS.Mode == "certbot" && TerminatesTLS(s, h)
+}
+
+// CertbotCommand is the first-boot command that obtains the stack's
+// certificate unless it exists: certbot's standalone listener, with
+// extra arguments for the server it stands beside (hooks that free
+// port 80, or another port to listen on).
+func CertbotCommand(s *schema.Stack, extra ...string) string {
+	args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
+	args = append(args, extra...)
+	if s.TLS.Email != "" {
+		args = append(args, "-m "+s.TLS.Email)
+	} else {
+		args = append(args, "--register-unsafely-without-email")
+	}
+	args = append(args, "--cert-name "+s.Domain)
+	for _, d := range append([]string{s.Domain}, s.Aliases...) {
+		args = append(args, "-d "+d)
+	}
+	return fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " "))
+}
+
+// Sourcer is a generator that knows which stack fields its files come
+// from, for the runbook's "from stack line" link.
+type Sourcer interface {
+	// Sources lists the field paths f comes from ("balancer",
+	// "tuning.sysctl"), the most specific first; the first one the stack
+	// file spells out is linked. The host's own entry is tried after
+	// them for a host file.
+	Sources(s *schema.Stack, f File) []string
+}
+
+// Effecter is a generator whose files take effect with no reload action,
+// at a moment it names in words a reviewer knows ("new login
+// sessions"); diff shows it as the change's impact.
+type Effecter interface {
+	Effect() string
+}
+
+// Facts are what a kind's files do that the runbook quotes, said by the
+// generator that wrote them instead of read back from the text.
+type Facts struct {
+	// RelaysACME: hosts that cannot answer an ACME HTTP-01 challenge
+	// pass it on to the host that can (each host runs its own certbot).
+	RelaysACME bool
+}
+
+// Facter is a generator whose files hold facts the runbook quotes.
+type Facter interface {
+	// Facts is what files (this generator's files of the stack) do.
+	Facts(s *schema.Stack, files []File) Facts
+}
+
+// FactsOf is the facts of a render: what any generator of gens says of
+// its files.
+func FactsOf(gens []Generator, s *schema.Stack, files []File) Facts {
+	var all Facts
+	for _, g := range gens {
+		if f, ok := g.(Facter); ok {
+			all.RelaysACME = all.RelaysACME || f.Facts(s, OfKind(files, g.Kind())).RelaysACME
+		}
+	}
+	return all
+}

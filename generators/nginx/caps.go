@@ -1,0 +1,81 @@
+package nginx
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+var (
+	_ artifact.Packager = Gen{}
+	_ artifact.Booter   = Gen{}
+)
+
+// Packages implements artifact.Packager.
+func (Gen) Packages(_ *schema.Stack, _ *schema.Host, files []artifact.File) []string {
+	return artifact.IfAny(files, "nginx")
+}
+
+// FirstBoot implements artifact.Booter: the certificate first (nginx
+// cannot start with a TLS server whose certificate does not exist yet),
+// then check the configuration with the file's own validate command and
+// start nginx.
+func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []artifact.Step {
+	if len(files) == 0 {
+		return nil
+	}
+	var steps []artifact.Step
+	if artifact.UsesCertbot(s, h) {
+		// certbot's own listener on port 80; the hooks are stored in the
+		// renewal configuration, so renewals free port 80 the same way.
+		steps = append(steps, artifact.Step{Phase: artifact.PhaseBeforeUnits,
+			Command: artifact.CertbotCommand(s, "--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'")})
+	}
+	return append(steps, artifact.StartService(files, ConfPath, "nginx")...)
+}
+
+var _ artifact.Sourcer = Gen{}
+
+// Sources implements artifact.Sourcer.
+func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
+	switch {
+	case strings.Contains(f.Path, "snippets/hacompile-tls"):
+		return []string{"tls.profile", "tls"}
+	case f.Host != "" && s.Hosts[f.Host].Has("lb"):
+		return []string{"balancer"}
+	case strings.HasSuffix(f.Path, "nginx.conf"):
+		return []string{"tuning.nginx_worker_connections", "tuning", "app"}
+	}
+	return []string{"app.static", "app"}
+}
+
+var _ artifact.Facter = Gen{}
+
+// Facts implements artifact.Facter: the relay is the upstream named
+// <app>_acme_relay or <app>_lb_acme_relay (see acmeRelay).
+func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
+	return artifact.Facts{RelaysACME: slices.ContainsFunc(files, func(f artifact.File) bool {
+		return bytes.Contains(f.Content, []byte("acme_relay"))
+	})}
+}
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return []string{"etc/nginx/"} }
+
+// UpstreamServer is the last "server <target> …;" directive of an
+// upstream in a conf this package rendered, as written there, or "":
+// the runbook's drain procedure marks it down by hand (nginx has no
+// runtime API for upstreams).
+func UpstreamServer(conf []byte, target string) string {
+	found := ""
+	for line := range bytes.Lines(conf) {
+		f := strings.Fields(string(line))
+		if len(f) >= 2 && f[0] == "server" && (f[1] == target || f[1] == target+";") {
+			found = strings.TrimSpace(string(line))
+		}
+	}
+	return found
+}
