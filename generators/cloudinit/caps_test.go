@@ -58,7 +58,7 @@ func TestCapabilities(t *testing.T) {
 	if err := yaml.Unmarshal(doc, &cc); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"set -e", "modprobe ip_vs", "systemctl daemon-reload", "echo before units", "systemctl enable keepalived.service", "keepalived -t"}
+	want := []string{"set -e", "modprobe ip_vs", "systemctl daemon-reload", "echo before units", "systemctl enable keepalived.service && systemctl start keepalived.service || echo 'hacompile: keepalived.service did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart keepalived.service' >&2", "keepalived -t"}
 	if strings.Join(cc.Packages, " ") != "keepalived" || strings.Join(cc.Runcmd, "\n") != strings.Join(want, "\n") {
 		t.Errorf("packages %q, runcmd:\n%s\nwant:\n%s", cc.Packages, strings.Join(cc.Runcmd, "\n"), strings.Join(want, "\n"))
 	}

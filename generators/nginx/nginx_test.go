@@ -625,7 +625,7 @@ func TestErrors(t *testing.T) {
 		{"nginx balancer with TLS on the app hosts", "files-combined", func(s *schema.Stack) { s.TLS.Terminate = "app" },
 			`tls.terminate: "app" cannot work with an nginx balancer`},
 		{"lb and app sharing port 80", "files-combined", func(s *schema.Stack) { s.App.HTTPPort = 80 },
-			`hosts.edge: roles: "app" and "lb" on one host need app.http_port (80) to differ from the balancer's ports [80 443]`},
+			`hosts.edge.roles: "app" and "lb" on one host need app.http_port (80) to differ from the balancer's ports [80 443]`},
 		{"plain HTTP on 443 beside HTTPS", "modern-cloud", func(s *schema.Stack) { s.App.HTTPPort = 443 },
 			"hosts.app1: app.http_port: 443 is the port the app hosts serve HTTPS on"},
 		{"static at /", "plain-perl", func(s *schema.Stack) { s.App.Static[0].URL = "/" },

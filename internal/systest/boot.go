@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hacompile/hacompile/generators/redisexporter"
 )
 
 var execLookPath = exec.LookPath
@@ -266,6 +268,12 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 			fmt.Fprintf(&script, "[ -s %s ] || { printf 'user default on #%x ~* &* +@all\\n' | install -m 0640 -o root -g redis /dev/stdin %s; }\n", mm[1], sum, mm[1])
 		}
 	}
+	// redis_exporter reads its password from a JSON map of Redis
+	// address to password, as its file's comment tells the operator.
+	if len(e.hostFiles(host, strings.TrimPrefix(redisexporter.ArgsPath, "/"))) > 0 {
+		pw := redisexporter.PasswordFile
+		fmt.Fprintf(&script, "[ -s %s ] || { printf '{\"redis://127.0.0.1:6379\":\"%s\"}\\n' | install -D -m 0640 -o root -g prometheus /dev/stdin %s; }\n", pw, e.secret(), pw)
+	}
 	owner := e.s.App.User
 	for _, p := range slices.Sorted(mapKeys(pwFiles)) {
 		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, e.secret(), owner, p)
@@ -300,20 +308,26 @@ func (e *env) secret() string {
 }
 
 // services are the units a host runs for the stack: its rendered
-// services and the daemons its rendered configuration belongs to.
+// services and those its boot script enables (the daemons its
+// configuration belongs to), timers standing for the services they start.
 func (e *env) services(host string) []string {
 	units := e.units(host)
-	for dir, unit := range map[string]string{
-		"etc/nginx/": "nginx.service", "etc/haproxy/": "haproxy.service", "etc/keepalived/": "keepalived.service",
-		"etc/redis/": "redis-server.service",
-	} {
-		if len(e.hostFiles(host, dir)) > 0 {
-			units = append(units, unit)
+	for _, mm := range enableRe.FindAllSubmatch(e.st.UserData[host], -1) {
+		u := string(mm[1])
+		if !strings.Contains(u, ".") {
+			u += ".service"
 		}
+		units = append(units, u)
 	}
 	slices.Sort(units)
-	return slices.Compact(units)
+	units = slices.Compact(units)
+	return slices.DeleteFunc(units, func(u string) bool {
+		t := strings.TrimSuffix(u, ".service") + ".timer"
+		return t != u && slices.Contains(units, t)
+	})
 }
+
+var enableRe = regexp.MustCompile(`systemctl enable (?:--now )?([A-Za-z0-9@._-]+)`)
 
 // entry is how clients reach the stack: an address and port for HTTPS
 // and for HTTP, and whether TLS is spoken there.

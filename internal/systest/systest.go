@@ -49,6 +49,10 @@ type Options struct {
 	WorkDir   string   // host roots and logs; a fresh temporary directory when empty
 	Scenarios []string // all when empty
 	Keep      bool     // leave the hosts running and their roots in place
+	// Packages go into the image beside the stack's own: the packages
+	// of every stack tested in one run, so that stacks of one release
+	// share one image.
+	Packages []string
 	Log       io.Writer
 }
 
@@ -187,7 +191,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		}
 		pkgs = append(pkgs, cloudPackages(ud)...)
 	}
-	img, err := EnsureImage(opt.CacheDir, rep.OS, pkgs, opt.Log)
+	img, err := EnsureImage(opt.CacheDir, rep.OS, append(pkgs, opt.Packages...), opt.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -419,6 +423,17 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 	}
 	fmt.Fprintf(e.log, "%s: booting %s (%s)\n", e.s.Name, name, e.addr(name))
 	return m, m.Boot()
+}
+
+// Packages lists the packages a stack's hosts install (its image holds
+// them all).
+func (st *Stack) Packages() []string {
+	var out []string
+	for _, ud := range st.UserData {
+		out = append(out, cloudPackages(ud)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // cloudPackages reads the packages: list of a #cloud-config document

@@ -78,8 +78,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			if verbose {
 				progress = cmd.ErrOrStderr()
 			}
-			var reports []*systest.Report
-			ok := true
+			var stacks []*systest.Stack
 			for _, r := range res.Rendered {
 				st := &systest.Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}}
 				// The hosts boot from out/ as committed: a stale out/ would
@@ -98,12 +97,25 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					}
 					st.UserData[strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")] = b
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", r.Stack.Name, len(r.Stack.Hosts))
+				stacks = append(stacks, st)
+			}
+			// Stacks of one release share one image with every stack's
+			// packages: one build, not one a stack.
+			pkgs := map[string][]string{}
+			for _, st := range stacks {
+				rel := systest.OSOf(st.Stack)
+				pkgs[rel] = append(pkgs[rel], st.Packages()...)
+			}
+			var reports []*systest.Report
+			ok := true
+			for _, st := range stacks {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
 				rep, err := systest.Run(ctx, st, systest.Options{
 					CacheDir: filepath.Join(cache, "hacompile"), Scenarios: scenarios, Keep: keep, Log: progress,
+					Packages: pkgs[systest.OSOf(st.Stack)],
 				})
 				if err != nil {
-					return fmt.Errorf("%s: %w", r.Stack.Name, err)
+					return fmt.Errorf("%s: %w", st.Stack.Name, err)
 				}
 				reports = append(reports, rep)
 				ok = ok && rep.OK
