@@ -1,7 +1,8 @@
 # hacompile — build the example stacks, run the tests.
 #
 #   make build   render stacks/ into out/
-#   make test    install the system tools the tests run (when missing), then go test
+#   make test    install the system tools the tests run (when missing), go test,
+#                then the system test (make systest: hacompile test, as root)
 #   make roots   build (once, cached) the Debian 13 root whose tools the tests run
 #   make check   go mod tidy -diff, go vet, tests with -race, build --check
 #   make fuzz    run every fuzz target for FUZZTIME each (not part of make test)
@@ -14,13 +15,14 @@ FUZZTIME ?= 30s
 # cloud-init schema, promtool (prometheus), a live Celery worker against
 # redis-server, OpenSSH servers for push, headless Chromium for the runbook
 # site, unshare/ip (util-linux, iproute2) for network namespaces, debootstrap
-# for the Debian 13 root (make roots).
+# for the Debian 13 root (make roots) and the system test's images,
+# systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis \
-	openssh-server openssh-client chromium iproute2 util-linux git debootstrap
+	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
 
-.PHONY: build test check tools roots fuzz bench
+.PHONY: build test systest check tools roots fuzz bench
 
 build:
 	$(GO) run ./cmd/hacompile build
@@ -56,6 +58,16 @@ roots: tools
 
 test: tools roots
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory systest
+
+# The system test: every example stack booted as systemd containers from
+# its cloud-init (hacompile test). It needs root for namespaces and
+# containers; without it, it is skipped here and fails under CI=true.
+systest: tools
+	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+	  echo "make: hacompile test needs root; skipped (run: sudo make systest)"; exit 0; \
+	fi; \
+	$(GO) build -o .hacompile-systest ./cmd/hacompile && ./.hacompile-systest test; rc=$$?; rm -f .hacompile-systest; exit $$rc
 
 check: tools roots
 	$(GO) mod tidy -diff
