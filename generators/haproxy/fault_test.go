@@ -1,0 +1,242 @@
+package haproxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/testtool"
+)
+
+// deadableHost stands in for an app host's nginx in front of its app:
+// while the app is dead, nginx still answers, with 502, on every path,
+// the health path included (nginx passes it on to the app). It records
+// the id of every POST it receives, to catch one sent twice.
+type deadableHost struct {
+	name  string
+	dead  atomic.Bool
+	mu    sync.Mutex
+	posts map[string]int
+}
+
+func (h *deadableHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		h.mu.Lock()
+		h.posts[r.URL.Query().Get("id")]++
+		h.mu.Unlock()
+	}
+	if h.dead.Load() {
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		return
+	}
+	io.WriteString(w, h.name)
+}
+
+// faultResult is what one run of the backend-fault scenario measured.
+type faultResult struct {
+	gets, failedGets   int64
+	posts, failedPosts int64
+	detect             time.Duration // kill to DOWN on the admin socket; -1 if never
+	duplicatePosts     []string
+}
+
+// runBackendFault starts HAProxy on cfg in front of two stand-in app
+// hosts, drives GET and POST load through it, kills the app behind app2
+// one second in, and measures what the clients saw and how long HAProxy
+// took to mark app2 down.
+func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []*deadableHost, httpPort, statsPort int) faultResult {
+	t.Helper()
+	cfgPath := filepath.Join(sb.root, "fault.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, fmt.Sprintf("127.0.0.1:%d", statsPort))
+	defer stop()
+	// Wait for both servers to be UP (the first checks).
+	deadline := time.Now().Add(10 * time.Second)
+	for serverState(t, sb.path(adminSocket), "app", "app1") != "UP" || serverState(t, sb.path(adminSocket), "app", "app2") != "UP" {
+		if time.Now().After(deadline) {
+			t.Fatal("the servers did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var res faultResult
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	base := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
+	var postID atomic.Int64
+	stopLoad := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				var resp *http.Response
+				var err error
+				post := i == 0 // one client of six sends POSTs
+				if post {
+					id := postID.Add(1)
+					resp, err = c.Post(fmt.Sprintf("%s?id=%d", base, id), "text/plain", strings.NewReader("order"))
+					atomic.AddInt64(&res.posts, 1)
+				} else {
+					resp, err = c.Get(base)
+					atomic.AddInt64(&res.gets, 1)
+				}
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if !ok {
+					if post {
+						atomic.AddInt64(&res.failedPosts, 1)
+					} else {
+						atomic.AddInt64(&res.failedGets, 1)
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	killed := time.Now()
+	hosts[1].dead.Store(true)
+	res.detect = -1
+	for time.Since(killed) < 4*time.Second {
+		if serverState(t, sb.path(adminSocket), "app", "app2") == "DOWN" {
+			res.detect = time.Since(killed)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Keep the load on a little longer with app2 dead.
+	time.Sleep(time.Second)
+	close(stopLoad)
+	wg.Wait()
+	hosts[1].dead.Store(false)
+	for _, h := range hosts {
+		h.mu.Lock()
+		for id, n := range h.posts {
+			if n > 1 {
+				res.duplicatePosts = append(res.duplicatePosts, h.name+":"+id)
+			}
+		}
+		h.mu.Unlock()
+	}
+	// A POST reaching both hosts is sent twice too.
+	h0, h1 := hosts[0], hosts[1]
+	h0.mu.Lock()
+	h1.mu.Lock()
+	for id := range h0.posts {
+		if h1.posts[id] > 0 {
+			res.duplicatePosts = append(res.duplicatePosts, "both:"+id)
+		}
+	}
+	h1.mu.Unlock()
+	h0.mu.Unlock()
+	return res
+}
+
+// TestLiveBackendFault kills the app behind one app host's nginx under
+// load (its nginx answers 502 from then on, health path included) and
+// requires what issue 16 asks of the rendered backend: no idempotent
+// request fails, no POST is sent twice, and the server is out within 2 s.
+// The same scenario on the configuration as it was before (no layer-7
+// retries, no observe, 10 s checks) must fail: the test proves the
+// settings, not the stand-ins.
+func TestLiveBackendFault(t *testing.T) {
+	bin := testtool.Require(t, "haproxy", "haproxy")
+	if testing.Short() {
+		t.Skip("starts haproxy")
+	}
+	la, lb, appPort := listenPair(t, "127.0.0.2", "127.0.0.3")
+	hosts := []*deadableHost{{name: "app1", posts: map[string]int{}}, {name: "app2", posts: map[string]int{}}}
+	for i, l := range []net.Listener{la, lb} {
+		srv := &http.Server{Handler: hosts[i]}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+	statsPort, httpPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	s := load(t, fmt.Sprintf(`
+name:   "fault"
+domain: "shop.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: {
+	kind: "haproxy"
+	slowstart: 0
+	maxconn: 1000
+	stats: port: %d
+}
+app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
+`, statsPort, appPort))
+	if h := s.Balancer.Health; h.Interval != 1 || h.Fall != 2 || h.Timeout != 1 {
+		t.Fatalf("HAProxy's default health timing is %+v, want interval 1, timeout 1, fall 2", h)
+	}
+	sb := newSandbox(t, s)
+	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
+	if os.Geteuid() != 0 {
+		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
+	}
+	i := strings.Index(cfg, "    chroot ")
+	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
+
+	t.Run("rendered", func(t *testing.T) {
+		r := runBackendFault(t, bin, sb, cfg, hosts, httpPort, statsPort)
+		t.Logf("rendered: %d GETs, %d failed; %d POSTs, %d failed (sent to app2 as it died, never retried); app2 out after %v",
+			r.gets, r.failedGets, r.posts, r.failedPosts, r.detect)
+		if r.failedGets != 0 {
+			t.Errorf("%d of %d GETs failed, want 0", r.failedGets, r.gets)
+		}
+		if r.detect < 0 || r.detect > 2*time.Second {
+			t.Errorf("app2 out after %v, want within 2s", r.detect)
+		}
+		if len(r.duplicatePosts) > 0 {
+			t.Errorf("POSTs sent twice: %v", r.duplicatePosts)
+		}
+		if r.gets < 100 || r.posts < 20 {
+			t.Errorf("too little load to mean anything: %d GETs, %d POSTs", r.gets, r.posts)
+		}
+	})
+
+	t.Run("settings off", func(t *testing.T) {
+		// The backend as it was rendered before issue 16.
+		off := regexp.MustCompile(`(?m)^    default-server .*\n`).ReplaceAllString(cfg, "    default-server inter 10s fall 3 rise 2\n")
+		for _, l := range []string{"    option redispatch 1\n", "    retry-on conn-failure empty-response response-timeout 502 503\n",
+			"    http-request disable-l7-retry unless retry_safe\n"} {
+			if !strings.Contains(off, l) {
+				t.Fatalf("no %q in the rendered backend", l)
+			}
+			off = strings.Replace(off, l, "", 1)
+		}
+		r := runBackendFault(t, bin, sb, off, hosts, httpPort, statsPort)
+		t.Logf("settings off: %d GETs, %d failed; app2 out after %v", r.gets, r.failedGets, r.detect)
+		if r.failedGets == 0 {
+			t.Errorf("no GET failed without the settings: the scenario proves nothing")
+		}
+		if r.detect >= 0 && r.detect <= 2*time.Second {
+			t.Errorf("app2 out after %v without the settings: the scenario proves nothing", r.detect)
+		}
+	})
+}
