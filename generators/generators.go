@@ -12,6 +12,7 @@ import (
 	"github.com/hacompile/hacompile/generators/digitalocean"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/haproxy"
+	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/nginx"
@@ -25,6 +26,7 @@ import (
 var table = []artifact.Generator{
 	nginx.Gen{},
 	haproxy.Gen{},
+	keepalived.Gen{},
 	gunicorn.Gen{},
 	systemd.Gen{},
 	sysctl.Gen{},

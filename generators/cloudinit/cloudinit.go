@@ -171,6 +171,9 @@ func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			pkgs = append(pkgs, "nginx")
 		case "haproxy":
 			pkgs = append(pkgs, "haproxy")
+		case "keepalived":
+			// curl: the reserved-IP notify script calls the provider's API.
+			pkgs = append(pkgs, "keepalived", "curl")
 		}
 	}
 	if h.Has("app") {
@@ -329,6 +332,11 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 			// the deploy hook builds the PEM HAProxy reads and reloads it.
 			cmds = append(cmds, certArgs(fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook))
 		}
+	}
+	if hasKind["keepalived"] {
+		// After the balancer daemon: keepalived's check tracks it, and the
+		// first election needs it running.
+		cmds = append(cmds, "keepalived -t -f /etc/keepalived/keepalived.conf", "systemctl enable keepalived", "systemctl restart keepalived")
 	}
 	if hasKind["redis"] && s.Cache != nil {
 		// Redis refuses to start without its ACL file, a secret the

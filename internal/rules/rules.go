@@ -10,7 +10,9 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"net"
 	"reflect"
 	"regexp"
 	"slices"
@@ -52,6 +54,7 @@ var Table = []Rule{
 	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
 	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
 	{"broker-eviction", "error", "A Redis broker on a cache that evicts keys loses queued tasks when memory runs out.", brokerEviction},
+	{"failover", "error", "A stated balancer failover is rendered: keepalived or a reserved IP needs balancer.vrrp, a virtual address no host has (inside the balancers' subnet for keepalived) and a priority per balancer; DNS failover is not rendered.", failover},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -494,4 +497,91 @@ func appTimeout(s *schema.Stack) []finding {
 	return []finding{{"app.timeout", fmt.Sprintf(
 		"%s timeout %ds is not below the proxy read timeout %ds (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below %d",
 		s.App.Server, s.App.Timeout, s.Balancer.Timeouts.Read, s.Balancer.Timeouts.Read)}}
+}
+
+// failover checks that a stated balancer failover is one hacompile
+// renders, with what it needs to render it.
+func failover(s *schema.Stack) []finding {
+	b := s.Balancer
+	v := b.VRRP
+	lbs := s.HostsWithRole("lb")
+	keep := b.Failover == "keepalived" || b.Failover == "reserved-ip"
+	switch {
+	case b.Failover == "dns":
+		return []finding{{"balancer.failover", `failover "dns" is not rendered: hacompile manages no DNS records or health-checked DNS; use "keepalived" (a virtual address in the balancers' subnet), "reserved-ip" (DigitalOcean), or a cloud balancer (balancer.kind: "cloud")`}}
+	case b.Kind == "cloud" && b.Failover != "none":
+		return []finding{{"balancer.failover", fmt.Sprintf("failover %q is for nginx or HAProxy balancer hosts: a cloud balancer fails over by itself; remove it", b.Failover)}}
+	case b.Kind == "cloud" && v != nil:
+		return []finding{{"balancer.vrrp", "balancer.vrrp is for nginx or HAProxy balancer hosts; a cloud balancer has none"}}
+	case !keep && v != nil:
+		return []finding{{"balancer.vrrp", fmt.Sprintf("balancer.vrrp is used only with failover \"keepalived\" or \"reserved-ip\", and failover is %q", b.Failover)}}
+	case !keep:
+		return nil
+	case b.Failover == "reserved-ip" && s.Provider != "digitalocean":
+		return []finding{{"balancer.failover", fmt.Sprintf(`failover "reserved-ip" is rendered for provider "digitalocean" (keepalived assigns the reserved IP through its API), and provider is %q; on a network that carries gratuitous ARP use "keepalived"`, s.Provider)}}
+	case b.Failover == "keepalived" && (s.Provider == "digitalocean" || s.Provider == "aws"):
+		return []finding{{"balancer.failover", fmt.Sprintf(`failover "keepalived" moves an address by gratuitous ARP, which %s's network ignores: use "reserved-ip" on DigitalOcean, or a cloud balancer`, s.Provider)}}
+	case v == nil:
+		return []finding{{"balancer.failover", fmt.Sprintf("failover %q needs balancer.vrrp: {virtual_address: ..., router_id: ...} to render keepalived", b.Failover)}}
+	case len(lbs) < 2:
+		// ha-single-lb says so for keepalived; say it for reserved-ip too.
+		if b.Failover == "reserved-ip" {
+			return []finding{{"balancer.failover", fmt.Sprintf("failover is reserved-ip but only one host (%s) has the lb role: keepalived moves the reserved IP between two or more", hostList(lbs))}}
+		}
+		return nil
+	}
+	var out []finding
+	vip := net.ParseIP(v.VirtualAddress).To4()
+	for _, n := range s.HostNames() {
+		if s.Hosts[n].Address == v.VirtualAddress {
+			out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is host %s's own address: it must be an address no host has, which keepalived moves to the master", v.VirtualAddress, n)})
+		}
+	}
+	if b.Failover == "keepalived" {
+		mask := net.CIDRMask(v.Prefix, 32)
+		subnet := &net.IPNet{IP: vip.Mask(mask), Mask: mask}
+		for _, h := range lbs {
+			if !subnet.Contains(net.ParseIP(h.Address)) {
+				out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is outside lb host %s's subnet (%s is not in %s, balancer.vrrp.prefix %d): the master can only take over an address on the balancers' own network", v.VirtualAddress, h.Name, h.Address, subnet, v.Prefix)})
+			}
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(v.Priority)) {
+		if h, ok := s.Hosts[n]; !ok || !h.Has("lb") {
+			out = append(out, finding{"balancer.vrrp.priority." + n, fmt.Sprintf("priority for %s, which is not an lb host (lb hosts: %s)", n, hostList(lbs))})
+		}
+	}
+	seen := map[int]string{}
+	for _, h := range lbs {
+		p := s.VRRPPriority(h.Name)
+		if other, ok := seen[p]; ok {
+			out = append(out, finding{"balancer.vrrp.priority", fmt.Sprintf("lb hosts %s and %s both have priority %d: give each balancer its own, so the election does not fall back to comparing addresses", other, h.Name, p)})
+		}
+		seen[p] = h.Name
+	}
+	return out
+}
+
+// CheckAcross reviews the stacks of one build together: two stacks with
+// one VRRP router id would take each other's advertisements for their
+// own on a shared network.
+func CheckAcross(stacks []*schema.Stack) []schema.Diagnostic {
+	var out []schema.Diagnostic
+	first := map[int]*schema.Stack{}
+	for _, s := range stacks {
+		v := s.Balancer.VRRP
+		if v == nil {
+			continue
+		}
+		if o, ok := first[v.RouterID]; ok {
+			d := s.At("balancer.vrrp.router_id")
+			d.Severity, d.Rule = "error", "vrrp-router-id"
+			d.Message = fmt.Sprintf("VRRP router id %d is also stack %s's (%s): router ids must be unique among the stacks of one build", v.RouterID, o.Name, o.Source)
+			out = append(out, d)
+			continue
+		}
+		first[v.RouterID] = s
+	}
+	schema.SortDiagnostics(out)
+	return out
 }
