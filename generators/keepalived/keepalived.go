@@ -215,8 +215,9 @@ func notifyScript(s *schema.Stack, opt artifact.Options) string {
 # Run by keepalived when this balancer becomes VRRP master: assigns the
 # DigitalOcean reserved IP ` + v.VirtualAddress + ` to this droplet through the API.
 # The token (a DigitalOcean API token allowed to assign reserved IPs) is read
-# from ` + TokenFile + ` (root, mode 0600), which the operator provisions;
-# it never appears on a command line. Settings below may be overridden in
+# from ` + TokenFile + `, which the operator provisions on every balancer
+# (paste the token, then Ctrl-D); it never appears on a command line:
+#   install -m 600 -o root -g root /dev/stdin ` + TokenFile + ` Settings below may be overridden in
 # ` + EnvFile + ` (optional), for example DO_API_BASE for a test.
 # Each attempt times out after 10 s; failures are retried with a growing pause,
 # except a refusal (HTTP 4xx other than 429), which retrying cannot fix. Every
