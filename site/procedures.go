@@ -539,7 +539,7 @@ func failoverKeepalived(d *doc, sc *stackCtx, from string) {
 		prios = append(prios, fmt.Sprintf("%s %d", h.Name, s.VRRPPriority(h.Name)))
 	}
 	daemon := s.Balancer.Kind
-	d.p(hf("keepalived runs on %s (VRRP router id %d, unicast over %s, priorities %s; see %s). The highest-priority live balancer is master. A backup takes over about 1.5 s after the master's last advertisement (one every %s s), and at once when the master's %s stops: keepalived checks it every second and gives the address up after two failed checks. A balancer that comes back does not take the address back (nopreempt).",
+	d.p(hf("keepalived runs on %s (VRRP router id %d, unicast over %s, priorities %s; see %s). The first election, and the choice among backups, go to the highest priority; a balancer that holds the address keeps it. A backup takes over about 1.5 s after the master's last advertisement (one every %s s), and at once when the master's %s stops: keepalived checks it every second and gives the address up after two failed checks. A balancer that comes back does not take the address back (nopreempt).",
 		strings.Join(hostNames(lbs), ", "), v.RouterID, v.Interface, strings.Join(prios, ", "), code("/"+keepalived.ConfigPath), keepalived.AdvertInterval, daemon))
 	iface := v.Interface
 	if s.Balancer.Failover == "reserved-ip" {

@@ -17,9 +17,10 @@
 //     address that is not a listed peer is dropped), the peers list
 //     itself, and a router id unique among the stacks of a build (the
 //     rules check it).
-//   - Every balancer starts as BACKUP with nopreempt: the highest
-//     priority wins the first election, and the address does not move
-//     back (a second interruption) when a failed balancer returns.
+//   - Every balancer starts as BACKUP with nopreempt: when no master is
+//     heard, the highest priority waits least and takes over, and the
+//     address does not move back (a second interruption) when a failed
+//     balancer returns.
 //   - A vrrp_script tracks the local balancer daemon: when haproxy or
 //     nginx is not running, the instance goes to FAULT and gives the
 //     address up at once.
@@ -152,9 +153,11 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	p("}")
 	p("")
 	p("vrrp_instance %s {", InstanceName(s))
-	p("    # Every balancer starts as BACKUP and the highest priority wins the election;")
-	p("    # nopreempt: a returning balancer does not take the address back (a second")
-	p("    # interruption). Move it on purpose with systemctl restart keepalived on the master.")
+	p("    # Every balancer starts as BACKUP. When no master is heard, the one whose wait runs")
+	p("    # out first takes over, and a higher priority waits less: among balancers that start")
+	p("    # together, or backups when the master is lost, the highest priority wins. nopreempt:")
+	p("    # a returning balancer does not take the address back (a second interruption). Move")
+	p("    # it on purpose with systemctl restart keepalived on the master.")
 	p("    state BACKUP")
 	p("    nopreempt")
 	p("    priority %d", s.VRRPPriority(h.Name))
