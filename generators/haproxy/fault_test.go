@@ -240,3 +240,107 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 		}
 	})
 }
+
+// hangingHost accepts connections and, while frozen, never answers: an
+// app host stopped with SIGSTOP, whose kernel still completes handshakes.
+type hangingHost struct {
+	deadableHost
+	frozen atomic.Bool
+}
+
+func (h *hangingHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for h.frozen.Load() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	h.deadableHost.ServeHTTP(w, r)
+}
+
+// TestLiveHealthTiming measures the health checks alone, with no traffic
+// to notice a failure: an app host whose app died (502 on the health
+// path) must be out within 2 s and, once the app is back, in again
+// within rise x interval; a frozen host must be out within interval +
+// fall x timeout + (fall-1) x fastinter.
+func TestLiveHealthTiming(t *testing.T) {
+	bin := testtool.Require(t, "haproxy", "haproxy")
+	if testing.Short() {
+		t.Skip("starts haproxy")
+	}
+	la, lb, appPort := listenPair(t, "127.0.0.2", "127.0.0.3")
+	hosts := []*hangingHost{{deadableHost: deadableHost{name: "app1", posts: map[string]int{}}}, {deadableHost: deadableHost{name: "app2", posts: map[string]int{}}}}
+	for i, l := range []net.Listener{la, lb} {
+		srv := &http.Server{Handler: hosts[i]}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+	statsPort, httpPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	s := load(t, fmt.Sprintf(`
+name:   "timing"
+domain: "shop.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
+app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
+`, statsPort, appPort))
+	sb := newSandbox(t, s)
+	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
+	if os.Geteuid() != 0 {
+		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
+	}
+	i := strings.Index(cfg, "    chroot ")
+	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
+	cfgPath := filepath.Join(sb.root, "timing.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, fmt.Sprintf("127.0.0.1:%d", statsPort))
+	sock := sb.path(adminSocket)
+	state := func(want string, limit time.Duration) time.Duration {
+		start := time.Now()
+		for time.Since(start) < limit {
+			if serverState(t, sock, "app", "app2") == want {
+				return time.Since(start)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return -1
+	}
+	if state("UP", 10*time.Second) < 0 {
+		t.Fatal("app2 never came up")
+	}
+	h := s.Balancer.Health
+	iv := time.Duration(h.Interval) * time.Second
+
+	time.Sleep(1500 * time.Millisecond)
+	hosts[1].dead.Store(true)
+	down := state("DOWN", 5*time.Second)
+	hosts[1].dead.Store(false)
+	up := state("UP", 5*time.Second)
+	t.Logf("app dead, no traffic: out after %v; app back: in after %v (rise %d x interval %v = %v)", down, up, h.Rise, iv, time.Duration(h.Rise)*iv)
+	if down < 0 || down > 2*time.Second {
+		t.Errorf("out after %v, want within 2s", down)
+	}
+	if up < 0 || up > time.Duration(h.Rise)*iv+500*time.Millisecond {
+		t.Errorf("in after %v, want within rise x interval", up)
+	}
+
+	time.Sleep(1500 * time.Millisecond)
+	hosts[1].frozen.Store(true)
+	frozen := state("DOWN", 8*time.Second)
+	hosts[1].frozen.Store(false)
+	bound := iv + time.Duration(h.Fall)*time.Duration(h.Timeout)*time.Second + time.Duration(h.Fall-1)*250*time.Millisecond
+	t.Logf("frozen host: out after %v (bound %v)", frozen, bound)
+	if frozen < 0 || frozen > bound+300*time.Millisecond {
+		t.Errorf("frozen host out after %v, want within %v", frozen, bound)
+	}
+	if state("UP", 5*time.Second) < 0 {
+		t.Error("app2 did not come back after thawing")
+	}
+}
