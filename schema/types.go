@@ -151,6 +151,9 @@ type VRRP struct {
 	RouterID       int            `json:"router_id"`
 	Interface      string         `json:"interface"`
 	Priority       map[string]int `json:"priority"`
+	// ElasticIPAllocation is the AWS Elastic IP associated with the
+	// virtual address (failover "reserved-ip" on AWS).
+	ElasticIPAllocation string `json:"elastic_ip_allocation,omitempty"`
 }
 
 // VRRPPriority is the VRRP priority of an lb host: the stack's, else

@@ -542,7 +542,15 @@ func failoverKeepalived(d *doc, sc *stackCtx, from string) {
 	d.p(hf("keepalived runs on %s (VRRP router id %d, unicast over %s, priorities %s; see %s). The first election, and the choice among backups, go to the highest priority; a balancer that holds the address keeps it. A backup takes over about 1.5 s after the master's last advertisement (one every %s s), and at once when the master's %s stops: keepalived checks it every second and gives the address up after two failed checks. A balancer that comes back does not take the address back (nopreempt).",
 		strings.Join(hostNames(lbs), ", "), v.RouterID, v.Interface, strings.Join(prios, ", "), code("/"+keepalived.ConfigPath), keepalived.AdvertInterval, daemon))
 	iface := v.Interface
-	if s.Balancer.Failover == "reserved-ip" {
+	aws := s.Balancer.Failover == "reserved-ip" && s.Provider == "aws"
+	if aws {
+		eip := ""
+		if v.ElasticIPAllocation != "" {
+			eip = fmt.Sprintf(", and associates the Elastic IP %s with it", code(v.ElasticIPAllocation))
+		}
+		d.p(hf("The address is the secondary private address %s on %s. The master adds it to its interface and runs %s (notify_master), which moves it to its own network interface through the EC2 API%s, with the instance profile's role (or the credentials in %s): each call times out after 10 s, up to five attempts with a growing pause between them, every step logged.",
+			code(fmt.Sprintf("%s/%d", v.VirtualAddress, v.Prefix)), code(v.Interface), code("/"+keepalived.NotifyPath), eip, code(keepalived.AWSCredentialsFile)))
+	} else if s.Balancer.Failover == "reserved-ip" {
 		iface = "lo"
 		d.p(hf("The address is the DigitalOcean reserved IP %s. DigitalOcean routes it to one droplet, so the new master runs %s (notify_master), which assigns the reserved IP to its own droplet through the DigitalOcean API with the token in %s: each attempt times out after 10 s, up to five attempts with a growing pause between them, and every step is logged. Expect a few seconds for the API to move it.",
 			code(v.VirtualAddress), code("/"+keepalived.NotifyPath), code(keepalived.TokenFile)))
@@ -554,14 +562,21 @@ func failoverKeepalived(d *doc, sc *stackCtx, from string) {
 	d.step(hf("Find the master: it holds the address, and its journal says when it became master."),
 		"ip -brief address show dev "+iface,
 		`journalctl -u keepalived --since -1h | grep -E "Entering (MASTER|BACKUP|FAULT) STATE"`)
-	if s.Balancer.Failover == "reserved-ip" {
+	if aws {
+		d.step(hf("See what the notify script did, and where the address is assigned now."),
+			"journalctl -t hacompile-reserved-ip --since -1h",
+			"aws ec2 describe-network-interfaces --filters Name=addresses.private-ip-address,Values="+v.VirtualAddress+" --query 'NetworkInterfaces[].Attachment.InstanceId'")
+	} else if s.Balancer.Failover == "reserved-ip" {
 		d.step(hf("See what the notify script did, and where the reserved IP points now."),
 			"journalctl -t hacompile-reserved-ip --since -1h",
 			"doctl compute reserved-ip get "+v.VirtualAddress)
 	}
 	d.step(hf("To move the address on purpose (maintenance of the master), restart keepalived on the master; another balancer takes over and keeps the address when this one returns."),
 		"systemctl restart keepalived")
-	if s.Balancer.Failover == "reserved-ip" {
+	if aws {
+		d.step(hf("If the API cannot be reached from the balancers, move the address by hand to the balancer keepalived made master."),
+			"aws ec2 assign-private-ip-addresses --network-interface-id <eni-id of the master> --private-ip-addresses "+v.VirtualAddress+" --allow-reassignment")
+	} else if s.Balancer.Failover == "reserved-ip" {
 		d.step(hf("If the API cannot be reached from the balancers, move the reserved IP by hand to the balancer keepalived made master."),
 			"doctl compute reserved-ip-action assign "+v.VirtualAddress+" $(doctl compute droplet get <master> --format ID --no-header)")
 	}

@@ -172,8 +172,12 @@ func Packages(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 		case "haproxy":
 			pkgs = append(pkgs, "haproxy")
 		case "keepalived":
-			// curl: the reserved-IP notify script calls the provider's API.
+			// curl: the reserved-IP notify script calls the provider's
+			// API (on AWS through the AWS CLI).
 			pkgs = append(pkgs, "keepalived", "curl")
+			if s.Provider == "aws" && s.Balancer.Failover == "reserved-ip" {
+				pkgs = append(pkgs, "awscli")
+			}
 		}
 	}
 	if h.Has("app") {

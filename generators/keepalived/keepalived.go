@@ -63,6 +63,9 @@ const (
 	// EnvFile may override the script's settings (DO_API_BASE,
 	// DO_METADATA_BASE, ATTEMPTS); it is optional and not rendered.
 	EnvFile = "/etc/default/hacompile-reserved-ip"
+	// AWSCredentialsFile, when present, holds AWS credentials for the
+	// notify script; without it the instance profile's role is used.
+	AWSCredentialsFile = "/etc/keepalived/aws-credentials"
 )
 
 // AdvertInterval is the VRRP advertisement interval.
@@ -93,8 +96,12 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Reload:   "systemctl reload keepalived",
 		})
 		if s.Balancer.Failover == "reserved-ip" {
+			script := notifyScript(s, opt)
+			if s.Provider == "aws" {
+				script = awsNotifyScript(s, opt)
+			}
 			files = append(files, artifact.File{
-				Host: h.Name, Kind: "keepalived", Path: NotifyPath, Content: []byte(notifyScript(s, opt)), Mode: 0o755, Owner: "root:root",
+				Host: h.Name, Kind: "keepalived", Path: NotifyPath, Content: []byte(script), Mode: 0o755, Owner: "root:root",
 				Validate: "sh -n " + opt.P("/"+NotifyPath),
 			})
 		}
@@ -127,10 +134,18 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	slices.Sort(peers)
 	p("#")
 	p("# keepalived 2.2 (Debian bookworm) on %s: VRRP between the balancers %s decides", h.Name, lbNames(s))
-	if s.Balancer.Failover == "reserved-ip" {
+	switch {
+	case s.Balancer.Failover == "reserved-ip" && s.Provider == "aws":
+		p("# which one holds the secondary private address %s/%d; the new master moves it to its", v.VirtualAddress, v.Prefix)
+		if v.ElasticIPAllocation != "" {
+			p("# own network interface, with the Elastic IP %s, through the EC2 API (notify_master).", v.ElasticIPAllocation)
+		} else {
+			p("# own network interface through the EC2 API (notify_master).")
+		}
+	case s.Balancer.Failover == "reserved-ip":
 		p("# which one holds the DigitalOcean reserved IP %s; the new master assigns it to", v.VirtualAddress)
 		p("# itself through the API (notify_master).")
-	} else {
+	default:
 		p("# which one holds the virtual address %s/%d, announced by gratuitous ARP.", v.VirtualAddress, v.Prefix)
 	}
 	p("")
@@ -179,7 +194,7 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	}
 	p("    }")
 	p("    check_unicast_src")
-	if s.Balancer.Failover == "keepalived" {
+	if addsAddress(s) {
 		p("    # The master adds the address; the balancer already listens on every address.")
 		p("    virtual_ipaddress {")
 		p("        %s/%d dev %s", v.VirtualAddress, v.Prefix, v.Interface)
@@ -195,12 +210,23 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	p("    track_script {")
 	p("        %s", check)
 	p("    }")
-	if s.Balancer.Failover == "reserved-ip" {
+	switch {
+	case s.Balancer.Failover == "reserved-ip" && s.Provider == "aws":
+		p("    # EC2 delivers the address to the network interface it is assigned to; this moves it here.")
+		p("    notify_master \"%s\"", opt.P("/"+NotifyPath))
+	case s.Balancer.Failover == "reserved-ip":
 		p("    # DigitalOcean routes the reserved IP to a droplet; this moves it here.")
 		p("    notify_master \"%s\"", opt.P("/"+NotifyPath))
 	}
 	p("}")
 	return b.String()
+}
+
+// addsAddress reports whether the master adds the virtual address to its
+// interface: on a plain network (keepalived) and on AWS, where the
+// secondary private address must be configured on the instance too.
+func addsAddress(s *schema.Stack) bool {
+	return s.Balancer.Failover == "keepalived" || s.Provider == "aws"
 }
 
 func lbNames(s *schema.Stack) string {
@@ -286,5 +312,109 @@ while :; do
     sleep "$i"
     i=$((i + 1))
 done
+`
+}
+
+// awsNotifyScript moves the secondary private address (and its Elastic
+// IP) to this instance through the EC2 API.
+func awsNotifyScript(s *schema.Stack, opt artifact.Options) string {
+	v := s.Balancer.VRRP
+	what := "the secondary private address " + v.VirtualAddress + " to this instance's\n# network interface (EC2 AssignPrivateIpAddresses, with reassignment)"
+	perms := "ec2:AssignPrivateIpAddresses"
+	if v.ElasticIPAllocation != "" {
+		what += ", and associates\n# the Elastic IP " + v.ElasticIPAllocation + " with it (AssociateAddress, with reassociation)"
+		perms += " and ec2:AssociateAddress"
+	}
+	return "#!/bin/sh\n" + artifact.Header("#", s) + `#
+# Run by keepalived when this balancer becomes VRRP master: moves ` + what + `.
+# keepalived adds the address to the interface itself.
+# Credentials: the instance profile's role, which needs ` + perms + `;
+# or, when it exists, the credentials file ` + AWSCredentialsFile + `, which the
+# operator provisions (paste it, then Ctrl-D); nothing secret is in this file:
+#   install -m 600 -o root -g root /dev/stdin ` + AWSCredentialsFile + `
+# Settings below may be overridden in ` + EnvFile + ` (optional),
+# for example AWS_EC2_ENDPOINT and AWS_METADATA_BASE for a test.
+# Each call times out (3 s to connect, 10 s to answer); failures are retried with
+# a growing pause, except a refusal (bad credentials, permissions or ids), which
+# retrying cannot fix. Every step is logged to the journal (tag hacompile-reserved-ip).
+set -u
+
+VIRTUAL_ADDRESS=` + v.VirtualAddress + `
+ALLOCATION_ID=` + v.ElasticIPAllocation + `
+CREDENTIALS_FILE=` + opt.P(AWSCredentialsFile) + `
+AWS_METADATA_BASE=http://169.254.169.254
+AWS_EC2_ENDPOINT=
+ATTEMPTS=5
+
+if [ -r ` + opt.P(EnvFile) + ` ]; then
+    . ` + opt.P(EnvFile) + `
+fi
+
+log() {
+    logger -t hacompile-reserved-ip -p daemon.notice -- "$*" 2>/dev/null || true
+    printf 'hacompile-reserved-ip: %s\n' "$*" >&2
+}
+
+if [ -r "$CREDENTIALS_FILE" ]; then
+    export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS_FILE"
+fi
+# This script retries; the CLI tries each call once more at most.
+export AWS_MAX_ATTEMPTS=2 AWS_PAGER=
+
+# Instance metadata, IMDSv2.
+if ! imds=$(curl -fsS --connect-timeout 2 --max-time 5 --retry 3 --retry-delay 1 -X PUT \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$AWS_METADATA_BASE/latest/api/token"); then
+    log "cannot reach the instance metadata service at $AWS_METADATA_BASE"
+    exit 1
+fi
+md() {
+    curl -fsS --connect-timeout 2 --max-time 5 --retry 3 --retry-delay 1 \
+        -H "X-aws-ec2-metadata-token: $imds" "$AWS_METADATA_BASE/latest/meta-data/$1"
+}
+if ! mac=$(md mac) || ! eni=$(md "network/interfaces/macs/$mac/interface-id") || ! region=$(md placement/region); then
+    log "cannot read this instance's network interface and region from the metadata service"
+    exit 1
+fi
+
+ec2() {
+    if [ -n "$AWS_EC2_ENDPOINT" ]; then
+        set -- "$@" --endpoint-url "$AWS_EC2_ENDPOINT"
+    fi
+    aws ec2 "$@" --region "$region" --cli-connect-timeout 3 --cli-read-timeout 10 --output text 2>&1
+}
+
+# try DESCRIPTION EC2-ARGS...: one EC2 call, retried.
+try() {
+    what=$1
+    shift
+    i=1
+    while :; do
+        if out=$(ec2 "$@"); then
+            log "$what (attempt $i)"
+            return 0
+        fi
+        case $out in
+        *UnauthorizedOperation* | *AuthFailure* | *InvalidParameter* | *InvalidAllocationID* | *InvalidNetworkInterfaceID* | *InvalidClientTokenId* | *Unable\ to\ locate\ credentials*)
+            log "refused: $what: $out"
+            return 1
+            ;;
+        esac
+        if [ "$i" -ge "$ATTEMPTS" ]; then
+            log "gave up after $i attempts: $what: $out"
+            return 1
+        fi
+        log "failed (attempt $i), retrying in $i s: $what: $out"
+        sleep "$i"
+        i=$((i + 1))
+    done
+}
+
+try "moved $VIRTUAL_ADDRESS to $eni" assign-private-ip-addresses \
+    --network-interface-id "$eni" --private-ip-addresses "$VIRTUAL_ADDRESS" --allow-reassignment || exit 1
+if [ -n "$ALLOCATION_ID" ]; then
+    try "associated $ALLOCATION_ID with $VIRTUAL_ADDRESS on $eni" associate-address \
+        --allocation-id "$ALLOCATION_ID" --network-interface-id "$eni" \
+        --private-ip-address "$VIRTUAL_ADDRESS" --allow-reassociation || exit 1
+fi
 `
 }

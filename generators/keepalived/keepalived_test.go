@@ -284,3 +284,135 @@ func serve(t *testing.T, h http.Handler) string {
 	}
 	return srv.URL
 }
+
+// awsStandIn is the EC2 instance metadata service (IMDSv2) and the EC2
+// query API on 127.0.0.1.
+type awsStandIn struct {
+	mu       sync.Mutex
+	failures int
+	deny     bool
+	calls    []string
+}
+
+func (a *awsStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	md := map[string]string{
+		"/latest/meta-data/mac": "0e:00:00:00:00:01",
+		"/latest/meta-data/network/interfaces/macs/0e:00:00:00:00:01/interface-id": "eni-0123456789abcdef0",
+		"/latest/meta-data/placement/region":                                      "eu-west-1",
+	}
+	switch {
+	case r.Method == "PUT" && r.URL.Path == "/latest/api/token":
+		io.WriteString(w, "imds-token")
+	case r.Method == "GET" && md[r.URL.Path] != "":
+		if r.Header.Get("X-Aws-Ec2-Metadata-Token") != "imds-token" {
+			http.Error(w, "", 401)
+			return
+		}
+		io.WriteString(w, md[r.URL.Path])
+	case r.Method == "POST" && r.URL.Path == "/":
+		r.ParseForm()
+		signed := strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/")
+		call := r.Form.Get("Action")
+		for _, k := range []string{"NetworkInterfaceId", "PrivateIpAddress.1", "AllowReassignment", "AllocationId", "PrivateIpAddress", "AllowReassociation"} {
+			if v := r.Form.Get(k); v != "" {
+				call += " " + k + "=" + v
+			}
+		}
+		a.calls = append(a.calls, fmt.Sprintf("%s signed=%v", call, signed))
+		w.Header().Set("Content-Type", "text/xml")
+		if a.deny {
+			w.WriteHeader(403)
+			io.WriteString(w, `<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>not allowed</Message></Error></Errors><RequestID>r</RequestID></Response>`)
+			return
+		}
+		if a.failures > 0 {
+			a.failures--
+			w.WriteHeader(503)
+			io.WriteString(w, `<Response><Errors><Error><Code>Unavailable</Code><Message>try later</Message></Error></Errors><RequestID>r</RequestID></Response>`)
+			return
+		}
+		name := r.Form.Get("Action")
+		io.WriteString(w, `<`+name+`Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><return>true</return></`+name+`Response>`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestAWSNotifyScript runs the rendered AWS notify script, with Debian's
+// AWS CLI, against a stand-in metadata service and EC2 API on 127.0.0.1.
+func TestAWSNotifyScript(t *testing.T) {
+	testtool.Require(t, "curl", "curl")
+	if _, err := os.Stat("/usr/bin/aws"); err != nil {
+		testtool.Missing(t, "Debian's AWS CLI (/usr/bin/aws, package awscli) not installed")
+	}
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Load("stacks/aws-lb.cue", []byte(`
+name: "aws-lb"
+provider: "aws"
+domain: "shop.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.20.0.5", roles: ["lb"], size: "t3.small"}
+	lb2:  {address: "10.20.0.6", roles: ["lb"], size: "t3.small"}
+	app1: {address: "10.20.0.11", roles: ["app"], size: "t3.medium"}
+	app2: {address: "10.20.0.12", roles: ["app"], size: "t3.medium"}
+}
+balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "10.20.0.4", router_id: 20, elastic_ip_allocation: "eipalloc-0123456789abcdef0"}}
+app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, api *awsStandIn) (string, error) {
+		root := t.TempDir()
+		byHost := write(t, s, root)
+		cfg := string(byHost["lb2"][ConfigPath].Content)
+		if !strings.Contains(cfg, "10.20.0.4/24 dev eth0\n") || !strings.Contains(cfg, "notify_master") {
+			t.Fatalf("the AWS balancer must add the address and run the notify script:\n%s", cfg)
+		}
+		script := filepath.Join(root, NotifyPath)
+		url := serve(t, api)
+		for p, b := range map[string][]byte{
+			script:                      byHost["lb2"][NotifyPath].Content,
+			filepath.Join(root, EnvFile): []byte(fmt.Sprintf("AWS_EC2_ENDPOINT=%[1]s\nAWS_METADATA_BASE=%[1]s\n", url)),
+			filepath.Join(root, AWSCredentialsFile): []byte("[default]\naws_access_key_id = AKIDSTANDIN\naws_secret_access_key = standin-secret\n"),
+		} {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, b, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command("sh", script)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + root}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	assign := "AssignPrivateIpAddresses NetworkInterfaceId=eni-0123456789abcdef0 PrivateIpAddress.1=10.20.0.4 AllowReassignment=true signed=true"
+	associate := "AssociateAddress NetworkInterfaceId=eni-0123456789abcdef0 AllocationId=eipalloc-0123456789abcdef0 PrivateIpAddress=10.20.0.4 AllowReassociation=true signed=true"
+	t.Run("moves the address and the Elastic IP", func(t *testing.T) {
+		api := &awsStandIn{}
+		out, err := run(t, api)
+		if err != nil || !slices.Equal(api.calls, []string{assign, associate}) {
+			t.Errorf("err %v, calls %q\nwant %q\nlog:\n%s", err, api.calls, []string{assign, associate}, out)
+		}
+	})
+	t.Run("retries an unavailable API", func(t *testing.T) {
+		api := &awsStandIn{failures: 2}
+		out, err := run(t, api)
+		if err != nil || api.calls[len(api.calls)-1] != associate || !strings.Contains(out, "retrying in 1 s") {
+			t.Errorf("err %v, calls %q, log:\n%s", err, api.calls, out)
+		}
+	})
+	t.Run("a refusal is not retried", func(t *testing.T) {
+		api := &awsStandIn{deny: true}
+		out, err := run(t, api)
+		if err == nil || len(api.calls) != 1 || !strings.Contains(out, "refused") {
+			t.Errorf("err %v, calls %q, log:\n%s", err, api.calls, out)
+		}
+	})
+}

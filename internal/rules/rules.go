@@ -517,8 +517,8 @@ func failover(s *schema.Stack) []finding {
 		return []finding{{"balancer.vrrp", fmt.Sprintf("balancer.vrrp is used only with failover \"keepalived\" or \"reserved-ip\", and failover is %q", b.Failover)}}
 	case !keep:
 		return nil
-	case b.Failover == "reserved-ip" && s.Provider != "digitalocean":
-		return []finding{{"balancer.failover", fmt.Sprintf(`failover "reserved-ip" is rendered for provider "digitalocean" (keepalived assigns the reserved IP through its API), and provider is %q; on a network that carries gratuitous ARP use "keepalived"`, s.Provider)}}
+	case b.Failover == "reserved-ip" && s.Provider != "digitalocean" && s.Provider != "aws":
+		return []finding{{"balancer.failover", fmt.Sprintf(`failover "reserved-ip" is rendered for providers "digitalocean" (the reserved IP) and "aws" (a secondary private address and its Elastic IP), moved through their APIs, and provider is %q; on a network that carries gratuitous ARP use "keepalived"`, s.Provider)}}
 	case b.Failover == "keepalived" && (s.Provider == "digitalocean" || s.Provider == "aws"):
 		return []finding{{"balancer.failover", fmt.Sprintf(`failover "keepalived" moves an address by gratuitous ARP, which %s's network ignores: use "reserved-ip" on DigitalOcean, or a cloud balancer`, s.Provider)}}
 	case v == nil:
@@ -531,13 +531,16 @@ func failover(s *schema.Stack) []finding {
 		return nil
 	}
 	var out []finding
+	if v.ElasticIPAllocation != "" && (s.Provider != "aws" || b.Failover != "reserved-ip") {
+		out = append(out, finding{"balancer.vrrp.elastic_ip_allocation", fmt.Sprintf(`an Elastic IP is moved with failover "reserved-ip" on provider "aws"; here failover is %q and provider %q`, b.Failover, s.Provider)})
+	}
 	vip := net.ParseIP(v.VirtualAddress).To4()
 	for _, n := range s.HostNames() {
 		if s.Hosts[n].Address == v.VirtualAddress {
 			out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is host %s's own address: it must be an address no host has, which keepalived moves to the master", v.VirtualAddress, n)})
 		}
 	}
-	if b.Failover == "keepalived" {
+	if b.Failover == "keepalived" || s.Provider == "aws" {
 		mask := net.CIDRMask(v.Prefix, 32)
 		subnet := &net.IPNet{IP: vip.Mask(mask), Mask: mask}
 		for _, h := range lbs {
