@@ -13,10 +13,10 @@ FUZZTIME ?= 30s
 # cloud-init schema, promtool (prometheus), a live Celery worker against
 # redis-server, OpenSSH servers for push, headless Chromium for the runbook
 # site, unshare/ip (util-linux, iproute2) for network namespaces, keepalived
-# (keepalived -t) and curl for the reserved-IP notify script.
+# (keepalived -t), curl and awscli for the reserved-IP notify scripts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	cloud-init prometheus redis-server celery python3-celery python3-redis \
-	openssh-server openssh-client chromium iproute2 util-linux git keepalived curl
+	openssh-server openssh-client chromium iproute2 util-linux git keepalived curl awscli
 
 .PHONY: build test check tools fuzz bench
 

@@ -217,7 +217,7 @@ func TestNotifyScript(t *testing.T) {
 		f := write(t, s, root)[lb][NotifyPath]
 		script := filepath.Join(root, NotifyPath)
 		for p, b := range map[string][]byte{
-			script: f.Content,
+			script:                       f.Content,
 			filepath.Join(root, EnvFile): []byte(fmt.Sprintf("DO_API_BASE=%[1]s\nDO_METADATA_BASE=%[1]s\n", serve(t, api))),
 		} {
 			os.MkdirAll(filepath.Dir(p), 0o755)
@@ -300,7 +300,7 @@ func (a *awsStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	md := map[string]string{
 		"/latest/meta-data/mac": "0e:00:00:00:00:01",
 		"/latest/meta-data/network/interfaces/macs/0e:00:00:00:00:01/interface-id": "eni-0123456789abcdef0",
-		"/latest/meta-data/placement/region":                                      "eu-west-1",
+		"/latest/meta-data/placement/region":                                       "eu-west-1",
 	}
 	switch {
 	case r.Method == "PUT" && r.URL.Path == "/latest/api/token":
@@ -378,8 +378,8 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 		script := filepath.Join(root, NotifyPath)
 		url := serve(t, api)
 		for p, b := range map[string][]byte{
-			script:                      byHost["lb2"][NotifyPath].Content,
-			filepath.Join(root, EnvFile): []byte(fmt.Sprintf("AWS_EC2_ENDPOINT=%[1]s\nAWS_METADATA_BASE=%[1]s\n", url)),
+			script:                                  byHost["lb2"][NotifyPath].Content,
+			filepath.Join(root, EnvFile):            []byte(fmt.Sprintf("AWS_EC2_ENDPOINT=%[1]s\nAWS_METADATA_BASE=%[1]s\n", url)),
 			filepath.Join(root, AWSCredentialsFile): []byte("[default]\naws_access_key_id = AKIDSTANDIN\naws_secret_access_key = standin-secret\n"),
 		} {
 			os.MkdirAll(filepath.Dir(p), 0o755)
