@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -57,6 +58,16 @@ func (w *writer) v(s string) string {
 
 func secs(n int) string { return artifact.Seconds(n) }
 
+// somaxconn is the stack's net.core.somaxconn, when it sets a number.
+func somaxconn(s *schema.Stack) (int, bool) {
+	v, ok := s.Tuning.Sysctl["net.core.somaxconn"]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(v))
+	return n, err == nil
+}
+
 // isLoopback reports whether an IPv4 address is in 127.0.0.0/8.
 func isLoopback(addr string) bool { return strings.HasPrefix(addr, "127.") }
 
@@ -98,6 +109,12 @@ func config(s *schema.Stack, opt artifact.Options) ([]byte, error) {
 	w.note("The last retry of a failed connection goes to another server.")
 	w.kw("option", "redispatch")
 	w.kw("retries", fmt.Sprint(b.Retries))
+	if n, ok := somaxconn(s); ok && n < b.MaxConn {
+		w.note("Connections waiting to be accepted, per frontend: by default maxconn, but the kernel",
+			fmt.Sprintf("caps every listen backlog at net.core.somaxconn (%d), so say so. It queues", n),
+			"connections not yet accepted, not connections served: maxconn still applies.")
+		w.kw("backlog", fmt.Sprint(n))
+	}
 	timeouts(w, s, true)
 
 	frontendHTTP(w, s)

@@ -55,6 +55,9 @@ var Table = []Rule{
 	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
 	{"broker-eviction", "error", "A Redis broker on a cache that evicts keys loses queued tasks when memory runs out.", brokerEviction},
 	{"failover", "error", "A stated balancer failover is rendered: keepalived or a reserved IP needs balancer.vrrp, a virtual address no host has (inside the balancers' subnet for keepalived) and a priority per balancer; DNS failover is not rendered.", failover},
+	{"stats-address", "error", "HAProxy binds balancer.stats.address on every balancer: an address other than loopback exists on one host only, and HAProxy will not start on the others.", statsAddress},
+	{"app-port", "error", "The app server runs as an unprivileged user with no capabilities: it cannot bind a port below 1024.", appPort},
+	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -270,9 +273,8 @@ func somaxconn(s *schema.Stack) []finding {
 		n         int
 	}
 	bs := []backlog{{"app.backlog", s.App.Server + " --backlog", s.App.Backlog}, {"tuning.sysctl", "nginx listen", nginxBacklog}}
-	if s.Balancer.Kind == "haproxy" {
-		bs = append(bs, backlog{"balancer.maxconn", "HAProxy frontend (backlog defaults to maxconn)", s.Balancer.MaxConn})
-	}
+	// HAProxy's frontends: haproxy.cfg sets backlog to somaxconn when
+	// maxconn (its default) is larger, so it is never truncated.
 	var fs []finding
 	for _, b := range bs {
 		if b.n > max {
@@ -587,4 +589,46 @@ func CheckAcross(stacks []*schema.Stack) []schema.Diagnostic {
 	}
 	schema.SortDiagnostics(out)
 	return out
+}
+
+// statsAddress: the stats listener binds one address on every balancer.
+func statsAddress(s *schema.Stack) []finding {
+	lbs := s.HostsWithRole("lb")
+	a := s.Balancer.Stats.Address
+	if s.Balancer.Kind != "haproxy" || len(lbs) < 2 || strings.HasPrefix(a, "127.") {
+		return nil
+	}
+	return []finding{{"balancer.stats.address", fmt.Sprintf("the stats page binds %s on every balancer (%s), and one address is on one host only: HAProxy would not start on the others; keep it on loopback (the default, reached with ssh -L)", a, hostList(lbs))}}
+}
+
+// appPort: gunicorn and Starman run as app.user with an empty
+// capability set, so a privileged port cannot be bound.
+func appPort(s *schema.Stack) []finding {
+	p := s.App.Bind.Port
+	if p == 0 || p >= 1024 {
+		return nil
+	}
+	return []finding{{"app.bind.port", fmt.Sprintf("%s runs as %s with no capabilities and cannot bind port %d (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket", s.App.Server, s.App.User, p)}}
+}
+
+// DOConnectionsPerNode is what DigitalOcean documents one load balancer
+// node (size unit) to hold.
+const DOConnectionsPerNode = 10000
+
+// cloudLBCapacity: the DigitalOcean balancer's nodes hold the target.
+func cloudLBCapacity(s *schema.Stack) []finding {
+	target := s.Capacity.TargetConcurrency
+	if s.Balancer.Kind != "cloud" || s.Provider != "digitalocean" || target == 0 {
+		return nil
+	}
+	units := 1
+	path := "balancer.kind"
+	if d := s.Balancer.DigitalOcean; d != nil {
+		units, path = d.SizeUnit, "balancer.digitalocean.size_unit"
+	}
+	if units*DOConnectionsPerNode >= target {
+		return nil
+	}
+	need := (target + DOConnectionsPerNode - 1) / DOConnectionsPerNode
+	return []finding{{path, fmt.Sprintf("the DigitalOcean load balancer has %d node(s) of %d concurrent connections (%d) for capacity.target_concurrency %d: set balancer.digitalocean.size_unit to at least %d", units, DOConnectionsPerNode, units*DOConnectionsPerNode, target, need)}}
 }

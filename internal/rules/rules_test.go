@@ -193,6 +193,15 @@ queue: {engine: "redis", host: "10.0.0.31"}`,
 		`stacks/t.cue:12:118: balancer.vrrp.priority.app1: priority for app1, which is not an lb host (lb hosts: lb1, lb2) [failover]`},
 	{"failover", twoLB + `balancer: {kind: "nginx", vrrp: {virtual_address: "10.0.0.4", router_id: 7}}`, twoLB + keepalivedOK,
 		`stacks/t.cue:12:33: balancer.vrrp: balancer.vrrp is used only with failover "keepalived" or "reserved-ip", and failover is "none" [failover]`},
+	{"stats-address", twoLB + `balancer: {kind: "haproxy", stats: address: "10.0.0.5"}`, twoLB + `balancer: kind: "haproxy"`,
+		`stacks/t.cue:12:45: balancer.stats.address: the stats page binds 10.0.0.5 on every balancer (lb1, lb2), and one address is on one host only: HAProxy would not start on the others; keep it on loopback (the default, reached with ssh -L) [stats-address]`},
+	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
+		`stacks/t.cue:10:18: app.bind.port: gunicorn runs as app with no capabilities and cannot bind port 80 (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket [app-port]`},
+	{"cloud-lb-capacity", `provider: "digitalocean"
+capacity: target_concurrency: 20000`, `provider: "digitalocean"
+capacity: target_concurrency: 20000
+balancer: digitalocean: size_unit: 2`,
+		`stacks/t.cue:8:11: balancer.digitalocean.size_unit: the DigitalOcean load balancer has 1 node(s) of 10000 concurrent connections (10000) for capacity.target_concurrency 20000: set balancer.digitalocean.size_unit to at least 2 [cloud-lb-capacity]`},
 	{"scaling",
 		asg + strings.Replace(awsScaling(2), `provider: "aws"`, ``, 1), asg + awsScaling(2),
 		`stacks/t.cue:10:10: scaling: a scaling section (an AWS Auto Scaling group) needs provider "aws", not "generic" [scaling]`},
