@@ -17,30 +17,6 @@ import (
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
-// deadableHost stands in for an app host's nginx in front of its app:
-// while the app is dead, nginx still answers, with 502, on every path,
-// the health path included (nginx passes it on to the app). It records
-// the id of every POST it receives, to catch one sent twice.
-type deadableHost struct {
-	name  string
-	dead  atomic.Bool
-	mu    sync.Mutex
-	posts map[string]int
-}
-
-func (h *deadableHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		h.mu.Lock()
-		h.posts[r.URL.Query().Get("id")]++
-		h.mu.Unlock()
-	}
-	if h.dead.Load() {
-		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
-		return
-	}
-	io.WriteString(w, h.name)
-}
-
 // faultResult is what one run of the backend-fault scenario measured.
 type faultResult struct {
 	gets, failedGets   int64
@@ -53,7 +29,7 @@ type faultResult struct {
 // hosts, drives GET and POST load through it, kills the app behind app2
 // one second in, and measures what the clients saw and how long HAProxy
 // took to mark app2 down.
-func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []*deadableHost, httpPort, statsPort int) faultResult {
+func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []*testtool.AppHost, httpPort, statsPort int) faultResult {
 	t.Helper()
 	cfgPath := filepath.Join(sb.root, "fault.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -71,6 +47,9 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	}
 
 	var res faultResult
+	for _, h := range hosts {
+		h.ResetPosts()
+	}
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
@@ -117,7 +96,7 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	}
 	time.Sleep(time.Second)
 	killed := time.Now()
-	hosts[1].dead.Store(true)
+	hosts[1].Dead.Store(true)
 	res.detect = -1
 	for time.Since(killed) < 4*time.Second {
 		if serverState(t, sb.path(adminSocket), "app", "app2") == "DOWN" {
@@ -130,27 +109,8 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	time.Sleep(time.Second)
 	close(stopLoad)
 	wg.Wait()
-	hosts[1].dead.Store(false)
-	for _, h := range hosts {
-		h.mu.Lock()
-		for id, n := range h.posts {
-			if n > 1 {
-				res.duplicatePosts = append(res.duplicatePosts, h.name+":"+id)
-			}
-		}
-		h.mu.Unlock()
-	}
-	// A POST reaching both hosts is sent twice too.
-	h0, h1 := hosts[0], hosts[1]
-	h0.mu.Lock()
-	h1.mu.Lock()
-	for id := range h0.posts {
-		if h1.posts[id] > 0 {
-			res.duplicatePosts = append(res.duplicatePosts, "both:"+id)
-		}
-	}
-	h1.mu.Unlock()
-	h0.mu.Unlock()
+	hosts[1].Dead.Store(false)
+	res.duplicatePosts = testtool.PostsSentTwice(hosts...)
 	return res
 }
 
@@ -166,41 +126,10 @@ func TestLiveBackendFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts haproxy")
 	}
-	la, lb, appPort := listenPair(t, "127.0.0.2", "127.0.0.3")
-	hosts := []*deadableHost{{name: "app1", posts: map[string]int{}}, {name: "app2", posts: map[string]int{}}}
-	for i, l := range []net.Listener{la, lb} {
-		srv := &http.Server{Handler: hosts[i]}
-		go srv.Serve(l)
-		t.Cleanup(func() { srv.Close() })
-	}
-	statsPort, httpPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
-	s := load(t, fmt.Sprintf(`
-name:   "fault"
-domain: "shop.example.com"
-tls: mode: "none"
-hosts: {
-	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
-	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
-	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
-}
-balancer: {
-	kind: "haproxy"
-	slowstart: 0
-	maxconn: 1000
-	stats: port: %d
-}
-app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
-`, statsPort, appPort))
-	if h := s.Balancer.Health; h.Interval != 1 || h.Fall != 2 || h.Timeout != 1 {
+	sb, cfg, hosts, httpPort, statsPort := faultSandbox(t, "fault")
+	if h := sb.s.Balancer.Health; h.Interval != 1 || h.Fall != 2 || h.Timeout != 1 {
 		t.Fatalf("HAProxy's default health timing is %+v, want interval 1, timeout 1, fall 2", h)
 	}
-	sb := newSandbox(t, s)
-	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
-	if os.Geteuid() != 0 {
-		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
-	}
-	i := strings.Index(cfg, "    chroot ")
-	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
 
 	t.Run("rendered", func(t *testing.T) {
 		r := runBackendFault(t, bin, sb, cfg, hosts, httpPort, statsPort)
@@ -241,24 +170,6 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	})
 }
 
-// hangingHost accepts connections and, while frozen, never answers: an
-// app host stopped with SIGSTOP, whose kernel still completes handshakes.
-type hangingHost struct {
-	deadableHost
-	frozen atomic.Bool
-}
-
-func (h *hangingHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for h.frozen.Load() {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	h.deadableHost.ServeHTTP(w, r)
-}
-
 // TestLiveHealthTiming measures the health checks alone, with no traffic
 // to notice a failure: an app host whose app died (502 on the health
 // path) must be out within 2 s and, once the app is back, in again
@@ -269,33 +180,8 @@ func TestLiveHealthTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts haproxy")
 	}
-	la, lb, appPort := listenPair(t, "127.0.0.2", "127.0.0.3")
-	hosts := []*hangingHost{{deadableHost: deadableHost{name: "app1", posts: map[string]int{}}}, {deadableHost: deadableHost{name: "app2", posts: map[string]int{}}}}
-	for i, l := range []net.Listener{la, lb} {
-		srv := &http.Server{Handler: hosts[i]}
-		go srv.Serve(l)
-		t.Cleanup(func() { srv.Close() })
-	}
-	statsPort, httpPort := testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
-	s := load(t, fmt.Sprintf(`
-name:   "timing"
-domain: "shop.example.com"
-tls: mode: "none"
-hosts: {
-	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
-	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
-	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
-}
-balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
-app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
-`, statsPort, appPort))
-	sb := newSandbox(t, s)
-	cfg := strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
-	if os.Geteuid() != 0 {
-		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
-	}
-	i := strings.Index(cfg, "    chroot ")
-	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
+	sb, cfg, hosts, _, statsPort := faultSandbox(t, "timing")
+	s := sb.s
 	cfgPath := filepath.Join(sb.root, "timing.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -319,9 +205,9 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	iv := time.Duration(h.Interval) * time.Second
 
 	time.Sleep(1500 * time.Millisecond)
-	hosts[1].dead.Store(true)
+	hosts[1].Dead.Store(true)
 	down := state("DOWN", 5*time.Second)
-	hosts[1].dead.Store(false)
+	hosts[1].Dead.Store(false)
 	up := state("UP", 5*time.Second)
 	t.Logf("app dead, no traffic: out after %v; app back: in after %v (rise %d x interval %v = %v)", down, up, h.Rise, iv, time.Duration(h.Rise)*iv)
 	if down < 0 || down > 2*time.Second {
@@ -332,9 +218,9 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	}
 
 	time.Sleep(1500 * time.Millisecond)
-	hosts[1].frozen.Store(true)
+	hosts[1].Frozen.Store(true)
 	frozen := state("DOWN", 8*time.Second)
-	hosts[1].frozen.Store(false)
+	hosts[1].Frozen.Store(false)
 	bound := iv + time.Duration(h.Fall)*time.Duration(h.Timeout)*time.Second + time.Duration(h.Fall-1)*250*time.Millisecond
 	t.Logf("frozen host: out after %v (bound %v)", frozen, bound)
 	if frozen < 0 || frozen > bound+300*time.Millisecond {
@@ -343,4 +229,40 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	if state("UP", 5*time.Second) < 0 {
 		t.Error("app2 did not come back after thawing")
 	}
+}
+
+// faultSandbox starts two stand-in app hosts on 127.0.0.2 and 127.0.0.3
+// and renders an HAProxy balancer for them with the schema's defaults,
+// its port 80 moved to a free loopback port (httpPort) and, without
+// root, no chroot or user change.
+func faultSandbox(t *testing.T, name string) (sb *sandbox, cfg string, hosts []*testtool.AppHost, httpPort, statsPort int) {
+	t.Helper()
+	la, lb, appPort := listenPair(t, "127.0.0.2", "127.0.0.3")
+	hosts = []*testtool.AppHost{{Name: "app1"}, {Name: "app2"}}
+	for i, l := range []net.Listener{la, lb} {
+		srv := &http.Server{Handler: hosts[i]}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+	statsPort, httpPort = testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	s := load(t, fmt.Sprintf(`
+name:   %q
+domain: "shop.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
+app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
+`, name, statsPort, appPort))
+	sb = newSandbox(t, s)
+	cfg = strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
+	if os.Geteuid() != 0 {
+		cfg = strings.NewReplacer("    user haproxy\n", "", "    group haproxy\n", "").Replace(cfg)
+	}
+	i := strings.Index(cfg, "    chroot ")
+	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
+	return sb, cfg, hosts, httpPort, statsPort
 }

@@ -15,32 +15,6 @@ import (
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
-// appHost stands in for an app host's nginx: while its app is dead it
-// answers 502 on every path. It counts the GETs it served and records
-// every POST's id, to catch one sent twice.
-type appHost struct {
-	dead   atomic.Bool
-	served atomic.Int64
-	mu     sync.Mutex
-	posts  map[string]int
-}
-
-func (h *appHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		h.mu.Lock()
-		h.posts[r.URL.Query().Get("id")]++
-		h.mu.Unlock()
-	}
-	if h.dead.Load() {
-		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
-		return
-	}
-	if r.Method == http.MethodGet {
-		h.served.Add(1)
-	}
-	io.WriteString(w, "ok")
-}
-
 // TestLiveBalancerFault runs the rendered nginx balancer in front of two
 // stand-in app hosts under GET and POST load, kills the app behind app2
 // (its nginx answers 502) for two seconds and brings it back. No GET may
@@ -56,7 +30,7 @@ func TestLiveBalancerFault(t *testing.T) {
 	net24 := loopbackNet()
 	lbAddr, a1, a2 := net24+"2", net24+"3", net24+"4"
 	appPort := freePort(t, a1)
-	hosts := []*appHost{{posts: map[string]int{}}, {posts: map[string]int{}}}
+	hosts := []*testtool.AppHost{{Name: "app1"}, {Name: "app2"}}
 	for i, a := range []string{a1, a2} {
 		l, err := net.Listen("tcp", a+":"+appPort)
 		if err != nil {
@@ -100,10 +74,8 @@ app: {name: "fault", runtime: "perl", psgi: "/srv/fault/app.psgi", working_dir: 
 		stop := runNginx(t, nginx, root, root+"/"+ConfPath, lbAddr+":"+lbPort)
 		defer stop()
 		for _, h := range hosts {
-			h.dead.Store(false)
-			h.mu.Lock()
-			clear(h.posts)
-			h.mu.Unlock()
+			h.Dead.Store(false)
+			h.ResetPosts()
 		}
 		c := client(lbAddr+":"+lbPort, "", nil)
 		var nGets, nFailed, postID atomic.Int64
@@ -141,14 +113,14 @@ app: {name: "fault", runtime: "perl", psgi: "/srv/fault/app.psgi", working_dir: 
 			}()
 		}
 		time.Sleep(time.Second)
-		hosts[1].dead.Store(true)
+		hosts[1].Dead.Store(true)
 		time.Sleep(2 * time.Second)
-		before := hosts[1].served.Load()
+		before := hosts[1].Served.Load()
 		revived := time.Now()
-		hosts[1].dead.Store(false)
+		hosts[1].Dead.Store(false)
 		back = -1
 		for time.Since(revived) < 4*time.Second {
-			if hosts[1].served.Load() > before+5 {
+			if hosts[1].Served.Load() > before+5 {
 				back = time.Since(revived)
 				break
 			}
@@ -156,24 +128,9 @@ app: {name: "fault", runtime: "perl", psgi: "/srv/fault/app.psgi", working_dir: 
 		}
 		close(stopLoad)
 		wg.Wait()
-		for _, h := range hosts {
-			h.mu.Lock()
-			for id, n := range h.posts {
-				if n > 1 {
-					dup = append(dup, id)
-				}
-			}
-			h.mu.Unlock()
-		}
-		hosts[0].mu.Lock()
-		hosts[1].mu.Lock()
-		for id := range hosts[0].posts {
-			if hosts[1].posts[id] > 0 {
-				dup = append(dup, "both:"+id)
-			}
-		}
-		hosts[1].mu.Unlock()
-		hosts[0].mu.Unlock()
+		// nginx's graceful stop waits for open client connections.
+		c.Transport.(*http.Transport).CloseIdleConnections()
+		dup = testtool.PostsSentTwice(hosts...)
 		return nGets.Load(), nFailed.Load(), back, dup
 	}
 
