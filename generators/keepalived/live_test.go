@@ -34,9 +34,10 @@ func (n netns) hasAddr(t *testing.T, addr string) bool {
 	return err == nil && bytes.Contains(out, []byte(" "+addr+"/"))
 }
 
-// pair creates two namespaces joined by a veth pair whose ends are both
-// named vrrp0, with the given addresses.
-func pair(t *testing.T, addrA, addrB string) (netns, netns) {
+// joined creates a namespace per address, each with an interface named
+// vrrp0 holding that address, all on one bridge in a namespace of its
+// own: a private network that nothing else shares.
+func joined(t *testing.T, addrs ...string) []netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
@@ -44,26 +45,33 @@ func pair(t *testing.T, addrA, addrB string) (netns, netns) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		testtool.Missing(t, "ip (iproute2) not installed")
 	}
-	id := fmt.Sprintf("hcka%d", os.Getpid())
-	a, b := netns(id+"a"), netns(id+"b")
-	for _, n := range []netns{a, b} {
+	id := fmt.Sprintf("hck%d", os.Getpid())
+	add := func(n netns) {
 		if out, err := exec.Command("ip", "netns", "add", string(n)).CombinedOutput(); err != nil {
 			t.Skipf("cannot create a network namespace: %v %s", err, out)
 		}
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", string(n)).Run() })
 	}
-	if out, err := exec.Command("ip", "link", "add", id+"x", "netns", string(a), "type", "veth", "peer", "name", id+"y", "netns", string(b)).CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	for n, l := range map[netns]string{a: id + "x", b: id + "y"} {
-		n.run(t, "link", "set", l, "name", "vrrp0")
-	}
-	for n, addr := range map[netns]string{a: addrA, b: addrB} {
+	hub := netns(id + "hub")
+	add(hub)
+	hub.run(t, "link", "add", "br0", "type", "bridge")
+	hub.run(t, "link", "set", "br0", "up")
+	var out []netns
+	for i, addr := range addrs {
+		n := netns(fmt.Sprintf("%s%c", id, 'a'+i))
+		add(n)
+		in, port := fmt.Sprintf("%sx%d", id, i), fmt.Sprintf("%sy%d", id, i)
+		if b, err := exec.Command("ip", "link", "add", in, "netns", string(n), "type", "veth", "peer", "name", port, "netns", string(hub)).CombinedOutput(); err != nil {
+			t.Fatalf("veth: %v %s", err, b)
+		}
+		hub.run(t, "link", "set", port, "master", "br0", "up")
+		n.run(t, "link", "set", in, "name", "vrrp0")
 		n.run(t, "address", "add", addr+"/24", "dev", "vrrp0")
 		n.run(t, "link", "set", "vrrp0", "up")
 		n.run(t, "link", "set", "lo", "up")
+		out = append(out, n)
 	}
-	return a, b
+	return out
 }
 
 // runKeepalived starts keepalived (VRRP only, in the foreground) in ns
@@ -129,7 +137,8 @@ func TestLiveFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts keepalived")
 	}
-	a, b := pair(t, "10.99.0.5", "10.99.0.6")
+	ns := joined(t, "10.99.0.5", "10.99.0.6", "10.99.0.7")
+	a, b, foreign := ns[0], ns[1], ns[2]
 	l, err := schema.NewLoader("")
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +164,9 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 	// check file and namespace, and the backup's namespace. Started
 	// together, either may win the first election (nopreempt: priorities
 	// 150 and 140 differ in their wait by 20 ms).
-	start := func(t *testing.T) (*exec.Cmd, string, netns, netns) {
+	var startWith func(t *testing.T, check bool) (*exec.Cmd, string, netns, netns)
+	start := func(t *testing.T) (*exec.Cmd, string, netns, netns) { return startWith(t, true) }
+	startWith = func(t *testing.T, check bool) (*exec.Cmd, string, netns, netns) {
 		files, err := Gen{}.Generate(s, artifact.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -181,6 +192,9 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 				t.Fatalf("no %s in\n%s", from, cfg)
 			}
 			cfg = strings.Replace(cfg, from, `script "/usr/bin/test -e `+alive[h.name]+`"`, 1)
+			if !check {
+				cfg = strings.Replace(cfg, "    check_unicast_src\n", "", 1)
+			}
 			p := filepath.Join(dir, "keepalived.conf")
 			os.WriteFile(p, []byte(cfg), 0o644)
 			cmds = append(cmds, runKeepalived(t, bin, h.ns, p, dir))
@@ -219,4 +233,50 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 			t.Errorf("the address moved after %v, want within 3.5s (two checks a second apart, then at once)", d)
 		}
 	})
+
+	// A balancer that is not this stack's on the same network (a copy of
+	// the stack left running elsewhere, a staging clone) with this
+	// stack's router id and address, the highest priority and these
+	// balancers as its peers: check_unicast_src drops its
+	// advertisements, and the master keeps the address. Without
+	// check_unicast_src it takes the address away. (keepalived already
+	// ignores an advertisement for other addresses, with a log line.)
+	for _, check := range []bool{true, false} {
+		t.Run(fmt.Sprintf("foreign VRRP, check_unicast_src %v", check), func(t *testing.T) {
+			_, _, mns, bns := startWith(t, check)
+			dir := t.TempDir()
+			os.Chmod(dir, 0o755)
+			cfg := fmt.Sprintf(`global_defs {
+    router_id other-stack
+}
+vrrp_instance other {
+    state MASTER
+    priority 254
+    interface vrrp0
+    virtual_router_id %d
+    version 3
+    advert_int 0.5
+    unicast_src_ip 10.99.0.7
+    unicast_peer {
+        10.99.0.5
+        10.99.0.6
+    }
+    virtual_ipaddress {
+        10.99.0.4/24 dev vrrp0
+    }
+}
+`, s.Balancer.VRRP.RouterID)
+			p := filepath.Join(dir, "keepalived.conf")
+			os.WriteFile(p, []byte(cfg), 0o644)
+			runKeepalived(t, bin, foreign, p, dir)
+			lost := waitFor(4*time.Second, func() bool { return !mns.hasAddr(t, vip) && !bns.hasAddr(t, vip) })
+			if check && lost >= 0 {
+				t.Errorf("the foreign advertisements took the address from this stack's balancers after %v", lost)
+			}
+			if !check && lost < 0 {
+				t.Errorf("without check_unicast_src the foreign advertisements changed nothing: the test proves nothing")
+			}
+			t.Logf("check_unicast_src %v: this stack's balancers lost the address: %v", check, lost >= 0)
+		})
+	}
 }
