@@ -58,6 +58,7 @@ var Table = []Rule{
 	{"stats-address", "error", "HAProxy binds balancer.stats.address on every balancer: an address other than loopback exists on one host only, and HAProxy will not start on the others.", statsAddress},
 	{"app-port", "error", "The app server runs as an unprivileged user with no capabilities: it cannot bind a port below 1024.", appPort},
 	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
+	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -631,4 +632,22 @@ func cloudLBCapacity(s *schema.Stack) []finding {
 	}
 	need := (target + DOConnectionsPerNode - 1) / DOConnectionsPerNode
 	return []finding{{path, fmt.Sprintf("the DigitalOcean load balancer has %d node(s) of %d concurrent connections (%d) for capacity.target_concurrency %d: set balancer.digitalocean.size_unit to at least %d", units, DOConnectionsPerNode, units*DOConnectionsPerNode, target, need)}}
+}
+
+// rateLimitHosts: nginx limit_req counts per host. On an nginx balancer
+// the limit applies once, at the balancer; behind HAProxy or a cloud
+// balancer it applies on each app host, and unless the balancer keeps
+// a client on one host, the client gets the rate once per host.
+func rateLimitHosts(s *schema.Stack) []finding {
+	apps := s.HostsWithRole("app")
+	haproxy := s.Balancer.Kind == "haproxy"
+	if s.RateLimit == nil || s.Balancer.Kind == "nginx" || (haproxy && s.Balancer.Algorithm == "source") || len(apps) < 2 {
+		return nil
+	}
+	n := len(apps)
+	fix := "use an nginx balancer (the limit then applies once) or divide the rates by " + strconv.Itoa(n)
+	if haproxy {
+		fix = `use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by ` + strconv.Itoa(n)
+	}
+	return []finding{{"rate_limit.rate", fmt.Sprintf("behind the %s balancer the limit applies on each of the %d app hosts, which share a client's requests: a client gets up to %d × %s (per-location rates too); %s", s.Balancer.Kind, n, n, s.RateLimit.Rate, fix)}}
 }

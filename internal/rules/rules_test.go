@@ -202,6 +202,12 @@ capacity: target_concurrency: 20000`, `provider: "digitalocean"
 capacity: target_concurrency: 20000
 balancer: digitalocean: size_unit: 2`,
 		`stacks/t.cue:8:11: balancer.digitalocean.size_unit: the DigitalOcean load balancer has 1 node(s) of 10000 concurrent connections (10000) for capacity.target_concurrency 20000: set balancer.digitalocean.size_unit to at least 2 [cloud-lb-capacity]`},
+	{"rate-limit-hosts", `rate_limit: rate: "5r/m"
+balancer: kind: "haproxy"
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`, `rate_limit: rate: "5r/m"
+balancer: {kind: "haproxy", algorithm: "source"}
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`stacks/t.cue:10:19: rate_limit.rate: warning: behind the haproxy balancer the limit applies on each of the 2 app hosts, which share a client's requests: a client gets up to 2 × 5r/m (per-location rates too); use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by 2 [rate-limit-hosts]`},
 	{"scaling",
 		asg + strings.Replace(awsScaling(2), `provider: "aws"`, ``, 1), asg + awsScaling(2),
 		`stacks/t.cue:10:10: scaling: a scaling section (an AWS Auto Scaling group) needs provider "aws", not "generic" [scaling]`},
