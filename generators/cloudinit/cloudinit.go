@@ -339,8 +339,11 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File) []string {
 	}
 	if hasKind["keepalived"] {
 		// After the balancer daemon: keepalived's check tracks it, and the
-		// first election needs it running.
-		cmds = append(cmds, "keepalived -t -f /etc/keepalived/keepalived.conf", "systemctl enable keepalived", "systemctl restart keepalived")
+		// first election needs it running. keepalived -t also checks the
+		// interface exists: when it fails, say so rather than stop the
+		// boot script (the balancer serves on its own address meanwhile).
+		cmds = append(cmds, "if keepalived -t -f /etc/keepalived/keepalived.conf; then systemctl enable keepalived; systemctl restart keepalived; "+
+			"else echo 'hacompile: /etc/keepalived/keepalived.conf does not check (keepalived -t): keepalived not started; fix the stack, push, then: systemctl enable --now keepalived'; fi")
 	}
 	if hasKind["redis"] && s.Cache != nil {
 		// Redis refuses to start without its ACL file, a secret the
