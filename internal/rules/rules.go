@@ -59,6 +59,7 @@ var Table = []Rule{
 	{"app-port", "error", "The app server runs as an unprivileged user with no capabilities: it cannot bind a port below 1024.", appPort},
 	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
+	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -650,4 +651,46 @@ func rateLimitHosts(s *schema.Stack) []finding {
 		fix = `use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by ` + strconv.Itoa(n)
 	}
 	return []finding{{"rate_limit.rate", fmt.Sprintf("behind the %s balancer the limit applies on each of the %d app hosts, which share a client's requests: a client gets up to %d × %s (per-location rates too); %s", s.Balancer.Kind, n, n, s.RateLimit.Rate, fix)}}
+}
+
+// balancerOptions are the balancer fields only some kinds render, with
+// those kinds.
+var balancerOptions = []struct {
+	field string
+	kinds []string
+	what  string
+}{
+	{"max_fails", []string{"nginx"}, "nginx's passive health checks"},
+	{"fail_timeout", []string{"nginx"}, "nginx's passive health checks"},
+	{"maxconn", []string{"haproxy"}, "HAProxy's connection limit"},
+	{"retries", []string{"haproxy"}, "HAProxy's retries (nginx tries each app host once)"},
+	{"slowstart", []string{"haproxy"}, "HAProxy's slow start (open-source nginx has none)"},
+	{"stats", []string{"haproxy"}, "HAProxy's statistics page"},
+	{"environment_file", []string{"haproxy"}, "HAProxy's environment file"},
+	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+}
+
+// balancerOption: an option written for another kind of balancer.
+func balancerOption(s *schema.Stack) []finding {
+	var out []finding
+	for _, o := range balancerOptions {
+		path := "balancer." + o.field
+		if slices.Contains(o.kinds, s.Balancer.Kind) || !wrote(s, path) {
+			continue
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which a balancer of kind %q does not have: remove it", path, o.what, s.Balancer.Kind)})
+	}
+	return out
+}
+
+// wrote reports whether the stack file sets path or a field inside it
+// (rather than leaving it to the schema's default).
+func wrote(s *schema.Stack, path string) bool {
+	for p := range s.Positions {
+		if p == path || strings.HasPrefix(p, path+".") {
+			return true
+		}
+	}
+	return false
 }

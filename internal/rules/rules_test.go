@@ -208,6 +208,10 @@ hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`, `r
 balancer: {kind: "haproxy", algorithm: "source"}
 hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
 		`stacks/t.cue:10:19: rate_limit.rate: warning: behind the haproxy balancer the limit applies on each of the 2 app hosts, which share a client's requests: a client gets up to 2 × 5r/m (per-location rates too); use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by 2 [rate-limit-hosts]`},
+	{"balancer-option", `balancer: max_fails: 5`, twoLB + `balancer: {kind: "nginx", max_fails: 5}`,
+		`stacks/t.cue:10:22: balancer.max_fails: balancer.max_fails is for nginx's passive health checks, which a balancer of kind "cloud" does not have: remove it [balancer-option]`},
+	{"balancer-option", twoLB + `balancer: {kind: "nginx", retries: 2, health: fall: 4}`, twoLB + `balancer: {kind: "haproxy", retries: 2, health: fall: 4}`,
+		`stacks/t.cue:12:36: balancer.retries: balancer.retries is for HAProxy's retries (nginx tries each app host once), which a balancer of kind "nginx" does not have: remove it [balancer-option]`},
 	{"scaling",
 		asg + strings.Replace(awsScaling(2), `provider: "aws"`, ``, 1), asg + awsScaling(2),
 		`stacks/t.cue:10:10: scaling: a scaling section (an AWS Auto Scaling group) needs provider "aws", not "generic" [scaling]`},
