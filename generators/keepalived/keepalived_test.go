@@ -72,7 +72,10 @@ func TestKeepalivedCheck(t *testing.T) {
 	if ifname == "" {
 		t.Skip("keepalived -t checks the interface, and this machine has none but loopback (which VRRP cannot use)")
 	}
-	for _, s := range failoverStacks(t) {
+	stacks := failoverStacks(t)
+	// And failover reserved-ip on AWS, which no example stack has.
+	stacks = append(stacks, awsStack(t))
+	for _, s := range stacks {
 		s.Balancer.VRRP.Interface = ifname
 		for _, h := range s.HostsWithRole("lb") {
 			root := t.TempDir()
@@ -351,27 +354,7 @@ func TestAWSNotifyScript(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/aws"); err != nil {
 		testtool.Missing(t, "Debian's AWS CLI (/usr/bin/aws, package awscli) not installed")
 	}
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("stacks/aws-lb.cue", []byte(`
-name: "aws-lb"
-provider: "aws"
-domain: "shop.example.com"
-tls: mode: "none"
-hosts: {
-	lb1:  {address: "10.20.0.5", roles: ["lb"], size: "t3.small"}
-	lb2:  {address: "10.20.0.6", roles: ["lb"], size: "t3.small"}
-	app1: {address: "10.20.0.11", roles: ["app"], size: "t3.medium"}
-	app2: {address: "10.20.0.12", roles: ["app"], size: "t3.medium"}
-}
-balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "10.20.0.4", router_id: 20, elastic_ip_allocation: "eipalloc-0123456789abcdef0"}}
-app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := awsStack(t)
 	run := func(t *testing.T, api *awsStandIn) (string, error) {
 		root := t.TempDir()
 		byHost := write(t, s, root)
@@ -419,4 +402,31 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 			t.Errorf("err %v, calls %q, log:\n%s", err, api.calls, out)
 		}
 	})
+}
+
+// awsStack has failover reserved-ip on AWS, with an Elastic IP.
+func awsStack(t *testing.T) *schema.Stack {
+	t.Helper()
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Load("stacks/aws-lb.cue", []byte(`
+name: "aws-lb"
+provider: "aws"
+domain: "shop.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.20.0.5", roles: ["lb"], size: "t3.small"}
+	lb2:  {address: "10.20.0.6", roles: ["lb"], size: "t3.small"}
+	app1: {address: "10.20.0.11", roles: ["app"], size: "t3.medium"}
+	app2: {address: "10.20.0.12", roles: ["app"], size: "t3.medium"}
+}
+balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "10.20.0.4", router_id: 20, elastic_ip_allocation: "eipalloc-0123456789abcdef0"}}
+app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
