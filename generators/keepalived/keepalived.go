@@ -257,17 +257,7 @@ RESERVED_IP=` + v.VirtualAddress + `
 TOKEN_FILE=` + opt.P(TokenFile) + `
 DO_API_BASE=https://api.digitalocean.com
 DO_METADATA_BASE=http://169.254.169.254
-ATTEMPTS=5
-
-if [ -r ` + opt.P(EnvFile) + ` ]; then
-    . ` + opt.P(EnvFile) + `
-fi
-
-log() {
-    logger -t hacompile-reserved-ip -p daemon.notice -- "$*" 2>/dev/null || true
-    printf 'hacompile-reserved-ip: %s\n' "$*" >&2
-}
-
+` + settingsAndLog(opt) + `
 if ! token=$(cat "$TOKEN_FILE" 2>/dev/null) || [ -z "$token" ]; then
     log "cannot read the API token from $TOKEN_FILE: provision it (see the runbook), then run $0"
     exit 1
@@ -344,17 +334,7 @@ ALLOCATION_ID=` + v.ElasticIPAllocation + `
 CREDENTIALS_FILE=` + opt.P(AWSCredentialsFile) + `
 AWS_METADATA_BASE=http://169.254.169.254
 AWS_EC2_ENDPOINT=
-ATTEMPTS=5
-
-if [ -r ` + opt.P(EnvFile) + ` ]; then
-    . ` + opt.P(EnvFile) + `
-fi
-
-log() {
-    logger -t hacompile-reserved-ip -p daemon.notice -- "$*" 2>/dev/null || true
-    printf 'hacompile-reserved-ip: %s\n' "$*" >&2
-}
-
+` + settingsAndLog(opt) + `
 if [ -r "$CREDENTIALS_FILE" ]; then
     export AWS_SHARED_CREDENTIALS_FILE="$CREDENTIALS_FILE"
 fi
@@ -416,5 +396,22 @@ if [ -n "$ALLOCATION_ID" ]; then
         --allocation-id "$ALLOCATION_ID" --network-interface-id "$eni" \
         --private-ip-address "$VIRTUAL_ADDRESS" --allow-reassociation || exit 1
 fi
+`
+}
+
+// settingsAndLog is the notify scripts' common part: the number of
+// attempts, the optional environment file that may override any setting
+// above it, and the log function (journal and standard error).
+func settingsAndLog(opt artifact.Options) string {
+	return `ATTEMPTS=5
+
+if [ -r ` + opt.P(EnvFile) + ` ]; then
+    . ` + opt.P(EnvFile) + `
+fi
+
+log() {
+    logger -t hacompile-reserved-ip -p daemon.notice -- "$*" 2>/dev/null || true
+    printf 'hacompile-reserved-ip: %s\n' "$*" >&2
+}
 `
 }
