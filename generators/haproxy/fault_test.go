@@ -2,15 +2,12 @@ package haproxy
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,47 +50,7 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	base := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
-	var postID atomic.Int64
-	stopLoad := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stopLoad:
-					return
-				default:
-				}
-				var resp *http.Response
-				var err error
-				post := i == 0 // one client of six sends POSTs
-				if post {
-					id := postID.Add(1)
-					resp, err = c.Post(fmt.Sprintf("%s?id=%d", base, id), "text/plain", strings.NewReader("order"))
-					atomic.AddInt64(&res.posts, 1)
-				} else {
-					resp, err = c.Get(base)
-					atomic.AddInt64(&res.gets, 1)
-				}
-				ok := err == nil && resp.StatusCode == 200
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if !ok {
-					if post {
-						atomic.AddInt64(&res.failedPosts, 1)
-					} else {
-						atomic.AddInt64(&res.failedGets, 1)
-					}
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
+	load := testtool.StartLoad(c, fmt.Sprintf("http://127.0.0.1:%d/", httpPort), 5)
 	time.Sleep(time.Second)
 	killed := time.Now()
 	hosts[1].Dead.Store(true)
@@ -107,8 +64,9 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	}
 	// Keep the load on a little longer with app2 dead.
 	time.Sleep(time.Second)
-	close(stopLoad)
-	wg.Wait()
+	load.Stop()
+	res.gets, res.failedGets = load.Gets.Load(), load.FailedGets.Load()
+	res.posts, res.failedPosts = load.Posts.Load(), load.FailedPosts.Load()
 	hosts[1].Dead.Store(false)
 	res.duplicatePosts = testtool.PostsSentTwice(hosts...)
 	return res

@@ -1,14 +1,10 @@
 package nginx
 
 import (
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,40 +74,7 @@ app: {name: "fault", runtime: "perl", psgi: "/srv/fault/app.psgi", working_dir: 
 			h.ResetPosts()
 		}
 		c := client(lbAddr+":"+lbPort, "", nil)
-		var nGets, nFailed, postID atomic.Int64
-		stopLoad := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range 5 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stopLoad:
-						return
-					default:
-					}
-					if i == 0 {
-						resp, err := c.Post(fmt.Sprintf("http://fault.example.com/order?id=%d", postID.Add(1)), "text/plain", strings.NewReader("x"))
-						if err == nil {
-							io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
-					} else {
-						nGets.Add(1)
-						resp, err := c.Get("http://fault.example.com/")
-						if err != nil || resp.StatusCode != 200 {
-							nFailed.Add(1)
-						}
-						if err == nil {
-							io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
-					}
-					time.Sleep(2 * time.Millisecond)
-				}
-			}()
-		}
+		load := testtool.StartLoad(c, "http://fault.example.com/order", 4)
 		time.Sleep(time.Second)
 		hosts[1].Dead.Store(true)
 		time.Sleep(2 * time.Second)
@@ -126,12 +89,9 @@ app: {name: "fault", runtime: "perl", psgi: "/srv/fault/app.psgi", working_dir: 
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		close(stopLoad)
-		wg.Wait()
-		// nginx's graceful stop waits for open client connections.
-		c.Transport.(*http.Transport).CloseIdleConnections()
+		load.Stop()
 		dup = testtool.PostsSentTwice(hosts...)
-		return nGets.Load(), nFailed.Load(), back, dup
+		return load.Gets.Load(), load.FailedGets.Load(), back, dup
 	}
 
 	t.Run("rendered", func(t *testing.T) {

@@ -1,9 +1,11 @@
 package testtool
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,4 +78,66 @@ func PostsSentTwice(hosts ...*AppHost) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Load is traffic through a balancer for a fault test: GET clients and
+// one POST client (each POST with its own id) in a loop until Stop.
+type Load struct {
+	Gets, FailedGets, Posts, FailedPosts atomic.Int64
+	stop                                 chan struct{}
+	wg                                   sync.WaitGroup
+	c                                    *http.Client
+}
+
+// StartLoad sends GETs to url from getters clients and POSTs to url?id=N
+// from one more, over c; a request fails unless it gets a 200.
+func StartLoad(c *http.Client, url string, getters int) *Load {
+	l := &Load{stop: make(chan struct{}), c: c}
+	var postID atomic.Int64
+	for i := range getters + 1 {
+		post := i == 0
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				var resp *http.Response
+				var err error
+				if post {
+					l.Posts.Add(1)
+					resp, err = c.Post(fmt.Sprintf("%s?id=%d", url, postID.Add(1)), "text/plain", strings.NewReader("order"))
+				} else {
+					l.Gets.Add(1)
+					resp, err = c.Get(url)
+				}
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				switch {
+				case !ok && post:
+					l.FailedPosts.Add(1)
+				case !ok:
+					l.FailedGets.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	return l
+}
+
+// Stop ends the load, waits for the requests in flight and closes the
+// client's idle connections (a server's graceful stop waits for them).
+func (l *Load) Stop() {
+	close(l.stop)
+	l.wg.Wait()
+	if tr, ok := l.c.Transport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
 }
