@@ -14,12 +14,13 @@ FUZZTIME ?= 30s
 # gunicorn --check-config (with gevent workers), Starman, systemd-analyze,
 # cloud-init schema, promtool (prometheus), a live Celery worker against
 # redis-server, OpenSSH servers for push, headless Chromium for the runbook
-# site, unshare/ip (util-linux, iproute2) for network namespaces, debootstrap
-# for the Debian 13 root (make roots) and the system test's images,
-# systemd-container (systemd-nspawn) to boot its hosts.
+# site, unshare/ip (util-linux, iproute2) for network namespaces, keepalived
+# (keepalived -t), curl and awscli for the reserved-IP notify scripts,
+# debootstrap for the Debian 13 root (make roots) and the system test's
+# images, systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
-	redis-server celery python3-celery python3-redis \
+	redis-server celery python3-celery python3-redis keepalived curl awscli \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
 
 .PHONY: build test systest check tools roots fuzz bench

@@ -12,6 +12,7 @@ import (
 	"github.com/hacompile/hacompile/generators/digitalocean"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/haproxy"
+	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/mtail"
@@ -28,6 +29,7 @@ import (
 var table = []artifact.Generator{
 	nginx.Gen{},
 	haproxy.Gen{},
+	keepalived.Gen{},
 	gunicorn.Gen{},
 	systemd.Gen{},
 	sysctl.Gen{},

@@ -40,6 +40,8 @@ var patternDescriptions = map[string]string{
 	`^vpc-[0-9a-f]{8,17}$`:                                 "a VPC id such as vpc-0123456789abcdef0",
 	`^subnet-[0-9a-f]{8,17}$`:                              "a subnet id such as subnet-0123456789abcdef0",
 	`^sg-[0-9a-f]{8,17}$`:                                  "a security group id such as sg-0123456789abcdef0",
+	`^eipalloc-[0-9a-f]{8,17}$`:                            "an Elastic IP allocation id such as eipalloc-0123456789abcdef0",
+	`^[a-z][a-z0-9]{0,14}$`:                                "a network interface name such as eth0 or ens5",
 	`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`:                   "an EC2 key pair name",
 	`^[A-Za-z0-9+=,.@_-]{1,128}$`:                          "an IAM instance profile name",
 	`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`:      "a target group ARN such as arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/0123456789abcdef",

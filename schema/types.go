@@ -137,9 +137,42 @@ type Balancer struct {
 	Stats           Stats    `json:"stats"`
 	EnvironmentFile string   `json:"environment_file"`
 	Failover        string   `json:"failover"`
+	// VRRP is keepalived between the lb hosts (failover "keepalived"
+	// or "reserved-ip").
+	VRRP *VRRP `json:"vrrp,omitempty"`
 	// DigitalOcean is the DigitalOcean cloud load balancer, set for
 	// kind "cloud" on DigitalOcean.
 	DigitalOcean *DigitalOceanLB `json:"digitalocean,omitempty"`
+}
+
+// VRRP is keepalived between the lb hosts.
+type VRRP struct {
+	VirtualAddress string         `json:"virtual_address"`
+	Prefix         int            `json:"prefix"`
+	RouterID       int            `json:"router_id"`
+	Interface      string         `json:"interface"`
+	Priority       map[string]int `json:"priority"`
+	// ElasticIPAllocation is the AWS Elastic IP associated with the
+	// virtual address (failover "reserved-ip" on AWS).
+	ElasticIPAllocation string `json:"elastic_ip_allocation,omitempty"`
+}
+
+// VRRPPriority is the VRRP priority of an lb host: the stack's, else
+// 150 for the first lb host by name, 10 less for each one after it.
+func (s *Stack) VRRPPriority(host string) int {
+	if s.Balancer.VRRP != nil {
+		if p, ok := s.Balancer.VRRP.Priority[host]; ok {
+			return p
+		}
+	}
+	p := 150
+	for _, h := range s.HostsWithRole("lb") {
+		if h.Name == host {
+			return max(p, 1)
+		}
+		p -= 10
+	}
+	return max(p, 1)
 }
 
 // DigitalOceanLB is what the stack says about a DigitalOcean load

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -462,6 +463,10 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 	if len(lbs) > 1 {
 		d.step(hf("Check that the balancer taking over answers for the site (from a host in the private network)."), check(lbs[1]))
 	}
+	if v := s.Balancer.VRRP; v != nil && len(sc.findAll(regexp.MustCompile(`^`+regexp.QuoteMeta(keepalived.ConfigPath)+`$`))) > 0 {
+		failoverKeepalived(d, sc, from)
+		return
+	}
 	switch s.Balancer.Failover {
 	case "reserved-ip":
 		switch s.Provider {
@@ -502,6 +507,61 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 		}
 		d.step("Every balancer serves the site on its own address, with its own certificate:", cmds...)
 	}
+}
+
+// failoverKeepalived describes the rendered keepalived failover.
+func failoverKeepalived(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	v := s.Balancer.VRRP
+	lbs := s.HostsWithRole("lb")
+	var prios []string
+	for _, h := range lbs {
+		prios = append(prios, fmt.Sprintf("%s %d", h.Name, s.VRRPPriority(h.Name)))
+	}
+	daemon := s.Balancer.Kind
+	d.p(hf("keepalived runs on %s (VRRP router id %d, unicast over %s, priorities %s; see %s). The first election, and the choice among backups, go to the highest priority; a balancer that holds the address keeps it. A backup takes over about 1.5 s after the master's last advertisement (one every %s s), and at once when the master's %s stops: keepalived checks it every second and gives the address up after two failed checks. A balancer that comes back does not take the address back (nopreempt).",
+		strings.Join(hostNames(lbs), ", "), v.RouterID, v.Interface, strings.Join(prios, ", "), code("/"+keepalived.ConfigPath), keepalived.AdvertInterval, daemon))
+	iface := v.Interface
+	aws := s.Balancer.Failover == "reserved-ip" && s.Provider == "aws"
+	if aws {
+		eip := ""
+		if v.ElasticIPAllocation != "" {
+			eip = fmt.Sprintf(", and associates the Elastic IP %s with it", code(v.ElasticIPAllocation))
+		}
+		d.p(hf("The address is the secondary private address %s on %s. The master adds it to its interface and runs %s (notify_master), which moves it to its own network interface through the EC2 API%s, with the instance profile's role (or the credentials in %s): each call times out after 10 s, up to five attempts with a growing pause between them, every step logged.",
+			code(fmt.Sprintf("%s/%d", v.VirtualAddress, v.Prefix)), code(v.Interface), code("/"+keepalived.NotifyPath), eip, code(keepalived.AWSCredentialsFile)))
+	} else if s.Balancer.Failover == "reserved-ip" {
+		iface = "lo"
+		d.p(hf("The address is the DigitalOcean reserved IP %s. DigitalOcean routes it to one droplet, so the new master runs %s (notify_master), which assigns the reserved IP to its own droplet through the DigitalOcean API with the token in %s: each attempt times out after 10 s, up to five attempts with a growing pause between them, and every step is logged. Expect a few seconds for the API to move it.",
+			code(v.VirtualAddress), code("/"+keepalived.NotifyPath), code(keepalived.TokenFile)))
+		d.step(hf("Before the first failover, provision the token on every balancer (see <a href=\"#secret-files\">Password files</a>); without it the move fails and says so in the journal."),
+			"install -m 600 -o root -g root /dev/stdin "+keepalived.TokenFile)
+	} else {
+		d.p(hf("The address is %s on %s; the master adds it and announces it by gratuitous ARP.", code(fmt.Sprintf("%s/%d", v.VirtualAddress, v.Prefix)), code(v.Interface)))
+	}
+	d.step(hf("Find the master: it holds the address, and its journal says when it became master."),
+		"ip -brief address show dev "+iface,
+		`journalctl -u keepalived --since -1h | grep -E "Entering (MASTER|BACKUP|FAULT) STATE"`)
+	if aws {
+		d.step(hf("See what the notify script did, and where the address is assigned now."),
+			"journalctl -t hacompile-reserved-ip --since -1h",
+			"aws ec2 describe-network-interfaces --filters Name=addresses.private-ip-address,Values="+v.VirtualAddress+" --query 'NetworkInterfaces[].Attachment.InstanceId'")
+	} else if s.Balancer.Failover == "reserved-ip" {
+		d.step(hf("See what the notify script did, and where the reserved IP points now."),
+			"journalctl -t hacompile-reserved-ip --since -1h",
+			"doctl compute reserved-ip get "+v.VirtualAddress)
+	}
+	d.step(hf("To move the address on purpose (maintenance of the master), restart keepalived on the master; another balancer takes over and keeps the address when this one returns."),
+		"systemctl restart keepalived")
+	if aws {
+		d.step(hf("If the API cannot be reached from the balancers, move the address by hand to the balancer keepalived made master."),
+			"aws ec2 assign-private-ip-addresses --network-interface-id <eni-id of the master> --private-ip-addresses "+v.VirtualAddress+" --allow-reassignment")
+	} else if s.Balancer.Failover == "reserved-ip" {
+		d.step(hf("If the API cannot be reached from the balancers, move the reserved IP by hand to the balancer keepalived made master."),
+			"doctl compute reserved-ip-action assign "+v.VirtualAddress+" $(doctl compute droplet get <master> --format ID --no-header)")
+	}
+	d.step("On the balancer that failed, find out why before it takes traffic again.",
+		"systemctl status "+daemon+" keepalived", "journalctl -u "+daemon+" -u keepalived --since -1h")
 }
 
 // findAll returns every file of the stack whose path matches re.

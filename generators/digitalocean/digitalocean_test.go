@@ -16,7 +16,7 @@ func TestExampleStack(t *testing.T) {
 	want := `{
   "name": "do-python-50k",
   "region": "fra1",
-  "size_unit": 1,
+  "size_unit": 5,
   "tag": "do-python-50k-app",
   "forwarding_rules": [
     {

@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -59,6 +60,16 @@ func (w *writer) v(s string) string {
 
 func secs(n int) string { return artifact.Seconds(n) }
 
+// somaxconn is the stack's net.core.somaxconn, when it sets a number.
+func somaxconn(s *schema.Stack) (int, bool) {
+	v, ok := s.Tuning.Sysctl["net.core.somaxconn"]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(v))
+	return n, err == nil
+}
+
 // isLoopback reports whether an IPv4 address is in 127.0.0.0/8.
 func isLoopback(addr string) bool { return strings.HasPrefix(addr, "127.") }
 
@@ -101,6 +112,12 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 	w.note("The last retry of a failed connection goes to another server.")
 	w.kw("option", "redispatch")
 	w.kw("retries", fmt.Sprint(b.Retries))
+	if n, ok := somaxconn(s); ok && n < b.MaxConn {
+		w.note("Connections waiting to be accepted, per frontend: by default maxconn, but the kernel",
+			fmt.Sprintf("caps every listen backlog at net.core.somaxconn (%d), so say so. It queues", n),
+			"connections not yet accepted, not connections served: maxconn still applies.")
+		w.kw("backlog", fmt.Sprint(n))
+	}
 	timeouts(w, s, true)
 
 	frontendHTTP(w, s)
@@ -264,20 +281,80 @@ func algorithm(w *writer, s *schema.Stack) {
 	}
 }
 
-// healthCheck writes the active health check of the app hosts.
-func healthCheck(w *writer, s *schema.Stack) {
+// FastInter is the check interval while a server is changing state
+// (going down after a first failed check, coming back after a first good
+// one, or just marked down by on-error): a failure is confirmed, and a
+// recovery noticed, within a fraction of the normal interval.
+const FastInter = "250ms"
+
+// ErrorLimit is how many consecutive failed responses (observe) mark a
+// server down at once, without waiting for its health checks.
+const ErrorLimit = 10
+
+// healthCheck writes the active health check of the app hosts, and the
+// passive one: observe checks every response from the server as well
+// (layer7 in HTTP mode, layer4, the connection alone, in TCP mode).
+func healthCheck(w *writer, s *schema.Stack, observe string) {
 	h := s.Balancer.Health
-	w.note(fmt.Sprintf("Health: GET %s with the site's Host header, expecting 200, every %ds;", h.Path, h.Interval),
-		fmt.Sprintf("%d failures take a server out, %d successes bring it back.", h.Fall, h.Rise))
+	w.note(fmt.Sprintf("Health: GET %s with the site's Host header, expecting 200. The app host's", h.Path),
+		"nginx passes this path on to the app server, so a check fails when the app does, not",
+		"only when nginx does.")
 	w.kw("option", "httpchk")
 	w.kw("http-check", "send", "meth", "GET", "uri", w.v(h.Path), "ver", "HTTP/1.1", "hdr", "Host", w.v(s.Domain))
 	w.kw("http-check", "expect", "status", "200")
-	ds := []string{"default-server", "inter", secs(h.Interval), "fall", fmt.Sprint(h.Fall), "rise", fmt.Sprint(h.Rise)}
+	w.note(fmt.Sprintf("inter %ds: the check interval while a server is steadily up (balancer.health.interval).", h.Interval),
+		fmt.Sprintf("fastinter %s: once a check fails (or on-error fires), the next ones come this soon, so", FastInter),
+		fmt.Sprintf("fall %d failures in a row take a server out about %ds + %d x %s after it dies, at most",
+			h.Fall, h.Interval, h.Fall-1, FastInter),
+		"(each check waits up to \"timeout check\" for a hung server).",
+		fmt.Sprintf("downinter %ds: a down server is checked as often as an up one, and rise %d good", h.Interval, h.Rise),
+		fmt.Sprintf("checks (the later ones at fastinter) bring it back: about %ds + %d x %s after it recovers.",
+			h.Interval, h.Rise-1, FastInter))
+	ds := []string{"default-server", "inter", secs(h.Interval), "fastinter", FastInter, "downinter", secs(h.Interval),
+		"fall", fmt.Sprint(h.Fall), "rise", fmt.Sprint(h.Rise)}
+	if observe == "layer7" {
+		w.note("observe layer7: every response counts for or against its server, as HAProxy",
+			"documents: 100-499, 501 and 505 are good; a 500, 502, 503 or 504 (a dead app behind",
+			"a live nginx answers 502), a timeout or a broken response is an error.")
+	} else {
+		w.note("observe layer4: every connection to the server counts for or against it (a",
+			"refused or timed-out connection is an error).")
+	}
+	w.note(fmt.Sprintf("error-limit %d, on-error mark-down: %d such errors in a row mark the server down at", ErrorLimit, ErrorLimit),
+		"once, without waiting for its checks: under load a dead app is out in milliseconds;",
+		"its checks bring it back when it answers again. One good response resets the count,",
+		"so an endpoint that fails now and then does not take a healthy server out.")
+	ds = append(ds, "observe", observe, "error-limit", fmt.Sprint(ErrorLimit), "on-error", "mark-down")
 	if s.Balancer.Slowstart > 0 {
-		w.note(fmt.Sprintf("A server back from a failure ramps up to full weight over %ds.", s.Balancer.Slowstart))
+		w.note(fmt.Sprintf("slowstart: a server back from a failure ramps up to full weight over %ds.", s.Balancer.Slowstart))
 		ds = append(ds, "slowstart", secs(s.Balancer.Slowstart))
 	}
 	w.kw(ds...)
+}
+
+// retries writes how a failed request is retried on another server:
+// every idempotent request that failed for a reason that says nothing
+// about the request itself, and never a non-idempotent one once sent.
+func retries(w *writer, s *schema.Stack) {
+	w.note("Retries: the request is buffered and tried again, on another server each time",
+		"(redispatch 1 redispatches on every retry, not only the last), up to balancer.retries",
+		fmt.Sprintf("(%d) times, when:", s.Balancer.Retries),
+		"  conn-failure: the connection failed, nothing was sent (safe for every method);",
+		"  empty-response: the server closed the connection without a byte of answer (a crash);",
+		"  response-timeout: no answer within \"timeout server\" (a frozen host);",
+		"  502, 503: the app host's nginx could not reach its app, or the app is shedding load.",
+		"Left out, as HAProxy's documentation advises: junk-response (a broken answer may be the",
+		"request's own fault), 500 (an application error repeats on every server) and 504 (the",
+		"app host's nginx already waited its full timeout: a retry doubles the load of a slow request).")
+	w.kw("retries", fmt.Sprint(s.Balancer.Retries))
+	w.kw("option", "redispatch", "1")
+	w.kw("retry-on", "conn-failure", "empty-response", "response-timeout", "502", "503")
+	w.note("HAProxy does not look at the method before such a retry: only GET, HEAD and OPTIONS",
+		"(safe, idempotent) are retried once they reached a server; POST, PUT, PATCH, DELETE",
+		"and every other method are retried only when the connection failed, so a",
+		"non-idempotent request is never sent twice.")
+	w.kw("acl", "retry_safe", "method", "GET", "HEAD", "OPTIONS")
+	w.kw("http-request", "disable-l7-retry", "unless", "retry_safe")
 }
 
 func backendApp(w *writer, s *schema.Stack, apps []*schema.Host) {
@@ -293,7 +370,8 @@ func backendApp(w *writer, s *schema.Stack, apps []*schema.Host) {
 		return
 	}
 	algorithm(w, s)
-	healthCheck(w, s)
+	healthCheck(w, s, "layer7")
+	retries(w, s)
 	w.note("Idle connections to the app hosts are reused for later requests, never for the",
 		"first request of a client connection (HAProxy's default, said here).")
 	w.kw("http-reuse", "safe")
@@ -343,7 +421,7 @@ func passthrough(w *writer, s *schema.Stack, apps []*schema.Host) {
 
 	w.section("backend", "app_tls")
 	algorithm(w, s)
-	healthCheck(w, s)
+	healthCheck(w, s, "layer4")
 	w.note(fmt.Sprintf("Checks speak TLS to port %d with the site's name (SNI) and do not verify", AppTLSPort),
 		"the certificate: the app hosts' nginx owns it, and a check only asks whether it answers.")
 	for _, h := range apps {

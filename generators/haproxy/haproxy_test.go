@@ -305,8 +305,13 @@ func TestBackend(t *testing.T) {
 		if slices.Contains(be, "hash-type consistent") != (s.Balancer.Algorithm == "source") {
 			t.Errorf("%s: hash-type consistent must come with balance source only: %q", name, be)
 		}
-		ds := "default-server inter " + itoa(s.Balancer.Health.Interval) + "s fall " + itoa(s.Balancer.Health.Fall) +
-			" rise " + itoa(s.Balancer.Health.Rise)
+		observe := "layer7"
+		if passesTLS(s) {
+			observe = "layer4"
+		}
+		iv := itoa(s.Balancer.Health.Interval) + "s"
+		ds := "default-server inter " + iv + " fastinter 250ms downinter " + iv + " fall " + itoa(s.Balancer.Health.Fall) +
+			" rise " + itoa(s.Balancer.Health.Rise) + " observe " + observe + " error-limit 10 on-error mark-down"
 		if s.Balancer.Slowstart > 0 {
 			ds += " slowstart " + itoa(s.Balancer.Slowstart) + "s"
 		}

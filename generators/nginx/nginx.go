@@ -509,7 +509,14 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	s := g.s
 	w := g.newWriter()
 	w.comment(fmt.Sprintf("Load balancer for the %s app: spreads requests over the app hosts' nginx.", s.App.Name),
-		"A host that fails max_fails times within fail_timeout is left out for fail_timeout.")
+		"nginx (open source) has no active health checks; it judges each host by its answers.",
+		fmt.Sprintf("max_fails=%d: that many failed attempts (an error, a timeout, or a 502/503/504 listed in",
+			s.Balancer.MaxFails),
+		"proxy_next_upstream below) within fail_timeout leave the host out for fail_timeout.",
+		fmt.Sprintf("fail_timeout=%ds (balancer.fail_timeout, by default health.rise x health.interval):", s.Balancer.FailTimeout),
+		"after it, nginx gives the host one live request, and a success puts it back at once,",
+		"so a recovered host returns within fail_timeout. A failed probe costs an idempotent",
+		"request nothing: it is passed on to the next host.")
 	w.open("upstream", g.lbUpstream())
 	switch s.Balancer.Algorithm {
 	case "leastconn":
@@ -557,10 +564,15 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	g.errorPages(w)
 	w.blank()
 	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
-	w.comment("Retry another app host when one cannot answer. nginx never retries a",
-		"non-idempotent request (POST, PATCH, LOCK) once it was sent, so none is sent twice.")
+	w.comment("Retry another app host when one cannot answer: a connection error or timeout, or a",
+		"502/503/504 from its nginx (a dead or overloaded app). non_idempotent is deliberately not",
+		"listed: a POST, PATCH or LOCK that reached a host is never passed on, so none is sent",
+		"twice (one whose connection failed was never sent, and is passed on).",
+		"Each app host is tried at most once per request, and retries stop once the read timeout",
+		"has passed in all, so a slow request is not multiplied.")
 	w.d("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504")
 	w.d("proxy_next_upstream_tries", strconv.Itoa(len(g.appHosts)))
+	w.d("proxy_next_upstream_timeout", artifact.Seconds(s.Balancer.Timeouts.Read))
 	w.blank()
 	g.proxyLocations(w, g.lbUpstream(), g.rateLimitOnLB())
 	g.errorLocations(w)

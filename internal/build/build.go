@@ -706,6 +706,10 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 			findings = append(findings, d)
 		}
 	}
+	for _, d := range rules.CheckAcross(stacks) {
+		failed = true
+		findings = append(findings, d)
+	}
 	schema.SortDiagnostics(findings)
 	if failed {
 		return nil, &schema.Error{Diags: findings}

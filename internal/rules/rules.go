@@ -10,7 +10,9 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"net"
 	"reflect"
 	"regexp"
 	"slices"
@@ -52,6 +54,12 @@ var Table = []Rule{
 	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
 	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
 	{"broker-eviction", "error", "A Redis broker on a cache that evicts keys loses queued tasks when memory runs out.", brokerEviction},
+	{"failover", "error", "A stated balancer failover is rendered: keepalived or a reserved IP needs balancer.vrrp, a virtual address no host has (inside the balancers' subnet for keepalived) and a priority per balancer; DNS failover is not rendered.", failover},
+	{"stats-address", "error", "HAProxy binds balancer.stats.address on every balancer: an address other than loopback exists on one host only, and HAProxy will not start on the others.", statsAddress},
+	{"app-port", "error", "The app server runs as an unprivileged user with no capabilities: it cannot bind a port below 1024.", appPort},
+	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
+	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
+	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -267,9 +275,8 @@ func somaxconn(s *schema.Stack) []finding {
 		n         int
 	}
 	bs := []backlog{{"app.backlog", s.App.Server + " --backlog", s.App.Backlog}, {"tuning.sysctl", "nginx listen", nginxBacklog}}
-	if s.Balancer.Kind == "haproxy" {
-		bs = append(bs, backlog{"balancer.maxconn", "HAProxy frontend (backlog defaults to maxconn)", s.Balancer.MaxConn})
-	}
+	// HAProxy's frontends: haproxy.cfg sets backlog to somaxconn when
+	// maxconn (its default) is larger, so it is never truncated.
 	var fs []finding
 	for _, b := range bs {
 		if b.n > max {
@@ -494,4 +501,196 @@ func appTimeout(s *schema.Stack) []finding {
 	return []finding{{"app.timeout", fmt.Sprintf(
 		"%s timeout %ds is not below the proxy read timeout %ds (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below %d",
 		s.App.Server, s.App.Timeout, s.Balancer.Timeouts.Read, s.Balancer.Timeouts.Read)}}
+}
+
+// failover checks that a stated balancer failover is one hacompile
+// renders, with what it needs to render it.
+func failover(s *schema.Stack) []finding {
+	b := s.Balancer
+	v := b.VRRP
+	lbs := s.HostsWithRole("lb")
+	keep := b.Failover == "keepalived" || b.Failover == "reserved-ip"
+	switch {
+	case b.Failover == "dns":
+		return []finding{{"balancer.failover", `failover "dns" is not rendered: hacompile manages no DNS records or health-checked DNS; use "keepalived" (a virtual address in the balancers' subnet), "reserved-ip" (DigitalOcean), or a cloud balancer (balancer.kind: "cloud")`}}
+	case b.Kind == "cloud" && b.Failover != "none":
+		return []finding{{"balancer.failover", fmt.Sprintf("failover %q is for nginx or HAProxy balancer hosts: a cloud balancer fails over by itself; remove it", b.Failover)}}
+	case b.Kind == "cloud" && v != nil:
+		return []finding{{"balancer.vrrp", "balancer.vrrp is for nginx or HAProxy balancer hosts; a cloud balancer has none"}}
+	case !keep && v != nil:
+		return []finding{{"balancer.vrrp", fmt.Sprintf("balancer.vrrp is used only with failover \"keepalived\" or \"reserved-ip\", and failover is %q", b.Failover)}}
+	case !keep:
+		return nil
+	case b.Failover == "reserved-ip" && s.Provider != "digitalocean" && s.Provider != "aws":
+		return []finding{{"balancer.failover", fmt.Sprintf(`failover "reserved-ip" is rendered for providers "digitalocean" (the reserved IP) and "aws" (a secondary private address and its Elastic IP), moved through their APIs, and provider is %q; on a network that carries gratuitous ARP use "keepalived"`, s.Provider)}}
+	case b.Failover == "keepalived" && (s.Provider == "digitalocean" || s.Provider == "aws"):
+		return []finding{{"balancer.failover", fmt.Sprintf(`failover "keepalived" moves an address by gratuitous ARP, which %s's network ignores: use "reserved-ip" on DigitalOcean, or a cloud balancer`, s.Provider)}}
+	case v == nil:
+		return []finding{{"balancer.failover", fmt.Sprintf("failover %q needs balancer.vrrp: {virtual_address: ..., router_id: ...} to render keepalived", b.Failover)}}
+	case len(lbs) < 2:
+		// ha-single-lb says so for keepalived; say it for reserved-ip too.
+		if b.Failover == "reserved-ip" {
+			return []finding{{"balancer.failover", fmt.Sprintf("failover is reserved-ip but only one host (%s) has the lb role: keepalived moves the reserved IP between two or more", hostList(lbs))}}
+		}
+		return nil
+	}
+	var out []finding
+	if v.ElasticIPAllocation != "" && (s.Provider != "aws" || b.Failover != "reserved-ip") {
+		out = append(out, finding{"balancer.vrrp.elastic_ip_allocation", fmt.Sprintf(`an Elastic IP is moved with failover "reserved-ip" on provider "aws"; here failover is %q and provider %q`, b.Failover, s.Provider)})
+	}
+	vip := net.ParseIP(v.VirtualAddress).To4()
+	for _, n := range s.HostNames() {
+		if s.Hosts[n].Address == v.VirtualAddress {
+			out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is host %s's own address: it must be an address no host has, which keepalived moves to the master", v.VirtualAddress, n)})
+		}
+	}
+	if b.Failover == "keepalived" || s.Provider == "aws" {
+		mask := net.CIDRMask(v.Prefix, 32)
+		subnet := &net.IPNet{IP: vip.Mask(mask), Mask: mask}
+		for _, h := range lbs {
+			if !subnet.Contains(net.ParseIP(h.Address)) {
+				out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is outside lb host %s's subnet (%s is not in %s, balancer.vrrp.prefix %d): the master can only take over an address on the balancers' own network", v.VirtualAddress, h.Name, h.Address, subnet, v.Prefix)})
+			}
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(v.Priority)) {
+		if h, ok := s.Hosts[n]; !ok || !h.Has("lb") {
+			out = append(out, finding{"balancer.vrrp.priority." + n, fmt.Sprintf("priority for %s, which is not an lb host (lb hosts: %s)", n, hostList(lbs))})
+		}
+	}
+	seen := map[int]string{}
+	for _, h := range lbs {
+		p := s.VRRPPriority(h.Name)
+		if other, ok := seen[p]; ok {
+			out = append(out, finding{"balancer.vrrp.priority", fmt.Sprintf("lb hosts %s and %s both have priority %d: give each balancer its own, so the election does not fall back to comparing addresses", other, h.Name, p)})
+		}
+		seen[p] = h.Name
+	}
+	return out
+}
+
+// CheckAcross reviews the stacks of one build together: two stacks with
+// one VRRP router id would take each other's advertisements for their
+// own on a shared network.
+func CheckAcross(stacks []*schema.Stack) []schema.Diagnostic {
+	var out []schema.Diagnostic
+	first := map[int]*schema.Stack{}
+	for _, s := range stacks {
+		v := s.Balancer.VRRP
+		if v == nil {
+			continue
+		}
+		if o, ok := first[v.RouterID]; ok {
+			d := s.At("balancer.vrrp.router_id")
+			d.Severity, d.Rule = "error", "vrrp-router-id"
+			d.Message = fmt.Sprintf("VRRP router id %d is also stack %s's (%s): router ids must be unique among the stacks of one build", v.RouterID, o.Name, o.Source)
+			out = append(out, d)
+			continue
+		}
+		first[v.RouterID] = s
+	}
+	schema.SortDiagnostics(out)
+	return out
+}
+
+// statsAddress: the stats listener binds one address on every balancer.
+func statsAddress(s *schema.Stack) []finding {
+	lbs := s.HostsWithRole("lb")
+	a := s.Balancer.Stats.Address
+	if s.Balancer.Kind != "haproxy" || len(lbs) < 2 || strings.HasPrefix(a, "127.") {
+		return nil
+	}
+	return []finding{{"balancer.stats.address", fmt.Sprintf("the stats page binds %s on every balancer (%s), and one address is on one host only: HAProxy would not start on the others; keep it on loopback (the default, reached with ssh -L)", a, hostList(lbs))}}
+}
+
+// appPort: gunicorn and Starman run as app.user with an empty
+// capability set, so a privileged port cannot be bound.
+func appPort(s *schema.Stack) []finding {
+	p := s.App.Bind.Port
+	if p == 0 || p >= 1024 {
+		return nil
+	}
+	return []finding{{"app.bind.port", fmt.Sprintf("%s runs as %s with no capabilities and cannot bind port %d (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket", s.App.Server, s.App.User, p)}}
+}
+
+// DOConnectionsPerNode is what DigitalOcean documents one load balancer
+// node (size unit) to hold.
+const DOConnectionsPerNode = 10000
+
+// cloudLBCapacity: the DigitalOcean balancer's nodes hold the target.
+func cloudLBCapacity(s *schema.Stack) []finding {
+	target := s.Capacity.TargetConcurrency
+	if s.Balancer.Kind != "cloud" || s.Provider != "digitalocean" || target == 0 {
+		return nil
+	}
+	units := 1
+	path := "balancer.kind"
+	if d := s.Balancer.DigitalOcean; d != nil {
+		units, path = d.SizeUnit, "balancer.digitalocean.size_unit"
+	}
+	if units*DOConnectionsPerNode >= target {
+		return nil
+	}
+	need := (target + DOConnectionsPerNode - 1) / DOConnectionsPerNode
+	return []finding{{path, fmt.Sprintf("the DigitalOcean load balancer has %d node(s) of %d concurrent connections (%d) for capacity.target_concurrency %d: set balancer.digitalocean.size_unit to at least %d", units, DOConnectionsPerNode, units*DOConnectionsPerNode, target, need)}}
+}
+
+// rateLimitHosts: nginx limit_req counts per host. On an nginx balancer
+// the limit applies once, at the balancer; behind HAProxy or a cloud
+// balancer it applies on each app host, and unless the balancer keeps
+// a client on one host, the client gets the rate once per host.
+func rateLimitHosts(s *schema.Stack) []finding {
+	apps := s.HostsWithRole("app")
+	haproxy := s.Balancer.Kind == "haproxy"
+	if s.RateLimit == nil || s.Balancer.Kind == "nginx" || (haproxy && s.Balancer.Algorithm == "source") || len(apps) < 2 {
+		return nil
+	}
+	n := len(apps)
+	fix := "use an nginx balancer (the limit then applies once) or divide the rates by " + strconv.Itoa(n)
+	if haproxy {
+		fix = `use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by ` + strconv.Itoa(n)
+	}
+	return []finding{{"rate_limit.rate", fmt.Sprintf("behind the %s balancer the limit applies on each of the %d app hosts, which share a client's requests: a client gets up to %d × %s (per-location rates too); %s", s.Balancer.Kind, n, n, s.RateLimit.Rate, fix)}}
+}
+
+// balancerOptions are the balancer fields only some kinds render, with
+// those kinds.
+var balancerOptions = []struct {
+	field string
+	kinds []string
+	what  string
+}{
+	{"max_fails", []string{"nginx"}, "nginx's passive health checks"},
+	{"fail_timeout", []string{"nginx"}, "nginx's passive health checks"},
+	{"maxconn", []string{"haproxy"}, "HAProxy's connection limit"},
+	{"retries", []string{"haproxy"}, "HAProxy's retries (nginx tries each app host once)"},
+	{"slowstart", []string{"haproxy"}, "HAProxy's slow start (open-source nginx has none)"},
+	{"stats", []string{"haproxy"}, "HAProxy's statistics page"},
+	{"environment_file", []string{"haproxy"}, "HAProxy's environment file"},
+	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+}
+
+// balancerOption: an option written for another kind of balancer.
+func balancerOption(s *schema.Stack) []finding {
+	var out []finding
+	for _, o := range balancerOptions {
+		path := "balancer." + o.field
+		if slices.Contains(o.kinds, s.Balancer.Kind) || !wrote(s, path) {
+			continue
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which a balancer of kind %q does not have: remove it", path, o.what, s.Balancer.Kind)})
+	}
+	return out
+}
+
+// wrote reports whether the stack file sets path or a field inside it
+// (rather than leaving it to the schema's default).
+func wrote(s *schema.Stack, path string) bool {
+	for p := range s.Positions {
+		if p == path || strings.HasPrefix(p, path+".") {
+			return true
+		}
+	}
+	return false
 }

@@ -163,6 +163,43 @@ queue: {engine: "redis", host: "10.0.0.31"}`,
 hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}
 queue: {engine: "redis", host: "10.0.0.31"}`,
 		`stacks/t.cue:10:8: cache.maxmemory_policy: the Redis broker (queue.host 10.0.0.31) is the cache, whose maxmemory_policy allkeys-lru evicts keys: queued tasks would vanish when memory runs out; set maxmemory_policy to noeviction or use a separate broker [broker-eviction]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", failover: "dns"}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:37: balancer.failover: failover "dns" is not rendered: hacompile manages no DNS records or health-checked DNS; use "keepalived" (a virtual address in the balancers' subnet), "reserved-ip" (DigitalOcean), or a cloud balancer (balancer.kind: "cloud") [failover]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", failover: "keepalived"}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:37: balancer.failover: failover "keepalived" needs balancer.vrrp: {virtual_address: ..., router_id: ...} to render keepalived [failover]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.1.4", router_id: 7}}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:75: balancer.vrrp.virtual_address: virtual address 10.0.1.4 is outside lb host lb1's subnet (10.0.0.5 is not in 10.0.1.0/24, balancer.vrrp.prefix 24): the master can only take over an address on the balancers' own network [failover]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.0.12", router_id: 7}}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:75: balancer.vrrp.virtual_address: virtual address 10.0.0.12 is host app2's own address: it must be an address no host has, which keepalived moves to the master [failover]`},
+	{"failover", twoLB + `balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "203.0.113.9", router_id: 7}}`,
+		twoLB + `provider: "digitalocean", balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "203.0.113.9", router_id: 7}}`,
+		`stacks/t.cue:12:39: balancer.failover: failover "reserved-ip" is rendered for providers "digitalocean" (the reserved IP) and "aws" (a secondary private address and its Elastic IP), moved through their APIs, and provider is "generic"; on a network that carries gratuitous ARP use "keepalived" [failover]`},
+	{"failover", twoLB + `provider: "digitalocean", balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 7}}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:63: balancer.failover: failover "keepalived" moves an address by gratuitous ARP, which digitalocean's network ignores: use "reserved-ip" on DigitalOcean, or a cloud balancer [failover]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 7, priority: {app1: 200}}}`,
+		twoLB + `balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 7, priority: {lb2: 200}}}`,
+		`stacks/t.cue:12:118: balancer.vrrp.priority.app1: priority for app1, which is not an lb host (lb hosts: lb1, lb2) [failover]`},
+	{"failover", twoLB + `balancer: {kind: "nginx", vrrp: {virtual_address: "10.0.0.4", router_id: 7}}`, twoLB + keepalivedOK,
+		`stacks/t.cue:12:33: balancer.vrrp: balancer.vrrp is used only with failover "keepalived" or "reserved-ip", and failover is "none" [failover]`},
+	{"stats-address", twoLB + `balancer: {kind: "haproxy", stats: address: "10.0.0.5"}`, twoLB + `balancer: kind: "haproxy"`,
+		`stacks/t.cue:12:45: balancer.stats.address: the stats page binds 10.0.0.5 on every balancer (lb1, lb2), and one address is on one host only: HAProxy would not start on the others; keep it on loopback (the default, reached with ssh -L) [stats-address]`},
+	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
+		`stacks/t.cue:10:18: app.bind.port: gunicorn runs as app with no capabilities and cannot bind port 80 (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket [app-port]`},
+	{"cloud-lb-capacity", `provider: "digitalocean"
+capacity: target_concurrency: 20000`, `provider: "digitalocean"
+capacity: target_concurrency: 20000
+balancer: digitalocean: size_unit: 2`,
+		`stacks/t.cue:8:11: balancer.digitalocean.size_unit: the DigitalOcean load balancer has 1 node(s) of 10000 concurrent connections (10000) for capacity.target_concurrency 20000: set balancer.digitalocean.size_unit to at least 2 [cloud-lb-capacity]`},
+	{"rate-limit-hosts", `rate_limit: rate: "5r/m"
+balancer: kind: "haproxy"
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`, `rate_limit: rate: "5r/m"
+balancer: {kind: "haproxy", algorithm: "source"}
+hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
+		`stacks/t.cue:10:19: rate_limit.rate: warning: behind the haproxy balancer the limit applies on each of the 2 app hosts, which share a client's requests: a client gets up to 2 × 5r/m (per-location rates too); use an nginx balancer (the limit then applies once), balancer.algorithm "source" (a client stays on one host), or divide the rates by 2 [rate-limit-hosts]`},
+	{"balancer-option", `balancer: max_fails: 5`, twoLB + `balancer: {kind: "nginx", max_fails: 5}`,
+		`stacks/t.cue:10:22: balancer.max_fails: balancer.max_fails is for nginx's passive health checks, which a balancer of kind "cloud" does not have: remove it [balancer-option]`},
+	{"balancer-option", twoLB + `balancer: {kind: "nginx", retries: 2, health: fall: 4}`, twoLB + `balancer: {kind: "haproxy", retries: 2, health: fall: 4}`,
+		`stacks/t.cue:12:36: balancer.retries: balancer.retries is for HAProxy's retries (nginx tries each app host once), which a balancer of kind "nginx" does not have: remove it [balancer-option]`},
 	{"scaling",
 		asg + strings.Replace(awsScaling(2), `provider: "aws"`, ``, 1), asg + awsScaling(2),
 		`stacks/t.cue:10:10: scaling: a scaling section (an AWS Auto Scaling group) needs provider "aws", not "generic" [scaling]`},
@@ -184,6 +221,15 @@ scaling: {
 	security_groups: ["sg-0123456789abcdef0"]
 }`, min)
 }
+
+// twoLB adds a pair of balancer hosts; keepalivedOK is a failover
+// between them that trips nothing.
+const (
+	twoLB = `hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+hosts: lb2: {address: "10.0.0.6", roles: ["lb"], cores: 1, memory_mb: 1024}
+`
+	keepalivedOK = `balancer: {kind: "nginx", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 7}}`
+)
 
 // dropApp2 as a trip removes the second app host from base; asg also
 // moves app1 to 0.0.0.0, as a launch template's host.

@@ -29,6 +29,7 @@ function(domain='shop.example.org') {
     algorithm: 'leastconn',
     // A DigitalOcean Reserved IP points at lb1 and moves to lb2 on failure.
     failover: 'reserved-ip',
+    vrrp: { virtual_address: '203.0.113.40', router_id: 41, interface: 'eth1' },
   },
 
   app: {

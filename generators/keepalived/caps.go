@@ -1,0 +1,42 @@
+package keepalived
+
+import (
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
+)
+
+var (
+	_ artifact.Packager = Gen{}
+	_ artifact.Booter   = Gen{}
+)
+
+// Packages implements artifact.Packager: curl for the reserved-IP
+// notify script, which calls the provider's API (on AWS through the AWS
+// CLI).
+func (Gen) Packages(s *schema.Stack, _ *schema.Host, files []artifact.File) []string {
+	if len(files) == 0 {
+		return nil
+	}
+	pkgs := []string{"keepalived", "curl"}
+	if s.Provider == "aws" && s.Balancer.Failover == "reserved-ip" {
+		pkgs = append(pkgs, "awscli")
+	}
+	return pkgs
+}
+
+// PackageDirs implements artifact.Packager.
+func (Gen) PackageDirs() []string { return []string{"etc/keepalived/"} }
+
+// FirstBoot implements artifact.Booter. keepalived starts after the
+// balancer daemon (its row comes after theirs): its check tracks it, and
+// the first election needs it running. keepalived -t also checks the
+// interface exists: when it fails, say so rather than stop the boot
+// script (the balancer serves on its own address meanwhile).
+func (Gen) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File) []artifact.Step {
+	if len(files) == 0 {
+		return nil
+	}
+	return []artifact.Step{{Phase: artifact.PhaseServices,
+		Command: "if keepalived -t -f /" + ConfigPath + "; then systemctl enable keepalived; systemctl restart keepalived; " +
+			"else echo 'hacompile: /" + ConfigPath + " does not check (keepalived -t): keepalived not started; fix the stack, push, then: systemctl enable --now keepalived'; fi"}}
+}
