@@ -45,6 +45,11 @@ func (e *env) clientNS() (string, error) {
 			if err != nil {
 				return "", err
 			}
+			if e.rip != nil {
+				if err := e.rip.route(e, ns); err != nil {
+					return "", err
+				}
+			}
 			e.client = ns
 			return ns, nil
 		}
@@ -57,6 +62,19 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// getUntil repeats get until ok accepts the answer or d passes: a
+// service just (re)started, or an address just moved, gets a moment.
+func (e *env) getUntil(ctx context.Context, addr, url string, d time.Duration, ok func(int, http.Header) bool) (int, string, http.Header, error) {
+	deadline := time.Now().Add(d)
+	for {
+		code, body, hdr, err := e.get(ctx, addr, url)
+		if (err == nil && ok(code, hdr)) || time.Now().After(deadline) || ctx.Err() != nil {
+			return code, body, hdr, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // get makes one request from the client namespace to addr (host:port)
@@ -217,7 +235,7 @@ func cloudErrors(s string) string {
 var (
 	envFileRe  = regexp.MustCompile(`(?m)^EnvironmentFile=-?(/\S+)$`)
 	envVarRe   = regexp.MustCompile(`\$\{([A-Z][A-Z0-9_]*)\}`)
-	pwdFileRe  = regexp.MustCompile(`(?m)^[A-Z0-9_]+_PASSWORD_FILE=(/\S+)$`)
+	pwdFileRe  = regexp.MustCompile(`(?m)^[A-Z0-9_]*(?:PASSWORD|TOKEN)_FILE=(/\S+)$`)
 	aclFileRe  = regexp.MustCompile(`(?m)^aclfile (/\S+)$`)
 	secretTrue = "hacompile-test-"
 )
@@ -243,10 +261,10 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 				}
 			}
 		}
-		if strings.HasSuffix(f.Path, ".env") {
-			for _, mm := range pwdFileRe.FindAllSubmatch(f.Content, -1) {
-				pwFiles[string(mm[1])] = true
-			}
+		// Password and token files the settings or scripts name: the
+		// app's own readable by the app's user, others by root.
+		for _, mm := range pwdFileRe.FindAllSubmatch(f.Content, -1) {
+			pwFiles[string(mm[1])] = pwFiles[string(mm[1])] || strings.HasSuffix(f.Path, ".env")
 		}
 	}
 	slices.Sort(vars)
@@ -274,8 +292,11 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 		pw := redisexporter.PasswordFile
 		fmt.Fprintf(&script, "[ -s %s ] || { printf '{\"redis://127.0.0.1:6379\":\"%s\"}\\n' | install -D -m 0640 -o root -g prometheus /dev/stdin %s; }\n", pw, e.secret(), pw)
 	}
-	owner := e.s.App.User
 	for _, p := range slices.Sorted(mapKeys(pwFiles)) {
+		owner := "root"
+		if pwFiles[p] {
+			owner = e.s.App.User
+		}
 		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, e.secret(), owner, p)
 	}
 	if script.Len() == 0 {
@@ -342,6 +363,10 @@ type entry struct {
 // front.
 func (e *env) entries() []entry {
 	var out []entry
+	if vip, ok := virtualAddr(e.s); ok {
+		tlsOn := e.s.TLS.Mode != "" && e.s.TLS.Mode != "none"
+		out = append(out, entry{host: "virtual address " + vip.String(), addr: vip.String(), https: tlsOn})
+	}
 	lbs := e.hostsWith("lb")
 	tlsOn := e.s.TLS.Mode != "" && e.s.TLS.Mode != "none"
 	if len(lbs) > 0 {
@@ -378,9 +403,9 @@ func (e *env) healthChecks(ctx context.Context, sr *ScenarioReport) {
 		httpAddr := net.JoinHostPort(en.addr, strconv.Itoa(port))
 		if en.https {
 			url := "https://" + e.s.Domain + hp
-			code, body, _, err := e.get(ctx, net.JoinHostPort(en.addr, "443"), url)
+			code, body, _, err := e.getUntil(ctx, net.JoinHostPort(en.addr, "443"), url, 15*time.Second, func(c int, _ http.Header) bool { return c == 200 })
 			sr.check(fmt.Sprintf("%s: GET %s answers 200", en.host, url), err == nil && code == 200, "%s", describe(code, body, err))
-			code, _, hdr, err := e.get(ctx, httpAddr, "http://"+e.s.Domain+"/")
+			code, _, hdr, err := e.getUntil(ctx, httpAddr, "http://"+e.s.Domain+"/", 5*time.Second, func(c int, _ http.Header) bool { return c == 301 || c == 308 })
 			loc := ""
 			if hdr != nil {
 				loc = hdr.Get("Location")
@@ -390,7 +415,7 @@ func (e *env) healthChecks(ctx context.Context, sr *ScenarioReport) {
 			sr.check(fmt.Sprintf("%s: the ACME challenge path is served over HTTP", en.host), err == nil && code != 301 && code != 308 && code != 0, "%s", describe(code, "", err))
 		} else {
 			url := "http://" + e.s.Domain + hp
-			code, body, _, err := e.get(ctx, httpAddr, url)
+			code, body, _, err := e.getUntil(ctx, httpAddr, url, 15*time.Second, func(c int, _ http.Header) bool { return c == 200 })
 			sr.check(fmt.Sprintf("%s: GET %s answers 200", en.host, url), err == nil && code == 200, "%s", describe(code, body, err))
 		}
 	}

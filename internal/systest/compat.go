@@ -10,12 +10,20 @@ import (
 func stackOS(s *schema.Stack) string { return s.OS }
 
 // virtualAddr is the balancers' virtual address, when the stack has one.
-func virtualAddr(s *schema.Stack) (netip.Addr, bool) { return netip.Addr{}, false }
+func virtualAddr(s *schema.Stack) (netip.Addr, bool) {
+	if s.Balancer.VRRP == nil {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s.Balancer.VRRP.VirtualAddress)
+	return a, err == nil
+}
 
 // extraAddrs are the stack's addresses that belong to no host (a
 // balancer's virtual address): the test network must hold them too.
 func extraAddrs(s *schema.Stack) []netip.Addr {
-	if a, ok := virtualAddr(s); ok {
+	// A reserved IP is the provider's, routed to its holder; only a
+	// virtual address keepalived adds on the balancers' link is on it.
+	if a, ok := virtualAddr(s); ok && s.Balancer.Failover != "reserved-ip" {
 		return []netip.Addr{a}
 	}
 	return nil

@@ -299,6 +299,11 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 
 // holder is the balancer that answers for addr now.
 func (e *env) holder(ctx context.Context, addr string, lbs []string) string {
+	if e.rip != nil {
+		if h := e.rip.Holder(); h != "" {
+			return h
+		}
+	}
 	for _, lb := range lbs {
 		if e.addr(lb) == addr {
 			return lb

@@ -65,6 +65,12 @@ func (f *Fabric) addNS(name string) error {
 // given addresses on its eth0, joined to the bridge. It returns the
 // namespace's name and the bridge-side interface.
 func (f *Fabric) Attach(name string, addrs ...netip.Addr) (ns, port string, err error) {
+	return f.AttachAs(name, "eth0", addrs...)
+}
+
+// AttachAs is Attach with the host's interface named ifname (the
+// provider's name for its private network, which keepalived names).
+func (f *Fabric) AttachAs(name, ifname string, addrs ...netip.Addr) (ns, port string, err error) {
 	f.mu.Lock()
 	f.n++
 	port = fmt.Sprintf("p%d", f.n)
@@ -74,12 +80,12 @@ func (f *Fabric) Attach(name string, addrs ...netip.Addr) (ns, port string, err 
 		return "", "", err
 	}
 	steps := [][]string{
-		{"-n", f.bridge, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns},
+		{"-n", f.bridge, "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns},
 		{"-n", f.bridge, "link", "set", port, "master", "br0", "up"},
-		{"-n", ns, "link", "set", "eth0", "up"},
+		{"-n", ns, "link", "set", ifname, "up"},
 	}
 	for _, a := range addrs {
-		steps = append(steps, []string{"-n", ns, "addr", "add", fmt.Sprintf("%s/%d", a, f.network.Bits()), "dev", "eth0"})
+		steps = append(steps, []string{"-n", ns, "addr", "add", fmt.Sprintf("%s/%d", a, f.network.Bits()), "dev", ifname})
 	}
 	for _, s := range steps {
 		if err := ipRun(s...); err != nil {

@@ -134,6 +134,7 @@ type env struct {
 	devs   []string
 	pw     string
 	addrs  map[string]netip.Addr
+	rip    *reservedIP
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -230,6 +231,9 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		}
 		for _, m := range e.hosts {
 			m.Close(false)
+		}
+		if e.rip != nil {
+			e.rip.close()
 		}
 		e.fab.Close()
 	}()
@@ -368,7 +372,11 @@ func (e *env) start(img *Image) error {
 
 func (e *env) startHost(img *Image, name string) (*Machine, error) {
 	h := e.s.Hosts[name]
-	ns, port, err := e.fab.Attach(name, e.addrs[name])
+	ifname := "eth0"
+	if v := e.s.Balancer.VRRP; v != nil && h.Has("lb") && v.Interface != "" {
+		ifname = v.Interface
+	}
+	ns, port, err := e.fab.AttachAs(name, ifname, e.addrs[name])
 	if err != nil {
 		return nil, err
 	}
@@ -418,8 +426,18 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 			return m, err
 		}
 	}
+	if h.Has("lb") && e.s.Balancer.Failover == "reserved-ip" {
+		if err := e.reservedIPStandIn(m); err != nil {
+			return m, err
+		}
+	}
 	if err := deployStandIn(m, e.s, h); err != nil {
 		return m, fmt.Errorf("%s: deploying the stand-in application: %w", name, err)
+	}
+	if h.Has("lb") {
+		if err := e.serveReservedIP(name, ns); err != nil {
+			return m, err
+		}
 	}
 	fmt.Fprintf(e.log, "%s: booting %s (%s)\n", e.s.Name, name, e.addr(name))
 	return m, m.Boot()
