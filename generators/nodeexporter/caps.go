@@ -35,7 +35,12 @@ func (Gen) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File) []a
 	}
 	for _, f := range files {
 		if strings.HasSuffix(f.Path, ".timer") {
-			steps = append(steps, artifact.Step{Phase: artifact.PhaseServices, Command: "systemctl enable --now " + path.Base(f.Path)})
+			// Its service also runs now: the certificate was obtained by
+			// the steps before this one, and the metric must say so
+			// before the timer's next run.
+			steps = append(steps,
+				artifact.Step{Phase: artifact.PhaseServices, Command: "systemctl enable --now " + path.Base(f.Path)},
+				artifact.Step{Phase: artifact.PhaseServices, Command: "systemctl start " + strings.TrimSuffix(path.Base(f.Path), ".timer") + ".service"})
 		}
 	}
 	return steps

@@ -139,9 +139,16 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			sr.check(f.name+": no request fails", p.Stats.Failed == 0, "%d of %d failed%s", p.Stats.Failed, p.Stats.Requests, failSample(window))
 		}
 		if e.s.Balancer.Kind == "haproxy" {
+			// A server that refuses or errs is out at once (passive
+			// checks); a frozen one answers nothing, so the checks find
+			// it: the first times out within an interval and its timeout,
+			// each further one (fall in all) a timeout and fastinter
+			// later. Half a second more for polling the admin socket.
 			bound := 2 * time.Second
 			if f.inFlight {
-				bound = 2*time.Duration(max(h.Interval, 1))*time.Second + time.Duration(max(h.Timeout, 1))*time.Second
+				bound = time.Duration(max(h.Interval, 1))*time.Second +
+					time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Second +
+					time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
 			}
 			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))
 		}
@@ -251,12 +258,15 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 		sr.Note = "one balancer host: losing it is an outage"
 	}
 	victim := e.holder(ctx, door, lbs)
-	const observe = 15 * time.Second
+	// Clients give up on a request after 4 s, so one held by the lost
+	// balancer counts as failed within the observation.
+	const observe = 12 * time.Second
 	load, err := e.newLoad(door, observe+2*settle+5*time.Second)
 	if err != nil {
 		sr.check("load generator", false, "%v", err)
 		return
 	}
+	load.Timeout = 4 * time.Second
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { load.Run(lctx); close(done) }()
@@ -268,24 +278,28 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 	time.Sleep(observe)
 	cancel()
 	<-done
+	// Every request not finished when the balancer went: those in
+	// flight then, and all started since.
 	var after []Sample
 	for _, s := range load.Samples() {
-		if s.Start >= t0 {
+		if s.Start+s.Latency >= t0 {
 			after = append(after, s)
 		}
 	}
 	p := &Phase{Name: victim + " lost", Stats: summarize(after), DetectS: -1, RecoverS: -1, FailWindowS: failWindow(after)}
-	// Recovery: the first success after which nothing failed.
+	// Recovery: from the loss to the start of the last request that
+	// failed; every request started after it succeeded.
 	lastFail := time.Duration(-1)
 	for _, s := range after {
-		if !s.OK() {
-			lastFail = s.Start + s.Latency
+		if !s.OK() && s.Start > lastFail {
+			lastFail = s.Start
 		}
 	}
-	if lastFail < 0 {
+	switch {
+	case lastFail < 0:
 		p.RecoverS = 0
-	} else if lastFail < load.Now()-2*time.Second {
-		p.RecoverS = secs(lastFail - t0)
+	case lastFail < load.Now()-load.Timeout-time.Second:
+		p.RecoverS = secs(max(0, lastFail-t0))
 	}
 	sr.Phases = append(sr.Phases, p)
 	if failover == "none" || len(lbs) < 2 {

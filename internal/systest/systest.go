@@ -53,7 +53,7 @@ type Options struct {
 	// of every stack tested in one run, so that stacks of one release
 	// share one image.
 	Packages []string
-	Log       io.Writer
+	Log      io.Writer
 }
 
 // Stack is what the test needs of a compiled stack: the typed stack and

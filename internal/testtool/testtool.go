@@ -243,4 +243,3 @@ func modeOr644(m os.FileMode) os.FileMode {
 	}
 	return m
 }
-

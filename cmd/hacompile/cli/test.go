@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -106,12 +108,33 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 				rel := systest.OSOf(st.Stack)
 				pkgs[rel] = append(pkgs[rel], st.Packages()...)
 			}
+			// The images are built side by side (downloads, mostly) before
+			// the first host boots.
+			cacheDir := filepath.Join(cache, "hacompile")
+			var wg sync.WaitGroup
+			errs := make([]error, 0, len(pkgs))
+			var mu sync.Mutex
+			for rel, p := range pkgs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := systest.EnsureImage(cacheDir, rel, p, progress); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
 			var reports []*systest.Report
 			ok := true
 			for _, st := range stacks {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
 				rep, err := systest.Run(ctx, st, systest.Options{
-					CacheDir: filepath.Join(cache, "hacompile"), Scenarios: scenarios, Keep: keep, Log: progress,
+					CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
 					Packages: pkgs[systest.OSOf(st.Stack)],
 				})
 				if err != nil {

@@ -1,0 +1,166 @@
+package systest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/testtool"
+)
+
+// The scenarios that prove a fault is survived must fail on a stack
+// built not to survive it. Each case takes an example stack, breaks the
+// rendered user data of some hosts the way a stack without the feature
+// would be rendered, and requires the scenario to report the failure.
+// The example stacks as rendered pass the same scenarios in make
+// systest (hacompile test on every stack).
+
+func compileExamples(t *testing.T) map[string]*Stack {
+	t.Helper()
+	dir := filepath.Join(testtool.RepoRoot(), "internal", "testtool", "testdata")
+	res, err := build.Compile([]string{filepath.Join(dir, "stacks")}, dir, time.Now().UTC().Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*Stack{}
+	for _, r := range res.Rendered {
+		st := &Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}}
+		for _, f := range r.Files {
+			if f.Host == "" && strings.HasPrefix(f.Path, "cloud-init/") {
+				st.UserData[strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")] = f.Content
+			}
+		}
+		out[r.Stack.Name] = st
+	}
+	return out
+}
+
+// needRoot skips (or, under CI, fails) where the test cannot boot hosts.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if err := Preflight(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the system test cannot run here: %v", err)
+		}
+		t.Skipf("the system test cannot run here: %v", err)
+	}
+}
+
+// runBroken runs the scenarios on st with every stack's packages in
+// the image (the one make systest builds) and returns the report.
+func runBroken(t *testing.T, all map[string]*Stack, st *Stack, scenarios ...string) *Report {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, o := range all {
+		if OSOf(o.Stack) == OSOf(st.Stack) {
+			pkgs = append(pkgs, o.Packages()...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, st, Options{CacheDir: filepath.Join(cache, "hacompile"), Scenarios: scenarios, Packages: pkgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	WriteText(&b, rep, false)
+	t.Logf("report:\n%s", b.String())
+	return rep
+}
+
+// check finds a check of a scenario by the start of its name.
+func findCheck(rep *Report, scenario, prefix string) (Check, bool) {
+	for _, sc := range rep.Scenarios {
+		if sc.Name != scenario {
+			continue
+		}
+		for _, c := range sc.Checks {
+			if strings.HasPrefix(c.What, prefix) {
+				return c, true
+			}
+		}
+	}
+	return Check{}, false
+}
+
+// mutate rewrites the user data of the hosts with a role.
+func mutate(st *Stack, role string, f func(string) string) {
+	for _, h := range st.Stack.HostNames() {
+		if st.Stack.Hosts[h].Has(role) {
+			st.UserData[h] = []byte(f(string(st.UserData[h])))
+		}
+	}
+}
+
+// HAProxy as Wave 1 rendered it: checks every 10 s, three to fall, no
+// retries and no passive health: a dead app server costs requests.
+func TestBrokenBackendFaults(t *testing.T) {
+	needRoot(t)
+	all := compileExamples(t)
+	st := all["do-perl-ha"]
+	before := string(st.UserData["lb1"])
+	mutate(st, "lb", func(ud string) string {
+		ud = strings.Replace(ud, "default-server inter 1s fastinter 250ms downinter 1s fall 2 rise 2 observe layer7 error-limit 10 on-error mark-down",
+			"default-server inter 10s fall 3 rise 2", 1)
+		return strings.Replace(ud, "retry-on conn-failure empty-response response-timeout 502 503", "retry-on conn-failure", 1)
+	})
+	if string(st.UserData["lb1"]) == before {
+		t.Fatal("the HAProxy backend settings this test removes are no longer rendered: update the test")
+	}
+	rep := runBroken(t, all, st, ScenarioBoot, ScenarioBackend)
+	if c, ok := findCheck(rep, ScenarioBoot, "lb1: GET"); !ok || !c.OK {
+		t.Fatalf("the broken stack did not boot, so nothing is shown: %+v", c)
+	}
+	c, ok := findCheck(rep, ScenarioBackend, "app server stopped: no request fails")
+	if !ok || c.OK {
+		t.Errorf("without retries and passive checks, stopping an app server must fail requests; the scenario said %+v", c)
+	}
+	c, ok = findCheck(rep, ScenarioBackend, "app server stopped: out of rotation within")
+	if !ok || c.OK {
+		t.Errorf("with 10 s checks the server cannot be out within 2 s; the scenario said %+v", c)
+	}
+	if rep.OK {
+		t.Error("the report passed a stack that does not survive a dead backend")
+	}
+}
+
+// A reserved IP whose standby balancer never starts keepalived: losing
+// the active balancer is an outage the scenario must report.
+func TestBrokenFailover(t *testing.T) {
+	needRoot(t)
+	all := compileExamples(t)
+	st := all["do-python-ha"]
+	if st.Stack.Balancer.Failover != "reserved-ip" {
+		t.Fatalf("do-python-ha fails over with %q; the test breaks reserved-ip", st.Stack.Balancer.Failover)
+	}
+	var standby string
+	for _, h := range st.Stack.HostNames() {
+		if st.Stack.Hosts[h].Has("lb") {
+			standby = h // the last by name: the lowest priority
+		}
+	}
+	before := string(st.UserData[standby])
+	var kept []string
+	for _, l := range strings.Split(before, "\n") {
+		if !strings.Contains(l, "systemctl enable keepalived") {
+			kept = append(kept, l)
+		}
+	}
+	st.UserData[standby] = []byte(strings.Join(kept, "\n"))
+	if string(st.UserData[standby]) == before {
+		t.Fatal("the standby's boot script does not start keepalived: update the test")
+	}
+	rep := runBroken(t, all, st, ScenarioBoot, ScenarioBalancer)
+	c, ok := findCheck(rep, ScenarioBalancer, "failover")
+	if !ok || c.OK {
+		t.Errorf("with no keepalived on the standby, losing the active balancer must fail the scenario; it said %+v", c)
+	}
+}
