@@ -459,8 +459,11 @@ func checkServers(t *testing.T, s *schema.Stack, h *schema.Host, hc *hostConf) {
 		if s.App.Bind.Socket != "" {
 			want = "server unix:" + hc.root + s.App.Bind.Socket
 		}
+		want += " max_fails=0"
 		mustf(t, lu != nil && lu.block[0].String() == want, "local upstream %v, want %s", lu, want)
-		checkKeepalive(t, s, lu)
+		mustf(t, len(lu.block) > 1 && lu.block[1].String() == want+" backup", "local upstream %v: want the same server again as a backup (a second try on a new connection)", lu)
+		// The app server closes idle connections itself: none are kept.
+		mustf(t, one(lu.block, "keepalive") == nil, "local upstream %s keeps idle connections to the app server", lu.args[0])
 	}
 }
 

@@ -37,25 +37,36 @@ func (e *env) clientNS() (string, error) {
 	for _, a := range extraAddrs(e.s) {
 		used[a] = true
 	}
+	if a, err := netip.ParseAddr(monitoringAddress(e.s)); err == nil {
+		used[a] = true
+	}
+	// The clients' addresses: the highest free ones of the network, up
+	// to clientAddrs (clients behind a rate limit each use their own).
 	p := e.fab.network
-	last := lastAddr(p)
-	for a := last.Prev(); p.Contains(a); a = a.Prev() {
-		if !used[a] {
-			ns, _, err := e.fab.Attach("client", a)
-			if err != nil {
-				return "", err
-			}
-			if e.rip != nil {
-				if err := e.rip.route(e, ns); err != nil {
-					return "", err
-				}
-			}
-			e.client = ns
-			return ns, nil
+	var free []netip.Addr
+	for a := lastAddr(p).Prev(); p.Contains(a) && len(free) < clientAddrs; a = a.Prev() {
+		if !used[a] && a != p.Masked().Addr() {
+			free = append(free, a)
 		}
 	}
-	return "", fmt.Errorf("no free address for the test client in %s", p)
+	if len(free) == 0 {
+		return "", fmt.Errorf("no free address for the test client in %s", p)
+	}
+	ns, _, err := e.fab.Attach("client", free...)
+	if err != nil {
+		return "", err
+	}
+	if e.rip != nil {
+		if err := e.rip.route(e, ns); err != nil {
+			return "", err
+		}
+	}
+	e.client, e.clientSources = ns, free
+	return ns, nil
 }
+
+// clientAddrs is how many addresses the test's clients have.
+const clientAddrs = 64
 
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()

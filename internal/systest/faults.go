@@ -39,8 +39,36 @@ func (e *env) newLoad(addr string, d time.Duration) (*Load, error) {
 	if e.s.TLS.Mode != "" && e.s.TLS.Mode != "none" {
 		scheme, port = "https", "443"
 	}
-	return &Load{NS: ns, URL: scheme + "://" + e.s.Domain + "/", Addr: net.JoinHostPort(addr, port),
-		Workers: loadWorker, Timeout: 15 * time.Second, Duration: d}, nil
+	l := &Load{NS: ns, URL: scheme + "://" + e.s.Domain + "/", Addr: net.JoinHostPort(addr, port),
+		Workers: loadWorker, Timeout: 15 * time.Second, Duration: d}
+	// Behind a per-client rate limit, one client could not send much:
+	// many clients, each at half the limit, as real traffic is.
+	if rl := e.s.RateLimit; rl != nil {
+		per, err := perRequest(rl.Rate)
+		if err != nil {
+			return nil, err
+		}
+		l.Sources = e.clientSources
+		l.Pace = 2 * per
+	}
+	return l, nil
+}
+
+// perRequest is the time between requests a rate ("10r/s", "30r/m")
+// allows.
+func perRequest(rate string) (time.Duration, error) {
+	var n int
+	var unit string
+	if _, err := fmt.Sscanf(strings.Replace(rate, "r/", " ", 1), "%d %s", &n, &unit); err != nil || n <= 0 {
+		return 0, fmt.Errorf("rate_limit.rate %q: want N r/s or N r/m", rate)
+	}
+	switch unit {
+	case "s":
+		return time.Second / time.Duration(n), nil
+	case "m":
+		return time.Minute / time.Duration(n), nil
+	}
+	return 0, fmt.Errorf("rate_limit.rate %q: want N r/s or N r/m", rate)
 }
 
 // fault is one backend fault: how to cause it and how to end it.

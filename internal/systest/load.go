@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,11 @@ type Load struct {
 	Workers  int
 	Timeout  time.Duration
 	Duration time.Duration
+	// Sources, when set, are the clients' own addresses, one worker
+	// each, and Pace the least time between one worker's requests: many
+	// clients each within a per-client rate limit, as real traffic is.
+	Sources []netip.Addr
+	Pace    time.Duration
 
 	mu      sync.Mutex
 	samples []Sample
@@ -44,26 +50,44 @@ type Load struct {
 func (l *Load) Run(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, l.Duration)
 	defer cancel()
-	d := &nsDialer{ns: l.NS, d: net.Dialer{Timeout: l.Timeout}}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, l.Addr)
-		},
-		// The certificate is the test's own self-signed one.
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
-		MaxIdleConnsPerHost: l.Workers,
-		ForceAttemptHTTP2:   false,
+	newClient := func(src netip.Addr) *http.Client {
+		d := &nsDialer{ns: l.NS, d: net.Dialer{Timeout: l.Timeout}}
+		if src.IsValid() {
+			d.d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
+		tr := &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, l.Addr)
+			},
+			// The certificate is the test's own self-signed one.
+			TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+			MaxIdleConnsPerHost: max(l.Workers, 1),
+			ForceAttemptHTTP2:   false,
+		}
+		return &http.Client{Transport: tr, Timeout: l.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: l.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	shared := newClient(netip.Addr{})
+	defer shared.CloseIdleConnections()
+	workers := l.Workers
+	if len(l.Sources) > 0 {
+		workers = len(l.Sources)
+	}
 	l.begin = time.Now()
 	var wg sync.WaitGroup
-	for range l.Workers {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			client := shared
+			if len(l.Sources) > 0 {
+				client = newClient(l.Sources[i])
+				defer client.CloseIdleConnections()
+				// Spread the clients' first requests over one pace.
+				time.Sleep(l.Pace * time.Duration(i) / time.Duration(workers))
+			}
 			for ctx.Err() == nil {
+				next := time.Now().Add(l.Pace)
 				s := l.one(ctx, client)
 				if ctx.Err() != nil && !s.OK() {
 					return // cut off by the end of the run, not a failure
@@ -74,6 +98,7 @@ func (l *Load) Run(ctx context.Context) {
 				if !s.OK() {
 					time.Sleep(20 * time.Millisecond) // no spinning on a refused connection
 				}
+				time.Sleep(time.Until(next))
 			}
 		}()
 	}

@@ -135,6 +135,9 @@ type env struct {
 	pw     string
 	addrs  map[string]netip.Addr
 	rip    *reservedIP
+	// clientSources are the client namespace's addresses, the first
+	// of which single requests come from.
+	clientSources []netip.Addr
 }
 
 // deviate records a change the test made for this machine's sake.
