@@ -14,7 +14,7 @@ import (
 
 // imageVersion changes whenever what buildImage puts into an image
 // changes, so a cached image from an older hacompile is not reused.
-const imageVersion = "7"
+const imageVersion = "8"
 
 // release is what the image builder knows of a target release.
 type release struct {
@@ -254,7 +254,7 @@ func configureImage(root string) error {
 	}
 	// A container cannot load kernel modules (the machine provides
 	// them) and has no root file system of its own to remount.
-	for _, u := range []string{"systemd-modules-load.service", "systemd-remount-fs.service"} {
+	for _, u := range []string{"systemd-modules-load.service", "modprobe@.service", "systemd-remount-fs.service"} {
 		if err := os.Symlink("/dev/null", filepath.Join(root, "etc/systemd/system", u)); err != nil && !os.IsExist(err) {
 			return err
 		}
