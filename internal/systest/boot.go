@@ -230,6 +230,9 @@ func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 				other = append(other, f[0])
 			}
 		}
+		e.mu.Lock()
+		e.foreignFailed[name] = other
+		e.mu.Unlock()
 		detail = "system: " + states[i].system
 		if len(other) > 0 {
 			detail += "; failed, not the stack's: " + strings.Join(other, ", ")

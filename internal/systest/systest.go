@@ -138,6 +138,9 @@ type env struct {
 	// clientSources are the client namespace's addresses, the first
 	// of which single requests come from.
 	clientSources []netip.Addr
+	// foreignFailed are, by host, the failed units the stack does not
+	// own (a distribution unit a container cannot run), seen at boot.
+	foreignFailed map[string][]string
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -199,7 +202,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID()}
+	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}}
 	if opt.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "hacompile-test-")
 		if err != nil {
