@@ -213,6 +213,8 @@ hosts: {
 	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
+// These tests are about the backend; no metrics listener on loopback.
+monitoring: enabled: false
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
 `, name, statsPort, appPort))
 	sb = newSandbox(t, s)

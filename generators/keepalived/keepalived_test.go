@@ -423,6 +423,7 @@ hosts: {
 	app2: {address: "10.20.0.12", roles: ["app"], size: "t3.medium"}
 }
 balancer: {kind: "haproxy", failover: "reserved-ip", vrrp: {virtual_address: "10.20.0.4", router_id: 20, elastic_ip_allocation: "eipalloc-0123456789abcdef0"}}
+monitoring: enabled: false
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 `))
 	if err != nil {

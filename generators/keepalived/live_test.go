@@ -154,6 +154,7 @@ hosts: {
 	app2: {address: "10.99.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: {kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.99.0.4", router_id: 77, interface: "vrrp0"}}
+monitoring: enabled: false
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 `))
 	if err != nil {

@@ -81,7 +81,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			},
 			artifact.File{
 				Host: h.Name, Kind: "mtail", Path: ProgramPath, Content: prog, Mode: 0o644, Owner: "root:root",
-				Validate: "mtail --compile_only --progs " + opt.P("/"+ProgramPath),
+				// --compile_only still opens mtail's HTTP port (3903 by
+				// default), which the running mtail holds on a host: port 0
+				// lets the check run beside it.
+				Validate: "mtail --compile_only --port 0 --progs " + opt.P("/"+ProgramPath),
 				Reload:   "systemctl reload mtail",
 			})
 	}
