@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -243,6 +244,7 @@ func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 		sr.check(name+": no unit of the stack failed", len(owned) == 0, "%s", detail)
 	}
 	e.healthChecks(ctx, sr)
+	e.dataServices(ctx, sr)
 }
 
 func firstNonEmpty(a, b string) string {
@@ -467,4 +469,42 @@ func describe(code int, body string, err error) string {
 		return fmt.Sprintf("%d %s", code, body)
 	}
 	return strconv.Itoa(code)
+}
+
+// redisURLRe finds the Redis URLs an app's settings name, with the
+// variable that holds their password file.
+var redisURLRe = regexp.MustCompile(`(?m)^([A-Z]+)_URL=(rediss?://[^\s]+)$`)
+
+// dataServices checks that the data services the stack runs itself
+// accept the app's own connection settings: on every host with the
+// app's settings, as the app's user, each Redis URL whose host is a host
+// of the stack answers PING with the password from its file.
+func (e *env) dataServices(ctx context.Context, sr *ScenarioReport) {
+	hosts := map[string]bool{}
+	for _, a := range e.addrs {
+		hosts[a.String()] = true
+	}
+	for _, name := range e.s.HostNames() {
+		for _, f := range e.hostFiles(name, "") {
+			if !strings.HasSuffix(f.Path, "settings.env") {
+				continue
+			}
+			for _, mm := range redisURLRe.FindAllSubmatch(f.Content, -1) {
+				prefix, url := string(mm[1]), string(mm[2])
+				u, err := neturl.Parse(url)
+				if err != nil || !hosts[u.Hostname()] {
+					continue // a managed service, outside the stack
+				}
+				script := fmt.Sprintf(`set -a; . /%s; set +a
+exec runuser -u %s -- python3 -c '
+import os, redis
+pw_file = os.environ.get("%s_PASSWORD_FILE")
+pw = open(pw_file).read().strip() if pw_file else None
+print(redis.Redis.from_url(os.environ["%s_URL"], password=pw, socket_timeout=5).ping())'`, f.Path, e.s.App.User, prefix, prefix)
+				out, err := e.hosts[name].Sh(ctx, script)
+				ok := err == nil && strings.TrimSpace(out) == "True"
+				sr.check(fmt.Sprintf("%s: %s_URL (%s) answers the app's user with its password", name, prefix, u.Host), ok, "%s", lastLines(strings.TrimSpace(out), 3))
+			}
+		}
+	}
 }
