@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // imageVersion changes whenever what buildImage puts into an image
@@ -103,7 +104,16 @@ func EnsureImage(cacheDir, relName string, pkgs []string, log io.Writer) (*Image
 	key := imageKey(rel, all)
 	dir := filepath.Join(cacheDir, "images", rel.Name+"-"+key)
 	img := &Image{Release: rel.Name, Dir: filepath.Join(dir, "root"), Packages: all}
+	// An image of the release with every package needed, and more,
+	// serves as well: testing one stack reuses the image built for all.
+	if sup, ok := supersetImage(filepath.Dir(dir), rel.Name, all); ok {
+		dir = sup
+		img.Dir = filepath.Join(dir, "root")
+	}
+	defer pruneImages(filepath.Dir(dir), dir)
 	if _, err := os.Stat(filepath.Join(dir, "ok")); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(filepath.Join(dir, "ok"), now, now) // last used
 		return img, img.readUnits(dir)
 	}
 	for _, tool := range []string{"debootstrap", "chroot", "unshare"} {
@@ -176,7 +186,7 @@ func EnsureImage(cacheDir, relName string, pkgs []string, log io.Writer) (*Image
 	if err := os.WriteFile(filepath.Join(tmp, "units"), []byte(units.String()), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "ok"), []byte(strings.Join(all, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "ok"), []byte("version "+imageVersion+"\n"+strings.Join(all, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	os.RemoveAll(dir) // a half-built image from an older, killed run
@@ -184,6 +194,61 @@ func EnsureImage(cacheDir, relName string, pkgs []string, log io.Writer) (*Image
 		return nil, err
 	}
 	return img, img.readUnits(dir)
+}
+
+// supersetImage finds a built image under dir of the release and of
+// this imageVersion (its ok file says both) whose packages include all
+// of pkgs.
+func supersetImage(dir, rel string, pkgs []string) (string, bool) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), rel+"-") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "ok"))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) == 0 || lines[0] != "version "+imageVersion {
+			continue
+		}
+		if !slices.ContainsFunc(pkgs, func(p string) bool { return !slices.Contains(lines[1:], p) }) {
+			return filepath.Join(dir, e.Name()), true
+		}
+	}
+	return "", false
+}
+
+// imageMaxIdle is how long an image nobody used is kept.
+const imageMaxIdle = 7 * 24 * time.Hour
+
+// pruneImages removes the images under dir, but keep, that no test has
+// used for imageMaxIdle (their ok file's time is their last use), and
+// builds left behind by a killed run.
+func pruneImages(dir, keep string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if p == keep || !e.IsDir() {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(p, "ok"))
+		switch {
+		case err == nil && time.Since(fi.ModTime()) > imageMaxIdle:
+			os.RemoveAll(p)
+		case err != nil && strings.HasPrefix(e.Name(), ".build-"):
+			if di, err := e.Info(); err == nil && time.Since(di.ModTime()) > 24*time.Hour {
+				os.RemoveAll(p)
+			}
+		}
+	}
 }
 
 // imageFiles are written into every image. Each one stands in for what
