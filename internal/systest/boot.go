@@ -125,8 +125,8 @@ func (e *env) get(ctx context.Context, addr, url string) (int, string, http.Head
 func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 	names := e.s.HostNames()
 	type hostState struct {
-		system, cloud, failed string
-		cloudOK               bool
+		system, cloud string
+		cloudOK       bool
 	}
 	states := make([]hostState, len(names))
 	var wg sync.WaitGroup
@@ -152,8 +152,6 @@ func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 			states[i].cloudOK = err == nil && strings.Contains(out, "status: done")
 			sys, _ := m.Exec(cctx, "systemctl", "is-system-running", "--wait")
 			states[i].system = strings.TrimSpace(sys)
-			failed, _ := m.Exec(cctx, "systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager")
-			states[i].failed = strings.TrimSpace(failed)
 		}()
 	}
 	wg.Wait()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,5 +243,3 @@ func (m *Machine) Freeze(stop bool) {
 		_ = syscall.Kill(p, sig)
 	}
 }
-
-var _ io.Writer = (*tailBuffer)(nil)

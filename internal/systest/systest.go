@@ -21,7 +21,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -537,5 +536,3 @@ func (e *env) units(host string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
-var _ = path.Join
