@@ -33,30 +33,12 @@ type preview struct {
 	stack    *schema.Stack // the changed copy
 }
 
-// cloneStack copies what a procedure may change.
-func cloneStack(s *schema.Stack) *schema.Stack {
-	c := *s
-	c.Hosts = make(map[string]*schema.Host, len(s.Hosts))
-	for n, h := range s.Hosts {
-		hc := *h
-		hc.Roles = slices.Clone(h.Roles)
-		c.Hosts[n] = &hc
-	}
-	if s.Database != nil {
-		db := *s.Database
-		db.Replicas = slices.Clone(db.Replicas)
-		c.Database = &db
-	}
-	c.Aliases = slices.Clone(s.Aliases)
-	return &c
-}
-
 func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 	// One preview at a time: each holds a render of the whole fleet,
 	// and the render itself runs on every core.
 	sc.previewMu.Lock()
 	defer sc.previewMu.Unlock()
-	c := cloneStack(sc.s)
+	c := sc.s.Clone()
 	mutate(c)
 	c.Reindex()
 	var p preview

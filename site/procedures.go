@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"net/netip"
 	"path"
 	"regexp"
 	"slices"
@@ -163,49 +162,6 @@ func rollback(d *doc, sc *stackCtx, from string) {
 	d.note("A rollback restores files, not data: a database migration that ran with the change is not undone.")
 }
 
-// nextHost proposes a name and address for a new app host: the next
-// number of the app hosts' name pattern, the address after the highest
-// host address, the size of the last app host.
-func nextHost(s *schema.Stack) *schema.Host {
-	apps := s.HostsWithRole("app")
-	last := apps[len(apps)-1]
-	re := regexp.MustCompile(`^(.*?)(\d+)$`)
-	name := last.Name + "-2"
-	if m := re.FindStringSubmatch(last.Name); m != nil {
-		n, _ := strconv.Atoi(m[2])
-		for {
-			n++
-			name = m[1] + strconv.Itoa(n)
-			if s.Hosts[name] == nil {
-				break
-			}
-		}
-	}
-	for s.Hosts[name] != nil {
-		name += "-2"
-	}
-	var maxAddr netip.Addr
-	for _, h := range apps {
-		if a, err := netip.ParseAddr(h.Address); err == nil && a.Compare(maxAddr) > 0 {
-			maxAddr = a
-		}
-	}
-	addr := maxAddr.Next()
-	for used := true; used; {
-		used = false
-		for _, h := range s.Hosts {
-			if h.Address == addr.String() {
-				used = true
-				addr = addr.Next()
-			}
-		}
-	}
-	h := *last
-	h.Name, h.Address, h.Notes = name, addr.String(), ""
-	h.Roles = slices.Clone(last.Roles)
-	return &h
-}
-
 func hostLiteral(h *schema.Host) string {
 	roles := make([]string, len(h.Roles))
 	for i, r := range h.Roles {
@@ -269,7 +225,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		d.p("The stack has no app host to copy.")
 		return
 	}
-	h := nextHost(s)
+	h := s.NextHost("app")
 	p := previewOf(sc, func(c *schema.Stack) { c.Hosts[h.Name] = h })
 	d.p(hf("Shown for a new host %s at %s, sized like the last app host; use the real name and address.", code(h.Name), code(h.Address)))
 	pkgs := []string{}

@@ -34,8 +34,15 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	}
 	stop := runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, fmt.Sprintf("127.0.0.1:%d", statsPort))
 	defer stop()
-	// Wait for both servers to be UP (the first checks).
+	// Wait for both servers to be UP (the first checks). HAProxy may
+	// answer on its listeners a moment before its admin socket exists.
 	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(sb.path(adminSocket)); err != nil; _, err = os.Stat(sb.path(adminSocket)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no admin socket after 10 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for serverState(t, sb.path(adminSocket), "app", "app1") != "UP" || serverState(t, sb.path(adminSocket), "app", "app2") != "UP" {
 		if time.Now().After(deadline) {
 			t.Fatal("the servers did not come up")

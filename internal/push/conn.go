@@ -56,6 +56,7 @@ func (e Endpoint) String() string { return e.User + "@" + e.Addr() }
 type dialer struct {
 	auth    Auth
 	timeout time.Duration
+	dialTCP func(ctx context.Context, network, addr string) (net.Conn, error)
 	hkdb    *knownhosts.HostKeyDB // nil when no known_hosts file exists
 
 	mu      sync.Mutex
@@ -64,8 +65,11 @@ type dialer struct {
 	agentNC net.Conn
 }
 
-func newDialer(auth Auth, timeout time.Duration) (*dialer, error) {
-	d := &dialer{auth: auth, timeout: timeout, signers: map[string]ssh.Signer{}}
+func newDialer(auth Auth, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*dialer, error) {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: timeout}).DialContext
+	}
+	d := &dialer{auth: auth, timeout: timeout, dialTCP: dial, signers: map[string]ssh.Signer{}}
 	var files []string
 	for _, f := range auth.KnownHosts {
 		if _, err := os.Stat(f); err != nil {
@@ -189,8 +193,9 @@ func (d *dialer) dial(ctx context.Context, e Endpoint) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nd := net.Dialer{Timeout: d.timeout}
-	raw, err := nd.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, d.timeout)
+	raw, err := d.dialTCP(dctx, "tcp", addr)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, unwrapOp(err))
 	}

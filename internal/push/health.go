@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -12,12 +13,12 @@ import (
 // checkHealth polls url until it answers 2xx (or 3xx when redirectOK)
 // or timeout passes. Redirects are not followed: a balancer redirecting
 // plain HTTP to HTTPS has answered with its configuration loaded.
-func checkHealth(ctx context.Context, url string, redirectOK bool, timeout time.Duration) error {
+func checkHealth(ctx context.Context, url string, redirectOK bool, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil, DialContext: dial},
 	}
 	var last error
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {

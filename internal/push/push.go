@@ -12,10 +12,12 @@
 package push
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
+	"net"
 	"path"
 	"slices"
 	"strconv"
@@ -76,7 +78,12 @@ type Options struct {
 
 	Progress Progress
 	By       string // user@machine, recorded in locks and generations
-	PID      int
+
+	// Dial, when set, opens every TCP connection push makes (SSH and
+	// health checks) instead of the local network stack's dialer: the
+	// system test reaches its hosts inside network namespaces.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	PID  int
 
 	// beforeRename, when set (by tests), runs after a file's temp copy
 	// is complete and before it is renamed over the target.

@@ -43,7 +43,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDialer(o.Auth, o.Timeout)
+	d, err := newDialer(o.Auth, o.Timeout, o.Dial)
 	if err != nil {
 		return nil, err
 	}

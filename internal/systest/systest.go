@@ -28,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -37,10 +38,11 @@ const (
 	ScenarioBackend    = "backend-faults"
 	ScenarioBalancer   = "balancer-loss"
 	ScenarioMonitoring = "monitoring"
+	ScenarioProvision  = "provisioning"
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioBoot, ScenarioBackend, ScenarioMonitoring, ScenarioBalancer}
+var Scenarios = []string{ScenarioBoot, ScenarioBackend, ScenarioMonitoring, ScenarioProvision, ScenarioBalancer}
 
 // Options say where the test keeps its image and hosts and what it runs.
 type Options struct {
@@ -61,6 +63,9 @@ type Stack struct {
 	Stack    *schema.Stack
 	UserData map[string][]byte // host → out/<stack>/cloud-init/<host>.yaml
 	Files    []artifact.File   // the rendered files, for what the hosts run
+	// Set renders the stack again (the provisioning scenario adds a
+	// host as the runbook says).
+	Set *build.GeneratorSet
 }
 
 // Report is the outcome of one stack's test.
@@ -140,6 +145,8 @@ type env struct {
 	// foreignFailed are, by host, the failed units the stack does not
 	// own (a distribution unit a container cannot run), seen at boot.
 	foreignFailed map[string][]string
+	img           *Image
+	operatorKey   string // the operator's SSH public key (provisioning)
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -242,6 +249,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		}
 		e.fab.Close()
 	}()
+	e.img = img
 	err = e.start(img)
 	rep.Deviations = e.devs
 	if err != nil {
@@ -269,6 +277,8 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 			e.balancerLoss(ctx, sr)
 		case ScenarioMonitoring:
 			e.monitoring(ctx, sr)
+		case ScenarioProvision:
+			e.provisioning(ctx, sr)
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 		rep.OK = rep.OK && sr.OK

@@ -47,6 +47,10 @@ Scenarios, in order:
   backend-faults  under load: app server stopped, nginx stopped, host frozen
                   (SIGSTOP) on one app host, each brought back
   monitoring      Prometheus with the rendered configuration and rules
+  provisioning    an app host added as the runbook says: a push over the
+                  booted hosts changes nothing, the new host comes up (from
+                  its cloud-init, or on DigitalOcean from a bare image and
+                  a push), a push of the stack adds it to the balancers
   balancer-loss   under load: the active balancer host is lost
 
 It needs root (namespaces, containers). Exit 0 only when every check holds.`,
@@ -82,7 +86,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			}
 			var stacks []*systest.Stack
 			for _, r := range res.Rendered {
-				st := &systest.Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}}
+				st := &systest.Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}, Set: &r.Set}
 				// The hosts boot from out/ as committed: a stale out/ would
 				// test something other than what goes to the hosts.
 				for _, f := range r.Files {

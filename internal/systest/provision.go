@@ -1,0 +1,318 @@
+package systest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/push"
+)
+
+// provisioning adds an app host the way the runbook's "Add an app host"
+// procedure says, on the running stack: the stack gains the host the
+// procedure proposes, is rendered again, the new machine comes up (from
+// its cloud-init, or on DigitalOcean from a bare image, its packages and
+// a push of its files alone), and a push of the whole stack brings the
+// balancers the new backend. The new host must then answer through the
+// stack's front doors. A push over SSH to the hosts booted from their
+// cloud-init must first find nothing to change.
+func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
+	s := e.s
+	if s.Scaling != nil {
+		sr.Note = "the app hosts are instances of the autoscaling group's launch template, booted from it in the boot scenario; the runbook scales the group instead of adding a host"
+		return
+	}
+	h := s.NextHost("app")
+	if h == nil {
+		sr.Note = "the stack has no app host to copy"
+		return
+	}
+	if e.st.Set == nil {
+		sr.check("the stack renders again with a new app host", false, "no generator set: the caller gave none")
+		return
+	}
+	key, err := e.sshAccess(ctx)
+	if !sr.check("push reaches every host over SSH with a key and known host keys", err == nil, "%v", err) {
+		return
+	}
+	// What push records as pushed is what the hosts booted from: the
+	// first push over them writes nothing.
+	orig := &build.Rendered{Stack: s, Files: e.st.Files, Set: *e.st.Set}
+	sum, err := e.push(ctx, orig, key, nil)
+	changed := pushSummary(sum, func(r push.HostResult) bool { return r.Status != push.StatusUnchanged })
+	sr.check("a push over the hosts as booted changes nothing", err == nil && changed == "", "%s", firstNonEmpty(errText(err), changed))
+
+	c := s.Clone()
+	c.Hosts[h.Name] = h
+	c.Reindex()
+	r, err := e.st.Set.Render(c, artifact.Options{})
+	if !sr.check(fmt.Sprintf("the stack renders with %s (%s) added", h.Name, h.Address), err == nil, "%v", err) {
+		return
+	}
+	st := &Stack{Stack: c, Files: r.Files, UserData: map[string][]byte{}, Set: e.st.Set}
+	for name, ud := range e.st.UserData {
+		st.UserData[name] = ud
+	}
+	for _, f := range r.Files {
+		if f.Host == "" && f.Path == "cloud-init/"+h.Name+".yaml" {
+			st.UserData[h.Name] = f.Content
+		}
+	}
+	if _, ok := st.UserData[h.Name]; !ok {
+		sr.check(h.Name+": has cloud-init user data", false, "no cloud-init/%s.yaml in the render", h.Name)
+		return
+	}
+	bare := s.Provider == "digitalocean"
+	e.mu.Lock()
+	e.s, e.st = c, st
+	e.addrs[h.Name] = mustAddr(h.Address)
+	e.mu.Unlock()
+	ud := st.UserData[h.Name]
+	if bare {
+		// The runbook creates the Droplet from a plain image and installs
+		// the packages the host's cloud-init names; its files come by
+		// push. The Droplet's SSH key comes from DigitalOcean.
+		st.UserData[h.Name] = []byte("#cloud-config\n")
+	}
+	m, err := e.startHost(e.img, h.Name)
+	if m != nil {
+		e.mu.Lock()
+		e.hosts[h.Name] = m
+		e.mu.Unlock()
+	}
+	st.UserData[h.Name] = ud
+	if !sr.check(h.Name+": boots", err == nil, "%v", err) {
+		return
+	}
+	if bare {
+		if _, err := m.Exec(ctx, "cloud-init", "status", "--wait"); err != nil {
+			sr.check(h.Name+": the bare machine finished booting", false, "%v", err)
+			return
+		}
+		if err := e.authorize(ctx, h.Name, key); !sr.check(h.Name+": accepts the operator's SSH key", err == nil, "%v", err) {
+			return
+		}
+		pkgs := cloudPackages(ud)
+		out, err := m.Exec(ctx, append([]string{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q"}, pkgs...)...)
+		sr.check(h.Name+": apt-get install "+strings.Join(pkgs, " "), err == nil, "%s", lastLines(out, 4))
+		if err := e.provisionSecrets(ctx, h.Name); err != nil {
+			sr.check(h.Name+": secrets provisioned", false, "%v", err)
+		}
+		sum, err := e.push(ctx, r, key, []string{h.Name})
+		sr.check(fmt.Sprintf("push --hosts %s writes its files and it passes push's health check", h.Name), err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
+		e.hostsUp(ctx, sr, []string{h.Name}, false)
+	} else {
+		e.hostsUp(ctx, sr, []string{h.Name}, true)
+		if err := e.authorize(ctx, h.Name, key); !sr.check(h.Name+": accepts the operator's SSH key", err == nil, "%v", err) {
+			return
+		}
+	}
+	units := e.services(h.Name)
+	out, err := m.Exec(ctx, append([]string{"systemctl", "is-enabled"}, units...)...)
+	var off []string
+	for i, st := range strings.Fields(out) {
+		if st != "enabled" && st != "static" && st != "alias" && i < len(units) {
+			off = append(off, units[i]+" "+st)
+		}
+	}
+	sr.check(h.Name+": its services start again after a reboot (enabled)", err == nil && len(off) == 0, "%s", strings.Join(off, ", "))
+
+	// The rest of the stack: the balancers learn the new backend, one at
+	// a time, each passing its health check.
+	sum, err = e.push(ctx, r, key, nil)
+	sr.check("push of the whole stack succeeds", err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
+	if s.Balancer.Kind == "cloud" {
+		sr.check(h.Name+": answers its health path", e.answers(ctx, h.Name), "")
+		sr.Note = "the provider's load balancer is not stood in for: that it sends the new host traffic is not judged"
+		return
+	}
+	for _, en := range e.entries() {
+		seen, err := e.reaches(ctx, en, h.Name)
+		sr.check(fmt.Sprintf("%s: sends requests to %s", en.host, h.Name), seen, "%s", errText(err))
+	}
+}
+
+// sshAccess gives the test an operator's SSH key, installed for the
+// stack's SSH user on every running host, and a known_hosts file with
+// the hosts' own keys. It returns the key's file.
+func (e *env) sshAccess(ctx context.Context) (string, error) {
+	dir := filepath.Join(e.opt.WorkDir, e.s.Name, "operator")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "hacompile test operator")
+	if err != nil {
+		return "", err
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return "", err
+	}
+	e.operatorKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	for _, name := range e.s.HostNames() {
+		if err := e.authorize(ctx, name, key); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
+}
+
+// authorize installs the operator key on a host for its SSH user, starts
+// sshd and adds the host's key to the operator's known_hosts.
+func (e *env) authorize(ctx context.Context, host, key string) error {
+	h := e.s.Hosts[host]
+	m := e.hosts[host]
+	home := "/root"
+	if h.SSH.User != "root" {
+		home = "/home/" + h.SSH.User
+	}
+	script := fmt.Sprintf(`set -e
+id -u %[1]s >/dev/null 2>&1 || useradd -m -s /bin/bash %[1]s
+install -d -m 700 -o %[1]s %[2]s/.ssh
+printf '%%s\n' '%[3]s' >> %[2]s/.ssh/authorized_keys
+chown %[1]s %[2]s/.ssh/authorized_keys; chmod 600 %[2]s/.ssh/authorized_keys
+systemctl start ssh.service
+cat /etc/ssh/ssh_host_ed25519_key.pub`, h.SSH.User, home, e.operatorKey)
+	out, err := m.Sh(ctx, script)
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", host, err, lastLines(out, 3))
+	}
+	f := strings.Fields(lastLines(out, 1))
+	if len(f) < 2 {
+		return fmt.Errorf("%s: no ed25519 host key: %q", host, out)
+	}
+	name := e.addr(host)
+	if h.SSH.Port != 22 && h.SSH.Port != 0 {
+		name = fmt.Sprintf("[%s]:%d", name, h.SSH.Port)
+	}
+	kh, err := os.OpenFile(filepath.Join(filepath.Dir(key), "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer kh.Close()
+	_, err = fmt.Fprintf(kh, "%s %s %s\n", name, f[0], f[1])
+	return err
+}
+
+// push runs hacompile's push of a rendered stack from the client
+// namespace, as an operator's machine would, to hosts (all when nil).
+func (e *env) push(ctx context.Context, r *build.Rendered, key string, hosts []string) (*push.Summary, error) {
+	ns, err := e.clientNS()
+	if err != nil {
+		return nil, err
+	}
+	targets, err := push.Targets(r, push.TargetOptions{Hosts: hosts})
+	if err != nil {
+		return nil, err
+	}
+	d := &nsDialer{ns: ns}
+	return push.Run(ctx, push.Options{
+		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: targets,
+		Auth:    push.Auth{KnownHosts: []string{filepath.Join(filepath.Dir(key), "known_hosts")}, Identity: key},
+		Timeout: 20 * time.Second, CommandTimeout: time.Minute, HealthTimeout: 30 * time.Second, LockTimeout: 15 * time.Minute,
+		Batch: "25%", Keep: 10, By: "hacompile-test", PID: os.Getpid(),
+		Dial: d.DialContext,
+	})
+}
+
+// pushSummary lists the hosts of a push (those keep selects, all when
+// nil) with what push did there.
+func pushSummary(sum *push.Summary, keep func(push.HostResult) bool) string {
+	if sum == nil {
+		return ""
+	}
+	var out []string
+	for _, r := range sum.Hosts {
+		if keep != nil && !keep(r) {
+			continue
+		}
+		l := fmt.Sprintf("%s %s (+%d ~%d -%d)", r.Host, r.Status, r.Created, r.Updated, r.Removed)
+		if r.Plan != nil {
+			var paths []string
+			for _, c := range r.Plan.Changes {
+				paths = append(paths, c.Action+" "+c.Path)
+			}
+			if len(paths) > 0 {
+				l += ": " + strings.Join(paths, ", ")
+			}
+		}
+		if r.Error != "" {
+			l += ": " + r.Error
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// answers: the host's own nginx answers the health path.
+func (e *env) answers(ctx context.Context, host string) bool {
+	hp := cmpOr(e.s.Balancer.Health.Path, "/")
+	code, _, _, err := e.getUntil(ctx, fmt.Sprintf("%s:%d", e.addr(host), e.appPort()), "http://"+e.s.Domain+hp, 20*time.Second, func(c int, _ http.Header) bool { return c == 200 })
+	return err == nil && code == 200
+}
+
+// reaches asks a front door for / until the stand-in app on host
+// answers (it answers with its host name), within the time a balancer
+// takes to see a new backend healthy.
+func (e *env) reaches(ctx context.Context, en entry, host string) (bool, error) {
+	scheme, port := "http", "80"
+	if en.https {
+		scheme, port = "https", "443"
+	}
+	if len(e.hostsWith("lb")) == 0 {
+		port = fmt.Sprint(e.appPort())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		_, body, _, err := e.get(ctx, en.addr+":"+port, scheme+"://"+e.s.Domain+"/")
+		if err == nil && strings.Contains(body, host) {
+			return true, nil
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	if last == nil {
+		last = fmt.Errorf("no answer from %s within 30 s", host)
+	}
+	return false, last
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func mustAddr(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
+}
