@@ -2,13 +2,16 @@ package monitoring
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/celery"
+	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
+	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -146,6 +149,14 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				description: "The kernel's OOM killer has ended " + value + " processes on " + who + " in the last 15 minutes, " +
 					"and kept at it " + held + ". First check: `journalctl -k | grep -i 'killed process'` on the host for which " +
 					"one, then `systemctl --failed`; app workers killed this way show as 502s.",
+			},
+			{
+				name: "ServiceDown", severity: "critical",
+				expr:    servicesDown(s),
+				summary: "{{ $labels.name }} is not running on {{ $labels.host }}",
+				description: "systemd reports {{ $labels.name }} on " + who + " not active " + held + ": a service the stack runs there is stopped. " +
+					"First check: `systemctl status {{ $labels.name }}` and `journalctl -u {{ $labels.name }} -n 50` on the host. " +
+					"An app host without its app server or nginx should be out of the balancers' rotation; confirm the others carry the load, then start it.",
 			},
 			{
 				name: "SystemdUnitFailed", severity: "warning",
@@ -525,4 +536,60 @@ func certProvision(s *schema.Stack) string {
 // monitoring.runbook_url, or from the runbook site's root when unset.
 func RunbookURL(s *schema.Stack, name, exporter string) string {
 	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/alerts.html#" + artifact.Anchor("alert-", name+" "+exporter)
+}
+
+// services are the systemd services the stack runs, by role (and the
+// beat scheduler on its one host): ServiceDown watches each where it
+// runs.
+func services(s *schema.Stack) [][2]string {
+	var out [][2]string
+	byRole := map[string][]string{}
+	{
+		byRole["app"] = []string{systemd.UnitName(&s.App), "nginx.service"}
+	}
+	switch s.Balancer.Kind {
+	case "haproxy":
+		byRole["lb"] = append(byRole["lb"], "haproxy.service")
+	case "nginx":
+		byRole["lb"] = append(byRole["lb"], "nginx.service")
+	}
+	if keepalived.Enabled(s) {
+		byRole["lb"] = append(byRole["lb"], "keepalived.service")
+	}
+	if s.Workers != nil {
+		byRole["worker"] = []string{celery.WorkerUnit(&s.App)}
+	}
+	if s.Cache != nil && !s.Cache.Managed && s.Cache.Engine == "redis" {
+		byRole["cache"] = []string{"redis-server.service"}
+	}
+	for _, r := range []string{"lb", "app", "worker", "cache"} {
+		if len(byRole[r]) > 0 && len(s.HostsWithRole(r)) > 0 {
+			out = append(out, [2]string{"roles=~" + strconv.Quote("(.*,)?"+r+"(,.*)?"), unitRegexp(byRole[r])})
+		}
+	}
+	if b := s.BeatHost(); b != "" {
+		out = append(out, [2]string{eq("host", b), unitRegexp([]string{celery.BeatUnit(&s.App)})})
+	}
+	return out
+}
+
+func unitRegexp(units []string) string {
+	q := make([]string, len(units))
+	for i, u := range units {
+		q[i] = regexp.QuoteMeta(u)
+	}
+	return strings.Join(q, "|")
+}
+
+// servicesDown is ServiceDown's expression: a service of the stack not
+// active on a host that runs it.
+func servicesDown(s *schema.Stack) string {
+	var terms []string
+	for _, t := range services(s) {
+		terms = append(terms, sel("node_systemd_unit_state", eq("job", jobNode), eq("state", "active"), t[0], "name=~"+strconv.Quote(t[1]))+" == 0")
+	}
+	if len(terms) == 0 {
+		return "vector(0) == 1"
+	}
+	return strings.Join(terms, "\n  or ")
 }

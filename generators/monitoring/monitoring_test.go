@@ -38,7 +38,7 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
 `
 
 var hostAlerts = []string{"Watchdog", "HostDown", "HostDiskSpaceLow", "HostFileDescriptorsHigh", "HostHighCPU", "HostHighMemory", "ProcessFileDescriptorsHigh",
-	"HostDiskWillFillIn24Hours", "HostOOMKill", "SystemdUnitFailed"}
+	"HostDiskWillFillIn24Hours", "HostOOMKill", "ServiceDown", "SystemdUnitFailed"}
 
 // certAlerts are the alerts of a stack whose own hosts serve HTTPS.
 var certAlerts = []string{"CertificateExpiringSoon", "CertificateMissing"}

@@ -75,6 +75,8 @@ func perRequest(rate string) (time.Duration, error) {
 type fault struct {
 	name            string
 	inject, recover func(context.Context) error
+	// alerts are what the rendered monitoring must raise during it.
+	alerts []expectation
 	// inFlight: requests already on the faulty host may fail (a frozen
 	// host holds them); otherwise no request may fail.
 	inFlight bool
@@ -98,18 +100,31 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 	victim := apps[0]
 	m := e.hosts[victim]
 	appUnit := e.s.App.Name + ".service"
+	// An HAProxy balancer exports each server's state: every fault
+	// takes the server down there.
+	var lbSees []expectation
+	if e.s.Balancer.Kind == "haproxy" {
+		lbSees = append(lbSees, expectation{Name: "BackendServerDown", Labels: map[string]string{"server": victim}})
+	}
 	var faults []fault
 	faults = append(faults, fault{name: "app server stopped",
 		inject:  func(ctx context.Context) error { return e.sysctl(ctx, m, "stop", appUnit) },
-		recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", appUnit) }})
+		recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", appUnit) },
+		alerts:  append([]expectation{{Name: "ServiceDown", Labels: map[string]string{"host": victim, "name": appUnit}}}, lbSees...)})
 	if len(e.hostFiles(victim, "etc/nginx/")) > 0 {
 		faults = append(faults, fault{name: "nginx stopped",
 			inject:  func(ctx context.Context) error { return e.sysctl(ctx, m, "stop", "nginx.service") },
-			recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", "nginx.service") }})
+			recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", "nginx.service") },
+			alerts:  append([]expectation{{Name: "ServiceDown", Labels: map[string]string{"host": victim, "name": "nginx.service"}}}, lbSees...)})
 	}
 	faults = append(faults, fault{name: "host frozen (SIGSTOP)", inFlight: true,
 		inject:  func(context.Context) error { m.Freeze(true); return nil },
-		recover: func(context.Context) error { m.Freeze(false); return nil }})
+		recover: func(context.Context) error { m.Freeze(false); return nil },
+		alerts:  append([]expectation{{Name: "HostDown", Labels: map[string]string{"host": victim}}}, lbSees...)})
+
+	// The rendered alerts must see each fault go by.
+	watch := e.watchAlerts(ctx, sr)
+	defer watch.close()
 
 	h := e.s.Balancer.Health
 	recoverBound := time.Duration(max(h.Rise, 1)*max(h.Interval, 1))*time.Second + 3*time.Second
@@ -127,6 +142,7 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 	lb := e.hostsWith("lb")[0]
 	for _, f := range faults {
 		t0 := load.Now()
+		watch.mark()
 		if err := f.inject(ctx); err != nil {
 			sr.check(f.name, false, "injecting: %v", err)
 			continue
@@ -181,6 +197,7 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))
 		}
 		sr.check(fmt.Sprintf("%s: back in rotation within %s", f.name, recoverBound), back >= 0 && back <= recoverBound, "%s", durOr(back, "no request served by "+victim))
+		watch.expect(sr, f.name, f.alerts, 0)
 	}
 }
 
@@ -286,6 +303,8 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 		sr.Note = "one balancer host: losing it is an outage"
 	}
 	victim := e.holder(ctx, door, lbs)
+	watch := e.watchAlerts(ctx, sr)
+	defer watch.close()
 	// Clients give up on a request after 4 s, so one held by the lost
 	// balancer counts as failed within the observation.
 	const observe = 12 * time.Second
@@ -301,11 +320,13 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 	time.Sleep(2 * settle)
 	t0 := load.Now()
 	m := e.hosts[victim]
+	watch.mark()
 	_ = e.fab.SetLink(m.Port, false)
 	m.Kill()
 	time.Sleep(observe)
 	cancel()
 	<-done
+	watch.expect(sr, victim+" lost", []expectation{{Name: "HostDown", Labels: map[string]string{"host": victim}}}, 3*time.Second)
 	// Every request not finished when the balancer went: those in
 	// flight then, and all started since.
 	var after []Sample

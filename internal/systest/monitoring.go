@@ -34,12 +34,16 @@ type monitor struct {
 
 // startMonitor starts Prometheus (the machine's, from Debian) on the
 // files out/<stack>/monitoring/ holds.
-func (e *env) startMonitor() (*monitor, error) {
+func (e *env) startMonitor(fast bool) (*monitor, error) {
 	prom, err := execLookPath("prometheus")
 	if err != nil {
 		return nil, fmt.Errorf("the monitoring scenario runs Debian's Prometheus: apt-get install prometheus")
 	}
-	dir := filepath.Join(e.opt.WorkDir, e.s.Name, "monitor")
+	name := "monitor"
+	if fast {
+		name = "monitor-fast"
+	}
+	dir := filepath.Join(e.opt.WorkDir, e.s.Name, name)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
@@ -57,6 +61,16 @@ func (e *env) startMonitor() (*monitor, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("no monitoring/prometheus.yml rendered")
 	}
+	if fast {
+		b, err := fastIntervals(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), b, 0o644); err != nil {
+			return nil, err
+		}
+		cfg = b
+	}
 	var c struct {
 		Global struct {
 			Scrape string `yaml:"scrape_interval"`
@@ -66,31 +80,37 @@ func (e *env) startMonitor() (*monitor, error) {
 	if err := yaml.Unmarshal(cfg, &c); err != nil {
 		return nil, fmt.Errorf("prometheus.yml: %w", err)
 	}
-	mon := &monitor{dir: dir, scrape: 15 * time.Second}
+	mon := &monitor{dir: dir}
 	for _, v := range []string{c.Global.Scrape, c.Global.Eval} {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 && d > mon.scrape {
 			mon.scrape = d
 		}
 	}
+	if mon.scrape == 0 {
+		mon.scrape = time.Minute // Prometheus's default
+	}
 	addr, err := e.monitorAddr()
 	if err != nil {
 		return nil, err
 	}
-	ns, _, err := e.fab.Attach("monitor", addr)
-	if err != nil {
-		return nil, err
-	}
-	mon.ns = ns
-	if e.rip != nil {
-		if err := e.rip.route(e, ns); err != nil {
+	if e.monNS == "" {
+		ns, _, err := e.fab.Attach("monitor", addr)
+		if err != nil {
 			return nil, err
 		}
+		if e.rip != nil {
+			if err := e.rip.route(e, ns); err != nil {
+				return nil, err
+			}
+		}
+		e.monNS = ns
 	}
+	mon.ns = e.monNS
 	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, prom,
+	cmd := exec.Command("ip", "netns", "exec", mon.ns, prom,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:9090")
@@ -105,7 +125,7 @@ func (e *env) startMonitor() (*monitor, error) {
 	go func() { cmd.Wait(); log.Close(); close(mon.done) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := waitTCP(ctx, ns, "127.0.0.1:9090"); err != nil {
+	if err := waitTCP(ctx, mon.ns, "127.0.0.1:9090"); err != nil {
 		mon.stop()
 		b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
 		return nil, fmt.Errorf("prometheus did not start: %v\n%s", err, lastLines(string(b), 5))
@@ -245,7 +265,7 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 		sr.Note = "monitoring.enabled is false: nothing is rendered to run"
 		return
 	}
-	mon, err := e.startMonitor()
+	mon, err := e.startMonitor(false)
 	if err != nil {
 		sr.check("Prometheus starts with the rendered prometheus.yml", false, "%v", err)
 		return

@@ -147,6 +147,7 @@ type env struct {
 	foreignFailed map[string][]string
 	img           *Image
 	operatorKey   string // the operator's SSH public key (provisioning)
+	monNS         string // the monitoring host's namespace, once made
 }
 
 // deviate records a change the test made for this machine's sake.
