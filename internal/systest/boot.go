@@ -124,6 +124,9 @@ func (e *env) get(ctx context.Context, addr, url string) (int, string, http.Head
 // every health path answers through every balancer.
 func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 	e.hostsUp(ctx, sr, e.s.HostNames(), true)
+	if _, err := e.cloudBalancer(); err != nil {
+		sr.check("the provider's load balancer is stood in for", false, "%v", err)
+	}
 	e.healthChecks(ctx, sr)
 	e.dataServices(ctx, sr)
 }
@@ -401,6 +404,7 @@ type entry struct {
 	host  string // the host behind it, or "" for a shared address
 	addr  string // IP
 	https bool
+	cloud bool // the stand-in for the provider's balancer
 }
 
 // entries are the stack's front doors: each balancer host, or each app
@@ -419,6 +423,9 @@ func (e *env) entries() []entry {
 			out = append(out, entry{host: h, addr: e.addr(h), https: tlsOn})
 		}
 		return out
+	}
+	if e.clb != nil {
+		out = append(out, entry{host: "load balancer (stand-in)", addr: e.clb.addr.String(), https: tlsOn && e.s.TLS.Terminate == "app", cloud: true})
 	}
 	for _, h := range e.hostsWith("app") {
 		out = append(out, entry{host: h, addr: e.addr(h), https: tlsOn && e.s.TLS.Terminate == "app"})
@@ -442,7 +449,7 @@ func (e *env) healthChecks(ctx context.Context, sr *ScenarioReport) {
 	}
 	for _, en := range e.entries() {
 		port := e.appPort()
-		if len(e.hostsWith("lb")) > 0 {
+		if len(e.hostsWith("lb")) > 0 || en.cloud {
 			port = 80
 		}
 		httpAddr := net.JoinHostPort(en.addr, strconv.Itoa(port))

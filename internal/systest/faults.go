@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,9 @@ const (
 // frontDoor is the address clients use: the balancers' virtual address
 // when the stack has one, else the first balancer.
 func (e *env) frontDoor() (string, bool) {
+	if e.clb != nil {
+		return e.clb.addr.String(), true
+	}
 	if vip, ok := virtualAddr(e.s); ok {
 		return vip.String(), true
 	}
@@ -128,7 +132,21 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 
 	h := e.s.Balancer.Health
 	recoverBound := time.Duration(max(h.Rise, 1)*max(h.Interval, 1))*time.Second + 3*time.Second
-	total := time.Duration(len(faults))*(faultHold+recoverBound+2*settle) + 10*time.Second
+	hold := faultHold
+	// A provider's balancer retries nothing: a backend that fails
+	// answers fails requests until the health check takes it out,
+	// fall checks an interval apart, each waiting up to its timeout.
+	var cloudBound time.Duration
+	if e.clb != nil {
+		hc := e.clb.spec.HealthCheck
+		cloudBound = time.Duration(max(hc.Interval, 1)*max(hc.UnhealthyThreshold, 1)+max(hc.Timeout, 1))*time.Second + time.Second
+		hold = cloudBound + 2*time.Second
+		recoverBound = time.Duration(max(hc.HealthyThreshold, 1)*max(hc.Interval, 1))*time.Second + 3*time.Second
+		// One fault of each kind the balancer sees alike: a dead app
+		// server (its nginx answers 502) and a host that answers nothing.
+		faults = slices.DeleteFunc(faults, func(f fault) bool { return f.name == "nginx stopped" })
+	}
+	total := time.Duration(len(faults))*(hold+recoverBound+2*settle) + 10*time.Second
 	load, err := e.newLoad(door, total)
 	if err != nil {
 		sr.check("load generator", false, "%v", err)
@@ -139,7 +157,12 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 	go func() { load.Run(lctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	time.Sleep(settle)
-	lb := e.hostsWith("lb")[0]
+	watchDown := func(ctx context.Context, d time.Duration) time.Duration {
+		if e.clb != nil {
+			return e.clb.watchDown(ctx, victim, d)
+		}
+		return e.watchDown(ctx, e.hostsWith("lb")[0], victim, d)
+	}
 	for _, f := range faults {
 		t0 := load.Now()
 		watch.mark()
@@ -147,8 +170,8 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			sr.check(f.name, false, "injecting: %v", err)
 			continue
 		}
-		detect := e.watchDown(ctx, lb, victim, faultHold)
-		time.Sleep(max(0, faultHold-(load.Now()-t0)))
+		detect := watchDown(ctx, hold)
+		time.Sleep(max(0, hold-(load.Now()-t0)))
 		t1 := load.Now()
 		if err := f.recover(ctx); err != nil {
 			sr.check(f.name, false, "recovering: %v", err)
@@ -177,7 +200,19 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			p.RecoverS = secs(back)
 		}
 		sr.Phases = append(sr.Phases, p)
-		if f.inFlight {
+		if e.clb != nil {
+			// Failed requests are those the balancer sent before its
+			// health check took the server out (and those then in
+			// flight); none after.
+			var late []Sample
+			for _, x := range window {
+				if !x.OK() && (detect < 0 || x.Start > t0+detect+500*time.Millisecond) {
+					late = append(late, x)
+				}
+			}
+			sr.check(f.name+": no request fails once the balancer took the host out", detect >= 0 && len(late) == 0, "%d of %d failed, %d after it was out%s", p.Stats.Failed, p.Stats.Requests, len(late), failSample(late))
+			sr.check(fmt.Sprintf("%s: out of rotation within %s (health check: fall × interval + timeout)", f.name, cloudBound), detect >= 0 && detect <= cloudBound, "%s", durOr(detect, "still in rotation after "+hold.String()))
+		} else if f.inFlight {
 			sr.check(f.name+": only requests in flight fail", p.Stats.Failed <= loadWorker, "%d of %d failed (%d clients)%s", p.Stats.Failed, p.Stats.Requests, loadWorker, failSample(window))
 		} else {
 			sr.check(f.name+": no request fails", p.Stats.Failed == 0, "%d of %d failed%s", p.Stats.Failed, p.Stats.Requests, failSample(window))

@@ -133,12 +133,21 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	// a time, each passing its health check.
 	sum, err = e.push(ctx, r, key, nil)
 	sr.check("push of the whole stack succeeds", err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
-	if s.Balancer.Kind == "cloud" {
+	if s.Balancer.Kind == "cloud" && e.clb == nil {
 		sr.check(h.Name+": answers its health path", e.answers(ctx, h.Name), "")
 		sr.Note = "the provider's load balancer is not stood in for: that it sends the new host traffic is not judged"
 		return
 	}
+	if e.clb != nil {
+		// The Droplet is tagged: the provider's balancer adds it.
+		if err := e.clb.reload(e); !sr.check(h.Name+": tagged, the load balancer (stand-in) includes it", err == nil, "%v", err) {
+			return
+		}
+	}
 	for _, en := range e.entries() {
+		if e.clb != nil && !en.cloud {
+			continue
+		}
 		seen, err := e.reaches(ctx, en, h.Name)
 		sr.check(fmt.Sprintf("%s: sends requests to %s", en.host, h.Name), seen, "%s", errText(err))
 	}
@@ -279,7 +288,7 @@ func (e *env) reaches(ctx context.Context, en entry, host string) (bool, error) 
 	if en.https {
 		scheme, port = "https", "443"
 	}
-	if len(e.hostsWith("lb")) == 0 {
+	if len(e.hostsWith("lb")) == 0 && !en.cloud {
 		port = fmt.Sprint(e.appPort())
 	}
 	deadline := time.Now().Add(30 * time.Second)

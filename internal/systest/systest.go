@@ -148,6 +148,7 @@ type env struct {
 	img           *Image
 	operatorKey   string // the operator's SSH public key (provisioning)
 	monNS         string // the monitoring host's namespace, once made
+	clb           *cloudLB
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -248,6 +249,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		if e.rip != nil {
 			e.rip.close()
 		}
+		e.clb.stop()
 		e.fab.Close()
 	}()
 	e.img = img
