@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -241,7 +242,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	switch s.Provider {
 	case "digitalocean":
 		d.step(hf("Create the Droplet in the stack's VPC. DigitalOcean assigns its private address, so read it before writing the stack."),
-			fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image debian-12-x64 --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>")),
+			fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image %s --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>"), osrelease.MustLookup(s.OS).DigitalOceanImage),
 			fmt.Sprintf("doctl compute droplet get %s --format PrivateIPv4 --no-header", h.Name))
 		d.stepListing(hf("Add it to %s under %s with that address:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
 	default:
@@ -250,10 +251,13 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	d.step("Check and render it; the table below is what the build changes.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff --stat -- out/"+s.Name+"/")
 	switch s.Provider {
 	case "digitalocean":
-		d.step(hf("Install the packages its cloud-init names, then push its files alone and check it answers before the balancers send it traffic."),
-			"ssh root@"+h.Address+" apt-get install -y "+strings.Join(pkgs, " "),
-			"hacompile push "+s.Name+" --hosts "+h.Name,
-			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+		ud := "out/" + s.Name + "/cloud-init/" + h.Name + ".yaml"
+		d.step(hf("Provision it from its cloud-init, as a new machine boots: its user data becomes system configuration (%s), the SSH host key you accepted is kept, and cloud-init runs every stage again. It installs %s, writes its files and starts its services.", code(cloudinit.ConfigDropIn), code(strings.Join(pkgs, " "))),
+			"scp "+ud+" root@"+h.Address+":"+cloudinit.ConfigDropIn,
+			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
+		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
+			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
+			"hacompile push "+s.Name+" --hosts "+h.Name)
 	default:
 		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services. Then check it answers.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")),
 			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))

@@ -89,7 +89,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			restart = append(restart, systemd.UnitName(&s.App))
 			files = append(files, artifact.File{
 				Host: name, Path: DropInPath(&s.App), Content: dropIn, Mode: 0o644, Owner: "root:root",
-				Validate: "systemd-analyze verify " + opt.P("/"+systemd.UnitPath(&s.App)),
+				Validate: "systemd-analyze verify --man=no " + opt.P("/"+systemd.UnitPath(&s.App)),
 				Reload:   "systemctl daemon-reload && systemctl restart " + systemd.UnitName(&s.App),
 			})
 		}

@@ -57,7 +57,7 @@ func TestExampleStack(t *testing.T) {
 			t.Errorf("%s: header, mode %v or owner %s", f.Path, f.Mode, f.Owner)
 		}
 		unit := filepath.Base(f.Path)
-		if f.Validate != "systemd-analyze verify /"+f.Path ||
+		if f.Validate != "systemd-analyze verify --man=no /"+f.Path ||
 			f.Reload != "systemctl daemon-reload && systemctl enable "+unit+" && systemctl restart "+unit {
 			t.Errorf("%s: Validate %q Reload %q", f.Path, f.Validate, f.Reload)
 		}

@@ -253,3 +253,17 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 	}
 	return append(cmds, artifact.FirstBoot(gens, artifact.PhaseServices, s, h, files)...)
 }
+
+// Existing machines (a DigitalOcean Droplet created bare, whose address
+// is known only once it exists) are provisioned from their rendered
+// user data as system configuration: the file goes to ConfigDropIn, and
+// KeepHostKeysDropIn keeps the SSH host keys the operator has already
+// accepted (cloud-init would otherwise make new ones for what it takes
+// for a new instance). Rerun then runs every stage again, as a first
+// boot does, without a reboot.
+const (
+	ConfigDropIn       = "/etc/cloud/cloud.cfg.d/99_hacompile.cfg"
+	KeepHostKeysDropIn = "/etc/cloud/cloud.cfg.d/98_hacompile_keep_host_keys.cfg"
+	KeepHostKeys       = "ssh_deletekeys: false\n"
+	Rerun              = "cloud-init clean --logs && cloud-init init --local && cloud-init init && cloud-init modules --mode=config && cloud-init modules --mode=final"
+)

@@ -148,7 +148,7 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.F
 		Validate: "haproxy -c -f " + cfgPath, Reload: reload,
 	}, {
 		Path: DropInPath, Content: dropIn(s, opt), Mode: 0o644, Owner: "root:root",
-		Validate: "systemd-analyze verify haproxy.service",
+		Validate: "systemd-analyze verify --man=no haproxy.service",
 		// The environment and the limit apply when the master starts;
 		// see the comments in the file for what waits for a restart.
 		Reload: "systemctl daemon-reload && systemctl reload haproxy",

@@ -173,9 +173,9 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 	return []artifact.File{
 		{Path: CertScriptPath, Content: []byte(script), Mode: 0o755, Owner: "root:root", Validate: "sh -n " + opt.P("/"+CertScriptPath)},
 		{Path: CertServicePath, Content: []byte(service), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify " + opt.P("/"+CertServicePath), Reload: "systemctl daemon-reload"},
+			Validate: "systemd-analyze verify --man=no " + opt.P("/"+CertServicePath), Reload: "systemctl daemon-reload"},
 		{Path: CertTimerPath, Content: []byte(timer), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify " + opt.P("/"+CertTimerPath), Reload: "systemctl daemon-reload && systemctl restart hacompile-cert-expiry.timer"},
+			Validate: "systemd-analyze verify --man=no " + opt.P("/"+CertTimerPath), Reload: "systemctl daemon-reload && systemctl restart hacompile-cert-expiry.timer"},
 	}
 }
 

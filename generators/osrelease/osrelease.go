@@ -74,6 +74,8 @@ type Release struct {
 	// Pretty is how the runbook and comments name it ("Debian 13 (trixie)").
 	Pretty   string
 	Codename string
+	// DigitalOceanImage is the release's Droplet image slug.
+	DigitalOceanImage string
 
 	Nginx     Version
 	HAProxy   Version
@@ -92,19 +94,19 @@ type Release struct {
 // The release table. Facts added here reach every generator.
 var releases = map[string]Release{
 	"debian-12": {
-		Name: "debian-12", Pretty: "Debian 12 (bookworm)", Codename: "bookworm",
+		Name: "debian-12", Pretty: "Debian 12 (bookworm)", Codename: "bookworm", DigitalOceanImage: "debian-12-x64",
 		Nginx: V("1.22.1"), HAProxy: V("2.6.12"), OpenSSL: V("3.0.19"), Systemd: V("252"),
 		CloudInit: V("22.4.2"), Python: V("3.11"), Gunicorn: V("20.1.0"),
 		Packages: debianPackages, Binaries: usrBinaries,
 	},
 	"debian-13": {
-		Name: "debian-13", Pretty: "Debian 13 (trixie)", Codename: "trixie",
+		Name: "debian-13", Pretty: "Debian 13 (trixie)", Codename: "trixie", DigitalOceanImage: "debian-13-x64",
 		Nginx: V("1.26.3"), HAProxy: V("3.0.11"), OpenSSL: V("3.5.9"), Systemd: V("257"),
 		CloudInit: V("25.1.4"), Python: V("3.13"), Gunicorn: V("23.0.0"),
 		Packages: debianPackages, Binaries: usrBinaries,
 	},
 	"ubuntu-24.04": {
-		Name: "ubuntu-24.04", Pretty: "Ubuntu 24.04 LTS (noble)", Codename: "noble",
+		Name: "ubuntu-24.04", Pretty: "Ubuntu 24.04 LTS (noble)", Codename: "noble", DigitalOceanImage: "ubuntu-24-04-x64",
 		Nginx: V("1.24.0"), HAProxy: V("2.8.5"), OpenSSL: V("3.0.13"), Systemd: V("255"),
 		CloudInit: V("24.1.3"), Python: V("3.12"), Gunicorn: V("20.1.0"),
 		Packages: debianPackages, Binaries: usrBinaries,

@@ -90,7 +90,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		unit := UnitName(&s.App)
 		files = append(files, artifact.File{
 			Host: h.Name, Path: UnitPath(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify " + opt.P("/"+UnitPath(&s.App)),
+			Validate: "systemd-analyze verify --man=no " + opt.P("/"+UnitPath(&s.App)),
 			// A changed unit applies only on restart; enable makes the app
 			// come back after a reboot.
 			Reload: "systemctl daemon-reload && systemctl enable " + unit + " && systemctl restart " + unit,
@@ -104,7 +104,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 		files = append(files, artifact.File{
 			Host: name, Path: NginxDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify nginx.service",
+			Validate: "systemd-analyze verify --man=no nginx.service",
 			// LimitNOFILE= is applied when nginx starts; a reload keeps
 			// the old master and its limit.
 			Reload: "systemctl daemon-reload && systemctl restart nginx.service",

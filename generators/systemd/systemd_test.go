@@ -311,14 +311,14 @@ func TestExampleStacks(t *testing.T) {
 				switch f.Path {
 				case NginxDropIn:
 					gotNginx = append(gotNginx, f.Host)
-					if f.Validate != "systemd-analyze verify nginx.service" || f.Reload != "systemctl daemon-reload && systemctl restart nginx.service" {
+					if f.Validate != "systemd-analyze verify --man=no nginx.service" || f.Reload != "systemctl daemon-reload && systemctl restart nginx.service" {
 						t.Errorf("drop-in Validate %q Reload %q", f.Validate, f.Reload)
 					}
 				case "etc/systemd/system/" + s.App.Name + ".service":
 					if !s.Hosts[f.Host].Has("app") {
 						t.Errorf("app unit on %s, which has no app role", f.Host)
 					}
-					if want := "systemd-analyze verify /etc/systemd/system/" + s.App.Name + ".service"; f.Validate != want {
+					if want := "systemd-analyze verify --man=no /etc/systemd/system/" + s.App.Name + ".service"; f.Validate != want {
 						t.Errorf("Validate %q, want %q", f.Validate, want)
 					}
 					u := s.App.Name + ".service"

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/build"
 	"github.com/hacompile/hacompile/internal/push"
 )
@@ -84,7 +85,7 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 		// The runbook creates the Droplet from a plain image and installs
 		// the packages the host's cloud-init names; its files come by
 		// push. The Droplet's SSH key comes from DigitalOcean.
-		st.UserData[h.Name] = []byte("#cloud-config\n")
+		st.UserData[h.Name] = []byte("#cloud-config\nhostname: " + h.Name + "\n")
 	}
 	m, err := e.startHost(e.img, h.Name)
 	if m != nil {
@@ -97,22 +98,30 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 		return
 	}
 	if bare {
-		if _, err := m.Exec(ctx, "cloud-init", "status", "--wait"); err != nil {
-			sr.check(h.Name+": the bare machine finished booting", false, "%v", err)
+		out, _ := m.Exec(ctx, "cloud-init", "status", "--wait", "--long")
+		sys, _ := m.Exec(ctx, "systemctl", "is-system-running", "--wait")
+		if !sr.check(h.Name+": the bare machine finished booting", strings.Contains(out, "status: done"), "%s; system: %s", cloudErrors(out), strings.TrimSpace(sys)) {
 			return
 		}
 		if err := e.authorize(ctx, h.Name, key); !sr.check(h.Name+": accepts the operator's SSH key", err == nil, "%v", err) {
 			return
 		}
-		pkgs := cloudPackages(ud)
-		out, err := m.Exec(ctx, append([]string{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q"}, pkgs...)...)
-		sr.check(h.Name+": apt-get install "+strings.Join(pkgs, " "), err == nil, "%s", lastLines(out, 4))
-		if err := e.provisionSecrets(ctx, h.Name); err != nil {
-			sr.check(h.Name+": secrets provisioned", false, "%v", err)
+		// The runbook's commands: the host's user data as system
+		// configuration, its host keys kept, every stage run again.
+		if err := m.Write(strings.TrimPrefix(cloudinit.ConfigDropIn, "/"), ud, 0o600); err != nil {
+			sr.check(h.Name+": its cloud-init copied to "+cloudinit.ConfigDropIn, false, "%v", err)
+			return
 		}
+		if err := m.Write(strings.TrimPrefix(cloudinit.KeepHostKeysDropIn, "/"), []byte(cloudinit.KeepHostKeys), 0o644); err != nil {
+			sr.check(h.Name+": "+cloudinit.KeepHostKeysDropIn, false, "%v", err)
+			return
+		}
+		out, err = m.Sh(ctx, cloudinit.Rerun)
+		sr.check(h.Name+": "+cloudinit.Rerun, err == nil, "%s", lastLines(out, 4))
+		e.hostsUp(ctx, sr, []string{h.Name}, true)
 		sum, err := e.push(ctx, r, key, []string{h.Name})
-		sr.check(fmt.Sprintf("push --hosts %s writes its files and it passes push's health check", h.Name), err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
-		e.hostsUp(ctx, sr, []string{h.Name}, false)
+		unchanged := pushSummary(sum, func(r push.HostResult) bool { return r.Status != push.StatusUnchanged })
+		sr.check(fmt.Sprintf("push --hosts %s finds its files as rendered", h.Name), err == nil && unchanged == "", "%s", firstNonEmpty(errText(err), unchanged))
 	} else {
 		e.hostsUp(ctx, sr, []string{h.Name}, true)
 		if err := e.authorize(ctx, h.Name, key); !sr.check(h.Name+": accepts the operator's SSH key", err == nil, "%v", err) {
