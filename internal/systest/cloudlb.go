@@ -105,7 +105,8 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 		return nil, err
 	}
 	lb.cmd, lb.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); log.Close(); close(lb.done) }()
+	done := lb.done
+	go func() { cmd.Wait(); log.Close(); close(done) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if len(lb.spec.ForwardingRules) > 0 {
