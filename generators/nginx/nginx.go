@@ -517,7 +517,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 		}
 		w.close()
 	}
-	g.errorLocations(w)
+	g.errorLocations(w, g.s.Balancer.Kind == "cloud")
 	w.close()
 }
 
@@ -592,7 +592,7 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	w.d("proxy_next_upstream_timeout", artifact.Seconds(s.Balancer.Timeouts.Read))
 	w.blank()
 	g.proxyLocations(w, g.lbUpstream(), g.rateLimitOnLB())
-	g.errorLocations(w)
+	g.errorLocations(w, false)
 	w.close()
 	return w.result()
 }
@@ -778,11 +778,19 @@ func (g *gen) errorPages(w *writer) {
 
 // errorLocations serve the page, or nginx's built-in one when the file
 // is missing, with the original status either way.
-func (g *gen) errorLocations(w *writer) {
-	for _, code := range errorStatuses {
+func (g *gen) errorLocations(w *writer, closeConn bool) {
+	for i, code := range errorStatuses {
 		w.open("location", "@error_"+code)
 		w.d("root", w.path(g.s.App.ErrorPages))
 		w.d("try_files", errorPage, "="+code)
+		if closeConn {
+			if i == 0 {
+				w.comment("Behind the provider's balancer a client's connection stays with this host until it",
+					"closes: once this host's app fails, the error closes it, so the client's next request",
+					"comes through the balancer anew and reaches a host its health check still passes.")
+			}
+			w.d("keepalive_timeout", "0")
+		}
 		w.close()
 	}
 }

@@ -28,7 +28,7 @@ func compileExamples(t *testing.T) map[string]*Stack {
 	}
 	out := map[string]*Stack{}
 	for _, r := range res.Rendered {
-		st := &Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}}
+		st := &Stack{Stack: r.Stack, Files: r.Files, UserData: map[string][]byte{}, Set: &r.Set}
 		for _, f := range r.Files {
 			if f.Host == "" && strings.HasPrefix(f.Path, "cloud-init/") {
 				st.UserData[strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")] = f.Content
@@ -115,6 +115,28 @@ func TestBrokenBackendFaults(t *testing.T) {
 	if string(st.UserData["lb1"]) == before {
 		t.Fatal("the HAProxy backend settings this test removes are no longer rendered: update the test")
 	}
+	// And monitoring without the alert on stopped services: the fault
+	// goes by unseen.
+	stripped := false
+	for i, f := range st.Files {
+		if f.Host == "" && f.Path == "monitoring/alerts.yaml" {
+			var kept []string
+			skip := false
+			for _, l := range strings.Split(string(f.Content), "\n") {
+				if strings.HasPrefix(l, "      - alert: ") {
+					skip = l == "      - alert: ServiceDown"
+					stripped = stripped || skip
+				}
+				if !skip {
+					kept = append(kept, l)
+				}
+			}
+			st.Files[i].Content = []byte(strings.Join(kept, "\n"))
+		}
+	}
+	if !stripped {
+		t.Fatal("do-perl-ha renders no ServiceDown alert: update the test")
+	}
 	rep := runBroken(t, all, st, ScenarioBoot, ScenarioBackend)
 	if c, ok := findCheck(rep, ScenarioBoot, "lb1: GET"); !ok || !c.OK {
 		t.Fatalf("the broken stack did not boot, so nothing is shown: %+v", c)
@@ -126,6 +148,13 @@ func TestBrokenBackendFaults(t *testing.T) {
 	c, ok = findCheck(rep, ScenarioBackend, "app server stopped: out of rotation within")
 	if !ok || c.OK {
 		t.Errorf("with 10 s checks the server cannot be out within 2 s; the scenario said %+v", c)
+	}
+	c, ok = findCheck(rep, ScenarioBackend, "app server stopped: alert ServiceDown")
+	if !ok || c.OK {
+		t.Errorf("without the ServiceDown rule, the stopped app server must go unalerted; the scenario said %+v", c)
+	}
+	if c, ok := findCheck(rep, ScenarioBackend, "host frozen (SIGSTOP): alert HostDown"); !ok || !c.OK {
+		t.Errorf("HostDown is still rendered and must go pending for the frozen host: %+v", c)
 	}
 	if rep.OK {
 		t.Error("the report passed a stack that does not survive a dead backend")

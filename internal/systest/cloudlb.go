@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,7 +49,10 @@ type doLoadBalancer struct {
 // app hosts). It retries nothing, as a provider's balancer forwarding a
 // request once does.
 type cloudLB struct {
-	spec   doLoadBalancer
+	spec    doLoadBalancer
+	log     io.Writer
+	started time.Time
+	port    int // the entry port the clients use
 	addr   netip.Addr
 	ns     string
 	dir    string
@@ -71,7 +76,10 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	lb := &cloudLB{dir: filepath.Join(e.opt.WorkDir, e.s.Name, "cloud-lb")}
+	lb := &cloudLB{dir: filepath.Join(e.opt.WorkDir, e.s.Name, "cloud-lb"), log: e.log, port: 80}
+	if e.s.TLS.Mode != "" && e.s.TLS.Mode != "none" {
+		lb.port = 443
+	}
 	if err := json.Unmarshal(raw, &lb.spec); err != nil {
 		return nil, fmt.Errorf("digitalocean/load-balancer.json: %w", err)
 	}
@@ -104,7 +112,7 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 		log.Close()
 		return nil, err
 	}
-	lb.cmd, lb.done = cmd, make(chan struct{})
+	lb.cmd, lb.done, lb.started = cmd, make(chan struct{}), time.Now()
 	done := lb.done
 	go func() { cmd.Wait(); log.Close(); close(done) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -193,24 +201,74 @@ func (lb *cloudLB) reload(e *env) error {
 	return nil
 }
 
-// down is how long the stand-in took to mark server down since it was
+// settle waits until the stand-in's servers can have reached full
+// health: HAProxy starts a server UP but one failed check short of
+// down, and only fall − 1 passed checks later (their first check comes
+// up to an interval after the start) does it take fall failed ones to go
+// down, as on a balancer that has run a while.
+func (lb *cloudLB) settle(ctx context.Context) {
+	hc := lb.spec.HealthCheck
+	ready := lb.started.Add(time.Duration((max(hc.UnhealthyThreshold, 1)+max(hc.HealthyThreshold, 1))*max(hc.Interval, 1))*time.Second + time.Second)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(ready)):
+	}
+}
+
+// backend is the stand-in's backend behind the entry port clients use.
+func (lb *cloudLB) backend(port int) string {
+	for i, r := range lb.spec.ForwardingRules {
+		if r.EntryPort == port {
+			return fmt.Sprintf("rule%d", i)
+		}
+	}
+	return ""
+}
+
+// state is the stand-in's status of server in the backend clients use
+// (the HTTPS rule when TLS is on, else HTTP).
+func (lb *cloudLB) state(server string) []string {
+	be := lb.backend(lb.port)
+	c, err := net.Dial("unix", lb.socket)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintln(c, "show stat")
+	buf := make([]byte, 64<<10)
+	n, _ := readAll(c, buf)
+	var out []string
+	for _, l := range strings.Split(string(buf[:n]), "\n") {
+		f := strings.Split(l, ",")
+		if len(f) > 17 && f[1] == server && f[0] == be {
+			out = append(out, f[17])
+		}
+	}
+	return out
+}
+
+// watchUp is how long until server is UP (in rotation) again,
+// for at most d; -1 when it did not come back.
+func (lb *cloudLB) watchUp(ctx context.Context, server string, d time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		st := lb.state(server)
+		if len(st) > 0 && !slices.ContainsFunc(st, func(s string) bool { return !strings.HasPrefix(s, "UP") }) {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return -1
+}
+
+// watchDown is how long the stand-in took to mark server down since it was
 // asked, polling its admin socket for at most d; -1 when it did not.
 func (lb *cloudLB) watchDown(ctx context.Context, server string, d time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
-		c, err := net.Dial("unix", lb.socket)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			fmt.Fprintln(c, "show stat")
-			buf := make([]byte, 64<<10)
-			n, _ := readAll(c, buf)
-			c.Close()
-			for _, l := range strings.Split(string(buf[:n]), "\n") {
-				f := strings.Split(l, ",")
-				if len(f) > 17 && f[1] == server && !strings.HasPrefix(f[17], "UP") {
-					return time.Since(start)
-				}
-			}
+		if slices.ContainsFunc(lb.state(server), func(s string) bool { return !strings.HasPrefix(s, "UP") }) {
+			return time.Since(start)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

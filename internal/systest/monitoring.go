@@ -251,7 +251,13 @@ func (mon *monitor) alerts(ctx context.Context) ([]alert, error) {
 func describeAlerts(as []alert) string {
 	var parts []string
 	for _, a := range as {
-		parts = append(parts, fmt.Sprintf("%s{host=%q} %s", a.Labels["alertname"], a.Labels["host"], a.State))
+		l := fmt.Sprintf("host=%q", a.Labels["host"])
+		for _, k := range []string{"name", "server", "instance"} {
+			if v := a.Labels[k]; v != "" && (k != "instance" || a.Labels["host"] == "") {
+				l += fmt.Sprintf(",%s=%q", k, v)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s{%s} %s", a.Labels["alertname"], l, a.State))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")
