@@ -309,7 +309,15 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 		foreign := a.Labels["alertname"] == "SystemdUnitFailed" && slices.Contains(e.foreignFailed[a.Labels["host"]], a.Labels["name"])
 		return external[a.Labels["job"]] || machineWide[a.Labels["alertname"]] || foreign
 	})
-	sr.check("no alert pending or firing at steady state", err == nil && len(as) == 0, "%s", firstNonEmpty(describeAlerts(as), fmt.Sprint(err)))
+	detail := firstNonEmpty(describeAlerts(as), fmt.Sprint(err))
+	for _, a := range as {
+		// A failed unit says why in its journal.
+		if m := e.hosts[a.Labels["host"]]; m != nil && a.Labels["alertname"] == "SystemdUnitFailed" {
+			j, _ := m.Exec(ctx, "journalctl", "--no-pager", "-o", "short-monotonic", "-n", "6", "-u", a.Labels["name"])
+			detail += "\n" + a.Labels["host"] + ": " + strings.TrimSpace(j)
+		}
+	}
+	sr.check("no alert pending or firing at steady state", err == nil && len(as) == 0, "%s", detail)
 
 	// A frozen host stops answering its scrapes: its alert goes pending.
 	apps := e.hostsWith("app")
