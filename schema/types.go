@@ -183,6 +183,15 @@ type DigitalOceanLB struct {
 	DropletTag    string `json:"droplet_tag"`
 	CertificateID string `json:"certificate_id,omitempty"`
 	VPCUUID       string `json:"vpc_uuid,omitempty"`
+	ProxyProtocol bool   `json:"proxy_protocol"`
+}
+
+// ProxyProtocol reports whether a cloud balancer sends the PROXY
+// protocol to the app hosts' nginx (DigitalOcean's, when its
+// proxy_protocol is on; AWS's ALB has none).
+func (s *Stack) ProxyProtocol() bool {
+	return s.Provider == "digitalocean" && s.Balancer.Kind == "cloud" &&
+		s.Balancer.DigitalOcean != nil && s.Balancer.DigitalOcean.ProxyProtocol
 }
 
 // Stats is HAProxy's statistics listener.

@@ -606,6 +606,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"setting","t":"balancer.timeouts.send = 60","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L36"},
 {"k":"setting","t":"balancer.trusted_proxies[0] = \"10.20.0.0/16\"","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L37"},
 {"k":"setting","t":"balancer.digitalocean.droplet_tag = \"do-python-50k-app\"","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L40"},
+{"k":"setting","t":"balancer.digitalocean.proxy_protocol = true","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L40"},
 {"k":"setting","t":"balancer.digitalocean.size_unit = 5","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L40"},
 {"k":"setting","t":"app.backlog = 2048","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L43"},
 {"k":"setting","t":"app.bind.socket = \"/run/api/gunicorn.sock\"","x":"do-python-50k","u":"stacks/do-python-50k/source.html#L43"},
