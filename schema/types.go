@@ -91,6 +91,8 @@ type Host struct {
 	MemoryMB int      `json:"memory_mb"`
 	SSH      SSH      `json:"ssh"`
 	Notes    string   `json:"notes,omitempty"`
+	// Drain takes the host out of the balancers' rotation (hosts.X.drain).
+	Drain bool `json:"drain"`
 }
 
 // SSH says how push reaches a host.

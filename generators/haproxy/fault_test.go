@@ -203,6 +203,16 @@ func faultSandbox(t *testing.T, name string) (sb *sandbox, cfg string, hosts []*
 		t.Cleanup(func() { srv.Close() })
 	}
 	statsPort, httpPort = testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	sb, cfg = faultRender(t, name, statsPort, httpPort, appPort, "")
+	return sb, cfg, hosts, httpPort, statsPort
+}
+
+// faultRender renders the HAProxy balancer of faultSandbox's stack for
+// app hosts at appPort, with the hosts named in drain (a CUE field list
+// such as "app1: drain: true") added, and returns the sandbox and the
+// configuration ready to run on loopback.
+func faultRender(t *testing.T, name string, statsPort, httpPort, appPort int, drain string) (sb *sandbox, cfg string) {
+	t.Helper()
 	s := load(t, fmt.Sprintf(`
 name:   %q
 domain: "shop.example.com"
@@ -211,12 +221,13 @@ hosts: {
 	lb1:  {address: "127.0.0.4", roles: ["lb"], cores: 1, memory_mb: 1024}
 	app1: {address: "127.0.0.2", roles: ["app"], cores: 1, memory_mb: 1024}
 	app2: {address: "127.0.0.3", roles: ["app"], cores: 1, memory_mb: 1024}
+	%s
 }
 balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
 // These tests are about the backend; no metrics listener on loopback.
 monitoring: enabled: false
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
-`, name, statsPort, appPort))
+`, name, drain, statsPort, appPort))
 	sb = newSandbox(t, s)
 	cfg = strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
 	if os.Geteuid() != 0 {
@@ -224,5 +235,5 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	}
 	i := strings.Index(cfg, "    chroot ")
 	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
-	return sb, cfg, hosts, httpPort, statsPort
+	return sb, cfg
 }

@@ -577,6 +577,12 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 		w.d("ip_hash")
 	}
 	for _, h := range g.appHosts {
+		if h.Drain {
+			w.comment("down: "+h.Name+" is draining (hosts."+h.Name+".drain). It gets no new requests; those",
+				"running at the reload finish on the old workers.")
+			w.d("server", h.Address+":"+strconv.Itoa(s.App.HTTPPort), "down")
+			continue
+		}
 		w.d("server", h.Address+":"+strconv.Itoa(s.App.HTTPPort),
 			"max_fails="+strconv.Itoa(s.Balancer.MaxFails), "fail_timeout="+artifact.Seconds(s.Balancer.FailTimeout))
 	}
