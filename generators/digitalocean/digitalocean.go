@@ -107,12 +107,16 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 	if s.Region == "" {
 		return nil, artifact.Errorf("region", "a DigitalOcean load balancer needs the stack's region (such as fra1)")
 	}
+	timeout, whole := h.Timeout.Seconds()
+	if !whole {
+		return nil, artifact.Errorf("balancer.health.timeout", "%s: a DigitalOcean load balancer takes whole seconds (3–300) for its health check's response timeout", h.Timeout)
+	}
 	for _, c := range []struct {
 		field     string
 		v, lo, hi int
 	}{
 		{"balancer.health.interval", h.Interval, 3, 300},
-		{"balancer.health.timeout", h.Timeout, 3, 300},
+		{"balancer.health.timeout", timeout, 3, 300},
 		{"balancer.health.rise", h.Rise, 2, 10},
 		{"balancer.health.fall", h.Fall, 2, 10},
 		{"balancer.timeouts.read", s.Balancer.Timeouts.Read, 30, 600},
@@ -133,7 +137,7 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 		ForwardingRules: []ForwardingRule{{EntryProtocol: "http", EntryPort: 80, TargetProtocol: "http", TargetPort: port}},
 		HealthCheck: HealthCheck{
 			Protocol: "http", Port: port, Path: h.Path,
-			CheckIntervalSeconds: h.Interval, ResponseTimeoutSeconds: h.Timeout,
+			CheckIntervalSeconds: h.Interval, ResponseTimeoutSeconds: timeout,
 			HealthyThreshold: h.Rise, UnhealthyThreshold: h.Fall,
 		},
 		StickySessions:         StickySessions{Type: "none"},

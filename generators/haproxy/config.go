@@ -60,6 +60,15 @@ func (w *writer) v(s string) string {
 
 func secs(n int) string { return artifact.Seconds(n) }
 
+// millis is a duration as HAProxy reads it: "5s" when whole seconds (as
+// before sub-second timeouts existed), else "500ms".
+func millis(m schema.Millis) string {
+	if n, ok := m.Seconds(); ok {
+		return secs(n)
+	}
+	return strconv.Itoa(int(m)) + "ms"
+}
+
 // somaxconn is the stack's net.core.somaxconn, when it sets a number.
 func somaxconn(s *schema.Stack) (int, bool) {
 	v, ok := s.Tuning.Sysctl["net.core.somaxconn"]
@@ -215,7 +224,7 @@ func timeouts(w *writer, s *schema.Stack, http bool) {
 	w.note("How long a request waits for a free server before a 503.")
 	w.kw("timeout", "queue", "30s")
 	w.note("A health check must be answered within balancer.health.timeout.")
-	w.kw("timeout", "check", secs(s.Balancer.Health.Timeout))
+	w.kw("timeout", "check", millis(s.Balancer.Health.Timeout))
 }
 
 func frontendHTTP(w *writer, s *schema.Stack) {

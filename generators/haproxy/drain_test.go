@@ -55,7 +55,7 @@ func TestLiveDrain(t *testing.T) {
 			sb, cfg := faultRender(t, "drain", statsPort, httpPort, appPort, "")
 			drain := ""
 			if drained {
-				drain = "app1: drain: true"
+				drain = "hosts: app1: drain: true"
 			}
 			sb2, cfg2 := faultRender(t, "drain", statsPort, httpPort, appPort, drain)
 			if drained != strings.Contains(cfg2, "server app1 127.0.0.2:"+fmt.Sprint(appPort)+" check weight 0") {
