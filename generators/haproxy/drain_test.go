@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,27 +107,7 @@ func TestLiveDrain(t *testing.T) {
 			}
 
 			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var slow []string
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got := ""
-					if resp, err := c.Get("http://" + front + "/slow"); err == nil {
-						b, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						got = resp.Status + " " + string(b)
-					} else {
-						got = err.Error()
-					}
-					mu.Lock()
-					slow = append(slow, got)
-					mu.Unlock()
-				}()
-				time.Sleep(50 * time.Millisecond)
-			}
+			wait := testtool.InFlight(c, "http://"+front+"/slow", 4)
 			time.Sleep(300 * time.Millisecond)
 			if err := os.WriteFile(cfgPath, []byte(cfg2), 0o644); err != nil {
 				t.Fatal(err)
@@ -159,7 +138,7 @@ func TestLiveDrain(t *testing.T) {
 				}
 				to[string(b)]++
 			}
-			wg.Wait()
+			slow := wait()
 			t.Logf("in flight across the reload: %v; new requests: %v", slow, to)
 			app1Slow := 0
 			for _, r := range slow {

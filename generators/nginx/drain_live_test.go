@@ -1,13 +1,11 @@
 package nginx
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,27 +98,7 @@ app: {name: "drain", runtime: "perl", psgi: "/srv/drain/app.psgi", working_dir: 
 
 			c := client(lbAddr+":"+lbPort, "", nil)
 			c.Timeout = 10 * time.Second
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var slow []string
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got := "error"
-					if resp, err := c.Get("http://drain.example.com/slow"); err == nil {
-						b, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						got = resp.Status + " " + string(b)
-					} else {
-						got = err.Error()
-					}
-					mu.Lock()
-					slow = append(slow, got)
-					mu.Unlock()
-				}()
-				time.Sleep(50 * time.Millisecond)
-			}
+			wait := testtool.InFlight(c, "http://drain.example.com/slow", 4)
 			time.Sleep(300 * time.Millisecond)
 			// The next render: app1 draining (or, broken, unchanged).
 			write(src(drained))
@@ -136,7 +114,7 @@ app: {name: "drain", runtime: "perl", psgi: "/srv/drain/app.psgi", working_dir: 
 				}
 				to[body]++
 			}
-			wg.Wait()
+			slow := wait()
 			t.Logf("in flight across the reload: %v; new requests: %v", slow, to)
 			app1Slow := 0
 			for _, r := range slow {
