@@ -47,6 +47,7 @@ var patternDescriptions = map[string]string{
 	`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`:      "a target group ARN such as arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/0123456789abcdef",
 	`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`: "an Application Load Balancer ARN such as arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/0123456789abcdef",
 	`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`:                                              "an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts",
+	`^[1-9][0-9]{0,7}ms$`:     "whole seconds (a number) or milliseconds such as \"500ms\"",
 	`^[A-Za-z0-9:_-]{1,255}$`: "a DigitalOcean tag of letters, digits and :_-",
 	`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`: "a DigitalOcean id (a UUID such as 4de7ac8b-495b-4884-9a69-1050c6793cd6)",
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Stack is a validated, defaulted stack. Every field has been checked by
@@ -91,6 +92,8 @@ type Host struct {
 	MemoryMB int      `json:"memory_mb"`
 	SSH      SSH      `json:"ssh"`
 	Notes    string   `json:"notes,omitempty"`
+	// Drain takes the host out of the balancers' rotation (hosts.X.drain).
+	Drain bool `json:"drain"`
 }
 
 // SSH says how push reaches a host.
@@ -183,6 +186,15 @@ type DigitalOceanLB struct {
 	DropletTag    string `json:"droplet_tag"`
 	CertificateID string `json:"certificate_id,omitempty"`
 	VPCUUID       string `json:"vpc_uuid,omitempty"`
+	ProxyProtocol bool   `json:"proxy_protocol"`
+}
+
+// ProxyProtocol reports whether a cloud balancer sends the PROXY
+// protocol to the app hosts' nginx (DigitalOcean's, when its
+// proxy_protocol is on; AWS's ALB has none).
+func (s *Stack) ProxyProtocol() bool {
+	return s.Provider == "digitalocean" && s.Balancer.Kind == "cloud" &&
+		s.Balancer.DigitalOcean != nil && s.Balancer.DigitalOcean.ProxyProtocol
 }
 
 // Stats is HAProxy's statistics listener.
@@ -197,9 +209,54 @@ type Stats struct {
 type Health struct {
 	Path     string `json:"path"`
 	Interval int    `json:"interval"`
-	Timeout  int    `json:"timeout"`
-	Rise     int    `json:"rise"`
-	Fall     int    `json:"fall"`
+	// Timeout is whole seconds (5) or milliseconds ("500ms").
+	Timeout Millis `json:"timeout"`
+	Rise    int    `json:"rise"`
+	Fall    int    `json:"fall"`
+}
+
+// Millis is a duration in milliseconds, written in a stack as whole
+// seconds (a number) or as milliseconds ("500ms").
+type Millis int
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*m = Millis(n * 1000)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(str, "ms"))
+	if err != nil || !strings.HasSuffix(str, "ms") {
+		return fmt.Errorf("%q is neither whole seconds nor milliseconds (such as \"500ms\")", str)
+	}
+	*m = Millis(n)
+	return nil
+}
+
+// MarshalJSON writes what the stack wrote: a number of seconds, or
+// "<n>ms".
+func (m Millis) MarshalJSON() ([]byte, error) {
+	if n, ok := m.Seconds(); ok {
+		return json.Marshal(n)
+	}
+	return json.Marshal(strconv.Itoa(int(m)) + "ms")
+}
+
+// Seconds returns the duration in whole seconds, and whether it is a
+// whole number of them.
+func (m Millis) Seconds() (int, bool) { return int(m) / 1000, m%1000 == 0 }
+
+// String is "5 s" or "500 ms", for the runbook.
+func (m Millis) String() string {
+	if n, ok := m.Seconds(); ok {
+		return strconv.Itoa(n) + " s"
+	}
+	return strconv.Itoa(int(m)) + " ms"
 }
 
 // Timeouts of a proxy hop, in seconds.

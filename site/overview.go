@@ -258,7 +258,7 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 		alg = "the provider's algorithm"
 	}
 	bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
-		"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %d s; %d failures take a host out (about %d s), %d successes bring it back.",
+		"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
 		template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
 	switch s.Balancer.Kind {
 	case "nginx":

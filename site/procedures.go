@@ -18,7 +18,6 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/monitoring"
-	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -336,41 +335,28 @@ func drain(d *doc, sc *stackCtx, from string) {
 	lbs := s.HostsWithRole("lb")
 	d.p(hf("Take an app host out of the balancer's rotation without cutting requests off, for maintenance or before removing it. Shown for %s (%s).", hostLink(s, from, h.Name), code(target)))
 	switch s.Balancer.Kind {
-	case "haproxy":
-		name := "app/" + h.Name
-		for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
-			if n, ok := haproxy.Servers(f.Content)[target]; ok {
-				name = n
+	case "haproxy", "nginx":
+		what := "HAProxy gives it weight 0 (no new connections; its health checks go on)"
+		if s.Balancer.Kind == "nginx" {
+			what = "nginx marks it " + "<code>down</code>" + " in the upstream"
+		}
+		d.step(hf("Mark the host draining in the stack: %s in %s. Every balancer renders it out of rotation: %s.", code("drain: true"), code("hosts."+h.Name), template.HTML(what)),
+			"hacompile vet "+stackFileArg(s), "hacompile build", "git diff -- out/"+s.Name+"/")
+		d.step(hf("Commit and push. Push applies the balancers (%s) one at a time and reloads them, never restarts: requests already running finish on the old processes, new ones go to the other app hosts.", hostLinks(s, from, lbs)),
+			"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+		if s.Balancer.Kind == "haproxy" {
+			name := "app/" + h.Name
+			for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
+				if n, ok := haproxy.Servers(f.Content)[target]; ok {
+					name = n
+				}
 			}
+			backend, _, _ := strings.Cut(name, "/")
+			d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its health, still checked.",
+				fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, h.Name))
 		}
-		backend, _, _ := strings.Cut(name, "/")
-		d.step(hf("On every balancer (%s), set the server to drain: it gets no new connections, running ones finish. The admin socket is the one in %s.", hostLinks(s, from, lbs), code("/"+haproxy.ConfigPath)),
-			fmt.Sprintf(`echo "set server %s state drain" | socat stdio %s`, name, haproxy.AdminSocket))
-		d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its state.",
-			fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, h.Name))
-		d.step("For maintenance, put it in maint; bring it back with ready afterwards.",
-			fmt.Sprintf(`echo "set server %s state maint" | socat stdio %s`, name, haproxy.AdminSocket),
-			fmt.Sprintf(`echo "set server %s state ready" | socat stdio %s`, name, haproxy.AdminSocket))
-		d.note("Server states set on the socket do not survive a reload: a push that reloads HAProxy puts the server back in rotation. Drain again after a push, or remove the host from the stack.")
-	case "nginx":
-		var before string
-		conf := ""
-		for _, f := range sc.find(lbs[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/.*\.conf$`)) {
-			if l := nginx.UpstreamServer(f.Content, target); l != "" {
-				before, conf = l, hostPath(f)
-			}
-		}
-		if before == "" {
-			d.p("No balancer upstream lists this host.")
-			return
-		}
-		after := strings.TrimSuffix(before, ";") + " down;"
-		d.step(hf("nginx has no runtime API for upstreams: on every balancer (%s), mark the server %s in %s and reload. Running requests finish on the old workers.", hostLinks(s, from, lbs), code("down"), code(conf)),
-			fmt.Sprintf("sed -i 's|%s|%s|' %s", before, after, conf),
-			"nginx -t && systemctl reload nginx")
-		d.step("Return it to rotation the same way, before the next push: push stops on a file changed by hand (drift).",
-			fmt.Sprintf("sed -i 's|%s|%s|' %s", after, before, conf),
-			"nginx -t && systemctl reload nginx")
+		d.step(hf("Return it to rotation the same way: remove %s (or set it false), build, commit and push.", code("drain")))
+		d.note("Do not edit the rendered balancer files on the hosts or change server states on the admin socket: push reports a hand-edited file as drift, and a state set on the socket does not survive the next reload.")
 	default:
 		switch s.Provider {
 		case "digitalocean":

@@ -343,12 +343,16 @@ func TargetGroupName(s *schema.Stack) string {
 // the stack's health check.
 func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 	h := s.Balancer.Health
+	timeout, whole := h.Timeout.Seconds()
+	if !whole {
+		return TargetGroupInput{}, artifact.Errorf("balancer.health.timeout", "%s: an ALB target group takes whole seconds (2–120) for its health check timeout", h.Timeout)
+	}
 	for _, c := range []struct {
 		field     string
 		v, lo, hi int
 	}{
 		{"balancer.health.interval", h.Interval, 5, 300},
-		{"balancer.health.timeout", h.Timeout, 2, 120},
+		{"balancer.health.timeout", timeout, 2, 120},
 		{"balancer.health.rise", h.Rise, 2, 10},
 		{"balancer.health.fall", h.Fall, 2, 10},
 	} {
@@ -356,8 +360,8 @@ func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 			return TargetGroupInput{}, fmt.Errorf("%s: %d is outside the %d–%d an ALB target group accepts", c.field, c.v, c.lo, c.hi)
 		}
 	}
-	if h.Timeout >= h.Interval {
-		return TargetGroupInput{}, artifact.Errorf("balancer.health.timeout", "%d s must be shorter than the interval (%d s) for an ALB target group", h.Timeout, h.Interval)
+	if timeout >= h.Interval {
+		return TargetGroupInput{}, artifact.Errorf("balancer.health.timeout", "%d s must be shorter than the interval (%d s) for an ALB target group", timeout, h.Interval)
 	}
 	return TargetGroupInput{
 		Name:     TargetGroupName(s),
@@ -367,7 +371,7 @@ func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 		HealthCheckEnabled: true, HealthCheckProtocol: "HTTP", HealthCheckPort: "traffic-port",
 		HealthCheckPath:            h.Path,
 		HealthCheckIntervalSeconds: h.Interval,
-		HealthCheckTimeoutSeconds:  h.Timeout,
+		HealthCheckTimeoutSeconds:  timeout,
 		HealthyThresholdCount:      h.Rise,
 		UnhealthyThresholdCount:    h.Fall,
 		Matcher:                    Matcher{HTTPCode: "200"},

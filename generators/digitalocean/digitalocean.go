@@ -6,14 +6,24 @@
 // Everything in it derives from the stack: the forwarding rules from
 // where TLS terminates, the health check from balancer.health, the idle
 // timeout from balancer.timeouts.read, the targets from the droplet tag.
-// Sticky sessions stay off (the app keeps no state in a process) and the
-// PROXY protocol off (the app hosts' nginx does not expect it).
+// Sticky sessions stay off (the app keeps no state in a process).
+//
+// The PROXY protocol (balancer.digitalocean.proxy_protocol, on by
+// default) carries the client's address to the app hosts, which see only
+// the balancer's otherwise: with TLS passed through the balancer cannot
+// add X-Forwarded-For. DigitalOcean sends version 1 on every forwarding
+// rule, and documents that droplets not expecting it fail the health
+// checks (a 400): the health check says proxy_protocol true explicitly
+// (DigitalOcean's default follows the balancer's setting) and targets the
+// app hosts' port-80 listener, which nginx renders with proxy_protocol,
+// so the check passes exactly when the PROXY path works.
 package digitalocean
 
 import (
 	"fmt"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -63,6 +73,9 @@ type HealthCheck struct {
 	ResponseTimeoutSeconds int    `json:"response_timeout_seconds"`
 	HealthyThreshold       int    `json:"healthy_threshold"`
 	UnhealthyThreshold     int    `json:"unhealthy_threshold"`
+	// ProxyProtocol is set (true) only with the balancer's PROXY
+	// protocol on, so a stack without it renders as before.
+	ProxyProtocol *bool `json:"proxy_protocol,omitempty"`
 }
 
 // StickySessions is off: type "none".
@@ -94,12 +107,16 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 	if s.Region == "" {
 		return nil, artifact.Errorf("region", "a DigitalOcean load balancer needs the stack's region (such as fra1)")
 	}
+	timeout, whole := h.Timeout.Seconds()
+	if !whole {
+		return nil, artifact.Errorf("balancer.health.timeout", "%s: a DigitalOcean load balancer takes whole seconds (3–300) for its health check's response timeout", h.Timeout)
+	}
 	for _, c := range []struct {
 		field     string
 		v, lo, hi int
 	}{
 		{"balancer.health.interval", h.Interval, 3, 300},
-		{"balancer.health.timeout", h.Timeout, 3, 300},
+		{"balancer.health.timeout", timeout, 3, 300},
 		{"balancer.health.rise", h.Rise, 2, 10},
 		{"balancer.health.fall", h.Fall, 2, 10},
 		{"balancer.timeouts.read", s.Balancer.Timeouts.Read, 30, 600},
@@ -120,12 +137,23 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 		ForwardingRules: []ForwardingRule{{EntryProtocol: "http", EntryPort: 80, TargetProtocol: "http", TargetPort: port}},
 		HealthCheck: HealthCheck{
 			Protocol: "http", Port: port, Path: h.Path,
-			CheckIntervalSeconds: h.Interval, ResponseTimeoutSeconds: h.Timeout,
+			CheckIntervalSeconds: h.Interval, ResponseTimeoutSeconds: timeout,
 			HealthyThreshold: h.Rise, UnhealthyThreshold: h.Fall,
 		},
 		StickySessions:         StickySessions{Type: "none"},
 		EnableBackendKeepalive: s.Balancer.Keepalive > 0,
 		HTTPIdleTimeoutSeconds: s.Balancer.Timeouts.Read,
+	}
+	if s.ProxyProtocol() {
+		if len(s.Balancer.TrustedProxies) == 0 {
+			return nil, artifact.Errorf("balancer.trusted_proxies", "the DigitalOcean load balancer sends the PROXY protocol (balancer.digitalocean.proxy_protocol), and the app hosts believe it only from the balancer's range: name the VPC's range (such as 10.20.0.0/16) here")
+		}
+		if port == nginx.ACMERelayPort {
+			return nil, artifact.Errorf("app.http_port", "%d is the port the app hosts relay ACME challenges to each other on in plain HTTP while port %d expects the balancer's PROXY header; choose another", port, port)
+		}
+		on := true
+		lb.EnableProxyProtocol = true
+		lb.HealthCheck.ProxyProtocol = &on
 	}
 	if name := do.Name; name != "" {
 		lb.Name = name

@@ -40,13 +40,14 @@ func TestExampleStack(t *testing.T) {
     "check_interval_seconds": 10,
     "response_timeout_seconds": 5,
     "healthy_threshold": 2,
-    "unhealthy_threshold": 3
+    "unhealthy_threshold": 3,
+    "proxy_protocol": true
   },
   "sticky_sessions": {
     "type": "none"
   },
   "redirect_http_to_https": false,
-  "enable_proxy_protocol": false,
+  "enable_proxy_protocol": true,
   "enable_backend_keepalive": true,
   "http_idle_timeout_seconds": 60
 }
@@ -90,7 +91,7 @@ region: "ams3"
 domain: "t.example.com"
 tls: mode: "cloud"
 hosts: app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
-balancer: {kind: "cloud", health: rise: 1}
+balancer: {kind: "cloud", health: rise: 1, trusted_proxies: ["10.0.0.0/16"]}
 app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/t"}
 `
 	s, err := l.Load("t.cue", []byte(src))
@@ -101,6 +102,11 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/t"}
 		t.Errorf("rise 1: %v", err)
 	}
 	s.Balancer.Health.Rise = 2
+	s.Balancer.TrustedProxies = nil
+	if _, err := digitalocean.Build(s); err == nil || !strings.HasPrefix(err.Error(), "balancer.trusted_proxies: ") {
+		t.Errorf("PROXY protocol without the balancer's range: %v", err)
+	}
+	s.Balancer.TrustedProxies = []string{"10.0.0.0/16"}
 	if _, err := digitalocean.Build(s); err == nil || !strings.Contains(err.Error(), "certificate_id") {
 		t.Errorf("no certificate id: %v", err)
 	}
@@ -112,5 +118,27 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/t"}
 	r := lb.ForwardingRules[1]
 	if r.EntryProtocol != "https" || r.TargetProtocol != "http" || r.TargetPort != 80 || r.CertificateID == "" || r.TLSPassthrough || !lb.RedirectHTTPToHTTPS {
 		t.Errorf("rules %+v redirect %v", lb.ForwardingRules, lb.RedirectHTTPToHTTPS)
+	}
+}
+
+// TestProxyProtocolOff: balancer.digitalocean.proxy_protocol false
+// renders neither the balancer's PROXY protocol nor the health check's.
+func TestProxyProtocolOff(t *testing.T) {
+	s := testtool.Load(t, "off", `
+name: "off"
+provider: "digitalocean"
+region: "ams3"
+domain: "t.example.com"
+tls: mode: "none"
+hosts: app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+balancer: {kind: "cloud", digitalocean: proxy_protocol: false}
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/t"}
+`)
+	lb, err := digitalocean.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lb.EnableProxyProtocol || lb.HealthCheck.ProxyProtocol != nil {
+		t.Errorf("PROXY protocol rendered though off: %+v", lb)
 	}
 }

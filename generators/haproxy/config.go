@@ -60,6 +60,15 @@ func (w *writer) v(s string) string {
 
 func secs(n int) string { return artifact.Seconds(n) }
 
+// millis is a duration as HAProxy reads it: "5s" when whole seconds (as
+// before sub-second timeouts existed), else "500ms".
+func millis(m schema.Millis) string {
+	if n, ok := m.Seconds(); ok {
+		return secs(n)
+	}
+	return strconv.Itoa(int(m)) + "ms"
+}
+
 // somaxconn is the stack's net.core.somaxconn, when it sets a number.
 func somaxconn(s *schema.Stack) (int, bool) {
 	v, ok := s.Tuning.Sysctl["net.core.somaxconn"]
@@ -215,7 +224,7 @@ func timeouts(w *writer, s *schema.Stack, http bool) {
 	w.note("How long a request waits for a free server before a 503.")
 	w.kw("timeout", "queue", "30s")
 	w.note("A health check must be answered within balancer.health.timeout.")
-	w.kw("timeout", "check", secs(s.Balancer.Health.Timeout))
+	w.kw("timeout", "check", millis(s.Balancer.Health.Timeout))
 }
 
 func frontendHTTP(w *writer, s *schema.Stack) {
@@ -365,7 +374,7 @@ func backendApp(w *writer, s *schema.Stack, apps []*schema.Host) {
 			"backend app_tls is, whose health checks decide.")
 		algorithm(w, s)
 		for _, h := range apps {
-			w.kw("server", w.v(h.Name), w.v(h.Address+":"+port), "track", w.v("app_tls/"+h.Name))
+			w.kw(append([]string{"server", w.v(h.Name), w.v(h.Address + ":" + port), "track", w.v("app_tls/" + h.Name)}, drainArgs(h)...)...)
 		}
 		return
 	}
@@ -375,8 +384,32 @@ func backendApp(w *writer, s *schema.Stack, apps []*schema.Host) {
 	w.note("Idle connections to the app hosts are reused for later requests, never for the",
 		"first request of a client connection (HAProxy's default, said here).")
 	w.kw("http-reuse", "safe")
+	drainNote(w, apps)
 	for _, h := range apps {
-		w.kw("server", w.v(h.Name), w.v(h.Address+":"+port), "check")
+		w.kw(append([]string{"server", w.v(h.Name), w.v(h.Address + ":" + port), "check"}, drainArgs(h)...)...)
+	}
+}
+
+// drainArgs takes a draining host (hosts.X.drain) out of rotation:
+// weight 0 gets it no new connections while its health checks go on,
+// and the reload push runs leaves the old process finishing the
+// connections it holds (a soft stop). A tracking server takes its
+// state from the tracked one but not its weight, so it says it too.
+func drainArgs(h *schema.Host) []string {
+	if h.Drain {
+		return []string{"weight", "0"}
+	}
+	return nil
+}
+
+// drainNote explains weight 0 once, above the servers, when a host drains.
+func drainNote(w *writer, apps []*schema.Host) {
+	for _, h := range apps {
+		if h.Drain {
+			w.note("weight 0: a draining host (hosts.<name>.drain) gets no new requests; its health",
+				"checks go on, and requests running at the reload finish on the old process.")
+			return
+		}
 	}
 }
 
@@ -424,8 +457,9 @@ func passthrough(w *writer, s *schema.Stack, apps []*schema.Host) {
 	healthCheck(w, s, "layer4")
 	w.note(fmt.Sprintf("Checks speak TLS to port %d with the site's name (SNI) and do not verify", AppTLSPort),
 		"the certificate: the app hosts' nginx owns it, and a check only asks whether it answers.")
+	drainNote(w, apps)
 	for _, h := range apps {
-		w.kw("server", w.v(h.Name), w.v(fmt.Sprintf("%s:%d", h.Address, AppTLSPort)), "check", "check-ssl",
-			"check-sni", w.v(s.Domain), "verify", "none")
+		w.kw(append([]string{"server", w.v(h.Name), w.v(fmt.Sprintf("%s:%d", h.Address, AppTLSPort)), "check", "check-ssl",
+			"check-sni", w.v(s.Domain), "verify", "none"}, drainArgs(h)...)...)
 	}
 }

@@ -92,7 +92,7 @@ func TestLiveBackendFault(t *testing.T) {
 		t.Skip("starts haproxy")
 	}
 	sb, cfg, hosts, httpPort, statsPort := faultSandbox(t, "fault")
-	if h := sb.s.Balancer.Health; h.Interval != 1 || h.Fall != 2 || h.Timeout != 1 {
+	if h := sb.s.Balancer.Health; h.Interval != 1 || h.Fall != 2 || h.Timeout != 1000 {
 		t.Fatalf("HAProxy's default health timing is %+v, want interval 1, timeout 1, fall 2", h)
 	}
 
@@ -186,7 +186,7 @@ func TestLiveHealthTiming(t *testing.T) {
 	hosts[1].Frozen.Store(true)
 	frozen := state("DOWN", 8*time.Second)
 	hosts[1].Frozen.Store(false)
-	bound := iv + time.Duration(h.Fall)*time.Duration(h.Timeout)*time.Second + time.Duration(h.Fall-1)*250*time.Millisecond
+	bound := iv + time.Duration(h.Fall)*time.Duration(h.Timeout)*time.Millisecond + time.Duration(h.Fall-1)*250*time.Millisecond
 	t.Logf("frozen host: out after %v (bound %v)", frozen, bound)
 	if frozen < 0 || frozen > bound+300*time.Millisecond {
 		t.Errorf("frozen host out after %v, want within %v", frozen, bound)
@@ -210,6 +210,16 @@ func faultSandbox(t *testing.T, name string) (sb *sandbox, cfg string, hosts []*
 		t.Cleanup(func() { srv.Close() })
 	}
 	statsPort, httpPort = testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	sb, cfg = faultRender(t, name, statsPort, httpPort, appPort, "")
+	return sb, cfg, hosts, httpPort, statsPort
+}
+
+// faultRender renders the HAProxy balancer of faultSandbox's stack for
+// app hosts at appPort, with extra CUE (such as "hosts: app1: drain:
+// true") added, and returns the sandbox and the configuration ready to
+// run on loopback.
+func faultRender(t *testing.T, name string, statsPort, httpPort, appPort int, extra string) (sb *sandbox, cfg string) {
+	t.Helper()
 	s := load(t, fmt.Sprintf(`
 name:   %q
 domain: "shop.example.com"
@@ -223,7 +233,8 @@ balancer: {kind: "haproxy", slowstart: 0, maxconn: 1000, stats: port: %d}
 // These tests are about the backend; no metrics listener on loopback.
 monitoring: enabled: false
 app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", http_port: %d}
-`, name, statsPort, appPort))
+%s
+`, name, statsPort, appPort, extra))
 	sb = newSandbox(t, s)
 	cfg = strings.Replace(sb.config(), "    bind :80\n", fmt.Sprintf("    bind 127.0.0.1:%d\n", httpPort), 1)
 	if os.Geteuid() != 0 {
@@ -231,5 +242,5 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop", htt
 	}
 	i := strings.Index(cfg, "    chroot ")
 	cfg = cfg[:i] + cfg[i+strings.Index(cfg[i:], "\n")+1:]
-	return sb, cfg, hosts, httpPort, statsPort
+	return sb, cfg
 }

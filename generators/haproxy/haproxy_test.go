@@ -322,7 +322,7 @@ func TestBackend(t *testing.T) {
 		for _, l := range []string{
 			"timeout connect " + itoa(s.Balancer.Timeouts.Connect) + "s",
 			"timeout client " + itoa(s.Balancer.Timeouts.Read) + "s",
-			"timeout check " + itoa(s.Balancer.Health.Timeout) + "s",
+			"timeout check " + itoa(int(s.Balancer.Health.Timeout)/1000) + "s",
 			"retries " + itoa(s.Balancer.Retries),
 		} {
 			if !slices.Contains(def, l) {

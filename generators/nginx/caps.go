@@ -64,18 +64,3 @@ func (Gen) Facts(_ *schema.Stack, files []artifact.File) artifact.Facts {
 
 // PackageDirs implements artifact.Packager.
 func (Gen) PackageDirs() []string { return []string{"etc/nginx/"} }
-
-// UpstreamServer is the last "server <target> …;" directive of an
-// upstream in a conf this package rendered, as written there, or "":
-// the runbook's drain procedure marks it down by hand (nginx has no
-// runtime API for upstreams).
-func UpstreamServer(conf []byte, target string) string {
-	found := ""
-	for line := range bytes.Lines(conf) {
-		f := strings.Fields(string(line))
-		if len(f) >= 2 && f[0] == "server" && (f[1] == target || f[1] == target+";") {
-			found = strings.TrimSpace(string(line))
-		}
-	}
-	return found
-}

@@ -407,8 +407,12 @@ func (g *gen) appSite(h *schema.Host) (string, error) {
 		return "", err
 	}
 	if g.tlsOnApp() {
-		g.appRedirectServer(w, h)
-		g.appServer(w, h, nil)
+		var fromPROXY []string
+		if s.ProxyProtocol() {
+			fromPROXY = trusted
+		}
+		g.appRedirectServer(w, h, fromPROXY)
+		g.appServer(w, h, fromPROXY)
 	} else {
 		if len(trusted) > 0 && s.TLS.Enabled() {
 			w.blank()
@@ -441,15 +445,34 @@ func (g *gen) keepalive(w *writer) {
 // appRedirectServer renders an app host's plain HTTP server when it
 // terminates TLS itself: ACME challenges, the balancer's health check,
 // and a redirect for everything else.
-func (g *gen) appRedirectServer(w *writer, h *schema.Host) {
+func (g *gen) appRedirectServer(w *writer, h *schema.Host, trusted []string) {
 	s := g.s
-	relay := g.acmeRelay(w, h, g.appHosts, s.App.HTTPPort, s.App.Name+"_acme_relay")
+	relayPort := s.App.HTTPPort
+	if s.ProxyProtocol() {
+		relayPort = ACMERelayPort
+	}
+	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
 	w.blank()
 	w.open("server")
-	w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+	if s.ProxyProtocol() {
+		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort), "proxy_protocol")
+		// The siblings relaying ACME challenges speak plain HTTP: nginx
+		// cannot send a PROXY header from proxy_pass. On this listener
+		// the connection carries none, and the real-IP module leaves
+		// the address alone.
+		w.comment("Plain HTTP for the other app hosts relaying ACME challenges (proxy_pass sends no PROXY header).")
+		w.d("listen", h.Address+":"+strconv.Itoa(ACMERelayPort))
+	} else {
+		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+	}
 	w.d("server_name", g.names(w))
 	w.blank()
-	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
+	xff := "$proxy_add_x_forwarded_for"
+	if len(trusted) > 0 {
+		g.realIPFromPROXY(w, trusted)
+		xff = "$remote_addr"
+	}
+	g.proxyHeaders(w, xff, "$scheme")
 	w.blank()
 	if s.TLS.Mode == "certbot" {
 		g.acmeLocation(w, relay)
@@ -467,10 +490,14 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 	tls := g.tlsOnApp()
 	w.blank()
 	w.open("server")
+	var pp []string
+	if s.ProxyProtocol() {
+		pp = []string{"proxy_protocol"}
+	}
 	if tls {
-		g.listenHTTP2(w, h.Address+":443")
+		g.listenHTTP2(w, h.Address+":443", pp...)
 	} else {
-		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+		w.d(append([]string{"listen", h.Address + ":" + strconv.Itoa(s.App.HTTPPort)}, pp...)...)
 	}
 	w.d("server_name", g.names(w))
 	if tls {
@@ -478,7 +505,15 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 	}
 	w.blank()
 	xff, proto := "$proxy_add_x_forwarded_for", "$scheme"
-	if len(trusted) > 0 {
+	if s.ProxyProtocol() && len(trusted) > 0 {
+		g.realIPFromPROXY(w, trusted)
+		// The client's own X-Forwarded-For is not believed: the address
+		// the balancer's PROXY header gave is the whole chain.
+		xff = "$remote_addr"
+		if s.TLS.Enabled() && !tls {
+			proto = "$hacompile_forwarded_proto"
+		}
+	} else if len(trusted) > 0 {
 		w.comment("The client's address, from the trusted proxies' X-Forwarded-For, for logs and the app.")
 		for _, a := range trusted {
 			w.d("set_real_ip_from", w.word(a))
@@ -542,6 +577,12 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 		w.d("ip_hash")
 	}
 	for _, h := range g.appHosts {
+		if h.Drain {
+			w.comment("down: "+h.Name+" is draining (hosts."+h.Name+".drain). It gets no new requests; those",
+				"running at the reload finish on the old workers.")
+			w.d("server", h.Address+":"+strconv.Itoa(s.App.HTTPPort), "down")
+			continue
+		}
 		w.d("server", h.Address+":"+strconv.Itoa(s.App.HTTPPort),
 			"max_fails="+strconv.Itoa(s.Balancer.MaxFails), "fail_timeout="+artifact.Seconds(s.Balancer.FailTimeout))
 	}
@@ -886,11 +927,31 @@ func (w *writer) result() (string, error) {
 // target's nginx: from 1.25.1 "http2 on;" is a server directive and the
 // listen parameter is deprecated (nginx -t warns); before, the listen
 // parameter is the only way.
-func (g *gen) listenHTTP2(w *writer, addr string) {
+func (g *gen) listenHTTP2(w *writer, addr string, params ...string) {
 	if g.rel.NginxHTTP2Directive() {
-		w.d("listen", addr, "ssl")
+		w.d(append([]string{"listen", addr, "ssl"}, params...)...)
 		w.d("http2", "on")
 		return
 	}
-	w.d("listen", addr, "ssl", "http2")
+	w.d(append([]string{"listen", addr, "ssl", "http2"}, params...)...)
+}
+
+// ACMERelayPort is the plain-HTTP port app hosts relay ACME challenges
+// to each other on when their port-80 listener expects the cloud
+// balancer's PROXY header.
+const ACMERelayPort = 8088
+
+// realIPFromPROXY takes the client's address from the cloud balancer's
+// PROXY header, believed only from the balancer's range, so logs, the
+// app's X-Forwarded-For and per-client rate limits see the client.
+func (g *gen) realIPFromPROXY(w *writer, trusted []string) {
+	if len(trusted) == 0 {
+		return
+	}
+	w.comment("The client's address, from the cloud balancer's PROXY protocol header (only from its range).")
+	for _, a := range trusted {
+		w.d("set_real_ip_from", w.word(a))
+	}
+	w.d("real_ip_header", "proxy_protocol")
+	w.blank()
 }

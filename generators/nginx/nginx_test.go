@@ -397,7 +397,10 @@ func checkServers(t *testing.T, s *schema.Stack, h *schema.Host, hc *hostConf) {
 				} else {
 					mustf(t, hdr["X-Forwarded-For"] == "$proxy_add_x_forwarded_for", "%s: X-Forwarded-For is %q", where, hdr["X-Forwarded-For"])
 				}
-				if onLB || tls || !tlsOn || len(find(srv.block, "set_real_ip_from")) == 0 {
+				// With the cloud balancer's PROXY protocol and TLS on the app
+				// hosts, nothing forwards a scheme: $scheme is the truth.
+				fromPROXY := s.ProxyProtocol() && s.TLS.Terminate == "app"
+				if onLB || tls || !tlsOn || fromPROXY || len(find(srv.block, "set_real_ip_from")) == 0 {
 					mustf(t, hdr["X-Forwarded-Proto"] == "$scheme", "%s: X-Forwarded-Proto %q, want $scheme", where, hdr["X-Forwarded-Proto"])
 				} else {
 					mustf(t, hdr["X-Forwarded-Proto"] == "$hacompile_forwarded_proto", "%s: behind a TLS balancer X-Forwarded-Proto is %q", where, hdr["X-Forwarded-Proto"])
@@ -502,6 +505,10 @@ func checkRedirectServer(t *testing.T, s *schema.Stack, h *schema.Host, hc *host
 	// The siblings answering challenges for the same name.
 	var siblings []string
 	port := strconv.Itoa(s.App.HTTPPort)
+	if !onLB && s.ProxyProtocol() {
+		// Port 80 expects the balancer's PROXY header: siblings relay to the plain port.
+		port = strconv.Itoa(ACMERelayPort)
+	}
 	role := "app"
 	if onLB {
 		port, role = "80", "lb"

@@ -60,6 +60,7 @@ var Table = []Rule{
 	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
+	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -693,4 +694,33 @@ func wrote(s *schema.Stack, path string) bool {
 		}
 	}
 	return false
+}
+
+// drain: hosts.X.drain renders on the nginx and HAProxy balancers only
+// (a cloud balancer is configured outside the hosts; the runbook's
+// "Drain a host" says how), for app hosts, and leaves one in rotation.
+func drain(s *schema.Stack) []finding {
+	var out []finding
+	var drained []*schema.Host
+	apps := s.HostsWithRole("app")
+	for _, name := range s.HostNames() {
+		h := s.Hosts[name]
+		if !h.Drain {
+			continue
+		}
+		path := "hosts." + name + ".drain"
+		switch {
+		case !h.Has("app"):
+			out = append(out, finding{path, fmt.Sprintf("%s has no app role: only app hosts are in a balancer's rotation", name)})
+		case s.Balancer.Kind != "nginx" && s.Balancer.Kind != "haproxy":
+			out = append(out, finding{path, fmt.Sprintf("the %s balancer is configured outside the hosts, so draining is not rendered: take %s out of the provider's pool (the runbook's \"Drain a host\")", s.Balancer.Kind, name)})
+		default:
+			drained = append(drained, h)
+		}
+	}
+	if len(apps) > 0 && len(drained) == len(apps) {
+		last := drained[len(drained)-1].Name
+		out = append(out, finding{"hosts." + last + ".drain", fmt.Sprintf("every app host (%s) is draining: the balancers would have nowhere to send a request; leave at least one in rotation", hostList(drained))})
+	}
+	return out
 }

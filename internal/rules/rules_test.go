@@ -183,6 +183,11 @@ queue: {engine: "redis", host: "10.0.0.31"}`,
 		`stacks/t.cue:12:33: balancer.vrrp: balancer.vrrp is used only with failover "keepalived" or "reserved-ip", and failover is "none" [failover]`},
 	{"stats-address", twoLB + `balancer: {kind: "haproxy", stats: address: "10.0.0.5"}`, twoLB + `balancer: kind: "haproxy"`,
 		`stacks/t.cue:12:45: balancer.stats.address: the stats page binds 10.0.0.5 on every balancer (lb1, lb2), and one address is on one host only: HAProxy would not start on the others; keep it on loopback (the default, reached with ssh -L) [stats-address]`},
+	{"drain", twoLB + `balancer: kind: "haproxy"
+hosts: app1: drain: true
+hosts: app2: drain: true`, twoLB + `balancer: kind: "haproxy"
+hosts: app1: drain: true`,
+		`stacks/t.cue:14:21: hosts.app2.drain: every app host (app1, app2) is draining: the balancers would have nowhere to send a request; leave at least one in rotation [drain]`},
 	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
 		`stacks/t.cue:10:18: app.bind.port: gunicorn runs as app with no capabilities and cannot bind port 80 (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket [app-port]`},
 	{"cloud-lb-capacity", `provider: "digitalocean"

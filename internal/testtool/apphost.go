@@ -141,3 +141,35 @@ func (l *FaultLoad) Stop() {
 		tr.CloseIdleConnections()
 	}
 }
+
+// InFlight starts n GETs of url through c, 50 ms apart, and returns a
+// function that waits for them all and gives each one's outcome: "200
+// OK <body>" or the error. The drain tests start slow requests with it
+// before a reload and require every one to finish.
+func InFlight(c *http.Client, url string, n int) func() []string {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var got []string
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := ""
+			if resp, err := c.Get(url); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				r = resp.Status + " " + string(b)
+			} else {
+				r = err.Error()
+			}
+			mu.Lock()
+			got = append(got, r)
+			mu.Unlock()
+		}()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() []string {
+		wg.Wait()
+		return got
+	}
+}
