@@ -110,6 +110,16 @@ func healthURL(s *schema.Stack) string {
 	return scheme + "://" + s.Domain + s.Balancer.Health.Path
 }
 
+// curlHost is curl as it must ask one host directly: behind a balancer
+// that sends the PROXY protocol, the host's listeners expect its header
+// first (curl --haproxy-protocol sends version 1).
+func curlHost(s *schema.Stack) string {
+	if s.ProxyProtocol() {
+		return "curl -fsS --haproxy-protocol"
+	}
+	return "curl -fsS"
+}
+
 func hostLink(s *schema.Stack, from, host string) template.HTML {
 	return hf(`<a href="%s">%s</a>`, rel(from, hostPage(s.Name, host)), host)
 }
@@ -255,11 +265,11 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 			"scp "+ud+" root@"+h.Address+":"+cloudinit.ConfigDropIn,
 			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
-			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
+			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
 			"hacompile push "+s.Name+" --hosts "+h.Name)
 	default:
 		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services. Then check it answers.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")),
-			fmt.Sprintf("curl -fsS -H 'Host: %s' http://%s:%d%s", s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
 	}
 	switch {
 	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
@@ -402,9 +412,9 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 	names := hostNames(lbs)
 	check := func(h *schema.Host) string {
 		if !s.TLS.Enabled() {
-			return fmt.Sprintf("curl -fsS -o /dev/null -w '%%{http_code}\\n' -H 'Host: %s' http://%s%s", s.Domain, h.Address, s.Balancer.Health.Path)
+			return fmt.Sprintf("%s -o /dev/null -w '%%{http_code}\\n' -H 'Host: %s' http://%s%s", curlHost(s), s.Domain, h.Address, s.Balancer.Health.Path)
 		}
-		return fmt.Sprintf("curl -fsS -o /dev/null -w '%%{http_code}\\n' --resolve %s:443:%s %s", s.Domain, h.Address, healthURL(s))
+		return fmt.Sprintf("%s -o /dev/null -w '%%{http_code}\\n' --resolve %s:443:%s %s", curlHost(s), s.Domain, h.Address, healthURL(s))
 	}
 	if len(lbs) > 1 {
 		d.step(hf("Check that the balancer taking over answers for the site (from a host in the private network)."), check(lbs[1]))

@@ -13,7 +13,13 @@ import (
 // checkHealth polls url until it answers 2xx (or 3xx when redirectOK)
 // or timeout passes. Redirects are not followed: a balancer redirecting
 // plain HTTP to HTTPS has answered with its configuration loaded.
-func checkHealth(ctx context.Context, url string, redirectOK bool, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
+func checkHealth(ctx context.Context, url string, redirectOK, proxyV1 bool, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	if proxyV1 {
+		dial = withPROXY(dial)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{
@@ -60,4 +66,31 @@ func probe(ctx context.Context, client *http.Client, url string, redirectOK bool
 		return nil
 	}
 	return fmt.Errorf("status %s", resp.Status)
+}
+
+// withPROXY wraps dial so that each TCP connection starts with a PROXY
+// protocol v1 header naming its own two ends, as a provider's balancer
+// sends it ahead of each connection, health checks included.
+func withPROXY(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		src, ok1 := c.LocalAddr().(*net.TCPAddr)
+		dst, ok2 := c.RemoteAddr().(*net.TCPAddr)
+		if !ok1 || !ok2 {
+			c.Close()
+			return nil, fmt.Errorf("PROXY header: %s is not a TCP connection", addr)
+		}
+		fam := "TCP4"
+		if src.IP.To4() == nil {
+			fam = "TCP6"
+		}
+		if _, err := fmt.Fprintf(c, "PROXY %s %s %s %d %d\r\n", fam, src.IP, dst.IP, src.Port, dst.Port); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }

@@ -553,7 +553,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
 		r.res.Health = r.h.HealthURL
-		if err := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.o.HealthTimeout, r.o.Dial); err != nil {
+		if err := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); err != nil {
 			return fmt.Errorf("%w: %w", ErrHealth, err)
 		}
 	}

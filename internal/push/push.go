@@ -53,6 +53,9 @@ type Host struct {
 	// balancer that redirects plain HTTP to HTTPS.
 	HealthURL        string
 	HealthRedirectOK bool
+	// HealthPROXY sends a PROXY protocol v1 header first: the host's
+	// listener expects one from the provider's balancer in front.
+	HealthPROXY bool
 	Files            []File // sorted by path
 }
 
@@ -182,6 +185,7 @@ func Targets(r *build.Rendered, to TargetOptions) ([]Host, error) {
 			switch {
 			case h.has("app"):
 				port = s.App.HTTPPort
+				h.HealthPROXY = s.ProxyProtocol()
 			case h.has("lb"):
 				port, h.HealthRedirectOK = 80, true
 			}

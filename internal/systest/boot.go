@@ -426,6 +426,11 @@ func (e *env) entries() []entry {
 	}
 	if e.clb != nil {
 		out = append(out, entry{host: "load balancer (stand-in)", addr: e.clb.addr.String(), https: tlsOn && e.s.TLS.Terminate == "app", cloud: true})
+		if e.s.ProxyProtocol() {
+			// The app hosts' listeners take the balancer's connections
+			// only (each begins with its PROXY header).
+			return out
+		}
 	}
 	for _, h := range e.hostsWith("app") {
 		out = append(out, entry{host: h, addr: e.addr(h), https: tlsOn && e.s.TLS.Terminate == "app"})

@@ -36,6 +36,9 @@ type doLoadBalancer struct {
 		Timeout            int    `json:"response_timeout_seconds"`
 		HealthyThreshold   int    `json:"healthy_threshold"`
 		UnhealthyThreshold int    `json:"unhealthy_threshold"`
+		// ProxyProtocol: whether health checks send the PROXY header
+		// too; absent, they follow the balancer's setting.
+		ProxyProtocol *bool `json:"proxy_protocol"`
 	} `json:"health_check"`
 	RedirectHTTPToHTTPS bool `json:"redirect_http_to_https"`
 	ProxyProtocol       bool `json:"enable_proxy_protocol"`
@@ -141,8 +144,11 @@ func (lb *cloudLB) config(e *env) string {
 	}
 	if lb.spec.ProxyProtocol {
 		// DigitalOcean sends PROXY protocol v1 on every connection to
-		// the Droplets, its health checks included.
-		server += " send-proxy check-send-proxy"
+		// the Droplets and, unless told otherwise, on its health checks.
+		server += " send-proxy"
+		if hc.ProxyProtocol == nil || *hc.ProxyProtocol {
+			server += " check-send-proxy"
+		}
 	}
 	for i, r := range lb.spec.ForwardingRules {
 		mode := "http"
