@@ -25,7 +25,8 @@ type Machine struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	log     *os.File
-	leader  int // PID 1 of the container, as the machine sees it
+	leader  int    // PID 1 of the container, as the machine sees it
+	cgroup  string // the container's own cgroup (v2), removed on Close
 }
 
 // prepare mounts the host's root: an overlay whose lower layer is the
@@ -70,12 +71,26 @@ func (m *Machine) Boot() error {
 		return err
 	}
 	m.log = log
-	cmd := exec.Command("systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
+	// Each container gets a cgroup of its own: with --keep-unit and no
+	// machine registration, containers would otherwise share the
+	// caller's, and the systemd of one would remove the unit cgroups
+	// (system.slice/x.service) the systemd of another had just made,
+	// failing its units ("Failed to spawn executor").
+	cg, err := newCgroup("hacompile-test-" + filepath.Base(filepath.Dir(filepath.Dir(m.dir))) + "-" + filepath.Base(filepath.Dir(m.dir)) + "-" + m.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.Name, err)
+	}
+	m.cgroup = cg
+	args := []string{"--quiet", "--register=no", "--keep-unit", "--boot",
 		"--directory="+m.root, "--machine="+m.Name, "--hostname="+m.Name,
 		"--network-namespace-path=/run/netns/"+m.NS,
 		// keepalived moves addresses and sends VRRP: what a VM's root has.
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_MODULE",
-		"--console=pipe")
+		"--console=pipe"}
+	cmd := exec.Command("systemd-nspawn", args...)
+	if cg != "" {
+		cmd = exec.Command("sh", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec systemd-nspawn "$@"`, cg}, args...)...)
+	}
 	// systemd 256 and later boot only on the unified cgroup hierarchy.
 	// /proc/sys/net is the host's own namespace's: writable, so its
 	// rendered network settings apply for real.
@@ -208,6 +223,64 @@ func (m *Machine) Close(keep bool) {
 	}
 	if !keep {
 		os.RemoveAll(m.dir)
+	}
+	removeCgroup(m.cgroup)
+}
+
+// newCgroup makes a cgroup (v2) named name under the caller's own; "" when this machine has no cgroup2 hierarchy to make it in.
+func newCgroup(name string) (string, error) {
+	mnt := ""
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", nil
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) > 4 && len(g) > 0 && g[0] == "cgroup2" {
+			mnt = f[4]
+			break
+		}
+	}
+	if mnt == "" {
+		return "", nil
+	}
+	own := "/"
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if p, ok := strings.CutPrefix(l, "0::"); ok {
+				own = p
+			}
+		}
+	}
+	cg := filepath.Join(mnt, own, name)
+	if err := os.Mkdir(cg, 0o755); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("a cgroup for the container: %w", err)
+	}
+	return cg, nil
+}
+
+// removeCgroup removes a container's cgroup and what its systemd made
+// under it, deepest first, once their processes are gone.
+func removeCgroup(cg string) {
+	if cg == "" {
+		return
+	}
+	for i := 0; i < 50; i++ {
+		var dirs []string
+		_ = filepath.WalkDir(cg, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for j := len(dirs) - 1; j >= 0; j-- {
+			_ = syscall.Rmdir(dirs[j])
+		}
+		if _, err := os.Stat(cg); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -309,26 +309,7 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 		foreign := a.Labels["alertname"] == "SystemdUnitFailed" && slices.Contains(e.foreignFailed[a.Labels["host"]], a.Labels["name"])
 		return external[a.Labels["job"]] || machineWide[a.Labels["alertname"]] || foreign
 	})
-	// A unit whose process this machine could not even spawn (systemd
-	// in a container, on a busy machine, failing to clone into the
-	// unit's cgroup) failed for the container's sake, not the stack's: it
-	// is listed, not judged. Any other failure says why from its journal.
-	var spawn []string
-	as = slices.DeleteFunc(as, func(a alert) bool {
-		m := e.hosts[a.Labels["host"]]
-		if m == nil || a.Labels["alertname"] != "SystemdUnitFailed" {
-			return false
-		}
-		j, _ := m.Exec(ctx, "journalctl", "--no-pager", "-o", "cat", "-n", "4", "-u", a.Labels["name"])
-		if strings.Contains(j, "Failed to spawn executor") && strings.Contains(j, "Failed with result 'resources'") {
-			spawn = append(spawn, a.Labels["host"]+" "+a.Labels["name"])
-			return true
-		}
-		return false
-	})
-	if len(spawn) > 0 {
-		sr.Note += "; not judged: units this machine could not spawn a process for (systemd: Failed to spawn executor): " + strings.Join(spawn, ", ")
-	}
+	// A failed unit says why in its journal.
 	detail := firstNonEmpty(describeAlerts(as), fmt.Sprint(err))
 	for _, a := range as {
 		if m := e.hosts[a.Labels["host"]]; m != nil && a.Labels["alertname"] == "SystemdUnitFailed" {
