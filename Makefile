@@ -103,4 +103,4 @@ bench:
 	  fi; \
 	fi
 	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -dir "$(BENCH_DIR)" -json bench.json
-	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/build/ ./site/
+	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/compile/ ./site/

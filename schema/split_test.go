@@ -103,7 +103,7 @@ func TestSplitSameAsWhole(t *testing.T) {
 	}
 
 	badSplit := 0
-	bad, _ := filepath.Glob("../internal/build/testdata/bad/*.txtar")
+	bad, _ := filepath.Glob("../internal/compile/testdata/bad/*.txtar")
 	if len(bad) < 40 {
 		t.Fatalf("bad-input corpus: %d files", len(bad))
 	}

@@ -3,14 +3,14 @@ package site_test
 import (
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/fleet"
 	"github.com/hacompile/hacompile/site"
 )
 
 // BenchmarkRender100 renders the runbook of a 100-host fleet.
 func BenchmarkRender100(b *testing.B) {
-	res, err := build.CompileInputs([]build.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(100, "")}}, "2026-11-22")
+	res, err := compile.CompileInputs([]compile.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(100, "")}}, "2026-11-22")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -25,10 +25,10 @@ func BenchmarkRender100(b *testing.B) {
 // BenchmarkOutTree1000 compiles a 1,000-host fleet and lays out all of
 // out/, runbook included: the in-memory part of a build.
 func BenchmarkOutTree1000(b *testing.B) {
-	in := []build.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(1000, "")}}
+	in := []compile.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(1000, "")}}
 	b.ReportAllocs()
 	for b.Loop() {
-		res, err := build.CompileInputs(in, "2026-11-22")
+		res, err := compile.CompileInputs(in, "2026-11-22")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 func TestRel(t *testing.T) {
@@ -92,14 +92,14 @@ func TestChangedFiles(t *testing.T) {
 	mode := cur[1]
 	mode.Mode = 0o600
 	var got []string
-	for _, c := range changedFiles(build.Builtin(), old, cur) {
+	for _, c := range changedFiles(compile.Builtin(), old, cur) {
 		got = append(got, c.Host+" "+c.Path+" "+c.Change+" "+c.Reload)
 	}
 	want := []string{"a /etc/l added r etc/l", "a /etc/m changed r etc/m", "b /etc/gone removed ", "c /etc/k added r etc/k"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if cs := changedFiles(build.Builtin(), cur, append(slices.Clone(cur[:1]), append([]artifact.File{mode}, cur[2:]...)...)); len(cs) != 1 || cs[0].Change != "changed" {
+	if cs := changedFiles(compile.Builtin(), cur, append(slices.Clone(cur[:1]), append([]artifact.File{mode}, cur[2:]...)...)); len(cs) != 1 || cs[0].Change != "changed" {
 		t.Fatalf("a mode change: %+v", cs)
 	}
 }

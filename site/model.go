@@ -11,18 +11,18 @@ import (
 	"sync"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
 // stackCtx is one compiled stack and what the pages derive from it.
 type stackCtx struct {
-	r        *build.Rendered
+	r        *compile.Rendered
 	s        *schema.Stack
 	src      []byte
 	findings []schema.Diagnostic
-	manifest build.Manifest
+	manifest compile.Manifest
 	// byHost holds each host's files; stackFiles those beside hosts/.
 	byHost      map[string][]artifact.File
 	stackFiles  []artifact.File
@@ -48,8 +48,8 @@ func (sc *stackCtx) sameKey(f artifact.File) string {
 	return f.Path + "\x00" + sc.sums[f.Host][f.Path] + "\x00" + f.Mode.String() + "\x00" + f.Owner
 }
 
-func newStackCtx(r *build.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
-	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: build.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
+func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
+	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: compile.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
 	sc.undatedFindings = sync.OnceValue(func() map[string]bool {
 		m := map[string]bool{}
 		for _, d := range rules.Check(r.Stack, "") {

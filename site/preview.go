@@ -10,7 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -73,7 +73,7 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 // sorted by host and path (as Render leaves them), in one merge: a
 // preview of a 10,000-host fleet compares 120,000 files. Assembled
 // files (cloud-init, provider files) are not in a preview's render.
-func changedFiles(set build.GeneratorSet, old, cur []artifact.File) []fileChange {
+func changedFiles(set compile.GeneratorSet, old, cur []artifact.File) []fileChange {
 	var out []fileChange
 	i, j := 0, 0
 	for i < len(old) || j < len(cur) {

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
-	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/monitoring"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -18,7 +18,7 @@ var runbookURLRE = regexp.MustCompile(`(?m)^\s+runbook_url: "([^"]*)"$`)
 func TestRunbookURLs(t *testing.T) {
 	pages := exampleSite(t)
 	root := testtool.RepoRoot()
-	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+	res, err := compile.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 	if err != nil {
 		t.Fatal(err)
 	}

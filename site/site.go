@@ -21,7 +21,7 @@ import (
 	"github.com/yuin/goldmark"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -44,11 +44,11 @@ type Options struct {
 }
 
 // OutTree is the whole out/ tree of a compile: every stack's rendered
-// files and manifest (build.TreeOf) and the runbook under site/, with
+// files and manifest (compile.TreeOf) and the runbook under site/, with
 // stack sources from the compile itself. build, diff and publish all lay
 // out out/ through it, so they agree on what it holds.
-func OutTree(res *build.Result) (build.Tree, error) {
-	tree, err := build.TreeOf(res.Rendered)
+func OutTree(res *compile.Result) (compile.Tree, error) {
+	tree, err := compile.TreeOf(res.Rendered)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func OutTree(res *build.Result) (build.Tree, error) {
 
 // Render renders the runbook of a successful compile. Keys are slash
 // paths relative to the site directory (out/site/).
-func Render(res *build.Result, opt Options) (map[string][]byte, error) {
+func Render(res *compile.Result, opt Options) (map[string][]byte, error) {
 	rb, err := Prepare(res, opt)
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ type Runbook struct {
 // directory). What fails afterwards, in Render, is a defect of
 // hacompile, not of the input: build writes the stacks' files while the
 // runbook renders only after Prepare succeeded.
-func Prepare(res *build.Result, opt Options) (*Runbook, error) {
+func Prepare(res *compile.Result, opt Options) (*Runbook, error) {
 	if opt.Source == nil {
 		opt.Source = func(name string) ([]byte, error) {
 			b, ok := res.Sources[name]
@@ -98,7 +98,7 @@ func Prepare(res *build.Result, opt Options) (*Runbook, error) {
 		return nil, err
 	}
 	rs := slices.Clone(res.Rendered)
-	slices.SortFunc(rs, func(a, b *build.Rendered) int { return strings.Compare(a.Stack.Name, b.Stack.Name) })
+	slices.SortFunc(rs, func(a, b *compile.Rendered) int { return strings.Compare(a.Stack.Name, b.Stack.Name) })
 	var stacks []*stackCtx
 	for _, r := range rs {
 		if r.Stack.Name == Dir {

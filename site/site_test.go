@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/site"
 )
@@ -40,7 +40,7 @@ func exampleSite(t testing.TB) map[string][]byte {
 	t.Helper()
 	examples.once.Do(func() {
 		root := testtool.ExampleRoot()
-		res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+		res, err := compile.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 		if err != nil {
 			examples.err = err
 			return
@@ -54,7 +54,7 @@ func exampleSite(t testing.TB) map[string][]byte {
 }
 
 // compileStack compiles one stack written into a temp dir.
-func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
+func compileStack(t *testing.T, src string) (*compile.Result, site.Options) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "stacks"), 0o755); err != nil {
@@ -63,7 +63,7 @@ func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
 	if err := os.WriteFile(filepath.Join(dir, "stacks", "t.cue"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Compile([]string{filepath.Join(dir, "stacks")}, dir, today)
+	res, err := compile.Compile([]string{filepath.Join(dir, "stacks")}, dir, today)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func compileStack(t *testing.T, src string) (*build.Result, site.Options) {
 func TestRenderDeterministic(t *testing.T) {
 	a := exampleSite(t)
 	root := testtool.ExampleRoot()
-	res, err := build.Compile([]string{filepath.Join(root, "stacks")}, root, today)
+	res, err := compile.Compile([]string{filepath.Join(root, "stacks")}, root, today)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRenderToStops(t *testing.T) {
 func TestPreviewKeepsCustomGenerators(t *testing.T) {
 	t.Parallel()
 	fsys := testtool.CustomStack
-	res, err := build.CompileInputs([]build.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, today)
+	res, err := compile.CompileInputs([]compile.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, today)
 	if err != nil {
 		t.Fatal(err)
 	}

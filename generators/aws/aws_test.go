@@ -13,7 +13,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/aws"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -46,7 +46,7 @@ func keys(t *testing.T, shape string, v any) map[string]any {
 
 func rendered(t *testing.T) map[string][]byte {
 	t.Helper()
-	rs, err := build.RenderAll(testtool.LoadStacks(t), artifact.Options{})
+	rs, err := compile.RenderAll(testtool.LoadStacks(t), artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

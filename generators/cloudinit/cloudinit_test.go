@@ -14,7 +14,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
@@ -34,9 +34,9 @@ type cloudConfig struct {
 	RunCmd []string `yaml:"runcmd"`
 }
 
-func renderAll(t *testing.T) []*build.Rendered {
+func renderAll(t *testing.T) []*compile.Rendered {
 	t.Helper()
-	rs, err := build.RenderAll(testtool.LoadStacks(t), artifact.Options{})
+	rs, err := compile.RenderAll(testtool.LoadStacks(t), artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,14 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // Rendering is one side of a comparison: an out/ tree and what the
 // generators said about each file (its kind and reload action), which
 // decides what a change costs on the host.
 type Rendering struct {
-	Tree build.Tree
+	Tree compile.Tree
 	meta map[string]fileMeta // out path → metadata
 }
 
@@ -39,15 +39,15 @@ const ManifestKind = "manifest"
 // NewRendering lays out rendered stacks as the out/ tree build writes.
 // The runbook site is left out: it follows from the stacks and files
 // compared here, and its pages are reviewed in a browser, not a diff.
-func NewRendering(rs []*build.Rendered) (*Rendering, error) {
-	t, err := build.TreeOf(rs)
+func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
+	t, err := compile.TreeOf(rs)
 	if err != nil {
 		return nil, err
 	}
 	r := &Rendering{Tree: t, meta: map[string]fileMeta{}}
 	for _, s := range rs {
 		for _, f := range s.Files {
-			r.meta[build.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
+			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // TestFileImpact turns the generators' reload commands into the words
@@ -29,7 +29,7 @@ func TestFileImpact(t *testing.T) {
 		{"cloud-init", "", []string{"new instances only"}},
 		{ManifestKind, "", []string{}},
 	} {
-		if got := fileImpact(fileMeta{kind: tc.kind, reload: tc.reload, effect: build.Builtin().Effect(tc.kind), app: "shop"}); !slices.Equal(got, tc.want) {
+		if got := fileImpact(fileMeta{kind: tc.kind, reload: tc.reload, effect: compile.Builtin().Effect(tc.kind), app: "shop"}); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: %q, want %q", tc.kind, tc.reload, got, tc.want)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -147,11 +147,11 @@ func refuseCheckedOut(repo *git.Repository, branch plumbing.ReferenceName, where
 	return nil
 }
 
-// Publish commits tree (build.TreeOf's output for the source) on the
+// Publish commits tree (compile.TreeOf's output for the source) on the
 // branch, with source as its Source-Commit, unless the branch already
 // holds exactly that tree. With a remote, the branch's tip is fetched
 // first so the commit extends what was published, and pushed after.
-func (r *Repo) Publish(source Rev, tree build.Tree, opt PublishOptions) (*Published, error) {
+func (r *Repo) Publish(source Rev, tree compile.Tree, opt PublishOptions) (*Published, error) {
 	if len(tree) == 0 {
 		return nil, errors.New("nothing to publish: the rendered tree is empty")
 	}
@@ -321,7 +321,7 @@ type dirNode struct {
 
 // writeTree writes the files as blobs and trees and returns the root
 // tree's hash; hashes receives each file's blob hash by path.
-func writeTree(s storer.EncodedObjectStorer, files build.Tree, hashes map[string]plumbing.Hash) (plumbing.Hash, error) {
+func writeTree(s storer.EncodedObjectStorer, files compile.Tree, hashes map[string]plumbing.Hash) (plumbing.Hash, error) {
 	root := &dirNode{files: map[string][]byte{}, dirs: map[string]*dirNode{}}
 	for p, b := range files {
 		d := root

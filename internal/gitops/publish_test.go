@@ -11,20 +11,20 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/gitops"
 )
 
 var publisher = object.Signature{Name: "Publisher", Email: "publish@example.com", When: time.Unix(1767225600, 0).UTC()}
 
 // render is what the CLI publishes: the working tree's out/ tree.
-func render(t *testing.T, r *testRepo) build.Tree {
+func render(t *testing.T, r *testRepo) compile.Tree {
 	t.Helper()
 	res, err := r.open().RenderWorktree(r.stacks(), today, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := build.TreeOf(res.Rendered)
+	tree, err := compile.TreeOf(res.Rendered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestPublishPrefix(t *testing.T) {
 	if want := "branch main is checked out in " + dst.dir + "; publish to a branch no working tree has checked out"; err == nil || err.Error() != want {
 		t.Errorf("checked-out branch: err = %v, want %q", err, want)
 	}
-	_, err = repo.Publish(head, build.Tree{}, gitops.PublishOptions{Branch: "x", Author: publisher, Committer: publisher})
+	_, err = repo.Publish(head, compile.Tree{}, gitops.PublishOptions{Branch: "x", Author: publisher, Committer: publisher})
 	if err == nil || err.Error() != "nothing to publish: the rendered tree is empty" {
 		t.Errorf("empty tree: err = %v", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // Stacks says which stack files to render, in terms that hold in any
@@ -27,12 +27,12 @@ type Stacks struct {
 	Dir string
 	// Options are the Jsonnet settings; their JPath are slash paths
 	// relative to the repository root, like Args (WithJsonnet).
-	Options build.Options
+	Options compile.Options
 }
 
 // WithJsonnet sets the Jsonnet options, turning -J directories (relative
 // to wd) into paths in the repository, so both revisions read their own.
-func (r *Repo) WithJsonnet(st Stacks, wd string, o build.Options) (Stacks, error) {
+func (r *Repo) WithJsonnet(st Stacks, wd string, o compile.Options) (Stacks, error) {
 	jpath := make([]string, 0, len(o.Jsonnet.JPath))
 	for _, d := range o.Jsonnet.JPath {
 		p := d
@@ -118,7 +118,7 @@ func (e *RenderError) Unwrap() error { return e.Err }
 // revision a stack may not exist yet, and in the working tree every
 // stack may have been deleted. today (YYYY-MM-DD) is what waivers are
 // compared with.
-func RenderFS(fsys fs.FS, st Stacks, today string, optional bool) (*build.Result, error) {
+func RenderFS(fsys fs.FS, st Stacks, today string, optional bool) (*compile.Result, error) {
 	var args []string
 	for _, a := range st.Args {
 		if optional {
@@ -133,16 +133,16 @@ func RenderFS(fsys fs.FS, st Stacks, today string, optional bool) (*build.Result
 		args = append(args, a)
 	}
 	if len(args) == 0 {
-		return &build.Result{}, nil
+		return &compile.Result{}, nil
 	}
-	in, err := build.ReadInputsFS(fsys, args)
+	in, err := compile.ReadInputsFS(fsys, args)
 	if err != nil {
 		return nil, err
 	}
 	for i := range in {
 		in[i].Name = relSlash(st.Dir, in[i].Path)
 	}
-	return build.CompileInputsWith(in, today, st.Options)
+	return compile.CompileInputsWith(in, today, st.Options)
 }
 
 // hasStacks reports whether a names a file, or a directory holding
@@ -163,7 +163,7 @@ func hasStacks(fsys fs.FS, a string) (bool, error) {
 		return false, err
 	}
 	return slices.ContainsFunc(entries, func(e fs.DirEntry) bool {
-		return !e.IsDir() && slices.Contains(build.StackFileExts, path.Ext(e.Name()))
+		return !e.IsDir() && slices.Contains(compile.StackFileExts, path.Ext(e.Name()))
 	}), nil
 }
 
@@ -181,7 +181,7 @@ func relSlash(base, target string) string {
 // repository's objects. Waivers are judged on the day of the commit:
 // the base of a review passed its checks then, and a waiver that has
 // expired since must not make it unreadable now.
-func (r *Repo) RenderAt(rev Rev, st Stacks) (*build.Result, error) {
+func (r *Repo) RenderAt(rev Rev, st Stacks) (*compile.Result, error) {
 	tree, err := rev.Commit.Tree()
 	if err != nil {
 		return nil, &RenderError{Where: "revision " + rev.String(), Err: err}
@@ -196,7 +196,7 @@ func (r *Repo) RenderAt(rev Rev, st Stacks) (*build.Result, error) {
 
 // RenderWorktree compiles the stacks as they are on disk, committed or
 // not. optional is as for RenderFS.
-func (r *Repo) RenderWorktree(st Stacks, today string, optional bool) (*build.Result, error) {
+func (r *Repo) RenderWorktree(st Stacks, today string, optional bool) (*compile.Result, error) {
 	res, err := RenderFS(os.DirFS(r.Root), st, today, optional)
 	if err != nil {
 		return nil, &RenderError{Where: "the working tree", Err: err}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -15,7 +15,7 @@ import (
 func TestTargetsRootKeepsCustomGenerators(t *testing.T) {
 	t.Parallel()
 	fsys := testtool.CustomStack
-	res, err := build.CompileInputs([]build.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, "2026-01-01")
+	res, err := compile.CompileInputs([]compile.Input{{Name: testtool.CustomStackFile, Data: fsys[testtool.CustomStackFile].Data, FS: fsys, Path: testtool.CustomStackFile}}, "2026-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}

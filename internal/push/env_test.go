@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push/pushtest"
 )
 
@@ -37,7 +37,7 @@ func newEnv(t *testing.T, first int, names ...string) *env {
 }
 
 // render compiles the fleet's stack in version v (see versions).
-func (e *env) render(v int) *build.Rendered {
+func (e *env) render(v int) *compile.Rendered {
 	e.t.Helper()
 	return renderStack(e.t, e.f.StackCUE("fleet", versions[v]))
 }
@@ -46,9 +46,9 @@ func (e *env) render(v int) *build.Rendered {
 // every app host, and nothing else.
 var versions = map[int]int{1: 30, 2: 45, 3: 50}
 
-func renderStack(t testing.TB, src string) *build.Rendered {
+func renderStack(t testing.TB, src string) *compile.Rendered {
 	t.Helper()
-	res, err := build.CompileInputs([]build.Input{{Name: "stacks/fleet.cue", Data: []byte(src)}}, "2026-01-01")
+	res, err := compile.CompileInputs([]compile.Input{{Name: "stacks/fleet.cue", Data: []byte(src)}}, "2026-01-01")
 	if err != nil {
 		t.Fatalf("compile test stack: %v\n%s", err, src)
 	}

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // hostRun is one host's part of a push or rollback.
@@ -650,9 +650,9 @@ func (r *hostRun) restore(g *Generation) error {
 
 // newState is the host's record after a successful push.
 func (r *hostRun) newState(gen int) *State {
-	st := &State{Stack: r.o.Stack, Host: r.h.Name, Generation: gen, SourceSHA256: r.o.SourceSHA256, Files: []build.ManifestEntry{}}
+	st := &State{Stack: r.o.Stack, Host: r.h.Name, Generation: gen, SourceSHA256: r.o.SourceSHA256, Files: []compile.ManifestEntry{}}
 	for _, f := range r.h.Files {
-		st.Files = append(st.Files, build.ManifestEntry{
+		st.Files = append(st.Files, compile.ManifestEntry{
 			Host: r.h.Name, Path: f.Path, Kind: f.Kind, SHA256: sha(f.Content), Size: len(f.Content),
 			Mode: modeString(f.Mode), Owner: f.Owner, Validate: f.Validate, Reload: f.Reload,
 		})

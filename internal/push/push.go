@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // File is one file a host should have.
@@ -56,7 +56,7 @@ type Host struct {
 	// HealthPROXY sends a PROXY protocol v1 header first: the host's
 	// listener expects one from the provider's balancer in front.
 	HealthPROXY bool
-	Files            []File // sorted by path
+	Files       []File // sorted by path
 }
 
 func (h *Host) has(role string) bool { return slices.Contains(h.Roles, role) }
@@ -126,7 +126,7 @@ type TargetOptions struct {
 // path>; an lb host (without the app role) at port 80 of its address,
 // where a redirect to HTTPS also passes; other hosts have no HTTP
 // service to check.
-func Targets(r *build.Rendered, to TargetOptions) ([]Host, error) {
+func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 	s := r.Stack
 	names := s.HostNames()
 	if len(to.Hosts) > 0 {
@@ -146,7 +146,7 @@ func Targets(r *build.Rendered, to TargetOptions) ([]Host, error) {
 	if rootTmpl == "" {
 		rootTmpl = "/"
 	}
-	renders := map[string]*build.Rendered{"/": r}
+	renders := map[string]*compile.Rendered{"/": r}
 	var hosts []Host
 	for _, n := range names {
 		sh := s.Hosts[n]

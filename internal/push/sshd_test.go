@@ -66,8 +66,8 @@ func TestPushFirstThenNoop(t *testing.T) {
 	wantApp := []string{
 		"gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app",
 		"nginx -t -c $ROOT/etc/nginx/nginx.conf",
-		"systemd-analyze verify $ROOT/etc/systemd/system/app.service",
-		"systemd-analyze verify nginx.service",
+		"systemd-analyze verify --man=no $ROOT/etc/systemd/system/app.service",
+		"systemd-analyze verify --man=no nginx.service",
 		"systemctl daemon-reload",
 		"sysctl --system",
 		"systemctl restart mtail",
@@ -79,7 +79,7 @@ func TestPushFirstThenNoop(t *testing.T) {
 	if got := e.f.Hosts["app1"].Commands(t); !slices.Equal(got, wantApp) {
 		t.Errorf("app1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantApp, "\n"))
 	}
-	wantLB := []string{"nginx -t -c $ROOT/etc/nginx/nginx.conf", "systemd-analyze verify nginx.service", "systemctl daemon-reload", "sysctl --system",
+	wantLB := []string{"nginx -t -c $ROOT/etc/nginx/nginx.conf", "systemd-analyze verify --man=no nginx.service", "systemctl daemon-reload", "sysctl --system",
 		"systemctl restart prometheus-node-exporter", "systemctl restart nginx.service"}
 	if got := e.f.Hosts["lb1"].Commands(t); !slices.Equal(got, wantLB) {
 		t.Errorf("lb1 commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLB, "\n"))

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // What push keeps on each host, under the remote root:
@@ -33,14 +33,14 @@ func genDir(stack string, n int) string {
 
 // State is the manifest of what the last push put on a host.
 type State struct {
-	Stack        string                `json:"stack"`
-	Host         string                `json:"host"`
-	Generation   int                   `json:"generation"`
-	SourceSHA256 string                `json:"source_sha256,omitempty"`
-	Files        []build.ManifestEntry `json:"files"` // sorted by path
+	Stack        string                  `json:"stack"`
+	Host         string                  `json:"host"`
+	Generation   int                     `json:"generation"`
+	SourceSHA256 string                  `json:"source_sha256,omitempty"`
+	Files        []compile.ManifestEntry `json:"files"` // sorted by path
 }
 
-func (s *State) entry(p string) *build.ManifestEntry {
+func (s *State) entry(p string) *compile.ManifestEntry {
 	if s == nil {
 		return nil
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/osrelease"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -48,14 +48,14 @@ func TestHandshake(t *testing.T) {
 		t.Run(rel, func(t *testing.T) {
 			tg := targetFor(t, rel)
 			r := osrelease.MustLookup(rel)
-			rs, err := build.RenderAll(testtool.LoadStacksFor(t, rel), artifact.Options{Root: mnt})
+			rs, err := compile.RenderAll(testtool.LoadStacksFor(t, rel), artifact.Options{Root: mnt})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, sv := range servers {
 				t.Run(sv.stack, func(t *testing.T) {
 					var files []artifact.File
-					var rd *build.Rendered
+					var rd *compile.Rendered
 					for _, x := range rs {
 						if x.Stack.Name == sv.stack {
 							rd, files = x, x.Files

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -21,7 +21,7 @@ import (
 // cloud-init documents and manifests that carry them again).
 func TestSwitchRelease(t *testing.T) {
 	render := func(osName string) map[string][]string {
-		rs, err := build.RenderAll(testtool.LoadStacksFor(t, osName), artifact.Options{})
+		rs, err := compile.RenderAll(testtool.LoadStacksFor(t, osName), artifact.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

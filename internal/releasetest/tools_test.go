@@ -17,7 +17,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -34,11 +34,11 @@ func TestToolsPerRelease(t *testing.T) {
 		t.Run(rel, func(t *testing.T) {
 			tg := targetFor(t, rel)
 			stacks := testtool.LoadStacksFor(t, tg.os)
-			sandboxed, err := build.RenderAll(stacks, artifact.Options{Root: mnt})
+			sandboxed, err := compile.RenderAll(stacks, artifact.Options{Root: mnt})
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain, err := build.RenderAll(testtool.LoadStacksFor(t, tg.os), artifact.Options{})
+			plain, err := compile.RenderAll(testtool.LoadStacksFor(t, tg.os), artifact.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func checkHost(t *testing.T, tg target, s *schema.Stack, host string, files []ar
 
 // checkCloudInit runs the target's cloud-init schema on every host's
 // user data.
-func checkCloudInit(t *testing.T, tg target, r *build.Rendered) {
+func checkCloudInit(t *testing.T, tg target, r *compile.Rendered) {
 	t.Helper()
 	dir := sandboxDir(t)
 	for _, f := range r.Files {
@@ -236,7 +236,7 @@ func TestOtherReleaseRefused(t *testing.T) {
 			continue
 		}
 		tg := targetFor(t, runOn)
-		rs, err := build.RenderAll(testtool.LoadStacksFor(t, renderFor), artifact.Options{Root: mnt})
+		rs, err := compile.RenderAll(testtool.LoadStacksFor(t, renderFor), artifact.Options{Root: mnt})
 		if err != nil {
 			t.Fatal(err)
 		}

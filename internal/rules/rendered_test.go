@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
@@ -14,7 +14,7 @@ import (
 // TestRenderedExamples: the built-in generators agree with the
 // inventory for every example stack.
 func TestRenderedExamples(t *testing.T) {
-	rs, err := build.RenderAll(testtool.LoadStacks(t), artifact.Options{})
+	rs, err := compile.RenderAll(testtool.LoadStacks(t), artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -22,7 +22,7 @@ import (
 func compileExamples(t *testing.T) map[string]*Stack {
 	t.Helper()
 	dir := filepath.Join(testtool.RepoRoot(), "internal", "testtool", "testdata")
-	res, err := build.Compile([]string{filepath.Join(dir, "stacks")}, dir, time.Now().UTC().Format(time.DateOnly))
+	res, err := compile.Compile([]string{filepath.Join(dir, "stacks")}, dir, time.Now().UTC().Format(time.DateOnly))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,12 +56,12 @@ type cloudLB struct {
 	log     io.Writer
 	started time.Time
 	port    int // the entry port the clients use
-	addr   netip.Addr
-	ns     string
-	dir    string
-	socket string
-	cmd    *exec.Cmd
-	done   chan struct{}
+	addr    netip.Addr
+	ns      string
+	dir     string
+	socket  string
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // cloudBalancer starts (once) the stand-in for the stack's provider

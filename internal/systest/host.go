@@ -82,8 +82,8 @@ func (m *Machine) Boot() error {
 	}
 	m.cgroup = cg
 	args := []string{"--quiet", "--register=no", "--keep-unit", "--boot",
-		"--directory="+m.root, "--machine="+m.Name, "--hostname="+m.Name,
-		"--network-namespace-path=/run/netns/"+m.NS,
+		"--directory=" + m.root, "--machine=" + m.Name, "--hostname=" + m.Name,
+		"--network-namespace-path=/run/netns/" + m.NS,
 		// keepalived moves addresses and sends VRRP: what a VM's root has.
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_MODULE",
 		"--console=pipe"}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push"
 )
 
@@ -50,7 +50,7 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	}
 	// What push records as pushed is what the hosts booted from: the
 	// first push over them writes nothing.
-	orig := &build.Rendered{Stack: s, Files: e.st.Files, Set: *e.st.Set}
+	orig := &compile.Rendered{Stack: s, Files: e.st.Files, Set: *e.st.Set}
 	sum, err := e.push(ctx, orig, key, nil)
 	changed := pushSummary(sum, func(r push.HostResult) bool { return r.Status != push.StatusUnchanged })
 	sr.check("a push over the hosts as booted changes nothing", err == nil && changed == "", "%s", firstNonEmpty(errText(err), changed))
@@ -234,7 +234,7 @@ cat /etc/ssh/ssh_host_ed25519_key.pub`, h.SSH.User, home, e.operatorKey)
 
 // push runs hacompile's push of a rendered stack from the client
 // namespace, as an operator's machine would, to hosts (all when nil).
-func (e *env) push(ctx context.Context, r *build.Rendered, key string, hosts []string) (*push.Summary, error) {
+func (e *env) push(ctx context.Context, r *compile.Rendered, key string, hosts []string) (*push.Summary, error) {
 	ns, err := e.clientNS()
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ import (
 	"syscall"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -65,7 +65,7 @@ type Stack struct {
 	Files    []artifact.File   // the rendered files, for what the hosts run
 	// Set renders the stack again (the provisioning scenario adds a
 	// host as the runbook says).
-	Set *build.GeneratorSet
+	Set *compile.GeneratorSet
 }
 
 // Report is the outcome of one stack's test.

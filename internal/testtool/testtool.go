@@ -135,7 +135,7 @@ func (b *SyncBuffer) String() string {
 	return b.b.String()
 }
 
-// BadStack writes the files of a bad-input archive (internal/build/
+// BadStack writes the files of a bad-input archive (internal/compile/
 // testdata/bad/*.txtar) but its want section into a new temporary
 // directory, and returns that directory and the stack file's section:
 // its slash path in the directory ("" when the archive has no

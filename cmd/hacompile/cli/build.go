@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
@@ -63,7 +63,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 			if !check && !named {
 				listing = outdir.StartListing(out)
 			}
-			res, err := compile(cmd, args, true)
+			res, err := compileArgs(cmd, args, true)
 			if err != nil {
 				return err
 			}
@@ -79,9 +79,9 @@ longer produced are removed. OUT is owned by hacompile.`,
 			var stamps map[string]outdir.FileStamp // of all of out, when known
 			switch {
 			case check:
-				var tree build.Tree
+				var tree compile.Tree
 				if scope != nil {
-					tree, err = build.TreeOf(rs)
+					tree, err = compile.TreeOf(rs)
 				} else {
 					tree, err = site.OutTree(res)
 				}
@@ -90,7 +90,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 				}
 				return reportCheck(cmd, out, tree, scope)
 			case scope != nil:
-				tree, err := build.TreeOf(rs)
+				tree, err := compile.TreeOf(rs)
 				if err != nil {
 					return err
 				}
@@ -148,7 +148,7 @@ longer produced are removed. OUT is owned by hacompile.`,
 
 // reportCheck is build --check: it lists every stale, missing and extra
 // file under out and fails when there is one.
-func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string) error {
+func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []string) error {
 	d, err := outdir.Compare(out, tree, scope...)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func reportCheck(cmd *cobra.Command, out string, tree build.Tree, scope []string
 // files are written while the runbook renders (once its inputs have been
 // checked), and each runbook page as soon as it is rendered. It returns
 // what the writer did and the stamps of every file in out.
-func writeAll(listing *outdir.Listing, res *build.Result) (map[string]*outdir.Stats, map[string]outdir.FileStamp, error) {
+func writeAll(listing *outdir.Listing, res *compile.Result) (map[string]*outdir.Stats, map[string]outdir.FileStamp, error) {
 	rb, err := site.Prepare(res, site.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -186,7 +186,7 @@ func writeAll(listing *outdir.Listing, res *build.Result) (map[string]*outdir.St
 	}
 	done := make(chan error, 1)
 	go func() {
-		tree, err := build.TreeOf(res.Rendered)
+		tree, err := compile.TreeOf(res.Rendered)
 		if err == nil {
 			err = w.Write(tree)
 		}
@@ -210,7 +210,7 @@ func writeAll(listing *outdir.Listing, res *build.Result) (map[string]*outdir.St
 // end, so each collection marks them all again: at 10,000 hosts that was
 // a tenth of the build, for a third more peak memory. Small fleets keep
 // Go's default, and so does a GOGC the user set.
-func tuneGC(rs []*build.Rendered) {
+func tuneGC(rs []*compile.Rendered) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
@@ -302,7 +302,7 @@ func addStrictFlag(c *cobra.Command) {
 
 // compile runs the pipeline over args (default: the stacks directory)
 // and prints the HA rules' warnings to stderr.
-func compile(cmd *cobra.Command, args []string, printFindings bool) (*build.Result, error) {
+func compileArgs(cmd *cobra.Command, args []string, printFindings bool) (*compile.Result, error) {
 	res, err := compileStacks(cmd, args)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -35,8 +35,8 @@ func addStackFlags(c *cobra.Command) {
 }
 
 // compileOptions reads the stack flags of cmd, if it has them.
-func compileOptions(cmd *cobra.Command) (build.Options, error) {
-	var o build.Options
+func compileOptions(cmd *cobra.Command) (compile.Options, error) {
+	var o compile.Options
 	dst := []*map[string]string{&o.Jsonnet.ExtStr, &o.Jsonnet.ExtCode, &o.Jsonnet.TLAStr, &o.Jsonnet.TLACode}
 	for i, f := range jsonnetFlags {
 		vals, err := cmd.Flags().GetStringArray(f.name)
@@ -65,7 +65,7 @@ func compileOptions(cmd *cobra.Command) (build.Options, error) {
 // files and directories in args (default: the stacks directory), with
 // the command's stack flags, names relative to the working directory and
 // waivers judged today.
-func compileStacks(cmd *cobra.Command, args []string) (*build.Result, error) {
+func compileStacks(cmd *cobra.Command, args []string) (*compile.Result, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -77,5 +77,5 @@ func compileStacks(cmd *cobra.Command, args []string) (*build.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
+	return compile.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
 }

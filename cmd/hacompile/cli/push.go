@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/push"
 )
@@ -295,8 +295,8 @@ func printSummary(w io.Writer, sum *push.Summary) {
 
 // resolveStack compiles the stack named by args — a file, a stack name
 // in dir, or the only stack in dir — with the command's stack flags.
-func resolveStack(cmd *cobra.Command, dir string, args []string) (*build.Rendered, error) {
-	pick := func(res *build.Result, name string) (*build.Rendered, error) {
+func resolveStack(cmd *cobra.Command, dir string, args []string) (*compile.Rendered, error) {
+	pick := func(res *compile.Result, name string) (*compile.Rendered, error) {
 		var names []string
 		for _, r := range res.Rendered {
 			if name == "" || r.Stack.Name == name {
@@ -336,7 +336,7 @@ func resolveStack(cmd *cobra.Command, dir string, args []string) (*build.Rendere
 	}
 	// A stack's file is usually named after it: compile just that one
 	// so an unrelated broken stack does not block a push.
-	for _, ext := range build.StackFileExts {
+	for _, ext := range compile.StackFileExts {
 		if guess := filepath.Join(dir, arg+ext); fileExists(guess) {
 			if res, err := compileStacks(cmd, []string{guess}); err == nil && res.Rendered[0].Stack.Name == arg {
 				return res.Rendered[0], nil
@@ -352,13 +352,13 @@ func resolveStack(cmd *cobra.Command, dir string, args []string) (*build.Rendere
 
 // checkOut requires out/<stack>/ to hold exactly what the stack renders:
 // push deploys what was reviewed and committed.
-func checkOut(r *build.Rendered, out string) error {
-	tree, err := build.TreeOf([]*build.Rendered{r})
+func checkOut(r *compile.Rendered, out string) error {
+	tree, err := compile.TreeOf([]*compile.Rendered{r})
 	if err != nil {
 		return err
 	}
 	prefix := r.Stack.Name + "/"
-	sub := build.Tree{}
+	sub := compile.Tree{}
 	for p, b := range tree {
 		sub[strings.TrimPrefix(p, prefix)] = b
 	}

@@ -1,5 +1,5 @@
 // Package cli is the hacompile command line: flag parsing and output
-// formatting only. The work is done by internal/build (the compile),
+// formatting only. The work is done by internal/compile (the compile),
 // internal/outdir (the out/ directory) and the packages they call.
 package cli
 

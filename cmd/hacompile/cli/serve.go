@@ -88,7 +88,7 @@ func (s *server) rebuild() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen = fingerprint(s.args)
-	res, err := compile(s.cmd, s.args, true)
+	res, err := compileArgs(s.cmd, s.args, true)
 	if err != nil {
 		return err
 	}

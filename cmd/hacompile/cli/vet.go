@@ -38,7 +38,7 @@ It writes nothing. Quiet on success unless --output json is given.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
-			res, err := compile(cmd, args, output == "text")
+			res, err := compileArgs(cmd, args, output == "text")
 			if output == "text" {
 				return err
 			}

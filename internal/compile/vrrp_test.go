@@ -1,11 +1,11 @@
-package build_test
+package compile_test
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 )
 
 // TestRouterIDAcrossStacks: two stacks of one build with one VRRP router
@@ -36,7 +36,7 @@ balancer: {
 			t.Fatal(err)
 		}
 	}
-	_, err := build.Compile([]string{filepath.Join(dir, "stacks")}, dir, "2026-11-22")
+	_, err := compile.Compile([]string{filepath.Join(dir, "stacks")}, dir, "2026-11-22")
 	want := `stacks/two.cue:14:49: balancer.vrrp.router_id: VRRP router id 9 is also stack one's (stacks/one.cue): router ids must be unique among the stacks of one build [vrrp-router-id]`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)

@@ -2,7 +2,7 @@
 // them, review them with the HA rules, run every generator of each
 // stack's set, and lay the result out as one in-memory tree. Writing that
 // tree to out/ (or comparing it with out/) is internal/outdir's.
-package build
+package compile
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package build_test
+package compile_test
 
 import (
 	"bytes"
@@ -8,18 +8,18 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
 
-func renderExamples(t *testing.T) build.Tree {
+func renderExamples(t *testing.T) compile.Tree {
 	t.Helper()
-	rs, err := build.RenderAll(testtool.LoadStacks(t), artifact.Options{})
+	rs, err := compile.RenderAll(testtool.LoadStacks(t), artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := build.TreeOf(rs)
+	tree, err := compile.TreeOf(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRenderChecks(t *testing.T) {
 		fakeGen{"one", []artifact.File{{Host: "a", Path: "etc/x.conf"}, {Host: "a", Path: "../etc/passwd"}, {Host: "b", Path: "etc/y"}}},
 		fakeGen{"two", []artifact.File{{Host: "a", Path: "etc/x.conf"}, {Host: "a", Path: "/etc/abs"}, {Host: "a", Path: "etc/./z"}}},
 	}
-	_, err := build.Render(s, gens, nil, artifact.Options{})
+	_, err := compile.Render(s, gens, nil, artifact.Options{})
 	var se *schema.Error
 	if !errors.As(err, &se) {
 		t.Fatalf("want *schema.Error, got %v", err)
@@ -128,7 +128,7 @@ func TestRenderMerge(t *testing.T) {
 	}
 	var seen []artifact.File
 	asm := fakeAsm{"asm", []artifact.File{f("", "cloud-init/b.yaml"), f("", "cloud-init/a.yaml")}, &seen}
-	r, err := build.Render(s, gens, []artifact.Assembler{asm}, artifact.Options{})
+	r, err := compile.Render(s, gens, []artifact.Assembler{asm}, artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestRenderMerge(t *testing.T) {
 	gens = append(gens,
 		fakeGen{"four", []artifact.File{f("a", "etc/d"), f("a", "etc/z"), f("a", "etc/d")}},
 		fakeGen{"five", []artifact.File{f("a", "etc/z")}})
-	_, err = build.Render(s, gens, nil, artifact.Options{})
+	_, err = compile.Render(s, gens, nil, artifact.Options{})
 	if err == nil {
 		t.Fatal("clashes not found")
 	}
@@ -168,12 +168,12 @@ stacks/s.cue: s/a/four: etc/z is also written by the one generator [path-clash]`
 		{fakeGen{"one", []artifact.File{f("", "hosts/a/etc/x"), f("", "hosts.d/x")}}}:                                                               "stacks/s.cue: s/-/one: hosts/a/etc/x: out/s/hosts/ holds the hosts' files [path-escape]",
 		{fakeGen{"one", []artifact.File{f("", "manifest.json")}}}:                                                                                   "stacks/s.cue: s/-/one: manifest.json: out/s/manifest.json is the stack's manifest [path-escape]",
 	} {
-		if _, err := build.Render(s, *gens, nil, artifact.Options{}); err == nil || err.Error() != want {
+		if _, err := compile.Render(s, *gens, nil, artifact.Options{}); err == nil || err.Error() != want {
 			t.Errorf("got %v\nwant %s", err, want)
 		}
 	}
 	asm.files = []artifact.File{f("b", "etc/b")}
-	if _, err := build.Render(s, gens[:3], []artifact.Assembler{asm}, artifact.Options{}); err == nil ||
+	if _, err := compile.Render(s, gens[:3], []artifact.Assembler{asm}, artifact.Options{}); err == nil ||
 		err.Error() != "stacks/s.cue: s/b/asm: etc/b is also written by the one generator [path-clash]" {
 		t.Errorf("assembler clash: %v", err)
 	}

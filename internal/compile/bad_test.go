@@ -1,4 +1,4 @@
-package build_test
+package compile_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -37,7 +37,7 @@ func TestBad(t *testing.T) {
 				t.Fatal("archive has no stack.cue or stack.jsonnet section")
 			}
 			stack := filepath.Join(dir, filepath.FromSlash(name))
-			res, err := build.Compile([]string{stack}, dir, "2026-11-22")
+			res, err := compile.Compile([]string{stack}, dir, "2026-11-22")
 			if err == nil {
 				t.Fatalf("stack compiled; findings: %v", res.Findings)
 			}

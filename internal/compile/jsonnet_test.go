@@ -1,4 +1,4 @@
-package build_test
+package compile_test
 
 import (
 	"bytes"
@@ -9,17 +9,17 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/jsonnet"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
 const today = "2026-11-22"
 
-func compileJsonnetExample(t *testing.T) *build.Rendered {
+func compileJsonnetExample(t *testing.T) *compile.Rendered {
 	t.Helper()
 	root := testtool.ExampleRoot()
-	res, err := build.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today, build.Options{})
+	res, err := compile.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 	if err := os.WriteFile(twin, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.CompileWith([]string{twin}, dir, today, build.Options{Jsonnet: jsonnet.Options{JPath: []string{filepath.Join(root, "stacks")}}})
+	res, err := compile.CompileWith([]string{twin}, dir, today, compile.Options{Jsonnet: jsonnet.Options{JPath: []string{filepath.Join(root, "stacks")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 
 	// The manifests agree but for the source and the digests and sizes
 	// that the header's file name changes.
-	ma, mb := build.ManifestOf(jn), build.ManifestOf(cu)
+	ma, mb := compile.ManifestOf(jn), compile.ManifestOf(cu)
 	if ma.Stack != mb.Stack || strings.Join(ma.Hosts, " ") != strings.Join(mb.Hosts, " ") {
 		t.Errorf("manifests name %s %v and %s %v", ma.Stack, ma.Hosts, mb.Stack, mb.Hosts)
 	}
@@ -118,7 +118,7 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 		d.Line, d.Column = 0, 0
 		fb = append(fb, d.String())
 	}
-	j, err := build.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today, build.Options{})
+	j, err := compile.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +137,11 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 // generators write, and the top-level argument to take effect.
 func TestJsonnetExample(t *testing.T) {
 	a, b := compileJsonnetExample(t), compileJsonnetExample(t)
-	ta, err := build.TreeOf([]*build.Rendered{a})
+	ta, err := compile.TreeOf([]*compile.Rendered{a})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, err := build.TreeOf([]*build.Rendered{b})
+	tb, err := compile.TreeOf([]*compile.Rendered{b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +160,8 @@ func TestJsonnetExample(t *testing.T) {
 	}
 
 	root := testtool.ExampleRoot()
-	res, err := build.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today,
-		build.Options{Jsonnet: jsonnet.Options{TLAStr: map[string]string{"domain": "staging.example.org"}}})
+	res, err := compile.CompileWith([]string{filepath.Join(root, "stacks", "jsonnet-shop.jsonnet")}, root, today,
+		compile.Options{Jsonnet: jsonnet.Options{TLAStr: map[string]string{"domain": "staging.example.org"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

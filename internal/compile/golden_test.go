@@ -1,4 +1,4 @@
-package build_test
+package compile_test
 
 import (
 	"maps"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/hacompile/hacompile/internal/build"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -54,15 +54,15 @@ func TestGolden(t *testing.T) {
 			if stack == "" {
 				t.Fatal("archive has no stack.cue or stack.jsonnet section")
 			}
-			in, err := build.ReadInputsFS(fsys, []string{stack})
+			in, err := compile.ReadInputsFS(fsys, []string{stack})
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := build.CompileInputs(in, "2026-11-22")
+			res, err := compile.CompileInputs(in, "2026-11-22")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := build.TreeOf(res.Rendered)
+			got, err := compile.TreeOf(res.Rendered)
 			if err != nil {
 				t.Fatal(err)
 			}
