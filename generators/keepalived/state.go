@@ -170,13 +170,13 @@ OUT=` + opt.P("/"+nodeexporter.TextfileDir+"/"+PromFile) + `
 exec 9>>"$STATE_FILE.lock"
 flock -w 10 9 || exit 1
 
-if [ $# -ge 3 ]; then
-    [ "$1" = INSTANCE ] && [ "$2" = "$INSTANCE" ] || exit 0
+# A transition of this instance (another's, or a group's, only refreshes).
+if [ $# -ge 3 ] && [ "$1" = INSTANCE ] && [ "$2" = "$INSTANCE" ]; then
     case $3 in
-    MASTER | BACKUP | FAULT | STOP | DELETED) ;;
-    *) exit 0 ;;
+    MASTER | BACKUP | FAULT | STOP | DELETED)
+        printf '%s\n' "$3" >"$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE"
+        ;;
     esac
-    printf '%s\n' "$3" >"$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE"
 fi
 state=$(cat "$STATE_FILE" 2>/dev/null) || state=UNKNOWN
 # keepalived ended without saying so (killed, crashed): it is in no state.
