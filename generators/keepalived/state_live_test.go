@@ -266,5 +266,3 @@ func runKeepalivedAt(t *testing.T, bin string, ns netns, cfg, root string) *exec
 	})
 	return cmd
 }
-
-
