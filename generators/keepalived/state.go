@@ -66,7 +66,9 @@ func stateFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"After=keepalived.service\n\n" +
 		"[Service]\n" +
 		"Type=oneshot\n" +
-		"ExecStart=" + opt.P("/"+StatePath) + "\n"
+		"ExecStart=" + opt.P("/"+StatePath) + "\n\n" +
+		"[Install]\n" +
+		"WantedBy=multi-user.target\n"
 	timer := artifact.Header("#", s) +
 		"[Unit]\n" +
 		"Description=Re-check keepalived's VRRP state and the address holder every 30 s\n\n" +
@@ -178,10 +180,18 @@ if [ $# -ge 3 ] && [ "$1" = INSTANCE ] && [ "$2" = "$INSTANCE" ]; then
         ;;
     esac
 fi
-state=$(cat "$STATE_FILE" 2>/dev/null) || state=UNKNOWN
 # keepalived ended without saying so (killed, crashed): it is in no state.
 if ! pid=$(cat "$PID_FILE" 2>/dev/null) || ! kill -0 "$pid" 2>/dev/null; then
     state=STOP
+elif ! state=$(cat "$STATE_FILE" 2>/dev/null) || [ -z "$state" ]; then
+    # keepalived has announced nothing since this script was installed (it
+    # was running already) or since /run was emptied: the master is the one
+    # with the address keepalived adds (` + keepalivedAdds(s) + `).
+    if [ -n "$(ip -o address show to "$ADDRESS/32" 2>/dev/null)" ]; then
+        state=MASTER
+    else
+        state=BACKUP
+    fi
 fi
 
 check=0
@@ -209,6 +219,14 @@ tmp="$OUT.$$"
     fi
 } >"$tmp" && mv -f "$tmp" "$OUT"
 `
+}
+
+// keepalivedAdds says where keepalived's master adds the address.
+func keepalivedAdds(s *schema.Stack) string {
+	if addsAddress(s) {
+		return "on " + s.Balancer.VRRP.Interface
+	}
+	return "on lo"
 }
 
 func joinStates() string {

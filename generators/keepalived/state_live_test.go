@@ -185,11 +185,20 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 		t.Helper()
 		expect(t, master, 5*time.Second, "MASTER", 1, "master")
 		expect(t, backup, 5*time.Second, "BACKUP", 0, "backup")
-		// The timer's run re-checks and writes the same.
-		master.timer(t)
-		backup.timer(t)
+		// The timer's run re-checks and writes the same, also when
+		// keepalived announced nothing since the script arrived (it ran
+		// before a push brought the script): the address says who is master.
+		for _, b := range []*liveBalancer{master, backup} {
+			b.timer(t)
+			os.Remove(filepath.Join(b.root, StateFile))
+		}
 		expect(t, master, 0, "MASTER", 1, "master, after the timer's run")
 		expect(t, backup, 0, "BACKUP", 0, "backup, after the timer's run")
+		for _, b := range []*liveBalancer{master, backup} {
+			b.timer(t)
+		}
+		expect(t, master, 0, "MASTER", 1, "master, with no state file")
+		expect(t, backup, 0, "BACKUP", 0, "backup, with no state file")
 		t.Logf("steady: %s\n%s", master.name, master.prom())
 	}
 
