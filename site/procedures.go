@@ -12,6 +12,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -498,6 +499,11 @@ func failoverKeepalived(d *doc, sc *stackCtx, from string) {
 	d.step(hf("Find the master: it holds the address, and its journal says when it became master."),
 		"ip -brief address show dev "+iface,
 		`journalctl -u keepalived --since -1h | grep -E "Entering (MASTER|BACKUP|FAULT) STATE"`)
+	if keepalived.Monitored(s) {
+		d.step(hf("What each balancer publishes for the alerts (KeepalivedNoMaster, KeepalivedSplitBrain, KeepalivedFault, KeepalivedAddressHolderMismatch): its VRRP state and whether it holds the address, written on every transition and every 30 s by %s. In Prometheus: %s and %s.",
+			code("/"+keepalived.StatePath), code(keepalived.StateMetric+`{state="MASTER"} == 1`), code(keepalived.HeldMetric)),
+			"cat /"+nodeexporter.TextfileDir+"/"+keepalived.PromFile, "systemctl list-timers "+keepalived.StateTimer)
+	}
 	if aws {
 		d.step(hf("See what the notify script did, and where the address is assigned now."),
 			"journalctl -t hacompile-reserved-ip --since -1h",

@@ -12,7 +12,9 @@ var (
 
 // Packages implements artifact.Packager: curl for the reserved-IP
 // notify script, which calls the provider's API (on AWS through the AWS
-// CLI).
+// CLI), and for the state script, which asks the metadata service who
+// holds the address (iproute2 and util-linux's flock are in every
+// Debian install).
 func (Gen) Packages(s *schema.Stack, _ *schema.Host, files []artifact.File) []string {
 	if len(files) == 0 {
 		return nil
@@ -32,11 +34,18 @@ func (Gen) PackageDirs() []string { return []string{"etc/keepalived/"} }
 // the first election needs it running. keepalived -t also checks the
 // interface exists: when it fails, say so rather than stop the boot
 // script (the balancer serves on its own address meanwhile).
+//
+// With the state metric, its timer starts after keepalived: keepalived's
+// first notify has published the state, and the timer keeps it current.
 func (Gen) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File) []artifact.Step {
 	if len(files) == 0 {
 		return nil
 	}
-	return []artifact.Step{{Phase: artifact.PhaseServices,
+	steps := []artifact.Step{{Phase: artifact.PhaseServices,
 		Command: "if keepalived -t -f /" + ConfigPath + "; then systemctl enable keepalived; systemctl restart keepalived; " +
 			"else echo 'hacompile: /" + ConfigPath + " does not check (keepalived -t): keepalived not started; fix the stack, push, then: systemctl enable --now keepalived'; fi"}}
+	if artifact.ValidateOf(files, StateTimerPath) != "" {
+		steps = append(steps, artifact.Step{Phase: artifact.PhaseServices, Command: "systemctl enable --now " + StateTimer})
+	}
+	return steps
 }

@@ -33,6 +33,9 @@
 //     (never the stack or out/), timeouts, retries and logging. Its API
 //     and metadata base URLs can be overridden in an environment file, so
 //     a test can point it at a stand-in on 127.0.0.1.
+//   - On a monitored stack, every state change runs a script that
+//     writes the state, and who holds the address, for node_exporter's
+//     textfile collector (state.go): the alerts compare the balancers.
 package keepalived
 
 import (
@@ -104,6 +107,12 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 				Host: h.Name, Kind: "keepalived", Path: NotifyPath, Content: []byte(script), Mode: 0o755, Owner: "root:root",
 				Validate: "sh -n " + opt.P("/"+NotifyPath),
 			})
+		}
+		if Monitored(s) {
+			for _, f := range stateFiles(s, opt) {
+				f.Host = h.Name
+				files = append(files, f)
+			}
 		}
 	}
 	return files, nil
@@ -217,6 +226,10 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	case s.Balancer.Failover == "reserved-ip":
 		p("    # DigitalOcean routes the reserved IP to a droplet; this moves it here.")
 		p("    notify_master \"%s\"", opt.P("/"+NotifyPath))
+	}
+	if Monitored(s) {
+		p("    # Every state change, for node_exporter (%s): the alerts compare the balancers.", StateMetric)
+		p("    notify \"%s\"", opt.P("/"+StatePath))
 	}
 	p("}")
 	return b.String()

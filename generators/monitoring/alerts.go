@@ -30,6 +30,13 @@ type rule struct {
 	// always: the alert fires as soon as its expression holds (the
 	// Watchdog, which must fire all the time).
 	always bool
+	// forDur, when set, replaces monitoring.for_minutes: a state that is
+	// wrong within seconds of a failover (no VRRP master) is not worth
+	// waiting minutes for.
+	forDur string
+	// runbook, when set, is the runbook_url: the section that explains
+	// what to do, rather than the alert's own entry on the alerts page.
+	runbook string
 }
 
 // group is one rule group: one concern, evaluated together.
@@ -327,6 +334,10 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		})
 	}
 
+	if g, ok := vrrpGroup(s); ok {
+		gs = append(gs, g)
+	}
+
 	if p.dbJob != "" {
 		db := eq("job", p.dbJob)
 		// postgres_exporter 0.17 (Debian trixie): the replication
@@ -482,7 +493,10 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 		for _, r := range g.rules {
 			w.raw(6, "- alert: "+r.name)
 			w.block(8, "expr", r.expr)
-			if !r.always {
+			switch {
+			case r.forDur != "":
+				w.raw(8, "for: "+r.forDur)
+			case !r.always:
 				w.raw(8, fmt.Sprintf("for: %dm", s.Monitoring.ForMinutes))
 			}
 			w.raw(8, "labels:")
@@ -493,7 +507,11 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 			w.raw(8, "annotations:")
 			w.str(10, "summary", r.summary)
 			w.str(10, "description", r.description)
-			w.str(10, "runbook_url", RunbookURL(s, r.name, r.exporter))
+			if r.runbook != "" {
+				w.str(10, "runbook_url", r.runbook)
+			} else {
+				w.str(10, "runbook_url", RunbookURL(s, r.name, r.exporter))
+			}
 		}
 	}
 	return w.done()
@@ -536,6 +554,12 @@ func certProvision(s *schema.Stack) string {
 // monitoring.runbook_url, or from the runbook site's root when unset.
 func RunbookURL(s *schema.Stack, name, exporter string) string {
 	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/alerts.html#" + artifact.Anchor("alert-", name+" "+exporter)
+}
+
+// ProcedureURL is the runbook's section of the stack's procedures page
+// with the given id ("failover-balancer").
+func ProcedureURL(s *schema.Stack, id string) string {
+	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/procedures.html#" + id
 }
 
 // services are the systemd services the stack runs, by role (and the
