@@ -146,6 +146,9 @@ func (e *env) monitorAddr() (netip.Addr, error) {
 	for _, a := range extraAddrs(e.s) {
 		used[a] = true
 	}
+	if e.clb != nil {
+		used[e.clb.addr] = true
+	}
 	for a := e.fab.network.Masked().Addr().Next().Next(); e.fab.network.Contains(a); a = a.Next() {
 		if !used[a] {
 			return a, nil
