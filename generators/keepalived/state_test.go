@@ -89,24 +89,29 @@ func runStateIn(t *testing.T, root string, s *schema.Stack, state string, md htt
 	return samples(prom)
 }
 
+// monitoredDO is a monitored example stack with reserved-ip failover on
+// DigitalOcean; it skips the test without curl and flock, which the
+// state script needs.
+func monitoredDO(t *testing.T) *schema.Stack {
+	t.Helper()
+	testtool.Require(t, "curl", "curl")
+	testtool.Require(t, "flock", "util-linux")
+	for _, s := range failoverStacks(t) {
+		if s.Balancer.Failover == "reserved-ip" && s.Provider == "digitalocean" && s.Monitoring.Enabled {
+			return s
+		}
+	}
+	t.Fatal("no monitored example stack with reserved-ip failover on DigitalOcean")
+	return nil
+}
+
 // TestStateScriptHolder: on a reserved IP, the state script asks the
 // provider's metadata service (a stand-in on 127.0.0.1, through the
 // settings file the notify script reads) whether the address is this
 // host's; when the service does not answer, it says the check failed
 // and claims nothing.
 func TestStateScriptHolder(t *testing.T) {
-	testtool.Require(t, "curl", "curl")
-	testtool.Require(t, "flock", "util-linux")
-	var do *schema.Stack
-	for _, s := range failoverStacks(t) {
-		if s.Balancer.Failover == "reserved-ip" && s.Monitoring.Enabled {
-			do = s
-			break
-		}
-	}
-	if do == nil {
-		t.Fatal("no monitored example stack with reserved-ip failover")
-	}
+	do := monitoredDO(t)
 	aws := awsStack(t)
 	aws.Monitoring.Enabled = true
 	for _, c := range []struct {
@@ -174,15 +179,7 @@ func (a *assigning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notify_master script has moved the address, rather than saying it does
 // not hold it until the timer's next run.
 func TestStateScriptRecheck(t *testing.T) {
-	testtool.Require(t, "curl", "curl")
-	testtool.Require(t, "flock", "util-linux")
-	var do *schema.Stack
-	for _, s := range failoverStacks(t) {
-		if s.Balancer.Failover == "reserved-ip" && s.Monitoring.Enabled {
-			do = s
-			break
-		}
-	}
+	do := monitoredDO(t)
 	vip, inst := do.Balancer.VRRP.VirtualAddress, InstanceName(do)
 	md := &assigning{ip: vip}
 	root := t.TempDir()
