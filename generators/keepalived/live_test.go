@@ -78,13 +78,20 @@ func joined(t *testing.T, addrs ...string) []netns {
 // on cfg; it returns the process, stopped at the end of the test.
 func runKeepalived(t *testing.T, bin string, ns netns, cfg, dir string) *exec.Cmd {
 	t.Helper()
+	return startKeepalived(t, bin, ns, cfg, dir, filepath.Join(dir, "k.pid"), filepath.Join(dir, "v.pid"))
+}
+
+// startKeepalived is runKeepalived with its log in dir and its pid files
+// where given.
+func startKeepalived(t *testing.T, bin string, ns netns, cfg, dir, pid, vrrpPid string) *exec.Cmd {
+	t.Helper()
 	log := filepath.Join(dir, "keepalived.log")
 	f, err := os.Create(log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("ip", "netns", "exec", string(ns), bin, "--dont-fork", "--log-console", "--vrrp",
-		"--use-file", cfg, "--pid", filepath.Join(dir, "k.pid"), "--vrrp_pid", filepath.Join(dir, "v.pid"))
+		"--use-file", cfg, "--pid", pid, "--vrrp_pid", vrrpPid)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

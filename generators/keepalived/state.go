@@ -145,6 +145,7 @@ fi
 	}
 	env := ""
 	if s.Balancer.Failover == "reserved-ip" {
+		settings += "RECHECK_AFTER=10\n"
 		env = "\n# The notify script's settings file (a test points the metadata base there).\nif [ -r " + opt.P(EnvFile) + " ]; then\n    . " + opt.P(EnvFile) + "\nfi\n"
 	}
 	label := `vrrp_instance=\"$INSTANCE\"`
@@ -218,6 +219,26 @@ tmp="$OUT.$$"
         echo "` + HeldMetric + `{` + label + `,address=\"$ADDRESS\"} $held"
     fi
 } >"$tmp" && mv -f "$tmp" "$OUT"
+` + recheck(s)
+}
+
+// recheck is, for a reserved IP, a second look a few seconds after
+// becoming master: notify_master moves the address through the API while
+// this script runs, so the first look usually finds it still elsewhere,
+// and the timer's next run may be 30 s away.
+func recheck(s *schema.Stack) string {
+	if s.Balancer.Failover != "reserved-ip" {
+		return ""
+	}
+	return `
+# Just became master: the notify_master script is moving the address now.
+# Look again once it has had time (RECHECK_AFTER seconds), in the background.
+if [ $# -ge 3 ] && [ "$3" = MASTER ] && [ "$held" = 0 ]; then
+    (
+        sleep "$RECHECK_AFTER"
+        exec "$0"
+    ) </dev/null >/dev/null 2>&1 9>&- &
+fi
 `
 }
 

@@ -160,7 +160,7 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 			}
 			cfg = bytes.Replace(cfg, []byte(from), []byte(`script "/usr/bin/test -e `+b.alive+`"`), 1)
 			os.WriteFile(cfgPath, cfg, 0o644)
-			b.cmd = runKeepalivedAt(t, bin, b.ns, cfgPath, root)
+			b.cmd = startKeepalived(t, bin, b.ns, cfgPath, root, filepath.Join(root, PIDFile), filepath.Join(root, "run/vrrp.pid"))
 			lbs = append(lbs, b)
 		}
 		if d := waitFor(10*time.Second, func() bool { return lbs[0].ns.hasAddr(t, vip) || lbs[1].ns.hasAddr(t, vip) }); d < 0 {
@@ -236,42 +236,4 @@ app: {runtime: "perl", psgi: "/srv/shop/app.psgi", working_dir: "/srv/shop"}
 		expect(t, master, 6*time.Second, "FAULT", 0, "the master whose daemon stopped")
 		expect(t, backup, 6*time.Second, "MASTER", 1, "the backup")
 	})
-}
-
-// runKeepalivedAt is runKeepalived with its pid files where the rendered
-// state script looks for them under root.
-func runKeepalivedAt(t *testing.T, bin string, ns netns, cfg, root string) *exec.Cmd {
-	t.Helper()
-	log := filepath.Join(root, "keepalived.log")
-	f, err := os.Create(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", string(ns), bin, "--dont-fork", "--log-console", "--vrrp",
-		"--use-file", cfg, "--pid", filepath.Join(root, PIDFile), "--vrrp_pid", filepath.Join(root, "run/vrrp.pid"))
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); f.Close(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(log)
-			t.Logf("%s keepalived log:\n%s", ns, b)
-		}
-	})
-	return cmd
 }

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
@@ -45,7 +47,12 @@ func (m metadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // script as the timer does; it returns the textfile's samples.
 func runState(t *testing.T, s *schema.Stack, state string, md http.Handler, args ...string) []string {
 	t.Helper()
-	root := t.TempDir()
+	return runStateIn(t, t.TempDir(), s, state, md, "", args...)
+}
+
+// runStateIn is runState in root, with more settings for the settings file.
+func runStateIn(t *testing.T, root string, s *schema.Stack, state string, md http.Handler, settings string, args ...string) []string {
+	t.Helper()
 	files, err := Gen{}.Generate(s, artifact.Options{Root: root})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func runState(t *testing.T, s *schema.Stack, state string, md http.Handler, args
 	if md != nil {
 		url := serve(t, md)
 		os.MkdirAll(filepath.Join(root, "etc/default"), 0o755)
-		os.WriteFile(filepath.Join(root, EnvFile), []byte(fmt.Sprintf("DO_METADATA_BASE=%[1]s\nAWS_METADATA_BASE=%[1]s\n", url)), 0o644)
+		os.WriteFile(filepath.Join(root, EnvFile), []byte(fmt.Sprintf("DO_METADATA_BASE=%[1]s\nAWS_METADATA_BASE=%[1]s\n%s", url, settings)), 0o644)
 	}
 	out, err := exec.Command(filepath.Join(root, StatePath), args...).CombinedOutput()
 	if err != nil {
@@ -82,24 +89,29 @@ func runState(t *testing.T, s *schema.Stack, state string, md http.Handler, args
 	return samples(prom)
 }
 
+// monitoredDO is a monitored example stack with reserved-ip failover on
+// DigitalOcean; it skips the test without curl and flock, which the
+// state script needs.
+func monitoredDO(t *testing.T) *schema.Stack {
+	t.Helper()
+	testtool.Require(t, "curl", "curl")
+	testtool.Require(t, "flock", "util-linux")
+	for _, s := range failoverStacks(t) {
+		if s.Balancer.Failover == "reserved-ip" && s.Provider == "digitalocean" && s.Monitoring.Enabled {
+			return s
+		}
+	}
+	t.Fatal("no monitored example stack with reserved-ip failover on DigitalOcean")
+	return nil
+}
+
 // TestStateScriptHolder: on a reserved IP, the state script asks the
 // provider's metadata service (a stand-in on 127.0.0.1, through the
 // settings file the notify script reads) whether the address is this
 // host's; when the service does not answer, it says the check failed
 // and claims nothing.
 func TestStateScriptHolder(t *testing.T) {
-	testtool.Require(t, "curl", "curl")
-	testtool.Require(t, "flock", "util-linux")
-	var do *schema.Stack
-	for _, s := range failoverStacks(t) {
-		if s.Balancer.Failover == "reserved-ip" && s.Monitoring.Enabled {
-			do = s
-			break
-		}
-	}
-	if do == nil {
-		t.Fatal("no monitored example stack with reserved-ip failover")
-	}
+	do := monitoredDO(t)
 	aws := awsStack(t)
 	aws.Monitoring.Enabled = true
 	for _, c := range []struct {
@@ -136,6 +148,58 @@ func TestStateScriptHolder(t *testing.T) {
 				t.Errorf("samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// assigning is a DigitalOcean metadata service that has the reserved IP
+// assigned here from the second time it is asked: the move notify_master
+// makes beside the state script.
+type assigning struct {
+	mu    sync.Mutex
+	asked int
+	ip    string
+}
+
+func (a *assigning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch r.URL.Path {
+	case "/metadata/v1/floating_ip/ipv4/active":
+		a.asked++
+		io.WriteString(w, strconv.FormatBool(a.asked > 1))
+	case "/metadata/v1/floating_ip/ipv4/ip_address":
+		io.WriteString(w, a.ip)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestStateScriptRecheck: a balancer that becomes master of a reserved IP
+// looks again shortly after (the settings file sets how long), when the
+// notify_master script has moved the address, rather than saying it does
+// not hold it until the timer's next run.
+func TestStateScriptRecheck(t *testing.T) {
+	do := monitoredDO(t)
+	vip, inst := do.Balancer.VRRP.VirtualAddress, InstanceName(do)
+	md := &assigning{ip: vip}
+	root := t.TempDir()
+	got := runStateIn(t, root, do, "BACKUP", md, "RECHECK_AFTER=1\n", "INSTANCE", inst, "MASTER", "100")
+	if want := wantSamples(inst, vip, "MASTER", true, 0); !slices.Equal(got, want) {
+		t.Fatalf("first look: samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	want := wantSamples(inst, vip, "MASTER", true, 1)
+	prom := filepath.Join(root, nodeexporter.TextfileDir, PromFile)
+	ok := func() bool { b, _ := os.ReadFile(prom); return slices.Equal(samples(b), want) }
+	if waitFor(5*time.Second, ok) < 0 {
+		b, _ := os.ReadFile(prom)
+		t.Fatalf("no second look within 5 s: textfile\n%s", b)
+	}
+	// The second look was the last: nothing else runs on.
+	time.Sleep(1500 * time.Millisecond)
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	if md.asked != 2 {
+		t.Errorf("the metadata service was asked %d times, want 2", md.asked)
 	}
 }
 

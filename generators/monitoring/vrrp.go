@@ -55,7 +55,7 @@ func vrrpGroup(s *schema.Stack) (group, bool) {
 			expr:    "sum(" + master + ") == 0\n  or absent(" + master + ")",
 			summary: "No balancer of " + s.Name + " is VRRP master",
 			description: "None of the balancers (" + strings.Join(names, ", ") + ") has been VRRP master for " + vrrpFor +
-				", so nothing holds " + addr + " and the site does not answer there. First check: " +
+				": none is elected to hold " + addr + ", so when its holder fails nothing takes it over. First check: " +
 				"`systemctl status keepalived " + s.Balancer.Kind + "` on each balancer, and " + journal +
 				" for why they left or never reached MASTER.",
 		},
@@ -65,7 +65,7 @@ func vrrpGroup(s *schema.Stack) (group, bool) {
 			summary: "{{ $value }} balancers of " + s.Name + " are VRRP master at once",
 			description: "{{ $value }} balancers have each been VRRP master for " + vrrpFor +
 				": they do not hear each other's advertisements, and each claims " + addr + ". First check: " +
-				"`tcpdump -ni " + v.Interface + " vrrp` on a balancer (VRRP advertisements from each peer, router id " +
+				"`tcpdump -ni " + v.Interface + " ip proto 112` on a balancer (VRRP advertisements from each peer, router id " +
 				strconv.Itoa(v.RouterID) + "), and firewalls between the balancers' addresses (IP protocol 112).",
 		},
 		{
