@@ -21,11 +21,12 @@ func WriteText(w io.Writer, r *Report, color bool) {
 		return "FAIL"
 	}
 	fmt.Fprintf(w, "%s (%s): %s\n", r.Stack, r.OS, map[bool]string{true: "passed", false: "FAILED"}[r.OK])
+	fmt.Fprintf(w, "  hosts started in %.1f s\n", r.BootS)
 	for _, d := range r.Deviations {
 		fmt.Fprintf(w, "  note: %s\n", d)
 	}
 	for _, sc := range r.Scenarios {
-		fmt.Fprintf(w, "  %s %s\n", mark(sc.OK), sc.Name)
+		fmt.Fprintf(w, "  %s %s (%.1f s)\n", mark(sc.OK), sc.Name, sc.Seconds)
 		if sc.Note != "" {
 			fmt.Fprintf(w, "        %s\n", sc.Note)
 		}

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
@@ -75,6 +76,10 @@ type Report struct {
 	OK        bool              `json:"ok"`
 	Scenarios []*ScenarioReport `json:"scenarios"`
 	Kept      []KeptHost        `json:"kept,omitempty"`
+	// BootS is how long starting the containers took (overlays, network,
+	// nspawn); cloud-init's first boot is inside the boot scenario's
+	// time. Each scenario has its own.
+	BootS float64 `json:"boot_s"`
 	// Deviations are what the test had to change for this machine,
 	// each with why.
 	Deviations []string `json:"deviations,omitempty"`
@@ -94,6 +99,8 @@ type ScenarioReport struct {
 	Checks []Check  `json:"checks"`
 	Phases []*Phase `json:"phases,omitempty"`
 	Note   string   `json:"note,omitempty"`
+	// Seconds is the scenario's wall-clock time.
+	Seconds float64 `json:"seconds"`
 }
 
 // Check is one assertion.
@@ -253,7 +260,9 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		e.fab.Close()
 	}()
 	e.img = img
+	started := time.Now()
 	err = e.start(img)
+	rep.BootS = roundS(time.Since(started))
 	rep.Deviations = e.devs
 	if err != nil {
 		return nil, err
@@ -271,6 +280,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		}
 		fmt.Fprintf(e.log, "%s: scenario %s\n", s.Name, name)
 		sr := &ScenarioReport{Name: name, OK: true}
+		began := time.Now()
 		switch name {
 		case ScenarioBoot:
 			e.boot(ctx, sr)
@@ -283,6 +293,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		case ScenarioProvision:
 			e.provisioning(ctx, sr)
 		}
+		sr.Seconds = roundS(time.Since(began))
 		rep.Scenarios = append(rep.Scenarios, sr)
 		rep.OK = rep.OK && sr.OK
 		if name == ScenarioBoot && !sr.OK {
@@ -292,6 +303,9 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	}
 	return rep, nil
 }
+
+// roundS is d in seconds to a tenth, as the report gives times.
+func roundS(d time.Duration) float64 { return d.Round(100 * time.Millisecond).Seconds() }
 
 // Preflight says what this machine lacks to run the test.
 func Preflight() error {

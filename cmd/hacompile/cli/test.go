@@ -27,6 +27,7 @@ func newTest() *cobra.Command {
 		output    string
 		keep      bool
 		verbose   bool
+		parallel  int
 	)
 	c := &cobra.Command{
 		Use:   "test [FILE|DIR]...",
@@ -59,6 +60,9 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
   sudo hacompile test --output json > report.json
   sudo hacompile test stacks/shop.cue --keep   # leave the hosts running`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if parallel < 1 {
+				return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", parallel)}
+			}
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
@@ -133,22 +137,40 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			if err := errors.Join(errs...); err != nil {
 				return err
 			}
-			var reports []*systest.Report
+			// Up to --parallel stacks run at once, each on a fabric of its
+			// own; reports come out in stack order.
+			reports := make([]*systest.Report, len(stacks))
+			errs = make([]error, len(stacks))
+			done := make([]chan struct{}, len(stacks))
+			sem := make(chan struct{}, parallel)
+			for i, st := range stacks {
+				done[i] = make(chan struct{})
+				go func() {
+					defer close(done[i])
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
+					reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
+						CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
+						Packages: pkgs[systest.OSOf(st.Stack)],
+					})
+				}()
+			}
 			ok := true
-			for _, st := range stacks {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
-				rep, err := systest.Run(ctx, st, systest.Options{
-					CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
-					Packages: pkgs[systest.OSOf(st.Stack)],
-				})
-				if err != nil {
-					return fmt.Errorf("%s: %w", st.Stack.Name, err)
+			var failed error
+			for i, st := range stacks {
+				<-done[i]
+				if errs[i] != nil {
+					failed = errors.Join(failed, fmt.Errorf("%s: %w", st.Stack.Name, errs[i]))
+					continue
 				}
-				reports = append(reports, rep)
-				ok = ok && rep.OK
+				ok = ok && reports[i].OK
 				if output == "text" {
-					systest.WriteText(cmd.OutOrStdout(), rep, isTerminal(cmd.OutOrStdout()) && os.Getenv("NO_COLOR") == "")
+					systest.WriteText(cmd.OutOrStdout(), reports[i], isTerminal(cmd.OutOrStdout()) && os.Getenv("NO_COLOR") == "")
 				}
+			}
+			if failed != nil {
+				return failed
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -169,6 +191,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 	fl.StringVarP(&output, "output", "o", "text", "report format: text or json")
 	fl.BoolVar(&keep, "keep", false, "leave the hosts running afterwards and print how to enter each")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print progress (image build, boots, scenarios)")
+	fl.IntVarP(&parallel, "parallel", "j", 1, "test up to this many stacks at once, each on its own network")
 	addStackFlags(c)
 	return c
 }
