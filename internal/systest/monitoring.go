@@ -3,11 +3,13 @@ package systest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hacompile/hacompile/generators/keepalived"
 )
 
 // monitor is Prometheus running on the stack's monitoring address with
@@ -321,6 +325,7 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 		}
 	}
 	sr.check("no alert pending or firing at steady state", err == nil && len(as) == 0, "%s", detail)
+	e.vrrpSeries(ctx, mon, sr)
 
 	// A frozen host stops answering its scrapes: its alert goes pending.
 	apps := e.hostsWith("app")
@@ -354,4 +359,42 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// vrrpSeries checks what the balancers publish of their VRRP state:
+// exactly one MASTER, exactly one holder of the address, the same
+// balancer, and on a reserved IP the one the provider routes it to.
+func (e *env) vrrpSeries(ctx context.Context, mon *monitor, sr *ScenarioReport) {
+	if !keepalived.Monitored(e.s) {
+		return
+	}
+	hostsWhere := func(q string) ([]string, error) {
+		var data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		}
+		if err := mon.api(ctx, "/api/v1/query?query="+url.QueryEscape(q), &data); err != nil {
+			return nil, err
+		}
+		var hosts []string
+		for _, r := range data.Result {
+			hosts = append(hosts, r.Metric["host"])
+		}
+		slices.Sort(hosts)
+		return hosts, nil
+	}
+	masters, err1 := hostsWhere(keepalived.StateMetric + `{state="MASTER"} == 1`)
+	holders, err2 := hostsWhere(keepalived.HeldMetric + ` == 1`)
+	if err := errors.Join(err1, err2); err != nil {
+		sr.check("the balancers publish their VRRP state", false, "%v", err)
+		return
+	}
+	ok := len(masters) == 1 && slices.Equal(masters, holders)
+	detail := fmt.Sprintf("MASTER: %v; holding the address: %v", masters, holders)
+	if e.rip != nil {
+		ok = ok && masters[0] == e.rip.Holder()
+		detail += "; the provider routes it to " + e.rip.Holder()
+	}
+	sr.check("one balancer is VRRP master and holds the address, by its published metrics", ok, "%s", detail)
 }

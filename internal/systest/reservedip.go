@@ -68,6 +68,19 @@ func (e *env) serveReservedIP(lb, ns string) error {
 		mux.HandleFunc("GET /metadata/v1/id", func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, "%d", droplet)
 		})
+		// The droplet's own view of its reserved IP, as the state
+		// script reads it: "true" and the address on the droplet it is
+		// assigned to, "false" (and no address) on any other.
+		mux.HandleFunc("GET /metadata/v1/floating_ip/ipv4/active", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "%t", e.rip.Holder() == lb)
+		})
+		mux.HandleFunc("GET /metadata/v1/floating_ip/ipv4/ip_address", func(w http.ResponseWriter, _ *http.Request) {
+			if e.rip.Holder() != lb {
+				http.NotFound(w, nil)
+				return
+			}
+			fmt.Fprint(w, vip.String())
+		})
 		mux.HandleFunc("POST /v2/reserved_ips/{ip}/actions", func(w http.ResponseWriter, r *http.Request) {
 			var body struct {
 				Type      string `json:"type"`

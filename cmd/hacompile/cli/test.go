@@ -143,19 +143,25 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			errs = make([]error, len(stacks))
 			done := make([]chan struct{}, len(stacks))
 			sem := make(chan struct{}, parallel)
-			for i, st := range stacks {
+			for i := range stacks {
 				done[i] = make(chan struct{})
-				go func() {
-					defer close(done[i])
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
-					reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
-						CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
-						Packages: pkgs[systest.OSOf(st.Stack)],
-					})
-				}()
 			}
+			// Stacks start in order; each report is printed as soon as
+			// those before it are.
+			go func() {
+				for i, st := range stacks {
+					sem <- struct{}{}
+					go func() {
+						defer close(done[i])
+						defer func() { <-sem }()
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
+						reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
+							CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
+							Packages: pkgs[systest.OSOf(st.Stack)],
+						})
+					}()
+				}
+			}()
 			ok := true
 			var failed error
 			for i, st := range stacks {
