@@ -3,6 +3,7 @@ package par
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestEach(t *testing.T) {
@@ -20,6 +21,47 @@ func TestEach(t *testing.T) {
 			if v != i*i {
 				t.Fatalf("n=%d: slot %d = %d", n, i, v)
 			}
+		}
+	}
+}
+
+// InOrder hands results back in index order even when later work ends
+// first, and never runs more than workers at once.
+func TestInOrder(t *testing.T) {
+	for _, workers := range []int{1, 2, 5} {
+		const n = 20
+		var running, peak atomic.Int64
+		out := make([]int, n)
+		var got []int
+		InOrder(n, workers, func(i int) {
+			r := running.Add(1)
+			for {
+				p := peak.Load()
+				if r <= p || peak.CompareAndSwap(p, r) {
+					break
+				}
+			}
+			// Later indexes finish sooner, so completion order is not
+			// index order when workers > 1.
+			time.Sleep(time.Duration(n-i) * 200 * time.Microsecond)
+			out[i] = i * i
+			running.Add(-1)
+		}, func(i int) {
+			if out[i] != i*i {
+				t.Errorf("workers=%d: then(%d) ran before run(%d) finished", workers, i, i)
+			}
+			got = append(got, i)
+		})
+		for i, v := range got {
+			if v != i {
+				t.Fatalf("workers=%d: then called in order %v", workers, got)
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("workers=%d: then called %d times, want %d", workers, len(got), n)
+		}
+		if p := peak.Load(); p > int64(workers) {
+			t.Fatalf("workers=%d: %d ran at once", workers, p)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func WriteText(w io.Writer, r *Report, color bool) {
 		return "FAIL"
 	}
 	fmt.Fprintf(w, "%s (%s): %s\n", r.Stack, r.OS, map[bool]string{true: "passed", false: "FAILED"}[r.OK])
-	fmt.Fprintf(w, "  hosts started in %.1f s\n", r.BootS)
+	fmt.Fprintf(w, "  hosts started in %.1f s\n", r.StartS)
 	for _, d := range r.Deviations {
 		fmt.Fprintf(w, "  note: %s\n", d)
 	}

@@ -76,10 +76,10 @@ type Report struct {
 	OK        bool              `json:"ok"`
 	Scenarios []*ScenarioReport `json:"scenarios"`
 	Kept      []KeptHost        `json:"kept,omitempty"`
-	// BootS is how long starting the containers took (overlays, network,
+	// StartS is how long starting the containers took (overlays, network,
 	// nspawn); cloud-init's first boot is inside the boot scenario's
 	// time. Each scenario has its own.
-	BootS float64 `json:"boot_s"`
+	StartS float64 `json:"start_s"`
 	// Deviations are what the test had to change for this machine,
 	// each with why.
 	Deviations []string `json:"deviations,omitempty"`
@@ -262,7 +262,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	e.img = img
 	started := time.Now()
 	err = e.start(img)
-	rep.BootS = roundS(time.Since(started))
+	rep.StartS = roundS(time.Since(started))
 	rep.Deviations = e.devs
 	if err != nil {
 		return nil, err

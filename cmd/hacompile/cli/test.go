@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/internal/systest"
 )
 
@@ -138,43 +139,29 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 				return err
 			}
 			// Up to --parallel stacks run at once, each on a fabric of its
-			// own; reports come out in stack order.
+			// own; they start in stack order, and each report is printed
+			// as soon as those before it are.
 			reports := make([]*systest.Report, len(stacks))
 			errs = make([]error, len(stacks))
-			done := make([]chan struct{}, len(stacks))
-			sem := make(chan struct{}, parallel)
-			for i := range stacks {
-				done[i] = make(chan struct{})
-			}
-			// Stacks start in order; each report is printed as soon as
-			// those before it are.
-			go func() {
-				for i, st := range stacks {
-					sem <- struct{}{}
-					go func() {
-						defer close(done[i])
-						defer func() { <-sem }()
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
-						reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
-							CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
-							Packages: pkgs[systest.OSOf(st.Stack)],
-						})
-					}()
-				}
-			}()
 			ok := true
 			var failed error
-			for i, st := range stacks {
-				<-done[i]
+			par.InOrder(len(stacks), parallel, func(i int) {
+				st := stacks[i]
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
+				reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
+					CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
+					Packages: pkgs[systest.OSOf(st.Stack)],
+				})
+			}, func(i int) {
 				if errs[i] != nil {
-					failed = errors.Join(failed, fmt.Errorf("%s: %w", st.Stack.Name, errs[i]))
-					continue
+					failed = errors.Join(failed, fmt.Errorf("%s: %w", stacks[i].Stack.Name, errs[i]))
+					return
 				}
 				ok = ok && reports[i].OK
 				if output == "text" {
 					systest.WriteText(cmd.OutOrStdout(), reports[i], isTerminal(cmd.OutOrStdout()) && os.Getenv("NO_COLOR") == "")
 				}
-			}
+			})
 			if failed != nil {
 				return failed
 			}
