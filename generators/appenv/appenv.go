@@ -66,7 +66,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if err != nil {
 		return nil, err
 	}
-	envPath, err := systemd.PlainPath("settings file", opt.P("/"+Path(&s.App)))
+	envPath, err := systemd.PlainPath("app.name", opt.P("/"+Path(&s.App)))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,9 @@ func Vars(s *schema.Stack) ([]Var, error) {
 	}
 	for _, v := range vs {
 		if !safeValue.MatchString(v.Value) {
-			return nil, fmt.Errorf("setting %s=%q: want only letters, digits and _@%%+=:,./-", v.Name, v.Value)
+			// The settings' names say the stack section they come from.
+			section, _, _ := strings.Cut(strings.ToLower(v.Name), "_")
+			return nil, artifact.Errorf(section, "setting %s=%q: want only letters, digits and _@%%+=:,./-", v.Name, v.Value)
 		}
 	}
 	return vs, nil

@@ -357,7 +357,7 @@ func TargetGroup(s *schema.Stack) (TargetGroupInput, error) {
 		{"balancer.health.fall", h.Fall, 2, 10},
 	} {
 		if c.v < c.lo || c.v > c.hi {
-			return TargetGroupInput{}, fmt.Errorf("%s: %d is outside the %d–%d an ALB target group accepts", c.field, c.v, c.lo, c.hi)
+			return TargetGroupInput{}, artifact.Errorf(c.field, "%d is outside the %d–%d an ALB target group accepts", c.v, c.lo, c.hi)
 		}
 	}
 	if timeout >= h.Interval {

@@ -95,13 +95,13 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, h := range s.HostsWithRole("worker") {
 		content, err := workerUnit(s, h, opt)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		files = append(files, unitFile(h.Name, WorkerUnit(&s.App), content, opt))
 		if h.Name == beat {
 			content, err := beatUnit(s, opt)
 			if err != nil {
-				return nil, fmt.Errorf("host %s: %w", h.Name, err)
+				return nil, artifact.InHost(h.Name, err)
 			}
 			files = append(files, unitFile(h.Name, BeatUnit(&s.App), content, opt))
 		}
@@ -233,7 +233,7 @@ func common(u *systemd.Unit, s *schema.Stack, opt artifact.Options) error {
 		"the stack's settings, which win where both set a name.")
 	u.Set("EnvironmentFile", envFile)
 	if appenv.Needed(s) {
-		settings, err := systemd.PlainPath("settings file", opt.P("/"+appenv.Path(app)))
+		settings, err := systemd.PlainPath("app.name", opt.P("/"+appenv.Path(app)))
 		if err != nil {
 			return err
 		}
@@ -254,10 +254,10 @@ func sandbox(u *systemd.Unit, s *schema.Stack, opt artifact.Options) error {
 	for _, p := range []string{app.WorkingDir, app.Virtualenv, app.EnvironmentFile} {
 		home = home || underHome(p)
 	}
-	for _, st := range app.Static {
+	for i, st := range app.Static {
 		home = home || underHome(st.Dir)
 		if st.URL == "/media/" {
-			p, err := systemd.PlainPath("app.static dir", opt.P(st.Dir))
+			p, err := systemd.PlainPath(schema.IndexPath("app.static", i)+".dir", opt.P(st.Dir))
 			if err != nil {
 				return err
 			}

@@ -20,8 +20,6 @@
 package digitalocean
 
 import (
-	"fmt"
-
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/schema"
@@ -122,7 +120,7 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 		{"balancer.timeouts.read", s.Balancer.Timeouts.Read, 30, 600},
 	} {
 		if c.v < c.lo || c.v > c.hi {
-			return nil, fmt.Errorf("%s: %d is outside the %d–%d a DigitalOcean load balancer accepts", c.field, c.v, c.lo, c.hi)
+			return nil, artifact.Errorf(c.field, "%d is outside the %d–%d a DigitalOcean load balancer accepts", c.v, c.lo, c.hi)
 		}
 	}
 	port := s.App.HTTPPort

@@ -68,7 +68,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, h := range s.HostsWithRole("app") {
 		content, err := render(s, h, opt)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		files = append(files, artifact.File{
 			Host:    h.Name,
@@ -109,7 +109,7 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 		b.WriteString("# Loopback only: the nginx on this host is the one client.\n")
 		set("bind", "["+pyString(fmt.Sprintf("127.0.0.1:%d", app.Bind.Port))+"]")
 	default:
-		return nil, fmt.Errorf("app.bind has neither a socket nor a port")
+		return nil, artifact.Errorf("app.bind", "has neither a socket nor a port")
 	}
 	b.WriteString("\n")
 

@@ -187,7 +187,7 @@ func global(w *writer, s *schema.Stack, opt artifact.Options) error {
 	rel := osrelease.MustLookup(s.OS)
 	p, err := profileFor(s.TLS.Profile, rel)
 	if err != nil {
-		return err
+		return artifact.Errorf("tls.profile", "%v", err)
 	}
 	w.raw("\n")
 	w.note("TLS for every \"bind ... ssl\", HAProxy "+rel.HAProxyVersionMM()+" with OpenSSL "+rel.OpenSSLVersionMM()+":",

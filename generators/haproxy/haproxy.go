@@ -52,6 +52,7 @@
 package haproxy
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -108,19 +109,19 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	lbs := s.HostsWithRole("lb")
 	if len(lbs) == 0 {
-		return nil, fmt.Errorf("%s/haproxy: balancer.kind is \"haproxy\" but no host has the role \"lb\" to run it", s.Name)
+		return nil, artifact.Errorf("balancer.kind", "is \"haproxy\" but no host has the role \"lb\" to run it")
 	}
 	if len(s.HostsWithRole("app")) == 0 {
-		return nil, fmt.Errorf("%s/haproxy: no host has the role \"app\": the balancer has no servers", s.Name)
+		return nil, artifact.Errorf("hosts", "no host has the role \"app\": the balancer has no servers")
 	}
 	var files []artifact.File
 	for _, h := range lbs {
 		if err := checkPorts(s, h); err != nil {
-			return nil, fmt.Errorf("%s/%s/haproxy: %w", s.Name, h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		hf, err := render(s, h, opt)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s/haproxy: %w", s.Name, h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		slices.SortFunc(hf, func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
 		for _, f := range hf {
@@ -200,31 +201,32 @@ func PEMPath(s *schema.Stack) string { return "/" + CertDir + "/" + s.Domain + "
 // certbot while it runs, and an app host's nginx on the same machine must
 // each have a port of their own.
 func checkPorts(s *schema.Stack, h *schema.Host) error {
+	// field is the stack field that sets the port, "" for fixed ports.
 	type use struct {
-		port int
-		what string
+		port        int
+		what, field string
 	}
-	uses := []use{{80, "HAProxy's port 80"}}
+	uses := []use{{80, "HAProxy's port 80", ""}}
 	if s.TLS.Enabled() {
-		uses = append(uses, use{443, "HAProxy's port 443"})
+		uses = append(uses, use{443, "HAProxy's port 443", ""})
 	}
-	uses = append(uses, use{s.Balancer.Stats.Port, "balancer.stats.port"})
+	uses = append(uses, use{s.Balancer.Stats.Port, "balancer.stats.port", "balancer.stats.port"})
 	if p, what := metricsPort(s); p != 0 {
-		uses = append(uses, use{p, what})
+		uses = append(uses, use{p, what, "monitoring.ports.haproxy"})
 	}
 	if acme(s) {
-		uses = append(uses, use{ACMEPort, fmt.Sprintf("certbot's ACME port (%d)", ACMEPort)})
+		uses = append(uses, use{ACMEPort, fmt.Sprintf("certbot's ACME port (%d)", ACMEPort), ""})
 	}
 	if h.Has("app") {
-		uses = append(uses, use{s.App.HTTPPort, "app.http_port (this host's nginx)"})
+		uses = append(uses, use{s.App.HTTPPort, "app.http_port (this host's nginx)", "app.http_port"})
 		if passesTLS(s) {
-			uses = append(uses, use{AppTLSPort, "this host's nginx HTTPS port"})
+			uses = append(uses, use{AppTLSPort, "this host's nginx HTTPS port", ""})
 		}
 	}
 	for i, a := range uses {
 		for _, b := range uses[:i] {
 			if a.port == b.port {
-				return fmt.Errorf("%s %d is also %s on this host: give one of them another port", a.what, a.port, b.what)
+				return artifact.Errorf(cmp.Or(a.field, b.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", a.what, a.port, b.what)
 			}
 		}
 	}

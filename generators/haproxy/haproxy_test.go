@@ -620,20 +620,20 @@ func TestGenerateErrors(t *testing.T) {
 	s = load(t, stackSrc(""))
 	delete(s.Hosts, "lb1")
 	s.Reindex()
-	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil || err.Error() != `t/haproxy: balancer.kind is "haproxy" but no host has the role "lb" to run it` {
+	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil || err.Error() != `balancer.kind: is "haproxy" but no host has the role "lb" to run it` {
 		t.Errorf("no lb host: %v", err)
 	}
 	s = load(t, stackSrc(""))
 	s.TLS.Profile = "old"
 	s.TLS.Mode, s.TLS.Terminate = "certbot", "balancer"
-	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil || !strings.Contains(err.Error(), `tls.profile "old"`) {
+	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil || !strings.Contains(err.Error(), `tls.profile: "old": no such Mozilla profile`) {
 		t.Errorf("unknown profile: %v", err)
 	}
 	s = load(t, stackSrc(""))
 	s.Hosts["lb1"].Roles = []string{"lb", "app"}
 	s.Reindex()
 	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil ||
-		err.Error() != "t/lb1/haproxy: app.http_port (this host's nginx) 80 is also HAProxy's port 80 on this host: give one of them another port" {
+		err.Error() != "hosts.lb1: app.http_port: app.http_port (this host's nginx) 80 is also HAProxy's port 80 on this host: give one of them another port" {
 		t.Errorf("lb and app on one host at port 80: %v", err)
 	}
 	s = load(t, stackSrc(`app: http_port: 8080`))

@@ -88,7 +88,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	lbs := s.HostsWithRole("lb")
 	if len(lbs) < 2 {
-		return nil, fmt.Errorf("%s/keepalived: failover %q needs two or more hosts with the role \"lb\"", s.Name, s.Balancer.Failover)
+		return nil, artifact.Errorf("balancer.failover", "%q needs two or more hosts with the role \"lb\"", s.Balancer.Failover)
 	}
 	var files []artifact.File
 	for _, h := range lbs {

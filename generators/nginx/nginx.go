@@ -107,7 +107,7 @@ func (g *gen) check() error {
 	s := g.s
 	rel, err := osrelease.Lookup(s.OS)
 	if err != nil {
-		return err
+		return artifact.Errorf("os", "%v", err)
 	}
 	g.rel = rel
 	if s.TLS.Enabled() {

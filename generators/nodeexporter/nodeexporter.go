@@ -15,6 +15,7 @@
 package nodeexporter
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -62,7 +63,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, n := range s.HostNames() {
 		h := s.Hosts[n]
 		if err := checkPorts(s, h); err != nil {
-			return nil, fmt.Errorf("%s/%s/node-exporter: %w", s.Name, n, err)
+			return nil, artifact.InHost(n, err)
 		}
 		files = append(files, artifact.File{
 			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: args(s, h, opt), Mode: 0o644, Owner: "root:root",
@@ -183,31 +184,32 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 // already has: the exporter would fail to start, and Prometheus would
 // scrape the wrong program.
 func checkPorts(s *schema.Stack, h *schema.Host) error {
+	// field is the stack field that sets the port, "" for fixed ports.
 	type use struct {
-		port int
-		what string
+		port        int
+		what, field string
 	}
 	m := s.Monitoring.Ports
-	uses := []use{{m.Node, "monitoring.ports.node (node_exporter)"}}
+	uses := []use{{m.Node, "monitoring.ports.node (node_exporter)", "monitoring.ports.node"}}
 	if h.Has("lb") && s.Balancer.Kind == "haproxy" {
-		uses = append(uses, use{m.HAProxy, "monitoring.ports.haproxy (HAProxy's metrics listener)"})
+		uses = append(uses, use{m.HAProxy, "monitoring.ports.haproxy (HAProxy's metrics listener)", "monitoring.ports.haproxy"})
 	}
 	if h.Has("lb") && s.Balancer.Kind != "cloud" {
-		uses = append(uses, use{80, "the balancer's port 80"}, use{443, "the balancer's port 443"})
+		uses = append(uses, use{80, "the balancer's port 80", ""}, use{443, "the balancer's port 443", ""})
 	}
 	if h.Has("app") {
-		uses = append(uses, use{s.App.HTTPPort, "app.http_port (nginx)"}, use{m.Mtail, "monitoring.ports.mtail (mtail)"})
+		uses = append(uses, use{s.App.HTTPPort, "app.http_port (nginx)", "app.http_port"}, use{m.Mtail, "monitoring.ports.mtail (mtail)", "monitoring.ports.mtail"})
 		if s.App.Bind.Port > 0 {
-			uses = append(uses, use{s.App.Bind.Port, "app.bind.port (the app server)"})
+			uses = append(uses, use{s.App.Bind.Port, "app.bind.port (the app server)", "app.bind.port"})
 		}
 	}
 	if h.Has("cache") && s.Cache != nil && !s.Cache.Managed {
-		uses = append(uses, use{s.Cache.Port, "cache.port (Redis)"}, use{m.Redis, "monitoring.ports.redis (redis_exporter)"})
+		uses = append(uses, use{s.Cache.Port, "cache.port (Redis)", "cache.port"}, use{m.Redis, "monitoring.ports.redis (redis_exporter)", "monitoring.ports.redis"})
 	}
 	for i, a := range uses {
 		for _, b := range uses[:i] {
 			if a.port == b.port && a.what != b.what {
-				return fmt.Errorf("%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
+				return artifact.Errorf(cmp.Or(b.field, a.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
 			}
 		}
 	}

@@ -130,7 +130,7 @@ func Lookup(name string) (Release, error) {
 	}
 	r, ok := releases[name]
 	if !ok {
-		return Release{}, fmt.Errorf("os %q: no such release (want one of %s)", name, strings.Join(Names(), ", "))
+		return Release{}, fmt.Errorf("%q: no such release (want one of %s)", name, strings.Join(Names(), ", "))
 	}
 	return r, nil
 }

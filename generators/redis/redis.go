@@ -60,7 +60,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, h := range s.CacheHosts() {
 		content, err := conf(s, h, opt)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		files = append(files, artifact.File{
 			Host: h.Name, Path: ConfPath, Content: content,
@@ -87,7 +87,7 @@ func Backlog(s *schema.Stack) (int, error) {
 	}
 	n, err := strconv.Atoi(string(v))
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("tuning.sysctl net.core.somaxconn %q: want a positive number", v)
+		return 0, artifact.Errorf(schema.FieldPath("tuning.sysctl", "net.core.somaxconn"), "%q: want a positive number", v)
 	}
 	return n, nil
 }
@@ -96,7 +96,7 @@ func conf(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error)
 	c := s.Cache
 	for _, p := range []string{c.ACLFile} {
 		if strings.ContainsAny(p, " \"'\\\n") {
-			return nil, fmt.Errorf("cache.acl_file %q: want a path without spaces or quotes", p)
+			return nil, artifact.Errorf("cache.acl_file", "%q: want a path without spaces or quotes", p)
 		}
 	}
 	backlog, err := Backlog(s)

@@ -85,7 +85,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, h := range s.HostsWithRole("app") {
 		content, err := appUnit(s, h, opt)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			return nil, artifact.InHost(h.Name, err)
 		}
 		unit := UnitName(&s.App)
 		files = append(files, artifact.File{
@@ -132,7 +132,7 @@ var plainPath = regexp.MustCompile(`^(/[A-Za-z0-9._@+-]+)+/?$`)
 
 func checkPath(field, p string) (string, error) {
 	if !plainPath.MatchString(p) {
-		return "", fmt.Errorf("%s %q: want an absolute path of letters, digits and ._@+-", field, p)
+		return "", artifact.Errorf(field, "%q: want an absolute path of letters, digits and ._@+-", p)
 	}
 	return p, nil
 }
@@ -146,7 +146,7 @@ func runtimeDir(socket string) (string, error) {
 	}
 	i := strings.LastIndexByte(rel, '/')
 	if !ok || i <= 0 {
-		return "", fmt.Errorf("app.bind.socket %q: want a path in a directory of its own under /run (like /run/<app>/<server>.sock), "+
+		return "", artifact.Errorf("app.bind.socket", "%q: want a path in a directory of its own under /run (like /run/<app>/<server>.sock), "+
 			"which systemd creates for the app and nginx can reach (/tmp is private to the service)", socket)
 	}
 	return rel[:i], nil
@@ -177,7 +177,7 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 		}
 		what = "Starman " + app.PSGI
 	default:
-		return nil, fmt.Errorf("app.server %q: no unit for this server", app.Server)
+		return nil, artifact.Errorf("app.server", "%q: no unit for this server", app.Server)
 	}
 	execStart, err := ExecLine(argv...)
 	if err != nil {
@@ -192,9 +192,9 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 		return nil, err
 	}
 	var writable []string
-	for _, st := range app.Static {
+	for i, st := range app.Static {
 		if st.URL == "/media/" {
-			p, err := checkPath("app.static dir", opt.P(st.Dir))
+			p, err := checkPath(schema.IndexPath("app.static", i)+".dir", opt.P(st.Dir))
 			if err != nil {
 				return nil, err
 			}
@@ -269,7 +269,7 @@ func appUnit(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, err
 	umask := "0027"
 	if app.Bind.Socket != "" {
 		if app.Group != NginxGroup {
-			return nil, fmt.Errorf("app.group is %q, but nginx runs as %s and must reach the socket %s: set app.group to %q or bind to a port",
+			return nil, artifact.Errorf("app.group", "is %q, but nginx runs as %s and must reach the socket %s: set app.group to %q or bind to a port",
 				app.Group, NginxGroup, app.Bind.Socket, NginxGroup)
 		}
 		dir, err := runtimeDir(app.Bind.Socket)
@@ -353,7 +353,7 @@ func starmanArgv(app *schema.App, h *schema.Host, opt artifact.Options) ([]strin
 	case app.Bind.Port != 0:
 		listen = fmt.Sprintf("127.0.0.1:%d", app.Bind.Port)
 	default:
-		return nil, fmt.Errorf("app.bind has neither a socket nor a port")
+		return nil, artifact.Errorf("app.bind", "has neither a socket nor a port")
 	}
 	maxRequests := app.MaxRequests
 	if maxRequests == 0 {

@@ -462,14 +462,14 @@ func TestInTestStacks(t *testing.T) {
 func TestRejects(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, app, want string }{
-		{"group-not-www-data", pythonApp + `group: "t"`, `app.group is "t", but nginx runs as www-data`},
-		{"socket-in-tmp", pythonApp + `bind: socket: "/tmp/app.sock"`, `app.bind.socket "/tmp/app.sock": want a path in a directory of its own under /run`},
-		{"socket-directly-in-run", perlApp + `bind: socket: "/run/app.sock"`, `app.bind.socket "/run/app.sock": want a path in a directory of its own under /run`},
+		{"group-not-www-data", pythonApp + `group: "t"`, `app.group: is "t", but nginx runs as www-data`},
+		{"socket-in-tmp", pythonApp + `bind: socket: "/tmp/app.sock"`, `app.bind.socket: "/tmp/app.sock": want a path in a directory of its own under /run`},
+		{"socket-directly-in-run", perlApp + `bind: socket: "/run/app.sock"`, `app.bind.socket: "/run/app.sock": want a path in a directory of its own under /run`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Gen{}.Generate(testtool.Load(t, "t.cue", stackSrc("nginx", c.app)), artifact.Options{})
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "host app1: ") {
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "hosts.app1: ") {
 				t.Fatalf("error %v, want one naming host app1 and saying %q", err, c.want)
 			}
 		})

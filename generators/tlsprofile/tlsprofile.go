@@ -86,7 +86,7 @@ func (p Profile) NeedsDHParams() bool {
 func Lookup(name string) (Profile, error) {
 	p, ok := profiles[name]
 	if !ok {
-		return Profile{}, fmt.Errorf("tls.profile %q: no such Mozilla profile (want %s)", name, strings.Join(Names(), " or "))
+		return Profile{}, fmt.Errorf("%q: no such Mozilla profile (want %s)", name, strings.Join(Names(), " or "))
 	}
 	return clone(p), nil
 }
