@@ -58,6 +58,18 @@ type Position struct {
 	Line, Column int
 }
 
+// Written returns the first of the field paths that the author wrote,
+// or the first non-empty one when none was written: an error about two
+// fields that clash points at the one the author chose.
+func (s *Stack) Written(paths ...string) string {
+	for _, p := range paths {
+		if _, ok := s.Positions[p]; ok && p != "" {
+			return p
+		}
+	}
+	return cmp.Or(paths...)
+}
+
 // At returns a diagnostic for the field path, positioned at the closest
 // enclosing field the author wrote.
 func (s *Stack) At(path string) Diagnostic {

@@ -52,7 +52,6 @@
 package haproxy
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -226,7 +225,7 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 	for i, a := range uses {
 		for _, b := range uses[:i] {
 			if a.port == b.port {
-				return artifact.Errorf(cmp.Or(a.field, b.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", a.what, a.port, b.what)
+				return artifact.Errorf(s.Written(a.field, b.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", a.what, a.port, b.what)
 			}
 		}
 	}

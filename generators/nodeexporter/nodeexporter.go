@@ -15,7 +15,6 @@
 package nodeexporter
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -209,7 +208,7 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 	for i, a := range uses {
 		for _, b := range uses[:i] {
 			if a.port == b.port && a.what != b.what {
-				return artifact.Errorf(cmp.Or(b.field, a.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
+				return artifact.Errorf(s.Written(b.field, a.field, "hosts."+h.Name), "%s %d is also %s on this host: give one of them another port", b.what, a.port, a.what)
 			}
 		}
 	}

@@ -152,8 +152,8 @@ func TestLive(t *testing.T) {
 // error that names the host and both uses.
 func TestPortClash(t *testing.T) {
 	for src, want := range map[string]string{
-		`monitoring: ports: node: 80`:    "t/app1/node-exporter: monitoring.ports.node (node_exporter) 80 is also app.http_port (nginx) on this host: give one of them another port",
-		`monitoring: ports: mtail: 9100`: "t/app1/node-exporter: monitoring.ports.node (node_exporter) 9100 is also monitoring.ports.mtail (mtail) on this host: give one of them another port",
+		`monitoring: ports: node: 80`:    "hosts.app1: monitoring.ports.node: monitoring.ports.node (node_exporter) 80 is also app.http_port (nginx) on this host: give one of them another port",
+		`monitoring: ports: mtail: 9100`: "hosts.app1: monitoring.ports.mtail: monitoring.ports.node (node_exporter) 9100 is also monitoring.ports.mtail (mtail) on this host: give one of them another port",
 	} {
 		s := load(t, `
 name:   "t"
