@@ -73,7 +73,7 @@ func TestSentences(t *testing.T) {
 
 func TestChangedFiles(t *testing.T) {
 	f := func(host, path, content, kind string) artifact.File {
-		return artifact.File{Host: host, Path: path, Content: []byte(content), Mode: 0o644, Owner: "root:root", Kind: kind, Reload: "r " + path}
+		return artifact.File{Host: host, Path: path, Content: []byte(content), Mode: 0o644, Owner: "root:root", Kind: kind, Reload: artifact.ParseAction("r " + path)}
 	}
 	old := []artifact.File{
 		f("", "cloud-init/a.yaml", "x", "cloud-init"), // assembled: never compared

@@ -162,7 +162,7 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 	return fileView{
 		ID: sc.anchors[f.Host][f.Path], Path: hostPath(f), Kind: f.Kind,
 		Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: sc.sums[f.Host][f.Path],
-		Validate: f.Validate, Reload: f.Reload, Size: len(f.Content),
+		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: len(f.Content),
 		SourceHref: rel(from, href), SourceText: text, Lexer: lexerFor(f.Path),
 	}
 }

@@ -93,12 +93,12 @@ func changedFiles(set compile.GeneratorSet, old, cur []artifact.File) []fileChan
 			i++
 		case c > 0:
 			f := cur[j]
-			out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "added", Validate: f.Validate, Reload: f.Reload})
+			out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "added", Validate: f.Validate.String(), Reload: f.Reload.String()})
 			j++
 		default:
 			o, f := old[i], cur[j]
 			if !bytes.Equal(o.Content, f.Content) || o.Mode != f.Mode || o.Owner != f.Owner {
-				out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "changed", Validate: f.Validate, Reload: f.Reload})
+				out = append(out, fileChange{Host: f.Host, Path: hostPath(f), Change: "changed", Validate: f.Validate.String(), Reload: f.Reload.String()})
 			}
 			i++
 			j++

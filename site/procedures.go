@@ -82,11 +82,11 @@ func stackFileArg(s *schema.Stack) string { return s.Source }
 // files, in file order, each once.
 func hostActions(sc *stackCtx, host string) (validate, reload []string) {
 	for _, f := range sc.byHost[host] {
-		if f.Validate != "" && !slices.Contains(validate, f.Validate) {
-			validate = append(validate, f.Validate)
+		if v := f.Validate.String(); v != "" && !slices.Contains(validate, v) {
+			validate = append(validate, v)
 		}
-		if f.Reload != "" && !slices.Contains(reload, f.Reload) {
-			reload = append(reload, f.Reload)
+		if r := f.Reload.String(); r != "" && !slices.Contains(reload, r) {
+			reload = append(reload, r)
 		}
 	}
 	return validate, reload
@@ -150,7 +150,7 @@ func deploy(d *doc, sc *stackCtx, from string) {
 	var stackLevel []template.HTML
 	for _, f := range sc.stackFiles {
 		if f.Kind == (monitoring.Gen{}).Kind() {
-			stackLevel = append(stackLevel, hf(`<a href="%s">%s</a>: validate %s, then %s on the monitoring host`, rel(from, sc.fileHref(f)), f.Path, code(f.Validate), code(f.Reload)))
+			stackLevel = append(stackLevel, hf(`<a href="%s">%s</a>: validate %s, then %s on the monitoring host`, rel(from, sc.fileHref(f)), f.Path, code(f.Validate.String()), code(f.Reload.String())))
 		}
 	}
 	if len(stackLevel) > 0 {
@@ -640,7 +640,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 			}
 		})
 		if m.cert || m.haproxyCerts && f.Kind == (haproxy.Gen{}).Kind() && strings.HasSuffix(f.Path, ".cfg") {
-			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate, "—")), code(cmpOr(f.Reload, "—"))))
+			refs = append(refs, hf(`<a href="%s">%s</a> on %s (validate %s, reload %s)`, rel(from, sc.fileHref(f)), hostPath(f), f.Host, code(cmpOr(f.Validate.String(), "—")), code(cmpOr(f.Reload.String(), "—"))))
 		}
 	}
 	if s.TLS.Mode == "files" {

@@ -89,8 +89,8 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			restart = append(restart, systemd.UnitName(&s.App))
 			files = append(files, artifact.File{
 				Host: name, Path: DropInPath(&s.App), Content: dropIn, Mode: 0o644, Owner: "root:root",
-				Validate: "systemd-analyze verify --man=no " + opt.P("/"+systemd.UnitPath(&s.App)),
-				Reload:   "systemctl daemon-reload && systemctl restart " + systemd.UnitName(&s.App),
+				Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+systemd.UnitPath(&s.App))),
+				Reload:   artifact.DaemonReload().Then(artifact.Restart(systemd.UnitName(&s.App))),
 			})
 		}
 		if h.Has("worker") && s.Workers != nil {
@@ -103,7 +103,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		// (gunicorn's reload) keeps the old one.
 		files = append(files, artifact.File{
 			Host: name, Path: Path(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
-			Reload: "systemctl restart " + strings.Join(restart, " "),
+			Reload: artifact.Restart(restart...),
 		})
 	}
 	return files, nil

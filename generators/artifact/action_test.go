@@ -1,10 +1,13 @@
 package artifact
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
-func TestOps(t *testing.T) {
+func TestParseAction(t *testing.T) {
 	t.Parallel()
-	ops := Ops("systemctl  daemon-reload && systemctl restart app &&  && sysctl --system")
+	ops := ParseAction("systemctl  daemon-reload && systemctl restart app &&  && sysctl --system").Ops()
 	if len(ops) != 3 || ops[0].Command != "systemctl daemon-reload" || !ops[0].DaemonReload() || !ops[2].Sysctl() {
 		t.Fatalf("ops: %+v", ops)
 	}
@@ -14,10 +17,48 @@ func TestOps(t *testing.T) {
 	if _, _, ok := ops[0].Unit(); ok {
 		t.Error("daemon-reload read as a unit step")
 	}
-	if !Ops("systemctl reboot")[0].Reboot() || Ops("systemctl restart x.socket")[0].Reboot() {
+	if !ParseAction("systemctl reboot").Ops()[0].Reboot() || ParseAction("systemctl restart x.socket").Ops()[0].Reboot() {
 		t.Error("reboot misread")
 	}
-	if Ops("  ") != nil {
+	if !ParseAction("  ").IsZero() {
 		t.Error("an empty action has steps")
+	}
+}
+
+// TestActionBuilt: actions built from typed steps read back the same
+// from their shell text, which is what the manifest keeps, and their
+// steps are typed without parsing.
+func TestActionBuilt(t *testing.T) {
+	t.Parallel()
+	a := DaemonReload().Then(Enable("app.service"), Restart("app.service"))
+	if got, want := a.String(), "systemctl daemon-reload && systemctl enable app.service && systemctl restart app.service"; got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+	ops := a.Ops()
+	if len(ops) != 3 || !ops[0].DaemonReload() {
+		t.Fatalf("ops: %+v", ops)
+	}
+	if verb, unit, ok := ops[2].Unit(); !ok || verb != "restart" || unit != "app.service" {
+		t.Errorf("restart step: %q %q %v", verb, unit, ok)
+	}
+	if !SysctlSystem().Ops()[0].Sysctl() || !Run().IsZero() {
+		t.Error("sysctl or empty run misbuilt")
+	}
+	b, err := json.Marshal(struct {
+		A Action `json:"a,omitzero"`
+		Z Action `json:"z,omitzero"`
+	}{A: a})
+	if err != nil || string(b) != `{"a":"systemctl daemon-reload \u0026\u0026 systemctl enable app.service \u0026\u0026 systemctl restart app.service"}` {
+		t.Fatalf("json: %s %v", b, err)
+	}
+	var back struct{ A Action }
+	if err := json.Unmarshal(b, &back); err != nil || !back.A.Equal(a) || len(back.A.Ops()) != 3 {
+		t.Errorf("round trip: %v %v", back.A, err)
+	}
+	// Then does not share steps with the action it extends.
+	base := DaemonReload()
+	x, y := base.Then(Restart("x")), base.Then(Restart("y"))
+	if x.String() == y.String() {
+		t.Errorf("Then aliased: %s / %s", x, y)
 	}
 }

@@ -28,8 +28,8 @@ type File struct {
 	Kind string
 	// Validate is the command that checks the file on the host before
 	// it takes effect; Reload is what makes the change live.
-	Validate string
-	Reload   string
+	Validate Action
+	Reload   Action
 }
 
 // Options change where rendered configuration points, never what it

@@ -128,24 +128,24 @@ func IfAny(files []File, pkgs ...string) []string {
 // push runs) and enable and restart the service.
 func StartService(files []File, conf, unit string) []Step {
 	var steps []Step
-	if v := ValidateOf(files, conf); v != "" {
-		steps = append(steps, Step{Phase: PhaseServices, Command: v})
+	if v := ValidateOf(files, conf); !v.IsZero() {
+		steps = append(steps, Step{Phase: PhaseServices, Command: v.String()})
 	}
 	return append(steps,
 		Step{Phase: PhaseServices, Command: "systemctl enable " + unit},
 		Step{Phase: PhaseServices, Command: "systemctl restart " + unit})
 }
 
-// ValidateOf is the validate command of the file at p among files, ""
-// when there is none: first-boot steps check a configuration the way
+// ValidateOf is the validate action of the file at p among files (none
+// when there is no such file): first-boot steps check a configuration the way
 // push does, with the file's own command.
-func ValidateOf(files []File, p string) string {
+func ValidateOf(files []File, p string) Action {
 	for _, f := range files {
 		if f.Path == p {
 			return f.Validate
 		}
 	}
-	return ""
+	return Action{}
 }
 
 // TerminatesTLS reports whether host h serves HTTPS itself.

@@ -112,8 +112,8 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 func unitFile(host, unit string, content []byte, opt artifact.Options) artifact.File {
 	return artifact.File{
 		Host: host, Path: UnitPath(unit), Content: content, Mode: 0o644, Owner: "root:root",
-		Validate: "systemd-analyze verify --man=no " + opt.P("/"+UnitPath(unit)),
-		Reload:   "systemctl daemon-reload && systemctl enable " + unit + " && systemctl restart " + unit,
+		Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+UnitPath(unit))),
+		Reload:   artifact.DaemonReload().Then(artifact.Enable(unit), artifact.Restart(unit)),
 	}
 }
 

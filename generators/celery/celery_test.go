@@ -57,9 +57,9 @@ func TestExampleStack(t *testing.T) {
 			t.Errorf("%s: header, mode %v or owner %s", f.Path, f.Mode, f.Owner)
 		}
 		unit := filepath.Base(f.Path)
-		if f.Validate != "systemd-analyze verify --man=no /"+f.Path ||
-			f.Reload != "systemctl daemon-reload && systemctl enable "+unit+" && systemctl restart "+unit {
-			t.Errorf("%s: Validate %q Reload %q", f.Path, f.Validate, f.Reload)
+		if f.Validate.String() != "systemd-analyze verify --man=no /"+f.Path ||
+			f.Reload.String() != "systemctl daemon-reload && systemctl enable "+unit+" && systemctl restart "+unit {
+			t.Errorf("%s: Validate %q Reload %q", f.Path, f.Validate.String(), f.Reload.String())
 		}
 	}
 	want := []string{
@@ -234,10 +234,10 @@ func TestUnitsVerify(t *testing.T) {
 	unitDir := filepath.Join(root, "etc/systemd/system")
 	for _, unit := range []string{WorkerUnit(&s.App), BeatUnit(&s.App)} {
 		f := files[UnitPath(unit)]
-		cmd := exec.Command("sh", "-c", f.Validate)
+		cmd := exec.Command("sh", "-c", f.Validate.String())
 		cmd.Dir = "/"
 		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
-			t.Errorf("%s: %v\n%s", f.Validate, err, out)
+			t.Errorf("%s: %v\n%s", f.Validate.String(), err, out)
 		}
 		d := dump(t, unitDir, unit)
 		want := map[string][]string{

@@ -28,7 +28,7 @@ func (newKind) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File)
 		return nil
 	}
 	return []artifact.Step{
-		{Phase: artifact.PhaseServices, Command: files[0].Validate},
+		{Phase: artifact.PhaseServices, Command: files[0].Validate.String()},
 		{Phase: artifact.PhaseKernel, Command: "modprobe ip_vs"},
 		{Phase: artifact.PhaseBeforeUnits, Command: "echo before units"},
 	}
@@ -39,7 +39,7 @@ func TestCapabilities(t *testing.T) {
 	s := &schema.Stack{Name: "s", Source: "stacks/s.cue", Hosts: map[string]*schema.Host{
 		"lb": {Name: "lb", Roles: []string{"lb"}}, "db": {Name: "db", Roles: []string{"db"}}}}
 	files := []artifact.File{
-		{Host: "lb", Path: "etc/keepalived/keepalived.conf", Content: []byte("x\n"), Mode: 0o644, Owner: "root:root", Kind: "newkind", Validate: "keepalived -t"},
+		{Host: "lb", Path: "etc/keepalived/keepalived.conf", Content: []byte("x\n"), Mode: 0o644, Owner: "root:root", Kind: "newkind", Validate: artifact.Run("keepalived", "-t")},
 		{Host: "lb", Path: "etc/systemd/system/keepalived.service", Content: []byte("[Unit]\n"), Mode: 0o644, Owner: "root:root", Kind: "other"},
 	}
 	gens := []artifact.Generator{newKind{}}

@@ -78,8 +78,8 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Owner:   "root:root",
 			// --check-config executes the file and imports the app
 			// (after chdir), as a start would, without binding.
-			Validate: Binary(app, opt) + " --check-config --config " + opt.P("/"+ConfigPath(app)) + " " + app.Module,
-			Reload:   "systemctl reload " + app.Name + ".service",
+			Validate: artifact.Run(Binary(app, opt), "--check-config", "--config", opt.P("/"+ConfigPath(app)), app.Module),
+			Reload:   artifact.ReloadUnit(app.Name + ".service"),
 		})
 	}
 	return files, nil

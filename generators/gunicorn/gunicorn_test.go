@@ -226,10 +226,10 @@ func checkWithGunicorn(t *testing.T, s *schema.Stack, host, root string, f artif
 		t.Fatalf("python3 -m py_compile %s: %v\n%s", conf, err, out)
 	}
 	// The Validate command exactly as push runs it, from /.
-	v := exec.Command("sh", "-c", f.Validate)
+	v := exec.Command("sh", "-c", f.Validate.String())
 	v.Dir = "/"
 	if out, err := v.CombinedOutput(); err != nil {
-		t.Fatalf("validate %q: %v\n%s\n--- %s\n%s", f.Validate, err, out, f.Path, f.Content)
+		t.Fatalf("validate %q: %v\n%s\n--- %s\n%s", f.Validate.String(), err, out, f.Path, f.Content)
 	}
 	got := printConfig(t, Binary(&s.App, opt(root)), conf, s.App.Module)
 	compareSettings(t, got, expected(s, s.Hosts[host], root))
@@ -279,14 +279,14 @@ func TestExampleStacks(t *testing.T) {
 				if f.Path != "etc/"+s.App.Name+"/gunicorn.conf.py" || f.Mode != 0o644 || f.Owner != "root:root" {
 					t.Errorf("%s: path %q mode %v owner %q", f.Host, f.Path, f.Mode, f.Owner)
 				}
-				if want := "systemctl reload " + s.App.Name + ".service"; f.Reload != want {
-					t.Errorf("Reload = %q, want %q", f.Reload, want)
+				if want := "systemctl reload " + s.App.Name + ".service"; f.Reload.String() != want {
+					t.Errorf("Reload = %q, want %q", f.Reload.String(), want)
 				}
 				if want := artifact.Header("#", s); !strings.HasPrefix(string(f.Content), want) {
 					t.Errorf("%s does not start with the header %q", f.Path, want)
 				}
-				if want := Binary(&s.App, artifact.Options{}) + " --check-config --config /" + f.Path + " " + s.App.Module; f.Validate != want {
-					t.Errorf("Validate = %q, want %q", f.Validate, want)
+				if want := Binary(&s.App, artifact.Options{}) + " --check-config --config /" + f.Path + " " + s.App.Module; f.Validate.String() != want {
+					t.Errorf("Validate = %q, want %q", f.Validate.String(), want)
 				}
 			}
 			for _, h := range apps {

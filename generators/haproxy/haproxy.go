@@ -138,20 +138,20 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 // comments.
 func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.File, error) {
 	cfgPath := opt.P("/" + ConfigPath)
-	reload := "systemctl reload haproxy"
+	reload := artifact.ReloadUnit("haproxy")
 	cfg, err := config(s, h, opt)
 	if err != nil {
 		return nil, err
 	}
 	files := []artifact.File{{
 		Path: ConfigPath, Content: cfg, Mode: 0o644, Owner: "root:root",
-		Validate: "haproxy -c -f " + cfgPath, Reload: reload,
+		Validate: artifact.Run("haproxy", "-c", "-f", cfgPath), Reload: reload,
 	}, {
 		Path: DropInPath, Content: dropIn(s, opt), Mode: 0o644, Owner: "root:root",
-		Validate: "systemd-analyze verify --man=no haproxy.service",
+		Validate: artifact.Run("systemd-analyze", "verify", "--man=no", "haproxy.service"),
 		// The environment and the limit apply when the master starts;
 		// see the comments in the file for what waits for a restart.
-		Reload: "systemctl daemon-reload && systemctl reload haproxy",
+		Reload: artifact.DaemonReload().Then(artifact.ReloadUnit("haproxy")),
 	}}
 	if !terminatesTLS(s) {
 		return files, nil
@@ -167,7 +167,7 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.F
 	// when the script does (on a new host there is no certificate yet).
 	files = append(files, artifact.File{
 		Path: certScriptPath(s), Content: script, Mode: 0o755, Owner: "root:root",
-		Validate: "sh -n " + opt.P("/"+certScriptPath(s)),
+		Validate: artifact.Run("sh", "-n", opt.P("/"+certScriptPath(s))),
 	})
 	return files, nil
 }

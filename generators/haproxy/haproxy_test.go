@@ -50,10 +50,10 @@ func TestHAProxyAcceptsConfig(t *testing.T) {
 				t.Fatalf("haproxy -c reported:\n%s\n\nconfig:\n%s", strings.Join(problems, "\n"), sb.config())
 			}
 			cfg := sb.files[ConfigPath]
-			cmd := exec.Command("/bin/sh", "-c", cfg.Validate)
+			cmd := exec.Command("/bin/sh", "-c", cfg.Validate.String())
 			cmd.Env = append(os.Environ(), PasswordVar+"="+testPassword)
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("Validate %q: %v\n%s", cfg.Validate, err, out)
+				t.Fatalf("Validate %q: %v\n%s", cfg.Validate.String(), err, out)
 			}
 			if terminatesTLS(s) {
 				pem, err := os.ReadFile(sb.path(PEMPath(s)))
@@ -601,8 +601,8 @@ func TestCertScript(t *testing.T) {
 
 	// The script passes sh -n, its Validate command.
 	f := sb.files[certScriptPath(s)]
-	if out, err := exec.Command("/bin/sh", "-c", f.Validate).CombinedOutput(); err != nil {
-		t.Errorf("%s: %v\n%s", f.Validate, err, out)
+	if out, err := exec.Command("/bin/sh", "-c", f.Validate.String()).CombinedOutput(); err != nil {
+		t.Errorf("%s: %v\n%s", f.Validate.String(), err, out)
 	}
 	if f.Mode != 0o755 || !strings.HasPrefix(string(f.Content), "#!/bin/sh\n") {
 		t.Errorf("script mode %v / first line wrong", f.Mode)
@@ -633,7 +633,7 @@ func TestGenerateErrors(t *testing.T) {
 	s.Hosts["lb1"].Roles = []string{"lb", "app"}
 	s.Reindex()
 	if _, err := (Gen{}).Generate(s, artifact.Options{}); err == nil ||
-		err.Error() != "hosts.lb1: app.http_port: app.http_port (this host's nginx) 80 is also HAProxy's port 80 on this host: give one of them another port" {
+		err.Error() != "hosts.lb1: app.http_port (this host's nginx) 80 is also HAProxy's port 80 on this host: give one of them another port" {
 		t.Errorf("lb and app on one host at port 80: %v", err)
 	}
 	s = load(t, stackSrc(`app: http_port: 8080`))

@@ -44,7 +44,7 @@ func (Gen) FirstBoot(_ *schema.Stack, _ *schema.Host, files []artifact.File) []a
 	steps := []artifact.Step{{Phase: artifact.PhaseServices,
 		Command: "if keepalived -t -f /" + ConfigPath + "; then systemctl enable keepalived; systemctl restart keepalived; " +
 			"else echo 'hacompile: /" + ConfigPath + " does not check (keepalived -t): keepalived not started; fix the stack, push, then: systemctl enable --now keepalived'; fi"}}
-	if artifact.ValidateOf(files, StateTimerPath) != "" {
+	if !artifact.ValidateOf(files, StateTimerPath).IsZero() {
 		steps = append(steps, artifact.Step{Phase: artifact.PhaseServices, Command: "systemctl enable --now " + StateTimer})
 	}
 	return steps

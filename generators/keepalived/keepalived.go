@@ -95,8 +95,8 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		cfg := config(s, h, opt)
 		files = append(files, artifact.File{
 			Host: h.Name, Kind: "keepalived", Path: ConfigPath, Content: []byte(cfg), Mode: 0o644, Owner: "root:root",
-			Validate: "keepalived -t -f " + opt.P("/"+ConfigPath),
-			Reload:   "systemctl reload keepalived",
+			Validate: artifact.Run("keepalived", "-t", "-f", opt.P("/"+ConfigPath)),
+			Reload:   artifact.ReloadUnit("keepalived"),
 		})
 		if s.Balancer.Failover == "reserved-ip" {
 			script := notifyScript(s, opt)
@@ -105,7 +105,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			}
 			files = append(files, artifact.File{
 				Host: h.Name, Kind: "keepalived", Path: NotifyPath, Content: []byte(script), Mode: 0o755, Owner: "root:root",
-				Validate: "sh -n " + opt.P("/"+NotifyPath),
+				Validate: artifact.Run("sh", "-n", opt.P("/"+NotifyPath)),
 			})
 		}
 		if Monitored(s) {

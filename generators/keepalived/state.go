@@ -83,12 +83,12 @@ func stateFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"WantedBy=timers.target\n"
 	return []artifact.File{
 		{Kind: "keepalived", Path: StatePath, Content: []byte(stateScript(s, opt)), Mode: 0o755, Owner: "root:root",
-			Validate: "sh -n " + opt.P("/"+StatePath)},
+			Validate: artifact.Run("sh", "-n", opt.P("/"+StatePath))},
 		{Kind: "keepalived", Path: StateServicePath, Content: []byte(service), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no " + opt.P("/"+StateServicePath), Reload: "systemctl daemon-reload"},
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+StateServicePath)), Reload: artifact.DaemonReload()},
 		{Kind: "keepalived", Path: StateTimerPath, Content: []byte(timer), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no " + opt.P("/"+StateTimerPath),
-			Reload:   "systemctl daemon-reload && systemctl restart " + StateTimer},
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+StateTimerPath)),
+			Reload:   artifact.DaemonReload().Then(artifact.Restart(StateTimer))},
 	}
 }
 

@@ -247,11 +247,11 @@ func TestStateUnitsVerify(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: no %s", s.Name, p)
 			}
-			cmd := exec.Command("/bin/sh", "-c", f.Validate)
+			cmd := exec.Command("/bin/sh", "-c", f.Validate.String())
 			cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+filepath.Join(root, "etc/systemd/system")+":")
 			out, err := cmd.CombinedOutput()
 			if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-				t.Errorf("%s: %s: %v\n%s", s.Name, f.Validate, err, out)
+				t.Errorf("%s: %s: %v\n%s", s.Name, f.Validate.String(), err, out)
 			}
 		}
 		return

@@ -77,18 +77,18 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	return []artifact.File{
 		{
 			Path: AlertsPath, Content: alerts, Mode: 0o644,
-			Validate: "promtool check rules " + AlertsPath,
-			Reload:   "systemctl reload prometheus",
+			Validate: artifact.Run("promtool", "check", "rules", AlertsPath),
+			Reload:   artifact.ReloadUnit("prometheus"),
 		},
 		{
 			Path: ConfigPath, Content: config, Mode: 0o644,
-			Validate: "promtool check config " + ConfigPath,
-			Reload:   "systemctl reload prometheus",
+			Validate: artifact.Run("promtool", "check", "config", ConfigPath),
+			Reload:   artifact.ReloadUnit("prometheus"),
 		},
 		{
 			Path: AlertmanagerPath, Content: am, Mode: 0o644,
-			Validate: "amtool check-config " + AlertmanagerPath,
-			Reload:   "systemctl reload prometheus-alertmanager",
+			Validate: artifact.Run("amtool", "check-config", AlertmanagerPath),
+			Reload:   artifact.ReloadUnit("prometheus-alertmanager"),
 		},
 	}, nil
 }

@@ -77,15 +77,15 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		files = append(files,
 			artifact.File{
 				Host: h.Name, Kind: "mtail", Path: DefaultsPath, Content: []byte(b.String()), Mode: 0o644, Owner: "root:root",
-				Reload: "systemctl restart mtail",
+				Reload: artifact.Restart("mtail"),
 			},
 			artifact.File{
 				Host: h.Name, Kind: "mtail", Path: ProgramPath, Content: prog, Mode: 0o644, Owner: "root:root",
 				// --compile_only still opens mtail's HTTP port (3903 by
 				// default), which the running mtail holds on a host: port 0
 				// lets the check run beside it.
-				Validate: "mtail --compile_only --port 0 --progs " + opt.P("/"+ProgramPath),
-				Reload:   "systemctl reload mtail",
+				Validate: artifact.Run("mtail", "--compile_only", "--port", "0", "--progs", opt.P("/"+ProgramPath)),
+				Reload:   artifact.ReloadUnit("mtail"),
 			})
 	}
 	return files, nil

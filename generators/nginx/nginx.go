@@ -47,15 +47,14 @@ func LBSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Nam
 // validate checks the configuration this generator wrote: under a
 // sandbox root (push --root, tests) that is the tree's nginx.conf, not
 // the system's.
-func (g *gen) validate() string {
+func (g *gen) validate() artifact.Action {
 	if g.opt.Root == "" {
-		return "nginx -t"
+		return artifact.Run("nginx", "-t")
 	}
-	return "nginx -t -c " + g.opt.P("/etc/nginx/nginx.conf")
+	return artifact.Run("nginx", "-t", "-c", g.opt.P("/etc/nginx/nginx.conf"))
 }
 
 const (
-	reload = "systemctl reload nginx"
 	// acmePrefix is where HTTP-01 challenges are fetched; certbot's
 	// webroot plugin writes the tokens below <acme_root>/.well-known/.
 	acmePrefix = "/.well-known/acme-challenge/"
@@ -198,7 +197,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 		}
 		files = append(files, artifact.File{
 			Host: h.Name, Path: p, Content: []byte(content), Mode: 0o644, Owner: "root:root",
-			Validate: g.validate(), Reload: reload,
+			Validate: g.validate(), Reload: artifact.ReloadUnit("nginx"),
 		})
 	}
 	return files, nil

@@ -152,7 +152,7 @@ func TestFilesPerHost(t *testing.T) {
 		for i, f := range files {
 			where := s.Name + "/" + f.Host + "/" + f.Path
 			mustf(t, f.Mode == 0o644 && f.Owner == "root:root", "%s: mode %v owner %q", where, f.Mode, f.Owner)
-			mustf(t, f.Validate == "nginx -t" && f.Reload == "systemctl reload nginx", "%s: validate %q reload %q", where, f.Validate, f.Reload)
+			mustf(t, f.Validate.String() == "nginx -t" && f.Reload.String() == "systemctl reload nginx", "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
 			mustf(t, strings.HasPrefix(string(f.Content), header), "%s: no generated-by header", where)
 			mustf(t, artifact.CheckPath(f.Path) == nil, "%s: bad path", where)
 			if i > 0 {

@@ -66,7 +66,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 		files = append(files, artifact.File{
 			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: args(s, h, opt), Mode: 0o644, Owner: "root:root",
-			Reload: "systemctl restart " + Package,
+			Reload: artifact.Restart(Package),
 		})
 	}
 	for _, h := range CertHosts(s) {
@@ -171,11 +171,11 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"[Install]\n" +
 		"WantedBy=timers.target\n"
 	return []artifact.File{
-		{Path: CertScriptPath, Content: []byte(script), Mode: 0o755, Owner: "root:root", Validate: "sh -n " + opt.P("/"+CertScriptPath)},
+		{Path: CertScriptPath, Content: []byte(script), Mode: 0o755, Owner: "root:root", Validate: artifact.Run("sh", "-n", opt.P("/"+CertScriptPath))},
 		{Path: CertServicePath, Content: []byte(service), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no " + opt.P("/"+CertServicePath), Reload: "systemctl daemon-reload"},
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+CertServicePath)), Reload: artifact.DaemonReload()},
 		{Path: CertTimerPath, Content: []byte(timer), Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no " + opt.P("/"+CertTimerPath), Reload: "systemctl daemon-reload && systemctl restart hacompile-cert-expiry.timer"},
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+CertTimerPath)), Reload: artifact.DaemonReload().Then(artifact.Restart("hacompile-cert-expiry.timer"))},
 	}
 }
 

@@ -36,11 +36,11 @@ func TestUnitsVerify(t *testing.T) {
 	}
 	for _, p := range []string{nodeexporter.CertServicePath, nodeexporter.CertTimerPath} {
 		f := m["lb1/"+p]
-		cmd := exec.Command("/bin/sh", "-c", f.Validate)
+		cmd := exec.Command("/bin/sh", "-c", f.Validate.String())
 		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+filepath.Join(root, "etc/systemd/system")+":")
 		out, err := cmd.CombinedOutput()
 		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-			t.Errorf("%s: %v\n%s", f.Validate, err, out)
+			t.Errorf("%s: %v\n%s", f.Validate.String(), err, out)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Mode: 0o640, Owner: "redis:redis",
 			// Redis has no configuration check; a bad file fails the
 			// restart, which systemd reports.
-			Reload: "systemctl restart redis-server",
+			Reload: artifact.Restart("redis-server"),
 		})
 	}
 	return files, nil

@@ -109,7 +109,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		fmt.Fprintf(&b, "ARGS=\"%s\"\n", strings.Join(a, " "))
 		files = append(files, artifact.File{
 			Host: h.Name, Kind: "redis-exporter", Path: ArgsPath, Content: []byte(b.String()), Mode: 0o644, Owner: "root:root",
-			Reload: "systemctl restart " + Package,
+			Reload: artifact.Restart(Package),
 		})
 	}
 	return files, nil

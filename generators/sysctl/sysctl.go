@@ -39,7 +39,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, h := range s.HostNames() {
 		files = append(files, artifact.File{
 			Host: h, Path: Path, Content: content, Mode: 0o644, Owner: "root:root",
-			Reload: "sysctl --system",
+			Reload: artifact.SysctlSystem(),
 		})
 	}
 	return files, nil

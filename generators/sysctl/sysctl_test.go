@@ -49,8 +49,8 @@ func TestKeysExist(t *testing.T) {
 			}
 			checked++
 		}
-		if files[0].Reload != "sysctl --system" {
-			t.Errorf("reload action = %q", files[0].Reload)
+		if files[0].Reload.String() != "sysctl --system" {
+			t.Errorf("reload action = %q", files[0].Reload.String())
 		}
 	}
 	if checked < 8 {

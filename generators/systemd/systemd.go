@@ -90,10 +90,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		unit := UnitName(&s.App)
 		files = append(files, artifact.File{
 			Host: h.Name, Path: UnitPath(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no " + opt.P("/"+UnitPath(&s.App)),
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+UnitPath(&s.App))),
 			// A changed unit applies only on restart; enable makes the app
 			// come back after a reboot.
-			Reload: "systemctl daemon-reload && systemctl enable " + unit + " && systemctl restart " + unit,
+			Reload: artifact.DaemonReload().Then(artifact.Enable(unit), artifact.Restart(unit)),
 		})
 	}
 	dropIn := nginxDropIn(s)
@@ -104,10 +104,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 		files = append(files, artifact.File{
 			Host: name, Path: NginxDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root",
-			Validate: "systemd-analyze verify --man=no nginx.service",
+			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", "nginx.service"),
 			// LimitNOFILE= is applied when nginx starts; a reload keeps
 			// the old master and its limit.
-			Reload: "systemctl daemon-reload && systemctl restart nginx.service",
+			Reload: artifact.DaemonReload().Then(artifact.Restart("nginx.service")),
 		})
 	}
 	return files, nil

@@ -56,7 +56,7 @@ func generate(t *testing.T, s *schema.Stack, opt artifact.Options) []artifact.Fi
 	}
 	for i := range files {
 		a, b := files[i], again[i]
-		if a.Host != b.Host || a.Path != b.Path || !bytes.Equal(a.Content, b.Content) || a.Validate != b.Validate || a.Reload != b.Reload {
+		if a.Host != b.Host || a.Path != b.Path || !bytes.Equal(a.Content, b.Content) || a.Validate.String() != b.Validate.String() || a.Reload.String() != b.Reload.String() {
 			t.Fatalf("Generate is not deterministic for %s:%s", a.Host, a.Path)
 		}
 	}
@@ -130,7 +130,7 @@ func checkAppUnit(t *testing.T, s *schema.Stack, root string, f artifact.File, w
 	t.Helper()
 	app := &s.App
 	opt := artifact.Options{Root: root}
-	verify(t, nil, f.Validate)
+	verify(t, nil, f.Validate.String())
 	d := dump(t, filepath.Join(root, "etc/systemd/system"), UnitName(app))
 	eq := func(key, want string) {
 		t.Helper()
@@ -235,7 +235,7 @@ func checkDropIn(t *testing.T, s *schema.Stack, root string, f artifact.File) {
 	t.Helper()
 	nginxUnitInstalled(t)
 	unitDir := filepath.Join(root, "etc/systemd/system")
-	verify(t, []string{"SYSTEMD_UNIT_PATH=" + unitDir + ":"}, f.Validate)
+	verify(t, []string{"SYSTEMD_UNIT_PATH=" + unitDir + ":"}, f.Validate.String())
 	d := dump(t, unitDir, "nginx.service")
 	if got := d.values("DropIn Path"); !slices.Contains(got, filepath.Join(root, f.Path)) {
 		t.Errorf("systemd did not load the drop-in: DropIn Path %q", got)
@@ -311,19 +311,19 @@ func TestExampleStacks(t *testing.T) {
 				switch f.Path {
 				case NginxDropIn:
 					gotNginx = append(gotNginx, f.Host)
-					if f.Validate != "systemd-analyze verify --man=no nginx.service" || f.Reload != "systemctl daemon-reload && systemctl restart nginx.service" {
-						t.Errorf("drop-in Validate %q Reload %q", f.Validate, f.Reload)
+					if f.Validate.String() != "systemd-analyze verify --man=no nginx.service" || f.Reload.String() != "systemctl daemon-reload && systemctl restart nginx.service" {
+						t.Errorf("drop-in Validate %q Reload %q", f.Validate.String(), f.Reload.String())
 					}
 				case "etc/systemd/system/" + s.App.Name + ".service":
 					if !s.Hosts[f.Host].Has("app") {
 						t.Errorf("app unit on %s, which has no app role", f.Host)
 					}
-					if want := "systemd-analyze verify --man=no /etc/systemd/system/" + s.App.Name + ".service"; f.Validate != want {
-						t.Errorf("Validate %q, want %q", f.Validate, want)
+					if want := "systemd-analyze verify --man=no /etc/systemd/system/" + s.App.Name + ".service"; f.Validate.String() != want {
+						t.Errorf("Validate %q, want %q", f.Validate.String(), want)
 					}
 					u := s.App.Name + ".service"
-					if want := "systemctl daemon-reload && systemctl enable " + u + " && systemctl restart " + u; f.Reload != want {
-						t.Errorf("Reload %q, want %q", f.Reload, want)
+					if want := "systemctl daemon-reload && systemctl enable " + u + " && systemctl restart " + u; f.Reload.String() != want {
+						t.Errorf("Reload %q, want %q", f.Reload.String(), want)
 					}
 				default:
 					t.Errorf("unexpected file %s:%s", f.Host, f.Path)

@@ -548,8 +548,14 @@ type ManifestEntry struct {
 	Size     int    `json:"size"`
 	Mode     string `json:"mode"`
 	Owner    string `json:"owner"`
-	Validate string `json:"validate,omitempty"`
-	Reload   string `json:"reload,omitempty"`
+	Validate artifact.Action `json:"validate,omitzero"`
+	Reload   artifact.Action `json:"reload,omitzero"`
+}
+
+// Equal reports whether e and o describe the same file the same way.
+func (e ManifestEntry) Equal(o ManifestEntry) bool {
+	return e.Host == o.Host && e.Path == o.Path && e.Kind == o.Kind && e.SHA256 == o.SHA256 && e.Size == o.Size &&
+		e.Mode == o.Mode && e.Owner == o.Owner && e.Validate.Equal(o.Validate) && e.Reload.Equal(o.Reload)
 }
 
 // Manifest lists a stack's files. Host files carry their absolute path

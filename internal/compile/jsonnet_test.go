@@ -69,7 +69,7 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 		b := cu.Files[i]
 		where := a.Host + ":" + a.Path
 		meta := func(f artifact.File) string {
-			return fmt.Sprintf("%s:%s kind %s mode %o owner %s validate %q reload %q", f.Host, f.Path, f.Kind, f.Mode, f.Owner, f.Validate, f.Reload)
+			return fmt.Sprintf("%s:%s kind %s mode %o owner %s validate %q reload %q", f.Host, f.Path, f.Kind, f.Mode, f.Owner, f.Validate.String(), f.Reload.String())
 		}
 		if meta(a) != meta(b) {
 			t.Errorf("file %d differs beyond its content:\n jsonnet %s\n cue     %s", i, meta(a), meta(b))
@@ -106,7 +106,7 @@ func TestJsonnetExampleMatchesCUE(t *testing.T) {
 	for i := range ma.Files {
 		a, b := ma.Files[i], mb.Files[i]
 		a.SHA256, a.Size, b.SHA256, b.Size = "", 0, "", 0
-		if a != b {
+		if !a.Equal(b) {
 			t.Errorf("manifest entry %d: %+v vs %+v", i, a, b)
 		}
 	}

@@ -26,7 +26,8 @@ type Rendering struct {
 }
 
 type fileMeta struct {
-	kind, reload, app string
+	kind, app string
+	reload    artifact.Action
 	// effect is when a file with no reload action takes effect, as its
 	// generator says.
 	effect string
@@ -396,7 +397,7 @@ const (
 // --system". The app's own unit is called app whatever its name.
 func fileImpact(m fileMeta) []string {
 	var out []string
-	for _, op := range artifact.Ops(m.reload) {
+	for _, op := range m.reload.Ops() {
 		verb, unit, isUnit := op.Unit()
 		switch {
 		case op.Sysctl():

@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"github.com/hacompile/hacompile/generators/artifact"
 	"slices"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestFileImpact(t *testing.T) {
 		{"cloud-init", "", []string{"new instances only"}},
 		{ManifestKind, "", []string{}},
 	} {
-		if got := fileImpact(fileMeta{kind: tc.kind, reload: tc.reload, effect: compile.Builtin().Effect(tc.kind), app: "shop"}); !slices.Equal(got, tc.want) {
+		if got := fileImpact(fileMeta{kind: tc.kind, reload: artifact.ParseAction(tc.reload), effect: compile.Builtin().Effect(tc.kind), app: "shop"}); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %q: %q, want %q", tc.kind, tc.reload, got, tc.want)
 		}
 	}

@@ -231,8 +231,10 @@ func parseFiles(out []byte) ([]artifact.File, error) {
 				}
 				f.Owner = o
 			}
-			f.Validate, _ = x["validate"].(string)
-			f.Reload, _ = x["reload"].(string)
+			// Shell text, as the manifest keeps actions.
+			v, _ := x["validate"].(string)
+			r, _ := x["reload"].(string)
+			f.Validate, f.Reload = artifact.ParseAction(v), artifact.ParseAction(r)
 		default:
 			return nil, fmt.Errorf("file %q: got %s, want the content as a string or an object {%s}", p, jsonType(x), strings.Join(fileFields, ", "))
 		}

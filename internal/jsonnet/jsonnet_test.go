@@ -165,7 +165,7 @@ func TestParseFiles(t *testing.T) {
 		var got []string
 		for _, f := range files {
 			s := fmt.Sprintf("%s %o", f.Path, f.Mode)
-			for _, x := range []string{f.Owner, f.Validate, f.Reload, string(f.Content)} {
+			for _, x := range []string{f.Owner, f.Validate.String(), f.Reload.String(), string(f.Content)} {
 				if x != "" {
 					s += " " + x
 				}

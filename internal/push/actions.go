@@ -13,8 +13,8 @@ import (
 func validateCommands(changes []Change) []string {
 	var out []string
 	for _, c := range changes {
-		for _, v := range c.Validate {
-			if v != "" && !slices.Contains(out, v) && !namesRemoved(c, v) {
+		for _, a := range c.Validate {
+			if v := a.String(); v != "" && !slices.Contains(out, v) && !namesRemoved(c, v) {
 				out = append(out, v)
 			}
 		}
@@ -42,10 +42,9 @@ func namesRemoved(c Change, cmd string) bool {
 // reloadSteps turns the changes' reload actions into the commands to
 // run, each once, in an order that works:
 //
-//   - A manifest reload is a chain like "systemctl daemon-reload &&
-//     systemctl restart nginx.service"; it is split at "&&" and the
-//     steps run one by one, stopping at the first failure, as the chain
-//     would.
+//   - A reload action is a chain of steps ("systemctl daemon-reload",
+//     then "systemctl restart nginx.service"); the steps run one by one,
+//     stopping at the first failure, as the chain would.
 //   - systemctl daemon-reload goes first: a service reloaded before
 //     systemd has read its changed unit runs with the old unit.
 //   - sysctl --system goes next: services may size themselves from
@@ -61,7 +60,7 @@ func reloadSteps(changes []Change) []string {
 	var steps []artifact.Op
 	for _, c := range changes {
 		for _, chain := range c.Reload {
-			for _, op := range artifact.Ops(chain) {
+			for _, op := range chain.Ops() {
 				if !slices.ContainsFunc(steps, func(o artifact.Op) bool { return o.Command == op.Command }) && !namesRemoved(c, op.Command) {
 					steps = append(steps, op)
 				}

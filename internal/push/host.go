@@ -258,11 +258,11 @@ func (r *hostRun) pushPaths() ([]pathPlan, error) {
 			}
 		}
 		pp := pathPlan{Path: f.Path, Want: w, Expect: expect(f.Path)}
-		pp.Validate = appendUnique(pp.Validate, f.Validate)
-		pp.Reload = appendUnique(pp.Reload, f.Reload)
+		pp.Validate = appendActions(pp.Validate, f.Validate)
+		pp.Reload = appendActions(pp.Reload, f.Reload)
 		if e := r.state.entry(f.Path); e != nil {
-			pp.Validate = appendUnique(pp.Validate, e.Validate)
-			pp.Reload = appendUnique(pp.Reload, e.Reload)
+			pp.Validate = appendActions(pp.Validate, e.Validate)
+			pp.Reload = appendActions(pp.Reload, e.Reload)
 		}
 		pps = append(pps, pp)
 	}
@@ -272,7 +272,7 @@ func (r *hostRun) pushPaths() ([]pathPlan, error) {
 				continue
 			}
 			pps = append(pps, pathPlan{Path: e.Path, Expect: expect(e.Path),
-				Validate: appendUnique(nil, e.Validate), Reload: appendUnique(nil, e.Reload)})
+				Validate: appendActions(nil, e.Validate), Reload: appendActions(nil, e.Reload)})
 		}
 	}
 	slices.SortFunc(pps, func(a, b pathPlan) int { return strings.Compare(a.Path, b.Path) })
@@ -597,8 +597,8 @@ func mergeChanges(base, changes []Change) []Change {
 		}
 		prev := &out[i]
 		prev.New, prev.Reason = ch.New, ch.Reason
-		prev.Validate = appendUnique(prev.Validate, ch.Validate...)
-		prev.Reload = appendUnique(prev.Reload, ch.Reload...)
+		prev.Validate = appendActions(prev.Validate, ch.Validate...)
+		prev.Reload = appendActions(prev.Reload, ch.Reload...)
 		switch {
 		case prev.Old == nil && ch.New == nil:
 			out = slices.Delete(out, i, i+1)
@@ -673,7 +673,7 @@ func (r *hostRun) recordUnchanged() error {
 		gen = r.state.Generation
 	}
 	st := r.newState(gen)
-	if r.state != nil && r.state.SourceSHA256 == st.SourceSHA256 && slices.Equal(r.state.Files, st.Files) {
+	if r.state != nil && r.state.SourceSHA256 == st.SourceSHA256 && slices.EqualFunc(r.state.Files, st.Files, compile.ManifestEntry.Equal) {
 		return nil
 	}
 	return r.c.writeJSON(r.root(statePath(r.o.Stack)), st)

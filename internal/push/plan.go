@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"github.com/hacompile/hacompile/generators/artifact"
 	"io"
 	"io/fs"
 	"slices"
@@ -120,7 +121,7 @@ type pathPlan struct {
 	Have   remoteFile
 	// Validate and Reload are the commands of the path's manifest
 	// entries, new and old.
-	Validate, Reload []string
+	Validate, Reload []artifact.Action
 }
 
 // planPath decides one path: no change, or a Change; drift is non-empty
@@ -204,10 +205,11 @@ func kindOf(m fs.FileMode) string {
 	return "special file"
 }
 
-func appendUnique(list []string, s ...string) []string {
-	for _, v := range s {
-		if v != "" && !slices.Contains(list, v) {
-			list = append(list, v)
+// appendActions appends the actions not yet in list, skipping empty ones.
+func appendActions(list []artifact.Action, as ...artifact.Action) []artifact.Action {
+	for _, a := range as {
+		if !a.IsZero() && !slices.ContainsFunc(list, a.Equal) {
+			list = append(list, a)
 		}
 	}
 	return list

@@ -35,8 +35,8 @@ type File struct {
 	Mode     fs.FileMode
 	Owner    string // user:group
 	Kind     string
-	Validate string
-	Reload   string
+	Validate artifact.Action
+	Reload   artifact.Action
 }
 
 // Host is one deployment target.

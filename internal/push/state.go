@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/generators/artifact"
 	"os"
 	"path"
 	"slices"
@@ -96,8 +97,8 @@ type Change struct {
 	// Validate and Reload are the commands of the file's manifest
 	// entries, old and new, run when the change takes effect or is
 	// undone.
-	Validate []string `json:"validate,omitempty"`
-	Reload   []string `json:"reload,omitempty"`
+	Validate []artifact.Action `json:"validate,omitempty"`
+	Reload   []artifact.Action `json:"reload,omitempty"`
 }
 
 // readJSON reads p into v; found is false when p does not exist.

@@ -2,6 +2,7 @@ package push
 
 import (
 	"errors"
+	"github.com/hacompile/hacompile/generators/artifact"
 	"io/fs"
 	"slices"
 	"strings"
@@ -92,12 +93,12 @@ func TestBatches(t *testing.T) {
 
 func TestReloadSteps(t *testing.T) {
 	changes := []Change{
-		{Path: "/etc/app/gunicorn.conf.py", Reload: []string{"systemctl reload app.service"}},
-		{Path: "/etc/nginx/nginx.conf", Reload: []string{"systemctl reload nginx"}},
-		{Path: "/etc/sysctl.d/60-hacompile.conf", Reload: []string{"sysctl --system"}},
-		{Path: "/etc/systemd/system/app.service", Reload: []string{"systemctl daemon-reload && systemctl enable app.service && systemctl restart app.service"}},
-		{Path: "/etc/systemd/system/nginx.service.d/x.conf", Reload: []string{"systemctl  daemon-reload&&systemctl restart nginx.service"}},
-		{Path: "/etc/haproxy/haproxy.cfg", Reload: []string{"systemctl reload haproxy"}},
+		{Path: "/etc/app/gunicorn.conf.py", Reload: []artifact.Action{artifact.ParseAction("systemctl reload app.service")}},
+		{Path: "/etc/nginx/nginx.conf", Reload: []artifact.Action{artifact.ParseAction("systemctl reload nginx")}},
+		{Path: "/etc/sysctl.d/60-hacompile.conf", Reload: []artifact.Action{artifact.ParseAction("sysctl --system")}},
+		{Path: "/etc/systemd/system/app.service", Reload: []artifact.Action{artifact.ParseAction("systemctl daemon-reload && systemctl enable app.service && systemctl restart app.service")}},
+		{Path: "/etc/systemd/system/nginx.service.d/x.conf", Reload: []artifact.Action{artifact.ParseAction("systemctl  daemon-reload&&systemctl restart nginx.service")}},
+		{Path: "/etc/haproxy/haproxy.cfg", Reload: []artifact.Action{artifact.ParseAction("systemctl reload haproxy")}},
 	}
 	want := []string{
 		"systemctl daemon-reload", "sysctl --system",
@@ -110,9 +111,9 @@ func TestReloadSteps(t *testing.T) {
 	// A removed unit's own steps would fail; the rest still run.
 	removed := []Change{
 		{Path: "/etc/systemd/system/old.service", Action: "remove",
-			Validate: []string{"systemd-analyze verify /srv/x/etc/systemd/system/old.service"},
-			Reload:   []string{"systemctl daemon-reload && systemctl enable old.service && systemctl restart old.service"}},
-		{Path: "/etc/nginx/conf.d/old.conf", Action: "remove", Validate: []string{"nginx -t"}, Reload: []string{"systemctl reload nginx"}},
+			Validate: []artifact.Action{artifact.ParseAction("systemd-analyze verify /srv/x/etc/systemd/system/old.service")},
+			Reload:   []artifact.Action{artifact.ParseAction("systemctl daemon-reload && systemctl enable old.service && systemctl restart old.service")}},
+		{Path: "/etc/nginx/conf.d/old.conf", Action: "remove", Validate: []artifact.Action{artifact.ParseAction("nginx -t")}, Reload: []artifact.Action{artifact.ParseAction("systemctl reload nginx")}},
 	}
 	if got := reloadSteps(removed); !slices.Equal(got, []string{"systemctl daemon-reload", "systemctl reload nginx"}) {
 		t.Errorf("removed: %q", got)
@@ -243,8 +244,8 @@ waive: [{rule: "ha-single-lb", reason: "unit test fleet", until: "2999-01-01"}]
 		if f.Path == "/etc/systemd/system/app.service" && !strings.Contains(string(f.Content), "/srv/stage/app1/srv/app/venv/bin/gunicorn") {
 			t.Errorf("unit not rendered under the root:\n%s", f.Content)
 		}
-		if f.Validate != "" && strings.Contains(f.Validate, "/etc/") && !strings.Contains(f.Validate, "/srv/stage/app1/etc/") {
-			t.Errorf("validate command outside the root: %s", f.Validate)
+		if f.Validate.String() != "" && strings.Contains(f.Validate.String(), "/etc/") && !strings.Contains(f.Validate.String(), "/srv/stage/app1/etc/") {
+			t.Errorf("validate command outside the root: %s", f.Validate.String())
 		}
 	}
 	if _, err := Targets(r, TargetOptions{Hosts: []string{"db9"}}); !errors.Is(err, ErrUnknownHost) || !strings.Contains(err.Error(), `"db9": stack shop has app1, app2, lb1`) {

@@ -211,7 +211,7 @@ func GenerateTwice(t testing.TB, g artifact.Generator, s *schema.Stack, opt arti
 	for i := range a {
 		x, y := a[i], b[i]
 		if x.Host != y.Host || x.Path != y.Path || !bytes.Equal(x.Content, y.Content) || x.Mode != y.Mode ||
-			x.Owner != y.Owner || x.Validate != y.Validate || x.Reload != y.Reload {
+			x.Owner != y.Owner || !x.Validate.Equal(y.Validate) || !x.Reload.Equal(y.Reload) {
 			t.Errorf("%s/%s: file %d (%s %s) differs between two runs", s.Name, g.Kind(), i, x.Host, x.Path)
 		}
 	}
