@@ -60,6 +60,7 @@ func write(t *testing.T, s *schema.Stack, root string) map[string]map[string]art
 // carry VRRP); the notify script exists
 // at its sandbox path, as enable_script_security requires.
 func TestKeepalivedCheck(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "keepalived", "keepalived")
 	ifname := ""
 	ifs, _ := net.Interfaces()
@@ -112,6 +113,7 @@ func TestKeepalivedCheck(t *testing.T) {
 // itself), has its own priority, tracks its own daemon, and holds the
 // address the way its failover says.
 func TestConfig(t *testing.T) {
+	t.Parallel()
 	for _, s := range failoverStacks(t) {
 		v := s.Balancer.VRRP
 		byHost := write(t, s, "")
@@ -201,6 +203,7 @@ func (a *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stand-in DigitalOcean API on 127.0.0.1, pointed at it through the
 // environment file, as keepalived would run it on a new master.
 func TestNotifyScript(t *testing.T) {
+	t.Parallel()
 	testtool.Require(t, "curl", "curl")
 	var s *schema.Stack
 	for _, st := range failoverStacks(t) {
@@ -350,6 +353,7 @@ func (a *awsStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestAWSNotifyScript runs the rendered AWS notify script, with Debian's
 // AWS CLI, against a stand-in metadata service and EC2 API on 127.0.0.1.
 func TestAWSNotifyScript(t *testing.T) {
+	t.Parallel()
 	testtool.Require(t, "curl", "curl")
 	if _, err := os.Stat("/usr/bin/aws"); err != nil {
 		testtool.Missing(t, "Debian's AWS CLI (/usr/bin/aws, package awscli) not installed")

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
+
+// nsSeq tells apart the namespaces of tests running side by side.
+var nsSeq atomic.Int32
 
 // netns is a network namespace the test creates and removes.
 type netns string
@@ -45,7 +49,8 @@ func joined(t *testing.T, addrs ...string) []netns {
 	if _, err := exec.LookPath("ip"); err != nil {
 		testtool.Missing(t, "ip (iproute2) not installed")
 	}
-	id := fmt.Sprintf("hck%d", os.Getpid())
+	// Unique per call: the live tests run side by side.
+	id := fmt.Sprintf("hck%d%c", os.Getpid(), 'a'+rune(nsSeq.Add(1)))
 	add := func(n netns) {
 		if out, err := exec.Command("ip", "netns", "add", string(n)).CombinedOutput(); err != nil {
 			t.Skipf("cannot create a network namespace: %v %s", err, out)
@@ -140,6 +145,7 @@ func waitFor(limit time.Duration, cond func() bool) time.Duration {
 // balancer daemon stops (the tracked check fails). The check script is
 // the one thing changed: it tests for a file instead of asking systemd.
 func TestLiveFailover(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "keepalived", "keepalived")
 	if testing.Short() {
 		t.Skip("starts keepalived")

@@ -99,6 +99,7 @@ func (b *liveBalancer) timer(t *testing.T) {
 // killed flips the other to MASTER holding the address, and the stopped
 // one to no state; a master whose balancer daemon stops says FAULT.
 func TestLiveStateMetric(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "keepalived", "keepalived")
 	testtool.Require(t, "flock", "util-linux")
 	if testing.Short() {

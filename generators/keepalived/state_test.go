@@ -111,6 +111,7 @@ func monitoredDO(t *testing.T) *schema.Stack {
 // host's; when the service does not answer, it says the check failed
 // and claims nothing.
 func TestStateScriptHolder(t *testing.T) {
+	t.Parallel()
 	do := monitoredDO(t)
 	aws := awsStack(t)
 	aws.Monitoring.Enabled = true
@@ -179,6 +180,7 @@ func (a *assigning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notify_master script has moved the address, rather than saying it does
 // not hold it until the timer's next run.
 func TestStateScriptRecheck(t *testing.T) {
+	t.Parallel()
 	do := monitoredDO(t)
 	vip, inst := do.Balancer.VRRP.VirtualAddress, InstanceName(do)
 	md := &assigning{ip: vip}
@@ -207,6 +209,7 @@ func TestStateScriptRecheck(t *testing.T) {
 // transitions, and a state file with no live keepalived behind it reads
 // as no state.
 func TestStateScriptNotify(t *testing.T) {
+	t.Parallel()
 	testtool.Require(t, "flock", "util-linux")
 	s := awsStack(t)
 	s.Monitoring.Enabled = true
@@ -223,6 +226,7 @@ func TestStateScriptNotify(t *testing.T) {
 // TestStateUnitsVerify: systemd-analyze verify accepts the state
 // service and timer with no warnings, the timer finding its service.
 func TestStateUnitsVerify(t *testing.T) {
+	t.Parallel()
 	testtool.Require(t, "systemd-analyze", "systemd")
 	for _, s := range failoverStacks(t) {
 		if !Monitored(s) {

@@ -12,13 +12,14 @@ import (
 )
 
 // handshakeScript starts the server (its arguments), waits for
-// 127.0.0.1:443, runs one openssl s_client per case and stops the server
+// 127.0.0.1:443 to complete a handshake for the stack's name (HAProxy's
+// strict-sni refuses one without it), runs one openssl s_client per case and stops the server
 // it started, by its pid. Everything runs in the test's private network
 // namespace: only its loopback is reachable.
 const handshakeScript = `"$@" >/mnt/server.log 2>&1 &
 pid=$!
 i=0
-until openssl s_client -connect 127.0.0.1:443 </dev/null >/dev/null 2>&1; do
+until openssl s_client -connect 127.0.0.1:443 -servername "$SNI" </dev/null >/dev/null 2>&1; do
 	i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1
 done
 hs() { name=$1; shift; echo "== $name"; openssl s_client -connect 127.0.0.1:443 -servername "$SNI" "$@" </dev/null 2>&1; echo "rc=$?"; }
@@ -35,6 +36,7 @@ echo "== server"; cat /mnt/server.log`
 // ECDHE and TLS 1.3 succeed, and where the release's OpenSSL is 3.5 or
 // newer the hybrid X25519MLKEM768 group is negotiated.
 func TestHandshake(t *testing.T) {
+	t.Parallel()
 	servers := []struct {
 		stack, host string
 		cmd         []string
@@ -46,6 +48,7 @@ func TestHandshake(t *testing.T) {
 	}
 	for _, rel := range releases(t) {
 		t.Run(rel, func(t *testing.T) {
+			t.Parallel()
 			tg := targetFor(t, rel)
 			r := osrelease.MustLookup(rel)
 			rs, err := compile.RenderAll(testtool.LoadStacksFor(t, rel), artifact.Options{Root: mnt})

@@ -30,8 +30,10 @@ const mnt = "/mnt"
 // every file: nginx -t and haproxy -c with no warning, systemd-analyze
 // verify with no output, cloud-init schema "Valid".
 func TestToolsPerRelease(t *testing.T) {
+	t.Parallel()
 	for _, rel := range releases(t) {
 		t.Run(rel, func(t *testing.T) {
+			t.Parallel()
 			tg := targetFor(t, rel)
 			stacks := testtool.LoadStacksFor(t, tg.os)
 			sandboxed, err := compile.RenderAll(stacks, artifact.Options{Root: mnt})
