@@ -27,6 +27,7 @@ import (
 // (it turns DOWN when its app dies). The same reload without drain must
 // send new requests to app1, or the test proves nothing.
 func TestLiveDrain(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")

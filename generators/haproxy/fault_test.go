@@ -87,6 +87,7 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 // retries, no observe, 10 s checks) must fail: the test proves the
 // settings, not the stand-ins.
 func TestLiveBackendFault(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")
@@ -141,6 +142,7 @@ func TestLiveBackendFault(t *testing.T) {
 // within rise x interval; a frozen host must be out within interval +
 // fall x timeout + (fall-1) x fastinter.
 func TestLiveHealthTiming(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")

@@ -136,6 +136,7 @@ func runHAProxy(t *testing.T, bin, cfg string, env []string, ready string) func(
 // 8888 is where certbot would listen). Only the frontends' ":80" and
 // ":443" are moved to free loopback ports.
 func TestLive(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")
@@ -406,6 +407,7 @@ func serverState(t *testing.T, socket, backend, server string) string {
 // TestLiveEmptyPassword: an environment file that lacks the password must
 // not turn the stats page into one that "admin" enters with none.
 func TestLiveEmptyPassword(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")

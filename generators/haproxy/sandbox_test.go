@@ -28,16 +28,8 @@ const testPassword = "s3cret-T3st-pa55word"
 // load validates an in-test stack.
 func load(t testing.TB, src string) *schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatalf("loading test stack: %v\n%s", err, src)
-	}
 	// Rendered for this machine's release: the tests run its haproxy.
-	return testtool.ForHost(s)[0]
+	return testtool.ForHost(testtool.Load(t, "t.cue", src))[0]
 }
 
 // stackSrc is a two-app, one-balancer stack; extra is CUE appended at

@@ -18,6 +18,7 @@ import (
 // app host out within interval + fall x 500 ms (+ fastinter), a bound
 // the whole-second default (1 s, about 2.7 s measured) misses.
 func TestLiveSubSecondCheckTimeout(t *testing.T) {
+	t.Parallel()
 	bin := testtool.Require(t, "haproxy", "haproxy")
 	if testing.Short() {
 		t.Skip("starts haproxy")

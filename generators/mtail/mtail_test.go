@@ -15,11 +15,7 @@ import (
 
 func load(t *testing.T, balancer string) *schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(`
+	return testtool.Load(t, "t.cue", `
 name:   "t"
 domain: "shop.example.com"
 hosts: {
@@ -30,11 +26,7 @@ hosts: {
 balancer: kind: "`+balancer+`"
 monitoring: address: "10.0.0.2"
 app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+`)
 }
 
 // TestWhere: mtail runs on the app hosts of an nginx-balanced stack,

@@ -31,6 +31,7 @@ func (h slowHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // app2. The same reload with the undrained render must send new
 // requests to app1 too, or the test proves nothing.
 func TestLiveDrain(t *testing.T) {
+	t.Parallel()
 	nginx := testtool.Require(t, "nginx", "nginx")
 	if testing.Short() {
 		t.Skip("starts nginx")

@@ -19,6 +19,7 @@ import (
 // run with the balancer as it was rendered before (fail_timeout 30 s, no
 // proxy_next_upstream) must fail, or the test proves nothing.
 func TestLiveBalancerFault(t *testing.T) {
+	t.Parallel()
 	nginx := testtool.Require(t, "nginx", "nginx")
 	if testing.Short() {
 		t.Skip("starts nginx")

@@ -129,6 +129,7 @@ func writeFile(t *testing.T, p, content string) {
 // security headers; nginx's own 502 keeps its status with and without
 // the error page file.
 func TestLiveAppBehindBalancer(t *testing.T) {
+	t.Parallel()
 	nginx := testtool.Require(t, "nginx", "nginx")
 	port := freePort(t, "127.0.0.1")
 	s := loadSource(t, "live", `
@@ -247,6 +248,7 @@ func loopbackNet() string {
 // HTTPS speaks HTTP/2 with exactly the profile's protocol versions and
 // ciphers, and sends HSTS everywhere, static files included.
 func TestLiveTLSOnApp(t *testing.T) {
+	t.Parallel()
 	nginx := testtool.Require(t, "nginx", "nginx")
 	for _, prof := range []string{"intermediate", "modern"} {
 		t.Run(prof, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 // broken variants (the balancer without PROXY; nginx rendered without
 // it while the balancer sends it) must fail the health check.
 func TestLivePROXYBehindCloudBalancer(t *testing.T) {
+	t.Parallel()
 	nginx := testtool.Require(t, "nginx", "nginx")
 	haproxy := testtool.Require(t, "haproxy", "haproxy")
 	for _, tc := range []struct {

@@ -20,15 +20,7 @@ import (
 
 func load(t *testing.T, src string) *schema.Stack {
 	t.Helper()
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("t.cue", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testtool.Load(t, "t.cue", src)
 }
 
 func stack(t *testing.T, port int) *schema.Stack {
