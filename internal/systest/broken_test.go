@@ -192,4 +192,10 @@ func TestBrokenFailover(t *testing.T) {
 	if !ok || c.OK {
 		t.Errorf("with no keepalived on the standby, losing the active balancer must fail the scenario; it said %+v", c)
 	}
+	// Nothing takes over, so no balancer can publish itself as the new
+	// VRRP master holding the address.
+	c, ok = findCheck(rep, ScenarioBalancer, "after ")
+	if !ok || c.OK {
+		t.Errorf("with no keepalived on the standby, no balancer may publish itself master after the loss; the scenario said %+v", c)
+	}
 }

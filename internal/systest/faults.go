@@ -1,12 +1,16 @@
 package systest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/hacompile/hacompile/generators/keepalived"
 )
 
 // Fault timing: long enough for the balancers' checks to act, short
@@ -407,6 +411,38 @@ func (e *env) balancerLoss(ctx context.Context, sr *ScenarioReport) {
 	}
 	sr.check(fmt.Sprintf("failover (%s): requests succeed again within 3 s", failover), p.RecoverS >= 0 && p.RecoverS <= 3,
 		"%d of %d failed; %s%s", p.Stats.Failed, p.Stats.Requests, map[bool]string{true: fmt.Sprintf("failures over %.1f s", p.FailWindowS), false: "still failing at the end"}[p.RecoverS >= 0], failSample(after))
+	if watch != nil && keepalived.Monitored(e.s) {
+		e.vrrpAfterLoss(ctx, watch.mon, victim, sr)
+	}
+}
+
+// vrrpAfterLoss checks what the surviving balancers publish once the
+// master is lost: one new MASTER, not the lost host, holding the address
+// (on a reserved IP, the one the provider now routes it to). The
+// metrics come from keepalived's notify script at the transition, so
+// they follow the failover within a scrape or two.
+func (e *env) vrrpAfterLoss(ctx context.Context, mon *monitor, victim string, sr *ScenarioReport) {
+	const within = 10 * time.Second
+	var masters, holders []string
+	var err error
+	ok := false
+	for end := time.Now().Add(within); ; {
+		masters, holders, err = vrrpState(ctx, mon)
+		ok = err == nil && len(masters) == 1 && masters[0] != victim && slices.Equal(masters, holders) &&
+			(e.rip == nil || masters[0] == e.rip.Holder())
+		if ok || time.Now().After(end) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	detail := fmt.Sprintf("MASTER: %v; holding the address: %v", masters, holders)
+	if e.rip != nil {
+		detail += "; the provider routes it to " + cmp.Or(e.rip.Holder(), "nobody")
+	}
+	if err != nil {
+		detail = err.Error()
+	}
+	sr.check(fmt.Sprintf("after %s's loss another balancer publishes VRRP MASTER and holds the address (within %s)", victim, within), ok, "%s", detail)
 }
 
 // holder is the balancer that answers for addr now.

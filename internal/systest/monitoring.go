@@ -368,6 +368,24 @@ func (e *env) vrrpSeries(ctx context.Context, mon *monitor, sr *ScenarioReport) 
 	if !keepalived.Monitored(e.s) {
 		return
 	}
+	masters, holders, err := vrrpState(ctx, mon)
+	if err != nil {
+		sr.check("the balancers publish their VRRP state", false, "%v", err)
+		return
+	}
+	ok := len(masters) == 1 && slices.Equal(masters, holders)
+	detail := fmt.Sprintf("MASTER: %v; holding the address: %v", masters, holders)
+	if e.rip != nil {
+		ok = ok && masters[0] == e.rip.Holder()
+		detail += "; the provider routes it to " + e.rip.Holder()
+	}
+	sr.check("one balancer is VRRP master and holds the address, by its published metrics", ok, "%s", detail)
+}
+
+// vrrpState is what Prometheus has of the balancers' published VRRP
+// state now: the hosts that say they are MASTER and those that say they
+// hold the address, sorted.
+func vrrpState(ctx context.Context, mon *monitor) (masters, holders []string, err error) {
 	hostsWhere := func(q string) ([]string, error) {
 		var data struct {
 			Result []struct {
@@ -386,15 +404,5 @@ func (e *env) vrrpSeries(ctx context.Context, mon *monitor, sr *ScenarioReport) 
 	}
 	masters, err1 := hostsWhere(keepalived.StateMetric + `{state="MASTER"} == 1`)
 	holders, err2 := hostsWhere(keepalived.HeldMetric + ` == 1`)
-	if err := errors.Join(err1, err2); err != nil {
-		sr.check("the balancers publish their VRRP state", false, "%v", err)
-		return
-	}
-	ok := len(masters) == 1 && slices.Equal(masters, holders)
-	detail := fmt.Sprintf("MASTER: %v; holding the address: %v", masters, holders)
-	if e.rip != nil {
-		ok = ok && masters[0] == e.rip.Holder()
-		detail += "; the provider routes it to " + e.rip.Holder()
-	}
-	sr.check("one balancer is VRRP master and holds the address, by its published metrics", ok, "%s", detail)
+	return masters, holders, errors.Join(err1, err2)
 }
