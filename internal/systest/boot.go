@@ -255,7 +255,57 @@ func (e *env) hostsUp(ctx context.Context, sr *ScenarioReport, names []string, f
 			detail = "failed: " + strings.Join(owned, ", ") + "; " + detail
 		}
 		sr.check(name+": no unit of the stack failed", len(owned) == 0, "%s", detail)
+		e.reservedPorts(ctx, sr, name)
 	}
+}
+
+// reservedPorts checks that every TCP port a service listens on inside
+// the host's ephemeral range is in net.ipv4.ip_local_reserved_ports, as
+// the kernel has them: otherwise an outgoing connection may take the
+// port while its service restarts, which then cannot bind it.
+func (e *env) reservedPorts(ctx context.Context, sr *ScenarioReport, name string) {
+	out, err := e.hosts[name].Sh(ctx, "cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/ip_local_reserved_ports; ss -Htlnp")
+	lines := strings.Split(out, "\n")
+	if err != nil || len(lines) < 2 {
+		sr.check(name+": every listening port is reserved from the ephemeral range", false, "%v %s", err, out)
+		return
+	}
+	var lo, hi int
+	fmt.Sscan(lines[0], &lo, &hi)
+	reserved := map[int]bool{}
+	for r := range strings.SplitSeq(strings.TrimSpace(lines[1]), ",") {
+		a, b, isRange := strings.Cut(r, "-")
+		x, _ := strconv.Atoi(a)
+		y := x
+		if isRange {
+			y, _ = strconv.Atoi(b)
+		}
+		for p := x; p > 0 && p <= y; p++ {
+			reserved[p] = true
+		}
+	}
+	var bad []string
+	n := 0
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			continue
+		}
+		i := strings.LastIndexByte(f[3], ':')
+		p, err := strconv.Atoi(f[3][i+1:])
+		if err != nil || p < lo || p > hi {
+			continue
+		}
+		if e.rip != nil && f[3] == "127.0.0.1:"+standInAPIPort {
+			continue // the test's own stand-in of the provider's API
+		}
+		n++
+		if !reserved[p] {
+			bad = append(bad, f[3]+" "+strings.Join(f[5:], " "))
+		}
+	}
+	sr.check(name+": every listening port is reserved from the ephemeral range", len(bad) == 0,
+		"%s", firstNonEmpty(strings.Join(bad, "; "), fmt.Sprintf("%d listening port(s) in %d-%d, reserved: %s", n, lo, hi, strings.TrimSpace(lines[1]))))
 }
 
 func firstNonEmpty(a, b string) string {
