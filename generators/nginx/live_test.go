@@ -149,7 +149,6 @@ app: {name: "live", runtime: "python", module: "app:app", working_dir: "/srv/liv
 	be := startBackend(t, root+"/run/live/gunicorn.sock")
 	css := strings.Repeat("body { color: black; }\n", 40)
 	writeFile(t, root+"/srv/live/static/site.css", css)
-	writeFile(t, root+"/usr/share/nginx/html/50x.html", "<h1>back soon</h1>\n")
 	stop := runNginx(t, nginx, root, root+"/"+ConfPath, "127.0.0.1:"+port)
 	defer stop()
 
@@ -209,12 +208,16 @@ app: {name: "live", runtime: "python", module: "app:app", working_dir: "/srv/liv
 	body, _ = do(t, fromLB, "GET", url+"/static/site.css", nil)
 	mustf(t, body == css, "static body differs")
 
-	// The app goes away: 502 with the page, then without it.
+	// The app goes away: 502 with the rendered page, then without it.
 	_ = be.srv.Close()
+	page, err := os.ReadFile(filepath.Join(root, ErrorPagePath(s, "502")))
+	if err != nil {
+		t.Fatal(err)
+	}
 	body, resp = do(t, fromLB, "GET", url+"/orders", nil)
-	mustf(t, resp.StatusCode == 502 && body == "<h1>back soon</h1>\n", "app down: %d %q", resp.StatusCode, body)
+	mustf(t, resp.StatusCode == 502 && body == string(page) && strings.Contains(body, "<h1>502 Bad Gateway</h1>"), "app down: %d %q", resp.StatusCode, body)
 	mustf(t, resp.Header.Get("X-Frame-Options") == "SAMEORIGIN", "error page without security headers")
-	if err := os.Remove(root + "/usr/share/nginx/html/50x.html"); err != nil {
+	if err := os.Remove(filepath.Join(root, ErrorPagePath(s, "502"))); err != nil {
 		t.Fatal(err)
 	}
 	_, resp = do(t, fromLB, "GET", url+"/orders", nil)

@@ -19,8 +19,10 @@ package nginx
 
 import (
 	"fmt"
+	"html"
 	"maps"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,8 +60,6 @@ const (
 	// acmePrefix is where HTTP-01 challenges are fetched; certbot's
 	// webroot plugin writes the tokens below <acme_root>/.well-known/.
 	acmePrefix = "/.well-known/acme-challenge/"
-	// errorPage is the file in app.error_pages served for nginx's own 5xx.
-	errorPage = "/50x.html"
 )
 
 // Gen is the nginx generator.
@@ -189,7 +189,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 	if tls {
 		parts[TLSSnippetPath] = g.tlsSnippet
 	}
-	var files []artifact.File
+	files := g.errorPageFiles(h)
 	for _, p := range slices.Sorted(maps.Keys(parts)) {
 		content, err := parts[p]()
 		if err != nil {
@@ -200,6 +200,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 			Validate: g.validate(), Reload: artifact.ReloadUnit("nginx"),
 		})
 	}
+	slices.SortFunc(files, func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
 }
 
@@ -816,13 +817,14 @@ func (g *gen) errorPages(w *writer) {
 	}
 }
 
-// errorLocations serve the page, or nginx's built-in one when the file
-// is missing, with the original status either way.
+// errorLocations serve the page hacompile renders for the status, or
+// nginx's built-in one should the file be missing, with the original
+// status either way.
 func (g *gen) errorLocations(w *writer, closeConn bool) {
 	for i, code := range errorStatuses {
 		w.open("location", "@error_"+code)
 		w.d("root", w.path(g.s.App.ErrorPages))
-		w.d("try_files", errorPage, "="+code)
+		w.d("try_files", "/"+code+".html", "="+code)
 		if closeConn {
 			if i == 0 {
 				w.comment("Behind the provider's balancer a client's connection stays with this host until it",
@@ -833,6 +835,43 @@ func (g *gen) errorLocations(w *writer, closeConn bool) {
 		}
 		w.close()
 	}
+}
+
+// ErrorPagePath is the page served for status code, relative to the host
+// root.
+func ErrorPagePath(s *schema.Stack, code string) string {
+	return strings.TrimPrefix(path.Join(s.App.ErrorPages, code+".html"), "/")
+}
+
+// errorTitles are the pages' words for each status.
+var errorTitles = map[string][2]string{
+	"500": {"Internal Server Error", "Something went wrong on our side."},
+	"502": {"Bad Gateway", "The service is not answering right now."},
+	"503": {"Service Unavailable", "The service is busy or down for maintenance."},
+	"504": {"Gateway Timeout", "The service took too long to answer."},
+}
+
+// errorPageFiles are the static pages of errorLocations: plain HTML, no
+// outside assets (the page is shown when parts of the site are down).
+// They take effect on the next request that needs them, with no reload.
+func (g *gen) errorPageFiles(h *schema.Host) []artifact.File {
+	var files []artifact.File
+	for _, code := range errorStatuses {
+		t := errorTitles[code]
+		title := html.EscapeString(code + " " + t[0])
+		var b strings.Builder
+		b.WriteString("<!DOCTYPE html>\n")
+		b.WriteString("<!-- " + strings.TrimSuffix(artifact.Header("", g.s), "\n")[1:] + " -->\n")
+		b.WriteString("<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+		b.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+		b.WriteString("<title>" + title + "</title>\n")
+		b.WriteString("<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}</style>\n")
+		b.WriteString("</head>\n<body>\n<h1>" + title + "</h1>\n")
+		b.WriteString("<p>" + html.EscapeString(t[1]) + " Please try again in a moment.</p>\n")
+		b.WriteString("<p><small>" + html.EscapeString(g.s.Domain) + "</small></p>\n</body>\n</html>\n")
+		files = append(files, artifact.File{Host: h.Name, Path: ErrorPagePath(g.s, code), Content: []byte(b.String()), Mode: 0o644, Owner: "root:root"})
+	}
+	return files
 }
 
 // names renders the server_name arguments.

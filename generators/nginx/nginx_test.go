@@ -141,6 +141,9 @@ func TestFilesPerHost(t *testing.T) {
 				if tlsServers(s, h) > 0 {
 					want = append(want, "etc/nginx/snippets/hacompile-tls.conf")
 				}
+				for _, code := range []string{"500", "502", "503", "504"} {
+					want = append(want, ErrorPagePath(s, code))
+				}
 			}
 			slices.Sort(want)
 			got := slices.Sorted(maps.Keys(byHost[name]))
@@ -152,8 +155,14 @@ func TestFilesPerHost(t *testing.T) {
 		for i, f := range files {
 			where := s.Name + "/" + f.Host + "/" + f.Path
 			mustf(t, f.Mode == 0o644 && f.Owner == "root:root", "%s: mode %v owner %q", where, f.Mode, f.Owner)
-			mustf(t, f.Validate.String() == "nginx -t" && f.Reload.String() == "systemctl reload nginx", "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
-			mustf(t, strings.HasPrefix(string(f.Content), header), "%s: no generated-by header", where)
+			if strings.HasSuffix(f.Path, ".html") {
+				// A static page: served as it is on the next error.
+				mustf(t, f.Validate.IsZero() && f.Reload.IsZero(), "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
+				mustf(t, strings.Contains(string(f.Content), strings.TrimSpace(header[1:])), "%s: no generated-by header", where)
+			} else {
+				mustf(t, f.Validate.String() == "nginx -t" && f.Reload.String() == "systemctl reload nginx", "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
+				mustf(t, strings.HasPrefix(string(f.Content), header), "%s: no generated-by header", where)
+			}
 			mustf(t, artifact.CheckPath(f.Path) == nil, "%s: bad path", where)
 			if i > 0 {
 				p := files[i-1]
@@ -219,7 +228,7 @@ func TestSandboxRootCoversEveryPath(t *testing.T) {
 		}
 		for host, hf := range hostFiles(t, boxed) {
 			for p, content := range hf {
-				if path.Ext(p) == ".pem" {
+				if path.Ext(p) == ".pem" || path.Ext(p) == ".html" {
 					continue
 				}
 				ds, err := parseConf(p, content)

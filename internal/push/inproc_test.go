@@ -346,7 +346,7 @@ func TestInprocDryRunPlan(t *testing.T) {
 	}
 	plan := texts[0]
 	for _, want := range []string{
-		"app1 (deploy@" + e.srv.addr + "): 10 to create, 1 to update, 0 to remove, 0 unchanged\n",
+		"app1 (deploy@" + e.srv.addr + "): 14 to create, 1 to update, 0 to remove, 0 unchanged\n",
 		"  + /etc/app/gunicorn.conf.py (0644 root:root)\n",
 		"  ~ /etc/nginx/nginx.conf (content)\n",
 		"  validate: /usr/bin/gunicorn --check-config",
