@@ -45,6 +45,7 @@ var Table = []Rule{
 	{"fd-limit", "error", "The open-files limit must cover the connections each process is configured to hold.", fdLimit},
 	{"somaxconn", "warning", "net.core.somaxconn caps every listen backlog; a smaller value silently truncates the configured ones.", somaxconn},
 	{"db-pool", "error", "All app processes' database pools together must fit in the database's max_connections.", dbPool},
+	{"db-managed", "error", "The database is a managed or external PostgreSQL or MySQL server that hacompile does not configure; a self-hosted one (managed: false) is not rendered.", dbManaged},
 	{"db-replica-pool", "warning", "Replicas without a read pool take no reads.", replicaPool},
 	{"secret-inline", "error", "Secrets never go into a stack: reference a file on the host (the environment file) instead.", secretInline},
 	{"tls-hsts", "error", "HSTS without TLS would tell browsers to insist on HTTPS that is not served.", hstsWithoutTLS},
@@ -327,6 +328,21 @@ func dbPool(s *schema.Stack) []finding {
 			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
 	}
 	return nil
+}
+
+func dbManaged(s *schema.Stack) []finding {
+	db := s.Database
+	if db == nil || db.Managed {
+		return nil
+	}
+	server, files := "PostgreSQL", "postgresql.conf, pg_hba.conf"
+	if db.Engine == "mysql" {
+		server, files = "MySQL", "my.cnf"
+	}
+	return []finding{{"database.managed", fmt.Sprintf(
+		"a self-hosted database (managed: false) is not rendered: hacompile configures no %s server (%s, replication) on the stack's hosts; "+
+			"supported is a managed or external PostgreSQL or MySQL server that the app reaches at database.host (%s): drop managed: false",
+		server, files, db.Host)}}
 }
 
 func workersQueue(s *schema.Stack) []finding {
