@@ -11,10 +11,11 @@ var (
 	_ artifact.Sourcer  = Gen{}
 )
 
-// Packages implements artifact.Packager: pgbouncer, and the CA bundle
-// verify-ca and verify-full check the primary against.
+// Packages implements artifact.Packager: pgbouncer, psql for its
+// console (the ini's comment), and the CA bundle verify-ca and
+// verify-full check the primary against.
 func (Gen) Packages(_ *schema.Stack, _ *schema.Host, files []artifact.File) []string {
-	return artifact.IfAny(files, Package, "ca-certificates")
+	return artifact.IfAny(files, Package, "postgresql-client", "ca-certificates")
 }
 
 // PackageDirs implements artifact.Packager: the package ships
@@ -32,7 +33,7 @@ func (Gen) FirstBoot(s *schema.Stack, _ *schema.Host, files []artifact.File) []a
 	return []artifact.Step{
 		{Phase: artifact.PhaseServices, Command: "systemctl enable pgbouncer"},
 		{Phase: artifact.PhaseServices, Command: "systemctl restart pgbouncer"},
-		{Phase: artifact.PhaseServices, Command: "[ -s " + UserlistPath + " ] || echo 'hacompile: provision " + UserlistPath + " from " + s.Database.PasswordFile + " as " + IniPath + " says, then run: systemctl reload pgbouncer'"},
+		{Phase: artifact.PhaseServices, Command: "[ -s " + UserlistPath + " ] || echo 'hacompile: provision " + UserlistPath + " from " + s.Database.PasswordFile + " as /" + IniPath + " says, then run: systemctl reload pgbouncer'"},
 	}
 }
 

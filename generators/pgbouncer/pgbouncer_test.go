@@ -55,7 +55,7 @@ func TestContent(t *testing.T) {
 	}
 	ini := string(fs[0].Content)
 	for _, w := range []string{
-		artifact.Header(";", s),
+		artifact.Header("#", s),
 		"\nshop = host=db.internal port=25060 dbname=shop\n",
 		"\nlisten_addr = 127.0.0.1\n", "\nlisten_port = 6432\n",
 		"\nauth_type = hba\n", "\nauth_file = /etc/pgbouncer/userlist.txt\n", "\nauth_hba_file = /etc/pgbouncer/pg_hba.conf\n",
