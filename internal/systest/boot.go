@@ -536,15 +536,15 @@ print(redis.Redis.from_url(os.environ["%s_URL"], password=pw, socket_timeout=5).
 		// The host's PgBouncer takes the app's settings and password
 		// (its auth file provisioned as the ini says). The primary is
 		// outside the stack, so what is asked is PgBouncer's own view:
-		// the pool of the app's database and user.
+		// the app's database, at the primary.
 		if len(e.hostFiles(name, pgbouncer.IniPath)) > 0 {
 			script := fmt.Sprintf(`set -a; . /%s; set +a
-exec runuser -u %s -- sh -c 'PGPASSWORD="$(cat "$DATABASE_PASSWORD_FILE")" exec psql -X -At -d "host=$DATABASE_HOST port=$DATABASE_PORT user=$DATABASE_USER dbname=pgbouncer sslmode=$DATABASE_SSLMODE connect_timeout=5" -c "SHOW POOLS"'`,
+exec runuser -u %s -- sh -c 'PGPASSWORD="$(cat "$DATABASE_PASSWORD_FILE")" exec psql -X -At -d "host=$DATABASE_HOST port=$DATABASE_PORT user=$DATABASE_USER dbname=pgbouncer sslmode=$DATABASE_SSLMODE connect_timeout=5" -c "SHOW DATABASES"'`,
 				appenv.Path(&e.s.App), e.s.App.User)
 			out, err := e.hosts[name].Sh(ctx, script)
 			db := e.s.Database
-			ok := err == nil && strings.Contains(out, db.Name+"|"+db.User+"|")
-			sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes the app's user with its password and pools %s", name, pgbouncer.Address, db.Pooler.Port, db.Name), ok,
+			ok := err == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", db.Name, db.Host, db.Port, db.Name))
+			sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes the app's user with its password and serves %s from %s:%d", name, pgbouncer.Address, db.Pooler.Port, db.Name, db.Host, db.Port), ok,
 				"%s", lastLines(strings.TrimSpace(out), 3))
 		}
 	}

@@ -164,3 +164,52 @@ func Psql(t testing.TB, conn, password, sql string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
+
+// StartReplica starts a streaming replica of pg (pg_basebackup -R) on
+// addr, another loopback address, at pg's port: a stack names its
+// replicas by host, with the primary's port. The test's cleanup stops it.
+func (pg *Postgres) StartReplica(t testing.TB, addr string) *Postgres {
+	t.Helper()
+	dir := PostgresDir(t)
+	data := filepath.Join(dir, "data")
+	cmd := AsPostgres(t, exec.Command(filepath.Join(pg.Bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(pg.Port),
+		"-U", pg.User, "-D", data, "-R", "-X", "stream"))
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pg.Password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "listen_addresses = '%s'\nunix_socket_directories = '%s'\n", addr, dir)
+	f.Close()
+	var log SyncBuffer
+	srv := AsPostgres(t, exec.Command(filepath.Join(pg.Bin, "postgres"), "-D", data))
+	srv.Stdout, srv.Stderr = &log, &log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			srv.Process.Kill()
+			<-done
+		}
+	})
+	r := &Postgres{Port: pg.Port, Dir: dir, User: pg.User, Password: pg.Password, Bin: pg.Bin}
+	conn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres sslmode=require connect_timeout=5", addr, pg.Port, pg.User)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if out, err := Psql(t, conn, pg.Password, "SELECT pg_is_in_recovery()"); err == nil && out == "t" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica on %s:%d did not start:\n%s", addr, pg.Port, log.String())
+		}
+	}
+	return r
+}
