@@ -104,7 +104,7 @@ func StartPostgres(t testing.TB, user, password, db string) *Postgres {
 	}
 	ChownPostgres(t, dir)
 	data := filepath.Join(dir, "data")
-	run(filepath.Join(binDir, "initdb"), "-D", data, "-U", user, "--auth=scram-sha-256", "--pwfile="+pw, "-E", "UTF8", "--no-instructions")
+	run(filepath.Join(binDir, "initdb"), "-D", data, "-U", user, "--auth=scram-sha-256", "--pwfile="+pw, "-E", "UTF8", "--no-instructions", "--no-sync")
 	run(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
 		"-keyout", filepath.Join(dir, "server.key"), "-out", filepath.Join(dir, "server.crt"))
 	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nmax_connections = 50\nfsync = off\n",
@@ -173,7 +173,7 @@ func (pg *Postgres) StartReplica(t testing.TB, addr string) *Postgres {
 	dir := PostgresDir(t)
 	data := filepath.Join(dir, "data")
 	cmd := AsPostgres(t, exec.Command(filepath.Join(pg.Bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(pg.Port),
-		"-U", pg.User, "-D", data, "-R", "-X", "stream"))
+		"-U", pg.User, "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"))
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+pg.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pg_basebackup: %v\n%s", err, out)
