@@ -386,7 +386,7 @@ func poolerPool(s *schema.Stack) []finding {
 		if tmpl != nil && h == tmpl {
 			count += s.Scaling.Max
 			who = fmt.Sprintf("the scaling.max %d instances", s.Scaling.Max)
-			hostNames = append(hostNames, fmt.Sprintf("%d instances", s.Scaling.Max))
+			hostNames = append(hostNames, fmt.Sprintf("scaling.max %d instances", s.Scaling.Max))
 		} else {
 			count++
 			hostNames = append(hostNames, name)
@@ -415,6 +415,13 @@ func poolerPool(s *schema.Stack) []finding {
 				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the host's PgBouncer opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
 				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.DefaultPoolSize, p.ReservePoolSize, server)})
 		}
+	}
+	// PgBouncer holds a descriptor per client and per server
+	// connection, under the LimitNOFILE its drop-in sets.
+	if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
+		fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+			"PgBouncer needs a descriptor per connection: max_client_conn %d + %d server connections = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
+			p.MaxClientConn, server, fds, s.Tuning.Nofile)})
 	}
 	if db.MaxConnections > 0 && count*server > db.MaxConnections {
 		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
