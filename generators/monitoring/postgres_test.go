@@ -24,8 +24,8 @@ import (
 
 // postgresExporter is Debian 13's prometheus-postgres-exporter (0.17),
 // the version the rendered files and alerts are written for: the one on
-// PATH when it is that recent, else the binary (static Go) of a cached
-// Debian 13 root holding the package.
+// PATH when it is that recent, else the binary (static Go) of the cached
+// Debian 13 root of the release tests (make roots).
 func postgresExporter(t *testing.T) string {
 	t.Helper()
 	if p, err := exec.LookPath("prometheus-postgres-exporter"); err == nil {
@@ -37,7 +37,7 @@ func postgresExporter(t *testing.T) string {
 		}
 	}
 	var log bytes.Buffer
-	root, err := debroot.Ensure("debian-13", []string{"prometheus-postgres-exporter"}, &log)
+	root, err := debroot.Ensure("debian-13", debroot.ToolPackages, &log)
 	if err != nil {
 		testtool.Missing(t, fmt.Sprintf("Debian 13's prometheus-postgres-exporter (0.17) is not on PATH and its root cannot be built: %v\n%s", err, log.String()))
 	}
