@@ -21,6 +21,7 @@ FUZZTIME ?= 30s
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis keepalived curl awscli \
+	pgbouncer postgresql postgresql-client prometheus-postgres-exporter \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
 
 .PHONY: build test systest check tools roots fuzz bench

@@ -18,6 +18,7 @@ import (
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/redis"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/generators/sysctl"
@@ -36,6 +37,7 @@ var table = []artifact.Generator{
 	limits.Gen{},
 	monitoring.Gen{},
 	appenv.Gen{},
+	pgbouncer.Gen{},
 	celery.Gen{},
 	redis.Gen{},
 	digitalocean.Gen{},

@@ -430,6 +430,18 @@ type Database struct {
 	MaxConnections     int      `json:"max_connections,omitempty"`
 	ReplicaPoolSize    int      `json:"replica_pool_size,omitempty"`
 	ReplicaMaxOverflow int      `json:"replica_max_overflow,omitempty"`
+	Pooler             *Pooler  `json:"pooler,omitempty"`
+}
+
+// Pooler is PgBouncer on each app and worker host, in front of the
+// primary.
+type Pooler struct {
+	Engine          string `json:"engine"`
+	PoolMode        string `json:"pool_mode"`
+	Port            int    `json:"port"`
+	DefaultPoolSize int    `json:"default_pool_size"`
+	ReservePoolSize int    `json:"reserve_pool_size"`
+	MaxClientConn   int    `json:"max_client_conn"`
 }
 
 // Capacity is what the stack must hold.

@@ -843,6 +843,12 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 					}
 					t = strings.TrimSpace(strings.TrimLeft(strings.TrimPrefix(t, "#"), " |"))
 					if m := stdinInstallRE.FindString(t); m != "" {
+						// A command that writes the file from others
+						// on the host (… | install … /dev/stdin FILE
+						// && reload) is quoted whole.
+						if strings.Contains(t, "| install ") {
+							m = t
+						}
 						found = append(found, m)
 					}
 				}
@@ -862,7 +868,7 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	d.sub("secret-files", "Password files")
-	d.p("The rendered settings name each password by a file on the host, which the service reads; the files' own comments give the command that provisions one (paste the secret, then Ctrl-D):")
+	d.p("The rendered settings name each password by a file on the host, which the service reads; the files' own comments give the command that provisions one (where it reads the terminal, paste the secret, then Ctrl-D):")
 	for _, x := range list {
 		d.step(hf("On %s, as %s says:", hostLinksNames(s, from, x.hosts), template.HTML(fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, sc.fileHref(x.file))), template.HTMLEscapeString(hostPath(x.file))))), x.cmd)
 	}

@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -114,21 +115,36 @@ type Var struct{ Name, Value string }
 
 // safeValue is what a value may hold so that systemd's EnvironmentFile=
 // parser and a POSIX shell (set -a; . settings.env) both read it as
-// written, without quotes.
-var safeValue = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]*$`)
+// written, without quotes (a shell expands no pattern in an assignment,
+// so ? is safe).
+var safeValue = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./?-]*$`)
 
 // Vars returns the settings, in the order they are written.
 func Vars(s *schema.Stack) ([]Var, error) {
 	var vs []Var
 	add := func(name string, v any) { vs = append(vs, Var{name, fmt.Sprint(v)}) }
 	if db := s.Database; db != nil {
+		// With a pooler the app reaches the primary through its host's
+		// PgBouncer on loopback, without TLS (PgBouncer speaks TLS to
+		// the primary); the password is the same.
+		host, port, sslmode := db.Host, db.Port, db.SSLMode
+		if pgbouncer.Active(s) {
+			host, port, sslmode = pgbouncer.Address, db.Pooler.Port, "disable"
+		}
 		add("DATABASE_ENGINE", db.Engine)
-		add("DATABASE_HOST", db.Host)
-		add("DATABASE_PORT", db.Port)
+		add("DATABASE_HOST", host)
+		add("DATABASE_PORT", port)
 		add("DATABASE_NAME", db.Name)
 		add("DATABASE_USER", db.User)
 		add("DATABASE_PASSWORD_FILE", db.PasswordFile)
-		add("DATABASE_SSLMODE", db.SSLMode)
+		add("DATABASE_SSLMODE", sslmode)
+		add("DATABASE_URL", DatabaseURL(db.Engine, db.User, host, port, db.Name, sslmode))
+		if pgbouncer.Active(s) {
+			add("DATABASE_POOLER", db.Pooler.Engine)
+			add("DATABASE_POOL_MODE", db.Pooler.PoolMode)
+			add("DATABASE_SERVER_HOST", db.Host)
+			add("DATABASE_SERVER_PORT", db.Port)
+		}
 		add("DATABASE_POOL_SIZE", db.PoolSize)
 		add("DATABASE_MAX_OVERFLOW", db.MaxOverflow)
 		if len(db.Replicas) > 0 {
@@ -162,10 +178,19 @@ func Vars(s *schema.Stack) ([]Var, error) {
 		if !safeValue.MatchString(v.Value) {
 			// The settings' names say the stack section they come from.
 			section, _, _ := strings.Cut(strings.ToLower(v.Name), "_")
-			return nil, artifact.Errorf(section, "setting %s=%q: want only letters, digits and _@%%+=:,./-", v.Name, v.Value)
+			return nil, artifact.Errorf(section, "setting %s=%q: want only letters, digits and _@%%+=:,./?-", v.Name, v.Value)
 		}
 	}
 	return vs, nil
+}
+
+// DatabaseURL is the database's URL without the password:
+// postgresql://user@host:port/name?sslmode=MODE, or mysql://user@host:port/name.
+func DatabaseURL(engine, user, host string, port int, name, sslmode string) string {
+	if engine == "mysql" {
+		return "mysql://" + url.PathEscape(user) + "@" + hostPort(host, port) + "/" + url.PathEscape(name)
+	}
+	return "postgresql://" + url.PathEscape(user) + "@" + hostPort(host, port) + "/" + url.PathEscape(name) + "?sslmode=" + sslmode
 }
 
 // CacheURL is the cache's URL without credentials: redis:// (rediss://

@@ -20,7 +20,8 @@ func TestExampleStack(t *testing.T) {
 	want := []string{
 		"DATABASE_ENGINE=postgresql", "DATABASE_HOST=db.internal.example.com", "DATABASE_PORT=5432",
 		"DATABASE_NAME=myapp", "DATABASE_USER=myapp", "DATABASE_PASSWORD_FILE=/etc/myapp/secrets/database-password",
-		"DATABASE_SSLMODE=verify-full", "DATABASE_POOL_SIZE=5", "DATABASE_MAX_OVERFLOW=5",
+		"DATABASE_SSLMODE=verify-full", "DATABASE_URL=postgresql://myapp@db.internal.example.com:5432/myapp?sslmode=verify-full",
+		"DATABASE_POOL_SIZE=5", "DATABASE_MAX_OVERFLOW=5",
 		"CACHE_ENGINE=redis", "CACHE_HOST=10.40.0.31", "CACHE_PORT=6379", "CACHE_URL=redis://10.40.0.31:6379/0",
 		"CACHE_PASSWORD_FILE=/etc/myapp/secrets/cache-password",
 		"QUEUE_URL=amqp://myapp@mq.internal.example.com:5672/myapp", "QUEUE_PASSWORD_FILE=/etc/myapp/secrets/broker-password",
@@ -65,8 +66,8 @@ func TestExampleStack(t *testing.T) {
 		if err := os.WriteFile(p, settings.Content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("/bin/sh", "-c", `set -a; . "$0"; printf '%s|%s' "$QUEUE_URL" "$DATABASE_PASSWORD_FILE"`, p).CombinedOutput()
-		if err != nil || string(out) != "amqp://myapp@mq.internal.example.com:5672/myapp|/etc/myapp/secrets/database-password" {
+		out, err := exec.Command("/bin/sh", "-c", `set -a; . "$0"; printf '%s|%s|%s' "$QUEUE_URL" "$DATABASE_PASSWORD_FILE" "$DATABASE_URL"`, p).CombinedOutput()
+		if err != nil || string(out) != "amqp://myapp@mq.internal.example.com:5672/myapp|/etc/myapp/secrets/database-password|postgresql://myapp@db.internal.example.com:5432/myapp?sslmode=verify-full" {
 			t.Errorf("sh reads %q (%v)", out, err)
 		}
 	}

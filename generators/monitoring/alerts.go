@@ -340,9 +340,11 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 
 	if p.dbJob != "" {
 		db := eq("job", p.dbJob)
-		// postgres_exporter 0.17 (Debian trixie): the replication
-		// collector's lag behind the primary, and whether the server is
-		// in recovery at all (the lag reads 0 on a primary).
+		// postgres_exporter 0.17.1 (Debian 13) on /probe: pg_up, the
+		// replication collector's lag behind the primary, and whether
+		// the server is in recovery at all (the lag reads 0 on a
+		// primary). TestPostgresExporterLive scrapes them from a real
+		// primary and replica. (Debian 12's 0.11.1 has no /probe.)
 		l := strconv.Itoa(m.ReplicationLagSeconds)
 		up := "pg_up"
 		lag := "(" + sel("pg_replication_lag_seconds", db) + "\n  and on (instance) " + sel("pg_replication_is_replica", db) + " == 1) > " + l

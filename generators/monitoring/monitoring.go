@@ -74,7 +74,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if err != nil {
 		return nil, err
 	}
-	return []artifact.File{
+	files := []artifact.File{
 		{
 			Path: AlertsPath, Content: alerts, Mode: 0o644,
 			Validate: artifact.Run("promtool", "check", "rules", AlertsPath),
@@ -90,7 +90,14 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Validate: artifact.Run("amtool", "check-config", AlertmanagerPath),
 			Reload:   artifact.ReloadUnit("prometheus-alertmanager"),
 		},
-	}, nil
+	}
+	if p.dbJob == jobPostgres {
+		files = append(files, artifact.File{
+			Path: PostgresExporterPath, Content: renderPostgresExporter(s, opt), Mode: 0o644,
+			Reload: artifact.Restart(PostgresExporterPackage),
+		})
+	}
+	return files, nil
 }
 
 // label is one target label.
@@ -110,7 +117,10 @@ type job struct {
 	comment  string
 	path     string // metrics path; "" for the default /metrics
 	probe    string
-	params   []label
+	// probeTarget, when set, is the target parameter built from each
+	// target's address ($1); the instance label stays the address.
+	probeTarget string
+	params      []label
 	targets  []target
 }
 
@@ -226,9 +236,12 @@ func newPlan(s *schema.Stack) *plan {
 				"each server; its credentials are the [client." + s.Name + "] section of the exporter's .my.cnf."
 		default:
 			j.name, j.probe, j.exporter = jobPostgres, postgresAddr, "postgres_exporter"
-			j.comment = "postgres_exporter (Debian: prometheus-postgres-exporter) on the monitoring host,\n" +
-				"probing each server; its credentials are the auth module \"" + s.Name + "\" of\n" +
-				"postgres_exporter.yml, never this file."
+			j.params = nil
+			j.probeTarget = PostgresTarget(db, "${1}")
+			j.comment = "postgres_exporter (Debian 13: prometheus-postgres-exporter 0.17) on the monitoring\n" +
+				"host, configured by " + PostgresExporterPath + ", probing each server\n" +
+				"as " + db.User + " with a DSN that has no password: the exporter reads it from\n" +
+				PostgresPassFile + " on that host."
 		}
 		if db.Managed {
 			j.comment += "\nThe managed database also publishes the provider's own metrics (on\n" +
@@ -352,7 +365,12 @@ func renderConfig(s *schema.Stack, p *plan) ([]byte, error) {
 			w.raw(4, "relabel_configs:")
 			w.list(6, "- source_labels", []string{"__address__"})
 			w.raw(8, "target_label: __param_target")
-			w.list(6, "- source_labels", []string{"__param_target"})
+			instance := "__param_target"
+			if j.probeTarget != "" {
+				w.str(8, "replacement", j.probeTarget)
+				instance = "__address__"
+			}
+			w.list(6, "- source_labels", []string{instance})
 			w.raw(8, "target_label: instance")
 			w.raw(6, "- target_label: __address__")
 			w.str(8, "replacement", j.probe)

@@ -165,8 +165,12 @@ func generate(t *testing.T, s *schema.Stack) (alerts, config []byte) {
 	if err != nil {
 		t.Fatalf("%s: %v", s.Name, err)
 	}
-	if len(files) != 3 {
-		t.Fatalf("%s: %d files, want alerts.yaml, prometheus.yml and alertmanager.yml", s.Name, len(files))
+	want := 3
+	if s.Database != nil && s.Database.Engine == "postgresql" {
+		want++ // the postgres exporter's environment
+	}
+	if len(files) != want {
+		t.Fatalf("%s: %d files, want alerts.yaml, prometheus.yml and alertmanager.yml (and prometheus-postgres-exporter with PostgreSQL)", s.Name, len(files))
 	}
 	for _, f := range files {
 		if f.Host != "" || f.Mode != 0o644 || artifact.CheckPath(f.Path) != nil {
@@ -506,9 +510,19 @@ func TestContent(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Errorf("%s targets %q, want %q", job, got, want)
 				}
-				if sc.MetricsPath != "/probe" || len(sc.Params["auth_module"]) != 1 || len(sc.RelabelConfigs) != 3 ||
+				if sc.MetricsPath != "/probe" || len(sc.RelabelConfigs) != 3 ||
 					sc.RelabelConfigs[0].TargetLabel != "__param_target" || sc.RelabelConfigs[2].TargetLabel != "__address__" {
 					t.Errorf("%s is not a probe job: %+v", job, sc)
+				}
+				// mysqld_exporter takes its credentials from an auth
+				// module; postgres_exporter gets a DSN without a
+				// password (it reads the password from PGPASSFILE).
+				if db.Engine == "mysql" && len(sc.Params["auth_module"]) != 1 {
+					t.Errorf("mysql job without auth_module: %+v", sc)
+				}
+				if db.Engine == "postgresql" && (len(sc.Params) != 0 || sc.RelabelConfigs[0].Replacement != monitoring.PostgresTarget(db, "${1}") ||
+					sc.RelabelConfigs[1].SourceLabels[0] != "__address__") {
+					t.Errorf("postgres job: %+v", sc)
 				}
 			}
 			// Redis: a self-hosted one is scraped on its cache hosts, a

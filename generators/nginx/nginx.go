@@ -867,8 +867,7 @@ func (g *gen) errorPageFiles(h *schema.Host) []artifact.File {
 		b.WriteString("<title>" + title + "</title>\n")
 		b.WriteString("<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}</style>\n")
 		b.WriteString("</head>\n<body>\n<h1>" + title + "</h1>\n")
-		b.WriteString("<p>" + html.EscapeString(t[1]) + " Please try again in a moment.</p>\n")
-		b.WriteString("<p><small>" + html.EscapeString(g.s.Domain) + "</small></p>\n</body>\n</html>\n")
+		b.WriteString("<p>" + html.EscapeString(t[1]) + " Please try again in a moment.</p>\n</body>\n</html>\n")
 		files = append(files, artifact.File{Host: h.Name, Path: ErrorPagePath(g.s, code), Content: []byte(b.String()), Mode: 0o644, Owner: "root:root"})
 	}
 	return files

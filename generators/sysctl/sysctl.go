@@ -15,6 +15,7 @@ import (
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -128,6 +129,9 @@ func ListenPorts(s *schema.Stack, h *schema.Host) []int {
 		if mtail.Enabled(s) {
 			ps = append(ps, m.Ports.Mtail)
 		}
+	}
+	if pgbouncer.Active(s) && slices.Contains(pgbouncer.Hosts(s), h) {
+		ps = append(ps, s.Database.Pooler.Port)
 	}
 	if selfHostedRedis(s, h) {
 		ps = append(ps, s.Cache.Port)

@@ -45,6 +45,7 @@ var Table = []Rule{
 	{"fd-limit", "error", "The open-files limit must cover the connections each process is configured to hold.", fdLimit},
 	{"somaxconn", "warning", "net.core.somaxconn caps every listen backlog; a smaller value silently truncates the configured ones.", somaxconn},
 	{"db-pool", "error", "All app processes' database pools together must fit in the database's max_connections.", dbPool},
+	{"db-managed", "error", "The database is a managed or external PostgreSQL or MySQL server that hacompile does not configure; a self-hosted one (managed: false) is not rendered.", dbManaged},
 	{"db-replica-pool", "warning", "Replicas without a read pool take no reads.", replicaPool},
 	{"secret-inline", "error", "Secrets never go into a stack: reference a file on the host (the environment file) instead.", secretInline},
 	{"tls-hsts", "error", "HSTS without TLS would tell browsers to insist on HTTPS that is not served.", hstsWithoutTLS},
@@ -289,7 +290,16 @@ func somaxconn(s *schema.Stack) []finding {
 
 func dbPool(s *schema.Stack) []finding {
 	db := s.Database
-	if db == nil || db.MaxConnections == 0 {
+	if db == nil {
+		return nil
+	}
+	if db.Pooler != nil {
+		if db.Engine != "postgresql" {
+			return []finding{{"database.pooler", fmt.Sprintf("the pooler is PgBouncer, which speaks PostgreSQL's protocol only, and database.engine is %q: drop database.pooler", db.Engine)}}
+		}
+		return poolerPool(s)
+	}
+	if db.MaxConnections == 0 {
 		return nil
 	}
 	procs := 0
@@ -305,15 +315,9 @@ func dbPool(s *schema.Stack) []finding {
 		}
 	}
 	if w := s.Workers; w != nil {
-		// Each prefork child holds its own pool; a gevent worker is one
-		// process sharing one.
 		celery := 0
 		for _, h := range s.HostsWithRole("worker") {
-			if w.Pool == "prefork" {
-				celery += w.ConcurrencyFor(h)
-			} else {
-				celery++
-			}
+			celery += celeryProcs(s, h)
 		}
 		if celery > 0 {
 			procs += celery
@@ -323,10 +327,123 @@ func dbPool(s *schema.Stack) []finding {
 	per := db.PoolSize + db.MaxOverflow
 	if need := procs * per; need > db.MaxConnections {
 		return []finding{{"database.max_connections", fmt.Sprintf(
-			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (PgBouncer) or raise max_connections",
+			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections",
 			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
 	}
 	return nil
+}
+
+// celeryProcs is how many processes of worker host h hold a pool: each
+// prefork child its own; a gevent or threads worker is one process
+// sharing one.
+func celeryProcs(s *schema.Stack, h *schema.Host) int {
+	w := s.Workers
+	if w == nil || !h.Has("worker") {
+		return 0
+	}
+	if w.Pool == "prefork" {
+		return w.ConcurrencyFor(h)
+	}
+	return 1
+}
+
+// poolerPool does db-pool's arithmetic through PgBouncer on each app and
+// worker host: the processes of a host × their pools are client
+// connections to its PgBouncer (max_client_conn; in session mode each
+// also holds a server connection), and every host's PgBouncer opens at
+// most default_pool_size + reserve_pool_size server connections, which
+// together must fit max_connections.
+func poolerPool(s *schema.Stack) []finding {
+	db, p := s.Database, s.Database.Pooler
+	per := db.PoolSize + db.MaxOverflow
+	server := p.DefaultPoolSize + p.ReservePoolSize
+	type load struct {
+		what  string
+		need  int
+		hosts []string
+	}
+	var loads []*load
+	count := 0 // hosts running PgBouncer, at full scale
+	var hostNames []string
+	tmpl := s.ScalingTemplateHost()
+	for _, name := range s.HostNames() {
+		h := s.Hosts[name]
+		if !h.Has("app") && !h.Has("worker") {
+			continue
+		}
+		var parts []string
+		procs := 0
+		if h.Has("app") {
+			n := s.App.Workers.For(h)
+			procs += n
+			parts = append(parts, fmt.Sprintf("%d app processes", n))
+		}
+		if n := celeryProcs(s, h); n > 0 {
+			procs += n
+			parts = append(parts, fmt.Sprintf("%d Celery worker processes", n))
+		}
+		who := name
+		if tmpl != nil && h == tmpl {
+			count += s.Scaling.Max
+			who = fmt.Sprintf("the scaling.max %d instances", s.Scaling.Max)
+			hostNames = append(hostNames, fmt.Sprintf("scaling.max %d instances", s.Scaling.Max))
+		} else {
+			count++
+			hostNames = append(hostNames, name)
+		}
+		what := strings.Join(parts, " + ")
+		need := procs * per
+		if i := slices.IndexFunc(loads, func(l *load) bool { return l.what == what }); i >= 0 {
+			loads[i].hosts = append(loads[i].hosts, who)
+		} else {
+			loads = append(loads, &load{what, need, []string{who}})
+		}
+	}
+	var fs []finding
+	for _, l := range loads {
+		where := l.hosts[0]
+		if len(l.hosts) > 1 || strings.HasPrefix(where, "the ") {
+			where = "each of " + strings.TrimPrefix(strings.Join(l.hosts, ", "), "the ")
+		}
+		if l.need > p.MaxClientConn {
+			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections to the host's PgBouncer, above max_client_conn %d; raise max_client_conn or lower the pools",
+				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.MaxClientConn)})
+		}
+		if p.PoolMode == "session" && l.need > server {
+			fs = append(fs, finding{"database.pooler.pool_mode", fmt.Sprintf(
+				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the host's PgBouncer opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.DefaultPoolSize, p.ReservePoolSize, server)})
+		}
+	}
+	// PgBouncer holds a descriptor per client and per server
+	// connection, under the LimitNOFILE its drop-in sets.
+	if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
+		fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+			"PgBouncer needs a descriptor per connection: max_client_conn %d + %d server connections = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
+			p.MaxClientConn, server, fds, s.Tuning.Nofile)})
+	}
+	if db.MaxConnections > 0 && count*server > db.MaxConnections {
+		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
+			"%d hosts run PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d) = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
+			count, strings.Join(hostNames, ", "), p.DefaultPoolSize, p.ReservePoolSize, count*server, db.MaxConnections)})
+	}
+	return fs
+}
+
+func dbManaged(s *schema.Stack) []finding {
+	db := s.Database
+	if db == nil || db.Managed {
+		return nil
+	}
+	server, files := "PostgreSQL", "postgresql.conf, pg_hba.conf"
+	if db.Engine == "mysql" {
+		server, files = "MySQL", "my.cnf"
+	}
+	return []finding{{"database.managed", fmt.Sprintf(
+		"a self-hosted database (managed: false) is not rendered: hacompile configures no %s server (%s, replication) on the stack's hosts; "+
+			"supported is a managed or external PostgreSQL or MySQL server that the app reaches at database.host (%s): drop managed: false",
+		server, files, db.Host)}}
 }
 
 func workersQueue(s *schema.Stack) []finding {

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hacompile/hacompile/generators/appenv"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 )
 
@@ -397,6 +399,11 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 		}
 		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, e.secret(), owner, p)
 	}
+	// PgBouncer's auth file, from the app's password file, with the
+	// command pgbouncer.ini gives (Debian ships the file empty).
+	if len(e.hostFiles(host, pgbouncer.IniPath)) > 0 {
+		fmt.Fprintf(&script, "[ -s %s ] || { %s; }\n", pgbouncer.UserlistPath, pgbouncer.ProvisionCommand(e.s))
+	}
 	if script.Len() == 0 {
 		return nil
 	}
@@ -575,6 +582,20 @@ print(redis.Redis.from_url(os.environ["%s_URL"], password=pw, socket_timeout=5).
 				ok := err == nil && strings.TrimSpace(out) == "True"
 				sr.check(fmt.Sprintf("%s: %s_URL (%s) answers the app's user with its password", name, prefix, u.Host), ok, "%s", lastLines(strings.TrimSpace(out), 3))
 			}
+		}
+		// The host's PgBouncer takes the app's settings and password
+		// (its auth file provisioned as the ini says). The primary is
+		// outside the stack, so what is asked is PgBouncer's own view:
+		// the app's database, at the primary.
+		if len(e.hostFiles(name, pgbouncer.IniPath)) > 0 {
+			script := fmt.Sprintf(`set -a; . /%s; set +a
+exec runuser -u %s -- sh -c 'PGPASSWORD="$(cat "$DATABASE_PASSWORD_FILE")" exec psql -X -At -d "host=$DATABASE_HOST port=$DATABASE_PORT user=$DATABASE_USER dbname=pgbouncer sslmode=$DATABASE_SSLMODE connect_timeout=5" -c "SHOW DATABASES"'`,
+				appenv.Path(&e.s.App), e.s.App.User)
+			out, err := e.hosts[name].Sh(ctx, script)
+			db := e.s.Database
+			ok := err == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", db.Name, db.Host, db.Port, db.Name))
+			sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes the app's user with its password and serves %s from %s:%d", name, pgbouncer.Address, db.Pooler.Port, db.Name, db.Host, db.Port), ok,
+				"%s", lastLines(strings.TrimSpace(out), 3))
 		}
 	}
 }

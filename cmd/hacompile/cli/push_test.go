@@ -75,12 +75,12 @@ func TestPushCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatalf("json: %v\n%s", err, stdout)
 	}
-	if !sum.OK || sum.Action != "push" || len(sum.Hosts) != 2 || sum.Hosts[0].Status != "done" || sum.Hosts[1].Batch != 2 || sum.Hosts[0].Created != 11 {
+	if !sum.OK || sum.Action != "push" || len(sum.Hosts) != 2 || sum.Hosts[0].Status != "done" || sum.Hosts[1].Batch != 2 || sum.Hosts[0].Created != 15 {
 		t.Errorf("summary: %+v", sum)
 	}
 
 	code, stdout, _ = hc(t, append([]string{"push", "fleet"}, common...)...)
-	if code != 0 || !regexp.MustCompile(`(?m)^app1 +1 +unchanged +0 +0 +0 +11 +-$`).MatchString(stdout) {
+	if code != 0 || !regexp.MustCompile(`(?m)^app1 +1 +unchanged +0 +0 +0 +15 +-$`).MatchString(stdout) {
 		t.Errorf("re-push: %d\n%s", code, stdout)
 	}
 
@@ -113,7 +113,7 @@ func TestPushCommand(t *testing.T) {
 		t.Errorf("drift: exit %d\n%s", code, stderr)
 	}
 	code, stdout, stderr = hc(t, append([]string{"push", "--force"}, common...)...)
-	if code != 0 || !regexp.MustCompile(`(?m)^app2 +2 +done +0 +1 +0 +10 +2$`).MatchString(stdout) {
+	if code != 0 || !regexp.MustCompile(`(?m)^app2 +2 +done +0 +1 +0 +14 +2$`).MatchString(stdout) {
 		t.Errorf("forced push: %d\n%s\n%s", code, stdout, stderr)
 	}
 

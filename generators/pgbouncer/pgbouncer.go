@@ -1,0 +1,211 @@
+// Package pgbouncer renders PgBouncer (Debian's pgbouncer) as a local
+// pooler on each app and worker host when the stack has
+// database.pooler: it listens on 127.0.0.1 alone, the app's settings
+// (generators/appenv) point at it, and it keeps a few server connections
+// to the primary that every process of the host shares.
+//
+// Files per host:
+//   - etc/pgbouncer/pgbouncer.ini: the primary (host, port, database,
+//     server TLS per database.sslmode), pooling mode and limits;
+//   - etc/pgbouncer/pg_hba.conf: the app's user from loopback with
+//     SCRAM, to its database and to the console's statistics;
+//   - etc/systemd/system/pgbouncer.service.d/hacompile.conf: the
+//     open-files limit max_client_conn needs.
+//
+// The password is never rendered. PgBouncer reads it from its auth_file,
+// UserlistPath, which the operator writes on the host from the app's own
+// password file (the ini's comment gives the command); PgBouncer logs in
+// to the primary with it and checks the app's SCRAM login against it.
+// Debian's package ships the file empty: until it is provisioned
+// PgBouncer runs and refuses logins, and a reload reads it.
+package pgbouncer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/systemd"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Gen is the PgBouncer generator.
+type Gen struct{}
+
+var _ artifact.Generator = Gen{}
+
+// Kind implements artifact.Generator.
+func (Gen) Kind() string { return "pgbouncer" }
+
+// Package is the Debian package, and Unit its service.
+const (
+	Package = "pgbouncer"
+	Unit    = "pgbouncer.service"
+)
+
+// Paths on the host, without the leading slash, and the files the
+// rendered ones name.
+const (
+	IniPath      = "etc/pgbouncer/pgbouncer.ini"
+	HBAPath      = "etc/pgbouncer/pg_hba.conf"
+	DropInPath   = "etc/systemd/system/pgbouncer.service.d/hacompile.conf"
+	UserlistPath = "/etc/pgbouncer/userlist.txt"
+	SocketDir    = "/var/run/postgresql"
+	// CAFile is the system's CA bundle (Debian's ca-certificates), which
+	// verify-ca and verify-full check the primary's certificate against;
+	// a provider's private CA is added to it with update-ca-certificates.
+	CAFile = "/etc/ssl/certs/ca-certificates.crt"
+	// Admin is the user of the admin console (SHOW, RELOAD, PAUSE):
+	// PgBouncer lets it in without a password over the Unix socket from
+	// the account PgBouncer runs as (postgres on Debian), and no one else.
+	Admin = "pgbouncer"
+	// RunAs is the account Debian's pgbouncer.service runs as.
+	RunAs = "postgres"
+)
+
+// Address is where the app reaches its host's PgBouncer.
+const Address = "127.0.0.1"
+
+// Active reports whether the stack runs PgBouncer.
+func Active(s *schema.Stack) bool {
+	return s.Database != nil && s.Database.Pooler != nil && s.Database.Engine == "postgresql"
+}
+
+// Hosts are the hosts PgBouncer runs on: every app and worker host.
+func Hosts(s *schema.Stack) []*schema.Host {
+	var hs []*schema.Host
+	for _, name := range s.HostNames() {
+		if h := s.Hosts[name]; h.Has("app") || h.Has("worker") {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+// MaxDBConnections is the most server connections one host's PgBouncer
+// opens to the primary: its pool and the reserve.
+func MaxDBConnections(p *schema.Pooler) int { return p.DefaultPoolSize + p.ReservePoolSize }
+
+// Generate implements artifact.Generator.
+func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
+	if !Active(s) {
+		return nil, nil
+	}
+	ini := []byte(renderIni(s, opt))
+	hba := []byte(renderHBA(s))
+	var u systemd.Unit
+	u.Raw(artifact.Header("#", s))
+	u.Comment("PgBouncer holds a descriptor per client and per server connection: the",
+		"open-files limit covers max_client_conn. systemd applies it when PgBouncer",
+		"starts, so changing it restarts PgBouncer.")
+	u.Section("Service")
+	u.Set("LimitNOFILE", strconv.Itoa(s.Tuning.Nofile))
+	dropIn := u.Bytes()
+
+	var files []artifact.File
+	for _, h := range Hosts(s) {
+		files = append(files,
+			artifact.File{
+				Host: h.Name, Path: IniPath, Content: ini, Mode: 0o640, Owner: "postgres:postgres",
+				// listen and TLS settings are read at start only.
+				Reload: artifact.Restart(Unit),
+			},
+			artifact.File{
+				Host: h.Name, Path: HBAPath, Content: hba, Mode: 0o640, Owner: "postgres:postgres",
+				Reload: artifact.ReloadUnit(Unit),
+			},
+			artifact.File{
+				Host: h.Name, Path: DropInPath, Content: dropIn, Mode: 0o644, Owner: "root:root",
+				Reload: artifact.DaemonReload().Then(artifact.Restart(Unit)),
+			},
+		)
+	}
+	return files, nil
+}
+
+// ProvisionCommand is the operator's command that writes PgBouncer's
+// auth file on a host from the app's password file there (PgBouncer
+// doubles a " inside a quoted field).
+func ProvisionCommand(s *schema.Stack) string {
+	db := s.Database
+	return fmt.Sprintf(`printf '"%%s" "%%s"\n' %s "$(sed 's/"/""/g' %s)" | install -m 0640 -o postgres -g postgres /dev/stdin %s && systemctl reload pgbouncer`,
+		db.User, db.PasswordFile, UserlistPath)
+}
+
+func renderIni(s *schema.Stack, opt artifact.Options) string {
+	db, p := s.Database, s.Database.Pooler
+	var b strings.Builder
+	b.WriteString(artifact.Header("#", s))
+	fmt.Fprintf(&b, "# PgBouncer on this host, between %s's processes and the primary %s:%d.\n", s.App.Name, db.Host, db.Port)
+	fmt.Fprintf(&b, "# The app connects to %s:%d (settings.env); every process of the host\n", Address, p.Port)
+	fmt.Fprintf(&b, "# shares at most %d server connections (default_pool_size %d + reserve_pool_size %d).\n",
+		MaxDBConnections(p), p.DefaultPoolSize, p.ReservePoolSize)
+	b.WriteString("#\n")
+	fmt.Fprintf(&b, "# The password of %s is not here: PgBouncer reads it from %s,\n", db.User, UserlistPath)
+	b.WriteString("# logs in to the primary with it and checks the app's login against it.\n")
+	fmt.Fprintf(&b, "# Write it from the app's password file on this host (%s), then reload:\n", db.PasswordFile)
+	b.WriteString("#   " + ProvisionCommand(s) + "\n")
+	b.WriteString("# Until then PgBouncer runs and refuses the app's logins.\n")
+	b.WriteString("#\n")
+	b.WriteString("# Admin console (SHOW POOLS, RELOAD, PAUSE) over the Unix socket, from the\n")
+	fmt.Fprintf(&b, "# account PgBouncer runs as; the app's user may read the statistics (SHOW):\n")
+	fmt.Fprintf(&b, "#   runuser -u %s -- psql -h %s -p %d -U %s pgbouncer\n", RunAs, SocketDir, p.Port, Admin)
+	fmt.Fprintf(&b, "#   psql -h %s -p %d -U %s pgbouncer -c 'SHOW POOLS'\n", Address, p.Port, db.User)
+
+	b.WriteString("\n[databases]\n")
+	fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s\n", db.Name, db.Host, db.Port, db.Name)
+
+	b.WriteString("\n[pgbouncer]\n")
+	set := func(k string, v any) { fmt.Fprintf(&b, "%s = %v\n", k, v) }
+	set("listen_addr", Address)
+	set("listen_port", p.Port)
+	set("unix_socket_dir", opt.P(SocketDir))
+	b.WriteString("# Logs go to the journal (stderr under systemd).\n")
+	set("syslog", 0)
+	b.WriteString("\n# Clients: the app's user from loopback with SCRAM (pg_hba.conf), checked\n# against the auth file.\n")
+	set("auth_type", "hba")
+	set("auth_hba_file", opt.P("/"+HBAPath))
+	set("auth_file", opt.P(UserlistPath))
+	set("admin_users", Admin)
+	set("stats_users", db.User)
+	b.WriteString("# No TLS on loopback.\n")
+	set("client_tls_sslmode", "disable")
+
+	b.WriteString("\n# The primary, over TLS as database.sslmode says.\n")
+	set("server_tls_sslmode", db.SSLMode)
+	if db.SSLMode == "verify-ca" || db.SSLMode == "verify-full" {
+		b.WriteString("# The primary's certificate is checked against the system's CAs; add a\n# provider's CA with update-ca-certificates.\n")
+		set("server_tls_ca_file", opt.P(CAFile))
+	}
+	b.WriteString("\n# Pooling.\n")
+	if p.PoolMode == "transaction" {
+		b.WriteString("# transaction: a server connection serves one transaction at a time; session\n")
+		b.WriteString("# state (SET, advisory locks, LISTEN, WITH HOLD cursors) does not outlive it.\n")
+	} else {
+		b.WriteString("# session: a server connection stays with a client until it disconnects.\n")
+	}
+	set("pool_mode", p.PoolMode)
+	set("default_pool_size", p.DefaultPoolSize)
+	set("reserve_pool_size", p.ReservePoolSize)
+	set("reserve_pool_timeout", 5)
+	fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
+	set("max_db_connections", MaxDBConnections(p))
+	set("max_client_conn", p.MaxClientConn)
+	b.WriteString("# Drivers (psycopg, JDBC) send it at login; PgBouncer does not track it.\n")
+	set("ignore_startup_parameters", "extra_float_digits")
+	return b.String()
+}
+
+func renderHBA(s *schema.Stack) string {
+	db := s.Database
+	var b strings.Builder
+	b.WriteString(artifact.Header("#", s))
+	b.WriteString("# Who may log in to this host's PgBouncer (auth_type hba in pgbouncer.ini).\n")
+	b.WriteString("# The admin console's own login over the Unix socket needs no line here.\n")
+	b.WriteString("# TYPE  DATABASE  USER  ADDRESS  METHOD\n")
+	fmt.Fprintf(&b, "host    %s  %s  %s/32  scram-sha-256\n", db.Name, db.User, Address)
+	b.WriteString("# The console's statistics (stats_users), read-only.\n")
+	fmt.Fprintf(&b, "host    pgbouncer  %s  %s/32  scram-sha-256\n", db.User, Address)
+	return b.String()
+}

@@ -1,0 +1,249 @@
+package pgbouncer_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/generators/appenv"
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// stack has PgBouncer on its app and worker hosts in front of the
+// primary at dbHost:dbPort.
+func stack(t *testing.T, dbHost string, dbPort int, sslmode string, poolerPort int) *schema.Stack {
+	return testtool.Load(t, "stacks/t.cue", fmt.Sprintf(`
+name:   "t"
+domain: "shop.example.com"
+hosts: {
+	app1:   {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	w1:     {address: "10.0.0.21", roles: ["worker"], cores: 1, memory_mb: 1024}
+	cache1: {address: "10.0.0.31", roles: ["cache"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "cloud"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+cache: {engine: "redis"}
+queue: {engine: "redis", host: "10.0.0.31"}
+workers: app: "shop"
+database: {
+	host: %q, port: %d, name: "shop", sslmode: %q, max_connections: 100
+	pooler: {port: %d, default_pool_size: 4, reserve_pool_size: 1, max_client_conn: 200}
+}
+`, dbHost, dbPort, sslmode, poolerPort))
+}
+
+func TestContent(t *testing.T) {
+	s := stack(t, "db.internal", 25060, "verify-full", 6432)
+	fs := testtool.GenerateTwice(t, pgbouncer.Gen{}, s, artifact.Options{})
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Host+":"+f.Path)
+	}
+	want := []string{"app1:" + pgbouncer.IniPath, "app1:" + pgbouncer.HBAPath, "app1:" + pgbouncer.DropInPath,
+		"w1:" + pgbouncer.IniPath, "w1:" + pgbouncer.HBAPath, "w1:" + pgbouncer.DropInPath}
+	if !slices.Equal(got, want) {
+		t.Fatalf("files %q, want %q", got, want)
+	}
+	ini := string(fs[0].Content)
+	for _, w := range []string{
+		artifact.Header("#", s),
+		"\nshop = host=db.internal port=25060 dbname=shop\n",
+		"\nlisten_addr = 127.0.0.1\n", "\nlisten_port = 6432\n",
+		"\nauth_type = hba\n", "\nauth_file = /etc/pgbouncer/userlist.txt\n", "\nauth_hba_file = /etc/pgbouncer/pg_hba.conf\n",
+		"\nadmin_users = pgbouncer\n", "\nstats_users = shop\n",
+		"\nserver_tls_sslmode = verify-full\n", "\nserver_tls_ca_file = /etc/ssl/certs/ca-certificates.crt\n",
+		"\nclient_tls_sslmode = disable\n",
+		"\npool_mode = transaction\n", "\ndefault_pool_size = 4\n", "\nreserve_pool_size = 1\n",
+		"\nmax_db_connections = 5\n", "\nmax_client_conn = 200\n",
+		"install -m 0640 -o postgres -g postgres /dev/stdin /etc/pgbouncer/userlist.txt",
+	} {
+		if !strings.Contains(ini, w) {
+			t.Errorf("pgbouncer.ini lacks %q:\n%s", w, ini)
+		}
+	}
+	if fs[0].Mode != 0o640 || fs[0].Owner != "postgres:postgres" {
+		t.Errorf("pgbouncer.ini mode %o owner %s", fs[0].Mode, fs[0].Owner)
+	}
+	if !strings.Contains(string(fs[1].Content), "\nhost    shop  shop  127.0.0.1/32  scram-sha-256\n") {
+		t.Errorf("pg_hba.conf:\n%s", fs[1].Content)
+	}
+	if !strings.Contains(string(fs[2].Content), "LimitNOFILE=65536\n") {
+		t.Errorf("drop-in:\n%s", fs[2].Content)
+	}
+
+	// The app's settings point at the local PgBouncer, without TLS.
+	env, err := appenv.Vars(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []string
+	for _, v := range env {
+		if strings.HasPrefix(v.Name, "DATABASE_") {
+			vars = append(vars, v.Name+"="+v.Value)
+		}
+	}
+	for _, w := range []string{"DATABASE_HOST=127.0.0.1", "DATABASE_PORT=6432", "DATABASE_SSLMODE=disable",
+		"DATABASE_URL=postgresql://shop@127.0.0.1:6432/shop?sslmode=disable", "DATABASE_POOLER=pgbouncer",
+		"DATABASE_POOL_MODE=transaction", "DATABASE_SERVER_HOST=db.internal", "DATABASE_SERVER_PORT=25060"} {
+		if !slices.Contains(vars, w) {
+			t.Errorf("settings lack %s: %q", w, vars)
+		}
+	}
+
+	// Without a pooler: nothing.
+	s.Database.Pooler = nil
+	if fs, err := (pgbouncer.Gen{}).Generate(s, artifact.Options{}); err != nil || len(fs) != 0 {
+		t.Errorf("no pooler: %v %v", fs, err)
+	}
+}
+
+// bouncer renders the stack into a sandbox root owned by the postgres
+// account, with the auth file holding password, starts Debian's
+// pgbouncer on it and returns the app's connection string.
+func bouncer(t *testing.T, s *schema.Stack, password string) (conn, root string, log *testtool.SyncBuffer) {
+	t.Helper()
+	bin := testtool.Require(t, "pgbouncer", "pgbouncer")
+	root = testtool.PostgresDir(t)
+	fs, err := pgbouncer.Gen{}.Generate(s, artifact.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host []artifact.File
+	for _, f := range fs {
+		if f.Host == "app1" {
+			host = append(host, f)
+		}
+	}
+	testtool.WriteTree(t, root, host...)
+	userlist := filepath.Join(root, pgbouncer.UserlistPath)
+	if err := os.WriteFile(userlist, []byte(`"`+s.Database.User+`" "`+password+`"`+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, pgbouncer.SocketDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// verify-ca and verify-full read the system's CA bundle.
+	if ca, err := os.ReadFile(pgbouncer.CAFile); err == nil {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, pgbouncer.CAFile)), 0o755)
+		os.WriteFile(filepath.Join(root, pgbouncer.CAFile), ca, 0o644)
+	}
+	testtool.ChownPostgres(t, root)
+	log = &testtool.SyncBuffer{}
+	cmd := testtool.AsPostgres(t, exec.Command(bin, filepath.Join(root, pgbouncer.IniPath)))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := func() string {
+		for _, v := range must(appenv.Vars(s)) {
+			if v.Name == "DATABASE_URL" {
+				return v.Value
+			}
+		}
+		t.Fatal("no DATABASE_URL in the settings")
+		return ""
+	}()
+	// Wait for the listener.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if out, err := testtool.Psql(t, url, "x", "SELECT 1"); err == nil || !strings.Contains(out, "refused") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgbouncer did not listen:\n%s", log.String())
+		}
+	}
+	return url, root, log
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestLive puts Debian's pgbouncer, with the rendered files, in front of
+// a real PostgreSQL with TLS on loopback: the app's DATABASE_URL and
+// password reach the database through it over TLS, the server pool
+// holds no more than max_db_connections, and the admin console answers
+// the postgres account over the socket. It fails when the primary's
+// certificate cannot be verified (verify-full against the system's
+// CAs) and when the auth file's password is wrong.
+func TestLive(t *testing.T) {
+	const password = "test-only-password"
+	pg := testtool.StartPostgres(t, "shop", password, "shop")
+
+	t.Run("require", func(t *testing.T) {
+		s := stack(t, "127.0.0.1", pg.Port, "require", testtool.FreePort(t, "127.0.0.1"))
+		url, root, log := bouncer(t, s, password)
+		out, err := testtool.Psql(t, url, password, "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+		if err != nil || out != "shop|shop|t" {
+			t.Fatalf("query through PgBouncer: %q %v\n%s", out, err, log.String())
+		}
+		// Ten clients at once share at most max_db_connections (5)
+		// server connections.
+		errs := make(chan error, 10)
+		for range 10 {
+			go func() {
+				_, err := testtool.Psql(t, url, password, "SELECT pg_sleep(0.3)")
+				errs <- err
+			}()
+		}
+		for range 10 {
+			if err := <-errs; err != nil {
+				t.Errorf("concurrent client: %v", err)
+			}
+		}
+		n, err := pg.Query(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop' AND datname = 'shop' AND client_addr IS NOT NULL")
+		if c, _ := strconv.Atoi(n); err != nil || c < 1 || c > 5 {
+			t.Errorf("server connections from PgBouncer: %q %v (want 1 to 5)", n, err)
+		}
+		// The admin console, as the ini's comment says: over the Unix
+		// socket from the account PgBouncer runs as.
+		port := strconv.Itoa(s.Database.Pooler.Port)
+		cmd := testtool.AsPostgres(t, exec.Command(testtool.Require(t, "psql", "postgresql-client"), "-X", "-At",
+			"-h", filepath.Join(root, pgbouncer.SocketDir), "-p", port, "-U", pgbouncer.Admin, "-c", "SHOW POOLS", "pgbouncer"))
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "shop|shop|") {
+			t.Errorf("SHOW POOLS as %s: %v\n%s", pgbouncer.Admin, err, out)
+		}
+		// The app's user reads the statistics and may not administer.
+		stats := "host=127.0.0.1 port=" + port + " user=shop dbname=pgbouncer sslmode=disable"
+		if out, err := testtool.Psql(t, stats, password, "SHOW POOLS"); err != nil || !strings.Contains(out, "shop|shop|") {
+			t.Errorf("SHOW POOLS as the app's user: %v\n%s", err, out)
+		}
+		if out, err := testtool.Psql(t, stats, password, "RELOAD"); err == nil {
+			t.Errorf("the app's user ran RELOAD: %s", out)
+		}
+	})
+
+	t.Run("verify-full-self-signed", func(t *testing.T) {
+		s := stack(t, "127.0.0.1", pg.Port, "verify-full", testtool.FreePort(t, "127.0.0.1"))
+		url, _, log := bouncer(t, s, password)
+		out, err := testtool.Psql(t, url, password, "SELECT 1")
+		if err == nil {
+			t.Fatalf("verify-full against a self-signed certificate connected: %q\n%s", out, log.String())
+		}
+		if !strings.Contains(log.String(), "certificate verify failed") {
+			t.Errorf("PgBouncer did not refuse the primary's certificate:\npsql: %s\n%s", out, log.String())
+		}
+	})
+
+	t.Run("wrong-auth-file", func(t *testing.T) {
+		s := stack(t, "127.0.0.1", pg.Port, "require", testtool.FreePort(t, "127.0.0.1"))
+		url, _, log := bouncer(t, s, "not-the-password")
+		out, err := testtool.Psql(t, url, password, "SELECT 1")
+		if err == nil || !strings.Contains(out, "SASL authentication failed") {
+			t.Fatalf("with an auth file holding another password: %q %v\n%s", out, err, log.String())
+		}
+	})
+}
