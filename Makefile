@@ -13,7 +13,8 @@ FUZZTIME ?= 30s
 # Debian packages whose real tools the tests run: nginx -t, haproxy -c,
 # gunicorn --check-config (with gevent workers), Starman, systemd-analyze,
 # cloud-init schema, promtool (prometheus), a live Celery worker against
-# redis-server, OpenSSH servers for push, headless Chromium for the runbook
+# redis-server, RabbitMQ, PgBouncer and PostgreSQL (with its exporter) for
+# the data services' live tests, OpenSSH servers for push, headless Chromium for the runbook
 # site, unshare/ip (util-linux, iproute2) for network namespaces, keepalived
 # (keepalived -t), curl and awscli for the reserved-IP notify scripts,
 # debootstrap for the Debian 13 root (make roots) and the system test's
@@ -21,7 +22,7 @@ FUZZTIME ?= 30s
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis keepalived curl awscli \
-	pgbouncer postgresql postgresql-client prometheus-postgres-exporter \
+	pgbouncer postgresql postgresql-client prometheus-postgres-exporter rabbitmq-server \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
 
 .PHONY: build test systest check tools roots fuzz bench

@@ -19,6 +19,7 @@ import (
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
+	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/generators/redis"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/generators/sysctl"
@@ -40,6 +41,7 @@ var table = []artifact.Generator{
 	pgbouncer.Gen{},
 	celery.Gen{},
 	redis.Gen{},
+	rabbitmq.Gen{},
 	digitalocean.Gen{},
 	nodeexporter.Gen{},
 	redisexporter.Gen{},

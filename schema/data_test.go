@@ -97,7 +97,7 @@ func TestLoadDataPositions(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("error %v, want *schema.Error", err)
 	}
-	want := `stacks/lib.libsonnet:3:5: hosts.app1.roles[0]: invalid value "web" (want one of "app", "cache", "lb", "worker")
+	want := `stacks/lib.libsonnet:3:5: hosts.app1.roles[0]: invalid value "web" (want one of "app", "cache", "lb", "queue", "worker")
 stacks/s.jsonnet:7:14: hosts.app1.address: invalid value "10.0.0.300" (want an IPv4 address such as 10.0.0.5)
 stacks/s.jsonnet:9:3: balancer.algoritm: field not allowed (did you mean algorithm?)
 stacks/s.jsonnet:11:3: app.working_dir: invalid value "srv/app" (want an absolute path of letters, digits and ._@+- such as /srv/app)`

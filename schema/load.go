@@ -413,6 +413,16 @@ var (
 // humanize rewrites CUE's wording where it names an implementation
 // detail (a regular expression, an incomplete value).
 // isSizePath reports whether a field path is a host's size.
+// Roles are the values of #Role in stack.cue (TestRoles keeps them
+// equal): more than CUE lists for a failed disjunction.
+var Roles = []string{"app", "cache", "lb", "queue", "worker"}
+
+// isRolePath reports whether p is one role of a list of roles.
+func isRolePath(p string) bool {
+	i := strings.LastIndex(p, ".roles[")
+	return i >= 0 && strings.HasSuffix(p, "]") && !strings.Contains(p[i+len(".roles["):], ".")
+}
+
 func isSizePath(p string) bool {
 	return strings.HasPrefix(p, "hosts.") && strings.HasSuffix(p, ".size") && strings.Count(p, ".") == 2
 }
@@ -494,6 +504,11 @@ func (l *Loader) reduceDisjunction(group []Diagnostic, n int) []Diagnostic {
 		d := group[0]
 		if isSizePath(d.Path) {
 			want = l.sizes
+		} else if isRolePath(d.Path) {
+			want = nil
+			for _, r := range Roles {
+				want = append(want, strconv.Quote(r))
+			}
 		} else if n >= cueErrorCap {
 			want = append(want, "…")
 		}

@@ -211,3 +211,30 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app",
 		}
 	}
 }
+
+// TestRoles: every role in schema.Roles is a valid role, and an invalid
+// one is refused with exactly those listed.
+func TestRoles(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := func(role string) string {
+		return `name: "t"
+domain: "example.com"
+hosts: h1: {address: "10.0.0.11", roles: ["` + role + `"], cores: 1, memory_mb: 1024}
+balancer: kind: "cloud"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+`
+	}
+	for _, r := range schema.Roles {
+		if _, err := l.Load("stacks/t.cue", []byte(src(r))); err != nil && strings.Contains(err.Error(), "roles[0]: invalid value") {
+			t.Errorf("role %q refused: %v", r, err)
+		}
+	}
+	_, err = l.Load("stacks/t.cue", []byte(src("web")))
+	want := `hosts.h1.roles[0]: invalid value "web" (want one of "app", "cache", "lb", "queue", "worker")`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("role web: %v, want %s", err, want)
+	}
+}

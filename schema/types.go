@@ -509,6 +509,35 @@ type Queue struct {
 	User         string `json:"user,omitempty"`
 	DB           int    `json:"db,omitempty"`
 	PasswordFile string `json:"password_file,omitempty"`
+	Managed      bool   `json:"managed"`
+	// Self-hosted RabbitMQ.
+	MemoryHighWatermarkPercent int `json:"memory_high_watermark_percent,omitempty"`
+	DiskFreeLimitMB            int `json:"disk_free_limit_mb,omitempty"`
+}
+
+// QueueHosts are the hosts running the self-hosted broker: those with
+// the queue role, when the queue is not managed.
+func (s *Stack) QueueHosts() []*Host {
+	if s.Queue == nil || s.Queue.Managed {
+		return nil
+	}
+	return s.HostsWithRole("queue")
+}
+
+// QueueEndpoint is the address clients reach the broker at: queue.host,
+// or the queue host's address for a self-hosted broker; "" when there
+// is none.
+func (s *Stack) QueueEndpoint() string {
+	if s.Queue == nil {
+		return ""
+	}
+	if s.Queue.Host != "" {
+		return s.Queue.Host
+	}
+	if hs := s.QueueHosts(); len(hs) > 0 {
+		return hs[0].Address
+	}
+	return ""
 }
 
 // Workers are the Celery workers on the hosts with the worker role.

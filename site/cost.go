@@ -139,8 +139,8 @@ func costOf(s *schema.Stack) costView {
 	if c := s.Cache; c != nil && !hostHasAddress(s, s.CacheEndpoint()) {
 		v.Excluded = append(v.Excluded, "the "+engineName(c.Engine)+" cache at "+s.CacheEndpoint()+": not a host of the stack")
 	}
-	if q := s.Queue; q != nil && !hostHasAddress(s, q.Host) {
-		v.Excluded = append(v.Excluded, "the "+engineName(q.Engine)+" broker at "+q.Host+": not a host of the stack")
+	if q := s.Queue; q != nil && !hostHasAddress(s, s.QueueEndpoint()) {
+		v.Excluded = append(v.Excluded, "the "+engineName(q.Engine)+" broker at "+s.QueueEndpoint()+": not a host of the stack")
 	}
 	if s.Monitoring.Enabled {
 		v.Excluded = append(v.Excluded, "the monitoring host running Prometheus")

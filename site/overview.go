@@ -164,7 +164,7 @@ func stackFacts(sc *stackCtx, from string) []fact {
 		fs = append(fs, fact{"Cache", text(engineName(c.Engine) + " " + c.Host)})
 	}
 	if q := s.Queue; q != nil {
-		fs = append(fs, fact{"Queue", text(engineName(q.Engine) + " " + q.Host)})
+		fs = append(fs, fact{"Queue", text(engineName(q.Engine) + " " + s.QueueEndpoint())})
 	}
 	fs = append(fs, fact{"Source", template.HTML(fmt.Sprintf(`<a href="%s">%s</a>, sha256 <code class="digest">%s</code>`,
 		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source), s.SourceDigest))})
@@ -331,7 +331,7 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s cache %s.", engineName(c.Engine), code(fmt.Sprintf("%s:%d", s.CacheEndpoint(), c.Port)))))
 		}
 		if q := s.Queue; q != nil {
-			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s broker %s.", engineName(q.Engine), code(fmt.Sprintf("%s:%d", q.Host, queuePort(q))))))
+			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s broker %s.", engineName(q.Engine), code(fmt.Sprintf("%s:%d", s.QueueEndpoint(), queuePort(q))))))
 		}
 		hops = append(hops, dh)
 	}

@@ -217,7 +217,7 @@ func buildTopology(sc *stackCtx) *topology {
 		data("cache", "cache", title, fmt.Sprintf("%s:%d", host, c.Port), "", host, c.Port)
 	}
 	if q := s.Queue; q != nil {
-		data("queue", "queue", engineName(q.Engine)+" queue", fmt.Sprintf("%s:%d", q.Host, queuePort(q)), "", q.Host, queuePort(q))
+		data("queue", "queue", engineName(q.Engine)+" queue", fmt.Sprintf("%s:%d", s.QueueEndpoint(), queuePort(q)), "", s.QueueEndpoint(), queuePort(q))
 	}
 	for _, h := range s.HostsWithRole("cache") {
 		if s.Cache != nil && s.CacheEndpoint() == h.Address {

@@ -169,7 +169,7 @@ func Vars(s *schema.Stack) ([]Var, error) {
 		}
 	}
 	if q := s.Queue; q != nil {
-		add("QUEUE_URL", BrokerURL(q))
+		add("QUEUE_URL", BrokerURL(s))
 		if q.PasswordFile != "" {
 			add("QUEUE_PASSWORD_FILE", q.PasswordFile)
 		}
@@ -211,8 +211,9 @@ func CacheURL(s *schema.Stack) string {
 // BrokerURL is the broker's URL in kombu's form, with the user and never
 // the password: amqp://user@host:port/vhost (amqps with TLS), or
 // redis://host:port/db (rediss).
-func BrokerURL(q *schema.Queue) string {
-	hp := hostPort(q.Host, q.Port)
+func BrokerURL(s *schema.Stack) string {
+	q := s.Queue
+	hp := hostPort(s.QueueEndpoint(), q.Port)
 	if q.Engine == "redis" {
 		scheme := "redis"
 		if q.TLS {

@@ -24,7 +24,7 @@ func TestExampleStack(t *testing.T) {
 		"DATABASE_POOL_SIZE=5", "DATABASE_MAX_OVERFLOW=5",
 		"CACHE_ENGINE=redis", "CACHE_HOST=10.40.0.31", "CACHE_PORT=6379", "CACHE_URL=redis://10.40.0.31:6379/0",
 		"CACHE_PASSWORD_FILE=/etc/myapp/secrets/cache-password",
-		"QUEUE_URL=amqp://myapp@mq.internal.example.com:5672/myapp", "QUEUE_PASSWORD_FILE=/etc/myapp/secrets/broker-password",
+		"QUEUE_URL=amqp://myapp@10.40.0.41:5672/myapp", "QUEUE_PASSWORD_FILE=/etc/myapp/secrets/broker-password",
 	}
 	for _, s := range testtool.LoadStacks(t) {
 		files, err := appenv.Gen{}.Generate(s, artifact.Options{})
@@ -67,7 +67,7 @@ func TestExampleStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, err := exec.Command("/bin/sh", "-c", `set -a; . "$0"; printf '%s|%s|%s' "$QUEUE_URL" "$DATABASE_PASSWORD_FILE" "$DATABASE_URL"`, p).CombinedOutput()
-		if err != nil || string(out) != "amqp://myapp@mq.internal.example.com:5672/myapp|/etc/myapp/secrets/database-password|postgresql://myapp@db.internal.example.com:5432/myapp?sslmode=verify-full" {
+		if err != nil || string(out) != "amqp://myapp@10.40.0.41:5672/myapp|/etc/myapp/secrets/database-password|postgresql://myapp@db.internal.example.com:5432/myapp?sslmode=verify-full" {
 			t.Errorf("sh reads %q (%v)", out, err)
 		}
 	}

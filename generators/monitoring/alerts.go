@@ -11,6 +11,8 @@ import (
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
+	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/generators/systemd"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -245,6 +247,12 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		case jobRedis:
 			r.description = "redis_exporter on " + who + " has not answered " + held +
 				", so Redis's health is unknown. First check: `systemctl status prometheus-redis-exporter` on the cache host."
+		case jobRabbitMQ:
+			r.severity = "critical"
+			r.summary = "RabbitMQ on {{ $labels.host }} does not answer"
+			r.description = "RabbitMQ's metrics on " + who + " have not answered " + held + "; they are served by the " +
+				"broker itself, so RabbitMQ is probably down and Celery tasks are neither queued nor run. First check: " +
+				"`systemctl status rabbitmq-server` and `rabbitmq-diagnostics status` on the queue host."
 		case jobRedisProbe:
 			r.description = "redis_exporter on the monitoring host has failed to probe {{ $labels.instance }} " + held +
 				", so Redis's health is unknown. First check: `systemctl status prometheus-redis-exporter` on the monitoring host."
@@ -427,6 +435,27 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 					"then whether the broker accepts its connection.",
 			}},
 		}
+		if p.rabbitQueues() {
+			d := strconv.Itoa(m.QueueDepth)
+			rq := sel("rabbitmq_queue_messages_ready", eq("job", jobRabbitMQ))
+			g.rules = append(g.rules, rule{
+				name: "CeleryQueueBacklog", severity: "warning",
+				expr:    rq + " > " + d,
+				summary: "Celery queue {{ $labels.queue }} holds more than " + d + " tasks",
+				description: "Queue {{ $labels.queue }} (vhost {{ $labels.vhost }}) on {{ $labels.host }} has held " + value + " waiting tasks " + held +
+					" (threshold " + d + "): the workers do not keep up. First check: `celery -A " + w.App + " inspect active` " +
+					"for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
+			}, rule{
+				name: "RabbitMQAlarm", severity: "critical",
+				expr: "max by (host) (" + sel("rabbitmq_alarms_memory_used_watermark", eq("job", jobRabbitMQ)) + ") == 1\n" +
+					"  or max by (host) (" + sel("rabbitmq_alarms_free_disk_space_watermark", eq("job", jobRabbitMQ)) + ") == 1",
+				summary: "RabbitMQ on {{ $labels.host }} blocks publishers (memory or disk alarm)",
+				description: "RabbitMQ on {{ $labels.host }} has had its memory or free-disk alarm set " + held +
+					": publishers are blocked, so the app cannot queue tasks. First check: `rabbitmq-diagnostics alarms` and " +
+					"`rabbitmqctl list_queues name messages consumers` on the queue host; queues that grow without consumers " +
+					"are the usual cause.",
+			})
+		}
 		if p.redisQueues {
 			d := strconv.Itoa(m.QueueDepth)
 			g.rules = append(g.rules, rule{
@@ -520,10 +549,13 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 }
 
 func celeryQueueNote(p *plan) string {
+	if p.rabbitQueues() {
+		return ", and the queues' lengths and alarms of the self-hosted RabbitMQ (its Prometheus plugin)"
+	}
 	if p.redisQueues {
 		return ", and the queues' lengths in the Redis broker (redis_exporter --check-single-keys)"
 	}
-	return "; the broker's queue lengths are not scraped (only a Redis broker on a cache host is)"
+	return "; the broker's queue lengths are not scraped (only a self-hosted RabbitMQ or a Redis broker on a cache host is)"
 }
 
 // certHosts names the hosts whose certificates are watched, "" for none.
@@ -588,7 +620,16 @@ func services(s *schema.Stack) [][2]string {
 	if s.Cache != nil && !s.Cache.Managed && s.Cache.Engine == "redis" {
 		byRole["cache"] = []string{"redis-server.service"}
 	}
-	for _, r := range []string{"lb", "app", "worker", "cache"} {
+	if rabbitmq.Active(s) {
+		byRole["queue"] = []string{rabbitmq.Service}
+	}
+	if pgbouncer.Active(s) {
+		byRole["app"] = append(byRole["app"], pgbouncer.Unit)
+		if len(byRole["worker"]) > 0 {
+			byRole["worker"] = append(byRole["worker"], pgbouncer.Unit)
+		}
+	}
+	for _, r := range []string{"lb", "app", "worker", "cache", "queue"} {
 		if len(byRole[r]) > 0 && len(s.HostsWithRole(r)) > 0 {
 			out = append(out, [2]string{"roles=~" + strconv.Quote("(.*,)?"+r+"(,.*)?"), unitRegexp(byRole[r])})
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/mtail"
+	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -52,6 +53,7 @@ const (
 	jobPostgres = "postgres"
 	jobMySQL    = "mysql"
 	jobRedis    = "redis"
+	jobRabbitMQ = "rabbitmq"
 	// jobRedisProbe probes Redis servers that are not hosts of the stack.
 	jobRedisProbe = "redis-probe"
 )
@@ -121,7 +123,7 @@ type job struct {
 	// target's address ($1); the instance label stays the address.
 	probeTarget string
 	params      []label
-	targets  []target
+	targets     []target
 }
 
 // plan is what the stack monitors: the scrape jobs and the facts the
@@ -140,6 +142,10 @@ type plan struct {
 	// redisQueues: the Celery queues' lengths are exported (job redis).
 	redisQueues bool
 }
+
+// rabbitQueues reports whether the Celery queues' lengths come from the
+// self-hosted RabbitMQ (job rabbitmq).
+func (p *plan) rabbitQueues() bool { return p.has(jobRabbitMQ) }
 
 func (p *plan) has(name string) bool {
 	for _, j := range p.jobs {
@@ -285,6 +291,22 @@ func newPlan(s *schema.Stack) *plan {
 			p.jobs = append(p.jobs, local)
 			p.redisQueues = redisexporter.BrokerIsLocal(s)
 		}
+	}
+	// A self-hosted RabbitMQ serves its own metrics (the rabbitmq_prometheus
+	// plugin) on the queue host.
+	if hs := rabbitmq.Hosts(s); len(hs) > 0 {
+		j := job{
+			name: jobRabbitMQ, exporter: "RabbitMQ",
+			comment: "RabbitMQ's own Prometheus plugin (rabbitmq_prometheus) on the queue host's private\n" +
+				"address, with per-queue metrics.",
+		}
+		for _, h := range hs {
+			j.targets = append(j.targets, target{
+				addr:   hostPort(h.Address, rabbitmq.MetricsPort),
+				labels: []label{{"host", h.Name}, {"service", "queue"}},
+			})
+		}
+		p.jobs = append(p.jobs, j)
 	}
 	redis := job{
 		name: jobRedisProbe, exporter: "redis_exporter probe", path: "/scrape", probe: redisAddr,

@@ -16,6 +16,7 @@ import (
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
+	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -132,6 +133,9 @@ func ListenPorts(s *schema.Stack, h *schema.Host) []int {
 	}
 	if pgbouncer.Active(s) && slices.Contains(pgbouncer.Hosts(s), h) {
 		ps = append(ps, s.Database.Pooler.Port)
+	}
+	if slices.Contains(rabbitmq.Hosts(s), h) {
+		ps = append(ps, rabbitmq.ListenPorts(s)...)
 	}
 	if selfHostedRedis(s, h) {
 		ps = append(ps, s.Cache.Port)

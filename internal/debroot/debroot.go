@@ -33,11 +33,12 @@ var Suites = map[string][2]string{
 
 // ToolPackages are the packages whose tools check rendered files, plus
 // gunicorn and starman: systemd-analyze verify requires the programs the
-// app units start to exist, and pgbouncer the unit its drop-in extends;
+// app units start to exist, pgbouncer the unit its drop-in extends and
+// rabbitmq-server the unit the broker's setup unit requires;
 // and prometheus-postgres-exporter, whose release (0.17 in Debian 13) the
 // monitoring files are written for.
 var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3", "gunicorn", "starman",
-	"pgbouncer", "prometheus-postgres-exporter"}
+	"pgbouncer", "prometheus-postgres-exporter", "rabbitmq-server"}
 
 // CacheDir is where roots are kept: $HACOMPILE_ROOTS, or
 // <user cache dir>/hacompile/roots.

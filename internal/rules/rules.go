@@ -54,6 +54,7 @@ var Table = []Rule{
 	{"workers-queue", "error", "Celery workers, their hosts and their broker come together: worker hosts need a workers section and a queue, and a queue needs workers to consume it.", workersQueue},
 	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
 	{"cache-host", "error", "A self-hosted cache runs on exactly one host with the cache role; a managed one is reached at cache.host.", cacheHost},
+	{"queue-host", "error", "A self-hosted RabbitMQ runs on exactly one host with the queue role; a managed broker is reached at queue.host.", queueHost},
 	{"broker-eviction", "error", "A Redis broker on a cache that evicts keys loses queued tasks when memory runs out.", brokerEviction},
 	{"failover", "error", "A stated balancer failover is rendered: keepalived or a reserved IP needs balancer.vrrp, a virtual address no host has (inside the balancers' subnet for keepalived) and a priority per balancer; DNS failover is not rendered.", failover},
 	{"stats-address", "error", "HAProxy binds balancer.stats.address on every balancer: an address other than loopback exists on one host only, and HAProxy will not start on the others.", statsAddress},
@@ -490,6 +491,24 @@ func cacheHost(s *schema.Stack) []finding {
 		return []finding{{"hosts", fmt.Sprintf("%d hosts have the cache role (%s): hacompile renders a standalone Redis, and two would be separate caches; keep one, or use a managed cache for failover", len(hosts), hostList(hosts))}}
 	case !c.Managed && c.Host != "" && c.Host != hosts[0].Address:
 		return []finding{{"cache.host", fmt.Sprintf("cache.host %s is not the cache host %s's address %s", c.Host, hosts[0].Name, hosts[0].Address)}}
+	}
+	return nil
+}
+
+func queueHost(s *schema.Stack) []finding {
+	hosts := s.HostsWithRole("queue")
+	q := s.Queue
+	switch {
+	case (q == nil || q.Managed) && len(hosts) > 0:
+		return []finding{{"hosts", fmt.Sprintf("%s have the queue role but the stack runs no broker of its own (a self-hosted RabbitMQ: a queue section with engine rabbitmq and no host): nothing would run on them", hostList(hosts))}}
+	case q == nil || q.Managed:
+		return nil
+	case len(hosts) == 0:
+		return []finding{{"queue", "a self-hosted RabbitMQ (queue.managed false) needs a host with the queue role to run on"}}
+	case len(hosts) > 1:
+		return []finding{{"hosts", fmt.Sprintf("%d hosts have the queue role (%s): hacompile renders a single RabbitMQ node, not a cluster; keep one, or use a managed broker", len(hosts), hostList(hosts))}}
+	case q.Host != "":
+		return []finding{{"queue.host", fmt.Sprintf("a self-hosted RabbitMQ is reached at its queue host's address (%s): remove queue.host %s", hosts[0].Address, q.Host)}}
 	}
 	return nil
 }

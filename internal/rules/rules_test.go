@@ -189,6 +189,24 @@ hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 204
 		`cache: {engine: "redis", host: "10.0.0.31", managed: false}
 hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}`,
 		`stacks/t.cue:10:8: cache.managed: the cache is managed (at 10.0.0.31) but cache1 have the cache role: nothing would be rendered for them [cache-host]`},
+	{"queue-host",
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", vhost: "app"}
+workers: app: "app"`,
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+hosts: mq1: {address: "10.0.0.41", roles: ["queue"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", vhost: "app"}
+workers: app: "app"`,
+		`stacks/t.cue:11:8: queue: a self-hosted RabbitMQ (queue.managed false) needs a host with the queue role to run on [queue-host]`},
+	{"queue-host",
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+hosts: mq1: {address: "10.0.0.41", roles: ["queue"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: app: "app"`,
+		`hosts: jobs1: {address: "10.0.0.21", roles: ["worker"], cores: 2, memory_mb: 2048}
+queue: {engine: "rabbitmq", host: "mq.internal"}
+workers: app: "app"`,
+		`stacks/t.cue:11:8: hosts: mq1 have the queue role but the stack runs no broker of its own (a self-hosted RabbitMQ: a queue section with engine rabbitmq and no host): nothing would run on them [queue-host]`},
 	{"broker-eviction",
 		`cache: engine: "redis"
 hosts: cache1: {address: "10.0.0.31", roles: ["cache"], cores: 2, memory_mb: 2048}

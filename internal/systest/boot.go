@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	neturl "net/url"
 	"os/exec"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hacompile/hacompile/generators/appenv"
+	"github.com/hacompile/hacompile/generators/celery"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 )
@@ -548,6 +551,50 @@ func describe(code int, body string, err error) string {
 	return strconv.Itoa(code)
 }
 
+// brokerConsumed checks, when the stack runs its own broker, that the
+// Celery workers consume from it with the app's settings: every worker
+// answers a ping sent through the broker, and a task sent from a worker
+// host as the app's user is run by a worker.
+func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
+	w, q := e.s.Workers, e.s.Queue
+	workers := e.hostsWith("worker")
+	if w == nil || q == nil || q.Managed || len(workers) == 0 {
+		return
+	}
+	a := e.s.App
+	py := "python3"
+	if a.Virtualenv != "" {
+		py = path.Join(a.Virtualenv, "bin/python3")
+	}
+	mod, _, _ := strings.Cut(w.App, ":")
+	prefix := fmt.Sprintf("set -a; . /%s; set +a; cd %s && exec runuser -u %s -- %s ", appenv.Path(&a), a.WorkingDir, a.User, py)
+	// Eight tasks: the broker hands them to the workers in turn, so each
+	// worker runs some.
+	const n = 8
+	out, err := e.hosts[workers[0]].Sh(ctx, prefix+"-c 'import "+mod+".celery as c\nfor _ in range("+strconv.Itoa(n)+"): print(c.ping.delay().id)'")
+	ids := strings.Fields(out)
+	ranBy := map[string]string{} // task id → worker host
+	for end := time.Now().Add(30 * time.Second); err == nil && len(ranBy) < len(ids) && time.Now().Before(end); time.Sleep(time.Second) {
+		for _, h := range workers {
+			j, _ := e.hosts[h].Exec(ctx, "journalctl", "--no-pager", "-o", "cat", "-u", celery.WorkerUnit(&a))
+			for _, id := range ids {
+				if strings.Contains(j, "["+id+"] succeeded") {
+					ranBy[id] = h
+				}
+			}
+		}
+	}
+	var idle []string
+	for _, h := range workers {
+		if !slices.Contains(slices.Collect(maps.Values(ranBy)), h) {
+			idle = append(idle, h)
+		}
+	}
+	sr.check(fmt.Sprintf("every Celery worker runs tasks sent as the app's user through the %s broker at %s", q.Engine, e.s.QueueEndpoint()),
+		err == nil && len(ids) == n && len(ranBy) == n && len(idle) == 0,
+		"%d of %d tasks run; workers that ran none: %v; %v %s", len(ranBy), len(ids), idle, err, lastLines(strings.TrimSpace(out), 3))
+}
+
 // redisURLRe finds the Redis URLs an app's settings name, with the
 // variable that holds their password file.
 var redisURLRe = regexp.MustCompile(`(?m)^([A-Z]+)_URL=(rediss?://[^\s]+)$`)
@@ -557,6 +604,7 @@ var redisURLRe = regexp.MustCompile(`(?m)^([A-Z]+)_URL=(rediss?://[^\s]+)$`)
 // app's settings, as the app's user, each Redis URL whose host is a host
 // of the stack answers PING with the password from its file.
 func (e *env) dataServices(ctx context.Context, sr *ScenarioReport) {
+	e.brokerConsumed(ctx, sr)
 	hosts := map[string]bool{}
 	for _, a := range e.addrs {
 		hosts[a.String()] = true
