@@ -90,6 +90,18 @@ func vrrpGroup(s *schema.Stack) (group, bool) {
 				"then " + moveHint(s),
 		},
 	}
+	// Whether a balancer holds the address is read from the provider's
+	// metadata on a reserved IP: when that keeps failing, the mismatch
+	// alert above cannot fire, so the failing check alerts itself.
+	rules = append(rules, rule{
+		name: "KeepalivedAddressCheckFailing", severity: "warning", forDur: holderFor,
+		expr:    sel(keepalived.CheckMetric, node) + " == 0",
+		summary: "Balancer {{ $labels.host }} cannot tell whether it holds " + addr,
+		description: "For " + holderFor + ", every check on " + who + " of whether " + addr + " " + holder +
+			" it has failed, so a wrong address holder would go unseen (KeepalivedAddressHolderMismatch cannot fire). " +
+			"First check: `journalctl -u hacompile-keepalived-state -n 20` on the host for the failing request, " +
+			"and whether the host reaches its metadata service.",
+	})
 	for i := range rules {
 		rules[i].runbook = ProcedureURL(s, failoverID)
 	}

@@ -23,7 +23,7 @@ balancer: {kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.
 monitoring: {address: "10.0.0.2", for_minutes: 5}
 `
 
-var vrrpAlerts = []string{"KeepalivedNoMaster", "KeepalivedSplitBrain", "KeepalivedFault", "KeepalivedAddressHolderMismatch"}
+var vrrpAlerts = []string{"KeepalivedNoMaster", "KeepalivedSplitBrain", "KeepalivedFault", "KeepalivedAddressHolderMismatch", "KeepalivedAddressCheckFailing"}
 
 // TestVRRPAlertTiming runs promtool's rule unit tests
 // (testdata/vrrp_test.yml) against the vrrp alerts rendered for
