@@ -14,6 +14,7 @@ import (
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/limits"
+	"github.com/hacompile/hacompile/generators/memcached"
 	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
@@ -42,6 +43,7 @@ var table = []artifact.Generator{
 	celery.Gen{},
 	redis.Gen{},
 	rabbitmq.Gen{},
+	memcached.Gen{},
 	digitalocean.Gen{},
 	nodeexporter.Gen{},
 	redisexporter.Gen{},

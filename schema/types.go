@@ -472,6 +472,9 @@ type Cache struct {
 	MaxmemoryPercent int    `json:"maxmemory_percent,omitempty"`
 	MaxmemoryPolicy  string `json:"maxmemory_policy,omitempty"`
 	Persistence      string `json:"persistence,omitempty"`
+	// Self-hosted Memcached only.
+	MemoryPercent  int `json:"memory_percent,omitempty"`
+	MaxConnections int `json:"max_connections,omitempty"`
 }
 
 // CacheHosts returns the hosts that run the stack's self-hosted cache:

@@ -9,6 +9,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/celery"
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/generators/memcached"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
@@ -619,6 +620,9 @@ func services(s *schema.Stack) [][2]string {
 	}
 	if s.Cache != nil && !s.Cache.Managed && s.Cache.Engine == "redis" {
 		byRole["cache"] = []string{"redis-server.service"}
+	}
+	if memcached.Active(s) {
+		byRole["cache"] = []string{memcached.Service}
 	}
 	if rabbitmq.Active(s) {
 		byRole["queue"] = []string{rabbitmq.Service}

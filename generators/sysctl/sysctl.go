@@ -13,6 +13,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
+	"github.com/hacompile/hacompile/generators/memcached"
 	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
@@ -133,6 +134,9 @@ func ListenPorts(s *schema.Stack, h *schema.Host) []int {
 	}
 	if pgbouncer.Active(s) && slices.Contains(pgbouncer.Hosts(s), h) {
 		ps = append(ps, s.Database.Pooler.Port)
+	}
+	if memcached.Active(s) && h.Has("cache") {
+		ps = append(ps, s.Cache.Port)
 	}
 	if slices.Contains(rabbitmq.Hosts(s), h) {
 		ps = append(ps, rabbitmq.ListenPorts(s)...)

@@ -488,7 +488,9 @@ func cacheHost(s *schema.Stack) []finding {
 	case !c.Managed && len(hosts) == 0:
 		return []finding{{"cache", "a self-hosted cache (cache.managed false) needs a host with the cache role to run on"}}
 	case !c.Managed && len(hosts) > 1:
-		return []finding{{"hosts", fmt.Sprintf("%d hosts have the cache role (%s): hacompile renders a standalone Redis, and two would be separate caches; keep one, or use a managed cache for failover", len(hosts), hostList(hosts))}}
+		return []finding{{"hosts", fmt.Sprintf("%d hosts have the cache role (%s): hacompile renders a standalone %s, and two would be separate caches; keep one, or use a managed cache for failover", len(hosts), hostList(hosts), map[string]string{"redis": "Redis", "memcached": "Memcached"}[c.Engine])}}
+	case !c.Managed && c.Engine == "memcached" && c.PasswordFile != "":
+		return []finding{{"cache.password_file", "a self-hosted Memcached has no authentication (Debian's memcached runs without SASL): remove cache.password_file, and keep the cache host on the private network"}}
 	case !c.Managed && c.Host != "" && c.Host != hosts[0].Address:
 		return []finding{{"cache.host", fmt.Sprintf("cache.host %s is not the cache host %s's address %s", c.Host, hosts[0].Name, hosts[0].Address)}}
 	}
