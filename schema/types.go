@@ -514,8 +514,11 @@ type Queue struct {
 	PasswordFile string `json:"password_file,omitempty"`
 	Managed      bool   `json:"managed"`
 	// Self-hosted RabbitMQ.
-	MemoryHighWatermarkPercent int `json:"memory_high_watermark_percent,omitempty"`
-	DiskFreeLimitMB            int `json:"disk_free_limit_mb,omitempty"`
+	MemoryHighWatermarkPercent int    `json:"memory_high_watermark_percent,omitempty"`
+	DiskFreeLimitMB            int    `json:"disk_free_limit_mb,omitempty"`
+	TLSCertFile                string `json:"tls_cert_file,omitempty"`
+	TLSKeyFile                 string `json:"tls_key_file,omitempty"`
+	TLSCAFile                  string `json:"tls_ca_file,omitempty"`
 }
 
 // QueueHosts are the hosts running the self-hosted broker: those with

@@ -170,6 +170,12 @@ func Vars(s *schema.Stack) ([]Var, error) {
 	}
 	if q := s.Queue; q != nil {
 		add("QUEUE_URL", BrokerURL(s))
+		if q.TLS && q.TLSCAFile != "" {
+			// The CA the self-hosted broker's certificate is checked
+			// against, provisioned at this path on the app and worker
+			// hosts too.
+			add("QUEUE_CA_FILE", q.TLSCAFile)
+		}
 		if q.PasswordFile != "" {
 			add("QUEUE_PASSWORD_FILE", q.PasswordFile)
 		}

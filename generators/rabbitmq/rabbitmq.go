@@ -92,9 +92,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, nil
 	}
 	q := s.Queue
-	for field, v := range map[string]string{"queue.user": q.User, "queue.password_file": q.PasswordFile} {
-		if strings.ContainsAny(v, " '\"\\\n$`") {
-			return nil, artifact.Errorf(field, "%q: want no spaces or quotes", v)
+	for _, fv := range [][2]string{{"queue.user", q.User}, {"queue.password_file", q.PasswordFile},
+		{"queue.tls_cert_file", q.TLSCertFile}, {"queue.tls_key_file", q.TLSKeyFile}, {"queue.tls_ca_file", q.TLSCAFile}} {
+		if strings.ContainsAny(fv[1], " '\"\\\n$`") {
+			return nil, artifact.Errorf(fv[0], "%q: want no spaces or quotes", fv[1])
 		}
 	}
 	restart := artifact.Restart(Service)
@@ -127,8 +128,20 @@ func conf(s *schema.Stack, h *schema.Host) []byte {
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
 	fmt.Fprintf(&b, "# RabbitMQ on %s, the %s stack's broker (queue). Read by Debian's\n# rabbitmq-server.service at start: a change restarts the node.\n\n", h.Name, s.Name)
-	b.WriteString("# AMQP on the private address only; the app and worker hosts connect here.\n")
-	fmt.Fprintf(&b, "listeners.tcp.1 = %s:%d\n", h.Address, q.Port)
+	if q.TLS {
+		b.WriteString("# AMQP over TLS only, on the private address; the app and worker hosts connect\n")
+		b.WriteString("# here (amqps://) and verify the broker against the CA. The certificate and key\n")
+		b.WriteString("# are provisioned on this host, readable by rabbitmq (queue.tls_*_file).\n")
+		b.WriteString("listeners.tcp = none\n")
+		fmt.Fprintf(&b, "listeners.ssl.1 = %s:%d\n", h.Address, q.Port)
+		fmt.Fprintf(&b, "ssl_options.certfile = %s\nssl_options.keyfile = %s\nssl_options.cacertfile = %s\n", q.TLSCertFile, q.TLSKeyFile, q.TLSCAFile)
+		b.WriteString("ssl_options.versions.1 = tlsv1.3\nssl_options.versions.2 = tlsv1.2\n")
+		b.WriteString("# Clients are not asked for certificates: they log in with the user's password.\n")
+		b.WriteString("ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
+	} else {
+		b.WriteString("# AMQP on the private address only; the app and worker hosts connect here.\n")
+		fmt.Fprintf(&b, "listeners.tcp.1 = %s:%d\n", h.Address, q.Port)
+	}
 	b.WriteString("# The guest user may log in from this host only, as RabbitMQ ships it.\n")
 	b.WriteString("loopback_users.guest = true\n\n")
 	b.WriteString("# Erlang distribution, which rabbitmqctl uses, on loopback: a single node has no peers.\n")

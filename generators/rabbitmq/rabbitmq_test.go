@@ -3,10 +3,12 @@ package rabbitmq_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +95,66 @@ func TestLive(t *testing.T) {
 	port, epmd, dist := testtool.FreePort(t, "127.0.0.41"), testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
 	pw := filepath.Join(dir, "broker-password")
 	s := stack(t, fmt.Sprintf(`queue: {engine: "rabbitmq", vhost: "shop", port: %d, password_file: %q, disk_free_limit_mb: 50}`, port, pw))
+	ctl, env := runNode(t, s, dir, dist, epmd)
+	setup := func() (string, error) {
+		c := exec.Command(filepath.Join(dir, rabbitmq.SetupPath))
+		c.Env = env
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := setup()
+	if err != nil || !strings.Contains(out, pw+" is missing") {
+		t.Errorf("setup without the password file: %v %s", err, out)
+	}
+	if users, _ := ctl("-q", "list_users"); strings.Contains(users, "shop") {
+		t.Errorf("a user was created without the password file:\n%s", users)
+	}
+	os.WriteFile(pw, []byte("s3cret-pw\n"), 0o600)
+	for i := range 2 {
+		if out, err := setup(); err != nil || !strings.Contains(out, "user shop may use vhost shop") {
+			t.Fatalf("setup run %d: %v %s", i+1, err, out)
+		}
+	}
+	if out, err := ctl("authenticate_user", "shop", "s3cret-pw"); err != nil {
+		t.Errorf("the app's user cannot log in with the provisioned password: %v %s", err, out)
+	}
+	if _, err := ctl("authenticate_user", "shop", "wrong"); err == nil {
+		t.Error("a wrong password is accepted")
+	}
+	if out, _ := ctl("-q", "list_permissions", "-p", "shop"); !strings.Contains(out, "shop\t.*\t.*\t.*") {
+		t.Errorf("permissions on vhost shop:\n%s", out)
+	}
+	if out, _ := exec.Command("ss", "-Htln", fmt.Sprintf("sport = :%d", port)).Output(); !strings.Contains(string(out), fmt.Sprintf("127.0.0.41:%d", port)) {
+		t.Errorf("AMQP is not on the queue host's address: %s", out)
+	}
+	conf, _ := os.ReadFile(filepath.Join(dir, rabbitmq.ConfPath))
+	var mport string
+	for _, l := range strings.Split(string(conf), "\n") {
+		if v, ok := strings.CutPrefix(l, "prometheus.tcp.port = "); ok {
+			mport = v
+		}
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://127.0.0.41:" + mport + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{"rabbitmq_alarms_memory_used_watermark ", "rabbitmq_alarms_free_disk_space_watermark ", "# TYPE rabbitmq_queue_messages_ready "} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("metrics lack %q", series)
+		}
+	}
+}
+
+// runNode renders s into dir, starts Debian's RabbitMQ on the rendered
+// configuration (distribution on port dist, epmd on port epmd, metrics
+// on a free port) and waits until it is up; ctl runs rabbitmqctl on it,
+// env is its environment with a rabbitmqctl on PATH that reaches it.
+func runNode(t *testing.T, s *schema.Stack, dir string, dist, epmd int) (func(args ...string) (string, error), []string) {
+	t.Helper()
+	const lib = "/usr/lib/rabbitmq/bin/"
 	files, err := rabbitmq.Gen{}.Generate(s, artifact.Options{Root: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -152,54 +214,49 @@ func TestLive(t *testing.T) {
 			t.Fatalf("node did not start: %v %s\n%s", err, out, b)
 		}
 	}
-	setup := func() (string, error) {
-		c := exec.Command(filepath.Join(dir, rabbitmq.SetupPath))
-		c.Env = env
-		out, err := c.CombinedOutput()
-		return string(out), err
+	return ctl, env
+}
+
+// TestLiveTLS: with queue.tls, the node speaks AMQP over TLS only, with
+// the provisioned certificate: a client verifying it against the CA
+// completes a handshake (TLS 1.2 or 1.3), and the plain port is closed.
+func TestLiveTLS(t *testing.T) {
+	t.Parallel()
+	testtool.Require(t, "rabbitmq-server", "rabbitmq-server")
+	testtool.Require(t, "openssl", "openssl")
+	if testing.Short() {
+		t.Skip("starts RabbitMQ")
 	}
-	out, err := setup()
-	if err != nil || !strings.Contains(out, pw+" is missing") {
-		t.Errorf("setup without the password file: %v %s", err, out)
-	}
-	if users, _ := ctl("-q", "list_users"); strings.Contains(users, "shop") {
-		t.Errorf("a user was created without the password file:\n%s", users)
-	}
-	os.WriteFile(pw, []byte("s3cret-pw\n"), 0o600)
-	for i := range 2 {
-		if out, err := setup(); err != nil || !strings.Contains(out, "user shop may use vhost shop") {
-			t.Fatalf("setup run %d: %v %s", i+1, err, out)
+	dir := t.TempDir()
+	tlsDir := filepath.Join(dir, "tls")
+	os.MkdirAll(tlsDir, 0o755)
+	for _, args := range [][]string{
+		{"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=test CA", "-keyout", tlsDir + "/ca.key", "-out", tlsDir + "/ca.pem"},
+		{"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=mq1", "-keyout", tlsDir + "/key.pem", "-out", tlsDir + "/req.csr"},
+	} {
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v %s", args, err, out)
 		}
 	}
-	if out, err := ctl("authenticate_user", "shop", "s3cret-pw"); err != nil {
-		t.Errorf("the app's user cannot log in with the provisioned password: %v %s", err, out)
+	os.WriteFile(tlsDir+"/ext", []byte("subjectAltName=IP:127.0.0.41\n"), 0o644)
+	if out, err := exec.Command("openssl", "x509", "-req", "-in", tlsDir+"/req.csr", "-CA", tlsDir+"/ca.pem", "-CAkey", tlsDir+"/ca.key",
+		"-CAcreateserial", "-days", "2", "-extfile", tlsDir+"/ext", "-out", tlsDir+"/cert.pem").CombinedOutput(); err != nil {
+		t.Fatalf("signing: %v %s", err, out)
 	}
-	if _, err := ctl("authenticate_user", "shop", "wrong"); err == nil {
-		t.Error("a wrong password is accepted")
+	port, epmd, dist := testtool.FreePort(t, "127.0.0.41"), testtool.FreePort(t, "127.0.0.1"), testtool.FreePort(t, "127.0.0.1")
+	s := stack(t, fmt.Sprintf(`queue: {engine: "rabbitmq", vhost: "shop", tls: true, port: %d, disk_free_limit_mb: 50,
+	tls_cert_file: %q, tls_key_file: %q, tls_ca_file: %q}`, port, tlsDir+"/cert.pem", tlsDir+"/key.pem", tlsDir+"/ca.pem"))
+	if !strings.Contains(s.Queue.TLSCertFile, "cert.pem") {
+		t.Fatalf("queue: %+v", s.Queue)
 	}
-	if out, _ := ctl("-q", "list_permissions", "-p", "shop"); !strings.Contains(out, "shop\t.*\t.*\t.*") {
-		t.Errorf("permissions on vhost shop:\n%s", out)
+	runNode(t, s, dir, dist, epmd)
+	out, err := exec.Command("openssl", "s_client", "-connect", fmt.Sprintf("127.0.0.41:%d", port), "-CAfile", tlsDir+"/ca.pem",
+		"-verify_return_error", "-brief").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Verification: OK") || !regexp.MustCompile(`Protocol version: TLSv1\.[23]`).Match(out) {
+		t.Errorf("TLS handshake with the broker: %v\n%s", err, out)
 	}
-	if out, _ := exec.Command("ss", "-Htln", fmt.Sprintf("sport = :%d", port)).Output(); !strings.Contains(string(out), fmt.Sprintf("127.0.0.41:%d", port)) {
-		t.Errorf("AMQP is not on the queue host's address: %s", out)
-	}
-	conf, _ := os.ReadFile(filepath.Join(dir, rabbitmq.ConfPath))
-	var mport string
-	for _, l := range strings.Split(string(conf), "\n") {
-		if v, ok := strings.CutPrefix(l, "prometheus.tcp.port = "); ok {
-			mport = v
-		}
-	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://127.0.0.41:" + mport + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, series := range []string{"rabbitmq_alarms_memory_used_watermark ", "rabbitmq_alarms_free_disk_space_watermark ", "# TYPE rabbitmq_queue_messages_ready "} {
-		if !strings.Contains(string(body), series) {
-			t.Errorf("metrics lack %q", series)
-		}
+	if c, err := net.DialTimeout("tcp", "127.0.0.41:5672", time.Second); err == nil {
+		c.Close()
+		t.Error("plain AMQP answers on 5672 with queue.tls")
 	}
 }
