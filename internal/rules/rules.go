@@ -60,6 +60,7 @@ var Table = []Rule{
 	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
+	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
@@ -496,8 +497,8 @@ func trustedProxies(s *schema.Stack) []finding {
 }
 
 func appTimeout(s *schema.Stack) []finding {
-	if s.App.Timeout < s.Balancer.Timeouts.Read {
-		return nil
+	if s.App.Timeout < s.Balancer.Timeouts.Read || s.App.Server != "gunicorn" {
+		return nil // Starman has no worker timeout (app-option)
 	}
 	return []finding{{"app.timeout", fmt.Sprintf(
 		"%s timeout %ds is not below the proxy read timeout %ds (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below %d",
@@ -681,6 +682,32 @@ func balancerOption(s *schema.Stack) []finding {
 			continue
 		}
 		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which a balancer of kind %q does not have: remove it", path, o.what, s.Balancer.Kind)})
+	}
+	return out
+}
+
+// appOptions are the app settings one app server has and the other does
+// not; the Python-only ones (worker_class, threads, …) the schema
+// already refuses for Perl.
+var appOptions = []struct {
+	field   string
+	servers []string
+	what    string
+}{
+	{"timeout", []string{"gunicorn"}, "gunicorn's worker timeout (Starman has none: nginx's proxy_read_timeout bounds a request)"},
+	{"keepalive", []string{"gunicorn"}, "gunicorn's keep-alive (Starman runs with --disable-keepalive: a pre-forked worker held by an idle connection serves nobody else)"},
+	{"max_requests_jitter", []string{"gunicorn"}, "gunicorn's max_requests_jitter (Starman has none)"},
+}
+
+// appOption: an app option written for the other app server.
+func appOption(s *schema.Stack) []finding {
+	var out []finding
+	for _, o := range appOptions {
+		path := "app." + o.field
+		if slices.Contains(o.servers, s.App.Server) || !wrote(s, path) {
+			continue
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which app server %q does not have: remove it", path, o.what, s.App.Server)})
 	}
 	return out
 }

@@ -21,7 +21,7 @@ hosts: {
 	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
 }
 balancer: kind: *"cloud" | "nginx" | "haproxy" // a default, so cases can pick another
-app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
+app: *{runtime: "python", module: "wsgi:app", working_dir: "/srv/app"} | {runtime: "perl", psgi: "/srv/app/app.psgi", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
 `
 
 // Each rule gets a stack that trips it, with the exact message, and one
@@ -188,6 +188,8 @@ hosts: app1: drain: true
 hosts: app2: drain: true`, twoLB + `balancer: kind: "haproxy"
 hosts: app1: drain: true`,
 		`stacks/t.cue:14:21: hosts.app2.drain: every app host (app1, app2) is draining: the balancers would have nowhere to send a request; leave at least one in rotation [drain]`},
+	{"app-option", `app: {runtime: "perl", timeout: 45, keepalive: 2}`, `app: {runtime: "python", timeout: 45, keepalive: 2}`,
+		`stacks/t.cue:10:33: app.timeout: app.timeout is for gunicorn's worker timeout (Starman has none: nginx's proxy_read_timeout bounds a request), which app server "starman" does not have: remove it [app-option]`},
 	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
 		`stacks/t.cue:10:18: app.bind.port: gunicorn runs as app with no capabilities and cannot bind port 80 (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket [app-port]`},
 	{"cloud-lb-capacity", `provider: "digitalocean"
