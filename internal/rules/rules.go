@@ -671,6 +671,8 @@ var balancerOptions = []struct {
 	{"environment_file", []string{"haproxy"}, "HAProxy's environment file"},
 	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
 	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"keepalive", []string{"nginx", "cloud/digitalocean"}, "idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit)"},
+	{"algorithm", []string{"nginx", "haproxy"}, "choosing an app host per request (a cloud balancer's algorithm is the provider's)"},
 }
 
 // balancerOption: an option written for another kind of balancer.
@@ -678,10 +680,20 @@ func balancerOption(s *schema.Stack) []finding {
 	var out []finding
 	for _, o := range balancerOptions {
 		path := "balancer." + o.field
-		if slices.Contains(o.kinds, s.Balancer.Kind) || !wrote(s, path) {
+		kind := s.Balancer.Kind
+		if slices.Contains(o.kinds, kind) || !wrote(s, path) {
 			continue
 		}
-		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which a balancer of kind %q does not have: remove it", path, o.what, s.Balancer.Kind)})
+		which := fmt.Sprintf("a balancer of kind %q", kind)
+		if kind == "cloud" {
+			if slices.Contains(o.kinds, "cloud/"+s.Provider) {
+				continue // this provider's balancer has it
+			}
+			if slices.ContainsFunc(o.kinds, func(k string) bool { return strings.HasPrefix(k, "cloud/") }) {
+				which = fmt.Sprintf("the cloud balancer of provider %q", s.Provider)
+			}
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which %s does not have: remove it", path, o.what, which)})
 	}
 	return out
 }

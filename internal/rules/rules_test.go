@@ -188,6 +188,9 @@ hosts: app1: drain: true
 hosts: app2: drain: true`, twoLB + `balancer: kind: "haproxy"
 hosts: app1: drain: true`,
 		`stacks/t.cue:14:21: hosts.app2.drain: every app host (app1, app2) is draining: the balancers would have nowhere to send a request; leave at least one in rotation [drain]`},
+	{"balancer-option", `balancer: {keepalive: 8, algorithm: "leastconn"}`, `provider: "digitalocean"
+balancer: keepalive: 8`,
+		`stacks/t.cue:10:23: balancer.keepalive: balancer.keepalive is for idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit), which the cloud balancer of provider "generic" does not have: remove it [balancer-option]`},
 	{"app-option", `app: {runtime: "perl", timeout: 45, keepalive: 2}`, `app: {runtime: "python", timeout: 45, keepalive: 2}`,
 		`stacks/t.cue:10:33: app.timeout: app.timeout is for gunicorn's worker timeout (Starman has none: nginx's proxy_read_timeout bounds a request), which app server "starman" does not have: remove it [app-option]`},
 	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
