@@ -672,6 +672,7 @@ var balancerOptions = []struct {
 	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
 	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
 	{"keepalive", []string{"nginx", "cloud/digitalocean"}, "idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit)"},
+	{"digitalocean", []string{"cloud/digitalocean"}, "the DigitalOcean load balancer"},
 	{"algorithm", []string{"nginx", "haproxy"}, "choosing an app host per request (a cloud balancer's algorithm is the provider's)"},
 }
 
