@@ -62,6 +62,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, nil
 	}
 	p := newPlan(s)
+	if err := unused(s, p); err != nil {
+		return nil, err
+	}
 	alerts, err := renderAlerts(s, p)
 	if err != nil {
 		return nil, err
@@ -91,6 +94,29 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Reload:   artifact.ReloadUnit("prometheus-alertmanager"),
 		},
 	}, nil
+}
+
+// unused refuses a monitoring setting the stack wrote for something it
+// does not have: it would render nothing.
+func unused(s *schema.Stack, p *plan) error {
+	for _, c := range []struct {
+		path string
+		used bool
+		why  string
+	}{
+		{"monitoring.ports.haproxy", p.has(jobHAProxy), "no HAProxy balancer is scraped"},
+		{"monitoring.ports.mtail", p.has(jobNginxlog), "no mtail runs (it counts responses on the app hosts when no HAProxy balancer sees them)"},
+		{"monitoring.ports.redis", p.has(jobRedis), "no self-hosted Redis runs an exporter"},
+		{"monitoring.redis_memory_percent", p.has(jobRedis) || p.has(jobRedisProbe), "the stack has no Redis cache"},
+		{"monitoring.replication_lag_seconds", p.replicas, "the database has no replicas"},
+		{"monitoring.queue_depth", p.redisQueues, "no Redis broker on a cache host exports the queues' lengths"},
+		{"monitoring.cert_expiry_days", certHosts(s) != "", "no host holds a certificate"},
+	} {
+		if !c.used && s.Wrote(c.path) {
+			return artifact.Errorf(c.path, "renders nothing: %s; remove it", c.why)
+		}
+	}
+	return nil
 }
 
 // label is one target label.

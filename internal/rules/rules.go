@@ -61,6 +61,7 @@ var Table = []Rule{
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
+	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
@@ -727,13 +728,27 @@ func appOption(s *schema.Stack) []finding {
 
 // wrote reports whether the stack file sets path or a field inside it
 // (rather than leaving it to the schema's default).
-func wrote(s *schema.Stack, path string) bool {
+func wrote(s *schema.Stack, path string) bool { return s.Wrote(path) }
+
+// monitoringOff: monitoring settings written while monitoring is off
+// render nothing, but for the thresholds of an Auto Scaling group's
+// CloudWatch alarms.
+func monitoringOff(s *schema.Stack) []finding {
+	if s.Monitoring.Enabled {
+		return nil
+	}
+	alarms := map[string]bool{}
+	if s.Scaling != nil {
+		alarms = map[string]bool{"monitoring.cpu_percent": true, "monitoring.error_rate_percent": true, "monitoring.for_minutes": true}
+	}
+	var out []finding
 	for p := range s.Positions {
-		if p == path || strings.HasPrefix(p, path+".") {
-			return true
+		if strings.HasPrefix(p, "monitoring.") && p != "monitoring.enabled" && !alarms[p] && strings.Count(p, ".") == 1 && !strings.Contains(p, "[") {
+			out = append(out, finding{p, fmt.Sprintf("monitoring.enabled is false, so %s renders nothing: remove it or enable monitoring", p)})
 		}
 	}
-	return false
+	slices.SortFunc(out, func(a, b finding) int { return strings.Compare(a.path, b.path) })
+	return out
 }
 
 // drain: hosts.X.drain renders on the nginx and HAProxy balancers only
