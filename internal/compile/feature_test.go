@@ -3,6 +3,7 @@ package compile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/site"
 )
 
 // TestFeatures is what each stack option renders, one small case per
@@ -20,7 +22,9 @@ import (
 // by a rendered file's path under out/<stack>/ holding an excerpt of that
 // file: whole lines that must appear in it, together and in order. A
 // section whose name starts with "!" lists lines that must not appear
-// anywhere in the file (what the option turns off).
+// anywhere in the file (what the option turns off). A section named
+// site/<path> is a page of the stack's runbook, out/site/stacks/<stack>/<path>
+// (for what only the runbook shows, such as a host's notes).
 //
 // HACOMPILE_UPDATE=1 refreshes each excerpt from the rendered file
 // between its first and last line, which stay as written: a reviewer
@@ -59,6 +63,17 @@ func TestFeatures(t *testing.T) {
 			for p, b := range tree {
 				if _, rest, ok := strings.Cut(p, "/"); ok {
 					got[rest] = string(b)
+				}
+			}
+			if slices.ContainsFunc(ar.Files, func(f txtar.File) bool { return strings.HasPrefix(strings.TrimPrefix(f.Name, "!"), "site/") }) {
+				pages, err := site.Render(res, site.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p, b := range pages {
+					if rest, ok := strings.CutPrefix(p, "stacks/"+name+"/"); ok {
+						got["site/"+rest] = string(b)
+					}
 				}
 			}
 			changed := false
