@@ -191,6 +191,8 @@ hosts: app1: drain: true`,
 	{"balancer-option", `balancer: {keepalive: 8, algorithm: "leastconn"}`, `provider: "digitalocean"
 balancer: keepalive: 8`,
 		`stacks/t.cue:10:23: balancer.keepalive: balancer.keepalive is for idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit), which the cloud balancer of provider "generic" does not have: remove it [balancer-option]`},
+	{"tls-option", `tls: {mode: "none", acme_root: "/srv/acme"}`, `tls: {mode: "certbot", acme_root: "/srv/acme"}`,
+		`stacks/t.cue:10:32: tls.acme_root: the ACME webroot is certbot's, and tls.mode is "none": remove it [tls-option]`},
 	{"monitoring-off", `monitoring: {enabled: false, cpu_percent: 70}`, `monitoring: {enabled: true, cpu_percent: 70}`,
 		`stacks/t.cue:10:43: monitoring.cpu_percent: monitoring.enabled is false, so monitoring.cpu_percent renders nothing: remove it or enable monitoring [monitoring-off]`},
 	{"app-option", `app: {runtime: "perl", timeout: 45, keepalive: 2}`, `app: {runtime: "python", timeout: 45, keepalive: 2}`,
