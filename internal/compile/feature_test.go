@@ -24,7 +24,9 @@ import (
 // section whose name starts with "!" lists lines that must not appear
 // anywhere in the file (what the option turns off). A section named
 // site/<path> is a page of the stack's runbook, out/site/stacks/<stack>/<path>
-// (for what only the runbook shows, such as a host's notes).
+// (for what only the runbook shows, such as a host's notes). A section
+// named stacks/<path> is no excerpt but a file next to the stack (a
+// custom generator).
 //
 // HACOMPILE_UPDATE=1 refreshes each excerpt from the rendered file
 // between its first and last line, which stay as written: a reviewer
@@ -47,7 +49,13 @@ func TestFeatures(t *testing.T) {
 				t.Fatal("want a comment saying what the option renders, a stack.cue section, then excerpts")
 			}
 			stack := "stacks/" + name + ".cue"
-			in, err := compile.ReadInputsFS(fstest.MapFS{stack: {Data: ar.Files[0].Data}}, []string{stack})
+			fsys := fstest.MapFS{stack: {Data: ar.Files[0].Data}}
+			for _, f := range ar.Files[1:] {
+				if strings.HasPrefix(f.Name, "stacks/") {
+					fsys[f.Name] = &fstest.MapFile{Data: f.Data}
+				}
+			}
+			in, err := compile.ReadInputsFS(fsys, []string{stack})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,6 +87,9 @@ func TestFeatures(t *testing.T) {
 			changed := false
 			for i := 1; i < len(ar.Files); i++ {
 				sec := &ar.Files[i]
+				if strings.HasPrefix(sec.Name, "stacks/") {
+					continue // an input next to the stack
+				}
 				p, absent := strings.CutPrefix(sec.Name, "!")
 				content, ok := got[p]
 				if !ok {
