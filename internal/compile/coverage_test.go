@@ -67,7 +67,7 @@ func TestEveryOptionCovered(t *testing.T) {
 			case "want":
 				want = string(sec.Data)
 			case "stack.cue":
-				written = writtenPaths(t, sec.Data)
+				written = writtenPaths(sec.Data)
 			}
 		}
 		// A diagnostic rejects the field it names and what the stack
@@ -110,7 +110,7 @@ func diagPaths(want string) []string {
 
 // writtenPaths lists the field paths a CUE stack's syntax writes (a bad
 // stack may not load, so its Positions are read off the syntax here).
-func writtenPaths(t *testing.T, src []byte) []string {
+func writtenPaths(src []byte) []string {
 	f, err := parser.ParseFile("stack.cue", src)
 	if err != nil {
 		return nil // a syntax error case
