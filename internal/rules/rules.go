@@ -61,7 +61,7 @@ var Table = []Rule{
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
-	{"tls-option", "error", "A TLS option that nothing in the stack renders (the ACME webroot without certbot, HSTS's max-age without HSTS, OCSP stapling where no nginx terminates TLS) is an error, not silence.", tlsOption},
+	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
 	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
@@ -735,8 +735,24 @@ func wrote(s *schema.Stack, path string) bool { return s.Wrote(path) }
 func tlsOption(s *schema.Stack) []finding {
 	t := s.TLS
 	var out []finding
-	if wrote(s, "tls.acme_root") && t.Mode != "certbot" {
+	haproxyTLS := s.Balancer.Kind == "haproxy" && t.Terminate == "balancer"
+	switch {
+	case !wrote(s, "tls.acme_root"):
+	case t.Mode != "certbot":
 		out = append(out, finding{"tls.acme_root", fmt.Sprintf("the ACME webroot is certbot's, and tls.mode is %q: remove it", t.Mode)})
+	case haproxyTLS:
+		out = append(out, finding{"tls.acme_root", "TLS ends on HAProxy, where certbot answers the ACME challenges itself (standalone) and no nginx serves a webroot: remove it"})
+	}
+	if wrote(s, "tls.email") && t.Mode != "certbot" {
+		out = append(out, finding{"tls.email", fmt.Sprintf("the email is certbot's Let's Encrypt account, and tls.mode is %q: remove it", t.Mode)})
+	}
+	for _, f := range []string{"certificate", "key"} {
+		if p := "tls." + f; wrote(s, p) && (t.Mode == "none" || t.Mode == "cloud") {
+			out = append(out, finding{p, fmt.Sprintf("no host serves TLS (tls.mode %q), so no %s file is read: remove it", t.Mode, f)})
+		}
+	}
+	if wrote(s, "tls.hsts") && t.HSTS && t.Mode == "cloud" {
+		out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
 	}
 	if wrote(s, "tls.hsts_max_age") && !t.HSTS {
 		out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
@@ -745,7 +761,7 @@ func tlsOption(s *schema.Stack) []finding {
 		switch {
 		case t.Mode == "none" || t.Mode == "cloud":
 			out = append(out, finding{"tls.ocsp_stapling", fmt.Sprintf("no host serves TLS (tls.mode %q), so nothing staples: remove it", t.Mode)})
-		case s.Balancer.Kind == "haproxy" && t.Terminate == "balancer":
+		case haproxyTLS:
 			out = append(out, finding{"tls.ocsp_stapling", "TLS ends on HAProxy, which hacompile configures without OCSP stapling: remove it"})
 		}
 	}
