@@ -61,6 +61,7 @@ var Table = []Rule{
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
+	{"db-option", "error", "A read-replica pool setting without replicas (or an overflow without a pool) renders nothing: an error, not silence.", dbOption},
 	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
 	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
@@ -349,6 +350,9 @@ func workersQueue(s *schema.Stack) []finding {
 
 func beatHost(s *schema.Stack) []finding {
 	w := s.Workers
+	if w != nil && !w.Beat.Enabled && w.Beat.Host != "" {
+		return []finding{{"workers.beat.host", "beat is off (workers.beat.enabled false), so it runs nowhere: set workers.beat.enabled: true or remove the host"}}
+	}
 	if w == nil || !w.Beat.Enabled || w.Beat.Host == "" {
 		return nil
 	}
@@ -730,6 +734,24 @@ func appOption(s *schema.Stack) []finding {
 // wrote reports whether the stack file sets path or a field inside it
 // (rather than leaving it to the schema's default).
 func wrote(s *schema.Stack, path string) bool { return s.Wrote(path) }
+
+// dbOption: replica pool settings the app never gets.
+func dbOption(s *schema.Stack) []finding {
+	db := s.Database
+	if db == nil {
+		return nil
+	}
+	var out []finding
+	for _, f := range []string{"replica_pool_size", "replica_max_overflow"} {
+		if p := "database." + f; wrote(s, p) && len(db.Replicas) == 0 {
+			out = append(out, finding{p, "the database has no replicas (database.replicas), so there is no read pool: remove it"})
+		}
+	}
+	if len(db.Replicas) > 0 && db.ReplicaPoolSize == 0 && wrote(s, "database.replica_max_overflow") {
+		out = append(out, finding{"database.replica_max_overflow", "there is no read pool to overflow without database.replica_pool_size: set it or remove this"})
+	}
+	return out
+}
 
 // tlsOption: TLS settings written where nothing renders them.
 func tlsOption(s *schema.Stack) []finding {

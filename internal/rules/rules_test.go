@@ -191,6 +191,8 @@ hosts: app1: drain: true`,
 	{"balancer-option", `balancer: {keepalive: 8, algorithm: "leastconn"}`, `provider: "digitalocean"
 balancer: keepalive: 8`,
 		`stacks/t.cue:10:23: balancer.keepalive: balancer.keepalive is for idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit), which the cloud balancer of provider "generic" does not have: remove it [balancer-option]`},
+	{"db-option", `database: {host: "db.internal", name: "app", replica_pool_size: 2}`, `database: {host: "db.internal", name: "app", replicas: ["db2.internal"], replica_pool_size: 2}`,
+		`stacks/t.cue:10:65: database.replica_pool_size: the database has no replicas (database.replicas), so there is no read pool: remove it [db-option]`},
 	{"tls-option", `tls: {mode: "none", acme_root: "/srv/acme"}`, `tls: {mode: "certbot", acme_root: "/srv/acme"}`,
 		`stacks/t.cue:10:32: tls.acme_root: the ACME webroot is certbot's, and tls.mode is "none": remove it [tls-option]`},
 	{"monitoring-off", `monitoring: {enabled: false, cpu_percent: 70}`, `monitoring: {enabled: true, cpu_percent: 70}`,
