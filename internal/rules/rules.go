@@ -702,6 +702,15 @@ func balancerOption(s *schema.Stack) []finding {
 		}
 		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which %s does not have: remove it", path, o.what, which)})
 	}
+	// nginx has no active checks: interval and rise only make the
+	// default fail_timeout.
+	if s.Balancer.Kind == "nginx" && wrote(s, "balancer.fail_timeout") {
+		for _, f := range []string{"health.interval", "health.rise"} {
+			if path := "balancer." + f; wrote(s, path) {
+				out = append(out, finding{path, fmt.Sprintf("nginx has no active health checks: %s only sets the default of balancer.fail_timeout, which the stack gives: remove it", path)})
+			}
+		}
+	}
 	return out
 }
 
