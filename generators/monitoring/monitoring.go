@@ -99,6 +99,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 // unused refuses a monitoring setting the stack wrote for something it
 // does not have: it would render nothing.
 func unused(s *schema.Stack, p *plan) error {
+	am := s.Monitoring.Alertmanager
+	if am == nil {
+		am = &schema.Alertmanager{}
+	}
 	for _, c := range []struct {
 		path string
 		used bool
@@ -111,6 +115,8 @@ func unused(s *schema.Stack, p *plan) error {
 		{"monitoring.replication_lag_seconds", p.replicas, "the database has no replicas"},
 		{"monitoring.queue_depth", p.redisQueues, "no Redis broker on a cache host exports the queues' lengths"},
 		{"monitoring.cert_expiry_days", certHosts(s) != "", "no host holds a certificate"},
+		{"monitoring.alertmanager.auth_password_file", am.AuthUsername != "", "Alertmanager logs in to the smarthost only with auth_username"},
+		{"monitoring.alertmanager.watchdog_credentials_file", am.WatchdogURL != "", "there is no dead man's switch without watchdog_url"},
 	} {
 		if !c.used && s.Wrote(c.path) {
 			return artifact.Errorf(c.path, "renders nothing: %s; remove it", c.why)
