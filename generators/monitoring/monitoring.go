@@ -108,6 +108,7 @@ func unused(s *schema.Stack, p *plan) error {
 		used bool
 		why  string
 	}{
+		{"monitoring.address", p.has(jobHAProxy), "only HAProxy's metrics listener admits the monitoring host by address; the other exporters listen on each host's private address"},
 		{"monitoring.ports.haproxy", p.has(jobHAProxy), "no HAProxy balancer is scraped"},
 		{"monitoring.ports.mtail", p.has(jobNginxlog), "no mtail runs (it counts responses on the app hosts when no HAProxy balancer sees them)"},
 		{"monitoring.ports.redis", p.has(jobRedis), "no self-hosted Redis runs an exporter"},
