@@ -62,7 +62,7 @@ var Table = []Rule{
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
 	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
 	{"db-option", "error", "A read-replica pool setting without replicas (or an overflow without a pool) renders nothing: an error, not silence.", dbOption},
-	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
+	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files, a profile or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
 	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
@@ -776,6 +776,9 @@ func tlsOption(s *schema.Stack) []finding {
 	}
 	if wrote(s, "tls.email") && t.Mode != "certbot" {
 		out = append(out, finding{"tls.email", fmt.Sprintf("the email is certbot's Let's Encrypt account, and tls.mode is %q: remove it", t.Mode)})
+	}
+	if wrote(s, "tls.profile") && (t.Mode == "none" || t.Mode == "cloud") {
+		out = append(out, finding{"tls.profile", fmt.Sprintf("no host serves TLS (tls.mode %q), so no TLS profile is rendered: remove it", t.Mode)})
 	}
 	for _, f := range []string{"certificate", "key"} {
 		if p := "tls." + f; wrote(s, p) && (t.Mode == "none" || t.Mode == "cloud") {
