@@ -70,6 +70,17 @@ func (s *Stack) Written(paths ...string) string {
 	return cmp.Or(paths...)
 }
 
+// Wrote reports whether the stack file sets path or a field inside it,
+// rather than leaving it to the schema's default.
+func (s *Stack) Wrote(path string) bool {
+	for p := range s.Positions {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 // At returns a diagnostic for the field path, positioned at the closest
 // enclosing field the author wrote.
 func (s *Stack) At(path string) Diagnostic {

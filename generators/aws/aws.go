@@ -59,6 +59,9 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	if h == nil || !h.Has("app") {
 		return nil, artifact.Errorf("scaling.template_host", "want a host with the app role for the launch template")
 	}
+	if sc := s.Scaling; sc.SpotInstancePools > 0 && sc.SpotAllocationStrategy != "lowest-price" {
+		return nil, artifact.Errorf("scaling.spot_instance_pools", "is only for spot_allocation_strategy \"lowest-price\" (Spot spread over that many of the cheapest pools), and the strategy is %q: remove it", sc.SpotAllocationStrategy)
+	}
 	var hostFiles []artifact.File
 	for _, f := range files {
 		if f.Host == h.Name {

@@ -32,12 +32,19 @@ func runBackendFault(t *testing.T, bin string, sb *sandbox, cfg string, hosts []
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A previous run's socket file stays behind its stopped HAProxy: a
+	// socket that exists is then no sign that this one listens.
+	os.Remove(sb.path(adminSocket))
 	stop := runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, fmt.Sprintf("127.0.0.1:%d", statsPort))
 	defer stop()
 	// Wait for both servers to be UP (the first checks). HAProxy may
 	// answer on its listeners a moment before its admin socket exists.
 	deadline := time.Now().Add(10 * time.Second)
-	for _, err := os.Stat(sb.path(adminSocket)); err != nil; _, err = os.Stat(sb.path(adminSocket)) {
+	for c, err := net.Dial("unix", sb.path(adminSocket)); ; c, err = net.Dial("unix", sb.path(adminSocket)) {
+		if err == nil {
+			c.Close()
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no admin socket after 10 s: %v", err)
 		}

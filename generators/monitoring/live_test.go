@@ -34,7 +34,7 @@ hosts: {
 }
 balancer: kind: "nginx"
 cache: {engine: "redis", port: %d}
-monitoring: {address: "127.0.0.1", ports: {node: %d, mtail: %d, redis: %d}}
+monitoring: ports: {node: %d, mtail: %d, redis: %d}
 `, ports[0], ports[1], ports[2], ports[3]))
 }
 

@@ -64,6 +64,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, nil
 	}
 	p := newPlan(s)
+	if err := unused(s, p); err != nil {
+		return nil, err
+	}
 	alerts, err := renderAlerts(s, p)
 	if err != nil {
 		return nil, err
@@ -100,6 +103,36 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		})
 	}
 	return files, nil
+}
+
+// unused refuses a monitoring setting the stack wrote for something it
+// does not have: it would render nothing.
+func unused(s *schema.Stack, p *plan) error {
+	am := s.Monitoring.Alertmanager
+	if am == nil {
+		am = &schema.Alertmanager{}
+	}
+	for _, c := range []struct {
+		path string
+		used bool
+		why  string
+	}{
+		{"monitoring.address", p.has(jobHAProxy), "only HAProxy's metrics listener admits the monitoring host by address; the other exporters listen on each host's private address"},
+		{"monitoring.ports.haproxy", p.has(jobHAProxy), "no HAProxy balancer is scraped"},
+		{"monitoring.ports.mtail", p.has(jobNginxlog), "no mtail runs (it counts responses on the app hosts when no HAProxy balancer sees them)"},
+		{"monitoring.ports.redis", p.has(jobRedis), "no self-hosted Redis runs an exporter"},
+		{"monitoring.redis_memory_percent", p.has(jobRedis) || p.has(jobRedisProbe), "the stack has no Redis cache"},
+		{"monitoring.replication_lag_seconds", p.replicas, "the database has no replicas"},
+		{"monitoring.queue_depth", p.redisQueues || p.rabbitQueues(), "no broker the stack runs (Redis on a cache host, self-hosted RabbitMQ) exports the queues' lengths"},
+		{"monitoring.cert_expiry_days", certHosts(s) != "", "no host holds a certificate"},
+		{"monitoring.alertmanager.auth_password_file", am.AuthUsername != "", "Alertmanager logs in to the smarthost only with auth_username"},
+		{"monitoring.alertmanager.watchdog_credentials_file", am.WatchdogURL != "", "there is no dead man's switch without watchdog_url"},
+	} {
+		if !c.used && s.Wrote(c.path) {
+			return artifact.Errorf(c.path, "renders nothing: %s; remove it", c.why)
+		}
+	}
+	return nil
 }
 
 // label is one target label.

@@ -63,7 +63,6 @@ hosts: {
 	app2: {address: "10.0.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
 }
 balancer: kind: "cloud"
-monitoring: address: "127.0.0.1"
 database: {host: "127.0.0.1", port: %d, name: "shop", user: "shop", replicas: ["127.0.0.2"], replica_pool_size: 5}
 `, pg.Port))
 

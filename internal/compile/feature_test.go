@@ -3,6 +3,7 @@ package compile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/site"
 )
 
 // TestFeatures is what each stack option renders, one small case per
@@ -20,7 +22,11 @@ import (
 // by a rendered file's path under out/<stack>/ holding an excerpt of that
 // file: whole lines that must appear in it, together and in order. A
 // section whose name starts with "!" lists lines that must not appear
-// anywhere in the file (what the option turns off).
+// anywhere in the file (what the option turns off). A section named
+// site/<path> is a page of the stack's runbook, out/site/stacks/<stack>/<path>
+// (for what only the runbook shows, such as a host's notes). A section
+// named stacks/<path> is no excerpt but a file next to the stack (a
+// custom generator).
 //
 // HACOMPILE_UPDATE=1 refreshes each excerpt from the rendered file
 // between its first and last line, which stay as written: a reviewer
@@ -43,7 +49,13 @@ func TestFeatures(t *testing.T) {
 				t.Fatal("want a comment saying what the option renders, a stack.cue section, then excerpts")
 			}
 			stack := "stacks/" + name + ".cue"
-			in, err := compile.ReadInputsFS(fstest.MapFS{stack: {Data: ar.Files[0].Data}}, []string{stack})
+			fsys := fstest.MapFS{stack: {Data: ar.Files[0].Data}}
+			for _, f := range ar.Files[1:] {
+				if strings.HasPrefix(f.Name, "stacks/") {
+					fsys[f.Name] = &fstest.MapFile{Data: f.Data}
+				}
+			}
+			in, err := compile.ReadInputsFS(fsys, []string{stack})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,9 +73,23 @@ func TestFeatures(t *testing.T) {
 					got[rest] = string(b)
 				}
 			}
+			if slices.ContainsFunc(ar.Files, func(f txtar.File) bool { return strings.HasPrefix(strings.TrimPrefix(f.Name, "!"), "site/") }) {
+				pages, err := site.Render(res, site.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p, b := range pages {
+					if rest, ok := strings.CutPrefix(p, "stacks/"+name+"/"); ok {
+						got["site/"+rest] = string(b)
+					}
+				}
+			}
 			changed := false
 			for i := 1; i < len(ar.Files); i++ {
 				sec := &ar.Files[i]
+				if strings.HasPrefix(sec.Name, "stacks/") {
+					continue // an input next to the stack
+				}
 				p, absent := strings.CutPrefix(sec.Name, "!")
 				content, ok := got[p]
 				if !ok {

@@ -62,6 +62,10 @@ var Table = []Rule{
 	{"cloud-lb-capacity", "error", "A DigitalOcean load balancer holds 10,000 concurrent connections per node (size_unit): enough nodes for capacity.target_concurrency.", cloudLBCapacity},
 	{"rate-limit-hosts", "warning", "Behind an HAProxy or cloud balancer, rate limits apply on each app host: a client whose requests are spread over N hosts gets N times the rate.", rateLimitHosts},
 	{"balancer-option", "error", "A balancer option the stack's balancer kind does not use renders nothing: it is an error, not silence.", balancerOption},
+	{"app-option", "error", "An app option the stack's app server does not use renders nothing: it is an error, not silence.", appOption},
+	{"db-option", "error", "A read-replica pool setting without replicas (or an overflow without a pool) renders nothing: an error, not silence.", dbOption},
+	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files, a profile or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
+	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
@@ -464,6 +468,9 @@ func workersQueue(s *schema.Stack) []finding {
 
 func beatHost(s *schema.Stack) []finding {
 	w := s.Workers
+	if w != nil && !w.Beat.Enabled && w.Beat.Host != "" {
+		return []finding{{"workers.beat.host", "beat is off (workers.beat.enabled false), so it runs nowhere: set workers.beat.enabled: true or remove the host"}}
+	}
 	if w == nil || !w.Beat.Enabled || w.Beat.Host == "" {
 		return nil
 	}
@@ -634,8 +641,8 @@ func trustedProxies(s *schema.Stack) []finding {
 }
 
 func appTimeout(s *schema.Stack) []finding {
-	if s.App.Timeout < s.Balancer.Timeouts.Read {
-		return nil
+	if s.App.Timeout < s.Balancer.Timeouts.Read || s.App.Server != "gunicorn" {
+		return nil // Starman has no worker timeout (app-option)
 	}
 	return []finding{{"app.timeout", fmt.Sprintf(
 		"%s timeout %ds is not below the proxy read timeout %ds (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below %d",
@@ -808,6 +815,9 @@ var balancerOptions = []struct {
 	{"environment_file", []string{"haproxy"}, "HAProxy's environment file"},
 	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
 	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"keepalive", []string{"nginx", "cloud/digitalocean"}, "idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit)"},
+	{"digitalocean", []string{"cloud/digitalocean"}, "the DigitalOcean load balancer"},
+	{"algorithm", []string{"nginx", "haproxy"}, "choosing an app host per request (a cloud balancer's algorithm is the provider's)"},
 }
 
 // balancerOption: an option written for another kind of balancer.
@@ -815,23 +825,140 @@ func balancerOption(s *schema.Stack) []finding {
 	var out []finding
 	for _, o := range balancerOptions {
 		path := "balancer." + o.field
-		if slices.Contains(o.kinds, s.Balancer.Kind) || !wrote(s, path) {
+		kind := s.Balancer.Kind
+		if slices.Contains(o.kinds, kind) || !wrote(s, path) {
 			continue
 		}
-		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which a balancer of kind %q does not have: remove it", path, o.what, s.Balancer.Kind)})
+		which := fmt.Sprintf("a balancer of kind %q", kind)
+		if kind == "cloud" {
+			if slices.Contains(o.kinds, "cloud/"+s.Provider) {
+				continue // this provider's balancer has it
+			}
+			if slices.ContainsFunc(o.kinds, func(k string) bool { return strings.HasPrefix(k, "cloud/") }) {
+				which = fmt.Sprintf("the cloud balancer of provider %q", s.Provider)
+			}
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which %s does not have: remove it", path, o.what, which)})
+	}
+	// nginx has no active checks: interval and rise only make the
+	// default fail_timeout.
+	if s.Balancer.Kind == "nginx" && wrote(s, "balancer.fail_timeout") {
+		for _, f := range []string{"health.interval", "health.rise"} {
+			if path := "balancer." + f; wrote(s, path) {
+				out = append(out, finding{path, fmt.Sprintf("nginx has no active health checks: %s only sets the default of balancer.fail_timeout, which the stack gives: remove it", path)})
+			}
+		}
+	}
+	return out
+}
+
+// appOptions are the app settings one app server has and the other does
+// not; the Python-only ones (worker_class, threads, …) the schema
+// already refuses for Perl.
+var appOptions = []struct {
+	field   string
+	servers []string
+	what    string
+}{
+	{"timeout", []string{"gunicorn"}, "gunicorn's worker timeout (Starman has none: nginx's proxy_read_timeout bounds a request)"},
+	{"keepalive", []string{"gunicorn"}, "gunicorn's keep-alive (Starman runs with --disable-keepalive: a pre-forked worker held by an idle connection serves nobody else)"},
+	{"max_requests_jitter", []string{"gunicorn"}, "gunicorn's max_requests_jitter (Starman has none)"},
+}
+
+// appOption: an app option written for the other app server.
+func appOption(s *schema.Stack) []finding {
+	var out []finding
+	for _, o := range appOptions {
+		path := "app." + o.field
+		if slices.Contains(o.servers, s.App.Server) || !wrote(s, path) {
+			continue
+		}
+		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which app server %q does not have: remove it", path, o.what, s.App.Server)})
 	}
 	return out
 }
 
 // wrote reports whether the stack file sets path or a field inside it
 // (rather than leaving it to the schema's default).
-func wrote(s *schema.Stack, path string) bool {
-	for p := range s.Positions {
-		if p == path || strings.HasPrefix(p, path+".") {
-			return true
+func wrote(s *schema.Stack, path string) bool { return s.Wrote(path) }
+
+// dbOption: replica pool settings the app never gets.
+func dbOption(s *schema.Stack) []finding {
+	db := s.Database
+	if db == nil {
+		return nil
+	}
+	var out []finding
+	for _, f := range []string{"replica_pool_size", "replica_max_overflow"} {
+		if p := "database." + f; wrote(s, p) && len(db.Replicas) == 0 {
+			out = append(out, finding{p, "the database has no replicas (database.replicas), so there is no read pool: remove it"})
 		}
 	}
-	return false
+	if len(db.Replicas) > 0 && db.ReplicaPoolSize == 0 && wrote(s, "database.replica_max_overflow") {
+		out = append(out, finding{"database.replica_max_overflow", "there is no read pool to overflow without database.replica_pool_size: set it or remove this"})
+	}
+	return out
+}
+
+// tlsOption: TLS settings written where nothing renders them.
+func tlsOption(s *schema.Stack) []finding {
+	t := s.TLS
+	var out []finding
+	haproxyTLS := s.Balancer.Kind == "haproxy" && t.Terminate == "balancer"
+	switch {
+	case !wrote(s, "tls.acme_root"):
+	case t.Mode != "certbot":
+		out = append(out, finding{"tls.acme_root", fmt.Sprintf("the ACME webroot is certbot's, and tls.mode is %q: remove it", t.Mode)})
+	case haproxyTLS:
+		out = append(out, finding{"tls.acme_root", "TLS ends on HAProxy, where certbot answers the ACME challenges itself (standalone) and no nginx serves a webroot: remove it"})
+	}
+	if wrote(s, "tls.email") && t.Mode != "certbot" {
+		out = append(out, finding{"tls.email", fmt.Sprintf("the email is certbot's Let's Encrypt account, and tls.mode is %q: remove it", t.Mode)})
+	}
+	if wrote(s, "tls.profile") && (t.Mode == "none" || t.Mode == "cloud") {
+		out = append(out, finding{"tls.profile", fmt.Sprintf("no host serves TLS (tls.mode %q), so no TLS profile is rendered: remove it", t.Mode)})
+	}
+	for _, f := range []string{"certificate", "key"} {
+		if p := "tls." + f; wrote(s, p) && (t.Mode == "none" || t.Mode == "cloud") {
+			out = append(out, finding{p, fmt.Sprintf("no host serves TLS (tls.mode %q), so no %s file is read: remove it", t.Mode, f)})
+		}
+	}
+	if wrote(s, "tls.hsts") && t.HSTS && t.Mode == "cloud" {
+		out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
+	}
+	if wrote(s, "tls.hsts_max_age") && !t.HSTS {
+		out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
+	}
+	if wrote(s, "tls.ocsp_stapling") && t.OCSPStapling {
+		switch {
+		case t.Mode == "none" || t.Mode == "cloud":
+			out = append(out, finding{"tls.ocsp_stapling", fmt.Sprintf("no host serves TLS (tls.mode %q), so nothing staples: remove it", t.Mode)})
+		case haproxyTLS:
+			out = append(out, finding{"tls.ocsp_stapling", "TLS ends on HAProxy, which hacompile configures without OCSP stapling: remove it"})
+		}
+	}
+	return out
+}
+
+// monitoringOff: monitoring settings written while monitoring is off
+// render nothing, but for the thresholds of an Auto Scaling group's
+// CloudWatch alarms.
+func monitoringOff(s *schema.Stack) []finding {
+	if s.Monitoring.Enabled {
+		return nil
+	}
+	alarms := map[string]bool{}
+	if s.Scaling != nil {
+		alarms = map[string]bool{"monitoring.cpu_percent": true, "monitoring.error_rate_percent": true, "monitoring.for_minutes": true}
+	}
+	var out []finding
+	for p := range s.Positions {
+		if strings.HasPrefix(p, "monitoring.") && p != "monitoring.enabled" && !alarms[p] && strings.Count(p, ".") == 1 && !strings.Contains(p, "[") {
+			out = append(out, finding{p, fmt.Sprintf("monitoring.enabled is false, so %s renders nothing: remove it or enable monitoring", p)})
+		}
+	}
+	slices.SortFunc(out, func(a, b finding) int { return strings.Compare(a.path, b.path) })
+	return out
 }
 
 // drain: hosts.X.drain renders on the nginx and HAProxy balancers only

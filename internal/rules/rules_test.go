@@ -21,7 +21,7 @@ hosts: {
 	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
 }
 balancer: kind: *"cloud" | "nginx" | "haproxy" // a default, so cases can pick another
-app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
+app: *{runtime: "python", module: "wsgi:app", working_dir: "/srv/app"} | {runtime: "perl", psgi: "/srv/app/app.psgi", working_dir: "/srv/app"}, monitoring: address: "10.0.0.2"
 `
 
 // Each rule gets a stack that trips it, with the exact message, and one
@@ -240,6 +240,17 @@ hosts: app1: drain: true
 hosts: app2: drain: true`, twoLB + `balancer: kind: "haproxy"
 hosts: app1: drain: true`,
 		`stacks/t.cue:14:21: hosts.app2.drain: every app host (app1, app2) is draining: the balancers would have nowhere to send a request; leave at least one in rotation [drain]`},
+	{"balancer-option", `balancer: {keepalive: 8, algorithm: "leastconn"}`, `provider: "digitalocean"
+balancer: keepalive: 8`,
+		`stacks/t.cue:10:23: balancer.keepalive: balancer.keepalive is for idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit), which the cloud balancer of provider "generic" does not have: remove it [balancer-option]`},
+	{"db-option", `database: {host: "db.internal", name: "app", replica_pool_size: 2}`, `database: {host: "db.internal", name: "app", replicas: ["db2.internal"], replica_pool_size: 2}`,
+		`stacks/t.cue:10:65: database.replica_pool_size: the database has no replicas (database.replicas), so there is no read pool: remove it [db-option]`},
+	{"tls-option", `tls: {mode: "none", acme_root: "/srv/acme"}`, `tls: {mode: "certbot", acme_root: "/srv/acme"}`,
+		`stacks/t.cue:10:32: tls.acme_root: the ACME webroot is certbot's, and tls.mode is "none": remove it [tls-option]`},
+	{"monitoring-off", `monitoring: {enabled: false, cpu_percent: 70}`, `monitoring: {enabled: true, cpu_percent: 70}`,
+		`stacks/t.cue:10:43: monitoring.cpu_percent: monitoring.enabled is false, so monitoring.cpu_percent renders nothing: remove it or enable monitoring [monitoring-off]`},
+	{"app-option", `app: {runtime: "perl", timeout: 45, keepalive: 2}`, `app: {runtime: "python", timeout: 45, keepalive: 2}`,
+		`stacks/t.cue:10:33: app.timeout: app.timeout is for gunicorn's worker timeout (Starman has none: nginx's proxy_read_timeout bounds a request), which app server "starman" does not have: remove it [app-option]`},
 	{"app-port", `app: bind: port: 80`, `app: bind: port: 8000`,
 		`stacks/t.cue:10:18: app.bind.port: gunicorn runs as app with no capabilities and cannot bind port 80 (below 1024); nginx on the same host listens on app.http_port and proxies to the app, so give the app a port of 1024 or above, or a socket [app-port]`},
 	{"cloud-lb-capacity", `provider: "digitalocean"
