@@ -12,6 +12,7 @@ import (
 	"github.com/hacompile/hacompile/generators/digitalocean"
 	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/haproxy"
+	"github.com/hacompile/hacompile/generators/instance"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/limits"
 	"github.com/hacompile/hacompile/generators/memcached"
@@ -44,6 +45,7 @@ var table = []artifact.Generator{
 	redis.Gen{},
 	rabbitmq.Gen{},
 	memcached.Gen{},
+	instance.Gen{},
 	digitalocean.Gen{},
 	nodeexporter.Gen{},
 	redisexporter.Gen{},

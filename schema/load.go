@@ -397,8 +397,16 @@ func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
 		d.Column = pos.Column()
 	} else {
 		// A position in the embedded schema helps nobody: name the
-		// stack file and let the field path locate the problem.
+		// stack file at the nearest field the author wrote on the path
+		// (a required field is missing from the struct written there).
 		d.File = rel
+		if in.file != nil {
+			if pos, _ := sourcePositions(rel, in.file); pos != nil {
+				if at, ok := lookup(pos, d.Path); ok && at.Line > 0 {
+					d.Line, d.Column = at.Line, at.Column
+				}
+			}
+		}
 	}
 	return d
 }

@@ -629,27 +629,36 @@ type RateLimitLocation struct {
 
 // Scaling is an AWS Auto Scaling group of app instances.
 type Scaling struct {
-	Min                      int      `json:"min"`
-	Max                      int      `json:"max"`
-	Desired                  int      `json:"desired,omitempty"`
-	TemplateHost             string   `json:"template_host,omitempty"`
-	OnDemandBaseCapacity     int      `json:"on_demand_base_capacity"`
-	OnDemandPercentAboveBase int      `json:"on_demand_percent_above_base"`
-	SpotAllocationStrategy   string   `json:"spot_allocation_strategy"`
-	SpotInstancePools        int      `json:"spot_instance_pools,omitempty"`
-	SpotMaxPrice             string   `json:"spot_max_price,omitempty"`
-	InstanceTypes            []string `json:"instance_types"`
-	Image                    string   `json:"image"`
-	VPC                      string   `json:"vpc"`
-	Subnets                  []string `json:"subnets"`
-	SecurityGroups           []string `json:"security_groups"`
-	KeyName                  string   `json:"key_name,omitempty"`
-	InstanceProfile          string   `json:"instance_profile,omitempty"`
-	TargetGroupARN           string   `json:"target_group_arn,omitempty"`
-	LoadBalancerARN          string   `json:"load_balancer_arn,omitempty"`
-	AlarmTopics              []string `json:"alarm_topics"`
-	HealthCheckGracePeriod   int      `json:"health_check_grace_period"`
-	CapacityRebalance        bool     `json:"capacity_rebalance"`
+	Min                      int               `json:"min"`
+	Max                      int               `json:"max"`
+	Desired                  int               `json:"desired,omitempty"`
+	TemplateHost             string            `json:"template_host,omitempty"`
+	OnDemandBaseCapacity     int               `json:"on_demand_base_capacity"`
+	OnDemandPercentAboveBase int               `json:"on_demand_percent_above_base"`
+	SpotAllocationStrategy   string            `json:"spot_allocation_strategy"`
+	SpotInstancePools        int               `json:"spot_instance_pools,omitempty"`
+	SpotMaxPrice             string            `json:"spot_max_price,omitempty"`
+	InstanceTypes            []string          `json:"instance_types"`
+	Image                    string            `json:"image"`
+	VPC                      string            `json:"vpc"`
+	Subnets                  []string          `json:"subnets"`
+	SecurityGroups           []string          `json:"security_groups"`
+	KeyName                  string            `json:"key_name,omitempty"`
+	InstanceProfile          string            `json:"instance_profile,omitempty"`
+	TargetGroupARN           string            `json:"target_group_arn,omitempty"`
+	LoadBalancerARN          string            `json:"load_balancer_arn,omitempty"`
+	AlarmTopics              []string          `json:"alarm_topics"`
+	HealthCheckGracePeriod   int               `json:"health_check_grace_period"`
+	CapacityRebalance        bool              `json:"capacity_rebalance"`
+	AppSource                AppSource         `json:"app_source"`
+	Secrets                  map[string]string `json:"secrets,omitempty"`
+}
+
+// AppSource is where an instance's app code comes from (#AppSource).
+type AppSource struct {
+	Kind   string `json:"kind"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // ScalingTemplateHost returns the app host the launch template boots

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/generators/instance"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/osrelease"
@@ -726,6 +728,13 @@ var envFileRE = regexp.MustCompile(`^EnvironmentFile=-?(\S+)`)
 func secrets(d *doc, sc *stackCtx, from string) {
 	s := sc.s
 	d.p("Secrets never go into the stack or out/ (the secret-inline rule fails the build). Rendered units read them from environment files provisioned on each host, mode 0600 root:root: systemd reads them as root before it starts the service.")
+	// An Auto Scaling group's instances fetch theirs at boot: nothing
+	// is provisioned on them by hand.
+	skip := ""
+	if t := s.ScalingTemplateHost(); t != nil {
+		skip = t.Name
+		instanceSecrets(d, sc, from)
+	}
 	type env struct {
 		path      string
 		hosts     []string
@@ -751,6 +760,9 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	}
 	envFiles := map[string][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
+		if n == skip {
+			continue
+		}
 		for _, f := range sc.byHost[n] {
 			if f.Kind != (systemd.Gen{}).Kind() && !strings.Contains(f.Path, "systemd/") {
 				continue
@@ -794,7 +806,9 @@ func secrets(d *doc, sc *stackCtx, from string) {
 		}
 		rows = append(rows, []template.HTML{code(e.path), template.HTML(strings.Join(hs, ", ")), code("0600 root:root"), text(e.vars), template.HTML(strings.Join(toStrings(e.refs), ", "))})
 	}
-	d.table([]string{"File", "Hosts", "Mode", "Holds", "Read by"}, rows)
+	if len(rows) > 0 {
+		d.table([]string{"File", "Hosts", "Mode", "Holds", "Read by"}, rows)
+	}
 	for _, e := range envs {
 		d.sub(anchor("secret-", e.path), e.path)
 		dir := e.path[:strings.LastIndex(e.path, "/")]
@@ -814,17 +828,58 @@ func secrets(d *doc, sc *stackCtx, from string) {
 			d.step(hf("A service reads its environment when it starts, not on reload: restart %s on %s, one host at a time.", code(u), hostLinksNames(s, from, e.unitHosts[u])), "systemctl restart "+u)
 		}
 	}
-	secretFiles(d, sc, from)
+	secretFiles(d, sc, from, skip)
 	if s.TLS.Mode == "files" {
 		d.p(hf("The TLS key %s is a secret too: see <a href=\"#certificates\">Certificates</a>.", code(s.TLS.Key)))
 	}
+}
+
+// instanceSecrets is how the secrets reach an Auto Scaling group's
+// instances: SSM parameters each instance reads at boot
+// (scaling.secrets), which the operator creates and rotates.
+func instanceSecrets(d *doc, sc *stackCtx, from string) {
+	s := sc.s
+	sc2 := s.Scaling
+	t := s.ScalingTemplateHost()
+	need, err := instance.Needed(s)
+	if err != nil || len(sc2.Secrets) == 0 {
+		return
+	}
+	d.sub("secret-instances", "Instances of the Auto Scaling group")
+	d.p(hf("Nobody provisions an instance the group launched: at every boot %s reads each file below from its Systems Manager parameter (a SecureString, with the instance profile%s) before %s starts. A missing or unreadable parameter keeps the app from starting, and the group's health check replaces the instance.",
+		code(instance.Unit(&s.App)), profileNote(sc2.InstanceProfile), code(s.App.Name+".service")))
+	var rows [][]template.HTML
+	for _, p := range slices.Sorted(maps.Keys(sc2.Secrets)) {
+		rows = append(rows, []template.HTML{code(p), code(sc2.Secrets[p]), code("0600 " + need[p] + ":root")})
+	}
+	d.table([]string{"File on " + t.Name, "SSM parameter", "Mode"}, rows)
+	var puts []string
+	for _, p := range slices.Sorted(maps.Keys(sc2.Secrets)) {
+		puts = append(puts, fmt.Sprintf("aws ssm put-parameter --region %s --type SecureString --overwrite --name %s --value \"$(cat)\"", s.Region, sc2.Secrets[p]))
+	}
+	d.step("Create or change each parameter from a machine with the rights to (paste the value, then Ctrl-D; an environment file's value is its NAME=value lines):", puts...)
+	var names []string
+	for _, p := range slices.Sorted(maps.Keys(sc2.Secrets)) {
+		names = append(names, sc2.Secrets[p])
+	}
+	d.step(hf("The instance profile%s needs ssm:GetParameter on these parameters (and kms:Decrypt on their key), nothing more. Check that one is there:", profileNote(sc2.InstanceProfile)),
+		fmt.Sprintf("aws ssm get-parameter --region %s --with-decryption --name %s --query Parameter.Version", s.Region, names[0]))
+	d.step("An instance reads the parameters when it boots: after a change, replace the instances, keeping most in service.",
+		fmt.Sprintf("aws autoscaling start-instance-refresh --auto-scaling-group-name %s --preferences '{\"MinHealthyPercentage\": 90}'", s.Name))
+}
+
+func profileNote(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " " + p
 }
 
 var stdinInstallRE = regexp.MustCompile(`install\s.*/dev/stdin\s+(/\S+)`)
 
 // secretFiles quotes the provisioning commands that rendered files
 // give in their comments for the password files they name.
-func secretFiles(d *doc, sc *stackCtx, from string) {
+func secretFiles(d *doc, sc *stackCtx, from, skip string) {
 	s := sc.s
 	type secret struct {
 		cmd   string
@@ -834,6 +889,9 @@ func secretFiles(d *doc, sc *stackCtx, from string) {
 	var list []*secret
 	cmds := map[string][]string{} // commands quoted in comments
 	for _, n := range s.HostNames() {
+		if n == skip {
+			continue
+		}
 		for _, f := range sc.byHost[n] {
 			found := byContent(sc, cmds, f, func() (found []string) {
 				for l := range bytes.Lines(f.Content) {

@@ -139,8 +139,8 @@ func TestExampleStack(t *testing.T) {
 	tg := keys(t, "CreateTargetGroup", decode(t, files["aws-spot-asg/"+aws.TargetGroupPath]))
 	wantTG := map[string]any{"Name": "my-python-app-tg", "Protocol": "HTTP", "ProtocolVersion": "HTTP1", "Port": 80.0,
 		"VpcId": "vpc-0123456789abcdef0", "TargetType": "instance", "HealthCheckEnabled": true, "HealthCheckProtocol": "HTTP",
-		"HealthCheckPort": "traffic-port", "HealthCheckPath": "/healthz", "HealthCheckIntervalSeconds": 15.0,
-		"HealthCheckTimeoutSeconds": 5.0, "HealthyThresholdCount": 2.0, "UnhealthyThresholdCount": 3.0,
+		"HealthCheckPort": "traffic-port", "HealthCheckPath": "/healthz", "HealthCheckIntervalSeconds": 5.0,
+		"HealthCheckTimeoutSeconds": 2.0, "HealthyThresholdCount": 2.0, "UnhealthyThresholdCount": 2.0,
 		"Matcher": map[string]any{"HttpCode": "200"}}
 	if !reflect.DeepEqual(tg, wantTG) {
 		t.Errorf("target group %v\nwant %v", tg, wantTG)

@@ -106,7 +106,7 @@ app: {worker_class: "gevent", worker_connections: 2000}`,
 database: {host: "db.internal", name: "app", max_connections: 60, pooler: {}}`,
 		asg + awsScaling(2) + `
 database: {host: "db.internal", name: "app", max_connections: 80, pooler: {}}`,
-		`stacks/t.cue:18:63: database.max_connections: 4 hosts run PgBouncer (scaling.max 4 instances) × (default_pool_size 20 + reserve_pool_size 0) = 80 server connections to the primary, above max_connections 60; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections [db-pool]`},
+		`stacks/t.cue:19:63: database.max_connections: 4 hosts run PgBouncer (scaling.max 4 instances) × (default_pool_size 20 + reserve_pool_size 0) = 80 server connections to the primary, above max_connections 60; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections [db-pool]`},
 	{"db-pool",
 		`database: {host: "db.internal", name: "app", pooler: max_client_conn: 70000}`,
 		`database: {host: "db.internal", name: "app", pooler: max_client_conn: 60000}`,
@@ -287,6 +287,7 @@ scaling: {
 	vpc: "vpc-0123456789abcdef0"
 	subnets: ["subnet-0123456789abcdef0"]
 	security_groups: ["sg-0123456789abcdef0"]
+	app_source: kind: "image"
 }`, min)
 }
 

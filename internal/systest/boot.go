@@ -206,8 +206,12 @@ func (e *env) hostsUp(ctx context.Context, sr *ScenarioReport, names []string, f
 		sr.check(name+": first boot started every unit", len(never) == 0, "never started: %s", strings.Join(never, ", "))
 	}
 	// Secrets, as the runbook says to provision them, then the units
-	// that read them are (re)started.
+	// that read them are (re)started. Nobody provisions an instance of
+	// an Auto Scaling group: it fetches its own.
 	for _, name := range names {
+		if slices.Contains(e.instances, name) {
+			continue
+		}
 		if err := e.provisionSecrets(ctx, name); err != nil {
 			sr.check(name+": secrets provisioned", false, "%v", err)
 		}
@@ -301,7 +305,7 @@ func (e *env) reservedPorts(ctx context.Context, sr *ScenarioReport, name string
 		if err != nil || p < lo || p > hi {
 			continue
 		}
-		if e.rip != nil && f[3] == "127.0.0.1:"+standInAPIPort {
+		if e.rip != nil && f[3] == "127.0.0.1:"+standInAPIPort || len(e.instances) > 0 && f[3] == "127.0.0.1:"+awsAPIPort {
 			continue // the test's own stand-in of the provider's API
 		}
 		n++
@@ -350,13 +354,9 @@ var (
 // the units that read them.
 func (e *env) provisionSecrets(ctx context.Context, host string) error {
 	m := e.hosts[host]
-	var vars []string
 	envFiles := map[string]bool{}
 	pwFiles := map[string]bool{}
 	for _, f := range e.hostFiles(host, "") {
-		for _, mm := range envVarRe.FindAllSubmatch(f.Content, -1) {
-			vars = append(vars, string(mm[1]))
-		}
 		if strings.HasPrefix(f.Path, "etc/systemd/") {
 			for _, mm := range envFileRe.FindAllSubmatch(f.Content, -1) {
 				if _, rendered := e.file(host, string(mm[1])); !rendered {
@@ -370,16 +370,9 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 			pwFiles[string(mm[1])] = pwFiles[string(mm[1])] || strings.HasSuffix(f.Path, ".env")
 		}
 	}
-	slices.Sort(vars)
-	vars = slices.Compact(vars)
 	var script strings.Builder
 	for _, p := range slices.Sorted(mapKeys(envFiles)) {
-		var body strings.Builder
-		body.WriteString("# hacompile test: throwaway secrets\n")
-		for _, v := range vars {
-			fmt.Fprintf(&body, "%s=%s\n", v, e.secret())
-		}
-		fmt.Fprintf(&script, "[ -s %s ] || { mkdir -p \"$(dirname %s)\"; printf '%%s' '%s' > %s; chmod 600 %s; }\n", p, p, body.String(), p, p)
+		fmt.Fprintf(&script, "[ -s %s ] || { mkdir -p \"$(dirname %s)\"; printf '%%s' '%s' > %s; chmod 600 %s; }\n", p, p, e.envFileBody(host), p, p)
 	}
 	// Redis reads its users from an ACL file the runbook has the
 	// operator write, with the password the app's file holds.
@@ -421,6 +414,26 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 		return fmt.Errorf("systemctl restart %s: %v: %s", strings.Join(units, " "), err, out)
 	}
 	return nil
+}
+
+// envFileBody is what the test provisions in an environment file a
+// host's unit requires: every ${VAR} the host's files reference, each
+// the run's secret.
+func (e *env) envFileBody(host string) string {
+	var vars []string
+	for _, f := range e.hostFiles(host, "") {
+		for _, mm := range envVarRe.FindAllSubmatch(f.Content, -1) {
+			vars = append(vars, string(mm[1]))
+		}
+	}
+	slices.Sort(vars)
+	vars = slices.Compact(vars)
+	var body strings.Builder
+	body.WriteString("# hacompile test: throwaway secrets\n")
+	for _, v := range vars {
+		fmt.Fprintf(&body, "%s=%s\n", v, e.secret())
+	}
+	return body.String()
 }
 
 // secret is the run's one throwaway secret: every password of the
@@ -465,6 +478,9 @@ type entry struct {
 	addr  string // IP
 	https bool
 	cloud bool // the stand-in for the provider's balancer
+	// httpsOnly: the balancer's listener ends TLS and has no HTTP
+	// listener the stack renders (an ALB's listeners are the operator's).
+	httpsOnly bool
 }
 
 // entries are the stack's front doors: each balancer host, or each app
@@ -485,7 +501,7 @@ func (e *env) entries() []entry {
 		return out
 	}
 	if e.clb != nil {
-		out = append(out, entry{host: "load balancer (stand-in)", addr: e.clb.addr.String(), https: tlsOn && e.s.TLS.Terminate == "app", cloud: true})
+		out = append(out, entry{host: "load balancer (stand-in)", addr: e.clb.addr.String(), https: tlsOn && (e.s.TLS.Terminate == "app" || e.clb.terminates()), cloud: true, httpsOnly: e.clb.terminates()})
 		if e.s.ProxyProtocol() {
 			// The app hosts' listeners take the balancer's connections
 			// only (each begins with its PROXY header).
@@ -522,6 +538,9 @@ func (e *env) healthChecks(ctx context.Context, sr *ScenarioReport) {
 			url := "https://" + e.s.Domain + hp
 			code, body, _, err := e.getUntil(ctx, net.JoinHostPort(en.addr, "443"), url, 15*time.Second, func(c int, _ http.Header) bool { return c == 200 })
 			sr.check(fmt.Sprintf("%s: GET %s answers 200", en.host, url), err == nil && code == 200, "%s", describe(code, body, err))
+			if en.httpsOnly {
+				continue
+			}
 			code, _, hdr, err := e.getUntil(ctx, httpAddr, "http://"+e.s.Domain+"/", 5*time.Second, func(c int, _ http.Header) bool { return c == 301 || c == 308 })
 			loc := ""
 			if hdr != nil {

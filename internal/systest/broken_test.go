@@ -199,3 +199,36 @@ func TestBrokenFailover(t *testing.T) {
 		t.Errorf("with no keepalived on the standby, no balancer may publish itself master after the loss; the scenario said %+v", c)
 	}
 }
+
+// An Auto Scaling group's instance whose boot runs no setup unit and
+// whose app does not require one (as hacompile rendered it before the
+// instance generator): nothing fetches its secrets, nobody logs in to
+// provision them, and the instance never serves. The boot scenario must
+// say so.
+func TestBrokenInstanceSetup(t *testing.T) {
+	needRoot(t)
+	all := compileExamples(t)
+	st := all["aws-spot-asg"]
+	app := st.Stack.App.Name
+	before := string(st.UserData["app"])
+	ud := strings.Replace(before, "Requires="+app+"-instance.service", "", 1)
+	ud = strings.Replace(ud, "After="+app+"-instance.service", "", 1)
+	var kept []string
+	for _, l := range strings.Split(ud, "\n") {
+		if !strings.Contains(l, "systemctl enable "+app+"-instance.service") {
+			kept = append(kept, l)
+		}
+	}
+	st.UserData["app"] = []byte(strings.Join(kept, "\n"))
+	if len(kept) == len(strings.Split(ud, "\n")) || strings.Count(before, app+"-instance.service") == strings.Count(string(st.UserData["app"]), app+"-instance.service") {
+		t.Fatal("the app unit no longer requires its instance setup: update the test")
+	}
+	rep := runBroken(t, all, st, ScenarioBoot)
+	c, ok := findCheck(rep, ScenarioBoot, "app-1: its services are active")
+	if !ok || c.OK {
+		t.Errorf("an instance whose secrets nothing fetches must not come up; the scenario said %+v", c)
+	}
+	if rep.OK {
+		t.Error("the report passed instances that cannot start their app")
+	}
+}

@@ -20,15 +20,9 @@ import (
 // doLoadBalancer is what the stand-in reads of the rendered DigitalOcean
 // load balancer (digitalocean/load-balancer.json).
 type doLoadBalancer struct {
-	Tag             string `json:"tag"`
-	ForwardingRules []struct {
-		EntryProtocol  string `json:"entry_protocol"`
-		EntryPort      int    `json:"entry_port"`
-		TargetProtocol string `json:"target_protocol"`
-		TargetPort     int    `json:"target_port"`
-		TLSPassthrough bool   `json:"tls_passthrough"`
-	} `json:"forwarding_rules"`
-	HealthCheck struct {
+	Tag             string           `json:"tag"`
+	ForwardingRules []forwardingRule `json:"forwarding_rules"`
+	HealthCheck     struct {
 		Protocol           string `json:"protocol"`
 		Port               int    `json:"port"`
 		Path               string `json:"path"`
@@ -42,6 +36,15 @@ type doLoadBalancer struct {
 	} `json:"health_check"`
 	RedirectHTTPToHTTPS bool `json:"redirect_http_to_https"`
 	ProxyProtocol       bool `json:"enable_proxy_protocol"`
+}
+
+// forwardingRule is one of the balancer's listeners.
+type forwardingRule struct {
+	EntryProtocol  string `json:"entry_protocol"`
+	EntryPort      int    `json:"entry_port"`
+	TargetProtocol string `json:"target_protocol"`
+	TargetPort     int    `json:"target_port"`
+	TLSPassthrough bool   `json:"tls_passthrough"`
 }
 
 // cloudLB stands in for the provider's load balancer in front of the app
@@ -62,6 +65,17 @@ type cloudLB struct {
 	socket  string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	// provider names what is stood in for; cert is the certificate
+	// (with its key) of a listener that ends TLS.
+	provider string
+	cert     string
+}
+
+// terminates reports whether a forwarding rule ends TLS at the balancer.
+func (lb *cloudLB) terminates() bool {
+	return slices.ContainsFunc(lb.spec.ForwardingRules, func(r forwardingRule) bool {
+		return r.EntryProtocol == "https" && r.TargetProtocol == "http" && !r.TLSPassthrough
+	})
 }
 
 // cloudBalancer starts (once) the stand-in for the stack's provider
@@ -70,25 +84,44 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 	if e.clb != nil || e.s.Balancer.Kind != "cloud" {
 		return e.clb, nil
 	}
-	var raw []byte
+	var do, tg []byte
 	for _, f := range e.st.Files {
-		if f.Host == "" && f.Path == "digitalocean/load-balancer.json" {
-			raw = f.Content
+		switch {
+		case f.Host == "" && f.Path == "digitalocean/load-balancer.json":
+			do = f.Content
+		case f.Host == "" && f.Path == "aws/target-group.json":
+			tg = f.Content
 		}
-	}
-	if raw == nil {
-		return nil, nil
 	}
 	lb := &cloudLB{dir: filepath.Join(e.opt.WorkDir, e.s.Name, "cloud-lb"), log: e.log, port: 80}
 	if e.s.TLS.Mode != "" && e.s.TLS.Mode != "none" {
 		lb.port = 443
 	}
-	if err := json.Unmarshal(raw, &lb.spec); err != nil {
-		return nil, fmt.Errorf("digitalocean/load-balancer.json: %w", err)
+	var deviation string
+	switch {
+	case do != nil:
+		if err := json.Unmarshal(do, &lb.spec); err != nil {
+			return nil, fmt.Errorf("digitalocean/load-balancer.json: %w", err)
+		}
+		lb.provider = "DigitalOcean load balancer"
+		deviation = fmt.Sprintf("configured from digitalocean/load-balancer.json (forwarding rules, health check, thresholds, PROXY protocol %v)", lb.spec.ProxyProtocol)
+	case tg != nil:
+		var g awsTargetGroup
+		if err := json.Unmarshal(tg, &g); err != nil {
+			return nil, fmt.Errorf("aws/target-group.json: %w", err)
+		}
+		spec, err := albSpec(e.s, g)
+		if err != nil {
+			return nil, err
+		}
+		lb.spec, lb.provider = spec, "Application Load Balancer"
+		deviation = "in front of the target group of aws/target-group.json (its port, health check and thresholds), with one HTTPS listener ending TLS on a self-signed certificate for the ACM one"
+	default:
+		return nil, nil
 	}
 	haproxy, err := execLookPath("haproxy")
 	if err != nil {
-		return nil, fmt.Errorf("the stand-in for the DigitalOcean load balancer is HAProxy: apt-get install haproxy")
+		return nil, fmt.Errorf("the stand-in for the %s is HAProxy: apt-get install haproxy", lb.provider)
 	}
 	if lb.addr, err = e.freeAddr(); err != nil {
 		return nil, err
@@ -97,6 +130,19 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 		return nil, err
 	}
 	lb.socket = filepath.Join(lb.dir, "admin.sock")
+	if lb.terminates() {
+		lb.cert = filepath.Join(lb.dir, "cert.pem")
+		key := filepath.Join(lb.dir, "key.pem")
+		if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+			"-subj", "/CN="+e.s.Domain, "-addext", "subjectAltName=DNS:"+e.s.Domain, "-keyout", key, "-out", lb.cert+".crt").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("the %s stand-in's certificate: openssl: %v: %s", lb.provider, err, out)
+		}
+		crt, _ := os.ReadFile(lb.cert + ".crt")
+		k, _ := os.ReadFile(key)
+		if err := os.WriteFile(lb.cert, append(crt, k...), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	cfg := lb.config(e)
 	if err := os.WriteFile(filepath.Join(lb.dir, "haproxy.cfg"), []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -128,7 +174,7 @@ func (e *env) cloudBalancer() (*cloudLB, error) {
 		}
 	}
 	e.clb = lb
-	e.deviate(fmt.Sprintf("the DigitalOcean load balancer is stood in for by HAProxy at %s, configured from digitalocean/load-balancer.json (forwarding rules, health check, thresholds, PROXY protocol %v); it retries no request", lb.addr, lb.spec.ProxyProtocol))
+	e.deviate(fmt.Sprintf("the %s is stood in for by HAProxy at %s, %s; it retries no request", lb.provider, lb.addr, deviation))
 	return lb, nil
 }
 
@@ -155,7 +201,11 @@ func (lb *cloudLB) config(e *env) string {
 		if r.TLSPassthrough || r.EntryProtocol == "tcp" || r.EntryProtocol == "https" && r.TargetProtocol == "https" {
 			mode = "tcp"
 		}
-		fmt.Fprintf(&b, "frontend rule%d\n    mode %s\n    bind %s:%d\n", i, mode, lb.addr, r.EntryPort)
+		ssl := ""
+		if r.EntryProtocol == "https" && r.TargetProtocol == "http" && !r.TLSPassthrough {
+			ssl = " ssl crt " + lb.cert
+		}
+		fmt.Fprintf(&b, "frontend rule%d\n    mode %s\n    bind %s:%d%s\n", i, mode, lb.addr, r.EntryPort, ssl)
 		if mode == "http" && r.EntryPort == 80 && lb.spec.RedirectHTTPToHTTPS {
 			b.WriteString("    http-request redirect scheme https code 301\n")
 		}
@@ -322,10 +372,13 @@ func (e *env) freeAddr() (netip.Addr, error) {
 	if a, err := e.monitorAddr(); err == nil {
 		used[a] = true
 	}
+	if e.clb != nil {
+		used[e.clb.addr] = true
+	}
 	for a := e.fab.network.Masked().Addr().Next().Next(); e.fab.network.Contains(a); a = a.Next() {
 		if !used[a] {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no free address for the load balancer stand-in in %s", e.fab.network)
+	return netip.Addr{}, fmt.Errorf("no free address in %s", e.fab.network)
 }

@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,8 +33,8 @@ import (
 // cloud-init must first find nothing to change.
 func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	s := e.s
-	if s.Scaling != nil {
-		sr.Note = "the app hosts are instances of the autoscaling group's launch template, booted from it in the boot scenario; the runbook scales the group instead of adding a host"
+	if len(e.instances) > 0 {
+		e.scaleOut(ctx, sr)
 		return
 	}
 	h := s.NextHost("app")
@@ -333,4 +335,63 @@ func cmpOr(a, b string) string {
 func mustAddr(s string) netip.Addr {
 	a, _ := netip.ParseAddr(s)
 	return a
+}
+
+// scaleOut is provisioning for an Auto Scaling group, as the runbook's
+// "Add an app host" does it: the desired capacity grows by one, a new
+// instance boots from the launch template's user data alone (its code
+// from the image, its secrets from their parameters), the target group
+// registers it, and once its health check passes the load balancer sends
+// it requests.
+func (e *env) scaleOut(ctx context.Context, sr *ScenarioReport) {
+	t := e.s.ScalingTemplateHost()
+	base := strings.TrimSuffix(e.instances[0], "-1")
+	name := fmt.Sprintf("%s-%d", base, len(e.instances)+1)
+	addr, err := e.freeAddr()
+	if !sr.check("an address for the new instance", err == nil, "%v", err) {
+		return
+	}
+	c := e.s.Clone()
+	h := *t
+	h.Name = name
+	c.Hosts[name] = &h
+	c.Reindex()
+	st := &Stack{Stack: c, Files: slices.Clone(e.st.Files), UserData: maps.Clone(e.st.UserData), Set: e.st.Set}
+	for _, f := range e.st.Files {
+		if f.Host == t.Name {
+			f.Host = name
+			st.Files = append(st.Files, f)
+		}
+	}
+	st.UserData[name] = e.st.UserData[t.Name]
+	e.mu.Lock()
+	e.s, e.st = c, st
+	e.addrs[name] = addr
+	e.instances = append(e.instances, name)
+	e.mu.Unlock()
+	m, err := e.startHost(e.img, name)
+	if m != nil {
+		e.mu.Lock()
+		e.hosts[name] = m
+		e.mu.Unlock()
+	}
+	if !sr.check(fmt.Sprintf("%s: a new instance boots from the launch template's user data", name), err == nil, "%v", err) {
+		return
+	}
+	e.hostsUp(ctx, sr, []string{name}, true)
+	if e.clb == nil {
+		sr.check(name+": answers its health path", e.answers(ctx, name), "")
+		return
+	}
+	// The group registers its new instance with the target group.
+	if err := e.clb.reload(e); !sr.check(name+": registered, the load balancer (stand-in) includes it", err == nil, "%v", err) {
+		return
+	}
+	for _, en := range e.entries() {
+		if !en.cloud {
+			continue
+		}
+		seen, err := e.reaches(ctx, en, name)
+		sr.check(fmt.Sprintf("%s: sends requests to %s", en.host, name), seen, "%s", errText(err))
+	}
 }

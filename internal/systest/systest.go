@@ -156,6 +156,8 @@ type env struct {
 	operatorKey   string // the operator's SSH public key (provisioning)
 	monNS         string // the monitoring host's namespace, once made
 	clb           *cloudLB
+	closers       []func() // stand-ins to stop at the end
+	instances     []string // an Auto Scaling group's instances
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -197,6 +199,7 @@ func OSOf(s *schema.Stack) string {
 
 // Run tests one stack.
 func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
+	st0 := st
 	s := st.Stack
 	if opt.Log == nil {
 		opt.Log = io.Discard
@@ -205,6 +208,10 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
+	// An Auto Scaling group's template host runs as the group's
+	// instances.
+	st, insts := instances(st)
+	s = st.Stack
 	var pkgs []string
 	for _, name := range s.HostNames() {
 		ud, ok := st.UserData[name]
@@ -217,7 +224,11 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}}
+	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}, instances: insts}
+	if len(insts) > 0 {
+		e.deviate(fmt.Sprintf("the Auto Scaling group runs its minimum of %d instances (%s), each booted from the launch template's user data (the cloud-init of %s)",
+			len(insts), strings.Join(insts, ", "), st0.Stack.ScalingTemplateHost().Name))
+	}
 	if opt.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "hacompile-test-")
 		if err != nil {
@@ -255,6 +266,9 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		}
 		if e.rip != nil {
 			e.rip.close()
+		}
+		for _, c := range e.closers {
+			c()
 		}
 		e.clb.stop()
 		e.fab.Close()
@@ -462,6 +476,9 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 		if err := e.reservedIPStandIn(m); err != nil {
 			return m, err
 		}
+	}
+	if err := e.awsStandIn(m, name); err != nil {
+		return m, err
 	}
 	if err := deployStandIn(m, e.s, h); err != nil {
 		return m, fmt.Errorf("%s: deploying the stand-in application: %w", name, err)

@@ -147,7 +147,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			var failed error
 			par.InOrder(len(stacks), parallel, func(i int) {
 				st := stacks[i]
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %d hosts\n", st.Stack.Name, len(st.Stack.Hosts))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %s\n", st.Stack.Name, systest.Describe(st.Stack))
 				reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
 					CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
 					Packages: pkgs[systest.OSOf(st.Stack)],
