@@ -244,7 +244,7 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			bound := 2 * time.Second
 			if f.inFlight {
 				bound = time.Duration(max(h.Interval, 1))*time.Second +
-					time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Second +
+					time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Millisecond +
 					time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
 			}
 			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))

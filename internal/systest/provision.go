@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -162,6 +163,94 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 		seen, err := e.reaches(ctx, en, h.Name)
 		sr.check(fmt.Sprintf("%s: sends requests to %s", en.host, h.Name), seen, "%s", errText(err))
 	}
+	if len(e.hostsWith("lb")) > 0 {
+		e.drain(ctx, sr, key, h.Name)
+	}
+}
+
+// drain is the runbook's "Drain a host" on the host just added, under
+// load: the stack marks it drain: true, is rendered again and pushed to
+// the balancers one at a time. Requests in flight on the host (slow ones
+// among them) finish, none fails, and once the push is done no new
+// request reaches it.
+func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string) {
+	c := e.s.Clone()
+	h := *c.Hosts[victim]
+	h.Drain = true
+	c.Hosts[victim] = &h
+	c.Reindex()
+	r, err := e.st.Set.Render(c, artifact.Options{})
+	if !sr.check(fmt.Sprintf("drain %s: the stack renders with it drained", victim), err == nil, "%v", err) {
+		return
+	}
+	door, _ := e.frontDoor()
+	const hold = 40 * time.Second
+	fast, err := e.newLoad(door, hold)
+	if err != nil {
+		sr.check("load generator", false, "%v", err)
+		return
+	}
+	slow, _ := e.newLoad(door, hold)
+	slow.URL += "slow"
+	slow.Workers = 4
+	slow.Sources, slow.Pace = nil, 0
+	lctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, l := range []*Load{fast, slow} {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Run(lctx) }()
+	}
+	stop := func() { cancel(); wg.Wait() }
+	// The host serves before it is drained.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, ok := firstFrom(slow.Samples(), victim, 0); ok {
+			break
+		}
+	}
+	pushAt := time.Now()
+	sum, err := e.push(ctx, r, key, e.hostsWith("lb"))
+	doneAt := time.Now()
+	pushed := sr.check(fmt.Sprintf("drain %s: push to the balancers, one at a time", victim), err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
+	time.Sleep(5 * time.Second)
+	stop()
+	if !pushed {
+		return
+	}
+	all := append(fast.Samples(), slow.Samples()...)
+	st := summarize(all)
+	inFlight, after := 0, 0
+	tPush := pushAt.Sub(slow.begin)
+	for _, x := range slow.Samples() {
+		if x.Backend == victim && x.OK() && x.Start < tPush && x.Start+x.Latency > tPush {
+			inFlight++
+		}
+	}
+	var late string
+	for _, l := range []*Load{fast, slow} {
+		tDone := doneAt.Sub(l.begin)
+		for _, x := range l.Samples() {
+			if x.Backend == victim && x.Start > tDone+time.Second {
+				if after++; late == "" {
+					late = fmt.Sprintf("; first %.1f s after the push", (x.Start - tDone).Seconds())
+				}
+			}
+		}
+	}
+	var failed []Sample
+	for _, x := range all {
+		if !x.OK() {
+			failed = append(failed, x)
+		}
+	}
+	sr.Phases = append(sr.Phases, &Phase{Name: "drain " + victim, Stats: st, DetectS: -1, RecoverS: -1, FailWindowS: failWindow(all)})
+	sr.check(fmt.Sprintf("drain %s: no request fails, and its slow requests in flight finish", victim), st.Failed == 0 && inFlight > 0,
+		"%d of %d failed; %d slow requests were on %s as the push began%s", st.Failed, st.Requests, inFlight, victim, failSample(failed))
+	sr.check(fmt.Sprintf("drain %s: no new request reaches it once the push is done", victim), after == 0, "%d did%s", after, late)
+	// The stack is now as pushed.
+	e.mu.Lock()
+	e.s = c
+	e.st = &Stack{Stack: c, Files: r.Files, UserData: e.st.UserData, Set: e.st.Set}
+	e.mu.Unlock()
 }
 
 // sshAccess gives the test an operator's SSH key, installed for the
