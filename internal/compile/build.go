@@ -541,13 +541,13 @@ func renderAll(stacks []*schema.Stack, sets map[*schema.Stack]GeneratorSet, opt 
 
 // ManifestEntry describes one rendered file for push and review.
 type ManifestEntry struct {
-	Host     string `json:"host,omitempty"`
-	Path     string `json:"path"`
-	Kind     string `json:"kind"`
-	SHA256   string `json:"sha256"`
-	Size     int    `json:"size"`
-	Mode     string `json:"mode"`
-	Owner    string `json:"owner"`
+	Host     string          `json:"host,omitempty"`
+	Path     string          `json:"path"`
+	Kind     string          `json:"kind"`
+	SHA256   string          `json:"sha256"`
+	Size     int             `json:"size"`
+	Mode     string          `json:"mode"`
+	Owner    string          `json:"owner"`
 	Validate artifact.Action `json:"validate,omitzero"`
 	Reload   artifact.Action `json:"reload,omitzero"`
 }

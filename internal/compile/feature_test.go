@@ -153,4 +153,3 @@ func between(content, first, last string) (string, bool) {
 	}
 	return "", false
 }
-
