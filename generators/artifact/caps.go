@@ -173,15 +173,15 @@ func CertbotCommand(s *schema.Stack, extra ...string) string {
 	args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
 	args = append(args, extra...)
 	if s.TLS.Email != "" {
-		args = append(args, "-m "+s.TLS.Email)
+		args = append(args, "-m "+ShellQuote(s.TLS.Email))
 	} else {
 		args = append(args, "--register-unsafely-without-email")
 	}
-	args = append(args, "--cert-name "+s.Domain)
+	args = append(args, "--cert-name "+ShellQuote(s.Domain))
 	for _, d := range append([]string{s.Domain}, s.Aliases...) {
-		args = append(args, "-d "+d)
+		args = append(args, "-d "+ShellQuote(d))
 	}
-	return fmt.Sprintf("test -e %s || %s", s.TLS.Certificate, strings.Join(args, " "))
+	return fmt.Sprintf("test -e %s || %s", ShellQuote(s.TLS.Certificate), strings.Join(args, " "))
 }
 
 // Sourcer is a generator that knows which stack fields its files come

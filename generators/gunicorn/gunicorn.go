@@ -77,12 +77,21 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			Mode:    0o644,
 			Owner:   "root:root",
 			// --check-config executes the file and imports the app
-			// (after chdir), as a start would, without binding.
-			Validate: artifact.Run(Binary(app, opt), "--check-config", "--config", opt.P("/"+ConfigPath(app)), app.Module),
+			// (after chdir), as a start would, without binding: as the
+			// app's user, since the code is the app's (root would run
+			// what that user can write), writing no bytecode beside it.
+			Validate: Validate(app, opt),
 			Reload:   artifact.ReloadUnit(app.Name + ".service"),
 		})
 	}
 	return files, nil
+}
+
+// Validate is the command that checks gunicorn.conf.py and imports the
+// app, as the app's user.
+func Validate(app *schema.App, opt artifact.Options) artifact.Action {
+	return artifact.Run("runuser", "-u", app.User, "--", "env", "PYTHONDONTWRITEBYTECODE=1",
+		Binary(app, opt), "--check-config", "--config", opt.P("/"+ConfigPath(app)), app.Module)
 }
 
 func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error) {

@@ -225,11 +225,33 @@ func checkWithGunicorn(t *testing.T, s *schema.Stack, host, root string, f artif
 	if out, err := exec.Command(py, "-m", "py_compile", conf).CombinedOutput(); err != nil {
 		t.Fatalf("python3 -m py_compile %s: %v\n%s", conf, err, out)
 	}
-	// The Validate command exactly as push runs it, from /.
-	v := exec.Command("sh", "-c", f.Validate.String())
+	// py_compile wrote bytecode beside the file; the check must not.
+	os.RemoveAll(filepath.Join(filepath.Dir(conf), "__pycache__"))
+	// The Validate command as push runs it, from /, as the app's user:
+	// here nobody (the stack's user does not exist on this machine),
+	// who must reach the sandbox.
+	cmd := f.Validate.String()
+	if want := "runuser -u " + s.App.User + " -- env PYTHONDONTWRITEBYTECODE=1 "; !strings.HasPrefix(cmd, want) {
+		t.Fatalf("validate %q does not start with %q", cmd, want)
+	}
+	if os.Geteuid() == 0 {
+		cmd = strings.Replace(cmd, "runuser -u "+s.App.User+" ", "runuser -u nobody ", 1)
+		for d := root; d != "/" && d != "."; d = filepath.Dir(d) {
+			if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o005 != 0o005 {
+				os.Chmod(d, st.Mode().Perm()|0o005)
+			}
+		}
+	} else {
+		cmd = strings.Replace(cmd, "runuser -u "+s.App.User+" -- ", "", 1)
+	}
+	v := exec.Command("sh", "-c", cmd)
 	v.Dir = "/"
 	if out, err := v.CombinedOutput(); err != nil {
-		t.Fatalf("validate %q: %v\n%s\n--- %s\n%s", f.Validate.String(), err, out, f.Path, f.Content)
+		t.Fatalf("validate %q: %v\n%s\n--- %s\n%s", cmd, err, out, f.Path, f.Content)
+	}
+	// Nothing written beside the code or the configuration.
+	if _, err := os.Stat(filepath.Join(filepath.Dir(conf), "__pycache__")); err == nil {
+		t.Errorf("the check left bytecode in %s", filepath.Dir(conf))
 	}
 	got := printConfig(t, Binary(&s.App, opt(root)), conf, s.App.Module)
 	compareSettings(t, got, expected(s, s.Hosts[host], root))
@@ -285,7 +307,7 @@ func TestExampleStacks(t *testing.T) {
 				if want := artifact.Header("#", s); !strings.HasPrefix(string(f.Content), want) {
 					t.Errorf("%s does not start with the header %q", f.Path, want)
 				}
-				if want := Binary(&s.App, artifact.Options{}) + " --check-config --config /" + f.Path + " " + s.App.Module; f.Validate.String() != want {
+				if want := "runuser -u " + s.App.User + " -- env PYTHONDONTWRITEBYTECODE=1 " + Binary(&s.App, artifact.Options{}) + " --check-config --config /" + f.Path + " " + s.App.Module; f.Validate.String() != want {
 					t.Errorf("Validate = %q, want %q", f.Validate.String(), want)
 				}
 			}

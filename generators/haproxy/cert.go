@@ -71,14 +71,14 @@ func certScript(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, 
 			"address, where certbot listens while it runs. On "+h.Name+":", "")
 		args := []string{"certbot certonly --standalone", fmt.Sprintf("--http-01-address %s --http-01-port %d", h.Address, ACMEPort)}
 		if s.TLS.Email != "" {
-			args = append(args, "--email "+s.TLS.Email+" --agree-tos --no-eff-email")
+			args = append(args, "--email "+artifact.ShellQuote(s.TLS.Email)+" --agree-tos --no-eff-email")
 		} else {
 			args = append(args, "--register-unsafely-without-email --agree-tos")
 		}
-		args = append(args, "--cert-name "+path.Base(path.Dir(s.TLS.Certificate)))
-		domains := "-d " + s.Domain
+		args = append(args, "--cert-name "+artifact.ShellQuote(path.Base(path.Dir(s.TLS.Certificate))))
+		domains := "-d " + artifact.ShellQuote(s.Domain)
 		for _, a := range s.Aliases {
-			domains += " -d " + a
+			domains += " -d " + artifact.ShellQuote(a)
 		}
 		args = append(args, domains, "--deploy-hook "+vals["self"])
 		for i, a := range args {

@@ -142,7 +142,7 @@ func neededBecause(s *schema.Stack, p string) string {
 }
 
 // sq quotes s for a POSIX shell.
-func sq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+func sq(s string) string { return artifact.ShellQuote(s) }
 
 func unit(s *schema.Stack, opt artifact.Options) []byte {
 	app := &s.App

@@ -128,7 +128,7 @@ scaling: {min: 2, max: 4, instance_types: ["t3.medium"], image: "ami-0abcdef1234
 			t.Errorf("drop-in lacks %q:\n%s", want, drop)
 		}
 	}
-	if script := string(fs[instance.ScriptPath(&s.App)].Content); strings.Contains(script, "aws s3") || !strings.Contains(script, "secret '/etc/shop/env' 'root' '/shop/env'\n") {
+	if script := string(fs[instance.ScriptPath(&s.App)].Content); strings.Contains(script, "aws s3") || !strings.Contains(script, "secret /etc/shop/env root /shop/env\n") {
 		t.Errorf("the image's code is fetched from nowhere, the env file from SSM:\n%s", script)
 	}
 }
