@@ -104,6 +104,9 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			return nil, g.fail(d, where)
 		}
 		files, err := parseFiles([]byte(out))
+		if err == nil {
+			err = checkFiles(files)
+		}
 		if err != nil {
 			return nil, g.fail(schema.Diagnostic{File: name, Message: err.Error()}, where)
 		}

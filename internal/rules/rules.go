@@ -575,6 +575,18 @@ var secretPatterns = []struct {
 	{regexp.MustCompile(`\bsk_live_[A-Za-z0-9]{16,}\b`), "a Stripe secret key"},
 }
 
+// SecretIn says what secret text s looks like to hold ("a URL with a
+// password"), or "" when none: the secret-inline rule's test, also run
+// over the files custom generators write.
+func SecretIn(s string) string {
+	for _, p := range secretPatterns {
+		if p.re.MatchString(s) {
+			return p.what
+		}
+	}
+	return ""
+}
+
 func secretInline(s *schema.Stack) []finding {
 	var fs []finding
 	walkStrings(reflect.ValueOf(*s), "", func(path, v string) {
