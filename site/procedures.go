@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/instance"
 	"github.com/hacompile/hacompile/generators/keepalived"
@@ -578,21 +579,67 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 		d.step(hf("Stop the old primary if it still runs, then make %s writable.", code(r)),
 			`mysql -e 'STOP REPLICA; RESET REPLICA ALL; SET GLOBAL read_only = OFF;'`)
 	}
+	last := len(db.Replicas) == 1
 	p := previewOf(sc, func(c *schema.Stack) {
 		c.Database.Host = r
 		c.Database.Replicas = c.Database.Replicas[1:]
+		if last {
+			// No replica is left to pool reads for (db-option).
+			c.Database.ReplicaPoolSize, c.Database.ReplicaMaxOverflow = 0, 0
+			c.Positions = maps.Clone(c.Positions)
+			for p := range c.Positions {
+				if strings.HasPrefix(p, "database.replica_") {
+					delete(c.Positions, p)
+				}
+			}
+		}
 	})
-	d.step(hf("In %s, make it the primary: set %s to %s and take it out of %s. Build, commit and push.", code(stackFileArg(s)), code("database.host"), code(r), code("database.replicas")),
-		"hacompile build", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
-	var reloads []string
-	for _, h := range s.HostsWithRole("app") {
-		reloads = append(reloads, "ssh "+h.SSH.User+"@"+h.Address+" systemctl reload "+s.App.Name)
+	var also template.HTML
+	if last && (s.Wrote("database.replica_pool_size") || s.Wrote("database.replica_max_overflow")) {
+		also = hf(" With no replica left, also remove %s and %s.", code("database.replica_pool_size"), code("database.replica_max_overflow"))
 	}
-	d.step(hf("Update the database address in the app's environment file (%s) on every app host, then reload the app one host at a time so its pools reconnect.", code(s.App.EnvironmentFile)), reloads...)
+	d.step(hf("In %s, make it the primary: set %s to %s and take it out of %s.%s Build, commit and push.", code(stackFileArg(s)), code("database.host"), code(r), code("database.replicas"), also),
+		"hacompile build", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	// The address is in the rendered settings.env, which push delivers
+	// with a restart of every process that reads it: a process reads
+	// its environment only at start (a reload keeps the old one).
+	var checks []string
+	var who []string
+	for _, n := range s.HostNames() {
+		h := s.Hosts[n]
+		units := restartedBySettings(sc, h)
+		if len(units) == 0 {
+			continue
+		}
+		who = append(who, n)
+		checks = append(checks, "ssh "+h.SSH.User+"@"+h.Address+" systemctl is-active "+strings.Join(units, " "))
+	}
+	if len(checks) > 0 {
+		d.step(hf("The push delivers the new address in %s to %s and restarts the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), app hosts in batches. Check each is running again:",
+			code("/"+appenv.Path(&s.App)), hostLinksNames(s, from, who)), checks...)
+	}
 	d.step("Check the new primary accepts connections and is not in recovery.",
 		strings.Replace(ready, db.Host, r, 1))
 	d.p(hf("What the build changes, from a render with %s as the primary:", code(r)))
 	previewTable(d, sc, from, p)
+}
+
+// restartedBySettings are the units the push of h's settings.env
+// restarts, read off its rendered reload action.
+func restartedBySettings(sc *stackCtx, h *schema.Host) []string {
+	for _, f := range sc.byHost[h.Name] {
+		if f.Path != appenv.Path(&sc.s.App) {
+			continue
+		}
+		var units []string
+		for _, o := range f.Reload.Ops() {
+			if rest, ok := strings.CutPrefix(o.Command, "systemctl restart "); ok {
+				units = append(units, strings.Fields(rest)...)
+			}
+		}
+		return units
+	}
+	return nil
 }
 
 var certbotRE = regexp.MustCompile(`certbot certonly .*`)
@@ -882,40 +929,22 @@ var stdinInstallRE = regexp.MustCompile(`install\s.*/dev/stdin\s+(/\S+)`)
 func secretFiles(d *doc, sc *stackCtx, from, skip string) {
 	s := sc.s
 	type secret struct {
-		cmd   string
-		hosts []string
-		file  artifact.File
+		cmd, why string
+		hosts    []string
+		file     artifact.File
 	}
 	var list []*secret
-	cmds := map[string][]string{} // commands quoted in comments
+	cmds := map[string][]provision{} // commands quoted in comments
 	for _, n := range s.HostNames() {
 		if n == skip {
 			continue
 		}
 		for _, f := range sc.byHost[n] {
-			found := byContent(sc, cmds, f, func() (found []string) {
-				for l := range bytes.Lines(f.Content) {
-					t := strings.TrimSpace(string(l))
-					if !strings.HasPrefix(t, "#") {
-						continue
-					}
-					t = strings.TrimSpace(strings.TrimLeft(strings.TrimPrefix(t, "#"), " |"))
-					if m := stdinInstallRE.FindString(t); m != "" {
-						// A command that writes the file from others
-						// on the host (… | install … /dev/stdin FILE
-						// && reload) is quoted whole.
-						if strings.Contains(t, "| install ") {
-							m = t
-						}
-						found = append(found, m)
-					}
-				}
-				return found
-			})
+			found := byContent(sc, cmds, f, func() []provision { return provisionCommands(f.Content) })
 			for _, m := range found {
-				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m })
+				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m.cmd })
 				if i < 0 {
-					list = append(list, &secret{cmd: m, file: f})
+					list = append(list, &secret{cmd: m.cmd, why: m.why, file: f})
 					i = len(list) - 1
 				}
 				list[i].hosts = appendOnce(list[i].hosts, n)
@@ -926,10 +955,73 @@ func secretFiles(d *doc, sc *stackCtx, from, skip string) {
 		return
 	}
 	d.sub("secret-files", "Password files")
-	d.p("The rendered settings name each password by a file on the host, which the service reads; the files' own comments give the command that provisions one (where it reads the terminal, paste the secret, then Ctrl-D):")
+	d.p("The rendered settings name each password by a file on the host, which the service reads; the files' own comments give the command that provisions one, quoted here with what they say about it (where the command reads the terminal, paste the secret, then Ctrl-D):")
 	for _, x := range list {
-		d.step(hf("On %s, as %s says:", hostLinksNames(s, from, x.hosts), template.HTML(fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, sc.fileHref(x.file))), template.HTMLEscapeString(hostPath(x.file))))), x.cmd)
+		why := ""
+		if x.why != "" {
+			why = " " + x.why
+		}
+		cmds := []string{x.cmd}
+		if strings.Contains(x.cmd, `"$PASSWORD"`) {
+			// The command reads the password from a variable: read it
+			// from the terminal first, echoing nothing.
+			cmds = []string{"read -rs PASSWORD", x.cmd, "unset PASSWORD"}
+		}
+		d.step(hf("On %s, as %s says:%s", hostLinksNames(s, from, x.hosts), template.HTML(fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, sc.fileHref(x.file))), template.HTMLEscapeString(hostPath(x.file)))), why), cmds...)
 	}
+}
+
+// provision is a command a rendered file's comment gives for writing a
+// secret file, with the comment's words before it.
+type provision struct{ cmd, why string }
+
+// provisionCommands finds the commands in a file's comments that write
+// a file from standard input (… install … /dev/stdin FILE), each whole:
+// a command continued over comment lines ending in \ is joined, and one
+// that builds the file from others (… | install …) is quoted with its
+// first part. The comment's sentences just before it say what to give it.
+func provisionCommands(content []byte) []provision {
+	var out []provision
+	var para []string // the comment paragraph so far
+	var cont string   // a command continued from the lines before
+	for l := range bytes.Lines(content) {
+		t := strings.TrimSpace(string(l))
+		if !strings.HasPrefix(t, "#") {
+			para, cont = nil, ""
+			continue
+		}
+		t = strings.TrimSpace(strings.TrimPrefix(t, "#"))
+		if t == "" {
+			para, cont = nil, ""
+			continue
+		}
+		if cont != "" {
+			t = cont + " " + t
+			cont = ""
+		}
+		if rest, ok := strings.CutSuffix(t, "\\"); ok && (strings.HasPrefix(t, "printf ") || strings.Contains(t, "install ") || strings.Contains(t, "|")) {
+			cont = strings.TrimSpace(rest)
+			continue
+		}
+		m := stdinInstallRE.FindString(t)
+		if m == "" {
+			para = append(para, t)
+			continue
+		}
+		if i := strings.Index(t, "| install "); i >= 0 {
+			m = t
+		}
+		m = strings.TrimSpace(strings.TrimLeft(m, "| "))
+		why := strings.Join(para, " ")
+		// The sentence that introduces the command, not the file's
+		// whole story.
+		if i := strings.LastIndex(strings.TrimSuffix(why, "."), ". "); i >= 0 {
+			why = why[i+2:]
+		}
+		out = append(out, provision{cmd: m, why: why})
+		para = nil
+	}
+	return out
 }
 
 // unitOf is the systemd unit a unit file or drop-in belongs to.

@@ -349,7 +349,7 @@ func TestInprocDryRunPlan(t *testing.T) {
 		"app1 (deploy@" + e.srv.addr + "): 14 to create, 1 to update, 0 to remove, 0 unchanged\n",
 		"  + /etc/app/gunicorn.conf.py (0644 root:root)\n",
 		"  ~ /etc/nginx/nginx.conf (content)\n",
-		"  validate: /usr/bin/gunicorn --check-config",
+		"  validate: runuser -u app -- env PYTHONDONTWRITEBYTECODE=1 /usr/bin/gunicorn --check-config",
 		"  reload: systemctl daemon-reload; sysctl --system; ",
 		"temp file(s) left by an interrupted push will be removed: /etc/nginx/" + TempPrefix + "nginx.conf-0badc0ffee00",
 	} {

@@ -48,13 +48,20 @@ func RequireSSHD(t testing.TB) string {
 
 // Stubs are the commands the stack's validate and reload actions call,
 // replaced on the hosts' PATH.
-var Stubs = []string{"nginx", "haproxy", "systemd-analyze", "systemctl", "sysctl", "promtool"}
+var Stubs = []string{"nginx", "haproxy", "systemd-analyze", "systemctl", "sysctl", "promtool", "runuser"}
 
 // stub logs its command line, sleeps and fails when told to. Absolute path
 // arguments must exist, so a validate command pointing outside the
 // host's root (a missing sandbox render) fails as it would on a host.
 const stub = `#!/bin/sh
 name=$(basename "$0")
+if [ "$name" = runuser ]; then
+	# runuser -u USER -- COMMAND…: the command, as the session's user (it logs
+	# itself).
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done
+	shift
+	exec "$@"
+fi
 printf '%s\n' "$name $*" >> "$HACOMPILE_TEST_LOG"
 if [ -z "$HACOMPILE_ROOT" ]; then echo "$name: HACOMPILE_ROOT is not set" >&2; exit 3; fi
 for a in "$@"; do
