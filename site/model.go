@@ -251,6 +251,30 @@ func nginxDirectives(content []byte, re, skip *regexp.Regexp) []string {
 	return out
 }
 
+// haproxyDirectives is directives for haproxy.cfg: it leaves out the
+// sections (backend, listen, frontend) whose header matches skip (the
+// ACME relay's backend: its retries are not the app traffic's).
+func haproxyDirectives(content []byte, re, skip *regexp.Regexp) []string {
+	var out []string
+	skipping := false
+	for line := range bytes.Lines(content) {
+		raw := string(line)
+		l := strings.TrimSpace(raw)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if raw[0] != ' ' && raw[0] != '\t' {
+			// A section header: global, defaults, frontend, backend, listen.
+			skipping = skip.MatchString(l)
+			continue
+		}
+		if !skipping && re.MatchString(l) && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // roleOrder is how hosts are grouped on the pages.
 var roleOrder = []string{"lb", "app", "worker", "cache"}
 

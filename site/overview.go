@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
@@ -196,8 +197,11 @@ func settingsOf(sc *stackCtx, from string, files []artifact.File, re *regexp.Reg
 	var out []setting
 	for _, f := range files {
 		ls := directives(f.Content, re)
-		if f.Kind == (nginx.Gen{}).Kind() {
+		switch f.Kind {
+		case (nginx.Gen{}).Kind():
 			ls = nginxDirectives(f.Content, re, acmeRE)
+		case (haproxy.Gen{}).Kind():
+			ls = haproxyDirectives(f.Content, re, acmeRE)
 		}
 		for _, l := range ls {
 			out = append(out, setting{Line: l, File: hostPath(f), Host: f.Host, FileHref: rel(from, sc.fileHref(f))})
@@ -362,6 +366,10 @@ func budget(sc *stackCtx) []template.HTML {
 		out = append(out, "Starman itself never gives up on a request: the read timeouts above are the limit, and a request that outlives them keeps its worker busy until it ends.")
 		return out
 	}
+	if wc := s.App.WorkerClass; wc != "sync" {
+		out = append(out, template.HTML(fmt.Sprintf("gunicorn's timeout (%d s) does not end a slow request here: %s workers tell gunicorn they are alive from their own loop while a request runs, so it is a heartbeat limit (a worker whose loop is stuck is killed after it), not a request limit. The read timeouts above are the limit, and a request that outlives them keeps running after the client got a 504.", s.App.Timeout, template.HTMLEscapeString(wc))))
+		return out
+	}
 	if s.App.Timeout < read {
 		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is shorter, so the app server gives up on a stuck worker first and the client gets a 502 from nginx rather than a 504 from a proxy (the app-timeout rule).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
 	} else {
@@ -440,12 +448,15 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		c.Backlog = append(c.Backlog, limitOf("HAProxy frontend backlog", "balancer.maxconn", s.Balancer.MaxConn, max, "defaults to maxconn", soHref, "net.core.somaxconn"))
 	}
 	if db := s.Database; db != nil {
-		procs := 0
-		for _, h := range s.HostsWithRole("app") {
-			procs += s.App.Workers.For(h)
-		}
+		procs, what := rules.PoolProcesses(s)
 		need := procs * (db.PoolSize + db.MaxOverflow)
-		f := fmt.Sprintf("%d app processes × (%d + %d)", procs, db.PoolSize, db.MaxOverflow)
+		f := fmt.Sprintf("%s × (%d + %d)", what, db.PoolSize, db.MaxOverflow)
+		if p := db.Pooler; p != nil {
+			// The primary sees each host's PgBouncer, not the processes.
+			n, hosts := rules.PoolerHosts(s)
+			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
+			f = fmt.Sprintf("%d hosts' PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d)", n, hosts, p.DefaultPoolSize, p.ReservePoolSize)
+		}
 		if db.MaxConnections > 0 {
 			c.DB = append(c.DB, limitOf("connections to the primary", "database.pool_size", need, db.MaxConnections, f, rel(from, sc.sourceHref("database.max_connections")), "database.max_connections"))
 		} else {
@@ -453,7 +464,7 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		}
 		if len(db.Replicas) > 0 && db.ReplicaPoolSize > 0 {
 			c.DB = append(c.DB, limitRow{What: "connections to each replica", Need: procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow),
-				Formula: fmt.Sprintf("%d app processes × (%d + %d)", procs, db.ReplicaPoolSize, db.ReplicaMaxOverflow), OK: true})
+				Formula: fmt.Sprintf("%s × (%d + %d)", what, db.ReplicaPoolSize, db.ReplicaMaxOverflow), OK: true})
 		}
 	}
 	return c

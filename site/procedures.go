@@ -268,11 +268,14 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		d.step(hf("Provision it from its cloud-init, as a new machine boots: its user data becomes system configuration (%s), the SSH host key you accepted is kept, and cloud-init runs every stage again. It installs %s, writes its files and starts its services.", code(cloudinit.ConfigDropIn), code(strings.Join(pkgs, " "))),
 			"scp "+ud+" root@"+h.Address+":"+cloudinit.ConfigDropIn,
 			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
+		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
 			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
 			"hacompile push "+s.Name+" --hosts "+h.Name)
 	default:
-		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services. Then check it answers.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")),
+		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")))
+		deployCode(d, s, h)
+		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers."),
 			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
 	}
 	switch {
@@ -294,6 +297,28 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	}
 	d.p(hf("What the build changes, from a render of the stack with %s added:", code(h.Name)))
 	previewTable(d, sc, from, p)
+}
+
+// deployCode is the step that puts the app's code on a new host:
+// hacompile renders configuration, not the application, and nothing
+// starts (nor passes push's check, which imports the app) without it.
+func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
+	a := &s.App
+	paths := []string{a.WorkingDir}
+	what := code(a.WorkingDir)
+	switch {
+	case a.Runtime == "perl" && a.PSGI != "":
+		paths = append(paths, a.PSGI)
+	case a.Virtualenv != "":
+		paths = append(paths, a.Virtualenv+"/bin/gunicorn")
+		what = hf("%s, with its virtualenv at %s (built on %s, where it runs)", code(a.WorkingDir), code(a.Virtualenv), s.OS)
+	}
+	fails := ""
+	if a.Server == "gunicorn" {
+		fails = ", and push's check of gunicorn.conf.py (gunicorn --check-config loads the app) fails"
+	}
+	d.step(hf("Deploy the app's code to %s as your release process does, owned by root and readable by %s. hacompile renders the configuration, not the application: until the code is there the app does not start%s. Check it is in place:", what, code(a.User), fails),
+		"ssh root@"+h.Address+" ls -d "+strings.Join(paths, " "))
 }
 
 func removeAppHost(d *doc, sc *stackCtx, from string) {

@@ -86,3 +86,63 @@ func TestSecretFilesWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestAddHostDeploysCodeFirst: a new app host gets the app's code before
+// anything checks or pushes to it (gunicorn --check-config, push's
+// validate step, loads the app and fails without it).
+func TestAddHostDeploysCodeFirst(t *testing.T) {
+	files := exampleSite(t)
+	for _, st := range []string{"do-python-ha", "do-perl-ha", "python-celery-cache"} {
+		text := section(t, files["stacks/"+st+"/procedures.html"], "add-app-host", "remove-app-host")
+		deploy := strings.Index(text, "Deploy the app's code")
+		secrets := strings.Index(text, "Provision its secrets")
+		push := strings.Index(text, "hacompile push")
+		if deploy < 0 || secrets < deploy || push < deploy || !strings.Contains(text[deploy:], "ls -d /srv/") {
+			t.Errorf("%s: the code is not deployed (and checked) before the secrets and the push:\n%s", st, text)
+		}
+	}
+}
+
+// TestDatabaseHeadroomAsDBPool: the overview's database connections are
+// db-pool's arithmetic: the Celery processes count too, and behind
+// PgBouncer the primary sees each host's server pool, not the processes.
+func TestDatabaseHeadroomAsDBPool(t *testing.T) {
+	files := exampleSite(t)
+	strip := func(b []byte) string {
+		return html.UnescapeString(regexp.MustCompile(`\s+`).ReplaceAllString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(string(b), " "), " "))
+	}
+	for st, want := range map[string]string{
+		"python-celery-cache": "connections to the primary 140 200 10 app processes + 4 Celery worker processes × (5 + 5)",
+		"do-python-50k":       "connections to the primary 180 197 4 hosts' PgBouncer (app1, app2, app3, app4) × (default_pool_size 40 + reserve_pool_size 5)",
+	} {
+		if text := strip(files["stacks/"+st+"/index.html"]); !strings.Contains(text, want) {
+			i := strings.Index(text, "connections to the primary")
+			t.Errorf("%s: want %q, the page has %q", st, want, text[max(i, 0):min(len(text), max(i, 0)+200)])
+		}
+	}
+}
+
+// TestRequestPathLeavesOutACME: the request path quotes the timeouts and
+// retries of the app's traffic, not those of HAProxy's ACME relay
+// backend (retries 2 there), nor nginx's ACME location.
+func TestRequestPathLeavesOutACME(t *testing.T) {
+	page := string(exampleSite(t)["stacks/do-perl-ha/index.html"])
+	if strings.Contains(page, "<code>retries 2</code>") {
+		t.Error("the request path quotes the ACME backend's retries 2 as the app traffic's")
+	}
+	if !strings.Contains(page, "<code>retries 3</code>") {
+		t.Error("the request path lacks the app backend's retries 3")
+	}
+}
+
+// TestBudgetHeartbeat: for gthread and gevent workers gunicorn's timeout
+// is a heartbeat limit; the page must not say it ends a slow request.
+func TestBudgetHeartbeat(t *testing.T) {
+	files := exampleSite(t)
+	for _, st := range []string{"do-python-ha", "do-python-50k"} { // gthread, gevent
+		page := html.UnescapeString(string(files["stacks/"+st+"/index.html"]))
+		if strings.Contains(page, "gives up on a stuck worker first") || !strings.Contains(page, "it is a heartbeat limit") {
+			t.Errorf("%s: the budget says gunicorn's timeout ends a slow request", st)
+		}
+	}
+}

@@ -49,7 +49,7 @@ var Table = []Rule{
 	{"db-replica-pool", "warning", "Replicas without a read pool take no reads.", replicaPool},
 	{"secret-inline", "error", "Secrets never go into a stack: reference a file on the host (the environment file) instead.", secretInline},
 	{"tls-hsts", "error", "HSTS without TLS would tell browsers to insist on HTTPS that is not served.", hstsWithoutTLS},
-	{"app-timeout", "warning", "The app server's timeout must be shorter than the proxy read timeout in front of it, or clients get 504s for requests that still complete.", appTimeout},
+	{"app-timeout", "warning", "gunicorn's timeout for sync workers (where it kills a worker stuck on one request) must be shorter than the proxy read timeout in front of it, or clients get 504s for requests that still complete.", appTimeout},
 	{"trusted-proxies", "warning", "Behind a cloud balancer that terminates TLS, the app hosts must know the balancer's addresses to believe its X-Forwarded-For and X-Forwarded-Proto.", trustedProxies},
 	{"workers-queue", "error", "Celery workers, their hosts and their broker come together: worker hosts need a workers section and a queue, and a queue needs workers to consume it.", workersQueue},
 	{"beat-host", "error", "Celery beat runs on one host with the worker role; elsewhere nothing would run it.", beatHost},
@@ -307,6 +307,21 @@ func dbPool(s *schema.Stack) []finding {
 	if db.MaxConnections == 0 {
 		return nil
 	}
+	procs, what := PoolProcesses(s)
+	per := db.PoolSize + db.MaxOverflow
+	if need := procs * per; need > db.MaxConnections {
+		return []finding{{"database.max_connections", fmt.Sprintf(
+			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections",
+			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
+	}
+	return nil
+}
+
+// PoolProcesses is how many processes each hold a connection pool to
+// the database (app processes, at full scale for an Auto Scaling group,
+// and the Celery processes that hold one), with the words that say so:
+// db-pool's arithmetic, which the runbook's headroom table shows too.
+func PoolProcesses(s *schema.Stack) (int, string) {
 	procs := 0
 	for _, h := range s.HostsWithRole("app") {
 		procs += s.App.Workers.For(h)
@@ -329,13 +344,7 @@ func dbPool(s *schema.Stack) []finding {
 			what += fmt.Sprintf(" + %d Celery worker processes", celery)
 		}
 	}
-	per := db.PoolSize + db.MaxOverflow
-	if need := procs * per; need > db.MaxConnections {
-		return []finding{{"database.max_connections", fmt.Sprintf(
-			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections",
-			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
-	}
-	return nil
+	return procs, what
 }
 
 // celeryProcs is how many processes of worker host h hold a pool: each
@@ -368,8 +377,7 @@ func poolerPool(s *schema.Stack) []finding {
 		hosts []string
 	}
 	var loads []*load
-	count := 0 // hosts running PgBouncer, at full scale
-	var hostNames []string
+	count, hostNames := PoolerHosts(s)
 	tmpl := s.ScalingTemplateHost()
 	for _, name := range s.HostNames() {
 		h := s.Hosts[name]
@@ -389,12 +397,7 @@ func poolerPool(s *schema.Stack) []finding {
 		}
 		who := name
 		if tmpl != nil && h == tmpl {
-			count += s.Scaling.Max
 			who = fmt.Sprintf("the scaling.max %d instances", s.Scaling.Max)
-			hostNames = append(hostNames, fmt.Sprintf("scaling.max %d instances", s.Scaling.Max))
-		} else {
-			count++
-			hostNames = append(hostNames, name)
 		}
 		what := strings.Join(parts, " + ")
 		need := procs * per
@@ -431,9 +434,31 @@ func poolerPool(s *schema.Stack) []finding {
 	if db.MaxConnections > 0 && count*server > db.MaxConnections {
 		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
 			"%d hosts run PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d) = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
-			count, strings.Join(hostNames, ", "), p.DefaultPoolSize, p.ReservePoolSize, count*server, db.MaxConnections)})
+			count, hostNames, p.DefaultPoolSize, p.ReservePoolSize, count*server, db.MaxConnections)})
 	}
 	return fs
+}
+
+// PoolerHosts is how many hosts run PgBouncer (every app and worker
+// host; an Auto Scaling group's template host at scaling.max), and
+// which.
+func PoolerHosts(s *schema.Stack) (int, string) {
+	count := 0
+	var names []string
+	tmpl := s.ScalingTemplateHost()
+	for _, name := range s.HostNames() {
+		h := s.Hosts[name]
+		switch {
+		case !h.Has("app") && !h.Has("worker"):
+		case tmpl != nil && h == tmpl:
+			count += s.Scaling.Max
+			names = append(names, fmt.Sprintf("scaling.max %d instances", s.Scaling.Max))
+		default:
+			count++
+			names = append(names, name)
+		}
+	}
+	return count, strings.Join(names, ", ")
 }
 
 func dbManaged(s *schema.Stack) []finding {
@@ -653,8 +678,14 @@ func trustedProxies(s *schema.Stack) []finding {
 }
 
 func appTimeout(s *schema.Stack) []finding {
-	if s.App.Timeout < s.Balancer.Timeouts.Read || s.App.Server != "gunicorn" {
-		return nil // Starman has no worker timeout (app-option)
+	// Only a sync worker is killed by gunicorn's timeout while it serves
+	// one slow request: gthread, gevent and uvicorn workers keep telling
+	// the arbiter they are alive from their own loop while a request
+	// runs, so there the timeout is a heartbeat limit, not a request
+	// limit, and lowering it changes nothing for a slow request.
+	// Starman has no worker timeout (app-option).
+	if s.App.Timeout < s.Balancer.Timeouts.Read || s.App.Server != "gunicorn" || s.App.WorkerClass != "sync" {
+		return nil
 	}
 	return []finding{{"app.timeout", fmt.Sprintf(
 		"%s timeout %ds is not below the proxy read timeout %ds (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below %d",

@@ -327,6 +327,17 @@ func findings(s *schema.Stack, rule string) []string {
 	return out
 }
 
+// TestAppTimeoutSyncOnly: gunicorn's timeout is a heartbeat limit for
+// workers other than sync; a slow request there is not killed by it, so
+// the rule has nothing to say.
+func TestAppTimeoutSyncOnly(t *testing.T) {
+	for _, wc := range []string{"gthread", "gevent"} {
+		if got := findings(testtool.Load(t, "stacks/t.cue", stackFor(`app: {timeout: 60, worker_class: "`+wc+`"}`)), "app-timeout"); len(got) != 0 {
+			t.Errorf("%s: %v", wc, got)
+		}
+	}
+}
+
 func TestRules(t *testing.T) {
 	if got := rules.Check(testtool.Load(t, "stacks/t.cue", base), "2026-11-22"); len(got) != 0 {
 		t.Fatalf("the base stack trips rules: %v", got)
