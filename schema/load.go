@@ -373,7 +373,12 @@ func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
 	}
 	if missing, ok := strings.CutPrefix(d.Message, "required field missing: "); ok {
 		// Reported where the schema uses the field; the path is the
-		// field's own.
+		// field's own. A use at the top of #Stack (a comprehension's
+		// condition, balancer.kind == …) names the field's parents only
+		// in the schema's text there.
+		if len(p) == 0 {
+			p = selectorAt(e.Position(), missing)
+		}
 		p = append(slices.Clone(p), missing)
 		d.Message = "field is required but not present"
 	}
@@ -456,9 +461,25 @@ func humanize(msg string) string {
 		}
 	}
 	if m := reConflict.FindStringSubmatch(msg); m != nil && m[4] != "" {
+		// CUE names the two sides in either order: the author's value
+		// is the one that is not a schema expression.
+		if schemaExpr(m[1]) && !schemaExpr(m[2]) {
+			return fmt.Sprintf("invalid value %s (want %s, got %s)", m[2], m[4], m[5])
+		}
 		return fmt.Sprintf("invalid value %s (want %s, got %s)", m[1], m[5], m[4])
 	}
 	return msg
+}
+
+// schemaExpr reports whether a value CUE names is the schema's (a
+// definition, a list or struct type, a bound) rather than a value
+// written in a stack.
+func schemaExpr(v string) bool {
+	switch v {
+	case "int", "string", "bool", "number", "float", "bytes", "_", "{}":
+		return true
+	}
+	return strings.Contains(v, "#") || strings.Contains(v, "...") || strings.HasPrefix(v, "=~") || strings.HasPrefix(v, ">") || strings.HasPrefix(v, "<")
 }
 
 // cueErrorCap is how many alternatives CUE reports for an empty
@@ -569,6 +590,31 @@ func selectors(p []string) []cue.Selector {
 	return sels
 }
 
+var selectorRE = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*\.)+$`)
+
+// selectorAt reads the schema's text at pos, the field of a reference
+// such as balancer.kind, and returns the reference's parents (balancer)
+// when the field there is field; nil otherwise.
+func selectorAt(pos token.Pos, field string) []string {
+	if !pos.IsValid() || pos.Filename() != schemaFile {
+		return nil
+	}
+	lines := bytes.Split(stackCUE, []byte("\n"))
+	if pos.Line() < 1 || pos.Line() > len(lines) {
+		return nil
+	}
+	line := string(lines[pos.Line()-1])
+	at := pos.Column() - 1
+	if at < 0 || !strings.HasPrefix(line[min(at, len(line)):], field) {
+		return nil
+	}
+	parents := strings.TrimSuffix(selectorRE.FindString(line[:at]), ".")
+	if parents == "" {
+		return nil
+	}
+	return strings.Split(parents, ".")
+}
+
 // bestPos prefers a position in the user's file over one in the schema:
 // the user can act on "stacks/x.cue:12:3" but not on the embedded schema.
 func bestPos(e cueerrors.Error) token.Pos {
@@ -643,6 +689,20 @@ func (l *Loader) notAllowed(p []string) string {
 			}
 		}
 	}
+	// Fields the definition declares only under a condition (if
+	// runtime == "python" {worker_class: …}) are no fields of it until
+	// the condition is known: read them off the schema's text.
+	if len(p) >= 2 && len(rest) == 0 {
+		if def, ok := fieldDefs[p[len(p)-2]]; ok {
+			for _, f := range conditionalFields(def) {
+				// d 0: the field is for another case (module with
+				// runtime perl), not a typo.
+				if d := editDistance(name, f); d > 0 && d < bestDist {
+					best, bestDist = f, d
+				}
+			}
+		}
+	}
 	if reSecretName.MatchString(name) {
 		return "field not allowed: secrets never go into a stack; put them in a file on the host (app.environment_file, balancer.environment_file) that the rendered configuration references"
 	}
@@ -650,6 +710,59 @@ func (l *Loader) notAllowed(p []string) string {
 		return fmt.Sprintf("field not allowed (did you mean %s?)", best)
 	}
 	return "field not allowed"
+}
+
+var condFields struct {
+	once  sync.Once
+	byDef map[string][]string
+}
+
+// conditionalFields lists the labels a definition of the schema declares
+// inside its if clauses.
+func conditionalFields(def string) []string {
+	condFields.once.Do(func() {
+		condFields.byDef = map[string][]string{}
+		f, err := parser.ParseFile(schemaFile, stackCUE)
+		if err != nil {
+			return
+		}
+		var inIf func(elts []ast.Decl, into *[]string)
+		inIf = func(elts []ast.Decl, into *[]string) {
+			for _, d := range elts {
+				switch x := d.(type) {
+				case *ast.Field:
+					if n, ok := labelName(x.Label); ok {
+						*into = append(*into, n)
+					}
+				case *ast.Comprehension:
+					if st, ok := x.Value.(*ast.StructLit); ok {
+						inIf(st.Elts, into)
+					}
+				}
+			}
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			id, ok := fd.Label.(*ast.Ident)
+			st, isStruct := fd.Value.(*ast.StructLit)
+			if !ok || !isStruct || !strings.HasPrefix(id.Name, "#") {
+				continue
+			}
+			var labels []string
+			for _, e := range st.Elts {
+				if c, ok := e.(*ast.Comprehension); ok {
+					if body, ok := c.Value.(*ast.StructLit); ok {
+						inIf(body.Elts, &labels)
+					}
+				}
+			}
+			condFields.byDef[id.Name] = labels
+		}
+	})
+	return condFields.byDef[def]
 }
 
 // validatorWords names what the schema's validator functions accept.
