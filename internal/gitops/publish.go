@@ -73,11 +73,31 @@ type StackChange struct {
 	StackFiles bool
 }
 
-// Version is the hacompile version recorded in commits: the main
-// module's version, or "(devel)" for a build from a source tree.
+// Version is the hacompile version recorded in commits and printed by
+// --version: the main module's version (go install …@v1.2.3), else for
+// a build from a git checkout "devel-" and its commit (with "-dirty"
+// when the tree had changes), else "(devel)".
 func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, st := range bi.Settings {
+		switch st.Key {
+		case "vcs.revision":
+			rev = st.Value
+		case "vcs.modified":
+			if st.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) >= 12 {
+		return "devel-" + rev[:12] + dirty
 	}
 	return "(devel)"
 }

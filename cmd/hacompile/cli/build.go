@@ -249,7 +249,11 @@ func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats) {
 		fmt.Fprintf(w, "%s: %d files written, %d unchanged, %d removed\n", s.Name, st.Written, st.Unchanged, st.Removed)
 		return
 	}
-	fmt.Fprintf(w, "%s: %d hosts, %d files written, %d unchanged, %d removed\n", s.Name, s.Hosts, st.Written, st.Unchanged, st.Removed)
+	hosts := "hosts"
+	if s.Hosts == 1 {
+		hosts = "host"
+	}
+	fmt.Fprintf(w, "%s: %d %s, %d files written, %d unchanged, %d removed\n", s.Name, s.Hosts, hosts, st.Written, st.Unchanged, st.Removed)
 }
 
 // buildKey identifies everything a build's output depends on: this

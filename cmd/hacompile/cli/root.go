@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hacompile/hacompile/internal/gitops"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -55,9 +56,10 @@ func New(stdout, stderr io.Writer) *cobra.Command {
 // --cpuprofile and --memprofile flags start.
 func newRoot(stdout, stderr io.Writer) (*cobra.Command, func() error) {
 	root := &cobra.Command{
-		Use:   "hacompile",
-		Short: "Compile high-availability web stacks into host configuration",
-		Long: `hacompile validates stacks described in CUE (load balancers, app servers,
+		Use:     "hacompile",
+		Version: gitops.Version(),
+		Short:   "Compile high-availability web stacks into host configuration",
+		Long: `hacompile validates stacks described in CUE or Jsonnet (load balancers, app servers,
 workers, database, cache, kernel tuning) against its schema and HA rules,
 and renders every file each host needs into out/.`,
 		Example: `  hacompile build            # render stacks/*.cue into out/
