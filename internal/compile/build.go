@@ -162,6 +162,9 @@ func ReadInputs(args []string, base string) ([]Input, error) {
 		if r, err := filepath.Rel(base, filepath.FromSlash(name)); err == nil {
 			name = filepath.ToSlash(r)
 		}
+		if err := schema.CheckFileName(name); err != nil {
+			return nil, err
+		}
 		data, err := readStack(root, f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -180,6 +183,9 @@ func ReadInputsFS(fsys fs.FS, args []string) ([]Input, error) {
 	}
 	in := make([]Input, 0, len(files))
 	for _, f := range files {
+		if err := schema.CheckFileName(f.path); err != nil {
+			return nil, err
+		}
 		data, err := readStack(fsys, f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.path, err)

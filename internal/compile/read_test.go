@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/hacompile/hacompile/internal/compile"
@@ -69,7 +70,7 @@ func TestReadInputsNotRegular(t *testing.T) {
 	f.Close()
 	cases := map[string]string{fifo: "not a regular file (a named pipe)", big: "larger than the limit of 16 MiB"}
 	if _, err := os.Stat("/dev/zero"); err == nil {
-		cases["/dev/zero"] = "not a regular file (a character device)"
+		cases["/dev/zero"] = "dev/zero" // refused for its name, before reading
 	}
 	for arg, want := range cases {
 		done := make(chan error, 1)
@@ -85,5 +86,30 @@ func TestReadInputsNotRegular(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("ReadInputs(%s) hangs", arg)
 		}
+	}
+}
+
+// TestReadInputsFileName: a stack file whose name is not a stack name
+// plus .cue or .jsonnet (a newline in it, say, which would be a line of
+// its own in every generated file's header) is refused, named quoted.
+func TestReadInputsFileName(t *testing.T) {
+	dir := t.TempDir()
+	stacks := filepath.Join(dir, "stacks")
+	if err := os.Mkdir(stacks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(stacks, "shop\nX-Injected: yes.cue")
+	if err := os.WriteFile(bad, []byte("name: \"shop\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{stacks, bad} {
+		_, err := compile.ReadInputs([]string{arg}, dir)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `"stacks/shop\nX-Injected: yes.cue"`) {
+			t.Errorf("ReadInputs(%q) = %v", arg, err)
+		}
+	}
+	_, err := compile.ReadInputsFS(fstest.MapFS{"Shop.cue": {Data: []byte("x")}}, []string{"Shop.cue"})
+	if err == nil || !strings.Contains(err.Error(), "lower-case name") {
+		t.Errorf("ReadInputsFS(Shop.cue) = %v", err)
 	}
 }
