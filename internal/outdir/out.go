@@ -284,15 +284,25 @@ func (w *Writer) Put(p string, b []byte) error {
 			stamp, err = writeFile(full, b, w.chmod)
 		}
 	case w.have[p]:
-		if old, st, rerr := readStamped(full); rerr == nil && bytes.Equal(old, b) {
+		if err = w.mkdir(path.Dir(target)); err != nil {
+			break
+		}
+		old, st, rerr := readStamped(full)
+		if rerr == nil && bytes.Equal(old, b) {
 			changed, stamp = false, st
 			break
+		}
+		if errors.Is(rerr, errLink) {
+			return w.linkInWay(full)
 		}
 		tmp, stamp, err = writeTemp(full, b, w.chmod)
 	default:
 		if err = w.mkdir(path.Dir(target)); err == nil {
 			tmp, stamp, err = writeTemp(full, b, w.chmod)
 		}
+	}
+	if errors.Is(err, errLink) {
+		return err
 	}
 	if errors.Is(err, syscall.ENOTDIR) {
 		// A file of an earlier build where this one needs a directory.
@@ -341,9 +351,25 @@ func (w *Writer) mkdir(d string) error {
 			}
 		case !errors.Is(err, fs.ErrExist):
 			o.err = err
+		default:
+			// There already: a directory, never a link to one, which
+			// would take the files written into it out of dir.
+			full := filepath.Join(w.dir, filepath.FromSlash(d))
+			if fi, err := os.Lstat(full); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				o.err = w.linkInWay(full)
+			}
 		}
 	})
 	return o.err
+}
+
+// errLink is a symbolic link in dir where the build writes.
+var errLink = errors.New("is a symbolic link")
+
+// linkInWay is the error for the link at full: hacompile never writes
+// through one, nor replaces it.
+func (w *Writer) linkInWay(full string) error {
+	return fmt.Errorf("writing %s: %s %w; hacompile does not follow links in %s (remove it and build again)", w.dir, full, errLink, w.dir)
 }
 
 // Abort removes what a write that failed wrote: the staging
@@ -557,6 +583,9 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 		return nil, FileStamp{}, err
 	}
 	st := stampOf(fi)
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, st, fmt.Errorf("%s %w", p, errLink)
+	}
 	if !fi.Mode().IsRegular() {
 		// Not a file hacompile wrote: never equal, so it is replaced.
 		return nil, st, fmt.Errorf("%s is not a regular file", p)
