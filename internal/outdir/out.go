@@ -148,6 +148,7 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 type Writer struct {
 	dir   string
 	have  map[string]bool // files on disk, in scope
+	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
 	chmod bool
 	dirs  sync.Map // directory under dir → *dirOnce
 
@@ -204,6 +205,10 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
+	owned, err := ownedFiles(l.dir, l.have)
+	if err != nil {
+		return nil, err
+	}
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
@@ -228,7 +233,12 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Writer{dir: l.dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
+	for p := range owned {
+		if !have[p] {
+			delete(owned, p) // gone since
+		}
+	}
+	return &Writer{dir: l.dir, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 
@@ -452,18 +462,27 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			w.stages[top] = ""
 		}
 	}
+	// Removed: what hacompile wrote before and does not produce now.
+	// Files it did not write stay.
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(w.have)) {
-		if _, kept := w.stamps[p]; kept {
+		if _, kept := w.stamps[p]; kept || !w.owned[p] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		delete(w.owned, p)
 		w.stat(p).Removed++
 		dirs = append(dirs, path.Dir(p))
 	}
 	removeEmpty(w.dir, dirs)
+	for p := range w.stamps {
+		w.owned[p] = true
+	}
+	if err := writeOwner(w.dir, w.owned, w.chmod); err != nil {
+		return nil, err
+	}
 	return w.stats, nil
 }
 
