@@ -119,6 +119,9 @@ func (imp *importer) Import(importedFrom, importedPath string) (gojsonnet.Conten
 			return contents, name, nil
 		}
 		data, err := readRegular(imp.fsys, real)
+		if err == nil {
+			err = checkNesting(data) // before go-jsonnet parses it
+		}
 		if err != nil {
 			return fail(unwrapPathErr(err).Error())
 		}
