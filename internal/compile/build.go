@@ -77,14 +77,30 @@ type Input struct {
 // its stack files (StackFileExts), not recursing. shown maps a path
 // back to what the user typed, for error messages.
 func FindStacks(fsys fs.FS, args []string, shown func(string) string) ([]string, error) {
-	var files []string
+	found, err := findStacks(fsys, args, shown)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, len(found))
+	for i, f := range found {
+		files[i] = f.path
+	}
+	return files, nil
+}
+
+// stackFile is a stack file found, and the directory it must be read
+// from: the directory named, or the named file's own.
+type stackFile struct{ path, root string }
+
+func findStacks(fsys fs.FS, args []string, shown func(string) string) ([]stackFile, error) {
+	var files []stackFile
 	for _, a := range args {
 		fi, err := fs.Stat(fsys, a)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", shown(a), unwrapPathErr(err))
 		}
 		if !fi.IsDir() {
-			files = append(files, a)
+			files = append(files, stackFile{a, path.Dir(a)})
 			continue
 		}
 		entries, err := fs.ReadDir(fsys, a)
@@ -93,12 +109,12 @@ func FindStacks(fsys fs.FS, args []string, shown func(string) string) ([]string,
 		}
 		for _, e := range entries {
 			if !e.IsDir() && slices.Contains(StackFileExts, path.Ext(e.Name())) {
-				files = append(files, path.Join(a, e.Name()))
+				files = append(files, stackFile{path.Join(a, e.Name()), a})
 			}
 		}
 	}
-	slices.Sort(files)
-	files = slices.Compact(files)
+	slices.SortFunc(files, func(a, b stackFile) int { return cmp.Compare(a.path, b.path) })
+	files = slices.CompactFunc(files, func(a, b stackFile) bool { return a.path == b.path })
 	if len(files) == 0 {
 		names := make([]string, len(args))
 		for i, a := range args {
@@ -107,6 +123,14 @@ func FindStacks(fsys fs.FS, args []string, shown func(string) string) ([]string,
 		return nil, fmt.Errorf("no stack files (*%s) in %s", strings.Join(StackFileExts, ", *"), strings.Join(names, ", "))
 	}
 	return files, nil
+}
+
+// readStack reads a stack file found in fsys inside its root only: no
+// symbolic link may lead out of it, and it must be a regular file of at
+// most jsonnet.MaxFileSize bytes.
+func readStack(fsys fs.FS, f stackFile) ([]byte, error) {
+	data, _, err := jsonnet.ReadInside(fsys, f.path, f.root)
+	return data, unwrapPathErr(err)
 }
 
 // ReadInputs reads the stack files named by args (files or directories
@@ -128,21 +152,24 @@ func ReadInputs(args []string, base string) ([]Input, error) {
 		abs[p] = a
 		paths = append(paths, p)
 	}
-	files, err := FindStacks(root, paths, func(p string) string { return abs[p] })
+	files, err := findStacks(root, paths, func(p string) string { return abs[p] })
 	if err != nil {
 		return nil, err
 	}
 	in := make([]Input, 0, len(files))
 	for _, f := range files {
-		name := "/" + f
+		name := "/" + f.path
 		if r, err := filepath.Rel(base, filepath.FromSlash(name)); err == nil {
 			name = filepath.ToSlash(r)
 		}
-		data, err := fs.ReadFile(root, f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, unwrapPathErr(err))
+		if err := schema.CheckFileName(name); err != nil {
+			return nil, err
 		}
-		in = append(in, Input{Name: name, Data: data, FS: root, Path: f})
+		data, err := readStack(root, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		in = append(in, Input{Name: name, Data: data, FS: root, Path: f.path})
 	}
 	return in, nil
 }
@@ -150,17 +177,20 @@ func ReadInputs(args []string, base string) ([]Input, error) {
 // ReadInputsFS reads the stack files named by args from fsys (a git
 // tree, say); names are the paths in fsys.
 func ReadInputsFS(fsys fs.FS, args []string) ([]Input, error) {
-	files, err := FindStacks(fsys, args, func(p string) string { return p })
+	files, err := findStacks(fsys, args, func(p string) string { return p })
 	if err != nil {
 		return nil, err
 	}
 	in := make([]Input, 0, len(files))
 	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, unwrapPathErr(err))
+		if err := schema.CheckFileName(f.path); err != nil {
+			return nil, err
 		}
-		in = append(in, Input{Name: f, Data: data, FS: fsys, Path: f})
+		data, err := readStack(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.path, err)
+		}
+		in = append(in, Input{Name: f.path, Data: data, FS: fsys, Path: f.path})
 	}
 	return in, nil
 }

@@ -3,6 +3,7 @@ package jsonnet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"path/filepath"
@@ -117,10 +118,10 @@ func (imp *importer) Import(importedFrom, importedPath string) (gojsonnet.Conten
 		if contents, ok := imp.cache[name]; ok {
 			return contents, name, nil
 		}
-		if fi, err := fs.Stat(imp.fsys, real); err == nil && fi.IsDir() {
-			return fail("is a directory")
+		data, err := readRegular(imp.fsys, real)
+		if err == nil {
+			err = checkNesting(data) // before go-jsonnet parses it
 		}
-		data, err := fs.ReadFile(imp.fsys, real)
 		if err != nil {
 			return fail(unwrapPathErr(err).Error())
 		}
@@ -237,4 +238,105 @@ func (m names) show(fsPath string) string {
 		return fsPath
 	}
 	return path.Join(m.nameDir, filepath.ToSlash(rel))
+}
+
+// MaxFileSize bounds a stack file or an imported file: real stacks are
+// kilobytes, and a larger file is refused rather than read into memory.
+const MaxFileSize = 16 << 20
+
+// ReadInside reads the file at the clean slash path p of fsys after
+// resolving every symbolic link in its path: the result must lie in one
+// of roots (as given, or with their own links resolved), be a regular
+// file (not a FIFO or a device, which could block or never end) and
+// hold at most MaxFileSize bytes. It returns the resolved path too.
+func ReadInside(fsys fs.FS, p string, roots ...string) ([]byte, string, error) {
+	var all []string
+	for _, r := range roots {
+		all = append(all, r)
+		if real, err := realPath(fsys, r); err == nil && real != r {
+			all = append(all, real)
+		}
+	}
+	in := func(q string) bool {
+		for _, r := range all {
+			if r == "." || q == r || strings.HasPrefix(q, r+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	if !fs.ValidPath(p) || !in(p) {
+		return nil, "", errOutside
+	}
+	real, err := realPath(fsys, p)
+	if errors.Is(err, errOutside) || err == nil && !in(real) {
+		return nil, "", errLinksOut
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	data, err := readRegular(fsys, real)
+	return data, real, err
+}
+
+// errLinksOut is a file whose links lead out of its root.
+var errLinksOut = errors.New("a symbolic link leads outside the stack's directory")
+
+// readRegular reads the regular file p, at most MaxFileSize bytes.
+func readRegular(fsys fs.FS, p string) ([]byte, error) {
+	tooLarge := fmt.Errorf("larger than the limit of %d MiB", MaxFileSize>>20)
+	check := func(fi fs.FileInfo) error {
+		switch {
+		case fi.IsDir():
+			return errors.New("is a directory")
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))
+		case fi.Size() > MaxFileSize:
+			return tooLarge
+		}
+		return nil
+	}
+	// Checked before opening: opening a named pipe blocks.
+	fi, err := fs.Stat(fsys, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(fi); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := check(fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge
+	}
+	return data, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeIrregular != 0:
+		return "an irregular file"
+	}
+	return m.Type().String()
 }

@@ -15,6 +15,7 @@ package jsonnet
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"slices"
@@ -78,6 +79,11 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 	}
 	for k, v := range o.TLACode {
 		vm.TLACode(k, v)
+	}
+	var ne *NestingError
+	if errors.As(checkNesting(src.Data), &ne) {
+		return nil, nil, &schema.Error{Diags: []schema.Diagnostic{{File: src.Name, Line: ne.Line, Column: ne.Column, Severity: "error",
+			Message: fmt.Sprintf("brackets nest deeper than %d levels (the limit of a Jsonnet file)", MaxNesting)}}}
 	}
 	node, err := gojsonnet.SnippetToAST(src.Name, string(src.Data))
 	if err != nil {

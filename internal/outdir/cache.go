@@ -117,6 +117,9 @@ func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
 				return
 			}
 			for _, d := range ents {
+				if level[i] == "" && d.Name() == OwnerFile {
+					continue // the record of the files, not one of them
+				}
 				e := entry{rel: path.Join(level[i], d.Name()), dir: d.IsDir()}
 				if !e.dir && stamped {
 					fi, err := d.Info()

@@ -148,6 +148,7 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 type Writer struct {
 	dir   string
 	have  map[string]bool // files on disk, in scope
+	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
 	chmod bool
 	dirs  sync.Map // directory under dir → *dirOnce
 
@@ -204,6 +205,10 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
+	owned, err := ownedFiles(l.dir, l.have)
+	if err != nil {
+		return nil, err
+	}
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
@@ -228,7 +233,12 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Writer{dir: l.dir, have: inScope(have, scope), chmod: umask()&0o644 != 0,
+	for p := range owned {
+		if !have[p] {
+			delete(owned, p) // gone since
+		}
+	}
+	return &Writer{dir: l.dir, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
 }
 
@@ -284,15 +294,25 @@ func (w *Writer) Put(p string, b []byte) error {
 			stamp, err = writeFile(full, b, w.chmod)
 		}
 	case w.have[p]:
-		if old, st, rerr := readStamped(full); rerr == nil && bytes.Equal(old, b) {
+		if err = w.mkdir(path.Dir(target)); err != nil {
+			break
+		}
+		old, st, rerr := readStamped(full)
+		if rerr == nil && bytes.Equal(old, b) {
 			changed, stamp = false, st
 			break
+		}
+		if errors.Is(rerr, errLink) {
+			return w.linkInWay(full)
 		}
 		tmp, stamp, err = writeTemp(full, b, w.chmod)
 	default:
 		if err = w.mkdir(path.Dir(target)); err == nil {
 			tmp, stamp, err = writeTemp(full, b, w.chmod)
 		}
+	}
+	if errors.Is(err, errLink) {
+		return err
 	}
 	if errors.Is(err, syscall.ENOTDIR) {
 		// A file of an earlier build where this one needs a directory.
@@ -341,9 +361,25 @@ func (w *Writer) mkdir(d string) error {
 			}
 		case !errors.Is(err, fs.ErrExist):
 			o.err = err
+		default:
+			// There already: a directory, never a link to one, which
+			// would take the files written into it out of dir.
+			full := filepath.Join(w.dir, filepath.FromSlash(d))
+			if fi, err := os.Lstat(full); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				o.err = w.linkInWay(full)
+			}
 		}
 	})
 	return o.err
+}
+
+// errLink is a symbolic link in dir where the build writes.
+var errLink = errors.New("is a symbolic link")
+
+// linkInWay is the error for the link at full: hacompile never writes
+// through one, nor replaces it.
+func (w *Writer) linkInWay(full string) error {
+	return fmt.Errorf("writing %s: %s %w; hacompile does not follow links in %s (remove it and build again)", w.dir, full, errLink, w.dir)
 }
 
 // Abort removes what a write that failed wrote: the staging
@@ -426,18 +462,27 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			w.stages[top] = ""
 		}
 	}
+	// Removed: what hacompile wrote before and does not produce now.
+	// Files it did not write stay.
 	var dirs []string
 	for _, p := range slices.Sorted(maps.Keys(w.have)) {
-		if _, kept := w.stamps[p]; kept {
+		if _, kept := w.stamps[p]; kept || !w.owned[p] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		delete(w.owned, p)
 		w.stat(p).Removed++
 		dirs = append(dirs, path.Dir(p))
 	}
 	removeEmpty(w.dir, dirs)
+	for p := range w.stamps {
+		w.owned[p] = true
+	}
+	if err := writeOwner(w.dir, w.owned, w.chmod); err != nil {
+		return nil, err
+	}
 	return w.stats, nil
 }
 
@@ -557,6 +602,9 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 		return nil, FileStamp{}, err
 	}
 	st := stampOf(fi)
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, st, fmt.Errorf("%s %w", p, errLink)
+	}
 	if !fi.Mode().IsRegular() {
 		// Not a file hacompile wrote: never equal, so it is replaced.
 		return nil, st, fmt.Errorf("%s is not a regular file", p)

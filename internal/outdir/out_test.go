@@ -41,11 +41,15 @@ func TestWriteCompare(t *testing.T) {
 	}
 	before := mtime("s/hosts/a/etc/x.conf")
 
-	// Drift: one file edited, one deleted, one added by hand.
+	// A stack built once, no longer produced.
+	withOld := maps.Clone(tree)
+	withOld["old/hosts/gone/f"] = []byte("f\n")
+	if _, err := outdir.Write(dir, withOld); err != nil {
+		t.Fatal(err)
+	}
+	// Drift: one file edited, one deleted.
 	os.WriteFile(filepath.Join(dir, "s/hosts/a/etc/y.conf"), []byte("edited\n"), 0o644)
 	os.Remove(filepath.Join(dir, "s/manifest.json"))
-	os.MkdirAll(filepath.Join(dir, "old/hosts/gone"), 0o755)
-	os.WriteFile(filepath.Join(dir, "old/hosts/gone/f"), []byte("f\n"), 0o644)
 	d, err := outdir.Compare(dir, tree)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +111,7 @@ func TestWriteModes(t *testing.T) {
 		}
 		return nil
 	})
-	if slices.Sort(names); !slices.Equal(names, []string{"manifest.json", "x.conf"}) {
+	if slices.Sort(names); !slices.Equal(names, []string{outdir.OwnerFile, "manifest.json", "x.conf"}) {
 		t.Errorf("files after write: %v", names)
 	}
 	bad := outdir.Tree{"s/manifest.json/inner": []byte("x\n")}
@@ -143,8 +147,8 @@ func TestWriteStaged(t *testing.T) {
 		t.Errorf("stats %+v, want 2 written", got)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || entries[0].Name() != "new" {
-		t.Errorf("out holds %v, want only new", entries)
+	if len(entries) != 2 || entries[0].Name() != outdir.OwnerFile || entries[1].Name() != "new" {
+		t.Errorf("out holds %v, want only new and the record", entries)
 	}
 	if d, err := outdir.Compare(dir, tree); err != nil || !d.Empty() {
 		t.Errorf("after a staged write: %+v, %v", d, err)
@@ -155,10 +159,9 @@ func TestWriteStaged(t *testing.T) {
 // leave dir exactly the tree, with files of no part removed.
 func TestWriterParts(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "gone"), 0o755)
-	os.WriteFile(filepath.Join(dir, "gone", "f"), []byte("f\n"), 0o644)
-	os.MkdirAll(filepath.Join(dir, "b"), 0o755)
-	os.WriteFile(filepath.Join(dir, "b", "old"), []byte("old\n"), 0o644)
+	if _, err := outdir.Write(dir, outdir.Tree{"gone/f": []byte("f\n"), "b/old": []byte("old\n")}); err != nil {
+		t.Fatal(err)
+	}
 	a := outdir.Tree{"a/hosts/h/etc/x": []byte("x\n"), "a/manifest.json": []byte("{}\n")}
 	b := outdir.Tree{"b/index.html": []byte("<p>\n"), "b/assets/s.css": []byte("p{}\n")}
 	w, err := outdir.NewWriter(dir)

@@ -29,8 +29,10 @@ func newBuild() *cobra.Command {
 		Long: `Build validates every stack (default: the stacks directory) and renders
 each host's files into OUT/<stack>/hosts/<host>/, with OUT/<stack>/manifest.json
 listing every file's sha256, mode, owner and reload action. Nothing is written
-unless every stack is valid; unchanged files are left untouched and files no
-longer produced are removed. OUT is owned by hacompile.`,
+unless every stack is valid; unchanged files are left untouched and files it
+wrote that are no longer produced are removed (OUT/.hacompile.owned records
+what it wrote; other files stay). A non-empty OUT that hacompile did not
+write is refused.`,
 		Example: `  hacompile build
   hacompile build --check          # CI: fail when the committed out/ is stale
   hacompile build stacks/shop.cue --out /tmp/out`,

@@ -1,0 +1,70 @@
+package jsonnet
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// MaxNesting bounds how deeply a Jsonnet file's brackets ((, [, {) may
+// nest. go-jsonnet's parser recurses once a level, and a file nested a
+// hundred thousand levels deep overflowed the Go stack, which kills the
+// process; real stacks nest a few dozen levels.
+const MaxNesting = 1000
+
+// NestingError is a file nested deeper than MaxNesting, at Line:Column.
+type NestingError struct{ Line, Column int }
+
+func (e *NestingError) Error() string {
+	return fmt.Sprintf("line %d column %d: brackets nest deeper than %d levels (the limit of a Jsonnet file)", e.Line, e.Column, MaxNesting)
+}
+
+// checkNesting returns a *NestingError where src nests deeper than
+// MaxNesting, skipping strings and comments.
+func checkNesting(src []byte) error {
+	depth := 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		skip := 0 // bytes of a string or comment starting at i
+		switch {
+		case c == '#' || c == '/' && i+1 < len(src) && src[i+1] == '/':
+			skip = bytes.IndexByte(src[i:], '\n')
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			if skip = bytes.Index(src[i+2:], []byte("*/")); skip >= 0 {
+				skip += 4
+			}
+		case c == '|' && bytes.HasPrefix(src[i:], []byte("|||")):
+			if skip = bytes.Index(src[i+3:], []byte("|||")); skip >= 0 {
+				skip += 6
+			}
+		case c == '"' || c == '\'':
+			verbatim := i > 0 && src[i-1] == '@'
+			skip = -1
+			for j := i + 1; j < len(src); j++ {
+				if src[j] == '\\' && !verbatim {
+					j++
+				} else if src[j] == c {
+					if verbatim && j+1 < len(src) && src[j+1] == c {
+						j++
+						continue
+					}
+					skip = j + 1 - i
+					break
+				}
+			}
+		case c == '(' || c == '[' || c == '{':
+			if depth++; depth > MaxNesting {
+				nl := bytes.LastIndexByte(src[:i], '\n')
+				return &NestingError{Line: bytes.Count(src[:i], []byte("\n")) + 1, Column: i - nl}
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth = max(depth-1, 0)
+		}
+		if skip < 0 { // runs to the end of the file
+			return nil
+		}
+		if skip > 0 {
+			i += skip - 1
+		}
+	}
+	return nil
+}
