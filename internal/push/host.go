@@ -163,7 +163,16 @@ func (r *hostRun) makePlan() error {
 	if err != nil {
 		return err
 	}
+	checked := map[string]bool{}
+	for _, dir := range []string{StateDir, backupsDir(r.o.Stack)} {
+		if err := r.checkDirs(dir, checked); err != nil {
+			return err
+		}
+	}
 	for _, pp := range pps {
+		if err := r.checkDirs(path.Dir(pp.Path), checked); err != nil {
+			return err
+		}
 		if pp.Have, err = r.c.inspect(r.root(pp.Path)); err != nil {
 			return err
 		}
@@ -225,6 +234,39 @@ func (r *hostRun) makePlan() error {
 	}
 	r.plan = p
 	r.res.Plan = p
+	return nil
+}
+
+// checkDirs lstats every component of the host directory dir below the
+// host's root and refuses a symlink or a non-directory: the manifest
+// never puts a symlink on a path push writes through, so one there was
+// made on the host, and following it would write outside the tree the
+// push was reviewed for. --force does not override this. checked
+// remembers the directories already seen.
+func (r *hostRun) checkDirs(dir string, checked map[string]bool) error {
+	if dir == "/" || dir == "." || dir == "" || checked[dir] {
+		return nil
+	}
+	if err := r.checkDirs(path.Dir(dir), checked); err != nil {
+		return err
+	}
+	fi, err := r.c.lstat(r.root(dir))
+	switch {
+	case notExist(err):
+		// Created by the push (as a real directory); nothing below it
+		// exists either.
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		link := "?"
+		if t, err := r.c.readLink(r.root(dir)); err == nil {
+			link = t
+		}
+		return fmt.Errorf("%s is a symlink (to %s) on the host, expected a directory: refusing to write through it (--force does not override this): %w", dir, link, ErrDrift)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is a %s on the host, expected a directory: %w", dir, kindOf(fi.Mode()), ErrDrift)
+	}
+	checked[dir] = true
 	return nil
 }
 

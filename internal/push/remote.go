@@ -45,6 +45,16 @@ func (c *conn) lstat(p string) (fs.FileInfo, error) {
 	return fi, err
 }
 
+func (c *conn) readLink(p string) (string, error) {
+	var t string
+	err := c.do("readlink", p, func() error {
+		var err error
+		t, err = c.sftp.ReadLink(p)
+		return err
+	})
+	return t, err
+}
+
 func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // inspect reads p: its type, mode, owner and, for a regular file, its
