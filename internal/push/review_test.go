@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hacompile/hacompile/internal/push/pushtest"
 )
 
 // Regression tests for the findings of the security review.
@@ -39,5 +41,30 @@ func TestSymlinkedDirectoryRefused(t *testing.T) {
 		if len(ents) != 0 {
 			t.Fatalf("force=%v: push wrote outside the root: %v", force, ents)
 		}
+	}
+}
+
+// With an SFTP server whose umask is 0000, every directory push creates
+// is still 0755, not world-writable.
+func TestCreatedDirectoriesMode(t *testing.T) {
+	t.Parallel()
+	f := pushtest.StartWith(t, pushtest.Options{SFTPUmask: "0000"}, 111, "app1")
+	e := &env{t: t, f: f, health: pushtest.StartHealth(t), known: f.KnownHosts(true)}
+	h := f.Hosts["app1"]
+	h.Stub(t, "/srv/app/venv/bin/gunicorn")
+	run1(t, e.opts(1))
+	n := 0
+	filepath.Walk(h.Root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.IsDir() || p == h.Root || strings.HasPrefix(p, h.Root+"/srv/app/venv") {
+			return nil
+		}
+		n++
+		if fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: mode %04o, want 0755", strings.TrimPrefix(p, h.Root), fi.Mode().Perm())
+		}
+		return nil
+	})
+	if n < 3 {
+		t.Fatalf("only %d directories created", n)
 	}
 }
