@@ -282,7 +282,14 @@ func (r *hostRun) pushPaths() ([]pathPlan, error) {
 	expect := func(p string) []expectation {
 		var es []expectation
 		if e := r.state.entry(p); e != nil {
-			es = append(es, expectation{SHA256: e.SHA256, Mode: e.Mode})
+			ex := expectation{SHA256: e.SHA256, Mode: e.Mode}
+			// The record names the owner; push applied it only as root.
+			if r.chown && e.Owner != "" {
+				if uid, gid, err := r.resolveOwner(e.Owner); err == nil {
+					ex.Owned, ex.UID, ex.GID = true, uid, gid
+				}
+			}
+			es = append(es, ex)
 		}
 		if ch := interrupted[p]; ch != nil {
 			// Cut off mid-push, the file may hold either side.
