@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 )
 
@@ -215,6 +216,7 @@ func (r *hostRun) makePlan() error {
 	default:
 		p.Generation = 1
 	}
+	effective = r.reviewedActions(p, effective)
 	p.Validate = validateCommands(effective)
 	p.Reload = reloadSteps(effective)
 	if r.target != nil {
@@ -235,6 +237,39 @@ func (r *hostRun) makePlan() error {
 	r.plan = p
 	r.res.Plan = p
 	return nil
+}
+
+// reviewedActions keeps, of the changes' validate and reload actions,
+// only those the reviewed manifest (out/) gives some file of this host.
+// The others came from the host's own records (its state file or a
+// generation record), which anyone with write access to the host could
+// have edited: push never runs a command from there. Each one left out
+// is a note in the plan.
+func (r *hostRun) reviewedActions(p *Plan, changes []Change) []Change {
+	var reviewed []artifact.Action
+	for _, f := range r.h.Files {
+		reviewed = appendActions(reviewed, f.Validate, f.Reload)
+	}
+	var dropped []string
+	keep := func(as []artifact.Action) []artifact.Action {
+		var out []artifact.Action
+		for _, a := range as {
+			if slices.ContainsFunc(reviewed, a.Equal) {
+				out = append(out, a)
+			} else if s := a.String(); !slices.Contains(dropped, s) {
+				dropped = append(dropped, s)
+			}
+		}
+		return out
+	}
+	out := slices.Clone(changes)
+	for i := range out {
+		out[i].Validate, out[i].Reload = keep(out[i].Validate), keep(out[i].Reload)
+	}
+	for _, s := range dropped {
+		p.Notes = append(p.Notes, fmt.Sprintf("not run: %q comes from the host's records, not from the reviewed manifest", s))
+	}
+	return out
 }
 
 // checkDirs lstats every component of the host directory dir below the

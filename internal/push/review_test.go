@@ -2,9 +2,11 @@ package push
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,7 +21,7 @@ import (
 // the host and the directory, and nothing lands outside the root.
 func TestSymlinkedDirectoryRefused(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 101, "app1")
+	e := newEnv(t, 141, "app1")
 	h := e.f.Hosts["app1"]
 	outside := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(h.Root, "etc"), 0o755); err != nil {
@@ -49,7 +51,7 @@ func TestSymlinkedDirectoryRefused(t *testing.T) {
 // is still 0755, not world-writable.
 func TestCreatedDirectoriesMode(t *testing.T) {
 	t.Parallel()
-	f := pushtest.StartWith(t, pushtest.Options{SFTPUmask: "0000"}, 111, "app1")
+	f := pushtest.StartWith(t, pushtest.Options{SFTPUmask: "0000"}, 151, "app1")
 	e := &env{t: t, f: f, health: pushtest.StartHealth(t), known: f.KnownHosts(true)}
 	h := f.Hosts["app1"]
 	h.Stub(t, "/srv/app/venv/bin/gunicorn")
@@ -74,7 +76,7 @@ func TestCreatedDirectoriesMode(t *testing.T) {
 // drift, like a changed content or mode: the push stops and names it.
 func TestOwnerChangeIsDrift(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 121, "app1")
+	e := newEnv(t, 161, "app1")
 	h := e.f.Hosts["app1"]
 	run1(t, e.opts(1))
 	conf := filepath.Join(h.Root, "etc/app/gunicorn.conf.py")
@@ -90,5 +92,46 @@ func TestOwnerChangeIsDrift(t *testing.T) {
 	}
 	if fi, err := os.Stat(conf); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 4321 {
 		t.Errorf("owner overwritten without --force: %v", err)
+	}
+}
+
+// Push runs only commands of the reviewed manifest: a validate or
+// reload command written into the host's state file is not run (and is
+// named in a note), while the manifest's commands still are.
+func TestHostRecordCommandsNotRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 171, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	h.Commands(t)
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	var st map[string]any
+	readJSONFile(t, sp, &st)
+	for _, f := range st["files"].([]any) {
+		m := f.(map[string]any)
+		if m["path"] == "/etc/app/gunicorn.conf.py" {
+			m["validate"] = "nginx -t -c /etc/passwd"
+			m["reload"] = "systemctl restart evil.service"
+		}
+	}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(sp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := run1(t, e.opts(2))
+	got := h.Commands(t)
+	for _, c := range got {
+		if strings.Contains(c, "/etc/passwd") || strings.Contains(c, "evil") {
+			t.Errorf("ran %q from the host's state file", c)
+		}
+	}
+	if !slices.Contains(got, "gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app") {
+		t.Errorf("the manifest's validate command did not run: %q", got)
+	}
+	r := result(t, sum, "app1")
+	if !slices.ContainsFunc(r.Plan.Notes, func(n string) bool {
+		return strings.Contains(n, `"systemctl restart evil.service" comes from the host's records`)
+	}) {
+		t.Errorf("no note about the dropped command: %q", r.Plan.Notes)
 	}
 }
