@@ -37,6 +37,9 @@ type hostRun struct {
 	stale  []string    // temp files left by an interrupted push
 	orphan int         // a generation directory without a record, to remove
 	plan   *Plan
+	// written is the State on the host after this run's record (nil
+	// when there is none), which a failed reload marks pending.
+	written *State
 }
 
 func (r *hostRun) progress(p Phase, detail string) {
@@ -218,6 +221,10 @@ func (r *hostRun) makePlan() error {
 	}
 	effective = r.reviewedActions(p, effective)
 	p.Validate = validateCommands(effective)
+	if pending := r.pendingReload(p); len(pending) > 0 {
+		effective = append(effective, Change{Reload: pending})
+		p.Notes = append(p.Notes, fmt.Sprintf("a reload failed after an earlier push; it runs again: %s", strings.Join(r.state.PendingReload, "; ")))
+	}
 	p.Reload = reloadSteps(effective)
 	if r.target != nil {
 		p.Reverts = r.target.Number
@@ -237,6 +244,30 @@ func (r *hostRun) makePlan() error {
 	r.plan = p
 	r.res.Plan = p
 	return nil
+}
+
+// pendingReload are the reload steps an earlier push recorded as
+// failed, as actions; like every command, only steps of the reviewed
+// manifest's reload actions are kept.
+func (r *hostRun) pendingReload(p *Plan) []artifact.Action {
+	if r.rollback || r.state == nil || len(r.state.PendingReload) == 0 {
+		return nil
+	}
+	var reviewed []string
+	for _, f := range r.h.Files {
+		for _, op := range f.Reload.Ops() {
+			reviewed = append(reviewed, op.Command)
+		}
+	}
+	var out []artifact.Action
+	for _, step := range r.state.PendingReload {
+		if slices.Contains(reviewed, step) {
+			out = append(out, artifact.ParseAction(step))
+		} else {
+			p.Notes = append(p.Notes, fmt.Sprintf("not run: %q comes from the host's records, not from the reviewed manifest", step))
+		}
+	}
+	return out
 }
 
 // reviewedActions keeps, of the changes' validate and reload actions,
@@ -537,6 +568,15 @@ func (r *hostRun) apply(ctx context.Context) error {
 		if err := r.recordUnchanged(); err != nil {
 			return err
 		}
+		if len(p.Reload) > 0 {
+			// Only reloads left pending by an earlier push.
+			if err := r.reload(ctx); err != nil {
+				return err
+			}
+			r.res.Status = StatusDone
+			r.progress(PhaseHealthy, "(pending reloads done)")
+			return nil
+		}
 		r.res.Status = StatusUnchanged
 		r.progress(PhaseUnchanged, fmt.Sprintf("(%d files)", p.Unchanged))
 		return nil
@@ -624,14 +664,8 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	r.prune()
 
-	if len(p.Reload) > 0 {
-		r.progress(PhaseReloading, strings.Join(p.Reload, "; "))
-	}
-	for _, step := range p.Reload {
-		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
-			return fmt.Errorf("%w: %w (the new files are in place; hacompile rollback restores the previous ones)", ErrReload, err)
-		}
-		r.res.Reloaded = append(r.res.Reloaded, step)
+	if err := r.reload(ctx); err != nil {
+		return err
 	}
 	if r.h.HealthURL != "" {
 		r.lk.refresh(r.o.clock())
@@ -644,6 +678,41 @@ func (r *hostRun) apply(ctx context.Context) error {
 	r.res.Status = StatusDone
 	r.progress(PhaseHealthy, fmt.Sprintf("(generation %d)", g.Number))
 	return nil
+}
+
+// reload runs the plan's reload steps. Before the first it records
+// them all as pending in the host's state, and after each success the
+// rest: a push cut off or failing here leaves the steps still owed, and
+// the next push runs them even when no file differs.
+func (r *hostRun) reload(ctx context.Context) error {
+	p := r.plan
+	if len(p.Reload) == 0 {
+		return nil
+	}
+	r.progress(PhaseReloading, strings.Join(p.Reload, "; "))
+	if err := r.setPending(p.Reload); err != nil {
+		return err
+	}
+	for i, step := range p.Reload {
+		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
+			return fmt.Errorf("%w: %w (the new files are in place; the next push runs %s again; hacompile rollback restores the previous files)",
+				ErrReload, err, strings.Join(p.Reload[i:], "; "))
+		}
+		r.res.Reloaded = append(r.res.Reloaded, step)
+		if err := r.setPending(p.Reload[i+1:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setPending records steps as the host's pending reloads.
+func (r *hostRun) setPending(steps []string) error {
+	if r.written == nil || slices.Equal(r.written.PendingReload, steps) {
+		return nil
+	}
+	r.written.PendingReload = slices.Clone(steps)
+	return r.c.writeJSON(r.root(statePath(r.o.Stack)), r.written)
 }
 
 // generation starts the record of this run, or continues the one a
@@ -758,8 +827,13 @@ func (r *hostRun) recordUnchanged() error {
 	}
 	st := r.newState(gen)
 	if r.state != nil && r.state.SourceSHA256 == st.SourceSHA256 && slices.EqualFunc(r.state.Files, st.Files, compile.ManifestEntry.Equal) {
+		r.written = r.state
 		return nil
 	}
+	if r.state != nil {
+		st.PendingReload = r.state.PendingReload
+	}
+	r.written = st
 	return r.c.writeJSON(r.root(statePath(r.o.Stack)), st)
 }
 
@@ -774,14 +848,20 @@ func (r *hostRun) record(g *Generation) error {
 			if g != nil {
 				st.Generation = g.Number
 			}
+			st.PendingReload = nil
 			if err := r.c.writeJSON(sp, &st); err != nil {
 				return err
 			}
+			r.written = &st
 		} else if err := r.c.remove(sp); err != nil && !notExist(err) {
 			return err
 		}
-	} else if err := r.c.writeJSON(sp, r.newState(g.Number)); err != nil {
-		return err
+	} else {
+		st := r.newState(g.Number)
+		if err := r.c.writeJSON(sp, st); err != nil {
+			return err
+		}
+		r.written = st
 	}
 	if g != nil {
 		g.Status = genApplied

@@ -135,3 +135,42 @@ func TestHostRecordCommandsNotRun(t *testing.T) {
 		t.Errorf("no note about the dropped command: %q", r.Plan.Notes)
 	}
 }
+
+// A reload that failed stays owed: the next push, with no file to
+// change, runs it again, and once it succeeds the push after runs
+// nothing.
+func TestFailedReloadRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 181, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	h.Commands(t)
+	h.FailCommand(t, "systemctl", "Job for app.service failed")
+	if _, err := Run(context.Background(), e.opts(2)); !errors.Is(err, ErrReload) {
+		t.Fatalf("err = %v, want a reload failure", err)
+	}
+	var st State
+	readJSONFile(t, filepath.Join(h.Root, statePath("fleet")), &st)
+	if len(st.PendingReload) == 0 {
+		t.Errorf("no pending reload recorded: %+v", st)
+	}
+	h.FailCommand(t, "systemctl", "")
+	h.Commands(t)
+	sum := run1(t, e.opts(2))
+	got := h.Commands(t)
+	if !slices.Contains(got, "systemctl reload app.service") {
+		t.Errorf("the failed reload was not retried; ran %q", got)
+	}
+	if r := result(t, sum, "app1"); r.Status != StatusDone || r.Created+r.Updated+r.Removed != 0 {
+		t.Errorf("retry push: %+v", r)
+	}
+	run1(t, e.opts(2))
+	if got := h.Commands(t); len(got) > 0 {
+		t.Errorf("reload retried after it succeeded: %q", got)
+	}
+	var after State
+	readJSONFile(t, filepath.Join(h.Root, statePath("fleet")), &after)
+	if len(after.PendingReload) != 0 {
+		t.Errorf("pending reload left: %q", after.PendingReload)
+	}
+}
