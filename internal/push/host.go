@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 )
 
@@ -36,6 +37,9 @@ type hostRun struct {
 	stale  []string    // temp files left by an interrupted push
 	orphan int         // a generation directory without a record, to remove
 	plan   *Plan
+	// written is the State on the host after this run's record (nil
+	// when there is none), which a failed reload marks pending.
+	written *State
 }
 
 func (r *hostRun) progress(p Phase, detail string) {
@@ -163,7 +167,16 @@ func (r *hostRun) makePlan() error {
 	if err != nil {
 		return err
 	}
+	checked := map[string]bool{}
+	for _, dir := range []string{StateDir, backupsDir(r.o.Stack)} {
+		if err := r.checkDirs(dir, checked); err != nil {
+			return err
+		}
+	}
 	for _, pp := range pps {
+		if err := r.checkDirs(path.Dir(pp.Path), checked); err != nil {
+			return err
+		}
 		if pp.Have, err = r.c.inspect(r.root(pp.Path)); err != nil {
 			return err
 		}
@@ -206,7 +219,12 @@ func (r *hostRun) makePlan() error {
 	default:
 		p.Generation = 1
 	}
+	effective = r.reviewedActions(p, effective)
 	p.Validate = validateCommands(effective)
+	if pending := r.pendingReload(p); len(pending) > 0 {
+		effective = append(effective, Change{Reload: pending})
+		p.Notes = append(p.Notes, fmt.Sprintf("a reload failed after an earlier push; it runs again: %s", strings.Join(r.state.PendingReload, "; ")))
+	}
 	p.Reload = reloadSteps(effective)
 	if r.target != nil {
 		p.Reverts = r.target.Number
@@ -228,6 +246,96 @@ func (r *hostRun) makePlan() error {
 	return nil
 }
 
+// pendingReload are the reload steps an earlier push recorded as
+// failed, as actions; like every command, only steps of the reviewed
+// manifest's reload actions are kept.
+func (r *hostRun) pendingReload(p *Plan) []artifact.Action {
+	if r.rollback || r.state == nil || len(r.state.PendingReload) == 0 {
+		return nil
+	}
+	var reviewed []string
+	for _, f := range r.h.Files {
+		for _, op := range f.Reload.Ops() {
+			reviewed = append(reviewed, op.Command)
+		}
+	}
+	var out []artifact.Action
+	for _, step := range r.state.PendingReload {
+		if slices.Contains(reviewed, step) {
+			out = append(out, artifact.ParseAction(step))
+		} else {
+			p.Notes = append(p.Notes, fmt.Sprintf("not run: %q comes from the host's records, not from the reviewed manifest", step))
+		}
+	}
+	return out
+}
+
+// reviewedActions keeps, of the changes' validate and reload actions,
+// only those the reviewed manifest (out/) gives some file of this host.
+// The others came from the host's own records (its state file or a
+// generation record), which anyone with write access to the host could
+// have edited: push never runs a command from there. Each one left out
+// is a note in the plan.
+func (r *hostRun) reviewedActions(p *Plan, changes []Change) []Change {
+	var reviewed []artifact.Action
+	for _, f := range r.h.Files {
+		reviewed = appendActions(reviewed, f.Validate, f.Reload)
+	}
+	var dropped []string
+	keep := func(as []artifact.Action) []artifact.Action {
+		var out []artifact.Action
+		for _, a := range as {
+			if slices.ContainsFunc(reviewed, a.Equal) {
+				out = append(out, a)
+			} else if s := a.String(); !slices.Contains(dropped, s) {
+				dropped = append(dropped, s)
+			}
+		}
+		return out
+	}
+	out := slices.Clone(changes)
+	for i := range out {
+		out[i].Validate, out[i].Reload = keep(out[i].Validate), keep(out[i].Reload)
+	}
+	for _, s := range dropped {
+		p.Notes = append(p.Notes, fmt.Sprintf("not run: %q comes from the host's records, not from the reviewed manifest", s))
+	}
+	return out
+}
+
+// checkDirs lstats every component of the host directory dir below the
+// host's root and refuses a symlink or a non-directory: the manifest
+// never puts a symlink on a path push writes through, so one there was
+// made on the host, and following it would write outside the tree the
+// push was reviewed for. --force does not override this. checked
+// remembers the directories already seen.
+func (r *hostRun) checkDirs(dir string, checked map[string]bool) error {
+	if dir == "/" || dir == "." || dir == "" || checked[dir] {
+		return nil
+	}
+	if err := r.checkDirs(path.Dir(dir), checked); err != nil {
+		return err
+	}
+	fi, err := r.c.lstat(r.root(dir))
+	switch {
+	case notExist(err):
+		// Created by the push (as a real directory); nothing below it
+		// exists either.
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		link := "?"
+		if t, err := r.c.readLink(r.root(dir)); err == nil {
+			link = t
+		}
+		return fmt.Errorf("%s is a symlink (to %s) on the host, expected a directory: refusing to write through it (--force does not override this): %w", dir, link, ErrDrift)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is a %s on the host, expected a directory: %w", dir, kindOf(fi.Mode()), ErrDrift)
+	}
+	checked[dir] = true
+	return nil
+}
+
 // pushPaths are the host's files plus the files the last push wrote
 // that the stack no longer produces (they are removed).
 func (r *hostRun) pushPaths() ([]pathPlan, error) {
@@ -240,7 +348,14 @@ func (r *hostRun) pushPaths() ([]pathPlan, error) {
 	expect := func(p string) []expectation {
 		var es []expectation
 		if e := r.state.entry(p); e != nil {
-			es = append(es, expectation{SHA256: e.SHA256, Mode: e.Mode})
+			ex := expectation{SHA256: e.SHA256, Mode: e.Mode}
+			// The record names the owner; push applied it only as root.
+			if r.chown && e.Owner != "" {
+				if uid, gid, err := r.resolveOwner(e.Owner); err == nil {
+					ex.Owned, ex.UID, ex.GID = true, uid, gid
+				}
+			}
+			es = append(es, ex)
 		}
 		if ch := interrupted[p]; ch != nil {
 			// Cut off mid-push, the file may hold either side.
@@ -453,6 +568,15 @@ func (r *hostRun) apply(ctx context.Context) error {
 		if err := r.recordUnchanged(); err != nil {
 			return err
 		}
+		if len(p.Reload) > 0 {
+			// Only reloads left pending by an earlier push.
+			if err := r.reload(ctx); err != nil {
+				return err
+			}
+			r.res.Status = StatusDone
+			r.progress(PhaseHealthy, "(pending reloads done)")
+			return nil
+		}
 		r.res.Status = StatusUnchanged
 		r.progress(PhaseUnchanged, fmt.Sprintf("(%d files)", p.Unchanged))
 		return nil
@@ -540,14 +664,8 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	r.prune()
 
-	if len(p.Reload) > 0 {
-		r.progress(PhaseReloading, strings.Join(p.Reload, "; "))
-	}
-	for _, step := range p.Reload {
-		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
-			return fmt.Errorf("%w: %w (the new files are in place; hacompile rollback restores the previous ones)", ErrReload, err)
-		}
-		r.res.Reloaded = append(r.res.Reloaded, step)
+	if err := r.reload(ctx); err != nil {
+		return err
 	}
 	if r.h.HealthURL != "" {
 		r.lk.refresh(r.o.clock())
@@ -560,6 +678,41 @@ func (r *hostRun) apply(ctx context.Context) error {
 	r.res.Status = StatusDone
 	r.progress(PhaseHealthy, fmt.Sprintf("(generation %d)", g.Number))
 	return nil
+}
+
+// reload runs the plan's reload steps. Before the first it records
+// them all as pending in the host's state, and after each success the
+// rest: a push cut off or failing here leaves the steps still owed, and
+// the next push runs them even when no file differs.
+func (r *hostRun) reload(ctx context.Context) error {
+	p := r.plan
+	if len(p.Reload) == 0 {
+		return nil
+	}
+	r.progress(PhaseReloading, strings.Join(p.Reload, "; "))
+	if err := r.setPending(p.Reload); err != nil {
+		return err
+	}
+	for i, step := range p.Reload {
+		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
+			return fmt.Errorf("%w: %w (the new files are in place; the next push runs %s again; hacompile rollback restores the previous files)",
+				ErrReload, err, strings.Join(p.Reload[i:], "; "))
+		}
+		r.res.Reloaded = append(r.res.Reloaded, step)
+		if err := r.setPending(p.Reload[i+1:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setPending records steps as the host's pending reloads.
+func (r *hostRun) setPending(steps []string) error {
+	if r.written == nil || slices.Equal(r.written.PendingReload, steps) {
+		return nil
+	}
+	r.written.PendingReload = slices.Clone(steps)
+	return r.c.writeJSON(r.root(statePath(r.o.Stack)), r.written)
 }
 
 // generation starts the record of this run, or continues the one a
@@ -674,8 +827,13 @@ func (r *hostRun) recordUnchanged() error {
 	}
 	st := r.newState(gen)
 	if r.state != nil && r.state.SourceSHA256 == st.SourceSHA256 && slices.EqualFunc(r.state.Files, st.Files, compile.ManifestEntry.Equal) {
+		r.written = r.state
 		return nil
 	}
+	if r.state != nil {
+		st.PendingReload = r.state.PendingReload
+	}
+	r.written = st
 	return r.c.writeJSON(r.root(statePath(r.o.Stack)), st)
 }
 
@@ -690,14 +848,20 @@ func (r *hostRun) record(g *Generation) error {
 			if g != nil {
 				st.Generation = g.Number
 			}
+			st.PendingReload = nil
 			if err := r.c.writeJSON(sp, &st); err != nil {
 				return err
 			}
+			r.written = &st
 		} else if err := r.c.remove(sp); err != nil && !notExist(err) {
 			return err
 		}
-	} else if err := r.c.writeJSON(sp, r.newState(g.Number)); err != nil {
-		return err
+	} else {
+		st := r.newState(g.Number)
+		if err := r.c.writeJSON(sp, st); err != nil {
+			return err
+		}
+		r.written = st
 	}
 	if g != nil {
 		g.Status = genApplied

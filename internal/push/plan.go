@@ -97,11 +97,18 @@ type expectation struct {
 	Absent bool
 	SHA256 string
 	Mode   string
+	// Owned: UID and GID are the owner push applied; without it the
+	// owner is not known (ownership was not applied) and not checked.
+	Owned    bool
+	UID, GID int
 }
 
 func (e expectation) matches(f remoteFile) bool {
 	if e.Absent {
 		return !f.Exists
+	}
+	if e.Owned && (f.UID != e.UID || f.GID != e.GID) {
+		return false
 	}
 	return f.regular() && f.SHA256 == e.SHA256 && modeString(f.Mode) == e.Mode
 }
@@ -110,7 +117,11 @@ func expectOf(s *FileState) expectation {
 	if s == nil {
 		return expectation{Absent: true}
 	}
-	return expectation{SHA256: s.SHA256, Mode: s.Mode}
+	e := expectation{SHA256: s.SHA256, Mode: s.Mode}
+	if s.UID >= 0 && s.GID >= 0 {
+		e.Owned, e.UID, e.GID = true, s.UID, s.GID
+	}
+	return e
 }
 
 // pathPlan is everything known about one path when planning.
@@ -155,8 +166,11 @@ func planPath(pp pathPlan) (ch *Change, drift string, err error) {
 	}
 	if len(pp.Expect) > 0 && !slices.ContainsFunc(pp.Expect, func(e expectation) bool { return e.matches(have) }) {
 		if have.Exists {
-			drift = fmt.Sprintf("%s was changed on the host since the last push (now sha256 %.12s mode %s; pushed %s)",
-				pp.Path, have.SHA256, modeString(have.Mode), describeExpect(pp.Expect))
+			now := fmt.Sprintf("sha256 %.12s mode %s", have.SHA256, modeString(have.Mode))
+			if slices.ContainsFunc(pp.Expect, func(e expectation) bool { return e.Owned }) {
+				now += fmt.Sprintf(" owner %d:%d", have.UID, have.GID)
+			}
+			drift = fmt.Sprintf("%s was changed on the host since the last push (now %s; pushed %s)", pp.Path, now, describeExpect(pp.Expect))
 		} else {
 			drift = fmt.Sprintf("%s was deleted on the host since the last push", pp.Path)
 		}
@@ -185,7 +199,11 @@ func describeExpect(es []expectation) string {
 		if e.Absent {
 			parts = append(parts, "absent")
 		} else {
-			parts = append(parts, fmt.Sprintf("sha256 %.12s mode %s", e.SHA256, e.Mode))
+			s := fmt.Sprintf("sha256 %.12s mode %s", e.SHA256, e.Mode)
+			if e.Owned {
+				s += fmt.Sprintf(" owner %d:%d", e.UID, e.GID)
+			}
+			parts = append(parts, s)
 		}
 	}
 	return strings.Join(parts, " or ")

@@ -45,6 +45,16 @@ func (c *conn) lstat(p string) (fs.FileInfo, error) {
 	return fi, err
 }
 
+func (c *conn) readLink(p string) (string, error) {
+	var t string
+	err := c.do("readlink", p, func() error {
+		var err error
+		t, err = c.sftp.ReadLink(p)
+		return err
+	})
+	return t, err
+}
+
 func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // inspect reads p: its type, mode, owner and, for a regular file, its
@@ -171,8 +181,45 @@ func (c *conn) remove(p string) error {
 	return c.do("remove", p, func() error { return c.sftp.Remove(p) })
 }
 
+// DirMode is the mode of every directory push creates. It is set
+// explicitly after each mkdir: the SFTP server applies its own umask
+// (internal-sftp -u 0000 would leave a world-writable directory).
+const DirMode fs.FileMode = 0o755
+
+// mkdirAll creates p and its missing parents, each with DirMode. An
+// existing component that is not a directory (a symlink included) is
+// an error.
 func (c *conn) mkdirAll(p string) error {
-	return c.do("mkdir", p, func() error { return c.sftp.MkdirAll(p) })
+	p = path.Clean(p)
+	if p == "/" || p == "." {
+		return nil
+	}
+	fi, err := c.lstat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("mkdir %s: it exists as a %s, expected a directory: %w", p, kindOfAny(fi.Mode()), ErrUnsafeTarget)
+	case !notExist(err):
+		return err
+	}
+	if err := c.mkdirAll(path.Dir(p)); err != nil {
+		return err
+	}
+	if err := c.do("mkdir", p, func() error { return c.sftp.Mkdir(p) }); err != nil {
+		return err
+	}
+	return c.do("chmod", p, func() error { return c.sftp.Chmod(p, DirMode) })
+}
+
+func kindOfAny(m fs.FileMode) string {
+	if m&fs.ModeSymlink != 0 {
+		return "symlink"
+	}
+	if m.IsRegular() {
+		return "regular file"
+	}
+	return kindOf(m)
 }
 
 func (c *conn) readDir(p string) ([]fs.FileInfo, error) {

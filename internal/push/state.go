@@ -39,6 +39,10 @@ type State struct {
 	Generation   int                     `json:"generation"`
 	SourceSHA256 string                  `json:"source_sha256,omitempty"`
 	Files        []compile.ManifestEntry `json:"files"` // sorted by path
+	// PendingReload are reload steps that failed (the first) or did not
+	// run after it: the next push runs them again, though no file
+	// differs, until they succeed.
+	PendingReload []string `json:"pending_reload,omitempty"`
 }
 
 func (s *State) entry(p string) *compile.ManifestEntry {

@@ -83,6 +83,7 @@ exit 0
 // Fleet is a set of sshd hosts sharing one client key.
 type Fleet struct {
 	t         testing.TB
+	opts      Options
 	sshd      string
 	Dir       string
 	User      string
@@ -108,6 +109,19 @@ type Host struct {
 // Start runs one sshd per name, on 127.0.0.(first), 127.0.0.(first+1), …
 func Start(t testing.TB, first int, names ...string) *Fleet {
 	t.Helper()
+	return StartWith(t, Options{}, first, names...)
+}
+
+// Options change how the fleet's sshds run.
+type Options struct {
+	// SFTPUmask, when set, is the umask internal-sftp applies to the
+	// files and directories it creates (its -u flag).
+	SFTPUmask string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options, first int, names ...string) *Fleet {
+	t.Helper()
 	sshd := RequireSSHD(t)
 	u, err := user.Current()
 	if err != nil {
@@ -121,7 +135,7 @@ func Start(t testing.TB, first int, names ...string) *Fleet {
 		}
 	}
 	dir := t.TempDir()
-	f := &Fleet{t: t, sshd: sshd, Dir: dir, User: u.Username, Hosts: map[string]*Host{}}
+	f := &Fleet{t: t, opts: opts, sshd: sshd, Dir: dir, User: u.Username, Hosts: map[string]*Host{}}
 	f.ClientKey = filepath.Join(dir, "client_key")
 	keygen(t, f.ClientKey, "")
 	pub, err := os.ReadFile(f.ClientKey + ".pub")
@@ -168,7 +182,7 @@ func (f *Fleet) start(name, addr string) {
 			"KbdInteractiveAuthentication no",
 			"PubkeyAuthentication yes",
 			"PermitRootLogin prohibit-password",
-			"Subsystem sftp internal-sftp",
+			strings.TrimSpace("Subsystem sftp internal-sftp " + umaskFlag(f.opts.SFTPUmask)),
 			"MaxStartups 100",
 			"LogLevel ERROR",
 			// HOME too: the login shell must not read the real
@@ -202,6 +216,13 @@ func (f *Fleet) start(name, addr string) {
 		lastErr = h.stderr.String()
 	}
 	t.Fatalf("sshd for %s did not start:\n%s", name, lastErr)
+}
+
+func umaskFlag(u string) string {
+	if u == "" {
+		return ""
+	}
+	return "-u " + u
 }
 
 // Endpoint is host:port of the host's sshd.

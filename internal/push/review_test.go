@@ -1,0 +1,176 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/push/pushtest"
+)
+
+// Regression tests for the findings of the security review.
+
+// A directory on the host replaced by a symlink since (or before) the
+// first push is not followed: push refuses with a drift error naming
+// the host and the directory, and nothing lands outside the root.
+func TestSymlinkedDirectoryRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 141, "app1")
+	h := e.f.Hosts["app1"]
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(h.Root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(h.Root, "etc/nginx")); err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []bool{false, true} {
+		o := e.opts(1)
+		o.Force = force
+		_, err := Run(context.Background(), o)
+		if !errors.Is(err, ErrDrift) {
+			t.Fatalf("force=%v: err = %v, want drift", force, err)
+		}
+		if want := "app1: /etc/nginx is a symlink (to " + outside + ") on the host, expected a directory"; !strings.Contains(err.Error(), want) {
+			t.Errorf("force=%v: error %q does not contain %q", force, err, want)
+		}
+		ents, _ := os.ReadDir(outside)
+		if len(ents) != 0 {
+			t.Fatalf("force=%v: push wrote outside the root: %v", force, ents)
+		}
+	}
+}
+
+// With an SFTP server whose umask is 0000, every directory push creates
+// is still 0755, not world-writable.
+func TestCreatedDirectoriesMode(t *testing.T) {
+	t.Parallel()
+	f := pushtest.StartWith(t, pushtest.Options{SFTPUmask: "0000"}, 151, "app1")
+	e := &env{t: t, f: f, health: pushtest.StartHealth(t), known: f.KnownHosts(true)}
+	h := f.Hosts["app1"]
+	h.Stub(t, "/srv/app/venv/bin/gunicorn")
+	run1(t, e.opts(1))
+	n := 0
+	filepath.Walk(h.Root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.IsDir() || p == h.Root || strings.HasPrefix(p, h.Root+"/srv/app/venv") {
+			return nil
+		}
+		n++
+		if fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: mode %04o, want 0755", strings.TrimPrefix(p, h.Root), fi.Mode().Perm())
+		}
+		return nil
+	})
+	if n < 3 {
+		t.Fatalf("only %d directories created", n)
+	}
+}
+
+// A file whose owner was changed on the host since the last push is
+// drift, like a changed content or mode: the push stops and names it.
+func TestOwnerChangeIsDrift(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 161, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	conf := filepath.Join(h.Root, "etc/app/gunicorn.conf.py")
+	if err := os.Lchown(conf, 4321, 4321); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), e.opts(1))
+	if !errors.Is(err, ErrDrift) {
+		t.Fatalf("err = %v, want drift", err)
+	}
+	if want := "app1: /etc/app/gunicorn.conf.py was changed on the host since the last push (now sha256 "; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "owner 4321:4321; pushed ") {
+		t.Errorf("error does not name the host, file and owner: %v", err)
+	}
+	if fi, err := os.Stat(conf); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 4321 {
+		t.Errorf("owner overwritten without --force: %v", err)
+	}
+}
+
+// Push runs only commands of the reviewed manifest: a validate or
+// reload command written into the host's state file is not run (and is
+// named in a note), while the manifest's commands still are.
+func TestHostRecordCommandsNotRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 171, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	h.Commands(t)
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	var st map[string]any
+	readJSONFile(t, sp, &st)
+	for _, f := range st["files"].([]any) {
+		m := f.(map[string]any)
+		if m["path"] == "/etc/app/gunicorn.conf.py" {
+			m["validate"] = "nginx -t -c /etc/passwd"
+			m["reload"] = "systemctl restart evil.service"
+		}
+	}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(sp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := run1(t, e.opts(2))
+	got := h.Commands(t)
+	for _, c := range got {
+		if strings.Contains(c, "/etc/passwd") || strings.Contains(c, "evil") {
+			t.Errorf("ran %q from the host's state file", c)
+		}
+	}
+	if !slices.Contains(got, "gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app") {
+		t.Errorf("the manifest's validate command did not run: %q", got)
+	}
+	r := result(t, sum, "app1")
+	if !slices.ContainsFunc(r.Plan.Notes, func(n string) bool {
+		return strings.Contains(n, `"systemctl restart evil.service" comes from the host's records`)
+	}) {
+		t.Errorf("no note about the dropped command: %q", r.Plan.Notes)
+	}
+}
+
+// A reload that failed stays owed: the next push, with no file to
+// change, runs it again, and once it succeeds the push after runs
+// nothing.
+func TestFailedReloadRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 181, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	h.Commands(t)
+	h.FailCommand(t, "systemctl", "Job for app.service failed")
+	if _, err := Run(context.Background(), e.opts(2)); !errors.Is(err, ErrReload) {
+		t.Fatalf("err = %v, want a reload failure", err)
+	}
+	var st State
+	readJSONFile(t, filepath.Join(h.Root, statePath("fleet")), &st)
+	if len(st.PendingReload) == 0 {
+		t.Errorf("no pending reload recorded: %+v", st)
+	}
+	h.FailCommand(t, "systemctl", "")
+	h.Commands(t)
+	sum := run1(t, e.opts(2))
+	got := h.Commands(t)
+	if !slices.Contains(got, "systemctl reload app.service") {
+		t.Errorf("the failed reload was not retried; ran %q", got)
+	}
+	if r := result(t, sum, "app1"); r.Status != StatusDone || r.Created+r.Updated+r.Removed != 0 {
+		t.Errorf("retry push: %+v", r)
+	}
+	run1(t, e.opts(2))
+	if got := h.Commands(t); len(got) > 0 {
+		t.Errorf("reload retried after it succeeded: %q", got)
+	}
+	var after State
+	readJSONFile(t, filepath.Join(h.Root, statePath("fleet")), &after)
+	if len(after.PendingReload) != 0 {
+		t.Errorf("pending reload left: %q", after.PendingReload)
+	}
+}
