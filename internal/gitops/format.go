@@ -6,12 +6,18 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
 
 // TextOptions shape the terminal report.
 type TextOptions struct {
 	Stat  bool // the summary table alone, no diffs
 	Color bool // ANSI colours: the caller decides (a TTY, no NO_COLOR)
+	// Escape shows control characters of the rendered files (an escape
+	// sequence a stack put in a file, say) as \xNN rather than writing
+	// them to the terminal, where they would act: the caller sets it
+	// for a TTY.
+	Escape bool
 }
 
 // ANSI SGR sequences, git's choice of colours.
@@ -54,7 +60,11 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 				fmt.Fprintf(ew, "# %s: %s\n", f.Path, noiseWords(f, "-"))
 				continue
 			}
-			writeDiff(ew, f.Diff, o.Color)
+			d := f.Diff
+			if o.Escape {
+				d = escapeControl(d)
+			}
+			writeDiff(ew, d, o.Color)
 		}
 	}
 	return ew.err
@@ -321,4 +331,28 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
+}
+
+// escapeControl writes the control characters of s other than newline
+// and tab as \xNN (\uNNNN above 0xff).
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, isEscaped) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isEscaped(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
+}
+
+func isEscaped(r rune) bool {
+	return r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r))
 }

@@ -97,7 +97,7 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			}
 			vm.TLANode("host", hostNode)
 		}
-		out, err := vm.Evaluate(node)
+		out, err := evaluate(g.spec.File+" ("+where+")", func() (string, error) { return vm.Evaluate(node) })
 		if err != nil {
 			d := diagnose(err, name, imp)
 			d.Path = "" // a path in the returned files, not in the stack

@@ -89,7 +89,7 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 	if err != nil {
 		return nil, nil, toError(err, src.Name, imp)
 	}
-	out, err := vm.Evaluate(node)
+	out, err := evaluate(src.Name, func() (string, error) { return vm.Evaluate(node) })
 	if err != nil {
 		var re gojsonnet.RuntimeError
 		if errors.As(err, &re) && re.Msg == "Missing argument: stack" {

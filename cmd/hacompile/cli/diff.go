@@ -82,7 +82,7 @@ something changed and --exit-code is given; 1 on error.`,
 			case "markdown":
 				err = gitops.WriteMarkdown(stdout, rep, limit)
 			default:
-				err = gitops.WriteText(stdout, rep, gitops.TextOptions{Stat: stat, Color: diffColor(stdout)})
+				err = gitops.WriteText(stdout, rep, gitops.TextOptions{Stat: stat, Color: diffColor(stdout), Escape: isTerminal(stdout)})
 			}
 			if err != nil {
 				return err

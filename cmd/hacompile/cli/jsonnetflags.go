@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/jsonnet"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -32,6 +33,8 @@ func addStackFlags(c *cobra.Command) {
 		c.Flags().StringArray(f.name, nil, f.usage)
 	}
 	c.Flags().StringArrayP("jpath", "J", nil, "Jsonnet library `dir` for imports (repeatable, right-most wins)")
+	c.Flags().Duration("jsonnet-time", jsonnet.Budget.Time, "longest one Jsonnet evaluation may run before hacompile stops (exit 1)")
+	c.Flags().Uint64("jsonnet-memory-mib", jsonnet.Budget.Memory>>20, "most memory in MiB one Jsonnet evaluation may take before hacompile stops (exit 1)")
 }
 
 // compileOptions reads the stack flags of cmd, if it has them.
@@ -58,6 +61,19 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 		}
 	}
 	o.Jsonnet.JPath, _ = cmd.Flags().GetStringArray("jpath")
+	// The budget stops a runaway evaluation; it changes no output.
+	if d, err := cmd.Flags().GetDuration("jsonnet-time"); err == nil {
+		if d <= 0 {
+			return o, usageError{fmt.Errorf("--jsonnet-time %s: want a positive duration", d)}
+		}
+		jsonnet.Budget.Time = d
+	}
+	if m, err := cmd.Flags().GetUint64("jsonnet-memory-mib"); err == nil {
+		if m == 0 {
+			return o, usageError{fmt.Errorf("--jsonnet-memory-mib 0: want a positive number of MiB")}
+		}
+		jsonnet.Budget.Memory = m << 20
+	}
 	return o, nil
 }
 

@@ -140,6 +140,12 @@ func (s *server) watch(ctx context.Context) {
 func (s *server) handler() http.Handler {
 	files := http.FileServer(http.Dir(filepath.Join(s.out, site.Dir)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !localHost(r.Host) {
+			// A name other than localhost is a page elsewhere reaching
+			// this server by DNS rebinding.
+			http.Error(w, "hacompile serve answers only to localhost and IP addresses", http.StatusForbidden)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(w, "read only", http.StatusMethodNotAllowed)
 			return
@@ -181,4 +187,15 @@ func warnNonLoopback(w io.Writer, a net.Addr) {
 		return
 	}
 	fmt.Fprintf(w, "hacompile: serve: listening on %s, not loopback: anyone who reaches it can read the runbook\n", a)
+}
+
+// localHost reports whether a request's Host header names this server
+// as a browser on this machine does: localhost, or an IP address (which
+// no other site's DNS name can rebind to).
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }

@@ -98,6 +98,23 @@ func TestServe(t *testing.T) {
 	if code, body := get(t, base+"stacks/web/index.html"); code != 200 || !strings.Contains(body, "first version") {
 		t.Fatalf("GET stack page: %d %q", code, body)
 	}
+	// DNS rebinding: a page of another site reaches the server under
+	// that site's name; only localhost and IP addresses are answered.
+	for host, want := range map[string]int{"evil.example:80": 403, "evil.example": 403, "localhost:8080": 200, "127.0.0.1": 200, "[::1]:8080": 200} {
+		req, err := http.NewRequest("GET", base, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET / with Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	resp, err := http.Post(base, "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,37 @@
+package jsonnet_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/jsonnet"
+)
+
+// TestEvalBudget: an evaluation that would exhaust memory
+// (std.makeArray(1e9, ...)) or run on ends the process with a message
+// naming the file and the limit, and exit status 1, instead of being
+// killed by the kernel or the Go runtime. Each runs in a child process
+// with a small budget.
+func TestEvalBudget(t *testing.T) {
+	if prog := os.Getenv("HACOMPILE_BUDGET_CHILD"); prog != "" {
+		jsonnet.Budget.Time, jsonnet.Budget.Memory = 3*time.Second, 64<<20
+		_, _, err := jsonnet.EvalStack(jsonnet.Source{Name: "stacks/big.jsonnet", Data: []byte(prog)}, jsonnet.Options{})
+		t.Fatalf("evaluation returned: %v", err)
+	}
+	for _, tc := range []struct{ prog, want string }{
+		{`{a: std.length(std.makeArray(3e7, function(i) i))}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it used more than 64 MiB of memory"},
+		{`{a: std.length(std.makeArray(1e9, function(i) [i]))}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it"},
+		{`local f(n, acc) = if n == 0 then acc else f(n - 1, (acc + 1) % 7) tailstrict; {a: f(1e9, 0)}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it ran longer than 3s"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEvalBudget$")
+		cmd.Env = append(os.Environ(), "HACOMPILE_BUDGET_CHILD="+tc.prog)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "hacompile: "+tc.want) {
+			t.Errorf("%s: %v\n%.2000s", tc.prog, err, out)
+		}
+	}
+}
