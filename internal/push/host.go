@@ -78,6 +78,7 @@ func (r *hostRun) preflight(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.lk.heartbeat(r.o.clock)
 	}
 	if err := r.load(); err != nil {
 		return err
@@ -301,6 +302,15 @@ func (r *hostRun) reviewedActions(p *Plan, changes []Change) []Change {
 		p.Notes = append(p.Notes, fmt.Sprintf("not run: %q comes from the host's records, not from the reviewed manifest", s))
 	}
 	return out
+}
+
+// writeRecord writes one of the host's records (state or generation)
+// after checking that this push still holds the lock.
+func (r *hostRun) writeRecord(p string, v any) error {
+	if err := r.lk.check(r.o.Stack); err != nil {
+		return err
+	}
+	return r.c.writeJSON(p, v)
 }
 
 // checkDirs lstats every component of the host directory dir below the
@@ -609,7 +619,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	// The record goes down before any target changes, so a push cut off
 	// from here on is resumed (or rolled back) by the next run.
-	if err := r.c.writeJSON(r.root(dir+"/generation.json"), g); err != nil {
+	if err := r.writeRecord(r.root(dir+"/generation.json"), g); err != nil {
 		return err
 	}
 
@@ -651,7 +661,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 			return errors.Join(fmt.Errorf("%w: %w", ErrValidate, err), fmt.Errorf("%w: %w; the host may hold a mix of old and new files: run hacompile rollback or inspect %s", ErrRestore, rerr, dir))
 		}
 		g.Status = genReverted
-		if werr := r.c.writeJSON(r.root(dir+"/generation.json"), g); werr != nil {
+		if werr := r.writeRecord(r.root(dir+"/generation.json"), g); werr != nil {
 			return errors.Join(verr, werr)
 		}
 		r.res.Status = StatusReverted
@@ -712,7 +722,7 @@ func (r *hostRun) setPending(steps []string) error {
 		return nil
 	}
 	r.written.PendingReload = slices.Clone(steps)
-	return r.c.writeJSON(r.root(statePath(r.o.Stack)), r.written)
+	return r.writeRecord(r.root(statePath(r.o.Stack)), r.written)
 }
 
 // generation starts the record of this run, or continues the one a
@@ -834,7 +844,7 @@ func (r *hostRun) recordUnchanged() error {
 		st.PendingReload = r.state.PendingReload
 	}
 	r.written = st
-	return r.c.writeJSON(r.root(statePath(r.o.Stack)), st)
+	return r.writeRecord(r.root(statePath(r.o.Stack)), st)
 }
 
 // record writes the host's new State and marks the generation applied;
@@ -849,7 +859,7 @@ func (r *hostRun) record(g *Generation) error {
 				st.Generation = g.Number
 			}
 			st.PendingReload = nil
-			if err := r.c.writeJSON(sp, &st); err != nil {
+			if err := r.writeRecord(sp, &st); err != nil {
 				return err
 			}
 			r.written = &st
@@ -858,21 +868,21 @@ func (r *hostRun) record(g *Generation) error {
 		}
 	} else {
 		st := r.newState(g.Number)
-		if err := r.c.writeJSON(sp, st); err != nil {
+		if err := r.writeRecord(sp, st); err != nil {
 			return err
 		}
 		r.written = st
 	}
 	if g != nil {
 		g.Status = genApplied
-		if err := r.c.writeJSON(r.root(genDir(r.o.Stack, g.Number)+"/generation.json"), g); err != nil {
+		if err := r.writeRecord(r.root(genDir(r.o.Stack, g.Number)+"/generation.json"), g); err != nil {
 			return err
 		}
 	}
 	if r.rollback {
 		t := *r.target
 		t.Status = genRolledBack
-		return r.c.writeJSON(r.root(genDir(r.o.Stack, t.Number)+"/generation.json"), &t)
+		return r.writeRecord(r.root(genDir(r.o.Stack, t.Number)+"/generation.json"), &t)
 	}
 	return nil
 }

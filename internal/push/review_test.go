@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hacompile/hacompile/internal/push/pushtest"
 )
@@ -173,4 +174,67 @@ func TestFailedReloadRetried(t *testing.T) {
 	if len(after.PendingReload) != 0 {
 		t.Errorf("pending reload left: %q", after.PendingReload)
 	}
+}
+
+// A push whose validate command runs longer than --lock-timeout keeps
+// its lock (its heartbeat refreshes it), so a second push is refused
+// instead of taking the lock over; the first completes.
+func TestLockHeldThroughLongCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 191, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	// SFTP carries whole seconds of mtime: the timeout is well above.
+	h.SlowCommand(t, "gunicorn", 8)
+	o1 := e.opts(2)
+	o1.By, o1.LockTimeout = "first@push", 3*time.Second
+	first := background(o1)
+	time.Sleep(5 * time.Second) // the first is in its slow gunicorn --check-config
+	o2 := e.opts(2)
+	o2.LockTimeout = 3 * time.Second
+	_, err := Run(context.Background(), o2)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "held by first@push (pid 4242)") {
+		t.Errorf("second push: %v, want the lock held by first@push", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first push: %v", err)
+	}
+}
+
+// A push whose lock was taken over (here: replaced by another token)
+// writes none of the host's records and fails naming the new holder.
+func TestLostLockStopsRecordWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 201, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	before, _ := os.ReadFile(sp)
+	h.SlowCommand(t, "gunicorn", 2)
+	first := background(e.opts(2))
+	time.Sleep(1 * time.Second) // the push is in its slow gunicorn --check-config
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+	if err := os.WriteFile(lp, []byte(`{"by":"other@push","pid":7,"token":"theirs"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := <-first
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "app1: "+lockPath("fleet")+" was taken over by other@push (pid 7)") {
+		t.Errorf("err = %v, want the lock taken over", err)
+	}
+	if after, _ := os.ReadFile(sp); string(after) != string(before) {
+		t.Error("the state file was written without the lock")
+	}
+	if b, _ := os.ReadFile(lp); !strings.Contains(string(b), "theirs") {
+		t.Error("the other push's lock was removed")
+	}
+}
+
+// background runs a push and delivers its error.
+func background(o Options) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), o)
+		done <- err
+	}()
+	return done
 }

@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -176,11 +177,15 @@ type LockInfo struct {
 // mtime the holder refreshes, so a lock left by a crashed push can be
 // recognised as stale.
 type lock struct {
-	c       *conn
-	path    string
-	info    LockInfo
-	stale   time.Duration
+	c     *conn
+	path  string
+	info  LockInfo
+	stale time.Duration
+
+	mu      sync.Mutex
 	touched time.Time
+	stop    chan struct{} // closed by release: ends the heartbeat
+	done    chan struct{} // closed when the heartbeat has ended
 }
 
 // acquire creates the lock file or reports who holds it. A lock not
@@ -246,7 +251,12 @@ func orUnknown(s string) string {
 // refresh moves the lock's mtime forward when a third of the stale
 // period has passed, so long rollouts keep it.
 func (l *lock) refresh(now time.Time) {
-	if l == nil || now.Sub(l.touched) < l.stale/3 {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.touched) < l.stale/3 {
 		return
 	}
 	if l.c.do("touch", l.path, func() error { return l.c.sftp.Chtimes(l.path, now, now) }) == nil {
@@ -254,10 +264,58 @@ func (l *lock) refresh(now time.Time) {
 	}
 }
 
+// heartbeat refreshes the lock every third of the stale period until
+// release, also while a long validate or reload command runs: a lock
+// whose holder is alive never looks stale, so another push takes over
+// only a lock whose holder is gone.
+func (l *lock) heartbeat(clock func() time.Time) {
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	every := max(l.stale/3, time.Millisecond)
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				l.refresh(clock())
+			}
+		}
+	}()
+}
+
+// check makes sure the lock is still this push's before a record is
+// written: a push that lost it (taken over as stale) must not write.
+func (l *lock) check(stack string) error {
+	if l == nil {
+		return nil
+	}
+	var held LockInfo
+	found, err := l.c.readJSON(l.path, &held)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%s was removed while this push held it; not writing the host's records: %w", lockPath(stack), ErrLocked)
+	}
+	if held.Token != l.info.Token {
+		return fmt.Errorf("%s was taken over by %s (pid %d) while this push held it; not writing the host's records: %w",
+			lockPath(stack), orUnknown(held.By), held.PID, ErrLocked)
+	}
+	return nil
+}
+
 // release removes the lock if it is still this push's.
 func (l *lock) release() error {
 	if l == nil {
 		return nil
+	}
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+		l.stop = nil
 	}
 	var held LockInfo
 	if found, err := l.c.readJSON(l.path, &held); err != nil || !found || held.Token != l.info.Token {
