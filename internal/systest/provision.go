@@ -192,7 +192,7 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	}
 	slow, _ := e.newLoad(door, hold)
 	slow.URL += "slow"
-	slow.Workers = 4
+	slow.Workers = 6 // two per host of three: some are on the host as it is drained
 	slow.Sources, slow.Pace = nil, 0
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -218,10 +218,12 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	}
 	all := append(fast.Samples(), slow.Samples()...)
 	st := summarize(all)
+	// In flight: slow requests the host was serving while the push ran
+	// (the balancers reload somewhere inside it, one after another).
 	inFlight, after := 0, 0
-	tPush := pushAt.Sub(slow.begin)
+	tPush, tEnd := pushAt.Sub(slow.begin), doneAt.Sub(slow.begin)
 	for _, x := range slow.Samples() {
-		if x.Backend == victim && x.OK() && x.Start < tPush && x.Start+x.Latency > tPush {
+		if x.Backend == victim && x.OK() && x.Start < tEnd && x.Start+x.Latency > tPush {
 			inFlight++
 		}
 	}
@@ -244,7 +246,7 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	}
 	sr.Phases = append(sr.Phases, &Phase{Name: "drain " + victim, Stats: st, DetectS: -1, RecoverS: -1, FailWindowS: failWindow(all)})
 	sr.check(fmt.Sprintf("drain %s: no request fails, and its slow requests in flight finish", victim), st.Failed == 0 && inFlight > 0,
-		"%d of %d failed; %d slow requests were on %s as the push began%s", st.Failed, st.Requests, inFlight, victim, failSample(failed))
+		"%d of %d failed; %d slow requests were on %s while the push ran%s", st.Failed, st.Requests, inFlight, victim, failSample(failed))
 	sr.check(fmt.Sprintf("drain %s: no new request reaches it once the push is done", victim), after == 0, "%d did%s", after, late)
 	// The stack is now as pushed.
 	e.mu.Lock()
