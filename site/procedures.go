@@ -658,8 +658,8 @@ func restartedBySettings(sc *stackCtx, h *schema.Host) []string {
 		}
 		var units []string
 		for _, o := range f.Reload.Ops() {
-			if rest, ok := strings.CutPrefix(o.Command, "systemctl restart "); ok {
-				units = append(units, strings.Fields(rest)...)
+			if a := o.Args(); len(a) > 2 && a[0] == "systemctl" && a[1] == "restart" {
+				units = append(units, a[2:]...)
 			}
 		}
 		return units

@@ -28,13 +28,9 @@ func (e *env) awsStandIn(m *Machine, host string) error {
 	if sc == nil || len(sc.Secrets) == 0 || !slices.Contains(e.instances, host) {
 		return nil
 	}
-	need, err := instance.Needed(e.s)
-	if err != nil {
-		return err
-	}
 	values := map[string]string{}
 	for file, param := range sc.Secrets {
-		if need[file] == "root" && file == e.s.App.EnvironmentFile {
+		if file == e.s.App.EnvironmentFile {
 			values[param] = e.envFileBody(host)
 		} else {
 			values[param] = e.secret()

@@ -20,7 +20,7 @@ func instances(st *Stack) (*Stack, []string) {
 	if t == nil {
 		return st, nil
 	}
-	n := max(s.Scaling.Min, 2)
+	n := minInstances(s.Scaling)
 	c := *s
 	c.Hosts = maps.Clone(s.Hosts)
 	delete(c.Hosts, t.Name)
@@ -37,23 +37,34 @@ func instances(st *Stack) (*Stack, []string) {
 	c.Scaling.TemplateHost = names[0]
 	c.Reindex()
 	out := &Stack{Stack: &c, UserData: maps.Clone(st.UserData), Set: st.Set}
-	delete(out.UserData, t.Name)
 	for _, f := range st.Files {
 		if f.Host != t.Name {
 			out.Files = append(out.Files, f)
-			continue
-		}
-		for _, name := range names {
-			g := f
-			g.Host = name
-			out.Files = append(out.Files, g)
 		}
 	}
 	for _, name := range names {
-		out.UserData[name] = st.UserData[t.Name]
+		out.addInstance(st, t.Name, name)
 	}
+	delete(out.UserData, t.Name)
 	return out, names
 }
+
+// addInstance gives instance name the rendered files and the user data
+// of the template host in from: an instance boots from the launch
+// template and runs what it carries.
+func (st *Stack) addInstance(from *Stack, template, name string) {
+	for _, f := range from.Files {
+		if f.Host == template {
+			f.Host = name
+			st.Files = append(st.Files, f)
+		}
+	}
+	st.UserData[name] = from.UserData[template]
+}
+
+// minInstances is how many instances the test runs for the group: its
+// minimum, and at least two, so a fault has another to go to.
+func minInstances(sc *schema.Scaling) int { return max(sc.Min, 2) }
 
 // awsTargetGroup is what the stand-in reads of the rendered target group
 // (aws/target-group.json).
@@ -104,7 +115,8 @@ func albSpec(s *schema.Stack, tg awsTargetGroup) (doLoadBalancer, error) {
 // group's template host as the group's minimum of instances.
 func Describe(s *schema.Stack) string {
 	if t := s.ScalingTemplateHost(); t != nil {
-		return fmt.Sprintf("%d hosts (%s as %d instances of the Auto Scaling group)", len(s.Hosts)-1+max(s.Scaling.Min, 2), t.Name, max(s.Scaling.Min, 2))
+		n := minInstances(s.Scaling)
+		return fmt.Sprintf("%d hosts (%s as %d instances of the Auto Scaling group)", len(s.Hosts)-1+n, t.Name, n)
 	}
 	return fmt.Sprintf("%d hosts", len(s.Hosts))
 }

@@ -448,13 +448,7 @@ func (e *env) scaleOut(ctx context.Context, sr *ScenarioReport) {
 	c.Hosts[name] = &h
 	c.Reindex()
 	st := &Stack{Stack: c, Files: slices.Clone(e.st.Files), UserData: maps.Clone(e.st.UserData), Set: e.st.Set}
-	for _, f := range e.st.Files {
-		if f.Host == t.Name {
-			f.Host = name
-			st.Files = append(st.Files, f)
-		}
-	}
-	st.UserData[name] = e.st.UserData[t.Name]
+	st.addInstance(e.st, t.Name, name)
 	e.mu.Lock()
 	e.s, e.st = c, st
 	e.addrs[name] = addr
