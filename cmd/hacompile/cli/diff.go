@@ -39,12 +39,12 @@ are summarised in one line instead of shown line by line.
 pull-request comment with a collapsible section per changed host, cut to
 --markdown-limit bytes with a note saying what was left out.
 
-Exit status: 0 when nothing changed, or changes without --exit-code; 2 when
-something changed and --exit-code is given; 1 on error.`,
+Exit status: 0 when nothing changed, or changes without --exit-code; 6 when
+something changed and --exit-code is given; 1 on error; 2 on a usage error.`,
 		Example: `  hacompile diff                       # against the merge base with main
   hacompile diff --base HEAD~1 --stat
   hacompile diff --output markdown > comment.md
-  hacompile diff --exit-code --stat    # CI: exit 2 when the rendered files change`,
+  hacompile diff --exit-code --stat    # CI: exit 6 when the rendered files change`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {
 			case "text", "json", "markdown":
@@ -96,7 +96,7 @@ something changed and --exit-code is given; 1 on error.`,
 	c.Flags().StringVar(&base, "base", "", "revision to compare with (default: merge base of HEAD and the default branch, else HEAD)")
 	c.Flags().BoolVar(&stat, "stat", false, "print the summary table only, no diffs")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
-	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when the rendered files changed")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 6 when the rendered files changed (1 is a failure, 2 a usage error)")
 	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
 	addStackFlags(c)
 	return c

@@ -16,13 +16,16 @@ import (
 	"github.com/hacompile/hacompile/schema"
 )
 
-// Exit codes, as Terraform, Helm and cue use them.
+// Exit codes. Each means one thing, so a CI script can tell them apart:
+// 0 success, 1 failure, 2 usage error (as cue, Terraform and Helm use
+// them), push's 3/4/5 (exitHostKeyUnknown, exitHostKeyChanged,
+// exitDrift), and 6 for diff --exit-code's "the rendered files changed".
+// TestExitCodesDistinct keeps them apart.
 const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
-	// exitChanged is diff --exit-code's "the rendered files changed".
-	exitChanged = 2
+	exitChanged = 6
 )
 
 // Main runs the command line with os.Args and returns the exit code.
@@ -87,7 +90,7 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // codedError ends the command with an exit code other than 0 and 1 (diff
-// --exit-code's 2 for "changed", push's 3/4/5) after the command has
+// --exit-code's 6 for "changed", push's 3/4/5) after the command has
 // printed everything itself.
 type codedError struct{ code int }
 
