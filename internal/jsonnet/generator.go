@@ -57,6 +57,9 @@ func (g *Generator) Kind() string { return "jsonnet:" + g.spec.File }
 // passed on: the sandbox prefix exists for the built-in generators'
 // tests.
 func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.File, error) {
+	if err := g.opts.checkCode(g.src.Name); err != nil {
+		return nil, err
+	}
 	vm, imp := newVM(g.src, g.opts)
 	node, name, err := vm.ImportAST(g.src.Name, g.spec.File)
 	if err != nil {

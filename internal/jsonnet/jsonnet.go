@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 
@@ -80,6 +81,9 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 	for k, v := range o.TLACode {
 		vm.TLACode(k, v)
 	}
+	if err := o.checkCode(src.Name); err != nil {
+		return nil, nil, err
+	}
 	var ne *NestingError
 	if errors.As(checkNesting(src.Data), &ne) {
 		return nil, nil, &schema.Error{Diags: []schema.Diagnostic{{File: src.Name, Line: ne.Line, Column: ne.Column, Severity: "error",
@@ -99,6 +103,25 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 		return nil, nil, toError(err, src.Name, imp)
 	}
 	return []byte(out), locate(node, src.Name, vm), nil
+}
+
+// checkCode holds the Jsonnet code given on the command line (--ext-code,
+// --tla-code) to a file's nesting limit: the parser would recurse into it
+// as deeply as into a file. file names the stack being evaluated.
+func (o Options) checkCode(file string) error {
+	for _, set := range []struct {
+		flag string
+		code map[string]string
+	}{{"--ext-code", o.ExtCode}, {"--tla-code", o.TLACode}} {
+		for _, k := range slices.Sorted(maps.Keys(set.code)) {
+			var ne *NestingError
+			if errors.As(checkNesting([]byte(set.code[k])), &ne) {
+				return &schema.Error{Diags: []schema.Diagnostic{{File: file, Severity: "error",
+					Message: fmt.Sprintf("%s %s: %v", set.flag, k, ne)}}}
+			}
+		}
+	}
+	return nil
 }
 
 func toError(err error, file string, imp *importer) error {

@@ -100,6 +100,8 @@ func TestEvalErrors(t *testing.T) {
 		{"ext-missing", "{ domain: std.extVar('domain') }", Options{}, "stacks/s.jsonnet:1:11: domain: Undefined external variable: domain"},
 		{"ext-code-syntax", "{ a: std.extVar('k') }", Options{ExtCode: map[string]string{"k": "{"}}, "stacks/s.jsonnet: --ext-code k: Unexpected: end of file while parsing field definition"},
 		{"tla-code-syntax", "function(k) { a: k }", Options{TLACode: map[string]string{"k": "[1"}}, "stacks/s.jsonnet: --tla-code k: Expected a comma before next array element"},
+		{"ext-code-nesting", "{ a: std.extVar('k') }", Options{ExtCode: map[string]string{"k": strings.Repeat("[", 100000)}}, "stacks/s.jsonnet: --ext-code k: line 1 column 1001: brackets nest deeper than 1000 levels (the limit of a Jsonnet file)"},
+		{"tla-code-nesting", "function(k) { a: k }", Options{TLACode: map[string]string{"k": "\n" + strings.Repeat("{a:", 5000)}}, "stacks/s.jsonnet: --tla-code k: line 2 column 3001: brackets nest deeper than 1000 levels (the limit of a Jsonnet file)"},
 		{"native", "{ a: std.native('parseYaml')('a: 1') }", Options{}, "stacks/s.jsonnet:1:6: a: Unexpected type null, expected function"},
 	}
 	for _, tt := range tests {
