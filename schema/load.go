@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,8 +96,8 @@ func fileErr(err error) string {
 	return err.Error()
 }
 
-// Load validates a stack given its file name and bytes.
-func (l *Loader) Load(path string, src []byte) (*Stack, error) {
+// loadCUE is Load without the budget.
+func (l *Loader) loadCUE(path string, src []byte) (*Stack, error) {
 	in := &input{rel: l.rel(path), src: src}
 	if f, err := parser.ParseFile(in.rel, src); err == nil {
 		in.file = f
@@ -108,6 +109,13 @@ func (l *Loader) Load(path string, src []byte) (*Stack, error) {
 		v := l.ctx.CompileBytes(src, cue.Filename(in.rel))
 		return v, v.Err()
 	})
+}
+
+// Load validates a stack given its file name and bytes, within the
+// evaluation budget (evalbudget.Limits): a CUE file of a few lines can
+// ask for gigabytes.
+func (l *Loader) Load(path string, src []byte) (*Stack, error) {
+	return evalbudget.Run(l.rel(path), "CUE", func() (*Stack, error) { return l.loadCUE(path, src) })
 }
 
 // LoadData validates a stack given as JSON data: the evaluation of a

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/internal/jsonnet"
 )
 
@@ -17,11 +18,11 @@ import (
 // with a small budget.
 func TestEvalBudget(t *testing.T) {
 	if prog := os.Getenv("HACOMPILE_BUDGET_CHILD"); prog != "" {
-		jsonnet.Budget.Time, jsonnet.Budget.Memory = 3*time.Second, 64<<20
+		evalbudget.Limits.Time, evalbudget.Limits.Memory = 3*time.Second, 64<<20
 		if os.Getenv("HACOMPILE_BUDGET_TIME_ONLY") != "" {
 			// The loop makes garbage as it runs: with the small memory
 			// budget, which limit stops it first depends on the machine.
-			jsonnet.Budget.Memory = 2 << 30
+			evalbudget.Limits.Memory = 2 << 30
 		}
 		_, _, err := jsonnet.EvalStack(jsonnet.Source{Name: "stacks/big.jsonnet", Data: []byte(prog)}, jsonnet.Options{})
 		t.Fatalf("evaluation returned: %v", err)

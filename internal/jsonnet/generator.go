@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"io/fs"
 	"maps"
 	"regexp"
@@ -100,7 +101,7 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			}
 			vm.TLANode("host", hostNode)
 		}
-		out, err := evaluate(g.spec.File+" ("+where+")", func() (string, error) { return vm.Evaluate(node) })
+		out, err := evalbudget.Run(g.spec.File+" ("+where+")", "Jsonnet", func() (string, error) { return vm.Evaluate(node) })
 		if err != nil {
 			d := diagnose(err, name, imp)
 			d.Path = "" // a path in the returned files, not in the stack

@@ -16,6 +16,7 @@ package jsonnet
 import (
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"io/fs"
 	"maps"
 	"path"
@@ -93,7 +94,7 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 	if err != nil {
 		return nil, nil, toError(err, src.Name, imp)
 	}
-	out, err := evaluate(src.Name, func() (string, error) { return vm.Evaluate(node) })
+	out, err := evalbudget.Run(src.Name, "Jsonnet", func() (string, error) { return vm.Evaluate(node) })
 	if err != nil {
 		var re gojsonnet.RuntimeError
 		if errors.As(err, &re) && re.Msg == "Missing argument: stack" {

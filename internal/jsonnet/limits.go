@@ -3,10 +3,6 @@ package jsonnet
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"runtime/metrics"
-	"sync"
-	"time"
 )
 
 // MaxNesting bounds how deeply a Jsonnet file's brackets ((, [, {) may
@@ -71,65 +67,4 @@ func checkNesting(src []byte) error {
 		}
 	}
 	return nil
-}
-
-// Budget bounds one Jsonnet evaluation (a stack file, or a custom
-// generator's run for a stack or host): its time, and how much the heap
-// may grow meanwhile. go-jsonnet cannot be interrupted, so an evaluation
-// over budget ends the process with the error (exit status 1) rather
-// than letting it exhaust memory or run on; no real stack comes near
-// the defaults.
-var Budget = struct {
-	Time   time.Duration
-	Memory uint64 // bytes
-}{Time: 2 * time.Minute, Memory: 8 << 30}
-
-// overBudget is what happens to an evaluation over budget: the
-// message, and exit status 1.
-var overBudget = func(msg string) {
-	fmt.Fprintln(os.Stderr, "hacompile: "+msg)
-	os.Exit(1)
-}
-
-// evaluate runs eval for the file named file within Budget.
-func evaluate(file string, eval func() (string, error)) (string, error) {
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	start := heapBytes()
-	go func() {
-		out, err := eval()
-		done <- result{out, err}
-	}()
-	deadline := time.NewTimer(Budget.Time)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case r := <-done:
-			return r.out, r.err
-		case <-deadline.C:
-			overBudget(fmt.Sprintf("%s: Jsonnet evaluation stopped: it ran longer than %s (the limit of one evaluation)", file, Budget.Time))
-			return "", fmt.Errorf("%s: Jsonnet evaluation ran longer than %s", file, Budget.Time)
-		case <-tick.C:
-			if h := heapBytes(); h > start && h-start > Budget.Memory {
-				overBudget(fmt.Sprintf("%s: Jsonnet evaluation stopped: it used more than %d MiB of memory (the limit of one evaluation)", file, Budget.Memory>>20))
-				return "", fmt.Errorf("%s: Jsonnet evaluation used more than %d MiB", file, Budget.Memory>>20)
-			}
-		}
-	}
-}
-
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-var heapMu sync.Mutex
-
-// heapBytes is the memory of the heap's live and not yet swept objects.
-func heapBytes() uint64 {
-	heapMu.Lock()
-	defer heapMu.Unlock()
-	metrics.Read(heapSample)
-	return heapSample[0].Value.Uint64()
 }

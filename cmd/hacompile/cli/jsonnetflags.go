@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/compile"
-	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -33,8 +33,24 @@ func addStackFlags(c *cobra.Command) {
 		c.Flags().StringArray(f.name, nil, f.usage)
 	}
 	c.Flags().StringArrayP("jpath", "J", nil, "Jsonnet library `dir` for imports (repeatable, right-most wins)")
-	c.Flags().Duration("jsonnet-time", jsonnet.Budget.Time, "longest one Jsonnet evaluation may run before hacompile stops (exit 1)")
-	c.Flags().Uint64("jsonnet-memory-mib", jsonnet.Budget.Memory>>20, "most memory in MiB one Jsonnet evaluation may take before hacompile stops (exit 1)")
+	c.Flags().Duration("eval-time", evalbudget.Limits.Time, "longest one evaluation of a stack file (CUE or Jsonnet) or custom generator may run before hacompile stops (exit 1)")
+	c.Flags().Uint64("eval-memory-mib", evalbudget.Limits.Memory>>20, "most memory in MiB one evaluation of a stack file or custom generator may take before hacompile stops (exit 1)")
+	// The names these flags had when only Jsonnet was bounded.
+	c.Flags().Duration("jsonnet-time", evalbudget.Limits.Time, "")
+	c.Flags().Uint64("jsonnet-memory-mib", evalbudget.Limits.Memory>>20, "")
+	_ = c.Flags().MarkHidden("jsonnet-time")
+	_ = c.Flags().MarkHidden("jsonnet-memory-mib")
+}
+
+// budgetFlag is the budget flag to read: name, or its older name old
+// when only that was given (with a warning on stderr, where it cannot
+// mix with a command's JSON output).
+func budgetFlag(cmd *cobra.Command, name, old string) string {
+	if !cmd.Flags().Changed(name) && cmd.Flags().Changed(old) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: warning: --%s is now --%s\n", old, name)
+		return old
+	}
+	return name
 }
 
 // compileOptions reads the stack flags of cmd, if it has them.
@@ -62,17 +78,19 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	}
 	o.Jsonnet.JPath, _ = cmd.Flags().GetStringArray("jpath")
 	// The budget stops a runaway evaluation; it changes no output.
-	if d, err := cmd.Flags().GetDuration("jsonnet-time"); err == nil {
+	if name := budgetFlag(cmd, "eval-time", "jsonnet-time"); cmd.Flags().Lookup(name) != nil {
+		d, _ := cmd.Flags().GetDuration(name)
 		if d <= 0 {
-			return o, usageError{fmt.Errorf("--jsonnet-time %s: want a positive duration", d)}
+			return o, usageError{fmt.Errorf("--%s %s: want a positive duration", name, d)}
 		}
-		jsonnet.Budget.Time = d
+		evalbudget.Limits.Time = d
 	}
-	if m, err := cmd.Flags().GetUint64("jsonnet-memory-mib"); err == nil {
+	if name := budgetFlag(cmd, "eval-memory-mib", "jsonnet-memory-mib"); cmd.Flags().Lookup(name) != nil {
+		m, _ := cmd.Flags().GetUint64(name)
 		if m == 0 {
-			return o, usageError{fmt.Errorf("--jsonnet-memory-mib 0: want a positive number of MiB")}
+			return o, usageError{fmt.Errorf("--%s 0: want a positive number of MiB", name)}
 		}
-		jsonnet.Budget.Memory = m << 20
+		evalbudget.Limits.Memory = m << 20
 	}
 	return o, nil
 }

@@ -1,0 +1,79 @@
+// Package evalbudget bounds one evaluation of a stack language: a CUE
+// stack file, a Jsonnet stack file, or a custom generator's run. Neither
+// CUE's nor go-jsonnet's evaluator can be interrupted, and an input of a
+// few lines can ask either for gigabytes (a string doubled thirty times,
+// std.makeArray(1e9, …)) or for hours, so an evaluation over its budget
+// ends the process with a message naming the file and the limit, and
+// exit status 1, rather than exhausting the machine's memory or running
+// on. No real stack comes near the defaults.
+package evalbudget
+
+import (
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// Limits is the budget of one evaluation: how long it may run, and how
+// much the heap may grow meanwhile (bytes). The command line sets it
+// (--eval-time, --eval-memory-mib).
+var Limits = struct {
+	Time   time.Duration
+	Memory uint64
+}{Time: 2 * time.Minute, Memory: 4 << 30}
+
+// Exceeded is what happens to an evaluation over budget: the message
+// on stderr, and exit status 1. Tests replace it.
+var Exceeded = func(msg string) {
+	fmt.Fprintln(os.Stderr, "hacompile: "+msg)
+	os.Exit(1)
+}
+
+// Run runs eval, the evaluation of file in language lang ("CUE",
+// "Jsonnet"), within Limits, and returns what it returns.
+func Run[T any](file, lang string, eval func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	start := heapBytes()
+	go func() {
+		v, err := eval()
+		done <- result{v, err}
+	}()
+	deadline := time.NewTimer(Limits.Time)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var zero T
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case <-deadline.C:
+			msg := fmt.Sprintf("%s: %s evaluation stopped: it ran longer than %s (the limit of one evaluation, --eval-time)", file, lang, Limits.Time)
+			Exceeded(msg)
+			return zero, fmt.Errorf("%s", msg)
+		case <-tick.C:
+			if h := heapBytes(); h > start && h-start > Limits.Memory {
+				msg := fmt.Sprintf("%s: %s evaluation stopped: it used more than %d MiB of memory (the limit of one evaluation, --eval-memory-mib)", file, lang, Limits.Memory>>20)
+				Exceeded(msg)
+				return zero, fmt.Errorf("%s", msg)
+			}
+		}
+	}
+}
+
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapMu sync.Mutex
+
+// heapBytes is the memory of the heap's live and not yet swept objects.
+func heapBytes() uint64 {
+	heapMu.Lock()
+	defer heapMu.Unlock()
+	metrics.Read(heapSample)
+	return heapSample[0].Value.Uint64()
+}
