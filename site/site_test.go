@@ -81,8 +81,18 @@ func TestRenderDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.EqualFunc(a, b, bytes.Equal) {
-		t.Fatal("two renders of the same stacks differ")
+	for _, p := range slices.Sorted(maps.Keys(a)) {
+		if !bytes.Equal(a[p], b[p]) {
+			i := 0
+			for i < min(len(a[p]), len(b[p])) && a[p][i] == b[p][i] {
+				i++
+			}
+			from := max(i-200, 0)
+			t.Errorf("two renders of the same stacks differ in %s at byte %d:\n%q\n%q", p, i, a[p][from:min(i+200, len(a[p]))], b[p][from:min(i+200, len(b[p]))])
+		}
+	}
+	if len(a) != len(b) {
+		t.Errorf("two renders of the same stacks have %d and %d pages", len(a), len(b))
 	}
 	for p, c := range a {
 		if strings.Contains(string(c), root) {
