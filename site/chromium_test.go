@@ -28,23 +28,10 @@ import (
 // index must load without fetch().
 func TestChromium(t *testing.T) {
 	files := exampleSite(t)
-	b := startChromium(t)
 	// A bound against a hung browser, not a measure of speed: loading
 	// every page took 87 s on a 2-core machine busy with other packages'
 	// tests.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	tb, err := b.newTab(ctx, 1280, 900)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	fsys := fstest.MapFS{}
-	for p, c := range files {
-		fsys[p] = &fstest.MapFile{Data: c, Mode: 0o644}
-	}
-	srv := httptest.NewServer(http.FileServerFS(fsys))
-	defer srv.Close()
+	ctx, tb, srv := openSite(t, files, 4*time.Minute)
 
 	pages := slices.Sorted(maps.Keys(files))
 	pages = slices.DeleteFunc(pages, func(p string) bool { return !strings.HasSuffix(p, ".html") })
@@ -142,6 +129,27 @@ func TestChromium(t *testing.T) {
 			t.Errorf("the harness missed a %s on a broken page; it saw:\n%s", want, got)
 		}
 	}
+}
+
+// openSite serves files over HTTP on loopback and opens a 1280×900 tab
+// of a headless Chromium, both stopped when the test ends; ctx bounds
+// the test's browsing.
+func openSite(t *testing.T, files map[string][]byte, bound time.Duration) (context.Context, *tab, *httptest.Server) {
+	t.Helper()
+	b := startChromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	t.Cleanup(cancel)
+	tb, err := b.newTab(ctx, 1280, 900)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	for p, c := range files {
+		fsys[p] = &fstest.MapFile{Data: c, Mode: 0o644}
+	}
+	srv := httptest.NewServer(http.FileServerFS(fsys))
+	t.Cleanup(srv.Close)
+	return ctx, tb, srv
 }
 
 // searchFor types q into the search box of url, requires a result whose

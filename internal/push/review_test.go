@@ -189,7 +189,10 @@ func TestLockHeldThroughLongCommand(t *testing.T) {
 	o1 := e.opts(2)
 	o1.By, o1.LockTimeout = "first@push", 3*time.Second
 	first := background(o1)
-	time.Sleep(5 * time.Second) // the first is in its slow gunicorn --check-config
+	// The first is in its slow gunicorn --check-config, for longer than
+	// the lock timeout: only its heartbeat keeps the lock fresh.
+	h.WaitSlow(t, "gunicorn", time.Minute)
+	time.Sleep(4 * time.Second)
 	o2 := e.opts(2)
 	o2.LockTimeout = 3 * time.Second
 	_, err := Run(context.Background(), o2)
@@ -210,9 +213,9 @@ func TestLostLockStopsRecordWrites(t *testing.T) {
 	run1(t, e.opts(1))
 	sp := filepath.Join(h.Root, statePath("fleet"))
 	before, _ := os.ReadFile(sp)
-	h.SlowCommand(t, "gunicorn", 2)
+	h.SlowCommand(t, "gunicorn", 3)
 	first := background(e.opts(2))
-	time.Sleep(1 * time.Second) // the push is in its slow gunicorn --check-config
+	h.WaitSlow(t, "gunicorn", time.Minute) // the push holds the lock, in its slow gunicorn --check-config
 	lp := filepath.Join(h.Root, lockPath("fleet"))
 	if err := os.WriteFile(lp, []byte(`{"by":"other@push","pid":7,"token":"theirs"}`), 0o644); err != nil {
 		t.Fatal(err)

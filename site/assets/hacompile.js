@@ -157,3 +157,57 @@
     }
   });
 })();
+
+// Command blocks get a copy button: the exact text of the commands,
+// without the prompt a reader would otherwise select by hand at 3 a.m.
+(function () {
+  "use strict";
+  function fallbackCopy(text) {
+    // file:// pages may have no clipboard API: copy through a selection.
+    var ta = document.createElement("textarea");
+    ta.value = text;
+    ta.setAttribute("readonly", "");
+    ta.style.position = "absolute";
+    ta.style.left = "-9999px";
+    document.body.appendChild(ta);
+    ta.select();
+    var ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (e) {
+      ok = false;
+    }
+    document.body.removeChild(ta);
+    return ok;
+  }
+  document.querySelectorAll(".cmd").forEach(function (block) {
+    var code = block.querySelector("pre");
+    if (!code) {
+      return;
+    }
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy these commands");
+    button.addEventListener("click", function () {
+      var text = code.innerText.replace(/\n+$/, "") + "\n";
+      function done(ok) {
+        button.textContent = ok ? "Copied" : "Select and copy";
+        window.setTimeout(function () {
+          button.textContent = "Copy";
+        }, 2000);
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () {
+          done(true);
+        }, function () {
+          done(fallbackCopy(text));
+        });
+      } else {
+        done(fallbackCopy(text));
+      }
+    });
+    block.appendChild(button);
+  });
+})();

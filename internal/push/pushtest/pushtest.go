@@ -72,7 +72,7 @@ done
 if [ "$name" = nginx ] && [ ! -e "$HACOMPILE_ROOT/etc/nginx/nginx.conf" ]; then
 	echo "nginx: [emerg] open() \"$HACOMPILE_ROOT/etc/nginx/nginx.conf\" failed" >&2; exit 1
 fi
-if [ -e "$HACOMPILE_TEST_FAIL/$name.sleep" ]; then sleep "$(cat "$HACOMPILE_TEST_FAIL/$name.sleep")"; fi
+if [ -e "$HACOMPILE_TEST_FAIL/$name.sleep" ]; then : >"$HACOMPILE_TEST_FAIL/$name.sleeping"; sleep "$(cat "$HACOMPILE_TEST_FAIL/$name.sleep")"; fi
 if [ -e "$HACOMPILE_TEST_FAIL/$name" ]; then
 	cat "$HACOMPILE_TEST_FAIL/$name" >&2
 	exit 1
@@ -256,6 +256,20 @@ func (h *Host) SlowCommand(t testing.TB, cmd string, secs int) {
 		return
 	}
 	mustWrite(t, p, []byte(strconv.Itoa(secs)+"\n"), 0o644)
+}
+
+// WaitSlow waits until the stub named cmd, made slow by SlowCommand,
+// has begun its sleep: a push is then inside that command, however
+// busy the machine.
+func (h *Host) WaitSlow(t testing.TB, cmd string, timeout time.Duration) {
+	t.Helper()
+	p := filepath.Join(h.FailDir, cmd+".sleeping")
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s did not start within %s", cmd, timeout)
 }
 
 // FailCommand makes the stub named cmd fail with message on stderr;
