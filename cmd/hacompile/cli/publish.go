@@ -46,12 +46,15 @@ changes (which Source-Commit would not describe) unless --allow-dirty.
 fetching its tip so the new commit extends it. Remotes are file:// or ssh://;
 ssh host keys are verified against known_hosts (--known-hosts, else
 SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts), and
-the key comes from --ssh-key, else the ssh-agent.`,
+the key comes from -i/--identity, else the ssh-agent.`,
 		Example: `  hacompile publish                                # commit to the branch "rendered" here
   hacompile publish --push                         # ... and push it to origin
   hacompile publish --repo ../deploy --prefix out  # into another clone, under out/
   hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("ssh-key") {
+				fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
+			}
 			if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || o.Branch == "" {
 				return usageError{fmt.Errorf("--branch: %q is not a valid branch name", o.Branch)}
 			}
@@ -159,8 +162,12 @@ the key comes from --ssh-key, else the ssh-agent.`,
 	f.StringVar(&committer, "committer", "", `committer, "Name <email>" (default: the author)`)
 	f.StringVar(&date, "date", "", "commit date: seconds since 1970 or RFC 3339 (default: SOURCE_DATE_EPOCH, else the source commit's date)")
 	f.BoolVar(&allowDirty, "allow-dirty", false, "publish even with uncommitted changes (the commit says Source-Dirty: true)")
-	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "private key for ssh:// remotes (default: the ssh-agent)")
-	f.StringSliceVar(&o.SSH.KnownHosts, "known-hosts", nil, "known_hosts file for ssh:// remotes (repeatable)")
+	// The same names and types as push's SSH flags.
+	f.StringVarP(&o.SSH.KeyFile, "identity", "i", "", "private key file for ssh:// remotes (default: the ssh-agent)")
+	f.StringArrayVar(&o.SSH.KnownHosts, "known-hosts", nil, "known_hosts file for ssh:// remotes (repeatable)")
+	// --identity's former name.
+	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "")
+	_ = f.MarkHidden("ssh-key")
 	addStackFlags(c)
 	return c
 }
