@@ -65,7 +65,7 @@ func newRoot(stdout, stderr io.Writer) (*cobra.Command, func() error) {
 		Long: `hacompile validates stacks described in CUE or Jsonnet (load balancers, app servers,
 workers, database, cache, kernel tuning) against its schema and HA rules,
 and renders every file each host needs into out/.`,
-		Example: `  hacompile build            # render stacks/*.cue into out/
+		Example: `  hacompile build            # render stacks/ (*.cue and *.jsonnet) into out/
   hacompile build --check    # exit 1 if the committed out/ is stale
   hacompile vet stacks/shop.cue --output json`,
 		SilenceErrors: true,

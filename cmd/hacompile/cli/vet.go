@@ -28,11 +28,12 @@ func newVet() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "vet [FILE|DIR]...",
 		Short: "Validate stacks without writing anything",
-		Long: `Vet loads and validates stacks (default: the stacks directory) and renders
+		Long: `Vet loads and validates stacks, CUE or Jsonnet (default: the stacks directory), and renders
 them in memory, reporting every problem with file:line:col or the field path.
 It writes nothing. Quiet on success unless --output json is given.`,
 		Example: `  hacompile vet
   hacompile vet stacks/shop.cue
+  hacompile vet stacks/shop.jsonnet --tla-str domain=staging.example.com
   hacompile vet --output json | jq .diagnostics`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
