@@ -1,14 +1,11 @@
 package site_test
 
 import (
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hacompile/hacompile/generators/monitoring"
-	"github.com/hacompile/hacompile/internal/compile"
-	"github.com/hacompile/hacompile/internal/testtool"
 )
 
 var runbookURLRE = regexp.MustCompile(`(?m)^\s+runbook_url: "([^"]*)"$`)
@@ -17,11 +14,7 @@ var runbookURLRE = regexp.MustCompile(`(?m)^\s+runbook_url: "([^"]*)"$`)
 // stack's alerts page has, at the path the site writes it to.
 func TestRunbookURLs(t *testing.T) {
 	pages := exampleSite(t)
-	root := testtool.RepoRoot()
-	res, err := compile.Compile([]string{filepath.Join(root, "stacks")}, root, today)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := exampleResult(t)
 	n := 0
 	for _, r := range res.Rendered {
 		for _, f := range r.Files {

@@ -30,6 +30,7 @@ func sourceFrom(dir string) site.Options {
 
 var examples struct {
 	once  sync.Once
+	res   *compile.Result
 	files map[string][]byte
 	err   error
 }
@@ -45,12 +46,20 @@ func exampleSite(t testing.TB) map[string][]byte {
 			examples.err = err
 			return
 		}
+		examples.res = res
 		examples.files, examples.err = site.Render(res, sourceFrom(root))
 	})
 	if examples.err != nil {
 		t.Fatal(examples.err)
 	}
 	return examples.files
+}
+
+// exampleResult is the compile exampleSite rendered.
+func exampleResult(t testing.TB) *compile.Result {
+	t.Helper()
+	exampleSite(t)
+	return examples.res
 }
 
 // compileStack compiles one stack written into a temp dir.

@@ -86,7 +86,23 @@ func buildTopology(sc *stackCtx) *topology {
 			scheme = "TCP :443"
 		}
 	}
-	t.add(&tnode{id: "clients", col: 0, lines: []string{"Clients", s.Domain}, class: "client"})
+	clients := []string{"Clients", s.Domain}
+	if v := s.Balancer.VRRP; v != nil {
+		// The address the domain resolves to moves between balancers.
+		what := "virtual IP"
+		if s.Balancer.Failover == "reserved-ip" {
+			what = "reserved IP"
+		}
+		clients = append(clients, "via "+what, v.VirtualAddress)
+	}
+	t.add(&tnode{id: "clients", col: 0, lines: clients, class: "client"})
+	if m := s.Monitoring; m.Enabled {
+		lines := []string{"Monitoring", "Prometheus,", "Alertmanager"}
+		if m.Address != "" {
+			lines = append(lines, m.Address)
+		}
+		t.add(&tnode{id: "monitoring", col: 0, lines: append(lines, "scrapes every", "host"), class: "monitor"})
+	}
 
 	// Balancer column.
 	var lbs []string
@@ -95,7 +111,8 @@ func buildTopology(sc *stackCtx) *topology {
 		if s.TLS.Enabled() && s.TLS.Terminate == "app" {
 			lines = append(lines, "TLS pass-through")
 		}
-		lines = append(lines, "health "+s.Balancer.Health.Path+" every "+strconv.Itoa(s.Balancer.Health.Interval)+"s")
+		lines = append(lines, scheme)
+		lines = append(lines, wrapWords("health "+s.Balancer.Health.Path+" every "+strconv.Itoa(s.Balancer.Health.Interval)+"s", 24)...)
 		t.add(&tnode{id: "lb", col: 1, lines: lines, class: "lb"})
 		lbs = []string{"lb"}
 		t.edges = append(t.edges, tedge{from: "clients", to: "lb", label: scheme})
@@ -107,7 +124,7 @@ func buildTopology(sc *stackCtx) *topology {
 			if standby {
 				role += " (standby)"
 			}
-			n := t.add(&tnode{id: "host-" + h.Name, col: 1, lines: []string{h.Name, role, h.Address}, href: hostPage(s.Name, h.Name), class: "lb", standby: standby})
+			n := t.add(&tnode{id: "host-" + h.Name, col: 1, lines: []string{h.Name, role, h.Address, scheme}, href: hostPage(s.Name, h.Name), class: "lb", standby: standby})
 			lbs = append(lbs, n.id)
 			t.edges = append(t.edges, tedge{from: "clients", to: n.id, label: scheme, dashed: standby})
 		}
@@ -123,7 +140,7 @@ func buildTopology(sc *stackCtx) *topology {
 	}
 	if sg := s.Scaling; sg != nil {
 		tmpl := s.ScalingTemplateHost()
-		lines := []string{"Auto Scaling group", fmt.Sprintf("%d–%d instances, desired %d", sg.Min, sg.Max, max(sg.Desired, sg.Min))}
+		lines := []string{"Auto Scaling group", fmt.Sprintf("%d–%d instances, desired %d", sg.Min, sg.Max, max(sg.Desired, sg.Min)), "instances" + port}
 		lines = append(lines, wrap(strings.Join(sg.InstanceTypes, " "), wrapChars-6)...)
 		n := &tnode{id: "asg", col: 2, lines: lines, class: "app"}
 		if tmpl != nil {
@@ -139,14 +156,14 @@ func buildTopology(sc *stackCtx) *topology {
 	}
 	for i, h := range apps {
 		if i == maxShown {
-			n := t.add(&tnode{id: "apps-more", col: 2, lines: []string{fmt.Sprintf("+ %d more app hosts", len(apps)-maxShown), "see the host inventory"}, class: "app"})
+			n := t.add(&tnode{id: "apps-more", col: 2, lines: []string{fmt.Sprintf("+ %d more app hosts", len(apps)-maxShown), "each on " + port, "see the host inventory"}, class: "app"})
 			for _, lb := range lbs {
 				t.edges = append(t.edges, tedge{from: lb, to: n.id, label: port, dashed: t.node(lb).standby})
 			}
 			tier = append(tier, n.id)
 			break
 		}
-		n := t.add(&tnode{id: "host-" + h.Name, col: 2, lines: []string{h.Name + " · " + serverName(s.App), h.Address, fmt.Sprintf("%d workers × %s", s.App.Workers.For(h), per)}, href: hostPage(s.Name, h.Name), class: "app"})
+		n := t.add(&tnode{id: "host-" + h.Name, col: 2, lines: []string{h.Name + " · " + serverName(s.App), h.Address + port, fmt.Sprintf("%d workers × %s", s.App.Workers.For(h), per)}, href: hostPage(s.Name, h.Name), class: "app"})
 		for _, lb := range lbs {
 			t.edges = append(t.edges, tedge{from: lb, to: n.id, label: h.Address + port, dashed: t.node(lb).standby})
 		}
@@ -341,11 +358,10 @@ func (t *topology) svg(from, title string) template.HTML {
 			}
 			continue
 		}
+		// Lines from several balancers meet at a box: what they carry
+		// is written in the box (its address and port, or the
+		// scheme), where no line crosses it.
 		fmt.Fprintf(&b, `<line class="%s" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`, cls, x1, y1, x2-2, y2)
-		if !labelled[z.id] {
-			fmt.Fprintf(&b, `<text class="edge-label" x="%d" y="%d" text-anchor="end">%s</text>`, x2-6, y2-6, e(ed.label))
-			labelled[z.id] = true
-		}
 	}
 	if busBottom >= 0 {
 		fmt.Fprintf(&b, `<line class="edge bus" x1="%d" y1="%d" x2="%d" y2="%d"/>`, busX, busTop, busX, busBottom)
