@@ -114,6 +114,9 @@ type HostDiff struct {
 	Impact       []string   `json:"impact"`
 	Reboot       bool       `json:"reboot"`
 	Files        []FileDiff `json:"files"`
+	// FileGroups, for a stack's own files, are files sharing one change
+	// (cloud-init documents embedding the same host change).
+	FileGroups []FileGroup `json:"file_groups,omitempty"`
 }
 
 // Name is "stack/host", or the stack alone for stack-level files.
@@ -154,6 +157,9 @@ type Report struct {
 	Changed bool       `json:"changed"`
 	Summary Summary    `json:"summary"`
 	Hosts   []HostDiff `json:"hosts"`
+	// Groups puts every changed host (not the stacks' own files) in one
+	// group of hosts whose change is the same to the byte.
+	Groups []HostGroup `json:"groups"`
 }
 
 // RevInfo names the base of a comparison.
@@ -190,7 +196,7 @@ func (g group) less(o group) int {
 
 // Compare reports every difference from base to head.
 func Compare(base, head *Rendering) (*Report, error) {
-	rep := &Report{Hosts: []HostDiff{}}
+	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}}
 	inBase, inHead := map[group]bool{}, map[group]bool{}
 	for p := range base.Tree {
 		inBase[groupOf(p)] = true
@@ -245,6 +251,7 @@ func Compare(base, head *Rendering) (*Report, error) {
 		h := byGroup[g]
 		h.Impact = hostImpact(h)
 		h.Reboot = slices.Contains(h.Impact, ImpactReboot)
+		h.FileGroups = groupFiles(*h)
 		rep.Hosts = append(rep.Hosts, *h)
 		stacks[g.stack] = true
 		s := &rep.Summary
@@ -262,6 +269,7 @@ func Compare(base, head *Rendering) (*Report, error) {
 			rep.Summary.HostsUnchanged++
 		}
 	}
+	rep.Groups = groupHosts(rep.Hosts)
 	rep.Summary.StacksChanged = len(stacks)
 	rep.Changed = len(rep.Hosts) > 0
 	return rep, nil

@@ -83,7 +83,7 @@ func TestMarkdownTruncated(t *testing.T) {
 			t.Errorf("limit %d: unbalanced markdown:\n%s", limit, md)
 		}
 		note := regexp.MustCompile("(?m)^> \\[!NOTE\\]\n> Truncated to fit a pull-request comment of " + strconv.Itoa(limit) + " characters: " +
-			"(\\d+ hosts? listed without (its|their) diff)?(, )?(\\d+ hosts? left out)?(, )?(\\d+ hosts? missing from the table)?\\. Run `hacompile diff` for the full diff\\.\n\\z")
+			"(\\d+ file diffs? not shown)?(, )?(\\d+ hosts? listed without (its|their) diff)?(, )?(\\d+ hosts? left out)?(, )?(\\d+ hosts? missing from the table)?\\. Run `hacompile diff` for the full diff\\.\n\\z")
 		if !note.MatchString(md) {
 			t.Errorf("limit %d: no truncation note at the end:\n%s", limit, md[max(0, len(md)-400):])
 		}
