@@ -35,6 +35,7 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	ew := &errWriter{w: w}
 	if !rep.Changed {
 		fmt.Fprintf(ew, "No changes to the rendered files since %s.\n", baseWords(rep))
+		writeConsequences(ew, rep)
 		return ew.err
 	}
 	fmt.Fprintf(ew, "Rendered changes since %s:\n\n", baseWords(rep))
@@ -46,6 +47,7 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(ew, "\n%s\n", summaryWords(rep, "-"))
+	writeConsequences(ew, rep)
 	if o.Stat {
 		return ew.err
 	}
@@ -212,10 +214,14 @@ func WriteMarkdown(w io.Writer, rep *Report, limit int) error {
 	b.WriteString("### hacompile diff\n\n")
 	if !rep.Changed {
 		fmt.Fprintf(&b, "No changes to the rendered files since %s.\n", mdBase(rep))
+		if c := consequenceLines(rep); c != "" {
+			b.WriteString("\n" + c)
+		}
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	fmt.Fprintf(&b, "Rendered changes since %s: %s.\n\n", mdBase(rep), summaryWords(rep, "−"))
+	b.WriteString(consequenceLines(rep))
 
 	entries := mdEntries(rep)
 	n := len(rep.Hosts)

@@ -238,7 +238,7 @@ func TestJSONShape(t *testing.T) {
 	if doc.Head != "working tree" || !doc.Changed || doc.Summary["hosts_changed"] != 5 || doc.Summary["files_added"] != 3*n+m+1 {
 		t.Errorf("doc = %+v", doc)
 	}
-	if got := keys(doc.Hosts[0]); !slices.Equal(got, []string{"files", "files_added", "files_changed", "files_removed", "host", "impact", "lines_added", "lines_removed", "reboot", "stack", "status"}) {
+	if got := keys(doc.Hosts[0]); !slices.Equal(got, []string{"files", "files_added", "files_changed", "files_removed", "host", "impact", "lines_added", "lines_removed", "reboot", "risks", "stack", "status"}) {
 		t.Errorf("host keys %v", got)
 	}
 	f := doc.Hosts[3]["files"].([]any)[0].(map[string]any)

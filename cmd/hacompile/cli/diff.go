@@ -35,6 +35,15 @@ unified diffs, coloured on a terminal unless NO_COLOR is set. Changes confined
 to generated headers, manifest checksums or runbook pages, and removed files,
 are summarised in one line instead of shown line by line.
 
+Every output also says what the change does beyond its lines: risk labels
+(restart: a service restarts rather than reloads; reboot; lb-change: a
+balancer's files or a cloud balancer's members change; decommission: a host
+goes; failover-change: keepalived's files change), the limits it moves before
+→ after (database connections against max_connections, concurrent requests
+against capacity.target_concurrency) and the HA findings (warnings, waived
+ones) that appear or disappear. In JSON: "risks" (also per host), "headroom"
+and "findings", so CI can gate a merge on them.
+
 --output json prints the report as a document, with "groups": the changed
 hosts of each stack put together when their change is the same to the byte.
 --output markdown prints a pull-request comment with a collapsible section
