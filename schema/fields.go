@@ -211,6 +211,16 @@ func (w *fieldWalker) field(prefix string, fd *ast.Field, when string, seen map[
 		w.walkStruct(path, fd.Value, when, seen)
 		return
 	}
+	if ds := disjuncts(fd.Value); len(ds) > 1 {
+		// One of several structs ({socket: #Path} | {port: #Port}): the
+		// fields of each, the default's left to the type's text.
+		for _, d := range ds {
+			if _, ok := d.(*ast.StructLit); ok {
+				w.walkStruct(path, d, when, seen)
+			}
+		}
+		return
+	}
 	if elem := listElem(fd.Value); elem != nil && structOf(elem, w.defs) != nil {
 		w.walkStruct(path+"[]", elem, when, seen)
 	}
