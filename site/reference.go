@@ -74,11 +74,27 @@ func (g *gen) reference() error {
 			d.Types = append(d.Types, refDef{ID: "t-" + strings.ToLower(def.Name[1:]), Name: def.Name, Doc: def.Doc, Type: refType(def.Type, listed)})
 		}
 	}
+	// Top-level fields without fields of their own share the first
+	// section; every other top-level field has a section of its own.
+	hasSub := map[string]bool{}
+	for _, f := range fields {
+		if top, _, ok := strings.Cut(f.Path, "."); ok {
+			hasSub[top] = true
+		}
+		if top, _, ok := strings.Cut(f.Path, "["); ok && !strings.Contains(top, ".") {
+			hasSub[top] = true
+		}
+	}
+	d.Sections = append(d.Sections, refSection{ID: "s-stack", Name: "stack"})
 	for _, f := range fields {
 		top, _, _ := strings.Cut(f.Path, ".")
 		top, _, _ = strings.Cut(top, "[")
-		if len(d.Sections) == 0 || d.Sections[len(d.Sections)-1].Name != top {
-			d.Sections = append(d.Sections, refSection{ID: "s-" + top, Name: top})
+		sec := &d.Sections[0]
+		if hasSub[top] {
+			if last := &d.Sections[len(d.Sections)-1]; last.Name != top {
+				d.Sections = append(d.Sections, refSection{ID: "s-" + top, Name: top})
+			}
+			sec = &d.Sections[len(d.Sections)-1]
 		}
 		row := refRow{ID: fieldID(f.Path), Path: f.Path, When: f.When, Doc: f.Doc, Type: refType(f.Type, listed)}
 		switch {
@@ -95,8 +111,7 @@ func (g *gen) reference() error {
 			defaults = append(defaults, string(refType(cd.Value, listed))+" when <code>"+template.HTMLEscapeString(cd.When)+"</code>")
 		}
 		row.Default = template.HTML(strings.Join(defaults, "; "))
-		s := &d.Sections[len(d.Sections)-1]
-		s.Rows = append(s.Rows, row)
+		sec.Rows = append(sec.Rows, row)
 		d.Count++
 		g.addSearch(searchEntry{Kind: "field", Title: f.Path, Text: f.Doc, URL: ReferencePage + "#" + row.ID})
 	}
