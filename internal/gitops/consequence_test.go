@@ -183,3 +183,24 @@ func TestRiskCloudMembers(t *testing.T) {
 		t.Errorf("risks %q", rep.Risks)
 	}
 }
+
+// TestRiskCloudBalancer: a change to the cloud balancer's definition
+// (DigitalOcean's load-balancer.json) is an lb-change of the stack's own
+// files.
+func TestRiskCloudBalancer(t *testing.T) {
+	do := strings.Replace(webStack, `balancer: kind: "cloud"`, `provider: "digitalocean"
+region:   "nyc3"
+balancer: {kind: "cloud", digitalocean: size_unit: 1, trusted_proxies: ["10.0.0.0/16"]}`, 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": do})
+	r.commit("web")
+	r.write(map[string]string{"stacks/web.cue": strings.Replace(do, "size_unit: 1", "size_unit: 2", 1)})
+	rep := diff(t, r, "HEAD")
+	if !slices.Equal(rep.Risks, []string{"lb-change"}) {
+		t.Errorf("risks %q", rep.Risks)
+	}
+	last := rep.Hosts[len(rep.Hosts)-1]
+	if last.Host != "" || !slices.Equal(last.Risks, []string{"lb-change"}) || !slices.ContainsFunc(last.Files, func(f gitops.FileDiff) bool { return f.Path == "web/digitalocean/load-balancer.json" }) {
+		t.Errorf("stack files: %+v", last)
+	}
+}
