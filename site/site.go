@@ -211,6 +211,9 @@ func (g *gen) render(stacks []*stackCtx) error {
 	if err := g.index(stacks); err != nil {
 		return err
 	}
+	if err := g.reference(); err != nil {
+		return err
+	}
 	for _, sc := range stacks {
 		if err := g.stack(sc); err != nil {
 			return fmt.Errorf("site: %s: %w", sc.s.Name, err)

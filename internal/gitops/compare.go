@@ -15,14 +15,16 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // Rendering is one side of a comparison: an out/ tree and what the
 // generators said about each file (its kind and reload action), which
 // decides what a change costs on the host.
 type Rendering struct {
-	Tree compile.Tree
-	meta map[string]fileMeta // out path → metadata
+	Tree   compile.Tree
+	meta   map[string]fileMeta      // out path → metadata
+	stacks map[string]*schema.Stack // by name
 }
 
 type fileMeta struct {
@@ -45,8 +47,9 @@ func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rendering{Tree: t, meta: map[string]fileMeta{}}
+	r := &Rendering{Tree: t, meta: map[string]fileMeta{}, stacks: map[string]*schema.Stack{}}
 	for _, s := range rs {
+		r.stacks[s.Stack.Name] = s.Stack
 		for _, f := range s.Files {
 			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
 		}
@@ -103,17 +106,22 @@ type FileDiff struct {
 // HostDiff is every difference on one host of a stack. Host is empty
 // for the stack's own files (manifest, cloud-init, monitoring).
 type HostDiff struct {
-	Stack        string     `json:"stack"`
-	Host         string     `json:"host"`
-	Status       Status     `json:"status"`
-	FilesAdded   int        `json:"files_added"`
-	FilesChanged int        `json:"files_changed"`
-	FilesRemoved int        `json:"files_removed"`
-	LinesAdded   int        `json:"lines_added"`
-	LinesRemoved int        `json:"lines_removed"`
-	Impact       []string   `json:"impact"`
-	Reboot       bool       `json:"reboot"`
-	Files        []FileDiff `json:"files"`
+	Stack        string   `json:"stack"`
+	Host         string   `json:"host"`
+	Status       Status   `json:"status"`
+	FilesAdded   int      `json:"files_added"`
+	FilesChanged int      `json:"files_changed"`
+	FilesRemoved int      `json:"files_removed"`
+	LinesAdded   int      `json:"lines_added"`
+	LinesRemoved int      `json:"lines_removed"`
+	Impact       []string `json:"impact"`
+	Reboot       bool     `json:"reboot"`
+	// Risks are the risk labels of this host's change (see Report).
+	Risks []string   `json:"risks"`
+	Files []FileDiff `json:"files"`
+	// FileGroups, for a stack's own files, are files sharing one change
+	// (cloud-init documents embedding the same host change).
+	FileGroups []FileGroup `json:"file_groups,omitempty"`
 }
 
 // Name is "stack/host", or the stack alone for stack-level files.
@@ -154,6 +162,17 @@ type Report struct {
 	Changed bool       `json:"changed"`
 	Summary Summary    `json:"summary"`
 	Hosts   []HostDiff `json:"hosts"`
+	// Risks are the labels of everything that changed: restart, reboot,
+	// lb-change, decommission, failover-change (the Risk constants).
+	Risks []string `json:"risks"`
+	// Headroom lists the limits the change moves; Findings the HA
+	// findings that appear or disappear. Both are filled by Diff, which
+	// has the compiles.
+	Headroom []Headroom      `json:"headroom"`
+	Findings []FindingChange `json:"findings"`
+	// Groups puts every changed host (not the stacks' own files) in one
+	// group of hosts whose change is the same to the byte.
+	Groups []HostGroup `json:"groups"`
 }
 
 // RevInfo names the base of a comparison.
@@ -190,7 +209,8 @@ func (g group) less(o group) int {
 
 // Compare reports every difference from base to head.
 func Compare(base, head *Rendering) (*Report, error) {
-	rep := &Report{Hosts: []HostDiff{}}
+	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}, Risks: []string{}, Headroom: []Headroom{}, Findings: []FindingChange{}}
+	risks := map[string]bool{}
 	inBase, inHead := map[group]bool{}, map[group]bool{}
 	for p := range base.Tree {
 		inBase[groupOf(p)] = true
@@ -245,6 +265,11 @@ func Compare(base, head *Rendering) (*Report, error) {
 		h := byGroup[g]
 		h.Impact = hostImpact(h)
 		h.Reboot = slices.Contains(h.Impact, ImpactReboot)
+		h.FileGroups = groupFiles(*h)
+		h.Risks = hostRisks(h, base, head)
+		for _, r := range h.Risks {
+			risks[r] = true
+		}
 		rep.Hosts = append(rep.Hosts, *h)
 		stacks[g.stack] = true
 		s := &rep.Summary
@@ -262,6 +287,8 @@ func Compare(base, head *Rendering) (*Report, error) {
 			rep.Summary.HostsUnchanged++
 		}
 	}
+	rep.Groups = groupHosts(rep.Hosts)
+	rep.Risks = sortRisks(risks)
 	rep.Summary.StacksChanged = len(stacks)
 	rep.Changed = len(rep.Hosts) > 0
 	return rep, nil

@@ -23,6 +23,8 @@ func (r *Repo) Diff(base Rev, st Stacks, today string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep.Headroom = headroomChanges(old, cur)
+	rep.Findings = findingChanges(old, cur)
 	rep.Base = RevInfo{Rev: base.Name, Commit: base.Commit.Hash.String()}
 	rep.Head = "working tree"
 	return rep, nil

@@ -35,6 +35,7 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	ew := &errWriter{w: w}
 	if !rep.Changed {
 		fmt.Fprintf(ew, "No changes to the rendered files since %s.\n", baseWords(rep))
+		writeConsequences(ew, rep)
 		return ew.err
 	}
 	fmt.Fprintf(ew, "Rendered changes since %s:\n\n", baseWords(rep))
@@ -46,6 +47,7 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	}
 	tw.Flush()
 	fmt.Fprintf(ew, "\n%s\n", summaryWords(rep, "-"))
+	writeConsequences(ew, rep)
 	if o.Stat {
 		return ew.err
 	}
@@ -212,52 +214,135 @@ func WriteMarkdown(w io.Writer, rep *Report, limit int) error {
 	b.WriteString("### hacompile diff\n\n")
 	if !rep.Changed {
 		fmt.Fprintf(&b, "No changes to the rendered files since %s.\n", mdBase(rep))
+		if c := consequenceLines(rep); c != "" {
+			b.WriteString("\n" + c)
+		}
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	fmt.Fprintf(&b, "Rendered changes since %s: %s.\n\n", mdBase(rep), summaryWords(rep, "−"))
+	b.WriteString(consequenceLines(rep))
 
+	entries := mdEntries(rep)
 	n := len(rep.Hosts)
 	// The note is reserved at its longest, so it always fits.
-	reserve := len(truncNote(limit, n, n, n))
+	reserve := len(truncNote(limit, n, n, n, len(rep.Hosts)*1000000))
 	fits := func(s string) bool { return b.Len()+len(s)+reserve <= limit }
 
 	b.WriteString("| Stack | Host | Added | Changed | Removed | Lines | Impact | Reboot |\n| --- | --- | ---: | ---: | ---: | --- | --- | --- |\n")
 	rows := 0
-	for _, h := range rep.Hosts {
-		row := fmt.Sprintf("| %s | %s | %d | %d | %d | +%d −%d | %s | %s |\n", mdCell(h.Stack), mdCell(hostCell(h.Host)),
+	for _, e := range entries {
+		h := e.h
+		row := fmt.Sprintf("| %s | %s | %d | %d | %d | +%d −%d | %s | %s |\n", mdCell(h.Stack), mdCell(e.hostCell()),
 			h.FilesAdded, h.FilesChanged, h.FilesRemoved, h.LinesAdded, h.LinesRemoved, mdCell(impactCell(h.Impact)), yesNo(h.Reboot))
 		if !fits(row) {
 			break
 		}
 		b.WriteString(row)
-		rows++
+		rows += e.n()
 	}
 	b.WriteString("\n")
 
-	shown, shortened := 0, 0
-	for _, h := range rep.Hosts {
-		if s := mdSection(h, true); fits(s) {
+	shown, shortened, diffsLeft := 0, 0, 0
+	for _, e := range entries {
+		if s, left := mdSection(e, true, limit-b.Len()-reserve); fits(s) {
 			b.WriteString(s)
-			shown++
+			shown += e.n()
+			diffsLeft += left
 			continue
 		}
-		if s := mdSection(h, false); fits(s) {
+		if s, _ := mdSection(e, false, 0); fits(s) {
 			b.WriteString(s)
-			shortened++
+			shortened += e.n()
 		}
 	}
-	if rows < n || shown < n {
-		b.WriteString(truncNote(limit, n-rows, shortened, n-shown-shortened))
+	if rows < n || shown < n || diffsLeft > 0 {
+		b.WriteString(truncNote(limit, n-rows, shortened, n-shown-shortened, diffsLeft))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// mdEntry is one row and section of the comment: a group of hosts with
+// the same change, shown by its first host's diff, or a stack's own
+// files.
+type mdEntry struct {
+	h     HostDiff
+	hosts []string // the group's hosts; nil for stack files
+	rng   string
+}
+
+func (e mdEntry) n() int { return max(1, len(e.hosts)) }
+
+// mdRangeParts is how many names or runs of a group's host listing a
+// comment shows; the JSON report lists them all.
+const mdRangeParts = 16
+
+// hostsWords lists the group's hosts, cut after mdRangeParts runs.
+func (e mdEntry) hostsWords() string { return capRange(e.rng) }
+
+// capRange cuts a CompactNames listing after mdRangeParts runs.
+func capRange(r string) string {
+	parts := strings.Split(r, ", ")
+	if len(parts) > mdRangeParts {
+		return strings.Join(parts[:mdRangeParts], ", ") + ", …"
+	}
+	return r
+}
+
+// fileRange is a file group's listing for the comment, cut like a
+// host listing.
+func fileRange(g FileGroup) string {
+	i, j := strings.Index(g.Range, "/{"), strings.LastIndex(g.Range, "}")
+	if i < 0 || j < i {
+		return g.Range
+	}
+	return g.Range[:i+2] + capRange(g.Range[i+2:j]) + g.Range[j:]
+}
+
+func (e mdEntry) hostCell() string {
+	if len(e.hosts) > 1 {
+		return fmt.Sprintf("%s (%d hosts)", e.hostsWords(), len(e.hosts))
+	}
+	return hostCell(e.h.Host)
+}
+
+// mdEntries orders the comment: per stack, its host groups (biggest
+// first), then the stack's own files.
+func mdEntries(rep *Report) []mdEntry {
+	groups := rep.Groups
+	if groups == nil {
+		groups = groupHosts(rep.Hosts)
+	}
+	byName := map[string]HostDiff{}
+	var stacks []string
+	for _, h := range rep.Hosts {
+		byName[h.Stack+"/"+h.Host] = h
+		if len(stacks) == 0 || stacks[len(stacks)-1] != h.Stack {
+			stacks = append(stacks, h.Stack)
+		}
+	}
+	var out []mdEntry
+	for _, s := range stacks {
+		for _, g := range groups {
+			if g.Stack == s {
+				out = append(out, mdEntry{h: byName[s+"/"+g.Hosts[0]], hosts: g.Hosts, rng: g.Range})
+			}
+		}
+		if h, ok := byName[s+"/"]; ok {
+			out = append(out, mdEntry{h: h})
+		}
+	}
+	return out
+}
+
 // truncNote says what a cut comment leaves out: table rows, hosts
 // listed without their diff, and hosts left out altogether.
-func truncNote(limit, rowsLeft, shortened, omitted int) string {
+func truncNote(limit, rowsLeft, shortened, omitted, diffsLeft int) string {
 	var parts []string
+	if diffsLeft > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s not shown", diffsLeft, plural(diffsLeft, "file diff", "file diffs")))
+	}
 	if shortened > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s listed without %s diff", shortened, plural(shortened, "host", "hosts"), plural(shortened, "its", "their")))
 	}
@@ -282,43 +367,98 @@ func mdBase(rep *Report) string {
 // mdCell keeps a value from breaking the table.
 func mdCell(s string) string { return strings.ReplaceAll(html.EscapeString(s), "|", `\|`) }
 
-// mdSection is a host's collapsible section; without full, its summary
-// and a word on why the diff is missing.
-func mdSection(h HostDiff, full bool) string {
+// mdSection is an entry's collapsible section; without full, its
+// summary and a word on why the diff is missing. A full section stays
+// within room bytes if it can by listing the files whose diffs do not
+// fit in one line each, and says how many it left out.
+func mdSection(e mdEntry, full bool, room int) (string, int) {
+	h := e.h
 	var b strings.Builder
 	counts := fmt.Sprintf("%d added, %d changed, %d removed, +%d −%d", h.FilesAdded, h.FilesChanged, h.FilesRemoved, h.LinesAdded, h.LinesRemoved)
 	impact := ""
 	if len(h.Impact) > 0 {
 		impact = "; " + strings.Join(h.Impact, ", ")
 	}
-	name := h.Name()
-	if h.Host == "" {
+	name, status := h.Name(), string(h.Status)
+	switch {
+	case h.Host == "":
 		name += " (stack files)"
+	case len(e.hosts) > 1:
+		name = h.Stack + "/" + e.hostsWords()
+		status += fmt.Sprintf(" on %d hosts", len(e.hosts))
+		counts += " each"
 	}
-	fmt.Fprintf(&b, "<details>\n<summary><code>%s</code> %s: %s%s</summary>\n\n", html.EscapeString(name), h.Status, counts, html.EscapeString(impact))
+	fmt.Fprintf(&b, "<details>\n<summary><code>%s</code> %s: %s%s</summary>\n\n", html.EscapeString(name), status, counts, html.EscapeString(impact))
+	if len(e.hosts) > 1 {
+		fmt.Fprintf(&b, "Same change on %s: %d hosts. The diff shown is %s's.\n\n", html.EscapeString(e.hostsWords()), len(e.hosts), html.EscapeString(h.Host))
+	}
 	switch {
 	case !full:
 		b.WriteString("Diff not shown: too large for this comment.\n\n</details>\n\n")
-		return b.String()
+		return b.String(), 0
 	case h.Status == Removed:
 		fmt.Fprintf(&b, "`%s`: %s.\n\n</details>\n\n", h.Dir(), removedWords(h))
-		return b.String()
+		return b.String(), 0
 	}
+	fileGroups := h.FileGroups
+	if fileGroups == nil {
+		fileGroups = groupFiles(h)
+	}
+	inGroup := map[string]FileGroup{}
+	for _, g := range fileGroups {
+		for _, p := range g.Paths {
+			inGroup[p] = g
+		}
+	}
+	// The files shown: one per group.
+	var files []FileDiff
 	for _, f := range h.Files {
+		if g, grouped := inGroup[f.Path]; !grouped || g.Paths[0] == f.Path {
+			files = append(files, f)
+		}
+	}
+	left := 0
+	for i, f := range files {
+		g, grouped := inGroup[f.Path]
 		if f.Noise != "" {
-			fmt.Fprintf(&b, "- `%s`: %s\n\n", f.Path, noiseWords(f, "−"))
+			if grouped {
+				fmt.Fprintf(&b, "- `%s` (%d files): %s each\n\n", fileRange(g), len(g.Paths), noiseWords(f, "−"))
+			} else {
+				fmt.Fprintf(&b, "- `%s`: %s\n\n", f.Path, noiseWords(f, "−"))
+			}
 			continue
 		}
-		fence := strings.Repeat("`", max(3, longestRun(f.Diff, '`')+1))
-		fmt.Fprintf(&b, "%sdiff\n%s", fence, f.Diff)
-		if !strings.HasSuffix(f.Diff, "\n") {
-			b.WriteString("\n")
+		var blk strings.Builder
+		if grouped {
+			fmt.Fprintf(&blk, "Same change in %d files, `%s`; the diff shown is `%s`'s:\n\n", len(g.Paths), fileRange(g), f.Path)
 		}
-		b.WriteString(fence + "\n\n")
+		fence := strings.Repeat("`", max(3, longestRun(f.Diff, '`')+1))
+		fmt.Fprintf(&blk, "%sdiff\n%s", fence, f.Diff)
+		if !strings.HasSuffix(f.Diff, "\n") {
+			blk.WriteString("\n")
+		}
+		blk.WriteString(fence + "\n\n")
+		// Room is kept for the rest of the files' one-line entries.
+		if b.Len()+blk.Len()+len(sectionEnd)+mdFileLineMax*(len(files)-i-1) > room {
+			where := "`" + f.Path + "`"
+			if grouped {
+				where = fmt.Sprintf("`%s` (%d files)", fileRange(g), len(g.Paths))
+			}
+			fmt.Fprintf(&b, "- %s: +%d −%d, diff not shown: too large for this comment\n\n", where, f.LinesAdded, f.LinesRemoved)
+			left++
+			continue
+		}
+		b.WriteString(blk.String())
 	}
-	b.WriteString("</details>\n\n")
-	return b.String()
+	b.WriteString(sectionEnd)
+	return b.String(), left
 }
+
+const sectionEnd = "</details>\n\n"
+
+// mdFileLineMax is the room kept for each file of a section still to
+// come, should its diff not fit: a one-line entry.
+const mdFileLineMax = 160
 
 func longestRun(s string, c byte) int {
 	best, run := 0, 0

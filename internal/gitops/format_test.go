@@ -83,7 +83,7 @@ func TestMarkdownTruncated(t *testing.T) {
 			t.Errorf("limit %d: unbalanced markdown:\n%s", limit, md)
 		}
 		note := regexp.MustCompile("(?m)^> \\[!NOTE\\]\n> Truncated to fit a pull-request comment of " + strconv.Itoa(limit) + " characters: " +
-			"(\\d+ hosts? listed without (its|their) diff)?(, )?(\\d+ hosts? left out)?(, )?(\\d+ hosts? missing from the table)?\\. Run `hacompile diff` for the full diff\\.\n\\z")
+			"(\\d+ file diffs? not shown)?(, )?(\\d+ hosts? listed without (its|their) diff)?(, )?(\\d+ hosts? left out)?(, )?(\\d+ hosts? missing from the table)?\\. Run `hacompile diff` for the full diff\\.\n\\z")
 		if !note.MatchString(md) {
 			t.Errorf("limit %d: no truncation note at the end:\n%s", limit, md[max(0, len(md)-400):])
 		}
@@ -238,7 +238,7 @@ func TestJSONShape(t *testing.T) {
 	if doc.Head != "working tree" || !doc.Changed || doc.Summary["hosts_changed"] != 5 || doc.Summary["files_added"] != 3*n+m+1 {
 		t.Errorf("doc = %+v", doc)
 	}
-	if got := keys(doc.Hosts[0]); !slices.Equal(got, []string{"files", "files_added", "files_changed", "files_removed", "host", "impact", "lines_added", "lines_removed", "reboot", "stack", "status"}) {
+	if got := keys(doc.Hosts[0]); !slices.Equal(got, []string{"files", "files_added", "files_changed", "files_removed", "host", "impact", "lines_added", "lines_removed", "reboot", "risks", "stack", "status"}) {
 		t.Errorf("host keys %v", got)
 	}
 	f := doc.Hosts[3]["files"].([]any)[0].(map[string]any)

@@ -35,9 +35,23 @@ unified diffs, coloured on a terminal unless NO_COLOR is set. Changes confined
 to generated headers, manifest checksums or runbook pages, and removed files,
 are summarised in one line instead of shown line by line.
 
---output json prints the report as a document; --output markdown prints a
-pull-request comment with a collapsible section per changed host, cut to
---markdown-limit bytes with a note saying what was left out.
+Every output also says what the change does beyond its lines: risk labels
+(restart: a service restarts rather than reloads; reboot; lb-change: a
+balancer's files or a cloud balancer's members change; decommission: a host
+goes; failover-change: keepalived's files change), the limits it moves before
+→ after (database connections against max_connections, concurrent requests
+against capacity.target_concurrency) and the HA findings (warnings, waived
+ones) that appear or disappear. In JSON: "risks" (also per host), "headroom"
+and "findings", so CI can gate a merge on them.
+
+--output json prints the report as a document, with "groups": the changed
+hosts of each stack put together when their change is the same to the byte.
+--output markdown prints a pull-request comment with a collapsible section
+per group ("same change on app1…app998: 998 hosts", one diff shown, outliers
+in sections of their own) and per stack's own files, where cloud-init
+documents carrying the same embedded change are shown once too; it is cut to
+--markdown-limit bytes (a diff too long is listed in one line) with a note
+saying what was left out.
 
 Exit status: 0 when nothing changed, or changes without --exit-code; 6 when
 something changed and --exit-code is given; 1 on error; 2 on a usage error.`,

@@ -1,0 +1,206 @@
+package gitops_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/gitops"
+)
+
+// haStack is two HAProxy balancers with keepalived in front of three app
+// hosts, a database with its connection limit and a capacity target.
+const haStack = `name:   "ha"
+domain: "ha.example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.2.0.5", roles: ["lb"], cores: 2, memory_mb: 2048}
+	lb2:  {address: "10.2.0.6", roles: ["lb"], cores: 2, memory_mb: 2048}
+	app1: {address: "10.2.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+	app2: {address: "10.2.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
+	app3: {address: "10.2.0.13", roles: ["app"], cores: 2, memory_mb: 2048}
+}
+balancer: {
+	kind:      "haproxy"
+	algorithm: "leastconn"
+	failover:  "keepalived"
+	vrrp: {virtual_address: "10.2.0.100", router_id: 20, interface: "eth0"}
+}
+monitoring: address: "10.2.0.9"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", timeout: 30}
+database: {host: "db.internal", name: "ha", pool_size: 5, max_overflow: 5, max_connections: 400}
+capacity: target_concurrency: 10
+`
+
+// TestRisks: each label comes from a real edit of a stack, and only
+// from the edit that causes it.
+func TestRisks(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		old, new  string
+		want      []string
+		wantHosts map[string][]string // host → its labels, for some hosts
+	}{
+		{"algorithm", `algorithm: "leastconn"`, `algorithm: "roundrobin"`, []string{"lb-change"},
+			map[string][]string{"lb1": {"lb-change"}}},
+		{"vrrp", `router_id: 20`, `router_id: 21`, []string{"failover-change"},
+			map[string][]string{"lb2": {"failover-change"}}},
+		{"pools", `pool_size: 5,`, `pool_size: 8,`, []string{"restart"},
+			map[string][]string{"app1": {"restart"}, "lb1": nil}},
+		{"app timeout", `timeout: 30}`, `timeout: 45}`, []string{},
+			map[string][]string{"app1": {}}},
+		{"decommission", "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", []string{"decommission", "lb-change"},
+			map[string][]string{"app3": {"decommission"}, "lb1": {"lb-change"}, "app1": nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(haStack, tc.old) {
+				t.Fatalf("stack lacks %q", tc.old)
+			}
+			r := newRepo(t)
+			r.write(map[string]string{"stacks/ha.cue": haStack})
+			r.commit("ha")
+			r.write(map[string]string{"stacks/ha.cue": strings.Replace(haStack, tc.old, tc.new, 1)})
+			rep := diff(t, r, "HEAD")
+			if !slices.Equal(rep.Risks, tc.want) {
+				t.Errorf("risks %q, want %q", rep.Risks, tc.want)
+			}
+			for host, want := range tc.wantHosts {
+				i := slices.IndexFunc(rep.Hosts, func(h gitops.HostDiff) bool { return h.Host == host })
+				switch {
+				case want == nil && i >= 0:
+					t.Errorf("%s changed: %+v", host, rep.Hosts[i].Impact)
+				case want != nil && i < 0:
+					t.Errorf("%s unchanged", host)
+				case want != nil && !slices.Equal(rep.Hosts[i].Risks, want):
+					t.Errorf("%s: risks %q, want %q", host, rep.Hosts[i].Risks, want)
+				}
+			}
+			md := markdown(t, rep)
+			if len(tc.want) > 0 {
+				line := "**Risks:** `" + strings.Join(tc.want, "`, `") + "`\n"
+				if !strings.Contains(md, line) {
+					t.Errorf("comment lacks %q:\n%s", line, md[:min(len(md), 800)])
+				}
+			} else if strings.Contains(md, "**Risks:**") {
+				t.Error("risks line without risks")
+			}
+		})
+	}
+}
+
+// TestRiskReboot: a custom generator's file whose reload is a reboot.
+func TestRiskReboot(t *testing.T) {
+	gen := func(v string) string {
+		return `function(stack, host) {"/etc/hacompile-test.conf": {content: "` + v + `\n", reload: "systemctl reboot"}}` + "\n"
+	}
+	stack := strings.Replace(webStack, "balancer:", `generators: [{file: "generators/k.jsonnet"}]`+"\nbalancer:", 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": stack, "stacks/generators/k.jsonnet": gen("a")})
+	r.commit("web")
+	r.write(map[string]string{"stacks/generators/k.jsonnet": gen("b")})
+	rep := diff(t, r, "HEAD")
+	if !slices.Equal(rep.Risks, []string{"reboot"}) || !slices.Equal(rep.Hosts[0].Risks, []string{"reboot"}) {
+		t.Errorf("risks %q, first host %q", rep.Risks, rep.Hosts[0].Risks)
+	}
+}
+
+// TestHeadroomAndFindings: the limits a change moves, before → after,
+// and the HA findings it brings or clears.
+func TestHeadroomAndFindings(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": haStack})
+	r.commit("ha")
+	// One app host less: fewer pools (15 → 10 processes × 10), less
+	// capacity (3 × 5 workers → 2 × 5 for a target of 10), and a sync
+	// timeout above HAProxy's read timeout brings app-timeout.
+	head := strings.Replace(haStack, "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
+	head = strings.Replace(head, "timeout: 30}", "timeout: 600}", 1)
+	r.write(map[string]string{"stacks/ha.cue": head})
+	rep := diff(t, r, "HEAD")
+	js, err := json.Marshal(rep.Headroom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"stack":"ha","name":"concurrent requests","before":{"need":10,"limit":15,"spare":5},"after":{"need":10,"limit":10,"spare":0}},` +
+		`{"stack":"ha","name":"database connections","before":{"need":150,"limit":400,"spare":250},"after":{"need":100,"limit":400,"spare":300}}]`
+	if string(js) != want {
+		t.Errorf("headroom %s\nwant     %s", js, want)
+	}
+	md := markdown(t, rep)
+	for _, l := range []string{
+		"- ha concurrent requests: 15 for a target of 10 (5 spare) → 10 for a target of 10 (0 spare)\n",
+		"- ha database connections: 150 of 400 (250 spare) → 100 of 400 (300 spare)\n",
+	} {
+		if !strings.Contains(md, l) {
+			t.Errorf("comment lacks %q", l)
+		}
+	}
+	wantF := []gitops.FindingChange{{Change: "appeared", Stack: "ha", Rule: "app-timeout", Path: "app.timeout", Severity: "warning",
+		Message: "gunicorn timeout 600s is not below the proxy read timeout 60s (balancer.timeouts.read): the proxy answers 504 while the request still runs; set app.timeout below 60"}}
+	if !slices.Equal(rep.Findings, wantF) {
+		t.Errorf("findings %+v", rep.Findings)
+	}
+	if l := "- ha HA finding appeared: app.timeout: gunicorn timeout 600s is not below"; !strings.Contains(md, l) {
+		t.Errorf("comment lacks %q:\n%s", l, md[:min(800, len(md))])
+	}
+
+	var text strings.Builder
+	if err := gitops.WriteText(&text, rep, gitops.TextOptions{Stat: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{
+		"\nRisks: decommission, lb-change\n",
+		"\nHeadroom: ha database connections: 150 of 400 (250 spare) -> 100 of 400 (300 spare)\n",
+		"\nHA finding appeared: app.timeout: warning: gunicorn timeout 600s",
+	} {
+		if !strings.Contains(text.String(), l) {
+			t.Errorf("text lacks %q:\n%s", l, text.String())
+		}
+	}
+
+	// Back again: the finding disappears, the headroom returns.
+	r.commit("smaller")
+	r.write(map[string]string{"stacks/ha.cue": haStack})
+	rep = diff(t, r, "HEAD")
+	if len(rep.Findings) != 1 || rep.Findings[0].Change != "disappeared" || rep.Findings[0].Rule != "app-timeout" {
+		t.Errorf("findings %+v", rep.Findings)
+	}
+	if len(rep.Headroom) != 2 || rep.Headroom[1].After.Need != 150 {
+		t.Errorf("headroom %+v", rep.Headroom)
+	}
+}
+
+// TestRiskCloudMembers: an app host joining a cloud balancer (which
+// finds its members by tag) changes what the balancer does.
+func TestRiskCloudMembers(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": webStack})
+	r.commit("web")
+	r.write(map[string]string{"stacks/web.cue": strings.Replace(webStack, "hosts: {\n", "hosts: {\n\tapp3: {address: \"10.0.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", 1)})
+	rep := diff(t, r, "HEAD")
+	if !slices.Equal(rep.Risks, []string{"lb-change"}) {
+		t.Errorf("risks %q", rep.Risks)
+	}
+}
+
+// TestRiskCloudBalancer: a change to the cloud balancer's definition
+// (DigitalOcean's load-balancer.json) is an lb-change of the stack's own
+// files.
+func TestRiskCloudBalancer(t *testing.T) {
+	do := strings.Replace(webStack, `balancer: kind: "cloud"`, `provider: "digitalocean"
+region:   "nyc3"
+balancer: {kind: "cloud", digitalocean: size_unit: 1, trusted_proxies: ["10.0.0.0/16"]}`, 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": do})
+	r.commit("web")
+	r.write(map[string]string{"stacks/web.cue": strings.Replace(do, "size_unit: 1", "size_unit: 2", 1)})
+	rep := diff(t, r, "HEAD")
+	if !slices.Equal(rep.Risks, []string{"lb-change"}) {
+		t.Errorf("risks %q", rep.Risks)
+	}
+	last := rep.Hosts[len(rep.Hosts)-1]
+	if last.Host != "" || !slices.Equal(last.Risks, []string{"lb-change"}) || !slices.ContainsFunc(last.Files, func(f gitops.FileDiff) bool { return f.Path == "web/digitalocean/load-balancer.json" }) {
+		t.Errorf("stack files: %+v", last)
+	}
+}
