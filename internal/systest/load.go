@@ -26,8 +26,9 @@ type Sample struct {
 func (s Sample) OK() bool { return s.Status == 200 && s.Err == "" }
 
 // Load is a closed-loop HTTP client running in its own namespace on the
-// test network: Workers clients each send a GET as soon as the previous
-// one is answered, for at most Duration.
+// test network: Workers clients each send a GET once the previous one
+// is answered and Pace has passed since it was sent, for at most
+// Duration.
 type Load struct {
 	NS       string
 	URL      string // https://domain/ — dialled at Addr whatever the name
