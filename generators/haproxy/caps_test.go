@@ -21,3 +21,19 @@ func TestServers(t *testing.T) {
 		}
 	}
 }
+
+// The header lists runs of app hosts by their ends, so a large fleet's
+// config does not open with a line naming every host.
+func TestHeaderListsRuns(t *testing.T) {
+	t.Parallel()
+	s := testtool.Load(t, "t.cue", stackSrc(`tls: mode: "none"
+hosts: {
+	app3: {address: "10.0.0.13", roles: ["app"], cores: 2, memory_mb: 2048}
+	app4: {address: "10.0.0.14", roles: ["app"], cores: 2, memory_mb: 2048}
+	app10: {address: "10.0.0.20", roles: ["app"], cores: 2, memory_mb: 2048}
+}`))
+	cfg := string(generate(t, s, artifactOptions())[ConfigPath].Content)
+	if want := "balancing shop.example.com over app1…app4, app10.\n"; !strings.Contains(cfg, want) {
+		t.Errorf("the header does not say %q:\n%.600s", want, cfg)
+	}
+}

@@ -94,7 +94,10 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 
 	w.raw(artifact.Header("#", s))
 	rel := osrelease.MustLookup(s.OS)
-	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, strings.Join(names, ", ")))
+	// Runs of hosts are listed by their ends (app1…app1000): on a large
+	// fleet the list stays one short line, which a host added or removed
+	// changes only at an end.
+	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, artifact.CompactNames(names)))
 	switch {
 	case terminatesTLS(s):
 		w.top("HTTPS terminates here; port 80 redirects to it.")

@@ -1,0 +1,74 @@
+package artifact
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var numbered = regexp.MustCompile(`^(.*?)(\d+)$`)
+
+// CompactNames lists names in natural order (app2 before app10) with
+// runs of three or more consecutive numbers shortened to their ends:
+// "app1…app998, app1000, db1, db2".
+func CompactNames(names []string) string {
+	type name struct {
+		s, prefix, digits string
+		n                 int
+		ok                bool
+	}
+	ns := make([]name, len(names))
+	for i, s := range names {
+		ns[i] = name{s: s}
+		if m := numbered.FindStringSubmatch(s); m != nil {
+			if n, err := strconv.Atoi(m[2]); err == nil {
+				ns[i] = name{s: s, prefix: m[1], digits: m[2], n: n, ok: true}
+			}
+		}
+	}
+	slices.SortFunc(ns, func(a, b name) int {
+		pa, pb := a.s, b.s
+		if a.ok {
+			pa = a.prefix
+		}
+		if b.ok {
+			pb = b.prefix
+		}
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(b2i(a.ok), b2i(b.ok)), cmp.Compare(a.n, b.n), cmp.Compare(a.s, b.s))
+	})
+	// next reports whether b directly follows a: same prefix, the next
+	// number, written the same way (app09, app10 follow; app9, app010
+	// do not).
+	next := func(a, b name) bool {
+		if !a.ok || !b.ok || a.prefix != b.prefix || b.n != a.n+1 {
+			return false
+		}
+		return len(a.digits) == len(b.digits) || a.digits[0] != '0' && b.digits[0] != '0'
+	}
+	var parts []string
+	for i := 0; i < len(ns); {
+		j := i
+		for j+1 < len(ns) && next(ns[j], ns[j+1]) {
+			j++
+		}
+		switch {
+		case j-i >= 2:
+			parts = append(parts, ns[i].s+"…"+ns[j].s)
+		default:
+			for k := i; k <= j; k++ {
+				parts = append(parts, ns[k].s)
+			}
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
