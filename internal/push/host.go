@@ -40,6 +40,8 @@ type hostRun struct {
 	// written is the State on the host after this run's record (nil
 	// when there is none), which a failed reload marks pending.
 	written *State
+	slot    bool // holds one of the run's Parallel slots
+	fresh   bool // planned just now: apply need not plan again
 }
 
 func (r *hostRun) progress(p Phase, detail string) {
@@ -52,8 +54,20 @@ func (r *hostRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
 
 func (r *hostRun) root(p string) string { return joinRoot(r.h.Root, p) }
 
+// connect makes sure the host is connected, locked and planned for its
+// batch: a host whose connection was closed after its preflight goes
+// through it again.
+func (r *hostRun) connect(ctx context.Context) error {
+	if r.c != nil {
+		r.fresh = false
+		return nil
+	}
+	return r.preflight(ctx)
+}
+
 // preflight connects, locks and plans. It writes nothing but the lock.
 func (r *hostRun) preflight(ctx context.Context) error {
+	r.fresh = false
 	r.progress(PhaseConnecting, r.h.SSH.String())
 	c, err := r.d.dial(ctx, r.h.SSH)
 	if err != nil {
@@ -104,6 +118,7 @@ func (r *hostRun) preflight(ctx context.Context) error {
 			p.Notes = append(p.Notes, err.Error())
 		}
 	}
+	r.fresh = true
 	return nil
 }
 
@@ -549,9 +564,12 @@ func (r *hostRun) apply(ctx context.Context) error {
 	r.lk.refresh(r.o.clock())
 	// Plan again: the host may have been edited since the preflight of
 	// a long rollout.
-	if err := r.makePlan(); err != nil {
-		return err
+	if !r.fresh {
+		if err := r.makePlan(); err != nil {
+			return err
+		}
 	}
+	r.fresh = false
 	p := r.plan
 	if len(p.Drift) > 0 && !r.o.Force {
 		return fmt.Errorf("%s: %w", strings.Join(p.Drift, "; "), ErrDrift)

@@ -5,6 +5,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -71,8 +72,16 @@ func TestBatches(t *testing.T) {
 		"25%":  "lb1 | lb2 | app1 | app2 | app3 | w1",
 		"50%":  "lb1 | lb2 | app1 app2 | app3 | w1",
 		"100%": "lb1 | lb2 | app1 app2 app3 | w1",
+		// A canary batch after the balancers, then the batches.
+		"100% canary 1": "lb1 | lb2 | app1 | app2 app3 | w1",
+		"50% canary 2":  "lb1 | lb2 | app1 app2 | app3 | w1",
+		"100% canary 3": "lb1 | lb2 | app1 app2 app3 | w1",
+		"1 canary 4":    "lb1 | lb2 | app1 app2 app3 w1",
+		"1 canary 9":    "lb1 | lb2 | app1 app2 app3 w1",
 	} {
-		bs, err := Batches(hosts, spec)
+		spec, c, _ := strings.Cut(spec, " canary ")
+		canary, _ := strconv.Atoi(c)
+		bs, err := Batches(hosts, spec, canary)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,11 +90,14 @@ func TestBatches(t *testing.T) {
 			parts = append(parts, strings.Join(b, " "))
 		}
 		if got := strings.Join(parts, " | "); got != want {
-			t.Errorf("--batch %s: %s, want %s", spec, got, want)
+			t.Errorf("--batch %s --canary %d: %s, want %s", spec, canary, got, want)
 		}
 	}
+	if DefaultCanary(hosts) != 1 || DefaultCanary(hosts[:4]) != 0 {
+		t.Errorf("default canary: %d for 4 non-balancer hosts, %d for 2", DefaultCanary(hosts), DefaultCanary(hosts[:4]))
+	}
 	for _, bad := range []string{"0", "-1", "0%", "101%", "x", "", "2.5"} {
-		if _, err := Batches(hosts, bad); err == nil {
+		if _, err := Batches(hosts, bad, 0); err == nil {
 			t.Errorf("--batch %q accepted", bad)
 		}
 	}

@@ -49,6 +49,10 @@ type deployFlags struct {
 	lockTimeout    time.Duration
 	batch          string
 	maxFail        int
+	requireAll     bool
+	parallel       int
+	canary         int
+	noAutoRevert   bool
 	dryRun         bool
 	force          bool
 	keep           int
@@ -70,7 +74,10 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a host may take to pass its health check")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock not refreshed for this long was left by a crashed push and is taken over")
 	fl.StringVar(&f.batch, "batch", "25%", "app hosts per batch: a count or a percentage (load balancers always go one at a time)")
-	fl.IntVar(&f.maxFail, "max-fail", 0, "failed hosts tolerated before the rollout stops; later batches are left untouched")
+	fl.IntVar(&f.maxFail, "max-fail", 0, "failed hosts tolerated (a host failing its preflight counts) before the rollout stops; hosts not yet started are left untouched")
+	fl.BoolVar(&f.requireAll, "require-all", false, "write nothing anywhere unless every host passes its preflight (connect, host key, lock, plan), whatever --max-fail says")
+	fl.IntVar(&f.parallel, "parallel", push.DefaultParallel, "hosts worked on at once, each with one SSH connection (closed when the host is done)")
+	fl.IntVar(&f.canary, "canary", 0, "non-balancer hosts in a first batch whose failure stops the rollout (default 1 when more than 2 non-balancer hosts are pushed, else 0)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
 	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
 	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
@@ -86,8 +93,12 @@ Safety:
   - Host keys are checked against known_hosts (hashed and [host]:port entries
     included); there is no option to skip the check.
   - Every host is connected to, locked and planned before any is written. A
-    file changed on a host since the last push is drift: nothing is written
-    anywhere unless --force, which backs the edit up and overwrites it.
+    file changed on a host since the last push is drift (--force backs the
+    edit up and overwrites it). A host that fails this preflight
+    (unreachable, host key, drift, lock held) is reported and left out; it
+    counts against --max-fail: within it the other hosts go ahead, beyond it
+    (the default --max-fail 0: any such host) or with --require-all nothing
+    is written anywhere.
   - Each file is written to a temp file beside it, chmod/chown'd, fsync'd and
     renamed over the target, so a dropped connection leaves every file old or
     new. Symlinks at targets are refused. Every replaced file is kept in a
@@ -97,17 +108,25 @@ Safety:
     reloads run once each (systemctl daemon-reload first, then sysctl
     --system, then services), then an HTTP health check: app hosts at
     http://<address>:<app.http_port><health path>, lb hosts at port 80.
-  - Hosts go in batches: load balancers one at a time, then app hosts (--batch),
-    then the rest. Once more than --max-fail hosts fail, later batches are
-    skipped.
+  - Hosts go in batches: load balancers one at a time, then a canary batch
+    (--canary, by default 1 host when more than 2 non-balancer hosts are
+    pushed) whose failure stops the rollout whatever --max-fail says, then
+    app hosts (--batch), then the rest. Once more than --max-fail hosts have
+    failed, no further host is started. At most --parallel hosts are worked
+    on at once, each over one SSH connection, closed as soon as the host is
+    done; with more hosts than that, a host is connected to again (locked
+    and planned again) when its batch comes.
 
 Connection: user and port come from hosts.<name>.ssh in the stack; an
 --ssh-config file (Host patterns matching the host's name or address, with
 HostName, User, Port and IdentityFile) overrides them. Keys come from
 --identity and ssh-agent.
 
-Exit codes: 0 success; 1 failure; 2 usage error; 3 a host key is not in
-known_hosts; 4 a host key CHANGED; 5 drift (nothing was written).`
+Exit codes: 0 every host succeeded; 1 a host failed or was skipped; 2 usage
+error; when every host that failed failed in its preflight for one of these
+(a changed key outranking an unknown one, outranking drift): 3 a host key is
+not in known_hosts; 4 a host key CHANGED; 5 drift (the drifted hosts were not
+written).`
 
 func newPush() *cobra.Command {
 	var f deployFlags
@@ -118,6 +137,7 @@ func newPush() *cobra.Command {
 		Example: `  hacompile push shop --dry-run                 # show what would change on each host
   hacompile push shop                           # roll out: lb hosts one by one, app hosts 25% at a time
   hacompile push shop --hosts app1,app2 --batch 1 --max-fail 1
+  hacompile push fleet --max-fail 20 --parallel 50 --canary 3   # thousands of hosts: some are always down
   hacompile push shop --force                   # overwrite hand edits (backed up)
   hacompile push shop --root /srv/staging/{host} --ssh-config staging.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -142,6 +162,15 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	}
 	if f.maxFail < 0 {
 		return usageError{fmt.Errorf("--max-fail: want 0 or more, got %d", f.maxFail)}
+	}
+	if f.parallel < 1 {
+		return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", f.parallel)}
+	}
+	canary := f.canary
+	if !cmd.Flags().Changed("canary") {
+		canary = -1 // push.DefaultCanary of the hosts pushed
+	} else if canary < 0 {
+		return usageError{fmt.Errorf("--canary: want 0 or more, got %d", f.canary)}
 	}
 	if !strings.HasPrefix(f.root, "/") {
 		return usageError{fmt.Errorf("--root %q: want an absolute path", f.root)}
@@ -192,7 +221,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
-		Batch: f.batch, MaxFail: f.maxFail, DryRun: f.dryRun, Force: f.force, Keep: f.keep,
+		Batch: f.batch, MaxFail: f.maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary,
+		DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}
 	if tty := isTerminal(stderr); tty {
@@ -234,20 +264,27 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			printSummary(stdout, sum)
 		}
 	}
-	if err == nil {
+	if err == nil && sum.OK {
 		return nil
 	}
 	return reportHosts(stderr, sum)
 }
 
 // reportHosts prints each failed host's error with hints, once each,
-// and picks the exit code: a changed host key outranks an unknown one,
-// which outranks drift, which outranks other failures.
+// and picks the exit code. When every host that failed failed for a
+// host key or drift, the code says which (a changed host key outranks
+// an unknown one, which outranks drift); any other failure, or a host
+// skipped without one (an interrupted rollout), is 1.
 func reportHosts(w io.Writer, sum *push.Summary) error {
-	code := exitFailure
-	rank := map[int]int{exitFailure: 0, exitDrift: 1, exitHostKeyUnknown: 2, exitHostKeyChanged: 3}
+	code := 0
+	rank := map[int]int{0: 0, exitDrift: 1, exitHostKeyUnknown: 2, exitHostKeyChanged: 3}
+	mixed := false
 	var hints []string
+	skipped := 0
 	for _, h := range sum.Hosts {
+		if h.Status == push.StatusSkipped {
+			skipped++
+		}
 		err := h.Err()
 		if err == nil {
 			continue
@@ -262,15 +299,23 @@ func reportHosts(w io.Writer, sum *push.Summary) error {
 		case errors.Is(err, push.ErrDrift):
 			c = exitDrift
 		}
-		if rank[c] > rank[code] {
+		if c == exitFailure {
+			mixed = true
+		} else if rank[c] > rank[code] {
 			code = c
 		}
 		if hint := push.Hint(err); hint != "" && !slices.Contains(hints, hint) {
 			hints = append(hints, hint)
 		}
 	}
+	if skipped > 0 {
+		fmt.Fprintf(w, "hacompile: %d host(s) skipped: the rollout stopped before them\n", skipped)
+	}
 	for _, h := range hints {
 		fmt.Fprintf(w, "hacompile: hint: %s\n", h)
+	}
+	if mixed || code == 0 {
+		code = exitFailure
 	}
 	return codedError{code: code}
 }
@@ -283,7 +328,11 @@ func printSummary(w io.Writer, sum *push.Summary) {
 		if h.Generation > 0 {
 			gen = fmt.Sprint(h.Generation)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, h.Batch, h.Status, h.Created, h.Updated, h.Removed, h.Unchanged, gen)
+		batch := "-" // failed its preflight: never in a batch
+		if h.Batch > 0 {
+			batch = fmt.Sprint(h.Batch)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, batch, h.Status, h.Created, h.Updated, h.Removed, h.Unchanged, gen)
 	}
 	tw.Flush()
 	for _, h := range sum.Hosts {

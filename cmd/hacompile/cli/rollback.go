@@ -19,8 +19,10 @@ undo a rollback, push again.
 The stack must still compile (it gives the hosts' addresses, users and
 roles); out/ is not consulted. --root must be the one the push used.
 
-Exit codes: 0 success; 1 failure (including no push left to undo); 2 usage
-error; 3 a host key is not in known_hosts; 4 a host key CHANGED; 5 drift.`
+Exit codes as push's: 0 success; 1 failure (including no push left to undo)
+or a host skipped; 2 usage error; when every host that failed failed in its
+preflight for one of these: 3 a host key is not in known_hosts; 4 a host key
+CHANGED; 5 drift.`
 
 func newRollback() *cobra.Command {
 	var f deployFlags

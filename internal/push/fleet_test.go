@@ -1,0 +1,120 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/testtool"
+)
+
+// untouched fails unless the host's tree is what the fleet put there
+// (the gunicorn stub) and it ran no command.
+func untouched(t *testing.T, e *env, n string) {
+	t.Helper()
+	h := e.f.Hosts[n]
+	if tree := targets(t, h); len(tree) != 0 {
+		t.Errorf("%s was written: %d files", n, len(tree))
+	}
+	if cmds := h.Commands(t); len(cmds) != 0 {
+		t.Errorf("%s ran %q", n, cmds)
+	}
+}
+
+// A host that fails its preflight (here: one unreachable, one whose
+// lock another push holds) is reported and left out; it counts against
+// --max-fail. Within the tolerance the others go ahead, the balancer
+// first; beyond it, or under --require-all, nothing is written anywhere.
+func TestPreflightFailureSkipsHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 211, "lb1", "app1", "app2", "app3", "app4")
+	lock := filepath.Join(e.f.Hosts["app3"].Root, lockPath("fleet"))
+	os.MkdirAll(filepath.Dir(lock), 0o755)
+	if err := os.WriteFile(lock, []byte(`{"by":"other@push","pid":7,"token":"theirs"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := func() Options {
+		o := e.opts(1)
+		for i := range o.Hosts {
+			if o.Hosts[i].Name == "app1" {
+				o.Hosts[i].SSH.Port = testtool.FreePort(t, o.Hosts[i].SSH.HostName) // nothing listens
+			}
+		}
+		return o
+	}
+
+	// Two failed preflights, none tolerated: nothing is written.
+	o := opts()
+	sum, err := Run(context.Background(), o)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "app1: connect to") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, n := range []string{"lb1", "app2", "app4"} {
+		if r := result(t, sum, n); r.Status != StatusAborted {
+			t.Errorf("%s: %s, want aborted", n, r.Status)
+		}
+		untouched(t, e, n)
+	}
+
+	// Tolerating two, the other hosts go ahead.
+	o.MaxFail = 2
+	sum, err = Run(context.Background(), o)
+	if err == nil || !errors.Is(err, ErrLocked) || sum.OK {
+		t.Fatalf("err = %v, ok %v", err, sum.OK)
+	}
+	var order []string
+	for _, r := range sum.Hosts {
+		order = append(order, r.Host)
+	}
+	if !slices.Equal(order, []string{"app1", "app3", "lb1", "app2", "app4"}) {
+		t.Errorf("summary order %v", order)
+	}
+	for _, n := range []string{"app1", "app3"} {
+		r := result(t, sum, n)
+		if r.Status != StatusFailed || r.Batch != 0 || !slices.ContainsFunc(r.Notes, func(s string) bool { return strings.Contains(s, "failed its preflight") }) {
+			t.Errorf("%s: %+v", n, r)
+		}
+		if n == "app1" {
+			untouched(t, e, n)
+		}
+	}
+	if b, _ := os.ReadFile(lock); !strings.Contains(string(b), "theirs") {
+		t.Error("the other push's lock on app3 was touched")
+	}
+	for n, batch := range map[string]int{"lb1": 1, "app2": 2, "app4": 2} {
+		if r := result(t, sum, n); r.Status != StatusDone || r.Batch != batch {
+			t.Errorf("%s: batch %d %s, want %d done", n, r.Batch, r.Status, batch)
+		}
+		sameTree(t, n, targets(t, e.f.Hosts[n]), want(o, n))
+	}
+
+	// --require-all: one failed preflight stops everything, whatever
+	// --max-fail says.
+	os.Remove(lock)
+	for _, n := range e.f.Names {
+		e.f.Hosts[n].Commands(t)
+	}
+	before := map[string]map[string]string{}
+	for _, n := range e.f.Names {
+		before[n] = targets(t, e.f.Hosts[n])
+	}
+	o2 := e.opts(2)
+	o2.Hosts[slices.IndexFunc(o2.Hosts, func(h Host) bool { return h.Name == "app1" })].SSH.Port = o.Hosts[slices.IndexFunc(o.Hosts, func(h Host) bool { return h.Name == "app1" })].SSH.Port
+	o2.MaxFail, o2.RequireAll = 2, true
+	sum, err = Run(context.Background(), o2)
+	if err == nil || !strings.Contains(err.Error(), "app1: connect to") {
+		t.Fatalf("require-all: err = %v", err)
+	}
+	for _, n := range []string{"lb1", "app2", "app3", "app4"} {
+		if r := result(t, sum, n); r.Status != StatusAborted {
+			t.Errorf("require-all %s: %s", n, r.Status)
+		}
+		if got := targets(t, e.f.Hosts[n]); !mapsEqual(got, before[n]) {
+			t.Errorf("require-all: %s was written", n)
+		}
+	}
+}
