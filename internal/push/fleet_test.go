@@ -3,10 +3,12 @@ package push
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hacompile/hacompile/internal/testtool"
@@ -116,5 +118,113 @@ func TestPreflightFailureSkipsHost(t *testing.T) {
 		if got := targets(t, e.f.Hosts[n]); !mapsEqual(got, before[n]) {
 			t.Errorf("require-all: %s was written", n)
 		}
+	}
+}
+
+// sessionCounter dials like the default dialer and counts the SSH
+// connections open at once (those to the fleet's sshds, not the health
+// checks').
+type sessionCounter struct {
+	mu        sync.Mutex
+	sshd      map[string]bool
+	open, max int
+	total     int
+}
+
+func (s *sessionCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil || !s.sshd[addr] {
+		return c, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open++
+	s.total++
+	s.max = max(s.max, s.open)
+	return &countedConn{Conn: c, s: s}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	s    *sessionCounter
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		c.s.open--
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// --parallel caps the SSH connections open at once, in the preflight
+// and in a batch wider than the cap, and every connection is closed by
+// the end.
+func TestParallelCap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 221, "app1", "app2", "app3", "app4", "app5", "app6")
+	sc := &sessionCounter{sshd: map[string]bool{}}
+	for _, n := range e.f.Names {
+		sc.sshd[e.f.Hosts[n].Endpoint()] = true
+		// Slow enough that hosts overlap when they may.
+		e.f.Hosts[n].SlowCommand(t, "gunicorn", 1)
+	}
+	o := e.opts(1)
+	o.Parallel, o.Dial = 2, sc.dial
+	sum := run1(t, o)
+	for _, n := range e.f.Names {
+		if r := result(t, sum, n); r.Status != StatusDone || r.Batch != 1 {
+			t.Errorf("%s: batch %d %s", n, r.Batch, r.Status)
+		}
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.max != 2 {
+		t.Errorf("%d SSH connections open at once, want 2 (--parallel 2)", sc.max)
+	}
+	if sc.open != 0 {
+		t.Errorf("%d SSH connections left open", sc.open)
+	}
+	// More hosts than slots: each is connected to for its preflight and
+	// again in its batch.
+	if sc.total != 12 {
+		t.Errorf("%d SSH connections made, want 12", sc.total)
+	}
+}
+
+// A canary batch goes first (after the balancers); when its host fails,
+// the rollout stops although --max-fail would tolerate the failure, and
+// the other hosts are left untouched. Once it passes, the rest follow in
+// their batches.
+func TestCanaryStopsRollout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 231, "lb1", "app1", "app2", "app3", "app4")
+	e.f.Hosts["app1"].FailCommand(t, "gunicorn", "Error: worker_class invalid")
+	o := e.opts(1)
+	o.Canary, o.MaxFail = -1, 3 // the default: 1 host, as there are 4 app hosts
+	sum, err := Run(context.Background(), o)
+	if !errors.Is(err, ErrValidate) {
+		t.Fatalf("err = %v", err)
+	}
+	wantStatus := map[string]string{"lb1": StatusDone, "app1": StatusReverted, "app2": StatusSkipped, "app3": StatusSkipped, "app4": StatusSkipped}
+	wantBatch := map[string]int{"lb1": 1, "app1": 2, "app2": 3, "app3": 3, "app4": 3}
+	for n, st := range wantStatus {
+		if r := result(t, sum, n); r.Status != st || r.Batch != wantBatch[n] {
+			t.Errorf("%s: batch %d %s, want %d %s", n, r.Batch, r.Status, wantBatch[n], st)
+		}
+	}
+	for _, n := range []string{"app2", "app3", "app4"} {
+		untouched(t, e, n)
+	}
+
+	e.f.Hosts["app1"].FailCommand(t, "gunicorn", "")
+	sum = run1(t, o)
+	for _, n := range []string{"app1", "app2", "app3", "app4"} {
+		if r := result(t, sum, n); r.Status != StatusDone {
+			t.Errorf("second run %s: %s", n, r.Status)
+		}
+		sameTree(t, n, targets(t, e.f.Hosts[n]), want(o, n))
 	}
 }
