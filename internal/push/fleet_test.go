@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hacompile/hacompile/internal/testtool"
 )
@@ -227,4 +228,72 @@ func TestCanaryStopsRollout(t *testing.T) {
 		}
 		sameTree(t, n, targets(t, e.f.Hosts[n]), want(o, n))
 	}
+}
+
+// When a reload or the health check after it fails, the host gets its
+// previous files back byte for byte (modes too), its records say the
+// generation was reverted, and the same reloads run again on the
+// previous files; the next push starts over from there.
+func TestReloadFailureReverts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 241, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	afterV1 := targets(t, h)
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	stateV1, _ := os.ReadFile(sp)
+	h.Commands(t)
+
+	// v3 changes gunicorn's config and the sysctl file.
+	v3 := e.opts(3)
+	changeTuning(t, e, &v3, 3)
+	h.FailOnce(t, "systemctl", "Job for app.service failed because the control process exited with error code.")
+	sum, err := Run(context.Background(), v3)
+	if !errors.Is(err, ErrReload) || !strings.Contains(err.Error(), "generation 2 was reverted: the previous files are back and reloaded (and healthy)") {
+		t.Fatalf("err = %v", err)
+	}
+	if r := result(t, sum, "app1"); r.Status != StatusReverted || r.Generation != 2 {
+		t.Errorf("app1: %+v", r)
+	}
+	sameTree(t, "app1", targets(t, h), afterV1)
+	if st, _ := os.ReadFile(sp); string(st) != string(stateV1) {
+		t.Errorf("host record after the revert:\n%s\nwant:\n%s", st, stateV1)
+	}
+	if g := readGen(t, h, 2); g.Status != genReverted {
+		t.Errorf("generation 2: %s", g.Status)
+	}
+	wantCmds := []string{
+		"gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app",
+		"sysctl --system", "systemctl reload app.service", // fails
+		"sysctl --system", "systemctl reload app.service", // the previous files
+	}
+	if cmds := h.Commands(t); !slices.Equal(cmds, wantCmds) {
+		t.Errorf("commands %q, want %q", cmds, wantCmds)
+	}
+	if n := e.health.Hits("app1"); n != 2 { // v1's push, then after the revert
+		t.Errorf("%d health checks", n)
+	}
+
+	// Unhealthy after the reload: the same.
+	e.health.SetStatus("app1", 503)
+	v3.HealthTimeout = 600 * time.Millisecond
+	_, err = Run(context.Background(), v3)
+	if !errors.Is(err, ErrHealth) || !strings.Contains(err.Error(), "generation 3 was reverted") || !strings.Contains(err.Error(), "still unhealthy") {
+		t.Fatalf("err = %v", err)
+	}
+	sameTree(t, "app1", targets(t, h), afterV1)
+	if st, _ := os.ReadFile(sp); string(st) != string(stateV1) {
+		t.Errorf("host record after the second revert:\n%s", st)
+	}
+
+	// Healthy again, the push goes through and rollback undoes it to v1.
+	e.health.SetStatus("app1", 200)
+	if r := result(t, run1(t, v3), "app1"); r.Status != StatusDone || r.Generation != 4 || r.Updated != 2 {
+		t.Errorf("push after the reverts: %+v", r)
+	}
+	sameTree(t, "app1", targets(t, h), want(v3, "app1"))
+	if _, err := Rollback(context.Background(), e.opts(1)); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "app1", targets(t, h), afterV1)
 }

@@ -599,7 +599,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 		if len(p.Reload) > 0 {
 			// Only reloads left pending by an earlier push.
 			if err := r.reload(ctx); err != nil {
-				return err
+				return fmt.Errorf("%w (the next push runs the reload again)", err)
 			}
 			r.res.Status = StatusDone
 			r.progress(PhaseHealthy, "(pending reloads done)")
@@ -692,20 +692,83 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	r.prune()
 
-	if err := r.reload(ctx); err != nil {
-		return err
-	}
-	if r.h.HealthURL != "" {
+	err := r.reload(ctx)
+	if err == nil && r.h.HealthURL != "" {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
 		r.res.Health = r.h.HealthURL
-		if err := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); err != nil {
-			return fmt.Errorf("%w: %w", ErrHealth, err)
+		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+			err = fmt.Errorf("%w: %w", ErrHealth, herr)
 		}
+	}
+	if err != nil {
+		if r.o.NoAutoRevert || ctx.Err() != nil {
+			if errors.Is(err, ErrReload) {
+				err = fmt.Errorf("%w (the new files are in place; the next push runs the reload again; hacompile rollback restores the previous files)", err)
+			}
+			return err
+		}
+		return r.revert(ctx, g, err)
 	}
 	r.res.Status = StatusDone
 	r.progress(PhaseHealthy, fmt.Sprintf("(generation %d)", g.Number))
 	return nil
+}
+
+// revert undoes generation g after its reload or health check failed
+// (cause): the previous files go back byte for byte, the host's records
+// say so (the generation reverted, the state as before it, with the
+// reloads owed until they succeed), and the same reload steps run again
+// to make the previous files live; then the health check, whose outcome
+// is reported but changes nothing more.
+func (r *hostRun) revert(ctx context.Context, g *Generation, cause error) error {
+	r.progress(PhaseRestored, "the previous files after: "+cause.Error())
+	fail := func(err error) error {
+		return errors.Join(cause, fmt.Errorf("%w: %w; run hacompile rollback or inspect %s", ErrRestore, err, genDir(r.o.Stack, g.Number)))
+	}
+	if err := r.restore(g); err != nil {
+		return fail(err)
+	}
+	sp := r.root(statePath(r.o.Stack))
+	if r.state == nil {
+		if err := r.c.remove(sp); err != nil && !notExist(err) {
+			return fail(err)
+		}
+		r.written = nil
+	} else {
+		st := *r.state
+		st.PendingReload = nil
+		r.written = &st
+	}
+	g.Status = genReverted
+	if err := r.writeRecord(r.root(genDir(r.o.Stack, g.Number)+"/generation.json"), g); err != nil {
+		return fail(err)
+	}
+	if r.rollback {
+		// The generation the rollback undid is in effect again.
+		if err := r.writeRecord(r.root(genDir(r.o.Stack, r.target.Number)+"/generation.json"), r.target); err != nil {
+			return fail(err)
+		}
+	}
+	r.res.Status = StatusReverted
+	// setPending writes the state back with the steps owed.
+	if err := r.reload(ctx); err != nil {
+		return fail(fmt.Errorf("the previous files are back but reloading them failed (the next push runs the reload again): %w", err))
+	}
+	if r.written != nil && len(r.plan.Reload) == 0 {
+		if err := r.writeRecord(sp, r.written); err != nil {
+			return fail(err)
+		}
+	}
+	msg := fmt.Sprintf("; generation %d was reverted: the previous files are back and reloaded", g.Number)
+	if r.h.HealthURL != "" {
+		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+			msg += " (and the host is still unhealthy: " + herr.Error() + ")"
+		} else {
+			msg += " (and healthy)"
+		}
+	}
+	return fmt.Errorf("%w%s", cause, msg)
 }
 
 // reload runs the plan's reload steps. Before the first it records
@@ -723,8 +786,7 @@ func (r *hostRun) reload(ctx context.Context) error {
 	}
 	for i, step := range p.Reload {
 		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
-			return fmt.Errorf("%w: %w (the new files are in place; the next push runs %s again; hacompile rollback restores the previous files)",
-				ErrReload, err, strings.Join(p.Reload[i:], "; "))
+			return fmt.Errorf("%w: %w", ErrReload, err)
 		}
 		r.res.Reloaded = append(r.res.Reloaded, step)
 		if err := r.setPending(p.Reload[i+1:]); err != nil {

@@ -318,7 +318,7 @@ const (
 	StatusUnchanged = "unchanged" // nothing to write
 	StatusDone      = "done"      // written, validated, reloaded, healthy
 	StatusFailed    = "failed"
-	StatusReverted  = "reverted" // validation failed; the previous files are back
+	StatusReverted  = "reverted" // validate, reload or health check failed; the previous files are back
 	StatusSkipped   = "skipped"  // the rollout stopped before this host was started
 	StatusAborted   = "aborted"  // more hosts failed planning than tolerated; nothing written
 )

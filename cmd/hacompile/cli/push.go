@@ -78,6 +78,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.requireAll, "require-all", false, "write nothing anywhere unless every host passes its preflight (connect, host key, lock, plan), whatever --max-fail says")
 	fl.IntVar(&f.parallel, "parallel", push.DefaultParallel, "hosts worked on at once, each with one SSH connection (closed when the host is done)")
 	fl.IntVar(&f.canary, "canary", 0, "non-balancer hosts in a first batch whose failure stops the rollout (default 1 when more than 2 non-balancer hosts are pushed, else 0)")
+	fl.BoolVar(&f.noAutoRevert, "no-auto-revert", false, "when a host's reload or health check fails, leave the new files in place (the next push retries the reload) instead of restoring and reloading the previous ones")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
 	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
 	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
@@ -108,6 +109,9 @@ Safety:
     reloads run once each (systemctl daemon-reload first, then sysctl
     --system, then services), then an HTTP health check: app hosts at
     http://<address>:<app.http_port><health path>, lb hosts at port 80.
+    When a reload or the health check fails, the host's previous files are
+    put back byte for byte and the same reloads run again (the generation is
+    recorded as reverted); --no-auto-revert leaves the new files instead.
   - Hosts go in batches: load balancers one at a time, then a canary batch
     (--canary, by default 1 host when more than 2 non-balancer hosts are
     pushed) whose failure stops the rollout whatever --max-fail says, then
@@ -221,7 +225,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
-		Batch: f.batch, MaxFail: f.maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary,
+		Batch: f.batch, MaxFail: f.maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary, NoAutoRevert: f.noAutoRevert,
 		DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}

@@ -12,7 +12,8 @@ stops the rollback unless --force.
 
 The rollback runs like a push: all hosts are planned first, validate commands
 run before anything is reloaded (a failure puts the files back), then the
-reload actions and health checks, in the same batches. It is recorded as a
+reload actions and health checks, in the same batches (a failed reload or
+health check puts the files back and reloads them, unless --no-auto-revert). It is recorded as a
 generation of its own; running rollback again steps one push further back. To
 undo a rollback, push again.
 

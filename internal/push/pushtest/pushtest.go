@@ -77,6 +77,11 @@ if [ -e "$HACOMPILE_TEST_FAIL/$name" ]; then
 	cat "$HACOMPILE_TEST_FAIL/$name" >&2
 	exit 1
 fi
+if [ -e "$HACOMPILE_TEST_FAIL/$name.once" ]; then
+	cat "$HACOMPILE_TEST_FAIL/$name.once" >&2
+	rm -f "$HACOMPILE_TEST_FAIL/$name.once"
+	exit 1
+fi
 exit 0
 `
 
@@ -268,6 +273,13 @@ func (h *Host) FailCommand(t testing.TB, cmd, message string) {
 		return
 	}
 	mustWrite(t, p, []byte(message+"\n"), 0o644)
+}
+
+// FailOnce makes the next run of the stub named cmd fail with message
+// on stderr; the runs after it succeed.
+func (h *Host) FailOnce(t testing.TB, cmd, message string) {
+	t.Helper()
+	mustWrite(t, filepath.Join(h.FailDir, cmd+".once"), []byte(message+"\n"), 0o644)
 }
 
 // File returns the content of the host file p (absolute on the host).
