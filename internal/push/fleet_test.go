@@ -297,3 +297,33 @@ func TestReloadFailureReverts(t *testing.T) {
 	}
 	sameTree(t, "app1", targets(t, h), afterV1)
 }
+
+// Under a root prefix (push --root: a chroot or staging tree on some
+// machine), push runs only the validate commands that check the tree;
+// the others and every reload (systemctl, sysctl) would act on the
+// machine's own services, so they are left out and the plan and the
+// result say so.
+func TestRootSkipsMachineCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 251, "app1")
+	h := e.f.Hosts["app1"]
+	o := e.opts(1)
+	o.sandboxCommands = false
+	sum := run1(t, o)
+	r := result(t, sum, "app1")
+	wantCmds := []string{
+		"gunicorn --check-config --config $ROOT/etc/app/gunicorn.conf.py wsgi:app",
+		"nginx -t -c $ROOT/etc/nginx/nginx.conf",
+		"systemd-analyze verify --man=no $ROOT/etc/systemd/system/app.service",
+	}
+	if cmds := h.Commands(t); !slices.Equal(cmds, wantCmds) {
+		t.Errorf("commands under --root: %q, want %q", cmds, wantCmds)
+	}
+	note := "not run under the root " + h.Root + ", as it would act on this machine's own services rather than the tree: " +
+		"systemd-analyze verify --man=no nginx.service; systemctl daemon-reload; sysctl --system;"
+	if !slices.ContainsFunc(r.Notes, func(s string) bool { return strings.HasPrefix(s, note) }) || r.Plan == nil ||
+		!slices.ContainsFunc(r.Plan.Notes, func(s string) bool { return strings.HasPrefix(s, note) }) || len(r.Reloaded) != 0 {
+		t.Errorf("result notes %q, plan notes %q, reloaded %q", r.Notes, r.Plan.Notes, r.Reloaded)
+	}
+	sameTree(t, "app1", targets(t, h), want(o, "app1"))
+}

@@ -242,6 +242,7 @@ func (r *hostRun) makePlan() error {
 		p.Notes = append(p.Notes, fmt.Sprintf("a reload failed after an earlier push; it runs again: %s", strings.Join(r.state.PendingReload, "; ")))
 	}
 	p.Reload = reloadSteps(effective)
+	r.rootCommands(p)
 	if r.target != nil {
 		p.Reverts = r.target.Number
 	}
@@ -260,6 +261,38 @@ func (r *hostRun) makePlan() error {
 	r.plan = p
 	r.res.Plan = p
 	return nil
+}
+
+// rootCommands keeps, when the host's tree is under a root prefix
+// (--root: a chroot or staging tree), only the validate commands that
+// check the tree (name a path in it): the others, and every reload step
+// (systemctl, sysctl), would act on the machine's own services, not on
+// the tree. What is left out is a note in the plan and the host's result.
+func (r *hostRun) rootCommands(p *Plan) {
+	if r.h.Root == "/" || r.o.sandboxCommands {
+		return
+	}
+	prefix := strings.TrimRight(r.h.Root, "/") + "/"
+	var keep, skip []string
+	for _, cmd := range p.Validate {
+		inTree := false
+		for _, op := range artifact.ParseAction(cmd).Ops() {
+			if slices.ContainsFunc(op.Args(), func(a string) bool { return strings.HasPrefix(a, prefix) }) {
+				inTree = true
+			}
+		}
+		if inTree {
+			keep = append(keep, cmd)
+		} else {
+			skip = append(skip, cmd)
+		}
+	}
+	skip = append(skip, p.Reload...)
+	p.Validate, p.Reload = keep, nil
+	if len(skip) > 0 {
+		p.rootSkipped = fmt.Sprintf("not run under the root %s, as it would act on this machine's own services rather than the tree: %s", r.h.Root, strings.Join(skip, "; "))
+		p.Notes = append(p.Notes, p.rootSkipped)
+	}
 }
 
 // pendingReload are the reload steps an earlier push recorded as
@@ -592,6 +625,9 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	r.res.Created, r.res.Updated, r.res.Removed = p.Counts()
 	r.res.Unchanged = p.Unchanged
+	if p.rootSkipped != "" && (len(p.Changes) > 0 || p.Resume) {
+		r.note(p.rootSkipped)
+	}
 	if len(p.Changes) == 0 && !p.Resume {
 		if err := r.recordUnchanged(); err != nil {
 			return err

@@ -102,6 +102,10 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	PID  int
 
+	// sandboxCommands, set by tests whose hosts' PATH has stub
+	// commands, runs every validate and reload command under a root
+	// prefix too (see hostRun.rootCommands).
+	sandboxCommands bool
 	// beforeRename, when set (by tests), runs after a file's temp copy
 	// is complete and before it is renamed over the target.
 	beforeRename func(host, path, tmp string)

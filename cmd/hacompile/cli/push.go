@@ -63,7 +63,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringSliceVar(&f.hosts, "hosts", nil, "only these hosts (comma-separated names; default all)")
 	fl.StringVar(&f.stacks, "stacks", "stacks", "directory holding the stack files, for STACK given as a name")
-	fl.StringVar(&f.root, "root", "/", "directory on each host under which its tree goes, for chroots and staging trees ({host} is the host's name); files are rendered with this prefix")
+	fl.StringVar(&f.root, "root", "/", "directory on each host under which its tree goes, for chroots and staging trees ({host} is the host's name); files are rendered with this prefix, and only validate commands checking the tree run (reloads are skipped with a note)")
 	fl.StringArrayVar(&f.knownHosts, "known-hosts", []string{"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, "known_hosts file (repeatable); host keys are always verified")
 	fl.StringVarP(&f.identity, "identity", "i", "", "private key file, tried before ssh-agent's keys (SSH_AUTH_SOCK); an encrypted key needs HACOMPILE_SSH_PASSPHRASE")
 	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "ssh_config-style overrides: Host patterns with HostName, User, Port, IdentityFile")
