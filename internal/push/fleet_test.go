@@ -2,9 +2,12 @@ package push
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -326,4 +329,132 @@ func TestRootSkipsMachineCommands(t *testing.T) {
 		t.Errorf("result notes %q, plan notes %q, reloaded %q", r.Notes, r.Plan.Notes, r.Reloaded)
 	}
 	sameTree(t, "app1", targets(t, h), want(o, "app1"))
+}
+
+// writeLock puts a lock on the host as another push would have left it,
+// refreshed age ago.
+func writeLock(t *testing.T, h string, li LockInfo, age time.Duration) {
+	t.Helper()
+	b, _ := json.Marshal(li)
+	os.MkdirAll(filepath.Dir(h), 0o755)
+	if err := os.WriteFile(h, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-age)
+	os.Chtimes(h, at, at)
+}
+
+// A lock records who holds it: machine, boot, pid and the process's
+// start time. It is taken over only from a holder proven gone, and
+// never while its heartbeat is fresh: a holder on this machine whose
+// process still runs keeps it however old its heartbeat; one whose
+// process exited, or from before a reboot, loses it once stale.
+func TestLockTakenOnlyFromHolderGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 243, "app1")
+	h := e.f.Hosts["app1"]
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+
+	// A running push (this test process) records its identity, and a
+	// second push may not take its lock even when it looks stale.
+	reached, release := e.health.Hold("app1")
+	defer release()
+	o1 := e.opts(1)
+	o1.By, o1.PID = "first@push", os.Getpid()
+	first := background(o1)
+	select {
+	case <-reached:
+	case err := <-first:
+		t.Fatalf("first push ended early: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("first push never reached its health check")
+	}
+	var held LockInfo
+	readJSONFile(t, lp, &held)
+	me, _ := os.Hostname()
+	if held.Machine != me || held.BootID != bootID() || held.BootID == "" || held.PID != os.Getpid() || held.ProcStart != procStart(os.Getpid()) || held.ProcStart == 0 || held.Started.IsZero() {
+		t.Errorf("lock content: %+v", held)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(lp, old, old)
+	o2 := e.opts(2)
+	o2.LockTimeout = 30 * time.Second
+	_, err := Run(context.Background(), o2)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("its process (pid %d) still runs on this machine", os.Getpid())) {
+		t.Fatalf("second push: %v", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first push: %v", err)
+	}
+
+	// A pid that no longer runs: a process that has exited.
+	sh := exec.Command("true")
+	if err := sh.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := LockInfo{By: "crashed@here", PID: sh.Process.Pid, Token: "dead", Machine: me, BootID: bootID(), ProcStart: 1}
+	writeLock(t, lp, dead, 0)
+	if _, err := Run(context.Background(), o2); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "no longer runs on this machine") {
+		t.Fatalf("fresh lock of an exited process: %v", err)
+	}
+	writeLock(t, lp, dead, time.Hour)
+	sum := run1(t, o2)
+	if r := result(t, sum, "app1"); !slices.ContainsFunc(r.Notes, func(s string) bool {
+		return strings.Contains(s, fmt.Sprintf("took over the lock of crashed@here (pid %d", dead.PID)) && strings.HasSuffix(s, "no longer runs on this machine")
+	}) {
+		t.Errorf("notes: %q", r.Notes)
+	}
+
+	// From before a reboot of this machine.
+	writeLock(t, lp, LockInfo{By: "before@reboot", PID: os.Getpid(), Token: "boot", Machine: me, BootID: "another-boot", ProcStart: procStart(os.Getpid())}, time.Hour)
+	o1.PID = 4242
+	sum = run1(t, o1)
+	if r := result(t, sum, "app1"); !slices.ContainsFunc(r.Notes, func(s string) bool { return strings.HasSuffix(s, "its machine rebooted since") }) {
+		t.Errorf("notes: %q", r.Notes)
+	}
+	if _, err := os.Stat(lp); !os.IsNotExist(err) {
+		t.Error("lock left behind")
+	}
+}
+
+// Two pushes started at once against a host whose lock a crashed push
+// left: one takes it over, the other is refused while the first runs;
+// neither removes the other's lock.
+func TestConcurrentTakeover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 245, "app1")
+	h := e.f.Hosts["app1"]
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+	writeLock(t, lp, LockInfo{By: "crashed@elsewhere", PID: 1, Token: "crashed", Machine: "elsewhere"}, time.Hour)
+	reached, release := e.health.Hold("app1")
+	defer release()
+	a, b := e.opts(1), e.opts(1)
+	a.By, b.By = "a@push", "b@push"
+	da, db := background(a), background(b)
+	var loser error
+	select {
+	case loser = <-da:
+		da = db
+	case loser = <-db:
+	case <-time.After(30 * time.Second):
+		t.Fatal("neither push was refused")
+	}
+	if !errors.Is(loser, ErrLocked) || !strings.Contains(loser.Error(), "held by ") || strings.Contains(loser.Error(), "crashed@elsewhere") {
+		t.Fatalf("the refused push: %v", loser)
+	}
+	<-reached
+	var held LockInfo
+	readJSONFile(t, lp, &held)
+	if held.By != "a@push" && held.By != "b@push" {
+		t.Errorf("lock held by %q while the winner runs", held.By)
+	}
+	release()
+	if err := <-da; err != nil {
+		t.Fatalf("the winning push: %v", err)
+	}
+	sameTree(t, "app1", targets(t, h), want(a, "app1"))
+	if _, err := os.Stat(lp); !os.IsNotExist(err) {
+		t.Error("lock left behind")
+	}
 }

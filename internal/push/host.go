@@ -88,9 +88,13 @@ func (r *hostRun) preflight(ctx context.Context) error {
 		}
 	} else {
 		now := r.o.clock()
-		r.lk, err = c.acquire(r.h.Root, r.o.Stack, LockInfo{By: r.o.By, PID: r.o.PID, Started: now.UTC(), Token: randomSuffix()}, r.o.LockTimeout, now)
+		info := LockInfo{By: r.o.By, PID: r.o.PID, Started: r.o.started.UTC(), Token: randomSuffix()}.Holder(r.o.PID)
+		r.lk, err = c.acquire(r.h.Root, r.o.Stack, info, r.o.LockTimeout, now)
 		if err != nil {
 			return err
+		}
+		if r.lk.tookOver != "" {
+			r.note(r.lk.tookOver)
 		}
 		r.lk.heartbeat(r.o.clock)
 	}

@@ -110,6 +110,7 @@ type Options struct {
 	// is complete and before it is renamed over the target.
 	beforeRename func(host, path, tmp string)
 	now          func() time.Time
+	started      time.Time // when the push began, recorded in its locks
 }
 
 func (o *Options) clock() time.Time {
@@ -379,6 +380,7 @@ func validateOptions(o *Options) error {
 	if o.Parallel == 0 {
 		o.Parallel = DefaultParallel
 	}
+	o.started = o.clock()
 	if o.Canary < 0 {
 		o.Canary = DefaultCanary(o.Hosts)
 	}
