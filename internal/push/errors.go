@@ -26,6 +26,7 @@ var (
 	ErrReload       = errors.New("reload failed")
 	ErrHealth       = errors.New("health check failed")
 	ErrRestore      = errors.New("restore failed")
+	ErrNotConfirmed = errors.New("change not confirmed")
 	ErrNoGeneration = errors.New("nothing to roll back")
 )
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hacompile/hacompile/internal/push/pushtest"
 	"github.com/hacompile/hacompile/internal/testtool"
 )
 
@@ -456,5 +457,88 @@ func TestConcurrentTakeover(t *testing.T) {
 	sameTree(t, "app1", targets(t, h), want(a, "app1"))
 	if _, err := os.Stat(lp); !os.IsNotExist(err) {
 		t.Error("lock left behind")
+	}
+}
+
+// waitLog waits until the host's command log has a line containing s.
+func waitLog(t *testing.T, h *pushtest.Host, s string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(h.Log); strings.Contains(string(b), s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the command log within %s", s, within)
+		}
+	}
+}
+
+// A change that can cut the connection (here the sysctl file) is
+// guarded by a dead-man timer on the host: when the connection is lost
+// during the reload and push cannot confirm, the timer puts the previous
+// files and records back byte for byte and reloads them; when push
+// confirms over a new connection, the timer fires and does nothing.
+func TestDeadmanTimer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 247, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	afterV1 := targets(t, h)
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	stateV1, _ := os.ReadFile(sp)
+	h.Commands(t)
+
+	// v3 changes the sysctl file; the host is reached through a proxy
+	// that stops letting push in while sysctl --system runs.
+	v3 := e.opts(3)
+	changeTuning(t, e, &v3, 3)
+	v3.ConfirmTimeout = 3 * time.Second
+	proxy := pushtest.StartProxy(t, h.Addr, h.Endpoint())
+	v3.Hosts[0].SSH.Port = proxy.Port()
+	known := filepath.Join(e.f.Dir, "known_hosts-proxy")
+	os.WriteFile(known, []byte(pushtest.KnownHostsLine(proxy.Addr, h.HostKey, true)+"\n"), 0o600)
+	v3.Auth.KnownHosts = []string{known}
+	h.SlowCommand(t, "sysctl", 1)
+	done := background(v3)
+	waitLog(t, h, "sysctl --system", 20*time.Second)
+	proxy.Close()
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "the connection to the host is lost (") || !strings.Contains(err.Error(), "its dead-man timer hacompile-deadman-fleet-2-") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Logf("push: %v", err)
+	if got := targets(t, h); mapsEqual(got, afterV1) {
+		t.Fatal("the files are back before the timer fired")
+	}
+	waitLog(t, h, "timer fired", 20*time.Second)
+	sameTree(t, "app1", targets(t, h), afterV1)
+	if st, _ := os.ReadFile(sp); string(st) != string(stateV1) {
+		t.Errorf("host record after the timer:\n%s\nwant:\n%s", st, stateV1)
+	}
+	if g := readGen(t, h, 2); g.Status != genReverted {
+		t.Errorf("generation 2: %s", g.Status)
+	}
+	cmds := h.Commands(t)
+	if len(cmds) < 6 || !strings.HasPrefix(cmds[1], "systemd-run --quiet --unit=hacompile-deadman-fleet-2-") ||
+		!strings.Contains(cmds[1], " --on-active=3s --timer-property=AccuracySec=1s /bin/sh $ROOT/var/lib/hacompile/backups/fleet/2/deadman-") ||
+		!slices.Equal(cmds[len(cmds)-3:], []string{"sysctl --system", "systemctl reload app.service", "timer fired: exit 0"}) {
+		t.Errorf("commands: %q", cmds)
+	}
+
+	// Reachable after the change: push confirms, and the timer, when
+	// it fires, leaves the new files.
+	h.SlowCommand(t, "sysctl", 0)
+	v3.Hosts[0].SSH.Port, v3.Auth.KnownHosts = h.Port, []string{e.known}
+	v3.LockTimeout = time.Millisecond // the cut-off push's lock
+	time.Sleep(5 * time.Millisecond)
+	sum := run1(t, v3)
+	r := result(t, sum, "app1")
+	if r.Status != StatusDone || r.Generation != 3 || !slices.ContainsFunc(r.Notes, func(s string) bool { return strings.HasPrefix(s, "confirmed over a new connection") }) {
+		t.Errorf("confirmed push: %+v", r)
+	}
+	waitLog(t, h, "timer fired", 20*time.Second)
+	sameTree(t, "app1", targets(t, h), want(v3, "app1"))
+	if g := readGen(t, h, 3); g.Status != genApplied {
+		t.Errorf("generation 3: %s", g.Status)
 	}
 }

@@ -611,6 +611,18 @@ func (r *hostRun) apply(ctx context.Context) error {
 	if len(p.Drift) > 0 && !r.o.Force {
 		return fmt.Errorf("%s: %w", strings.Join(p.Drift, "; "), ErrDrift)
 	}
+	timers, err := r.pendingTimers()
+	if err != nil {
+		return err
+	}
+	for _, dm := range timers {
+		// This push reached the host: the change that timer guards did
+		// not lock push out.
+		if err := claim(r.c, dm, "confirm"); err != nil {
+			return fmt.Errorf("an earlier push's dead-man timer: %w; push again", err)
+		}
+		r.note(fmt.Sprintf("confirmed the dead-man timer an earlier, cut-off push armed (%s): this push reached the host", path.Base(dm.decided)))
+	}
 	for _, t := range r.stale {
 		if err := r.c.remove(r.root(t)); err != nil && !notExist(err) {
 			return err
@@ -708,15 +720,11 @@ func (r *hostRun) apply(ctx context.Context) error {
 	if len(p.Validate) > 0 {
 		r.progress(PhaseValidating, strings.Join(p.Validate, "; "))
 	}
-	for _, cmd := range p.Validate {
-		_, err := r.c.run(ctx, r.h.Root, cmd, r.o.CommandTimeout)
-		if err == nil {
-			r.res.Validated = append(r.res.Validated, cmd)
-			continue
-		}
-		verr := fmt.Errorf("%w, so the previous files were restored and nothing was reloaded: %w", ErrValidate, err)
+	// undo puts the previous files back before anything was reloaded.
+	undo := func(kind, err error) error {
+		verr := fmt.Errorf("%w, so the previous files were restored and nothing was reloaded: %w", kind, err)
 		if rerr := r.restore(g); rerr != nil {
-			return errors.Join(fmt.Errorf("%w: %w", ErrValidate, err), fmt.Errorf("%w: %w; the host may hold a mix of old and new files: run hacompile rollback or inspect %s", ErrRestore, rerr, dir))
+			return errors.Join(fmt.Errorf("%w: %w", kind, err), fmt.Errorf("%w: %w; the host may hold a mix of old and new files: run hacompile rollback or inspect %s", ErrRestore, rerr, dir))
 		}
 		g.Status = genReverted
 		if werr := r.writeRecord(r.root(dir+"/generation.json"), g); werr != nil {
@@ -726,13 +734,27 @@ func (r *hostRun) apply(ctx context.Context) error {
 		r.progress(PhaseRestored, "the previous files; nothing was reloaded")
 		return verr
 	}
+	for _, cmd := range p.Validate {
+		_, err := r.c.run(ctx, r.h.Root, cmd, r.o.CommandTimeout)
+		if err != nil {
+			return undo(ErrValidate, err)
+		}
+		r.res.Validated = append(r.res.Validated, cmd)
+	}
+	var dm *deadman
+	if r.needsDeadman(g) {
+		var err error
+		if dm, err = r.armDeadman(ctx, g); err != nil {
+			return undo(ErrNotConfirmed, err)
+		}
+	}
 
 	if err := r.record(g); err != nil {
 		return err
 	}
 	r.prune()
 
-	err := r.reload(ctx)
+	err = r.reload(ctx)
 	if err == nil && r.h.HealthURL != "" {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
@@ -742,13 +764,33 @@ func (r *hostRun) apply(ctx context.Context) error {
 		}
 	}
 	if err != nil {
+		if dm != nil && r.c.failure() != nil {
+			return fmt.Errorf("%w; the connection to the host is lost (%v): its dead-man timer %s restores the previous files within %s of the reload", err, r.c.failure(), dm.unit, dm.window)
+		}
 		if r.o.NoAutoRevert || ctx.Err() != nil {
+			if dm != nil && ctx.Err() == nil {
+				// Asked to keep the new files: the host is reachable,
+				// so the timer's guard is not needed.
+				if cerr := claim(r.c, dm, "confirm"); cerr != nil {
+					return errors.Join(err, cerr)
+				}
+			}
 			if errors.Is(err, ErrReload) {
 				err = fmt.Errorf("%w (the new files are in place; the next push runs the reload again; hacompile rollback restores the previous files)", err)
 			}
 			return err
 		}
-		return r.revert(ctx, g, err)
+		return r.revert(ctx, g, err, dm)
+	}
+	if dm != nil {
+		r.progress(PhaseChecking, "connecting again to confirm the change")
+		if err := r.confirm(ctx, dm); err != nil {
+			if errors.Is(err, errTimerFired) {
+				r.res.Status = StatusReverted
+			}
+			return err
+		}
+		r.note(fmt.Sprintf("confirmed over a new connection: the dead-man timer %s will not restore anything", dm.unit))
 	}
 	r.res.Status = StatusDone
 	r.progress(PhaseHealthy, fmt.Sprintf("(generation %d)", g.Number))
@@ -761,7 +803,17 @@ func (r *hostRun) apply(ctx context.Context) error {
 // reloads owed until they succeed), and the same reload steps run again
 // to make the previous files live; then the health check, whose outcome
 // is reported but changes nothing more.
-func (r *hostRun) revert(ctx context.Context, g *Generation, cause error) error {
+func (r *hostRun) revert(ctx context.Context, g *Generation, cause error, dm *deadman) error {
+	if dm != nil {
+		// Decide before the timer does, so only one restores.
+		if err := claim(r.c, dm, "revert"); err != nil {
+			if errors.Is(err, errTimerFired) {
+				r.res.Status = StatusReverted
+				return errors.Join(cause, err)
+			}
+			return fmt.Errorf("%w; the connection to the host is lost (%v): its dead-man timer %s restores the previous files within %s of the reload", cause, err, dm.unit, dm.window)
+		}
+	}
 	r.progress(PhaseRestored, "the previous files after: "+cause.Error())
 	fail := func(err error) error {
 		return errors.Join(cause, fmt.Errorf("%w: %w; run hacompile rollback or inspect %s", ErrRestore, err, genDir(r.o.Stack, g.Number)))

@@ -89,9 +89,15 @@ type Options struct {
 	// with the new files (today's "run hacompile rollback") instead of
 	// restoring and reloading the previous ones.
 	NoAutoRevert bool
-	DryRun       bool
-	Force        bool // overwrite drifted files (keeping a backup)
-	Keep         int  // generations kept per host; 0 keeps all
+	// ConfirmTimeout, when positive, guards a generation that changes a
+	// file able to cut the connection (sysctl, limits, sshd, firewall,
+	// network) with a dead-man timer on the host: armed before the
+	// reloads, it restores the previous files and reloads them unless
+	// push confirms over a new connection within this long.
+	ConfirmTimeout time.Duration
+	DryRun         bool
+	Force          bool // overwrite drifted files (keeping a backup)
+	Keep           int  // generations kept per host; 0 keeps all
 
 	Progress Progress
 	By       string // user@machine, recorded in locks and generations

@@ -53,6 +53,7 @@ type deployFlags struct {
 	parallel       int
 	canary         int
 	noAutoRevert   bool
+	confirmTimeout time.Duration
 	dryRun         bool
 	force          bool
 	keep           int
@@ -79,6 +80,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.parallel, "parallel", push.DefaultParallel, "hosts worked on at once, each with one SSH connection (closed when the host is done)")
 	fl.IntVar(&f.canary, "canary", 0, "non-balancer hosts in a first batch whose failure stops the rollout (default 1 when more than 2 non-balancer hosts are pushed, else 0)")
 	fl.BoolVar(&f.noAutoRevert, "no-auto-revert", false, "when a host's reload or health check fails, leave the new files in place (the next push retries the reload) instead of restoring and reloading the previous ones")
+	fl.DurationVar(&f.confirmTimeout, "confirm-timeout", 3*time.Minute, "window of the dead-man timer armed on a host before reloading a change that can cut the connection (sysctl, limits, sshd, firewall, network): unless push confirms over a new connection within it, the host restores the previous files; 0 arms none")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
 	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
 	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
@@ -112,6 +114,12 @@ Safety:
     When a reload or the health check fails, the host's previous files are
     put back byte for byte and the same reloads run again (the generation is
     recorded as reverted); --no-auto-revert leaves the new files instead.
+  - A change that can cut push's own connection (sysctl, limits, sshd, PAM,
+    firewall, network files) is guarded by a dead-man timer: before the
+    reloads, a transient systemd timer is armed on the host that restores
+    the previous files and reloads them unless push confirms over a new
+    connection within --confirm-timeout (the next push to reach the host
+    confirms a timer that a cut-off push left).
   - Hosts go in batches: load balancers one at a time, then a canary batch
     (--canary, by default 1 host when more than 2 non-balancer hosts are
     pushed) whose failure stops the rollout whatever --max-fail says, then
@@ -179,6 +187,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if !strings.HasPrefix(f.root, "/") {
 		return usageError{fmt.Errorf("--root %q: want an absolute path", f.root)}
 	}
+	if f.confirmTimeout < 0 {
+		return usageError{fmt.Errorf("--confirm-timeout: want 0 (none) or a positive duration, got %s", f.confirmTimeout)}
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -226,6 +237,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
 		Batch: f.batch, MaxFail: f.maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary, NoAutoRevert: f.noAutoRevert,
+		ConfirmTimeout: f.confirmTimeout,
 		DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}

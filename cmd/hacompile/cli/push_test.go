@@ -57,7 +57,7 @@ func TestPushCommand(t *testing.T) {
 		t.Fatalf("build: %s", stderr)
 	}
 	known := f.KnownHosts(true)
-	common := []string{"--known-hosts", known, "-i", f.ClientKey, "--root", f.Dir + "/{host}/root", "--health-url", health.URL}
+	common := []string{"--known-hosts", known, "-i", f.ClientKey, "--confirm-timeout", "15s", "--root", f.Dir + "/{host}/root", "--health-url", health.URL}
 
 	code, stdout, stderr := hc(t, append([]string{"push", "fleet", "--dry-run"}, common...)...)
 	if code != 0 || !strings.Contains(stdout, "app1 (") || !strings.Contains(stdout, "  + /etc/app/gunicorn.conf.py (0644 root:root)\n") {
