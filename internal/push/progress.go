@@ -1,11 +1,13 @@
 package push
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Phase is where a host is in a push.
@@ -130,4 +132,52 @@ func (t *TTYProgress) redraw() {
 	}
 	t.drawn = len(t.hosts)
 	io.WriteString(t.w, b.String())
+}
+
+// JSONProgress writes one JSON object per line for each phase change:
+// {"event":"phase","time":"…","host":"app1","phase":"uploading","detail":"0/7"},
+// for tools that follow a rollout as it happens.
+type JSONProgress struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+	now func() time.Time
+}
+
+// NewJSONProgress returns a Progress writing JSON lines to w.
+func NewJSONProgress(w io.Writer) *JSONProgress {
+	return &JSONProgress{enc: json.NewEncoder(w), now: time.Now}
+}
+
+// Event is one line of a JSONProgress.
+type Event struct {
+	Event  string `json:"event"` // "phase"
+	Time   string `json:"time"`  // RFC 3339, UTC
+	Host   string `json:"host"`
+	Phase  Phase  `json:"phase"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Update implements Progress. As in LogProgress, of the upload counts
+// only the first ("16 files") is written.
+func (j *JSONProgress) Update(host string, phase Phase, detail string) {
+	if phase == PhaseUploading {
+		n, ok := strings.CutPrefix(detail, "0/")
+		if !ok {
+			return
+		}
+		detail = n + " files"
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(Event{Event: "phase", Time: j.now().UTC().Format(time.RFC3339Nano), Host: host, Phase: phase, Detail: detail})
+}
+
+// Tee is a Progress passing each update to every one of its members.
+type Tee []Progress
+
+// Update implements Progress.
+func (t Tee) Update(host string, phase Phase, detail string) {
+	for _, p := range t {
+		p.Update(host, phase, detail)
+	}
 }

@@ -84,7 +84,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
 	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
 	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
-	fl.StringVarP(&f.output, "output", "o", "text", "summary format: text or json")
+	fl.StringVarP(&f.output, "output", "o", "text", "output: text, or json (JSON lines: one per host event as it happens, then the summary)")
 }
 
 const pushLong = `Push deploys a stack's rendered files (out/<stack>/hosts/<host>/) onto its
@@ -241,14 +241,23 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}
+	var progress push.Tee
 	if tty := isTerminal(stderr); tty {
 		names := make([]string, len(hosts))
 		for i, h := range hosts {
 			names[i] = h.Name
 		}
-		opt.Progress = push.NewTTYProgress(stderr, names, os.Getenv("NO_COLOR") == "")
+		progress = append(progress, push.NewTTYProgress(stderr, names, os.Getenv("NO_COLOR") == ""))
 	} else if f.output == "text" {
-		opt.Progress = push.NewLogProgress(stderr)
+		progress = append(progress, push.NewLogProgress(stderr))
+	}
+	stdout := cmd.OutOrStdout()
+	if f.output == "json" {
+		// One line per host event as it happens; the summary is the last.
+		progress = append(progress, push.NewJSONProgress(stdout))
+	}
+	if len(progress) > 0 {
+		opt.Progress = progress
 	}
 
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
@@ -261,11 +270,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if sum == nil {
 		return err
 	}
-	stdout := cmd.OutOrStdout()
 	if f.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
 			return err
 		}
 	} else {

@@ -71,9 +71,25 @@ func TestPushCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("push: %d\n%s", code, stderr)
 	}
+	// JSON lines: each host event as it happened, then the summary.
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	var sum push.Summary
-	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("json: %v\n%s", err, stdout)
+	}
+	var phases []string
+	for _, l := range lines[:len(lines)-1] {
+		var ev push.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Event != "phase" || ev.Time == "" {
+			t.Fatalf("event line %q: %v", l, err)
+		}
+		if ev.Host == "app2" {
+			phases = append(phases, string(ev.Phase))
+		}
+	}
+	// app2 goes in batch 2: planned with app1, then its own steps.
+	if want := "connecting planned uploading validating checking healthy"; strings.Join(phases, " ") != want {
+		t.Errorf("app2 events: %q, want %q", phases, want)
 	}
 	if !sum.OK || sum.Action != "push" || len(sum.Hosts) != 2 || sum.Hosts[0].Status != "done" || sum.Hosts[1].Batch != 2 || sum.Hosts[0].Created != 15 {
 		t.Errorf("summary: %+v", sum)
