@@ -542,3 +542,37 @@ func TestDeadmanTimer(t *testing.T) {
 		t.Errorf("generation 3: %s", g.Status)
 	}
 }
+
+// A rollback whose reload fails is reverted like a push: the files it
+// replaced (the undone push's) are back byte for byte, the undone
+// generation is in effect again, and a later rollback still undoes it.
+func TestRollbackReloadFailureReverts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 249, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	afterV1 := targets(t, h)
+	run1(t, e.opts(2))
+	afterV2 := targets(t, h)
+	sp := filepath.Join(h.Root, statePath("fleet"))
+	stateV2, _ := os.ReadFile(sp)
+	h.FailOnce(t, "systemctl", "Job for app.service failed")
+	sum, err := Rollback(context.Background(), e.opts(2))
+	if !errors.Is(err, ErrReload) || !strings.Contains(err.Error(), "generation 3 was reverted") {
+		t.Fatalf("err = %v", err)
+	}
+	if r := result(t, sum, "app1"); r.Status != StatusReverted {
+		t.Errorf("status %s", r.Status)
+	}
+	sameTree(t, "app1", targets(t, h), afterV2)
+	if st, _ := os.ReadFile(sp); string(st) != string(stateV2) {
+		t.Errorf("host record:\n%s\nwant:\n%s", st, stateV2)
+	}
+	if g2, g3 := readGen(t, h, 2), readGen(t, h, 3); g2.Status != genApplied || g3.Status != genReverted {
+		t.Errorf("generations 2 and 3: %s, %s", g2.Status, g3.Status)
+	}
+	if _, err := Rollback(context.Background(), e.opts(2)); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "app1", targets(t, h), afterV1)
+}
