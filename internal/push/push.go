@@ -261,6 +261,17 @@ func ParseBatch(spec string) (n int, percent bool, err error) {
 	return n, percent, nil
 }
 
+// ParseMaxFail checks a --max-fail value: a host count ("3", 0 or
+// more) or a percentage of the hosts pushed ("1%", up to 100%).
+func ParseMaxFail(spec string) (n int, percent bool, err error) {
+	s, percent := strings.CutSuffix(spec, "%")
+	n, err = strconv.Atoi(s)
+	if err != nil || n < 0 || (percent && n > 100) {
+		return 0, false, fmt.Errorf("--max-fail: want 0 or more hosts, or 0%%-100%% of them, got %q", spec)
+	}
+	return n, percent, nil
+}
+
 // Batches orders hosts for a rolling push: load balancers one at a
 // time (so one always serves while another restarts), then a canary
 // batch of the first canary non-balancer hosts (when canary > 0), then

@@ -103,6 +103,20 @@ func TestBatches(t *testing.T) {
 	}
 }
 
+func TestParseMaxFail(t *testing.T) {
+	for spec, want := range map[string][2]int{"0": {0, 0}, "3": {3, 0}, "0%": {0, 1}, "1%": {1, 1}, "100%": {100, 1}} {
+		n, pc, err := ParseMaxFail(spec)
+		if err != nil || n != want[0] || pc != (want[1] == 1) {
+			t.Errorf("%q: %d %v %v", spec, n, pc, err)
+		}
+	}
+	for _, bad := range []string{"-1", "101%", "x", "", "1.5", "%"} {
+		if _, _, err := ParseMaxFail(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestReloadSteps(t *testing.T) {
 	changes := []Change{
 		{Path: "/etc/app/gunicorn.conf.py", Reload: []artifact.Action{artifact.ParseAction("systemctl reload app.service")}},

@@ -48,7 +48,7 @@ type deployFlags struct {
 	healthTimeout  time.Duration
 	lockTimeout    time.Duration
 	batch          string
-	maxFail        int
+	maxFail        string
 	requireAll     bool
 	parallel       int
 	canary         int
@@ -75,7 +75,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a host may take to pass its health check")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock whose holder runs on another machine and has not refreshed it for this long is taken over (one held from this machine only once its process has exited)")
 	fl.StringVar(&f.batch, "batch", "25%", "app hosts per batch: a count or a percentage (load balancers always go one at a time)")
-	fl.IntVar(&f.maxFail, "max-fail", 0, "failed hosts tolerated (a host failing its preflight counts) before the rollout stops; hosts not yet started are left untouched")
+	fl.StringVar(&f.maxFail, "max-fail", "0", "failed hosts tolerated (a host failing its preflight counts) before the rollout stops, as a count or a percentage of the hosts pushed (rounded down); hosts not yet started are left untouched")
 	fl.BoolVar(&f.requireAll, "require-all", false, "write nothing anywhere unless every host passes its preflight (connect, host key, lock, plan), whatever --max-fail says")
 	fl.IntVar(&f.parallel, "parallel", push.DefaultParallel, "hosts worked on at once, each with one SSH connection (closed when the host is done)")
 	fl.IntVar(&f.canary, "canary", 0, "non-balancer hosts in a first batch whose failure stops the rollout (default 1 when more than 2 non-balancer hosts are pushed, else 0)")
@@ -172,8 +172,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if _, _, err := push.ParseBatch(f.batch); err != nil {
 		return usageError{err}
 	}
-	if f.maxFail < 0 {
-		return usageError{fmt.Errorf("--max-fail: want 0 or more, got %d", f.maxFail)}
+	maxFail, maxFailPercent, err := push.ParseMaxFail(f.maxFail)
+	if err != nil {
+		return usageError{err}
 	}
 	if f.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", f.parallel)}
@@ -228,6 +229,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		return err
 	}
 
+	if maxFailPercent {
+		maxFail = maxFail * len(hosts) / 100
+	}
 	stderr := cmd.ErrOrStderr()
 	opt := push.Options{
 		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: hosts,
@@ -236,7 +240,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
-		Batch: f.batch, MaxFail: f.maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary, NoAutoRevert: f.noAutoRevert,
+		Batch: f.batch, MaxFail: maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary, NoAutoRevert: f.noAutoRevert,
 		ConfirmTimeout: f.confirmTimeout,
 		DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),

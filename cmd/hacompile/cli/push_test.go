@@ -116,6 +116,13 @@ func TestPushCommand(t *testing.T) {
 	if code != 4 || !strings.Contains(stderr, "hacompile: app2: HOST KEY CHANGED") {
 		t.Errorf("changed key: exit %d\n%s", code, stderr)
 	}
+	// Tolerating half the hosts, app1 goes ahead; the exit code still
+	// says why app2 was left out.
+	code, stdout, stderr = hc(t, "push", "--known-hosts", changed, "-i", f.ClientKey, "--root", f.Dir+"/{host}/root", "--no-health-check", "--max-fail", "50%")
+	if code != 4 || !regexp.MustCompile(`(?m)^app1 +1 +unchanged +`).MatchString(stdout) || !regexp.MustCompile(`(?m)^app2 +- +failed +`).MatchString(stdout) ||
+		!strings.Contains(stdout, "app2: note: not written: it failed its preflight, and the other hosts went ahead") {
+		t.Errorf("changed key, --max-fail 50%%: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 
 	writeStack(45)
 	if code, _, stderr := hc(t, "build"); code != 0 {
