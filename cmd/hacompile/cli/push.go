@@ -240,9 +240,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
-		Batch: f.batch, MaxFail: maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary, NoAutoRevert: f.noAutoRevert,
-		ConfirmTimeout: f.confirmTimeout,
-		DryRun:         f.dryRun, Force: f.force, Keep: f.keep,
+		Batch: f.batch, MaxFail: maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary,
+		NoAutoRevert: f.noAutoRevert, ConfirmTimeout: f.confirmTimeout, DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}
 	var progress push.Tee
