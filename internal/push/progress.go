@@ -69,24 +69,31 @@ func (l *LogProgress) Update(host string, phase Phase, detail string) {
 }
 
 // TTYProgress keeps one line per host on a terminal and redraws them in
-// place as hosts move through their phases.
+// place as hosts move through their phases. With more hosts than
+// TTYMaxLines, it draws a count of hosts per phase instead, then one
+// line per host being worked on (as many as fit).
 type TTYProgress struct {
 	mu     sync.Mutex
 	w      io.Writer
 	hosts  []string
 	lines  map[string]string
+	phases map[string]Phase
 	drawn  int
 	width  int
 	colour bool
 }
 
+// TTYMaxLines is the most lines a TTYProgress draws.
+const TTYMaxLines = 30
+
 // NewTTYProgress returns a Progress drawing a block of lines, one per
 // host in the order given, on the terminal w.
 func NewTTYProgress(w io.Writer, hosts []string, colour bool) *TTYProgress {
-	t := &TTYProgress{w: w, hosts: slices.Clone(hosts), lines: map[string]string{}, colour: colour}
+	t := &TTYProgress{w: w, hosts: slices.Clone(hosts), lines: map[string]string{}, phases: map[string]Phase{}, colour: colour}
 	for _, h := range hosts {
 		t.width = max(t.width, len(h))
 		t.lines[h] = string(PhaseWaiting)
+		t.phases[h] = PhaseWaiting
 	}
 	return t
 }
@@ -99,6 +106,16 @@ func (t *TTYProgress) Update(host string, phase Phase, detail string) {
 		t.hosts = append(t.hosts, host)
 		t.width = max(t.width, len(host))
 	}
+	line := t.paint(phase)
+	if detail != "" {
+		line += " " + detail
+	}
+	t.lines[host] = line
+	t.phases[host] = phase
+	t.redraw()
+}
+
+func (t *TTYProgress) paint(phase Phase) string {
 	p := string(phase)
 	if t.colour {
 		switch phase {
@@ -110,27 +127,60 @@ func (t *TTYProgress) Update(host string, phase Phase, detail string) {
 			p = "\x1b[33m" + p + "\x1b[0m"
 		}
 	}
-	line := p
-	if detail != "" {
-		line += " " + detail
-	}
-	t.lines[host] = line
-	t.redraw()
+	return p
 }
 
+// phaseOrder is the order of the counts in the compact view.
+var phaseOrder = []Phase{PhaseWaiting, PhaseConnecting, PhasePlanned, PhaseUploading, PhaseValidating, PhaseReloading,
+	PhaseChecking, PhaseHealthy, PhaseUnchanged, PhaseRestored, PhaseFailed, PhaseSkipped}
+
 func (t *TTYProgress) redraw() {
+	rows := t.hosts
+	var head []string
+	if len(t.hosts) > TTYMaxLines {
+		counts := map[Phase]int{}
+		var active []string
+		for _, h := range t.hosts {
+			p := t.phases[h]
+			counts[p]++
+			switch p {
+			case PhaseWaiting, PhasePlanned, PhaseHealthy, PhaseUnchanged, PhaseRestored, PhaseFailed, PhaseSkipped:
+			default:
+				active = append(active, h)
+			}
+		}
+		var parts []string
+		for _, p := range phaseOrder {
+			if counts[p] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[p], t.paint(p)))
+			}
+		}
+		head = append(head, fmt.Sprintf("%d hosts: %s", len(t.hosts), strings.Join(parts, ", ")))
+		rows = active[:min(len(active), TTYMaxLines-1)]
+	}
 	var b strings.Builder
 	if t.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", t.drawn)
 	}
-	for _, h := range t.hosts {
+	for _, l := range head {
+		fmt.Fprintf(&b, "\r\x1b[2K%s\n", l)
+	}
+	for _, h := range rows {
 		line := strings.SplitN(t.lines[h], "\n", 2)[0]
 		if len(line) > 100 {
 			line = line[:100] + "…"
 		}
 		fmt.Fprintf(&b, "\r\x1b[2K%-*s  %s\n", t.width, h, line)
 	}
-	t.drawn = len(t.hosts)
+	n := len(head) + len(rows)
+	// Lines drawn before and no longer needed are cleared.
+	for i := n; i < t.drawn; i++ {
+		b.WriteString("\r\x1b[2K\n")
+	}
+	if t.drawn > n {
+		fmt.Fprintf(&b, "\x1b[%dA", t.drawn-n)
+	}
+	t.drawn = n
 	io.WriteString(t.w, b.String())
 }
 

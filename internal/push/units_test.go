@@ -2,6 +2,7 @@ package push
 
 import (
 	"errors"
+	"fmt"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"io/fs"
 	"slices"
@@ -303,5 +304,22 @@ func TestProgress(t *testing.T) {
 		"\x1b[2A\r\x1b[2Klb1    healthy generation 2\n\r\x1b[2Kapp10  uploading 1/3\n"
 	if b.String() != want {
 		t.Errorf("tty: %q\nwant %q", b.String(), want)
+	}
+	// More hosts than fit: counts per phase, then the hosts being
+	// worked on.
+	b.Reset()
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("app%02d", i))
+	}
+	tty = NewTTYProgress(&b, names, false)
+	tty.Update("app03", PhaseUploading, "0/7")
+	tty.Update("app07", PhaseHealthy, "(generation 2)")
+	tty.Update("app03", PhaseFailed, "boom")
+	want = "\r\x1b[2K40 hosts: 39 waiting, 1 uploading\n\r\x1b[2Kapp03  uploading 0/7\n" +
+		"\x1b[2A\r\x1b[2K40 hosts: 38 waiting, 1 uploading, 1 healthy\n\r\x1b[2Kapp03  uploading 0/7\n" +
+		"\x1b[2A\r\x1b[2K40 hosts: 38 waiting, 1 healthy, 1 failed\n\r\x1b[2K\n\x1b[1A"
+	if b.String() != want {
+		t.Errorf("compact tty: %q\nwant %q", b.String(), want)
 	}
 }
