@@ -576,3 +576,52 @@ func TestRollbackReloadFailureReverts(t *testing.T) {
 	}
 	sameTree(t, "app1", targets(t, h), afterV1)
 }
+
+// A push cut off after arming its dead-man timer leaves it pending; the
+// next push that reaches the host confirms it (the host still lets push
+// in), runs the reloads the cut-off push owed, and the timer, when it
+// fires, leaves the files.
+func TestPendingDeadmanConfirmedByNextPush(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 252, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	h.Commands(t)
+	v3 := e.opts(3)
+	changeTuning(t, e, &v3, 3)
+	v3.ConfirmTimeout = 12 * time.Second
+	direct := v3
+	direct.Hosts = slices.Clone(v3.Hosts)
+	proxy := pushtest.StartProxy(t, h.Addr, h.Endpoint())
+	v3.Hosts[0].SSH.Port = proxy.Port()
+	known := filepath.Join(e.f.Dir, "known_hosts-proxy")
+	os.WriteFile(known, []byte(pushtest.KnownHostsLine(proxy.Addr, h.HostKey, true)+"\n"), 0o600)
+	v3.Auth.KnownHosts = []string{known}
+	h.SlowCommand(t, "sysctl", 1)
+	done := background(v3)
+	waitLog(t, h, "sysctl --system", 20*time.Second)
+	proxy.Close()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "dead-man timer") {
+		t.Fatalf("cut-off push: %v", err)
+	}
+	h.SlowCommand(t, "sysctl", 0)
+	h.Commands(t)
+
+	direct.LockTimeout = time.Millisecond // the cut-off push's lock
+	time.Sleep(5 * time.Millisecond)
+	sum := run1(t, direct)
+	r := result(t, sum, "app1")
+	if r.Status != StatusDone || !slices.ContainsFunc(r.Notes, func(s string) bool {
+		return strings.HasPrefix(s, "confirmed the dead-man timer an earlier, cut-off push armed")
+	}) {
+		t.Errorf("next push: %+v", r)
+	}
+	if cmds := h.Commands(t); !slices.Contains(cmds, "sysctl --system") {
+		t.Errorf("the owed reloads did not run: %q", cmds)
+	}
+	waitLog(t, h, "timer fired", 30*time.Second)
+	sameTree(t, "app1", targets(t, h), want(direct, "app1"))
+	if g := readGen(t, h, 2); g.Status != genApplied {
+		t.Errorf("generation 2: %s", g.Status)
+	}
+}
