@@ -492,7 +492,7 @@ func TestDeadmanTimer(t *testing.T) {
 	// that stops letting push in while sysctl --system runs.
 	v3 := e.opts(3)
 	changeTuning(t, e, &v3, 3)
-	v3.ConfirmTimeout = 3 * time.Second
+	v3.ConfirmTimeout = 6 * time.Second
 	proxy := pushtest.StartProxy(t, h.Addr, h.Endpoint())
 	v3.Hosts[0].SSH.Port = proxy.Port()
 	known := filepath.Join(e.f.Dir, "known_hosts-proxy")
@@ -507,7 +507,7 @@ func TestDeadmanTimer(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	t.Logf("push: %v", err)
-	if got := targets(t, h); mapsEqual(got, afterV1) {
+	if b, _ := os.ReadFile(h.Log); !strings.Contains(string(b), "timer fired") && mapsEqual(targets(t, h), afterV1) {
 		t.Fatal("the files are back before the timer fired")
 	}
 	waitLog(t, h, "timer fired", 20*time.Second)
@@ -520,7 +520,7 @@ func TestDeadmanTimer(t *testing.T) {
 	}
 	cmds := h.Commands(t)
 	if len(cmds) < 6 || !strings.HasPrefix(cmds[1], "systemd-run --quiet --unit=hacompile-deadman-fleet-2-") ||
-		!strings.Contains(cmds[1], " --on-active=3s --timer-property=AccuracySec=1s /bin/sh $ROOT/var/lib/hacompile/backups/fleet/2/deadman-") ||
+		!strings.Contains(cmds[1], " --on-active=6s --timer-property=AccuracySec=1s /bin/sh $ROOT/var/lib/hacompile/backups/fleet/2/deadman-") ||
 		!slices.Equal(cmds[len(cmds)-3:], []string{"sysctl --system", "systemctl reload app.service", "timer fired: exit 0"}) {
 		t.Errorf("commands: %q", cmds)
 	}
