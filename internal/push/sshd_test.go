@@ -597,6 +597,11 @@ func TestKeepaliveCatchesSilentNetwork(t *testing.T) {
 		if b, _ := os.ReadFile(h.Log); strings.Contains(string(b), "gunicorn") {
 			break
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("the push ended before its validate command started: %v", err)
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the validate command never started")
 		}
