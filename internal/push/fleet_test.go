@@ -458,6 +458,22 @@ func TestConcurrentTakeover(t *testing.T) {
 	if _, err := os.Stat(lp); !os.IsNotExist(err) {
 		t.Error("lock left behind")
 	}
+
+	// Another push is taking over the stale lock right now (its
+	// takeover file is fresh): refused; a takeover file its taker left
+	// behind (as old as the stale period) is cleared.
+	writeLock(t, lp, LockInfo{By: "crashed@elsewhere", PID: 1, Token: "crashed", Machine: "elsewhere"}, time.Hour)
+	writeLock(t, lp+".takeover", LockInfo{By: "taker@elsewhere", Token: "taker"}, 0)
+	if _, err := Run(context.Background(), e.opts(2)); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "is being taken over by another push") {
+		t.Fatalf("with a takeover under way: %v", err)
+	}
+	writeLock(t, lp+".takeover", LockInfo{By: "taker@elsewhere", Token: "taker"}, time.Hour)
+	run1(t, e.opts(2))
+	for _, p := range []string{lp, lp + ".takeover"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left behind", p)
+		}
+	}
 }
 
 // waitLog waits until the host's command log has a line containing s.

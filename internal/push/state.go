@@ -267,10 +267,11 @@ type lock struct {
 
 // acquire creates the lock file or reports who holds it. A lock is
 // taken over only from a holder proven gone (see holderGone), never
-// while its heartbeat is fresh (refreshed within stale). The takeover
-// is a rename of the lock to a name of this push's own: of two pushes
-// taking over the same lock at once, one rename fails, and a push that
-// finds it moved a lock other than the one it judged puts it back.
+// while its heartbeat is fresh (refreshed within stale). Takers go one
+// at a time (an exclusively created takeover file, itself abandoned
+// after stale), each checks the lock is still the one it judged and
+// moves it away by a rename: of two pushes taking over the same lock at
+// once, one does and the other finds the first's fresh lock.
 func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, now time.Time) (*lock, error) {
 	p := joinRoot(root, lockPath(stack))
 	if err := c.mkdirAll(path.Dir(p)); err != nil {
@@ -323,28 +324,65 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 			}
 			return nil, fmt.Errorf("%s: %w", msg, ErrLocked)
 		}
-		moved := p + ".taken-" + info.Token
-		if err := c.do("rename", p, func() error { return c.sftp.PosixRename(p, moved) }); err != nil {
-			if _, serr := c.lstat(p); notExist(serr) || serr == nil {
-				continue // another push moved it first: look again
+		// One taker at a time: whoever creates the takeover file
+		// exclusively, and then finds the lock still the one it judged.
+		// Only a taker removes a lock judged stale, so the lock moved
+		// below is that one (unless its holder came back to release it
+		// in between, when it is put back).
+		guard := p + ".takeover"
+		if err := c.createExcl(guard, append(b, '\n'), now); err != nil {
+			if fi, serr := c.lstat(guard); serr == nil && now.Sub(fi.ModTime()) >= stale {
+				_ = c.remove(guard) // left by a taker that died
+				continue
+			} else if serr == nil {
+				return nil, fmt.Errorf("%s is being taken over by another push: %w", lockPath(stack), ErrLocked)
 			}
 			return nil, err
 		}
+		var again LockInfo
+		if found, err := c.readJSON(p, &again); err != nil || !found || again.Token != held.Token {
+			_ = c.remove(guard)
+			if err != nil {
+				return nil, err
+			}
+			continue // taken over or released meanwhile: look again
+		}
+		moved := p + ".taken-" + info.Token
+		err = c.do("rename", p, func() error { return c.sftp.PosixRename(p, moved) })
 		var got LockInfo
-		if raw, rerr := c.readFile(moved); rerr == nil {
-			_ = json.Unmarshal(raw, &got)
+		if err == nil {
+			if raw, rerr := c.readFile(moved); rerr == nil {
+				_ = json.Unmarshal(raw, &got)
+			}
+			if got.Token != held.Token {
+				_ = c.do("link", moved, func() error { return c.sftp.Link(moved, p) })
+			}
+			err = c.remove(moved)
+		}
+		_ = c.remove(guard)
+		if err != nil && !notExist(err) {
+			return nil, err
 		}
 		if got.Token != held.Token {
-			// A lock created after ours was judged: not ours to take.
-			_ = c.do("link", moved, func() error { return c.sftp.Link(moved, p) })
-			_ = c.remove(moved)
 			continue
-		}
-		if err := c.remove(moved); err != nil && !notExist(err) {
-			return nil, err
 		}
 		tookOver = fmt.Sprintf("took over the lock of %s (pid %d, started %s): %s", orUnknown(held.By), held.PID, held.Started.UTC().Format(time.RFC3339), why)
 	}
+}
+
+// createExcl creates p exclusively with content b and mtime now.
+func (c *conn) createExcl(p string, b []byte, now time.Time) error {
+	var f *sftp.File
+	if err := c.do("create", p, func() error {
+		var err error
+		f, err = c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		return err
+	}); err != nil {
+		return err
+	}
+	werr := c.do("write", p, func() error { _, err := f.Write(b); return err })
+	cerr := c.do("close", p, f.Close)
+	return errors.Join(werr, cerr, c.do("touch", p, func() error { return c.sftp.Chtimes(p, now, now) }))
 }
 
 func orUnknown(s string) string {
