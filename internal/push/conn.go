@@ -20,6 +20,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/hacompile/hacompile/generators/artifact"
 )
 
 // Auth says how push authenticates and which host keys it trusts.
@@ -418,7 +420,7 @@ func (c *conn) run(ctx context.Context, root, cmd string, timeout time.Duration)
 	s.Stdout, s.Stderr = out, out
 	// The variable is set in the command line, not with Setenv: sshd
 	// drops environment requests not listed in AcceptEnv.
-	full := "HACOMPILE_ROOT=" + shellQuote(root) + "; export HACOMPILE_ROOT; " + cmd
+	full := "HACOMPILE_ROOT=" + artifact.ShellQuote(root) + "; export HACOMPILE_ROOT; " + cmd
 	if err := s.Start(full); err != nil {
 		return "", fmt.Errorf("run %q: %w", cmd, err)
 	}
@@ -473,8 +475,6 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(bytes.ToValidUTF8(t.buf, []byte("?")))
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func indent(s, pre string) string {
 	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)

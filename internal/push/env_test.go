@@ -69,6 +69,8 @@ func (e *env) opts(v int, names ...string) Options {
 		Auth:    Auth{KnownHosts: []string{e.known}, Identity: e.f.ClientKey},
 		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: 3 * time.Second, LockTimeout: time.Minute,
 		Batch: "100%", Keep: 10, By: "test@push", PID: 4242,
+		// The hosts' PATH has stubs: run the commands under the root.
+		sandboxCommands: true,
 	}
 }
 

@@ -40,6 +40,8 @@ type hostRun struct {
 	// written is the State on the host after this run's record (nil
 	// when there is none), which a failed reload marks pending.
 	written *State
+	slot    bool // holds one of the run's Parallel slots
+	fresh   bool // planned just now: apply need not plan again
 }
 
 func (r *hostRun) progress(p Phase, detail string) {
@@ -52,8 +54,20 @@ func (r *hostRun) note(s string) { r.res.Notes = append(r.res.Notes, s) }
 
 func (r *hostRun) root(p string) string { return joinRoot(r.h.Root, p) }
 
+// connect makes sure the host is connected, locked and planned for its
+// batch: a host whose connection was closed after its preflight goes
+// through it again.
+func (r *hostRun) connect(ctx context.Context) error {
+	if r.c != nil {
+		r.fresh = false
+		return nil
+	}
+	return r.preflight(ctx)
+}
+
 // preflight connects, locks and plans. It writes nothing but the lock.
 func (r *hostRun) preflight(ctx context.Context) error {
+	r.fresh = false
 	r.progress(PhaseConnecting, r.h.SSH.String())
 	c, err := r.d.dial(ctx, r.h.SSH)
 	if err != nil {
@@ -74,9 +88,13 @@ func (r *hostRun) preflight(ctx context.Context) error {
 		}
 	} else {
 		now := r.o.clock()
-		r.lk, err = c.acquire(r.h.Root, r.o.Stack, LockInfo{By: r.o.By, PID: r.o.PID, Started: now.UTC(), Token: randomSuffix()}, r.o.LockTimeout, now)
+		info := LockInfo{By: r.o.By, PID: r.o.PID, Started: r.o.started.UTC(), Token: randomSuffix()}.Holder(r.o.PID)
+		r.lk, err = c.acquire(r.h.Root, r.o.Stack, info, r.o.LockTimeout, now)
 		if err != nil {
 			return err
+		}
+		if r.lk.tookOver != "" {
+			r.note(r.lk.tookOver)
 		}
 		r.lk.heartbeat(r.o.clock)
 	}
@@ -104,6 +122,7 @@ func (r *hostRun) preflight(ctx context.Context) error {
 			p.Notes = append(p.Notes, err.Error())
 		}
 	}
+	r.fresh = true
 	return nil
 }
 
@@ -227,6 +246,7 @@ func (r *hostRun) makePlan() error {
 		p.Notes = append(p.Notes, fmt.Sprintf("a reload failed after an earlier push; it runs again: %s", strings.Join(r.state.PendingReload, "; ")))
 	}
 	p.Reload = reloadSteps(effective)
+	r.rootCommands(p)
 	if r.target != nil {
 		p.Reverts = r.target.Number
 	}
@@ -245,6 +265,38 @@ func (r *hostRun) makePlan() error {
 	r.plan = p
 	r.res.Plan = p
 	return nil
+}
+
+// rootCommands keeps, when the host's tree is under a root prefix
+// (--root: a chroot or staging tree), only the validate commands that
+// check the tree (name a path in it): the others, and every reload step
+// (systemctl, sysctl), would act on the machine's own services, not on
+// the tree. What is left out is a note in the plan and the host's result.
+func (r *hostRun) rootCommands(p *Plan) {
+	if r.h.Root == "/" || r.o.sandboxCommands {
+		return
+	}
+	prefix := strings.TrimRight(r.h.Root, "/") + "/"
+	var keep, skip []string
+	for _, cmd := range p.Validate {
+		inTree := false
+		for _, op := range artifact.ParseAction(cmd).Ops() {
+			if slices.ContainsFunc(op.Args(), func(a string) bool { return strings.HasPrefix(a, prefix) }) {
+				inTree = true
+			}
+		}
+		if inTree {
+			keep = append(keep, cmd)
+		} else {
+			skip = append(skip, cmd)
+		}
+	}
+	skip = append(skip, p.Reload...)
+	p.Validate, p.Reload = keep, nil
+	if len(skip) > 0 {
+		p.rootSkipped = fmt.Sprintf("not run under the root %s, as it would act on this machine's own services rather than the tree: %s", r.h.Root, strings.Join(skip, "; "))
+		p.Notes = append(p.Notes, p.rootSkipped)
+	}
 }
 
 // pendingReload are the reload steps an earlier push recorded as
@@ -549,12 +601,27 @@ func (r *hostRun) apply(ctx context.Context) error {
 	r.lk.refresh(r.o.clock())
 	// Plan again: the host may have been edited since the preflight of
 	// a long rollout.
-	if err := r.makePlan(); err != nil {
-		return err
+	if !r.fresh {
+		if err := r.makePlan(); err != nil {
+			return err
+		}
 	}
+	r.fresh = false
 	p := r.plan
 	if len(p.Drift) > 0 && !r.o.Force {
 		return fmt.Errorf("%s: %w", strings.Join(p.Drift, "; "), ErrDrift)
+	}
+	timers, err := r.pendingTimers()
+	if err != nil {
+		return err
+	}
+	for _, dm := range timers {
+		// This push reached the host: the change that timer guards did
+		// not lock push out.
+		if err := claim(r.c, dm, "confirm"); err != nil {
+			return fmt.Errorf("an earlier push's dead-man timer: %w; push again", err)
+		}
+		r.note(fmt.Sprintf("confirmed the dead-man timer an earlier, cut-off push armed (%s): this push reached the host", path.Base(dm.decided)))
 	}
 	for _, t := range r.stale {
 		if err := r.c.remove(r.root(t)); err != nil && !notExist(err) {
@@ -574,6 +641,9 @@ func (r *hostRun) apply(ctx context.Context) error {
 	}
 	r.res.Created, r.res.Updated, r.res.Removed = p.Counts()
 	r.res.Unchanged = p.Unchanged
+	if p.rootSkipped != "" && (len(p.Changes) > 0 || p.Resume) {
+		r.note(p.rootSkipped)
+	}
 	if len(p.Changes) == 0 && !p.Resume {
 		if err := r.recordUnchanged(); err != nil {
 			return err
@@ -581,7 +651,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 		if len(p.Reload) > 0 {
 			// Only reloads left pending by an earlier push.
 			if err := r.reload(ctx); err != nil {
-				return err
+				return fmt.Errorf("%w (the next push runs the reload again)", err)
 			}
 			r.res.Status = StatusDone
 			r.progress(PhaseHealthy, "(pending reloads done)")
@@ -650,15 +720,11 @@ func (r *hostRun) apply(ctx context.Context) error {
 	if len(p.Validate) > 0 {
 		r.progress(PhaseValidating, strings.Join(p.Validate, "; "))
 	}
-	for _, cmd := range p.Validate {
-		_, err := r.c.run(ctx, r.h.Root, cmd, r.o.CommandTimeout)
-		if err == nil {
-			r.res.Validated = append(r.res.Validated, cmd)
-			continue
-		}
-		verr := fmt.Errorf("%w, so the previous files were restored and nothing was reloaded: %w", ErrValidate, err)
+	// undo puts the previous files back before anything was reloaded.
+	undo := func(kind, err error) error {
+		verr := fmt.Errorf("%w, so the previous files were restored and nothing was reloaded: %w", kind, err)
 		if rerr := r.restore(g); rerr != nil {
-			return errors.Join(fmt.Errorf("%w: %w", ErrValidate, err), fmt.Errorf("%w: %w; the host may hold a mix of old and new files: run hacompile rollback or inspect %s", ErrRestore, rerr, dir))
+			return errors.Join(fmt.Errorf("%w: %w", kind, err), fmt.Errorf("%w: %w; the host may hold a mix of old and new files: run hacompile rollback or inspect %s", ErrRestore, rerr, dir))
 		}
 		g.Status = genReverted
 		if werr := r.writeRecord(r.root(dir+"/generation.json"), g); werr != nil {
@@ -668,26 +734,133 @@ func (r *hostRun) apply(ctx context.Context) error {
 		r.progress(PhaseRestored, "the previous files; nothing was reloaded")
 		return verr
 	}
+	for _, cmd := range p.Validate {
+		_, err := r.c.run(ctx, r.h.Root, cmd, r.o.CommandTimeout)
+		if err != nil {
+			return undo(ErrValidate, err)
+		}
+		r.res.Validated = append(r.res.Validated, cmd)
+	}
+	var dm *deadman
+	if r.needsDeadman(g) {
+		var err error
+		if dm, err = r.armDeadman(ctx, g); err != nil {
+			return undo(ErrNotConfirmed, err)
+		}
+	}
 
 	if err := r.record(g); err != nil {
 		return err
 	}
 	r.prune()
 
-	if err := r.reload(ctx); err != nil {
-		return err
-	}
-	if r.h.HealthURL != "" {
+	err = r.reload(ctx)
+	if err == nil && r.h.HealthURL != "" {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
 		r.res.Health = r.h.HealthURL
-		if err := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); err != nil {
-			return fmt.Errorf("%w: %w", ErrHealth, err)
+		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+			err = fmt.Errorf("%w: %w", ErrHealth, herr)
 		}
+	}
+	if err != nil {
+		if dm != nil && r.c.failure() != nil {
+			return fmt.Errorf("%w; the connection to the host is lost (%v): its dead-man timer %s restores the previous files within %s of the reload", err, r.c.failure(), dm.unit, dm.window)
+		}
+		if r.o.NoAutoRevert || ctx.Err() != nil {
+			if dm != nil && ctx.Err() == nil {
+				// Asked to keep the new files: the host is reachable,
+				// so the timer's guard is not needed.
+				if cerr := claim(r.c, dm, "confirm"); cerr != nil {
+					return errors.Join(err, cerr)
+				}
+			}
+			if errors.Is(err, ErrReload) {
+				err = fmt.Errorf("%w (the new files are in place; the next push runs the reload again; hacompile rollback restores the previous files)", err)
+			}
+			return err
+		}
+		return r.revert(ctx, g, err, dm)
+	}
+	if dm != nil {
+		r.progress(PhaseChecking, "connecting again to confirm the change")
+		if err := r.confirm(ctx, dm); err != nil {
+			if errors.Is(err, errTimerFired) {
+				r.res.Status = StatusReverted
+			}
+			return err
+		}
+		r.note(fmt.Sprintf("confirmed over a new connection: the dead-man timer %s will not restore anything", dm.unit))
 	}
 	r.res.Status = StatusDone
 	r.progress(PhaseHealthy, fmt.Sprintf("(generation %d)", g.Number))
 	return nil
+}
+
+// revert undoes generation g after its reload or health check failed
+// (cause): the previous files go back byte for byte, the host's records
+// say so (the generation reverted, the state as before it, with the
+// reloads owed until they succeed), and the same reload steps run again
+// to make the previous files live; then the health check, whose outcome
+// is reported but changes nothing more.
+func (r *hostRun) revert(ctx context.Context, g *Generation, cause error, dm *deadman) error {
+	if dm != nil {
+		// Decide before the timer does, so only one restores.
+		if err := claim(r.c, dm, "revert"); err != nil {
+			if errors.Is(err, errTimerFired) {
+				r.res.Status = StatusReverted
+				return errors.Join(cause, err)
+			}
+			return fmt.Errorf("%w; the connection to the host is lost (%v): its dead-man timer %s restores the previous files within %s of the reload", cause, err, dm.unit, dm.window)
+		}
+	}
+	r.progress(PhaseRestored, "the previous files after: "+cause.Error())
+	fail := func(err error) error {
+		return errors.Join(cause, fmt.Errorf("%w: %w; run hacompile rollback or inspect %s", ErrRestore, err, genDir(r.o.Stack, g.Number)))
+	}
+	if err := r.restore(g); err != nil {
+		return fail(err)
+	}
+	sp := r.root(statePath(r.o.Stack))
+	if r.state == nil {
+		if err := r.c.remove(sp); err != nil && !notExist(err) {
+			return fail(err)
+		}
+		r.written = nil
+	} else {
+		st := *r.state
+		st.PendingReload = nil
+		r.written = &st
+	}
+	g.Status = genReverted
+	if err := r.writeRecord(r.root(genDir(r.o.Stack, g.Number)+"/generation.json"), g); err != nil {
+		return fail(err)
+	}
+	if r.rollback {
+		// The generation the rollback undid is in effect again.
+		if err := r.writeRecord(r.root(genDir(r.o.Stack, r.target.Number)+"/generation.json"), r.target); err != nil {
+			return fail(err)
+		}
+	}
+	r.res.Status = StatusReverted
+	// setPending writes the state back with the steps owed.
+	if err := r.reload(ctx); err != nil {
+		return fail(fmt.Errorf("the previous files are back but reloading them failed (the next push runs the reload again): %w", err))
+	}
+	if r.written != nil && len(r.plan.Reload) == 0 {
+		if err := r.writeRecord(sp, r.written); err != nil {
+			return fail(err)
+		}
+	}
+	msg := fmt.Sprintf("; generation %d was reverted: the previous files are back and reloaded", g.Number)
+	if r.h.HealthURL != "" {
+		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+			msg += " (and the host is still unhealthy: " + herr.Error() + ")"
+		} else {
+			msg += " (and healthy)"
+		}
+	}
+	return fmt.Errorf("%w%s", cause, msg)
 }
 
 // reload runs the plan's reload steps. Before the first it records
@@ -705,8 +878,7 @@ func (r *hostRun) reload(ctx context.Context) error {
 	}
 	for i, step := range p.Reload {
 		if _, err := r.c.run(ctx, r.h.Root, step, r.o.CommandTimeout); err != nil {
-			return fmt.Errorf("%w: %w (the new files are in place; the next push runs %s again; hacompile rollback restores the previous files)",
-				ErrReload, err, strings.Join(p.Reload[i:], "; "))
+			return fmt.Errorf("%w: %w", ErrReload, err)
 		}
 		r.res.Reloaded = append(r.res.Reloaded, step)
 		if err := r.setPending(p.Reload[i+1:]); err != nil {

@@ -312,7 +312,7 @@ func TestInprocRefusesWithoutFsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notes := sum.Hosts[0].Plan.Notes; len(notes) != 1 || !strings.Contains(notes[0], "fsync@openssh.com") {
+	if notes := sum.Hosts[0].Plan.Notes; len(notes) != 2 || !strings.Contains(notes[1], "fsync@openssh.com") {
 		t.Errorf("dry-run notes: %q", notes)
 	}
 }
@@ -350,7 +350,9 @@ func TestInprocDryRunPlan(t *testing.T) {
 		"  + /etc/app/gunicorn.conf.py (0644 root:root)\n",
 		"  ~ /etc/nginx/nginx.conf (content)\n",
 		"  validate: runuser -u app -- env PYTHONDONTWRITEBYTECODE=1 /usr/bin/gunicorn --check-config",
-		"  reload: systemctl daemon-reload; sysctl --system; ",
+		// The host's tree is under a root: reloads would act on this
+		// machine's services.
+		"  note: not run under the root " + e.root + ", as it would act on this machine's own services rather than the tree: systemd-analyze verify --man=no nginx.service; systemctl daemon-reload; sysctl --system; ",
 		"temp file(s) left by an interrupted push will be removed: /etc/nginx/" + TempPrefix + "nginx.conf-0badc0ffee00",
 	} {
 		if !strings.Contains(plan, want) {

@@ -29,6 +29,8 @@ type Plan struct {
 	wants map[string]*desired
 	// olds holds what each changed path held when planned.
 	olds map[string]remoteFile
+	// rootSkipped notes the commands left out under a root prefix.
+	rootSkipped string
 }
 
 // Counts returns how many files the plan creates, updates and removes.

@@ -1,11 +1,13 @@
 package push
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Phase is where a host is in a push.
@@ -67,24 +69,31 @@ func (l *LogProgress) Update(host string, phase Phase, detail string) {
 }
 
 // TTYProgress keeps one line per host on a terminal and redraws them in
-// place as hosts move through their phases.
+// place as hosts move through their phases. With more hosts than
+// TTYMaxLines, it draws a count of hosts per phase instead, then one
+// line per host being worked on (as many as fit).
 type TTYProgress struct {
 	mu     sync.Mutex
 	w      io.Writer
 	hosts  []string
 	lines  map[string]string
+	phases map[string]Phase
 	drawn  int
 	width  int
 	colour bool
 }
 
+// TTYMaxLines is the most lines a TTYProgress draws.
+const TTYMaxLines = 30
+
 // NewTTYProgress returns a Progress drawing a block of lines, one per
 // host in the order given, on the terminal w.
 func NewTTYProgress(w io.Writer, hosts []string, colour bool) *TTYProgress {
-	t := &TTYProgress{w: w, hosts: slices.Clone(hosts), lines: map[string]string{}, colour: colour}
+	t := &TTYProgress{w: w, hosts: slices.Clone(hosts), lines: map[string]string{}, phases: map[string]Phase{}, colour: colour}
 	for _, h := range hosts {
 		t.width = max(t.width, len(h))
 		t.lines[h] = string(PhaseWaiting)
+		t.phases[h] = PhaseWaiting
 	}
 	return t
 }
@@ -97,6 +106,16 @@ func (t *TTYProgress) Update(host string, phase Phase, detail string) {
 		t.hosts = append(t.hosts, host)
 		t.width = max(t.width, len(host))
 	}
+	line := t.paint(phase)
+	if detail != "" {
+		line += " " + detail
+	}
+	t.lines[host] = line
+	t.phases[host] = phase
+	t.redraw()
+}
+
+func (t *TTYProgress) paint(phase Phase) string {
 	p := string(phase)
 	if t.colour {
 		switch phase {
@@ -108,26 +127,107 @@ func (t *TTYProgress) Update(host string, phase Phase, detail string) {
 			p = "\x1b[33m" + p + "\x1b[0m"
 		}
 	}
-	line := p
-	if detail != "" {
-		line += " " + detail
-	}
-	t.lines[host] = line
-	t.redraw()
+	return p
 }
 
+// phaseOrder is the order of the counts in the compact view.
+var phaseOrder = []Phase{PhaseWaiting, PhaseConnecting, PhasePlanned, PhaseUploading, PhaseValidating, PhaseReloading,
+	PhaseChecking, PhaseHealthy, PhaseUnchanged, PhaseRestored, PhaseFailed, PhaseSkipped}
+
 func (t *TTYProgress) redraw() {
+	rows := t.hosts
+	var head []string
+	if len(t.hosts) > TTYMaxLines {
+		counts := map[Phase]int{}
+		var active []string
+		for _, h := range t.hosts {
+			p := t.phases[h]
+			counts[p]++
+			switch p {
+			case PhaseWaiting, PhasePlanned, PhaseHealthy, PhaseUnchanged, PhaseRestored, PhaseFailed, PhaseSkipped:
+			default:
+				active = append(active, h)
+			}
+		}
+		var parts []string
+		for _, p := range phaseOrder {
+			if counts[p] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[p], t.paint(p)))
+			}
+		}
+		head = append(head, fmt.Sprintf("%d hosts: %s", len(t.hosts), strings.Join(parts, ", ")))
+		rows = active[:min(len(active), TTYMaxLines-1)]
+	}
 	var b strings.Builder
 	if t.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", t.drawn)
 	}
-	for _, h := range t.hosts {
+	for _, l := range head {
+		fmt.Fprintf(&b, "\r\x1b[2K%s\n", l)
+	}
+	for _, h := range rows {
 		line := strings.SplitN(t.lines[h], "\n", 2)[0]
 		if len(line) > 100 {
 			line = line[:100] + "…"
 		}
 		fmt.Fprintf(&b, "\r\x1b[2K%-*s  %s\n", t.width, h, line)
 	}
-	t.drawn = len(t.hosts)
+	n := len(head) + len(rows)
+	// Lines drawn before and no longer needed are cleared.
+	for i := n; i < t.drawn; i++ {
+		b.WriteString("\r\x1b[2K\n")
+	}
+	if t.drawn > n {
+		fmt.Fprintf(&b, "\x1b[%dA", t.drawn-n)
+	}
+	t.drawn = n
 	io.WriteString(t.w, b.String())
+}
+
+// JSONProgress writes one JSON object per line for each phase change:
+// {"event":"phase","time":"…","host":"app1","phase":"uploading","detail":"0/7"},
+// for tools that follow a rollout as it happens.
+type JSONProgress struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+	now func() time.Time
+}
+
+// NewJSONProgress returns a Progress writing JSON lines to w.
+func NewJSONProgress(w io.Writer) *JSONProgress {
+	return &JSONProgress{enc: json.NewEncoder(w), now: time.Now}
+}
+
+// Event is one line of a JSONProgress.
+type Event struct {
+	Event  string `json:"event"` // "phase"
+	Time   string `json:"time"`  // RFC 3339, UTC
+	Host   string `json:"host"`
+	Phase  Phase  `json:"phase"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Update implements Progress. As in LogProgress, of the upload counts
+// only the first ("16 files") is written.
+func (j *JSONProgress) Update(host string, phase Phase, detail string) {
+	if phase == PhaseUploading {
+		n, ok := strings.CutPrefix(detail, "0/")
+		if !ok {
+			return
+		}
+		detail = n + " files"
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(Event{Event: "phase", Time: j.now().UTC().Format(time.RFC3339Nano), Host: host, Phase: phase, Detail: detail})
+}
+
+// Tee is a Progress passing each update to every one of its members.
+type Tee []Progress
+
+// Update implements Progress.
+func (t Tee) Update(host string, phase Phase, detail string) {
+	for _, p := range t {
+		p.Update(host, phase, detail)
+	}
 }

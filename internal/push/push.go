@@ -75,9 +75,29 @@ type Options struct {
 
 	Batch   string // app hosts per batch: "N" or "P%"
 	MaxFail int    // failed hosts tolerated before the rollout stops
-	DryRun  bool
-	Force   bool // overwrite drifted files (keeping a backup)
-	Keep    int  // generations kept per host; 0 keeps all
+	// RequireAll writes nothing anywhere unless every host passes its
+	// preflight, whatever MaxFail says.
+	RequireAll bool
+	// Parallel caps the hosts worked on at once, each with one SSH
+	// connection; 0 means DefaultParallel.
+	Parallel int
+	// Canary is the size of a first batch of non-balancer hosts, after
+	// the balancers: when any of its hosts fails, the rollout stops. 0
+	// for none; below 0 for DefaultCanary.
+	Canary int
+	// NoAutoRevert leaves a host whose reload or health check failed
+	// with the new files (today's "run hacompile rollback") instead of
+	// restoring and reloading the previous ones.
+	NoAutoRevert bool
+	// ConfirmTimeout, when positive, guards a generation that changes a
+	// file able to cut the connection (sysctl, limits, sshd, firewall,
+	// network) with a dead-man timer on the host: armed before the
+	// reloads, it restores the previous files and reloads them unless
+	// push confirms over a new connection within this long.
+	ConfirmTimeout time.Duration
+	DryRun         bool
+	Force          bool // overwrite drifted files (keeping a backup)
+	Keep           int  // generations kept per host; 0 keeps all
 
 	Progress Progress
 	By       string // user@machine, recorded in locks and generations
@@ -88,10 +108,15 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	PID  int
 
+	// sandboxCommands, set by tests whose hosts' PATH has stub
+	// commands, runs every validate and reload command under a root
+	// prefix too (see hostRun.rootCommands).
+	sandboxCommands bool
 	// beforeRename, when set (by tests), runs after a file's temp copy
 	// is complete and before it is renamed over the target.
 	beforeRename func(host, path, tmp string)
 	now          func() time.Time
+	started      time.Time // when the push began, recorded in its locks
 }
 
 func (o *Options) clock() time.Time {
@@ -236,12 +261,24 @@ func ParseBatch(spec string) (n int, percent bool, err error) {
 	return n, percent, nil
 }
 
+// ParseMaxFail checks a --max-fail value: a host count ("3", 0 or
+// more) or a percentage of the hosts pushed ("1%", up to 100%).
+func ParseMaxFail(spec string) (n int, percent bool, err error) {
+	s, percent := strings.CutSuffix(spec, "%")
+	n, err = strconv.Atoi(s)
+	if err != nil || n < 0 || (percent && n > 100) {
+		return 0, false, fmt.Errorf("--max-fail: want 0 or more hosts, or 0%%-100%% of them, got %q", spec)
+	}
+	return n, percent, nil
+}
+
 // Batches orders hosts for a rolling push: load balancers one at a
-// time (so one always serves while another restarts), then app hosts,
-// then the rest (workers, caches), each group in batches of spec hosts
-// or spec percent of the group, rounded up. Names are sorted in each
-// group.
-func Batches(hosts []Host, spec string) ([][]string, error) {
+// time (so one always serves while another restarts), then a canary
+// batch of the first canary non-balancer hosts (when canary > 0), then
+// app hosts, then the rest (workers, caches), each group in batches of
+// spec hosts or spec percent of the group, rounded up. Names are sorted
+// in each group.
+func Batches(hosts []Host, spec string, canary int) ([][]string, error) {
 	n, percent, err := ParseBatch(spec)
 	if err != nil {
 		return nil, err
@@ -261,11 +298,22 @@ func Batches(hosts []Host, spec string) ([][]string, error) {
 	for _, name := range slices.Sorted(slices.Values(lbs)) {
 		out = append(out, []string{name})
 	}
-	for _, group := range [][]string{apps, rest} {
-		slices.Sort(group)
+	slices.Sort(apps)
+	slices.Sort(rest)
+	sizes := []int{len(apps), len(rest)}
+	if canary > 0 {
+		all := append(slices.Clone(apps), rest...)
+		k := min(canary, len(all))
+		if k > 0 {
+			out = append(out, all[:k])
+		}
+		ka := min(k, len(apps))
+		apps, rest = apps[ka:], rest[k-ka:]
+	}
+	for gi, group := range [][]string{apps, rest} {
 		size := n
 		if percent {
-			size = max(1, int(math.Ceil(float64(len(group))*float64(n)/100)))
+			size = max(1, int(math.Ceil(float64(sizes[gi])*float64(n)/100)))
 		}
 		for len(group) > 0 {
 			k := min(size, len(group))
@@ -292,9 +340,9 @@ const (
 	StatusUnchanged = "unchanged" // nothing to write
 	StatusDone      = "done"      // written, validated, reloaded, healthy
 	StatusFailed    = "failed"
-	StatusReverted  = "reverted" // validation failed; the previous files are back
-	StatusSkipped   = "skipped"  // the rollout stopped before this host's batch
-	StatusAborted   = "aborted"  // another host failed planning; nothing written
+	StatusReverted  = "reverted" // validate, reload or health check failed; the previous files are back
+	StatusSkipped   = "skipped"  // the rollout stopped before this host was started
+	StatusAborted   = "aborted"  // more hosts failed planning than tolerated; nothing written
 )
 
 // HostResult is one host's outcome.
@@ -302,7 +350,7 @@ type HostResult struct {
 	Host       string   `json:"host"`
 	Endpoint   string   `json:"endpoint"`
 	Root       string   `json:"root"`
-	Batch      int      `json:"batch"`
+	Batch      int      `json:"batch"` // 0: failed its preflight, in no batch
 	Status     string   `json:"status"`
 	Created    int      `json:"created"`
 	Updated    int      `json:"updated"`
@@ -342,6 +390,16 @@ func validateOptions(o *Options) error {
 	}
 	if o.MaxFail < 0 {
 		return fmt.Errorf("--max-fail: want 0 or more, got %d", o.MaxFail)
+	}
+	if o.Parallel < 0 {
+		return fmt.Errorf("--parallel: want 1 or more, got %d", o.Parallel)
+	}
+	if o.Parallel == 0 {
+		o.Parallel = DefaultParallel
+	}
+	o.started = o.clock()
+	if o.Canary < 0 {
+		o.Canary = DefaultCanary(o.Hosts)
 	}
 	seen := map[string]bool{}
 	for i, h := range o.Hosts {

@@ -137,9 +137,9 @@ func TestHostRecordCommandsNotRun(t *testing.T) {
 	}
 }
 
-// A reload that failed stays owed: the next push, with no file to
-// change, runs it again, and once it succeeds the push after runs
-// nothing.
+// Without the automatic revert, a reload that failed stays owed: the
+// next push, with no file to change, runs it again, and once it
+// succeeds the push after runs nothing.
 func TestFailedReloadRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 181, "app1")
@@ -147,7 +147,9 @@ func TestFailedReloadRetried(t *testing.T) {
 	run1(t, e.opts(1))
 	h.Commands(t)
 	h.FailCommand(t, "systemctl", "Job for app.service failed")
-	if _, err := Run(context.Background(), e.opts(2)); !errors.Is(err, ErrReload) {
+	o := e.opts(2)
+	o.NoAutoRevert = true
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrReload) || !strings.Contains(err.Error(), "the new files are in place") {
 		t.Fatalf("err = %v, want a reload failure", err)
 	}
 	var st State

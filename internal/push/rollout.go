@@ -7,17 +7,46 @@ import (
 	"sync"
 )
 
-// preflightParallel bounds how many hosts are connected and planned at
-// once.
-const preflightParallel = 16
+// DefaultParallel is how many hosts push talks to at once when
+// Options.Parallel is 0: each such host has one SSH connection open.
+const DefaultParallel = 20
 
-// Run pushes each host's files. Every host is connected to, locked and
-// planned first; if any host fails that (unknown or changed host key,
-// drift, a lock held, a symlink at a target, …) nothing is written
-// anywhere. Then the hosts go in batches (see Batches): the hosts of a
-// batch in parallel, each validated, reloaded and health-checked before
-// the next batch starts; once more than MaxFail hosts have failed, the
-// later batches are skipped and left untouched.
+// DefaultCanary is the canary batch size push uses when none is given:
+// one host when more than two non-balancer hosts are pushed (with two
+// or fewer the batches already go one or two at a time), else none.
+func DefaultCanary(hosts []Host) int {
+	n := 0
+	for _, h := range hosts {
+		if !h.has("lb") {
+			n++
+		}
+	}
+	if n > 2 {
+		return 1
+	}
+	return 0
+}
+
+// Run pushes each host's files in two phases.
+//
+// Preflight: every host is connected to, locked and planned (at most
+// Parallel at once). A host that fails that (unreachable, unknown or
+// changed host key, drift, a lock held, a symlink at a target, …) is
+// reported and left out; it counts against MaxFail. When more hosts
+// failed than MaxFail tolerates, or any failed under RequireAll, nothing
+// is written anywhere.
+//
+// Rollout: the hosts that planned go in batches (see Batches): a canary
+// batch first when Canary > 0, whose failure stops the rollout whatever
+// MaxFail says; the hosts of a batch in parallel (at most Parallel at
+// once), each validated, reloaded and health-checked before the next
+// batch starts. Once more than MaxFail hosts have failed, no further
+// host is started. A host whose reload or health check fails gets its
+// previous files back, reloaded (unless NoAutoRevert).
+//
+// A host's SSH connection is closed as soon as its part is done; when
+// there are more hosts than Parallel, each host is connected to twice
+// (preflight, then its batch, where it is locked and planned again).
 //
 // The error joins the failed hosts' *HostError; the Summary has every
 // host's outcome either way.
@@ -39,7 +68,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	if err := validateOptions(&o); err != nil {
 		return nil, err
 	}
-	batches, err := Batches(o.Hosts, o.Batch)
+	planned, err := Batches(o.Hosts, o.Batch, o.Canary)
 	if err != nil {
 		return nil, err
 	}
@@ -53,101 +82,183 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	if rollback {
 		sum.Action = "rollback"
 	}
-	byName := map[string]*Host{}
-	for i := range o.Hosts {
-		byName[o.Hosts[i].Name] = &o.Hosts[i]
-	}
+	byName := map[string]*hostRun{}
 	var runs []*hostRun
-	var order [][]*hostRun
-	for bi, b := range batches {
-		var batch []*hostRun
-		for _, name := range b {
-			h := byName[name]
-			sum.Hosts = append(sum.Hosts, HostResult{Host: name, Endpoint: h.SSH.String(), Root: h.Root, Batch: bi + 1})
-			batch = append(batch, &hostRun{o: &o, h: h, d: d, rollback: rollback})
-		}
-		order = append(order, batch)
-		runs = append(runs, batch...)
-	}
-	for i, r := range runs {
-		r.res = &sum.Hosts[i]
+	for i := range o.Hosts {
+		h := &o.Hosts[i]
+		r := &hostRun{o: &o, h: h, d: d, rollback: rollback,
+			res: &HostResult{Host: h.Name, Endpoint: h.SSH.String(), Root: h.Root}}
+		byName[h.Name] = r
+		runs = append(runs, r)
 	}
 	defer func() {
 		for _, r := range runs {
 			r.finish()
 		}
 	}()
+	slots := make(chan struct{}, o.Parallel)
+	// With no more hosts than slots, a host keeps its connection and its
+	// lock from preflight to its batch: every host is locked before any
+	// is written.
+	keep := len(runs) <= o.Parallel && !o.DryRun
 
 	// Phase 1: connect, lock and plan every host.
-	failed := false
-	sem := make(chan struct{}, preflightParallel)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	for _, r := range runs {
+		if !acquire(ctx, slots) {
+			r.fail(fmt.Errorf("preflight: %w", ctx.Err()))
+			continue
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.preflight(ctx); err != nil {
+			err := r.preflight(ctx)
+			if err != nil {
 				r.fail(err)
-				mu.Lock()
-				failed = true
-				mu.Unlock()
 			}
+			if err != nil || !keep {
+				r.finish()
+				<-slots
+				return
+			}
+			r.slot = true
 		}()
 	}
 	wg.Wait()
-	if failed || o.DryRun {
-		for _, r := range runs {
-			if r.res.err == nil {
-				r.res.Status = StatusPlanned
-				if failed {
-					r.res.Status = StatusAborted
-					r.progress(PhaseSkipped, "(another host failed planning; nothing was written)")
-				}
-			}
-			r.release()
+	var bad []*hostRun
+	for _, r := range runs {
+		if r.res.err != nil {
+			bad = append(bad, r)
 		}
-		sum.OK = !failed
+	}
+	abort := len(bad) > 0 && (o.RequireAll || len(bad) > o.MaxFail)
+	if abort || o.DryRun {
+		why := fmt.Sprintf("(%d host(s) failed planning; nothing was written)", len(bad))
+		for bi, b := range planned {
+			for _, name := range b {
+				r := byName[name]
+				r.res.Batch = bi + 1
+				if r.res.err == nil {
+					r.res.Status = StatusPlanned
+					if abort {
+						r.res.Status = StatusAborted
+						r.progress(PhaseSkipped, why)
+					}
+				}
+				r.finish()
+				r.freeSlot(slots)
+				sum.Hosts = append(sum.Hosts, *r.res)
+			}
+		}
+		sum.OK = len(bad) == 0
 		return sum, sum.Err()
 	}
 
-	// Phase 2: batch by batch.
-	failures := 0
-	for _, batch := range order {
-		if failures > o.MaxFail || ctx.Err() != nil {
-			for _, r := range batch {
-				r.res.Status = StatusSkipped
-				why := fmt.Sprintf("(the rollout stopped after %d failed host(s))", failures)
-				if ctx.Err() != nil {
-					why = "(interrupted)"
-				}
-				r.progress(PhaseSkipped, why)
-				r.release()
-			}
-			continue
+	// Phase 2: the hosts that planned, batch by batch.
+	var good []Host
+	for _, r := range runs {
+		if r.res.err == nil {
+			good = append(good, *r.h)
+		} else {
+			r.note("not written: it failed its preflight, and the other hosts went ahead")
+			sum.Hosts = append(sum.Hosts, *r.res)
 		}
+	}
+	batches, err := Batches(good, o.Batch, o.Canary)
+	if err != nil {
+		return nil, err
+	}
+	canary := -1
+	if o.Canary > 0 {
+		canary = slices.IndexFunc(batches, func(b []string) bool { return !byName[b[0]].h.has("lb") })
+	}
+	var mu sync.Mutex
+	failures, canaryFailed := len(bad), false
+	stopped := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ctx.Err() != nil:
+			return "(interrupted)"
+		case canaryFailed:
+			return "(the canary batch failed; the rollout stopped)"
+		case failures > o.MaxFail:
+			return fmt.Sprintf("(the rollout stopped after %d failed host(s))", failures)
+		}
+		return ""
+	}
+	for bi, b := range batches {
 		var wg sync.WaitGroup
-		for _, r := range batch {
+		for _, name := range b {
+			r := byName[name]
+			r.res.Batch = bi + 1
+			if !r.slot && !acquire(ctx, slots) {
+				r.skip("(interrupted)")
+				continue
+			}
+			r.slot = true
+			if why := stopped(); why != "" {
+				r.skip(why)
+				r.finish()
+				r.freeSlot(slots)
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := r.apply(ctx); err != nil {
+				err := r.connect(ctx)
+				if err == nil {
+					err = r.apply(ctx)
+				}
+				if err != nil {
 					r.fail(err)
 				}
-				r.release()
+				r.finish()
+				r.freeSlot(slots)
+				if err != nil {
+					mu.Lock()
+					failures++
+					if bi == canary {
+						canaryFailed = true
+					}
+					mu.Unlock()
+				}
 			}()
 		}
 		wg.Wait()
-		for _, r := range batch {
-			if r.res.err != nil {
-				failures++
-			}
+		for _, name := range b {
+			sum.Hosts = append(sum.Hosts, *byName[name].res)
 		}
 	}
-	sum.OK = failures == 0 && !slices.ContainsFunc(sum.Hosts, func(h HostResult) bool { return h.Status == StatusSkipped })
+	sum.OK = !slices.ContainsFunc(sum.Hosts, func(h HostResult) bool {
+		return h.err != nil || h.Status == StatusSkipped
+	})
 	return sum, sum.Err()
+}
+
+// acquire takes a slot, or reports false when ctx ends first.
+func acquire(ctx context.Context, slots chan struct{}) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *hostRun) freeSlot(slots chan struct{}) {
+	if r.slot {
+		r.slot = false
+		<-slots
+	}
+}
+
+func (r *hostRun) skip(why string) {
+	r.res.Status = StatusSkipped
+	r.progress(PhaseSkipped, why)
 }
 
 func (r *hostRun) fail(err error) {
@@ -163,7 +274,7 @@ func (r *hostRun) fail(err error) {
 	r.progress(PhaseFailed, err.Error())
 }
 
-// release gives up the host's lock, keeping the connection for finish.
+// release gives up the host's lock, keeping the connection.
 func (r *hostRun) release() {
 	if r.lk != nil {
 		if err := r.lk.release(); err != nil {
@@ -173,6 +284,7 @@ func (r *hostRun) release() {
 	}
 }
 
+// finish releases the lock and closes the connection.
 func (r *hostRun) finish() {
 	r.release()
 	if r.c != nil {

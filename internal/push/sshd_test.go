@@ -551,8 +551,8 @@ func TestRollingMaxFail(t *testing.T) {
 	}
 }
 
-// An unhealthy host after reload fails the host and, as a failed
-// batch, stops the rollout.
+// An unhealthy host after reload fails the host (its previous files
+// are put back) and, as a failed batch, stops the rollout.
 func TestHealthGate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 91, "app1", "app2")
@@ -564,7 +564,7 @@ func TestHealthGate(t *testing.T) {
 	if !errors.Is(err, ErrHealth) || !strings.Contains(err.Error(), "status 503 Service Unavailable") {
 		t.Fatalf("err = %v", err)
 	}
-	if r := result(t, sum, "app1"); r.Status != StatusFailed {
+	if r := result(t, sum, "app1"); r.Status != StatusReverted {
 		t.Errorf("app1: %s", r.Status)
 	}
 	if r := result(t, sum, "app2"); r.Status != StatusSkipped {
@@ -596,6 +596,11 @@ func TestKeepaliveCatchesSilentNetwork(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if b, _ := os.ReadFile(h.Log); strings.Contains(string(b), "gunicorn") {
 			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the push ended before its validate command started: %v", err)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the validate command never started")

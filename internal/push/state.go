@@ -1,6 +1,7 @@
 package push
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,17 +167,90 @@ func (c *conn) readGeneration(root, stack string, n int) (*Generation, error) {
 	return &g, nil
 }
 
-// LockInfo is the content of a lock file.
+// LockInfo is the content of a lock file: who holds it, with enough of
+// the holder's identity for another push to prove it gone.
 type LockInfo struct {
 	By      string    `json:"by"` // user@machine
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
 	Token   string    `json:"token"`
+	// Machine and BootID name the pushing machine and its boot
+	// (/proc/sys/kernel/random/boot_id); ProcStart is the pushing
+	// process's start time in clock ticks since that boot (field 22 of
+	// /proc/PID/stat). Empty or 0 when unknown.
+	Machine   string `json:"machine,omitempty"`
+	BootID    string `json:"boot_id,omitempty"`
+	ProcStart uint64 `json:"proc_start,omitempty"`
+}
+
+// Holder fills in the identity of the pushing machine and, when pid is
+// this process, its start time.
+func (li LockInfo) Holder(pid int) LockInfo {
+	li.Machine, _ = os.Hostname()
+	li.BootID = bootID()
+	if pid == os.Getpid() {
+		li.ProcStart = procStart(pid)
+	}
+	return li
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// procStart is the start time of process pid in clock ticks since boot,
+// or 0 when it does not exist (or /proc cannot tell).
+func procStart(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields after it start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64) // field 22 overall
+	return n
+}
+
+// holderGone reports whether the holder of a lock is proven gone, and
+// why. A holder on this machine (same name and boot) is gone when its
+// process no longer runs (or its pid now belongs to a process started
+// at another time), and alive otherwise, however old its heartbeat; on
+// this machine before a reboot it is gone. For a holder elsewhere
+// nothing can be checked from here: its heartbeat stopping for the
+// whole stale period is the evidence (stale says so).
+func holderGone(held LockInfo, me LockInfo, stale bool) (gone bool, why string) {
+	if held.Machine != "" && held.Machine == me.Machine && held.BootID != "" && me.BootID != "" {
+		if held.BootID != me.BootID {
+			return true, "its machine rebooted since"
+		}
+		if held.ProcStart != 0 {
+			if procStart(held.PID) == held.ProcStart {
+				return false, fmt.Sprintf("its process (pid %d) still runs on this machine", held.PID)
+			}
+			return stale, fmt.Sprintf("its process (pid %d) no longer runs on this machine", held.PID)
+		}
+	}
+	if stale {
+		return true, "its heartbeat stopped"
+	}
+	return false, ""
 }
 
 // lock holds a host's push lock: an exclusively created file, whose
-// mtime the holder refreshes, so a lock left by a crashed push can be
-// recognised as stale.
+// mtime the holder refreshes (its heartbeat), so a lock left by a
+// crashed push can be recognised as stale.
 type lock struct {
 	c     *conn
 	path  string
@@ -186,12 +261,17 @@ type lock struct {
 	touched time.Time
 	stop    chan struct{} // closed by release: ends the heartbeat
 	done    chan struct{} // closed when the heartbeat has ended
+	// tookOver says whose lock this push took over, and why; "" if none.
+	tookOver string
 }
 
-// acquire creates the lock file or reports who holds it. A lock not
-// refreshed for stale is taken over. (Two pushes breaking the same
-// stale lock in the same instant could both win; that needs a crashed
-// push and a race within one round trip.)
+// acquire creates the lock file or reports who holds it. A lock is
+// taken over only from a holder proven gone (see holderGone), never
+// while its heartbeat is fresh (refreshed within stale). Takers go one
+// at a time (an exclusively created takeover file, itself abandoned
+// after stale), each checks the lock is still the one it judged and
+// moves it away by a rename: of two pushes taking over the same lock at
+// once, one does and the other finds the first's fresh lock.
 func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, now time.Time) (*lock, error) {
 	p := joinRoot(root, lockPath(stack))
 	if err := c.mkdirAll(path.Dir(p)); err != nil {
@@ -201,6 +281,7 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 	if err != nil {
 		return nil, err
 	}
+	tookOver := ""
 	for attempt := 0; ; attempt++ {
 		var f *sftp.File
 		err := c.do("create", p, func() error {
@@ -218,12 +299,15 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 				_ = c.remove(p)
 				return nil, err
 			}
-			return &lock{c: c, path: p, info: info, stale: stale, touched: now}, nil
+			return &lock{c: c, path: p, info: info, stale: stale, touched: now, tookOver: tookOver}, nil
 		}
 		// OpenSSH maps EEXIST to a plain failure status: look at the
 		// file to tell "held" from other errors.
 		fi, serr := c.lstat(p)
 		if serr != nil {
+			if notExist(serr) && attempt < 3 {
+				continue // released meanwhile
+			}
 			return nil, err
 		}
 		var held LockInfo
@@ -231,14 +315,74 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 			_ = json.Unmarshal(raw, &held)
 		}
 		age := now.Sub(fi.ModTime())
-		if age < stale || attempt > 0 {
-			return nil, fmt.Errorf("%s is held by %s (pid %d) since %s, refreshed %s ago: %w",
-				lockPath(stack), orUnknown(held.By), held.PID, held.Started.UTC().Format(time.RFC3339), age.Round(time.Second), ErrLocked)
+		gone, why := holderGone(held, info, age >= stale)
+		if !gone || attempt > 2 {
+			msg := fmt.Sprintf("%s is held by %s (pid %d) since %s, refreshed %s ago", lockPath(stack), orUnknown(held.By), held.PID,
+				held.Started.UTC().Format(time.RFC3339), age.Round(time.Second))
+			if why != "" {
+				msg += "; " + why
+			}
+			return nil, fmt.Errorf("%s: %w", msg, ErrLocked)
 		}
-		if err := c.remove(p); err != nil && !notExist(err) {
+		// One taker at a time: whoever creates the takeover file
+		// exclusively, and then finds the lock still the one it judged.
+		// Only a taker removes a lock judged stale, so the lock moved
+		// below is that one (unless its holder came back to release it
+		// in between, when it is put back).
+		guard := p + ".takeover"
+		if err := c.createExcl(guard, append(b, '\n'), now); err != nil {
+			if fi, serr := c.lstat(guard); serr == nil && now.Sub(fi.ModTime()) >= stale {
+				_ = c.remove(guard) // left by a taker that died
+				continue
+			} else if serr == nil {
+				return nil, fmt.Errorf("%s is being taken over by another push: %w", lockPath(stack), ErrLocked)
+			}
 			return nil, err
 		}
+		var again LockInfo
+		if found, err := c.readJSON(p, &again); err != nil || !found || again.Token != held.Token {
+			_ = c.remove(guard)
+			if err != nil {
+				return nil, err
+			}
+			continue // taken over or released meanwhile: look again
+		}
+		moved := p + ".taken-" + info.Token
+		err = c.do("rename", p, func() error { return c.sftp.PosixRename(p, moved) })
+		var got LockInfo
+		if err == nil {
+			if raw, rerr := c.readFile(moved); rerr == nil {
+				_ = json.Unmarshal(raw, &got)
+			}
+			if got.Token != held.Token {
+				_ = c.do("link", moved, func() error { return c.sftp.Link(moved, p) })
+			}
+			err = c.remove(moved)
+		}
+		_ = c.remove(guard)
+		if err != nil && !notExist(err) {
+			return nil, err
+		}
+		if got.Token != held.Token {
+			continue
+		}
+		tookOver = fmt.Sprintf("took over the lock of %s (pid %d, started %s): %s", orUnknown(held.By), held.PID, held.Started.UTC().Format(time.RFC3339), why)
 	}
+}
+
+// createExcl creates p exclusively with content b and mtime now.
+func (c *conn) createExcl(p string, b []byte, now time.Time) error {
+	var f *sftp.File
+	if err := c.do("create", p, func() error {
+		var err error
+		f, err = c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		return err
+	}); err != nil {
+		return err
+	}
+	werr := c.do("write", p, func() error { _, err := f.Write(b); return err })
+	cerr := c.do("close", p, f.Close)
+	return errors.Join(werr, cerr, c.do("touch", p, func() error { return c.sftp.Chtimes(p, now, now) }))
 }
 
 func orUnknown(s string) string {

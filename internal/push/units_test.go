@@ -2,9 +2,11 @@ package push
 
 import (
 	"errors"
+	"fmt"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -71,8 +73,16 @@ func TestBatches(t *testing.T) {
 		"25%":  "lb1 | lb2 | app1 | app2 | app3 | w1",
 		"50%":  "lb1 | lb2 | app1 app2 | app3 | w1",
 		"100%": "lb1 | lb2 | app1 app2 app3 | w1",
+		// A canary batch after the balancers, then the batches.
+		"100% canary 1": "lb1 | lb2 | app1 | app2 app3 | w1",
+		"50% canary 2":  "lb1 | lb2 | app1 app2 | app3 | w1",
+		"100% canary 3": "lb1 | lb2 | app1 app2 app3 | w1",
+		"1 canary 4":    "lb1 | lb2 | app1 app2 app3 w1",
+		"1 canary 9":    "lb1 | lb2 | app1 app2 app3 w1",
 	} {
-		bs, err := Batches(hosts, spec)
+		spec, c, _ := strings.Cut(spec, " canary ")
+		canary, _ := strconv.Atoi(c)
+		bs, err := Batches(hosts, spec, canary)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,12 +91,29 @@ func TestBatches(t *testing.T) {
 			parts = append(parts, strings.Join(b, " "))
 		}
 		if got := strings.Join(parts, " | "); got != want {
-			t.Errorf("--batch %s: %s, want %s", spec, got, want)
+			t.Errorf("--batch %s --canary %d: %s, want %s", spec, canary, got, want)
 		}
 	}
+	if DefaultCanary(hosts) != 1 || DefaultCanary(hosts[:4]) != 0 {
+		t.Errorf("default canary: %d for 4 non-balancer hosts, %d for 2", DefaultCanary(hosts), DefaultCanary(hosts[:4]))
+	}
 	for _, bad := range []string{"0", "-1", "0%", "101%", "x", "", "2.5"} {
-		if _, err := Batches(hosts, bad); err == nil {
+		if _, err := Batches(hosts, bad, 0); err == nil {
 			t.Errorf("--batch %q accepted", bad)
+		}
+	}
+}
+
+func TestParseMaxFail(t *testing.T) {
+	for spec, want := range map[string][2]int{"0": {0, 0}, "3": {3, 0}, "0%": {0, 1}, "1%": {1, 1}, "100%": {100, 1}} {
+		n, pc, err := ParseMaxFail(spec)
+		if err != nil || n != want[0] || pc != (want[1] == 1) {
+			t.Errorf("%q: %d %v %v", spec, n, pc, err)
+		}
+	}
+	for _, bad := range []string{"-1", "101%", "x", "", "1.5", "%"} {
+		if _, _, err := ParseMaxFail(bad); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }
@@ -277,5 +304,22 @@ func TestProgress(t *testing.T) {
 		"\x1b[2A\r\x1b[2Klb1    healthy generation 2\n\r\x1b[2Kapp10  uploading 1/3\n"
 	if b.String() != want {
 		t.Errorf("tty: %q\nwant %q", b.String(), want)
+	}
+	// More hosts than fit: counts per phase, then the hosts being
+	// worked on.
+	b.Reset()
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("app%02d", i))
+	}
+	tty = NewTTYProgress(&b, names, false)
+	tty.Update("app03", PhaseUploading, "0/7")
+	tty.Update("app07", PhaseHealthy, "(generation 2)")
+	tty.Update("app03", PhaseFailed, "boom")
+	want = "\r\x1b[2K40 hosts: 39 waiting, 1 uploading\n\r\x1b[2Kapp03  uploading 0/7\n" +
+		"\x1b[2A\r\x1b[2K40 hosts: 38 waiting, 1 uploading, 1 healthy\n\r\x1b[2Kapp03  uploading 0/7\n" +
+		"\x1b[2A\r\x1b[2K40 hosts: 38 waiting, 1 healthy, 1 failed\n\r\x1b[2K\n\x1b[1A"
+	if b.String() != want {
+		t.Errorf("compact tty: %q\nwant %q", b.String(), want)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // provisioning adds an app host the way the runbook's "Add an app host"
@@ -145,6 +146,9 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	// a time, each passing its health check.
 	sum, err = e.push(ctx, r, key, nil)
 	sr.check("push of the whole stack succeeds", err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
+	if err == nil {
+		e.deadman(ctx, sr, key, h.Name, r)
+	}
 	if s.Balancer.Kind == "cloud" && e.clb == nil {
 		sr.check(h.Name+": answers its health path", e.answers(ctx, h.Name), "")
 		sr.Note = "the provider's load balancer is not stood in for: that it sends the new host traffic is not judged"
@@ -325,9 +329,71 @@ cat /etc/ssh/ssh_host_ed25519_key.pub`, h.SSH.User, home, e.operatorKey)
 	return err
 }
 
+// deadman pushes a change of the kernel parameters to the new host with
+// push's dead-man timer armed: systemd on the host runs the transient
+// timer, push confirms over a new connection, and when the timer fires
+// the change stays. Then the host gets the stack's own files back.
+func (e *env) deadman(ctx context.Context, sr *ScenarioReport, key, host string, orig *compile.Rendered) {
+	c := e.s.Clone()
+	const key1 = "net.ipv4.tcp_fin_timeout"
+	sysctl := map[string]schema.Scalar{}
+	for k, v := range c.Tuning.Sysctl {
+		sysctl[k] = v
+	}
+	val := schema.Scalar("37")
+	if sysctl[key1] == val {
+		val = "38"
+	}
+	sysctl[key1] = val
+	c.Tuning.Sysctl = sysctl
+	r, err := e.st.Set.Render(c, artifact.Options{})
+	if !sr.check("dead-man timer: the stack renders with "+key1+" = "+string(val), err == nil, "%v", err) {
+		return
+	}
+	const window = 20 * time.Second
+	sum, err := e.pushWith(ctx, r, key, []string{host}, func(o *push.Options) { o.ConfirmTimeout = window })
+	var unit string
+	confirmed := false
+	if sum != nil && len(sum.Hosts) == 1 {
+		for _, n := range sum.Hosts[0].Notes {
+			if rest, ok := strings.CutPrefix(n, "armed the dead-man timer "); ok {
+				unit, _, _ = strings.Cut(rest, ":")
+			}
+			confirmed = confirmed || strings.HasPrefix(n, "confirmed over a new connection")
+		}
+	}
+	if !sr.check(fmt.Sprintf("dead-man timer: push of %s to %s arms it and confirms over a new connection", key1, host),
+		err == nil && unit != "" && confirmed, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil))) {
+		return
+	}
+	m := e.hosts[host]
+	out, err := m.Exec(ctx, "systemctl", "list-timers", "--all", "--no-legend", unit+".timer")
+	sr.check("dead-man timer: systemd runs "+unit+".timer", err == nil && strings.Contains(out, unit), "%s %v", strings.TrimSpace(out), err)
+	fired := false
+	for deadline := time.Now().Add(window + 30*time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		// An elapsed timer stays loaded with its last trigger time, or
+		// is unloaded once done.
+		out, _ := m.Exec(ctx, "systemctl", "show", "-p", "LoadState,LastTriggerUSecMonotonic", unit+".timer")
+		if strings.Contains(out, "LoadState=not-found") || (strings.Contains(out, "LastTriggerUSecMonotonic=") && !strings.Contains(out, "LastTriggerUSecMonotonic=0\n")) {
+			fired = true
+			break
+		}
+	}
+	now, _ := m.Exec(ctx, "cat", "/proc/sys/net/ipv4/tcp_fin_timeout")
+	sr.check(fmt.Sprintf("dead-man timer: fired after the confirmation and left %s = %s", key1, val),
+		fired && strings.TrimSpace(now) == string(val), "timer gone: %v, %s = %s", fired, key1, strings.TrimSpace(now))
+	sum, err = e.push(ctx, orig, key, []string{host})
+	sr.check(host+": gets the stack's own kernel parameters back", err == nil, "%s", firstNonEmpty(errText(err), pushSummary(sum, nil)))
+}
+
 // push runs hacompile's push of a rendered stack from the client
 // namespace, as an operator's machine would, to hosts (all when nil).
 func (e *env) push(ctx context.Context, r *compile.Rendered, key string, hosts []string) (*push.Summary, error) {
+	return e.pushWith(ctx, r, key, hosts, nil)
+}
+
+// pushWith is push with options changed by opt.
+func (e *env) pushWith(ctx context.Context, r *compile.Rendered, key string, hosts []string, opt func(*push.Options)) (*push.Summary, error) {
 	ns, err := e.clientNS()
 	if err != nil {
 		return nil, err
@@ -337,13 +403,17 @@ func (e *env) push(ctx context.Context, r *compile.Rendered, key string, hosts [
 		return nil, err
 	}
 	d := &nsDialer{ns: ns}
-	return push.Run(ctx, push.Options{
+	o := push.Options{
 		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: targets,
 		Auth:    push.Auth{KnownHosts: []string{filepath.Join(filepath.Dir(key), "known_hosts")}, Identity: key},
 		Timeout: 20 * time.Second, CommandTimeout: time.Minute, HealthTimeout: 30 * time.Second, LockTimeout: 15 * time.Minute,
 		Batch: "25%", Keep: 10, By: "hacompile-test", PID: os.Getpid(),
 		Dial: d.DialContext,
-	})
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	return push.Run(ctx, o)
 }
 
 // pushSummary lists the hosts of a push (those keep selects, all when

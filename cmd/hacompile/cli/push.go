@@ -48,7 +48,12 @@ type deployFlags struct {
 	healthTimeout  time.Duration
 	lockTimeout    time.Duration
 	batch          string
-	maxFail        int
+	maxFail        string
+	requireAll     bool
+	parallel       int
+	canary         int
+	noAutoRevert   bool
+	confirmTimeout time.Duration
 	dryRun         bool
 	force          bool
 	keep           int
@@ -59,7 +64,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringSliceVar(&f.hosts, "hosts", nil, "only these hosts (comma-separated names; default all)")
 	fl.StringVar(&f.stacks, "stacks", "stacks", "directory holding the stack files, for STACK given as a name")
-	fl.StringVar(&f.root, "root", "/", "directory on each host under which its tree goes, for chroots and staging trees ({host} is the host's name); files are rendered with this prefix")
+	fl.StringVar(&f.root, "root", "/", "directory on each host under which its tree goes, for chroots and staging trees ({host} is the host's name); files are rendered with this prefix, and only validate commands checking the tree run (reloads are skipped with a note)")
 	fl.StringArrayVar(&f.knownHosts, "known-hosts", []string{"~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"}, "known_hosts file (repeatable); host keys are always verified")
 	fl.StringVarP(&f.identity, "identity", "i", "", "private key file, tried before ssh-agent's keys (SSH_AUTH_SOCK); an encrypted key needs HACOMPILE_SSH_PASSPHRASE")
 	fl.StringVarP(&f.sshConfig, "ssh-config", "F", "", "ssh_config-style overrides: Host patterns with HostName, User, Port, IdentityFile")
@@ -68,13 +73,18 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.healthURL, "health-url", "", "health check URL template with {host}, {address}, {port}, {path} (default http://{address}:{port}{path})")
 	fl.BoolVar(&f.noHealth, "no-health-check", false, "skip the HTTP health checks")
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a host may take to pass its health check")
-	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock not refreshed for this long was left by a crashed push and is taken over")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock whose holder runs on another machine and has not refreshed it for this long is taken over (one held from this machine only once its process has exited)")
 	fl.StringVar(&f.batch, "batch", "25%", "app hosts per batch: a count or a percentage (load balancers always go one at a time)")
-	fl.IntVar(&f.maxFail, "max-fail", 0, "failed hosts tolerated before the rollout stops; later batches are left untouched")
+	fl.StringVar(&f.maxFail, "max-fail", "0", "failed hosts tolerated (a host failing its preflight counts) before the rollout stops, as a count or a percentage of the hosts pushed (rounded down); hosts not yet started are left untouched")
+	fl.BoolVar(&f.requireAll, "require-all", false, "write nothing anywhere unless every host passes its preflight (connect, host key, lock, plan), whatever --max-fail says")
+	fl.IntVar(&f.parallel, "parallel", push.DefaultParallel, "hosts worked on at once, each with one SSH connection (closed when the host is done)")
+	fl.IntVar(&f.canary, "canary", 0, "non-balancer hosts in a first batch whose failure stops the rollout (default 1 when more than 2 non-balancer hosts are pushed, else 0)")
+	fl.BoolVar(&f.noAutoRevert, "no-auto-revert", false, "when a host's reload or health check fails, leave the new files in place (the next push retries the reload) instead of restoring and reloading the previous ones")
+	fl.DurationVar(&f.confirmTimeout, "confirm-timeout", 3*time.Minute, "window of the dead-man timer armed on a host before reloading a change that can cut the connection (sysctl, limits, sshd, firewall, network): unless push confirms over a new connection within it, the host restores the previous files; 0 arms none")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "connect and print the plan; change nothing")
 	fl.BoolVar(&f.force, "force", false, "overwrite files changed on a host since the last push (they are backed up)")
 	fl.IntVar(&f.keep, "keep", 10, "generations of backups kept per host (0 keeps all)")
-	fl.StringVarP(&f.output, "output", "o", "text", "summary format: text or json")
+	fl.StringVarP(&f.output, "output", "o", "text", "output: text, or json (JSON lines: one per host event as it happens, then the summary)")
 }
 
 const pushLong = `Push deploys a stack's rendered files (out/<stack>/hosts/<host>/) onto its
@@ -86,8 +96,12 @@ Safety:
   - Host keys are checked against known_hosts (hashed and [host]:port entries
     included); there is no option to skip the check.
   - Every host is connected to, locked and planned before any is written. A
-    file changed on a host since the last push is drift: nothing is written
-    anywhere unless --force, which backs the edit up and overwrites it.
+    file changed on a host since the last push is drift (--force backs the
+    edit up and overwrites it). A host that fails this preflight
+    (unreachable, host key, drift, lock held) is reported and left out; it
+    counts against --max-fail: within it the other hosts go ahead, beyond it
+    (the default --max-fail 0: any such host) or with --require-all nothing
+    is written anywhere.
   - Each file is written to a temp file beside it, chmod/chown'd, fsync'd and
     renamed over the target, so a dropped connection leaves every file old or
     new. Symlinks at targets are refused. Every replaced file is kept in a
@@ -97,17 +111,34 @@ Safety:
     reloads run once each (systemctl daemon-reload first, then sysctl
     --system, then services), then an HTTP health check: app hosts at
     http://<address>:<app.http_port><health path>, lb hosts at port 80.
-  - Hosts go in batches: load balancers one at a time, then app hosts (--batch),
-    then the rest. Once more than --max-fail hosts fail, later batches are
-    skipped.
+    When a reload or the health check fails, the host's previous files are
+    put back byte for byte and the same reloads run again (the generation is
+    recorded as reverted); --no-auto-revert leaves the new files instead.
+  - A change that can cut push's own connection (sysctl, limits, sshd, PAM,
+    firewall, network files) is guarded by a dead-man timer: before the
+    reloads, a transient systemd timer is armed on the host that restores
+    the previous files and reloads them unless push confirms over a new
+    connection within --confirm-timeout (the next push to reach the host
+    confirms a timer that a cut-off push left).
+  - Hosts go in batches: load balancers one at a time, then a canary batch
+    (--canary, by default 1 host when more than 2 non-balancer hosts are
+    pushed) whose failure stops the rollout whatever --max-fail says, then
+    app hosts (--batch), then the rest. Once more than --max-fail hosts have
+    failed, no further host is started. At most --parallel hosts are worked
+    on at once, each over one SSH connection, closed as soon as the host is
+    done; with more hosts than that, a host is connected to again (locked
+    and planned again) when its batch comes.
 
 Connection: user and port come from hosts.<name>.ssh in the stack; an
 --ssh-config file (Host patterns matching the host's name or address, with
 HostName, User, Port and IdentityFile) overrides them. Keys come from
 --identity and ssh-agent.
 
-Exit codes: 0 success; 1 failure; 2 usage error; 3 a host key is not in
-known_hosts; 4 a host key CHANGED; 5 drift (nothing was written).`
+Exit codes: 0 every host succeeded; 1 a host failed or was skipped; 2 usage
+error; when every host that failed failed in its preflight for one of these
+(a changed key outranking an unknown one, outranking drift): 3 a host key is
+not in known_hosts; 4 a host key CHANGED; 5 drift (the drifted hosts were not
+written).`
 
 func newPush() *cobra.Command {
 	var f deployFlags
@@ -118,6 +149,7 @@ func newPush() *cobra.Command {
 		Example: `  hacompile push shop --dry-run                 # show what would change on each host
   hacompile push shop                           # roll out: lb hosts one by one, app hosts 25% at a time
   hacompile push shop --hosts app1,app2 --batch 1 --max-fail 1
+  hacompile push fleet --max-fail 20 --parallel 50 --canary 3   # thousands of hosts: some are always down
   hacompile push shop --force                   # overwrite hand edits (backed up)
   hacompile push shop --root /srv/staging/{host} --ssh-config staging.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -140,11 +172,24 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if _, _, err := push.ParseBatch(f.batch); err != nil {
 		return usageError{err}
 	}
-	if f.maxFail < 0 {
-		return usageError{fmt.Errorf("--max-fail: want 0 or more, got %d", f.maxFail)}
+	maxFail, maxFailPercent, err := push.ParseMaxFail(f.maxFail)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.parallel < 1 {
+		return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", f.parallel)}
+	}
+	canary := f.canary
+	if !cmd.Flags().Changed("canary") {
+		canary = -1 // push.DefaultCanary of the hosts pushed
+	} else if canary < 0 {
+		return usageError{fmt.Errorf("--canary: want 0 or more, got %d", f.canary)}
 	}
 	if !strings.HasPrefix(f.root, "/") {
 		return usageError{fmt.Errorf("--root %q: want an absolute path", f.root)}
+	}
+	if f.confirmTimeout < 0 {
+		return usageError{fmt.Errorf("--confirm-timeout: want 0 (none) or a positive duration, got %s", f.confirmTimeout)}
 	}
 	for _, d := range []struct {
 		name string
@@ -184,6 +229,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		return err
 	}
 
+	if maxFailPercent {
+		maxFail = maxFail * len(hosts) / 100
+	}
 	stderr := cmd.ErrOrStderr()
 	opt := push.Options{
 		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: hosts,
@@ -192,17 +240,27 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			Passphrase: []byte(os.Getenv("HACOMPILE_SSH_PASSPHRASE")), AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
 		},
 		Timeout: f.timeout, CommandTimeout: f.commandTimeout, HealthTimeout: f.healthTimeout, LockTimeout: f.lockTimeout,
-		Batch: f.batch, MaxFail: f.maxFail, DryRun: f.dryRun, Force: f.force, Keep: f.keep,
+		Batch: f.batch, MaxFail: maxFail, RequireAll: f.requireAll, Parallel: f.parallel, Canary: canary,
+		NoAutoRevert: f.noAutoRevert, ConfirmTimeout: f.confirmTimeout, DryRun: f.dryRun, Force: f.force, Keep: f.keep,
 		By: whoAmI(), PID: os.Getpid(),
 	}
+	var progress push.Tee
 	if tty := isTerminal(stderr); tty {
 		names := make([]string, len(hosts))
 		for i, h := range hosts {
 			names[i] = h.Name
 		}
-		opt.Progress = push.NewTTYProgress(stderr, names, os.Getenv("NO_COLOR") == "")
+		progress = append(progress, push.NewTTYProgress(stderr, names, os.Getenv("NO_COLOR") == ""))
 	} else if f.output == "text" {
-		opt.Progress = push.NewLogProgress(stderr)
+		progress = append(progress, push.NewLogProgress(stderr))
+	}
+	stdout := cmd.OutOrStdout()
+	if f.output == "json" {
+		// One line per host event as it happens; the summary is the last.
+		progress = append(progress, push.NewJSONProgress(stdout))
+	}
+	if len(progress) > 0 {
+		opt.Progress = progress
 	}
 
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
@@ -215,11 +273,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if sum == nil {
 		return err
 	}
-	stdout := cmd.OutOrStdout()
 	if f.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
 			return err
 		}
 	} else {
@@ -234,20 +289,27 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			printSummary(stdout, sum)
 		}
 	}
-	if err == nil {
+	if err == nil && sum.OK {
 		return nil
 	}
 	return reportHosts(stderr, sum)
 }
 
 // reportHosts prints each failed host's error with hints, once each,
-// and picks the exit code: a changed host key outranks an unknown one,
-// which outranks drift, which outranks other failures.
+// and picks the exit code. When every host that failed failed for a
+// host key or drift, the code says which (a changed host key outranks
+// an unknown one, which outranks drift); any other failure, or a host
+// skipped without one (an interrupted rollout), is 1.
 func reportHosts(w io.Writer, sum *push.Summary) error {
-	code := exitFailure
-	rank := map[int]int{exitFailure: 0, exitDrift: 1, exitHostKeyUnknown: 2, exitHostKeyChanged: 3}
+	code := 0
+	rank := map[int]int{0: 0, exitDrift: 1, exitHostKeyUnknown: 2, exitHostKeyChanged: 3}
+	mixed := false
 	var hints []string
+	skipped := 0
 	for _, h := range sum.Hosts {
+		if h.Status == push.StatusSkipped {
+			skipped++
+		}
 		err := h.Err()
 		if err == nil {
 			continue
@@ -262,15 +324,23 @@ func reportHosts(w io.Writer, sum *push.Summary) error {
 		case errors.Is(err, push.ErrDrift):
 			c = exitDrift
 		}
-		if rank[c] > rank[code] {
+		if c == exitFailure {
+			mixed = true
+		} else if rank[c] > rank[code] {
 			code = c
 		}
 		if hint := push.Hint(err); hint != "" && !slices.Contains(hints, hint) {
 			hints = append(hints, hint)
 		}
 	}
+	if skipped > 0 {
+		fmt.Fprintf(w, "hacompile: %d host(s) skipped: the rollout stopped before them\n", skipped)
+	}
 	for _, h := range hints {
 		fmt.Fprintf(w, "hacompile: hint: %s\n", h)
+	}
+	if mixed || code == 0 {
+		code = exitFailure
 	}
 	return codedError{code: code}
 }
@@ -283,7 +353,11 @@ func printSummary(w io.Writer, sum *push.Summary) {
 		if h.Generation > 0 {
 			gen = fmt.Sprint(h.Generation)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, h.Batch, h.Status, h.Created, h.Updated, h.Removed, h.Unchanged, gen)
+		batch := "-" // failed its preflight: never in a batch
+		if h.Batch > 0 {
+			batch = fmt.Sprint(h.Batch)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, batch, h.Status, h.Created, h.Updated, h.Removed, h.Unchanged, gen)
 	}
 	tw.Flush()
 	for _, h := range sum.Hosts {

@@ -57,7 +57,7 @@ func TestPushCommand(t *testing.T) {
 		t.Fatalf("build: %s", stderr)
 	}
 	known := f.KnownHosts(true)
-	common := []string{"--known-hosts", known, "-i", f.ClientKey, "--root", f.Dir + "/{host}/root", "--health-url", health.URL}
+	common := []string{"--known-hosts", known, "-i", f.ClientKey, "--confirm-timeout", "15s", "--root", f.Dir + "/{host}/root", "--health-url", health.URL}
 
 	code, stdout, stderr := hc(t, append([]string{"push", "fleet", "--dry-run"}, common...)...)
 	if code != 0 || !strings.Contains(stdout, "app1 (") || !strings.Contains(stdout, "  + /etc/app/gunicorn.conf.py (0644 root:root)\n") {
@@ -71,9 +71,25 @@ func TestPushCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("push: %d\n%s", code, stderr)
 	}
+	// JSON lines: each host event as it happened, then the summary.
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	var sum push.Summary
-	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("json: %v\n%s", err, stdout)
+	}
+	var phases []string
+	for _, l := range lines[:len(lines)-1] {
+		var ev push.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Event != "phase" || ev.Time == "" {
+			t.Fatalf("event line %q: %v", l, err)
+		}
+		if ev.Host == "app2" {
+			phases = append(phases, string(ev.Phase))
+		}
+	}
+	// app2 goes in batch 2: planned with app1, then its own steps.
+	if want := "connecting planned uploading validating checking healthy"; strings.Join(phases, " ") != want {
+		t.Errorf("app2 events: %q, want %q", phases, want)
 	}
 	if !sum.OK || sum.Action != "push" || len(sum.Hosts) != 2 || sum.Hosts[0].Status != "done" || sum.Hosts[1].Batch != 2 || sum.Hosts[0].Created != 15 {
 		t.Errorf("summary: %+v", sum)
@@ -99,6 +115,13 @@ func TestPushCommand(t *testing.T) {
 	code, _, stderr = hc(t, "push", "--known-hosts", changed, "-i", f.ClientKey, "--root", f.Dir+"/{host}/root")
 	if code != 4 || !strings.Contains(stderr, "hacompile: app2: HOST KEY CHANGED") {
 		t.Errorf("changed key: exit %d\n%s", code, stderr)
+	}
+	// Tolerating half the hosts, app1 goes ahead; the exit code still
+	// says why app2 was left out.
+	code, stdout, stderr = hc(t, "push", "--known-hosts", changed, "-i", f.ClientKey, "--root", f.Dir+"/{host}/root", "--no-health-check", "--max-fail", "50%")
+	if code != 4 || !regexp.MustCompile(`(?m)^app1 +1 +unchanged +`).MatchString(stdout) || !regexp.MustCompile(`(?m)^app2 +- +failed +`).MatchString(stdout) ||
+		!strings.Contains(stdout, "app2: note: not written: it failed its preflight, and the other hosts went ahead") {
+		t.Errorf("changed key, --max-fail 50%%: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
 	writeStack(45)

@@ -12,15 +12,18 @@ stops the rollback unless --force.
 
 The rollback runs like a push: all hosts are planned first, validate commands
 run before anything is reloaded (a failure puts the files back), then the
-reload actions and health checks, in the same batches. It is recorded as a
+reload actions and health checks, in the same batches (a failed reload or
+health check puts the files back and reloads them, unless --no-auto-revert). It is recorded as a
 generation of its own; running rollback again steps one push further back. To
 undo a rollback, push again.
 
 The stack must still compile (it gives the hosts' addresses, users and
 roles); out/ is not consulted. --root must be the one the push used.
 
-Exit codes: 0 success; 1 failure (including no push left to undo); 2 usage
-error; 3 a host key is not in known_hosts; 4 a host key CHANGED; 5 drift.`
+Exit codes as push's: 0 success; 1 failure (including no push left to undo)
+or a host skipped; 2 usage error; when every host that failed failed in its
+preflight for one of these: 3 a host key is not in known_hosts; 4 a host key
+CHANGED; 5 drift.`
 
 func newRollback() *cobra.Command {
 	var f deployFlags

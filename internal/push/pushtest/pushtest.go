@@ -48,7 +48,7 @@ func RequireSSHD(t testing.TB) string {
 
 // Stubs are the commands the stack's validate and reload actions call,
 // replaced on the hosts' PATH.
-var Stubs = []string{"nginx", "haproxy", "systemd-analyze", "systemctl", "sysctl", "promtool", "runuser"}
+var Stubs = []string{"nginx", "haproxy", "systemd-analyze", "systemctl", "sysctl", "promtool", "runuser", "systemd-run"}
 
 // stub logs its command line, sleeps and fails when told to. Absolute path
 // arguments must exist, so a validate command pointing outside the
@@ -63,6 +63,22 @@ if [ "$name" = runuser ]; then
 	exec "$@"
 fi
 printf '%s\n' "$name $*" >> "$HACOMPILE_TEST_LOG"
+if [ "$name" = systemd-run ]; then
+	# systemd-run [--unit=U] --on-active=Ns [--…] COMMAND…: a transient
+	# timer, here a detached process that sleeps, then runs the command
+	# (logging its exit status to the command log).
+	delay=0
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--on-active=*) delay=${1#--on-active=}; delay=${delay%s} ;;
+		--*) ;;
+		*) break ;;
+		esac
+		shift
+	done
+	setsid nohup sh -c 'sleep "$0"; "$@"; echo "timer fired: exit $?" >> "$HACOMPILE_TEST_LOG"' "$delay" "$@" </dev/null >/dev/null 2>&1 &
+	exit 0
+fi
 if [ -z "$HACOMPILE_ROOT" ]; then echo "$name: HACOMPILE_ROOT is not set" >&2; exit 3; fi
 for a in "$@"; do
 	case "$a" in
@@ -75,6 +91,11 @@ fi
 if [ -e "$HACOMPILE_TEST_FAIL/$name.sleep" ]; then : >"$HACOMPILE_TEST_FAIL/$name.sleeping"; sleep "$(cat "$HACOMPILE_TEST_FAIL/$name.sleep")"; fi
 if [ -e "$HACOMPILE_TEST_FAIL/$name" ]; then
 	cat "$HACOMPILE_TEST_FAIL/$name" >&2
+	exit 1
+fi
+if [ -e "$HACOMPILE_TEST_FAIL/$name.once" ]; then
+	cat "$HACOMPILE_TEST_FAIL/$name.once" >&2
+	rm -f "$HACOMPILE_TEST_FAIL/$name.once"
 	exit 1
 fi
 exit 0
@@ -284,6 +305,13 @@ func (h *Host) FailCommand(t testing.TB, cmd, message string) {
 	mustWrite(t, p, []byte(message+"\n"), 0o644)
 }
 
+// FailOnce makes the next run of the stub named cmd fail with message
+// on stderr; the runs after it succeed.
+func (h *Host) FailOnce(t testing.TB, cmd, message string) {
+	t.Helper()
+	mustWrite(t, filepath.Join(h.FailDir, cmd+".once"), []byte(message+"\n"), 0o644)
+}
+
 // File returns the content of the host file p (absolute on the host).
 func (h *Host) File(t testing.TB, p string) []byte {
 	t.Helper()
@@ -465,6 +493,13 @@ func (p *Proxy) Cut() {
 		close(p.frozen)
 		p.frozen = nil
 	}
+}
+
+// Close stops the proxy: every relayed connection is cut and new ones
+// are refused, like a host that no longer lets push in.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.Cut()
 }
 
 // Freeze stops relaying bytes in both directions while keeping the
