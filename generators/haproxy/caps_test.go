@@ -33,7 +33,12 @@ hosts: {
 	app10: {address: "10.0.0.20", roles: ["app"], cores: 2, memory_mb: 2048}
 }`))
 	cfg := string(generate(t, s, artifactOptions())[ConfigPath].Content)
-	if want := "balancing shop.example.com over app1…app4, app10.\n"; !strings.Contains(cfg, want) {
+	for i, c := range cfg {
+		if c > 0x7e {
+			t.Fatalf("non-ASCII %q at byte %d: cloud-init would carry the file base64-encoded", c, i)
+		}
+	}
+	if want := "balancing shop.example.com over app1..app4, app10.\n"; !strings.Contains(cfg, want) {
 		t.Errorf("the header does not say %q:\n%.600s", want, cfg)
 	}
 }

@@ -94,10 +94,11 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 
 	w.raw(artifact.Header("#", s))
 	rel := osrelease.MustLookup(s.OS)
-	// Runs of hosts are listed by their ends (app1…app1000): on a large
+	// Runs of hosts are listed by their ends (app1..app1000): on a large
 	// fleet the list stays one short line, which a host added or removed
-	// changes only at an end.
-	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, artifact.CompactNames(names)))
+	// changes only at an end. In ASCII, as the rest of the file: cloud-init
+	// carries a file with other bytes base64-encoded, unreadable in a diff.
+	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, strings.ReplaceAll(artifact.CompactNames(names), "…", "..")))
 	switch {
 	case terminatesTLS(s):
 		w.top("HTTPS terminates here; port 80 redirects to it.")

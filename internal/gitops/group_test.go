@@ -115,6 +115,7 @@ func TestMarkdownFleet(t *testing.T) {
 			t.Errorf("comment lacks %q", want)
 		}
 	}
+
 }
 
 func markdown(t *testing.T, rep *gitops.Report) string {
