@@ -25,7 +25,7 @@ type indexRole struct {
 
 type indexStack struct {
 	Name, Href, Description, Provider, Domain, Balancer string
-	Source, SourceHref, Digest, HostsText               string
+	Source, SourceHref, HostsText                       string
 	Roles                                               []indexRole
 	Links                                               []link
 	Hosts, Files, Warnings, Waived                      int
@@ -44,7 +44,7 @@ func (g *gen) index(stacks []*stackCtx) error {
 		is := indexStack{
 			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
 			Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
-			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"), Digest: s.SourceDigest,
+			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"),
 			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
 		}
 		for _, r := range roles(s) {
