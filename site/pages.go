@@ -36,39 +36,43 @@ type indexData struct {
 	Stacks []indexStack
 }
 
-func (g *gen) index(stacks []*stackCtx) error {
+// card is a stack's card on the site's index page and its entry in the
+// search index.
+func card(sc *stackCtx) (indexStack, searchEntry) {
 	const p = "index.html"
-	var d indexData
-	for _, sc := range stacks {
-		s := sc.s
-		is := indexStack{
-			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
-			Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
-			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"),
-			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
-		}
-		for _, r := range roles(s) {
-			ir := indexRole{Name: r.Name}
-			for _, h := range r.Hosts {
-				ir.Hosts = append(ir.Hosts, link{h.Name, hostPage(s.Name, h.Name)})
-			}
-			is.Roles = append(is.Roles, ir)
-		}
-		for _, t := range stackTabs(s, p) {
-			is.Links = append(is.Links, link{t.Text, t.Href})
-		}
-		for _, f := range sc.findings {
-			switch f.Severity {
-			case "warning":
-				is.Warnings++
-			case "waived":
-				is.Waived++
-			}
-		}
-		d.Stacks = append(d.Stacks, is)
-		g.addSearch(searchEntry{Kind: "stack", Title: s.Name, Text: strings.Join([]string{s.Description, s.Domain, s.Provider, s.Region}, " · "), URL: is.Href})
+	s := sc.s
+	is := indexStack{
+		Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
+		Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
+		Source: s.Source, SourceHref: stackPage(s.Name, "source.html"),
+		Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
 	}
-	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", d)
+	for _, r := range roles(s) {
+		ir := indexRole{Name: r.Name}
+		for _, h := range r.Hosts {
+			ir.Hosts = append(ir.Hosts, link{h.Name, hostPage(s.Name, h.Name)})
+		}
+		is.Roles = append(is.Roles, ir)
+	}
+	for _, t := range stackTabs(s, p) {
+		is.Links = append(is.Links, link{t.Text, t.Href})
+	}
+	for _, f := range sc.findings {
+		switch f.Severity {
+		case "warning":
+			is.Warnings++
+		case "waived":
+			is.Waived++
+		}
+	}
+	return is, searchEntry{Kind: "stack", Title: s.Name, Text: strings.Join([]string{s.Description, s.Domain, s.Provider, s.Region}, " · "), URL: is.Href}
+}
+
+// index writes the site's index page: every stack's card, in name
+// order.
+func (g *gen) index(cards []indexStack) error {
+	const p = "index.html"
+	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", indexData{Stacks: cards})
 }
 
 // stack renders every page of one stack. The pages are independent:
