@@ -1,6 +1,7 @@
 package site
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -88,21 +89,40 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.source(sc) },
 		func(g *gen) error { return g.samePages(sc) },
 	}
+	// The stack's own pages first: they read every file; then the host
+	// pages, each of which reads its host's files only, so that each
+	// host's files can go (Options.Done) once its page is rendered.
+	stackJobs := len(jobs)
 	for _, name := range sc.s.HostNames() {
-		jobs = append(jobs, func(g *gen) error { return g.host(sc, name) })
+		jobs = append(jobs, func(g *gen) error {
+			if err := g.host(sc, name); err != nil {
+				return err
+			}
+			return g.done(sc, name)
+		})
 	}
 	subs := make([]*gen, len(jobs))
 	errs := make([]error, len(jobs))
-	par.Each(len(jobs), func(i int) {
+	run := func(i int) {
 		subs[i] = &gen{sink: g.sink, tmpl: g.tmpl, hl: g.hl, md: g.md}
 		if g.sink.failed() {
 			return // a page could not be written: render no more
 		}
 		errs[i] = jobs[i](subs[i])
-	})
+	}
+	par.Each(stackJobs, run)
+	if err := errors.Join(errs[:stackJobs]...); err == nil && !g.sink.failed() {
+		if err := g.done(sc, ""); err != nil {
+			return err
+		}
+		par.Each(len(jobs)-stackJobs, func(i int) { run(stackJobs + i) })
+	}
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]
+		}
+		if sub == nil {
+			continue // not run: the sink failed, and says so
 		}
 		g.search = append(g.search, sub.search...)
 	}
@@ -172,11 +192,14 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 }
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
+// A file's listing is on one page only (the copies several hosts carry
+// share one page), so it is not memoized: the memo would hold every
+// host's listings until the whole runbook is written.
 func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
 	if f.Kind == (cloudinit.Gen{}).Kind() {
 		return cloudInitExcerpt(sc, f)
 	}
-	return g.hl.listing(lexerFor(f.Path), f.Content)
+	return g.hl.highlight(lexerFor(f.Path), f.Content)
 }
 
 type sameData struct {

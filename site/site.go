@@ -47,6 +47,14 @@ type Options struct {
 	// with what the site-wide pages take from it: the StackData an
 	// earlier render returned for the stack.
 	Kept map[string][]byte
+	// Done, when set, is handed the rendered files of a stack as soon as
+	// no page left to render reads their contents: its stack files once
+	// the stack's own pages are rendered, each host's files once its
+	// host page is. The render then drops their contents (in
+	// Rendered.Files too), so that a build writing them out in Done holds
+	// a few hosts' files at a time, not the fleet's. It is called from
+	// several goroutines at once; its first error ends the render.
+	Done func(r *compile.Rendered, files []artifact.File) error
 }
 
 // stackData is what the site-wide pages (the index, the search index)
@@ -110,6 +118,7 @@ type Runbook struct {
 	g      *gen
 	stacks []*stackCtx
 	kept   map[string]stackData
+	done   func(r *compile.Rendered, files []artifact.File) error
 }
 
 // StackData is what the site-wide pages took from the stack named name
@@ -177,7 +186,7 @@ func Prepare(res *compile.Result, opt Options) (*Runbook, error) {
 		}
 		kept[name] = d
 	}
-	return &Runbook{g: g, stacks: stacks, kept: kept}, nil
+	return &Runbook{g: g, stacks: stacks, kept: kept, done: opt.Done}, nil
 }
 
 // Render renders every page. Keys are slash paths relative to the site
@@ -202,7 +211,7 @@ func (rb *Runbook) Render() (map[string][]byte, error) {
 // not be held in memory. Paths are slash paths relative to the site
 // directory. The first error put returns ends the render.
 func (rb *Runbook) RenderTo(put func(p string, b []byte) error) error {
-	rb.g.sink = &sink{put: put}
+	rb.g.sink = &sink{put: put, done: rb.done}
 	if err := rb.g.render(rb.stacks, rb.kept); err != nil {
 		return err
 	}
@@ -221,9 +230,10 @@ type gen struct {
 
 // sink receives finished pages.
 type sink struct {
-	put func(p string, b []byte) error
-	mu  sync.Mutex
-	err error // the first error of put
+	put  func(p string, b []byte) error
+	done func(r *compile.Rendered, files []artifact.File) error
+	mu   sync.Mutex
+	err  error // the first error of put
 }
 
 // failed reports whether the sink refused a file.

@@ -648,13 +648,22 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 		for _, f := range r.Files {
 			t[OutPath(r.Stack.Name, f)] = f.Content
 		}
-		b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
+		b, err := ManifestJSON(r)
 		if err != nil {
 			return nil, err
 		}
-		t[path.Join(r.Stack.Name, "manifest.json")] = append(b, '\n')
+		t[path.Join(r.Stack.Name, "manifest.json")] = b
 	}
 	return t, nil
+}
+
+// ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
+func ManifestJSON(r *Rendered) ([]byte, error) {
+	b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 // Result is a successful compile: the rendered stacks and the HA rules'

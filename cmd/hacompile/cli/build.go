@@ -7,15 +7,17 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/outdir"
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
 )
@@ -74,7 +76,6 @@ write is refused.`,
 			}
 			res := c.res
 			rs := res.Rendered
-			tuneGC(rs)
 			var scope []string
 			if named {
 				for _, r := range rs {
@@ -194,21 +195,34 @@ func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []stri
 	return silentError{}
 }
 
-// writeAll makes out hold the whole tree of a compile: the stacks'
-// files are written while the runbook renders (once its inputs have been
-// checked), and each runbook page as soon as it is rendered. It returns
-// what the writer did and the stamps of every file in out.
+// writeAll makes out hold the whole tree of a compile: the kept stacks'
+// files stay, each runbook page is written as soon as it is rendered,
+// and each rendered file as soon as no page left to render reads it
+// (site.Options.Done), after which it is dropped from memory. It returns
+// what the writer did, the stamps of every file in out, and the runbook
+// (for what its pages took from each stack).
 func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
 	res := c.res
 	kept := map[string][]byte{}
 	for _, rec := range c.kept {
 		kept[rec.Name] = rec.Site
 	}
-	rb, err := site.Prepare(res, site.Options{Kept: kept})
+	var w *outdir.Writer
+	// Each rendered file is written as soon as the runbook no longer
+	// reads it, and then dropped: the build holds a few hosts' files at
+	// a time, not the fleet's.
+	var handed atomic.Int64
+	put := func(r *compile.Rendered, files []artifact.File) error {
+		handed.Add(int64(len(files)))
+		errs := make([]error, len(files))
+		par.Each(len(files), func(i int) { errs[i] = w.Put(compile.OutPath(r.Stack.Name, files[i]), files[i].Content) })
+		return errors.Join(errs...)
+	}
+	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w, err := outdir.NewListedWriter(listing)
+	w, err = outdir.NewListedWriter(listing)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -223,13 +237,26 @@ func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, m
 	}
 	done := make(chan error, 1)
 	go func() {
-		tree, err := compile.TreeOf(res.Rendered)
-		if err == nil {
-			err = w.Write(tree)
+		var errs []error
+		for _, r := range res.Rendered {
+			b, err := compile.ManifestJSON(r)
+			if err == nil {
+				err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
+			}
+			errs = append(errs, err)
 		}
-		done <- err
+		done <- errors.Join(errs...)
 	}()
 	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
+	if rerr == nil {
+		total := 0
+		for _, r := range res.Rendered {
+			total += len(r.Files)
+		}
+		if int(handed.Load()) != total {
+			rerr = fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
+		}
+	}
 	if err := errors.Join(<-done, rerr); err != nil {
 		w.Abort()
 		return nil, nil, nil, err
@@ -240,26 +267,6 @@ func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, m
 	}
 	// The writer owns all of out: what it wrote or kept is all there is.
 	return stats, w.Stamps(), rb, nil
-}
-
-// tuneGC lets a large fleet's build collect garbage half as often. Its
-// rendered files (and the runbook made of them) stay in memory to the
-// end, so each collection marks them all again: at 10,000 hosts that was
-// a tenth of the build, for a third more peak memory. Small fleets keep
-// Go's default, and so does a GOGC the user set.
-func tuneGC(rs []*compile.Rendered) {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
-	size := 0
-	for _, r := range rs {
-		for _, f := range r.Files {
-			size += len(f.Content)
-		}
-	}
-	if size > 128<<20 {
-		debug.SetGCPercent(200)
-	}
 }
 
 // namesFiles reports whether any argument is a stack file rather than a
