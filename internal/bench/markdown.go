@@ -33,6 +33,33 @@ func markdown(rep Report) string {
 		}
 		b.WriteString("\n")
 	}
+	if rep.Base != "" {
+		// This revision beside the base, case by case: time and peak
+		// memory as ratios (below 1: this one is faster, smaller).
+		fmt.Fprintf(&b, "\nThis revision ÷ %s (the same cases, the same run; wall time ×, peak RSS ×):\n\n", rep.Base)
+		var own []string
+		for _, c := range cases {
+			if !strings.HasSuffix(c, baseSuffix) && slices.Contains(cases, c+baseSuffix) {
+				own = append(own, c)
+			}
+		}
+		b.WriteString("| hosts | " + strings.Join(own, " | ") + " |\n|---:|" + strings.Repeat("---:|", len(own)) + "\n")
+		for _, n := range sizes {
+			fmt.Fprintf(&b, "| %s |", thousands(n))
+			for _, c := range own {
+				x, y := cell[fmt.Sprint(n, c)], cell[fmt.Sprint(n, c+baseSuffix)]
+				if y.WallS == 0 || y.MaxRSSM == 0 {
+					b.WriteString(" – |")
+					continue
+				}
+				fmt.Fprintf(&b, " %.2f× / %.2f× |", x.WallS/y.WallS, x.MaxRSSM/y.MaxRSSM)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(rep.Summaries) == 0 {
+		return b.String()
+	}
 	b.WriteString("\n| hosts | full build ÷ cue export | ÷ floor | ÷ (cue export per-host files + hugo) | ÷ (… + hugo highlighted) | ÷ (same files: cue export + hugo) | no-op ÷ full |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rep.Summaries {
 		full, noop := cell[fmt.Sprint(s.Hosts, caseFull)].WallS, cell[fmt.Sprint(s.Hosts, "build (no-op)")].WallS
