@@ -39,7 +39,7 @@ func main() {
 	cue := flag.String("cue", "", "cue binary for the comparison (default: installed at the go.mod version into a temp dir)")
 	hugo := flag.String("hugo", "hugo", "hugo binary for the comparison")
 	dir := flag.String("dir", "", "where the fleets are written (default: the system's temp directory); /dev/shm measures the tools without the disk")
-	table := flag.String("table", "", "print the README table of a saved `bench.json` and exit")
+	table := flag.String("table", "", "print the BENCHMARKS.md tables of a saved `bench.json` and exit")
 	base := flag.String("base", "", "a git revision whose hacompile is measured beside this one's, case by case, in the same run (ratios in the report)")
 	others := flag.Bool("others", true, "measure the other tools too (cue export, Hugo, the floor)")
 	flag.Parse()
@@ -228,7 +228,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 	if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	// The README's table, from this run.
+	// BENCHMARKS.md's tables, from this run.
 	fmt.Printf("\n%s", markdown(rep))
 	return nil
 }
