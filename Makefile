@@ -90,10 +90,14 @@ fuzz:
 # missing; the bench fails without it) and a plain file writer; writes
 # bench.json. Not part of make test. BENCH_SIZES=10,100 for a quick run;
 # BENCH_DIR=/dev/shm writes the fleets to memory instead of the disk;
-# BENCH_RUNS is the number of runs each median is taken over.
+# BENCH_RUNS is the number of runs each median is taken over;
+# BENCH_BASE=REV measures that git revision's hacompile beside this one's,
+# case by case in the same run (full, no-op, one host changed, one stack
+# of two changed, --check, vet), and prints the ratios.
 BENCH_SIZES ?= 10,100,1000,10000
 BENCH_DIR ?=
 BENCH_RUNS ?= 3
+BENCH_BASE ?=
 bench:
 	@if ! command -v hugo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -104,5 +108,5 @@ bench:
 	      echo "make: the bench needs hugo: sudo apt-get install -y --no-install-recommends hugo"; \
 	  fi; \
 	fi
-	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -dir "$(BENCH_DIR)" -json bench.json
+	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -dir "$(BENCH_DIR)" -base "$(BENCH_BASE)" -json bench.json
 	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/compile/ ./site/

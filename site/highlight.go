@@ -138,6 +138,14 @@ func (h *highlighter) listing(lexer string, content []byte) template.HTML {
 	return out
 }
 
+// highlight is listing without the memo, for content highlighted once.
+func (h *highlighter) highlight(lexer string, content []byte) template.HTML {
+	if confLexers[lexer] {
+		return confListing(lexer, string(content))
+	}
+	return h.format(h.plain, lexer, string(content))
+}
+
 // numbered highlights a stack file with linkable line numbers (#L12).
 func (h *highlighter) numbered(lexer string, content []byte) template.HTML {
 	return h.format(h.lines, lexer, string(content))

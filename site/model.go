@@ -35,6 +35,9 @@ type stackCtx struct {
 	same map[string][]string
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[string]string
+	// fileIdx: host ("" for stack files) → the indices of its files in
+	// r.Files, in order (those of byHost[host], or of stackFiles).
+	fileIdx   map[string][]int
 	previewMu sync.Mutex // see previewOf
 	// undatedFindings are the HA rules' findings on the stack as it is,
 	// without dating waivers, keyed by rule and message: what the
@@ -77,7 +80,9 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 		}
 	}
 	sc.sums, sc.same, sc.stackFileAt = map[string]map[string]string{}, map[string][]string{}, map[string]int{}
+	sc.fileIdx = map[string][]int{}
 	for i, f := range r.Files {
+		sc.fileIdx[f.Host] = append(sc.fileIdx[f.Host], i)
 		sum := sc.manifest.Files[i].SHA256
 		if sc.sums[f.Host] == nil {
 			sc.sums[f.Host] = map[string]string{}
@@ -390,4 +395,30 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// done hands the files of one host ("": the stack files) to the
+// runbook's Done, when set, and drops their contents: no page rendered
+// after it reads them.
+func (g *gen) done(sc *stackCtx, host string) error {
+	if g.sink.done == nil {
+		return nil
+	}
+	idx := sc.fileIdx[host]
+	files := make([]artifact.File, len(idx))
+	for j, i := range idx {
+		files[j] = sc.r.Files[i]
+	}
+	if err := g.sink.done(sc.r, files); err != nil {
+		return err
+	}
+	for j, i := range idx {
+		sc.r.Files[i].Content = nil
+		if host == "" {
+			sc.stackFiles[j].Content = nil
+		} else {
+			sc.byHost[host][j].Content = nil
+		}
+	}
+	return nil
 }

@@ -167,8 +167,8 @@ func stackFacts(sc *stackCtx, from string) []fact {
 	if q := s.Queue; q != nil {
 		fs = append(fs, fact{"Queue", text(engineName(q.Engine) + " " + s.QueueEndpoint())})
 	}
-	fs = append(fs, fact{"Source", template.HTML(fmt.Sprintf(`<a href="%s">%s</a>, sha256 <code class="digest">%s</code>`,
-		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source), s.SourceDigest))})
+	fs = append(fs, fact{"Source", template.HTML(fmt.Sprintf(`<a href="%s">%s</a>`,
+		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source)))})
 	return fs
 }
 

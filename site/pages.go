@@ -1,6 +1,7 @@
 package site
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -25,7 +26,7 @@ type indexRole struct {
 
 type indexStack struct {
 	Name, Href, Description, Provider, Domain, Balancer string
-	Source, SourceHref, Digest, HostsText               string
+	Source, SourceHref, HostsText                       string
 	Roles                                               []indexRole
 	Links                                               []link
 	Hosts, Files, Warnings, Waived                      int
@@ -36,39 +37,43 @@ type indexData struct {
 	Stacks []indexStack
 }
 
-func (g *gen) index(stacks []*stackCtx) error {
+// card is a stack's card on the site's index page and its entry in the
+// search index.
+func card(sc *stackCtx) (indexStack, searchEntry) {
 	const p = "index.html"
-	var d indexData
-	for _, sc := range stacks {
-		s := sc.s
-		is := indexStack{
-			Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
-			Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
-			Source: s.Source, SourceHref: stackPage(s.Name, "source.html"), Digest: s.SourceDigest,
-			Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
-		}
-		for _, r := range roles(s) {
-			ir := indexRole{Name: r.Name}
-			for _, h := range r.Hosts {
-				ir.Hosts = append(ir.Hosts, link{h.Name, hostPage(s.Name, h.Name)})
-			}
-			is.Roles = append(is.Roles, ir)
-		}
-		for _, t := range stackTabs(s, p) {
-			is.Links = append(is.Links, link{t.Text, t.Href})
-		}
-		for _, f := range sc.findings {
-			switch f.Severity {
-			case "warning":
-				is.Warnings++
-			case "waived":
-				is.Waived++
-			}
-		}
-		d.Stacks = append(d.Stacks, is)
-		g.addSearch(searchEntry{Kind: "stack", Title: s.Name, Text: strings.Join([]string{s.Description, s.Domain, s.Provider, s.Region}, " · "), URL: is.Href})
+	s := sc.s
+	is := indexStack{
+		Name: s.Name, Href: stackPage(s.Name, "index.html"), Description: s.Description,
+		Provider: s.Provider + regionSuffix(s.Region), OS: osText(s.OS), Domain: s.Domain, Balancer: balancerName(s.Balancer, s.Provider),
+		Source: s.Source, SourceHref: stackPage(s.Name, "source.html"),
+		Hosts: len(s.Hosts), HostsText: plural(len(s.Hosts), "host", "hosts"), Files: len(sc.r.Files),
 	}
-	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", d)
+	for _, r := range roles(s) {
+		ir := indexRole{Name: r.Name}
+		for _, h := range r.Hosts {
+			ir.Hosts = append(ir.Hosts, link{h.Name, hostPage(s.Name, h.Name)})
+		}
+		is.Roles = append(is.Roles, ir)
+	}
+	for _, t := range stackTabs(s, p) {
+		is.Links = append(is.Links, link{t.Text, t.Href})
+	}
+	for _, f := range sc.findings {
+		switch f.Severity {
+		case "warning":
+			is.Warnings++
+		case "waived":
+			is.Waived++
+		}
+	}
+	return is, searchEntry{Kind: "stack", Title: s.Name, Text: strings.Join([]string{s.Description, s.Domain, s.Provider, s.Region}, " · "), URL: is.Href}
+}
+
+// index writes the site's index page: every stack's card, in name
+// order.
+func (g *gen) index(cards []indexStack) error {
+	const p = "index.html"
+	return g.write(page{Path: p, Title: "Runbook", Footer: footer(nil, p)}, "index", indexData{Stacks: cards})
 }
 
 // stack renders every page of one stack. The pages are independent:
@@ -84,21 +89,40 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.source(sc) },
 		func(g *gen) error { return g.samePages(sc) },
 	}
+	// The stack's own pages first: they read every file; then the host
+	// pages, each of which reads its host's files only, so that each
+	// host's files can go (Options.Done) once its page is rendered.
+	stackJobs := len(jobs)
 	for _, name := range sc.s.HostNames() {
-		jobs = append(jobs, func(g *gen) error { return g.host(sc, name) })
+		jobs = append(jobs, func(g *gen) error {
+			if err := g.host(sc, name); err != nil {
+				return err
+			}
+			return g.done(sc, name)
+		})
 	}
 	subs := make([]*gen, len(jobs))
 	errs := make([]error, len(jobs))
-	par.Each(len(jobs), func(i int) {
+	run := func(i int) {
 		subs[i] = &gen{sink: g.sink, tmpl: g.tmpl, hl: g.hl, md: g.md}
 		if g.sink.failed() {
 			return // a page could not be written: render no more
 		}
 		errs[i] = jobs[i](subs[i])
-	})
+	}
+	par.Each(stackJobs, run)
+	if err := errors.Join(errs[:stackJobs]...); err == nil && !g.sink.failed() {
+		if err := g.done(sc, ""); err != nil {
+			return err
+		}
+		par.Each(len(jobs)-stackJobs, func(i int) { run(stackJobs + i) })
+	}
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]
+		}
+		if sub == nil {
+			continue // not run: the sink failed, and says so
 		}
 		g.search = append(g.search, sub.search...)
 	}
@@ -168,11 +192,14 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 }
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
+// A file's listing is on one page only (the copies several hosts carry
+// share one page), so it is not memoized: the memo would hold every
+// host's listings until the whole runbook is written.
 func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
 	if f.Kind == (cloudinit.Gen{}).Kind() {
 		return cloudInitExcerpt(sc, f)
 	}
-	return g.hl.listing(lexerFor(f.Path), f.Content)
+	return g.hl.highlight(lexerFor(f.Path), f.Content)
 }
 
 type sameData struct {

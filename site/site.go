@@ -10,6 +10,7 @@ package site
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -41,6 +42,46 @@ type Options struct {
 	// line anchors, and every rendered file links to the lines that
 	// produced it. The bytes must match Stack.SourceDigest.
 	Source func(name string) ([]byte, error)
+	// Kept are the stacks, by name, that this render leaves out because
+	// their pages (out/site/stacks/<name>/) are on disk already, each
+	// with what the site-wide pages take from it: the StackData an
+	// earlier render returned for the stack.
+	Kept map[string][]byte
+	// Done, when set, is handed the rendered files of a stack as soon as
+	// no page left to render reads their contents: its stack files once
+	// the stack's own pages are rendered, each host's files once its
+	// host page is. The render then drops their contents (in
+	// Rendered.Files too), so that a build writing them out in Done holds
+	// a few hosts' files at a time, not the fleet's. It is called from
+	// several goroutines at once; its first error ends the render.
+	Done func(r *compile.Rendered, files []artifact.File) error
+}
+
+// stackData is what the site-wide pages (the index, the search index)
+// take from one stack.
+type stackData struct {
+	Card   indexStack    `json:"card"`
+	Entry  searchEntry   `json:"entry"`  // the stack's own search entry
+	Search []searchEntry `json:"search"` // its pages' entries
+}
+
+// CheckStackData reports whether b is stack data StackData returned.
+func CheckStackData(b []byte) error {
+	_, err := decodeStackData(b)
+	return err
+}
+
+func decodeStackData(b []byte) (stackData, error) {
+	var d stackData
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("site: kept stack data: %w", err)
+	}
+	if d.Card.Name == "" || d.Entry.Kind != "stack" {
+		return d, fmt.Errorf("site: kept stack data: no stack")
+	}
+	return d, nil
 }
 
 // OutTree is the whole out/ tree of a compile: every stack's rendered
@@ -76,6 +117,23 @@ func Render(res *compile.Result, opt Options) (map[string][]byte, error) {
 type Runbook struct {
 	g      *gen
 	stacks []*stackCtx
+	kept   map[string]stackData
+	done   func(r *compile.Rendered, files []artifact.File) error
+}
+
+// StackData is what the site-wide pages took from the stack named name
+// in the last render, for a later render that keeps the stack's pages
+// (Options.Kept); nil for a stack it did not render.
+func (rb *Runbook) StackData(name string) []byte {
+	d, ok := rb.g.data[name]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // Prepare checks what the runbook of a compile is made from (each stack's
@@ -117,7 +175,18 @@ func Prepare(res *compile.Result, opt Options) (*Runbook, error) {
 		}
 		stacks = append(stacks, sc)
 	}
-	return &Runbook{g: g, stacks: stacks}, nil
+	kept := map[string]stackData{}
+	for name, b := range opt.Kept {
+		d, err := decodeStackData(b)
+		if err != nil {
+			return nil, err
+		}
+		if d.Card.Name != name || slices.ContainsFunc(stacks, func(sc *stackCtx) bool { return sc.s.Name == name }) {
+			return nil, fmt.Errorf("site: kept stack %s: not a stack of its own", name)
+		}
+		kept[name] = d
+	}
+	return &Runbook{g: g, stacks: stacks, kept: kept, done: opt.Done}, nil
 }
 
 // Render renders every page. Keys are slash paths relative to the site
@@ -142,8 +211,8 @@ func (rb *Runbook) Render() (map[string][]byte, error) {
 // not be held in memory. Paths are slash paths relative to the site
 // directory. The first error put returns ends the render.
 func (rb *Runbook) RenderTo(put func(p string, b []byte) error) error {
-	rb.g.sink = &sink{put: put}
-	if err := rb.g.render(rb.stacks); err != nil {
+	rb.g.sink = &sink{put: put, done: rb.done}
+	if err := rb.g.render(rb.stacks, rb.kept); err != nil {
 		return err
 	}
 	return rb.g.sink.err
@@ -156,13 +225,15 @@ type gen struct {
 	hl     *highlighter
 	md     goldmark.Markdown
 	search []searchEntry
+	data   map[string]stackData // by stack name, of the stacks rendered
 }
 
 // sink receives finished pages.
 type sink struct {
-	put func(p string, b []byte) error
-	mu  sync.Mutex
-	err error // the first error of put
+	put  func(p string, b []byte) error
+	done func(r *compile.Rendered, files []artifact.File) error
+	mu   sync.Mutex
+	err  error // the first error of put
 }
 
 // failed reports whether the sink refused a file.
@@ -196,7 +267,7 @@ func newGen() (*gen, error) {
 	return &gen{tmpl: t, hl: hl, md: newMarkdown()}, nil
 }
 
-func (g *gen) render(stacks []*stackCtx) error {
+func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 	if err := fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -208,16 +279,45 @@ func (g *gen) render(stacks []*stackCtx) error {
 		return err
 	}
 	g.emit("assets/chroma.css", g.hl.css())
-	if err := g.index(stacks); err != nil {
+	// Every stack's card and search entries, in name order: rendered
+	// now, or kept from the render that wrote its pages.
+	type item struct {
+		name string
+		sc   *stackCtx
+		d    stackData
+	}
+	var items []item
+	for _, sc := range stacks {
+		c, e := card(sc)
+		items = append(items, item{sc.s.Name, sc, stackData{Card: c, Entry: e}})
+	}
+	for name, d := range kept {
+		items = append(items, item{name: name, d: d})
+	}
+	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
+	cards := make([]indexStack, len(items))
+	for i, it := range items {
+		cards[i] = it.d.Card
+		g.addSearch(it.d.Entry)
+	}
+	if err := g.index(cards); err != nil {
 		return err
 	}
 	if err := g.reference(); err != nil {
 		return err
 	}
-	for _, sc := range stacks {
-		if err := g.stack(sc); err != nil {
-			return fmt.Errorf("site: %s: %w", sc.s.Name, err)
+	g.data = map[string]stackData{}
+	for _, it := range items {
+		if it.sc == nil {
+			g.search = append(g.search, it.d.Search...)
+			continue
 		}
+		from := len(g.search)
+		if err := g.stack(it.sc); err != nil {
+			return fmt.Errorf("site: %s: %w", it.name, err)
+		}
+		it.d.Search = slices.Clone(g.search[from:])
+		g.data[it.name] = it.d
 	}
 	idx, err := searchIndexJS(g.search)
 	if err != nil {
@@ -296,6 +396,10 @@ func rel(from, to string) string {
 	return up + strings.Join(rest, "/") + frag
 }
 
+// StackDir is the directory of the site that holds every page of one
+// stack, and nothing else.
+func StackDir(stack string) string { return stackDir(stack) }
+
 // Site paths of a stack's pages.
 func stackDir(stack string) string        { return "stacks/" + stack }
 func stackPage(stack, name string) string { return stackDir(stack) + "/" + name }
@@ -348,6 +452,9 @@ func footer(s *schema.Stack, from string) template.HTML {
 	if s == nil {
 		return template.HTML("Generated by hacompile from the stacks it compiled. Rebuild with <code>hacompile build</code>; do not edit.")
 	}
-	return template.HTML(fmt.Sprintf(`Generated by hacompile from <a href="%s">%s</a> (sha256 <code>%s</code>). Rebuild with <code>hacompile build</code>; do not edit.`,
-		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source), s.SourceDigest))
+	// No digest of the stack file here: a value that changes with every
+	// edit, on every page, would make any edit rewrite the whole runbook.
+	// The source page alone shows it.
+	return template.HTML(fmt.Sprintf(`Generated by hacompile from <a href="%s">%s</a>. Rebuild with <code>hacompile build</code>; do not edit.`,
+		template.HTMLEscapeString(rel(from, stackPage(s.Name, "source.html"))), template.HTMLEscapeString(s.Source)))
 }

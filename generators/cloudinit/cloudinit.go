@@ -128,7 +128,9 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 	if w.err != nil {
 		return nil, w.err
 	}
-	return w.b.Bytes(), nil
+	// The buffer was grown for the worst case: a copy of its size keeps
+	// a fleet's documents at their length, not twice it, until written.
+	return bytes.Clone(w.b.Bytes()), nil
 }
 
 // docWriter writes the document's fixed shape; the first quoting error

@@ -39,7 +39,9 @@ func main() {
 	cue := flag.String("cue", "", "cue binary for the comparison (default: installed at the go.mod version into a temp dir)")
 	hugo := flag.String("hugo", "hugo", "hugo binary for the comparison")
 	dir := flag.String("dir", "", "where the fleets are written (default: the system's temp directory); /dev/shm measures the tools without the disk")
-	table := flag.String("table", "", "print the README table of a saved `bench.json` and exit")
+	table := flag.String("table", "", "print the BENCHMARKS.md tables of a saved `bench.json` and exit")
+	base := flag.String("base", "", "a git revision whose hacompile is measured beside this one's, case by case, in the same run (ratios in the report)")
+	others := flag.Bool("others", true, "measure the other tools too (cue export, Hugo, the floor)")
 	flag.Parse()
 	if *table != "" {
 		b, err := os.ReadFile(*table)
@@ -54,7 +56,7 @@ func main() {
 		fmt.Print(markdown(rep))
 		return
 	}
-	if err := run(*sizes, *runs, *out, *cue, *hugo, *dir); err != nil {
+	if err := run(*sizes, *runs, *out, *cue, *hugo, *dir, *base, *others); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -101,16 +103,19 @@ type Report struct {
 	Machine   string    `json:"machine"`
 	Dir       string    `json:"dir"` // the file system the fleets were written to
 	Go        string    `json:"go"`
+	Base      string    `json:"base,omitempty"` // the revision measured beside this one
 	Rows      []Row     `json:"rows"`
 	Summaries []Summary `json:"summaries"`
 }
 
-func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error {
+func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev string, others bool) error {
 	// Hugo is half of the chained comparison; a bench without it would
 	// quietly drop the number it exists to report.
-	hugoBin, err := exec.LookPath(hugoBin)
-	if err != nil {
-		return fmt.Errorf("hugo is needed for the cue export + Hugo comparison (make bench installs Debian's hugo): %v", err)
+	var err error
+	if others {
+		if hugoBin, err = exec.LookPath(hugoBin); err != nil {
+			return fmt.Errorf("hugo is needed for the cue export + Hugo comparison (make bench installs Debian's hugo): %v", err)
+		}
 	}
 	tmp, err := os.MkdirTemp(dir, "hacompile-bench-")
 	if err != nil {
@@ -123,6 +128,21 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 	if err := sh("", "go", "build", "-o", bin, "./cmd/hacompile"); err != nil {
 		return err
 	}
+	// The base revision's hacompile, built from its tree.
+	baseBin := ""
+	if baseRev != "" {
+		src := filepath.Join(tmp, "base-src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		if err := sh("", "sh", "-c", "git archive "+baseRev+" | tar -x -C "+src); err != nil {
+			return fmt.Errorf("-base %s: %v", baseRev, err)
+		}
+		baseBin = filepath.Join(tmp, "hacompile-base")
+		if err := sh(src, "go", "build", "-o", baseBin, "./cmd/hacompile"); err != nil {
+			return err
+		}
+	}
 	floor := filepath.Join(tmp, "floor")
 	if err := os.WriteFile(filepath.Join(tmp, "floor.go"), []byte(floorSrc), 0o644); err != nil {
 		return err
@@ -130,13 +150,13 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 	if err := sh(tmp, "go", "build", "-o", floor, "floor.go"); err != nil {
 		return err
 	}
-	if cueBin == "" {
+	if cueBin == "" && others {
 		cueBin, err = installCUE(tmp)
 		if err != nil {
 			return err
 		}
 	}
-	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp)}
+	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp), Base: baseRev}
 	fmt.Printf("machine: %s\nfleets on: %s\n\n", rep.Machine, rep.Dir)
 	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
 	for _, f := range strings.Split(sizesFlag, ",") {
@@ -144,28 +164,7 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 		if err != nil {
 			return fmt.Errorf("-sizes: %v", err)
 		}
-		dir := filepath.Join(tmp, fmt.Sprintf("fleet-%d", n))
-		stack := filepath.Join(dir, "stacks", "fleet.cue")
-		if err := writeFile(stack, fleet.Fleet(n, "")); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(dir, "cue", "fleet.cue"), append([]byte("package fleet\n\n"), fleet.Fleet(n, "")...)); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(dir, "cue", "hostfiles.cue"), []byte(hostFilesCUE)); err != nil {
-			return err
-		}
-		// Every run that writes a tree writes it into a directory never
-		// used before: deleting the last run's tree (on ext4 with
-		// discard) makes the next run's writes several times slower, and
-		// that cost is neither the tool's nor the run's. Everything is
-		// deleted once this fleet size is done, untimed.
-		seq := 0
-		fresh := func(kind string) string {
-			seq++
-			return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, seq))
-		}
-		measure := func(name string, prep func() error, argv func() []string) (Row, error) {
+		measureAt := func(dir, name string, prep func() error, argv func() []string) (Row, error) {
 			var samples []Sample
 			for range runs {
 				if prep != nil {
@@ -181,80 +180,42 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 			}
 			r := median(n, name, samples)
 			rep.Rows = append(rep.Rows, r)
+			print(r)
 			return r, nil
 		}
-		// A fresh output directory has no no-change record, so every
-		// full build renders and writes everything.
-		if _, err := measure(caseFull, nil, func() []string { return []string{bin, "build", "--out", fresh("out-full")} }); err != nil {
-			return err
-		}
-		// The rebuild cases need an out/ that a build produced and
-		// recorded; this untimed build makes it.
-		out := filepath.Join(dir, "out")
-		if err := quiet(dir, bin, "build"); err != nil {
-			return err
-		}
-		files, size := countFiles(out)
-		rep.Rows[len(rep.Rows)-1].Files = files
-		print(rep.Rows[len(rep.Rows)-1])
-		// The Hugo sites' pages carry the files the CUE templates compute,
-		// as the glue between the two tools of the chain would.
-		if err := sameFilesCUE(dir, fleet.Fleet(n, "")); err != nil {
-			return fmt.Errorf("%d hosts: %w", n, err)
-		}
-		if err := writeHugoSites(dir, cueBin); err != nil {
-			return fmt.Errorf("%d hosts: %w", n, err)
-		}
-		// A child's peak RSS as the kernel reports it starts at this
-		// process's RSS when it forks (exec keeps the high-water mark of
-		// the address space it replaces): give back what the glue above
-		// held (the whole fleet's files at 10,000 hosts) so that small
-		// processes are not reported at this process's size.
-		debug.FreeOSMemory()
-		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // and forget the peak (Linux)
-		// After the one-host toggles, --check compares a build of the
-		// fleet as it started, the one the other tools see.
-		restore := func() error { return os.WriteFile(stack, fleet.Fleet(n, ""), 0o644) }
-		fixed := func(argv ...string) func() []string { return func() []string { return argv } }
-		steps := []struct {
-			name string
-			prep func() error
-			argv func() []string
-		}{
-			{"build (no-op)", nil, fixed(bin, "build")},
-			{"build (one host changed)", toggleHost(stack, n), fixed(bin, "build")},
-			{"build --check", func() error {
-				if err := restore(); err != nil {
-					return err
-				}
-				return quiet(dir, bin, "build")
-			}, fixed(bin, "build", "--check")},
-			{"vet", nil, fixed(bin, "vet")},
-			{caseCUE, nil, fixed(cueBin, "export", "--out", "json", "stacks/fleet.cue")},
-			{caseCUEFiles, nil, fixed(cueBin, "export", "--out", "json", "-e", "files", "cue/fleet.cue", "cue/hostfiles.cue")},
-			{caseHugo, nil, func() []string {
-				return []string{hugoBin, "--quiet", "-s", "hugo", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
-			}},
-			{caseHugoHL, nil, func() []string { return []string{hugoBin, "--quiet", "-s", "hugo", "-d", fresh("hugo-public")} }},
-			{caseCUESame, nil, fixed(cueBin, "export", "--out", "json", "-e", "same", "cue/fleet.cue", "cue/samefiles.cue")},
-			{caseHugoSame, nil, func() []string {
-				return []string{hugoBin, "--quiet", "-s", "hugo-same", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
-			}},
-			{caseFloor, nil, func() []string { return []string{floor, fresh("floor"), strconv.Itoa(files), strconv.Itoa(size)} }},
-		}
-		for _, st := range steps {
-			r, err := measure(st.name, st.prep, st.argv)
-			if err != nil {
+		// hacompile's cases, for the base revision's binary (its rows
+		// marked " [base]") and then this one's, each in a fleet
+		// directory of its own.
+		var files, size int
+		var dir string
+		for _, b := range []struct{ bin, suffix string }{{baseBin, baseSuffix}, {bin, ""}} {
+			if b.bin == "" {
+				continue
+			}
+			dir = filepath.Join(tmp, fmt.Sprintf("fleet-%d%s", n, strings.Trim(strings.ReplaceAll(b.suffix, " ", "-"), "[]")))
+			if files, size, err = measureHacompile(dir, n, b.bin, b.suffix, measureAt); err != nil {
 				return err
 			}
-			print(r)
+			for i := range rep.Rows {
+				if rep.Rows[i].Hosts == n && rep.Rows[i].Case == caseFull+b.suffix {
+					rep.Rows[i].Files = files
+				}
+			}
+			fmt.Printf("%7d  %-28s %9s %9s %10s %8d\n", n, "(files written)"+b.suffix, "", "", "", files)
 		}
-		s := summarize(rep.Rows, n)
-		rep.Summaries = append(rep.Summaries, s)
-		fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×, / (same files: cue export + hugo = %.3f s): %.2f×\n",
-			"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL, s.ChainSameS, s.FullOverChainSame)
-		if err := os.RemoveAll(dir); err != nil {
-			return err
+		if others {
+			if err := measureOthers(dir, n, files, size, cueBin, hugoBin, floor, measureAt); err != nil {
+				return err
+			}
+			s := summarize(rep.Rows, n)
+			rep.Summaries = append(rep.Summaries, s)
+			fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×, / (same files: cue export + hugo = %.3f s): %.2f×\n",
+				"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL, s.ChainSameS, s.FullOverChainSame)
+		}
+		for _, d := range []string{dir, dir + "-base"} {
+			if err := os.RemoveAll(d); err != nil {
+				return err
+			}
 		}
 		// Let the file system finish the deletion's discards before the
 		// next size's timed writes.
@@ -267,13 +228,16 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir string) error
 	if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	// The README's table, from this run.
+	// BENCHMARKS.md's tables, from this run.
 	fmt.Printf("\n%s", markdown(rep))
 	return nil
 }
 
 // The cases the summary compares.
 const (
+	baseSuffix   = " [base]"
+	caseOneHost  = "build (one host changed)"
+	caseOneStack = "build (one stack of two changed)"
 	caseFull     = "build (full)"
 	caseCUE      = "cue export"
 	caseCUEFiles = "cue export (per-host files)"
@@ -497,3 +461,146 @@ func main() {
 	}
 }
 `
+
+type measureFunc func(dir, name string, prep func() error, argv func() []string) (Row, error)
+
+// measureHacompile measures one hacompile binary's cases on a fleet of n
+// hosts written into dir (and a second, small stack beside it for the
+// one-stack change), and returns how many files the build writes and
+// their average size.
+func measureHacompile(dir string, n int, bin, suffix string, measure measureFunc) (files, size int, err error) {
+	stack := filepath.Join(dir, "stacks", "fleet.cue")
+	side := filepath.Join(dir, "stacks", "side.cue")
+	if err := writeFile(stack, fleet.Fleet(n, "")); err != nil {
+		return 0, 0, err
+	}
+	if err := writeFile(side, sideStack("")); err != nil {
+		return 0, 0, err
+	}
+	// Every run that writes a tree writes it into a directory never
+	// used before: deleting the last run's tree (on ext4 with discard)
+	// makes the next run's writes several times slower, and that cost
+	// is neither the tool's nor the run's.
+	seq := 0
+	fresh := func(kind string) string {
+		seq++
+		return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, seq))
+	}
+	// A fresh output directory has no record of an earlier build, so
+	// every full build renders and writes everything.
+	if _, err := measure(dir, caseFull+suffix, nil, func() []string { return []string{bin, "build", "--out", fresh("out-full")} }); err != nil {
+		return 0, 0, err
+	}
+	// The rebuild cases need an out/ that a build produced and
+	// recorded; this untimed build makes it.
+	out := filepath.Join(dir, "out")
+	if err := quiet(dir, bin, "build"); err != nil {
+		return 0, 0, err
+	}
+	files, size = countFiles(out)
+	// A child's peak RSS as the kernel reports it starts at this
+	// process's RSS when it forks: forget this process's peak.
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // (Linux)
+	restore := func() error {
+		if err := os.WriteFile(side, sideStack(""), 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(stack, fleet.Fleet(n, ""), 0o644)
+	}
+	fixed := func(argv ...string) func() []string { return func() []string { return argv } }
+	steps := []struct {
+		name string
+		prep func() error
+		argv func() []string
+	}{
+		{"build (no-op)", nil, fixed(bin, "build")},
+		{caseOneHost, toggleHost(stack, n), fixed(bin, "build")},
+		{caseOneStack, toggleSide(side), fixed(bin, "build")},
+		{"build --check", func() error {
+			if err := restore(); err != nil {
+				return err
+			}
+			return quiet(dir, bin, "build")
+		}, fixed(bin, "build", "--check")},
+		{"vet", nil, fixed(bin, "vet")},
+	}
+	for _, st := range steps {
+		if _, err := measure(dir, st.name+suffix, st.prep, st.argv); err != nil {
+			return 0, 0, err
+		}
+	}
+	return files, size, nil
+}
+
+// sideStack is a small stack beside the fleet, for the one-stack change:
+// 10 hosts under another name and VRRP router id.
+func sideStack(size string) []byte {
+	s := string(fleet.Fleet(10, size))
+	s = strings.Replace(s, `name:        "fleet"`, `name:        "side"`, 1)
+	s = strings.Replace(s, "router_id: 50", "router_id: 51", 1)
+	s = strings.ReplaceAll(s, "fleet.example.com", "side.example.com")
+	return []byte(s)
+}
+
+// toggleSide changes the side stack's first app host's size back and
+// forth.
+func toggleSide(side string) func() error {
+	flip := false
+	return func() error {
+		flip = !flip
+		size := "s-2vcpu-4gb"
+		if flip {
+			size = "s-4vcpu-8gb"
+		}
+		return os.WriteFile(side, sideStack(size), 0o644)
+	}
+}
+
+// measureOthers measures the other tools on the fleet in dir.
+func measureOthers(dir string, n, files, size int, cueBin, hugoBin, floor string, measure measureFunc) error {
+	if err := writeFile(filepath.Join(dir, "cue", "fleet.cue"), append([]byte("package fleet\n\n"), fleet.Fleet(n, "")...)); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "cue", "hostfiles.cue"), []byte(hostFilesCUE)); err != nil {
+		return err
+	}
+	// The Hugo sites' pages carry the files the CUE templates compute,
+	// as the glue between the two tools of the chain would.
+	if err := sameFilesCUE(dir, fleet.Fleet(n, "")); err != nil {
+		return fmt.Errorf("%d hosts: %w", n, err)
+	}
+	if err := writeHugoSites(dir, cueBin); err != nil {
+		return fmt.Errorf("%d hosts: %w", n, err)
+	}
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	seq := 0
+	fresh := func(kind string) string {
+		seq++
+		return filepath.Join(dir, fmt.Sprintf("%s-other-%d", kind, seq))
+	}
+	fixed := func(argv ...string) func() []string { return func() []string { return argv } }
+	steps := []struct {
+		name string
+		argv func() []string
+	}{
+		{caseCUE, fixed(cueBin, "export", "--out", "json", "stacks/fleet.cue")},
+		{caseCUEFiles, fixed(cueBin, "export", "--out", "json", "-e", "files", "cue/fleet.cue", "cue/hostfiles.cue")},
+		{caseHugo, func() []string {
+			return []string{hugoBin, "--quiet", "-s", "hugo", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
+		}},
+		{caseHugoHL, func() []string { return []string{hugoBin, "--quiet", "-s", "hugo", "-d", fresh("hugo-public")} }},
+		{caseCUESame, fixed(cueBin, "export", "--out", "json", "-e", "same", "cue/fleet.cue", "cue/samefiles.cue")},
+		{caseHugoSame, func() []string {
+			return []string{hugoBin, "--quiet", "-s", "hugo-same", "--config", "hugo-plain.toml", "-d", fresh("hugo-public")}
+		}},
+		{caseFloor, func() []string { return []string{floor, fresh("floor"), strconv.Itoa(files), strconv.Itoa(size)} }},
+	}
+	for _, st := range steps {
+		if _, err := measure(dir, st.name, nil, st.argv); err != nil {
+			return err
+		}
+	}
+	return nil
+}

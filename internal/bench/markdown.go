@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// markdown lays a report out as the README's Performance table: a row
-// per fleet size, median wall time / peak RSS per case, then the full
-// build's ratios to the other tools.
+// markdown lays a report out as BENCHMARKS.md's tables: a row per fleet
+// size, median wall time / CPU time / peak RSS per case; this revision's
+// ratios to the base revision's, case by case, when one was measured;
+// then the full build's ratios to the other tools.
 func markdown(rep Report) string {
 	var cases []string
 	var sizes []int
@@ -29,9 +30,36 @@ func markdown(rep Report) string {
 		fmt.Fprintf(&b, "| %s | %s |", thousands(n), thousands(cell[fmt.Sprint(n, caseFull)].Files))
 		for _, c := range cases {
 			r := cell[fmt.Sprint(n, c)]
-			fmt.Fprintf(&b, " %.2f s / %.0f MB |", r.WallS, r.MaxRSSM)
+			fmt.Fprintf(&b, " %.2f s / %.2f s / %.0f MB |", r.WallS, r.CPUS, r.MaxRSSM)
 		}
 		b.WriteString("\n")
+	}
+	if rep.Base != "" {
+		// This revision beside the base, case by case: time and peak
+		// memory as ratios (below 1: this one is faster, smaller).
+		fmt.Fprintf(&b, "\nThis revision ÷ %s (the same cases, the same run; wall time ×, CPU time ×, peak RSS ×):\n\n", rep.Base)
+		var own []string
+		for _, c := range cases {
+			if !strings.HasSuffix(c, baseSuffix) && slices.Contains(cases, c+baseSuffix) {
+				own = append(own, c)
+			}
+		}
+		b.WriteString("| hosts | " + strings.Join(own, " | ") + " |\n|---:|" + strings.Repeat("---:|", len(own)) + "\n")
+		for _, n := range sizes {
+			fmt.Fprintf(&b, "| %s |", thousands(n))
+			for _, c := range own {
+				x, y := cell[fmt.Sprint(n, c)], cell[fmt.Sprint(n, c+baseSuffix)]
+				if y.WallS == 0 || y.CPUS == 0 || y.MaxRSSM == 0 {
+					b.WriteString(" – |")
+					continue
+				}
+				fmt.Fprintf(&b, " %.2f× / %.2f× / %.2f× |", x.WallS/y.WallS, x.CPUS/y.CPUS, x.MaxRSSM/y.MaxRSSM)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(rep.Summaries) == 0 {
+		return b.String()
 	}
 	b.WriteString("\n| hosts | full build ÷ cue export | ÷ floor | ÷ (cue export per-host files + hugo) | ÷ (… + hugo highlighted) | ÷ (same files: cue export + hugo) | no-op ÷ full |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rep.Summaries {

@@ -648,13 +648,22 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 		for _, f := range r.Files {
 			t[OutPath(r.Stack.Name, f)] = f.Content
 		}
-		b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
+		b, err := ManifestJSON(r)
 		if err != nil {
 			return nil, err
 		}
-		t[path.Join(r.Stack.Name, "manifest.json")] = append(b, '\n')
+		t[path.Join(r.Stack.Name, "manifest.json")] = b
 	}
 	return t, nil
+}
+
+// ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
+func ManifestJSON(r *Rendered) ([]byte, error) {
+	b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 // Result is a successful compile: the rendered stacks and the HA rules'
@@ -681,9 +690,21 @@ func Compile(args []string, base, today string) (*Result, error) {
 // CompileWith is Compile with options; o.Jsonnet.JPath are directories
 // on disk.
 func CompileWith(args []string, base, today string, o Options) (*Result, error) {
-	in, err := ReadInputs(args, base)
+	in, o, err := ReadWith(args, base, o)
 	if err != nil {
 		return nil, err
+	}
+	return CompileInputsWith(in, today, o)
+}
+
+// ReadWith is the reading half of CompileWith: it reads the stack files
+// args name and turns o's library directories into paths of the inputs'
+// file system. CompileInputsWith compiles what it returns, or any part
+// of it.
+func ReadWith(args []string, base string, o Options) ([]Input, Options, error) {
+	in, err := ReadInputs(args, base)
+	if err != nil {
+		return nil, o, err
 	}
 	// ReadInputs reads through os.DirFS("/"): library paths go there too.
 	jpath := make([]string, len(o.Jsonnet.JPath))
@@ -693,16 +714,16 @@ func CompileWith(args []string, base, today string, o Options) (*Result, error) 
 			err = fmt.Errorf("not a directory")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("-J %s: %w", d, unwrapPathErr(err))
+			return nil, o, fmt.Errorf("-J %s: %w", d, unwrapPathErr(err))
 		}
 		abs, err := filepath.Abs(d)
 		if err != nil {
-			return nil, err
+			return nil, o, err
 		}
 		jpath[i] = strings.TrimPrefix(filepath.ToSlash(abs), "/")
 	}
 	o.Jsonnet.JPath = jpath
-	return CompileInputsWith(in, today, o)
+	return in, o, nil
 }
 
 // CompileInputs loads and validates the inputs, reviews them with the HA

@@ -24,7 +24,7 @@ provider:    "digitalocean"
 region:      "fra1"
 domain:      "fleet.example.com"
 tls: {mode: "certbot", email: "ops@example.com"}
-balancer: {kind: "haproxy", failover: "reserved-ip", maxconn: 20000}
+balancer: {kind: "haproxy", failover: "reserved-ip", maxconn: 20000, vrrp: {virtual_address: "203.0.113.50", router_id: 50, interface: "eth1"}}
 monitoring: address: "10.250.0.2"
 app: {
 	name:         "fleet"

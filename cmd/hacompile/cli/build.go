@@ -7,15 +7,17 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/outdir"
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
 )
@@ -65,12 +67,15 @@ write is refused.`,
 			if !check && !named {
 				listing = outdir.StartListing(out)
 			}
-			res, err := compileArgs(cmd, args, true)
+			// A full build keeps the stacks whose inputs and output are
+			// as its last build left them (--check and --no-cache render
+			// every stack).
+			c, err := compileBuild(cmd, args, out, !check && !noCache && !named)
 			if err != nil {
 				return err
 			}
+			res := c.res
 			rs := res.Rendered
-			tuneGC(rs)
 			var scope []string
 			if named {
 				for _, r := range rs {
@@ -103,23 +108,40 @@ write is refused.`,
 				if listing == nil {
 					listing = outdir.StartListing(out)
 				}
-				if stats, stamps, err = writeAll(listing, res); err != nil {
+				var rb *site.Runbook
+				if stats, stamps, rb, err = writeAll(listing, c); err != nil {
 					return err
 				}
+				recordStacks(out, c, rb, stamps)
 			}
 			stdout := cmd.OutOrStdout()
-			names := make([]string, 0, len(rs))
-			rec := &outdir.CacheRecord{Key: key, Findings: res.Findings}
+			names := make([]string, 0, len(c.names))
+			rec := &outdir.CacheRecord{Key: key, Findings: c.findings}
 			// Every file of the tree was either written or found unchanged.
 			count := func(top string) int {
 				st := statsOf(stats, top)
 				return st.Written + st.Unchanged
 			}
+			rendered := map[string]*compile.Rendered{}
 			for _, r := range rs {
-				sum := outdir.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
-				printStackLine(stdout, sum, statsOf(stats, r.Stack.Name))
+				rendered[r.Stack.Source] = r
+			}
+			for _, src := range c.names {
+				var sum outdir.StackSummary
+				if r := rendered[src]; r != nil {
+					sum = outdir.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
+				} else if k := c.kept[src]; k != nil {
+					sum = outdir.StackSummary{Name: k.Name, Hosts: k.Hosts, Files: count(k.Name)}
+				} else {
+					continue
+				}
+				if c.kept[src] != nil {
+					printStackLine(stdout, sum, statsOf(stats, sum.Name), " (kept: not rendered, unchanged since its last build)")
+				} else {
+					printStackLine(stdout, sum, statsOf(stats, sum.Name))
+				}
 				rec.Stacks = append(rec.Stacks, sum)
-				names = append(names, r.Stack.Name)
+				names = append(names, sum.Name)
 			}
 			if scope != nil {
 				fmt.Fprintf(stdout, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
@@ -173,58 +195,78 @@ func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []stri
 	return silentError{}
 }
 
-// writeAll makes out hold the whole tree of a compile: the stacks'
-// files are written while the runbook renders (once its inputs have been
-// checked), and each runbook page as soon as it is rendered. It returns
-// what the writer did and the stamps of every file in out.
-func writeAll(listing *outdir.Listing, res *compile.Result) (map[string]*outdir.Stats, map[string]outdir.FileStamp, error) {
-	rb, err := site.Prepare(res, site.Options{})
-	if err != nil {
-		return nil, nil, err
+// writeAll makes out hold the whole tree of a compile: the kept stacks'
+// files stay, each runbook page is written as soon as it is rendered,
+// and each rendered file as soon as no page left to render reads it
+// (site.Options.Done), after which it is dropped from memory. It returns
+// what the writer did, the stamps of every file in out, and the runbook
+// (for what its pages took from each stack).
+func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
+	res := c.res
+	kept := map[string][]byte{}
+	for _, rec := range c.kept {
+		kept[rec.Name] = rec.Site
 	}
-	w, err := outdir.NewListedWriter(listing)
+	var w *outdir.Writer
+	// Each rendered file is written as soon as the runbook no longer
+	// reads it, and then dropped: the build holds a few hosts' files at
+	// a time, not the fleet's.
+	var handed atomic.Int64
+	put := func(r *compile.Rendered, files []artifact.File) error {
+		handed.Add(int64(len(files)))
+		errs := make([]error, len(files))
+		par.Each(len(files), func(i int) { errs[i] = w.Put(compile.OutPath(r.Stack.Name, files[i]), files[i].Content) })
+		return errors.Join(errs...)
+	}
+	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	w, err = outdir.NewListedWriter(listing)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// A kept stack's files stay as they are.
+	for _, rec := range c.kept {
+		for p, st := range rec.Stamps {
+			if err := w.Keep(p, st); err != nil {
+				w.Abort()
+				return nil, nil, nil, err
+			}
+		}
 	}
 	done := make(chan error, 1)
 	go func() {
-		tree, err := compile.TreeOf(res.Rendered)
-		if err == nil {
-			err = w.Write(tree)
+		var errs []error
+		for _, r := range res.Rendered {
+			b, err := compile.ManifestJSON(r)
+			if err == nil {
+				err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
+			}
+			errs = append(errs, err)
 		}
-		done <- err
+		done <- errors.Join(errs...)
 	}()
 	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
+	if rerr == nil {
+		total := 0
+		for _, r := range res.Rendered {
+			total += len(r.Files)
+		}
+		if int(handed.Load()) != total {
+			rerr = fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
+		}
+	}
 	if err := errors.Join(<-done, rerr); err != nil {
 		w.Abort()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	stats, err := w.Finish()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The writer owns all of out: what it wrote or kept is all there is.
-	return stats, w.Stamps(), nil
-}
-
-// tuneGC lets a large fleet's build collect garbage half as often. Its
-// rendered files (and the runbook made of them) stay in memory to the
-// end, so each collection marks them all again: at 10,000 hosts that was
-// a tenth of the build, for a third more peak memory. Small fleets keep
-// Go's default, and so does a GOGC the user set.
-func tuneGC(rs []*compile.Rendered) {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
-	size := 0
-	for _, r := range rs {
-		for _, f := range r.Files {
-			size += len(f.Content)
-		}
-	}
-	if size > 128<<20 {
-		debug.SetGCPercent(200)
-	}
+	return stats, w.Stamps(), rb, nil
 }
 
 // namesFiles reports whether any argument is a stack file rather than a
@@ -246,7 +288,7 @@ func statsOf(m map[string]*outdir.Stats, k string) *outdir.Stats {
 }
 
 // printStackLine is build's one line per stack (Hosts < 0: the site).
-func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats) {
+func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats, note ...string) {
 	if s.Hosts < 0 {
 		fmt.Fprintf(w, "%s: %d files written, %d unchanged, %d removed\n", s.Name, st.Written, st.Unchanged, st.Removed)
 		return
@@ -255,7 +297,7 @@ func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats) {
 	if s.Hosts == 1 {
 		hosts = "host"
 	}
-	fmt.Fprintf(w, "%s: %d %s, %d files written, %d unchanged, %d removed\n", s.Name, s.Hosts, hosts, st.Written, st.Unchanged, st.Removed)
+	fmt.Fprintf(w, "%s: %d %s, %d files written, %d unchanged, %d removed%s\n", s.Name, s.Hosts, hosts, st.Written, st.Unchanged, st.Removed, strings.Join(note, ""))
 }
 
 // buildKey identifies everything a build's output depends on: this

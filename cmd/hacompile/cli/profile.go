@@ -11,7 +11,7 @@ import (
 
 // addProfileFlags adds --cpuprofile and --memprofile to every command:
 // pprof files for `go tool pprof`, as `go test` writes them. They are
-// hidden from --help; the README's Performance section names them. The
+// hidden from --help; BENCHMARKS.md names them. The
 // returned function ends the profiles; Run calls it however the command
 // ended.
 func addProfileFlags(root *cobra.Command) func() error {

@@ -88,7 +88,7 @@ func (s *server) rebuild() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen = fingerprint(s.args)
-	res, err := compileArgs(s.cmd, s.args, true)
+	c, err := compileBuild(s.cmd, s.args, s.out, true)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,10 @@ func (s *server) rebuild() error {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
 	// The way build writes: one write path from a compile to an out/.
-	stats, _, err := writeAll(outdir.StartListing(s.out), res)
+	stats, stamps, rb, err := writeAll(outdir.StartListing(s.out), c)
+	if err == nil {
+		recordStacks(s.out, c, rb, stamps)
+	}
 	unlock()
 	if err != nil {
 		return err
@@ -105,7 +108,7 @@ func (s *server) rebuild() error {
 	for _, st := range stats {
 		w, u, r = w+st.Written, u+st.Unchanged, r+st.Removed
 	}
-	fmt.Fprintf(s.cmd.OutOrStdout(), "built %d stacks: %d files written, %d unchanged, %d removed\n", len(res.Rendered), w, u, r)
+	fmt.Fprintf(s.cmd.OutOrStdout(), "built %d stacks: %d files written, %d unchanged, %d removed\n", len(c.names), w, u, r)
 	return nil
 }
 
