@@ -1,14 +1,16 @@
 package outdir
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
@@ -61,18 +63,29 @@ func LoadStackRecord(out, source, key string) (*StackRecord, bool) {
 	if p == "" || key == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, false
 	}
-	// The first line is the sha256 of the rest: a record garbled into
-	// other valid JSON is refused too.
-	sum, body, ok := bytes.Cut(b, []byte("\n"))
-	if !ok {
+	defer f.Close()
+	// The first line is the sha256 of the rest and the key: a stale
+	// record (tens of MB for a 10,000-host stack) is refused without
+	// reading on, and one garbled into other valid JSON is refused too.
+	r := bufio.NewReader(f)
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return nil, false
+	}
+	sum, recKey, ok := strings.Cut(strings.TrimSuffix(head, "\n"), " ")
+	if !ok || recKey != key {
+		return nil, false
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
 		return nil, false
 	}
 	got := sha256.Sum256(body)
-	if hex.EncodeToString(got[:]) != string(sum) {
+	if hex.EncodeToString(got[:]) != sum {
 		return nil, false
 	}
 	var rec StackRecord
@@ -108,7 +121,7 @@ func StoreStackRecord(out string, rec *StackRecord) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	b := append([]byte(hex.EncodeToString(sum[:])+"\n"), body...)
+	b := append([]byte(hex.EncodeToString(sum[:])+" "+rec.Key+"\n"), body...)
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
 		_, _ = writeAtomic(p, b, true)
 	}
