@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/hacompile/hacompile/internal/evalbudget"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,6 +29,8 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 	cuejson "cuelang.org/go/encoding/json"
+
+	"github.com/hacompile/hacompile/internal/evalbudget"
 )
 
 //go:embed stack.cue

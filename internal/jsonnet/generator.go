@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hacompile/hacompile/internal/evalbudget"
 	"io/fs"
 	"maps"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	gojsonnet "github.com/google/go-jsonnet"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/schema"
 )
 

@@ -16,7 +16,6 @@ package jsonnet
 import (
 	"errors"
 	"fmt"
-	"github.com/hacompile/hacompile/internal/evalbudget"
 	"io/fs"
 	"maps"
 	"path"
@@ -24,6 +23,7 @@ import (
 
 	gojsonnet "github.com/google/go-jsonnet"
 
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/schema"
 )
 
