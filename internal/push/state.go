@@ -282,6 +282,7 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 		return nil, err
 	}
 	tookOver := ""
+	guardWaits := 0
 	for attempt := 0; ; attempt++ {
 		var f *sftp.File
 		err := c.do("create", p, func() error {
@@ -335,6 +336,14 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 				_ = c.remove(guard) // left by a taker that died
 				continue
 			} else if serr == nil {
+				// A takeover takes a few round trips: wait for it to
+				// finish, so that the refusal names the new holder.
+				if guardWaits < takeoverWaits {
+					guardWaits++
+					attempt--
+					time.Sleep(takeoverPoll)
+					continue
+				}
 				return nil, fmt.Errorf("%s is being taken over by another push: %w", lockPath(stack), ErrLocked)
 			}
 			return nil, err
@@ -369,6 +378,13 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 		tookOver = fmt.Sprintf("took over the lock of %s (pid %d, started %s): %s", orUnknown(held.By), held.PID, held.Started.UTC().Format(time.RFC3339), why)
 	}
 }
+
+// A push that finds another taking over a stale lock looks again
+// takeoverWaits times, takeoverPoll apart, before it gives up.
+const (
+	takeoverWaits = 10
+	takeoverPoll  = 100 * time.Millisecond
+)
 
 // createExcl creates p exclusively with content b and mtime now.
 func (c *conn) createExcl(p string, b []byte, now time.Time) error {
