@@ -195,33 +195,30 @@ func deferred(f artifact.File, packageDirs []string) bool {
 }
 
 // plainLines reports whether a literal block carries b exactly: printable
-// ASCII lines (tabs allowed after the indentation), none ending with
-// blanks, the first neither empty nor starting with a blank (that needs an indentation
-// indicator), exactly one final newline. A literal block carries such
-// text as is.
+// ASCII lines (tabs allowed), none ending with blanks, the first neither
+// empty nor starting with a blank (a space would need an indentation
+// indicator; Go's YAML parser takes a tab there for indentation), exactly
+// one final newline. A literal block carries such text as is; a later
+// line may start with tabs (a shell script's), which both YAML parsers
+// that read these documents (PyYAML in cloud-init, go-yaml here) keep as
+// content after the block's indentation.
 func plainLines(b []byte) bool {
 	if len(b) == 0 || b[len(b)-1] != '\n' || (len(b) > 1 && b[len(b)-2] == '\n') {
 		return false
 	}
-	start := true
+	if b[0] == ' ' || b[0] == '\t' || b[0] == '\n' {
+		return false
+	}
 	for i, c := range b {
 		switch {
 		case c == '\n':
-			if i == 0 || b[i-1] == ' ' || b[i-1] == '\t' {
+			if b[i-1] == ' ' || b[i-1] == '\t' {
 				return false
 			}
-			start = true
-			continue
 		case c == '\t':
-			if start {
-				return false
-			}
 		case c < 0x20 || c >= 0x7f:
 			return false
-		case c == ' ' && i == 0:
-			return false
 		}
-		start = c == ' ' && start
 	}
 	return true
 }
