@@ -29,6 +29,12 @@
 //     unreachable for a moment while the instance's network comes up);
 //     then the unit fails, the app does not start, and the group's
 //     health check replaces the instance.
+//   - With database.pooler, PgBouncer on the instance logs in with the
+//     app's database password: the script writes PgBouncer's auth file
+//     from the password file it just fetched (as the runbook's command
+//     does on a host an operator provisions), and the unit runs before
+//     pgbouncer.service (reloading it when it already runs: at first
+//     boot the package starts it as it is installed).
 //   - /etc/default/hacompile-aws may set AWS_S3_ENDPOINT and
 //     AWS_SSM_ENDPOINT (VPC endpoints), passed to the AWS CLI as
 //     --endpoint-url, which every release of it takes.
@@ -42,6 +48,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -159,6 +166,9 @@ func unit(s *schema.Stack, opt artifact.Options) []byte {
 	fmt.Fprintf(&b, "\n[Unit]\nDescription=hacompile: %s's %s on an instance of the %s group\n", app.Name, strings.Join(what, " and "), s.Name)
 	fmt.Fprintf(&b, "# %s requires this unit and starts after it (its hacompile-instance.conf drop-in).\n", app.Name+".service")
 	b.WriteString("Wants=network-online.target\nAfter=network-online.target\n")
+	if pooled(s) {
+		b.WriteString("# PgBouncer starts once its auth file is written (database.pooler).\nBefore=pgbouncer.service\n")
+	}
 	b.WriteString("\n[Service]\nType=oneshot\n# Once done, done for this boot: restarting the app does not fetch again.\nRemainAfterExit=yes\n")
 	fmt.Fprintf(&b, "# Endpoints other than the region's (AWS_S3_ENDPOINT, AWS_SSM_ENDPOINT: VPC\n# endpoints), when the file exists.\nEnvironmentFile=-%s\n", opt.P(EnvFile))
 	fmt.Fprintf(&b, "ExecStart=%s\n", opt.P("/"+ScriptPath(app)))
@@ -267,6 +277,23 @@ secret() {
 			fmt.Fprintf(&b, "secret %s %s %s\n", sq(opt.P(p)), sq(need[p]), sq(sc.Secrets[p]))
 		}
 	}
+	if db := s.Database; pooled(s) {
+		fmt.Fprintf(&b, `
+# database.pooler: PgBouncer's auth file, from the app's database password
+# (PgBouncer doubles a " inside a quoted field), readable by postgres only.
+USERLIST=%s
+mkdir -p "$(dirname "$USERLIST")"
+tmp=$(mktemp "$USERLIST.hacompile-XXXXXX")
+printf '"%%s" "%%s"\n' %s "$(sed 's/"/""/g' %s)" >"$tmp"
+chown postgres:postgres "$tmp"
+chmod 0640 "$tmp"
+mv -f "$tmp" "$USERLIST"
+log "wrote $USERLIST from %s"
+if systemctl -q is-active pgbouncer.service 2>/dev/null; then
+    systemctl reload pgbouncer.service
+fi
+`, sq(opt.P(pgbouncer.UserlistPath)), sq(db.User), sq(opt.P(db.PasswordFile)), db.PasswordFile)
+	}
 	if src := sc.AppSource; src.Kind == "s3" {
 		dir := opt.P(app.WorkingDir)
 		fmt.Fprintf(&b, `
@@ -297,6 +324,18 @@ log "extracted $URL into $DIR"
 `, sq(src.URL), src.SHA256, sq(dir), CodeMarker, CodeMarker)
 	}
 	return []byte(b.String())
+}
+
+// pooled says whether the instance runs PgBouncer whose auth file the
+// script writes: with database.pooler and the database password among
+// the secrets an instance fetches.
+func pooled(s *schema.Stack) bool {
+	db := s.Database
+	if db == nil || db.Pooler == nil || db.PasswordFile == "" {
+		return false
+	}
+	_, ok := s.Scaling.Secrets[db.PasswordFile]
+	return ok
 }
 
 func profile(sc *schema.Scaling) string {

@@ -13,7 +13,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,8 +27,9 @@ import (
 	"github.com/hacompile/hacompile/schema"
 )
 
-// stack is an Auto Scaling group's stack with scaling written as given.
-func stack(t *testing.T, scaling string) (*schema.Stack, error) {
+// stack is an Auto Scaling group's stack with scaling written as given,
+// and top-level fields added from more.
+func stack(t *testing.T, scaling string, more ...string) (*schema.Stack, error) {
 	t.Helper()
 	l, err := schema.NewLoader("")
 	if err != nil {
@@ -43,6 +46,7 @@ balancer: kind: "cloud"
 monitoring: enabled: false
 app: {name: "shop", user: "nobody", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop", virtualenv: "/srv/shop/venv"}
 cache: {engine: "redis", host: "cache.internal", password_file: "/etc/shop/secrets/cache"}
+`+strings.Join(more, "\n")+`
 scaling: {
 	min: 2
 	max: 4
@@ -270,6 +274,42 @@ func TestScriptLive(t *testing.T) {
 		out, err = run(t, api, goodSum, root)
 		if err != nil || api.gets != gets || !strings.Contains(out, "is in place") {
 			t.Errorf("second boot: err %v, %d downloads more:\n%s", err, api.gets-gets, out)
+		}
+	})
+	// With database.pooler, PgBouncer's auth file is written from the
+	// database password just fetched, a " in it doubled, owned by
+	// postgres, and the unit orders itself before pgbouncer.service.
+	t.Run("writes PgBouncer's auth file", func(t *testing.T) {
+		root := t.TempDir()
+		s, err := stack(t, `app_source: kind: "image"
+secrets: {"/etc/shop/env": "/shop/env", "/etc/shop/secrets/cache": "/shop/cache", "/etc/shop/secrets/db": "/shop/db"}`,
+			`database: {engine: "postgresql", host: "db.internal", name: "shop", password_file: "/etc/shop/secrets/db", pooler: {}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := generate(t, s, artifact.Options{Root: root})
+		if u := string(fs[instance.UnitPath(&s.App)].Content); !strings.Contains(u, "\nBefore=pgbouncer.service\n") {
+			t.Errorf("the unit does not start before PgBouncer:\n%s", u)
+		}
+		script := filepath.Join(root, "script")
+		if err := os.WriteFile(script, fs[instance.ScriptPath(&s.App)].Content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		api := &awsStandIn{params: map[string]string{"/shop/env": "K=1", "/shop/cache": "c", "/shop/db": `pa"ss word`}}
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		cmd := exec.Command("sh", script)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + root, "AWS_SSM_ENDPOINT=" + srv.URL,
+			"AWS_ACCESS_KEY_ID=AKIDSTANDIN", "AWS_SECRET_ACCESS_KEY=standin-secret", "AWS_EC2_METADATA_DISABLED=true"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		p := filepath.Join(root, "etc/pgbouncer/userlist.txt")
+		b, err := os.ReadFile(p)
+		st, _ := os.Stat(p)
+		pg, _ := user.Lookup("postgres")
+		if err != nil || string(b) != `"shop" "pa""ss word"`+"\n" || st.Mode().Perm() != 0o640 || pg == nil || strconv.Itoa(int(st.Sys().(*syscall.Stat_t).Uid)) != pg.Uid {
+			t.Errorf("userlist.txt: err %v, %q, %v; want the user and the doubled password, 0640 postgres", err, b, st)
 		}
 	})
 	t.Run("refuses another archive", func(t *testing.T) {
