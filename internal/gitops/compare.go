@@ -16,6 +16,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/schema"
+	"github.com/hacompile/hacompile/site"
 )
 
 // Rendering is one side of a comparison: an out/ tree and what the
@@ -170,6 +171,10 @@ type Report struct {
 	// has the compiles.
 	Headroom []Headroom      `json:"headroom"`
 	Findings []FindingChange `json:"findings"`
+	// Cost is each priced stack's monthly estimate before → after, from
+	// the price table dated PricesAsOf; filled by Diff.
+	Cost       []CostChange `json:"cost"`
+	PricesAsOf string       `json:"prices_as_of"`
 	// Groups puts every changed host (not the stacks' own files) in one
 	// group of hosts whose change is the same to the byte.
 	Groups []HostGroup `json:"groups"`
@@ -209,7 +214,7 @@ func (g group) less(o group) int {
 
 // Compare reports every difference from base to head.
 func Compare(base, head *Rendering) (*Report, error) {
-	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}, Risks: []string{}, Headroom: []Headroom{}, Findings: []FindingChange{}}
+	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}, Risks: []string{}, Headroom: []Headroom{}, Findings: []FindingChange{}, Cost: []CostChange{}, PricesAsOf: site.PricesAsOf}
 	risks := map[string]bool{}
 	inBase, inHead := map[group]bool{}, map[group]bool{}
 	for p := range base.Tree {

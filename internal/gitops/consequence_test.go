@@ -204,3 +204,53 @@ balancer: {kind: "cloud", digitalocean: size_unit: 1, trusted_proxies: ["10.0.0.
 		t.Errorf("stack files: %+v", last)
 	}
 }
+
+// TestCost: a DigitalOcean stack's monthly estimate before → after, in
+// the JSON and the comment, from the runbook's price table: two
+// s-2vcpu-4gb droplets ($24) and a one-node load balancer ($12) is
+// $60.00; a third droplet and a bigger size for app1 make $156.00 ($96 + 2 × $24 + $12).
+func TestCost(t *testing.T) {
+	do := strings.Replace(webStack, "tls: mode: \"none\"\n", "tls: mode: \"none\"\nprovider: \"digitalocean\"\nregion: \"ams3\"\n", 1)
+	do = strings.ReplaceAll(do, "cores: 2, memory_mb: 2048", `size: "s-2vcpu-4gb"`)
+	do = strings.Replace(do, `balancer: kind: "cloud"`, `balancer: {kind: "cloud", trusted_proxies: ["10.0.0.0/16"]}`, 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": do, "stacks/api.cue": apiStack})
+	r.commit("web")
+	head := strings.Replace(do, "\tapp2:", "\tapp3: {address: \"10.0.0.13\", roles: [\"app\"], size: \"s-2vcpu-4gb\"}\n\tapp2:", 1)
+	head = strings.Replace(head, `app1: {address: "10.0.0.11", roles: ["app"], size: "s-2vcpu-4gb"}`, `app1: {address: "10.0.0.11", roles: ["app"], size: "s-8vcpu-16gb"}`, 1)
+	r.write(map[string]string{"stacks/web.cue": head})
+	rep := diff(t, r, "HEAD")
+	got, err := json.Marshal(rep.Cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// api's provider is generic: no price list, no entry.
+	want := `[{"stack":"web","before":{"cents":6000,"monthly":"$60.00","unpriced":0},"after":{"cents":15600,"monthly":"$156.00","unpriced":0},"delta_cents":9600,"delta":"+$96.00"}]`
+	if string(got) != want {
+		t.Errorf("cost\n got %s\nwant %s", got, want)
+	}
+	if rep.PricesAsOf == "" {
+		t.Error("no prices_as_of")
+	}
+	md := markdown(t, rep)
+	if line := "- web monthly cost: $60.00 → $156.00 a month (+$96.00)\n"; !strings.Contains(md, line) {
+		t.Errorf("comment lacks %q:\n%s", line, md[:min(len(md), 1200)])
+	}
+	var text strings.Builder
+	if err := gitops.WriteText(&text, rep, gitops.TextOptions{Stat: true}); err != nil {
+		t.Fatal(err)
+	}
+	if line := "Monthly cost: web: $60.00 -> $156.00 a month (+$96.00)"; !strings.Contains(text.String(), line) {
+		t.Errorf("text lacks %q:\n%s", line, text.String())
+	}
+	// An edit that moves no price says nothing about cost.
+	r.commit("bigger")
+	r.write(map[string]string{"stacks/web.cue": strings.Replace(head, `working_dir: "/srv/app"`, `working_dir: "/srv/app", timeout: 45`, 1)})
+	rep = diff(t, r, "HEAD")
+	if md := markdown(t, rep); strings.Contains(md, "monthly cost") {
+		t.Errorf("cost line for an unchanged estimate:\n%s", md)
+	}
+	if len(rep.Cost) != 1 || rep.Cost[0].DeltaCents != 0 || rep.Cost[0].Before.Cents != 15600 {
+		t.Errorf("unchanged cost: %+v", rep.Cost)
+	}
+}
