@@ -34,6 +34,10 @@ type fileMeta struct {
 	// effect is when a file with no reload action takes effect, as its
 	// generator says.
 	effect string
+	// sources are the stack fields the file is rendered from, most
+	// specific first: its generator's (artifact.Sourcer), then a host
+	// file's host entry.
+	sources []string
 }
 
 // ManifestKind is the kind of each stack's manifest.json, which no
@@ -52,7 +56,11 @@ func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
 	for _, s := range rs {
 		r.stacks[s.Stack.Name] = s.Stack
 		for _, f := range s.Files {
-			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
+			src := s.Set.Sources(s.Stack, f)
+			if f.Host != "" {
+				src = append(slices.Clip(src), "hosts."+f.Host)
+			}
+			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name, sources: src}
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}
@@ -102,6 +110,10 @@ type FileDiff struct {
 	Noise        Noise    `json:"noise,omitempty"`
 	// Diff is the unified diff, empty when Noise is set.
 	Diff string `json:"diff,omitempty"`
+	// Sources are the changed stack fields this file is rendered from,
+	// where they are written (see SourceRef); only for files whose diff
+	// is shown.
+	Sources []SourceRef `json:"sources,omitempty"`
 }
 
 // HostDiff is every difference on one host of a stack. Host is empty
@@ -224,6 +236,7 @@ func Compare(base, head *Rendering) (*Report, error) {
 		inHead[groupOf(p)] = true
 	}
 	byGroup := map[group]*HostDiff{}
+	changes := map[string]*stackChange{}
 	paths := slices.Collect(maps.Keys(base.Tree))
 	paths = append(paths, slices.Collect(maps.Keys(head.Tree))...)
 	slices.Sort(paths)
@@ -252,6 +265,19 @@ func Compare(base, head *Rendering) (*Report, error) {
 		f, err := diffFile(p, old, cur, hadOld, hasCur, meta)
 		if err != nil {
 			return nil, err
+		}
+		if f.Noise == "" && len(meta.sources) > 0 {
+			sc := changes[g.stack]
+			if sc == nil {
+				sc = newStackChange(base.stacks[g.stack], head.stacks[g.stack])
+				changes[g.stack] = sc
+			}
+			src := meta.sources
+			if h.Host != "" && h.Status == Added {
+				// A new host's files are there because of its entry.
+				src = []string{"hosts." + h.Host}
+			}
+			f.Sources = sc.refs(src)
 		}
 		switch f.Status {
 		case Added:

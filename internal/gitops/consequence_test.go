@@ -2,6 +2,9 @@ package gitops_test
 
 import (
 	"encoding/json"
+	"iter"
+	"maps"
+	"strconv"
 	"slices"
 	"strings"
 	"testing"
@@ -254,3 +257,85 @@ func TestCost(t *testing.T) {
 		t.Errorf("unchanged cost: %+v", rep.Cost)
 	}
 }
+
+// TestSources: each changed file names the changed stack fields it is
+// rendered from, at the line they are written; a file changed by a
+// field its generator does not name (HAProxy's backends, by a new app
+// host) names none.
+func TestSources(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": haStack})
+	r.commit("ha")
+	head := strings.Replace(haStack, "timeout: 30}", "timeout: 45}", 1)
+	head = strings.Replace(head, "\tapp3:", "\tapp4: {address: \"10.2.0.14\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n\tapp3:", 1)
+	r.write(map[string]string{"stacks/ha.cue": head})
+	rep := diff(t, r, "HEAD")
+	line := func(s, field string) int {
+		for i, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, field) {
+				return i + 1
+			}
+		}
+		t.Fatalf("no %q in the stack", field)
+		return 0
+	}
+	appLine, app4Line := line(head, "timeout: 45"), line(head, "app4:")
+	files := map[string][]gitops.SourceRef{}
+	for _, h := range rep.Hosts {
+		for _, f := range h.Files {
+			files[f.Path] = f.Sources
+		}
+	}
+	check := func(p string, want ...string) {
+		t.Helper()
+		got, ok := files[p]
+		if !ok {
+			t.Fatalf("%s did not change; changed: %v", p, slices.Sorted(mapsKeys(files)))
+		}
+		var words []string
+		for _, r := range got {
+			words = append(words, r.String())
+		}
+		if !slices.Equal(words, want) {
+			t.Errorf("%s: sources %q, want %q", p, words, want)
+		}
+	}
+	timeout := "app.timeout (stacks/ha.cue:" + itoa(appLine) + ")"
+	check("ha/hosts/app1/etc/app/gunicorn.conf.py", timeout)
+	check("ha/hosts/app4/etc/app/gunicorn.conf.py", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
+	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg")
+	md := markdown(t, rep)
+	if want := "From `app.timeout` (stacks/ha.cue:" + itoa(appLine) + "):\n\n```diff\n--- a/ha/hosts/app1/etc/app/gunicorn.conf.py"; !strings.Contains(md, want) {
+		t.Errorf("comment lacks %q:\n%s", want, md)
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"sources":[{"field":"app.timeout","file":"stacks/ha.cue","line":` + itoa(appLine); !strings.Contains(string(raw), want) {
+		t.Errorf("JSON lacks %s", want)
+	}
+	var text strings.Builder
+	if err := gitops.WriteText(&text, rep, gitops.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "# ha/hosts/app1/etc/app/gunicorn.conf.py: from " + timeout + "\n"; !strings.Contains(text.String(), want) {
+		t.Errorf("text lacks %q", want)
+	}
+	// A host removed: its files are summarised, with no sources.
+	r.commit("app4")
+	gone := strings.Replace(head, "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
+	r.write(map[string]string{"stacks/ha.cue": gone})
+	rep = diff(t, r, "HEAD")
+	for _, h := range rep.Hosts {
+		for _, f := range h.Files {
+			if strings.Contains(f.Path, "app3") && len(f.Sources) > 0 {
+				t.Errorf("removed file with sources: %+v", f.Sources)
+			}
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func mapsKeys[M ~map[K]V, K comparable, V any](m M) iter.Seq[K] { return maps.Keys(m) }

@@ -62,6 +62,13 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 				fmt.Fprintf(ew, "# %s: %s\n", f.Path, noiseWords(f, "-"))
 				continue
 			}
+			if len(f.Sources) > 0 {
+				src := sourceWords(f.Sources, 0)
+				if o.Escape {
+					src = escapeControl(src)
+				}
+				fmt.Fprintf(ew, "# %s: from %s\n", f.Path, src)
+			}
 			d := f.Diff
 			if o.Escape {
 				d = escapeControl(d)
@@ -432,6 +439,9 @@ func mdSection(e mdEntry, full bool, room int) (string, int) {
 		if grouped {
 			fmt.Fprintf(&blk, "Same change in %d files, `%s`; the diff shown is `%s`'s:\n\n", len(g.Paths), fileRange(g), f.Path)
 		}
+		if len(f.Sources) > 0 {
+			fmt.Fprintf(&blk, "From %s:\n\n", mdSources(f.Sources))
+		}
 		fence := strings.Repeat("`", max(3, longestRun(f.Diff, '`')+1))
 		fmt.Fprintf(&blk, "%sdiff\n%s", fence, f.Diff)
 		if !strings.HasSuffix(f.Diff, "\n") {
@@ -495,4 +505,39 @@ func escapeControl(s string) string {
 
 func isEscaped(r rune) bool {
 	return r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r))
+}
+
+// mdSourceMax is how many stack fields a comment names per file; the
+// JSON report names them all.
+const mdSourceMax = 4
+
+// sourceWords lists the fields a file comes from; limit > 0 cuts the
+// list after limit fields.
+func sourceWords(refs []SourceRef, limit int) string {
+	var parts []string
+	for i, r := range refs {
+		if limit > 0 && i == limit {
+			parts = append(parts, fmt.Sprintf("%d more", len(refs)-i))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mdSources is sourceWords in Markdown: each field as code.
+func mdSources(refs []SourceRef) string {
+	var parts []string
+	for i, r := range refs {
+		if i == mdSourceMax {
+			parts = append(parts, fmt.Sprintf("%d more", len(refs)-i))
+			break
+		}
+		where := fmt.Sprintf("%s:%d", r.File, r.Line)
+		if r.Removed {
+			where = "removed; was " + where
+		}
+		parts = append(parts, fmt.Sprintf("`%s` (%s)", strings.ReplaceAll(r.Field, "`", "'"), html.EscapeString(where)))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -55,7 +55,7 @@ func TestMarkdownFleet(t *testing.T) {
 		"| fleet | app1…app499, app501…app1000 (999 hosts) | 0 | 1 | 0 | +2 −3 | reload app | no |\n",
 		"| fleet | app500 | 0 | 1 | 0 | +2 −3 | reload app | no |\n",
 		"<summary><code>fleet/app1…app499, app501…app1000</code> changed on 999 hosts: 0 added, 1 changed, 0 removed, +2 −3 each; reload app</summary>\n\n" +
-			"Same change on app1…app499, app501…app1000: 999 hosts. The diff shown is app1's.\n\n```diff\n--- a/fleet/hosts/app1/etc/app/gunicorn.conf.py\n",
+			"Same change on app1…app499, app501…app1000: 999 hosts. The diff shown is app1's.\n\nFrom `app.worker_class` (stacks/fleet.cue:1009):\n\n```diff\n--- a/fleet/hosts/app1/etc/app/gunicorn.conf.py\n",
 		" workers = 5\n-worker_class = \"sync\"\n+worker_class = \"gthread\"\n",
 		"--- a/fleet/hosts/app500/etc/app/gunicorn.conf.py\n",
 		" workers = 9\n-worker_class = \"sync\"\n+worker_class = \"gthread\"\n",
