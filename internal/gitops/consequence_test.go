@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"iter"
 	"maps"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
