@@ -68,6 +68,10 @@ func TestChromium(t *testing.T) {
 
 	searchFor(ctx, t, tb, srv.URL+"/index.html", "lb2", "stacks/do-perl-ha/hosts/lb2.html")
 	searchFor(ctx, t, tb, srv.URL+"/stacks/do-python-ha/hosts/app1.html", "somaxconn", "source.html#L")
+	// Directives inside the rendered files: a file the app hosts share
+	// (its shared page), and a systemd limit.
+	searchFor(ctx, t, tb, srv.URL+"/index.html", "worker_connections", "/same/etc-nginx-nginx-conf-")
+	searchFor(ctx, t, tb, srv.URL+"/stacks/do-perl-ha/index.html", "LimitNOFILE", "-service")
 
 	// From file://: the same site written to disk.
 	dir := t.TempDir()

@@ -225,6 +225,9 @@ type gen struct {
 	hl     *highlighter
 	md     goldmark.Markdown
 	search []searchEntry
+	// dirs are the directives of host files only one host carries,
+	// merged per stack into search entries.
+	dirs []dirHit
 	data   map[string]stackData // by stack name, of the stacks rendered
 }
 
