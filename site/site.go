@@ -228,7 +228,7 @@ type gen struct {
 	// dirs are the directives of host files only one host carries,
 	// merged per stack into search entries.
 	dirs []dirHit
-	data   map[string]stackData // by stack name, of the stacks rendered
+	data map[string]stackData // by stack name, of the stacks rendered
 }
 
 // sink receives finished pages.
