@@ -88,6 +88,7 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.stackFiles(sc) },
 		func(g *gen) error { return g.source(sc) },
 		func(g *gen) error { return g.samePages(sc) },
+		func(g *gen) error { return g.changesPage(sc.s, nil) },
 	}
 	// The stack's own pages first: they read every file; then the host
 	// pages, each of which reads its host's files only, so that each

@@ -439,6 +439,7 @@ func stackTabs(s *schema.Stack, current string) []tab {
 		{"alerts.html", "Alerts"},
 		{"files.html", "Stack files"},
 		{"source.html", "Source"},
+		{ChangesPage, "Changes"},
 	} {
 		p := stackPage(s.Name, t.name)
 		ts = append(ts, tab{Text: t.text, Href: rel(current, p), Current: p == current})

@@ -35,7 +35,10 @@ remote (--repo URL, always pushed). The commit's tree is the rendered tree at
 the branch root, or under --prefix with the rest of the branch kept; its parent
 is the branch's tip; its message names the stacks and hosts that changed and
 ends with Source-Commit: and Hacompile-Version: trailers. When the branch
-already holds that tree, nothing is committed.
+already holds that tree, nothing is committed. One page differs from
+build's: each stack's runbook page "What changed" (stacks/<stack>/changes.html)
+is filled in with what the stack's rendered files changed since the branch's
+tip, the revision published before.
 
 The commit is reproducible: author, committer and date come from the flags,
 the date from --date, else SOURCE_DATE_EPOCH, else the source commit's date,
@@ -154,6 +157,7 @@ the key comes from -i/--identity, else the ssh-agent.`,
 				if err != nil {
 					return err
 				}
+				o.Rendered = res.Rendered
 				pub, err := repo.Publish(source, tree, o)
 				if err != nil {
 					return err
