@@ -124,4 +124,3 @@ func ChangesPages(cs []Changes) (map[string][]byte, error) {
 // ChangesPagePath is a stack's "what changed" page, relative to the
 // site directory.
 func ChangesPagePath(stack string) string { return stackPage(stack, ChangesPage) }
-
