@@ -146,7 +146,6 @@ func TestMarkdownNoGrouping(t *testing.T) {
 	}
 }
 
-
 // TestTextGrouped: the terminal report groups hosts as the comment
 // does: one row and one diff for the hosts whose change is the same to
 // the byte, the outlier apart, and the cloud-init documents' shared
