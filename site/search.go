@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -112,8 +113,9 @@ func searchIndexJS(es []searchEntry) ([]byte, error) {
 }
 
 // Directives of rendered files in the index: each distinct line of a
-// file that is not blank, a comment or a generated header, linked to the
-// file's listing, with its line number and the hosts that carry it. A
+// file that is not blank, a comment or a generated header, linked to its
+// line in the file's listing ("#<file section>:<line>", which the
+// site's script marks and scrolls to), with the hosts that carry it. A
 // file several hosts carry byte for byte is indexed once (from its
 // shared page), so a 1,000-host fleet adds the lines of its distinct
 // files, not of every copy. Cloud-init documents, which repeat the
@@ -146,7 +148,7 @@ func (g *gen) indexDirectives(f artifact.File, name, where, url string) {
 			g.dirs = append(g.dirs, dirHit{name: name, text: text, host: f.Host, url: url, line: line})
 			return
 		}
-		g.addSearch(searchEntry{Kind: "directive", Title: text, Text: fmt.Sprintf("%s:%d · %s", name, line, where), URL: url})
+		g.addSearch(searchEntry{Kind: "directive", Title: text, Text: fmt.Sprintf("%s:%d · %s", name, line, where), URL: fmt.Sprintf("%s:%d", url, line)})
 	})
 }
 
@@ -175,7 +177,7 @@ func (g *gen) mergeDirectives(stack string, hits []dirHit) {
 		if len(a.hosts) > 1 {
 			where = fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(a.hosts)), len(a.hosts))
 		}
-		g.addSearch(searchEntry{Kind: "directive", Title: a.hit.text, Text: fmt.Sprintf("%s:%d · %s · %s", a.hit.name, a.hit.line, where, stack), URL: a.hit.url})
+		g.addSearch(searchEntry{Kind: "directive", Title: a.hit.text, Text: fmt.Sprintf("%s:%d · %s · %s", a.hit.name, a.hit.line, where, stack), URL: fmt.Sprintf("%s:%d", a.hit.url, a.hit.line)})
 	}
 }
 
@@ -197,7 +199,7 @@ func (g *gen) eachDirective(f artifact.File, fn func(line int, text string)) {
 	n := 0
 	for i, line := range strings.Split(string(f.Content), "\n") {
 		l := strings.TrimSpace(line)
-		if l == "" || len(l) > maxDirectiveLen || seen[l] || isCommentLine(l) || l == "{" || l == "}" || l == "};" {
+		if l == "" || len(l) > maxDirectiveLen || seen[l] || isCommentLine(l) || !strings.ContainsFunc(l, isAlnum) {
 			continue
 		}
 		seen[l] = true
@@ -218,3 +220,5 @@ func isCommentLine(l string) bool {
 	}
 	return false
 }
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
