@@ -14,6 +14,7 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/schema"
 	"github.com/hacompile/hacompile/site"
@@ -61,6 +62,34 @@ func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
 				src = append(slices.Clip(src), "hosts."+f.Host)
 			}
 			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name, sources: src}
+		}
+		// A host's cloud-init document carries the host's files: it
+		// comes from what they come from too.
+		hostSources := map[string][]string{}
+		for _, f := range s.Files {
+			if f.Host == "" {
+				continue
+			}
+			for _, c := range r.meta[compile.OutPath(s.Stack.Name, f)].sources {
+				if !slices.Contains(hostSources[f.Host], c) {
+					hostSources[f.Host] = append(hostSources[f.Host], c)
+				}
+			}
+		}
+		for _, f := range s.Files {
+			host, ok := strings.CutPrefix(f.Path, "cloud-init/")
+			host, yaml := strings.CutSuffix(host, ".yaml")
+			if f.Host != "" || f.Kind != (cloudinit.Gen{}).Kind() || !ok || !yaml {
+				continue
+			}
+			p := compile.OutPath(s.Stack.Name, f)
+			m := r.meta[p]
+			for _, c := range hostSources[host] {
+				if !slices.Contains(m.sources, c) {
+					m.sources = append(slices.Clip(m.sources), c)
+				}
+			}
+			r.meta[p] = m
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}
@@ -273,9 +302,14 @@ func Compare(base, head *Rendering) (*Report, error) {
 				changes[g.stack] = sc
 			}
 			src := meta.sources
-			if h.Host != "" && h.Status == Added {
+			switch {
+			case h.Host != "" && h.Status == Added:
 				// A new host's files are there because of its entry.
 				src = []string{"hosts." + h.Host}
+			case f.Status == Added && meta.kind == (cloudinit.Gen{}).Kind():
+				// So is its cloud-init document (its generator's own
+				// source, the host's entry).
+				src = src[:1]
 			}
 			f.Sources = sc.refs(src)
 		}

@@ -304,6 +304,10 @@ func TestSources(t *testing.T) {
 	check("ha/hosts/app1/etc/app/gunicorn.conf.py", timeout)
 	check("ha/hosts/app4/etc/app/gunicorn.conf.py", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
 	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg")
+	// A cloud-init document carries its host's files, and comes from
+	// what they come from; a new host's, from its entry.
+	check("ha/cloud-init/app1.yaml", timeout)
+	check("ha/cloud-init/app4.yaml", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
 	md := markdown(t, rep)
 	if want := "From `app.timeout` (stacks/ha.cue:" + itoa(appLine) + "):\n\n```diff\n--- a/ha/hosts/app1/etc/app/gunicorn.conf.py"; !strings.Contains(md, want) {
 		t.Errorf("comment lacks %q:\n%s", want, md)
