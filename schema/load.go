@@ -420,6 +420,11 @@ func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
 					d.Line, d.Column = at.Line, at.Column
 				}
 			}
+			if d.Line == 0 {
+				// The struct the field is missing from is the file's
+				// own: it starts at the file's first line.
+				d.Line, d.Column = 1, 1
+			}
 		}
 	}
 	return d

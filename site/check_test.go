@@ -207,7 +207,18 @@ func siteProblems(files map[string][]byte) (problems []string, checked int) {
 	}
 	for _, e := range entries {
 		n++
-		if err := resolve("index.html", e.U); err != nil {
+		u := e.U
+		if e.K == "directive" {
+			// "#<file section>:<line>": the script marks the line of
+			// the section's listing.
+			i := strings.LastIndex(u, ":")
+			if i < 0 || !strings.Contains(u, "#") {
+				errorf("search entry %q (directive): %s names no line", e.T, u)
+				continue
+			}
+			u = u[:i]
+		}
+		if err := resolve("index.html", u); err != nil {
 			errorf("search entry %q (%s): %v", e.T, e.K, err)
 		}
 	}

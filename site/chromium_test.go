@@ -68,6 +68,23 @@ func TestChromium(t *testing.T) {
 
 	searchFor(ctx, t, tb, srv.URL+"/index.html", "lb2", "stacks/do-perl-ha/hosts/lb2.html")
 	searchFor(ctx, t, tb, srv.URL+"/stacks/do-python-ha/hosts/app1.html", "somaxconn", "source.html#L")
+	// Directives inside the rendered files: a file the app hosts share
+	// (its shared page), and a systemd limit.
+	// Each opens the listing at the directive's line, marked.
+	for _, q := range []struct{ q, want string }{{"worker_connections", "/same/etc-nginx-nginx-conf-"}, {"LimitNOFILE", "-service"}} {
+		searchFor(ctx, t, tb, srv.URL+"/index.html", q.q, q.want)
+		var mark struct {
+			Text    string
+			Visible bool
+		}
+		if err := tb.eval(ctx, `(() => { const m = document.querySelector(".line-mark"); if (!m) return {Text: "", Visible: false};
+			const r = m.getBoundingClientRect(); return {Text: m.getAttribute("data-text"), Visible: r.top >= 0 && r.bottom <= innerHeight && r.height > 0}; })()`, &mark); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(strings.TrimSpace(mark.Text), q.q) || !mark.Visible {
+			t.Errorf("search %q: the opened listing marks %q (visible %v), want the directive's line in view", q.q, mark.Text, mark.Visible)
+		}
+	}
 
 	// From file://: the same site written to disk.
 	dir := t.TempDir()

@@ -34,6 +34,7 @@ type costView struct {
 	Excluded     []string
 	// Priced: the provider has a price list here.
 	Priced bool
+	total  microUSD
 }
 
 func (m microUSD) String() string {
@@ -127,6 +128,7 @@ func costOf(s *schema.Stack) costView {
 	}
 	v.Priced = s.Provider == "digitalocean" || s.Provider == "aws"
 	v.Total = total.String()
+	v.total = total
 	v.SpotTotal = spotTotal.String()
 	if s.Provider == "digitalocean" && s.Balancer.Kind != "cloud" && s.Balancer.Failover == "reserved-ip" {
 		v.Excluded = append(v.Excluded, "the reserved IP: free while assigned to a Droplet")
@@ -184,4 +186,43 @@ func asgCost(sg *schema.Scaling, tmpl *schema.Host) (rows []costRow, total, spot
 			Note: "the Month column prices them On-Demand; the Spot column at the assumed discount. Other instance types of the group: " + strings.Join(sg.InstanceTypes, ", ")},
 	)
 	return rows, od + unit*microUSD(spot), od + sp
+}
+
+// Cost is a stack's monthly estimate from the price table, as its
+// runbook page totals it: the machines (an Auto Scaling group at its
+// desired capacity, On-Demand) and a cloud load balancer.
+type Cost struct {
+	// Priced: the stack's provider has a price list in the table.
+	Priced bool
+	// Cents is the monthly total in US cents.
+	Cents int64
+	// Unpriced counts the machines whose size has no list price (left
+	// out of Cents).
+	Unpriced int
+}
+
+// MonthlyCost is s's monthly cost estimate; PricesAsOf dates it.
+func MonthlyCost(s *schema.Stack) Cost {
+	v := costOf(s)
+	c := Cost{Priced: v.Priced}
+	for _, r := range v.Rows {
+		if !r.Priced {
+			c.Unpriced += r.Count
+		}
+	}
+	c.Cents = (int64(v.total) + 5_000) / 10_000
+	return c
+}
+
+// Dollars writes cents as "$1,234.56" ("-$12.00" below zero).
+func Dollars(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	whole := fmt.Sprint(cents / 100)
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	return fmt.Sprintf("%s$%s.%02d", sign, whole, cents%100)
 }

@@ -88,6 +88,7 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.stackFiles(sc) },
 		func(g *gen) error { return g.source(sc) },
 		func(g *gen) error { return g.samePages(sc) },
+		func(g *gen) error { return g.changesPage(sc.s, nil) },
 	}
 	// The stack's own pages first: they read every file; then the host
 	// pages, each of which reads its host's files only, so that each
@@ -117,6 +118,7 @@ func (g *gen) stack(sc *stackCtx) error {
 		}
 		par.Each(len(jobs)-stackJobs, func(i int) { run(stackJobs + i) })
 	}
+	var hits []dirHit
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]
@@ -125,7 +127,9 @@ func (g *gen) stack(sc *stackCtx) error {
 			continue // not run: the sink failed, and says so
 		}
 		g.search = append(g.search, sub.search...)
+		hits = append(hits, sub.dirs...)
 	}
+	g.mergeDirectives(sc.s.Name, hits)
 	return nil
 }
 
@@ -151,16 +155,23 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []file
 	out := make([]fileView, 0, len(files))
 	for _, f := range files {
 		v := g.fileView(sc, from, f, false)
-		if hs := sc.sharedBy(f); hs != nil {
-			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePage(f))}
-		} else {
-			v.Listing = g.listingOf(sc, f)
-		}
-		out = append(out, v)
 		where := sc.s.Name
 		if f.Host != "" {
 			where = f.Host + " · " + sc.s.Name
 		}
+		if hs := sc.sharedBy(f); hs != nil {
+			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePage(f))}
+		} else {
+			v.Listing = g.listingOf(sc, f)
+			// A file several hosts share is indexed once, from its
+			// shared page.
+			dirWhere := sc.s.Name
+			if f.Host != "" {
+				dirWhere = "" // merged with the other hosts' lines
+			}
+			g.indexDirectives(f, v.Path, dirWhere, sc.fileHref(f))
+		}
+		out = append(out, v)
 		g.addSearch(searchEntry{Kind: "file", Title: v.Path, Text: where + " · " + f.Kind, URL: sc.fileHref(f)})
 	}
 	return out
@@ -226,6 +237,7 @@ func (g *gen) samePages(sc *stackCtx) error {
 		v := g.fileView(sc, p, f, true)
 		v.ID = "file"
 		v.Listing = g.listingOf(sc, f)
+		g.indexDirectives(f, v.Path, fmt.Sprintf("%s (%d hosts) · %s", artifact.CompactNames(hosts), len(hosts), s.Name), p+"#file")
 		d := sameData{Stack: s.Name, Path: v.Path, Hosts: hostLinksNames(s, p, hosts), Count: len(hosts), Files: []fileView{v}}
 		title := fmt.Sprintf("%s on %d hosts · %s", v.Path, len(hosts), s.Name)
 		if err := g.write(page{Path: p, Title: title, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),

@@ -8,6 +8,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 )
 
 // The search index: every stack, host, rendered file, setting, alert and
@@ -106,3 +111,114 @@ func searchIndexJS(es []searchEntry) ([]byte, error) {
 	b.WriteString("];\n")
 	return b.Bytes(), nil
 }
+
+// Directives of rendered files in the index: each distinct line of a
+// file that is not blank, a comment or a generated header, linked to its
+// line in the file's listing ("#<file section>:<line>", which the
+// site's script marks and scrolls to), with the hosts that carry it. A
+// file several hosts carry byte for byte is indexed once (from its
+// shared page), so a 1,000-host fleet adds the lines of its distinct
+// files, not of every copy. Cloud-init documents, which repeat the
+// host's files, scripts (executable files: commands, not settings) and
+// lines longer than maxDirectiveLen (certificates, embedded data) are
+// left out.
+const maxDirectiveLen = 160
+
+// maxDirectivesPerFile bounds what one file adds (a balancer's list of
+// a thousand backends is indexed up to it).
+const maxDirectivesPerFile = 2000
+
+// dirHit is a directive of a file only one host carries: the hosts'
+// copies of one path usually share most lines (every app host's
+// nginx site differs in its listen address alone), so hits of one
+// stack are merged by path, line number and text before they enter the
+// index (mergeDirectives), naming every host that has the line there.
+type dirHit struct {
+	name, text, host, url string
+	line                  int
+}
+
+// indexDirectives indexes f's directives: for a host file only that
+// host carries, as hits merged later with the other hosts' (host set);
+// otherwise (a shared page's file, a stack file) directly, where names
+// where it is.
+func (g *gen) indexDirectives(f artifact.File, name, where, url string) {
+	g.eachDirective(f, func(line int, text string) {
+		if f.Host != "" && where == "" {
+			g.dirs = append(g.dirs, dirHit{name: name, text: text, host: f.Host, url: url, line: line})
+			return
+		}
+		g.addSearch(searchEntry{Kind: "directive", Title: text, Text: fmt.Sprintf("%s:%d · %s", name, line, where), URL: fmt.Sprintf("%s:%d", url, line)})
+	})
+}
+
+// mergeDirectives turns a stack's host hits (in host name order) into
+// entries: one per path, line number and text, linked to the first
+// host's listing and naming the hosts.
+func (g *gen) mergeDirectives(stack string, hits []dirHit) {
+	type acc struct {
+		hit   dirHit
+		hosts []string
+	}
+	byKey := map[string]*acc{}
+	var order []*acc
+	for _, h := range hits {
+		k := fmt.Sprintf("%s\x00%d\x00%s", h.name, h.line, h.text)
+		a := byKey[k]
+		if a == nil {
+			a = &acc{hit: h}
+			byKey[k] = a
+			order = append(order, a)
+		}
+		a.hosts = append(a.hosts, h.host)
+	}
+	for _, a := range order {
+		where := a.hosts[0]
+		if len(a.hosts) > 1 {
+			where = fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(a.hosts)), len(a.hosts))
+		}
+		g.addSearch(searchEntry{Kind: "directive", Title: a.hit.text, Text: fmt.Sprintf("%s:%d · %s · %s", a.hit.name, a.hit.line, where, stack), URL: fmt.Sprintf("%s:%d", a.hit.url, a.hit.line)})
+	}
+}
+
+// capNames cuts a CompactNames listing after 8 runs.
+func capNames(r string) string {
+	if parts := strings.Split(r, ", "); len(parts) > 8 {
+		return strings.Join(parts[:8], ", ") + ", …"
+	}
+	return r
+}
+
+// eachDirective calls fn with each distinct directive line of f and its
+// line number.
+func (g *gen) eachDirective(f artifact.File, fn func(line int, text string)) {
+	if f.Kind == (cloudinit.Gen{}).Kind() || f.Mode&0o111 != 0 || !utf8.Valid(f.Content) || bytes.IndexByte(f.Content, 0) >= 0 {
+		return
+	}
+	seen := map[string]bool{}
+	n := 0
+	for i, line := range strings.Split(string(f.Content), "\n") {
+		l := strings.TrimSpace(line)
+		if l == "" || len(l) > maxDirectiveLen || seen[l] || isCommentLine(l) || !strings.ContainsFunc(l, isAlnum) {
+			continue
+		}
+		seen[l] = true
+		fn(i+1, l)
+		if n++; n == maxDirectivesPerFile {
+			return
+		}
+	}
+}
+
+// isCommentLine reports whether a trimmed line is a comment in the
+// formats hacompile renders.
+func isCommentLine(l string) bool {
+	for _, m := range []string{"#", ";", "//", "--", "/*", "<!--"} {
+		if strings.HasPrefix(l, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -225,7 +225,10 @@ type gen struct {
 	hl     *highlighter
 	md     goldmark.Markdown
 	search []searchEntry
-	data   map[string]stackData // by stack name, of the stacks rendered
+	// dirs are the directives of host files only one host carries,
+	// merged per stack into search entries.
+	dirs []dirHit
+	data map[string]stackData // by stack name, of the stacks rendered
 }
 
 // sink receives finished pages.
@@ -436,6 +439,7 @@ func stackTabs(s *schema.Stack, current string) []tab {
 		{"alerts.html", "Alerts"},
 		{"files.html", "Stack files"},
 		{"source.html", "Source"},
+		{ChangesPage, "Changes"},
 	} {
 		p := stackPage(s.Name, t.name)
 		ts = append(ts, tab{Text: t.text, Href: rel(current, p), Current: p == current})

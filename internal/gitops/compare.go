@@ -14,8 +14,10 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/schema"
+	"github.com/hacompile/hacompile/site"
 )
 
 // Rendering is one side of a comparison: an out/ tree and what the
@@ -33,6 +35,10 @@ type fileMeta struct {
 	// effect is when a file with no reload action takes effect, as its
 	// generator says.
 	effect string
+	// sources are the stack fields the file is rendered from, most
+	// specific first: its generator's (artifact.Sourcer), then a host
+	// file's host entry.
+	sources []string
 }
 
 // ManifestKind is the kind of each stack's manifest.json, which no
@@ -51,7 +57,39 @@ func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
 	for _, s := range rs {
 		r.stacks[s.Stack.Name] = s.Stack
 		for _, f := range s.Files {
-			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name}
+			src := s.Set.Sources(s.Stack, f)
+			if f.Host != "" {
+				src = append(slices.Clip(src), "hosts."+f.Host)
+			}
+			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name, sources: src}
+		}
+		// A host's cloud-init document carries the host's files: it
+		// comes from what they come from too.
+		hostSources := map[string][]string{}
+		for _, f := range s.Files {
+			if f.Host == "" {
+				continue
+			}
+			for _, c := range r.meta[compile.OutPath(s.Stack.Name, f)].sources {
+				if !slices.Contains(hostSources[f.Host], c) {
+					hostSources[f.Host] = append(hostSources[f.Host], c)
+				}
+			}
+		}
+		for _, f := range s.Files {
+			host, ok := strings.CutPrefix(f.Path, "cloud-init/")
+			host, yaml := strings.CutSuffix(host, ".yaml")
+			if f.Host != "" || f.Kind != (cloudinit.Gen{}).Kind() || !ok || !yaml {
+				continue
+			}
+			p := compile.OutPath(s.Stack.Name, f)
+			m := r.meta[p]
+			for _, c := range hostSources[host] {
+				if !slices.Contains(m.sources, c) {
+					m.sources = append(slices.Clip(m.sources), c)
+				}
+			}
+			r.meta[p] = m
 		}
 		r.meta[path.Join(s.Stack.Name, "manifest.json")] = fileMeta{kind: ManifestKind}
 	}
@@ -101,6 +139,10 @@ type FileDiff struct {
 	Noise        Noise    `json:"noise,omitempty"`
 	// Diff is the unified diff, empty when Noise is set.
 	Diff string `json:"diff,omitempty"`
+	// Sources are the changed stack fields this file is rendered from,
+	// where they are written (see SourceRef); only for files whose diff
+	// is shown.
+	Sources []SourceRef `json:"sources,omitempty"`
 }
 
 // HostDiff is every difference on one host of a stack. Host is empty
@@ -170,6 +212,10 @@ type Report struct {
 	// has the compiles.
 	Headroom []Headroom      `json:"headroom"`
 	Findings []FindingChange `json:"findings"`
+	// Cost is each priced stack's monthly estimate before → after, from
+	// the price table dated PricesAsOf; filled by Diff.
+	Cost       []CostChange `json:"cost"`
+	PricesAsOf string       `json:"prices_as_of"`
 	// Groups puts every changed host (not the stacks' own files) in one
 	// group of hosts whose change is the same to the byte.
 	Groups []HostGroup `json:"groups"`
@@ -209,7 +255,7 @@ func (g group) less(o group) int {
 
 // Compare reports every difference from base to head.
 func Compare(base, head *Rendering) (*Report, error) {
-	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}, Risks: []string{}, Headroom: []Headroom{}, Findings: []FindingChange{}}
+	rep := &Report{Hosts: []HostDiff{}, Groups: []HostGroup{}, Risks: []string{}, Headroom: []Headroom{}, Findings: []FindingChange{}, Cost: []CostChange{}, PricesAsOf: site.PricesAsOf}
 	risks := map[string]bool{}
 	inBase, inHead := map[group]bool{}, map[group]bool{}
 	for p := range base.Tree {
@@ -219,6 +265,7 @@ func Compare(base, head *Rendering) (*Report, error) {
 		inHead[groupOf(p)] = true
 	}
 	byGroup := map[group]*HostDiff{}
+	changes := map[string]*stackChange{}
 	paths := slices.Collect(maps.Keys(base.Tree))
 	paths = append(paths, slices.Collect(maps.Keys(head.Tree))...)
 	slices.Sort(paths)
@@ -247,6 +294,24 @@ func Compare(base, head *Rendering) (*Report, error) {
 		f, err := diffFile(p, old, cur, hadOld, hasCur, meta)
 		if err != nil {
 			return nil, err
+		}
+		if f.Noise == "" && len(meta.sources) > 0 {
+			sc := changes[g.stack]
+			if sc == nil {
+				sc = newStackChange(base.stacks[g.stack], head.stacks[g.stack])
+				changes[g.stack] = sc
+			}
+			src := meta.sources
+			switch {
+			case h.Host != "" && h.Status == Added:
+				// A new host's files are there because of its entry.
+				src = []string{"hosts." + h.Host}
+			case f.Status == Added && meta.kind == (cloudinit.Gen{}).Kind():
+				// So is its cloud-init document (its generator's own
+				// source, the host's entry).
+				src = src[:1]
+			}
+			f.Sources = sc.refs(src)
 		}
 		switch f.Status {
 		case Added:

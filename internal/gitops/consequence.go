@@ -284,6 +284,11 @@ func consequenceLines(rep *Report) string {
 	for _, h := range rep.Headroom {
 		fmt.Fprintf(&b, "- %s %s: %s → %s\n", mdEscape(h.Stack), h.Name, levelWords(h.Name, h.Before), levelWords(h.Name, h.After))
 	}
+	for _, c := range rep.Cost {
+		if c.Changed() {
+			fmt.Fprintf(&b, "- %s monthly cost: %s\n", mdEscape(c.Stack), costWords(c, "→", "−"))
+		}
+	}
 	for _, f := range rep.Findings {
 		rule := ""
 		if f.Rule != "" {
@@ -299,8 +304,11 @@ func consequenceLines(rep *Report) string {
 		}
 		fmt.Fprintf(&b, "- %s HA finding %s%s: %s%s%s\n", mdEscape(f.Stack), sev, f.Change, mdEscape(path), mdEscape(f.Message), rule)
 	}
-	if len(rep.Headroom)+len(rep.Findings) > 0 {
-		b.WriteString("\n")
+	if len(rep.Headroom)+len(rep.Findings)+changedCosts(rep) > 0 {
+		fmt.Fprintf(&b, "\n")
+	}
+	if changedCosts(rep) > 0 {
+		fmt.Fprintf(&b, "Costs are list prices of %s (machines and cloud load balancers), as in the runbook.\n\n", rep.PricesAsOf)
 	}
 	return b.String()
 }
@@ -314,6 +322,11 @@ func writeConsequences(w io.Writer, rep *Report) {
 	for _, h := range rep.Headroom {
 		fmt.Fprintf(w, "Headroom: %s %s: %s -> %s\n", h.Stack, h.Name, levelWords(h.Name, h.Before), levelWords(h.Name, h.After))
 	}
+	for _, c := range rep.Cost {
+		if c.Changed() {
+			fmt.Fprintf(w, "Monthly cost: %s: %s (list prices of %s)\n", c.Stack, costWords(c, "->", "-"), rep.PricesAsOf)
+		}
+	}
 	for _, f := range rep.Findings {
 		fmt.Fprintf(w, "HA finding %s: %s\n", f.Change, schema.Diagnostic{Path: f.Path, Severity: f.Severity, Message: f.Message, Rule: f.Rule}.String())
 	}
@@ -323,4 +336,15 @@ func writeConsequences(w io.Writer, rep *Report) {
 func mdEscape(s string) string {
 	r := strings.NewReplacer("\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "&", "&amp;", "|", "\\|")
 	return r.Replace(s)
+}
+
+// changedCosts counts the stacks whose estimate the change moves.
+func changedCosts(rep *Report) int {
+	n := 0
+	for _, c := range rep.Cost {
+		if c.Changed() {
+			n++
+		}
+	}
+	return n
 }

@@ -2,7 +2,10 @@ package gitops_test
 
 import (
 	"encoding/json"
+	"iter"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -204,3 +207,139 @@ balancer: {kind: "cloud", digitalocean: size_unit: 1, trusted_proxies: ["10.0.0.
 		t.Errorf("stack files: %+v", last)
 	}
 }
+
+// TestCost: a DigitalOcean stack's monthly estimate before → after, in
+// the JSON and the comment, from the runbook's price table: two
+// s-2vcpu-4gb droplets ($24) and a one-node load balancer ($12) is
+// $60.00; a third droplet and a bigger size for app1 make $156.00 ($96 + 2 × $24 + $12).
+func TestCost(t *testing.T) {
+	do := strings.Replace(webStack, "tls: mode: \"none\"\n", "tls: mode: \"none\"\nprovider: \"digitalocean\"\nregion: \"ams3\"\n", 1)
+	do = strings.ReplaceAll(do, "cores: 2, memory_mb: 2048", `size: "s-2vcpu-4gb"`)
+	do = strings.Replace(do, `balancer: kind: "cloud"`, `balancer: {kind: "cloud", trusted_proxies: ["10.0.0.0/16"]}`, 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/web.cue": do, "stacks/api.cue": apiStack})
+	r.commit("web")
+	head := strings.Replace(do, "\tapp2:", "\tapp3: {address: \"10.0.0.13\", roles: [\"app\"], size: \"s-2vcpu-4gb\"}\n\tapp2:", 1)
+	head = strings.Replace(head, `app1: {address: "10.0.0.11", roles: ["app"], size: "s-2vcpu-4gb"}`, `app1: {address: "10.0.0.11", roles: ["app"], size: "s-8vcpu-16gb"}`, 1)
+	r.write(map[string]string{"stacks/web.cue": head})
+	rep := diff(t, r, "HEAD")
+	got, err := json.Marshal(rep.Cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// api's provider is generic: no price list, no entry.
+	want := `[{"stack":"web","before":{"cents":6000,"monthly":"$60.00","unpriced":0},"after":{"cents":15600,"monthly":"$156.00","unpriced":0},"delta_cents":9600,"delta":"+$96.00"}]`
+	if string(got) != want {
+		t.Errorf("cost\n got %s\nwant %s", got, want)
+	}
+	if rep.PricesAsOf == "" {
+		t.Error("no prices_as_of")
+	}
+	md := markdown(t, rep)
+	if line := "- web monthly cost: $60.00 → $156.00 a month (+$96.00)\n"; !strings.Contains(md, line) {
+		t.Errorf("comment lacks %q:\n%s", line, md[:min(len(md), 1200)])
+	}
+	var text strings.Builder
+	if err := gitops.WriteText(&text, rep, gitops.TextOptions{Stat: true}); err != nil {
+		t.Fatal(err)
+	}
+	if line := "Monthly cost: web: $60.00 -> $156.00 a month (+$96.00)"; !strings.Contains(text.String(), line) {
+		t.Errorf("text lacks %q:\n%s", line, text.String())
+	}
+	// An edit that moves no price says nothing about cost.
+	r.commit("bigger")
+	r.write(map[string]string{"stacks/web.cue": strings.Replace(head, `working_dir: "/srv/app"`, `working_dir: "/srv/app", timeout: 45`, 1)})
+	rep = diff(t, r, "HEAD")
+	if md := markdown(t, rep); strings.Contains(md, "monthly cost") {
+		t.Errorf("cost line for an unchanged estimate:\n%s", md)
+	}
+	if len(rep.Cost) != 1 || rep.Cost[0].DeltaCents != 0 || rep.Cost[0].Before.Cents != 15600 {
+		t.Errorf("unchanged cost: %+v", rep.Cost)
+	}
+}
+
+// TestSources: each changed file names the changed stack fields it is
+// rendered from, at the line they are written; a file changed by a
+// field its generator does not name (HAProxy's backends, by a new app
+// host) names none.
+func TestSources(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": haStack})
+	r.commit("ha")
+	head := strings.Replace(haStack, "timeout: 30}", "timeout: 45}", 1)
+	head = strings.Replace(head, "\tapp3:", "\tapp4: {address: \"10.2.0.14\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n\tapp3:", 1)
+	r.write(map[string]string{"stacks/ha.cue": head})
+	rep := diff(t, r, "HEAD")
+	line := func(s, field string) int {
+		for i, l := range strings.Split(s, "\n") {
+			if strings.Contains(l, field) {
+				return i + 1
+			}
+		}
+		t.Fatalf("no %q in the stack", field)
+		return 0
+	}
+	appLine, app4Line := line(head, "timeout: 45"), line(head, "app4:")
+	files := map[string][]gitops.SourceRef{}
+	for _, h := range rep.Hosts {
+		for _, f := range h.Files {
+			files[f.Path] = f.Sources
+		}
+	}
+	check := func(p string, want ...string) {
+		t.Helper()
+		got, ok := files[p]
+		if !ok {
+			t.Fatalf("%s did not change; changed: %v", p, slices.Sorted(mapsKeys(files)))
+		}
+		var words []string
+		for _, r := range got {
+			words = append(words, r.String())
+		}
+		if !slices.Equal(words, want) {
+			t.Errorf("%s: sources %q, want %q", p, words, want)
+		}
+	}
+	timeout := "app.timeout (stacks/ha.cue:" + itoa(appLine) + ")"
+	check("ha/hosts/app1/etc/app/gunicorn.conf.py", timeout)
+	check("ha/hosts/app4/etc/app/gunicorn.conf.py", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
+	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg")
+	// A cloud-init document carries its host's files, and comes from
+	// what they come from; a new host's, from its entry.
+	check("ha/cloud-init/app1.yaml", timeout)
+	check("ha/cloud-init/app4.yaml", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
+	md := markdown(t, rep)
+	if want := "From `app.timeout` (stacks/ha.cue:" + itoa(appLine) + "):\n\n```diff\n--- a/ha/hosts/app1/etc/app/gunicorn.conf.py"; !strings.Contains(md, want) {
+		t.Errorf("comment lacks %q:\n%s", want, md)
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"sources":[{"field":"app.timeout","file":"stacks/ha.cue","line":` + itoa(appLine); !strings.Contains(string(raw), want) {
+		t.Errorf("JSON lacks %s", want)
+	}
+	var text strings.Builder
+	if err := gitops.WriteText(&text, rep, gitops.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "# ha/hosts/app1/etc/app/gunicorn.conf.py: from " + timeout + "\n"; !strings.Contains(text.String(), want) {
+		t.Errorf("text lacks %q", want)
+	}
+	// A host removed: its files are summarised, with no sources.
+	r.commit("app4")
+	gone := strings.Replace(head, "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
+	r.write(map[string]string{"stacks/ha.cue": gone})
+	rep = diff(t, r, "HEAD")
+	for _, h := range rep.Hosts {
+		for _, f := range h.Files {
+			if strings.Contains(f.Path, "app3") && len(f.Sources) > 0 {
+				t.Errorf("removed file with sources: %+v", f.Sources)
+			}
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func mapsKeys[M ~map[K]V, K comparable, V any](m M) iter.Seq[K] { return maps.Keys(m) }

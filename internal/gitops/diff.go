@@ -25,6 +25,7 @@ func (r *Repo) Diff(base Rev, st Stacks, today string) (*Report, error) {
 	}
 	rep.Headroom = headroomChanges(old, cur)
 	rep.Findings = findingChanges(old, cur)
+	rep.Cost = costChanges(old, cur)
 	rep.Base = RevInfo{Rev: base.Name, Commit: base.Commit.Hash.String()}
 	rep.Head = "working tree"
 	return rep, nil

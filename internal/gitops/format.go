@@ -41,8 +41,12 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	fmt.Fprintf(ew, "Rendered changes since %s:\n\n", baseWords(rep))
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STACK\tHOST\tADDED\tCHANGED\tREMOVED\tLINES\tIMPACT\tREBOOT")
-	for _, h := range rep.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t+%d -%d\t%s\t%s\n", h.Stack, hostCell(h.Host), h.FilesAdded, h.FilesChanged, h.FilesRemoved,
+	// Hosts whose change is the same to the byte share a row and one
+	// diff, as in the pull-request comment.
+	entries := mdEntries(rep)
+	for _, e := range entries {
+		h := e.h
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t+%d -%d\t%s\t%s\n", h.Stack, e.hostCell(), h.FilesAdded, h.FilesChanged, h.FilesRemoved,
 			h.LinesAdded, h.LinesRemoved, impactCell(h.Impact), yesNo(h.Reboot))
 	}
 	tw.Flush()
@@ -51,16 +55,48 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 	if o.Stat {
 		return ew.err
 	}
-	for _, h := range rep.Hosts {
+	for _, e := range entries {
+		h := e.h
+		if len(e.hosts) > 1 {
+			fmt.Fprintf(ew, "\n# same change on %s/%s: %d hosts; the diff shown is %s's\n", h.Stack, e.hostsWords(), len(e.hosts), h.Host)
+		}
 		if h.Status == Removed {
 			fmt.Fprintf(ew, "\n# %s: %s\n", h.Dir(), removedWords(h))
 			continue
 		}
+		fileGroups := h.FileGroups
+		if fileGroups == nil {
+			fileGroups = groupFiles(h)
+		}
+		inGroup := map[string]FileGroup{}
+		for _, g := range fileGroups {
+			for _, p := range g.Paths {
+				inGroup[p] = g
+			}
+		}
 		for _, f := range h.Files {
+			g, grouped := inGroup[f.Path]
+			if grouped && g.Paths[0] != f.Path {
+				continue
+			}
 			fmt.Fprintln(ew)
 			if f.Noise != "" {
-				fmt.Fprintf(ew, "# %s: %s\n", f.Path, noiseWords(f, "-"))
+				if grouped {
+					fmt.Fprintf(ew, "# %s (%d files): %s each\n", fileRange(g), len(g.Paths), noiseWords(f, "-"))
+				} else {
+					fmt.Fprintf(ew, "# %s: %s\n", f.Path, noiseWords(f, "-"))
+				}
 				continue
+			}
+			if grouped {
+				fmt.Fprintf(ew, "# same change in %d files, %s; the diff shown is %s's\n", len(g.Paths), fileRange(g), f.Path)
+			}
+			if len(f.Sources) > 0 {
+				src := sourceWords(f.Sources, 0)
+				if o.Escape {
+					src = escapeControl(src)
+				}
+				fmt.Fprintf(ew, "# %s: from %s\n", f.Path, src)
 			}
 			d := f.Diff
 			if o.Escape {
@@ -432,6 +468,9 @@ func mdSection(e mdEntry, full bool, room int) (string, int) {
 		if grouped {
 			fmt.Fprintf(&blk, "Same change in %d files, `%s`; the diff shown is `%s`'s:\n\n", len(g.Paths), fileRange(g), f.Path)
 		}
+		if len(f.Sources) > 0 {
+			fmt.Fprintf(&blk, "From %s:\n\n", mdSources(f.Sources))
+		}
 		fence := strings.Repeat("`", max(3, longestRun(f.Diff, '`')+1))
 		fmt.Fprintf(&blk, "%sdiff\n%s", fence, f.Diff)
 		if !strings.HasSuffix(f.Diff, "\n") {
@@ -495,4 +534,39 @@ func escapeControl(s string) string {
 
 func isEscaped(r rune) bool {
 	return r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r))
+}
+
+// mdSourceMax is how many stack fields a comment names per file; the
+// JSON report names them all.
+const mdSourceMax = 4
+
+// sourceWords lists the fields a file comes from; limit > 0 cuts the
+// list after limit fields.
+func sourceWords(refs []SourceRef, limit int) string {
+	var parts []string
+	for i, r := range refs {
+		if limit > 0 && i == limit {
+			parts = append(parts, fmt.Sprintf("%d more", len(refs)-i))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mdSources is sourceWords in Markdown: each field as code.
+func mdSources(refs []SourceRef) string {
+	var parts []string
+	for i, r := range refs {
+		if i == mdSourceMax {
+			parts = append(parts, fmt.Sprintf("%d more", len(refs)-i))
+			break
+		}
+		where := fmt.Sprintf("%s:%d", r.File, r.Line)
+		if r.Removed {
+			where = "removed; was " + where
+		}
+		parts = append(parts, fmt.Sprintf("`%s` (%s)", strings.ReplaceAll(r.Field, "`", "'"), html.EscapeString(where)))
+	}
+	return strings.Join(parts, ", ")
 }

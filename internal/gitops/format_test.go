@@ -242,7 +242,7 @@ func TestJSONShape(t *testing.T) {
 		t.Errorf("host keys %v", got)
 	}
 	f := doc.Hosts[3]["files"].([]any)[0].(map[string]any)
-	if got := keys(f); !slices.Equal(got, []string{"diff", "impact", "kind", "lines_added", "lines_removed", "path", "status"}) {
+	if got := keys(f); !slices.Equal(got, []string{"diff", "impact", "kind", "lines_added", "lines_removed", "path", "sources", "status"}) {
 		t.Errorf("file keys %v", got)
 	}
 	if f["kind"] != "gunicorn" || f["path"] != "web/hosts/app1/etc/app/gunicorn.conf.py" {

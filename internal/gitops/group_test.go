@@ -55,7 +55,7 @@ func TestMarkdownFleet(t *testing.T) {
 		"| fleet | app1…app499, app501…app1000 (999 hosts) | 0 | 1 | 0 | +2 −3 | reload app | no |\n",
 		"| fleet | app500 | 0 | 1 | 0 | +2 −3 | reload app | no |\n",
 		"<summary><code>fleet/app1…app499, app501…app1000</code> changed on 999 hosts: 0 added, 1 changed, 0 removed, +2 −3 each; reload app</summary>\n\n" +
-			"Same change on app1…app499, app501…app1000: 999 hosts. The diff shown is app1's.\n\n```diff\n--- a/fleet/hosts/app1/etc/app/gunicorn.conf.py\n",
+			"Same change on app1…app499, app501…app1000: 999 hosts. The diff shown is app1's.\n\nFrom `app.worker_class` (stacks/fleet.cue:1009):\n\n```diff\n--- a/fleet/hosts/app1/etc/app/gunicorn.conf.py\n",
 		" workers = 5\n-worker_class = \"sync\"\n+worker_class = \"gthread\"\n",
 		"--- a/fleet/hosts/app500/etc/app/gunicorn.conf.py\n",
 		" workers = 9\n-worker_class = \"sync\"\n+worker_class = \"gthread\"\n",
@@ -146,3 +146,37 @@ func TestMarkdownNoGrouping(t *testing.T) {
 	}
 }
 
+// TestTextGrouped: the terminal report groups hosts as the comment
+// does: one row and one diff for the hosts whose change is the same to
+// the byte, the outlier apart, and the cloud-init documents' shared
+// change shown once.
+func TestTextGrouped(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/fleet.cue": fleetStack(600, "")})
+	r.commit("fleet")
+	r.write(map[string]string{"stacks/fleet.cue": fleetStack(600, `, worker_class: "gthread"`)})
+	rep := diff(t, r, "HEAD")
+	var b strings.Builder
+	if err := gitops.WriteText(&b, rep, gitops.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{
+		"\nfleet  app1…app499, app501…app600 (599 hosts)  0      1        0        +2 -3 ",
+		"\nfleet  app500      ",
+		"\n# same change on fleet/app1…app499, app501…app600: 599 hosts; the diff shown is app1's\n",
+		"\n--- a/fleet/hosts/app1/etc/app/gunicorn.conf.py\n",
+		"\n--- a/fleet/hosts/app500/etc/app/gunicorn.conf.py\n",
+		"\n# same change in 599 files, fleet/cloud-init/{app1…app499, app501…app600}.yaml; the diff shown is fleet/cloud-init/app1.yaml's\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	if n := strings.Count(text, "\n--- a/"); n != 4 {
+		t.Errorf("%d diffs, want 4 (599 hosts, app500, their cloud-init documents):\n%s", n, text[:min(len(text), 3000)])
+	}
+	if len(text) > 16<<10 {
+		t.Errorf("text is %d bytes", len(text))
+	}
+}

@@ -46,6 +46,10 @@ type PublishOptions struct {
 	// (see Repo.Changes), so Source-Commit does not tell all.
 	SourceDirty bool
 	SSH         SSHOptions
+	// Rendered are the stacks tree was rendered from: with them, each
+	// stack's runbook page "what changed" (site.ChangesPage) is written
+	// against the branch's tip into the tree committed.
+	Rendered []*compile.Rendered
 }
 
 // Published is what Publish did.
@@ -208,6 +212,7 @@ func (r *Repo) Publish(source Rev, tree compile.Tree, opt PublishOptions) (*Publ
 	mem := memory.NewStorage()
 	layered := &layeredStorer{top: mem, base: d.repo.Storer}
 	var parentTree *object.Tree
+	var parentCommit *object.Commit
 	if !parent.IsZero() {
 		pc, err := object.GetCommit(d.repo.Storer, parent)
 		if err != nil {
@@ -216,6 +221,10 @@ func (r *Repo) Publish(source Rev, tree compile.Tree, opt PublishOptions) (*Publ
 		if parentTree, err = pc.Tree(); err != nil {
 			return nil, err
 		}
+		parentCommit = pc
+	}
+	if tree, err = withChanges(layered, tree, opt.Rendered, parentCommit, parentTree, opt, source); err != nil {
+		return nil, err
 	}
 	newHashes := map[string]plumbing.Hash{}
 	sub, err := writeTree(layered, tree, newHashes)

@@ -211,3 +211,76 @@
     block.appendChild(button);
   });
 })();
+
+// A search hit on a directive links to "#<file section>:<line>": the
+// listing's line is marked and scrolled into view. Listings keep their
+// lines as the text of one <pre>, so the line is found by counting
+// newlines and marked with a box laid over it.
+(function () {
+  "use strict";
+  function show() {
+    var old = document.querySelector(".line-mark");
+    if (old) {
+      old.parentNode.removeChild(old);
+    }
+    var m = /^#(.+):(\d+)$/.exec(decodeURIComponent(location.hash));
+    if (!m) {
+      return;
+    }
+    var sec = document.getElementById(m[1]);
+    var pre = sec && sec.querySelector(".listing pre");
+    if (!pre) {
+      return;
+    }
+    var want = parseInt(m[2], 10);
+    var walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    var line = 1;
+    var start = null;
+    var end = null;
+    var last = null;
+    var node;
+    while (!end && (node = walker.nextNode())) {
+      var t = node.nodeValue;
+      last = node;
+      for (var i = 0; i < t.length; i++) {
+        if (line === want && !start) {
+          start = [node, i];
+        }
+        if (t.charAt(i) === "\n") {
+          line++;
+          if (start) {
+            end = [node, i];
+            break;
+          }
+        }
+      }
+    }
+    if (!start) {
+      return;
+    }
+    if (!end) {
+      end = [last, last.nodeValue.length];
+    }
+    var range = document.createRange();
+    range.setStart(start[0], start[1]);
+    range.setEnd(end[0], end[1]);
+    var rects = range.getClientRects();
+    var r = rects.length ? rects[0] : range.getBoundingClientRect();
+    var box = pre.getBoundingClientRect();
+    var mark = document.createElement("div");
+    mark.className = "line-mark";
+    mark.setAttribute("data-line", String(want));
+    mark.setAttribute("data-text", range.toString());
+    mark.style.top = (r.top - box.top + pre.scrollTop) + "px";
+    mark.style.height = Math.max(r.height, 12) + "px";
+    mark.style.width = pre.scrollWidth + "px";
+    pre.appendChild(mark);
+    window.scrollTo(0, window.scrollY + r.top - window.innerHeight / 3);
+  }
+  window.addEventListener("hashchange", show);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", show);
+  } else {
+    show();
+  }
+})();

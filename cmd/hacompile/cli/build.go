@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 func newBuild() *cobra.Command {
 	var out string
 	var check, noCache bool
+	var output string
 	c := &cobra.Command{
 		Use:   "build [FILE|DIR]...",
 		Short: "Render stacks into out/",
@@ -37,127 +39,43 @@ what it wrote; other files stay). A non-empty OUT that hacompile did not
 write is refused.`,
 		Example: `  hacompile build
   hacompile build --check          # CI: fail when the committed out/ is stale
-  hacompile build stacks/shop.cue --out /tmp/out`,
+  hacompile build stacks/shop.cue --out /tmp/out
+  hacompile build --output json | jq '.stacks[] | select(.written > 0) | .name'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// One build writes an out/ at a time; --check waits for it.
-			defer outdir.LockOut(out, !check, func() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", out)
-			})()
-			key := ""
-			if !check && !noCache {
-				key = buildKey(cmd, args, out)
-				if rec, ok := outdir.LoadCache(out, key); key != "" && ok {
-					// Nothing changed since the last build: say what it
-					// would have said, without rendering.
-					for _, d := range rec.Findings {
-						fmt.Fprintln(cmd.ErrOrStderr(), d.String())
-					}
-					for _, s := range rec.Stacks {
-						printStackLine(cmd.OutOrStdout(), s, &outdir.Stats{Unchanged: s.Files})
-					}
-					return nil
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
+			}
+			rep := &buildReport{OK: true, Stacks: []buildStack{}, Removed: []buildStack{}, Diagnostics: []schema.Diagnostic{}}
+			err := runBuild(cmd, args, out, check, noCache, output == "text", rep)
+			if output == "text" {
+				if err == nil && !check {
+					rep.writeText(cmd.OutOrStdout())
 				}
-			}
-			// Named stack files build just their own directories of OUT:
-			// the other stacks' output and the runbook (which covers every
-			// stack) are left as they are.
-			named := namesFiles(args)
-			// What out holds is read while the stacks compile.
-			var listing *outdir.Listing
-			if !check && !named {
-				listing = outdir.StartListing(out)
-			}
-			// A full build keeps the stacks whose inputs and output are
-			// as its last build left them (--check and --no-cache render
-			// every stack).
-			c, err := compileBuild(cmd, args, out, !check && !noCache && !named)
-			if err != nil {
 				return err
 			}
-			res := c.res
-			rs := res.Rendered
-			var scope []string
-			if named {
-				for _, r := range rs {
-					scope = append(scope, r.Stack.Name)
+			var ue usageError
+			if errors.As(err, &ue) {
+				return err
+			}
+			if err != nil {
+				rep.OK = false
+				var se *schema.Error
+				switch {
+				case errors.As(err, &se):
+					rep.Diagnostics = se.Diags
+				case errors.Is(err, silentError{}):
+					// --check found out/ stale: rep.Check says how.
+				default:
+					rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
 				}
 			}
-			var stats map[string]*outdir.Stats
-			var stamps map[string]outdir.FileStamp // of all of out, when known
-			switch {
-			case check:
-				var tree compile.Tree
-				if scope != nil {
-					tree, err = compile.TreeOf(rs)
-				} else {
-					tree, err = site.OutTree(res)
-				}
-				if err != nil {
-					return err
-				}
-				return reportCheck(cmd, out, tree, scope)
-			case scope != nil:
-				tree, err := compile.TreeOf(rs)
-				if err != nil {
-					return err
-				}
-				if stats, err = outdir.Write(out, tree, scope...); err != nil {
-					return err
-				}
-			default:
-				if listing == nil {
-					listing = outdir.StartListing(out)
-				}
-				var rb *site.Runbook
-				if stats, stamps, rb, err = writeAll(listing, c); err != nil {
-					return err
-				}
-				recordStacks(out, c, rb, stamps)
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rep); err != nil {
+				return err
 			}
-			stdout := cmd.OutOrStdout()
-			names := make([]string, 0, len(c.names))
-			rec := &outdir.CacheRecord{Key: key, Findings: c.findings}
-			// Every file of the tree was either written or found unchanged.
-			count := func(top string) int {
-				st := statsOf(stats, top)
-				return st.Written + st.Unchanged
-			}
-			rendered := map[string]*compile.Rendered{}
-			for _, r := range rs {
-				rendered[r.Stack.Source] = r
-			}
-			for _, src := range c.names {
-				var sum outdir.StackSummary
-				if r := rendered[src]; r != nil {
-					sum = outdir.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
-				} else if k := c.kept[src]; k != nil {
-					sum = outdir.StackSummary{Name: k.Name, Hosts: k.Hosts, Files: count(k.Name)}
-				} else {
-					continue
-				}
-				if c.kept[src] != nil {
-					printStackLine(stdout, sum, statsOf(stats, sum.Name), " (kept: not rendered, unchanged since its last build)")
-				} else {
-					printStackLine(stdout, sum, statsOf(stats, sum.Name))
-				}
-				rec.Stacks = append(rec.Stacks, sum)
-				names = append(names, sum.Name)
-			}
-			if scope != nil {
-				fmt.Fprintf(stdout, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
-			} else if st := stats[site.Dir]; st != nil {
-				sum := outdir.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
-				printStackLine(stdout, sum, st)
-				rec.Stacks = append(rec.Stacks, sum)
-			}
-			names = append(names, site.Dir)
-			for _, top := range sortedStatKeys(stats) {
-				if !slices.Contains(names, top) && stats[top].Removed > 0 {
-					fmt.Fprintf(stdout, "%s: removed (%d files)\n", top, stats[top].Removed)
-				}
-			}
-			if key != "" {
-				outdir.StoreCache(out, rec, stamps)
+			if !rep.OK {
+				return silentError{}
 			}
 			return nil
 		},
@@ -165,20 +83,231 @@ write is refused.`,
 	c.Flags().StringVar(&out, "out", "out", "output directory")
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
 	c.Flags().BoolVar(&noCache, "no-cache", false, "render even when nothing changed since the last build")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json (what was written, unchanged and removed per stack, the findings, --check's files)")
 	addStrictFlag(c)
 	addStackFlags(c)
 	return c
 }
 
+// buildReport is what a build did, for --output json (and, line by
+// line, the text output).
+type buildReport struct {
+	OK bool `json:"ok"`
+	// Cached: nothing changed since the last build, which is reported
+	// again without rendering.
+	Cached bool         `json:"cached"`
+	Stacks []buildStack `json:"stacks"`
+	// Site is the runbook's line; null when it was not rebuilt (named
+	// stack files).
+	Site *buildStack `json:"site"`
+	// Removed are directories of out/ no longer built (a stack deleted),
+	// with the files removed.
+	Removed []buildStack `json:"removed_stacks"`
+	Totals  buildCounts  `json:"totals"`
+	// Check is --check's finding: out/'s files that differ.
+	Check       *buildCheck         `json:"check,omitempty"`
+	Diagnostics []schema.Diagnostic `json:"diagnostics"`
+}
+
+type buildCounts struct {
+	Written   int `json:"written"`
+	Unchanged int `json:"unchanged"`
+	Removed   int `json:"removed"`
+}
+
+type buildStack struct {
+	Name string `json:"name"`
+	// Hosts is -1 for the runbook and removed directories.
+	Hosts int `json:"hosts"`
+	Files int `json:"files"`
+	buildCounts
+	// Kept: not rendered, unchanged since its last build.
+	Kept bool `json:"kept"`
+}
+
+type buildCheck struct {
+	Stale   []string `json:"stale"`
+	Missing []string `json:"missing"`
+	Extra   []string `json:"extra"`
+}
+
+func (r *buildReport) add(s outdir.StackSummary, st *outdir.Stats, kept bool) buildStack {
+	b := buildStack{Name: s.Name, Hosts: s.Hosts, Files: s.Files, buildCounts: buildCounts{st.Written, st.Unchanged, st.Removed}, Kept: kept}
+	r.Totals.Written += st.Written
+	r.Totals.Unchanged += st.Unchanged
+	r.Totals.Removed += st.Removed
+	return b
+}
+
+// writeText is the build's one line per stack.
+func (r *buildReport) writeText(w io.Writer) {
+	for _, s := range r.Stacks {
+		sum, st := outdir.StackSummary{Name: s.Name, Hosts: s.Hosts, Files: s.Files}, &outdir.Stats{Written: s.Written, Unchanged: s.Unchanged, Removed: s.Removed}
+		if s.Kept {
+			printStackLine(w, sum, st, " (kept: not rendered, unchanged since its last build)")
+		} else {
+			printStackLine(w, sum, st)
+		}
+	}
+	if r.Site == nil && !r.Cached {
+		fmt.Fprintf(w, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
+	} else if r.Site.Files > 0 || r.Site.Removed > 0 {
+		printStackLine(w, outdir.StackSummary{Name: r.Site.Name, Hosts: -1}, &outdir.Stats{Written: r.Site.Written, Unchanged: r.Site.Unchanged, Removed: r.Site.Removed})
+	}
+	for _, s := range r.Removed {
+		fmt.Fprintf(w, "%s: removed (%d files)\n", s.Name, s.Removed)
+	}
+}
+
+// runBuild is build: it writes out (or, with check, compares it) and
+// fills rep; printFindings prints the HA findings to stderr as they are
+// known (text output), else they go into rep.
+func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, printFindings bool, rep *buildReport) error {
+	// One build writes an out/ at a time; --check waits for it.
+	defer outdir.LockOut(out, !check, func() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", out)
+	})()
+	key := ""
+	if !check && !noCache {
+		key = buildKey(cmd, args, out)
+		if rec, ok := outdir.LoadCache(out, key); key != "" && ok {
+			// Nothing changed since the last build: say what it
+			// would have said, without rendering.
+			rep.Cached = true
+			for _, d := range rec.Findings {
+				if printFindings {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+				}
+				rep.Diagnostics = append(rep.Diagnostics, d)
+			}
+			for _, s := range rec.Stacks {
+				b := rep.add(s, &outdir.Stats{Unchanged: s.Files}, false)
+				if s.Hosts < 0 {
+					rep.Site = &b
+				} else {
+					rep.Stacks = append(rep.Stacks, b)
+				}
+			}
+			return nil
+		}
+	}
+	// Named stack files build just their own directories of OUT:
+	// the other stacks' output and the runbook (which covers every
+	// stack) are left as they are.
+	named := namesFiles(args)
+	// What out holds is read while the stacks compile.
+	var listing *outdir.Listing
+	if !check && !named {
+		listing = outdir.StartListing(out)
+	}
+	// A full build keeps the stacks whose inputs and output are
+	// as its last build left them (--check and --no-cache render
+	// every stack).
+	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings)
+	if err != nil {
+		return err
+	}
+	rep.Diagnostics = append(rep.Diagnostics, c.findings...)
+	res := c.res
+	rs := res.Rendered
+	var scope []string
+	if named {
+		for _, r := range rs {
+			scope = append(scope, r.Stack.Name)
+		}
+	}
+	var stats map[string]*outdir.Stats
+	var stamps map[string]outdir.FileStamp // of all of out, when known
+	switch {
+	case check:
+		var tree compile.Tree
+		if scope != nil {
+			tree, err = compile.TreeOf(rs)
+		} else {
+			tree, err = site.OutTree(res)
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			rep.Stacks = append(rep.Stacks, buildStack{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: len(r.Files) + 1})
+		}
+		return reportCheck(cmd, out, tree, scope, printFindings, rep)
+	case scope != nil:
+		tree, err := compile.TreeOf(rs)
+		if err != nil {
+			return err
+		}
+		if stats, err = outdir.Write(out, tree, scope...); err != nil {
+			return err
+		}
+	default:
+		if listing == nil {
+			listing = outdir.StartListing(out)
+		}
+		var rb *site.Runbook
+		if stats, stamps, rb, err = writeAll(listing, c); err != nil {
+			return err
+		}
+		recordStacks(out, c, rb, stamps)
+	}
+	names := make([]string, 0, len(c.names))
+	rec := &outdir.CacheRecord{Key: key, Findings: c.findings}
+	// Every file of the tree was either written or found unchanged.
+	count := func(top string) int {
+		st := statsOf(stats, top)
+		return st.Written + st.Unchanged
+	}
+	rendered := map[string]*compile.Rendered{}
+	for _, r := range rs {
+		rendered[r.Stack.Source] = r
+	}
+	for _, src := range c.names {
+		var sum outdir.StackSummary
+		if r := rendered[src]; r != nil {
+			sum = outdir.StackSummary{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: count(r.Stack.Name)}
+		} else if k := c.kept[src]; k != nil {
+			sum = outdir.StackSummary{Name: k.Name, Hosts: k.Hosts, Files: count(k.Name)}
+		} else {
+			continue
+		}
+		rep.Stacks = append(rep.Stacks, rep.add(sum, statsOf(stats, sum.Name), c.kept[src] != nil))
+		rec.Stacks = append(rec.Stacks, sum)
+		names = append(names, sum.Name)
+	}
+	if scope == nil {
+		sum := outdir.StackSummary{Name: site.Dir, Hosts: -1, Files: count(site.Dir)}
+		b := rep.add(sum, statsOf(stats, site.Dir), false)
+		rep.Site = &b
+		if stats[site.Dir] != nil {
+			rec.Stacks = append(rec.Stacks, sum)
+		}
+	}
+	names = append(names, site.Dir)
+	for _, top := range sortedStatKeys(stats) {
+		if !slices.Contains(names, top) && stats[top].Removed > 0 {
+			rep.Removed = append(rep.Removed, rep.add(outdir.StackSummary{Name: top, Hosts: -1}, &outdir.Stats{Removed: stats[top].Removed}, false))
+		}
+	}
+	if key != "" {
+		outdir.StoreCache(out, rec, stamps)
+	}
+	return nil
+}
+
 // reportCheck is build --check: it lists every stale, missing and extra
 // file under out and fails when there is one.
-func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []string) error {
+func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []string, text bool, rep *buildReport) error {
 	d, err := outdir.Compare(out, tree, scope...)
 	if err != nil {
 		return err
 	}
+	rep.Check = &buildCheck{Stale: orEmpty(d.Stale), Missing: orEmpty(d.Missing), Extra: orEmpty(d.Extra)}
 	if d.Empty() {
 		return nil
+	}
+	if !text {
+		return silentError{}
 	}
 	stderr := cmd.ErrOrStderr()
 	for _, p := range d.Stale {
@@ -193,6 +322,13 @@ func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []stri
 	fmt.Fprintf(stderr, "hacompile: %s is out of date (%d stale, %d missing, %d extra)\nhacompile: hint: run 'hacompile build' and commit %s\n",
 		out, len(d.Stale), len(d.Missing), len(d.Extra), out)
 	return silentError{}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // writeAll makes out hold the whole tree of a compile: the kept stacks'

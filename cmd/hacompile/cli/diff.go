@@ -31,7 +31,11 @@ host. The base defaults to the merge base of HEAD and the default branch
 The text report is a table of each changed host (files added, changed and
 removed, lines, and what the change needs on the host: reload nginx, restart
 app, sysctl --system, daemon-reload, whether a reboot is needed) followed by
-unified diffs, coloured on a terminal unless NO_COLOR is set. Changes confined
+unified diffs, coloured on a terminal unless NO_COLOR is set. Hosts whose
+change is the same to the byte share one row and one diff ("same change on
+app1…app998: 998 hosts"). Each diff is headed by the stack lines that caused
+it: the changed fields its generator renders the file from, where they are
+written ("from app.timeout (stacks/shop.cue:41)"). Changes confined
 to generated headers, manifest checksums or runbook pages, and removed files,
 are summarised in one line instead of shown line by line.
 
@@ -40,9 +44,11 @@ Every output also says what the change does beyond its lines: risk labels
 balancer's files or a cloud balancer's members change; decommission: a host
 goes; failover-change: keepalived's files change), the limits it moves before
 → after (database connections against max_connections, concurrent requests
-against capacity.target_concurrency) and the HA findings (warnings, waived
-ones) that appear or disappear. In JSON: "risks" (also per host), "headroom"
-and "findings", so CI can gate a merge on them.
+against capacity.target_concurrency), the HA findings (warnings, waived
+ones) that appear or disappear, and each stack's monthly cost estimate
+before → after from the runbook's dated price table. In JSON: "risks" (also
+per host), "headroom", "findings", "cost" and each file's "sources", so CI
+can gate a merge on them.
 
 --output json prints the report as a document, with "groups": the changed
 hosts of each stack put together when their change is the same to the byte.

@@ -34,7 +34,7 @@ type compiled struct {
 // compileBuild compiles the stacks args name for a build into out, with
 // the per-stack records when keep is set (a build without --check or
 // --no-cache), prints the HA rules' findings and applies --strict.
-func compileBuild(cmd *cobra.Command, args []string, out string, keep bool) (*compiled, error) {
+func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool) (*compiled, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -93,8 +93,10 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep bool) (*co
 			}
 		}
 	}
-	for _, d := range c.findings {
-		fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+	if printFindings {
+		for _, d := range c.findings {
+			fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+		}
 	}
 	return c, nil
 }

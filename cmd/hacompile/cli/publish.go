@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,6 +24,7 @@ func newPublish() *cobra.Command {
 	var o gitops.PublishOptions
 	var author, committer, date string
 	var allowDirty bool
+	var output string
 	c := &cobra.Command{
 		Use:   "publish [FILE|DIR]...",
 		Short: "Commit the rendered out/ tree to a branch and push it",
@@ -33,7 +35,10 @@ remote (--repo URL, always pushed). The commit's tree is the rendered tree at
 the branch root, or under --prefix with the rest of the branch kept; its parent
 is the branch's tip; its message names the stacks and hosts that changed and
 ends with Source-Commit: and Hacompile-Version: trailers. When the branch
-already holds that tree, nothing is committed.
+already holds that tree, nothing is committed. One page differs from
+build's: each stack's runbook page "What changed" (stacks/<stack>/changes.html)
+is filled in with what the stack's rendered files changed since the branch's
+tip, the revision published before.
 
 The commit is reproducible: author, committer and date come from the flags,
 the date from --date, else SOURCE_DATE_EPOCH, else the source commit's date,
@@ -50,104 +55,151 @@ the key comes from -i/--identity, else the ssh-agent.`,
 		Example: `  hacompile publish                                # commit to the branch "rendered" here
   hacompile publish --push                         # ... and push it to origin
   hacompile publish --repo ../deploy --prefix out  # into another clone, under out/
-  hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main`,
+  hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main
+  hacompile publish --output json | jq -r .commit`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("ssh-key") {
-				fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
-			if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || o.Branch == "" {
-				return usageError{fmt.Errorf("--branch: %q is not a valid branch name", o.Branch)}
-			}
-			if o.Prefix != "" && (!fs.ValidPath(o.Prefix) || o.Prefix == ".") {
-				return usageError{fmt.Errorf("--prefix: want a clean relative path such as out or rendered/prod, got %q", o.Prefix)}
-			}
-			au, err := parseSignature("--author", author)
-			if err != nil {
-				return err
-			}
-			co := au
-			if committer != "" {
-				if co, err = parseSignature("--committer", committer); err != nil {
+			text := output == "text"
+			rep := &publishReport{Branch: o.Branch, Stacks: []publishStack{}, Diagnostics: []schema.Diagnostic{}}
+			err := func() error {
+				if cmd.Flags().Changed("ssh-key") {
+					fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
+				}
+				if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || o.Branch == "" {
+					return usageError{fmt.Errorf("--branch: %q is not a valid branch name", o.Branch)}
+				}
+				if o.Prefix != "" && (!fs.ValidPath(o.Prefix) || o.Prefix == ".") {
+					return usageError{fmt.Errorf("--prefix: want a clean relative path such as out or rendered/prod, got %q", o.Prefix)}
+				}
+				au, err := parseSignature("--author", author)
+				if err != nil {
 					return err
 				}
-			}
-			var fixed time.Time
-			if date != "" {
-				var ok bool
-				if fixed, ok = parseDate(date); !ok {
-					return usageError{fmt.Errorf("--date: want seconds since 1970 or an RFC 3339 time, got %q", date)}
-				}
-			}
-
-			repo, st, err := repoStacks(cmd, args)
-			if err != nil {
-				return err
-			}
-			source, err := repo.Head()
-			if errors.Is(err, gitops.ErrNoCommits) {
-				return errors.New("nothing to publish from: the repository has no commits yet (publish records the source commit)")
-			}
-			if err != nil {
-				return err
-			}
-			stderr := cmd.ErrOrStderr()
-			changes, err := repo.Changes(st.Args)
-			if err != nil {
-				return err
-			}
-			if len(changes) > 0 && !allowDirty {
-				fmt.Fprintf(stderr, "hacompile: refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe:\n", source.Short())
-				for _, c := range changes {
-					fmt.Fprintf(stderr, "  %s\n", c)
-				}
-				fmt.Fprintln(stderr, "hacompile: hint: commit them first, or pass --allow-dirty")
-				return silentError{}
-			}
-			o.SourceDirty = len(changes) > 0
-
-			when, err := commitDate(fixed, source)
-			if err != nil {
-				return err
-			}
-			au.When, co.When = when, when
-			o.Author, o.Committer = au, co
-
-			res, err := repo.RenderWorktree(st, time.Now().UTC().Format(time.DateOnly), false)
-			if err != nil {
-				var se *schema.Error
-				if errors.As(err, &se) {
-					fmt.Fprintln(stderr, "hacompile: refusing to publish: the stacks do not vet:")
-					for _, d := range se.Diags {
-						fmt.Fprintln(stderr, d.String())
+				co := au
+				if committer != "" {
+					if co, err = parseSignature("--committer", committer); err != nil {
+						return err
 					}
+				}
+				var fixed time.Time
+				if date != "" {
+					var ok bool
+					if fixed, ok = parseDate(date); !ok {
+						return usageError{fmt.Errorf("--date: want seconds since 1970 or an RFC 3339 time, got %q", date)}
+					}
+				}
+
+				repo, st, err := repoStacks(cmd, args)
+				if err != nil {
+					return err
+				}
+				source, err := repo.Head()
+				if errors.Is(err, gitops.ErrNoCommits) {
+					return errors.New("nothing to publish from: the repository has no commits yet (publish records the source commit)")
+				}
+				if err != nil {
+					return err
+				}
+				stderr := cmd.ErrOrStderr()
+				changes, err := repo.Changes(st.Args)
+				if err != nil {
+					return err
+				}
+				rep.Source = source.Commit.Hash.String()
+				if len(changes) > 0 && !allowDirty {
+					if !text {
+						rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error",
+							Message: fmt.Sprintf("refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe: %s", source.Short(), strings.Join(changes, ", "))})
+						return silentError{}
+					}
+					fmt.Fprintf(stderr, "hacompile: refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe:\n", source.Short())
+					for _, c := range changes {
+						fmt.Fprintf(stderr, "  %s\n", c)
+					}
+					fmt.Fprintln(stderr, "hacompile: hint: commit them first, or pass --allow-dirty")
 					return silentError{}
 				}
-				return err
-			}
-			for _, d := range res.Findings {
-				fmt.Fprintln(stderr, d.String())
-			}
-			tree, err := site.OutTree(res)
-			if err != nil {
-				return err
-			}
-			pub, err := repo.Publish(source, tree, o)
-			if err != nil {
-				return err
-			}
-			stdout := cmd.OutOrStdout()
-			if pub.Committed {
-				hosts := 0
-				for _, c := range pub.Changes {
-					hosts += len(c.Added) + len(c.Changed) + len(c.Removed)
+				rep.SourceDirty = len(changes) > 0
+				o.SourceDirty = len(changes) > 0
+
+				when, err := commitDate(fixed, source)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(stdout, "published %s on %s: %d %s, %d %s changed (source %s)\n", pub.Tip.String()[:12], pub.Where,
-					len(pub.Changes), countNoun(len(pub.Changes), "stack", "stacks"), hosts, countNoun(hosts, "host", "hosts"), source.Short())
-			} else {
-				fmt.Fprintf(stdout, "%s is up to date at %s: nothing to publish\n", pub.Where, pub.Tip.String()[:12])
+				au.When, co.When = when, when
+				o.Author, o.Committer = au, co
+
+				res, err := repo.RenderWorktree(st, time.Now().UTC().Format(time.DateOnly), false)
+				if err != nil {
+					var se *schema.Error
+					if errors.As(err, &se) && !text {
+						rep.Diagnostics = append(rep.Diagnostics, se.Diags...)
+						return silentError{}
+					}
+					if errors.As(err, &se) {
+						fmt.Fprintln(stderr, "hacompile: refusing to publish: the stacks do not vet:")
+						for _, d := range se.Diags {
+							fmt.Fprintln(stderr, d.String())
+						}
+						return silentError{}
+					}
+					return err
+				}
+				for _, d := range res.Findings {
+					if text {
+						fmt.Fprintln(stderr, d.String())
+					}
+					rep.Diagnostics = append(rep.Diagnostics, d)
+				}
+				tree, err := site.OutTree(res)
+				if err != nil {
+					return err
+				}
+				o.Rendered = res.Rendered
+				pub, err := repo.Publish(source, tree, o)
+				if err != nil {
+					return err
+				}
+				rep.fill(pub)
+				if !text {
+					return nil
+				}
+				stdout := cmd.OutOrStdout()
+				if pub.Committed {
+					hosts := 0
+					for _, c := range pub.Changes {
+						hosts += len(c.Added) + len(c.Changed) + len(c.Removed)
+					}
+					fmt.Fprintf(stdout, "published %s on %s: %d %s, %d %s changed (source %s)\n", pub.Tip.String()[:12], pub.Where,
+						len(pub.Changes), countNoun(len(pub.Changes), "stack", "stacks"), hosts, countNoun(hosts, "host", "hosts"), source.Short())
+				} else {
+					fmt.Fprintf(stdout, "%s is up to date at %s: nothing to publish\n", pub.Where, pub.Tip.String()[:12])
+				}
+				if pub.Pushed {
+					fmt.Fprintf(stdout, "pushed %s\n", o.Branch)
+				}
+				return nil
+			}()
+			if text {
+				return err
 			}
-			if pub.Pushed {
-				fmt.Fprintf(stdout, "pushed %s\n", o.Branch)
+			var ue usageError
+			if errors.As(err, &ue) {
+				return err
+			}
+			rep.OK = err == nil
+			if err != nil && !errors.Is(err, silentError{}) {
+				rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+			if !rep.OK {
+				return silentError{}
 			}
 			return nil
 		},
@@ -161,6 +213,7 @@ the key comes from -i/--identity, else the ssh-agent.`,
 	f.StringVar(&author, "author", "hacompile <hacompile@localhost>", `commit author, "Name <email>"`)
 	f.StringVar(&committer, "committer", "", `committer, "Name <email>" (default: the author)`)
 	f.StringVar(&date, "date", "", "commit date: seconds since 1970 or RFC 3339 (default: SOURCE_DATE_EPOCH, else the source commit's date)")
+	f.StringVarP(&output, "output", "o", "text", "output format: text, or json (the commit, the stacks and hosts changed, the findings)")
 	f.BoolVar(&allowDirty, "allow-dirty", false, "publish even with uncommitted changes (the commit says Source-Dirty: true)")
 	// The same names and types as push's SSH flags.
 	f.StringVarP(&o.SSH.KeyFile, "identity", "i", "", "private key file for ssh:// remotes (default: the ssh-agent)")
@@ -170,6 +223,52 @@ the key comes from -i/--identity, else the ssh-agent.`,
 	_ = f.MarkHidden("ssh-key")
 	addStackFlags(c)
 	return c
+}
+
+// publishReport is publish --output json.
+type publishReport struct {
+	OK bool `json:"ok"`
+	// Committed is false when the branch already held the tree.
+	Committed bool   `json:"committed"`
+	Pushed    bool   `json:"pushed"`
+	Branch    string `json:"branch"`
+	// Where names the branch and repository.
+	Where string `json:"where"`
+	// Commit is the branch's tip afterwards, Parent the one before ("" for
+	// a new branch).
+	Commit      string `json:"commit"`
+	Parent      string `json:"parent"`
+	Source      string `json:"source_commit"`
+	SourceDirty bool   `json:"source_dirty"`
+	// Stacks are the stacks that differ from the parent's tree.
+	Stacks  []publishStack `json:"stacks"`
+	Summary struct {
+		StacksChanged int `json:"stacks_changed"`
+		HostsChanged  int `json:"hosts_changed"`
+	} `json:"summary"`
+	Diagnostics []schema.Diagnostic `json:"diagnostics"`
+}
+
+type publishStack struct {
+	Stack      string   `json:"stack"`
+	Status     string   `json:"status"`
+	Added      []string `json:"added"`
+	Changed    []string `json:"changed"`
+	Removed    []string `json:"removed"`
+	StackFiles bool     `json:"stack_files"`
+}
+
+func (r *publishReport) fill(pub *gitops.Published) {
+	r.Committed, r.Pushed, r.Where = pub.Committed, pub.Pushed, pub.Where
+	r.Commit = pub.Tip.String()
+	if !pub.Parent.IsZero() {
+		r.Parent = pub.Parent.String()
+	}
+	for _, c := range pub.Changes {
+		r.Stacks = append(r.Stacks, publishStack{Stack: c.Stack, Status: string(c.Status), Added: orEmpty(c.Added), Changed: orEmpty(c.Changed), Removed: orEmpty(c.Removed), StackFiles: c.StackFiles})
+		r.Summary.HostsChanged += len(c.Added) + len(c.Changed) + len(c.Removed)
+	}
+	r.Summary.StacksChanged = len(pub.Changes)
 }
 
 // signature parses "Name <email>".
