@@ -192,7 +192,7 @@ func (d *dialer) authMethods(e Endpoint) ([]ssh.AuthMethod, error) {
 type conn struct {
 	ep      Endpoint
 	timeout time.Duration
-	raw     io.Closer // the TCP connection, or the local sftp-server
+	raw     io.Closer   // the TCP connection, or the local sftp-server
 	ssh     *ssh.Client // nil for a local target
 	sftp    *sftp.Client
 
