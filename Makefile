@@ -20,7 +20,7 @@ FUZZTIME ?= 30s
 # debootstrap for the Debian 13 root (make roots) and the system test's
 # images, systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
-	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
+	docker-registry skopeo cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis keepalived curl awscli \
 	pgbouncer postgresql postgresql-client prometheus-postgres-exporter rabbitmq-server \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
