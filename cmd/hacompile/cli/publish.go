@@ -23,6 +23,7 @@ func newPublish() *cobra.Command {
 	var o gitops.PublishOptions
 	var author, committer, date string
 	var allowDirty bool
+	var of ociFlags
 	c := &cobra.Command{
 		Use:   "publish [FILE|DIR]...",
 		Short: "Commit the rendered out/ tree to a branch and push it",
@@ -42,6 +43,20 @@ so publishing the same source twice gives the same commit hash.
 Publish refuses stacks that do not vet, and a working tree with uncommitted
 changes (which Source-Commit would not describe) unless --allow-dirty.
 
+--oci REGISTRY/REPOSITORY:TAG publishes to an OCI registry instead (the pull
+half of delivery: hosts converge with 'hacompile apply'): each host's files as
+one artifact tagged TAG-<stack>-<host>, whose config lists every file with its
+manifest entry (mode, owner, validate and reload commands) and whose layers
+are the distinct file contents, so identical hosts share every blob and a
+blob the registry has is not uploaded again. The same files give the same
+manifest digest (no time in it; the source commit is annotated as
+org.opencontainers.image.revision). Each artifact is signed with --sign-key,
+cosign-compatibly (a simple-signing payload at tag sha256-<hex>.sig), which
+cosign verify --key and a containers-policy.json sigstoreSigned requirement
+accept. Channels are tags: publish to :canary, then to :stable (the same
+digests: only tags move, and the signatures stay valid). Registry
+credentials come from the Docker config (docker login, oras login).
+
 --push pushes the branch to --remote of the destination repository, after
 fetching its tip so the new commit extends it. Remotes are file:// or ssh://;
 ssh host keys are verified against known_hosts (--known-hosts, else
@@ -50,8 +65,12 @@ the key comes from -i/--identity, else the ssh-agent.`,
 		Example: `  hacompile publish                                # commit to the branch "rendered" here
   hacompile publish --push                         # ... and push it to origin
   hacompile publish --repo ../deploy --prefix out  # into another clone, under out/
-  hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main`,
+  hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main
+  hacompile publish --oci registry.example.com/ops/shop:canary --sign-key hacompile.key`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := of.check(cmd); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("ssh-key") {
 				fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
 			}
@@ -127,6 +146,13 @@ the key comes from -i/--identity, else the ssh-agent.`,
 			for _, d := range res.Findings {
 				fmt.Fprintln(stderr, d.String())
 			}
+			if of.ref != "" {
+				rev := source.Commit.Hash.String()
+				if o.SourceDirty {
+					rev += "-dirty"
+				}
+				return publishOCI(cmd, &of, res, rev)
+			}
 			tree, err := site.OutTree(res)
 			if err != nil {
 				return err
@@ -168,6 +194,7 @@ the key comes from -i/--identity, else the ssh-agent.`,
 	// --identity's former name.
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "")
 	_ = f.MarkHidden("ssh-key")
+	of.register(c)
 	addStackFlags(c)
 	return c
 }
