@@ -20,7 +20,7 @@ FUZZTIME ?= 30s
 # debootstrap for the Debian 13 root (make roots) and the system test's
 # images, systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
-	docker-registry skopeo cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
+	docker-registry cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis keepalived curl awscli \
 	pgbouncer postgresql postgresql-client prometheus-postgres-exporter rabbitmq-server \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
@@ -58,6 +58,7 @@ roots: tools
 	@for r in $(ROOT_RELEASES); do \
 	  $(GO) run ./internal/debroot/ensure_main.go $$r || { [ "$$CI" != true ] && echo "make: no $$r root; its tests will skip"; } || exit 1; \
 	done
+	@$(GO) run ./internal/debroot/ensure_main.go debian-13 -verifier || { [ "$$CI" != true ] && echo "make: no debian-13 root with skopeo; TestSkopeoVerifies will skip"; } || exit 1
 
 test: tools roots
 	$(GO) test -count=1 ./...

@@ -32,7 +32,7 @@ func TestSkopeoVerifies(t *testing.T) {
 		testtool.Require(t, tool[0], tool[1])
 	}
 	var log bytes.Buffer
-	root, err := debroot.Ensure(skopeoRelease, []string{"skopeo"}, &log)
+	root, err := debroot.Ensure(skopeoRelease, debroot.VerifierPackages, &log)
 	if err != nil {
 		testtool.Missing(t, fmt.Sprintf("no %s root with skopeo: %v\n%s", skopeoRelease, err, log.String()))
 	}
