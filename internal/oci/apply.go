@@ -55,6 +55,9 @@ type ApplyResult struct {
 type PullState struct {
 	Ref         string    `json:"ref"`
 	Digest      string    `json:"digest,omitempty"` // the artifact last applied
+	// Available is the digest the tag pointed at in the last attempt
+	// that resolved it: when it is not Digest, the host is behind.
+	Available   string    `json:"available,omitempty"`
 	Generation  int       `json:"generation,omitempty"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
@@ -155,6 +158,9 @@ func (o ApplyOptions) record(res *ApplyResult, applyErr error) error {
 	}
 	now := o.now().UTC().Truncate(time.Second)
 	st.Ref, st.LastAttempt = o.Ref.String(), now
+	if res.Pulled != nil {
+		st.Available = res.Pulled.Digest.String()
+	}
 	if applyErr != nil {
 		st.Failures++
 		st.Consecutive++
@@ -183,27 +189,33 @@ func (o ApplyOptions) record(res *ApplyResult, applyErr error) error {
 	if err := os.MkdirAll(filepath.Dir(mf), push.DirMode); err != nil {
 		return err
 	}
-	return writeFileAtomic(mf, []byte(Metrics(o.Stack, o.Host, st)), 0o644)
+	return writeFileAtomic(mf, []byte(Metrics(st)), 0o644)
 }
 
 // Metrics is the node_exporter textfile of a host's PullState.
-func Metrics(stack, host string, st PullState) string {
+func Metrics(st PullState) string {
 	var b strings.Builder
-	l := fmt.Sprintf(`stack=%q,host=%q`, stack, host)
+	// No host or stack label: node_exporter's target labels name the
+	// host, and a scraped label of the same name would be renamed.
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "0"
 		}
 		return strconv.FormatInt(t.Unix(), 10)
 	}
-	fmt.Fprintf(&b, "# HELP hacompile_applied_generation The push generation the last successful apply left on the host.\n# TYPE hacompile_applied_generation gauge\nhacompile_applied_generation{%s} %d\n", l, st.Generation)
+	fmt.Fprintf(&b, "# HELP hacompile_applied_generation The push generation the last successful apply left on the host.\n# TYPE hacompile_applied_generation gauge\nhacompile_applied_generation %d\n", st.Generation)
 	if st.Digest != "" {
-		fmt.Fprintf(&b, "# HELP hacompile_applied_info The artifact the host last applied, as its digest and the reference it followed.\n# TYPE hacompile_applied_info gauge\nhacompile_applied_info{%s,digest=%q,ref=%q} 1\n", l, st.Digest, st.Ref)
+		fmt.Fprintf(&b, "# HELP hacompile_applied_info The artifact the host last applied, as its digest and the reference it followed.\n# TYPE hacompile_applied_info gauge\nhacompile_applied_info{digest=%q,ref=%q} 1\n", st.Digest, st.Ref)
 	}
-	fmt.Fprintf(&b, "# HELP hacompile_apply_last_success_timestamp_seconds When the last apply succeeded (0: never).\n# TYPE hacompile_apply_last_success_timestamp_seconds gauge\nhacompile_apply_last_success_timestamp_seconds{%s} %s\n", l, ts(st.LastSuccess))
-	fmt.Fprintf(&b, "# HELP hacompile_apply_last_attempt_timestamp_seconds When the last apply ran.\n# TYPE hacompile_apply_last_attempt_timestamp_seconds gauge\nhacompile_apply_last_attempt_timestamp_seconds{%s} %s\n", l, ts(st.LastAttempt))
-	fmt.Fprintf(&b, "# HELP hacompile_apply_failures_total Applies that failed.\n# TYPE hacompile_apply_failures_total counter\nhacompile_apply_failures_total{%s} %d\n", l, st.Failures)
-	fmt.Fprintf(&b, "# HELP hacompile_apply_consecutive_failures Applies that failed since the last success.\n# TYPE hacompile_apply_consecutive_failures gauge\nhacompile_apply_consecutive_failures{%s} %d\n", l, st.Consecutive)
+	behind := 0
+	if st.Available != "" && st.Available != st.Digest {
+		behind = 1
+	}
+	fmt.Fprintf(&b, "# HELP hacompile_apply_behind 1 when the followed tag points at an artifact other than the one applied (a newer one not applied yet, or one that failed).\n# TYPE hacompile_apply_behind gauge\nhacompile_apply_behind %d\n", behind)
+	fmt.Fprintf(&b, "# HELP hacompile_apply_last_success_timestamp_seconds When the last apply succeeded (0: never).\n# TYPE hacompile_apply_last_success_timestamp_seconds gauge\nhacompile_apply_last_success_timestamp_seconds %s\n", ts(st.LastSuccess))
+	fmt.Fprintf(&b, "# HELP hacompile_apply_last_attempt_timestamp_seconds When the last apply ran.\n# TYPE hacompile_apply_last_attempt_timestamp_seconds gauge\nhacompile_apply_last_attempt_timestamp_seconds %s\n", ts(st.LastAttempt))
+	fmt.Fprintf(&b, "# HELP hacompile_apply_failures_total Applies that failed.\n# TYPE hacompile_apply_failures_total counter\nhacompile_apply_failures_total %d\n", st.Failures)
+	fmt.Fprintf(&b, "# HELP hacompile_apply_consecutive_failures Applies that failed since the last success.\n# TYPE hacompile_apply_consecutive_failures gauge\nhacompile_apply_consecutive_failures %d\n", st.Consecutive)
 	return b.String()
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/oci/ocitest"
 	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/internal/testtool"
 )
 
 func stackSrc(workers int) string {
@@ -274,10 +276,17 @@ func TestPublishApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`hacompile_applied_generation{stack="fleet",host="app1"} 1`, `hacompile_applied_info{stack="fleet",host="app1",digest="` + packs[0].Digest.String(), `hacompile_apply_failures_total{stack="fleet",host="app1"} 0`} {
+	for _, want := range []string{"\nhacompile_applied_generation 1\n", `hacompile_applied_info{digest="` + packs[0].Digest.String(), "\nhacompile_apply_failures_total 0\n", "\nhacompile_apply_behind 0\n"} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
+	}
+	// The exposition format as Prometheus's own linter reads it.
+	promtool := testtool.Require(t, "promtool", "prometheus")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(m)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s\n%s", err, out, m)
 	}
 }
 
@@ -302,7 +311,7 @@ func TestApplyRefusals(t *testing.T) {
 			t.Fatalf("%s: err = %v, want %q", host, err, want)
 		}
 		m, _ := os.ReadFile(filepath.Join(f.root, host, "var/lib/prometheus/node-exporter/hacompile.prom"))
-		if !strings.Contains(string(m), `hacompile_apply_failures_total{stack="fleet",host="`+host+`"} 1`) {
+		if !strings.Contains(string(m), "\nhacompile_apply_failures_total 1\n") || !strings.Contains(string(m), "\nhacompile_apply_behind 1\n") {
 			t.Errorf("%s: the failure is not counted:\n%s", host, m)
 		}
 	}

@@ -305,7 +305,9 @@ type PullOptions struct {
 
 // Pull resolves the host's tag under ref, verifies its signature
 // before fetching anything else, then fetches the manifest, config and
-// file blobs by digest, each checked against its sha256.
+// file blobs by digest, each checked against its sha256. Once the tag
+// is resolved, the Pulled (with its Tag and Digest) is returned even
+// with an error, so the caller can say which artifact failed.
 func Pull(ctx context.Context, repo *remote.Repository, ref Ref, o PullOptions) (*Pulled, error) {
 	tag, err := HostTag(ref.Tag, o.Stack, o.Host)
 	if err != nil {
@@ -318,38 +320,38 @@ func Pull(ctx context.Context, repo *remote.Repository, ref Ref, o PullOptions) 
 	if desc.MediaType != ocispec.MediaTypeImageManifest {
 		return nil, fmt.Errorf("%s:%s is a %s, not a host artifact's manifest", ref.Name(), tag, desc.MediaType)
 	}
+	p := &Pulled{Tag: tag, Digest: desc.Digest, Files: map[string][]byte{}}
 	if err := verifySignature(ctx, repo, ref.Name(), desc.Digest, o.Key); err != nil {
-		return nil, fmt.Errorf("%s:%s: %w", ref.Name(), tag, err)
+		return p, fmt.Errorf("%s:%s: %w", ref.Name(), tag, err)
 	}
 	rc, err := repo.Fetch(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return p, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
 	mb, err := readVerified(rc, desc, 4<<20)
 	if err != nil {
-		return nil, fmt.Errorf("the manifest of %s: %w", tag, err)
+		return p, fmt.Errorf("the manifest of %s: %w", tag, err)
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, fmt.Errorf("the manifest of %s: %w", tag, err)
+		return p, fmt.Errorf("the manifest of %s: %w", tag, err)
 	}
 	if m.Config.MediaType != ConfigMediaType {
-		return nil, fmt.Errorf("%s: config media type %q, want %s: not a hacompile host artifact", tag, m.Config.MediaType, ConfigMediaType)
+		return p, fmt.Errorf("%s: config media type %q, want %s: not a hacompile host artifact", tag, m.Config.MediaType, ConfigMediaType)
 	}
 	rc, err = repo.Fetch(ctx, m.Config)
 	if err != nil {
-		return nil, fmt.Errorf("fetch the config %s: %w", m.Config.Digest, err)
+		return p, fmt.Errorf("fetch the config %s: %w", m.Config.Digest, err)
 	}
 	cb, err := readVerified(rc, m.Config, 16<<20)
 	if err != nil {
-		return nil, fmt.Errorf("the config of %s: %w", tag, err)
+		return p, fmt.Errorf("the config of %s: %w", tag, err)
 	}
-	p := &Pulled{Tag: tag, Digest: desc.Digest, Files: map[string][]byte{}}
 	if err := json.Unmarshal(cb, &p.Config); err != nil {
-		return nil, fmt.Errorf("the config of %s: %w", tag, err)
+		return p, fmt.Errorf("the config of %s: %w", tag, err)
 	}
 	if p.Config.Stack != o.Stack || p.Config.Host != o.Host {
-		return nil, fmt.Errorf("%s holds the files of %s/%s, not %s/%s", tag, p.Config.Stack, p.Config.Host, o.Stack, o.Host)
+		return p, fmt.Errorf("%s holds the files of %s/%s, not %s/%s", tag, p.Config.Stack, p.Config.Host, o.Stack, o.Host)
 	}
 	layers := map[string]ocispec.Descriptor{}
 	for _, l := range m.Layers {
@@ -368,15 +370,15 @@ func Pull(ctx context.Context, repo *remote.Repository, ref Ref, o PullOptions) 
 		}
 		l, ok := layers["sha256:"+f.SHA256]
 		if !ok || l.Size != f.Size {
-			return nil, fmt.Errorf("%s: %s's content sha256:%s is not a layer of the manifest", tag, f.Path, f.SHA256)
+			return p, fmt.Errorf("%s: %s's content sha256:%s is not a layer of the manifest", tag, f.Path, f.SHA256)
 		}
 		rc, err := repo.Fetch(ctx, l)
 		if err != nil {
-			return nil, fmt.Errorf("fetch %s (%s): %w", l.Digest, f.Path, err)
+			return p, fmt.Errorf("fetch %s (%s): %w", l.Digest, f.Path, err)
 		}
 		b, err := readVerified(rc, l, 256<<20)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+			return p, fmt.Errorf("%s: %w", f.Path, err)
 		}
 		p.Files[f.SHA256] = b
 		p.Fetched++
