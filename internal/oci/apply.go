@@ -53,8 +53,8 @@ type ApplyResult struct {
 // PullState is the host's record of its applies, beside push's own
 // (/var/lib/hacompile/<stack>.pull.json): what the metrics report.
 type PullState struct {
-	Ref         string    `json:"ref"`
-	Digest      string    `json:"digest,omitempty"` // the artifact last applied
+	Ref    string `json:"ref"`
+	Digest string `json:"digest,omitempty"` // the artifact last applied
 	// Available is the digest the tag pointed at in the last attempt
 	// that resolved it: when it is not Digest, the host is behind.
 	Available   string    `json:"available,omitempty"`
