@@ -28,10 +28,21 @@ var _ artifact.Generator = Gen{}
 // Kind implements artifact.Generator.
 func (Gen) Kind() string { return "pull" }
 
-// Paths on the host, without the leading slash.
-func ServicePath(s *schema.Stack) string { return "etc/systemd/system/" + Unit(s) + ".service" }
-func TimerPath(s *schema.Stack) string   { return "etc/systemd/system/" + Unit(s) + ".timer" }
-func EnvPath(s *schema.Stack) string     { return "etc/hacompile/" + s.Name + ".pull.env" }
+// UnitDir holds the service and timer: systemd's directory for units
+// installed locally, outside /etc/systemd/system, whose services
+// cloud-init starts as the stack's own; the agent's first apply is
+// started by FirstBoot once the host's services are configured.
+const UnitDir = "usr/local/lib/systemd/system"
+
+// ServicePath, TimerPath and EnvPath are the files' paths on the host,
+// without the leading slash.
+func ServicePath(s *schema.Stack) string { return UnitDir + "/" + Unit(s) + ".service" }
+
+// TimerPath is the timer's path.
+func TimerPath(s *schema.Stack) string { return UnitDir + "/" + Unit(s) + ".timer" }
+
+// EnvPath is the apply's environment file.
+func EnvPath(s *schema.Stack) string { return "etc/hacompile/" + s.Name + ".pull.env" }
 
 // Unit is the service's and timer's name, without suffix.
 func Unit(s *schema.Stack) string { return "hacompile-pull-" + s.Name }
