@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/hacompile/hacompile/internal/push"
 )
@@ -102,7 +105,7 @@ func apply(ctx context.Context, o ApplyOptions, res *ApplyResult) error {
 	if err != nil {
 		return err
 	}
-	res.Pulled, err = Pull(ctx, repo, o.Ref, PullOptions{Stack: o.Stack, Host: o.Host, Key: o.Key, Have: o.have})
+	res.Pulled, err = Pull(ctx, repo, o.Ref, PullOptions{Stack: o.Stack, Host: o.Host, Key: o.Key, Have: o.have, Verified: o.verified})
 	if err != nil {
 		return err
 	}
@@ -149,6 +152,39 @@ func (o ApplyOptions) have(p string) []byte {
 	return b
 }
 
+// verifiedRecord is the config of the artifact last applied, kept
+// (/var/lib/hacompile/<stack>.pull-verified.json) so a host whose tag
+// has not moved fetches only the tag's digest.
+type verifiedRecord struct {
+	Digest string     `json:"digest"`
+	Key    string     `json:"key_sha256"` // the verification key's PKIX sha256
+	Config HostConfig `json:"config"`
+}
+
+func verifiedPath(stack string) string { return push.StateDir + "/" + stack + ".pull-verified.json" }
+
+func keyID(k *ecdsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return ""
+	}
+	return sha256Hex(der)
+}
+
+// verified is PullOptions.Verified: the record of the artifact last
+// applied, when it is d and was verified with this apply's key.
+func (o ApplyOptions) verified(d digest.Digest) *HostConfig {
+	b, err := os.ReadFile(filepath.Join(o.Root, verifiedPath(o.Stack)))
+	if err != nil {
+		return nil
+	}
+	var v verifiedRecord
+	if json.Unmarshal(b, &v) != nil || v.Digest != d.String() || v.Key == "" || v.Key != keyID(o.Key) {
+		return nil
+	}
+	return &v.Config
+}
+
 // record updates the host's PullState and, when asked, the metrics.
 func (o ApplyOptions) record(res *ApplyResult, applyErr error) error {
 	file := filepath.Join(o.Root, PullStatePath(o.Stack))
@@ -169,6 +205,15 @@ func (o ApplyOptions) record(res *ApplyResult, applyErr error) error {
 		st.Consecutive, st.LastError = 0, ""
 		st.LastSuccess = now
 		st.Digest = res.Pulled.Digest.String()
+		if !res.Pulled.Cached {
+			vb, _ := json.Marshal(verifiedRecord{Digest: st.Digest, Key: keyID(o.Key), Config: res.Pulled.Config})
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(o.Root, verifiedPath(o.Stack))), push.DirMode); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(filepath.Join(o.Root, verifiedPath(o.Stack)), append(vb, '\n'), 0o644); err != nil {
+				return err
+			}
+		}
 		if res.Summary != nil && len(res.Summary.Hosts) == 1 {
 			if g := res.Summary.Hosts[0].Generation; g > 0 {
 				st.Generation = g

@@ -259,24 +259,42 @@ func TestPublishApply(t *testing.T) {
 		}
 		requireFiles(t, filepath.Join(f.root, h.Name), h)
 	}
-	// Again: nothing to change, and no file blob fetched (the host has
-	// every content): the manifest, config and signature only.
+	// Again: nothing to change, and nothing fetched but the tag's
+	// digest: the host verified that digest before, with this key, and
+	// has every content.
 	f.cnt.Reset()
 	res, err := f.apply("app1", f.pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Summary.Hosts[0].Status != push.StatusUnchanged || res.Pulled.Fetched != 0 {
-		t.Fatalf("second apply: %s, %d blobs fetched", res.Summary.Hosts[0].Status, res.Pulled.Fetched)
+	if res.Summary.Hosts[0].Status != push.StatusUnchanged || res.Pulled.Fetched != 0 || !res.Pulled.Cached {
+		t.Fatalf("second apply: %s, %d blobs fetched, cached %v", res.Summary.Hosts[0].Status, res.Pulled.Fetched, res.Pulled.Cached)
 	}
-	if n := f.cnt.Count(ocitest.BlobGet); n != 2 {
-		t.Errorf("second apply fetched %d blobs, want 2 (the signed payload and the config): %v", n, f.cnt.Counts)
+	if f.cnt.Total != 1 || f.cnt.Count(ocitest.ManifestHead) != 1 {
+		t.Errorf("second apply made %d requests, want 1 (the tag's digest): %v", f.cnt.Total, f.cnt.Counts)
+	}
+	// With another key the same digest is verified again, and refused.
+	_, _, otherPub := keys(t)
+	other, _ := LoadPublicKey(otherPub)
+	if _, err := f.apply("app1", other); err == nil || !strings.Contains(err.Error(), "not made with the verification key") {
+		t.Fatalf("the digest verified with one key was accepted with another: %v", err)
+	}
+	// A file changed by hand since: drift, refused, with nothing fetched
+	// again but the file's own blob.
+	drifted := filepath.Join(f.root, "app2", hosts[1].Files[0].Path)
+	os.WriteFile(drifted, []byte("hand edit\n"), 0o644)
+	res, err = f.apply("app2", f.pub)
+	if !errors.Is(err, push.ErrDrift) {
+		t.Fatalf("a hand edit: err = %v", err)
+	}
+	if res.Pulled.Fetched != 1 {
+		t.Errorf("with one file changed by hand, %d blobs fetched, want 1", res.Pulled.Fetched)
 	}
 	m, err := os.ReadFile(filepath.Join(f.root, "app1/var/lib/prometheus/node-exporter/hacompile.prom"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\nhacompile_applied_generation 1\n", `hacompile_applied_info{digest="` + packs[0].Digest.String(), "\nhacompile_apply_failures_total 0\n", "\nhacompile_apply_behind 0\n"} {
+	for _, want := range []string{"\nhacompile_applied_generation 1\n", `hacompile_applied_info{digest="` + packs[0].Digest.String(), "\nhacompile_apply_failures_total 1\n", "\nhacompile_apply_consecutive_failures 1\n", "\nhacompile_apply_behind 0\n"} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
