@@ -98,7 +98,7 @@ func (r *Registry) Stop() {
 }
 
 // Counter is an http.RoundTripper that counts requests and response
-// bytes, by method and path kind (blob upload, blob fetch, manifest).
+// body bytes, by method and path kind (blob upload, blob fetch, manifest).
 type Counter struct {
 	mu      sync.Mutex
 	Base    http.RoundTripper
@@ -150,7 +150,9 @@ func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
-	if err == nil && resp.ContentLength > 0 {
+	// A HEAD answer's Content-Length is the size of what a GET would
+	// send: no body is transferred.
+	if err == nil && resp.ContentLength > 0 && req.Method != http.MethodHead {
 		c.mu.Lock()
 		c.Bytes += resp.ContentLength
 		c.mu.Unlock()
