@@ -261,7 +261,7 @@ func ansible(b *testing.B, f *pushtest.Fleet, r *compile.Rendered, known string,
 			recap = recap[i:]
 		}
 		changed := strings.Count(recap, "changed=0")
-		b.Logf("ansible %-9s %d hosts in %s (%.1f hosts/s), %d hosts unchanged", round, len(hosts), wall.Round(time.Millisecond), float64(len(hosts))/wall.Seconds(), changed)
+		b.Logf("ansible %-9s %d hosts in %s (%.2f s per host), %d hosts unchanged", round, len(hosts), wall.Round(time.Millisecond), wall.Seconds()/float64(len(hosts)), changed)
 		b.ReportMetric(wall.Seconds(), "ansible-"+round+"-s")
 	}
 	// The files Ansible wrote are push's, byte for byte.
