@@ -20,7 +20,7 @@ FUZZTIME ?= 30s
 # debootstrap for the Debian 13 root (make roots) and the system test's
 # images, systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
-	cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
+	docker-registry cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
 	redis-server celery python3-celery python3-redis keepalived curl awscli \
 	pgbouncer postgresql postgresql-client prometheus-postgres-exporter rabbitmq-server \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
@@ -58,6 +58,7 @@ roots: tools
 	@for r in $(ROOT_RELEASES); do \
 	  $(GO) run ./internal/debroot/ensure_main.go $$r || { [ "$$CI" != true ] && echo "make: no $$r root; its tests will skip"; } || exit 1; \
 	done
+	@$(GO) run ./internal/debroot/ensure_main.go debian-13 -verifier || { [ "$$CI" != true ] && echo "make: no debian-13 root with skopeo; TestSkopeoVerifies will skip"; } || exit 1
 
 test: tools roots
 	$(GO) test -count=1 ./...
@@ -96,17 +97,25 @@ fuzz:
 # of two changed, --check, vet), and prints the ratios.
 BENCH_SIZES ?= 10,100,1000,10000
 BENCH_DIR ?=
+# Hosts of the delivery benchmarks: converging from the registry, and
+# sshd instances for push and Ansible.
+BENCH_PULL_HOSTS ?= 1000
+BENCH_SSH_HOSTS ?= 10
 BENCH_RUNS ?= 3
 BENCH_BASE ?=
 bench:
-	@if ! command -v hugo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	@if ! { command -v hugo && command -v ansible-playbook; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "make: installing hugo"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo; \
+	    echo "make: installing hugo and ansible"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo ansible; \
 	  else \
-	    sudo -n sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo' || \
-	      echo "make: the bench needs hugo: sudo apt-get install -y --no-install-recommends hugo"; \
+	    sudo -n sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends hugo ansible' || \
+	      echo "make: the bench needs hugo and ansible: sudo apt-get install -y --no-install-recommends hugo ansible"; \
 	  fi; \
 	fi
 	$(GO) run ./internal/bench -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -dir "$(BENCH_DIR)" -base "$(BENCH_BASE)" -json bench.json
+	# Delivery: hosts converging from one publish --oci to a local registry,
+	# and the same files by push and by Ansible to sshd on loopback.
+	HACOMPILE_BENCH_PULL_HOSTS=$(BENCH_PULL_HOSTS) HACOMPILE_BENCH_SSH_HOSTS=$(BENCH_SSH_HOSTS) \
+	  $(GO) test -run '^$$' -bench 'PullFleet|PushFleet' -benchtime 1x -timeout 60m ./internal/oci/
 	$(GO) test -run '^$$' -bench . -benchmem ./schema/ ./generators/... ./internal/compile/ ./site/

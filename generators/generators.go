@@ -21,6 +21,7 @@ import (
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
+	"github.com/hacompile/hacompile/generators/pull"
 	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/generators/redis"
 	"github.com/hacompile/hacompile/generators/redisexporter"
@@ -50,6 +51,7 @@ var table = []artifact.Generator{
 	nodeexporter.Gen{},
 	redisexporter.Gen{},
 	mtail.Gen{},
+	pull.Gen{},
 }
 
 // assemblers run after the table, over the files it produced.

@@ -34,6 +34,7 @@ type Stack struct {
 	RateLimit   *RateLimit       `json:"rate_limit,omitempty"`
 	Scaling     *Scaling         `json:"scaling,omitempty"`
 	Capacity    Capacity         `json:"capacity"`
+	Delivery    *Delivery        `json:"delivery,omitempty"`
 	Waive       []Waiver         `json:"waive"`
 	// Generators are the custom (Jsonnet) generators the stack lists.
 	Generators []CustomGenerator `json:"generators"`
@@ -398,6 +399,37 @@ type Monitoring struct {
 	Ports        MonitorPorts  `json:"ports"`
 	Alertmanager *Alertmanager `json:"alertmanager,omitempty"`
 }
+
+// Delivery is how hosts get their files beyond push.
+type Delivery struct {
+	Pull *Pull `json:"pull,omitempty"`
+}
+
+// Pull makes every host apply its signed artifact from an OCI registry
+// on a timer (hacompile apply).
+type Pull struct {
+	Registry               string    `json:"registry"`
+	Repository             string    `json:"repository"`
+	Channel                string    `json:"channel"`
+	CanaryHosts            []string  `json:"canary_hosts"`
+	IntervalMinutes        int       `json:"interval_minutes"`
+	RandomizedDelayMinutes int       `json:"randomized_delay_minutes"`
+	PublicKey              string    `json:"public_key,omitempty"`
+	PublicKeyPath          string    `json:"public_key_path"`
+	CredentialsFile        string    `json:"credentials_file,omitempty"`
+	PlainHTTP              bool      `json:"plain_http"`
+	Agent                  PullAgent `json:"agent"`
+}
+
+// PullAgent is the hacompile binary on the hosts.
+type PullAgent struct {
+	Path   string `json:"path"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// PullEnabled reports whether the stack's hosts pull.
+func (s *Stack) PullEnabled() bool { return s.Delivery != nil && s.Delivery.Pull != nil }
 
 // MonitorPorts are the exporters' ports on each host's private address.
 type MonitorPorts struct {

@@ -220,6 +220,39 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		}},
 	})
 
+	if s.PullEnabled() {
+		pl := s.Delivery.Pull
+		// A host applies every interval plus up to the random delay: two
+		// such periods without catching up are a host stuck, three
+		// without any success a host whose agent is not running.
+		period := pl.IntervalMinutes + pl.RandomizedDelayMinutes
+		unit := "hacompile-pull-" + s.Name
+		gs = append(gs, group{
+			name: "delivery",
+			comment: "Pull delivery (delivery.pull), from the textfile collector: each host's hacompile apply,\n" +
+				"run by " + unit + ".timer, writes what it applied and whether it failed.",
+			rules: []rule{
+				{
+					name: "HostStuckOnOldDigest", severity: "warning",
+					expr:    sel("hacompile_apply_behind", node) + " == 1",
+					forDur:  strconv.Itoa(2*period) + "m",
+					summary: "{{ $labels.host }} has not applied the artifact its tag points at",
+					description: who + " follows a tag of " + pl.Registry + "/" + pl.Repository + " that points at an artifact it has not applied " +
+						"for two of its periods (" + strconv.Itoa(period) + " minutes each): its applies fail. First check: " +
+						"`journalctl -u " + unit + ".service -n 50` on the host (a signature refused, drift, a failed validate or health check) " +
+						"and /var/lib/hacompile/" + s.Name + ".pull.json's last_error.",
+				},
+				{
+					name: "PullNotApplying", severity: "warning",
+					expr:    "time() - " + sel("hacompile_apply_last_success_timestamp_seconds", node) + " > " + strconv.Itoa(3*period*60),
+					summary: "{{ $labels.host }} has not applied its files successfully in " + strconv.Itoa(3*period) + " minutes",
+					description: who + " has had no successful apply for three of its periods (" + strconv.Itoa(period) + " minutes each). " +
+						"First check: `systemctl status " + unit + ".timer " + unit + ".service` on the host, then whether it reaches " + pl.Registry + ".",
+				},
+			},
+		})
+	}
+
 	var down []rule
 	for _, j := range p.jobs {
 		if j.name == jobNode {

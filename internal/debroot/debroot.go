@@ -40,6 +40,12 @@ var Suites = map[string][2]string{
 var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3", "gunicorn", "starman",
 	"pgbouncer", "prometheus-postgres-exporter", "rabbitmq-server"}
 
+// VerifierPackages are a root of their own whose skopeo verifies the
+// cosign-compatible signatures of publish --oci: Debian 12's skopeo
+// (1.9.3) is built with sigstore signatures disabled, Debian 13's (1.18)
+// has them.
+var VerifierPackages = []string{"skopeo"}
+
 // CacheDir is where roots are kept: $HACOMPILE_ROOTS, or
 // <user cache dir>/hacompile/roots.
 func CacheDir() (string, error) {

@@ -1,8 +1,10 @@
 //go:build ignore
 
 // Command ensure_main builds (or finds) the cached root of one release
-// and prints its path: go run ./internal/debroot/ensure_main.go debian-13.
-// make roots runs it; the tests call debroot.Ensure themselves.
+// and prints its path: go run ./internal/debroot/ensure_main.go debian-13
+// [-verifier]. -verifier is the root with the signature verifier
+// (VerifierPackages) instead of the tools. make roots runs it; the
+// tests call debroot.Ensure themselves.
 package main
 
 import (
@@ -13,7 +15,11 @@ import (
 )
 
 func main() {
-	r, err := debroot.Ensure(os.Args[1], debroot.ToolPackages, os.Stderr)
+	pkgs := debroot.ToolPackages
+	if len(os.Args) > 2 && os.Args[2] == "-verifier" {
+		pkgs = debroot.VerifierPackages
+	}
+	r, err := debroot.Ensure(os.Args[1], pkgs, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -46,12 +46,27 @@ type Endpoint struct {
 	Port          int
 	User          string
 	IdentityFiles []string // from --ssh-config, after Auth.Identity
+	// Local makes the host this machine (hacompile apply): no SSH, the
+	// same SFTP operations through OpenSSH's sftp-server run as a child
+	// process, commands through the local shell. HostName still names
+	// the host's address for its health check.
+	Local bool
 }
 
 // Addr is host:port as dialled and as known_hosts names it.
-func (e Endpoint) Addr() string { return net.JoinHostPort(e.HostName, strconv.Itoa(e.Port)) }
+func (e Endpoint) Addr() string {
+	if e.Local {
+		return "local"
+	}
+	return net.JoinHostPort(e.HostName, strconv.Itoa(e.Port))
+}
 
-func (e Endpoint) String() string { return e.User + "@" + e.Addr() }
+func (e Endpoint) String() string {
+	if e.Local {
+		return "local"
+	}
+	return e.User + "@" + e.Addr()
+}
 
 // dialer opens verified, authenticated connections. It is shared by the
 // hosts of one run.
@@ -177,8 +192,8 @@ func (d *dialer) authMethods(e Endpoint) ([]ssh.AuthMethod, error) {
 type conn struct {
 	ep      Endpoint
 	timeout time.Duration
-	raw     net.Conn
-	ssh     *ssh.Client
+	raw     io.Closer   // the TCP connection, or the local sftp-server
+	ssh     *ssh.Client // nil for a local target
 	sftp    *sftp.Client
 
 	mu     sync.Mutex
@@ -190,6 +205,9 @@ type conn struct {
 // dial connects to e with a deadline on each step: TCP connect,
 // the SSH handshake with host key verification, and authentication.
 func (d *dialer) dial(ctx context.Context, e Endpoint) (*conn, error) {
+	if e.Local {
+		return d.dialLocal(ctx, e)
+	}
 	addr := e.Addr()
 	methods, err := d.authMethods(e)
 	if err != nil {
@@ -343,6 +361,9 @@ func (c *conn) close() {
 		if c.sftp != nil {
 			c.sftp.Close()
 		}
+		if c.ssh == nil {
+			return nil
+		}
 		return c.ssh.Close()
 	})
 	c.fail(errors.New("connection closed"))
@@ -406,6 +427,9 @@ func (e *CommandError) Error() string {
 // run executes cmd through the remote user's shell with HACOMPILE_ROOT
 // exported, waiting at most timeout. Output is kept to its last 4 KiB.
 func (c *conn) run(ctx context.Context, root, cmd string, timeout time.Duration) (string, error) {
+	if c.ssh == nil {
+		return c.runLocal(ctx, root, cmd, timeout)
+	}
 	var s *ssh.Session
 	err := c.do("open session", "", func() error {
 		var err error

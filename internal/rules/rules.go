@@ -9,6 +9,10 @@ package rules
 
 import (
 	"cmp"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"math"
@@ -67,6 +71,7 @@ var Table = []Rule{
 	{"tls-option", "error", "A TLS option that nothing in the stack renders (certbot's webroot or email without certbot or where HAProxy ends TLS, certificate files, a profile or HSTS where no host serves TLS, HSTS's max-age without HSTS, OCSP stapling where no nginx ends TLS) is an error, not silence.", tlsOption},
 	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
+	{"pull", "error", "Pulling from an OCI registry renders what it says: canary hosts the stack has, on a stable channel; an agent download with its sha256; a public key that is an ECDSA P-256 key.", pullRule},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -1031,4 +1036,54 @@ func drain(s *schema.Stack) []finding {
 		out = append(out, finding{"hosts." + last + ".drain", fmt.Sprintf("every app host (%s) is draining: the balancers would have nowhere to send a request; leave at least one in rotation", hostList(drained))})
 	}
 	return out
+}
+
+// pullRule: delivery.pull's options each render something, and the key
+// the hosts verify with is one they can use.
+func pullRule(s *schema.Stack) []finding {
+	if !s.PullEnabled() {
+		return nil
+	}
+	p := s.Delivery.Pull
+	var out []finding
+	for i, h := range p.CanaryHosts {
+		path := fmt.Sprintf("delivery.pull.canary_hosts[%d]", i)
+		switch {
+		case s.Hosts[h] == nil:
+			out = append(out, finding{path, fmt.Sprintf("no host %q in the stack (have %s)", h, strings.Join(s.HostNames(), ", "))})
+		case slices.Index(p.CanaryHosts, h) != i:
+			out = append(out, finding{path, fmt.Sprintf("%s is listed twice", h)})
+		case p.Channel == "canary":
+			out = append(out, finding{path, "delivery.pull.channel is already canary, so canary_hosts changes nothing: remove it or follow stable"})
+		}
+	}
+	a := p.Agent
+	if a.URL != "" && a.SHA256 == "" {
+		out = append(out, finding{"delivery.pull.agent.url", "the agent is downloaded on first boot and must be checked: give delivery.pull.agent.sha256 (sha256sum of the binary)"})
+	}
+	if a.SHA256 != "" && a.URL == "" {
+		out = append(out, finding{"delivery.pull.agent.sha256", "a sha256 without delivery.pull.agent.url checks nothing: give the url it is the digest of, or remove it"})
+	}
+	if p.PublicKey != "" {
+		if msg := checkPublicKey(p.PublicKey); msg != "" {
+			out = append(out, finding{"delivery.pull.public_key", msg})
+		}
+	}
+	return out
+}
+
+func checkPublicKey(pemText string) string {
+	blk, _ := pem.Decode([]byte(pemText))
+	if blk == nil {
+		return "not a PEM block"
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return "not a public key: " + err.Error()
+	}
+	ek, ok := k.(*ecdsa.PublicKey)
+	if !ok || ek.Curve != elliptic.P256() {
+		return "want an ECDSA P-256 key (hacompile keygen writes one; cosign's keys are the same kind)"
+	}
+	return ""
 }

@@ -274,6 +274,18 @@ hosts: lb1: {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}`,
 	{"scaling",
 		dropApp2 + awsScaling(2), asg + awsScaling(2),
 		`stacks/t.cue:5:18: hosts.app1.address: the launch template's host app1 has address 10.0.0.11, but an instance's address is known only at launch: set it to 0.0.0.0 so its services listen on every address [scaling]`},
+	{"pull",
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", canary_hosts: ["app3"]}`,
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", canary_hosts: ["app2"]}`,
+		`stacks/t.cue:10:81: delivery.pull.canary_hosts[0]: no host "app3" in the stack (have app1, app2) [pull]`},
+	{"pull",
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", agent: url: "https://dl.example.com/hacompile"}`,
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", agent: {url: "https://dl.example.com/hacompile", sha256: "` + strings.Repeat("a", 64) + `"}}`,
+		`stacks/t.cue:10:78: delivery.pull.agent.url: the agent is downloaded on first boot and must be checked: give delivery.pull.agent.sha256 (sha256sum of the binary) [pull]`},
+	{"pull",
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", public_key: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"}`,
+		`delivery: pull: {registry: "r.example.com", repository: "ops/t", public_key: "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE604/7VwXDZej5XrqbbMJWBq+KCK1\ny/aCnjOGeoP+/Ut97VQdUhfUjniI1qwE1agWMs6+mLyZcFawPxZ/X4IFfA==\n-----END PUBLIC KEY-----\n"}`,
+		`stacks/t.cue:10:78: delivery.pull.public_key: want an ECDSA P-256 key (hacompile keygen writes one; cosign's keys are the same kind) [pull]`},
 }
 
 // awsScaling is an Auto Scaling group of min instances launched as

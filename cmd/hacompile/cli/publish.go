@@ -25,6 +25,7 @@ func newPublish() *cobra.Command {
 	var author, committer, date string
 	var allowDirty bool
 	var output string
+	var of ociFlags
 	c := &cobra.Command{
 		Use:   "publish [FILE|DIR]...",
 		Short: "Commit the rendered out/ tree to a branch and push it",
@@ -47,6 +48,20 @@ so publishing the same source twice gives the same commit hash.
 Publish refuses stacks that do not vet, and a working tree with uncommitted
 changes (which Source-Commit would not describe) unless --allow-dirty.
 
+--oci REGISTRY/REPOSITORY:TAG publishes to an OCI registry instead (the pull
+half of delivery: hosts converge with 'hacompile apply'): each host's files as
+one artifact tagged TAG-<stack>-<host>, whose config lists every file with its
+manifest entry (mode, owner, validate and reload commands) and whose layers
+are the distinct file contents, so identical hosts share every blob and a
+blob the registry has is not uploaded again. The same files give the same
+manifest digest (no time in it; the source commit is annotated as
+org.opencontainers.image.revision). Each artifact is signed with --sign-key,
+cosign-compatibly (a simple-signing payload at tag sha256-<hex>.sig), which
+cosign verify --key and a containers-policy.json sigstoreSigned requirement
+accept. Channels are tags: publish to :canary, then to :stable (the same
+digests: only tags move, and the signatures stay valid). Registry
+credentials come from the Docker config (docker login, oras login).
+
 --push pushes the branch to --remote of the destination repository, after
 fetching its tip so the new commit extends it. Remotes are file:// or ssh://;
 ssh host keys are verified against known_hosts (--known-hosts, else
@@ -56,10 +71,17 @@ the key comes from -i/--identity, else the ssh-agent.`,
   hacompile publish --push                         # ... and push it to origin
   hacompile publish --repo ../deploy --prefix out  # into another clone, under out/
   hacompile publish --repo ssh://git@git.example.com/ops/rendered.git --branch main
-  hacompile publish --output json | jq -r .commit`,
+  hacompile publish --output json | jq -r .commit
+  hacompile publish --oci registry.example.com/ops/shop:canary --sign-key hacompile.key`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
+			}
+			if err := of.check(cmd); err != nil {
+				return err
+			}
+			if of.ref != "" && output != "text" {
+				return usageError{fmt.Errorf("--output json is for publishing to a branch; --oci reports in text")}
 			}
 			text := output == "text"
 			rep := &publishReport{Branch: o.Branch, Stacks: []publishStack{}, Diagnostics: []schema.Diagnostic{}}
@@ -153,6 +175,13 @@ the key comes from -i/--identity, else the ssh-agent.`,
 					}
 					rep.Diagnostics = append(rep.Diagnostics, d)
 				}
+				if of.ref != "" {
+					rev := source.Commit.Hash.String()
+					if o.SourceDirty {
+						rev += "-dirty"
+					}
+					return publishOCI(cmd, &of, res, rev)
+				}
 				tree, err := site.OutTree(res)
 				if err != nil {
 					return err
@@ -221,6 +250,7 @@ the key comes from -i/--identity, else the ssh-agent.`,
 	// --identity's former name.
 	f.StringVar(&o.SSH.KeyFile, "ssh-key", "", "")
 	_ = f.MarkHidden("ssh-key")
+	of.register(c)
 	addStackFlags(c)
 	return c
 }

@@ -77,7 +77,7 @@ and renders every file each host needs into out/.`,
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	stopProfiles := addProfileFlags(root)
-	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newServe(), newTest(), newSchema(), newInit())
+	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}

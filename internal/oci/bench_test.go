@@ -1,0 +1,276 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/oci/ocitest"
+	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/internal/push/pushtest"
+)
+
+// benchHosts is $name as a number, or def.
+func benchHosts(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// fleetStack is a stack of n app hosts alike but for their names and
+// addresses, with workers as given (a change every host sees).
+func fleetStack(n, workers int) string {
+	var b strings.Builder
+	b.WriteString("name: \"fleet\"\ndomain: \"fleet.example.com\"\ntls: mode: \"none\"\nhosts: {\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "\tapp%d: {address: \"10.%d.%d.%d\", roles: [\"app\"], cores: 1, memory_mb: 1024}\n", i, 1+i/65536, (i/256)%256, i%256)
+	}
+	b.WriteString("}\nbalancer: kind: \"cloud\"\n")
+	fmt.Fprintf(&b, "app: {runtime: \"python\", module: \"wsgi:app\", working_dir: \"/srv/app\", bind: port: 8000, workers: %d}\n", workers)
+	return b.String()
+}
+
+func fleetHosts(b testing.TB, n, workers int) []push.Host {
+	res, err := compile.CompileInputs([]compile.Input{{Name: "stacks/fleet.cue", Data: []byte(fleetStack(n, workers))}}, "2026-01-01")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hosts, err := push.Targets(res.Rendered[0], push.TargetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return hosts
+}
+
+// BenchmarkPullFleet: $HACOMPILE_BENCH_PULL_HOSTS hosts (default 200)
+// converge from one publish to Debian's docker-registry on loopback,
+// each host an apply with its own root, HTTP client and sftp-server,
+// $HACOMPILE_BENCH_PARALLEL (default 8) at once; then again with
+// nothing changed, then after a change to every host's app settings.
+// Reported per host: registry requests and bytes received (the
+// registry's answers), and the file blobs fetched.
+func BenchmarkPullFleet(b *testing.B) {
+	n := benchHosts("HACOMPILE_BENCH_PULL_HOSTS", 200)
+	par := benchHosts("HACOMPILE_BENCH_PARALLEL", 8)
+	reg := ocitest.Start(b)
+	dir := b.TempDir()
+	priv, pub, err := GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "k.key"), priv, 0o600)
+	os.WriteFile(filepath.Join(dir, "k.pub"), pub, 0o644)
+	key, _ := LoadPrivateKey(filepath.Join(dir, "k.key"))
+	ref, _ := ParseRef(reg.Addr + "/bench/fleet:stable")
+	noCreds := filepath.Join(dir, "none.json")
+
+	publish := func(workers int) (PublishStats, time.Duration) {
+		start := time.Now()
+		hosts := fleetHosts(b, n, workers)
+		var packs []*Packed
+		for _, h := range hosts {
+			p, err := Pack("fleet", "bench", "bench", h)
+			if err != nil {
+				b.Fatal(err)
+			}
+			packs = append(packs, p)
+		}
+		repo, _ := Open(ref, RepoOptions{PlainHTTP: true, DockerConfig: noCreds})
+		st, err := Publish(context.Background(), repo, ref, packs, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st, time.Since(start)
+	}
+	type round struct {
+		wall              time.Duration
+		reqs, bytes, blob int64
+		statuses          map[string]int
+	}
+	converge := func() round {
+		var mu sync.Mutex
+		r := round{statuses: map[string]int{}}
+		sem := make(chan struct{}, par)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 1; i <= n; i++ {
+			host := "app" + strconv.Itoa(i)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				cnt := &ocitest.Counter{}
+				res, err := Apply(context.Background(), ApplyOptions{
+					Ref: ref, Repo: RepoOptions{PlainHTTP: true, Transport: cnt, DockerConfig: noCreds}, Stack: "fleet", Host: host, Key: &key.PublicKey,
+					Root: filepath.Join(dir, "hosts", host), NoHealth: true,
+					Timeout: 30 * time.Second, CommandTimeout: time.Minute, HealthTimeout: time.Second, LockTimeout: time.Minute,
+					Keep: 3, By: "bench", PID: os.Getpid(),
+				})
+				if err != nil {
+					b.Errorf("%s: %v", host, err)
+					return
+				}
+				mu.Lock()
+				r.reqs += int64(cnt.Total)
+				r.bytes += cnt.Bytes
+				r.blob += int64(res.Pulled.Fetched)
+				r.statuses[res.Summary.Hosts[0].Status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		r.wall = time.Since(start)
+		return r
+	}
+	for b.Loop() {
+		st, pubWall := publish(3)
+		b.Logf("publish of %d hosts: %s, %d blobs uploaded (%d bytes), %d manifests, %d signatures", n, pubWall.Round(time.Millisecond), st.BlobsUploaded, st.BytesUploaded, st.Manifests, st.Signed)
+		first := converge()
+		again := converge()
+		st2, pubWall2 := publish(4)
+		b.Logf("publish after a change to every host: %s, %d blobs uploaded (%d bytes)", pubWall2.Round(time.Millisecond), st2.BlobsUploaded, st2.BytesUploaded)
+		changed := converge()
+		for name, r := range map[string]round{"first": first, "unchanged": again, "changed": changed} {
+			b.Logf("%-9s %d hosts in %s (%.1f hosts/s): %.1f requests, %.0f bytes, %.1f file blobs per host; %v",
+				name, n, r.wall.Round(time.Millisecond), float64(n)/r.wall.Seconds(), float64(r.reqs)/float64(n), float64(r.bytes)/float64(n), float64(r.blob)/float64(n), r.statuses)
+		}
+		b.ReportMetric(first.wall.Seconds(), "first-s")
+		b.ReportMetric(float64(first.reqs)/float64(n), "first-req/host")
+		b.ReportMetric(float64(first.bytes)/float64(n), "first-B/host")
+		b.ReportMetric(float64(again.reqs)/float64(n), "unchanged-req/host")
+		b.ReportMetric(float64(again.bytes)/float64(n), "unchanged-B/host")
+		b.ReportMetric(float64(changed.bytes)/float64(n), "changed-B/host")
+		b.ReportMetric(float64(st.BlobsUploaded), "publish-blobs")
+	}
+}
+
+// BenchmarkPushFleet is the same files delivered by hacompile push, then
+// by Ansible, to $HACOMPILE_BENCH_SSH_HOSTS (default 20) real sshd
+// instances on loopback (each host's tree under its own root), in the
+// same run: push with --parallel $HACOMPILE_BENCH_PARALLEL, then
+// ansible-playbook (Debian's ansible) with as many forks copying every
+// file with a validate step, each host's files as push has them.
+func BenchmarkPushFleet(b *testing.B) {
+	m := benchHosts("HACOMPILE_BENCH_SSH_HOSTS", 20)
+	par := benchHosts("HACOMPILE_BENCH_PARALLEL", 8)
+	names := make([]string, m)
+	for i := range names {
+		names[i] = "app" + strconv.Itoa(i+1)
+	}
+	f := pushtest.Start(b, 20, names...)
+	for _, n := range f.Names {
+		f.Hosts[n].Stub(b, "/srv/app/venv/bin/gunicorn") // push validates the app's settings with it
+	}
+	res, err := compile.CompileInputs([]compile.Input{{Name: "stacks/fleet.cue", Data: []byte(f.StackCUE("fleet", 30))}}, "2026-01-01")
+	if err != nil {
+		b.Fatal(err)
+	}
+	known := f.KnownHosts(false)
+	for b.Loop() {
+		for _, round := range []string{"first", "unchanged"} {
+			hosts, err := push.Targets(res.Rendered[0], push.TargetOptions{Root: f.Dir + "/{host}/root", NoHealth: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			sum, err := push.Run(context.Background(), push.Options{
+				Stack: "fleet", SourceSHA256: "bench", Hosts: hosts,
+				Auth:    push.Auth{KnownHosts: []string{known}, Identity: f.ClientKey},
+				Timeout: 30 * time.Second, CommandTimeout: time.Minute, HealthTimeout: time.Second, LockTimeout: time.Minute,
+				Batch: "100%", Parallel: par, Canary: 0, Keep: 3, By: "bench", PID: os.Getpid(),
+			})
+			if err != nil {
+				b.Fatalf("push: %v", err)
+			}
+			wall := time.Since(start)
+			b.Logf("push %-9s %d hosts in %s (%.1f hosts/s), %v", round, m, wall.Round(time.Millisecond), float64(m)/wall.Seconds(), statuses(sum))
+			b.ReportMetric(wall.Seconds(), "push-"+round+"-s")
+		}
+		ansible(b, f, res.Rendered[0], known, par)
+	}
+}
+
+func statuses(sum *push.Summary) map[string]int {
+	out := map[string]int{}
+	for _, h := range sum.Hosts {
+		out[h.Status]++
+	}
+	return out
+}
+
+// ansible copies each host's files to a root of its own beside push's,
+// with ansible-playbook: one copy task looping over the host's files
+// (mode and a validate step each), forks as push's parallelism.
+func ansible(b *testing.B, f *pushtest.Fleet, r *compile.Rendered, known string, forks int) {
+	playbook, err := exec.LookPath("ansible-playbook")
+	if err != nil {
+		b.Logf("ansible-playbook not found (apt-get install ansible): Ansible not measured")
+		return
+	}
+	dir := b.TempDir()
+	hosts, err := push.Targets(r, push.TargetOptions{NoHealth: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var inv strings.Builder
+	inv.WriteString("all:\n  hosts:\n")
+	for _, h := range hosts {
+		fh := f.Hosts[h.Name]
+		fmt.Fprintf(&inv, "    %s:\n      ansible_host: %s\n      ansible_port: %d\n      ansible_user: %s\n      ansible_ssh_private_key_file: %s\n", h.Name, fh.Addr, fh.Port, f.User, f.ClientKey)
+		fmt.Fprintf(&inv, "      ansible_ssh_common_args: '-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes'\n", known)
+		fmt.Fprintf(&inv, "      root: %s\n      files:\n", filepath.Join(fh.Root, "..", "ansible-root"))
+		for _, fl := range h.Files {
+			src := filepath.Join(dir, "files", h.Name, fl.Path)
+			os.MkdirAll(filepath.Dir(src), 0o755)
+			os.WriteFile(src, fl.Content, 0o644)
+			fmt.Fprintf(&inv, "        - {src: %q, path: %q, mode: \"%04o\"}\n", src, fl.Path, fl.Mode.Perm())
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "inventory.yml"), []byte(inv.String()), 0o644)
+	os.WriteFile(filepath.Join(dir, "site.yml"), []byte(`- hosts: all
+  gather_facts: false
+  tasks:
+    - name: directories
+      file: {path: "{{ root }}{{ item.path | dirname }}", state: directory, mode: "0755"}
+      loop: "{{ files }}"
+    - name: files
+      copy: {src: "{{ item.src }}", dest: "{{ root }}{{ item.path }}", mode: "{{ item.mode }}", validate: "test -s %s"}
+      loop: "{{ files }}"
+`), 0o644)
+	for _, round := range []string{"first", "unchanged"} {
+		cmd := exec.Command(playbook, "-i", "inventory.yml", "-f", strconv.Itoa(forks), "site.yml")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"))
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		wall := time.Since(start)
+		if err != nil {
+			b.Fatalf("ansible-playbook: %v\n%s", err, out)
+		}
+		recap := string(out)
+		if i := strings.Index(recap, "PLAY RECAP"); i >= 0 {
+			recap = recap[i:]
+		}
+		changed := strings.Count(recap, "changed=0")
+		b.Logf("ansible %-9s %d hosts in %s (%.2f s per host), %d hosts unchanged", round, len(hosts), wall.Round(time.Millisecond), wall.Seconds()/float64(len(hosts)), changed)
+		b.ReportMetric(wall.Seconds(), "ansible-"+round+"-s")
+	}
+	// The files Ansible wrote are push's, byte for byte.
+	for _, h := range hosts {
+		for _, fl := range h.Files {
+			got, err := os.ReadFile(filepath.Join(f.Hosts[h.Name].Root, "..", "ansible-root", fl.Path))
+			if err != nil || string(got) != string(fl.Content) {
+				b.Fatalf("ansible: %s %s differs: %v", h.Name, fl.Path, err)
+			}
+		}
+	}
+}
