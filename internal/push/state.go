@@ -380,9 +380,10 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 }
 
 // A push that finds another taking over a stale lock looks again
-// takeoverWaits times, takeoverPoll apart, before it gives up.
+// takeoverWaits times, takeoverPoll apart (5 s: a takeover is a few
+// SFTP round trips, slower on a loaded host), before it gives up.
 const (
-	takeoverWaits = 10
+	takeoverWaits = 50
 	takeoverPoll  = 100 * time.Millisecond
 )
 
