@@ -159,3 +159,20 @@ func AppPath(a *App, path string) string {
 	}
 	return path
 }
+
+// CertificateViews are the stack as each of its TLS certificates sees
+// it: s for a stack of one app; with several, the view (ForApp) of the
+// first app of each set of host names, in the order of the apps.
+func (s *Stack) CertificateViews() []*Stack {
+	if !s.MultiApp() {
+		return []*Stack{s}
+	}
+	var vs []*Stack
+	for _, a := range s.Apps {
+		v := s.ForApp(a)
+		if !slices.ContainsFunc(vs, func(o *Stack) bool { return o.Domain == v.Domain }) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}

@@ -791,7 +791,7 @@ var validatorWords = map[string]string{
 // fieldDefs maps the stack's top-level fields to their definitions.
 var fieldDefs = map[string]string{
 	"hosts": "#Host", "tls": "#TLS", "balancer": "#Balancer", "app": "#App",
-	"apps": "#AppEntry",
+	"apps":   "#AppEntry",
 	"tuning": "#Tuning", "database": "#Database", "cache": "#Cache", "queue": "#Queue",
 	"generators": "#CustomGenerator",
 }

@@ -31,17 +31,17 @@ type Stack struct {
 	AppsByName map[string]*App `json:"apps,omitempty"`
 	// Apps are the applications, sorted by name: &App alone for a stack
 	// with app:, so code that loops over apps takes one turn there.
-	Apps []*App `json:"-"`
-	Tuning      Tuning           `json:"tuning"`
-	Monitoring  Monitoring       `json:"monitoring"`
-	Database    *Database        `json:"database,omitempty"`
-	Cache       *Cache           `json:"cache,omitempty"`
-	Queue       *Queue           `json:"queue,omitempty"`
-	Workers     *Workers         `json:"workers,omitempty"`
-	RateLimit   *RateLimit       `json:"rate_limit,omitempty"`
-	Scaling     *Scaling         `json:"scaling,omitempty"`
-	Capacity    Capacity         `json:"capacity"`
-	Waive       []Waiver         `json:"waive"`
+	Apps       []*App     `json:"-"`
+	Tuning     Tuning     `json:"tuning"`
+	Monitoring Monitoring `json:"monitoring"`
+	Database   *Database  `json:"database,omitempty"`
+	Cache      *Cache     `json:"cache,omitempty"`
+	Queue      *Queue     `json:"queue,omitempty"`
+	Workers    *Workers   `json:"workers,omitempty"`
+	RateLimit  *RateLimit `json:"rate_limit,omitempty"`
+	Scaling    *Scaling   `json:"scaling,omitempty"`
+	Capacity   Capacity   `json:"capacity"`
+	Waive      []Waiver   `json:"waive"`
 	// Generators are the custom (Jsonnet) generators the stack lists.
 	Generators []CustomGenerator `json:"generators"`
 

@@ -33,6 +33,9 @@ func appsRule(s *schema.Stack) []finding {
 	if s.Balancer.Kind == "cloud" {
 		fs = append(fs, finding{"balancer.kind", `several apps are routed by an nginx or HAProxy balancer; a cloud balancer (kind "cloud") sends every request to every app host: use kind "haproxy" or "nginx", or one stack per app`})
 	}
+	if s.Balancer.Kind == "haproxy" && s.TLS.Enabled() && s.TLS.Terminate == "app" {
+		fs = append(fs, finding{"tls.terminate", `several apps are routed by host name and path, which a balancer passing TLS through cannot see: terminate TLS on the balancer (tls.terminate: "balancer")`})
+	}
 	if s.Scaling != nil {
 		fs = append(fs, finding{"scaling", "an Auto Scaling group launches one app's hosts; with several apps, use one stack per app"})
 	}
