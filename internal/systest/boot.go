@@ -133,6 +133,7 @@ func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 		sr.check("the provider's load balancer is stood in for", false, "%v", err)
 	}
 	e.healthChecks(ctx, sr)
+	e.routing(ctx, sr)
 	e.dataServices(ctx, sr)
 }
 
