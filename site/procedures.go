@@ -270,13 +270,12 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
 		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
-			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
-			"hacompile push "+s.Name+" --hosts "+h.Name)
+			append(healthCurls(s, h), "hacompile push "+s.Name+" --hosts "+h.Name)...)
 	default:
 		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")))
 		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers."),
-			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+			healthCurls(s, h)...)
 	}
 	switch {
 	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
@@ -371,6 +370,13 @@ func drain(d *doc, sc *stackCtx, from string) {
 	}
 	h := apps[0]
 	target := fmt.Sprintf("%s:%d", h.Address, s.App.HTTPPort)
+	if s.MultiApp() {
+		var ps []string
+		for _, a := range s.AppsOn(h) {
+			ps = append(ps, fmt.Sprintf("%s:%d (%s)", h.Address, a.HTTPPort, a.Name))
+		}
+		target = strings.Join(ps, ", ")
+	}
 	lbs := s.HostsWithRole("lb")
 	d.p(hf("Take an app host out of the balancer's rotation without cutting requests off, for maintenance or before removing it. Shown for %s (%s).", hostLink(s, from, h.Name), code(target)))
 	switch s.Balancer.Kind {
@@ -419,6 +425,20 @@ func drain(d *doc, sc *stackCtx, from string) {
 	ports := fmt.Sprintf("sport = :%d", s.App.HTTPPort)
 	if s.TLS.Enabled() && s.TLS.Terminate == "app" {
 		ports += " or sport = :443"
+	}
+	if s.MultiApp() {
+		// Every app on the host: each its own port and unit.
+		var ps, units []string
+		grace := 0
+		for _, a := range s.AppsOn(h) {
+			ps = append(ps, fmt.Sprintf("sport = :%d", a.HTTPPort))
+			units = append(units, a.Name)
+			grace = max(grace, a.GracefulTimeout)
+		}
+		d.step(hf("On %s, wait until no client connection is left, then stop its apps (%s) if the maintenance needs it (workers get their graceful_timeout, at most %d s, to finish).", hostLink(s, from, h.Name), template.HTMLEscapeString(strings.Join(units, ", ")), grace),
+			fmt.Sprintf("ss -Htn state established '( %s )' | wc -l", strings.Join(ps, " or ")),
+			"systemctl stop "+strings.Join(units, " "))
+		return
 	}
 	d.step(hf("On %s, wait until no client connection is left, then stop the app if the maintenance needs it (workers get app.graceful_timeout, %d s, to finish).", hostLink(s, from, h.Name), s.App.GracefulTimeout),
 		fmt.Sprintf("ss -Htn state established '( %s )' | wc -l", ports),
@@ -1077,4 +1097,17 @@ func hostLinksNames(s *schema.Stack, from string, names []string) template.HTML 
 // monitoringAlerts returns the stack's rendered alerting rules.
 func monitoringAlerts(sc *stackCtx) (artifact.File, bool) {
 	return sc.stackFile(monitoring.AlertsPath)
+}
+
+// healthCurls checks a new app host answers the health path: through
+// its nginx on the app's port, for each app it runs.
+func healthCurls(s *schema.Stack, h *schema.Host) []string {
+	if !s.MultiApp() {
+		return []string{fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path)}
+	}
+	var out []string
+	for _, a := range s.AppsOn(h) {
+		out = append(out, fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.AppDomains(a)[0], h.Address, a.HTTPPort, s.Balancer.Health.Path))
+	}
+	return out
 }
