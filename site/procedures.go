@@ -302,6 +302,14 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 // hacompile renders configuration, not the application, and nothing
 // starts (nor passes push's check, which imports the app) without it.
 func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
+	if s.MultiApp() {
+		// Each app the host runs, from its own view of the stack.
+		for _, a := range s.AppsOn(h) {
+			v := s.ForApp(a)
+			deployCode(d, v, v.Hosts[h.Name])
+		}
+		return
+	}
 	a := &s.App
 	paths := []string{a.WorkingDir}
 	what := code(a.WorkingDir)
@@ -316,7 +324,11 @@ func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
 	if a.Server == "gunicorn" {
 		fails = ", and push's check of gunicorn.conf.py (gunicorn --check-config loads the app) fails"
 	}
-	d.step(hf("Deploy the app's code to %s as your release process does, owned by root and readable by %s. hacompile renders the configuration, not the application: until the code is there the app does not start%s. Check it is in place:", what, code(a.User), fails),
+	name := "the app's"
+	if a.Field != "app" && a.Field != "" {
+		name = "app " + a.Name + "'s"
+	}
+	d.step(hf("Deploy "+name+" code to %s as your release process does, owned by root and readable by %s. hacompile renders the configuration, not the application: until the code is there the app does not start%s. Check it is in place:", what, code(a.User), fails),
 		"ssh root@"+h.Address+" ls -d "+strings.Join(paths, " "))
 }
 
@@ -661,7 +673,7 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 	}
 	if len(checks) > 0 {
 		d.step(hf("The push delivers the new address in %s to %s and restarts the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), app hosts in batches. Check each is running again:",
-			code("/"+appenv.Path(&s.App)), hostLinksNames(s, from, who)), checks...)
+			code("/"+settingsPaths(s)), hostLinksNames(s, from, who)), checks...)
 	}
 	d.step("Check the new primary accepts connections and is not in recovery.",
 		strings.Replace(ready, db.Host, r, 1))
@@ -672,19 +684,19 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 // restartedBySettings are the units the push of h's settings.env
 // restarts, read off its rendered reload action.
 func restartedBySettings(sc *stackCtx, h *schema.Host) []string {
+	// Each app's settings.env on the host (one, but with several apps).
+	var units []string
 	for _, f := range sc.byHost[h.Name] {
-		if f.Path != appenv.Path(&sc.s.App) {
+		if !slices.ContainsFunc(sc.s.Apps, func(a *schema.App) bool { return f.Path == appenv.Path(a) }) {
 			continue
 		}
-		var units []string
 		for _, o := range f.Reload.Ops() {
 			if a := o.Args(); len(a) > 2 && a[0] == "systemctl" && a[1] == "restart" {
 				units = append(units, a[2:]...)
 			}
 		}
-		return units
 	}
-	return nil
+	return units
 }
 
 var certbotRE = regexp.MustCompile(`certbot certonly .*`)
@@ -1110,4 +1122,14 @@ func healthCurls(s *schema.Stack, h *schema.Host) []string {
 		out = append(out, fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.AppDomains(a)[0], h.Address, a.HTTPPort, s.Balancer.Health.Path))
 	}
 	return out
+}
+
+// settingsPaths names the settings file, or with several apps each
+// app's.
+func settingsPaths(s *schema.Stack) string {
+	var ps []string
+	for _, a := range s.Apps {
+		ps = append(ps, appenv.Path(a))
+	}
+	return strings.Join(ps, ", /")
 }
