@@ -128,6 +128,25 @@ func (s *Stack) ForApp(a *App) *Stack {
 	if s.Workers != nil && s.Workers.Runs != a.Name {
 		v.Workers = nil
 	}
+	// Each app reads the services' passwords from files of its own
+	// (/etc/<app>/secrets/…, as with one app), readable by its user
+	// alone, unless the stack names the files.
+	own := func(file string) string { return "/etc/" + a.Name + "/secrets/" + file }
+	if db := s.Database; db != nil && !s.Wrote("database.password_file") {
+		c := *db
+		c.PasswordFile = own("database-password")
+		v.Database = &c
+	}
+	if c := s.Cache; c != nil && c.PasswordFile != "" && !s.Wrote("cache.password_file") && c.PasswordFile == "/etc/"+s.Name+"/secrets/cache-password" {
+		cc := *c
+		cc.PasswordFile = own("cache-password")
+		v.Cache = &cc
+	}
+	if q := s.Queue; q != nil && q.PasswordFile != "" && !s.Wrote("queue.password_file") && q.PasswordFile == "/etc/"+s.Name+"/secrets/broker-password" {
+		qq := *q
+		qq.PasswordFile = own("broker-password")
+		v.Queue = &qq
+	}
 	// The view's app is at app.…: its positions are the entry's.
 	v.Positions = make(map[string]Position, len(s.Positions))
 	for p, at := range s.Positions {

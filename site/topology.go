@@ -168,7 +168,7 @@ func buildTopology(sc *stackCtx) *topology {
 			lines := []string{h.Name, h.Address}
 			var ports []string
 			for _, a := range s.AppsOn(h) {
-				lines = append(lines, fmt.Sprintf("%s · %s :%d · %d × %s", a.Name, serverName(*a), a.HTTPPort, a.Workers.For(h), appConcurrency(*a)))
+				lines = append(lines, fmt.Sprintf("%s · %s :%d", a.Name, serverName(*a), a.HTTPPort), fmt.Sprintf("  %d workers × %s", a.Workers.For(h), appConcurrency(*a)))
 				ports = append(ports, strconv.Itoa(a.HTTPPort))
 			}
 			n := t.add(&tnode{id: "host-" + h.Name, col: 2, lines: lines, href: hostPage(s.Name, h.Name), class: "app"})
