@@ -261,6 +261,21 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	default:
 		d.stepListing(hf("Add it to %s under %s:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
 	}
+	if s.MultiApp() {
+		// The apps list their hosts: the new one runs what the host it
+		// copies runs.
+		hs := s.HostsWithRole("app")
+		like := hs[len(hs)-1]
+		var names []string
+		for _, a := range s.AppsOn(like) {
+			if len(a.Hosts) > 0 {
+				names = append(names, string(code(a.Field+".hosts")))
+			}
+		}
+		if len(names) > 0 {
+			d.step(hf("Add %s to %s, so that it runs what %s runs.", code(h.Name), template.HTML(strings.Join(names, ", ")), hostLink(s, from, like.Name)))
+		}
+	}
 	d.step("Check and render it; the table below is what the build changes.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff --stat -- out/"+s.Name+"/")
 	switch s.Provider {
 	case "digitalocean":

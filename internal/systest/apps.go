@@ -119,3 +119,14 @@ func bystanderChecks(sr *ScenarioReport, f fault, b *schema.App, l *Load, victim
 		sr.check(fmt.Sprintf("%s: app %s keeps being served by %s", f.name, b.Name, victim), len(served) > 0, "%d of its requests served there while the other app was down", len(served))
 	}
 }
+
+// appOn is the first app host h runs, with several apps (nil with one:
+// the stack's URL is the app's).
+func (e *env) appOn(host string) *schema.App {
+	if h := e.s.Hosts[host]; h != nil && e.s.MultiApp() {
+		if as := e.s.AppsOn(h); len(as) > 0 {
+			return as[0]
+		}
+	}
+	return nil
+}

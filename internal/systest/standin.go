@@ -58,7 +58,7 @@ APP = "@APP@"
 
 
 def application(environ, start_response):
-    if environ.get("PATH_INFO") == "/slow":
+    if environ.get("PATH_INFO", "").endswith("/slow"):
         time.sleep(2)
     body = (NAME + "\n").encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Served-By", NAME), ("X-Served-App", APP)])
@@ -106,7 +106,7 @@ my $name = hostname();
 my $served_app = '@APP@';
 my $app = sub {
     my $env = shift;
-    sleep 2 if $env->{PATH_INFO} eq '/slow';
+    sleep 2 if $env->{PATH_INFO} =~ m{/slow$};
     return [200, ['Content-Type' => 'text/plain', 'X-Served-By' => $name, 'X-Served-App' => $served_app], ["$name\n"]];
 };
 $app;
