@@ -25,7 +25,31 @@ func (s *Stack) Clone() *Stack {
 		c.Database = &db
 	}
 	c.Aliases = slices.Clone(s.Aliases)
+	// The apps are the copy's own: &c.App for one, copies for several.
+	if s.AppsByName == nil {
+		c.Apps = []*App{&c.App}
+	} else {
+		c.AppsByName = make(map[string]*App, len(s.AppsByName))
+		c.Apps = nil
+		for _, a := range s.Apps {
+			ac := *a
+			ac.Hosts = slices.Clone(a.Hosts)
+			c.AppsByName[a.Name] = &ac
+			c.Apps = append(c.Apps, &ac)
+		}
+	}
 	return &c
+}
+
+// RunLike makes host name run the apps that host like runs, where the
+// apps list their hosts (apps.<name>.hosts): a host added as a copy of
+// another serves what it serves.
+func (s *Stack) RunLike(name, like string) {
+	for _, a := range s.Apps {
+		if len(a.Hosts) > 0 && slices.Contains(a.Hosts, like) && !slices.Contains(a.Hosts, name) {
+			a.Hosts = append(a.Hosts, name)
+		}
+	}
 }
 
 var numbered = regexp.MustCompile(`^(.*?)(\d+)$`)

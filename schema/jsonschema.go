@@ -272,6 +272,16 @@ func (g *jsGen) object(decls []ast.Decl) map[string]any {
 	walk = func(decls []ast.Decl, cond bool) {
 		for _, d := range decls {
 			switch x := d.(type) {
+			case *ast.EmbedDecl:
+				// An embedded definition (#AppEntry embeds #App): its
+				// fields are this object's.
+				if id, ok := x.Expr.(*ast.Ident); ok {
+					if fd := g.defs[id.Name]; fd != nil {
+						if st, ok := fd.Value.(*ast.StructLit); ok {
+							walk(st.Elts, cond)
+						}
+					}
+				}
 			case *ast.Comprehension:
 				if st, ok := x.Value.(*ast.StructLit); ok {
 					walk(st.Elts, true)
@@ -342,6 +352,11 @@ func contains(list []string, s string) bool {
 // merge joins the schemas of a conjunction: into one object when their
 // keys do not clash, else allOf.
 func merge(a, b map[string]any) map[string]any {
+	// A struct that only names fields a definition has, leaving them
+	// unconstrained (#AppEntry & {name: N}), adds nothing to it.
+	if _, ref := a["$ref"]; ref && unconstrained(b) {
+		return a
+	}
 	if len(a) == 0 {
 		return b
 	}
@@ -366,6 +381,21 @@ func merge(a, b map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// unconstrained reports whether s is an object schema whose properties
+// are all unconstrained ({}).
+func unconstrained(s map[string]any) bool {
+	props, ok := s["properties"].(map[string]any)
+	if !ok || s["type"] != "object" || len(s) > 3 {
+		return false
+	}
+	for _, p := range props {
+		if m, ok := p.(map[string]any); !ok || len(m) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // callSchema knows the builtins the schema uses.

@@ -141,7 +141,7 @@ func TestJSONSchemaShape(t *testing.T) {
 	if err := json.Unmarshal(a, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Schema != schema.JSONSchemaID || doc.Additional || strings.Join(doc.Required, ",") != "name,domain,hosts,balancer,app" {
+	if doc.Schema != schema.JSONSchemaID || doc.Additional || strings.Join(doc.Required, ",") != "name,domain,hosts,balancer" {
 		t.Errorf("root: %s %v %v", doc.Schema, doc.Additional, doc.Required)
 	}
 	app := doc.Defs["App"].Props

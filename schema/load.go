@@ -218,6 +218,7 @@ func finish(s *Stack, in *input, src []byte, pos map[string]Position) *Stack {
 		h.Name = name
 	}
 	s.Reindex()
+	normaliseApps(s)
 	sum := sha256.Sum256(src)
 	s.Source = in.rel
 	s.Positions = pos
@@ -679,7 +680,7 @@ func (l *Loader) notAllowed(p []string) string {
 	rest := p[:len(p)-1]
 	if len(rest) > 0 {
 		def, ok := fieldDefs[rest[0]]
-		if rest[0] == "hosts" || rest[0] == "generators" {
+		if rest[0] == "hosts" || rest[0] == "generators" || rest[0] == "apps" {
 			if len(rest) < 2 {
 				return "field not allowed"
 			}
@@ -795,6 +796,7 @@ var validatorWords = map[string]string{
 // fieldDefs maps the stack's top-level fields to their definitions.
 var fieldDefs = map[string]string{
 	"hosts": "#Host", "tls": "#TLS", "balancer": "#Balancer", "app": "#App",
+	"apps":   "#AppEntry",
 	"tuning": "#Tuning", "database": "#Database", "cache": "#Cache", "queue": "#Queue",
 	"generators": "#CustomGenerator",
 }

@@ -24,18 +24,25 @@ type Stack struct {
 	TLS         TLS              `json:"tls"`
 	Hosts       map[string]*Host `json:"hosts"`
 	Balancer    Balancer         `json:"balancer"`
-	App         App              `json:"app"`
-	Tuning      Tuning           `json:"tuning"`
-	Monitoring  Monitoring       `json:"monitoring"`
-	Database    *Database        `json:"database,omitempty"`
-	Cache       *Cache           `json:"cache,omitempty"`
-	Queue       *Queue           `json:"queue,omitempty"`
-	Workers     *Workers         `json:"workers,omitempty"`
-	RateLimit   *RateLimit       `json:"rate_limit,omitempty"`
-	Scaling     *Scaling         `json:"scaling,omitempty"`
-	Capacity    Capacity         `json:"capacity"`
-	Delivery    *Delivery        `json:"delivery,omitempty"`
-	Waive       []Waiver         `json:"waive"`
+	// App is the stack's one application; with several (apps:), the
+	// first by name. Generators render per app through ForApp.
+	App App `json:"app"`
+	// AppsByName is apps: as written (nil for a stack with app:).
+	AppsByName map[string]*App `json:"apps,omitempty"`
+	// Apps are the applications, sorted by name: &App alone for a stack
+	// with app:, so code that loops over apps takes one turn there.
+	Apps       []*App     `json:"-"`
+	Tuning     Tuning     `json:"tuning"`
+	Monitoring Monitoring `json:"monitoring"`
+	Database   *Database  `json:"database,omitempty"`
+	Cache      *Cache     `json:"cache,omitempty"`
+	Queue      *Queue     `json:"queue,omitempty"`
+	Workers    *Workers   `json:"workers,omitempty"`
+	RateLimit  *RateLimit `json:"rate_limit,omitempty"`
+	Scaling    *Scaling   `json:"scaling,omitempty"`
+	Capacity   Capacity   `json:"capacity"`
+	Delivery   *Delivery  `json:"delivery,omitempty"`
+	Waive      []Waiver   `json:"waive"`
 	// Generators are the custom (Jsonnet) generators the stack lists.
 	Generators []CustomGenerator `json:"generators"`
 
@@ -319,6 +326,16 @@ type App struct {
 	Static            []StaticDir `json:"static"`
 	ClientMaxBodySize string      `json:"client_max_body_size"`
 	ErrorPages        string      `json:"error_pages"`
+	// Routing of one of several apps (apps.<name>): the host names it
+	// answers, its path prefixes and the hosts running it.
+	Domains []string `json:"domains,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
+	Hosts   []string `json:"hosts,omitempty"`
+	// TargetConcurrency is the app's own capacity target.
+	TargetConcurrency int `json:"target_concurrency,omitempty"`
+	// Field is where the app is in the stack ("app", "apps.web"), the
+	// prefix of its diagnostics' field paths.
+	Field string `json:"-"`
 }
 
 // Bind is where the app server listens on its host: a unix socket or a
@@ -591,6 +608,8 @@ func (s *Stack) QueueEndpoint() string {
 
 // Workers are the Celery workers on the hosts with the worker role.
 type Workers struct {
+	// Runs names the app (of several) whose code the workers run.
+	Runs string `json:"runs,omitempty"`
 	App  string `json:"app"`
 	Pool string `json:"pool"`
 	// Concurrency is 0 for "auto": one process per core.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/gunicorn"
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/internal/rules"
@@ -77,6 +78,9 @@ type capacityView struct {
 	Somaxconn   int
 	SomaxconnOK bool // set in the stack (else the kernel default)
 	Scaling     string
+	// AppTargets: with several apps, each app's capacity against its
+	// own target (apps.<name>.target_concurrency).
+	AppTargets []limitRow
 }
 
 type overviewData struct {
@@ -156,8 +160,19 @@ func stackFacts(sc *stackCtx, from string) []fact {
 		b += fmt.Sprintf(", %s, failover %s", s.Balancer.Algorithm, s.Balancer.Failover)
 	}
 	fs = append(fs, fact{"Balancer", text(b)})
-	app := fmt.Sprintf("%s (%s) on %s", s.App.Name, serverName(s.App), bindText(s.App))
-	fs = append(fs, fact{"App", text(app)})
+	if s.MultiApp() {
+		for _, a := range s.Apps {
+			var hs []string
+			for _, h := range s.AppHosts(a) {
+				hs = append(hs, h.Name)
+			}
+			fs = append(fs, fact{"App " + a.Name, text(fmt.Sprintf("%s on %s (%s), answering %s%s", serverName(*a), bindText(*a),
+				strings.Join(hs, ", "), strings.Join(s.AppDomains(a), ", "), pathsText(a)))})
+		}
+	} else {
+		app := fmt.Sprintf("%s (%s) on %s", s.App.Name, serverName(s.App), bindText(s.App))
+		fs = append(fs, fact{"App", text(app)})
+	}
 	if db := s.Database; db != nil {
 		fs = append(fs, fact{"Database", text(fmt.Sprintf("%s %s, %s", engineName(db.Engine), db.Name, plural(len(db.Replicas), "replica", "replicas")))})
 	}
@@ -261,9 +276,20 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 	if s.Balancer.Kind == "cloud" {
 		alg = "the provider's algorithm"
 	}
-	bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
-		"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
-		template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+	if s.MultiApp() {
+		var routes []string
+		for _, a := range s.Apps {
+			routes = append(routes, fmt.Sprintf("%s%s to %s (%s, port %d)", strings.Join(s.AppDomains(a), ", "), pathsText(a), a.Name, plural(len(s.AppHosts(a)), "host", "hosts"), a.HTTPPort))
+		}
+		bal.Text = append(bal.Text, template.HTML(template.HTMLEscapeString("Routes by host name and path, a backend per app: "+strings.Join(routes, "; ")+".")))
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
+			"Spreads each app's requests with %s over its hosts. Health check, per app with its own host name: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
+			template.HTMLEscapeString(alg), code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+	} else {
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
+			"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
+			template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+	}
 	switch s.Balancer.Kind {
 	case "nginx":
 		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf("Passive health too: a host failing %d times within %d s is skipped for %d s.", s.Balancer.MaxFails, s.Balancer.FailTimeout, s.Balancer.FailTimeout)))
@@ -285,10 +311,20 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 	}
 	hops = append(hops, bal)
 
-	// 3. nginx on the app host.
-	if len(apps) > 0 {
+	// 3. nginx on the app host (each app's, with several).
+	whole := s
+	for _, app := range whole.Apps {
+		s := whole.ForApp(app)
+		apps := s.HostsWithRole("app")
+		if len(apps) == 0 {
+			continue
+		}
+		suffix, of := "", ""
+		if whole.MultiApp() {
+			suffix, of = "-"+app.Name, " ("+app.Name+")"
+		}
 		a := apps[0]
-		ng := hop{ID: "hop-app-nginx", Title: "App host: nginx", Where: hostLinks(s, from, apps)}
+		ng := hop{ID: "hop-app-nginx" + suffix, Title: "App host: nginx" + of, Where: hostLinks(s, from, apps)}
 		listen := fmt.Sprintf("%s:%d", a.Address, s.App.HTTPPort)
 		if s.TLS.Enabled() && s.TLS.Terminate == "app" {
 			listen += " and :443 (TLS)"
@@ -303,15 +339,15 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 
 		// 4. The app server.
 		per, perDesc := rules.PerWorker(s.App)
-		srv := hop{ID: "hop-app-server", Title: "App server: " + serverName(s.App), Where: hostLinks(s, from, apps)}
+		srv := hop{ID: "hop-app-server" + suffix, Title: "App server: " + serverName(s.App) + of, Where: hostLinks(s, from, apps)}
 		srv.Text = append(srv.Text, template.HTML(fmt.Sprintf("%d worker processes on %s, each serving %s at once: %d concurrent requests per host.",
 			s.App.Workers.For(a), template.HTMLEscapeString(a.Name), template.HTMLEscapeString(perDesc), s.App.Workers.For(a)*per)))
 		if s.App.Server == "starman" {
 			srv.Text = append(srv.Text, "Starman has no worker timeout: the proxies' read timeouts bound a request.")
-			srv.Settings = settingsOf(sc, from, sc.appUnit(a.Name), starmanRE)
+			srv.Settings = settingsOf(sc, from, sc.find(a.Name, regexp.MustCompile(`^etc/systemd/system/`+regexp.QuoteMeta(s.App.Name)+`\.service$`)), starmanRE)
 		} else {
 			srv.Text = append(srv.Text, template.HTML(fmt.Sprintf("A worker silent for %d s is killed and replaced; on reload or stop, workers get %d s to finish.", s.App.Timeout, s.App.GracefulTimeout)))
-			srv.Settings = settingsOf(sc, from, sc.find(a.Name, gunicornConfRE), gunicornRE)
+			srv.Settings = settingsOf(sc, from, sc.find(a.Name, regexp.MustCompile(`^`+regexp.QuoteMeta(gunicorn.ConfigPath(&s.App))+`$`)), gunicornRE)
 		}
 		hops = append(hops, srv)
 	}
@@ -408,17 +444,33 @@ func limitOf(what, path string, need, limit int, formula, limitHref, field strin
 
 func capacityOf(sc *stackCtx, from string) capacityView {
 	s := sc.s
-	per, perDesc := rules.PerWorker(s.App)
+	per, _ := rules.PerWorker(s.App)
 	var c capacityView
-	for _, h := range s.HostsWithRole("app") {
-		w := s.App.Workers.For(h)
-		c.Rows = append(c.Rows, capRow{Host: h.Name, Href: rel(from, hostPage(s.Name, h.Name)), Workers: w, PerWorker: perDesc, Concurrency: w * per, Cores: h.Cores})
+	for _, a := range s.Apps {
+		per, perDesc := rules.PerWorker(*a)
+		for _, h := range s.AppHosts(a) {
+			w := a.Workers.For(h)
+			host := h.Name
+			if s.MultiApp() {
+				host += " · " + a.Name
+			}
+			c.Rows = append(c.Rows, capRow{Host: host, Href: rel(from, hostPage(s.Name, h.Name)), Workers: w, PerWorker: perDesc, Concurrency: w * per, Cores: h.Cores})
+		}
 	}
 	c.Total = rules.Capacity(s)
 	if sg, h := s.Scaling, s.ScalingTemplateHost(); sg != nil && h != nil {
 		each := s.App.Workers.For(h) * per
 		c.Scaling = fmt.Sprintf("%s is the launch template's host: the Auto Scaling group runs %d to %d instances of it, %d concurrent requests each, so %d to %d in all (%d at the desired %d).",
 			h.Name, sg.Min, sg.Max, each, sg.Min*each, sg.Max*each, max(sg.Desired, sg.Min)*each, max(sg.Desired, sg.Min))
+	}
+	if s.MultiApp() {
+		for _, a := range s.Apps {
+			if a.TargetConcurrency > 0 {
+				p := a.Field + ".target_concurrency"
+				c.AppTargets = append(c.AppTargets, limitOf("app "+a.Name, p, a.TargetConcurrency, rules.AppCapacity(s, a),
+					"target against its hosts × workers × per-worker concurrency", rel(from, sc.sourceHref(p)), p))
+			}
+		}
 	}
 	c.Target = s.Capacity.TargetConcurrency
 	c.TargetHref = rel(from, sc.sourceHref("capacity.target_concurrency"))
@@ -427,13 +479,19 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 	n := s.Tuning.Nofile
 	c.FD = append(c.FD, limitOf("nginx worker", "tuning.nginx_worker_connections", 2*s.Tuning.NginxWorkerConnections, n,
 		fmt.Sprintf("2 × %d worker_connections (client and upstream)", s.Tuning.NginxWorkerConnections), nofileHref, "tuning.nofile"))
-	if s.App.Runtime == "python" && (s.App.WorkerClass == "gevent" || s.App.WorkerClass == "uvicorn") {
-		pool := 0
-		if db := s.Database; db != nil {
-			pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
+	for _, a := range s.Apps {
+		if a.Runtime == "python" && (a.WorkerClass == "gevent" || a.WorkerClass == "uvicorn") {
+			pool := 0
+			if db := s.Database; db != nil {
+				pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
+			}
+			what := a.WorkerClass + " worker"
+			if s.MultiApp() {
+				what = a.Name + " " + what
+			}
+			c.FD = append(c.FD, limitOf(what, schema.AppPath(a, "app.worker_connections"), a.WorkerConnections+pool+64, n,
+				fmt.Sprintf("%d connections + %d database connections + 64 spare", a.WorkerConnections, pool), nofileHref, "tuning.nofile"))
 		}
-		c.FD = append(c.FD, limitOf(s.App.WorkerClass+" worker", "app.worker_connections", s.App.WorkerConnections+pool+64, n,
-			fmt.Sprintf("%d connections + %d database connections + 64 spare", s.App.WorkerConnections, pool), nofileHref, "tuning.nofile"))
 	}
 	if s.Balancer.Kind == "haproxy" {
 		c.FD = append(c.FD, limitOf("HAProxy", "balancer.maxconn", 2*s.Balancer.MaxConn+64, n,
@@ -442,7 +500,14 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 	max, set := somaxconn(s)
 	c.Somaxconn, c.SomaxconnOK = max, set
 	soHref := rel(from, sc.sourceHref(`tuning.sysctl."net.core.somaxconn"`))
-	c.Backlog = append(c.Backlog, limitOf(s.App.Server+" listen backlog", "app.backlog", s.App.Backlog, max, "app.backlog", soHref, "net.core.somaxconn"))
+	if s.MultiApp() {
+		for _, a := range s.Apps {
+			p := schema.AppPath(a, "app.backlog")
+			c.Backlog = append(c.Backlog, limitOf(a.Name+" "+a.Server+" listen backlog", p, a.Backlog, max, p, soHref, "net.core.somaxconn"))
+		}
+	} else {
+		c.Backlog = append(c.Backlog, limitOf(s.App.Server+" listen backlog", "app.backlog", s.App.Backlog, max, "app.backlog", soHref, "net.core.somaxconn"))
+	}
 	c.Backlog = append(c.Backlog, limitOf("nginx listen backlog", "", 511, max, "nginx's default on Linux", soHref, "net.core.somaxconn"))
 	if s.Balancer.Kind == "haproxy" {
 		c.Backlog = append(c.Backlog, limitOf("HAProxy frontend backlog", "balancer.maxconn", s.Balancer.MaxConn, max, "defaults to maxconn", soHref, "net.core.somaxconn"))
@@ -501,6 +566,9 @@ func reviewOf(sc *stackCtx, from string) reviewView {
 		}
 	}
 	for _, r := range rules.Table {
+		if r.ID == "apps" && sc.s.AppsByName == nil && status[r.ID] == "" {
+			continue // a stack of one app: (app:) the rule has nothing to check
+		}
 		st := cmpOr(status[r.ID], "pass")
 		v.Rules = append(v.Rules, ruleRow{ID: r.ID, Severity: r.Severity, Doc: r.Doc, Status: st})
 	}

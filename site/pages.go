@@ -15,6 +15,7 @@ import (
 	"github.com/hacompile/hacompile/generators/cloudinit"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // The index, host, stack-file and source pages.
@@ -296,7 +297,12 @@ func (g *gen) host(sc *stackCtx, name string) error {
 		{"Size", text(fmt.Sprintf("%s%d vCPU, %d MB", sizePrefix(h.Size), h.Cores, h.MemoryMB))},
 		{"SSH", code(fmt.Sprintf("ssh -p %d %s@%s", h.SSH.Port, h.SSH.User, h.Address))},
 	}
-	if h.Has("app") {
+	if h.Has("app") && s.MultiApp() {
+		for _, a := range s.AppsOn(h) {
+			d.Facts = append(d.Facts, fact{"App " + a.Name, text(fmt.Sprintf("%s, %d workers × %s, nginx on port %d, answering %s%s",
+				serverName(*a), a.Workers.For(h), appConcurrency(*a), a.HTTPPort, strings.Join(s.AppDomains(a), ", "), pathsText(a)))})
+		}
+	} else if h.Has("app") {
 		d.Facts = append(d.Facts, fact{"App", text(fmt.Sprintf("%s, %d workers × %s", serverName(s.App), s.App.Workers.For(h), appConcurrency(s.App)))})
 	}
 	v, r := hostActions(sc, name)
@@ -346,4 +352,12 @@ func (g *gen) source(sc *stackCtx) error {
 		Listing: g.hl.numbered(lexerFor(s.Source), sc.src)}
 	g.indexSettings(sc)
 	return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
+}
+
+// pathsText is " under /a/, /b/" for an app routed by path, else "".
+func pathsText(a *schema.App) string {
+	if len(a.Paths) == 0 {
+		return ""
+	}
+	return " under " + strings.Join(a.Paths, ", ")
 }

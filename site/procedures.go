@@ -261,6 +261,21 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	default:
 		d.stepListing(hf("Add it to %s under %s:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
 	}
+	if s.MultiApp() {
+		// The apps list their hosts: the new one runs what the host it
+		// copies runs.
+		hs := s.HostsWithRole("app")
+		like := hs[len(hs)-1]
+		var names []string
+		for _, a := range s.AppsOn(like) {
+			if len(a.Hosts) > 0 {
+				names = append(names, string(code(a.Field+".hosts")))
+			}
+		}
+		if len(names) > 0 {
+			d.step(hf("Add %s to %s, so that it runs what %s runs.", code(h.Name), template.HTML(strings.Join(names, ", ")), hostLink(s, from, like.Name)))
+		}
+	}
 	d.step("Check and render it; the table below is what the build changes.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff --stat -- out/"+s.Name+"/")
 	switch s.Provider {
 	case "digitalocean":
@@ -270,13 +285,12 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
 		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
-			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path),
-			"hacompile push "+s.Name+" --hosts "+h.Name)
+			append(healthCurls(s, h), "hacompile push "+s.Name+" --hosts "+h.Name)...)
 	default:
 		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")))
 		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers."),
-			fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path))
+			healthCurls(s, h)...)
 	}
 	switch {
 	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
@@ -303,6 +317,14 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 // hacompile renders configuration, not the application, and nothing
 // starts (nor passes push's check, which imports the app) without it.
 func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
+	if s.MultiApp() {
+		// Each app the host runs, from its own view of the stack.
+		for _, a := range s.AppsOn(h) {
+			v := s.ForApp(a)
+			deployCode(d, v, v.Hosts[h.Name])
+		}
+		return
+	}
 	a := &s.App
 	paths := []string{a.WorkingDir}
 	what := code(a.WorkingDir)
@@ -317,7 +339,11 @@ func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
 	if a.Server == "gunicorn" {
 		fails = ", and push's check of gunicorn.conf.py (gunicorn --check-config loads the app) fails"
 	}
-	d.step(hf("Deploy the app's code to %s as your release process does, owned by root and readable by %s. hacompile renders the configuration, not the application: until the code is there the app does not start%s. Check it is in place:", what, code(a.User), fails),
+	name := "the app's"
+	if a.Field != "app" && a.Field != "" {
+		name = "app " + a.Name + "'s"
+	}
+	d.step(hf("Deploy "+name+" code to %s as your release process does, owned by root and readable by %s. hacompile renders the configuration, not the application: until the code is there the app does not start%s. Check it is in place:", what, code(a.User), fails),
 		"ssh root@"+h.Address+" ls -d "+strings.Join(paths, " "))
 }
 
@@ -371,6 +397,13 @@ func drain(d *doc, sc *stackCtx, from string) {
 	}
 	h := apps[0]
 	target := fmt.Sprintf("%s:%d", h.Address, s.App.HTTPPort)
+	if s.MultiApp() {
+		var ps []string
+		for _, a := range s.AppsOn(h) {
+			ps = append(ps, fmt.Sprintf("%s:%d (%s)", h.Address, a.HTTPPort, a.Name))
+		}
+		target = strings.Join(ps, ", ")
+	}
 	lbs := s.HostsWithRole("lb")
 	d.p(hf("Take an app host out of the balancer's rotation without cutting requests off, for maintenance or before removing it. Shown for %s (%s).", hostLink(s, from, h.Name), code(target)))
 	switch s.Balancer.Kind {
@@ -419,6 +452,20 @@ func drain(d *doc, sc *stackCtx, from string) {
 	ports := fmt.Sprintf("sport = :%d", s.App.HTTPPort)
 	if s.TLS.Enabled() && s.TLS.Terminate == "app" {
 		ports += " or sport = :443"
+	}
+	if s.MultiApp() {
+		// Every app on the host: each its own port and unit.
+		var ps, units []string
+		grace := 0
+		for _, a := range s.AppsOn(h) {
+			ps = append(ps, fmt.Sprintf("sport = :%d", a.HTTPPort))
+			units = append(units, a.Name)
+			grace = max(grace, a.GracefulTimeout)
+		}
+		d.step(hf("On %s, wait until no client connection is left, then stop its apps (%s) if the maintenance needs it (workers get their graceful_timeout, at most %d s, to finish).", hostLink(s, from, h.Name), template.HTMLEscapeString(strings.Join(units, ", ")), grace),
+			fmt.Sprintf("ss -Htn state established '( %s )' | wc -l", strings.Join(ps, " or ")),
+			"systemctl stop "+strings.Join(units, " "))
+		return
 	}
 	d.step(hf("On %s, wait until no client connection is left, then stop the app if the maintenance needs it (workers get app.graceful_timeout, %d s, to finish).", hostLink(s, from, h.Name), s.App.GracefulTimeout),
 		fmt.Sprintf("ss -Htn state established '( %s )' | wc -l", ports),
@@ -641,7 +688,7 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 	}
 	if len(checks) > 0 {
 		d.step(hf("The push delivers the new address in %s to %s and restarts the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), app hosts in batches. Check each is running again:",
-			code("/"+appenv.Path(&s.App)), hostLinksNames(s, from, who)), checks...)
+			code("/"+settingsPaths(s)), hostLinksNames(s, from, who)), checks...)
 	}
 	d.step("Check the new primary accepts connections and is not in recovery.",
 		strings.Replace(ready, db.Host, r, 1))
@@ -652,19 +699,19 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 // restartedBySettings are the units the push of h's settings.env
 // restarts, read off its rendered reload action.
 func restartedBySettings(sc *stackCtx, h *schema.Host) []string {
+	// Each app's settings.env on the host (one, but with several apps).
+	var units []string
 	for _, f := range sc.byHost[h.Name] {
-		if f.Path != appenv.Path(&sc.s.App) {
+		if !slices.ContainsFunc(sc.s.Apps, func(a *schema.App) bool { return f.Path == appenv.Path(a) }) {
 			continue
 		}
-		var units []string
 		for _, o := range f.Reload.Ops() {
 			if a := o.Args(); len(a) > 2 && a[0] == "systemctl" && a[1] == "restart" {
 				units = append(units, a[2:]...)
 			}
 		}
-		return units
 	}
-	return nil
+	return units
 }
 
 var certbotRE = regexp.MustCompile(`certbot certonly .*`)
@@ -1077,4 +1124,27 @@ func hostLinksNames(s *schema.Stack, from string, names []string) template.HTML 
 // monitoringAlerts returns the stack's rendered alerting rules.
 func monitoringAlerts(sc *stackCtx) (artifact.File, bool) {
 	return sc.stackFile(monitoring.AlertsPath)
+}
+
+// healthCurls checks a new app host answers the health path: through
+// its nginx on the app's port, for each app it runs.
+func healthCurls(s *schema.Stack, h *schema.Host) []string {
+	if !s.MultiApp() {
+		return []string{fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.Domain, h.Address, s.App.HTTPPort, s.Balancer.Health.Path)}
+	}
+	var out []string
+	for _, a := range s.AppsOn(h) {
+		out = append(out, fmt.Sprintf("%s -H 'Host: %s' http://%s:%d%s", curlHost(s), s.AppDomains(a)[0], h.Address, a.HTTPPort, s.Balancer.Health.Path))
+	}
+	return out
+}
+
+// settingsPaths names the settings file, or with several apps each
+// app's.
+func settingsPaths(s *schema.Stack) string {
+	var ps []string
+	for _, a := range s.Apps {
+		ps = append(ps, appenv.Path(a))
+	}
+	return strings.Join(ps, ", /")
 }

@@ -163,6 +163,21 @@ func buildTopology(sc *stackCtx) *topology {
 			tier = append(tier, n.id)
 			break
 		}
+		if s.MultiApp() {
+			// Each app the host runs, on its own port.
+			lines := []string{h.Name, h.Address}
+			var ports []string
+			for _, a := range s.AppsOn(h) {
+				lines = append(lines, fmt.Sprintf("%s · %s :%d", a.Name, serverName(*a), a.HTTPPort), fmt.Sprintf("  %d workers × %s", a.Workers.For(h), appConcurrency(*a)))
+				ports = append(ports, strconv.Itoa(a.HTTPPort))
+			}
+			n := t.add(&tnode{id: "host-" + h.Name, col: 2, lines: lines, href: hostPage(s.Name, h.Name), class: "app"})
+			for _, lb := range lbs {
+				t.edges = append(t.edges, tedge{from: lb, to: n.id, label: h.Address + ":" + strings.Join(ports, ","), dashed: t.node(lb).standby})
+			}
+			tier = append(tier, n.id)
+			continue
+		}
 		n := t.add(&tnode{id: "host-" + h.Name, col: 2, lines: []string{h.Name + " · " + serverName(s.App), h.Address + port, fmt.Sprintf("%d workers × %s", s.App.Workers.For(h), per)}, href: hostPage(s.Name, h.Name), class: "app"})
 		for _, lb := range lbs {
 			t.edges = append(t.edges, tedge{from: lb, to: n.id, label: h.Address + port, dashed: t.node(lb).standby})

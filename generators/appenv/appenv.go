@@ -82,7 +82,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	var files []artifact.File
 	for _, name := range s.HostNames() {
 		h := s.Hosts[name]
-		if !h.Has("app") && !h.Has("worker") {
+		// A worker host needs the settings of the app its Celery
+		// workers run (with several apps, only that app's view has
+		// workers).
+		if !h.Has("app") && !(h.Has("worker") && s.Workers != nil) {
 			continue
 		}
 		var restart []string

@@ -69,6 +69,24 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 // it did not expect.
 var certbotDirs = []string{"etc/letsencrypt/"}
 
+// appUsers are the apps whose users host h needs: the apps it runs, and
+// on a worker host the app whose code the Celery workers run.
+func appUsers(s *schema.Stack, h *schema.Host) []*schema.App {
+	if !s.MultiApp() {
+		if h.Has("app") || h.Has("worker") && s.Workers != nil {
+			return []*schema.App{&s.App}
+		}
+		return nil
+	}
+	as := s.AppsOn(h)
+	if h.Has("worker") && s.Workers != nil {
+		if a := s.AppByName(s.Workers.Runs); a != nil && !slices.Contains(as, a) {
+			as = append(as, a)
+		}
+	}
+	return as
+}
+
 // Document renders the cloud-config for one host. It is written
 // directly rather than through a YAML encoder: the shape is fixed, every
 // string goes through artifact.YAMLQuote, and file contents are literal
@@ -87,13 +105,17 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 		}
 	}
 	// Celery workers run the app's code as the app's user.
-	if h.Has("app") || h.Has("worker") && s.Workers != nil {
+	// With several apps, each app's user on the hosts running it (and
+	// the workers' app's on worker hosts).
+	if users := appUsers(s, h); len(users) > 0 {
 		w.b.WriteString("users:\n  - default\n")
-		w.field(1, true, "name", s.App.User)
-		w.b.WriteString("    system: true\n    no_create_home: true\n")
-		w.field(2, false, "homedir", s.App.WorkingDir)
-		w.field(2, false, "shell", "/usr/sbin/nologin")
-		w.field(2, false, "groups", s.App.Group)
+		for _, a := range users {
+			w.field(1, true, "name", a.User)
+			w.b.WriteString("    system: true\n    no_create_home: true\n")
+			w.field(2, false, "homedir", a.WorkingDir)
+			w.field(2, false, "shell", "/usr/sbin/nologin")
+			w.field(2, false, "groups", a.Group)
+		}
 	}
 	if len(files) > 0 {
 		dirs := append(artifact.PackageDirs(gens), certbotDirs...)

@@ -31,6 +31,16 @@ func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []a
 		return nil
 	}
 	steps := artifact.StartService(files, ConfigPath, "haproxy")
+	if s.MultiApp() {
+		// A certificate per set of host names, each with its own hook.
+		for _, v := range certViews(s) {
+			if artifact.UsesCertbot(v, h) && slices.ContainsFunc(files, func(f artifact.File) bool { return f.Path == certScriptPath(v) }) {
+				steps = append(steps, artifact.Step{Phase: artifact.PhaseServices,
+					Command: artifact.CertbotCommand(v, fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+certScriptPath(v))})
+			}
+		}
+		return steps
+	}
 	if hook := deployHook(files); artifact.UsesCertbot(s, h) && hook != "" {
 		steps = append(steps, artifact.Step{Phase: artifact.PhaseServices,
 			Command: artifact.CertbotCommand(s, fmt.Sprintf("--http-01-address %s --http-01-port 8888", h.Address), "--deploy-hook /"+hook)})

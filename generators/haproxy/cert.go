@@ -139,6 +139,15 @@ func certScript(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, 
 func certDirNote(s *schema.Stack) []byte {
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
+	if s.MultiApp() {
+		b.WriteString("#\n# HAProxy's HTTPS bind loads every PEM in this directory except files whose names\n")
+		b.WriteString("# start with a dot, like this one: one per set of host names, each built by its script:\n")
+		for _, v := range certViews(s) {
+			b.WriteString("#   " + PEMPath(v) + " by /" + certScriptPath(v) + "\n")
+		}
+		b.WriteString("# Do not put other files here.\n")
+		return []byte(b.String())
+	}
 	for _, l := range []string{
 		"",
 		"HAProxy's HTTPS bind loads every PEM in this directory except files whose names",

@@ -98,7 +98,15 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 	// fleet the list stays one short line, which a host added or removed
 	// changes only at an end. In ASCII, as the rest of the file: cloud-init
 	// carries a file with other bytes base64-encoded, unreadable in a diff.
-	w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, strings.ReplaceAll(artifact.CompactNames(names), "…", "..")))
+	if s.MultiApp() {
+		var as []string
+		for _, a := range s.Apps {
+			as = append(as, a.Name)
+		}
+		w.top("", fmt.Sprintf("HAProxy %s on %s routing the apps %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, strings.Join(as, ", "), strings.ReplaceAll(artifact.CompactNames(names), "…", "..")))
+	} else {
+		w.top("", fmt.Sprintf("HAProxy %s on %s balancing %s over %s.", rel.HAProxyVersionMM(), rel.Pretty, s.Domain, strings.ReplaceAll(artifact.CompactNames(names), "…", "..")))
+	}
 	switch {
 	case terminatesTLS(s):
 		w.top("HTTPS terminates here; port 80 redirects to it.")
@@ -137,7 +145,11 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 	if terminatesTLS(s) {
 		frontendHTTPS(w, s, opt)
 	}
-	backendApp(w, s, apps)
+	if s.MultiApp() {
+		backendApps(w, s)
+	} else {
+		backendApp(w, s, apps)
+	}
 	if acme(s) {
 		lbs := s.HostsWithRole("lb")
 		w.section("backend", "acme")
@@ -252,6 +264,10 @@ func frontendHTTP(w *writer, s *schema.Stack) {
 		}
 		w.note("Whatever the client sent, the app hosts learn the request came over plain HTTP.")
 		w.kw("http-request", "set-header", "X-Forwarded-Proto", "http")
+		if s.MultiApp() {
+			routing(w, s)
+			return
+		}
 		w.kw("default_backend", "app")
 	}
 }
@@ -262,9 +278,23 @@ func frontendHTTPS(w *writer, s *schema.Stack, opt artifact.Options) {
 	if s.TLS.Mode != "certbot" {
 		src = s.TLS.Certificate + " and " + s.TLS.Key
 	}
-	w.note("Every PEM (chain + key) in /"+CertDir+"/, here "+PEMPath(s)+",",
-		"built from "+src,
-		"by /"+certScriptPath(s)+".",
+	if s.MultiApp() {
+		w.note("Every PEM (chain + key) in /"+CertDir+"/, one per set of host names, the one whose",
+			"names cover the SNI name served:")
+		for _, v := range certViews(s) {
+			src := v.TLS.Certificate + " and " + v.TLS.Key
+			if s.TLS.Mode == "certbot" {
+				src = "certbot's " + src
+			}
+			w.note("  "+PEMPath(v)+" ("+strings.Join(append([]string{v.Domain}, v.Aliases...), ", ")+"), built from",
+				"    "+src+" by /"+certScriptPath(v)+";")
+		}
+	} else {
+		w.note("Every PEM (chain + key) in /"+CertDir+"/, here "+PEMPath(s)+",",
+			"built from "+src,
+			"by /"+certScriptPath(s)+".")
+	}
+	w.note(
 		"strict-sni: a handshake for a name no certificate covers fails rather than get the",
 		"wrong certificate, and HAProxy starts while the directory is still empty (with a",
 		"warning), so port 80 can answer the ACME challenge for the first certificate.")
@@ -273,6 +303,10 @@ func frontendHTTPS(w *writer, s *schema.Stack, opt artifact.Options) {
 	w.kw("http-request", "set-header", "X-Forwarded-Proto", "https")
 	if s.TLS.HSTS {
 		w.kw("http-response", "set-header", "Strict-Transport-Security", w.v(fmt.Sprintf("max-age=%d", s.TLS.HSTSMaxAge)))
+	}
+	if s.MultiApp() {
+		routing(w, s)
+		return
 	}
 	w.kw("default_backend", "app")
 }

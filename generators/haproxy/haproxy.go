@@ -159,16 +159,20 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]artifact.F
 	files = append(files, artifact.File{
 		Path: CertDirNote, Content: certDirNote(s), Mode: 0o644, Owner: "root:root",
 	})
-	script, err := certScript(s, h, opt)
-	if err != nil {
-		return nil, err
+	// One script per certificate: the stack's, and with several apps
+	// one for each app's own host names.
+	for _, v := range certViews(s) {
+		script, err := certScript(v, h, opt)
+		if err != nil {
+			return nil, err
+		}
+		// No reload action: the script runs when a certificate changes, not
+		// when the script does (on a new host there is no certificate yet).
+		files = append(files, artifact.File{
+			Path: certScriptPath(v), Content: script, Mode: 0o755, Owner: "root:root",
+			Validate: artifact.Run("sh", "-n", opt.P("/"+certScriptPath(v))),
+		})
 	}
-	// No reload action: the script runs when a certificate changes, not
-	// when the script does (on a new host there is no certificate yet).
-	files = append(files, artifact.File{
-		Path: certScriptPath(s), Content: script, Mode: 0o755, Owner: "root:root",
-		Validate: artifact.Run("sh", "-n", opt.P("/"+certScriptPath(s))),
-	})
 	return files, nil
 }
 
@@ -185,10 +189,16 @@ func passesTLS(s *schema.Stack) bool {
 // certScriptPath is the certbot deploy hook in certbot mode and the
 // operator's helper in files mode.
 func certScriptPath(s *schema.Stack) string {
-	if s.TLS.Mode == "certbot" {
-		return DeployHookPath
+	// An app's view with host names of its own (apps.<name>.domains)
+	// has a certificate, and so a script, of its own.
+	suffix := ""
+	if len(s.App.Domains) > 0 {
+		suffix = "-" + s.Domain
 	}
-	return CertScriptPath
+	if s.TLS.Mode == "certbot" {
+		return strings.TrimSuffix(DeployHookPath, ".sh") + suffix + ".sh"
+	}
+	return CertScriptPath + suffix
 }
 
 // PEMPath is the combined certificate and key HAProxy serves, on the
@@ -216,8 +226,10 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 	if acme(s) {
 		uses = append(uses, use{ACMEPort, fmt.Sprintf("certbot's ACME port (%d)", ACMEPort), ""})
 	}
+	for _, a := range s.AppsOn(h) {
+		uses = append(uses, use{a.HTTPPort, schema.AppPath(a, "app.http_port") + " (this host's nginx)", schema.AppPath(a, "app.http_port")})
+	}
 	if h.Has("app") {
-		uses = append(uses, use{s.App.HTTPPort, "app.http_port (this host's nginx)", "app.http_port"})
 		if passesTLS(s) {
 			uses = append(uses, use{AppTLSPort, "this host's nginx HTTPS port", ""})
 		}

@@ -267,56 +267,55 @@ func TestBackend(t *testing.T) {
 	for _, name := range slices.Sorted(mapsKeys(stacks)) {
 		s := stacks[name]
 		cfg := string(generate(t, s, artifact.Options{})[ConfigPath].Content)
-		checked := "backend app"
-		if passesTLS(s) {
-			checked = "backend app_tls"
-		}
-		be := section(t, cfg, checked)
-		var servers, want []string
-		for _, l := range be {
-			if strings.HasPrefix(l, "server ") {
-				servers = append(servers, l)
-			}
-		}
-		for _, n := range s.HostNames() {
-			h := s.Hosts[n]
-			if !h.Has("app") {
-				continue
-			}
+		for _, a := range s.Apps {
+			checked := "backend " + Backend(s, a)
 			if passesTLS(s) {
-				want = append(want, "server "+n+" "+h.Address+":443 check check-ssl check-sni "+s.Domain+" verify none")
-			} else {
-				want = append(want, "server "+n+" "+h.Address+":"+itoa(s.App.HTTPPort)+" check")
+				checked = "backend app_tls"
 			}
-		}
-		if !slices.Equal(servers, want) {
-			t.Errorf("%s: servers\n got %q\nwant %q", name, servers, want)
-		}
-		for _, l := range []string{
-			"option httpchk",
-			"http-check send meth GET uri " + s.Balancer.Health.Path + " ver HTTP/1.1 hdr Host " + s.Domain,
-			"http-check expect status 200",
-			"balance " + s.Balancer.Algorithm,
-		} {
-			if !slices.Contains(be, l) {
-				t.Errorf("%s: %s lacks %q: %q", name, checked, l, be)
+			be := section(t, cfg, checked)
+			var servers, want []string
+			for _, l := range be {
+				if strings.HasPrefix(l, "server ") {
+					servers = append(servers, l)
+				}
 			}
-		}
-		if slices.Contains(be, "hash-type consistent") != (s.Balancer.Algorithm == "source") {
-			t.Errorf("%s: hash-type consistent must come with balance source only: %q", name, be)
-		}
-		observe := "layer7"
-		if passesTLS(s) {
-			observe = "layer4"
-		}
-		iv := itoa(s.Balancer.Health.Interval) + "s"
-		ds := "default-server inter " + iv + " fastinter 250ms downinter " + iv + " fall " + itoa(s.Balancer.Health.Fall) +
-			" rise " + itoa(s.Balancer.Health.Rise) + " observe " + observe + " error-limit 10 on-error mark-down"
-		if s.Balancer.Slowstart > 0 {
-			ds += " slowstart " + itoa(s.Balancer.Slowstart) + "s"
-		}
-		if !slices.Contains(be, ds) {
-			t.Errorf("%s: want %q in %q", name, ds, be)
+			for _, h := range s.AppHosts(a) {
+				n := h.Name
+				if passesTLS(s) {
+					want = append(want, "server "+n+" "+h.Address+":443 check check-ssl check-sni "+s.Domain+" verify none")
+				} else {
+					want = append(want, "server "+n+" "+h.Address+":"+itoa(a.HTTPPort)+" check")
+				}
+			}
+			if !slices.Equal(servers, want) {
+				t.Errorf("%s: servers\n got %q\nwant %q", name, servers, want)
+			}
+			for _, l := range []string{
+				"option httpchk",
+				"http-check send meth GET uri " + s.Balancer.Health.Path + " ver HTTP/1.1 hdr Host " + s.AppDomains(a)[0],
+				"http-check expect status 200",
+				"balance " + s.Balancer.Algorithm,
+			} {
+				if !slices.Contains(be, l) {
+					t.Errorf("%s: %s lacks %q: %q", name, checked, l, be)
+				}
+			}
+			if slices.Contains(be, "hash-type consistent") != (s.Balancer.Algorithm == "source") {
+				t.Errorf("%s: hash-type consistent must come with balance source only: %q", name, be)
+			}
+			observe := "layer7"
+			if passesTLS(s) {
+				observe = "layer4"
+			}
+			iv := itoa(s.Balancer.Health.Interval) + "s"
+			ds := "default-server inter " + iv + " fastinter 250ms downinter " + iv + " fall " + itoa(s.Balancer.Health.Fall) +
+				" rise " + itoa(s.Balancer.Health.Rise) + " observe " + observe + " error-limit 10 on-error mark-down"
+			if s.Balancer.Slowstart > 0 {
+				ds += " slowstart " + itoa(s.Balancer.Slowstart) + "s"
+			}
+			if !slices.Contains(be, ds) {
+				t.Errorf("%s: want %q in %q", name, ds, be)
+			}
 		}
 		def := section(t, cfg, "defaults")
 		for _, l := range []string{

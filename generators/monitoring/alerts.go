@@ -26,7 +26,9 @@ type rule struct {
 	severity string // warning: act today; critical: act now
 	// exporter tells apart the per-job TargetDown rules, which share a
 	// name so that one Alertmanager route or inhibition covers them all.
-	exporter    string
+	exporter string
+	// app labels the rules of one of several apps (its backend's).
+	app         string
 	expr        string
 	summary     string
 	description string
@@ -304,7 +306,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 	errRate := num(m.ErrorRatePercent)
 	switch p.httpJob {
 	case jobHAProxy:
-		px := []string{eq("job", jobHAProxy), eq("proxy", p.backend)}
+		px := []string{eq("job", jobHAProxy), proxyMatcher(s, p)}
 		fives := append(px[:2:2], eq("code", "5xx"))
 		gs = append(gs, group{
 			name: "http",
@@ -319,7 +321,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				description: value + "% of the responses of backend {{ $labels.proxy }} on " + who + " have been 5xx " + held +
 					" (threshold " + errRate + "%). First check: the HAProxy log (`journalctl -u haproxy`) for which " +
 					"server answers 5xx and the termination state; then that app host's app log " +
-					"(`journalctl -u " + s.App.Name + "`).",
+					"(`journalctl -u " + appUnitHint(s) + "`).",
 			}},
 		})
 	case jobNginxlog:
@@ -335,28 +337,32 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				summary: "More than " + errRate + "% 5xx responses on {{ $labels.host }}",
 				description: value + "% of the responses of nginx on " + who + " have been 5xx " + held +
 					" (threshold " + errRate + "%). First check: `tail /var/log/nginx/error.log` on the host " +
-					"(502/504: the app server is down or too slow), then `journalctl -u " + s.App.Name + "`.",
+					"(502/504: the app server is down or too slow), then `journalctl -u " + appUnitHint(s) + "`.",
 			}},
 		})
 	}
 
-	if p.has(jobHAProxy) && p.appHosts > 0 {
-		px := []string{eq("job", jobHAProxy), eq("proxy", p.backend)}
-		n := strconv.Itoa(p.appHosts)
+	for _, ab := range backends(s, p) {
+		if !p.has(jobHAProxy) || ab.hosts == 0 {
+			break
+		}
+		px := []string{eq("job", jobHAProxy), eq("proxy", ab.backend)}
+		n := strconv.Itoa(ab.hosts)
+		app := ab.app
 		gs = append(gs, group{
-			name:    "balancer",
-			comment: "HAProxy's view of the " + n + " app hosts in backend " + p.backend + ".",
+			name:    ab.group,
+			comment: "HAProxy's view of the " + n + " app hosts in backend " + ab.backend + ab.of + ".",
 			rules: []rule{
 				{
-					name: "BackendDown", severity: "critical",
+					name: "BackendDown", severity: "critical", app: ab.label,
 					expr:    sel("haproxy_backend_active_servers", px...) + " == 0",
 					summary: "No app host is serving backend {{ $labels.proxy }} on {{ $labels.host }}",
 					description: "HAProxy on " + who + " has had no healthy app host in backend {{ $labels.proxy }} " + held +
-						": every request gets a 503. First check: `systemctl status " + s.App.Name + "` and " +
-						"`curl -i http://127.0.0.1:" + strconv.Itoa(s.App.HTTPPort) + s.Balancer.Health.Path + "` on an app host.",
+						": every request gets a 503. First check: `systemctl status " + app.Name + "` and " +
+						"`curl -i http://127.0.0.1:" + strconv.Itoa(app.HTTPPort) + s.Balancer.Health.Path + "` on an app host.",
 				},
 				{
-					name: "UnhealthyBackends", severity: "warning",
+					name: "UnhealthyBackends", severity: "warning", app: ab.label,
 					expr:    sel("haproxy_backend_active_servers", px...) + " < " + n,
 					summary: "Only {{ $value }} of " + n + " app hosts are serving on {{ $labels.host }}",
 					description: "HAProxy on " + who + " has had {{ $value }} of the stack's " + n + " app hosts in rotation " + held +
@@ -365,11 +371,11 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 						" on the lb host) for which servers are DOWN or in MAINT, and why.",
 				},
 				{
-					name: "BackendServerDown", severity: "warning",
+					name: "BackendServerDown", severity: "warning", app: ab.label,
 					expr:    sel("haproxy_server_status", append(px[:2:2], eq("state", "DOWN"))...) + " == 1",
 					summary: "App host {{ $labels.server }} is failing health checks on {{ $labels.host }}",
 					description: "HAProxy on " + who + " has marked server {{ $labels.server }} of backend {{ $labels.proxy }} DOWN " + held +
-						" (health check " + s.Balancer.Health.Path + "). First check: `journalctl -u " + s.App.Name + "` on " +
+						" (health check " + s.Balancer.Health.Path + "). First check: `journalctl -u " + app.Name + "` on " +
 						"{{ $labels.server }} and whether " + s.Balancer.Health.Path + " answers 200 there.",
 				},
 			},
@@ -455,7 +461,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 	}
 
 	if w := s.Workers; w != nil && len(s.HostsWithRole("worker")) > 0 {
-		unit := celery.WorkerUnit(&s.App)
+		unit := celery.WorkerUnit(workersApp(s))
 		g := group{
 			name:    "celery",
 			comment: "Celery workers: their units on the worker hosts (node_exporter's systemd collector)" + celeryQueueNote(p) + ".",
@@ -565,6 +571,9 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 				w.raw(8, fmt.Sprintf("for: %dm", s.Monitoring.ForMinutes))
 			}
 			w.raw(8, "labels:")
+			if r.app != "" {
+				w.str(10, "app", r.app)
+			}
 			if r.exporter != "" {
 				w.str(10, "exporter", r.exporter)
 			}
@@ -636,7 +645,10 @@ func ProcedureURL(s *schema.Stack, id string) string {
 func services(s *schema.Stack) [][2]string {
 	var out [][2]string
 	byRole := map[string][]string{}
-	{
+	if s.MultiApp() {
+		// Each app's unit where it runs; nginx on every app host.
+		byRole["app"] = []string{"nginx.service"}
+	} else {
 		byRole["app"] = []string{systemd.UnitName(&s.App), "nginx.service"}
 	}
 	switch s.Balancer.Kind {
@@ -671,10 +683,79 @@ func services(s *schema.Stack) [][2]string {
 			out = append(out, [2]string{"roles=~" + strconv.Quote("(.*,)?"+r+"(,.*)?"), unitRegexp(byRole[r])})
 		}
 	}
+	if s.MultiApp() {
+		for _, a := range s.Apps {
+			var hs []string
+			for _, h := range s.AppHosts(a) {
+				hs = append(hs, regexp.QuoteMeta(h.Name))
+			}
+			if len(hs) > 0 {
+				out = append(out, [2]string{"host=~" + strconv.Quote("("+strings.Join(hs, "|")+")"), unitRegexp([]string{systemd.UnitName(a)})})
+			}
+		}
+	}
 	if b := s.BeatHost(); b != "" {
-		out = append(out, [2]string{eq("host", b), unitRegexp([]string{celery.BeatUnit(&s.App)})})
+		out = append(out, [2]string{eq("host", b), unitRegexp([]string{celery.BeatUnit(workersApp(s))})})
 	}
 	return out
+}
+
+// workersApp is the app whose code the Celery workers run.
+func workersApp(s *schema.Stack) *schema.App {
+	if s.Workers != nil && s.Workers.Runs != "" {
+		if a := s.AppByName(s.Workers.Runs); a != nil {
+			return a
+		}
+	}
+	return &s.App
+}
+
+// appBackend is one HAProxy backend of app hosts the alerts watch.
+type appBackend struct {
+	app            *schema.App
+	backend, group string
+	// of names the app, with several, and label is its name then.
+	of, label string
+	hosts     int
+}
+
+// backends are the HAProxy backends of the app hosts: "app" (or
+// "app_tls"), or one per app with several.
+func backends(s *schema.Stack, p *plan) []appBackend {
+	if !s.MultiApp() {
+		return []appBackend{{app: &s.App, backend: p.backend, group: "balancer", hosts: p.appHosts}}
+	}
+	var out []appBackend
+	for _, a := range s.Apps {
+		out = append(out, appBackend{app: a, backend: "app_" + a.Name, group: "balancer-" + a.Name,
+			of: " (app " + a.Name + ")", label: a.Name, hosts: len(s.AppHosts(a))})
+	}
+	return out
+}
+
+// proxyMatcher selects the app hosts' backends in HAProxy's series.
+func proxyMatcher(s *schema.Stack, p *plan) string {
+	if !s.MultiApp() {
+		return eq("proxy", p.backend)
+	}
+	var ns []string
+	for _, a := range s.Apps {
+		ns = append(ns, "app_"+a.Name)
+	}
+	return "proxy=~" + strconv.Quote("("+strings.Join(ns, "|")+")")
+}
+
+// appUnitHint names the app's unit for a first check, or with several
+// apps, each app's.
+func appUnitHint(s *schema.Stack) string {
+	if !s.MultiApp() {
+		return s.App.Name
+	}
+	var ns []string
+	for _, a := range s.Apps {
+		ns = append(ns, a.Name)
+	}
+	return "<app>` (the failing app: " + strings.Join(ns, ", ") + ")`"
 }
 
 func unitRegexp(units []string) string {

@@ -26,6 +26,9 @@ var _ artifact.Generator = Gen{}
 // Kind implements artifact.Generator.
 func (Gen) Kind() string { return "monitoring" }
 
+// AllApps implements artifact.AllApps: one Prometheus watches every app.
+func (Gen) AllApps() bool { return true }
+
 // Paths of the two stack-level files under out/<stack>/. prometheus.yml
 // names the rules by a path relative to itself, so the two must be
 // installed side by side.

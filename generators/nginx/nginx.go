@@ -502,6 +502,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 	w.d("server_name", g.names(w))
 	if tls {
 		w.d("include", w.path("/"+TLSSnippetPath))
+		g.siteCert(w)
 	}
 	w.blank()
 	xff, proto := "$proxy_add_x_forwarded_for", "$scheme"
@@ -615,6 +616,7 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	w.d("server_name", g.names(w))
 	if g.tlsOnLB() {
 		w.d("include", w.path("/"+TLSSnippetPath))
+		g.siteCert(w)
 		w.comment("The app hosts add the other security headers; HSTS belongs to the HTTPS edge.")
 		g.hsts(w)
 	}

@@ -28,8 +28,10 @@ func (g *gen) tlsSnippet() (string, error) {
 	if n := tlsprofile.CurveNote(g.rel); n != "" {
 		w.comment(n)
 	}
-	w.d("ssl_certificate", w.path(g.s.TLS.Certificate))
-	w.d("ssl_certificate_key", w.path(g.s.TLS.Key))
+	if !g.certInSite() {
+		w.d("ssl_certificate", w.path(g.s.TLS.Certificate))
+		w.d("ssl_certificate_key", w.path(g.s.TLS.Key))
+	}
 	w.blank()
 	w.d("ssl_protocols", strings.Join(p.Protocols, " "))
 	if len(p.Ciphers) > 0 {
@@ -49,4 +51,18 @@ func (g *gen) tlsSnippet() (string, error) {
 		w.d("ssl_stapling_verify", "on")
 	}
 	return w.result()
+}
+
+// certInSite reports whether each server block names its certificate
+// itself: with several apps (an entry of apps), each answers its own
+// host names with its own certificate, and the snippet they share holds
+// the protocols alone.
+func (g *gen) certInSite() bool { return strings.HasPrefix(g.s.App.Field, "apps.") }
+
+// siteCert writes the server's certificate when the snippet does not.
+func (g *gen) siteCert(w *writer) {
+	if g.certInSite() {
+		w.d("ssl_certificate", w.path(g.s.TLS.Certificate))
+		w.d("ssl_certificate_key", w.path(g.s.TLS.Key))
+	}
 }

@@ -128,6 +128,40 @@ func CertHosts(s *schema.Stack) []*schema.Host {
 	return s.HostsWithRole("lb")
 }
 
+// AllApps implements artifact.AllApps: the exporters are the host's.
+func (Gen) AllApps() bool { return true }
+
+// certScriptMulti is the expiry script of a host serving several
+// certificates (several apps with host names of their own).
+func certScriptMulti(s *schema.Stack, opt artifact.Options) string {
+	var certs []string
+	for _, v := range s.CertificateViews() {
+		certs = append(certs, "'"+opt.P(v.TLS.Certificate)+"'")
+	}
+	return "#!/bin/sh\n" + artifact.Header("#", s) +
+		"# Writes the notAfter of each certificate this host serves for node_exporter's\n" +
+		"# textfile collector; run every two minutes by hacompile-cert-expiry.timer.\n" +
+		"set -u\n" +
+		"out='" + opt.P("/"+TextfileDir+"/"+certPromFile) + "'\n" +
+		"tmp=\"$out.tmp\"\n" +
+		"{\n" +
+		"    echo '# HELP " + CertPresentMetric + " Whether the certificate file could be read.'\n" +
+		"    echo '# TYPE " + CertPresentMetric + " gauge'\n" +
+		"    echo '# HELP " + CertMetric + " The certificate'\\''s notAfter, in Unix seconds.'\n" +
+		"    echo '# TYPE " + CertMetric + " gauge'\n" +
+		"    for cert in " + strings.Join(certs, " ") + "; do\n" +
+		"        present=0\n" +
+		"        if end=$(openssl x509 -noout -enddate -in \"$cert\" 2>/dev/null); then\n" +
+		"            not_after=$(date -d \"${end#notAfter=}\" +%s) && present=1\n" +
+		"        fi\n" +
+		"        echo \"" + CertPresentMetric + "{path=\\\"$cert\\\"} $present\"\n" +
+		"        if [ \"$present\" = 1 ]; then\n" +
+		"            echo \"" + CertMetric + "{path=\\\"$cert\\\"} $not_after\"\n" +
+		"        fi\n" +
+		"    done\n" +
+		"} >\"$tmp\" && mv \"$tmp\" \"$out\"\n"
+}
+
 func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 	script := artifact.Header("#", s)
 	script = "#!/bin/sh\n" + script +
@@ -151,6 +185,9 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"        echo \"" + CertMetric + "{path=\\\"$cert\\\"} $not_after\"\n" +
 		"    fi\n" +
 		"} >\"$tmp\" && mv \"$tmp\" \"$out\"\n"
+	if s.MultiApp() {
+		script = certScriptMulti(s, opt)
+	}
 	service := artifact.Header("#", s) +
 		"[Unit]\n" +
 		"Description=Publish the TLS certificate's expiry for node_exporter\n" +
@@ -196,11 +233,14 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 	if h.Has("lb") && s.Balancer.Kind != "cloud" {
 		uses = append(uses, use{80, "the balancer's port 80", ""}, use{443, "the balancer's port 443", ""})
 	}
-	if h.Has("app") {
-		uses = append(uses, use{s.App.HTTPPort, "app.http_port (nginx)", "app.http_port"}, use{m.Mtail, "monitoring.ports.mtail (mtail)", "monitoring.ports.mtail"})
-		if s.App.Bind.Port > 0 {
-			uses = append(uses, use{s.App.Bind.Port, "app.bind.port (the app server)", "app.bind.port"})
+	for _, a := range s.AppsOn(h) {
+		uses = append(uses, use{a.HTTPPort, schema.AppPath(a, "app.http_port") + " (nginx)", schema.AppPath(a, "app.http_port")})
+		if a.Bind.Port > 0 {
+			uses = append(uses, use{a.Bind.Port, schema.AppPath(a, "app.bind.port") + " (the app server)", schema.AppPath(a, "app.bind.port")})
 		}
+	}
+	if h.Has("app") {
+		uses = append(uses, use{m.Mtail, "monitoring.ports.mtail (mtail)", "monitoring.ports.mtail"})
 	}
 	if h.Has("cache") && s.Cache != nil && !s.Cache.Managed {
 		uses = append(uses, use{s.Cache.Port, "cache.port (Redis)", "cache.port"}, use{m.Redis, "monitoring.ports.redis (redis_exporter)", "monitoring.ports.redis"})

@@ -85,6 +85,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	return files, nil
 }
 
+// AllApps implements artifact.AllApps: a host's kernel settings are
+// the host's, whatever apps it runs.
+func (Gen) AllApps() bool { return true }
+
 func selfHostedRedis(s *schema.Stack, h *schema.Host) bool {
 	return s.Cache != nil && !s.Cache.Managed && s.Cache.Engine == "redis" && h.Has("cache")
 }
@@ -117,11 +121,13 @@ func ListenPorts(s *schema.Stack, h *schema.Host) []int {
 			}
 		}
 	}
-	if h.Has("app") {
-		ps = append(ps, s.App.HTTPPort)
-		if s.App.Bind.Port > 0 {
-			ps = append(ps, s.App.Bind.Port)
+	for _, a := range s.AppsOn(h) {
+		ps = append(ps, a.HTTPPort)
+		if a.Bind.Port > 0 {
+			ps = append(ps, a.Bind.Port)
 		}
+	}
+	if h.Has("app") {
 		if s.TLS.Enabled() && s.TLS.Terminate == "app" {
 			ps = append(ps, 443)
 		}

@@ -292,13 +292,37 @@ func TestExampleStacks(t *testing.T) {
 			execStart: []string{"/usr/bin/starman", "--listen", "ROOT/run/myapp/starman.sock", "--workers", "4",
 				"--backlog", "2048", "--max-requests", "1000", "--disable-keepalive", "-IROOT/srv/myapp/lib", "ROOT/srv/myapp/app.psgi"},
 		},
+		// Several apps: each app's view of the stack, as the build
+		// renders it.
+		"multi-app/web": {
+			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "web", protectHome: "yes",
+			execStart: []string{"ROOT/srv/web/venv/bin/gunicorn", "--config", "ROOT/etc/web/gunicorn.conf.py", "shop.wsgi:application"},
+		},
+		"multi-app/api": {
+			typ: "notify", killSignal: "SIGTERM", umask: "0027", runtimeDir: "api", protectHome: "yes",
+			execStart: []string{"/usr/bin/gunicorn", "--config", "ROOT/etc/api/gunicorn.conf.py", "api.app:application"},
+		},
+		"multi-app/legacy": {
+			typ: "exec", killSignal: "SIGQUIT", umask: "0007", runtimeDir: "legacy", protectHome: "yes",
+			execStart: []string{"/usr/bin/starman", "--listen", "ROOT/run/legacy/starman.sock", "--workers", "4",
+				"--backlog", "2048", "--max-requests", "1000", "--disable-keepalive", "-IROOT/srv/legacy/lib", "ROOT/srv/legacy/app.psgi"},
+		},
 	}
-	stacks := testtool.LoadStacks(t)
-	if len(stacks) != len(wants) {
-		t.Errorf("%d example stacks, expectations for %d: add the new stack here", len(stacks), len(wants))
+	views := map[string]*schema.Stack{}
+	for _, s := range testtool.LoadStacks(t) {
+		for _, a := range s.Apps {
+			name := s.Name
+			if s.MultiApp() {
+				name += "/" + a.Name
+			}
+			views[name] = s.ForApp(a)
+		}
 	}
-	for _, s := range stacks {
-		t.Run(s.Name, func(t *testing.T) {
+	if len(views) != len(wants) {
+		t.Errorf("%d example stacks (apps), expectations for %d: add the new stack here", len(views), len(wants))
+	}
+	for name, s := range views {
+		t.Run(name, func(t *testing.T) {
 			files := generate(t, s, artifact.Options{})
 			var gotNginx []string
 			for _, f := range files {
@@ -353,7 +377,7 @@ func TestExampleStacks(t *testing.T) {
 					hf := hostFiles(generate(t, s, artifact.Options{Root: root}), h)
 					writeFiles(t, root, s, hf)
 					if f, ok := hf[UnitPath(&s.App)]; ok {
-						checkAppUnit(t, s, root, f, wants[s.Name].root(root))
+						checkAppUnit(t, s, root, f, wants[name].root(root))
 					}
 					if f, ok := hf[NginxDropIn]; ok {
 						checkDropIn(t, s, root, f)

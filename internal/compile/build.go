@@ -335,6 +335,9 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 	// each result checked and sorted on its own, then merged in table
 	// order, so the files, the clash messages and everything after do not
 	// depend on scheduling.
+	if s.MultiApp() {
+		gens = artifact.ForApps(gens)
+	}
 	results := make([]checked, len(gens))
 	par.Each(len(gens), func(i int) {
 		fs, err := gens[i].Generate(s, opt)

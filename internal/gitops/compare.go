@@ -61,7 +61,7 @@ func NewRendering(rs []*compile.Rendered) (*Rendering, error) {
 			if f.Host != "" {
 				src = append(slices.Clip(src), "hosts."+f.Host)
 			}
-			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: s.Stack.App.Name, sources: src}
+			r.meta[compile.OutPath(s.Stack.Name, f)] = fileMeta{kind: f.Kind, reload: f.Reload, effect: s.Set.Effect(f.Kind), app: oneApp(s.Stack), sources: src}
 		}
 		// A host's cloud-init document carries the host's files: it
 		// comes from what they come from too.
@@ -484,9 +484,19 @@ const (
 	ImpactReboot       = "reboot"
 )
 
+// oneApp is the app's name, whose unit impacts call "app"; with several
+// apps, none: each app's unit is called by its name ("restart web").
+func oneApp(s *schema.Stack) string {
+	if s.MultiApp() {
+		return ""
+	}
+	return s.App.Name
+}
+
 // fileImpact turns a file's reload command into the actions it implies,
 // in words a reviewer knows: "reload nginx", "restart app", "sysctl
-// --system". The app's own unit is called app whatever its name.
+// --system". The app's own unit is called app whatever its name (with
+// several apps, each by its own name).
 func fileImpact(m fileMeta) []string {
 	var out []string
 	for _, op := range m.reload.Ops() {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // TestFileImpact turns the generators' reload commands into the words
@@ -71,5 +73,23 @@ func TestIsHeaderLine(t *testing.T) {
 		if got := IsHeaderLine(l); got != want {
 			t.Errorf("IsHeaderLine(%q) = %v, want %v", l, got, want)
 		}
+	}
+}
+
+// TestFileImpactApps: with several apps each app's unit is named, so a
+// diff says which app restarts.
+func TestFileImpactApps(t *testing.T) {
+	var s *schema.Stack
+	for _, x := range testtool.LoadStacks(t) {
+		if x.Name == "multi-app" {
+			s = x
+		}
+	}
+	if s == nil || oneApp(s) != "" || !s.MultiApp() {
+		t.Fatalf("multi-app: oneApp %q", oneApp(s))
+	}
+	m := fileMeta{kind: "systemd", reload: artifact.ParseAction("systemctl daemon-reload && systemctl restart web.service"), app: oneApp(s)}
+	if got, want := fileImpact(m), []string{"daemon-reload", "restart web"}; !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
 	}
 }

@@ -210,6 +210,10 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 			switch {
 			case h.has("app"):
 				port = s.App.HTTPPort
+				// With several apps, the first the host runs.
+				if as := s.AppsOn(sh); len(as) > 0 {
+					port = as[0].HTTPPort
+				}
 				h.HealthPROXY = s.ProxyProtocol()
 			case h.has("lb"):
 				port, h.HealthRedirectOK = 80, true

@@ -42,7 +42,11 @@ func CheckRendered(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
 		}
 		// Pools on app hosts (the ACME relay between siblings) are not
 		// the balancer's.
-		if s.Hosts[f.Host].Has("lb") {
+		if s.Hosts[f.Host].Has("lb") && s.MultiApp() {
+			for _, msg := range appPoolMismatches(s, f, appAddr) {
+				add("lb-backends", "hosts", msg)
+			}
+		} else if s.Hosts[f.Host].Has("lb") {
 			for _, msg := range poolMismatches(f, want, appAddr) {
 				add("lb-backends", "hosts", msg)
 			}
@@ -96,6 +100,42 @@ func poolMismatches(f artifact.File, want, appAddr map[string]bool) []string {
 		if missing, extra := setDiff(want, pool.servers); len(missing)+len(extra) > 0 {
 			msgs = append(msgs, fmt.Sprintf("/%s on %s: pool %s lists %s; the inventory's app hosts are %s (missing %s, extra %s)",
 				f.Path, f.Host, pool.name, strings.Join(pool.servers, " "), strings.Join(slices.Sorted(maps.Keys(want)), " "),
+				orNone(missing), orNone(extra)))
+		}
+	}
+	return msgs
+}
+
+// appPoolMismatches is poolMismatches for a stack of several apps: each
+// app's pool (HAProxy backend app_<name>, nginx upstream
+// <name>_app_hosts) lists exactly that app's hosts on its http_port, and
+// every pool that reaches app hosts is some app's.
+func appPoolMismatches(s *schema.Stack, f artifact.File, appAddr map[string]bool) []string {
+	var msgs []string
+	for _, pool := range pools(f) {
+		app := false
+		for _, srv := range pool.servers {
+			host, _, _ := strings.Cut(srv, ":")
+			app = app || appAddr[host]
+		}
+		if !app {
+			continue
+		}
+		i := slices.IndexFunc(s.Apps, func(a *schema.App) bool {
+			return pool.name == "app_"+a.Name || pool.name == a.Name+"_app_hosts"
+		})
+		if i < 0 {
+			msgs = append(msgs, fmt.Sprintf("/%s on %s: pool %s reaches app hosts and is no app's", f.Path, f.Host, pool.name))
+			continue
+		}
+		a := s.Apps[i]
+		want := map[string]bool{}
+		for _, h := range s.AppHosts(a) {
+			want[h.Address+":"+strconv.Itoa(a.HTTPPort)] = true
+		}
+		if missing, extra := setDiff(want, pool.servers); len(missing)+len(extra) > 0 {
+			msgs = append(msgs, fmt.Sprintf("/%s on %s: pool %s lists %s; app %s's hosts are %s (missing %s, extra %s)",
+				f.Path, f.Host, pool.name, strings.Join(pool.servers, " "), a.Name, strings.Join(slices.Sorted(maps.Keys(want)), " "),
 				orNone(missing), orNone(extra)))
 		}
 	}

@@ -72,6 +72,7 @@ var Table = []Rule{
 	{"monitoring-off", "error", "Monitoring settings written while monitoring.enabled is false render nothing: an error, not silence.", monitoringOff},
 	{"drain", "error", "Draining is rendered on nginx and HAProxy balancers, for app hosts, and never for all of them: a balancer with every host drained has nowhere to send a request.", drain},
 	{"pull", "error", "Pulling from an OCI registry renders what it says: canary hosts the stack has, on a stable channel; an agent download with its sha256; a public key that is an ECDSA P-256 key.", pullRule},
+	{"apps", "error", "Several apps share the balancers and hosts: each runs on hosts with the app role, with its own port, socket, user, environment file and error pages on every host it shares, its own host names or paths (no two apps answer the same name and path), and Celery workers name the app whose code they run.", appsRule},
 	{"scaling", "error", "An Auto Scaling group is an AWS feature, launched from an app host whose address is known only at launch (0.0.0.0).", scaling},
 }
 
@@ -109,7 +110,7 @@ func Check(s *schema.Stack, today string) []schema.Diagnostic {
 		out = append(out, at)
 	}
 	for _, r := range Table {
-		for _, f := range r.check(s) {
+		for _, f := range findings(r, s) {
 			d := s.At(f.path)
 			d.Severity, d.Message, d.Rule = r.Severity, f.msg, r.ID
 			if w, ok := waived[r.ID]; ok {
@@ -120,6 +121,30 @@ func Check(s *schema.Stack, today string) []schema.Diagnostic {
 		}
 	}
 	schema.SortDiagnostics(out)
+	return out
+}
+
+// perApp are the rules about one app's settings: with several apps they
+// run on each app's view of the stack (schema.Stack.ForApp), their
+// findings about the app moved to its entry and naming it.
+var perApp = map[string]bool{"fd-limit": true, "somaxconn": true, "app-timeout": true, "app-port": true, "app-option": true}
+
+func findings(r Rule, s *schema.Stack) []finding {
+	if !s.MultiApp() || !perApp[r.ID] {
+		return r.check(s)
+	}
+	var out []finding
+	for _, a := range s.Apps {
+		for _, f := range r.check(s.ForApp(a)) {
+			if p := schema.AppPath(a, f.path); p != f.path {
+				f.path = p
+				f.msg = fmt.Sprintf("app %q: %s", a.Name, strings.ReplaceAll(f.msg, "app.", a.Field+"."))
+			}
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
 	return out
 }
 
@@ -206,37 +231,76 @@ func PerWorker(a schema.App) (int, string) {
 	return 1, "1 (sync)"
 }
 
-// Capacity is the stack's concurrent requests: the sum over app hosts of
-// workers × per-worker concurrency.
+// Capacity is the stack's concurrent requests: the sum over apps and
+// their hosts of workers × per-worker concurrency.
 func Capacity(s *schema.Stack) int {
-	per, _ := PerWorker(s.App)
 	total := 0
-	for _, h := range s.HostsWithRole("app") {
-		total += s.App.Workers.For(h) * per
+	for _, a := range s.Apps {
+		total += AppCapacity(s, a)
+	}
+	return total
+}
+
+// AppCapacity is one app's concurrent requests: the sum over its hosts
+// of workers × per-worker concurrency.
+func AppCapacity(s *schema.Stack, a *schema.App) int {
+	per, _ := PerWorker(*a)
+	total := 0
+	for _, h := range s.AppHosts(a) {
+		total += a.Workers.For(h) * per
 	}
 	return total
 }
 
 func capacity(s *schema.Stack) []finding {
-	target := s.Capacity.TargetConcurrency
-	apps := s.HostsWithRole("app")
+	var fs []finding
+	if s.MultiApp() {
+		// Each app against its own target; the stack's target, if
+		// any, against them all.
+		for _, a := range s.Apps {
+			if a.TargetConcurrency > 0 {
+				fs = append(fs, appCapacity(s, a, a.Field+".target_concurrency", a.TargetConcurrency)...)
+			}
+		}
+		if t := s.Capacity.TargetConcurrency; t > 0 {
+			if got := Capacity(s); got < t {
+				var parts []string
+				for _, a := range s.Apps {
+					parts = append(parts, fmt.Sprintf("%s %d", a.Name, AppCapacity(s, a)))
+				}
+				fs = append(fs, finding{"capacity.target_concurrency", fmt.Sprintf(
+					"capacity is %d concurrent requests over %d apps (%s) for a target of %d: short by %d",
+					got, len(s.Apps), strings.Join(parts, ", "), t, t-got)})
+			}
+		}
+		return fs
+	}
+	return appCapacity(s, &s.App, "capacity.target_concurrency", s.Capacity.TargetConcurrency)
+}
+
+func appCapacity(s *schema.Stack, a *schema.App, path string, target int) []finding {
+	apps := s.AppHosts(a)
 	if target == 0 || len(apps) == 0 {
 		return nil
 	}
-	got := Capacity(s)
+	got := AppCapacity(s, a)
 	if got >= target {
 		return nil
 	}
-	_, perDesc := PerWorker(s.App)
+	_, perDesc := PerWorker(*a)
 	workers := 0
 	for _, h := range apps {
-		workers += s.App.Workers.For(h)
+		workers += a.Workers.For(h)
 	}
 	perHost := float64(got) / float64(len(apps))
 	need := int(math.Ceil(float64(target) / perHost))
-	return []finding{{"capacity.target_concurrency", fmt.Sprintf(
+	msg := fmt.Sprintf(
 		"capacity is %d concurrent requests (%d app hosts, %d workers in all, × %s) for a target of %d: short by %d; %d such hosts would meet it",
-		got, len(apps), workers, perDesc, target, target-got, need)}}
+		got, len(apps), workers, perDesc, target, target-got, need)
+	if s.MultiApp() {
+		msg = fmt.Sprintf("app %q: %s", a.Name, msg)
+	}
+	return []finding{{path, msg}}
 }
 
 func fdLimit(s *schema.Stack) []finding {
@@ -328,10 +392,19 @@ func dbPool(s *schema.Stack) []finding {
 // db-pool's arithmetic, which the runbook's headroom table shows too.
 func PoolProcesses(s *schema.Stack) (int, string) {
 	procs := 0
-	for _, h := range s.HostsWithRole("app") {
-		procs += s.App.Workers.For(h)
+	var per []string
+	for _, a := range s.Apps {
+		n := 0
+		for _, h := range s.AppHosts(a) {
+			n += a.Workers.For(h)
+		}
+		procs += n
+		per = append(per, fmt.Sprintf("%s %d", a.Name, n))
 	}
 	what := fmt.Sprintf("%d app processes", procs)
+	if s.MultiApp() {
+		what += " (" + strings.Join(per, ", ") + ")"
+	}
 	if sc := s.Scaling; sc != nil {
 		if h := s.ScalingTemplateHost(); h != nil {
 			// At full scale every instance runs the template host's workers.
@@ -391,10 +464,14 @@ func poolerPool(s *schema.Stack) []finding {
 		}
 		var parts []string
 		procs := 0
-		if h.Has("app") {
-			n := s.App.Workers.For(h)
+		for _, a := range s.AppsOn(h) {
+			n := a.Workers.For(h)
 			procs += n
-			parts = append(parts, fmt.Sprintf("%d app processes", n))
+			if s.MultiApp() {
+				parts = append(parts, fmt.Sprintf("%d %s processes", n, a.Name))
+			} else {
+				parts = append(parts, fmt.Sprintf("%d app processes", n))
+			}
 		}
 		if n := celeryProcs(s, h); n > 0 {
 			procs += n

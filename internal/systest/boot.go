@@ -1,6 +1,7 @@
 package systest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -133,6 +134,7 @@ func (e *env) boot(ctx context.Context, sr *ScenarioReport) {
 		sr.check("the provider's load balancer is stood in for", false, "%v", err)
 	}
 	e.healthChecks(ctx, sr)
+	e.routing(ctx, sr)
 	e.dataServices(ctx, sr)
 }
 
@@ -356,6 +358,8 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 	m := e.hosts[host]
 	envFiles := map[string]bool{}
 	pwFiles := map[string]bool{}
+	// The app whose settings name a password file owns it.
+	owners := map[string]string{}
 	for _, f := range e.hostFiles(host, "") {
 		if strings.HasPrefix(f.Path, "etc/systemd/") {
 			for _, mm := range envFileRe.FindAllSubmatch(f.Content, -1) {
@@ -368,6 +372,11 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 		// app's own readable by the app's user, others by root.
 		for _, mm := range pwdFileRe.FindAllSubmatch(f.Content, -1) {
 			pwFiles[string(mm[1])] = pwFiles[string(mm[1])] || strings.HasSuffix(f.Path, ".env")
+			for _, a := range e.s.Apps {
+				if f.Path == appenv.Path(a) {
+					owners[string(mm[1])] = a.User
+				}
+			}
 		}
 	}
 	var script strings.Builder
@@ -391,7 +400,7 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 	for _, p := range slices.Sorted(mapKeys(pwFiles)) {
 		owner := "root"
 		if pwFiles[p] {
-			owner = e.s.App.User
+			owner = cmp.Or(owners[p], e.s.App.User)
 		}
 		fmt.Fprintf(&script, "[ -s %s ] || { printf '%%s\\n' %s | install -D -m 0600 -o %s -g root /dev/stdin %s; }\n", p, e.secret(), owner, p)
 	}

@@ -232,3 +232,37 @@ func TestBrokenInstanceSetup(t *testing.T) {
 		t.Error("the report passed instances that cannot start their app")
 	}
 }
+
+// Several apps on a host must be separate backends: a balancer whose
+// check of one app's server goes to another app (here web's servers
+// checked on api's port) takes web off a host when only api died there.
+// The stack as rendered keeps serving web on the host (make systest).
+func TestBrokenAppIsolation(t *testing.T) {
+	needRoot(t)
+	all := compileExamples(t)
+	st := all["multi-app"]
+	changed := 0
+	mutate(st, "lb", func(ud string) string {
+		for _, h := range []string{"app1 10.60.0.11", "app2 10.60.0.12"} {
+			if strings.Contains(ud, "server "+h+":80 check\n") {
+				changed++
+			}
+			ud = strings.Replace(ud, "server "+h+":80 check\n", "server "+h+":80 check port 8081\n", 1)
+		}
+		return ud
+	})
+	if changed == 0 {
+		t.Fatal("web's servers are no longer rendered as this test expects: update the test")
+	}
+	rep := runBroken(t, all, st, ScenarioBoot, ScenarioBackend)
+	if c, ok := findCheck(rep, ScenarioBoot, "routing: GET https://shop.example.com/ reaches app web"); !ok || !c.OK {
+		t.Fatalf("the broken stack does not route, so nothing is shown: %+v", c)
+	}
+	c, ok := findCheck(rep, ScenarioBackend, "app server of api stopped on app1: app web keeps being served by app1")
+	if !ok || c.OK {
+		t.Errorf("with web checked on api's port, stopping api must take web off app1; the scenario said %+v", c)
+	}
+	if rep.OK {
+		t.Error("the report passed a stack whose apps are not isolated")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // Fault timing: long enough for the balancers' checks to act, short
@@ -47,6 +48,12 @@ func (e *env) frontDoor() (string, bool) {
 }
 
 func (e *env) newLoad(addr string, d time.Duration) (*Load, error) {
+	return e.newLoadFor(addr, d, nil)
+}
+
+// newLoadFor is newLoad for the first URL of app a (of several): its
+// answers must come from a.
+func (e *env) newLoadFor(addr string, d time.Duration, a *schema.App) (*Load, error) {
 	ns, err := e.clientNS()
 	if err != nil {
 		return nil, err
@@ -57,6 +64,9 @@ func (e *env) newLoad(addr string, d time.Duration) (*Load, error) {
 	}
 	l := &Load{NS: ns, URL: scheme + "://" + e.s.Domain + "/", Addr: net.JoinHostPort(addr, port),
 		Workers: loadWorker, Timeout: 15 * time.Second, Duration: d, Pace: loadPace}
+	if a != nil && e.s.MultiApp() {
+		l.URL, l.WantApp = e.appURLs(a)[0], a.Name
+	}
 	// Behind a per-client rate limit, one client could not send much:
 	// many clients, each at half the limit, as real traffic is.
 	if rl := e.s.RateLimit; rl != nil {
@@ -96,6 +106,9 @@ type fault struct {
 	// inFlight: requests already on the faulty host may fail (a frozen
 	// host holds them); otherwise no request may fail.
 	inFlight bool
+	// appOnly: the fault is the victim app's alone (its app server);
+	// the host's other apps keep serving there.
+	appOnly bool
 }
 
 // backendFaults is scenario 2: under load through the front door, one
@@ -113,9 +126,9 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		sr.check("at least two app hosts", false, "one app host: losing it is an outage")
 		return
 	}
-	victim := apps[0]
+	victim, victimApp, bystanders := e.victimOf(apps)
 	m := e.hosts[victim]
-	appUnit := e.s.App.Name + ".service"
+	appUnit := victimApp.Name + ".service"
 	// An HAProxy balancer exports each server's state: every fault
 	// takes the server down there.
 	var lbSees []expectation
@@ -123,7 +136,11 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		lbSees = append(lbSees, expectation{Name: "BackendServerDown", Labels: map[string]string{"server": victim}})
 	}
 	var faults []fault
-	faults = append(faults, fault{name: "app server stopped",
+	stopped := "app server stopped"
+	if e.s.MultiApp() {
+		stopped = "app server of " + victimApp.Name + " stopped on " + victim
+	}
+	faults = append(faults, fault{name: stopped, appOnly: true,
 		inject:  func(ctx context.Context) error { return e.sysctl(ctx, m, "stop", appUnit) },
 		recover: func(ctx context.Context) error { return e.sysctl(ctx, m, "start", appUnit) },
 		alerts:  append([]expectation{{Name: "ServiceDown", Labels: map[string]string{"host": victim, "name": appUnit}}}, lbSees...)})
@@ -164,15 +181,31 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		faults = faults[:1]
 	}
 	total := time.Duration(len(faults))*(hold+recoverBound+2*settle) + 10*time.Second
-	load, err := e.newLoad(door, total)
+	load, err := e.newLoadFor(door, total, victimApp)
 	if err != nil {
 		sr.check("load generator", false, "%v", err)
 		return
 	}
+	// The other apps on the victim host get load of their own.
+	others := make([]*Load, len(bystanders))
+	for i, b := range bystanders {
+		if others[i], err = e.newLoadFor(door, total, b); err != nil {
+			sr.check("load generator", false, "%v", err)
+			return
+		}
+	}
 	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { load.Run(lctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	done := make(chan struct{}, 1+len(others))
+	go func() { load.Run(lctx); done <- struct{}{} }()
+	for _, o := range others {
+		go func() { o.Run(lctx); done <- struct{}{} }()
+	}
+	defer func() {
+		cancel()
+		for range 1 + len(others) {
+			<-done
+		}
+	}()
 	time.Sleep(settle)
 	if e.clb != nil {
 		e.clb.settle(ctx)
@@ -181,7 +214,7 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		if e.clb != nil {
 			return e.clb.watchDown(ctx, victim, d)
 		}
-		return e.watchDown(ctx, e.hostsWith("lb")[0], victim, d)
+		return e.watchDownIn(ctx, e.hostsWith("lb")[0], e.backendOf(victimApp), victim, d)
 	}
 	for _, f := range faults {
 		t0 := load.Now()
@@ -271,6 +304,15 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))
 		}
 		sr.check(fmt.Sprintf("%s: back in rotation within %s", f.name, recoverBound), back >= 0 && back <= recoverBound, "%s", durOr(back, "no request served by "+victim))
+		for i, b := range bystanders {
+			// Once the balancer took the victim app's server out (or
+			// from the fault on, when it could not say), to its return.
+			from := tw
+			if detect >= 0 {
+				from = tw + detect + 500*time.Millisecond
+			}
+			bystanderChecks(sr, f, b, others[i], victim, t0, from, t1)
+		}
 		watch.expect(sr, f.name, f.alerts, 0)
 	}
 }
@@ -289,6 +331,11 @@ var statsSocketRe = regexp.MustCompile(`(?m)^\s*stats socket (\S+)`)
 // until it is no longer UP, for at most d; -1 when it stays up or the
 // balancer cannot say (nginx's checks are passive and unseen).
 func (e *env) watchDown(ctx context.Context, lb, server string, d time.Duration) time.Duration {
+	return e.watchDownIn(ctx, lb, "", server, d)
+}
+
+// watchDownIn is watchDown in one backend ("" for any but acme).
+func (e *env) watchDownIn(ctx context.Context, lb, backend, server string, d time.Duration) time.Duration {
 	cfg, ok := e.file(lb, "etc/haproxy/haproxy.cfg")
 	if !ok {
 		return -1
@@ -303,7 +350,7 @@ func (e *env) watchDown(ctx context.Context, lb, server string, d time.Duration)
 		out, _ := e.hosts[lb].Sh(ctx, "echo 'show stat' | socat stdio "+sock)
 		for _, l := range strings.Split(out, "\n") {
 			f := strings.Split(l, ",")
-			if len(f) > 17 && f[1] == server && f[0] != "acme" && !strings.HasPrefix(f[17], "UP") {
+			if len(f) > 17 && f[1] == server && f[0] != "acme" && (backend == "" || f[0] == backend) && !strings.HasPrefix(f[17], "UP") {
 				return time.Since(start)
 			}
 		}

@@ -3,6 +3,7 @@ package systest
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ type Sample struct {
 	Latency time.Duration
 	Status  int    // 0 when no response came
 	Backend string // the host that answered (the stand-in app's body)
+	App     string // the app that answered (the stand-in's X-Served-App)
 	Err     string
 }
 
@@ -41,6 +43,9 @@ type Load struct {
 	// clients each within a per-client rate limit, as real traffic is.
 	Sources []netip.Addr
 	Pace    time.Duration
+	// WantApp, when set, is the app the URL routes to: an answer from
+	// another app is a failed request.
+	WantApp string
 
 	mu      sync.Mutex
 	samples []Sample
@@ -124,6 +129,10 @@ func (l *Load) one(ctx context.Context, c *http.Client) Sample {
 		s.Err = err.Error()
 	}
 	s.Backend = strings.TrimSpace(string(body))
+	s.App = resp.Header.Get("X-Served-App")
+	if l.WantApp != "" && s.Err == "" && s.Status == 200 && s.App != l.WantApp {
+		s.Err = fmt.Sprintf("answered by app %q, want %q", s.App, l.WantApp)
+	}
 	return s
 }
 

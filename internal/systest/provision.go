@@ -62,6 +62,11 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	c := s.Clone()
 	c.Hosts[h.Name] = h
 	c.Reindex()
+	// With several apps listing their hosts, the new host runs what the
+	// host it copies runs (the last app host, as NextHost takes it).
+	if hs := s.HostsWithRole("app"); len(hs) > 0 {
+		c.RunLike(h.Name, hs[len(hs)-1].Name)
+	}
 	r, err := e.st.Set.Render(c, artifact.Options{})
 	if !sr.check(fmt.Sprintf("the stack renders with %s (%s) added", h.Name, h.Address), err == nil, "%v", err) {
 		return
@@ -189,12 +194,12 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	}
 	door, _ := e.frontDoor()
 	const hold = 40 * time.Second
-	fast, err := e.newLoad(door, hold)
+	fast, err := e.newLoadFor(door, hold, e.appOn(victim))
 	if err != nil {
 		sr.check("load generator", false, "%v", err)
 		return
 	}
-	slow, _ := e.newLoad(door, hold)
+	slow, _ := e.newLoadFor(door, hold, e.appOn(victim))
 	slow.URL += "slow"
 	slow.Workers = 6 // two per host of three: some are on the host as it is drained
 	slow.Sources, slow.Pace = nil, 0
@@ -448,7 +453,11 @@ func pushSummary(sum *push.Summary, keep func(push.HostResult) bool) string {
 // answers: the host's own nginx answers the health path.
 func (e *env) answers(ctx context.Context, host string) bool {
 	hp := cmpOr(e.s.Balancer.Health.Path, "/")
-	code, _, _, err := e.getUntil(ctx, fmt.Sprintf("%s:%d", e.addr(host), e.appPort()), "http://"+e.s.Domain+hp, 20*time.Second, func(c int, _ http.Header) bool { return c == 200 })
+	port, name := e.appPort(), e.s.Domain
+	if a := e.appOn(host); a != nil {
+		port, name = a.HTTPPort, e.s.AppDomains(a)[0]
+	}
+	code, _, _, err := e.getUntil(ctx, fmt.Sprintf("%s:%d", e.addr(host), port), "http://"+name+hp, 20*time.Second, func(c int, _ http.Header) bool { return c == 200 })
 	return err == nil && code == 200
 }
 
@@ -466,7 +475,11 @@ func (e *env) reaches(ctx context.Context, en entry, host string) (bool, error) 
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		_, body, _, err := e.get(ctx, en.addr+":"+port, scheme+"://"+e.s.Domain+"/")
+		url := scheme + "://" + e.s.Domain + "/"
+		if a := e.appOn(host); a != nil && e.s.MultiApp() {
+			url = e.appURLs(a)[0] // an app the host runs
+		}
+		_, body, _, err := e.get(ctx, en.addr+":"+port, url)
 		if err == nil && strings.Contains(body, host) {
 			return true, nil
 		}

@@ -54,13 +54,14 @@ const wsgiStandIn = `# hacompile test: stand-in WSGI application.
 import socket, time
 
 NAME = socket.gethostname()
+APP = "@APP@"
 
 
 def application(environ, start_response):
-    if environ.get("PATH_INFO") == "/slow":
+    if environ.get("PATH_INFO", "").endswith("/slow"):
         time.sleep(2)
     body = (NAME + "\n").encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Served-By", NAME)])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Served-By", NAME), ("X-Served-App", APP)])
     return [body]
 
 
@@ -102,10 +103,11 @@ use strict;
 use warnings;
 use Sys::Hostname qw(hostname);
 my $name = hostname();
+my $served_app = '@APP@';
 my $app = sub {
     my $env = shift;
-    sleep 2 if $env->{PATH_INFO} eq '/slow';
-    return [200, ['Content-Type' => 'text/plain', 'X-Served-By' => $name], ["$name\n"]];
+    sleep 2 if $env->{PATH_INFO} =~ m{/slow$};
+    return [200, ['Content-Type' => 'text/plain', 'X-Served-By' => $name, 'X-Served-App' => $served_app], ["$name\n"]];
 };
 $app;
 `
@@ -118,12 +120,35 @@ func deployStandIn(m *Machine, s *schema.Stack, h *schema.Host) error {
 	if !h.Has("app") && !(h.Has("worker") && s.Workers != nil) {
 		return nil
 	}
+	// Each app the host runs, as its view of the stack sees the host;
+	// a worker host gets the app whose code its workers run.
+	apps := s.AppsOn(h)
+	if len(apps) == 0 || !s.MultiApp() {
+		apps = []*schema.App{&s.App}
+		if s.MultiApp() && s.Workers != nil {
+			if a := s.AppByName(s.Workers.Runs); a != nil {
+				apps = []*schema.App{a}
+			}
+		}
+	}
+	for _, a := range apps {
+		v := s.ForApp(a)
+		if err := deployAppStandIn(m, v, v.Hosts[h.Name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deployAppStandIn installs the stand-in of the app of s (one app's view
+// of the stack) on h: it answers X-Served-App with the app's name.
+func deployAppStandIn(m *Machine, s *schema.Stack, h *schema.Host) error {
 	a := s.App
 	if a.Runtime == "perl" {
 		if a.PSGI == "" {
 			return fmt.Errorf("app.psgi is empty")
 		}
-		return m.Write(a.PSGI, []byte(psgiStandIn), 0o644)
+		return m.Write(a.PSGI, []byte(strings.ReplaceAll(psgiStandIn, "@APP@", a.Name)), 0o644)
 	}
 	wd := a.WorkingDir
 	mod, _, _ := strings.Cut(a.Module, ":")
@@ -134,7 +159,7 @@ func deployStandIn(m *Machine, s *schema.Stack, h *schema.Host) error {
 				return err
 			}
 		}
-		if err := m.Write(path.Join(wd, path.Join(parts...)+".py"), []byte(wsgiStandIn), 0o644); err != nil {
+		if err := m.Write(path.Join(wd, path.Join(parts...)+".py"), []byte(strings.ReplaceAll(wsgiStandIn, "@APP@", a.Name)), 0o644); err != nil {
 			return err
 		}
 	}

@@ -194,7 +194,7 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	}
 	edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-2vcpu-4gb"`, `size: "s-4vcpu-8gb"`)
 	second := mustBuild(t, "--out", out, stacks)
-	want := []string{"aws-spot-asg", "do-perl-ha", "do-python-50k", "python-celery-cache"}
+	want := []string{"aws-spot-asg", "do-perl-ha", "do-python-50k", "multi-app", "python-celery-cache"}
 	if got := keptStacks(second); !slices.Equal(got, want) {
 		t.Errorf("after a change to do-python-ha, the build kept %q, want %q\n%s", got, want, second)
 	}
@@ -206,7 +206,7 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	edit(t, filepath.Join(out, "do-perl-ha", "manifest.json"), `"stack"`, `"stack "`)
 	edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-4vcpu-8gb"`, `size: "s-2vcpu-4gb"`)
 	third := mustBuild(t, "--out", out, stacks)
-	if got := keptStacks(third); slices.Contains(got, "do-perl-ha") || slices.Contains(got, "do-python-ha") || len(got) != 3 {
+	if got := keptStacks(third); slices.Contains(got, "do-perl-ha") || slices.Contains(got, "do-python-ha") || len(got) != 4 {
 		t.Errorf("after do-perl-ha's manifest was edited in out/ and do-python-ha changed back, the build kept %q\n%s", got, third)
 	}
 	mustBuild(t, "--no-cache", "--out", full, stacks)
@@ -269,7 +269,7 @@ func TestCorruptCacheChangesNoOutput(t *testing.T) {
 			sameTree(t, out, full)
 			// The build after it has sound records again.
 			edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-4vcpu-8gb"`, `size: "s-2vcpu-4gb"`)
-			if k := keptStacks(mustBuild(t, "--out", out, stacks)); len(k) != 4 {
+			if k := keptStacks(mustBuild(t, "--out", out, stacks)); len(k) != 5 {
 				t.Errorf("the build after the corrupt cache's kept %q", k)
 			}
 		})

@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// appsRule checks how several apps share the stack's hosts and
+// balancers (rule "apps").
+func appsRule(s *schema.Stack) []finding {
+	var fs []finding
+	if len(s.AppsByName) > 0 && s.Wrote("app") {
+		fs = append(fs, finding{"app", "a stack has app (one application) or apps (several), not both: move app into apps"})
+	}
+	if w := s.Workers; w != nil && w.Runs != "" {
+		switch {
+		case s.AppByName(w.Runs) == nil:
+			fs = append(fs, finding{"workers.runs", fmt.Sprintf("%q is no app of the stack (apps: %s)", w.Runs, appNames(s))})
+		case s.AppByName(w.Runs).Runtime != "python":
+			fs = append(fs, finding{"workers.runs", fmt.Sprintf("Celery workers run Python code and app %q runs %s", w.Runs, s.AppByName(w.Runs).Runtime)})
+		}
+	}
+	if !s.MultiApp() {
+		return fs
+	}
+	if w := s.Workers; w != nil && w.Runs == "" {
+		fs = append(fs, finding{"workers", fmt.Sprintf("with several apps, workers.runs names the app whose code, user and settings the Celery workers run (one of %s)", appNames(s))})
+	}
+	if s.Balancer.Kind == "cloud" {
+		fs = append(fs, finding{"balancer.kind", `several apps are routed by an nginx or HAProxy balancer; a cloud balancer (kind "cloud") sends every request to every app host: use kind "haproxy" or "nginx", or one stack per app`})
+	}
+	if s.Balancer.Kind == "haproxy" && s.TLS.Enabled() && s.TLS.Terminate == "app" {
+		fs = append(fs, finding{"tls.terminate", `several apps are routed by host name and path, which a balancer passing TLS through cannot see: terminate TLS on the balancer (tls.terminate: "balancer")`})
+	}
+	if s.Scaling != nil {
+		fs = append(fs, finding{"scaling", "an Auto Scaling group launches one app's hosts; with several apps, use one stack per app"})
+	}
+	for _, a := range s.Apps {
+		for i, n := range a.Hosts {
+			p := schema.IndexPath(a.Field+".hosts", i)
+			switch h := s.Hosts[n]; {
+			case h == nil:
+				fs = append(fs, finding{p, fmt.Sprintf("app %q runs on %q, which is no host of the stack", a.Name, n)})
+			case !h.Has("app"):
+				fs = append(fs, finding{p, fmt.Sprintf("app %q runs on %s, which has no role \"app\"", a.Name, n)})
+			}
+		}
+		if len(s.AppHosts(a)) == 0 && len(s.HostsWithRole("app")) > 0 {
+			fs = append(fs, finding{a.Field, fmt.Sprintf("app %q runs on no host with role \"app\"", a.Name)})
+		}
+		if s.Balancer.Kind == "nginx" && len(a.Paths) > 0 {
+			fs = append(fs, finding{a.Field + ".paths", fmt.Sprintf(`app %q: the nginx balancer routes apps by host name (a server block each); paths need balancer.kind "haproxy"`, a.Name)})
+		}
+	}
+	var cs []clash
+	for _, h := range s.HostsWithRole("app") {
+		if len(s.AppsOn(h)) == 0 {
+			fs = append(fs, finding{"hosts." + h.Name + ".roles", fmt.Sprintf("%s has role \"app\" and runs no app (every app lists its hosts)", h.Name)})
+		}
+		cs = append(cs, clashesOn(s, h)...)
+	}
+	fs = append(fs, clashFindings(cs)...)
+	// Routing: no two apps may answer the same host name and path.
+	type route struct{ domain, path string }
+	owner := map[route]*schema.App{}
+	for _, a := range s.Apps {
+		paths := a.Paths
+		if len(paths) == 0 {
+			paths = []string{"/"}
+		}
+		for _, d := range s.AppDomains(a) {
+			for _, p := range paths {
+				r := route{d, p}
+				if o := owner[r]; o != nil {
+					fs = append(fs, finding{s.Written(routePath(a), routePath(o)), fmt.Sprintf("apps %q and %q both answer %s%s: give one of them domains or paths of its own", o.Name, a.Name, d, p)})
+					continue
+				}
+				owner[r] = a
+			}
+		}
+	}
+	return fs
+}
+
+func routePath(a *schema.App) string {
+	if len(a.Paths) > 0 {
+		return a.Field + ".paths"
+	}
+	return a.Field + ".domains"
+}
+
+// clashesOn finds what two apps on host h would both claim: the port
+// nginx listens on for the balancer, the app server's port or socket,
+// the user, the environment file and the error pages directory.
+func clashesOn(s *schema.Stack, h *schema.Host) []clash {
+	var cs []clash
+	type claim struct{ what, value string }
+	type owned struct {
+		app   *schema.App
+		field string
+	}
+	owner := map[claim]owned{}
+	for _, a := range s.AppsOn(h) {
+		bind := [2]string{"bind.port", strconv.Itoa(a.Bind.Port)}
+		what := "port"
+		if a.Bind.Socket != "" {
+			bind, what = [2]string{"bind.socket", a.Bind.Socket}, "socket"
+		}
+		for _, c := range []struct {
+			field string
+			c     claim
+		}{
+			{"http_port", claim{"port", strconv.Itoa(a.HTTPPort)}},
+			{bind[0], claim{what, bind[1]}},
+			{"user", claim{"user", a.User}},
+			{"environment_file", claim{"environment file", a.EnvironmentFile}},
+			{"error_pages", claim{"error pages directory", a.ErrorPages}},
+		} {
+			if o, ok := owner[c.c]; ok {
+				// Point at the one the author wrote.
+				path := s.Written(a.Field+"."+c.field, o.app.Field+"."+o.field)
+				cs = append(cs, clash{path, fmt.Sprintf("apps %q and %q both use %s %s", o.app.Name, a.Name, c.c.what, c.c.value), h.Name})
+				continue
+			}
+			owner[c.c] = owned{a, c.field}
+		}
+	}
+	return cs
+}
+
+// clash is one thing two apps claim on a host.
+type clash struct{ path, what, host string }
+
+// clashFindings gives one finding per clash, naming every host it is on.
+func clashFindings(cs []clash) []finding {
+	var fs []finding
+	hosts := map[[2]string][]string{}
+	var order [][2]string
+	for _, c := range cs {
+		k := [2]string{c.path, c.what}
+		if hosts[k] == nil {
+			order = append(order, k)
+		}
+		hosts[k] = append(hosts[k], c.host)
+	}
+	for _, k := range order {
+		fs = append(fs, finding{k[0], fmt.Sprintf("%s on %s: each app on a host needs its own (set %s)", k[1], strings.Join(hosts[k], ", "), k[0])})
+	}
+	return fs
+}
+
+func appNames(s *schema.Stack) string {
+	var ns []string
+	for _, a := range s.Apps {
+		ns = append(ns, strconv.Quote(a.Name))
+	}
+	slices.Sort(ns)
+	return strings.Join(ns, ", ")
+}

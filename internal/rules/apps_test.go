@@ -1,0 +1,108 @@
+package rules_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/internal/testtool"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// multiBase is a stack of three apps that trips no rule: web and api
+// share app1 and app2 (api under /api/), legacy (Starman) has app3 and
+// app4 to itself under a host name of its own.
+const multiBase = `
+name:   "m"
+domain: "example.com"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+	lb2:  {address: "10.0.0.6", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
+	app3: {address: "10.0.0.13", roles: ["app"], cores: 2, memory_mb: 2048}
+	app4: {address: "10.0.0.14", roles: ["app"], cores: 2, memory_mb: 2048}
+}
+balancer: {kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 9}}
+monitoring: address: "10.0.0.2"
+apps: {
+	web: {runtime: "python", module: "web.wsgi:app", working_dir: "/srv/web", hosts: ["app1", "app2"]}
+	api: {runtime: "python", module: "api.wsgi:app", working_dir: "/srv/api", hosts: ["app1", "app2"], paths: ["/api/"], http_port: 8081}
+	legacy: {runtime: "perl", psgi: "/srv/legacy/app.psgi", working_dir: "/srv/legacy", hosts: ["app3", "app4"], domains: ["legacy.example.com"]}
+}
+`
+
+func TestMultiAppRules(t *testing.T) {
+	if got := rulesOf(t, multiBase); len(got) != 0 {
+		t.Fatalf("the multi-app base trips rules:\n%s", strings.Join(got, "\n"))
+	}
+	// add is CUE added to multiBase, or ~old~new: an edit of it.
+	for _, c := range []struct{ name, add, want string }{
+		{"port clash", `~http_port: 8081~http_port: 80`,
+			`stacks/m.cue:16:130: apps.api.http_port: apps "api" and "web" both use port 80 on app1, app2: each app on a host needs its own (set apps.api.http_port) [apps]`},
+		{"socket clash", `~paths: ["/api/"],~paths: ["/api/"], bind: socket: "/run/web/gunicorn.sock",`,
+			`stacks/m.cue:16:133: apps.api.bind.socket: apps "api" and "web" both use socket /run/web/gunicorn.sock on app1, app2: each app on a host needs its own (set apps.api.bind.socket) [apps]`},
+		{"user clash", `~paths: ["/api/"],~paths: ["/api/"], user: "web",`,
+			`stacks/m.cue:16:125: apps.api.user: apps "api" and "web" both use user web on app1, app2: each app on a host needs its own (set apps.api.user) [apps]`},
+		{"app port against nginx port", `apps: web: bind: port: 8081`,
+			`stacks/m.cue:19:24: apps.web.bind.port: apps "api" and "web" both use port 8081 on app1, app2: each app on a host needs its own (set apps.web.bind.port) [apps]`},
+		{"route clash", `~domains: ["legacy.example.com"]~domains: ["example.com"]`,
+			`stacks/m.cue:17:120: apps.legacy.domains: apps "legacy" and "web" both answer example.com/: give one of them domains or paths of its own [apps]`},
+		{"host without the app role", `~"/srv/web", hosts: ["app1", "app2"]~"/srv/web", hosts: ["app1", "lb1"]`,
+			`stacks/m.cue:15:92: apps.web.hosts[1]: app "web" runs on lb1, which has no role "app" [apps]`},
+		{"unknown host", `~"/srv/web", hosts: ["app1", "app2"]~"/srv/web", hosts: ["app1", "app9"]`,
+			`stacks/m.cue:15:92: apps.web.hosts[1]: app "web" runs on "app9", which is no host of the stack [apps]`},
+		{"host running nothing", `hosts: app5: {address: "10.0.0.15", roles: ["app"], cores: 2, memory_mb: 2048}`,
+			`stacks/m.cue:19:44: hosts.app5.roles: app5 has role "app" and runs no app (every app lists its hosts) [apps]`},
+		{"workers without runs", `workers: app: "tasks"`,
+			`stacks/m.cue:19:10: workers: with several apps, workers.runs names the app whose code, user and settings the Celery workers run (one of "api", "legacy", "web") [apps]`},
+		{"workers running perl", `workers: {app: "tasks", runs: "legacy"}`,
+			`stacks/m.cue:19:31: workers.runs: Celery workers run Python code and app "legacy" runs perl [apps]`},
+		{"app and apps", `app: {runtime: "python", module: "x:app", working_dir: "/srv/x"}`,
+			`stacks/m.cue:19:6: app: a stack has app (one application) or apps (several), not both: move app into apps [apps]`},
+		{"capacity per app", `apps: legacy: target_concurrency: 20`,
+			`stacks/m.cue:19:35: apps.legacy.target_concurrency: app "legacy": capacity is 10 concurrent requests (2 app hosts, 10 workers in all, × 1 (Starman prefork)) for a target of 20: short by 10; 4 such hosts would meet it [capacity]`},
+		{"stack capacity over apps", `capacity: target_concurrency: 100`,
+			`stacks/m.cue:19:31: capacity.target_concurrency: capacity is 30 concurrent requests over 3 apps (api 10, legacy 10, web 10) for a target of 100: short by 70 [capacity]`},
+		{"db pools summed", `database: {host: "db.example.com", name: "m", pool_size: 2, max_overflow: 2, max_connections: 100}`,
+			`stacks/m.cue:19:95: database.max_connections: 30 app processes (api 10, legacy 10, web 10) × (pool_size 2 + max_overflow 2) = 120 connections to the primary, above max_connections 100; lower the pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections [db-pool]`},
+		{"timeout per app", `~paths: ["/api/"],~paths: ["/api/"], timeout: 90,`,
+			`stacks/m.cue:16:128: apps.api.timeout: warning: app "api": gunicorn timeout 90s is not below the proxy read timeout 60s (balancer.timeouts.read): the proxy answers 504 while the request still runs; set apps.api.timeout below 60 [app-timeout]`},
+		{"option per app", `apps: legacy: keepalive: 3`,
+			`stacks/m.cue:19:26: apps.legacy.keepalive: app "legacy": apps.legacy.keepalive is for gunicorn's keep-alive (Starman runs with --disable-keepalive: a pre-forked worker held by an idle connection serves nobody else), which app server "starman" does not have: remove it [app-option]`},
+		{"cloud balancer", `~kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 9}~kind: "cloud"`,
+			`stacks/m.cue:12:18: balancer.kind: several apps are routed by an nginx or HAProxy balancer; a cloud balancer (kind "cloud") sends every request to every app host: use kind "haproxy" or "nginx", or one stack per app [apps]`},
+	} {
+		src := multiBase + c.add
+		if f := strings.Split(c.add, "~"); len(f) == 3 {
+			src = strings.Replace(multiBase, f[1], f[2], 1)
+		}
+		got := rulesOf(t, src)
+		if c.want == "" {
+			if len(got) == 0 {
+				t.Errorf("%s: no finding", c.name)
+			}
+			continue
+		}
+		found := false
+		for _, g := range got {
+			found = found || g == c.want
+		}
+		if !found {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, strings.Join(got, "\n"), c.want)
+		}
+	}
+}
+
+func rulesOf(t *testing.T, src string) []string {
+	t.Helper()
+	return rulesCheck(testtool.Load(t, "stacks/m.cue", src))
+}
+
+func rulesCheck(s *schema.Stack) []string {
+	var out []string
+	for _, d := range rules.Check(s, "2026-11-22") {
+		out = append(out, d.String())
+	}
+	return out
+}
