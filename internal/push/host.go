@@ -759,7 +759,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
 		r.res.Health = r.h.HealthURL
-		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+		if herr := r.healthy(ctx); herr != nil {
 			err = fmt.Errorf("%w: %w", ErrHealth, herr)
 		}
 	}
@@ -854,13 +854,24 @@ func (r *hostRun) revert(ctx context.Context, g *Generation, cause error, dm *de
 	}
 	msg := fmt.Sprintf("; generation %d was reverted: the previous files are back and reloaded", g.Number)
 	if r.h.HealthURL != "" {
-		if herr := checkHealth(ctx, r.h.HealthURL, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); herr != nil {
+		if herr := r.healthy(ctx); herr != nil {
 			msg += " (and the host is still unhealthy: " + herr.Error() + ")"
 		} else {
 			msg += " (and healthy)"
 		}
 	}
 	return fmt.Errorf("%w%s", cause, msg)
+}
+
+// healthy checks the host's health URLs in turn (one per app the host
+// runs), and reports the first that fails.
+func (r *hostRun) healthy(ctx context.Context) error {
+	for _, u := range append([]string{r.h.HealthURL}, r.h.MoreHealthURLs...) {
+		if err := checkHealth(ctx, u, r.h.HealthRedirectOK, r.h.HealthPROXY, r.o.HealthTimeout, r.o.Dial); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reload runs the plan's reload steps. Before the first it records

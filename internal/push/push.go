@@ -51,7 +51,10 @@ type Host struct {
 	// HealthURL is checked (GET, 2xx) after the host's files are live;
 	// empty for no check. HealthRedirectOK lets a 3xx pass too, for a
 	// balancer that redirects plain HTTP to HTTPS.
-	HealthURL        string
+	HealthURL string
+	// MoreHealthURLs are checked after HealthURL the same way: on a host
+	// running several apps, each other app's port.
+	MoreHealthURLs   []string
 	HealthRedirectOK bool
 	// HealthPROXY sends a PROXY protocol v1 header first: the host's
 	// listener expects one from the provider's balancer in front.
@@ -206,29 +209,39 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 			h.SSH.Port = 22
 		}
 		if !to.NoHealth {
-			port := 0
+			var ports []int
 			switch {
 			case h.has("app"):
-				port = s.App.HTTPPort
-				// With several apps, the first the host runs.
+				ports = []int{s.App.HTTPPort}
+				// With several apps, each the host runs, on its own port.
 				if as := s.AppsOn(sh); len(as) > 0 {
-					port = as[0].HTTPPort
+					ports = ports[:0]
+					for _, a := range as {
+						if !slices.Contains(ports, a.HTTPPort) {
+							ports = append(ports, a.HTTPPort)
+						}
+					}
 				}
 				h.HealthPROXY = s.ProxyProtocol()
 			case h.has("lb"):
-				port, h.HealthRedirectOK = 80, true
+				ports, h.HealthRedirectOK = []int{80}, true
 			}
-			if port != 0 {
-				tmpl := to.HealthURL
-				if tmpl == "" {
-					tmpl = "http://{address}:{port}{path}"
-				}
-				h.HealthURL = strings.NewReplacer(
+			tmpl := to.HealthURL
+			if tmpl == "" {
+				tmpl = "http://{address}:{port}{path}"
+			}
+			for i, port := range ports {
+				u := strings.NewReplacer(
 					"{host}", n,
 					"{address}", hostForURL(sh.Address),
 					"{port}", strconv.Itoa(port),
 					"{path}", s.Balancer.Health.Path,
 				).Replace(tmpl)
+				if i == 0 {
+					h.HealthURL = u
+				} else if !slices.Contains(h.MoreHealthURLs, u) && u != h.HealthURL {
+					h.MoreHealthURLs = append(h.MoreHealthURLs, u)
+				}
 			}
 		}
 		for _, f := range rr.Files {

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/testtool"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -321,5 +324,30 @@ func TestProgress(t *testing.T) {
 		"\x1b[2A\r\x1b[2K40 hosts: 38 waiting, 1 healthy, 1 failed\n\r\x1b[2K\n\x1b[1A"
 	if b.String() != want {
 		t.Errorf("compact tty: %q\nwant %q", b.String(), want)
+	}
+}
+
+// A host running several apps is healthy when every app answers on its
+// own port: push checks each, not only the first.
+func TestTargetsSeveralApps(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(testtool.ExampleRoot(), "stacks", "multi-app.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := Targets(renderStack(t, string(src)), TargetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, h := range hosts {
+		got[h.Name] = strings.Join(append([]string{h.HealthURL}, h.MoreHealthURLs...), " ")
+	}
+	for n, w := range map[string]string{
+		"app1": "http://10.60.0.11:8081/healthz http://10.60.0.11:80/healthz",
+		"app3": "http://10.60.0.13:80/healthz",
+	} {
+		if got[n] != w {
+			t.Errorf("%s: %q, want %q", n, got[n], w)
+		}
 	}
 }
