@@ -125,6 +125,16 @@ func (s *Stack) ForApp(a *App) *Stack {
 			v.TLS.Key = "/etc/letsencrypt/live/" + v.Domain + "/privkey.pem"
 		}
 	}
+	if t := a.BalancerTimeouts; t != nil {
+		for _, f := range []struct {
+			to *int
+			v  int
+		}{{&v.Balancer.Timeouts.Connect, t.Connect}, {&v.Balancer.Timeouts.Read, t.Read}, {&v.Balancer.Timeouts.Send, t.Send}} {
+			if f.v > 0 {
+				*f.to = f.v
+			}
+		}
+	}
 	if s.Workers != nil && s.Workers.Runs != a.Name {
 		v.Workers = nil
 	}

@@ -297,6 +297,14 @@ type Timeouts struct {
 	Send    int `json:"send"`
 }
 
+// AppTimeouts are an app's own balancer timeouts (apps.<name>.
+// balancer_timeouts); 0 keeps balancer.timeouts'.
+type AppTimeouts struct {
+	Connect int `json:"connect,omitempty"`
+	Read    int `json:"read,omitempty"`
+	Send    int `json:"send,omitempty"`
+}
+
 // App is the application server run on every app host.
 type App struct {
 	Name              string      `json:"name"`
@@ -333,6 +341,8 @@ type App struct {
 	Hosts   []string `json:"hosts,omitempty"`
 	// TargetConcurrency is the app's own capacity target.
 	TargetConcurrency int `json:"target_concurrency,omitempty"`
+	// BalancerTimeouts replace balancer.timeouts' for this app.
+	BalancerTimeouts *AppTimeouts `json:"balancer_timeouts,omitempty"`
 	// Field is where the app is in the stack ("app", "apps.web"), the
 	// prefix of its diagnostics' field paths.
 	Field string `json:"-"`

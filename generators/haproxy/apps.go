@@ -80,6 +80,12 @@ func backendApps(w *writer, s *schema.Stack) {
 		hosts := s.AppHosts(a)
 		w.section("backend", Backend(s, a))
 		w.note(fmt.Sprintf("The %s app (%s) on %s, through each host's nginx on port %d.", a.Name, a.Server, hostNames(hosts), a.HTTPPort))
+		if t := v.Balancer.Timeouts; t != s.Balancer.Timeouts {
+			w.note(fmt.Sprintf("This app's own timeouts (apps.%s.balancer_timeouts): connect, and the longer", a.Name),
+				"of read and send for the server.")
+			w.kw("timeout", "connect", secs(t.Connect))
+			w.kw("timeout", "server", secs(max(t.Read, t.Send)))
+		}
 		algorithm(w, v)
 		healthCheck(w, v, "layer7")
 		retries(w, v)

@@ -651,3 +651,28 @@ func TestGenerateErrors(t *testing.T) {
 		t.Errorf("a sandbox root the script cannot name bare was accepted")
 	}
 }
+
+// An app's own balancer timeouts (apps.<name>.balancer_timeouts) go
+// into its backend alone; the other apps keep balancer.timeouts'.
+func TestAppBalancerTimeouts(t *testing.T) {
+	for _, s := range exampleStacks(t) {
+		if s.Name != "multi-app" {
+			continue
+		}
+		cfg := string(generate(t, s, artifact.Options{})[ConfigPath].Content)
+		api := section(t, cfg, "backend app_api")
+		if !slices.Contains(api, "timeout server 25s") || !slices.Contains(api, "timeout connect 10s") {
+			t.Errorf("backend app_api without its own timeouts: %q", api)
+		}
+		for _, other := range []string{"backend app_web", "backend app_legacy"} {
+			if be := section(t, cfg, other); slices.ContainsFunc(be, func(l string) bool { return strings.HasPrefix(l, "timeout ") }) {
+				t.Errorf("%s has timeouts of its own: %q", other, be)
+			}
+		}
+		if !slices.Contains(section(t, cfg, "defaults"), "timeout server 60s") {
+			t.Error("defaults lost balancer.timeouts")
+		}
+		return
+	}
+	t.Fatal("no multi-app example stack")
+}
