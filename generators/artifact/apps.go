@@ -77,11 +77,16 @@ func (p perApp) Packages(s *schema.Stack, h *schema.Host, files []File) []string
 	if !ok {
 		return nil
 	}
-	var out []string
+	return union(s, func(a *schema.App) []string { return pk.Packages(s.ForApp(a), h, files) })
+}
+
+// union is what each app's view gives, in order, each item once.
+func union[T comparable](s *schema.Stack, each func(*schema.App) []T) []T {
+	var out []T
 	for _, a := range s.Apps {
-		for _, n := range pk.Packages(s.ForApp(a), h, files) {
-			if !slices.Contains(out, n) {
-				out = append(out, n)
+		for _, x := range each(a) {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
 			}
 		}
 	}
@@ -100,15 +105,7 @@ func (p perApp) FirstBoot(s *schema.Stack, h *schema.Host, files []File) []Step 
 	if !ok {
 		return nil
 	}
-	var out []Step
-	for _, a := range s.Apps {
-		for _, st := range b.FirstBoot(s.ForApp(a), h, files) {
-			if !slices.Contains(out, st) {
-				out = append(out, st)
-			}
-		}
-	}
-	return out
+	return union(s, func(a *schema.App) []Step { return b.FirstBoot(s.ForApp(a), h, files) })
 }
 
 func (p perApp) Sources(s *schema.Stack, f File) []string {
@@ -116,16 +113,13 @@ func (p perApp) Sources(s *schema.Stack, f File) []string {
 	if !ok {
 		return nil
 	}
-	var out []string
-	for _, a := range s.Apps {
+	return union(s, func(a *schema.App) []string {
+		var xs []string
 		for _, x := range src.Sources(s.ForApp(a), f) {
-			x = schema.AppPath(a, x)
-			if !slices.Contains(out, x) {
-				out = append(out, x)
-			}
+			xs = append(xs, schema.AppPath(a, x))
 		}
-	}
-	return out
+		return xs
+	})
 }
 
 func (p perApp) Effect() string {

@@ -149,17 +149,11 @@ func blobBytes(f *object.File) ([]byte, error) {
 // out, as an out/ tree.
 func contentsUnder(t *object.Tree, prefix string) (compile.Tree, error) {
 	out := compile.Tree{}
-	if prefix != "" {
-		sub, err := t.Tree(prefix)
-		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		t = sub
+	t, err := subtree(t, prefix)
+	if t == nil || err != nil {
+		return out, err
 	}
-	err := t.Files().ForEach(func(f *object.File) error {
+	err = t.Files().ForEach(func(f *object.File) error {
 		if isSite(f.Name) {
 			return nil
 		}

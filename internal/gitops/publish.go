@@ -433,24 +433,28 @@ func splice(s storer.EncodedObjectStorer, base *object.Tree, prefix []string, su
 	return writeEntries(s, entries)
 }
 
+// subtree is the tree at prefix in t ("" for t itself); nil, with no
+// error, when t is nil or holds nothing there.
+func subtree(t *object.Tree, prefix string) (*object.Tree, error) {
+	if t == nil || prefix == "" {
+		return t, nil
+	}
+	sub, err := t.Tree(prefix)
+	if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+		return nil, nil
+	}
+	return sub, err
+}
+
 // filesUnder maps the paths of the files under prefix in t (nil: none)
 // to their blob hashes.
 func filesUnder(s storer.EncodedObjectStorer, t *object.Tree, prefix string) (map[string]plumbing.Hash, error) {
 	out := map[string]plumbing.Hash{}
-	if t == nil {
-		return out, nil
+	t, err := subtree(t, prefix)
+	if t == nil || err != nil {
+		return out, err
 	}
-	if prefix != "" {
-		sub, err := t.Tree(prefix)
-		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		t = sub
-	}
-	err := t.Files().ForEach(func(f *object.File) error {
+	err = t.Files().ForEach(func(f *object.File) error {
 		out[f.Name] = f.Hash
 		return nil
 	})
