@@ -335,13 +335,17 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 			if fi, serr := c.lstat(guard); serr == nil && now.Sub(fi.ModTime()) >= stale {
 				_ = c.remove(guard) // left by a taker that died
 				continue
-			} else if serr == nil {
+			} else if serr == nil || notExist(serr) {
 				// A takeover takes a few round trips: wait for it to
 				// finish, so that the refusal names the new holder.
+				// A guard gone by the time it is looked at was a
+				// takeover that just ended: look at the lock again.
 				if guardWaits < takeoverWaits {
 					guardWaits++
 					attempt--
-					time.Sleep(takeoverPoll)
+					if serr == nil {
+						time.Sleep(takeoverPoll)
+					}
 					continue
 				}
 				return nil, fmt.Errorf("%s is being taken over by another push: %w", lockPath(stack), ErrLocked)
