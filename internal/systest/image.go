@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,6 +34,9 @@ var releases = map[string]release{
 // (systemd, cloud-init, an SSH-less minimal userland) plus the few tools
 // the test itself runs inside a host (curl for health probes, socat for
 // HAProxy's admin socket, procps for pgrep).
+// imageMu serializes EnsureImage within this process.
+var imageMu sync.Mutex
+
 var basePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates",
 	"cloud-init", "curl", "socat", "procps", "openssl", "python3",
@@ -84,6 +88,10 @@ func imageKey(rel release, pkgs []string) string {
 // build goes to a temporary directory renamed into place at the end, so
 // an interrupted build is never mistaken for an image.
 func EnsureImage(cacheDir, relName string, pkgs []string, log io.Writer) (*Image, error) {
+	// Runs in one process (stacks tested side by side) take turns: the
+	// second finds the image the first built instead of building it too.
+	imageMu.Lock()
+	defer imageMu.Unlock()
 	rel, ok := releases[relName]
 	if !ok {
 		known := slices.Sorted(func(yield func(string) bool) {

@@ -237,6 +237,32 @@ func (mon *monitor) targets(ctx context.Context, wait time.Duration) ([]target, 
 	}
 }
 
+// evaluatedSince waits until every rule group has been evaluated after
+// t (each group runs once per evaluation interval), or for at most wait.
+func (mon *monitor) evaluatedSince(ctx context.Context, t time.Time, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		var data struct {
+			Groups []struct {
+				LastEvaluation time.Time `json:"lastEvaluation"`
+			} `json:"groups"`
+		}
+		err := mon.api(ctx, "/api/v1/rules", &data)
+		done := err == nil && len(data.Groups) > 0
+		for _, g := range data.Groups {
+			done = done && g.LastEvaluation.After(t)
+		}
+		if done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // alerts lists the alerts pending or firing, but the dead man's switch
 // that always fires by design.
 func (mon *monitor) alerts(ctx context.Context) ([]alert, error) {
@@ -285,6 +311,7 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 	}
 	defer mon.stop()
 	ts, err := mon.targets(ctx, 3*mon.scrape+10*time.Second)
+	scraped := time.Now()
 	if err != nil {
 		sr.check("Prometheus scrapes its targets", false, "%v", err)
 		return
@@ -307,8 +334,9 @@ func (e *env) monitoring(ctx context.Context, sr *ScenarioReport) {
 	}
 	notes = append(notes, "machine-wide alerts ("+strings.Join(slices.Sorted(mapKeys(machineWide)), ", ")+") are not judged at steady state: containers read the shared machine's figures")
 	sr.Note = strings.Join(notes, "; ")
-	// Rules are evaluated after the first scrapes: give them a round.
-	time.Sleep(mon.scrape + 2*time.Second)
+	// Rules judge the first scrapes once every group has been evaluated
+	// after them.
+	mon.evaluatedSince(ctx, scraped, mon.scrape+10*time.Second)
 	as, err := mon.alerts(ctx)
 	as = slices.DeleteFunc(as, func(a alert) bool {
 		// A failed unit the stack does not own was listed by the boot
