@@ -398,7 +398,7 @@ func (r *hostRun) checkDirs(dir string, checked map[string]bool) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		link := "?"
 		if t, err := r.c.readLink(r.root(dir)); err == nil {
-			link = t
+			link = hostText(t)
 		}
 		return fmt.Errorf("%s is a symlink (to %s) on the host, expected a directory: refusing to write through it (--force does not override this): %w", dir, link, ErrDrift)
 	case !fi.IsDir():

@@ -122,6 +122,34 @@ func TestLockSymlinkRefused(t *testing.T) {
 	}
 }
 
+// What a host says reaches the operator's terminal with its control
+// characters escaped: a failing command's output and the holder named
+// in a lock could otherwise send escape sequences (retitle the window,
+// rewrite what is shown) to the terminal push runs in.
+func TestHostTextEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 133, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	const evil = "bad\x1b]0;pwned\x07 config\x1b[2J\u202e"
+	const shown = `bad\x1b]0;pwned\x07 config\x1b[2J\u202e`
+	h.FailCommand(t, "gunicorn", evil)
+	_, err := Run(context.Background(), e.opts(2))
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") || !strings.Contains(err.Error(), shown) {
+		t.Errorf("validate failure: %q, want its output escaped (%s)", err, shown)
+	}
+	h.FailCommand(t, "gunicorn", "")
+	b, _ := json.Marshal(LockInfo{By: evil, PID: 7, Token: "theirs"})
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+	if err := os.WriteFile(lp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), e.opts(2))
+	if !errors.Is(err, ErrLocked) || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") || !strings.Contains(err.Error(), "held by "+shown) {
+		t.Errorf("lock held: %q, want the holder escaped", err)
+	}
+}
+
 // With an SFTP server whose umask is 0000, every directory push creates
 // is still 0755, not world-writable.
 func TestCreatedDirectoriesMode(t *testing.T) {

@@ -416,7 +416,7 @@ func orUnknown(s string) string {
 	if s == "" {
 		return "an unknown push"
 	}
-	return s
+	return hostText(s) // from the lock file on the host
 }
 
 // refresh moves the lock's mtime forward when a third of the stale
