@@ -138,7 +138,7 @@ func alertFallbacks(sc *stackCtx, r alertRule) []template.HTML {
 	s := sc.s
 	out := []template.HTML{
 		hf("Look at what changed lately: %s. A push shortly before the alert is the first suspect; %s undoes it.",
-			code("git log --since=-1day -p -- "+s.Source+" out/"+s.Name+"/"), code("hacompile rollback "+s.Name)),
+			code("git log --since=-1day -p -- "+stackFileArg(s)+" out/"+s.Name+"/"), code("hacompile rollback "+s.Name)),
 	}
 	if strings.Contains(r.Expr, "job=\"node\"") || strings.Contains(r.Annotations["description"], "$labels.host") {
 		out = append(out, hf("Read the host's journal for errors around the time the alert started: %s.", code("journalctl -p warning --since -1h")))

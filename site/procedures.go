@@ -79,7 +79,10 @@ func (g *gen) procedures(sc *stackCtx) error {
 	}, "procedures", data)
 }
 
-func stackFileArg(s *schema.Stack) string { return s.Source }
+// stackFileArg is the stack file as a word of the runbook's shell
+// commands: quoted when its path (a directory's name) holds anything a
+// shell reads, so a copied command names the file and runs nothing else.
+func stackFileArg(s *schema.Stack) string { return artifact.ShellQuote(s.Source) }
 
 // hostActions lists, per host, the validate and reload commands of its
 // files, in file order, each once.

@@ -2,10 +2,13 @@ package site_test
 
 import (
 	"html"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -143,6 +146,52 @@ func TestBudgetHeartbeat(t *testing.T) {
 		page := html.UnescapeString(string(files["stacks/"+st+"/index.html"]))
 		if strings.Contains(page, "gives up on a stuck worker first") || !strings.Contains(page, "it is a heartbeat limit") {
 			t.Errorf("%s: the budget says gunicorn's timeout ends a slow request", st)
+		}
+	}
+}
+
+// TestStackFileQuotedInCommands: the runbook's commands name the stack
+// file as one shell word. Its directory may be named anything printable
+// ("ops stacks/$(touch pwned)"): a copied "hacompile vet …" or "git add
+// …" used to run what the name held.
+func TestStackFileQuotedInCommands(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "ops stacks", "$(touch pwned)")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := `
+name:   "t"
+domain: "example.com"
+tls: mode: "none"
+hosts: {
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "cloud"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop"}
+`
+	if err := os.WriteFile(filepath.Join(sub, "t.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile([]string{sub}, dir, "2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := site.Render(res, site.Options{Source: func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, p)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := html.UnescapeString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(string(files["stacks/t/procedures.html"]), ""))
+	const quoted = "'ops stacks/$(touch pwned)/t.cue'"
+	for _, want := range []string{"hacompile vet " + quoted, "git add " + quoted + " out/"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("procedures lack %q", want)
+		}
+	}
+	for _, bad := range []string{"vet ops stacks", "add ops stacks"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("procedures name the stack file unquoted: %q", bad)
 		}
 	}
 }

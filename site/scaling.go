@@ -35,8 +35,8 @@ func asgDeploy(d *doc, sc *stackCtx) {
 	s := sc.s
 	group, tmpl := asgNames(sc)
 	d.p(hf("The app instances of %s boot from the launch template %s; its user data is the cloud-init of the template host. A change reaches them as a new template version and an instance refresh.", code(group), code(tmpl)))
-	d.step("Edit the stack, check it, render and review.", "hacompile vet "+s.Source, "hacompile build", "git diff -- out/"+s.Name+"/")
-	d.step("Commit the stack and its output together.", "git add "+s.Source+" out/", "git commit")
+	d.step("Edit the stack, check it, render and review.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff -- out/"+s.Name+"/")
+	d.step("Commit the stack and its output together.", "git add "+stackFileArg(s)+" out/", "git commit")
 	d.step("Create a new launch template version from the rendered input and make it the default the group launches.",
 		"aws ec2 create-launch-template-version --cli-input-json file://"+asgFile(sc, "launch-template.json"),
 		"aws ec2 modify-launch-template --launch-template-name "+tmpl+" --default-version <new-version-number>")
@@ -70,7 +70,7 @@ func asgScale(d *doc, sc *stackCtx, delta int) {
 	}
 	d.step(hf("Set the desired capacity. New instances boot from the launch template and join the target group once healthy; removed ones are deregistered first (the target group's deregistration delay drains them)."),
 		"aws autoscaling set-desired-capacity --auto-scaling-group-name "+group+" --desired-capacity "+strconv.Itoa(want))
-	d.step(hf("Record it in the stack (%s) so the next rendered group input agrees, build and commit.", code("scaling.desired: "+strconv.Itoa(want))), "hacompile build", "git add "+sc.s.Source+" out/", "git commit")
+	d.step(hf("Record it in the stack (%s) so the next rendered group input agrees, build and commit.", code("scaling.desired: "+strconv.Itoa(want))), "hacompile build", "git add "+stackFileArg(sc.s)+" out/", "git commit")
 }
 
 func asgDrain(d *doc, sc *stackCtx) {

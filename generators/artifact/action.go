@@ -23,13 +23,21 @@ type Op struct {
 	args    []string
 }
 
+// op is a step of the words args, each quoted for the shell
+// (ShellQuote) in its Command: a word a generator takes from a stack
+// reaches the shell as one argument whatever it holds. Plain words
+// (paths, flags, unit names) read as written.
 func op(args ...string) Op {
-	return Op{Command: strings.Join(args, " "), args: slices.Clip(args)}
+	words := make([]string, len(args))
+	for i, a := range args {
+		words[i] = ShellQuote(a)
+	}
+	return Op{Command: strings.Join(words, " "), args: slices.Clip(args)}
 }
 
-// Run is an action of one command, given as its words. The words are
-// plain shell words (paths the generators have checked, flags): the
-// command is run by a shell as written.
+// Run is an action of one command, given as its words. Each word is
+// quoted for the shell, by construction: the command run is these
+// words, whatever they hold.
 func Run(args ...string) Action {
 	if len(args) == 0 {
 		return Action{}
@@ -73,7 +81,8 @@ func ParseAction(s string) Action {
 	var a Action
 	for step := range strings.SplitSeq(s, "&&") {
 		if f := strings.Fields(step); len(f) > 0 {
-			a.ops = append(a.ops, op(f...))
+			// Already shell text: kept as written, not quoted again.
+			a.ops = append(a.ops, Op{Command: strings.Join(f, " "), args: slices.Clip(f)})
 		}
 	}
 	return a

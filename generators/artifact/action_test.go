@@ -2,6 +2,8 @@ package artifact
 
 import (
 	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +62,32 @@ func TestActionBuilt(t *testing.T) {
 	x, y := base.Then(Restart("x")), base.Then(Restart("y"))
 	if x.String() == y.String() {
 		t.Errorf("Then aliased: %s / %s", x, y)
+	}
+}
+
+// TestRunQuotesWords: a word of a built step reaches the shell as one
+// argument, whatever it holds (a generator that took it from a stack
+// whose grammar let a metacharacter through runs nothing more), while
+// plain words read as written; shell text read back is not quoted again.
+func TestRunQuotesWords(t *testing.T) {
+	t.Parallel()
+	hostile := []string{"$(touch /tmp/x)", "a;b", "it's", "a b", "`id`", "x|sh", ""}
+	a := Run(append([]string{"printf", "<%s>"}, hostile...)...)
+	out, err := exec.Command("sh", "-c", a.String()).Output()
+	if err != nil {
+		t.Fatalf("sh -c %q: %v", a, err)
+	}
+	var want strings.Builder
+	for _, h := range hostile {
+		want.WriteString("<" + h + ">")
+	}
+	if string(out) != want.String() {
+		t.Errorf("sh -c %q printed %q, want %q", a, out, want.String())
+	}
+	if got := Run("systemd-analyze", "verify", "--man=no", "/etc/systemd/system/app@1.service").String(); got != "systemd-analyze verify --man=no /etc/systemd/system/app@1.service" {
+		t.Errorf("plain words quoted: %q", got)
+	}
+	if got := ParseAction("echo 'a b' && true").String(); got != "echo 'a b' && true" {
+		t.Errorf("shell text quoted again: %q", got)
 	}
 }

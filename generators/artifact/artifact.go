@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"unicode"
 
 	"github.com/hacompile/hacompile/schema"
 )
@@ -78,7 +79,9 @@ func CheckPath(p string) error {
 		return fmt.Errorf("path %q is not clean (want %q)", p, path.Clean(p))
 	case p == ".." || strings.HasPrefix(p, "../"):
 		return fmt.Errorf("path %q escapes the host root", p)
-	case strings.ContainsAny(p, "\x00\\\n\r"):
+	case strings.ContainsAny(p, "\\") || strings.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }):
+		// A control character (an escape sequence, a newline) would
+		// reach terminals, listings and headers as it is.
 		return fmt.Errorf("path %q contains a forbidden character", p)
 	}
 	return nil

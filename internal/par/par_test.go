@@ -1,6 +1,7 @@
 package par
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,5 +64,45 @@ func TestInOrder(t *testing.T) {
 		if p := peak.Load(); p > int64(workers) {
 			t.Fatalf("workers=%d: %d ran at once", workers, p)
 		}
+	}
+}
+
+// A panic in a piece of work is raised again on the caller's goroutine,
+// where a recover can see it; on a worker's goroutine it would end the
+// process (exit code 2) whatever the caller does.
+func TestPanicReachesCaller(t *testing.T) {
+	caught := func(f func()) (p *Panic) {
+		defer func() {
+			v := recover()
+			p, _ = v.(*Panic)
+			if v != nil && p == nil {
+				t.Errorf("recovered %T %v, want a *Panic", v, v)
+			}
+		}()
+		f()
+		return nil
+	}
+	for _, n := range []int{1, 7, 1000} {
+		p := caught(func() {
+			Each(n, func(i int) {
+				if i == n/2 {
+					panic("boom")
+				}
+			})
+		})
+		if p == nil || p.Value != "boom" || !strings.Contains(string(p.Stack), "par_test.go") {
+			t.Errorf("Each(%d): %+v", n, p)
+		}
+	}
+	var then []int
+	p := caught(func() {
+		InOrder(5, 2, func(i int) {
+			if i == 3 {
+				panic("boom")
+			}
+		}, func(i int) { then = append(then, i) })
+	})
+	if p == nil || p.Value != "boom" || len(then) != 3 {
+		t.Errorf("InOrder: %+v, then ran for %v", p, then)
 	}
 }

@@ -419,7 +419,7 @@ func (e *CommandError) Error() string {
 		msg = fmt.Sprintf("%q did not finish", e.Command)
 	}
 	if out := strings.TrimSpace(e.Output); out != "" {
-		msg += ":\n" + indent(out, "    ")
+		msg += ":\n" + indent(hostText(out), "    ")
 	}
 	return msg
 }

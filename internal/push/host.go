@@ -82,6 +82,16 @@ func (r *hostRun) preflight(ctx context.Context) error {
 		return fmt.Errorf("find the remote user id: id -u printed %q", out)
 	}
 	r.chown = r.uid == 0
+	// The lock and the records live in StateDir: its components are
+	// checked before the lock is created or any record read there, so
+	// a symlink planted on the way (/var/lib -> elsewhere) is neither
+	// written through nor trusted. makePlan checks the rest.
+	stateDirs := map[string]bool{}
+	for _, dir := range []string{StateDir, backupsDir(r.o.Stack)} {
+		if err := r.checkDirs(dir, stateDirs); err != nil {
+			return err
+		}
+	}
 	if r.o.DryRun {
 		if fi, err := c.lstat(r.root(lockPath(r.o.Stack))); err == nil {
 			r.note(fmt.Sprintf("%s exists (refreshed %s): another push may be running", lockPath(r.o.Stack), fi.ModTime().UTC().Format("2006-01-02 15:04:05Z")))
@@ -388,7 +398,7 @@ func (r *hostRun) checkDirs(dir string, checked map[string]bool) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		link := "?"
 		if t, err := r.c.readLink(r.root(dir)); err == nil {
-			link = t
+			link = hostText(t)
 		}
 		return fmt.Errorf("%s is a symlink (to %s) on the host, expected a directory: refusing to write through it (--force does not override this): %w", dir, link, ErrDrift)
 	case !fi.IsDir():

@@ -143,7 +143,7 @@ func planPath(pp pathPlan) (ch *Change, drift string, err error) {
 	have := pp.Have
 	if have.Exists && !have.regular() {
 		if have.Mode&fs.ModeSymlink != 0 {
-			return nil, "", fmt.Errorf("%s is a symlink (to %s): refusing to write through it: %w", pp.Path, have.Link, ErrUnsafeTarget)
+			return nil, "", fmt.Errorf("%s is a symlink (to %s): refusing to write through it: %w", pp.Path, hostText(have.Link), ErrUnsafeTarget)
 		}
 		return nil, "", fmt.Errorf("%s is a %s, not a regular file: %w", pp.Path, kindOf(have.Mode), ErrUnsafeTarget)
 	}

@@ -48,6 +48,108 @@ func TestSymlinkedDirectoryRefused(t *testing.T) {
 	}
 }
 
+// The state directory's parents are checked before the lock is taken
+// there: a /var/lib planted as a symlink is refused as drift, and
+// neither the lock nor the records where it points are read or written
+// (a push used to take the lock through it, and so find a planted lock
+// "held", or leave its own there).
+func TestStateDirSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 121, "app1")
+	h := e.f.Hosts["app1"]
+	outside := t.TempDir()
+	planted := filepath.Join(outside, "hacompile", "fleet.lock")
+	if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock := `{"by":"planted@elsewhere","pid":1,"token":"planted"}` + "\n"
+	if err := os.WriteFile(planted, []byte(lock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(h.Root, "var"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(h.Root, "var/lib")); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		o := e.opts(1)
+		o.DryRun, o.Force = dry, true
+		_, err := Run(context.Background(), o)
+		if !errors.Is(err, ErrDrift) || errors.Is(err, ErrLocked) {
+			t.Fatalf("dry run %v: err = %v, want drift (and no lock judged)", dry, err)
+		}
+		if want := "app1: /var/lib is a symlink (to " + outside + ") on the host, expected a directory"; !strings.Contains(err.Error(), want) {
+			t.Errorf("dry run %v: error %q does not contain %q", dry, err, want)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Dir(planted))
+	if b, _ := os.ReadFile(planted); len(ents) != 1 || string(b) != lock {
+		t.Errorf("push wrote where /var/lib points: %v, lock %q", ents, b)
+	}
+	if _, err := os.Stat(filepath.Join(h.Root, "etc")); !os.IsNotExist(err) {
+		t.Error("files written despite the refusal")
+	}
+}
+
+// A lock file that is a symlink was planted (push creates its lock
+// exclusively, as a file): push refuses without reading where it points.
+func TestLockSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 131, "app1")
+	h := e.f.Hosts["app1"]
+	elsewhere := filepath.Join(t.TempDir(), "lock.json")
+	lock := `{"by":"planted@elsewhere","pid":1,"token":"planted"}` + "\n"
+	if err := os.WriteFile(elsewhere, []byte(lock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+	if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, lp); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), e.opts(1))
+	if !errors.Is(err, ErrUnsafeTarget) || errors.Is(err, ErrLocked) || strings.Contains(err.Error(), "planted@elsewhere") {
+		t.Fatalf("err = %v, want an unsafe target, the link's target unread", err)
+	}
+	if b, _ := os.ReadFile(elsewhere); string(b) != lock {
+		t.Errorf("the link's target was changed: %q", b)
+	}
+	if fi, err := os.Lstat(lp); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the planted link was replaced: %v", err)
+	}
+}
+
+// What a host says reaches the operator's terminal with its control
+// characters escaped: a failing command's output and the holder named
+// in a lock could otherwise send escape sequences (retitle the window,
+// rewrite what is shown) to the terminal push runs in.
+func TestHostTextEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 133, "app1")
+	h := e.f.Hosts["app1"]
+	run1(t, e.opts(1))
+	const evil = "bad\x1b]0;pwned\x07 config\x1b[2J\u202e"
+	const shown = `bad\x1b]0;pwned\x07 config\x1b[2J\u202e`
+	h.FailCommand(t, "gunicorn", evil)
+	_, err := Run(context.Background(), e.opts(2))
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") || !strings.Contains(err.Error(), shown) {
+		t.Errorf("validate failure: %q, want its output escaped (%s)", err, shown)
+	}
+	h.FailCommand(t, "gunicorn", "")
+	b, _ := json.Marshal(LockInfo{By: evil, PID: 7, Token: "theirs"})
+	lp := filepath.Join(h.Root, lockPath("fleet"))
+	if err := os.WriteFile(lp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), e.opts(2))
+	if !errors.Is(err, ErrLocked) || strings.ContainsAny(err.Error(), "\x1b\x07\u202e") || !strings.Contains(err.Error(), "held by "+shown) {
+		t.Errorf("lock held: %q, want the holder escaped", err)
+	}
+}
+
 // With an SFTP server whose umask is 0000, every directory push creates
 // is still 0755, not world-writable.
 func TestCreatedDirectoriesMode(t *testing.T) {

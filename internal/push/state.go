@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hacompile/hacompile/generators/artifact"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 )
 
@@ -311,6 +312,11 @@ func (c *conn) acquire(root, stack string, info LockInfo, stale time.Duration, n
 			}
 			return nil, err
 		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// Push never makes one: it was planted, and what it points
+			// at is neither read nor judged.
+			return nil, fmt.Errorf("%s is a symlink on the host, not a lock push made: refusing to read or replace it: %w", lockPath(stack), ErrUnsafeTarget)
+		}
 		var held LockInfo
 		if raw, rerr := c.readFile(p); rerr == nil {
 			_ = json.Unmarshal(raw, &held)
@@ -410,7 +416,7 @@ func orUnknown(s string) string {
 	if s == "" {
 		return "an unknown push"
 	}
-	return s
+	return hostText(s) // from the lock file on the host
 }
 
 // refresh moves the lock's mtime forward when a third of the stale

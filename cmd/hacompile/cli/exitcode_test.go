@@ -1,6 +1,14 @@
 package cli
 
-import "testing"
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/par"
+)
 
 // TestExitCodesDistinct: every exit code means one thing, so a CI script
 // can tell "the rendered files changed" from a usage error or a failure.
@@ -8,6 +16,7 @@ func TestExitCodesDistinct(t *testing.T) {
 	codes := map[string]int{
 		"ok": exitOK, "failure": exitFailure, "usage": exitUsage, "changed": exitChanged,
 		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift,
+		"internal error": exitInternal,
 	}
 	seen := map[int]string{}
 	for name, c := range codes {
@@ -15,5 +24,36 @@ func TestExitCodesDistinct(t *testing.T) {
 			t.Errorf("exit code %d means both %q and %q", c, other, name)
 		}
 		seen[c] = name
+	}
+}
+
+// TestPanicExitCode: a panic, on the command's goroutine or in a piece
+// of parallel work, ends the process with the internal error's code and
+// a message saying so, not with Go's 2 (a usage error's code here). The
+// test runs itself as the child process that panics.
+func TestPanicExitCode(t *testing.T) {
+	if where := os.Getenv("HACOMPILE_TEST_PANIC"); where != "" {
+		os.Exit(guard(os.Stderr, func() int {
+			if where == "worker" {
+				par.Each(8, func(i int) {
+					if i == 5 {
+						panic("boom in the worker")
+					}
+				})
+			}
+			panic("boom in the command")
+		}))
+	}
+	for _, where := range []string{"command", "worker"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPanicExitCode$")
+		cmd.Env = append(os.Environ(), "HACOMPILE_TEST_PANIC="+where)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInternal {
+			t.Errorf("panic in the %s: %v, want exit code %d\n%s", where, err, exitInternal, out)
+		}
+		if !strings.Contains(string(out), "hacompile: internal error") || !strings.Contains(string(out), "boom in the "+where) {
+			t.Errorf("panic in the %s: message %q", where, out)
+		}
 	}
 }

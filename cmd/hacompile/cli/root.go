@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,13 +20,16 @@ import (
 // Exit codes. Each means one thing, so a CI script can tell them apart:
 // 0 success, 1 failure, 2 usage error (as cue, Terraform and Helm use
 // them), push's 3/4/5 (exitHostKeyUnknown, exitHostKeyChanged,
-// exitDrift), and 6 for diff --exit-code's "the rendered files changed".
-// TestExitCodesDistinct keeps them apart.
+// exitDrift), 6 for diff --exit-code's "the rendered files changed",
+// and 70 (EX_SOFTWARE) for an internal error: a panic, which Go would
+// otherwise end with 2, a usage error's code. TestExitCodesDistinct
+// keeps them apart.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-	exitChanged = 6
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitChanged  = 6
+	exitInternal = 70
 )
 
 // Main runs the command line with os.Args and returns the exit code.
@@ -35,6 +39,24 @@ func Main() int {
 
 // Run executes hacompile with args, writing to stdout and stderr.
 func Run(args []string, stdout, stderr io.Writer) int {
+	return guard(stderr, func() int { return run(args, stdout, stderr) })
+}
+
+// guard runs f and returns its exit code; a panic in f (or re-raised
+// on its goroutine by internal/par from a worker) is an internal error,
+// reported with its stack and exit code exitInternal rather than Go's
+// 2, which is a usage error's code here.
+func guard(stderr io.Writer, f func() int) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "hacompile: internal error (a bug in hacompile; please report it with this message): %v\n%s", p, debug.Stack())
+			code = exitInternal
+		}
+	}()
+	return f()
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
 	cmd, stopProfiles := newRoot(stdout, stderr)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
