@@ -17,6 +17,8 @@ func TestExitCodesDistinct(t *testing.T) {
 		"ok": exitOK, "failure": exitFailure, "usage": exitUsage, "changed": exitChanged,
 		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift,
 		"internal error": exitInternal,
+		// Go's own exit code for a fatal runtime error.
+		"Go runtime fatal error": 2,
 	}
 	seen := map[int]string{}
 	for name, c := range codes {
@@ -29,7 +31,7 @@ func TestExitCodesDistinct(t *testing.T) {
 
 // TestPanicExitCode: a panic, on the command's goroutine or in a piece
 // of parallel work, ends the process with the internal error's code and
-// a message saying so, not with Go's 2 (a usage error's code here). The
+// a message saying so, not with Go's 2. The
 // test runs itself as the child process that panics.
 func TestPanicExitCode(t *testing.T) {
 	if where := os.Getenv("HACOMPILE_TEST_PANIC"); where != "" {

@@ -142,8 +142,8 @@ func TestOCICommand(t *testing.T) {
 		{"apply", "--from", "oci://" + ref, "--stack", "fleet"},
 		{"apply", "--from", "oci://x/y", "--stack", "fleet", "--verify-key", "k.pub"},
 	} {
-		if code, _, stderr := run(args...); code != 2 {
-			t.Errorf("%v: exit %d, want 2: %s", args, code, stderr)
+		if code, _, stderr := run(args...); code != 64 {
+			t.Errorf("%v: exit %d, want %d: %s", args, code, 64, stderr)
 		}
 	}
 }

@@ -18,16 +18,16 @@ import (
 )
 
 // Exit codes. Each means one thing, so a CI script can tell them apart:
-// 0 success, 1 failure, 2 usage error (as cue, Terraform and Helm use
-// them), push's 3/4/5 (exitHostKeyUnknown, exitHostKeyChanged,
-// exitDrift), 6 for diff --exit-code's "the rendered files changed",
-// and 70 (EX_SOFTWARE) for an internal error: a panic, which Go would
-// otherwise end with 2, a usage error's code. TestExitCodesDistinct
-// keeps them apart.
+// 0 success, 1 failure, push's 3/4/5 (exitHostKeyUnknown,
+// exitHostKeyChanged, exitDrift), 6 for diff --exit-code's "the
+// rendered files changed", 64 (EX_USAGE) for a usage error and 70
+// (EX_SOFTWARE) for an internal error: a panic, reported with its stack.
+// 2 is none of them: it is what Go itself exits with on a fatal runtime
+// error that no recover reaches. TestExitCodesDistinct keeps them apart.
 const (
 	exitOK       = 0
 	exitFailure  = 1
-	exitUsage    = 2
+	exitUsage    = 64
 	exitChanged  = 6
 	exitInternal = 70
 )
@@ -106,7 +106,7 @@ and renders every file each host needs into out/.`,
 	return root, stopProfiles
 }
 
-// usageError marks errors in how the command was called (exit 2).
+// usageError marks errors in how the command was called (exit 64).
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
