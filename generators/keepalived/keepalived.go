@@ -266,7 +266,7 @@ func notifyScript(s *schema.Stack, opt artifact.Options) string {
 # step is logged to the journal (tag hacompile-reserved-ip).
 set -u
 
-RESERVED_IP=` + v.VirtualAddress + `
+RESERVED_IP=` + artifact.ShellQuote(v.VirtualAddress) + `
 TOKEN_FILE=` + opt.P(TokenFile) + `
 DO_API_BASE=https://api.digitalocean.com
 DO_METADATA_BASE=http://169.254.169.254

@@ -136,13 +136,13 @@ func (Gen) AllApps() bool { return true }
 func certScriptMulti(s *schema.Stack, opt artifact.Options) string {
 	var certs []string
 	for _, v := range s.CertificateViews() {
-		certs = append(certs, "'"+opt.P(v.TLS.Certificate)+"'")
+		certs = append(certs, artifact.ShellQuote(opt.P(v.TLS.Certificate)))
 	}
 	return "#!/bin/sh\n" + artifact.Header("#", s) +
 		"# Writes the notAfter of each certificate this host serves for node_exporter's\n" +
 		"# textfile collector; run every two minutes by hacompile-cert-expiry.timer.\n" +
 		"set -u\n" +
-		"out='" + opt.P("/"+TextfileDir+"/"+certPromFile) + "'\n" +
+		"out=" + artifact.ShellQuote(opt.P("/"+TextfileDir+"/"+certPromFile)) + "\n" +
 		"tmp=\"$out.tmp\"\n" +
 		"{\n" +
 		"    echo '# HELP " + CertPresentMetric + " Whether the certificate file could be read.'\n" +
@@ -168,8 +168,8 @@ func certFiles(s *schema.Stack, opt artifact.Options) []artifact.File {
 		"# Writes the notAfter of the certificate this host serves for node_exporter's\n" +
 		"# textfile collector; run every two minutes by hacompile-cert-expiry.timer.\n" +
 		"set -u\n" +
-		"cert='" + opt.P(s.TLS.Certificate) + "'\n" +
-		"out='" + opt.P("/"+TextfileDir+"/"+certPromFile) + "'\n" +
+		"cert=" + artifact.ShellQuote(opt.P(s.TLS.Certificate)) + "\n" +
+		"out=" + artifact.ShellQuote(opt.P("/"+TextfileDir+"/"+certPromFile)) + "\n" +
 		"tmp=\"$out.tmp\"\n" +
 		"present=0\n" +
 		"if end=$(openssl x509 -noout -enddate -in \"$cert\" 2>/dev/null); then\n" +

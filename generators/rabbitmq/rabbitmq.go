@@ -174,7 +174,7 @@ func setupScript(s *schema.Stack) []byte {
 	b.WriteString("# readable by root and rabbitmq only, never on a command line; importing it again\n")
 	b.WriteString("# updates the user's password and keeps its permissions.\n")
 	b.WriteString("set -eu\n")
-	fmt.Fprintf(&b, "vhost='%s'\nuser='%s'\nQUEUE_PASSWORD_FILE=%s\npw_file=$QUEUE_PASSWORD_FILE\n", q.VHost, q.User, q.PasswordFile)
+	fmt.Fprintf(&b, "vhost=%s\nuser=%s\nQUEUE_PASSWORD_FILE=%s\npw_file=$QUEUE_PASSWORD_FILE\n", artifact.ShellQuote(q.VHost), artifact.ShellQuote(q.User), artifact.ShellQuote(q.PasswordFile))
 	b.WriteString(`if [ ! -s "$pw_file" ]; then
 	echo "hacompile: $pw_file is missing: the broker's user $user is not created and clients cannot log in; provision it, then: systemctl restart ` + SetupUnit + `" >&2
 	exit 0
