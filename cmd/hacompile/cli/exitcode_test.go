@@ -7,7 +7,7 @@ import "testing"
 func TestExitCodesDistinct(t *testing.T) {
 	codes := map[string]int{
 		"ok": exitOK, "failure": exitFailure, "usage": exitUsage, "changed": exitChanged,
-		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift,
+		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift, "not converged": exitNotConverged,
 	}
 	seen := map[int]string{}
 	for name, c := range codes {

@@ -19,7 +19,8 @@ import (
 // Exit codes. Each means one thing, so a CI script can tell them apart:
 // 0 success, 1 failure, 2 usage error (as cue, Terraform and Helm use
 // them), push's 3/4/5 (exitHostKeyUnknown, exitHostKeyChanged,
-// exitDrift), and 6 for diff --exit-code's "the rendered files changed".
+// exitDrift), 6 for diff --exit-code's "the rendered files changed" and
+// promote's 7 (exitNotConverged).
 // TestExitCodesDistinct keeps them apart.
 const (
 	exitOK      = 0
@@ -77,7 +78,7 @@ and renders every file each host needs into out/.`,
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	stopProfiles := addProfileFlags(root)
-	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
+	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newPromote(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
