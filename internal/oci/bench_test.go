@@ -85,7 +85,7 @@ func BenchmarkPullFleet(b *testing.B) {
 			packs = append(packs, p)
 		}
 		repo, _ := Open(ref, RepoOptions{PlainHTTP: true, DockerConfig: noCreds})
-		st, err := Publish(context.Background(), repo, ref, packs, key)
+		st, err := Publish(context.Background(), repo, ref, packs, key, 0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -54,6 +54,10 @@ type PromoteResult struct {
 	Gate    []GateHost
 	Moved   int // To tags moved (or, dry, to move)
 	Already int // To tags already at the digest
+	// Index is the From index's digest ("" when there is none);
+	// IndexMoved says the To index was moved (or, dry, is to move) to it.
+	Index      digest.Digest
+	IndexMoved bool
 }
 
 // ErrNotConverged is a promotion refused by its gate.
@@ -65,7 +69,8 @@ type notConverged struct{ msg string }
 func (e notConverged) Error() string { return e.msg }
 func (e notConverged) Unwrap() error { return ErrNotConverged }
 
-// Promote moves each host's To tag to its From tag's digest, only once
+// Promote moves each host's To tag to its From tag's digest (and the
+// stack's To index to the From index), only once
 // every gate host reports (in its pull metrics) having applied its own
 // From digest and no failed apply since. The digests are resolved once,
 // before the gate: a publish to From during the wait does not slip
@@ -109,6 +114,20 @@ func Promote(ctx context.Context, repo *remote.Repository, o PromoteOptions) (*P
 	}
 	for i, h := range o.Hosts {
 		res.Digests[h] = descs[i].Digest
+	}
+	// The stack's index, when the publish made one: it moves with the
+	// hosts it lists.
+	itag, err := IndexTag(o.From, o.Stack)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := repo.Resolve(ctx, itag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("resolve %s:%s: %w", o.Name, itag, err)
+	default:
+		res.Index = idx.Digest
 	}
 	if o.Key != nil {
 		seen := map[digest.Digest]bool{}
@@ -174,7 +193,22 @@ func Promote(ctx context.Context, repo *remote.Repository, o PromoteOptions) (*P
 			res.Already++
 		}
 	}
-	return res, err
+	if err != nil || res.Index == "" {
+		return res, err
+	}
+	totag, _ := IndexTag(o.To, o.Stack)
+	if cur, err := repo.Resolve(ctx, totag); err == nil && cur.Digest == idx.Digest {
+		return res, nil
+	} else if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return res, fmt.Errorf("resolve %s:%s: %w", o.Name, totag, err)
+	}
+	res.IndexMoved = true
+	if !o.DryRun {
+		if err := repo.Tag(ctx, idx, totag); err != nil {
+			return res, fmt.Errorf("tag %s as %s:%s: %w", idx.Digest, o.Name, totag, err)
+		}
+	}
+	return res, nil
 }
 
 // gate reads the gate hosts' status and says what keeps each one from

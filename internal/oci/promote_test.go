@@ -140,8 +140,13 @@ func (f *promoteFixture) promote(src StatusSource, wait time.Duration) (*Promote
 
 func (f *promoteFixture) stableDigest(host string) digest.Digest {
 	f.t.Helper()
+	return f.digestOf("stable-fleet-" + host)
+}
+
+func (f *promoteFixture) digestOf(tag string) digest.Digest {
+	f.t.Helper()
 	repo, _ := Open(f.ref, f.repoOpts())
-	d, err := repo.Resolve(context.Background(), "stable-fleet-"+host)
+	d, err := repo.Resolve(context.Background(), tag)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -207,6 +212,11 @@ func TestPromoteGate(t *testing.T) {
 			t.Errorf("stable-fleet-%s at %s, want the canary's %s", h, got, d)
 		}
 	}
+	for _, ch := range []string{"canary", "stable"} {
+		if d := f.digestOf(ch + "-fleet"); d != res.Index || !res.IndexMoved {
+			t.Errorf("%s-fleet at %s, want the canary index %s (moved %v)", ch, d, res.Index, res.IndexMoved)
+		}
+	}
 	// The stable host now converges to the promoted artifact, its
 	// signature valid under the new tag.
 	f.ref = f.ch("stable")
@@ -215,8 +225,8 @@ func TestPromoteGate(t *testing.T) {
 		t.Fatalf("app3 after the promotion: %v (digest %v, want %s)", err, r.Pulled.Digest, v2["app3"])
 	}
 	requireFiles(t, filepath.Join(f.root, "app3"), hostsOf(t, 4)[2])
-	if res, err := f.promote(scrape, 0); err != nil || res.Moved != 0 || res.Already != 3 {
-		t.Errorf("promoting again: %v, moved %d, already %d", err, res.Moved, res.Already)
+	if res, err := f.promote(scrape, 0); err != nil || res.Moved != 0 || res.Already != 3 || res.IndexMoved {
+		t.Errorf("promoting again: %v, moved %d, already %d, index moved %v", err, res.Moved, res.Already, res.IndexMoved)
 	}
 }
 

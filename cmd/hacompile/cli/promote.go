@@ -172,6 +172,13 @@ func newPromote() *cobra.Command {
 			for _, g := range res.Gate {
 				fmt.Fprintf(stdout, "%s: applied %s (%s-%s-%s), no failure since\n", g.Host, oci.ShortDigest(g.Status.Digest), from, s.Name, g.Host)
 			}
+			if res.Index != "" {
+				state := "already there"
+				if res.IndexMoved {
+					state = map[bool]string{true: "to move", false: "moved"}[dryRun]
+				}
+				fmt.Fprintf(stdout, "index %s-%s: %s (%s)\n", to, s.Name, oci.ShortDigest(res.Index.String()), state)
+			}
 			verb, moved := "promoted", "moved"
 			if dryRun {
 				verb, moved = "would promote", "to move"

@@ -127,7 +127,7 @@ func TestPromoteCommand(t *testing.T) {
 		t.Fatalf("promote --dry-run: exit %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = run("promote", "fleet", "--verify-key", "k.pub")
-	if code != 0 || !strings.Contains(out, "app1: applied sha256:") || !strings.Contains(out, "promoted fleet from canary to stable at "+name+": 2 tags moved, 0 already there") {
+	if code != 0 || !strings.Contains(out, "app1: applied sha256:") || !strings.Contains(out, "index stable-fleet: sha256:") || !strings.Contains(out, "(moved)") || !strings.Contains(out, "promoted fleet from canary to stable at "+name+": 2 tags moved, 0 already there") {
 		t.Fatalf("promote: exit %d\n%s%s", code, out, stderr)
 	}
 	for _, h := range []string{"app1", "app2"} {
