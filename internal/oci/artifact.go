@@ -122,6 +122,62 @@ func Pack(stack, sourceSHA256, revision string, h push.Host) (*Packed, error) {
 	return p, nil
 }
 
+// AnnotationRoles on an index entry: the host's roles, comma-separated.
+const AnnotationRoles = "dev.hacompile.roles"
+
+// PackIndex makes a stack's index: an OCI image index whose manifests
+// are its hosts' artifacts, sorted by host, each annotated with the
+// host's name and roles. It names a stack's whole release by one
+// digest (what a publish sent, what a promotion moved); hosts still
+// follow their own tags. Like the host manifests it has no time in it.
+func PackIndex(stack string, hosts []*Packed) (*Packed, error) {
+	hs := slices.Clone(hosts)
+	slices.SortFunc(hs, func(a, b *Packed) int { return strings.Compare(a.Host, b.Host) })
+	idx := ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: make([]ocispec.Descriptor, 0, len(hs)),
+	}
+	rev := ""
+	for _, p := range hs {
+		if p.Stack != stack {
+			return nil, fmt.Errorf("%s/%s is not a host of %s", p.Stack, p.Host, stack)
+		}
+		var cfg HostConfig
+		if err := json.Unmarshal(p.Config, &cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Host, err)
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(p.Manifest, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Host, err)
+		}
+		rev = m.Annotations[AnnotationRevision]
+		idx.Manifests = append(idx.Manifests, ocispec.Descriptor{
+			MediaType: ocispec.MediaTypeImageManifest, Digest: p.Digest, Size: int64(len(p.Manifest)),
+			Annotations: map[string]string{AnnotationHost: p.Host, AnnotationRoles: strings.Join(cfg.Roles, ",")},
+		})
+	}
+	idx.Annotations = map[string]string{AnnotationStack: stack, AnnotationTitle: stack}
+	if rev != "" {
+		idx.Annotations[AnnotationRevision] = rev
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	return &Packed{Stack: stack, Manifest: b, Digest: digest.FromBytes(b)}, nil
+}
+
+// IndexTag is the tag of a stack's index under the channel tag: e.g.
+// stable-shop.
+func IndexTag(tag, stack string) (string, error) {
+	t := tag + "-" + stack
+	if !tagRE.MatchString(t) {
+		return "", fmt.Errorf("tag %q for stack %s is not a valid OCI tag: shorten the tag", t, stack)
+	}
+	return t, nil
+}
+
 // tagPart is what a tag may hold (the distribution spec's grammar).
 var tagRE = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 

@@ -85,7 +85,7 @@ func BenchmarkPullFleet(b *testing.B) {
 			packs = append(packs, p)
 		}
 		repo, _ := Open(ref, RepoOptions{PlainHTTP: true, DockerConfig: noCreds})
-		st, err := Publish(context.Background(), repo, ref, packs, key)
+		st, err := Publish(context.Background(), repo, ref, packs, key, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,6 +150,55 @@ func BenchmarkPullFleet(b *testing.B) {
 		b.ReportMetric(float64(again.bytes)/float64(n), "unchanged-B/host")
 		b.ReportMetric(float64(changed.bytes)/float64(n), "changed-B/host")
 		b.ReportMetric(float64(st.BlobsUploaded), "publish-blobs")
+	}
+}
+
+// BenchmarkPublishFleet: the publish of $HACOMPILE_BENCH_PUBLISH_HOSTS
+// hosts (default 300) to a fresh docker-registry on loopback, one host
+// at a time (parallel 1: the requests of the serial publish) and 8 at
+// once, then the republish of the same files (nothing to upload).
+func BenchmarkPublishFleet(b *testing.B) {
+	n := benchHosts("HACOMPILE_BENCH_PUBLISH_HOSTS", 300)
+	hosts := fleetHosts(b, n, 3)
+	var packs []*Packed
+	for _, h := range hosts {
+		p, err := Pack("fleet", "bench", "bench", h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		packs = append(packs, p)
+	}
+	dir := b.TempDir()
+	priv, _, err := GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "k.key"), priv, 0o600)
+	key, _ := LoadPrivateKey(filepath.Join(dir, "k.key"))
+	for b.Loop() {
+		for _, par := range []int{1, 8} {
+			reg := ocitest.Start(b)
+			ref, _ := ParseRef(reg.Addr + "/bench/fleet:stable")
+			cnt := &ocitest.Counter{}
+			repo, _ := Open(ref, RepoOptions{PlainHTTP: true, Transport: cnt, DockerConfig: filepath.Join(dir, "none.json")})
+			start := time.Now()
+			st, err := Publish(context.Background(), repo, ref, packs, key, par)
+			if err != nil {
+				b.Fatal(err)
+			}
+			first := time.Since(start)
+			reqs := cnt.Total
+			start = time.Now()
+			if _, err := Publish(context.Background(), repo, ref, packs, key, par); err != nil {
+				b.Fatal(err)
+			}
+			again := time.Since(start)
+			b.Logf("publish of %d hosts, %d at once: %s (%d requests, %d blobs uploaded, %d bytes); again, unchanged: %s (%d requests)",
+				n, par, first.Round(time.Millisecond), reqs, st.BlobsUploaded, st.BytesUploaded, again.Round(time.Millisecond), cnt.Total-reqs)
+			b.ReportMetric(first.Seconds(), fmt.Sprintf("publish-par%d-s", par))
+			b.ReportMetric(again.Seconds(), fmt.Sprintf("republish-par%d-s", par))
+			reg.Stop()
+		}
 	}
 }
 

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/oci/ocitest"
@@ -147,7 +151,7 @@ func (f *fixture) publish(packs []*Packed) PublishStats {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	st, err := Publish(context.Background(), repo, f.ref, packs, f.key)
+	st, err := Publish(context.Background(), repo, f.ref, packs, f.key, 0)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -235,16 +239,18 @@ func TestPublishApply(t *testing.T) {
 		}
 	}
 	st := f.publish(packs)
-	// Each host's signature adds its payload and its config.
-	if want := len(distinct) + 2*len(packs); st.BlobsUploaded != want || f.cnt.Count(ocitest.BlobUpload) != want {
+	// Each signature (a host's, the stack index's) adds its payload and
+	// its config.
+	if want := len(distinct) + 2*(len(packs)+1); st.BlobsUploaded != want || f.cnt.Count(ocitest.BlobUpload) != want {
 		t.Fatalf("uploaded %d blobs (%d upload requests), want %d distinct: %+v", st.BlobsUploaded, f.cnt.Count(ocitest.BlobUpload), want, st)
 	}
-	if st.Signed != len(packs) || st.Manifests != len(packs) {
+	if st.Signed != len(packs)+1 || st.Manifests != len(packs) || st.Indexes != 1 {
 		t.Fatalf("%+v", st)
 	}
+	requireIndex(t, f, "stable-fleet", packs)
 	f.cnt.Reset()
 	st = f.publish(packAll(t, hostsOf(t, 3), "abc"))
-	if st.BlobsUploaded != 0 || st.Manifests != 0 || st.Signed != 0 || f.cnt.Count(ocitest.BlobUpload) != 0 || f.cnt.Count(ocitest.ManifestPut) != 0 {
+	if st.BlobsUploaded != 0 || st.Manifests != 0 || st.Signed != 0 || st.Indexes != 0 || f.cnt.Count(ocitest.BlobUpload) != 0 || f.cnt.Count(ocitest.ManifestPut) != 0 {
 		t.Fatalf("a republish of the same files sent %+v (%v)", st, f.cnt.Counts)
 	}
 
@@ -404,3 +410,84 @@ func TestApplyRefusals(t *testing.T) {
 }
 
 func (p *Packed) hasBlob(d digest.Digest) bool { _, ok := p.Blobs[d]; return ok }
+
+// requireIndex: tag is the stack's signed index, listing the hosts'
+// manifests in host order with their names and roles.
+func requireIndex(t *testing.T, f *fixture, tag string, packs []*Packed) {
+	t.Helper()
+	repo, _ := Open(f.ref, f.repoOpts())
+	desc, rc, err := repo.FetchReference(context.Background(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := readVerified(rc, desc, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil || desc.MediaType != ocispec.MediaTypeImageIndex || idx.MediaType != ocispec.MediaTypeImageIndex {
+		t.Fatalf("%s is a %s (%v): %s", tag, desc.MediaType, err, b)
+	}
+	if len(idx.Manifests) != len(packs) || idx.Annotations[AnnotationStack] != "fleet" {
+		t.Fatalf("%s: %s", tag, b)
+	}
+	for i, p := range packs {
+		m := idx.Manifests[i]
+		if m.Digest != p.Digest || m.Size != int64(len(p.Manifest)) || m.Annotations[AnnotationHost] != p.Host || m.Annotations[AnnotationRoles] != "app" {
+			t.Errorf("%s entry %d: %+v, want %s at %s", tag, i, m, p.Host, p.Digest)
+		}
+	}
+	if err := verifySignature(context.Background(), repo, f.ref.Name(), desc.Digest, f.pub); err != nil {
+		t.Errorf("%s: %v", tag, err)
+	}
+}
+
+// inFlight is a transport that holds each request 20 ms and records
+// the most requests in flight at once.
+type inFlight struct {
+	mu       sync.Mutex
+	cur, max int
+}
+
+func (c *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.cur++
+	c.max = max(c.max, c.cur)
+	c.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	c.mu.Lock()
+	c.cur--
+	c.mu.Unlock()
+	return resp, err
+}
+
+// Publish sends hosts at once, never more than asked: with 2, the
+// registry sees 2 requests in flight at most (and more than 1), and
+// the result is the serial one's (each blob uploaded once).
+func TestPublishParallel(t *testing.T) {
+	f := newFixture(t)
+	packs := packAll(t, hostsOf(t, 3), "abc")
+	tr := &inFlight{}
+	o := f.repoOpts()
+	o.Transport = tr
+	repo, _ := Open(f.ref, o)
+	st, err := Publish(context.Background(), repo, f.ref, packs, f.key, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.max != 2 {
+		t.Errorf("%d requests in flight at most, want 2", tr.max)
+	}
+	distinct := map[digest.Digest]bool{}
+	for _, p := range packs {
+		distinct[digest.FromBytes(p.Config)] = true
+		for d := range p.Blobs {
+			distinct[d] = true
+		}
+	}
+	if want := len(distinct) + 2*(len(packs)+1); st.BlobsUploaded != want || st.Manifests != 3 || st.Signed != 4 {
+		t.Errorf("%+v, want %d blobs uploaded", st, want)
+	}
+	requireIndex(t, f, "stable-fleet", packs)
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -97,94 +98,223 @@ type PublishStats struct {
 	Manifests     int   // host manifests pushed or re-tagged
 	Unchanged     int   // host tags already at their digest
 	Signed        int   // signatures pushed (a valid one is kept)
+	// Indexes are the stacks' indexes pushed (not already at their
+	// digest).
+	Indexes int
 }
 
-// Publish pushes each host artifact under HostTag(ref.Tag, ...) and
-// signs it. A blob is uploaded once: not again for another host, nor
-// when the registry has it; a tag already at the digest is left, and
-// a signature by the same key is kept.
-func Publish(ctx context.Context, repo *remote.Repository, ref Ref, packs []*Packed, key *ecdsa.PrivateKey) (PublishStats, error) {
-	var st PublishStats
-	seen := map[digest.Digest]bool{}
-	pushBlob := func(mt string, b []byte) (ocispec.Descriptor, error) {
-		d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
-		if seen[d.Digest] {
-			st.BlobsPresent++
-			return d, nil
-		}
-		ok, err := repo.Exists(ctx, d)
-		if err != nil {
-			return d, fmt.Errorf("check blob %s: %w", d.Digest, err)
-		}
-		if !ok {
-			if err := repo.Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-				return d, fmt.Errorf("upload blob %s: %w", d.Digest, err)
-			}
-			st.BlobsUploaded++
-			st.BytesUploaded += d.Size
-		} else {
-			st.BlobsPresent++
-		}
-		seen[d.Digest] = true
-		return d, nil
+// DefaultPublishParallel is how many hosts a publish sends at once.
+const DefaultPublishParallel = 8
+
+// publisher is one Publish: the blobs sent or found so far, shared by
+// the hosts sent at once (each distinct blob is checked and uploaded
+// once, whichever host holds it first).
+type publisher struct {
+	repo  *remote.Repository
+	ref   Ref
+	key   *ecdsa.PrivateKey
+	mu    sync.Mutex
+	st    PublishStats
+	blobs map[digest.Digest]*blobSend
+}
+
+type blobSend struct {
+	done chan struct{}
+	err  error
+}
+
+// Publish pushes each host artifact under HostTag(ref.Tag, ...), signs
+// it, and pushes per stack an index of its hosts' manifests at
+// IndexTag(ref.Tag, stack), signed too. A blob is uploaded once: not
+// again for another host, nor when the registry has it; a tag already
+// at the digest is left, and a signature by the same key is kept. Up to
+// parallel hosts are sent at once (0: DefaultPublishParallel).
+func Publish(ctx context.Context, repo *remote.Repository, ref Ref, packs []*Packed, key *ecdsa.PrivateKey, parallel int) (PublishStats, error) {
+	if parallel <= 0 {
+		parallel = DefaultPublishParallel
 	}
 	tags := map[string]string{}
+	stacks := map[string][]*Packed{}
+	var order []string
 	for _, p := range packs {
 		tag, err := HostTag(ref.Tag, p.Stack, p.Host)
 		if err != nil {
-			return st, err
+			return PublishStats{}, err
 		}
 		if o, dup := tags[tag]; dup {
-			return st, fmt.Errorf("%s/%s and %s have the same tag %s: rename one", p.Stack, p.Host, o, tag)
+			return PublishStats{}, fmt.Errorf("%s/%s and %s have the same tag %s: rename one", p.Stack, p.Host, o, tag)
 		}
 		tags[tag] = p.Stack + "/" + p.Host
-		if _, err := pushBlob(ConfigMediaType, p.Config); err != nil {
-			return st, err
+		if _, ok := stacks[p.Stack]; !ok {
+			order = append(order, p.Stack)
 		}
-		for _, b := range sortedBlobs(p.Blobs) {
-			if _, err := pushBlob(FileMediaType, b); err != nil {
-				return st, err
-			}
-		}
-		md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: p.Digest, Size: int64(len(p.Manifest))}
-		if cur, err := repo.Resolve(ctx, tag); err == nil && cur.Digest == p.Digest {
-			st.Unchanged++
-		} else {
-			if err := repo.PushReference(ctx, md, bytes.NewReader(p.Manifest), tag); err != nil {
-				return st, fmt.Errorf("push %s: %w", tag, err)
-			}
-			st.Manifests++
-		}
-		if err := verifySignature(ctx, repo, ref.Name(), p.Digest, &key.PublicKey); err == nil {
-			continue
-		}
-		pl := Payload(ref.Name(), p.Digest.String())
-		sig, err := sign(key, pl)
-		if err != nil {
-			return st, err
-		}
-		pd, err := pushBlob(SimpleSigningMediaType, pl)
-		if err != nil {
-			return st, err
-		}
-		pd.Annotations = map[string]string{SignatureAnnotation: sig}
-		cfg, _ := json.Marshal(ocispec.Image{
-			Created: &zeroTime, History: []ocispec.History{{Created: &zeroTime}},
-			RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{pd.Digest}},
-		})
-		cd, err := pushBlob(ocispec.MediaTypeImageConfig, cfg)
-		if err != nil {
-			return st, err
-		}
-		sm, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-			Config: cd, Layers: []ocispec.Descriptor{pd}})
-		smd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(sm), Size: int64(len(sm))}
-		if err := repo.PushReference(ctx, smd, bytes.NewReader(sm), SignatureTag(p.Digest)); err != nil {
-			return st, fmt.Errorf("push the signature of %s: %w", tag, err)
-		}
-		st.Signed++
+		stacks[p.Stack] = append(stacks[p.Stack], p)
 	}
-	return st, nil
+	var idx []*Packed
+	for _, s := range order {
+		x, err := PackIndex(s, stacks[s])
+		if err != nil {
+			return PublishStats{}, err
+		}
+		tag, err := IndexTag(ref.Tag, s)
+		if err != nil {
+			return PublishStats{}, err
+		}
+		if o, dup := tags[tag]; dup {
+			return PublishStats{}, fmt.Errorf("stack %s's index and %s have the same tag %s: rename one", s, o, tag)
+		}
+		tags[tag] = "stack " + s
+		idx = append(idx, x)
+	}
+	pb := &publisher{repo: repo, ref: ref, key: key, blobs: map[digest.Digest]*blobSend{}}
+	err := forEach(len(packs), parallel, func(i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return pb.host(ctx, packs[i])
+	})
+	if err != nil {
+		return pb.st, err
+	}
+	// An index only once every host it names is there.
+	for _, x := range idx {
+		if err := pb.index(ctx, x); err != nil {
+			return pb.st, err
+		}
+	}
+	return pb.st, nil
+}
+
+func (pb *publisher) count(f func(st *PublishStats)) {
+	pb.mu.Lock()
+	f(&pb.st)
+	pb.mu.Unlock()
+}
+
+// blob makes sure the registry has b: the first host holding it checks
+// and uploads it, the others wait for that.
+func (pb *publisher) blob(ctx context.Context, mt string, b []byte) (ocispec.Descriptor, error) {
+	d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	pb.mu.Lock()
+	bs, sent := pb.blobs[d.Digest]
+	if !sent {
+		bs = &blobSend{done: make(chan struct{})}
+		pb.blobs[d.Digest] = bs
+	}
+	pb.mu.Unlock()
+	if sent {
+		select {
+		case <-bs.done:
+		case <-ctx.Done():
+			return d, ctx.Err()
+		}
+		if bs.err == nil {
+			pb.count(func(st *PublishStats) { st.BlobsPresent++ })
+		}
+		return d, bs.err
+	}
+	defer close(bs.done)
+	ok, err := pb.repo.Exists(ctx, d)
+	if err != nil {
+		bs.err = fmt.Errorf("check blob %s: %w", d.Digest, err)
+		return d, bs.err
+	}
+	if ok {
+		pb.count(func(st *PublishStats) { st.BlobsPresent++ })
+		return d, nil
+	}
+	if err := pb.repo.Push(ctx, d, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		bs.err = fmt.Errorf("upload blob %s: %w", d.Digest, err)
+		return d, bs.err
+	}
+	pb.count(func(st *PublishStats) { st.BlobsUploaded++; st.BytesUploaded += d.Size })
+	return d, nil
+}
+
+// host sends one host's blobs, then its manifest under its tag, then
+// its signature.
+func (pb *publisher) host(ctx context.Context, p *Packed) error {
+	tag, _ := HostTag(pb.ref.Tag, p.Stack, p.Host)
+	if _, err := pb.blob(ctx, ConfigMediaType, p.Config); err != nil {
+		return err
+	}
+	for _, b := range sortedBlobs(p.Blobs) {
+		if _, err := pb.blob(ctx, FileMediaType, b); err != nil {
+			return err
+		}
+	}
+	pushed, err := pb.manifest(ctx, ocispec.MediaTypeImageManifest, p.Manifest, p.Digest, tag)
+	if err != nil {
+		return err
+	}
+	pb.count(func(st *PublishStats) {
+		if pushed {
+			st.Manifests++
+		} else {
+			st.Unchanged++
+		}
+	})
+	return pb.sign(ctx, p.Digest, tag)
+}
+
+// index sends a stack's index under its tag, and signs it.
+func (pb *publisher) index(ctx context.Context, x *Packed) error {
+	tag, _ := IndexTag(pb.ref.Tag, x.Stack)
+	pushed, err := pb.manifest(ctx, ocispec.MediaTypeImageIndex, x.Manifest, x.Digest, tag)
+	if err != nil {
+		return err
+	}
+	if pushed {
+		pb.count(func(st *PublishStats) { st.Indexes++ })
+	}
+	return pb.sign(ctx, x.Digest, tag)
+}
+
+// manifest tags b (of media type mt) as tag, unless the tag is at its
+// digest already; it reports whether it pushed.
+func (pb *publisher) manifest(ctx context.Context, mt string, b []byte, d digest.Digest, tag string) (bool, error) {
+	if cur, err := pb.repo.Resolve(ctx, tag); err == nil && cur.Digest == d {
+		return false, nil
+	}
+	md := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}
+	if err := pb.repo.PushReference(ctx, md, bytes.NewReader(b), tag); err != nil {
+		return false, fmt.Errorf("push %s: %w", tag, err)
+	}
+	return true, nil
+}
+
+// sign pushes the cosign-compatible signature of d, unless one by the
+// same key is there.
+func (pb *publisher) sign(ctx context.Context, d digest.Digest, tag string) error {
+	if err := verifySignature(ctx, pb.repo, pb.ref.Name(), d, &pb.key.PublicKey); err == nil {
+		return nil
+	}
+	pl := Payload(pb.ref.Name(), d.String())
+	sig, err := sign(pb.key, pl)
+	if err != nil {
+		return err
+	}
+	pd, err := pb.blob(ctx, SimpleSigningMediaType, pl)
+	if err != nil {
+		return err
+	}
+	pd.Annotations = map[string]string{SignatureAnnotation: sig}
+	cfg, _ := json.Marshal(ocispec.Image{
+		Created: &zeroTime, History: []ocispec.History{{Created: &zeroTime}},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{pd.Digest}},
+	})
+	cd, err := pb.blob(ctx, ocispec.MediaTypeImageConfig, cfg)
+	if err != nil {
+		return err
+	}
+	sm, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: cd, Layers: []ocispec.Descriptor{pd}})
+	smd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(sm), Size: int64(len(sm))}
+	if err := pb.repo.PushReference(ctx, smd, bytes.NewReader(sm), SignatureTag(d)); err != nil {
+		return fmt.Errorf("push the signature of %s: %w", tag, err)
+	}
+	pb.count(func(st *PublishStats) { st.Signed++ })
+	return nil
 }
 
 func sortedBlobs(m map[digest.Digest][]byte) [][]byte {

@@ -22,8 +22,9 @@ const skopeoRelease = "debian-13"
 // A standard verifier accepts the signature: Debian 13's skopeo, with a
 // containers-policy.json(5) requiring sigstoreSigned with our public key
 // and containers-registries.d(5) use-sigstore-attachments, copies a
-// host's artifact; with another key it refuses, and an artifact whose
-// signature is gone is refused too.
+// host's artifact and the stack's index (with every host artifact it
+// lists); with another key it refuses, and an artifact whose signature
+// is gone is refused too.
 func TestSkopeoVerifies(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testtool.Missing(t, "skopeo runs in Debian 13's root under chroot in a private mount namespace: run the tests as root")
@@ -41,7 +42,7 @@ func TestSkopeoVerifies(t *testing.T) {
 	f.publish(packs)
 	_, _, otherPub := keys(t)
 
-	skopeo := func(pub, tag string) (string, error) {
+	skopeoCopy := func(pub, tag string, want []byte, flags ...string) (string, error) {
 		dir := t.TempDir()
 		b, err := os.ReadFile(pub)
 		if err != nil {
@@ -55,25 +56,37 @@ func TestSkopeoVerifies(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, "registries.d"), 0o755)
 		os.WriteFile(filepath.Join(dir, "registries.d", "default.yaml"), []byte("docker:\n  "+f.reg.Addr+":\n    use-sigstore-attachments: true\n"), 0o644)
 		script := `set -e; mount --bind "$1" "$2/mnt"; r=$2; shift 2; exec chroot "$r" "$@"`
-		cmd := exec.Command("unshare", "--mount", "--fork", "sh", "-c", script, "sh", dir, root,
-			"skopeo", "--policy", "/mnt/policy.json", "--registries.d", "/mnt/registries.d",
-			"copy", "--src-tls-verify=false", "docker://"+f.ref.Name()+":"+tag, "dir:/mnt/copy")
+		args := append([]string{"--mount", "--fork", "sh", "-c", script, "sh", dir, root,
+			"skopeo", "--policy", "/mnt/policy.json", "--registries.d", "/mnt/registries.d", "copy", "--src-tls-verify=false"}, flags...)
+		cmd := exec.Command("unshare", append(args, "docker://"+f.ref.Name()+":"+tag, "dir:/mnt/copy")...)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			m, rerr := os.ReadFile(filepath.Join(dir, "copy", "manifest.json"))
 			if rerr != nil {
 				t.Fatalf("skopeo succeeded but copied no manifest: %v\n%s", rerr, out)
 			}
-			if !bytes.Equal(m, packs[0].Manifest) {
+			if !bytes.Equal(m, want) {
 				t.Errorf("skopeo copied a manifest other than the one published:\n%s", m)
 			}
 		}
 		return string(out), err
 	}
+	skopeo := func(pub, tag string) (string, error) { return skopeoCopy(pub, tag, packs[0].Manifest) }
 
 	tag, _ := HostTag("stable", "fleet", "app1")
 	if out, err := skopeo(f.pf, tag); err != nil {
 		t.Fatalf("skopeo refused a good signature: %v\n%s", err, out)
+	}
+	// The stack's index, copied with every host artifact it lists.
+	idx, err := PackIndex("fleet", packs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := skopeoCopy(f.pf, "stable-fleet", idx.Manifest, "--all"); err != nil {
+		t.Fatalf("skopeo refused the stack index's signature: %v\n%s", err, out)
+	}
+	if out, err := skopeoCopy(otherPub, "stable-fleet", idx.Manifest, "--all"); err == nil || !strings.Contains(out, "Source image rejected") {
+		t.Fatalf("skopeo accepted the index's signature with another key (%v):\n%s", err, out)
 	}
 	out, err := skopeo(otherPub, tag)
 	if err == nil {

@@ -15,7 +15,7 @@ import (
 func TestExitCodesDistinct(t *testing.T) {
 	codes := map[string]int{
 		"ok": exitOK, "failure": exitFailure, "usage": exitUsage, "changed": exitChanged,
-		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift,
+		"host key unknown": exitHostKeyUnknown, "host key changed": exitHostKeyChanged, "drift": exitDrift, "not converged": exitNotConverged,
 		"internal error": exitInternal,
 		// Go's own exit code for a fatal runtime error.
 		"Go runtime fatal error": 2,

@@ -94,14 +94,14 @@ func publishOCI(cmd *cobra.Command, f *ociFlags, res *compile.Result, revision s
 	}
 	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := oci.Publish(ctx, repo, ref, packs, key)
+	st, err := oci.Publish(ctx, repo, ref, packs, key, 0)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "published %d %s of %d %s to %s (tags %s-<stack>-<host>): %d %s uploaded (%d bytes), %d already there; %d %s pushed, %d unchanged; %d signed\n",
+	fmt.Fprintf(cmd.OutOrStdout(), "published %d %s of %d %s to %s (tags %s-<stack>-<host>): %d %s uploaded (%d bytes), %d already there; %d %s pushed, %d unchanged; %d stack %s pushed (tags %s-<stack>); %d signed\n",
 		len(packs), countNoun(len(packs), "host", "hosts"), stacks, countNoun(stacks, "stack", "stacks"), ref, ref.Tag,
 		st.BlobsUploaded, countNoun(st.BlobsUploaded, "blob", "blobs"), st.BytesUploaded, st.BlobsPresent,
-		st.Manifests, countNoun(st.Manifests, "manifest", "manifests"), st.Unchanged, st.Signed)
+		st.Manifests, countNoun(st.Manifests, "manifest", "manifests"), st.Unchanged, st.Indexes, countNoun(st.Indexes, "index", "indexes"), ref.Tag, st.Signed)
 	return nil
 }
 

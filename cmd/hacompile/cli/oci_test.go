@@ -68,11 +68,11 @@ func TestOCICommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("publish --oci: %d\n%s%s", code, out, stderr)
 	}
-	if !strings.Contains(out, "published 2 hosts of 1 stack to "+ref) || !strings.Contains(out, "2 manifests pushed, 0 unchanged; 2 signed") {
+	if !strings.Contains(out, "published 2 hosts of 1 stack to "+ref) || !strings.Contains(out, "2 manifests pushed, 0 unchanged; 1 stack index pushed (tags stable-<stack>); 3 signed") {
 		t.Errorf("publish said: %s", out)
 	}
 	code, out, stderr = run("publish", "--oci", ref, "--plain-http", "--sign-key", "k.key")
-	if code != 0 || !strings.Contains(out, ": 0 blobs uploaded (0 bytes)") || !strings.Contains(out, "0 manifests pushed, 2 unchanged; 0 signed") {
+	if code != 0 || !strings.Contains(out, ": 0 blobs uploaded (0 bytes)") || !strings.Contains(out, "0 manifests pushed, 2 unchanged; 0 stack indexes pushed (tags stable-<stack>); 0 signed") {
 		t.Errorf("republish: %d %s %s", code, out, stderr)
 	}
 

@@ -20,7 +20,8 @@ import (
 // Exit codes. Each means one thing, so a CI script can tell them apart:
 // 0 success, 1 failure, push's 3/4/5 (exitHostKeyUnknown,
 // exitHostKeyChanged, exitDrift), 6 for diff --exit-code's "the
-// rendered files changed", 64 (EX_USAGE) for a usage error and 70
+// rendered files changed", 7 for promote's "the canaries have not
+// converged" (exitNotConverged), 64 (EX_USAGE) for a usage error and 70
 // (EX_SOFTWARE) for an internal error: a panic, reported with its stack.
 // 2 is none of them: it is what Go itself exits with on a fatal runtime
 // error that no recover reaches. TestExitCodesDistinct keeps them apart.
@@ -99,7 +100,7 @@ and renders every file each host needs into out/.`,
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	stopProfiles := addProfileFlags(root)
-	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
+	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newPromote(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
