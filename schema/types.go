@@ -782,6 +782,12 @@ func (s *Stack) HostsWithRole(role string) []*Host {
 	return slices.Clone(s.currentIndex().byRole[role])
 }
 
+// RoleCount is how many hosts have role: len(HostsWithRole(role))
+// without the copy, for checks a generator makes once per host.
+func (s *Stack) RoleCount(role string) int {
+	return len(s.currentIndex().byRole[role])
+}
+
 // Scalar is a string or a number, kept as its text.
 type Scalar string
 

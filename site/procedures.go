@@ -238,7 +238,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		asgScale(d, sc, 1)
 		return
 	}
-	if len(s.HostsWithRole("app")) == 0 {
+	if s.RoleCount("app") == 0 {
 		d.p("The stack has no app host to copy.")
 		return
 	}

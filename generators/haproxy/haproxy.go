@@ -110,7 +110,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if len(lbs) == 0 {
 		return nil, artifact.Errorf("balancer.kind", "is \"haproxy\" but no host has the role \"lb\" to run it")
 	}
-	if len(s.HostsWithRole("app")) == 0 {
+	if s.RoleCount("app") == 0 {
 		return nil, artifact.Errorf("hosts", "no host has the role \"app\": the balancer has no servers")
 	}
 	var files []artifact.File

@@ -460,7 +460,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		})
 	}
 
-	if w := s.Workers; w != nil && len(s.HostsWithRole("worker")) > 0 {
+	if w := s.Workers; w != nil && s.RoleCount("worker") > 0 {
 		unit := celery.WorkerUnit(workersApp(s))
 		g := group{
 			name:    "celery",
@@ -679,7 +679,7 @@ func services(s *schema.Stack) [][2]string {
 		}
 	}
 	for _, r := range []string{"lb", "app", "worker", "cache", "queue"} {
-		if len(byRole[r]) > 0 && len(s.HostsWithRole(r)) > 0 {
+		if len(byRole[r]) > 0 && s.RoleCount(r) > 0 {
 			out = append(out, [2]string{"roles=~" + strconv.Quote("(.*,)?"+r+"(,.*)?"), unitRegexp(byRole[r])})
 		}
 	}

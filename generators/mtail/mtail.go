@@ -45,7 +45,7 @@ const Metric = "nginx_http_responses_total"
 // Enabled reports whether the stack counts responses from nginx's log:
 // monitored, with app hosts, and no HAProxy that sees the status codes.
 func Enabled(s *schema.Stack) bool {
-	if !s.Monitoring.Enabled || len(s.HostsWithRole("app")) == 0 {
+	if !s.Monitoring.Enabled || s.RoleCount("app") == 0 {
 		return false
 	}
 	haproxyHTTP := s.Balancer.Kind == "haproxy" && !(s.TLS.Enabled() && s.TLS.Terminate == "app")

@@ -197,7 +197,7 @@ func levels(s *schema.Stack) map[string]Level {
 		}
 		out[HeadroomDBConnections] = Level{need, db.MaxConnections, db.MaxConnections - need}
 	}
-	if t := s.Capacity.TargetConcurrency; t > 0 && len(s.HostsWithRole("app")) > 0 {
+	if t := s.Capacity.TargetConcurrency; t > 0 && s.RoleCount("app") > 0 {
 		c := rules.Capacity(s)
 		out[HeadroomCapacity] = Level{t, c, c - t}
 	}

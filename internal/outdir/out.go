@@ -8,6 +8,7 @@ package outdir
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -153,8 +154,10 @@ type Writer struct {
 	dirs  sync.Map // directory under dir → *dirOnce
 
 	mu     sync.Mutex
-	stages map[string]string    // top-level directory → its staging directory ("" when it exists)
-	stamps map[string]FileStamp // every tree path written or kept
+	stages map[string]string            // top-level directory → its staging directory ("" when it exists)
+	stamps map[string]FileStamp         // every tree path written or kept
+	sums   map[string][sha256.Size]byte // their digests, where known
+	index  *Index                       // the last build's digests, or nil
 	stats  map[string]*Stats
 	// pending are the temporary files Finish renames over their
 	// targets; made are the directories created outside staging
@@ -239,7 +242,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 		}
 	}
 	return &Writer{dir: l.dir, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, stamps: map[string]FileStamp{}, stats: map[string]*Stats{}}, nil
+		stages: map[string]string{}, stamps: map[string]FileStamp{}, sums: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {
@@ -283,6 +286,7 @@ func (w *Writer) Put(p string, b []byte) error {
 		}
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
+	sum := sha256.Sum256(b)
 	var err error
 	var tmp string // renamed over full by Finish
 	var stamp FileStamp
@@ -294,7 +298,18 @@ func (w *Writer) Put(p string, b []byte) error {
 			stamp, err = writeFile(full, b, w.chmod)
 		}
 	case w.have[p]:
+		// The digest index knows most files unchanged from one lstat
+		// (listed, so reached through directories, never links).
+		same, known, st := w.unchangedByIndex(p, full, sum)
+		if same {
+			changed, stamp = false, st
+			break
+		}
 		if err = w.mkdir(path.Dir(target)); err != nil {
+			break
+		}
+		if known { // changed: no need to read the old content
+			tmp, stamp, err = writeTemp(full, b, w.chmod)
 			break
 		}
 		old, st, rerr := readStamped(full)
@@ -331,6 +346,7 @@ func (w *Writer) Put(p string, b []byte) error {
 		w.pending = append(w.pending, rename{tmp, full})
 	}
 	w.stamps[p] = stamp
+	w.sums[p] = sum
 	if changed {
 		w.stat(p).Written++
 	} else {

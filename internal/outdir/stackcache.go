@@ -2,6 +2,7 @@ package outdir
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/internal/par"
@@ -37,8 +39,10 @@ type StackRecord struct {
 	Findings []schema.Diagnostic `json:"findings"`
 	Site     json.RawMessage     `json:"site"` // the runbook's StackData
 	// Stamps are the files the stack's build wrote or kept, by tree
-	// path, as they were left.
-	Stamps map[string]FileStamp `json:"stamps"`
+	// path, as they were left. They follow the JSON as lines
+	// "<size> <mtime ns> <path>" (a map of 170,000 stamps took seconds
+	// to encode as JSON).
+	Stamps map[string]FileStamp `json:"-"`
 }
 
 // stackRecordPath is the record's file for the stack file named source
@@ -88,8 +92,12 @@ func LoadStackRecord(out, source, key string) (*StackRecord, bool) {
 	if hex.EncodeToString(got[:]) != sum {
 		return nil, false
 	}
+	js, lines, ok := bytes.Cut(body, []byte{'\n'})
 	var rec StackRecord
-	if json.Unmarshal(body, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" || len(rec.Stamps) == 0 {
+	if !ok || json.Unmarshal(js, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" {
+		return nil, false
+	}
+	if rec.Stamps, ok = parseStamps(lines); !ok || len(rec.Stamps) == 0 {
 		return nil, false
 	}
 	paths := make([]string, 0, len(rec.Stamps))
@@ -120,6 +128,8 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if err != nil {
 		return
 	}
+	body = append(body, '\n')
+	body = appendStamps(body, rec.Stamps)
 	sum := sha256.Sum256(body)
 	b := append([]byte(hex.EncodeToString(sum[:])+" "+rec.Key+"\n"), body...)
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
@@ -172,6 +182,45 @@ func (w *Writer) Keep(p string, st FileStamp) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stamps[p] = st
+	if sum, ok := w.keepSum(p, st); ok {
+		w.sums[p] = sum
+	}
 	w.stat(p).Unchanged++
 	return nil
+}
+
+// appendStamps appends stamps to b as lines "<size> <mtime ns> <path>".
+func appendStamps(b []byte, stamps map[string]FileStamp) []byte {
+	for p, st := range stamps {
+		b = strconv.AppendInt(b, st.Size, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, st.ModTime, 10)
+		b = append(b, ' ')
+		b = append(b, p...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// parseStamps reads appendStamps's lines.
+func parseStamps(b []byte) (map[string]FileStamp, bool) {
+	stamps := make(map[string]FileStamp, bytes.Count(b, []byte{'\n'}))
+	for len(b) > 0 {
+		var line []byte
+		var ok bool
+		if line, b, ok = bytes.Cut(b, []byte{'\n'}); !ok {
+			return nil, false
+		}
+		size, rest, ok1 := bytes.Cut(line, []byte{' '})
+		mtime, p, ok2 := bytes.Cut(rest, []byte{' '})
+		var st FileStamp
+		var err1, err2 error
+		st.Size, err1 = strconv.ParseInt(string(size), 10, 64)
+		st.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 {
+			return nil, false
+		}
+		stamps[string(p)] = st
+	}
+	return stamps, true
 }

@@ -49,7 +49,7 @@ func appsRule(s *schema.Stack) []finding {
 				fs = append(fs, finding{p, fmt.Sprintf("app %q runs on %s, which has no role \"app\"", a.Name, n)})
 			}
 		}
-		if len(s.AppHosts(a)) == 0 && len(s.HostsWithRole("app")) > 0 {
+		if len(s.AppHosts(a)) == 0 && s.RoleCount("app") > 0 {
 			fs = append(fs, finding{a.Field, fmt.Sprintf("app %q runs on no host with role \"app\"", a.Name)})
 		}
 		if s.Balancer.Kind == "nginx" && len(a.Paths) > 0 {

@@ -197,8 +197,12 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	named := namesFiles(args)
 	// What out holds is read while the stacks compile.
 	var listing *outdir.Listing
+	var index *outdir.IndexLoad // the last build's digests (not with --no-cache)
 	if !check && !named {
 		listing = outdir.StartListing(out)
+		if !noCache {
+			index = outdir.StartIndex(out)
+		}
 	}
 	// A full build keeps the stacks whose inputs and output are
 	// as its last build left them (--check and --no-cache render
@@ -246,7 +250,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 			listing = outdir.StartListing(out)
 		}
 		var rb *site.Runbook
-		if stats, stamps, rb, err = writeAll(listing, c); err != nil {
+		if stats, stamps, rb, err = writeAll(listing, index, c); err != nil {
 			return err
 		}
 		recordStacks(out, c, rb, stamps)
@@ -337,7 +341,7 @@ func orEmpty(s []string) []string {
 // (site.Options.Done), after which it is dropped from memory. It returns
 // what the writer did, the stamps of every file in out, and the runbook
 // (for what its pages took from each stack).
-func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
+func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
 	res := c.res
 	kept := map[string][]byte{}
 	for _, rec := range c.kept {
@@ -362,6 +366,7 @@ func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, m
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	w.UseIndex(index.Wait())
 	// A kept stack's files stay as they are.
 	for _, rec := range c.kept {
 		for p, st := range rec.Stamps {
@@ -401,6 +406,7 @@ func writeAll(listing *outdir.Listing, c *compiled) (map[string]*outdir.Stats, m
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	w.StoreIndex()
 	// The writer owns all of out: what it wrote or kept is all there is.
 	return stats, w.Stamps(), rb, nil
 }

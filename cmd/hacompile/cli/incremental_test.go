@@ -213,9 +213,9 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	sameTree(t, out, full)
 }
 
-// A cache that is corrupt — every record truncated, garbled, or
-// replaced by other valid JSON — costs renders and changes no byte of
-// out/.
+// A cache that is corrupt — every record and the digest index
+// truncated, garbled, or replaced by other valid content — costs
+// renders and reads and changes no byte of out/.
 func TestCorruptCacheChangesNoOutput(t *testing.T) {
 	for _, corrupt := range []struct {
 		name string
@@ -233,7 +233,7 @@ func TestCorruptCacheChangesNoOutput(t *testing.T) {
 		// The checksum line kept, a record's body changed to other
 		// valid JSON: the files it lists, its findings, its site data.
 		{"rewritten", func(b []byte) []byte {
-			return []byte(strings.NewReplacer(`"hosts":`, `"hosts":1`, `"warning"`, `"waived"`, `"Warnings":`, `"Warnings":9`, `,"size":`, `,"size":1`).Replace(string(b)))
+			return []byte(strings.NewReplacer(`"hosts":`, `"hosts":1`, `"warning"`, `"waived"`, `"Warnings":`, `"Warnings":9`, `,"size":`, `,"size":1`, " 1", " 2").Replace(string(b)))
 		}},
 	} {
 		t.Run(corrupt.name, func(t *testing.T) {
@@ -244,7 +244,7 @@ func TestCorruptCacheChangesNoOutput(t *testing.T) {
 			mustBuild(t, "--out", out, stacks)
 			n := 0
 			err := filepath.WalkDir(filepath.Join(cache, "hacompile"), func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() || filepath.Ext(p) != ".json" {
+				if err != nil || d.IsDir() || filepath.Ext(p) != ".json" && filepath.Ext(p) != ".index" {
 					return err
 				}
 				b, err := os.ReadFile(p)
@@ -257,8 +257,8 @@ func TestCorruptCacheChangesNoOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n < 6 {
-				t.Fatalf("corrupted %d cache files; want the build's record and the stacks'", n)
+			if n < 7 {
+				t.Fatalf("corrupted %d cache files; want the build's record, its digest index and the stacks'", n)
 			}
 			edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-2vcpu-4gb"`, `size: "s-4vcpu-8gb"`)
 			stdout := mustBuild(t, "--out", out, stacks)

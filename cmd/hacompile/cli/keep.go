@@ -160,7 +160,7 @@ func stackKeys(cmd *cobra.Command, roots []string, out string, in []compile.Inpu
 			continue
 		}
 		sum := sha256.Sum256(f.Data)
-		keys[f.Name] = outdir.CacheKey("stack-record-1", self, wd, absOut, today, fmt.Sprint(strict),
+		keys[f.Name] = outdir.CacheKey("stack-record-2", self, wd, absOut, today, fmt.Sprint(strict),
 			fmt.Sprintf("%v", o.Jsonnet), shared, f.Name, hex.EncodeToString(sum[:]))
 	}
 	return keys

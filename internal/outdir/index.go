@@ -1,0 +1,193 @@
+package outdir
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// The digest index is what a finished build left in an output directory,
+// file by file: the stamp (size, modification time) and the sha256 of
+// each file it wrote or found unchanged. A later build that renders a
+// file whose entry's stamp the file still has, and whose content hashes
+// to the entry's digest, knows the file unchanged from one lstat, without
+// opening or reading it (at 10,000 hosts, reading and comparing out/'s
+// 160,000 files was most of a one-host change). An entry whose stamp the
+// file no longer has is ignored (the file is read and compared as
+// without an index), and so is an index that is missing, truncated or
+// garbled: its first line carries the sha256 of the rest. It lives in the
+// user's cache directory, beside the no-change record, never in out/.
+
+// indexMagic starts an index's first line (its format's version).
+const indexMagic = "hacompile-digest-index-1"
+
+// indexEntry is one file's line in the index.
+type indexEntry struct {
+	stamp FileStamp
+	sum   [sha256.Size]byte
+}
+
+// Index is a loaded digest index, by tree path.
+type Index struct {
+	files map[string]indexEntry
+}
+
+// IndexLoad is an index being read in the background.
+type IndexLoad struct {
+	idx  *Index
+	done chan struct{}
+}
+
+// StartIndex starts reading the digest index of the output directory out.
+func StartIndex(out string) *IndexLoad {
+	l := &IndexLoad{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.idx = loadIndex(indexPath(out))
+	}()
+	return l
+}
+
+// Wait returns the index read (nil when there is none, or it is not
+// sound).
+func (l *IndexLoad) Wait() *Index {
+	if l == nil {
+		return nil
+	}
+	<-l.done
+	return l.idx
+}
+
+func indexPath(out string) string { return cacheFile(out, ".index") }
+
+func loadIndex(p string) *Index {
+	if p == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	head, body, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok {
+		return nil
+	}
+	magic, sum, ok := bytes.Cut(head, []byte{' '})
+	got := sha256.Sum256(body)
+	if !ok || string(magic) != indexMagic || hex.EncodeToString(got[:]) != string(sum) {
+		return nil
+	}
+	idx := &Index{files: make(map[string]indexEntry, bytes.Count(body, []byte{'\n'}))}
+	for len(body) > 0 {
+		var line []byte
+		line, body, _ = bytes.Cut(body, []byte{'\n'})
+		// <sha256 hex> <size> <mtime ns> <path>
+		if len(line) < 2*sha256.Size+1 || line[2*sha256.Size] != ' ' {
+			return nil
+		}
+		var e indexEntry
+		if _, err := hex.Decode(e.sum[:], line[:2*sha256.Size]); err != nil {
+			return nil
+		}
+		rest := line[2*sha256.Size+1:]
+		size, rest, ok1 := bytes.Cut(rest, []byte{' '})
+		mtime, p, ok2 := bytes.Cut(rest, []byte{' '})
+		var err1, err2 error
+		e.stamp.Size, err1 = strconv.ParseInt(string(size), 10, 64)
+		e.stamp.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 {
+			return nil
+		}
+		idx.files[string(p)] = e
+	}
+	return idx
+}
+
+// storeIndex writes the index of files (tree path → stamp and digest).
+// Failing to write it only costs the next build its reads.
+func storeIndex(out string, files map[string]indexEntry) {
+	p := indexPath(out)
+	if p == "" {
+		return
+	}
+	var body bytes.Buffer
+	body.Grow(len(files) * 128)
+	var hexSum [2 * sha256.Size]byte
+	var num []byte
+	for q, e := range files {
+		hex.Encode(hexSum[:], e.sum[:])
+		body.Write(hexSum[:])
+		body.WriteByte(' ')
+		num = strconv.AppendInt(num[:0], e.stamp.Size, 10)
+		body.Write(num)
+		body.WriteByte(' ')
+		num = strconv.AppendInt(num[:0], e.stamp.ModTime, 10)
+		body.Write(num)
+		body.WriteByte(' ')
+		body.WriteString(q)
+		body.WriteByte('\n')
+	}
+	sum := sha256.Sum256(body.Bytes())
+	b := make([]byte, 0, len(indexMagic)+2+2*sha256.Size+body.Len())
+	b = append(b, indexMagic...)
+	b = append(b, ' ')
+	b = hex.AppendEncode(b, sum[:])
+	b = append(b, '\n')
+	b = append(b, body.Bytes()...)
+	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
+		_, _ = writeAtomic(p, b, true)
+	}
+}
+
+// UseIndex gives the writer the digest index of its directory (nil: none).
+// Call it before the first Put.
+func (w *Writer) UseIndex(idx *Index) { w.index = idx }
+
+// StoreIndex records the stamp and digest of every file the writer wrote
+// or found unchanged (after Finish), for the next build of the
+// directory. Only a writer whose scope was all of its directory knows
+// every file.
+func (w *Writer) StoreIndex() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	files := make(map[string]indexEntry, len(w.sums))
+	for p, sum := range w.sums {
+		if st, ok := w.stamps[p]; ok {
+			files[p] = indexEntry{stamp: st, sum: sum}
+		}
+	}
+	storeIndex(w.dir, files)
+}
+
+// unchangedByIndex reports whether the file at full (tree path p, listed
+// on disk) holds content whose digest is sum, by the index alone: the
+// file still has the stamp its entry records, and the entry's digest is
+// sum. It returns the stamp; known is false when the index cannot tell
+// (no entry, another stamp, not a regular file).
+func (w *Writer) unchangedByIndex(p, full string, sum [sha256.Size]byte) (same, known bool, st FileStamp) {
+	if w.index == nil {
+		return false, false, st
+	}
+	e, ok := w.index.files[p]
+	if !ok {
+		return false, false, st
+	}
+	fi, err := os.Lstat(full)
+	if err != nil || !fi.Mode().IsRegular() || stampOf(fi) != e.stamp {
+		return false, false, st
+	}
+	return e.sum == sum, true, e.stamp
+}
+
+// keepSum is the digest the index records for a kept file at p with
+// stamp st, when it has one.
+func (w *Writer) keepSum(p string, st FileStamp) ([sha256.Size]byte, bool) {
+	if w.index == nil {
+		return [sha256.Size]byte{}, false
+	}
+	e, ok := w.index.files[p]
+	return e.sum, ok && e.stamp == st
+}

@@ -1,0 +1,121 @@
+package outdir_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hacompile/hacompile/internal/outdir"
+)
+
+// writeIndexed writes tree into out as a build does: with the digest
+// index of the last build, stored again after it.
+func writeIndexed(t *testing.T, out string, tree outdir.Tree, index bool) map[string]*outdir.Stats {
+	t.Helper()
+	w, err := outdir.NewWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if index {
+		w.UseIndex(outdir.StartIndex(out).Wait())
+	}
+	if err := w.Write(tree); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.StoreIndex()
+	return stats
+}
+
+// plant replaces the file at p with b (the same length as its content)
+// and gives it back its modification time: a change the stamp cannot
+// see, which only reading the file finds.
+func plant(t *testing.T, p string, b []byte) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != fi.Size() {
+		t.Fatalf("plant: %d bytes for a file of %d", len(b), fi.Size())
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDigestIndex: a file whose stamp the index recorded is known
+// unchanged without being read (so a change planted under the same
+// stamp stays: proof that it was not read); a change of the rendered
+// content is written; a file whose stamp moved is read and compared; and
+// an index that is garbled is not used at all.
+func TestDigestIndex(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	tree := outdir.Tree{
+		"s/hosts/a/etc/x.conf": []byte("xxxx\n"),
+		"s/hosts/b/etc/x.conf": []byte("bbbb\n"),
+		"s/manifest.json":      []byte("{}\n"),
+	}
+	writeIndexed(t, out, tree, true)
+	x := filepath.Join(out, "s/hosts/a/etc/x.conf")
+	b := filepath.Join(out, "s/hosts/b/etc/x.conf")
+
+	// Trusted: the planted bytes are not read, so not replaced.
+	plant(t, x, []byte("yyyy\n"))
+	tree["s/hosts/b/etc/x.conf"] = []byte("BBBB\n")
+	st := writeIndexed(t, out, tree, true)
+	if got, _ := os.ReadFile(x); string(got) != "yyyy\n" {
+		t.Errorf("a file the index knows unchanged was read and rewritten: %q", got)
+	}
+	if got, _ := os.ReadFile(b); string(got) != "BBBB\n" {
+		t.Errorf("a changed file: %q", got)
+	}
+	if st["s"].Written != 1 || st["s"].Unchanged != 2 {
+		t.Errorf("stats %+v, want 1 written, 2 unchanged", *st["s"])
+	}
+
+	// A stamp that moved: the file is read, found different, rewritten.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(x, later, later); err != nil {
+		t.Fatal(err)
+	}
+	writeIndexed(t, out, tree, true)
+	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
+		t.Errorf("a file whose stamp moved was not compared: %q", got)
+	}
+
+	// A garbled index is not used: the planted bytes are found.
+	plant(t, x, []byte("zzzz\n"))
+	cache, _ := os.UserCacheDir()
+	idx, err := filepath.Glob(filepath.Join(cache, "hacompile", "build-*.index"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("index files %v %v", idx, err)
+	}
+	raw, err := os.ReadFile(idx[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-3] ^= 1 // a path's letter
+	if err := os.WriteFile(idx[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeIndexed(t, out, tree, true)
+	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
+		t.Errorf("a garbled index was used: %q", got)
+	}
+
+	// Without it (--no-cache), every file is read: the planted bytes go.
+	plant(t, x, []byte("wwww\n"))
+	writeIndexed(t, out, tree, false)
+	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
+		t.Errorf("a write without the index trusted it: %q", got)
+	}
+}
