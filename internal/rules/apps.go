@@ -161,3 +161,123 @@ func appNames(s *schema.Stack) string {
 	slices.Sort(ns)
 	return strings.Join(ns, ", ")
 }
+
+// fileMaxKey is the kernel's limit on open files for the whole host.
+const fileMaxKey = "fs.file-max"
+
+// ProcessFDs is the descriptors one process of app a may hold: its
+// connections (a gevent or uvicorn worker's worker_connections, a
+// gthread worker's threads, one for a sync or Starman worker), its
+// database pools and 64 spare for logs, sockets and libraries; with
+// the words that say so.
+func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) {
+	conns, what := 1, "1 connection"
+	if a.Runtime == "python" {
+		switch a.WorkerClass {
+		case "gevent", "uvicorn":
+			conns, what = a.WorkerConnections, fmt.Sprintf("%d connections", a.WorkerConnections)
+		case "gthread":
+			conns, what = a.Threads, fmt.Sprintf("%d threads", a.Threads)
+		}
+	}
+	pool := 0
+	if db := s.Database; db != nil {
+		pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
+	}
+	if pool > 0 {
+		what += fmt.Sprintf(" + %d database", pool)
+	}
+	return conns + pool + 64, what + " + 64 spare"
+}
+
+// HostFDs is the descriptors the processes hacompile renders on app
+// host h may hold together: each app's workers × ProcessFDs, the host's
+// nginx (a worker per core, 2 descriptors per worker_connection) and
+// its PgBouncer (max_client_conn and its server connections); with
+// each one's share in words.
+func HostFDs(s *schema.Stack, h *schema.Host) (int, []string) {
+	total := 0
+	var shares []string
+	for _, a := range s.AppsOn(h) {
+		per, what := ProcessFDs(s, a)
+		n := a.Workers.For(h) * per
+		total += n
+		shares = append(shares, fmt.Sprintf("%s %d workers × (%s) = %d", a.Name, a.Workers.For(h), what, n))
+	}
+	cores := max(h.Cores, 1)
+	n := cores * 2 * s.Tuning.NginxWorkerConnections
+	total += n
+	shares = append(shares, fmt.Sprintf("nginx %d workers × 2 × %d worker_connections = %d", cores, s.Tuning.NginxWorkerConnections, n))
+	if db := s.Database; db != nil && db.Pooler != nil && db.Engine == "postgresql" {
+		p := db.Pooler
+		n := p.MaxClientConn + p.DefaultPoolSize + p.ReservePoolSize
+		total += n
+		shares = append(shares, fmt.Sprintf("PgBouncer %d", n))
+	}
+	return total, shares
+}
+
+// fdHost sums what each app host's processes may hold open against the
+// kernel's limit for the host (fs.file-max): fd-limit checks each
+// process against its own limit (nofile), but apps sharing a host share
+// the host's.
+func fdHost(s *schema.Stack) []finding {
+	v, ok := s.Tuning.Sysctl[fileMaxKey]
+	if !ok {
+		return nil
+	}
+	limit, err := strconv.Atoi(string(v))
+	if err != nil {
+		return []finding{{schema.FieldPath("tuning.sysctl", fileMaxKey), fmt.Sprintf("%s = %q is not a number", fileMaxKey, v)}}
+	}
+	type load struct {
+		msg   string
+		last  *schema.App
+		hosts []string
+	}
+	var loads []*load
+	for _, h := range s.HostsWithRole("app") {
+		total, shares := HostFDs(s, h)
+		if total <= limit {
+			continue
+		}
+		apps := s.AppsOn(h)
+		msg := fmt.Sprintf("%s = %d descriptors, above %s %d (the kernel's limit for the whole host); raise tuning.sysctl.%q",
+			strings.Join(shares, " + "), total, fileMaxKey, limit, fileMaxKey)
+		if len(apps) > 1 {
+			msg += ", lower the workers or connections, or move an app to hosts of its own"
+		} else {
+			msg += " or lower the workers or connections"
+		}
+		// The app with the largest share (the later by name of equal
+		// ones): moving it off the host frees the most.
+		var last *schema.App
+		most := -1
+		for _, a := range apps {
+			per, _ := ProcessFDs(s, a)
+			if n := a.Workers.For(h) * per; n >= most {
+				last, most = a, n
+			}
+		}
+		if i := slices.IndexFunc(loads, func(l *load) bool { return l.msg == msg }); i >= 0 {
+			loads[i].hosts = append(loads[i].hosts, h.Name)
+			continue
+		}
+		loads = append(loads, &load{msg, last, []string{h.Name}})
+	}
+	var fs []finding
+	for _, l := range loads {
+		// The field to change: fs.file-max where the stack sets it, else
+		// the hosts of the app with the largest share.
+		path := schema.FieldPath("tuning.sysctl", fileMaxKey)
+		if l.last != nil {
+			path = s.Written(path, l.last.Field+".hosts", l.last.Field+".workers", l.last.Field)
+		}
+		where := l.hosts[0]
+		if len(l.hosts) > 1 {
+			where = "each of " + strings.Join(l.hosts, ", ")
+		}
+		fs = append(fs, finding{path, fmt.Sprintf("on %s: %s", where, l.msg)})
+	}
+	return fs
+}

@@ -106,3 +106,62 @@ func rulesCheck(s *schema.Stack) []string {
 	}
 	return out
 }
+
+// TestFDHostSum: the open files of the apps sharing a host are summed
+// against the host's fs.file-max. web and api, each alone on its hosts,
+// fit; api joining web on app2 does not, and the finding names the host
+// and each app's share, at fs.file-max where the stack sets it, else at
+// the hosts of the app with the largest share (the later by name of
+// equal ones).
+func TestFDHostSum(t *testing.T) {
+	const base = `
+name:   "m"
+domain: "example.com"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+	lb2:  {address: "10.0.0.6", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 2, memory_mb: 2048}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 2, memory_mb: 2048}
+	app3: {address: "10.0.0.13", roles: ["app"], cores: 2, memory_mb: 2048}
+}
+balancer: {kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 9}}
+monitoring: address: "10.0.0.2"
+tuning: nginx_worker_connections: 1024
+apps: {
+	web: {runtime: "python", module: "web:app", working_dir: "/srv/web", worker_class: "gevent", worker_connections: 4000, workers: 4,
+		hosts: ["app1", "app2"]}
+	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", worker_class: "gevent", worker_connections: 4000, workers: 4,
+		hosts: ["app3"], domains: ["api.example.com"], http_port: 8081}
+}
+`
+	const limit = "\ntuning: sysctl: \"fs.file-max\": 30000\n"
+	shared := strings.Replace(base, `hosts: ["app3"]`, `hosts: ["app2", "app3"]`, 1)
+	big := func(src string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(src, "worker_connections: 4000, workers: 4", "worker_connections: 100000, workers: 12"), "tuning: nginx_worker_connections: 1024\n", "tuning: nofile: 200000\n")
+	}
+	for _, c := range []struct{ name, src, want string }{
+		// web alone: 4 × (4000 + 64) + 2 × 2 × 1024 = 20352, under 30000.
+		{"one app a host", base + limit, ""},
+		{"two apps on app2", shared + limit,
+			`stacks/m.cue:21:32: tuning.sysctl."fs.file-max": on app2: api 4 workers × (4000 connections + 64 spare) = 16256 + web 4 workers × (4000 connections + 64 spare) = 16256 + nginx 2 workers × 2 × 1024 worker_connections = 4096 = 36608 descriptors, above fs.file-max 30000 (the kernel's limit for the whole host); raise tuning.sysctl."fs.file-max", lower the workers or connections, or move an app to hosts of its own [fd-host]`},
+		// The default fs.file-max (2097152): 12 × 100064 + 2 × 2 × 4096 =
+		// 1217152 each alone.
+		{"one app a host, default limit", big(base), ""},
+		{"two apps on app2, default limit", big(shared),
+			`stacks/m.cue:16:10: apps.web.hosts: on app2: api 12 workers × (100000 connections + 64 spare) = 1200768 + web 12 workers × (100000 connections + 64 spare) = 1200768 + nginx 2 workers × 2 × 4096 worker_connections = 16384 = 2417920 descriptors, above fs.file-max 2097152 (the kernel's limit for the whole host); raise tuning.sysctl."fs.file-max", lower the workers or connections, or move an app to hosts of its own [fd-host]`},
+	} {
+		var got []string
+		for _, g := range rulesOf(t, c.src) {
+			if strings.HasSuffix(g, "[fd-host]") || c.want == "" {
+				got = append(got, g)
+			}
+		}
+		want := []string{}
+		if c.want != "" {
+			want = []string{c.want}
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, strings.Join(got, "\n"), c.want)
+		}
+	}
+}

@@ -47,6 +47,7 @@ var Table = []Rule{
 	{"host-address", "error", "Two hosts cannot share an address: the balancer and push would reach one of them twice.", hostAddress},
 	{"capacity", "error", "hosts × workers × per-worker concurrency must reach capacity.target_concurrency.", capacity},
 	{"fd-limit", "error", "The open-files limit must cover the connections each process is configured to hold.", fdLimit},
+	{"fd-host", "error", "What the processes of an app host may hold open together (every app's workers, nginx, PgBouncer) must fit in the host's fs.file-max: apps sharing a host share it.", fdHost},
 	{"somaxconn", "warning", "net.core.somaxconn caps every listen backlog; a smaller value silently truncates the configured ones.", somaxconn},
 	{"db-pool", "error", "All app processes' database pools together must fit in the database's max_connections.", dbPool},
 	{"db-managed", "error", "The database is a managed or external PostgreSQL or MySQL server that hacompile does not configure; a self-hosted one (managed: false) is not rendered.", dbManaged},
