@@ -161,7 +161,10 @@ func (b *browser) call(ctx context.Context, session, method string, params any, 
 	if _, err := b.w.Write(append(raw, 0)); err != nil {
 		return fmt.Errorf("%s: %w", method, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	// A bound against a hung browser, not a measure of speed: under a
+	// CI run's load (system test containers booting beside it) a page
+	// that loads the search index once took over 20 s.
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	var reply cdpMsg
 	err = b.wait(ctx, func() bool {
@@ -205,7 +208,10 @@ func (b *browser) eventsSince(i int, session string) []cdpEvent {
 
 // waitEvent waits for an event of the session after mark.
 func (b *browser) waitEvent(ctx context.Context, session, method string, mark int) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	// A bound against a hung browser, not a measure of speed: under a
+	// CI run's load (system test containers booting beside it) a page
+	// that loads the search index once took over 20 s.
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	return b.wait(ctx, func() bool {
 		for _, e := range b.events[mark:] {

@@ -104,7 +104,6 @@ func mutate(st *Stack, role string, f func(string) string) {
 // retries and no passive health: a dead app server costs requests.
 func TestBrokenBackendFaults(t *testing.T) {
 	needRoot(t)
-	t.Parallel() // each run has a network of its own
 	all := compileExamples(t)
 	st := all["do-perl-ha"]
 	before := string(st.UserData["lb1"])
@@ -166,7 +165,6 @@ func TestBrokenBackendFaults(t *testing.T) {
 // the active balancer is an outage the scenario must report.
 func TestBrokenFailover(t *testing.T) {
 	needRoot(t)
-	t.Parallel() // each run has a network of its own
 	all := compileExamples(t)
 	st := all["do-python-ha"]
 	if st.Stack.Balancer.Failover != "reserved-ip" {
@@ -209,7 +207,6 @@ func TestBrokenFailover(t *testing.T) {
 // say so.
 func TestBrokenInstanceSetup(t *testing.T) {
 	needRoot(t)
-	t.Parallel() // each run has a network of its own
 	all := compileExamples(t)
 	st := all["aws-spot-asg"]
 	app := st.Stack.App.Name
@@ -242,7 +239,6 @@ func TestBrokenInstanceSetup(t *testing.T) {
 // The stack as rendered keeps serving web on the host (make systest).
 func TestBrokenAppIsolation(t *testing.T) {
 	needRoot(t)
-	t.Parallel() // each run has a network of its own
 	all := compileExamples(t)
 	st := all["multi-app"]
 	changed := 0
