@@ -503,6 +503,16 @@ type Database struct {
 	Pooler             *Pooler  `json:"pooler,omitempty"`
 }
 
+// ProcessPool is the database connections one app process may hold:
+// its primary and replica pools with their overflow; 0 without a
+// database.
+func (d *Database) ProcessPool() int {
+	if d == nil {
+		return 0
+	}
+	return d.PoolSize + d.MaxOverflow + d.ReplicaPoolSize + d.ReplicaMaxOverflow
+}
+
 // Pooler is PgBouncer on each app and worker host, in front of the
 // primary.
 type Pooler struct {

@@ -481,10 +481,7 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		fmt.Sprintf("2 × %d worker_connections (client and upstream)", s.Tuning.NginxWorkerConnections), nofileHref, "tuning.nofile"))
 	for _, a := range s.Apps {
 		if a.Runtime == "python" && (a.WorkerClass == "gevent" || a.WorkerClass == "uvicorn") {
-			pool := 0
-			if db := s.Database; db != nil {
-				pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
-			}
+			pool := s.Database.ProcessPool()
 			what := a.WorkerClass + " worker"
 			if s.MultiApp() {
 				what = a.Name + " " + what

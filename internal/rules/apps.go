@@ -180,10 +180,7 @@ func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) {
 			conns, what = a.Threads, fmt.Sprintf("%d threads", a.Threads)
 		}
 	}
-	pool := 0
-	if db := s.Database; db != nil {
-		pool = db.PoolSize + db.MaxOverflow + db.ReplicaPoolSize + db.ReplicaMaxOverflow
-	}
+	pool := s.Database.ProcessPool()
 	if pool > 0 {
 		what += fmt.Sprintf(" + %d database", pool)
 	}

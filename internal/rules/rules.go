@@ -312,10 +312,7 @@ func fdLimit(s *schema.Stack) []finding {
 			"nginx needs 2 descriptors per connection (client and upstream): 2 × %d worker_connections = %d, above nofile %d", s.Tuning.NginxWorkerConnections, need, n)})
 	}
 	if s.App.Runtime == "python" && (s.App.WorkerClass == "gevent" || s.App.WorkerClass == "uvicorn") {
-		pool := 0
-		if s.Database != nil {
-			pool = s.Database.PoolSize + s.Database.MaxOverflow + s.Database.ReplicaPoolSize + s.Database.ReplicaMaxOverflow
-		}
+		pool := s.Database.ProcessPool()
 		// Each connection is one descriptor; add the database pools and
 		// a margin for logs, sockets and libraries.
 		if need := s.App.WorkerConnections + pool + 64; need > n {
