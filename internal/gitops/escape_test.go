@@ -26,6 +26,19 @@ func TestWriteTextEscapes(t *testing.T) {
 	if !strings.Contains(out, `+evil\x1b]0;pwned\x07`+"\tx"+`\x9b2J\x0d`+"\n") {
 		t.Errorf("escaped line missing: %q", out)
 	}
+	// A file that is not UTF-8 (latin-1 text, say) with no other control
+	// character: its raw 0x9b byte is CSI to a terminal in 8-bit mode.
+	latin := &gitops.Report{Changed: true, Hosts: []gitops.HostDiff{{Stack: "web", Host: "app1", Files: []gitops.FileDiff{{
+		Path: "web/hosts/app1/etc/motd",
+		Diff: "--- a/etc/motd\n+++ b/etc/motd\n@@ -1 +1 @@\n-old\n+caf\xe9 \x9b2J\n",
+	}}}}}
+	b.Reset()
+	if err := gitops.WriteText(&b, latin, gitops.TextOptions{Escape: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `+caf\xe9 \x9b2J`+"\n") {
+		t.Errorf("bytes that are not UTF-8 must be escaped on a terminal: %q", b.String())
+	}
 	b.Reset()
 	gitops.WriteText(&b, rep, gitops.TextOptions{})
 	if !strings.Contains(b.String(), "\x1b]0;pwned") {

@@ -6,7 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode"
+
+	"github.com/hacompile/hacompile/internal/termtext"
 )
 
 // TextOptions shape the terminal report.
@@ -94,13 +95,13 @@ func WriteText(w io.Writer, rep *Report, o TextOptions) error {
 			if len(f.Sources) > 0 {
 				src := sourceWords(f.Sources, 0)
 				if o.Escape {
-					src = escapeControl(src)
+					src = termtext.Escape(src)
 				}
 				fmt.Fprintf(ew, "# %s: from %s\n", f.Path, src)
 			}
 			d := f.Diff
 			if o.Escape {
-				d = escapeControl(d)
+				d = termtext.Escape(d)
 			}
 			writeDiff(ew, d, o.Color)
 		}
@@ -510,30 +511,6 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
-}
-
-// escapeControl writes the control characters of s other than newline
-// and tab as \xNN (\uNNNN above 0xff).
-func escapeControl(s string) string {
-	if !strings.ContainsFunc(s, isEscaped) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case !isEscaped(r):
-			b.WriteRune(r)
-		case r <= 0xff:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		}
-	}
-	return b.String()
-}
-
-func isEscaped(r rune) bool {
-	return r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r))
 }
 
 // mdSourceMax is how many stack fields a comment names per file; the

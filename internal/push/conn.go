@@ -22,6 +22,7 @@ import (
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/termtext"
 )
 
 // Auth says how push authenticates and which host keys it trusts.
@@ -419,7 +420,7 @@ func (e *CommandError) Error() string {
 		msg = fmt.Sprintf("%q did not finish", e.Command)
 	}
 	if out := strings.TrimSpace(e.Output); out != "" {
-		msg += ":\n" + indent(hostText(out), "    ")
+		msg += ":\n" + indent(termtext.Escape(out), "    ")
 	}
 	return msg
 }

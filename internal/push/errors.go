@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Kinds of failure callers tell apart with errors.Is. The CLI maps the
@@ -113,30 +111,4 @@ func knownHostsName(host, port string) string {
 		return host
 	}
 	return "[" + host + "]:" + port
-}
-
-// hostText is text a host gave (a command's output, a symlink's target,
-// the holder named in a lock) as push shows it on the operator's
-// terminal: control characters other than newline and tab, bidi
-// controls and bytes that are not UTF-8 are written \xNN or \uNNNN, so
-// a host cannot send escape sequences to the terminal through them.
-func hostText(s string) string {
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[0])
-		case r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)):
-			if r <= 0xff {
-				fmt.Fprintf(&b, "\\x%02x", r)
-			} else {
-				fmt.Fprintf(&b, "\\u%04x", r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-		s = s[size:]
-	}
-	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/termtext"
 )
 
 // hostRun is one host's part of a push or rollback.
@@ -398,7 +399,7 @@ func (r *hostRun) checkDirs(dir string, checked map[string]bool) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		link := "?"
 		if t, err := r.c.readLink(r.root(dir)); err == nil {
-			link = hostText(t)
+			link = termtext.Escape(t)
 		}
 		return fmt.Errorf("%s is a symlink (to %s) on the host, expected a directory: refusing to write through it (--force does not override this): %w", dir, link, ErrDrift)
 	case !fi.IsDir():

@@ -3,6 +3,7 @@ package push
 import (
 	"fmt"
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/termtext"
 	"io"
 	"io/fs"
 	"slices"
@@ -143,7 +144,7 @@ func planPath(pp pathPlan) (ch *Change, drift string, err error) {
 	have := pp.Have
 	if have.Exists && !have.regular() {
 		if have.Mode&fs.ModeSymlink != 0 {
-			return nil, "", fmt.Errorf("%s is a symlink (to %s): refusing to write through it: %w", pp.Path, hostText(have.Link), ErrUnsafeTarget)
+			return nil, "", fmt.Errorf("%s is a symlink (to %s): refusing to write through it: %w", pp.Path, termtext.Escape(have.Link), ErrUnsafeTarget)
 		}
 		return nil, "", fmt.Errorf("%s is a %s, not a regular file: %w", pp.Path, kindOf(have.Mode), ErrUnsafeTarget)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/termtext"
 )
 
 // What push keeps on each host, under the remote root:
@@ -416,7 +417,7 @@ func orUnknown(s string) string {
 	if s == "" {
 		return "an unknown push"
 	}
-	return hostText(s) // from the lock file on the host
+	return termtext.Escape(s) // from the lock file on the host
 }
 
 // refresh moves the lock's mtime forward when a third of the stale
