@@ -104,6 +104,7 @@ func mutate(st *Stack, role string, f func(string) string) {
 // retries and no passive health: a dead app server costs requests.
 func TestBrokenBackendFaults(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	all := compileExamples(t)
 	st := all["do-perl-ha"]
 	before := string(st.UserData["lb1"])
@@ -165,6 +166,7 @@ func TestBrokenBackendFaults(t *testing.T) {
 // the active balancer is an outage the scenario must report.
 func TestBrokenFailover(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	all := compileExamples(t)
 	st := all["do-python-ha"]
 	if st.Stack.Balancer.Failover != "reserved-ip" {
@@ -207,6 +209,7 @@ func TestBrokenFailover(t *testing.T) {
 // say so.
 func TestBrokenInstanceSetup(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	all := compileExamples(t)
 	st := all["aws-spot-asg"]
 	app := st.Stack.App.Name
@@ -239,6 +242,7 @@ func TestBrokenInstanceSetup(t *testing.T) {
 // The stack as rendered keeps serving web on the host (make systest).
 func TestBrokenAppIsolation(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	all := compileExamples(t)
 	st := all["multi-app"]
 	changed := 0
@@ -264,5 +268,47 @@ func TestBrokenAppIsolation(t *testing.T) {
 	}
 	if rep.OK {
 		t.Error("the report passed a stack whose apps are not isolated")
+	}
+}
+
+// Draining as a balancer that ignores hosts.<name>.drain would render
+// it: the host keeps its weight, so requests keep reaching it after
+// the push that was to drain it. The provisioning scenario's drain
+// must say so (the stack as rendered passes it in make systest).
+func TestBrokenDrain(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	all := compileExamples(t)
+	st := all["do-perl-ha"]
+	if st.Stack.Balancer.Kind != "haproxy" {
+		t.Fatalf("do-perl-ha balances with %q; the test breaks HAProxy's drain", st.Stack.Balancer.Kind)
+	}
+	dropped := 0
+	st.Alter = func(r *compile.Rendered) {
+		for i, f := range r.Files {
+			if f.Host != "" && f.Path == "etc/haproxy/haproxy.cfg" && strings.Contains(string(f.Content), " weight 0") {
+				r.Files[i].Content = []byte(strings.ReplaceAll(string(f.Content), " weight 0", ""))
+				dropped++
+			}
+		}
+	}
+	rep := runBroken(t, all, st, ScenarioBoot, ScenarioProvision)
+	if dropped == 0 {
+		t.Fatal("no rendering of the drained stack marked a server weight 0: update the test")
+	}
+	var c Check
+	ok := false
+	for _, sc := range rep.Scenarios {
+		for _, x := range sc.Checks {
+			if strings.HasPrefix(x.What, "drain ") && strings.HasSuffix(x.What, ": no new request reaches it once the push is done") {
+				c, ok = x, true
+			}
+		}
+	}
+	if !ok || c.OK {
+		t.Errorf("with the drained host still weighted, requests must keep reaching it after the push; the scenario said %+v", c)
+	}
+	if rep.OK {
+		t.Error("the report passed a stack whose balancers do not drain")
 	}
 }

@@ -36,7 +36,7 @@ func instances(st *Stack) (*Stack, []string) {
 	*c.Scaling = *s.Scaling
 	c.Scaling.TemplateHost = names[0]
 	c.Reindex()
-	out := &Stack{Stack: &c, UserData: maps.Clone(st.UserData), Set: st.Set}
+	out := &Stack{Stack: &c, UserData: maps.Clone(st.UserData), Set: st.Set, Alter: st.Alter}
 	for _, f := range st.Files {
 		if f.Host != t.Name {
 			out.Files = append(out.Files, f)

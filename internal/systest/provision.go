@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push"
@@ -67,11 +66,11 @@ func (e *env) provisioning(ctx context.Context, sr *ScenarioReport) {
 	if hs := s.HostsWithRole("app"); len(hs) > 0 {
 		c.RunLike(h.Name, hs[len(hs)-1].Name)
 	}
-	r, err := e.st.Set.Render(c, artifact.Options{})
+	r, err := e.st.render(c)
 	if !sr.check(fmt.Sprintf("the stack renders with %s (%s) added", h.Name, h.Address), err == nil, "%v", err) {
 		return
 	}
-	st := &Stack{Stack: c, Files: r.Files, UserData: map[string][]byte{}, Set: e.st.Set}
+	st := &Stack{Stack: c, Files: r.Files, UserData: map[string][]byte{}, Set: e.st.Set, Alter: e.st.Alter}
 	for name, ud := range e.st.UserData {
 		st.UserData[name] = ud
 	}
@@ -188,7 +187,7 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	h.Drain = true
 	c.Hosts[victim] = &h
 	c.Reindex()
-	r, err := e.st.Set.Render(c, artifact.Options{})
+	r, err := e.st.render(c)
 	if !sr.check(fmt.Sprintf("drain %s: the stack renders with it drained", victim), err == nil, "%v", err) {
 		return
 	}
@@ -260,7 +259,7 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	// The stack is now as pushed.
 	e.mu.Lock()
 	e.s = c
-	e.st = &Stack{Stack: c, Files: r.Files, UserData: e.st.UserData, Set: e.st.Set}
+	e.st = &Stack{Stack: c, Files: r.Files, UserData: e.st.UserData, Set: e.st.Set, Alter: e.st.Alter}
 	e.mu.Unlock()
 }
 
@@ -351,7 +350,7 @@ func (e *env) deadman(ctx context.Context, sr *ScenarioReport, key, host string,
 	}
 	sysctl[key1] = val
 	c.Tuning.Sysctl = sysctl
-	r, err := e.st.Set.Render(c, artifact.Options{})
+	r, err := e.st.render(c)
 	if !sr.check("dead-man timer: the stack renders with "+key1+" = "+string(val), err == nil, "%v", err) {
 		return
 	}
@@ -530,7 +529,7 @@ func (e *env) scaleOut(ctx context.Context, sr *ScenarioReport) {
 	h.Name = name
 	c.Hosts[name] = &h
 	c.Reindex()
-	st := &Stack{Stack: c, Files: slices.Clone(e.st.Files), UserData: maps.Clone(e.st.UserData), Set: e.st.Set}
+	st := &Stack{Stack: c, Files: slices.Clone(e.st.Files), UserData: maps.Clone(e.st.UserData), Set: e.st.Set, Alter: e.st.Alter}
 	st.addInstance(e.st, t.Name, name)
 	e.mu.Lock()
 	e.s, e.st = c, st

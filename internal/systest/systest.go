@@ -67,6 +67,20 @@ type Stack struct {
 	// Set renders the stack again (the provisioning scenario adds a
 	// host as the runbook says).
 	Set *compile.GeneratorSet
+	// Alter, when set, changes every rendering the scenarios make while
+	// they run (a host added, drained, a sysctl changed): the
+	// broken-variant tests render as a stack without a feature would.
+	Alter func(*compile.Rendered)
+}
+
+// render renders the stack c with the stack's generators, as altered
+// by Alter.
+func (st *Stack) render(c *schema.Stack) (*compile.Rendered, error) {
+	r, err := st.Set.Render(c, artifact.Options{})
+	if err == nil && st.Alter != nil {
+		st.Alter(r)
+	}
+	return r, err
 }
 
 // Report is the outcome of one stack's test.
