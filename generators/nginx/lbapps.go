@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -92,7 +93,12 @@ func (g *gen) lbSiteServer(w *writer, site schema.Site, apps map[*schema.App]*ge
 	if g.tlsOnLB() {
 		cert := g.certFor(site)
 		if cert == nil {
-			return fmt.Errorf("no certificate of the stack names every one of %s", strings.Join(site.Domains, ", "))
+			// Certificates are one per app's first host name
+			// (schema.Stack.CertificateViews): two apps whose
+			// domains start alike but differ later leave names out.
+			a := site.Routes[0].App
+			return artifact.Errorf(s.Written(a.Field+".domains", a.Field), "no certificate of the stack names all of %s, which app %q answers: give apps that share a first host name the same domains",
+				strings.Join(site.Domains, ", "), a.Name)
 		}
 		cert.lbTLS(w)
 	}
