@@ -2,13 +2,10 @@ package nginx
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/testtool"
@@ -86,28 +83,6 @@ func TestAppsNginxAccepts(t *testing.T) {
 	}
 }
 
-// routeProbe is a request and the app that must answer it ("" for
-// none: a 503 from the balancer).
-type routeProbe struct {
-	host, path, app string
-}
-
-var routeProbes = []routeProbe{
-	{"shop.example.com", "/", "web"},
-	{"shop.example.com", "/cart/checkout", "web"},
-	{"shop.example.com", "/api/", "api"},
-	{"shop.example.com", "/api/orders/7", "api"},
-	// /api/ is api's, /api itself is not (nginx alone would redirect
-	// it to /api/), nor is /apiary.
-	{"shop.example.com", "/api", "web"},
-	{"shop.example.com", "/apiary", "web"},
-	{"SHOP.example.com:8080", "/api/x", "api"},
-	{"legacy.example.com", "/", "legacy"},
-	{"legacy.example.com", "/api/x", "legacy"},
-	{"unknown.example.org", "/", ""},
-	{"unknown.example.org", "/api/x", ""},
-}
-
 // TestLiveAppsRouting runs the rendered nginx balancer of three apps in
 // front of stand-in app hosts on loopback (each answers with its app and
 // host) and sends requests with different Host headers and paths: each
@@ -123,51 +98,16 @@ func TestLiveAppsRouting(t *testing.T) {
 		t.Skip("starts nginx")
 	}
 	net24 := loopbackNet()
-	lb, a1, a2 := net24+"2", net24+"3", net24+"4"
-	webPort, apiPort, legacyPort := freePort(t, a1), freePort(t, a1), freePort(t, a2)
-	for _, stub := range []struct{ app, host, addr, port string }{
-		{"web", "app1", a1, webPort}, {"web", "app2", a2, webPort},
-		{"api", "app1", a1, apiPort}, {"legacy", "app2", a2, legacyPort},
-	} {
-		l, err := net.Listen("tcp", stub.addr+":"+stub.port)
-		if err != nil {
-			t.Skipf("port %s busy on %s: %v", stub.port, stub.addr, err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			if strings.HasSuffix(r.URL.Path, "/slow") {
-				time.Sleep(2 * time.Second)
-			}
-			fmt.Fprintf(w, "%s@%s %s", stub.app, stub.host, r.URL.Path)
-		})}
-		go func() { _ = srv.Serve(l) }()
-		t.Cleanup(func() { _ = srv.Close() })
-	}
-	s := loadSource(t, "routes", fmt.Sprintf(`
-name: "routes"
-domain: "shop.example.com"
-tls: mode: "none"
-hosts: {
-	lb1:  {address: %q, roles: ["lb"], cores: 1, memory_mb: 1024}
-	app1: {address: %q, roles: ["app"], cores: 1, memory_mb: 1024}
-	app2: {address: %q, roles: ["app"], cores: 1, memory_mb: 1024}
-}
-balancer: kind: "nginx"
-apps: {
-	web: {runtime: "python", module: "web:app", working_dir: "/srv/web", hosts: ["app1", "app2"], http_port: %s}
-	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", hosts: ["app1"], paths: ["/api/"], http_port: %s,
-		client_max_body_size: "1k", balancer_timeouts: read: 1}
-	legacy: {runtime: "perl", psgi: "/srv/legacy/app.psgi", working_dir: "/srv/legacy", hosts: ["app2"],
-		domains: ["legacy.example.com"], http_port: %s}
-}
-`, lb, a1, a2, webPort, apiPort, legacyPort))
+	lb := net24 + "2"
+	fx := testtool.StartRouteFixture(t, net24+"3", net24+"4")
+	s := loadSource(t, "routes", fx.Stack("nginx", lb, map[string]string{"api": `client_max_body_size: "1k", balancer_timeouts: read: 1`}))
 	// The expectations are the routing rules' too.
-	for _, p := range routeProbes {
+	for _, p := range testtool.RouteProbes {
 		got := ""
-		if a := s.RouteOf(p.host, p.path); a != nil {
+		if a := s.RouteOf(p.Host, p.Path); a != nil {
 			got = a.Name
 		}
-		mustf(t, got == p.app, "routing rules send %s%s to %q, want %q", p.host, p.path, got, p.app)
+		mustf(t, got == p.App, "routing rules send %s%s to %q, want %q", p.Host, p.Path, got, p.App)
 	}
 	root := t.TempDir()
 	openTempDirs(t, root)
@@ -187,26 +127,7 @@ apps: {
 		stop := runNginx(t, nginx, root, root+"/"+ConfPath, lb+":"+lbPort)
 		defer stop()
 		c := client(lb+":"+lbPort, "", nil)
-		var bad []string
-		for _, p := range routeProbes {
-			body, resp := do(t, c, "GET", "http://x"+p.path, http.Header{"Host": {p.host}})
-			app, _, _ := strings.Cut(body, "@")
-			switch {
-			case p.app == "" && resp.StatusCode != 503:
-				bad = append(bad, fmt.Sprintf("%s%s: %d %q, want 503 from the balancer", p.host, p.path, resp.StatusCode, body))
-			case p.app != "" && (resp.StatusCode != 200 || app != p.app || !strings.HasSuffix(body, " "+p.path)):
-				bad = append(bad, fmt.Sprintf("%s%s: %d %q, want app %s", p.host, p.path, resp.StatusCode, body, p.app))
-			}
-		}
-		// web is spread over both its hosts.
-		hosts := map[string]bool{}
-		for range 4 {
-			body, _ := do(t, c, "GET", "http://x/", http.Header{"Host": {"shop.example.com"}})
-			hosts[body] = true
-		}
-		if len(hosts) != 2 {
-			bad = append(bad, fmt.Sprintf("web's requests reached %v, want both its hosts", hosts))
-		}
+		bad := testtool.CheckRoutes(t, c)
 		// Each app's body size and read timeout hold on its own paths.
 		post := func(path string) int {
 			req, _ := http.NewRequest("POST", "http://x"+path, strings.NewReader(strings.Repeat("x", 4096)))
