@@ -26,8 +26,9 @@ func renderApps(t testing.TB, s *schema.Stack, opt artifact.Options) map[string]
 // appsTLS is a stack of three apps behind two nginx balancers that
 // terminate TLS with a certbot certificate per set of host names: web
 // answers every path of the stack's names but /api/ (api's), legacy a
-// name of its own; rates are limited, with a rate of their own under
-// /login/.
+// name of its own and runs on edge too, a balancer; rates are limited,
+// with rates of their own under /login/ and under api's /api/ (one
+// location with the routing's).
 const appsTLS = `
 name: "apps-tls"
 domain: "shop.example.com"
@@ -35,17 +36,17 @@ aliases: ["www.shop.example.com"]
 tls: {mode: "certbot", email: "ops@example.com"}
 hosts: {
 	lb1:  {address: "192.0.2.5", roles: ["lb"], cores: 1, memory_mb: 1024}
-	lb2:  {address: "192.0.2.6", roles: ["lb"], cores: 1, memory_mb: 1024}
+	edge: {address: "192.0.2.6", roles: ["lb", "app"], cores: 1, memory_mb: 1024}
 	app1: {address: "192.0.2.11", roles: ["app"], cores: 2, memory_mb: 2048}
 	app2: {address: "192.0.2.12", roles: ["app"], cores: 2, memory_mb: 2048}
 }
 balancer: kind: "nginx"
-rate_limit: {rate: "10r/s", burst: 20, locations: [{path: "/login/", rate: "1r/s", burst: 5}]}
+rate_limit: {rate: "10r/s", burst: 20, locations: [{path: "/login/", rate: "1r/s", burst: 5}, {path: "/api/", rate: "5r/s", burst: 10}]}
 apps: {
 	web: {runtime: "python", module: "web:app", working_dir: "/srv/web", hosts: ["app1", "app2"]}
 	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", hosts: ["app1"], paths: ["/api/"], http_port: 8081,
 		timeout: 20, balancer_timeouts: {read: 25, send: 25}, client_max_body_size: "1m"}
-	legacy: {runtime: "perl", psgi: "/srv/legacy/app.psgi", working_dir: "/srv/legacy", hosts: ["app2"],
+	legacy: {runtime: "perl", psgi: "/srv/legacy/app.psgi", working_dir: "/srv/legacy", hosts: ["app2", "edge"],
 		domains: ["legacy.example.com"], http_port: 8082}
 }
 `
@@ -58,14 +59,17 @@ apps: {
 func TestAppsNginxAccepts(t *testing.T) {
 	nginx := testtool.Require(t, "nginx", "nginx")
 	s := loadSource(t, "apps-tls", appsTLS)
-	for _, host := range []string{"lb1", "app1", "app2"} {
+	for _, host := range []string{"lb1", "edge", "app1", "app2"} {
 		t.Run(host, func(t *testing.T) {
 			root := t.TempDir()
 			hf := renderApps(t, s, optionsFor(root))[host]
-			if host == "lb1" {
+			if host == "edge" {
+				mustf(t, hf["etc/nginx/conf.d/legacy.conf"] != "", "edge runs legacy, and has no legacy.conf")
+			}
+			if host == "lb1" || host == "edge" {
 				site := hf[LBSitePath(s)]
 				for _, want := range []string{"location /api/ {", "location = /api {", "server_name legacy.example.com;",
-					"server_name shop.example.com www.shop.example.com;", "ssl_reject_handshake on;"} {
+					"server_name shop.example.com www.shop.example.com;", "ssl_reject_handshake on;", "limit_req zone=api_rate_1 burst=10 nodelay;"} {
 					mustf(t, strings.Contains(site, want), "lb site lacks %q:\n%s", want, site)
 				}
 			}
