@@ -157,8 +157,9 @@ type location struct {
 // "/" (the app answering every path, else none), a prefix per path
 // rule, and one per rate_limit.locations path where this balancer limits
 // rates. Each sends its requests to the app the routing rules give for
-// its prefix, which is the app for every path under it, as no longer
-// prefix is another location's. A prefix ending in "/" also gets an
+// its prefix, which is the app for every path nginx gives it: a longer
+// path rule under it is a location of its own, which nginx picks
+// (longest prefix) as the rules do. A prefix ending in "/" also gets an
 // exact location for itself without the slash: nginx would otherwise
 // redirect /api to /api/, where the routing rules (and HAProxy) send
 // /api to the app that answers it, not the one under /api/.
