@@ -108,6 +108,7 @@ func (s *Stack) ForApp(a *App) *Stack {
 	v.Apps = []*App{&v.App}
 	v.AppsByName = nil
 	v.index = nil
+	v.whole = s
 	v.Hosts = make(map[string]*Host, len(s.Hosts))
 	for n, h := range s.Hosts {
 		if h.Has("app") && len(a.Hosts) > 0 && !slices.Contains(a.Hosts, n) {
@@ -173,6 +174,16 @@ func (s *Stack) ForApp(a *App) *Stack {
 	return &v
 }
 
+// Whole returns the stack s is one app's view of (ForApp), or s itself:
+// what a generator rendering one app at a time reads for the files that
+// serve every app, such as the nginx balancer's site.
+func (s *Stack) Whole() *Stack {
+	if s.whole != nil {
+		return s.whole
+	}
+	return s
+}
+
 // AppPath maps a field path of an app's view (ForApp) back to the stack:
 // "app.timeout" becomes "apps.web.timeout"; other paths stay. The view's
 // domain and aliases are the app's domains.
@@ -204,4 +215,13 @@ func (s *Stack) CertificateViews() []*Stack {
 		}
 	}
 	return vs
+}
+
+// HostNamesOf returns the names of hs, in their order.
+func HostNamesOf(hs []*Host) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Name
+	}
+	return out
 }

@@ -53,6 +53,8 @@ type Stack struct {
 	// SourceDigest is the sha256 of the stack file's bytes.
 	SourceDigest string `json:"-"`
 	index        *hostIndex
+	// whole is the stack this is one app's view of (ForApp), or nil.
+	whole *Stack
 	// Positions maps field paths ("balancer.kind", "hosts.app1") to
 	// where the author wrote them in Source (or in a file it imports).
 	Positions map[string]Position `json:"-"`

@@ -237,7 +237,7 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 	var hops []hop
 	lbs := s.HostsWithRole("lb")
 	apps := s.HostsWithRole("app")
-	lbNames := hostNames(lbs)
+	lbNames := schema.HostNamesOf(lbs)
 
 	// 1. Name resolution and the entry address.
 	entry := hop{ID: "hop-dns", Title: "Client → entry address"}
@@ -410,14 +410,6 @@ func budget(sc *stackCtx) []template.HTML {
 		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is shorter, so the app server gives up on a stuck worker first and the client gets a 502 from nginx rather than a 504 from a proxy (the app-timeout rule).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
 	} else {
 		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is not below it: the proxy answers 504 while the request still runs (see the app-timeout finding).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
-	}
-	return out
-}
-
-func hostNames(hs []*schema.Host) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.Name
 	}
 	return out
 }

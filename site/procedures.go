@@ -488,7 +488,7 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 		}
 		return
 	}
-	names := hostNames(lbs)
+	names := schema.HostNamesOf(lbs)
 	check := func(h *schema.Host) string {
 		if !s.TLS.Enabled() {
 			return fmt.Sprintf("%s -o /dev/null -w '%%{http_code}\\n' -H 'Host: %s' http://%s%s", curlHost(s), s.Domain, h.Address, s.Balancer.Health.Path)
@@ -555,7 +555,7 @@ func failoverKeepalived(d *doc, sc *stackCtx, from string) {
 	}
 	daemon := s.Balancer.Kind
 	d.p(hf("keepalived runs on %s (VRRP router id %d, unicast over %s, priorities %s; see %s). The first election, and the choice among backups, go to the highest priority; a balancer that holds the address keeps it. A backup takes over about 1.5 s after the master's last advertisement (one every %s s), and at once when the master's %s stops: keepalived checks it every second and gives the address up after two failed checks. A balancer that comes back does not take the address back (nopreempt).",
-		strings.Join(hostNames(lbs), ", "), v.RouterID, v.Interface, strings.Join(prios, ", "), code("/"+keepalived.ConfigPath), keepalived.AdvertInterval, daemon))
+		strings.Join(schema.HostNamesOf(lbs), ", "), v.RouterID, v.Interface, strings.Join(prios, ", "), code("/"+keepalived.ConfigPath), keepalived.AdvertInterval, daemon))
 	iface := v.Interface
 	aws := s.Balancer.Failover == "reserved-ip" && s.Provider == "aws"
 	if aws {

@@ -1,9 +1,7 @@
 package haproxy
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/schema"
@@ -25,37 +23,13 @@ func Backend(s *schema.Stack, a *schema.App) string {
 // certViews are the stack as each certificate sees it.
 func certViews(s *schema.Stack) []*schema.Stack { return s.CertificateViews() }
 
-// route is one use_backend rule: requests for the app's host names and
-// (unless path is empty) under path.
-type route struct {
-	app  *schema.App
-	path string
-}
-
-// routes lists the rules in the order HAProxy must try them: the longest
-// path prefix first, an app's every-path rule after every path rule.
-func routes(s *schema.Stack) []route {
-	var rs []route
-	for _, a := range s.Apps {
-		if len(a.Paths) == 0 {
-			rs = append(rs, route{a, ""})
-		}
-		for _, p := range a.Paths {
-			rs = append(rs, route{a, p})
-		}
-	}
-	slices.SortStableFunc(rs, func(x, y route) int {
-		return cmp.Or(cmp.Compare(len(y.path), len(x.path)), strings.Compare(x.path, y.path), strings.Compare(x.app.Name, y.app.Name))
-	})
-	return rs
-}
-
 // hostACL is the ACL that matches the host names app a answers.
 func hostACL(a *schema.App) string { return "host_" + a.Name }
 
 // routing writes the ACLs and use_backend rules that send each request
 // to its app's backend, by host name (the Host header, port dropped)
-// and path prefix.
+// and path prefix: the stack's routing rules (schema.Stack.Routes), in
+// their order, which the nginx balancer's locations follow too.
 func routing(w *writer, s *schema.Stack) {
 	w.note("Routing: each app answers its host names (apps.<name>.domains, else the stack's",
 		"domain and aliases) and path prefixes (apps.<name>.paths, else every path); the",
@@ -63,12 +37,12 @@ func routing(w *writer, s *schema.Stack) {
 	for _, a := range s.Apps {
 		w.kw(append([]string{"acl", hostACL(a), "req.hdr(host),field(1,:)", "-i"}, s.AppDomains(a)...)...)
 	}
-	for _, r := range routes(s) {
-		if r.path == "" {
-			w.kw("use_backend", Backend(s, r.app), "if", hostACL(r.app))
+	for _, r := range s.Routes() {
+		if r.Path == "" {
+			w.kw("use_backend", Backend(s, r.App), "if", hostACL(r.App))
 			continue
 		}
-		w.kw("use_backend", Backend(s, r.app), "if", hostACL(r.app), "{", "path_beg", w.v(r.path), "}")
+		w.kw("use_backend", Backend(s, r.App), "if", hostACL(r.App), "{", "path_beg", w.v(r.Path), "}")
 	}
 }
 
@@ -79,7 +53,7 @@ func backendApps(w *writer, s *schema.Stack) {
 		v := s.ForApp(a)
 		hosts := s.AppHosts(a)
 		w.section("backend", Backend(s, a))
-		w.note(fmt.Sprintf("The %s app (%s) on %s, through each host's nginx on port %d.", a.Name, a.Server, hostNames(hosts), a.HTTPPort))
+		w.note(fmt.Sprintf("The %s app (%s) on %s, through each host's nginx on port %d.", a.Name, a.Server, strings.Join(schema.HostNamesOf(hosts), ", "), a.HTTPPort))
 		if t := v.Balancer.Timeouts; t != s.Balancer.Timeouts {
 			w.note(fmt.Sprintf("This app's own timeouts (apps.%s.balancer_timeouts): connect, and the longer", a.Name),
 				"of read and send for the server.")
@@ -98,12 +72,4 @@ func backendApps(w *writer, s *schema.Stack) {
 			w.kw(append([]string{"server", w.v(h.Name), w.v(h.Address + ":" + port), "check"}, drainArgs(h)...)...)
 		}
 	}
-}
-
-func hostNames(hs []*schema.Host) string {
-	var ns []string
-	for _, h := range hs {
-		ns = append(ns, h.Name)
-	}
-	return strings.Join(ns, ", ")
 }

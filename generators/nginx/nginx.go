@@ -43,8 +43,14 @@ const (
 // AppSitePath is the app hosts' site.
 func AppSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + ".conf" }
 
-// LBSitePath is the nginx balancer's site on the lb hosts.
-func LBSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + "-lb.conf" }
+// LBSitePath is the nginx balancer's site on the lb hosts: named after
+// the app, or after the stack when it routes to several.
+func LBSitePath(s *schema.Stack) string {
+	if s.MultiApp() {
+		return "etc/nginx/conf.d/" + s.Name + "-lb.conf"
+	}
+	return "etc/nginx/conf.d/" + s.App.Name + "-lb.conf"
+}
 
 // validate checks the configuration this generator wrote: under a
 // sandbox root (push --root, tests) that is the tree's nginx.conf, not
@@ -183,7 +189,15 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 			return nil, artifact.Errorf("hosts."+h.Name+".roles", `"app" and "lb" on one host need app.http_port (%d) to differ from the balancer's ports %v`,
 				g.s.App.HTTPPort, g.lbPorts())
 		}
-		parts[LBSitePath(g.s)] = func() (string, error) { return g.lbSite(h) }
+		switch whole := g.s.Whole(); {
+		case !whole.MultiApp():
+			parts[LBSitePath(g.s)] = func() (string, error) { return g.lbSite(h) }
+		case g.s.App.Name == whole.Apps[0].Name:
+			// One site routes to every app: the first app's view
+			// renders it from the whole stack.
+			wg := g.viewOf(whole)
+			parts[LBSitePath(whole)] = func() (string, error) { return wg.lbSiteApps(h) }
+		}
 		tls = tls || g.tlsOnLB()
 	}
 	if tls {
@@ -286,12 +300,12 @@ func (g *gen) mainConf() (string, error) {
 }
 
 // namesBucketSize is server_names_hash_bucket_size for the stack's
-// names: nginx needs two pointers plus the name and two bytes, aligned,
+// names (every app's, so each app's view renders the same nginx.conf): nginx needs two pointers plus the name and two bytes, aligned,
 // per bucket (ngx_hash_init), and refuses to start when a name does not
 // fit. The default, 64 on x86-64, holds names up to 46 characters.
 func (g *gen) namesBucketSize() int {
 	longest := 0
-	for _, n := range g.serverNames() {
+	for _, n := range g.s.Whole().AllDomains() {
 		longest = max(longest, len(n))
 	}
 	need := 8 + (longest+2+7)/8*8 + 8
@@ -534,7 +548,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 		g.hsts(w)
 	}
 	w.d("client_max_body_size", s.App.ClientMaxBodySize)
-	g.errorPages(w)
+	g.errorPages(w, "")
 	w.blank()
 	g.proxyHeaders(w, xff, proto)
 	w.blank()
@@ -553,7 +567,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 		}
 		w.close()
 	}
-	g.errorLocations(w, g.s.Balancer.Kind == "cloud")
+	g.errorLocations(w, g.s.Balancer.Kind == "cloud", "")
 	w.close()
 }
 
@@ -561,8 +575,39 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 func (g *gen) lbSite(h *schema.Host) (string, error) {
 	s := g.s
 	w := g.newWriter()
-	w.comment(fmt.Sprintf("Load balancer for the %s app: spreads requests over the app hosts' nginx.", s.App.Name),
-		"nginx (open source) has no active health checks; it judges each host by its answers.",
+	w.comment(fmt.Sprintf("Load balancer for the %s app: spreads requests over the app hosts' nginx.", s.App.Name))
+	g.lbPoolNote(w)
+	g.lbPool(w)
+	if g.rateLimitOnLB() {
+		g.rateLimitZones(w)
+	}
+
+	if g.tlsOnLB() {
+		relay := g.acmeRelay(w, h, g.lbHosts, 80, s.App.Name+"_lb_acme_relay")
+		g.lbRedirectServer(w, g.names(w), relay)
+	}
+	w.blank()
+	w.open("server")
+	g.lbListen(w)
+	w.d("server_name", g.names(w))
+	g.lbTLS(w)
+	w.d("client_max_body_size", s.App.ClientMaxBodySize)
+	g.errorPages(w, "")
+	w.blank()
+	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
+	g.nextUpstreamNote(w)
+	g.nextUpstream(w)
+	w.blank()
+	g.proxyLocations(w, g.lbUpstream(), g.rateLimitOnLB())
+	g.errorLocations(w, false, "")
+	w.close()
+	return w.result()
+}
+
+// lbPoolNote says how the nginx balancer judges the app hosts.
+func (g *gen) lbPoolNote(w *writer) {
+	s := g.s
+	w.comment("nginx (open source) has no active health checks; it judges each host by its answers.",
 		fmt.Sprintf("max_fails=%d: that many failed attempts (an error, a timeout, or a 502/503/504 listed in",
 			s.Balancer.MaxFails),
 		"proxy_next_upstream below) within fail_timeout leave the host out for fail_timeout.",
@@ -570,6 +615,11 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 		"after it, nginx gives the host one live request, and a success puts it back at once,",
 		"so a recovered host returns within fail_timeout. A failed probe costs an idempotent",
 		"request nothing: it is passed on to the next host.")
+}
+
+// lbPool writes the upstream of the app's hosts on the nginx balancer.
+func (g *gen) lbPool(w *writer) {
+	s := g.s
 	w.open("upstream", g.lbUpstream())
 	switch s.Balancer.Algorithm {
 	case "leastconn":
@@ -589,41 +639,47 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 	}
 	g.keepalive(w)
 	w.close()
-	if g.rateLimitOnLB() {
-		g.rateLimitZones(w)
-	}
+}
 
-	if g.tlsOnLB() {
-		relay := g.acmeRelay(w, h, g.lbHosts, 80, s.App.Name+"_lb_acme_relay")
-		w.blank()
-		w.open("server")
-		w.d("listen", "80")
-		w.d("server_name", g.names(w))
-		w.blank()
-		if s.TLS.Mode == "certbot" {
-			g.acmeLocation(w, relay)
-		}
-		g.redirectLocation(w)
-		w.close()
-	}
+// lbRedirectServer writes the balancer's port-80 server when it
+// terminates TLS: ACME challenges, and a redirect for everything else.
+func (g *gen) lbRedirectServer(w *writer, names, relay string) {
 	w.blank()
 	w.open("server")
-	if g.tlsOnLB() {
-		g.listenHTTP2(w, "443")
-	} else {
-		w.d("listen", "80")
-	}
-	w.d("server_name", g.names(w))
-	if g.tlsOnLB() {
-		w.d("include", w.path("/"+TLSSnippetPath))
-		g.siteCert(w)
-		w.comment("The app hosts add the other security headers; HSTS belongs to the HTTPS edge.")
-		g.hsts(w)
-	}
-	w.d("client_max_body_size", s.App.ClientMaxBodySize)
-	g.errorPages(w)
+	w.d("listen", "80")
+	w.d("server_name", names)
 	w.blank()
-	g.proxyHeaders(w, "$proxy_add_x_forwarded_for", "$scheme")
+	if g.s.TLS.Mode == "certbot" {
+		g.acmeLocation(w, relay)
+	}
+	g.redirectLocation(w)
+	w.close()
+}
+
+// lbListen writes the balancer's main server's listeners.
+func (g *gen) lbListen(w *writer, params ...string) {
+	if g.tlsOnLB() {
+		g.listenHTTP2(w, "443", params...)
+		return
+	}
+	w.d(append([]string{"listen", "80"}, params...)...)
+}
+
+// lbTLS writes the balancer's main server's TLS settings, for the host
+// names of g's stack (or app view).
+func (g *gen) lbTLS(w *writer) {
+	if !g.tlsOnLB() {
+		return
+	}
+	w.d("include", w.path("/"+TLSSnippetPath))
+	g.siteCert(w)
+	w.comment("The app hosts add the other security headers; HSTS belongs to the HTTPS edge.")
+	g.hsts(w)
+}
+
+// nextUpstreamNote says when the balancer passes a request on to
+// another app host, and writes the errors that do.
+func (g *gen) nextUpstreamNote(w *writer) {
 	w.comment("Retry another app host when one cannot answer: a connection error or timeout, or a",
 		"502/503/504 from its nginx (a dead or overloaded app). non_idempotent is deliberately not",
 		"listed: a POST, PATCH or LOCK that reached a host is never passed on, so none is sent",
@@ -631,13 +687,13 @@ func (g *gen) lbSite(h *schema.Host) (string, error) {
 		"Each app host is tried at most once per request, and retries stop once the read timeout",
 		"has passed in all, so a slow request is not multiplied.")
 	w.d("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504")
+}
+
+// nextUpstream bounds the retries of the app's requests: each of its
+// hosts once, within its read timeout.
+func (g *gen) nextUpstream(w *writer) {
 	w.d("proxy_next_upstream_tries", strconv.Itoa(len(g.appHosts)))
-	w.d("proxy_next_upstream_timeout", artifact.Seconds(s.Balancer.Timeouts.Read))
-	w.blank()
-	g.proxyLocations(w, g.lbUpstream(), g.rateLimitOnLB())
-	g.errorLocations(w, false)
-	w.close()
-	return w.result()
+	w.d("proxy_next_upstream_timeout", artifact.Seconds(g.s.Balancer.Timeouts.Read))
 }
 
 // rateLimitOnLB reports whether the nginx balancer limits request rates:
@@ -661,10 +717,20 @@ func (g *gen) rateZone(i int) string {
 // rateLimitZones declares the limit_req zones; a site file is included
 // in the http block, where they belong.
 func (g *gen) rateLimitZones(w *writer) {
+	g.rateLimitNote(w)
+	g.rateZoneDecls(w)
+}
+
+func (g *gen) rateLimitNote(w *writer) {
 	rl := g.s.RateLimit
 	w.blank()
 	w.comment("Request rate limits per client address (rate_limit): each zone keeps one",
 		"state per address ("+rl.ZoneSize+" holds about "+zoneClients(rl.ZoneSize)+").")
+}
+
+// rateZoneDecls declares the zones of g's app.
+func (g *gen) rateZoneDecls(w *writer) {
+	rl := g.s.RateLimit
 	w.d("limit_req_zone", "$binary_remote_addr", "zone="+g.rateZone(-1)+":"+rl.ZoneSize, "rate="+rl.Rate)
 	for i, l := range rl.Locations {
 		w.d("limit_req_zone", "$binary_remote_addr", "zone="+g.rateZone(i)+":"+rl.ZoneSize, "rate="+l.Rate)
@@ -718,7 +784,13 @@ func (g *gen) proxyLocations(w *writer, upstream string, limit bool) {
 // proxyHeaders writes the proxy settings at server level, where every
 // proxying location inherits them (none sets its own).
 func (g *gen) proxyHeaders(w *writer, xff, proto string) {
-	t := g.s.Balancer.Timeouts
+	g.proxySetHeaders(w, xff, proto)
+	g.proxyTimeouts(w)
+}
+
+// proxySetHeaders writes the HTTP version and headers of proxied
+// requests.
+func (g *gen) proxySetHeaders(w *writer, xff, proto string) {
 	w.comment("HTTP/1.1 with the Connection header cleared, so upstream connections are kept alive.")
 	w.d("proxy_http_version", "1.1")
 	w.d("proxy_set_header", "Connection", `""`)
@@ -727,6 +799,11 @@ func (g *gen) proxyHeaders(w *writer, xff, proto string) {
 	w.d("proxy_set_header", "X-Forwarded-For", xff)
 	w.d("proxy_set_header", "X-Forwarded-Proto", proto)
 	w.d("proxy_set_header", "X-Forwarded-Host", "$host")
+}
+
+// proxyTimeouts writes the proxy timeouts of g's stack (or app view).
+func (g *gen) proxyTimeouts(w *writer) {
+	t := g.s.Balancer.Timeouts
 	w.d("proxy_connect_timeout", artifact.Seconds(t.Connect))
 	w.d("proxy_read_timeout", artifact.Seconds(t.Read))
 	w.d("proxy_send_timeout", artifact.Seconds(t.Send))
@@ -813,18 +890,21 @@ var errorStatuses = []string{"500", "502", "503", "504"}
 // status survives: with one shared URI, a missing page file turns a 502
 // into a 404 (Debian's nginx ships no 50x.html), hiding the outage from
 // clients and monitoring alike.
-func (g *gen) errorPages(w *writer) {
+//
+// label tells apart the locations of several apps in one server ("" for
+// one app, "web_" for app web's).
+func (g *gen) errorPages(w *writer, label string) {
 	for _, code := range errorStatuses {
-		w.d("error_page", code, "@error_"+code)
+		w.d("error_page", code, "@error_"+label+code)
 	}
 }
 
 // errorLocations serve the page hacompile renders for the status, or
 // nginx's built-in one should the file be missing, with the original
 // status either way.
-func (g *gen) errorLocations(w *writer, closeConn bool) {
+func (g *gen) errorLocations(w *writer, closeConn bool, label string) {
 	for i, code := range errorStatuses {
-		w.open("location", "@error_"+code)
+		w.open("location", "@error_"+label+code)
 		w.d("root", w.path(g.s.App.ErrorPages))
 		w.d("try_files", "/"+code+".html", "="+code)
 		if closeConn {

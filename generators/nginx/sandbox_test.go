@@ -163,10 +163,14 @@ func writeSandbox(t testing.TB, s *schema.Stack, root string, files map[string]s
 	if err := os.WriteFile(filepath.Join(root, "etc/nginx/mime.types"), mime, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var pool *x509.CertPool
 	if _, ok := files[TLSSnippetPath]; ok {
-		return writeCerts(t, root+s.TLS.Certificate, root+s.TLS.Key, append([]string{s.Domain}, s.Aliases...), mode)
+		// A certificate per set of host names, with several apps.
+		for _, v := range s.CertificateViews() {
+			pool = writeCerts(t, root+v.TLS.Certificate, root+v.TLS.Key, append([]string{v.Domain}, v.Aliases...), mode)
+		}
 	}
-	return nil
+	return pool
 }
 
 // writeCerts creates a throwaway certificate and key.

@@ -52,9 +52,6 @@ func appsRule(s *schema.Stack) []finding {
 		if len(s.AppHosts(a)) == 0 && s.RoleCount("app") > 0 {
 			fs = append(fs, finding{a.Field, fmt.Sprintf("app %q runs on no host with role \"app\"", a.Name)})
 		}
-		if s.Balancer.Kind == "nginx" && len(a.Paths) > 0 {
-			fs = append(fs, finding{a.Field + ".paths", fmt.Sprintf(`app %q: the nginx balancer routes apps by host name (a server block each); paths need balancer.kind "haproxy"`, a.Name)})
-		}
 	}
 	var cs []clash
 	for _, h := range s.HostsWithRole("app") {
