@@ -283,16 +283,30 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 		}
 		bal.Text = append(bal.Text, template.HTML(template.HTMLEscapeString("Routes by host name and path, a backend per app: "+strings.Join(routes, "; ")+".")))
 		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
-			"Spreads each app's requests with %s over its hosts. Health check, per app with its own host name: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
-			template.HTMLEscapeString(alg), code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+			"Spreads each app's requests with %s over its hosts.", template.HTMLEscapeString(alg))))
 	} else {
 		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
-			"Spreads requests with %s over %s on port %d. Health check: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
-			template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+			"Spreads requests with %s over %s on port %d.",
+			template.HTMLEscapeString(alg), plural(len(apps), "app host", "app hosts"), s.App.HTTPPort)))
+	}
+	perApp := ""
+	if s.MultiApp() {
+		perApp = ", per app with its own host name"
 	}
 	switch s.Balancer.Kind {
 	case "nginx":
-		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf("Passive health too: a host failing %d times within %d s is skipped for %d s.", s.Balancer.MaxFails, s.Balancer.FailTimeout, s.Balancer.FailTimeout)))
+		// nginx has no active checks: it judges a host by the answers
+		// to live requests (max_fails within fail_timeout).
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
+			"No active health check: nginx judges each host by its answers to live requests. A host failing %d times within %d s is skipped for %d s, then tried again with one request.",
+			s.Balancer.MaxFails, s.Balancer.FailTimeout, s.Balancer.FailTimeout)))
+	default:
+		bal.Text = append(bal.Text, template.HTML(fmt.Sprintf(
+			"Health check%s: GET %s every %d s, timeout %s; %d failures take a host out (about %d s), %d successes bring it back.",
+			perApp, code(h.Path), h.Interval, h.Timeout, h.Fall, h.Fall*h.Interval, h.Rise)))
+	}
+	switch s.Balancer.Kind {
+	case "nginx":
 		if len(lbs) > 0 {
 			bal.Settings = settingsOf(sc, from, sc.find(lbs[0].Name, lbConfRE), nginxTimeoutRE)
 		}

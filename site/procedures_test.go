@@ -195,3 +195,35 @@ app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/sh
 		}
 	}
 }
+
+// TestBalancerHealthText: the request path says how the balancer judges
+// app hosts. nginx has no active check (its health settings other than
+// the path are refused for it), so its page must not describe one; an
+// HAProxy balancer's page gives its checks.
+func TestBalancerHealthText(t *testing.T) {
+	for _, c := range []struct{ kind, extra, want, not string }{
+		{"nginx", "", "No active health check: nginx judges each host by its answers to live requests. A host failing 3 times within 2 s is skipped for 2 s", "Health check: GET"},
+		{"haproxy", `monitoring: address: "10.0.0.2"`, "Health check: GET /healthz every 1 s, timeout 1 s; 2 failures take a host out", "No active health check"},
+	} {
+		res, opt := compileStack(t, `
+name:   "t"
+domain: "example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "`+c.kind+`"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop"}
+`+c.extra)
+		files, err := site.Render(res, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := section(t, files["stacks/t/index.html"], "hop-balancer", "hop-app-nginx")
+		if !strings.Contains(text, c.want) || strings.Contains(text, c.not) {
+			t.Errorf("%s balancer: the request path says\n%s\nwant %q and not %q", c.kind, text, c.want, c.not)
+		}
+	}
+}
