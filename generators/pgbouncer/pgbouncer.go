@@ -27,6 +27,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/systemd"
+	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -87,13 +88,15 @@ func Hosts(s *schema.Stack) []*schema.Host {
 // opens to the primary: its pool and the reserve.
 func MaxDBConnections(p *schema.Pooler) int { return p.DefaultPoolSize + p.ReservePoolSize }
 
+// AllApps implements artifact.AllApps: a host runs one PgBouncer for
+// every app on it, a pool per app.
+func (Gen) AllApps() bool { return true }
+
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
 	if !Active(s) {
 		return nil, nil
 	}
-	ini := []byte(renderIni(s, opt))
-	hba := []byte(renderHBA(s))
 	var u systemd.Unit
 	u.Raw(artifact.Header("#", s))
 	u.Comment("PgBouncer holds a descriptor per client and per server connection: the",
@@ -105,14 +108,15 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 
 	var files []artifact.File
 	for _, h := range Hosts(s) {
+		pools := rules.PoolerPools(s, h)
 		files = append(files,
 			artifact.File{
-				Host: h.Name, Path: IniPath, Content: ini, Mode: 0o640, Owner: "postgres:postgres",
+				Host: h.Name, Path: IniPath, Content: []byte(renderIni(s, h, pools, opt)), Mode: 0o640, Owner: "postgres:postgres",
 				// listen and TLS settings are read at start only.
 				Reload: artifact.Restart(Unit),
 			},
 			artifact.File{
-				Host: h.Name, Path: HBAPath, Content: hba, Mode: 0o640, Owner: "postgres:postgres",
+				Host: h.Name, Path: HBAPath, Content: []byte(renderHBA(s, pools)), Mode: 0o640, Owner: "postgres:postgres",
 				Reload: artifact.ReloadUnit(Unit),
 			},
 			artifact.File{
@@ -124,29 +128,75 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	return files, nil
 }
 
+// PasswordFile is the database password file on host h that PgBouncer's
+// auth file is written from: the stack's, or with several apps the
+// first app's on h (every app logs in as the one database.user, so each
+// app's file holds the same password).
+func PasswordFile(s *schema.Stack, h *schema.Host) string {
+	if pools := rules.PoolerPools(s, h); s.MultiApp() && len(pools) > 0 {
+		return s.ForApp(pools[0].App).Database.PasswordFile
+	}
+	return s.Database.PasswordFile
+}
+
 // ProvisionCommand is the operator's command that writes PgBouncer's
 // auth file on a host from the app's password file there (PgBouncer
 // doubles a " inside a quoted field).
 func ProvisionCommand(s *schema.Stack) string {
-	db := s.Database
-	return fmt.Sprintf(`printf '"%%s" "%%s"\n' %s "$(sed 's/"/""/g' %s)" | install -m 0640 -o postgres -g postgres /dev/stdin %s && systemctl reload pgbouncer`,
-		db.User, db.PasswordFile, UserlistPath)
+	return provisionCommand(s.Database.User, s.Database.PasswordFile)
 }
 
-func renderIni(s *schema.Stack, opt artifact.Options) string {
+func provisionCommand(user, passwordFile string) string {
+	return fmt.Sprintf(`printf '"%%s" "%%s"\n' %s "$(sed 's/"/""/g' %s)" | install -m 0640 -o postgres -g postgres /dev/stdin %s && systemctl reload pgbouncer`,
+		user, passwordFile, UserlistPath)
+}
+
+// appNames lists the pools' apps: "api and web".
+func appNames(pools []rules.Pool) string {
+	var ns []string
+	for _, p := range pools {
+		ns = append(ns, p.App.Name)
+	}
+	if len(ns) < 2 {
+		return strings.Join(ns, "")
+	}
+	return strings.Join(ns[:len(ns)-1], ", ") + " and " + ns[len(ns)-1]
+}
+
+func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact.Options) string {
 	db, p := s.Database, s.Database.Pooler
+	multi := s.MultiApp()
+	server := rules.PoolerServerConns(pools)
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
-	fmt.Fprintf(&b, "# PgBouncer on this host, between %s's processes and the primary %s:%d.\n", s.App.Name, db.Host, db.Port)
-	fmt.Fprintf(&b, "# The app connects to %s:%d (settings.env); every process of the host\n", Address, p.Port)
-	fmt.Fprintf(&b, "# shares at most %d server connections (default_pool_size %d + reserve_pool_size %d).\n",
-		MaxDBConnections(p), p.DefaultPoolSize, p.ReservePoolSize)
+	if multi {
+		fmt.Fprintf(&b, "# PgBouncer on this host, between the processes of %s and the primary %s:%d.\n", appNames(pools), db.Host, db.Port)
+		fmt.Fprintf(&b, "# Each app connects to %s:%d (its settings.env) with a database name of its\n", Address, p.Port)
+		fmt.Fprintf(&b, "# own, a pool of its own on %s; together they open at most %d server\n", db.Name, server)
+		fmt.Fprintf(&b, "# connections (each pool's pool_size + reserve_pool_size %d).\n", p.ReservePoolSize)
+	} else {
+		fmt.Fprintf(&b, "# PgBouncer on this host, between %s's processes and the primary %s:%d.\n", s.App.Name, db.Host, db.Port)
+		fmt.Fprintf(&b, "# The app connects to %s:%d (settings.env); every process of the host\n", Address, p.Port)
+		fmt.Fprintf(&b, "# shares at most %d server connections (default_pool_size %d + reserve_pool_size %d).\n",
+			MaxDBConnections(p), p.DefaultPoolSize, p.ReservePoolSize)
+	}
 	b.WriteString("#\n")
+	pw := PasswordFile(s, h)
 	fmt.Fprintf(&b, "# The password of %s is not here: PgBouncer reads it from %s,\n", db.User, UserlistPath)
-	b.WriteString("# logs in to the primary with it and checks the app's login against it.\n")
-	fmt.Fprintf(&b, "# Write it from the app's password file on this host (%s), then reload:\n", db.PasswordFile)
-	b.WriteString("#   " + ProvisionCommand(s) + "\n")
-	b.WriteString("# Until then PgBouncer runs and refuses the app's logins.\n")
+	if multi {
+		b.WriteString("# logs in to the primary with it and checks each app's login against it.\n")
+		fmt.Fprintf(&b, "# Every app logs in as %s: write it from one app's password file on this\n", db.User)
+		fmt.Fprintf(&b, "# host (%s), then reload:\n", pw)
+	} else {
+		b.WriteString("# logs in to the primary with it and checks the app's login against it.\n")
+		fmt.Fprintf(&b, "# Write it from the app's password file on this host (%s), then reload:\n", pw)
+	}
+	b.WriteString("#   " + provisionCommand(db.User, pw) + "\n")
+	if multi {
+		b.WriteString("# Until then PgBouncer runs and refuses the apps' logins.\n")
+	} else {
+		b.WriteString("# Until then PgBouncer runs and refuses the app's logins.\n")
+	}
 	b.WriteString("#\n")
 	b.WriteString("# Admin console (SHOW POOLS, RELOAD, PAUSE) over the Unix socket, from the\n")
 	fmt.Fprintf(&b, "# account PgBouncer runs as; the app's user may read the statistics (SHOW):\n")
@@ -154,7 +204,17 @@ func renderIni(s *schema.Stack, opt artifact.Options) string {
 	fmt.Fprintf(&b, "#   psql -h %s -p %d -U %s pgbouncer -c 'SHOW POOLS'\n", Address, p.Port, db.User)
 
 	b.WriteString("\n[databases]\n")
-	fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s\n", db.Name, db.Host, db.Port, db.Name)
+	if multi {
+		fmt.Fprintf(&b, "# A pool per app on %s: default_pool_size %d server connections, or fewer\n", db.Name, p.DefaultPoolSize)
+		b.WriteString("# when the app's processes on this host cannot use as many (processes ×\n")
+		fmt.Fprintf(&b, "# (pool_size %d + max_overflow %d)); max_db_connections adds the reserve.\n", db.PoolSize, db.MaxOverflow)
+		for _, pl := range pools {
+			fmt.Fprintf(&b, "# %s: %s × %d = %d client connections.\n", pl.Alias, pl.What, db.PoolSize+db.MaxOverflow, pl.Clients)
+			fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s pool_size=%d max_db_connections=%d\n", pl.Alias, db.Host, db.Port, db.Name, pl.Size, pl.Max)
+		}
+	} else {
+		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s\n", db.Name, db.Host, db.Port, db.Name)
+	}
 
 	b.WriteString("\n[pgbouncer]\n")
 	set := func(k string, v any) { fmt.Fprintf(&b, "%s = %v\n", k, v) }
@@ -163,7 +223,11 @@ func renderIni(s *schema.Stack, opt artifact.Options) string {
 	set("unix_socket_dir", opt.P(SocketDir))
 	b.WriteString("# Logs go to the journal (stderr under systemd).\n")
 	set("syslog", 0)
-	b.WriteString("\n# Clients: the app's user from loopback with SCRAM (pg_hba.conf), checked\n# against the auth file.\n")
+	if multi {
+		b.WriteString("\n# Clients: the apps' user from loopback with SCRAM (pg_hba.conf), checked\n# against the auth file.\n")
+	} else {
+		b.WriteString("\n# Clients: the app's user from loopback with SCRAM (pg_hba.conf), checked\n# against the auth file.\n")
+	}
 	set("auth_type", "hba")
 	set("auth_hba_file", opt.P("/"+HBAPath))
 	set("auth_file", opt.P(UserlistPath))
@@ -189,22 +253,31 @@ func renderIni(s *schema.Stack, opt artifact.Options) string {
 	set("default_pool_size", p.DefaultPoolSize)
 	set("reserve_pool_size", p.ReservePoolSize)
 	set("reserve_pool_timeout", 5)
-	fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
-	set("max_db_connections", MaxDBConnections(p))
+	if multi {
+		fmt.Fprintf(&b, "# At most %d server connections from this host: each pool's max_db_connections\n# ([databases]) caps it.\n", server)
+	} else {
+		fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
+		set("max_db_connections", MaxDBConnections(p))
+	}
 	set("max_client_conn", p.MaxClientConn)
 	b.WriteString("# Drivers (psycopg, JDBC) send it at login; PgBouncer does not track it.\n")
 	set("ignore_startup_parameters", "extra_float_digits")
 	return b.String()
 }
 
-func renderHBA(s *schema.Stack) string {
+func renderHBA(s *schema.Stack, pools []rules.Pool) string {
 	db := s.Database
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
 	b.WriteString("# Who may log in to this host's PgBouncer (auth_type hba in pgbouncer.ini).\n")
 	b.WriteString("# The admin console's own login over the Unix socket needs no line here.\n")
 	b.WriteString("# TYPE  DATABASE  USER  ADDRESS  METHOD\n")
-	fmt.Fprintf(&b, "host    %s  %s  %s/32  scram-sha-256\n", db.Name, db.User, Address)
+	if s.MultiApp() {
+		b.WriteString("# Each app's pool, by the database name its processes ask for.\n")
+	}
+	for _, pl := range pools {
+		fmt.Fprintf(&b, "host    %s  %s  %s/32  scram-sha-256\n", pl.Alias, db.User, Address)
+	}
 	b.WriteString("# The console's statistics (stats_users), read-only.\n")
 	fmt.Fprintf(&b, "host    pgbouncer  %s  %s/32  scram-sha-256\n", db.User, Address)
 	return b.String()
