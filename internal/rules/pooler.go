@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/schema"
@@ -88,4 +89,110 @@ func poolWords(pools []Pool, size func(Pool) int) string {
 		ws = append(ws, fmt.Sprintf("%s %d", p.App.Name, size(p)))
 	}
 	return strings.Join(ws, " + ")
+}
+
+// poolerApps is db-pool's arithmetic for PgBouncer's pools with several
+// apps, a pool per app on each host (PoolerPools): in session mode each
+// app's clients on a host must fit its pool; each host's PgBouncer
+// needs a descriptor per client and per server connection; and every
+// pool of every host together must fit the primary's max_connections.
+func poolerApps(s *schema.Stack) []finding {
+	db, p := s.Database, s.Database.Pooler
+	var fs []finding
+	for _, a := range s.Apps {
+		if a.Name == "pgbouncer" {
+			fs = append(fs, finding{a.Field, `PgBouncer's console is the database "pgbouncer", and with several apps each app's pool on the host's PgBouncer is the database of the app's name: rename app "pgbouncer"`})
+		}
+	}
+	type hostPools struct {
+		host  *schema.Host
+		pools []Pool
+	}
+	var all []hostPools
+	for _, name := range s.HostNames() {
+		h := s.Hosts[name]
+		if pools := PoolerPools(s, h); len(pools) > 0 {
+			all = append(all, hostPools{h, pools})
+		}
+	}
+	// Session mode: a client holds a server connection while it is
+	// connected, so the app's clients on the host must fit its pool.
+	if p.PoolMode == "session" {
+		type short struct {
+			msg   string
+			hosts []string
+		}
+		var shorts []*short
+		for _, hp := range all {
+			for _, pl := range hp.pools {
+				if pl.Clients <= pl.Max {
+					continue
+				}
+				msg := fmt.Sprintf("app %q's pool: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+					pl.App.Name, pl.What, db.PoolSize, db.MaxOverflow, pl.Clients, pl.Size, p.ReservePoolSize, pl.Max)
+				if i := slices.IndexFunc(shorts, func(x *short) bool { return x.msg == msg }); i >= 0 {
+					shorts[i].hosts = append(shorts[i].hosts, hp.host.Name)
+					continue
+				}
+				shorts = append(shorts, &short{msg, []string{hp.host.Name}})
+			}
+		}
+		for _, x := range shorts {
+			fs = append(fs, finding{"database.pooler.pool_mode", fmt.Sprintf("on %s: %s", onHosts(x.hosts), x.msg)})
+		}
+	}
+	// PgBouncer holds a descriptor per client and per server
+	// connection, under the LimitNOFILE its drop-in sets.
+	most := hostPools{}
+	for _, hp := range all {
+		if most.host == nil || PoolerServerConns(hp.pools) > PoolerServerConns(most.pools) {
+			most = hp
+		}
+	}
+	if most.host != nil {
+		server := PoolerServerConns(most.pools)
+		if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
+			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+				"PgBouncer on %s needs a descriptor per connection: max_client_conn %d + %d server connections (%s) = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
+				most.host.Name, p.MaxClientConn, server, poolWords(most.pools, func(pl Pool) int { return pl.Max }), fds, s.Tuning.Nofile)})
+		}
+	}
+	if db.MaxConnections == 0 {
+		return fs
+	}
+	// The primary sees PgBouncer's server connections: each app's
+	// pools, with their reserve, summed over its hosts.
+	total := 0
+	var per []string
+	for _, a := range s.Apps {
+		sum := 0
+		var on []string
+		for _, hp := range all {
+			for _, pl := range hp.pools {
+				if pl.App == a {
+					sum += pl.Max
+					on = append(on, fmt.Sprintf("%s %d", hp.host.Name, pl.Max))
+				}
+			}
+		}
+		if sum == 0 {
+			continue
+		}
+		total += sum
+		per = append(per, fmt.Sprintf("%s %d (%s)", a.Name, sum, strings.Join(on, ", ")))
+	}
+	if total > db.MaxConnections {
+		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
+			"PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size %d, or the app's client connections on the host if fewer) + reserve_pool_size %d: %s = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
+			p.DefaultPoolSize, p.ReservePoolSize, strings.Join(per, " + "), total, db.MaxConnections)})
+	}
+	return fs
+}
+
+// onHosts says where: "app1" or "each of app1, app2".
+func onHosts(hosts []string) string {
+	if len(hosts) == 1 {
+		return hosts[0]
+	}
+	return "each of " + strings.Join(hosts, ", ")
 }
