@@ -140,15 +140,11 @@ func PasswordFile(s *schema.Stack, h *schema.Host) string {
 }
 
 // ProvisionCommand is the operator's command that writes PgBouncer's
-// auth file on a host from the app's password file there (PgBouncer
+// auth file on host h from the app's password file there (PgBouncer
 // doubles a " inside a quoted field).
-func ProvisionCommand(s *schema.Stack) string {
-	return provisionCommand(s.Database.User, s.Database.PasswordFile)
-}
-
-func provisionCommand(user, passwordFile string) string {
+func ProvisionCommand(s *schema.Stack, h *schema.Host) string {
 	return fmt.Sprintf(`printf '"%%s" "%%s"\n' %s "$(sed 's/"/""/g' %s)" | install -m 0640 -o postgres -g postgres /dev/stdin %s && systemctl reload pgbouncer`,
-		user, passwordFile, UserlistPath)
+		s.Database.User, PasswordFile(s, h), UserlistPath)
 }
 
 // appNames lists the pools' apps: "api and web".
@@ -191,7 +187,7 @@ func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact
 		b.WriteString("# logs in to the primary with it and checks the app's login against it.\n")
 		fmt.Fprintf(&b, "# Write it from the app's password file on this host (%s), then reload:\n", pw)
 	}
-	b.WriteString("#   " + provisionCommand(db.User, pw) + "\n")
+	b.WriteString("#   " + ProvisionCommand(s, h) + "\n")
 	if multi {
 		b.WriteString("# Until then PgBouncer runs and refuses the apps' logins.\n")
 	} else {

@@ -160,33 +160,51 @@ func poolerApps(s *schema.Stack) []finding {
 	if db.MaxConnections == 0 {
 		return fs
 	}
-	// The primary sees PgBouncer's server connections: each app's
-	// pools, with their reserve, summed over its hosts.
-	total := 0
-	var per []string
-	for _, a := range s.Apps {
-		sum := 0
-		var on []string
-		for _, hp := range all {
-			for _, pl := range hp.pools {
-				if pl.App == a {
-					sum += pl.Max
-					on = append(on, fmt.Sprintf("%s %d", hp.host.Name, pl.Max))
-				}
-			}
-		}
-		if sum == 0 {
-			continue
-		}
-		total += sum
-		per = append(per, fmt.Sprintf("%s %d (%s)", a.Name, sum, strings.Join(on, ", ")))
-	}
+	apps, total := PoolerAppPools(s)
 	if total > db.MaxConnections {
+		var per []string
+		for _, ap := range apps {
+			per = append(per, fmt.Sprintf("%s %d (%s)", ap.App.Name, ap.Total, strings.Join(ap.Hosts, ", ")))
+		}
 		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
 			"PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size %d, or the app's client connections on the host if fewer) + reserve_pool_size %d: %s = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
 			p.DefaultPoolSize, p.ReservePoolSize, strings.Join(per, " + "), total, db.MaxConnections)})
 	}
 	return fs
+}
+
+// AppPools is one app's PgBouncer pools: the server connections they
+// open to the primary in all (pool_size + reserve_pool_size each), and
+// each host's share in words ("app1 8").
+type AppPools struct {
+	App   *schema.App
+	Total int
+	Hosts []string
+}
+
+// PoolerAppPools is what the primary sees from PgBouncer with several
+// apps: each app's pools over its hosts (and the worker hosts running
+// its code), in the order of the apps, and their total. db-pool checks
+// the total against max_connections; the runbook shows a row per app.
+func PoolerAppPools(s *schema.Stack) ([]AppPools, int) {
+	var all []AppPools
+	total := 0
+	for _, a := range s.Apps {
+		ap := AppPools{App: a}
+		for _, name := range s.HostNames() {
+			for _, pl := range PoolerPools(s, s.Hosts[name]) {
+				if pl.App == a {
+					ap.Total += pl.Max
+					ap.Hosts = append(ap.Hosts, fmt.Sprintf("%s %d", name, pl.Max))
+				}
+			}
+		}
+		if ap.Total > 0 {
+			total += ap.Total
+			all = append(all, ap)
+		}
+	}
+	return all, total
 }
 
 // onHosts says where: "app1" or "each of app1, app2".
