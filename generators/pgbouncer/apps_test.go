@@ -2,6 +2,7 @@ package pgbouncer_test
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -65,13 +66,7 @@ func TestAppsContent(t *testing.T) {
 		}
 		byHost[f.Host][f.Path] = string(f.Content)
 	}
-	if hs := slices.Sorted(func(yield func(string) bool) {
-		for h := range byHost {
-			if !yield(h) {
-				return
-			}
-		}
-	}); !slices.Equal(hs, []string{"app1", "app2", "w1"}) {
+	if hs := slices.Sorted(maps.Keys(byHost)); !slices.Equal(hs, []string{"app1", "app2", "w1"}) {
 		t.Fatalf("hosts %q, want app1, app2, w1", hs)
 	}
 	const (
@@ -210,20 +205,21 @@ func TestAppsLive(t *testing.T) {
 		t.Errorf("SHOW DATABASES has a pool on shop itself: %v", r)
 	}
 
-	// Eight api clients at once, each for 3 s: api's pool of 4 serves
-	// four, the rest wait (the reserve opens only after 5 s).
+	// Eight api clients at once, each for 4 s: api's pool of 4 serves
+	// four, the rest wait (the reserve opens only after they waited
+	// 5 s).
 	const n = 8
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := testtool.Psql(t, url["api"], password, "SELECT pg_sleep(3)")
+			_, err := testtool.Psql(t, url["api"], password, "SELECT pg_sleep(4)")
 			errs <- err
 		}()
 	}
 	var pools []map[string]string
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		pools = console(t, port, password, "SHOW POOLS")
-		if r := rowOf(pools, "database", "api"); r != nil && r["cl_waiting"] != "0" && r["sv_active"] == "4" {
+		if r := rowOf(pools, "database", "api"); r != nil && r["cl_waiting"] == strconv.Itoa(n-4) && r["sv_active"] == "4" {
 			break
 		}
 	}
