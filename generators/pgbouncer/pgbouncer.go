@@ -4,11 +4,18 @@
 // (generators/appenv) point at it, and it keeps a few server connections
 // to the primary that every process of the host shares.
 //
+// With several apps a host runs one PgBouncer for all of them, with a
+// pool per app it runs on the stack's one database (rules.PoolerPools):
+// each app's processes ask for the database of the app's name.
+//
 // Files per host:
 //   - etc/pgbouncer/pgbouncer.ini: the primary (host, port, database,
-//     server TLS per database.sslmode), pooling mode and limits;
+//     server TLS per database.sslmode), pooling mode and limits, and
+//     with several apps a [databases] entry per app with its pool_size
+//     and max_db_connections;
 //   - etc/pgbouncer/pg_hba.conf: the app's user from loopback with
-//     SCRAM, to its database and to the console's statistics;
+//     SCRAM, to its database (each app's pool) and to the console's
+//     statistics;
 //   - etc/systemd/system/pgbouncer.service.d/hacompile.conf: the
 //     open-files limit max_client_conn needs.
 //

@@ -26,8 +26,8 @@ import (
 	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/celery"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
-	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/generators/redisexporter"
+	"github.com/hacompile/hacompile/internal/rules"
 )
 
 var execLookPath = exec.LookPath
