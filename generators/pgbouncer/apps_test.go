@@ -3,7 +3,9 @@ package pgbouncer_test
 import (
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,11 @@ import (
 // 2 processes open at most 4 client connections (a pool of 4, below
 // default_pool_size 5) and web's 3 open 6 (a pool of 5).
 func appsStack(t *testing.T, dbHost string, dbPort int, poolerPort int) *schema.Stack {
+	return appsStackWith(t, dbHost, dbPort, poolerPort, 2)
+}
+
+// appsStackWith is appsStack with api's workers.
+func appsStackWith(t *testing.T, dbHost string, dbPort int, poolerPort, apiWorkers int) *schema.Stack {
 	return testtool.Load(t, "stacks/t.cue", fmt.Sprintf(`
 name:   "t"
 domain: "shop.example.com"
@@ -37,7 +44,7 @@ hosts: {
 balancer: kind: "haproxy"
 apps: {
 	web: {runtime: "python", module: "wsgi:app", working_dir: "/srv/web", workers: 3}
-	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", workers: 2, hosts: ["app1"], paths: ["/api/"], http_port: 8081}
+	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", workers: %d, hosts: ["app1"], paths: ["/api/"], http_port: 8081}
 }
 cache: {engine: "redis"}
 queue: {engine: "redis", host: "10.0.0.31"}
@@ -48,7 +55,7 @@ database: {
 	pool_size: 1, max_overflow: 1, max_connections: 100
 	pooler: {port: %d, default_pool_size: 5, reserve_pool_size: 1, max_client_conn: 200}
 }
-`, dbHost, dbPort, poolerPort))
+`, apiWorkers, dbHost, dbPort, poolerPort))
 }
 
 // TestAppsContent: a host running two apps has one pgbouncer.ini with a
@@ -73,24 +80,41 @@ func TestAppsContent(t *testing.T) {
 		api = "\napi = host=db.internal port=25060 dbname=shop pool_size=4 max_db_connections=5\n"
 		web = "\nweb = host=db.internal port=25060 dbname=shop pool_size=5 max_db_connections=6\n"
 	)
-	ini := byHost["app1"][pgbouncer.IniPath]
+	ini, dbs := byHost["app1"][pgbouncer.IniPath], byHost["app1"][pgbouncer.DatabasesPath]
 	for _, w := range []string{
-		api, web,
-		"# api: 2 api processes × 2 = 4 client connections.\n",
-		"# web: 3 web processes × 2 = 6 client connections.\n",
 		"\nlisten_port = 6432\n", "\nstats_users = shop\n", "\nmax_client_conn = 200\n",
-		"together they open at most 11 server\n",
 		"/etc/api/secrets/database-password",
+		"\n%include /etc/pgbouncer/databases.ini\n",
 	} {
 		if !strings.Contains(ini, w) {
 			t.Errorf("app1's pgbouncer.ini lacks %q:\n%s", w, ini)
 		}
 	}
-	// One listener: listen_port once; the one database's own name is no
-	// pool (each app asks for its own), and no global cap that would
-	// read as the host's.
-	if strings.Count(ini, "listen_port") != 1 || strings.Contains(ini, "\nshop = ") || strings.Contains(ini, "\nmax_db_connections") {
+	// One listener: listen_port once; the pools are in the included
+	// file, and no global cap that would read as the host's.
+	if strings.Count(ini, "listen_port") != 1 || strings.Contains(ini, "\n[databases]") || strings.Contains(ini, "\nmax_db_connections") {
 		t.Errorf("app1's pgbouncer.ini:\n%s", ini)
+	}
+	for _, w := range []string{
+		"\n[databases]\n", api, web,
+		"# api: 2 api processes × 2 = 4 client connections.\n",
+		"# web: 3 web processes × 2 = 6 client connections.\n",
+		"together at most\n# 11 server connections",
+	} {
+		if !strings.Contains(dbs, w) {
+			t.Errorf("app1's databases.ini lacks %q:\n%s", w, dbs)
+		}
+	}
+	// The one database's own name is no pool: each app asks for its own.
+	if strings.Contains(dbs, "\nshop = ") {
+		t.Errorf("app1's databases.ini pools shop:\n%s", dbs)
+	}
+	// A pool resized is a reload; the ini, read at start, a restart.
+	for _, f := range fs {
+		want := map[string]artifact.Action{pgbouncer.DatabasesPath: artifact.ReloadUnit(pgbouncer.Unit), pgbouncer.IniPath: artifact.Restart(pgbouncer.Unit)}[f.Path]
+		if f.Host == "app1" && !want.IsZero() && !f.Reload.Equal(want) {
+			t.Errorf("%s: %s, want %s", f.Path, f.Reload, want)
+		}
 	}
 	hba := byHost["app1"][pgbouncer.HBAPath]
 	for _, w := range []string{"\nhost    api  shop  127.0.0.1/32  scram-sha-256\n", "\nhost    web  shop  127.0.0.1/32  scram-sha-256\n", "\nhost    pgbouncer  shop  127.0.0.1/32  scram-sha-256\n"} {
@@ -99,17 +123,17 @@ func TestAppsContent(t *testing.T) {
 		}
 	}
 	for _, h := range []string{"app2", "w1"} {
-		ini := byHost[h][pgbouncer.IniPath]
+		ini := byHost[h][pgbouncer.DatabasesPath]
 		if strings.Contains(ini, "\napi = ") || !strings.Contains(ini, "\nweb = host=db.internal port=25060 dbname=shop pool_size=") {
-			t.Errorf("%s's pgbouncer.ini should pool web alone:\n%s", h, ini)
+			t.Errorf("%s's databases.ini should pool web alone:\n%s", h, ini)
 		}
 		if strings.Contains(byHost[h][pgbouncer.HBAPath], " api ") {
 			t.Errorf("%s's pg_hba.conf lets api in:\n%s", h, byHost[h][pgbouncer.HBAPath])
 		}
 	}
 	// Celery's 2 prefork processes (a core each) on w1: 4 clients.
-	if w := "\nweb = host=db.internal port=25060 dbname=shop pool_size=4 max_db_connections=5\n"; !strings.Contains(byHost["w1"][pgbouncer.IniPath], w) {
-		t.Errorf("w1's pgbouncer.ini lacks %q:\n%s", w, byHost["w1"][pgbouncer.IniPath])
+	if w := "\nweb = host=db.internal port=25060 dbname=shop pool_size=4 max_db_connections=5\n"; !strings.Contains(byHost["w1"][pgbouncer.DatabasesPath], w) {
+		t.Errorf("w1's databases.ini lacks %q:\n%s", w, byHost["w1"][pgbouncer.DatabasesPath])
 	}
 
 	for _, a := range s.Apps {
@@ -179,7 +203,7 @@ func TestAppsLive(t *testing.T) {
 	pg := testtool.StartPostgres(t, "shop", password, "shop")
 	port := testtool.FreePort(t, "127.0.0.1")
 	s := appsStack(t, "127.0.0.1", pg.Port, port)
-	_, log := startBouncer(t, s, "app1", password)
+	root, log := startBouncer(t, s, "app1", password)
 
 	url := map[string]string{}
 	for _, a := range s.Apps {
@@ -247,5 +271,36 @@ func TestAppsLive(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("api client: %v", err)
 		}
+	}
+
+	// api down to 1 worker: its pool shrinks to 2 (+ 1) with the
+	// rewritten databases.ini and a reload (the console's RELOAD, as
+	// systemctl reload does), while web's session stays open.
+	web := exec.Command(testtool.Require(t, "psql", "postgresql-client"), "-X", "-At", "-d", url["web"], "-c", "SELECT pg_sleep(3)", "-c", "SELECT current_database()")
+	web.Env = append(web.Environ(), "PGPASSWORD="+password)
+	var webOut strings.Builder
+	web.Stdout, web.Stderr = &webOut, &webOut
+	if err := web.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	smaller := appsStackWith(t, "127.0.0.1", pg.Port, port, 1)
+	for _, f := range must(pgbouncer.Gen{}.Generate(smaller, artifact.Options{Root: root})) {
+		if f.Host == "app1" && f.Path == pgbouncer.DatabasesPath {
+			if err := os.WriteFile(filepath.Join(root, f.Path), f.Content, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reload := testtool.AsPostgres(t, exec.Command(testtool.Require(t, "psql", "postgresql-client"), "-X", "-At",
+		"-h", filepath.Join(root, pgbouncer.SocketDir), "-p", strconv.Itoa(port), "-U", pgbouncer.Admin, "-c", "RELOAD", "pgbouncer"))
+	if out, err := reload.CombinedOutput(); err != nil {
+		t.Fatalf("RELOAD: %v\n%s", err, out)
+	}
+	if r := rowOf(console(t, port, password, "SHOW DATABASES"), "name", "api"); r == nil || r["pool_size"] != "2" || r["max_connections"] != "3" {
+		t.Errorf("SHOW DATABASES after the reload, api: %v (want pool_size 2, max_connections 3)", r)
+	}
+	if err := web.Wait(); err != nil || !strings.HasSuffix(strings.TrimSpace(webOut.String()), "shop") {
+		t.Errorf("web's session across the reload: %v\n%s", err, webOut.String())
 	}
 }

@@ -38,15 +38,15 @@ func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []a
 	}
 }
 
-// Sources implements artifact.Sourcer. With several apps the ini's
-// pools follow the workers of the apps on the host, and the pools the
-// apps there.
+// Sources implements artifact.Sourcer. With several apps the pools
+// (DatabasesPath) follow the workers of the apps on the host, and the
+// hba file and the pools the apps there.
 func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 	var apps []string
 	if h := s.Hosts[f.Host]; h != nil && s.MultiApp() {
 		for _, p := range rules.PoolerPools(s, h) {
 			apps = append(apps, p.App.Field+".hosts")
-			if f.Path == IniPath {
+			if f.Path == DatabasesPath {
 				apps = append(apps, p.App.Field+".workers")
 			}
 		}
@@ -56,6 +56,8 @@ func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 		return []string{"tuning.nofile", "database.pooler"}
 	case HBAPath:
 		return append([]string{"database.user", "database.pooler"}, apps...)
+	case DatabasesPath:
+		return append([]string{"database.pooler", "database"}, apps...)
 	}
 	return append([]string{"database.pooler", "database"}, apps...)
 }

@@ -10,9 +10,10 @@
 //
 // Files per host:
 //   - etc/pgbouncer/pgbouncer.ini: the primary (host, port, database,
-//     server TLS per database.sslmode), pooling mode and limits, and
-//     with several apps a [databases] entry per app with its pool_size
-//     and max_db_connections;
+//     server TLS per database.sslmode), pooling mode and limits;
+//   - with several apps, etc/pgbouncer/databases.ini, which the ini
+//     includes: a [databases] entry per app with its pool_size and
+//     max_db_connections, so that resizing a pool is a reload;
 //   - etc/pgbouncer/pg_hba.conf: the app's user from loopback with
 //     SCRAM, to its database (each app's pool) and to the console's
 //     statistics;
@@ -55,11 +56,14 @@ const (
 // Paths on the host, without the leading slash, and the files the
 // rendered ones name.
 const (
-	IniPath      = "etc/pgbouncer/pgbouncer.ini"
-	HBAPath      = "etc/pgbouncer/pg_hba.conf"
-	DropInPath   = "etc/systemd/system/pgbouncer.service.d/hacompile.conf"
-	UserlistPath = "/etc/pgbouncer/userlist.txt"
-	SocketDir    = "/var/run/postgresql"
+	IniPath = "etc/pgbouncer/pgbouncer.ini"
+	// DatabasesPath holds the apps' pools with several apps, which
+	// pgbouncer.ini includes: a reload rereads it.
+	DatabasesPath = "etc/pgbouncer/databases.ini"
+	HBAPath       = "etc/pgbouncer/pg_hba.conf"
+	DropInPath    = "etc/systemd/system/pgbouncer.service.d/hacompile.conf"
+	UserlistPath  = "/etc/pgbouncer/userlist.txt"
+	SocketDir     = "/var/run/postgresql"
 	// CAFile is the system's CA bundle (Debian's ca-certificates), which
 	// verify-ca and verify-full check the primary's certificate against;
 	// a provider's private CA is added to it with update-ca-certificates.
@@ -116,9 +120,17 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	var files []artifact.File
 	for _, h := range Hosts(s) {
 		pools := rules.PoolerPools(s, h)
+		if s.MultiApp() {
+			// A pool resized (an app's processes on the host changed)
+			// needs a reload, which keeps the other apps' connections.
+			files = append(files, artifact.File{
+				Host: h.Name, Path: DatabasesPath, Content: []byte(renderDatabases(s, pools)), Mode: 0o640, Owner: "postgres:postgres",
+				Reload: artifact.ReloadUnit(Unit),
+			})
+		}
 		files = append(files,
 			artifact.File{
-				Host: h.Name, Path: IniPath, Content: []byte(renderIni(s, h, pools, opt)), Mode: 0o640, Owner: "postgres:postgres",
+				Host: h.Name, Path: IniPath, Content: []byte(renderIni(s, h, opt)), Mode: 0o640, Owner: "postgres:postgres",
 				// listen and TLS settings are read at start only.
 				Reload: artifact.Restart(Unit),
 			},
@@ -166,17 +178,15 @@ func appNames(pools []rules.Pool) string {
 	return strings.Join(ns[:len(ns)-1], ", ") + " and " + ns[len(ns)-1]
 }
 
-func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact.Options) string {
+func renderIni(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	db, p := s.Database, s.Database.Pooler
 	multi := s.MultiApp()
-	server := rules.PoolerServerConns(pools)
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
 	if multi {
-		fmt.Fprintf(&b, "# PgBouncer on this host, between the processes of %s and the primary %s:%d.\n", appNames(pools), db.Host, db.Port)
-		fmt.Fprintf(&b, "# Each app connects to %s:%d (its settings.env) with a database name of its\n", Address, p.Port)
-		fmt.Fprintf(&b, "# own, a pool of its own on %s; together they open at most %d server\n", db.Name, server)
-		fmt.Fprintf(&b, "# connections (each pool's pool_size + reserve_pool_size %d).\n", p.ReservePoolSize)
+		fmt.Fprintf(&b, "# PgBouncer on this host, between its apps' processes and the primary %s:%d.\n", db.Host, db.Port)
+		fmt.Fprintf(&b, "# Each app connects to %s:%d (its settings.env) and asks for the database\n", Address, p.Port)
+		fmt.Fprintf(&b, "# of its own name: its pool on %s, in /%s.\n", db.Name, DatabasesPath)
 	} else {
 		fmt.Fprintf(&b, "# PgBouncer on this host, between %s's processes and the primary %s:%d.\n", s.App.Name, db.Host, db.Port)
 		fmt.Fprintf(&b, "# The app connects to %s:%d (settings.env); every process of the host\n", Address, p.Port)
@@ -206,16 +216,8 @@ func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact
 	fmt.Fprintf(&b, "#   runuser -u %s -- psql -h %s -p %d -U %s pgbouncer\n", RunAs, SocketDir, p.Port, Admin)
 	fmt.Fprintf(&b, "#   psql -h %s -p %d -U %s pgbouncer -c 'SHOW POOLS'\n", Address, p.Port, db.User)
 
-	b.WriteString("\n[databases]\n")
-	if multi {
-		fmt.Fprintf(&b, "# A pool per app on %s: default_pool_size %d server connections, or fewer\n", db.Name, p.DefaultPoolSize)
-		b.WriteString("# when the app's processes on this host cannot use as many (processes ×\n")
-		fmt.Fprintf(&b, "# (pool_size %d + max_overflow %d)); max_db_connections adds the reserve.\n", db.PoolSize, db.MaxOverflow)
-		for _, pl := range pools {
-			fmt.Fprintf(&b, "# %s: %s × %d = %d client connections.\n", pl.Alias, pl.What, db.PoolSize+db.MaxOverflow, pl.Clients)
-			fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s pool_size=%d max_db_connections=%d\n", pl.Alias, db.Host, db.Port, db.Name, pl.Size, pl.Max)
-		}
-	} else {
+	if !multi {
+		b.WriteString("\n[databases]\n")
 		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s\n", db.Name, db.Host, db.Port, db.Name)
 	}
 
@@ -257,7 +259,7 @@ func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact
 	set("reserve_pool_size", p.ReservePoolSize)
 	set("reserve_pool_timeout", 5)
 	if multi {
-		fmt.Fprintf(&b, "# At most %d server connections from this host: each pool's max_db_connections\n# ([databases]) caps it.\n", server)
+		b.WriteString("# Each pool's max_db_connections ([databases]) caps its server connections.\n")
 	} else {
 		fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
 		set("max_db_connections", MaxDBConnections(p))
@@ -265,6 +267,31 @@ func renderIni(s *schema.Stack, h *schema.Host, pools []rules.Pool, opt artifact
 	set("max_client_conn", p.MaxClientConn)
 	b.WriteString("# Drivers (psycopg, JDBC) send it at login; PgBouncer does not track it.\n")
 	set("ignore_startup_parameters", "extra_float_digits")
+	if multi {
+		b.WriteString("\n# The apps' pools ([databases]), in a file of their own: a reload rereads it,\n")
+		b.WriteString("# so resizing one app's pool does not restart PgBouncer under the others.\n")
+		fmt.Fprintf(&b, "%%include %s\n", opt.P("/"+DatabasesPath))
+	}
+	return b.String()
+}
+
+// renderDatabases is the [databases] section of a host's PgBouncer
+// with several apps: a pool per app on the stack's database.
+func renderDatabases(s *schema.Stack, pools []rules.Pool) string {
+	db, p := s.Database, s.Database.Pooler
+	var b strings.Builder
+	b.WriteString(artifact.Header("#", s))
+	fmt.Fprintf(&b, "# The pools of this host's PgBouncer (/%s includes this file;\n", IniPath)
+	b.WriteString("# a reload rereads it), for the processes of " + appNames(pools) + ": together at most\n")
+	fmt.Fprintf(&b, "# %d server connections to the primary.\n", rules.PoolerServerConns(pools))
+	fmt.Fprintf(&b, "# A pool per app on %s: default_pool_size %d server connections, or fewer\n", db.Name, p.DefaultPoolSize)
+	b.WriteString("# when the app's processes on this host cannot use as many (processes ×\n")
+	fmt.Fprintf(&b, "# (pool_size %d + max_overflow %d)); max_db_connections adds the reserve.\n", db.PoolSize, db.MaxOverflow)
+	b.WriteString("[databases]\n")
+	for _, pl := range pools {
+		fmt.Fprintf(&b, "# %s: %s × %d = %d client connections.\n", pl.Alias, pl.What, db.PoolSize+db.MaxOverflow, pl.Clients)
+		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s pool_size=%d max_db_connections=%d\n", pl.Alias, db.Host, db.Port, db.Name, pl.Size, pl.Max)
+	}
 	return b.String()
 }
 
