@@ -143,9 +143,14 @@ func (s *Stack) ForApp(a *App) *Stack {
 	// (/etc/<app>/secrets/…, as with one app), readable by its user
 	// alone, unless the stack names the files.
 	own := func(file string) string { return "/etc/" + a.Name + "/secrets/" + file }
-	if db := s.Database; db != nil && !s.Wrote("database.password_file") {
+	if db := s.Database; db != nil && (!s.Wrote("database.password_file") || db.Pooler != nil) {
 		c := *db
-		c.PasswordFile = own("database-password")
+		if !s.Wrote("database.password_file") {
+			c.PasswordFile = own("database-password")
+		}
+		if db.Pooler != nil {
+			c.Alias = s.PoolerAlias(a)
+		}
 		v.Database = &c
 	}
 	if c := s.Cache; c != nil && c.PasswordFile != "" && !s.Wrote("cache.password_file") && c.PasswordFile == "/etc/"+s.Name+"/secrets/cache-password" {
@@ -183,6 +188,12 @@ func (s *Stack) Whole() *Stack {
 	}
 	return s
 }
+
+// PoolerAlias is the database name app a's processes ask the host's
+// PgBouncer for in a stack of several apps: the app's name, so that
+// each app has a pool of its own (and a row of its own in SHOW POOLS)
+// on the stack's one database.
+func (s *Stack) PoolerAlias(a *App) string { return a.Name }
 
 // AppPath maps a field path of an app's view (ForApp) back to the stack:
 // "app.timeout" becomes "apps.web.timeout"; other paths stay. The view's

@@ -503,6 +503,20 @@ type Database struct {
 	ReplicaPoolSize    int      `json:"replica_pool_size,omitempty"`
 	ReplicaMaxOverflow int      `json:"replica_max_overflow,omitempty"`
 	Pooler             *Pooler  `json:"pooler,omitempty"`
+	// Alias is, in one app's view of a stack of several apps with a
+	// pooler (Stack.ForApp), the database name that app's processes ask
+	// PgBouncer for (Stack.PoolerAlias): a pool of its own on Name.
+	// Empty elsewhere: the processes ask for Name.
+	Alias string `json:"-"`
+}
+
+// ClientName is the database name the app's processes connect to:
+// Alias through PgBouncer with several apps, else Name.
+func (d *Database) ClientName() string {
+	if d.Alias != "" {
+		return d.Alias
+	}
+	return d.Name
 }
 
 // ProcessPool is the database connections one app process may hold:

@@ -519,7 +519,20 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		procs, what := rules.PoolProcesses(s)
 		need := procs * (db.PoolSize + db.MaxOverflow)
 		f := fmt.Sprintf("%s × (%d + %d)", what, db.PoolSize, db.MaxOverflow)
-		if p := db.Pooler; p != nil {
+		var perApp []limitRow
+		if p := db.Pooler; p != nil && s.MultiApp() {
+			// The primary sees each app's pool in each host's PgBouncer.
+			apps, total := rules.PoolerAppPools(s)
+			var parts []string
+			for _, ap := range apps {
+				parts = append(parts, fmt.Sprintf("%s %d", ap.App.Name, ap.Total))
+				perApp = append(perApp, limitRow{What: "app " + ap.App.Name + ": its PgBouncer pools", Path: ap.App.Field, Need: ap.Total, OK: true,
+					Formula: fmt.Sprintf("%s (pool_size, default_pool_size %d or the app's client connections on the host if fewer, + reserve_pool_size %d)",
+						strings.Join(ap.Hosts, " + "), p.DefaultPoolSize, p.ReservePoolSize)})
+			}
+			need = total
+			f = "PgBouncer's pools, an app's on each of its hosts: " + strings.Join(parts, " + ")
+		} else if p != nil {
 			// The primary sees each host's PgBouncer, not the processes.
 			n, hosts := rules.PoolerHosts(s)
 			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
@@ -530,6 +543,7 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		} else {
 			c.DB = append(c.DB, limitRow{What: "connections to the primary", Need: need, Formula: f + "; database.max_connections not stated", OK: true})
 		}
+		c.DB = append(c.DB, perApp...)
 		if len(db.Replicas) > 0 && db.ReplicaPoolSize > 0 {
 			c.DB = append(c.DB, limitRow{What: "connections to each replica", Need: procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow),
 				Formula: fmt.Sprintf("%s × (%d + %d)", what, db.ReplicaPoolSize, db.ReplicaMaxOverflow), OK: true})

@@ -321,10 +321,10 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 // starts (nor passes push's check, which imports the app) without it.
 func deployCode(d *doc, s *schema.Stack, h *schema.Host) {
 	if s.MultiApp() {
-		// Each app the host runs, from its own view of the stack.
+		// Each app the host runs, from its own view of the stack. h
+		// itself: a host being added is not among the stack's hosts.
 		for _, a := range s.AppsOn(h) {
-			v := s.ForApp(a)
-			deployCode(d, v, v.Hosts[h.Name])
+			deployCode(d, s.ForApp(a), h)
 		}
 		return
 	}

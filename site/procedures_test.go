@@ -125,6 +125,46 @@ func TestDatabaseHeadroomAsDBPool(t *testing.T) {
 	}
 }
 
+// TestDatabaseHeadroomPoolsPerApp: with several apps behind PgBouncer
+// the database connections table sums each app's pools on its hosts
+// against max_connections and has a row per app.
+func TestDatabaseHeadroomPoolsPerApp(t *testing.T) {
+	res, opt := compileStack(t, `
+name:   "t"
+domain: "example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], cores: 1, memory_mb: 1024}
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "haproxy"
+monitoring: enabled: false
+apps: {
+	web: {runtime: "python", module: "web:app", working_dir: "/srv/web", workers: 4}
+	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", workers: 2, hosts: ["app1"], paths: ["/api/"], http_port: 8081}
+}
+database: {host: "db1.internal", name: "shop", pool_size: 2, max_overflow: 1, max_connections: 40, pooler: {default_pool_size: 10, reserve_pool_size: 2}}
+`)
+	files, err := site.Render(res, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := html.UnescapeString(regexp.MustCompile(`\s+`).ReplaceAllString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(string(files["stacks/t/index.html"]), " "), " "))
+	// api: a pool of 6 (2 processes × 3) + 2 on app1; web: 10 + 2 on
+	// app1 and app2.
+	for _, want := range []string{
+		"connections to the primary 32 40 PgBouncer's pools, an app's on each of its hosts: api 8 + web 24",
+		"app api: its PgBouncer pools 8 — app1 8 (pool_size",
+		"app web: its PgBouncer pools 24 — app1 12 + app2 12 (pool_size",
+	} {
+		if !strings.Contains(text, want) {
+			i := strings.Index(text, "Database connections")
+			t.Errorf("want %q, the page has %q", want, text[max(i, 0):min(len(text), max(i, 0)+600)])
+		}
+	}
+}
+
 // TestRequestPathLeavesOutACME: the request path quotes the timeouts and
 // retries of the app's traffic, not those of HAProxy's ACME relay
 // backend (retries 2 there), nor nginx's ACME location.

@@ -137,16 +137,26 @@ func Vars(s *schema.Stack) ([]Var, error) {
 		add("DATABASE_ENGINE", db.Engine)
 		add("DATABASE_HOST", host)
 		add("DATABASE_PORT", port)
-		add("DATABASE_NAME", db.Name)
+		// With several apps each asks PgBouncer for a pool of its own
+		// by its alias (ClientName); the server's database is
+		// DATABASE_SERVER_NAME.
+		name := db.Name
+		if pgbouncer.Active(s) {
+			name = db.ClientName()
+		}
+		add("DATABASE_NAME", name)
 		add("DATABASE_USER", db.User)
 		add("DATABASE_PASSWORD_FILE", db.PasswordFile)
 		add("DATABASE_SSLMODE", sslmode)
-		add("DATABASE_URL", DatabaseURL(db.Engine, db.User, host, port, db.Name, sslmode))
+		add("DATABASE_URL", DatabaseURL(db.Engine, db.User, host, port, name, sslmode))
 		if pgbouncer.Active(s) {
 			add("DATABASE_POOLER", db.Pooler.Engine)
 			add("DATABASE_POOL_MODE", db.Pooler.PoolMode)
 			add("DATABASE_SERVER_HOST", db.Host)
 			add("DATABASE_SERVER_PORT", db.Port)
+			if name != db.Name {
+				add("DATABASE_SERVER_NAME", db.Name)
+			}
 		}
 		add("DATABASE_POOL_SIZE", db.PoolSize)
 		add("DATABASE_MAX_OVERFLOW", db.MaxOverflow)

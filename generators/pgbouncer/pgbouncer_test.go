@@ -2,6 +2,7 @@ package pgbouncer_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,8 +109,23 @@ func TestContent(t *testing.T) {
 
 // bouncer renders the stack into a sandbox root owned by the postgres
 // account, with the auth file holding password, starts Debian's
-// pgbouncer on it and returns the app's connection string.
+// pgbouncer on app1's files and returns the app's connection string.
 func bouncer(t *testing.T, s *schema.Stack, password string) (conn, root string, log *testtool.SyncBuffer) {
+	t.Helper()
+	root, log = startBouncer(t, s, "app1", password)
+	for _, v := range must(appenv.Vars(s)) {
+		if v.Name == "DATABASE_URL" {
+			return v.Value, root, log
+		}
+	}
+	t.Fatal("no DATABASE_URL in the settings")
+	return "", "", nil
+}
+
+// startBouncer starts Debian's pgbouncer on host's rendered files in a
+// sandbox root owned by the postgres account, with the auth file
+// holding the database user's password, once it listens.
+func startBouncer(t *testing.T, s *schema.Stack, host, password string) (root string, log *testtool.SyncBuffer) {
 	t.Helper()
 	bin := testtool.Require(t, "pgbouncer", "pgbouncer")
 	root = testtool.PostgresDir(t)
@@ -117,13 +133,13 @@ func bouncer(t *testing.T, s *schema.Stack, password string) (conn, root string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	var host []artifact.File
+	var files []artifact.File
 	for _, f := range fs {
-		if f.Host == "app1" {
-			host = append(host, f)
+		if f.Host == host {
+			files = append(files, f)
 		}
 	}
-	testtool.WriteTree(t, root, host...)
+	testtool.WriteTree(t, root, files...)
 	userlist := filepath.Join(root, pgbouncer.UserlistPath)
 	if err := os.WriteFile(userlist, []byte(`"`+s.Database.User+`" "`+password+`"`+"\n"), 0o640); err != nil {
 		t.Fatal(err)
@@ -144,25 +160,18 @@ func bouncer(t *testing.T, s *schema.Stack, password string) (conn, root string,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := func() string {
-		for _, v := range must(appenv.Vars(s)) {
-			if v.Name == "DATABASE_URL" {
-				return v.Value
-			}
-		}
-		t.Fatal("no DATABASE_URL in the settings")
-		return ""
-	}()
 	// Wait for the listener.
+	addr := net.JoinHostPort(pgbouncer.Address, strconv.Itoa(s.Database.Pooler.Port))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if out, err := testtool.Psql(t, url, "x", "SELECT 1"); err == nil || !strings.Contains(out, "refused") {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pgbouncer did not listen:\n%s", log.String())
+			t.Fatalf("pgbouncer did not listen on %s:\n%s", addr, log.String())
 		}
 	}
-	return url, root, log
+	return root, log
 }
 
 func must[T any](v T, err error) T {

@@ -188,7 +188,9 @@ func levels(s *schema.Stack) map[string]Level {
 	out := map[string]Level{}
 	if db := s.Database; db != nil && db.MaxConnections > 0 {
 		var need int
-		if p := db.Pooler; p != nil {
+		if p := db.Pooler; p != nil && s.MultiApp() {
+			_, need = rules.PoolerAppPools(s)
+		} else if p != nil {
 			n, _ := rules.PoolerHosts(s)
 			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
 		} else {

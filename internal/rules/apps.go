@@ -187,8 +187,8 @@ func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) {
 // HostFDs is the descriptors the processes hacompile renders on app
 // host h may hold together: each app's workers × ProcessFDs, the host's
 // nginx (a worker per core, 2 descriptors per worker_connection) and
-// its PgBouncer (max_client_conn and its server connections); with
-// each one's share in words.
+// its PgBouncer (max_client_conn and its server connections, each app's
+// pool with several apps); with each one's share in words.
 func HostFDs(s *schema.Stack, h *schema.Host) (int, []string) {
 	total := 0
 	var shares []string
@@ -202,11 +202,18 @@ func HostFDs(s *schema.Stack, h *schema.Host) (int, []string) {
 	n := cores * 2 * s.Tuning.NginxWorkerConnections
 	total += n
 	shares = append(shares, fmt.Sprintf("nginx %d workers × 2 × %d worker_connections = %d", cores, s.Tuning.NginxWorkerConnections, n))
-	if db := s.Database; db != nil && db.Pooler != nil && db.Engine == "postgresql" {
-		p := db.Pooler
-		n := p.MaxClientConn + p.DefaultPoolSize + p.ReservePoolSize
+	if pools := PoolerPools(s, h); len(pools) > 0 {
+		// A descriptor per client and per server connection: with
+		// several apps, each app's pool on the host.
+		server := PoolerServerConns(pools)
+		n := s.Database.Pooler.MaxClientConn + server
 		total += n
-		shares = append(shares, fmt.Sprintf("PgBouncer %d", n))
+		if s.MultiApp() {
+			shares = append(shares, fmt.Sprintf("PgBouncer %d max_client_conn + %d server connections (%s) = %d",
+				s.Database.Pooler.MaxClientConn, server, poolWords(pools, func(pl Pool) int { return pl.Max }), n))
+		} else {
+			shares = append(shares, fmt.Sprintf("PgBouncer %d", n))
+		}
 	}
 	return total, shares
 }

@@ -165,3 +165,49 @@ apps: {
 		}
 	}
 }
+
+// TestPoolerApps: with several apps, db-pool and fd-host count
+// PgBouncer's pools per app on each host (PoolerPools): a pool is
+// default_pool_size or the app's client connections on the host if
+// fewer, and the primary sees every pool of every host.
+func TestPoolerApps(t *testing.T) {
+	// Each app has 5 processes a host (10 on 2 hosts) × (1 + 1): 10
+	// client connections a host, so a pool of 10 (below default_pool_size
+	// 20); 6 pools (api and web on app1 and app2, legacy on app3 and
+	// app4) = 60 server connections.
+	db := func(s string) string {
+		return `database: {host: "db.example.com", name: "m", pool_size: 1, max_overflow: 1, ` + s + `}`
+	}
+	for _, c := range []struct{ name, add, want string }{
+		{"pools capped at the clients fit", db(`max_connections: 60, pooler: {}`), ""},
+		{"pools summed over apps and hosts", db(`max_connections: 59, pooler: {}`),
+			`stacks/m.cue:19:95: database.max_connections: PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size 20, or the app's client connections on the host if fewer) + reserve_pool_size 0: api 20 (app1 10, app2 10) + legacy 20 (app3 10, app4 10) + web 20 (app1 10, app2 10) = 60 server connections to the primary, above max_connections 59; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections [db-pool]`},
+		{"reserve per pool", db(`max_connections: 29, pooler: {default_pool_size: 4, reserve_pool_size: 1}`),
+			`stacks/m.cue:19:95: database.max_connections: PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size 4, or the app's client connections on the host if fewer) + reserve_pool_size 1: api 10 (app1 5, app2 5) + legacy 10 (app3 5, app4 5) + web 10 (app1 5, app2 5) = 30 server connections to the primary, above max_connections 29; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections [db-pool]`},
+		{"session mode per app", db(`pooler: {pool_mode: "session", default_pool_size: 4}`),
+			`stacks/m.cue:19:98: database.pooler.pool_mode: on each of app1, app2: app "api"'s pool: 5 api processes × (pool_size 1 + max_overflow 1) = 10 client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size 4 + reserve_pool_size 0 = 4: clients would wait; use pool_mode "transaction" or raise default_pool_size [db-pool]`},
+		{"descriptors of a shared host", db(`pooler: max_client_conn: 65520`),
+			`stacks/m.cue:19:103: database.pooler.max_client_conn: PgBouncer on app1 needs a descriptor per connection: max_client_conn 65520 + 20 server connections (api 10 + web 10) = 65540, above tuning.nofile 65536 (its LimitNOFILE); lower max_client_conn or raise tuning.nofile [db-pool]`},
+		{"console name", `~legacy: {runtime~pgbouncer: {runtime` + "\n" + db(`pooler: {}`),
+			`stacks/m.cue:17:13: apps.pgbouncer: PgBouncer's console is the database "pgbouncer", and with several apps each app's pool on the host's PgBouncer is the database of the app's name: rename app "pgbouncer" [db-pool]`},
+		{"fd-host counts each pool", db(`pooler: {}`) + "\ntuning: sysctl: \"fs.file-max\": 5000\n",
+			`PgBouncer 1000 max_client_conn + 20 server connections (api 10 + web 10) = 1020`},
+	} {
+		src := multiBase + c.add
+		if f := strings.SplitN(c.add, "~", 3); len(f) == 3 {
+			src = strings.Replace(multiBase, f[1], f[2][:strings.Index(f[2], "\n")], 1) + f[2][strings.Index(f[2], "\n"):]
+		}
+		var got []string
+		for _, g := range rulesOf(t, src) {
+			if strings.HasSuffix(g, "[db-pool]") || strings.HasSuffix(g, "[fd-host]") {
+				got = append(got, g)
+			}
+		}
+		switch {
+		case c.want == "" && len(got) != 0:
+			t.Errorf("%s: %q, want none", c.name, got)
+		case c.want != "" && !strings.Contains(strings.Join(got, "\n"), c.want):
+			t.Errorf("%s:\n got %q\nwant %s", c.name, got, c.want)
+		}
+	}
+}

@@ -498,11 +498,14 @@ func poolerPool(s *schema.Stack) []finding {
 				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections to the host's PgBouncer, above max_client_conn %d; raise max_client_conn or lower the pools",
 				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.MaxClientConn)})
 		}
-		if p.PoolMode == "session" && l.need > server {
+		if p.PoolMode == "session" && l.need > server && !s.MultiApp() {
 			fs = append(fs, finding{"database.pooler.pool_mode", fmt.Sprintf(
 				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the host's PgBouncer opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
 				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.DefaultPoolSize, p.ReservePoolSize, server)})
 		}
+	}
+	if s.MultiApp() {
+		return append(fs, poolerApps(s)...)
 	}
 	// PgBouncer holds a descriptor per client and per server
 	// connection, under the LimitNOFILE its drop-in sets.

@@ -27,6 +27,7 @@ import (
 	"github.com/hacompile/hacompile/generators/celery"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/redisexporter"
+	"github.com/hacompile/hacompile/internal/rules"
 )
 
 var execLookPath = exec.LookPath
@@ -407,7 +408,7 @@ func (e *env) provisionSecrets(ctx context.Context, host string) error {
 	// PgBouncer's auth file, from the app's password file, with the
 	// command pgbouncer.ini gives (Debian ships the file empty).
 	if len(e.hostFiles(host, pgbouncer.IniPath)) > 0 {
-		fmt.Fprintf(&script, "[ -s %s ] || { %s; }\n", pgbouncer.UserlistPath, pgbouncer.ProvisionCommand(e.s))
+		fmt.Fprintf(&script, "[ -s %s ] || { %s; }\n", pgbouncer.UserlistPath, pgbouncer.ProvisionCommand(e.s, e.s.Hosts[host]))
 	}
 	if script.Len() == 0 {
 		return nil
@@ -697,15 +698,19 @@ print(redis.Redis.from_url(os.environ["%s_URL"], password=pw, socket_timeout=5).
 		// (its auth file provisioned as the ini says). The primary is
 		// outside the stack, so what is asked is PgBouncer's own view:
 		// the app's database, at the primary.
+		// With several apps, each app's pool on the host, by its own
+		// settings and user.
 		if len(e.hostFiles(name, pgbouncer.IniPath)) > 0 {
-			script := fmt.Sprintf(`set -a; . /%s; set +a
+			for _, pl := range rules.PoolerPools(e.s, e.s.Hosts[name]) {
+				script := fmt.Sprintf(`set -a; . /%s; set +a
 exec runuser -u %s -- sh -c 'PGPASSWORD="$(cat "$DATABASE_PASSWORD_FILE")" exec psql -X -At -d "host=$DATABASE_HOST port=$DATABASE_PORT user=$DATABASE_USER dbname=pgbouncer sslmode=$DATABASE_SSLMODE connect_timeout=5" -c "SHOW DATABASES"'`,
-				appenv.Path(&e.s.App), e.s.App.User)
-			out, err := e.hosts[name].Sh(ctx, script)
-			db := e.s.Database
-			ok := err == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", db.Name, db.Host, db.Port, db.Name))
-			sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes the app's user with its password and serves %s from %s:%d", name, pgbouncer.Address, db.Pooler.Port, db.Name, db.Host, db.Port), ok,
-				"%s", lastLines(strings.TrimSpace(out), 3))
+					appenv.Path(pl.App), pl.App.User)
+				out, err := e.hosts[name].Sh(ctx, script)
+				db := e.s.Database
+				ok := err == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", pl.Alias, db.Host, db.Port, db.Name))
+				sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes %s's user with its password and serves %s from %s:%d as %s", name, pgbouncer.Address, db.Pooler.Port, pl.App.Name, db.Name, db.Host, db.Port, pl.Alias), ok,
+					"%s", lastLines(strings.TrimSpace(out), 3))
+			}
 		}
 	}
 }

@@ -1,0 +1,216 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hacompile/hacompile/schema"
+)
+
+// Pool is one app's pool in the PgBouncer of one host: the database
+// name (PgBouncer's alias) the app's processes ask for, and what they
+// and PgBouncer may open.
+type Pool struct {
+	App *schema.App
+	// Alias is the database name the app's processes connect to: the
+	// stack's database for a stack of one app; with several apps, the
+	// app's name, so that each app has a pool of its own on the one
+	// database.
+	Alias string
+	// Procs is how many of the app's processes on the host hold a
+	// database pool (its workers, and the Celery processes when they run
+	// its code there), and Clients their client connections to
+	// PgBouncer: Procs × (pool_size + max_overflow).
+	Procs, Clients int
+	// Size is the pool's server connections (PgBouncer's pool_size):
+	// default_pool_size, and with several apps no more than the app's
+	// clients on the host can use. Max adds reserve_pool_size, the most
+	// the pool opens (its max_db_connections).
+	Size, Max int
+	// What says which processes Procs counts.
+	What string
+}
+
+// PoolerPools are the pools of host h's PgBouncer, one per app whose
+// processes on h reach the database (its apps, and on a worker host the
+// app whose code the Celery workers run), in the order of the apps; nil
+// without PgBouncer or on a host that has none.
+func PoolerPools(s *schema.Stack, h *schema.Host) []Pool {
+	db := s.Database
+	if db == nil || db.Pooler == nil || db.Engine != "postgresql" || (!h.Has("app") && !h.Has("worker")) {
+		return nil
+	}
+	p := db.Pooler
+	per := db.PoolSize + db.MaxOverflow
+	on := s.AppsOn(h)
+	var pools []Pool
+	for _, a := range s.Apps {
+		procs := 0
+		var what []string
+		for _, o := range on {
+			if o == a {
+				procs += a.Workers.For(h)
+				what = append(what, fmt.Sprintf("%d %s processes", a.Workers.For(h), a.Name))
+			}
+		}
+		if n := celeryProcs(s, h); n > 0 && (!s.MultiApp() || s.Workers.Runs == a.Name) {
+			procs += n
+			what = append(what, fmt.Sprintf("%d Celery worker processes", n))
+		}
+		if procs == 0 && s.MultiApp() {
+			continue
+		}
+		pool := Pool{App: a, Alias: db.Name, Procs: procs, Clients: procs * per, Size: p.DefaultPoolSize, What: strings.Join(what, " + ")}
+		if s.MultiApp() {
+			pool.Alias = s.PoolerAlias(a)
+			pool.Size = max(1, min(p.DefaultPoolSize, pool.Clients))
+		}
+		pool.Max = pool.Size + p.ReservePoolSize
+		pools = append(pools, pool)
+	}
+	return pools
+}
+
+// PoolerServerConns is the most server connections host h's PgBouncer
+// opens to the primary: each pool's size and reserve.
+func PoolerServerConns(pools []Pool) int {
+	n := 0
+	for _, p := range pools {
+		n += p.Max
+	}
+	return n
+}
+
+// poolWords lists the pools' sizes: "api 20 + web 20".
+func poolWords(pools []Pool, size func(Pool) int) string {
+	var ws []string
+	for _, p := range pools {
+		ws = append(ws, fmt.Sprintf("%s %d", p.App.Name, size(p)))
+	}
+	return strings.Join(ws, " + ")
+}
+
+// poolerApps is db-pool's arithmetic for PgBouncer's pools with several
+// apps, a pool per app on each host (PoolerPools): in session mode each
+// app's clients on a host must fit its pool; each host's PgBouncer
+// needs a descriptor per client and per server connection; and every
+// pool of every host together must fit the primary's max_connections.
+func poolerApps(s *schema.Stack) []finding {
+	db, p := s.Database, s.Database.Pooler
+	var fs []finding
+	for _, a := range s.Apps {
+		if a.Name == "pgbouncer" {
+			fs = append(fs, finding{a.Field, `PgBouncer's console is the database "pgbouncer", and with several apps each app's pool on the host's PgBouncer is the database of the app's name: rename app "pgbouncer"`})
+		}
+	}
+	type hostPools struct {
+		host  *schema.Host
+		pools []Pool
+	}
+	var all []hostPools
+	for _, name := range s.HostNames() {
+		h := s.Hosts[name]
+		if pools := PoolerPools(s, h); len(pools) > 0 {
+			all = append(all, hostPools{h, pools})
+		}
+	}
+	// Session mode: a client holds a server connection while it is
+	// connected, so the app's clients on the host must fit its pool.
+	if p.PoolMode == "session" {
+		type short struct {
+			msg   string
+			hosts []string
+		}
+		var shorts []*short
+		for _, hp := range all {
+			for _, pl := range hp.pools {
+				if pl.Clients <= pl.Max {
+					continue
+				}
+				msg := fmt.Sprintf("app %q's pool: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+					pl.App.Name, pl.What, db.PoolSize, db.MaxOverflow, pl.Clients, pl.Size, p.ReservePoolSize, pl.Max)
+				if i := slices.IndexFunc(shorts, func(x *short) bool { return x.msg == msg }); i >= 0 {
+					shorts[i].hosts = append(shorts[i].hosts, hp.host.Name)
+					continue
+				}
+				shorts = append(shorts, &short{msg, []string{hp.host.Name}})
+			}
+		}
+		for _, x := range shorts {
+			fs = append(fs, finding{"database.pooler.pool_mode", fmt.Sprintf("on %s: %s", onHosts(x.hosts), x.msg)})
+		}
+	}
+	// PgBouncer holds a descriptor per client and per server
+	// connection, under the LimitNOFILE its drop-in sets.
+	most := hostPools{}
+	for _, hp := range all {
+		if most.host == nil || PoolerServerConns(hp.pools) > PoolerServerConns(most.pools) {
+			most = hp
+		}
+	}
+	if most.host != nil {
+		server := PoolerServerConns(most.pools)
+		if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
+			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+				"PgBouncer on %s needs a descriptor per connection: max_client_conn %d + %d server connections (%s) = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
+				most.host.Name, p.MaxClientConn, server, poolWords(most.pools, func(pl Pool) int { return pl.Max }), fds, s.Tuning.Nofile)})
+		}
+	}
+	if db.MaxConnections == 0 {
+		return fs
+	}
+	apps, total := PoolerAppPools(s)
+	if total > db.MaxConnections {
+		var per []string
+		for _, ap := range apps {
+			per = append(per, fmt.Sprintf("%s %d (%s)", ap.App.Name, ap.Total, strings.Join(ap.Hosts, ", ")))
+		}
+		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
+			"PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size %d, or the app's client connections on the host if fewer) + reserve_pool_size %d: %s = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
+			p.DefaultPoolSize, p.ReservePoolSize, strings.Join(per, " + "), total, db.MaxConnections)})
+	}
+	return fs
+}
+
+// AppPools is one app's PgBouncer pools: the server connections they
+// open to the primary in all (pool_size + reserve_pool_size each), and
+// each host's share in words ("app1 8").
+type AppPools struct {
+	App   *schema.App
+	Total int
+	Hosts []string
+}
+
+// PoolerAppPools is what the primary sees from PgBouncer with several
+// apps: each app's pools over its hosts (and the worker hosts running
+// its code), in the order of the apps, and their total. db-pool checks
+// the total against max_connections; the runbook shows a row per app.
+func PoolerAppPools(s *schema.Stack) ([]AppPools, int) {
+	var all []AppPools
+	total := 0
+	for _, a := range s.Apps {
+		ap := AppPools{App: a}
+		for _, name := range s.HostNames() {
+			for _, pl := range PoolerPools(s, s.Hosts[name]) {
+				if pl.App == a {
+					ap.Total += pl.Max
+					ap.Hosts = append(ap.Hosts, fmt.Sprintf("%s %d", name, pl.Max))
+				}
+			}
+		}
+		if ap.Total > 0 {
+			total += ap.Total
+			all = append(all, ap)
+		}
+	}
+	return all, total
+}
+
+// onHosts says where: "app1" or "each of app1, app2".
+func onHosts(hosts []string) string {
+	if len(hosts) == 1 {
+		return hosts[0]
+	}
+	return "each of " + strings.Join(hosts, ", ")
+}
