@@ -80,6 +80,43 @@ func appsRule(s *schema.Stack) []finding {
 			}
 		}
 	}
+	fs = append(fs, certificateGaps(s)...)
+	return fs
+}
+
+// certificateGaps finds the host names no certificate names: a stack
+// of several apps has a certificate per app's first host name
+// (schema.Stack.CertificateViews), holding that app's names, so an app
+// whose first name is another's but whose other names differ would
+// answer names its balancer has no certificate for (HAProxy's
+// strict-sni refuses their handshakes; nginx has no server for them).
+func certificateGaps(s *schema.Stack) []finding {
+	if !s.TLS.Enabled() || s.TLS.Mode == "cloud" {
+		return nil
+	}
+	var fs []finding
+	first := map[string]*schema.App{}
+	for _, a := range s.Apps {
+		ds := s.AppDomains(a)
+		if len(ds) == 0 {
+			continue
+		}
+		o := first[ds[0]]
+		if o == nil {
+			first[ds[0]] = a
+			continue
+		}
+		var missing []string
+		for _, d := range ds {
+			if !slices.Contains(s.AppDomains(o), d) {
+				missing = append(missing, d)
+			}
+		}
+		if len(missing) > 0 {
+			fs = append(fs, finding{s.Written(a.Field+".domains", a.Field), fmt.Sprintf("no certificate of the stack names %s, which app %q answers: the certificate for %s is app %q's (%s); give apps that share a first host name the same domains",
+				strings.Join(missing, ", "), a.Name, ds[0], o.Name, strings.Join(s.AppDomains(o), ", "))})
+		}
+	}
 	return fs
 }
 
