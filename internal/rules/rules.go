@@ -296,8 +296,8 @@ func appCapacity(s *schema.Stack, a *schema.App, path string, target int) []find
 	perHost := float64(got) / float64(len(apps))
 	need := int(math.Ceil(float64(target) / perHost))
 	msg := fmt.Sprintf(
-		"capacity is %d concurrent requests (%d app hosts, %d workers in all, × %s) for a target of %d: short by %d; %d such hosts would meet it",
-		got, len(apps), workers, perDesc, target, target-got, need)
+		"capacity is %s (%s, %s in all, × %s) for a target of %d: short by %d; %d such hosts would meet it",
+		count(got, "concurrent request", "concurrent requests"), count(len(apps), "app host", "app hosts"), count(workers, "worker", "workers"), perDesc, target, target-got, need)
 	if s.MultiApp() {
 		msg = fmt.Sprintf("app %q: %s", a.Name, msg)
 	}
@@ -1200,4 +1200,12 @@ func checkPublicKey(pemText string) string {
 		return "want an ECDSA P-256 key (hacompile keygen writes one; cosign's keys are the same kind)"
 	}
 	return ""
+}
+
+// count says "1 app host", "2 app hosts".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
