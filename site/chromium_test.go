@@ -273,3 +273,56 @@ func inked(img image.Image) float64 {
 	}
 	return float64(total-most) / float64(total)
 }
+
+// TestChromiumTablesKeepNames: in a narrow window, a path or directive
+// in a table cell is never broken between two letters or digits of a
+// name (the table scrolls instead); it may wrap where a line may break.
+func TestChromiumTablesKeepNames(t *testing.T) {
+	ctx, wide, srv := openSite(t, exampleSite(t), 2*time.Minute)
+	tb, err := wide.b.newTab(ctx, 520, 900)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"stacks/do-python-ha/hosts/app1.html", "stacks/do-python-ha/files.html", "stacks/python-celery-cache/index.html"} {
+		if _, err := tb.navigate(ctx, srv.URL+"/"+p); err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Cells  int
+			Broken []string
+		}
+		if err := tb.eval(ctx, `(() => {
+  const word = /[A-Za-z0-9_]/;
+  let cells = 0;
+  const broken = [];
+  document.querySelectorAll("td code, th code").forEach(c => {
+    const n = c.firstChild;
+    if (!n || n.nodeType !== Node.TEXT_NODE || n.nodeValue.length < 2) return;
+    cells++;
+    const t = n.nodeValue;
+    let prevTop = null;
+    for (let i = 0; i < t.length; i++) {
+      const r = document.createRange();
+      r.setStart(n, i);
+      r.setEnd(n, i + 1);
+      const rect = r.getClientRects()[0];
+      if (!rect) continue;
+      if (prevTop !== null && rect.top > prevTop + 2 && word.test(t[i - 1]) && word.test(t[i])) {
+        broken.push(t.slice(0, i) + "|" + t.slice(i));
+        break;
+      }
+      prevTop = rect.top;
+    }
+  });
+  return {Cells: cells, Broken: broken.slice(0, 5)};
+})()`, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Cells < 5 {
+			t.Errorf("%s: %d table cells with code", p, res.Cells)
+		}
+		for _, b := range res.Broken {
+			t.Errorf("%s: a table cell breaks a name at |: %s", p, b)
+		}
+	}
+}
