@@ -302,9 +302,9 @@ func TestCost(t *testing.T) {
 }
 
 // TestSources: each changed file names the changed stack fields it is
-// rendered from, at the line they are written; a file changed by a
-// field its generator does not name (HAProxy's backends, by a new app
-// host) names none.
+// rendered from, at the line they are written: a host's files its
+// entry, HAProxy's configuration the app host added to or removed from
+// its servers.
 func TestSources(t *testing.T) {
 	r := newRepo(t)
 	r.write(map[string]string{"stacks/ha.cue": haStack})
@@ -346,7 +346,7 @@ func TestSources(t *testing.T) {
 	timeout := "app.timeout (stacks/ha.cue:" + itoa(appLine) + ")"
 	check("ha/hosts/app1/etc/app/gunicorn.conf.py", timeout)
 	check("ha/hosts/app4/etc/app/gunicorn.conf.py", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
-	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg")
+	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
 	// A cloud-init document carries its host's files, and comes from
 	// what they come from; a new host's, from its entry.
 	check("ha/cloud-init/app1.yaml", timeout)
@@ -374,10 +374,16 @@ func TestSources(t *testing.T) {
 	gone := strings.Replace(head, "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
 	r.write(map[string]string{"stacks/ha.cue": gone})
 	rep = diff(t, r, "HEAD")
+	app3Line := line(head, "app3:")
 	for _, h := range rep.Hosts {
 		for _, f := range h.Files {
 			if strings.Contains(f.Path, "app3") && len(f.Sources) > 0 {
 				t.Errorf("removed file with sources: %+v", f.Sources)
+			}
+			if f.Path == "ha/hosts/lb1/etc/haproxy/haproxy.cfg" {
+				if len(f.Sources) != 1 || f.Sources[0].String() != "hosts.app3 (removed; was stacks/ha.cue:"+itoa(app3Line)+")" {
+					t.Errorf("haproxy.cfg without app3: sources %+v", f.Sources)
+				}
 			}
 		}
 	}
