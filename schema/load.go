@@ -674,6 +674,11 @@ func (l *Loader) notAllowed(p []string) string {
 	case len(p) == 3 && p[0] == "tuning" && p[1] == "sysctl":
 		return fmt.Sprintf("invalid sysctl key %q (want %s)", name, patternDescriptions[`^[a-z0-9_]+(\.[a-z0-9_-]+)+$`])
 	}
+	if when := conditionOf(p); when != "" {
+		// A field of another case (psgi with runtime "python", or with
+		// no runtime at all): say which.
+		return fmt.Sprintf("field not allowed (only when %s)", when)
+	}
 	// Walk the schema's definitions: the stack's own fields are
 	// required or optional, which lookups do not descend into.
 	parent := l.stack
@@ -725,6 +730,35 @@ func (l *Loader) notAllowed(p []string) string {
 		return fmt.Sprintf("field not allowed (did you mean %s?)", best)
 	}
 	return "field not allowed"
+}
+
+// conditionOf is the condition a field of the schema exists under
+// (runtime == "perl" for app.psgi), "" for a field that always exists
+// or is not one.
+func conditionOf(p []string) string {
+	condOf.once.Do(func() {
+		condOf.when = map[string]string{}
+		fields, _, err := SchemaFields()
+		if err != nil {
+			return
+		}
+		for _, f := range fields {
+			if f.When != "" {
+				condOf.when[f.Path] = f.When
+			}
+		}
+	})
+	key := strings.Join(p, ".")
+	if len(p) == 3 && p[0] == "apps" {
+		// An entry of apps is an app.
+		key = "app." + p[2]
+	}
+	return condOf.when[key]
+}
+
+var condOf struct {
+	once sync.Once
+	when map[string]string
 }
 
 var condFields struct {

@@ -267,3 +267,41 @@ func TestCheckerCatches(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryPageReachable: a reader who opens index.html reaches every
+// page by following links (the "what changed" page of each stack by its
+// Changes tab, the field reference, every shared file), not only
+// through the search.
+func TestEveryPageReachable(t *testing.T) {
+	files := exampleSite(t)
+	seen := map[string]bool{"index.html": true}
+	queue := []string{"index.html"}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		info, _ := checkHTML(p, files[p])
+		for _, l := range info.links {
+			u, err := url.Parse(l)
+			if err != nil || u.Scheme != "" || u.Path == "" {
+				continue
+			}
+			target := path.Join(path.Dir(p), u.Path)
+			if strings.HasSuffix(target, ".html") && !seen[target] && files[target] != nil {
+				seen[target] = true
+				queue = append(queue, target)
+			}
+		}
+	}
+	n := 0
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(p, ".html") {
+			n++
+			if !seen[p] {
+				t.Errorf("%s: no link leads to it from index.html", p)
+			}
+		}
+	}
+	if !seen["stacks/do-python-ha/changes.html"] || n < 100 {
+		t.Fatalf("%d pages, %d reached", n, len(seen))
+	}
+}

@@ -103,3 +103,26 @@ func TestSearchDirectives(t *testing.T) {
 		t.Error("no merged entry for the lines the hosts' own nginx sites share")
 	}
 }
+
+// TestSearchIndexOnDemand: no page loads the search index with itself
+// (on the example stacks it is over a megabyte); the page script adds it
+// on the search box's first use. TestChromium checks both in a browser.
+func TestSearchIndexOnDemand(t *testing.T) {
+	files := exampleSite(t)
+	pages := 0
+	for p, b := range files {
+		if !strings.HasSuffix(p, ".html") {
+			continue
+		}
+		pages++
+		if strings.Contains(string(b), "search-index.js") {
+			t.Errorf("%s loads the search index", p)
+		}
+	}
+	if pages == 0 {
+		t.Fatal("no pages")
+	}
+	if js := string(files["assets/hacompile.js"]); !strings.Contains(js, `root + "assets/search-index.js"`) {
+		t.Error("hacompile.js does not load the search index")
+	}
+}

@@ -291,8 +291,6 @@ func layout(p page, size int, body func(w *htmlw)) []byte {
 	w.raw(string(p.Footer))
 	w.raw("</p></footer>\n<script src=\"")
 	w.url(p.Root)
-	w.raw("assets/search-index.js\"></script>\n<script src=\"")
-	w.url(p.Root)
 	w.raw("assets/hacompile.js\"></script>\n</body>\n</html>\n")
 	return w.b
 }

@@ -59,8 +59,8 @@ func TestNotesEscaped(t *testing.T) {
 		t.Error("host page does not show its note's HTML as text")
 	}
 	for name, page := range map[string]string{"stack": stack, "host": host} {
-		if n := strings.Count(page, "<script"); n != 2 {
-			t.Errorf("%s page has %d <script> tags, want the 2 of the layout", name, n)
+		if n := strings.Count(page, "<script"); n != 1 {
+			t.Errorf("%s page has %d <script> tags, want the 1 of the layout", name, n)
 		}
 		for _, bad := range []string{"<iframe", "<img", "onerror=\"", "onclick=\"", "javascript:"} {
 			if strings.Contains(page, bad) {

@@ -17,7 +17,8 @@ import (
 
 // The search index: every stack, host, rendered file, setting, alert and
 // procedure, as JSON inside a script (assets/search-index.js). A page
-// loads it with a <script> tag rather than fetch(), which file:// forbids.
+// adds it as a <script> on the search box's first use (hacompile.js),
+// not with the page, and not with fetch(), which file:// forbids.
 
 type searchEntry struct {
 	Kind  string `json:"k"`

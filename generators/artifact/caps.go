@@ -194,6 +194,18 @@ type Sourcer interface {
 	Sources(s *schema.Stack, f File) []string
 }
 
+// AppHostEntries are the app hosts' entries ("hosts.app1", …): what a
+// balancer's configuration, which lists them as its servers, comes
+// from after the balancer section, so that diff names the host added,
+// removed or readdressed that changed it.
+func AppHostEntries(s *schema.Stack) []string {
+	var out []string
+	for _, h := range s.HostsWithRole("app") {
+		out = append(out, "hosts."+h.Name)
+	}
+	return out
+}
+
 // Effecter is a generator whose files take effect with no reload action,
 // at a moment it names in words a reviewer knows ("new login
 // sessions"); diff shows it as the change's impact.

@@ -60,10 +60,14 @@ func deployHook(files []artifact.File) string {
 
 var _ artifact.Sourcer = Gen{}
 
-// Sources implements artifact.Sourcer.
-func (Gen) Sources(_ *schema.Stack, f artifact.File) []string {
+// Sources implements artifact.Sourcer: the configuration lists the app
+// hosts as servers.
+func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 	if strings.Contains(f.Path, "letsencrypt") {
 		return []string{"tls"}
+	}
+	if f.Path == ConfigPath {
+		return append([]string{"balancer"}, artifact.AppHostEntries(s)...)
 	}
 	return []string{"balancer"}
 }

@@ -45,7 +45,8 @@ func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 	case strings.Contains(f.Path, "snippets/hacompile-tls"):
 		return []string{"tls.profile", "tls"}
 	case f.Host != "" && s.Hosts[f.Host].Has("lb"):
-		return []string{"balancer"}
+		// The balancer's upstreams are the app hosts.
+		return append([]string{"balancer"}, artifact.AppHostEntries(s)...)
 	case strings.HasSuffix(f.Path, "nginx.conf"):
 		return []string{"tuning.nginx_worker_connections", "tuning", "app"}
 	}

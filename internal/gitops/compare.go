@@ -302,6 +302,15 @@ func Compare(base, head *Rendering) (*Report, error) {
 				changes[g.stack] = sc
 			}
 			src := meta.sources
+			if bm, ok := base.meta[p]; ok && hasCur {
+				// What the file came from before counts too (an app
+				// host gone from a balancer's servers).
+				for _, c := range bm.sources {
+					if !slices.Contains(src, c) {
+						src = append(slices.Clip(src), c)
+					}
+				}
+			}
 			switch {
 			case h.Host != "" && h.Status == Added:
 				// A new host's files are there because of its entry.

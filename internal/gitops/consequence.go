@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/internal/compile"
@@ -161,9 +162,14 @@ func findingChanges(base, head *compile.Result) []FindingChange {
 type Headroom struct {
 	Stack string `json:"stack"`
 	// Name is "database connections" (connections the pools may open
-	// against max_connections, db-pool's arithmetic) or "concurrent
+	// against max_connections, db-pool's arithmetic), "concurrent
 	// requests" (capacity.target_concurrency against what the app
-	// hosts' workers serve at once).
+	// hosts' workers serve at once), "open files per process" (the
+	// process fd-limit finds most demanding against tuning.nofile),
+	// "open files per app host" (the busiest app host's processes
+	// together against fs.file-max, where the stack sets it: fd-host's
+	// arithmetic) or "listen backlog" (the largest backlog against
+	// net.core.somaxconn, as the somaxconn rule holds them).
 	Name   string `json:"name"`
 	Before *Level `json:"before"`
 	After  *Level `json:"after"`
@@ -181,6 +187,9 @@ type Level struct {
 const (
 	HeadroomDBConnections = "database connections"
 	HeadroomCapacity      = "concurrent requests"
+	HeadroomProcessFDs    = "open files per process"
+	HeadroomHostFDs       = "open files per app host"
+	HeadroomBacklog       = "listen backlog"
 )
 
 // levels computes a stack's limits, as the HA rules do.
@@ -202,6 +211,27 @@ func levels(s *schema.Stack) map[string]Level {
 	if t := s.Capacity.TargetConcurrency; t > 0 && s.RoleCount("app") > 0 {
 		c := rules.Capacity(s)
 		out[HeadroomCapacity] = Level{t, c, c - t}
+	}
+	if s.RoleCount("app") > 0 {
+		need := 0
+		for _, p := range rules.ProcessFDNeeds(s) {
+			need = max(need, p.Need)
+		}
+		out[HeadroomProcessFDs] = Level{need, s.Tuning.Nofile, s.Tuning.Nofile - need}
+		if v, ok := s.Tuning.Sysctl["fs.file-max"]; ok {
+			if limit, err := strconv.Atoi(string(v)); err == nil {
+				need := 0
+				for _, h := range s.HostsWithRole("app") {
+					n, _ := rules.HostFDs(s, h)
+					need = max(need, n)
+				}
+				out[HeadroomHostFDs] = Level{need, limit, limit - need}
+			}
+		}
+		if limit, err := rules.Somaxconn(s); err == nil {
+			need := rules.LargestBacklog(s)
+			out[HeadroomBacklog] = Level{need, limit, limit - need}
+		}
 	}
 	return out
 }

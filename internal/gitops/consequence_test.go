@@ -174,6 +174,49 @@ func TestHeadroomAndFindings(t *testing.T) {
 	}
 }
 
+// TestHeadroomDescriptorsAndBacklog: file descriptors and the listen
+// backlog, before → after, as fd-limit, fd-host and somaxconn count
+// them. Before, HAProxy is the busiest process (2 × 20,000 maxconn + 64
+// = 40,064 of nofile 65,536) and an app host holds 5 sync workers × 75
+// + nginx's 2 × 2 × 4,096 = 16,759 of fs.file-max 2,097,152. gevent
+// workers with 50,000 connections each hold 50,000 + 10 database + 64
+// = 50,074: the busiest process, and 5 of them with nginx make 266,754
+// on a host whose fs.file-max is now 300,000. An app backlog of 8,192
+// is above the kernel's somaxconn of 4,096.
+func TestHeadroomDescriptorsAndBacklog(t *testing.T) {
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": haStack})
+	r.commit("ha")
+	head := strings.Replace(haStack, "timeout: 30}", "timeout: 30, worker_class: \"gevent\", worker_connections: 50000, backlog: 8192}\ntuning: sysctl: \"fs.file-max\": \"300000\"", 1)
+	r.write(map[string]string{"stacks/ha.cue": head})
+	rep := diff(t, r, "HEAD")
+	js, err := json.Marshal(rep.Headroom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"stack":"ha","name":"concurrent requests","before":{"need":10,"limit":15,"spare":5},"after":{"need":10,"limit":750000,"spare":749990}},` +
+		`{"stack":"ha","name":"listen backlog","before":{"need":2048,"limit":4096,"spare":2048},"after":{"need":8192,"limit":4096,"spare":-4096}},` +
+		`{"stack":"ha","name":"open files per app host","before":{"need":16759,"limit":2097152,"spare":2080393},"after":{"need":266754,"limit":300000,"spare":33246}},` +
+		`{"stack":"ha","name":"open files per process","before":{"need":40064,"limit":65536,"spare":25472},"after":{"need":50074,"limit":65536,"spare":15462}}]`
+	if string(js) != want {
+		t.Errorf("headroom %s\nwant     %s", js, want)
+	}
+	md := markdown(t, rep)
+	for _, l := range []string{
+		"- ha listen backlog: 2048 of 4096 (2048 spare) → 8192 of 4096 (short by 4096)\n",
+		"- ha open files per app host: 16759 of 2097152 (2080393 spare) → 266754 of 300000 (33246 spare)\n",
+		"- ha open files per process: 40064 of 65536 (25472 spare) → 50074 of 65536 (15462 spare)\n",
+	} {
+		if !strings.Contains(md, l) {
+			t.Errorf("comment lacks %q:\n%s", l, md[:min(1500, len(md))])
+		}
+	}
+	// The backlog the kernel truncates is a finding as well.
+	if !slices.ContainsFunc(rep.Findings, func(f gitops.FindingChange) bool { return f.Rule == "somaxconn" && f.Change == "appeared" }) {
+		t.Errorf("no somaxconn finding appeared: %+v", rep.Findings)
+	}
+}
+
 // TestRiskCloudMembers: an app host joining a cloud balancer (which
 // finds its members by tag) changes what the balancer does.
 func TestRiskCloudMembers(t *testing.T) {
@@ -259,9 +302,9 @@ func TestCost(t *testing.T) {
 }
 
 // TestSources: each changed file names the changed stack fields it is
-// rendered from, at the line they are written; a file changed by a
-// field its generator does not name (HAProxy's backends, by a new app
-// host) names none.
+// rendered from, at the line they are written: a host's files its
+// entry, HAProxy's configuration the app host added to or removed from
+// its servers.
 func TestSources(t *testing.T) {
 	r := newRepo(t)
 	r.write(map[string]string{"stacks/ha.cue": haStack})
@@ -303,7 +346,7 @@ func TestSources(t *testing.T) {
 	timeout := "app.timeout (stacks/ha.cue:" + itoa(appLine) + ")"
 	check("ha/hosts/app1/etc/app/gunicorn.conf.py", timeout)
 	check("ha/hosts/app4/etc/app/gunicorn.conf.py", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
-	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg")
+	check("ha/hosts/lb1/etc/haproxy/haproxy.cfg", "hosts.app4 (stacks/ha.cue:"+itoa(app4Line)+")")
 	// A cloud-init document carries its host's files, and comes from
 	// what they come from; a new host's, from its entry.
 	check("ha/cloud-init/app1.yaml", timeout)
@@ -331,10 +374,16 @@ func TestSources(t *testing.T) {
 	gone := strings.Replace(head, "\tapp3: {address: \"10.2.0.13\", roles: [\"app\"], cores: 2, memory_mb: 2048}\n", "", 1)
 	r.write(map[string]string{"stacks/ha.cue": gone})
 	rep = diff(t, r, "HEAD")
+	app3Line := line(head, "app3:")
 	for _, h := range rep.Hosts {
 		for _, f := range h.Files {
 			if strings.Contains(f.Path, "app3") && len(f.Sources) > 0 {
 				t.Errorf("removed file with sources: %+v", f.Sources)
+			}
+			if f.Path == "ha/hosts/lb1/etc/haproxy/haproxy.cfg" {
+				if len(f.Sources) != 1 || f.Sources[0].String() != "hosts.app3 (removed; was stacks/ha.cue:"+itoa(app3Line)+")" {
+					t.Errorf("haproxy.cfg without app3: sources %+v", f.Sources)
+				}
 			}
 		}
 	}

@@ -78,9 +78,14 @@ type StackChange struct {
 }
 
 // Version is the hacompile version recorded in commits and printed by
-// --version: the main module's version (go install …@v1.2.3), else for
-// a build from a git checkout "devel-" and its commit (with "-dirty"
-// when the tree had changes), else "(devel)".
+// --version: the main module's version (go install …@v1.2.3; since Go
+// 1.24 a build from a git checkout has a pseudo-version naming its
+// commit, "+dirty" when the tree had changes), else from an older Go's
+// VCS stamp "devel-" and the commit (with "-dirty"), else "(devel)". A
+// build made with -buildvcs=false records nothing about its source, and
+// nothing the binary can read at run time says it: a hash of its own
+// executable would name the binary, not the source, and change the
+// commits publish makes with every rebuild.
 func Version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -296,8 +296,8 @@ func appCapacity(s *schema.Stack, a *schema.App, path string, target int) []find
 	perHost := float64(got) / float64(len(apps))
 	need := int(math.Ceil(float64(target) / perHost))
 	msg := fmt.Sprintf(
-		"capacity is %d concurrent requests (%d app hosts, %d workers in all, × %s) for a target of %d: short by %d; %d such hosts would meet it",
-		got, len(apps), workers, perDesc, target, target-got, need)
+		"capacity is %s (%s, %s in all, × %s) for a target of %d: short by %d; %d such hosts would meet it",
+		count(got, "concurrent request", "concurrent requests"), count(len(apps), "app host", "app hosts"), count(workers, "worker", "workers"), perDesc, target, target-got, need)
 	if s.MultiApp() {
 		msg = fmt.Sprintf("app %q: %s", a.Name, msg)
 	}
@@ -307,26 +307,39 @@ func appCapacity(s *schema.Stack, a *schema.App, path string, target int) []find
 func fdLimit(s *schema.Stack) []finding {
 	n := s.Tuning.Nofile
 	var fs []finding
-	if need := 2 * s.Tuning.NginxWorkerConnections; need > n {
-		fs = append(fs, finding{"tuning.nofile", fmt.Sprintf(
-			"nginx needs 2 descriptors per connection (client and upstream): 2 × %d worker_connections = %d, above nofile %d", s.Tuning.NginxWorkerConnections, need, n)})
+	for _, p := range ProcessFDNeeds(s) {
+		if p.Need > n {
+			fs = append(fs, finding{"tuning.nofile", fmt.Sprintf("%s, above nofile %d", p.Why, n)})
+		}
 	}
+	return fs
+}
+
+// Need is a number of descriptors or connections something may ask
+// for, with the words that say why.
+type Need struct {
+	Need int
+	Why  string
+}
+
+// ProcessFDNeeds is what fd-limit holds against tuning.nofile, each
+// process's own limit: nginx's workers, the app's gevent or uvicorn
+// workers, HAProxy.
+func ProcessFDNeeds(s *schema.Stack) []Need {
+	need := 2 * s.Tuning.NginxWorkerConnections
+	ns := []Need{{need, fmt.Sprintf("nginx needs 2 descriptors per connection (client and upstream): 2 × %d worker_connections = %d", s.Tuning.NginxWorkerConnections, need)}}
 	if s.App.Runtime == "python" && (s.App.WorkerClass == "gevent" || s.App.WorkerClass == "uvicorn") {
 		pool := s.Database.ProcessPool()
 		// Each connection is one descriptor; add the database pools and
 		// a margin for logs, sockets and libraries.
-		if need := s.App.WorkerConnections + pool + 64; need > n {
-			fs = append(fs, finding{"tuning.nofile", fmt.Sprintf(
-				"a %s worker holds %d connections + %d database connections + 64 spare = %d descriptors, above nofile %d", s.App.WorkerClass, s.App.WorkerConnections, pool, need, n)})
-		}
+		need := s.App.WorkerConnections + pool + 64
+		ns = append(ns, Need{need, fmt.Sprintf("a %s worker holds %d connections + %d database connections + 64 spare = %d descriptors", s.App.WorkerClass, s.App.WorkerConnections, pool, need)})
 	}
 	if s.Balancer.Kind == "haproxy" {
-		if need := 2*s.Balancer.MaxConn + 64; need > n {
-			fs = append(fs, finding{"tuning.nofile", fmt.Sprintf(
-				"HAProxy needs 2 descriptors per connection: 2 × %d maxconn + 64 = %d, above nofile %d", s.Balancer.MaxConn, need, n)})
-		}
+		need := 2*s.Balancer.MaxConn + 64
+		ns = append(ns, Need{need, fmt.Sprintf("HAProxy needs 2 descriptors per connection: 2 × %d maxconn + 64 = %d", s.Balancer.MaxConn, need)})
 	}
-	return fs
+	return ns
 }
 
 // kernelSomaxconn is Linux's default since 5.4.
@@ -336,28 +349,54 @@ const kernelSomaxconn = 4096
 const nginxBacklog = 511
 
 func somaxconn(s *schema.Stack) []finding {
-	max := kernelSomaxconn
-	if v, ok := s.Tuning.Sysctl["net.core.somaxconn"]; ok {
-		n, err := strconv.Atoi(string(v))
-		if err != nil {
-			return []finding{{`tuning.sysctl."net.core.somaxconn"`, fmt.Sprintf("net.core.somaxconn = %q is not a number", v)}}
-		}
-		max = n
+	max, err := Somaxconn(s)
+	if err != nil {
+		return []finding{{`tuning.sysctl."net.core.somaxconn"`, err.Error()}}
 	}
-	type backlog struct {
-		path, who string
-		n         int
-	}
-	bs := []backlog{{"app.backlog", s.App.Server + " --backlog", s.App.Backlog}, {"tuning.sysctl", "nginx listen", nginxBacklog}}
-	// HAProxy's frontends: haproxy.cfg sets backlog to somaxconn when
-	// maxconn (its default) is larger, so it is never truncated.
 	var fs []finding
-	for _, b := range bs {
+	for _, b := range listenBacklogs(s) {
 		if b.n > max {
 			fs = append(fs, finding{b.path, fmt.Sprintf("%s backlog is %d but net.core.somaxconn is %d: the kernel truncates it to %d; raise net.core.somaxconn to at least %d", b.who, b.n, max, max, b.n)})
 		}
 	}
 	return fs
+}
+
+// Somaxconn is the hosts' net.core.somaxconn: the stack's, else
+// Linux's default.
+func Somaxconn(s *schema.Stack) (int, error) {
+	v, ok := s.Tuning.Sysctl["net.core.somaxconn"]
+	if !ok {
+		return kernelSomaxconn, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return 0, fmt.Errorf("net.core.somaxconn = %q is not a number", v)
+	}
+	return n, nil
+}
+
+type backlog struct {
+	path, who string
+	n         int
+}
+
+// listenBacklogs are the backlogs the somaxconn rule holds against
+// net.core.somaxconn. HAProxy's frontends are not among them:
+// haproxy.cfg sets backlog to somaxconn when maxconn (its default) is
+// larger, so it is never truncated.
+func listenBacklogs(s *schema.Stack) []backlog {
+	return []backlog{{"app.backlog", s.App.Server + " --backlog", s.App.Backlog}, {"tuning.sysctl", "nginx listen", nginxBacklog}}
+}
+
+// LargestBacklog is the largest listen backlog the somaxconn rule
+// holds against net.core.somaxconn.
+func LargestBacklog(s *schema.Stack) int {
+	n := 0
+	for _, b := range listenBacklogs(s) {
+		n = max(n, b.n)
+	}
+	return n
 }
 
 func dbPool(s *schema.Stack) []finding {
@@ -1164,4 +1203,12 @@ func checkPublicKey(pemText string) string {
 		return "want an ECDSA P-256 key (hacompile keygen writes one; cosign's keys are the same kind)"
 	}
 	return ""
+}
+
+// count says "1 app host", "2 app hosts".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

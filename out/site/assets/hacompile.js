@@ -1,6 +1,8 @@
 // The runbook's search: plain JavaScript over window.HACOMPILE_SEARCH,
-// which assets/search-index.js defines. No fetch (file:// forbids it),
-// no framework, no network.
+// which assets/search-index.js defines. The index is large (every
+// setting, file and directive of every stack), so a page loads it on
+// the search box's first use, not with the page: a <script> added then
+// rather than fetch(), which file:// forbids. No framework, no network.
 (function () {
   "use strict";
   // Paper cannot click: print every collapsed section open.
@@ -22,12 +24,50 @@
     return;
   }
   var root = document.body.getAttribute("data-root") || "";
-  var entries = window.HACOMPILE_SEARCH || [];
-  var haystack = entries.map(function (e) {
-    return (e.t + " " + (e.x || "") + " " + e.k).toLowerCase();
-  });
+  var entries = null;
+  var haystack = null;
+  var loading = false;
+  var failed = false;
   var active = -1;
   var max = 40;
+
+  // load adds the index's script once; render runs again when it is in.
+  function load() {
+    if (entries || loading) {
+      return;
+    }
+    loading = true;
+    failed = false;
+    var s = document.createElement("script");
+    s.src = root + "assets/search-index.js";
+    s.onload = function () {
+      entries = window.HACOMPILE_SEARCH || [];
+      haystack = entries.map(function (e) {
+        return (e.t + " " + (e.x || "") + " " + e.k).toLowerCase();
+      });
+      loading = false;
+      if (input.value) {
+        render(input.value);
+      }
+    };
+    s.onerror = function () {
+      loading = false;
+      failed = true;
+      s.parentNode.removeChild(s);
+      if (input.value) {
+        render(input.value);
+      }
+    };
+    document.head.appendChild(s);
+  }
+
+  function note(text) {
+    var li = document.createElement("li");
+    li.className = "none";
+    li.textContent = text;
+    list.appendChild(li);
+    list.hidden = false;
+  }
 
   function score(e, i, terms) {
     var s = 0;
@@ -59,6 +99,15 @@
       list.hidden = true;
       return;
     }
+    if (!entries) {
+      if (failed) {
+        note("The search index (assets/search-index.js) did not load");
+        return;
+      }
+      load();
+      note("Loading the search index\u2026");
+      return;
+    }
     var hits = [];
     for (var i = 0; i < entries.length; i++) {
       var s = score(entries[i], i, terms);
@@ -70,10 +119,7 @@
       return b.s - a.s || a.i - b.i;
     });
     if (hits.length === 0) {
-      var none = document.createElement("li");
-      none.className = "none";
-      none.textContent = "No match for \u201c" + q + "\u201d";
-      list.appendChild(none);
+      note("No match for \u201c" + q + "\u201d");
     }
     hits.slice(0, max).forEach(function (h) {
       var e = entries[h.i];
@@ -98,10 +144,7 @@
       list.appendChild(li);
     });
     if (hits.length > max) {
-      var more = document.createElement("li");
-      more.className = "none";
-      more.textContent = (hits.length - max) + " more: refine the search";
-      list.appendChild(more);
+      note((hits.length - max) + " more: refine the search");
     }
     list.hidden = false;
   }
@@ -152,6 +195,8 @@
     }
   });
   input.addEventListener("focus", function () {
+    // The reader means to search: the index loads while they type.
+    load();
     if (input.value) {
       render(input.value);
     }
