@@ -31,7 +31,7 @@ func appsRule(s *schema.Stack) []finding {
 		fs = append(fs, finding{"workers", fmt.Sprintf("with several apps, workers.runs names the app whose code, user and settings the Celery workers run (one of %s)", appNames(s))})
 	}
 	if s.Balancer.Kind == "cloud" {
-		fs = append(fs, finding{"balancer.kind", `several apps are routed by an nginx or HAProxy balancer; a cloud balancer (kind "cloud") sends every request to every app host: use kind "haproxy" or "nginx", or one stack per app`})
+		fs = append(fs, finding{"balancer.kind", `several apps are routed by host name and path on an nginx or HAProxy balancer; a cloud balancer (kind "cloud") is rendered with one pool of app hosts (a DigitalOcean load balancer cannot route by host name or path, and a target group per app behind AWS listener rules is not rendered), so every app would get every request: use kind "haproxy" or "nginx", or one stack per app`})
 	}
 	if s.Balancer.Kind == "haproxy" && s.TLS.Enabled() && s.TLS.Terminate == "app" {
 		fs = append(fs, finding{"tls.terminate", `several apps are routed by host name and path, which a balancer passing TLS through cannot see: terminate TLS on the balancer (tls.terminate: "balancer")`})

@@ -71,7 +71,7 @@ func TestMultiAppRules(t *testing.T) {
 		{"option per app", `apps: legacy: keepalive: 3`,
 			`stacks/m.cue:19:26: apps.legacy.keepalive: app "legacy": apps.legacy.keepalive is for gunicorn's keep-alive (Starman runs with --disable-keepalive: a pre-forked worker held by an idle connection serves nobody else), which app server "starman" does not have: remove it [app-option]`},
 		{"cloud balancer", `~kind: "haproxy", failover: "keepalived", vrrp: {virtual_address: "10.0.0.4", router_id: 9}~kind: "cloud"`,
-			`stacks/m.cue:12:18: balancer.kind: several apps are routed by an nginx or HAProxy balancer; a cloud balancer (kind "cloud") sends every request to every app host: use kind "haproxy" or "nginx", or one stack per app [apps]`},
+			`stacks/m.cue:12:18: balancer.kind: several apps are routed by host name and path on an nginx or HAProxy balancer; a cloud balancer (kind "cloud") is rendered with one pool of app hosts (a DigitalOcean load balancer cannot route by host name or path, and a target group per app behind AWS listener rules is not rendered), so every app would get every request: use kind "haproxy" or "nginx", or one stack per app [apps]`},
 	} {
 		src := multiBase + c.add
 		if f := strings.Split(c.add, "~"); len(f) == 3 {
