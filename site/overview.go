@@ -536,7 +536,7 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 			// The primary sees each host's PgBouncer, not the processes.
 			n, hosts := rules.PoolerHosts(s)
 			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
-			f = fmt.Sprintf("%d hosts' PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d)", n, hosts, p.DefaultPoolSize, p.ReservePoolSize)
+			f = fmt.Sprintf("%s PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d)", plural(n, "host's", "hosts'"), hosts, p.DefaultPoolSize, p.ReservePoolSize)
 		}
 		if db.MaxConnections > 0 {
 			c.DB = append(c.DB, limitOf("connections to the primary", "database.pool_size", need, db.MaxConnections, f, rel(from, sc.sourceHref("database.max_connections")), "database.max_connections"))

@@ -267,3 +267,26 @@ app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/sh
 		}
 	}
 }
+
+// TestDatabaseHeadroomOnePooler: one host's PgBouncer is counted in the
+// singular.
+func TestDatabaseHeadroomOnePooler(t *testing.T) {
+	res, opt := compileStack(t, `
+name:   "t"
+domain: "example.com"
+tls: mode: "none"
+hosts: app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+balancer: kind: "cloud"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop"}
+database: {host: "db1.internal", name: "shop", pool_size: 2, max_overflow: 1, max_connections: 40, pooler: {default_pool_size: 10, reserve_pool_size: 2}}
+`)
+	files, err := site.Render(res, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := html.UnescapeString(regexp.MustCompile(`\s+`).ReplaceAllString(regexp.MustCompile(`<[^>]+>`).ReplaceAllString(string(files["stacks/t/index.html"]), " "), " "))
+	if want := "1 host's PgBouncer (app1) × (default_pool_size 10 + reserve_pool_size 2)"; !strings.Contains(text, want) {
+		i := strings.Index(text, "Database connections")
+		t.Errorf("want %q, the page has %q", want, text[max(i, 0):min(len(text), max(i, 0)+600)])
+	}
+}
