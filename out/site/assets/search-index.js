@@ -261,7 +261,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"field","t":"tls.key","u":"reference.html#f-tls.key"},
 {"k":"field","t":"tls.mode","x":"certbot: Let's Encrypt certificates under /etc/letsencrypt/live; files: certificate files provisioned on the host; cloud: the cloud balancer terminates TLS with a certificate the provider holds (ACM, a DigitalOcean certificate); none: plain HTTP.","u":"reference.html#f-tls.mode"},
 {"k":"field","t":"tls.ocsp_stapling","x":"OCSP stapling, as the Mozilla profiles advise. Let's Encrypt stopped running OCSP responders in 2025 and its certificates name none, so nginx would ignore stapling on every certbot host (with a warning): off by default there.","u":"reference.html#f-tls.ocsp_stapling"},
-{"k":"field","t":"tls.profile","x":"Mozilla Server Side TLS 5.8 profile.","u":"reference.html#f-tls.profile"},
+{"k":"field","t":"tls.profile","x":"Mozilla Server Side TLS 6.0 profile, for the OpenSSL of the stack's os.","u":"reference.html#f-tls.profile"},
 {"k":"field","t":"tls.terminate","x":"Where TLS terminates: on the load balancer, or on each app host's nginx (behind a cloud balancer in TCP pass-through, or with no balancer host).","u":"reference.html#f-tls.terminate"},
 {"k":"field","t":"tuning","u":"reference.html#f-tuning"},
 {"k":"field","t":"tuning.nginx_worker_connections","x":"nginx worker_connections per worker process.","u":"reference.html#f-tuning.nginx_worker_connections"},
