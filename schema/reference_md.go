@@ -24,46 +24,29 @@ func ReferenceMarkdown() ([]byte, error) {
 	fmt.Fprintf(&b, "Every field of a stack (`#Stack` in [stack.cue](stack.cue)), %d in all: its type, its default and what it means. ", len(fields))
 	b.WriteString("**required** fields must be written; **optional** ones may be left out and then render nothing; the rest always have a value, their default or one that follows from other fields. ")
 	b.WriteString("A field with a condition exists only when it holds. `hacompile vet` checks a stack against this schema and the HA rules.\n\n")
-	hasSub := map[string]bool{}
-	for _, f := range fields {
-		if top, _, ok := strings.Cut(f.Path, "."); ok {
-			hasSub[top] = true
+	for _, sec := range FieldSections(fields) {
+		fmt.Fprintf(&b, "\n## %s\n\n| field | | type | default | |\n|---|---|---|---|---|\n", sec.Name)
+		for _, f := range sec.Fields {
+			presence := ""
+			switch {
+			case f.Required:
+				presence = "**required**"
+			case f.Optional:
+				presence = "optional"
+			}
+			var defaults []string
+			if f.Default != "" {
+				defaults = append(defaults, mdCode(f.Default))
+			}
+			for _, cd := range f.Defaults {
+				defaults = append(defaults, mdCode(cd.Value)+" when "+mdCode(cd.When))
+			}
+			doc := mdText(f.Doc)
+			if f.When != "" {
+				doc = strings.TrimSpace("Only when " + mdCode(f.When) + ". " + doc)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCode(f.Path), presence, mdCode(f.Type), strings.Join(defaults, "; "), doc)
 		}
-		if top, _, ok := strings.Cut(f.Path, "["); ok && !strings.Contains(top, ".") {
-			hasSub[top] = true
-		}
-	}
-	section := ""
-	for i, f := range fields {
-		top, _, _ := strings.Cut(f.Path, ".")
-		top, _, _ = strings.Cut(top, "[")
-		name := "stack"
-		if hasSub[top] {
-			name = top
-		}
-		if i == 0 || name != section {
-			section = name
-			fmt.Fprintf(&b, "\n## %s\n\n| field | | type | default | |\n|---|---|---|---|---|\n", name)
-		}
-		presence := ""
-		switch {
-		case f.Required:
-			presence = "**required**"
-		case f.Optional:
-			presence = "optional"
-		}
-		var defaults []string
-		if f.Default != "" {
-			defaults = append(defaults, mdCode(f.Default))
-		}
-		for _, cd := range f.Defaults {
-			defaults = append(defaults, mdCode(cd.Value)+" when "+mdCode(cd.When))
-		}
-		doc := mdText(f.Doc)
-		if f.When != "" {
-			doc = strings.TrimSpace("Only when " + mdCode(f.When) + ". " + doc)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCode(f.Path), presence, mdCode(f.Type), strings.Join(defaults, "; "), doc)
 	}
 	b.WriteString("\n## Types\n\n| type | | |\n|---|---|---|\n")
 	for _, d := range defs {
@@ -73,6 +56,42 @@ func ReferenceMarkdown() ([]byte, error) {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCode(d.Name), mdCode(d.Type), mdText(d.Doc))
 	}
 	return b.Bytes(), nil
+}
+
+// FieldSection is a part of the field reference: a top-level field
+// that has fields of its own, with them; the first, "stack", holds the
+// top-level fields that have none.
+type FieldSection struct {
+	Name   string
+	Fields []Field
+}
+
+// FieldSections groups fields (SchemaFields' order) into the
+// reference's sections.
+func FieldSections(fields []Field) []FieldSection {
+	hasSub := map[string]bool{}
+	for _, f := range fields {
+		if top, _, ok := strings.Cut(f.Path, "."); ok {
+			hasSub[top] = true
+		}
+		if top, _, ok := strings.Cut(f.Path, "["); ok && !strings.Contains(top, ".") {
+			hasSub[top] = true
+		}
+	}
+	secs := []FieldSection{{Name: "stack"}}
+	for _, f := range fields {
+		top, _, _ := strings.Cut(f.Path, ".")
+		top, _, _ = strings.Cut(top, "[")
+		sec := &secs[0]
+		if hasSub[top] {
+			if last := &secs[len(secs)-1]; last.Name != top {
+				secs = append(secs, FieldSection{Name: top})
+			}
+			sec = &secs[len(secs)-1]
+		}
+		sec.Fields = append(sec.Fields, f)
+	}
+	return secs
 }
 
 // mdCode is s as a code span inside a table cell: a pipe would end the

@@ -74,46 +74,29 @@ func (g *gen) reference() error {
 			d.Types = append(d.Types, refDef{ID: "t-" + strings.ToLower(def.Name[1:]), Name: def.Name, Doc: def.Doc, Type: refType(def.Type, listed)})
 		}
 	}
-	// Top-level fields without fields of their own share the first
-	// section; every other top-level field has a section of its own.
-	hasSub := map[string]bool{}
-	for _, f := range fields {
-		if top, _, ok := strings.Cut(f.Path, "."); ok {
-			hasSub[top] = true
-		}
-		if top, _, ok := strings.Cut(f.Path, "["); ok && !strings.Contains(top, ".") {
-			hasSub[top] = true
-		}
-	}
-	d.Sections = append(d.Sections, refSection{ID: "s-stack", Name: "stack"})
-	for _, f := range fields {
-		top, _, _ := strings.Cut(f.Path, ".")
-		top, _, _ = strings.Cut(top, "[")
-		sec := &d.Sections[0]
-		if hasSub[top] {
-			if last := &d.Sections[len(d.Sections)-1]; last.Name != top {
-				d.Sections = append(d.Sections, refSection{ID: "s-" + top, Name: top})
+	for _, sec := range schema.FieldSections(fields) {
+		d.Sections = append(d.Sections, refSection{ID: "s-" + sec.Name, Name: sec.Name})
+		for _, f := range sec.Fields {
+			row := refRow{ID: fieldID(f.Path), Path: f.Path, When: f.When, Doc: f.Doc, Type: refType(f.Type, listed)}
+			switch {
+			case f.Required:
+				row.Presence = "required"
+			case f.Optional:
+				row.Presence = "optional"
 			}
-			sec = &d.Sections[len(d.Sections)-1]
+			var defaults []string
+			if f.Default != "" {
+				defaults = append(defaults, string(refType(f.Default, listed)))
+			}
+			for _, cd := range f.Defaults {
+				defaults = append(defaults, string(refType(cd.Value, listed))+" when <code>"+template.HTMLEscapeString(cd.When)+"</code>")
+			}
+			row.Default = template.HTML(strings.Join(defaults, "; "))
+			last := &d.Sections[len(d.Sections)-1]
+			last.Rows = append(last.Rows, row)
+			d.Count++
+			g.addSearch(searchEntry{Kind: "field", Title: f.Path, Text: f.Doc, URL: ReferencePage + "#" + row.ID})
 		}
-		row := refRow{ID: fieldID(f.Path), Path: f.Path, When: f.When, Doc: f.Doc, Type: refType(f.Type, listed)}
-		switch {
-		case f.Required:
-			row.Presence = "required"
-		case f.Optional:
-			row.Presence = "optional"
-		}
-		var defaults []string
-		if f.Default != "" {
-			defaults = append(defaults, string(refType(f.Default, listed)))
-		}
-		for _, cd := range f.Defaults {
-			defaults = append(defaults, string(refType(cd.Value, listed))+" when <code>"+template.HTMLEscapeString(cd.When)+"</code>")
-		}
-		row.Default = template.HTML(strings.Join(defaults, "; "))
-		sec.Rows = append(sec.Rows, row)
-		d.Count++
-		g.addSearch(searchEntry{Kind: "field", Title: f.Path, Text: f.Doc, URL: ReferencePage + "#" + row.ID})
 	}
 	return g.write(page{Path: ReferencePage, Title: "Stack file reference", Crumbs: []link{{"Runbook", "index.html"}}, Footer: footer(nil, ReferencePage)}, "reference", d)
 }
