@@ -25,6 +25,17 @@ func appsRule(s *schema.Stack) []finding {
 		}
 	}
 	if !s.MultiApp() {
+		// Routing is among apps: a lone app answers the stack's host
+		// names (domain, aliases) on every path, so its own domains and
+		// paths would render nothing.
+		for _, a := range s.Apps {
+			if len(a.Domains) > 0 {
+				fs = append(fs, finding{a.Field + ".domains", fmt.Sprintf("app %q is the stack's only app and answers its domain and aliases: with one app, set domain and aliases instead of %s.domains", a.Name, a.Field)})
+			}
+			if len(a.Paths) > 0 {
+				fs = append(fs, finding{a.Field + ".paths", fmt.Sprintf("app %q is the stack's only app and answers every path: paths route requests among several apps; remove %s.paths", a.Name, a.Field)})
+			}
+		}
 		return fs
 	}
 	if w := s.Workers; w != nil && w.Runs == "" {
