@@ -13,7 +13,7 @@ FUZZTIME ?= 30s
 # Debian packages whose real tools the tests run: nginx -t, haproxy -c,
 # gunicorn --check-config (with gevent workers), Starman, systemd-analyze,
 # cloud-init schema, promtool (prometheus), a live Celery worker against
-# redis-server, RabbitMQ, PgBouncer and PostgreSQL (with its exporter) for
+# redis-server, memcached, RabbitMQ, PgBouncer and PostgreSQL (with its exporter) for
 # the data services' live tests, OpenSSH servers for push, headless Chromium for the runbook
 # site, unshare/ip (util-linux, iproute2) for network namespaces, keepalived
 # (keepalived -t), curl and awscli for the reserved-IP notify scripts,
@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 # images, systemd-container (systemd-nspawn) to boot its hosts.
 TEST_DEBS := nginx haproxy openssl gunicorn python3-gevent starman systemd perl python3 \
 	docker-registry cloud-init prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter mtail \
-	redis-server celery python3-celery python3-redis keepalived curl awscli \
+	redis-server memcached celery python3-celery python3-redis keepalived curl awscli \
 	pgbouncer postgresql postgresql-client prometheus-postgres-exporter rabbitmq-server \
 	openssh-server openssh-client chromium iproute2 util-linux git debootstrap systemd-container
 
