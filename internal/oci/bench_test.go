@@ -57,6 +57,8 @@ func fleetHosts(b testing.TB, n, workers int) []push.Host {
 // each host an apply with its own root, HTTP client and sftp-server,
 // $HACOMPILE_BENCH_PARALLEL (default 8) at once; then again with
 // nothing changed, then after a change to every host's app settings.
+// Each host also gets a copy of one of its files under another path
+// (two files, one content).
 // Reported per host: registry requests (by kind) and bytes received
 // (the registry's answers), mean and costliest host, the file blobs
 // fetched beside the host's files and distinct contents; a host that
@@ -81,6 +83,7 @@ func BenchmarkPullFleet(b *testing.B) {
 		hosts := fleetHosts(b, n, workers)
 		var packs []*Packed
 		for _, h := range hosts {
+			h.Files = append(h.Files, duplicate(b, h, "/var/www/app-errors/500.html", "/var/www/app-errors/copy-of-500.html"))
 			p, err := Pack("fleet", "bench", "bench", h)
 			if err != nil {
 				b.Fatal(err)
@@ -188,6 +191,19 @@ func BenchmarkPullFleet(b *testing.B) {
 		b.ReportMetric(pubWall.Seconds(), "publish-s")
 		b.ReportMetric(pubWall2.Seconds(), "republish-changed-s")
 	}
+}
+
+// duplicate is a copy of h's file at path under another path, with no
+// actions: a host with two files of the same content, which it should
+// fetch once.
+func duplicate(b testing.TB, h push.Host, path, copyPath string) push.File {
+	for _, f := range h.Files {
+		if f.Path == path {
+			return push.File{Path: copyPath, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Kind: f.Kind}
+		}
+	}
+	b.Fatalf("%s has no %s", h.Name, path)
+	return push.File{}
 }
 
 // blobGets is a host's transport that counts its GETs of each blob
