@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,8 +57,12 @@ func fleetHosts(b testing.TB, n, workers int) []push.Host {
 // each host an apply with its own root, HTTP client and sftp-server,
 // $HACOMPILE_BENCH_PARALLEL (default 8) at once; then again with
 // nothing changed, then after a change to every host's app settings.
-// Reported per host: registry requests and bytes received (the
-// registry's answers), and the file blobs fetched.
+// Each host also gets a copy of one of its files under another path
+// (two files, one content).
+// Reported per host: registry requests (by kind) and bytes received
+// (the registry's answers), mean and costliest host, the file blobs
+// fetched beside the host's files and distinct contents; a host that
+// fetches a blob twice, or fails, fails the benchmark.
 func BenchmarkPullFleet(b *testing.B) {
 	n := benchHosts("HACOMPILE_BENCH_PULL_HOSTS", 200)
 	par := benchHosts("HACOMPILE_BENCH_PARALLEL", 8)
@@ -78,6 +83,7 @@ func BenchmarkPullFleet(b *testing.B) {
 		hosts := fleetHosts(b, n, workers)
 		var packs []*Packed
 		for _, h := range hosts {
+			h.Files = append(h.Files, duplicate(b, h, "/var/www/app-errors/500.html", "/var/www/app-errors/copy-of-500.html"))
 			p, err := Pack("fleet", "bench", "bench", h)
 			if err != nil {
 				b.Fatal(err)
@@ -94,11 +100,15 @@ func BenchmarkPullFleet(b *testing.B) {
 	type round struct {
 		wall              time.Duration
 		reqs, bytes, blob int64
+		maxReqs, maxBytes int64          // the costliest host's
+		files, distinct   int64          // file entries and distinct contents, over all hosts
+		twice             int64          // blobs a host fetched more than once
+		kinds             map[string]int // requests by kind, over all hosts
 		statuses          map[string]int
 	}
 	converge := func() round {
 		var mu sync.Mutex
-		r := round{statuses: map[string]int{}}
+		r := round{statuses: map[string]int{}, kinds: map[string]int{}}
 		sem := make(chan struct{}, par)
 		var wg sync.WaitGroup
 		start := time.Now()
@@ -109,8 +119,9 @@ func BenchmarkPullFleet(b *testing.B) {
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				cnt := &ocitest.Counter{}
+				gets := &blobGets{Base: cnt}
 				res, err := Apply(context.Background(), ApplyOptions{
-					Ref: ref, Repo: RepoOptions{PlainHTTP: true, Transport: cnt, DockerConfig: noCreds}, Stack: "fleet", Host: host, Key: &key.PublicKey,
+					Ref: ref, Repo: RepoOptions{PlainHTTP: true, Transport: gets, DockerConfig: noCreds}, Stack: "fleet", Host: host, Key: &key.PublicKey,
 					Root: filepath.Join(dir, "hosts", host), NoHealth: true,
 					Timeout: 30 * time.Second, CommandTimeout: time.Minute, HealthTimeout: time.Second, LockTimeout: time.Minute,
 					Keep: 3, By: "bench", PID: os.Getpid(),
@@ -119,10 +130,26 @@ func BenchmarkPullFleet(b *testing.B) {
 					b.Errorf("%s: %v", host, err)
 					return
 				}
+				if res.Pulled == nil {
+					b.Errorf("%s: applied without a pulled artifact", host)
+					return
+				}
+				distinct := map[string]bool{}
+				for _, f := range res.Pulled.Config.Files {
+					distinct[f.SHA256] = true
+				}
 				mu.Lock()
 				r.reqs += int64(cnt.Total)
 				r.bytes += cnt.Bytes
+				r.maxReqs = max(r.maxReqs, int64(cnt.Total))
+				r.maxBytes = max(r.maxBytes, cnt.Bytes)
 				r.blob += int64(res.Pulled.Fetched)
+				r.files += int64(len(res.Pulled.Config.Files))
+				r.distinct += int64(len(distinct))
+				r.twice += int64(gets.twice())
+				for k, v := range cnt.Counts {
+					r.kinds[k] += v
+				}
 				r.statuses[res.Summary.Hosts[0].Status]++
 				mu.Unlock()
 			}()
@@ -139,18 +166,77 @@ func BenchmarkPullFleet(b *testing.B) {
 		st2, pubWall2 := publish(4)
 		b.Logf("publish after a change to every host: %s, %d blobs uploaded (%d bytes)", pubWall2.Round(time.Millisecond), st2.BlobsUploaded, st2.BytesUploaded)
 		changed := converge()
-		for name, r := range map[string]round{"first": first, "unchanged": again, "changed": changed} {
-			b.Logf("%-9s %d hosts in %s (%.1f hosts/s): %.1f requests, %.0f bytes, %.1f file blobs per host; %v",
-				name, n, r.wall.Round(time.Millisecond), float64(n)/r.wall.Seconds(), float64(r.reqs)/float64(n), float64(r.bytes)/float64(n), float64(r.blob)/float64(n), r.statuses)
+		for _, x := range []struct {
+			name string
+			r    round
+		}{{"first", first}, {"unchanged", again}, {"changed", changed}} {
+			r, per := x.r, func(v int64) float64 { return float64(v) / float64(n) }
+			b.Logf("%-9s %d hosts in %s (%.1f hosts/s): %.1f requests, %.0f bytes, %.1f file blobs per host (of %.1f files, %.1f distinct contents); costliest host %d requests, %d bytes; blobs fetched twice by a host: %d; requests %v; %v",
+				x.name, n, r.wall.Round(time.Millisecond), float64(n)/r.wall.Seconds(), per(r.reqs), per(r.bytes), per(r.blob), per(r.files), per(r.distinct),
+				r.maxReqs, r.maxBytes, r.twice, r.kinds, r.statuses)
+			if r.twice > 0 {
+				b.Errorf("%s: %d blobs fetched more than once by the same host", x.name, r.twice)
+			}
+			if r.statuses[push.StatusFailed] > 0 || len(r.statuses) == 0 {
+				b.Errorf("%s: statuses %v", x.name, r.statuses)
+			}
+			b.ReportMetric(r.wall.Seconds(), x.name+"-s")
+			b.ReportMetric(per(r.reqs), x.name+"-req/host")
+			b.ReportMetric(per(r.bytes), x.name+"-B/host")
+			b.ReportMetric(per(r.blob), x.name+"-blobs/host")
+			b.ReportMetric(float64(r.maxReqs), x.name+"-max-req")
+			b.ReportMetric(float64(r.maxBytes), x.name+"-max-B")
 		}
-		b.ReportMetric(first.wall.Seconds(), "first-s")
-		b.ReportMetric(float64(first.reqs)/float64(n), "first-req/host")
-		b.ReportMetric(float64(first.bytes)/float64(n), "first-B/host")
-		b.ReportMetric(float64(again.reqs)/float64(n), "unchanged-req/host")
-		b.ReportMetric(float64(again.bytes)/float64(n), "unchanged-B/host")
-		b.ReportMetric(float64(changed.bytes)/float64(n), "changed-B/host")
 		b.ReportMetric(float64(st.BlobsUploaded), "publish-blobs")
+		b.ReportMetric(pubWall.Seconds(), "publish-s")
+		b.ReportMetric(pubWall2.Seconds(), "republish-changed-s")
 	}
+}
+
+// duplicate is a copy of h's file at path under another path, with no
+// actions: a host with two files of the same content, which it should
+// fetch once.
+func duplicate(b testing.TB, h push.Host, path, copyPath string) push.File {
+	for _, f := range h.Files {
+		if f.Path == path {
+			return push.File{Path: copyPath, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Kind: f.Kind}
+		}
+	}
+	b.Fatalf("%s has no %s", h.Name, path)
+	return push.File{}
+}
+
+// blobGets is a host's transport that counts its GETs of each blob
+// path: a host that fetched the same blob twice shows in twice.
+type blobGets struct {
+	Base http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (g *blobGets) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
+		g.mu.Lock()
+		if g.n == nil {
+			g.n = map[string]int{}
+		}
+		g.n[req.URL.Path]++
+		g.mu.Unlock()
+	}
+	return g.Base.RoundTrip(req)
+}
+
+// twice is the number of blobs fetched more than once.
+func (g *blobGets) twice() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := 0
+	for _, c := range g.n {
+		if c > 1 {
+			k++
+		}
+	}
+	return k
 }
 
 // BenchmarkPublishFleet: the publish of $HACOMPILE_BENCH_PUBLISH_HOSTS
