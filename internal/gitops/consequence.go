@@ -213,9 +213,20 @@ func levels(s *schema.Stack) map[string]Level {
 		out[HeadroomCapacity] = Level{t, c, c - t}
 	}
 	if s.RoleCount("app") > 0 {
+		// The per-process limits hold for each app's processes (the
+		// rules run on each app's view, schema.Stack.ForApp).
+		views := []*schema.Stack{s}
+		if s.MultiApp() {
+			views = views[:0]
+			for _, a := range s.Apps {
+				views = append(views, s.ForApp(a))
+			}
+		}
 		need := 0
-		for _, p := range rules.ProcessFDNeeds(s) {
-			need = max(need, p.Need)
+		for _, v := range views {
+			for _, p := range rules.ProcessFDNeeds(v) {
+				need = max(need, p.Need)
+			}
 		}
 		out[HeadroomProcessFDs] = Level{need, s.Tuning.Nofile, s.Tuning.Nofile - need}
 		if v, ok := s.Tuning.Sysctl["fs.file-max"]; ok {
@@ -229,7 +240,10 @@ func levels(s *schema.Stack) map[string]Level {
 			}
 		}
 		if limit, err := rules.Somaxconn(s); err == nil {
-			need := rules.LargestBacklog(s)
+			need := 0
+			for _, v := range views {
+				need = max(need, rules.LargestBacklog(v))
+			}
 			out[HeadroomBacklog] = Level{need, limit, limit - need}
 		}
 	}

@@ -392,3 +392,30 @@ func TestSources(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func mapsKeys[M ~map[K]V, K comparable, V any](m M) iter.Seq[K] { return maps.Keys(m) }
+
+// TestHeadroomPerApp: with several apps, the per-process limits are each
+// app's: web's gevent workers and backlog count, not only the first
+// app's (the rules run per app; the headroom follows them).
+func TestHeadroomPerApp(t *testing.T) {
+	multi := strings.Replace(haStack, `app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", timeout: 30}`,
+		`apps: {
+	web: {runtime: "python", module: "wsgi:app", working_dir: "/srv/web", timeout: 30}
+	api: {runtime: "python", module: "api:app", working_dir: "/srv/api", timeout: 30, paths: ["/api/"], http_port: 8081}
+}`, 1)
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": multi})
+	r.commit("ha")
+	// web is the second app by name: the stack's App is api's.
+	r.write(map[string]string{"stacks/ha.cue": strings.Replace(multi, `working_dir: "/srv/web", timeout: 30`, `working_dir: "/srv/web", timeout: 30, worker_class: "gevent", worker_connections: 45000, backlog: 8192`, 1)})
+	rep := diff(t, r, "HEAD")
+	got := map[string]gitops.Headroom{}
+	for _, h := range rep.Headroom {
+		got[h.Name] = h
+	}
+	if h := got["open files per process"]; h.After == nil || h.After.Need != 45000+10+64 {
+		t.Errorf("open files per process: %+v, want after web's gevent worker's 45074 (headroom %+v)", h, rep.Headroom)
+	}
+	if h := got["listen backlog"]; h.After == nil || h.After.Need != 8192 {
+		t.Errorf("listen backlog: %+v, want after web's 8192", h)
+	}
+}
