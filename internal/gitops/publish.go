@@ -91,6 +91,11 @@ func Version() string {
 	if !ok {
 		return "(devel)"
 	}
+	return versionOf(bi)
+}
+
+// versionOf is Version from a build's information.
+func versionOf(bi *debug.BuildInfo) string {
 	if v := bi.Main.Version; v != "" && v != "(devel)" {
 		return v
 	}
