@@ -39,6 +39,11 @@ type File struct {
 // tree. Builds for out/ use the zero value.
 type Options struct {
 	Root string
+	// CheckOnly says the files are only checked, never written or read
+	// (hacompile vet): an assembler may then leave out the content of
+	// its files where making it cannot fail and no rule reads it, but
+	// it still returns every file and every error it would otherwise.
+	CheckOnly bool
 }
 
 // P returns the absolute host path p as seen through the sandbox root.

@@ -43,6 +43,11 @@ type Options struct {
 	// on disk (relative to the working directory, or absolute) for
 	// CompileWith.
 	Jsonnet jsonnet.Options
+	// CheckOnly compiles to check, not to write (hacompile vet): every
+	// error and finding and every file are as a build's, but assembled
+	// files whose making cannot fail may have no content
+	// (artifact.Options.CheckOnly).
+	CheckOnly bool
 }
 
 // Rendered is one stack and every file generated for it.
@@ -774,7 +779,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, sets, artifact.Options{})
+	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly})
 	if err != nil {
 		return nil, err
 	}
