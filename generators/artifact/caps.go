@@ -74,7 +74,18 @@ type Booter interface {
 
 // OfKind returns the files of one kind, keeping their order.
 func OfKind(files []File, kind string) []File {
-	var out []File
+	// Counted first: asked for every generator of every host, most
+	// kinds have no file there, and the others are allocated once.
+	n := 0
+	for _, f := range files {
+		if f.Kind == kind {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]File, 0, n)
 	for _, f := range files {
 		if f.Kind == kind {
 			out = append(out, f)

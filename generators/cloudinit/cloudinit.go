@@ -38,11 +38,21 @@ func (Gen) Kind() string { return "cloud-init" }
 
 // Assemble implements artifact.Assembler.
 func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File, gens []artifact.Generator) ([]artifact.File, error) {
+	// files come sorted by host: each host's are one run of them, taken
+	// as it is (capped, so nothing appends over the next host's); a
+	// host met again is appended to, in order, as unsorted files were.
 	byHost := map[string][]artifact.File{}
-	for _, f := range files {
-		if f.Host != "" {
-			byHost[f.Host] = append(byHost[f.Host], f)
+	for i := 0; i < len(files); {
+		j := i + 1
+		for j < len(files) && files[j].Host == files[i].Host {
+			j++
 		}
+		if h := files[i].Host; h != "" && byHost[h] == nil {
+			byHost[h] = files[i:j:j]
+		} else if h != "" {
+			byHost[h] = append(byHost[h], files[i:j]...)
+		}
+		i = j
 	}
 	names := s.HostNames()
 	out := make([]artifact.File, len(names))
