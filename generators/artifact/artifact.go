@@ -21,7 +21,9 @@ type File struct {
 	Host string
 	// Path is slash-separated and relative: for a host file it is the
 	// path on the host without the leading slash ("etc/nginx/nginx.conf").
-	Path    string
+	Path string
+	// Content may be shared by several files (a file every host gets
+	// alike is rendered once): it is never changed in place.
 	Content []byte
 	Mode    fs.FileMode
 	Owner   string // user:group on the host
