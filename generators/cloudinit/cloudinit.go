@@ -319,9 +319,10 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 			units = append(units, path.Base(f.Path))
 		}
 	}
-	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseKernel, s, h, files)...)
+	steps := artifact.FirstBoot(gens, s, h, files)
+	cmds = append(cmds, steps[artifact.PhaseKernel]...)
 	cmds = append(cmds, "systemctl daemon-reload")
-	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseBeforeUnits, s, h, files)...)
+	cmds = append(cmds, steps[artifact.PhaseBeforeUnits]...)
 	slices.Sort(units)
 	for _, u := range slices.Compact(units) {
 		// The rendered units start at first boot, so an instance whose
@@ -330,7 +331,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 		// boot script: it says what to do and the script goes on.
 		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
 	}
-	return append(cmds, artifact.FirstBoot(gens, artifact.PhaseServices, s, h, files)...)
+	return append(cmds, steps[artifact.PhaseServices]...)
 }
 
 // Existing machines (a DigitalOcean Droplet created bare, whose address
