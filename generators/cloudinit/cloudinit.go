@@ -165,13 +165,18 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 			w.field(2, false, "permissions", fmt.Sprintf("%#04o", f.Mode.Perm()))
 			if plainLines(f.Content) {
 				w.b.WriteString("    content: |\n")
-				for _, line := range strings.SplitAfter(string(f.Content), "\n") {
-					if line == "\n" {
-						w.b.WriteString("\n")
-					} else if line != "" {
-						w.b.WriteString("      ")
-						w.b.WriteString(line)
+				// Line by line in place (plainLines proved that every
+				// line, the last one too, ends with a newline).
+				for rest := f.Content; len(rest) > 0; {
+					line := rest
+					if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+						line = rest[:i+1]
 					}
+					rest = rest[len(line):]
+					if len(line) > 1 {
+						w.b.WriteString("      ")
+					}
+					w.b.Write(line)
 				}
 			} else {
 				w.field(2, false, "encoding", "b64")
@@ -226,7 +231,17 @@ func (w *docWriter) item(depth int, v string) {
 	if w.dry {
 		return
 	}
-	w.b.WriteString(strings.Repeat("  ", depth) + "- " + q + "\n")
+	w.indent(depth)
+	w.b.WriteString("- ")
+	w.b.WriteString(q)
+	w.b.WriteByte('\n')
+}
+
+// indent writes two spaces a level.
+func (w *docWriter) indent(depth int) {
+	for range depth {
+		w.b.WriteString("  ")
+	}
 }
 
 // field writes "key: value" at depth, opening a sequence item when first.
@@ -235,11 +250,14 @@ func (w *docWriter) field(depth int, first bool, k, v string) {
 	if w.dry {
 		return
 	}
+	w.indent(depth)
 	if first {
-		w.b.WriteString(strings.Repeat("  ", depth) + "- " + k + ": " + q + "\n")
-		return
+		w.b.WriteString("- ")
 	}
-	w.b.WriteString(strings.Repeat("  ", depth) + k + ": " + q + "\n")
+	w.b.WriteString(k)
+	w.b.WriteString(": ")
+	w.b.WriteString(q)
+	w.b.WriteByte('\n')
 }
 
 func totalSize(files []artifact.File) int {
