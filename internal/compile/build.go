@@ -502,16 +502,14 @@ func fileUnderFile(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
 	starts = append(starts, len(files))
 	found := make([][]schema.Diagnostic, len(starts)-1)
 	par.Each(len(starts)-1, func(h int) {
+		// The host's files are sorted by path, one file a path (clashes
+		// are gone): a directory's file, if any, is found by halving.
 		group := files[starts[h]:starts[h+1]]
-		kind := make(map[string]string, len(group))
-		for _, f := range group {
-			kind[f.Path] = f.Kind
-		}
 		for _, f := range group {
 			for d := path.Dir(f.Path); d != "." && d != "/"; d = path.Dir(d) {
-				if k, ok := kind[d]; ok {
+				if i, ok := slices.BinarySearchFunc(group, d, func(g artifact.File, p string) int { return cmp.Compare(g.Path, p) }); ok {
 					found[h] = append(found[h], schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
-						Message: fmt.Sprintf("%s/%s/%s: %s needs %s to be a directory, and the %s generator writes a file there", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, d, k)})
+						Message: fmt.Sprintf("%s/%s/%s: %s needs %s to be a directory, and the %s generator writes a file there", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, d, group[i].Kind)})
 				}
 			}
 		}
