@@ -21,7 +21,9 @@ type File struct {
 	Host string
 	// Path is slash-separated and relative: for a host file it is the
 	// path on the host without the leading slash ("etc/nginx/nginx.conf").
-	Path    string
+	Path string
+	// Content may be shared by several files (a file every host gets
+	// alike is rendered once): it is never changed in place.
 	Content []byte
 	Mode    fs.FileMode
 	Owner   string // user:group on the host
@@ -39,6 +41,11 @@ type File struct {
 // tree. Builds for out/ use the zero value.
 type Options struct {
 	Root string
+	// CheckOnly says the files are only checked, never written or read
+	// (hacompile vet): an assembler may then leave out the content of
+	// its files where making it cannot fail and no rule reads it, but
+	// it still returns every file and every error it would otherwise.
+	CheckOnly bool
 }
 
 // P returns the absolute host path p as seen through the sandbox root.

@@ -74,7 +74,18 @@ type Booter interface {
 
 // OfKind returns the files of one kind, keeping their order.
 func OfKind(files []File, kind string) []File {
-	var out []File
+	// Counted first: asked for every generator of every host, most
+	// kinds have no file there, and the others are allocated once.
+	n := 0
+	for _, f := range files {
+		if f.Kind == kind {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]File, 0, n)
 	for _, f := range files {
 		if f.Kind == kind {
 			out = append(out, f)
@@ -95,19 +106,18 @@ func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [
 	return pkgs
 }
 
-// FirstBoot is the first-boot steps of the generators gens for host h
-// in one phase, in table order.
-func FirstBoot(gens []Generator, ph Phase, s *schema.Stack, h *schema.Host, files []File) []string {
-	var cmds []string
+// FirstBoot is the first-boot steps of the generators gens for host h,
+// by phase, each phase's in table order. Each Booter is asked once.
+func FirstBoot(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [PhaseServices + 1][]string {
+	var cmds [PhaseServices + 1][]string
 	for _, g := range gens {
 		b, ok := g.(Booter)
 		if !ok {
 			continue
 		}
-		own := OfKind(files, g.Kind())
-		for _, st := range b.FirstBoot(s, h, own) {
-			if st.Phase == ph {
-				cmds = append(cmds, st.Command)
+		for _, st := range b.FirstBoot(s, h, OfKind(files, g.Kind())) {
+			if st.Phase >= 0 && int(st.Phase) < len(cmds) { // no other phase runs
+				cmds[st.Phase] = append(cmds[st.Phase], st.Command)
 			}
 		}
 	}

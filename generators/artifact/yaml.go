@@ -11,8 +11,8 @@ import (
 // the result fits on one line at any indentation. YAML is Unicode text:
 // a string that is not valid UTF-8 has no YAML form and is refused.
 func YAMLQuote(s string) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", fmt.Errorf("value %q is not valid UTF-8", s)
+	if err := YAMLQuotable(s); err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 2)
@@ -41,6 +41,15 @@ func YAMLQuote(s string) (string, error) {
 	}
 	b.WriteByte('"')
 	return b.String(), nil
+}
+
+// YAMLQuotable returns the error YAMLQuote returns for s, without
+// quoting it: nil for every string YAMLQuote accepts.
+func YAMLQuotable(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("value %q is not valid UTF-8", s)
+	}
+	return nil
 }
 
 // YAMLPrintable reports whether r may appear unescaped inside a double-quoted

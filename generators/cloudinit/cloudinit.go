@@ -38,18 +38,34 @@ func (Gen) Kind() string { return "cloud-init" }
 
 // Assemble implements artifact.Assembler.
 func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File, gens []artifact.Generator) ([]artifact.File, error) {
+	// files come sorted by host: each host's are one run of them, taken
+	// as it is (capped, so nothing appends over the next host's); a
+	// host met again is appended to, in order, as unsorted files were.
 	byHost := map[string][]artifact.File{}
-	for _, f := range files {
-		if f.Host != "" {
-			byHost[f.Host] = append(byHost[f.Host], f)
+	for i := 0; i < len(files); {
+		j := i + 1
+		for j < len(files) && files[j].Host == files[i].Host {
+			j++
 		}
+		if h := files[i].Host; h != "" && byHost[h] == nil {
+			byHost[h] = files[i:j:j]
+		} else if h != "" {
+			byHost[h] = append(byHost[h], files[i:j]...)
+		}
+		i = j
 	}
 	names := s.HostNames()
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
 	par.Each(len(names), func(i int) {
-		doc, err := Document(s, s.Hosts[names[i]], byHost[names[i]], gens)
+		var doc []byte
+		var err error
+		if opt.CheckOnly {
+			err = Check(s, s.Hosts[names[i]], byHost[names[i]], gens)
+		} else {
+			doc, err = Document(s, s.Hosts[names[i]], byHost[names[i]], gens)
+		}
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", names[i], err)
 			return
@@ -95,11 +111,31 @@ func appUsers(s *schema.Stack, h *schema.Host) []*schema.App {
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) ([]byte, error) {
 	w := &docWriter{}
 	w.b.Grow(1024 + 2*totalSize(files))
-	w.b.WriteString("#cloud-config\n")
-	w.b.WriteString(artifact.Header("#", s))
-	w.b.WriteString("package_update: true\n")
+	if err := w.document(s, h, files, gens); err != nil {
+		return nil, err
+	}
+	// The buffer was grown for the worst case: a copy of its size keeps
+	// a fleet's documents at their length, not twice it, until written.
+	return bytes.Clone(w.b.Bytes()), nil
+}
+
+// Check returns the error Document would return for the same host,
+// without writing the document: it walks the same document with every
+// quoted string checked and nothing written. What it leaves out cannot
+// fail: the header, the fixed keys, the file modes (octal digits), file
+// contents (literal blocks of printable ASCII lines, or base64).
+func Check(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) error {
+	return (&docWriter{dry: true}).document(s, h, files, gens)
+}
+
+func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) error {
+	if !w.dry {
+		w.b.WriteString("#cloud-config\n")
+		w.b.WriteString(artifact.Header("#", s))
+		w.b.WriteString("package_update: true\n")
+	}
 	if pkgs := Packages(s, h, files, gens); len(pkgs) > 0 {
-		w.b.WriteString("packages:\n")
+		w.write("packages:\n")
 		for _, p := range pkgs {
 			w.item(1, p)
 		}
@@ -108,10 +144,10 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 	// With several apps, each app's user on the hosts running it (and
 	// the workers' app's on worker hosts).
 	if users := appUsers(s, h); len(users) > 0 {
-		w.b.WriteString("users:\n  - default\n")
+		w.write("users:\n  - default\n")
 		for _, a := range users {
 			w.field(1, true, "name", a.User)
-			w.b.WriteString("    system: true\n    no_create_home: true\n")
+			w.write("    system: true\n    no_create_home: true\n")
 			w.field(2, false, "homedir", a.WorkingDir)
 			w.field(2, false, "shell", "/usr/sbin/nologin")
 			w.field(2, false, "groups", a.Group)
@@ -119,20 +155,28 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 	}
 	if len(files) > 0 {
 		dirs := append(artifact.PackageDirs(gens), certbotDirs...)
-		w.b.WriteString("write_files:\n")
+		w.write("write_files:\n")
 		for _, f := range files {
 			w.field(1, true, "path", "/"+f.Path)
 			w.field(2, false, "owner", f.Owner)
+			if w.dry {
+				continue
+			}
 			w.field(2, false, "permissions", fmt.Sprintf("%#04o", f.Mode.Perm()))
 			if plainLines(f.Content) {
 				w.b.WriteString("    content: |\n")
-				for _, line := range strings.SplitAfter(string(f.Content), "\n") {
-					if line == "\n" {
-						w.b.WriteString("\n")
-					} else if line != "" {
-						w.b.WriteString("      ")
-						w.b.WriteString(line)
+				// Line by line in place (plainLines proved that every
+				// line, the last one too, ends with a newline).
+				for rest := f.Content; len(rest) > 0; {
+					line := rest
+					if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+						line = rest[:i+1]
 					}
+					rest = rest[len(line):]
+					if len(line) > 1 {
+						w.b.WriteString("      ")
+					}
+					w.b.Write(line)
 				}
 			} else {
 				w.field(2, false, "encoding", "b64")
@@ -143,27 +187,38 @@ func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 			}
 		}
 	}
-	w.b.WriteString("runcmd:\n")
+	w.write("runcmd:\n")
 	for _, cmd := range RunCmd(s, h, files, gens) {
 		w.item(1, cmd)
 	}
-	if w.err != nil {
-		return nil, w.err
-	}
-	// The buffer was grown for the worst case: a copy of its size keeps
-	// a fleet's documents at their length, not twice it, until written.
-	return bytes.Clone(w.b.Bytes()), nil
+	return w.err
 }
 
 // docWriter writes the document's fixed shape; the first quoting error
-// (a string that is not UTF-8) is kept and returned.
+// (a string that is not UTF-8) is kept and returned. A dry writer
+// writes nothing and only keeps that error.
 type docWriter struct {
 	b   bytes.Buffer
 	err error
+	dry bool
 }
 
-func (w *docWriter) quote(s string) string {
-	q, err := artifact.YAMLQuote(s)
+func (w *docWriter) write(s string) {
+	if !w.dry {
+		w.b.WriteString(s)
+	}
+}
+
+// quote is v quoted by artifact.YAMLQuote; a dry writer only asks
+// whether it would quote it.
+func (w *docWriter) quote(v string) string {
+	var q string
+	var err error
+	if w.dry {
+		err = artifact.YAMLQuotable(v)
+	} else {
+		q, err = artifact.YAMLQuote(v)
+	}
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -172,16 +227,37 @@ func (w *docWriter) quote(s string) string {
 
 // item writes a sequence item at the given depth (two spaces a level).
 func (w *docWriter) item(depth int, v string) {
-	w.b.WriteString(strings.Repeat("  ", depth) + "- " + w.quote(v) + "\n")
+	q := w.quote(v)
+	if w.dry {
+		return
+	}
+	w.indent(depth)
+	w.b.WriteString("- ")
+	w.b.WriteString(q)
+	w.b.WriteByte('\n')
+}
+
+// indent writes two spaces a level.
+func (w *docWriter) indent(depth int) {
+	for range depth {
+		w.b.WriteString("  ")
+	}
 }
 
 // field writes "key: value" at depth, opening a sequence item when first.
 func (w *docWriter) field(depth int, first bool, k, v string) {
-	if first {
-		w.b.WriteString(strings.Repeat("  ", depth) + "- " + k + ": " + w.quote(v) + "\n")
+	q := w.quote(v)
+	if w.dry {
 		return
 	}
-	w.b.WriteString(strings.Repeat("  ", depth) + k + ": " + w.quote(v) + "\n")
+	w.indent(depth)
+	if first {
+		w.b.WriteString("- ")
+	}
+	w.b.WriteString(k)
+	w.b.WriteString(": ")
+	w.b.WriteString(q)
+	w.b.WriteByte('\n')
 }
 
 func totalSize(files []artifact.File) int {
@@ -261,9 +337,10 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 			units = append(units, path.Base(f.Path))
 		}
 	}
-	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseKernel, s, h, files)...)
+	steps := artifact.FirstBoot(gens, s, h, files)
+	cmds = append(cmds, steps[artifact.PhaseKernel]...)
 	cmds = append(cmds, "systemctl daemon-reload")
-	cmds = append(cmds, artifact.FirstBoot(gens, artifact.PhaseBeforeUnits, s, h, files)...)
+	cmds = append(cmds, steps[artifact.PhaseBeforeUnits]...)
 	slices.Sort(units)
 	for _, u := range slices.Compact(units) {
 		// The rendered units start at first boot, so an instance whose
@@ -272,7 +349,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 		// boot script: it says what to do and the script goes on.
 		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
 	}
-	return append(cmds, artifact.FirstBoot(gens, artifact.PhaseServices, s, h, files)...)
+	return append(cmds, steps[artifact.PhaseServices]...)
 }
 
 // Existing machines (a DigitalOcean Droplet created bare, whose address

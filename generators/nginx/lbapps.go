@@ -14,6 +14,7 @@ func (g *gen) viewOf(v *schema.Stack) *gen {
 	c := *g
 	c.s = v
 	c.appHosts = v.HostsWithRole("app")
+	c.same = nil // another stack's files
 	return &c
 }
 

@@ -78,7 +78,8 @@ func (Gen) Kind() string { return "nginx" }
 
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
-	g := &gen{s: s, opt: opt, appHosts: s.HostsWithRole("app")}
+	g := &gen{s: s, opt: opt, appHosts: s.HostsWithRole("app"), reload: artifact.ReloadUnit("nginx")}
+	g.valid = g.validate()
 	if s.Balancer.Kind == "nginx" {
 		g.lbHosts = s.HostsWithRole("lb")
 	}
@@ -104,6 +105,38 @@ type gen struct {
 	rel      osrelease.Release
 	appHosts []*schema.Host
 	lbHosts  []*schema.Host // empty unless the balancer is nginx
+	// same holds the files every nginx host of the stack gets alike
+	// (nginx.conf, the snippets, the error pages) by path, rendered for
+	// the first host and shared by the others: a fleet holds one copy
+	// of their bytes, not one per host.
+	same map[string]sameFile
+	// valid and reload are every configuration file's actions.
+	valid, reload artifact.Action
+}
+
+// sameFile is a rendered file every host shares, or why it failed.
+type sameFile struct {
+	content []byte
+	err     error
+}
+
+// once renders the file at p with render for the first host that
+// needs it and gives every later host the same bytes (capped: nothing
+// can append to them) or the same error.
+func (g *gen) once(p string, render func() (string, error)) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		f, ok := g.same[p]
+		if !ok {
+			c, err := render()
+			b := []byte(c)
+			f = sameFile{b[:len(b):len(b)], err}
+			if g.same == nil {
+				g.same = map[string]sameFile{}
+			}
+			g.same[p] = f
+		}
+		return f.content, f.err
+	}
 }
 
 // check refuses stacks nginx cannot serve as described; these are
@@ -173,15 +206,18 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 	if !isApp && !isLB {
 		return nil, nil
 	}
-	type render func() (string, error)
-	parts := map[string]render{ConfPath: g.mainConf}
+	type render func() ([]byte, error)
+	each := func(r func() (string, error)) render {
+		return func() ([]byte, error) { c, err := r(); return []byte(c), err }
+	}
+	parts := map[string]render{ConfPath: g.once(ConfPath, g.mainConf)}
 	tls := false
 	if isApp {
 		if g.tlsOnApp() && g.s.App.HTTPPort == 443 {
 			return nil, artifact.Errorf("app.http_port", "443 is the port the app hosts serve HTTPS on; choose another port for plain HTTP")
 		}
-		parts[AppSitePath(g.s)] = func() (string, error) { return g.appSite(h) }
-		parts[HeadersSnippetPath] = g.headersSnippet
+		parts[AppSitePath(g.s)] = each(func() (string, error) { return g.appSite(h) })
+		parts[HeadersSnippetPath] = g.once(HeadersSnippetPath, g.headersSnippet)
 		tls = tls || g.tlsOnApp()
 	}
 	if isLB {
@@ -191,17 +227,17 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 		}
 		switch whole := g.s.Whole(); {
 		case !whole.MultiApp():
-			parts[LBSitePath(g.s)] = func() (string, error) { return g.lbSite(h) }
+			parts[LBSitePath(g.s)] = each(func() (string, error) { return g.lbSite(h) })
 		case g.s.App.Name == whole.Apps[0].Name:
 			// One site routes to every app: the first app's view
 			// renders it from the whole stack.
 			wg := g.viewOf(whole)
-			parts[LBSitePath(whole)] = func() (string, error) { return wg.lbSiteApps(h) }
+			parts[LBSitePath(whole)] = each(func() (string, error) { return wg.lbSiteApps(h) })
 		}
 		tls = tls || g.tlsOnLB()
 	}
 	if tls {
-		parts[TLSSnippetPath] = g.tlsSnippet
+		parts[TLSSnippetPath] = g.once(TLSSnippetPath, g.tlsSnippet)
 	}
 	files := g.errorPageFiles(h)
 	for _, p := range slices.Sorted(maps.Keys(parts)) {
@@ -210,8 +246,8 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		files = append(files, artifact.File{
-			Host: h.Name, Path: p, Content: []byte(content), Mode: 0o644, Owner: "root:root",
-			Validate: g.validate(), Reload: artifact.ReloadUnit("nginx"),
+			Host: h.Name, Path: p, Content: content, Mode: 0o644, Owner: "root:root",
+			Validate: g.valid, Reload: g.reload,
 		})
 	}
 	slices.SortFunc(files, func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
@@ -937,22 +973,29 @@ var errorTitles = map[string][2]string{
 // outside assets (the page is shown when parts of the site are down).
 // They take effect on the next request that needs them, with no reload.
 func (g *gen) errorPageFiles(h *schema.Host) []artifact.File {
-	var files []artifact.File
+	files := make([]artifact.File, 0, len(errorStatuses)+4) // and the host's configuration files
 	for _, code := range errorStatuses {
-		t := errorTitles[code]
-		title := html.EscapeString(code + " " + t[0])
-		var b strings.Builder
-		b.WriteString("<!DOCTYPE html>\n")
-		b.WriteString("<!-- " + strings.TrimSuffix(artifact.Header("", g.s), "\n")[1:] + " -->\n")
-		b.WriteString("<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-		b.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-		b.WriteString("<title>" + title + "</title>\n")
-		b.WriteString("<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}</style>\n")
-		b.WriteString("</head>\n<body>\n<h1>" + title + "</h1>\n")
-		b.WriteString("<p>" + html.EscapeString(t[1]) + " Please try again in a moment.</p>\n</body>\n</html>\n")
-		files = append(files, artifact.File{Host: h.Name, Path: ErrorPagePath(g.s, code), Content: []byte(b.String()), Mode: 0o644, Owner: "root:root"})
+		p := ErrorPagePath(g.s, code)
+		content, _ := g.once(p, func() (string, error) { return g.errorPage(code), nil })()
+		files = append(files, artifact.File{Host: h.Name, Path: p, Content: content, Mode: 0o644, Owner: "root:root"})
 	}
 	return files
+}
+
+// errorPage is the page of one status, the same on every host.
+func (g *gen) errorPage(code string) string {
+	t := errorTitles[code]
+	title := html.EscapeString(code + " " + t[0])
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n")
+	b.WriteString("<!-- " + strings.TrimSuffix(artifact.Header("", g.s), "\n")[1:] + " -->\n")
+	b.WriteString("<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+	b.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+	b.WriteString("<title>" + title + "</title>\n")
+	b.WriteString("<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}</style>\n")
+	b.WriteString("</head>\n<body>\n<h1>" + title + "</h1>\n")
+	b.WriteString("<p>" + html.EscapeString(t[1]) + " Please try again in a moment.</p>\n</body>\n</html>\n")
+	return b.String()
 }
 
 // names renders the server_name arguments.

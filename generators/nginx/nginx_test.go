@@ -726,3 +726,34 @@ app: {runtime: "python", module: "app:app", working_dir: "/srv/app"}
 		}
 	}
 }
+
+// TestSameFilesShared: nginx.conf, the snippets and the error pages are
+// the same on every host of a stack, so the hosts share one copy of
+// their bytes (capped, so appending to one never writes into another)
+// instead of a fleet holding one per host.
+func TestSameFilesShared(t *testing.T) {
+	shared := 0
+	for _, s := range allStacks(t) {
+		files, err := Gen{}.Generate(s, artifact.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		first := map[string][]byte{}
+		for _, f := range files {
+			if f.Path != ConfPath && f.Path != HeadersSnippetPath && f.Path != TLSSnippetPath && !strings.HasSuffix(f.Path, ".html") {
+				continue
+			}
+			mustf(t, len(f.Content) > 0 && cap(f.Content) == len(f.Content), "%s/%s/%s: %d bytes, capacity %d", s.Name, f.Host, f.Path, len(f.Content), cap(f.Content))
+			b, ok := first[f.Path]
+			if !ok {
+				first[f.Path] = f.Content
+				continue
+			}
+			shared++
+			mustf(t, &b[0] == &f.Content[0], "%s/%s/%s: a copy of its own, not the first host's", s.Name, f.Host, f.Path)
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no stack has two nginx hosts")
+	}
+}

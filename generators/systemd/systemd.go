@@ -82,21 +82,37 @@ func UnitPath(app *schema.App) string { return "etc/systemd/system/" + UnitName(
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
 	var files []artifact.File
+	unit := UnitName(&s.App)
+	validate := artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+UnitPath(&s.App)))
+	// A changed unit applies only on restart; enable makes the app
+	// come back after a reboot.
+	reload := artifact.DaemonReload().Then(artifact.Enable(unit), artifact.Restart(unit))
+	// Only Starman's unit depends on the host (its worker count): any
+	// other server's is rendered for the first app host and its bytes
+	// shared by the others (capped: nothing appends into them).
+	var same []byte
 	for _, h := range s.HostsWithRole("app") {
-		content, err := appUnit(s, h, opt)
-		if err != nil {
-			return nil, artifact.InHost(h.Name, err)
+		content := same
+		if content == nil {
+			c, err := appUnit(s, h, opt)
+			if err != nil {
+				return nil, artifact.InHost(h.Name, err)
+			}
+			content = c[:len(c):len(c)]
+			if s.App.Server != "starman" {
+				same = content
+			}
 		}
-		unit := UnitName(&s.App)
 		files = append(files, artifact.File{
 			Host: h.Name, Path: UnitPath(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
-			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+UnitPath(&s.App))),
-			// A changed unit applies only on restart; enable makes the app
-			// come back after a reboot.
-			Reload: artifact.DaemonReload().Then(artifact.Enable(unit), artifact.Restart(unit)),
+			Validate: validate, Reload: reload,
 		})
 	}
 	dropIn := nginxDropIn(s)
+	validate = artifact.Run("systemd-analyze", "verify", "--man=no", "nginx.service")
+	// LimitNOFILE= is applied when nginx starts; a reload keeps the old
+	// master and its limit.
+	reload = artifact.DaemonReload().Then(artifact.Restart("nginx.service"))
 	for _, name := range s.HostNames() {
 		h := s.Hosts[name]
 		if !h.Has("app") && !(h.Has("lb") && s.Balancer.Kind == "nginx") {
@@ -104,10 +120,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 		files = append(files, artifact.File{
 			Host: name, Path: NginxDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root",
-			Validate: artifact.Run("systemd-analyze", "verify", "--man=no", "nginx.service"),
-			// LimitNOFILE= is applied when nginx starts; a reload keeps
-			// the old master and its limit.
-			Reload: artifact.DaemonReload().Then(artifact.Restart("nginx.service")),
+			Validate: validate, Reload: reload,
 		})
 	}
 	return files, nil
@@ -122,7 +135,8 @@ func nginxDropIn(s *schema.Stack) []byte {
 		"starts: a reload keeps the old limit, so changing it restarts nginx.")
 	u.section("Service")
 	u.set("LimitNOFILE", fmt.Sprint(s.Tuning.Nofile))
-	return u.bytes()
+	b := u.bytes()
+	return b[:len(b):len(b)] // every nginx host's
 }
 
 // plainPath accepts the paths the schema allows (#Path): written bare in

@@ -508,3 +508,37 @@ func TestRejects(t *testing.T) {
 		t.Error("a root with a space was accepted")
 	}
 }
+
+// TestAppUnitPerHost: Starman's unit carries each host's worker count
+// (2 × cores + 1 by default), so each app host has its own; gunicorn's
+// reads them from its config file, so every app host shares the first
+// one's bytes (capped, so appending to one never writes into another).
+func TestAppUnitPerHost(t *testing.T) {
+	t.Parallel()
+	twoHosts := func(app string) *schema.Stack {
+		src := strings.Replace(stackSrc("haproxy", app), "\n}\nbalancer:", "\n\tapp2: {address: \"10.0.0.12\", roles: [\"app\"], cores: 1, memory_mb: 2048}\n}\nbalancer:", 1)
+		return testtool.Load(t, "stacks/t.cue", src)
+	}
+	units := func(s *schema.Stack) map[string][]byte {
+		m := map[string][]byte{}
+		for _, f := range generate(t, s, artifact.Options{}) {
+			if f.Path == UnitPath(&s.App) {
+				m[f.Host] = f.Content
+			}
+		}
+		if len(m) != 2 {
+			t.Fatalf("app units on %d hosts, want app1 and app2", len(m))
+		}
+		return m
+	}
+	g := units(twoHosts(pythonApp))
+	if &g["app1"][0] != &g["app2"][0] || cap(g["app1"]) != len(g["app1"]) {
+		t.Errorf("gunicorn: app2's unit is a copy of its own, or the shared bytes have room to append (%d of %d)", len(g["app1"]), cap(g["app1"]))
+	}
+	p := units(twoHosts(perlApp + "bind: port: 5000"))
+	for host, workers := range map[string]string{"app1": "--workers 7 ", "app2": "--workers 3 "} {
+		if !bytes.Contains(p[host], []byte(workers)) {
+			t.Errorf("starman: %s's unit has no %q:\n%s", host, workers, p[host])
+		}
+	}
+}

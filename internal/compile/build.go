@@ -43,6 +43,11 @@ type Options struct {
 	// on disk (relative to the working directory, or absolute) for
 	// CompileWith.
 	Jsonnet jsonnet.Options
+	// CheckOnly compiles to check, not to write (hacompile vet): every
+	// error and finding and every file are as a build's, but assembled
+	// files whose making cannot fail may have no content
+	// (artifact.Options.CheckOnly).
+	CheckOnly bool
 }
 
 // Rendered is one stack and every file generated for it.
@@ -497,16 +502,14 @@ func fileUnderFile(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
 	starts = append(starts, len(files))
 	found := make([][]schema.Diagnostic, len(starts)-1)
 	par.Each(len(starts)-1, func(h int) {
+		// The host's files are sorted by path, one file a path (clashes
+		// are gone): a directory's file, if any, is found by halving.
 		group := files[starts[h]:starts[h+1]]
-		kind := make(map[string]string, len(group))
-		for _, f := range group {
-			kind[f.Path] = f.Kind
-		}
 		for _, f := range group {
 			for d := path.Dir(f.Path); d != "." && d != "/"; d = path.Dir(d) {
-				if k, ok := kind[d]; ok {
+				if i, ok := slices.BinarySearchFunc(group, d, func(g artifact.File, p string) int { return cmp.Compare(g.Path, p) }); ok {
 					found[h] = append(found[h], schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
-						Message: fmt.Sprintf("%s/%s/%s: %s needs %s to be a directory, and the %s generator writes a file there", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, d, k)})
+						Message: fmt.Sprintf("%s/%s/%s: %s needs %s to be a directory, and the %s generator writes a file there", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, d, group[i].Kind)})
 				}
 			}
 		}
@@ -774,7 +777,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, sets, artifact.Options{})
+	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly})
 	if err != nil {
 		return nil, err
 	}

@@ -490,10 +490,12 @@ func addStrictFlag(c *cobra.Command) {
 	c.Flags().Bool("strict", false, "fail (exit 1) on HA rule warnings too; waived findings stay accepted")
 }
 
-// compile runs the pipeline over args (default: the stacks directory)
-// and prints the HA rules' warnings to stderr.
-func compileArgs(cmd *cobra.Command, args []string, printFindings bool) (*compile.Result, error) {
-	res, err := compileStacks(cmd, args)
+// compileArgs runs the pipeline over args (default: the stacks
+// directory) and prints the HA rules' warnings to stderr. checkOnly
+// compiles to check only (compile.Options.CheckOnly): the same errors
+// and findings, but assembled files may have no content.
+func compileArgs(cmd *cobra.Command, args []string, printFindings, checkOnly bool) (*compile.Result, error) {
+	res, err := compileStacksWith(cmd, args, checkOnly)
 	if err != nil {
 		return nil, err
 	}

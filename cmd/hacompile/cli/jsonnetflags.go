@@ -100,6 +100,12 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 // the command's stack flags, names relative to the working directory and
 // waivers judged today.
 func compileStacks(cmd *cobra.Command, args []string) (*compile.Result, error) {
+	return compileStacksWith(cmd, args, false)
+}
+
+// compileStacksWith is compileStacks, checking only when checkOnly
+// (compile.Options.CheckOnly).
+func compileStacksWith(cmd *cobra.Command, args []string, checkOnly bool) (*compile.Result, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -111,5 +117,6 @@ func compileStacks(cmd *cobra.Command, args []string) (*compile.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.CheckOnly = checkOnly
 	return compile.CompileWith(args, wd, time.Now().UTC().Format(time.DateOnly), o)
 }

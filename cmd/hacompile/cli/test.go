@@ -75,7 +75,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			if err := systest.Preflight(); err != nil {
 				return err
 			}
-			res, err := compileArgs(cmd, args, false)
+			res, err := compileArgs(cmd, args, false, false)
 			if err != nil {
 				return err
 			}

@@ -39,7 +39,9 @@ It writes nothing. Quiet on success unless --output json is given.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
-			res, err := compileArgs(cmd, args, output == "text")
+			// Vet reads no file's bytes but the rules': cloud-init
+			// documents are checked, not written.
+			res, err := compileArgs(cmd, args, output == "text", true)
 			if output == "text" {
 				return err
 			}
