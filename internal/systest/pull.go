@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -248,7 +249,8 @@ type applyState struct {
 	digest      string
 	failures    int
 	consecutive int
-	lastSuccess int // Unix seconds, 0 for never
+	lastSuccess int    // Unix seconds, 0 for never
+	lastError   string // the last failure's reason, while failing
 }
 
 var appliedInfoRe = regexp.MustCompile(`(?m)^hacompile_applied_info\{digest="([^"]+)"`)
@@ -277,6 +279,15 @@ func (e *env) applyStateOf(ctx context.Context, host string) (applyState, string
 	if m := appliedInfoRe.FindStringSubmatch(out); m != nil {
 		st.digest = m[1]
 	}
+	if st.consecutive > 0 {
+		// Why, as the host's record of its applies says.
+		if b, err := e.hosts[host].Exec(ctx, "cat", oci.PullStatePath(e.s.Name)); err == nil {
+			var ps oci.PullState
+			if json.Unmarshal([]byte(b), &ps) == nil {
+				st.lastError = ps.LastError
+			}
+		}
+	}
 	return st, out
 }
 
@@ -288,7 +299,11 @@ func (a applyState) String() string {
 	if a.lastSuccess > 0 {
 		ok = "succeeded at " + time.Unix(int64(a.lastSuccess), 0).UTC().Format(time.TimeOnly)
 	}
-	return fmt.Sprintf("generation %d, digest %s, %s, %d failures (%d in a row)", a.generation, oci.ShortDigest(a.digest), ok, a.failures, a.consecutive)
+	s := fmt.Sprintf("generation %d, digest %s, %s, %d failures (%d in a row)", a.generation, oci.ShortDigest(a.digest), ok, a.failures, a.consecutive)
+	if a.lastError != "" {
+		s += ": " + a.lastError
+	}
+	return s
 }
 
 // sameFiles compares a host's files with its artifact in r: content,
@@ -384,6 +399,18 @@ func (e *env) pullDelivery(ctx context.Context, sr *ScenarioReport) {
 		// A host that does not apply by itself will not follow a change.
 		return
 	}
+	// An apply that changes files checks the host's health after: the
+	// hosts serve once their secrets are there (the boot scenario
+	// provisions them; run alone, this one does).
+	for _, h := range hosts {
+		if e.provisioned[h] || slices.Contains(e.instances, h) {
+			continue
+		}
+		if err := e.provisionSecrets(ctx, h); !sr.check(h+": secrets provisioned", err == nil, "%v", err) {
+			return
+		}
+		e.provisioned[h] = true
+	}
 	// A change: a kernel parameter, published, reaches every host by its
 	// timer and takes effect (apply reloads).
 	const param = "net.ipv4.tcp_fin_timeout"
@@ -442,17 +469,24 @@ func (e *env) pullDelivery(ctx context.Context, sr *ScenarioReport) {
 	sr.check(victim+": refuses it, writes nothing, and its metrics count the failure",
 		a.failures > before.failures && a.consecutive >= 1 && a.digest == d2[victim] && err == nil && diff == "" && strings.TrimSpace(now) == "37",
 		"%s; %s = %s; %s; %s", a, param, strings.TrimSpace(now), strings.TrimSpace(status), firstNonEmpty(errText(err), firstNonEmpty(diff, "its files unchanged")))
-	// The stack's own artifacts again: every host goes back.
+	// The stack's own artifacts again: every host goes back (a write:
+	// its generation rises).
+	gen := map[string]int{}
+	for _, h := range hosts {
+		a, _ := e.applyStateOf(ctx, h)
+		gen[h] = a.generation
+	}
 	d4, err := e.publish(ctx, orig, e.reg.key, nil)
 	if !sr.check("the stack as rendered is published again", err == nil, "%v", err) {
 		return
 	}
-	got = e.waitApplied(ctx, hosts, period, func(h string, a applyState) bool { return a.digest == d4[h] && a.consecutive == 0 })
+	back := func(h string, a applyState) bool { return a.digest == d4[h] && a.consecutive == 0 && a.generation > gen[h] }
+	got = e.waitApplied(ctx, hosts, period, back)
 	for _, h := range hosts {
 		a := got[h]
 		diff, err := e.sameFiles(ctx, orig, h)
-		sr.check(fmt.Sprintf("%s: back to out/%s/hosts/%s/ by its timer", h, e.s.Name, h), a.digest == d4[h] && a.consecutive == 0 && err == nil && diff == "",
-			"%s (want %s); %s", a, oci.ShortDigest(d4[h]), firstNonEmpty(errText(err), diff))
+		sr.check(fmt.Sprintf("%s: back to out/%s/hosts/%s/ by its timer", h, e.s.Name, h), back(h, a) && err == nil && diff == "",
+			"%s (want %s, a generation above %d); %s", a, oci.ShortDigest(d4[h]), gen[h], firstNonEmpty(errText(err), diff))
 	}
 }
 

@@ -164,6 +164,8 @@ type env struct {
 	closers       []func() // stand-ins to stop at the end
 	instances     []string // an Auto Scaling group's instances
 	reg           *registry // the registry a stack that pulls follows
+	// provisioned are the hosts whose secrets the test provisioned.
+	provisioned map[string]bool
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -230,7 +232,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}, instances: insts}
+	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}, instances: insts, provisioned: map[string]bool{}}
 	if len(insts) > 0 {
 		e.deviate(fmt.Sprintf("the Auto Scaling group runs its minimum of %d instances (%s), each booted from the launch template's user data (the cloud-init of %s)",
 			len(insts), strings.Join(insts, ", "), st0.Stack.ScalingTemplateHost().Name))
