@@ -206,17 +206,13 @@ func (e *env) publish(ctx context.Context, r *compile.Rendered, key *ecdsa.Priva
 	// The source commit publish --oci records; the test has none, and
 	// the same files must give the same digests.
 	const rev = "hacompile-test"
-	targets, err := push.Targets(r, push.TargetOptions{Hosts: hosts})
+	packs, err := oci.PackStack(r, rev, hosts)
 	if err != nil {
 		return nil, err
 	}
 	byTag := map[string][]*oci.Packed{}
-	for _, h := range targets {
-		p, err := oci.Pack(r.Stack.Name, r.Stack.SourceDigest, rev, h)
-		if err != nil {
-			return nil, err
-		}
-		ch := pull.Channel(r.Stack, h.Name)
+	for _, p := range packs {
+		ch := pull.Channel(r.Stack, p.Host)
 		byTag[ch] = append(byTag[ch], p)
 	}
 	p := r.Stack.Delivery.Pull
