@@ -2,12 +2,10 @@ package systest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,33 +77,18 @@ func runBroken(t *testing.T, all map[string]*Stack, st *Stack, scenarios ...stri
 	return rep
 }
 
-var (
-	agentOnce sync.Once
-	agentPath string
-	agentErr  error
-)
-
-// agentBinary is hacompile built from this tree: the agent a stack that
-// pulls finds in its hosts' image.
+// agentBinary is hacompile built from this tree (go's build cache makes
+// it quick after the first): the agent a stack that pulls finds in its
+// hosts' image.
 func agentBinary(t *testing.T) string {
 	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hacompile-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentPath = filepath.Join(dir, "hacompile")
-		cmd := exec.Command("go", "build", "-o", agentPath, "./cmd/hacompile")
-		cmd.Dir = testtool.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			agentErr = fmt.Errorf("go build ./cmd/hacompile: %v\n%s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatal(agentErr)
+	bin := filepath.Join(t.TempDir(), "hacompile")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/hacompile")
+	cmd.Dir = testtool.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/hacompile: %v\n%s", err, out)
 	}
-	return agentPath
+	return bin
 }
 
 // check finds a check of a scenario by the start of its name.
