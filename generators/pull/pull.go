@@ -135,7 +135,7 @@ func timer(s *schema.Stack) []byte {
 	p := s.Delivery.Pull
 	return []byte(artifact.Header("#", s) +
 		"[Unit]\n" +
-		"Description=Apply " + s.Name + "'s signed files every " + strconv.Itoa(p.IntervalMinutes) + " minutes\n\n" +
+		"Description=Apply " + s.Name + "'s signed files every " + minutes(p.IntervalMinutes) + "\n\n" +
 		"# Each host waits up to " + strconv.Itoa(p.RandomizedDelayMinutes) + " minutes more at random, so a fleet does not\n" +
 		"# reach the registry at once (delivery.pull.randomized_delay_minutes).\n" +
 		"[Timer]\n" +
@@ -145,4 +145,12 @@ func timer(s *schema.Stack) []byte {
 		"AccuracySec=1s\n\n" +
 		"[Install]\n" +
 		"WantedBy=timers.target\n")
+}
+
+// minutes says n minutes in words: "minute" for one.
+func minutes(n int) string {
+	if n == 1 {
+		return "minute"
+	}
+	return strconv.Itoa(n) + " minutes"
 }

@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push"
 )
 
@@ -120,6 +121,25 @@ func Pack(stack, sourceSHA256, revision string, h push.Host) (*Packed, error) {
 	}
 	p.Digest = digest.FromBytes(p.Manifest)
 	return p, nil
+}
+
+// PackStack makes the artifacts of a rendered stack's hosts (all when
+// hosts is empty), as publish --oci sends them: each host's files as
+// push would write them onto "/".
+func PackStack(r *compile.Rendered, revision string, hosts []string) ([]*Packed, error) {
+	targets, err := push.Targets(r, push.TargetOptions{Hosts: hosts})
+	if err != nil {
+		return nil, err
+	}
+	packs := make([]*Packed, 0, len(targets))
+	for _, h := range targets {
+		p, err := Pack(r.Stack.Name, r.Stack.SourceDigest, revision, h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Stack.Name, err)
+		}
+		packs = append(packs, p)
+	}
+	return packs, nil
 }
 
 // AnnotationRoles on an index entry: the host's roles, comma-separated.

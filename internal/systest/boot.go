@@ -217,6 +217,10 @@ func (e *env) hostsUp(ctx context.Context, sr *ScenarioReport, names []string, f
 		}
 		if err := e.provisionSecrets(ctx, name); err != nil {
 			sr.check(name+": secrets provisioned", false, "%v", err)
+		} else {
+			e.mu.Lock()
+			e.provisioned[name] = true
+			e.mu.Unlock()
 		}
 	}
 	for i, name := range names {

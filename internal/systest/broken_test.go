@@ -3,6 +3,7 @@ package systest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func runBroken(t *testing.T, all map[string]*Stack, st *Stack, scenarios ...stri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, st, Options{CacheDir: filepath.Join(cache, "hacompile"), Scenarios: scenarios, Packages: pkgs})
+	rep, err := Run(ctx, st, Options{CacheDir: filepath.Join(cache, "hacompile"), Scenarios: scenarios, Packages: pkgs, Agent: agentBinary(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +75,20 @@ func runBroken(t *testing.T, all map[string]*Stack, st *Stack, scenarios ...stri
 	WriteText(&b, rep, false)
 	t.Logf("report:\n%s", b.String())
 	return rep
+}
+
+// agentBinary is hacompile built from this tree (go's build cache makes
+// it quick after the first): the agent a stack that pulls finds in its
+// hosts' image.
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hacompile")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/hacompile")
+	cmd.Dir = testtool.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/hacompile: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // check finds a check of a scenario by the start of its name.
@@ -310,5 +325,41 @@ func TestBrokenDrain(t *testing.T) {
 	}
 	if rep.OK {
 		t.Error("the report passed a stack whose balancers do not drain")
+	}
+}
+
+// A host whose cloud-init neither enables the pull timer nor runs the
+// first apply (a launch template from before delivery.pull) never
+// applies by itself: the pull scenario must say so on first boot.
+func TestBrokenPullFirstBoot(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	all := compileExamples(t)
+	st := all["do-python-ha"]
+	if !st.Stack.PullEnabled() {
+		t.Fatal("do-python-ha does not pull: update the test")
+	}
+	for _, h := range st.Stack.HostNames() {
+		before := string(st.UserData[h])
+		var kept []string
+		for _, l := range strings.Split(before, "\n") {
+			if !strings.Contains(l, "systemctl enable --now hacompile-pull-") && !strings.Contains(l, "systemctl start hacompile-pull-") {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) != len(strings.Split(before, "\n"))-2 {
+			t.Fatalf("%s: its boot script does not enable the pull timer and run the first apply as this test expects: update the test", h)
+		}
+		st.UserData[h] = []byte(strings.Join(kept, "\n"))
+	}
+	rep := runBroken(t, all, st, ScenarioPull)
+	for _, h := range st.Stack.HostNames() {
+		c, ok := findCheck(rep, ScenarioPull, h+": applied its artifact by itself on first boot")
+		if !ok || c.OK {
+			t.Errorf("%s: a host whose boot never starts the agent must not be reported as applied; the scenario said %+v", h, c)
+		}
+	}
+	if rep.OK {
+		t.Error("the report passed hosts that never pull")
 	}
 }

@@ -19,14 +19,20 @@ func virtualAddr(s *schema.Stack) (netip.Addr, bool) {
 }
 
 // extraAddrs are the stack's addresses that belong to no host (a
-// balancer's virtual address): the test network must hold them too.
+// balancer's virtual address, the registry a stack that pulls
+// follows): the test network must hold them too.
 func extraAddrs(s *schema.Stack) []netip.Addr {
+	var out []netip.Addr
+	// The registry a stack that pulls follows is on the hosts' network.
+	if ap, ok := registryAddr(s); ok {
+		out = append(out, ap.Addr())
+	}
 	// A reserved IP is the provider's, routed to its holder; only a
 	// virtual address keepalived adds on the balancers' link is on it.
 	if a, ok := virtualAddr(s); ok && s.Balancer.Failover != "reserved-ip" {
-		return []netip.Addr{a}
+		out = append(out, a)
 	}
-	return nil
+	return out
 }
 
 // monitoringAddress is where the stack's Prometheus runs.

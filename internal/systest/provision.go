@@ -406,6 +406,14 @@ func (e *env) pushWith(ctx context.Context, r *compile.Rendered, key string, hos
 	if err != nil {
 		return nil, err
 	}
+	// Hosts that pull apply what the registry has: the operator of a
+	// stack both pushed and pulled publishes what is pushed, or the
+	// hosts' timers put the published files back.
+	if e.reg != nil {
+		if _, err := e.publish(ctx, r, e.reg.key, nil); err != nil {
+			return nil, fmt.Errorf("publishing what is pushed (the hosts pull): %w", err)
+		}
+	}
 	d := &nsDialer{ns: ns}
 	o := push.Options{
 		Stack: r.Stack.Name, SourceSHA256: r.Stack.SourceDigest, Hosts: targets,

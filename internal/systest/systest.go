@@ -36,6 +36,7 @@ import (
 // Scenario names, in the order they run.
 const (
 	ScenarioBoot       = "boot"
+	ScenarioPull       = "pull"
 	ScenarioBackend    = "backend-faults"
 	ScenarioBalancer   = "balancer-loss"
 	ScenarioMonitoring = "monitoring"
@@ -43,7 +44,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScenarioBoot, ScenarioBackend, ScenarioMonitoring, ScenarioProvision, ScenarioBalancer}
+var Scenarios = []string{ScenarioBoot, ScenarioPull, ScenarioBackend, ScenarioMonitoring, ScenarioProvision, ScenarioBalancer}
 
 // Options say where the test keeps its image and hosts and what it runs.
 type Options struct {
@@ -55,7 +56,11 @@ type Options struct {
 	// of every stack tested in one run, so that stacks of one release
 	// share one image.
 	Packages []string
-	Log      io.Writer
+	// Agent is the hacompile binary a stack that pulls (delivery.pull)
+	// finds in its hosts' image: the test copies it there, standing in
+	// for an image that carries the agent.
+	Agent string
+	Log   io.Writer
 }
 
 // Stack is what the test needs of a compiled stack: the typed stack and
@@ -170,8 +175,11 @@ type env struct {
 	operatorKey   string // the operator's SSH public key (provisioning)
 	monNS         string // the monitoring host's namespace, once made
 	clb           *cloudLB
-	closers       []func() // stand-ins to stop at the end
-	instances     []string // an Auto Scaling group's instances
+	closers       []func()  // stand-ins to stop at the end
+	instances     []string  // an Auto Scaling group's instances
+	reg           *registry // the registry a stack that pulls follows
+	// provisioned are the hosts whose secrets the test provisioned.
+	provisioned map[string]bool
 }
 
 // deviate records a change the test made for this machine's sake.
@@ -238,7 +246,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}, instances: insts}
+	e := &env{st: st, s: s, opt: opt, hosts: map[string]*Machine{}, log: opt.Log, id: runID(), foreignFailed: map[string][]string{}, instances: insts, provisioned: map[string]bool{}}
 	if len(insts) > 0 {
 		e.deviate(fmt.Sprintf("the Auto Scaling group runs its minimum of %d instances (%s), each booted from the launch template's user data (the cloud-init of %s)",
 			len(insts), strings.Join(insts, ", "), st0.Stack.ScalingTemplateHost().Name))
@@ -289,6 +297,12 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 	}()
 	e.img = img
 	started := time.Now()
+	if s.PullEnabled() {
+		// Before any host boots: a first boot applies what is published.
+		if err := e.startRegistry(ctx); err != nil {
+			return nil, err
+		}
+	}
 	err = e.start(img)
 	rep.StartS = roundS(time.Since(started))
 	rep.Deviations = e.devs
@@ -312,6 +326,8 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 		switch name {
 		case ScenarioBoot:
 			e.boot(ctx, sr)
+		case ScenarioPull:
+			e.pullDelivery(ctx, sr)
 		case ScenarioBackend:
 			e.backendFaults(ctx, sr)
 		case ScenarioBalancer:
@@ -490,6 +506,9 @@ func (e *env) startHost(img *Image, name string) (*Machine, error) {
 		if err := e.reservedIPStandIn(m); err != nil {
 			return m, err
 		}
+	}
+	if err := e.pullImage(m); err != nil {
+		return m, err
 	}
 	if err := e.awsStandIn(m, name); err != nil {
 		return m, err

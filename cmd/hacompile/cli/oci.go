@@ -75,18 +75,12 @@ func publishOCI(cmd *cobra.Command, f *ociFlags, res *compile.Result, revision s
 	rendered := slices.Clone(res.Rendered)
 	slices.SortFunc(rendered, func(a, b *compile.Rendered) int { return strings.Compare(a.Stack.Name, b.Stack.Name) })
 	for _, r := range rendered {
-		hosts, err := push.Targets(r, push.TargetOptions{})
+		ps, err := oci.PackStack(r, revision, nil)
 		if err != nil {
 			return err
 		}
 		stacks++
-		for _, h := range hosts {
-			p, err := oci.Pack(r.Stack.Name, r.Stack.SourceDigest, revision, h)
-			if err != nil {
-				return fmt.Errorf("%s: %w", r.Stack.Name, err)
-			}
-			packs = append(packs, p)
-		}
+		packs = append(packs, ps...)
 	}
 	repo, err := oci.Open(ref, oci.RepoOptions{PlainHTTP: f.plainHTTP, DockerConfig: f.registryConfig, Timeout: 5 * time.Minute})
 	if err != nil {

@@ -46,6 +46,10 @@ secrets where the runbook says to provision them.
 Scenarios, in order:
   boot            cloud-init finishes, every unit runs, health paths answer
                   through every balancer, HTTP redirects, ACME is served
+  pull            (stacks with delivery.pull) every host applied its signed
+                  artifact from the registry on first boot; a published
+                  change reaches every host by its timer; an artifact
+                  signed with another key is refused and counted
   backend-faults  under load: app server stopped, nginx stopped, host frozen
                   (SIGSTOP) on one app host, each brought back
   monitoring      Prometheus with the rendered configuration and rules
@@ -82,6 +86,12 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			cache, err := os.UserCacheDir()
 			if err != nil {
 				return fmt.Errorf("no cache directory for the test image: %w", err)
+			}
+			// A stack that pulls finds this very binary in its hosts'
+			// image as the agent.
+			agent, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("the agent for stacks that pull: %w", err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -150,7 +160,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: testing %s\n", st.Stack.Name, systest.Describe(st.Stack))
 				reports[i], errs[i] = systest.Run(ctx, st, systest.Options{
 					CacheDir: cacheDir, Scenarios: scenarios, Keep: keep, Log: progress,
-					Packages: pkgs[systest.OSOf(st.Stack)],
+					Packages: pkgs[systest.OSOf(st.Stack)], Agent: agent,
 				})
 			}, func(i int) {
 				if errs[i] != nil {
