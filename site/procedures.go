@@ -137,11 +137,19 @@ func deploy(d *doc, sc *stackCtx, from string) {
 		asgDeploy(d, sc)
 		return
 	}
-	d.p(hf("Every change starts in %s and reaches the hosts only through a push of the committed %s.", code(stackFileArg(s)), code("out/"+s.Name+"/")))
+	how := "a push"
+	if s.PullEnabled() {
+		how = "a signed publish"
+	}
+	d.p(hf("Every change starts in %s and reaches the hosts only through %s of the committed %s.", code(stackFileArg(s)), how, code("out/"+s.Name+"/")))
 	d.step(hf("Edit the stack and check it: errors name the file, line and field."), "hacompile vet "+stackFileArg(s))
 	d.step(hf("Render and read what changes on the hosts."), "hacompile build", "git diff --stat -- out/"+s.Name+"/", "git diff -- out/"+s.Name+"/")
 	d.step(hf("Commit the stack and its output together; CI runs %s, which fails when they disagree.", code("hacompile build --check")),
 		"git add "+stackFileArg(s)+" out/", "git commit")
+	if s.PullEnabled() {
+		pullDeploy(d, sc)
+		return
+	}
 	d.step(hf("Preview the push: the files each host would get, and no writes."), "hacompile push "+s.Name+" --dry-run")
 	d.step(hf("Push. Hosts go in batches (one load balancer at a time, app hosts in batches, a health check between batches). On each host the changed files are written, their validate commands run, the old files come back if one fails, then the reload actions run."),
 		"hacompile push "+s.Name)
@@ -165,10 +173,76 @@ func deploy(d *doc, sc *stackCtx, from string) {
 	}
 }
 
+// pullDeploy is how a committed change reaches the hosts of a stack
+// that pulls (delivery.pull): published as signed artifacts, applied by
+// each host's timer. A push alone would be undone by the next apply of
+// the published files.
+func pullDeploy(d *doc, sc *stackCtx) {
+	s := sc.s
+	p := s.Delivery.Pull
+	repo := p.Registry + "/" + p.Repository
+	plain := ""
+	if p.PlainHTTP {
+		plain = " --plain-http"
+	}
+	wait := p.IntervalMinutes + p.RandomizedDelayMinutes
+	d.p(hf("The hosts pull (%s): each applies its signed artifact from %s every %s. A push still writes files, but the next apply puts the published ones back: publish every change.",
+		code("delivery.pull"), code(repo), minutesText(p.IntervalMinutes, p.RandomizedDelayMinutes)))
+	if len(p.CanaryHosts) > 0 {
+		d.step(hf("Publish to the canary channel, signed (the key stays on the machine that publishes). %s follow %s and apply it within %s; the other hosts stay on %s.",
+			text(strings.Join(p.CanaryHosts, ", ")), code(":canary"), plural(wait, "minute", "minutes"), code(":stable")),
+			"hacompile publish --oci "+repo+":canary --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+		d.step(hf("Promote once every canary has applied it with no failure since (read from their node_exporters; exit 7 names a canary that has not, and nothing moves). The other hosts apply it within %s.", plural(wait, "minute", "minutes")),
+			"hacompile promote "+s.Name+" --from canary --to stable --wait "+strconv.Itoa(2*wait)+"m --verify-key <public-key.pem>")
+	} else {
+		d.step(hf("Publish, signed (the key stays on the machine that publishes). Every host applies it within %s.", plural(wait, "minute", "minutes")),
+			"hacompile publish --oci "+repo+":"+p.Channel+" --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+	}
+	d.step(hf("Watch the hosts converge: %s fires for a host still on an old digest after two periods, %s for one with no success in three; on a host, its last apply:", code("HostStuckOnOldDigest"), code("PullNotApplying")),
+		"journalctl -u hacompile-pull-"+s.Name+".service -n 20")
+	d.step(hf("Check the site answers through the balancer."), "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
+}
+
+// minutesText says a pull period: "15 minutes (plus up to 5 at random)".
+func minutesText(interval, delay int) string {
+	t := plural(interval, "minute", "minutes")
+	if interval == 1 {
+		t = "minute"
+	}
+	if delay > 0 {
+		t += fmt.Sprintf(" (plus up to %d at random)", delay)
+	}
+	return t
+}
+
 func rollback(d *doc, sc *stackCtx, from string) {
 	s := sc.s
 	if s.Scaling != nil {
 		asgRollback(d, sc)
+		return
+	}
+	if s.PullEnabled() {
+		// The hosts apply what is published: a rollback on the hosts
+		// alone would be undone by their next apply.
+		p := s.Delivery.Pull
+		plain := ""
+		if p.PlainHTTP {
+			plain = " --plain-http"
+		}
+		channels := []string{p.Channel}
+		if len(p.CanaryHosts) > 0 {
+			channels = []string{"canary", "stable"}
+		}
+		var publish []string
+		for _, c := range channels {
+			publish = append(publish, "hacompile publish --oci "+p.Registry+"/"+p.Repository+":"+c+" --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+		}
+		d.p(hf("The hosts pull (%s): rolling back is publishing the files before the change. Each host applies them on its next run as it applies any change (validate, the old files back if one fails, reload, health check, and its own automatic revert if the health check fails).", code("delivery.pull")))
+		d.step(hf("Revert the change in git and render the files before it."), "git revert <commit>", "hacompile build", "hacompile build --check")
+		d.step(hf("Publish them, signed, to every channel the hosts follow; they apply them within %s.", plural(p.IntervalMinutes+p.RandomizedDelayMinutes, "minute", "minutes")),
+			publish...)
+		d.step("Check the site.", "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
+		d.note("A rollback restores files, not data: a database migration that ran with the change is not undone.")
 		return
 	}
 	d.p("A push keeps a backup of every file it replaces. Rolling back puts the previous generation back on every host byte for byte, with its modes and owners, and runs the same validate and reload actions as a push.")

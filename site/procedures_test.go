@@ -290,3 +290,59 @@ database: {host: "db1.internal", name: "shop", pool_size: 2, max_overflow: 1, ma
 		t.Errorf("want %q, the page has %q", want, text[max(i, 0):min(len(text), max(i, 0)+600)])
 	}
 }
+
+// TestPullProcedures: on a stack whose hosts pull, a change and a
+// rollback reach the hosts by publishing (a push or a rollback on the
+// hosts would be undone by their next apply); with canary hosts, by
+// publishing to :canary and promoting.
+func TestPullProcedures(t *testing.T) {
+	page := exampleSite(t)["stacks/do-python-ha/procedures.html"]
+	deploy := section(t, page, "deploy", "rollback")
+	back := section(t, page, "rollback", "add-app-host")
+	for _, want := range []string{
+		"reaches the hosts only through a signed publish of the committed out/do-python-ha/",
+		"hacompile publish --oci 10.10.0.40:5000/ops/shop:stable --sign-key <signing-key.pem> --plain-http stacks/do-python-ha.cue",
+		"Every host applies it within 1 minute.",
+	} {
+		if !strings.Contains(deploy, want) {
+			t.Errorf("deploy lacks %q:\n%s", want, deploy)
+		}
+	}
+	if strings.Contains(deploy, "hacompile push") {
+		t.Errorf("deploy of a pulling stack says to push:\n%s", deploy)
+	}
+	if !strings.Contains(back, "hacompile publish --oci 10.10.0.40:5000/ops/shop:stable") || strings.Contains(back, "hacompile rollback") {
+		t.Errorf("rollback of a pulling stack must publish the files before the change:\n%s", back)
+	}
+
+	res, opt := compileStack(t, `
+name:   "t"
+domain: "example.com"
+tls: mode: "none"
+hosts: {
+	app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+	app2: {address: "10.0.0.12", roles: ["app"], cores: 1, memory_mb: 1024}
+}
+balancer: kind: "cloud"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop"}
+delivery: pull: {registry: "registry.example.com", repository: "ops/shop", canary_hosts: ["app1"]}
+`)
+	files, err := site.Render(res, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy = section(t, files["stacks/t/procedures.html"], "deploy", "rollback")
+	back = section(t, files["stacks/t/procedures.html"], "rollback", "add-app-host")
+	for _, want := range []string{
+		"hacompile publish --oci registry.example.com/ops/shop:canary --sign-key <signing-key.pem> stacks/t.cue",
+		"app1 follow :canary and apply it within 20 minutes",
+		"hacompile promote t --from canary --to stable --wait 40m --verify-key <public-key.pem>",
+	} {
+		if !strings.Contains(deploy, want) {
+			t.Errorf("canary deploy lacks %q:\n%s", want, deploy)
+		}
+	}
+	if !strings.Contains(back, "ops/shop:canary") || !strings.Contains(back, "ops/shop:stable") {
+		t.Errorf("a rollback must publish to both channels:\n%s", back)
+	}
+}

@@ -2,10 +2,15 @@ package cli
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/par"
 )
@@ -27,6 +32,24 @@ func TestExitCodesDistinct(t *testing.T) {
 		}
 		seen[c] = name
 	}
+}
+
+// TestHelpExitCodes: where a command's help lists its exit codes, the
+// code it gives a usage error is the one hacompile exits with.
+func TestHelpExitCodes(t *testing.T) {
+	re := regexp.MustCompile(`(\d+) usage`)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, m := range re.FindAllStringSubmatch(strings.Join(strings.Fields(c.Long), " "), -1) {
+			if m[1] != strconv.Itoa(exitUsage) {
+				t.Errorf("hacompile %s --help says %q; a usage error exits %d", c.Name(), m[0], exitUsage)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(New(io.Discard, io.Discard))
 }
 
 // TestPanicExitCode: a panic, on the command's goroutine or in a piece

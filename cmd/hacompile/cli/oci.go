@@ -128,7 +128,7 @@ and hacompile_apply_consecutive_failures.
 reloaded.
 
 Exit codes: 0 applied (or nothing to change); 1 failed (nothing written, or
-restored); 2 usage error; 5 drift (nothing written).`
+restored); 64 usage error; 5 drift (nothing written).`
 
 func newApply() *cobra.Command {
 	var from, stack, host, root, verifyKey, registryConfig, metrics, output string

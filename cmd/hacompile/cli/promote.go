@@ -50,7 +50,7 @@ its digest is left.
 The registry and repository are the stack's delivery.pull ones unless --oci
 names others; credentials come from the Docker config as for publish --oci.
 
-Exit codes: 0 promoted (or nothing to move); 1 failed; 2 usage error; 7 the
+Exit codes: 0 promoted (or nothing to move); 1 failed; 64 usage error; 7 the
 hosts following --from have not converged (nothing moved).`
 
 func newPromote() *cobra.Command {

@@ -134,7 +134,7 @@ Connection: user and port come from hosts.<name>.ssh in the stack; an
 HostName, User, Port and IdentityFile) overrides them. Keys come from
 --identity and ssh-agent.
 
-Exit codes: 0 every host succeeded; 1 a host failed or was skipped; 2 usage
+Exit codes: 0 every host succeeded; 1 a host failed or was skipped; 64 usage
 error; when every host that failed failed in its preflight for one of these
 (a changed key outranking an unknown one, outranking drift): 3 a host key is
 not in known_hosts; 4 a host key CHANGED; 5 drift (the drifted hosts were not

@@ -21,7 +21,7 @@ The stack must still compile (it gives the hosts' addresses, users and
 roles); out/ is not consulted. --root must be the one the push used.
 
 Exit codes as push's: 0 success; 1 failure (including no push left to undo)
-or a host skipped; 2 usage error; when every host that failed failed in its
+or a host skipped; 64 usage error; when every host that failed failed in its
 preflight for one of these: 3 a host key is not in known_hosts; 4 a host key
 CHANGED; 5 drift.`
 

@@ -46,7 +46,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // guard runs f and returns its exit code; a panic in f (or re-raised
 // on its goroutine by internal/par from a worker) is an internal error,
 // reported with its stack and exit code exitInternal rather than Go's
-// 2, which is a usage error's code here.
+// 2, which is left to a fatal error of the Go runtime.
 func guard(stderr io.Writer, f func() int) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
