@@ -61,11 +61,14 @@ roots: tools
 	@$(GO) run ./internal/debroot/ensure_main.go debian-13 -verifier || { [ "$$CI" != true ] && echo "make: no debian-13 root with skopeo; TestSkopeoVerifies will skip"; } || exit 1
 
 # go test runs every package but the system test's; make systest runs
-# that one after, alone: its broken variants boot containers two at a
+# that one after, alone (and runs whether go test passed or not, so one
+# run reports both): its broken variants boot containers two at a
 # time, which beside the other packages' tests starves headless Chromium.
 test: tools roots
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/internal/systest$$')
-	$(MAKE) --no-print-directory systest
+	@rc=0; \
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/internal/systest$$') || rc=1; \
+	$(MAKE) --no-print-directory systest || rc=1; \
+	exit $$rc
 
 # The system test: every example stack booted as systemd containers from
 # its cloud-init (hacompile test, two stacks at a time), then the broken

@@ -79,7 +79,8 @@ func listenPair(t *testing.T, a, b string) (net.Listener, net.Listener, int) {
 }
 
 // runHAProxy starts haproxy in the foreground on cfg and stops it (only
-// the process it started) when the test ends.
+// the process it started) when the test ends. It is ready once ready (a
+// TCP address, or a unix socket's path) takes a connection.
 func runHAProxy(t *testing.T, bin, cfg string, env []string, ready string) func() {
 	t.Helper()
 	var out bytes.Buffer
@@ -113,7 +114,11 @@ func runHAProxy(t *testing.T, bin, cfg string, env []string, ready string) func(
 	t.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", ready)
+		network := "tcp"
+		if strings.HasPrefix(ready, "/") {
+			network = "unix"
+		}
+		c, err := net.Dial(network, ready)
 		if err == nil {
 			c.Close()
 			return stop

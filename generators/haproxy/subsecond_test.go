@@ -1,7 +1,6 @@
 package haproxy
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -39,8 +38,10 @@ func TestLiveSubSecondCheckTimeout(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, fmt.Sprintf("127.0.0.1:%d", statsPort))
+	// Ready once its admin socket answers: a file of this test's own,
+	// where a port on 127.0.0.1 could be another test's for a moment.
 	sock := sb.path(adminSocket)
+	runHAProxy(t, bin, cfgPath, []string{PasswordVar + "=" + testPassword}, sock)
 	state := func(want string, limit time.Duration) time.Duration {
 		for start := time.Now(); time.Since(start) < limit; time.Sleep(20 * time.Millisecond) {
 			if serverState(t, sock, "app", "app2") == want {
