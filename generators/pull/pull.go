@@ -136,8 +136,7 @@ func timer(s *schema.Stack) []byte {
 	return []byte(artifact.Header("#", s) +
 		"[Unit]\n" +
 		"Description=Apply " + s.Name + "'s signed files every " + minutes(p.IntervalMinutes) + "\n\n" +
-		"# Each host waits up to " + strconv.Itoa(p.RandomizedDelayMinutes) + " minutes more at random, so a fleet does not\n" +
-		"# reach the registry at once (delivery.pull.randomized_delay_minutes).\n" +
+		delayComment(p.RandomizedDelayMinutes) +
 		"[Timer]\n" +
 		"OnBootSec=1min\n" +
 		"OnUnitInactiveSec=" + strconv.Itoa(p.IntervalMinutes) + "min\n" +
@@ -145,6 +144,20 @@ func timer(s *schema.Stack) []byte {
 		"AccuracySec=1s\n\n" +
 		"[Install]\n" +
 		"WantedBy=timers.target\n")
+}
+
+// delayComment says what RandomizedDelaySec does for the fleet.
+func delayComment(n int) string {
+	if n == 0 {
+		return "# No random delay (delivery.pull.randomized_delay_minutes is 0): every host runs on\n" +
+			"# its own schedule from its boot.\n"
+	}
+	d := strconv.Itoa(n) + " minutes"
+	if n == 1 {
+		d = "1 minute"
+	}
+	return "# Each host waits up to " + d + " more at random, so a fleet does not\n" +
+		"# reach the registry at once (delivery.pull.randomized_delay_minutes).\n"
 }
 
 // minutes says n minutes in words: "minute" for one.
