@@ -181,26 +181,33 @@ func pullDeploy(d *doc, sc *stackCtx) {
 	s := sc.s
 	p := s.Delivery.Pull
 	repo := p.Registry + "/" + p.Repository
-	plain := ""
-	if p.PlainHTTP {
-		plain = " --plain-http"
-	}
 	wait := p.IntervalMinutes + p.RandomizedDelayMinutes
 	d.p(hf("The hosts pull (%s): each applies its signed artifact from %s every %s. A push still writes files, but the next apply puts the published ones back: publish every change.",
 		code("delivery.pull"), code(repo), minutesText(p.IntervalMinutes, p.RandomizedDelayMinutes)))
 	if len(p.CanaryHosts) > 0 {
 		d.step(hf("Publish to the canary channel, signed (the key stays on the machine that publishes). %s follow %s and apply it within %s; the other hosts stay on %s.",
 			text(strings.Join(p.CanaryHosts, ", ")), code(":canary"), plural(wait, "minute", "minutes"), code(":stable")),
-			"hacompile publish --oci "+repo+":canary --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+			publishOCI(s, "canary"))
 		d.step(hf("Promote once every canary has applied it with no failure since (read from their node_exporters; exit 7 names a canary that has not, and nothing moves). The other hosts apply it within %s.", plural(wait, "minute", "minutes")),
 			"hacompile promote "+s.Name+" --from canary --to stable --wait "+strconv.Itoa(2*wait)+"m --verify-key <public-key.pem>")
 	} else {
 		d.step(hf("Publish, signed (the key stays on the machine that publishes). Every host applies it within %s.", plural(wait, "minute", "minutes")),
-			"hacompile publish --oci "+repo+":"+p.Channel+" --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+			publishOCI(s, p.Channel))
 	}
 	d.step(hf("Watch the hosts converge: %s fires for a host still on an old digest after two periods, %s for one with no success in three; on a host, its last apply:", code("HostStuckOnOldDigest"), code("PullNotApplying")),
 		"journalctl -u hacompile-pull-"+s.Name+".service -n 20")
 	d.step(hf("Check the site answers through the balancer."), "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
+}
+
+// publishOCI is the command that publishes the stack's signed artifacts
+// to a channel of its registry.
+func publishOCI(s *schema.Stack, channel string) string {
+	p := s.Delivery.Pull
+	cmd := "hacompile publish --oci " + p.Registry + "/" + p.Repository + ":" + channel + " --sign-key <signing-key.pem>"
+	if p.PlainHTTP {
+		cmd += " --plain-http"
+	}
+	return cmd + " " + stackFileArg(s)
 }
 
 // minutesText says a pull period: "15 minutes (plus up to 5 at random)".
@@ -225,17 +232,13 @@ func rollback(d *doc, sc *stackCtx, from string) {
 		// The hosts apply what is published: a rollback on the hosts
 		// alone would be undone by their next apply.
 		p := s.Delivery.Pull
-		plain := ""
-		if p.PlainHTTP {
-			plain = " --plain-http"
-		}
 		channels := []string{p.Channel}
 		if len(p.CanaryHosts) > 0 {
 			channels = []string{"canary", "stable"}
 		}
 		var publish []string
 		for _, c := range channels {
-			publish = append(publish, "hacompile publish --oci "+p.Registry+"/"+p.Repository+":"+c+" --sign-key <signing-key.pem>"+plain+" "+stackFileArg(s))
+			publish = append(publish, publishOCI(s, c))
 		}
 		d.p(hf("The hosts pull (%s): rolling back is publishing the files before the change. Each host applies them on its next run as it applies any change (validate, the old files back if one fails, reload, health check, and its own automatic revert if the health check fails).", code("delivery.pull")))
 		d.step(hf("Revert the change in git and render the files before it."), "git revert <commit>", "hacompile build", "hacompile build --check")
