@@ -2,8 +2,11 @@ package site
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"io/fs"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
@@ -29,12 +33,19 @@ type stackCtx struct {
 	stackFileAt map[string]int // path → index in stackFiles (a host page looks up its cloud-init)
 	// anchors: host ("" for stack files) → path → id on its page.
 	anchors map[string]map[string]string
-	// sums: host → path → sha256 (the manifest's). same: sameKey →
-	// the hosts carrying that exact file, in host order.
-	sums map[string]map[string]string
-	same map[string][]string
+	// entries: host → path → index of the file in r.Files and in the
+	// manifest (whose digests and sizes the pages show). same: sameKey
+	// → the hosts carrying that exact file, in host order.
+	entries map[string]map[string]int
+	same    map[sameKey][]string
 	// samePages: sameKey → site path of the shared listing.
-	samePages map[string]string
+	samePages map[sameKey]string
+	// handed marks the files of r.Files already handed to the
+	// runbook's Done (their contents dropped).
+	handed []bool
+	// certbot: host → the certbot issuance commands its cloud-init
+	// document runs, read before the documents are handed over.
+	certbot map[string][]string
 	// fileIdx: host ("" for stack files) → the indices of its files in
 	// r.Files, in order (those of byHost[host], or of stackFiles).
 	fileIdx   map[string][]int
@@ -47,8 +58,25 @@ type stackCtx struct {
 
 // sameKey identifies a host file by path, content, mode and owner: the
 // hosts with equal keys carry the same file.
-func (sc *stackCtx) sameKey(f artifact.File) string {
-	return f.Path + "\x00" + sc.sums[f.Host][f.Path] + "\x00" + f.Mode.String() + "\x00" + f.Owner
+type sameKey struct {
+	path, sum, owner string
+	mode             fs.FileMode
+}
+
+func (sc *stackCtx) sameKey(f artifact.File) sameKey {
+	return sameKey{path: f.Path, sum: sc.sum(f), owner: f.Owner, mode: f.Mode}
+}
+
+// sum is the sha256 of a rendered file of the stack, as its manifest
+// has it.
+func (sc *stackCtx) sum(f artifact.File) string {
+	return sc.manifest.Files[sc.entries[f.Host][f.Path]].SHA256
+}
+
+// size is a rendered file's size in bytes (its contents may have been
+// handed over and dropped).
+func (sc *stackCtx) size(f artifact.File) int {
+	return sc.manifest.Files[sc.entries[f.Host][f.Path]].Size
 }
 
 func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
@@ -79,15 +107,15 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 			sc.findings = append(sc.findings, d)
 		}
 	}
-	sc.sums, sc.same, sc.stackFileAt = map[string]map[string]string{}, map[string][]string{}, map[string]int{}
+	sc.entries, sc.same, sc.stackFileAt = map[string]map[string]int{}, map[sameKey][]string{}, map[string]int{}
 	sc.fileIdx = map[string][]int{}
+	sc.handed = make([]bool, len(r.Files))
 	for i, f := range r.Files {
 		sc.fileIdx[f.Host] = append(sc.fileIdx[f.Host], i)
-		sum := sc.manifest.Files[i].SHA256
-		if sc.sums[f.Host] == nil {
-			sc.sums[f.Host] = map[string]string{}
+		if sc.entries[f.Host] == nil {
+			sc.entries[f.Host] = map[string]int{}
 		}
-		sc.sums[f.Host][f.Path] = sum
+		sc.entries[f.Host][f.Path] = i
 		if f.Host == "" {
 			sc.stackFileAt[f.Path] = len(sc.stackFiles)
 			sc.stackFiles = append(sc.stackFiles, f)
@@ -97,16 +125,15 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 			sc.same[k] = append(sc.same[k], f.Host)
 		}
 	}
-	sc.samePages = map[string]string{}
+	sc.samePages = map[sameKey]string{}
 	used := map[string]bool{}
-	for _, k := range slices.Sorted(maps.Keys(sc.same)) {
+	for _, k := range sortedSameKeys(sc.same) {
 		if len(sc.same[k]) < 2 {
 			continue
 		}
-		p, sum, _ := strings.Cut(k, "\x00")
-		name := anchor("", p) + "-" + sum[:12]
+		name := anchor("", k.path) + "-" + k.sum[:12]
 		for n := 2; used[name]; n++ {
-			name = fmt.Sprintf("%s-%s-%d", anchor("", p), sum[:12], n)
+			name = fmt.Sprintf("%s-%s-%d", anchor("", k.path), k.sum[:12], n)
 		}
 		used[name] = true
 		sc.samePages[k] = stackDir(sc.s.Name) + "/same/" + name + ".html"
@@ -397,22 +424,49 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// sortedSameKeys is the keys of m in the order of path, digest, mode
+// and owner.
+func sortedSameKeys[V any](m map[sameKey]V) []sameKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b sameKey) int {
+		if c := cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.sum, b.sum)); c != 0 {
+			return c
+		}
+		// The mode's text, not its number, as keys were once sorted.
+		return cmp.Or(strings.Compare(a.mode.String(), b.mode.String()), strings.Compare(a.owner, b.owner))
+	})
+	return keys
+}
+
 // done hands the files of one host ("": the stack files) to the
 // runbook's Done, when set, and drops their contents: no page rendered
 // after it reads them.
-func (g *gen) done(sc *stackCtx, host string) error {
+func (g *gen) done(sc *stackCtx, host string) error { return g.handOver(sc, host, nil) }
+
+// handOver hands those files of one host ("": the stack files) that
+// pick selects (nil: all) and that were not handed over before to the
+// runbook's Done, when set, and drops their contents.
+func (g *gen) handOver(sc *stackCtx, host string, pick func(artifact.File) bool) error {
 	if g.sink.done == nil {
 		return nil
 	}
-	idx := sc.fileIdx[host]
-	files := make([]artifact.File, len(idx))
-	for j, i := range idx {
-		files[j] = sc.r.Files[i]
+	var files []artifact.File
+	var at []int // positions in fileIdx[host]
+	for j, i := range sc.fileIdx[host] {
+		if !sc.handed[i] && (pick == nil || pick(sc.r.Files[i])) {
+			files = append(files, sc.r.Files[i])
+			at = append(at, j)
+		}
+	}
+	if len(files) == 0 {
+		return nil
 	}
 	if err := g.sink.done(sc.r, files); err != nil {
 		return err
 	}
-	for j, i := range idx {
+	for _, j := range at {
+		i := sc.fileIdx[host][j]
+		sc.handed[i] = true
 		sc.r.Files[i].Content = nil
 		if host == "" {
 			sc.stackFiles[j].Content = nil
@@ -421,4 +475,25 @@ func (g *gen) done(sc *stackCtx, host string) error {
 		}
 	}
 	return nil
+}
+
+// releaseCloudInit reads what the pages take from the stack's cloud-init
+// documents (the certbot commands they run; the excerpts are built from
+// the hosts' files) and hands the documents over before the stack's
+// pages render: on a large fleet they are the largest files held.
+func (g *gen) releaseCloudInit(sc *stackCtx) error {
+	isDoc := func(f artifact.File) bool { return f.Kind == (cloudinit.Gen{}).Kind() }
+	sc.certbot = map[string][]string{}
+	for _, f := range sc.stackFiles {
+		if !isDoc(f) || !bytes.Contains(f.Content, []byte("certbot certonly")) {
+			continue
+		}
+		host := strings.TrimSuffix(path.Base(f.Path), ".yaml")
+		for _, c := range parseCloudConfig(f.Content).commands() {
+			if m := certbotRE.FindString(c); m != "" {
+				sc.certbot[host] = append(sc.certbot[host], m)
+			}
+		}
+	}
+	return g.handOver(sc, "", isDoc)
 }

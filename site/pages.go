@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"maps"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -90,6 +88,9 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.source(sc) },
 		func(g *gen) error { return g.samePages(sc) },
 		func(g *gen) error { return g.changesPage(sc.s, nil) },
+	}
+	if err := g.releaseCloudInit(sc); err != nil {
+		return err
 	}
 	// The stack's own pages first: they read every file; then the host
 	// pages, each of which reads its host's files only, so that each
@@ -197,8 +198,8 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 	}
 	return fileView{
 		ID: sc.anchors[f.Host][f.Path], Path: hostPath(f), Kind: f.Kind,
-		Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: sc.sums[f.Host][f.Path],
-		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: len(f.Content),
+		Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: sc.sum(f),
+		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: sc.size(f),
 		SourceHref: rel(from, href), SourceText: text, Lexer: lexerFor(f.Path),
 	}
 }
@@ -225,7 +226,7 @@ type sameData struct {
 // for byte: its listing once, and the hosts it is on.
 func (g *gen) samePages(sc *stackCtx) error {
 	s := sc.s
-	for _, k := range slices.Sorted(maps.Keys(sc.samePages)) {
+	for _, k := range sortedSameKeys(sc.samePages) {
 		p := sc.samePages[k]
 		hosts := sc.same[k]
 		var f artifact.File

@@ -861,14 +861,8 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	// certbot: quote the issuance command each host's cloud-init runs.
 	d.p(hf("tls.mode is certbot: each terminating host gets its own Let's Encrypt certificate; Debian's %s runs %s twice a day and renews within 30 days of expiry.", code("certbot.timer"), code("certbot renew")))
 	for _, h := range term {
-		f, ok := sc.stackFile("cloud-init/" + h.Name + ".yaml")
-		if !ok {
-			continue
-		}
-		for _, c := range parseCloudConfig(f.Content).commands() {
-			if m := certbotRE.FindString(c); m != "" {
-				d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
-			}
+		for _, m := range sc.certbot[h.Name] {
+			d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
 		}
 	}
 	var hooks []template.HTML
@@ -904,7 +898,7 @@ func hasACMERelay(sc *stackCtx) bool {
 // (by the manifest's sha256) and kept in memo: the scans over every
 // host's files look once at a file the whole fleet carries.
 func byContent[T any](sc *stackCtx, memo map[string]T, f artifact.File, compute func() T) T {
-	sum := sc.sums[f.Host][f.Path]
+	sum := sc.sum(f)
 	v, ok := memo[sum]
 	if !ok {
 		v = compute()

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -15,14 +18,20 @@ import (
 // returned function ends the profiles; Run calls it however the command
 // ended.
 func addProfileFlags(root *cobra.Command) func() error {
-	var cpu, mem string
+	var cpu, mem, peak string
 	var cpuFile *os.File
+	var stopPeak func() error
 	pf := root.PersistentFlags()
 	pf.StringVar(&cpu, "cpuprofile", "", "write a CPU profile to `file`")
 	pf.StringVar(&mem, "memprofile", "", "write an allocation profile to `file` when the command ends")
 	_ = pf.MarkHidden("cpuprofile")
+	pf.StringVar(&peak, "peakprofile", "", "write a heap profile to `file` each time the live heap reaches a new high")
 	_ = pf.MarkHidden("memprofile")
+	_ = pf.MarkHidden("peakprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if peak != "" {
+			stopPeak = watchPeak(peak)
+		}
 		if cpu == "" {
 			return nil
 		}
@@ -37,7 +46,62 @@ func addProfileFlags(root *cobra.Command) func() error {
 		cpuFile = f
 		return nil
 	}
-	return func() error { return stopProfiles(&cpuFile, mem) }
+	return func() error {
+		var err error
+		if stopPeak != nil {
+			err = stopPeak()
+		}
+		if e := stopProfiles(&cpuFile, mem); e != nil {
+			return e
+		}
+		return err
+	}
+}
+
+// watchPeak polls the live heap (as of the last collection) every 20 ms
+// and, each time it passes its highest by 5 %, writes the heap profile
+// to file: what the file holds at the end is what was live at the peak.
+func watchPeak(file string) func() error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var werr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var high uint64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			metrics.Read(sample)
+			live := sample[0].Value.Uint64()
+			if live <= high+high/20 {
+				continue
+			}
+			high = live
+			f, err := os.Create(file)
+			if err == nil {
+				err = pprof.Lookup("heap").WriteTo(f, 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				werr = fmt.Errorf("--peakprofile: %w", err)
+				return
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		wg.Wait()
+		return werr
+	}
 }
 
 // stopProfiles ends the CPU profile and writes the allocation profile
