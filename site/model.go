@@ -110,6 +110,7 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	sc.entries, sc.same, sc.stackFileAt = map[string]map[string]int{}, map[sameKey][]string{}, map[string]int{}
 	sc.fileIdx = map[string][]int{}
 	sc.handed = make([]bool, len(r.Files))
+	stackFiles := 0
 	for i, f := range r.Files {
 		sc.fileIdx[f.Host] = append(sc.fileIdx[f.Host], i)
 		if sc.entries[f.Host] == nil {
@@ -117,13 +118,29 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 		}
 		sc.entries[f.Host][f.Path] = i
 		if f.Host == "" {
-			sc.stackFileAt[f.Path] = len(sc.stackFiles)
-			sc.stackFiles = append(sc.stackFiles, f)
+			sc.stackFileAt[f.Path] = stackFiles
+			stackFiles++
 		} else {
-			sc.byHost[f.Host] = append(sc.byHost[f.Host], f)
 			k := sc.sameKey(f)
 			sc.same[k] = append(sc.same[k], f.Host)
 		}
+	}
+	// Each host's files, and the stack files, as runs of r.Files (sorted
+	// by host, as Render leaves them: no copy of a large fleet's list),
+	// joined when a host's files are not together.
+	for start, i := 0, 1; start < len(r.Files); i++ {
+		if i < len(r.Files) && r.Files[i].Host == r.Files[start].Host {
+			continue
+		}
+		run := r.Files[start:i:i]
+		if h := run[0].Host; h == "" {
+			sc.stackFiles = append(slices.Clip(sc.stackFiles), run...)
+		} else if prev, ok := sc.byHost[h]; ok {
+			sc.byHost[h] = append(slices.Clip(prev), run...)
+		} else {
+			sc.byHost[h] = run
+		}
+		start = i
 	}
 	sc.samePages = map[sameKey]string{}
 	used := map[string]bool{}
