@@ -239,6 +239,8 @@ const (
 	caseOneHost  = "build (one host changed)"
 	caseOneStack = "build (one stack of two changed)"
 	caseFull     = "build (full)"
+	caseNoop     = "build (no-op)"
+	caseVet      = "vet"
 	caseCUE      = "cue export"
 	caseCUEFiles = "cue export (per-host files)"
 	caseHugo     = "hugo (page per host)"
@@ -514,7 +516,7 @@ func measureHacompile(dir string, n int, bin, suffix string, measure measureFunc
 		prep func() error
 		argv func() []string
 	}{
-		{"build (no-op)", nil, fixed(bin, "build")},
+		{caseNoop, nil, fixed(bin, "build")},
 		{caseOneHost, toggleHost(stack, n), fixed(bin, "build")},
 		{caseOneStack, toggleSide(side), fixed(bin, "build")},
 		{"build --check", func() error {
@@ -523,7 +525,7 @@ func measureHacompile(dir string, n int, bin, suffix string, measure measureFunc
 			}
 			return quiet(dir, bin, "build")
 		}, fixed(bin, "build", "--check")},
-		{"vet", nil, fixed(bin, "vet")},
+		{caseVet, nil, fixed(bin, "vet")},
 	}
 	for _, st := range steps {
 		if _, err := measure(dir, st.name+suffix, st.prep, st.argv); err != nil {

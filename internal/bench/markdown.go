@@ -58,12 +58,13 @@ func markdown(rep Report) string {
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString(targets(rep.Rows))
 	if len(rep.Summaries) == 0 {
 		return b.String()
 	}
 	b.WriteString("\n| hosts | full build ÷ cue export | ÷ floor | ÷ (cue export per-host files + hugo) | ÷ (… + hugo highlighted) | ÷ (same files: cue export + hugo) | no-op ÷ full |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rep.Summaries {
-		full, noop := cell[fmt.Sprint(s.Hosts, caseFull)].WallS, cell[fmt.Sprint(s.Hosts, "build (no-op)")].WallS
+		full, noop := cell[fmt.Sprint(s.Hosts, caseFull)].WallS, cell[fmt.Sprint(s.Hosts, caseNoop)].WallS
 		pct := 0.0
 		if full > 0 {
 			pct = 100 * noop / full
@@ -81,4 +82,88 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// targets lays out this revision's figures against the incremental-build
+// targets (issue #22): a change's cost as a share of a full build at the
+// same size, growth from a tenth of the hosts, and the absolute bounds,
+// each marked met or not, by wall time and by CPU time.
+func targets(rows []Row) string {
+	cell := map[string]Row{}
+	var sizes []int
+	for _, r := range rows {
+		if strings.HasSuffix(r.Case, baseSuffix) {
+			continue
+		}
+		cell[fmt.Sprint(r.Hosts, r.Case)] = r
+		if !slices.Contains(sizes, r.Hosts) {
+			sizes = append(sizes, r.Hosts)
+		}
+	}
+	get := func(n int, c string) (Row, bool) {
+		r, ok := cell[fmt.Sprint(n, c)]
+		return r, ok && r.WallS > 0 && r.CPUS > 0
+	}
+	var b strings.Builder
+	b.WriteString("\nAgainst the targets (this revision; wall time / CPU time):\n\n| hosts | one host changed ÷ full | one stack of two changed ÷ full | no-op ÷ full | full ÷ full at a tenth of the hosts |\n|---:|---:|---:|---:|---:|\n")
+	share := func(n int, c string) string {
+		x, ok1 := get(n, c)
+		f, ok2 := get(n, caseFull)
+		if !ok1 || !ok2 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f %% / %.0f %%", 100*x.WallS/f.WallS, 100*x.CPUS/f.CPUS)
+	}
+	for _, n := range sizes {
+		growth := "–"
+		if f, ok := get(n, caseFull); ok && n%10 == 0 {
+			if t, ok := get(n/10, caseFull); ok {
+				growth = fmt.Sprintf("%.1f× / %.1f×", f.WallS/t.WallS, f.CPUS/t.CPUS)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", thousands(n), share(n, caseOneHost), share(n, caseOneStack), share(n, caseNoop), growth)
+	}
+	type target struct {
+		what string
+		n    int
+		c    string
+		ok   func(r, full, tenth Row) (string, bool)
+	}
+	list := []target{
+		{"a one-host change ≤ 15 % of a full build", 10000, caseOneHost, func(r, full, _ Row) (string, bool) {
+			return fmt.Sprintf("%.0f %% (wall), %.0f %% (CPU)", 100*r.WallS/full.WallS, 100*r.CPUS/full.CPUS), r.WallS <= 0.15*full.WallS
+		}},
+		{"full build ≤ 600 MB peak RSS", 10000, caseFull, func(r, _, _ Row) (string, bool) {
+			return fmt.Sprintf("%.0f MB", r.MaxRSSM), r.MaxRSSM <= 600
+		}},
+		{"full build ≤ 0.5 s and ≤ 150 MB", 1000, caseFull, func(r, _, _ Row) (string, bool) {
+			return fmt.Sprintf("%.2f s, %.0f MB", r.WallS, r.MaxRSSM), r.WallS <= 0.5 && r.MaxRSSM <= 150
+		}},
+		{"×10 hosts ⇒ ≤ ×10 time (full build)", 10000, caseFull, func(r, _, tenth Row) (string, bool) {
+			if tenth.WallS == 0 {
+				return "not measured at a tenth of the hosts", false
+			}
+			return fmt.Sprintf("%.1f× (wall), %.1f× (CPU)", r.WallS/tenth.WallS, r.CPUS/tenth.CPUS), r.WallS <= 10*tenth.WallS
+		}},
+		{"vet ≤ 2 s", 10000, caseVet, func(r, _, _ Row) (string, bool) {
+			return fmt.Sprintf("%.2f s", r.WallS), r.WallS <= 2
+		}},
+	}
+	b.WriteString("\n| target | hosts | measured | met |\n|---|---:|---|---|\n")
+	for _, t := range list {
+		r, ok := get(t.n, t.c)
+		full, _ := get(t.n, caseFull)
+		tenth, _ := get(t.n/10, caseFull)
+		if !ok {
+			fmt.Fprintf(&b, "| %s | %s | not measured | – |\n", t.what, thousands(t.n))
+			continue
+		}
+		text, met := t.ok(r, full, tenth)
+		mark := "no"
+		if met {
+			mark = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.what, thousands(t.n), text, mark)
+	}
+	return b.String()
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The targets table marks each target met or not from the rows of this
+// revision alone (a base revision's rows are not this code's figures).
+func TestTargets(t *testing.T) {
+	rows := []Row{
+		{Hosts: 1000, Case: caseFull, WallS: 0.4, CPUS: 0.7, MaxRSSM: 140},
+		{Hosts: 10000, Case: caseFull, WallS: 5, CPUS: 9, MaxRSSM: 700},
+		{Hosts: 10000, Case: caseOneHost, WallS: 0.5, CPUS: 2, MaxRSSM: 100},
+		{Hosts: 10000, Case: caseNoop, WallS: 1, CPUS: 1, MaxRSSM: 50},
+		{Hosts: 10000, Case: caseVet, WallS: 2.5, CPUS: 3, MaxRSSM: 300},
+		// A base revision meeting everything changes nothing.
+		{Hosts: 10000, Case: caseFull + baseSuffix, WallS: 1, CPUS: 1, MaxRSSM: 10},
+		{Hosts: 10000, Case: caseVet + baseSuffix, WallS: 1, CPUS: 1, MaxRSSM: 10},
+	}
+	got := targets(rows)
+	for _, want := range []string{
+		"| a one-host change ≤ 15 % of a full build | 10,000 | 10 % (wall), 22 % (CPU) | yes |",
+		"| full build ≤ 600 MB peak RSS | 10,000 | 700 MB | no |",
+		"| full build ≤ 0.5 s and ≤ 150 MB | 1,000 | 0.40 s, 140 MB | yes |",
+		"| ×10 hosts ⇒ ≤ ×10 time (full build) | 10,000 | 12.5× (wall), 12.9× (CPU) | no |",
+		"| vet ≤ 2 s | 10,000 | 2.50 s | no |",
+		"| 10,000 | 10 % / 22 % | – | 20 % / 11 % | 12.5× / 12.9× |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack\n%s\nin\n%s", want, got)
+		}
+	}
+	// Nothing measured at a size: said so, never "met".
+	if got := targets(rows[:1]); !strings.Contains(got, "| vet ≤ 2 s | 10,000 | not measured | – |") {
+		t.Errorf("an unmeasured target:\n%s", got)
+	}
+}
