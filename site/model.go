@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -43,9 +42,6 @@ type stackCtx struct {
 	// handed marks the files of r.Files already handed to the
 	// runbook's Done (their contents dropped).
 	handed []bool
-	// certbot: host → the certbot issuance commands its cloud-init
-	// document runs, read before the documents are handed over.
-	certbot map[string][]string
 	// fileIdx: host ("" for stack files) → the indices of its files in
 	// r.Files, in order (those of byHost[host], or of stackFiles).
 	fileIdx   map[string][]int
@@ -112,6 +108,7 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	sc.handed = make([]bool, len(r.Files))
 	stackFiles := 0
 	for i, f := range r.Files {
+		sc.handed[i] = f.Handed != nil // written as it was made
 		sc.fileIdx[f.Host] = append(sc.fileIdx[f.Host], i)
 		if sc.entries[f.Host] == nil {
 			sc.entries[f.Host] = map[string]int{}
@@ -494,23 +491,13 @@ func (g *gen) handOver(sc *stackCtx, host string, pick func(artifact.File) bool)
 	return nil
 }
 
-// releaseCloudInit reads what the pages take from the stack's cloud-init
-// documents (the certbot commands they run; the excerpts are built from
-// the hosts' files) and hands the documents over before the stack's
-// pages render: on a large fleet they are the largest files held.
+// releaseCloudInit hands the stack's cloud-init documents over before
+// the stack's pages render: on a large fleet they are the largest files
+// held, and no page reads them (the excerpts and the certbot commands
+// the procedures quote are their hosts' first-boot commands, made from
+// the hosts' files). A build that wrote them as they were made
+// (artifact.Options.Hand) has handed them already.
 func (g *gen) releaseCloudInit(sc *stackCtx) error {
 	isDoc := func(f artifact.File) bool { return f.Kind == (cloudinit.Gen{}).Kind() }
-	sc.certbot = map[string][]string{}
-	for _, f := range sc.stackFiles {
-		if !isDoc(f) || !bytes.Contains(f.Content, []byte("certbot certonly")) {
-			continue
-		}
-		host := strings.TrimSuffix(path.Base(f.Path), ".yaml")
-		for _, c := range parseCloudConfig(f.Content).commands() {
-			if m := certbotRE.FindString(c); m != "" {
-				sc.certbot[host] = append(sc.certbot[host], m)
-			}
-		}
-	}
 	return g.handOver(sc, "", isDoc)
 }

@@ -106,12 +106,17 @@ func (g *gen) stack(sc *stackCtx) error {
 	}
 	subs := make([]*gen, len(jobs))
 	errs := make([]error, len(jobs))
+	// Each job's directive hits are merged as it ends, not held to the
+	// end: on a large fleet they quote most lines of every host's files.
+	merge := newDirMerge()
 	run := func(i int) {
 		subs[i] = &gen{sink: g.sink, tmpl: g.tmpl, hl: g.hl, md: g.md}
 		if g.sink.failed() {
 			return // a page could not be written: render no more
 		}
 		errs[i] = jobs[i](subs[i])
+		merge.add(i, subs[i].dirs)
+		subs[i].dirs = nil
 	}
 	par.Each(stackJobs, run)
 	if err := errors.Join(errs[:stackJobs]...); err == nil && !g.sink.failed() {
@@ -120,7 +125,6 @@ func (g *gen) stack(sc *stackCtx) error {
 		}
 		par.Each(len(jobs)-stackJobs, func(i int) { run(stackJobs + i) })
 	}
-	var hits []dirHit
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return errs[i]
@@ -129,9 +133,8 @@ func (g *gen) stack(sc *stackCtx) error {
 			continue // not run: the sink failed, and says so
 		}
 		g.search = append(g.search, sub.search...)
-		hits = append(hits, sub.dirs...)
 	}
-	g.mergeDirectives(sc.s.Name, hits)
+	g.mergeDirectives(sc.s.Name, merge)
 	return nil
 }
 

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/rules"
@@ -165,28 +163,4 @@ func joinAnd(parts []string) string {
 		}
 	}
 	return s
-}
-
-// cloudConfig is the part of a rendered cloud-init document the
-// procedures quote.
-type cloudConfig struct {
-	Packages []string `yaml:"packages"`
-	Runcmd   []any    `yaml:"runcmd"`
-}
-
-func parseCloudConfig(b []byte) cloudConfig {
-	var c cloudConfig
-	_ = yaml.Unmarshal(b, &c) // a file that does not parse has nothing to quote
-	return c
-}
-
-// commands are the runcmd entries that are shell strings.
-func (c cloudConfig) commands() []string {
-	var out []string
-	for _, r := range c.Runcmd {
-		if s, ok := r.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -861,8 +861,13 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	// certbot: quote the issuance command each host's cloud-init runs.
 	d.p(hf("tls.mode is certbot: each terminating host gets its own Let's Encrypt certificate; Debian's %s runs %s twice a day and renews within 30 days of expiry.", code("certbot.timer"), code("certbot renew")))
 	for _, h := range term {
-		for _, m := range sc.certbot[h.Name] {
-			d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
+		if _, ok := sc.stackFile("cloud-init/" + h.Name + ".yaml"); !ok {
+			continue
+		}
+		for _, c := range cloudinit.RunCmd(s, h, sc.byHost[h.Name], sc.r.Set.Generators) {
+			if m := certbotRE.FindString(c); m != "" {
+				d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
+			}
 		}
 	}
 	var hooks []template.HTML

@@ -2,12 +2,14 @@ package site
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -153,32 +155,73 @@ func (g *gen) indexDirectives(f artifact.File, name, where, url string) {
 	})
 }
 
-// mergeDirectives turns a stack's host hits (in host name order) into
-// entries: one per path, line number and text, linked to the first
-// host's listing and naming the hosts.
-func (g *gen) mergeDirectives(stack string, hits []dirHit) {
-	type acc struct {
-		hit   dirHit
-		hosts []string
-	}
-	byKey := map[string]*acc{}
-	var order []*acc
-	for _, h := range hits {
-		k := fmt.Sprintf("%s\x00%d\x00%s", h.name, h.line, h.text)
-		a := byKey[k]
+// dirMerge merges a stack's host hits by path, line number and text as
+// the jobs that found them end, in any order, and keeps what the index
+// needs: each line's text once, the hosts that have it, and where it
+// was first found, so that the entries come out in the order of one
+// pass over the jobs in turn (host name order).
+type dirMerge struct {
+	mu    sync.Mutex
+	byKey map[dirKey]*dirAcc
+}
+
+type dirKey struct {
+	name, text string
+	line       int
+}
+
+type dirAcc struct {
+	key   dirKey
+	url   string
+	first [2]int // job, hit: where the line was met first
+	hosts []dirHost
+}
+
+type dirHost struct {
+	job  int
+	name string
+}
+
+func newDirMerge() *dirMerge { return &dirMerge{byKey: map[dirKey]*dirAcc{}} }
+
+// add merges the hits of job.
+func (m *dirMerge) add(job int, hits []dirHit) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, h := range hits {
+		k := dirKey{name: h.name, text: h.text, line: h.line}
+		a := m.byKey[k]
 		if a == nil {
-			a = &acc{hit: h}
-			byKey[k] = a
-			order = append(order, a)
+			// Copies: the hit's strings may hold a whole file alive.
+			k = dirKey{name: strings.Clone(h.name), text: strings.Clone(h.text), line: h.line}
+			a = &dirAcc{key: k, url: h.url, first: [2]int{job, i}}
+			m.byKey[k] = a
+		} else if job < a.first[0] || job == a.first[0] && i < a.first[1] {
+			a.url, a.first = h.url, [2]int{job, i}
 		}
-		a.hosts = append(a.hosts, h.host)
+		a.hosts = append(a.hosts, dirHost{job, h.host})
 	}
+}
+
+// mergeDirectives turns a stack's merged host hits into entries: one
+// per path, line number and text, linked to the first host's listing
+// and naming the hosts.
+func (g *gen) mergeDirectives(stack string, m *dirMerge) {
+	order := slices.Collect(maps.Values(m.byKey))
+	slices.SortFunc(order, func(a, b *dirAcc) int {
+		return cmp.Or(cmp.Compare(a.first[0], b.first[0]), cmp.Compare(a.first[1], b.first[1]))
+	})
 	for _, a := range order {
-		where := a.hosts[0]
+		slices.SortStableFunc(a.hosts, func(x, y dirHost) int { return cmp.Compare(x.job, y.job) })
+		where := a.hosts[0].name
 		if len(a.hosts) > 1 {
-			where = fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(a.hosts)), len(a.hosts))
+			names := make([]string, len(a.hosts))
+			for i, h := range a.hosts {
+				names[i] = h.name
+			}
+			where = fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(names)), len(names))
 		}
-		g.addSearch(searchEntry{Kind: "directive", Title: a.hit.text, Text: fmt.Sprintf("%s:%d · %s · %s", a.hit.name, a.hit.line, where, stack), URL: fmt.Sprintf("%s:%d", a.hit.url, a.hit.line)})
+		g.addSearch(searchEntry{Kind: "directive", Title: a.key.text, Text: fmt.Sprintf("%s:%d · %s · %s", a.key.name, a.key.line, where, stack), URL: fmt.Sprintf("%s:%d", a.url, a.key.line)})
 	}
 }
 

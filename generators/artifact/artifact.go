@@ -5,6 +5,7 @@
 package artifact
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"path"
@@ -33,6 +34,9 @@ type File struct {
 	// it takes effect; Reload is what makes the change live.
 	Validate Action
 	Reload   Action
+	// Handed is set, and Content nil, when the content went to
+	// Options.Hand (written out already).
+	Handed *Handed
 }
 
 // Options change where rendered configuration points, never what it
@@ -46,6 +50,19 @@ type Options struct {
 	// its files where making it cannot fail and no rule reads it, but
 	// it still returns every file and every error it would otherwise.
 	CheckOnly bool
+	// Hand, when set, takes a stack-level file an assembler has just
+	// made whose content no later step of the build reads (a host's
+	// cloud-init document): the build writes it then, and Hand returns
+	// the file with its content dropped and Handed set, so that a large
+	// fleet's documents are not all held at once. Builds that compare or
+	// show the content (check, push, tests) leave it nil.
+	Hand func(s *schema.Stack, f File) (File, error)
+}
+
+// Handed describes the content of a file that went to Options.Hand.
+type Handed struct {
+	SHA256 [sha256.Size]byte
+	Size   int
 }
 
 // P returns the absolute host path p as seen through the sandbox root.

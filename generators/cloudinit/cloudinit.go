@@ -71,6 +71,10 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 			return
 		}
 		out[i] = artifact.File{Path: "cloud-init/" + names[i] + ".yaml", Content: doc, Mode: 0o644}
+		if opt.Hand != nil && !opt.CheckOnly {
+			// Written now, not held until the fleet's are all made.
+			out[i], errs[i] = opt.Hand(s, out[i])
+		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

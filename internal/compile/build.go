@@ -48,6 +48,9 @@ type Options struct {
 	// files whose making cannot fail may have no content
 	// (artifact.Options.CheckOnly).
 	CheckOnly bool
+	// Hand is artifact.Options.Hand for every stack rendered: a build
+	// writing out/ takes the cloud-init documents as they are made.
+	Hand func(s *schema.Stack, f artifact.File) (artifact.File, error)
 }
 
 // Rendered is one stack and every file generated for it.
@@ -623,14 +626,17 @@ func manifestOf(r *Rendered) Manifest {
 	// Hashing every file of a large fleet is worth every core.
 	par.Each(len(r.Files), func(i int) {
 		f := r.Files[i]
-		sum := sha256.Sum256(f.Content)
+		sum, size := sha256.Sum256(f.Content), len(f.Content)
+		if f.Handed != nil {
+			sum, size = f.Handed.SHA256, f.Handed.Size
+		}
 		p := f.Path
 		if f.Host != "" {
 			p = "/" + p
 		}
 		m.Files[i] = ManifestEntry{
 			Host: f.Host, Path: p, Kind: f.Kind,
-			SHA256: hex.EncodeToString(sum[:]), Size: len(f.Content),
+			SHA256: hex.EncodeToString(sum[:]), Size: size,
 			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
 			Validate: f.Validate, Reload: f.Reload,
 		}
@@ -652,6 +658,9 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 	t := Tree{}
 	for _, r := range rs {
 		for _, f := range r.Files {
+			if f.Handed != nil {
+				return nil, fmt.Errorf("%s: %s was written as it was made: no tree of it (a defect of hacompile)", r.Stack.Name, OutPath(r.Stack.Name, f))
+			}
 			t[OutPath(r.Stack.Name, f)] = f.Content
 		}
 		b, err := ManifestJSON(r)
@@ -777,7 +786,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly})
+	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly, Hand: o.Hand})
 	if err != nil {
 		return nil, err
 	}
@@ -797,5 +806,6 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		sources[f.Name] = f.Data
 	}
+	o.Hand = nil // what renders the stacks again writes nothing as it goes
 	return &Result{Rendered: rs, Options: o, Findings: findings, Sources: sources}, nil
 }

@@ -207,8 +207,18 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	// A full build keeps the stacks whose inputs and output are
 	// as its last build left them (--check and --no-cache render
 	// every stack).
-	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings)
+	// A full build writes the cloud-init documents as they are made.
+	var ow *outWriter
+	var hand func(*schema.Stack, artifact.File) (artifact.File, error)
+	if listing != nil {
+		ow = newOutWriter(listing, index)
+		hand = ow.hand
+	}
+	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, hand)
 	if err != nil {
+		if ow != nil {
+			ow.abort()
+		}
 		return err
 	}
 	rep.Diagnostics = append(rep.Diagnostics, c.findings...)
@@ -246,11 +256,11 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 			return err
 		}
 	default:
-		if listing == nil {
-			listing = outdir.StartListing(out)
+		if ow == nil {
+			ow = newOutWriter(outdir.StartListing(out), index)
 		}
 		var rb *site.Runbook
-		if stats, stamps, rb, err = writeAll(listing, index, c); err != nil {
+		if stats, stamps, rb, err = writeAll(ow, c); err != nil {
 			return err
 		}
 		recordStacks(out, c, rb, stamps)
@@ -341,7 +351,7 @@ func orEmpty(s []string) []string {
 // (site.Options.Done), after which it is dropped from memory. It returns
 // what the writer did, the stamps of every file in out, and the runbook
 // (for what its pages took from each stack).
-func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
+func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
 	res := c.res
 	kept := map[string][]byte{}
 	for _, rec := range c.kept {
@@ -358,15 +368,24 @@ func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (ma
 		par.Each(len(files), func(i int) { errs[i] = w.Put(compile.OutPath(r.Stack.Name, files[i]), files[i].Content) })
 		return errors.Join(errs...)
 	}
+	// Files written as they were made (artifact.Options.Hand) are not
+	// handed back.
+	for _, r := range res.Rendered {
+		for _, f := range r.Files {
+			if f.Handed != nil {
+				handed.Add(1)
+			}
+		}
+	}
 	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
 	if err != nil {
+		ow.abort()
 		return nil, nil, nil, err
 	}
-	w, err = outdir.NewListedWriter(listing)
-	if err != nil {
+	if w, err = ow.get(); err != nil {
+		ow.abort()
 		return nil, nil, nil, err
 	}
-	w.UseIndex(index.Wait())
 	// A kept stack's files stay as they are.
 	for _, rec := range c.kept {
 		for p, st := range rec.Stamps {
@@ -376,10 +395,16 @@ func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (ma
 			}
 		}
 	}
+	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
+	// The manifests after the runbook, which has dropped the rendered
+	// files by then: a large fleet's manifest is tens of MB of JSON.
 	done := make(chan error, 1)
 	go func() {
 		var errs []error
 		for _, r := range res.Rendered {
+			if rerr != nil {
+				break
+			}
 			b, err := compile.ManifestJSON(r)
 			if err == nil {
 				err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
@@ -388,7 +413,6 @@ func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (ma
 		}
 		done <- errors.Join(errs...)
 	}()
-	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	if rerr == nil {
 		total := 0
 		for _, r := range res.Rendered {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/jsonnet"
 	"github.com/hacompile/hacompile/internal/outdir"
@@ -34,7 +35,7 @@ type compiled struct {
 // compileBuild compiles the stacks args name for a build into out, with
 // the per-stack records when keep is set (a build without --check or
 // --no-cache), prints the HA rules' findings and applies --strict.
-func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool) (*compiled, error) {
+func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool, hand func(*schema.Stack, artifact.File) (artifact.File, error)) (*compiled, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -51,6 +52,7 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 	if err != nil {
 		return nil, err
 	}
+	o.Hand = hand
 	today := time.Now().UTC().Format(time.DateOnly)
 	c := &compiled{kept: map[string]*outdir.StackRecord{}, keys: map[string]string{}}
 	for _, f := range in {

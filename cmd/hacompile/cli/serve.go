@@ -88,7 +88,7 @@ func (s *server) rebuild() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen = fingerprint(s.args)
-	c, err := compileBuild(s.cmd, s.args, s.out, true, true)
+	c, err := compileBuild(s.cmd, s.args, s.out, true, true, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *server) rebuild() error {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
 	// The way build writes: one write path from a compile to an out/.
-	stats, stamps, rb, err := writeAll(outdir.StartListing(s.out), outdir.StartIndex(s.out), c)
+	stats, stamps, rb, err := writeAll(newOutWriter(outdir.StartListing(s.out), outdir.StartIndex(s.out)), c)
 	if err == nil {
 		recordStacks(s.out, c, rb, stamps)
 	}

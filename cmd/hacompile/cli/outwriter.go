@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"sync"
+
+	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/outdir"
+	"github.com/hacompile/hacompile/schema"
+)
+
+// outWriter is the writer of a build's out/, made when first needed:
+// while the stacks compile, when their cloud-init documents are handed
+// over as they are made (hand), or else once the compile is done.
+// Everything a failed build wrote is staged, and abort removes it.
+type outWriter struct {
+	listing *outdir.Listing
+	index   *outdir.IndexLoad // the last build's digests, or nil (--no-cache)
+	once    sync.Once
+	w       *outdir.Writer
+	err     error
+	mu      sync.Mutex
+	handed  map[string]bool // tree paths written by hand
+}
+
+func newOutWriter(listing *outdir.Listing, index *outdir.IndexLoad) *outWriter {
+	return &outWriter{listing: listing, index: index, handed: map[string]bool{}}
+}
+
+// get returns the writer, making it on the first call.
+func (o *outWriter) get() (*outdir.Writer, error) {
+	o.once.Do(func() {
+		if o.w, o.err = outdir.NewListedWriter(o.listing); o.err == nil {
+			o.w.UseIndex(o.index.Wait())
+		}
+	})
+	return o.w, o.err
+}
+
+// hand is artifact.Options.Hand: it writes a file of stack s as it is
+// made and returns it without its content. A stack compiled again in
+// the same build (kept stacks that must compile after all) makes the
+// same file again, written once.
+func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error) {
+	w, err := o.get()
+	if err != nil {
+		return f, err
+	}
+	p := compile.OutPath(s.Name, f)
+	o.mu.Lock()
+	again := o.handed[p]
+	o.handed[p] = true
+	o.mu.Unlock()
+	if !again {
+		if err := w.Put(p, f.Content); err != nil {
+			return f, err
+		}
+	}
+	f.Handed = &artifact.Handed{SHA256: sha256.Sum256(f.Content), Size: len(f.Content)}
+	f.Content = nil
+	return f, nil
+}
+
+// abort removes what the writer wrote, when it was made.
+func (o *outWriter) abort() {
+	o.once.Do(func() {}) // none is made after this
+	if o.w != nil {
+		o.w.Abort()
+	}
+}
