@@ -187,8 +187,8 @@ func scalarConstraint(e ast.Expr) bool {
 // likeHost is a host evaluated as another.
 type likeHost struct {
 	name, like string
-	leaves     []byte      // its leaf fields, as JSON, over like's
-	check      *ast.Field  // its name and leaf fields, for leafDef
+	leaves     []byte     // its leaf fields, as JSON, over like's
+	check      *ast.Field // its name and leaf fields, for leafDef
 }
 
 // shareHosts picks, from hosts in the order written, those to evaluate:
