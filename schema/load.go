@@ -224,6 +224,7 @@ func finish(s *Stack, in *input, src []byte, pos map[string]Position) *Stack {
 	sum := sha256.Sum256(src)
 	s.Source = in.rel
 	s.Positions = pos
+	s.indexWritten()
 	s.SourceDigest = hex.EncodeToString(sum[:])
 	return s
 }
