@@ -189,7 +189,6 @@ type partCtx struct {
 // each part's JSON. It reports false on any error.
 func (l *Loader) evalParts(in *input, sp *split) ([][]byte, bool) {
 	parts := sp.parts
-	checks := make([]cue.Value, len(parts))
 	ctxs := make([]*partCtx, len(parts))
 	vals := make([]cue.Value, len(parts))
 	defer func() {
@@ -218,21 +217,17 @@ func (l *Loader) evalParts(in *input, sp *split) ([][]byte, bool) {
 		if vals[i].Err() != nil {
 			return nil, false
 		}
-		if len(sp.checks[i]) > 0 {
-			if !c.leaves.Exists() {
-				return nil, false
-			}
-			checks[i] = c.ctx.BuildExpr(&ast.StructLit{Elts: sp.checks[i]})
-			if checks[i].Err() != nil {
-				return nil, false
-			}
+		if len(sp.checks[i]) > 0 && !c.leaves.Exists() {
+			return nil, false
 		}
 	}
 	out := make([][]byte, len(parts))
 	failed := make([]bool, len(parts))
 	par.Each(len(parts), func(i int) {
-		if checks[i].Exists() {
-			if ctxs[i].leaves.Unify(checks[i]).Validate(cue.Concrete(true), cue.Final()) != nil {
+		// The checks share no syntax: each compiles with its part.
+		if len(sp.checks[i]) > 0 {
+			check := ctxs[i].ctx.BuildExpr(&ast.StructLit{Elts: sp.checks[i]})
+			if check.Err() != nil || ctxs[i].leaves.Unify(check).Validate(cue.Concrete(true), cue.Final()) != nil {
 				failed[i] = true
 				return
 			}
