@@ -3,8 +3,10 @@ package rules
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -48,5 +50,41 @@ func TestWalkStringsPaths(t *testing.T) {
 	}
 	if !slices.Equal(paths, []string{"hosts.app1.notes", "hosts.app2.notes"}) {
 		t.Errorf("secret-inline paths %q", paths)
+	}
+}
+
+// TestHostFDsWithoutWords proves that fd-limit's count without the words
+// is the count with them, on every app host of the example stacks (and
+// with a pooler and several apps among them).
+func TestHostFDsWithoutWords(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := 0
+	for _, f := range testtool.ExampleStacks(t) {
+		if !strings.HasSuffix(f, ".cue") {
+			continue
+		}
+		s, err := l.LoadFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, h := range s.HostsWithRole("app") {
+			want, _ := HostFDs(s, h)
+			if got, words := hostFDs(s, h, false); got != want || words != nil {
+				t.Errorf("%s: %s: %d descriptors without words (%q), %d with", f, h.Name, got, words, want)
+			}
+			for _, a := range s.AppsOn(h) {
+				want, _ := ProcessFDs(s, a)
+				if got, what := processFDs(s, a, false); got != want || what != "" {
+					t.Errorf("%s: %s: %d descriptors per process without words (%q), %d with", f, a.Name, got, what, want)
+				}
+			}
+			hosts++
+		}
+	}
+	if hosts < 10 {
+		t.Errorf("%d app hosts", hosts)
 	}
 }
