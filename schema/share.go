@@ -258,30 +258,39 @@ func hostKey(key *strings.Builder, h *ast.Field, leaves map[string]bool) ([]*ast
 		return nil, false
 	}
 	var lf []*ast.Field
+	if !structKey(key, st, leaves, &lf) {
+		return nil, false
+	}
+	return lf, true
+}
+
+// structKey writes a struct of literals' fields to key, each leaf
+// field's name alone, and appends the leaf fields to lf.
+func structKey(key *strings.Builder, st *ast.StructLit, leaves map[string]bool, lf *[]*ast.Field) bool {
 	seen := map[string]bool{}
 	for _, e := range st.Elts {
 		switch x := e.(type) {
 		case *ast.Field:
 			name, ok := labelName(x.Label)
 			if !ok || seen[name] || x.Constraint != token.ILLEGAL || x.Alias != nil || len(x.Attrs) > 0 {
-				return nil, false
+				return false
 			}
 			seen[name] = true
 			keyString(key, name)
 			if lit, ok := x.Value.(*ast.BasicLit); ok && leaves[name] && simpleString(lit) {
 				key.WriteString("=leaf;")
-				lf = append(lf, x)
+				*lf = append(*lf, x)
 				continue
 			}
 			if !literalKey(key, x.Value) {
-				return nil, false
+				return false
 			}
 		case *ast.CommentGroup:
 		default:
-			return nil, false
+			return false
 		}
 	}
-	return lf, true
+	return true
 }
 
 // simpleString reports whether lit is a single-line double-quoted string.
@@ -312,23 +321,8 @@ func literalKey(key *strings.Builder, e ast.Expr) bool {
 		key.WriteString("]")
 	case *ast.StructLit:
 		key.WriteString("{")
-		seen := map[string]bool{}
-		for _, e := range x.Elts {
-			switch f := e.(type) {
-			case *ast.Field:
-				name, ok := labelName(f.Label)
-				if !ok || seen[name] || f.Constraint != token.ILLEGAL || f.Alias != nil || len(f.Attrs) > 0 {
-					return false
-				}
-				seen[name] = true
-				keyString(key, name)
-				if !literalKey(key, f.Value) {
-					return false
-				}
-			case *ast.CommentGroup:
-			default:
-				return false
-			}
+		if !structKey(key, x, nil, nil) {
+			return false
 		}
 		key.WriteString("}")
 	default:

@@ -190,6 +190,8 @@ func TestShareSameAsWhole(t *testing.T) {
 		{"notes on one host", edit(strings.Replace(line, "}", `, notes: "rack 4"}`, 1)), true},
 		{"notes on two hosts", strings.Replace(edit(strings.Replace(line, "}", `, notes: "rack 4"}`, 1)), app(297), strings.Replace(app(297), "}", `, notes: "rack 5"}`, 1), 1), true},
 		{"a host drained", edit(strings.Replace(line, "}", `, drain: true}`, 1)), true},
+		{"two hosts with another ssh user", strings.Replace(edit(strings.Replace(line, "}", `, ssh: {user: "deploy", port: 2222}}`, 1)), app(297), strings.Replace(app(297), "}", `, ssh: {user: "deploy", port: 2222}}`, 1), 1), true},
+		{"an ssh user that is no name", edit(strings.Replace(line, "}", `, ssh: {user: "Deploy"}}`, 1)), false},
 		{"an address escaped", edit(strings.Replace(line, `"10.`, `"\u0031\u0030.`, 1)), true},
 		{"an address that is no IPv4 address", edit(strings.Replace(line, `"10.100.1.42"`, `"10.100.1.420"`, 1)), false},
 		{"an address of another type", edit(strings.Replace(line, `"10.100.1.42"`, `10`, 1)), false},
