@@ -207,7 +207,7 @@ func shareHosts(hosts []*ast.Field, counts map[string]int) (eval []*ast.Field, l
 		name, _ := labelName(h.Label)
 		key.Reset()
 		lf, ok := hostKey(&key, h, leaves)
-		if !ok || counts[name] != 1 {
+		if !ok || counts[name] != 1 || !sameName(h.Label, name) {
 			eval = append(eval, h)
 			continue
 		}
@@ -243,6 +243,19 @@ func shareHosts(hosts []*ast.Field, counts map[string]int) (eval []*ast.Field, l
 			check: &ast.Field{Label: h.Label, Value: &ast.StructLit{Elts: elts}}})
 	}
 	return eval, like
+}
+
+// sameName reports whether CUE reads label as name: a host evaluated as
+// another is named by its label's syntax, not by CUE.
+func sameName(label ast.Label, name string) bool {
+	switch x := label.(type) {
+	case *ast.Ident:
+		return x.Name == name
+	case *ast.BasicLit:
+		s, err := literal.Unquote(x.Value)
+		return err == nil && s == name && simpleString(x)
+	}
+	return false
 }
 
 // hostKey writes to key what makes two hosts alike: every field but

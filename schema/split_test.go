@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"cuelang.org/go/cue/cuecontext"
+
 	"github.com/hacompile/hacompile/internal/fleet"
 	"github.com/hacompile/hacompile/internal/jsonnet"
 	"github.com/hacompile/hacompile/internal/testtool"
@@ -198,6 +200,8 @@ func TestShareSameAsWhole(t *testing.T) {
 		{"an address as bytes", edit(strings.Replace(line, `"10.100.1.42"`, `'10.100.1.42'`, 1)), true},
 		{"notes of another type", edit(strings.Replace(line, "}", `, notes: 4}`, 1)), false},
 		{"a host name that is not one", edit(strings.Replace(line, "app298", `"App298"`, 1)), false},
+		{"a host name quoted", edit(strings.Replace(line, "app298", `"app298"`, 1)), true},
+		{"a host name escaped", edit(strings.Replace(line, "app298", `"app\u0032\u0039\u0038"`, 1)), true},
 		{"a field no host has", edit(strings.Replace(line, "}", `, rack: "4"}`, 1)), false},
 		{"a host written twice", base + "hosts: app298: notes: \"x\"\n", true},
 		{"an address twice", edit(strings.Replace(line, "}", `, address: "10.100.1.43"}`, 1)), false},
@@ -225,5 +229,41 @@ func TestShareSameAsWhole(t *testing.T) {
 	}
 	if got := l.HostsLike(); got != 300-4 {
 		t.Errorf("%d hosts evaluated as another, want %d", got, 300-4)
+	}
+}
+
+// TestShareDataSameAsWhole: a stack given as data (the evaluation of a
+// Jsonnet stack) loads the same with hosts evaluated as another, good or
+// with a bad address.
+func TestShareDataSameAsWhole(t *testing.T) {
+	v := cuecontext.New().CompileBytes(fleet.Fleet(300, ""))
+	good, err := v.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte(strings.Replace(string(good), `"10.100.1.42"`, `"10.100.1.420"`, 1))
+	for _, c := range []struct {
+		name  string
+		data  []byte
+		valid bool
+	}{{"good", good, true}, {"a bad address", bad, false}} {
+		load := func(min int) (*schema.Stack, error, int64) {
+			defer schema.SetSplitMin(min)()
+			l, err := schema.NewLoader("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := l.LoadData("fleet.jsonnet", c.data, c.data, map[string]schema.Position{"hosts": {Line: 3, Column: 1}})
+			return s, err, l.HostsLike()
+		}
+		w, werr, _ := load(1 << 30)
+		p, perr, like := load(1)
+		if (werr == nil) != c.valid {
+			t.Errorf("%s: %v", c.name, werr)
+		}
+		if c.valid && like == 0 {
+			t.Errorf("%s: no host evaluated as another", c.name)
+		}
+		sameLoad(t, c.name, w, p, werr, perr)
 	}
 }
