@@ -10,3 +10,7 @@ func SetSplitMin(n int) func() {
 
 // PartsLoaded counts the stacks this loader evaluated in parts.
 func (l *Loader) PartsLoaded() int64 { return l.partsLoaded.Load() }
+
+// HostsLike counts the hosts this loader evaluated as another host
+// written alike.
+func (l *Loader) HostsLike() int64 { return l.hostsLike.Load() }

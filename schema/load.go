@@ -54,6 +54,7 @@ type Loader struct {
 	// (see split.go).
 	parts       chan *partCtx
 	partsLoaded atomic.Int64 // for tests
+	hostsLike   atomic.Int64 // hosts evaluated as another, for tests
 	// Base is the directory that Source paths are relative to.
 	Base string
 }
@@ -190,7 +191,7 @@ func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) 
 // split.go). It reports false when they cannot, or on any error: then
 // the stack is loaded whole, for the exact messages.
 func (l *Loader) loadParts(in *input, src []byte, decls []ast.Decl) (*Stack, bool) {
-	parts, ok := hostParts(decls, splitWays())
+	sp, ok := hostParts(decls, splitWays())
 	if !ok {
 		return nil, false
 	}
@@ -200,15 +201,16 @@ func (l *Loader) loadParts(in *input, src []byte, decls []ast.Decl) (*Stack, boo
 			return nil, false // positions need the evaluated whole
 		}
 	}
-	data, ok := l.evalParts(in, parts)
+	data, ok := l.evalParts(in, sp)
 	if !ok {
 		return nil, false
 	}
 	var s Stack
-	if decodeParts(data, &s) != nil {
+	if decodeParts(data, sp.like, &s) != nil {
 		return nil, false
 	}
 	l.partsLoaded.Add(1)
+	l.hostsLike.Add(int64(len(sp.like)))
 	return finish(&s, in, src, pos), true
 }
 
@@ -222,6 +224,7 @@ func finish(s *Stack, in *input, src []byte, pos map[string]Position) *Stack {
 	sum := sha256.Sum256(src)
 	s.Source = in.rel
 	s.Positions = pos
+	s.indexWritten()
 	s.SourceDigest = hex.EncodeToString(sum[:])
 	return s
 }

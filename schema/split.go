@@ -36,10 +36,11 @@ var splitMin = 256
 // top-level fields other than plain ones (embedded structs,
 // comprehensions, patterns); file attributes (they switch on language
 // experiments); or fewer than splitMin hosts. decls are not changed.
-func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
+func hostParts(decls []ast.Decl, n int) (*split, bool) {
 	var rest []ast.Decl
 	var hosts []*ast.Field // in the order written
 	part := map[string]int{}
+	counts := map[string]int{}
 	names := 0
 	for _, d := range decls {
 		switch x := d.(type) {
@@ -70,6 +71,7 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 						part[hn] = names
 						names++
 					}
+					counts[hn]++
 					hosts = append(hosts, h)
 				case *ast.CommentGroup, *ast.Attribute:
 				default:
@@ -99,21 +101,47 @@ func hostParts(decls []ast.Decl, n int) ([][]ast.Decl, bool) {
 			return nil, false
 		}
 	}
-	n = min(n, names)
-	parts := make([][]ast.Decl, n)
-	elts := make([][]ast.Decl, n)
-	for _, h := range hosts {
+	eval, like := shareHosts(hosts, counts)
+	// The hosts evaluated, numbered again in the order written.
+	evalNames := 0
+	order := map[string]int{}
+	for _, h := range eval {
 		name, _ := labelName(h.Label)
-		i := part[name] * n / names // contiguous shares in written order
+		if _, seen := order[name]; !seen {
+			order[name] = evalNames
+			evalNames++
+		}
+	}
+	n = min(n, evalNames)
+	sp := &split{parts: make([][]ast.Decl, n), checks: make([][]ast.Decl, n), like: like}
+	elts := make([][]ast.Decl, n)
+	for _, h := range eval {
+		name, _ := labelName(h.Label)
+		i := order[name] * n / evalNames // contiguous shares in written order
 		elts[i] = append(elts[i], h)
 	}
-	for i := range parts {
-		parts[i] = append(append(parts[i], rest...), &ast.Field{
+	for j, h := range like {
+		i := j * n / len(like)
+		sp.checks[i] = append(sp.checks[i], h.check)
+	}
+	for i := range sp.parts {
+		sp.parts[i] = append(append(sp.parts[i], rest...), &ast.Field{
 			Label: ast.NewIdent("hosts"),
 			Value: &ast.StructLit{Elts: elts[i]},
 		})
 	}
-	return parts, true
+	return sp, true
+}
+
+// split is a stack's declarations in parts to evaluate apart.
+type split struct {
+	// parts are the stack's declarations, each with a share of the
+	// hosts to evaluate.
+	parts [][]ast.Decl
+	// like are the hosts evaluated as another; checks[i], evaluated
+	// with part i, are their names and leaf fields.
+	checks [][]ast.Decl
+	like   []likeHost
 }
 
 // mentions reports whether an identifier in names appears in decls
@@ -151,14 +179,16 @@ func mentionsNode(n ast.Node, names map[string]bool) bool {
 
 // partCtx is one CUE context with the schema compiled in it.
 type partCtx struct {
-	ctx   *cue.Context
-	stack cue.Value
+	ctx    *cue.Context
+	stack  cue.Value
+	leaves cue.Value // leafDef, when the schema has leaf fields
 }
 
 // evalParts evaluates each part (a CUE file's declarations, or a data
 // stack's fields) in a context of its own, on every core, and returns
 // each part's JSON. It reports false on any error.
-func (l *Loader) evalParts(in *input, parts [][]ast.Decl) ([][]byte, bool) {
+func (l *Loader) evalParts(in *input, sp *split) ([][]byte, bool) {
+	parts := sp.parts
 	ctxs := make([]*partCtx, len(parts))
 	vals := make([]cue.Value, len(parts))
 	defer func() {
@@ -187,10 +217,21 @@ func (l *Loader) evalParts(in *input, parts [][]ast.Decl) ([][]byte, bool) {
 		if vals[i].Err() != nil {
 			return nil, false
 		}
+		if len(sp.checks[i]) > 0 && !c.leaves.Exists() {
+			return nil, false
+		}
 	}
 	out := make([][]byte, len(parts))
 	failed := make([]bool, len(parts))
 	par.Each(len(parts), func(i int) {
+		// The checks share no syntax: each compiles with its part.
+		if len(sp.checks[i]) > 0 {
+			check := ctxs[i].ctx.BuildExpr(&ast.StructLit{Elts: sp.checks[i]})
+			if check.Err() != nil || ctxs[i].leaves.Unify(check).Validate(cue.Concrete(true), cue.Final()) != nil {
+				failed[i] = true
+				return
+			}
+		}
 		u := ctxs[i].stack.Unify(vals[i])
 		if u.Validate(cue.Concrete(true), cue.Final()) != nil {
 			failed[i] = true
@@ -217,19 +258,30 @@ func (l *Loader) partContext() (*partCtx, error) {
 	default:
 	}
 	ctx := cuecontext.New()
-	v := ctx.CompileBytes(stackCUE, cue.Filename(schemaFile))
+	src := stackCUE
+	_, def := schemaLeaves()
+	if def != "" {
+		src = append(append(bytes.Clone(stackCUE), '\n'), def...)
+	}
+	v := ctx.CompileBytes(src, cue.Filename(schemaFile))
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	return &partCtx{ctx: ctx, stack: v.LookupPath(cue.ParsePath("#Stack"))}, nil
+	c := &partCtx{ctx: ctx, stack: v.LookupPath(cue.ParsePath("#Stack"))}
+	if def != "" {
+		c.leaves = v.LookupPath(cue.ParsePath(leafDef))
+	}
+	return c, nil
 }
 
 // decodeParts decodes the parts' JSON into one stack: the first part's
-// fields, and every part's hosts. Every part must agree on everything
-// but the hosts: were anything in them to depend on the hosts after all,
-// the parts would differ there, and the stack is loaded whole instead.
-func decodeParts(data [][]byte, s *Stack) error {
-	hosts := make([]map[string]*Host, len(data))
+// fields, and every part's hosts, and the hosts evaluated as another:
+// that host with their own leaf fields. Every part must agree on
+// everything but the hosts: were anything in them to depend on the
+// hosts after all, the parts would differ there, and the stack is
+// loaded whole instead.
+func decodeParts(data [][]byte, like []likeHost, s *Stack) error {
+	hosts := make([]map[string]json.RawMessage, len(data))
 	rests := make([]map[string]json.RawMessage, len(data))
 	errs := make([]error, len(data))
 	par.Each(len(data), func(i int) {
@@ -237,11 +289,13 @@ func decodeParts(data [][]byte, s *Stack) error {
 			return
 		}
 		if i == 0 {
-			errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(s)
-			return
+			if errs[i] = json.NewDecoder(bytes.NewReader(data[i])).Decode(s); errs[i] != nil {
+				return
+			}
 		}
 		errs[i] = json.Unmarshal(rests[i]["hosts"], &hosts[i])
 	})
+	raw := map[string]json.RawMessage{}
 	for i, err := range errs {
 		if err != nil {
 			return err
@@ -250,9 +304,43 @@ func decodeParts(data [][]byte, s *Stack) error {
 		if !maps.EqualFunc(rests[i], rests[0], func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
 			return errors.New("the parts differ beside their hosts")
 		}
-		for n, h := range hosts[i] {
-			s.Hosts[n] = h
+		maps.Copy(raw, hosts[i])
+	}
+	// The first part's hosts are decoded with it.
+	var names []string
+	for n := range raw {
+		if s.Hosts[n] == nil {
+			names = append(names, n)
 		}
+	}
+	own := len(names)
+	for _, h := range like {
+		names = append(names, h.name)
+	}
+	decoded := make([]*Host, len(names))
+	errs = make([]error, len(names))
+	ways := splitWays()
+	par.Each(ways, func(w int) {
+		for i := w; i < len(names); i += ways {
+			h := new(Host)
+			if i < own {
+				errs[i] = json.Unmarshal(raw[names[i]], h)
+			} else if lh := like[i-own]; raw[lh.like] == nil {
+				errs[i] = errors.New("no host " + lh.like)
+			} else if errs[i] = json.Unmarshal(raw[lh.like], h); errs[i] == nil {
+				errs[i] = json.Unmarshal(lh.leaves, h)
+			}
+			decoded[i] = h
+		}
+	})
+	if s.Hosts == nil {
+		s.Hosts = make(map[string]*Host, len(names))
+	}
+	for i, n := range names {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		s.Hosts[n] = decoded[i]
 	}
 	return nil
 }

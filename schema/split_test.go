@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+
+	"cuelang.org/go/cue/cuecontext"
 
 	"github.com/hacompile/hacompile/internal/fleet"
 	"github.com/hacompile/hacompile/internal/jsonnet"
@@ -158,6 +161,108 @@ func TestSplitDeclined(t *testing.T) {
 		}
 		if c.valid && werr != nil {
 			t.Errorf("%s: %v", c.name, werr)
+		}
+		sameLoad(t, c.name, w, p, werr, perr)
+	}
+}
+
+// TestShareSameAsWhole proves that hosts written alike but for their
+// address or notes, evaluated once, load exactly as every host
+// evaluated with the schema: the same stack, or the same errors at the
+// same places when one of them is wrong (an address, a name, a field)
+// and the first of them is right.
+func TestShareSameAsWhole(t *testing.T) {
+	base := string(fleet.Fleet(300, ""))
+	app := func(n int) string { // app298's line, say
+		for _, l := range strings.Split(base, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "app"+strconv.Itoa(n)+":") {
+				return l
+			}
+		}
+		t.Fatalf("no host app%d in the fleet", n)
+		return ""
+	}
+	line := app(298)
+	edit := func(to string) string { return strings.Replace(base, line, to, 1) }
+	for _, c := range []struct {
+		name, src string
+		valid     bool
+	}{
+		{"the fleet", base, true},
+		{"notes on one host", edit(strings.Replace(line, "}", `, notes: "rack 4"}`, 1)), true},
+		{"notes on two hosts", strings.Replace(edit(strings.Replace(line, "}", `, notes: "rack 4"}`, 1)), app(297), strings.Replace(app(297), "}", `, notes: "rack 5"}`, 1), 1), true},
+		{"a host drained", edit(strings.Replace(line, "}", `, drain: true}`, 1)), true},
+		{"two hosts with another ssh user", strings.Replace(edit(strings.Replace(line, "}", `, ssh: {user: "deploy", port: 2222}}`, 1)), app(297), strings.Replace(app(297), "}", `, ssh: {user: "deploy", port: 2222}}`, 1), 1), true},
+		{"an ssh user that is no name", edit(strings.Replace(line, "}", `, ssh: {user: "Deploy"}}`, 1)), false},
+		{"an address escaped", edit(strings.Replace(line, `"10.`, `"\u0031\u0030.`, 1)), true},
+		{"an address that is no IPv4 address", edit(strings.Replace(line, `"10.100.1.42"`, `"10.100.1.420"`, 1)), false},
+		{"an address of another type", edit(strings.Replace(line, `"10.100.1.42"`, `10`, 1)), false},
+		{"an address as bytes", edit(strings.Replace(line, `"10.100.1.42"`, `'10.100.1.42'`, 1)), true},
+		{"notes of another type", edit(strings.Replace(line, "}", `, notes: 4}`, 1)), false},
+		{"a host name that is not one", edit(strings.Replace(line, "app298", `"App298"`, 1)), false},
+		{"a host name quoted", edit(strings.Replace(line, "app298", `"app298"`, 1)), true},
+		{"a host name escaped", edit(strings.Replace(line, "app298", `"app\u0032\u0039\u0038"`, 1)), true},
+		{"a field no host has", edit(strings.Replace(line, "}", `, rack: "4"}`, 1)), false},
+		{"a host written twice", base + "hosts: app298: notes: \"x\"\n", true},
+		{"an address twice", edit(strings.Replace(line, "}", `, address: "10.100.1.43"}`, 1)), false},
+		{"a required address", edit(strings.Replace(line, "address:", "address!:", 1)), false},
+	} {
+		w, p, werr, perr, split := loadBoth(t, stackSource{name: "fleet.cue", data: []byte(c.src)})
+		if !split && c.valid {
+			t.Errorf("%s: not evaluated in parts", c.name)
+		}
+		if (werr == nil) != c.valid {
+			t.Errorf("%s: valid %v, want %v: %v", c.name, werr == nil, c.valid, werr)
+		}
+		sameLoad(t, c.name, w, p, werr, perr)
+	}
+	// The fleet's hosts are four alike: lb, app, cache and worker hosts
+	// of one size.
+	restore := schema.SetSplitMin(1)
+	defer restore()
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Load("fleet.cue", []byte(base)); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.HostsLike(); got != 300-4 {
+		t.Errorf("%d hosts evaluated as another, want %d", got, 300-4)
+	}
+}
+
+// TestShareDataSameAsWhole: a stack given as data (the evaluation of a
+// Jsonnet stack) loads the same with hosts evaluated as another, good or
+// with a bad address.
+func TestShareDataSameAsWhole(t *testing.T) {
+	v := cuecontext.New().CompileBytes(fleet.Fleet(300, ""))
+	good, err := v.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte(strings.Replace(string(good), `"10.100.1.42"`, `"10.100.1.420"`, 1))
+	for _, c := range []struct {
+		name  string
+		data  []byte
+		valid bool
+	}{{"good", good, true}, {"a bad address", bad, false}} {
+		load := func(min int) (*schema.Stack, error, int64) {
+			defer schema.SetSplitMin(min)()
+			l, err := schema.NewLoader("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := l.LoadData("fleet.jsonnet", c.data, c.data, map[string]schema.Position{"hosts": {Line: 3, Column: 1}})
+			return s, err, l.HostsLike()
+		}
+		w, werr, _ := load(1 << 30)
+		p, perr, like := load(1)
+		if (werr == nil) != c.valid {
+			t.Errorf("%s: %v", c.name, werr)
+		}
+		if c.valid && like == 0 {
+			t.Errorf("%s: no host evaluated as another", c.name)
 		}
 		sameLoad(t, c.name, w, p, werr, perr)
 	}

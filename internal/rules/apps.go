@@ -215,17 +215,32 @@ const fileMaxKey = "fs.file-max"
 // gthread worker's threads, one for a sync or Starman worker), its
 // database pools and 64 spare for logs, sockets and libraries; with
 // the words that say so.
-func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) {
-	conns, what := 1, "1 connection"
+func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) { return processFDs(s, a, true) }
+
+// processFDs is ProcessFDs, with the words only when words is true.
+func processFDs(s *schema.Stack, a *schema.App, words bool) (int, string) {
+	conns, what := 1, ""
+	if words {
+		what = "1 connection"
+	}
 	if a.Runtime == "python" {
 		switch a.WorkerClass {
 		case "gevent", "uvicorn":
-			conns, what = a.WorkerConnections, fmt.Sprintf("%d connections", a.WorkerConnections)
+			conns = a.WorkerConnections
+			if words {
+				what = fmt.Sprintf("%d connections", a.WorkerConnections)
+			}
 		case "gthread":
-			conns, what = a.Threads, fmt.Sprintf("%d threads", a.Threads)
+			conns = a.Threads
+			if words {
+				what = fmt.Sprintf("%d threads", a.Threads)
+			}
 		}
 	}
 	pool := s.Database.ProcessPool()
+	if !words {
+		return conns + pool + 64, ""
+	}
 	if pool > 0 {
 		what += fmt.Sprintf(" + %d database", pool)
 	}
@@ -237,29 +252,40 @@ func ProcessFDs(s *schema.Stack, a *schema.App) (int, string) {
 // nginx (a worker per core, 2 descriptors per worker_connection) and
 // its PgBouncer (max_client_conn and its server connections, each app's
 // pool with several apps); with each one's share in words.
-func HostFDs(s *schema.Stack, h *schema.Host) (int, []string) {
+func HostFDs(s *schema.Stack, h *schema.Host) (int, []string) { return hostFDs(s, h, true) }
+
+// hostFDs is HostFDs, with the shares in words only when words is true:
+// fd-limit adds up every app host of a fleet, and words only the hosts
+// above the limit.
+func hostFDs(s *schema.Stack, h *schema.Host, words bool) (int, []string) {
 	total := 0
 	var shares []string
 	for _, a := range s.AppsOn(h) {
-		per, what := ProcessFDs(s, a)
+		per, what := processFDs(s, a, words)
 		n := a.Workers.For(h) * per
 		total += n
-		shares = append(shares, fmt.Sprintf("%s %d workers × (%s) = %d", a.Name, a.Workers.For(h), what, n))
+		if words {
+			shares = append(shares, fmt.Sprintf("%s %d workers × (%s) = %d", a.Name, a.Workers.For(h), what, n))
+		}
 	}
 	cores := max(h.Cores, 1)
 	n := cores * 2 * s.Tuning.NginxWorkerConnections
 	total += n
-	shares = append(shares, fmt.Sprintf("nginx %d workers × 2 × %d worker_connections = %d", cores, s.Tuning.NginxWorkerConnections, n))
+	if words {
+		shares = append(shares, fmt.Sprintf("nginx %d workers × 2 × %d worker_connections = %d", cores, s.Tuning.NginxWorkerConnections, n))
+	}
 	if pools := PoolerPools(s, h); len(pools) > 0 {
 		// A descriptor per client and per server connection: with
 		// several apps, each app's pool on the host.
 		server := PoolerServerConns(pools)
 		n := s.Database.Pooler.MaxClientConn + server
 		total += n
-		if s.MultiApp() {
+		switch {
+		case !words:
+		case s.MultiApp():
 			shares = append(shares, fmt.Sprintf("PgBouncer %d max_client_conn + %d server connections (%s) = %d",
 				s.Database.Pooler.MaxClientConn, server, poolWords(pools, func(pl Pool) int { return pl.Max }), n))
-		} else {
+		default:
 			shares = append(shares, fmt.Sprintf("PgBouncer %d", n))
 		}
 	}
@@ -286,10 +312,10 @@ func fdHost(s *schema.Stack) []finding {
 	}
 	var loads []*load
 	for _, h := range s.HostsWithRole("app") {
-		total, shares := HostFDs(s, h)
-		if total <= limit {
+		if total, _ := hostFDs(s, h, false); total <= limit {
 			continue
 		}
+		total, shares := HostFDs(s, h)
 		apps := s.AppsOn(h)
 		msg := fmt.Sprintf("%s = %d descriptors, above %s %d (the kernel's limit for the whole host); raise tuning.sysctl.%q",
 			strings.Join(shares, " + "), total, fileMaxKey, limit, fileMaxKey)
@@ -303,7 +329,7 @@ func fdHost(s *schema.Stack) []finding {
 		var last *schema.App
 		most := -1
 		for _, a := range apps {
-			per, _ := ProcessFDs(s, a)
+			per, _ := processFDs(s, a, false)
 			if n := a.Workers.For(h) * per; n >= most {
 				last, most = a, n
 			}

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/schema"
 )
@@ -736,25 +737,80 @@ func SecretIn(s string) string {
 
 func secretInline(s *schema.Stack) []finding {
 	var fs []finding
-	walkStrings(reflect.ValueOf(*s), "", func(path, v string) {
-		for _, p := range secretPatterns {
-			if p.re.MatchString(v) {
-				fs = append(fs, finding{path, fmt.Sprintf("looks like %s written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references", p.what)})
-				return
-			}
+	// A fleet's hosts repeat their roles, sizes and users: each string
+	// is matched once.
+	what := map[string]string{}
+	walkStrings(reflect.ValueOf(*s), &strPath{}, func(path *strPath, v string) {
+		w, ok := what[v]
+		if !ok {
+			w = SecretIn(v)
+			what[v] = w
+		}
+		if w != "" {
+			fs = append(fs, finding{path.String(), fmt.Sprintf("looks like %s written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references", w)})
 		}
 	})
 	return fs
 }
 
+// strPath is the field path walkStrings is at, written out only for a
+// string that is reported.
+type strPath struct {
+	elems []pathElem
+}
+
+type pathElem struct {
+	name  string
+	index int // when name is ""
+}
+
+// String writes the path as in the stack file: hosts.app1.roles[0].
+func (p *strPath) String() string {
+	var b strings.Builder
+	for _, e := range p.elems {
+		switch {
+		case e.name == "" && e.index >= 0:
+			b.WriteString("[" + strconv.Itoa(e.index) + "]")
+		case b.Len() == 0:
+			b.WriteString(e.name)
+		default:
+			b.WriteString("." + e.name)
+		}
+	}
+	return b.String()
+}
+
+// jsonFields are a struct type's fields with a json name, by index.
+var jsonFields sync.Map // reflect.Type → []jsonField
+
+type jsonField struct {
+	index int
+	name  string
+}
+
+func jsonFieldsOf(t reflect.Type) []jsonField {
+	if fs, ok := jsonFields.Load(t); ok {
+		return fs.([]jsonField)
+	}
+	var fs []jsonField
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag == "-" || tag == "" {
+			continue
+		}
+		fs = append(fs, jsonField{i, tag})
+	}
+	jsonFields.Store(t, fs)
+	return fs
+}
+
 // walkStrings calls fn with the field path of every string in v,
 // following json tags so paths read as in the stack file.
-func walkStrings(v reflect.Value, path string, fn func(path, v string)) {
-	join := func(name string) string {
-		if path == "" {
-			return name
-		}
-		return path + "." + name
+func walkStrings(v reflect.Value, path *strPath, fn func(path *strPath, v string)) {
+	field := func(name string, v reflect.Value) {
+		path.elems = append(path.elems, pathElem{name: name, index: -1})
+		walkStrings(v, path, fn)
+		path.elems = path.elems[:len(path.elems)-1]
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -764,23 +820,20 @@ func walkStrings(v reflect.Value, path string, fn func(path, v string)) {
 			walkStrings(v.Elem(), path, fn)
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			if tag == "-" || tag == "" {
-				continue
-			}
-			walkStrings(v.Field(i), join(tag), fn)
+		for _, f := range jsonFieldsOf(v.Type()) {
+			field(f.name, v.Field(f.index))
 		}
 	case reflect.Slice:
 		for i := range v.Len() {
-			walkStrings(v.Index(i), fmt.Sprintf("%s[%d]", path, i), fn)
+			path.elems = append(path.elems, pathElem{index: i})
+			walkStrings(v.Index(i), path, fn)
+			path.elems = path.elems[:len(path.elems)-1]
 		}
 	case reflect.Map:
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return cmp.Compare(a.String(), b.String()) })
 		for _, k := range keys {
-			walkStrings(v.MapIndex(k), join(k.String()), fn)
+			field(k.String(), v.MapIndex(k))
 		}
 	}
 }
