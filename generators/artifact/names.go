@@ -2,13 +2,10 @@ package artifact
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 )
-
-var numbered = regexp.MustCompile(`^(.*?)(\d+)$`)
 
 // CompactNames lists names in natural order (app2 before app10) with
 // runs of three or more consecutive numbers shortened to their ends:
@@ -22,9 +19,16 @@ func CompactNames(names []string) string {
 	ns := make([]name, len(names))
 	for i, s := range names {
 		ns[i] = name{s: s}
-		if m := numbered.FindStringSubmatch(s); m != nil {
-			if n, err := strconv.Atoi(m[2]); err == nil {
-				ns[i] = name{s: s, prefix: m[1], digits: m[2], n: n, ok: true}
+		// The number is the trailing run of ASCII digits, the prefix
+		// what comes before it (one line: a name across lines is not
+		// numbered).
+		d := len(s)
+		for d > 0 && '0' <= s[d-1] && s[d-1] <= '9' {
+			d--
+		}
+		if d < len(s) && !strings.Contains(s[:d], "\n") {
+			if n, err := strconv.Atoi(s[d:]); err == nil {
+				ns[i] = name{s: s, prefix: s[:d], digits: s[d:], n: n, ok: true}
 			}
 		}
 	}

@@ -18,9 +18,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -109,15 +111,19 @@ func appUsers(s *schema.Stack, h *schema.Host) []*schema.App {
 // blocks when plainLines proves that exact (base64 otherwise) — on a
 // large fleet the encoder was most of the cost of a build.
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) ([]byte, error) {
-	w := &docWriter{}
-	w.b.Grow(1024 + 2*totalSize(files))
+	// The document is written into a buffer kept for the next host (a
+	// fleet's hosts reuse a few of them) and copied out at its length.
+	w := docWriters.Get().(*docWriter)
+	defer docWriters.Put(w)
+	w.b, w.err = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil
 	if err := w.document(s, h, files, gens); err != nil {
 		return nil, err
 	}
-	// The buffer was grown for the worst case: a copy of its size keeps
-	// a fleet's documents at their length, not twice it, until written.
-	return bytes.Clone(w.b.Bytes()), nil
+	return bytes.Clone(w.b), nil
 }
+
+// docWriters are the buffers Document writes into.
+var docWriters = sync.Pool{New: func() any { return &docWriter{} }}
 
 // Check returns the error Document would return for the same host,
 // without writing the document: it walks the same document with every
@@ -130,9 +136,9 @@ func Check(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifa
 
 func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) error {
 	if !w.dry {
-		w.b.WriteString("#cloud-config\n")
-		w.b.WriteString(artifact.Header("#", s))
-		w.b.WriteString("package_update: true\n")
+		w.b = append(w.b, "#cloud-config\n"...)
+		w.b = append(w.b, artifact.Header("#", s)...)
+		w.b = append(w.b, "package_update: true\n"...)
 	}
 	if pkgs := Packages(s, h, files, gens); len(pkgs) > 0 {
 		w.write("packages:\n")
@@ -162,9 +168,9 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 			if w.dry {
 				continue
 			}
-			w.field(2, false, "permissions", fmt.Sprintf("%#04o", f.Mode.Perm()))
+			w.b = appendPermissions(w.b, f.Mode)
 			if plainLines(f.Content) {
-				w.b.WriteString("    content: |\n")
+				w.b = append(w.b, "    content: |\n"...)
 				// Line by line in place (plainLines proved that every
 				// line, the last one too, ends with a newline).
 				for rest := f.Content; len(rest) > 0; {
@@ -174,16 +180,19 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 					}
 					rest = rest[len(line):]
 					if len(line) > 1 {
-						w.b.WriteString("      ")
+						w.b = append(w.b, "      "...)
 					}
-					w.b.Write(line)
+					w.b = append(w.b, line...)
 				}
 			} else {
-				w.field(2, false, "encoding", "b64")
-				w.field(2, false, "content", base64.StdEncoding.EncodeToString(f.Content))
+				// Base64 needs no quoting: written as the string
+				// YAMLQuote makes of it.
+				w.b = append(w.b, "    encoding: \"b64\"\n    content: \""...)
+				w.b = base64.StdEncoding.AppendEncode(w.b, f.Content)
+				w.b = append(w.b, "\"\n"...)
 			}
 			if deferred(f, dirs) {
-				w.b.WriteString("    defer: true\n")
+				w.b = append(w.b, "    defer: true\n"...)
 			}
 		}
 	}
@@ -198,66 +207,73 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 // (a string that is not UTF-8) is kept and returned. A dry writer
 // writes nothing and only keeps that error.
 type docWriter struct {
-	b   bytes.Buffer
+	b   []byte
 	err error
 	dry bool
 }
 
 func (w *docWriter) write(s string) {
 	if !w.dry {
-		w.b.WriteString(s)
+		w.b = append(w.b, s...)
 	}
 }
 
-// quote is v quoted by artifact.YAMLQuote; a dry writer only asks
+// quote appends v quoted by artifact.YAMLQuote; a dry writer only asks
 // whether it would quote it.
-func (w *docWriter) quote(v string) string {
-	var q string
+func (w *docWriter) quote(v string) {
 	var err error
 	if w.dry {
 		err = artifact.YAMLQuotable(v)
 	} else {
-		q, err = artifact.YAMLQuote(v)
+		w.b, err = artifact.AppendYAMLQuote(w.b, v)
 	}
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	return q
 }
 
 // item writes a sequence item at the given depth (two spaces a level).
 func (w *docWriter) item(depth int, v string) {
-	q := w.quote(v)
 	if w.dry {
+		w.quote(v)
 		return
 	}
 	w.indent(depth)
-	w.b.WriteString("- ")
-	w.b.WriteString(q)
-	w.b.WriteByte('\n')
+	w.b = append(w.b, "- "...)
+	w.quote(v)
+	w.b = append(w.b, '\n')
 }
 
 // indent writes two spaces a level.
 func (w *docWriter) indent(depth int) {
 	for range depth {
-		w.b.WriteString("  ")
+		w.b = append(w.b, "  "...)
 	}
 }
 
 // field writes "key: value" at depth, opening a sequence item when first.
 func (w *docWriter) field(depth int, first bool, k, v string) {
-	q := w.quote(v)
 	if w.dry {
+		w.quote(v)
 		return
 	}
 	w.indent(depth)
 	if first {
-		w.b.WriteString("- ")
+		w.b = append(w.b, "- "...)
 	}
-	w.b.WriteString(k)
-	w.b.WriteString(": ")
-	w.b.WriteString(q)
-	w.b.WriteByte('\n')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, ": "...)
+	w.quote(v)
+	w.b = append(w.b, '\n')
+}
+
+// appendPermissions appends a file's permissions field: its permission
+// bits as four octal digits, quoted (as fmt's %#04o and YAMLQuote made
+// them).
+func appendPermissions(b []byte, m fs.FileMode) []byte {
+	p := m.Perm()
+	b = append(b, `    permissions: "0`...)
+	return append(b, '0'+byte(p>>6&7), '0'+byte(p>>3&7), '0'+byte(p&7), '"', '\n')
 }
 
 func totalSize(files []artifact.File) int {
