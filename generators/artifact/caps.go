@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/schema"
@@ -98,24 +99,70 @@ func OfKind(files []File, kind string) []File {
 // render) by the generators gens, in table order, with duplicates.
 func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) []string {
 	var pkgs []string
-	for _, g := range gens {
+	byKind := kindsOf(gens, files)
+	for i, g := range gens {
 		if p, ok := g.(Packager); ok {
-			pkgs = append(pkgs, p.Packages(s, h, OfKind(files, g.Kind()))...)
+			pkgs = append(pkgs, p.Packages(s, h, byKind[i])...)
 		}
 	}
 	return pkgs
+}
+
+// kindsOf is OfKind(files, gens[i].Kind()) for every i, one
+// allocation for all: a fleet asks it of every host twice.
+func kindsOf(gens []Generator, files []File) [][]File {
+	kinds := make([]string, len(gens))
+	for i, g := range gens {
+		kinds[i] = g.Kind()
+	}
+	// Where each file goes: the first generator of its kind (a later
+	// one of the same kind gets the same files).
+	at := make([]int, len(files))
+	count := make([]int, len(gens))
+	for j, f := range files {
+		at[j] = slices.Index(kinds, f.Kind)
+		if at[j] >= 0 {
+			count[at[j]]++
+		}
+	}
+	byKind := make([][]File, len(gens))
+	n := 0
+	for _, c := range count {
+		n += c
+	}
+	all := make([]File, 0, n)
+	for i, c := range count {
+		if c > 0 {
+			byKind[i] = all[len(all) : len(all) : len(all)+c]
+			all = all[:len(all)+c]
+		}
+	}
+	for j, f := range files {
+		if i := at[j]; i >= 0 {
+			byKind[i] = append(byKind[i], f)
+		}
+	}
+	for i := range gens {
+		if byKind[i] == nil {
+			if first := slices.Index(kinds, kinds[i]); first != i {
+				byKind[i] = byKind[first]
+			}
+		}
+	}
+	return byKind
 }
 
 // FirstBoot is the first-boot steps of the generators gens for host h,
 // by phase, each phase's in table order. Each Booter is asked once.
 func FirstBoot(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [PhaseServices + 1][]string {
 	var cmds [PhaseServices + 1][]string
-	for _, g := range gens {
+	byKind := kindsOf(gens, files)
+	for i, g := range gens {
 		b, ok := g.(Booter)
 		if !ok {
 			continue
 		}
-		for _, st := range b.FirstBoot(s, h, OfKind(files, g.Kind())) {
+		for _, st := range b.FirstBoot(s, h, byKind[i]) {
 			if st.Phase >= 0 && int(st.Phase) < len(cmds) { // no other phase runs
 				cmds[st.Phase] = append(cmds[st.Phase], st.Command)
 			}
