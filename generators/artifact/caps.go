@@ -2,7 +2,6 @@ package artifact
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/schema"
@@ -98,8 +97,12 @@ func OfKind(files []File, kind string) []File {
 // Packages is every package host h needs for files (h's files of one
 // render) by the generators gens, in table order, with duplicates.
 func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) []string {
+	return PackagesOf(gens, s, h, GroupByKind(gens, files))
+}
+
+// PackagesOf is Packages of files grouped by GroupByKind.
+func PackagesOf(gens []Generator, s *schema.Stack, h *schema.Host, byKind [][]File) []string {
 	var pkgs []string
-	byKind := kindsOf(gens, files)
 	for i, g := range gens {
 		if p, ok := g.(Packager); ok {
 			pkgs = append(pkgs, p.Packages(s, h, byKind[i])...)
@@ -108,44 +111,52 @@ func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [
 	return pkgs
 }
 
-// kindsOf is OfKind(files, gens[i].Kind()) for every i, one
-// allocation for all: a fleet asks it of every host twice.
-func kindsOf(gens []Generator, files []File) [][]File {
-	kinds := make([]string, len(gens))
-	for i, g := range gens {
-		kinds[i] = g.Kind()
+// GroupByKind is OfKind(files, gens[i].Kind()) for every i, in one
+// allocation for all: an assembler asks it once of each of a fleet's
+// hosts, for Packages and FirstBoot both. Each group is capped: nothing
+// appends over the next.
+func GroupByKind(gens []Generator, files []File) [][]File {
+	// Each file goes to the first generator of its kind (a later one of
+	// the same kind gets the same files).
+	first := func(kind string) int {
+		for i, g := range gens {
+			if g.Kind() == kind {
+				return i
+			}
+		}
+		return -1
 	}
-	// Where each file goes: the first generator of its kind (a later
-	// one of the same kind gets the same files).
-	at := make([]int, len(files))
-	count := make([]int, len(gens))
-	for j, f := range files {
-		at[j] = slices.Index(kinds, f.Kind)
-		if at[j] >= 0 {
-			count[at[j]]++
+	var countBuf [64]int
+	count := countBuf[:0]
+	if len(gens) > len(countBuf) {
+		count = make([]int, len(gens))
+	} else {
+		count = countBuf[:len(gens)]
+	}
+	n := 0
+	for _, f := range files {
+		if i := first(f.Kind); i >= 0 {
+			count[i]++
+			n++
 		}
 	}
 	byKind := make([][]File, len(gens))
-	n := 0
-	for _, c := range count {
-		n += c
-	}
 	all := make([]File, 0, n)
 	for i, c := range count {
 		if c > 0 {
-			byKind[i] = all[len(all) : len(all) : len(all)+c]
+			byKind[i] = all[len(all):len(all):len(all)+c]
 			all = all[:len(all)+c]
 		}
 	}
-	for j, f := range files {
-		if i := at[j]; i >= 0 {
+	for _, f := range files {
+		if i := first(f.Kind); i >= 0 {
 			byKind[i] = append(byKind[i], f)
 		}
 	}
-	for i := range gens {
+	for i, g := range gens {
 		if byKind[i] == nil {
-			if first := slices.Index(kinds, kinds[i]); first != i {
-				byKind[i] = byKind[first]
+			if j := first(g.Kind()); j != i {
+				byKind[i] = byKind[j]
 			}
 		}
 	}
@@ -155,8 +166,12 @@ func kindsOf(gens []Generator, files []File) [][]File {
 // FirstBoot is the first-boot steps of the generators gens for host h,
 // by phase, each phase's in table order. Each Booter is asked once.
 func FirstBoot(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [PhaseServices + 1][]string {
+	return FirstBootOf(gens, s, h, GroupByKind(gens, files))
+}
+
+// FirstBootOf is FirstBoot of files grouped by GroupByKind.
+func FirstBootOf(gens []Generator, s *schema.Stack, h *schema.Host, byKind [][]File) [PhaseServices + 1][]string {
 	var cmds [PhaseServices + 1][]string
-	byKind := kindsOf(gens, files)
 	for i, g := range gens {
 		b, ok := g.(Booter)
 		if !ok {

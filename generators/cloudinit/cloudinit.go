@@ -140,7 +140,10 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 		w.b = append(w.b, artifact.Header("#", s)...)
 		w.b = append(w.b, "package_update: true\n"...)
 	}
-	if pkgs := Packages(s, h, files, gens); len(pkgs) > 0 {
+	// The generators' files grouped by kind, once for the packages and
+	// the first-boot steps both.
+	byKind := artifact.GroupByKind(gens, files)
+	if pkgs := packages(s, h, byKind, gens); len(pkgs) > 0 {
 		w.write("packages:\n")
 		for _, p := range pkgs {
 			w.item(1, p)
@@ -197,7 +200,7 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 		}
 	}
 	w.write("runcmd:\n")
-	for _, cmd := range RunCmd(s, h, files, gens) {
+	for _, cmd := range runCmd(s, h, files, byKind, gens) {
 		w.item(1, cmd)
 	}
 	return w.err
@@ -288,7 +291,12 @@ func totalSize(files []artifact.File) int {
 // the generators that rendered them say (artifact.Packager), and
 // certbot where the host obtains the certificate.
 func Packages(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
-	pkgs := artifact.Packages(gens, s, h, files)
+	return packages(s, h, artifact.GroupByKind(gens, files), gens)
+}
+
+// packages is Packages of files grouped by artifact.GroupByKind.
+func packages(s *schema.Stack, h *schema.Host, byKind [][]artifact.File, gens []artifact.Generator) []string {
+	pkgs := artifact.PackagesOf(gens, s, h, byKind)
 	if artifact.UsesCertbot(s, h) {
 		pkgs = append(pkgs, "certbot")
 	}
@@ -346,6 +354,11 @@ func plainLines(b []byte) bool {
 // stopping the script: its health check fails and the balancer keeps the
 // host out of rotation until a deploy and systemctl restart.
 func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
+	return runCmd(s, h, files, artifact.GroupByKind(gens, files), gens)
+}
+
+// runCmd is RunCmd with files also grouped by artifact.GroupByKind.
+func runCmd(s *schema.Stack, h *schema.Host, files []artifact.File, byKind [][]artifact.File, gens []artifact.Generator) []string {
 	cmds := []string{"set -e"}
 	var units []string
 	for _, f := range files {
@@ -353,7 +366,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 			units = append(units, path.Base(f.Path))
 		}
 	}
-	steps := artifact.FirstBoot(gens, s, h, files)
+	steps := artifact.FirstBootOf(gens, s, h, byKind)
 	cmds = append(cmds, steps[artifact.PhaseKernel]...)
 	cmds = append(cmds, "systemctl daemon-reload")
 	cmds = append(cmds, steps[artifact.PhaseBeforeUnits]...)
@@ -363,7 +376,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 		// image carries the code serves without a push. One that cannot
 		// start yet (its code or secrets not there) must not stop the
 		// boot script: it says what to do and the script goes on.
-		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
+		cmds = append(cmds, "systemctl enable "+u+" && systemctl start "+u+" || echo 'hacompile: "+u+" did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart "+u+"' >&2")
 	}
 	return append(cmds, steps[artifact.PhaseServices]...)
 }
