@@ -406,11 +406,19 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 		return c
 	}
 	c.files = make([]artifact.File, 0, len(fs))
+	// A fleet's hosts share their paths: each is checked once (up to a
+	// few hundred paths; a kind with a path per host checks each).
+	clean := map[string]bool{}
 	for _, f := range fs {
 		f.Kind = kind
-		if err := artifact.CheckPath(f.Path); err != nil {
-			fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
-			continue
+		if !clean[f.Path] {
+			if err := artifact.CheckPath(f.Path); err != nil {
+				fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
+				continue
+			}
+			if len(clean) < 256 {
+				clean[f.Path] = true
+			}
 		}
 		if f.Host == "" && (f.Path == "hosts" || strings.HasPrefix(f.Path, "hosts/")) {
 			fail(s.Name+"/-/"+kind+": "+f.Path+": out/"+s.Name+"/hosts/ holds the hosts' files", "path-escape")
