@@ -57,6 +57,10 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		i = j
 	}
 	names := s.HostNames()
+	var shared map[contentKey][]byte
+	if !opt.CheckOnly {
+		shared = sharedContents(files)
+	}
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
@@ -66,7 +70,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		if opt.CheckOnly {
 			err = Check(s, s.Hosts[names[i]], byHost[names[i]], gens)
 		} else {
-			doc, err = Document(s, s.Hosts[names[i]], byHost[names[i]], gens)
+			doc, err = document(s, s.Hosts[names[i]], byHost[names[i]], gens, shared)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", names[i], err)
@@ -111,11 +115,18 @@ func appUsers(s *schema.Stack, h *schema.Host) []*schema.App {
 // blocks when plainLines proves that exact (base64 otherwise) — on a
 // large fleet the encoder was most of the cost of a build.
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) ([]byte, error) {
+	return document(s, h, files, gens, nil)
+}
+
+// document is Document with the content fields of shared contents
+// (sharedContents) written as they are.
+func document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator, shared map[contentKey][]byte) ([]byte, error) {
 	// The document is written into a buffer kept for the next host (a
 	// fleet's hosts reuse a few of them) and copied out at its length.
 	w := docWriters.Get().(*docWriter)
 	defer docWriters.Put(w)
-	w.b, w.err = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil
+	w.b, w.err, w.shared = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil, shared
+	defer func() { w.shared = nil }()
 	if err := w.document(s, h, files, gens); err != nil {
 		return nil, err
 	}
@@ -172,27 +183,10 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 				continue
 			}
 			w.b = appendPermissions(w.b, f.Mode)
-			if plainLines(f.Content) {
-				w.b = append(w.b, "    content: |\n"...)
-				// Line by line in place (plainLines proved that every
-				// line, the last one too, ends with a newline).
-				for rest := f.Content; len(rest) > 0; {
-					line := rest
-					if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-						line = rest[:i+1]
-					}
-					rest = rest[len(line):]
-					if len(line) > 1 {
-						w.b = append(w.b, "      "...)
-					}
-					w.b = append(w.b, line...)
-				}
+			if blk, ok := w.shared[keyOf(f.Content)]; ok {
+				w.b = append(w.b, blk...)
 			} else {
-				// Base64 needs no quoting: written as the string
-				// YAMLQuote makes of it.
-				w.b = append(w.b, "    encoding: \"b64\"\n    content: \""...)
-				w.b = base64.StdEncoding.AppendEncode(w.b, f.Content)
-				w.b = append(w.b, "\"\n"...)
+				w.b = appendContent(w.b, f.Content)
 			}
 			if deferred(f, dirs) {
 				w.b = append(w.b, "    defer: true\n"...)
@@ -211,6 +205,9 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 // writes nothing and only keeps that error.
 type docWriter struct {
 	b   []byte
+	// shared holds the content fields of contents several hosts share
+	// (sharedContents), written as they are.
+	shared map[contentKey][]byte
 	err error
 	dry bool
 }
@@ -277,6 +274,67 @@ func appendPermissions(b []byte, m fs.FileMode) []byte {
 	p := m.Perm()
 	b = append(b, `    permissions: "0`...)
 	return append(b, '0'+byte(p>>6&7), '0'+byte(p>>3&7), '0'+byte(p&7), '"', '\n')
+}
+
+// appendContent appends a file's content fields: a literal block where
+// plainLines proves that exact, base64 otherwise.
+func appendContent(b, content []byte) []byte {
+	if !plainLines(content) {
+		// Base64 needs no quoting: written as the string YAMLQuote
+		// makes of it.
+		b = append(b, "    encoding: \"b64\"\n    content: \""...)
+		b = base64.StdEncoding.AppendEncode(b, content)
+		return append(b, "\"\n"...)
+	}
+	b = append(b, "    content: |\n"...)
+	// Line by line in place (plainLines proved that every line, the
+	// last one too, ends with a newline).
+	for rest := content; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if len(line) > 1 {
+			b = append(b, "      "...)
+		}
+		b = append(b, line...)
+	}
+	return b
+}
+
+// contentKey names a file's content by its bytes in memory: hosts
+// whose generators share one rendering (nginx.conf, a unit) hold the
+// same bytes, not only equal ones.
+type contentKey struct {
+	p *byte
+	n int
+}
+
+func keyOf(c []byte) contentKey {
+	if len(c) == 0 {
+		return contentKey{}
+	}
+	return contentKey{&c[0], len(c)}
+}
+
+// sharedContents are appendContent of every content more than one of
+// files holds (the same bytes), made once for all their documents.
+func sharedContents(files []artifact.File) map[contentKey][]byte {
+	seen := make(map[contentKey]bool)
+	shared := make(map[contentKey][]byte)
+	for _, f := range files {
+		k := keyOf(f.Content)
+		if k.n == 0 {
+			continue
+		}
+		if !seen[k] {
+			seen[k] = true
+		} else if _, ok := shared[k]; !ok {
+			shared[k] = appendContent(nil, f.Content)
+		}
+	}
+	return shared
 }
 
 func totalSize(files []artifact.File) int {

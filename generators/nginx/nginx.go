@@ -88,9 +88,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, err
 	}
 	names := s.HostNames()
-	// Each host's files are appended in place: an app host has the
-	// error pages and up to five configuration files.
-	files := make([]artifact.File, 0, len(names)*(len(errorStatuses)+5))
+	// Each host's files are appended in place: an nginx host (app or
+	// balancer) has the error pages and up to five configuration files.
+	files := make([]artifact.File, 0, (len(g.appHosts)+len(g.lbHosts))*(len(errorStatuses)+5))
 	for _, name := range names {
 		var err error
 		if files, err = g.host(files, s.Hosts[name]); err != nil {
