@@ -19,17 +19,8 @@ func CompactNames(names []string) string {
 	ns := make([]name, len(names))
 	for i, s := range names {
 		ns[i] = name{s: s}
-		// The number is the trailing run of ASCII digits, the prefix
-		// what comes before it (one line: a name across lines is not
-		// numbered).
-		d := len(s)
-		for d > 0 && '0' <= s[d-1] && s[d-1] <= '9' {
-			d--
-		}
-		if d < len(s) && !strings.Contains(s[:d], "\n") {
-			if n, err := strconv.Atoi(s[d:]); err == nil {
-				ns[i] = name{s: s, prefix: s[:d], digits: s[d:], n: n, ok: true}
-			}
+		if prefix, digits, n, ok := splitNumber(s); ok {
+			ns[i] = name{s: s, prefix: prefix, digits: digits, n: n, ok: true}
 		}
 	}
 	slices.SortFunc(ns, func(a, b name) int {
@@ -75,4 +66,22 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// splitNumber splits a name into its prefix and its number, the trailing
+// run of ASCII digits; ok is false when there is none, the number does
+// not fit an int, or the prefix spans lines.
+func splitNumber(s string) (prefix, digits string, n int, ok bool) {
+	d := len(s)
+	for d > 0 && '0' <= s[d-1] && s[d-1] <= '9' {
+		d--
+	}
+	if d == len(s) || strings.Contains(s[:d], "\n") {
+		return "", "", 0, false
+	}
+	n, err := strconv.Atoi(s[d:])
+	if err != nil {
+		return "", "", 0, false
+	}
+	return s[:d], s[d:], n, true
 }
