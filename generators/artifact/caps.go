@@ -144,7 +144,7 @@ func GroupByKind(gens []Generator, files []File) [][]File {
 	all := make([]File, 0, n)
 	for i, c := range count {
 		if c > 0 {
-			byKind[i] = all[len(all):len(all):len(all)+c]
+			byKind[i] = all[len(all) : len(all) : len(all)+c]
 			all = all[:len(all)+c]
 		}
 	}

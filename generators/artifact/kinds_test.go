@@ -9,7 +9,7 @@ import (
 
 type kindGen string
 
-func (k kindGen) Kind() string                                   { return string(k) }
+func (k kindGen) Kind() string                                  { return string(k) }
 func (kindGen) Generate(*schema.Stack, Options) ([]File, error) { return nil, nil }
 
 // GroupByKind groups a host's files as OfKind does, generator by

@@ -204,12 +204,12 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 // (a string that is not UTF-8) is kept and returned. A dry writer
 // writes nothing and only keeps that error.
 type docWriter struct {
-	b   []byte
+	b []byte
 	// shared holds the content fields of contents several hosts share
 	// (sharedContents), written as they are.
 	shared map[contentKey][]byte
-	err error
-	dry bool
+	err    error
+	dry    bool
 }
 
 func (w *docWriter) write(s string) {
