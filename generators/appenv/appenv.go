@@ -79,8 +79,14 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	u.Set("EnvironmentFile", envPath)
 	dropIn := u.Bytes()
 
-	var files []artifact.File
-	for _, name := range s.HostNames() {
+	names := s.HostNames()
+	files := make([]artifact.File, 0, 2*len(names))
+	// The actions are alike on many hosts: made once each.
+	validate := artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+systemd.UnitPath(&s.App)))
+	reloadApp := artifact.DaemonReload().Then(artifact.Restart(systemd.UnitName(&s.App)))
+	dropInPath, envFile := DropInPath(&s.App), Path(&s.App)
+	restarts := map[string]artifact.Action{}
+	for _, name := range names {
 		h := s.Hosts[name]
 		// A worker host needs the settings of the app its Celery
 		// workers run (with several apps, only that app's view has
@@ -92,9 +98,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		if h.Has("app") {
 			restart = append(restart, systemd.UnitName(&s.App))
 			files = append(files, artifact.File{
-				Host: name, Path: DropInPath(&s.App), Content: dropIn, Mode: 0o644, Owner: "root:root",
-				Validate: artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+systemd.UnitPath(&s.App))),
-				Reload:   artifact.DaemonReload().Then(artifact.Restart(systemd.UnitName(&s.App))),
+				Host: name, Path: dropInPath, Content: dropIn, Mode: 0o644, Owner: "root:root",
+				Validate: validate,
+				Reload:   reloadApp,
 			})
 		}
 		if h.Has("worker") && s.Workers != nil {
@@ -105,9 +111,15 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 		// A process reads its environment once, at start: a HUP
 		// (gunicorn's reload) keeps the old one.
+		key := strings.Join(restart, " ")
+		reload, ok := restarts[key]
+		if !ok {
+			reload = artifact.Restart(restart...)
+			restarts[key] = reload
+		}
 		files = append(files, artifact.File{
-			Host: name, Path: Path(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
-			Reload: artifact.Restart(restart...),
+			Host: name, Path: envFile, Content: content, Mode: 0o644, Owner: "root:root",
+			Reload: reload,
 		})
 	}
 	return files, nil

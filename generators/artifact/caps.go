@@ -97,25 +97,87 @@ func OfKind(files []File, kind string) []File {
 // Packages is every package host h needs for files (h's files of one
 // render) by the generators gens, in table order, with duplicates.
 func Packages(gens []Generator, s *schema.Stack, h *schema.Host, files []File) []string {
+	return PackagesOf(gens, s, h, GroupByKind(gens, files))
+}
+
+// PackagesOf is Packages of files grouped by GroupByKind.
+func PackagesOf(gens []Generator, s *schema.Stack, h *schema.Host, byKind [][]File) []string {
 	var pkgs []string
-	for _, g := range gens {
+	for i, g := range gens {
 		if p, ok := g.(Packager); ok {
-			pkgs = append(pkgs, p.Packages(s, h, OfKind(files, g.Kind()))...)
+			pkgs = append(pkgs, p.Packages(s, h, byKind[i])...)
 		}
 	}
 	return pkgs
 }
 
+// GroupByKind is OfKind(files, gens[i].Kind()) for every i, in one
+// allocation for all: an assembler asks it once of each of a fleet's
+// hosts, for Packages and FirstBoot both. Each group is capped: nothing
+// appends over the next.
+func GroupByKind(gens []Generator, files []File) [][]File {
+	// Each file goes to the first generator of its kind (a later one of
+	// the same kind gets the same files).
+	first := func(kind string) int {
+		for i, g := range gens {
+			if g.Kind() == kind {
+				return i
+			}
+		}
+		return -1
+	}
+	var countBuf [64]int
+	count := countBuf[:0]
+	if len(gens) > len(countBuf) {
+		count = make([]int, len(gens))
+	} else {
+		count = countBuf[:len(gens)]
+	}
+	n := 0
+	for _, f := range files {
+		if i := first(f.Kind); i >= 0 {
+			count[i]++
+			n++
+		}
+	}
+	byKind := make([][]File, len(gens))
+	all := make([]File, 0, n)
+	for i, c := range count {
+		if c > 0 {
+			byKind[i] = all[len(all) : len(all) : len(all)+c]
+			all = all[:len(all)+c]
+		}
+	}
+	for _, f := range files {
+		if i := first(f.Kind); i >= 0 {
+			byKind[i] = append(byKind[i], f)
+		}
+	}
+	for i, g := range gens {
+		if byKind[i] == nil {
+			if j := first(g.Kind()); j != i {
+				byKind[i] = byKind[j]
+			}
+		}
+	}
+	return byKind
+}
+
 // FirstBoot is the first-boot steps of the generators gens for host h,
 // by phase, each phase's in table order. Each Booter is asked once.
 func FirstBoot(gens []Generator, s *schema.Stack, h *schema.Host, files []File) [PhaseServices + 1][]string {
+	return FirstBootOf(gens, s, h, GroupByKind(gens, files))
+}
+
+// FirstBootOf is FirstBoot of files grouped by GroupByKind.
+func FirstBootOf(gens []Generator, s *schema.Stack, h *schema.Host, byKind [][]File) [PhaseServices + 1][]string {
 	var cmds [PhaseServices + 1][]string
-	for _, g := range gens {
+	for i, g := range gens {
 		b, ok := g.(Booter)
 		if !ok {
 			continue
 		}
-		for _, st := range b.FirstBoot(s, h, OfKind(files, g.Kind())) {
+		for _, st := range b.FirstBoot(s, h, byKind[i]) {
 			if st.Phase >= 0 && int(st.Phase) < len(cmds) { // no other phase runs
 				cmds[st.Phase] = append(cmds[st.Phase], st.Command)
 			}

@@ -2,13 +2,10 @@ package artifact
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 )
-
-var numbered = regexp.MustCompile(`^(.*?)(\d+)$`)
 
 // CompactNames lists names in natural order (app2 before app10) with
 // runs of three or more consecutive numbers shortened to their ends:
@@ -22,10 +19,8 @@ func CompactNames(names []string) string {
 	ns := make([]name, len(names))
 	for i, s := range names {
 		ns[i] = name{s: s}
-		if m := numbered.FindStringSubmatch(s); m != nil {
-			if n, err := strconv.Atoi(m[2]); err == nil {
-				ns[i] = name{s: s, prefix: m[1], digits: m[2], n: n, ok: true}
-			}
+		if prefix, digits, n, ok := splitNumber(s); ok {
+			ns[i] = name{s: s, prefix: prefix, digits: digits, n: n, ok: true}
 		}
 	}
 	slices.SortFunc(ns, func(a, b name) int {
@@ -71,4 +66,22 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// splitNumber splits a name into its prefix and its number, the trailing
+// run of ASCII digits; ok is false when there is none, the number does
+// not fit an int, or the prefix spans lines.
+func splitNumber(s string) (prefix, digits string, n int, ok bool) {
+	d := len(s)
+	for d > 0 && '0' <= s[d-1] && s[d-1] <= '9' {
+		d--
+	}
+	if d == len(s) || strings.Contains(s[:d], "\n") {
+		return "", "", 0, false
+	}
+	n, err := strconv.Atoi(s[d:])
+	if err != nil {
+		return "", "", 0, false
+	}
+	return s[:d], s[d:], n, true
 }

@@ -2,7 +2,6 @@ package artifact
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -11,36 +10,56 @@ import (
 // the result fits on one line at any indentation. YAML is Unicode text:
 // a string that is not valid UTF-8 has no YAML form and is refused.
 func YAMLQuote(s string) (string, error) {
-	if err := YAMLQuotable(s); err != nil {
+	b, err := AppendYAMLQuote(make([]byte, 0, len(s)+2), s)
+	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for _, r := range s {
+	return string(b), nil
+}
+
+// AppendYAMLQuote appends s quoted as YAMLQuote quotes it to dst; on
+// error dst comes back as it was. Writers of large documents quote into
+// their buffer with it, with no string a value.
+func AppendYAMLQuote(dst []byte, s string) ([]byte, error) {
+	if err := YAMLQuotable(s); err != nil {
+		return dst, err
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		// Runs of printable ASCII other than the escaped characters,
+		// the bulk of every value, are copied as they are.
+		j := i
+		for j < len(s) && 0x20 <= s[j] && s[j] <= 0x7E && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
 		switch r {
 		case '"':
-			b.WriteString(`\"`)
+			dst = append(dst, `\"`...)
 		case '\\':
-			b.WriteString(`\\`)
+			dst = append(dst, `\\`...)
 		case '\n':
-			b.WriteString(`\n`)
+			dst = append(dst, `\n`...)
 		case '\t':
-			b.WriteString(`\t`)
+			dst = append(dst, `\t`...)
 		case '\r':
-			b.WriteString(`\r`)
+			dst = append(dst, `\r`...)
 		default:
 			if YAMLPrintable(r) {
-				b.WriteRune(r)
+				dst = utf8.AppendRune(dst, r)
 			} else {
 				// \u works for every code point below U+10000 in both
 				// YAML versions; the only non-printables are there.
-				fmt.Fprintf(&b, `\u%04X`, r)
+				dst = fmt.Appendf(dst, `\u%04X`, r)
 			}
 		}
 	}
-	b.WriteByte('"')
-	return b.String(), nil
+	return append(dst, '"'), nil
 }
 
 // YAMLQuotable returns the error YAMLQuote returns for s, without

@@ -18,9 +18,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -55,6 +57,10 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		i = j
 	}
 	names := s.HostNames()
+	var shared map[contentKey][]byte
+	if !opt.CheckOnly {
+		shared = sharedContents(files)
+	}
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
@@ -64,7 +70,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		if opt.CheckOnly {
 			err = Check(s, s.Hosts[names[i]], byHost[names[i]], gens)
 		} else {
-			doc, err = Document(s, s.Hosts[names[i]], byHost[names[i]], gens)
+			doc, err = document(s, s.Hosts[names[i]], byHost[names[i]], gens, shared)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", names[i], err)
@@ -113,15 +119,26 @@ func appUsers(s *schema.Stack, h *schema.Host) []*schema.App {
 // blocks when plainLines proves that exact (base64 otherwise) — on a
 // large fleet the encoder was most of the cost of a build.
 func Document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) ([]byte, error) {
-	w := &docWriter{}
-	w.b.Grow(1024 + 2*totalSize(files))
+	return document(s, h, files, gens, nil)
+}
+
+// document is Document with the content fields of shared contents
+// (sharedContents) written as they are.
+func document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator, shared map[contentKey][]byte) ([]byte, error) {
+	// The document is written into a buffer kept for the next host (a
+	// fleet's hosts reuse a few of them) and copied out at its length.
+	w := docWriters.Get().(*docWriter)
+	defer docWriters.Put(w)
+	w.b, w.err, w.shared = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil, shared
+	defer func() { w.shared = nil }()
 	if err := w.document(s, h, files, gens); err != nil {
 		return nil, err
 	}
-	// The buffer was grown for the worst case: a copy of its size keeps
-	// a fleet's documents at their length, not twice it, until written.
-	return bytes.Clone(w.b.Bytes()), nil
+	return bytes.Clone(w.b), nil
 }
+
+// docWriters are the buffers Document writes into.
+var docWriters = sync.Pool{New: func() any { return &docWriter{} }}
 
 // Check returns the error Document would return for the same host,
 // without writing the document: it walks the same document with every
@@ -134,11 +151,14 @@ func Check(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifa
 
 func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) error {
 	if !w.dry {
-		w.b.WriteString("#cloud-config\n")
-		w.b.WriteString(artifact.Header("#", s))
-		w.b.WriteString("package_update: true\n")
+		w.b = append(w.b, "#cloud-config\n"...)
+		w.b = append(w.b, artifact.Header("#", s)...)
+		w.b = append(w.b, "package_update: true\n"...)
 	}
-	if pkgs := Packages(s, h, files, gens); len(pkgs) > 0 {
+	// The generators' files grouped by kind, once for the packages and
+	// the first-boot steps both.
+	byKind := artifact.GroupByKind(gens, files)
+	if pkgs := packages(s, h, byKind, gens); len(pkgs) > 0 {
 		w.write("packages:\n")
 		for _, p := range pkgs {
 			w.item(1, p)
@@ -166,33 +186,19 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 			if w.dry {
 				continue
 			}
-			w.field(2, false, "permissions", fmt.Sprintf("%#04o", f.Mode.Perm()))
-			if plainLines(f.Content) {
-				w.b.WriteString("    content: |\n")
-				// Line by line in place (plainLines proved that every
-				// line, the last one too, ends with a newline).
-				for rest := f.Content; len(rest) > 0; {
-					line := rest
-					if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-						line = rest[:i+1]
-					}
-					rest = rest[len(line):]
-					if len(line) > 1 {
-						w.b.WriteString("      ")
-					}
-					w.b.Write(line)
-				}
+			w.b = appendPermissions(w.b, f.Mode)
+			if blk, ok := w.shared[keyOf(f.Content)]; ok {
+				w.b = append(w.b, blk...)
 			} else {
-				w.field(2, false, "encoding", "b64")
-				w.field(2, false, "content", base64.StdEncoding.EncodeToString(f.Content))
+				w.b = appendContent(w.b, f.Content)
 			}
 			if deferred(f, dirs) {
-				w.b.WriteString("    defer: true\n")
+				w.b = append(w.b, "    defer: true\n"...)
 			}
 		}
 	}
 	w.write("runcmd:\n")
-	for _, cmd := range RunCmd(s, h, files, gens) {
+	for _, cmd := range runCmd(s, h, files, byKind, gens) {
 		w.item(1, cmd)
 	}
 	return w.err
@@ -202,66 +208,137 @@ func (w *docWriter) document(s *schema.Stack, h *schema.Host, files []artifact.F
 // (a string that is not UTF-8) is kept and returned. A dry writer
 // writes nothing and only keeps that error.
 type docWriter struct {
-	b   bytes.Buffer
-	err error
-	dry bool
+	b []byte
+	// shared holds the content fields of contents several hosts share
+	// (sharedContents), written as they are.
+	shared map[contentKey][]byte
+	err    error
+	dry    bool
 }
 
 func (w *docWriter) write(s string) {
 	if !w.dry {
-		w.b.WriteString(s)
+		w.b = append(w.b, s...)
 	}
 }
 
-// quote is v quoted by artifact.YAMLQuote; a dry writer only asks
+// quote appends v quoted by artifact.YAMLQuote; a dry writer only asks
 // whether it would quote it.
-func (w *docWriter) quote(v string) string {
-	var q string
+func (w *docWriter) quote(v string) {
 	var err error
 	if w.dry {
 		err = artifact.YAMLQuotable(v)
 	} else {
-		q, err = artifact.YAMLQuote(v)
+		w.b, err = artifact.AppendYAMLQuote(w.b, v)
 	}
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	return q
 }
 
 // item writes a sequence item at the given depth (two spaces a level).
 func (w *docWriter) item(depth int, v string) {
-	q := w.quote(v)
 	if w.dry {
+		w.quote(v)
 		return
 	}
 	w.indent(depth)
-	w.b.WriteString("- ")
-	w.b.WriteString(q)
-	w.b.WriteByte('\n')
+	w.b = append(w.b, "- "...)
+	w.quote(v)
+	w.b = append(w.b, '\n')
 }
 
 // indent writes two spaces a level.
 func (w *docWriter) indent(depth int) {
 	for range depth {
-		w.b.WriteString("  ")
+		w.b = append(w.b, "  "...)
 	}
 }
 
 // field writes "key: value" at depth, opening a sequence item when first.
 func (w *docWriter) field(depth int, first bool, k, v string) {
-	q := w.quote(v)
 	if w.dry {
+		w.quote(v)
 		return
 	}
 	w.indent(depth)
 	if first {
-		w.b.WriteString("- ")
+		w.b = append(w.b, "- "...)
 	}
-	w.b.WriteString(k)
-	w.b.WriteString(": ")
-	w.b.WriteString(q)
-	w.b.WriteByte('\n')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, ": "...)
+	w.quote(v)
+	w.b = append(w.b, '\n')
+}
+
+// appendPermissions appends a file's permissions field: its permission
+// bits as four octal digits, quoted (as fmt's %#04o and YAMLQuote made
+// them).
+func appendPermissions(b []byte, m fs.FileMode) []byte {
+	p := m.Perm()
+	b = append(b, `    permissions: "0`...)
+	return append(b, '0'+byte(p>>6&7), '0'+byte(p>>3&7), '0'+byte(p&7), '"', '\n')
+}
+
+// appendContent appends a file's content fields: a literal block where
+// plainLines proves that exact, base64 otherwise.
+func appendContent(b, content []byte) []byte {
+	if !plainLines(content) {
+		// Base64 needs no quoting: written as the string YAMLQuote
+		// makes of it.
+		b = append(b, "    encoding: \"b64\"\n    content: \""...)
+		b = base64.StdEncoding.AppendEncode(b, content)
+		return append(b, "\"\n"...)
+	}
+	b = append(b, "    content: |\n"...)
+	// Line by line in place (plainLines proved that every line, the
+	// last one too, ends with a newline).
+	for rest := content; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if len(line) > 1 {
+			b = append(b, "      "...)
+		}
+		b = append(b, line...)
+	}
+	return b
+}
+
+// contentKey names a file's content by its bytes in memory: hosts
+// whose generators share one rendering (nginx.conf, a unit) hold the
+// same bytes, not only equal ones.
+type contentKey struct {
+	p *byte
+	n int
+}
+
+func keyOf(c []byte) contentKey {
+	if len(c) == 0 {
+		return contentKey{}
+	}
+	return contentKey{&c[0], len(c)}
+}
+
+// sharedContents are appendContent of every content more than one of
+// files holds (the same bytes), made once for all their documents.
+func sharedContents(files []artifact.File) map[contentKey][]byte {
+	seen := make(map[contentKey]bool)
+	shared := make(map[contentKey][]byte)
+	for _, f := range files {
+		k := keyOf(f.Content)
+		if k.n == 0 {
+			continue
+		}
+		if !seen[k] {
+			seen[k] = true
+		} else if _, ok := shared[k]; !ok {
+			shared[k] = appendContent(nil, f.Content)
+		}
+	}
+	return shared
 }
 
 func totalSize(files []artifact.File) int {
@@ -276,7 +353,12 @@ func totalSize(files []artifact.File) int {
 // the generators that rendered them say (artifact.Packager), and
 // certbot where the host obtains the certificate.
 func Packages(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
-	pkgs := artifact.Packages(gens, s, h, files)
+	return packages(s, h, artifact.GroupByKind(gens, files), gens)
+}
+
+// packages is Packages of files grouped by artifact.GroupByKind.
+func packages(s *schema.Stack, h *schema.Host, byKind [][]artifact.File, gens []artifact.Generator) []string {
+	pkgs := artifact.PackagesOf(gens, s, h, byKind)
 	if artifact.UsesCertbot(s, h) {
 		pkgs = append(pkgs, "certbot")
 	}
@@ -334,6 +416,11 @@ func plainLines(b []byte) bool {
 // stopping the script: its health check fails and the balancer keeps the
 // host out of rotation until a deploy and systemctl restart.
 func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator) []string {
+	return runCmd(s, h, files, artifact.GroupByKind(gens, files), gens)
+}
+
+// runCmd is RunCmd with files also grouped by artifact.GroupByKind.
+func runCmd(s *schema.Stack, h *schema.Host, files []artifact.File, byKind [][]artifact.File, gens []artifact.Generator) []string {
 	cmds := []string{"set -e"}
 	var units []string
 	for _, f := range files {
@@ -341,7 +428,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 			units = append(units, path.Base(f.Path))
 		}
 	}
-	steps := artifact.FirstBoot(gens, s, h, files)
+	steps := artifact.FirstBootOf(gens, s, h, byKind)
 	cmds = append(cmds, steps[artifact.PhaseKernel]...)
 	cmds = append(cmds, "systemctl daemon-reload")
 	cmds = append(cmds, steps[artifact.PhaseBeforeUnits]...)
@@ -351,7 +438,7 @@ func RunCmd(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artif
 		// image carries the code serves without a push. One that cannot
 		// start yet (its code or secrets not there) must not stop the
 		// boot script: it says what to do and the script goes on.
-		cmds = append(cmds, fmt.Sprintf("systemctl enable %s && systemctl start %s || echo 'hacompile: %s did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart %s' >&2", u, u, u, u))
+		cmds = append(cmds, "systemctl enable "+u+" && systemctl start "+u+" || echo 'hacompile: "+u+" did not start: deploy the code and provision its secrets (see the runbook), then run: systemctl restart "+u+"' >&2")
 	}
 	return append(cmds, steps[artifact.PhaseServices]...)
 }

@@ -13,7 +13,9 @@
 package gunicorn
 
 import (
+	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -64,24 +66,29 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		return nil, nil
 	}
 	app := &s.App
-	var files []artifact.File
-	for _, h := range s.HostsWithRole("app") {
-		content, err := render(s, h, opt)
-		if err != nil {
+	hosts := s.HostsWithRole("app")
+	files := make([]artifact.File, 0, len(hosts))
+	// What every host's file shares is made once; each host's is
+	// rendered into one buffer and copied out at its length.
+	path, validate, reload := ConfigPath(app), Validate(app, opt), artifact.ReloadUnit(app.Name+".service")
+	var b bytes.Buffer
+	for _, h := range hosts {
+		b.Reset()
+		if err := render(&b, s, h, opt); err != nil {
 			return nil, artifact.InHost(h.Name, err)
 		}
 		files = append(files, artifact.File{
 			Host:    h.Name,
-			Path:    ConfigPath(app),
-			Content: content,
+			Path:    path,
+			Content: bytes.Clone(b.Bytes()),
 			Mode:    0o644,
 			Owner:   "root:root",
 			// --check-config executes the file and imports the app
 			// (after chdir), as a start would, without binding: as the
 			// app's user, since the code is the app's (root would run
 			// what that user can write), writing no bytecode beside it.
-			Validate: Validate(app, opt),
-			Reload:   artifact.ReloadUnit(app.Name + ".service"),
+			Validate: validate,
+			Reload:   reload,
 		})
 	}
 	return files, nil
@@ -94,37 +101,41 @@ func Validate(app *schema.App, opt artifact.Options) artifact.Action {
 		Binary(app, opt), "--check-config", "--config", opt.P("/"+ConfigPath(app)), app.Module)
 }
 
-func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error) {
+// render writes host h's gunicorn.conf.py to b.
+func render(b *bytes.Buffer, s *schema.Stack, h *schema.Host, opt artifact.Options) error {
 	app := &s.App
-	var b strings.Builder
-	b.Grow(2048)
 	b.WriteString(artifact.Header("#", s))
-	fmt.Fprintf(&b, "# gunicorn settings for %s on %s. gunicorn reads this file at start and\n", app.Name, h.Name)
+	b.WriteString("# gunicorn settings for " + app.Name + " on " + h.Name + ". gunicorn reads this file at start and\n")
 	b.WriteString("# again on SIGHUP (systemctl reload), replacing its workers gracefully.\n")
 	b.WriteString("# preload_app stays off, so a reload also picks up new application code.\n\n")
 
-	set := func(name, value string) { b.WriteString(name + " = " + value + "\n") }
-	num := func(name string, n int) { set(name, fmt.Sprint(n)) }
+	set := func(name, value string) {
+		b.WriteString(name)
+		b.WriteString(" = ")
+		b.WriteString(value)
+		b.WriteByte('\n')
+	}
+	num := func(name string, n int) { set(name, strconv.Itoa(n)) }
 	str := func(name, v string) { set(name, pyString(v)) }
 
 	switch {
 	case app.Bind.Socket != "":
 		b.WriteString("# Only the nginx on this host talks to gunicorn.\n")
 		set("bind", "["+pyString("unix:"+opt.P(app.Bind.Socket))+"]")
-		fmt.Fprintf(&b, "# Applied while creating the socket: srwxrwx--- %s:%s, so the group\n", app.User, app.Group)
+		fmt.Fprintf(b, "# Applied while creating the socket: srwxrwx--- %s:%s, so the group\n", app.User, app.Group)
 		b.WriteString("# (nginx's www-data) can connect and other local users cannot.\n")
 		set("umask", fmt.Sprintf("0o%03o", SocketUmask))
 	case app.Bind.Port != 0:
 		b.WriteString("# Loopback only: the nginx on this host is the one client.\n")
 		set("bind", "["+pyString(fmt.Sprintf("127.0.0.1:%d", app.Bind.Port))+"]")
 	default:
-		return nil, artifact.Errorf("app.bind", "has neither a socket nor a port")
+		return artifact.Errorf("app.bind", "has neither a socket nor a port")
 	}
 	b.WriteString("\n")
 
 	workers := app.Workers.For(h)
 	if app.Workers == 0 {
-		fmt.Fprintf(&b, "# workers \"auto\": 2 x %d cores + 1.\n", h.Cores)
+		fmt.Fprintf(b, "# workers \"auto\": 2 x %d cores + 1.\n", h.Cores)
 	}
 	num("workers", workers)
 	str("worker_class", WorkerClass(app.WorkerClass))
@@ -176,5 +187,5 @@ func render(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, erro
 	str("forwarded_allow_ips", strings.Join(app.ForwardedAllowIPs, ","))
 	b.WriteString("# proxy_allow_ips is left unset: it only matters with proxy_protocol,\n")
 	b.WriteString("# which is off (nginx speaks plain HTTP to gunicorn).\n")
-	return []byte(b.String()), nil
+	return nil
 }

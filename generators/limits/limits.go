@@ -33,8 +33,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		}
 	}
 	content := []byte(b.String())
-	var files []artifact.File
-	for _, h := range s.HostNames() {
+	names := s.HostNames()
+	files := make([]artifact.File, 0, len(names))
+	for _, h := range names {
 		files = append(files, artifact.File{Host: h, Path: Path, Content: content, Mode: 0o644, Owner: "root:root"})
 	}
 	return files, nil

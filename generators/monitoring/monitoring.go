@@ -131,11 +131,22 @@ func unused(s *schema.Stack, p *plan) error {
 		{"monitoring.alertmanager.auth_password_file", am.AuthUsername != "", "Alertmanager logs in to the smarthost only with auth_username"},
 		{"monitoring.alertmanager.watchdog_credentials_file", am.WatchdogURL != "", "there is no dead man's switch without watchdog_url"},
 	} {
-		if !c.used && s.Wrote(c.path) {
+		if !c.used && wrote(s, c.path) {
 			return artifact.Errorf(c.path, "renders nothing: %s; remove it", c.why)
 		}
 	}
 	return nil
+}
+
+// wrote is s.Wrote(path) with no string built for each position: a
+// fleet's stack has tens of thousands.
+func wrote(s *schema.Stack, path string) bool {
+	for p := range s.Positions {
+		if strings.HasPrefix(p, path) && (len(p) == len(path) || p[len(path)] == '.' || p[len(path)] == '[') {
+			return true
+		}
+	}
+	return false
 }
 
 // label is one target label.

@@ -15,6 +15,7 @@ func (g *gen) viewOf(v *schema.Stack) *gen {
 	c.s = v
 	c.appHosts = v.HostsWithRole("app")
 	c.same = nil // another stack's files
+	c.buf = nil  // its writers' own
 	return &c
 }
 
@@ -27,7 +28,7 @@ func (g *gen) viewOf(v *schema.Stack) *gen {
 // HAProxy balancer's use_backend rules follow too, so both balancers
 // send a request to the same app; like HAProxy, nginx answers 503 where
 // no app does.
-func (g *gen) lbSiteApps(h *schema.Host) (string, error) {
+func (g *gen) lbSiteApps(h *schema.Host) ([]byte, error) {
 	s := g.s
 	w := g.newWriter()
 	apps := map[*schema.App]*gen{}
@@ -58,7 +59,7 @@ func (g *gen) lbSiteApps(h *schema.Host) (string, error) {
 	}
 	for _, site := range s.Sites() {
 		if err := g.lbSiteServer(w, site, apps, relay); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	g.lbDefaultServers(w)

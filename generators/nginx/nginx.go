@@ -18,6 +18,7 @@
 package nginx
 
 import (
+	"bytes"
 	"fmt"
 	"html"
 	"maps"
@@ -86,15 +87,20 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if err := g.check(); err != nil {
 		return nil, err
 	}
-	var files []artifact.File
-	for _, name := range s.HostNames() {
-		fs, err := g.host(s.Hosts[name])
-		if err != nil {
+	names := s.HostNames()
+	// Each host's files are appended in place: an nginx host (app or
+	// balancer) has the error pages and up to five configuration files.
+	files := make([]artifact.File, 0, (len(g.appHosts)+len(g.lbHosts))*(len(errorStatuses)+5))
+	for _, name := range names {
+		var err error
+		if files, err = g.host(files, s.Hosts[name]); err != nil {
 			return nil, artifact.InHost(name, err)
 		}
-		files = append(files, fs...)
 	}
-	return files, nil
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return slices.Clip(files), nil
 }
 
 // gen holds what every file of one stack's render shares.
@@ -110,6 +116,10 @@ type gen struct {
 	// the first host and shared by the others: a fleet holds one copy
 	// of their bytes, not one per host.
 	same map[string]sameFile
+	// buf is the buffer the next writer writes into, given back when
+	// its file is copied out: a fleet's files are rendered in a few
+	// buffers, not one each.
+	buf []byte
 	// valid and reload are every configuration file's actions.
 	valid, reload artifact.Action
 }
@@ -123,12 +133,11 @@ type sameFile struct {
 // once renders the file at p with render for the first host that
 // needs it and gives every later host the same bytes (capped: nothing
 // can append to them) or the same error.
-func (g *gen) once(p string, render func() (string, error)) func() ([]byte, error) {
+func (g *gen) once(p string, render func() ([]byte, error)) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		f, ok := g.same[p]
 		if !ok {
-			c, err := render()
-			b := []byte(c)
+			b, err := render()
 			f = sameFile{b[:len(b):len(b)], err}
 			if g.same == nil {
 				g.same = map[string]sameFile{}
@@ -199,24 +208,21 @@ func (g *gen) tlsOnApp() bool { return g.s.TLS.Enabled() && g.s.TLS.Terminate ==
 // tlsOnLB reports whether the nginx balancer terminates TLS.
 func (g *gen) tlsOnLB() bool { return g.s.TLS.Enabled() && g.s.TLS.Terminate == "balancer" }
 
-// host renders one host's files, sorted by path.
-func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
+// host appends one host's files to dst, sorted by path.
+func (g *gen) host(dst []artifact.File, h *schema.Host) ([]artifact.File, error) {
 	isApp := h.Has("app")
 	isLB := h.Has("lb") && g.s.Balancer.Kind == "nginx"
 	if !isApp && !isLB {
-		return nil, nil
+		return dst, nil
 	}
 	type render func() ([]byte, error)
-	each := func(r func() (string, error)) render {
-		return func() ([]byte, error) { c, err := r(); return []byte(c), err }
-	}
 	parts := map[string]render{ConfPath: g.once(ConfPath, g.mainConf)}
 	tls := false
 	if isApp {
 		if g.tlsOnApp() && g.s.App.HTTPPort == 443 {
 			return nil, artifact.Errorf("app.http_port", "443 is the port the app hosts serve HTTPS on; choose another port for plain HTTP")
 		}
-		parts[AppSitePath(g.s)] = each(func() (string, error) { return g.appSite(h) })
+		parts[AppSitePath(g.s)] = func() ([]byte, error) { return g.appSite(h) }
 		parts[HeadersSnippetPath] = g.once(HeadersSnippetPath, g.headersSnippet)
 		tls = tls || g.tlsOnApp()
 	}
@@ -227,19 +233,20 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 		}
 		switch whole := g.s.Whole(); {
 		case !whole.MultiApp():
-			parts[LBSitePath(g.s)] = each(func() (string, error) { return g.lbSite(h) })
+			parts[LBSitePath(g.s)] = func() ([]byte, error) { return g.lbSite(h) }
 		case g.s.App.Name == whole.Apps[0].Name:
 			// One site routes to every app: the first app's view
 			// renders it from the whole stack.
 			wg := g.viewOf(whole)
-			parts[LBSitePath(whole)] = each(func() (string, error) { return wg.lbSiteApps(h) })
+			parts[LBSitePath(whole)] = func() ([]byte, error) { return wg.lbSiteApps(h) }
 		}
 		tls = tls || g.tlsOnLB()
 	}
 	if tls {
 		parts[TLSSnippetPath] = g.once(TLSSnippetPath, g.tlsSnippet)
 	}
-	files := g.errorPageFiles(h)
+	start := len(dst)
+	files := g.errorPageFiles(dst, h)
 	for _, p := range slices.Sorted(maps.Keys(parts)) {
 		content, err := parts[p]()
 		if err != nil {
@@ -250,7 +257,7 @@ func (g *gen) host(h *schema.Host) ([]artifact.File, error) {
 			Validate: g.valid, Reload: g.reload,
 		})
 	}
-	slices.SortFunc(files, func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(files[start:], func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
 }
 
@@ -281,7 +288,7 @@ var tempPaths = []struct{ directive, path string }{
 }
 
 // mainConf renders nginx.conf, the same on every nginx host of a stack.
-func (g *gen) mainConf() (string, error) {
+func (g *gen) mainConf() ([]byte, error) {
 	s := g.s
 	w := g.newWriter()
 	w.comment("For nginx " + g.rel.NginxVersionMM() + " on " + g.rel.Pretty + ", the stack's os \"" + g.rel.Name + "\".")
@@ -360,7 +367,7 @@ func (g *gen) serverNames() []string {
 // headersSnippet renders the security headers of the app hosts'
 // servers. add_header is inherited only by locations that set no header
 // of their own, so locations that do include this file again.
-func (g *gen) headersSnippet() (string, error) {
+func (g *gen) headersSnippet() ([]byte, error) {
 	w := g.newWriter()
 	w.comment("Security headers on every response of the app's servers, error responses included.",
 		"Strict-Transport-Security is not here: it belongs to HTTPS servers only.")
@@ -412,7 +419,7 @@ func (g *gen) appUpstream() string { return g.s.App.Name + "_local" }
 func (g *gen) lbUpstream() string { return g.s.App.Name + "_app_hosts" }
 
 // appSite renders the app hosts' site.
-func (g *gen) appSite(h *schema.Host) (string, error) {
+func (g *gen) appSite(h *schema.Host) ([]byte, error) {
 	s := g.s
 	w := g.newWriter()
 	server := "gunicorn"
@@ -454,7 +461,7 @@ func (g *gen) appSite(h *schema.Host) (string, error) {
 
 	trusted, err := g.trustedProxies()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if g.tlsOnApp() {
 		var fromPROXY []string
@@ -608,7 +615,7 @@ func (g *gen) appServer(w *writer, h *schema.Host, trusted []string) {
 }
 
 // lbSite renders the nginx balancer's site.
-func (g *gen) lbSite(h *schema.Host) (string, error) {
+func (g *gen) lbSite(h *schema.Host) ([]byte, error) {
 	s := g.s
 	w := g.newWriter()
 	w.comment(fmt.Sprintf("Load balancer for the %s app: spreads requests over the app hosts' nginx.", s.App.Name))
@@ -972,11 +979,10 @@ var errorTitles = map[string][2]string{
 // errorPageFiles are the static pages of errorLocations: plain HTML, no
 // outside assets (the page is shown when parts of the site are down).
 // They take effect on the next request that needs them, with no reload.
-func (g *gen) errorPageFiles(h *schema.Host) []artifact.File {
-	files := make([]artifact.File, 0, len(errorStatuses)+4) // and the host's configuration files
+func (g *gen) errorPageFiles(files []artifact.File, h *schema.Host) []artifact.File {
 	for _, code := range errorStatuses {
 		p := ErrorPagePath(g.s, code)
-		content, _ := g.once(p, func() (string, error) { return g.errorPage(code), nil })()
+		content, _ := g.once(p, func() ([]byte, error) { return []byte(g.errorPage(code)), nil })()
 		files = append(files, artifact.File{Host: h.Name, Path: p, Content: content, Mode: 0o644, Owner: "root:root"})
 	}
 	return files
@@ -1011,15 +1017,21 @@ func (g *gen) names(w *writer) string {
 // stack go through word/quote/path, which record the first value that
 // cannot be rendered safely instead of writing it.
 type writer struct {
-	b     strings.Builder
+	g     *gen // whose buffer b is, given back by result
+	b     bytes.Buffer
 	depth int
 	opt   artifact.Options
 	err   error
 }
 
 func (g *gen) newWriter() *writer {
-	w := &writer{opt: g.opt}
-	w.b.Grow(4096) // most files are a few KB; growing by doubling cost more
+	w := &writer{g: g, opt: g.opt}
+	buf := g.buf
+	if buf == nil {
+		buf = make([]byte, 0, 8192) // most files are a few KB; growing by doubling cost more
+	}
+	g.buf = nil // a writer opened before this one is done keeps it
+	w.b = *bytes.NewBuffer(buf[:0])
 	w.b.WriteString(artifact.Header("#", g.s))
 	return w
 }
@@ -1078,11 +1090,14 @@ func (w *writer) quote(s string) string { return w.keep(Quote(s)) }
 // path renders an absolute host path, seen through the sandbox root.
 func (w *writer) path(p string) string { return w.word(w.opt.P(p)) }
 
-func (w *writer) result() (string, error) {
+// result is the file written, copied out at its length; the writer's
+// buffer goes back to its gen for the next file.
+func (w *writer) result() ([]byte, error) {
+	defer func() { w.g.buf = w.b.Bytes() }()
 	if w.err != nil {
-		return "", w.err
+		return nil, w.err
 	}
-	return w.b.String(), nil
+	return bytes.Clone(w.b.Bytes()), nil
 }
 
 // listenHTTP2 renders an HTTPS listener with HTTP/2 in the syntax of the

@@ -19,7 +19,7 @@ func onOff(b bool) string {
 }
 
 // tlsSnippet renders the TLS settings every TLS server includes.
-func (g *gen) tlsSnippet() (string, error) {
+func (g *gen) tlsSnippet() ([]byte, error) {
 	p := g.prof
 	w := g.newWriter()
 	w.comment("TLS for every HTTPS server on this host, nginx "+g.rel.NginxVersionMM()+" with OpenSSL "+g.rel.OpenSSLVersionMM()+" on "+g.rel.Pretty+":",

@@ -15,7 +15,7 @@
 package nodeexporter
 
 import (
-	"fmt"
+	"bytes"
 	"net"
 	"strconv"
 	"strings"
@@ -58,15 +58,20 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	if !s.Monitoring.Enabled {
 		return nil, nil
 	}
-	var files []artifact.File
-	for _, n := range s.HostNames() {
+	names := s.HostNames()
+	files := make([]artifact.File, 0, len(names))
+	reload := artifact.Restart(Package)
+	var b bytes.Buffer // each host's file, copied out at its length
+	for _, n := range names {
 		h := s.Hosts[n]
 		if err := checkPorts(s, h); err != nil {
 			return nil, artifact.InHost(n, err)
 		}
+		b.Reset()
+		args(&b, s, h, opt)
 		files = append(files, artifact.File{
-			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: args(s, h, opt), Mode: 0o644, Owner: "root:root",
-			Reload: artifact.Restart(Package),
+			Host: n, Kind: "node-exporter", Path: ArgsPath, Content: bytes.Clone(b.Bytes()), Mode: 0o644, Owner: "root:root",
+			Reload: reload,
 		})
 	}
 	for _, h := range CertHosts(s) {
@@ -78,10 +83,10 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	return files, nil
 }
 
-func args(s *schema.Stack, h *schema.Host, opt artifact.Options) []byte {
-	var b strings.Builder
+// args writes host h's node_exporter arguments file to b.
+func args(b *bytes.Buffer, s *schema.Stack, h *schema.Host, opt artifact.Options) {
 	b.WriteString(artifact.Header("#", s))
-	fmt.Fprintf(&b, "# node_exporter on %s, scraped by Prometheus on the monitoring host\n", h.Name)
+	b.WriteString("# node_exporter on " + h.Name + ", scraped by Prometheus on the monitoring host\n")
 	b.WriteString("# (monitoring/prometheus.yml, job \"node\"). Read by Debian's\n")
 	b.WriteString("# prometheus-node-exporter.service as $ARGS; restart it after a change.\n")
 	if h.Address == "0.0.0.0" {
@@ -89,13 +94,15 @@ func args(s *schema.Stack, h *schema.Host, opt artifact.Options) []byte {
 	} else {
 		b.WriteString("# Bound to the host's private address only.\n")
 	}
-	a := []string{"--web.listen-address=" + ListenAddress(s, h)}
+	b.WriteString(`ARGS="--web.listen-address=`)
+	b.WriteString(ListenAddress(s, h))
 	for _, c := range Collectors {
-		a = append(a, "--collector."+c)
+		b.WriteString(" --collector.")
+		b.WriteString(c)
 	}
-	a = append(a, "--collector.textfile.directory="+opt.P("/"+TextfileDir))
-	fmt.Fprintf(&b, "ARGS=\"%s\"\n", strings.Join(a, " "))
-	return []byte(b.String())
+	b.WriteString(" --collector.textfile.directory=")
+	b.WriteString(opt.P("/" + TextfileDir))
+	b.WriteString("\"\n")
 }
 
 // Certificate expiry, through the textfile collector: on each host that

@@ -5,6 +5,7 @@
 package sysctl
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -56,10 +57,16 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	for _, k := range slices.Sorted(maps.Keys(s.Tuning.Sysctl)) {
 		common.WriteString(k + " = " + string(s.Tuning.Sysctl[k]) + "\n")
 	}
-	var files []artifact.File
-	for _, n := range s.HostNames() {
+	names := s.HostNames()
+	files := make([]artifact.File, 0, len(names))
+	reload := artifact.SysctlSystem()
+	// Hosts running the same services get the same file: rendered into
+	// one buffer, each distinct content kept once.
+	same := artifact.Same{}
+	var b bytes.Buffer
+	for _, n := range names {
 		h := s.Hosts[n]
-		b := strings.Builder{}
+		b.Reset()
 		b.WriteString(common.String())
 		if ports := inRange(ListenPorts(s, h), lo, hi); len(ports) > 0 {
 			b.WriteString("\n# The ports this host's services listen on, kept out of the ephemeral range\n")
@@ -78,8 +85,8 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			continue
 		}
 		files = append(files, artifact.File{
-			Host: n, Path: Path, Content: []byte(b.String()), Mode: 0o644, Owner: "root:root",
-			Reload: artifact.SysctlSystem(),
+			Host: n, Path: Path, Content: same.Of(b.Bytes()), Mode: 0o644, Owner: "root:root",
+			Reload: reload,
 		})
 	}
 	return files, nil

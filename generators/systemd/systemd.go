@@ -81,8 +81,9 @@ func UnitPath(app *schema.App) string { return "etc/systemd/system/" + UnitName(
 
 // Generate implements artifact.Generator.
 func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, error) {
-	var files []artifact.File
-	unit := UnitName(&s.App)
+	names := s.HostNames()
+	files := make([]artifact.File, 0, 2*len(names))
+	unit, unitPath := UnitName(&s.App), UnitPath(&s.App)
 	validate := artifact.Run("systemd-analyze", "verify", "--man=no", opt.P("/"+UnitPath(&s.App)))
 	// A changed unit applies only on restart; enable makes the app
 	// come back after a reboot.
@@ -104,7 +105,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 			}
 		}
 		files = append(files, artifact.File{
-			Host: h.Name, Path: UnitPath(&s.App), Content: content, Mode: 0o644, Owner: "root:root",
+			Host: h.Name, Path: unitPath, Content: content, Mode: 0o644, Owner: "root:root",
 			Validate: validate, Reload: reload,
 		})
 	}
@@ -113,7 +114,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	// LimitNOFILE= is applied when nginx starts; a reload keeps the old
 	// master and its limit.
 	reload = artifact.DaemonReload().Then(artifact.Restart("nginx.service"))
-	for _, name := range s.HostNames() {
+	for _, name := range names {
 		h := s.Hosts[name]
 		if !h.Has("app") && !(h.Has("lb") && s.Balancer.Kind == "nginx") {
 			continue

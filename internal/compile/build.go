@@ -409,11 +409,19 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 		return c
 	}
 	c.files = make([]artifact.File, 0, len(fs))
+	// A fleet's hosts share their paths: each is checked once (up to a
+	// few hundred paths; a kind with a path per host checks each).
+	clean := map[string]bool{}
 	for _, f := range fs {
 		f.Kind = kind
-		if err := artifact.CheckPath(f.Path); err != nil {
-			fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
-			continue
+		if !clean[f.Path] {
+			if err := artifact.CheckPath(f.Path); err != nil {
+				fail(s.Name+"/"+cmp.Or(f.Host, "-")+"/"+kind+": "+err.Error(), "path-escape")
+				continue
+			}
+			if len(clean) < 256 {
+				clean[f.Path] = true
+			}
 		}
 		if f.Host == "" && (f.Path == "hosts" || strings.HasPrefix(f.Path, "hosts/")) {
 			fail(s.Name+"/-/"+kind+": "+f.Path+": out/"+s.Name+"/hosts/ holds the hosts' files", "path-escape")
@@ -450,17 +458,36 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 	}
 	// Bottom-up merge of the results as runs, pairwise, earlier runs on
 	// the left, so equal paths stay in result order; two buffers in turn.
+	// The first round reads the results themselves, so two results (the
+	// generators' files and an assembler's) take one buffer.
+	var runs [][]artifact.File
 	n := 0
 	for _, r := range rs {
-		n += len(r.files)
+		if len(r.files) > 0 {
+			runs = append(runs, r.files)
+			n += len(r.files)
+		}
 	}
-	files := make([]artifact.File, 0, n)
+	files := make([]artifact.File, n)
 	bounds := []int{0}
-	for _, r := range rs {
-		files = append(files, r.files...)
-		bounds = append(bounds, len(files))
+	for i := 0; i < len(runs); i += 2 {
+		m := len(runs[i])
+		if i+1 < len(runs) {
+			m += len(runs[i+1])
+		}
+		bounds = append(bounds, bounds[len(bounds)-1]+m)
 	}
-	other := make([]artifact.File, n)
+	par.Each(len(bounds)-1, func(i int) {
+		var b []artifact.File
+		if 2*i+1 < len(runs) {
+			b = runs[2*i+1]
+		}
+		mergeInto(files[bounds[i]:bounds[i+1]], runs[2*i], b)
+	})
+	var other []artifact.File
+	if len(bounds) > 2 {
+		other = make([]artifact.File, n)
+	}
 	for len(bounds) > 2 {
 		runs := len(bounds) - 1
 		par.Each((runs+1)/2, func(i int) {
