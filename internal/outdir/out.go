@@ -269,7 +269,11 @@ func (w *Writer) Write(t Tree) error {
 // Put writes the file at tree path p unless dir holds it already. A file
 // in a top-level directory not on disk yet goes into that directory's
 // staging directory, which Finish renames into place.
-func (w *Writer) Put(p string, b []byte) error {
+func (w *Writer) Put(p string, b []byte) error { return w.PutSum(p, b, sha256.Sum256(b)) }
+
+// PutSum is Put of a file whose sha256 the caller knows already (sum
+// must be that of b: the digest index records it as the file's).
+func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 	target := p
 	if top, rest, ok := strings.Cut(p, "/"); ok {
 		w.mu.Lock()
@@ -286,7 +290,6 @@ func (w *Writer) Put(p string, b []byte) error {
 		}
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
-	sum := sha256.Sum256(b)
 	var err error
 	var tmp string // renamed over full by Finish
 	var stamp FileStamp

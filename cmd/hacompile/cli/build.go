@@ -352,10 +352,23 @@ func writeAll(listing *outdir.Listing, index *outdir.IndexLoad, c *compiled) (ma
 	// reads it, and then dropped: the build holds a few hosts' files at
 	// a time, not the fleet's.
 	var handed atomic.Int64
+	// The manifests hashed every file already: the writer compares
+	// those digests with the last build's, not new ones.
+	digests := map[*compile.Rendered]*compile.Digests{}
+	for _, r := range res.Rendered {
+		digests[r] = compile.DigestsOf(r)
+	}
 	put := func(r *compile.Rendered, files []artifact.File) error {
 		handed.Add(int64(len(files)))
 		errs := make([]error, len(files))
-		par.Each(len(files), func(i int) { errs[i] = w.Put(compile.OutPath(r.Stack.Name, files[i]), files[i].Content) })
+		par.Each(len(files), func(i int) {
+			p := compile.OutPath(r.Stack.Name, files[i])
+			if sum, ok := digests[r].Of(files[i]); ok {
+				errs[i] = w.PutSum(p, files[i].Content, sum)
+			} else {
+				errs[i] = w.Put(p, files[i].Content)
+			}
+		})
 		return errors.Join(errs...)
 	}
 	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
