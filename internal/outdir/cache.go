@@ -95,11 +95,10 @@ func HashInputs(paths []string) (string, error) {
 // Stamps reads the stamp of every file under dir.
 func Stamps(dir string) (map[string]FileStamp, error) { return listFiles(dir, true) }
 
-// listFiles lists the files under dir (everything but directories) by
-// slash path relative to it, with their stamps when stamped is set.
-// Directories are read level by level, each level's on every core: on a
-// fleet of thousands of hosts out/ holds a hundred thousand files.
-func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
+// listFilesReadDir is listFiles with os.ReadDir, for any system: each
+// directory is read by its path from dir, level by level, each level's
+// on every core.
+func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 	type entry struct {
 		rel   string
 		stamp FileStamp
