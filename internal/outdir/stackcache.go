@@ -124,7 +124,7 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if p == "" {
 		return
 	}
-	body, err := json.Marshal(rec)
+	body, err := recordJSON(rec)
 	if err != nil {
 		return
 	}
@@ -135,6 +135,25 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
 		_, _ = writeAtomic(p, b, true)
 	}
+}
+
+// recordJSON is the JSON of rec. Its Site, the last field, goes in as
+// it is (json.Marshal would scan and compact a 10,000-host stack's
+// megabytes again): it is the JSON site.Runbook.StackData marshaled, and
+// a record whose JSON does not parse is refused on load.
+func recordJSON(rec *StackRecord) ([]byte, error) {
+	head := *rec
+	head.Site = nil
+	b, err := json.Marshal(&head)
+	if err != nil || len(rec.Site) == 0 {
+		return b, err
+	}
+	const null = `"site":null}`
+	if !bytes.HasSuffix(b, []byte(null)) {
+		return json.Marshal(rec)
+	}
+	b = append(b[:len(b)-len(null)+len(`"site":`)], rec.Site...)
+	return append(b, '}'), nil
 }
 
 // HashInputsExcept is HashInputs leaving out the files named in skip
