@@ -483,11 +483,14 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	}
 	// Removed: what hacompile wrote before and does not produce now.
 	// Files it did not write stay.
-	var dirs []string
-	for _, p := range slices.Sorted(maps.Keys(w.have)) {
-		if _, kept := w.stamps[p]; kept || !w.owned[p] {
-			continue
+	var dirs, gone []string
+	for p := range w.have {
+		if _, kept := w.stamps[p]; !kept && w.owned[p] {
+			gone = append(gone, p)
 		}
+	}
+	slices.Sort(gone)
+	for _, p := range gone {
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
