@@ -128,10 +128,18 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if err != nil {
 		return
 	}
-	body = append(body, '\n')
-	body = appendStamps(body, rec.Stamps)
-	sum := sha256.Sum256(body)
-	b := append([]byte(hex.EncodeToString(sum[:])+" "+rec.Key+"\n"), body...)
+	// The first line, "<sha256 of the rest> <key>", goes before the
+	// JSON once the rest is hashed: room is left for it.
+	headLen := 2*sha256.Size + 1 + len(rec.Key) + 1
+	b := make([]byte, headLen, headLen+len(body)+1+len(rec.Stamps)*80)
+	b = append(b, body...)
+	b = append(b, '\n')
+	b = appendStamps(b, rec.Stamps)
+	sum := sha256.Sum256(b[headLen:])
+	hex.Encode(b, sum[:])
+	b[2*sha256.Size] = ' '
+	copy(b[2*sha256.Size+1:], rec.Key)
+	b[headLen-1] = '\n'
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
 		_, _ = writeAtomic(p, b, true)
 	}
