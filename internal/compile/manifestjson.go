@@ -18,45 +18,16 @@ func appendManifestJSON(b []byte, m *Manifest) []byte {
 	b = append(b, ",\n  \"source_sha256\": "...)
 	b = outdir.AppendJSONString(b, m.SourceSHA256)
 	b = append(b, ",\n  \"hosts\": "...)
-	switch {
-	case m.Hosts == nil:
-		b = append(b, "null"...)
-	case len(m.Hosts) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, '[')
-		for i, h := range m.Hosts {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, "\n    "...)
-			b = outdir.AppendJSONString(b, h)
-		}
-		b = append(b, "\n  ]"...)
-	}
+	b = outdir.AppendJSONStrings(b, m.Hosts, 1)
 	b = append(b, ",\n  \"files\": "...)
-	switch {
-	case m.Files == nil:
-		b = append(b, "null"...)
-	case len(m.Files) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, '[')
-		for i := range m.Files {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendEntryJSON(b, &m.Files[i])
-		}
-		b = append(b, "\n  ]"...)
-	}
+	b = outdir.AppendJSONArray(b, m.Files, 1, appendEntryJSON)
 	return append(b, "\n}"...)
 }
 
 // appendEntryJSON appends one entry of the manifest's files, indented
 // as an element of them.
 func appendEntryJSON(b []byte, e *ManifestEntry) []byte {
-	b = append(b, "\n    {"...)
+	b = append(b, '{')
 	if e.Host != "" { // omitempty
 		b = append(b, "\n      \"host\": "...)
 		b = outdir.AppendJSONString(b, e.Host)

@@ -1,6 +1,9 @@
 package outdir
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // AppendJSONString appends s quoted as encoding/json quotes strings (with
 // HTML escaping, as json.Marshal and json.MarshalIndent do): <, > and &
@@ -56,4 +59,36 @@ func AppendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendJSONArray appends xs as json.MarshalIndent(v, "", "  ") writes a
+// slice depth levels deep in v: null when nil, [] when empty, else each
+// element on a line of its own, indented one level more and written by
+// elem.
+func AppendJSONArray[T any](b []byte, xs []T, depth int, elem func([]byte, *T) []byte) []byte {
+	switch {
+	case xs == nil:
+		return append(b, "null"...)
+	case len(xs) == 0:
+		return append(b, "[]"...)
+	}
+	indent := "\n" + strings.Repeat("  ", depth+1)
+	b = append(b, '[')
+	for i := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, indent...)
+		b = elem(b, &xs[i])
+	}
+	b = append(b, indent[:len(indent)-2]...)
+	return append(b, ']')
+}
+
+// appendJSONStringAt is AppendJSONString as an element of AppendJSONArray.
+func appendJSONStringAt(b []byte, s *string) []byte { return AppendJSONString(b, *s) }
+
+// AppendJSONStrings is AppendJSONArray of strings.
+func AppendJSONStrings(b []byte, xs []string, depth int) []byte {
+	return AppendJSONArray(b, xs, depth, appendJSONStringAt)
 }

@@ -98,22 +98,7 @@ func appendOwner(b []byte, files []string) []byte {
 	b = append(b, "{\n  \"comment\": "...)
 	b = AppendJSONString(b, ownerComment)
 	b = append(b, ",\n  \"files\": "...)
-	switch {
-	case files == nil:
-		b = append(b, "null"...)
-	case len(files) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, '[')
-		for i, f := range files {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, "\n    "...)
-			b = AppendJSONString(b, f)
-		}
-		b = append(b, "\n  ]"...)
-	}
+	b = AppendJSONStrings(b, files, 1)
 	return append(b, "\n}\n"...)
 }
 
