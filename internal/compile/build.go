@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,6 +63,7 @@ type Rendered struct {
 
 	manifestOnce sync.Once
 	manifest     Manifest
+	sums         [][sha256.Size]byte // of Files' contents, as manifest hashed them
 }
 
 // Tree maps slash-separated paths relative to out/ to file contents;
@@ -638,11 +638,13 @@ type Manifest struct {
 // build writes it and the runbook shows its digests). Its Files are in
 // the order of r.Files.
 func ManifestOf(r *Rendered) Manifest {
-	r.manifestOnce.Do(func() { r.manifest = manifestOf(r) })
+	r.manifestOnce.Do(func() { r.manifest, r.sums = manifestOf(r) })
 	return r.manifest
 }
 
-func manifestOf(r *Rendered) Manifest {
+// manifestOf is the manifest of r and the digest of each of its files.
+func manifestOf(r *Rendered) (Manifest, [][sha256.Size]byte) {
+	sums := make([][sha256.Size]byte, len(r.Files))
 	m := Manifest{
 		Stack:        r.Stack.Name,
 		Source:       r.Stack.Source,
@@ -657,6 +659,7 @@ func manifestOf(r *Rendered) Manifest {
 		if f.Handed != nil {
 			sum, size = f.Handed.SHA256, f.Handed.Size
 		}
+		sums[i] = sum
 		p := f.Path
 		if f.Host != "" {
 			p = "/" + p
@@ -668,7 +671,44 @@ func manifestOf(r *Rendered) Manifest {
 			Validate: f.Validate, Reload: f.Reload,
 		}
 	})
-	return m
+	return m, sums
+}
+
+// Digests finds the sha256 ManifestOf took of a rendered stack's files,
+// so that whatever hashes them again (the writer, to compare with the
+// last build's digests) need not.
+type Digests struct {
+	r      *Rendered
+	byHost map[string][]int // indices into r.Files, by path
+}
+
+// DigestsOf is the digests of r's files. It computes r's manifest when
+// no one has: call it while r.Files still hold their contents.
+func DigestsOf(r *Rendered) *Digests {
+	ManifestOf(r)
+	d := &Digests{r: r, byHost: map[string][]int{}}
+	for i, f := range r.Files {
+		d.byHost[f.Host] = append(d.byHost[f.Host], i)
+	}
+	for _, idx := range d.byHost {
+		slices.SortStableFunc(idx, func(i, j int) int { return strings.Compare(r.Files[i].Path, r.Files[j].Path) })
+	}
+	return d
+}
+
+// Of is the digest of f, a file of the stack with the same host, path
+// and size; ok is false when the stack has no such file, or more than
+// one (then the caller hashes f itself).
+func (d *Digests) Of(f artifact.File) (sum [sha256.Size]byte, ok bool) {
+	idx := d.byHost[f.Host]
+	k, found := slices.BinarySearchFunc(idx, f.Path, func(i int, p string) int { return strings.Compare(d.r.Files[i].Path, p) })
+	if !found || k+1 < len(idx) && d.r.Files[idx[k+1]].Path == f.Path {
+		return sum, false
+	}
+	if i := idx[k]; d.r.manifest.Files[i].Size == len(f.Content) {
+		return d.r.sums[i], true
+	}
+	return sum, false
 }
 
 // OutPath is where a rendered file lives under out/.
@@ -701,10 +741,9 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 
 // ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
 func ManifestJSON(r *Rendered) ([]byte, error) {
-	b, err := json.MarshalIndent(ManifestOf(r), "", "  ")
-	if err != nil {
-		return nil, err
-	}
+	m := ManifestOf(r)
+	// Each entry takes some 400 bytes.
+	b := appendManifestJSON(make([]byte, 0, 512+400*len(m.Files)), &m)
 	return append(b, '\n'), nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -12,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
@@ -95,11 +95,10 @@ func HashInputs(paths []string) (string, error) {
 // Stamps reads the stamp of every file under dir.
 func Stamps(dir string) (map[string]FileStamp, error) { return listFiles(dir, true) }
 
-// listFiles lists the files under dir (everything but directories) by
-// slash path relative to it, with their stamps when stamped is set.
-// Directories are read level by level, each level's on every core: on a
-// fleet of thousands of hosts out/ holds a hundred thousand files.
-func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
+// listFilesReadDir is listFiles with os.ReadDir, for any system: each
+// directory is read by its path from dir, level by level, each level's
+// on every core.
+func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 	type entry struct {
 		rel   string
 		stamp FileStamp
@@ -153,9 +152,14 @@ func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
 // stampsDigest hashes stamps in path order.
 func stampsDigest(stamps map[string]FileStamp) string {
 	h := sha256.New()
+	var line []byte
 	for _, p := range slices.Sorted(maps.Keys(stamps)) {
 		st := stamps[p]
-		fmt.Fprintf(h, "%s\x00%d\x00%d\n", p, st.Size, st.ModTime)
+		// "%s\x00%d\x00%d\n"
+		line = append(append(line[:0], p...), 0)
+		line = append(strconv.AppendInt(line, st.Size, 10), 0)
+		line = append(strconv.AppendInt(line, st.ModTime, 10), '\n')
+		h.Write(line)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -106,37 +106,34 @@ func loadIndex(p string) *Index {
 	return idx
 }
 
-// storeIndex writes the index of files (tree path → stamp and digest).
-// Failing to write it only costs the next build its reads.
-func storeIndex(out string, files map[string]indexEntry) {
+// storeIndex writes the index of the files each yields (tree path,
+// stamp and digest). Failing to write it only costs the next build its
+// reads.
+func storeIndex(out string, n int, each func(yield func(p string, e indexEntry))) {
 	p := indexPath(out)
 	if p == "" {
 		return
 	}
-	var body bytes.Buffer
-	body.Grow(len(files) * 128)
-	var hexSum [2 * sha256.Size]byte
-	var num []byte
-	for q, e := range files {
-		hex.Encode(hexSum[:], e.sum[:])
-		body.Write(hexSum[:])
-		body.WriteByte(' ')
-		num = strconv.AppendInt(num[:0], e.stamp.Size, 10)
-		body.Write(num)
-		body.WriteByte(' ')
-		num = strconv.AppendInt(num[:0], e.stamp.ModTime, 10)
-		body.Write(num)
-		body.WriteByte(' ')
-		body.WriteString(q)
-		body.WriteByte('\n')
+	// The first line, with the digest of the rest, is written last
+	// into the room left for it.
+	headLen := len(indexMagic) + 2 + 2*sha256.Size
+	b := make([]byte, headLen, headLen+n*128)
+	each(func(q string, e indexEntry) {
+		b = hex.AppendEncode(b, e.sum[:])
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, e.stamp.Size, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, e.stamp.ModTime, 10)
+		b = append(b, ' ')
+		b = append(b, q...)
+		b = append(b, '\n')
+	})
+	sum := sha256.Sum256(b[headLen:])
+	head := append(append(append(b[:0], indexMagic...), ' '), hex.EncodeToString(sum[:])...)
+	head = append(head, '\n')
+	if len(head) != headLen {
+		return
 	}
-	sum := sha256.Sum256(body.Bytes())
-	b := make([]byte, 0, len(indexMagic)+2+2*sha256.Size+body.Len())
-	b = append(b, indexMagic...)
-	b = append(b, ' ')
-	b = hex.AppendEncode(b, sum[:])
-	b = append(b, '\n')
-	b = append(b, body.Bytes()...)
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
 		_, _ = writeAtomic(p, b, true)
 	}
@@ -153,13 +150,13 @@ func (w *Writer) UseIndex(idx *Index) { w.index = idx }
 func (w *Writer) StoreIndex() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	files := make(map[string]indexEntry, len(w.sums))
-	for p, sum := range w.sums {
-		if st, ok := w.stamps[p]; ok {
-			files[p] = indexEntry{stamp: st, sum: sum}
+	storeIndex(w.dir, len(w.sums), func(yield func(string, indexEntry)) {
+		for p, sum := range w.sums {
+			if st, ok := w.stamps[p]; ok {
+				yield(p, indexEntry{stamp: st, sum: sum})
+			}
 		}
-	}
-	storeIndex(w.dir, files)
+	})
 }
 
 // unchangedByIndex reports whether the file at full (tree path p, listed

@@ -269,7 +269,11 @@ func (w *Writer) Write(t Tree) error {
 // Put writes the file at tree path p unless dir holds it already. A file
 // in a top-level directory not on disk yet goes into that directory's
 // staging directory, which Finish renames into place.
-func (w *Writer) Put(p string, b []byte) error {
+func (w *Writer) Put(p string, b []byte) error { return w.PutSum(p, b, sha256.Sum256(b)) }
+
+// PutSum is Put of a file whose sha256 the caller knows already (sum
+// must be that of b: the digest index records it as the file's).
+func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 	target := p
 	if top, rest, ok := strings.Cut(p, "/"); ok {
 		w.mu.Lock()
@@ -286,7 +290,6 @@ func (w *Writer) Put(p string, b []byte) error {
 		}
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
-	sum := sha256.Sum256(b)
 	var err error
 	var tmp string // renamed over full by Finish
 	var stamp FileStamp
@@ -480,11 +483,14 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	}
 	// Removed: what hacompile wrote before and does not produce now.
 	// Files it did not write stay.
-	var dirs []string
-	for _, p := range slices.Sorted(maps.Keys(w.have)) {
-		if _, kept := w.stamps[p]; kept || !w.owned[p] {
-			continue
+	var dirs, gone []string
+	for p := range w.have {
+		if _, kept := w.stamps[p]; !kept && w.owned[p] {
+			gone = append(gone, p)
 		}
+	}
+	slices.Sort(gone)
+	for _, p := range gone {
 		if err := os.Remove(filepath.Join(w.dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}

@@ -124,17 +124,44 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if p == "" {
 		return
 	}
-	body, err := json.Marshal(rec)
+	body, err := recordJSON(rec)
 	if err != nil {
 		return
 	}
-	body = append(body, '\n')
-	body = appendStamps(body, rec.Stamps)
-	sum := sha256.Sum256(body)
-	b := append([]byte(hex.EncodeToString(sum[:])+" "+rec.Key+"\n"), body...)
+	// The first line, "<sha256 of the rest> <key>", goes before the
+	// JSON once the rest is hashed: room is left for it.
+	headLen := 2*sha256.Size + 1 + len(rec.Key) + 1
+	b := make([]byte, headLen, headLen+len(body)+1+len(rec.Stamps)*80)
+	b = append(b, body...)
+	b = append(b, '\n')
+	b = appendStamps(b, rec.Stamps)
+	sum := sha256.Sum256(b[headLen:])
+	hex.Encode(b, sum[:])
+	b[2*sha256.Size] = ' '
+	copy(b[2*sha256.Size+1:], rec.Key)
+	b[headLen-1] = '\n'
 	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
 		_, _ = writeAtomic(p, b, true)
 	}
+}
+
+// recordJSON is the JSON of rec. Its Site, the last field, goes in as
+// it is (json.Marshal would scan and compact a 10,000-host stack's
+// megabytes again): it is the JSON site.Runbook.StackData marshaled, and
+// a record whose JSON does not parse is refused on load.
+func recordJSON(rec *StackRecord) ([]byte, error) {
+	head := *rec
+	head.Site = nil
+	b, err := json.Marshal(&head)
+	if err != nil || len(rec.Site) == 0 {
+		return b, err
+	}
+	const null = `"site":null}`
+	if !bytes.HasSuffix(b, []byte(null)) {
+		return json.Marshal(rec)
+	}
+	b = append(b[:len(b)-len(null)+len(`"site":`)], rec.Site...)
+	return append(b, '}'), nil
 }
 
 // HashInputsExcept is HashInputs leaving out the files named in skip

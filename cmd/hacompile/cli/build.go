@@ -362,10 +362,23 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 	// reads it, and then dropped: the build holds a few hosts' files at
 	// a time, not the fleet's.
 	var handed atomic.Int64
+	// The manifests hashed every file already: the writer compares
+	// those digests with the last build's, not new ones.
+	digests := map[*compile.Rendered]*compile.Digests{}
+	for _, r := range res.Rendered {
+		digests[r] = compile.DigestsOf(r)
+	}
 	put := func(r *compile.Rendered, files []artifact.File) error {
 		handed.Add(int64(len(files)))
 		errs := make([]error, len(files))
-		par.Each(len(files), func(i int) { errs[i] = w.Put(compile.OutPath(r.Stack.Name, files[i]), files[i].Content) })
+		par.Each(len(files), func(i int) {
+			p := compile.OutPath(r.Stack.Name, files[i])
+			if sum, ok := digests[r].Of(files[i]); ok {
+				errs[i] = w.PutSum(p, files[i].Content, sum)
+			} else {
+				errs[i] = w.Put(p, files[i].Content)
+			}
+		})
 		return errors.Join(errs...)
 	}
 	// Files written as they were made (artifact.Options.Hand) are not
@@ -398,21 +411,16 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	// The manifests after the runbook, which has dropped the rendered
 	// files by then: a large fleet's manifest is tens of MB of JSON.
-	done := make(chan error, 1)
-	go func() {
-		var errs []error
-		for _, r := range res.Rendered {
-			if rerr != nil {
-				break
-			}
-			b, err := compile.ManifestJSON(r)
-			if err == nil {
-				err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
-			}
-			errs = append(errs, err)
+	for _, r := range res.Rendered {
+		if rerr != nil {
+			break
 		}
-		done <- errors.Join(errs...)
-	}()
+		b, err := compile.ManifestJSON(r)
+		if err == nil {
+			err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
+		}
+		rerr = err
+	}
 	if rerr == nil {
 		total := 0
 		for _, r := range res.Rendered {
@@ -422,9 +430,9 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 			rerr = fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
 		}
 	}
-	if err := errors.Join(<-done, rerr); err != nil {
+	if rerr != nil {
 		w.Abort()
-		return nil, nil, nil, err
+		return nil, nil, nil, rerr
 	}
 	stats, err := w.Finish()
 	if err != nil {

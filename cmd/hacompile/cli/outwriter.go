@@ -52,12 +52,13 @@ func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error
 	again := o.handed[p]
 	o.handed[p] = true
 	o.mu.Unlock()
+	sum := sha256.Sum256(f.Content)
 	if !again {
-		if err := w.Put(p, f.Content); err != nil {
+		if err := w.PutSum(p, f.Content, sum); err != nil {
 			return f, err
 		}
 	}
-	f.Handed = &artifact.Handed{SHA256: sha256.Sum256(f.Content), Size: len(f.Content)}
+	f.Handed = &artifact.Handed{SHA256: sum, Size: len(f.Content)}
 	f.Content = nil
 	return f, nil
 }
