@@ -148,6 +148,7 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 // failure, which removes it.
 type Writer struct {
 	dir   string
+	root  []string        // the directories making dir made, deepest first
 	have  map[string]bool // files on disk, in scope
 	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
 	chmod bool
@@ -233,6 +234,15 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 			return nil, err
 		}
 	}
+	// The directories MkdirAll makes (out/ itself, and parents), deepest
+	// first, for Abort to remove again.
+	var root []string
+	for d := filepath.Clean(l.dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		root = append(root, d)
+	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -241,7 +251,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 			delete(owned, p) // gone since
 		}
 	}
-	return &Writer{dir: l.dir, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
+	return &Writer{dir: l.dir, root: root, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, stamps: map[string]FileStamp{}, sums: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
 }
 
@@ -419,6 +429,13 @@ func (w *Writer) Abort() {
 		os.Remove(filepath.Join(w.dir, filepath.FromSlash(d))) // fails, and stays, when not empty
 	}
 	w.made = nil
+	// An output directory this writer made goes too, when empty.
+	for _, d := range w.root {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	w.root = nil
 }
 
 // Stamps are the stamps of every file written or found unchanged: after
