@@ -14,3 +14,7 @@ func (l *Loader) PartsLoaded() int64 { return l.partsLoaded.Load() }
 // HostsLike counts the hosts this loader evaluated as another host
 // written alike.
 func (l *Loader) HostsLike() int64 { return l.hostsLike.Load() }
+
+// SchemaCompiled reports whether the loader has compiled the schema in
+// its own context (for a stack evaluated whole).
+func (l *Loader) SchemaCompiled() bool { return l.ctx != nil }

@@ -45,11 +45,16 @@ func SchemaSource() []byte { return bytes.Clone(stackCUE) }
 // Loader compiles the schema once and validates any number of stack
 // files against it. It is safe for concurrent use.
 type Loader struct {
-	mu    sync.Mutex
-	ctx   *cue.Context
-	stack cue.Value
-	root  cue.Value // the whole schema, for looking up definitions
-	sizes []string  // quoted names of the known host sizes
+	mu sync.Mutex
+	// compiled is when the schema is compiled in ctx: on the first
+	// stack evaluated whole. A large stack evaluated in parts (see
+	// split.go) needs only the parts' contexts.
+	compiled   sync.Once
+	compileErr error
+	ctx        *cue.Context
+	stack      cue.Value
+	root       cue.Value // the whole schema, for looking up definitions
+	sizes      []string  // quoted names of the known host sizes
 	// parts holds idle contexts for evaluating large stacks in parts
 	// (see split.go).
 	parts       chan *partCtx
@@ -59,27 +64,40 @@ type Loader struct {
 	Base string
 }
 
-// NewLoader compiles the embedded schema. base is the directory stack
-// Source paths are made relative to (normally the working directory).
+// NewLoader returns a loader of the embedded schema, which it compiles
+// when a stack first needs it. base is the directory stack Source paths
+// are made relative to (normally the working directory). The error is
+// always nil: an embedded schema that does not compile is reported by
+// every load.
 func NewLoader(base string) (*Loader, error) {
-	ctx := cuecontext.New()
-	v := ctx.CompileBytes(stackCUE, cue.Filename(schemaFile))
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("compiling embedded schema: %w", err)
-	}
-	def := v.LookupPath(cue.ParsePath("#Stack"))
-	if !def.Exists() {
-		return nil, fmt.Errorf("embedded schema has no #Stack")
-	}
-	l := &Loader{ctx: ctx, stack: def, root: v, Base: base, parts: make(chan *partCtx, splitWays())}
-	iter, err := v.LookupPath(cue.ParsePath("#sizes")).Fields(cue.Definitions(true))
-	if err != nil {
-		return nil, fmt.Errorf("embedded schema: #sizes: %w", err)
-	}
-	for iter.Next() {
-		l.sizes = append(l.sizes, strconv.Quote(iter.Selector().Unquoted()))
-	}
-	return l, nil
+	return &Loader{Base: base, parts: make(chan *partCtx, splitWays())}, nil
+}
+
+// compile compiles the schema in the loader's own context, once.
+func (l *Loader) compile() error {
+	l.compiled.Do(func() {
+		ctx := cuecontext.New()
+		v := ctx.CompileBytes(stackCUE, cue.Filename(schemaFile))
+		if err := v.Err(); err != nil {
+			l.compileErr = fmt.Errorf("compiling embedded schema: %w", err)
+			return
+		}
+		def := v.LookupPath(cue.ParsePath("#Stack"))
+		if !def.Exists() {
+			l.compileErr = fmt.Errorf("embedded schema has no #Stack")
+			return
+		}
+		iter, err := v.LookupPath(cue.ParsePath("#sizes")).Fields(cue.Definitions(true))
+		if err != nil {
+			l.compileErr = fmt.Errorf("embedded schema: #sizes: %w", err)
+			return
+		}
+		for iter.Next() {
+			l.sizes = append(l.sizes, strconv.Quote(iter.Selector().Unquoted()))
+		}
+		l.ctx, l.stack, l.root = ctx, def, v
+	})
+	return l.compileErr
 }
 
 // LoadFile reads and validates one stack file.
@@ -172,6 +190,9 @@ func (in *input) at(path string) Diagnostic {
 
 func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) (*Stack, error) {
 	rel := in.rel
+	if err := l.compile(); err != nil {
+		return nil, err
+	}
 	// CUE values of one context must not be built concurrently.
 	l.mu.Lock()
 	data, pos, err := l.eval(in, compile)

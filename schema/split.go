@@ -201,14 +201,17 @@ func (l *Loader) evalParts(in *input, sp *split) ([][]byte, bool) {
 			}
 		}
 	}()
+	// Each part's context compiles the schema, on its own core: on a
+	// first load, the contexts' schemas are most of the time to here.
+	errs := make([]error, len(parts))
+	par.Each(len(parts), func(i int) { ctxs[i], errs[i] = l.partContext() })
 	// Compiling resolves identifiers in the syntax the parts share:
 	// one part at a time.
 	for i, p := range parts {
-		c, err := l.partContext()
-		if err != nil {
+		if errs[i] != nil {
 			return nil, false
 		}
-		ctxs[i] = c
+		c := ctxs[i]
 		if in.data != "" {
 			vals[i] = c.ctx.BuildExpr(&ast.StructLit{Elts: p})
 		} else {

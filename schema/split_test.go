@@ -267,3 +267,42 @@ func TestShareDataSameAsWhole(t *testing.T) {
 		sameLoad(t, c.name, w, p, werr, perr)
 	}
 }
+
+// TestSplitWithoutWholeSchema: a stack evaluated in parts compiles the
+// schema in the parts' contexts only, and the loader's own context is
+// compiled by the first stack evaluated whole, which then loads as it
+// would with a loader of its own.
+func TestSplitWithoutWholeSchema(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.SchemaCompiled() {
+		t.Fatal("NewLoader compiled the schema")
+	}
+	if _, err := l.Load("stacks/fleet.cue", fleet.Fleet(300, "")); err != nil {
+		t.Fatal(err)
+	}
+	if l.PartsLoaded() != 1 || l.SchemaCompiled() {
+		t.Fatalf("parts loaded %d, schema compiled %v: want 1 and false", l.PartsLoaded(), l.SchemaCompiled())
+	}
+	small := fleet.Fleet(3, "")
+	got, err := l.Load("stacks/small.cue", small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.SchemaCompiled() {
+		t.Fatal("a stack evaluated whole did not compile the schema")
+	}
+	fresh, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.Load("stacks/small.cue", small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("a stack loaded after one in parts differs from the same stack loaded by a new loader")
+	}
+}
