@@ -1,0 +1,80 @@
+package site
+
+import (
+	"fmt"
+	"html/template"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// relSplit is rel as a plain split of both paths into directories: the
+// reference the allocation-free walk of rel must agree with.
+func relSplit(from, to string) string {
+	target, frag, _ := strings.Cut(to, "#")
+	if frag != "" {
+		frag = "#" + frag
+	}
+	if target == from {
+		return frag
+	}
+	fromDir := path.Dir(from)
+	if fromDir == "." {
+		return target + frag
+	}
+	fd := strings.Split(fromDir, "/")
+	td := strings.Split(path.Dir(target), "/")
+	if path.Dir(target) == "." {
+		td = nil
+	}
+	i := 0
+	for i < len(fd) && i < len(td) && fd[i] == td[i] {
+		i++
+	}
+	up := strings.Repeat("../", len(fd)-i)
+	rest := append(slices.Clone(td[i:]), path.Base(target))
+	return up + strings.Join(rest, "/") + frag
+}
+
+func TestRelAgreesWithSplit(t *testing.T) {
+	paths := []string{
+		"index.html", "a.html", "web/index.html", "web/procedures.html", "web/hosts/app1.html",
+		"web/hosts/app1.html#file-x", "web/source.html#L12", "webx/hosts/app1.html", "web/hosts/x/y.html",
+		"other/hosts/app1.html", "web/same/ab.html", "w/index.html", "web/hosts/", "#top", "web/#x",
+		"a/b/c/d.html", "a/b/e/f.html", "a/x.html", "a/b/c/d.html#q", "/abs/x.html", "/abs/y/z.html",
+	}
+	for _, from := range paths {
+		if strings.Contains(from, "#") {
+			continue
+		}
+		for _, to := range paths {
+			if got, want := rel(from, to), relSplit(from, to); got != want {
+				t.Errorf("rel(%q, %q) = %q, want %q", from, to, got, want)
+			}
+		}
+	}
+}
+
+func TestEscapeToAsHTMLEscape(t *testing.T) {
+	for _, s := range []string{"", "plain", `a<b>&"c'd` + "\x00e+f", "<<>>", "ünï&cøde"} {
+		var a, b strings.Builder
+		escapeTo(&a, s)
+		escapeHTMLReference(&b, s)
+		if a.String() != b.String() {
+			t.Errorf("escapeTo(%q) = %q, want %q", s, a.String(), b.String())
+		}
+	}
+}
+
+func escapeHTMLReference(b *strings.Builder, s string) { template.HTMLEscape(b, []byte(s)) }
+
+func TestOctal4AsPrintf(t *testing.T) {
+	for _, m := range []uint32{0, 7, 0o44, 0o600, 0o644, 0o755, 0o1777, 0o777} {
+		perm := fs.FileMode(m).Perm()
+		if got, want := octal4(uint32(perm)), fmt.Sprintf("%04o", perm); got != want {
+			t.Errorf("octal4(%o) = %q, want %q", m, got, want)
+		}
+	}
+}
