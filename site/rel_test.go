@@ -78,3 +78,20 @@ func TestOctal4AsPrintf(t *testing.T) {
 		}
 	}
 }
+
+func TestCmpJoinedAsJoined(t *testing.T) {
+	parts := []string{"", "a", "ab", "a\x00", "a\x00b", "b", "\x00", "a\x01", "abc"}
+	sign := func(c int) int { return min(max(c, -1), 1) }
+	for _, a1 := range parts {
+		for _, a2 := range parts {
+			for _, b1 := range parts {
+				for _, b2 := range parts {
+					want := strings.Compare(a1+"\x00"+a2, b1+"\x00"+b2)
+					if got := cmpJoined(a1, a2, b1, b2); sign(got) != want {
+						t.Errorf("cmpJoined(%q, %q, %q, %q) = %d, want %d", a1, a2, b1, b2, got, want)
+					}
+				}
+			}
+		}
+	}
+}
