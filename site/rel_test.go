@@ -1,6 +1,8 @@
 package site
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -91,6 +93,26 @@ func TestCmpJoinedAsJoined(t *testing.T) {
 						t.Errorf("cmpJoined(%q, %q, %q, %q) = %d, want %d", a1, a2, b1, b2, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+func TestEntryJSONAsMarshal(t *testing.T) {
+	strs := []string{"", "plain text", "a <b> & \"c\" \\ d", "tab\there\nnl", "ünï · cøde", "\x7f\x01", "bad \xff utf8", "\u2028"}
+	for _, k := range strs {
+		for _, x := range strs {
+			e := searchEntry{Kind: "file", Title: k, Text: x, URL: k + "/u.html"}
+			want, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			if err := appendEntryJSON(&b, e); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("appendEntryJSON(%#v) = %s, want %s", e, b.String(), want)
 			}
 		}
 	}
