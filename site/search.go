@@ -300,7 +300,10 @@ func (g *gen) eachDirective(f artifact.File, fn func(line int, text string)) {
 	}
 	seen := map[string]bool{}
 	n := 0
-	for i, line := range strings.Split(string(f.Content), "\n") {
+	rest := string(f.Content)
+	for i := 0; rest != ""; i++ {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		l := strings.TrimSpace(line)
 		if l == "" || len(l) > maxDirectiveLen || seen[l] || isCommentLine(l) || !strings.ContainsFunc(l, isAlnum) {
 			continue
