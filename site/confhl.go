@@ -44,12 +44,43 @@ func tok(b *strings.Builder, class, text string) {
 		return
 	}
 	if class == "" || class == "p" {
-		template.HTMLEscape(b, []byte(text))
+		escapeTo(b, text)
 		return
 	}
-	b.WriteString(`<span class="` + class + `">`)
-	template.HTMLEscape(b, []byte(text))
+	b.WriteString(`<span class="`)
+	b.WriteString(class)
+	b.WriteString(`">`)
+	escapeTo(b, text)
 	b.WriteString(`</span>`)
+}
+
+// escapeTo writes s to b escaped as template.HTMLEscape escapes it,
+// without copying s to a byte slice first.
+func escapeTo(b *strings.Builder, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case 0:
+			rep = "\uFFFD"
+		case '"':
+			rep = "&#34;"
+		case '\'':
+			rep = "&#39;"
+		case '&':
+			rep = "&amp;"
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		default:
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(rep)
+		last = i + 1
+	}
+	b.WriteString(s[last:])
 }
 
 // confLine writes one line: leading space, then a comment or the

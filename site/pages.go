@@ -194,17 +194,26 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 	text := sc.s.Source
 	if line > 0 {
 		href = sourceLine(sc.s.Name, line)
-		text = fmt.Sprintf("%s:%d", sc.s.Source, line)
+		text = sc.s.Source + ":" + strconv.Itoa(line)
 	}
 	if field != "" {
 		text += " (" + field + ")"
 	}
 	return fileView{
 		ID: sc.anchors[f.Host][f.Path], Path: hostPath(f), Kind: f.Kind,
-		Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner, SHA256: sc.sum(f),
+		Mode: octal4(uint32(f.Mode.Perm())), Owner: f.Owner, SHA256: sc.sum(f),
 		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: sc.size(f),
 		SourceHref: rel(from, href), SourceText: text, Lexer: lexerFor(f.Path),
 	}
+}
+
+// octal4 is m in octal, at least four digits (as %04o prints it).
+func octal4(m uint32) string {
+	o := strconv.FormatUint(uint64(m), 8)
+	if len(o) < 4 {
+		o = "0000"[len(o):] + o
+	}
+	return o
 }
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).

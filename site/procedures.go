@@ -1136,12 +1136,13 @@ func provisionCommands(content []byte) []provision {
 	var para []string // the comment paragraph so far
 	var cont string   // a command continued from the lines before
 	for l := range bytes.Lines(content) {
-		t := strings.TrimSpace(string(l))
-		if !strings.HasPrefix(t, "#") {
+		// Only a comment line is made a string.
+		lt := bytes.TrimSpace(l)
+		if len(lt) == 0 || lt[0] != '#' {
 			para, cont = nil, ""
 			continue
 		}
-		t = strings.TrimSpace(strings.TrimPrefix(t, "#"))
+		t := strings.TrimSpace(string(lt[1:]))
 		if t == "" {
 			para, cont = nil, ""
 			continue

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -385,18 +386,47 @@ func rel(from, to string) string {
 		return target + frag
 	}
 	// Strip the common directory prefix, then climb out of the rest.
-	fd := strings.Split(fromDir, "/")
-	td := strings.Split(path.Dir(target), "/")
-	if path.Dir(target) == "." {
-		td = nil
+	targetDir := path.Dir(target)
+	// fd and td are the directories left to match, a "/" between each;
+	// fdHas and tdHas say whether any is left (an empty td, for a target
+	// at the top, has none).
+	fd, fdHas := fromDir, true
+	td, tdHas := targetDir, targetDir != "."
+	if !tdHas {
+		td = ""
 	}
-	i := 0
-	for i < len(fd) && i < len(td) && fd[i] == td[i] {
-		i++
+	for fdHas && tdHas {
+		f, fRest, fMore := strings.Cut(fd, "/")
+		t, tRest, tMore := strings.Cut(td, "/")
+		if f != t {
+			break
+		}
+		fd, fdHas = fRest, fMore
+		td, tdHas = tRest, tMore
 	}
-	up := strings.Repeat("../", len(fd)-i)
-	rest := append(slices.Clone(td[i:]), path.Base(target))
-	return up + strings.Join(rest, "/") + frag
+	up := 0
+	if fdHas {
+		up = strings.Count(fd, "/") + 1
+	}
+	return relJoin(up, td, tdHas, target, frag)
+}
+
+// relJoin is up times "../", then the directories left in td (when
+// tdHas), then target's base name and frag.
+func relJoin(up int, td string, tdHas bool, target, frag string) string {
+	var b strings.Builder
+	base := path.Base(target)
+	b.Grow(3*up + len(td) + 1 + len(base) + len(frag))
+	for range up {
+		b.WriteString("../")
+	}
+	if tdHas {
+		b.WriteString(td)
+		b.WriteByte('/')
+	}
+	b.WriteString(base)
+	b.WriteString(frag)
+	return b.String()
 }
 
 // StackDir is the directory of the site that holds every page of one
@@ -408,7 +438,7 @@ func stackDir(stack string) string        { return "stacks/" + stack }
 func stackPage(stack, name string) string { return stackDir(stack) + "/" + name }
 func hostPage(stack, host string) string  { return stackDir(stack) + "/hosts/" + host + ".html" }
 func sourceLine(stack string, line int) string {
-	return fmt.Sprintf("%s#L%d", stackPage(stack, "source.html"), line)
+	return stackDir(stack) + "/source.html#L" + strconv.Itoa(line)
 }
 
 // anchor makes an id from free text: lower-case letters, digits and
