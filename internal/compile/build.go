@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -667,48 +668,75 @@ func manifestOf(r *Rendered) (Manifest, [][sha256.Size]byte) {
 		m.Files[i] = ManifestEntry{
 			Host: f.Host, Path: p, Kind: f.Kind,
 			SHA256: hex.EncodeToString(sum[:]), Size: size,
-			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
+			Mode: modeStrings[f.Mode.Perm()], Owner: f.Owner,
 			Validate: f.Validate, Reload: f.Reload,
 		}
 	})
 	return m, sums
 }
 
+// modeStrings are the manifest's modes ("%04o" of each permission), made
+// once rather than once a file.
+var modeStrings = func() (m [fs.ModePerm + 1]string) {
+	for p := range m {
+		m[p] = fmt.Sprintf("%04o", p)
+	}
+	return m
+}()
+
 // Digests finds the sha256 ManifestOf took of a rendered stack's files,
 // so that whatever hashes them again (the writer, to compare with the
-// last build's digests) need not.
+// last build's digests) need not. A file is found by halving r.Files,
+// which Render leaves sorted by host and path; only files in another
+// order take an index of their own.
 type Digests struct {
-	r      *Rendered
-	byHost map[string][]int // indices into r.Files, by path
+	r     *Rendered
+	order []int32 // indices into r.Files by host and path; nil: r.Files is in that order
 }
 
 // DigestsOf is the digests of r's files. It computes r's manifest when
 // no one has: call it while r.Files still hold their contents.
 func DigestsOf(r *Rendered) *Digests {
 	ManifestOf(r)
-	d := &Digests{r: r, byHost: map[string][]int{}}
-	for i, f := range r.Files {
-		d.byHost[f.Host] = append(d.byHost[f.Host], i)
-	}
-	for _, idx := range d.byHost {
-		slices.SortStableFunc(idx, func(i, j int) int { return strings.Compare(r.Files[i].Path, r.Files[j].Path) })
+	d := &Digests{r: r}
+	if !slices.IsSortedFunc(r.Files, compareFiles) {
+		d.order = make([]int32, len(r.Files))
+		for i := range d.order {
+			d.order[i] = int32(i)
+		}
+		slices.SortStableFunc(d.order, func(i, j int32) int { return compareFiles(r.Files[i], r.Files[j]) })
 	}
 	return d
+}
+
+// file is the index in r.Files of the k-th file in host and path order.
+func (d *Digests) file(k int) int {
+	if d.order == nil {
+		return k
+	}
+	return int(d.order[k])
 }
 
 // Of is the digest of f, a file of the stack with the same host, path
 // and size; ok is false when the stack has no such file, or more than
 // one (then the caller hashes f itself).
 func (d *Digests) Of(f artifact.File) (sum [sha256.Size]byte, ok bool) {
-	idx := d.byHost[f.Host]
-	k, found := slices.BinarySearchFunc(idx, f.Path, func(i int, p string) int { return strings.Compare(d.r.Files[i].Path, p) })
-	if !found || k+1 < len(idx) && d.r.Files[idx[k+1]].Path == f.Path {
-		return sum, false
-	}
-	if i := idx[k]; d.r.manifest.Files[i].Size == len(f.Content) {
+	if i, ok := d.Index(f); ok && d.r.manifest.Files[i].Size == len(f.Content) {
 		return d.r.sums[i], true
 	}
 	return sum, false
+}
+
+// Index is the index in r.Files (and in its manifest's Files) of the
+// file with f's host and path; ok is false when there is no such file,
+// or more than one.
+func (d *Digests) Index(f artifact.File) (int, bool) {
+	files := d.r.Files
+	k := sort.Search(len(files), func(k int) bool { return compareFiles(files[d.file(k)], f) >= 0 })
+	if k == len(files) || compareFiles(files[d.file(k)], f) != 0 || k+1 < len(files) && compareFiles(files[d.file(k+1)], f) == 0 {
+		return 0, false
+	}
+	return d.file(k), true
 }
 
 // OutPath is where a rendered file lives under out/.
