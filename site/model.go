@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -25,15 +26,14 @@ type stackCtx struct {
 	s        *schema.Stack
 	src      []byte
 	findings []schema.Diagnostic
-	manifest compile.Manifest
 	// byHost holds each host's files; stackFiles those beside hosts/.
 	byHost      map[string][]artifact.File
 	stackFiles  []artifact.File
 	stackFileAt map[string]int // path → index in stackFiles (a host page looks up its cloud-init)
 	// anchors: host ("" for stack files) → path → id on its page.
 	anchors map[string]map[string]string
-	// files finds a file's index in r.Files and in the manifest (whose
-	// digests and sizes the pages show). same: sameKey → the hosts
+	// files finds a file's index in r.Files, and its digest and size
+	// (which the pages show). same: sameKey → the hosts
 	// carrying that exact file, in host order, for the files two hosts
 	// or more carry.
 	files *compile.Digests
@@ -67,10 +67,11 @@ func (sc *stackCtx) sameKey(f artifact.File) sameKey {
 // sum is the sha256 of a rendered file of the stack, as its manifest
 // has it.
 func (sc *stackCtx) sum(f artifact.File) string {
-	return sc.manifest.Files[sc.entry(f)].SHA256
+	sum, _ := sc.files.Sum(sc.entry(f))
+	return hex.EncodeToString(sum[:])
 }
 
-// entry is the index of a rendered file in r.Files and the manifest (0
+// entry is the index of a rendered file in r.Files (0
 // for a file the stack does not render).
 func (sc *stackCtx) entry(f artifact.File) int {
 	i, _ := sc.files.Index(f)
@@ -80,11 +81,12 @@ func (sc *stackCtx) entry(f artifact.File) int {
 // size is a rendered file's size in bytes (its contents may have been
 // handed over and dropped).
 func (sc *stackCtx) size(f artifact.File) int {
-	return sc.manifest.Files[sc.entry(f)].Size
+	_, size := sc.files.Sum(sc.entry(f))
+	return size
 }
 
 func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
-	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: compile.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
+	sc := &stackCtx{r: r, s: r.Stack, src: src, byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
 	sc.undatedFindings = sync.OnceValue(func() map[string]bool {
 		m := map[string]bool{}
 		for _, d := range rules.Check(r.Stack, "") {

@@ -62,9 +62,12 @@ type Rendered struct {
 	// with it, so no command drops the stack's custom generators.
 	Set GeneratorSet
 
-	manifestOnce sync.Once
-	manifest     Manifest
-	sums         [][sha256.Size]byte // of Files' contents, as manifest hashed them
+	// sums and sizes are those of Files' contents, taken once (by
+	// hashes): the manifest and the runbook show them, and the writer
+	// compares them with the last build's.
+	hashOnce sync.Once
+	sums     [][sha256.Size]byte
+	sizes    []int
 }
 
 // Tree maps slash-separated paths relative to out/ to file contents;
@@ -635,44 +638,60 @@ type Manifest struct {
 	Files        []ManifestEntry `json:"files"`
 }
 
-// ManifestOf is the manifest of a rendered stack, computed once (the
-// build writes it and the runbook shows its digests). Its Files are in
-// the order of r.Files.
+// ManifestOf is the manifest of a rendered stack. Its Files are in the
+// order of r.Files. It is made on each call from r.Files and their
+// digests (taken once, while r.Files still hold their contents): a large
+// fleet's manifest is not kept in memory.
 func ManifestOf(r *Rendered) Manifest {
-	r.manifestOnce.Do(func() { r.manifest, r.sums = manifestOf(r) })
-	return r.manifest
+	m := manifestHead(r)
+	m.Files = make([]ManifestEntry, len(r.Files))
+	for i := range r.Files {
+		m.Files[i] = entryOf(r, i)
+	}
+	return m
 }
 
-// manifestOf is the manifest of r and the digest of each of its files.
-func manifestOf(r *Rendered) (Manifest, [][sha256.Size]byte) {
-	sums := make([][sha256.Size]byte, len(r.Files))
-	m := Manifest{
+// manifestHead is the manifest of r without its Files.
+func manifestHead(r *Rendered) Manifest {
+	return Manifest{
 		Stack:        r.Stack.Name,
 		Source:       r.Stack.Source,
 		SourceSHA256: r.Stack.SourceDigest,
 		Hosts:        r.Stack.HostNames(),
-		Files:        make([]ManifestEntry, len(r.Files)),
 	}
-	// Hashing every file of a large fleet is worth every core.
-	par.Each(len(r.Files), func(i int) {
-		f := r.Files[i]
-		sum, size := sha256.Sum256(f.Content), len(f.Content)
-		if f.Handed != nil {
-			sum, size = f.Handed.SHA256, f.Handed.Size
-		}
-		sums[i] = sum
-		p := f.Path
-		if f.Host != "" {
-			p = "/" + p
-		}
-		m.Files[i] = ManifestEntry{
-			Host: f.Host, Path: p, Kind: f.Kind,
-			SHA256: hex.EncodeToString(sum[:]), Size: size,
-			Mode: modeStrings[f.Mode.Perm()], Owner: f.Owner,
-			Validate: f.Validate, Reload: f.Reload,
-		}
+}
+
+// entryOf is the manifest entry of r.Files[i].
+func entryOf(r *Rendered, i int) ManifestEntry {
+	hashes(r)
+	f := &r.Files[i]
+	p := f.Path
+	if f.Host != "" {
+		p = "/" + p
+	}
+	return ManifestEntry{
+		Host: f.Host, Path: p, Kind: f.Kind,
+		SHA256: hex.EncodeToString(r.sums[i][:]), Size: r.sizes[i],
+		Mode: modeStrings[f.Mode.Perm()], Owner: f.Owner,
+		Validate: f.Validate, Reload: f.Reload,
+	}
+}
+
+// hashes takes the digest and size of each of r's files, once.
+func hashes(r *Rendered) {
+	r.hashOnce.Do(func() {
+		r.sums = make([][sha256.Size]byte, len(r.Files))
+		r.sizes = make([]int, len(r.Files))
+		// Hashing every file of a large fleet is worth every core.
+		par.Each(len(r.Files), func(i int) {
+			f := &r.Files[i]
+			if f.Handed != nil {
+				r.sums[i], r.sizes[i] = f.Handed.SHA256, f.Handed.Size
+				return
+			}
+			r.sums[i], r.sizes[i] = sha256.Sum256(f.Content), len(f.Content)
+		})
 	})
-	return m, sums
 }
 
 // modeStrings are the manifest's modes ("%04o" of each permission), made
@@ -684,7 +703,7 @@ var modeStrings = func() (m [fs.ModePerm + 1]string) {
 	return m
 }()
 
-// Digests finds the sha256 ManifestOf took of a rendered stack's files,
+// Digests finds the sha256 taken of a rendered stack's files,
 // so that whatever hashes them again (the writer, to compare with the
 // last build's digests) need not. A file is found by halving r.Files,
 // which Render leaves sorted by host and path; only files in another
@@ -694,10 +713,10 @@ type Digests struct {
 	order []int32 // indices into r.Files by host and path; nil: r.Files is in that order
 }
 
-// DigestsOf is the digests of r's files. It computes r's manifest when
-// no one has: call it while r.Files still hold their contents.
+// DigestsOf is the digests of r's files. It hashes them when no one has:
+// call it while r.Files still hold their contents.
 func DigestsOf(r *Rendered) *Digests {
-	ManifestOf(r)
+	hashes(r)
 	d := &Digests{r: r}
 	if !slices.IsSortedFunc(r.Files, compareFiles) {
 		d.order = make([]int32, len(r.Files))
@@ -721,11 +740,14 @@ func (d *Digests) file(k int) int {
 // and size; ok is false when the stack has no such file, or more than
 // one (then the caller hashes f itself).
 func (d *Digests) Of(f artifact.File) (sum [sha256.Size]byte, ok bool) {
-	if i, ok := d.Index(f); ok && d.r.manifest.Files[i].Size == len(f.Content) {
+	if i, ok := d.Index(f); ok && d.r.sizes[i] == len(f.Content) {
 		return d.r.sums[i], true
 	}
 	return sum, false
 }
+
+// Sum is the sha256 and size of r.Files[i]'s content.
+func (d *Digests) Sum(i int) ([sha256.Size]byte, int) { return d.r.sums[i], d.r.sizes[i] }
 
 // Index is the index in r.Files (and in its manifest's Files) of the
 // file with f's host and path; ok is false when there is no such file,
@@ -769,9 +791,24 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 
 // ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
 func ManifestJSON(r *Rendered) ([]byte, error) {
-	m := ManifestOf(r)
-	// Each entry takes some 400 bytes.
-	b := appendManifestJSON(make([]byte, 0, 512+400*len(m.Files)), &m)
+	m := manifestHead(r)
+	// Each entry takes some 400 bytes. The entries are made one at a
+	// time, not as a Manifest's Files.
+	b := appendManifestWith(make([]byte, 0, 512+400*len(r.Files)), &m, func(b []byte) []byte {
+		if len(r.Files) == 0 {
+			return append(b, "[]"...)
+		}
+		b = append(b, '[')
+		for i := range r.Files {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n    "...)
+			e := entryOf(r, i)
+			b = appendEntryJSON(b, &e)
+		}
+		return append(b, "\n  ]"...)
+	})
 	return append(b, '\n'), nil
 }
 
