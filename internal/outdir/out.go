@@ -205,7 +205,8 @@ func NewWriter(dir string, scope ...string) (*Writer, error) {
 }
 
 // NewListedWriter is NewWriter for a directory whose listing was started
-// earlier; dir must not have changed since.
+// earlier; dir must not have changed since. The writer takes over what
+// the listing read: a listing makes one writer.
 func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	<-l.done
 	if l.err != nil {
@@ -221,14 +222,18 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	// What removeStages just removed is not the writer's to remove again;
 	// nor are temporary files a build that did not finish left beside
 	// the files it was replacing: they go now, uncounted.
-	have, temps := map[string]bool{}, map[string]bool{}
-	for p := range l.have {
+	// The listing's map becomes the writer's (a second map of a large
+	// fleet's 160,000 files would be tens of MB): the listing is used
+	// once.
+	have, temps := l.have, map[string]bool{}
+	l.have = nil
+	for p := range have {
 		switch {
 		case strings.HasPrefix(p, stagePrefix):
+			delete(have, p)
 		case strings.HasPrefix(path.Base(p), stagePrefix):
+			delete(have, p)
 			temps[p] = true
-		default:
-			have[p] = true
 		}
 	}
 	for p := range inScope(temps, scope) {
