@@ -110,9 +110,20 @@ func loadIndex(p string) *Index {
 	}
 	n := bytes.Count(body, []byte{'\n'})
 	idx := &Index{ents: make([]indexRec, 0, n)}
+	// The paths' length first, so that the one string of them is made
+	// to size.
+	size := 0
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		if len(line) > 2*sha256.Size {
+			_, rest, _ := bytes.Cut(line[2*sha256.Size+1:], []byte{' '})
+			_, p, _ := bytes.Cut(rest, []byte{' '})
+			size += len(p)
+		}
+	}
 	var paths strings.Builder
-	// Each line holds its path and at least 2*sha256.Size+5 bytes more.
-	paths.Grow(max(len(body)-n*(2*sha256.Size+5), 0))
+	paths.Grow(size)
 	for len(body) > 0 {
 		var line []byte
 		line, body, _ = bytes.Cut(body, []byte{'\n'})
