@@ -3,6 +3,7 @@ package site
 import (
 	"bytes"
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -25,18 +26,18 @@ type stackCtx struct {
 	s        *schema.Stack
 	src      []byte
 	findings []schema.Diagnostic
-	manifest compile.Manifest
 	// byHost holds each host's files; stackFiles those beside hosts/.
 	byHost      map[string][]artifact.File
 	stackFiles  []artifact.File
 	stackFileAt map[string]int // path → index in stackFiles (a host page looks up its cloud-init)
 	// anchors: host ("" for stack files) → path → id on its page.
 	anchors map[string]map[string]string
-	// entries: host → path → index of the file in r.Files and in the
-	// manifest (whose digests and sizes the pages show). same: sameKey
-	// → the hosts carrying that exact file, in host order.
-	entries map[string]map[string]int
-	same    map[sameKey][]string
+	// files finds a file's index in r.Files, and its digest and size
+	// (which the pages show). same: sameKey → the hosts
+	// carrying that exact file, in host order, for the files two hosts
+	// or more carry.
+	files *compile.Digests
+	same  map[sameKey][]string
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[sameKey]string
 	// handed marks the files of r.Files already handed to the
@@ -66,17 +67,26 @@ func (sc *stackCtx) sameKey(f artifact.File) sameKey {
 // sum is the sha256 of a rendered file of the stack, as its manifest
 // has it.
 func (sc *stackCtx) sum(f artifact.File) string {
-	return sc.manifest.Files[sc.entries[f.Host][f.Path]].SHA256
+	sum, _ := sc.files.Sum(sc.entry(f))
+	return hex.EncodeToString(sum[:])
+}
+
+// entry is the index of a rendered file in r.Files (0
+// for a file the stack does not render).
+func (sc *stackCtx) entry(f artifact.File) int {
+	i, _ := sc.files.Index(f)
+	return i
 }
 
 // size is a rendered file's size in bytes (its contents may have been
 // handed over and dropped).
 func (sc *stackCtx) size(f artifact.File) int {
-	return sc.manifest.Files[sc.entries[f.Host][f.Path]].Size
+	_, size := sc.files.Sum(sc.entry(f))
+	return size
 }
 
 func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*stackCtx, error) {
-	sc := &stackCtx{r: r, s: r.Stack, src: src, manifest: compile.ManifestOf(r), byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
+	sc := &stackCtx{r: r, s: r.Stack, src: src, byHost: map[string][]artifact.File{}, anchors: map[string]map[string]string{}}
 	sc.undatedFindings = sync.OnceValue(func() map[string]bool {
 		m := map[string]bool{}
 		for _, d := range rules.Check(r.Stack, "") {
@@ -103,25 +113,51 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 			sc.findings = append(sc.findings, d)
 		}
 	}
-	sc.entries, sc.same, sc.stackFileAt = map[string]map[string]int{}, map[sameKey][]string{}, map[string]int{}
+	sc.files, sc.same, sc.stackFileAt = compile.DigestsOf(r), map[sameKey][]string{}, map[string]int{}
 	sc.fileIdx = map[string][]int{}
 	sc.handed = make([]bool, len(r.Files))
 	stackFiles := 0
+	var hostFiles []int32 // the host files' indices, for same
 	for i, f := range r.Files {
 		sc.handed[i] = f.Handed != nil // written as it was made
 		sc.fileIdx[f.Host] = append(sc.fileIdx[f.Host], i)
-		if sc.entries[f.Host] == nil {
-			sc.entries[f.Host] = map[string]int{}
-		}
-		sc.entries[f.Host][f.Path] = i
 		if f.Host == "" {
 			sc.stackFileAt[f.Path] = stackFiles
 			stackFiles++
 		} else {
-			k := sc.sameKey(f)
-			sc.same[k] = append(sc.same[k], f.Host)
+			hostFiles = append(hostFiles, int32(i))
 		}
 	}
+	// same from the host files sorted by key (in r.Files order among
+	// equal keys: host order): only the keys of two files or more are
+	// kept, not a map entry for each of a large fleet's files.
+	keys := make([]sameKey, len(hostFiles))
+	for j, i := range hostFiles {
+		keys[j] = sc.sameKey(r.Files[i])
+	}
+	order := make([]int32, len(hostFiles))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		ka, kb := &keys[a], &keys[b]
+		return cmp.Or(strings.Compare(ka.path, kb.path), strings.Compare(ka.sum, kb.sum), strings.Compare(ka.owner, kb.owner), cmp.Compare(ka.mode, kb.mode))
+	})
+	for lo := 0; lo < len(order); {
+		hi := lo + 1
+		for hi < len(order) && keys[order[hi]] == keys[order[lo]] {
+			hi++
+		}
+		if hi-lo > 1 {
+			hosts := make([]string, hi-lo)
+			for j := range hosts {
+				hosts[j] = r.Files[hostFiles[order[lo+j]]].Host
+			}
+			sc.same[keys[order[lo]]] = hosts
+		}
+		lo = hi
+	}
+	keys, order, hostFiles = nil, nil, nil
 	// Each host's files, and the stack files, as runs of r.Files (sorted
 	// by host, as Render leaves them: no copy of a large fleet's list),
 	// joined when a host's files are not together.

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -61,9 +62,12 @@ type Rendered struct {
 	// with it, so no command drops the stack's custom generators.
 	Set GeneratorSet
 
-	manifestOnce sync.Once
-	manifest     Manifest
-	sums         [][sha256.Size]byte // of Files' contents, as manifest hashed them
+	// sums and sizes are those of Files' contents, taken once (by
+	// hashes): the manifest and the runbook show them, and the writer
+	// compares them with the last build's.
+	hashOnce sync.Once
+	sums     [][sha256.Size]byte
+	sizes    []int
 }
 
 // Tree maps slash-separated paths relative to out/ to file contents;
@@ -456,10 +460,10 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 	for _, r := range rs {
 		diags = append(diags, r.diags...)
 	}
-	// Bottom-up merge of the results as runs, pairwise, earlier runs on
-	// the left, so equal paths stay in result order; two buffers in turn.
-	// The first round reads the results themselves, so two results (the
-	// generators' files and an assembler's) take one buffer.
+	// The results are merged as runs into one buffer (a second one, as
+	// a pairwise merge takes, is tens of MB at 10,000 hosts): the next
+	// file is the least of the runs' heads, of equal paths the earliest
+	// run's, so equal paths stay in result order.
 	var runs [][]artifact.File
 	n := 0
 	for _, r := range rs {
@@ -468,41 +472,44 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 			n += len(r.files)
 		}
 	}
-	files := make([]artifact.File, n)
-	bounds := []int{0}
-	for i := 0; i < len(runs); i += 2 {
-		m := len(runs[i])
-		if i+1 < len(runs) {
-			m += len(runs[i+1])
-		}
-		bounds = append(bounds, bounds[len(bounds)-1]+m)
+	files := make([]artifact.File, 0, n)
+	// heap holds the runs not yet used up, least head first (ties: the
+	// earlier run).
+	heap := make([]int, len(runs))
+	for i := range heap {
+		heap[i] = i
 	}
-	par.Each(len(bounds)-1, func(i int) {
-		var b []artifact.File
-		if 2*i+1 < len(runs) {
-			b = runs[2*i+1]
-		}
-		mergeInto(files[bounds[i]:bounds[i+1]], runs[2*i], b)
-	})
-	var other []artifact.File
-	if len(bounds) > 2 {
-		other = make([]artifact.File, n)
+	less := func(a, b int) bool {
+		c := compareFiles(runs[heap[a]][0], runs[heap[b]][0])
+		return c < 0 || c == 0 && heap[a] < heap[b]
 	}
-	for len(bounds) > 2 {
-		runs := len(bounds) - 1
-		par.Each((runs+1)/2, func(i int) {
-			lo, mid, hi := bounds[2*i], bounds[min(2*i+1, runs)], bounds[min(2*i+2, runs)]
-			mergeInto(other[lo:hi], files[lo:mid], files[mid:hi])
-		})
-		next := []int{0}
-		for i := 2; i < len(bounds); i += 2 {
-			next = append(next, bounds[i])
+	down := func(i int) {
+		for {
+			m := i
+			if l := 2*i + 1; l < len(heap) && less(l, m) {
+				m = l
+			}
+			if r := 2*i + 2; r < len(heap) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
 		}
-		if runs%2 == 1 {
-			next = append(next, n)
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(heap) > 0 {
+		r := heap[0]
+		files = append(files, runs[r][0])
+		if runs[r] = runs[r][1:]; len(runs[r]) == 0 {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
 		}
-		bounds = next
-		files, other = other, files
+		down(0)
 	}
 	out := files[:0] // written behind the reading
 	for _, f := range files {
@@ -549,22 +556,6 @@ func fileUnderFile(s *schema.Stack, files []artifact.File) []schema.Diagnostic {
 		diags = append(diags, d...)
 	}
 	return diags
-}
-
-// mergeInto merges two sorted lists into out (len(a)+len(b) long); of
-// equal paths, a's come first.
-func mergeInto(out, a, b []artifact.File) {
-	i := 0
-	for len(a) > 0 && len(b) > 0 {
-		if compareFiles(b[0], a[0]) < 0 {
-			out[i], b = b[0], b[1:]
-		} else {
-			out[i], a = a[0], a[1:]
-		}
-		i++
-	}
-	i += copy(out[i:], a)
-	copy(out[i:], b)
 }
 
 // RenderAll renders stacks that list no custom generators (tests build
@@ -634,81 +625,127 @@ type Manifest struct {
 	Files        []ManifestEntry `json:"files"`
 }
 
-// ManifestOf is the manifest of a rendered stack, computed once (the
-// build writes it and the runbook shows its digests). Its Files are in
-// the order of r.Files.
+// ManifestOf is the manifest of a rendered stack. Its Files are in the
+// order of r.Files. It is made on each call from r.Files and their
+// digests (taken once, while r.Files still hold their contents): a large
+// fleet's manifest is not kept in memory.
 func ManifestOf(r *Rendered) Manifest {
-	r.manifestOnce.Do(func() { r.manifest, r.sums = manifestOf(r) })
-	return r.manifest
+	m := manifestHead(r)
+	m.Files = make([]ManifestEntry, len(r.Files))
+	for i := range r.Files {
+		m.Files[i] = entryOf(r, i)
+	}
+	return m
 }
 
-// manifestOf is the manifest of r and the digest of each of its files.
-func manifestOf(r *Rendered) (Manifest, [][sha256.Size]byte) {
-	sums := make([][sha256.Size]byte, len(r.Files))
-	m := Manifest{
+// manifestHead is the manifest of r without its Files.
+func manifestHead(r *Rendered) Manifest {
+	return Manifest{
 		Stack:        r.Stack.Name,
 		Source:       r.Stack.Source,
 		SourceSHA256: r.Stack.SourceDigest,
 		Hosts:        r.Stack.HostNames(),
-		Files:        make([]ManifestEntry, len(r.Files)),
 	}
-	// Hashing every file of a large fleet is worth every core.
-	par.Each(len(r.Files), func(i int) {
-		f := r.Files[i]
-		sum, size := sha256.Sum256(f.Content), len(f.Content)
-		if f.Handed != nil {
-			sum, size = f.Handed.SHA256, f.Handed.Size
-		}
-		sums[i] = sum
-		p := f.Path
-		if f.Host != "" {
-			p = "/" + p
-		}
-		m.Files[i] = ManifestEntry{
-			Host: f.Host, Path: p, Kind: f.Kind,
-			SHA256: hex.EncodeToString(sum[:]), Size: size,
-			Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
-			Validate: f.Validate, Reload: f.Reload,
-		}
+}
+
+// entryOf is the manifest entry of r.Files[i].
+func entryOf(r *Rendered, i int) ManifestEntry {
+	hashes(r)
+	f := &r.Files[i]
+	p := f.Path
+	if f.Host != "" {
+		p = "/" + p
+	}
+	return ManifestEntry{
+		Host: f.Host, Path: p, Kind: f.Kind,
+		SHA256: hex.EncodeToString(r.sums[i][:]), Size: r.sizes[i],
+		Mode: modeStrings[f.Mode.Perm()], Owner: f.Owner,
+		Validate: f.Validate, Reload: f.Reload,
+	}
+}
+
+// hashes takes the digest and size of each of r's files, once.
+func hashes(r *Rendered) {
+	r.hashOnce.Do(func() {
+		r.sums = make([][sha256.Size]byte, len(r.Files))
+		r.sizes = make([]int, len(r.Files))
+		// Hashing every file of a large fleet is worth every core.
+		par.Each(len(r.Files), func(i int) {
+			f := &r.Files[i]
+			if f.Handed != nil {
+				r.sums[i], r.sizes[i] = f.Handed.SHA256, f.Handed.Size
+				return
+			}
+			r.sums[i], r.sizes[i] = sha256.Sum256(f.Content), len(f.Content)
+		})
 	})
-	return m, sums
 }
 
-// Digests finds the sha256 ManifestOf took of a rendered stack's files,
-// so that whatever hashes them again (the writer, to compare with the
-// last build's digests) need not.
-type Digests struct {
-	r      *Rendered
-	byHost map[string][]int // indices into r.Files, by path
-}
-
-// DigestsOf is the digests of r's files. It computes r's manifest when
-// no one has: call it while r.Files still hold their contents.
-func DigestsOf(r *Rendered) *Digests {
-	ManifestOf(r)
-	d := &Digests{r: r, byHost: map[string][]int{}}
-	for i, f := range r.Files {
-		d.byHost[f.Host] = append(d.byHost[f.Host], i)
+// modeStrings are the manifest's modes ("%04o" of each permission), made
+// once rather than once a file.
+var modeStrings = func() (m [fs.ModePerm + 1]string) {
+	for p := range m {
+		m[p] = fmt.Sprintf("%04o", p)
 	}
-	for _, idx := range d.byHost {
-		slices.SortStableFunc(idx, func(i, j int) int { return strings.Compare(r.Files[i].Path, r.Files[j].Path) })
+	return m
+}()
+
+// Digests finds the sha256 taken of a rendered stack's files,
+// so that whatever hashes them again (the writer, to compare with the
+// last build's digests) need not. A file is found by halving r.Files,
+// which Render leaves sorted by host and path; only files in another
+// order take an index of their own.
+type Digests struct {
+	r     *Rendered
+	order []int32 // indices into r.Files by host and path; nil: r.Files is in that order
+}
+
+// DigestsOf is the digests of r's files. It hashes them when no one has:
+// call it while r.Files still hold their contents.
+func DigestsOf(r *Rendered) *Digests {
+	hashes(r)
+	d := &Digests{r: r}
+	if !slices.IsSortedFunc(r.Files, compareFiles) {
+		d.order = make([]int32, len(r.Files))
+		for i := range d.order {
+			d.order[i] = int32(i)
+		}
+		slices.SortStableFunc(d.order, func(i, j int32) int { return compareFiles(r.Files[i], r.Files[j]) })
 	}
 	return d
+}
+
+// file is the index in r.Files of the k-th file in host and path order.
+func (d *Digests) file(k int) int {
+	if d.order == nil {
+		return k
+	}
+	return int(d.order[k])
 }
 
 // Of is the digest of f, a file of the stack with the same host, path
 // and size; ok is false when the stack has no such file, or more than
 // one (then the caller hashes f itself).
 func (d *Digests) Of(f artifact.File) (sum [sha256.Size]byte, ok bool) {
-	idx := d.byHost[f.Host]
-	k, found := slices.BinarySearchFunc(idx, f.Path, func(i int, p string) int { return strings.Compare(d.r.Files[i].Path, p) })
-	if !found || k+1 < len(idx) && d.r.Files[idx[k+1]].Path == f.Path {
-		return sum, false
-	}
-	if i := idx[k]; d.r.manifest.Files[i].Size == len(f.Content) {
+	if i, ok := d.Index(f); ok && d.r.sizes[i] == len(f.Content) {
 		return d.r.sums[i], true
 	}
 	return sum, false
+}
+
+// Sum is the sha256 and size of r.Files[i]'s content.
+func (d *Digests) Sum(i int) ([sha256.Size]byte, int) { return d.r.sums[i], d.r.sizes[i] }
+
+// Index is the index in r.Files (and in its manifest's Files) of the
+// file with f's host and path; ok is false when there is no such file,
+// or more than one.
+func (d *Digests) Index(f artifact.File) (int, bool) {
+	files := d.r.Files
+	k := sort.Search(len(files), func(k int) bool { return compareFiles(files[d.file(k)], f) >= 0 })
+	if k == len(files) || compareFiles(files[d.file(k)], f) != 0 || k+1 < len(files) && compareFiles(files[d.file(k+1)], f) == 0 {
+		return 0, false
+	}
+	return d.file(k), true
 }
 
 // OutPath is where a rendered file lives under out/.
@@ -741,9 +778,24 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 
 // ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
 func ManifestJSON(r *Rendered) ([]byte, error) {
-	m := ManifestOf(r)
-	// Each entry takes some 400 bytes.
-	b := appendManifestJSON(make([]byte, 0, 512+400*len(m.Files)), &m)
+	m := manifestHead(r)
+	// Each entry takes some 400 bytes. The entries are made one at a
+	// time, not as a Manifest's Files.
+	b := appendManifestWith(make([]byte, 0, 512+400*len(r.Files)), &m, func(b []byte) []byte {
+		if len(r.Files) == 0 {
+			return append(b, "[]"...)
+		}
+		b = append(b, '[')
+		for i := range r.Files {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n    "...)
+			e := entryOf(r, i)
+			b = appendEntryJSON(b, &e)
+		}
+		return append(b, "\n  ]"...)
+	})
 	return append(b, '\n'), nil
 }
 

@@ -11,6 +11,12 @@ import (
 // of encoding/json over a 10,000-host fleet's 160,000 entries cost most
 // of a second of every build.
 func appendManifestJSON(b []byte, m *Manifest) []byte {
+	return appendManifestWith(b, m, func(b []byte) []byte { return outdir.AppendJSONArray(b, m.Files, 1, appendEntryJSON) })
+}
+
+// appendManifestWith is appendManifestJSON with the files array appended
+// by files (ManifestJSON makes the entries one at a time).
+func appendManifestWith(b []byte, m *Manifest, files func([]byte) []byte) []byte {
 	b = append(b, "{\n  \"stack\": "...)
 	b = outdir.AppendJSONString(b, m.Stack)
 	b = append(b, ",\n  \"source\": "...)
@@ -20,7 +26,7 @@ func appendManifestJSON(b []byte, m *Manifest) []byte {
 	b = append(b, ",\n  \"hosts\": "...)
 	b = outdir.AppendJSONStrings(b, m.Hosts, 1)
 	b = append(b, ",\n  \"files\": "...)
-	b = outdir.AppendJSONArray(b, m.Files, 1, appendEntryJSON)
+	b = files(b)
 	return append(b, "\n}"...)
 }
 

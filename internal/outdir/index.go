@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // The digest index is what a finished build left in an output directory,
@@ -30,9 +35,32 @@ type indexEntry struct {
 	sum   [sha256.Size]byte
 }
 
-// Index is a loaded digest index, by tree path.
+// Index is a loaded digest index: its entries in tree path order, each
+// path a slice of one string of them all (a map of 160,000 paths was
+// twice the memory).
 type Index struct {
-	files map[string]indexEntry
+	paths string
+	ents  []indexRec
+}
+
+// indexRec is an entry and where its path is in Index.paths.
+type indexRec struct {
+	off, n uint32
+	e      indexEntry
+}
+
+func (idx *Index) path(i int) string {
+	r := &idx.ents[i]
+	return idx.paths[r.off : r.off+r.n]
+}
+
+// lookup is the entry of tree path p.
+func (idx *Index) lookup(p string) (indexEntry, bool) {
+	i, ok := sort.Find(len(idx.ents), func(i int) int { return strings.Compare(p, idx.path(i)) })
+	if !ok {
+		return indexEntry{}, false
+	}
+	return idx.ents[i].e, true
 }
 
 // IndexLoad is an index being read in the background.
@@ -80,7 +108,22 @@ func loadIndex(p string) *Index {
 	if !ok || string(magic) != indexMagic || hex.EncodeToString(got[:]) != string(sum) {
 		return nil
 	}
-	idx := &Index{files: make(map[string]indexEntry, bytes.Count(body, []byte{'\n'}))}
+	n := bytes.Count(body, []byte{'\n'})
+	idx := &Index{ents: make([]indexRec, 0, n)}
+	// The paths' length first, so that the one string of them is made
+	// to size.
+	size := 0
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		if len(line) > 2*sha256.Size {
+			_, rest, _ := bytes.Cut(line[2*sha256.Size+1:], []byte{' '})
+			_, p, _ := bytes.Cut(rest, []byte{' '})
+			size += len(p)
+		}
+	}
+	var paths strings.Builder
+	paths.Grow(size)
 	for len(body) > 0 {
 		var line []byte
 		line, body, _ = bytes.Cut(body, []byte{'\n'})
@@ -98,10 +141,25 @@ func loadIndex(p string) *Index {
 		var err1, err2 error
 		e.stamp.Size, err1 = strconv.ParseInt(string(size), 10, 64)
 		e.stamp.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
-		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 {
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 || paths.Len()+len(p) > math.MaxUint32 {
 			return nil
 		}
-		idx.files[string(p)] = e
+		idx.ents = append(idx.ents, indexRec{off: uint32(paths.Len()), n: uint32(len(p)), e: e})
+		paths.Write(p)
+	}
+	idx.paths = paths.String()
+	// Stored in path order; an index in another order is sorted, and
+	// one naming a path twice is not sound.
+	byPath := func(a, b indexRec) int {
+		return strings.Compare(idx.paths[a.off:a.off+a.n], idx.paths[b.off:b.off+b.n])
+	}
+	if !slices.IsSortedFunc(idx.ents, byPath) {
+		slices.SortFunc(idx.ents, byPath)
+	}
+	for i := 1; i < len(idx.ents); i++ {
+		if idx.path(i) == idx.path(i-1) {
+			return nil
+		}
 	}
 	return idx
 }
@@ -151,8 +209,9 @@ func (w *Writer) StoreIndex() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	storeIndex(w.dir, len(w.sums), func(yield func(string, indexEntry)) {
-		for p, sum := range w.sums {
+		for _, p := range slices.Sorted(maps.Keys(w.sums)) {
 			if st, ok := w.stamps[p]; ok {
+				sum := w.sums[p]
 				yield(p, indexEntry{stamp: st, sum: sum})
 			}
 		}
@@ -168,7 +227,7 @@ func (w *Writer) unchangedByIndex(p, full string, sum [sha256.Size]byte) (same, 
 	if w.index == nil {
 		return false, false, st
 	}
-	e, ok := w.index.files[p]
+	e, ok := w.index.lookup(p)
 	if !ok {
 		return false, false, st
 	}
@@ -185,6 +244,6 @@ func (w *Writer) keepSum(p string, st FileStamp) ([sha256.Size]byte, bool) {
 	if w.index == nil {
 		return [sha256.Size]byte{}, false
 	}
-	e, ok := w.index.files[p]
+	e, ok := w.index.lookup(p)
 	return e.sum, ok && e.stamp == st
 }
