@@ -256,9 +256,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 			return err
 		}
 	default:
-		if ow == nil {
-			ow = newOutWriter(outdir.StartListing(out), index)
-		}
+		// Not --check nor named files: ow was made before the compile.
 		var rb *site.Runbook
 		if stats, stamps, rb, err = writeAll(ow, c); err != nil {
 			return err
