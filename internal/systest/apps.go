@@ -98,8 +98,10 @@ func (e *env) backendOf(a *schema.App) string {
 
 // bystanderChecks: while one app's server on the victim host is down,
 // another app on that host loses no request, and (when only the
-// victim's app is down) the victim host keeps serving it.
-func bystanderChecks(sr *ScenarioReport, f fault, b *schema.App, l *Load, victim string, t0, from, t2 time.Duration) {
+// victim's app is down) the victim host keeps serving it from from to
+// t2, and the balancer keeps its server there up: down is when the
+// balancer took it out (-1 never; -2 when the balancer cannot say).
+func bystanderChecks(sr *ScenarioReport, f fault, b *schema.App, l *Load, victim string, t0, from, t2, down time.Duration) {
 	var window, served []Sample
 	for _, s := range l.Samples() {
 		if s.Start >= t0 && s.Start < t2 {
@@ -116,7 +118,10 @@ func bystanderChecks(sr *ScenarioReport, f fault, b *schema.App, l *Load, victim
 		sr.check(fmt.Sprintf("%s: app %s (also on %s): no request fails", f.name, b.Name, victim), st.Failed == 0, "%d of %d failed%s", st.Failed, st.Requests, failSample(window))
 	}
 	if f.appOnly {
-		sr.check(fmt.Sprintf("%s: app %s keeps being served by %s", f.name, b.Name, victim), len(served) > 0, "%d of its requests served there while the other app was down", len(served))
+		sr.check(fmt.Sprintf("%s: app %s keeps being served by %s", f.name, b.Name, victim), from < t2 && len(served) > 0, "%d of its requests served there in the %.1f s before the other app came back", len(served), max(t2-from, 0).Seconds())
+		if down != -2 {
+			sr.check(fmt.Sprintf("%s: the balancer keeps app %s's server on %s up", f.name, b.Name, victim), down < 0, "%s", durOr(down, "up throughout", "taken out after "))
+		}
 	}
 }
 

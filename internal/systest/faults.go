@@ -224,6 +224,17 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			continue
 		}
 		tw := load.Now()
+		// With HAProxy in front, the balancer's own view of each other
+		// app's server on the victim host is watched through the fault:
+		// it must stay up.
+		var byDown []chan time.Duration
+		if f.appOnly && e.clb == nil && e.s.Balancer.Kind == "haproxy" {
+			for _, b := range bystanders {
+				c := make(chan time.Duration, 1)
+				byDown = append(byDown, c)
+				go func() { c <- e.watchDownIn(ctx, e.hostsWith("lb")[0], e.backendOf(b), victim, hold) }()
+			}
+		}
 		detect := watchDown(ctx, hold)
 		end := hold
 		if e.clb != nil && detect >= 0 {
@@ -289,29 +300,39 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		} else {
 			sr.check(f.name+": no request fails", p.Stats.Failed == 0, "%d of %d failed%s", p.Stats.Failed, p.Stats.Requests, failSample(window))
 		}
+		// A frozen server answers nothing, so the checks find it: the
+		// first times out within an interval and its timeout, each
+		// further one (fall in all) a timeout and fastinter later. Half a
+		// second more for polling the admin socket. No server the checks
+		// fail stays up longer.
+		checksBound := time.Duration(max(h.Interval, 1))*time.Second +
+			time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Millisecond +
+			time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
 		if e.s.Balancer.Kind == "haproxy" {
 			// A server that refuses or errs is out at once (passive
-			// checks); a frozen one answers nothing, so the checks find
-			// it: the first times out within an interval and its timeout,
-			// each further one (fall in all) a timeout and fastinter
-			// later. Half a second more for polling the admin socket.
+			// checks); a frozen one by its checks.
 			bound := 2 * time.Second
 			if f.inFlight {
-				bound = time.Duration(max(h.Interval, 1))*time.Second +
-					time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Millisecond +
-					time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
+				bound = checksBound
 			}
 			sr.check(fmt.Sprintf("%s: out of rotation within %s", f.name, bound), detect >= 0 && detect <= bound, "%s", durOr(detect, "still in rotation after "+faultHold.String()))
 		}
 		sr.check(fmt.Sprintf("%s: back in rotation within %s", f.name, recoverBound), back >= 0 && back <= recoverBound, "%s", durOr(back, "no request served by "+victim))
 		for i, b := range bystanders {
-			// Once the balancer took the victim app's server out (or
-			// from the fault on, when it could not say), to its return.
-			from := tw
+			// From when checks of the other app's server that fail (a
+			// check sent to the wrong port, say) would have taken it out
+			// too, and at least until the balancer took the victim app's
+			// server out, to the victim app's return: a host serving the
+			// other app all through that stretch kept it.
+			from := tw + checksBound
 			if detect >= 0 {
-				from = tw + detect + 500*time.Millisecond
+				from = max(from, tw+detect+500*time.Millisecond)
 			}
-			bystanderChecks(sr, f, b, others[i], victim, t0, from, t1)
+			down := time.Duration(-2)
+			if i < len(byDown) {
+				down = <-byDown[i]
+			}
+			bystanderChecks(sr, f, b, others[i], victim, t0, from, t1, down)
 		}
 		watch.expect(sr, f.name, f.alerts, 0)
 	}
@@ -401,11 +422,12 @@ func failSample(samples []Sample) string {
 
 func secs(d time.Duration) float64 { return float64(d.Milliseconds()/100) / 10 }
 
-func durOr(d time.Duration, none string) string {
+// durOr says d ("%.1f s", after any prefix) or none when d < 0.
+func durOr(d time.Duration, none string, prefix ...string) string {
 	if d < 0 {
 		return none
 	}
-	return fmt.Sprintf("%.1f s", d.Seconds())
+	return fmt.Sprintf("%s%.1f s", strings.Join(prefix, ""), d.Seconds())
 }
 
 // balancerLoss is scenario 3: the balancer holding the front door is
