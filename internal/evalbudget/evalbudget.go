@@ -39,7 +39,7 @@ func Run[T any](file, lang string, eval func() (T, error)) (T, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	start := heapBytes()
+	start, _ := usage()
 	go func() {
 		v, err := eval()
 		done <- result{v, err}
@@ -58,7 +58,15 @@ func Run[T any](file, lang string, eval func() (T, error)) (T, error) {
 			Exceeded(msg)
 			return zero, fmt.Errorf("%s", msg)
 		case <-tick.C:
-			if h := heapBytes(); h > start && h-start > Limits.Memory {
+			h, stack := usage()
+			if stack > MaxStack {
+				// Go cannot recover from a stack that outgrows its
+				// limit: the process would die with a stack trace.
+				msg := fmt.Sprintf("%s: %s evaluation stopped: it recursed too deeply (over %d MiB of stack; a function that calls itself without end?)", file, lang, MaxStack>>20)
+				Exceeded(msg)
+				return zero, fmt.Errorf("%s", msg)
+			}
+			if h > start && h-start > Limits.Memory {
 				msg := fmt.Sprintf("%s: %s evaluation stopped: it used more than %d MiB of memory (the limit of one evaluation, --eval-memory-mib)", file, lang, Limits.Memory>>20)
 				Exceeded(msg)
 				return zero, fmt.Errorf("%s", msg)
@@ -67,13 +75,26 @@ func Run[T any](file, lang string, eval func() (T, error)) (T, error) {
 	}
 }
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-var heapMu sync.Mutex
+// MaxStack bounds the goroutine stacks of the process while an
+// evaluation runs. Both evaluators recurse in Go as the input recurses
+// (go-jsonnet even for tailstrict calls), and a Go stack over its limit
+// (1 GB, so 512 MiB in practice) kills the process beyond recovery. A
+// stack doubles as it grows, so polling finds it past this bound well
+// before it reaches the runtime's.
+const MaxStack = 256 << 20
 
-// heapBytes is the memory of the heap's live and not yet swept objects.
-func heapBytes() uint64 {
-	heapMu.Lock()
-	defer heapMu.Unlock()
-	metrics.Read(heapSample)
-	return heapSample[0].Value.Uint64()
+var usageSample = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/stacks:bytes"},
+}
+var usageMu sync.Mutex
+
+// usage is the memory of the heap's live and not yet swept objects and
+// of goroutine stacks (mem, which counts both), and of the stacks alone.
+func usage() (mem, stack uint64) {
+	usageMu.Lock()
+	defer usageMu.Unlock()
+	metrics.Read(usageSample)
+	stack = usageSample[1].Value.Uint64()
+	return usageSample[0].Value.Uint64() + stack, stack
 }

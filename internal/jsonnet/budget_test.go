@@ -12,7 +12,8 @@ import (
 )
 
 // TestEvalBudget: an evaluation that would exhaust memory
-// (std.makeArray(1e9, ...)) or run on ends the process with a message
+// (std.makeArray(1e9, ...)), run on or recurse past Go's stack limit
+// ends the process with a message
 // naming the file and the limit, and exit status 1, instead of being
 // killed by the kernel or the Go runtime. Each runs in a child process
 // with a small budget.
@@ -33,7 +34,11 @@ func TestEvalBudget(t *testing.T) {
 	}{
 		{`{a: std.length(std.makeArray(3e7, function(i) i))}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it used more than 64 MiB of memory", false},
 		{`{a: std.length(std.makeArray(1e9, function(i) [i]))}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it", false},
-		{`local f(n, acc) = if n == 0 then acc else f(n - 1, (acc + 1) % 7) tailstrict; {a: f(1e9, 0)}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it ran longer than 3s", true},
+		// A loop that makes neither memory nor stack: a billion steps.
+		{`{a: std.foldl(function(a, i) std.foldl(function(b, j) (b + j) % 7, std.range(1, 1e4), a), std.range(1, 1e5), 0)}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it ran longer than 3s", true},
+		// go-jsonnet recurses in Go even for tailstrict calls: the stack
+		// would outgrow Go's limit, which no program survives.
+		{`local f(n, acc) = if n == 0 then acc else f(n - 1, (acc + 1) % 7) tailstrict; {a: f(1e9, 0)}`, "stacks/big.jsonnet: Jsonnet evaluation stopped: it recursed too deeply (over 256 MiB of stack", true},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestEvalBudget$")
 		cmd.Env = append(os.Environ(), "HACOMPILE_BUDGET_CHILD="+tc.prog)
