@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -126,15 +127,66 @@ type Runbook struct {
 // in the last render, for a later render that keeps the stack's pages
 // (Options.Kept); nil for a stack it did not render.
 func (rb *Runbook) StackData(name string) []byte {
+	if _, ok := rb.g.data[name]; !ok {
+		return nil
+	}
+	var b bytes.Buffer
+	if rb.WriteStackData(&b, name) != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// HasStackData reports whether the last render has StackData of the
+// stack named name.
+func (rb *Runbook) HasStackData(name string) bool {
+	_, ok := rb.g.data[name]
+	return ok
+}
+
+// WriteStackData writes StackData(name) to w (json.Marshal's bytes of
+// it), a few thousand search entries at a time: a 10,000-host stack's
+// are tens of MB.
+func (rb *Runbook) WriteStackData(w io.Writer, name string) error {
 	d, ok := rb.g.data[name]
 	if !ok {
-		return nil
+		return fmt.Errorf("site: no stack data of %s", name)
 	}
-	b, err := json.Marshal(d)
+	var b bytes.Buffer
+	card, err := json.Marshal(d.Card)
 	if err != nil {
-		return nil
+		return err
 	}
-	return b
+	b.WriteString(`{"card":`)
+	b.Write(card)
+	b.WriteString(`,"entry":`)
+	if err := appendEntryJSON(&b, d.Entry); err != nil {
+		return err
+	}
+	b.WriteString(`,"search":`)
+	if d.Search == nil {
+		b.WriteString("null")
+	} else {
+		b.WriteByte('[')
+		for i, e := range d.Search {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := appendEntryJSON(&b, e); err != nil {
+				return err
+			}
+			if b.Len() >= 64<<10 {
+				if _, err := w.Write(b.Bytes()); err != nil {
+					return err
+				}
+				b.Reset()
+			}
+		}
+		b.WriteByte(']')
+	}
+	b.WriteByte('}')
+	_, err = w.Write(b.Bytes())
+	return err
 }
 
 // Prepare checks what the runbook of a compile is made from (each stack's

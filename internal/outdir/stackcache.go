@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -38,6 +39,10 @@ type StackRecord struct {
 	RouterID int                 `json:"router_id,omitempty"`
 	Findings []schema.Diagnostic `json:"findings"`
 	Site     json.RawMessage     `json:"site"` // the runbook's StackData
+	// SiteTo, when set, writes the site data in Site's place as the
+	// record is stored (site.Runbook.WriteStackData), so that it is not
+	// held in memory whole.
+	SiteTo func(w io.Writer) error `json:"-"`
 	// Stamps are the files the stack's build wrote or kept, by tree
 	// path, as they were left. They follow the JSON as lines
 	// "<size> <mtime ns> <path>" (a map of 170,000 stamps took seconds
@@ -118,31 +123,92 @@ func LoadStackRecord(out, source, key string) (*StackRecord, bool) {
 }
 
 // StoreStackRecord records a stack's build. Failing to write it only
-// costs the next build a render.
+// costs the next build a render. The record streams to its file: a
+// 10,000-host stack's site data is tens of MB, which a build near the
+// end of its work need not hold twice.
 func StoreStackRecord(out string, rec *StackRecord) {
 	p := stackRecordPath(out, rec.Source)
-	if p == "" {
+	if p == "" || os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 		return
 	}
-	body, err := recordJSON(rec)
+	tmp, _, err := writeTemp(p, nil, true)
 	if err != nil {
 		return
 	}
+	if storeRecord(tmp, rec) != nil || os.Rename(tmp, p) != nil {
+		os.Remove(tmp)
+	}
+}
+
+// storeRecord writes rec to the file at tmp.
+func storeRecord(tmp string, rec *StackRecord) error {
+	f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	// The first line, "<sha256 of the rest> <key>", goes before the
 	// JSON once the rest is hashed: room is left for it.
-	headLen := 2*sha256.Size + 1 + len(rec.Key) + 1
-	b := make([]byte, headLen, headLen+len(body)+1+len(rec.Stamps)*80)
-	b = append(b, body...)
-	b = append(b, '\n')
-	b = appendStamps(b, rec.Stamps)
-	sum := sha256.Sum256(b[headLen:])
-	hex.Encode(b, sum[:])
-	b[2*sha256.Size] = ' '
-	copy(b[2*sha256.Size+1:], rec.Key)
-	b[headLen-1] = '\n'
-	if os.MkdirAll(filepath.Dir(p), 0o755) == nil {
-		_, _ = writeAtomic(p, b, true)
+	head := make([]byte, 2*sha256.Size+1+len(rec.Key)+1)
+	if _, err := f.Write(head); err != nil {
+		return err
 	}
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	if err := writeRecordJSON(w, rec); err != nil {
+		return err
+	}
+	w.WriteByte('\n')
+	// The stamps' lines, some 80 bytes each, a few thousand at a time.
+	var b []byte
+	n := 0
+	for q, st := range rec.Stamps {
+		b = appendStamp(b, q, st)
+		if n++; n%4096 == 0 {
+			w.Write(b)
+			b = b[:0]
+		}
+	}
+	w.Write(b)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	hex.Encode(head, h.Sum(nil))
+	head[2*sha256.Size] = ' '
+	copy(head[2*sha256.Size+1:], rec.Key)
+	head[len(head)-1] = '\n'
+	if _, err := f.WriteAt(head, 0); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// writeRecordJSON writes recordJSON(rec), the site data from
+// rec.SiteTo when it is set.
+func writeRecordJSON(w *bufio.Writer, rec *StackRecord) error {
+	if rec.SiteTo == nil {
+		b, err := recordJSON(rec)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	head := *rec
+	head.Site = json.RawMessage("0")
+	b, err := recordJSON(&head)
+	if err != nil {
+		return err
+	}
+	const zero = `"site":0}`
+	if !bytes.HasSuffix(b, []byte(zero)) {
+		return fmt.Errorf("record JSON: no site last")
+	}
+	w.Write(b[:len(b)-len(zero)+len(`"site":`)])
+	if err := rec.SiteTo(w); err != nil {
+		return err
+	}
+	return w.WriteByte('}')
 }
 
 // recordJSON is the JSON of rec. Its Site, the last field, goes in as
@@ -216,20 +282,17 @@ func (w *Writer) Keep(p string, st FileStamp) error {
 	return nil
 }
 
-// appendStamps appends stamps to b as lines "<size> <mtime ns> <path>".
-func appendStamps(b []byte, stamps map[string]FileStamp) []byte {
-	for p, st := range stamps {
-		b = strconv.AppendInt(b, st.Size, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, st.ModTime, 10)
-		b = append(b, ' ')
-		b = append(b, p...)
-		b = append(b, '\n')
-	}
-	return b
+// appendStamp appends the line "<size> <mtime ns> <path>".
+func appendStamp(b []byte, p string, st FileStamp) []byte {
+	b = strconv.AppendInt(b, st.Size, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, st.ModTime, 10)
+	b = append(b, ' ')
+	b = append(b, p...)
+	return append(b, '\n')
 }
 
-// parseStamps reads appendStamps's lines.
+// parseStamps reads appendStamp's lines.
 func parseStamps(b []byte) (map[string]FileStamp, bool) {
 	stamps := make(map[string]FileStamp, bytes.Count(b, []byte{'\n'}))
 	for len(b) > 0 {

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/hacompile/hacompile/schema"
@@ -44,6 +47,26 @@ func TestRecordJSON(t *testing.T) {
 	back, ok := LoadStackRecord(out, rec.Source, rec.Key)
 	if !ok || !bytes.Equal(back.Site, site) || back.RouterID != 7 || len(back.Stamps) != 2 || back.Findings[0].Message != rec.Findings[0].Message {
 		t.Fatalf("loaded back: %+v, %v", back, ok)
+	}
+	// Streamed in Site's place, the same data loads back alike.
+	streamed := *rec
+	streamed.Site = nil
+	streamed.SiteTo = func(w io.Writer) error { _, err := w.Write(site); return err }
+	os.Remove(stackRecordPath(out, rec.Source))
+	StoreStackRecord(out, &streamed)
+	back, ok = LoadStackRecord(out, rec.Source, rec.Key)
+	if !ok || !bytes.Equal(back.Site, site) || back.RouterID != 7 || len(back.Stamps) != 2 {
+		t.Fatalf("streamed, loaded back: %+v, %v", back, ok)
+	}
+	// A stream that fails leaves no record.
+	os.Remove(stackRecordPath(out, rec.Source))
+	streamed.SiteTo = func(w io.Writer) error { return fmt.Errorf("disk full") }
+	StoreStackRecord(out, &streamed)
+	if _, err := os.Stat(stackRecordPath(out, rec.Source)); !os.IsNotExist(err) {
+		t.Fatalf("a record whose site data failed to stream: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(stackRecordPath(out, rec.Source)), "*")); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 	bad := *rec
 	bad.Site = []byte(`{"card": `)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,11 +179,12 @@ func recordStacks(out string, c *compiled, rb *site.Runbook, stamps map[string]o
 		if key == "" || len(s.Generators) > 0 || slices.ContainsFunc(mapValues(s.Positions), func(p schema.Position) bool { return p.File != "" }) {
 			continue
 		}
-		data := rb.StackData(s.Name)
-		if data == nil {
+		if !rb.HasStackData(s.Name) {
 			continue
 		}
-		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Site: data, Stamps: map[string]outdir.FileStamp{}}
+		name := s.Name
+		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Stamps: map[string]outdir.FileStamp{},
+			SiteTo: func(w io.Writer) error { return rb.WriteStackData(w, name) }}
 		if v := s.Balancer.VRRP; v != nil {
 			rec.RouterID = v.RouterID
 		}
