@@ -6,6 +6,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/memtune"
 	"io"
 	"os"
 	"runtime/debug"
@@ -35,6 +36,8 @@ const (
 
 // Main runs the command line with os.Args and returns the exit code.
 func Main() int {
+	// The heap may grow to half again what it holds live, not twice.
+	memtune.Start()
 	return Run(os.Args[1:], os.Stdout, os.Stderr)
 }
 

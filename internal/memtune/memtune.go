@@ -1,0 +1,92 @@
+// Package memtune bounds how far the Go heap may grow past what it holds
+// live. With the runtime's default (GOGC=100) a collection starts when
+// the heap reaches twice what the last one left live, so a build whose
+// live heap peaks at 350 MB for a moment took 750 MB of memory. Start
+// sets a soft memory limit that follows the live heap instead:
+// the largest of Floor and Ratio times the most the heap has held live
+// so far. Below the limit the collector paces itself as by default (no
+// extra work for small stacks); near a peak it collects sooner. The
+// limit only rises with the live heap, so it never sits under what the
+// program needs, and the collector never thrashes against it.
+//
+// A GOGC or GOMEMLIMIT in the environment is the operator's choice:
+// Start then changes nothing.
+package memtune
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// Floor is the least the limit is: under it the collector paces itself
+// as the runtime's default does.
+const Floor = 512 << 20
+
+// Ratio is the limit over the largest live heap: at most half again as
+// much memory as the heap needs (the default's pace allows twice).
+const Ratio = 1.5
+
+var (
+	mu      sync.Mutex
+	started bool
+	limit   int64 // the limit set, 0 before Start
+	floor   int64
+	live    = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+)
+
+// Start sets the limit and keeps it following the live heap, updated
+// after every collection. It does nothing when the environment sets
+// GOGC or GOMEMLIMIT, or when it was started already.
+func Start() { start(Floor) }
+
+func start(f int64) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if started {
+		return
+	}
+	started, floor, limit = true, f, f
+	debug.SetMemoryLimit(limit)
+	arm()
+}
+
+// Limit is the limit Start set and keeps (0 when it did not start).
+func Limit() int64 {
+	mu.Lock()
+	defer mu.Unlock()
+	return limit
+}
+
+// sentinel is an object nothing references: the collection after it
+// is made finds it unreachable and runs its finalizer, which updates the
+// limit and makes the next one. (It holds a pointer so that it is not
+// a tiny allocation, whose finalizer may never run.)
+type sentinel struct{ p *int }
+
+func arm() {
+	runtime.SetFinalizer(&sentinel{p: new(int)}, func(*sentinel) {
+		update()
+		arm()
+	})
+}
+
+// update raises the limit to Ratio times the live heap when that is
+// higher.
+func update() {
+	mu.Lock()
+	defer mu.Unlock()
+	metrics.Read(live)
+	if live[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	if l := int64(float64(live[0].Value.Uint64()) * Ratio); l > limit {
+		limit = max(l, floor)
+		debug.SetMemoryLimit(limit)
+	}
+}
