@@ -500,18 +500,18 @@ func (g *gen) handOver(sc *stackCtx, host string, pick func(artifact.File) bool)
 	if g.sink.done == nil {
 		return nil
 	}
-	var files []artifact.File
-	var at []int // positions in fileIdx[host]
+	var idx []int // in r.Files
+	var at []int  // positions in fileIdx[host]
 	for j, i := range sc.fileIdx[host] {
 		if !sc.handed[i] && (pick == nil || pick(sc.r.Files[i])) {
-			files = append(files, sc.r.Files[i])
+			idx = append(idx, i)
 			at = append(at, j)
 		}
 	}
-	if len(files) == 0 {
+	if len(idx) == 0 {
 		return nil
 	}
-	if err := g.sink.done(sc.r, files); err != nil {
+	if err := g.sink.done(sc.r, idx); err != nil {
 		return err
 	}
 	for _, j := range at {

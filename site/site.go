@@ -56,7 +56,9 @@ type Options struct {
 	// Rendered.Files too), so that a build writing them out in Done holds
 	// a few hosts' files at a time, not the fleet's. It is called from
 	// several goroutines at once; its first error ends the render.
-	Done func(r *compile.Rendered, files []artifact.File) error
+	// The files are r.Files[i] for each i of idx, in host and path
+	// order, with their contents still there during the call.
+	Done func(r *compile.Rendered, idx []int) error
 }
 
 // stackData is what the site-wide pages (the index, the search index)
@@ -120,7 +122,7 @@ type Runbook struct {
 	g      *gen
 	stacks []*stackCtx
 	kept   map[string]stackData
-	done   func(r *compile.Rendered, files []artifact.File) error
+	done   func(r *compile.Rendered, idx []int) error
 }
 
 // StackData is what the site-wide pages took from the stack named name
@@ -287,7 +289,7 @@ type gen struct {
 // sink receives finished pages.
 type sink struct {
 	put  func(p string, b []byte) error
-	done func(r *compile.Rendered, files []artifact.File) error
+	done func(r *compile.Rendered, idx []int) error
 	mu   sync.Mutex
 	err  error // the first error of put
 }

@@ -366,15 +366,17 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 	for _, r := range res.Rendered {
 		digests[r] = compile.DigestsOf(r)
 	}
-	put := func(r *compile.Rendered, files []artifact.File) error {
-		handed.Add(int64(len(files)))
-		errs := make([]error, len(files))
-		par.Each(len(files), func(i int) {
-			p := compile.OutPath(r.Stack.Name, files[i])
-			if sum, ok := digests[r].Of(files[i]); ok {
-				errs[i] = w.PutSum(p, files[i].Content, sum)
+	put := func(r *compile.Rendered, idx []int) error {
+		handed.Add(int64(len(idx)))
+		errs := make([]error, len(idx))
+		d := digests[r]
+		par.Each(len(idx), func(k int) {
+			f := &r.Files[idx[k]]
+			p := compile.OutPath(r.Stack.Name, *f)
+			if sum, size := d.Sum(idx[k]); size == len(f.Content) {
+				errs[k] = w.PutSum(p, f.Content, sum)
 			} else {
-				errs[i] = w.Put(p, files[i].Content)
+				errs[k] = w.Put(p, f.Content)
 			}
 		})
 		return errors.Join(errs...)
