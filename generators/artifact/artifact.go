@@ -53,10 +53,11 @@ type Options struct {
 	CheckOnly bool
 	// Hand, when set, takes a stack-level file an assembler has just
 	// made whose content no later step of the build reads (a host's
-	// cloud-init document): the build writes it then, and Hand returns
-	// the file with its content dropped and Handed set, so that a large
-	// fleet's documents are not all held at once. Builds that compare or
-	// show the content (check, push, tests) leave it nil.
+	// cloud-init document): the build writes it then (build --check
+	// compares it with out/), and Hand returns the file with its content
+	// dropped and Handed set, so that a large fleet's documents are not
+	// all held at once. What shows or keeps the content (push, diff,
+	// the tests) leaves it nil.
 	Hand func(s *schema.Stack, f File) (File, error)
 }
 

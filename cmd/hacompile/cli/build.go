@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,6 +215,16 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		ow = newOutWriter(listing, index)
 		hand = ow.hand
 	}
+	// A full --check compares each file as the build makes it, the
+	// cloud-init documents as the compile makes them.
+	var chk *outdir.Checker
+	if check && !named {
+		var err error
+		if chk, err = outdir.NewChecker(out); err != nil {
+			return err
+		}
+		hand = checkHand(chk)
+	}
 	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, hand)
 	if err != nil {
 		if ow != nil {
@@ -234,19 +245,24 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	var stamps map[string]outdir.FileStamp // of all of out, when known
 	switch {
 	case check:
-		var tree compile.Tree
-		if scope != nil {
-			tree, err = compile.TreeOf(rs)
-		} else {
-			tree, err = site.OutTree(res)
-		}
-		if err != nil {
-			return err
-		}
 		for _, r := range rs {
 			rep.Stacks = append(rep.Stacks, buildStack{Name: r.Stack.Name, Hosts: len(r.Stack.Hosts), Files: len(r.Files) + 1})
 		}
-		return reportCheck(cmd, out, tree, scope, printFindings, rep)
+		if chk != nil {
+			if _, err := streamTree(c, func() (treeSink, error) { return chk, nil }); err != nil {
+				return err
+			}
+			return reportDiff(cmd, out, chk.Diff(), printFindings, rep)
+		}
+		tree, err := compile.TreeOf(rs)
+		if err != nil {
+			return err
+		}
+		d, err := outdir.Compare(out, tree, scope...)
+		if err != nil {
+			return err
+		}
+		return reportDiff(cmd, out, d, printFindings, rep)
 	case scope != nil:
 		tree, err := compile.TreeOf(rs)
 		if err != nil {
@@ -307,13 +323,9 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	return nil
 }
 
-// reportCheck is build --check: it lists every stale, missing and extra
-// file under out and fails when there is one.
-func reportCheck(cmd *cobra.Command, out string, tree compile.Tree, scope []string, text bool, rep *buildReport) error {
-	d, err := outdir.Compare(out, tree, scope...)
-	if err != nil {
-		return err
-	}
+// reportDiff is build --check's verdict: it lists every stale, missing
+// and extra file under out and fails when there is one.
+func reportDiff(cmd *cobra.Command, out string, d outdir.Diff, text bool, rep *buildReport) error {
 	rep.Check = &buildCheck{Stale: orEmpty(d.Stale), Missing: orEmpty(d.Missing), Extra: orEmpty(d.Extra)}
 	if d.Empty() {
 		return nil
@@ -350,15 +362,55 @@ func orEmpty(s []string) []string {
 // what the writer did, the stamps of every file in out, and the runbook
 // (for what its pages took from each stack).
 func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, *site.Runbook, error) {
+	var w *outdir.Writer
+	rb, err := streamTree(c, func() (treeSink, error) {
+		var err error
+		if w, err = ow.get(); err != nil {
+			return nil, err
+		}
+		// A kept stack's files stay as they are.
+		for _, rec := range c.kept {
+			for p, st := range rec.Stamps {
+				if err := w.Keep(p, st); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return w, nil
+	})
+	if err != nil {
+		ow.abort()
+		return nil, nil, nil, err
+	}
+	stats, err := w.Finish()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w.StoreIndex()
+	// The writer owns all of out: what it wrote or kept is all there is.
+	return stats, w.Stamps(), rb, nil
+}
+
+// treeSink takes the files of out/'s tree as a build makes them: the
+// writer of out/, or the checker of build --check.
+type treeSink interface {
+	Put(p string, b []byte) error
+	PutSum(p string, b []byte, sum [sha256.Size]byte) error
+}
+
+// streamTree hands every file of a compile's out/ tree to the sink open
+// returns (called once the runbook's inputs are checked): each runbook
+// page as it is rendered, each rendered file as soon as no page left to
+// render reads it, after which it is dropped from memory, and the
+// manifests last. Files the compile handed over as it made them
+// (artifact.Options.Hand) went to the sink then.
+func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, error) {
 	res := c.res
 	kept := map[string][]byte{}
 	for _, rec := range c.kept {
 		kept[rec.Name] = rec.Site
 	}
-	var w *outdir.Writer
-	// Each rendered file is written as soon as the runbook no longer
-	// reads it, and then dropped: the build holds a few hosts' files at
-	// a time, not the fleet's.
+	var w treeSink
 	var handed atomic.Int64
 	// The manifests hashed every file already: the writer compares
 	// those digests with the last build's, not new ones.
@@ -381,8 +433,7 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 		})
 		return errors.Join(errs...)
 	}
-	// Files written as they were made (artifact.Options.Hand) are not
-	// handed back.
+	// Files handed over as they were made are not handed back.
 	for _, r := range res.Rendered {
 		for _, f := range r.Files {
 			if f.Handed != nil {
@@ -392,55 +443,31 @@ func writeAll(ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]
 	}
 	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
 	if err != nil {
-		ow.abort()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if w, err = ow.get(); err != nil {
-		ow.abort()
-		return nil, nil, nil, err
+	if w, err = open(); err != nil {
+		return nil, err
 	}
-	// A kept stack's files stay as they are.
-	for _, rec := range c.kept {
-		for p, st := range rec.Stamps {
-			if err := w.Keep(p, st); err != nil {
-				w.Abort()
-				return nil, nil, nil, err
-			}
-		}
+	if err := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) }); err != nil {
+		return nil, err
 	}
-	rerr := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
 	// The manifests after the runbook, which has dropped the rendered
 	// files by then: a large fleet's manifest is tens of MB of JSON.
+	total := 0
 	for _, r := range res.Rendered {
-		if rerr != nil {
-			break
-		}
 		b, err := compile.ManifestJSON(r)
 		if err == nil {
 			err = w.Put(path.Join(r.Stack.Name, "manifest.json"), b)
 		}
-		rerr = err
-	}
-	if rerr == nil {
-		total := 0
-		for _, r := range res.Rendered {
-			total += len(r.Files)
+		if err != nil {
+			return nil, err
 		}
-		if int(handed.Load()) != total {
-			rerr = fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
-		}
+		total += len(r.Files)
 	}
-	if rerr != nil {
-		w.Abort()
-		return nil, nil, nil, rerr
+	if int(handed.Load()) != total {
+		return nil, fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
 	}
-	stats, err := w.Finish()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	w.StoreIndex()
-	// The writer owns all of out: what it wrote or kept is all there is.
-	return stats, w.Stamps(), rb, nil
+	return rb, nil
 }
 
 // namesFiles reports whether any argument is a stack file rather than a

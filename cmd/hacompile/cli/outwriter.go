@@ -70,3 +70,17 @@ func (o *outWriter) abort() {
 		o.w.Abort()
 	}
 }
+
+// checkHand is artifact.Options.Hand for build --check: it compares a
+// file of stack s with out/ as it is made and returns it without its
+// content.
+func checkHand(chk *outdir.Checker) func(*schema.Stack, artifact.File) (artifact.File, error) {
+	return func(s *schema.Stack, f artifact.File) (artifact.File, error) {
+		if err := chk.Put(compile.OutPath(s.Name, f), f.Content); err != nil {
+			return f, err
+		}
+		f.Handed = &artifact.Handed{SHA256: sha256.Sum256(f.Content), Size: len(f.Content)}
+		f.Content = nil
+		return f, nil
+	}
+}
