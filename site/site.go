@@ -46,8 +46,8 @@ type Options struct {
 	Source func(name string) ([]byte, error)
 	// Kept are the stacks, by name, that this render leaves out because
 	// their pages (out/site/stacks/<name>/) are on disk already, each
-	// with what the site-wide pages take from it: the StackData an
-	// earlier render returned for the stack.
+	// with what the site-wide pages take from it: the stack data an
+	// earlier render wrote for the stack (Runbook.WriteStackData).
 	Kept map[string][]byte
 	// Done, when set, is handed the rendered files of a stack as soon as
 	// no page left to render reads their contents: its stack files once
@@ -69,7 +69,7 @@ type stackData struct {
 	Search []searchEntry `json:"search"` // its pages' entries
 }
 
-// CheckStackData reports whether b is stack data StackData returned.
+// CheckStackData reports whether b is stack data WriteStackData wrote.
 func CheckStackData(b []byte) error {
 	_, err := decodeStackData(b)
 	return err
@@ -125,30 +125,17 @@ type Runbook struct {
 	done   func(r *compile.Rendered, idx []int) error
 }
 
-// StackData is what the site-wide pages took from the stack named name
-// in the last render, for a later render that keeps the stack's pages
-// (Options.Kept); nil for a stack it did not render.
-func (rb *Runbook) StackData(name string) []byte {
-	if _, ok := rb.g.data[name]; !ok {
-		return nil
-	}
-	var b bytes.Buffer
-	if rb.WriteStackData(&b, name) != nil {
-		return nil
-	}
-	return b.Bytes()
-}
-
-// HasStackData reports whether the last render has StackData of the
-// stack named name.
+// HasStackData reports whether the last render has stack data of the
+// stack named name: what the site-wide pages took from it, for a later
+// render that keeps the stack's pages (Options.Kept).
 func (rb *Runbook) HasStackData(name string) bool {
 	_, ok := rb.g.data[name]
 	return ok
 }
 
-// WriteStackData writes StackData(name) to w (json.Marshal's bytes of
-// it), a few thousand search entries at a time: a 10,000-host stack's
-// are tens of MB.
+// WriteStackData writes the stack data of the stack named name to w
+// (json.Marshal's bytes of it), a few thousand search entries at a
+// time: a 10,000-host stack's are tens of MB.
 func (rb *Runbook) WriteStackData(w io.Writer, name string) error {
 	d, ok := rb.g.data[name]
 	if !ok {

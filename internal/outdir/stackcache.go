@@ -38,7 +38,7 @@ type StackRecord struct {
 	Files    int                 `json:"files"` // under out/<name>/
 	RouterID int                 `json:"router_id,omitempty"`
 	Findings []schema.Diagnostic `json:"findings"`
-	Site     json.RawMessage     `json:"site"` // the runbook's StackData
+	Site     json.RawMessage     `json:"site"` // the runbook's stack data (WriteStackData)
 	// SiteTo, when set, writes the site data in Site's place as the
 	// record is stored (site.Runbook.WriteStackData), so that it is not
 	// held in memory whole.
@@ -159,17 +159,11 @@ func storeRecord(tmp string, rec *StackRecord) error {
 		return err
 	}
 	w.WriteByte('\n')
-	// The stamps' lines, some 80 bytes each, a few thousand at a time.
-	var b []byte
-	n := 0
+	var line []byte
 	for q, st := range rec.Stamps {
-		b = appendStamp(b, q, st)
-		if n++; n%4096 == 0 {
-			w.Write(b)
-			b = b[:0]
-		}
+		line = appendStamp(line[:0], q, st)
+		w.Write(line)
 	}
-	w.Write(b)
 	if err := w.Flush(); err != nil {
 		return err
 	}
@@ -194,17 +188,14 @@ func writeRecordJSON(w *bufio.Writer, rec *StackRecord) error {
 		_, err = w.Write(b)
 		return err
 	}
-	head := *rec
-	head.Site = json.RawMessage("0")
-	b, err := recordJSON(&head)
+	b, ok, err := recordHead(rec)
 	if err != nil {
 		return err
 	}
-	const zero = `"site":0}`
-	if !bytes.HasSuffix(b, []byte(zero)) {
+	if !ok {
 		return fmt.Errorf("record JSON: no site last")
 	}
-	w.Write(b[:len(b)-len(zero)+len(`"site":`)])
+	w.Write(b)
 	if err := rec.SiteTo(w); err != nil {
 		return err
 	}
@@ -213,21 +204,36 @@ func writeRecordJSON(w *bufio.Writer, rec *StackRecord) error {
 
 // recordJSON is the JSON of rec. Its Site, the last field, goes in as
 // it is (json.Marshal would scan and compact a 10,000-host stack's
-// megabytes again): it is the JSON site.Runbook.StackData marshaled, and
+// megabytes again): it is the JSON site.Runbook.WriteStackData wrote, and
 // a record whose JSON does not parse is refused on load.
 func recordJSON(rec *StackRecord) ([]byte, error) {
-	head := *rec
-	head.Site = nil
-	b, err := json.Marshal(&head)
-	if err != nil || len(rec.Site) == 0 {
-		return b, err
+	if len(rec.Site) == 0 {
+		head := *rec
+		head.Site = nil
+		return json.Marshal(&head)
 	}
-	const null = `"site":null}`
-	if !bytes.HasSuffix(b, []byte(null)) {
+	b, ok, err := recordHead(rec)
+	if err != nil || !ok {
 		return json.Marshal(rec)
 	}
-	b = append(b[:len(b)-len(null)+len(`"site":`)], rec.Site...)
+	b = append(b, rec.Site...)
 	return append(b, '}'), nil
+}
+
+// recordHead is the JSON of rec up to its site data: through `"site":`,
+// to which the data and the closing '}' are to be appended. ok is false
+// when json.Marshal did not write the site last.
+func recordHead(rec *StackRecord) (b []byte, ok bool, err error) {
+	head := *rec
+	head.Site = nil
+	if b, err = json.Marshal(&head); err != nil {
+		return nil, false, err
+	}
+	const null = `null}`
+	if !bytes.HasSuffix(b, []byte(`"site":`+null)) {
+		return nil, false, nil
+	}
+	return b[:len(b)-len(null)], true, nil
 }
 
 // HashInputsExcept is HashInputs leaving out the files named in skip

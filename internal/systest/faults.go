@@ -161,6 +161,13 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 
 	h := e.s.Balancer.Health
 	recoverBound := time.Duration(max(h.Rise, 1)*max(h.Interval, 1))*time.Second + 3*time.Second
+	// A frozen server answers nothing, so the checks find it: the first
+	// times out within an interval and its timeout, each further one
+	// (fall in all) a timeout and fastinter later. Half a second more for
+	// polling the admin socket. No server the checks fail stays up longer.
+	checksBound := time.Duration(max(h.Interval, 1))*time.Second +
+		time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Millisecond +
+		time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
 	hold := faultHold
 	// A provider's balancer retries nothing: a backend that fails
 	// answers fails requests until the health check takes it out,
@@ -300,14 +307,6 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		} else {
 			sr.check(f.name+": no request fails", p.Stats.Failed == 0, "%d of %d failed%s", p.Stats.Failed, p.Stats.Requests, failSample(window))
 		}
-		// A frozen server answers nothing, so the checks find it: the
-		// first times out within an interval and its timeout, each
-		// further one (fall in all) a timeout and fastinter later. Half a
-		// second more for polling the admin socket. No server the checks
-		// fail stays up longer.
-		checksBound := time.Duration(max(h.Interval, 1))*time.Second +
-			time.Duration(max(h.Fall, 1))*time.Duration(max(h.Timeout, 1))*time.Millisecond +
-			time.Duration(max(h.Fall-1, 0))*250*time.Millisecond + 500*time.Millisecond
 		if e.s.Balancer.Kind == "haproxy" {
 			// A server that refuses or errs is out at once (passive
 			// checks); a frozen one by its checks.

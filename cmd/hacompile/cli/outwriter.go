@@ -58,9 +58,15 @@ func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error
 			return f, err
 		}
 	}
+	return handedOff(f, sum), nil
+}
+
+// handedOff is f as Hand returns it: its content dropped, its digest
+// and size kept.
+func handedOff(f artifact.File, sum [sha256.Size]byte) artifact.File {
 	f.Handed = &artifact.Handed{SHA256: sum, Size: len(f.Content)}
 	f.Content = nil
-	return f, nil
+	return f
 }
 
 // abort removes what the writer wrote, when it was made.
@@ -79,8 +85,6 @@ func checkHand(chk *outdir.Checker) func(*schema.Stack, artifact.File) (artifact
 		if err := chk.Put(compile.OutPath(s.Name, f), f.Content); err != nil {
 			return f, err
 		}
-		f.Handed = &artifact.Handed{SHA256: sha256.Sum256(f.Content), Size: len(f.Content)}
-		f.Content = nil
-		return f, nil
+		return handedOff(f, sha256.Sum256(f.Content)), nil
 	}
 }
