@@ -60,14 +60,21 @@ type sameKey struct {
 	mode             fs.FileMode
 }
 
-func (sc *stackCtx) sameKey(f artifact.File) sameKey {
-	return sameKey{path: f.Path, sum: sc.sum(f), owner: f.Owner, mode: f.Mode}
+func (sc *stackCtx) sameKey(f artifact.File) sameKey { return sc.sameKeyAt(sc.entry(f)) }
+
+// sameKeyAt is the sameKey of r.Files[i].
+func (sc *stackCtx) sameKeyAt(i int) sameKey {
+	f := &sc.r.Files[i]
+	return sameKey{path: f.Path, sum: sc.sumAt(i), owner: f.Owner, mode: f.Mode}
 }
 
 // sum is the sha256 of a rendered file of the stack, as its manifest
 // has it.
-func (sc *stackCtx) sum(f artifact.File) string {
-	sum, _ := sc.files.Sum(sc.entry(f))
+func (sc *stackCtx) sum(f artifact.File) string { return sc.sumAt(sc.entry(f)) }
+
+// sumAt is the sum of r.Files[i].
+func (sc *stackCtx) sumAt(i int) string {
+	sum, _ := sc.files.Sum(i)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -80,8 +87,11 @@ func (sc *stackCtx) entry(f artifact.File) int {
 
 // size is a rendered file's size in bytes (its contents may have been
 // handed over and dropped).
-func (sc *stackCtx) size(f artifact.File) int {
-	_, size := sc.files.Sum(sc.entry(f))
+func (sc *stackCtx) size(f artifact.File) int { return sc.sizeAt(sc.entry(f)) }
+
+// sizeAt is the size of r.Files[i].
+func (sc *stackCtx) sizeAt(i int) int {
+	_, size := sc.files.Sum(i)
 	return size
 }
 
@@ -133,7 +143,7 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	// kept, not a map entry for each of a large fleet's files.
 	keys := make([]sameKey, len(hostFiles))
 	for j, i := range hostFiles {
-		keys[j] = sc.sameKey(r.Files[i])
+		keys[j] = sc.sameKeyAt(int(i))
 	}
 	order := make([]int32, len(hostFiles))
 	for j := range order {
@@ -203,23 +213,23 @@ func (sc *stackCtx) fileHref(f artifact.File) string {
 	return hostPage(sc.s.Name, f.Host) + "#" + sc.anchors[f.Host][f.Path]
 }
 
-// sharedBy lists the hosts carrying exactly f (same path, same bytes)
-// when there are several: its listing is then on one page for all of
-// them, not repeated on each host's page.
-func (sc *stackCtx) sharedBy(f artifact.File) []string {
-	if f.Host == "" {
+// sharedAt lists the hosts carrying exactly r.Files[i] (same path, same
+// bytes) when there are several: its listing is then on one page for
+// all of them, not repeated on each host's page.
+func (sc *stackCtx) sharedAt(i int) []string {
+	if sc.r.Files[i].Host == "" {
 		return nil
 	}
-	if hs := sc.same[sc.sameKey(f)]; len(hs) > 1 {
+	if hs := sc.same[sc.sameKeyAt(i)]; len(hs) > 1 {
 		return hs
 	}
 	return nil
 }
 
-// samePage is the site path of the listing shared by the hosts carrying
-// exactly f.
-func (sc *stackCtx) samePage(f artifact.File) string {
-	return sc.samePages[sc.sameKey(f)]
+// samePageAt is the site path of the listing shared by the hosts
+// carrying exactly r.Files[i].
+func (sc *stackCtx) samePageAt(i int) string {
+	return sc.samePages[sc.sameKeyAt(i)]
 }
 
 // hostPath is how a file is named to an operator: its absolute path on

@@ -156,18 +156,24 @@ type sameRef struct {
 
 // fileViews describes files for the page from. A host file that other
 // hosts carry byte for byte has its listing on the shared page only.
-func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []fileView {
+// With lazy, the listings that are the highlighted contents of the
+// files are left out (fillListings makes them): the views' digests and
+// lexers say what they would be, for a page's key.
+// The files are r.Files[i] for each i of idx.
+func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File, idx []int, lazy bool) []fileView {
 	out := make([]fileView, 0, len(files))
-	for _, f := range files {
-		v := g.fileView(sc, from, f, false)
+	for j, f := range files {
+		v := g.fileView(sc, from, f, idx[j], false)
 		where := sc.s.Name
 		if f.Host != "" {
 			where = f.Host + " · " + sc.s.Name
 		}
-		if hs := sc.sharedBy(f); hs != nil {
-			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePage(f))}
+		if hs := sc.sharedAt(idx[j]); hs != nil {
+			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePageAt(idx[j]))}
 		} else {
-			v.Listing = g.listingOf(sc, f)
+			if !lazy || !highlighted(f) {
+				v.Listing = g.listingOf(sc, f)
+			}
 			// A file several hosts share is indexed once, from its
 			// shared page.
 			dirWhere := sc.s.Name
@@ -182,10 +188,10 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File) []file
 	return out
 }
 
-// fileView is f's metadata as the page from shows it, without listing.
-// On a page shared by several hosts (shared), a source that names one
-// host's field names the hosts instead.
-func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) fileView {
+// fileView is f, r.Files[i], with its metadata as the page from shows
+// it, without listing. On a page shared by several hosts (shared), a
+// source that names one host's field names the hosts instead.
+func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, i int, shared bool) fileView {
 	field, line := sc.sourceFor(f)
 	if shared && strings.HasPrefix(field, "hosts.") {
 		field, line = "hosts", sc.s.Positions["hosts"].Line
@@ -201,8 +207,8 @@ func (g *gen) fileView(sc *stackCtx, from string, f artifact.File, shared bool) 
 	}
 	return fileView{
 		ID: sc.anchors[f.Host][f.Path], Path: hostPath(f), Kind: f.Kind,
-		Mode: octal4(uint32(f.Mode.Perm())), Owner: f.Owner, SHA256: sc.sum(f),
-		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: sc.size(f),
+		Mode: octal4(uint32(f.Mode.Perm())), Owner: f.Owner, SHA256: sc.sumAt(i),
+		Validate: f.Validate.String(), Reload: f.Reload.String(), Size: sc.sizeAt(i),
 		SourceHref: rel(from, href), SourceText: text, Lexer: lexerFor(f.Path),
 	}
 }
@@ -216,12 +222,27 @@ func octal4(m uint32) string {
 	return o
 }
 
+// fillListings makes the listings fileViews left out with lazy: views
+// are fileViews's of files.
+func (g *gen) fillListings(sc *stackCtx, views []fileView, files []artifact.File) {
+	for i, f := range files {
+		if views[i].Same == nil && highlighted(f) {
+			views[i].Listing = g.listingOf(sc, f)
+		}
+	}
+}
+
+// highlighted reports whether f's listing is its content highlighted,
+// made from nothing but the lexer of its path and its content, which a
+// file view's Lexer and SHA256 name (not so a cloud-init excerpt).
+func highlighted(f artifact.File) bool { return f.Kind != (cloudinit.Gen{}).Kind() }
+
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
 // A file's listing is on one page only (the copies several hosts carry
 // share one page), so it is not memoized: the memo would hold every
 // host's listings until the whole runbook is written.
 func (g *gen) listingOf(sc *stackCtx, f artifact.File) template.HTML {
-	if f.Kind == (cloudinit.Gen{}).Kind() {
+	if !highlighted(f) {
 		return cloudInitExcerpt(sc, f)
 	}
 	return g.hl.highlight(lexerFor(f.Path), f.Content)
@@ -242,13 +263,14 @@ func (g *gen) samePages(sc *stackCtx) error {
 		p := sc.samePages[k]
 		hosts := sc.same[k]
 		var f artifact.File
-		for _, hf := range sc.byHost[hosts[0]] {
-			if sc.sameKey(hf) == k {
-				f = hf
+		at := 0
+		for j, i := range sc.fileIdx[hosts[0]] {
+			if sc.sameKeyAt(i) == k {
+				f, at = sc.byHost[hosts[0]][j], i
 				break
 			}
 		}
-		v := g.fileView(sc, p, f, true)
+		v := g.fileView(sc, p, f, at, true)
 		v.ID = "file"
 		v.Listing = g.listingOf(sc, f)
 		g.indexDirectives(f, v.Path, fmt.Sprintf("%s (%d hosts) · %s", artifact.CompactNames(hosts), len(hosts), s.Name), p+"#file")
@@ -324,12 +346,27 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	if f, ok := sc.stackFile("cloud-init/" + name + ".yaml"); ok {
 		d.CloudInit = &link{"out/" + s.Name + "/" + f.Path, rel(p, sc.fileHref(f))}
 	}
-	d.Files = g.fileViews(sc, p, sc.byHost[name])
+	files := sc.byHost[name]
+	d.Files = g.fileViews(sc, p, files, sc.fileIdx[name], true)
 	g.addSearch(searchEntry{Kind: "host", Title: name, Text: fmt.Sprintf("%s · %s · %s %s", s.Name, strings.Join(h.Roles, ", "), h.Address, h.Size), URL: p})
-	g.writePage(page{
+	pg := page{
 		Path: p, Title: name + " · " + s.Name, Crumbs: stackCrumbs(s, p, link{"hosts", rel(p, stackPage(s.Name, "index.html")+"#hosts")}),
 		Tabs: stackTabs(s, p), Footer: footer(s, p),
-	}, sizeHint(d.Files), func(w *htmlw) { writeHostBody(w, d) })
+	}
+	// A host page is its page and data (the listings aside, which its
+	// files' digests and lexers name) through the layout: one made from
+	// the same ones is the same page.
+	key, keyed, reused := g.reuse(pg, d)
+	if reused {
+		return nil
+	}
+	g.fillListings(sc, d.Files, files)
+	b := layout(withRoot(pg), sizeHint(d.Files), func(w *htmlw) { writeHostBody(w, d) })
+	if keyed {
+		g.emitKeyed(p, b, key)
+	} else {
+		g.emit(p, b)
+	}
 	return nil
 }
 
@@ -348,7 +385,7 @@ type filesData struct {
 func (g *gen) stackFiles(sc *stackCtx) error {
 	s := sc.s
 	p := stackPage(s.Name, "files.html")
-	d := filesData{Stack: s.Name, Files: g.fileViews(sc, p, sc.stackFiles)}
+	d := filesData{Stack: s.Name, Files: g.fileViews(sc, p, sc.stackFiles, sc.fileIdx[""], false)}
 	return g.write(page{Path: p, Title: "Stack files · " + s.Name, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "files", d)
 }
 

@@ -9,6 +9,7 @@ package site
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -253,11 +254,43 @@ func (rb *Runbook) Render() (map[string][]byte, error) {
 // not be held in memory. Paths are slash paths relative to the site
 // directory. The first error put returns ends the render.
 func (rb *Runbook) RenderTo(put func(p string, b []byte) error) error {
-	rb.g.sink = &sink{put: put, done: rb.done}
+	return rb.renderInto(&sink{put: put, done: rb.done})
+}
+
+func (rb *Runbook) renderInto(s *sink) error {
+	rb.g.sink = s
 	if err := rb.g.render(rb.stacks, rb.kept); err != nil {
 		return err
 	}
-	return rb.g.sink.err
+	return s.err
+}
+
+// KeyedSink takes the runbook's pages as RenderTo's put does, and keeps
+// beside each host page the key of everything the page was made from,
+// so that a later render from the same inputs need not make it again.
+type KeyedSink interface {
+	// Put takes a page that has no key.
+	Put(p string, b []byte) error
+	// PutKeyed takes a page made from the inputs key names.
+	PutKeyed(p string, b []byte, key [sha256.Size]byte) error
+	// Reuse reports whether the sink holds, unchanged since it took it,
+	// the page at p that a render made from the inputs key names; it
+	// then keeps that page as if it were put again, and the page is not
+	// made.
+	Reuse(p string, key [sha256.Size]byte) (bool, error)
+}
+
+// RenderKeyed is RenderTo into a keyed sink: each host page goes to it
+// with its key, and one it holds made from the same inputs is not made
+// again. code identifies the program rendering (its build ID, which
+// covers the templates and the layout): keys of another program's
+// render never match. With code "", nothing is keyed.
+func (rb *Runbook) RenderKeyed(code string, s KeyedSink) error {
+	sk := &sink{put: s.Put, done: rb.done, keyed: s, code: code}
+	if code == "" {
+		sk.keyed = nil
+	}
+	return rb.renderInto(sk)
 }
 
 // gen renders one site.
@@ -277,8 +310,21 @@ type gen struct {
 type sink struct {
 	put  func(p string, b []byte) error
 	done func(r *compile.Rendered, idx []int) error
-	mu   sync.Mutex
-	err  error // the first error of put
+	// keyed, when set, is the sink of RenderKeyed, and code the build
+	// ID of the program rendering.
+	keyed KeyedSink
+	code  string
+	mu    sync.Mutex
+	err   error // the first error of put
+}
+
+// fail records the sink's first error, which ends the render.
+func (s *sink) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
 }
 
 // failed reports whether the sink refused a file.
@@ -291,12 +337,35 @@ func (s *sink) failed() bool {
 // emit hands a finished file to the sink.
 func (g *gen) emit(p string, b []byte) {
 	if err := g.sink.put(p, b); err != nil {
-		g.sink.mu.Lock()
-		if g.sink.err == nil {
-			g.sink.err = err
-		}
-		g.sink.mu.Unlock()
+		g.sink.fail(err)
 	}
+}
+
+// emitKeyed hands a finished page to the keyed sink with the key of what
+// it was made from (reuse).
+func (g *gen) emitKeyed(p string, b []byte, key [sha256.Size]byte) {
+	if err := g.sink.keyed.PutKeyed(p, b, key); err != nil {
+		g.sink.fail(err)
+	}
+}
+
+// reuse is the key of the page p made from data, when it has one
+// (keyed), and whether the keyed sink holds that page already (reused),
+// which then need not be made again. Without a keyed sink nothing is
+// keyed.
+func (g *gen) reuse(p page, data any) (key [sha256.Size]byte, keyed, reused bool) {
+	if g.sink.keyed == nil {
+		return key, false, false
+	}
+	if key, keyed = inputKey(g.sink.code, p, data); !keyed {
+		return key, false, false
+	}
+	reused, err := g.sink.keyed.Reuse(p.Path, key)
+	if err != nil {
+		g.sink.fail(err)
+		return key, true, true // the render ends: make nothing more
+	}
+	return key, true, reused
 }
 
 func newGen() (*gen, error) {
@@ -405,8 +474,13 @@ func (g *gen) write(p page, body string, data any) error {
 // writePage stores the page whose main content body writes (about size
 // bytes), in the layout.
 func (g *gen) writePage(p page, size int, body func(w *htmlw)) {
+	g.emit(p.Path, layout(withRoot(p), size, body))
+}
+
+// withRoot is p with its Root, the way from it to the site's top.
+func withRoot(p page) page {
 	p.Root = rootOf(p.Path)
-	g.emit(p.Path, layout(p, size, body))
+	return p
 }
 
 // rootOf is the relative path from a page to the site root ("../../").

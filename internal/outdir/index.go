@@ -27,12 +27,16 @@ import (
 // user's cache directory, beside the no-change record, never in out/.
 
 // indexMagic starts an index's first line (its format's version).
-const indexMagic = "hacompile-digest-index-1"
+const indexMagic = "hacompile-digest-index-2"
 
 // indexEntry is one file's line in the index.
 type indexEntry struct {
 	stamp FileStamp
 	sum   [sha256.Size]byte
+	// key, when keyed, names everything the file was made from (a
+	// runbook page's inputs: Writer.PutKeyed).
+	key   [sha256.Size]byte
+	keyed bool
 }
 
 // Index is a loaded digest index: its entries in tree path order, each
@@ -118,6 +122,7 @@ func loadIndex(p string) *Index {
 		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
 		if len(line) > 2*sha256.Size {
 			_, rest, _ := bytes.Cut(line[2*sha256.Size+1:], []byte{' '})
+			_, rest, _ = bytes.Cut(rest, []byte{' '})
 			_, p, _ := bytes.Cut(rest, []byte{' '})
 			size += len(p)
 		}
@@ -127,7 +132,7 @@ func loadIndex(p string) *Index {
 	for len(body) > 0 {
 		var line []byte
 		line, body, _ = bytes.Cut(body, []byte{'\n'})
-		// <sha256 hex> <size> <mtime ns> <path>
+		// <sha256 hex> <size> <mtime ns> <key hex, or -> <path>
 		if len(line) < 2*sha256.Size+1 || line[2*sha256.Size] != ' ' {
 			return nil
 		}
@@ -137,11 +142,20 @@ func loadIndex(p string) *Index {
 		}
 		rest := line[2*sha256.Size+1:]
 		size, rest, ok1 := bytes.Cut(rest, []byte{' '})
-		mtime, p, ok2 := bytes.Cut(rest, []byte{' '})
-		var err1, err2 error
+		mtime, rest, ok2 := bytes.Cut(rest, []byte{' '})
+		key, p, ok3 := bytes.Cut(rest, []byte{' '})
+		var err1, err2, err3 error
 		e.stamp.Size, err1 = strconv.ParseInt(string(size), 10, 64)
 		e.stamp.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
-		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 || paths.Len()+len(p) > math.MaxUint32 {
+		if string(key) != "-" {
+			e.keyed = true
+			if len(key) != 2*sha256.Size {
+				err3 = hex.ErrLength
+			} else {
+				_, err3 = hex.Decode(e.key[:], key)
+			}
+		}
+		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || len(p) == 0 || paths.Len()+len(p) > math.MaxUint32 {
 			return nil
 		}
 		idx.ents = append(idx.ents, indexRec{off: uint32(paths.Len()), n: uint32(len(p)), e: e})
@@ -183,6 +197,12 @@ func storeIndex(out string, n int, each func(yield func(p string, e indexEntry))
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, e.stamp.ModTime, 10)
 		b = append(b, ' ')
+		if e.keyed {
+			b = hex.AppendEncode(b, e.key[:])
+		} else {
+			b = append(b, '-')
+		}
+		b = append(b, ' ')
 		b = append(b, q...)
 		b = append(b, '\n')
 	})
@@ -211,8 +231,8 @@ func (w *Writer) StoreIndex() {
 	storeIndex(w.dir, len(w.sums), func(yield func(string, indexEntry)) {
 		for _, p := range slices.Sorted(maps.Keys(w.sums)) {
 			if st, ok := w.stamps[p]; ok {
-				sum := w.sums[p]
-				yield(p, indexEntry{stamp: st, sum: sum})
+				key, keyed := w.keys[p]
+				yield(p, indexEntry{stamp: st, sum: w.sums[p], key: key, keyed: keyed})
 			}
 		}
 	})
@@ -238,12 +258,51 @@ func (w *Writer) unchangedByIndex(p, full string, sum [sha256.Size]byte) (same, 
 	return e.sum == sum, true, e.stamp
 }
 
-// keepSum is the digest the index records for a kept file at p with
-// stamp st, when it has one.
-func (w *Writer) keepSum(p string, st FileStamp) ([sha256.Size]byte, bool) {
+// keepEntry is the index's entry of a kept file at p with stamp st, when
+// it has one.
+func (w *Writer) keepEntry(p string, st FileStamp) (indexEntry, bool) {
 	if w.index == nil {
-		return [sha256.Size]byte{}, false
+		return indexEntry{}, false
 	}
 	e, ok := w.index.lookup(p)
-	return e.sum, ok && e.stamp == st
+	return e, ok && e.stamp == st
+}
+
+// PutKeyed is Put of a file made from the inputs key names: the index
+// records the key beside the file's digest, for Reuse.
+func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
+	if err := w.Put(p, b); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.keys[p] = key
+	w.mu.Unlock()
+	return nil
+}
+
+// Reuse reports whether dir holds at p, as the last build left it, the
+// file that build made from the inputs key names (PutKeyed): the digest
+// index records that key for p, and the file still has the stamp the
+// index records. The writer then keeps the file, as Put would of the
+// same content, and it need not be made again. Without an index, or
+// with one that cannot tell, it reports false.
+func (w *Writer) Reuse(p string, key [sha256.Size]byte) (bool, error) {
+	if w.index == nil || !w.have[p] {
+		return false, nil
+	}
+	e, ok := w.index.lookup(p)
+	if !ok || !e.keyed || e.key != key {
+		return false, nil
+	}
+	fi, err := os.Lstat(filepath.Join(w.dir, filepath.FromSlash(p)))
+	if err != nil || !fi.Mode().IsRegular() || stampOf(fi) != e.stamp {
+		return false, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stamps[p] = e.stamp
+	w.sums[p] = e.sum
+	w.keys[p] = key
+	w.stat(p).Unchanged++
+	return true, nil
 }

@@ -119,3 +119,83 @@ func TestDigestIndex(t *testing.T) {
 		t.Errorf("a write without the index trusted it: %q", got)
 	}
 }
+
+// TestReuseKeyed: a file put with the key of its inputs is reused by a
+// later writer asked for it with the same key while it still has its
+// stamp, kept by Finish and indexed again with its key; under another
+// key, after the file was touched, without an index or in a directory
+// the writer has not listed, it is not reused.
+func TestReuseKeyed(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	key := [32]byte{1}
+	other := [32]byte{2}
+	page := "site/hosts/a.html"
+	full := filepath.Join(out, page)
+	build := func(index bool, keep func(w *outdir.Writer) bool) (reused bool, st map[string]*outdir.Stats) {
+		t.Helper()
+		w, err := outdir.NewWriter(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if index {
+			w.UseIndex(outdir.StartIndex(out).Wait())
+		}
+		if err := w.Put("s/manifest.json", []byte("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+		if reused = keep(w); !reused {
+			if err := w.PutKeyed(page, []byte("<p>a</p>\n"), key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err = w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		w.StoreIndex()
+		return reused, st
+	}
+	reuse := func(k [32]byte) func(w *outdir.Writer) bool {
+		return func(w *outdir.Writer) bool {
+			ok, err := w.Reuse(page, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+	}
+	if ok, _ := build(true, reuse(key)); ok {
+		t.Fatal("reused a page before any build wrote it")
+	}
+	ok, st := build(true, reuse(key))
+	if !ok {
+		t.Fatal("a page put with its key was not reused by the next build")
+	}
+	if got, err := os.ReadFile(full); err != nil || string(got) != "<p>a</p>\n" || st["site"].Unchanged != 1 || st["site"].Written != 0 {
+		t.Fatalf("a reused page: %q %v, stats %+v; want it kept, counted unchanged", got, err, st["site"])
+	}
+	// The index after a reuse still has the key.
+	if ok, _ := build(true, reuse(key)); !ok {
+		t.Error("a reused page's key was not indexed again")
+	}
+	if ok, _ := build(true, reuse(other)); ok {
+		t.Error("a page was reused under another key")
+	}
+	// The last build put it again with key: reusable, until touched.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(full, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := build(true, reuse(key)); ok {
+		t.Error("a page whose stamp moved was reused")
+	}
+	if ok, _ := build(false, reuse(key)); ok {
+		t.Error("a page was reused without an index")
+	}
+	if ok, _ := build(true, func(w *outdir.Writer) bool {
+		ok, _ := w.Reuse("site/hosts/b.html", key)
+		return ok
+	}); ok {
+		t.Error("a page the directory does not hold was reused")
+	}
+}

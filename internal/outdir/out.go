@@ -161,6 +161,7 @@ type Writer struct {
 	stages map[string]string            // top-level directory → its staging directory ("" when it exists)
 	stamps map[string]FileStamp         // every tree path written or kept
 	sums   map[string][sha256.Size]byte // their digests, where known
+	keys   map[string][sha256.Size]byte // the keys of their inputs, where known (PutKeyed)
 	index  *Index                       // the last build's digests, or nil
 	stats  map[string]*Stats
 	// pending are the temporary files Finish renames over their
@@ -260,7 +261,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 		}
 	}
 	return &Writer{dir: l.dir, root: root, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, stamps: map[string]FileStamp{}, sums: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
+		stages: map[string]string{}, stamps: map[string]FileStamp{}, sums: map[string][sha256.Size]byte{}, keys: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {

@@ -281,8 +281,11 @@ func (w *Writer) Keep(p string, st FileStamp) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stamps[p] = st
-	if sum, ok := w.keepSum(p, st); ok {
-		w.sums[p] = sum
+	if e, ok := w.keepEntry(p, st); ok {
+		w.sums[p] = e.sum
+		if e.keyed {
+			w.keys[p] = e.key
+		}
 	}
 	w.stat(p).Unchanged++
 	return nil

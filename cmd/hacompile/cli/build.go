@@ -398,6 +398,42 @@ type treeSink interface {
 	PutSum(p string, b []byte, sum [sha256.Size]byte) error
 }
 
+// keyedTree is a treeSink that also keeps the keys of pages' inputs
+// (the writer of out/; not build --check, which makes every page).
+type keyedTree interface {
+	treeSink
+	PutKeyed(p string, b []byte, key [sha256.Size]byte) error
+	Reuse(p string, key [sha256.Size]byte) (bool, error)
+}
+
+// siteSink is a keyedTree taking the runbook's pages, by their paths
+// under site.Dir.
+type siteSink struct{ t keyedTree }
+
+func (s siteSink) Put(p string, b []byte) error { return s.t.Put(path.Join(site.Dir, p), b) }
+
+func (s siteSink) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
+	return s.t.PutKeyed(path.Join(site.Dir, p), b, key)
+}
+
+func (s siteSink) Reuse(p string, key [sha256.Size]byte) (bool, error) {
+	return s.t.Reuse(path.Join(site.Dir, p), key)
+}
+
+// programID identifies this program's build for keys of what it renders
+// (outdir.BinaryID), or "" when it cannot tell: then nothing is reused.
+func programID() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	id, err := outdir.BinaryID(exe)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // streamTree hands every file of a compile's out/ tree to the sink open
 // returns (called once the runbook's inputs are checked): each runbook
 // page as it is rendered, each rendered file as soon as no page left to
@@ -448,7 +484,14 @@ func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, erro
 	if w, err = open(); err != nil {
 		return nil, err
 	}
-	if err := rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) }); err != nil {
+	if kt, ok := w.(keyedTree); ok {
+		// The writer keeps the pages whose inputs are as the last
+		// build's: they are not made again.
+		err = rb.RenderKeyed(programID(), siteSink{kt})
+	} else {
+		err = rb.RenderTo(func(p string, b []byte) error { return w.Put(path.Join(site.Dir, p), b) })
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The manifests after the runbook, which has dropped the rendered
@@ -509,12 +552,8 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	self, err := outdir.BinaryID(exe)
-	if err != nil {
+	self := programID()
+	if self == "" {
 		return ""
 	}
 	wd, err := os.Getwd()

@@ -1,0 +1,150 @@
+package site_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/site"
+)
+
+// keyedStore is a site.KeyedSink over a map, as the writer of out/ is
+// over the directory: it holds the pages of the last render and their
+// keys, answers Reuse from them, and counts what the render made.
+type keyedStore struct {
+	mu    sync.Mutex
+	pages map[string][]byte
+	keys  map[string][sha256.Size]byte
+	// what the render in progress did
+	made, reused []string
+	next         map[string][]byte
+	nextKeys     map[string][sha256.Size]byte
+}
+
+func (s *keyedStore) start() {
+	s.made, s.reused = nil, nil
+	s.next, s.nextKeys = map[string][]byte{}, map[string][sha256.Size]byte{}
+}
+
+// finish makes the render's pages the ones held, as a build's finish
+// makes its files out/.
+func (s *keyedStore) finish() {
+	s.pages, s.keys = s.next, s.nextKeys
+	slices.Sort(s.made)
+	slices.Sort(s.reused)
+}
+
+func (s *keyedStore) Put(p string, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next[p] = b
+	return nil
+}
+
+func (s *keyedStore) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next[p], s.nextKeys[p] = b, key
+	s.made = append(s.made, p)
+	return nil
+}
+
+func (s *keyedStore) Reuse(p string, key [sha256.Size]byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.keys[p]; !ok || k != key {
+		return false, nil
+	}
+	s.next[p], s.nextKeys[p] = s.pages[p], key
+	s.reused = append(s.reused, p)
+	return true, nil
+}
+
+func renderKeyed(t *testing.T, s *keyedStore, code string, res *compile.Result) {
+	t.Helper()
+	rb, err := site.Prepare(res, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	if err := rb.RenderKeyed(code, s); err != nil {
+		t.Fatal(err)
+	}
+	s.finish()
+}
+
+func compileFleet(t *testing.T, hosts int, size string) *compile.Result {
+	t.Helper()
+	res, err := compile.CompileInputs([]compile.Input{{Name: "stacks/fleet.cue", Data: fleet.Fleet(hosts, size)}}, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A host page whose inputs are the last render's is not made again, and
+// what the keyed renders leave is, page for page, what a plain render of
+// the same stack makes: after a one-host change only that host's page is
+// made; under another program (code) every page is.
+func TestRenderKeyedReusesUnchangedHostPages(t *testing.T) {
+	const hosts = 40
+	s := &keyedStore{}
+	before := compileFleet(t, hosts, "")
+	renderKeyed(t, s, "build-1", before)
+	if len(s.reused) != 0 {
+		t.Fatalf("a first render reused %q", s.reused)
+	}
+	hostPages := slices.Clone(s.made)
+	if len(hostPages) < hosts || !strings.Contains(strings.Join(hostPages, " "), "stacks/fleet/hosts/app2.html") {
+		t.Fatalf("a first render keyed %d pages (%q); want every host's page", len(hostPages), hostPages)
+	}
+	same := func(res *compile.Result, what string) {
+		t.Helper()
+		want, err := site.Render(res, site.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(slices.Sorted(maps.Keys(s.pages)), slices.Sorted(maps.Keys(want))) {
+			t.Fatalf("%s: the keyed render left other pages than a plain render makes", what)
+		}
+		for p, b := range want {
+			if !bytes.Equal(s.pages[p], b) {
+				t.Errorf("%s: %s differs from a plain render's", what, p)
+			}
+		}
+	}
+	same(before, "first render")
+
+	renderKeyed(t, s, "build-1", before)
+	if len(s.made) != 0 || !slices.Equal(s.reused, hostPages) {
+		t.Errorf("a render of the same stack made %q and reused %d pages; want none made, all %d reused", s.made, len(s.reused), len(hostPages))
+	}
+	same(before, "same stack again")
+
+	after := compileFleet(t, hosts, "s-4vcpu-8gb") // app2's size changes
+	renderKeyed(t, s, "build-1", after)
+	if want := []string{"stacks/fleet/hosts/app2.html"}; !slices.Equal(s.made, want) {
+		t.Errorf("after a one-host change the render made %q; want %q", s.made, want)
+	}
+	same(after, "one host changed")
+
+	renderKeyed(t, s, "build-2", after)
+	if len(s.reused) != 0 || !slices.Equal(s.made, hostPages) {
+		t.Errorf("another program reused %q; want every page made again", s.reused)
+	}
+	same(after, "another program")
+
+	// Without a program's identity nothing is keyed: every page goes
+	// to Put, and none is reused.
+	renderKeyed(t, s, "", after)
+	if len(s.reused)+len(s.made) != 0 {
+		t.Errorf("a render with no program identity made %d keyed pages and reused %d", len(s.made), len(s.reused))
+	}
+	same(after, "no program identity")
+}
