@@ -49,6 +49,10 @@ type FileStamp struct {
 	ModTime int64 `json:"mtime_ns"`
 }
 
+// irregular is the stamp a listing gives what is not a regular file (a
+// link, a device): no regular file has it, so no record of one matches.
+var irregular = FileStamp{Size: -1}
+
 // CacheKey hashes the parts of a build's identity.
 func CacheKey(parts ...string) string {
 	h := sha256.New()
@@ -126,7 +130,10 @@ func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 						errs[i] = err
 						return
 					}
-					e.stamp = stampOf(fi)
+					e.stamp = irregular
+					if fi.Mode().IsRegular() {
+						e.stamp = stampOf(fi)
+					}
 				}
 				found[i] = append(found[i], e)
 			}

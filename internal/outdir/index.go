@@ -238,24 +238,39 @@ func (w *Writer) StoreIndex() {
 	})
 }
 
-// unchangedByIndex reports whether the file at full (tree path p, listed
-// on disk) holds content whose digest is sum, by the index alone: the
-// file still has the stamp its entry records, and the entry's digest is
-// sum. It returns the stamp; known is false when the index cannot tell
-// (no entry, another stamp, not a regular file).
-func (w *Writer) unchangedByIndex(p, full string, sum [sha256.Size]byte) (same, known bool, st FileStamp) {
-	if w.index == nil {
-		return false, false, st
-	}
-	e, ok := w.index.lookup(p)
+// unchangedByIndex reports whether the file at tree path p (listed on
+// disk) holds content whose digest is sum, by the index alone: the file
+// had, when listed, the stamp its entry records, and the entry's digest
+// is sum. It returns the stamp; known is false when the index cannot
+// tell (no entry, another stamp, not a regular file).
+func (w *Writer) unchangedByIndex(p string, sum [sha256.Size]byte) (same, known bool, st FileStamp) {
+	e, ok := w.indexed(p)
 	if !ok {
 		return false, false, st
 	}
-	fi, err := os.Lstat(full)
-	if err != nil || !fi.Mode().IsRegular() || stampOf(fi) != e.stamp {
-		return false, false, st
-	}
 	return e.sum == sum, true, e.stamp
+}
+
+// indexed is the index's entry of the listed file at tree path p when
+// the file had, when listed, the stamp the entry records: its content is
+// then what the entry says.
+func (w *Writer) indexed(p string) (indexEntry, bool) {
+	if w.index == nil {
+		return indexEntry{}, false
+	}
+	st, listed := w.have[p]
+	if !listed || st == irregular {
+		return indexEntry{}, false
+	}
+	e, ok := w.index.lookup(p)
+	return e, ok && e.stamp == st
+}
+
+// listed reports whether the writer's listing of its directory has a
+// file at tree path p.
+func (w *Writer) listed(p string) bool {
+	_, ok := w.have[p]
+	return ok
 }
 
 // keepEntry is the index's entry of a kept file at p with stamp st, when
@@ -282,20 +297,13 @@ func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
 
 // Reuse reports whether dir holds at p, as the last build left it, the
 // file that build made from the inputs key names (PutKeyed): the digest
-// index records that key for p, and the file still has the stamp the
-// index records. The writer then keeps the file, as Put would of the
+// index records that key for p, and the file had, when listed, the
+// stamp the index records. The writer then keeps the file, as Put would of the
 // same content, and it need not be made again. Without an index, or
 // with one that cannot tell, it reports false.
 func (w *Writer) Reuse(p string, key [sha256.Size]byte) (bool, error) {
-	if w.index == nil || !w.have[p] {
-		return false, nil
-	}
-	e, ok := w.index.lookup(p)
+	e, ok := w.indexed(p)
 	if !ok || !e.keyed || e.key != key {
-		return false, nil
-	}
-	fi, err := os.Lstat(filepath.Join(w.dir, filepath.FromSlash(p)))
-	if err != nil || !fi.Mode().IsRegular() || stampOf(fi) != e.stamp {
 		return false, nil
 	}
 	w.mu.Lock()

@@ -3,8 +3,11 @@ package outdir_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hacompile/hacompile/internal/outdir"
 )
@@ -198,4 +201,43 @@ func TestReuseKeyed(t *testing.T) {
 	}); ok {
 		t.Error("a page the directory does not hold was reused")
 	}
+}
+
+// A link planted where the index knows a file, with the file's stamp
+// (size and modification time), is not taken for the file: the write
+// names it as an obstacle, as without an index.
+func TestIndexNeverTrustsALink(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	tree := outdir.Tree{"s/hosts/a/etc/x.conf": []byte("xxxx\n"), "s/manifest.json": []byte("{}\n")}
+	writeIndexed(t, out, tree, true)
+	x := filepath.Join(out, "s/hosts/a/etc/x.conf")
+	fi, err := os.Stat(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(x); err != nil {
+		t.Fatal(err)
+	}
+	// A link's size is its target's length: five bytes, as the file's.
+	if err := os.Symlink("../zz", x); err != nil {
+		t.Fatal(err)
+	}
+	mtime := unix.NsecToTimespec(fi.ModTime().UnixNano())
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, x, []unix.Timespec{mtime, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	if li, err := os.Lstat(x); err != nil || li.Size() != fi.Size() || !li.ModTime().Equal(fi.ModTime()) {
+		t.Fatalf("the link does not carry the file's stamp: %v %v", li, err)
+	}
+	w, err := outdir.NewWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.UseIndex(outdir.StartIndex(out).Wait())
+	err = w.Write(tree)
+	if err == nil || !strings.Contains(err.Error(), x+" is a symbolic link") {
+		t.Errorf("a link with an indexed file's stamp: %v", err)
+	}
+	w.Abort()
 }

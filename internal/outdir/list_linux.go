@@ -142,7 +142,10 @@ func (l *lister) entry(fd int, rel, name string, typ byte) error {
 	if typ != unix.DT_DIR {
 		e := fileEntry{rel: p}
 		if statted && l.stamped {
-			e.stamp = FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
+			e.stamp = irregular
+			if st.Mode&unix.S_IFMT == unix.S_IFREG {
+				e.stamp = FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
+			}
 		}
 		l.files = append(l.files, e)
 		return nil

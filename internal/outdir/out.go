@@ -64,15 +64,15 @@ func existing(dir string) (map[string]bool, error) {
 
 // inScope keeps the existing files whose first path element is in
 // scope; an empty scope keeps all (the whole of out/ is the build's).
-func inScope(have map[string]bool, scope []string) map[string]bool {
+func inScope[V any](have map[string]V, scope []string) map[string]V {
 	if len(scope) == 0 {
 		return have
 	}
-	kept := map[string]bool{}
-	for p := range have {
+	kept := map[string]V{}
+	for p, v := range have {
 		top, _, _ := strings.Cut(p, "/")
 		if slices.Contains(scope, top) {
-			kept[p] = true
+			kept[p] = v
 		}
 	}
 	return kept
@@ -149,7 +149,9 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 type Writer struct {
 	dir   string
 	root  []string        // the directories making dir made, deepest first
-	have  map[string]bool // files on disk, in scope
+	// have are the files on disk in scope, with the stamps they had when
+	// listed (irregular for what is not a regular file).
+	have  map[string]FileStamp
 	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
 	chmod bool
 	// dirs: directory under dir → its creation (keys are copies, not
@@ -180,11 +182,11 @@ type dirOnce struct {
 	err  error
 }
 
-// Listing is what an output directory holds, read in the background so
-// that the reading overlaps the compile.
+// Listing is what an output directory holds, each file with its stamp,
+// read in the background so that the reading overlaps the compile.
 type Listing struct {
 	dir  string
-	have map[string]bool
+	have map[string]FileStamp
 	err  error
 	done chan struct{}
 }
@@ -194,7 +196,12 @@ func StartListing(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		l.have, l.err = existing(dir)
+		l.have, l.err = listFiles(dir, true)
+		if errors.Is(l.err, fs.ErrNotExist) {
+			if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+				l.have, l.err = map[string]FileStamp{}, nil
+			}
+		}
 	}()
 	return l
 }
@@ -227,15 +234,15 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	// The listing's map becomes the writer's (a second map of a large
 	// fleet's 160,000 files would be tens of MB): the listing is used
 	// once.
-	have, temps := l.have, map[string]bool{}
+	have, temps := l.have, map[string]FileStamp{}
 	l.have = nil
 	for p := range have {
 		switch {
 		case strings.HasPrefix(p, stagePrefix):
 			delete(have, p)
 		case strings.HasPrefix(path.Base(p), stagePrefix):
+			temps[p] = have[p]
 			delete(have, p)
-			temps[p] = true
 		}
 	}
 	for p := range inScope(temps, scope) {
@@ -256,7 +263,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 		return nil, err
 	}
 	for p := range owned {
-		if !have[p] {
+		if _, ok := have[p]; !ok {
 			delete(owned, p) // gone since
 		}
 	}
@@ -319,10 +326,10 @@ func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 		if err = w.mkdir(path.Dir(target)); err == nil {
 			stamp, err = writeFile(full, b, w.chmod)
 		}
-	case w.have[p]:
-		// The digest index knows most files unchanged from one lstat
-		// (listed, so reached through directories, never links).
-		same, known, st := w.unchangedByIndex(p, full, sum)
+	case w.listed(p):
+		// The digest index knows most files unchanged from their
+		// listed stamps (reached through directories, never links).
+		same, known, st := w.unchangedByIndex(p, sum)
 		if same {
 			changed, stamp = false, st
 			break

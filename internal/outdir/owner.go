@@ -34,7 +34,7 @@ const ownerComment = "Files hacompile wrote in this directory; a build removes o
 // as hacompile lays out out/ (a build from before the record: every top
 // entry a directory with a manifest.json or an index.html), and then all
 // it holds is owned. Any other directory is refused.
-func ownedFiles(dir string, have map[string]bool) (map[string]bool, error) {
+func ownedFiles[V any](dir string, have map[string]V) (map[string]bool, error) {
 	b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
 	if err == nil {
 		files, ok := parseOwner(b)
@@ -71,7 +71,11 @@ func ownedFiles(dir string, have map[string]bool) (map[string]bool, error) {
 			return nil, notOwned(dir, top)
 		}
 	}
-	return maps.Clone(have), nil
+	owned := make(map[string]bool, len(have))
+	for p := range have {
+		owned[p] = true
+	}
+	return owned, nil
 }
 
 func notOwned(dir, p string) error {

@@ -275,7 +275,7 @@ func HashInputsExcept(paths []string, skip map[string]bool) (string, error) {
 // stamp it has (a stack left unrendered keeps the files its last build
 // wrote). It must be on disk.
 func (w *Writer) Keep(p string, st FileStamp) error {
-	if !w.have[p] {
+	if !w.listed(p) {
 		return &fs.PathError{Op: "keep", Path: filepath.Join(w.dir, filepath.FromSlash(p)), Err: fs.ErrNotExist}
 	}
 	w.mu.Lock()
