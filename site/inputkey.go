@@ -3,9 +3,9 @@ package site
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"math"
 	"reflect"
+	"sync"
 )
 
 // inputKey is the sha256 of everything a page is made from: the program
@@ -20,20 +20,26 @@ func inputKey(code string, vs ...any) ([sha256.Size]byte, bool) {
 	if code == "" {
 		return key, false
 	}
-	k := keyer{h: sha256.New()}
+	bp := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(bp)
+	k := keyer{b: (*bp)[:0]}
 	k.str(code)
 	for _, v := range vs {
 		if !k.value(reflect.ValueOf(v)) {
 			return key, false
 		}
 	}
-	k.h.Sum(key[:0])
-	return key, true
+	*bp = k.b
+	return sha256.Sum256(k.b), true
 }
 
+// keyBufs hold what a key hashes, written whole and hashed at once (a
+// host page's is a few kilobytes: one write per field was most of the
+// cost).
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
 type keyer struct {
-	h     hash.Hash
-	buf   [binary.MaxVarintLen64]byte
+	b     []byte
 	depth int
 }
 
@@ -41,22 +47,25 @@ type keyer struct {
 // tree, and a value that points back into itself has no key.
 const maxKeyDepth = 32
 
-func (k *keyer) uint(u uint64) {
-	k.h.Write(binary.AppendUvarint(k.buf[:0], u))
-}
+func (k *keyer) uint(u uint64) { k.b = binary.AppendUvarint(k.b, u) }
 
 // str writes s with its length first, so that no two sequences of
 // strings write the same bytes.
 func (k *keyer) str(s string) {
 	k.uint(uint64(len(s)))
-	k.h.Write([]byte(s))
+	k.b = append(k.b, s...)
 }
 
 func (k *keyer) value(v reflect.Value) bool {
 	if k.depth++; k.depth > maxKeyDepth {
 		return false
 	}
-	defer func() { k.depth-- }()
+	ok := k.walk(v)
+	k.depth--
+	return ok
+}
+
+func (k *keyer) walk(v reflect.Value) bool {
 	if !v.IsValid() {
 		k.uint(0)
 		return true
