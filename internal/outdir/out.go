@@ -147,8 +147,8 @@ func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
 // then Finish, which renames what they wrote into place, or Abort on
 // failure, which removes it.
 type Writer struct {
-	dir   string
-	root  []string        // the directories making dir made, deepest first
+	dir  string
+	root []string // the directories making dir made, deepest first
 	// have are the files on disk in scope, with the stamps they had when
 	// listed (irregular for what is not a regular file).
 	have  map[string]FileStamp

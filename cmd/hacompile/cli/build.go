@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -422,7 +423,9 @@ func (s siteSink) Reuse(p string, key [sha256.Size]byte) (bool, error) {
 
 // programID identifies this program's build for keys of what it renders
 // (outdir.BinaryID), or "" when it cannot tell: then nothing is reused.
-func programID() string {
+// Found once: without a build ID in the binary it is the hash of the
+// whole file.
+var programID = sync.OnceValue(func() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""
@@ -432,7 +435,7 @@ func programID() string {
 		return ""
 	}
 	return id
-}
+})
 
 // streamTree hands every file of a compile's out/ tree to the sink open
 // returns (called once the runbook's inputs are checked): each runbook
