@@ -298,9 +298,9 @@ func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
 // Reuse reports whether dir holds at p, as the last build left it, the
 // file that build made from the inputs key names (PutKeyed): the digest
 // index records that key for p, and the file had, when listed, the
-// stamp the index records. The writer then keeps the file, as Put would of the
-// same content, and it need not be made again. Without an index, or
-// with one that cannot tell, it reports false.
+// stamp the index records. The writer then keeps the file, as Put would
+// of the same content, and it need not be made again. Without an index,
+// or with one that cannot tell, it reports false.
 func (w *Writer) Reuse(p string, key [sha256.Size]byte) (bool, error) {
 	e, ok := w.indexed(p)
 	if !ok || !e.keyed || e.key != key {

@@ -46,20 +46,26 @@ func (d Diff) Empty() bool { return len(d.Stale)+len(d.Missing)+len(d.Extra) == 
 // existing lists the files under dir as slash paths relative to it. A
 // missing dir is an empty tree.
 func existing(dir string) (map[string]bool, error) {
-	files := map[string]bool{}
-	list, err := listFiles(dir, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
-			return files, nil
-		}
-	}
+	list, err := listDir(dir, false)
 	if err != nil {
 		return nil, err
 	}
+	files := make(map[string]bool, len(list))
 	for p := range list {
 		files[p] = true
 	}
 	return files, nil
+}
+
+// listDir is listFiles where a missing dir is an empty tree.
+func listDir(dir string, stamped bool) (map[string]FileStamp, error) {
+	list, err := listFiles(dir, stamped)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return map[string]FileStamp{}, nil
+		}
+	}
+	return list, err
 }
 
 // inScope keeps the existing files whose first path element is in
@@ -196,12 +202,7 @@ func StartListing(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		l.have, l.err = listFiles(dir, true)
-		if errors.Is(l.err, fs.ErrNotExist) {
-			if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
-				l.have, l.err = map[string]FileStamp{}, nil
-			}
-		}
+		l.have, l.err = listDir(dir, true)
 	}()
 	return l
 }
