@@ -16,13 +16,7 @@ import (
 // index of the last build, stored again after it.
 func writeIndexed(t *testing.T, out string, tree outdir.Tree, index bool) map[string]*outdir.Stats {
 	t.Helper()
-	w, err := outdir.NewWriter(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if index {
-		w.UseIndex(outdir.StartIndex(out).Wait())
-	}
+	w := newWriter(t, out, index)
 	if err := w.Write(tree); err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +26,20 @@ func writeIndexed(t *testing.T, out string, tree outdir.Tree, index bool) map[st
 	}
 	w.StoreIndex()
 	return stats
+}
+
+// newWriter is a writer of out, with the digest index of its last build
+// when index is set.
+func newWriter(t *testing.T, out string, index bool) *outdir.Writer {
+	t.Helper()
+	w, err := outdir.NewWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if index {
+		w.UseIndex(outdir.StartIndex(out).Wait())
+	}
+	return w
 }
 
 // plant replaces the file at p with b (the same length as its content)
@@ -137,13 +145,7 @@ func TestReuseKeyed(t *testing.T) {
 	full := filepath.Join(out, page)
 	build := func(index bool, keep func(w *outdir.Writer) bool) (reused bool, st map[string]*outdir.Stats) {
 		t.Helper()
-		w, err := outdir.NewWriter(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if index {
-			w.UseIndex(outdir.StartIndex(out).Wait())
-		}
+		w := newWriter(t, out, index)
 		if err := w.Put("s/manifest.json", []byte("{}\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +154,7 @@ func TestReuseKeyed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		var err error
 		if st, err = w.Finish(); err != nil {
 			t.Fatal(err)
 		}
@@ -230,11 +233,7 @@ func TestIndexNeverTrustsALink(t *testing.T) {
 	if li, err := os.Lstat(x); err != nil || li.Size() != fi.Size() || !li.ModTime().Equal(fi.ModTime()) {
 		t.Fatalf("the link does not carry the file's stamp: %v %v", li, err)
 	}
-	w, err := outdir.NewWriter(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.UseIndex(outdir.StartIndex(out).Wait())
+	w := newWriter(t, out, true)
 	err = w.Write(tree)
 	if err == nil || !strings.Contains(err.Error(), x+" is a symbolic link") {
 		t.Errorf("a link with an indexed file's stamp: %v", err)

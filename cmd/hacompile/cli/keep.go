@@ -134,12 +134,8 @@ func clashes(res *compile.Result, kept map[string]*outdir.StackRecord) bool {
 // always render.
 func stackKeys(cmd *cobra.Command, roots []string, out string, in []compile.Input, o compile.Options, today string) map[string]string {
 	keys := map[string]string{}
-	exe, err := os.Executable()
-	if err != nil {
-		return keys
-	}
-	self, err := outdir.BinaryID(exe)
-	if err != nil {
+	self := programID()
+	if self == "" {
 		return keys
 	}
 	wd, err := os.Getwd()
