@@ -27,11 +27,24 @@ type preview struct {
 	Err      string
 	Changes  []fileChange
 	Findings []schema.Diagnostic // new, compared with the stack as it is
-	files    []artifact.File
-	stack    *schema.Stack // the changed copy
+	files    []artifact.File     // the changed copy's (of a change to hosts, those made again: the changed hosts' among them)
+	stack    *schema.Stack       // the changed copy
 }
 
+// previewOf previews a change to the stack's settings (mutate may change
+// anything): every host is rendered again.
 func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
+	return previewChange(sc, nil, mutate)
+}
+
+// previewHosts previews a change to the named hosts only (mutate adds,
+// removes or changes them and nothing else): only the hosts the change
+// reaches are rendered again (compile.RenderChanged).
+func previewHosts(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) preview {
+	return previewChange(sc, hosts, mutate)
+}
+
+func previewChange(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) preview {
 	// One preview at a time: each holds a render of the whole fleet,
 	// and the render itself runs on every core.
 	sc.previewMu.Lock()
@@ -44,7 +57,24 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 	// the same files, and re-running them for every preview would cost a
 	// full build per procedure on a large fleet. The page says that each
 	// changed host's cloud-init follows.
-	r, err := sc.r.Set.GeneratorsOnly().Render(c, artifact.Options{})
+	set := sc.r.Set.GeneratorsOnly()
+	// old and cur are the files that may differ: with a change to
+	// hosts, those the change reaches.
+	old := sc.r.Files
+	var cur []artifact.File
+	var err error
+	if hosts != nil {
+		var ch *compile.Rerendered
+		if ch, err = set.RenderChanged(sc.r, c, hosts); err == nil {
+			cur = ch.Files
+			old = slices.DeleteFunc(slices.Clone(old), func(f artifact.File) bool { return !ch.Again(f.Kind, f.Host) })
+		}
+	} else {
+		var r *compile.Rendered
+		if r, err = set.Render(c, artifact.Options{}); err == nil {
+			cur = r.Files
+		}
+	}
 	if err != nil {
 		var se *schema.Error
 		if errors.As(err, &se) && len(se.Diags) > 0 {
@@ -54,8 +84,8 @@ func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
 		}
 		return p
 	}
-	p.files, p.stack = r.Files, c
-	p.Changes = changedFiles(sc.r.Set, sc.r.Files, r.Files)
+	p.files, p.stack = cur, c
+	p.Changes = changedFiles(sc.r.Set, old, cur)
 	// Waivers are not dated here: the site has no clock, and an expired
 	// waiver is the build's business, not the preview's.
 	before := sc.undatedFindings()

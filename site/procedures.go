@@ -320,7 +320,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	h := s.NextHost("app")
-	p := previewOf(sc, func(c *schema.Stack) { c.Hosts[h.Name] = h })
+	p := previewHosts(sc, []string{h.Name}, func(c *schema.Stack) { c.Hosts[h.Name] = h })
 	d.p(hf("Shown for a new host %s at %s, sized like the last app host; use the real name and address.", code(h.Name), code(h.Address)))
 	pkgs := []string{}
 	if p.stack != nil {
@@ -439,7 +439,7 @@ func removeAppHost(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	h := apps[len(apps)-1]
-	p := previewOf(sc, func(c *schema.Stack) { delete(c.Hosts, h.Name) })
+	p := previewHosts(sc, []string{h.Name}, func(c *schema.Stack) { delete(c.Hosts, h.Name) })
 	d.p(hf("Shown for %s, the last app host.", hostLink(s, from, h.Name)))
 	d.step(hf("Drain it first (see <a href=\"#drain\">Drain a host</a>) so no request is cut off."))
 	d.step(hf("Delete %s from %s, check and render.", code(h.Name+": {…}"), code(stackFileArg(s))), "hacompile vet "+stackFileArg(s), "hacompile build")

@@ -87,6 +87,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	dropInPath, envFile := DropInPath(&s.App), Path(&s.App)
 	restarts := map[string]artifact.Action{}
 	for _, name := range names {
+		if !opt.Renders(name) {
+			continue
+		}
 		h := s.Hosts[name]
 		// A worker host needs the settings of the app its Celery
 		// workers run (with several apps, only that app's view has
@@ -291,3 +294,16 @@ func render(s *schema.Stack, vars []Var) ([]byte, error) {
 	}
 	return []byte(b.String()), nil
 }
+
+// Reads implements artifact.Scoper: the settings of app and worker hosts
+// name the first cache and queue host when the stack names none, and a
+// worker's reloads follow which worker runs beat (the first, unless the
+// stack names one).
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if h.Has("app") || h.Has("worker") {
+		return cacheQueueWorker
+	}
+	return nil
+}
+
+var cacheQueueWorker = []string{"cache", "queue", "worker"}

@@ -122,6 +122,14 @@ func (p perApp) Sources(s *schema.Stack, f File) []string {
 	})
 }
 
+// Reads is what the generator reads for h in any app's view of s.
+func (p perApp) Reads(s *schema.Stack, h *schema.Host) []string {
+	if _, ok := p.g.(Scoper); !ok {
+		return everyHost
+	}
+	return union(s, func(a *schema.App) []string { return ReadsOf(p.g, s.ForApp(a), h) })
+}
+
 func (p perApp) Effect() string {
 	if e, ok := p.g.(Effecter); ok {
 		return e.Effect()

@@ -59,7 +59,15 @@ type Options struct {
 	// all held at once. What shows or keeps the content (push, diff,
 	// the tests) leaves it nil.
 	Hand func(s *schema.Stack, f File) (File, error)
+	// Only, when set, names the hosts whose files are wanted: a
+	// generator may skip making files for any other host (Renders), and
+	// what it makes for them anyway is dropped. Stack-level files
+	// (Host "") are always wanted. compile.RenderChanged sets it.
+	Only func(host string) bool
 }
+
+// Renders reports whether the files of host are wanted (Options.Only).
+func (o Options) Renders(host string) bool { return o.Only == nil || o.Only(host) }
 
 // Handed describes the content of a file that went to Options.Hand.
 type Handed struct {

@@ -15,6 +15,33 @@ import (
 // first-boot steps with it. A generator that needs nothing implements
 // none of them.
 
+// Scoper is a generator whose files for a host are made from that
+// host, the stack's settings (all but its hosts) and the hosts of some
+// roles only. compile.RenderChanged renders again only the hosts a
+// change reaches through it (the runbook's previews).
+type Scoper interface {
+	// Reads lists the roles of the other hosts whose records (any
+	// field, their number included) reach the files it makes for h;
+	// AnyHost when every host's may. It reads h's roles and the stack's
+	// settings only.
+	Reads(s *schema.Stack, h *schema.Host) []string
+}
+
+// AnyHost, among the roles a Scoper reads, stands for every host.
+const AnyHost = "*"
+
+// everyHost is the Reads of a generator that says nothing.
+var everyHost = []string{AnyHost}
+
+// ReadsOf is what g reads for host h: its Reads, or AnyHost when it is
+// not a Scoper.
+func ReadsOf(g Generator, s *schema.Stack, h *schema.Host) []string {
+	if sc, ok := g.(Scoper); ok {
+		return sc.Reads(s, h)
+	}
+	return everyHost
+}
+
 // Packager is a generator whose files need Debian packages on a host.
 type Packager interface {
 	// Packages lists the packages host h needs. files are this

@@ -93,6 +93,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range s.HostsWithRole("worker") {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		content, err := workerUnit(s, h, opt)
 		if err != nil {
 			return nil, artifact.InHost(h.Name, err)
@@ -281,3 +284,14 @@ func underHome(p string) bool {
 	}
 	return false
 }
+
+// Reads implements artifact.Scoper: which worker runs beat is the first
+// worker's, unless the stack names one.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if h.Has("worker") {
+		return workerOnly
+	}
+	return nil
+}
+
+var workerOnly = []string{"worker"}

@@ -173,3 +173,7 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 	}
 	return lb, nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (it makes stack-level files only, from the settings).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -73,6 +73,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	path, validate, reload := ConfigPath(app), Validate(app, opt), artifact.ReloadUnit(app.Name+".service")
 	var b bytes.Buffer
 	for _, h := range hosts {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		b.Reset()
 		if err := render(&b, s, h, opt); err != nil {
 			return nil, artifact.InHost(h.Name, err)
@@ -189,3 +192,7 @@ func render(b *bytes.Buffer, s *schema.Stack, h *schema.Host, opt artifact.Optio
 	b.WriteString("# which is off (nginx speaks plain HTTP to gunicorn).\n")
 	return nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's gunicorn.conf.py is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

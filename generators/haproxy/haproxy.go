@@ -115,6 +115,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range lbs {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		if err := checkPorts(s, h); err != nil {
 			return nil, artifact.InHost(h.Name, err)
 		}
@@ -250,3 +253,14 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 func nofile(s *schema.Stack) int {
 	return max(s.Tuning.Nofile, 2*s.Balancer.MaxConn+1024)
 }
+
+// Reads implements artifact.Scoper: a balancer lists the app hosts and,
+// for ACME challenges, the other balancers.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if h.Has("lb") {
+		return appAndLB
+	}
+	return nil
+}
+
+var appAndLB = []string{"app", "lb"}

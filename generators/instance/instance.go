@@ -344,3 +344,14 @@ func profile(sc *schema.Scaling) string {
 	}
 	return " (" + sc.InstanceProfile + ")"
 }
+
+// Reads implements artifact.Scoper: the launch template's host is the
+// first app host unless the stack names one.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if s.Scaling != nil && h.Has("app") {
+		return appOnly
+	}
+	return nil
+}
+
+var appOnly = []string{"app"}

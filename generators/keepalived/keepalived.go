@@ -92,6 +92,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range lbs {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		cfg := config(s, h, opt)
 		files = append(files, artifact.File{
 			Host: h.Name, Kind: "keepalived", Path: ConfigPath, Content: []byte(cfg), Mode: 0o644, Owner: "root:root",
@@ -428,3 +431,14 @@ log() {
 }
 `
 }
+
+// Reads implements artifact.Scoper: a balancer's peers, names and
+// priority come from the other balancers.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if h.Has("lb") {
+		return lbOnly
+	}
+	return nil
+}
+
+var lbOnly = []string{"lb"}

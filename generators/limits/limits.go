@@ -36,7 +36,14 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	names := s.HostNames()
 	files := make([]artifact.File, 0, len(names))
 	for _, h := range names {
+		if !opt.Renders(h) {
+			continue
+		}
 		files = append(files, artifact.File{Host: h, Path: Path, Content: content, Mode: 0o644, Owner: "root:root"})
 	}
 	return files, nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (every host's limits are the stack's).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

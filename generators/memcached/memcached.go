@@ -54,6 +54,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range s.CacheHosts() {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		files = append(files, artifact.File{
 			Host: h.Name, Path: ConfPath, Content: Conf(s, h), Mode: 0o644, Owner: "root:root",
 			Reload: artifact.Restart(Service),
@@ -84,3 +87,7 @@ func Conf(s *schema.Stack, h *schema.Host) []byte {
 	fmt.Fprintf(&b, "# One worker thread per core.\n-t %d\n", max(1, h.Cores))
 	return []byte(b.String())
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a cache host's configuration is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

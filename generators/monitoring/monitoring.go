@@ -447,3 +447,7 @@ func renderConfig(s *schema.Stack, p *plan) ([]byte, error) {
 	}
 	return w.done()
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (it makes stack-level files only, which are always made again).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

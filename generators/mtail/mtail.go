@@ -65,6 +65,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	prog := Program(s)
 	var files []artifact.File
 	for _, h := range s.HostsWithRole("app") {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		var b strings.Builder
 		b.WriteString(artifact.Header("#", s))
 		fmt.Fprintf(&b, "# mtail on %s: follows nginx's access log and serves the response counts on\n", h.Name)
@@ -104,3 +107,7 @@ func Program(s *schema.Stack) []byte {
 	b.WriteString("}\n")
 	return []byte(b.String())
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (an app host's mtail files are made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -92,6 +92,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	// balancer) has the error pages and up to five configuration files.
 	files := make([]artifact.File, 0, (len(g.appHosts)+len(g.lbHosts))*(len(errorStatuses)+5))
 	for _, name := range names {
+		if !opt.Renders(name) {
+			continue
+		}
 		var err error
 		if files, err = g.host(files, s.Hosts[name]); err != nil {
 			return nil, artifact.InHost(name, err)
@@ -1132,3 +1135,24 @@ func (g *gen) realIPFromPROXY(w *writer, trusted []string) {
 	w.d("real_ip_header", "proxy_protocol")
 	w.blank()
 }
+
+// Reads implements artifact.Scoper: an app host trusts the balancers'
+// addresses, and relays ACME challenges to the other app hosts when it
+// ends TLS itself with certbot; an nginx balancer lists the app hosts and
+// relays ACME challenges to the other balancers.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	switch {
+	case h.Has("lb") && s.Balancer.Kind == "nginx":
+		return appAndLB
+	case h.Has("app") && s.TLS.Enabled() && s.TLS.Terminate == "app" && s.TLS.Mode == "certbot":
+		return appAndLB
+	case h.Has("app"):
+		return lbOnly
+	}
+	return nil
+}
+
+var (
+	appAndLB = []string{"app", "lb"}
+	lbOnly   = []string{"lb"}
+)

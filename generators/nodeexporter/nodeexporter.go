@@ -63,6 +63,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	reload := artifact.Restart(Package)
 	var b bytes.Buffer // each host's file, copied out at its length
 	for _, n := range names {
+		if !opt.Renders(n) {
+			continue
+		}
 		h := s.Hosts[n]
 		if err := checkPorts(s, h); err != nil {
 			return nil, artifact.InHost(n, err)
@@ -75,6 +78,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 		})
 	}
 	for _, h := range CertHosts(s) {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		for _, f := range certFiles(s, opt) {
 			f.Host, f.Kind = h.Name, "node-exporter"
 			files = append(files, f)
@@ -261,3 +267,7 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 	}
 	return nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's exporter settings follow its own roles).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -119,6 +119,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 
 	var files []artifact.File
 	for _, h := range Hosts(s) {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		pools := rules.PoolerPools(s, h)
 		if s.MultiApp() {
 			// A pool resized (an app's processes on the host changed)
@@ -312,3 +315,7 @@ func renderHBA(s *schema.Stack, pools []rules.Pool) string {
 	fmt.Fprintf(&b, "host    pgbouncer  %s  %s/32  scram-sha-256\n", db.User, Address)
 	return b.String()
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's pooler is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

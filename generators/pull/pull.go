@@ -69,6 +69,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	p := s.Delivery.Pull
 	var files []artifact.File
 	for _, n := range s.HostNames() {
+		if !opt.Renders(n) {
+			continue
+		}
 		files = append(files,
 			artifact.File{Host: n, Kind: "pull", Path: EnvPath(s), Content: env(s, n, opt), Mode: 0o644, Owner: "root:root"},
 			artifact.File{Host: n, Kind: "pull", Path: ServicePath(s), Content: service(s, opt), Mode: 0o644, Owner: "root:root",
@@ -167,3 +170,7 @@ func minutes(n int) string {
 	}
 	return strconv.Itoa(n) + " minutes"
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's pull agent is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -110,6 +110,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range hosts {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		files = append(files,
 			artifact.File{Host: h.Name, Path: ConfPath, Content: conf(s, h), Mode: 0o644, Owner: "root:root", Reload: restart},
 			artifact.File{Host: h.Name, Path: PluginsPath, Content: []byte(plugins), Mode: 0o644, Owner: "root:root", Reload: restart},
@@ -217,3 +220,7 @@ func setupUnit(s *schema.Stack, opt artifact.Options) ([]byte, error) {
 	b.WriteString("[Install]\nWantedBy=" + Service + "\n")
 	return []byte(b.String()), nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a queue host's configuration is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -58,6 +58,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range s.CacheHosts() {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		content, err := conf(s, h, opt)
 		if err != nil {
 			return nil, artifact.InHost(h.Name, err)
@@ -161,3 +164,7 @@ func conf(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error)
 	}
 	return []byte(b.String()), nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a cache host's redis.conf is made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

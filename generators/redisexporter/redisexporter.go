@@ -89,6 +89,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	var files []artifact.File
 	for _, h := range s.CacheHosts() {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		var b strings.Builder
 		b.WriteString(artifact.Header("#", s))
 		fmt.Fprintf(&b, "# redis_exporter on %s: reads the local Redis and serves its metrics on the\n", h.Name)
@@ -114,3 +117,14 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	return files, nil
 }
+
+// Reads implements artifact.Scoper: a cache host's exporter checks the
+// queue's keys when any cache host is the queue's broker.
+func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
+	if h.Has("cache") {
+		return cacheOnly
+	}
+	return nil
+}
+
+var cacheOnly = []string{"cache"}

@@ -65,6 +65,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	same := artifact.Same{}
 	var b bytes.Buffer
 	for _, n := range names {
+		if !opt.Renders(n) {
+			continue
+		}
 		h := s.Hosts[n]
 		b.Reset()
 		b.WriteString(common.String())
@@ -202,3 +205,7 @@ func ranges(ps []int) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's kernel settings are made from the host alone (the ports it listens on follow its roles)).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }

@@ -93,6 +93,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	// shared by the others (capped: nothing appends into them).
 	var same []byte
 	for _, h := range s.HostsWithRole("app") {
+		if !opt.Renders(h.Name) {
+			continue
+		}
 		content := same
 		if content == nil {
 			c, err := appUnit(s, h, opt)
@@ -115,6 +118,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	// master and its limit.
 	reload = artifact.DaemonReload().Then(artifact.Restart("nginx.service"))
 	for _, name := range names {
+		if !opt.Renders(name) {
+			continue
+		}
 		h := s.Hosts[name]
 		if !h.Has("app") && !(h.Has("lb") && s.Balancer.Kind == "nginx") {
 			continue
@@ -387,3 +393,7 @@ func starmanArgv(app *schema.App, h *schema.Host, opt artifact.Options) ([]strin
 	}
 	return append(argv, opt.P(app.PSGI)), nil
 }
+
+// Reads implements artifact.Scoper: no other host's record reaches its
+// files (a host's units are made from the host alone).
+func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
