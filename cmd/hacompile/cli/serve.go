@@ -96,10 +96,7 @@ func (s *server) rebuild() error {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
 	// The way build writes: one write path from a compile to an out/.
-	stats, stamps, rb, err := writeAll(newOutWriter(outdir.StartListing(s.out), outdir.StartIndex(s.out)), c)
-	if err == nil {
-		recordStacks(s.out, c, rb, stamps)
-	}
+	stats, _, err := writeAll(s.out, newOutWriter(outdir.StartListing(s.out), outdir.StartIndex(s.out)), c)
 	unlock()
 	if err != nil {
 		return err
