@@ -66,8 +66,12 @@ func previewChange(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) pre
 	if hosts != nil {
 		var ch *compile.Rerendered
 		if ch, err = set.RenderChanged(sc.r, c, hosts); err == nil {
-			cur = ch.Files
-			old = slices.DeleteFunc(slices.Clone(old), func(f artifact.File) bool { return !ch.Again(f.Kind, f.Host) })
+			cur, old = ch.Files, nil
+			for _, f := range sc.r.Files {
+				if ch.Again(f.Kind, f.Host) {
+					old = append(old, f)
+				}
+			}
 		}
 	} else {
 		var r *compile.Rendered
