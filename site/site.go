@@ -48,8 +48,9 @@ type Options struct {
 	// Kept are the stacks, by name, that this render leaves out because
 	// their pages (out/site/stacks/<name>/) are on disk already, each
 	// with what the site-wide pages take from it: the stack data an
-	// earlier render wrote for the stack (Runbook.WriteStackData).
-	Kept map[string][]byte
+	// earlier render wrote for the stack (Runbook.WriteStackData), as
+	// DecodeStackData read it.
+	Kept map[string]*StackData
 	// Done, when set, is handed the rendered files of a stack as soon as
 	// no page left to render reads their contents: its stack files once
 	// the stack's own pages are rendered, each host's files once its
@@ -70,23 +71,24 @@ type stackData struct {
 	Search []searchEntry `json:"search"` // its pages' entries
 }
 
-// CheckStackData reports whether b is stack data WriteStackData wrote.
-func CheckStackData(b []byte) error {
-	_, err := decodeStackData(b)
-	return err
-}
+// StackData is the stack data WriteStackData wrote, read back: what the
+// site-wide pages take from a stack whose pages a render keeps.
+type StackData struct{ d stackData }
 
-func decodeStackData(b []byte) (stackData, error) {
+// DecodeStackData reads stack data WriteStackData wrote, or says why b
+// is not that. A build reads a kept stack's once (at 10,000 hosts its
+// search entries are tens of MB of JSON).
+func DecodeStackData(b []byte) (*StackData, error) {
 	var d stackData
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
-		return d, fmt.Errorf("site: kept stack data: %w", err)
+		return nil, fmt.Errorf("site: kept stack data: %w", err)
 	}
 	if d.Card.Name == "" || d.Entry.Kind != "stack" {
-		return d, fmt.Errorf("site: kept stack data: no stack")
+		return nil, fmt.Errorf("site: kept stack data: no stack")
 	}
-	return d, nil
+	return &StackData{d}, nil
 }
 
 // OutTree is the whole out/ tree of a compile: every stack's rendered
@@ -219,11 +221,8 @@ func Prepare(res *compile.Result, opt Options) (*Runbook, error) {
 		stacks = append(stacks, sc)
 	}
 	kept := map[string]stackData{}
-	for name, b := range opt.Kept {
-		d, err := decodeStackData(b)
-		if err != nil {
-			return nil, err
-		}
+	for name, sd := range opt.Kept {
+		d := sd.d
 		if d.Card.Name != name || slices.ContainsFunc(stacks, func(sc *stackCtx) bool { return sc.s.Name == name }) {
 			return nil, fmt.Errorf("site: kept stack %s: not a stack of its own", name)
 		}

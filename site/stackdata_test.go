@@ -52,7 +52,7 @@ func TestWriteStackDataIsMarshal(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), want) {
 			t.Errorf("%s: written\n%.300s\nwant\n%.300s", name, got.Bytes(), want)
 		}
-		if back, err := decodeStackData(got.Bytes()); err != nil || len(back.Search) != len(d.Search) {
+		if back, err := DecodeStackData(got.Bytes()); err != nil || len(back.d.Search) != len(d.Search) {
 			t.Errorf("%s: decoding back: %v", name, err)
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hacompile/hacompile/internal/outdir"
 )
 
@@ -223,16 +221,7 @@ func TestIndexNeverTrustsALink(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A link's size is its target's length: five bytes, as the file's.
-	if err := os.Symlink("../zz", x); err != nil {
-		t.Fatal(err)
-	}
-	mtime := unix.NsecToTimespec(fi.ModTime().UnixNano())
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, x, []unix.Timespec{mtime, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		t.Fatal(err)
-	}
-	if li, err := os.Lstat(x); err != nil || li.Size() != fi.Size() || !li.ModTime().Equal(fi.ModTime()) {
-		t.Fatalf("the link does not carry the file's stamp: %v %v", li, err)
-	}
+	outdir.LinkWithStamp(t, x, "../zz", fi)
 	w := newWriter(t, out, true)
 	err = w.Write(tree)
 	if err == nil || !strings.Contains(err.Error(), x+" is a symbolic link") {

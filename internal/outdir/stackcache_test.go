@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -44,7 +46,7 @@ func TestRecordJSON(t *testing.T) {
 		t.Errorf("without site data: %s", got)
 	}
 	StoreStackRecord(out, rec)
-	back, ok := LoadStackRecord(out, rec.Source, rec.Key)
+	back, ok := LoadStackRecord(out, rec.Source, rec.Key, nil)
 	if !ok || !bytes.Equal(back.Site, site) || back.RouterID != 7 || len(back.Stamps) != 2 || back.Findings[0].Message != rec.Findings[0].Message {
 		t.Fatalf("loaded back: %+v, %v", back, ok)
 	}
@@ -54,7 +56,7 @@ func TestRecordJSON(t *testing.T) {
 	streamed.SiteTo = func(w io.Writer) error { _, err := w.Write(site); return err }
 	os.Remove(stackRecordPath(out, rec.Source))
 	StoreStackRecord(out, &streamed)
-	back, ok = LoadStackRecord(out, rec.Source, rec.Key)
+	back, ok = LoadStackRecord(out, rec.Source, rec.Key, nil)
 	if !ok || !bytes.Equal(back.Site, site) || back.RouterID != 7 || len(back.Stamps) != 2 {
 		t.Fatalf("streamed, loaded back: %+v, %v", back, ok)
 	}
@@ -71,7 +73,7 @@ func TestRecordJSON(t *testing.T) {
 	bad := *rec
 	bad.Site = []byte(`{"card": `)
 	StoreStackRecord(out, &bad)
-	if _, ok := LoadStackRecord(out, rec.Source, rec.Key); ok {
+	if _, ok := LoadStackRecord(out, rec.Source, rec.Key, nil); ok {
 		t.Fatal("a record whose site data is not JSON loaded")
 	}
 }
@@ -87,5 +89,79 @@ func TestStampsDigest(t *testing.T) {
 	}
 	if got, want := stampsDigest(stamps), hex.EncodeToString(h.Sum(nil)); got != want {
 		t.Fatalf("digest %s, want %s", got, want)
+	}
+}
+
+// TestStackRecordCheckedByListing: with out's listing, a record loads
+// when every file it names is listed with its recorded stamp, and not
+// when one has another size, is gone, or is a link in the file's place
+// (whatever its own stamp), exactly as the lstat of each file decides.
+func TestStackRecordCheckedByListing(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	if _, err := Write(out, Tree{"s/a": []byte("a"), "s/b": []byte("bb"), "site/stacks/s/index.html": []byte("<p>")}); err != nil {
+		t.Fatal(err)
+	}
+	stamps, err := Stamps(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _ := json.Marshal(map[string]any{"card": "c"})
+	rec := &StackRecord{Key: "k", Name: "s", Source: "stacks/s.cue", Hosts: 1, Files: 2, Site: site, Stamps: stamps}
+	StoreStackRecord(out, rec)
+	load := func() (byListing, byLstat bool) {
+		_, byListing = LoadStackRecord(out, rec.Source, rec.Key, StartListing(out))
+		_, byLstat = LoadStackRecord(out, rec.Source, rec.Key, nil)
+		return byListing, byLstat
+	}
+	if l, s := load(); !l || !s {
+		t.Fatalf("as stored: loaded by listing %v, by lstat %v", l, s)
+	}
+	b := filepath.Join(out, "s", "b")
+	st, err := os.Lstat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A link in b's place, with b's size and mtime as its own stamp.
+	if err := os.Rename(b, b+".real"); err != nil {
+		t.Fatal(err)
+	}
+	LinkWithStamp(t, b, "xy", st)
+	if l, s := load(); l || s {
+		t.Errorf("a link in a file's place: loaded by listing %v, by lstat %v", l, s)
+	}
+	os.Remove(b)
+	if l, s := load(); l || s {
+		t.Errorf("a file gone: loaded by listing %v, by lstat %v", l, s)
+	}
+	if err := os.WriteFile(b, []byte("bbb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l, s := load(); l || s {
+		t.Errorf("a file of another size: loaded by listing %v, by lstat %v", l, s)
+	}
+	if err := os.Rename(b+".real", b); err != nil {
+		t.Fatal(err)
+	}
+	if l, s := load(); !l || !s {
+		t.Errorf("the file back: loaded by listing %v, by lstat %v", l, s)
+	}
+}
+
+// LinkWithStamp makes path a symbolic link to target carrying fi's
+// stamp: a link's size is its target's length, so a target as long as
+// the file fi describes gives the link the file's size, and its mtime is
+// set to the file's. The tests of out/'s index use it too.
+func LinkWithStamp(t testing.TB, path, target string, fi os.FileInfo) {
+	t.Helper()
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	mtime := unix.NsecToTimespec(fi.ModTime().UnixNano())
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{mtime, mtime}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	if li, err := os.Lstat(path); err != nil || li.Size() != fi.Size() || !li.ModTime().Equal(fi.ModTime()) {
+		t.Fatalf("the link does not carry the file's stamp: %v %v", li, err)
 	}
 }

@@ -226,7 +226,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		}
 		hand = checkHand(chk)
 	}
-	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, hand)
+	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, hand, listing)
 	if err != nil {
 		if ow != nil {
 			ow.abort()
@@ -448,10 +448,6 @@ var programID = sync.OnceValue(func() string {
 // (artifact.Options.Hand) went to the sink then.
 func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, error) {
 	res := c.res
-	kept := map[string][]byte{}
-	for _, rec := range c.kept {
-		kept[rec.Name] = rec.Site
-	}
 	var w treeSink
 	var handed atomic.Int64
 	// The manifests hashed every file already: the writer compares
@@ -483,7 +479,7 @@ func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, erro
 			}
 		}
 	}
-	rb, err := site.Prepare(res, site.Options{Kept: kept, Done: put})
+	rb, err := site.Prepare(res, site.Options{Kept: c.keptSite, Done: put})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 type compiled struct {
 	res      *compile.Result
 	kept     map[string]*outdir.StackRecord // by stack file name
+	keptSite map[string]*site.StackData     // the kept stacks' runbook data, by stack name
 	keys     map[string]string              // record key by stack file name; "" never kept
 	names    []string                       // every stack file's name, in build order
 	findings []schema.Diagnostic            // of every stack, rendered or kept
@@ -35,8 +36,9 @@ type compiled struct {
 
 // compileBuild compiles the stacks args name for a build into out, with
 // the per-stack records when keep is set (a build without --check or
-// --no-cache), prints the HA rules' findings and applies --strict.
-func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool, hand func(*schema.Stack, artifact.File) (artifact.File, error)) (*compiled, error) {
+// --no-cache), prints the HA rules' findings and applies --strict. A
+// record's files are checked against listing, out's, when given.
+func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool, hand func(*schema.Stack, artifact.File) (artifact.File, error), listing *outdir.Listing) (*compiled, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -55,7 +57,7 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 	}
 	o.Hand = hand
 	today := time.Now().UTC().Format(time.DateOnly)
-	c := &compiled{kept: map[string]*outdir.StackRecord{}, keys: map[string]string{}}
+	c := &compiled{kept: map[string]*outdir.StackRecord{}, keptSite: map[string]*site.StackData{}, keys: map[string]string{}}
 	for _, f := range in {
 		c.names = append(c.names, f.Name)
 	}
@@ -65,9 +67,11 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 	var fresh []compile.Input
 	for _, f := range in {
 		if k := c.keys[f.Name]; k != "" {
-			if rec, ok := outdir.LoadStackRecord(out, f.Name, k); ok && site.CheckStackData(rec.Site) == nil {
-				c.kept[f.Name] = rec
-				continue
+			if rec, ok := outdir.LoadStackRecord(out, f.Name, k, listing); ok {
+				if sd, err := site.DecodeStackData(rec.Site); err == nil {
+					c.kept[f.Name], c.keptSite[rec.Name] = rec, sd
+					continue
+				}
 			}
 		}
 		fresh = append(fresh, f)
@@ -77,7 +81,7 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 		// A stack that fails, or one that shares a name or a VRRP router
 		// id with a kept stack: compile them all, so that the build says
 		// what a build of every stack says.
-		c.kept = map[string]*outdir.StackRecord{}
+		c.kept, c.keptSite = map[string]*outdir.StackRecord{}, map[string]*site.StackData{}
 		res, err = compile.CompileInputsWith(in, today, o)
 	}
 	if err != nil {
