@@ -139,6 +139,79 @@ func appendJSONString(b *bytes.Buffer, s string) error {
 	return nil
 }
 
+// parseEntries reads a JSON array of search entries as appendEntryJSON
+// writes them, or "null"; ok is false for anything else, which
+// encoding/json then reads (or refuses).
+func parseEntries(b []byte) (es []searchEntry, ok bool) {
+	if string(b) == "null" {
+		return nil, true
+	}
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, false
+	}
+	b = b[1 : len(b)-1]
+	es = make([]searchEntry, 0, bytes.Count(b, []byte(`{"k":`)))
+	for len(b) > 0 {
+		if len(es) > 0 {
+			if b[0] != ',' {
+				return nil, false
+			}
+			b = b[1:]
+		}
+		var e searchEntry
+		if b, ok = entryField(b, `{"k":`, &e.Kind); !ok {
+			return nil, false
+		}
+		if b, ok = entryField(b, `,"t":`, &e.Title); !ok {
+			return nil, false
+		}
+		if bytes.HasPrefix(b, []byte(`,"x":`)) {
+			if b, ok = entryField(b, `,"x":`, &e.Text); !ok || e.Text == "" {
+				return nil, false // omitempty never writes an empty one
+			}
+		}
+		if b, ok = entryField(b, `,"u":`, &e.URL); !ok || len(b) == 0 || b[0] != '}' {
+			return nil, false
+		}
+		b = b[1:]
+		es = append(es, e)
+	}
+	return es, true
+}
+
+// entryField reads prefix and the JSON string after it into s, and
+// returns what follows. A string of plain characters is its bytes; one
+// with escapes or other bytes is decoded by encoding/json.
+func entryField(b []byte, prefix string, s *string) ([]byte, bool) {
+	if !bytes.HasPrefix(b, []byte(prefix)) {
+		return nil, false
+	}
+	b = b[len(prefix):]
+	if len(b) == 0 || b[0] != '"' {
+		return nil, false
+	}
+	plain := true
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			if plain {
+				*s = string(b[1:i])
+			} else if json.Unmarshal(b[:i+1], s) != nil {
+				return nil, false
+			}
+			return b[i+1:], true
+		case c == '\\':
+			plain = false
+			i++ // the escaped character, a quote among them
+		case c < 0x20:
+			return nil, false
+		case c >= 0x7f:
+			plain = false
+		}
+	}
+	return nil, false
+}
+
 // cmpJoined compares a1+"\x00"+a2 with b1+"\x00"+b2 without joining
 // them but where the first parts alone cannot tell.
 func cmpJoined(a1, a2, b1, b2 string) int {

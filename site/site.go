@@ -80,10 +80,29 @@ type StackData struct{ d stackData }
 // search entries are tens of MB of JSON).
 func DecodeStackData(b []byte) (*StackData, error) {
 	var d stackData
+	// The search entries, nearly all of the bytes, as WriteStackData
+	// writes them are read without encoding/json's reflection; `,"search":`
+	// cannot stand inside a JSON string, so its first place is the
+	// field's. Anything else is the decoder's to read, or refuse.
+	const field = `,"search":`
+	head, search, found := bytes.Cut(b, []byte(field))
+	es, ok := []searchEntry(nil), false
+	if found && bytes.HasSuffix(search, []byte("}")) {
+		es, ok = parseEntries(search[:len(search)-1])
+	}
+	if ok {
+		b = append(slices.Clip(head), field+"null}"...)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("site: kept stack data: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("site: kept stack data: more after the stack's")
+	}
+	if ok {
+		d.Search = es
 	}
 	if d.Card.Name == "" || d.Entry.Kind != "stack" {
 		return nil, fmt.Errorf("site: kept stack data: no stack")

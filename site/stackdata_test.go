@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hacompile/hacompile/internal/compile"
@@ -52,11 +54,61 @@ func TestWriteStackDataIsMarshal(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), want) {
 			t.Errorf("%s: written\n%.300s\nwant\n%.300s", name, got.Bytes(), want)
 		}
-		if back, err := DecodeStackData(got.Bytes()); err != nil || len(back.d.Search) != len(d.Search) {
+		back, err := DecodeStackData(got.Bytes())
+		if err != nil {
 			t.Errorf("%s: decoding back: %v", name, err)
+			continue
+		}
+		// Read back without the decoder's reflection, as the decoder
+		// reads it.
+		var want2 stackData
+		if err := json.Unmarshal(got.Bytes(), &want2); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back.d, want2) {
+			t.Errorf("%s: decoded back differs from json.Unmarshal's", name)
 		}
 	}
 	if rb.WriteStackData(&bytes.Buffer{}, "none") == nil || rb.HasStackData("none") {
 		t.Error("stack data of a stack not rendered")
+	}
+}
+
+// TestDecodeStackDataIsTheDecoders: the search entries read without
+// encoding/json are what it reads, for strings of every kind, and what
+// is not as WriteStackData writes it is the decoder's to read or refuse:
+// DecodeStackData takes what the decoder takes, and refuses what it
+// refuses.
+func TestDecodeStackDataIsTheDecoders(t *testing.T) {
+	head := `{"card":{"Name":"s"},"entry":{"k":"stack","t":"s","u":"stacks/s/index.html"},"search":`
+	for _, search := range []string{
+		`null`,
+		`[]`,
+		`[{"k":"file","t":"a","u":"b"}]`,
+		`[{"k":"file","t":"a","x":"c","u":"b"},{"k":"page","t":"x\"y","u":"\u003cb\u003e"}]`,
+		`[{"k":"file","t":"é \u2028 \t","u":"b"}]`,
+		`[{"k":"file","t":"a","x":"","u":"b"}]`,                     // an empty x, which appendEntryJSON never writes
+		`[{"k":"file","u":"b","t":"a"}]`,                            // another order
+		`[{"k":"file","t":"a","u":"b","z":"c"}]`,                    // an unknown field
+		`[{"k":"file","t":"a","u":"b"} ,{"k":"f","t":"a","u":"b"}]`, // a space
+		`[{"k":"file","t":"a` + "\t" + `b","u":"b"}]`,               // an escape
+		`[{"k":"file","t":"a` + "	" + `b","u":"b"}]`,                // a raw tab: not JSON
+		`[{"k":"file","t":"a","u":"b"}`,                             // unclosed
+		`[{"k":"file","t":"\ud800","u":"b"}]`,                       // a lone surrogate
+		"[{\"k\":\"file\",\"t\":\"\xff\",\"u\":\"b\"}]",             // not UTF-8
+		`[{"k":1,"t":"a","u":"b"}]`,
+	} {
+		b := []byte(head + search + "}")
+		var want stackData
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		werr := dec.Decode(&want)
+		got, err := DecodeStackData(b)
+		switch {
+		case (werr != nil) != (err != nil):
+			t.Errorf("%s: DecodeStackData: %v, the decoder: %v", search, err, werr)
+		case err == nil && !reflect.DeepEqual(got.d, want):
+			t.Errorf("%s: DecodeStackData read %+v, the decoder %+v", search, got.d.Search, want.Search)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -101,7 +102,7 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 	}
 	js, lines, ok := bytes.Cut(body, []byte{'\n'})
 	var rec StackRecord
-	if !ok || json.Unmarshal(js, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" {
+	if !ok || unmarshalRecord(js, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" {
 		return nil, false
 	}
 	if rec.Stamps, ok = parseStamps(lines); !ok || len(rec.Stamps) == 0 {
@@ -248,6 +249,28 @@ func recordHead(rec *StackRecord) (b []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	return b[:len(b)-len(null)], true, nil
+}
+
+// unmarshalRecord reads recordJSON's output into rec. The site data,
+// the last field and nearly all of the bytes (tens of MB at 10,000
+// hosts), is sliced off and not parsed here: whoever reads it parses it
+// (site.DecodeStackData), and a record is refused when that fails.
+// `,"site":` cannot stand inside a JSON string (its quotes would be
+// escaped), so its first place is the field's.
+func unmarshalRecord(js []byte, rec *StackRecord) error {
+	const field = `,"site":`
+	i := bytes.Index(js, []byte(field))
+	if i < 0 || !bytes.HasSuffix(js, []byte("}")) {
+		return json.Unmarshal(js, rec)
+	}
+	head := append(slices.Clip(js[:i]), `,"site":null}`...)
+	if err := json.Unmarshal(head, rec); err != nil {
+		return err
+	}
+	if site := js[i+len(field) : len(js)-1]; !bytes.Equal(site, []byte("null")) {
+		rec.Site = site
+	}
+	return nil
 }
 
 // HashInputsExcept is HashInputs leaving out the files named in skip
