@@ -31,20 +31,23 @@ type preview struct {
 	stack    *schema.Stack       // the changed copy
 }
 
-// previewOf previews a change to the stack's settings (mutate may change
-// anything): every host is rendered again.
-func previewOf(sc *stackCtx, mutate func(*schema.Stack)) preview {
-	return previewChange(sc, nil, mutate)
-}
-
 // previewHosts previews a change to the named hosts only (mutate adds,
-// removes or changes them and nothing else): only the hosts the change
-// reaches are rendered again (compile.RenderChanged).
+// removes or changes them and nothing else).
 func previewHosts(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) preview {
-	return previewChange(sc, hosts, mutate)
+	return previewChange(sc, hosts, nil, mutate)
 }
 
-func previewChange(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) preview {
+// previewSettings previews a change to the named settings only (mutate
+// changes those top-level fields, their positions among them, and
+// nothing else).
+func previewSettings(sc *stackCtx, settings []string, mutate func(*schema.Stack)) preview {
+	return previewChange(sc, nil, settings, mutate)
+}
+
+// previewChange renders the stack changed by mutate, which changes the
+// named hosts and settings only: the generators make again only the
+// files the change reaches (compile.RenderChanged).
+func previewChange(sc *stackCtx, hosts, settings []string, mutate func(*schema.Stack)) preview {
 	// One preview at a time: each holds a render of the whole fleet,
 	// and the render itself runs on every core.
 	sc.previewMu.Lock()
@@ -58,25 +61,16 @@ func previewChange(sc *stackCtx, hosts []string, mutate func(*schema.Stack)) pre
 	// full build per procedure on a large fleet. The page says that each
 	// changed host's cloud-init follows.
 	set := sc.r.Set.GeneratorsOnly()
-	// old and cur are the files that may differ: with a change to
-	// hosts, those the change reaches.
-	old := sc.r.Files
-	var cur []artifact.File
-	var err error
-	if hosts != nil {
-		var ch *compile.Rerendered
-		if ch, err = set.RenderChanged(sc.r, c, hosts); err == nil {
-			cur, old = ch.Files, nil
-			for _, f := range sc.r.Files {
-				if ch.Again(f.Kind, f.Host) {
-					old = append(old, f)
-				}
+	// old and cur are the files that may differ: those the change
+	// reaches.
+	var old, cur []artifact.File
+	ch, err := set.RenderChanged(sc.r, c, hosts, settings)
+	if err == nil {
+		cur = ch.Files
+		for _, f := range sc.r.Files {
+			if ch.Again(f.Kind, f.Host) {
+				old = append(old, f)
 			}
-		}
-	} else {
-		var r *compile.Rendered
-		if r, err = set.Render(c, artifact.Options{}); err == nil {
-			cur = r.Files
 		}
 	}
 	if err != nil {

@@ -732,7 +732,7 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 			`mysql -e 'STOP REPLICA; RESET REPLICA ALL; SET GLOBAL read_only = OFF;'`)
 	}
 	last := len(db.Replicas) == 1
-	p := previewOf(sc, func(c *schema.Stack) {
+	p := previewSettings(sc, []string{"database"}, func(c *schema.Stack) {
 		c.Database.Host = r
 		c.Database.Replicas = c.Database.Replicas[1:]
 		if last {

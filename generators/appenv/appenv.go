@@ -307,3 +307,7 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var cacheQueueWorker = []string{"cache", "queue", "worker"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "cache", "database", "queue", "workers"} }

@@ -130,6 +130,16 @@ func (p perApp) Reads(s *schema.Stack, h *schema.Host) []string {
 	return union(s, func(a *schema.App) []string { return ReadsOf(p.g, s.ForApp(a), h) })
 }
 
+// ReadsSettings is what the generator reads in an app's view, which
+// takes its app from apps: (and the hosts' roles from each app's hosts).
+func (p perApp) ReadsSettings() []string {
+	sr, ok := p.g.(SettingsReader)
+	if !ok {
+		return everyHost // all of them
+	}
+	return append(slices.Clone(sr.ReadsSettings()), "app", "apps")
+}
+
 func (p perApp) Effect() string {
 	if e, ok := p.g.(Effecter); ok {
 		return e.Effect()

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hacompile/hacompile/schema"
@@ -40,6 +41,27 @@ func ReadsOf(g Generator, s *schema.Stack, h *schema.Host) []string {
 		return sc.Reads(s, h)
 	}
 	return everyHost
+}
+
+// SettingsReader is a generator that says which of the stack's settings
+// reach its files: its top-level fields other than hosts, by their names
+// in the stack file ("database", "tls"), a field's written positions
+// (Stack.Wrote) among it; AnyHost stands for all of them.
+// compile.RenderChanged keeps its files when none of those changed; a
+// generator that says nothing reads them all.
+type SettingsReader interface {
+	ReadsSettings() []string
+}
+
+// ReadsSetting reports whether g's files may read the setting name (a
+// SettingsReader listing it or AnyHost, or any other generator).
+func ReadsSetting(g Generator, name string) bool {
+	sr, ok := g.(SettingsReader)
+	if !ok {
+		return true
+	}
+	reads := sr.ReadsSettings()
+	return slices.Contains(reads, name) || slices.Contains(reads, AnyHost)
 }
 
 // Packager is a generator whose files need Debian packages on a host.

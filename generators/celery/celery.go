@@ -295,3 +295,7 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var workerOnly = []string{"worker"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "tuning", "workers"} }

@@ -196,3 +196,7 @@ func render(b *bytes.Buffer, s *schema.Stack, h *schema.Host, opt artifact.Optio
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's gunicorn.conf.py is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app"} }

@@ -264,3 +264,9 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var appAndLB = []string{"app", "lb"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string {
+	return []string{"aliases", "app", "apps", "balancer", "domain", "monitoring", "os", "tls", "tuning"}
+}

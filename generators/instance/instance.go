@@ -355,3 +355,11 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var appOnly = []string{"app"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string {
+	// The secrets an instance fetches are those the app settings name
+	// (appenv.Vars).
+	return []string{"app", "cache", "database", "name", "queue", "region", "scaling", "workers"}
+}

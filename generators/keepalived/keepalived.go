@@ -442,3 +442,7 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var lbOnly = []string{"lb"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"balancer", "monitoring", "name", "provider"} }

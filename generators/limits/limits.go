@@ -47,3 +47,7 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (every host's limits are the stack's).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"tuning"} }

@@ -91,3 +91,7 @@ func Conf(s *schema.Stack, h *schema.Host) []byte {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a cache host's configuration is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"cache", "name"} }

@@ -111,3 +111,7 @@ func Program(s *schema.Stack) []byte {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (an app host's mtail files are made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"balancer", "monitoring", "tls"} }

@@ -1156,3 +1156,9 @@ var (
 	appAndLB = []string{"app", "lb"}
 	lbOnly   = []string{"lb"}
 )
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string {
+	return []string{"aliases", "app", "balancer", "domain", "name", "os", "provider", "rate_limit", "tls", "tuning"}
+}

@@ -271,3 +271,7 @@ func checkPorts(s *schema.Stack, h *schema.Host) error {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's exporter settings follow its own roles).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"apps", "balancer", "monitoring", "tls"} }

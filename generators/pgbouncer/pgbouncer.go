@@ -319,3 +319,7 @@ func renderHBA(s *schema.Stack, pools []rules.Pool) string {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's pooler is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "apps", "database", "tuning"} }

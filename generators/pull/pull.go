@@ -174,3 +174,7 @@ func minutes(n int) string {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's pull agent is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"delivery", "name"} }

@@ -224,3 +224,7 @@ func setupUnit(s *schema.Stack, opt artifact.Options) ([]byte, error) {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a queue host's configuration is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "monitoring", "name", "queue"} }

@@ -168,3 +168,7 @@ func conf(s *schema.Stack, h *schema.Host, opt artifact.Options) ([]byte, error)
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a cache host's redis.conf is made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "cache"} }

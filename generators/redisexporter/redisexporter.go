@@ -128,3 +128,7 @@ func (Gen) Reads(s *schema.Stack, h *schema.Host) []string {
 }
 
 var cacheOnly = []string{"cache"}
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"cache", "monitoring", "queue"} }

@@ -209,3 +209,9 @@ func ranges(ps []int) string {
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's kernel settings are made from the host alone (the ports it listens on follow its roles)).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string {
+	return []string{"app", "apps", "balancer", "cache", "database", "monitoring", "provider", "queue", "tls"}
+}

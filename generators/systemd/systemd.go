@@ -397,3 +397,7 @@ func starmanArgv(app *schema.App, h *schema.Host, opt artifact.Options) ([]strin
 // Reads implements artifact.Scoper: no other host's record reaches its
 // files (a host's units are made from the host alone).
 func (Gen) Reads(*schema.Stack, *schema.Host) []string { return nil }
+
+// ReadsSettings implements artifact.SettingsReader: the stack settings its
+// files are made from (TestRenderChangedSettingsMatchesRender checks them).
+func (Gen) ReadsSettings() []string { return []string{"app", "balancer", "tuning"} }

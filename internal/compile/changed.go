@@ -41,16 +41,18 @@ func (r *Rerendered) All(base *Rendered) []artifact.File {
 }
 
 // RenderChanged renders s with the set's generators, where s is base's
-// stack with only the named hosts added, removed or changed: its
-// settings (all but its hosts) are base's, and the set is base's (its
-// assemblers are not run). A generator that says which hosts' records
-// reach each host's files (artifact.Scoper) makes files again only for
-// the hosts a changed host reaches; any other generator makes every
-// host's again. Only the files made again are returned, so that a
-// preview of a one-host change on a large fleet costs what the change
-// reaches, not the fleet. Files that clash across generators are found
-// among the files made again only.
-func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed []string) (*Rerendered, error) {
+// stack with only the named hosts added, removed or changed and only the
+// named settings changed (top-level fields, by their names in the stack
+// file); the set is base's (its assemblers are not run). A generator
+// that reads a changed setting (artifact.SettingsReader; one that does
+// not say reads them all) makes every host's files again. Any other
+// makes files again only for the hosts a changed host reaches when it
+// says which hosts' records reach each host's files (artifact.Scoper),
+// or else for every host. Only the files made again are returned, so
+// that a preview of a one-host change on a large fleet costs what the
+// change reaches, not the fleet. Files that clash across generators are
+// found among the files made again only.
+func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed, settings []string) (*Rerendered, error) {
 	gens := g.Generators
 	if s.MultiApp() {
 		gens = artifact.ForApps(gens)
@@ -72,14 +74,18 @@ func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed []s
 	again := make([]func(string) bool, len(gens))
 	par.Each(len(gens), func(i int) {
 		gen := gens[i]
-		redo := map[string]bool{}
-		for _, n := range names {
-			if isChanged[n] || reaches(artifact.ReadsOf(gen, s, s.Hosts[n]), touched) {
-				redo[n] = true
-			}
-		}
 		opt := artifact.Options{}
-		if len(redo) < len(names) {
+		redo := map[string]bool{}
+		if !slices.ContainsFunc(settings, func(f string) bool { return artifact.ReadsSetting(gen, f) }) {
+			for _, n := range names {
+				if isChanged[n] || reaches(artifact.ReadsOf(gen, s, s.Hosts[n]), touched) {
+					redo[n] = true
+				}
+			}
+		} else {
+			redo = nil // every host's
+		}
+		if redo != nil && len(redo) < len(names) {
 			opt.Only = func(h string) bool { return redo[h] }
 			again[i] = opt.Only
 		}

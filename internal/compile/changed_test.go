@@ -3,8 +3,10 @@ package compile_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +56,7 @@ func TestRenderChangedMatchesRender(t *testing.T) {
 					continue // not a stack the generators take: nothing to compare
 				}
 				cases++
-				got, err := set.RenderChanged(base, c, changed)
+				got, err := set.RenderChanged(base, c, changed, nil)
 				if err != nil {
 					t.Errorf("%s: %s: RenderChanged: %v (Render gives files)", s.Name, m.what, err)
 					continue
@@ -100,7 +102,7 @@ func TestRenderChangedSkipsUnreachedHosts(t *testing.T) {
 	for _, g := range set.Generators {
 		counting.Generators = append(counting.Generators, recorder{g, &made})
 	}
-	got, err := counting.RenderChanged(base, c, []string{"app2"})
+	got, err := counting.RenderChanged(base, c, []string{"app2"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,4 +313,244 @@ func diffFiles(want, got []artifact.File) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRenderChangedSettingsMatchesRender proves the settings each
+// generator says it reads (artifact.SettingsReader), on which
+// RenderChanged keeps a generator's files: on every example stack and
+// the CUE stack of every golden and feature archive, each value under
+// each top-level setting in turn is changed (a string lengthened or set
+// to a value another stack has there, a number raised, a flag flipped, a
+// list's last item dropped or repeated, the field's written positions
+// dropped), and the generators that do not read that setting must
+// render the changed stack to base's files, byte for byte, as
+// RenderChanged keeps them. A setting read but not declared shows here as
+// a file that differs (or a render that fails).
+func TestRenderChangedSettingsMatchesRender(t *testing.T) {
+	stacks := append(testtool.LoadStacks(t), archiveStacks(t)...)
+	// A string is also changed to each value another stack has in the
+	// same place: a kind, a mode, a release the generators take.
+	seen := map[string][]string{}
+	for _, s := range stacks {
+		for _, m := range settingChanges(s, nil) {
+			if m.value != "" && !slices.Contains(seen[m.at], m.value) {
+				seen[m.at] = append(seen[m.at], m.value)
+			}
+		}
+	}
+	cases := 0
+	for _, s := range stacks {
+		base, err := compile.Builtin().Render(s, artifact.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		for _, m := range settingChanges(s, seen) {
+			var kept compile.GeneratorSet
+			for _, g := range base.Set.Generators {
+				if !artifact.ReadsSetting(g, m.setting) {
+					kept.Generators = append(kept.Generators, g)
+				}
+			}
+			c := deepCopy(s)
+			m.apply(c)
+			c.Reindex()
+			cases++
+			got, err := renderUnchecked(kept, c)
+			if err != nil {
+				t.Errorf("%s: %s: a generator that does not read %s fails: %v", s.Name, m.what, m.setting, err)
+				continue
+			}
+			var want []artifact.File
+			for _, f := range base.Files {
+				if f.Host != "" && slices.ContainsFunc(kept.Generators, func(g artifact.Generator) bool { return g.Kind() == f.Kind }) {
+					want = append(want, f)
+				}
+			}
+			hostFiles := slices.DeleteFunc(got.Files, func(f artifact.File) bool { return f.Host == "" })
+			if d := diffFiles(want, hostFiles); d != "" {
+				t.Errorf("%s: %s: the files of generators that do not read %s changed:\n%s", s.Name, m.what, m.setting, d)
+			}
+		}
+	}
+	if cases < 5000 {
+		t.Fatalf("only %d changed stacks rendered: the cases do not cover the settings", cases)
+	}
+	t.Logf("%d stacks, %d changed stacks compared", len(stacks), cases)
+}
+
+// renderUnchecked renders a stack the schema never saw: a changed value
+// it would refuse may stop a generator (an unknown release panics).
+func renderUnchecked(set compile.GeneratorSet, c *schema.Stack) (r *compile.Rendered, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("%v", p)
+		}
+	}()
+	return set.Render(c, artifact.Options{})
+}
+
+type settingChange struct {
+	setting, what string
+	apply         func(c *schema.Stack)
+	at, value     string // a string's place (field names, no indexes) and value
+}
+
+// settingChanges are the changes the settings test renders: for each
+// top-level field of s but its hosts, each value under it changed (a
+// string also to each other value seen has at its place), and its
+// written positions dropped.
+func settingChanges(s *schema.Stack, seen map[string][]string) []settingChange {
+	var out []settingChange
+	st := reflect.TypeOf(*s)
+	for i := range st.NumField() {
+		f := st.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "" || name == "-" || name == "hosts" {
+			continue
+		}
+		field := i
+		if name == "apps" {
+			// apps: is a map; its apps are also Apps, in name order,
+			// the same values.
+			if s.AppsByName == nil {
+				continue
+			}
+			af, _ := st.FieldByName("Apps")
+			field = af.Index[0]
+		}
+		// Each change is found on a copy and applied to the copy the
+		// test renders by its path of field and element indexes.
+		var walk func(v reflect.Value, path []int, at, place string)
+		walk = func(v reflect.Value, path []int, at, place string) {
+			add := func(what string, change func(v reflect.Value)) {
+				p := slices.Clone(path)
+				out = append(out, settingChange{setting: name, what: at + ": " + what, apply: func(c *schema.Stack) {
+					change(follow(reflect.ValueOf(c).Elem().Field(field), p))
+				}})
+			}
+			switch v.Kind() {
+			case reflect.String:
+				add("lengthened", func(v reflect.Value) { v.SetString(v.String() + "x") })
+				out[len(out)-1].at, out[len(out)-1].value = place, v.String()
+				n := 0
+				for _, o := range seen[place] {
+					if o != v.String() && n < 3 {
+						add("set to "+o, func(v reflect.Value) { v.SetString(o) })
+						n++
+					}
+				}
+			case reflect.Int, reflect.Int64:
+				add("raised", func(v reflect.Value) { v.SetInt(v.Int() + 1) })
+			case reflect.Bool:
+				add("flipped", func(v reflect.Value) { v.SetBool(!v.Bool()) })
+			case reflect.Pointer:
+				if !v.IsNil() {
+					walk(v.Elem(), append(path, -1), at, place)
+				}
+			case reflect.Struct:
+				for j := range v.NumField() {
+					if f := v.Type().Field(j); f.IsExported() {
+						walk(v.Field(j), append(path, j), at+"."+f.Name, place+"."+f.Name)
+					}
+				}
+			case reflect.Slice:
+				if v.Len() > 0 {
+					add("last dropped", func(v reflect.Value) { v.Set(v.Slice(0, v.Len()-1)) })
+					add("last repeated", func(v reflect.Value) { v.Set(reflect.Append(v, v.Index(v.Len()-1))) })
+					for k := range min(v.Len(), 1) {
+						walk(v.Index(k), append(path, -2-k), fmt.Sprintf("%s[%d]", at, k), place+"[]")
+					}
+				}
+			}
+		}
+		walk(reflect.ValueOf(*s).Field(field), nil, name, name)
+		out = append(out, settingChange{setting: name, what: name + ": positions dropped", apply: func(c *schema.Stack) {
+			c.Positions = maps.Clone(c.Positions)
+			for p := range c.Positions {
+				if p == name || strings.HasPrefix(p, name+".") || strings.HasPrefix(p, name+"[") {
+					delete(c.Positions, p)
+				}
+			}
+		}})
+	}
+	return out
+}
+
+// follow walks path from v: a field index, -1 through a pointer, -2-k
+// to element k of a slice.
+func follow(v reflect.Value, path []int) reflect.Value {
+	for _, i := range path {
+		switch {
+		case i == -1:
+			v = v.Elem()
+		case i <= -2:
+			v = v.Index(-2 - i)
+		default:
+			v = v.Field(i)
+		}
+	}
+	return v
+}
+
+// deepCopy is a copy of s that shares nothing a change of
+// settingChanges reaches with s: its settings copied through every
+// pointer, slice and map, its apps as the copy's own (Clone's way).
+func deepCopy(s *schema.Stack) *schema.Stack {
+	c := s.Clone()
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() && f.Name != "Hosts" && f.Name != "Apps" && f.Name != "AppsByName" {
+			v.Field(i).Set(copyValue(v.Field(i)))
+		}
+	}
+	if c.AppsByName == nil {
+		c.Apps = []*schema.App{&c.App}
+	}
+	for _, a := range c.Apps {
+		av := reflect.ValueOf(a).Elem()
+		av.Set(copyValue(av))
+	}
+	return c
+}
+
+// copyValue is a copy of v through pointers, slices, maps and exported
+// struct fields.
+func copyValue(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		p := reflect.New(v.Type().Elem())
+		p.Elem().Set(copyValue(v.Elem()))
+		return p
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(copyValue(v.Index(i)))
+		}
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), copyValue(it.Value()))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(copyValue(v.Field(i)))
+			}
+		}
+		return c
+	}
+	return v
 }
