@@ -69,6 +69,8 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 		if k := c.keys[f.Name]; k != "" {
 			if rec, ok := outdir.LoadStackRecord(out, f.Name, k, listing); ok {
 				if sd, err := site.DecodeStackData(rec.Site); err == nil {
+					// The bytes read are the record file's: let them go.
+					rec.Site = nil
 					c.kept[f.Name], c.keptSite[rec.Name] = rec, sd
 					continue
 				}
