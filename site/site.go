@@ -26,6 +26,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -80,18 +81,16 @@ type StackData struct{ d stackData }
 // search entries are tens of MB of JSON).
 func DecodeStackData(b []byte) (*StackData, error) {
 	var d stackData
-	// The search entries, nearly all of the bytes, as WriteStackData
-	// writes them are read without encoding/json's reflection; `,"search":`
-	// cannot stand inside a JSON string, so its first place is the
-	// field's. Anything else is the decoder's to read, or refuse.
-	const field = `,"search":`
-	head, search, found := bytes.Cut(b, []byte(field))
+	// The search entries, the last member and nearly all of the bytes,
+	// as WriteStackData writes them are read without encoding/json's
+	// reflection. Anything else is the decoder's to read, or refuse.
+	head, search, found := outdir.CutLastMember(b, "search")
 	es, ok := []searchEntry(nil), false
-	if found && bytes.HasSuffix(search, []byte("}")) {
-		es, ok = parseEntries(search[:len(search)-1])
+	if found {
+		es, ok = parseEntries(search)
 	}
 	if ok {
-		b = append(slices.Clip(head), field+"null}"...)
+		b = head
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

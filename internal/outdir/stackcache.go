@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -252,22 +251,19 @@ func recordHead(rec *StackRecord) (b []byte, ok bool, err error) {
 }
 
 // unmarshalRecord reads recordJSON's output into rec. The site data,
-// the last field and nearly all of the bytes (tens of MB at 10,000
-// hosts), is sliced off and not parsed here: whoever reads it parses it
-// (site.DecodeStackData), and a record is refused when that fails.
-// `,"site":` cannot stand inside a JSON string (its quotes would be
-// escaped), so its first place is the field's.
+// the last member and nearly all of the bytes (tens of MB at 10,000
+// hosts), is cut off (CutLastMember) and not parsed here: whoever reads
+// it parses it (site.DecodeStackData), and a record is refused when that
+// fails.
 func unmarshalRecord(js []byte, rec *StackRecord) error {
-	const field = `,"site":`
-	i := bytes.Index(js, []byte(field))
-	if i < 0 || !bytes.HasSuffix(js, []byte("}")) {
+	head, site, ok := CutLastMember(js, "site")
+	if !ok {
 		return json.Unmarshal(js, rec)
 	}
-	head := append(slices.Clip(js[:i]), `,"site":null}`...)
 	if err := json.Unmarshal(head, rec); err != nil {
 		return err
 	}
-	if site := js[i+len(field) : len(js)-1]; !bytes.Equal(site, []byte("null")) {
+	if !bytes.Equal(site, []byte("null")) {
 		rec.Site = site
 	}
 	return nil
