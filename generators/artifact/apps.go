@@ -125,7 +125,7 @@ func (p perApp) Sources(s *schema.Stack, f File) []string {
 // Reads is what the generator reads for h in any app's view of s.
 func (p perApp) Reads(s *schema.Stack, h *schema.Host) []string {
 	if _, ok := p.g.(Scoper); !ok {
-		return everyHost
+		return all
 	}
 	return union(s, func(a *schema.App) []string { return ReadsOf(p.g, s.ForApp(a), h) })
 }
@@ -135,7 +135,7 @@ func (p perApp) Reads(s *schema.Stack, h *schema.Host) []string {
 func (p perApp) ReadsSettings() []string {
 	sr, ok := p.g.(SettingsReader)
 	if !ok {
-		return everyHost // all of them
+		return all
 	}
 	return append(slices.Clone(sr.ReadsSettings()), "app", "apps")
 }

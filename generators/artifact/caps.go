@@ -23,30 +23,31 @@ import (
 type Scoper interface {
 	// Reads lists the roles of the other hosts whose records (any
 	// field, their number included) reach the files it makes for h;
-	// AnyHost when every host's may. It reads h's roles and the stack's
+	// All when every host's may. It reads h's roles and the stack's
 	// settings only.
 	Reads(s *schema.Stack, h *schema.Host) []string
 }
 
-// AnyHost, among the roles a Scoper reads, stands for every host.
-const AnyHost = "*"
+// All, among the roles a Scoper reads, stands for every host, and among
+// the settings a SettingsReader reads, for every setting.
+const All = "*"
 
-// everyHost is the Reads of a generator that says nothing.
-var everyHost = []string{AnyHost}
+// all is what a generator that says nothing reads, of hosts or settings.
+var all = []string{All}
 
-// ReadsOf is what g reads for host h: its Reads, or AnyHost when it is
-// not a Scoper.
+// ReadsOf is what g reads for host h: its Reads, or All when it is not a
+// Scoper.
 func ReadsOf(g Generator, s *schema.Stack, h *schema.Host) []string {
 	if sc, ok := g.(Scoper); ok {
 		return sc.Reads(s, h)
 	}
-	return everyHost
+	return all
 }
 
 // SettingsReader is a generator that says which of the stack's settings
 // reach its files: its top-level fields other than hosts, by their names
 // in the stack file ("database", "tls"), a field's written positions
-// (Stack.Wrote) among it; AnyHost stands for all of them.
+// (Stack.Wrote) among it; All stands for all of them.
 // compile.RenderChanged keeps its files when none of those changed; a
 // generator that says nothing reads them all.
 type SettingsReader interface {
@@ -54,14 +55,14 @@ type SettingsReader interface {
 }
 
 // ReadsSetting reports whether g's files may read the setting name (a
-// SettingsReader listing it or AnyHost, or any other generator).
+// SettingsReader listing it or All, or any other generator).
 func ReadsSetting(g Generator, name string) bool {
 	sr, ok := g.(SettingsReader)
 	if !ok {
 		return true
 	}
 	reads := sr.ReadsSettings()
-	return slices.Contains(reads, name) || slices.Contains(reads, AnyHost)
+	return slices.Contains(reads, name) || slices.Contains(reads, All)
 }
 
 // Packager is a generator whose files need Debian packages on a host.

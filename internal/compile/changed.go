@@ -111,7 +111,7 @@ func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed, se
 // a change to hosts of the touched roles.
 func reaches(roles []string, touched map[string]bool) bool {
 	for _, r := range roles {
-		if r == artifact.AnyHost || touched[r] {
+		if r == artifact.All || touched[r] {
 			return true
 		}
 	}
