@@ -27,7 +27,7 @@ type preview struct {
 	Err      string
 	Changes  []fileChange
 	Findings []schema.Diagnostic // new, compared with the stack as it is
-	files    []artifact.File     // the changed copy's (of a change to hosts, those made again: the changed hosts' among them)
+	files    []artifact.File     // the changed copy's files made again (the changed hosts' among them)
 	stack    *schema.Stack       // the changed copy
 }
 
@@ -48,8 +48,8 @@ func previewSettings(sc *stackCtx, settings []string, mutate func(*schema.Stack)
 // named hosts and settings only: the generators make again only the
 // files the change reaches (compile.RenderChanged).
 func previewChange(sc *stackCtx, hosts, settings []string, mutate func(*schema.Stack)) preview {
-	// One preview at a time: each holds a render of the whole fleet,
-	// and the render itself runs on every core.
+	// One preview at a time: each holds the files it made again, and
+	// RenderChanged itself runs on every core.
 	sc.previewMu.Lock()
 	defer sc.previewMu.Unlock()
 	c := sc.s.Clone()
@@ -61,18 +61,7 @@ func previewChange(sc *stackCtx, hosts, settings []string, mutate func(*schema.S
 	// full build per procedure on a large fleet. The page says that each
 	// changed host's cloud-init follows.
 	set := sc.r.Set.GeneratorsOnly()
-	// old and cur are the files that may differ: those the change
-	// reaches.
-	var old, cur []artifact.File
 	ch, err := set.RenderChanged(sc.r, c, hosts, settings)
-	if err == nil {
-		cur = ch.Files
-		for _, f := range sc.r.Files {
-			if ch.Again(f.Kind, f.Host) {
-				old = append(old, f)
-			}
-		}
-	}
 	if err != nil {
 		var se *schema.Error
 		if errors.As(err, &se) && len(se.Diags) > 0 {
@@ -82,8 +71,15 @@ func previewChange(sc *stackCtx, hosts, settings []string, mutate func(*schema.S
 		}
 		return p
 	}
-	p.files, p.stack = cur, c
-	p.Changes = changedFiles(sc.r.Set, old, cur)
+	// The files that may differ are those the change reaches.
+	var old []artifact.File
+	for _, f := range sc.r.Files {
+		if ch.Again(f.Kind, f.Host) {
+			old = append(old, f)
+		}
+	}
+	p.files, p.stack = ch.Files, c
+	p.Changes = changedFiles(sc.r.Set, old, ch.Files)
 	// Waivers are not dated here: the site has no clock, and an expired
 	// waiver is the build's business, not the preview's.
 	before := sc.undatedFindings()
