@@ -75,15 +75,14 @@ func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed, se
 	par.Each(len(gens), func(i int) {
 		gen := gens[i]
 		opt := artifact.Options{}
-		redo := map[string]bool{}
+		var redo map[string]bool // the hosts made again; nil: every host
 		if !slices.ContainsFunc(settings, func(f string) bool { return artifact.ReadsSetting(gen, f) }) {
+			redo = map[string]bool{}
 			for _, n := range names {
 				if isChanged[n] || reaches(artifact.ReadsOf(gen, s, s.Hosts[n]), touched) {
 					redo[n] = true
 				}
 			}
-		} else {
-			redo = nil // every host's
 		}
 		if redo != nil && len(redo) < len(names) {
 			opt.Only = func(h string) bool { return redo[h] }
