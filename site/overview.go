@@ -429,11 +429,11 @@ func budget(sc *stackCtx) []template.HTML {
 }
 
 func hostLinks(s *schema.Stack, from string, hs []*schema.Host) template.HTML {
-	var parts []string
-	for _, h := range hs {
-		parts = append(parts, fmt.Sprintf(`<a href="%s">%s</a>`, template.HTMLEscapeString(rel(from, hostPage(s.Name, h.Name))), template.HTMLEscapeString(h.Name)))
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Name
 	}
-	return template.HTML(strings.Join(parts, ", "))
+	return hostLinksNames(s, from, names)
 }
 
 func pct(part, whole int) string {

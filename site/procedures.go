@@ -154,13 +154,33 @@ func deploy(d *doc, sc *stackCtx, from string) {
 	d.step(hf("Push. Hosts go in batches (one load balancer at a time, app hosts in batches, a health check between batches). On each host the changed files are written, their validate commands run, the old files come back if one fails, then the reload actions run."),
 		"hacompile push "+s.Name)
 	d.step(hf("Check the site answers through the balancer."), "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
-	d.p("What a push runs on each host when its files change:")
-	var rows [][]template.HTML
+	d.p("What a push runs on each host when its files change (hosts that run the same, on one row):")
+	// One row per roles, validate and reload commands, in the order of
+	// each row's first host.
+	type row struct {
+		roles         string
+		validate, rel []string
+		hosts         []string
+	}
+	var rows []*row
+	byKey := map[string]*row{}
 	for _, n := range s.HostNames() {
 		v, r := hostActions(sc, n)
-		rows = append(rows, []template.HTML{hostLink(s, from, n), text(strings.Join(s.Hosts[n].Roles, ", ")), codes(v), codes(r)})
+		roles := strings.Join(s.Hosts[n].Roles, ", ")
+		k := roles + "\x00" + strings.Join(v, "\x00") + "\x00\x00" + strings.Join(r, "\x00")
+		w := byKey[k]
+		if w == nil {
+			w = &row{roles: roles, validate: v, rel: r}
+			byKey[k] = w
+			rows = append(rows, w)
+		}
+		w.hosts = append(w.hosts, n)
 	}
-	d.table([]string{"Host", "Roles", "Validate", "Reload"}, rows)
+	cells := make([][]template.HTML, len(rows))
+	for i, w := range rows {
+		cells[i] = []template.HTML{hostLinksNames(s, from, w.hosts), text(w.roles), codes(w.validate), codes(w.rel)}
+	}
+	d.table([]string{"Hosts", "Roles", "Validate", "Reload"}, cells)
 	var stackLevel []template.HTML
 	for _, f := range sc.stackFiles {
 		if f.Kind == (monitoring.Gen{}).Kind() {
@@ -276,15 +296,41 @@ func previewTable(d *doc, sc *stackCtx, from string, p preview) {
 		d.note(hf("The change does not render: %s", p.Err))
 		return
 	}
-	var rows [][]template.HTML
+	// The hosts whose files change alike (the same paths, the same way,
+	// the same actions) share a row, in the order of its first host.
+	type row struct {
+		g     changeGroup
+		hosts []string // of the stack as it is
+	}
+	var rs []*row
+	alike := map[string]*row{}
 	for _, g := range groupChanges(p.Changes) {
+		if g.Host == "" || sc.s.Hosts[g.Host] == nil {
+			rs = append(rs, &row{g: g})
+			continue
+		}
+		var k strings.Builder
+		for _, f := range g.Files {
+			k.WriteString(f.Path + "\x00" + f.Change + "\x00")
+		}
+		k.WriteString("\x00" + strings.Join(g.Actions, "\x00"))
+		if r := alike[k.String()]; r != nil {
+			r.hosts = append(r.hosts, g.Host)
+			continue
+		}
+		r := &row{g: g, hosts: []string{g.Host}}
+		alike[k.String()] = r
+		rs = append(rs, r)
+	}
+	var rows [][]template.HTML
+	for _, r := range rs {
+		g := r.g
 		where := template.HTML("stack files (" + template.HTMLEscapeString("out/"+sc.s.Name+"/") + ")")
-		if g.Host != "" {
-			if sc.s.Hosts[g.Host] != nil {
-				where = hostLink(sc.s, from, g.Host)
-			} else {
-				where = hf("%s (new)", g.Host)
-			}
+		switch {
+		case r.hosts != nil:
+			where = hostLinksNames(sc.s, from, r.hosts)
+		case g.Host != "":
+			where = hf("%s (new)", g.Host)
 		}
 		var files []string
 		for _, f := range g.Files {
@@ -998,11 +1044,7 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	}
 	var rows [][]template.HTML
 	for _, e := range envs {
-		var hs []string
-		for _, h := range e.hosts {
-			hs = append(hs, string(hostLink(s, from, h)))
-		}
-		rows = append(rows, []template.HTML{code(e.path), template.HTML(strings.Join(hs, ", ")), code("0600 root:root"), text(e.vars), template.HTML(strings.Join(toStrings(e.refs), ", "))})
+		rows = append(rows, []template.HTML{code(e.path), hostLinksNames(s, from, e.hosts), code("0600 root:root"), text(e.vars), template.HTML(strings.Join(toStrings(e.refs), ", "))})
 	}
 	if len(rows) > 0 {
 		d.table([]string{"File", "Hosts", "Mode", "Holds", "Read by"}, rows)
@@ -1194,11 +1236,17 @@ func toStrings(hs []template.HTML) []string {
 }
 
 func hostLinksNames(s *schema.Stack, from string, names []string) template.HTML {
-	var hs []*schema.Host
-	for _, n := range names {
-		hs = append(hs, s.Hosts[n])
+	var b strings.Builder
+	for i, r := range artifact.CompactRuns(names) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(hostLink(s, from, r.First)))
+		if r.Last != r.First {
+			b.WriteString("…" + string(hostLink(s, from, r.Last)))
+		}
 	}
-	return hostLinks(s, from, hs)
+	return template.HTML(b.String())
 }
 
 // monitoringAlerts returns the stack's rendered alerting rules.

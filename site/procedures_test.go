@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -344,5 +345,88 @@ delivery: pull: {registry: "registry.example.com", repository: "ops/shop", canar
 	}
 	if !strings.Contains(back, "ops/shop:canary") || !strings.Contains(back, "ops/shop:stable") {
 		t.Errorf("a rollback must publish to both channels:\n%s", back)
+	}
+}
+
+// TestHostListsCompact: on a fleet, the procedures name hosts in
+// natural order with runs of consecutive numbers shortened to their ends,
+// each end linked to its host's page; and the hosts that a push treats
+// alike (the deploy table) or a change reaches alike (a preview) share
+// one row. A 40-host fleet's deploy table lists every host exactly once,
+// in rows that all differ.
+func TestHostListsCompact(t *testing.T) {
+	res := compileFleet(t, 40, "")
+	files, err := site.Render(res, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(files["stacks/fleet/procedures.html"])
+	run := `<a href="hosts/app4.html">app4</a>…<a href="hosts/app8.html">app8</a>`
+	if !strings.Contains(page, run) {
+		t.Errorf("the procedures do not list app4 to app8 as %s", run)
+	}
+	if strings.Contains(page, `<a href="hosts/app5.html">`) {
+		t.Error("the procedures link app5, inside a run of hosts")
+	}
+	// The deploy table: its rows, each host once.
+	i := strings.Index(page, `id="deploy"`)
+	j := strings.Index(page, `id="rollback"`)
+	if i < 0 || j < i {
+		t.Fatal("no deploy section")
+	}
+	deploy := page[i:j]
+	rows := regexp.MustCompile(`<tr><td>(.*?)</td>(.*?)</tr>`).FindAllStringSubmatch(deploy, -1)
+	if len(rows) == 0 || len(rows) > 6 {
+		t.Fatalf("the deploy table of 40 hosts has %d rows; want one per roles and actions (2 to 6)", len(rows))
+	}
+	seen := map[string]int{}
+	cells := map[string]bool{}
+	link := regexp.MustCompile(`<a href="hosts/([a-z]+)(\d+)\.html">`)
+	for _, r := range rows {
+		if cells[r[2]] {
+			t.Errorf("two rows of the deploy table say %s", r[2])
+		}
+		cells[r[2]] = true
+		// Each item is one host or a run from its first to its last.
+		for _, item := range strings.Split(r[1], ", ") {
+			ends := link.FindAllStringSubmatch(item, -1)
+			switch len(ends) {
+			case 1:
+				seen[ends[0][1]+ends[0][2]]++
+			case 2:
+				from, _ := strconv.Atoi(ends[0][2])
+				to, _ := strconv.Atoi(ends[1][2])
+				if ends[0][1] != ends[1][1] || to-from < 2 || !strings.Contains(item, "…") {
+					t.Errorf("the deploy table lists %q", item)
+				}
+				for n := from; n <= to; n++ {
+					seen[ends[0][1]+strconv.Itoa(n)]++
+				}
+			default:
+				t.Errorf("the deploy table lists %q", item)
+			}
+		}
+	}
+	for _, h := range res.Rendered[0].Stack.HostNames() {
+		if seen[h] != 1 {
+			t.Errorf("the deploy table lists %s %d times", h, seen[h])
+		}
+	}
+	if len(seen) != 40 {
+		t.Errorf("the deploy table lists %d hosts; want the 40", len(seen))
+	}
+	// Database failover: every app host's settings change alike.
+	fo := page[strings.Index(page, `id="failover-database"`):strings.Index(page, `id="certificates"`)]
+	n := 0
+	for _, r := range regexp.MustCompile(`<tr><td>.*?</tr>`).FindAllString(fo, -1) {
+		if strings.Contains(r, `hosts/app4.html`) {
+			n++
+			if !strings.Contains(r, run) {
+				t.Errorf("the failover preview's row of app4 is %s; want app4…app8 in it", r)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("the failover preview lists app4 in %d rows; want one", n)
 	}
 }

@@ -11,6 +11,27 @@ import (
 // runs of three or more consecutive numbers shortened to their ends:
 // "app1…app998, app1000, db1, db2".
 func CompactNames(names []string) string {
+	var b strings.Builder
+	for i, r := range CompactRuns(names) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.First)
+		if r.Last != r.First {
+			b.WriteString("…" + r.Last)
+		}
+	}
+	return b.String()
+}
+
+// NameRun is one item of a CompactNames list: a run of three or more
+// consecutively numbered names, by its ends, or one name (First ==
+// Last).
+type NameRun struct{ First, Last string }
+
+// CompactRuns is the list CompactNames writes, item by item, for those
+// that write it another way (the runbook links each end to its host).
+func CompactRuns(names []string) []NameRun {
 	type name struct {
 		s, prefix, digits string
 		n                 int
@@ -42,7 +63,7 @@ func CompactNames(names []string) string {
 		}
 		return len(a.digits) == len(b.digits) || a.digits[0] != '0' && b.digits[0] != '0'
 	}
-	var parts []string
+	var runs []NameRun
 	for i := 0; i < len(ns); {
 		j := i
 		for j+1 < len(ns) && next(ns[j], ns[j+1]) {
@@ -50,15 +71,15 @@ func CompactNames(names []string) string {
 		}
 		switch {
 		case j-i >= 2:
-			parts = append(parts, ns[i].s+"…"+ns[j].s)
+			runs = append(runs, NameRun{ns[i].s, ns[j].s})
 		default:
 			for k := i; k <= j; k++ {
-				parts = append(parts, ns[k].s)
+				runs = append(runs, NameRun{ns[k].s, ns[k].s})
 			}
 		}
 		i = j + 1
 	}
-	return strings.Join(parts, ", ")
+	return runs
 }
 
 func b2i(b bool) int {
