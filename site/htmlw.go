@@ -214,10 +214,10 @@ func writeHostBody(w *htmlw, d hostData) {
 		w.raw("</dd>\n")
 	}
 	if d.CloudInit != nil {
-		w.raw(`<dt>Provisioning</dt><dd>cloud-init user data: <a href="`)
-		w.url(d.CloudInit.Href)
+		w.raw(`<dt>Provisioning</dt><dd>cloud-init user data: <a href="#`)
+		w.frag(d.CloudInit.ID)
 		w.raw(`">`)
-		w.text(d.CloudInit.Text)
+		w.text(d.CloudInit.Path)
 		w.raw(`</a></dd>`)
 	}
 	w.raw("</dl>\n<p>")
@@ -232,6 +232,10 @@ func writeHostBody(w *htmlw, d hostData) {
 	writeFileTable(w, d.Files)
 	w.raw("\n</section>\n")
 	writeListings(w, d.Files)
+	if d.CloudInit != nil {
+		w.raw("\n<h2>Cloud-init user data</h2>\n<p>What the host runs when it first boots, shown as its packages and first-boot commands; the files it writes are those above. It is not pushed to the host.</p>\n")
+		writeListings(w, []fileView{*d.CloudInit})
+	}
 	w.raw("\n")
 }
 

@@ -207,6 +207,9 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 
 // fileHref is the site path of a rendered file's listing.
 func (sc *stackCtx) fileHref(f artifact.File) string {
+	if h, ok := sc.cloudInitOf(f); ok {
+		return hostPage(sc.s.Name, h) + "#" + cloudInitID
+	}
 	if f.Host == "" {
 		return stackPage(sc.s.Name, "files.html") + "#" + sc.anchors[""][f.Path]
 	}
@@ -253,6 +256,24 @@ func (sc *stackCtx) find(host string, re *regexp.Regexp) []artifact.File {
 }
 
 // stackFile returns the stack-level file at p.
+// cloudInitID is the id of a host's cloud-init user data on its page
+// (file listings' ids start with "file-").
+const cloudInitID = "cloud-init"
+
+// cloudInitOf reports the host whose cloud-init user data the stack file
+// f is: shown on that host's page, not on the stack files page.
+func (sc *stackCtx) cloudInitOf(f artifact.File) (string, bool) {
+	if f.Host != "" || f.Kind != (cloudinit.Gen{}).Kind() {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(f.Path, "cloud-init/")
+	h, yaml := strings.CutSuffix(rest, ".yaml")
+	if !ok || !yaml || sc.s.Hosts[h] == nil {
+		return "", false
+	}
+	return h, true
+}
+
 func (sc *stackCtx) stackFile(p string) (artifact.File, bool) {
 	i, ok := sc.stackFileAt[p]
 	if !ok {

@@ -296,7 +296,7 @@ func cloudInitExcerpt(sc *stackCtx, f artifact.File) template.HTML {
 	}
 	files := sc.byHost[name]
 	var b strings.Builder
-	b.WriteString("# Excerpt: write_files carries the " + strconv.Itoa(len(files)) + " files on " + name + "'s page.\n")
+	b.WriteString("# Excerpt: write_files carries the " + strconv.Itoa(len(files)) + " rendered files above.\n")
 	b.WriteString("packages:\n")
 	for _, p := range cloudinit.Packages(sc.s, h, files, sc.r.Set.Generators) {
 		b.WriteString("  - " + p + "\n")
@@ -313,7 +313,7 @@ type hostData struct {
 	Facts       []fact
 	Notes       template.HTML
 	Files       []fileView
-	CloudInit   *link
+	CloudInit   *fileView // its cloud-init user data, with an excerpt
 	Push        template.HTML
 }
 
@@ -344,7 +344,11 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	d.Facts = append(d.Facts, fact{"Validate", codes(v)}, fact{"Reload", codes(r)})
 	d.Push = hf("Push this host alone with %s; the <a href=\"%s\">procedures</a> say when.", code("hacompile push "+s.Name+" --hosts "+name), rel(p, stackPage(s.Name, "procedures.html")))
 	if f, ok := sc.stackFile("cloud-init/" + name + ".yaml"); ok {
-		d.CloudInit = &link{"out/" + s.Name + "/" + f.Path, rel(p, sc.fileHref(f))}
+		if _, own := sc.cloudInitOf(f); own {
+			v := g.fileViews(sc, p, []artifact.File{f}, []int{sc.fileIdx[""][sc.stackFileAt[f.Path]]}, false)[0]
+			v.ID, v.Path = cloudInitID, "out/"+s.Name+"/"+f.Path
+			d.CloudInit = &v
+		}
 	}
 	files := sc.byHost[name]
 	d.Files = g.fileViews(sc, p, files, sc.fileIdx[name], true)
@@ -361,7 +365,11 @@ func (g *gen) host(sc *stackCtx, name string) error {
 		return nil
 	}
 	g.fillListings(sc, d.Files, files)
-	b := layout(withRoot(pg), sizeHint(d.Files), func(w *htmlw) { writeHostBody(w, d) })
+	size := sizeHint(d.Files)
+	if d.CloudInit != nil {
+		size += sizeHint([]fileView{*d.CloudInit})
+	}
+	b := layout(withRoot(pg), size, func(w *htmlw) { writeHostBody(w, d) })
 	if keyed {
 		g.emitKeyed(p, b, key)
 	} else {
@@ -385,7 +393,15 @@ type filesData struct {
 func (g *gen) stackFiles(sc *stackCtx) error {
 	s := sc.s
 	p := stackPage(s.Name, "files.html")
-	d := filesData{Stack: s.Name, Files: g.fileViews(sc, p, sc.stackFiles, sc.fileIdx[""], false)}
+	// A host's cloud-init user data is on its page.
+	var files []artifact.File
+	var idx []int
+	for j, f := range sc.stackFiles {
+		if _, ok := sc.cloudInitOf(f); !ok {
+			files, idx = append(files, f), append(idx, sc.fileIdx[""][j])
+		}
+	}
+	d := filesData{Stack: s.Name, Files: g.fileViews(sc, p, files, idx, false)}
 	return g.write(page{Path: p, Title: "Stack files · " + s.Name, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "files", d)
 }
 

@@ -430,3 +430,41 @@ func TestHostListsCompact(t *testing.T) {
 		t.Errorf("the failover preview lists app4 in %d rows; want one", n)
 	}
 }
+
+// TestCloudInitOnHostPage: a host's cloud-init user data is listed on
+// its own page (its excerpt, digest and size), where the search index
+// and every link to it lead; the stack files page keeps the stack's
+// other files only. On a large fleet that page was one listing per host.
+func TestCloudInitOnHostPage(t *testing.T) {
+	files := exampleSite(t)
+	host := string(files["stacks/do-python-ha/hosts/app1.html"])
+	i := strings.Index(host, `<section class="file" id="cloud-init">`)
+	if i < 0 {
+		t.Fatal("app1's page has no cloud-init section")
+	}
+	ci := host[i:]
+	for _, want := range []string{"out/do-python-ha/cloud-init/app1.yaml", "packages", "runcmd", `<dt>sha256</dt>`} {
+		if !strings.Contains(ci, want) {
+			t.Errorf("app1's cloud-init section lacks %q", want)
+		}
+	}
+	if !strings.Contains(host, `cloud-init user data: <a href="#cloud-init">`) {
+		t.Error("app1's facts do not link its cloud-init section")
+	}
+	stackFiles := string(files["stacks/do-python-ha/files.html"])
+	if strings.Contains(stackFiles, "cloud-init/app1.yaml") {
+		t.Error("the stack files page still lists app1's cloud-init")
+	}
+	if !strings.Contains(stackFiles, "monitoring/") {
+		t.Error("the stack files page lost the monitoring files")
+	}
+	index := string(files["assets/search-index.js"])
+	if !strings.Contains(index, `"t":"cloud-init/app1.yaml","x":"do-python-ha · cloud-init","u":"stacks/do-python-ha/hosts/app1.html#cloud-init"`) {
+		t.Error("the search index does not lead to app1's cloud-init on its page")
+	}
+	for p, b := range files {
+		if strings.Contains(string(b), "files.html#file-cloud-init-") {
+			t.Errorf("%s links a cloud-init document on the stack files page", p)
+		}
+	}
+}

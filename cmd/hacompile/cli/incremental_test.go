@@ -60,9 +60,9 @@ func writtenSince(before, after map[string][2]int64) []string {
 // content changes: that host's gunicorn settings (its worker count
 // follows its cores), its cloud-init, the manifest, and the runbook
 // pages that show the host's size or the numbers it changed (its host
-// page, the stack overview's inventory, the stack files page's digest of
-// its cloud-init, the source page, the search index). No value that
-// changes with every edit sits on every page.
+// page, which also lists its cloud-init, the stack overview's inventory,
+// the source page, the search index). No value that changes with every
+// edit sits on every page.
 func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(t.TempDir(), "cache"))
 	dir := t.TempDir()
@@ -91,7 +91,6 @@ func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 		"fleet/hosts/app2/etc/fleet/gunicorn.conf.py",
 		"fleet/manifest.json",
 		"site/assets/search-index.js",
-		"site/stacks/fleet/files.html",
 		"site/stacks/fleet/hosts/app2.html",
 		"site/stacks/fleet/index.html",
 		"site/stacks/fleet/source.html",
