@@ -213,11 +213,11 @@ func writeHostBody(w *htmlw, d hostData) {
 		w.raw(string(f.Value))
 		w.raw("</dd>\n")
 	}
-	if d.CloudInit != nil {
+	for _, c := range d.CloudInit {
 		w.raw(`<dt>Provisioning</dt><dd>cloud-init user data: <a href="#`)
-		w.frag(d.CloudInit.ID)
+		w.frag(c.ID)
 		w.raw(`">`)
-		w.text(d.CloudInit.Path)
+		w.text(c.Path)
 		w.raw(`</a></dd>`)
 	}
 	w.raw("</dl>\n<p>")
@@ -232,9 +232,9 @@ func writeHostBody(w *htmlw, d hostData) {
 	writeFileTable(w, d.Files)
 	w.raw("\n</section>\n")
 	writeListings(w, d.Files)
-	if d.CloudInit != nil {
+	if len(d.CloudInit) > 0 {
 		w.raw("\n<h2>Cloud-init user data</h2>\n<p>What the host runs when it first boots, shown as its packages and first-boot commands; the files it writes are those above. It is not pushed to the host.</p>\n")
-		writeListings(w, []fileView{*d.CloudInit})
+		writeListings(w, d.CloudInit)
 	}
 	w.raw("\n")
 }

@@ -171,7 +171,7 @@ func (g *gen) fileViews(sc *stackCtx, from string, files []artifact.File, idx []
 		if hs := sc.sharedAt(idx[j]); hs != nil {
 			v.Same = &sameRef{Count: len(hs), Href: rel(from, sc.samePageAt(idx[j]))}
 		} else {
-			if !lazy || !highlighted(f) {
+			if !lazy || !sc.digestNamesListing(f) {
 				v.Listing = g.listingOf(sc, f)
 			}
 			// A file several hosts share is indexed once, from its
@@ -226,7 +226,7 @@ func octal4(m uint32) string {
 // are fileViews's of files.
 func (g *gen) fillListings(sc *stackCtx, views []fileView, files []artifact.File) {
 	for i, f := range files {
-		if views[i].Same == nil && highlighted(f) {
+		if views[i].Same == nil && sc.digestNamesListing(f) {
 			views[i].Listing = g.listingOf(sc, f)
 		}
 	}
@@ -236,6 +236,19 @@ func (g *gen) fillListings(sc *stackCtx, views []fileView, files []artifact.File
 // made from nothing but the lexer of its path and its content, which a
 // file view's Lexer and SHA256 name (not so a cloud-init excerpt).
 func highlighted(f artifact.File) bool { return f.Kind != (cloudinit.Gen{}).Kind() }
+
+// digestNamesListing reports whether f's listing follows from what its
+// file view says of it, for a page's key: a highlighted file's from its
+// lexer and digest; a host's cloud-init excerpt from its digest, as the
+// packages, the files written and the first-boot commands the excerpt
+// shows are all in the document, each as the excerpt shows it.
+func (sc *stackCtx) digestNamesListing(f artifact.File) bool {
+	if highlighted(f) {
+		return true
+	}
+	_, ok := sc.cloudInitOf(f)
+	return ok
+}
 
 // listingOf is f's highlighted content (a cloud-init file's excerpt).
 // A file's listing is on one page only (the copies several hosts carry
@@ -313,7 +326,7 @@ type hostData struct {
 	Facts       []fact
 	Notes       template.HTML
 	Files       []fileView
-	CloudInit   *fileView // its cloud-init user data, with an excerpt
+	CloudInit   []fileView // its cloud-init user data, with an excerpt (none or one)
 	Push        template.HTML
 }
 
@@ -343,11 +356,12 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	v, r := hostActions(sc, name)
 	d.Facts = append(d.Facts, fact{"Validate", codes(v)}, fact{"Reload", codes(r)})
 	d.Push = hf("Push this host alone with %s; the <a href=\"%s\">procedures</a> say when.", code("hacompile push "+s.Name+" --hosts "+name), rel(p, stackPage(s.Name, "procedures.html")))
+	var cloudInit []artifact.File
 	if f, ok := sc.stackFile("cloud-init/" + name + ".yaml"); ok {
 		if _, own := sc.cloudInitOf(f); own {
-			v := g.fileViews(sc, p, []artifact.File{f}, []int{sc.fileIdx[""][sc.stackFileAt[f.Path]]}, false)[0]
+			v := g.fileViews(sc, p, []artifact.File{f}, []int{sc.fileIdx[""][sc.stackFileAt[f.Path]]}, true)[0]
 			v.ID, v.Path = cloudInitID, "out/"+s.Name+"/"+f.Path
-			d.CloudInit = &v
+			d.CloudInit, cloudInit = []fileView{v}, []artifact.File{f}
 		}
 	}
 	files := sc.byHost[name]
@@ -365,11 +379,8 @@ func (g *gen) host(sc *stackCtx, name string) error {
 		return nil
 	}
 	g.fillListings(sc, d.Files, files)
-	size := sizeHint(d.Files)
-	if d.CloudInit != nil {
-		size += sizeHint([]fileView{*d.CloudInit})
-	}
-	b := layout(withRoot(pg), size, func(w *htmlw) { writeHostBody(w, d) })
+	g.fillListings(sc, d.CloudInit, cloudInit)
+	b := layout(withRoot(pg), sizeHint(d.Files)+sizeHint(d.CloudInit), func(w *htmlw) { writeHostBody(w, d) })
 	if keyed {
 		g.emitKeyed(p, b, key)
 	} else {
