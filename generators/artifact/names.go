@@ -32,11 +32,6 @@ type NameRun struct{ First, Last string }
 // CompactRuns is the list CompactNames writes, item by item, for those
 // that write it another way (the runbook links each end to its host).
 func CompactRuns(names []string) []NameRun {
-	type name struct {
-		s, prefix, digits string
-		n                 int
-		ok                bool
-	}
 	ns := make([]name, len(names))
 	for i, s := range names {
 		ns[i] = name{s: s}
@@ -44,16 +39,47 @@ func CompactRuns(names []string) []NameRun {
 			ns[i] = name{s: s, prefix: prefix, digits: digits, n: n, ok: true}
 		}
 	}
-	slices.SortFunc(ns, func(a, b name) int {
-		pa, pb := a.s, b.s
-		if a.ok {
-			pa = a.prefix
+	// Sorted by each name's group (its prefix, or the whole name when it
+	// has no number) ranked first: a fleet's lists are thousands of names
+	// of a few groups, and comparing the strings was most of the cost.
+	rank := map[string]int{}
+	for i := range ns {
+		rank[group(&ns[i])] = 0
+	}
+	groups := make([]string, 0, len(rank))
+	for g := range rank {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	for i, g := range groups {
+		rank[g] = i
+	}
+	type key struct {
+		rank, ok, n int
+		i           int32
+	}
+	keys := make([]key, len(ns))
+	for i := range ns {
+		keys[i] = key{rank[group(&ns[i])], b2i(ns[i].ok), ns[i].n, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		// Not cmp.Or, which compares the strings every time.
+		if c := cmp.Compare(a.rank, b.rank); c != 0 {
+			return c
 		}
-		if b.ok {
-			pb = b.prefix
+		if c := cmp.Compare(a.ok, b.ok); c != 0 {
+			return c
 		}
-		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(b2i(a.ok), b2i(b.ok)), cmp.Compare(a.n, b.n), cmp.Compare(a.s, b.s))
+		if c := cmp.Compare(a.n, b.n); c != 0 {
+			return c
+		}
+		return strings.Compare(ns[a.i].s, ns[b.i].s)
 	})
+	sorted := make([]name, len(ns))
+	for k, x := range keys {
+		sorted[k] = ns[x.i]
+	}
+	ns = sorted
 	// next reports whether b directly follows a: same prefix, the next
 	// number, written the same way (app09, app10 follow; app9, app010
 	// do not).
@@ -80,6 +106,22 @@ func CompactRuns(names []string) []NameRun {
 		i = j + 1
 	}
 	return runs
+}
+
+// name is a name as CompactRuns orders it.
+type name struct {
+	s, prefix, digits string
+	n                 int
+	ok                bool
+}
+
+// group is what names sort by first: the prefix of a numbered name, a
+// name without a number whole (after the numbered ones of that prefix).
+func group(n *name) string {
+	if n.ok {
+		return n.prefix
+	}
+	return n.s
 }
 
 func b2i(b bool) int {
