@@ -151,7 +151,17 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	}
 	slices.SortStableFunc(order, func(a, b int32) int {
 		ka, kb := &keys[a], &keys[b]
-		return cmp.Or(strings.Compare(ka.path, kb.path), strings.Compare(ka.sum, kb.sum), strings.Compare(ka.owner, kb.owner), cmp.Compare(ka.mode, kb.mode))
+		// Not cmp.Or, which would compare every field every time.
+		if c := strings.Compare(ka.path, kb.path); c != 0 {
+			return c
+		}
+		if c := strings.Compare(ka.sum, kb.sum); c != 0 {
+			return c
+		}
+		if c := strings.Compare(ka.owner, kb.owner); c != 0 {
+			return c
+		}
+		return cmp.Compare(ka.mode, kb.mode)
 	})
 	for lo := 0; lo < len(order); {
 		hi := lo + 1

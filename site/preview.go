@@ -2,10 +2,10 @@ package site
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
@@ -105,7 +105,9 @@ func changedFiles(set compile.GeneratorSet, old, cur []artifact.File) []fileChan
 		}
 		c := 1 // cur[j] comes first, or old is done
 		if i < len(old) && j < len(cur) {
-			c = cmp.Or(cmp.Compare(old[i].Host, cur[j].Host), cmp.Compare(old[i].Path, cur[j].Path))
+			if c = strings.Compare(old[i].Host, cur[j].Host); c == 0 {
+				c = strings.Compare(old[i].Path, cur[j].Path)
+			}
 		} else if i < len(old) {
 			c = -1
 		}

@@ -2,6 +2,7 @@ package site
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"html/template"
 	"maps"
@@ -875,12 +876,12 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	// The files that read the certificate, and what reloads them.
 	var refs []template.HTML
 	type mentions struct{ cert, haproxyCerts bool }
-	seen := map[string]mentions{}
-	for _, f := range sc.r.Files {
+	seen := map[[sha256.Size]byte]mentions{}
+	for i, f := range sc.r.Files {
 		if f.Host == "" {
 			continue
 		}
-		m := byContent(sc, seen, f, func() mentions {
+		m := byContent(sc, seen, i, func() mentions {
 			return mentions{
 				cert:         s.TLS.Certificate != "" && bytes.Contains(f.Content, []byte(s.TLS.Certificate)),
 				haproxyCerts: bytes.Contains(f.Content, []byte("/etc/haproxy/certs/")),
@@ -945,11 +946,11 @@ func hasACMERelay(sc *stackCtx) bool {
 	return artifact.FactsOf(sc.r.Set.Generators, sc.s, sc.r.Files).RelaysACME
 }
 
-// byContent is compute's result for f, computed once per distinct content
+// byContent is compute's result for r.Files[i], computed once per distinct content
 // (by the manifest's sha256) and kept in memo: the scans over every
 // host's files look once at a file the whole fleet carries.
-func byContent[T any](sc *stackCtx, memo map[string]T, f artifact.File, compute func() T) T {
-	sum := sc.sum(f)
+func byContent[T any](sc *stackCtx, memo map[[sha256.Size]byte]T, i int, compute func() T) T {
+	sum, _ := sc.files.Sum(i)
 	v, ok := memo[sum]
 	if !ok {
 		v = compute()
@@ -1002,16 +1003,16 @@ func secrets(d *doc, sc *stackCtx, from string) {
 	for _, f := range sc.r.Files {
 		rendered[f.Host+"\x00"+f.Path] = true
 	}
-	envFiles := map[string][]string{} // EnvironmentFile paths
+	envFiles := map[[sha256.Size]byte][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
 		if n == skip {
 			continue
 		}
-		for _, f := range sc.byHost[n] {
+		for j, f := range sc.byHost[n] {
 			if f.Kind != (systemd.Gen{}).Kind() && !strings.Contains(f.Path, "systemd/") {
 				continue
 			}
-			paths := byContent(sc, envFiles, f, func() (paths []string) {
+			paths := byContent(sc, envFiles, sc.fileIdx[n][j], func() (paths []string) {
 				for _, l := range directives(f.Content, envFileRE) {
 					paths = append(paths, envFileRE.FindStringSubmatch(l)[1])
 				}
@@ -1127,13 +1128,13 @@ func secretFiles(d *doc, sc *stackCtx, from, skip string) {
 		file     artifact.File
 	}
 	var list []*secret
-	cmds := map[string][]provision{} // commands quoted in comments
+	cmds := map[[sha256.Size]byte][]provision{} // commands quoted in comments
 	for _, n := range s.HostNames() {
 		if n == skip {
 			continue
 		}
-		for _, f := range sc.byHost[n] {
-			found := byContent(sc, cmds, f, func() []provision { return provisionCommands(f.Content) })
+		for j, f := range sc.byHost[n] {
+			found := byContent(sc, cmds, sc.fileIdx[n][j], func() []provision { return provisionCommands(f.Content) })
 			for _, m := range found {
 				i := slices.IndexFunc(list, func(x *secret) bool { return x.cmd == m.cmd })
 				if i < 0 {

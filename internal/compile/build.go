@@ -375,7 +375,11 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 }
 
 func compareFiles(a, b artifact.File) int {
-	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
+	// Not cmp.Or, which would compare the paths every time.
+	if c := strings.Compare(a.Host, b.Host); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Path, b.Path)
 }
 
 // checked is one generator's files, checked and sorted, and the problems
