@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"regexp"
 	"slices"
@@ -364,15 +365,32 @@ func (g *gen) mergeDirectives(stack string, m *dirMerge) {
 	slices.SortFunc(order, func(a, b *dirAcc) int {
 		return cmp.Or(cmp.Compare(a.first[0], b.first[0]), cmp.Compare(a.first[1], b.first[1]))
 	})
+	// A fleet's directives name the same few lists of hosts again and
+	// again (every app host): each list's text is made once.
+	type listed struct {
+		names []string
+		where string
+	}
+	lists := map[uint64][]listed{}
+	var h maphash.Hash
 	for _, a := range order {
 		slices.SortStableFunc(a.hosts, func(x, y dirHost) int { return cmp.Compare(x.job, y.job) })
 		where := a.hosts[0].name
 		if len(a.hosts) > 1 {
 			names := make([]string, len(a.hosts))
-			for i, h := range a.hosts {
-				names[i] = h.name
+			h.Reset()
+			for i, x := range a.hosts {
+				names[i] = x.name
+				h.WriteString(x.name)
+				h.WriteByte(0)
 			}
-			where = fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(names)), len(names))
+			k := h.Sum64()
+			i := slices.IndexFunc(lists[k], func(l listed) bool { return slices.Equal(l.names, names) })
+			if i < 0 {
+				lists[k] = append(lists[k], listed{names, fmt.Sprintf("%s (%d hosts)", capNames(artifact.CompactNames(names)), len(names))})
+				i = len(lists[k]) - 1
+			}
+			where = lists[k][i].where
 		}
 		g.addSearch(searchEntry{Kind: "directive", Title: a.key.text, Text: a.key.name + ":" + strconv.Itoa(a.key.line) + " · " + where + " · " + stack, URL: a.url + ":" + strconv.Itoa(a.key.line)})
 	}

@@ -56,8 +56,9 @@ type Options struct {
 	// cloud-init document): the build writes it then (build --check
 	// compares it with out/), and Hand returns the file with its content
 	// dropped and Handed set, so that a large fleet's documents are not
-	// all held at once. What shows or keeps the content (push, diff,
-	// the tests) leaves it nil.
+	// all held at once. f.Content is valid during the call only: Hand
+	// does not keep it. What shows or keeps the content (push, diff, the
+	// tests) leaves Hand nil.
 	Hand func(s *schema.Stack, f File) (File, error)
 	// Only, when set, names the hosts whose files are wanted: a
 	// generator may skip making files for any other host (Renders), and

@@ -65,21 +65,30 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
 	par.Each(len(names), func(i int) {
-		var doc []byte
+		h, files := s.Hosts[names[i]], byHost[names[i]]
+		path := "cloud-init/" + names[i] + ".yaml"
 		var err error
-		if opt.CheckOnly {
-			err = Check(s, s.Hosts[names[i]], byHost[names[i]], gens)
-		} else {
-			doc, err = document(s, s.Hosts[names[i]], byHost[names[i]], gens, shared)
+		switch {
+		case opt.CheckOnly:
+			err = Check(s, h, files, gens)
+			out[i] = artifact.File{Path: path, Mode: 0o644}
+		case opt.Hand != nil:
+			// Written now, not held until the fleet's are all made:
+			// handed from the writer's buffer, which Hand does not keep.
+			w := docWriters.Get().(*docWriter)
+			if err = w.documentOf(s, h, files, gens, shared); err == nil {
+				out[i], errs[i] = opt.Hand(s, artifact.File{Path: path, Content: w.b, Mode: 0o644})
+				out[i].Content = bytes.Clone(out[i].Content) // nil once handed
+			}
+			docWriters.Put(w)
+		default:
+			var doc []byte
+			if doc, err = document(s, h, files, gens, shared); err == nil {
+				out[i] = artifact.File{Path: path, Content: doc, Mode: 0o644}
+			}
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", names[i], err)
-			return
-		}
-		out[i] = artifact.File{Path: "cloud-init/" + names[i] + ".yaml", Content: doc, Mode: 0o644}
-		if opt.Hand != nil && !opt.CheckOnly {
-			// Written now, not held until the fleet's are all made.
-			out[i], errs[i] = opt.Hand(s, out[i])
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -129,12 +138,17 @@ func document(s *schema.Stack, h *schema.Host, files []artifact.File, gens []art
 	// fleet's hosts reuse a few of them) and copied out at its length.
 	w := docWriters.Get().(*docWriter)
 	defer docWriters.Put(w)
-	w.b, w.err, w.shared = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil, shared
-	defer func() { w.shared = nil }()
-	if err := w.document(s, h, files, gens); err != nil {
+	if err := w.documentOf(s, h, files, gens, shared); err != nil {
 		return nil, err
 	}
 	return bytes.Clone(w.b), nil
+}
+
+// documentOf writes h's document into w.b, over what it held.
+func (w *docWriter) documentOf(s *schema.Stack, h *schema.Host, files []artifact.File, gens []artifact.Generator, shared map[contentKey][]byte) error {
+	w.b, w.err, w.shared = slices.Grow(w.b[:0], 1024+2*totalSize(files)), nil, shared
+	defer func() { w.shared = nil }()
+	return w.document(s, h, files, gens)
 }
 
 // docWriters are the buffers Document writes into.
