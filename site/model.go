@@ -37,6 +37,10 @@ type stackCtx struct {
 	// carrying that exact file, in host order, for the files two hosts
 	// or more carry.
 	files *compile.Digests
+	// hexSums are the files' digests in hex, by index in r.Files: the
+	// pages, their keys and the shared-file keys read each several
+	// times.
+	hexSums []string
 	same  map[sameKey][]string
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[sameKey]string
@@ -72,11 +76,8 @@ func (sc *stackCtx) sameKeyAt(i int) sameKey {
 // has it.
 func (sc *stackCtx) sum(f artifact.File) string { return sc.sumAt(sc.entry(f)) }
 
-// sumAt is the sum of r.Files[i].
-func (sc *stackCtx) sumAt(i int) string {
-	sum, _ := sc.files.Sum(i)
-	return hex.EncodeToString(sum[:])
-}
+// sumAt is the sum of r.Files[i], in hex.
+func (sc *stackCtx) sumAt(i int) string { return sc.hexSums[i] }
 
 // entry is the index of a rendered file in r.Files (0
 // for a file the stack does not render).
@@ -126,6 +127,11 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	sc.files, sc.same, sc.stackFileAt = compile.DigestsOf(r), map[sameKey][]string{}, map[string]int{}
 	sc.fileIdx = map[string][]int{}
 	sc.handed = make([]bool, len(r.Files))
+	sc.hexSums = make([]string, len(r.Files))
+	for i := range r.Files {
+		sum, _ := sc.files.Sum(i)
+		sc.hexSums[i] = hex.EncodeToString(sum[:])
+	}
 	stackFiles := 0
 	var hostFiles []int32 // the host files' indices, for same
 	for i, f := range r.Files {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -114,9 +115,14 @@ func (g *gen) stack(sc *stackCtx) error {
 		if g.sink.failed() {
 			return // a page could not be written: render no more
 		}
+		hits := dirHits.Get().(*[]dirHit)
+		subs[i].dirs = (*hits)[:0]
 		errs[i] = jobs[i](subs[i])
 		merge.add(i, subs[i].dirs)
-		subs[i].dirs = nil
+		// Cleared: a hit's text is a view of a file's content.
+		clear(subs[i].dirs)
+		*hits, subs[i].dirs = subs[i].dirs[:0], nil
+		dirHits.Put(hits)
 	}
 	par.Each(stackJobs, run)
 	if err := errors.Join(errs[:stackJobs]...); err == nil && !g.sink.failed() {
@@ -137,6 +143,10 @@ func (g *gen) stack(sc *stackCtx) error {
 	g.mergeDirectives(sc.s.Name, merge)
 	return nil
 }
+
+// dirHits hold the directive hits of a page's job, merged as it ends
+// (dirMerge.add copies what it keeps) and then kept for another job.
+var dirHits = sync.Pool{New: func() any { return new([]dirHit) }}
 
 type fileView struct {
 	ID, Path, Kind, Mode, Owner, SHA256, Validate, Reload string

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
@@ -305,7 +306,7 @@ func (g *gen) indexDirectives(f artifact.File, name, where, url string) {
 			g.dirs = append(g.dirs, dirHit{name: name, text: text, host: f.Host, url: url, line: line})
 			return
 		}
-		g.addSearch(searchEntry{Kind: "directive", Title: text, Text: name + ":" + strconv.Itoa(line) + " · " + where, URL: url + ":" + strconv.Itoa(line)})
+		g.addSearch(searchEntry{Kind: "directive", Title: strings.Clone(text), Text: name + ":" + strconv.Itoa(line) + " · " + where, URL: url + ":" + strconv.Itoa(line)})
 	})
 }
 
@@ -410,9 +411,15 @@ func (g *gen) eachDirective(f artifact.File, fn func(line int, text string)) {
 	if f.Kind == (cloudinit.Gen{}).Kind() || f.Mode&0o111 != 0 || !utf8.Valid(f.Content) || bytes.IndexByte(f.Content, 0) >= 0 {
 		return
 	}
-	seen := map[string]bool{}
+	// The lines are read in place (a file's content is never changed):
+	// fn's text is a view of it, which whoever keeps it copies.
+	if g.seenLines == nil {
+		g.seenLines = map[string]bool{}
+	}
+	seen := g.seenLines
+	clear(seen)
 	n := 0
-	rest := string(f.Content)
+	rest := unsafe.String(unsafe.SliceData(f.Content), len(f.Content))
 	for i := 0; rest != ""; i++ {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")

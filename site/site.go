@@ -320,6 +320,8 @@ type gen struct {
 	// dirs are the directives of host files only one host carries,
 	// merged per stack into search entries.
 	dirs []dirHit
+	// seenLines is eachDirective's, kept for the next file.
+	seenLines map[string]bool
 	data map[string]stackData // by stack name, of the stacks rendered
 }
 
