@@ -41,7 +41,7 @@ type stackCtx struct {
 	// pages, their keys and the shared-file keys read each several
 	// times.
 	hexSums []string
-	same  map[sameKey][]string
+	same    map[sameKey][]string
 	// samePages: sameKey → site path of the shared listing.
 	samePages map[sameKey]string
 	// handed marks the files of r.Files already handed to the

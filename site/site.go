@@ -322,7 +322,7 @@ type gen struct {
 	dirs []dirHit
 	// seenLines is eachDirective's, kept for the next file.
 	seenLines map[string]bool
-	data map[string]stackData // by stack name, of the stacks rendered
+	data      map[string]stackData // by stack name, of the stacks rendered
 }
 
 // sink receives finished pages.
