@@ -298,3 +298,57 @@ func layout(p page, size int, body func(w *htmlw)) []byte {
 	w.raw("assets/hacompile.js\"></script>\n</body>\n</html>\n")
 	return w.b
 }
+
+// hostRows is the overview's host inventory, a row per host, as its
+// template wrote them.
+func hostRows(rows []hostRow) template.HTML {
+	w := htmlw{b: make([]byte, 0, 512*len(rows))}
+	for _, r := range rows {
+		w.raw(`<tr><td><a href="`)
+		w.url(r.Href)
+		w.raw(`">`)
+		w.text(r.Name)
+		w.raw(`</a>`)
+		if r.Notes {
+			w.raw(` <span class="badge">notes</span>`)
+		}
+		w.raw(`</td><td>`)
+		w.text(strings.Join(r.Roles, ", "))
+		w.raw(`</td><td><code>`)
+		w.text(r.Address)
+		w.raw(`</code></td><td>`)
+		w.text(r.Size)
+		w.raw(`</td><td class="num">`)
+		w.raw(strconv.Itoa(r.Cores))
+		w.raw(`</td><td class="num">`)
+		w.raw(strconv.Itoa(r.MemoryMB))
+		w.raw(` MB</td><td><code>`)
+		w.text(r.SSH)
+		w.raw(`</code></td><td class="num">`)
+		w.raw(strconv.Itoa(r.Files))
+		w.raw("</td></tr>\n")
+	}
+	return w.html()
+}
+
+// capRows is the overview's capacity table, a row per app host, as its
+// template wrote them.
+func capRows(rows []capRow) template.HTML {
+	w := htmlw{b: make([]byte, 0, 256*len(rows))}
+	for _, r := range rows {
+		w.raw(`<tr><td><a href="`)
+		w.url(r.Href)
+		w.raw(`">`)
+		w.text(r.Host)
+		w.raw(`</a></td><td class="num">`)
+		w.raw(strconv.Itoa(r.Cores))
+		w.raw(`</td><td class="num">`)
+		w.raw(strconv.Itoa(r.Workers))
+		w.raw(`</td><td>`)
+		w.text(r.PerWorker)
+		w.raw(`</td><td class="num">`)
+		w.raw(strconv.Itoa(r.Concurrency))
+		w.raw("</td></tr>\n")
+	}
+	return w.html()
+}

@@ -392,6 +392,8 @@ func newGen() (*gen, error) {
 	t, err := template.New("site").Funcs(template.FuncMap{
 		"join":      strings.Join,
 		"filetable": fileTable,
+		"hostrows":  hostRows,
+		"caprows":   capRows,
 		"listings":  listings,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
