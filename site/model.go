@@ -271,7 +271,6 @@ func (sc *stackCtx) find(host string, re *regexp.Regexp) []artifact.File {
 	return out
 }
 
-// stackFile returns the stack-level file at p.
 // cloudInitID is the id of a host's cloud-init user data on its page
 // (file listings' ids start with "file-").
 const cloudInitID = "cloud-init"
@@ -290,6 +289,7 @@ func (sc *stackCtx) cloudInitOf(f artifact.File) (string, bool) {
 	return h, true
 }
 
+// stackFile returns the stack-level file at p.
 func (sc *stackCtx) stackFile(p string) (artifact.File, bool) {
 	i, ok := sc.stackFileAt[p]
 	if !ok {
