@@ -104,9 +104,10 @@ fuzz:
 # bench.json. Not part of make test. BENCH_SIZES=10,100 for a quick run;
 # BENCH_DIR=/dev/shm writes the fleets to memory instead of the disk;
 # BENCH_RUNS is the number of runs each median is taken over;
-# BENCH_BASE=REV measures that git revision's hacompile beside this one's,
-# case by case in the same run (full, no-op, one host changed, one stack
-# of two changed, --check, vet), and prints the ratios.
+# BENCH_BASE=REV measures that git revision's hacompile beside this one's
+# in the same run (full, no-op, one host changed, one stack of two
+# changed, --check, vet), each case's runs alternating between the two,
+# and prints the ratios (the median of each run's ratio).
 BENCH_SIZES ?= 10,100,1000,10000
 BENCH_DIR ?=
 # Hosts of the delivery benchmarks: converging from the registry, and

@@ -7,7 +7,10 @@
 // evaluation alone); the chain hacompile replaces, `cue export` computing
 // every host's files with CUE templates and then Hugo rendering a page per
 // host (chain.go); and a trivial Go program writing the same files (the
-// floor). It prints a table and writes it as JSON for comparisons.
+// floor). With -base, another revision's hacompile runs beside this
+// one, each case's runs alternating between the two, and the ratios are
+// the median of each run's ratio. It prints a table and writes it as
+// JSON for comparisons.
 //
 // Run it with `make bench`; it is not part of `make test`.
 package main
@@ -106,6 +109,9 @@ type Report struct {
 	Base      string    `json:"base,omitempty"` // the revision measured beside this one
 	Rows      []Row     `json:"rows"`
 	Summaries []Summary `json:"summaries"`
+	// Paired holds this revision's cases beside the base's, measured in
+	// turn run by run (none in reports from before they were).
+	Paired []Paired `json:"paired,omitempty"`
 }
 
 func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev string, others bool) error {
@@ -164,6 +170,37 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 		if err != nil {
 			return fmt.Errorf("-sizes: %v", err)
 		}
+		// measurePairs runs the trials of one case in turn, run by run,
+		// so that the machine's drift falls on each alike; with a base,
+		// the pair's ratio is the median of each run's ratio.
+		measurePairs := func(trials []trial) error {
+			samples := make([][]Sample, len(trials))
+			for range runs {
+				for i, t := range trials {
+					if t.prep != nil {
+						if err := t.prep(); err != nil {
+							return err
+						}
+					}
+					s, err := timeIt(t.dir, t.argv()...)
+					if err != nil {
+						return fmt.Errorf("%d hosts, %s: %w", n, t.name, err)
+					}
+					samples[i] = append(samples[i], s)
+				}
+			}
+			for i, t := range trials {
+				r := median(n, t.name, samples[i])
+				rep.Rows = append(rep.Rows, r)
+				print(r)
+			}
+			if len(trials) == 2 {
+				p := paired(n, trials[1].name, samples[1], samples[0])
+				rep.Paired = append(rep.Paired, p)
+				fmt.Printf("%7d  %-28s %8.2f× %8.2f× %9.2f×  (run by run, ÷ base)\n", n, p.Case, p.Wall, p.CPU, p.RSS)
+			}
+			return nil
+		}
 		measureAt := func(dir, name string, prep func() error, argv func() []string) (Row, error) {
 			var samples []Sample
 			for range runs {
@@ -183,26 +220,26 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 			print(r)
 			return r, nil
 		}
-		// hacompile's cases, for the base revision's binary (its rows
-		// marked " [base]") and then this one's, each in a fleet
-		// directory of its own.
-		var files, size int
-		var dir string
+		// hacompile's cases: the base revision's binary (its rows marked
+		// " [base]") and this one's, each in a fleet directory of its
+		// own, in turn run by run.
+		var subjects []subject
 		for _, b := range []struct{ bin, suffix string }{{baseBin, baseSuffix}, {bin, ""}} {
-			if b.bin == "" {
-				continue
+			if b.bin != "" {
+				subjects = append(subjects, subject{b.bin, b.suffix, filepath.Join(tmp, fmt.Sprintf("fleet-%d%s", n, strings.Trim(strings.ReplaceAll(b.suffix, " ", "-"), "[]")))})
 			}
-			dir = filepath.Join(tmp, fmt.Sprintf("fleet-%d%s", n, strings.Trim(strings.ReplaceAll(b.suffix, " ", "-"), "[]")))
-			if files, size, err = measureHacompile(dir, n, b.bin, b.suffix, measureAt); err != nil {
-				return err
-			}
-			for i := range rep.Rows {
-				if rep.Rows[i].Hosts == n && rep.Rows[i].Case == caseFull+b.suffix {
-					rep.Rows[i].Files = files
-				}
-			}
-			fmt.Printf("%7d  %-28s %9s %9s %10s %8d\n", n, "(files written)"+b.suffix, "", "", "", files)
 		}
+		dir := subjects[len(subjects)-1].dir
+		files, size, err := measureHacompile(n, subjects, measurePairs)
+		if err != nil {
+			return err
+		}
+		for i := range rep.Rows {
+			if rep.Rows[i].Hosts == n && strings.HasPrefix(rep.Rows[i].Case, caseFull) {
+				rep.Rows[i].Files = files
+			}
+		}
+		fmt.Printf("%7d  %-28s %9s %9s %10s %8d\n", n, "(files written)", "", "", "", files)
 		if others {
 			if err := measureOthers(dir, n, files, size, cueBin, hugoBin, floor, measureAt); err != nil {
 				return err
@@ -212,8 +249,8 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 			fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×, / (same files: cue export + hugo = %.3f s): %.2f×\n",
 				"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL, s.ChainSameS, s.FullOverChainSame)
 		}
-		for _, d := range []string{dir, dir + "-base"} {
-			if err := os.RemoveAll(d); err != nil {
+		for _, sub := range subjects {
+			if err := os.RemoveAll(sub.dir); err != nil {
 				return err
 			}
 		}
@@ -303,6 +340,38 @@ func timeIt(dir string, argv ...string) (Sample, error) {
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return Sample{Wall: wall, CPU: cpu, MaxRSSKB: ru.Maxrss}, nil
+}
+
+// Paired is one case of this revision beside the base's, measured in
+// turn run by run: the median of each run's ratio (this ÷ base).
+type Paired struct {
+	Hosts int     `json:"hosts"`
+	Case  string  `json:"case"`
+	Wall  float64 `json:"wall_ratio"`
+	CPU   float64 `json:"cpu_ratio"`
+	RSS   float64 `json:"rss_ratio"`
+}
+
+func paired(n int, name string, s, base []Sample) Paired {
+	pick := func(f func(Sample) float64) float64 {
+		var v []float64
+		for i := range min(len(s), len(base)) {
+			if b := f(base[i]); b > 0 {
+				v = append(v, f(s[i])/b)
+			}
+		}
+		if len(v) == 0 {
+			return 0
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return Paired{
+		Hosts: n, Case: name,
+		Wall: pick(func(x Sample) float64 { return x.Wall.Seconds() }),
+		CPU:  pick(func(x Sample) float64 { return x.CPU.Seconds() }),
+		RSS:  pick(func(x Sample) float64 { return float64(x.MaxRSSKB) }),
+	}
 }
 
 func median(n int, name string, s []Sample) Row {
@@ -466,76 +535,113 @@ func main() {
 
 type measureFunc func(dir, name string, prep func() error, argv func() []string) (Row, error)
 
-// measureHacompile measures one hacompile binary's cases on a fleet of n
-// hosts written into dir (and a second, small stack beside it for the
-// one-stack change), and returns how many files the build writes and
-// their average size.
-func measureHacompile(dir string, n int, bin, suffix string, measure measureFunc) (files, size int, err error) {
-	stack := filepath.Join(dir, "stacks", "fleet.cue")
-	side := filepath.Join(dir, "stacks", "side.cue")
-	if err := writeFile(stack, fleet.Fleet(n, "")); err != nil {
-		return 0, 0, err
+// subject is one hacompile binary under measurement, with the fleet
+// directory of its own it builds in and the suffix of its rows (" [base]"
+// for the base revision's).
+type subject struct{ bin, suffix, dir string }
+
+// trial is one subject's run of a case: prep makes the change it
+// measures, argv is the command timed.
+type trial struct {
+	dir, name string
+	prep      func() error
+	argv      func() []string
+}
+
+// pairsFunc measures trials of one case, the subjects in turn run by run.
+type pairsFunc func(trials []trial) error
+
+// measureHacompile measures the subjects' cases on a fleet of n hosts
+// written into each subject's directory (and a second, small stack
+// beside it for the one-stack change), each case's runs alternating
+// between the subjects (A B A B …), and returns how many files the last
+// subject's build writes and their average size.
+func measureHacompile(n int, subjects []subject, measure pairsFunc) (files, size int, err error) {
+	type fleetDir struct {
+		subject
+		stack, side string
+		fresh       func(kind string) string
 	}
-	if err := writeFile(side, sideStack("")); err != nil {
-		return 0, 0, err
-	}
-	// Every run that writes a tree writes it into a directory never
-	// used before: deleting the last run's tree (on ext4 with discard)
-	// makes the next run's writes several times slower, and that cost
-	// is neither the tool's nor the run's. In memory (tmpfs) the last
-	// run's goes first, before the next run's clock starts: at 10,000
-	// hosts the trees of both binaries' runs fill it.
-	seq, last := 0, ""
-	inMemory := strings.HasPrefix(fileSystem(dir), "tmpfs")
-	fresh := func(kind string) string {
-		if last != "" && inMemory {
-			os.RemoveAll(last)
+	var fs []*fleetDir
+	for _, sub := range subjects {
+		f := &fleetDir{subject: sub, stack: filepath.Join(sub.dir, "stacks", "fleet.cue"), side: filepath.Join(sub.dir, "stacks", "side.cue")}
+		if err := writeFile(f.stack, fleet.Fleet(n, "")); err != nil {
+			return 0, 0, err
 		}
-		seq++
-		last = filepath.Join(dir, fmt.Sprintf("%s-%d", kind, seq))
-		return last
+		if err := writeFile(f.side, sideStack("")); err != nil {
+			return 0, 0, err
+		}
+		// Every run that writes a tree writes it into a directory never
+		// used before: deleting the last run's tree (on ext4 with
+		// discard) makes the next run's writes several times slower,
+		// and that cost is neither the tool's nor the run's. In memory
+		// (tmpfs) the last run's goes first, before the next run's
+		// clock starts: at 10,000 hosts the trees of every run would
+		// fill it.
+		seq, last := 0, ""
+		inMemory := strings.HasPrefix(fileSystem(sub.dir), "tmpfs")
+		f.fresh = func(kind string) string {
+			if last != "" && inMemory {
+				os.RemoveAll(last)
+			}
+			seq++
+			last = filepath.Join(f.dir, fmt.Sprintf("%s-%d", kind, seq))
+			return last
+		}
+		fs = append(fs, f)
+	}
+	each := func(name string, mk func(f *fleetDir) (func() error, func() []string)) error {
+		var ts []trial
+		for _, f := range fs {
+			prep, argv := mk(f)
+			ts = append(ts, trial{dir: f.dir, name: name + f.suffix, prep: prep, argv: argv})
+		}
+		return measure(ts)
 	}
 	// A fresh output directory has no record of an earlier build, so
 	// every full build renders and writes everything.
-	if _, err := measure(dir, caseFull+suffix, nil, func() []string { return []string{bin, "build", "--out", fresh("out-full")} }); err != nil {
+	if err := each(caseFull, func(f *fleetDir) (func() error, func() []string) {
+		return nil, func() []string { return []string{f.bin, "build", "--out", f.fresh("out-full")} }
+	}); err != nil {
 		return 0, 0, err
 	}
 	// The rebuild cases need an out/ that a build produced and
 	// recorded; this untimed build makes it.
-	out := filepath.Join(dir, "out")
-	if err := quiet(dir, bin, "build"); err != nil {
-		return 0, 0, err
+	for _, f := range fs {
+		if err := quiet(f.dir, f.bin, "build"); err != nil {
+			return 0, 0, err
+		}
+		files, size = countFiles(filepath.Join(f.dir, "out"))
 	}
-	files, size = countFiles(out)
 	// A child's peak RSS as the kernel reports it starts at this
 	// process's RSS when it forks: forget this process's peak.
 	debug.FreeOSMemory()
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // (Linux)
-	restore := func() error {
-		if err := os.WriteFile(side, sideStack(""), 0o644); err != nil {
-			return err
-		}
-		return os.WriteFile(stack, fleet.Fleet(n, ""), 0o644)
-	}
 	fixed := func(argv ...string) func() []string { return func() []string { return argv } }
 	steps := []struct {
 		name string
-		prep func() error
-		argv func() []string
+		mk   func(f *fleetDir) (func() error, func() []string)
 	}{
-		{caseNoop, nil, fixed(bin, "build")},
-		{caseOneHost, toggleHost(stack, n), fixed(bin, "build")},
-		{caseOneStack, toggleSide(side), fixed(bin, "build")},
-		{"build --check", func() error {
-			if err := restore(); err != nil {
-				return err
-			}
-			return quiet(dir, bin, "build")
-		}, fixed(bin, "build", "--check")},
-		{caseVet, nil, fixed(bin, "vet")},
+		{caseNoop, func(f *fleetDir) (func() error, func() []string) { return nil, fixed(f.bin, "build") }},
+		{caseOneHost, func(f *fleetDir) (func() error, func() []string) {
+			return toggleHost(f.stack, n), fixed(f.bin, "build")
+		}},
+		{caseOneStack, func(f *fleetDir) (func() error, func() []string) { return toggleSide(f.side), fixed(f.bin, "build") }},
+		{"build --check", func(f *fleetDir) (func() error, func() []string) {
+			return func() error {
+				if err := os.WriteFile(f.side, sideStack(""), 0o644); err != nil {
+					return err
+				}
+				if err := os.WriteFile(f.stack, fleet.Fleet(n, ""), 0o644); err != nil {
+					return err
+				}
+				return quiet(f.dir, f.bin, "build")
+			}, fixed(f.bin, "build", "--check")
+		}},
+		{caseVet, func(f *fleetDir) (func() error, func() []string) { return nil, fixed(f.bin, "vet") }},
 	}
 	for _, st := range steps {
-		if _, err := measure(dir, st.name+suffix, st.prep, st.argv); err != nil {
+		if err := each(st.name, st.mk); err != nil {
 			return 0, 0, err
 		}
 	}

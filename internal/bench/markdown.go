@@ -8,7 +8,8 @@ import (
 
 // markdown lays a report out as BENCHMARKS.md's tables: a row per fleet
 // size, median wall time / CPU time / peak RSS per case; this revision's
-// ratios to the base revision's, case by case, when one was measured;
+// ratios to the base revision's, case by case, when one was measured
+// (the median of each run's ratio when the two ran in turn);
 // then the full build's ratios to the other tools.
 func markdown(rep Report) string {
 	var cases []string
@@ -37,7 +38,15 @@ func markdown(rep Report) string {
 	if rep.Base != "" {
 		// This revision beside the base, case by case: time and peak
 		// memory as ratios (below 1: this one is faster, smaller).
-		fmt.Fprintf(&b, "\nThis revision ÷ %s (the same cases, the same run; wall time ×, CPU time ×, peak RSS ×):\n\n", rep.Base)
+		how := "the same cases, the same run"
+		ratio := map[string]Paired{}
+		for _, p := range rep.Paired {
+			ratio[fmt.Sprint(p.Hosts, p.Case)] = p
+		}
+		if len(ratio) > 0 {
+			how = "each case run by run in turn, the two builds alternating; the median of each run's ratio"
+		}
+		fmt.Fprintf(&b, "\nThis revision ÷ %s (%s; wall time ×, CPU time ×, peak RSS ×):\n\n", rep.Base, how)
 		var own []string
 		for _, c := range cases {
 			if !strings.HasSuffix(c, baseSuffix) && slices.Contains(cases, c+baseSuffix) {
@@ -48,6 +57,10 @@ func markdown(rep Report) string {
 		for _, n := range sizes {
 			fmt.Fprintf(&b, "| %s |", thousands(n))
 			for _, c := range own {
+				if p, ok := ratio[fmt.Sprint(n, c)]; ok {
+					fmt.Fprintf(&b, " %.2f× / %.2f× / %.2f× |", p.Wall, p.CPU, p.RSS)
+					continue
+				}
 				x, y := cell[fmt.Sprint(n, c)], cell[fmt.Sprint(n, c+baseSuffix)]
 				if y.WallS == 0 || y.CPUS == 0 || y.MaxRSSM == 0 {
 					b.WriteString(" – |")

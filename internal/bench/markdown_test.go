@@ -1,8 +1,10 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The targets table marks each target met or not from the rows of this
@@ -34,5 +36,34 @@ func TestTargets(t *testing.T) {
 	// Nothing measured at a size: said so, never "met".
 	if got := targets(rows[:1]); !strings.Contains(got, "| vet ≤ 2 s | 10,000 | not measured | – |") {
 		t.Errorf("an unmeasured target:\n%s", got)
+	}
+}
+
+// A pair's ratio is the median of each run's ratio, not the ratio of
+// the medians: one pair that a slow moment split (this build slow, the
+// base's fast) does not move it, while it moves the medians' ratio from
+// 0.8 to 1.6.
+func TestPairedRatio(t *testing.T) {
+	s := func(wall float64, rss int64) Sample {
+		return Sample{Wall: time.Duration(wall * float64(time.Second)), CPU: time.Duration(2 * wall * float64(time.Second)), MaxRSSKB: rss}
+	}
+	this := []Sample{s(0.8, 80), s(1.6, 160), s(1.6, 80)}
+	base := []Sample{s(1.0, 100), s(1.0, 100), s(2.0, 100)}
+	if r := median(1, "", this).WallS / median(1, "", base).WallS; math.Abs(r-1.6) > 1e-9 {
+		t.Fatalf("the medians' ratio is %.2f; the test means it to be 1.6", r)
+	}
+	p := paired(1000, caseOneHost, this, base)
+	if math.Abs(p.Wall-0.8) > 1e-9 || math.Abs(p.CPU-0.8) > 1e-9 || math.Abs(p.RSS-0.8) > 1e-9 {
+		t.Errorf("paired = %+v; want 0.8 for wall, CPU and RSS", p)
+	}
+	rep := Report{Base: "abc1234", Rows: []Row{
+		{Hosts: 1000, Case: caseOneHost + baseSuffix, WallS: 2, CPUS: 4, MaxRSSM: 100},
+		{Hosts: 1000, Case: caseOneHost, WallS: 1.6, CPUS: 3.2, MaxRSSM: 80},
+	}, Paired: []Paired{p}}
+	md := markdown(rep)
+	for _, want := range []string{"the median of each run's ratio", "| 1,000 | 0.80× / 0.80× / 0.80× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the ratio table lacks %q:\n%s", want, md)
+		}
 	}
 }
