@@ -999,10 +999,6 @@ func secrets(d *doc, sc *stackCtx, from string) {
 		envs = append(envs, e)
 		return e
 	}
-	rendered := map[string]bool{}
-	for _, f := range sc.r.Files {
-		rendered[f.Host+"\x00"+f.Path] = true
-	}
 	envFiles := map[[sha256.Size]byte][]string{} // EnvironmentFile paths
 	for _, n := range s.HostNames() {
 		if n == skip {
@@ -1019,7 +1015,7 @@ func secrets(d *doc, sc *stackCtx, from string) {
 				return paths
 			})
 			for _, p := range paths {
-				if rendered[n+"\x00"+strings.TrimPrefix(p, "/")] {
+				if _, ok := sc.anchors[n][strings.TrimPrefix(p, "/")]; ok {
 					continue // settings hacompile renders, not secrets
 				}
 				e := get(p)
