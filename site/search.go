@@ -417,7 +417,9 @@ func (g *gen) eachDirective(f artifact.File, fn func(line int, text string)) {
 		g.seenLines = map[string]bool{}
 	}
 	seen := g.seenLines
-	clear(seen)
+	// Emptied when done: its keys are views of f's content, which the
+	// job's gen would otherwise hold until the whole stack is rendered.
+	defer clear(seen)
 	n := 0
 	rest := unsafe.String(unsafe.SliceData(f.Content), len(f.Content))
 	for i := 0; rest != ""; i++ {
