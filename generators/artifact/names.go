@@ -75,15 +75,12 @@ func CompactRuns(names []string) []NameRun {
 		}
 		return strings.Compare(ns[a.i].s, ns[b.i].s)
 	})
-	sorted := make([]name, len(ns))
-	for k, x := range keys {
-		sorted[k] = ns[x.i]
-	}
-	ns = sorted
+	// at is the k-th name in that order.
+	at := func(k int) *name { return &ns[keys[k].i] }
 	// next reports whether b directly follows a: same prefix, the next
 	// number, written the same way (app09, app10 follow; app9, app010
 	// do not).
-	next := func(a, b name) bool {
+	next := func(a, b *name) bool {
 		if !a.ok || !b.ok || a.prefix != b.prefix || b.n != a.n+1 {
 			return false
 		}
@@ -92,15 +89,15 @@ func CompactRuns(names []string) []NameRun {
 	var runs []NameRun
 	for i := 0; i < len(ns); {
 		j := i
-		for j+1 < len(ns) && next(ns[j], ns[j+1]) {
+		for j+1 < len(ns) && next(at(j), at(j+1)) {
 			j++
 		}
 		switch {
 		case j-i >= 2:
-			runs = append(runs, NameRun{ns[i].s, ns[j].s})
+			runs = append(runs, NameRun{at(i).s, at(j).s})
 		default:
 			for k := i; k <= j; k++ {
-				runs = append(runs, NameRun{ns[k].s, ns[k].s})
+				runs = append(runs, NameRun{at(k).s, at(k).s})
 			}
 		}
 		i = j + 1

@@ -201,24 +201,12 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 			}
 			return nil
 		}
+		// measureAt is one trial's measurePairs: its median row.
 		measureAt := func(dir, name string, prep func() error, argv func() []string) (Row, error) {
-			var samples []Sample
-			for range runs {
-				if prep != nil {
-					if err := prep(); err != nil {
-						return Row{}, err
-					}
-				}
-				s, err := timeIt(dir, argv()...)
-				if err != nil {
-					return Row{}, fmt.Errorf("%d hosts, %s: %w", n, name, err)
-				}
-				samples = append(samples, s)
+			if err := measurePairs([]trial{{dir: dir, name: name, prep: prep, argv: argv}}); err != nil {
+				return Row{}, err
 			}
-			r := median(n, name, samples)
-			rep.Rows = append(rep.Rows, r)
-			print(r)
-			return r, nil
+			return rep.Rows[len(rep.Rows)-1], nil
 		}
 		// hacompile's cases: the base revision's binary (its rows marked
 		// " [base]") and this one's, each in a fleet directory of its
