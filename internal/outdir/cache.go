@@ -158,9 +158,14 @@ func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 
 // stampsDigest hashes stamps in path order.
 func stampsDigest(stamps map[string]FileStamp) string {
+	return sortedStampsDigest(slices.Sorted(maps.Keys(stamps)), stamps)
+}
+
+// sortedStampsDigest is stampsDigest with the paths of stamps sorted.
+func sortedStampsDigest(paths []string, stamps map[string]FileStamp) string {
 	h := sha256.New()
 	var line []byte
-	for _, p := range slices.Sorted(maps.Keys(stamps)) {
+	for _, p := range paths {
 		st := stamps[p]
 		// "%s\x00%d\x00%d\n"
 		line = append(append(line[:0], p...), 0)
@@ -215,8 +220,7 @@ func LoadCache(out, key string) (*CacheRecord, bool) {
 // out (nil: read them from out). Failing to write the record only costs
 // the next build its shortcut.
 func StoreCache(out string, rec *CacheRecord, stamps map[string]FileStamp) {
-	p := cachePath(out)
-	if p == "" {
+	if cachePath(out) == "" {
 		return
 	}
 	if stamps == nil {
@@ -225,7 +229,17 @@ func StoreCache(out string, rec *CacheRecord, stamps map[string]FileStamp) {
 			return
 		}
 	}
-	rec.Files, rec.Stamps = len(stamps), stampsDigest(stamps)
+	StoreCacheDigest(out, rec, len(stamps), stampsDigest(stamps))
+}
+
+// StoreCacheDigest is StoreCache of a build whose writer gave the number
+// of files and their stamps' digest (Writer.StampsDigest).
+func StoreCacheDigest(out string, rec *CacheRecord, files int, digest string) {
+	p := cachePath(out)
+	if p == "" {
+		return
+	}
+	rec.Files, rec.Stamps = files, digest
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return

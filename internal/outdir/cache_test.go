@@ -147,3 +147,59 @@ func TestBinaryID(t *testing.T) {
 		t.Errorf("BinaryID(non-ELF) = %q, %v; want the file's hash", h, err)
 	}
 }
+
+// TestWriterStampsDigest: the record of a build whose writer gave the
+// digest of its stamps is hit as one read from disk is, and the owner
+// record of a writer of part of out keeps the files out of its scope.
+func TestWriterStampsDigest(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	if _, err := outdir.Write(out, outdir.Tree{"b/old": []byte("old\n"), "c/f": []byte("f\n")}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := outdir.NewWriter(out, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(outdir.Tree{"a/z": []byte("z\n"), "a/hosts/h/etc/x": []byte("x\n"), "b/new": []byte("n\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := os.ReadFile(filepath.Join(out, outdir.OwnerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b/old is gone; c/f, out of scope, stays owned; paths in order.
+	files := strings.Join(strings.Fields(string(owner)), " ")
+	if want := `"a/hosts/h/etc/x", "a/z", "b/new", "c/f" ]`; !strings.Contains(files, want) {
+		t.Errorf("owner record %s, want the files %s", files, want)
+	}
+
+	w, err = outdir.NewWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(outdir.Tree{"a/z": []byte("z\n"), "a/hosts/h/etc/x": []byte("x\n"), "b/new": []byte("n\n"), "c/f": []byte("f\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	n, digest := w.StampsDigest()
+	if n != 4 {
+		t.Errorf("the writer's digest is of %d files, want 4", n)
+	}
+	outdir.StoreCacheDigest(out, &outdir.CacheRecord{Key: "k"}, n, digest)
+	if _, ok := outdir.LoadCache(out, "k"); !ok {
+		t.Fatal("no hit for the writer's digest")
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(out, "c/f"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := outdir.LoadCache(out, "k"); ok {
+		t.Error("hit after a file was touched")
+	}
+}

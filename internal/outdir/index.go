@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -226,13 +225,13 @@ func (w *Writer) UseIndex(idx *Index) { w.index = idx }
 // directory. Only a writer whose scope was all of its directory knows
 // every file.
 func (w *Writer) StoreIndex() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	storeIndex(w.dir, len(w.sums), func(yield func(string, indexEntry)) {
-		for _, p := range slices.Sorted(maps.Keys(w.sums)) {
-			if st, ok := w.stamps[p]; ok {
+		for _, p := range w.sorted {
+			if sum, ok := w.sums[p]; ok {
 				key, keyed := w.keys[p]
-				yield(p, indexEntry{stamp: st, sum: w.sums[p], key: key, keyed: keyed})
+				yield(p, indexEntry{stamp: w.stamps[p], sum: sum, key: key, keyed: keyed})
 			}
 		}
 	})

@@ -165,7 +165,7 @@ type Writer struct {
 	dirsMu sync.Mutex
 	dirs   map[string]*dirOnce
 
-	mu     sync.Mutex
+	mu     sync.RWMutex                 // read-locked by what only reads, after Finish
 	stages map[string]string            // top-level directory → its staging directory ("" when it exists)
 	stamps map[string]FileStamp         // every tree path written or kept
 	sums   map[string][sha256.Size]byte // their digests, where known
@@ -177,6 +177,8 @@ type Writer struct {
 	// directories, which Abort removes again when empty.
 	pending []rename
 	made    []string
+	// sorted are the keys of stamps in order, once Finish is done.
+	sorted []string
 }
 
 // rename is a written temporary file and the file it replaces.
@@ -470,8 +472,8 @@ func (w *Writer) Abort() {
 // 10,000 hosts a copy is tens of MB): call Stamps last, after Finish
 // (and StoreIndex), and do not change the map.
 func (w *Writer) Stamps() map[string]FileStamp {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	return w.stamps
 }
 
@@ -544,13 +546,50 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		dirs = append(dirs, path.Dir(p))
 	}
 	removeEmpty(w.dir, dirs)
-	for p := range w.stamps {
+	// The files hacompile owns now: every file written or kept, and
+	// those out of scope it wrote before. Sorted once, for the owner
+	// record here and the digest index and build record after.
+	w.sorted = slices.Sorted(maps.Keys(w.stamps))
+	var others []string
+	for p := range w.owned {
+		if _, ok := w.stamps[p]; !ok {
+			others = append(others, p)
+		}
+	}
+	owned := w.sorted
+	if len(others) > 0 {
+		slices.Sort(others)
+		owned = mergeSorted(w.sorted, others)
+	}
+	for _, p := range w.sorted {
 		w.owned[p] = true
 	}
-	if err := writeOwner(w.dir, w.owned, w.chmod); err != nil {
+	if err := writeOwner(w.dir, owned, w.chmod); err != nil {
 		return nil, err
 	}
 	return w.stats, nil
+}
+
+// mergeSorted merges two sorted lists with no path in both.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// StampsDigest is the number of files the writer wrote or kept and the
+// digest of their paths and stamps, as LoadCache reads them from disk
+// (after Finish).
+func (w *Writer) StampsDigest() (int, string) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.sorted), sortedStampsDigest(w.sorted, w.stamps)
 }
 
 // removeEmpty removes the directories dirs (slash paths under dir) and

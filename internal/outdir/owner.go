@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -84,8 +82,8 @@ func notOwned(dir, p string) error {
 
 // writeOwner records owned as dir's OwnerFile, unless it holds that
 // already.
-func writeOwner(dir string, owned map[string]bool, chmod bool) error {
-	b := appendOwner(nil, slices.Sorted(maps.Keys(owned)))
+func writeOwner(dir string, owned []string, chmod bool) error {
+	b := appendOwner(nil, owned)
 	full := filepath.Join(dir, OwnerFile)
 	if old, err := os.ReadFile(full); err == nil && string(old) == string(b) {
 		return nil

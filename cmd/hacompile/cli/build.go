@@ -243,7 +243,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		}
 	}
 	var stats map[string]*outdir.Stats
-	var stamps map[string]outdir.FileStamp // of all of out, when known
+	var all written // out's files, when the build wrote all of it
 	switch {
 	case check:
 		for _, r := range rs {
@@ -274,7 +274,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		}
 	default:
 		// Not --check nor named files: ow was made before the compile.
-		if stats, stamps, err = writeAll(out, ow, c); err != nil {
+		if stats, all, err = writeAll(out, ow, c); err != nil {
 			return err
 		}
 	}
@@ -316,8 +316,12 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 			rep.Removed = append(rep.Removed, rep.add(outdir.StackSummary{Name: top, Hosts: -1}, &outdir.Stats{Removed: stats[top].Removed}, false))
 		}
 	}
-	if key != "" {
-		outdir.StoreCache(out, rec, stamps)
+	switch {
+	case key == "":
+	case all.stamps != nil:
+		outdir.StoreCacheDigest(out, rec, all.files, all.digest)
+	default:
+		outdir.StoreCache(out, rec, nil)
 	}
 	return nil
 }
@@ -359,9 +363,8 @@ func orEmpty(s []string) []string {
 // and each rendered file as soon as no page left to render reads it
 // (site.Options.Done), after which it is dropped from memory. Then it
 // stores the digest index of out and each stack's record (recordStacks),
-// side by side. It returns what the writer did and the stamps of every
-// file in out.
-func writeAll(out string, ow *outWriter, c *compiled) (map[string]*outdir.Stats, map[string]outdir.FileStamp, error) {
+// side by side. It returns what the writer did and what it left in out.
+func writeAll(out string, ow *outWriter, c *compiled) (map[string]*outdir.Stats, written, error) {
 	var w *outdir.Writer
 	rb, err := streamTree(c, func() (treeSink, error) {
 		var err error
@@ -380,19 +383,29 @@ func writeAll(out string, ow *outWriter, c *compiled) (map[string]*outdir.Stats,
 	})
 	if err != nil {
 		ow.abort()
-		return nil, nil, err
+		return nil, written{}, err
 	}
 	stats, err := w.Finish()
 	if err != nil {
-		return nil, nil, err
+		return nil, written{}, err
 	}
 	// The writer owns all of out: what it wrote or kept is all there is.
 	stamps := w.Stamps()
-	// Both only read what the writer holds now; at 10,000 hosts each
-	// takes a fifth of a second.
-	stores := []func(){w.StoreIndex, func() { recordStacks(out, c, rb, stamps) }}
+	// All three only read what the writer holds now; at 10,000 hosts
+	// each takes a tenth of a second or more.
+	var files int
+	var digest string
+	stores := []func(){w.StoreIndex, func() { recordStacks(out, c, rb, stamps) }, func() { files, digest = w.StampsDigest() }}
 	par.Each(len(stores), func(i int) { stores[i]() })
-	return stats, stamps, nil
+	return stats, written{stamps, files, digest}, nil
+}
+
+// written is what a build's writer left in out: every file's stamp, and
+// their number and digest for the build's record (outdir.StoreCacheDigest).
+type written struct {
+	stamps map[string]outdir.FileStamp
+	files  int
+	digest string
 }
 
 // treeSink takes the files of out/'s tree as a build makes them: the
