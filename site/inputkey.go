@@ -97,7 +97,8 @@ func (k *keyer) walk(v reflect.Value) bool {
 		}
 	case reflect.Struct:
 		t := v.Type()
-		k.str(t.PkgPath() + "." + t.Name())
+		k.str(t.PkgPath()) // two strings, each with its length: no concatenation to allocate
+		k.str(t.Name())
 		k.uint(uint64(v.NumField()))
 		for i := range v.NumField() {
 			if !k.value(v.Field(i)) {

@@ -451,7 +451,10 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 		if err := g.stack(it.sc); err != nil {
 			return fmt.Errorf("site: %s: %w", it.name, err)
 		}
-		it.d.Search = slices.Clone(g.search[from:])
+		// The stack's entries as they are (capped, so that no later
+		// append writes over them): at 10,000 hosts a copy is 12 MB
+		// held until the records are written.
+		it.d.Search = g.search[from:len(g.search):len(g.search)]
 		g.data[it.name] = it.d
 	}
 	idx, err := searchIndexJS(g.search)
