@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 )
 
 // Panic is a panic of a piece of work, re-raised on the caller's
@@ -21,45 +22,49 @@ type Panic struct {
 
 func (p *Panic) Error() string { return fmt.Sprintf("%v\n%s", p.Value, p.Stack) }
 
-// catch, deferred by a worker, records its panic in first unless
-// another's is there.
-func catch(mu *sync.Mutex, first **Panic) {
-	if v := recover(); v != nil {
-		mu.Lock()
-		if *first == nil {
-			*first = &Panic{Value: v, Stack: debug.Stack()}
-		}
-		mu.Unlock()
-	}
-}
-
-// Each calls f(i) for every i in [0, n), on GOMAXPROCS goroutines, and
-// returns when all calls have. A panic in f is raised again here, as a
-// *Panic, once every worker has stopped.
+// Each calls f(i) for every i in [0, n), on GOMAXPROCS goroutines (the
+// caller's among them), and returns when all calls have. A panic in f is
+// raised again here, as a *Panic, once every worker has stopped; the
+// pieces not started by then are not.
+//
+// The workers take the next index from a counter: a fleet's 160,000
+// files each take a microsecond or two to hash, about what handing an
+// index over a channel cost, which made the feeder the bottleneck.
 func Each(n int, f func(i int)) {
 	workers := min(n, runtime.GOMAXPROCS(0))
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed *Panic
-	for range workers {
+	work := func() {
+		defer func() {
+			if v := recover(); v != nil {
+				next.Store(int64(n)) // the others stop after their piece
+				mu.Lock()
+				if failed == nil {
+					failed = &Panic{Value: v, Stack: debug.Stack()}
+				}
+				mu.Unlock()
+			}
+		}()
+		for {
+			i := next.Add(1) - 1
+			if i >= int64(n) {
+				return
+			}
+			f(int(i))
+		}
+	}
+	for range workers - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				for range next { // after a panic: let the feeder finish
-				}
-			}()
-			defer catch(&mu, &failed)
-			for i := range next {
-				f(i)
-			}
+			work()
 		}()
 	}
-	for i := range n {
-		next <- i
+	if workers > 0 {
+		work()
 	}
-	close(next)
 	wg.Wait()
 	if failed != nil {
 		panic(failed)
