@@ -16,6 +16,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
@@ -214,9 +215,20 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 		used[name] = true
 		sc.samePages[k] = stackDir(sc.s.Name) + "/same/" + name + ".html"
 	}
-	sc.anchors[""] = fileAnchors(sc.stackFiles)
-	for h, fs := range sc.byHost {
-		sc.anchors[h] = fileAnchors(fs)
+	// A fleet's hosts share most of their paths: each path's anchor is
+	// made once, and the hosts' anchors on every core.
+	ids := map[string]string{}
+	for _, f := range r.Files {
+		if _, ok := ids[f.Path]; !ok {
+			ids[f.Path] = anchor("file-", f.Path)
+		}
+	}
+	sc.anchors[""] = fileAnchors(sc.stackFiles, ids)
+	hosts := slices.Collect(maps.Keys(sc.byHost))
+	anchors := make([]map[string]string, len(hosts))
+	par.Each(len(hosts), func(i int) { anchors[i] = fileAnchors(sc.byHost[hosts[i]], ids) })
+	for i, h := range hosts {
+		sc.anchors[h] = anchors[i]
 	}
 	return sc, nil
 }

@@ -584,14 +584,16 @@ func sourceLine(stack string, line int) string {
 // dashes, starting with prefix.
 func anchor(prefix, s string) string { return artifact.Anchor(prefix, s) }
 
-// fileAnchors gives every file of a list a unique id.
-func fileAnchors(files []artifact.File) map[string]string {
-	ids := map[string]string{}
-	used := map[string]bool{}
+// fileAnchors gives every file of a list a unique id: the anchor of its
+// path (of holds it for every path), numbered when another file has it.
+func fileAnchors(files []artifact.File, of map[string]string) map[string]string {
+	ids := make(map[string]string, len(files))
+	used := make(map[string]bool, len(files))
 	for _, f := range files {
-		id := anchor("file-", f.Path)
+		base := of[f.Path]
+		id := base
 		for n := 2; used[id]; n++ {
-			id = fmt.Sprintf("%s-%d", anchor("file-", f.Path), n)
+			id = fmt.Sprintf("%s-%d", base, n)
 		}
 		used[id] = true
 		ids[f.Path] = id
