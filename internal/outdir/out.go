@@ -270,8 +270,13 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 			delete(owned, p) // gone since
 		}
 	}
-	return &Writer{dir: l.dir, root: root, have: inScope(have, scope), owned: owned, chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, stamps: map[string]FileStamp{}, sums: map[string][sha256.Size]byte{}, keys: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
+	// A build mostly writes again the files out holds: the maps of what
+	// it writes start that large (growing a 170,000-entry map rehashes
+	// it at every doubling).
+	have = inScope(have, scope)
+	return &Writer{dir: l.dir, root: root, have: have, owned: owned, chmod: umask()&0o644 != 0,
+		stages: map[string]string{}, stamps: make(map[string]FileStamp, len(have)), sums: make(map[string][sha256.Size]byte, len(have)),
+		keys: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {
