@@ -146,6 +146,23 @@ func (h *highlighter) highlight(lexer string, content []byte) template.HTML {
 	return h.format(h.plain, lexer, string(content))
 }
 
+// numberedFrom formats tokens (whole lines of a stack file, the first
+// of them line from) as numbered does the whole file.
+func (h *highlighter) numberedFrom(from int, tokens []chroma.Token) template.HTML {
+	f := chromahtml.New(chromahtml.WithClasses(true), chromahtml.TabWidth(4),
+		chromahtml.WithLineNumbers(true), chromahtml.LineNumbersInTable(true),
+		chromahtml.WithLinkableLineNumbers(true, "L"), chromahtml.BaseLineNumber(from))
+	var b bytes.Buffer
+	if err := f.Format(&b, h.style, chroma.Literator(tokens...)); err != nil {
+		var text strings.Builder
+		for _, t := range tokens {
+			text.WriteString(t.Value)
+		}
+		return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(text.String()) + "</code></pre>")
+	}
+	return template.HTML(b.String())
+}
+
 // numbered highlights a stack file with linkable line numbers (#L12).
 func (h *highlighter) numbered(lexer string, content []byte) template.HTML {
 	return h.format(h.lines, lexer, string(content))

@@ -1,6 +1,9 @@
 package site
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"html/template"
@@ -8,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/alecthomas/chroma/v2"
 
 	"github.com/hacompile/hacompile/internal/par"
 
@@ -430,15 +435,110 @@ type sourceData struct {
 	Stack, Source, Digest string
 	Lines                 int
 	Listing               template.HTML
+	// A stack file longer than sourcePageLines is listed on several
+	// pages: Parts are all of them, From and To the lines of this one.
+	Parts    []sourcePart
+	From, To int
+}
+
+// sourcePart is one page of a long stack file's listing.
+type sourcePart struct {
+	Text, Href string
+	Current    bool
+}
+
+// sourcePageLines is how many lines of a stack file one source page
+// lists. A 10,000-host fleet's file, listed whole, was a 6 MB page made
+// again on every edit; in parts, an edit to one host makes the part
+// that holds its lines again, and the first (which shows the file's
+// digest), not the others.
+var sourcePageLines = 1000
+
+// sourcePage is the page of a stack's source listing that holds line
+// (counted from 1).
+func sourcePage(stack string, line int) string {
+	if n := (line - 1) / sourcePageLines; n > 0 {
+		return stackPage(stack, "source-"+strconv.Itoa(n+1)+".html")
+	}
+	return stackPage(stack, "source.html")
 }
 
 func (g *gen) source(sc *stackCtx) error {
 	s := sc.s
-	p := stackPage(s.Name, "source.html")
-	d := sourceData{Stack: s.Name, Source: s.Source, Digest: s.SourceDigest, Lines: strings.Count(string(sc.src), "\n"),
-		Listing: g.hl.numbered(lexerFor(s.Source), sc.src)}
 	g.indexSettings(sc)
-	return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
+	d := sourceData{Stack: s.Name, Source: s.Source, Digest: s.SourceDigest, Lines: strings.Count(string(sc.src), "\n")}
+	lexer := lexerFor(s.Source)
+	var lines [][]chroma.Token
+	if it, err := tokenise(lexer, string(sc.src)); err == nil {
+		lines = chroma.SplitTokensIntoLines(it.Tokens())
+	}
+	if len(lines) <= sourcePageLines {
+		// One page (or a file the lexer cannot read, shown plain).
+		p := stackPage(s.Name, "source.html")
+		d.Listing = g.hl.numbered(lexer, sc.src)
+		return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
+	}
+	var firsts []int // the first line of each page
+	for from := 1; from <= len(lines); from += sourcePageLines {
+		firsts = append(firsts, from)
+	}
+	for k, from := range firsts {
+		to := min(from+sourcePageLines-1, len(lines))
+		p := sourcePage(s.Name, from)
+		pd := d
+		pd.From, pd.To = from, to
+		if k > 0 {
+			pd.Digest = "" // on the first page only: it changes with every edit
+		}
+		for _, f := range firsts {
+			q := sourcePage(s.Name, f)
+			pd.Parts = append(pd.Parts, sourcePart{Text: strconv.Itoa(f) + "–" + strconv.Itoa(min(f+sourcePageLines-1, len(lines))), Href: rel(p, q), Current: q == p})
+		}
+		pg := page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}
+		// The page is its data and its lines' tokens through the layout
+		// and the lexer's formatter: the same ones make the same page.
+		var toks []chroma.Token
+		for _, l := range lines[from-1 : to] {
+			toks = append(toks, l...)
+		}
+		key, keyed, reused := g.reuse(pg, sourceKey{pd, lexer, tokensDigest(toks)})
+		if reused {
+			continue
+		}
+		pd.Listing = g.hl.numberedFrom(from, toks)
+		var b bytes.Buffer
+		if err := g.tmpl.ExecuteTemplate(&b, "source", pd); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		out := layout(withRoot(pg), b.Len(), func(w *htmlw) { w.b = append(w.b, b.Bytes()...) })
+		if keyed {
+			g.emitKeyed(p, out, key)
+		} else {
+			g.emit(p, out)
+		}
+	}
+	return nil
+}
+
+// sourceKey is what a part of a long source listing is made from.
+type sourceKey struct {
+	Data   sourceData
+	Lexer  string
+	Tokens [sha256.Size]byte // tokensDigest of its lines' tokens
+}
+
+// tokensDigest is the sha256 of a list of tokens, each written as its
+// type and its value with its length first (so no two lists write the
+// same bytes): the key of a listing part walks a thousand lines' tokens
+// cheaper than by reflection.
+func tokensDigest(toks []chroma.Token) [sha256.Size]byte {
+	var b []byte
+	for _, t := range toks {
+		b = binary.AppendVarint(b, int64(t.Type))
+		b = binary.AppendUvarint(b, uint64(len(t.Value)))
+		b = append(b, t.Value...)
+	}
+	return sha256.Sum256(b)
 }
 
 // pathsText is " under /a/, /b/" for an app routed by path, else "".

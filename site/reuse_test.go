@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"maps"
+	"path"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,4 +150,113 @@ func TestRenderKeyedReusesUnchangedHostPages(t *testing.T) {
 		t.Errorf("a render with no program identity made %d keyed pages and reused %d", len(s.made), len(s.reused))
 	}
 	same(after, "no program identity")
+}
+
+// sourceLines are the highlighted lines of the source listings of a
+// render's pages, in page and line order, and the page each line
+// number's anchor is on.
+func sourceLines(t *testing.T, pages map[string][]byte, parts []string) (lines []string, anchorOn map[int]string) {
+	t.Helper()
+	lineRE := regexp.MustCompile(`(?s)<span class="line"><span class="cl">(.*?)\n</span></span>`)
+	anchorRE := regexp.MustCompile(`<span class="lnt" id="L(\d+)">`)
+	anchorOn = map[int]string{}
+	for _, p := range parts {
+		b, ok := pages[p]
+		if !ok {
+			t.Fatalf("no page %s", p)
+		}
+		for _, m := range lineRE.FindAllSubmatch(b, -1) {
+			lines = append(lines, string(m[1]))
+		}
+		for _, m := range anchorRE.FindAllSubmatch(b, -1) {
+			n, _ := strconv.Atoi(string(m[1]))
+			if prev, dup := anchorOn[n]; dup {
+				t.Errorf("line %d's anchor is on %s and %s", n, prev, p)
+			}
+			anchorOn[n] = p
+		}
+	}
+	return lines, anchorOn
+}
+
+// A stack file longer than a source page lists is listed in parts: the
+// parts hold, line for line, the highlighting of the whole file, each
+// line's anchor where the rendered files' links look for it, and a
+// one-host change makes again the part that holds the host's line and
+// the first (which shows the file's digest), not the others.
+func TestLongSourceInParts(t *testing.T) {
+	const hosts, perPage = 40, 20
+	before := compileFleet(t, hosts, "")
+	whole, err := site.Render(before, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wholeLines, _ := sourceLines(t, whole, []string{"stacks/fleet/source.html"})
+	n := len(wholeLines)
+	if n <= 3*perPage {
+		t.Fatalf("the fleet's file has %d lines; the test wants several parts", n)
+	}
+
+	defer site.SetSourcePageLines(perPage)()
+	s := &keyedStore{}
+	renderKeyed(t, s, "build-1", before)
+	var parts []string
+	for k := 0; k*perPage < n; k++ {
+		p := "stacks/fleet/source.html"
+		if k > 0 {
+			p = "stacks/fleet/source-" + strconv.Itoa(k+1) + ".html"
+		}
+		parts = append(parts, p)
+	}
+	if _, extra := s.pages["stacks/fleet/source-"+strconv.Itoa(len(parts)+1)+".html"]; extra {
+		t.Errorf("a part past the %d the file's %d lines need", len(parts), n)
+	}
+	lines, anchorOn := sourceLines(t, s.pages, parts)
+	if !slices.Equal(lines, wholeLines) {
+		t.Errorf("the parts list %d lines; the whole file's listing has %d, or they differ", len(lines), n)
+	}
+	for line := 1; line <= n; line++ {
+		if want := parts[(line-1)/perPage]; anchorOn[line] != want {
+			t.Errorf("line %d's anchor is on %q, want %s", line, anchorOn[line], want)
+		}
+	}
+	if !bytes.Contains(s.pages[parts[0]], []byte(before.Rendered[0].Stack.SourceDigest)) || bytes.Contains(s.pages[parts[1]], []byte(before.Rendered[0].Stack.SourceDigest)) {
+		t.Error("the file's digest is not on the first part alone")
+	}
+	// A host page links its files' sources to the part holding the line.
+	app := s.pages["stacks/fleet/hosts/app30.html"]
+	m := regexp.MustCompile(`href="\.\./(source(?:-\d+)?\.html)#L(\d+)"`).FindSubmatch(app)
+	if m == nil {
+		t.Fatal("app30's page links no source line")
+	}
+	line, _ := strconv.Atoi(string(m[2]))
+	if want := path.Base(parts[(line-1)/perPage]); string(m[1]) != want {
+		t.Errorf("app30's page links line %d on %s, want %s", line, m[1], want)
+	}
+
+	after := compileFleet(t, hosts, "s-4vcpu-8gb") // app2's size changes
+	renderKeyed(t, s, "build-1", after)
+	var madeParts []string
+	for _, p := range s.made {
+		if strings.HasPrefix(p, "stacks/fleet/source") {
+			madeParts = append(madeParts, p)
+		}
+	}
+	app2 := bytes.Index(after.Sources["stacks/fleet.cue"], []byte("app2:"))
+	app2Line := bytes.Count(after.Sources["stacks/fleet.cue"][:app2], []byte("\n")) + 1
+	want := []string{parts[0], parts[(app2Line-1)/perPage]}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	if !slices.Equal(madeParts, want) {
+		t.Errorf("after a one-host change (line %d) the render made the source parts %q, want %q", app2Line, madeParts, want)
+	}
+	plain, err := site.Render(after, site.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range plain {
+		if !bytes.Equal(s.pages[p], b) {
+			t.Errorf("%s differs from a plain render's", p)
+		}
+	}
 }

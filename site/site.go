@@ -577,7 +577,7 @@ func stackDir(stack string) string        { return "stacks/" + stack }
 func stackPage(stack, name string) string { return stackDir(stack) + "/" + name }
 func hostPage(stack, host string) string  { return stackDir(stack) + "/hosts/" + host + ".html" }
 func sourceLine(stack string, line int) string {
-	return stackDir(stack) + "/source.html#L" + strconv.Itoa(line)
+	return sourcePage(stack, line) + "#L" + strconv.Itoa(line)
 }
 
 // anchor makes an id from free text: lower-case letters, digits and
