@@ -70,7 +70,7 @@ func (g *gen) indexSettings(sc *stackCtx) {
 			for _, k := range slices.Sorted(maps.Keys(x)) {
 				sel := k
 				if !identRE.MatchString(k) {
-					sel = fmt.Sprintf("%q", k)
+					sel = strconv.Quote(k) // as %q writes it
 				}
 				if path != "" {
 					sel = path + "." + sel
@@ -79,16 +79,25 @@ func (g *gen) indexSettings(sc *stackCtx) {
 			}
 		case []any:
 			for i, e := range x {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
+				walk(path+"["+strconv.Itoa(i)+"]", e)
 			}
 		case nil:
 		default:
-			val := fmt.Sprint(x)
-			if s, ok := x.(string); ok {
-				val = fmt.Sprintf("%q", s)
+			// As fmt.Sprint writes each (a fleet's hosts make tens of
+			// thousands of settings).
+			var val string
+			switch y := x.(type) {
+			case string:
 				if strings.Contains(path, "notes") || strings.Contains(path, "description") {
 					return // prose, not settings
 				}
+				val = strconv.Quote(y)
+			case json.Number:
+				val = y.String()
+			case bool:
+				val = strconv.FormatBool(y)
+			default:
+				val = fmt.Sprint(x)
 			}
 			g.addSearch(searchEntry{Kind: "setting", Title: path + " = " + val, Text: sc.s.Name, URL: sc.sourceHref(path)})
 		}
