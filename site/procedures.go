@@ -1171,6 +1171,11 @@ type provision struct{ cmd, why string }
 // that builds the file from others (… | install …) is quoted with its
 // first part. The comment's sentences just before it say what to give it.
 func provisionCommands(content []byte) []provision {
+	// Every command quoted names /dev/stdin (stdinInstallRE): a file
+	// without it has none, as most of a fleet's files do.
+	if !bytes.Contains(content, []byte("/dev/stdin")) {
+		return nil
+	}
 	var out []provision
 	var para []string // the comment paragraph so far
 	var cont string   // a command continued from the lines before
