@@ -351,8 +351,7 @@ func paired(n int, name string, s, base []Sample) Paired {
 		if len(v) == 0 {
 			return 0
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return middle(v)
 	}
 	return Paired{
 		Hosts: n, Case: name,
@@ -362,14 +361,20 @@ func paired(n int, name string, s, base []Sample) Paired {
 	}
 }
 
+// middle sorts v and returns its middle value (the upper one of an even
+// count).
+func middle(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 func median(n int, name string, s []Sample) Row {
 	pick := func(f func(Sample) float64) float64 {
 		v := make([]float64, len(s))
 		for i := range s {
 			v[i] = f(s[i])
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return middle(v)
 	}
 	return Row{
 		Hosts: n, Case: name,
