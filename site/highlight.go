@@ -48,10 +48,8 @@ func newHighlighter() *highlighter {
 	return &highlighter{
 		style: styles.Get(styleName),
 		plain: chromahtml.New(chromahtml.WithClasses(true), chromahtml.TabWidth(4)),
-		lines: chromahtml.New(chromahtml.WithClasses(true), chromahtml.TabWidth(4),
-			chromahtml.WithLineNumbers(true), chromahtml.LineNumbersInTable(true),
-			chromahtml.WithLinkableLineNumbers(true, "L")),
-		memo: map[string]template.HTML{},
+		lines: linesFormatter(1),
+		memo:  map[string]template.HTML{},
 	}
 }
 
@@ -146,26 +144,36 @@ func (h *highlighter) highlight(lexer string, content []byte) template.HTML {
 	return h.format(h.plain, lexer, string(content))
 }
 
-// numberedFrom formats tokens (whole lines of a stack file, the first
-// of them line from) as numbered does the whole file.
-func (h *highlighter) numberedFrom(from int, tokens []chroma.Token) template.HTML {
-	f := chromahtml.New(chromahtml.WithClasses(true), chromahtml.TabWidth(4),
+// linesFormatter formats a stack file's lines with linkable line
+// numbers (#L12), the first numbered from.
+func linesFormatter(from int) *chromahtml.Formatter {
+	return chromahtml.New(chromahtml.WithClasses(true), chromahtml.TabWidth(4),
 		chromahtml.WithLineNumbers(true), chromahtml.LineNumbersInTable(true),
 		chromahtml.WithLinkableLineNumbers(true, "L"), chromahtml.BaseLineNumber(from))
+}
+
+// numberedFrom highlights tokens, whole lines of a stack file of which
+// the first is line from, with linkable line numbers.
+func (h *highlighter) numberedFrom(from int, tokens []chroma.Token) template.HTML {
+	f := h.lines
+	if from != 1 {
+		f = linesFormatter(from)
+	}
 	var b bytes.Buffer
 	if err := f.Format(&b, h.style, chroma.Literator(tokens...)); err != nil {
 		var text strings.Builder
 		for _, t := range tokens {
 			text.WriteString(t.Value)
 		}
-		return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(text.String()) + "</code></pre>")
+		return plainListing(text.String())
 	}
 	return template.HTML(b.String())
 }
 
-// numbered highlights a stack file with linkable line numbers (#L12).
-func (h *highlighter) numbered(lexer string, content []byte) template.HTML {
-	return h.format(h.lines, lexer, string(content))
+// plainListing is content unhighlighted, for a lexer or formatter that
+// fails: the text stays readable.
+func plainListing(content string) template.HTML {
+	return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(content) + "</code></pre>")
 }
 
 func (h *highlighter) format(f *chromahtml.Formatter, lexer, content string) template.HTML {
@@ -176,8 +184,7 @@ func (h *highlighter) format(f *chromahtml.Formatter, lexer, content string) tem
 			return template.HTML(b.String())
 		}
 	}
-	// A lexer that fails still leaves the text readable.
-	return template.HTML("<pre class=\"chroma\"><code>" + template.HTMLEscapeString(content) + "</code></pre>")
+	return plainListing(content)
 }
 
 // tokenise splits content with the named lexer: CUE's own scanner for

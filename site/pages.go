@@ -468,15 +468,15 @@ func (g *gen) source(sc *stackCtx) error {
 	g.indexSettings(sc)
 	d := sourceData{Stack: s.Name, Source: s.Source, Digest: s.SourceDigest, Lines: strings.Count(string(sc.src), "\n")}
 	lexer := lexerFor(s.Source)
-	var lines [][]chroma.Token
-	if it, err := tokenise(lexer, string(sc.src)); err == nil {
-		lines = chroma.SplitTokensIntoLines(it.Tokens())
+	it, err := tokenise(lexer, string(sc.src))
+	if err != nil {
+		// A file the lexer cannot read: one page, shown plain.
+		return g.wholeSource(s, d, plainListing(string(sc.src)))
 	}
+	all := it.Tokens()
+	lines := chroma.SplitTokensIntoLines(all)
 	if len(lines) <= sourcePageLines {
-		// One page (or a file the lexer cannot read, shown plain).
-		p := stackPage(s.Name, "source.html")
-		d.Listing = g.hl.numbered(lexer, sc.src)
-		return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
+		return g.wholeSource(s, d, g.hl.numberedFrom(1, all))
 	}
 	var firsts []int // the first line of each page
 	for from := 1; from <= len(lines); from += sourcePageLines {
@@ -518,6 +518,13 @@ func (g *gen) source(sc *stackCtx) error {
 		}
 	}
 	return nil
+}
+
+// wholeSource writes a stack file's listing whole, on source.html.
+func (g *gen) wholeSource(s *schema.Stack, d sourceData, listing template.HTML) error {
+	p := stackPage(s.Name, "source.html")
+	d.Listing = listing
+	return g.write(page{Path: p, Title: s.Source, Crumbs: stackCrumbs(s, p), Tabs: stackTabs(s, p), Footer: footer(s, p)}, "source", d)
 }
 
 // sourceKey is what a part of a long source listing is made from.
