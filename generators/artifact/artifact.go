@@ -60,6 +60,18 @@ type Options struct {
 	// does not keep it. What shows or keeps the content (push, diff, the
 	// tests) leaves Hand nil.
 	Hand func(s *schema.Stack, f File) (File, error)
+	// Reuse, when set with Hand, is asked before an assembler makes a
+	// file it would hand over, with the file as it would be made but
+	// without content, and key: the sha256 of everything its content
+	// is made from (for a cloud-init document: the stack's settings,
+	// the host's entry, and the path, kind, owner, mode and digest of
+	// each of its files). When out/ holds the file the last build made
+	// from the same key, Reuse returns it as Hand would (Handed set)
+	// and true, and the file is not made; otherwise the assembler makes
+	// it and hands it over as usual, and Hand may record key with it.
+	// A one-host change on a large fleet then makes one document, not
+	// the fleet's.
+	Reuse func(s *schema.Stack, f File, key [sha256.Size]byte) (File, bool, error)
 	// Only, when set, names the hosts whose files are wanted: a
 	// generator may skip making files for any other host (Renders), and
 	// what it makes for them anyway is dropped. Stack-level files

@@ -15,6 +15,7 @@ package cloudinit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,6 +62,15 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	if !opt.CheckOnly {
 		shared = sharedContents(files)
 	}
+	// A document whose inputs are as the last build's is not made again
+	// (artifact.Options.Reuse).
+	var keys *docKeys
+	if opt.Reuse != nil && opt.Hand != nil && !opt.CheckOnly {
+		var err error
+		if keys, err = newDocKeys(s, files, gens); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]artifact.File, len(names))
 	errs := make([]error, len(names))
 	// Hosts are independent: encode them on every core.
@@ -68,6 +78,17 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 		h, files := s.Hosts[names[i]], byHost[names[i]]
 		path := "cloud-init/" + names[i] + ".yaml"
 		var err error
+		if keys != nil {
+			var key [sha256.Size]byte
+			var ok bool
+			if key, err = keys.of(h, files); err == nil {
+				out[i], ok, err = opt.Reuse(s, artifact.File{Path: path, Mode: 0o644}, key)
+			}
+			if ok || err != nil {
+				errs[i] = err
+				return
+			}
+		}
 		switch {
 		case opt.CheckOnly:
 			err = Check(s, h, files, gens)

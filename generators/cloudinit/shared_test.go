@@ -7,49 +7,17 @@ import (
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
-	"github.com/hacompile/hacompile/internal/fleet"
-	"github.com/hacompile/hacompile/schema"
 )
 
 // Assemble writes the contents many hosts share (nginx.conf, units,
 // error pages) once for all documents: each document is still the one
 // Document writes for its host alone.
 func TestAssembleSharedContentsAsDocument(t *testing.T) {
-	l, err := schema.NewLoader("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := l.Load("stacks/fleet.cue", fleet.Fleet(12, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sorted := fleetFiles(t)
 	gens := generators.All()
-	var files []artifact.File
-	for _, g := range gens {
-		fs, err := g.Generate(s, artifact.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range fs {
-			f.Kind = g.Kind()
-			if f.Mode == 0 {
-				f.Mode = 0o644
-			}
-			if f.Owner == "" {
-				f.Owner = "root:root"
-			}
-			files = append(files, f)
-		}
-	}
 	byHost := map[string][]artifact.File{}
-	for _, f := range files {
+	for _, f := range sorted {
 		byHost[f.Host] = append(byHost[f.Host], f)
-	}
-	// Sorted by host as Assemble is given them; shared contents stay
-	// the same bytes.
-	var sorted []artifact.File
-	for _, n := range append([]string{""}, s.HostNames()...) {
-		sorted = append(sorted, byHost[n]...)
 	}
 	docs, err := cloudinit.Gen{}.Assemble(s, artifact.Options{}, sorted, gens)
 	if err != nil {

@@ -51,6 +51,10 @@ type Options struct {
 	// Hand is artifact.Options.Hand for every stack rendered: a build
 	// writing out/ takes the cloud-init documents as they are made.
 	Hand func(s *schema.Stack, f artifact.File) (artifact.File, error)
+	// Reuse is artifact.Options.Reuse for every stack rendered: with
+	// Hand, a build skips the documents whose inputs are as its last
+	// build's.
+	Reuse func(s *schema.Stack, f artifact.File, key [sha256.Size]byte) (artifact.File, bool, error)
 }
 
 // Rendered is one stack and every file generated for it.
@@ -908,7 +912,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
-	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly, Hand: o.Hand})
+	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly, Hand: o.Hand, Reuse: o.Reuse})
 	if err != nil {
 		return nil, err
 	}
@@ -928,6 +932,7 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	for _, f := range in {
 		sources[f.Name] = f.Data
 	}
-	o.Hand = nil // what renders the stacks again writes nothing as it goes
+	// What renders the stacks again writes nothing as it goes.
+	o.Hand, o.Reuse = nil, nil
 	return &Result{Rendered: rs, Options: o, Findings: findings, Sources: sources}, nil
 }

@@ -285,7 +285,13 @@ func (w *Writer) keepEntry(p string, st FileStamp) (indexEntry, bool) {
 // PutKeyed is Put of a file made from the inputs key names: the index
 // records the key beside the file's digest, for Reuse.
 func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
-	if err := w.Put(p, b); err != nil {
+	return w.PutSumKeyed(p, b, sha256.Sum256(b), key)
+}
+
+// PutSumKeyed is PutKeyed of a file whose sha256 the caller knows
+// already (PutSum).
+func (w *Writer) PutSumKeyed(p string, b []byte, sum, key [sha256.Size]byte) error {
+	if err := w.PutSum(p, b, sum); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -301,9 +307,17 @@ func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
 // of the same content, and it need not be made again. Without an index,
 // or with one that cannot tell, it reports false.
 func (w *Writer) Reuse(p string, key [sha256.Size]byte) (bool, error) {
+	_, _, ok := w.ReuseSum(p, key)
+	return ok, nil
+}
+
+// ReuseSum is Reuse that also returns the reused file's sha256 and
+// size, for a caller that stands the file in for one it would have made
+// (artifact.Options.Reuse).
+func (w *Writer) ReuseSum(p string, key [sha256.Size]byte) (sum [sha256.Size]byte, size int, ok bool) {
 	e, ok := w.indexed(p)
 	if !ok || !e.keyed || e.key != key {
-		return false, nil
+		return sum, 0, false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -311,5 +325,5 @@ func (w *Writer) Reuse(p string, key [sha256.Size]byte) (bool, error) {
 	w.sums[p] = e.sum
 	w.keys[p] = key
 	w.stat(p).Unchanged++
-	return true, nil
+	return e.sum, int(e.stamp.Size), true
 }

@@ -1,6 +1,7 @@
 package outdir_test
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,9 +179,19 @@ func TestReuseKeyed(t *testing.T) {
 	if got, err := os.ReadFile(full); err != nil || string(got) != "<p>a</p>\n" || st["site"].Unchanged != 1 || st["site"].Written != 0 {
 		t.Fatalf("a reused page: %q %v, stats %+v; want it kept, counted unchanged", got, err, st["site"])
 	}
-	// The index after a reuse still has the key.
-	if ok, _ := build(true, reuse(key)); !ok {
+	// The index after a reuse still has the key, and ReuseSum says what
+	// the kept file holds.
+	if ok, _ := build(true, func(w *outdir.Writer) bool {
+		sum, size, ok := w.ReuseSum(page, key)
+		if ok && (sum != sha256.Sum256([]byte("<p>a</p>\n")) || size != len("<p>a</p>\n")) {
+			t.Errorf("ReuseSum: sha256 %x, size %d; want the kept file's", sum, size)
+		}
+		return ok
+	}); !ok {
 		t.Error("a reused page's key was not indexed again")
+	}
+	if ok, _ := build(true, reuse(key)); !ok {
+		t.Error("a page reused by ReuseSum was not indexed again with its key")
 	}
 	if ok, _ := build(true, reuse(other)); ok {
 		t.Error("a page was reused under another key")

@@ -226,7 +226,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		}
 		hand = checkHand(chk)
 	}
-	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, hand, listing)
+	c, err := compileBuild(cmd, args, out, !check && !noCache && !named, printFindings, ow, hand, listing)
 	if err != nil {
 		if ow != nil {
 			ow.abort()

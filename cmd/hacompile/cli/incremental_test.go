@@ -106,11 +106,12 @@ func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 	if !slices.Equal(slices.Sorted(maps.Keys(back)), slices.Sorted(maps.Keys(first))) {
 		t.Errorf("the tree's files differ from the first build's")
 	}
-	// The host pages the build did not make again (their inputs were
-	// the last build's) are what a build that makes every page writes;
-	// one edited in out/ by hand is made again.
+	// The host pages and cloud-init documents the build did not make
+	// again (their inputs were the last build's) are what a build that
+	// makes every file writes; one edited in out/ by hand is made again.
 	page := filepath.Join(out, "site", "stacks", "fleet", "hosts", "app5.html")
 	edit(t, page, "</h1>", "</h1>edited")
+	edit(t, filepath.Join(out, "fleet", "cloud-init", "app6.yaml"), "#cloud-config", "#cloud-config edited")
 	mustBuild(t, "--out", out, filepath.Join(dir, "stacks"))
 	full := filepath.Join(t.TempDir(), "full")
 	mustBuild(t, "--no-cache", "--out", full, filepath.Join(dir, "stacks"))

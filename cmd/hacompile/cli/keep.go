@@ -37,8 +37,11 @@ type compiled struct {
 // compileBuild compiles the stacks args name for a build into out, with
 // the per-stack records when keep is set (a build without --check or
 // --no-cache), prints the HA rules' findings and applies --strict. A
-// record's files are checked against listing, out's, when given.
-func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool, hand func(*schema.Stack, artifact.File) (artifact.File, error), listing *outdir.Listing) (*compiled, error) {
+// record's files are checked against listing, out's, when given. hand
+// takes the cloud-init documents as they are made; with ow, out's
+// writer, a document whose inputs are as its last build's is kept
+// instead of made (outWriter.reuse).
+func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFindings bool, ow *outWriter, hand func(*schema.Stack, artifact.File) (artifact.File, error), listing *outdir.Listing) (*compiled, error) {
 	if len(args) == 0 {
 		args = []string{"stacks"}
 	}
@@ -56,6 +59,9 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 		return nil, err
 	}
 	o.Hand = hand
+	if ow != nil {
+		o.Reuse = ow.reuse
+	}
 	today := time.Now().UTC().Format(time.DateOnly)
 	c := &compiled{kept: map[string]*outdir.StackRecord{}, keptSite: map[string]*site.StackData{}, keys: map[string]string{}}
 	for _, f := range in {

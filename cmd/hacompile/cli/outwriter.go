@@ -21,11 +21,12 @@ type outWriter struct {
 	w       *outdir.Writer
 	err     error
 	mu      sync.Mutex
-	handed  map[string]bool // tree paths written by hand
+	handed  map[string]artifact.Handed   // tree paths written by hand or reused, with what they hold
+	keys    map[string][sha256.Size]byte // keys of files asked to reuse and not reused, for hand
 }
 
 func newOutWriter(listing *outdir.Listing, index *outdir.IndexLoad) *outWriter {
-	return &outWriter{listing: listing, index: index, handed: map[string]bool{}}
+	return &outWriter{listing: listing, index: index, handed: map[string]artifact.Handed{}, keys: map[string][sha256.Size]byte{}}
 }
 
 // get returns the writer, making it on the first call.
@@ -48,17 +49,59 @@ func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error
 		return f, err
 	}
 	p := compile.OutPath(s.Name, f)
-	o.mu.Lock()
-	again := o.handed[p]
-	o.handed[p] = true
-	o.mu.Unlock()
 	sum := sha256.Sum256(f.Content)
+	o.mu.Lock()
+	_, again := o.handed[p]
+	o.handed[p] = artifact.Handed{SHA256: sum, Size: len(f.Content)}
+	key, keyed := o.keys[p]
+	delete(o.keys, p)
+	o.mu.Unlock()
 	if !again {
-		if err := w.PutSum(p, f.Content, sum); err != nil {
+		if keyed {
+			err = w.PutSumKeyed(p, f.Content, sum, key)
+		} else {
+			err = w.PutSum(p, f.Content, sum)
+		}
+		if err != nil {
 			return f, err
 		}
 	}
 	return handedOff(f, sum), nil
+}
+
+// reuse is artifact.Options.Reuse: when out/ holds the file of stack s
+// that the last build made from inputs, as that build left it, the
+// file is kept and returned as hand returns it; else its key is kept
+// for hand, which records it with the file (outdir.Writer.PutKeyed).
+// The key also names this program (programID), whose generators made
+// the file: without one nothing is reused.
+func (o *outWriter) reuse(s *schema.Stack, f artifact.File, inputs [sha256.Size]byte) (artifact.File, bool, error) {
+	id := programID()
+	if id == "" {
+		return f, false, nil
+	}
+	w, err := o.get()
+	if err != nil {
+		return f, false, err
+	}
+	p := compile.OutPath(s.Name, f)
+	key := sha256.Sum256(append([]byte(id+"\x00"), inputs[:]...))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if h, again := o.handed[p]; again {
+		// The same stack compiled again in this build: the same file.
+		f.Handed = &h
+		return f, true, nil
+	}
+	sum, size, ok := w.ReuseSum(p, key)
+	if !ok {
+		o.keys[p] = key
+		return f, false, nil
+	}
+	h := artifact.Handed{SHA256: sum, Size: size}
+	o.handed[p] = h
+	f.Handed = &h
+	return f, true, nil
 }
 
 // handedOff is f as Hand returns it: its content dropped, its digest

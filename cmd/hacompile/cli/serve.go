@@ -88,7 +88,7 @@ func (s *server) rebuild() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen = fingerprint(s.args)
-	c, err := compileBuild(s.cmd, s.args, s.out, true, true, nil, nil)
+	c, err := compileBuild(s.cmd, s.args, s.out, true, true, nil, nil, nil)
 	if err != nil {
 		return err
 	}
