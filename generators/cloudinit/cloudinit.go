@@ -85,7 +85,9 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 				out[i], ok, err = opt.Reuse(s, artifact.File{Path: path, Mode: 0o644}, key)
 			}
 			if ok || err != nil {
-				errs[i] = err
+				if err != nil {
+					errs[i] = fmt.Errorf("%s: %w", names[i], err)
+				}
 				return
 			}
 		}
