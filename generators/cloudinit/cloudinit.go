@@ -67,7 +67,7 @@ func (Gen) Assemble(s *schema.Stack, opt artifact.Options, files []artifact.File
 	var keys *docKeys
 	if opt.Reuse != nil && opt.Hand != nil && !opt.CheckOnly {
 		var err error
-		if keys, err = newDocKeys(s, files, gens); err != nil {
+		if keys, err = newDocKeys(s, files, gens, shared); err != nil {
 			return nil, err
 		}
 	}

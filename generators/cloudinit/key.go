@@ -24,16 +24,17 @@ type docKeys struct {
 	sums map[contentKey][sha256.Size]byte
 }
 
-// newDocKeys hashes s's settings and the contents of files, each
-// content once however many hosts' files hold the same bytes.
-func newDocKeys(s *schema.Stack, files []artifact.File, gens []artifact.Generator) (*docKeys, error) {
+// newDocKeys hashes s's settings, and the contents several of files
+// hold (the same bytes: shared, as sharedContents found them) once for
+// all their hosts; of hashes every other content as it meets it, so
+// that no digest of a fleet's 100,000 unshared files is held.
+func newDocKeys(s *schema.Stack, files []artifact.File, gens []artifact.Generator, shared map[contentKey][]byte) (*docKeys, error) {
 	settings := *s
 	settings.Hosts = nil
 	js, err := json.Marshal(&settings)
 	if err != nil {
 		return nil, fmt.Errorf("cloud-init: the stack's settings for the documents' keys: %w", err)
 	}
-	h := sha256.New()
 	var b []byte
 	b = appendField(b, "hacompile cloud-init document 1")
 	b = appendField(b, artifact.Header("#", s))
@@ -41,14 +42,13 @@ func newDocKeys(s *schema.Stack, files []artifact.File, gens []artifact.Generato
 	for _, g := range gens {
 		b = appendField(b, g.Kind())
 	}
-	h.Write(b)
-	k := &docKeys{sums: make(map[contentKey][sha256.Size]byte)}
-	h.Sum(k.base[:0])
-	// Hosts share most contents by the same bytes: each is hashed once,
-	// on every core.
+	k := &docKeys{base: sha256.Sum256(b), sums: make(map[contentKey][sha256.Size]byte, len(shared))}
 	var distinct [][]byte
 	for _, f := range files {
 		c := keyOf(f.Content)
+		if _, ok := shared[c]; !ok {
+			continue
+		}
 		if _, ok := k.sums[c]; !ok {
 			k.sums[c] = [sha256.Size]byte{}
 			distinct = append(distinct, f.Content)
@@ -80,7 +80,10 @@ func (k *docKeys) of(h *schema.Host, files []artifact.File) ([sha256.Size]byte, 
 		b = appendField(b, f.Reload.String())
 		b = binary.AppendUvarint(b, uint64(f.Mode))
 		b = binary.AppendUvarint(b, uint64(len(f.Content)))
-		sum := k.sums[keyOf(f.Content)]
+		sum, ok := k.sums[keyOf(f.Content)]
+		if !ok {
+			sum = sha256.Sum256(f.Content)
+		}
 		b = append(b, sum[:]...)
 	}
 	return sha256.Sum256(b), nil
