@@ -64,8 +64,8 @@ type Options struct {
 	// file it would hand over, with the file as it would be made but
 	// without content, and key: the sha256 of everything its content
 	// is made from (for a cloud-init document: the stack's settings,
-	// the host's entry, and the path, kind, owner, mode and digest of
-	// each of its files). When out/ holds the file the last build made
+	// the host's entry, and the path, kind, owner, mode, actions and
+	// digest of each of its files). When out/ holds the file the last build made
 	// from the same key, Reuse returns it as Hand would (Handed set)
 	// and true, and the file is not made; otherwise the assembler makes
 	// it and hands it over as usual, and Hand may record key with it.

@@ -16,9 +16,9 @@ import (
 // stack's settings (every field but the hosts, and the file it comes
 // from, which the header names), the generators' kinds, the host's name
 // and entry, and the path, kind, owner, mode, actions and digest of each
-// of its files. The generators' Packages and FirstBoot read the stack and the
-// host only, never another host's entry
-// (TestDocumentReadsOnlyItsKey checks it of every example stack).
+// of its files. The generators' Packages and FirstBoot read the stack
+// and the host only, never another host's entry (TestDocumentReadsOnlyItsKey
+// checks it of every example stack).
 type docKeys struct {
 	base [sha256.Size]byte
 	sums map[contentKey][sha256.Size]byte
