@@ -2,18 +2,18 @@ package cloudinit_test
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hacompile/hacompile/generators"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/cloudinit"
+	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -104,39 +104,16 @@ func assembleKeyed(t *testing.T, s *schema.Stack, files []artifact.File, reused 
 	return run
 }
 
-// fleetFiles are the generators' files of a 12-host fleet, sorted by
-// host and path as Assemble is given them.
+// fleetFiles are the generators' files of a 12-host fleet, checked and
+// sorted by host and path as a build gives them to Assemble.
 func fleetFiles(t *testing.T) (*schema.Stack, []artifact.File) {
 	t.Helper()
-	l, err := schema.NewLoader("")
+	s := testtool.Load(t, "stacks/fleet.cue", string(fleet.Fleet(12, "")))
+	r, err := compile.Builtin().GeneratorsOnly().Render(s, artifact.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := l.Load("stacks/fleet.cue", fleet.Fleet(12, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []artifact.File
-	for _, g := range generators.All() {
-		fs, err := g.Generate(s, artifact.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range fs {
-			f.Kind = g.Kind()
-			if f.Mode == 0 {
-				f.Mode = 0o644
-			}
-			if f.Owner == "" {
-				f.Owner = "root:root"
-			}
-			files = append(files, f)
-		}
-	}
-	slices.SortStableFunc(files, func(a, b artifact.File) int {
-		return cmp.Or(strings.Compare(a.Host, b.Host), strings.Compare(a.Path, b.Path))
-	})
-	return s, files
+	return s, r.Files
 }
 
 // Each document's key changes exactly when something it is made from
