@@ -156,7 +156,7 @@ func newStackCtx(r *compile.Rendered, src []byte, all []schema.Diagnostic) (*sta
 	for j := range order {
 		order[j] = int32(j)
 	}
-	slices.SortStableFunc(order, func(a, b int32) int {
+	par.SortStableFunc(order, func(a, b int32) int {
 		ka, kb := &keys[a], &keys[b]
 		// Not cmp.Or, which would compare every field every time.
 		if c := strings.Compare(ka.path, kb.path); c != 0 {

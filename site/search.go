@@ -243,7 +243,7 @@ func cmpJoined(a1, a2, b1, b2 string) int {
 
 func searchIndexJS(es []searchEntry) ([]byte, error) {
 	es = slices.Clone(es)
-	slices.SortStableFunc(es, func(a, b searchEntry) int { return cmpJoined(a.URL, a.Title, b.URL, b.Title) })
+	par.SortStableFunc(es, func(a, b searchEntry) int { return cmpJoined(a.URL, a.Title, b.URL, b.Title) })
 	es = slices.CompactFunc(es, func(a, b searchEntry) bool { return a == b })
 	// A large fleet's index is tens of MB: its entries are encoded in
 	// runs on every core, then joined in order.

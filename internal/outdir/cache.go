@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
@@ -158,7 +159,9 @@ func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 
 // stampsDigest hashes stamps in path order.
 func stampsDigest(stamps map[string]FileStamp) string {
-	return sortedStampsDigest(slices.Sorted(maps.Keys(stamps)), stamps)
+	paths := slices.AppendSeq(make([]string, 0, len(stamps)), maps.Keys(stamps))
+	par.SortStableFunc(paths, strings.Compare)
+	return sortedStampsDigest(paths, stamps)
 }
 
 // sortedStampsDigest is stampsDigest with the paths of stamps sorted.

@@ -554,7 +554,8 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// The files hacompile owns now: every file written or kept, and
 	// those out of scope it wrote before. Sorted once, for the owner
 	// record here and the digest index and build record after.
-	w.sorted = slices.Sorted(maps.Keys(w.stamps))
+	w.sorted = slices.AppendSeq(make([]string, 0, len(w.stamps)), maps.Keys(w.stamps))
+	par.SortStableFunc(w.sorted, strings.Compare)
 	var others []string
 	for p := range w.owned {
 		if _, ok := w.stamps[p]; !ok {
@@ -681,27 +682,6 @@ var tempSeq atomic.Uint64
 // umask would take bits away), and returns its stamp (a rename keeps it).
 func writeFile(p string, b []byte, chmod bool) (FileStamp, error) {
 	return createFile(p, b, chmod, os.O_TRUNC)
-}
-
-// createFile is writeFile with extra open flags (O_EXCL, O_TRUNC).
-func createFile(p string, b []byte, chmod bool, flag int) (FileStamp, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|flag, 0o644)
-	if err != nil {
-		return FileStamp{}, err
-	}
-	_, werr := f.Write(b)
-	var merr, serr error
-	if chmod {
-		merr = f.Chmod(0o644)
-	}
-	var st FileStamp
-	if werr == nil && merr == nil {
-		var fi os.FileInfo
-		if fi, serr = f.Stat(); serr == nil {
-			st = stampOf(fi)
-		}
-	}
-	return st, errors.Join(werr, merr, serr, f.Close())
 }
 
 // readStamped reads the file at p and its stamp: the stamp of the

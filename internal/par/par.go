@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -108,4 +109,70 @@ func InOrder(n, workers int, run func(i int), then func(i int)) {
 		}
 		then(i)
 	}
+}
+
+// SortStableFunc sorts s as slices.SortStableFunc does, on every core:
+// runs of it are sorted at once, then merged, the earlier run first
+// among equal elements, so the order is the same as the serial sort's
+// whatever the scheduling. A large fleet's search index and its writer
+// sort hundreds of thousands of entries once a build, each a tenth of a
+// second on one core.
+func SortStableFunc[E any](s []E, cmp func(a, b E) int) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(s) < 2*minSortRun {
+		slices.SortStableFunc(s, cmp)
+		return
+	}
+	// Runs of equal length, each sorted on its own.
+	runs := min(workers, len(s)/minSortRun)
+	bounds := make([]int, runs+1)
+	for i := range bounds {
+		bounds[i] = i * len(s) / runs
+	}
+	Each(runs, func(i int) { slices.SortStableFunc(s[bounds[i]:bounds[i+1]], cmp) })
+	// Merged in pairs, each round's merges at once, into buf and back.
+	buf := make([]E, len(s))
+	src, dst := s, buf
+	for len(bounds) > 2 {
+		merged := make([]int, 0, len(bounds)/2+1)
+		for i := 0; i < len(bounds)-1; i += 2 {
+			merged = append(merged, bounds[i])
+		}
+		merged = append(merged, bounds[len(bounds)-1])
+		Each((len(bounds))/2, func(k int) {
+			lo := bounds[2*k]
+			if 2*k+2 >= len(bounds) {
+				// The odd run out: copied as it is.
+				copy(dst[lo:], src[lo:bounds[2*k+1]])
+				return
+			}
+			mergeRuns(dst[lo:bounds[2*k+2]], src[lo:bounds[2*k+1]], src[bounds[2*k+1]:bounds[2*k+2]], cmp)
+		})
+		bounds = merged
+		src, dst = dst, src
+	}
+	if &src[0] != &s[0] {
+		copy(s, src)
+	}
+}
+
+// minSortRun is the least run SortStableFunc sorts on a core of its own.
+const minSortRun = 4096
+
+// mergeRuns merges the sorted runs a and b into dst (len(a)+len(b)
+// long), a's element first among equal ones.
+func mergeRuns[E any](dst, a, b []E, cmp func(a, b E) int) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
+	}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
 }

@@ -1,6 +1,9 @@
 package par
 
 import (
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,5 +107,29 @@ func TestPanicReachesCaller(t *testing.T) {
 	})
 	if p == nil || p.Value != "boom" || len(then) != 3 {
 		t.Errorf("InOrder: %+v, then ran for %v", p, then)
+	}
+}
+
+// SortStableFunc must order as the serial stable sort does: equal keys
+// keep their first order, whatever the number of runs.
+func TestSortStableFunc(t *testing.T) {
+	type kv struct{ k, v int }
+	for _, n := range []int{0, 1, 100, 2*minSortRun - 1, 2 * minSortRun, 3*minSortRun + 7, 50000} {
+		for _, procs := range []int{1, 2, 3, 5, 8} {
+			old := runtime.GOMAXPROCS(procs)
+			s := make([]kv, n)
+			r := rand.New(rand.NewPCG(uint64(n), uint64(procs)))
+			for i := range s {
+				s[i] = kv{r.IntN(n/10 + 1), i}
+			}
+			want := slices.Clone(s)
+			cmp := func(a, b kv) int { return a.k - b.k }
+			slices.SortStableFunc(want, cmp)
+			SortStableFunc(s, cmp)
+			runtime.GOMAXPROCS(old)
+			if !slices.Equal(s, want) {
+				t.Fatalf("n=%d, GOMAXPROCS=%d: not the stable order", n, procs)
+			}
+		}
 	}
 }
