@@ -787,36 +787,20 @@ func TreeOf(rs []*Rendered) (Tree, error) {
 // ManifestJSON is the bytes of a rendered stack's out/<stack>/manifest.json.
 func ManifestJSON(r *Rendered) ([]byte, error) {
 	m := manifestHead(r)
-	// The entries are made one at a time, not as a Manifest's Files: a
-	// 10,000-host fleet's are 50 MB of JSON, encoded in runs on every
-	// core, then joined in order.
-	const run = 4096
-	parts := make([][]byte, (len(r.Files)+run-1)/run)
-	par.Each(len(parts), func(k int) {
-		// Each entry takes some 400 bytes.
-		b := make([]byte, 0, 400*run)
-		for i := k * run; i < min(len(r.Files), (k+1)*run); i++ {
+	// Each entry takes some 400 bytes. The entries are made one at a
+	// time, not as a Manifest's Files.
+	b := appendManifestWith(make([]byte, 0, 512+400*len(r.Files)), &m, func(b []byte) []byte {
+		if len(r.Files) == 0 {
+			return append(b, "[]"...)
+		}
+		b = append(b, '[')
+		for i := range r.Files {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, "\n    "...)
 			e := entryOf(r, i)
 			b = appendEntryJSON(b, &e)
-		}
-		parts[k] = b
-	})
-	n := 512
-	for _, p := range parts {
-		n += len(p)
-	}
-	b := appendManifestWith(make([]byte, 0, n), &m, func(b []byte) []byte {
-		if len(r.Files) == 0 {
-			return append(b, "[]"...)
-		}
-		b = append(b, '[')
-		for k := range parts {
-			b = append(b, parts[k]...)
-			parts[k] = nil
 		}
 		return append(b, "\n  ]"...)
 	})

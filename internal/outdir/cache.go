@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
@@ -160,7 +159,7 @@ func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 // stampsDigest hashes stamps in path order.
 func stampsDigest(stamps map[string]FileStamp) string {
 	paths := slices.AppendSeq(make([]string, 0, len(stamps)), maps.Keys(stamps))
-	par.SortStableFunc(paths, strings.Compare)
+	par.Sort(paths)
 	return sortedStampsDigest(paths, stamps)
 }
 

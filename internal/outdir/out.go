@@ -555,7 +555,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// those out of scope it wrote before. Sorted once, for the owner
 	// record here and the digest index and build record after.
 	w.sorted = slices.AppendSeq(make([]string, 0, len(w.stamps)), maps.Keys(w.stamps))
-	par.SortStableFunc(w.sorted, strings.Compare)
+	par.Sort(w.sorted)
 	var others []string
 	for p := range w.owned {
 		if _, ok := w.stamps[p]; !ok {

@@ -4,6 +4,7 @@
 package par
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -118,9 +119,21 @@ func InOrder(n, workers int, run func(i int), then func(i int)) {
 // sort hundreds of thousands of entries once a build, each a tenth of a
 // second on one core.
 func SortStableFunc[E any](s []E, cmp func(a, b E) int) {
+	sortRuns(s, cmp, slices.SortStableFunc[[]E, E])
+}
+
+// Sort sorts distinct elements (paths, say) as slices.Sort does, on
+// every core: runs sorted at once (unstably, which is faster and which
+// distinct elements do not notice), then merged.
+func Sort[E cmp.Ordered](s []E) {
+	sortRuns(s, cmp.Compare[E], slices.SortFunc[[]E, E])
+}
+
+// sortRuns sorts runs of s, one a core, with sort, then merges them.
+func sortRuns[E any](s []E, cmp func(a, b E) int, sort func([]E, func(a, b E) int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 || len(s) < 2*minSortRun {
-		slices.SortStableFunc(s, cmp)
+		sort(s, cmp)
 		return
 	}
 	// Runs of equal length, each sorted on its own.
@@ -129,7 +142,7 @@ func SortStableFunc[E any](s []E, cmp func(a, b E) int) {
 	for i := range bounds {
 		bounds[i] = i * len(s) / runs
 	}
-	Each(runs, func(i int) { slices.SortStableFunc(s[bounds[i]:bounds[i+1]], cmp) })
+	Each(runs, func(i int) { sort(s[bounds[i]:bounds[i+1]], cmp) })
 	// Merged in pairs, each round's merges at once, into buf and back.
 	buf := make([]E, len(s))
 	src, dst := s, buf

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,27 @@ func TestSortStableFunc(t *testing.T) {
 			runtime.GOMAXPROCS(old)
 			if !slices.Equal(s, want) {
 				t.Fatalf("n=%d, GOMAXPROCS=%d: not the stable order", n, procs)
+			}
+		}
+	}
+}
+
+// Sort must order distinct elements as slices.Sort does.
+func TestSort(t *testing.T) {
+	for _, n := range []int{0, 3, 2 * minSortRun, 5*minSortRun + 3} {
+		for _, procs := range []int{1, 2, 3, 8} {
+			old := runtime.GOMAXPROCS(procs)
+			r := rand.New(rand.NewPCG(uint64(n), 7))
+			s := make([]string, n)
+			for i, k := range r.Perm(n) {
+				s[i] = strconv.Itoa(k)
+			}
+			want := slices.Clone(s)
+			slices.Sort(want)
+			Sort(s)
+			runtime.GOMAXPROCS(old)
+			if !slices.Equal(s, want) {
+				t.Fatalf("n=%d, GOMAXPROCS=%d: not sorted as slices.Sort sorts", n, procs)
 			}
 		}
 	}
