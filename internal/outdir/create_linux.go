@@ -9,9 +9,11 @@ import (
 
 // createFile is writeFile with extra open flags (O_EXCL, O_TRUNC). On
 // Linux it is four system calls (open, write, fstat, close) on a bare
-// descriptor: an *os.File also asks the poller to take the descriptor,
-// which a regular file refuses, a fifth call for each of a large
-// fleet's 170,000 files, and allocates what the write does not need.
+// descriptor. An *os.File made nine: it also offers the descriptor to
+// the poller, which a regular file refuses (epoll_ctl), and sets the
+// descriptor's flags around that (four fcntl), for each of a large
+// fleet's 170,000 files (strace -c of a 1,000-host build: 177,454
+// calls before, 90,051 after).
 func createFile(p string, b []byte, chmod bool, flag int) (FileStamp, error) {
 	var fd int
 	err := ignoringEINTR0(func() (err error) {
