@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strconv"
 
 	"github.com/hacompile/hacompile/internal/par"
@@ -158,9 +156,7 @@ func listFilesReadDir(dir string, stamped bool) (map[string]FileStamp, error) {
 
 // stampsDigest hashes stamps in path order.
 func stampsDigest(stamps map[string]FileStamp) string {
-	paths := slices.AppendSeq(make([]string, 0, len(stamps)), maps.Keys(stamps))
-	par.Sort(paths)
-	return sortedStampsDigest(paths, stamps)
+	return sortedStampsDigest(sortedKeys(stamps), stamps)
 }
 
 // sortedStampsDigest is stampsDigest with the paths of stamps sorted.

@@ -39,7 +39,7 @@ func createFile(p string, b []byte, chmod bool, flag int) (FileStamp, error) {
 		if err := ignoringEINTR0(func() error { return unix.Fstat(fd, &s) }); err != nil {
 			serr = &fs.PathError{Op: "stat", Path: p, Err: err}
 		} else {
-			st = FileStamp{Size: s.Size, ModTime: s.Mtim.Sec*1e9 + s.Mtim.Nsec}
+			st = statStamp(&s)
 		}
 	}
 	var cerr error

@@ -144,7 +144,7 @@ func (l *lister) entry(fd int, rel, name string, typ byte) error {
 		if statted && l.stamped {
 			e.stamp = irregular
 			if st.Mode&unix.S_IFMT == unix.S_IFREG {
-				e.stamp = FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
+				e.stamp = statStamp(&st)
 			}
 		}
 		l.files = append(l.files, e)
@@ -167,6 +167,13 @@ func openDir(fd int, name string) (int, error) {
 	return ignoringEINTR(func() (int, error) {
 		return unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
+}
+
+// statStamp is the stamp of the file st describes, as stampOf gives it
+// of an fs.FileInfo: what a listing records and a write returns must
+// compare equal.
+func statStamp(st *unix.Stat_t) FileStamp {
+	return FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
 }
 
 func ignoringEINTR(f func() (int, error)) (int, error) {
