@@ -2,7 +2,6 @@ package site_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -195,15 +194,9 @@ func siteProblems(files map[string][]byte) (problems []string, checked int) {
 		}
 	}
 	// The search index's links.
-	js := files["assets/search-index.js"]
-	var entries []struct {
-		K, T, X, U string
-	}
-	start, end := bytes.IndexByte(js, '['), bytes.LastIndexByte(js, ']')
-	if start < 0 || end < start {
-		errorf("assets/search-index.js: no index")
-	} else if err := json.Unmarshal(js[start:end+1], &entries); err != nil {
-		errorf("assets/search-index.js: %v", err)
+	entries, err := readSearchIndex(files)
+	if err != nil {
+		errorf("%v", err)
 	}
 	for _, e := range entries {
 		n++
@@ -248,7 +241,8 @@ func TestCheckerCatches(t *testing.T) {
 	files := map[string][]byte{
 		"index.html":             page(`<p id="a">x</p><p id="a"><a href="missing.html">m</a> <a href="sub/p.html#nope">f</a> <a href="/abs.html">abs</a></p>`),
 		"sub/p.html":             page(`<div id="ok"><p>unclosed <div>block</div></p><a href="../index.html#a">back</a> <img src="../x.png"></div>`),
-		"assets/search-index.js": []byte(`window.HACOMPILE_SEARCH = [{"k":"host","t":"h","u":"sub/gone.html"}];`),
+		"assets/search-index.js": []byte("window.HACOMPILE_SEARCH = [{\"k\":\"host\",\"t\":\"h\",\"u\":\"sub/gone.html\"}];\nwindow.HACOMPILE_SEARCH_PARTS = [\"sub/search-index.js\"];\n"),
+		"sub/search-index.js":    []byte("(window.HACOMPILE_SEARCH_PART = window.HACOMPILE_SEARCH_PART || {})[\"sub/search-index.js\"] = [{\"k\":\"file\",\"t\":\"f\",\"u\":\"sub/p.html#gone\"}];\n"),
 	}
 	problems, _ := siteProblems(files)
 	got := strings.Join(problems, "\n")
@@ -261,10 +255,17 @@ func TestCheckerCatches(t *testing.T) {
 		`sub/p.html: <img> without alt`,
 		`sub/p.html: link "../x.png": no such file x.png`,
 		`search entry "h" (host): no such file sub/gone.html`,
+		`search entry "f" (file): no id "gone" in sub/p.html`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("checker missed %q; it said:\n%s", want, got)
 		}
+	}
+	// A part the index lists and the site lacks.
+	files["assets/search-index.js"] = []byte("window.HACOMPILE_SEARCH = [];\nwindow.HACOMPILE_SEARCH_PARTS = [\"sub/search-index.js\",\"gone/search-index.js\"];\n")
+	problems, _ = siteProblems(files)
+	if got, want := strings.Join(problems, "\n"), "assets/search-index.js lists gone/search-index.js: no such file"; !strings.Contains(got, want) {
+		t.Errorf("checker missed %q; it said:\n%s", want, got)
 	}
 }
 

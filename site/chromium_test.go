@@ -111,6 +111,40 @@ func TestChromium(t *testing.T) {
 	}
 	searchFor(ctx, t, tb, "file://"+filepath.ToSlash(filepath.Join(dir, "stacks/do-python-ha/procedures.html")), "app3", "stacks/do-python-ha/hosts/app3.html")
 
+	// A stack's part of the index missing: the search says which
+	// script did not load, rather than search the other stacks' alone.
+	lacking := fstest.MapFS{}
+	for p, c := range files {
+		if p != "stacks/do-perl-ha/search-index.js" {
+			lacking[p] = &fstest.MapFile{Data: c, Mode: 0o644}
+		}
+	}
+	lsrv := httptest.NewServer(http.FileServerFS(lacking))
+	defer lsrv.Close()
+	if _, err := tb.navigate(ctx, lsrv.URL+"/index.html"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.eval(ctx, `document.getElementById("search").focus()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.call(ctx, "Input.insertText", map[string]any{"text": "app1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	if err := tb.eval(ctx, `(async () => {
+		const items = () => [...document.querySelectorAll("#search-results li")].map(li => li.textContent);
+		for (let i = 0; i < 400 && items().some(t => t.startsWith("Loading the search index")); i++) {
+			await new Promise(r => setTimeout(r, 50));
+			document.getElementById("search").dispatchEvent(new Event("input"));
+		}
+		return items();
+	})()`, &shown); err != nil {
+		t.Fatal(err)
+	}
+	if want := "The search index (stacks/do-perl-ha/search-index.js) did not load"; !slices.Contains(shown, want) {
+		t.Errorf("search with a stack's part missing shows %q, want %q", shown, want)
+	}
+
 	// Notes that try to run script run none.
 	res, opt := compileStack(t, notesStack)
 	notes, err := site.Render(res, opt)

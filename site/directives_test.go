@@ -1,6 +1,7 @@
 package site_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -16,16 +17,65 @@ type searchEntry struct {
 	K, T, X, U string
 }
 
-// searchIndex decodes the site's search index.
+// searchIndex decodes the site's search index, the stacks' parts after
+// the site's own entries, as hacompile.js joins them.
 func searchIndex(t *testing.T, files map[string][]byte) []searchEntry {
 	t.Helper()
-	js := string(files["assets/search-index.js"])
-	i, j := strings.Index(js, "["), strings.LastIndex(js, "]")
-	var es []searchEntry
-	if err := json.Unmarshal([]byte(js[i:j+1]), &es); err != nil {
+	es, err := readSearchIndex(files)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// readSearchIndex reads assets/search-index.js (the site's entries and
+// the list of the stacks' parts) and every part it lists, as
+// hacompile.js joins them; it fails on a part missing, or one that does
+// not set its entries under its path.
+func readSearchIndex(files map[string][]byte) ([]searchEntry, error) {
+	const top = "assets/search-index.js"
+	js, ok := files[top]
+	if !ok {
+		return nil, fmt.Errorf("%s: no index", top)
+	}
+	before, list, found := bytes.Cut(js, []byte("\nwindow.HACOMPILE_SEARCH_PARTS = "))
+	if !found {
+		return nil, fmt.Errorf("%s: no list of parts", top)
+	}
+	var parts []string
+	if err := json.Unmarshal(bytes.TrimSuffix(list, []byte(";\n")), &parts); err != nil {
+		return nil, fmt.Errorf("%s: the list of parts: %v", top, err)
+	}
+	es, err := entriesOf(top, before, "window.HACOMPILE_SEARCH = [")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		b, ok := files[p]
+		if !ok {
+			return nil, fmt.Errorf("%s lists %s: no such file", top, p)
+		}
+		part, err := entriesOf(p, b, "(window.HACOMPILE_SEARCH_PART = window.HACOMPILE_SEARCH_PART || {})["+strconv.Quote(p)+"] = [")
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, part...)
+	}
+	return es, nil
+}
+
+// entriesOf is the JSON array of entries in the script js that opens
+// with head ("… = [") and ends at its last "]".
+func entriesOf(name string, js []byte, head string) ([]searchEntry, error) {
+	i, j := bytes.Index(js, []byte(head)), bytes.LastIndexByte(js, ']')
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("%s: no %q…]", name, head)
+	}
+	var es []searchEntry
+	if err := json.Unmarshal(js[i+len(head)-1:j+1], &es); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return es, nil
 }
 
 // TestSearchDirectives: the search index carries the directives of the
@@ -122,7 +172,7 @@ func TestSearchIndexOnDemand(t *testing.T) {
 	if pages == 0 {
 		t.Fatal("no pages")
 	}
-	if js := string(files["assets/hacompile.js"]); !strings.Contains(js, `root + "assets/search-index.js"`) {
+	if js := string(files["assets/hacompile.js"]); !strings.Contains(js, `script("assets/search-index.js",`) || !strings.Contains(js, "HACOMPILE_SEARCH_PARTS") {
 		t.Error("hacompile.js does not load the search index")
 	}
 }

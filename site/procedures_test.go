@@ -458,7 +458,7 @@ func TestCloudInitOnHostPage(t *testing.T) {
 	if !strings.Contains(stackFiles, "monitoring/") {
 		t.Error("the stack files page lost the monitoring files")
 	}
-	index := string(files["assets/search-index.js"])
+	index := string(files["stacks/do-python-ha/search-index.js"])
 	if !strings.Contains(index, `"t":"cloud-init/app1.yaml","x":"do-python-ha · cloud-init","u":"stacks/do-python-ha/hosts/app1.html#cloud-init"`) {
 		t.Error("the search index does not lead to app1's cloud-init on its page")
 	}

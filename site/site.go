@@ -26,7 +26,6 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
-	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -65,11 +64,11 @@ type Options struct {
 }
 
 // stackData is what the site-wide pages (the index, the search index)
-// take from one stack.
+// take from one stack. Its pages' search entries are in its own part of
+// the index (searchPartPath), kept with its pages.
 type stackData struct {
-	Card   indexStack    `json:"card"`
-	Entry  searchEntry   `json:"entry"`  // the stack's own search entry
-	Search []searchEntry `json:"search"` // its pages' entries
+	Card  indexStack  `json:"card"`
+	Entry searchEntry `json:"entry"` // the stack's own search entry
 }
 
 // StackData is the stack data WriteStackData wrote, read back: what the
@@ -77,21 +76,9 @@ type stackData struct {
 type StackData struct{ d stackData }
 
 // DecodeStackData reads stack data WriteStackData wrote, or says why b
-// is not that. A build reads a kept stack's once (at 10,000 hosts its
-// search entries are tens of MB of JSON).
+// is not that.
 func DecodeStackData(b []byte) (*StackData, error) {
 	var d stackData
-	// The search entries, the last member and nearly all of the bytes,
-	// as WriteStackData writes them are read without encoding/json's
-	// reflection. Anything else is the decoder's to read, or refuse.
-	head, search, found := outdir.CutLastMember(b, "search")
-	es, ok := []searchEntry(nil), false
-	if found {
-		es, ok = parseEntries(search)
-	}
-	if ok {
-		b = head
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
@@ -99,9 +86,6 @@ func DecodeStackData(b []byte) (*StackData, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("site: kept stack data: more after the stack's")
-	}
-	if ok {
-		d.Search = es
 	}
 	if d.Card.Name == "" || d.Entry.Kind != "stack" {
 		return nil, fmt.Errorf("site: kept stack data: no stack")
@@ -155,47 +139,17 @@ func (rb *Runbook) HasStackData(name string) bool {
 }
 
 // WriteStackData writes the stack data of the stack named name to w
-// (json.Marshal's bytes of it), a few thousand search entries at a
-// time: a 10,000-host stack's are tens of MB.
+// (json.Marshal's bytes of it).
 func (rb *Runbook) WriteStackData(w io.Writer, name string) error {
 	d, ok := rb.g.data[name]
 	if !ok {
 		return fmt.Errorf("site: no stack data of %s", name)
 	}
-	var b bytes.Buffer
-	card, err := json.Marshal(d.Card)
+	b, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	b.WriteString(`{"card":`)
-	b.Write(card)
-	b.WriteString(`,"entry":`)
-	if err := appendEntryJSON(&b, d.Entry); err != nil {
-		return err
-	}
-	b.WriteString(`,"search":`)
-	if d.Search == nil {
-		b.WriteString("null")
-	} else {
-		b.WriteByte('[')
-		for i, e := range d.Search {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := appendEntryJSON(&b, e); err != nil {
-				return err
-			}
-			if b.Len() >= 64<<10 {
-				if _, err := w.Write(b.Bytes()); err != nil {
-					return err
-				}
-				b.Reset()
-			}
-		}
-		b.WriteByte(']')
-	}
-	b.WriteByte('}')
-	_, err = w.Write(b.Bytes())
+	_, err = w.Write(b)
 	return err
 }
 
@@ -442,26 +396,31 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 		return err
 	}
 	g.data = map[string]stackData{}
+	parts := make([]string, 0, len(items))
 	for _, it := range items {
+		parts = append(parts, searchPartPath(it.name))
 		if it.sc == nil {
-			g.search = append(g.search, it.d.Search...)
-			continue
+			continue // its part of the index is kept with its pages
 		}
 		from := len(g.search)
 		if err := g.stack(it.sc); err != nil {
 			return fmt.Errorf("site: %s: %w", it.name, err)
 		}
-		// The stack's entries as they are (capped, so that no later
-		// append writes over them): at 10,000 hosts a copy is 12 MB
-		// held until the records are written.
-		it.d.Search = g.search[from:len(g.search):len(g.search)]
+		part, err := searchPartJS(it.name, g.search[from:])
+		if err != nil {
+			return err
+		}
+		g.emit(searchPartPath(it.name), part)
+		// Written: at 10,000 hosts the entries are 250,000.
+		clear(g.search[from:])
+		g.search = g.search[:from]
 		g.data[it.name] = it.d
 	}
-	idx, err := searchIndexJS(g.search)
+	idx, err := searchIndexJS(g.search, parts)
 	if err != nil {
 		return err
 	}
-	g.emit("assets/search-index.js", idx)
+	g.emit(searchIndexPath, idx)
 	return nil
 }
 

@@ -61,7 +61,7 @@ func writtenSince(before, after map[string][2]int64) []string {
 // follows its cores), its cloud-init, the manifest, and the runbook
 // pages that show the host's size or the numbers it changed (its host
 // page, which also lists its cloud-init, the stack overview's inventory,
-// the source page, the search index). No value that changes with every
+// the source page, the stack's part of the search index). No value that changes with every
 // edit sits on every page.
 func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(t.TempDir(), "cache"))
@@ -90,9 +90,9 @@ func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 		"fleet/cloud-init/app2.yaml",
 		"fleet/hosts/app2/etc/fleet/gunicorn.conf.py",
 		"fleet/manifest.json",
-		"site/assets/search-index.js",
 		"site/stacks/fleet/hosts/app2.html",
 		"site/stacks/fleet/index.html",
+		"site/stacks/fleet/search-index.js",
 		"site/stacks/fleet/source.html",
 	}
 	if got := writtenSince(first, changed); !slices.Equal(got, want) {
@@ -201,11 +201,25 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	if k := keptStacks(first); len(k) != 0 {
 		t.Fatalf("a first build kept %q", k)
 	}
+	before := fileIDs(t, out)
 	edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-2vcpu-4gb"`, `size: "s-4vcpu-8gb"`)
 	second := mustBuild(t, "--out", out, stacks)
 	want := []string{"aws-spot-asg", "do-perl-ha", "do-python-50k", "multi-app", "python-celery-cache"}
 	if got := keptStacks(second); !slices.Equal(got, want) {
 		t.Errorf("after a change to do-python-ha, the build kept %q, want %q\n%s", got, want, second)
+	}
+	// Nothing of the other stacks is written, the site-wide search
+	// index (which lists the stacks' parts) neither: only the changed
+	// stack's files and pages, its part of the index among them, and
+	// the writer's record.
+	written := writtenSince(before, fileIDs(t, out))
+	for _, p := range written {
+		if !strings.HasPrefix(p, "do-python-ha/") && !strings.HasPrefix(p, "site/stacks/do-python-ha/") && p != ".hacompile.owned" {
+			t.Errorf("a change to do-python-ha wrote %s", p)
+		}
+	}
+	if !slices.Contains(written, "site/stacks/do-python-ha/search-index.js") {
+		t.Errorf("a change to do-python-ha's host size did not write its part of the search index; it wrote %q", written)
 	}
 	mustBuild(t, "--no-cache", "--out", full, stacks)
 	sameTree(t, out, full)

@@ -1,8 +1,12 @@
-// The runbook's search: plain JavaScript over window.HACOMPILE_SEARCH,
-// which assets/search-index.js defines. The index is large (every
-// setting, file and directive of every stack), so a page loads it on
-// the search box's first use, not with the page: a <script> added then
-// rather than fetch(), which file:// forbids. No framework, no network.
+// The runbook's search: plain JavaScript over the search index:
+// assets/search-index.js defines the site's own entries
+// (window.HACOMPILE_SEARCH) and lists each stack's part
+// (window.HACOMPILE_SEARCH_PARTS), a script that adds the stack's
+// entries under its path to window.HACOMPILE_SEARCH_PART. The index is
+// large (every setting, file and directive of every stack), so a page
+// loads it on the search box's first use, not with the page: <script>s
+// added then rather than fetch(), which file:// forbids. No framework,
+// no network.
 (function () {
   "use strict";
   // Paper cannot click: print every collapsed section open.
@@ -27,38 +31,72 @@
   var entries = null;
   var haystack = null;
   var loading = false;
-  var failed = false;
+  var failed = ""; // the script that did not load
   var active = -1;
   var max = 40;
 
-  // load adds the index's script once; render runs again when it is in.
+  // script adds a <script> of src (relative to the site root); ok or
+  // fail runs when it has loaded or failed.
+  function script(src, ok, fail) {
+    var s = document.createElement("script");
+    s.src = root + src;
+    s.onload = ok;
+    s.onerror = function () {
+      s.parentNode.removeChild(s);
+      fail(src);
+    };
+    document.head.appendChild(s);
+  }
+
+  // load adds the index's scripts once, the stacks' parts after the
+  // index that lists them; render runs again when all are in, or one
+  // failed.
   function load() {
     if (entries || loading) {
       return;
     }
     loading = true;
-    failed = false;
-    var s = document.createElement("script");
-    s.src = root + "assets/search-index.js";
-    s.onload = function () {
-      entries = window.HACOMPILE_SEARCH || [];
-      haystack = entries.map(function (e) {
-        return (e.t + " " + (e.x || "") + " " + e.k).toLowerCase();
+    failed = "";
+    var fail = function (src) {
+      if (loading) {
+        loading = false;
+        failed = src;
+        if (input.value) {
+          render(input.value);
+        }
+      }
+    };
+    script("assets/search-index.js", function () {
+      var parts = window.HACOMPILE_SEARCH_PARTS || [];
+      var left = parts.length;
+      var done = function () {
+        var got = window.HACOMPILE_SEARCH_PART || {};
+        var all = (window.HACOMPILE_SEARCH || []).slice();
+        parts.forEach(function (p) {
+          all = all.concat(got[p] || []);
+        });
+        entries = all;
+        haystack = entries.map(function (e) {
+          return (e.t + " " + (e.x || "") + " " + e.k).toLowerCase();
+        });
+        loading = false;
+        if (input.value) {
+          render(input.value);
+        }
+      };
+      if (left === 0) {
+        done();
+        return;
+      }
+      parts.forEach(function (p) {
+        script(p, function () {
+          left--;
+          if (left === 0 && loading) {
+            done();
+          }
+        }, fail);
       });
-      loading = false;
-      if (input.value) {
-        render(input.value);
-      }
-    };
-    s.onerror = function () {
-      loading = false;
-      failed = true;
-      s.parentNode.removeChild(s);
-      if (input.value) {
-        render(input.value);
-      }
-    };
-    document.head.appendChild(s);
+    }, fail);
   }
 
   function note(text) {
@@ -101,7 +139,7 @@
     }
     if (!entries) {
       if (failed) {
-        note("The search index (assets/search-index.js) did not load");
+        note("The search index (" + failed + ") did not load");
         return;
       }
       load();
