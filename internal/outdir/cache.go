@@ -203,6 +203,7 @@ func LoadCache(out, key string) (*CacheRecord, bool) {
 	if err != nil {
 		return nil, false
 	}
+	markUsed(p)
 	var rec CacheRecord
 	if json.Unmarshal(b, &rec) != nil || rec.Key != key || rec.Files == 0 {
 		return nil, false

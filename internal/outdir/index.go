@@ -102,6 +102,7 @@ func loadIndex(p string) *Index {
 	if err != nil {
 		return nil
 	}
+	markUsed(p)
 	head, body, ok := bytes.Cut(b, []byte{'\n'})
 	if !ok {
 		return nil

@@ -79,6 +79,7 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 		return nil, false
 	}
 	defer f.Close()
+	markUsed(p)
 	// The first line is the sha256 of the rest and the key: a stale
 	// record (tens of MB for a 10,000-host stack) is refused without
 	// reading on, and one garbled into other valid JSON is refused too.

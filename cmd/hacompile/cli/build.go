@@ -169,6 +169,11 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	defer outdir.LockOut(out, !check, func() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", out)
 	})()
+	if !check {
+		// Records of output directories no build has used for days go
+		// (at most once a day).
+		defer outdir.TrimCache(time.Now())
+	}
 	key := ""
 	if !check && !noCache {
 		key = buildKey(cmd, args, out)

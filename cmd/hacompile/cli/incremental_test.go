@@ -9,8 +9,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hacompile/hacompile/internal/fleet"
+	"github.com/hacompile/hacompile/internal/outdir"
 )
 
 // fileIDs identifies every file under dir by inode and modification
@@ -311,5 +313,39 @@ func edit(t *testing.T, p, old, new string) {
 	}
 	if err := os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A build trims the cache: another output directory's records, unused
+// for longer than outdir.TrimAge, go; this build's own stay and still
+// make the next build a no-op.
+func TestBuildTrimsTheCache(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "cache")
+	t.Setenv("XDG_CACHE_HOME", cache)
+	stacks := copyStacks(t)
+	out := filepath.Join(t.TempDir(), "out")
+	mustBuild(t, "--out", out, stacks)
+	stale := []string{filepath.Join(cache, "hacompile", "build-0123456789abcdef0123456789abcdef.json"), filepath.Join(cache, "hacompile", "stacks", "0123456789abcdef0123456789abcdef.json")}
+	long := time.Now().Add(-outdir.TrimAge - time.Hour)
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first build looked already today.
+	if err := os.Remove(filepath.Join(cache, "hacompile", "trim.txt")); err != nil {
+		t.Fatal(err)
+	}
+	mustBuild(t, "--out", out, stacks)
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s: unused for %v, still there after a build", p, outdir.TrimAge)
+		}
+	}
+	if got := mustBuild(t, "--output", "json", "--out", out, stacks); !strings.Contains(got, `"cached": true`) {
+		t.Errorf("after the trim the build was not a no-op from its record:\n%.400s", got)
 	}
 }
