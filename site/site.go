@@ -398,7 +398,8 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 	g.data = map[string]stackData{}
 	parts := make([]string, 0, len(items))
 	for _, it := range items {
-		parts = append(parts, searchPartPath(it.name))
+		part := searchPartPath(it.name)
+		parts = append(parts, part)
 		if it.sc == nil {
 			continue // its part of the index is kept with its pages
 		}
@@ -406,11 +407,11 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 		if err := g.stack(it.sc); err != nil {
 			return fmt.Errorf("site: %s: %w", it.name, err)
 		}
-		part, err := searchPartJS(it.name, g.search[from:])
+		js, err := searchPartJS(it.name, g.search[from:])
 		if err != nil {
 			return err
 		}
-		g.emit(searchPartPath(it.name), part)
+		g.emit(part, js)
 		// Written: at 10,000 hosts the entries are 250,000.
 		clear(g.search[from:])
 		g.search = g.search[:from]

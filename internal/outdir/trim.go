@@ -43,8 +43,11 @@ func TrimCache(now time.Time) int {
 	dir := filepath.Join(base, "hacompile")
 	marker := filepath.Join(dir, trimMarker)
 	if b, err := os.ReadFile(marker); err == nil {
-		if last, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && now.Sub(time.Unix(last, 0)) < trimEvery && time.Unix(last, 0).Before(now.Add(time.Minute)) {
-			return 0
+		// A mark in the future is a clock set back: not a reason to wait.
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			if last := time.Unix(n, 0); now.Sub(last) < trimEvery && last.Before(now.Add(time.Minute)) {
+				return 0
+			}
 		}
 	}
 	if _, err := os.Stat(dir); err != nil {
