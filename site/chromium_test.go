@@ -17,6 +17,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -27,7 +28,7 @@ import (
 // opens it. The same checks then run from file://, where the search
 // index must load without fetch().
 func TestChromium(t *testing.T) {
-	files := exampleSite(t)
+	files := examplesInParts(t)
 	// A bound against a hung browser, not a measure of speed: loading
 	// every page took 87 s on a 2-core machine busy with other packages'
 	// tests.
@@ -49,7 +50,8 @@ func TestChromium(t *testing.T) {
 		// loads on the search box's first use (searchFor below).
 		var res struct{ Styled, Index bool }
 		if err := tb.eval(ctx, `({Styled: getComputedStyle(document.querySelector("header.top")).display === "flex",
-			Index: window.HACOMPILE_SEARCH !== undefined || performance.getEntriesByType("resource").some(r => r.name.endsWith("/search-index.js"))})`, &res); err != nil {
+			Index: window.HACOMPILE_SEARCH !== undefined || window.HACOMPILE_SEARCH_PART !== undefined ||
+				performance.getEntriesByType("resource").some(r => r.name.endsWith("/search-index.js") || r.name.includes("/search/"))})`, &res); err != nil {
 			t.Fatal(err)
 		}
 		if !res.Styled {
@@ -185,6 +187,24 @@ func TestChromium(t *testing.T) {
 			t.Errorf("the harness missed a %s on a broken page; it saw:\n%s", want, got)
 		}
 	}
+}
+
+// examplesInParts is the example stacks' site with their hosts' search
+// entries in host parts of the index, two hosts a part: the search finds
+// a host through its part.
+func examplesInParts(t *testing.T) map[string][]byte {
+	t.Helper()
+	defer site.SetHostsPerSearchPart(2)()
+	files, err := site.Render(exampleResult(t), sourceFrom(testtool.ExampleRoot()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"stacks/do-perl-ha/search/hosts-1.js", "stacks/do-python-ha/search/hosts-2.js"} {
+		if files[p] == nil {
+			t.Fatalf("no host part %s", p)
+		}
+	}
+	return files
 }
 
 // openSite serves files over HTTP on loopback and opens a 1280×900 tab

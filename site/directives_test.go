@@ -55,7 +55,7 @@ func readSearchIndex(files map[string][]byte) ([]searchEntry, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s lists %s: no such file", top, p)
 		}
-		part, err := entriesOf(p, b, "(window.HACOMPILE_SEARCH_PART = window.HACOMPILE_SEARCH_PART || {})["+strconv.Quote(p)+"] = [")
+		part, err := partEntries(p, b)
 		if err != nil {
 			return nil, err
 		}
@@ -66,6 +66,11 @@ func readSearchIndex(files map[string][]byte) ([]searchEntry, error) {
 
 // entriesOf is the JSON array of entries in the script js that opens
 // with head ("… = [") and ends at its last "]".
+// partEntries is the entries of js, the part of the index at p.
+func partEntries(p string, js []byte) ([]searchEntry, error) {
+	return entriesOf(p, js, "(window.HACOMPILE_SEARCH_PART = window.HACOMPILE_SEARCH_PART || {})["+strconv.Quote(p)+"] = [")
+}
+
 func entriesOf(name string, js []byte, head string) ([]searchEntry, error) {
 	i, j := bytes.Index(js, []byte(head)), bytes.LastIndexByte(js, ']')
 	if i < 0 || j < i {

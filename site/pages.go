@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +86,11 @@ func (g *gen) index(cards []indexStack) error {
 // stack renders every page of one stack. The pages are independent:
 // they render on every core and go to the sink as each is done; their
 // search entries are merged in a fixed order (stack pages, then hosts in
-// name order) so the site's bytes do not depend on scheduling.
-func (g *gen) stack(sc *stackCtx) error {
+// name order) so the site's bytes do not depend on scheduling. The stack
+// pages' entries go to g.search; it returns the host pages' by host part
+// of the index (searchHostParts), or none, and then they go to g.search
+// too.
+func (g *gen) stack(sc *stackCtx) ([][]searchEntry, error) {
 	jobs := []func(*gen) error{
 		func(g *gen) error { return g.overview(sc) },
 		func(g *gen) error { return g.procedures(sc) },
@@ -96,7 +101,7 @@ func (g *gen) stack(sc *stackCtx) error {
 		func(g *gen) error { return g.changesPage(sc.s, nil) },
 	}
 	if err := g.releaseCloudInit(sc); err != nil {
-		return err
+		return nil, err
 	}
 	// The stack's own pages first: they read every file; then the host
 	// pages, each of which reads its host's files only, so that each
@@ -132,21 +137,38 @@ func (g *gen) stack(sc *stackCtx) error {
 	par.Each(stackJobs, run)
 	if err := errors.Join(errs[:stackJobs]...); err == nil && !g.sink.failed() {
 		if err := g.done(sc, ""); err != nil {
-			return err
+			return nil, err
 		}
 		par.Each(len(jobs)-stackJobs, func(i int) { run(stackJobs + i) })
 	}
+	// The stack's pages' entries go to the stack's part of the search
+	// index, each host page's to its host part, if the stack has them.
+	hosts := sc.s.HostNames()
+	hostParts := make([][]searchEntry, searchHostParts(len(hosts)))
 	for i, sub := range subs {
 		if errs[i] != nil {
-			return errs[i]
+			return nil, errs[i]
 		}
 		if sub == nil {
 			continue // not run: the sink failed, and says so
 		}
-		g.search = append(g.search, sub.search...)
+		if i < stackJobs || len(hostParts) == 0 {
+			g.search = append(g.search, sub.search...)
+		} else {
+			k := searchHostPart(hosts[i-stackJobs], len(hostParts))
+			hostParts[k] = append(hostParts[k], sub.search...)
+		}
+		for _, h := range slices.Sorted(maps.Keys(sub.hostSearch)) {
+			if len(hostParts) == 0 {
+				g.search = append(g.search, sub.hostSearch[h]...)
+			} else {
+				k := searchHostPart(h, len(hostParts))
+				hostParts[k] = append(hostParts[k], sub.hostSearch[h]...)
+			}
+		}
 	}
 	g.mergeDirectives(sc.s.Name, merge)
-	return nil
+	return hostParts, nil
 }
 
 // dirHits hold the directive hits of a page's job, merged as it ends

@@ -64,11 +64,12 @@ type Options struct {
 }
 
 // stackData is what the site-wide pages (the index, the search index)
-// take from one stack. Its pages' search entries are in its own part of
-// the index (searchPartPath), kept with its pages.
+// take from one stack. Its pages' search entries are in its own parts of
+// the index (searchPartPath, searchHostPartPath), kept with its pages.
 type stackData struct {
 	Card  indexStack  `json:"card"`
 	Entry searchEntry `json:"entry"` // the stack's own search entry
+	Parts []string    `json:"parts"` // its parts of the search index
 }
 
 // StackData is the stack data WriteStackData wrote, read back: what the
@@ -89,6 +90,9 @@ func DecodeStackData(b []byte) (*StackData, error) {
 	}
 	if d.Card.Name == "" || d.Entry.Kind != "stack" {
 		return nil, fmt.Errorf("site: kept stack data: no stack")
+	}
+	if !slices.Contains(d.Parts, searchPartPath(d.Card.Name)) {
+		return nil, fmt.Errorf("site: kept stack data: no part of the search index")
 	}
 	return &StackData{d}, nil
 }
@@ -271,6 +275,10 @@ type gen struct {
 	hl     *highlighter
 	md     goldmark.Markdown
 	search []searchEntry
+	// hostSearch are entries of one host's, by host name, that a page
+	// of the stack's makes (the source page's of the host's settings):
+	// they go to the host's part of the index (searchHostPart).
+	hostSearch map[string][]searchEntry
 	// dirs are the directives of host files only one host carries,
 	// merged per stack into search entries.
 	dirs []dirHit
@@ -398,20 +406,27 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 	g.data = map[string]stackData{}
 	parts := make([]string, 0, len(items))
 	for _, it := range items {
-		part := searchPartPath(it.name)
-		parts = append(parts, part)
 		if it.sc == nil {
-			continue // its part of the index is kept with its pages
+			// Its parts of the index are kept with its pages.
+			parts = append(parts, it.d.Parts...)
+			continue
 		}
 		from := len(g.search)
-		if err := g.stack(it.sc); err != nil {
+		hostParts, err := g.stack(it.sc)
+		if err != nil {
 			return fmt.Errorf("site: %s: %w", it.name, err)
 		}
-		js, err := searchPartJS(it.name, g.search[from:])
-		if err != nil {
-			return err
+		sp := []searchPart{{searchPartPath(it.name), "stack " + it.name, g.search[from:]}}
+		for k, es := range hostParts {
+			if len(es) > 0 {
+				sp = append(sp, searchPart{searchHostPartPath(it.name, k), fmt.Sprintf("stack %s's hosts, part %d of %d", it.name, k+1, len(hostParts)), es})
+			}
 		}
-		g.emit(part, js)
+		g.emitSearchParts(sp)
+		for _, p := range sp {
+			it.d.Parts = append(it.d.Parts, p.path)
+		}
+		parts = append(parts, it.d.Parts...)
 		// Written: at 10,000 hosts the entries are 250,000.
 		clear(g.search[from:])
 		g.search = g.search[:from]

@@ -69,16 +69,18 @@ func TestWriteStackDataRoundTrips(t *testing.T) {
 // writes it is refused, a record that still carries search entries
 // among it.
 func TestDecodeStackDataRefuses(t *testing.T) {
-	const card, entry = `"card":{"Name":"s"}`, `"entry":{"k":"stack","t":"s","u":"stacks/s/index.html"}`
-	if _, err := DecodeStackData([]byte("{" + card + "," + entry + "}")); err != nil {
+	const card, entry, parts = `"card":{"Name":"s"}`, `"entry":{"k":"stack","t":"s","u":"stacks/s/index.html"}`, `"parts":["stacks/s/search-index.js"]`
+	if _, err := DecodeStackData([]byte("{" + card + "," + entry + "," + parts + "}")); err != nil {
 		t.Fatalf("stack data refused: %v", err)
 	}
 	for _, b := range []string{
-		"{" + card + "," + entry + `,"search":[]}`,
-		"{" + card + "," + entry + "}{}",
-		"{" + card + "}",
-		`{"card":{},` + entry + "}",
-		"{" + card + "," + strings.Replace(entry, `"stack"`, `"host"`, 1) + "}",
+		"{" + card + "," + entry + "," + parts + `,"search":[]}`,
+		"{" + card + "," + entry + "," + parts + "}{}",
+		"{" + card + "," + entry + "}",
+		"{" + card + "," + entry + `,"parts":["stacks/t/search-index.js"]}`,
+		"{" + card + "," + parts + "}",
+		`{"card":{},` + entry + "," + parts + "}",
+		"{" + card + "," + strings.Replace(entry, `"stack"`, `"host"`, 1) + "," + parts + "}",
 		"{" + card + "," + entry,
 		"",
 	} {

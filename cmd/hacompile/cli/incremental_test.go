@@ -63,8 +63,10 @@ func writtenSince(before, after map[string][2]int64) []string {
 // follows its cores), its cloud-init, the manifest, and the runbook
 // pages that show the host's size or the numbers it changed (its host
 // page, which also lists its cloud-init, the stack overview's inventory,
-// the source page, the stack's part of the search index). No value that changes with every
-// edit sits on every page.
+// the source page, the stack's part of the search index, whose
+// directives name the hosts that carry each line, and of the two host
+// parts of the index the one that holds app2's entries). No value that
+// changes with every edit sits on every page.
 func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(t.TempDir(), "cache"))
 	dir := t.TempDir()
@@ -95,7 +97,11 @@ func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 		"site/stacks/fleet/hosts/app2.html",
 		"site/stacks/fleet/index.html",
 		"site/stacks/fleet/search-index.js",
+		"site/stacks/fleet/search/hosts-1.js", // app2's; hosts-2.js stays
 		"site/stacks/fleet/source.html",
+	}
+	if _, ok := first["site/stacks/fleet/search/hosts-2.js"]; !ok {
+		t.Errorf("the 200-host fleet has no second host part of the search index")
 	}
 	if got := writtenSince(first, changed); !slices.Equal(got, want) {
 		t.Errorf("a one-host change wrote\n%q\nwant exactly\n%q", got, want)

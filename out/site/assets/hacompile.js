@@ -72,8 +72,12 @@
       var done = function () {
         var got = window.HACOMPILE_SEARCH_PART || {};
         var all = (window.HACOMPILE_SEARCH || []).slice();
+        // A large fleet's stack has a hundred parts: appended in place,
+        // not copied whole for each.
         parts.forEach(function (p) {
-          all = all.concat(got[p] || []);
+          (got[p] || []).forEach(function (e) {
+            all.push(e);
+          });
         });
         entries = all;
         haystack = entries.map(function (e) {
