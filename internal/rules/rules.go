@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hacompile/hacompile/schema"
 )
@@ -727,12 +728,43 @@ var secretPatterns = []struct {
 // password"), or "" when none: the secret-inline rule's test, also run
 // over the files custom generators write.
 func SecretIn(s string) string {
+	if !maySecret(s) {
+		return ""
+	}
 	for _, p := range secretPatterns {
 		if p.re.MatchString(s) {
 			return p.what
 		}
 	}
 	return ""
+}
+
+// maySecret reports whether any of secretPatterns may match s: false
+// only when s lacks what each needs to match (a rule checks every string
+// of a 10,000-host stack, most of them addresses, sizes and names, and
+// the procedures' previews check it again for each change they show).
+// A string with a byte past ASCII may match the case-insensitive pattern
+// in a way an ASCII test does not see (the Kelvin sign folds to k): it
+// always may.
+func maySecret(s string) bool {
+	lower := make([]byte, 0, 64)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return true
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
+	}
+	l := string(lower)
+	return strings.Contains(s, "://") && strings.Contains(s, "@") ||
+		strings.Contains(s, "-----BEGIN ") ||
+		strings.ContainsAny(s, ":=") && (strings.Contains(l, "passw") || strings.Contains(l, "secret") || strings.Contains(l, "token") || strings.Contains(l, "api")) ||
+		strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") ||
+		strings.Contains(s, "gh") ||
+		strings.Contains(s, "sk_live_")
 }
 
 func secretInline(s *schema.Stack) []finding {

@@ -1,0 +1,63 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+)
+
+// regexpSecretIn is SecretIn without maySecret: every pattern tried.
+func regexpSecretIn(s string) string {
+	for _, p := range secretPatterns {
+		if p.re.MatchString(s) {
+			return p.what
+		}
+	}
+	return ""
+}
+
+// secretSeeds are strings each pattern matches, near misses, and the
+// strings a fleet's stack is mostly made of.
+var secretSeeds = []string{
+	"postgres://app:hunter2@db.internal/app", "amqp://guest:guest@mq:5672/", "https://example.com/a@b", "user@host",
+	"-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----", "-----BEGIN CERTIFICATE-----",
+	"PASSWORD=x", "Password: hunter2", "passwd=1", "api_key=abc", "API-KEY: z", "apikey=1", "token = t0k", "Secret:s", "password", "my token",
+	"AKIAABCDEFGHIJKLMNOP", "ASIAABCDEFGHIJKLMNOP", "xAKIAABCDEFGHIJKLMNOP",
+	"ghp_" + strings.Repeat("a", 36), "gho_" + strings.Repeat("Z9", 18), "ghp_short",
+	"sk_live_" + strings.Repeat("x", 16), "sk_live_short",
+	"pa\u017f\u017fword=x", "\u212Aey", "TOKEN\u00a0=1", "api_\u212Aey=1",
+	"10.100.0.2", "s-2vcpu-4gb", "app2", "fleet.wsgi:application", "/srv/fleet/venv", "ops@example.com", "", "gthread",
+}
+
+// maySecret leaves out only strings no pattern matches: SecretIn says
+// what the patterns say of every seed, several of which they match.
+func TestSecretInFilterKeepsMatches(t *testing.T) {
+	matched := 0
+	for _, s := range secretSeeds {
+		want := regexpSecretIn(s)
+		if got := SecretIn(s); got != want {
+			t.Errorf("SecretIn(%q) = %q; the patterns say %q", s, got, want)
+		}
+		if want != "" {
+			matched++
+		}
+	}
+	if matched < 12 {
+		t.Errorf("the patterns match %d seeds; want a seed for each pattern's forms", matched)
+	}
+	for _, s := range []string{"10.100.0.2", "s-2vcpu-4gb", "/srv/fleet/venv", "gthread"} {
+		if maySecret(s) {
+			t.Errorf("maySecret(%q): want false (a stack's everyday strings skip the patterns)", s)
+		}
+	}
+}
+
+func FuzzSecretIn(f *testing.F) {
+	for _, s := range secretSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := SecretIn(s), regexpSecretIn(s); got != want {
+			t.Errorf("SecretIn(%q) = %q; the patterns say %q", s, got, want)
+		}
+	})
+}
