@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"io/fs"
 	"maps"
 	"os"
@@ -204,6 +205,11 @@ func keptStacks(stdout string) []string {
 func TestOneStackChangeRendersOneStack(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(t.TempDir(), "cache"))
 	stacks := copyStacks(t)
+	// And a fleet large enough to have host parts of the search index,
+	// which the site-wide index lists from the kept stack's record.
+	if err := os.WriteFile(filepath.Join(stacks, "fleet.cue"), fleet.Fleet(200, ""), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, full := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "full")
 	first := mustBuild(t, "--out", out, stacks)
 	if k := keptStacks(first); len(k) != 0 {
@@ -212,7 +218,7 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	before := fileIDs(t, out)
 	edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-2vcpu-4gb"`, `size: "s-4vcpu-8gb"`)
 	second := mustBuild(t, "--out", out, stacks)
-	want := []string{"aws-spot-asg", "do-perl-ha", "do-python-50k", "multi-app", "python-celery-cache"}
+	want := []string{"aws-spot-asg", "do-perl-ha", "do-python-50k", "fleet", "multi-app", "python-celery-cache"}
 	if got := keptStacks(second); !slices.Equal(got, want) {
 		t.Errorf("after a change to do-python-ha, the build kept %q, want %q\n%s", got, want, second)
 	}
@@ -229,6 +235,9 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	if !slices.Contains(written, "site/stacks/do-python-ha/search-index.js") {
 		t.Errorf("a change to do-python-ha's host size did not write its part of the search index; it wrote %q", written)
 	}
+	if idx, err := os.ReadFile(filepath.Join(out, "site/assets/search-index.js")); err != nil || !bytes.Contains(idx, []byte(`"stacks/fleet/search/hosts-2.js"`)) {
+		t.Errorf("the search index does not list the kept fleet's host parts (%v)", err)
+	}
 	mustBuild(t, "--no-cache", "--out", full, stacks)
 	sameTree(t, out, full)
 	mustBuild(t, "--check", "--out", out, stacks)
@@ -237,7 +246,7 @@ func TestOneStackChangeRendersOneStack(t *testing.T) {
 	edit(t, filepath.Join(out, "do-perl-ha", "manifest.json"), `"stack"`, `"stack "`)
 	edit(t, filepath.Join(stacks, "do-python-ha.cue"), `size: "s-4vcpu-8gb"`, `size: "s-2vcpu-4gb"`)
 	third := mustBuild(t, "--out", out, stacks)
-	if got := keptStacks(third); slices.Contains(got, "do-perl-ha") || slices.Contains(got, "do-python-ha") || len(got) != 4 {
+	if got := keptStacks(third); slices.Contains(got, "do-perl-ha") || slices.Contains(got, "do-python-ha") || len(got) != 5 {
 		t.Errorf("after do-perl-ha's manifest was edited in out/ and do-python-ha changed back, the build kept %q\n%s", got, third)
 	}
 	mustBuild(t, "--no-cache", "--out", full, stacks)
