@@ -218,7 +218,7 @@ func searchPartPath(stack string) string { return stackPage(stack, "search-index
 // the search index holds before they go to host parts of their own
 // (searchHostParts). At 10,000 hosts one part was 40 MB, written again
 // on every change to one host; in parts of this many hosts each, a
-// change to one host writes the part that holds it (about 300 KB).
+// change to one host writes the part that holds it (about 260 KB).
 var hostsPerSearchPart = 128
 
 // searchHostParts is how many host parts a stack of n hosts has: none
@@ -270,9 +270,9 @@ func searchIndexJS(es []searchEntry, parts []string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// searchPartJS renders the part of the index at path p, of the stack
-// named stack (what says so in its first line): its entries es, as
-// sortedEntries leaves them, under p in one global object.
+// searchPartJS renders the part of the index at path p, whose first
+// line says it holds the entries of what ("stack web"): its entries es,
+// as sortedEntries leaves them, under p in one global object.
 func searchPartJS(p, what string, es []searchEntry) ([]byte, error) {
 	var b bytes.Buffer
 	key, err := json.Marshal(p)
