@@ -176,12 +176,35 @@ func sortedStampsDigest(paths []string, stamps map[string]FileStamp) string {
 
 // cachePath is the record's file for an output directory, or "" when the
 // user has no cache directory (then nothing is cached).
-func cachePath(out string) string { return cacheFile(out, ".json") }
+func cachePath(out string) string { return cacheFile(out, recordExt) }
+
+// cacheDir is hacompile's directory in the user's cache directory: the
+// records of the builds (cacheFile) and of their stacks
+// (stackRecordPath), which TrimCache trims.
+func cacheDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "hacompile"), nil
+}
+
+// The names of the files in cacheDir: an output directory's build
+// record, digest index and lock are buildPrefix + its key + recordExt,
+// indexExt and lockExt; a stack's record is stackRecords/ + its key +
+// recordExt.
+const (
+	buildPrefix  = "build-"
+	stackRecords = "stacks"
+	recordExt    = ".json"
+	indexExt     = ".index"
+	lockExt      = ".lock"
+)
 
 // cacheFile is a file of the user's cache directory that belongs to an
 // output directory (named for its absolute path), or "".
 func cacheFile(out, ext string) string {
-	base, err := os.UserCacheDir()
+	dir, err := cacheDir()
 	if err != nil {
 		return ""
 	}
@@ -189,7 +212,7 @@ func cacheFile(out, ext string) string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(base, "hacompile", "build-"+CacheKey(abs)[:32]+ext)
+	return filepath.Join(dir, buildPrefix+CacheKey(abs)[:32]+ext)
 }
 
 // LoadCache returns the last build's record when its key is key and out

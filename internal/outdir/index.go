@@ -92,7 +92,7 @@ func (l *IndexLoad) Wait() *Index {
 	return l.idx
 }
 
-func indexPath(out string) string { return cacheFile(out, ".index") }
+func indexPath(out string) string { return cacheFile(out, indexExt) }
 
 func loadIndex(p string) *Index {
 	if p == "" {

@@ -21,7 +21,7 @@ import (
 // process ends, however it ends.
 func LockOut(out string, exclusive bool, waiting func()) (unlock func()) {
 	none := func() {}
-	p := cacheFile(out, ".lock")
+	p := cacheFile(out, lockExt)
 	if p == "" || os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 		return none
 	}

@@ -53,7 +53,7 @@ type StackRecord struct {
 // stackRecordPath is the record's file for the stack file named source
 // built into out, or "" without a cache directory.
 func stackRecordPath(out, source string) string {
-	base, err := os.UserCacheDir()
+	dir, err := cacheDir()
 	if err != nil {
 		return ""
 	}
@@ -61,7 +61,7 @@ func stackRecordPath(out, source string) string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(base, "hacompile", "stacks", CacheKey(abs, source)[:32]+".json")
+	return filepath.Join(dir, stackRecords, CacheKey(abs, source)[:32]+recordExt)
 }
 
 // LoadStackRecord returns the record of the stack file named source when

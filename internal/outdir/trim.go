@@ -36,11 +36,10 @@ const trimMarker = "trim.txt"
 // unless it looked less than a day before now. It returns how many
 // files it removed. Failing to read or remove only leaves files.
 func TrimCache(now time.Time) int {
-	base, err := os.UserCacheDir()
+	dir, err := cacheDir()
 	if err != nil {
 		return 0
 	}
-	dir := filepath.Join(base, "hacompile")
 	marker := filepath.Join(dir, trimMarker)
 	if b, err := os.ReadFile(marker); err == nil {
 		// A mark in the future is a clock set back: not a reason to wait.
@@ -58,7 +57,7 @@ func TrimCache(now time.Time) int {
 		return 0
 	}
 	removed := 0
-	for _, d := range []string{dir, filepath.Join(dir, "stacks")} {
+	for _, d := range []string{dir, filepath.Join(dir, stackRecords)} {
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			continue
@@ -89,9 +88,9 @@ func trimmable(top bool, name string) bool {
 		return true
 	}
 	if !top {
-		return strings.HasSuffix(name, ".json")
+		return strings.HasSuffix(name, recordExt)
 	}
-	return strings.HasPrefix(name, "build-") && (strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".index"))
+	return strings.HasPrefix(name, buildPrefix) && (strings.HasSuffix(name, recordExt) || strings.HasSuffix(name, indexExt))
 }
 
 // markUsed marks the record at p used now, when its mark is more than a
