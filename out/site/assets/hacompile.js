@@ -1,8 +1,9 @@
 // The runbook's search: plain JavaScript over the search index:
 // assets/search-index.js defines the site's own entries
-// (window.HACOMPILE_SEARCH) and lists each stack's part
-// (window.HACOMPILE_SEARCH_PARTS), a script that adds the stack's
-// entries under its path to window.HACOMPILE_SEARCH_PART. The index is
+// (window.HACOMPILE_SEARCH) and lists the stacks' parts
+// (window.HACOMPILE_SEARCH_PARTS: one a stack, and a large stack's host
+// parts), each a script that adds its entries under its path to
+// window.HACOMPILE_SEARCH_PART. The index is
 // large (every setting, file and directive of every stack), so a page
 // loads it on the search box's first use, not with the page: <script>s
 // added then rather than fetch(), which file:// forbids. No framework,
