@@ -9,8 +9,10 @@
 // host (chain.go); and a trivial Go program writing the same files (the
 // floor). With -base, another revision's hacompile runs beside this
 // one, each case's runs alternating between the two, and the ratios are
-// the median of each run's ratio. It prints a table and writes it as
-// JSON for comparisons.
+// the median of each run's ratio. The full build's growth from a tenth
+// of the hosts is measured the same way: full builds at N/10 and at N
+// hosts in turn, the median of each pair's ratio. It prints a table and
+// writes it as JSON for comparisons.
 //
 // Run it with `make bench`; it is not part of `make test`.
 package main
@@ -112,6 +114,10 @@ type Report struct {
 	// Paired holds this revision's cases beside the base's, measured in
 	// turn run by run (none in reports from before they were).
 	Paired []Paired `json:"paired,omitempty"`
+	// Scale holds, for each size whose tenth was measured too, the full
+	// build at that size beside the full build at a tenth of the hosts,
+	// measured in turn run by run (none in reports from before it was).
+	Scale []Paired `json:"scale,omitempty"`
 }
 
 func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev string, others bool) error {
@@ -162,32 +168,25 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 			return err
 		}
 	}
-	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp), Base: baseRev}
-	fmt.Printf("machine: %s\nfleets on: %s\n\n", rep.Machine, rep.Dir)
-	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
+	var sizes []int
 	for _, f := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
 			return fmt.Errorf("-sizes: %v", err)
 		}
+		sizes = append(sizes, n)
+	}
+	rep := Report{Machine: machine(), Go: runtime.Version(), Dir: fileSystem(tmp), Base: baseRev}
+	fmt.Printf("machine: %s\nfleets on: %s\n\n", rep.Machine, rep.Dir)
+	fmt.Printf("%7s  %-28s %9s %9s %10s %8s\n", "hosts", "case", "wall s", "cpu s", "rss MB", "files")
+	for _, n := range sizes {
 		// measurePairs runs the trials of one case in turn, run by run,
 		// so that the machine's drift falls on each alike; with a base,
 		// the pair's ratio is the median of each run's ratio.
 		measurePairs := func(trials []trial) error {
-			samples := make([][]Sample, len(trials))
-			for range runs {
-				for i, t := range trials {
-					if t.prep != nil {
-						if err := t.prep(); err != nil {
-							return err
-						}
-					}
-					s, err := timeIt(t.dir, t.argv()...)
-					if err != nil {
-						return fmt.Errorf("%d hosts, %s: %w", n, t.name, err)
-					}
-					samples[i] = append(samples[i], s)
-				}
+			samples, err := inTurn(runs, trials)
+			if err != nil {
+				return fmt.Errorf("%d hosts, %w", n, err)
 			}
 			for i, t := range trials {
 				r := median(n, t.name, samples[i])
@@ -237,14 +236,23 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 			fmt.Printf("%7s  full build / cue export: %.1f×, / floor: %.1f×, / (cue export per-host files + hugo = %.3f s): %.2f×, / (… + hugo highlighted = %.3f s): %.2f×, / (same files: cue export + hugo = %.3f s): %.2f×\n",
 				"", s.FullOverCUE, s.FullOverFloor, s.ChainS, s.FullOverChain, s.ChainHLS, s.FullOverChainHL, s.ChainSameS, s.FullOverChainSame)
 		}
+		var dirs []string
 		for _, sub := range subjects {
-			if err := os.RemoveAll(sub.dir); err != nil {
+			dirs = append(dirs, sub.dir)
+		}
+		if err := removeAll(dirs...); err != nil {
+			return err
+		}
+		// The full build's growth from a tenth of the hosts, when that
+		// size is measured too.
+		if n%10 == 0 && slices.Contains(sizes, n/10) {
+			p, err := measureScale(n, bin, tmp, runs)
+			if err != nil {
 				return err
 			}
+			rep.Scale = append(rep.Scale, p)
+			fmt.Printf("%7d  %-28s %8.2f× %8.2f× %9.2f×  (run by run, ÷ full build at %d hosts)\n", n, p.Case, p.Wall, p.CPU, p.RSS, n/10)
 		}
-		// Let the file system finish the deletion's discards before the
-		// next size's timed writes.
-		syscall.Sync()
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -330,8 +338,10 @@ func timeIt(dir string, argv ...string) (Sample, error) {
 	return Sample{Wall: wall, CPU: cpu, MaxRSSKB: ru.Maxrss}, nil
 }
 
-// Paired is one case of this revision beside the base's, measured in
-// turn run by run: the median of each run's ratio (this ÷ base).
+// Paired is one case measured in turn run by run beside another: the
+// median of each run's ratio. In Report.Paired it is this revision ÷
+// the base's; in Report.Scale, the full build at Hosts ÷ the full build
+// at a tenth of them.
 type Paired struct {
 	Hosts int     `json:"hosts"`
 	Case  string  `json:"case"`
@@ -340,6 +350,29 @@ type Paired struct {
 	RSS   float64 `json:"rss_ratio"`
 }
 
+// inTurn runs each trial once per run, in turn (A B A B …), so that a
+// machine whose speed drifts slows each alike, and returns each trial's
+// samples.
+func inTurn(runs int, trials []trial) ([][]Sample, error) {
+	samples := make([][]Sample, len(trials))
+	for range runs {
+		for i, t := range trials {
+			if t.prep != nil {
+				if err := t.prep(); err != nil {
+					return nil, err
+				}
+			}
+			s, err := timeIt(t.dir, t.argv()...)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			samples[i] = append(samples[i], s)
+		}
+	}
+	return samples, nil
+}
+
+// paired is the median of each run's ratio s[i] ÷ base[i].
 func paired(n int, name string, s, base []Sample) Paired {
 	pick := func(f func(Sample) float64) float64 {
 		var v []float64
@@ -550,36 +583,11 @@ type pairsFunc func(trials []trial) error
 // between the subjects (A B A B …), and returns how many files the last
 // subject's build writes and their average size.
 func measureHacompile(n int, subjects []subject, measure pairsFunc) (files, size int, err error) {
-	type fleetDir struct {
-		subject
-		stack, side string
-		fresh       func(kind string) string
-	}
 	var fs []*fleetDir
 	for _, sub := range subjects {
-		f := &fleetDir{subject: sub, stack: filepath.Join(sub.dir, "stacks", "fleet.cue"), side: filepath.Join(sub.dir, "stacks", "side.cue")}
-		if err := writeFile(f.stack, fleet.Fleet(n, "")); err != nil {
+		f, err := newFleetDir(sub, n)
+		if err != nil {
 			return 0, 0, err
-		}
-		if err := writeFile(f.side, sideStack("")); err != nil {
-			return 0, 0, err
-		}
-		// Every run that writes a tree writes it into a directory never
-		// used before: deleting the last run's tree (on ext4 with
-		// discard) makes the next run's writes several times slower,
-		// and that cost is neither the tool's nor the run's. In memory
-		// (tmpfs) the last run's goes first, before the next run's
-		// clock starts: at 10,000 hosts the trees of every run would
-		// fill it.
-		seq, last := 0, ""
-		inMemory := strings.HasPrefix(fileSystem(sub.dir), "tmpfs")
-		f.fresh = func(kind string) string {
-			if last != "" && inMemory {
-				os.RemoveAll(last)
-			}
-			seq++
-			last = filepath.Join(f.dir, fmt.Sprintf("%s-%d", kind, seq))
-			return last
 		}
 		fs = append(fs, f)
 	}
@@ -591,11 +599,7 @@ func measureHacompile(n int, subjects []subject, measure pairsFunc) (files, size
 		}
 		return measure(ts)
 	}
-	// A fresh output directory has no record of an earlier build, so
-	// every full build renders and writes everything.
-	if err := each(caseFull, func(f *fleetDir) (func() error, func() []string) {
-		return nil, func() []string { return []string{f.bin, "build", "--out", f.fresh("out-full")} }
-	}); err != nil {
+	if err := each(caseFull, fullBuild); err != nil {
 		return 0, 0, err
 	}
 	// The rebuild cases need an out/ that a build produced and
@@ -606,10 +610,7 @@ func measureHacompile(n int, subjects []subject, measure pairsFunc) (files, size
 		}
 		files, size = countFiles(filepath.Join(f.dir, "out"))
 	}
-	// A child's peak RSS as the kernel reports it starts at this
-	// process's RSS when it forks: forget this process's peak.
-	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // (Linux)
+	forgetPeak()
 	fixed := func(argv ...string) func() []string { return func() []string { return argv } }
 	steps := []struct {
 		name string
@@ -639,6 +640,99 @@ func measureHacompile(n int, subjects []subject, measure pairsFunc) (files, size
 		}
 	}
 	return files, size, nil
+}
+
+// fleetDir is a subject's fleet directory: the fleet's stack, the small
+// stack beside it, and fresh, which names an output directory never used
+// before.
+type fleetDir struct {
+	subject
+	stack, side string
+	fresh       func(kind string) string
+}
+
+// newFleetDir writes a fleet of n hosts and the small stack beside it
+// into sub's directory.
+func newFleetDir(sub subject, n int) (*fleetDir, error) {
+	f := &fleetDir{subject: sub, stack: filepath.Join(sub.dir, "stacks", "fleet.cue"), side: filepath.Join(sub.dir, "stacks", "side.cue")}
+	if err := writeFile(f.stack, fleet.Fleet(n, "")); err != nil {
+		return nil, err
+	}
+	if err := writeFile(f.side, sideStack("")); err != nil {
+		return nil, err
+	}
+	// Every run that writes a tree writes it into a directory never
+	// used before: deleting the last run's tree (on ext4 with
+	// discard) makes the next run's writes several times slower,
+	// and that cost is neither the tool's nor the run's. In memory
+	// (tmpfs) the last run's goes first, before the next run's
+	// clock starts: at 10,000 hosts the trees of every run would
+	// fill it.
+	seq, last := 0, ""
+	inMemory := strings.HasPrefix(fileSystem(sub.dir), "tmpfs")
+	f.fresh = func(kind string) string {
+		if last != "" && inMemory {
+			os.RemoveAll(last)
+		}
+		seq++
+		last = filepath.Join(f.dir, fmt.Sprintf("%s-%d", kind, seq))
+		return last
+	}
+	return f, nil
+}
+
+// fullBuild is the full-build case's trial in f: a fresh output
+// directory has no record of an earlier build, so every full build
+// renders and writes everything.
+func fullBuild(f *fleetDir) (prep func() error, argv func() []string) {
+	return nil, func() []string { return []string{f.bin, "build", "--out", f.fresh("out-full")} }
+}
+
+// measureScale measures bin's full build at n/10 hosts and at n in turn
+// (n/10, n, n/10, n, …), each into an empty directory as the full-build
+// case does, and returns the median of each pair's ratio (n ÷ n/10):
+// measured minutes apart, the two sizes' medians would carry the
+// machine's drift into their ratio.
+func measureScale(n int, bin, tmp string, runs int) (Paired, error) {
+	var trials []trial
+	var dirs []string
+	for _, m := range []int{n / 10, n} {
+		f, err := newFleetDir(subject{bin: bin, dir: filepath.Join(tmp, fmt.Sprintf("scale-%d", m))}, m)
+		if err != nil {
+			return Paired{}, err
+		}
+		prep, argv := fullBuild(f)
+		trials = append(trials, trial{dir: f.dir, name: fmt.Sprintf("%d hosts, %s", m, caseFull), prep: prep, argv: argv})
+		dirs = append(dirs, f.dir)
+	}
+	forgetPeak()
+	samples, err := inTurn(runs, trials)
+	if err != nil {
+		return Paired{}, err
+	}
+	if err := removeAll(dirs...); err != nil {
+		return Paired{}, err
+	}
+	return paired(n, caseFull, samples[1], samples[0]), nil
+}
+
+// forgetPeak forgets this process's peak RSS: a child's peak as the
+// kernel reports it starts at this process's RSS when it forks.
+func forgetPeak() {
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // (Linux)
+}
+
+// removeAll deletes the fleet directories and lets the file system
+// finish the deletion's discards before the next timed writes.
+func removeAll(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	syscall.Sync()
+	return nil
 }
 
 // sideStack is a small stack beside the fleet, for the one-stack change:
@@ -681,8 +775,7 @@ func measureOthers(dir string, n, files, size int, cueBin, hugoBin, floor string
 	if err := writeHugoSites(dir, cueBin); err != nil {
 		return fmt.Errorf("%d hosts: %w", n, err)
 	}
-	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	forgetPeak()
 	// Each run writes into a directory of its own. In memory (tmpfs),
 	// the last run's goes first: at 10,000 hosts a dozen trees of
 	// 160,000 files fill it. On a disk they stay (see measureHacompile).

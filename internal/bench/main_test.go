@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// measureScale runs the full build at a tenth of the hosts and at all of
+// them in turn (n/10, n, n/10, n, …), each into an output directory never
+// used before, and leaves no fleet behind. A stand-in for hacompile logs
+// where it ran and what it was given.
+func TestMeasureScaleInTurn(t *testing.T) {
+	tmp := t.TempDir()
+	log := filepath.Join(tmp, "log")
+	bin := filepath.Join(tmp, "hacompile")
+	script := "#!/bin/sh\necho \"$(basename \"$PWD\") $1 $2 $3\" >> " + log + "\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := measureScale(100, bin, tmp, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Hosts != 100 || p.Case != caseFull || p.Wall <= 0 || p.CPU < 0 {
+		t.Errorf("measureScale = %+v", p)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("%d runs, want 6:\n%s", len(lines), b)
+	}
+	outs := map[string]bool{}
+	for i, l := range lines {
+		f := strings.Fields(l)
+		want := []string{"scale-10", "scale-100"}[i%2]
+		if len(f) != 4 || f[0] != want || f[1] != "build" || f[2] != "--out" {
+			t.Errorf("run %d: %q; want a full build in %s", i, l, want)
+			continue
+		}
+		if outs[f[3]] {
+			t.Errorf("run %d builds into %s, used before", i, f[3])
+		}
+		outs[f[3]] = true
+	}
+	for _, d := range []string{"scale-10", "scale-100"} {
+		if _, err := os.Stat(filepath.Join(tmp, d)); !os.IsNotExist(err) {
+			t.Errorf("%s is left behind (%v)", d, err)
+		}
+	}
+}
