@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -48,7 +47,7 @@ type Options struct {
 	// Kept are the stacks, by name, that this render leaves out because
 	// their pages (out/site/stacks/<name>/) are on disk already, each
 	// with what the site-wide pages take from it: the stack data an
-	// earlier render wrote for the stack (Runbook.WriteStackData), as
+	// earlier render encoded for the stack (Runbook.EncodeStackData), as
 	// DecodeStackData read it.
 	Kept map[string]*StackData
 	// Done, when set, is handed the rendered files of a stack as soon as
@@ -72,11 +71,11 @@ type stackData struct {
 	Parts []string    `json:"parts"` // its parts of the search index
 }
 
-// StackData is the stack data WriteStackData wrote, read back: what the
+// StackData is the stack data EncodeStackData encoded, read back: what the
 // site-wide pages take from a stack whose pages a render keeps.
 type StackData struct{ d stackData }
 
-// DecodeStackData reads stack data WriteStackData wrote, or says why b
+// DecodeStackData reads stack data EncodeStackData encoded, or says why b
 // is not that.
 func DecodeStackData(b []byte) (*StackData, error) {
 	var d stackData
@@ -134,27 +133,16 @@ type Runbook struct {
 	done   func(r *compile.Rendered, idx []int) error
 }
 
-// HasStackData reports whether the last render has stack data of the
-// stack named name: what the site-wide pages took from it, for a later
-// render that keeps the stack's pages (Options.Kept).
-func (rb *Runbook) HasStackData(name string) bool {
-	_, ok := rb.g.data[name]
-	return ok
-}
-
-// WriteStackData writes the stack data of the stack named name to w
-// (json.Marshal's bytes of it).
-func (rb *Runbook) WriteStackData(w io.Writer, name string) error {
+// EncodeStackData is the stack data of the stack named name as JSON:
+// what the site-wide pages took from it in the last render, for a later
+// render that keeps the stack's pages (Options.Kept). It is an error
+// when the render has no such stack.
+func (rb *Runbook) EncodeStackData(name string) ([]byte, error) {
 	d, ok := rb.g.data[name]
 	if !ok {
-		return fmt.Errorf("site: no stack data of %s", name)
+		return nil, fmt.Errorf("site: no stack data of %s", name)
 	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return json.Marshal(d)
 }
 
 // Prepare checks what the runbook of a compile is made from (each stack's

@@ -1,8 +1,6 @@
 package outdir
 
 import (
-	"bytes"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -93,22 +91,4 @@ func appendJSONStringAt(b []byte, s *string) []byte { return AppendJSONString(b,
 // AppendJSONStrings is AppendJSONArray of strings.
 func AppendJSONStrings(b []byte, xs []string, depth int) []byte {
 	return AppendJSONArray(b, xs, depth, appendJSONStringAt)
-}
-
-// CutLastMember splits the JSON object js whose last member is name, as
-// the record and stack-data writers put it: head is js with that
-// member's value replaced by null, for encoding/json to read the rest,
-// and value is the value's raw bytes, left for a reader of its own (it
-// is nearly all of the bytes). ok is false when js does not end in that
-// member. `,"name":` cannot stand inside a JSON string (its quotes
-// would be escaped), so its first place is the member's when no earlier
-// member holds an object with a member of that name.
-func CutLastMember(js []byte, name string) (head, value []byte, ok bool) {
-	member := `,"` + name + `":`
-	i := bytes.Index(js, []byte(member))
-	if i < 0 || !bytes.HasSuffix(js, []byte("}")) {
-		return nil, nil, false
-	}
-	head = append(slices.Clip(js[:i]), member+"null}"...)
-	return head, js[i+len(member) : len(js)-1], true
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -38,11 +37,11 @@ type StackRecord struct {
 	Files    int                 `json:"files"` // under out/<name>/
 	RouterID int                 `json:"router_id,omitempty"`
 	Findings []schema.Diagnostic `json:"findings"`
-	Site     json.RawMessage     `json:"site"` // the runbook's stack data (WriteStackData)
-	// SiteTo, when set, writes the site data in Site's place as the
-	// record is stored (site.Runbook.WriteStackData), so that it is not
-	// held in memory whole.
-	SiteTo func(w io.Writer) error `json:"-"`
+	// Site is the stack's site data, what the site-wide pages take from
+	// it (site.Runbook.EncodeStackData): a card, a search entry and the
+	// names of its parts of the search index, a few KB. Its reader,
+	// site.DecodeStackData, refuses what is not that.
+	Site json.RawMessage `json:"site"`
 	// Stamps are the files the stack's build wrote or kept, by tree
 	// path, as they were left. They follow the JSON as lines
 	// "<size> <mtime ns> <path>" (a map of 170,000 stamps took seconds
@@ -81,8 +80,9 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 	defer f.Close()
 	markUsed(p)
 	// The first line is the sha256 of the rest and the key: a stale
-	// record (tens of MB for a 10,000-host stack) is refused without
-	// reading on, and one garbled into other valid JSON is refused too.
+	// record (some 10 MB of stamps for a 10,000-host stack) is refused
+	// without reading on, and one garbled into other valid JSON is
+	// refused too.
 	r := bufio.NewReader(f)
 	head, err := r.ReadString('\n')
 	if err != nil {
@@ -102,7 +102,7 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 	}
 	js, lines, ok := bytes.Cut(body, []byte{'\n'})
 	var rec StackRecord
-	if !ok || unmarshalRecord(js, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" {
+	if !ok || json.Unmarshal(js, &rec) != nil || rec.Key != key || rec.Source != source || rec.Name == "" {
 		return nil, false
 	}
 	if rec.Stamps, ok = parseStamps(lines); !ok || len(rec.Stamps) == 0 {
@@ -138,9 +138,9 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 }
 
 // StoreStackRecord records a stack's build. Failing to write it only
-// costs the next build a render. The record streams to its file: a
-// 10,000-host stack's site data is tens of MB, which a build near the
-// end of its work need not hold twice.
+// costs the next build a render. The stamps stream to the file: a
+// 10,000-host stack's are some 10 MB, which a build near the end of its
+// work need not hold twice.
 func StoreStackRecord(out string, rec *StackRecord) {
 	p := stackRecordPath(out, rec.Source)
 	if p == "" || os.MkdirAll(filepath.Dir(p), 0o755) != nil {
@@ -170,9 +170,11 @@ func storeRecord(tmp string, rec *StackRecord) error {
 	}
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if err := writeRecordJSON(w, rec); err != nil {
+	js, err := json.Marshal(rec)
+	if err != nil {
 		return err
 	}
+	w.Write(js)
 	w.WriteByte('\n')
 	var line []byte
 	for q, st := range rec.Stamps {
@@ -190,84 +192,6 @@ func storeRecord(tmp string, rec *StackRecord) error {
 		return err
 	}
 	return f.Close()
-}
-
-// writeRecordJSON writes recordJSON(rec), the site data from
-// rec.SiteTo when it is set.
-func writeRecordJSON(w *bufio.Writer, rec *StackRecord) error {
-	if rec.SiteTo == nil {
-		b, err := recordJSON(rec)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	}
-	b, ok, err := recordHead(rec)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("record JSON: no site last")
-	}
-	w.Write(b)
-	if err := rec.SiteTo(w); err != nil {
-		return err
-	}
-	return w.WriteByte('}')
-}
-
-// recordJSON is the JSON of rec. Its Site, the last field, goes in as
-// it is (json.Marshal would scan and compact a 10,000-host stack's
-// megabytes again): it is the JSON site.Runbook.WriteStackData wrote, and
-// a record whose JSON does not parse is refused on load.
-func recordJSON(rec *StackRecord) ([]byte, error) {
-	if len(rec.Site) == 0 {
-		head := *rec
-		head.Site = nil
-		return json.Marshal(&head)
-	}
-	b, ok, err := recordHead(rec)
-	if err != nil || !ok {
-		return json.Marshal(rec)
-	}
-	b = append(b, rec.Site...)
-	return append(b, '}'), nil
-}
-
-// recordHead is the JSON of rec up to its site data: through `"site":`,
-// to which the data and the closing '}' are to be appended. ok is false
-// when json.Marshal did not write the site last.
-func recordHead(rec *StackRecord) (b []byte, ok bool, err error) {
-	head := *rec
-	head.Site = nil
-	if b, err = json.Marshal(&head); err != nil {
-		return nil, false, err
-	}
-	const null = `null}`
-	if !bytes.HasSuffix(b, []byte(`"site":`+null)) {
-		return nil, false, nil
-	}
-	return b[:len(b)-len(null)], true, nil
-}
-
-// unmarshalRecord reads recordJSON's output into rec. The site data,
-// the last member and nearly all of the bytes (tens of MB at 10,000
-// hosts), is cut off (CutLastMember) and not parsed here: whoever reads
-// it parses it (site.DecodeStackData), and a record is refused when that
-// fails.
-func unmarshalRecord(js []byte, rec *StackRecord) error {
-	head, site, ok := CutLastMember(js, "site")
-	if !ok {
-		return json.Unmarshal(js, rec)
-	}
-	if err := json.Unmarshal(head, rec); err != nil {
-		return err
-	}
-	if !bytes.Equal(site, []byte("null")) {
-		rec.Site = site
-	}
-	return nil
 }
 
 // HashInputsExcept is HashInputs leaving out the files named in skip

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,8 +74,6 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 		if k := c.keys[f.Name]; k != "" {
 			if rec, ok := outdir.LoadStackRecord(out, f.Name, k, listing); ok {
 				if sd, err := site.DecodeStackData(rec.Site); err == nil {
-					// The bytes read are the record file's: let them go.
-					rec.Site = nil
 					c.kept[f.Name], c.keptSite[rec.Name] = rec, sd
 					continue
 				}
@@ -171,6 +168,9 @@ func stackKeys(cmd *cobra.Command, roots []string, out string, in []compile.Inpu
 			continue
 		}
 		sum := sha256.Sum256(f.Data)
+		// "stack-record-2" names the record's format (outdir.StackRecord):
+		// a change of format changes it, so that an older record is not
+		// read.
 		keys[f.Name] = outdir.CacheKey("stack-record-2", self, wd, absOut, today, fmt.Sprint(strict),
 			fmt.Sprintf("%v", o.Jsonnet), shared, f.Name, hex.EncodeToString(sum[:]))
 	}
@@ -187,12 +187,11 @@ func recordStacks(out string, c *compiled, rb *site.Runbook, stamps map[string]o
 		if key == "" || len(s.Generators) > 0 || slices.ContainsFunc(mapValues(s.Positions), func(p schema.Position) bool { return p.File != "" }) {
 			continue
 		}
-		if !rb.HasStackData(s.Name) {
+		data, err := rb.EncodeStackData(s.Name)
+		if err != nil {
 			continue
 		}
-		name := s.Name
-		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Stamps: map[string]outdir.FileStamp{},
-			SiteTo: func(w io.Writer) error { return rb.WriteStackData(w, name) }}
+		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Site: data, Stamps: map[string]outdir.FileStamp{}}
 		if v := s.Balancer.VRRP; v != nil {
 			rec.RouterID = v.RouterID
 		}
