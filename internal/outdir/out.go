@@ -191,20 +191,34 @@ type dirOnce struct {
 }
 
 // Listing is what an output directory holds, each file with its stamp,
-// read in the background so that the reading overlaps the compile.
+// and the record of the files hacompile wrote there (OwnerFile), read in
+// the background so that the reading overlaps the compile.
 type Listing struct {
 	dir  string
 	have map[string]FileStamp
 	err  error
-	done chan struct{}
+	// owned is the set of files the record lists (readOwned), found
+	// false when dir has none.
+	owned      map[string]bool
+	ownedFound bool
+	ownedErr   error
+	done       chan struct{}
 }
 
 // StartListing starts reading what dir holds. It only reads.
 func StartListing(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
+	owner := make(chan struct{})
+	go func() {
+		// The record (170,000 paths at 10,000 hosts) is read beside the
+		// listing, not after it: a build's first write waits for both.
+		defer close(owner)
+		l.owned, l.ownedFound, l.ownedErr = readOwned(dir)
+	}()
 	go func() {
 		defer close(l.done)
 		l.have, l.err = listDir(dir, true)
+		<-owner
 	}()
 	return l
 }
@@ -224,10 +238,14 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
-	owned, err := ownedFiles(l.dir, l.have)
+	owned, err := l.owned, l.ownedErr
+	if err == nil && !l.ownedFound {
+		owned, err = ownedByLayout(l.dir, l.have)
+	}
 	if err != nil {
 		return nil, err
 	}
+	l.owned = nil
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}

@@ -26,32 +26,39 @@ type ownerRecord struct {
 
 const ownerComment = "Files hacompile wrote in this directory; a build removes only these. Delete this directory rather than edit this file."
 
-// ownedFiles is the set of files in dir hacompile may remove, from its
-// record, for a directory whose listing is have. A directory without a
-// record is owned when it is empty (or missing), or when it is laid out
-// as hacompile lays out out/ (a build from before the record: every top
-// entry a directory with a manifest.json or an index.html), and then all
-// it holds is owned. Any other directory is refused.
-func ownedFiles[V any](dir string, have map[string]V) (map[string]bool, error) {
+// readOwned is the set of files dir's OwnerFile lists, the files in dir
+// hacompile may remove; found is false when dir has none (then
+// ownedByLayout says what it may remove).
+func readOwned(dir string) (owned map[string]bool, found bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
-	if err == nil {
-		files, ok := parseOwner(b)
-		if !ok {
-			var rec ownerRecord
-			if err := json.Unmarshal(b, &rec); err != nil {
-				return nil, fmt.Errorf("%s: %v (delete the directory and build again)", filepath.Join(dir, OwnerFile), err)
-			}
-			files = rec.Files
-		}
-		owned := make(map[string]bool, len(files))
-		for _, p := range files {
-			owned[p] = true
-		}
-		return owned, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	if err != nil {
+		return nil, false, err
 	}
+	files, ok := parseOwner(b)
+	if !ok {
+		var rec ownerRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, false, fmt.Errorf("%s: %v (delete the directory and build again)", filepath.Join(dir, OwnerFile), err)
+		}
+		files = rec.Files
+	}
+	owned = make(map[string]bool, len(files))
+	for _, p := range files {
+		owned[p] = true
+	}
+	return owned, true, nil
+}
+
+// ownedByLayout is the set of files hacompile may remove in dir, a
+// directory without a record whose listing is have: none when dir is
+// empty (or missing); all it holds when it is laid out as hacompile lays
+// out out/ (a build from before the record: every top entry a directory
+// with a manifest.json or an index.html). Any other directory is
+// refused.
+func ownedByLayout[V any](dir string, have map[string]V) (map[string]bool, error) {
 	tops := map[string]bool{}
 	for p := range have {
 		top, rest, ok := strings.Cut(p, "/")
