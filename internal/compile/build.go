@@ -55,6 +55,10 @@ type Options struct {
 	// Hand, a build skips the documents whose inputs are as its last
 	// build's.
 	Reuse func(s *schema.Stack, f artifact.File, key [sha256.Size]byte) (artifact.File, bool, error)
+	// Ready, when set, is called once the stacks have passed the rules,
+	// as the generators start: a build makes ready to write out/ while
+	// they run, not after, when the first document is handed over.
+	Ready func()
 }
 
 // Rendered is one stack and every file generated for it.
@@ -912,6 +916,9 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	if failed {
 		return nil, &schema.Error{Diags: findings}
 	}
+	if o.Ready != nil {
+		o.Ready()
+	}
 	rs, err := renderAll(stacks, sets, artifact.Options{CheckOnly: o.CheckOnly, Hand: o.Hand, Reuse: o.Reuse})
 	if err != nil {
 		return nil, err
@@ -933,6 +940,6 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 		sources[f.Name] = f.Data
 	}
 	// What renders the stacks again writes nothing as it goes.
-	o.Hand, o.Reuse = nil, nil
+	o.Hand, o.Reuse, o.Ready = nil, nil, nil
 	return &Result{Rendered: rs, Options: o, Findings: findings, Sources: sources}, nil
 }

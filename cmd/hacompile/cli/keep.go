@@ -59,7 +59,7 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 	}
 	o.Hand = hand
 	if ow != nil {
-		o.Reuse = ow.reuse
+		o.Reuse, o.Ready = ow.reuse, ow.prepare
 	}
 	today := time.Now().UTC().Format(time.DateOnly)
 	c := &compiled{kept: map[string]*outdir.StackRecord{}, keptSite: map[string]*site.StackData{}, keys: map[string]string{}}
