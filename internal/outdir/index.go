@@ -66,6 +66,31 @@ func (idx *Index) lookup(p string) (indexEntry, bool) {
 	return idx.ents[i].e, true
 }
 
+// sortedKeys is sortedKeys(m), taken from the index's order when the
+// index names every path of m (a build that changed no file's path: at
+// 10,000 hosts, one pass over 160,000 paths rather than a sort of them).
+// A nil index, or one that does not name them all, sorts them.
+func (idx *Index) sortedKeys(m map[string]FileStamp) []string {
+	if idx == nil || len(idx.ents) < len(m) {
+		return sortedKeys(m)
+	}
+	keys := make([]string, 0, len(m))
+	for i := range idx.ents {
+		if p := idx.path(i); hasKey(m, p) {
+			keys = append(keys, p)
+		}
+	}
+	if len(keys) != len(m) {
+		return sortedKeys(m)
+	}
+	return keys
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // IndexLoad is an index being read in the background.
 type IndexLoad struct {
 	idx  *Index

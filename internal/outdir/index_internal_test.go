@@ -2,6 +2,7 @@ package outdir
 
 import (
 	"crypto/sha256"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,43 @@ func TestIndexLookupAnyOrder(t *testing.T) {
 	})
 	if idx := loadIndex(indexPath(out)); idx != nil {
 		t.Errorf("an index naming %s twice was loaded", paths[0])
+	}
+}
+
+// A writer's files come out in path order whether or not the index names
+// them all: taken from the index's order when it does, sorted when it
+// does not (a new file), or when there is no index.
+func TestIndexSortedKeys(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := t.TempDir()
+	paths := []string{"s/hosts/b/etc/x", "s/hosts/a/etc/y", "site/index.html", "s/hosts/a/etc/x", "s/manifest.json", "s/hosts/a/etc/x2"}
+	storeIndex(out, len(paths), func(yield func(string, indexEntry)) {
+		for _, p := range paths {
+			yield(p, indexEntry{sum: sha256.Sum256([]byte(p))})
+		}
+	})
+	idx := loadIndex(indexPath(out))
+	if idx == nil {
+		t.Fatal("index not loaded")
+	}
+	cases := [][]string{
+		paths,                                  // every path the index names
+		{"site/index.html", "s/hosts/a/etc/x"}, // some
+		{"s/hosts/a/etc/x", "s/hosts/new", "site/index.html"}, // one it does not name
+		{"zz", "aa"}, // none it names
+		{},
+	}
+	for _, c := range cases {
+		m := map[string]FileStamp{}
+		for _, p := range c {
+			m[p] = FileStamp{}
+		}
+		want := sortedKeys(m)
+		for _, x := range []*Index{idx, nil} {
+			got := x.sortedKeys(m)
+			if !slices.Equal(got, want) {
+				t.Errorf("index %v: sortedKeys of %q = %q; want %q", x != nil, c, got, want)
+			}
+		}
 	}
 }

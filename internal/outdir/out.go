@@ -572,7 +572,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// The files hacompile owns now: every file written or kept, and
 	// those out of scope it wrote before. Sorted once, for the owner
 	// record here and the digest index and build record after.
-	w.sorted = sortedKeys(w.stamps)
+	w.sorted = w.index.sortedKeys(w.stamps)
 	var others []string
 	for p := range w.owned {
 		if _, ok := w.stamps[p]; !ok {
