@@ -145,6 +145,13 @@ func (g *gen) stack(sc *stackCtx) ([][]searchEntry, error) {
 	// index, each host page's to its host part, if the stack has them.
 	hosts := sc.s.HostNames()
 	hostParts := make([][]searchEntry, searchHostParts(len(hosts)))
+	// partOf is where host h's entries go.
+	partOf := func(h string) *[]searchEntry {
+		if len(hostParts) == 0 {
+			return &g.search
+		}
+		return &hostParts[searchHostPart(h, len(hostParts))]
+	}
 	for i, sub := range subs {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -152,19 +159,14 @@ func (g *gen) stack(sc *stackCtx) ([][]searchEntry, error) {
 		if sub == nil {
 			continue // not run: the sink failed, and says so
 		}
-		if i < stackJobs || len(hostParts) == 0 {
-			g.search = append(g.search, sub.search...)
-		} else {
-			k := searchHostPart(hosts[i-stackJobs], len(hostParts))
-			hostParts[k] = append(hostParts[k], sub.search...)
+		to := &g.search
+		if i >= stackJobs {
+			to = partOf(hosts[i-stackJobs])
 		}
+		*to = append(*to, sub.search...)
 		for _, h := range slices.Sorted(maps.Keys(sub.hostSearch)) {
-			if len(hostParts) == 0 {
-				g.search = append(g.search, sub.hostSearch[h]...)
-			} else {
-				k := searchHostPart(h, len(hostParts))
-				hostParts[k] = append(hostParts[k], sub.hostSearch[h]...)
-			}
+			to := partOf(h)
+			*to = append(*to, sub.hostSearch[h]...)
 		}
 	}
 	g.mergeDirectives(sc.s.Name, merge)

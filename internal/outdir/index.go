@@ -76,7 +76,8 @@ func (idx *Index) sortedKeys(m map[string]FileStamp) []string {
 	}
 	keys := make([]string, 0, len(m))
 	for i := range idx.ents {
-		if p := idx.path(i); hasKey(m, p) {
+		p := idx.path(i)
+		if _, ok := m[p]; ok {
 			keys = append(keys, p)
 		}
 	}
@@ -84,11 +85,6 @@ func (idx *Index) sortedKeys(m map[string]FileStamp) []string {
 		return sortedKeys(m)
 	}
 	return keys
-}
-
-func hasKey[V any](m map[string]V, k string) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // IndexLoad is an index being read in the background.

@@ -747,18 +747,12 @@ func SecretIn(s string) string {
 // in a way an ASCII test does not see (the Kelvin sign folds to k): it
 // always may.
 func maySecret(s string) bool {
-	lower := make([]byte, 0, 64)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
+		if s[i] >= utf8.RuneSelf {
 			return true
 		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower = append(lower, c)
 	}
-	l := string(lower)
+	l := strings.ToLower(s) // s itself when it has no upper case
 	return strings.Contains(s, "://") && strings.Contains(s, "@") ||
 		strings.Contains(s, "-----BEGIN ") ||
 		strings.ContainsAny(s, ":=") && (strings.Contains(l, "passw") || strings.Contains(l, "secret") || strings.Contains(l, "token") || strings.Contains(l, "api")) ||
