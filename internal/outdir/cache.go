@@ -231,7 +231,12 @@ func LoadCache(out, key string) (*CacheRecord, bool) {
 	if json.Unmarshal(b, &rec) != nil || rec.Key != key || rec.Files == 0 {
 		return nil, false
 	}
-	now, err := Stamps(out)
+	// Files the owner record does not name are not the build's: a
+	// build would leave them as they are, as this does.
+	now, _, ok, err := listRecorded(out)
+	if !ok && err == nil {
+		now, err = Stamps(out)
+	}
 	if err != nil || len(now) != rec.Files || stampsDigest(now) != rec.Stamps {
 		return nil, false
 	}

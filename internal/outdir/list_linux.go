@@ -189,3 +189,75 @@ func ignoringEINTR0(f func() error) error {
 	_, err := ignoringEINTR(func() (int, error) { return 0, f() })
 	return err
 }
+
+// stampFiles stamps the files at the tree paths files under dir as
+// listFiles would find them: a path that is not there, is a directory,
+// or is reached only through a link (or out of dir) is left out; a
+// link or other irregular file at the path itself is irregular. Each is
+// opened by its path relative to dir, the kernel refusing any link on
+// the way (openat2 RESOLVE_NO_SYMLINKS), and stamped (fstat): three
+// system calls a file and none a directory. Without openat2 (Linux
+// before 5.6, or a sandbox that refuses it) it returns errUnsupported.
+func stampFiles(dir string, files []string) (map[string]FileStamp, error) {
+	root, err := openDir(unix.AT_FDCWD, dir)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(root)
+	stamps := make([]FileStamp, len(files))
+	there := make([]bool, len(files))
+	errs := make([]error, len(files))
+	par.Each(len(files), func(i int) { stamps[i], there[i], errs[i] = stampAt(root, files[i]) })
+	have := make(map[string]FileStamp, len(files))
+	for i, p := range files {
+		if errs[i] != nil {
+			if errors.Is(errs[i], errUnsupported) {
+				return nil, errUnsupported
+			}
+			return nil, &fs.PathError{Op: "stat", Path: filepath.Join(dir, filepath.FromSlash(p)), Err: errs[i]}
+		}
+		if there[i] {
+			have[p] = stamps[i]
+		}
+	}
+	return have, nil
+}
+
+// stampAt is the stamp of the file at tree path p under the directory
+// open as root, and whether a file is there, for stampFiles.
+func stampAt(root int, p string) (FileStamp, bool, error) {
+	if p == "." || !fs.ValidPath(p) {
+		return FileStamp{}, false, nil // no file of dir's
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	}
+	fd, err := ignoringEINTR(func() (int, error) { return unix.Openat2(root, p, &how) })
+	switch err {
+	case nil:
+	case unix.ENOENT, unix.ENOTDIR, unix.ELOOP, unix.EXDEV:
+		// Not there, or only through a link or out of dir.
+		return FileStamp{}, false, nil
+	case unix.ENOSYS, unix.EPERM, unix.E2BIG:
+		return FileStamp{}, false, errUnsupported
+	default:
+		return FileStamp{}, false, err
+	}
+	var st unix.Stat_t
+	err = ignoringEINTR0(func() error { return unix.Fstat(fd, &st) })
+	unix.Close(fd)
+	if err != nil {
+		return FileStamp{}, false, err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return statStamp(&st), true, nil
+	case unix.S_IFDIR:
+		return FileStamp{}, false, nil // its files are not in the record
+	default:
+		// With O_PATH and O_NOFOLLOW, a link at the path itself is
+		// opened, not refused.
+		return irregular, true, nil
+	}
+}

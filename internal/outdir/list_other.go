@@ -7,3 +7,9 @@ package outdir
 func listFiles(dir string, stamped bool) (map[string]FileStamp, error) {
 	return listFilesReadDir(dir, stamped)
 }
+
+// stampFiles needs openat2 (list_linux.go): elsewhere, directories are
+// read.
+func stampFiles(dir string, files []string) (map[string]FileStamp, error) {
+	return nil, errUnsupported
+}

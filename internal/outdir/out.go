@@ -137,7 +137,12 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 // With a scope, only the top-level directories in it are the build's:
 // files elsewhere are neither compared nor removed.
 func Write(dir string, t Tree, scope ...string) (map[string]*Stats, error) {
-	w, err := NewWriter(dir, scope...)
+	return WriteListed(StartListing(dir), t, scope...)
+}
+
+// WriteListed is Write to the directory l lists (NewListedWriter).
+func WriteListed(l *Listing, t Tree, scope ...string) (map[string]*Stats, error) {
+	w, err := NewListedWriter(l, scope...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,8 +210,30 @@ type Listing struct {
 	done       chan struct{}
 }
 
-// StartListing starts reading what dir holds. It only reads.
+// StartListing starts reading what dir holds. It only reads. In a
+// directory whose last writer finished, what it holds is what its owner
+// record names (listRecorded).
 func StartListing(dir string) *Listing {
+	if !finishedWriting(dir) {
+		return StartListingAll(dir)
+	}
+	l := &Listing{dir: dir, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		var ok bool
+		l.have, l.owned, ok, l.err = listRecorded(dir)
+		l.ownedFound, l.ownedErr = ok, l.err
+		if !ok && l.err == nil {
+			l.owned, l.ownedFound, l.ownedErr = readOwned(dir)
+			l.have, l.err = listDir(dir, true)
+		}
+	}()
+	return l
+}
+
+// StartListingAll is StartListing reading every directory, whatever the
+// user's cache directory says of dir's last writer (build --no-cache).
+func StartListingAll(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
 	owner := make(chan struct{})
 	go func() {
@@ -246,6 +273,9 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 		return nil, err
 	}
 	l.owned = nil
+	// From here until Finish, or an Abort that removed all it wrote,
+	// dir may hold this writer's temporary files.
+	markWriting(l.dir)
 	if err := removeStages(l.dir); err != nil {
 		return nil, err
 	}
@@ -466,12 +496,23 @@ func (w *Writer) linkInWay(full string) error {
 // directories, the temporary files and the directories made for them.
 // dir is left as it was. It must not run concurrently with Put.
 func (w *Writer) Abort() {
+	clean := true
 	for _, st := range w.stages {
-		if st != "" {
-			os.RemoveAll(filepath.Join(w.dir, st))
+		if st != "" && os.RemoveAll(filepath.Join(w.dir, st)) != nil {
+			clean = false
 		}
 	}
-	par.Each(len(w.pending), func(i int) { os.Remove(w.pending[i].tmp) })
+	left := make([]bool, len(w.pending))
+	par.Each(len(w.pending), func(i int) {
+		err := os.Remove(w.pending[i].tmp)
+		left[i] = err != nil && !errors.Is(err, fs.ErrNotExist)
+	})
+	if slices.Contains(left, true) {
+		clean = false
+	}
+	if clean {
+		doneWriting(w.dir)
+	}
 	w.pending = nil
 	// Exactly the directories made, deepest first: an empty directory
 	// that was there before stays.
@@ -590,6 +631,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	if err := writeOwner(w.dir, owned, w.chmod); err != nil {
 		return nil, err
 	}
+	doneWriting(w.dir)
 	return w.stats, nil
 }
 

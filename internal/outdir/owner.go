@@ -30,6 +30,20 @@ const ownerComment = "Files hacompile wrote in this directory; a build removes o
 // hacompile may remove; found is false when dir has none (then
 // ownedByLayout says what it may remove).
 func readOwned(dir string) (owned map[string]bool, found bool, err error) {
+	files, found, err := readOwnedList(dir)
+	if !found || err != nil {
+		return nil, found, err
+	}
+	owned = make(map[string]bool, len(files))
+	for _, p := range files {
+		owned[p] = true
+	}
+	return owned, true, nil
+}
+
+// readOwnedList is the list of files dir's OwnerFile lists, as it lists
+// them.
+func readOwnedList(dir string) (files []string, found bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -45,11 +59,7 @@ func readOwned(dir string) (owned map[string]bool, found bool, err error) {
 		}
 		files = rec.Files
 	}
-	owned = make(map[string]bool, len(files))
-	for _, p := range files {
-		owned[p] = true
-	}
-	return owned, true, nil
+	return files, true, nil
 }
 
 // ownedByLayout is the set of files hacompile may remove in dir, a

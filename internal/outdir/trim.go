@@ -90,6 +90,8 @@ func trimmable(top bool, name string) bool {
 	if !top {
 		return strings.HasSuffix(name, recordExt)
 	}
+	// Not a writingExt marker: while there, however old, it is what
+	// says a killed build may have left temporary files (recorded.go).
 	return strings.HasPrefix(name, buildPrefix) && (strings.HasSuffix(name, recordExt) || strings.HasSuffix(name, indexExt))
 }
 

@@ -202,11 +202,17 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	// the other stacks' output and the runbook (which covers every
 	// stack) are left as they are.
 	named := namesFiles(args)
-	// What out holds is read while the stacks compile.
+	// What out holds is read while the stacks compile: what its owner
+	// record names, when its last build finished (with --no-cache,
+	// every directory).
+	startListing := outdir.StartListing
+	if noCache {
+		startListing = outdir.StartListingAll
+	}
 	var listing *outdir.Listing
 	var index *outdir.IndexLoad // the last build's digests (not with --no-cache)
 	if !check && !named {
-		listing = outdir.StartListing(out)
+		listing = startListing(out)
 		if !noCache {
 			index = outdir.StartIndex(out)
 		}
@@ -274,7 +280,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 		if err != nil {
 			return err
 		}
-		if stats, err = outdir.Write(out, tree, scope...); err != nil {
+		if stats, err = outdir.WriteListed(startListing(out), tree, scope...); err != nil {
 			return err
 		}
 	default:

@@ -1,0 +1,97 @@
+package outdir
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// A build that finds in out/ the owner record (OwnerFile) of a build
+// that finished stamps the files the record names, and nothing else:
+// at 10,000 hosts, reading out/'s 162,000 directories to find its
+// 160,000 files took twice the CPU time of stamping those files by
+// path (stampFiles: 1.4 s against 0.7 s, profiled in one-host
+// builds). What the record does not name, a build neither removes nor
+// needs to know of: a file it writes there it writes as over any
+// other.
+//
+// A build that was killed can leave beside its targets the temporary
+// files it had not yet renamed, which only reading the directories
+// finds. So every writer leaves a marker in the user's cache
+// directory (writingExt) from before its first write until it finishes
+// or has removed all it wrote; a build that finds the marker, or no
+// digest index (a cache directory deleted since), reads every
+// directory as before and removes what it finds there.
+
+// writingExt names, in cacheDir, the marker of an output directory a
+// writer may have left temporary files in.
+const writingExt = ".writing"
+
+// errUnsupported is stampFiles on a system that cannot stamp a file by
+// its path without following links: the directories are read instead.
+var errUnsupported = errors.New("stamping by path without following links is not supported here")
+
+// markWriting records that a writer of dir is about to write. When the
+// marker cannot be written the digest index goes, which a later build
+// takes as the same warning.
+func markWriting(dir string) {
+	p := cacheFile(dir, writingExt)
+	if p == "" {
+		return
+	}
+	if os.MkdirAll(filepath.Dir(p), 0o755) == nil && os.WriteFile(p, nil, 0o644) == nil {
+		return
+	}
+	if ip := indexPath(dir); ip != "" {
+		os.Remove(ip)
+	}
+}
+
+// doneWriting records that the writer of dir left no temporary file.
+func doneWriting(dir string) {
+	if p := cacheFile(dir, writingExt); p != "" {
+		os.Remove(p)
+	}
+}
+
+// finishedWriting reports whether the last writer of dir finished (or
+// removed all it wrote), as its marker and digest index say.
+func finishedWriting(dir string) bool {
+	m, ip := cacheFile(dir, writingExt), indexPath(dir)
+	if m == "" || ip == "" {
+		return false
+	}
+	if _, err := os.Lstat(m); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	_, err := os.Stat(ip)
+	return err == nil
+}
+
+// listRecorded is listDir(dir, true) for a directory whose last writer
+// finished: the stamps of the files its owner record names that are
+// there, reached through directories (never links), with the record.
+// ok is false when it cannot tell (no record, or a writer that did not
+// finish): then the directory is to be listed.
+func listRecorded(dir string) (have map[string]FileStamp, owned map[string]bool, ok bool, err error) {
+	if !finishedWriting(dir) {
+		return nil, nil, false, nil
+	}
+	files, found, err := readOwnedList(dir)
+	if err != nil || !found {
+		return nil, nil, false, err
+	}
+	have, err = stampFiles(dir, files)
+	if errors.Is(err, errUnsupported) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	owned = make(map[string]bool, len(files))
+	for _, p := range files {
+		owned[p] = true
+	}
+	return have, owned, true, nil
+}
