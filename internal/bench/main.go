@@ -11,8 +11,10 @@
 // one, each case's runs alternating between the two, and the ratios are
 // the median of each run's ratio. The full build's growth from a tenth
 // of the hosts is measured the same way: full builds at N/10 and at N
-// hosts in turn, the median of each pair's ratio. It prints a table and
-// writes it as JSON for comparisons.
+// hosts in turn, the median of each pair's ratio; and so are the
+// rebuilds' shares of a full build (one host changed, no-op), each
+// beside a full build at its size. It prints a table and writes it as
+// JSON for comparisons.
 //
 // Run it with `make bench`; it is not part of `make test`.
 package main
@@ -118,6 +120,11 @@ type Report struct {
 	// build at that size beside the full build at a tenth of the hosts,
 	// measured in turn run by run (none in reports from before it was).
 	Scale []Paired `json:"scale,omitempty"`
+	// Shares holds, for each size, a rebuild (one host changed, no-op)
+	// beside a full build at that size, measured in turn run by run: the
+	// median of each run's ratio rebuild ÷ full (none in reports from
+	// before they were measured so).
+	Shares []Paired `json:"shares,omitempty"`
 }
 
 func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev string, others bool) error {
@@ -242,6 +249,15 @@ func run(sizesFlag string, runs int, jsonOut, cueBin, hugoBin, dir, baseRev stri
 		}
 		if err := removeAll(dirs...); err != nil {
 			return err
+		}
+		// The rebuilds' shares of a full build, in pairs.
+		shares, err := measureShares(n, bin, tmp, runs)
+		if err != nil {
+			return err
+		}
+		rep.Shares = append(rep.Shares, shares...)
+		for _, p := range shares {
+			fmt.Printf("%7d  %-28s %8.2f× %8.2f× %9.2f×  (run by run, ÷ full build)\n", n, p.Case, p.Wall, p.CPU, p.RSS)
 		}
 		// The full build's growth from a tenth of the hosts, when that
 		// size is measured too.
@@ -714,6 +730,39 @@ func measureScale(n int, bin, tmp string, runs int) (Paired, error) {
 		return Paired{}, err
 	}
 	return paired(n, caseFull, samples[1], samples[0]), nil
+}
+
+// measureShares measures bin's rebuilds at n hosts beside its full
+// build: a full build into an empty directory, then a rebuild of the
+// fleet's out/ after one host's change, then a no-op rebuild of it, in
+// turn run by run; it returns the median of each run's ratio of each
+// rebuild to that run's full build. Measured minutes apart, as the
+// cases vs the base revision are, the share carries the machine's drift.
+func measureShares(n int, bin, tmp string, runs int) ([]Paired, error) {
+	f, err := newFleetDir(subject{bin: bin, dir: filepath.Join(tmp, fmt.Sprintf("shares-%d", n))}, n)
+	if err != nil {
+		return nil, err
+	}
+	// The rebuilds need an out/ a build recorded.
+	if err := quiet(f.dir, f.bin, "build"); err != nil {
+		return nil, err
+	}
+	prep, argv := fullBuild(f)
+	fixed := func() []string { return []string{f.bin, "build"} }
+	trials := []trial{
+		{dir: f.dir, name: caseFull, prep: prep, argv: argv},
+		{dir: f.dir, name: caseOneHost, prep: toggleHost(f.stack, n), argv: fixed},
+		{dir: f.dir, name: caseNoop, argv: fixed},
+	}
+	forgetPeak()
+	samples, err := inTurn(runs, trials)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeAll(f.dir); err != nil {
+		return nil, err
+	}
+	return []Paired{paired(n, caseOneHost, samples[1], samples[0]), paired(n, caseNoop, samples[2], samples[0])}, nil
 }
 
 // forgetPeak forgets this process's peak RSS: a child's peak as the

@@ -53,3 +53,58 @@ func TestMeasureScaleInTurn(t *testing.T) {
 		}
 	}
 }
+
+// measureShares runs, after one untimed build, a full build into a new
+// directory, a rebuild after one host's change and a no-op rebuild, in
+// turn (full, one host, no-op, full, …), and leaves no fleet behind.
+func TestMeasureSharesInTurn(t *testing.T) {
+	tmp := t.TempDir()
+	log := filepath.Join(tmp, "log")
+	bin := filepath.Join(tmp, "hacompile")
+	script := "#!/bin/sh\necho \"$(cksum < stacks/fleet.cue | cut -d' ' -f1) $1 $2 $3\" >> " + log + "\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := measureShares(100, bin, tmp, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 2 || ps[0].Case != caseOneHost || ps[1].Case != caseNoop || ps[0].Hosts != 100 || ps[0].Wall <= 0 || ps[1].Wall <= 0 {
+		t.Errorf("measureShares = %+v", ps)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 1+3*3 {
+		t.Fatalf("%d runs, want 10:\n%s", len(lines), b)
+	}
+	stack := func(l string) string { return strings.Fields(l)[0] }
+	outs := map[string]bool{}
+	last := stack(lines[0])
+	for i, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case i == 0 || i%3 == 0: // the untimed build, then each no-op
+			if len(f) != 2 || f[1] != "build" || f[0] != last {
+				t.Errorf("run %d: %q; want a build of out/ with the stack unchanged", i, l)
+			}
+		case i%3 == 1:
+			if len(f) != 4 || f[1] != "build" || f[2] != "--out" || outs[f[3]] {
+				t.Errorf("run %d: %q; want a full build into a directory never used", i, l)
+			}
+			if len(f) == 4 {
+				outs[f[3]] = true
+			}
+		case i%3 == 2:
+			if len(f) != 2 || f[1] != "build" || f[0] == last {
+				t.Errorf("run %d: %q; want a build of out/ after a change to the stack", i, l)
+			}
+		}
+		last = stack(l)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "shares-100")); !os.IsNotExist(err) {
+		t.Errorf("the fleet is left behind (%v)", err)
+	}
+}

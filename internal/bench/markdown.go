@@ -71,7 +71,7 @@ func markdown(rep Report) string {
 			b.WriteString("\n")
 		}
 	}
-	b.WriteString(targets(rep.Rows, rep.Scale))
+	b.WriteString(targets(rep.Rows, rep.Scale, rep.Shares))
 	if len(rep.Summaries) == 0 {
 		return b.String()
 	}
@@ -102,10 +102,11 @@ func thousands(n int) string {
 // same size, growth from a tenth of the hosts, and the absolute bounds,
 // each marked met or not, by wall time and by CPU time. The growth is
 // scale's ratio, measured in pairs (a full build at a tenth of the hosts,
-// then one at all of them, run by run); a report from before it was
-// measured so has only the two sizes' medians, whose ratio is shown
-// marked †.
-func targets(rows []Row, scale []Paired) string {
+// then one at all of them, run by run), and the rebuilds' shares are
+// shares' (each beside a full build, run by run); a ratio not measured
+// so (a report from before, or the one-stack change) is the two
+// medians' ratio, marked †.
+func targets(rows []Row, scale, shares []Paired) string {
 	cell := map[string]Row{}
 	var sizes []int
 	for _, r := range rows {
@@ -121,48 +122,70 @@ func targets(rows []Row, scale []Paired) string {
 		r, ok := cell[fmt.Sprint(n, c)]
 		return r, ok && r.WallS > 0 && r.CPUS > 0
 	}
-	// growth is the full build at n hosts ÷ at n/10: in pairs when
-	// measured so, else the two medians' ratio (apart is true).
-	growth := func(n int) (wall, cpu float64, apart, ok bool) {
-		for _, p := range scale {
-			if p.Hosts == n && p.Wall > 0 && p.CPU > 0 {
-				return p.Wall, p.CPU, false, true
+	pair := func(ps []Paired, n int, c string) (wall, cpu float64, ok bool) {
+		for _, p := range ps {
+			if p.Hosts == n && p.Case == c && p.Wall > 0 && p.CPU > 0 {
+				return p.Wall, p.CPU, true
 			}
 		}
-		f, ok1 := get(n, caseFull)
-		t, ok2 := get(n/10, caseFull)
-		if !ok1 || !ok2 || n%10 != 0 {
+		return 0, 0, false
+	}
+	// ratio is case c at n hosts ÷ case d at m hosts: in pairs when
+	// measured so (ps), else the two medians' ratio (apart is true).
+	ratio := func(ps []Paired, n int, c string, m int, d string) (wall, cpu float64, apart, ok bool) {
+		if wall, cpu, ok := pair(ps, n, c); ok {
+			return wall, cpu, false, true
+		}
+		x, ok1 := get(n, c)
+		y, ok2 := get(m, d)
+		if !ok1 || !ok2 {
 			return 0, 0, false, false
 		}
-		return f.WallS / t.WallS, f.CPUS / t.CPUS, true, true
+		return x.WallS / y.WallS, x.CPUS / y.CPUS, true, true
+	}
+	// growth is the full build at n hosts ÷ at n/10.
+	growth := func(n int) (wall, cpu float64, apart, ok bool) {
+		if n%10 != 0 {
+			return 0, 0, false, false
+		}
+		return ratio(scale, n, caseFull, n/10, caseFull)
+	}
+	share := func(n int, c string) (wall, cpu float64, apart, ok bool) {
+		return ratio(shares, n, c, n, caseFull)
 	}
 	var b strings.Builder
-	b.WriteString("\nAgainst the targets (this revision; wall time / CPU time):\n\n| hosts | one host changed ÷ full | one stack of two changed ÷ full | no-op ÷ full | full ÷ full at a tenth of the hosts, in pairs |\n|---:|---:|---:|---:|---:|\n")
-	share := func(n int, c string) string {
-		x, ok1 := get(n, c)
-		f, ok2 := get(n, caseFull)
-		if !ok1 || !ok2 {
+	b.WriteString("\nAgainst the targets (this revision; wall time / CPU time):\n\n| hosts | one host changed ÷ full | one stack of two changed ÷ full | no-op ÷ full | full ÷ full at a tenth of the hosts |\n|---:|---:|---:|---:|---:|\n")
+	inPairs, apart := false, false
+	cellOf := func(wall, cpu float64, a, ok bool, format string) string {
+		if !ok {
 			return "–"
 		}
-		return fmt.Sprintf("%.0f %% / %.0f %%", 100*x.WallS/f.WallS, 100*x.CPUS/f.CPUS)
-	}
-	inPairs, apart := false, false
-	for _, n := range sizes {
-		g := "–"
-		if wall, cpu, a, ok := growth(n); ok {
-			g = fmt.Sprintf("%.1f× / %.1f×", wall, cpu)
-			if a {
-				g += " †"
-			}
-			inPairs, apart = inPairs || !a, apart || a
+		s := fmt.Sprintf(format, wall, cpu)
+		if a {
+			s += " †"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", thousands(n), share(n, caseOneHost), share(n, caseOneStack), share(n, caseNoop), g)
+		inPairs, apart = inPairs || !a, apart || a
+		return s
+	}
+	pct := func(wall, cpu float64, a, ok bool) string {
+		return cellOf(100*wall, 100*cpu, a, ok, "%.0f %% / %.0f %%")
+	}
+	for _, n := range sizes {
+		w, c, a, ok := growth(n)
+		g := cellOf(w, c, a, ok, "%.1f× / %.1f×")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", thousands(n), pct(share(n, caseOneHost)), pct(share(n, caseOneStack)), pct(share(n, caseNoop)), g)
 	}
 	if inPairs {
-		b.WriteString("\nIn pairs: a full build at a tenth of the hosts, then one at all of them, each into an empty directory, in turn run by run; the median of each pair's ratio.\n")
+		b.WriteString("\nIn pairs: a rebuild beside a full build at its size (one host changed, no-op), and a full build at a tenth of the hosts beside one at all of them, each full build into an empty directory, in turn run by run; the median of each pair's ratio.\n")
 	}
 	if apart {
-		b.WriteString("\n† Not measured in pairs (a report from before they were): the ratio of the two sizes' medians, measured minutes apart, which the machine's drift moves.\n")
+		b.WriteString("\n† Not measured in pairs (the one-stack change, or a report from before they were): the ratio of the two cases' medians, measured minutes apart, which the machine's drift moves.\n")
+	}
+	how := func(medians bool) string {
+		if medians {
+			return "the medians' ratio †"
+		}
+		return "in pairs"
 	}
 	type target struct {
 		what string
@@ -171,8 +194,12 @@ func targets(rows []Row, scale []Paired) string {
 		ok   func(r, full Row) (string, bool)
 	}
 	list := []target{
-		{"a one-host change ≤ 15 % of a full build", 10000, caseOneHost, func(r, full Row) (string, bool) {
-			return fmt.Sprintf("%.0f %% (wall), %.0f %% (CPU)", 100*r.WallS/full.WallS, 100*r.CPUS/full.CPUS), r.WallS <= 0.15*full.WallS
+		{"a one-host change ≤ 15 % of a full build", 10000, caseOneHost, func(r, _ Row) (string, bool) {
+			wall, cpu, medians, ok := share(r.Hosts, caseOneHost)
+			if !ok {
+				return "no full build to compare with", false
+			}
+			return fmt.Sprintf("%.0f %% (wall), %.0f %% (CPU), %s", 100*wall, 100*cpu, how(medians)), wall <= 0.15
 		}},
 		{"full build ≤ 600 MB peak RSS", 10000, caseFull, func(r, _ Row) (string, bool) {
 			return fmt.Sprintf("%.0f MB", r.MaxRSSM), r.MaxRSSM <= 600
@@ -185,11 +212,7 @@ func targets(rows []Row, scale []Paired) string {
 			if !ok {
 				return "not measured at a tenth of the hosts", false
 			}
-			how := "in pairs"
-			if medians {
-				how = "the medians' ratio †"
-			}
-			return fmt.Sprintf("%.1f× (wall), %.1f× (CPU), %s", wall, cpu, how), wall <= 10
+			return fmt.Sprintf("%.1f× (wall), %.1f× (CPU), %s", wall, cpu, how(medians)), wall <= 10
 		}},
 		{"vet ≤ 2 s", 10000, caseVet, func(r, _ Row) (string, bool) {
 			return fmt.Sprintf("%.2f s", r.WallS), r.WallS <= 2

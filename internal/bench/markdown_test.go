@@ -22,33 +22,38 @@ func TestTargets(t *testing.T) {
 	}
 	// Without the pairs (a report from before they were measured), the
 	// growth is the two medians' ratio, marked so.
-	got := targets(rows, nil)
+	got := targets(rows, nil, nil)
 	wantAll(t, got,
-		"| a one-host change ≤ 15 % of a full build | 10,000 | 10 % (wall), 22 % (CPU) | yes |",
+		"| a one-host change ≤ 15 % of a full build | 10,000 | 10 % (wall), 22 % (CPU), the medians' ratio † | yes |",
 		"| full build ≤ 600 MB peak RSS | 10,000 | 700 MB | no |",
 		"| full build ≤ 0.5 s and ≤ 150 MB | 1,000 | 0.40 s, 140 MB | yes |",
 		"| ×10 hosts ⇒ ≤ ×10 time (full build) | 10,000 | 12.5× (wall), 12.9× (CPU), the medians' ratio † | no |",
 		"| vet ≤ 2 s | 10,000 | 2.50 s | no |",
-		"| 10,000 | 10 % / 22 % | – | 20 % / 11 % | 12.5× / 12.9× † |",
+		"| 10,000 | 10 % / 22 % † | – | 20 % / 11 % † | 12.5× / 12.9× † |",
 		"† Not measured in pairs",
 	)
 	if strings.Contains(got, "\nIn pairs:") {
 		t.Errorf("targets without pairs say they were measured in pairs:\n%s", got)
 	}
-	// With the pairs, their ratio is the growth, whatever the medians'.
-	got = targets(rows, []Paired{{Hosts: 10000, Case: caseFull, Wall: 9.5, CPU: 9.8, RSS: 4}})
+	// With the pairs, their ratios are the growth and the shares,
+	// whatever the medians'.
+	got = targets(rows, []Paired{{Hosts: 10000, Case: caseFull, Wall: 9.5, CPU: 9.8, RSS: 4}},
+		[]Paired{{Hosts: 10000, Case: caseOneHost, Wall: 0.2, CPU: 0.25, RSS: 1}, {Hosts: 10000, Case: caseNoop, Wall: 0.05, CPU: 0.04, RSS: 0.1}})
 	wantAll(t, got,
+		"| a one-host change ≤ 15 % of a full build | 10,000 | 20 % (wall), 25 % (CPU), in pairs | no |",
 		"| ×10 hosts ⇒ ≤ ×10 time (full build) | 10,000 | 9.5× (wall), 9.8× (CPU), in pairs | yes |",
-		"| 10,000 | 10 % / 22 % | – | 20 % / 11 % | 9.5× / 9.8× |",
+		"| 10,000 | 20 % / 25 % | – | 5 % / 4 % | 9.5× / 9.8× |",
 		"\nIn pairs:",
 	)
 	if strings.Contains(got, "†") {
 		t.Errorf("targets with pairs mark a ratio as the medians':\n%s", got)
 	}
 	// Nothing measured at a size: said so, never "met".
-	if got := targets(rows[:1], nil); !strings.Contains(got, "| vet ≤ 2 s | 10,000 | not measured | – |") {
-		t.Errorf("an unmeasured target:\n%s", got)
-	}
+	got = targets(rows[:1], nil, nil)
+	wantAll(t, got, "| vet ≤ 2 s | 10,000 | not measured | – |", "| a one-host change ≤ 15 % of a full build | 10,000 | not measured | – |")
+	// A one-host change with no full build beside it: never "met".
+	got = targets([]Row{{Hosts: 10000, Case: caseOneHost, WallS: 0.5, CPUS: 2}}, nil, nil)
+	wantAll(t, got, "| a one-host change ≤ 15 % of a full build | 10,000 | no full build to compare with | no |")
 }
 
 // A pair's ratio is the median of each run's ratio, not the ratio of
