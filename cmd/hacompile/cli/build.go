@@ -84,7 +84,7 @@ write is refused.`,
 	}
 	c.Flags().StringVar(&out, "out", "out", "output directory")
 	c.Flags().BoolVar(&check, "check", false, "render in memory and exit 1 if OUT differs, listing stale, missing and extra files")
-	c.Flags().BoolVar(&noCache, "no-cache", false, "render even when nothing changed since the last build")
+	c.Flags().BoolVar(&noCache, "no-cache", false, "render everything: read no record of earlier builds, and read every directory of OUT")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json (what was written, unchanged and removed per stack, the findings, --check's files)")
 	addStrictFlag(c)
 	addStackFlags(c)
