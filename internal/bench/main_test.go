@@ -13,12 +13,7 @@ import (
 // where it ran and what it was given.
 func TestMeasureScaleInTurn(t *testing.T) {
 	tmp := t.TempDir()
-	log := filepath.Join(tmp, "log")
-	bin := filepath.Join(tmp, "hacompile")
-	script := "#!/bin/sh\necho \"$(basename \"$PWD\") $1 $2 $3\" >> " + log + "\n"
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, log := standIn(t, tmp, `$(basename "$PWD")`)
 	p, err := measureScale(100, bin, tmp, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -59,12 +54,7 @@ func TestMeasureScaleInTurn(t *testing.T) {
 // turn (full, one host, no-op, full, …), and leaves no fleet behind.
 func TestMeasureSharesInTurn(t *testing.T) {
 	tmp := t.TempDir()
-	log := filepath.Join(tmp, "log")
-	bin := filepath.Join(tmp, "hacompile")
-	script := "#!/bin/sh\necho \"$(cksum < stacks/fleet.cue | cut -d' ' -f1) $1 $2 $3\" >> " + log + "\n"
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin, log := standIn(t, tmp, `$(cksum < stacks/fleet.cue | cut -d' ' -f1)`)
 	ps, err := measureShares(100, bin, tmp, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +97,18 @@ func TestMeasureSharesInTurn(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "shares-100")); !os.IsNotExist(err) {
 		t.Errorf("the fleet is left behind (%v)", err)
 	}
+}
+
+// standIn writes into dir a stand-in for hacompile that appends to the
+// file log, for each run, first (a shell word saying where it ran) and
+// its first three arguments.
+func standIn(t *testing.T, dir, first string) (bin, log string) {
+	t.Helper()
+	log = filepath.Join(dir, "log")
+	bin = filepath.Join(dir, "hacompile")
+	script := "#!/bin/sh\necho \"" + first + " $1 $2 $3\" >> " + log + "\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin, log
 }

@@ -233,8 +233,12 @@ func LoadCache(out, key string) (*CacheRecord, bool) {
 	}
 	// Files the owner record does not name are not the build's: a
 	// build would leave them as they are, as this does.
-	now, _, ok, err := listRecorded(out)
-	if !ok && err == nil {
+	var now map[string]FileStamp
+	stamped := false
+	if finishedWriting(out) {
+		now, _, _, stamped, err = listRecorded(out)
+	}
+	if err == nil && !stamped {
 		now, err = Stamps(out)
 	}
 	if err != nil || len(now) != rec.Files || stampsDigest(now) != rec.Stamps {

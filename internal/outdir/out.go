@@ -220,11 +220,9 @@ func StartListing(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		var ok bool
-		l.have, l.owned, ok, l.err = listRecorded(dir)
-		l.ownedFound, l.ownedErr = ok, l.err
-		if !ok && l.err == nil {
-			l.owned, l.ownedFound, l.ownedErr = readOwned(dir)
+		var stamped bool
+		l.have, l.owned, l.ownedFound, stamped, l.err = listRecorded(dir)
+		if l.err == nil && !stamped {
 			l.have, l.err = listDir(dir, true)
 		}
 	}()
@@ -496,21 +494,18 @@ func (w *Writer) linkInWay(full string) error {
 // directories, the temporary files and the directories made for them.
 // dir is left as it was. It must not run concurrently with Put.
 func (w *Writer) Abort() {
-	clean := true
+	var left atomic.Bool // a file this writer wrote is still there
 	for _, st := range w.stages {
 		if st != "" && os.RemoveAll(filepath.Join(w.dir, st)) != nil {
-			clean = false
+			left.Store(true)
 		}
 	}
-	left := make([]bool, len(w.pending))
 	par.Each(len(w.pending), func(i int) {
-		err := os.Remove(w.pending[i].tmp)
-		left[i] = err != nil && !errors.Is(err, fs.ErrNotExist)
+		if err := os.Remove(w.pending[i].tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			left.Store(true)
+		}
 	})
-	if slices.Contains(left, true) {
-		clean = false
-	}
-	if clean {
+	if !left.Load() {
 		doneWriting(w.dir)
 	}
 	w.pending = nil

@@ -69,29 +69,27 @@ func finishedWriting(dir string) bool {
 	return err == nil
 }
 
-// listRecorded is listDir(dir, true) for a directory whose last writer
-// finished: the stamps of the files its owner record names that are
-// there, reached through directories (never links), with the record.
-// ok is false when it cannot tell (no record, or a writer that did not
-// finish): then the directory is to be listed.
-func listRecorded(dir string) (have map[string]FileStamp, owned map[string]bool, ok bool, err error) {
-	if !finishedWriting(dir) {
-		return nil, nil, false, nil
-	}
+// listRecorded reads dir's owner record (found is false when dir has
+// none) and, with openat2, stamps the files it names that are there,
+// reached through directories (never links): listDir(dir, true) of a
+// directory whose last writer finished (finishedWriting, which the
+// caller checks). stamped is false when the files could not be stamped
+// so (no record, or no openat2): then the directory is to be listed.
+func listRecorded(dir string) (have map[string]FileStamp, owned map[string]bool, found, stamped bool, err error) {
 	files, found, err := readOwnedList(dir)
 	if err != nil || !found {
-		return nil, nil, false, err
-	}
-	have, err = stampFiles(dir, files)
-	if errors.Is(err, errUnsupported) {
-		return nil, nil, false, nil
-	}
-	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, found, false, err
 	}
 	owned = make(map[string]bool, len(files))
 	for _, p := range files {
 		owned[p] = true
 	}
-	return have, owned, true, nil
+	have, err = stampFiles(dir, files)
+	if errors.Is(err, errUnsupported) {
+		return nil, owned, true, false, nil
+	}
+	if err != nil {
+		return nil, nil, true, false, err
+	}
+	return have, owned, true, true, nil
 }
