@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,8 +101,23 @@ func TestWriterStamps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := w.Stamps(); !maps.Equal(got, read) {
+		n, seq := w.StampsUnder("")
+		got := maps.Collect(seq)
+		if n != len(got) || !maps.Equal(got, read) {
 			t.Errorf("writer's stamps %v, out/ holds %v", got, read)
+		}
+		// Under a prefix: those paths alone, in order ("s/" is not
+		// "site/").
+		n, seq = w.StampsUnder("s/")
+		var paths []string
+		for p, st := range seq {
+			if !strings.HasPrefix(p, "s/") || read[p] != st {
+				t.Errorf("StampsUnder(s/) yields %s %v", p, st)
+			}
+			paths = append(paths, p)
+		}
+		if want := []string{"s/hosts/a/etc/x.conf", "s/manifest.json"}; n != 2 || !slices.Equal(paths, want) {
+			t.Errorf("StampsUnder(s/) = %d, %q; want %q", n, paths, want)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/hacompile/hacompile/internal/par"
 )
 
 // The digest index is what a finished build left in an output directory,
@@ -66,25 +68,28 @@ func (idx *Index) lookup(p string) (indexEntry, bool) {
 	return idx.ents[i].e, true
 }
 
-// sortedKeys is sortedKeys(m), taken from the index's order when the
-// index names every path of m (a build that changed no file's path: at
-// 10,000 hosts, one pass over 160,000 paths rather than a sort of them).
-// A nil index, or one that does not name them all, sorts them.
-func (idx *Index) sortedKeys(m map[string]FileStamp) []string {
-	if idx == nil || len(idx.ents) < len(m) {
-		return sortedKeys(m)
-	}
-	keys := make([]string, 0, len(m))
-	for i := range idx.ents {
-		p := idx.path(i)
-		if _, ok := m[p]; ok {
-			keys = append(keys, p)
+// sortedEntries is m's paths in order and their entries in the same
+// order, the order taken from the index's when the index names every
+// path of m (a build that changed no file's path: at 10,000 hosts, one
+// pass over 160,000 paths rather than a sort of them). A nil index, or
+// one that does not name them all, sorts them.
+func (idx *Index) sortedEntries(m map[string]fileEnt) ([]string, []fileEnt) {
+	if idx != nil && len(idx.ents) >= len(m) {
+		keys, ents := make([]string, 0, len(m)), make([]fileEnt, 0, len(m))
+		for i := range idx.ents {
+			p := idx.path(i)
+			if e, ok := m[p]; ok {
+				keys, ents = append(keys, p), append(ents, e)
+			}
+		}
+		if len(keys) == len(m) {
+			return keys, ents
 		}
 	}
-	if len(keys) != len(m) {
-		return sortedKeys(m)
-	}
-	return keys
+	keys := sortedKeys(m)
+	ents := make([]fileEnt, len(keys))
+	par.Each(len(keys), func(i int) { ents[i] = m[keys[i]] })
+	return keys, ents
 }
 
 // IndexLoad is an index being read in the background.
@@ -249,23 +254,22 @@ func (w *Writer) UseIndex(idx *Index) { w.index = idx }
 func (w *Writer) StoreIndex() {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	storeIndex(w.dir, len(w.sums), func(yield func(string, indexEntry)) {
-		for _, p := range w.sorted {
-			if sum, ok := w.sums[p]; ok {
-				key, keyed := w.keys[p]
-				yield(p, indexEntry{stamp: w.stamps[p], sum: sum, key: key, keyed: keyed})
+	storeIndex(w.dir, len(w.sorted), func(yield func(string, indexEntry)) {
+		for i, p := range w.sorted {
+			if e := &w.ents[i]; e.hasSum {
+				yield(p, indexEntry{stamp: e.stamp, sum: e.sum, key: e.key, keyed: e.keyed})
 			}
 		}
 	})
 }
 
-// unchangedByIndex reports whether the file at tree path p (listed on
-// disk) holds content whose digest is sum, by the index alone: the file
-// had, when listed, the stamp its entry records, and the entry's digest
-// is sum. It returns the stamp; known is false when the index cannot
-// tell (no entry, another stamp, not a regular file).
-func (w *Writer) unchangedByIndex(p string, sum [sha256.Size]byte) (same, known bool, st FileStamp) {
-	e, ok := w.indexed(p)
+// unchangedByIndex reports whether the file at tree path p, listed on
+// disk with stamp st, holds content whose digest is sum, by the index
+// alone: the file had, when listed, the stamp its entry records, and the
+// entry's digest is sum. It returns the stamp; known is false when the
+// index cannot tell (no entry, another stamp, not a regular file).
+func (w *Writer) unchangedByIndex(p string, st FileStamp, sum [sha256.Size]byte) (same, known bool, _ FileStamp) {
+	e, ok := w.indexedAs(p, st)
 	if !ok {
 		return false, false, st
 	}
@@ -276,11 +280,16 @@ func (w *Writer) unchangedByIndex(p string, sum [sha256.Size]byte) (same, known 
 // the file had, when listed, the stamp the entry records: its content is
 // then what the entry says.
 func (w *Writer) indexed(p string) (indexEntry, bool) {
-	if w.index == nil {
+	st, listed := w.have[p]
+	if !listed {
 		return indexEntry{}, false
 	}
-	st, listed := w.have[p]
-	if !listed || st == irregular {
+	return w.indexedAs(p, st)
+}
+
+// indexedAs is indexed of the file at p listed with stamp st.
+func (w *Writer) indexedAs(p string, st FileStamp) (indexEntry, bool) {
+	if w.index == nil || st == irregular {
 		return indexEntry{}, false
 	}
 	e, ok := w.index.lookup(p)
@@ -313,13 +322,7 @@ func (w *Writer) PutKeyed(p string, b []byte, key [sha256.Size]byte) error {
 // PutSumKeyed is PutKeyed of a file whose sha256 the caller knows
 // already (PutSum).
 func (w *Writer) PutSumKeyed(p string, b []byte, sum, key [sha256.Size]byte) error {
-	if err := w.PutSum(p, b, sum); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.keys[p] = key
-	w.mu.Unlock()
-	return nil
+	return w.put(p, b, fileEnt{sum: sum, hasSum: true, key: key, keyed: true})
 }
 
 // Reuse reports whether dir holds at p, as the last build left it, the
@@ -343,9 +346,7 @@ func (w *Writer) ReuseSum(p string, key [sha256.Size]byte) (sum [sha256.Size]byt
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.stamps[p] = e.stamp
-	w.sums[p] = e.sum
-	w.keys[p] = key
+	w.add(p, fileEnt{stamp: e.stamp, sum: e.sum, hasSum: true, key: key, keyed: true}, true)
 	w.stat(p).Unchanged++
 	return e.sum, int(e.stamp.Size), true
 }

@@ -69,15 +69,20 @@ func TestIndexSortedKeys(t *testing.T) {
 		{},
 	}
 	for _, c := range cases {
-		m := map[string]FileStamp{}
-		for _, p := range c {
-			m[p] = FileStamp{}
+		m := map[string]fileEnt{}
+		for i, p := range c {
+			m[p] = fileEnt{stamp: FileStamp{Size: int64(i)}}
 		}
 		want := sortedKeys(m)
 		for _, x := range []*Index{idx, nil} {
-			got := x.sortedKeys(m)
+			got, ents := x.sortedEntries(m)
 			if !slices.Equal(got, want) {
-				t.Errorf("index %v: sortedKeys of %q = %q; want %q", x != nil, c, got, want)
+				t.Errorf("index %v: sortedEntries of %q = %q; want %q", x != nil, c, got, want)
+			}
+			for i, p := range got {
+				if i >= len(ents) || ents[i] != m[p] {
+					t.Errorf("index %v: sortedEntries of %q: entry of %s is not its own", x != nil, c, p)
+				}
 			}
 		}
 	}

@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,26 +166,43 @@ type Writer struct {
 	// listed (irregular for what is not a regular file).
 	have  map[string]FileStamp
 	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
-	chmod bool
+	// scoped: have is not all of dir (a scope was given).
+	scoped bool
+	chmod  bool
 	// dirs: directory under dir → its creation (keys are copies, not
 	// slices of the file paths they came from, which they would keep).
 	dirsMu sync.Mutex
 	dirs   map[string]*dirOnce
 
-	mu     sync.RWMutex                 // read-locked by what only reads, after Finish
-	stages map[string]string            // top-level directory → its staging directory ("" when it exists)
-	stamps map[string]FileStamp         // every tree path written or kept
-	sums   map[string][sha256.Size]byte // their digests, where known
-	keys   map[string][sha256.Size]byte // the keys of their inputs, where known (PutKeyed)
-	index  *Index                       // the last build's digests, or nil
-	stats  map[string]*Stats
+	mu     sync.RWMutex      // read-locked by what only reads, after Finish
+	stages map[string]string // top-level directory → its staging directory ("" when it exists)
+	// files are every tree path written or kept: one entry a path, its
+	// stamp, digest and key together (at 10,000 hosts, a map each for
+	// 160,000 paths made the end of a build mostly map lookups).
+	files map[string]fileEnt
+	index *Index // the last build's digests, or nil
+	stats map[string]*Stats
+	// listedPut counts the paths of have in files: when it is all of
+	// have, Finish has nothing to remove.
+	listedPut int
 	// pending are the temporary files Finish renames over their
 	// targets; made are the directories created outside staging
 	// directories, which Abort removes again when empty.
 	pending []rename
 	made    []string
-	// sorted are the keys of stamps in order, once Finish is done.
+	// sorted are the paths of files in order, once Finish is done, and
+	// ents their entries, in the same order.
 	sorted []string
+	ents   []fileEnt
+}
+
+// fileEnt is what a writer knows of a file written or kept: its stamp,
+// its sha256 (hasSum: where known) and the key of its inputs (keyed:
+// PutKeyed).
+type fileEnt struct {
+	stamp         FileStamp
+	sum, key      [sha256.Size]byte
+	hasSum, keyed bool
 }
 
 // rename is a written temporary file and the file it replaces.
@@ -320,9 +339,8 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	// it writes start that large (growing a 170,000-entry map rehashes
 	// it at every doubling).
 	have = inScope(have, scope)
-	return &Writer{dir: l.dir, root: root, have: have, owned: owned, chmod: umask()&0o644 != 0,
-		stages: map[string]string{}, stamps: make(map[string]FileStamp, len(have)), sums: make(map[string][sha256.Size]byte, len(have)),
-		keys: map[string][sha256.Size]byte{}, stats: map[string]*Stats{}}, nil
+	return &Writer{dir: l.dir, root: root, have: have, owned: owned, scoped: len(scope) > 0, chmod: umask()&0o644 != 0,
+		stages: map[string]string{}, files: make(map[string]fileEnt, len(have)), stats: map[string]*Stats{}}, nil
 }
 
 func (w *Writer) stat(p string) *Stats {
@@ -354,6 +372,13 @@ func (w *Writer) Put(p string, b []byte) error { return w.PutSum(p, b, sha256.Su
 // PutSum is Put of a file whose sha256 the caller knows already (sum
 // must be that of b: the digest index records it as the file's).
 func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
+	return w.put(p, b, fileEnt{sum: sum, hasSum: true})
+}
+
+// put is PutSum of the file whose entry e is, but for its stamp (its
+// key, when keyed).
+func (w *Writer) put(p string, b []byte, e fileEnt) error {
+	sum := e.sum
 	target := p
 	if top, rest, ok := strings.Cut(p, "/"); ok {
 		w.mu.Lock()
@@ -370,6 +395,7 @@ func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 		}
 	}
 	full := filepath.Join(w.dir, filepath.FromSlash(target))
+	listedAs, listed := w.have[p]
 	var err error
 	var tmp string // renamed over full by Finish
 	var stamp FileStamp
@@ -380,10 +406,10 @@ func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 		if err = w.mkdir(path.Dir(target)); err == nil {
 			stamp, err = writeFile(full, b, w.chmod)
 		}
-	case w.listed(p):
+	case listed:
 		// The digest index knows most files unchanged from their
 		// listed stamps (reached through directories, never links).
-		same, known, st := w.unchangedByIndex(p, sum)
+		same, known, st := w.unchangedByIndex(p, listedAs, sum)
 		if same {
 			changed, stamp = false, st
 			break
@@ -428,14 +454,23 @@ func (w *Writer) PutSum(p string, b []byte, sum [sha256.Size]byte) error {
 	if tmp != "" {
 		w.pending = append(w.pending, rename{tmp, full})
 	}
-	w.stamps[p] = stamp
-	w.sums[p] = sum
+	e.stamp = stamp
+	w.add(p, e, listed)
 	if changed {
 		w.stat(p).Written++
 	} else {
 		w.stat(p).Unchanged++
 	}
 	return nil
+}
+
+// add enters e as the entry of p, which have lists or not (w.mu held).
+func (w *Writer) add(p string, e fileEnt, listed bool) {
+	n := len(w.files)
+	w.files[p] = e
+	if listed && len(w.files) > n {
+		w.listedPut++
+	}
 }
 
 // mkdir makes the directory d (a slash path under dir) and its parents,
@@ -525,15 +560,23 @@ func (w *Writer) Abort() {
 	w.root = nil
 }
 
-// Stamps are the stamps of every file written or found unchanged: after
-// Finish, when the writer's scope was all of dir, those of every file in
-// it. The map is the writer's own, handed over rather than copied (at
-// 10,000 hosts a copy is tens of MB): call Stamps last, after Finish
-// (and StoreIndex), and do not change the map.
-func (w *Writer) Stamps() map[string]FileStamp {
+// StampsUnder yields, in path order, the path and stamp of every file
+// written or found unchanged whose tree path starts with prefix (after
+// Finish), and reports how many there are. It reads the writer's
+// sorted paths: no map, no copy.
+func (w *Writer) StampsUnder(prefix string) (int, iter.Seq2[string, FileStamp]) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return w.stamps
+	lo, _ := slices.BinarySearch(w.sorted, prefix)
+	hi := lo + sort.Search(len(w.sorted)-lo, func(i int) bool { return !strings.HasPrefix(w.sorted[lo+i], prefix) })
+	paths, ents := w.sorted[lo:hi], w.ents[lo:hi]
+	return hi - lo, func(yield func(string, FileStamp) bool) {
+		for i, p := range paths {
+			if !yield(p, ents[i].stamp) {
+				return
+			}
+		}
+	}
 }
 
 // Finish moves what was written into place — the changed and new files
@@ -590,9 +633,11 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// Removed: what hacompile wrote before and does not produce now.
 	// Files it did not write stay.
 	var dirs, gone []string
-	for p := range w.have {
-		if _, kept := w.stamps[p]; !kept && w.owned[p] {
-			gone = append(gone, p)
+	if w.listedPut < len(w.have) {
+		for p := range w.have {
+			if _, kept := w.files[p]; !kept && w.owned[p] {
+				gone = append(gone, p)
+			}
 		}
 	}
 	slices.Sort(gone)
@@ -608,10 +653,16 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// The files hacompile owns now: every file written or kept, and
 	// those out of scope it wrote before. Sorted once, for the owner
 	// record here and the digest index and build record after.
-	w.sorted = w.index.sortedKeys(w.stamps)
+	w.sorted, w.ents = w.index.sortedEntries(w.files)
+	// The others: files out of scope it wrote before. Without a scope
+	// there are none: every file it wrote before was listed, and is
+	// written or kept again, or gone.
 	var others []string
 	for p := range w.owned {
-		if _, ok := w.stamps[p]; !ok {
+		if !w.scoped {
+			break
+		}
+		if _, ok := w.files[p]; !ok {
 			others = append(others, p)
 		}
 	}
@@ -620,9 +671,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		slices.Sort(others)
 		owned = mergeSorted(w.sorted, others)
 	}
-	for _, p := range w.sorted {
-		w.owned[p] = true
-	}
+	w.owned = nil // what the owner record says now
 	if err := writeOwner(w.dir, owned, w.chmod); err != nil {
 		return nil, err
 	}
@@ -649,7 +698,7 @@ func mergeSorted(a, b []string) []string {
 func (w *Writer) StampsDigest() (int, string) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return len(w.sorted), sortedStampsDigest(w.sorted, w.stamps)
+	return len(w.sorted), sortedStampsDigest(w.sorted, func(i int) FileStamp { return w.ents[i].stamp })
 }
 
 // removeEmpty removes the directories dirs (slash paths under dir) and

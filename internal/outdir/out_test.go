@@ -376,3 +376,82 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	}
 	return m
 }
+
+// TestWriterRemovesWhatIsNotPutAgain: Finish removes each file the last
+// build wrote that this one did not put, however the puts counted: a
+// path put twice, a file kept, a page reused, and a file of the last
+// build left out.
+func TestWriterRemovesWhatIsNotPutAgain(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	tree := outdir.Tree{"s/a": []byte("a\n"), "s/b": []byte("b\n"), "s/c": []byte("c\n"), "site/p.html": []byte("<p>\n")}
+	key := [32]byte{1}
+	first := func() map[string]outdir.FileStamp {
+		w, err := outdir.NewWriter(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"s/a", "s/b", "s/c"} {
+			if err := w.Put(p, tree[p]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.PutKeyed("site/p.html", tree["site/p.html"], key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		w.StoreIndex()
+		st, err := outdir.Stamps(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for _, tc := range []struct {
+		name string
+		puts func(w *outdir.Writer, st map[string]outdir.FileStamp) error
+		gone string
+	}{
+		{"a put twice, c left out", func(w *outdir.Writer, st map[string]outdir.FileStamp) error {
+			return errors.Join(w.Put("s/a", tree["s/a"]), w.Put("s/a", tree["s/a"]), w.Put("s/b", tree["s/b"]), w.PutKeyed("site/p.html", tree["site/p.html"], key))
+		}, "s/c"},
+		{"b kept, page reused, a left out", func(w *outdir.Writer, st map[string]outdir.FileStamp) error {
+			if ok, err := w.Reuse("site/p.html", key); !ok || err != nil {
+				return fmt.Errorf("page not reused: %v", err)
+			}
+			return errors.Join(w.Keep("s/b", st["s/b"]), w.Put("s/c", tree["s/c"]))
+		}, "s/a"},
+		{"page left out", func(w *outdir.Writer, st map[string]outdir.FileStamp) error {
+			return errors.Join(w.Put("s/a", tree["s/a"]), w.Put("s/b", tree["s/b"]), w.Put("s/c", tree["s/c"]))
+		}, "site/p.html"},
+	} {
+		st := first()
+		w, err := outdir.NewWriter(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.UseIndex(outdir.StartIndex(dir).Wait())
+		if err := tc.puts(w, st); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		stats, err := w.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := outdir.Stamps(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range tree {
+			if _, there := left[p]; there == (p == tc.gone) {
+				t.Errorf("%s: %s there: %v", tc.name, p, there)
+			}
+		}
+		top, _, _ := strings.Cut(tc.gone, "/")
+		if stats[top].Removed != 1 {
+			t.Errorf("%s: stats %+v, want 1 removed", tc.name, *stats[top])
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,8 +142,10 @@ func LoadStackRecord(out, source, key string, l *Listing) (*StackRecord, bool) {
 // StoreStackRecord records a stack's build. Failing to write it only
 // costs the next build a render. The stamps stream to the file: a
 // 10,000-host stack's are some 10 MB, which a build near the end of its
-// work need not hold twice.
-func StoreStackRecord(out string, rec *StackRecord) {
+// work need not hold twice. With stamps, those are the record's stamps
+// (rec.Stamps is not read): a writer's, streamed without a map
+// (Writer.StampsUnder).
+func StoreStackRecord(out string, rec *StackRecord, stamps ...iter.Seq2[string, FileStamp]) {
 	p := stackRecordPath(out, rec.Source)
 	if p == "" || os.MkdirAll(filepath.Dir(p), 0o755) != nil {
 		return
@@ -150,13 +154,16 @@ func StoreStackRecord(out string, rec *StackRecord) {
 	if err != nil {
 		return
 	}
-	if storeRecord(tmp, rec) != nil || os.Rename(tmp, p) != nil {
+	if len(stamps) == 0 {
+		stamps = append(stamps, maps.All(rec.Stamps))
+	}
+	if storeRecord(tmp, rec, stamps) != nil || os.Rename(tmp, p) != nil {
 		os.Remove(tmp)
 	}
 }
 
 // storeRecord writes rec to the file at tmp.
-func storeRecord(tmp string, rec *StackRecord) error {
+func storeRecord(tmp string, rec *StackRecord, stamps []iter.Seq2[string, FileStamp]) error {
 	f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -177,9 +184,11 @@ func storeRecord(tmp string, rec *StackRecord) error {
 	w.Write(js)
 	w.WriteByte('\n')
 	var line []byte
-	for q, st := range rec.Stamps {
-		line = appendStamp(line[:0], q, st)
-		w.Write(line)
+	for _, seq := range stamps {
+		for q, st := range seq {
+			line = appendStamp(line[:0], q, st)
+			w.Write(line)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -238,13 +247,11 @@ func (w *Writer) Keep(p string, st FileStamp) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.stamps[p] = st
+	f := fileEnt{stamp: st}
 	if e, ok := w.keepEntry(p, st); ok {
-		w.sums[p] = e.sum
-		if e.keyed {
-			w.keys[p] = e.key
-		}
+		f.sum, f.hasSum, f.key, f.keyed = e.sum, true, e.key, e.keyed
 	}
+	w.add(p, f, true)
 	w.stat(p).Unchanged++
 	return nil
 }

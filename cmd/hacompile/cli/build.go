@@ -329,7 +329,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	}
 	switch {
 	case key == "":
-	case all.stamps != nil:
+	case all.all:
 		outdir.StoreCacheDigest(out, rec, all.files, all.digest)
 	default:
 		outdir.StoreCache(out, rec, nil)
@@ -400,21 +400,20 @@ func writeAll(out string, ow *outWriter, c *compiled) (map[string]*outdir.Stats,
 	if err != nil {
 		return nil, written{}, err
 	}
-	// The writer owns all of out: what it wrote or kept is all there is.
-	stamps := w.Stamps()
 	// All three only read what the writer holds now; at 10,000 hosts
 	// each takes a tenth of a second or more.
 	var files int
 	var digest string
-	stores := []func(){w.StoreIndex, func() { recordStacks(out, c, rb, stamps) }, func() { files, digest = w.StampsDigest() }}
+	stores := []func(){w.StoreIndex, func() { recordStacks(out, c, rb, w) }, func() { files, digest = w.StampsDigest() }}
 	par.Each(len(stores), func(i int) { stores[i]() })
-	return stats, written{stamps, files, digest}, nil
+	return stats, written{true, files, digest}, nil
 }
 
-// written is what a build's writer left in out: every file's stamp, and
-// their number and digest for the build's record (outdir.StoreCacheDigest).
+// written is what a build's writer left in out (the writer owns all of
+// out: what it wrote or kept is all there is): the number of files and
+// their stamps' digest for the build's record (outdir.StoreCacheDigest).
 type written struct {
-	stamps map[string]outdir.FileStamp
+	all    bool // a writer of all of out wrote it
 	files  int
 	digest string
 }

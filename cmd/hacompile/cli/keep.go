@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -180,7 +179,7 @@ func stackKeys(cmd *cobra.Command, roots []string, out string, in []compile.Inpu
 // recordStacks stores the record of every stack the build rendered
 // whose output depends on its own file alone (no imports, no custom
 // generators), from the stamps of what the writer left in out.
-func recordStacks(out string, c *compiled, rb *site.Runbook, stamps map[string]outdir.FileStamp) {
+func recordStacks(out string, c *compiled, rb *site.Runbook, w *outdir.Writer) {
 	for _, r := range c.res.Rendered {
 		s := r.Stack
 		key := c.keys[s.Source]
@@ -191,7 +190,7 @@ func recordStacks(out string, c *compiled, rb *site.Runbook, stamps map[string]o
 		if err != nil {
 			continue
 		}
-		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Site: data, Stamps: map[string]outdir.FileStamp{}}
+		rec := &outdir.StackRecord{Key: key, Name: s.Name, Source: s.Source, Hosts: len(s.Hosts), Site: data}
 		if v := s.Balancer.VRRP; v != nil {
 			rec.RouterID = v.RouterID
 		}
@@ -200,16 +199,12 @@ func recordStacks(out string, c *compiled, rb *site.Runbook, stamps map[string]o
 				rec.Findings = append(rec.Findings, d)
 			}
 		}
-		own, pages := s.Name+"/", site.Dir+"/"+site.StackDir(s.Name)+"/"
-		for p, st := range stamps {
-			if strings.HasPrefix(p, own) {
-				rec.Stamps[p] = st
-				rec.Files++
-			} else if strings.HasPrefix(p, pages) {
-				rec.Stamps[p] = st
-			}
-		}
-		outdir.StoreStackRecord(out, rec)
+		// Its files, and its runbook pages (a stack's name is no other's
+		// prefix: the slash ends it).
+		n, own := w.StampsUnder(s.Name + "/")
+		_, pages := w.StampsUnder(site.Dir + "/" + site.StackDir(s.Name) + "/")
+		rec.Files = n
+		outdir.StoreStackRecord(out, rec, own, pages)
 	}
 }
 
