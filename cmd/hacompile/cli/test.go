@@ -76,9 +76,6 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					return usageError{fmt.Errorf("--scenario %s: want one of %s", s, strings.Join(systest.Scenarios, ", "))}
 				}
 			}
-			if err := systest.Preflight(); err != nil {
-				return err
-			}
 			res, err := compileArgs(cmd, args, false, false)
 			if err != nil {
 				return err
@@ -119,6 +116,11 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					st.UserData[strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")] = b
 				}
 				stacks = append(stacks, st)
+			}
+			// What the stacks and out/ say comes first, the same on any
+			// machine; then what this machine lacks.
+			if err := systest.Preflight(); err != nil {
+				return err
 			}
 			// Stacks of one release share one image with every stack's
 			// packages: one build, not one a stack.
