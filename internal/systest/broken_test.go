@@ -333,9 +333,10 @@ func TestBrokenDrain(t *testing.T) {
 	}
 }
 
-// A host whose cloud-init neither enables the pull timer nor runs the
-// first apply (a launch template from before delivery.pull) never
-// applies by itself: the pull scenario must say so on first boot.
+// A stack whose hosts never start their agent, or start it once and
+// never enable its timer: the first never apply their artifact, the
+// second apply it on first boot and would never follow a change. Both
+// are broken on one boot of the stack, alternate hosts each way.
 func TestBrokenPullFirstBoot(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
@@ -344,24 +345,39 @@ func TestBrokenPullFirstBoot(t *testing.T) {
 	if !st.Stack.PullEnabled() {
 		t.Fatal("do-python-ha does not pull: update the test")
 	}
-	for _, h := range st.Stack.HostNames() {
+	never := map[string]bool{}
+	for i, h := range st.Stack.HostNames() {
+		never[h] = i%2 == 0
 		before := string(st.UserData[h])
 		var kept []string
 		for _, l := range strings.Split(before, "\n") {
-			if !strings.Contains(l, "systemctl enable --now hacompile-pull-") && !strings.Contains(l, "systemctl start hacompile-pull-") {
+			enable := strings.Contains(l, "systemctl enable --now hacompile-pull-")
+			start := strings.Contains(l, "systemctl start hacompile-pull-")
+			if !enable && !(start && never[h]) {
 				kept = append(kept, l)
 			}
 		}
-		if len(kept) != len(strings.Split(before, "\n"))-2 {
+		drop := 1
+		if never[h] {
+			drop = 2
+		}
+		if len(kept) != len(strings.Split(before, "\n"))-drop {
 			t.Fatalf("%s: its boot script does not enable the pull timer and run the first apply as this test expects: update the test", h)
 		}
 		st.UserData[h] = []byte(strings.Join(kept, "\n"))
 	}
 	rep := runBroken(t, all, st, ScenarioPull)
+	timer := "hacompile-pull-" + st.Stack.Name + ".timer"
 	for _, h := range st.Stack.HostNames() {
 		c, ok := findCheck(rep, ScenarioPull, h+": applied its artifact by itself on first boot")
-		if !ok || c.OK {
+		switch {
+		case never[h] && (!ok || c.OK):
 			t.Errorf("%s: a host whose boot never starts the agent must not be reported as applied; the scenario said %+v", h, c)
+		case !never[h] && (!ok || !c.OK):
+			t.Errorf("%s: its boot still runs the first apply, which the scenario must see: %+v", h, c)
+		}
+		if c, ok := findCheck(rep, ScenarioPull, h+": "+timer+" is enabled and waiting"); !ok || c.OK {
+			t.Errorf("%s: a host whose timer was never enabled must not be reported as following changes; the scenario said %+v", h, c)
 		}
 	}
 	if rep.OK {

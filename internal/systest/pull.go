@@ -357,7 +357,9 @@ func (e *env) waitApplied(ctx context.Context, hosts []string, d time.Duration, 
 
 // pullDelivery is the pull scenario, for a stack with delivery.pull:
 // every host applied the stack's published artifact by itself on first
-// boot (cloud-init's first apply), its files are the artifact's; a
+// boot (cloud-init's first apply), its files are the artifact's, and
+// its pull timer is enabled and waiting (a host whose timer is not
+// would never follow a change: the scenario stops there); a
 // change published afterwards reaches every host through its timer
 // alone (delivery.pull.interval_minutes) and takes effect; an artifact
 // signed with a key the hosts do not trust writes nothing and shows in
@@ -391,9 +393,24 @@ func (e *env) pullDelivery(ctx context.Context, sr *ScenarioReport) {
 			"%s; want digest %s; cloud-init %s%s", a, oci.ShortDigest(want[h]), strings.TrimLeft(strings.TrimSpace(out), "."), errDetail(ctx, m, pull.Unit(e.s), a, raw)) && applied
 		diff, err := e.sameFiles(ctx, orig, h)
 		sr.check(fmt.Sprintf("%s: its files are out/%s/hosts/%s/ (content, mode, owner)", h, e.s.Name, h), err == nil && diff == "", "%s", firstNonEmpty(errText(err), diff))
+		// Its timer is what follows a change: enabled (it comes back
+		// after a reboot) and waiting for its next run (or running it:
+		// the first is due a minute after boot).
+		timer := pull.Unit(e.s) + ".timer"
+		show, err := m.Exec(ctx, "systemctl", "show", "-p", "UnitFileState", "-p", "ActiveState", "-p", "SubState", timer)
+		props := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(show), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				props[k] = v
+			}
+		}
+		applied = sr.check(h+": "+timer+" is enabled and waiting for its next run",
+			err == nil && props["UnitFileState"] == "enabled" && props["ActiveState"] == "active" && (props["SubState"] == "waiting" || props["SubState"] == "running"),
+			"%s", firstNonEmpty(errText(err), strings.ReplaceAll(strings.TrimSpace(show), "\n", ", "))) && applied
 	}
 	if !applied {
-		// A host that does not apply by itself will not follow a change.
+		// A host that does not apply by itself, or whose timer is not
+		// waiting, will not follow a change.
 		return
 	}
 	// An apply that changes files checks the host's health after: the
