@@ -329,7 +329,7 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	}
 	switch {
 	case key == "":
-	case all.all:
+	case all.whole:
 		outdir.StoreCacheDigest(out, rec, all.files, all.digest)
 	default:
 		outdir.StoreCache(out, rec, nil)
@@ -406,14 +406,14 @@ func writeAll(out string, ow *outWriter, c *compiled) (map[string]*outdir.Stats,
 	var digest string
 	stores := []func(){w.StoreIndex, func() { recordStacks(out, c, rb, w) }, func() { files, digest = w.StampsDigest() }}
 	par.Each(len(stores), func(i int) { stores[i]() })
-	return stats, written{true, files, digest}, nil
+	return stats, written{whole: true, files: files, digest: digest}, nil
 }
 
 // written is what a build's writer left in out (the writer owns all of
 // out: what it wrote or kept is all there is): the number of files and
 // their stamps' digest for the build's record (outdir.StoreCacheDigest).
 type written struct {
-	all    bool // a writer of all of out wrote it
+	whole  bool // a writer of all of out wrote it
 	files  int
 	digest string
 }
