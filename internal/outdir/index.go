@@ -266,14 +266,12 @@ func (w *Writer) StoreIndex() {
 // unchangedByIndex reports whether the file at tree path p, listed on
 // disk with stamp st, holds content whose digest is sum, by the index
 // alone: the file had, when listed, the stamp its entry records, and the
-// entry's digest is sum. It returns the stamp; known is false when the
-// index cannot tell (no entry, another stamp, not a regular file).
-func (w *Writer) unchangedByIndex(p string, st FileStamp, sum [sha256.Size]byte) (same, known bool, _ FileStamp) {
+// entry's digest is sum (the file's stamp is then st). known is false
+// when the index cannot tell (no entry, another stamp, not a regular
+// file).
+func (w *Writer) unchangedByIndex(p string, st FileStamp, sum [sha256.Size]byte) (same, known bool) {
 	e, ok := w.indexedAs(p, st)
-	if !ok {
-		return false, false, st
-	}
-	return e.sum == sum, true, e.stamp
+	return ok && e.sum == sum, ok
 }
 
 // indexed is the index's entry of the listed file at tree path p when

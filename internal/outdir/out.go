@@ -240,7 +240,11 @@ func StartListing(dir string) *Listing {
 	go func() {
 		defer close(l.done)
 		var stamped bool
-		l.have, l.owned, l.ownedFound, stamped, l.err = listRecorded(dir)
+		var files []string
+		l.have, files, l.ownedFound, stamped, l.err = listRecorded(dir)
+		if l.ownedFound && l.err == nil {
+			l.owned = ownedSet(files)
+		}
 		if l.err == nil && !stamped {
 			l.have, l.err = listDir(dir, true)
 		}
@@ -409,9 +413,9 @@ func (w *Writer) put(p string, b []byte, e fileEnt) error {
 	case listed:
 		// The digest index knows most files unchanged from their
 		// listed stamps (reached through directories, never links).
-		same, known, st := w.unchangedByIndex(p, listedAs, sum)
+		same, known := w.unchangedByIndex(p, listedAs, sum)
 		if same {
-			changed, stamp = false, st
+			changed, stamp = false, listedAs
 			break
 		}
 		if err = w.mkdir(path.Dir(target)); err != nil {
@@ -658,12 +662,11 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	// there are none: every file it wrote before was listed, and is
 	// written or kept again, or gone.
 	var others []string
-	for p := range w.owned {
-		if !w.scoped {
-			break
-		}
-		if _, ok := w.files[p]; !ok {
-			others = append(others, p)
+	if w.scoped {
+		for p := range w.owned {
+			if _, ok := w.files[p]; !ok {
+				others = append(others, p)
+			}
 		}
 	}
 	owned := w.sorted

@@ -34,11 +34,16 @@ func readOwned(dir string) (owned map[string]bool, found bool, err error) {
 	if !found || err != nil {
 		return nil, found, err
 	}
-	owned = make(map[string]bool, len(files))
+	return ownedSet(files), true, nil
+}
+
+// ownedSet is the set of the files an OwnerFile lists.
+func ownedSet(files []string) map[string]bool {
+	owned := make(map[string]bool, len(files))
 	for _, p := range files {
 		owned[p] = true
 	}
-	return owned, true, nil
+	return owned
 }
 
 // readOwnedList is the list of files dir's OwnerFile lists, as it lists

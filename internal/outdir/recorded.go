@@ -69,27 +69,24 @@ func finishedWriting(dir string) bool {
 	return err == nil
 }
 
-// listRecorded reads dir's owner record (found is false when dir has
-// none) and, with openat2, stamps the files it names that are there,
-// reached through directories (never links): listDir(dir, true) of a
-// directory whose last writer finished (finishedWriting, which the
-// caller checks). stamped is false when the files could not be stamped
-// so (no record, or no openat2): then the directory is to be listed.
-func listRecorded(dir string) (have map[string]FileStamp, owned map[string]bool, found, stamped bool, err error) {
-	files, found, err := readOwnedList(dir)
+// listRecorded reads dir's owner record, the files it lists (found is
+// false when dir has none), and, with openat2, stamps those of them that
+// are there, reached through directories (never links):
+// listDir(dir, true) of a directory whose last writer finished
+// (finishedWriting, which the caller checks). stamped is false when the
+// files could not be stamped so (no record, or no openat2): then the
+// directory is to be listed.
+func listRecorded(dir string) (have map[string]FileStamp, files []string, found, stamped bool, err error) {
+	files, found, err = readOwnedList(dir)
 	if err != nil || !found {
 		return nil, nil, found, false, err
 	}
-	owned = make(map[string]bool, len(files))
-	for _, p := range files {
-		owned[p] = true
-	}
 	have, err = stampFiles(dir, files)
 	if errors.Is(err, errUnsupported) {
-		return nil, owned, true, false, nil
+		return nil, files, true, false, nil
 	}
 	if err != nil {
 		return nil, nil, true, false, err
 	}
-	return have, owned, true, true, nil
+	return have, files, true, true, nil
 }
