@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // LockOut locks an output directory for the rest of a build, against
@@ -29,27 +28,14 @@ func LockOut(out string, exclusive bool, waiting func()) (unlock func()) {
 	if err != nil {
 		return none
 	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
-	err = flock(f, how|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
+	err = lockFile(f, exclusive, false)
+	if errors.Is(err, errWouldBlock) {
 		waiting()
-		err = flock(f, how)
+		err = lockFile(f, exclusive, true)
 	}
 	if err != nil {
 		f.Close()
 		return none
 	}
 	return func() { f.Close() } // closing releases the lock
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if err != syscall.EINTR {
-			return err
-		}
-	}
 }

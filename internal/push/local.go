@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/proc"
 	"io"
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -45,7 +45,7 @@ func (d *dialer) dialLocal(ctx context.Context, e Endpoint) (*conn, error) {
 	}
 	cmd := exec.Command(bin, "-e", "-l", "ERROR")
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proc.DieWithParent(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (c *conn) runLocal(ctx context.Context, root, cmd string, timeout time.Dura
 	full := "HACOMPILE_ROOT=" + artifact.ShellQuote(root) + "; export HACOMPILE_ROOT; " + cmd
 	x := exec.Command("/bin/sh", "-c", full)
 	x.Stdout, x.Stderr = out, out
-	x.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(x)
 	if err := x.Start(); err != nil {
 		return "", fmt.Errorf("run %q: %w", cmd, err)
 	}
@@ -115,7 +115,7 @@ func (c *conn) runLocal(ctx context.Context, root, cmd string, timeout time.Dura
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	kill := func() {
-		_ = syscall.Kill(-x.Process.Pid, syscall.SIGKILL)
+		killGroup(x)
 		<-waited
 	}
 	var err error

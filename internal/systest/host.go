@@ -39,7 +39,7 @@ func prepare(img *Image, dir, name string) (*Machine, error) {
 		}
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", img.Dir, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
-	if err := syscall.Mount("overlay", m.root, "overlay", 0, opts); err != nil {
+	if err := mountOverlay(m.root, opts); err != nil {
 		return nil, fmt.Errorf("%s: mounting its root (overlayfs): %w", name, err)
 	}
 	return m, nil

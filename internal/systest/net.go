@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Fabric is the test network of one stack: a namespace holding a
@@ -145,35 +141,6 @@ func (d *nsDialer) DialContext(ctx context.Context, network, addr string) (net.C
 	}()
 	r := <-ch
 	return r.c, r.err
-}
-
-// inNS runs fn on a thread in the named namespace. The thread is
-// returned to the pool only once it is back in its own namespace;
-// otherwise it is retired with its goroutine.
-func inNS[T any](ns string, fn func() (T, error)) (T, error) {
-	var zero T
-	runtime.LockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return zero, err
-	}
-	defer self.Close()
-	target, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return zero, err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return zero, fmt.Errorf("entering namespace %s: %w", ns, err)
-	}
-	v, err := fn()
-	if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-		runtime.UnlockOSThread()
-	} // else: the locked thread exits with the goroutine.
-	return v, err
 }
 
 // listenIn opens a TCP listener inside a namespace.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hacompile/hacompile/internal/proc"
 	"net"
 	"net/http"
 	"net/netip"
@@ -146,7 +147,7 @@ func (e *env) startRegistry(ctx context.Context) error {
 	}
 	r.cmd = exec.Command("ip", "netns", "exec", r.ns, bin, "serve", filepath.Join(r.dir, "config.yml"))
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proc.DieWithParent(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		logf.Close()
 		return err

@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -197,17 +196,17 @@ func (e *env) deviate(msg string) {
 // inherit the test's own hard limit, which only CAP_SYS_RESOURCE could
 // raise. Debian's unit passes $EXTRAOPTS to haproxy; -n caps maxconn.
 func (e *env) fitHAProxy(m *Machine) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	max, err := openFilesMax()
+	if err != nil {
 		return err
 	}
 	need := uint64(2*e.s.Balancer.MaxConn + 100)
-	if lim.Max >= need {
+	if max >= need {
 		return nil
 	}
-	fit := (lim.Max - 100) / 2
-	e.deviate(fmt.Sprintf("HAProxy's maxconn %d needs about %d open files and this machine lets a process open %d: the balancers run with haproxy -n %d (a drop-in adding it to $EXTRAOPTS)", e.s.Balancer.MaxConn, need, lim.Max, fit))
-	conf := fmt.Sprintf("# hacompile test: this machine's open-files limit is %d.\n[Service]\nEnvironment=\"EXTRAOPTS=-S /run/haproxy-master.sock -n %d\"\n", lim.Max, fit)
+	fit := (max - 100) / 2
+	e.deviate(fmt.Sprintf("HAProxy's maxconn %d needs about %d open files and this machine lets a process open %d: the balancers run with haproxy -n %d (a drop-in adding it to $EXTRAOPTS)", e.s.Balancer.MaxConn, need, max, fit))
+	conf := fmt.Sprintf("# hacompile test: this machine's open-files limit is %d.\n[Service]\nEnvironment=\"EXTRAOPTS=-S /run/haproxy-master.sock -n %d\"\n", max, fit)
 	return m.Write("etc/systemd/system/haproxy.service.d/zz-hacompile-test.conf", []byte(conf), 0o644)
 }
 
@@ -353,6 +352,9 @@ func roundS(d time.Duration) float64 { return d.Round(100 * time.Millisecond).Se
 
 // Preflight says what this machine lacks to run the test.
 func Preflight() error {
+	if err := osPreflight(); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("hacompile test boots containers and creates network namespaces: it needs root (run it with sudo)")
 	}

@@ -4,6 +4,7 @@ package ocitest
 
 import (
 	"fmt"
+	"github.com/hacompile/hacompile/internal/proc"
 	"net"
 	"net/http"
 	"os"
@@ -63,7 +64,7 @@ http:
 		t.Fatal(err)
 	}
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	proc.DieWithParent(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
