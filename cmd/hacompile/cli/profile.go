@@ -2,24 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 )
 
-// addProfileFlags adds --cpuprofile and --memprofile to every command:
-// pprof files for `go tool pprof`, as `go test` writes them. They are
+// addProfileFlags adds --cpuprofile, --memprofile, --peakprofile and
+// --trace to every command: pprof files for `go tool pprof` and an
+// execution trace for `go tool trace`, as `go test` writes them. They are
 // hidden from --help; BENCHMARKS.md names them. The
 // returned function ends the profiles; Run calls it however the command
 // ended.
 func addProfileFlags(root *cobra.Command) func() error {
-	var cpu, mem, peak string
-	var cpuFile *os.File
+	var cpu, mem, peak, tr string
+	var cpuFile, traceFile *os.File
 	var stopPeak func() error
 	pf := root.PersistentFlags()
 	pf.StringVar(&cpu, "cpuprofile", "", "write a CPU profile to `file`")
@@ -28,34 +31,53 @@ func addProfileFlags(root *cobra.Command) func() error {
 	pf.StringVar(&peak, "peakprofile", "", "write a heap profile to `file` each time the live heap reaches a new high")
 	_ = pf.MarkHidden("memprofile")
 	_ = pf.MarkHidden("peakprofile")
+	pf.StringVar(&tr, "trace", "", "write an execution trace to `file` (go tool trace)")
+	_ = pf.MarkHidden("trace")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if peak != "" {
 			stopPeak = watchPeak(peak)
 		}
-		if cpu == "" {
-			return nil
+		var err error
+		if traceFile, err = startTo("--trace", tr, trace.Start); err != nil {
+			return err
 		}
-		f, err := os.Create(cpu)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		cpuFile = f
-		return nil
+		cpuFile, err = startTo("--cpuprofile", cpu, pprof.StartCPUProfile)
+		return err
 	}
 	return func() error {
 		var err error
 		if stopPeak != nil {
 			err = stopPeak()
 		}
+		if traceFile != nil {
+			trace.Stop()
+			if e := traceFile.Close(); e != nil && err == nil {
+				err = fmt.Errorf("--trace: %w", e)
+			}
+			traceFile = nil
+		}
 		if e := stopProfiles(&cpuFile, mem); e != nil {
 			return e
 		}
 		return err
 	}
+}
+
+// startTo creates file and starts writing to it with start (a CPU
+// profile, a trace); with no file it does nothing.
+func startTo(flag, file string, start func(io.Writer) error) (*os.File, error) {
+	if file == "" {
+		return nil, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return f, nil
 }
 
 // watchPeak polls the live heap (as of the last collection) every 20 ms
