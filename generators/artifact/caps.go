@@ -292,7 +292,14 @@ func UsesCertbot(s *schema.Stack, h *schema.Host) bool {
 // extra arguments for the server it stands beside (hooks that free
 // port 80, or another port to listen on).
 func CertbotCommand(s *schema.Stack, extra ...string) string {
-	args := []string{"certbot certonly --standalone --non-interactive --agree-tos --keep-until-expiring"}
+	return fmt.Sprintf("test -e %s || %s", ShellQuote(s.TLS.Certificate), CertbotCertonly(s, "--standalone", extra...))
+}
+
+// CertbotCertonly is the certbot command that obtains the stack's
+// certificate with the authenticator given ("--standalone",
+// "--webroot -w DIR") and extra arguments (hooks, addresses).
+func CertbotCertonly(s *schema.Stack, authenticator string, extra ...string) string {
+	args := []string{"certbot certonly " + authenticator + " --non-interactive --agree-tos --keep-until-expiring"}
 	args = append(args, extra...)
 	if s.TLS.Email != "" {
 		args = append(args, "-m "+ShellQuote(s.TLS.Email))
@@ -303,7 +310,7 @@ func CertbotCommand(s *schema.Stack, extra ...string) string {
 	for _, d := range append([]string{s.Domain}, s.Aliases...) {
 		args = append(args, "-d "+ShellQuote(d))
 	}
-	return fmt.Sprintf("test -e %s || %s", ShellQuote(s.TLS.Certificate), strings.Join(args, " "))
+	return strings.Join(args, " ")
 }
 
 // Sourcer is a generator that knows which stack fields its files come

@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -28,13 +29,34 @@ func (Gen) FirstBoot(s *schema.Stack, h *schema.Host, files []artifact.File) []a
 		return nil
 	}
 	var steps []artifact.Step
-	if artifact.UsesCertbot(s, h) {
+	switch {
+	case artifact.UsesCertbot(s, h) && slices.ContainsFunc(files, func(f artifact.File) bool { return f.Path == ACMEConfPath }):
+		steps = append(steps, artifact.Step{Phase: artifact.PhaseBeforeUnits, Command: firstCertCommand(s)})
+	case artifact.UsesCertbot(s, h):
 		// certbot's own listener on port 80; the hooks are stored in the
 		// renewal configuration, so renewals free port 80 the same way.
 		steps = append(steps, artifact.Step{Phase: artifact.PhaseBeforeUnits,
 			Command: artifact.CertbotCommand(s, "--pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'")})
 	}
 	return append(steps, artifact.StartService(files, ConfPath, "nginx")...)
+}
+
+// firstCertCommand obtains an app host's first certificate unless it
+// exists: nginx.service stopped (the package's postinst starts it, on
+// Debian's default site or on nginx.conf, which fails without the
+// certificate), the first-certificate nginx (ACMEConfPath) serves the webroot
+// on the host's port 80, as nginx.service will, and relays the
+// challenges it lacks to its siblings, while certbot --webroot runs;
+// it stops, and is waited for, however certbot ends (a subshell's
+// trap: runcmd's own shell goes on). certbot stores the webroot for
+// renewals, which nginx.service serves; its deploy hook reloads nginx
+// once it runs (at first boot it does not yet: try-reload-or-restart
+// leaves it alone).
+func firstCertCommand(s *schema.Stack) string {
+	conf := "/" + ACMEConfPath
+	stop := fmt.Sprintf("nginx -c %s -s quit; i=0; while [ -e %s ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done", conf, ACMEPIDPath)
+	certbot := artifact.CertbotCertonly(s, "--webroot -w "+artifact.ShellQuote(s.TLS.ACMERoot), "--deploy-hook 'systemctl try-reload-or-restart nginx'")
+	return fmt.Sprintf("test -e %s || (systemctl stop nginx && nginx -c %s && trap %s EXIT && %s)", artifact.ShellQuote(s.TLS.Certificate), conf, artifact.ShellQuote(stop), certbot)
 }
 
 var _ artifact.Sourcer = Gen{}

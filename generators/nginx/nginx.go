@@ -41,6 +41,25 @@ const (
 	HeadersSnippetPath = "etc/nginx/snippets/hacompile-security-headers.conf"
 )
 
+// ACMEConfPath is the nginx configuration an app host that terminates
+// TLS with certbot runs for its first certificate only (cloud-init
+// starts it with nginx -c and stops it once certbot is done): its
+// port-80 servers, from ACMESitePath's files, serving the ACME webroot
+// and relaying the challenges it lacks, and nothing else. nginx.conf
+// cannot start before the certificate exists; certbot's standalone
+// listener could, but it reads no PROXY protocol header and is not on
+// the port the siblings relay challenges to.
+const ACMEConfPath = "etc/nginx/hacompile-acme.conf"
+
+// ACMEPIDPath is where the first-certificate nginx keeps its PID, apart
+// from nginx.service's.
+const ACMEPIDPath = "/run/nginx-hacompile-acme.pid"
+
+// ACMESitePath is an app's port-80 server for ACMEConfPath.
+func ACMESitePath(s *schema.Stack) string {
+	return "etc/nginx/hacompile-acme.d/" + s.App.Name + ".conf"
+}
+
 // AppSitePath is the app hosts' site.
 func AppSitePath(s *schema.Stack) string { return "etc/nginx/conf.d/" + s.App.Name + ".conf" }
 
@@ -228,6 +247,10 @@ func (g *gen) host(dst []artifact.File, h *schema.Host) ([]artifact.File, error)
 		parts[AppSitePath(g.s)] = func() ([]byte, error) { return g.appSite(h) }
 		parts[HeadersSnippetPath] = g.once(HeadersSnippetPath, g.headersSnippet)
 		tls = tls || g.tlsOnApp()
+		if g.tlsOnApp() && g.s.TLS.Mode == "certbot" {
+			parts[ACMEConfPath] = g.once(ACMEConfPath, g.acmeConf)
+			parts[ACMESitePath(g.s)] = func() ([]byte, error) { return g.acmeSite(h) }
+		}
 	}
 	if isLB {
 		if isApp && slices.Contains(g.lbPorts(), g.s.App.HTTPPort) {
@@ -255,10 +278,16 @@ func (g *gen) host(dst []artifact.File, h *schema.Host) ([]artifact.File, error)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		files = append(files, artifact.File{
+		f := artifact.File{
 			Host: h.Name, Path: p, Content: content, Mode: 0o644, Owner: "root:root",
 			Validate: g.valid, Reload: g.reload,
-		})
+		}
+		if p == ACMEConfPath || strings.HasPrefix(p, "etc/nginx/hacompile-acme.d/") {
+			// Read by the first-certificate nginx only: checked as that
+			// configuration, and nothing running reads it again.
+			f.Validate, f.Reload = artifact.Run("nginx", "-t", "-c", g.opt.P("/"+ACMEConfPath)), artifact.Action{}
+		}
+		files = append(files, f)
 	}
 	slices.SortFunc(files[start:], func(a, b artifact.File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil
@@ -514,17 +543,7 @@ func (g *gen) appRedirectServer(w *writer, h *schema.Host, trusted []string) {
 	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
 	w.blank()
 	w.open("server")
-	if s.ProxyProtocol() {
-		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort), "proxy_protocol")
-		// The siblings relaying ACME challenges speak plain HTTP: nginx
-		// cannot send a PROXY header from proxy_pass. On this listener
-		// the connection carries none, and the real-IP module leaves
-		// the address alone.
-		w.comment("Plain HTTP for the other app hosts relaying ACME challenges (proxy_pass sends no PROXY header).")
-		w.d("listen", h.Address+":"+strconv.Itoa(ACMERelayPort))
-	} else {
-		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
-	}
+	g.appHTTPListen(w, h)
 	w.d("server_name", g.names(w))
 	w.blank()
 	xff := "$proxy_add_x_forwarded_for"
@@ -540,6 +559,67 @@ func (g *gen) appRedirectServer(w *writer, h *schema.Host, trusted []string) {
 	g.healthLocation(w, g.appUpstream())
 	g.redirectLocation(w)
 	w.close()
+}
+
+// appHTTPListen writes the listeners of an app host's plain HTTP
+// server when it terminates TLS itself.
+func (g *gen) appHTTPListen(w *writer, h *schema.Host) {
+	s := g.s
+	if s.ProxyProtocol() {
+		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort), "proxy_protocol")
+		// The siblings relaying ACME challenges speak plain HTTP: nginx
+		// cannot send a PROXY header from proxy_pass. On this listener
+		// the connection carries none, and the real-IP module leaves
+		// the address alone.
+		w.comment("Plain HTTP for the other app hosts relaying ACME challenges (proxy_pass sends no PROXY header).")
+		w.d("listen", h.Address+":"+strconv.Itoa(ACMERelayPort))
+	} else {
+		w.d("listen", h.Address+":"+strconv.Itoa(s.App.HTTPPort))
+	}
+}
+
+// acmeConf renders ACMEConfPath: a whole nginx configuration that loads
+// the ACME servers only.
+func (g *gen) acmeConf() ([]byte, error) {
+	w := g.newWriter()
+	w.comment("nginx for the first certificate only. nginx.conf's HTTPS servers cannot start before",
+		"the certificate exists, so cloud-init runs this one (nginx -c /"+ACMEConfPath+")",
+		"while certbot --webroot obtains it, then stops it and starts nginx.service. Renewals go",
+		"through nginx.service's own port-80 server, which serves the same webroot.")
+	w.d("user", "www-data")
+	w.d("pid", w.path(ACMEPIDPath))
+	w.d("error_log", w.path("/var/log/nginx/error.log"))
+	w.open("events")
+	w.close()
+	w.open("http")
+	w.d("access_log", w.path("/var/log/nginx/access.log"))
+	w.d("include", w.path("/etc/nginx/hacompile-acme.d/*.conf"))
+	w.close()
+	return w.result()
+}
+
+// acmeSite renders an app's server for ACMEConfPath: the listeners,
+// names, webroot and relay of its port-80 server (appRedirectServer),
+// and 404 for anything else.
+func (g *gen) acmeSite(h *schema.Host) ([]byte, error) {
+	s := g.s
+	w := g.newWriter()
+	w.comment(fmt.Sprintf("The %s app's ACME challenges while cloud-init obtains the first certificate (/%s).", s.App.Name, ACMEConfPath))
+	relayPort := s.App.HTTPPort
+	if s.ProxyProtocol() {
+		relayPort = ACMERelayPort
+	}
+	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
+	w.blank()
+	w.open("server")
+	g.appHTTPListen(w, h)
+	w.d("server_name", g.names(w))
+	g.acmeLocation(w, relay)
+	w.open("location", "/")
+	w.d("return", "404")
+	w.close()
+	w.close()
+	return w.result()
 }
 
 // appServer renders an app host's main server: HTTPS when TLS ends on

@@ -101,6 +101,20 @@ func TestNginxAcceptsEveryHost(t *testing.T) {
 					if len(want) > 0 || len(tolerated) > 0 {
 						t.Errorf("nginx -t output lacks %v and the expected warnings %v:\n%s", slices.Collect(maps.Keys(want)), tolerated, strings.Join(lines, "\n"))
 					}
+					if _, ok := hf[ACMEConfPath]; ok {
+						// The first certificate's nginx: the same check,
+						// before any certificate exists, and nothing to say.
+						if err := os.RemoveAll(root + "/etc/letsencrypt"); err != nil {
+							t.Fatal(err)
+						}
+						acme := root + "/" + ACMEConfPath
+						lines, err := nginxTestConf(t, nginx, root, ACMEConfPath)
+						got := strings.Join(lines, "\n")
+						wantOut := "nginx: the configuration file " + acme + " syntax is ok\nnginx: configuration file " + acme + " test is successful"
+						if err != nil || got != wantOut {
+							t.Errorf("nginx -t -c %s: %v\n%s", ACMEConfPath, err, got)
+						}
+					}
 				})
 			}
 		}
@@ -141,6 +155,10 @@ func TestFilesPerHost(t *testing.T) {
 				if tlsServers(s, h) > 0 {
 					want = append(want, "etc/nginx/snippets/hacompile-tls.conf")
 				}
+				if h.Has("app") && s.TLS.Mode == "certbot" && s.TLS.Terminate == "app" {
+					// The first certificate's nginx and its server.
+					want = append(want, "etc/nginx/hacompile-acme.conf", "etc/nginx/hacompile-acme.d/"+s.App.Name+".conf")
+				}
 				for _, code := range []string{"500", "502", "503", "504"} {
 					want = append(want, ErrorPagePath(s, code))
 				}
@@ -155,7 +173,11 @@ func TestFilesPerHost(t *testing.T) {
 		for i, f := range files {
 			where := s.Name + "/" + f.Host + "/" + f.Path
 			mustf(t, f.Mode == 0o644 && f.Owner == "root:root", "%s: mode %v owner %q", where, f.Mode, f.Owner)
-			if strings.HasSuffix(f.Path, ".html") {
+			if strings.HasPrefix(f.Path, "etc/nginx/hacompile-acme") {
+				// Read by the first certificate's nginx only.
+				mustf(t, f.Validate.String() == "nginx -t -c /etc/nginx/hacompile-acme.conf" && f.Reload.IsZero(), "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
+				mustf(t, strings.HasPrefix(string(f.Content), header), "%s: no generated-by header", where)
+			} else if strings.HasSuffix(f.Path, ".html") {
 				// A static page: served as it is on the next error.
 				mustf(t, f.Validate.IsZero() && f.Reload.IsZero(), "%s: validate %q reload %q", where, f.Validate.String(), f.Reload.String())
 				mustf(t, strings.Contains(string(f.Content), strings.TrimSpace(header[1:])), "%s: no generated-by header", where)

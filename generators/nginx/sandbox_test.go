@@ -254,10 +254,17 @@ func writeCerts(t testing.TB, certPath, keyPath string, names []string, mode cer
 // in a private network namespace that may bind any address.
 func nginxTest(t testing.TB, nginx, root string) ([]string, error) {
 	t.Helper()
+	return nginxTestConf(t, nginx, root, ConfPath)
+}
+
+// nginxTestConf is nginxTest of the configuration at conf (a path in
+// the sandbox) rather than nginx.conf.
+func nginxTestConf(t testing.TB, nginx, root, conf string) ([]string, error) {
+	t.Helper()
 	unshare := requireNetns(t)
 	cmd := exec.Command(unshare, "--net", "--", "/bin/sh", "-c",
 		`echo 1 >/proc/sys/net/ipv4/ip_nonlocal_bind && exec "$0" "$@"`,
-		nginx, "-t", "-p", root+"/", "-c", root+"/"+ConfPath)
+		nginx, "-t", "-p", root+"/", "-c", root+"/"+conf)
 	out, err := cmd.CombinedOutput()
 	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), err
 }

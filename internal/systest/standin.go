@@ -15,11 +15,16 @@ import (
 // certbotStandIn replaces certbot, which needs an ACME server on the
 // internet: it takes the same arguments, issues a self-signed
 // certificate for the -d names under /etc/letsencrypt/live/<cert-name>/
-// and runs the pre-, deploy- and post-hooks as certbot does.
+// and runs the pre-, deploy- and post-hooks as certbot does. With
+// --webroot (-w DIR) it first does what the ACME server's validation
+// needs: it writes a token under DIR and fetches it from this host's
+// port 80 (with the PROXY header a cloud balancer sends, or without) or
+// the siblings' relay port, and fails as certbot would when nothing
+// serves it.
 const certbotStandIn = `#!/bin/sh
 # hacompile test: certbot stand-in (no ACME server is reachable from the test network).
 set -eu
-name= domains= pre= post= deploy=
+name= domains= pre= post= deploy= webroot=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cert-name) name=$2; shift ;;
@@ -27,12 +32,32 @@ while [ $# -gt 0 ]; do
 	--pre-hook) pre=$2; shift ;;
 	--post-hook) post=$2; shift ;;
 	--deploy-hook) deploy=$2; shift ;;
-	-m|--email|--http-01-address|--http-01-port|-w|--webroot-path|--key-type|--rsa-key-size) shift ;;
+	-w|--webroot-path) webroot=$2; shift ;;
+	-m|--email|--http-01-address|--http-01-port|--key-type|--rsa-key-size) shift ;;
 	esac
 	shift
 done
 [ -n "$name" ] || name=$(echo $domains | cut -d' ' -f1)
 [ -n "$pre" ] && sh -c "$pre"
+if [ -n "${webroot:-}" ]; then
+	tok=hacompile-test-$$
+	mkdir -p "$webroot/.well-known/acme-challenge"
+	echo "$tok.thumbprint" > "$webroot/.well-known/acme-challenge/$tok"
+	served=
+	for a in $(hostname -I); do
+		for how in "--haproxy-protocol http://$a:80" "http://$a:80" "http://$a:8088"; do
+			if [ "$(curl -fsS --max-time 5 $how/.well-known/acme-challenge/$tok 2>/dev/null)" = "$tok.thumbprint" ]; then
+				served=$how
+				break 2
+			fi
+		done
+	done
+	rm -f "$webroot/.well-known/acme-challenge/$tok"
+	if [ -z "$served" ]; then
+		echo "certbot (hacompile test stand-in): nothing on this host's port 80 serves the webroot $webroot" >&2
+		exit 1
+	fi
+fi
 live=/etc/letsencrypt/live/$name
 mkdir -p "$live"
 san=$(for d in $domains; do printf 'DNS:%s,' "$d"; done)
