@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hacompile/hacompile/generators/monitoring"
 )
 
 // The alerts page: every alert of the rendered monitoring/alerts.yaml,
@@ -94,11 +96,13 @@ func (g *gen) alerts(sc *stackCtx) error {
 		ids := map[string]int{}
 		for _, gr := range af.Groups {
 			for _, r := range gr.Rules {
-				id := anchor("alert-", r.Alert+" "+r.Labels["exporter"])
+				// The anchor the rule's runbook_url names: each app's copy
+				// of a rule has its own (its app label).
+				id := monitoring.AlertAnchor(r.Alert, r.Labels["exporter"], r.Labels["app"])
 				if ids[id]++; ids[id] > 1 {
 					id = fmt.Sprintf("%s-%d", id, ids[id])
 				}
-				v := alertView{ID: id, Name: r.Alert, Group: gr.Name, Severity: r.Labels["severity"], For: r.For, Exporter: r.Labels["exporter"],
+				v := alertView{ID: id, Name: r.Alert, Group: gr.Name, Severity: r.Labels["severity"], For: alertFor(r), Exporter: alertQualifier(r),
 					Summary: readable(r.Annotations["summary"]), Expr: g.hl.listing("promql", []byte(strings.TrimSpace(r.Expr)+"\n"))}
 				desc := readable(r.Annotations["description"])
 				meaning, checks, _ := strings.Cut(desc, "First check:")
@@ -125,6 +129,29 @@ func (g *gen) alerts(sc *stackCtx) error {
 	}, "alerts", data)
 }
 
+// alertFor is how long the rule's expression must hold before it
+// fires: its for:, or Prometheus's default, 0s (the Watchdog's, which
+// fires at once).
+func alertFor(r alertRule) string {
+	if r.For == "" {
+		return "0s"
+	}
+	return r.For
+}
+
+// alertQualifier tells apart the rules that share a name: by exporter
+// (the TargetDown rules), or by app (each app's copy of a rule).
+func alertQualifier(r alertRule) string {
+	var qs []string
+	if e := r.Labels["exporter"]; e != "" {
+		qs = append(qs, e)
+	}
+	if a := r.Labels["app"]; a != "" {
+		qs = append(qs, "app "+a)
+	}
+	return strings.Join(qs, ", ")
+}
+
 func upperFirst(s string) string {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		return s
@@ -136,9 +163,15 @@ func upperFirst(s string) string {
 // names fewer than three: what changed lately, then the journal.
 func alertFallbacks(sc *stackCtx, r alertRule) []template.HTML {
 	s := sc.s
+	changed := code("git log --since=-1day -p -- " + stackFileArg(s) + " out/" + s.Name + "/")
 	out := []template.HTML{
-		hf("Look at what changed lately: %s. A push shortly before the alert is the first suspect; %s undoes it.",
-			code("git log --since=-1day -p -- "+stackFileArg(s)+" out/"+s.Name+"/"), code("hacompile rollback "+s.Name)),
+		hf("Look at what changed lately: %s. A push shortly before the alert is the first suspect; %s undoes it.", changed, code("hacompile rollback "+s.Name)),
+	}
+	if deliveryOf(s).pulls {
+		// rollback undoes a push; the hosts of this stack follow what
+		// is published, and a push would be undone by their next apply.
+		out[0] = hf("Look at what changed lately: %s. A publish shortly before the alert is the first suspect; publishing the files from before it undoes it, as the <a href=\"%s\">procedures</a> say (roll back).",
+			changed, rel(stackPage(s.Name, "alerts.html"), stackPage(s.Name, "procedures.html")+"#rollback"))
 	}
 	if strings.Contains(r.Expr, "job=\"node\"") || strings.Contains(r.Annotations["description"], "$labels.host") {
 		out = append(out, hf("Read the host's journal for errors around the time the alert started: %s.", code("journalctl -p warning --since -1h")))

@@ -1,6 +1,8 @@
 package site
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"github.com/hacompile/hacompile/generators/osrelease"
 	"html/template"
@@ -106,11 +108,18 @@ func (g *gen) overview(sc *stackCtx) error {
 	d.Topology = t.svg(p, fmt.Sprintf("Topology of %s: clients, %s, app hosts and data services", s.Name, balancerName(s.Balancer, s.Provider)))
 	d.Connections = t.connections(sc)
 	d.Hops, d.Budget = requestPath(sc, p)
+	tmpl := s.ScalingTemplateHost()
 	for _, n := range s.HostNames() {
 		h := s.Hosts[n]
+		ssh := fmt.Sprintf("%s@%s:%d", h.SSH.User, h.Address, h.SSH.Port)
+		if tmpl != nil && tmpl.Name == n {
+			// The launch template's placeholder address reaches no
+			// instance: its page says how to find one.
+			ssh = fmt.Sprintf("%s@<an instance's private address>:%d", h.SSH.User, h.SSH.Port)
+		}
 		d.Hosts = append(d.Hosts, hostRow{
 			Name: n, Href: rel(p, hostPage(s.Name, n)), Address: h.Address, Size: cmpOr(h.Size, "—"),
-			SSH: fmt.Sprintf("%s@%s:%d", h.SSH.User, h.Address, h.SSH.Port), Roles: h.Roles,
+			SSH: ssh, Roles: h.Roles,
 			Cores: h.Cores, MemoryMB: h.MemoryMB, Files: len(sc.byHost[n]), Notes: h.Notes != "",
 		})
 	}
@@ -392,34 +401,95 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 	return hops, budget(sc)
 }
 
-// budget says who gives up first on a slow request.
+// budget says who gives up first on a slow request. With several apps
+// each app has its own limits (apps.<name>.balancer_timeouts, its own
+// nginx server block and app server): a paragraph per app.
 func budget(sc *stackCtx) []template.HTML {
 	s := sc.s
+	if !s.MultiApp() {
+		appRead := 0
+		if apps := s.HostsWithRole("app"); len(apps) > 0 {
+			appRead = proxyRead(sc.find(apps[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/`)))
+		}
+		return budgetOf(s, nil, appRead, "nginx on the app hosts", "the read timeouts above")
+	}
 	var out []template.HTML
-	read := s.Balancer.Timeouts.Read
-	appRead := 0
-	if apps := s.HostsWithRole("app"); len(apps) > 0 {
-		for _, f := range sc.find(apps[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/`)) {
-			for _, l := range directives(f.Content, proxyReadRE) {
-				if m := proxyReadRE.FindStringSubmatch(l); m != nil {
-					n, _ := strconv.Atoi(m[1])
-					appRead = max(appRead, n)
-				}
+	for _, a := range s.Apps {
+		v := s.ForApp(a)
+		appRead := 0
+		hosts := s.AppHosts(a)
+		if len(hosts) > 0 {
+			appRead = proxyRead(sc.find(hosts[0].Name, regexp.MustCompile(`^etc/nginx/conf\.d/`+regexp.QuoteMeta(a.Name)+`\.conf$`)))
+		}
+		ps := budgetOf(v, a, appRead, "nginx on its hosts ("+artifact.CompactNames(schema.HostNamesOf(hosts))+")", "these read timeouts")
+		var b strings.Builder
+		b.WriteString("For " + template.HTMLEscapeString(a.Name) + ":")
+		for _, p := range ps {
+			b.WriteString(" " + string(p))
+		}
+		out = append(out, template.HTML(b.String()))
+	}
+	return out
+}
+
+// balancerWait is how long the balancer of s (a stack, or one app's
+// view of it) waits for a response to start or continue, as its
+// configuration renders it, with the fields that set it: HAProxy's
+// "timeout server" is the longer of read and send, nginx's and the cloud
+// balancer's is read. a is the app whose view s is, nil for the stack.
+func balancerWait(s *schema.Stack, a *schema.App) (int, string) {
+	t := s.Balancer.Timeouts
+	read, send := "balancer.timeouts.read", "balancer.timeouts.send"
+	if a != nil && a.BalancerTimeouts != nil {
+		if a.BalancerTimeouts.Read > 0 {
+			read = a.Field + ".balancer_timeouts.read"
+		}
+		if a.BalancerTimeouts.Send > 0 {
+			send = a.Field + ".balancer_timeouts.send"
+		}
+	}
+	if s.Balancer.Kind == "haproxy" && t.Send > t.Read {
+		return t.Send, "the longer of " + read + " and " + send
+	}
+	return t.Read, read
+}
+
+// proxyRead is the longest proxy_read_timeout of rendered nginx files.
+func proxyRead(files []artifact.File) int {
+	n := 0
+	for _, f := range files {
+		for _, l := range directives(f.Content, proxyReadRE) {
+			if m := proxyReadRE.FindStringSubmatch(l); m != nil {
+				v, _ := strconv.Atoi(m[1])
+				n = max(n, v)
 			}
 		}
 	}
-	out = append(out, template.HTML(fmt.Sprintf("The balancer waits up to %d s (balancer.timeouts.read) for a response to start or continue.", read)))
+	return n
+}
+
+// budgetOf is the budget of one app (s is the stack, or the app's view of
+// it, a the app as for balancerWait): its balancer's wait, its
+// nginx's (appRead, on the hosts named by ngx) and its app server's own
+// limit. timeouts is how the last sentences name the read timeouts.
+func budgetOf(s *schema.Stack, a *schema.App, appRead int, ngx, timeouts string) []template.HTML {
+	var out []template.HTML
+	wait, waitField := balancerWait(s, a)
+	timeouts = template.HTMLEscapeString(timeouts)
+	capTimeouts := strings.ToUpper(timeouts[:1]) + timeouts[1:]
+	out = append(out, template.HTML(fmt.Sprintf("The balancer waits up to %d s (%s) for a response to start or continue.", wait, template.HTMLEscapeString(waitField))))
 	if appRead > 0 {
-		out = append(out, template.HTML(fmt.Sprintf("nginx on the app hosts waits up to %d s for the app server.", appRead)))
+		out = append(out, template.HTML(fmt.Sprintf("%s waits up to %d s for the app server.", template.HTMLEscapeString(ngx), appRead)))
 	}
 	if s.App.Server == "starman" {
-		out = append(out, "Starman itself never gives up on a request: the read timeouts above are the limit, and a request that outlives them keeps its worker busy until it ends.")
+		out = append(out, template.HTML("Starman itself never gives up on a request: "+timeouts+" are the limit, and a request that outlives them keeps its worker busy until it ends."))
 		return out
 	}
 	if wc := s.App.WorkerClass; wc != "sync" {
-		out = append(out, template.HTML(fmt.Sprintf("gunicorn's timeout (%d s) does not end a slow request here: %s workers tell gunicorn they are alive from their own loop while a request runs, so it is a heartbeat limit (a worker whose loop is stuck is killed after it), not a request limit. The read timeouts above are the limit, and a request that outlives them keeps running after the client got a 504.", s.App.Timeout, template.HTMLEscapeString(wc))))
+		out = append(out, template.HTML(fmt.Sprintf("gunicorn's timeout (%d s) does not end a slow request here: %s workers tell gunicorn they are alive from their own loop while a request runs, so it is a heartbeat limit (a worker whose loop is stuck is killed after it), not a request limit. %s are the limit, and a request that outlives them keeps running after the client got a 504.", s.App.Timeout, template.HTMLEscapeString(wc), capTimeouts)))
 		return out
 	}
+	read := s.Balancer.Timeouts.Read
 	if s.App.Timeout < read {
 		out = append(out, template.HTML(fmt.Sprintf("%s's timeout (%d s) is shorter, so the app server gives up on a stuck worker first and the client gets a 502 from nginx rather than a 504 from a proxy (the app-timeout rule).", template.HTMLEscapeString(s.App.Server), s.App.Timeout)))
 	} else {
@@ -513,7 +583,7 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 	}
 	c.Backlog = append(c.Backlog, limitOf("nginx listen backlog", "", 511, max, "nginx's default on Linux", soHref, "net.core.somaxconn"))
 	if s.Balancer.Kind == "haproxy" {
-		c.Backlog = append(c.Backlog, limitOf("HAProxy frontend backlog", "balancer.maxconn", s.Balancer.MaxConn, max, "defaults to maxconn", soHref, "net.core.somaxconn"))
+		c.Backlog = append(c.Backlog, haproxyBacklogRows(sc, max, soHref)...)
 	}
 	if db := s.Database; db != nil {
 		procs, what := rules.PoolProcesses(s)
@@ -550,6 +620,141 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		}
 	}
 	return c
+}
+
+// haproxyBacklogRows are the listen backlogs of the frontends in the
+// rendered haproxy.cfg (the first balancer's: they all render the same
+// sections) against somaxconn max: a row per backlog, naming the
+// frontends when they differ.
+func haproxyBacklogRows(sc *stackCtx, max int, soHref string) []limitRow {
+	s := sc.s
+	var fes []frontendBacklog
+	if lbs := s.HostsWithRole("lb"); len(lbs) > 0 {
+		for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
+			fes = append(fes, haproxyBacklogs(f.Content)...)
+		}
+	}
+	if len(fes) == 0 {
+		return []limitRow{limitOf("HAProxy frontend backlog", "balancer.maxconn", s.Balancer.MaxConn, max, "defaults to maxconn", soHref, "net.core.somaxconn")}
+	}
+	type group struct {
+		frontendBacklog
+		names []string
+	}
+	var gs []*group
+	for _, fe := range fes {
+		i := slices.IndexFunc(gs, func(g *group) bool { return g.N == fe.N && g.From == fe.From })
+		if i < 0 {
+			gs = append(gs, &group{frontendBacklog: fe})
+			i = len(gs) - 1
+		}
+		gs[i].names = append(gs[i].names, fe.Name)
+	}
+	var out []limitRow
+	for _, g := range gs {
+		what := "HAProxy frontend backlog"
+		if len(gs) > 1 {
+			what += " (" + strings.Join(g.names, ", ") + ")"
+		}
+		formula, path := "defaults to maxconn", "balancer.maxconn"
+		switch g.From {
+		case "defaults":
+			formula, path = "set in haproxy.cfg's defaults", `tuning.sysctl."net.core.somaxconn"`
+			if g.N == max && s.Balancer.MaxConn > max {
+				formula = fmt.Sprintf("set to net.core.somaxconn in haproxy.cfg's defaults: maxconn %d, HAProxy's default, would be truncated", s.Balancer.MaxConn)
+			}
+		case "frontend":
+			formula, path = "backlog in the frontend", `tuning.sysctl."net.core.somaxconn"`
+		}
+		out = append(out, limitOf(what, path, g.N, max, formula, soHref, "net.core.somaxconn"))
+	}
+	return out
+}
+
+// frontendBacklog is the listen backlog of one frontend or listen
+// section of a haproxy.cfg, and where it comes from: "frontend" (its
+// own backlog), "defaults" (the defaults section it takes its settings
+// from) or "maxconn" (HAProxy's default: the frontend's maxconn, else
+// the one its defaults set, else global maxconn).
+type frontendBacklog struct {
+	Name string
+	N    int
+	From string
+}
+
+// haproxyBacklogs reads the frontends' listen backlogs from a rendered
+// haproxy.cfg. Each section starts from the latest defaults section
+// above it (a defaults section resets what an earlier one set).
+func haproxyBacklogs(cfg []byte) []frontendBacklog {
+	type settings struct{ backlog, maxconn int }
+	var (
+		out      []frontendBacklog
+		own      []settings // each frontend's own
+		inherit  []settings // the defaults each frontend started from
+		defaults settings
+		global   int
+		section  string
+	)
+	for line := range bytes.Lines(cfg) {
+		l := strings.TrimSpace(string(line))
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		f := strings.Fields(l)
+		if line[0] != ' ' && line[0] != '\t' {
+			section = f[0]
+			switch section {
+			case "defaults":
+				defaults = settings{}
+			case "frontend", "listen":
+				name := ""
+				if len(f) > 1 {
+					name = f[1]
+				}
+				out = append(out, frontendBacklog{Name: name})
+				own = append(own, settings{})
+				inherit = append(inherit, defaults)
+			}
+			continue
+		}
+		if len(f) < 2 || (f[0] != "backlog" && f[0] != "maxconn") {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		var to *settings
+		switch section {
+		case "global":
+			if f[0] == "maxconn" {
+				global = n
+			}
+			continue
+		case "defaults":
+			to = &defaults
+		case "frontend", "listen":
+			to = &own[len(own)-1]
+		default:
+			continue
+		}
+		if f[0] == "backlog" {
+			to.backlog = n
+		} else {
+			to.maxconn = n
+		}
+	}
+	for i := range out {
+		switch o, d := own[i], inherit[i]; {
+		case o.backlog > 0:
+			out[i].N, out[i].From = o.backlog, "frontend"
+		case d.backlog > 0:
+			out[i].N, out[i].From = d.backlog, "defaults"
+		default:
+			out[i].N, out[i].From = cmp.Or(o.maxconn, d.maxconn, global), "maxconn"
+		}
+	}
+	return out
 }
 
 // The HA review: every rule with its outcome, findings, waivers.

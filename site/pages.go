@@ -378,11 +378,17 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	for _, r := range h.Roles {
 		roleLinks = append(roleLinks, cmpOr(strings.TrimSuffix(roleNames[r], "s"), r))
 	}
+	addr, ssh := code(h.Address), code(fmt.Sprintf("ssh -p %d %s@%s", h.SSH.Port, h.SSH.User, h.Address))
+	if t := s.ScalingTemplateHost(); t != nil && t.Name == name {
+		// The launch template's host: its address is a placeholder, and
+		// the machines are the group's instances.
+		addr, ssh = instanceReach(sc, h)
+	}
 	d.Facts = []fact{
 		{"Roles", text(strings.Join(h.Roles, ", ") + " (" + strings.Join(roleLinks, ", ") + ")")},
-		{"Address", code(h.Address)},
+		{"Address", addr},
 		{"Size", text(fmt.Sprintf("%s%d vCPU, %d MB", sizePrefix(h.Size), h.Cores, h.MemoryMB))},
-		{"SSH", code(fmt.Sprintf("ssh -p %d %s@%s", h.SSH.Port, h.SSH.User, h.Address))},
+		{"SSH", ssh},
 	}
 	if h.Has("app") && s.MultiApp() {
 		for _, a := range s.AppsOn(h) {
@@ -394,7 +400,7 @@ func (g *gen) host(sc *stackCtx, name string) error {
 	}
 	v, r := hostActions(sc, name)
 	d.Facts = append(d.Facts, fact{"Validate", codes(v)}, fact{"Reload", codes(r)})
-	d.Push = hf("Push this host alone with %s; the <a href=\"%s\">procedures</a> say when.", code("hacompile push "+s.Name+" --hosts "+name), rel(p, stackPage(s.Name, "procedures.html")))
+	d.Push = hostDelivery(sc, name, rel(p, stackPage(s.Name, "procedures.html")))
 	var cloudInit []artifact.File
 	if f, ok := sc.stackFile("cloud-init/" + name + ".yaml"); ok {
 		if _, own := sc.cloudInitOf(f); own {
@@ -426,6 +432,24 @@ func (g *gen) host(sc *stackCtx, name string) error {
 		g.emit(p, b)
 	}
 	return nil
+}
+
+// instanceReach is the address and SSH facts of the launch template's
+// host h: its address (0.0.0.0) is the template's placeholder, which
+// no machine answers on; an instance of the group is reached at the
+// private address it got at launch, which describe-instances lists by
+// the tag Auto Scaling puts on the group's instances.
+func instanceReach(sc *stackCtx, h *schema.Host) (addr, ssh template.HTML) {
+	s := sc.s
+	group, _ := asgNames(sc)
+	region := ""
+	if s.Region != "" {
+		region = " --region " + s.Region
+	}
+	list := fmt.Sprintf("aws ec2 describe-instances%s --filters Name=tag:aws:autoscaling:groupName,Values=%s Name=instance-state-name,Values=running --query 'Reservations[].Instances[].[InstanceId,PrivateIpAddress]' --output text", region, group)
+	addr = hf("%s, the launch template's placeholder: each instance of the Auto Scaling group %s gets its own private address at launch", code(h.Address), code(group))
+	ssh = hf("to an instance, from the VPC: %s, with the instances' private addresses from %s", code(fmt.Sprintf("ssh -p %d %s@<private-address>", h.SSH.Port, h.SSH.User)), code(list))
+	return addr, ssh
 }
 
 func sizePrefix(size string) string {

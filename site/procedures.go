@@ -16,8 +16,10 @@ import (
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/generators/instance"
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/generators/nginx"
 	"github.com/hacompile/hacompile/generators/nodeexporter"
 	"github.com/hacompile/hacompile/generators/osrelease"
+	"github.com/hacompile/hacompile/generators/pull"
 	"github.com/hacompile/hacompile/internal/par"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -210,13 +212,12 @@ func pullDeploy(d *doc, sc *stackCtx) {
 			text(strings.Join(p.CanaryHosts, ", ")), code(":canary"), plural(wait, "minute", "minutes"), code(":stable")),
 			publishOCI(s, "canary"))
 		d.step(hf("Promote once every canary has applied it with no failure since (read from their node_exporters; exit 7 names a canary that has not, and nothing moves). The other hosts apply it within %s.", plural(wait, "minute", "minutes")),
-			"hacompile promote "+s.Name+" --from canary --to stable --wait "+strconv.Itoa(2*wait)+"m --verify-key <public-key.pem>")
+			promoteOCI(s))
 	} else {
 		d.step(hf("Publish, signed (the key stays on the machine that publishes). Every host applies it within %s.", plural(wait, "minute", "minutes")),
 			publishOCI(s, p.Channel))
 	}
-	d.step(hf("Watch the hosts converge: %s fires for a host still on an old digest after two periods, %s for one with no success in three; on a host, its last apply:", code("HostStuckOnOldDigest"), code("PullNotApplying")),
-		"journalctl -u hacompile-pull-"+s.Name+".service -n 20")
+	watchApplied(d, s, "the hosts", "on a host")
 	d.step(hf("Check the site answers through the balancer."), "curl -fsS -o /dev/null -w '%{http_code}\\n' "+healthURL(s))
 }
 
@@ -241,6 +242,180 @@ func minutesText(interval, delay int) string {
 		t += fmt.Sprintf(" (plus up to %d at random)", delay)
 	}
 	return t
+}
+
+// promoteOCI is the command that moves the stable channel to what the
+// canaries applied, once they have.
+func promoteOCI(s *schema.Stack) string {
+	p := s.Delivery.Pull
+	return "hacompile promote " + s.Name + " --from canary --to stable --wait " + strconv.Itoa(2*(p.IntervalMinutes+p.RandomizedDelayMinutes)) + "m --verify-key <public-key.pem>"
+}
+
+// delivery is how a change committed with its rendered files reaches
+// the stack's hosts: a push; or, on a stack whose hosts pull
+// (delivery.pull), the signed publish Deploy gives, which each host's
+// timer applies (a push there is undone by the next apply). Every
+// procedure step and host page line that delivers a change says it
+// through this.
+type delivery struct {
+	s     *schema.Stack
+	pulls bool
+	verb  string   // "push" or "publish": "commit and <verb>"
+	cmds  []string // what delivers the committed change, as Deploy gives it
+}
+
+func deliveryOf(s *schema.Stack) delivery {
+	if !s.PullEnabled() {
+		return delivery{s: s, verb: "push", cmds: []string{"hacompile push " + s.Name}}
+	}
+	p := s.Delivery.Pull
+	if len(p.CanaryHosts) > 0 {
+		return delivery{s: s, pulls: true, verb: "publish", cmds: []string{publishOCI(s, "canary"), promoteOCI(s)}}
+	}
+	return delivery{s: s, pulls: true, verb: "publish", cmds: []string{publishOCI(s, p.Channel)}}
+}
+
+// commit is a step's commands: before, then committing the stack with
+// its output, then delivering it.
+func (dl delivery) commit(before ...string) []string {
+	return append(append(slices.Clone(before), "git add "+stackFileArg(dl.s)+" out/", "git commit"), dl.cmds...)
+}
+
+// within is how long a host that pulls takes at most to apply what
+// was published.
+func (dl delivery) within() string {
+	p := dl.s.Delivery.Pull
+	return plural(p.IntervalMinutes+p.RandomizedDelayMinutes, "minute", "minutes")
+}
+
+// hostTag is the tag of the registry host h follows.
+func hostTag(s *schema.Stack, h string) string {
+	return pull.Channel(s, h) + "-" + s.Name + "-" + h
+}
+
+// deliver writes the step that commits a change and delivers it (text
+// says what it does, with dl.verb), and on a stack that pulls what the
+// publish does and the step that watches the hosts the change reaches
+// apply it: hosts of the stack, and added, hosts the change adds (the
+// publish covers them: it publishes every host of the stack).
+func (dl delivery) deliver(d *doc, from string, text template.HTML, hosts []string, added []*schema.Host, before ...string) {
+	if !dl.pulls {
+		d.step(text, dl.commit(before...)...)
+		return
+	}
+	s := dl.s
+	p := s.Delivery.Pull
+	if len(p.CanaryHosts) > 0 {
+		text += hf(" Publish it signed to %s, then promote it once the canaries (%s) have applied it: they apply it within %s, the other hosts within %s of the promotion. A push would be undone by their next apply.",
+			code(":canary"), strings.Join(p.CanaryHosts, ", "), dl.within(), dl.within())
+	} else {
+		text += hf(" The publish is signed (the key stays on the machine that publishes); each host applies its own files within %s. A push would be undone by its next apply.", dl.within())
+	}
+	for _, h := range added {
+		text += hf(" It covers every host of the stack, %s included, under the tag %s follows (%s).", h.Name, h.Name, code(hostTag(s, h.Name)))
+	}
+	d.step(text, dl.commit(before...)...)
+	var who []string
+	if len(hosts) > 0 {
+		who = append(who, string(hostLinksNames(s, from, hosts)))
+	}
+	for _, h := range added {
+		who = append(who, template.HTMLEscapeString(h.Name))
+	}
+	if len(who) > 0 {
+		watchApplied(d, s, template.HTML(strings.Join(who, ", ")), "on each of them")
+	}
+}
+
+// watchApplied is the step that watches hosts that pull apply what was
+// published (who: which; on: where to read the last apply).
+func watchApplied(d *doc, s *schema.Stack, who template.HTML, on string) {
+	d.step(hf("Watch %s converge: %s fires for a host still on an old digest after two periods, %s for one with no success in three; %s, its last apply:", who, code("HostStuckOnOldDigest"), code("PullNotApplying"), on),
+		"journalctl -u "+pull.Unit(s)+".service -n 20")
+}
+
+// changedHosts are the hosts of the stack whose files the previewed
+// change reaches, in name order; without a preview, fallback.
+func changedHosts(s *schema.Stack, p preview, fallback []*schema.Host) []string {
+	if p.Err != "" || p.stack == nil {
+		return schema.HostNamesOf(fallback)
+	}
+	changed := map[string]bool{}
+	for _, c := range p.Changes {
+		changed[c.Host] = true
+	}
+	var out []string
+	for _, n := range s.HostNames() {
+		if changed[n] && p.stack.Hosts[n] != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// imageNeeds is what a new host's image must carry on a stack that
+// pulls, and why: the agent when delivery.pull.agent gives no url to
+// download it from, the public key when delivery.pull gives no
+// public_key to render; "" when the stack provides both (or does not pull).
+func imageNeeds(s *schema.Stack) template.HTML {
+	if !s.PullEnabled() {
+		return ""
+	}
+	p := s.Delivery.Pull
+	agent, key := p.Agent.URL == "", p.PublicKey == ""
+	switch {
+	case agent && key:
+		return hf("the hacompile agent at %s and the publishers' public key at %s. The hosts pull (%s) and the stack sets neither %s nor %s, so cloud-init neither downloads the agent nor writes the key: without the agent the first boot stops before any service starts, and without the key no apply verifies.",
+			code(p.Agent.Path), code(p.PublicKeyPath), code("delivery.pull"), code("agent.url"), code("public_key"))
+	case agent:
+		return hf("the hacompile agent at %s. The hosts pull (%s) and the stack sets no %s, so cloud-init does not download it: without it the first boot stops before any service starts (the public key is rendered from %s).",
+			code(p.Agent.Path), code("delivery.pull"), code("agent.url"), code("public_key"))
+	case key:
+		return hf("the publishers' public key at %s. The hosts pull (%s) and the stack sets no %s, so nothing writes it (cloud-init downloads the agent from %s): without it no apply verifies.",
+			code(p.PublicKeyPath), code("delivery.pull"), code("public_key"), code("agent.url"))
+	}
+	return ""
+}
+
+// imageCheck is the command that checks a new host's image carries
+// what imageNeeds says.
+func imageCheck(s *schema.Stack, h *schema.Host) string {
+	p := s.Delivery.Pull
+	var paths []string
+	if p.Agent.URL == "" {
+		paths = append(paths, p.Agent.Path)
+	}
+	if p.PublicKey == "" {
+		paths = append(paths, p.PublicKeyPath)
+	}
+	return "ssh root@" + h.Address + " ls -l " + strings.Join(paths, " ")
+}
+
+// hostDelivery is what a host's page says delivers a change to it
+// (procs: the procedures page, from the host's page).
+func hostDelivery(sc *stackCtx, name, procs string) template.HTML {
+	s := sc.s
+	if t := s.ScalingTemplateHost(); t != nil && t.Name == name {
+		group, tmpl := asgNames(sc)
+		return hf("No machine has this host's address (%s): each instance of the Auto Scaling group %s boots as this host from the launch template %s, whose user data is its cloud-init, and gets its own private address at launch. A change reaches the instances as a new launch template version and an instance refresh, not a push; the <a href=\"%s\">procedures</a> say how.",
+			code(t.Address), code(group), code(tmpl), procs+"#deploy")
+	}
+	if !s.PullEnabled() {
+		return hf("Push this host alone with %s; the <a href=\"%s\">procedures</a> say when.", code("hacompile push "+s.Name+" --hosts "+name), procs)
+	}
+	p := s.Delivery.Pull
+	dl := deliveryOf(s)
+	cmds := []string{publishOCI(s, pull.Channel(s, name))}
+	if pull.Channel(s, name) == "stable" && len(p.CanaryHosts) > 0 {
+		cmds = dl.cmds
+	}
+	var publish []string
+	for _, c := range cmds {
+		publish = append(publish, string(code(c)))
+	}
+	return hf("This host pulls (%s): every %s it applies its signed artifact, the tag %s of %s. A change reaches it when it is published with %s (the <a href=\"%s\">procedures</a> say when); a push to it would be undone by its next apply. Its last apply, on the host: %s.",
+		code("delivery.pull"), minutesText(p.IntervalMinutes, p.RandomizedDelayMinutes), code(hostTag(s, name)), code(p.Registry+"/"+p.Repository),
+		template.HTML(strings.Join(publish, ", then ")), procs, code("journalctl -u "+pull.Unit(s)+".service -n 20"))
 }
 
 func rollback(d *doc, sc *stackCtx, from string) {
@@ -379,11 +554,24 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		}
 		pkgs = cloudinit.Packages(p.stack, h, own, sc.r.Set.Generators)
 	}
+	dl := deliveryOf(s)
+	needs := imageNeeds(s)
 	switch s.Provider {
 	case "digitalocean":
-		d.step(hf("Create the Droplet in the stack's VPC. DigitalOcean assigns its private address, so read it before writing the stack."),
-			fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image %s --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>"), osrelease.MustLookup(s.OS).DigitalOceanImage),
-			fmt.Sprintf("doctl compute droplet get %s --format PrivateIPv4 --no-header", h.Name))
+		stock := osrelease.MustLookup(s.OS).DigitalOceanImage
+		if needs == "" {
+			d.step(hf("Create the Droplet in the stack's VPC. DigitalOcean assigns its private address, so read it before writing the stack."),
+				fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image %s --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>"), stock),
+				fmt.Sprintf("doctl compute droplet get %s --format PrivateIPv4 --no-header", h.Name))
+		} else {
+			// The stack's own image (a snapshot or custom image), which
+			// carries what cloud-init does not install: a stock one
+			// stops the first boot or every apply.
+			d.step(hf("Create the Droplet in the stack's VPC from the image the stack's droplets boot from (one of your snapshots or custom images, listed by the first command), not the stock %s: that image carries %s DigitalOcean assigns its private address, so read it before writing the stack.", code(stock), needs),
+				"doctl compute image list-user --format ID,Name,Type,Distribution",
+				fmt.Sprintf("doctl compute droplet create %s --region %s --size %s --image <image-id> --vpc-uuid <vpc-uuid> --ssh-keys <key-id> --wait", h.Name, cmpOr(s.Region, "<region>"), cmpOr(h.Size, "<size>")),
+				fmt.Sprintf("doctl compute droplet get %s --format PrivateIPv4 --no-header", h.Name))
+		}
 		d.stepListing(hf("Add it to %s under %s with that address:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
 	default:
 		d.stepListing(hf("Add it to %s under %s:", code(stackFileArg(s)), code("hosts")), "cue", hostLiteral(h))
@@ -407,34 +595,56 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	switch s.Provider {
 	case "digitalocean":
 		ud := "out/" + s.Name + "/cloud-init/" + h.Name + ".yaml"
+		if needs != "" {
+			d.step(hf("Check that its image carries what its cloud-init does not install (a missing file is named):"), imageCheck(s, h))
+		}
 		d.step(hf("Provision it from its cloud-init, as a new machine boots: its user data becomes system configuration (%s), the SSH host key you accepted is kept, and cloud-init runs every stage again. It installs %s, writes its files and starts its services.", code(cloudinit.ConfigDropIn), code(strings.Join(pkgs, " "))),
 			"scp "+ud+" root@"+h.Address+":"+cloudinit.ConfigDropIn,
 			fmt.Sprintf("ssh root@%s \"printf '%s' > %s && %s\"", h.Address, strings.TrimSuffix(cloudinit.KeepHostKeys, "\n")+"\\n", cloudinit.KeepHostKeysDropIn, cloudinit.Rerun))
 		deployCode(d, s, h)
-		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
-			append(healthCurls(s, h), "hacompile push "+s.Name+" --hosts "+h.Name)...)
+		if dl.pulls {
+			// Nothing is published for it until the commit below: its
+			// timer retries its first apply until then.
+			d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic. Its timer retries its first apply every %s until the publish below creates its tag (%s); that apply finds the files cloud-init wrote and records them.", minutesText(s.Delivery.Pull.IntervalMinutes, s.Delivery.Pull.RandomizedDelayMinutes), code(hostTag(s, h.Name))),
+				healthCurls(s, h)...)
+		} else {
+			d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers before the balancers send it traffic, and record its files as pushed (push finds nothing to change)."),
+				append(healthCurls(s, h), "hacompile push "+s.Name+" --hosts "+h.Name)...)
+		}
 	default:
-		d.step(hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml")))
+		create := hf("Create the machine with that address and %s as its user data: it installs the packages and files and starts the services.", code("out/"+s.Name+"/cloud-init/"+h.Name+".yaml"))
+		if needs != "" {
+			create += hf(" Boot it from the image the stack's hosts boot from, not a stock one: it carries %s", needs)
+		}
+		d.step(create)
+		if needs != "" {
+			d.step(hf("Check that its image carries what its cloud-init does not install (a missing file is named):"), imageCheck(s, h))
+		}
 		deployCode(d, s, h)
 		d.step(hf("Provision its secrets (see <a href=\"#secrets\">Provision secrets</a>), then check it answers."),
 			healthCurls(s, h)...)
 	}
+	// The hosts the change reaches, which apply it on a stack that
+	// pulls; the new one is published with them.
+	reached := changedHosts(s, p, s.HostsWithRole("lb"))
+	added := []*schema.Host{h}
 	switch {
 	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
 		if do := s.Balancer.DigitalOcean; do != nil && do.DropletTag != "" {
-			d.step(hf("Tag the Droplet %s: the load balancer sends traffic to every Droplet with that tag once its health check passes. Then commit and push the rest.", code(do.DropletTag)),
-				"doctl compute droplet tag "+h.Name+" --tag-name "+do.DropletTag,
-				"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+			dl.deliver(d, from, hf("Tag the Droplet %s: the load balancer sends traffic to every Droplet with that tag once its health check passes. Then commit and %s the rest.", code(do.DropletTag), dl.verb), reached, added,
+				"doctl compute droplet tag "+h.Name+" --tag-name "+do.DropletTag)
 		} else {
-			d.step("Add the Droplet to the load balancer, then commit and push the rest.",
-				"doctl compute load-balancer add-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)",
-				"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+			dl.deliver(d, from, hf("Add the Droplet to the load balancer, then commit and %s the rest.", dl.verb), reached, added,
+				"doctl compute load-balancer add-droplets <lb-id> --droplet-ids $(doctl compute droplet get "+h.Name+" --format ID --no-header)")
 		}
 	case s.Balancer.Kind == "cloud":
-		d.step("Register the machine with the cloud balancer's target group, then commit and push the rest.", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+		dl.deliver(d, from, hf("Register the machine with the cloud balancer's target group, then commit and %s the rest.", dl.verb), reached, added)
 	default:
-		d.step(hf("Commit and push: the balancers (%s) get the new backend, one at a time.", hostLinks(s, from, s.HostsWithRole("lb"))),
-			"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+		pace := ", one at a time"
+		if dl.pulls {
+			pace = ""
+		}
+		dl.deliver(d, from, hf("Commit and %s: the balancers (%s) get the new backend%s.", dl.verb, hostLinks(s, from, s.HostsWithRole("lb")), pace), reached, added)
 	}
 	d.p(hf("What the build changes, from a render of the stack with %s added:", code(h.Name)))
 	previewTable(d, sc, from, p)
@@ -490,7 +700,8 @@ func removeAppHost(d *doc, sc *stackCtx, from string) {
 	d.p(hf("Shown for %s, the last app host.", hostLink(s, from, h.Name)))
 	d.step(hf("Drain it first (see <a href=\"#drain\">Drain a host</a>) so no request is cut off."))
 	d.step(hf("Delete %s from %s, check and render.", code(h.Name+": {…}"), code(stackFileArg(s))), "hacompile vet "+stackFileArg(s), "hacompile build")
-	d.step("Commit and push: the balancers and the other hosts drop it.", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
+	dl := deliveryOf(s)
+	dl.deliver(d, from, hf("Commit and %s: the balancers and the other hosts drop it.", dl.verb), changedHosts(s, p, s.HostsWithRole("lb")), nil)
 	switch {
 	case s.Balancer.Kind == "cloud" && s.Provider == "digitalocean":
 		if do := s.Balancer.DigitalOcean; do != nil && do.DropletTag != "" {
@@ -541,21 +752,48 @@ func drain(d *doc, sc *stackCtx, from string) {
 		}
 		d.step(hf("Mark the host draining in the stack: %s in %s. Every balancer renders it out of rotation: %s.", code("drain: true"), code("hosts."+h.Name), template.HTML(what)),
 			"hacompile vet "+stackFileArg(s), "hacompile build", "git diff -- out/"+s.Name+"/")
-		d.step(hf("Commit and push. Push applies the balancers (%s) one at a time and reloads them, never restarts: requests already running finish on the old processes, new ones go to the other app hosts.", hostLinks(s, from, lbs)),
-			"git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
-		if s.Balancer.Kind == "haproxy" {
-			name := "app/" + h.Name
-			for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
-				if n, ok := haproxy.Servers(f.Content)[target]; ok {
-					name = n
-				}
-			}
-			backend, _, _ := strings.Cut(name, "/")
-			d.step("Watch its current sessions (5th column) fall to 0; the 18th column is its health, still checked.",
-				fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, h.Name))
+		dl := deliveryOf(s)
+		if dl.pulls {
+			dl.deliver(d, from, hf("Commit and publish. The balancers (%s) reload when they apply it, never restart: requests already running finish on the old processes, new ones go to the other app hosts.", hostLinks(s, from, lbs)), schema.HostNamesOf(lbs), nil)
+		} else {
+			dl.deliver(d, from, hf("Commit and push. Push applies the balancers (%s) one at a time and reloads them, never restarts: requests already running finish on the old processes, new ones go to the other app hosts.", hostLinks(s, from, lbs)), nil, nil)
 		}
-		d.step(hf("Return it to rotation the same way: remove %s (or set it false), build, commit and push.", code("drain")))
-		d.note("Do not edit the rendered balancer files on the hosts or change server states on the admin socket: push reports a hand-edited file as drift, and a state set on the socket does not survive the next reload.")
+		if s.Balancer.Kind == "haproxy" {
+			// Its server in each backend it is in (one per app it
+			// runs), as the rendered haproxy.cfg names them.
+			var servers []string
+			for _, a := range s.AppsOn(h) {
+				addr := fmt.Sprintf("%s:%d", h.Address, a.HTTPPort)
+				name := haproxy.Backend(s, a) + "/" + h.Name
+				for _, f := range sc.find(lbs[0].Name, haproxyCfgRE) {
+					if n, ok := haproxy.Servers(f.Content)[addr]; ok {
+						name = n
+					}
+				}
+				servers = append(servers, name)
+			}
+			var cmds []string
+			for _, n := range servers {
+				backend, server, _ := strings.Cut(n, "/")
+				cmds = append(cmds, fmt.Sprintf(`echo "show stat" | socat stdio %s | cut -d, -f1,2,5,18 | grep '^%s,%s,'`, haproxy.AdminSocket, backend, server))
+			}
+			what := template.HTML("Watch its current sessions (5th column) fall to 0; the 18th column is its health, still checked.")
+			if len(servers) > 1 {
+				var bs []string
+				for _, n := range servers {
+					b, _, _ := strings.Cut(n, "/")
+					bs = append(bs, string(code(b)))
+				}
+				what = hf("Watch its current sessions (5th column) fall to 0 in each backend it is in (%s), one line each; the 18th column is its health, still checked.", template.HTML(strings.Join(bs, ", ")))
+			}
+			d.step(what, cmds...)
+		}
+		d.step(hf("Return it to rotation the same way: remove %s (or set it false), build, commit and %s.", code("drain"), dl.verb))
+		drift := "push reports a hand-edited file as drift"
+		if dl.pulls {
+			drift = "an apply refuses to write over a hand-edited file (drift)"
+		}
+		d.note(hf("Do not edit the rendered balancer files on the hosts or change server states on the admin socket: %s, and a state set on the socket does not survive the next reload.", drift))
 	default:
 		switch s.Provider {
 		case "digitalocean":
@@ -648,6 +886,15 @@ func failoverBalancer(d *doc, sc *stackCtx, from string) {
 	case "dns":
 		d.step(hf("Remove the failed balancer's address from the A records of %s and wait out the records' TTL; put it back once it is healthy.", strings.Join(append([]string{s.Domain}, s.Aliases...), ", ")))
 	default:
+		if deliveryOf(s).pulls {
+			// It applies what is published: nothing to push.
+			text := hf("No failover is stated (balancer.failover: none), so there is no standby: replace the balancer. Create a machine with the same address and %s as its user data, or restore the host: either applies its published files by its timer (start it now on the host).", code("out/"+s.Name+"/cloud-init/"+names[0]+".yaml"))
+			if needs := imageNeeds(s); needs != "" {
+				text += hf(" A new machine boots from the image the stack's hosts boot from, not a stock one: it carries %s", needs)
+			}
+			d.step(text, "systemctl start "+pull.Unit(s)+".service", "journalctl -u "+pull.Unit(s)+".service -n 20")
+			break
+		}
 		d.step(hf("No failover is stated (balancer.failover: none), so there is no standby: replace the balancer. Create a machine with the same address and %s as its user data, or restore the host and push.", code("out/"+s.Name+"/cloud-init/"+names[0]+".yaml")),
 			"hacompile push "+s.Name+" --hosts "+names[0])
 	}
@@ -797,11 +1044,10 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 	if last && (s.Wrote("database.replica_pool_size") || s.Wrote("database.replica_max_overflow")) {
 		also = hf(" With no replica left, also remove %s and %s.", code("database.replica_pool_size"), code("database.replica_max_overflow"))
 	}
-	d.step(hf("In %s, make it the primary: set %s to %s and take it out of %s.%s Build, commit and push.", code(stackFileArg(s)), code("database.host"), code(r), code("database.replicas"), also),
-		"hacompile build", "git add "+stackFileArg(s)+" out/", "git commit", "hacompile push "+s.Name)
-	// The address is in the rendered settings.env, which push delivers
-	// with a restart of every process that reads it: a process reads
-	// its environment only at start (a reload keeps the old one).
+	// The address is in the rendered settings.env, which push (or each
+	// host's apply) delivers with a restart of every process that reads
+	// it: a process reads its environment only at start (a reload keeps
+	// the old one).
 	var checks []string
 	var who []string
 	for _, n := range s.HostNames() {
@@ -813,9 +1059,15 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 		who = append(who, n)
 		checks = append(checks, "ssh "+h.SSH.User+"@"+h.Address+" systemctl is-active "+strings.Join(units, " "))
 	}
+	dl := deliveryOf(s)
+	dl.deliver(d, from, hf("In %s, make it the primary: set %s to %s and take it out of %s.%s Build, commit and %s.", code(stackFileArg(s)), code("database.host"), code(r), code("database.replicas"), also, dl.verb),
+		changedHosts(s, p, nil), nil, "hacompile build")
 	if len(checks) > 0 {
-		d.step(hf("The push delivers the new address in %s to %s and restarts the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), app hosts in batches. Check each is running again:",
-			code("/"+settingsPaths(s)), hostLinksNames(s, from, who)), checks...)
+		how := "The push delivers the new address in %s to %s and restarts the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), app hosts in batches. Check each is running again:"
+		if dl.pulls {
+			how = "The applies deliver the new address in %s to %s and restart the processes that read it there (the app, and Celery on worker hosts: a process reads its environment only when it starts, so a reload would keep the old primary), each host on its own timer, not in batches. Check each is running again:"
+		}
+		d.step(hf(how, code("/"+settingsPaths(s)), hostLinksNames(s, from, who)), checks...)
 	}
 	d.step("Check the new primary accepts connections and is not in recovery.",
 		strings.Replace(ready, db.Host, r, 1))
@@ -841,7 +1093,10 @@ func restartedBySettings(sc *stackCtx, h *schema.Host) []string {
 	return units
 }
 
-var certbotRE = regexp.MustCompile(`certbot certonly .*`)
+// certbotRE finds certbot in a first-boot command; an app host's runs
+// in a subshell beside the first certificate's nginx, whose closing
+// parenthesis is not certbot's.
+var certbotRE = regexp.MustCompile(`certbot certonly [^)]*`)
 
 func certificates(d *doc, sc *stackCtx, from string) {
 	s := sc.s
@@ -906,6 +1161,7 @@ func certificates(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	// certbot: quote the issuance command each host's cloud-init runs.
+	webroot := false
 	d.p(hf("tls.mode is certbot: each terminating host gets its own Let's Encrypt certificate; Debian's %s runs %s twice a day and renews within 30 days of expiry.", code("certbot.timer"), code("certbot renew")))
 	for _, h := range term {
 		if _, ok := sc.stackFile("cloud-init/" + h.Name + ".yaml"); !ok {
@@ -914,8 +1170,15 @@ func certificates(d *doc, sc *stackCtx, from string) {
 		for _, c := range cloudinit.RunCmd(s, h, sc.byHost[h.Name], sc.r.Set.Generators) {
 			if m := certbotRE.FindString(c); m != "" {
 				d.step(hf("First issuance on %s, as its cloud-init runs it (certbot stores the hooks for renewals):", hostLink(s, from, h.Name)), m)
+				if strings.Contains(c, "nginx -c /"+nginx.ACMEConfPath) {
+					webroot = true
+				}
 			}
 		}
+	}
+	if webroot {
+		d.p(hf("On the app hosts nginx.conf cannot start before the certificate exists, so cloud-init first starts %s, which serves the ACME webroot %s on port %d (and relays the tokens it lacks to the other app hosts), runs certbot with %s, then stops it and starts nginx. Renewals use the same webroot through nginx's own port-%d server, with nginx running; the deploy hook reloads it.",
+			code("nginx -c /"+nginx.ACMEConfPath), code(s.TLS.ACMERoot), s.App.HTTPPort, code("--webroot"), s.App.HTTPPort))
 	}
 	var hooks []template.HTML
 	for _, f := range sc.r.Files {
@@ -934,7 +1197,11 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	d.step("Rotate now (a key compromise, a changed name): renew by force on each terminating host, one at a time.",
 		"certbot renew --cert-name "+s.Domain+" --force-renewal")
 	if hasACMERelay(sc) {
-		d.note("An ACME challenge may reach any balancer: the rendered configs pass a challenge a host cannot answer to the others, so each host's certbot succeeds whichever host the validation request reaches.")
+		what := "balancer"
+		if webroot {
+			what = "app host"
+		}
+		d.note(template.HTML("An ACME challenge may reach any " + what + ": the rendered configs pass a challenge a host cannot answer to the others, so each host's certbot succeeds whichever host the validation request reaches."))
 	}
 	if len(refs) > 0 {
 		d.p("Files that read the certificate:")

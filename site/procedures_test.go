@@ -101,6 +101,9 @@ func TestAddHostDeploysCodeFirst(t *testing.T) {
 		deploy := strings.Index(text, "Deploy the app's code")
 		secrets := strings.Index(text, "Provision its secrets")
 		push := strings.Index(text, "hacompile push")
+		if push < 0 {
+			push = strings.Index(text, "hacompile publish") // a stack that pulls
+		}
 		if deploy < 0 || secrets < deploy || push < deploy || !strings.Contains(text[deploy:], "ls -d /srv/") {
 			t.Errorf("%s: the code is not deployed (and checked) before the secrets and the push:\n%s", st, text)
 		}
@@ -465,6 +468,164 @@ func TestCloudInitOnHostPage(t *testing.T) {
 	for p, b := range files {
 		if strings.Contains(string(b), "files.html#file-cloud-init-") {
 			t.Errorf("%s links a cloud-init document on the stack files page", p)
+		}
+	}
+}
+
+// TestPullProceduresDeliverByPublish: on a stack whose hosts pull, every
+// procedure step and host page line that delivers a change publishes it
+// (as Deploy does) and says how to see the hosts apply it: a push there
+// is undone by the next apply. The publish of an added host covers it
+// (the tag it follows); a stack that pushes still pushes.
+func TestPullProceduresDeliverByPublish(t *testing.T) {
+	files := exampleSite(t)
+	page := files["stacks/do-python-ha/procedures.html"]
+	const publish = "hacompile publish --oci 10.10.0.40:5000/ops/shop:stable --sign-key <signing-key.pem> --plain-http stacks/do-python-ha.cue"
+	const watch = "journalctl -u hacompile-pull-do-python-ha.service -n 20"
+	for _, c := range []struct{ id, next, who string }{
+		{"add-app-host", "remove-app-host", "Watch lb1, lb2, app4 converge"},
+		{"remove-app-host", "drain", "Watch lb1, lb2 converge"},
+		{"drain", "failover-balancer", "Watch lb1, lb2 converge"},
+		{"failover-database", "certificates", "Watch app1…app3 converge"},
+	} {
+		text := section(t, page, c.id, c.next)
+		if strings.Contains(text, "hacompile push") {
+			t.Errorf("%s of a pulling stack pushes:\n%s", c.id, text)
+		}
+		for _, want := range []string{publish, c.who, watch} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", c.id, want, text)
+			}
+		}
+	}
+	add := section(t, page, "add-app-host", "remove-app-host")
+	if !strings.Contains(add, "app4 included, under the tag app4 follows (stable-do-python-ha-app4)") {
+		t.Errorf("the publish that adds app4 does not say it covers app4's tag:\n%s", add)
+	}
+	for p, b := range files {
+		if !strings.HasPrefix(p, "stacks/do-python-ha/hosts/") {
+			continue
+		}
+		if strings.Contains(string(b), "hacompile push") || !strings.Contains(html.UnescapeString(string(b)), publish) {
+			t.Errorf("%s does not say that a publish delivers to the host", p)
+		}
+	}
+	perl := section(t, files["stacks/do-perl-ha/procedures.html"], "drain", "failover-balancer")
+	if !strings.Contains(perl, "hacompile push do-perl-ha") || strings.Contains(perl, "hacompile publish") {
+		t.Errorf("a stack that pushes must still push:\n%s", perl)
+	}
+	if !strings.Contains(string(files["stacks/do-perl-ha/hosts/lb1.html"]), "Push this host alone with <code>hacompile push do-perl-ha --hosts lb1</code>") {
+		t.Error("the host page of a stack that pushes no longer says how to push the host")
+	}
+}
+
+// TestAddHostImageForPull: a host of a stack that pulls boots from an
+// image carrying what cloud-init does not provide (the agent without
+// agent.url, the key without public_key): a stock image stops the first
+// boot. With both in the stack, the stock image does.
+func TestAddHostImageForPull(t *testing.T) {
+	add := section(t, exampleSite(t)["stacks/do-python-ha/procedures.html"], "add-app-host", "remove-app-host")
+	for _, want := range []string{
+		"--image <image-id>", "not the stock debian-13-x64",
+		"the hacompile agent at /usr/local/bin/hacompile and the publishers' public key at /etc/hacompile/pull.pub",
+		"ssh root@10.10.0.14 ls -l /usr/local/bin/hacompile /etc/hacompile/pull.pub",
+	} {
+		if !strings.Contains(add, want) {
+			t.Errorf("add-app-host lacks %q:\n%s", want, add)
+		}
+	}
+	if strings.Contains(add, "--image debian-13-x64") {
+		t.Errorf("add-app-host creates the host from the stock image:\n%s", add)
+	}
+	const key = `public_key: """
+		-----BEGIN PUBLIC KEY-----
+		MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExZscGFxbuVvH3io8zTePquC0+K3j
+		mSVBqAHMgaXJvjjzw/XxoP4/cZCFFGhrwyeUe34Y7lR8N2vlqjT6Z1G24g==
+		-----END PUBLIC KEY-----
+		"""`
+	const agent = `agent: {url: "https://example.com/hacompile", sha256: "` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `"}`
+	for _, c := range []struct {
+		name, pull string
+		want, not  []string
+	}{
+		{"agent.url and public_key", agent + "\n" + key, []string{"--image debian-13-x64"}, []string{"<image-id>", "ls -l"}},
+		{"agent.url only", agent, []string{"--image <image-id>", "the publishers' public key at /etc/hacompile/pull.pub", "ls -l /etc/hacompile/pull.pub"}, []string{"agent at", "--image debian-13-x64"}},
+		{"public_key only", key, []string{"--image <image-id>", "the hacompile agent at /usr/local/bin/hacompile", "ls -l /usr/local/bin/hacompile\n"}, []string{"public key at", "--image debian-13-x64"}},
+	} {
+		res, opt := compileStack(t, `
+name:     "t"
+provider: "digitalocean"
+region:   "nyc3"
+domain:   "example.com"
+tls: mode: "none"
+hosts: {
+	lb1:  {address: "10.0.0.5", roles: ["lb"], size: "s-1vcpu-2gb"}
+	app1: {address: "10.0.0.11", roles: ["app"], size: "s-1vcpu-2gb"}
+}
+balancer: kind: "nginx"
+app: {name: "shop", runtime: "python", module: "wsgi:app", working_dir: "/srv/shop"}
+delivery: pull: {
+	registry:   "10.0.0.40:5000"
+	repository: "ops/shop"
+	`+c.pull+`
+}
+`)
+		files, err := site.Render(res, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := section(t, files["stacks/t/procedures.html"], "add-app-host", "remove-app-host")
+		for _, w := range c.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: add-app-host lacks %q:\n%s", c.name, w, text)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(text, n) {
+				t.Errorf("%s: add-app-host says %q:\n%s", c.name, n, text)
+			}
+		}
+	}
+}
+
+// TestDrainNamesBackends: the drain's show stat filter names the host's
+// server in each backend it is in, as the rendered haproxy.cfg names
+// them: app_<name> with several apps, app with one.
+func TestDrainNamesBackends(t *testing.T) {
+	files := exampleSite(t)
+	multi := section(t, files["stacks/multi-app/procedures.html"], "drain", "failover-balancer")
+	for _, want := range []string{"grep '^app_api,app1,'", "grep '^app_web,app1,'", "(app_api, app_web)"} {
+		if !strings.Contains(multi, want) {
+			t.Errorf("multi-app's drain lacks %q:\n%s", want, multi)
+		}
+	}
+	if strings.Contains(multi, "grep '^app,") {
+		t.Errorf("multi-app's drain names a backend app it does not have:\n%s", multi)
+	}
+	one := section(t, files["stacks/do-perl-ha/procedures.html"], "drain", "failover-balancer")
+	if !strings.Contains(one, "grep '^app,app1,'") {
+		t.Errorf("do-perl-ha's drain lost its backend app:\n%s", one)
+	}
+}
+
+// TestScalingTemplateHostPage: the launch template's host has no
+// machine at its address (0.0.0.0, a placeholder): its page says how to
+// reach an instance of the group, and that a change reaches them by a
+// new template version and an instance refresh, not a push.
+func TestScalingTemplateHostPage(t *testing.T) {
+	page := html.UnescapeString(string(exampleSite(t)["stacks/aws-spot-asg/hosts/app.html"]))
+	for _, want := range []string{
+		"ssh -p 22 root@<private-address>",
+		"aws ec2 describe-instances --region us-east-1 --filters Name=tag:aws:autoscaling:groupName,Values=aws-spot-asg",
+		"a new launch template version and an instance refresh",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the template host's page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"root@0.0.0.0", "hacompile push"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the template host's page says %q", bad)
 		}
 	}
 }

@@ -17,8 +17,11 @@ var (
 )
 
 // Packages implements artifact.Packager.
+// socat is the runtime API's client (AdminSocket): the runbook's drain
+// and balancer checks pipe commands through it, and the haproxy
+// package does not depend on it.
 func (Gen) Packages(_ *schema.Stack, _ *schema.Host, files []artifact.File) []string {
-	return artifact.IfAny(files, "haproxy")
+	return artifact.IfAny(files, "haproxy", "socat")
 }
 
 // FirstBoot implements artifact.Booter: check the configuration with the

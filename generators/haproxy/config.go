@@ -192,9 +192,22 @@ func global(w *writer, s *schema.Stack, opt artifact.Options) error {
 		"about two open files per connection and refuses to start when it cannot raise its",
 		"limit that far: the systemd drop-in's LimitNOFILE= matches this.")
 	w.kw("maxconn", fmt.Sprint(s.Balancer.MaxConn))
-	w.note("The admin socket: socat stdio "+adminSocket+" (group haproxy), for example",
-		"\"set server app/<host> state drain\" before maintenance. expose-fd listeners lets",
-		"the process started by a reload take over the listening sockets: a seamless reload.")
+	if s.MultiApp() {
+		// A server is named by its app's backend: a host serving two
+		// apps is a server in each.
+		var bs []string
+		for _, a := range s.Apps {
+			bs = append(bs, Backend(s, a))
+		}
+		w.note("The admin socket: socat stdio "+adminSocket+" (group haproxy), for example",
+			"\"set server app_<app>/<host> state drain\" before maintenance, in each backend",
+			"("+strings.Join(bs, ", ")+") that has the host. expose-fd listeners lets",
+			"the process started by a reload take over the listening sockets: a seamless reload.")
+	} else {
+		w.note("The admin socket: socat stdio "+adminSocket+" (group haproxy), for example",
+			"\"set server app/<host> state drain\" before maintenance. expose-fd listeners lets",
+			"the process started by a reload take over the listening sockets: a seamless reload.")
+	}
 	w.kw("stats", "socket", w.v(opt.P(adminSocket)), "mode", "660", "level", "admin", "expose-fd", "listeners")
 	w.kw("stats", "timeout", "30s")
 	if !terminatesTLS(s) {

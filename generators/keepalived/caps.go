@@ -19,7 +19,9 @@ func (Gen) Packages(s *schema.Stack, _ *schema.Host, files []artifact.File) []st
 	if len(files) == 0 {
 		return nil
 	}
-	pkgs := []string{"keepalived", "curl"}
+	// tcpdump: the split-brain alert's first check watches the VRRP
+	// advertisements on the interface.
+	pkgs := []string{"keepalived", "curl", "tcpdump"}
 	if s.Provider == "aws" && s.Balancer.Failover == "reserved-ip" {
 		pkgs = append(pkgs, "awscli")
 	}

@@ -44,6 +44,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -145,7 +146,7 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	}
 	slices.Sort(peers)
 	p("#")
-	p("# keepalived 2.2 (Debian bookworm) on %s: VRRP between the balancers %s decides", h.Name, lbNames(s))
+	p("# %s on %s: VRRP between the balancers %s decides", release(s.OS), h.Name, lbNames(s))
 	switch {
 	case s.Balancer.Failover == "reserved-ip" && s.Provider == "aws":
 		p("# which one holds the secondary private address %s/%d; the new master moves it to its", v.VirtualAddress, v.Prefix)
@@ -243,6 +244,33 @@ func config(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 // secondary private address must be configured on the instance too.
 func addsAddress(s *schema.Stack) bool {
 	return s.Balancer.Failover == "keepalived" || s.Provider == "aws"
+}
+
+// versions is the keepalived each target release ships (major.minor),
+// by the stack's os value. Every keyword keepalived.conf uses (VRRPv3
+// with unicast peers and check_unicast_src, script_user,
+// enable_script_security, track_script, notify) is older than 2.0 and
+// still in 2.3.3's keepalived.conf(5), so each release reads the file
+// the same way: only the comment naming the version follows the release.
+// The versions are the release archives': bookworm 1:2.2.7-1+b2, trixie
+// 1:2.3.3-1 (checked against a debootstrapped root), noble 1:2.2.8 as
+// released (not checked against a root).
+var versions = map[string]string{
+	"debian-12":    "2.2",
+	"debian-13":    "2.3",
+	"ubuntu-24.04": "2.2",
+}
+
+// release names the keepalived of the stack's target release, as
+// "keepalived 2.3 (Debian trixie)"; without a known version, the
+// release alone.
+func release(osName string) string {
+	r := osrelease.MustLookup(osName)
+	distro, _, _ := strings.Cut(r.Pretty, " ")
+	if v, ok := versions[r.Name]; ok {
+		return fmt.Sprintf("keepalived %s (%s %s)", v, distro, r.Codename)
+	}
+	return fmt.Sprintf("keepalived (%s %s)", distro, r.Codename)
 }
 
 func lbNames(s *schema.Stack) string {
@@ -445,4 +473,7 @@ var lbOnly = []string{"lb"}
 
 // ReadsSettings implements artifact.SettingsReader: the stack settings its
 // files are made from (TestRenderChangedSettingsMatchesRender checks them).
-func (Gen) ReadsSettings() []string { return []string{"balancer", "monitoring", "name", "provider"} }
+// os names the release whose keepalived version the file's header says.
+func (Gen) ReadsSettings() []string {
+	return []string{"balancer", "monitoring", "name", "os", "provider"}
+}

@@ -2,12 +2,15 @@ package monitoring
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/celery"
+	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/memcached"
 	"github.com/hacompile/hacompile/generators/mtail"
@@ -321,7 +324,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				description: value + "% of the responses of backend {{ $labels.proxy }} on " + who + " have been 5xx " + held +
 					" (threshold " + errRate + "%). First check: the HAProxy log (`journalctl -u haproxy`) for which " +
 					"server answers 5xx and the termination state; then that app host's app log " +
-					"(`journalctl -u " + appUnitHint(s) + "`).",
+					"(" + appJournal(s) + ").",
 			}},
 		})
 	case jobNginxlog:
@@ -337,7 +340,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				summary: "More than " + errRate + "% 5xx responses on {{ $labels.host }}",
 				description: value + "% of the responses of nginx on " + who + " have been 5xx " + held +
 					" (threshold " + errRate + "%). First check: `tail /var/log/nginx/error.log` on the host " +
-					"(502/504: the app server is down or too slow), then `journalctl -u " + appUnitHint(s) + "`.",
+					"(502/504: the app server is down or too slow), then " + appJournal(s) + ".",
 			}},
 		})
 	}
@@ -358,8 +361,9 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 					expr:    sel("haproxy_backend_active_servers", px...) + " == 0",
 					summary: "No app host is serving backend {{ $labels.proxy }} on {{ $labels.host }}",
 					description: "HAProxy on " + who + " has had no healthy app host in backend {{ $labels.proxy }} " + held +
-						": every request gets a 503. First check: `systemctl status " + app.Name + "` and " +
-						"`curl -i http://127.0.0.1:" + strconv.Itoa(app.HTTPPort) + s.Balancer.Health.Path + "` on an app host.",
+						": every request gets a 503. First check: `systemctl status " + app.Name + "` on each of " + hostRuns(ab.servers) + "; then " +
+						"HAProxy's health check by hand from {{ $labels.host }} to each app host's private address, where its nginx " +
+						"listens (not 127.0.0.1): " + healthCurls(s, ab) + ".",
 				},
 				{
 					name: "UnhealthyBackends", severity: "warning", app: ab.label,
@@ -427,6 +431,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 	if p.has(jobRedis) || p.has(jobRedisProbe) {
 		rj := `job=~"` + jobRedis + "|" + jobRedisProbe + `"`
 		mem := strconv.Itoa(m.RedisMemoryPercent)
+		rc := redisFirstChecks(s, p)
 		gs = append(gs, group{
 			name:    "cache",
 			comment: "Redis, through redis_exporter.",
@@ -436,8 +441,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 					expr:    sel("redis_up", rj) + " == 0",
 					summary: "Redis {{ $labels.instance }} ({{ $labels.service }}) is unreachable",
 					description: "redis_exporter has not been able to connect to {{ $labels.instance }} ({{ $labels.service }}) " + held +
-						". The app falls back to the database or loses sessions and queued jobs. First check: " +
-						"`redis-cli -h <host> -p <port> ping` from an app host, then the Redis server's status and memory.",
+						". The app falls back to the database or loses sessions and queued jobs. First check: " + rc.down,
 				},
 				{
 					name: "RedisMemoryHigh", severity: "warning",
@@ -445,8 +449,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 						"\n  and " + sel("redis_memory_max_bytes", rj) + " > 0",
 					summary: "Redis {{ $labels.instance }} uses more than " + mem + "% of its maxmemory",
 					description: "Redis at {{ $labels.instance }} ({{ $labels.service }}) has used " + value + "% of maxmemory " + held +
-						" (threshold " + mem + "%): next it evicts keys or, with noeviction, refuses writes. First check: " +
-						"`redis-cli info memory` and `redis-cli --bigkeys` on the cache host; raise cache.maxmemory_percent or the host's memory.",
+						" (threshold " + mem + "%): next it evicts keys or, with noeviction, refuses writes. First check: " + rc.memory,
 				},
 				{
 					name: "RedisEvictingKeys", severity: "warning",
@@ -454,7 +457,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 					summary: "Redis {{ $labels.instance }} is evicting keys",
 					description: "Redis at {{ $labels.instance }} ({{ $labels.service }}) has evicted " + value + " keys a second " + held +
 						": the cache is smaller than what the app keeps in it, so hit rates fall and the database takes the misses. " +
-						"First check: `redis-cli info stats | grep evicted` and `redis-cli info memory` on the cache host.",
+						"First check: " + rc.evicting,
 				},
 			},
 		})
@@ -483,8 +486,8 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				expr:    rq + " > " + d,
 				summary: "Celery queue {{ $labels.queue }} holds more than " + d + " tasks",
 				description: "Queue {{ $labels.queue }} (vhost {{ $labels.vhost }}) on {{ $labels.host }} has held " + value + " waiting tasks " + held +
-					" (threshold " + d + "): the workers do not keep up. First check: `celery -A " + w.App + " inspect active` " +
-					"for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
+					" (threshold " + d + "): the workers do not keep up. First check: " + celeryInspect(s) +
+					" for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
 			}, rule{
 				name: "RabbitMQAlarm", severity: "critical",
 				expr: "max by (host) (" + sel("rabbitmq_alarms_memory_used_watermark", eq("job", jobRabbitMQ)) + ") == 1\n" +
@@ -492,7 +495,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				summary: "RabbitMQ on {{ $labels.host }} blocks publishers (memory or disk alarm)",
 				description: "RabbitMQ on {{ $labels.host }} has had its memory or free-disk alarm set " + held +
 					": publishers are blocked, so the app cannot queue tasks. First check: `rabbitmq-diagnostics alarms` and " +
-					"`rabbitmqctl list_queues name messages consumers` on the queue host; queues that grow without consumers " +
+					"`rabbitmqctl list_queues -p " + s.Queue.VHost + " name messages consumers` on the queue host; queues that grow without consumers " +
 					"are the usual cause.",
 			})
 		}
@@ -503,13 +506,114 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 				expr:    sel("redis_key_size", eq("job", jobRedis)) + " > " + d,
 				summary: "Celery queue {{ $labels.key }} holds more than " + d + " tasks",
 				description: "Queue {{ $labels.key }} on {{ $labels.instance }} has held " + value + " waiting tasks " + held +
-					" (threshold " + d + "): the workers do not keep up. First check: `celery -A " + w.App + " inspect active` " +
-					"for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
+					" (threshold " + d + "): the workers do not keep up. First check: " + celeryInspect(s) +
+					" for stuck tasks, then the workers' CPU; add concurrency or worker hosts.",
 			})
 		}
 		gs = append(gs, g)
 	}
 	return gs
+}
+
+// redisChecks are the first checks of the Redis alerts, each a sentence
+// or more.
+type redisChecks struct{ down, memory, evicting string }
+
+// redisFirstChecks says what to check first for the Redis servers the
+// stack watches. A self-hosted Redis (job redis) runs on the cache host,
+// the one host with redis-cli (redis-tools comes with redis-server),
+// and every client logs in as the default user of its ACL file: redis-cli
+// asks for that password (--askpass), which the app hosts have in
+// cache.password_file. A Redis outside the stack (job redis-probe: a
+// managed one, or a Redis broker elsewhere) has no host of the stack to
+// run anything on: its provider shows its health and memory, and its
+// size is no setting of the stack. No app host has redis-cli, so
+// whether they reach a Redis is a plain TCP connection from bash.
+func redisFirstChecks(s *schema.Stack, p *plan) redisChecks {
+	var local, remote redisChecks
+	if p.has(jobRedis) {
+		c := s.Cache
+		cli := "redis-cli"
+		if c.Port != 6379 {
+			cli += " -p " + strconv.Itoa(c.Port)
+		}
+		cli += " --askpass"
+		on := "on the cache host (" + strings.Join(schema.HostNamesOf(s.CacheHosts()), ", ") + "; --askpass asks for the password of Redis's default user"
+		if c.PasswordFile != "" {
+			on += ", the one in " + c.PasswordFile + " on the app hosts"
+		}
+		on += ")"
+		local = redisChecks{
+			down: "`systemctl status redis-server` and `" + cli + " ping` " + on + ", then whether an app host reaches it: " +
+				reachCheck(s.CacheEndpoint(), c.Port) + " (no app host has redis-cli).",
+			memory: "`" + cli + " info memory` and `" + cli + " --bigkeys` " + on + "; raise cache.maxmemory_percent (now " +
+				strconv.Itoa(c.MaxmemoryPercent) + ") or the host's memory.",
+			evicting: "`" + cli + " info stats` (evicted_keys) and `" + cli + " info memory` " + on + ".",
+		}
+	}
+	if p.has(jobRedisProbe) {
+		var addrs []string
+		for _, j := range p.jobs {
+			if j.name == jobRedisProbe {
+				for _, t := range j.targets {
+					addrs = append(addrs, strings.TrimPrefix(t.addr, "redis://"))
+				}
+			}
+		}
+		reach := reachCheck("<host>", 0) + " with the address and port of {{ $labels.instance }}"
+		where := "{{ $labels.instance }}"
+		if len(addrs) == 1 {
+			h, port, _ := net.SplitHostPort(addrs[0])
+			n, _ := strconv.Atoi(port)
+			reach, where = reachCheck(h, n), addrs[0]
+		}
+		outside := ": it runs outside this stack, at " + where + " (a managed service or a server of its own), and no host of the stack has redis-cli."
+		remote = redisChecks{
+			down: "its status in its provider's console and metrics" + outside + " Then whether an app host reaches it: " + reach + ".",
+			memory: "its memory use in its provider's console and metrics" + outside + " Its size is set there (its plan, " +
+				"or its server's memory), not by the stack: cache.maxmemory_percent applies to a self-hosted Redis only. " +
+				"Give it more memory there, or store less in it.",
+			evicting: "its memory and evictions in its provider's console and metrics" + outside + " Give it more memory there " +
+				"(its size is no setting of the stack), or shorter TTLs to what the app keeps in it.",
+		}
+	}
+	switch {
+	case local.down == "":
+		return remote
+	case remote.down == "":
+		return local
+	}
+	both := func(l, r string) string { return l + " For a Redis outside the stack: " + r }
+	return redisChecks{both(local.down, remote.down), both(local.memory, remote.memory), both(local.evicting, remote.evicting)}
+}
+
+// reachCheck tests from a host without redis-cli that a TCP connection
+// to host:port opens; port 0 writes a placeholder.
+func reachCheck(host string, port int) string {
+	ps := "<port>"
+	if port != 0 {
+		ps = strconv.Itoa(port)
+	}
+	return "`timeout 3 bash -c '</dev/tcp/" + host + "/" + ps + "' && echo reachable`"
+}
+
+// celeryInspect is `celery inspect active` on a worker host, run the way
+// the worker unit runs celery: the app's virtualenv binary (no celery is
+// on PATH), as the app's user, in its working directory, with the
+// environment files that name the broker (root-only, so systemd reads
+// them, as it does for the unit).
+func celeryInspect(s *schema.Stack) string {
+	app := workersApp(s)
+	argv := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--uid=" + app.User}
+	if app.Group != "" {
+		argv = append(argv, "--gid="+app.Group)
+	}
+	argv = append(argv, "--working-directory="+app.WorkingDir, "-p", "EnvironmentFile="+app.EnvironmentFile)
+	if appenv.Needed(s) {
+		argv = append(argv, "-p", "EnvironmentFile=/"+appenv.Path(app))
+	}
+	argv = append(argv, celery.Binary(app, artifact.Options{}), "-A", s.Workers.App, "inspect", "active")
+	return "`" + strings.Join(argv, " ") + "` on a worker host (as " + celery.WorkerUnit(app) + " runs celery)"
 }
 
 func exporterPackage(job string) string {
@@ -584,7 +688,7 @@ func renderAlerts(s *schema.Stack, p *plan) ([]byte, error) {
 			if r.runbook != "" {
 				w.str(10, "runbook_url", r.runbook)
 			} else {
-				w.str(10, "runbook_url", RunbookURL(s, r.name, r.exporter))
+				w.str(10, "runbook_url", RunbookURL(s, r.name, r.exporter, r.app))
 			}
 		}
 	}
@@ -627,10 +731,19 @@ func certProvision(s *schema.Stack) string {
 }
 
 // RunbookURL is where the runbook explains an alert: its section of the
-// stack's alerts page (the site names it alert-<name>-<exporter>), under
-// monitoring.runbook_url, or from the runbook site's root when unset.
-func RunbookURL(s *schema.Stack, name, exporter string) string {
-	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/alerts.html#" + artifact.Anchor("alert-", name+" "+exporter)
+// stack's alerts page (AlertAnchor), under monitoring.runbook_url, or
+// from the runbook site's root when unset. exporter and app are the
+// rule's labels of those names, "" when it has none.
+func RunbookURL(s *schema.Stack, name, exporter, app string) string {
+	return strings.TrimSuffix(s.Monitoring.RunbookURL, "/") + "/stacks/" + s.Name + "/alerts.html#" + AlertAnchor(name, exporter, app)
+}
+
+// AlertAnchor is the id of an alert's section on the stack's alerts
+// page: alert-<name>, then its exporter label (the TargetDown rules),
+// then its app label (the rules of each of several apps), so that every
+// rule of alerts.yaml has a section of its own.
+func AlertAnchor(name, exporter, app string) string {
+	return artifact.Anchor("alert-", name+" "+exporter+" "+app)
 }
 
 // ProcedureURL is the runbook's section of the stack's procedures page
@@ -717,20 +830,81 @@ type appBackend struct {
 	// of names the app, with several, and label is its name then.
 	of, label string
 	hosts     int
+	// servers are the backend's app hosts.
+	servers []*schema.Host
 }
 
 // backends are the HAProxy backends of the app hosts: "app" (or
 // "app_tls"), or one per app with several.
 func backends(s *schema.Stack, p *plan) []appBackend {
 	if !s.MultiApp() {
-		return []appBackend{{app: &s.App, backend: p.backend, group: "balancer", hosts: p.appHosts}}
+		return []appBackend{{app: &s.App, backend: p.backend, group: "balancer", hosts: p.appHosts, servers: s.HostsWithRole("app")}}
 	}
 	var out []appBackend
 	for _, a := range s.Apps {
+		hs := s.AppHosts(a)
 		out = append(out, appBackend{app: a, backend: "app_" + a.Name, group: "balancer-" + a.Name,
-			of: " (app " + a.Name + ")", label: a.Name, hosts: len(s.AppHosts(a))})
+			of: " (app " + a.Name + ")", label: a.Name, hosts: len(hs), servers: hs})
 	}
 	return out
+}
+
+// healthCurl is HAProxy's health check of app a on host h by hand: to
+// the host's private address, where its nginx listens (not loopback),
+// with the Host header (or, TLS passed through, the server name) the
+// check sends, and the PROXY header when the host's listeners expect
+// one.
+func healthCurl(s *schema.Stack, a *schema.App, h *schema.Host) string {
+	curl := "curl -i"
+	if s.ProxyProtocol() {
+		curl += " --haproxy-protocol"
+	}
+	domain := ""
+	if ds := s.AppDomains(a); len(ds) > 0 {
+		domain = ds[0]
+	}
+	path := s.Balancer.Health.Path
+	if passesTLS(s) && domain != "" {
+		// The check only asks whether TLS answers (verify none): -k.
+		addr := h.Address
+		if strings.Contains(addr, ":") {
+			addr = "[" + addr + "]" // curl's --resolve wants IPv6 in brackets
+		}
+		return fmt.Sprintf("%s -k --resolve %s:%d:%s https://%s%s", curl, domain, haproxy.AppTLSPort, addr, domain, path)
+	}
+	if domain != "" {
+		curl += " -H 'Host: " + domain + "'"
+	}
+	return curl + " http://" + hostPort(h.Address, a.HTTPPort) + path
+}
+
+// hostRuns names hosts, runs of numbered names shortened: "app1…app4, db1".
+func hostRuns(hs []*schema.Host) string {
+	var ns []string
+	for _, r := range artifact.CompactRuns(schema.HostNamesOf(hs)) {
+		if r.First == r.Last {
+			ns = append(ns, r.First)
+		} else {
+			ns = append(ns, r.First+"…"+r.Last)
+		}
+	}
+	return strings.Join(ns, ", ")
+}
+
+// healthCurls are the health checks by hand of a backend's servers, for
+// the balancer to run: one per host, or with many, the first and the
+// hosts to repeat it for.
+func healthCurls(s *schema.Stack, ab appBackend) string {
+	const most = 3
+	var cs []string
+	for i, h := range ab.servers {
+		if i == most-1 && len(ab.servers) > most {
+			cs = append(cs, "the same with the address of "+hostRuns(ab.servers[i:]))
+			break
+		}
+		cs = append(cs, "`"+healthCurl(s, ab.app, h)+"` ("+h.Name+")")
+	}
+	return strings.Join(cs, ", ")
 }
 
 // proxyMatcher selects the app hosts' backends in HAProxy's series.
@@ -745,17 +919,25 @@ func proxyMatcher(s *schema.Stack, p *plan) string {
 	return "proxy=~" + strconv.Quote("("+strings.Join(ns, "|")+")")
 }
 
-// appUnitHint names the app's unit for a first check, or with several
-// apps, each app's.
-func appUnitHint(s *schema.Stack) string {
+// appJournal is the command that reads the app's log, as a code span:
+// with several apps, a placeholder and the apps' names to put there.
+func appJournal(s *schema.Stack) string {
 	if !s.MultiApp() {
-		return s.App.Name
+		return "`journalctl -u " + s.App.Name + "`"
 	}
 	var ns []string
 	for _, a := range s.Apps {
 		ns = append(ns, a.Name)
 	}
-	return "<app>` (the failing app: " + strings.Join(ns, ", ") + ")`"
+	return "`journalctl -u <app>` with the failing app's name: " + orList(ns)
+}
+
+// orList joins names as prose: "a", "a or b", "a, b or c".
+func orList(ns []string) string {
+	if len(ns) < 2 {
+		return strings.Join(ns, "")
+	}
+	return strings.Join(ns[:len(ns)-1], ", ") + " or " + ns[len(ns)-1]
 }
 
 func unitRegexp(units []string) string {

@@ -335,7 +335,7 @@ func TestContent(t *testing.T) {
 					} else {
 						urls[url] = true
 					}
-					if want := monitoring.RunbookURL(s, r.Alert, r.Labels["exporter"]); r.Annotations["runbook_url"] != want ||
+					if want := monitoring.RunbookURL(s, r.Alert, r.Labels["exporter"], r.Labels["app"]); r.Annotations["runbook_url"] != want ||
 						!strings.HasPrefix(want, "/stacks/"+s.Name+"/alerts.html#alert-") {
 						t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 					}

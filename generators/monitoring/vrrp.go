@@ -91,16 +91,25 @@ func vrrpGroup(s *schema.Stack) (group, bool) {
 		},
 	}
 	// Whether a balancer holds the address is read from the provider's
-	// metadata on a reserved IP: when that keeps failing, the mismatch
-	// alert above cannot fire, so the failing check alerts itself.
+	// metadata on a reserved IP, and from the host's own addresses
+	// otherwise: when that keeps failing, the mismatch alert above
+	// cannot fire, so the failing check alerts itself.
+	check := "First check: `journalctl -u hacompile-keepalived-state -n 20` on the host for the failing request, " +
+		"and whether the host reaches its metadata service."
+	if s.Balancer.Failover != "reserved-ip" {
+		// The check is local (keepalived's state script): ip lists the
+		// host's addresses; it fails only when ip itself does.
+		check = "First check: `journalctl -u hacompile-keepalived-state -n 20` on the host for the error. " +
+			"The check asks no service: it is `ip -o address show to " + addr + "/32` on the host, which fails only when ip " +
+			"cannot read the host's addresses (an empty answer means not held, and is no failure); run it there by hand."
+	}
 	rules = append(rules, rule{
 		name: "KeepalivedAddressCheckFailing", severity: "warning", forDur: holderFor,
 		expr:    sel(keepalived.CheckMetric, node) + " == 0",
 		summary: "Balancer {{ $labels.host }} cannot tell whether it holds " + addr,
 		description: "For " + holderFor + ", every check on " + who + " of whether " + addr + " " + holder +
 			" it has failed, so a wrong address holder would go unseen (KeepalivedAddressHolderMismatch cannot fire). " +
-			"First check: `journalctl -u hacompile-keepalived-state -n 20` on the host for the failing request, " +
-			"and whether the host reaches its metadata service.",
+			check,
 	})
 	for i := range rules {
 		rules[i].runbook = ProcedureURL(s, failoverID)
