@@ -542,7 +542,15 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	h := s.NextHost("app")
-	p := previewHosts(sc, []string{h.Name}, func(c *schema.Stack) { c.Hosts[h.Name] = h })
+	hs := s.HostsWithRole("app")
+	like := hs[len(hs)-1]
+	// With several apps listing their hosts, the new host is added to
+	// the lists the host it copies is in (the step below says so), and
+	// the preview renders both edits.
+	p := previewChange(sc, []string{h.Name}, appsListing(s), func(c *schema.Stack) {
+		c.Hosts[h.Name] = h
+		c.RunLike(h.Name, like.Name)
+	})
 	d.p(hf("Shown for a new host %s at %s, sized like the last app host; use the real name and address.", code(h.Name), code(h.Address)))
 	pkgs := []string{}
 	if p.stack != nil {
@@ -579,8 +587,6 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	if s.MultiApp() {
 		// The apps list their hosts: the new one runs what the host it
 		// copies runs.
-		hs := s.HostsWithRole("app")
-		like := hs[len(hs)-1]
 		var names []string
 		for _, a := range s.AppsOn(like) {
 			if len(a.Hosts) > 0 {
@@ -592,6 +598,7 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 		}
 	}
 	d.step("Check and render it; the table below is what the build changes.", "hacompile vet "+stackFileArg(s), "hacompile build", "git diff --stat -- out/"+s.Name+"/")
+	previewBlocks(d, p)
 	switch s.Provider {
 	case "digitalocean":
 		ud := "out/" + s.Name + "/cloud-init/" + h.Name + ".yaml"
@@ -650,6 +657,55 @@ func addAppHost(d *doc, sc *stackCtx, from string) {
 	previewTable(d, sc, from, p)
 }
 
+// appsListing is the settings a host's addition or removal changes
+// besides the hosts: the apps, when some app lists its hosts.
+func appsListing(s *schema.Stack) []string {
+	for _, a := range s.Apps {
+		if len(a.Hosts) > 0 {
+			return []string{"apps"}
+		}
+	}
+	return nil
+}
+
+// appListsOf is the apps' host lists that name host, as the stack file
+// spells them (apps.<name>.hosts), in code.
+func appListsOf(s *schema.Stack, host string) []string {
+	var out []string
+	for _, a := range s.Apps {
+		if slices.Contains(a.Hosts, host) {
+			out = append(out, string(code(a.Field+".hosts")))
+		}
+	}
+	return out
+}
+
+// previewBlocks says, when the preview of a procedure's change found
+// errors, that vet fails on them and nothing goes out until the stack
+// is changed as they say: the steps after assume it passes.
+func previewBlocks(d *doc, p preview) {
+	var errs []string
+	if p.Err != "" {
+		errs = append(errs, p.Err)
+	}
+	for _, f := range p.Findings {
+		if f.Severity == "error" {
+			errs = append(errs, f.Rule+": "+f.Message)
+		}
+	}
+	if len(errs) == 0 {
+		return
+	}
+	d.step(hf("Here vet fails: the render of this change (below) finds %s. Change the stack as it says, and check and render again, before going on; nothing is committed or delivered until vet passes.", plural(len(errs), "error", "errors")))
+	d.ul(func() []template.HTML {
+		var out []template.HTML
+		for _, e := range errs {
+			out = append(out, template.HTML(template.HTMLEscapeString(e)))
+		}
+		return out
+	}()...)
+}
+
 // deployCode is the step that puts the app's code on a new host:
 // hacompile renders configuration, not the application, and nothing
 // starts (nor passes push's check, which imports the app) without it.
@@ -696,10 +752,20 @@ func removeAppHost(d *doc, sc *stackCtx, from string) {
 		return
 	}
 	h := apps[len(apps)-1]
-	p := previewHosts(sc, []string{h.Name}, func(c *schema.Stack) { delete(c.Hosts, h.Name) })
+	p := previewChange(sc, []string{h.Name}, appsListing(s), func(c *schema.Stack) {
+		delete(c.Hosts, h.Name)
+		for _, a := range c.Apps {
+			a.Hosts = slices.DeleteFunc(slices.Clone(a.Hosts), func(n string) bool { return n == h.Name })
+		}
+	})
 	d.p(hf("Shown for %s, the last app host.", hostLink(s, from, h.Name)))
 	d.step(hf("Drain it first (see <a href=\"#drain\">Drain a host</a>) so no request is cut off."))
-	d.step(hf("Delete %s from %s, check and render.", code(h.Name+": {…}"), code(stackFileArg(s))), "hacompile vet "+stackFileArg(s), "hacompile build")
+	if lists := appListsOf(s, h.Name); len(lists) > 0 {
+		d.step(hf("Delete %s from %s, and %s from %s; check and render.", code(h.Name+": {…}"), code(stackFileArg(s)), code(h.Name), template.HTML(strings.Join(lists, ", "))), "hacompile vet "+stackFileArg(s), "hacompile build")
+	} else {
+		d.step(hf("Delete %s from %s, check and render.", code(h.Name+": {…}"), code(stackFileArg(s))), "hacompile vet "+stackFileArg(s), "hacompile build")
+	}
+	previewBlocks(d, p)
 	dl := deliveryOf(s)
 	dl.deliver(d, from, hf("Commit and %s: the balancers and the other hosts drop it.", dl.verb), changedHosts(s, p, s.HostsWithRole("lb")), nil)
 	switch {

@@ -629,3 +629,40 @@ func TestScalingTemplateHostPage(t *testing.T) {
 		}
 	}
 }
+
+// TestHostChangePreviews: adding or removing an app host previews the
+// stack as the procedure's steps leave it (on a stack whose apps list
+// their hosts, the host added to or removed from those lists too), and
+// a preview that finds errors says vet fails on them before any step
+// commits or delivers.
+func TestHostChangePreviews(t *testing.T) {
+	files := exampleSite(t)
+	text := func(stack, from, to string) string {
+		return html.UnescapeString(section(t, files["stacks/"+stack+"/procedures.html"], from, to))
+	}
+	add := text("multi-app", "add-app-host", "remove-app-host")
+	for _, want := range []string{"Add app5 to apps.legacy.hosts", "Here vet fails", "db-pool: ", "238 server connections"} {
+		if !strings.Contains(add, want) {
+			t.Errorf("multi-app's add-app-host lacks %q:\n%s", want, add)
+		}
+	}
+	if strings.Contains(add, "runs no app") {
+		t.Errorf("multi-app's add-app-host previews app5 outside every app:\n%s", add)
+	}
+	rm := text("multi-app", "remove-app-host", "drain")
+	for _, want := range []string{"and app4 from apps.legacy.hosts", "Here vet fails", "capacity: app \"legacy\""} {
+		if !strings.Contains(rm, want) {
+			t.Errorf("multi-app's remove-app-host lacks %q:\n%s", want, rm)
+		}
+	}
+	if strings.Contains(rm, "which is no host") {
+		t.Errorf("multi-app's remove-app-host previews apps.legacy.hosts still naming app4:\n%s", rm)
+	}
+	perl := text("do-perl-ha", "add-app-host", "remove-app-host")
+	if i, j := strings.Index(perl, "Here vet fails"), strings.Index(perl, "git commit"); i < 0 || j < 0 || i > j {
+		t.Errorf("do-perl-ha's add-app-host does not say vet fails (db-pool) before it commits:\n%s", perl)
+	}
+	if ok := text("python-celery-cache", "add-app-host", "remove-app-host"); strings.Contains(ok, "Here vet fails") {
+		t.Errorf("python-celery-cache's add-app-host says vet fails, and it passes:\n%s", ok)
+	}
+}
