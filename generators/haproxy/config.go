@@ -497,6 +497,12 @@ func passthrough(w *writer, s *schema.Stack, apps []*schema.Host) {
 	w.kw("option", "dontlognull")
 	w.kw("option", "redispatch")
 	w.kw("retries", fmt.Sprint(s.Balancer.Retries))
+	if n, ok := somaxconn(s); ok && n < s.Balancer.MaxConn {
+		// A named defaults section starts from nothing: the backlog of
+		// the section above does not carry over.
+		w.note(fmt.Sprintf("The kernel caps the listen backlog at net.core.somaxconn (%d), as above.", n))
+		w.kw("backlog", fmt.Sprint(n))
+	}
 	timeouts(w, s, false)
 
 	w.section("frontend", "https")
