@@ -166,6 +166,9 @@ type Writer struct {
 	// listed (irregular for what is not a regular file).
 	have  map[string]FileStamp
 	owned map[string]bool // files on disk hacompile wrote (OwnerFile), in scope or not
+	// unrecorded: dir had no OwnerFile (it was empty), so Finish writes
+	// one before it renames anything into place.
+	unrecorded bool
 	// scoped: have is not all of dir (a scope was given).
 	scoped bool
 	chmod  bool
@@ -288,11 +291,18 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	}
 	owned, err := l.owned, l.ownedErr
 	if err == nil && !l.ownedFound {
-		owned, err = ownedByLayout(l.dir, l.have)
+		owned, err = ownedWithoutRecord(l.dir, l.have)
 	}
 	if err != nil {
 		return nil, err
 	}
+	// A directory no file can be made in fails here, once, rather than
+	// at each file (one not there yet is made below, or MkdirAll says
+	// why not).
+	if err := writable(l.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	unrecorded := !l.ownedFound
 	l.owned = nil
 	// From here until Finish, or an Abort that removed all it wrote,
 	// dir may hold this writer's temporary files.
@@ -343,7 +353,7 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	// it writes start that large (growing a 170,000-entry map rehashes
 	// it at every doubling).
 	have = inScope(have, scope)
-	return &Writer{dir: l.dir, root: root, have: have, owned: owned, scoped: len(scope) > 0, chmod: umask()&0o644 != 0,
+	return &Writer{dir: l.dir, root: root, have: have, owned: owned, unrecorded: unrecorded, scoped: len(scope) > 0, chmod: umask()&0o644 != 0,
 		stages: map[string]string{}, files: make(map[string]fileEnt, len(have)), stats: map[string]*Stats{}}, nil
 }
 
@@ -612,6 +622,22 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		w.Abort()
 		return nil, err
 	}
+	// The files hacompile owns now: every file written or kept, and
+	// those out of scope it wrote before. Sorted once, for the owner
+	// record and the digest index and build record after.
+	w.sorted, w.ents = w.index.sortedEntries(w.files)
+	// A directory that had no owner record (it was empty) gets its
+	// record before anything is renamed into place: a build killed
+	// while renaming leaves files that the record names, which the next
+	// build may then write over or remove, and not a directory it would
+	// refuse as one it did not write. The record is then what it will
+	// be (nothing was owned before, so nothing is removed).
+	if w.unrecorded {
+		if err := writeOwner(w.dir, w.sorted, w.chmod); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
 	par.Each(len(w.pending), func(i int) {
 		if empty[i] {
 			os.Remove(w.pending[i].full) // the rename below says if it did not
@@ -654,10 +680,6 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		dirs = append(dirs, path.Dir(p))
 	}
 	removeEmpty(w.dir, dirs)
-	// The files hacompile owns now: every file written or kept, and
-	// those out of scope it wrote before. Sorted once, for the owner
-	// record here and the digest index and build record after.
-	w.sorted, w.ents = w.index.sortedEntries(w.files)
 	// The others: files out of scope it wrote before. Without a scope
 	// there are none: every file it wrote before was listed, and is
 	// written or kept again, or gone.
@@ -675,8 +697,11 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 		owned = mergeSorted(w.sorted, others)
 	}
 	w.owned = nil // what the owner record says now
-	if err := writeOwner(w.dir, owned, w.chmod); err != nil {
-		return nil, err
+	// Unless written before the renames, as owned is.
+	if !w.unrecorded {
+		if err := writeOwner(w.dir, owned, w.chmod); err != nil {
+			return nil, err
+		}
 	}
 	doneWriting(w.dir)
 	return w.stats, nil

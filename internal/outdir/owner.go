@@ -28,7 +28,7 @@ const ownerComment = "Files hacompile wrote in this directory; a build removes o
 
 // readOwned is the set of files dir's OwnerFile lists, the files in dir
 // hacompile may remove; found is false when dir has none (then
-// ownedByLayout says what it may remove).
+// ownedWithoutRecord says what it may remove).
 func readOwned(dir string) (owned map[string]bool, found bool, err error) {
 	files, found, err := readOwnedList(dir)
 	if !found || err != nil {
@@ -67,39 +67,40 @@ func readOwnedList(dir string) (files []string, found bool, err error) {
 	return files, true, nil
 }
 
-// ownedByLayout is the set of files hacompile may remove in dir, a
-// directory without a record whose listing is have: none when dir is
-// empty (or missing); all it holds when it is laid out as hacompile lays
-// out out/ (a build from before the record: every top entry a directory
-// with a manifest.json or an index.html). Any other directory is
-// refused.
-func ownedByLayout[V any](dir string, have map[string]V) (map[string]bool, error) {
-	tops := map[string]bool{}
+// ownedWithoutRecord is the set of files hacompile may remove in dir, a
+// directory without a record whose listing is have: none, when dir is
+// empty (or missing) but for what a build that was killed left at its
+// top (staging directories, named stagePrefix…, which removeStages
+// removes). Any other directory is refused, whatever it holds: without
+// the record nothing tells the files hacompile wrote from others, and a
+// build writes over the first and removes those it no longer produces.
+// (A directory laid out as out/ is, every top entry a directory with a
+// manifest.json or an index.html, was once adopted whole, for an out/
+// built before the record existed: a website's directory, or an out/
+// that lost its record with files added by hand, was taken for
+// hacompile's and every file in it removed.)
+func ownedWithoutRecord[V any](dir string, have map[string]V) (map[string]bool, error) {
+	first := ""
 	for p := range have {
-		top, rest, ok := strings.Cut(p, "/")
-		if !ok || strings.HasPrefix(top, ".") && !strings.HasPrefix(top, stagePrefix) {
-			return nil, notOwned(dir, p)
+		if top, _, _ := strings.Cut(p, "/"); strings.HasPrefix(top, stagePrefix) {
+			continue
 		}
-		if rest == "manifest.json" || rest == "index.html" {
-			tops[top] = true
-		} else if !tops[top] {
-			tops[top] = false
+		if first == "" || p < first {
+			first = p // the same one named every time
 		}
 	}
-	for top, ok := range tops {
-		if !ok && !strings.HasPrefix(top, stagePrefix) {
-			return nil, notOwned(dir, top)
-		}
+	if first != "" {
+		return nil, notOwned(dir, first)
 	}
-	owned := make(map[string]bool, len(have))
-	for p := range have {
-		owned[p] = true
-	}
-	return owned, nil
+	return map[string]bool{}, nil
 }
 
+// notOwned is the refusal of dir, a non-empty directory without a
+// record, which holds p.
 func notOwned(dir, p string) error {
-	return fmt.Errorf("%s is not empty and hacompile did not write it (no %s; it holds %s): a build removes every file of its output directory it does not produce, so it refuses to write there\nhacompile: hint: name a new or empty directory with --out", dir, OwnerFile, filepath.Join(dir, filepath.FromSlash(p)))
+	return fmt.Errorf("%s is not empty and hacompile did not write it (no %s; it holds %s): a build writes only into an empty directory or one whose %s names the files hacompile wrote there, the only files it removes\n"+
+		"hacompile: hint: name a new or empty directory with --out; or, if %s holds an earlier build's output and nothing else of yours, delete it and build again",
+		dir, OwnerFile, filepath.Join(dir, filepath.FromSlash(p)), OwnerFile, dir)
 }
 
 // writeOwner records owned as dir's OwnerFile, unless it holds that

@@ -55,17 +55,18 @@ func TestWriteOwnsOnlyItsFiles(t *testing.T) {
 		t.Errorf("a file hacompile did not write was removed: %v", err)
 	}
 
-	// An out/ of a build from before the record is recognised by its
-	// layout, and gets one.
+	// A directory laid out as out/ is, without the record (an out/ of a
+	// build from before the record), is not taken for hacompile's: it
+	// is refused, untouched (TestWriteRefusesUnrecorded).
 	legacy := t.TempDir()
 	os.MkdirAll(filepath.Join(legacy, "s"), 0o755)
 	os.MkdirAll(filepath.Join(legacy, "site"), 0o755)
 	os.WriteFile(filepath.Join(legacy, "s", "manifest.json"), []byte("{}\n"), 0o644)
 	os.WriteFile(filepath.Join(legacy, "site", "index.html"), []byte("<p>\n"), 0o644)
-	if _, err := outdir.Write(legacy, tree); err != nil {
-		t.Errorf("Write into an earlier build's out/: %v", err)
+	if _, err := outdir.Write(legacy, tree); err == nil || !strings.Contains(err.Error(), "hacompile did not write it") {
+		t.Errorf("Write into an earlier build's out/ without its record: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(legacy, outdir.OwnerFile)); err != nil {
-		t.Error(err)
+	if _, err := os.Stat(filepath.Join(legacy, outdir.OwnerFile)); err == nil {
+		t.Error("wrote a record into a directory it refused")
 	}
 }

@@ -47,6 +47,9 @@ write is refused.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
+			if out == "" {
+				return usageError{errors.New("--out: want a directory, got ''")}
+			}
 			rep := &buildReport{OK: true, Stacks: []buildStack{}, Removed: []buildStack{}, Diagnostics: []schema.Diagnostic{}}
 			err := runBuild(cmd, args, out, check, noCache, output == "text", rep)
 			if output == "text" {
@@ -241,6 +244,12 @@ func runBuild(cmd *cobra.Command, args []string, out string, check, noCache, pri
 	if err != nil {
 		if ow != nil {
 			ow.abort()
+			// The compile failed because out/ could not be written
+			// (its stacks and hosts each met the same error): say
+			// what is wrong with out/, once.
+			if ferr := ow.failure(); ferr != nil {
+				return ferr
+			}
 		}
 		return err
 	}
@@ -492,7 +501,7 @@ func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, erro
 				errs[k] = w.Put(p, f.Content)
 			}
 		})
-		return errors.Join(errs...)
+		return joinDistinct(errs)
 	}
 	// Files handed over as they were made are not handed back.
 	for _, r := range res.Rendered {
@@ -536,6 +545,19 @@ func streamTree(c *compiled, open func() (treeSink, error)) (*site.Runbook, erro
 		return nil, fmt.Errorf("site: %d of %d rendered files were handed back to be written (a defect of hacompile)", handed.Load(), total)
 	}
 	return rb, nil
+}
+
+// joinDistinct is errors.Join of errs with each error text once: the
+// files of one directory of out/ that cannot be made all meet the same
+// error.
+func joinDistinct(errs []error) error {
+	var distinct []error
+	for _, err := range errs {
+		if err != nil && !slices.ContainsFunc(distinct, func(e error) bool { return e.Error() == err.Error() }) {
+			distinct = append(distinct, err)
+		}
+	}
+	return errors.Join(distinct...)
 }
 
 // namesFiles reports whether any argument is a stack file rather than a

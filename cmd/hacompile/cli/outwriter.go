@@ -2,6 +2,9 @@ package cli
 
 import (
 	"crypto/sha256"
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hacompile/hacompile/generators/artifact"
@@ -23,6 +26,11 @@ type outWriter struct {
 	mu      sync.Mutex
 	handed  map[string]artifact.Handed   // tree paths written by hand or reused, with what they hold
 	keys    map[string][sha256.Size]byte // keys of files asked to reuse and not reused, for hand
+	// failed are the distinct errors of out/ that hand and reuse
+	// returned: the compile reports them once per host, in its stacks'
+	// names, and the build reports them once each instead (failure).
+	failMu sync.Mutex
+	failed []error
 }
 
 func newOutWriter(listing *outdir.Listing, index *outdir.IndexLoad) *outWriter {
@@ -46,6 +54,29 @@ func (o *outWriter) get() (*outdir.Writer, error) {
 // the first files handed over, would otherwise wait for.
 func (o *outWriter) prepare() { go o.get() }
 
+// fail records err, an error of out/ that hand or reuse returns, and
+// returns it.
+func (o *outWriter) fail(err error) error {
+	o.failMu.Lock()
+	defer o.failMu.Unlock()
+	if !slices.ContainsFunc(o.failed, func(e error) bool { return e.Error() == err.Error() }) {
+		o.failed = append(o.failed, err)
+	}
+	return err
+}
+
+// failure is what stopped the compile if hand or reuse returned an
+// error: out/'s errors, each once, in order of their text (they are
+// about out/, not the stacks whose files met them); nil when neither
+// did.
+func (o *outWriter) failure() error {
+	o.failMu.Lock()
+	defer o.failMu.Unlock()
+	errs := slices.Clone(o.failed)
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
 // hand is artifact.Options.Hand: it writes a file of stack s as it is
 // made and returns it without its content. A stack compiled again in
 // the same build (kept stacks that must compile after all) makes the
@@ -53,7 +84,7 @@ func (o *outWriter) prepare() { go o.get() }
 func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error) {
 	w, err := o.get()
 	if err != nil {
-		return f, err
+		return f, o.fail(err)
 	}
 	p := compile.OutPath(s.Name, f)
 	sum := sha256.Sum256(f.Content)
@@ -70,7 +101,7 @@ func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error
 			err = w.PutSum(p, f.Content, sum)
 		}
 		if err != nil {
-			return f, err
+			return f, o.fail(err)
 		}
 	}
 	return handedOff(f, sum), nil
@@ -89,7 +120,7 @@ func (o *outWriter) reuse(s *schema.Stack, f artifact.File, inputs [sha256.Size]
 	}
 	w, err := o.get()
 	if err != nil {
-		return f, false, err
+		return f, false, o.fail(err)
 	}
 	p := compile.OutPath(s.Name, f)
 	key := sha256.Sum256(append([]byte(id+"\x00"), inputs[:]...))
