@@ -81,6 +81,11 @@ func compileBuild(cmd *cobra.Command, args []string, out string, keep, printFind
 		fresh = append(fresh, f)
 	}
 	res, err := compile.CompileInputsWith(fresh, today, o)
+	if err != nil && ow != nil && ow.failure() != nil {
+		// out/ could not be written: compiling every stack again would
+		// meet the same, and the caller says it once.
+		return nil, err
+	}
 	if len(c.kept) > 0 && (err != nil || clashes(res, c.kept)) {
 		// A stack that fails, or one that shares a name or a VRRP router
 		// id with a kept stack: compile them all, so that the build says

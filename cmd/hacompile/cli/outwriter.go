@@ -101,6 +101,15 @@ func (o *outWriter) hand(s *schema.Stack, f artifact.File) (artifact.File, error
 			err = w.PutSum(p, f.Content, sum)
 		}
 		if err != nil {
+			// Not handed: a compile of the stack again in this build
+			// (kept stacks that must compile after all) must meet the
+			// same error, not take the file as written.
+			o.mu.Lock()
+			delete(o.handed, p)
+			if keyed {
+				o.keys[p] = key
+			}
+			o.mu.Unlock()
 			return f, o.fail(err)
 		}
 	}
