@@ -67,20 +67,6 @@ func (r Rev) Short() string { return r.Commit.Hash.String()[:12] }
 // String is "NAME (SHORT)", for messages.
 func (r Rev) String() string { return fmt.Sprintf("%s (%s)", r.Name, r.Short()) }
 
-// Resolve finds the commit a revision names: a branch, tag, hash or an
-// expression such as HEAD~2.
-func (r *Repo) Resolve(rev string) (Rev, error) {
-	h, err := r.Git.ResolveRevision(plumbing.Revision(rev))
-	if err != nil {
-		return Rev{}, fmt.Errorf("unknown revision %q: %v", rev, err)
-	}
-	c, err := r.Git.CommitObject(*h)
-	if err != nil {
-		return Rev{}, fmt.Errorf("revision %q: %w", rev, err)
-	}
-	return Rev{Name: rev, Commit: c}, nil
-}
-
 // ErrNoCommits is returned when HEAD names no commit yet.
 var ErrNoCommits = errors.New("the repository has no commits yet")
 

@@ -60,7 +60,17 @@ documents carrying the same embedded change are shown once too; it is cut to
 saying what was left out.
 
 Exit status: 0 when nothing changed, or changes without --exit-code; 6 when
-something changed and --exit-code is given; 1 on error; 2 on a usage error.`,
+something changed and --exit-code is given; 1 on error (an unknown --base
+revision included); 64 on a usage error (a wrong flag, or a --base written in
+a form diff does not resolve).
+
+--base takes a branch, tag or other ref (main, v1.2, origin/main,
+refs/heads/main, HEAD, @) or a commit hash (full, or at least 4 hex digits),
+optionally followed by ~N (the N-th first-parent ancestor) and ^N (the N-th
+parent), as in HEAD~2 or main^2~1. Other forms git knows (HEAD@{1},
+main@{upstream}, REV:PATH, REV^{/TEXT}, ranges) are refused with exit 64
+rather than half-read; resolve them with git first:
+--base "$(git rev-parse --verify 'HEAD@{1}^{commit}')".`,
 		Example: `  hacompile diff                       # against the merge base with main
   hacompile diff --base HEAD~1 --stat
   hacompile diff --output markdown > comment.md
@@ -74,6 +84,13 @@ something changed and --exit-code is given; 1 on error; 2 on a usage error.`,
 			if limit < gitops.MinMarkdownLimit {
 				return usageError{fmt.Errorf("--markdown-limit: want at least %d, got %d", gitops.MinMarkdownLimit, limit)}
 			}
+			if cmd.Flags().Changed("base") {
+				// A form go-git would half-read (HEAD@{1} as HEAD) is
+				// refused before anything is rendered.
+				if err := gitops.CheckRevision(base); err != nil {
+					return usageError{fmt.Errorf("--base: %w", err)}
+				}
+			}
 			repo, st, err := repoStacks(cmd, args)
 			if err != nil {
 				return err
@@ -81,6 +98,10 @@ something changed and --exit-code is given; 1 on error; 2 on a usage error.`,
 			var rev gitops.Rev
 			if cmd.Flags().Changed("base") {
 				if rev, err = repo.Resolve(base); err != nil {
+					var se *gitops.RevisionSyntaxError
+					if errors.As(err, &se) {
+						return usageError{fmt.Errorf("--base: %w", err)}
+					}
 					return fmt.Errorf("--base: %w", err)
 				}
 			} else if rev, err = repo.DefaultBase(); err != nil {
@@ -113,10 +134,10 @@ something changed and --exit-code is given; 1 on error; 2 on a usage error.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&base, "base", "", "revision to compare with (default: merge base of HEAD and the default branch, else HEAD)")
+	c.Flags().StringVar(&base, "base", "", "revision to compare with: a ref or commit hash, optionally with ~N and ^N (default: merge base of HEAD and the default branch, else HEAD)")
 	c.Flags().BoolVar(&stat, "stat", false, "print the summary table only, no diffs")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
-	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 6 when the rendered files changed (1 is a failure, 2 a usage error)")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 6 when the rendered files changed (1 is a failure, 64 a usage error)")
 	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
 	addStackFlags(c)
 	return c

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -53,6 +54,10 @@ func budgetFlag(cmd *cobra.Command, name, old string) string {
 	return name
 }
 
+// maxMemoryMiB is the largest --eval-memory-mib whose bytes fit the
+// budget's uint64.
+const maxMemoryMiB = math.MaxUint64 >> 20
+
 // compileOptions reads the stack flags of cmd, if it has them.
 func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	var o compile.Options
@@ -89,6 +94,11 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 		m, _ := cmd.Flags().GetUint64(name)
 		if m == 0 {
 			return o, usageError{fmt.Errorf("--%s 0: want a positive number of MiB", name)}
+		}
+		// The limit is kept in bytes: a larger m would wrap around to a
+		// tiny limit (2^44 MiB to 0).
+		if m > maxMemoryMiB {
+			return o, usageError{fmt.Errorf("--%s %d: too large: the most is %d (2^64 bytes less 1 MiB)", name, m, uint64(maxMemoryMiB))}
 		}
 		evalbudget.Limits.Memory = m << 20
 	}

@@ -89,9 +89,11 @@ the key comes from -i/--identity, else the ssh-agent.`,
 				if cmd.Flags().Changed("ssh-key") {
 					fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
 				}
-				if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || o.Branch == "" {
-					return usageError{fmt.Errorf("--branch: %q is not a valid branch name", o.Branch)}
+				branch, err := branchName(o.Branch)
+				if err != nil {
+					return err
 				}
+				o.Branch, rep.Branch = branch, branch
 				if o.Prefix != "" && (!fs.ValidPath(o.Prefix) || o.Prefix == ".") {
 					return usageError{fmt.Errorf("--prefix: want a clean relative path such as out or rendered/prod, got %q", o.Prefix)}
 				}
@@ -110,6 +112,10 @@ the key comes from -i/--identity, else the ssh-agent.`,
 					var ok bool
 					if fixed, ok = parseDate(date); !ok {
 						return usageError{fmt.Errorf("--date: want seconds since 1970 or an RFC 3339 time, got %q", date)}
+					}
+					if !commitDateOK(fixed) {
+						return usageError{fmt.Errorf("--date: %q is outside the dates a commit holds: want %s to %s",
+							date, time.Unix(0, 0).UTC().Format(time.RFC3339), maxCommitDate.Format(time.RFC3339))}
 					}
 				}
 
@@ -301,6 +307,26 @@ func (r *publishReport) fill(pub *gitops.Published) {
 	r.Summary.StacksChanged = len(pub.Changes)
 }
 
+// branchName is the short name of the --branch value: a branch name
+// ("rendered"), or the full name of a branch ("refs/heads/rendered",
+// which would otherwise become refs/heads/refs/heads/rendered). Another
+// full ref name (refs/tags/v1, refs/remotes/origin/x) names no branch,
+// and HEAD is not a branch name: both are usage errors.
+func branchName(flag string) (string, error) {
+	b := flag
+	if strings.HasPrefix(b, "refs/") {
+		short, ok := strings.CutPrefix(b, "refs/heads/")
+		if !ok {
+			return "", usageError{fmt.Errorf("--branch: %q is not a branch: give a branch name such as rendered, or refs/heads/NAME", flag)}
+		}
+		b = short
+	}
+	if b == "" || b == "HEAD" || strings.HasPrefix(b, "refs/") || plumbing.NewBranchReferenceName(b).Validate() != nil {
+		return "", usageError{fmt.Errorf("--branch: %q is not a valid branch name", flag)}
+	}
+	return b, nil
+}
+
 // signature parses "Name <email>".
 func parseSignature(flag, s string) (object.Signature, error) {
 	a, err := mail.ParseAddress(s)
@@ -322,14 +348,32 @@ func commitDate(fixed time.Time, source gitops.Rev) (time.Time, error) {
 		if err != nil || n < 0 {
 			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: want seconds since 1970, got %q", env)
 		}
-		return time.Unix(n, 0).UTC(), nil
+		if n <= maxCommitDate.Unix() {
+			return time.Unix(n, 0).UTC(), nil
+		}
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: %q is after %s, the latest date a commit holds", env, maxCommitDate.Format(time.RFC3339))
 	}
 	return source.Commit.Committer.When.UTC(), nil
 }
 
+// maxCommitDate is the latest commit date publish writes: the last
+// second an RFC 3339 time can name. git shows a later one wrongly (as
+// 1970 once the year outgrows its calendar), and go-git writes a date
+// before 1970 as another date.
+var maxCommitDate = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// commitDateOK reports whether t can be a commit's date: from 1970 (git
+// stores seconds since then, unsigned) to maxCommitDate.
+func commitDateOK(t time.Time) bool {
+	return t.Unix() >= 0 && !t.After(maxCommitDate)
+}
+
 func parseDate(s string) (time.Time, bool) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
-		return time.Unix(n, 0).UTC(), true
+	// ParseInt gives math.MaxInt64 with ErrRange for more digits.
+	if n, err := strconv.ParseInt(s, 10, 64); (err == nil || errors.Is(err, strconv.ErrRange)) && n >= 0 {
+		// time.Unix wraps around past about 2^63 - 2^35 seconds:
+		// anything past the latest commit date is one second past it.
+		return time.Unix(min(n, maxCommitDate.Unix()+1), 0).UTC(), true
 	}
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
 	return t, err == nil
