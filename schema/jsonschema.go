@@ -181,12 +181,21 @@ func (g *jsGen) unary(x *ast.UnaryExpr) map[string]any {
 	if x.Op == token.MUL {
 		return g.schema(x.X)
 	}
-	lit, ok := x.X.(*ast.BasicLit)
+	operand, neg := x.X, false
+	if u, ok := operand.(*ast.UnaryExpr); ok && u.Op == token.SUB {
+		operand, neg = u.X, true // a negative bound, >=-9223372036854775808
+	}
+	lit, ok := operand.(*ast.BasicLit)
 	if !ok {
 		return map[string]any{}
 	}
 	v, ok := literalValue(lit)
 	if !ok {
+		return map[string]any{}
+	}
+	if n, isNum := v.(json.Number); neg && isNum {
+		v = json.Number("-" + string(n))
+	} else if neg {
 		return map[string]any{}
 	}
 	key := map[token.Token]string{token.GEQ: "minimum", token.GTR: "exclusiveMinimum", token.LEQ: "maximum", token.LSS: "exclusiveMaximum"}

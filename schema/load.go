@@ -11,9 +11,12 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -203,9 +206,131 @@ func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) 
 	var s Stack
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&s); err != nil {
-		return nil, &Error{Diags: []Diagnostic{{File: rel, Message: "decoding validated stack: " + err.Error()}}}
+		return nil, &Error{Diags: []Diagnostic{decodeDiag(err, data, rel, pos)}}
 	}
 	return finish(&s, in, src, pos), nil
+}
+
+// decodeDiag turns an error decoding the validated stack's JSON into a
+// diagnostic at the field that holds the value (a number the schema
+// admits but the Go field cannot hold), in the author's words: the
+// field path, its position in pos and what the field takes, rather
+// than Go's type names. The schema's bounds keep every number within
+// its Go field, so this is the safety net of a schema that does not.
+func decodeDiag(err error, data []byte, file string, pos map[string]Position) Diagnostic {
+	d := Diagnostic{File: file, Severity: "error"}
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		d.Message = "reading the validated stack: " + err.Error()
+		return d
+	}
+	value := te.Value
+	if p, v, ok := jsonPathAt(data, te.Offset); ok {
+		d.Path, value = p, v
+		if at, ok := lookup(pos, p); ok {
+			d.File = cmp.Or(at.File, file)
+			d.Line, d.Column = at.Line, at.Column
+		}
+	}
+	d.Message = fmt.Sprintf("invalid value %s (want %s)", value, goTypeWords(te.Type))
+	return d
+}
+
+// goTypeWords says what a Go type holds, as a stack author reads it.
+func goTypeWords(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return fmt.Sprintf("an integer from %d to %d", math.MinInt64, math.MaxInt64)
+	case reflect.Int8, reflect.Int16, reflect.Int32:
+		return fmt.Sprintf("an integer from %d to %d", -(int64(1) << (t.Bits() - 1)), int64(1)<<(t.Bits()-1)-1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return fmt.Sprintf("an integer from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits()))
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a struct"
+	}
+	return t.Kind().String()
+}
+
+// jsonPathAt finds the field path (FieldPath, IndexPath) of the JSON
+// value in data whose token ends at offset off, as encoding/json's
+// UnmarshalTypeError.Offset gives it: just after a number, string or
+// literal, or just after the { or [ that opens an object or list. It
+// returns the value's text too ({…} and […] for an object and a list).
+func jsonPathAt(data []byte, off int64) (path, value string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		list bool
+		path string
+		key  string // the object's key whose value comes next
+		n    int    // the list's next index
+		want bool   // an object awaits a key
+	}
+	var stack []*frame
+	// next is the path of the value about to be read.
+	next := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.list {
+			return IndexPath(f.path, f.n)
+		}
+		return FieldPath(f.path, f.key)
+	}
+	// done records that a value was read in the innermost container.
+	done := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := stack[len(stack)-1]
+		if f.list {
+			f.n++
+		} else {
+			f.want = true
+		}
+	}
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return "", "", false
+		}
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; !f.list && f.want {
+				if k, ok := tok.(string); ok {
+					f.key, f.want = k, false
+					continue
+				}
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			p := next()
+			if dec.InputOffset() == off {
+				return p, map[json.Delim]string{'{': "{…}", '[': "[…]"}[tok.(json.Delim)], true
+			}
+			stack = append(stack, &frame{list: tok == json.Delim('['), path: p, want: true})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			done()
+			continue
+		}
+		p := next()
+		if end := dec.InputOffset(); end == off {
+			return p, strings.TrimLeft(string(data[start:end]), " \t\r\n,:"), true
+		}
+		done()
+	}
 }
 
 // loadParts loads a large stack whose hosts can be evaluated apart (see

@@ -37,7 +37,7 @@ var patternDescriptions = map[string]string{
 	`^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_]*)?$`:                        "a Celery app as celery -A takes it, such as myapp or myapp.celery:app",
 	`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`:                                         "a queue name of letters, digits and ._- such as celery or emails",
 	`^[1-9][0-9]{0,5}r/[sm]$`:                                                    "an nginx rate such as 10r/s or 30r/m",
-	`^[0-9]+[km]$`:                                                               "an nginx size in k or m such as 10m",
+	`^[0-9]{1,7}[km]$`:                                                           "an nginx size in k or m of at most 7 digits such as 10m",
 	`^[0-9]{1,4}(\.[0-9]{1,6})?$`:                                                "a price in US dollars such as 0.10",
 	`^[a-z][a-z0-9-]*\.[a-z0-9]+$`:                                               "an EC2 instance type such as t3.medium",
 	`^ami-[0-9a-f]{8,17}$`:                                                       "an AMI id such as ami-0abcdef1234567890",

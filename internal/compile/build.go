@@ -223,8 +223,9 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// Load validates every input and checks that stack names are unique.
-// All problems are reported together. Jsonnet stacks are evaluated with
+// Load validates every input and checks that stack names are unique
+// and none is the runbook site's (SiteDir), at the name field. All
+// problems are reported together. Jsonnet stacks are evaluated with
 // o.Jsonnet first.
 func Load(l *schema.Loader, in []Input, o Options) ([]*schema.Stack, error) {
 	var stacks []*schema.Stack
@@ -241,20 +242,43 @@ func Load(l *schema.Loader, in []Input, o Options) ([]*schema.Stack, error) {
 		}
 		stacks = append(stacks, s)
 	}
-	seen := map[string]string{}
+	seen := map[string]*schema.Stack{}
 	for _, s := range stacks {
-		if prev, ok := seen[s.Name]; ok {
-			diags = append(diags, schema.Diagnostic{File: s.Source, Path: "name", Severity: "error",
-				Message: fmt.Sprintf("stack name %q is already used by %s", s.Name, prev)})
+		d := s.At("name")
+		d.Severity = "error"
+		if s.Name == SiteDir {
+			// vet says so as build does: its runbook would share the
+			// directory.
+			d.Message = fmt.Sprintf("stack name %q is reserved for the runbook site (out/%s/); rename the stack", s.Name, SiteDir)
+			diags = append(diags, d)
 			continue
 		}
-		seen[s.Name] = s.Source
+		if prev, ok := seen[s.Name]; ok {
+			d.Message = fmt.Sprintf("stack name %q is already used by %s", s.Name, where(prev.At("name")))
+			diags = append(diags, d)
+			continue
+		}
+		seen[s.Name] = s
 	}
 	if len(diags) > 0 {
 		schema.SortDiagnostics(diags)
 		return nil, &schema.Error{Diags: diags}
 	}
 	return stacks, nil
+}
+
+// SiteDir is the directory of out/ the runbook site is written to
+// (site.Dir, which a test keeps equal). A stack's files go to
+// out/<name>/, so no stack may have that name.
+const SiteDir = "site"
+
+// where is a diagnostic's position, file:line:col (or the file alone
+// when the line is unknown), for a message that names another place.
+func where(d schema.Diagnostic) string {
+	if d.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d", d.File, d.Line, d.Column)
+	}
+	return d.File
 }
 
 func load(l *schema.Loader, f Input, o Options) (*schema.Stack, error) {

@@ -161,23 +161,31 @@ type optNode struct {
 	fields  map[string]*optNode
 	pattern *optNode // [Name]: value; pattern.leaf for maps of scalars
 	elem    *optNode // [...{...}]
+	// decls are the values the schema declares the field with, each
+	// declaration's (a field declared under an if has several).
+	decls []ast.Expr
 }
 
 func (n *optNode) isLeaf() bool { return n.fields == nil && n.pattern == nil && n.elem == nil }
 
 func (n *optNode) leaves(prefix string, out *[]string) {
+	n.eachLeaf(prefix, func(p string, _ *optNode) { *out = append(*out, p) })
+}
+
+// eachLeaf calls f with every leaf option under n and its node.
+func (n *optNode) eachLeaf(prefix string, f func(path string, leaf *optNode)) {
 	if n.isLeaf() {
-		*out = append(*out, prefix)
+		f(prefix, n)
 		return
 	}
 	if n.pattern != nil {
-		n.pattern.leaves(prefix+".<name>", out)
+		n.pattern.eachLeaf(prefix+".<name>", f)
 		if n.pattern.isLeaf() {
 			return // the default keys are values of the one map option
 		}
 	}
 	if n.elem != nil {
-		n.elem.leaves(prefix+"[]", out)
+		n.elem.eachLeaf(prefix+"[]", f)
 	}
 	names := make([]string, 0, len(n.fields))
 	for k := range n.fields {
@@ -189,7 +197,7 @@ func (n *optNode) leaves(prefix string, out *[]string) {
 		if prefix != "" {
 			p = prefix + "." + k
 		}
-		n.fields[k].leaves(p, out)
+		n.fields[k].eachLeaf(p, f)
 	}
 }
 
@@ -259,18 +267,8 @@ func splitPath(p string) []string {
 // syntax rather than the evaluated value: the fields under an if are
 // there only once the condition is concrete.
 func schemaTree(t *testing.T) *optNode {
-	f, err := parser.ParseFile("stack.cue", schema.SchemaSource())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defs := map[string]ast.Expr{}
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.Field); ok {
-			if id, ok := fd.Label.(*ast.Ident); ok && strings.HasPrefix(id.Name, "#") {
-				defs[id.Name] = fd.Value
-			}
-		}
-	}
+	t.Helper()
+	defs := schemaDefs(t)
 	var structs func(e ast.Expr, seen []string) (decls []ast.Decl, elems []ast.Expr)
 	// structs returns the declarations of the structs e unifies or
 	// disjoins, and the element types of the lists it does.
@@ -325,6 +323,7 @@ func schemaTree(t *testing.T) *optNode {
 				switch l := x.Label.(type) {
 				case *ast.ListLit: // a pattern, [#Name]: value
 					c := node(x.Value)
+					c.decls = []ast.Expr{x.Value}
 					if n.pattern == nil {
 						n.pattern = c
 					} else {
@@ -341,6 +340,7 @@ func schemaTree(t *testing.T) *optNode {
 					t.Fatalf("schema label %v: %v", x.Label, err)
 				}
 				c := node(x.Value)
+				c.decls = []ast.Expr{x.Value}
 				if n.fields[name] == nil {
 					n.fields[name] = c
 				} else {
@@ -364,9 +364,29 @@ func schemaTree(t *testing.T) *optNode {
 	return node(def)
 }
 
+// schemaDefs maps the schema's definitions (#Stack, #Seconds, …) to
+// their values.
+func schemaDefs(t *testing.T) map[string]ast.Expr {
+	t.Helper()
+	f, err := parser.ParseFile("stack.cue", schema.SchemaSource())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := map[string]ast.Expr{}
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.Field); ok {
+			if id, ok := fd.Label.(*ast.Ident); ok && strings.HasPrefix(id.Name, "#") {
+				defs[id.Name] = fd.Value
+			}
+		}
+	}
+	return defs
+}
+
 // merge adds b's fields to a: a field declared in several places (a
 // default under an if, a struct given in parts).
 func merge(a, b *optNode) {
+	a.decls = append(a.decls, b.decls...)
 	if b.fields != nil {
 		if a.fields == nil {
 			a.fields = map[string]*optNode{}

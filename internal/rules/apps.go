@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -301,9 +302,10 @@ func fdHost(s *schema.Stack) []finding {
 	if !ok {
 		return nil
 	}
-	limit, err := strconv.Atoi(string(v))
+	// An unsigned long in the kernel, at most LONG_MAX (proc_doulongvec_minmax).
+	limit, err := sysctlInt(fileMaxKey, v, math.MaxInt64)
 	if err != nil {
-		return []finding{{schema.FieldPath("tuning.sysctl", fileMaxKey), fmt.Sprintf("%s = %q is not a number", fileMaxKey, v)}}
+		return []finding{{schema.FieldPath("tuning.sysctl", fileMaxKey), err.Error()}}
 	}
 	type load struct {
 		msg   string

@@ -13,6 +13,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -371,11 +372,23 @@ func Somaxconn(s *schema.Stack) (int, error) {
 	if !ok {
 		return kernelSomaxconn, nil
 	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil {
-		return 0, fmt.Errorf("net.core.somaxconn = %q is not a number", v)
+	// An int in the kernel (proc_dointvec_minmax, from 0).
+	return sysctlInt("net.core.somaxconn", v, math.MaxInt32)
+}
+
+// sysctlInt is the number a kernel setting is set to, which the kernel
+// takes from 0 to most. The schema admits any 64-bit number, signed or
+// unsigned (kernel.shmmax's default is near 2^64); one out of the
+// setting's range is said to be, rather than to be no number.
+func sysctlInt(key string, v schema.Scalar, most int64) (int, error) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if (err == nil && (n < 0 || n > most)) || errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%s = %s is out of the kernel's range for it (0 to %d)", key, v, most)
 	}
-	return n, nil
+	if err != nil {
+		return 0, fmt.Errorf("%s = %q is not a number", key, v)
+	}
+	return int(n), nil
 }
 
 type backlog struct {
