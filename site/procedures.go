@@ -1245,6 +1245,20 @@ func certificates(d *doc, sc *stackCtx, from string) {
 	if webroot {
 		d.p(hf("On the app hosts nginx.conf cannot start before the certificate exists, so cloud-init first starts %s, which serves the ACME webroot %s on port %d (and relays the tokens it lacks to the other app hosts), runs certbot with %s, then stops it and starts nginx. Renewals use the same webroot through nginx's own port-%d server, with nginx running; the deploy hook reloads it.",
 			code("nginx -c /"+nginx.ACMEConfPath), code(s.TLS.ACMERoot), s.App.HTTPPort, code("--webroot"), s.App.HTTPPort))
+		// A host provisioned before, with certbot --standalone, renews
+		// the way its renewal configuration says: standalone, with
+		// nginx stopped. One command switches it to the webroot.
+		switchCmd := fmt.Sprintf("certbot reconfigure --cert-name %s --webroot -w %s --deploy-hook 'systemctl try-reload-or-restart nginx'", artifact.ShellQuote(s.Domain), artifact.ShellQuote(s.TLS.ACMERoot))
+		if osrelease.MustLookup(s.OS).Name == "debian-12" {
+			// Debian 12's certbot (2.1) has no reconfigure: a renewal
+			// by the webroot stores it.
+			switchCmd = fmt.Sprintf("certbot certonly --webroot -w %s --cert-name %s --force-renewal --deploy-hook 'systemctl try-reload-or-restart nginx'", artifact.ShellQuote(s.TLS.ACMERoot), artifact.ShellQuote(s.Domain))
+			for _, dn := range append([]string{s.Domain}, s.Aliases...) {
+				switchCmd += " -d " + artifact.ShellQuote(dn)
+			}
+		}
+		d.step(hf("An app host that got its certificate with %s (provisioned before this configuration) renews that way, stopping nginx, and behind a balancer that sends the PROXY protocol it fails. Switch it to the webroot once, with nginx running, and check that %s says webroot:", code("certbot certonly --standalone"), code("/etc/letsencrypt/renewal/"+s.Domain+".conf")),
+			switchCmd, "grep -E '^(authenticator|webroot_path)' /etc/letsencrypt/renewal/"+s.Domain+".conf", "certbot renew --dry-run --cert-name "+s.Domain)
 	}
 	var hooks []template.HTML
 	for _, f := range sc.r.Files {

@@ -666,3 +666,29 @@ func TestHostChangePreviews(t *testing.T) {
 		t.Errorf("python-celery-cache's add-app-host says vet fails, and it passes:\n%s", ok)
 	}
 }
+
+// TestFirstCertificateProcedure: where app hosts get their certificate
+// through the first-certificate nginx and certbot --webroot, the
+// Certificates procedure says so and how to switch a host provisioned
+// before (its renewal configuration says standalone) to the webroot;
+// where the balancers run certbot standalone, neither.
+func TestFirstCertificateProcedure(t *testing.T) {
+	files := exampleSite(t)
+	page := section(t, files["stacks/do-python-50k/procedures.html"], "certificates", "")
+	for _, want := range []string{
+		"nginx -c /etc/nginx/hacompile-acme.conf",
+		"certbot certonly --webroot -w /var/www/letsencrypt",
+		"certbot reconfigure --cert-name api.example.com --webroot -w /var/www/letsencrypt --deploy-hook 'systemctl try-reload-or-restart nginx'",
+		"An ACME challenge may reach any app host",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("do-python-50k's procedures lack %q", want)
+		}
+	}
+	lb := section(t, files["stacks/python-celery-cache/procedures.html"], "certificates", "")
+	for _, not := range []string{"hacompile-acme.conf", "certbot reconfigure"} {
+		if strings.Contains(lb, not) {
+			t.Errorf("python-celery-cache's procedures (certbot standalone on the balancers) say %q", not)
+		}
+	}
+}
