@@ -128,7 +128,11 @@ func findStacks(fsys fs.FS, args []string, shown func(string) string) ([]stackFi
 			return nil, fmt.Errorf("%s: %w", shown(a), unwrapPathErr(err))
 		}
 		for _, e := range entries {
-			if !e.IsDir() && slices.Contains(StackFileExts, path.Ext(e.Name())) {
+			// Hidden files are not stacks: an editor's lock or backup
+			// (Emacs's .#shop.cue, a dangling link) sits beside the
+			// stack it edits. A file named on the command line is read
+			// whatever its name.
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && slices.Contains(StackFileExts, path.Ext(e.Name())) {
 				files = append(files, stackFile{path.Join(a, e.Name()), a})
 			}
 		}
