@@ -166,6 +166,9 @@ func newApply() *cobra.Command {
 			if metrics != "" && !filepath.IsAbs(metrics) {
 				return usageError{fmt.Errorf("--metrics-file %q: want an absolute path", metrics)}
 			}
+			if keep < 0 {
+				return usageError{fmt.Errorf("--keep: want 0 (keep all) or more, got %d", keep)}
+			}
 			for _, d := range []struct {
 				name string
 				v    time.Duration

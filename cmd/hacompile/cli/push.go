@@ -179,6 +179,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if f.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", f.parallel)}
 	}
+	if f.keep < 0 {
+		return usageError{fmt.Errorf("--keep: want 0 (keep all) or more, got %d", f.keep)}
+	}
 	canary := f.canary
 	if !cmd.Flags().Changed("canary") {
 		canary = -1 // push.DefaultCanary of the hosts pushed
