@@ -44,13 +44,16 @@ It listens on loopback unless told otherwise: the runbook names every host.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			s := &server{cmd: cmd, args: args, out: out}
-			if err := s.rebuild(); err != nil {
-				return err
-			}
+			// The address first: a bad one is said before anything is
+			// built or written.
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return usageError{fmt.Errorf("--addr %s: %w", addr, err)}
+			}
+			defer ln.Close()
+			s := &server{cmd: cmd, args: args, out: out}
+			if err := s.rebuild(); err != nil {
+				return err
 			}
 			warnNonLoopback(cmd.ErrOrStderr(), ln.Addr())
 			srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
