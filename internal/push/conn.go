@@ -113,6 +113,14 @@ func newDialer(auth Auth, timeout time.Duration, dial func(ctx context.Context, 
 		d.agentNC = nc
 		d.agent = agent.NewClient(nc)
 	}
+	// The identity given (-i) is every host's: one that cannot be read
+	// is said once, before any host is dialled.
+	if auth.Identity != "" {
+		if _, err := d.signer(auth.Identity); err != nil {
+			d.close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
