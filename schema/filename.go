@@ -17,6 +17,15 @@ const namePattern = `^[a-z][a-z0-9-]{0,62}$`
 
 var nameRE = regexp.MustCompile(namePattern)
 
+// CheckName reports whether name may be a stack's or a host's name
+// (#Name), saying what one is when it may not.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%q is no name: want %s", name, patternDescriptions[namePattern])
+	}
+	return nil
+}
+
 // CheckFileName reports whether p, a stack file's slash path, may be
 // one: its base name is a #Name followed by one of FileExts, and no
 // element of the path holds a control or other unprintable character

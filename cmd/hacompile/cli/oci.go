@@ -17,6 +17,7 @@ import (
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/oci"
 	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // ociFlags are publish --oci's.
@@ -156,6 +157,17 @@ func newApply() *cobra.Command {
 					return usageError{errors.New("--host: this machine has no host name; give the stack's name for it")}
 				}
 				host, _, _ = strings.Cut(h, ".")
+			}
+			// The stack's and the host's names make the tag the host
+			// follows: names the stack could not have are a usage error.
+			if err := schema.CheckName(stack); err != nil {
+				return usageError{fmt.Errorf("--stack: %w", err)}
+			}
+			if err := schema.CheckName(host); err != nil {
+				if cmd.Flags().Changed("host") {
+					return usageError{fmt.Errorf("--host: %w", err)}
+				}
+				return usageError{fmt.Errorf("--host: this machine's short host name %w; give the stack's name for it", err)}
 			}
 			if !strings.HasPrefix(root, "/") {
 				return usageError{fmt.Errorf("--root %q: want an absolute path", root)}
