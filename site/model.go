@@ -571,7 +571,7 @@ func (g *gen) handOver(sc *stackCtx, host string, pick func(artifact.File) bool)
 		return nil
 	}
 	if err := g.sink.done(sc.r, idx); err != nil {
-		return err
+		return handOverError{err}
 	}
 	for _, j := range at {
 		i := sc.fileIdx[host][j]
@@ -585,6 +585,13 @@ func (g *gen) handOver(sc *stackCtx, host string, pick func(artifact.File) bool)
 	}
 	return nil
 }
+
+// handOverError is the error of the runbook's Done, which writes the
+// stack's files: it is about out/, not the site, and is said as it is.
+type handOverError struct{ err error }
+
+func (e handOverError) Error() string { return e.err.Error() }
+func (e handOverError) Unwrap() error { return e.err }
 
 // releaseCloudInit hands the stack's cloud-init documents over before
 // the stack's pages render: on a large fleet they are the largest files

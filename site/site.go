@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -402,6 +403,9 @@ func (g *gen) render(stacks []*stackCtx, kept map[string]stackData) error {
 		from := len(g.search)
 		hostParts, err := g.stack(it.sc)
 		if err != nil {
+			if ho := (handOverError{}); errors.As(err, &ho) {
+				return ho.err // writing the stack's own files: not the site's
+			}
 			return fmt.Errorf("site: %s: %w", it.name, err)
 		}
 		sp := []searchPart{{searchPartPath(it.name), "stack " + it.name, g.search[from:]}}
