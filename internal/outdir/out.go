@@ -296,12 +296,6 @@ func NewListedWriter(l *Listing, scope ...string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A directory no file can be made in fails here, once, rather than
-	// at each file (one not there yet is made below, or MkdirAll says
-	// why not).
-	if err := writable(l.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
 	unrecorded := !l.ownedFound
 	l.owned = nil
 	// From here until Finish, or an Abort that removed all it wrote,
@@ -461,6 +455,13 @@ func (w *Writer) put(p string, b []byte, e fileEnt) error {
 		}
 	}
 	if err != nil {
+		// A directory no file can be made in is said as that, the same
+		// for every file (the build says it once), rather than as each
+		// file's own error. Only a write meets it: a build that changes
+		// nothing in a read-only out/ still passes.
+		if derr := writable(w.dir); derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+			return derr
+		}
 		return err
 	}
 	w.mu.Lock()
