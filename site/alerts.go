@@ -120,7 +120,11 @@ func (g *gen) alerts(sc *stackCtx) error {
 					v.Checks = append(v.Checks, c)
 				}
 				data.Alerts = append(data.Alerts, v)
-				g.addSearch(searchEntry{Kind: "alert", Title: r.Alert, Text: s.Name + " · " + v.Summary, URL: p + "#" + id})
+				title := r.Alert
+				if q := alertQualifier(r); q != "" {
+					title += " (" + q + ")" // each app's or exporter's copy, told apart
+				}
+				g.addSearch(searchEntry{Kind: "alert", Title: title, Text: s.Name + " · " + v.Summary, URL: p + "#" + id})
 			}
 		}
 	}

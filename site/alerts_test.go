@@ -89,3 +89,18 @@ func TestAlertsPageSections(t *testing.T) {
 		t.Errorf("only %d runbook_url annotations in the example stacks", n)
 	}
 }
+
+// TestAlertSearchTitles: the search index tells apart the copies of a
+// rule (each app's, each exporter's), as the alerts page's headings do.
+func TestAlertSearchTitles(t *testing.T) {
+	files := exampleSite(t)
+	idx := string(files["stacks/multi-app/search-index.js"])
+	for _, want := range []string{`"t":"BackendDown (app api)"`, `"t":"BackendDown (app legacy)"`, `"t":"BackendDown (app web)"`} {
+		if !strings.Contains(idx, want) {
+			t.Errorf("multi-app's search index lacks %s", want)
+		}
+	}
+	if strings.Contains(idx, `"t":"BackendDown"`) {
+		t.Errorf("multi-app's search index has a BackendDown naming no app")
+	}
+}

@@ -18,7 +18,7 @@
 {"k":"alert","t":"ProcessFileDescriptorsHigh","x":"jsonnet-shop · ‹job› on ‹instance› is near its open-file limit","u":"stacks/jsonnet-shop/alerts.html#alert-processfiledescriptorshigh"},
 {"k":"alert","t":"ServiceDown","x":"jsonnet-shop · ‹name› is not running on ‹host›","u":"stacks/jsonnet-shop/alerts.html#alert-servicedown"},
 {"k":"alert","t":"SystemdUnitFailed","x":"jsonnet-shop · Unit ‹name› failed on ‹host›","u":"stacks/jsonnet-shop/alerts.html#alert-systemdunitfailed"},
-{"k":"alert","t":"TargetDown","x":"jsonnet-shop · Prometheus cannot scrape nginxlog at ‹instance›","u":"stacks/jsonnet-shop/alerts.html#alert-targetdown-mtail"},
+{"k":"alert","t":"TargetDown (mtail)","x":"jsonnet-shop · Prometheus cannot scrape nginxlog at ‹instance›","u":"stacks/jsonnet-shop/alerts.html#alert-targetdown-mtail"},
 {"k":"alert","t":"Watchdog","x":"jsonnet-shop · The alerting pipeline of jsonnet-shop is working","u":"stacks/jsonnet-shop/alerts.html#alert-watchdog"},
 {"k":"file","t":"monitoring/alertmanager.yml","x":"jsonnet-shop · monitoring","u":"stacks/jsonnet-shop/files.html#file-monitoring-alertmanager-yml"},
 {"k":"directive","t":"- \"alertname\"","x":"monitoring/alertmanager.yml:10 · jsonnet-shop","u":"stacks/jsonnet-shop/files.html#file-monitoring-alertmanager-yml:10"},
