@@ -536,15 +536,7 @@ func (g *gen) keepalive(w *writer) {
 // and a redirect for everything else.
 func (g *gen) appRedirectServer(w *writer, h *schema.Host, trusted []string) {
 	s := g.s
-	relayPort := s.App.HTTPPort
-	if s.ProxyProtocol() {
-		relayPort = ACMERelayPort
-	}
-	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
-	w.blank()
-	w.open("server")
-	g.appHTTPListen(w, h)
-	w.d("server_name", g.names(w))
+	relay := g.openAppHTTPServer(w, h)
 	w.blank()
 	xff := "$proxy_add_x_forwarded_for"
 	if len(trusted) > 0 {
@@ -559,6 +551,25 @@ func (g *gen) appRedirectServer(w *writer, h *schema.Host, trusted []string) {
 	g.healthLocation(w, g.appUpstream())
 	g.redirectLocation(w)
 	w.close()
+}
+
+// openAppHTTPServer writes the upstream of the siblings an app host
+// that terminates TLS relays ACME challenges to, then opens its plain
+// HTTP server with its listeners and names (appRedirectServer's, and
+// acmeSite's for the first certificate), and returns the relay's name
+// ("" for none).
+func (g *gen) openAppHTTPServer(w *writer, h *schema.Host) string {
+	s := g.s
+	relayPort := s.App.HTTPPort
+	if s.ProxyProtocol() {
+		relayPort = ACMERelayPort
+	}
+	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
+	w.blank()
+	w.open("server")
+	g.appHTTPListen(w, h)
+	w.d("server_name", g.names(w))
+	return relay
 }
 
 // appHTTPListen writes the listeners of an app host's plain HTTP
@@ -605,16 +616,7 @@ func (g *gen) acmeSite(h *schema.Host) ([]byte, error) {
 	s := g.s
 	w := g.newWriter()
 	w.comment(fmt.Sprintf("The %s app's ACME challenges while cloud-init obtains the first certificate (/%s).", s.App.Name, ACMEConfPath))
-	relayPort := s.App.HTTPPort
-	if s.ProxyProtocol() {
-		relayPort = ACMERelayPort
-	}
-	relay := g.acmeRelay(w, h, g.appHosts, relayPort, s.App.Name+"_acme_relay")
-	w.blank()
-	w.open("server")
-	g.appHTTPListen(w, h)
-	w.d("server_name", g.names(w))
-	g.acmeLocation(w, relay)
+	g.acmeLocation(w, g.openAppHTTPServer(w, h))
 	w.open("location", "/")
 	w.d("return", "404")
 	w.close()
