@@ -535,7 +535,10 @@ type Database struct {
 	MaxConnections     int      `json:"max_connections,omitempty"`
 	ReplicaPoolSize    int      `json:"replica_pool_size,omitempty"`
 	ReplicaMaxOverflow int      `json:"replica_max_overflow,omitempty"`
-	Pooler             *Pooler  `json:"pooler,omitempty"`
+	// ReplicaMaxConnections is each replica's max_connections, when
+	// stated; ReplicaLimit resolves it.
+	ReplicaMaxConnections int     `json:"replica_max_connections,omitempty"`
+	Pooler                *Pooler `json:"pooler,omitempty"`
 	// Alias is, in one app's view of a stack of several apps with a
 	// pooler (Stack.ForApp), the database name that app's processes ask
 	// PgBouncer for (Stack.PoolerAlias): a pool of its own on Name.
@@ -560,6 +563,26 @@ func (d *Database) ProcessPool() int {
 		return 0
 	}
 	return d.PoolSize + d.MaxOverflow + d.ReplicaPoolSize + d.ReplicaMaxOverflow
+}
+
+// ReadPool reports whether the app processes keep a pool to the
+// replicas: replicas declared and replica_pool_size set.
+func (d *Database) ReadPool() bool {
+	return d != nil && len(d.Replicas) > 0 && d.ReplicaPoolSize > 0
+}
+
+// ReplicaLimit is the connections each replica accepts, and the field
+// that says so: replica_max_connections, else max_connections (a
+// read-only node of the primary's size); 0 and "" when neither is
+// stated.
+func (d *Database) ReplicaLimit() (int, string) {
+	switch {
+	case d.ReplicaMaxConnections > 0:
+		return d.ReplicaMaxConnections, "database.replica_max_connections"
+	case d.MaxConnections > 0:
+		return d.MaxConnections, "database.max_connections"
+	}
+	return 0, ""
 }
 
 // Pooler is PgBouncer on each app and worker host, in front of the

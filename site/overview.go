@@ -381,6 +381,14 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 		if db := s.Database; db != nil {
 			dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("%s primary %s: each app process holds a pool of %d connections and up to %d more.",
 				engineName(db.Engine), code(fmt.Sprintf("%s:%d", db.Host, db.Port)), db.PoolSize, db.MaxOverflow)))
+			if p := db.Pooler; p != nil {
+				reads := ""
+				if db.ReadPool() {
+					reads = ", and as many to the replicas for the read pools"
+				}
+				dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("The pools are client connections to the host's PgBouncer on %s, which opens at most %d server connections (default_pool_size %d + reserve_pool_size %d%s) to the primary%s.",
+					code(fmt.Sprintf("127.0.0.1:%d", p.Port)), p.DefaultPoolSize+p.ReservePoolSize, p.DefaultPoolSize, p.ReservePoolSize, perAppWords(s), reads)))
+			}
 			for _, r := range db.Replicas {
 				if db.ReplicaPoolSize > 0 {
 					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s takes reads: a pool of %d (+%d) per process.", code(fmt.Sprintf("%s:%d", r, db.Port)), db.ReplicaPoolSize, db.ReplicaMaxOverflow)))
@@ -586,13 +594,15 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		c.Backlog = append(c.Backlog, haproxyBacklogRows(sc, max, soHref)...)
 	}
 	if db := s.Database; db != nil {
-		procs, what := rules.PoolProcesses(s)
-		need := procs * (db.PoolSize + db.MaxOverflow)
+		_, what := rules.PoolProcesses(s)
+		need := rules.DBConnections(s, false)
 		f := fmt.Sprintf("%s × (%d + %d)", what, db.PoolSize, db.MaxOverflow)
+		// The read pools, as a replica sees them.
+		rf := fmt.Sprintf("%s × (%d + %d)", what, db.ReplicaPoolSize, db.ReplicaMaxOverflow)
 		var perApp []limitRow
 		if p := db.Pooler; p != nil && s.MultiApp() {
 			// The primary sees each app's pool in each host's PgBouncer.
-			apps, total := rules.PoolerAppPools(s)
+			apps, _ := rules.PoolerAppPools(s, false)
 			var parts []string
 			for _, ap := range apps {
 				parts = append(parts, fmt.Sprintf("%s %d", ap.App.Name, ap.Total))
@@ -600,13 +610,21 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 					Formula: fmt.Sprintf("%s (pool_size, default_pool_size %d or the app's client connections on the host if fewer, + reserve_pool_size %d)",
 						strings.Join(ap.Hosts, " + "), p.DefaultPoolSize, p.ReservePoolSize)})
 			}
-			need = total
 			f = "PgBouncer's pools, an app's on each of its hosts: " + strings.Join(parts, " + ")
+			if db.ReadPool() {
+				apps, _ := rules.PoolerAppPools(s, true)
+				parts = parts[:0]
+				for _, ap := range apps {
+					parts = append(parts, fmt.Sprintf("%s %d", ap.App.Name, ap.Total))
+				}
+				rf = "PgBouncer's read pools, an app's on each of its hosts: " + strings.Join(parts, " + ")
+			}
 		} else if p != nil {
-			// The primary sees each host's PgBouncer, not the processes.
+			// The primary sees each host's PgBouncer, not the processes;
+			// so does each replica, of the read pools.
 			n, hosts := rules.PoolerHosts(s)
-			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
 			f = fmt.Sprintf("%s PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d)", plural(n, "host's", "hosts'"), hosts, p.DefaultPoolSize, p.ReservePoolSize)
+			rf = f
 		}
 		if db.MaxConnections > 0 {
 			c.DB = append(c.DB, limitOf("connections to the primary", "database.pool_size", need, db.MaxConnections, f, rel(from, sc.sourceHref("database.max_connections")), "database.max_connections"))
@@ -614,12 +632,30 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 			c.DB = append(c.DB, limitRow{What: "connections to the primary", Need: need, Formula: f + "; database.max_connections not stated", OK: true})
 		}
 		c.DB = append(c.DB, perApp...)
-		if len(db.Replicas) > 0 && db.ReplicaPoolSize > 0 {
-			c.DB = append(c.DB, limitRow{What: "connections to each replica", Need: procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow),
-				Formula: fmt.Sprintf("%s × (%d + %d)", what, db.ReplicaPoolSize, db.ReplicaMaxOverflow), OK: true})
+		if db.ReadPool() {
+			// Each replica is held to all the read pools: when one is
+			// lost, the others take its reads.
+			rneed := rules.DBConnections(s, true)
+			if limit, field := db.ReplicaLimit(); limit > 0 {
+				if field == "database.max_connections" {
+					rf += "; a replica of the primary's size (no database.replica_max_connections)"
+				}
+				c.DB = append(c.DB, limitOf("connections to each replica", "database.replica_pool_size", rneed, limit, rf, rel(from, sc.sourceHref(field)), field))
+			} else {
+				c.DB = append(c.DB, limitRow{What: "connections to each replica", Need: rneed, Formula: rf + "; database.replica_max_connections not stated", OK: true})
+			}
 		}
 	}
 	return c
+}
+
+// perAppWords qualifies PgBouncer's server pool with several apps,
+// where each app has a pool of its own on each of its hosts.
+func perAppWords(s *schema.Stack) string {
+	if s.MultiApp() {
+		return ", each app's pool, or its client connections on the host if fewer"
+	}
+	return ""
 }
 
 // haproxyBacklogRows are the listen backlogs of the frontends in the

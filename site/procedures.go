@@ -1097,7 +1097,7 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 		c.Database.Replicas = c.Database.Replicas[1:]
 		if last {
 			// No replica is left to pool reads for (db-option).
-			c.Database.ReplicaPoolSize, c.Database.ReplicaMaxOverflow = 0, 0
+			c.Database.ReplicaPoolSize, c.Database.ReplicaMaxOverflow, c.Database.ReplicaMaxConnections = 0, 0, 0
 			c.Positions = maps.Clone(c.Positions)
 			for p := range c.Positions {
 				if strings.HasPrefix(p, "database.replica_") {
@@ -1107,8 +1107,20 @@ func failoverDatabase(d *doc, sc *stackCtx, from string) {
 		}
 	})
 	var also template.HTML
-	if last && (s.Wrote("database.replica_pool_size") || s.Wrote("database.replica_max_overflow")) {
-		also = hf(" With no replica left, also remove %s and %s.", code("database.replica_pool_size"), code("database.replica_max_overflow"))
+	if last {
+		var wrote []string
+		for _, f := range []string{"database.replica_pool_size", "database.replica_max_overflow", "database.replica_max_connections"} {
+			if s.Wrote(f) {
+				wrote = append(wrote, f)
+			}
+		}
+		if len(wrote) > 0 {
+			var cs []string
+			for _, f := range wrote {
+				cs = append(cs, string(code(f)))
+			}
+			also = template.HTML(" With no replica left, also remove " + joinAnd(cs) + ".")
+		}
 	}
 	// The address is in the rendered settings.env, which push (or each
 	// host's apply) delivers with a restart of every process that reads

@@ -31,6 +31,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/systemd"
+	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -175,12 +176,28 @@ func Vars(s *schema.Stack) ([]Var, error) {
 		}
 		add("DATABASE_POOL_SIZE", db.PoolSize)
 		add("DATABASE_MAX_OVERFLOW", db.MaxOverflow)
-		if len(db.Replicas) > 0 {
+		switch {
+		case db.ReadPool() && pgbouncer.Active(s):
+			// The read pool goes through the host's PgBouncer too, to
+			// its pool on the replicas; the replicas are its servers.
+			rname := rules.ReplicaAlias(name)
+			add("DATABASE_REPLICA_HOSTS", host)
+			add("DATABASE_REPLICA_NAME", rname)
+			add("DATABASE_REPLICA_URLS", DatabaseURL(db.Engine, db.User, host, port, rname, sslmode))
+			add("DATABASE_REPLICA_SERVER_HOSTS", strings.Join(db.Replicas, ","))
+		case len(db.Replicas) > 0:
 			add("DATABASE_REPLICA_HOSTS", strings.Join(db.Replicas, ","))
-			if db.ReplicaPoolSize > 0 {
-				add("DATABASE_REPLICA_POOL_SIZE", db.ReplicaPoolSize)
-				add("DATABASE_REPLICA_MAX_OVERFLOW", db.ReplicaMaxOverflow)
+			if db.ReadPool() {
+				var urls []string
+				for _, r := range db.Replicas {
+					urls = append(urls, DatabaseURL(db.Engine, db.User, r, port, name, sslmode))
+				}
+				add("DATABASE_REPLICA_URLS", strings.Join(urls, ","))
 			}
+		}
+		if db.ReadPool() {
+			add("DATABASE_REPLICA_POOL_SIZE", db.ReplicaPoolSize)
+			add("DATABASE_REPLICA_MAX_OVERFLOW", db.ReplicaMaxOverflow)
 		}
 	}
 	if c := s.Cache; c != nil {

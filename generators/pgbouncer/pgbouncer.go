@@ -10,10 +10,15 @@
 //
 // Files per host:
 //   - etc/pgbouncer/pgbouncer.ini: the primary (host, port, database,
-//     server TLS per database.sslmode), pooling mode and limits;
+//     server TLS per database.sslmode), pooling mode and limits; with a
+//     read pool (database.replicas and replica_pool_size) a second
+//     database, NAME_replica, on the replicas (round robin), which the
+//     app's DATABASE_REPLICA_URLS names: its reads are pooled as its
+//     writes are;
 //   - with several apps, etc/pgbouncer/databases.ini, which the ini
 //     includes: a [databases] entry per app with its pool_size and
-//     max_db_connections, so that resizing a pool is a reload;
+//     max_db_connections (and APP_replica, as large, on the replicas),
+//     so that resizing a pool is a reload;
 //   - etc/pgbouncer/pg_hba.conf: the app's user from loopback with
 //     SCRAM, to its database (each app's pool) and to the console's
 //     statistics;
@@ -187,14 +192,23 @@ func renderIni(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	var b strings.Builder
 	b.WriteString(artifact.Header("#", s))
 	if multi {
-		fmt.Fprintf(&b, "# PgBouncer on this host, between its apps' processes and the primary %s:%d.\n", db.Host, db.Port)
+		fmt.Fprintf(&b, "# PgBouncer on this host, between its apps' processes and the primary %s:%d", db.Host, db.Port)
+		if db.ReadPool() {
+			fmt.Fprintf(&b, "\n# and the replicas (%s)", strings.Join(db.Replicas, ", "))
+		}
+		b.WriteString(".\n")
 		fmt.Fprintf(&b, "# Each app connects to %s:%d (its settings.env) and asks for the database\n", Address, p.Port)
 		fmt.Fprintf(&b, "# of its own name: its pool on %s, in /%s.\n", db.Name, DatabasesPath)
 	} else {
 		fmt.Fprintf(&b, "# PgBouncer on this host, between %s's processes and the primary %s:%d.\n", s.App.Name, db.Host, db.Port)
 		fmt.Fprintf(&b, "# The app connects to %s:%d (settings.env); every process of the host\n", Address, p.Port)
-		fmt.Fprintf(&b, "# shares at most %d server connections (default_pool_size %d + reserve_pool_size %d).\n",
+		fmt.Fprintf(&b, "# shares at most %d server connections (default_pool_size %d + reserve_pool_size %d)",
 			MaxDBConnections(p), p.DefaultPoolSize, p.ReservePoolSize)
+		if db.ReadPool() {
+			fmt.Fprintf(&b, "\n# to the primary, and as many to the replicas (%s).\n", strings.Join(db.Replicas, ", "))
+		} else {
+			b.WriteString(".\n")
+		}
 	}
 	b.WriteString("#\n")
 	pw := PasswordFile(s, h)
@@ -222,6 +236,10 @@ func renderIni(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	if !multi {
 		b.WriteString("\n[databases]\n")
 		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s\n", db.Name, db.Host, db.Port, db.Name)
+		if db.ReadPool() {
+			b.WriteString(replicaComment(s))
+			fmt.Fprintf(&b, "%s = %s\n", rules.ReplicaAlias(db.Name), replicaConn(db))
+		}
 	}
 
 	b.WriteString("\n[pgbouncer]\n")
@@ -264,7 +282,11 @@ func renderIni(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 	if multi {
 		b.WriteString("# Each pool's max_db_connections ([databases]) caps its server connections.\n")
 	} else {
-		fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
+		if db.ReadPool() {
+			fmt.Fprintf(&b, "# At most %d server connections from this host to the primary, and as many\n# to the replicas, whatever the clients ask.\n", MaxDBConnections(p))
+		} else {
+			fmt.Fprintf(&b, "# At most %d server connections from this host, whatever the clients ask.\n", MaxDBConnections(p))
+		}
 		set("max_db_connections", MaxDBConnections(p))
 	}
 	set("max_client_conn", p.MaxClientConn)
@@ -290,12 +312,33 @@ func renderDatabases(s *schema.Stack, pools []rules.Pool) string {
 	fmt.Fprintf(&b, "# A pool per app on %s: default_pool_size %d server connections, or fewer\n", db.Name, p.DefaultPoolSize)
 	b.WriteString("# when the app's processes on this host cannot use as many (processes ×\n")
 	fmt.Fprintf(&b, "# (pool_size %d + max_overflow %d)); max_db_connections adds the reserve.\n", db.PoolSize, db.MaxOverflow)
+	if db.ReadPool() {
+		b.WriteString("# Each app's read pool, APP_replica, is sized so on the replicas, from its\n")
+		fmt.Fprintf(&b, "# processes × (replica_pool_size %d + replica_max_overflow %d).\n", db.ReplicaPoolSize, db.ReplicaMaxOverflow)
+	}
 	b.WriteString("[databases]\n")
 	for _, pl := range pools {
 		fmt.Fprintf(&b, "# %s: %s × %d = %d client connections.\n", pl.Alias, pl.What, db.PoolSize+db.MaxOverflow, pl.Clients)
 		fmt.Fprintf(&b, "%s = host=%s port=%d dbname=%s pool_size=%d max_db_connections=%d\n", pl.Alias, db.Host, db.Port, db.Name, pl.Size, pl.Max)
+		if pl.ReplicaAlias != "" {
+			fmt.Fprintf(&b, "# %s: %s × %d = %d client connections.\n", pl.ReplicaAlias, pl.What, db.ReplicaPoolSize+db.ReplicaMaxOverflow, pl.ReplicaClients)
+			fmt.Fprintf(&b, "%s = %s pool_size=%d max_db_connections=%d\n", pl.ReplicaAlias, replicaConn(db), pl.ReplicaSize, pl.ReplicaMax)
+		}
 	}
 	return b.String()
+}
+
+// replicaComment says what the replicas' entry of [databases] is.
+func replicaComment(s *schema.Stack) string {
+	db := s.Database
+	return fmt.Sprintf("# The replicas, for reads: the app's DATABASE_REPLICA_URLS asks for %s.\n", rules.ReplicaAlias(db.Name)) +
+		"# PgBouncer opens each server connection to the next host of the list in\n" +
+		"# turn.\n"
+}
+
+// replicaConn is the connection string of the pool on the replicas.
+func replicaConn(db *schema.Database) string {
+	return fmt.Sprintf("host=%s port=%d dbname=%s", strings.Join(db.Replicas, ","), db.Port, db.Name)
 }
 
 func renderHBA(s *schema.Stack, pools []rules.Pool) string {
@@ -310,6 +353,9 @@ func renderHBA(s *schema.Stack, pools []rules.Pool) string {
 	}
 	for _, pl := range pools {
 		fmt.Fprintf(&b, "host    %s  %s  %s/32  scram-sha-256\n", pl.Alias, db.User, Address)
+		if pl.ReplicaAlias != "" {
+			fmt.Fprintf(&b, "host    %s  %s  %s/32  scram-sha-256\n", pl.ReplicaAlias, db.User, Address)
+		}
 	}
 	b.WriteString("# The console's statistics (stats_users), read-only.\n")
 	fmt.Fprintf(&b, "host    pgbouncer  %s  %s/32  scram-sha-256\n", db.User, Address)

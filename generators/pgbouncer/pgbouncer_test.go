@@ -256,3 +256,64 @@ func TestLive(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveReadPool puts Debian's pgbouncer, with the rendered files, in
+// front of a real primary and two streaming replicas of it on other
+// loopback addresses: the app's DATABASE_URL reaches the primary, its
+// DATABASE_REPLICA_URLS a replica (in recovery) through the host's
+// PgBouncer, and the read pool's server connections go to both
+// replicas in turn.
+func TestLiveReadPool(t *testing.T) {
+	const password = "test-only-password"
+	pg := testtool.StartPostgres(t, "shop", password, "shop")
+	r1 := pg.StartReplica(t, "127.0.0.2")
+	r2 := pg.StartReplica(t, "127.0.0.3")
+	s := stack(t, "127.0.0.1", pg.Port, "require", testtool.FreePort(t, "127.0.0.1"))
+	s.Database.Replicas = []string{"127.0.0.2", "127.0.0.3"}
+	s.Database.ReplicaPoolSize = 2
+	_, _, log := bouncer(t, s, password)
+	vars := map[string]string{}
+	for _, v := range must(appenv.Vars(s)) {
+		vars[v.Name] = v.Value
+	}
+	url, reads := vars["DATABASE_URL"], vars["DATABASE_REPLICA_URLS"]
+	if reads == "" || strings.Contains(reads, ",") {
+		t.Fatalf("DATABASE_REPLICA_URLS = %q, want PgBouncer's one read pool", reads)
+	}
+	if out, err := testtool.Psql(t, url, password, "SELECT pg_is_in_recovery()"); err != nil || out != "f" {
+		t.Fatalf("DATABASE_URL: in recovery %q %v, want the primary\n%s", out, err, log.String())
+	}
+	if out, err := testtool.Psql(t, reads, password, "SELECT pg_is_in_recovery(), current_database()"); err != nil || out != "t|shop" {
+		t.Fatalf("DATABASE_REPLICA_URLS: %q %v, want a replica's shop\n%s", out, err, log.String())
+	}
+	// Four readers at once: PgBouncer opens server connections for them,
+	// each to the next replica.
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := testtool.Psql(t, reads, password, "SELECT pg_sleep(1)")
+			errs <- err
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	for i, r := range []*testtool.Postgres{r1, r2} {
+		addr := []string{"127.0.0.2", "127.0.0.3"}[i]
+		n, err := testtool.Psql(t, fmt.Sprintf("host=%s port=%d user=shop dbname=postgres sslmode=require connect_timeout=5", addr, r.Port), password,
+			"SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop' AND datname = 'shop' AND client_addr IS NOT NULL")
+		if c, _ := strconv.Atoi(n); err != nil || c < 1 {
+			t.Errorf("replica %s: %q server connections from PgBouncer (%v), want at least one", addr, n, err)
+		}
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("reader: %v", err)
+		}
+	}
+	// The console lists the read pool with both replicas, as the
+	// system test asks of a booted host.
+	stats := "host=127.0.0.1 port=" + strconv.Itoa(s.Database.Pooler.Port) + " user=shop dbname=pgbouncer sslmode=disable"
+	out, err := testtool.Psql(t, stats, password, "SHOW DATABASES")
+	if want := fmt.Sprintf("\nshop_replica|127.0.0.2,127.0.0.3|%d|shop|", pg.Port); err != nil || !strings.Contains("\n"+out, want) {
+		t.Errorf("SHOW DATABASES: %v, want a line %q:\n%s", err, want[1:], out)
+	}
+}

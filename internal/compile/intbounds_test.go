@@ -211,7 +211,7 @@ func TestArithmeticAtBounds(t *testing.T) {
 		"app.max_requests", "app.max_requests_jitter", "workers.concurrency", "workers.max_tasks_per_child",
 		"capacity.target_concurrency", "tuning.nofile", "tuning.nginx_worker_connections",
 		"database.pool_size", "database.max_overflow", "database.max_connections",
-		"database.replica_pool_size", "database.replica_max_overflow",
+		"database.replica_pool_size", "database.replica_max_overflow", "database.replica_max_connections",
 		"database.pooler.default_pool_size", "database.pooler.reserve_pool_size", "database.pooler.max_client_conn",
 		"cache.maxmemory_percent", "cache.memory_percent", "cache.max_connections",
 		"queue.disk_free_limit_mb", "tls.hsts_max_age", "monitoring.queue_depth", "monitoring.replication_lag_seconds",
@@ -247,14 +247,17 @@ tuning: sysctl: "fs.file-max": 9223372036854775807
 database: {host: "db.internal", name: "app", replicas: ["db2.internal"]}
 database: {pool_size: «database.pool_size», max_overflow: «database.max_overflow», max_connections: «database.max_connections»}
 database: {replica_pool_size: «database.replica_pool_size», replica_max_overflow: «database.replica_max_overflow»}
+database: replica_max_connections: «database.replica_max_connections»
 queue: {engine: "redis", host: "10.0.0.9"}
 workers: {app: "tasks", concurrency: «workers.concurrency»}
 `)
 	procs := mul(i(2), add(n("app.workers"), n("workers.concurrency")))
 	per := add(n("database.pool_size"), n("database.max_overflow"))
 	pools := add(per, n("database.replica_pool_size"), n("database.replica_max_overflow"))
+	reads := add(n("database.replica_pool_size"), n("database.replica_max_overflow"))
 	wantRules := []string{
 		fmt.Sprintf("= %s connections to the primary, above max_connections %s", mul(procs, per), n("database.max_connections")),
+		fmt.Sprintf("= %s connections to a replica (each replica must take them all when the others are lost), above replica_max_connections %s", mul(procs, reads), n("database.replica_max_connections")),
 		fmt.Sprintf("a gevent worker holds %s connections + %s database connections + 64 spare = %s descriptors, above nofile %s",
 			n("app.worker_connections"), pools, add(n("app.worker_connections"), pools, i(64)), n("tuning.nofile")),
 		fmt.Sprintf("2 × %s worker_connections = %s, above nofile %s",
@@ -265,10 +268,11 @@ workers: {app: "tasks", concurrency: «workers.concurrency»}
 	server := add(n("database.pooler.default_pool_size"), n("database.pooler.reserve_pool_size"))
 	wantPooler := []string{
 		fmt.Sprintf("= %s server connections to the primary, above max_connections %s", mul(i(2), server), n("database.max_connections")),
-		fmt.Sprintf("max_client_conn %s + %s server connections = %s, above tuning.nofile %s",
-			n("database.pooler.max_client_conn"), server, add(n("database.pooler.max_client_conn"), server), n("tuning.nofile")),
+		fmt.Sprintf("= %s server connections to a replica from the read pools (each replica must take them all when the others are lost), above replica_max_connections %s", mul(i(2), server), n("database.replica_max_connections")),
+		fmt.Sprintf("max_client_conn %s + %s server connections (to the primary and as many to the replicas) = %s, above tuning.nofile %s",
+			n("database.pooler.max_client_conn"), mul(i(2), server), add(n("database.pooler.max_client_conn"), mul(i(2), server)), n("tuning.nofile")),
 		fmt.Sprintf("= %s client connections to the host's PgBouncer, above max_client_conn %s",
-			mul(add(n("app.workers"), n("workers.concurrency")), per), n("database.pooler.max_client_conn")),
+			mul(add(n("app.workers"), n("workers.concurrency")), pools), n("database.pooler.max_client_conn")),
 	}
 	for _, c := range []struct {
 		name, src string

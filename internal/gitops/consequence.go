@@ -186,27 +186,27 @@ type Level struct {
 // The headroom names.
 const (
 	HeadroomDBConnections = "database connections"
-	HeadroomCapacity      = "concurrent requests"
-	HeadroomProcessFDs    = "open files per process"
-	HeadroomHostFDs       = "open files per app host"
-	HeadroomBacklog       = "listen backlog"
+	// HeadroomReplicaConnections is what each replica takes of the read
+	// pools.
+	HeadroomReplicaConnections = "connections to a replica"
+	HeadroomCapacity           = "concurrent requests"
+	HeadroomProcessFDs         = "open files per process"
+	HeadroomHostFDs            = "open files per app host"
+	HeadroomBacklog            = "listen backlog"
 )
 
 // levels computes a stack's limits, as the HA rules do.
 func levels(s *schema.Stack) map[string]Level {
 	out := map[string]Level{}
 	if db := s.Database; db != nil && db.MaxConnections > 0 {
-		var need int
-		if p := db.Pooler; p != nil && s.MultiApp() {
-			_, need = rules.PoolerAppPools(s)
-		} else if p != nil {
-			n, _ := rules.PoolerHosts(s)
-			need = n * (p.DefaultPoolSize + p.ReservePoolSize)
-		} else {
-			procs, _ := rules.PoolProcesses(s)
-			need = procs * (db.PoolSize + db.MaxOverflow)
-		}
+		need := rules.DBConnections(s, false)
 		out[HeadroomDBConnections] = Level{need, db.MaxConnections, db.MaxConnections - need}
+	}
+	if db := s.Database; db.ReadPool() {
+		if limit, _ := db.ReplicaLimit(); limit > 0 {
+			need := rules.DBConnections(s, true)
+			out[HeadroomReplicaConnections] = Level{need, limit, limit - need}
+		}
 	}
 	if t := s.Capacity.TargetConcurrency; t > 0 && s.RoleCount("app") > 0 {
 		c := rules.Capacity(s)

@@ -278,14 +278,14 @@ func hostFDs(s *schema.Stack, h *schema.Host, words bool) (int, []string) {
 	if pools := PoolerPools(s, h); len(pools) > 0 {
 		// A descriptor per client and per server connection: with
 		// several apps, each app's pool on the host.
-		server := PoolerServerConns(pools)
+		server := PoolerServers(pools)
 		n := s.Database.Pooler.MaxClientConn + server
 		total += n
 		switch {
 		case !words:
 		case s.MultiApp():
 			shares = append(shares, fmt.Sprintf("PgBouncer %d max_client_conn + %d server connections (%s) = %d",
-				s.Database.Pooler.MaxClientConn, server, poolWords(pools, func(pl Pool) int { return pl.Max }), n))
+				s.Database.Pooler.MaxClientConn, server, serverWords(s.Database, pools), n))
 		default:
 			shares = append(shares, fmt.Sprintf("PgBouncer %d", n))
 		}

@@ -192,22 +192,41 @@ func TestPoolerApps(t *testing.T) {
 			`stacks/m.cue:17:13: apps.pgbouncer: PgBouncer's console is the database "pgbouncer", and with several apps each app's pool on the host's PgBouncer is the database of the app's name: rename app "pgbouncer" [db-pool]`},
 		{"fd-host counts each pool", db(`pooler: {}`) + "\ntuning: sysctl: \"fs.file-max\": 5000\n",
 			`PgBouncer 1000 max_client_conn + 20 server connections (api 10 + web 10) = 1020`},
+		// Each app's read pool on a host is sized as its pool on the
+		// primary, from its own clients, and each replica must take
+		// them all.
+		{"read pools fit a replica", db(`replicas: ["ro.example.com"], replica_pool_size: 2, max_connections: 60, pooler: {}`), ""},
+		{"read pools summed on a replica", db(`replicas: ["ro.example.com"], replica_pool_size: 2, max_connections: 60, replica_max_connections: 59, pooler: {}`),
+			`stacks/m.cue:19:176: database.replica_max_connections: PgBouncer's read pools, an app's on each of its hosts, each pool_size (default_pool_size 20, or the app's client connections to it on the host if fewer) + reserve_pool_size 0: api 20 (app1 10, app2 10) + legacy 20 (app3 10, app4 10) + web 20 (app1 10, app2 10) = 60 server connections to a replica (each replica must take them all when the others are lost), above replica_max_connections 59; lower database.pooler.default_pool_size or reserve_pool_size, or raise replica_max_connections [db-pool]`},
+		{"session mode per read pool", db(`replicas: ["ro.example.com"], replica_pool_size: 4, pooler: {pool_mode: "session", default_pool_size: 12}`),
+			`stacks/m.cue:19:150: database.pooler.pool_mode: on each of app1, app2: app "api"'s read pool: 5 api processes × (replica_pool_size 4 + replica_max_overflow 0) = 20 client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size 12 + reserve_pool_size 0 = 12: clients would wait; use pool_mode "transaction" or raise default_pool_size [db-pool]`},
+		{"fd-host counts the read pools", db(`replicas: ["ro.example.com"], replica_pool_size: 1, pooler: {}`) + "\ntuning: sysctl: \"fs.file-max\": 5000\n",
+			`PgBouncer 1000 max_client_conn + 30 server connections (api 10 + web 10; read pools api 5 + web 5) = 1030`},
 	} {
 		src := multiBase + c.add
 		if f := strings.SplitN(c.add, "~", 3); len(f) == 3 {
 			src = strings.Replace(multiBase, f[1], f[2][:strings.Index(f[2], "\n")], 1) + f[2][strings.Index(f[2], "\n"):]
 		}
-		var got []string
-		for _, g := range rulesOf(t, src) {
-			if strings.HasSuffix(g, "[db-pool]") || strings.HasSuffix(g, "[fd-host]") {
+		checkFindings(t, c.name, src, c.want, "db-pool", "fd-host")
+	}
+}
+
+// checkFindings checks the findings of the named rules on the stack
+// src: none when want is empty, else one that holds want.
+func checkFindings(t *testing.T, name, src, want string, ids ...string) {
+	t.Helper()
+	var got []string
+	for _, g := range rulesOf(t, src) {
+		for _, id := range ids {
+			if strings.HasSuffix(g, "["+id+"]") {
 				got = append(got, g)
 			}
 		}
-		switch {
-		case c.want == "" && len(got) != 0:
-			t.Errorf("%s: %q, want none", c.name, got)
-		case c.want != "" && !strings.Contains(strings.Join(got, "\n"), c.want):
-			t.Errorf("%s:\n got %q\nwant %s", c.name, got, c.want)
-		}
+	}
+	switch {
+	case want == "" && len(got) != 0:
+		t.Errorf("%s: %q, want none", name, got)
+	case want != "" && !strings.Contains(strings.Join(got, "\n"), want):
+		t.Errorf("%s:\n got %q\nwant %s", name, got, want)
 	}
 }

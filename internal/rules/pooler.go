@@ -30,7 +30,26 @@ type Pool struct {
 	Size, Max int
 	// What says which processes Procs counts.
 	What string
+	// ReplicaAlias is, with a read pool (schema.Database.ReadPool), the
+	// database name the app's processes ask for to read from the
+	// replicas: PgBouncer's pool on them. ReplicaClients are the
+	// processes' client connections to it: Procs × (replica_pool_size +
+	// replica_max_overflow); ReplicaSize and ReplicaMax its server
+	// connections, as Size and Max are of the pool on the primary (with
+	// several apps, capped at ReplicaClients). Empty and 0 without a
+	// read pool.
+	ReplicaAlias                            string
+	ReplicaClients, ReplicaSize, ReplicaMax int
 }
+
+// ReplicaAlias is the database name of a primary pool's alias's pool on
+// the replicas. An alias is a database name or an app's name (#Name,
+// which has no "_"), so no alias of a stack is another's replica alias.
+func ReplicaAlias(alias string) string { return alias + "_replica" }
+
+// Servers is the most server connections the pool opens: Max to the
+// primary and ReplicaMax to the replicas.
+func (p Pool) Servers() int { return p.Max + p.ReplicaMax }
 
 // PoolerPools are the pools of host h's PgBouncer, one per app whose
 // processes on h reach the database (its apps, and on a worker host the
@@ -62,11 +81,23 @@ func PoolerPools(s *schema.Stack, h *schema.Host) []Pool {
 			continue
 		}
 		pool := Pool{App: a, Alias: db.Name, Procs: procs, Clients: procs * per, Size: p.DefaultPoolSize, What: strings.Join(what, " + ")}
+		if db.ReadPool() {
+			pool.ReplicaAlias = ReplicaAlias(db.Name)
+			pool.ReplicaClients = procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow)
+			pool.ReplicaSize = p.DefaultPoolSize
+		}
 		if s.MultiApp() {
 			pool.Alias = s.PoolerAlias(a)
 			pool.Size = max(1, min(p.DefaultPoolSize, pool.Clients))
+			if db.ReadPool() {
+				pool.ReplicaAlias = ReplicaAlias(pool.Alias)
+				pool.ReplicaSize = max(1, min(p.DefaultPoolSize, pool.ReplicaClients))
+			}
 		}
 		pool.Max = pool.Size + p.ReservePoolSize
+		if db.ReadPool() {
+			pool.ReplicaMax = pool.ReplicaSize + p.ReservePoolSize
+		}
 		pools = append(pools, pool)
 	}
 	return pools
@@ -78,6 +109,17 @@ func PoolerServerConns(pools []Pool) int {
 	n := 0
 	for _, p := range pools {
 		n += p.Max
+	}
+	return n
+}
+
+// PoolerServers is the most server connections host h's PgBouncer
+// opens in all, to the primary and the replicas (Pool.Servers), each a
+// descriptor.
+func PoolerServers(pools []Pool) int {
+	n := 0
+	for _, p := range pools {
+		n += p.Servers()
 	}
 	return n
 }
@@ -125,16 +167,22 @@ func poolerApps(s *schema.Stack) []finding {
 		var shorts []*short
 		for _, hp := range all {
 			for _, pl := range hp.pools {
-				if pl.Clients <= pl.Max {
-					continue
+				var msgs []string
+				if pl.Clients > pl.Max {
+					msgs = append(msgs, fmt.Sprintf("app %q's pool: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+						pl.App.Name, pl.What, db.PoolSize, db.MaxOverflow, pl.Clients, pl.Size, p.ReservePoolSize, pl.Max))
 				}
-				msg := fmt.Sprintf("app %q's pool: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
-					pl.App.Name, pl.What, db.PoolSize, db.MaxOverflow, pl.Clients, pl.Size, p.ReservePoolSize, pl.Max)
-				if i := slices.IndexFunc(shorts, func(x *short) bool { return x.msg == msg }); i >= 0 {
-					shorts[i].hosts = append(shorts[i].hosts, hp.host.Name)
-					continue
+				if pl.ReplicaAlias != "" && pl.ReplicaClients > pl.ReplicaMax {
+					msgs = append(msgs, fmt.Sprintf("app %q's read pool: %s × (replica_pool_size %d + replica_max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the pool opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+						pl.App.Name, pl.What, db.ReplicaPoolSize, db.ReplicaMaxOverflow, pl.ReplicaClients, pl.ReplicaSize, p.ReservePoolSize, pl.ReplicaMax))
 				}
-				shorts = append(shorts, &short{msg, []string{hp.host.Name}})
+				for _, msg := range msgs {
+					if i := slices.IndexFunc(shorts, func(x *short) bool { return x.msg == msg }); i >= 0 {
+						shorts[i].hosts = append(shorts[i].hosts, hp.host.Name)
+						continue
+					}
+					shorts = append(shorts, &short{msg, []string{hp.host.Name}})
+				}
 			}
 		}
 		for _, x := range shorts {
@@ -145,32 +193,49 @@ func poolerApps(s *schema.Stack) []finding {
 	// connection, under the LimitNOFILE its drop-in sets.
 	most := hostPools{}
 	for _, hp := range all {
-		if most.host == nil || PoolerServerConns(hp.pools) > PoolerServerConns(most.pools) {
+		if most.host == nil || PoolerServers(hp.pools) > PoolerServers(most.pools) {
 			most = hp
 		}
 	}
 	if most.host != nil {
-		server := PoolerServerConns(most.pools)
+		server := PoolerServers(most.pools)
 		if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
 			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
 				"PgBouncer on %s needs a descriptor per connection: max_client_conn %d + %d server connections (%s) = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
-				most.host.Name, p.MaxClientConn, server, poolWords(most.pools, func(pl Pool) int { return pl.Max }), fds, s.Tuning.Nofile)})
+				most.host.Name, p.MaxClientConn, server, serverWords(db, most.pools), fds, s.Tuning.Nofile)})
 		}
 	}
-	if db.MaxConnections == 0 {
-		return fs
-	}
-	apps, total := PoolerAppPools(s)
-	if total > db.MaxConnections {
-		var per []string
+	per := func(apps []AppPools) string {
+		var ws []string
 		for _, ap := range apps {
-			per = append(per, fmt.Sprintf("%s %d (%s)", ap.App.Name, ap.Total, strings.Join(ap.Hosts, ", ")))
+			ws = append(ws, fmt.Sprintf("%s %d (%s)", ap.App.Name, ap.Total, strings.Join(ap.Hosts, ", ")))
 		}
+		return strings.Join(ws, " + ")
+	}
+	if apps, total := PoolerAppPools(s, false); db.MaxConnections > 0 && total > db.MaxConnections {
 		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
 			"PgBouncer's pools, an app's on each of its hosts, each pool_size (default_pool_size %d, or the app's client connections on the host if fewer) + reserve_pool_size %d: %s = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
-			p.DefaultPoolSize, p.ReservePoolSize, strings.Join(per, " + "), total, db.MaxConnections)})
+			p.DefaultPoolSize, p.ReservePoolSize, per(apps), total, db.MaxConnections)})
+	}
+	if limit, field := db.ReplicaLimit(); db.ReadPool() && limit > 0 {
+		if apps, total := PoolerAppPools(s, true); total > limit {
+			f := strings.TrimPrefix(field, "database.")
+			fs = append(fs, finding{field, fmt.Sprintf(
+				"PgBouncer's read pools, an app's on each of its hosts, each pool_size (default_pool_size %d, or the app's client connections to it on the host if fewer) + reserve_pool_size %d: %s = %d server connections to a replica (each replica must take them all when the others are lost), above %s %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise %[5]s",
+				p.DefaultPoolSize, p.ReservePoolSize, per(apps), total, f, limit)})
+		}
 	}
 	return fs
+}
+
+// serverWords says what a host's PgBouncer's server connections are:
+// "api 10 + web 10", and the read pools' when there are.
+func serverWords(db *schema.Database, pools []Pool) string {
+	w := poolWords(pools, func(pl Pool) int { return pl.Max })
+	if db.ReadPool() {
+		w += "; read pools " + poolWords(pools, func(pl Pool) int { return pl.ReplicaMax })
+	}
+	return w
 }
 
 // AppPools is one app's PgBouncer pools: the server connections they
@@ -183,10 +248,11 @@ type AppPools struct {
 }
 
 // PoolerAppPools is what the primary sees from PgBouncer with several
-// apps: each app's pools over its hosts (and the worker hosts running
-// its code), in the order of the apps, and their total. db-pool checks
+// apps (with reads, what a replica sees of the read pools): each app's
+// pools over its hosts (and the worker hosts running its code), in the
+// order of the apps, and their total. db-pool checks
 // the total against max_connections; the runbook shows a row per app.
-func PoolerAppPools(s *schema.Stack) ([]AppPools, int) {
+func PoolerAppPools(s *schema.Stack, reads bool) ([]AppPools, int) {
 	var all []AppPools
 	total := 0
 	for _, a := range s.Apps {
@@ -194,8 +260,12 @@ func PoolerAppPools(s *schema.Stack) ([]AppPools, int) {
 		for _, name := range s.HostNames() {
 			for _, pl := range PoolerPools(s, s.Hosts[name]) {
 				if pl.App == a {
-					ap.Total += pl.Max
-					ap.Hosts = append(ap.Hosts, fmt.Sprintf("%s %d", name, pl.Max))
+					n := pl.Max
+					if reads {
+						n = pl.ReplicaMax
+					}
+					ap.Total += n
+					ap.Hosts = append(ap.Hosts, fmt.Sprintf("%s %d", name, n))
 				}
 			}
 		}
@@ -213,4 +283,30 @@ func onHosts(hosts []string) string {
 		return hosts[0]
 	}
 	return "each of " + strings.Join(hosts, ", ")
+}
+
+// DBConnections is the most connections the primary sees from the
+// stack (with reads, a replica from the read pools, 0 without them):
+// from the processes' pools, or through PgBouncer from each host's
+// pools. db-pool holds it against max_connections (ReplicaLimit); the
+// runbook and diff show it.
+func DBConnections(s *schema.Stack, reads bool) int {
+	db := s.Database
+	if db == nil || reads && !db.ReadPool() {
+		return 0
+	}
+	p := db.Pooler
+	switch {
+	case p != nil && s.MultiApp():
+		_, n := PoolerAppPools(s, reads)
+		return n
+	case p != nil:
+		n, _ := PoolerHosts(s)
+		return n * (p.DefaultPoolSize + p.ReservePoolSize)
+	}
+	procs, _ := PoolProcesses(s)
+	if reads {
+		return procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow)
+	}
+	return procs * (db.PoolSize + db.MaxOverflow)
 }

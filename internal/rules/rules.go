@@ -425,17 +425,22 @@ func dbPool(s *schema.Stack) []finding {
 		}
 		return poolerPool(s)
 	}
-	if db.MaxConnections == 0 {
-		return nil
-	}
 	procs, what := PoolProcesses(s)
+	var fs []finding
 	per := db.PoolSize + db.MaxOverflow
-	if need := procs * per; need > db.MaxConnections {
-		return []finding{{"database.max_connections", fmt.Sprintf(
+	if need := procs * per; db.MaxConnections > 0 && need > db.MaxConnections {
+		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
 			"%s × (pool_size %d + max_overflow %d) = %d connections to the primary, above max_connections %d; lower the pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections",
-			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)}}
+			what, db.PoolSize, db.MaxOverflow, need, db.MaxConnections)})
 	}
-	return nil
+	if limit, field := db.ReplicaLimit(); db.ReadPool() && limit > 0 {
+		if need := procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow); need > limit {
+			fs = append(fs, finding{field, fmt.Sprintf(
+				"%s × (replica_pool_size %d + replica_max_overflow %d) = %d connections to a replica (each replica must take them all when the others are lost), above %s %d; lower the read pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise %[5]s",
+				what, db.ReplicaPoolSize, db.ReplicaMaxOverflow, need, strings.TrimPrefix(field, "database."), limit)})
+		}
+	}
+	return fs
 }
 
 // PoolProcesses is how many processes each hold a connection pool to
@@ -500,11 +505,17 @@ func celeryProcs(s *schema.Stack, h *schema.Host) int {
 func poolerPool(s *schema.Stack) []finding {
 	db, p := s.Database, s.Database.Pooler
 	per := db.PoolSize + db.MaxOverflow
+	// With a read pool each process opens its replica pool to the same
+	// PgBouncer, which keeps a pool of its own on the replicas.
+	rper := 0
+	if db.ReadPool() {
+		rper = db.ReplicaPoolSize + db.ReplicaMaxOverflow
+	}
 	server := p.DefaultPoolSize + p.ReservePoolSize
 	type load struct {
-		what  string
-		need  int
-		hosts []string
+		what        string
+		need, reads int
+		hosts       []string
 	}
 	var loads []*load
 	count, hostNames := PoolerHosts(s)
@@ -534,11 +545,10 @@ func poolerPool(s *schema.Stack) []finding {
 			who = fmt.Sprintf("the scaling.max %d instances", s.Scaling.Max)
 		}
 		what := strings.Join(parts, " + ")
-		need := procs * per
 		if i := slices.IndexFunc(loads, func(l *load) bool { return l.what == what }); i >= 0 {
 			loads[i].hosts = append(loads[i].hosts, who)
 		} else {
-			loads = append(loads, &load{what, need, []string{who}})
+			loads = append(loads, &load{what, procs * per, procs * rper, []string{who}})
 		}
 	}
 	var fs []finding
@@ -547,7 +557,11 @@ func poolerPool(s *schema.Stack) []finding {
 		if len(l.hosts) > 1 || strings.HasPrefix(where, "the ") {
 			where = "each of " + strings.TrimPrefix(strings.Join(l.hosts, ", "), "the ")
 		}
-		if l.need > p.MaxClientConn {
+		if rper > 0 && l.need+l.reads > p.MaxClientConn {
+			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
+				"on %s: %s × (pool_size %d + max_overflow %d + replica_pool_size %d + replica_max_overflow %d) = %d client connections to the host's PgBouncer, above max_client_conn %d; raise max_client_conn or lower the pools",
+				where, l.what, db.PoolSize, db.MaxOverflow, db.ReplicaPoolSize, db.ReplicaMaxOverflow, l.need+l.reads, p.MaxClientConn)})
+		} else if l.need > p.MaxClientConn {
 			fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
 				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections to the host's PgBouncer, above max_client_conn %d; raise max_client_conn or lower the pools",
 				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.MaxClientConn)})
@@ -557,21 +571,36 @@ func poolerPool(s *schema.Stack) []finding {
 				"on %s: %s × (pool_size %d + max_overflow %d) = %d client connections, and in session mode each holds a server connection while it is open, but the host's PgBouncer opens at most default_pool_size %d + reserve_pool_size %d = %d: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
 				where, l.what, db.PoolSize, db.MaxOverflow, l.need, p.DefaultPoolSize, p.ReservePoolSize, server)})
 		}
+		if p.PoolMode == "session" && l.reads > server && !s.MultiApp() {
+			fs = append(fs, finding{"database.pooler.pool_mode", fmt.Sprintf(
+				"on %s: %s × (replica_pool_size %d + replica_max_overflow %d) = %d client connections to the read pool, and in session mode each holds a server connection while it is open, but the host's PgBouncer opens at most default_pool_size %d + reserve_pool_size %d = %d to the replicas: clients would wait; use pool_mode \"transaction\" or raise default_pool_size",
+				where, l.what, db.ReplicaPoolSize, db.ReplicaMaxOverflow, l.reads, p.DefaultPoolSize, p.ReservePoolSize, server)})
+		}
 	}
 	if s.MultiApp() {
 		return append(fs, poolerApps(s)...)
 	}
 	// PgBouncer holds a descriptor per client and per server
-	// connection, under the LimitNOFILE its drop-in sets.
-	if fds := p.MaxClientConn + server; fds > s.Tuning.Nofile {
+	// connection, under the LimitNOFILE its drop-in sets: its pool on
+	// the primary and, with a read pool, its pool on the replicas.
+	servers, which := server, ""
+	if rper > 0 {
+		servers, which = 2*server, " (to the primary and as many to the replicas)"
+	}
+	if fds := p.MaxClientConn + servers; fds > s.Tuning.Nofile {
 		fs = append(fs, finding{"database.pooler.max_client_conn", fmt.Sprintf(
-			"PgBouncer needs a descriptor per connection: max_client_conn %d + %d server connections = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
-			p.MaxClientConn, server, fds, s.Tuning.Nofile)})
+			"PgBouncer needs a descriptor per connection: max_client_conn %d + %d server connections%s = %d, above tuning.nofile %d (its LimitNOFILE); lower max_client_conn or raise tuning.nofile",
+			p.MaxClientConn, servers, which, fds, s.Tuning.Nofile)})
 	}
 	if db.MaxConnections > 0 && count*server > db.MaxConnections {
 		fs = append(fs, finding{"database.max_connections", fmt.Sprintf(
 			"%d hosts run PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d) = %d server connections to the primary, above max_connections %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise max_connections",
 			count, hostNames, p.DefaultPoolSize, p.ReservePoolSize, count*server, db.MaxConnections)})
+	}
+	if limit, field := db.ReplicaLimit(); rper > 0 && limit > 0 && count*server > limit {
+		fs = append(fs, finding{field, fmt.Sprintf(
+			"%d hosts run PgBouncer (%s) × (default_pool_size %d + reserve_pool_size %d) = %d server connections to a replica from the read pools (each replica must take them all when the others are lost), above %s %d; lower database.pooler.default_pool_size or reserve_pool_size, or raise %[6]s",
+			count, hostNames, p.DefaultPoolSize, p.ReservePoolSize, count*server, strings.TrimPrefix(field, "database."), limit)})
 	}
 	return fs
 }
@@ -1146,13 +1175,16 @@ func dbOption(s *schema.Stack) []finding {
 		return nil
 	}
 	var out []finding
-	for _, f := range []string{"replica_pool_size", "replica_max_overflow"} {
+	for _, f := range []string{"replica_pool_size", "replica_max_overflow", "replica_max_connections"} {
 		if p := "database." + f; wrote(s, p) && len(db.Replicas) == 0 {
 			out = append(out, finding{p, "the database has no replicas (database.replicas), so there is no read pool: remove it"})
 		}
 	}
 	if len(db.Replicas) > 0 && db.ReplicaPoolSize == 0 && wrote(s, "database.replica_max_overflow") {
 		out = append(out, finding{"database.replica_max_overflow", "there is no read pool to overflow without database.replica_pool_size: set it or remove this"})
+	}
+	if len(db.Replicas) > 0 && db.ReplicaPoolSize == 0 && wrote(s, "database.replica_max_connections") {
+		out = append(out, finding{"database.replica_max_connections", "no read pool is checked against it without database.replica_pool_size: set that or remove this"})
 	}
 	return out
 }

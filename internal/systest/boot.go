@@ -714,6 +714,18 @@ exec runuser -u %s -- sh -c 'PGPASSWORD="$(cat "$DATABASE_PASSWORD_FILE")" exec 
 				ok := err == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", pl.Alias, db.Host, db.Port, db.Name))
 				sr.check(fmt.Sprintf("%s: PgBouncer at DATABASE_HOST:DATABASE_PORT (%s:%d) takes %s's user with its password and serves %s from %s:%d as %s", name, pgbouncer.Address, db.Pooler.Port, pl.App.Name, db.Name, db.Host, db.Port, pl.Alias), ok,
 					"%s", lastLines(strings.TrimSpace(out), 3))
+				if pl.ReplicaAlias == "" {
+					continue
+				}
+				// The read pool: the database the app's
+				// DATABASE_REPLICA_URLS names, served from the replicas.
+				script = fmt.Sprintf(`set -a; . /%s; set +a; printf '%%s\n' "$DATABASE_REPLICA_URLS"`, appenv.Path(pl.App))
+				urls, uerr := e.hosts[name].Sh(ctx, script)
+				replicas := strings.Join(db.Replicas, ",")
+				ok = err == nil && uerr == nil && strings.Contains("\n"+out, fmt.Sprintf("\n%s|%s|%d|%s|", pl.ReplicaAlias, replicas, db.Port, db.Name)) &&
+					strings.HasPrefix(strings.TrimSpace(urls), fmt.Sprintf("postgresql://%s@%s:%d/%s?", db.User, pgbouncer.Address, db.Pooler.Port, pl.ReplicaAlias))
+				sr.check(fmt.Sprintf("%s: %s's DATABASE_REPLICA_URLS names PgBouncer's read pool %s, served from the replicas %s:%d", name, pl.App.Name, pl.ReplicaAlias, replicas, db.Port), ok,
+					"%s", lastLines(strings.TrimSpace(urls+"\n"+out), 4))
 			}
 		}
 	}
