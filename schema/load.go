@@ -391,7 +391,7 @@ func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map
 	}
 	u := l.stack.Unify(v)
 	if err := u.Validate(cue.Concrete(true), cue.Final()); err != nil {
-		return nil, nil, l.toError(err, in)
+		return nil, nil, l.withMissing(l.toError(err, in), v, in)
 	}
 	data, err := u.MarshalJSON()
 	if err != nil {
@@ -406,6 +406,50 @@ func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map
 		}
 	}
 	return data, positions(u, in.rel), nil
+}
+
+// withMissing adds to err, a stack's errors, every field #Stack
+// requires at its top that v, the stack as written, leaves out. CUE
+// stops at the first one the schema's conditions read (balancer.kind):
+// an empty stack said "balancer" alone, and the others only once it was
+// written. The app is required unless apps is written.
+func (l *Loader) withMissing(err error, v cue.Value, in *input) error {
+	var se *Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	it, ierr := l.stack.Fields(cue.Optional(true))
+	if ierr != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, d := range se.Diags {
+		have[d.Path] = true
+	}
+	diags := se.Diags
+	for it.Next() {
+		sel := it.Selector()
+		if sel.ConstraintType() != cue.RequiredConstraint {
+			continue
+		}
+		name := sel.Unquoted()
+		if have[name] || v.LookupPath(cue.MakePath(sel.Optional())).Exists() || v.LookupPath(cue.ParsePath(name)).Exists() {
+			continue
+		}
+		if name == "app" && v.LookupPath(cue.ParsePath("apps")).Exists() {
+			continue
+		}
+		d := Diagnostic{File: in.rel, Line: 1, Column: 1, Path: name, Severity: "error", Message: "required field is missing"}
+		if in.data != "" {
+			d = in.at("")
+			d.Path, d.Severity, d.Message = name, "error", "required field is missing"
+		}
+		diags = append(diags, d)
+	}
+	if len(diags) == len(se.Diags) {
+		return err
+	}
+	return newError(diags)
 }
 
 // positions records where each field the author wrote is, by field
@@ -568,6 +612,13 @@ func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
 			if pos, _ := sourcePositions(rel, in.file); pos != nil {
 				if at, ok := lookup(pos, d.Path); ok && at.Line > 0 {
 					d.Line, d.Column = at.Line, at.Column
+				}
+				if m := reIncomplete.FindStringSubmatch(d.Message); m != nil {
+					if _, written := pos[d.Path]; written {
+						// Written as a type or a bound
+						// (target_concurrency: int), not left out.
+						d.Message = "not a concrete value (want " + describeConstraint(m[1]) + "): write one"
+					}
 				}
 			}
 			if d.Line == 0 {
