@@ -313,6 +313,14 @@ func CertbotCertonly(s *schema.Stack, authenticator string, extra ...string) str
 	return strings.Join(args, " ")
 }
 
+// Locator is a generator that can say where its program writes the file
+// at a host path (a custom generator's Jsonnet), for a diagnostic the
+// build finds across generators (a clash): the file, line and column,
+// and false when it cannot.
+type Locator interface {
+	Locate(path string) (schema.Diagnostic, bool)
+}
+
 // Sourcer is a generator that knows which stack fields its files come
 // from, for the runbook's "from stack line" link.
 type Sourcer interface {

@@ -391,7 +391,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 		fs, err := gens[i].Generate(s, opt)
 		results[i] = check(s, gens[i].Kind(), fs, err)
 	})
-	files, diags := mergeChecked(s, results)
+	files, diags := mergeChecked(s, results, locator(gens))
 	if len(diags) == 0 && len(asms) > 0 {
 		// Each assembler sees the generators' files (which nothing
 		// changes: merging copies); theirs are merged in after, in table
@@ -401,7 +401,7 @@ func Render(s *schema.Stack, gens []artifact.Generator, asms []artifact.Assemble
 			fs, err := a.Assemble(s, opt, files, gens)
 			results = append(results, check(s, a.Kind(), fs, err))
 		}
-		files, diags = mergeChecked(s, results)
+		files, diags = mergeChecked(s, results, nil)
 	}
 	if len(diags) > 0 {
 		schema.SortDiagnostics(diags)
@@ -416,6 +416,20 @@ func compareFiles(a, b artifact.File) int {
 		return c
 	}
 	return strings.Compare(a.Path, b.Path)
+}
+
+// locator finds where the generator of kind among gens writes path, for
+// the generators that can say (artifact.Locator): a custom generator's
+// clash is placed in its program.
+func locator(gens []artifact.Generator) func(kind, path string) (schema.Diagnostic, bool) {
+	return func(kind, path string) (schema.Diagnostic, bool) {
+		for _, g := range gens {
+			if l, ok := g.(artifact.Locator); ok && g.Kind() == kind {
+				return l.Locate(path)
+			}
+		}
+		return schema.Diagnostic{}, false
+	}
 }
 
 // checked is one generator's files, checked and sorted, and the problems
@@ -437,7 +451,12 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 	var se *schema.Error
 	if errors.As(err, &se) { // positioned already (a custom generator)
 		c.diags = append(c.diags, se.Diags...)
-		return c
+		if len(fs) == 0 {
+			return c
+		}
+		// Files beside the errors (a custom generator's that it did not
+		// refuse) are checked too, for their clashes in the same round.
+		err = nil
 	}
 	if fe, ok := artifact.AsFieldError(err); ok {
 		// Positioned like a schema error; the context a generator
@@ -495,7 +514,7 @@ func check(s *schema.Stack, kind string, fs []artifact.File, err error) checked 
 // list: of files with the same host and path, the first (in result
 // order, then in its generator's order) is kept and every later one is a
 // clash.
-func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diagnostic) {
+func mergeChecked(s *schema.Stack, rs []checked, locate func(kind, path string) (schema.Diagnostic, bool)) ([]artifact.File, []schema.Diagnostic) {
 	var diags []schema.Diagnostic
 	for _, r := range rs {
 		diags = append(diags, r.diags...)
@@ -552,13 +571,42 @@ func mergeChecked(s *schema.Stack, rs []checked) ([]artifact.File, []schema.Diag
 		down(0)
 	}
 	out := files[:0] // written behind the reading
+	// A clash is said once for all the hosts it is on: a custom
+	// generator's path on a fleet of thousands was as many lines.
+	type clash struct {
+		kind, path, other string
+		hosts             []string
+	}
+	var clashes []*clash
+	at := map[[3]string]*clash{}
 	for _, f := range files {
 		if n := len(out); n > 0 && compareFiles(out[n-1], f) == 0 {
-			diags = append(diags, schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash",
-				Message: fmt.Sprintf("%s/%s/%s: %s is also written by the %s generator", s.Name, cmp.Or(f.Host, "-"), f.Kind, f.Path, out[n-1].Kind)})
+			k := [3]string{f.Kind, f.Path, out[n-1].Kind}
+			c := at[k]
+			if c == nil {
+				c = &clash{kind: f.Kind, path: f.Path, other: out[n-1].Kind}
+				at[k] = c
+				clashes = append(clashes, c)
+			}
+			c.hosts = append(c.hosts, f.Host)
 			continue
 		}
 		out = append(out, f)
+	}
+	for _, c := range clashes {
+		d := schema.Diagnostic{File: s.Source, Severity: "error", Rule: "path-clash"}
+		if locate != nil {
+			if p, ok := locate(c.kind, c.path); ok {
+				d.File, d.Line, d.Column = p.File, p.Line, p.Column
+			}
+		}
+		where := cmp.Or(c.hosts[0], "-")
+		on := ""
+		if len(c.hosts) > 1 {
+			on = ", and so on " + artifact.CompactNames(c.hosts[1:])
+		}
+		d.Message = fmt.Sprintf("%s/%s/%s: %s is also written by the %s generator%s", s.Name, where, c.kind, c.path, c.other, on)
+		diags = append(diags, d)
 	}
 	if len(out) == 0 {
 		return nil, diags // as before the merge: no files is nil

@@ -94,7 +94,7 @@ func (g GeneratorSet) RenderChanged(base *Rendered, s *schema.Stack, changed, se
 		}
 		results[i] = check(s, gen.Kind(), fs, err)
 	})
-	files, diags := mergeChecked(s, results)
+	files, diags := mergeChecked(s, results, locator(gens))
 	if len(diags) > 0 {
 		schema.SortDiagnostics(diags)
 		return nil, &schema.Error{Diags: diags}

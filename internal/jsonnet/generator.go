@@ -87,6 +87,17 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			hosts = append(hosts, s.Hosts[h])
 		}
 	}
+	var pos map[string]schema.Position // where the program writes its files, found once
+	var pathDiags []schema.Diagnostic  // the paths refused, each once
+	pathSaid := map[string]bool{}
+	// done is the files, and the refused paths' error if any: the build
+	// checks the others for clashes in the same round.
+	done := func(files []artifact.File) ([]artifact.File, error) {
+		if len(pathDiags) > 0 {
+			return files, &schema.Error{Diags: pathDiags}
+		}
+		return files, nil
+	}
 	run := func(h *schema.Host, where string) ([]artifact.File, error) {
 		vm.TLAReset()
 		vm.TLANode("stack", stackNode)
@@ -107,14 +118,43 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			d.Path = "" // a path in the returned files, not in the stack
 			return nil, g.fail(d, where)
 		}
+		placed := func(err error) schema.Diagnostic {
+			d := schema.Diagnostic{File: name, Message: err.Error()}
+			var oe *outputError
+			if errors.As(err, &oe) {
+				if pos == nil {
+					pos = locate(node, name, vm)
+				}
+				d = oe.at(d, pos)
+				d.Rule = oe.rule
+			}
+			return d
+		}
 		files, err := parseFiles([]byte(out))
 		if err == nil {
 			err = checkFiles(files)
 		}
 		if err != nil {
-			return nil, g.fail(schema.Diagnostic{File: name, Message: err.Error()}, where)
+			return nil, g.fail(placed(err), where)
 		}
-		return files, nil
+		// Each path the build would refuse, said where the program
+		// writes it, once for every host it is met on; the others go on
+		// to the build, which finds their clashes with other generators'
+		// in the same round.
+		ok := files[:0]
+		for _, f := range files {
+			if err := artifact.CheckPath(f.Path); err != nil {
+				d := placed(&outputError{path: "/" + f.Path, msg: err.Error(), rule: "path-escape"})
+				key := fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Column, d.Message)
+				if !pathSaid[key] {
+					pathSaid[key] = true
+					pathDiags = append(pathDiags, g.diag(d, where))
+				}
+				continue
+			}
+			ok = append(ok, f)
+		}
+		return ok, nil
 	}
 	var files []artifact.File
 	if !g.spec.PerHost {
@@ -131,7 +171,7 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 				files = append(files, f)
 			}
 		}
-		return files, nil
+		return done(files)
 	}
 	for _, h := range hosts {
 		fs, err := run(h, s.Name+"/"+h.Name)
@@ -143,15 +183,32 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			files = append(files, f)
 		}
 	}
-	return files, nil
+	return done(files)
+}
+
+// Locate implements artifact.Locator: where the program writes the file
+// at path (relative to the host root), as a diagnostic about it points.
+func (g *Generator) Locate(path string) (schema.Diagnostic, bool) {
+	vm, _ := newVM(g.src, g.opts)
+	node, name, err := vm.ImportAST(g.src.Name, g.spec.File)
+	if err != nil {
+		return schema.Diagnostic{}, false
+	}
+	d := (&outputError{path: "/" + path}).at(schema.Diagnostic{File: name}, locate(node, name, vm))
+	return d, d.Line > 0
 }
 
 // fail prefixes the message with stack/host/kind, as the build names
 // the generator of any file.
 func (g *Generator) fail(d schema.Diagnostic, where string) error {
+	return &schema.Error{Diags: []schema.Diagnostic{g.diag(d, where)}}
+}
+
+// diag is d as fail says it.
+func (g *Generator) diag(d schema.Diagnostic, where string) schema.Diagnostic {
 	d.Severity = "error"
 	d.Message = where + "/" + g.Kind() + ": " + d.Message
-	return &schema.Error{Diags: []schema.Diagnostic{d}}
+	return d
 }
 
 // hostView is a host as generators see it: with its name.
@@ -203,7 +260,7 @@ func parseFiles(out []byte) ([]artifact.File, error) {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf(`returned %s, want an object of files {"/path/on/host": "content", …}`, jsonType(v))
+		return nil, &outputError{msg: fmt.Sprintf(`returned %s, want an object of files {"/path/on/host": "content", …}`, jsonType(v))}
 	}
 	var files []artifact.File
 	for _, p := range slices.Sorted(maps.Keys(obj)) {
@@ -214,27 +271,27 @@ func parseFiles(out []byte) ([]artifact.File, error) {
 		case map[string]any:
 			for _, k := range slices.Sorted(maps.Keys(x)) {
 				if !slices.Contains(fileFields, k) {
-					return nil, fmt.Errorf("file %q: unknown field %q (want %s)", p, k, strings.Join(fileFields, ", "))
+					return nil, outputErrorf(p, k, "file %q: unknown field %q (want %s)", p, k, strings.Join(fileFields, ", "))
 				}
 				if _, ok := x[k].(string); !ok {
-					return nil, fmt.Errorf("file %q: %s is %s, want a string", p, k, jsonType(x[k]))
+					return nil, outputErrorf(p, k, "file %q: %s is %s, want a string", p, k, jsonType(x[k]))
 				}
 			}
 			content, ok := x["content"].(string)
 			if !ok {
-				return nil, fmt.Errorf("file %q: content is missing", p)
+				return nil, outputErrorf(p, "", "file %q: content is missing", p)
 			}
 			f.Content = []byte(content)
 			if m, ok := x["mode"].(string); ok {
 				n, _ := strconv.ParseUint(m, 8, 32)
 				if !reMode.MatchString(m) || n == 0 {
-					return nil, fmt.Errorf("file %q: invalid mode %q (want an octal mode such as 0644)", p, m)
+					return nil, outputErrorf(p, "mode", "file %q: invalid mode %q (want an octal mode such as 0644)", p, m)
 				}
 				f.Mode = fs.FileMode(n)
 			}
 			if o, ok := x["owner"].(string); ok {
 				if !reOwner.MatchString(o) {
-					return nil, fmt.Errorf("file %q: invalid owner %q (want user:group such as root:root)", p, o)
+					return nil, outputErrorf(p, "owner", "file %q: invalid owner %q (want user:group such as root:root)", p, o)
 				}
 				f.Owner = o
 			}
@@ -243,11 +300,54 @@ func parseFiles(out []byte) ([]artifact.File, error) {
 			r, _ := x["reload"].(string)
 			f.Validate, f.Reload = artifact.ParseAction(v), artifact.ParseAction(r)
 		default:
-			return nil, fmt.Errorf("file %q: got %s, want the content as a string or an object {%s}", p, jsonType(x), strings.Join(fileFields, ", "))
+			return nil, outputErrorf(p, "", "file %q: got %s, want the content as a string or an object {%s}", p, jsonType(x), strings.Join(fileFields, ", "))
 		}
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// outputError is a fault in what a generator returned: in the file
+// at path (its key, as written), at its field when one is named.
+type outputError struct {
+	path, field, msg string
+	rule             string // the rule it breaks, if one has a name
+}
+
+func (e *outputError) Error() string { return e.msg }
+
+func outputErrorf(path, field, format string, args ...any) error {
+	return &outputError{path: path, field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// at places d where the program writes what e is about, as pos (locate)
+// has it: the file's field, else the file, else the object returned.
+// A file whose key or value is computed is placed at the closest of
+// those the program writes literally.
+func (e *outputError) at(d schema.Diagnostic, pos map[string]schema.Position) schema.Diagnostic {
+	var tries []string
+	if e.path != "" {
+		// A key is written with its leading slash or without.
+		keys := []string{e.path, strings.TrimPrefix(e.path, "/")}
+		for _, k := range keys {
+			if e.field != "" {
+				tries = append(tries, schema.FieldPath(schema.FieldPath("", k), e.field))
+			}
+		}
+		for _, k := range keys {
+			tries = append(tries, schema.FieldPath("", k))
+		}
+	}
+	for _, p := range append(tries, "") {
+		if at, ok := pos[p]; ok && at.Line > 0 {
+			if at.File != "" {
+				d.File = at.File
+			}
+			d.Line, d.Column = at.Line, at.Column
+			return d
+		}
+	}
+	return d
 }
 
 func jsonType(v any) string {

@@ -1,7 +1,6 @@
 package jsonnet
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
@@ -23,14 +22,14 @@ const (
 func checkFiles(files []artifact.File) error {
 	for _, f := range files {
 		if f.Path == ReservedDir || strings.HasPrefix(f.Path, ReservedDir+"/") {
-			return fmt.Errorf("file %q: /%s is push's own record of what it wrote (state, lock, backup generations); a generator may not write there", "/"+f.Path, ReservedDir)
+			return outputErrorf("/"+f.Path, "", "file %q: /%s is push's own record of what it wrote (state, lock, backup generations); a generator may not write there", "/"+f.Path, ReservedDir)
 		}
 		if strings.HasPrefix(path.Base(f.Path), ReservedPrefix) {
-			return fmt.Errorf("file %q: names starting %s are push's temporary files; a generator may not write one", "/"+f.Path, ReservedPrefix)
+			return outputErrorf("/"+f.Path, "", "file %q: names starting %s are push's temporary files; a generator may not write one", "/"+f.Path, ReservedPrefix)
 		}
-		for _, text := range []string{string(f.Content), f.Validate.String(), f.Reload.String()} {
+		for i, text := range []string{string(f.Content), f.Validate.String(), f.Reload.String()} {
 			if what := rules.SecretIn(text); what != "" {
-				return fmt.Errorf("file %q: looks like %s: secrets stay in files on the host that the rendered config references, never in out/", "/"+f.Path, what)
+				return outputErrorf("/"+f.Path, []string{"content", "validate", "reload"}[i], "file %q: looks like %s: secrets stay in files on the host that the rendered config references, never in out/", "/"+f.Path, what)
 			}
 		}
 	}
