@@ -20,8 +20,10 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	gojsonnet "github.com/google/go-jsonnet"
+	"github.com/google/go-jsonnet/ast"
 
 	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/schema"
@@ -101,9 +103,36 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 			re.Msg += " (is this a custom generator? Every .jsonnet file in a stacks directory is built as a stack: keep generators in a subdirectory, such as stacks/generators/)"
 			err = re
 		}
+		if errors.As(err, &re) && (strings.HasPrefix(re.Msg, "function has no parameter ") || strings.HasPrefix(re.Msg, "Missing argument: ")) {
+			// The top-level arguments against the file's function: said
+			// at its parameters, with the flags that give them.
+			d := schema.Diagnostic{File: src.Name, Severity: "error", Message: re.Msg + " (top-level arguments are given with --tla-str or --tla-code)"}
+			if fn := topFunction(node); fn != nil {
+				d.Line, d.Column = fn.Loc().Begin.Line, fn.Loc().Begin.Column
+			}
+			return nil, nil, &schema.Error{Diags: []schema.Diagnostic{d}}
+		}
 		return nil, nil, toError(err, src.Name, imp)
 	}
 	return []byte(out), locate(node, src.Name, vm), nil
+}
+
+// topFunction is the function a Jsonnet file evaluates to, through its
+// locals and parentheses, or nil when it is not one.
+func topFunction(n ast.Node) *ast.Function {
+	for range maxDepth {
+		switch x := n.(type) {
+		case *ast.Local:
+			n = x.Body
+		case *ast.Parens:
+			n = x.Inner
+		case *ast.Function:
+			return x
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // checkCode holds the Jsonnet code given on the command line (--ext-code,

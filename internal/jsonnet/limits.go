@@ -2,7 +2,11 @@ package jsonnet
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
+
+	gojsonnet "github.com/google/go-jsonnet"
 )
 
 // MaxNesting bounds how deeply a Jsonnet file's brackets ((, [, {) may
@@ -65,6 +69,27 @@ func checkNesting(src []byte) error {
 		if skip > 0 {
 			i += skip - 1
 		}
+	}
+	return nil
+}
+
+// CheckArg checks the Jsonnet code given on the command line as flag's
+// name (--ext-code x=CODE, --tla-code): its nesting, then its syntax,
+// whether or not a stack reads it. The error says where in the code,
+// as NAME:LINE:COL.
+func CheckArg(flag, name, code string) error {
+	var ne *NestingError
+	if errors.As(checkNesting([]byte(code)), &ne) {
+		return fmt.Errorf("%s %s:%d:%d: brackets nest deeper than %d levels (the limit of a Jsonnet file)", flag, name, ne.Line, ne.Column, MaxNesting)
+	}
+	if _, err := gojsonnet.SnippetToAST(name, code); err != nil {
+		var se staticError
+		if errors.As(err, &se) {
+			if loc := se.Loc(); loc.IsSet() {
+				return fmt.Errorf("%s %s:%d:%d: %s", flag, name, loc.Begin.Line, loc.Begin.Column, strings.TrimPrefix(se.Error(), loc.String()+" "))
+			}
+		}
+		return fmt.Errorf("%s %s: %v", flag, name, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/evalbudget"
+	"github.com/hacompile/hacompile/internal/jsonnet"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -74,6 +75,20 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 			}
 			if k == "" || !ok {
 				return o, usageError{fmt.Errorf("--%s %s: want NAME=VALUE, or the NAME of a set environment variable", f.name, kv)}
+			}
+			// One name once: a later value silently replaced the first.
+			// An external variable or a top-level argument is one name
+			// whether given as a string or as code.
+			for j := i &^ 1; j <= i|1; j++ {
+				if _, dup := (*dst[j])[k]; dup {
+					return o, usageError{fmt.Errorf("--%s %s: %s is given twice (--%s); give it once", f.name, kv, k, jsonnetFlags[j].name)}
+				}
+			}
+			// Code is read now, whether a stack reads it or not.
+			if strings.HasSuffix(f.name, "-code") {
+				if err := jsonnet.CheckArg("--"+f.name, k, v); err != nil {
+					return o, usageError{err}
+				}
 			}
 			if *dst[i] == nil {
 				*dst[i] = map[string]string{}
