@@ -106,7 +106,10 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 		if errors.As(err, &re) && (strings.HasPrefix(re.Msg, "function has no parameter ") || strings.HasPrefix(re.Msg, "Missing argument: ")) {
 			// The top-level arguments against the file's function: said
 			// at its parameters, with the flags that give them.
-			d := schema.Diagnostic{File: src.Name, Severity: "error", Message: re.Msg + " (top-level arguments are given with --tla-str or --tla-code)"}
+			d := schema.Diagnostic{File: src.Name, Severity: "error", Message: re.Msg}
+			if !strings.HasPrefix(re.Msg, "Missing argument: stack ") {
+				d.Message += " (top-level arguments are given with --tla-str or --tla-code)"
+			}
 			if fn := topFunction(node); fn != nil {
 				d.Line, d.Column = fn.Loc().Begin.Line, fn.Loc().Begin.Column
 			}
