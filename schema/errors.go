@@ -20,6 +20,9 @@ type Diagnostic struct {
 	Message  string `json:"message"`
 	// Rule is the HA rule's id, for findings of the rules.
 	Rule string `json:"rule,omitempty"`
+	// Hint is what to do about an error of the command line, which its
+	// text says on a line "hacompile: hint: …" of its own.
+	Hint string `json:"hint,omitempty"`
 }
 
 // String renders "file:line:col: path: [warning: ]message [rule]".

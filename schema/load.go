@@ -588,6 +588,11 @@ func (l *Loader) diag(e cueerrors.Error, in *input) Diagnostic {
 	if len(p) > 0 {
 		d.Path = cue.MakePath(selectors(p)...).String()
 	}
+	if m := reUndefinedImport.FindStringSubmatch(d.Message); m != nil {
+		// CUE's sentence ends with the module it looked in, which a
+		// stack file read alone has none of.
+		d.Message = fmt.Sprintf("cannot import %q: a stack file imports CUE's standard library alone (strings, list, math, …); CUE modules and packages of your own are not read", m[1])
+	}
 	if d.Message == "field not allowed" && len(p) > 0 {
 		d.Message = l.notAllowed(p)
 	}
@@ -635,7 +640,10 @@ var (
 	reConflict   = regexp.MustCompile(`^conflicting values (.+?) and (.+?)( \(mismatched types (\w+) and (\w+)\))?$`)
 	reBound      = regexp.MustCompile(`out of bound [=!]~("(?:[^"\\]|\\.)*")`)
 	reIncomplete = regexp.MustCompile(`^incomplete value (.+)$`)
-	reSecretName = regexp.MustCompile(`(?i)pass|secret|token|credential|private_?key|api_?key`)
+	// reUndefinedImport is CUE's "package \"x\" imported but not defined
+	// in <module>".
+	reUndefinedImport = regexp.MustCompile(`^package "(.+)" imported but not defined in`)
+	reSecretName      = regexp.MustCompile(`(?i)pass|secret|token|credential|private_?key|api_?key`)
 )
 
 // humanize rewrites CUE's wording where it names an implementation

@@ -71,7 +71,7 @@ write is refused.`,
 				case errors.Is(err, silentError{}):
 					// --check found out/ stale: rep.Check says how.
 				default:
-					rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
+					rep.Diagnostics = append(rep.Diagnostics, errorDiagnostic(err))
 				}
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())

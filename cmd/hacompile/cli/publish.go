@@ -226,7 +226,7 @@ the key comes from -i/--identity, else the ssh-agent.`,
 			}
 			rep.OK = err == nil
 			if err != nil && !errors.Is(err, silentError{}) {
-				rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
+				rep.Diagnostics = append(rep.Diagnostics, errorDiagnostic(err))
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")

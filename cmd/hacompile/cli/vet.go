@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +56,7 @@ It writes nothing. Quiet on success unless --output json is given.`,
 			if err != nil {
 				var se *schema.Error
 				if !errors.As(err, &se) {
-					rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error", Message: err.Error()})
+					rep.Diagnostics = append(rep.Diagnostics, errorDiagnostic(err))
 				} else {
 					rep.Diagnostics = se.Diags
 				}
@@ -75,4 +76,13 @@ It writes nothing. Quiet on success unless --output json is given.`,
 	addStrictFlag(c)
 	addStackFlags(c)
 	return c
+}
+
+// errorDiagnostic is an error that is not a stack's diagnostics, as
+// --output json reports it: its text, and the hint its text gives on a
+// line of its own as the hint field (a message with an embedded
+// "hacompile: hint:" line was no use to a program).
+func errorDiagnostic(err error) schema.Diagnostic {
+	msg, hint, _ := strings.Cut(err.Error(), "\nhacompile: hint: ")
+	return schema.Diagnostic{Severity: "error", Message: msg, Hint: hint}
 }
