@@ -153,7 +153,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"field","t":"hosts","u":"reference.html#f-hosts"},
 {"k":"field","t":"hosts.\u003cname\u003e","u":"reference.html#f-hosts.name"},
 {"k":"field","t":"hosts.\u003cname\u003e.address","x":"Address the other hosts and the load balancer reach this host on.","u":"reference.html#f-hosts.name.address"},
-{"k":"field","t":"hosts.\u003cname\u003e.cores","u":"reference.html#f-hosts.name.cores"},
+{"k":"field","t":"hosts.\u003cname\u003e.cores","x":"Cores: at most 2048, above the largest machines sold (AWS's 896 vCPU u7in instances), so that what follows from them (workers auto = 2 × cores + 1, nginx's worker per core) is computed exactly.","u":"reference.html#f-hosts.name.cores"},
 {"k":"field","t":"hosts.\u003cname\u003e.drain","x":"Draining: every nginx or HAProxy balancer stops sending this app host new requests (HAProxy weight 0, nginx upstream down) and push reloads them one at a time, so requests already running finish on the old workers. HAProxy keeps checking its health.","u":"reference.html#f-hosts.name.drain"},
 {"k":"field","t":"hosts.\u003cname\u003e.memory_mb","x":"Memory in MB: at most 64 TiB (67108864), above the largest machines sold (AWS's 32 TiB u7in instances), so that shares of it (Redis maxmemory, Memcached's item memory) are computed exactly.","u":"reference.html#f-hosts.name.memory_mb"},
 {"k":"field","t":"hosts.\u003cname\u003e.notes","u":"reference.html#f-hosts.name.notes"},
