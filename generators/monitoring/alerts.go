@@ -603,6 +603,13 @@ func reachCheck(host string, port int) string {
 // environment files that name the broker (root-only, so systemd reads
 // them, as it does for the unit).
 func celeryInspect(s *schema.Stack) string {
+	return "`" + strings.Join(CeleryInspect(s), " ") + "` on a worker host (as " + celery.WorkerUnit(workersApp(s)) + " runs celery)"
+}
+
+// CeleryInspect is the command line of the alerts' first check of the
+// Celery queue: celery inspect active, as the worker unit runs celery.
+// The system test runs it on a booted worker host.
+func CeleryInspect(s *schema.Stack) []string {
 	app := workersApp(s)
 	argv := []string{"systemd-run", "--quiet", "--pipe", "--wait", "--collect", "--uid=" + app.User}
 	if app.Group != "" {
@@ -612,8 +619,7 @@ func celeryInspect(s *schema.Stack) string {
 	if appenv.Needed(s) {
 		argv = append(argv, "-p", "EnvironmentFile=/"+appenv.Path(app))
 	}
-	argv = append(argv, celery.Binary(app, artifact.Options{}), "-A", s.Workers.App, "inspect", "active")
-	return "`" + strings.Join(argv, " ") + "` on a worker host (as " + celery.WorkerUnit(app) + " runs celery)"
+	return append(argv, celery.Binary(app, artifact.Options{}), "-A", s.Workers.App, "inspect", "active")
 }
 
 func exporterPackage(job string) string {

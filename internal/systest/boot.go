@@ -25,6 +25,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/appenv"
 	"github.com/hacompile/hacompile/generators/celery"
+	"github.com/hacompile/hacompile/generators/monitoring"
 	"github.com/hacompile/hacompile/generators/pgbouncer"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/internal/rules"
@@ -647,6 +648,15 @@ func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
 	sr.check(fmt.Sprintf("every Celery worker runs tasks sent as the app's user through the %s broker at %s", q.Engine, e.s.QueueEndpoint()),
 		err == nil && len(ids) > 0 && len(ranBy) == len(ids) && len(idle) == 0,
 		"%d of %d tasks run; workers that ran none: %v; %v %s", len(ranBy), len(ids), idle, err, lastLines(strings.TrimSpace(out), 3))
+	// The runbook's first check of a queue that grows (the alerts'
+	// celery inspect, run as the worker unit runs celery): every
+	// worker answers it.
+	argv := monitoring.CeleryInspect(e.s)
+	out, err = e.hosts[workers[0]].Exec(ctx, argv...)
+	online := fmt.Sprintf("%d node", len(workers))
+	sr.check(fmt.Sprintf("the runbook's celery inspect active (%s) answers from every worker", strings.Join(argv[:2], " ")+" … "+strings.Join(argv[len(argv)-4:], " ")),
+		err == nil && strings.Contains(out, online+"s online.") || err == nil && len(workers) == 1 && strings.Contains(out, "1 node online."),
+		"%v %s", err, lastLines(strings.TrimSpace(out), 4))
 }
 
 // consumersOf reads a queue's consumer count from rabbitmqctl
