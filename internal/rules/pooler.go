@@ -42,6 +42,11 @@ type Pool struct {
 	ReplicaClients, ReplicaSize, ReplicaMax int
 }
 
+// MaxPoolerName is the longest database name PgBouncer takes (its
+// MAX_DBNAME, 64 with the terminating NUL): a longer one in [databases]
+// is "too long db name" and PgBouncer does not start.
+const MaxPoolerName = 63
+
 // ReplicaAlias is the database name of a primary pool's alias's pool on
 // the replicas. An alias is a database name or an app's name (#Name,
 // which has no "_"), so no alias of a stack is another's replica alias.
@@ -309,4 +314,30 @@ func DBConnections(s *schema.Stack, reads bool) int {
 		return procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow)
 	}
 	return procs * (db.PoolSize + db.MaxOverflow)
+}
+
+// replicaAliasLength: a read pool's name in PgBouncer is its pool's and
+// _replica, which PgBouncer must take (MaxPoolerName).
+func replicaAliasLength(s *schema.Stack) []finding {
+	db := s.Database
+	if !db.ReadPool() || db.Pooler == nil {
+		return nil
+	}
+	var fs []finding
+	seen := map[string]bool{}
+	for _, name := range s.HostNames() {
+		for _, pl := range PoolerPools(s, s.Hosts[name]) {
+			if len(pl.ReplicaAlias) <= MaxPoolerName || seen[pl.Alias] {
+				continue
+			}
+			seen[pl.Alias] = true
+			field, what := "database.name", "database.name"
+			if s.MultiApp() {
+				field, what = pl.App.Field, "the app's name"
+			}
+			fs = append(fs, finding{field, fmt.Sprintf("the read pool's database in PgBouncer is %q, %d characters: PgBouncer takes at most %d and would not start; shorten %s to %d characters or fewer",
+				pl.ReplicaAlias, len(pl.ReplicaAlias), MaxPoolerName, what, MaxPoolerName-len("_replica"))})
+		}
+	}
+	return fs
 }

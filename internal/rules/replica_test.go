@@ -46,3 +46,15 @@ func TestReadPools(t *testing.T) {
 		checkFindings(t, c.name, replicaBase+c.add, c.want, "db-pool", "db-option")
 	}
 }
+
+// TestReadPoolName: PgBouncer refuses a database name of 64 characters
+// or more (checked against Debian's pgbouncer: "too long db name", and
+// it does not start), so a read pool's NAME_replica must fit.
+func TestReadPoolName(t *testing.T) {
+	long := "a23456789-123456789-123456789-123456789-123456789-123456" // 56
+	db := func(name string) string {
+		return `database: {host: "db.example.com", name: "` + name + `", replicas: ["ro.example.com"], replica_pool_size: 1, pooler: {}}` + "\n"
+	}
+	checkFindings(t, "55 characters fit", replicaBase+db(long[:55]), "", "db-pool")
+	checkFindings(t, "56 do not", replicaBase+db(long), `database.name: the read pool's database in PgBouncer is "`+long+`_replica", 64 characters: PgBouncer takes at most 63 and would not start; shorten database.name to 55 characters or fewer [db-pool]`, "db-pool")
+}

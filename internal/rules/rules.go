@@ -423,7 +423,7 @@ func dbPool(s *schema.Stack) []finding {
 		if db.Engine != "postgresql" {
 			return []finding{{"database.pooler", fmt.Sprintf("the pooler is PgBouncer, which speaks PostgreSQL's protocol only, and database.engine is %q: drop database.pooler", db.Engine)}}
 		}
-		return poolerPool(s)
+		return append(poolerPool(s), replicaAliasLength(s)...)
 	}
 	procs, what := PoolProcesses(s)
 	var fs []finding
