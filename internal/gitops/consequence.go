@@ -162,7 +162,8 @@ func findingChanges(base, head *compile.Result) []FindingChange {
 type Headroom struct {
 	Stack string `json:"stack"`
 	// Name is "database connections" (connections the pools may open
-	// against max_connections, db-pool's arithmetic), "concurrent
+	// against max_connections, db-pool's arithmetic), "connections to a
+	// replica" (the read pools against each replica's limit), "concurrent
 	// requests" (capacity.target_concurrency against what the app
 	// hosts' workers serve at once), "open files per process" (the
 	// process fd-limit finds most demanding against tuning.nofile),

@@ -2,8 +2,10 @@ package gitops_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"iter"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -417,5 +419,32 @@ func TestHeadroomPerApp(t *testing.T) {
 	}
 	if h := got["listen backlog"]; h.After == nil || h.After.Need != 8192 {
 		t.Errorf("listen backlog: %+v, want after web's 8192", h)
+	}
+}
+
+// TestHeadroomReplica: with a read pool, the headroom of each replica
+// (replica_max_connections) moves with the read pools.
+func TestHeadroomReplica(t *testing.T) {
+	const db = `database: {host: "db.internal", name: "ha", pool_size: 5, max_overflow: 5, max_connections: 400}`
+	if !strings.Contains(haStack, db) {
+		t.Fatalf("stack lacks %q", db)
+	}
+	reads := func(pool int) string {
+		return strings.Replace(haStack, db, fmt.Sprintf(`database: {host: "db.internal", name: "ha", pool_size: 5, max_overflow: 5, max_connections: 400, replicas: ["ro.internal"], replica_pool_size: %d, replica_max_connections: 100}`, pool), 1)
+	}
+	r := newRepo(t)
+	r.write(map[string]string{"stacks/ha.cue": reads(4)})
+	r.commit("ha")
+	r.write(map[string]string{"stacks/ha.cue": reads(6)})
+	rep := diff(t, r, "HEAD")
+	// 15 processes × 4 → × 6, against 100.
+	want := gitops.Headroom{Stack: "ha", Name: gitops.HeadroomReplicaConnections,
+		Before: &gitops.Level{Need: 60, Limit: 100, Spare: 40}, After: &gitops.Level{Need: 90, Limit: 100, Spare: 10}}
+	i := slices.IndexFunc(rep.Headroom, func(h gitops.Headroom) bool { return h.Name == want.Name })
+	if i < 0 || !reflect.DeepEqual(rep.Headroom[i], want) {
+		t.Errorf("headroom %+v, want %+v", rep.Headroom, want)
+	}
+	if l := "- ha connections to a replica: 60 of 100 (40 spare) → 90 of 100 (10 spare)\n"; !strings.Contains(markdown(t, rep), l) {
+		t.Errorf("comment lacks %q", l)
 	}
 }
