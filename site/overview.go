@@ -386,13 +386,21 @@ func requestPath(sc *stackCtx, from string) ([]hop, []template.HTML) {
 				if db.ReadPool() {
 					reads = ", and as many to the replicas for the read pools"
 				}
-				dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("The pools are client connections to the host's PgBouncer on %s, which opens at most %d server connections (default_pool_size %d + reserve_pool_size %d%s) to the primary%s.",
-					code(fmt.Sprintf("127.0.0.1:%d", p.Port)), p.DefaultPoolSize+p.ReservePoolSize, p.DefaultPoolSize, p.ReservePoolSize, perAppWords(s), reads)))
+				if s.MultiApp() {
+					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("The pools are client connections to the host's PgBouncer on %s, which keeps a pool per app on the host: at most default_pool_size %d (or the app's client connections there, if fewer) + reserve_pool_size %d server connections to the primary%s.",
+						code(fmt.Sprintf("127.0.0.1:%d", p.Port)), p.DefaultPoolSize, p.ReservePoolSize, reads)))
+				} else {
+					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("The pools are client connections to the host's PgBouncer on %s, which opens at most %d server connections (default_pool_size %d + reserve_pool_size %d) to the primary%s.",
+						code(fmt.Sprintf("127.0.0.1:%d", p.Port)), p.DefaultPoolSize+p.ReservePoolSize, p.DefaultPoolSize, p.ReservePoolSize, reads)))
+				}
 			}
 			for _, r := range db.Replicas {
-				if db.ReplicaPoolSize > 0 {
+				switch {
+				case db.ReplicaPoolSize > 0 && db.Pooler != nil:
+					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s takes reads through each host's PgBouncer, from its pool on the replicas: each process's read pool of %d (+%d) is client connections to that pool.", code(fmt.Sprintf("%s:%d", r, db.Port)), db.ReplicaPoolSize, db.ReplicaMaxOverflow)))
+				case db.ReplicaPoolSize > 0:
 					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s takes reads: a pool of %d (+%d) per process.", code(fmt.Sprintf("%s:%d", r, db.Port)), db.ReplicaPoolSize, db.ReplicaMaxOverflow)))
-				} else {
+				default:
 					dh.Text = append(dh.Text, template.HTML(fmt.Sprintf("Replica %s has no read pool: it takes no reads.", code(fmt.Sprintf("%s:%d", r, db.Port)))))
 				}
 			}
@@ -647,15 +655,6 @@ func capacityOf(sc *stackCtx, from string) capacityView {
 		}
 	}
 	return c
-}
-
-// perAppWords qualifies PgBouncer's server pool with several apps,
-// where each app has a pool of its own on each of its hosts.
-func perAppWords(s *schema.Stack) string {
-	if s.MultiApp() {
-		return ", each app's pool, or its client connections on the host if fewer"
-	}
-	return ""
 }
 
 // haproxyBacklogRows are the listen backlogs of the frontends in the

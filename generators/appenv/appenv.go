@@ -176,24 +176,23 @@ func Vars(s *schema.Stack) ([]Var, error) {
 		}
 		add("DATABASE_POOL_SIZE", db.PoolSize)
 		add("DATABASE_MAX_OVERFLOW", db.MaxOverflow)
+		if len(db.Replicas) > 0 {
+			add("DATABASE_REPLICA_HOSTS", strings.Join(db.Replicas, ","))
+		}
 		switch {
 		case db.ReadPool() && pgbouncer.Active(s):
 			// The read pool goes through the host's PgBouncer too, to
-			// its pool on the replicas; the replicas are its servers.
+			// its pool on the replicas (DATABASE_REPLICA_HOSTS are its
+			// servers).
 			rname := rules.ReplicaAlias(name)
-			add("DATABASE_REPLICA_HOSTS", host)
 			add("DATABASE_REPLICA_NAME", rname)
 			add("DATABASE_REPLICA_URLS", DatabaseURL(db.Engine, db.User, host, port, rname, sslmode))
-			add("DATABASE_REPLICA_SERVER_HOSTS", strings.Join(db.Replicas, ","))
-		case len(db.Replicas) > 0:
-			add("DATABASE_REPLICA_HOSTS", strings.Join(db.Replicas, ","))
-			if db.ReadPool() {
-				var urls []string
-				for _, r := range db.Replicas {
-					urls = append(urls, DatabaseURL(db.Engine, db.User, r, port, name, sslmode))
-				}
-				add("DATABASE_REPLICA_URLS", strings.Join(urls, ","))
+		case db.ReadPool():
+			var urls []string
+			for _, r := range db.Replicas {
+				urls = append(urls, DatabaseURL(db.Engine, db.User, r, port, name, sslmode))
 			}
+			add("DATABASE_REPLICA_URLS", strings.Join(urls, ","))
 		}
 		if db.ReadPool() {
 			add("DATABASE_REPLICA_POOL_SIZE", db.ReplicaPoolSize)

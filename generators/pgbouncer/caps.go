@@ -55,7 +55,8 @@ func (Gen) Sources(s *schema.Stack, f artifact.File) []string {
 	case DropInPath:
 		return []string{"tuning.nofile", "database.pooler"}
 	case HBAPath:
-		return append([]string{"database.user", "database.pooler"}, apps...)
+		// With a read pool its line comes from the replicas' settings.
+		return append([]string{"database.user", "database.pooler", "database.replica_pool_size", "database.replicas"}, apps...)
 	case DatabasesPath:
 		return append([]string{"database.pooler", "database"}, apps...)
 	}

@@ -81,6 +81,13 @@ const (
 	RunAs = "postgres"
 )
 
+// ServerLoginRetry is the seconds PgBouncer waits after a server
+// connection failed to open before it opens another, with a read pool
+// on several replicas: its round robin does not skip a replica that
+// does not answer, and the default 15 s held the whole pool to the
+// connections it had.
+const ServerLoginRetry = 1
+
 // Address is where the app reaches its host's PgBouncer.
 const Address = "127.0.0.1"
 
@@ -290,6 +297,13 @@ func renderIni(s *schema.Stack, h *schema.Host, opt artifact.Options) string {
 		set("max_db_connections", MaxDBConnections(p))
 	}
 	set("max_client_conn", p.MaxClientConn)
+	if len(db.Replicas) > 1 && db.ReadPool() {
+		b.WriteString("# A server connection that fails to open is tried again after\n")
+		b.WriteString("# server_login_retry, on the next replica of the list: 1 s, not the default\n")
+		b.WriteString("# 15 s in which no other opens, so that a lost replica's share of the read\n")
+		b.WriteString("# pool moves to the others within seconds.\n")
+		set("server_login_retry", ServerLoginRetry)
+	}
 	b.WriteString("# Drivers (psycopg, JDBC) send it at login; PgBouncer does not track it.\n")
 	set("ignore_startup_parameters", "extra_float_digits")
 	if multi {
@@ -331,9 +345,12 @@ func renderDatabases(s *schema.Stack, pools []rules.Pool) string {
 // replicaComment says what the replicas' entry of [databases] is.
 func replicaComment(s *schema.Stack) string {
 	db := s.Database
-	return fmt.Sprintf("# The replicas, for reads: the app's DATABASE_REPLICA_URLS asks for %s.\n", rules.ReplicaAlias(db.Name)) +
-		"# PgBouncer opens each server connection to the next host of the list in\n" +
-		"# turn.\n"
+	c := fmt.Sprintf("# The replicas, for reads: the app's DATABASE_REPLICA_URLS asks for %s.\n", rules.ReplicaAlias(db.Name))
+	if len(db.Replicas) > 1 {
+		c += "# PgBouncer opens each server connection to the next host of the list in\n" +
+			"# turn (server_login_retry below says what a lost one costs).\n"
+	}
+	return c
 }
 
 // replicaConn is the connection string of the pool on the replicas.

@@ -317,3 +317,47 @@ func TestLiveReadPool(t *testing.T) {
 		t.Errorf("SHOW DATABASES: %v, want a line %q:\n%s", err, want[1:], out)
 	}
 }
+
+// TestLiveReadPoolReplicaLost: with one of two replicas lost (nothing
+// answers at 127.0.0.3), the read pool moves to the other within
+// seconds: six readers of a second each, at once, are all served in
+// about 3 s, not one after another (6 s) as PgBouncer's default
+// server_login_retry (15 s, in which it opens no other server
+// connection) made them.
+func TestLiveReadPoolReplicaLost(t *testing.T) {
+	const password = "test-only-password"
+	pg := testtool.StartPostgres(t, "shop", password, "shop")
+	pg.StartReplica(t, "127.0.0.2")
+	s := stack(t, "127.0.0.1", pg.Port, "require", testtool.FreePort(t, "127.0.0.1"))
+	s.Database.Replicas = []string{"127.0.0.2", "127.0.0.3"}
+	s.Database.ReplicaPoolSize = 6
+	_, _, log := bouncer(t, s, password)
+	var reads string
+	for _, v := range must(appenv.Vars(s)) {
+		if v.Name == "DATABASE_REPLICA_URLS" {
+			reads = v.Value
+		}
+	}
+	const n = 6
+	start := time.Now()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			out, err := testtool.Psql(t, reads, password, "SELECT pg_is_in_recovery(), pg_sleep(1)")
+			if err == nil && !strings.HasPrefix(out, "t|") {
+				err = fmt.Errorf("not a replica: %q", out)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("reader: %v", err)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("%d readers of 1 s with one replica lost: %.1f s", n, took.Seconds())
+	if took > 5*time.Second {
+		t.Errorf("%d readers of 1 s took %.1f s with one replica lost, want under 5 s\n%s", n, took.Seconds(), log.String())
+	}
+}

@@ -430,21 +430,21 @@ func TestHeadroomReplica(t *testing.T) {
 		t.Fatalf("stack lacks %q", db)
 	}
 	reads := func(pool int) string {
-		return strings.Replace(haStack, db, fmt.Sprintf(`database: {host: "db.internal", name: "ha", pool_size: 5, max_overflow: 5, max_connections: 400, replicas: ["ro.internal"], replica_pool_size: %d, replica_max_connections: 100}`, pool), 1)
+		return strings.Replace(haStack, db, fmt.Sprintf(`database: {host: "db.internal", name: "ha", pool_size: 5, max_overflow: 5, max_connections: 400, replicas: ["ro.internal"], replica_pool_size: %d, replica_max_connections: 500}`, pool), 1)
 	}
 	r := newRepo(t)
 	r.write(map[string]string{"stacks/ha.cue": reads(4)})
 	r.commit("ha")
 	r.write(map[string]string{"stacks/ha.cue": reads(6)})
 	rep := diff(t, r, "HEAD")
-	// 15 processes × 4 → × 6, against 100.
+	// 15 processes × 4 → × 6, against 500.
 	want := gitops.Headroom{Stack: "ha", Name: gitops.HeadroomReplicaConnections,
-		Before: &gitops.Level{Need: 60, Limit: 100, Spare: 40}, After: &gitops.Level{Need: 90, Limit: 100, Spare: 10}}
+		Before: &gitops.Level{Need: 60, Limit: 500, Spare: 440}, After: &gitops.Level{Need: 90, Limit: 500, Spare: 410}}
 	i := slices.IndexFunc(rep.Headroom, func(h gitops.Headroom) bool { return h.Name == want.Name })
 	if i < 0 || !reflect.DeepEqual(rep.Headroom[i], want) {
 		t.Errorf("headroom %+v, want %+v", rep.Headroom, want)
 	}
-	if l := "- ha connections to a replica: 60 of 100 (40 spare) → 90 of 100 (10 spare)\n"; !strings.Contains(markdown(t, rep), l) {
+	if l := "- ha connections to a replica: 60 of 500 (440 spare) → 90 of 500 (410 spare)\n"; !strings.Contains(markdown(t, rep), l) {
 		t.Errorf("comment lacks %q", l)
 	}
 }

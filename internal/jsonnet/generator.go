@@ -89,14 +89,34 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 	}
 	var pos map[string]schema.Position // where the program writes its files, found once
 	var pathDiags []schema.Diagnostic  // the paths refused, each once
-	pathSaid := map[string]bool{}
+	var pathHosts [][]string           // the hosts each was met on
+	pathSaid := map[string]int{}       // its index
+	// said is the refused paths' diagnostics, each naming the other
+	// hosts it was met on as a clash does.
+	said := func() []schema.Diagnostic {
+		out := slices.Clone(pathDiags)
+		for i, hs := range pathHosts {
+			if len(hs) > 1 {
+				out[i].Message += ", and so on " + artifact.CompactNames(hs[1:])
+			}
+		}
+		return out
+	}
 	// done is the files, and the refused paths' error if any: the build
-	// checks the others for clashes in the same round.
+	// checks the others for clashes in the same round. fail is a later
+	// run's error, with the paths refused before it.
 	done := func(files []artifact.File) ([]artifact.File, error) {
 		if len(pathDiags) > 0 {
-			return files, &schema.Error{Diags: pathDiags}
+			return files, &schema.Error{Diags: said()}
 		}
 		return files, nil
+	}
+	fail := func(err error) error {
+		var se *schema.Error
+		if len(pathDiags) == 0 || !errors.As(err, &se) {
+			return err
+		}
+		return &schema.Error{Diags: append(said(), se.Diags...)}
 	}
 	run := func(h *schema.Host, where string) ([]artifact.File, error) {
 		vm.TLAReset()
@@ -146,9 +166,15 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 			if err := artifact.CheckPath(f.Path); err != nil {
 				d := placed(&outputError{path: "/" + f.Path, msg: err.Error(), rule: "path-escape"})
 				key := fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Column, d.Message)
-				if !pathSaid[key] {
-					pathSaid[key] = true
+				i, seen := pathSaid[key]
+				if !seen {
+					i = len(pathDiags)
+					pathSaid[key] = i
 					pathDiags = append(pathDiags, g.diag(d, where))
+					pathHosts = append(pathHosts, nil)
+				}
+				if h != nil {
+					pathHosts[i] = append(pathHosts[i], h.Name)
 				}
 				continue
 			}
@@ -176,7 +202,7 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 	for _, h := range hosts {
 		fs, err := run(h, s.Name+"/"+h.Name)
 		if err != nil {
-			return nil, err
+			return nil, fail(err)
 		}
 		for _, f := range fs {
 			f.Host = h.Name

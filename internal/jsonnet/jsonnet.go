@@ -103,7 +103,7 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 			re.Msg += " (is this a custom generator? Every .jsonnet file in a stacks directory is built as a stack: keep generators in a subdirectory, such as stacks/generators/)"
 			err = re
 		}
-		if errors.As(err, &re) && (strings.HasPrefix(re.Msg, "function has no parameter ") || strings.HasPrefix(re.Msg, "Missing argument: ")) {
+		if errors.As(err, &re) && (strings.HasPrefix(re.Msg, "function has no parameter ") || strings.HasPrefix(re.Msg, "Missing argument: ")) && !located(re) {
 			// The top-level arguments against the file's function: said
 			// at its parameters, with the flags that give them.
 			d := schema.Diagnostic{File: src.Name, Severity: "error", Message: re.Msg}
@@ -118,6 +118,18 @@ func EvalStack(src Source, o Options) ([]byte, map[string]schema.Position, error
 		return nil, nil, toError(err, src.Name, imp)
 	}
 	return []byte(out), locate(node, src.Name, vm), nil
+}
+
+// located reports whether a frame of re is at a place in a file: a call
+// inside the program is, the call of the file's function with the
+// top-level arguments is not.
+func located(re gojsonnet.RuntimeError) bool {
+	for _, f := range re.StackTrace {
+		if f.Loc.IsSet() {
+			return true
+		}
+	}
+	return false
 }
 
 // topFunction is the function a Jsonnet file evaluates to, through its

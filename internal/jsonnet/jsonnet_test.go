@@ -96,6 +96,8 @@ func TestEvalErrors(t *testing.T) {
 		{"lib-syntax", "import 'lib.libsonnet'", Options{}, `stacks/lib.libsonnet:2:6: Unexpected: "," while parsing terminal`},
 		{"import-outside", "{ a: import '../x.libsonnet' }", Options{}, `stacks/s.jsonnet:1:6: a: cannot import "../x.libsonnet": it is outside the stack's directory and the library paths (-J)`},
 		{"tla-missing", "function(domain) { domain: domain }", Options{}, "stacks/s.jsonnet:1:1: Missing argument: domain (top-level arguments are given with --tla-str or --tla-code)"},
+		// A call inside the program is not the top-level arguments'.
+		{"inner-call-unknown", "local app(name) = { name: name };\n{ x: app(nme='a') }", Options{}, "stacks/s.jsonnet:2:6: x: function has no parameter nme"},
 		{"tla-unknown", "function(domain='x') { domain: domain }", Options{TLAStr: map[string]string{"dmain": "y"}}, "stacks/s.jsonnet:1:1: function has no parameter dmain (top-level arguments are given with --tla-str or --tla-code)"},
 		{"ext-missing", "{ domain: std.extVar('domain') }", Options{}, "stacks/s.jsonnet:1:11: domain: Undefined external variable: domain"},
 		{"ext-code-syntax", "{ a: std.extVar('k') }", Options{ExtCode: map[string]string{"k": "{"}}, "stacks/s.jsonnet: --ext-code k: Unexpected: end of file while parsing field definition"},

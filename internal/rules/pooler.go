@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,13 +46,25 @@ type Pool struct {
 
 // MaxPoolerName is the longest database name PgBouncer takes (its
 // MAX_DBNAME, 64 with the terminating NUL): a longer one in [databases]
-// is "too long db name" and PgBouncer does not start.
+// is "too long db name" and PgBouncer does not start (checked with
+// Debian's pgbouncer: 64 characters fail, 63 start).
 const MaxPoolerName = 63
 
 // ReplicaAlias is the database name of a primary pool's alias's pool on
-// the replicas. An alias is a database name or an app's name (#Name,
-// which has no "_"), so no alias of a stack is another's replica alias.
-func ReplicaAlias(alias string) string { return alias + "_replica" }
+// the replicas: the alias and _replica. An alias is a database name or
+// an app's name (#Name, which has no "_"), so no alias of a stack is
+// another's replica alias. One too long for PgBouncer (MaxPoolerName)
+// keeps its first characters and a hash of the whole (a #Name has no
+// "_", so the two forms cannot meet).
+func ReplicaAlias(alias string) string {
+	const suffix = "_replica"
+	if len(alias)+len(suffix) <= MaxPoolerName {
+		return alias + suffix
+	}
+	sum := sha256.Sum256([]byte(alias))
+	keep := MaxPoolerName - len(suffix) - 9 // "-" and 8 hex digits
+	return alias[:keep] + "-" + hex.EncodeToString(sum[:4]) + suffix
+}
 
 // Servers is the most server connections the pool opens: Max to the
 // primary and ReplicaMax to the replicas.
@@ -314,30 +328,4 @@ func DBConnections(s *schema.Stack, reads bool) int {
 		return procs * (db.ReplicaPoolSize + db.ReplicaMaxOverflow)
 	}
 	return procs * (db.PoolSize + db.MaxOverflow)
-}
-
-// replicaAliasLength: a read pool's name in PgBouncer is its pool's and
-// _replica, which PgBouncer must take (MaxPoolerName).
-func replicaAliasLength(s *schema.Stack) []finding {
-	db := s.Database
-	if !db.ReadPool() || db.Pooler == nil {
-		return nil
-	}
-	var fs []finding
-	seen := map[string]bool{}
-	for _, name := range s.HostNames() {
-		for _, pl := range PoolerPools(s, s.Hosts[name]) {
-			if len(pl.ReplicaAlias) <= MaxPoolerName || seen[pl.Alias] {
-				continue
-			}
-			seen[pl.Alias] = true
-			field, what := "database.name", "database.name"
-			if s.MultiApp() {
-				field, what = pl.App.Field, "the app's name"
-			}
-			fs = append(fs, finding{field, fmt.Sprintf("the read pool's database in PgBouncer is %q, %d characters: PgBouncer takes at most %d and would not start; shorten %s to %d characters or fewer",
-				pl.ReplicaAlias, len(pl.ReplicaAlias), MaxPoolerName, what, MaxPoolerName-len("_replica"))})
-		}
-	}
-	return fs
 }

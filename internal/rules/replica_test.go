@@ -1,6 +1,11 @@
 package rules_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/hacompile/hacompile/internal/rules"
+)
 
 // replicaBase has 2 app hosts of 4 workers each: 8 processes.
 const replicaBase = `
@@ -28,12 +33,12 @@ func TestReadPools(t *testing.T) {
 		{"direct pools fit", db(`replica_pool_size: 5, replica_max_overflow: 5, max_connections: 80`), ""},
 		{"direct pools above max_connections", db(`replica_pool_size: 5, replica_max_overflow: 6, max_connections: 80`),
 			`stacks/m.cue:10:195: database.max_connections: 8 app processes × (replica_pool_size 5 + replica_max_overflow 6) = 88 connections to a replica (each replica must take them all when the others are lost), above max_connections 80; lower the read pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise max_connections [db-pool]`},
-		{"direct pools above replica_max_connections", db(`replica_pool_size: 5, max_connections: 80, replica_max_connections: 39`),
+		{"direct pools above replica_max_connections", db(`replica_pool_size: 5, max_connections: 32, replica_max_connections: 39`),
 			`stacks/m.cue:10:199: database.replica_max_connections: 8 app processes × (replica_pool_size 5 + replica_max_overflow 0) = 40 connections to a replica (each replica must take them all when the others are lost), above replica_max_connections 39; lower the read pools, add a pooler (database.pooler, PgBouncer on each app and worker host) or raise replica_max_connections [db-pool]`},
 		{"no limit stated", db(`replica_pool_size: 500`), ""},
 		{"pooled reads fit", db(`replica_pool_size: 50, max_connections: 50, pooler: {default_pool_size: 20, reserve_pool_size: 5}`), ""},
-		{"pooled reads above replica_max_connections", db(`replica_pool_size: 50, max_connections: 50, replica_max_connections: 49, pooler: {default_pool_size: 20, reserve_pool_size: 5}`),
-			`stacks/m.cue:10:200: database.replica_max_connections: 2 hosts run PgBouncer (app1, app2) × (default_pool_size 20 + reserve_pool_size 5) = 50 server connections to a replica from the read pools (each replica must take them all when the others are lost), above replica_max_connections 49; lower database.pooler.default_pool_size or reserve_pool_size, or raise replica_max_connections [db-pool]`},
+		{"pooled reads above replica_max_connections", db(`replica_pool_size: 50, replica_max_connections: 49, pooler: {default_pool_size: 20, reserve_pool_size: 5}`),
+			`stacks/m.cue:10:179: database.replica_max_connections: 2 hosts run PgBouncer (app1, app2) × (default_pool_size 20 + reserve_pool_size 5) = 50 server connections to a replica from the read pools (each replica must take them all when the others are lost), above replica_max_connections 49; lower database.pooler.default_pool_size or reserve_pool_size, or raise replica_max_connections [db-pool]`},
 		{"read clients count", db(`replica_pool_size: 50, pooler: {max_client_conn: 200}`),
 			`stacks/m.cue:10:180: database.pooler.max_client_conn: on each of app1, app2: 4 app processes × (pool_size 2 + max_overflow 2 + replica_pool_size 50 + replica_max_overflow 0) = 216 client connections to the host's PgBouncer, above max_client_conn 200; raise max_client_conn or lower the pools [db-pool]`},
 		{"session mode read pool", db(`replica_pool_size: 10, pooler: {pool_mode: "session", default_pool_size: 30}`),
@@ -42,19 +47,35 @@ func TestReadPools(t *testing.T) {
 			`database.pooler.max_client_conn: PgBouncer needs a descriptor per connection: max_client_conn 65500 + 40 server connections (to the primary and as many to the replicas) = 65540, above tuning.nofile 65536 (its LimitNOFILE); lower max_client_conn or raise tuning.nofile [db-pool]`},
 		{"limit without a read pool", db(`replica_max_connections: 10`),
 			`database.replica_max_connections: no read pool is checked against it without database.replica_pool_size: set that or remove this [db-option]`},
+		{"a standby below the primary", db(`replica_pool_size: 1, max_connections: 80, replica_max_connections: 79`),
+			`database.replica_max_connections: a PostgreSQL standby takes at least the primary's max_connections, or it does not start: 79 is below max_connections 80; raise it to 80 or more, or remove it [db-option]`},
 	} {
 		checkFindings(t, c.name, replicaBase+c.add, c.want, "db-pool", "db-option")
 	}
 }
 
-// TestReadPoolName: PgBouncer refuses a database name of 64 characters
-// or more (checked against Debian's pgbouncer: "too long db name", and
-// it does not start), so a read pool's NAME_replica must fit.
-func TestReadPoolName(t *testing.T) {
-	long := "a23456789-123456789-123456789-123456789-123456789-123456" // 56
-	db := func(name string) string {
-		return `database: {host: "db.example.com", name: "` + name + `", replicas: ["ro.example.com"], replica_pool_size: 1, pooler: {}}` + "\n"
+// TestReplicaAliasFits: PgBouncer refuses a database name of 64
+// characters or more (checked against Debian's pgbouncer: "too long db
+// name", and it does not start), so a read pool's name is the alias and
+// _replica while that fits, and else a shortened alias with a hash of
+// the whole: at most 63 characters, distinct for distinct aliases.
+func TestReplicaAliasFits(t *testing.T) {
+	long := "a23456789-123456789-123456789-123456789-123456789-123456789-123" // 63, a #Name's most
+	if got := rules.ReplicaAlias(long[:55]); got != long[:55]+"_replica" {
+		t.Errorf("55 characters: %q", got)
 	}
-	checkFindings(t, "55 characters fit", replicaBase+db(long[:55]), "", "db-pool")
-	checkFindings(t, "56 do not", replicaBase+db(long), `database.name: the read pool's database in PgBouncer is "`+long+`_replica", 64 characters: PgBouncer takes at most 63 and would not start; shorten database.name to 55 characters or fewer [db-pool]`, "db-pool")
+	seen := map[string]string{}
+	for _, a := range []string{long[:56], long, long[:62] + "4", long[:62]} {
+		got := rules.ReplicaAlias(a)
+		if len(got) > rules.MaxPoolerName || !strings.HasSuffix(got, "_replica") || !strings.HasPrefix(got, a[:46]) {
+			t.Errorf("%d characters: %q (%d)", len(a), got, len(got))
+		}
+		if o, dup := seen[got]; dup {
+			t.Errorf("%q and %q share %q", o, a, got)
+		}
+		seen[got] = a
+		if again := rules.ReplicaAlias(a); again != got {
+			t.Errorf("%q: %q, then %q", a, got, again)
+		}
+	}
 }

@@ -423,7 +423,7 @@ func dbPool(s *schema.Stack) []finding {
 		if db.Engine != "postgresql" {
 			return []finding{{"database.pooler", fmt.Sprintf("the pooler is PgBouncer, which speaks PostgreSQL's protocol only, and database.engine is %q: drop database.pooler", db.Engine)}}
 		}
-		return append(poolerPool(s), replicaAliasLength(s)...)
+		return poolerPool(s)
 	}
 	procs, what := PoolProcesses(s)
 	var fs []finding
@@ -1185,6 +1185,11 @@ func dbOption(s *schema.Stack) []finding {
 	}
 	if len(db.Replicas) > 0 && db.ReplicaPoolSize == 0 && wrote(s, "database.replica_max_connections") {
 		out = append(out, finding{"database.replica_max_connections", "no read pool is checked against it without database.replica_pool_size: set that or remove this"})
+	}
+	if db.Engine == "postgresql" && db.ReplicaMaxConnections > 0 && db.ReplicaMaxConnections < db.MaxConnections {
+		out = append(out, finding{"database.replica_max_connections", fmt.Sprintf(
+			"a PostgreSQL standby takes at least the primary's max_connections, or it does not start: %d is below max_connections %d; raise it to %d or more, or remove it",
+			db.ReplicaMaxConnections, db.MaxConnections, db.MaxConnections)})
 	}
 	return out
 }

@@ -653,9 +653,13 @@ func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
 	// worker answers it.
 	argv := monitoring.CeleryInspect(e.s)
 	out, err = e.hosts[workers[0]].Exec(ctx, argv...)
-	online := fmt.Sprintf("%d node", len(workers))
+	// Its last line counts the workers that answered: "2 nodes online."
+	online := fmt.Sprintf("%d nodes online.", len(workers))
+	if len(workers) == 1 {
+		online = "1 node online."
+	}
 	sr.check(fmt.Sprintf("the runbook's celery inspect active (%s) answers from every worker", strings.Join(argv[:2], " ")+" … "+strings.Join(argv[len(argv)-4:], " ")),
-		err == nil && strings.Contains(out, online+"s online.") || err == nil && len(workers) == 1 && strings.Contains(out, "1 node online."),
+		err == nil && slices.Contains(strings.Split(strings.TrimSpace(out), "\n"), online),
 		"%v %s", err, lastLines(strings.TrimSpace(out), 4))
 }
 

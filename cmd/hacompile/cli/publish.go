@@ -139,7 +139,8 @@ the key comes from -i/--identity, else the ssh-agent.`,
 				if len(changes) > 0 && !allowDirty {
 					if !text {
 						rep.Diagnostics = append(rep.Diagnostics, schema.Diagnostic{Severity: "error",
-							Message: fmt.Sprintf("refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe: %s", source.Short(), strings.Join(changes, ", "))})
+							Message: fmt.Sprintf("refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe: %s", source.Short(), strings.Join(changes, ", ")),
+							Hint:    "commit them first, or pass --allow-dirty"})
 						return silentError{}
 					}
 					fmt.Fprintf(stderr, "hacompile: refusing to publish: the working tree has uncommitted changes, which Source-Commit %s would not describe:\n", source.Short())

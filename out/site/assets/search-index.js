@@ -122,7 +122,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"field","t":"database.pooler.port","u":"reference.html#f-database.pooler.port"},
 {"k":"field","t":"database.pooler.reserve_pool_size","u":"reference.html#f-database.pooler.reserve_pool_size"},
 {"k":"field","t":"database.port","u":"reference.html#f-database.port"},
-{"k":"field","t":"database.replica_max_connections","x":"The connections each replica accepts, when it is not the primary's size (a read-only node of its own size): db-pool checks the read pools against it, or against max_connections without it. Each replica is held to it whole: when one replica is lost, the reads it took go to the others.","u":"reference.html#f-database.replica_max_connections"},
+{"k":"field","t":"database.replica_max_connections","x":"The connections each replica accepts, when it is larger than the primary (a PostgreSQL standby takes at least the primary's max_connections, or does not start): db-pool checks the read pools against it, or against max_connections without it. Each replica is held to all of them: when one replica is lost, the reads it took go to the others.","u":"reference.html#f-database.replica_max_connections"},
 {"k":"field","t":"database.replica_max_overflow","u":"reference.html#f-database.replica_max_overflow"},
 {"k":"field","t":"database.replica_pool_size","x":"Pool of each app process towards the read replicas; required when replicas are declared, or reads all go to the primary. At most 262143 each, as pool_size.","u":"reference.html#f-database.replica_pool_size"},
 {"k":"field","t":"database.replicas","u":"reference.html#f-database.replicas"},
