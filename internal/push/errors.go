@@ -91,7 +91,7 @@ func Hint(err error) string {
 	case errors.Is(err, ErrAuth):
 		return "check the user (hosts.<name>.ssh.user or User in --ssh-config) and that the key is in its authorized_keys"
 	case errors.Is(err, ErrLocked):
-		return "wait for the other push to finish; a lock is taken over only from a push proven gone: one on this machine whose process has exited (or from before a reboot), or one elsewhere whose heartbeat stopped for --lock-timeout (if you are sure no push is running there, rerun with --lock-timeout 1s)"
+		return "wait for the other push to finish; a lock is taken over only from a push proven gone: one whose heartbeat stopped for --lock-timeout (on this machine, whose process has exited too), or one from before a reboot of this machine (if you are sure no push is running there, rerun with --lock-timeout 1s)"
 	case errors.Is(err, ErrNoGeneration):
 		return "rollback reverts a push recorded on the host; push first"
 	}

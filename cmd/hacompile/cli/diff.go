@@ -134,7 +134,7 @@ rather than half-read; resolve them with git first:
 			return nil
 		},
 	}
-	c.Flags().StringVar(&base, "base", "", "revision to compare with: a ref or commit hash, optionally with ~N and ^N (default: merge base of HEAD and the default branch, else HEAD)")
+	c.Flags().StringVar(&base, "base", "", "revision to compare with: a ref or commit hash, optionally with ~N, ^N, ^{} and ^{commit} (default: merge base of HEAD and the default branch, else HEAD)")
 	c.Flags().BoolVar(&stat, "stat", false, "print the summary table only, no diffs")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 6 when the rendered files changed (1 is a failure, 64 a usage error)")

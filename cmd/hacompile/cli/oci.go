@@ -121,8 +121,9 @@ blob, a registry gone mid-pull — leaves every file as it was. Each apply,
 successful or not, is recorded in /var/lib/hacompile/<stack>.pull.json and,
 with --metrics-file, as node_exporter textfile metrics:
 hacompile_applied_generation, hacompile_applied_info{digest,ref},
-hacompile_apply_last_success_timestamp_seconds, hacompile_apply_failures_total
-and hacompile_apply_consecutive_failures.
+hacompile_apply_behind, hacompile_apply_last_success_timestamp_seconds,
+hacompile_apply_last_attempt_timestamp_seconds,
+hacompile_apply_failures_total and hacompile_apply_consecutive_failures.
 
 --root places the tree under a prefix (a chroot, a staging tree) as push's
 --root does: only the validate commands checking the tree run, nothing is

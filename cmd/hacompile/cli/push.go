@@ -73,7 +73,7 @@ func (f *deployFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.healthURL, "health-url", "", "health check URL template with {host}, {address}, {port}, {path} (default http://{address}:{port}{path})")
 	fl.BoolVar(&f.noHealth, "no-health-check", false, "skip the HTTP health checks")
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a host may take to pass its health check")
-	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock whose holder runs on another machine and has not refreshed it for this long is taken over (one held from this machine only once its process has exited)")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 15*time.Minute, "a host lock whose holder has not refreshed it for this long is taken over (one held from this machine only once its process has also exited; at once after a reboot)")
 	fl.StringVar(&f.batch, "batch", "25%", "app hosts per batch: a count or a percentage (load balancers always go one at a time)")
 	fl.StringVar(&f.maxFail, "max-fail", "0", "failed hosts tolerated (a host failing its preflight counts) before the rollout stops, as a count or a percentage of the hosts pushed (rounded down); hosts not yet started are left untouched")
 	fl.BoolVar(&f.requireAll, "require-all", false, "write nothing anywhere unless every host passes its preflight (connect, host key, lock, plan), whatever --max-fail says")
