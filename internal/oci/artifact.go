@@ -255,6 +255,9 @@ func (p *Pulled) PushHost(root string) (push.Host, error) {
 	}
 	c := p.Config
 	return push.Host{Name: c.Host, Address: c.Address, Roles: c.Roles, Root: root,
-		SSH:       push.Endpoint{HostName: c.Address, Local: true},
-		HealthURL: c.HealthURL, HealthRedirectOK: c.HealthRedirectOK, HealthPROXY: c.HealthPROXY, Files: files}, nil
+		SSH: push.Endpoint{HostName: c.Address, Local: true},
+		// The artifact's health URL is the host's own address from the
+		// stack (publish has no --health-url): under a root it is left
+		// out.
+		HealthURL: c.HealthURL, HealthDefault: true, HealthRedirectOK: c.HealthRedirectOK, HealthPROXY: c.HealthPROXY, Files: files}, nil
 }

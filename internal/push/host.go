@@ -19,8 +19,11 @@ import (
 
 // hostRun is one host's part of a push or rollback.
 type hostRun struct {
-	o        *Options
-	h        *Host
+	o *Options
+	h *Host
+	// noHealth: the tree is under a root prefix, where the health check
+	// would check the machine's own services (rootCommands).
+	noHealth bool
 	d        *dialer
 	rollback bool
 	res      *HostResult
@@ -280,9 +283,10 @@ func (r *hostRun) makePlan() error {
 
 // rootCommands keeps, when the host's tree is under a root prefix
 // (--root: a chroot or staging tree), only the validate commands that
-// check the tree (name a path in it): the others, and every reload step
-// (systemctl, sysctl), would act on the machine's own services, not on
-// the tree. What is left out is a note in the plan and the host's result.
+// check the tree (name a path in it): the others, every reload step
+// (systemctl, sysctl) and the health check would act on the machine's
+// own services, not on the tree. What is left out is a note in the plan
+// and the host's result.
 func (r *hostRun) rootCommands(p *Plan) {
 	if r.h.Root == "/" || r.o.sandboxCommands {
 		return
@@ -304,6 +308,13 @@ func (r *hostRun) rootCommands(p *Plan) {
 	}
 	skip = append(skip, p.Reload...)
 	p.Validate, p.Reload = keep, nil
+	if r.h.HealthURL != "" && r.h.HealthDefault {
+		// It would check the machine's own services, which nothing
+		// reloaded, and a failure would revert the tree (a --health-url
+		// given names what to check, and is).
+		skip = append(skip, "the health check of "+r.h.HealthURL)
+		r.noHealth = true
+	}
 	if len(skip) > 0 {
 		p.rootSkipped = fmt.Sprintf("not run under the root %s, as it would act on this machine's own services rather than the tree: %s", r.h.Root, strings.Join(skip, "; "))
 		p.Notes = append(p.Notes, p.rootSkipped)
@@ -766,7 +777,7 @@ func (r *hostRun) apply(ctx context.Context) error {
 	r.prune()
 
 	err = r.reload(ctx)
-	if err == nil && r.h.HealthURL != "" {
+	if err == nil && r.h.HealthURL != "" && !r.noHealth {
 		r.lk.refresh(r.o.clock())
 		r.progress(PhaseChecking, r.h.HealthURL)
 		r.res.Health = r.h.HealthURL
@@ -864,7 +875,7 @@ func (r *hostRun) revert(ctx context.Context, g *Generation, cause error, dm *de
 		}
 	}
 	msg := fmt.Sprintf("; generation %d was reverted: the previous files are back and reloaded", g.Number)
-	if r.h.HealthURL != "" {
+	if r.h.HealthURL != "" && !r.noHealth {
 		if herr := r.healthy(ctx); herr != nil {
 			msg += " (and the host is still unhealthy: " + herr.Error() + ")"
 		} else {

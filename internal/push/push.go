@@ -59,7 +59,11 @@ type Host struct {
 	// HealthPROXY sends a PROXY protocol v1 header first: the host's
 	// listener expects one from the provider's balancer in front.
 	HealthPROXY bool
-	Files       []File // sorted by path
+	// HealthDefault: HealthURL is the host's own address from the stack,
+	// not a --health-url: under a root prefix it would check the
+	// machine's services, not the tree, and is left out.
+	HealthDefault bool
+	Files         []File // sorted by path
 }
 
 func (h *Host) has(role string) bool { return slices.Contains(h.Roles, role) }
@@ -229,6 +233,7 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 			tmpl := to.HealthURL
 			if tmpl == "" {
 				tmpl = "http://{address}:{port}{path}"
+				h.HealthDefault = true
 			}
 			for i, port := range ports {
 				u := strings.NewReplacer(
