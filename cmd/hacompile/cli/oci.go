@@ -274,6 +274,9 @@ requirement with keyPath). Existing files are never overwritten.
 The same pair with openssl:
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out hacompile.key
   openssl pkey -in hacompile.key -pubout -out hacompile.pub`,
+		Example: `  hacompile keygen                              # hacompile.key and hacompile.pub here
+  hacompile keygen --out /secure/ops-2026       # /secure/ops-2026.key and .pub
+  hacompile publish --oci registry.internal:5000/ops/fleet:canary --sign-key /secure/ops-2026.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			priv, pub, err := oci.GenerateKey()
