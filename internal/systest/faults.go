@@ -224,6 +224,19 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		return e.watchDownIn(ctx, e.hostsWith("lb")[0], e.backendOf(victimApp), victim, d)
 	}
 	for _, f := range faults {
+		// The victim must be in rotation when the fault begins: one the
+		// balancer had already taken out (its checks timing out on a
+		// busy machine, or an app that never started) would pass every
+		// check below with the fault never felt. A request it serves
+		// says it is in.
+		pre, served := load.Now(), false
+		for deadline := time.Now().Add(recoverBound + 5*time.Second); !served && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			_, served = firstFrom(load.Samples(), victim, pre)
+		}
+		if !sr.check(fmt.Sprintf("%s: %s serves requests when the fault begins", f.name, victim), served,
+			"no request served by %s in %s", victim, recoverBound+5*time.Second) {
+			continue
+		}
 		t0 := load.Now()
 		watch.mark()
 		if err := f.inject(ctx); err != nil {
