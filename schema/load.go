@@ -191,6 +191,15 @@ func (in *input) at(path string) Diagnostic {
 	return d
 }
 
+// top is where the file's own struct begins: the evaluated data's root
+// as its positions have it, or else the file's first line.
+func (in *input) top() Diagnostic {
+	if in.data != "" {
+		return in.at("")
+	}
+	return Diagnostic{File: in.rel, Line: 1, Column: 1}
+}
+
 func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) (*Stack, error) {
 	rel := in.rel
 	if err := l.compile(); err != nil {
@@ -381,10 +390,7 @@ func (l *Loader) eval(in *input, compile func() (cue.Value, error)) ([]byte, map
 		return nil, nil, l.toError(err, in)
 	}
 	if v.IncompleteKind() != cue.StructKind {
-		d := Diagnostic{File: in.rel, Line: 1, Column: 1}
-		if in.data != "" {
-			d = in.at("")
-		}
+		d := in.top()
 		d.Severity = "error"
 		d.Message = "a stack file must be a struct of fields (name, domain, hosts, …)"
 		return nil, nil, &Error{Diags: []Diagnostic{d}}
@@ -433,17 +439,14 @@ func (l *Loader) withMissing(err error, v cue.Value, in *input) error {
 			continue
 		}
 		name := sel.Unquoted()
-		if have[name] || v.LookupPath(cue.MakePath(sel.Optional())).Exists() || v.LookupPath(cue.ParsePath(name)).Exists() {
+		if have[name] || v.LookupPath(cue.ParsePath(name)).Exists() {
 			continue
 		}
 		if name == "app" && v.LookupPath(cue.ParsePath("apps")).Exists() {
 			continue
 		}
-		d := Diagnostic{File: in.rel, Line: 1, Column: 1, Path: name, Severity: "error", Message: "required field is missing"}
-		if in.data != "" {
-			d = in.at("")
-			d.Path, d.Severity, d.Message = name, "error", "required field is missing"
-		}
+		d := in.top()
+		d.Path, d.Severity, d.Message = name, "error", "required field is missing"
 		diags = append(diags, d)
 	}
 	if len(diags) == len(se.Diags) {

@@ -145,3 +145,12 @@ func splitNumber(s string) (prefix, digits string, n int, ok bool) {
 	}
 	return s[:d], s[d:], n, true
 }
+
+// AndSoOn says the hosts after the first that a diagnostic about the
+// first holds for too: ", and so on app2-app4"; "" for one host.
+func AndSoOn(hosts []string) string {
+	if len(hosts) < 2 {
+		return ""
+	}
+	return ", and so on " + CompactNames(hosts[1:])
+}

@@ -600,12 +600,7 @@ func mergeChecked(s *schema.Stack, rs []checked, locate func(kind, path string) 
 				d.File, d.Line, d.Column = p.File, p.Line, p.Column
 			}
 		}
-		where := cmp.Or(c.hosts[0], "-")
-		on := ""
-		if len(c.hosts) > 1 {
-			on = ", and so on " + artifact.CompactNames(c.hosts[1:])
-		}
-		d.Message = fmt.Sprintf("%s/%s/%s: %s is also written by the %s generator%s", s.Name, where, c.kind, c.path, c.other, on)
+		d.Message = fmt.Sprintf("%s/%s/%s: %s is also written by the %s generator%s", s.Name, cmp.Or(c.hosts[0], "-"), c.kind, c.path, c.other, artifact.AndSoOn(c.hosts))
 		diags = append(diags, d)
 	}
 	if len(out) == 0 {

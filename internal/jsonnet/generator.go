@@ -96,9 +96,7 @@ func (g *Generator) Generate(s *schema.Stack, _ artifact.Options) ([]artifact.Fi
 	said := func() []schema.Diagnostic {
 		out := slices.Clone(pathDiags)
 		for i, hs := range pathHosts {
-			if len(hs) > 1 {
-				out[i].Message += ", and so on " + artifact.CompactNames(hs[1:])
-			}
+			out[i].Message += artifact.AndSoOn(hs)
 		}
 		return out
 	}

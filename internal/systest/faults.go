@@ -229,10 +229,7 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 		// busy machine, or an app that never started) would pass every
 		// check below with the fault never felt. A request it serves
 		// says it is in.
-		pre, served := load.Now(), false
-		for deadline := time.Now().Add(recoverBound + 5*time.Second); !served && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			_, served = firstFrom(load.Samples(), victim, pre)
-		}
+		_, served := waitServed(load, victim, load.Now(), recoverBound+5*time.Second)
 		if !sr.check(fmt.Sprintf("%s: %s serves requests when the fault begins", f.name, victim), served,
 			"no request served by %s in %s", victim, recoverBound+5*time.Second) {
 			continue
@@ -280,10 +277,9 @@ func (e *env) backendFaults(ctx context.Context, sr *ScenarioReport) {
 			// balancer's own view says when it sends new ones here.
 			back = e.clb.watchUp(ctx, victim, recoverBound+5*time.Second)
 		}
-		for deadline := time.Now().Add(recoverBound + 5*time.Second); back < 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if at, ok := firstFrom(load.Samples(), victim, t1); ok {
+		if back < 0 {
+			if at, ok := waitServed(load, victim, t1, recoverBound+5*time.Second); ok {
 				back = at - t1
-				break
 			}
 		}
 		time.Sleep(settle)
@@ -390,6 +386,17 @@ func (e *env) watchDownIn(ctx context.Context, lb, backend, server string, d tim
 		time.Sleep(100 * time.Millisecond)
 	}
 	return -1
+}
+
+// waitServed waits up to d for backend to answer a request started
+// after t (firstFrom), polling the load's samples.
+func waitServed(load *Load, backend string, t, d time.Duration) (time.Duration, bool) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if at, ok := firstFrom(load.Samples(), backend, t); ok {
+			return at, true
+		}
+	}
+	return 0, false
 }
 
 // firstFrom is when backend first answered a request started after t.
