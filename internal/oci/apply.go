@@ -44,7 +44,11 @@ type ApplyOptions struct {
 	Progress    push.Progress
 	By          string
 	PID         int
-	now         func() time.Time
+	// Stop, when it closes (the first interrupt), ends a pull under
+	// way, before anything is written, or lets the files' apply go on
+	// to its end and release the lock (push.Options.Stop).
+	Stop <-chan struct{}
+	now  func() time.Time
 }
 
 // ApplyResult is what an apply did.
@@ -105,9 +109,23 @@ func apply(ctx context.Context, o ApplyOptions, res *ApplyResult) error {
 	if err != nil {
 		return err
 	}
-	res.Pulled, err = Pull(ctx, repo, o.Ref, PullOptions{Stack: o.Stack, Host: o.Host, Key: o.Key, Have: o.have, Verified: o.verified})
+	pctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-o.Stop:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	res.Pulled, err = Pull(pctx, repo, o.Ref, PullOptions{Stack: o.Stack, Host: o.Host, Key: o.Key, Have: o.have, Verified: o.verified})
+	cancel()
 	if err != nil {
-		return err
+		select {
+		case <-o.Stop:
+			return fmt.Errorf("interrupted while pulling, so nothing was written: %w", err)
+		default:
+			return err
+		}
 	}
 	h, err := res.Pulled.PushHost(o.Root)
 	if err != nil {
@@ -120,7 +138,7 @@ func apply(ctx context.Context, o ApplyOptions, res *ApplyResult) error {
 		Stack: o.Stack, SourceSHA256: res.Pulled.Config.SourceSHA256, Hosts: []push.Host{h},
 		Timeout: o.Timeout, CommandTimeout: o.CommandTimeout, HealthTimeout: o.HealthTimeout, LockTimeout: o.LockTimeout,
 		Batch: "1", Parallel: 1, Canary: 0, NoAutoRevert: o.NoAutoRevert, DryRun: o.DryRun, Force: o.Force, Keep: o.Keep,
-		Progress: o.Progress, By: o.By, PID: o.PID,
+		Progress: o.Progress, By: o.By, PID: o.PID, Stop: o.Stop,
 		// No dead-man timer: nothing connects to this machine, so no
 		// change can cut the apply off from it.
 		ConfirmTimeout: 0,

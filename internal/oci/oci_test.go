@@ -491,3 +491,36 @@ func TestPublishParallel(t *testing.T) {
 	}
 	requireIndex(t, f, "stable-fleet", packs)
 }
+
+// An apply interrupted (its Stop closed) while it pulls writes nothing
+// and says so; the next apply goes ahead as if it had not run.
+func TestApplyInterruptedPulling(t *testing.T) {
+	f := newFixture(t)
+	hosts := hostsOf(t, 1)
+	f.publish(packAll(t, hosts, "abc"))
+	stop := make(chan struct{})
+	close(stop)
+	h := hosts[0].Name
+	root := filepath.Join(f.root, h)
+	res, err := Apply(context.Background(), ApplyOptions{
+		Ref: f.ref, Repo: f.repoOpts(), Stack: "fleet", Host: h, Key: f.pub,
+		Root: root, NoHealth: true, Stop: stop,
+		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
+		By: "test@apply", PID: os.Getpid(),
+	})
+	if err == nil || !strings.Contains(err.Error(), "interrupted while pulling, so nothing was written") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Summary != nil {
+		t.Fatalf("files were applied: %+v", res.Summary)
+	}
+	for _, file := range hosts[0].Files {
+		if _, err := os.Stat(filepath.Join(root, file.Path)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want none", file.Path, err)
+		}
+	}
+	if _, err := f.apply(h, f.pub); err != nil {
+		t.Fatalf("the next apply: %v", err)
+	}
+	requireFiles(t, root, hosts[0])
+}

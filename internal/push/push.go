@@ -115,6 +115,16 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	PID  int
 
+	// Stop, when it closes (the first interrupt), ends the rollout
+	// gracefully: no host begins its preflight or its batch after it;
+	// the hosts being planned or written go on to their end (files,
+	// validation, reloads, health check, dead-man confirmation, or
+	// their revert) and release their locks. The context ending (the
+	// second interrupt) stops everything at once, which leaves the
+	// locks of the hosts under way (their holder is proven gone when
+	// its heartbeat has stopped for LockTimeout).
+	Stop <-chan struct{}
+
 	// sandboxCommands, set by tests whose hosts' PATH has stub
 	// commands, runs every validate and reload command under a root
 	// prefix too (see hostRun.rootCommands).

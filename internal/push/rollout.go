@@ -102,11 +102,27 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	// is written.
 	keep := len(runs) <= o.Parallel && !o.DryRun
 
+	// stopping reports whether the rollout starts no more work: Stop
+	// closed (the work under way goes on to its end) or ctx ended
+	// (everything stops).
+	stopping := func() bool {
+		select {
+		case <-o.Stop:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
+
 	// Phase 1: connect, lock and plan every host.
 	var wg sync.WaitGroup
 	for _, r := range runs {
-		if !acquire(ctx, slots) {
-			r.fail(fmt.Errorf("preflight: %w", ctx.Err()))
+		if !acquire(ctx, o.Stop, slots) {
+			if ctx.Err() != nil {
+				r.fail(fmt.Errorf("preflight: %w", ctx.Err()))
+			} else {
+				r.skip("(interrupted)")
+			}
 			continue
 		}
 		wg.Add(1)
@@ -138,7 +154,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 			for _, name := range b {
 				r := byName[name]
 				r.res.Batch = bi + 1
-				if r.res.err == nil {
+				if r.res.err == nil && r.res.Status != StatusSkipped {
 					r.res.Status = StatusPlanned
 					if abort {
 						r.res.Status = StatusAborted
@@ -150,16 +166,21 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 				sum.Hosts = append(sum.Hosts, *r.res)
 			}
 		}
-		sum.OK = len(bad) == 0
+		sum.OK = !slices.ContainsFunc(sum.Hosts, func(h HostResult) bool {
+			return h.err != nil || h.Status == StatusSkipped
+		})
 		return sum, sum.Err()
 	}
 
 	// Phase 2: the hosts that planned, batch by batch.
 	var good []Host
 	for _, r := range runs {
-		if r.res.err == nil {
+		switch {
+		case r.res.Status == StatusSkipped:
+			sum.Hosts = append(sum.Hosts, *r.res) // interrupted before its preflight
+		case r.res.err == nil:
 			good = append(good, *r.h)
-		} else {
+		default:
 			r.note("not written: it failed its preflight, and the other hosts went ahead")
 			sum.Hosts = append(sum.Hosts, *r.res)
 		}
@@ -178,7 +199,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case ctx.Err() != nil:
+		case stopping():
 			return "(interrupted)"
 		case canaryFailed:
 			return "(the canary batch failed; the rollout stopped)"
@@ -192,7 +213,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 		for _, name := range b {
 			r := byName[name]
 			r.res.Batch = bi + 1
-			if !r.slot && !acquire(ctx, slots) {
+			if !r.slot && !acquire(ctx, o.Stop, slots) {
 				r.skip("(interrupted)")
 				continue
 			}
@@ -236,15 +257,23 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	return sum, sum.Err()
 }
 
-// acquire takes a slot, or reports false when ctx ends first.
-func acquire(ctx context.Context, slots chan struct{}) bool {
-	if ctx.Err() != nil {
+// acquire takes a slot, or reports false when ctx ends or stop closes
+// first.
+func acquire(ctx context.Context, stop <-chan struct{}, slots chan struct{}) bool {
+	select {
+	case <-stop:
 		return false
+	default:
+		if ctx.Err() != nil {
+			return false
+		}
 	}
 	select {
 	case slots <- struct{}{}:
 		return true
 	case <-ctx.Done():
+		return false
+	case <-stop:
 		return false
 	}
 }

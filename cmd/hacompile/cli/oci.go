@@ -201,14 +201,14 @@ func newApply() *cobra.Command {
 			} else {
 				progress = push.NewLogProgress(stderr)
 			}
-			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx, interrupted, end := interruptible(contextOf(cmd), stderr)
+			defer end()
 			res, err := oci.Apply(ctx, oci.ApplyOptions{
 				Ref: ref, Repo: oci.RepoOptions{PlainHTTP: plainHTTP, DockerConfig: registryConfig},
 				Stack: stack, Host: host, Key: key, Root: root, NoHealth: noHealth, Force: force, DryRun: dryRun,
 				NoAutoRevert: noAutoRevert, Keep: keep, Timeout: timeout, CommandTimeout: commandTimeout,
 				HealthTimeout: healthTimeout, LockTimeout: lockTimeout, MetricsFile: metrics,
-				Progress: progress, By: whoAmI(), PID: os.Getpid(),
+				Progress: progress, By: whoAmI(), PID: os.Getpid(), Stop: interrupted,
 			})
 			if res != nil && res.Summary != nil {
 				if output == "json" {

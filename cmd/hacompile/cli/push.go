@@ -266,8 +266,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		opt.Progress = progress
 	}
 
-	ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, interrupted, end := interruptible(contextOf(cmd), stderr)
+	defer end()
+	opt.Stop = interrupted
 	run := push.Run
 	if rollback {
 		run = push.Rollback
@@ -499,6 +500,41 @@ func whoAmI() string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// interruptible is the context of a command that changes hosts (push,
+// rollback, apply), under two interrupts (SIGINT or SIGTERM): the first
+// closes stop, and the command starts no more hosts but takes those
+// under way to their end (files, reloads, health check) and releases
+// their locks; the second cancels ctx, and everything stops at once.
+// end stops listening.
+func interruptible(parent context.Context, stderr io.Writer) (ctx context.Context, stop <-chan struct{}, end func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stopc, quit, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-sigs:
+		case <-quit:
+			return
+		}
+		close(stopc)
+		fmt.Fprintln(stderr, "hacompile: interrupted: no other host starts; the hosts under way finish (their files, reloads and health check) and release their locks. Interrupt again to stop at once, which leaves their locks, and a host cut off mid-change as it is until the next push resumes it")
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "hacompile: interrupted again: stopping at once")
+			cancel()
+		case <-quit:
+		}
+	}()
+	return ctx, stopc, func() {
+		signal.Stop(sigs)
+		close(quit)
+		<-done
+		cancel()
+	}
 }
 
 func contextOf(cmd *cobra.Command) context.Context {
