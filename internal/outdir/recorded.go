@@ -32,6 +32,11 @@ const writingExt = ".writing"
 // its path without following links: the directories are read instead.
 var errUnsupported = errors.New("stamping by path without following links is not supported here")
 
+// cacheWritable is writable, for finishedWriting (a test's stand-in
+// for a read-only cache directory, which root's tests cannot make by
+// permissions).
+var cacheWritable = writable
+
 // markWriting records that a writer of dir is about to write. When the
 // marker cannot be written the digest index goes, which a later build
 // takes as the same warning.
@@ -56,10 +61,13 @@ func doneWriting(dir string) {
 }
 
 // finishedWriting reports whether the last writer of dir finished (or
-// removed all it wrote), as its marker and digest index say.
+// removed all it wrote), as its marker and digest index say. In a cache
+// directory no file can be made in, neither could the last writer's
+// marker, nor could that writer remove the index in its stead: the
+// index proves nothing there.
 func finishedWriting(dir string) bool {
 	m, ip := cacheFile(dir, writingExt), indexPath(dir)
-	if m == "" || ip == "" {
+	if m == "" || ip == "" || cacheWritable(filepath.Dir(m)) != nil {
 		return false
 	}
 	if _, err := os.Lstat(m); !errors.Is(err, fs.ErrNotExist) {

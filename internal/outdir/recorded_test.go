@@ -1,6 +1,8 @@
 package outdir
 
 import (
+	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -217,5 +219,39 @@ func TestKilledWriterIsListed(t *testing.T) {
 	}
 	if !finishedWriting(out) {
 		t.Error("a writer that aborted cleanly left out/ as unfinished")
+	}
+}
+
+// A cache directory that was writable when a build finished and is not
+// when the next one writes: that one can neither leave its marker nor
+// remove the index in its stead, so if it is killed, the index still
+// says out/ is finished. A build does not trust the index of a cache
+// directory it cannot write in, and reads every directory.
+func TestReadOnlyCacheIsListed(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	out := t.TempDir()
+	finishedBuild(t, out, recordedTree)
+	if !finishedWriting(out) {
+		t.Fatal("a finished build did not count as finished")
+	}
+	dir := filepath.Dir(cacheFile(out, writingExt))
+	t.Cleanup(func() { cacheWritable = writable })
+	cacheWritable = func(d string) error {
+		if d == dir {
+			return fmt.Errorf("cannot write in %s: %w", d, fs.ErrPermission)
+		}
+		return writable(d)
+	}
+	// What a killed writer would leave, with its marker unwritten.
+	tmp := filepath.Join(out, "s", "hosts", "a", "etc", "nginx", stagePrefix+"killed")
+	if err := os.WriteFile(tmp, []byte("half\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if finishedWriting(out) {
+		t.Error("out/ counts as finished by the index of a cache directory no marker can be written in")
+	}
+	if _, ok := listed(t, StartListing(out))["s/hosts/a/etc/nginx/"+stagePrefix+"killed"]; !ok {
+		t.Error("the listing trusted the index and did not read the directories")
 	}
 }
