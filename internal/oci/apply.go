@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -149,7 +150,12 @@ func apply(ctx context.Context, o ApplyOptions, res *ApplyResult) error {
 		return err
 	}
 	if sum != nil && !sum.OK {
-		return sum.Err()
+		if err := sum.Err(); err != nil {
+			return err
+		}
+		// Skipped, with no error of its own: the apply was interrupted
+		// before the host was written.
+		return errors.New("interrupted before the host was written")
 	}
 	return nil
 }

@@ -524,3 +524,56 @@ func TestApplyInterruptedPulling(t *testing.T) {
 	}
 	requireFiles(t, root, hosts[0])
 }
+
+// progressFunc is a push.Progress of one function.
+type progressFunc func(host string, phase push.Phase, detail string)
+
+func (f progressFunc) Update(host string, phase push.Phase, detail string) { f(host, phase, detail) }
+
+// An apply interrupted once its pull is done, as it connects to the
+// host's files: the host is skipped, and the apply fails saying so (it
+// must not record the artifact as applied, nor exit 0); its lock is
+// released; the next apply writes the files.
+func TestApplyInterruptedConnecting(t *testing.T) {
+	f := newFixture(t)
+	hosts := hostsOf(t, 1)
+	f.publish(packAll(t, hosts, "abc"))
+	stop := make(chan struct{})
+	var once sync.Once
+	h := hosts[0].Name
+	root := filepath.Join(f.root, h)
+	_, err := Apply(context.Background(), ApplyOptions{
+		Ref: f.ref, Repo: f.repoOpts(), Stack: "fleet", Host: h, Key: f.pub,
+		Root: root, NoHealth: true, Stop: stop,
+		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
+		MetricsFile: "/var/lib/prometheus/node-exporter/hacompile.prom", By: "test@apply", PID: os.Getpid(),
+		Progress: progressFunc(func(_ string, phase push.Phase, _ string) {
+			if phase == push.PhaseConnecting {
+				once.Do(func() { close(stop) })
+			}
+		}),
+	})
+	if err == nil || !strings.Contains(err.Error(), "interrupted before the host was written") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, file := range hosts[0].Files {
+		if _, err := os.Stat(filepath.Join(root, file.Path)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want none", file.Path, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, push.StateDir, "fleet.lock")); !os.IsNotExist(err) {
+		t.Errorf("the lock: %v, want released", err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, PullStatePath("fleet")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st PullState
+	if err := json.Unmarshal(b, &st); err != nil || !st.LastSuccess.IsZero() || st.Digest != "" || st.Consecutive != 1 {
+		t.Errorf("the host's record after an interrupted apply: %s (%v)", b, err)
+	}
+	if _, err := f.apply(h, f.pub); err != nil {
+		t.Fatalf("the next apply: %v", err)
+	}
+	requireFiles(t, root, hosts[0])
+}

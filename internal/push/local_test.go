@@ -3,6 +3,7 @@ package push
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,17 +115,16 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 			}
 		}
 	})
-	t.Run("planning", func(t *testing.T) {
-		// Interrupted while the hosts plan (each keeps its lock to its
-		// batch, as there are no more hosts than slots): none is
-		// written, and every lock is released.
+	// stopAtPlanned runs the rollout with parallel slots, interrupted as
+	// the first host is planned.
+	stopAtPlanned := func(t *testing.T, parallel int) (*Summary, []Host, map[string]string) {
 		hosts, roots := localHosts(t, r)
 		stop := make(chan struct{})
 		var once sync.Once
 		sum, _ := Run(context.Background(), Options{
 			Stack: "fleet", Hosts: hosts,
 			Timeout: 5 * time.Second, CommandTimeout: 5 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
-			Batch: "1", Parallel: 2, By: "test@local", PID: os.Getpid(), Stop: stop,
+			Batch: "1", Parallel: parallel, By: "test@local", PID: os.Getpid(), Stop: stop,
 			Progress: progressFunc(func(host string, phase Phase, detail string) {
 				if phase == PhasePlanned {
 					once.Do(func() { close(stop) })
@@ -134,6 +134,13 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 		if sum == nil || sum.OK || len(sum.Hosts) != 2 {
 			t.Fatalf("summary: %+v", sum)
 		}
+		return sum, hosts, roots
+	}
+	t.Run("planning", func(t *testing.T) {
+		// Interrupted while the hosts plan (each keeps its lock to its
+		// batch, as there are no more hosts than slots): none is
+		// written, and every lock is released.
+		sum, hosts, roots := stopAtPlanned(t, 2)
 		planned := 0
 		for i, h := range sum.Hosts {
 			if h.Status != StatusSkipped {
@@ -151,6 +158,16 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 		}
 		if planned == 0 {
 			t.Error("no host was locked: the case did not interrupt planning")
+		}
+	})
+	t.Run("order", func(t *testing.T) {
+		// One slot: app2's preflight never begins. The summary is still
+		// in rollout order, each host with its batch.
+		sum, _, _ := stopAtPlanned(t, 1)
+		for i, h := range sum.Hosts {
+			if want := fmt.Sprintf("app%d", i+1); h.Host != want || h.Batch != i+1 || h.Status != StatusSkipped {
+				t.Errorf("summary[%d]: %s batch %d %s, want %s batch %d skipped", i, h.Host, h.Batch, h.Status, want, i+1)
+			}
 		}
 	})
 	for _, hard := range []bool{false, true} {

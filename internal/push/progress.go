@@ -184,6 +184,22 @@ func (t *TTYProgress) redraw() {
 	io.WriteString(t.w, b.String())
 }
 
+// Notice prints line above the block, which is drawn again below it:
+// written beside the block, a line would be drawn over at the next
+// update.
+func (t *TTYProgress) Notice(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	if t.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", t.drawn)
+	}
+	b.WriteString("\r\x1b[J" + line + "\n")
+	io.WriteString(t.w, b.String())
+	t.drawn = 0
+	t.redraw()
+}
+
 // JSONProgress writes one JSON object per line for each phase change:
 // {"event":"phase","time":"…","host":"app1","phase":"uploading","detail":"0/7"},
 // for tools that follow a rollout as it happens.

@@ -175,13 +175,14 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 	// Phase 2: the hosts that planned, batch by batch.
 	var good []Host
 	for _, r := range runs {
-		switch {
-		case r.res.Status == StatusSkipped:
-			sum.Hosts = append(sum.Hosts, *r.res) // interrupted before its preflight
-		case r.res.err == nil:
-			good = append(good, *r.h)
-		default:
-			r.note("not written: it failed its preflight, and the other hosts went ahead")
+		if r.res.err == nil {
+			good = append(good, *r.h) // or skipped, interrupted before its preflight
+		} else {
+			if stopping() {
+				r.note("not written: it failed its preflight")
+			} else {
+				r.note("not written: it failed its preflight, and the other hosts went ahead")
+			}
 			sum.Hosts = append(sum.Hosts, *r.res)
 		}
 	}
@@ -213,6 +214,9 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 		for _, name := range b {
 			r := byName[name]
 			r.res.Batch = bi + 1
+			if r.res.Status == StatusSkipped {
+				continue // interrupted before its preflight: said so
+			}
 			if !r.slot && !acquire(ctx, o.Stop, slots) {
 				r.skip("(interrupted)")
 				continue
@@ -270,12 +274,24 @@ func acquire(ctx context.Context, stop <-chan struct{}, slots chan struct{}) boo
 	}
 	select {
 	case slots <- struct{}{}:
-		return true
 	case <-ctx.Done():
 		return false
 	case <-stop:
 		return false
 	}
+	// A slot freed as stop closed may have been taken first: no work
+	// begins after stop.
+	select {
+	case <-stop:
+		<-slots
+		return false
+	default:
+		if ctx.Err() != nil {
+			<-slots
+			return false
+		}
+	}
+	return true
 }
 
 func (r *hostRun) freeSlot(slots chan struct{}) {

@@ -308,6 +308,14 @@ func TestProgress(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("tty: %q\nwant %q", b.String(), want)
 	}
+	// A notice goes above the block, which is drawn again below it.
+	b.Reset()
+	tty.Notice("hacompile: interrupted")
+	want = "\x1b[2A\r\x1b[Jhacompile: interrupted\n" +
+		"\r\x1b[2Klb1    healthy generation 2\n\r\x1b[2Kapp10  uploading 1/3\n"
+	if b.String() != want {
+		t.Errorf("tty notice: %q\nwant %q", b.String(), want)
+	}
 	// More hosts than fit: counts per phase, then the hosts being
 	// worked on.
 	b.Reset()

@@ -201,7 +201,9 @@ func newApply() *cobra.Command {
 			} else {
 				progress = push.NewLogProgress(stderr)
 			}
-			ctx, interrupted, end := interruptible(contextOf(cmd), stderr)
+			// Run by its unit, apply's SIGTERM is the machine shutting
+			// down: it stops at once.
+			ctx, interrupted, end := interruptible(contextOf(cmd), sayer(stderr, nil), false)
 			defer end()
 			res, err := oci.Apply(ctx, oci.ApplyOptions{
 				Ref: ref, Repo: oci.RepoOptions{PlainHTTP: plainHTTP, DockerConfig: registryConfig},

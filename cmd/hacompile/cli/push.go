@@ -266,7 +266,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		opt.Progress = progress
 	}
 
-	ctx, interrupted, end := interruptible(contextOf(cmd), stderr)
+	ctx, interrupted, end := interruptible(contextOf(cmd), sayer(stderr, progress), true)
 	defer end()
 	opt.Stop = interrupted
 	run := push.Run
@@ -503,30 +503,43 @@ func isTerminal(w io.Writer) bool {
 }
 
 // interruptible is the context of a command that changes hosts (push,
-// rollback, apply), under two interrupts (SIGINT or SIGTERM): the first
-// closes stop, and the command starts no more hosts but takes those
-// under way to their end (files, reloads, health check) and releases
-// their locks; the second cancels ctx, and everything stops at once.
-// end stops listening.
-func interruptible(parent context.Context, stderr io.Writer) (ctx context.Context, stop <-chan struct{}, end func()) {
+// rollback, apply) under two interrupts: the first closes stop, and the
+// command starts no more hosts but takes those under way to their end
+// (files, reloads, health check) and releases their locks; the second
+// cancels ctx, and everything stops at once. SIGINT is an interrupt;
+// so is SIGTERM with termGraceful, else SIGTERM stops at once (apply's
+// unit stopped as the machine shuts down: finishing a change while its
+// services stop helps nothing, and the rebooted host takes its own lock
+// back). say prints what happens (through the terminal's progress
+// block, which would draw over a line written beside it). end stops
+// listening.
+func interruptible(parent context.Context, say func(string), termGraceful bool) (ctx context.Context, stop <-chan struct{}, end func()) {
 	ctx, cancel := context.WithCancel(parent)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stopc, quit, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		select {
-		case <-sigs:
-		case <-quit:
-			return
-		}
-		close(stopc)
-		fmt.Fprintln(stderr, "hacompile: interrupted: no other host starts; the hosts under way finish (their files, reloads and health check) and release their locks. Interrupt again to stop at once, which leaves their locks, and a host cut off mid-change as it is until the next push resumes it")
-		select {
-		case <-sigs:
-			fmt.Fprintln(stderr, "hacompile: interrupted again: stopping at once")
+		stopped := false
+		for {
+			var sig os.Signal
+			select {
+			case sig = <-sigs:
+			case <-quit:
+				return
+			}
+			if !stopped {
+				stopped = true
+				close(stopc)
+				if sig == os.Interrupt || termGraceful {
+					say("hacompile: interrupted: no other host starts; the hosts under way finish (their files, reloads and health check) and release their locks. Interrupt again to stop at once, which leaves their locks, and a host cut off mid-change as it is until the next push resumes it")
+					continue
+				}
+			} else {
+				say("hacompile: interrupted again: stopping at once")
+			}
 			cancel()
-		case <-quit:
+			return
 		}
 	}()
 	return ctx, stopc, func() {
@@ -535,6 +548,17 @@ func interruptible(parent context.Context, stderr io.Writer) (ctx context.Contex
 		<-done
 		cancel()
 	}
+}
+
+// sayer prints a line to stderr, through the terminal progress among
+// progress when there is one.
+func sayer(stderr io.Writer, progress push.Tee) func(string) {
+	for _, p := range progress {
+		if t, ok := p.(*push.TTYProgress); ok {
+			return t.Notice
+		}
+	}
+	return func(line string) { fmt.Fprintln(stderr, line) }
 }
 
 func contextOf(cmd *cobra.Command) context.Context {

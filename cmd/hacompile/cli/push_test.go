@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hacompile/hacompile/cmd/hacompile/cli"
 	"github.com/hacompile/hacompile/internal/push"
@@ -35,18 +37,18 @@ func hc(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// The whole command line against two real sshd hosts: dry run, push
-// with a JSON summary, an idempotent re-push with the text table, the
-// distinct exit codes of an unknown key, a changed key and drift, and
-// rollback.
-func TestPushCommand(t *testing.T) {
-	f := pushtest.Start(t, 121, "app1", "app2")
-	health := pushtest.StartHealth(t)
+// pushFleet starts two sshd hosts (app1, app2, from address first) and
+// a health server, and builds the stack of them in a new working
+// directory; writeStack writes version v of it, for a build to follow.
+func pushFleet(t *testing.T, first int) (f *pushtest.Fleet, health *pushtest.Health, writeStack func(v int)) {
+	t.Helper()
+	f = pushtest.Start(t, first, "app1", "app2")
+	health = pushtest.StartHealth(t)
 	for _, n := range f.Names {
 		f.Hosts[n].Stub(t, "/srv/app/venv/bin/gunicorn")
 	}
 	t.Chdir(t.TempDir())
-	writeStack := func(v int) {
+	writeStack = func(v int) {
 		os.MkdirAll("stacks", 0o755)
 		if err := os.WriteFile("stacks/fleet.cue", []byte(f.StackCUE("fleet", v)), 0o644); err != nil {
 			t.Fatal(err)
@@ -56,6 +58,15 @@ func TestPushCommand(t *testing.T) {
 	if code, _, stderr := hc(t, "build"); code != 0 {
 		t.Fatalf("build: %s", stderr)
 	}
+	return f, health, writeStack
+}
+
+// The whole command line against two real sshd hosts: dry run, push
+// with a JSON summary, an idempotent re-push with the text table, the
+// distinct exit codes of an unknown key, a changed key and drift, and
+// rollback.
+func TestPushCommand(t *testing.T) {
+	f, health, writeStack := pushFleet(t, 121)
 	known := f.KnownHosts(true)
 	common := []string{"--known-hosts", known, "-i", f.ClientKey, "--confirm-timeout", "15s", "--root", f.Dir + "/{host}/root", "--health-url", health.URL}
 
@@ -146,5 +157,44 @@ func TestPushCommand(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(conf); string(b) != "# edited by hand\n" {
 		t.Errorf("rollback did not restore the file the forced push replaced: %q", b)
+	}
+}
+
+// Ctrl-C during a push, for real: the first SIGINT, sent while app1 (batch
+// 1) is health-checked, lets app1 finish and release its lock and starts
+// no other host; app2 (batch 2) is skipped, and the exit code is 1.
+func TestPushInterrupted(t *testing.T) {
+	f, health, _ := pushFleet(t, 123)
+	reached, release := health.Hold("app1")
+	go func() {
+		select {
+		case <-reached:
+		case <-time.After(time.Minute):
+			release()
+			return
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+		// The signal is handled while the check waits.
+		time.Sleep(300 * time.Millisecond)
+		release()
+	}()
+	code, stdout, stderr := hc(t, "push", "fleet", "--batch", "1", "--known-hosts", f.KnownHosts(true), "-i", f.ClientKey,
+		"--confirm-timeout", "15s", "--root", f.Dir+"/{host}/root", "--health-url", health.URL)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "hacompile: interrupted: no other host starts") || !strings.Contains(stderr, "1 host(s) skipped") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	if !regexp.MustCompile(`(?m)^app1 +1 +done `).MatchString(stdout) || !regexp.MustCompile(`(?m)^app2 +2 +skipped `).MatchString(stdout) {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	for _, n := range f.Names {
+		if _, err := os.Stat(filepath.Join(f.Hosts[n].Root, push.StateDir, "fleet.lock")); !os.IsNotExist(err) {
+			t.Errorf("%s's lock: %v, want released", n, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.Hosts["app2"].Root, "etc/app/gunicorn.conf.py")); !os.IsNotExist(err) {
+		t.Errorf("app2 was written: %v", err)
 	}
 }
