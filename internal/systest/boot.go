@@ -596,23 +596,11 @@ func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
 		return
 	}
 	a := e.s.App
-	py := "python3"
-	if a.Virtualenv != "" {
-		py = path.Join(a.Virtualenv, "bin/python3")
-	}
-	mod, _, _ := strings.Cut(w.App, ":")
-	prefix := fmt.Sprintf("set -a; . /%s; set +a; cd %s && exec runuser -u %s -- %s ", appenv.Path(&a), a.WorkingDir, a.User, py)
+	send := e.taskSender()
 	// Workers reconnect with a backoff after the broker's restart at
 	// provisioning: wait until the broker counts a consumer per worker on
 	// the default queue.
-	if qh := e.s.QueueHosts(); q.Engine == "rabbitmq" && len(qh) > 0 {
-		for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
-			c, _ := e.hosts[qh[0].Name].Exec(ctx, "rabbitmqctl", "-q", "list_queues", "-p", q.VHost, "name", "consumers")
-			if n, ok := consumersOf(c, "celery"); ok && n >= len(workers) {
-				break
-			}
-		}
-	}
+	e.waitConsumers(ctx, len(workers), 60*time.Second)
 	// Batches of eight tasks: the broker hands them to the workers in
 	// turn, so each worker runs some.
 	const n = 8
@@ -630,17 +618,13 @@ func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
 	var out string
 	var err error
 	for batch := 0; batch < 4 && err == nil && (batch == 0 || len(idleWorkers()) > 0); batch++ {
-		out, err = e.hosts[workers[0]].Sh(ctx, prefix+"-c 'import "+mod+".celery as c\nfor _ in range("+strconv.Itoa(n)+"): print(c.ping.delay().id)'")
+		out, err = e.hosts[workers[0]].Sh(ctx, send(n))
 		sent := strings.Fields(out)
 		ids = append(ids, sent...)
 		for end := time.Now().Add(30 * time.Second); err == nil && len(ranBy) < len(ids) && time.Now().Before(end); time.Sleep(time.Second) {
 			for _, h := range workers {
 				j, _ := e.hosts[h].Exec(ctx, "journalctl", "--no-pager", "-o", "cat", "-u", celery.WorkerUnit(&a))
-				for _, id := range ids {
-					if strings.Contains(j, "["+id+"] succeeded") {
-						ranBy[id] = h
-					}
-				}
+				succeeded(j, ids, ranBy, h)
 			}
 		}
 	}
@@ -661,6 +645,50 @@ func (e *env) brokerConsumed(ctx context.Context, sr *ScenarioReport) {
 	sr.check(fmt.Sprintf("the runbook's celery inspect active (%s) answers from every worker", strings.Join(argv[:2], " ")+" … "+strings.Join(argv[len(argv)-4:], " ")),
 		err == nil && slices.Contains(strings.Split(strings.TrimSpace(out), "\n"), online),
 		"%v %s", err, lastLines(strings.TrimSpace(out), 4))
+}
+
+// taskSender is the command that sends n of the stand-in app's ping
+// tasks as the app's user with its settings, from a worker host, and
+// prints their ids.
+func (e *env) taskSender() func(n int) string {
+	a, w := e.s.App, e.s.Workers
+	py := "python3"
+	if a.Virtualenv != "" {
+		py = path.Join(a.Virtualenv, "bin/python3")
+	}
+	mod, _, _ := strings.Cut(w.App, ":")
+	prefix := fmt.Sprintf("set -a; . /%s; set +a; cd %s && exec runuser -u %s -- %s ", appenv.Path(&a), a.WorkingDir, a.User, py)
+	return func(n int) string {
+		return prefix + "-c 'import " + mod + ".celery as c\nfor _ in range(" + strconv.Itoa(n) + "): print(c.ping.delay().id)'"
+	}
+}
+
+// waitConsumers waits up to d until the stack's own RabbitMQ counts at
+// least n consumers of the default queue, and reports whether it did
+// (true at once without such a broker).
+func (e *env) waitConsumers(ctx context.Context, n int, d time.Duration) bool {
+	q, qh := e.s.Queue, e.s.QueueHosts()
+	if q == nil || q.Engine != "rabbitmq" || len(qh) == 0 {
+		return true
+	}
+	for end := time.Now().Add(d); ; time.Sleep(time.Second) {
+		c, _ := e.hosts[qh[0].Name].Exec(ctx, "rabbitmqctl", "-q", "list_queues", "-p", q.VHost, "name", "consumers")
+		if got, ok := consumersOf(c, "celery"); ok && got >= n {
+			return true
+		}
+		if time.Now().After(end) || ctx.Err() != nil {
+			return false
+		}
+	}
+}
+
+// succeeded is the ids of ids that the worker journal j says succeeded.
+func succeeded(j string, ids []string, into map[string]string, host string) {
+	for _, id := range ids {
+		if strings.Contains(j, "["+id+"] succeeded") {
+			into[id] = host
+		}
+	}
 }
 
 // consumersOf reads a queue's consumer count from rabbitmqctl

@@ -329,6 +329,7 @@ func Run(ctx context.Context, st *Stack, opt Options) (*Report, error) {
 			e.pullDelivery(ctx, sr)
 		case ScenarioBackend:
 			e.backendFaults(ctx, sr)
+			e.workerFrozen(ctx, sr)
 		case ScenarioBalancer:
 			e.balancerLoss(ctx, sr)
 		case ScenarioMonitoring:
