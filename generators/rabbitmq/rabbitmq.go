@@ -63,15 +63,19 @@ const (
 	MetricsPort = 15692
 )
 
-// HeartbeatSeconds is the AMQP heartbeat timeout the node proposes, and
-// clients take when it is lower than theirs (Celery's is 120 s). The
-// node checks for a client's frames once a timeout and drops a client
-// two checks found silent, within three timeouts of its last frame (28
-// to 29 s measured, TestLiveFrozenWorker); the messages it held
-// unacknowledged go back to the queue, to the other workers. At
-// RabbitMQ's default of 60 s, a worker host that hangs or loses its
-// network keeps its prefetched tasks for up to three minutes. RabbitMQ
-// advises 5 to 20 s; much lower drops busy clients by mistake.
+// HeartbeatSeconds is the AMQP heartbeat timeout the node proposes.
+// A Celery worker's consuming connection takes it, as the lower of the
+// two (Celery asks for 120 s); connections that only publish (the app
+// hosts, beat) ask for none and keep none. The node checks for a
+// client's frames once a timeout and drops a client two checks found
+// silent, within three timeouts of its last frame (28 to 29 s measured,
+// TestLiveFrozenWorker); the messages it held unacknowledged go back to
+// the queue, to the other workers (a host that comes back may run some
+// of them again: delivery is at least once). At RabbitMQ's default of
+// 60 s, a worker host that hangs or loses its network keeps its
+// prefetched tasks for up to three minutes. RabbitMQ advises 5 to 20 s;
+// much lower drops busy clients by mistake, as would a gevent worker
+// whose task blocks its loop for 20 s.
 const HeartbeatSeconds = 10
 
 // Active reports whether the stack runs its own RabbitMQ.
@@ -160,11 +164,12 @@ func conf(s *schema.Stack, h *schema.Host) []byte {
 	b.WriteString("loopback_users.guest = true\n\n")
 	b.WriteString("# Erlang distribution, which rabbitmqctl uses, on loopback: a single node has no peers.\n")
 	b.WriteString("distribution.listener.interface = 127.0.0.1\n\n")
-	b.WriteString("# Heartbeat timeout (Celery takes the node's lower value): a client silent for two\n")
-	b.WriteString("# of the node's checks, one a timeout, is dropped (within 30 s), and the tasks it\n")
-	b.WriteString("# held unacknowledged go back to the queue for the other workers. At RabbitMQ's\n")
-	b.WriteString("# default of 60 s, a worker host that hangs or loses its network keeps its\n")
-	b.WriteString("# prefetched tasks for up to three minutes.\n")
+	b.WriteString("# Heartbeat timeout, which each Celery worker's consuming connection takes as the\n")
+	b.WriteString("# lower of its own (120 s) and this: a worker silent for two of the node's checks,\n")
+	b.WriteString("# one a timeout, is dropped (within 30 s), and the tasks it held unacknowledged go\n")
+	b.WriteString("# back to the queue for the other workers (run again if the host comes back: tasks\n")
+	b.WriteString("# must be idempotent). At RabbitMQ's default of 60 s, a worker host that hangs or\n")
+	b.WriteString("# loses its network keeps its prefetched tasks for up to three minutes.\n")
 	fmt.Fprintf(&b, "heartbeat = %d\n\n", HeartbeatSeconds)
 	fmt.Fprintf(&b, "# Publishers are blocked above %d%% of the host's memory, and below %d MB of free\n", q.MemoryHighWatermarkPercent, q.DiskFreeLimitMB)
 	b.WriteString("# disk, until consumers catch up (queue.memory_high_watermark_percent,\n# queue.disk_free_limit_mb); both alarms are alerts.\n")

@@ -247,7 +247,7 @@ func TestLiveFrozenWorker(t *testing.T) {
 					t.Logf("the frozen worker was dropped %s after it froze", time.Since(frozen).Round(100*time.Millisecond))
 					return // dropped, and its tasks back for other workers
 				}
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(time.Second)
 			}
 			ready, unacked, consumers := queue()
 			if !held {
