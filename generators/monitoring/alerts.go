@@ -479,6 +479,7 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 			}},
 		}
 		if p.rabbitQueues() {
+			g.rules = append(g.rules, workersMissing(s, unit, held))
 			d := strconv.Itoa(m.QueueDepth)
 			rq := sel("rabbitmq_queue_messages_ready", eq("job", jobRabbitMQ))
 			g.rules = append(g.rules, rule{
@@ -513,6 +514,40 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 		gs = append(gs, g)
 	}
 	return gs
+}
+
+// workersMissing is the alert on each queue the workers consume with
+// fewer consumers on the stack's own RabbitMQ than there are worker
+// hosts (each consumes every queue once), or none yet declared. A worker
+// whose broker refuses it (a wrong password file, a broker it cannot
+// reach) keeps its unit active while it retries, so the units alone
+// (CeleryNoWorker) never see it; a hung host is dropped by the broker's
+// heartbeat and counted here too. With one worker host, a queue without
+// its consumer runs nothing: critical.
+func workersMissing(s *schema.Stack, unit, held string) rule {
+	n := s.RoleCount("worker")
+	queues := s.Workers.Queues
+	if len(queues) == 0 {
+		queues = []string{"celery"}
+	}
+	var terms []string
+	for _, q := range queues {
+		m := sel("rabbitmq_queue_consumers", eq("job", jobRabbitMQ), eq("vhost", s.Queue.VHost), eq("queue", q))
+		terms = append(terms, "sum by (job, vhost, queue) ("+m+") < "+strconv.Itoa(n), "absent("+m+")")
+	}
+	severity, hosts := "warning", strconv.Itoa(n)+" worker hosts"
+	if n == 1 {
+		severity, hosts = "critical", "1 worker host"
+	}
+	return rule{
+		name: "CeleryWorkersMissing", severity: severity,
+		expr:    strings.Join(terms, "\n  or "),
+		summary: "Queue {{ $labels.queue }} has fewer consumers than the stack's " + hosts,
+		description: "Queue {{ $labels.queue }} (vhost {{ $labels.vhost }}) has had fewer consumers than the stack's " + hosts + " " + held + ", or none declared: a worker host is down, hung (its broker connection dropped by the heartbeat) " +
+			"or cannot log in to the broker, and its unit may still be active while Celery retries. First check: " +
+			celeryInspect(s) + ": the workers that answer are consuming; then `journalctl -u " + unit + " -n 50` on a worker host " +
+			"that does not answer (a broker it cannot reach or log in to is logged there).",
+	}
 }
 
 // redisChecks are the first checks of the Redis alerts, each a sentence

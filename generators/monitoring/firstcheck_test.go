@@ -52,7 +52,7 @@ func TestFirstChecks(t *testing.T) {
 					if r.Alert == "RedisMemoryHigh" && !selfHosted && strings.Contains(desc, "raise cache.maxmemory_percent") {
 						t.Errorf("%s: cache.maxmemory_percent is a self-hosted Redis's alone: %s", who, desc)
 					}
-				case "CeleryQueueBacklog":
+				case "CeleryQueueBacklog", "CeleryWorkersMissing":
 					// celery is in the app's virtualenv, run as the worker
 					// unit runs it.
 					if !strings.Contains(desc, "systemd-run ") || !strings.Contains(desc, "/bin/celery -A "+s.Workers.App+" inspect active") ||

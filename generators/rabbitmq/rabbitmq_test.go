@@ -128,20 +128,7 @@ func TestLive(t *testing.T) {
 	if out, _ := exec.Command("ss", "-Htln", fmt.Sprintf("sport = :%d", port)).Output(); !strings.Contains(string(out), fmt.Sprintf("127.0.0.41:%d", port)) {
 		t.Errorf("AMQP is not on the queue host's address: %s", out)
 	}
-	conf, _ := os.ReadFile(filepath.Join(dir, rabbitmq.ConfPath))
-	var mport string
-	for _, l := range strings.Split(string(conf), "\n") {
-		if v, ok := strings.CutPrefix(l, "prometheus.tcp.port = "); ok {
-			mport = v
-		}
-	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://127.0.0.41:" + mport + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := metrics(t, dir)
 	for _, series := range []string{"rabbitmq_alarms_memory_used_watermark ", "rabbitmq_alarms_free_disk_space_watermark ", "# TYPE rabbitmq_queue_messages_ready "} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("metrics lack %q", series)
@@ -227,6 +214,18 @@ func TestLiveFrozenWorker(t *testing.T) {
 					t.Fatalf("the worker never consumed:\n%s", b)
 				}
 			}
+			// What CeleryWorkersMissing counts: the queue's consumers, by
+			// vhost and queue (the node's statistics lag up to 5 s).
+			if rendered {
+				consumed := regexp.MustCompile(`(?m)^rabbitmq_queue_consumers\{(vhost="shop",queue="celery"|queue="celery",vhost="shop")\} 1$`)
+				var m []byte
+				for end := time.Now().Add(15 * time.Second); !consumed.Match(m) && time.Now().Before(end); time.Sleep(time.Second) {
+					m = metrics(t, dir)
+				}
+				if !consumed.Match(m) {
+					t.Errorf("the node exports no consumer count 1 of queue celery in vhost shop:\n%s", grepLines(m, "rabbitmq_queue_consumers"))
+				}
+			}
 			if err := w.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
@@ -258,6 +257,26 @@ func TestLiveFrozenWorker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metrics is what the node run from dir (runNode) exports to Prometheus.
+func metrics(t *testing.T, dir string) []byte {
+	t.Helper()
+	conf, _ := os.ReadFile(filepath.Join(dir, rabbitmq.ConfPath))
+	var mport string
+	for _, l := range strings.Split(string(conf), "\n") {
+		if v, ok := strings.CutPrefix(l, "prometheus.tcp.port = "); ok {
+			mport = v
+		}
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://127.0.0.41:" + mport + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return body
 }
 
 // runNode renders s into dir, starts Debian's RabbitMQ on the rendered
@@ -374,4 +393,15 @@ func TestLiveTLS(t *testing.T) {
 		c.Close()
 		t.Error("plain AMQP answers on 5672 with queue.tls")
 	}
+}
+
+// grepLines is the lines of b that contain s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

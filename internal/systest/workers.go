@@ -59,9 +59,15 @@ func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 		"the broker does not count %d consumers of the default queue", len(workers)) {
 		return
 	}
+	// The rendered alerts must see the worker go: the broker's count of
+	// its queues' consumers (CeleryWorkersMissing), the host's exporter
+	// (HostDown).
+	watch := e.watchAlerts(ctx, sr)
+	defer watch.close()
 	const n = 16
 	bound := time.Duration(3*rabbitmq.HeartbeatSeconds+10) * time.Second
 	m := e.hosts[victim]
+	watch.mark()
 	m.Freeze(true)
 	frozen := time.Now()
 	thawed := false
@@ -109,6 +115,16 @@ func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 	sr.check(fmt.Sprintf("Celery worker host %s frozen: the broker drops it and the other workers run all %d tasks sent within %s (3 × heartbeat %d s + 10 s)", victim, n, bound, rabbitmq.HeartbeatSeconds),
 		err == nil && len(ids) == n && len(ran) == n,
 		"%d of %d run after %s%s", len(ran), len(ids), took, sending)
+	// The broker's statistics lag up to 5 s behind its drop of the
+	// worker; the host stays frozen until the alerts are seen.
+	queue := "celery"
+	if len(w.Queues) > 0 {
+		queue = w.Queues[0]
+	}
+	watch.expect(sr, fmt.Sprintf("Celery worker host %s frozen", victim), []expectation{
+		{Name: "CeleryWorkersMissing", Labels: map[string]string{"queue": queue}},
+		{Name: "HostDown", Labels: map[string]string{"host": victim}},
+	}, 20*time.Second)
 	m.Freeze(false)
 	thawed = true
 	sr.check(fmt.Sprintf("Celery worker host %s thawed: it consumes from the broker again", victim), e.waitConsumers(ctx, len(workers), 60*time.Second),
