@@ -663,9 +663,13 @@ func (e *env) taskSender() func(n int) string {
 	}
 }
 
+// standInQueue is the queue the stand-in app's tasks go to: Celery's
+// default.
+const standInQueue = "celery"
+
 // waitConsumers waits up to d until the stack's own RabbitMQ counts at
-// least n consumers of the default queue, and reports whether it did
-// (true at once without such a broker).
+// least n consumers of the queue the stand-in app's tasks go to, and
+// reports whether it did (true at once without such a broker).
 func (e *env) waitConsumers(ctx context.Context, n int, d time.Duration) bool {
 	q, qh := e.s.Queue, e.s.QueueHosts()
 	if q == nil || q.Engine != "rabbitmq" || len(qh) == 0 {
@@ -673,7 +677,7 @@ func (e *env) waitConsumers(ctx context.Context, n int, d time.Duration) bool {
 	}
 	for end := time.Now().Add(d); ; time.Sleep(time.Second) {
 		c, _ := e.hosts[qh[0].Name].Exec(ctx, "rabbitmqctl", "-q", "list_queues", "-p", q.VHost, "name", "consumers")
-		if got, ok := consumersOf(c, "celery"); ok && got >= n {
+		if got, ok := consumersOf(c, standInQueue); ok && got >= n {
 			return true
 		}
 		if time.Now().After(end) || ctx.Err() != nil {
@@ -682,7 +686,8 @@ func (e *env) waitConsumers(ctx context.Context, n int, d time.Duration) bool {
 	}
 }
 
-// succeeded is the ids of ids that the worker journal j says succeeded.
+// succeeded records in into, as run on host, each of ids that host's
+// worker journal j says succeeded.
 func succeeded(j string, ids []string, into map[string]string, host string) {
 	for _, id := range ids {
 		if strings.Contains(j, "["+id+"] succeeded") {

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,6 +120,12 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 				}
 				stacks = append(stacks, st)
 			}
+			// The largest stacks (most hosts) start first, the others by
+			// name: with stacks run side by side, the longest started
+			// last would run on alone at the end.
+			slices.SortStableFunc(stacks, func(a, b *systest.Stack) int {
+				return cmp.Compare(len(b.Stack.Hosts), len(a.Stack.Hosts))
+			})
 			// What the stacks and out/ say comes first, the same on any
 			// machine; then what this machine lacks.
 			if err := systest.Preflight(); err != nil {
@@ -153,7 +160,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 				return err
 			}
 			// Up to --parallel stacks run at once, each on a fabric of its
-			// own; they start in stack order, and each report is printed
+			// own; they start in that order, and each report is printed
 			// as soon as those before it are.
 			reports := make([]*systest.Report, len(stacks))
 			errs = make([]error, len(stacks))
