@@ -526,12 +526,8 @@ func alertGroups(s *schema.Stack, p *plan) []group {
 // its consumer runs nothing: critical.
 func workersMissing(s *schema.Stack, unit, held string) rule {
 	n := s.RoleCount("worker")
-	queues := s.Workers.Queues
-	if len(queues) == 0 {
-		queues = []string{"celery"}
-	}
 	var terms []string
-	for _, q := range queues {
+	for _, q := range s.Workers.QueueNames() {
 		m := sel("rabbitmq_queue_consumers", eq("job", jobRabbitMQ), eq("vhost", s.Queue.VHost), eq("queue", q))
 		terms = append(terms, "sum by (job, vhost, queue) ("+m+") < "+strconv.Itoa(n), "absent("+m+")")
 	}

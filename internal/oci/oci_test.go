@@ -159,12 +159,17 @@ func (f *fixture) publish(packs []*Packed) PublishStats {
 }
 
 func (f *fixture) apply(host string, key *ecdsa.PublicKey) (*ApplyResult, error) {
-	return Apply(context.Background(), ApplyOptions{
+	return Apply(context.Background(), f.applyOptions(host, key))
+}
+
+// applyOptions are the options of f.apply, for a test to change.
+func (f *fixture) applyOptions(host string, key *ecdsa.PublicKey) ApplyOptions {
+	return ApplyOptions{
 		Ref: f.ref, Repo: f.repoOpts(), Stack: "fleet", Host: host, Key: key,
 		Root: filepath.Join(f.root, host), NoHealth: true,
 		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
 		Keep: 10, MetricsFile: "/var/lib/prometheus/node-exporter/hacompile.prom", By: "test@apply", PID: os.Getpid(),
-	})
+	}
 }
 
 // snapshot is every file under dir but the apply's own record and
@@ -502,33 +507,31 @@ func TestApplyInterruptedPulling(t *testing.T) {
 	close(stop)
 	h := hosts[0].Name
 	root := filepath.Join(f.root, h)
-	res, err := Apply(context.Background(), ApplyOptions{
-		Ref: f.ref, Repo: f.repoOpts(), Stack: "fleet", Host: h, Key: f.pub,
-		Root: root, NoHealth: true, Stop: stop,
-		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
-		By: "test@apply", PID: os.Getpid(),
-	})
+	o := f.applyOptions(h, f.pub)
+	o.Stop = stop
+	res, err := Apply(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "interrupted while pulling, so nothing was written") {
 		t.Fatalf("err = %v", err)
 	}
 	if res.Summary != nil {
 		t.Fatalf("files were applied: %+v", res.Summary)
 	}
-	for _, file := range hosts[0].Files {
-		if _, err := os.Stat(filepath.Join(root, file.Path)); !os.IsNotExist(err) {
-			t.Errorf("%s: %v, want none", file.Path, err)
-		}
-	}
+	requireNoFiles(t, root, hosts[0])
 	if _, err := f.apply(h, f.pub); err != nil {
 		t.Fatalf("the next apply: %v", err)
 	}
 	requireFiles(t, root, hosts[0])
 }
 
-// progressFunc is a push.Progress of one function.
-type progressFunc func(host string, phase push.Phase, detail string)
-
-func (f progressFunc) Update(host string, phase push.Phase, detail string) { f(host, phase, detail) }
+// requireNoFiles fails t if any of h's files is under root.
+func requireNoFiles(t *testing.T, root string, h push.Host) {
+	t.Helper()
+	for _, file := range h.Files {
+		if _, err := os.Stat(filepath.Join(root, file.Path)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want none", file.Path, err)
+		}
+	}
+}
 
 // An apply interrupted once its pull is done, as it connects to the
 // host's files: the host is skipped, and the apply fails saying so (it
@@ -542,25 +545,18 @@ func TestApplyInterruptedConnecting(t *testing.T) {
 	var once sync.Once
 	h := hosts[0].Name
 	root := filepath.Join(f.root, h)
-	_, err := Apply(context.Background(), ApplyOptions{
-		Ref: f.ref, Repo: f.repoOpts(), Stack: "fleet", Host: h, Key: f.pub,
-		Root: root, NoHealth: true, Stop: stop,
-		Timeout: 5 * time.Second, CommandTimeout: 10 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
-		MetricsFile: "/var/lib/prometheus/node-exporter/hacompile.prom", By: "test@apply", PID: os.Getpid(),
-		Progress: progressFunc(func(_ string, phase push.Phase, _ string) {
-			if phase == push.PhaseConnecting {
-				once.Do(func() { close(stop) })
-			}
-		}),
+	o := f.applyOptions(h, f.pub)
+	o.Stop = stop
+	o.Progress = push.ProgressFunc(func(_ string, phase push.Phase, _ string) {
+		if phase == push.PhaseConnecting {
+			once.Do(func() { close(stop) })
+		}
 	})
+	_, err := Apply(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "interrupted before the host was written") {
 		t.Fatalf("err = %v", err)
 	}
-	for _, file := range hosts[0].Files {
-		if _, err := os.Stat(filepath.Join(root, file.Path)); !os.IsNotExist(err) {
-			t.Errorf("%s: %v, want none", file.Path, err)
-		}
-	}
+	requireNoFiles(t, root, hosts[0])
 	if _, err := os.Stat(filepath.Join(root, push.StateDir, "fleet.lock")); !os.IsNotExist(err) {
 		t.Errorf("the lock: %v, want released", err)
 	}

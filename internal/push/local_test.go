@@ -125,7 +125,7 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 			Stack: "fleet", Hosts: hosts,
 			Timeout: 5 * time.Second, CommandTimeout: 5 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
 			Batch: "1", Parallel: parallel, By: "test@local", PID: os.Getpid(), Stop: stop,
-			Progress: progressFunc(func(host string, phase Phase, detail string) {
+			Progress: ProgressFunc(func(host string, phase Phase, detail string) {
 				if phase == PhasePlanned {
 					once.Do(func() { close(stop) })
 				}
@@ -232,11 +232,6 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 		})
 	}
 }
-
-// progressFunc is a Progress of one function.
-type progressFunc func(host string, phase Phase, detail string)
-
-func (f progressFunc) Update(host string, phase Phase, detail string) { f(host, phase, detail) }
 
 // localHosts are r's hosts as local targets (apply's), each under a
 // root directory of its own, by host name.

@@ -200,6 +200,12 @@ func (t *TTYProgress) Notice(line string) {
 	t.redraw()
 }
 
+// ProgressFunc is a Progress of one function.
+type ProgressFunc func(host string, phase Phase, detail string)
+
+// Update implements Progress.
+func (f ProgressFunc) Update(host string, phase Phase, detail string) { f(host, phase, detail) }
+
 // JSONProgress writes one JSON object per line for each phase change:
 // {"event":"phase","time":"…","host":"app1","phase":"uploading","detail":"0/7"},
 // for tools that follow a rollout as it happens.

@@ -166,10 +166,7 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 				sum.Hosts = append(sum.Hosts, *r.res)
 			}
 		}
-		sum.OK = !slices.ContainsFunc(sum.Hosts, func(h HostResult) bool {
-			return h.err != nil || h.Status == StatusSkipped
-		})
-		return sum, sum.Err()
+		return sum.ended()
 	}
 
 	// Phase 2: the hosts that planned, batch by batch.
@@ -255,10 +252,16 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 			sum.Hosts = append(sum.Hosts, *byName[name].res)
 		}
 	}
-	sum.OK = !slices.ContainsFunc(sum.Hosts, func(h HostResult) bool {
+	return sum.ended()
+}
+
+// ended is the summary of a rollout over, OK when no host failed or was
+// skipped, and its hosts' errors.
+func (s *Summary) ended() (*Summary, error) {
+	s.OK = !slices.ContainsFunc(s.Hosts, func(h HostResult) bool {
 		return h.err != nil || h.Status == StatusSkipped
 	})
-	return sum, sum.Err()
+	return s, s.Err()
 }
 
 // acquire takes a slot, or reports false when ctx ends or stop closes

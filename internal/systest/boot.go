@@ -676,14 +676,36 @@ func (e *env) waitConsumers(ctx context.Context, n int, d time.Duration) bool {
 		return true
 	}
 	for end := time.Now().Add(d); ; time.Sleep(time.Second) {
-		c, _ := e.hosts[qh[0].Name].Exec(ctx, "rabbitmqctl", "-q", "list_queues", "-p", q.VHost, "name", "consumers")
-		if got, ok := consumersOf(c, standInQueue); ok && got >= n {
+		if got, ok := e.queueStats(ctx, "consumers"); ok && got[0] >= n {
 			return true
 		}
 		if time.Now().After(end) || ctx.Err() != nil {
 			return false
 		}
 	}
+}
+
+// queueStats reads the columns cols (rabbitmqctl list_queues' names:
+// consumers, messages_unacknowledged, …) of the queue the stand-in app's
+// tasks go to on the stack's own RabbitMQ; ok is false when the queue
+// is not listed or a value is not a number.
+func (e *env) queueStats(ctx context.Context, cols ...string) (vals []int, ok bool) {
+	out, _ := e.hosts[e.s.QueueHosts()[0].Name].Exec(ctx, append([]string{"rabbitmqctl", "-q", "list_queues", "-p", e.s.Queue.VHost, "name"}, cols...)...)
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 1+len(cols) || f[0] != standInQueue {
+			continue
+		}
+		for _, v := range f[1:] {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, false
+			}
+			vals = append(vals, n)
+		}
+		return vals, true
+	}
+	return nil, false
 }
 
 // succeeded records in into, as run on host, each of ids that host's
@@ -694,19 +716,6 @@ func succeeded(j string, ids []string, into map[string]string, host string) {
 			into[id] = host
 		}
 	}
-}
-
-// consumersOf reads a queue's consumer count from rabbitmqctl
-// list_queues name consumers.
-func consumersOf(out, queue string) (int, bool) {
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) == 2 && f[0] == queue {
-			n, err := strconv.Atoi(f[1])
-			return n, err == nil
-		}
-	}
-	return 0, false
 }
 
 // redisURLRe finds the Redis URLs an app's settings name, with the

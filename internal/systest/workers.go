@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +21,7 @@ import (
 func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 	w, q := e.s.Workers, e.s.Queue
 	workers := e.hostsWith("worker")
-	qh := e.s.QueueHosts()
-	if w == nil || q == nil || q.Managed || q.Engine != "rabbitmq" || len(qh) == 0 || len(workers) < 2 {
+	if w == nil || q == nil || q.Managed || q.Engine != "rabbitmq" || len(e.s.QueueHosts()) == 0 || len(workers) < 2 {
 		return
 	}
 	// The victim is a worker host and nothing else: a broker, balancer
@@ -45,7 +43,7 @@ func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 		add("no Celery worker host but the first runs nothing else: none is frozen")
 		return
 	}
-	if len(w.Queues) > 0 && !slices.Contains(w.Queues, standInQueue) {
+	if !slices.Contains(w.QueueNames(), standInQueue) {
 		add("the workers do not consume Celery's default queue, where the stand-in app's tasks go: no Celery worker host is frozen")
 		return
 	}
@@ -99,8 +97,10 @@ func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 			succeeded(j, ids, ran, h)
 		}
 		if !held && time.Since(sent) >= 3*time.Second {
-			c, _ := e.hosts[qh[0].Name].Exec(ctx, "rabbitmqctl", "-q", "list_queues", "-p", q.VHost, "name", "messages_unacknowledged", "consumers")
-			unacked, consumers := queueCounts(c, standInQueue)
+			var unacked, consumers int
+			if v, ok := e.queueStats(ctx, "messages_unacknowledged", "consumers"); ok {
+				unacked, consumers = v[0], v[1]
+			}
 			held = unacked > 0 && consumers == len(workers)
 			heldSeen = fmt.Sprintf("%d unacknowledged, %d consumers %s after the send", unacked, consumers, time.Since(sent).Round(100*time.Millisecond))
 		}
@@ -129,16 +129,4 @@ func (e *env) workerFrozen(ctx context.Context, sr *ScenarioReport) {
 	thawed = true
 	sr.check(fmt.Sprintf("Celery worker host %s thawed: it consumes from the broker again", victim), e.waitConsumers(ctx, len(workers), 60*time.Second),
 		"the broker counts fewer than %d consumers 60 s after the thaw", len(workers))
-}
-
-// queueCounts reads a queue's unacknowledged messages and consumers from
-// rabbitmqctl list_queues name messages_unacknowledged consumers.
-func queueCounts(out, queue string) (unacked, consumers int) {
-	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == queue {
-			unacked, _ = strconv.Atoi(f[1])
-			consumers, _ = strconv.Atoi(f[2])
-		}
-	}
-	return unacked, consumers
 }
