@@ -71,18 +71,18 @@ test: tools roots
 	exit $$rc
 
 # The system test: every example stack booted as systemd containers from
-# its cloud-init (hacompile test, two stacks at a time), then the broken
+# its cloud-init (hacompile test, three stacks at a time), then the broken
 # variants (go test ./internal/systest: stacks built not to survive a
 # fault must fail its scenario). It needs root for namespaces and
 # containers; without it, it is skipped here and fails under CI=true.
-SYSTEST_PARALLEL ?= 2
+SYSTEST_PARALLEL ?= 3
 systest: tools
 	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
 	  echo "make: hacompile test needs root; skipped (run: sudo make systest)"; \
 	  exec $(GO) test -count=1 -timeout 30m ./internal/systest; \
 	fi; \
 	$(GO) build -o .hacompile-systest ./cmd/hacompile && ./.hacompile-systest test -j $(SYSTEST_PARALLEL); rc=$$?; rm -f .hacompile-systest; \
-	$(GO) test -count=1 -timeout 30m ./internal/systest || rc=1; \
+	$(GO) test -count=1 -timeout 30m -parallel $(SYSTEST_PARALLEL) ./internal/systest || rc=1; \
 	exit $$rc
 
 check: tools roots
