@@ -324,7 +324,13 @@ func runNode(t *testing.T, s *schema.Stack, dir string, dist, epmd int, edits ..
 			srv.Process.Kill()
 		}
 		srv.Wait()
-		exec.Command("pkill", "-f", fmt.Sprintf("epmd.*-port %d", epmd)).Run()
+		// The node started an epmd daemon on port epmd (it outlives the
+		// node): stop it through its own port, with no node left on it.
+		k := exec.Command("/usr/bin/epmd", "-kill")
+		k.Env = env
+		if out, err := k.CombinedOutput(); err != nil {
+			t.Errorf("stopping the node's epmd: %v %s", err, out)
+		}
 	})
 	// rabbitmqctl as the script finds it on PATH, pointed at this node.
 	bin := filepath.Join(dir, "bin")
