@@ -110,6 +110,13 @@ func apply(ctx context.Context, o ApplyOptions, res *ApplyResult) error {
 	if err != nil {
 		return err
 	}
+	select {
+	case <-o.Stop:
+		// Seen here, not only by the watch below: a quick pull could
+		// finish before the watch ran.
+		return errors.New("interrupted before pulling, so nothing was written")
+	default:
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {

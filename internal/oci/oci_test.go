@@ -497,31 +497,59 @@ func TestPublishParallel(t *testing.T) {
 	requireIndex(t, f, "stable-fleet", packs)
 }
 
-// An apply interrupted (its Stop closed) while it pulls writes nothing
-// and says so; the next apply goes ahead as if it had not run.
+// An apply interrupted (its Stop closed) before or while it pulls
+// writes nothing and says so; the next apply goes ahead as if it had not
+// run.
 func TestApplyInterruptedPulling(t *testing.T) {
-	f := newFixture(t)
-	hosts := hostsOf(t, 1)
-	f.publish(packAll(t, hosts, "abc"))
-	stop := make(chan struct{})
-	close(stop)
-	h := hosts[0].Name
-	root := filepath.Join(f.root, h)
-	o := f.applyOptions(h, f.pub)
-	o.Stop = stop
-	res, err := Apply(context.Background(), o)
-	if err == nil || !strings.Contains(err.Error(), "interrupted while pulling, so nothing was written") {
-		t.Fatalf("err = %v", err)
+	for _, while := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before", true: "while"}[while], func(t *testing.T) {
+			f := newFixture(t)
+			hosts := hostsOf(t, 1)
+			f.publish(packAll(t, hosts, "abc"))
+			stop := make(chan struct{})
+			h := hosts[0].Name
+			root := filepath.Join(f.root, h)
+			o := f.applyOptions(h, f.pub)
+			o.Stop = stop
+			want := "interrupted before pulling, so nothing was written"
+			if while {
+				// The registry's first answer never comes: the
+				// interrupt arrives as the pull waits for it.
+				o.Repo.Transport = stallingTransport(func() { close(stop) })
+				want = "interrupted while pulling, so nothing was written"
+			} else {
+				close(stop)
+			}
+			res, err := Apply(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+			if res.Summary != nil {
+				t.Fatalf("files were applied: %+v", res.Summary)
+			}
+			requireNoFiles(t, root, hosts[0])
+			if _, err := f.apply(h, f.pub); err != nil {
+				t.Fatalf("the next apply: %v", err)
+			}
+			requireFiles(t, root, hosts[0])
+		})
 	}
-	if res.Summary != nil {
-		t.Fatalf("files were applied: %+v", res.Summary)
-	}
-	requireNoFiles(t, root, hosts[0])
-	if _, err := f.apply(h, f.pub); err != nil {
-		t.Fatalf("the next apply: %v", err)
-	}
-	requireFiles(t, root, hosts[0])
 }
+
+// stallingTransport calls first on its first request and answers none:
+// each request waits until its context ends.
+func stallingTransport(first func()) http.RoundTripper {
+	var once sync.Once
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		once.Do(first)
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // requireNoFiles fails t if any of h's files is under root.
 func requireNoFiles(t *testing.T, root string, h push.Host) {

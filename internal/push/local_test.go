@@ -170,6 +170,46 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app", bind: port
 			}
 		}
 	})
+	t.Run("replanned", func(t *testing.T) {
+		// One slot for two hosts: app1 gave up its preflight's lock and
+		// takes it again in its batch. Interrupted as it is planned
+		// that second time, it is left unwritten, unlocked.
+		hosts, roots := localHosts(t, r)
+		stop := make(chan struct{})
+		plans := map[string]int{}
+		var mu sync.Mutex
+		sum, _ := Run(context.Background(), Options{
+			Stack: "fleet", Hosts: hosts,
+			Timeout: 5 * time.Second, CommandTimeout: 5 * time.Second, HealthTimeout: time.Second, LockTimeout: time.Minute,
+			Batch: "1", Parallel: 1, By: "test@local", PID: os.Getpid(), Stop: stop,
+			Progress: ProgressFunc(func(host string, phase Phase, detail string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if phase == PhasePlanned {
+					if plans[host]++; host == "app1" && plans[host] == 2 {
+						close(stop)
+					}
+				}
+			}),
+		})
+		if plans["app1"] != 2 {
+			t.Fatalf("app1 was planned %d times, want 2 (preflight, then its batch): the case did not happen", plans["app1"])
+		}
+		if sum == nil || sum.OK || len(sum.Hosts) != 2 {
+			t.Fatalf("summary: %+v", sum)
+		}
+		for i, h := range sum.Hosts {
+			if h.Status != StatusSkipped {
+				t.Errorf("%s: %s, want skipped", h.Host, h.Status)
+			}
+			if _, err := os.Stat(filepath.Join(roots[h.Host], lockPath("fleet"))); !os.IsNotExist(err) {
+				t.Errorf("%s's lock: %v, want released", h.Host, err)
+			}
+			if _, err := os.Stat(filepath.Join(roots[h.Host], hosts[i].Files[0].Path)); !os.IsNotExist(err) {
+				t.Errorf("%s %s: %v, want none", h.Host, hosts[i].Files[0].Path, err)
+			}
+		}
+	})
 	for _, hard := range []bool{false, true} {
 		t.Run(map[bool]string{false: "first", true: "second"}[hard], func(t *testing.T) {
 			hosts, roots := localHosts(t, r)

@@ -68,6 +68,14 @@ func (l *LogProgress) Update(host string, phase Phase, detail string) {
 	fmt.Fprintf(l.w, "%s: %s %s\n", host, phase, detail)
 }
 
+// Notice prints line among the log's lines, never inside one: the hosts
+// log theirs from their own goroutines.
+func (l *LogProgress) Notice(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.w, line)
+}
+
 // TTYProgress keeps one line per host on a terminal and redraws them in
 // place as hosts move through their phases. With more hosts than
 // TTYMaxLines, it draws a count of hosts per phase instead, then one

@@ -229,6 +229,16 @@ func run(ctx context.Context, o Options, rollback bool) (*Summary, error) {
 			go func() {
 				defer wg.Done()
 				err := r.connect(ctx)
+				if err == nil && stopping() {
+					// Interrupted while it connected, locked and
+					// planned again (a host that did not keep its
+					// preflight's connection): nothing is written yet,
+					// so it is left so, like a host only planned.
+					r.skip("(interrupted)")
+					r.finish()
+					r.freeSlot(slots)
+					return
+				}
 				if err == nil {
 					err = r.apply(ctx)
 				}

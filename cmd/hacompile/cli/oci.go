@@ -203,7 +203,7 @@ func newApply() *cobra.Command {
 			}
 			// Run by its unit, apply's SIGTERM is the machine shutting
 			// down: it stops at once.
-			ctx, interrupted, end := interruptible(contextOf(cmd), sayer(stderr, nil), false)
+			ctx, interrupted, end := interruptible(contextOf(cmd), sayer(stderr, push.Tee{progress}), false)
 			defer end()
 			res, err := oci.Apply(ctx, oci.ApplyOptions{
 				Ref: ref, Repo: oci.RepoOptions{PlainHTTP: plainHTTP, DockerConfig: registryConfig},

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -274,6 +275,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		run = push.Rollback
 	}
 	sum, err := run(ctx, opt)
+	// No notice of a late interrupt may land in the summary.
+	end()
 	if sum == nil {
 		return err
 	}
@@ -542,20 +545,27 @@ func interruptible(parent context.Context, say func(string), termGraceful bool) 
 			return
 		}
 	}()
+	var once sync.Once
 	return ctx, stopc, func() {
-		signal.Stop(sigs)
-		close(quit)
-		<-done
-		cancel()
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(quit)
+			<-done
+			cancel()
+		})
 	}
 }
 
-// sayer prints a line to stderr, through the terminal progress among
-// progress when there is one.
+// sayer prints a line to stderr, through the progress among progress
+// that writes there when there is one (the terminal's block, or the
+// log, whose hosts write from their own goroutines).
 func sayer(stderr io.Writer, progress push.Tee) func(string) {
 	for _, p := range progress {
-		if t, ok := p.(*push.TTYProgress); ok {
-			return t.Notice
+		switch p := p.(type) {
+		case *push.TTYProgress:
+			return p.Notice
+		case *push.LogProgress:
+			return p.Notice
 		}
 	}
 	return func(line string) { fmt.Fprintln(stderr, line) }
