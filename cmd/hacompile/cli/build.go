@@ -154,7 +154,9 @@ func (r *buildReport) writeText(w io.Writer) {
 			printStackLine(w, sum, st)
 		}
 	}
-	if r.Site == nil && !r.Cached {
+	// A build of named stack files leaves the runbook (its record, which
+	// a build with nothing changed reports again, has no line for it).
+	if r.Site == nil {
 		fmt.Fprintf(w, "%s: not rebuilt (named stack files only; 'hacompile build' renders the runbook)\n", site.Dir)
 	} else if r.Site.Files > 0 || r.Site.Removed > 0 {
 		printStackLine(w, outdir.StackSummary{Name: r.Site.Name, Hosts: -1}, &outdir.Stats{Written: r.Site.Written, Unchanged: r.Site.Unchanged, Removed: r.Site.Removed})
