@@ -170,6 +170,8 @@ func Build(s *schema.Stack) (*LoadBalancer, error) {
 		lb.ForwardingRules = append(lb.ForwardingRules, ForwardingRule{
 			EntryProtocol: "https", EntryPort: 443, TargetProtocol: "http", TargetPort: port, CertificateID: do.CertificateID})
 		lb.RedirectHTTPToHTTPS = true
+	case do.CertificateID != "":
+		return nil, artifact.Errorf("balancer.digitalocean.certificate_id", "tls.mode is %q: the balancer serves no HTTPS, so it holds no certificate; remove it", s.TLS.Mode)
 	}
 	return lb, nil
 }

@@ -36,6 +36,14 @@ func appsRule(s *schema.Stack) []finding {
 			if len(a.Paths) > 0 {
 				fs = append(fs, finding{a.Field + ".paths", fmt.Sprintf("app %q is the stack's only app and answers every path: paths route requests among several apps; remove %s.paths", a.Name, a.Field)})
 			}
+			// A lone app is the stack's app: the stack's settings
+			// apply, and these per-app ones render nothing.
+			if a.BalancerTimeouts != nil {
+				fs = append(fs, finding{a.Field + ".balancer_timeouts", fmt.Sprintf("app %q is the stack's only app, whose balancer timeouts are balancer.timeouts: set those instead of %s.balancer_timeouts", a.Name, a.Field)})
+			}
+			if a.TargetConcurrency > 0 {
+				fs = append(fs, finding{a.Field + ".target_concurrency", fmt.Sprintf("app %q is the stack's only app, whose capacity target is capacity.target_concurrency: set that instead of %s.target_concurrency", a.Name, a.Field)})
+			}
 		}
 		return fs
 	}

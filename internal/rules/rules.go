@@ -689,6 +689,8 @@ func cacheHost(s *schema.Stack) []finding {
 		return []finding{{"hosts", fmt.Sprintf("%d hosts have the cache role (%s): hacompile renders a standalone %s, and two would be separate caches; keep one, or use a managed cache for failover", len(hosts), hostList(hosts), map[string]string{"redis": "Redis", "memcached": "Memcached"}[c.Engine])}}
 	case !c.Managed && c.Engine == "memcached" && c.PasswordFile != "":
 		return []finding{{"cache.password_file", "a self-hosted Memcached has no authentication (Debian's memcached runs without SASL): remove cache.password_file, and keep the cache host on the private network"}}
+	case c.Engine == "memcached" && c.TLS:
+		return []finding{{"cache.tls", "the app reaches Memcached at a memcached:// URL (CACHE_URL), which has no TLS form, and nothing else of the stack talks to it, so cache.tls renders nothing: remove it, or use a Redis cache (rediss://)"}}
 	case !c.Managed && c.Host != "" && c.Host != hosts[0].Address:
 		return []finding{{"cache.host", fmt.Sprintf("cache.host %s is not the cache host %s's address %s", c.Host, hosts[0].Name, hosts[0].Address)}}
 	}
@@ -742,6 +744,10 @@ func scaling(s *schema.Stack) []finding {
 		return []finding{{"hosts." + h.Name + ".address", fmt.Sprintf("the launch template's host %s has address %s, but an instance's address is known only at launch: set it to 0.0.0.0 so its services listen on every address", h.Name, h.Address)}}
 	case s.Balancer.Kind != "cloud":
 		return []finding{{"balancer.kind", fmt.Sprintf("an Auto Scaling group registers with an ALB target group: want balancer.kind \"cloud\", not %q", s.Balancer.Kind)}}
+	case sc.LoadBalancerARN != "" && sc.TargetGroupARN == "":
+		// The load balancer's ARN is only a dimension of the ALB's
+		// alarms, which need the target group's too.
+		return []finding{{"scaling.load_balancer_arn", "the ALB's alarms (unhealthy targets, the 5xx rate) need the target group too, so without scaling.target_group_arn this renders nothing: add it, or remove this"}}
 	}
 	return nil
 }
@@ -976,6 +982,9 @@ func failover(s *schema.Stack) []finding {
 			out = append(out, finding{"balancer.vrrp.virtual_address", fmt.Sprintf("virtual address %s is host %s's own address: it must be an address no host has, which keepalived moves to the master", v.VirtualAddress, n)})
 		}
 	}
+	if b.Failover == "reserved-ip" && s.Provider == "digitalocean" && wrote(s, "balancer.vrrp.prefix") {
+		out = append(out, finding{"balancer.vrrp.prefix", "the reserved IP is bound as a /32 on each balancer's loopback (DigitalOcean routes it to the droplet that holds it), so a prefix renders nothing: remove it"})
+	}
 	if b.Failover == "keepalived" || s.Provider == "aws" {
 		mask := net.CIDRMask(v.Prefix, 32)
 		subnet := &net.IPNet{IP: vip.Mask(mask), Mask: mask}
@@ -1099,8 +1108,10 @@ var balancerOptions = []struct {
 	{"slowstart", []string{"haproxy"}, "HAProxy's slow start (open-source nginx has none)"},
 	{"stats", []string{"haproxy"}, "HAProxy's statistics page"},
 	{"environment_file", []string{"haproxy"}, "HAProxy's environment file"},
-	{"health.timeout", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
-	{"health.fall", []string{"haproxy", "cloud"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"health.timeout", []string{"haproxy", "cloud/digitalocean", "cloud/aws"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"health.fall", []string{"haproxy", "cloud/digitalocean", "cloud/aws"}, "active health checks (nginx has none: it judges app hosts by their answers)"},
+	{"health.interval", []string{"haproxy", "nginx", "cloud/digitalocean", "cloud/aws"}, "active health checks (on nginx, the default of balancer.fail_timeout)"},
+	{"health.rise", []string{"haproxy", "nginx", "cloud/digitalocean", "cloud/aws"}, "active health checks (on nginx, the default of balancer.fail_timeout)"},
 	{"keepalive", []string{"nginx", "cloud/digitalocean"}, "idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit)"},
 	{"digitalocean", []string{"cloud/digitalocean"}, "the DigitalOcean load balancer"},
 	{"algorithm", []string{"nginx", "haproxy"}, "choosing an app host per request (a cloud balancer's algorithm is the provider's)"},
@@ -1117,14 +1128,24 @@ func balancerOption(s *schema.Stack) []finding {
 		}
 		which := fmt.Sprintf("a balancer of kind %q", kind)
 		if kind == "cloud" {
-			if slices.Contains(o.kinds, "cloud/"+s.Provider) {
+			// hacompile renders AWS's balancer side as the Auto
+			// Scaling group's target group only.
+			rendered := s.Provider != "aws" || s.Scaling != nil
+			if rendered && slices.Contains(o.kinds, "cloud/"+s.Provider) {
 				continue // this provider's balancer has it
 			}
 			if slices.ContainsFunc(o.kinds, func(k string) bool { return strings.HasPrefix(k, "cloud/") }) {
 				which = fmt.Sprintf("the cloud balancer of provider %q", s.Provider)
+				if !rendered && slices.Contains(o.kinds, "cloud/"+s.Provider) {
+					which += " without scaling (no target group is rendered)"
+				}
 			}
 		}
 		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which %s does not have: remove it", path, o.what, which)})
+	}
+	// The DigitalOcean balancer's backend keep-alive is on or off.
+	if s.Balancer.Kind == "cloud" && s.Provider == "digitalocean" && s.Balancer.Keepalive > 0 && wrote(s, "balancer.keepalive") {
+		out = append(out, finding{"balancer.keepalive", fmt.Sprintf("the DigitalOcean load balancer's backend keep-alive is on or off (enable_backend_keepalive), with no count of connections, so %d renders nothing but on: remove it (on by default), or write 0 to turn it off", s.Balancer.Keepalive)})
 	}
 	// nginx has no active checks: interval and rise only make the
 	// default fail_timeout.
@@ -1160,6 +1181,16 @@ func appOption(s *schema.Stack) []finding {
 			continue
 		}
 		out = append(out, finding{path, fmt.Sprintf("%s is for %s, which app server %q does not have: remove it", path, o.what, s.App.Server)})
+	}
+	// gunicorn renders threads for gthread workers only, and
+	// worker_connections for gevent and uvicorn workers only.
+	if a := s.App; a.Runtime == "python" {
+		if a.WorkerClass != "gthread" && wrote(s, "app.threads") {
+			out = append(out, finding{"app.threads", fmt.Sprintf("app.threads is for gunicorn's gthread workers, and app.worker_class is %q: remove it, or set worker_class \"gthread\"", a.WorkerClass)})
+		}
+		if a.WorkerClass != "gevent" && a.WorkerClass != "uvicorn" && wrote(s, "app.worker_connections") {
+			out = append(out, finding{"app.worker_connections", fmt.Sprintf("app.worker_connections is for gunicorn's gevent and uvicorn workers, and app.worker_class is %q: remove it, or set worker_class \"gevent\" or \"uvicorn\"", a.WorkerClass)})
+		}
 	}
 	return out
 }
@@ -1199,6 +1230,23 @@ func tlsOption(s *schema.Stack) []finding {
 	t := s.TLS
 	var out []finding
 	haproxyTLS := s.Balancer.Kind == "haproxy" && t.Terminate == "balancer"
+	// A cloud balancer ending TLS holds the provider's certificate: no
+	// host serves TLS, whatever tls.mode says.
+	cloudTLS := s.Balancer.Kind == "cloud" && t.Terminate == "balancer" && (t.Mode == "certbot" || t.Mode == "files")
+	if cloudTLS {
+		out = append(out, finding{"tls.terminate", fmt.Sprintf(`TLS ends on the cloud balancer with a certificate the provider holds, and no host serves TLS, so tls.mode %q renders nothing: set tls.mode "cloud", or tls.terminate "app" to pass TLS through to the app hosts' nginx`, t.Mode)})
+	}
+	if wrote(s, "tls.terminate") && t.Mode == "none" {
+		out = append(out, finding{"tls.terminate", `tls.mode is "none": nothing serves TLS, so where it ends renders nothing: remove it`})
+	}
+	// noHostTLS: what tls.mode names, where no host serves TLS.
+	noHostTLS := ""
+	switch {
+	case t.Mode == "none" || t.Mode == "cloud":
+		noHostTLS = fmt.Sprintf("no host serves TLS (tls.mode %q)", t.Mode)
+	case cloudTLS:
+		noHostTLS = "no host serves TLS (the cloud balancer ends it)"
+	}
 	switch {
 	case !wrote(s, "tls.acme_root"):
 	case t.Mode != "certbot":
@@ -1206,27 +1254,42 @@ func tlsOption(s *schema.Stack) []finding {
 	case haproxyTLS:
 		out = append(out, finding{"tls.acme_root", "TLS ends on HAProxy, where certbot answers the ACME challenges itself (standalone) and no nginx serves a webroot: remove it"})
 	}
-	if wrote(s, "tls.email") && t.Mode != "certbot" {
+	switch {
+	case !wrote(s, "tls.email"):
+	case t.Mode != "certbot":
 		out = append(out, finding{"tls.email", fmt.Sprintf("the email is certbot's Let's Encrypt account, and tls.mode is %q: remove it", t.Mode)})
+	case cloudTLS:
+		out = append(out, finding{"tls.email", "the email is certbot's Let's Encrypt account, and no host runs certbot (the cloud balancer ends TLS): remove it"})
 	}
-	if wrote(s, "tls.profile") && (t.Mode == "none" || t.Mode == "cloud") {
-		out = append(out, finding{"tls.profile", fmt.Sprintf("no host serves TLS (tls.mode %q), so no TLS profile is rendered: remove it", t.Mode)})
+	if wrote(s, "tls.acme_root") && cloudTLS && t.Mode == "certbot" {
+		out = append(out, finding{"tls.acme_root", "the ACME webroot is certbot's, and no host runs certbot (the cloud balancer ends TLS): remove it"})
+	}
+	if wrote(s, "tls.profile") && noHostTLS != "" {
+		out = append(out, finding{"tls.profile", noHostTLS + ", so no TLS profile is rendered: remove it"})
 	}
 	for _, f := range []string{"certificate", "key"} {
-		if p := "tls." + f; wrote(s, p) && (t.Mode == "none" || t.Mode == "cloud") {
-			out = append(out, finding{p, fmt.Sprintf("no host serves TLS (tls.mode %q), so no %s file is read: remove it", t.Mode, f)})
+		if p := "tls." + f; wrote(s, p) && noHostTLS != "" {
+			out = append(out, finding{p, fmt.Sprintf("%s, so no %s file is read: remove it", noHostTLS, f)})
 		}
 	}
-	if wrote(s, "tls.hsts") && t.HSTS && t.Mode == "cloud" {
-		out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
+	if wrote(s, "tls.hsts") && (t.Mode == "cloud" || cloudTLS) {
+		if t.HSTS {
+			out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
+		} else if cloudTLS {
+			out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS, so no host sends HSTS, on or off: remove tls.hsts"})
+		}
 	}
-	if wrote(s, "tls.hsts_max_age") && !t.HSTS {
-		out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
+	if wrote(s, "tls.hsts_max_age") && (!t.HSTS || noHostTLS != "") {
+		if !t.HSTS {
+			out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
+		} else {
+			out = append(out, finding{"tls.hsts_max_age", noHostTLS + ", so no host sends HSTS's max-age: remove it"})
+		}
 	}
 	if wrote(s, "tls.ocsp_stapling") && t.OCSPStapling {
 		switch {
-		case t.Mode == "none" || t.Mode == "cloud":
-			out = append(out, finding{"tls.ocsp_stapling", fmt.Sprintf("no host serves TLS (tls.mode %q), so nothing staples: remove it", t.Mode)})
+		case noHostTLS != "":
+			out = append(out, finding{"tls.ocsp_stapling", noHostTLS + ", so nothing staples: remove it"})
 		case haproxyTLS:
 			out = append(out, finding{"tls.ocsp_stapling", "TLS ends on HAProxy, which hacompile configures without OCSP stapling: remove it"})
 		}
@@ -1242,12 +1305,18 @@ func monitoringOff(s *schema.Stack) []finding {
 		return nil
 	}
 	alarms := map[string]bool{}
-	if s.Scaling != nil {
-		alarms = map[string]bool{"monitoring.cpu_percent": true, "monitoring.error_rate_percent": true, "monitoring.for_minutes": true}
+	if sc := s.Scaling; sc != nil {
+		alarms = map[string]bool{"monitoring.cpu_percent": true, "monitoring.for_minutes": true}
+		// The 5xx alarm reads the ALB's metrics, named by both ARNs.
+		alarms["monitoring.error_rate_percent"] = sc.TargetGroupARN != "" && sc.LoadBalancerARN != ""
 	}
 	var out []finding
 	for p := range s.Positions {
 		if strings.HasPrefix(p, "monitoring.") && p != "monitoring.enabled" && !alarms[p] && strings.Count(p, ".") == 1 && !strings.Contains(p, "[") {
+			if _, alarm := alarms[p]; alarm {
+				out = append(out, finding{p, fmt.Sprintf("monitoring.enabled is false, and the ALB's 5xx alarm needs scaling.target_group_arn and scaling.load_balancer_arn, so %s renders nothing: give both, enable monitoring, or remove it", p)})
+				continue
+			}
 			out = append(out, finding{p, fmt.Sprintf("monitoring.enabled is false, so %s renders nothing: remove it or enable monitoring", p)})
 		}
 	}

@@ -249,7 +249,7 @@ hosts: app2: drain: true`, twoLB + `balancer: kind: "haproxy"
 hosts: app1: drain: true`,
 		`stacks/t.cue:14:21: hosts.app2.drain: every app host (app1, app2) is draining: the balancers would have nowhere to send a request; leave at least one in rotation [drain]`},
 	{"balancer-option", `balancer: {keepalive: 8, algorithm: "leastconn"}`, `provider: "digitalocean"
-balancer: keepalive: 8`,
+balancer: keepalive: 0`,
 		`stacks/t.cue:10:23: balancer.keepalive: balancer.keepalive is for idle upstream connections kept open (nginx's keepalive, the DigitalOcean balancer's backend keep-alive; HAProxy reuses idle connections with no such limit), which the cloud balancer of provider "generic" does not have: remove it [balancer-option]`},
 	{"db-option", `database: {host: "db.internal", name: "app", replica_pool_size: 2}`, `database: {host: "db.internal", name: "app", replicas: ["db2.internal"], replica_pool_size: 2}`,
 		`stacks/t.cue:10:65: database.replica_pool_size: the database has no replicas (database.replicas), so there is no read pool: remove it [db-option]`},

@@ -65,7 +65,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"field","t":"balancer.health.path","u":"reference.html#f-balancer.health.path"},
 {"k":"field","t":"balancer.health.rise","u":"reference.html#f-balancer.health.rise"},
 {"k":"field","t":"balancer.health.timeout","x":"Whole seconds (5) or milliseconds (\"500ms\"): HAProxy's timeout check takes either; cloud balancers take whole seconds only (a positioned error otherwise).","u":"reference.html#f-balancer.health.timeout"},
-{"k":"field","t":"balancer.keepalive","x":"Upstream keepalive connections kept open per worker.","u":"reference.html#f-balancer.keepalive"},
+{"k":"field","t":"balancer.keepalive","x":"Upstream keepalive connections kept open per worker (nginx). The DigitalOcean balancer's backend keep-alive has no count: on, or off with 0.","u":"reference.html#f-balancer.keepalive"},
 {"k":"field","t":"balancer.kind","u":"reference.html#f-balancer.kind"},
 {"k":"field","t":"balancer.max_fails","x":"Passive health for the nginx balancer: a backend that fails max_fails times within fail_timeout is skipped for fail_timeout. nginx tries a skipped backend again with one live request after fail_timeout (an idempotent request that fails there is passed on to the next backend): by default rise × interval, so a recovered host is back as fast as an actively checked one would be.","u":"reference.html#f-balancer.max_fails"},
 {"k":"field","t":"balancer.maxconn","x":"HAProxy: connections accepted at once (global and frontend), and connection retries before a request is redispatched.","u":"reference.html#f-balancer.maxconn"},
