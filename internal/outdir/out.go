@@ -255,6 +255,22 @@ func StartListing(dir string) *Listing {
 	return l
 }
 
+// Tops is the top-level directories of what l found (each stack's
+// output and the runbook's), sorted. It waits for the listing.
+func (l *Listing) Tops() ([]string, error) {
+	<-l.done
+	if l.err != nil {
+		return nil, l.err
+	}
+	seen := map[string]bool{}
+	for p := range l.have {
+		if top, _, ok := strings.Cut(p, "/"); ok {
+			seen[top] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
 // StartListingAll is StartListing reading every directory, whatever the
 // user's cache directory says of dir's last writer (build --no-cache).
 func StartListingAll(dir string) *Listing {

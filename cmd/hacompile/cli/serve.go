@@ -37,7 +37,7 @@ stack files every second and rebuilds when one changes; a stack that stops
 compiling leaves the last good build in place and its errors on stderr.
 It listens on loopback unless told otherwise: the runbook names every host.`,
 		Example: `  hacompile serve                       # http://127.0.0.1:8080/
-  hacompile serve --addr 127.0.0.1:9000 stacks/shop.cue`,
+  hacompile serve --addr 127.0.0.1:9000 --out /tmp/shop stacks/shop.cue`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"stacks"}
@@ -98,8 +98,17 @@ func (s *server) rebuild() error {
 	unlock := outdir.LockOut(s.out, true, func() {
 		fmt.Fprintf(s.cmd.ErrOrStderr(), "hacompile: waiting for another build of %s to finish\n", s.out)
 	})
+	listing := outdir.StartListing(s.out)
+	if namesFiles(s.args) {
+		// The runbook of named stack files covers them alone, and the
+		// write that follows leaves OUT holding just their output.
+		if err := othersIn(s.out, listing, c); err != nil {
+			unlock()
+			return err
+		}
+	}
 	// The way build writes: one write path from a compile to an out/.
-	stats, _, err := writeAll(s.out, newOutWriter(outdir.StartListing(s.out), outdir.StartIndex(s.out)), c)
+	stats, _, err := writeAll(s.out, newOutWriter(listing, outdir.StartIndex(s.out)), c)
 	unlock()
 	if err != nil {
 		return err
@@ -110,6 +119,32 @@ func (s *server) rebuild() error {
 	}
 	fmt.Fprintf(s.cmd.OutOrStdout(), "built %d stacks: %d files written, %d unchanged, %d removed\n", len(c.names), w, u, r)
 	return nil
+}
+
+// othersIn refuses an OUT that holds the output of stacks the compile c
+// did not build: serving named stack files would remove it.
+func othersIn(out string, l *outdir.Listing, c *compiled) error {
+	tops, err := l.Tops()
+	if err != nil {
+		return err
+	}
+	built := map[string]bool{site.Dir: true}
+	for _, r := range c.res.Rendered {
+		built[r.Stack.Name] = true
+	}
+	for _, k := range c.kept {
+		built[k.Name] = true
+	}
+	var others []string
+	for _, t := range tops {
+		if !built[t] {
+			others = append(others, t)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s holds the output of stacks not named here (%s): serving stack files renders a runbook of those alone and would remove the others' output; serve the stacks directory, or give --out a directory of its own", out, strings.Join(others, ", "))
 }
 
 // watch polls the stack files and rebuilds when they change. A failed
