@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -50,6 +51,10 @@ type FileStamp struct {
 // irregular is the stamp a listing gives what is not a regular file (a
 // link, a device): no regular file has it, so no record of one matches.
 var irregular = FileStamp{Size: -1}
+
+// errIrregular is a path of out/ that holds something other than a
+// regular file (a link, a named pipe, a device): readRegular's error.
+var errIrregular = errors.New("not a regular file")
 
 // CacheKey hashes the parts of a build's identity.
 func CacheKey(parts ...string) string {

@@ -3,7 +3,7 @@ package outdir
 import (
 	"bytes"
 	"crypto/sha256"
-	"os"
+	"errors"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -40,7 +40,12 @@ func (c *Checker) Put(p string, b []byte) error {
 		c.note(p, &c.d.Missing)
 		return nil
 	}
-	disk, err := os.ReadFile(filepath.Join(c.dir, filepath.FromSlash(p)))
+	disk, err := readRegular(filepath.Join(c.dir, filepath.FromSlash(p)))
+	if errors.Is(err, errIrregular) {
+		// A link or a pipe where the build writes a file: it differs.
+		c.note(p, &c.d.Stale)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,11 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 		if !have[keys[i]] {
 			return
 		}
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(keys[i])))
+		b, err := readRegular(filepath.Join(dir, filepath.FromSlash(keys[i])))
+		if errors.Is(err, errIrregular) {
+			stale[i] = true // a link or a pipe where the build writes a file
+			return
+		}
 		stale[i], errs[i] = err == nil && !bytes.Equal(b, t[keys[i]]), err
 	})
 	for i, p := range keys {

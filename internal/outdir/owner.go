@@ -49,9 +49,12 @@ func ownedSet(files []string) map[string]bool {
 // readOwnedList is the list of files dir's OwnerFile lists, as it lists
 // them.
 func readOwnedList(dir string) (files []string, found bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, OwnerFile))
+	b, err := readRegular(filepath.Join(dir, OwnerFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
+	}
+	if errors.Is(err, errIrregular) {
+		return nil, false, fmt.Errorf("%s: not a regular file, so not hacompile's record (remove it and build again)", filepath.Join(dir, OwnerFile))
 	}
 	if err != nil {
 		return nil, false, err
