@@ -1,8 +1,30 @@
 package gitops
 
+import (
+	"fmt"
+	"io/fs"
+	"os"
+)
+
 // Diff renders the stacks at base and in the working tree and compares
 // them. today (YYYY-MM-DD) judges the working tree's waivers.
 func (r *Repo) Diff(base Rev, st Stacks, today string) (*Report, error) {
+	// A path on neither side (a typo) would compare nothing with
+	// nothing and pass: it is an error. On one side only, it is a stack
+	// added or removed.
+	for _, a := range st.Args {
+		if _, err := fs.Stat(os.DirFS(r.Root), a); err == nil {
+			continue
+		}
+		tree, err := base.Commit.Tree()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := fs.Stat(NewTreeFS(r.Git.Storer, tree), a); err == nil {
+			continue
+		}
+		return nil, fmt.Errorf("%s: no such file or directory in the working tree or at revision %s", relSlash(st.Dir, a), base)
+	}
 	old, err := r.RenderAt(base, st)
 	if err != nil {
 		return nil, err

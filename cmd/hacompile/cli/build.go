@@ -19,6 +19,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/schema"
@@ -619,8 +620,10 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	}
 	absOut, _ := filepath.Abs(out)
 	strict, _ := cmd.Flags().GetBool("strict")
+	// The evaluation budget too: a build run with a tighter one must
+	// evaluate within it, not report the last build's result.
 	return outdir.CacheKey(self, wd, strings.Join(args, "\x00"), absOut, time.Now().UTC().Format(time.DateOnly),
-		fmt.Sprint(strict), fmt.Sprintf("%v", o.Jsonnet), inputs)
+		fmt.Sprint(strict), fmt.Sprintf("%v", o.Jsonnet), fmt.Sprintf("%v", evalbudget.Limits), inputs)
 }
 
 func sortedStatKeys(m map[string]*outdir.Stats) []string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/internal/jsonnet"
 	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/schema"
@@ -176,7 +177,7 @@ func stackKeys(cmd *cobra.Command, roots []string, out string, in []compile.Inpu
 		// a change of format changes it, so that an older record is not
 		// read.
 		keys[f.Name] = outdir.CacheKey("stack-record-2", self, wd, absOut, today, fmt.Sprint(strict),
-			fmt.Sprintf("%v", o.Jsonnet), shared, f.Name, hex.EncodeToString(sum[:]))
+			fmt.Sprintf("%v", o.Jsonnet), fmt.Sprintf("%v", evalbudget.Limits), shared, f.Name, hex.EncodeToString(sum[:]))
 	}
 	return keys
 }

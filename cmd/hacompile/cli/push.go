@@ -180,6 +180,13 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if f.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel: want 1 or more, got %d", f.parallel)}
 	}
+	// An empty value (a script's unset variable) must not mean "all".
+	if cmd.Flags().Changed("hosts") && (len(f.hosts) == 0 || slices.Contains(f.hosts, "")) {
+		return usageError{fmt.Errorf("--hosts: want host names, got an empty one in %q (leave --hosts out to reach every host)", strings.Join(f.hosts, ","))}
+	}
+	if len(args) > 0 && args[0] == "" {
+		return usageError{errors.New("STACK: want a stack's name or file, got '' (leave it out when --stacks holds one stack)")}
+	}
 	if f.keep < 0 {
 		return usageError{fmt.Errorf("--keep: want 0 (keep all) or more, got %d", f.keep)}
 	}
