@@ -457,6 +457,11 @@ func (w *Writer) put(p string, b []byte, e fileEnt) error {
 		if errors.Is(rerr, errLink) {
 			return w.linkInWay(full)
 		}
+		if rerr == nil && !w.unrecorded && !w.owned[p] {
+			// Someone else's file where the build now makes one:
+			// replacing it would lose it.
+			return fmt.Errorf("%s: this build makes a file here, and the one there is not hacompile's (%s does not list it): move it away, and build again", full, OwnerFile)
+		}
 		tmp, stamp, err = writeTemp(full, b, w.chmod)
 	default:
 		if err = w.mkdir(path.Dir(target)); err == nil {

@@ -70,3 +70,39 @@ func TestWriteOwnsOnlyItsFiles(t *testing.T) {
 		t.Error("wrote a record into a directory it refused")
 	}
 }
+
+// TestWriteKeepsOthersFile: a file hacompile did not write, at a path a
+// later build makes, is not replaced: the build fails naming it and
+// leaves out/ as it was. The same content there is taken as the build's.
+func TestWriteKeepsOthersFile(t *testing.T) {
+	dir := t.TempDir()
+	first := outdir.Tree{"s/a.conf": []byte("a\n")}
+	if _, err := outdir.Write(dir, first); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(dir, "s", "b.conf")
+	if err := os.WriteFile(mine, []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := outdir.Tree{"s/a.conf": []byte("a2\n"), "s/b.conf": []byte("b\n")}
+	_, err := outdir.Write(dir, second)
+	if err == nil || !strings.Contains(err.Error(), "b.conf: this build makes a file here, and the one there is not hacompile's") {
+		t.Fatalf("Write over a file hacompile did not write: %v", err)
+	}
+	for p, want := range map[string]string{"s/b.conf": "mine\n", "s/a.conf": "a\n"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, p)); string(b) != want {
+			t.Errorf("%s: %q, want %q (out/ as it was)", p, b, want)
+		}
+	}
+	// The build's own content there: taken as written, and owned.
+	os.WriteFile(mine, []byte("b\n"), 0o644)
+	if _, err := outdir.Write(dir, second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := outdir.Write(dir, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mine); !os.IsNotExist(err) {
+		t.Errorf("b.conf, the build's since, was not removed with it: %v", err)
+	}
+}
