@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"path"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/hacompile/hacompile/internal/compile"
@@ -171,14 +174,54 @@ func (r *Repo) openDest(opt PublishOptions) (*dest, error) {
 // checked out: moving it would make every rendered file look changed
 // there, as git refuses to push to a checked-out branch.
 func refuseCheckedOut(repo *git.Repository, branch plumbing.ReferenceName, where string) error {
-	if _, err := repo.Worktree(); errors.Is(err, git.ErrIsBareRepository) {
-		return nil
+	if _, err := repo.Worktree(); !errors.Is(err, git.ErrIsBareRepository) {
+		head, err := repo.Reference(plumbing.HEAD, false)
+		if err == nil && head.Type() == plumbing.SymbolicReference && head.Target() == branch {
+			return fmt.Errorf("branch %s is checked out in %s; publish to a branch no working tree has checked out", branch.Short(), where)
+		}
 	}
-	head, err := repo.Reference(plumbing.HEAD, false)
-	if err == nil && head.Type() == plumbing.SymbolicReference && head.Target() == branch {
-		return fmt.Errorf("branch %s is checked out in %s; publish to a branch no working tree has checked out", branch.Short(), where)
+	// Linked working trees (git worktree add), of a bare repository
+	// too: each has its HEAD under the repository's worktrees/.
+	if wt, ok := linkedCheckout(repo, branch); ok {
+		return fmt.Errorf("branch %s is checked out in %s (a linked working tree of %s); publish to a branch no working tree has checked out", branch.Short(), wt, where)
 	}
 	return nil
+}
+
+// linkedCheckout is the linked working tree that has branch checked
+// out, if one has.
+func linkedCheckout(repo *git.Repository, branch plumbing.ReferenceName) (string, bool) {
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return "", false
+	}
+	fsys := st.Filesystem()
+	entries, err := fsys.ReadDir("worktrees")
+	if err != nil {
+		return "", false
+	}
+	read := func(p string) string {
+		f, err := fsys.Open(p)
+		if err != nil {
+			return ""
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(io.LimitReader(f, 4096))
+		return strings.TrimSpace(string(b))
+	}
+	for _, e := range entries {
+		dir := fsys.Join("worktrees", e.Name())
+		if read(fsys.Join(dir, "HEAD")) != "ref: "+branch.String() {
+			continue
+		}
+		// gitdir names the working tree's .git file.
+		wt := filepath.Dir(read(fsys.Join(dir, "gitdir")))
+		if wt == "." {
+			wt = e.Name()
+		}
+		return wt, true
+	}
+	return "", false
 }
 
 // Publish commits tree (compile.TreeOf's output for the source) on the
