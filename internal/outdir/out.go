@@ -625,8 +625,9 @@ func (w *Writer) StampsUnder(prefix string) (int, iter.Seq2[string, FileStamp]) 
 // directories they leave empty. stats is keyed by top-level directory.
 // A directory where a file goes fails the write before anything is
 // renamed (dir stays as it was). A rename failing otherwise (an I/O
-// error) cannot be undone: the renames done stay done, and the rest of
-// the write is removed as Abort would.
+// error) cannot be undone: the renames done stay done, the owner record
+// naming every file they put in place (written before them), and the
+// rest of the write is removed as Abort would.
 func (w *Writer) Finish() (map[string]*Stats, error) {
 	errs := make([]error, len(w.pending))
 	// A directory where a file goes is the one failure seen coming:
@@ -663,12 +664,22 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			w.Abort()
 			return nil, err
 		}
+	} else if added := w.added(); added != nil {
+		// Likewise the files new to a recorded directory: a rename
+		// that fails (or a build killed) after others were done leaves
+		// them owned, for the next build to replace or remove, not
+		// strays it would keep as someone else's. What it owned before
+		// stays listed until it is removed below.
+		if err := writeOwner(w.dir, added, w.chmod); err != nil {
+			w.Abort()
+			return nil, err
+		}
 	}
 	par.Each(len(w.pending), func(i int) {
 		if empty[i] {
 			os.Remove(w.pending[i].full) // the rename below says if it did not
 		}
-		if errs[i] = os.Rename(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
+		if errs[i] = renameFile(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
 			os.Remove(w.pending[i].tmp)
 		}
 	})
@@ -679,7 +690,7 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	}
 	for _, top := range slices.Sorted(maps.Keys(w.stages)) {
 		if st := w.stages[top]; st != "" {
-			if err := os.Rename(filepath.Join(w.dir, st), filepath.Join(w.dir, top)); err != nil {
+			if err := renameFile(filepath.Join(w.dir, st), filepath.Join(w.dir, top)); err != nil {
 				w.Abort()
 				return nil, err
 			}
@@ -731,6 +742,25 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	}
 	doneWriting(w.dir)
 	return w.stats, nil
+}
+
+// renameFile is os.Rename; tests make it fail.
+var renameFile = os.Rename
+
+// added is, when the build makes files its directory's owner record does
+// not list yet, that record's files and them, sorted; else nil.
+func (w *Writer) added() []string {
+	if !slices.ContainsFunc(w.sorted, func(p string) bool { return !w.owned[p] }) {
+		return nil
+	}
+	var before []string
+	for p := range w.owned {
+		if _, again := w.files[p]; !again {
+			before = append(before, p)
+		}
+	}
+	slices.Sort(before)
+	return mergeSorted(w.sorted, before)
 }
 
 // mergeSorted merges two sorted lists with no path in both.

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -72,4 +76,47 @@ func wrap(files []string) [][]string {
 		out = append(out, []string{f})
 	}
 	return out
+}
+
+// TestFailedRenameLeavesNoStrays: a rename that fails after others were
+// done leaves a mixed out/ (Finish cannot undo them), but every file the
+// build had put in place is in the owner record: the next build replaces
+// or removes it, and none is left behind as someone else's.
+func TestFailedRenameLeavesNoStrays(t *testing.T) {
+	dir := t.TempDir()
+	first := Tree{"s/a.conf": []byte("a\n"), "s/keep.conf": []byte("k\n")}
+	if _, err := Write(dir, first); err != nil {
+		t.Fatal(err)
+	}
+	// The second build changes a.conf and adds b.conf and a new
+	// directory; a.conf's rename fails.
+	second := Tree{"s/a.conf": []byte("a2\n"), "s/keep.conf": []byte("k\n"), "s/b.conf": []byte("b\n"), "s/new/c.conf": []byte("c\n")}
+	renameFile = func(from, to string) error {
+		if filepath.Base(to) == "a.conf" {
+			return &fs.PathError{Op: "rename", Path: to, Err: syscall.EPERM}
+		}
+		return os.Rename(from, to)
+	}
+	_, err := Write(dir, second)
+	renameFile = os.Rename
+	if err == nil {
+		t.Fatal("the failed rename was not reported")
+	}
+	owned, _, err := readOwned(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"s/b.conf", "s/new/c.conf"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil && !owned[p] {
+			t.Errorf("%s was put in place and is not in the owner record", p)
+		}
+	}
+	// The next build, of the first tree again, leaves out/ exact.
+	if _, err := Write(dir, first); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Compare(dir, first)
+	if err != nil || !d.Empty() {
+		t.Errorf("after the next build: %+v, %v; want out/ exactly the first tree", d, err)
+	}
 }
