@@ -259,6 +259,30 @@ func StartListing(dir string) *Listing {
 	return l
 }
 
+// firstFile is the first file (anything but a directory) under dir/rel
+// in a walk of sorted names, not following links and passing over the
+// staging directories at dir's top; false when there is none, or a
+// directory cannot be read (the listing then says why).
+func firstFile(dir, rel string) (string, bool) {
+	entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		p := path.Join(rel, e.Name())
+		switch {
+		case rel == "" && strings.HasPrefix(e.Name(), stagePrefix):
+		case !e.IsDir():
+			return p, true
+		default:
+			if f, ok := firstFile(dir, p); ok {
+				return f, true
+			}
+		}
+	}
+	return "", false
+}
+
 // Tops is the top-level directories of what l found (each stack's
 // output and the runbook's), sorted. It waits for the listing.
 func (l *Listing) Tops() ([]string, error) {
@@ -279,6 +303,16 @@ func (l *Listing) Tops() ([]string, error) {
 // user's cache directory says of dir's last writer (build --no-cache).
 func StartListingAll(dir string) *Listing {
 	l := &Listing{dir: dir, done: make(chan struct{})}
+	if _, err := os.Lstat(filepath.Join(dir, OwnerFile)); errors.Is(err, fs.ErrNotExist) {
+		// Without a record a directory that holds a file is refused
+		// (ownedWithoutRecord): the first file found says so, without
+		// listing the rest (--out / would list the whole filesystem).
+		if p, ok := firstFile(dir, ""); ok {
+			l.err = notOwned(dir, p)
+			close(l.done)
+			return l
+		}
+	}
 	owner := make(chan struct{})
 	go func() {
 		// The record (170,000 paths at 10,000 hosts) is read beside the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -118,5 +119,36 @@ func TestFailedRenameLeavesNoStrays(t *testing.T) {
 	d, err := Compare(dir, first)
 	if err != nil || !d.Empty() {
 		t.Errorf("after the next build: %+v, %v; want out/ exactly the first tree", d, err)
+	}
+}
+
+// TestUnrecordedRefusedUnlisted: a directory without an owner record
+// that holds a file is refused on the first file found, before the rest
+// is listed (--out / listed the whole filesystem first, and failed on
+// what it could not read), naming the same file every time.
+func TestUnrecordedRefusedUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"b/c/d.txt", "a.txt", "c/e.txt"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte("mine\n"), 0o644)
+	}
+	os.MkdirAll(filepath.Join(dir, stagePrefix+"1-s", "x"), 0o755)
+	os.WriteFile(filepath.Join(dir, stagePrefix+"1-s", "x", "f"), nil, 0o644)
+	for range 3 {
+		l := StartListingAll(dir)
+		_, err := NewListedWriter(l)
+		if err == nil || !strings.Contains(err.Error(), "it holds "+filepath.Join(dir, "a.txt")+")") {
+			t.Fatalf("err = %v, want a refusal naming a.txt", err)
+		}
+		if l.have != nil {
+			t.Error("the directory was listed before it was refused")
+		}
+	}
+	// Staging directories alone (a killed build's) are no one's files.
+	for _, p := range []string{"b", "a.txt", "c"} {
+		os.RemoveAll(filepath.Join(dir, p))
+	}
+	if _, err := NewListedWriter(StartListingAll(dir)); err != nil {
+		t.Errorf("a directory holding only staging directories: %v", err)
 	}
 }
