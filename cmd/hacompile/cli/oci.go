@@ -281,6 +281,9 @@ The same pair with openssl:
   hacompile publish --oci registry.internal:5000/ops/fleet:canary --sign-key /secure/ops-2026.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" || strings.HasSuffix(out, "/") {
+				return usageError{fmt.Errorf("--out: want a file name prefix (PREFIX.key, PREFIX.pub), got %q", out)}
+			}
 			priv, pub, err := oci.GenerateKey()
 			if err != nil {
 				return err

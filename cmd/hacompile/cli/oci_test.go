@@ -60,6 +60,15 @@ func TestOCICommand(t *testing.T) {
 	if code, _, _ := run("keygen", "--out", "k"); code != 1 {
 		t.Fatalf("keygen overwrote its key (exit %d)", code)
 	}
+	// No prefix names no file: .key and .pub would be hidden files.
+	for _, prefix := range []string{"", "keys/"} {
+		if code, _, stderr := run("keygen", "--out", prefix); code != 64 || !strings.Contains(stderr, "--out: want a file name prefix") {
+			t.Errorf("keygen --out %q: exit %d %s", prefix, code, stderr)
+		}
+	}
+	if _, err := os.Stat(".key"); !os.IsNotExist(err) {
+		t.Errorf(".key: %v", err)
+	}
 	if fi, _ := os.Stat("k.key"); fi.Mode().Perm() != 0o600 {
 		t.Errorf("k.key mode %v", fi.Mode().Perm())
 	}
