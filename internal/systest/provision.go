@@ -238,14 +238,22 @@ type drainRun struct {
 // seen serving a slow request.
 func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim string) drainRun {
 	door, _ := e.frontDoor()
-	const hold = 40 * time.Second
+	// The loads run until 5 s after the push (stop, below): the checks
+	// look at requests in flight while it runs and after it. hold only
+	// bounds them; a fixed 40 s ended them before a push slowed by a
+	// busy machine was done, and the drain saw no slow request in flight.
+	const hold = 5 * time.Minute
 	fast, err := e.newLoadFor(door, hold, e.appOn(victim))
 	if err != nil {
 		return drainRun{pushErr: fmt.Errorf("load generator: %w", err)}
 	}
 	slow, _ := e.newLoadFor(door, hold, e.appOn(victim))
 	slow.URL += "slow"
-	slow.Workers = 6 // two per host of three: some are on the host as it is drained
+	// Two per app host, the added one counted (six, with it a fourth
+	// host, once left it none during the push on a busy machine): some
+	// are on the host as it is drained. More would hold every worker of
+	// a Starman host.
+	slow.Workers = 2 * max(len(e.hostsWith("app")), 1)
 	slow.Sources, slow.Pace = nil, 0
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -255,7 +263,7 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 	}
 	stop := func() { cancel(); wg.Wait() }
 	// The host serves before it is drained.
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		if _, ok := firstFrom(slow.Samples(), victim, 0); ok {
 			break
 		}
