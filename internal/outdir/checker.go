@@ -1,9 +1,7 @@
 package outdir
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"errors"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -40,16 +38,11 @@ func (c *Checker) Put(p string, b []byte) error {
 		c.note(p, &c.d.Missing)
 		return nil
 	}
-	disk, err := readRegular(filepath.Join(c.dir, filepath.FromSlash(p)))
-	if errors.Is(err, errIrregular) {
-		// A link or a pipe where the build writes a file: it differs.
-		c.note(p, &c.d.Stale)
-		return nil
-	}
+	stale, err := differs(filepath.Join(c.dir, filepath.FromSlash(p)), b)
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(disk, b) {
+	if stale {
 		c.note(p, &c.d.Stale)
 	} else {
 		c.note(p, nil)

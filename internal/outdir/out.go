@@ -102,12 +102,7 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 		if !have[keys[i]] {
 			return
 		}
-		b, err := readRegular(filepath.Join(dir, filepath.FromSlash(keys[i])))
-		if errors.Is(err, errIrregular) {
-			stale[i] = true // a link or a pipe where the build writes a file
-			return
-		}
-		stale[i], errs[i] = err == nil && !bytes.Equal(b, t[keys[i]]), err
+		stale[i], errs[i] = differs(filepath.Join(dir, filepath.FromSlash(keys[i])), t[keys[i]])
 	})
 	for i, p := range keys {
 		switch {
@@ -126,6 +121,20 @@ func Compare(dir string, t Tree, scope ...string) (Diff, error) {
 	}
 	slices.Sort(d.Extra)
 	return d, nil
+}
+
+// differs reports whether the file at full is other than b, for Compare
+// and the Checker: a link or a pipe where the build writes a file
+// differs too, and is not read.
+func differs(full string, b []byte) (bool, error) {
+	disk, err := readRegular(full)
+	if errors.Is(err, errIrregular) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !bytes.Equal(disk, b), nil
 }
 
 // Write makes dir hold exactly the tree: changed files are replaced
