@@ -1272,19 +1272,19 @@ func tlsOption(s *schema.Stack) []finding {
 			out = append(out, finding{p, fmt.Sprintf("%s, so no %s file is read: remove it", noHostTLS, f)})
 		}
 	}
-	if wrote(s, "tls.hsts") && (t.Mode == "cloud" || cloudTLS) {
-		if t.HSTS {
-			out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
-		} else if cloudTLS {
-			out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS, so no host sends HSTS, on or off: remove tls.hsts"})
-		}
+	switch {
+	case !wrote(s, "tls.hsts"):
+	case t.HSTS && (t.Mode == "cloud" || cloudTLS):
+		out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS and is configured outside hacompile, so no host sends HSTS: set it on the balancer and remove tls.hsts"})
+	case !t.HSTS && cloudTLS:
+		out = append(out, finding{"tls.hsts", "the cloud balancer terminates TLS, so no host sends HSTS, on or off: remove tls.hsts"})
 	}
-	if wrote(s, "tls.hsts_max_age") && (!t.HSTS || noHostTLS != "") {
-		if !t.HSTS {
-			out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
-		} else {
-			out = append(out, finding{"tls.hsts_max_age", noHostTLS + ", so no host sends HSTS's max-age: remove it"})
-		}
+	switch {
+	case !wrote(s, "tls.hsts_max_age"):
+	case !t.HSTS:
+		out = append(out, finding{"tls.hsts_max_age", "HSTS is off (tls.hsts), so no max-age is sent: remove it or set tls.hsts: true"})
+	case noHostTLS != "":
+		out = append(out, finding{"tls.hsts_max_age", noHostTLS + ", so no host sends HSTS's max-age: remove it"})
 	}
 	if wrote(s, "tls.ocsp_stapling") && t.OCSPStapling {
 		switch {
