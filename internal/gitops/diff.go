@@ -12,15 +12,20 @@ func (r *Repo) Diff(base Rev, st Stacks, today string) (*Report, error) {
 	// A path on neither side (a typo) would compare nothing with
 	// nothing and pass: it is an error. On one side only, it is a stack
 	// added or removed.
+	work := os.DirFS(r.Root)
+	var at fs.FS // base's tree, read once if a path needs it
 	for _, a := range st.Args {
-		if _, err := fs.Stat(os.DirFS(r.Root), a); err == nil {
+		if _, err := fs.Stat(work, a); err == nil {
 			continue
 		}
-		tree, err := base.Commit.Tree()
-		if err != nil {
-			return nil, err
+		if at == nil {
+			tree, err := base.Commit.Tree()
+			if err != nil {
+				return nil, err
+			}
+			at = NewTreeFS(r.Git.Storer, tree)
 		}
-		if _, err := fs.Stat(NewTreeFS(r.Git.Storer, tree), a); err == nil {
+		if _, err := fs.Stat(at, a); err == nil {
 			continue
 		}
 		return nil, fmt.Errorf("%s: no such file or directory in the working tree or at revision %s", relSlash(st.Dir, a), base)
