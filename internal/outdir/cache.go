@@ -29,7 +29,7 @@ type CacheRecord struct {
 	Stacks   []StackSummary      `json:"stacks"` // in the order build prints them
 	Findings []schema.Diagnostic `json:"findings"`
 	// Files is how many files out/ held, Stamps the digest of their
-	// paths, sizes and modification times (a map of a 10,000-host
+	// paths, sizes, modification and change times (a map of a 10,000-host
 	// fleet's stamps took as long to encode as to check).
 	Files  int    `json:"files"`
 	Stamps string `json:"stamps"`
@@ -42,10 +42,16 @@ type StackSummary struct {
 	Files int    `json:"files"`
 }
 
-// FileStamp identifies a file's state cheaply: size and modification time.
+// FileStamp identifies a file's state cheaply: size, modification time
+// and change time.
 type FileStamp struct {
 	Size    int64 `json:"size"`
 	ModTime int64 `json:"mtime_ns"`
+	// Change is the inode's change time (ctime), where the system has
+	// one (else 0): no program can set it, so a file edited in place
+	// to its old size and then given its old mtime back (touch -r)
+	// still differs from its stamp.
+	Change int64 `json:"ctime_ns"`
 }
 
 // irregular is the stamp a listing gives what is not a regular file (a
@@ -173,10 +179,11 @@ func sortedStampsDigest(paths []string, stamp func(i int) FileStamp) string {
 	buf := make([]byte, 0, 64<<10)
 	for i, p := range paths {
 		st := stamp(i)
-		// "%s\x00%d\x00%d\n"
+		// "%s\x00%d\x00%d\x00%d\n"
 		buf = append(append(buf, p...), 0)
 		buf = append(strconv.AppendInt(buf, st.Size, 10), 0)
-		buf = append(strconv.AppendInt(buf, st.ModTime, 10), '\n')
+		buf = append(strconv.AppendInt(buf, st.ModTime, 10), 0)
+		buf = append(strconv.AppendInt(buf, st.Change, 10), '\n')
 		if len(buf) > 60<<10 {
 			h.Write(buf)
 			buf = buf[:0]

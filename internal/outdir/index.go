@@ -16,8 +16,8 @@ import (
 )
 
 // The digest index is what a finished build left in an output directory,
-// file by file: the stamp (size, modification time) and the sha256 of
-// each file it wrote or found unchanged. A later build that renders a
+// file by file: the stamp (size, modification and change time) and the
+// sha256 of each file it wrote or found unchanged. A later build that renders a
 // file whose entry's stamp the file still has, and whose content hashes
 // to the entry's digest, knows the file unchanged from one lstat, without
 // opening or reading it (at 10,000 hosts, reading and comparing out/'s
@@ -28,7 +28,7 @@ import (
 // user's cache directory, beside the no-change record, never in out/.
 
 // indexMagic starts an index's first line (its format's version).
-const indexMagic = "hacompile-digest-index-2"
+const indexMagic = "hacompile-digest-index-3"
 
 // indexEntry is one file's line in the index.
 type indexEntry struct {
@@ -149,6 +149,7 @@ func loadIndex(p string) *Index {
 		if len(line) > 2*sha256.Size {
 			_, rest, _ := bytes.Cut(line[2*sha256.Size+1:], []byte{' '})
 			_, rest, _ = bytes.Cut(rest, []byte{' '})
+			_, rest, _ = bytes.Cut(rest, []byte{' '})
 			_, p, _ := bytes.Cut(rest, []byte{' '})
 			size += len(p)
 		}
@@ -158,7 +159,7 @@ func loadIndex(p string) *Index {
 	for len(body) > 0 {
 		var line []byte
 		line, body, _ = bytes.Cut(body, []byte{'\n'})
-		// <sha256 hex> <size> <mtime ns> <key hex, or -> <path>
+		// <sha256 hex> <size> <mtime ns> <ctime ns> <key hex, or -> <path>
 		if len(line) < 2*sha256.Size+1 || line[2*sha256.Size] != ' ' {
 			return nil
 		}
@@ -169,10 +170,12 @@ func loadIndex(p string) *Index {
 		rest := line[2*sha256.Size+1:]
 		size, rest, ok1 := bytes.Cut(rest, []byte{' '})
 		mtime, rest, ok2 := bytes.Cut(rest, []byte{' '})
+		ctime, rest, ok4 := bytes.Cut(rest, []byte{' '})
 		key, p, ok3 := bytes.Cut(rest, []byte{' '})
-		var err1, err2, err3 error
+		var err1, err2, err3, err4 error
 		e.stamp.Size, err1 = strconv.ParseInt(string(size), 10, 64)
 		e.stamp.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
+		e.stamp.Change, err4 = strconv.ParseInt(string(ctime), 10, 64)
 		if string(key) != "-" {
 			e.keyed = true
 			if len(key) != 2*sha256.Size {
@@ -181,7 +184,7 @@ func loadIndex(p string) *Index {
 				_, err3 = hex.Decode(e.key[:], key)
 			}
 		}
-		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || len(p) == 0 || paths.Len()+len(p) > math.MaxUint32 {
+		if !ok1 || !ok2 || !ok3 || !ok4 || err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(p) == 0 || paths.Len()+len(p) > math.MaxUint32 {
 			return nil
 		}
 		idx.ents = append(idx.ents, indexRec{off: uint32(paths.Len()), n: uint32(len(p)), e: e})
@@ -222,6 +225,8 @@ func storeIndex(out string, n int, each func(yield func(p string, e indexEntry))
 		b = strconv.AppendInt(b, e.stamp.Size, 10)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, e.stamp.ModTime, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, e.stamp.Change, 10)
 		b = append(b, ' ')
 		if e.keyed {
 			b = hex.AppendEncode(b, e.key[:])

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,9 @@ func newWriter(t *testing.T, out string, index bool) *outdir.Writer {
 }
 
 // plant replaces the file at p with b (the same length as its content)
-// and gives it back its modification time: a change the stamp cannot
-// see, which only reading the file finds.
+// and gives it back its modification time: a change that size and mtime
+// cannot see; the inode's change time (ctime), which no program can set
+// back, can.
 func plant(t *testing.T, p string, b []byte) {
 	t.Helper()
 	fi, err := os.Stat(p)
@@ -62,10 +64,11 @@ func plant(t *testing.T, p string, b []byte) {
 }
 
 // TestDigestIndex: a file whose stamp the index recorded is known
-// unchanged without being read (so a change planted under the same
-// stamp stays: proof that it was not read); a change of the rendered
-// content is written; a file whose stamp moved is read and compared; and
-// an index that is garbled is not used at all.
+// unchanged without being read; a change of the rendered content is
+// written, also without reading the old file; a file changed in place to
+// its old size and mtime (on Linux, where the stamp holds the ctime),
+// or whose stamp moved, is read and compared; and an index that is
+// garbled is not used at all.
 func TestDigestIndex(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := t.TempDir()
@@ -77,13 +80,13 @@ func TestDigestIndex(t *testing.T) {
 	writeIndexed(t, out, tree, true)
 	x := filepath.Join(out, "s/hosts/a/etc/x.conf")
 	b := filepath.Join(out, "s/hosts/b/etc/x.conf")
+	reads := outdir.CountReads(t)
 
-	// Trusted: the planted bytes are not read, so not replaced.
-	plant(t, x, []byte("yyyy\n"))
+	// Trusted: nothing in out/ is read.
 	tree["s/hosts/b/etc/x.conf"] = []byte("BBBB\n")
 	st := writeIndexed(t, out, tree, true)
-	if got, _ := os.ReadFile(x); string(got) != "yyyy\n" {
-		t.Errorf("a file the index knows unchanged was read and rewritten: %q", got)
+	if n := reads.Swap(0); n != 0 {
+		t.Errorf("%d files of out/ read; the index knows them all", n)
 	}
 	if got, _ := os.ReadFile(b); string(got) != "BBBB\n" {
 		t.Errorf("a changed file: %q", got)
@@ -92,7 +95,23 @@ func TestDigestIndex(t *testing.T) {
 		t.Errorf("stats %+v, want 1 written, 2 unchanged", *st["s"])
 	}
 
+	if runtime.GOOS == "linux" {
+		// Edited in place, its size and mtime as they were: the ctime
+		// moved, so it is read, found different and written again.
+		plant(t, x, []byte("yyyy\n"))
+		st = writeIndexed(t, out, tree, true)
+		if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
+			t.Errorf("a file edited in place to its old size and mtime was kept: %q", got)
+		}
+		if n := reads.Swap(0); n != 1 || st["s"].Written != 1 {
+			t.Errorf("%d files read, stats %+v; want the edited one read and written", n, *st["s"])
+		}
+	}
+
 	// A stamp that moved: the file is read, found different, rewritten.
+	if err := os.WriteFile(x, []byte("vvvv\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	later := time.Now().Add(time.Hour)
 	if err := os.Chtimes(x, later, later); err != nil {
 		t.Fatal(err)
@@ -101,9 +120,9 @@ func TestDigestIndex(t *testing.T) {
 	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
 		t.Errorf("a file whose stamp moved was not compared: %q", got)
 	}
+	reads.Store(0)
 
-	// A garbled index is not used: the planted bytes are found.
-	plant(t, x, []byte("zzzz\n"))
+	// A garbled index is not used: every file is read.
 	cache, _ := os.UserCacheDir()
 	idx, err := filepath.Glob(filepath.Join(cache, "hacompile", "build-*.index"))
 	if err != nil || len(idx) != 1 {
@@ -118,15 +137,14 @@ func TestDigestIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeIndexed(t, out, tree, true)
-	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
-		t.Errorf("a garbled index was used: %q", got)
+	if n := reads.Swap(0); n != 3 {
+		t.Errorf("a garbled index: %d files read, want all 3", n)
 	}
 
-	// Without it (--no-cache), every file is read: the planted bytes go.
-	plant(t, x, []byte("wwww\n"))
+	// Without it (--no-cache), every file is read.
 	writeIndexed(t, out, tree, false)
-	if got, _ := os.ReadFile(x); string(got) != "xxxx\n" {
-		t.Errorf("a write without the index trusted it: %q", got)
+	if n := reads.Swap(0); n != 3 {
+		t.Errorf("a write without the index: %d files read, want all 3", n)
 	}
 }
 

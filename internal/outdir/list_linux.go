@@ -173,7 +173,7 @@ func openDir(fd int, name string) (int, error) {
 // of an fs.FileInfo: what a listing records and a write returns must
 // compare equal.
 func statStamp(st *unix.Stat_t) FileStamp {
-	return FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)}
+	return FileStamp{Size: int64(st.Size), ModTime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec), Change: int64(st.Ctim.Sec)*1e9 + int64(st.Ctim.Nsec)}
 }
 
 func ignoringEINTR(f func() (int, error)) (int, error) {

@@ -221,8 +221,9 @@ type fileEnt struct {
 	hasSum, keyed bool
 }
 
-// rename is a written temporary file and the file it replaces.
-type rename struct{ tmp, full string }
+// rename is a written temporary file and the file it replaces, at
+// tree path p.
+type rename struct{ tmp, full, p string }
 
 // dirOnce creates one directory once, however many files go into it.
 type dirOnce struct {
@@ -492,7 +493,7 @@ func (w *Writer) put(p string, b []byte, e fileEnt) error {
 			tmp, stamp, err = writeTemp(full, b, w.chmod)
 			break
 		}
-		old, st, rerr := readStamped(full)
+		old, st, rerr := readOld(full)
 		if rerr == nil && bytes.Equal(old, b) {
 			changed, stamp = false, st
 			break
@@ -535,7 +536,7 @@ func (w *Writer) put(p string, b []byte, e fileEnt) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if tmp != "" {
-		w.pending = append(w.pending, rename{tmp, full})
+		w.pending = append(w.pending, rename{tmp, full, p})
 	}
 	e.stamp = stamp
 	w.add(p, e, listed)
@@ -718,19 +719,38 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 			return nil, err
 		}
 	}
+	// A rename sets the moved file's change time (ctime), which its
+	// stamp holds: each is stamped again where it now is.
+	restamped := make([]FileStamp, len(w.pending))
 	par.Each(len(w.pending), func(i int) {
 		if empty[i] {
 			os.Remove(w.pending[i].full) // the rename below says if it did not
 		}
 		if errs[i] = renameFile(w.pending[i].tmp, w.pending[i].full); errs[i] != nil {
 			os.Remove(w.pending[i].tmp)
+			return
 		}
+		fi, err := os.Lstat(w.pending[i].full)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		restamped[i] = stampOf(fi)
 	})
-	w.pending = nil
 	if err := errors.Join(errs...); err != nil {
+		w.pending = nil
 		w.Abort()
 		return nil, err
 	}
+	for i, r := range w.pending {
+		e := w.files[r.p]
+		e.stamp = restamped[i]
+		w.files[r.p] = e
+		if j, ok := slices.BinarySearch(w.sorted, r.p); ok {
+			w.ents[j].stamp = restamped[i]
+		}
+	}
+	w.pending = nil
 	for _, top := range slices.Sorted(maps.Keys(w.stages)) {
 		if st := w.stages[top]; st != "" {
 			if err := renameFile(filepath.Join(w.dir, st), filepath.Join(w.dir, top)); err != nil {
@@ -786,6 +806,10 @@ func (w *Writer) Finish() (map[string]*Stats, error) {
 	doneWriting(w.dir)
 	return w.stats, nil
 }
+
+// readOld reads a file of out/ the build may keep (readStamped); tests
+// count the reads.
+var readOld = readStamped
 
 // renameFile is os.Rename; tests make it fail.
 var renameFile = os.Rename
@@ -948,7 +972,7 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 
 // stampOf is a file's stamp, from its FileInfo.
 func stampOf(fi fs.FileInfo) FileStamp {
-	return FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	return FileStamp{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), Change: changeTime(fi)}
 }
 
 // umask is the process's file mode creation mask (Linux reports it in

@@ -46,7 +46,7 @@ type StackRecord struct {
 	Site json.RawMessage `json:"site"`
 	// Stamps are the files the stack's build wrote or kept, by tree
 	// path, as they were left. They follow the JSON as lines
-	// "<size> <mtime ns> <path>" (a map of 170,000 stamps took seconds
+	// "<size> <mtime ns> <ctime ns> <path>" (a map of 170,000 stamps took seconds
 	// to encode as JSON).
 	Stamps map[string]FileStamp `json:"-"`
 }
@@ -256,11 +256,13 @@ func (w *Writer) Keep(p string, st FileStamp) error {
 	return nil
 }
 
-// appendStamp appends the line "<size> <mtime ns> <path>".
+// appendStamp appends the line "<size> <mtime ns> <ctime ns> <path>".
 func appendStamp(b []byte, p string, st FileStamp) []byte {
 	b = strconv.AppendInt(b, st.Size, 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, st.ModTime, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, st.Change, 10)
 	b = append(b, ' ')
 	b = append(b, p...)
 	return append(b, '\n')
@@ -276,12 +278,14 @@ func parseStamps(b []byte) (map[string]FileStamp, bool) {
 			return nil, false
 		}
 		size, rest, ok1 := bytes.Cut(line, []byte{' '})
-		mtime, p, ok2 := bytes.Cut(rest, []byte{' '})
+		mtime, rest, ok2 := bytes.Cut(rest, []byte{' '})
+		ctime, p, ok3 := bytes.Cut(rest, []byte{' '})
 		var st FileStamp
-		var err1, err2 error
+		var err1, err2, err3 error
 		st.Size, err1 = strconv.ParseInt(string(size), 10, 64)
 		st.ModTime, err2 = strconv.ParseInt(string(mtime), 10, 64)
-		if !ok1 || !ok2 || err1 != nil || err2 != nil || len(p) == 0 {
+		st.Change, err3 = strconv.ParseInt(string(ctime), 10, 64)
+		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || err3 != nil || len(p) == 0 {
 			return nil, false
 		}
 		stamps[string(p)] = st
