@@ -938,27 +938,17 @@ func writeFile(p string, b []byte, chmod bool) (FileStamp, error) {
 	return createFile(p, b, chmod, os.O_TRUNC)
 }
 
-// readStamped reads the file at p and its stamp: the stamp of the
-// directory entry (Lstat), as Stamps reads it, so a link in out/ does not
-// defeat the no-change record.
+// readStamped reads the file at p and its stamp, the opened file's
+// (openRegular): a link there is errLink, so a link in out/ does not
+// defeat the no-change record, and nothing swapped in after the open is
+// read for the file.
 func readStamped(p string) ([]byte, FileStamp, error) {
-	fi, err := os.Lstat(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
 		return nil, FileStamp{}, err
 	}
-	st := stampOf(fi)
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, st, fmt.Errorf("%s %w", p, errLink)
-	}
-	if !fi.Mode().IsRegular() {
-		// Not a file hacompile wrote: never equal, so it is replaced.
-		return nil, st, fmt.Errorf("%s is not a regular file", p)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, st, err
-	}
 	defer f.Close()
+	st := stampOf(fi)
 	b := make([]byte, st.Size)
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, st, err
@@ -968,6 +958,20 @@ func readStamped(p string) ([]byte, FileStamp, error) {
 		return nil, st, fmt.Errorf("%s changed while read", p)
 	}
 	return b, st, nil
+}
+
+// readRegular reads the regular file at p (openRegular); a link there
+// is errIrregular too.
+func readRegular(p string) ([]byte, error) {
+	f, _, err := openRegular(p)
+	if errors.Is(err, errLink) {
+		return nil, &fs.PathError{Op: "read", Path: p, Err: errIrregular}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // stampOf is a file's stamp, from its FileInfo.

@@ -4,30 +4,31 @@ package outdir
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"syscall"
 )
 
-// readRegular reads the regular file at p. A link there is not followed
-// and a named pipe or device is not read (one would block, another never
-// end): both are errIrregular, what a build never writes.
-func readRegular(p string) ([]byte, error) {
+// openRegular opens the regular file at p, for reading, and stats it.
+// A link there is not followed (errLink), and a named pipe or device is
+// not read (errIrregular: one would block, another never end); neither
+// is what a build writes. The stat is the opened file's, so nothing
+// swapped in after the open is read for it.
+func openRegular(p string) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: errIrregular}
+		return nil, nil, &fs.PathError{Op: "read", Path: p, Err: errLink}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &fs.PathError{Op: "read", Path: p, Err: errIrregular}
+	}
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: errIrregular}
-	}
-	return io.ReadAll(f)
+	return f, fi, nil
 }
