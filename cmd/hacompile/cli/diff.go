@@ -173,6 +173,11 @@ func diffColor(w io.Writer) bool {
 // resolves the stack paths in args (default: the stacks directory) with
 // the command's Jsonnet flags, as diff and publish both read them.
 func repoStacks(cmd *cobra.Command, args []string) (*gitops.Repo, gitops.Stacks, error) {
+	// A usage error is said before anything is looked for.
+	jo, err := compileOptions(cmd)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, gitops.Stacks{}, err
@@ -182,10 +187,6 @@ func repoStacks(cmd *cobra.Command, args []string) (*gitops.Repo, gitops.Stacks,
 		return nil, gitops.Stacks{}, err
 	}
 	st, err := repo.StacksFor(wd, args)
-	if err != nil {
-		return nil, gitops.Stacks{}, err
-	}
-	jo, err := compileOptions(cmd)
 	if err != nil {
 		return nil, gitops.Stacks{}, err
 	}

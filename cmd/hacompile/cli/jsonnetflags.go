@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,18 +65,17 @@ const maxMemoryMiB = math.MaxUint64 >> 20
 func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	var o compile.Options
 	dst := []*map[string]string{&o.Jsonnet.ExtStr, &o.Jsonnet.ExtCode, &o.Jsonnet.TLAStr, &o.Jsonnet.TLACode}
+	if cmd.Flags().Lookup("jpath") == nil {
+		return o, nil // a command without the Jsonnet flags
+	}
 	for i, f := range jsonnetFlags {
-		vals, err := cmd.Flags().GetStringArray(f.name)
-		if err != nil {
-			return o, nil // a command without the Jsonnet flags
-		}
-		for _, kv := range vals {
+		for _, kv := range flagValues(cmd, f.name) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
 				v, ok = os.LookupEnv(k)
 			}
 			if k == "" || !ok {
-				return o, usageError{fmt.Errorf("--%s %s: want NAME=VALUE, or the NAME of a set environment variable", f.name, kv)}
+				return o, usageError{fmt.Errorf("--%s %s: want NAME=VALUE, or the NAME of a set environment variable", f.name, shellWord(kv))}
 			}
 			// One name once: a later value silently replaced the first.
 			// An external variable or a top-level argument is one name
@@ -96,7 +97,12 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 			(*dst[i])[k] = v
 		}
 	}
-	o.Jsonnet.JPath, _ = cmd.Flags().GetStringArray("jpath")
+	o.Jsonnet.JPath = flagValues(cmd, "jpath")
+	// An empty directory (a script's unset variable) would be read as
+	// the working directory.
+	if slices.Contains(o.Jsonnet.JPath, "") {
+		return o, usageError{errors.New("-J '': want a directory of Jsonnet libraries (leave -J out for none)")}
+	}
 	// The budget stops a runaway evaluation; it changes no output.
 	if name := budgetFlag(cmd, "eval-time", "jsonnet-time"); cmd.Flags().Lookup(name) != nil {
 		d, _ := cmd.Flags().GetDuration(name)
@@ -118,6 +124,23 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 		evalbudget.Limits.Memory = m << 20
 	}
 	return o, nil
+}
+
+// flagValues is every value given to the repeatable flag name, as
+// given: GetStringArray reads a lone empty value (--ext-str with an
+// empty argument) as no value at all.
+func flagValues(cmd *cobra.Command, name string) []string {
+	return cmd.Flags().Lookup(name).Value.(interface{ GetSlice() []string }).GetSlice()
+}
+
+// shellWord is s as an error message shows a flag's value: the empty
+// string as two single quotes, as a shell user writes it, not as no
+// word at all.
+func shellWord(s string) string {
+	if s == "" {
+		return "''"
+	}
+	return s
 }
 
 // compileStacks is the one way the command line compiles stacks: the
