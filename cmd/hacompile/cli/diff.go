@@ -84,6 +84,11 @@ rather than half-read; resolve them with git first:
 			if limit < gitops.MinMarkdownLimit {
 				return usageError{fmt.Errorf("--markdown-limit: want at least %d, got %d", gitops.MinMarkdownLimit, limit)}
 			}
+			if output == "json" {
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					return diffJSON{Diagnostics: []schema.Diagnostic{d}}
+				})()
+			}
 			rep, err := runDiff(cmd, args, base)
 			stdout := cmd.OutOrStdout()
 			if output == "json" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -124,6 +126,21 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 		evalbudget.Limits.Memory = m << 20
 	}
 	return o, nil
+}
+
+// budgetInJSON makes an evaluation over its budget, which ends the
+// process with exit status 1, say so as the command's --output json
+// says any failure: doc, the command's document for a failure with
+// that diagnostic, on stdout. It returns the function that restores
+// the message on stderr.
+func budgetInJSON(cmd *cobra.Command, doc func(schema.Diagnostic) any) func() {
+	prev := evalbudget.Report
+	evalbudget.Report = func(msg string) {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc(errorDiagnostic(errors.New(msg))))
+	}
+	return func() { evalbudget.Report = prev }
 }
 
 // flagValues is every value given to the repeatable flag name, as
