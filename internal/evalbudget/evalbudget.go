@@ -24,10 +24,22 @@ var Limits = struct {
 	Memory uint64
 }{Time: 2 * time.Minute, Memory: 4 << 30}
 
-// Exceeded is what happens to an evaluation over budget: the message
-// on stderr, and exit status 1. Tests replace it.
-var Exceeded = func(msg string) {
+// Report says that an evaluation went over its budget, just before the
+// process exits: by default the message on stderr. A command whose
+// output is a document (--output json) replaces it to say so there.
+var Report = func(msg string) {
 	fmt.Fprintln(os.Stderr, "hacompile: "+msg)
+}
+
+// exceeded is held by the evaluation over budget that ends the process.
+var exceeded sync.Mutex
+
+// Exceeded is what happens to an evaluation over budget: Report, once
+// however many evaluations go over at the same time, and exit status 1.
+// Tests replace it.
+var Exceeded = func(msg string) {
+	exceeded.Lock() // never unlocked: the process ends
+	Report(msg)
 	os.Exit(1)
 }
 

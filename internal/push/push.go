@@ -18,7 +18,9 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,6 +272,38 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 		hosts = append(hosts, h)
 	}
 	return hosts, nil
+}
+
+// healthPlaceholders replace a --health-url template's placeholders
+// with values of their form, for CheckHealthURL.
+var healthPlaceholders = strings.NewReplacer("{host}", "app1", "{address}", "192.0.2.1", "{port}", "8000", "{path}", "/healthz")
+
+var unknownPlaceholder = regexp.MustCompile(`\{[^{}]*\}`)
+
+// CheckHealthURL checks a --health-url template before any host is
+// contacted: an http or https URL with a host, whose braces are the
+// placeholders Targets fills in.
+func CheckHealthURL(tmpl string) error {
+	scheme, _, ok := strings.Cut(tmpl, "://")
+	if scheme = strings.ToLower(scheme); !ok || scheme != "http" && scheme != "https" {
+		return fmt.Errorf("--health-url %q: want an http:// or https:// URL, such as http://{address}:{port}{path}", tmpl)
+	}
+	u := healthPlaceholders.Replace(tmpl)
+	if p := unknownPlaceholder.FindString(u); p != "" {
+		return fmt.Errorf("--health-url %q: %s is no placeholder: want {host}, {address}, {port} or {path}", tmpl, p)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("--health-url %q: want a URL: %w", tmpl, err)
+	}
+	if parsed.Host == "" {
+		return fmt.Errorf("--health-url %q: want a URL with a host, such as http://{address}:{port}{path}", tmpl)
+	}
+	return nil
 }
 
 func hostForURL(addr string) string {

@@ -121,6 +121,30 @@ func TestParseMaxFail(t *testing.T) {
 	}
 }
 
+// TestCheckHealthURL: a --health-url that could never be checked is
+// refused when the flags are read, not found out host by host.
+func TestCheckHealthURL(t *testing.T) {
+	for _, good := range []string{"http://{address}:{port}{path}", "https://{host}.example.com/healthz", "HTTP://[::1]:{port}/", "http://{address}/?from={host}"} {
+		if err := CheckHealthURL(good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"ftp://{x}":                `--health-url "ftp://{x}": want an http:// or https:// URL, such as http://{address}:{port}{path}`,
+		"{address}:{port}{path}":   `--health-url "{address}:{port}{path}": want an http:// or https:// URL`,
+		"":                         `--health-url "": want an http:// or https:// URL`,
+		"http://{addr}:{port}/":    `--health-url "http://{addr}:{port}/": {addr} is no placeholder: want {host}, {address}, {port} or {path}`,
+		"http:///healthz":          `--health-url "http:///healthz": want a URL with a host, such as http://{address}:{port}{path}`,
+		"http://{address}:x/":      `--health-url "http://{address}:x/": want a URL: invalid port ":x" after host`,
+		"http://{address} /{path}": `--health-url "http://{address} /{path}": want a URL: invalid character " " in host name`,
+	} {
+		err := CheckHealthURL(bad)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: %v, want %s", bad, err, want)
+		}
+	}
+}
+
 func TestReloadSteps(t *testing.T) {
 	changes := []Change{
 		{Path: "/etc/app/gunicorn.conf.py", Reload: []artifact.Action{artifact.ParseAction("systemctl reload app.service")}},

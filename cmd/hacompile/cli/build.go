@@ -51,6 +51,11 @@ write is refused.`,
 			if out == "" {
 				return usageError{errors.New("--out: want a directory, got ''")}
 			}
+			if output == "json" {
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					return &buildReport{Stacks: []buildStack{}, Removed: []buildStack{}, Diagnostics: []schema.Diagnostic{d}}
+				})()
+			}
 			rep := &buildReport{OK: true, Stacks: []buildStack{}, Removed: []buildStack{}, Diagnostics: []schema.Diagnostic{}}
 			err := runBuild(cmd, args, out, check, noCache, output == "text", rep)
 			if output == "text" {

@@ -84,49 +84,42 @@ rather than half-read; resolve them with git first:
 			if limit < gitops.MinMarkdownLimit {
 				return usageError{fmt.Errorf("--markdown-limit: want at least %d, got %d", gitops.MinMarkdownLimit, limit)}
 			}
-			if cmd.Flags().Changed("base") {
-				// A form go-git would half-read (HEAD@{1} as HEAD) is
-				// refused before anything is rendered.
-				if err := gitops.CheckRevision(base); err != nil {
-					return usageError{fmt.Errorf("--base: %w", err)}
-				}
+			if output == "json" {
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					return diffJSON{Diagnostics: []schema.Diagnostic{d}}
+				})()
 			}
-			repo, st, err := repoStacks(cmd, args)
-			if err != nil {
-				return err
-			}
-			var rev gitops.Rev
-			if cmd.Flags().Changed("base") {
-				if rev, err = repo.Resolve(base); err != nil {
-					var se *gitops.RevisionSyntaxError
-					if errors.As(err, &se) {
-						return usageError{fmt.Errorf("--base: %w", err)}
-					}
-					return fmt.Errorf("--base: %w", err)
-				}
-			} else if rev, err = repo.DefaultBase(); err != nil {
-				if errors.Is(err, gitops.ErrNoCommits) {
-					return fmt.Errorf("%w: nothing to compare with", err)
-				}
-				return err
-			}
-			rep, err := repo.Diff(rev, st, time.Now().UTC().Format(time.DateOnly))
-			if err != nil {
-				return renderFailure(cmd.ErrOrStderr(), err)
-			}
+			rep, err := runDiff(cmd, args, base)
 			stdout := cmd.OutOrStdout()
-			switch output {
-			case "json":
+			if output == "json" {
+				var ue usageError
+				if errors.As(err, &ue) {
+					return err
+				}
+				doc := diffJSON{OK: err == nil, Report: rep}
+				if err != nil {
+					doc.Diagnostics = diffDiagnostics(err)
+				}
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
-				err = enc.Encode(rep)
-			case "markdown":
-				err = gitops.WriteMarkdown(stdout, rep, limit)
-			default:
-				err = gitops.WriteText(stdout, rep, gitops.TextOptions{Stat: stat, Color: diffColor(stdout), Escape: isTerminal(stdout)})
-			}
-			if err != nil {
-				return err
+				if err := enc.Encode(doc); err != nil {
+					return err
+				}
+				if !doc.OK {
+					return silentError{}
+				}
+			} else {
+				if err != nil {
+					return renderFailure(cmd.ErrOrStderr(), err)
+				}
+				if output == "markdown" {
+					err = gitops.WriteMarkdown(stdout, rep, limit)
+				} else {
+					err = gitops.WriteText(stdout, rep, gitops.TextOptions{Stat: stat, Color: diffColor(stdout), Escape: isTerminal(stdout)})
+				}
+				if err != nil {
+					return err
+				}
 			}
 			if exitCode && rep.Changed {
 				return codedError{exitChanged}
@@ -141,6 +134,59 @@ rather than half-read; resolve them with git first:
 	c.Flags().IntVar(&limit, "markdown-limit", gitops.GitHubCommentLimit, "largest --output markdown in bytes (GitHub accepts 65536 characters per comment)")
 	addStackFlags(c)
 	return c
+}
+
+// runDiff resolves the base revision and compares the stacks rendered
+// at it with the working tree's.
+func runDiff(cmd *cobra.Command, args []string, base string) (*gitops.Report, error) {
+	if cmd.Flags().Changed("base") {
+		// A form go-git would half-read (HEAD@{1} as HEAD) is
+		// refused before anything is rendered.
+		if err := gitops.CheckRevision(base); err != nil {
+			return nil, usageError{fmt.Errorf("--base: %w", err)}
+		}
+	}
+	repo, st, err := repoStacks(cmd, args)
+	if err != nil {
+		return nil, err
+	}
+	var rev gitops.Rev
+	if cmd.Flags().Changed("base") {
+		if rev, err = repo.Resolve(base); err != nil {
+			var se *gitops.RevisionSyntaxError
+			if errors.As(err, &se) {
+				return nil, usageError{fmt.Errorf("--base: %w", err)}
+			}
+			return nil, fmt.Errorf("--base: %w", err)
+		}
+	} else if rev, err = repo.DefaultBase(); err != nil {
+		if errors.Is(err, gitops.ErrNoCommits) {
+			return nil, fmt.Errorf("%w: nothing to compare with", err)
+		}
+		return nil, err
+	}
+	return repo.Diff(rev, st, time.Now().UTC().Format(time.DateOnly))
+}
+
+// diffJSON is diff --output json: the report, or, when there is none,
+// the errors as diagnostics, in the shape of build's and vet's
+// documents.
+type diffJSON struct {
+	OK bool `json:"ok"`
+	*gitops.Report
+	Diagnostics []schema.Diagnostic `json:"diagnostics,omitempty"`
+}
+
+// diffDiagnostics is err as diff --output json reports it: a side whose
+// stacks do not compile is named, then each of its diagnostics.
+func diffDiagnostics(err error) []schema.Diagnostic {
+	var re *gitops.RenderError
+	var se *schema.Error
+	if errors.As(err, &re) && errors.As(err, &se) {
+		where := schema.Diagnostic{Severity: "error", Message: fmt.Sprintf("the stacks in %s do not compile", re.Where)}
+		return append([]schema.Diagnostic{where}, se.Diags...)
+	}
+	return []schema.Diagnostic{errorDiagnostic(err)}
 }
 
 // renderFailure prints which side's stacks failed to compile, with
@@ -173,6 +219,11 @@ func diffColor(w io.Writer) bool {
 // resolves the stack paths in args (default: the stacks directory) with
 // the command's Jsonnet flags, as diff and publish both read them.
 func repoStacks(cmd *cobra.Command, args []string) (*gitops.Repo, gitops.Stacks, error) {
+	// A usage error is said before anything is looked for.
+	jo, err := compileOptions(cmd)
+	if err != nil {
+		return nil, gitops.Stacks{}, err
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, gitops.Stacks{}, err
@@ -182,10 +233,6 @@ func repoStacks(cmd *cobra.Command, args []string) (*gitops.Repo, gitops.Stacks,
 		return nil, gitops.Stacks{}, err
 	}
 	st, err := repo.StacksFor(wd, args)
-	if err != nil {
-		return nil, gitops.Stacks{}, err
-	}
-	jo, err := compileOptions(cmd)
 	if err != nil {
 		return nil, gitops.Stacks{}, err
 	}

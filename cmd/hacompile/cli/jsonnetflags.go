@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/evalbudget"
 	"github.com/hacompile/hacompile/internal/jsonnet"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // jsonnetFlags are the jsonnet command line's flags for external
@@ -63,18 +67,17 @@ const maxMemoryMiB = math.MaxUint64 >> 20
 func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	var o compile.Options
 	dst := []*map[string]string{&o.Jsonnet.ExtStr, &o.Jsonnet.ExtCode, &o.Jsonnet.TLAStr, &o.Jsonnet.TLACode}
+	if cmd.Flags().Lookup("jpath") == nil {
+		return o, nil // a command without the Jsonnet flags
+	}
 	for i, f := range jsonnetFlags {
-		vals, err := cmd.Flags().GetStringArray(f.name)
-		if err != nil {
-			return o, nil // a command without the Jsonnet flags
-		}
-		for _, kv := range vals {
+		for _, kv := range flagValues(cmd, f.name) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
 				v, ok = os.LookupEnv(k)
 			}
 			if k == "" || !ok {
-				return o, usageError{fmt.Errorf("--%s %s: want NAME=VALUE, or the NAME of a set environment variable", f.name, kv)}
+				return o, usageError{fmt.Errorf("--%s %s: want NAME=VALUE, or the NAME of a set environment variable", f.name, shellWord(kv))}
 			}
 			// One name once: a later value silently replaced the first.
 			// An external variable or a top-level argument is one name
@@ -96,7 +99,12 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 			(*dst[i])[k] = v
 		}
 	}
-	o.Jsonnet.JPath, _ = cmd.Flags().GetStringArray("jpath")
+	o.Jsonnet.JPath = flagValues(cmd, "jpath")
+	// An empty directory (a script's unset variable) would be read as
+	// the working directory.
+	if slices.Contains(o.Jsonnet.JPath, "") {
+		return o, usageError{errors.New("-J '': want a directory of Jsonnet libraries (leave -J out for none)")}
+	}
 	// The budget stops a runaway evaluation; it changes no output.
 	if name := budgetFlag(cmd, "eval-time", "jsonnet-time"); cmd.Flags().Lookup(name) != nil {
 		d, _ := cmd.Flags().GetDuration(name)
@@ -118,6 +126,38 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 		evalbudget.Limits.Memory = m << 20
 	}
 	return o, nil
+}
+
+// budgetInJSON makes an evaluation over its budget, which ends the
+// process with exit status 1, say so as the command's --output json
+// says any failure: doc, the command's document for a failure with
+// that diagnostic, on stdout. It returns the function that restores
+// the message on stderr.
+func budgetInJSON(cmd *cobra.Command, doc func(schema.Diagnostic) any) func() {
+	prev := evalbudget.Report
+	evalbudget.Report = func(msg string) {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc(errorDiagnostic(errors.New(msg))))
+	}
+	return func() { evalbudget.Report = prev }
+}
+
+// flagValues is every value given to the repeatable flag name, as
+// given: GetStringArray reads a lone empty value (--ext-str with an
+// empty argument) as no value at all.
+func flagValues(cmd *cobra.Command, name string) []string {
+	return cmd.Flags().Lookup(name).Value.(interface{ GetSlice() []string }).GetSlice()
+}
+
+// shellWord is s as an error message shows a flag's value: the empty
+// string as two single quotes, as a shell user writes it, not as no
+// word at all.
+func shellWord(s string) string {
+	if s == "" {
+		return "''"
+	}
+	return s
 }
 
 // compileStacks is the one way the command line compiles stacks: the

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/mail"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,15 @@ the key comes from -i/--identity, else the ssh-agent.`,
 			}
 			text := output == "text"
 			rep := &publishReport{Branch: o.Branch, Stacks: []publishStack{}, Diagnostics: []schema.Diagnostic{}}
+			if !text {
+				// What is known of the publication when the stacks
+				// are evaluated, and the evaluation's end.
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					r := *rep
+					r.OK, r.Diagnostics = false, append(slices.Clone(rep.Diagnostics), d)
+					return &r
+				})()
+			}
 			err := func() error {
 				if cmd.Flags().Changed("ssh-key") {
 					fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")

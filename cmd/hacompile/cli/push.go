@@ -210,6 +210,11 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			return usageError{fmt.Errorf("%s: want a positive duration, got %s", d.name, d.v)}
 		}
 	}
+	if cmd.Flags().Changed("health-url") {
+		if err := push.CheckHealthURL(f.healthURL); err != nil {
+			return usageError{err}
+		}
+	}
 	var sshCfg *push.SSHConfig
 	if f.sshConfig != "" {
 		var err error

@@ -104,10 +104,65 @@ and renders every file each host needs into out/.`,
 	})
 	stopProfiles := addProfileFlags(root)
 	root.AddCommand(newBuild(), newVet(), newDiff(), newPublish(), newPush(), newRollback(), newApply(), newPromote(), newKeygen(), newServe(), newTest(), newSchema(), newInit())
+	checkTopics(root)
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
 	return root, stopProfiles
+}
+
+// checkTopics makes "help TOPIC" and "completion SHELL" usage errors
+// for a command or a shell hacompile does not have, naming the ones it
+// has, where cobra's own print the usage and exit 0.
+func checkTopics(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Args = func(c *cobra.Command, args []string) error {
+				found, rest, err := c.Root().Find(args)
+				if err == nil && len(rest) == 0 {
+					return nil
+				}
+				topic := strings.Join(args, " ")
+				if names := commandNames(found); len(names) > 0 {
+					return usageError{fmt.Errorf("help: unknown help topic %q: want one of %s%s", topic, strings.Join(names, ", "), after(found))}
+				}
+				return usageError{fmt.Errorf("help: unknown help topic %q: %s has no commands of its own; see 'hacompile help %s'", topic, found.CommandPath(), strings.Join(args[:len(args)-len(rest)], " "))}
+			}
+		case "completion":
+			c.Args = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("completion: unknown shell %q: want one of %s", args[0], strings.Join(commandNames(c), ", "))}
+				}
+				return nil
+			}
+			// Runnable, so that its arguments are checked; without any
+			// it prints its help, as before.
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+			c.Use, c.DisableFlagsInUseLine = "completion SHELL", true
+		}
+	}
+}
+
+// commandNames are the names of c's commands a user may run.
+func commandNames(c *cobra.Command) []string {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return names
+}
+
+// after is where a help topic's next word goes, below the root.
+func after(c *cobra.Command) string {
+	if !c.HasParent() {
+		return ""
+	}
+	return fmt.Sprintf(" after %q", strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" "))
 }
 
 // usageError marks errors in how the command was called (exit 64).

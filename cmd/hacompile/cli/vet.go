@@ -40,6 +40,11 @@ It writes nothing. Quiet on success unless --output json is given.`,
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}
+			if output == "json" {
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					return vetReport{Stacks: []vetStack{}, Diagnostics: []schema.Diagnostic{d}}
+				})()
+			}
 			// Vet reads no file's bytes but the rules': cloud-init
 			// documents are checked, not written.
 			res, err := compileArgs(cmd, args, output == "text", true)
