@@ -217,7 +217,22 @@ func (l *Loader) load(in *input, src []byte, compile func() (cue.Value, error)) 
 	if err := dec.Decode(&s); err != nil {
 		return nil, &Error{Diags: []Diagnostic{decodeDiag(err, data, rel, pos)}}
 	}
+	if len(s.Hosts) == 0 {
+		return nil, &Error{Diags: []Diagnostic{noHosts(rel, pos)}}
+	}
 	return finish(&s, in, src, pos), nil
+}
+
+// noHosts is the error of a stack whose hosts are empty, at hosts:
+// every rule and generator starts from the hosts, and the rules'
+// findings about roles no host has would not say what is missing.
+func noHosts(file string, pos map[string]Position) Diagnostic {
+	d := Diagnostic{File: file, Path: "hosts", Severity: "error", Message: "a stack needs at least one host, with an address and roles"}
+	if at, ok := lookup(pos, "hosts"); ok {
+		d.File = cmp.Or(at.File, file)
+		d.Line, d.Column = at.Line, at.Column
+	}
+	return d
 }
 
 // decodeDiag turns an error decoding the validated stack's JSON into a

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -176,7 +177,7 @@ func (s *server) watch(ctx context.Context) {
 
 // handler serves OUT/site/, never cached: a reload shows the rebuild.
 func (s *server) handler() http.Handler {
-	files := http.FileServer(http.Dir(filepath.Join(s.out, site.Dir)))
+	files := http.FileServer(siteDir{http.Dir(filepath.Join(s.out, site.Dir))})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !localHost(r.Host) {
 			// A name other than localhost is a page elsewhere reaching
@@ -192,6 +193,20 @@ func (s *server) handler() http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// siteDir is OUT/site/ as the file server reads it. A request path too
+// long for the file system (a name past its limit, or a path deeper
+// than it goes) names no page of the site: not found, where the file
+// server would answer it as its own failure (500).
+type siteDir struct{ http.Dir }
+
+func (d siteDir) Open(name string) (http.File, error) {
+	f, err := d.Dir.Open(name)
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		return nil, fs.ErrNotExist
+	}
+	return f, err
 }
 
 // fingerprint sums the names, sizes and modification times of every

@@ -123,6 +123,27 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
+	// Paths no page has: a name too long for the file system, a path
+	// deeper than it goes, a NUL byte, .. climbing out of the site. Each
+	// is not found, never the server's failure, and nothing is logged.
+	before := stderr.String()
+	for _, p := range []string{
+		strings.Repeat("a", 10000),
+		strings.Repeat("a", 300) + ".html",
+		"stacks/" + strings.Repeat("a/", 3000) + "index.html",
+		"a%00b.html",
+		"stacks/%00/index.html",
+		"../../../../etc/passwd",
+		"%2e%2e/%2e%2e/etc/passwd",
+		"stacks/../../../etc/passwd",
+	} {
+		if code, _ := get(t, base+p); code != http.StatusNotFound {
+			t.Errorf("GET /%.40s (%d bytes): %d, want 404", p, len(p), code)
+		}
+	}
+	if got := stderr.String(); got != before {
+		t.Errorf("odd paths logged %q", strings.TrimPrefix(got, before))
+	}
 
 	write(strings.Replace(serveStack, "DESCRIPTION", "second version", 1))
 	eventually(t, "the rebuilt page", func() bool {

@@ -150,7 +150,7 @@ window.HACOMPILE_SEARCH = [
 {"k":"field","t":"generators[].file","x":"Relative to the stack file's directory or to a library path (-J).","u":"reference.html#f-generators-.file"},
 {"k":"field","t":"generators[].per_host","x":"Run once per host with the host as an argument, or once for the stack with the files going to every host.","u":"reference.html#f-generators-.per_host"},
 {"k":"field","t":"generators[].roles","x":"Only the hosts having one of these roles; every host when absent.","u":"reference.html#f-generators-.roles"},
-{"k":"field","t":"hosts","u":"reference.html#f-hosts"},
+{"k":"field","t":"hosts","x":"The stack's machines, by name: at least one.","u":"reference.html#f-hosts"},
 {"k":"field","t":"hosts.\u003cname\u003e","u":"reference.html#f-hosts.name"},
 {"k":"field","t":"hosts.\u003cname\u003e.address","x":"Address the other hosts and the load balancer reach this host on.","u":"reference.html#f-hosts.name.address"},
 {"k":"field","t":"hosts.\u003cname\u003e.cores","x":"Cores: at most 2048, above the largest machines sold (AWS's 896 vCPU u7in instances), so that what follows from them (workers auto = 2 × cores + 1, nginx's worker per core) is computed exactly.","u":"reference.html#f-hosts.name.cores"},
