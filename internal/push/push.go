@@ -190,14 +190,14 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 	if rootTmpl == "" {
 		rootTmpl = "/"
 	}
+	if err := CheckRoot(rootTmpl); err != nil {
+		return nil, err
+	}
 	renders := map[string]*compile.Rendered{"/": r}
 	var hosts []Host
 	for _, n := range names {
 		sh := s.Hosts[n]
 		root := path.Clean(strings.ReplaceAll(rootTmpl, "{host}", n))
-		if !strings.HasPrefix(root, "/") {
-			return nil, fmt.Errorf("--root %q: want an absolute path", to.Root)
-		}
 		rr := renders[root]
 		if rr == nil {
 			// The compile's own generator set: the stack's custom
@@ -272,6 +272,31 @@ func Targets(r *compile.Rendered, to TargetOptions) ([]Host, error) {
 		hosts = append(hosts, h)
 	}
 	return hosts, nil
+}
+
+// rootPath is what a --root may come to for a host: "/" or a path the
+// stack's own paths could be (the schema's #Path), so that every path
+// rendered under it is one too. Placeholders are filled in first, and
+// the path cleaned as Targets cleans it.
+var rootPath = regexp.MustCompile(`^(/|(/[A-Za-z0-9._@+-]+)+)$`)
+
+// CheckRoot checks a --root template before any stack is read: an
+// absolute path whose one placeholder is {host}, of the characters the
+// stack's paths may hold. Found out later, a bad root read as errors
+// in the stack's fields rendered under it.
+func CheckRoot(tmpl string) error {
+	if !strings.HasPrefix(tmpl, "/") {
+		return fmt.Errorf("--root %q: want an absolute path", tmpl)
+	}
+	// A host's name is a lower-case name: letters, digits and '-'.
+	p := strings.ReplaceAll(tmpl, "{host}", "app1")
+	if ph := unknownPlaceholder.FindString(p); ph != "" {
+		return fmt.Errorf("--root %q: %s is no placeholder: want {host} (the host's name)", tmpl, ph)
+	}
+	if !rootPath.MatchString(path.Clean(p)) {
+		return fmt.Errorf("--root %q: want an absolute path of letters, digits and ._@+- (and {host} for the host's name), such as /srv/staging/{host}", tmpl)
+	}
+	return nil
 }
 
 // healthPlaceholders replace a --health-url template's placeholders

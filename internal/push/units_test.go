@@ -145,6 +145,34 @@ func TestCheckHealthURL(t *testing.T) {
 	}
 }
 
+// TestCheckRoot: a --root whose paths the stack's files could not hold
+// is refused when the flags are read, naming --root, not the stack.
+func TestCheckRoot(t *testing.T) {
+	for _, good := range []string{"/", "/srv/staging/{host}", "/srv/{host}/root/", "//srv//x", "/tmp/Test_x-1.2@a+b/{host}", "/srv/{host}/.."} {
+		if err := CheckRoot(good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"srv/{host}":         `--root "srv/{host}": want an absolute path`,
+		"":                   `--root "": want an absolute path`,
+		"/srv/{x}":           `--root "/srv/{x}": {x} is no placeholder: want {host} (the host's name)`,
+		"/srv/{Host}":        `--root "/srv/{Host}": {Host} is no placeholder`,
+		"/srv/{}":            `--root "/srv/{}": {} is no placeholder`,
+		"/srv/{host":         `--root "/srv/{host": want an absolute path of letters, digits and ._@+- (and {host} for the host's name), such as /srv/staging/{host}`,
+		"/srv/a b":           `--root "/srv/a b": want an absolute path of letters`,
+		"/srv/$HOST":         `--root "/srv/$HOST": want an absolute path of letters`,
+		"/srv/a:b":           `--root "/srv/a:b": want an absolute path of letters`,
+		"/srv/\"x\"":         `--root "/srv/\"x\"": want an absolute path of letters`,
+		"/srv/staging\n/etc": `--root "/srv/staging\n/etc": want an absolute path of letters`,
+	} {
+		err := CheckRoot(bad)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: %v, want %s", bad, err, want)
+		}
+	}
+}
+
 func TestReloadSteps(t *testing.T) {
 	changes := []Change{
 		{Path: "/etc/app/gunicorn.conf.py", Reload: []artifact.Action{artifact.ParseAction("systemctl reload app.service")}},

@@ -196,8 +196,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	} else if canary < 0 {
 		return usageError{fmt.Errorf("--canary: want 0 or more, got %d", f.canary)}
 	}
-	if !strings.HasPrefix(f.root, "/") {
-		return usageError{fmt.Errorf("--root %q: want an absolute path", f.root)}
+	if err := push.CheckRoot(f.root); err != nil {
+		return usageError{err}
 	}
 	if f.confirmTimeout < 0 {
 		return usageError{fmt.Errorf("--confirm-timeout: want 0 (none) or a positive duration, got %s", f.confirmTimeout)}
