@@ -105,6 +105,11 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	if slices.Contains(o.Jsonnet.JPath, "") {
 		return o, usageError{errors.New("-J '': want a directory of Jsonnet libraries (leave -J out for none)")}
 	}
+	// pflag reads -J= as the value "=" (--jpath= as ''): the same
+	// unset variable, said as a directory nobody has.
+	if slices.Contains(o.Jsonnet.JPath, "=") {
+		return o, usageError{errors.New(`-J =: want a directory of Jsonnet libraries, got "=" (as -J= reads; leave -J out for none, or give a directory named = as ./=)`)}
+	}
 	// The budget stops a runaway evaluation; it changes no output.
 	if name := budgetFlag(cmd, "eval-time", "jsonnet-time"); cmd.Flags().Lookup(name) != nil {
 		d, _ := cmd.Flags().GetDuration(name)
