@@ -139,10 +139,16 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 // that diagnostic, on stdout. It returns the function that restores
 // the message on stderr.
 func budgetInJSON(cmd *cobra.Command, doc func(schema.Diagnostic) any) func() {
+	return budgetInJSONIndent(cmd, "  ", doc)
+}
+
+// budgetInJSONIndent is budgetInJSON for a document indented by indent:
+// "" for the one line of push's and rollback's JSON lines.
+func budgetInJSONIndent(cmd *cobra.Command, indent string, doc func(schema.Diagnostic) any) func() {
 	prev := evalbudget.Report
 	evalbudget.Report = func(msg string) {
 		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
+		enc.SetIndent("", indent)
 		_ = enc.Encode(doc(errorDiagnostic(errors.New(msg))))
 	}
 	return func() { evalbudget.Report = prev }

@@ -23,6 +23,7 @@ import (
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/outdir"
 	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/schema"
 )
 
 // Exit codes of push and rollback beyond 0/1/2, so scripts can tell a
@@ -170,6 +171,12 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if f.output != "text" && f.output != "json" {
 		return usageError{fmt.Errorf("--output: want text or json, got %q", f.output)}
 	}
+	stack := "" // the stack's name, once it compiled
+	if f.output == "json" {
+		defer budgetInJSONIndent(cmd, "", func(d schema.Diagnostic) any {
+			return deployFailure(f, rollback, stack, []schema.Diagnostic{d})
+		})()
+	}
 	if _, _, err := push.ParseBatch(f.batch); err != nil {
 		return usageError{err}
 	}
@@ -219,13 +226,14 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if f.sshConfig != "" {
 		var err error
 		if sshCfg, err = push.LoadSSHConfig(f.sshConfig); err != nil {
-			return err
+			return deployFailed(cmd, f, rollback, "", err)
 		}
 	}
 	r, err := resolveStack(cmd, f.stacks, args)
 	if err != nil {
-		return err
+		return deployFailed(cmd, f, rollback, "", err)
 	}
+	stack = r.Stack.Name
 	if !rollback {
 		// Compared while no build is writing out/.
 		unlock := outdir.LockOut(f.out, false, func() {
@@ -234,7 +242,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		err := checkOut(r, f.out)
 		unlock()
 		if err != nil {
-			return err
+			return deployFailed(cmd, f, rollback, stack, err)
 		}
 	}
 	hosts, err := push.Targets(r, push.TargetOptions{Hosts: f.hosts, SSHConfig: sshCfg, HealthURL: f.healthURL, NoHealth: f.noHealth, Root: f.root})
@@ -242,7 +250,7 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		return usageError{fmt.Errorf("--hosts: %w", err)}
 	}
 	if err != nil {
-		return err
+		return deployFailed(cmd, f, rollback, stack, err)
 	}
 
 	if maxFailPercent {
@@ -290,7 +298,8 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	// No notice of a late interrupt may land in the summary.
 	end()
 	if sum == nil {
-		return err
+		// Nothing was done on any host (no host key to read, …).
+		return deployFailed(cmd, f, rollback, stack, err)
 	}
 	if f.output == "json" {
 		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
@@ -312,6 +321,41 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 		return nil
 	}
 	return reportHosts(stderr, sum)
+}
+
+// deployJSON is the last line of push's and rollback's --output json
+// when the command failed before any host had an outcome: the summary
+// of no hosts, and the errors as diagnostics, as build and vet give
+// them.
+type deployJSON struct {
+	*push.Summary
+	Diagnostics []schema.Diagnostic `json:"diagnostics"`
+}
+
+// deployFailure is the deployJSON of diags; stack is the stack's name
+// once it is known.
+func deployFailure(f *deployFlags, rollback bool, stack string, diags []schema.Diagnostic) deployJSON {
+	action := "push"
+	if rollback {
+		action = "rollback"
+	}
+	return deployJSON{Summary: &push.Summary{Stack: stack, Action: action, DryRun: f.dryRun, Hosts: []push.HostResult{}}, Diagnostics: diags}
+}
+
+// deployFailed ends push or rollback with err before any host had an
+// outcome (a stack that does not compile, a stale out/, an unreadable
+// key): with --output json, a machine reading stdout gets the failure
+// document there, and nothing goes to stderr; a usage error is said on
+// stderr either way.
+func deployFailed(cmd *cobra.Command, f *deployFlags, rollback bool, stack string, err error) error {
+	var ue usageError
+	if f.output != "json" || err == nil || errors.As(err, &ue) {
+		return err
+	}
+	if err := json.NewEncoder(cmd.OutOrStdout()).Encode(deployFailure(f, rollback, stack, errorDiagnostics(err))); err != nil {
+		return err
+	}
+	return silentError{}
 }
 
 // reportHosts prints each failed host's error with hints, once each,

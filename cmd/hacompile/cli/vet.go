@@ -91,3 +91,21 @@ func errorDiagnostic(err error) schema.Diagnostic {
 	msg, hint, _ := strings.Cut(err.Error(), "\nhacompile: hint: ")
 	return schema.Diagnostic{Severity: "error", Message: msg, Hint: hint}
 }
+
+// errorDiagnostics is any error as --output json reports it: a stack's
+// diagnostics as they are, errors joined (errors.Join) one by one, and
+// any other error as errorDiagnostic gives it.
+func errorDiagnostics(err error) []schema.Diagnostic {
+	var se *schema.Error
+	if errors.As(err, &se) {
+		return se.Diags
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var ds []schema.Diagnostic
+		for _, e := range j.Unwrap() {
+			ds = append(ds, errorDiagnostics(e)...)
+		}
+		return ds
+	}
+	return []schema.Diagnostic{errorDiagnostic(err)}
+}
