@@ -22,6 +22,7 @@ import (
 
 	"github.com/hacompile/hacompile/internal/par"
 	"github.com/hacompile/hacompile/internal/systest"
+	"github.com/hacompile/hacompile/schema"
 )
 
 func newTest() *cobra.Command {
@@ -79,19 +80,43 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					return usageError{fmt.Errorf("--scenario %s: want one of %s", s, strings.Join(systest.Scenarios, ", "))}
 				}
 			}
+			// The reports of the stacks tested, in order, for --output json.
+			done := []*systest.Report{}
+			// fail ends the test with err. With --output json a machine
+			// reading stdout gets the document there, {"ok": false,
+			// "stacks": the reports of those tested, "diagnostics"}, and
+			// nothing goes to stderr; a usage error is said on stderr
+			// either way.
+			fail := func(err error) error {
+				var ue usageError
+				if output != "json" || errors.As(err, &ue) {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(testJSON{Stacks: done, Diagnostics: errorDiagnostics(err)}); err != nil {
+					return err
+				}
+				return silentError{}
+			}
+			if output == "json" {
+				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {
+					return testJSON{Stacks: []*systest.Report{}, Diagnostics: []schema.Diagnostic{d}}
+				})()
+			}
 			res, err := compileArgs(cmd, args, false, false)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			cache, err := os.UserCacheDir()
 			if err != nil {
-				return fmt.Errorf("no cache directory for the test image: %w", err)
+				return fail(fmt.Errorf("no cache directory for the test image: %w", err))
 			}
 			// A stack that pulls finds this very binary in its hosts'
 			// image as the agent.
 			agent, err := os.Executable()
 			if err != nil {
-				return fmt.Errorf("the agent for stacks that pull: %w", err)
+				return fail(fmt.Errorf("the agent for stacks that pull: %w", err))
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -111,10 +136,10 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					p := filepath.Join(out, r.Stack.Name, filepath.FromSlash(f.Path))
 					b, err := os.ReadFile(p)
 					if err != nil {
-						return fmt.Errorf("%s: %w (run hacompile build)", p, err)
+						return fail(fmt.Errorf("%s: %w (run hacompile build)", p, err))
 					}
 					if !bytes.Equal(b, f.Content) {
-						return fmt.Errorf("%s is stale: run hacompile build", p)
+						return fail(fmt.Errorf("%s is stale: run hacompile build", p))
 					}
 					st.UserData[strings.TrimSuffix(strings.TrimPrefix(f.Path, "cloud-init/"), ".yaml")] = b
 				}
@@ -129,7 +154,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			// What the stacks and out/ say comes first, the same on any
 			// machine; then what this machine lacks.
 			if err := systest.Preflight(); err != nil {
-				return err
+				return fail(err)
 			}
 			// Stacks of one release share one image with every stack's
 			// packages: one build, not one a stack.
@@ -157,7 +182,7 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			}
 			wg.Wait()
 			if err := errors.Join(errs...); err != nil {
-				return err
+				return fail(err)
 			}
 			// Up to --parallel stacks run at once, each on a fabric of its
 			// own; they start in that order, and each report is printed
@@ -179,17 +204,18 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 					return
 				}
 				ok = ok && reports[i].OK
+				done = append(done, reports[i])
 				if output == "text" {
 					systest.WriteText(cmd.OutOrStdout(), reports[i], isTerminal(cmd.OutOrStdout()) && os.Getenv("NO_COLOR") == "")
 				}
 			})
 			if failed != nil {
-				return failed
+				return fail(failed)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"ok": ok, "stacks": reports}); err != nil {
+				if err := enc.Encode(testJSON{OK: ok, Stacks: reports}); err != nil {
 					return err
 				}
 			}
@@ -208,4 +234,15 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 	fl.IntVarP(&parallel, "parallel", "j", 1, "test up to this many stacks at once, each on its own network")
 	addStackFlags(c)
 	return c
+}
+
+// testJSON is test --output json: every stack's report, or, when the
+// test failed before its end (a stack that does not compile, a stale
+// out/, a machine that cannot boot the hosts, a stack's run that broke
+// off), ok false, the reports of the stacks tested and the errors as
+// diagnostics, in the shape of build's and vet's documents.
+type testJSON struct {
+	OK          bool                `json:"ok"`
+	Stacks      []*systest.Report   `json:"stacks"`
+	Diagnostics []schema.Diagnostic `json:"diagnostics,omitempty"`
 }
