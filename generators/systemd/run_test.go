@@ -1,3 +1,5 @@
+//go:build unix
+
 package systemd
 
 // These tests run the app servers the way the rendered units say: the

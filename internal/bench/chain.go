@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // The comparison the benchmark exists for: what hacompile does in one

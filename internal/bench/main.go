@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bench measures how hacompile's build time and memory grow with
 // the fleet: it writes synthetic stacks of 10 to 10,000 hosts into a
 // temporary directory and times the hacompile binary as a whole process
@@ -16,7 +18,8 @@
 // beside a full build at its size. It prints a table and writes it as
 // JSON for comparisons.
 //
-// Run it with `make bench`; it is not part of `make test`.
+// Run it with `make bench`; it is not part of `make test`. It is unix
+// only: a run's CPU time and peak RSS are the kernel's rusage.
 package main
 
 import (

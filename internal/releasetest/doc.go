@@ -5,5 +5,6 @@
 // haproxy -c, systemd-analyze verify and cloud-init schema run on the
 // result, the root's tools under chroot. A live handshake test checks
 // the TLS each release's nginx and HAProxy offer on loopback. The
-// package has tests only.
+// package has tests only; those running the tools (in private namespaces,
+// under chroot) are Linux only.
 package releasetest

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package systest is `hacompile test`: it boots every host of a
 // rendered stack as a systemd container (systemd-nspawn) on an overlay
 // of a Debian image built once with debootstrap, each in a network

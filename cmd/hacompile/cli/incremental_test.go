@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,13 +15,20 @@ import (
 	"github.com/hacompile/hacompile/internal/outdir"
 )
 
+// fileID is a file as fileIDs identifies it: the file itself (its
+// inode, compared with os.SameFile) and its modification time.
+type fileID struct {
+	fi    fs.FileInfo
+	mtime int64
+}
+
 // fileIDs identifies every file under dir by inode and modification
 // time: build replaces a file it writes (a new inode by rename) and
 // leaves one it does not write untouched, so a file whose id changed was
 // written, whatever the build says it did.
-func fileIDs(t *testing.T, dir string) map[string][2]int64 {
+func fileIDs(t *testing.T, dir string) map[string]fileID {
 	t.Helper()
-	ids := map[string][2]int64{}
+	ids := map[string]fileID{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -32,7 +38,7 @@ func fileIDs(t *testing.T, dir string) map[string][2]int64 {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		ids[filepath.ToSlash(rel)] = [2]int64{int64(fi.Sys().(*syscall.Stat_t).Ino), fi.ModTime().UnixNano()}
+		ids[filepath.ToSlash(rel)] = fileID{fi, fi.ModTime().UnixNano()}
 		return nil
 	})
 	if err != nil {
@@ -43,10 +49,10 @@ func fileIDs(t *testing.T, dir string) map[string][2]int64 {
 
 // writtenSince lists the files of after that are new or replaced since
 // before, and those of before that are gone.
-func writtenSince(before, after map[string][2]int64) []string {
+func writtenSince(before, after map[string]fileID) []string {
 	var changed []string
 	for p, id := range after {
-		if old, ok := before[p]; !ok || old != id {
+		if old, ok := before[p]; !ok || !os.SameFile(old.fi, id.fi) || old.mtime != id.mtime {
 			changed = append(changed, p)
 		}
 	}
@@ -76,7 +82,7 @@ func TestOneHostChangeWritesOneHostsFiles(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	build := func(size string) map[string][2]int64 {
+	build := func(size string) map[string]fileID {
 		t.Helper()
 		if err := os.WriteFile(stack, fleet.Fleet(200, size), 0o644); err != nil {
 			t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,7 +92,7 @@ func (r *Registry) PID() int { return r.cmd.Process.Pid }
 // Stop kills the registry (its PID) and waits for it.
 func (r *Registry) Stop() {
 	r.once.Do(func() {
-		_ = syscall.Kill(r.cmd.Process.Pid, syscall.SIGKILL)
+		_ = r.cmd.Process.Kill() // SIGKILL on unix
 		_ = r.cmd.Wait()
 	})
 }
