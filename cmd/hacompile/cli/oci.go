@@ -173,6 +173,11 @@ func newApply() *cobra.Command {
 			if !strings.HasPrefix(root, "/") {
 				return usageError{fmt.Errorf("--root %q: want an absolute path", root)}
 			}
+			// push's --root is a template ({host}); apply places one
+			// host's tree, so a brace would be a directory's name.
+			if strings.ContainsAny(root, "{}") {
+				return usageError{fmt.Errorf("--root %q: apply places this host's tree, and its --root has no placeholders: write the directory itself, such as /srv/staging/%s", root, host)}
+			}
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output: want text or json, got %q", output)}
 			}

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -168,5 +169,13 @@ func TestOCICommand(t *testing.T) {
 		if code, _, stderr := run(args...); code != 64 {
 			t.Errorf("%v: exit %d, want %d: %s", args, code, 64, stderr)
 		}
+	}
+	// push's --root is a template; apply's is the one host's directory.
+	code, _, stderr = run("apply", "--from", "oci://"+ref, "--stack", "fleet", "--host", "app1", "--verify-key", "k.pub", "--root", filepath.Join(dir, "roots", "{host}"))
+	if want := "its --root has no placeholders: write the directory itself, such as /srv/staging/app1"; code != 64 || !strings.Contains(stderr, want) {
+		t.Errorf("apply --root .../{host}: exit %d, want 64 saying %q: %s", code, want, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "roots", "{host}")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("apply --root .../{host} made the directory {host}: %v", err)
 	}
 }
