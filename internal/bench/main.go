@@ -354,7 +354,11 @@ func timeIt(dir string, argv ...string) (Sample, error) {
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return Sample{Wall: wall, CPU: cpu, MaxRSSKB: ru.Maxrss}, nil
+	rss := ru.Maxrss
+	if runtime.GOOS == "darwin" {
+		rss /= 1024 // bytes there, KB on Linux and the BSDs
+	}
+	return Sample{Wall: wall, CPU: cpu, MaxRSSKB: rss}, nil
 }
 
 // Paired is one case measured in turn run by run beside another: the
