@@ -601,8 +601,10 @@ func printStackLine(w io.Writer, s outdir.StackSummary, st *outdir.Stats, note .
 
 // buildKey identifies everything a build's output depends on: this
 // binary, the working directory, the arguments and flags, the date
-// (waivers expire) and every file under the stack paths and -J
-// directories. "" when it cannot be computed: then the build renders.
+// (waivers expire) and every file under the stack paths (a named stack
+// file's whole directory, where its imports and custom generators are)
+// and -J directories. "" when it cannot be computed: then the build
+// renders.
 func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if len(args) == 0 {
 		args = []string{"stacks"}
@@ -619,7 +621,7 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	if err != nil {
 		return ""
 	}
-	inputs, err := outdir.HashInputs(append(slices.Clone(args), o.Jsonnet.JPath...))
+	inputs, err := outdir.HashInputs(append(stackDirs(args), o.Jsonnet.JPath...))
 	if err != nil {
 		return ""
 	}
@@ -629,6 +631,22 @@ func buildKey(cmd *cobra.Command, args []string, out string) string {
 	// evaluate within it, not report the last build's result.
 	return outdir.CacheKey(self, wd, strings.Join(args, "\x00"), absOut, time.Now().UTC().Format(time.DateOnly),
 		fmt.Sprint(strict), fmt.Sprintf("%v", o.Jsonnet), fmt.Sprintf("%v", evalbudget.Limits), inputs)
+}
+
+// stackDirs are the directories the stacks args name may read from:
+// each directory named, and each named file's own directory (a stack
+// imports and runs custom generators from there).
+func stackDirs(args []string) []string {
+	dirs := make([]string, 0, len(args))
+	for _, a := range args {
+		if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
+			a = filepath.Dir(a)
+		}
+		if !slices.Contains(dirs, a) {
+			dirs = append(dirs, a)
+		}
+	}
+	return dirs
 }
 
 func sortedStatKeys(m map[string]*outdir.Stats) []string {
