@@ -1,13 +1,13 @@
-package rules
+package secret
 
 import (
 	"strings"
 	"testing"
 )
 
-// regexpSecretIn is SecretIn without maySecret: every pattern tried.
-func regexpSecretIn(s string) string {
-	for _, p := range secretPatterns {
+// regexpIn is In without mayMatch: every pattern tried.
+func regexpIn(s string) string {
+	for _, p := range patterns {
 		if p.re.MatchString(s) {
 			return p.what
 		}
@@ -28,14 +28,14 @@ var secretSeeds = []string{
 	"10.100.0.2", "s-2vcpu-4gb", "app2", "fleet.wsgi:application", "/srv/fleet/venv", "ops@example.com", "", "gthread",
 }
 
-// maySecret leaves out only strings no pattern matches: SecretIn says
+// mayMatch leaves out only strings no pattern matches: In says
 // what the patterns say of every seed, several of which they match.
-func TestSecretInFilterKeepsMatches(t *testing.T) {
+func TestInFilterKeepsMatches(t *testing.T) {
 	matched := 0
 	for _, s := range secretSeeds {
-		want := regexpSecretIn(s)
-		if got := SecretIn(s); got != want {
-			t.Errorf("SecretIn(%q) = %q; the patterns say %q", s, got, want)
+		want := regexpIn(s)
+		if got := In(s); got != want {
+			t.Errorf("In(%q) = %q; the patterns say %q", s, got, want)
 		}
 		if want != "" {
 			matched++
@@ -45,19 +45,19 @@ func TestSecretInFilterKeepsMatches(t *testing.T) {
 		t.Errorf("the patterns match %d seeds; want a seed for each pattern's forms", matched)
 	}
 	for _, s := range []string{"10.100.0.2", "s-2vcpu-4gb", "/srv/fleet/venv", "gthread"} {
-		if maySecret(s) {
-			t.Errorf("maySecret(%q): want false (a stack's everyday strings skip the patterns)", s)
+		if mayMatch(s) {
+			t.Errorf("mayMatch(%q): want false (a stack's everyday strings skip the patterns)", s)
 		}
 	}
 }
 
-func FuzzSecretIn(f *testing.F) {
+func FuzzIn(f *testing.F) {
 	for _, s := range secretSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := SecretIn(s), regexpSecretIn(s); got != want {
-			t.Errorf("SecretIn(%q) = %q; the patterns say %q", s, got, want)
+		if got, want := In(s), regexpIn(s); got != want {
+			t.Errorf("In(%q) = %q; the patterns say %q", s, got, want)
 		}
 	})
 }
