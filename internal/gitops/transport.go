@@ -2,8 +2,10 @@ package gitops
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,20 +38,36 @@ var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
 // path on disk.
 func IsURL(s string) bool { return strings.Contains(s, "://") || scpLike.MatchString(s) }
 
+// urlPassword is the password of a URL's user (https://user:token@host/),
+// with what comes before it.
+var urlPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@`)
+
+// shownURL is a remote's URL as messages show it: a password in it (a CI
+// job's token in its checkout's origin) is xxxxx, as url.URL.Redacted
+// writes it.
+func shownURL(rawURL string) string {
+	return urlPassword.ReplaceAllString(rawURL, "${1}xxxxx@")
+}
+
 // auth returns how to authenticate to the remote at rawURL: nothing for
 // local (file) remotes, keys and known_hosts for ssh, and an error for
 // protocols hacompile does not push to.
 func auth(rawURL string, o SSHOptions) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", rawURL, err)
+		// url.Parse's error quotes the URL whole.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("remote %s: %w", shownURL(rawURL), err)
 	}
 	switch ep.Protocol {
 	case "file":
 		return nil, nil
 	case "ssh":
 	default:
-		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", ep.String(), ep.Protocol)
+		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", shownURL(rawURL), ep.Protocol)
 	}
 	files, err := knownHostsFiles(o.KnownHosts)
 	if err != nil {
