@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
+
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // SSHOptions say how to reach ssh:// remotes. The server's host key is
@@ -38,17 +40,6 @@ var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
 // path on disk.
 func IsURL(s string) bool { return strings.Contains(s, "://") || scpLike.MatchString(s) }
 
-// urlPassword is the password of a URL's user (https://user:token@host/),
-// with what comes before it.
-var urlPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@`)
-
-// shownURL is a remote's URL as messages show it: a password in it (a CI
-// job's token in its checkout's origin) is xxxxx, as url.URL.Redacted
-// writes it.
-func shownURL(rawURL string) string {
-	return urlPassword.ReplaceAllString(rawURL, "${1}xxxxx@")
-}
-
 // auth returns how to authenticate to the remote at rawURL: nothing for
 // local (file) remotes, keys and known_hosts for ssh, and an error for
 // protocols hacompile does not push to.
@@ -60,14 +51,14 @@ func auth(rawURL string, o SSHOptions) (transport.AuthMethod, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("remote %s: %w", shownURL(rawURL), err)
+		return nil, fmt.Errorf("remote %s: %w", secret.RedactURL(rawURL), err)
 	}
 	switch ep.Protocol {
 	case "file":
 		return nil, nil
 	case "ssh":
 	default:
-		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", shownURL(rawURL), ep.Protocol)
+		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", secret.RedactURL(rawURL), ep.Protocol)
 	}
 	files, err := knownHostsFiles(o.KnownHosts)
 	if err != nil {

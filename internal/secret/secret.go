@@ -57,3 +57,14 @@ func mayMatch(s string) bool {
 		strings.Contains(s, "gh") ||
 		strings.Contains(s, "sk_live_")
 }
+
+// urlPassword is the password of a URL's user (https://user:token@host/),
+// with what comes before it.
+var urlPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@`)
+
+// RedactURL is u as a message shows it: its password, if it has one, is
+// xxxxx, as url.URL.Redacted writes it. u need not parse (a template, a
+// URL refused for a bad escape).
+func RedactURL(u string) string {
+	return urlPassword.ReplaceAllString(u, "${1}xxxxx@")
+}

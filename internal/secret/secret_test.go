@@ -61,3 +61,17 @@ func FuzzIn(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://gitlab-ci-token:tok@gitlab.example.com/ops/web.git": "https://gitlab-ci-token:xxxxx@gitlab.example.com/ops/web.git",
+		"http://mon:pw@{address}:{port}{path}":                       "http://mon:xxxxx@{address}:{port}{path}",
+		"ssh://git@git.example.com/x.git":                            "ssh://git@git.example.com/x.git",
+		"http://10.0.0.1:8000/a@b":                                   "http://10.0.0.1:8000/a@b",
+		"file:///srv/out.git":                                        "file:///srv/out.git",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
