@@ -25,15 +25,22 @@ var patterns = []struct {
 // password"), or "" when none: the secret-inline rule's test, also run
 // over the files custom generators write.
 func In(s string) string {
+	what, _ := Find(s)
+	return what
+}
+
+// Find is In with where in s the text In names starts (a byte offset),
+// or "", -1.
+func Find(s string) (what string, at int) {
 	if !mayMatch(s) {
-		return ""
+		return "", -1
 	}
 	for _, p := range patterns {
-		if p.re.MatchString(s) {
-			return p.what
+		if loc := p.re.FindStringIndex(s); loc != nil {
+			return p.what, loc[0]
 		}
 	}
-	return ""
+	return "", -1
 }
 
 // mayMatch reports whether any of patterns may match s: false
