@@ -13,9 +13,12 @@ var patterns = []struct {
 	re   *regexp.Regexp
 	what string
 }{
-	{regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`), "a URL with a password"},
+	// The user may be empty: redis://:password@host/.
+	{regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:[^/\s@]+@`), "a URL with a password"},
 	{regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`), "a private key"},
-	{regexp.MustCompile(`(?i)\b(password|passwd|secret|token|api[_-]?key)\s*[:=]\s*\S+`), "a password or token assignment"},
+	// As environment files name them too: DB_PASSWORD=, PGPASSWORD=,
+	// API_TOKEN=, SECRET_KEY=, AWS_SECRET_ACCESS_KEY=.
+	{regexp.MustCompile(`(?i)(passw(or)?d|secret([_-]?(access[_-]?)?key)?|token|api[_-]?key)\s*[:=]\s*\S+`), "a password or token assignment"},
 	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "an AWS access key id"},
 	{regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`), "a GitHub token"},
 	{regexp.MustCompile(`\bsk_live_[A-Za-z0-9]{16,}\b`), "a Stripe secret key"},

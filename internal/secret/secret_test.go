@@ -25,6 +25,7 @@ var secretSeeds = []string{
 	"ghp_" + strings.Repeat("a", 36), "gho_" + strings.Repeat("Z9", 18), "ghp_short",
 	"sk_live_" + strings.Repeat("x", 16), "sk_live_short",
 	"pa\u017f\u017fword=x", "\u212Aey", "TOKEN\u00a0=1", "api_\u212Aey=1",
+	"DB_PASSWORD=x", "PGPASSWORD=x", "SECRET_KEY=x", "AWS_SECRET_ACCESS_KEY=x", "password_file: x", "redis://:pw@cache/0",
 	"10.100.0.2", "s-2vcpu-4gb", "app2", "fleet.wsgi:application", "/srv/fleet/venv", "ops@example.com", "", "gthread",
 }
 
@@ -47,6 +48,31 @@ func TestInFilterKeepsMatches(t *testing.T) {
 	for _, s := range []string{"10.100.0.2", "s-2vcpu-4gb", "/srv/fleet/venv", "gthread"} {
 		if mayMatch(s) {
 			t.Errorf("mayMatch(%q): want false (a stack's everyday strings skip the patterns)", s)
+		}
+	}
+}
+
+// In finds what environment files and connection strings hold, and
+// leaves the stack's own fields that name files of secrets.
+func TestIn(t *testing.T) {
+	for s, want := range map[string]string{
+		"DB_PASSWORD=hunter2":                             "a password or token assignment",
+		"REDIS_PASSWORD: hunter2":                         "a password or token assignment",
+		"export PGPASSWORD=hunter2":                       "a password or token assignment",
+		"API_TOKEN=abc":                                   "a password or token assignment",
+		`SECRET_KEY = "django-insecure-abc"`:              "a password or token assignment",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI":             "a password or token assignment",
+		"redis://:hunter2@cache.internal:6379/0":          "a URL with a password",
+		"amqp://guest:guest@mq:5672/":                     "a URL with a password",
+		`password_file: "/etc/app/secrets/db-password"`:   "",
+		`bearer_token_file: "/etc/alertmanager/token"`:    "",
+		"/etc/pyapp/secrets/database-password":            "",
+		`"/etc/app/secrets/api-key": "/app/prod/api-key"`: "",
+		"http://10.0.0.1:8000/a@b":                        "",
+		"ssh://git@git.example.com:22/ops/rendered.git":   "",
+	} {
+		if got := In(s); got != want {
+			t.Errorf("In(%q) = %q, want %q", s, got, want)
 		}
 	}
 }
