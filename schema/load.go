@@ -34,6 +34,7 @@ import (
 	cuejson "cuelang.org/go/encoding/json"
 
 	"github.com/hacompile/hacompile/internal/evalbudget"
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 //go:embed stack.cue
@@ -572,7 +573,7 @@ func (l *Loader) toError(err error, in *input) error {
 	}
 	diags = dropFollowOn(diags)
 	for i := range diags {
-		diags[i].Message = humanize(diags[i].Message)
+		diags[i].Message = withoutSecrets(humanize(diags[i].Message))
 		// A size of the wrong type: the sizes say more than "string".
 		if v, ok := strings.CutPrefix(diags[i].Message, "invalid value "); ok && isSizePath(diags[i].Path) {
 			if v, _, ok := strings.Cut(v, " (want string, got "); ok {
@@ -663,6 +664,33 @@ var (
 	reUndefinedImport = regexp.MustCompile(`^package "(.+)" imported but not defined in`)
 	reSecretName      = regexp.MustCompile(`(?i)pass|secret|token|credential|private_?key|api_?key`)
 )
+
+// reQuoted is a quoted string in a message, as CUE and Go quote one,
+// with the field name before it when it is a struct's field
+// ({password:"…"}).
+var reQuoted = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*:)?("(?:[^"\\]|\\.)*")`)
+
+// withoutSecrets names each quoted value of msg that looks like a secret
+// by what it looks like instead of quoting it: a value refused by the
+// schema never reaches the secret-inline rule, and the message goes to
+// terminals and CI logs.
+func withoutSecrets(msg string) string {
+	if !strings.Contains(msg, `"`) {
+		return msg
+	}
+	return reQuoted.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := reQuoted.FindStringSubmatch(m)
+		name, q := sub[1], sub[2]
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			v = q[1 : len(q)-1]
+		}
+		if what := secret.In(name + v); what != "" {
+			return name + "(not shown: it looks like " + what + ")"
+		}
+		return m
+	})
+}
 
 // humanize rewrites CUE's wording where it names an implementation
 // detail (a regular expression, an incomplete value).

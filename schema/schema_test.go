@@ -238,3 +238,46 @@ app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
 		t.Errorf("role web: %v, want %s", err, want)
 	}
 }
+
+// TestSecretValueNotShown: a value the schema refuses that looks like a
+// secret (a database URL written as the host, a key pasted into the
+// wrong field) is named by what it looks like, not quoted: the message
+// goes to terminals and CI logs.
+func TestSecretValueNotShown(t *testing.T) {
+	l, err := schema.NewLoader("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := func(host, roles, region string) string {
+		return `name: "t"
+domain: "example.com"
+region: ` + region + `
+hosts: h1: {address: "10.0.0.11", roles: [` + roles + `], cores: 1, memory_mb: 1024}
+balancer: kind: "cloud"
+app: {runtime: "python", module: "wsgi:app", working_dir: "/srv/app"}
+database: {engine: "postgresql", managed: true, host: ` + host + `, port: 5432, name: "app"}
+`
+	}
+	for _, c := range []struct {
+		name, src, secret, want string
+	}{
+		{"pattern", src(`"postgres://app:hunter2@db.internal/app"`, `"app"`, `"nyc3"`), "hunter2",
+			`stacks/t.cue:7:55: database.host: invalid value (not shown: it looks like a URL with a password) (want a host name or IPv4 address such as db.internal or 10.0.0.5)`},
+		{"one of", src(`"db.internal"`, `"token=hunter2"`, `"nyc3"`), "hunter2",
+			`hosts.h1.roles[0]: invalid value (not shown: it looks like a password or token assignment) (want one of "app", "cache", "lb", "queue", "worker")`},
+		{"type", src(`"db.internal"`, `"app"`, `1`), "",
+			`region: invalid value 1 (want string, got int)`},
+		{"struct", src(`"db.internal"`, `"app"`, `{password: "hunter2"}`), "hunter2",
+			`region: invalid value {password:(not shown: it looks like a password or token assignment)} (want string, got struct)`},
+		{"multi-line", src(`"db.internal"`, `"app"`, "\"\"\"\n\t-----BEGIN OPENSSH PRIVATE KEY-----\n\tb3BlbnNzaC1rZXktdjEAAAAAhunter2\n\t-----END OPENSSH PRIVATE KEY-----\n\t\"\"\""), "hunter2",
+			`region: invalid value (not shown: it looks like a private key) (want a lower-case slug`},
+	} {
+		_, err := l.Load("stacks/t.cue", []byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %s", c.name, err, c.want)
+		}
+		if c.secret != "" && err != nil && strings.Contains(err.Error(), c.secret) {
+			t.Errorf("%s: the message shows the secret: %v", c.name, err)
+		}
+	}
+}

@@ -974,7 +974,9 @@ func CompileInputsWith(in []Input, today string, o Options) (*Result, error) {
 	var findings []schema.Diagnostic
 	failed := false
 	for _, s := range stacks {
-		for _, d := range rules.Check(s, today) {
+		found := rules.Check(s, today)
+		found = append(found, rules.CheckSource(s, byName[s.Source].Data, found)...)
+		for _, d := range found {
 			failed = failed || d.Severity == "error"
 			findings = append(findings, d)
 		}

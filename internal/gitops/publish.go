@@ -23,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/secret"
 	"github.com/hacompile/hacompile/site"
 )
 
@@ -146,7 +147,7 @@ func (r *Repo) openDest(opt PublishOptions) (*dest, error) {
 			return nil, err
 		}
 		d.repo, d.remote, d.url = repo, "origin", opt.Repo
-		d.desc += " of " + opt.Repo
+		d.desc += " of " + secret.RedactURL(opt.Repo)
 		return d, nil
 	default:
 		repo, err := git.PlainOpen(opt.Repo)
@@ -340,7 +341,7 @@ func pushIfBehind(d *dest, res *Published, remoteTip plumbing.Hash, au transport
 	spec := config.RefSpec(fmt.Sprintf("refs/heads/%s:refs/heads/%s", branch, branch))
 	err := d.repo.Push(&git.PushOptions{RemoteName: d.remote, RefSpecs: []config.RefSpec{spec}, Auth: au})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("pushing %s to %s: %w", branch, d.url, explainHostKey(err))
+		return fmt.Errorf("pushing %s to %s: %w", branch, secret.RedactURL(d.url), explainHostKey(err))
 	}
 	res.Pushed = err == nil
 	return nil
@@ -361,7 +362,7 @@ func fetchTip(d *dest, branch string, au transport.AuthMethod) (plumbing.Hash, e
 	case errors.Is(err, git.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return plumbing.ZeroHash, nil
 	default:
-		return plumbing.ZeroHash, fmt.Errorf("fetching %s from %s: %w", branch, d.url, explainHostKey(err))
+		return plumbing.ZeroHash, fmt.Errorf("fetching %s from %s: %w", branch, secret.RedactURL(d.url), explainHostKey(err))
 	}
 	ref, err := d.repo.Reference(track, true)
 	if err != nil {

@@ -2,8 +2,10 @@ package gitops
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
+
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // SSHOptions say how to reach ssh:// remotes. The server's host key is
@@ -42,14 +46,19 @@ func IsURL(s string) bool { return strings.Contains(s, "://") || scpLike.MatchSt
 func auth(rawURL string, o SSHOptions) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", rawURL, err)
+		// url.Parse's error quotes the URL whole.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("remote %s: %w", secret.RedactURL(rawURL), err)
 	}
 	switch ep.Protocol {
 	case "file":
 		return nil, nil
 	case "ssh":
 	default:
-		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", ep.String(), ep.Protocol)
+		return nil, fmt.Errorf("remote %s: unsupported protocol %q (hacompile pushes to file:// and ssh:// remotes)", secret.RedactURL(rawURL), ep.Protocol)
 	}
 	files, err := knownHostsFiles(o.KnownHosts)
 	if err != nil {

@@ -76,8 +76,11 @@ func checkNesting(src []byte) error {
 // CheckArg checks the Jsonnet code given on the command line as flag's
 // name (--ext-code x=CODE, --tla-code): its nesting, then its syntax,
 // whether or not a stack reads it. The error says where in the code,
-// as NAME:LINE:COL.
-func CheckArg(flag, name, code string) error {
+// as NAME:LINE:COL. Code read from the environment (--ext-code x) is
+// fromEnv: the parser's message, which quotes the code ("Unknown
+// variable: …", "got (STRING_DOUBLE, \"…\")"), is not shown, as the
+// variable may hold secrets.
+func CheckArg(flag, name, code string, fromEnv bool) error {
 	var ne *NestingError
 	if errors.As(checkNesting([]byte(code)), &ne) {
 		return fmt.Errorf("%s %s:%d:%d: brackets nest deeper than %d levels (the limit of a Jsonnet file)", flag, name, ne.Line, ne.Column, MaxNesting)
@@ -86,8 +89,14 @@ func CheckArg(flag, name, code string) error {
 		var se staticError
 		if errors.As(err, &se) {
 			if loc := se.Loc(); loc.IsSet() {
+				if fromEnv {
+					return fmt.Errorf("%s %s:%d:%d: the environment variable %s is not valid Jsonnet there (the parser's message is not shown: it quotes the code)", flag, name, loc.Begin.Line, loc.Begin.Column, name)
+				}
 				return fmt.Errorf("%s %s:%d:%d: %s", flag, name, loc.Begin.Line, loc.Begin.Column, strings.TrimPrefix(se.Error(), loc.String()+" "))
 			}
+		}
+		if fromEnv {
+			return fmt.Errorf("%s %s: the environment variable %s is not valid Jsonnet (the parser's message is not shown: it quotes the code)", flag, name, name)
 		}
 		return fmt.Errorf("%s %s: %v", flag, name, err)
 	}

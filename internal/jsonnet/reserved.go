@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/hacompile/hacompile/generators/artifact"
-	"github.com/hacompile/hacompile/internal/rules"
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // Paths push keeps for itself on every host (internal/push: StateDir,
@@ -28,7 +28,7 @@ func checkFiles(files []artifact.File) error {
 			return outputErrorf("/"+f.Path, "", "file %q: names starting %s are push's temporary files; a generator may not write one", "/"+f.Path, ReservedPrefix)
 		}
 		for i, text := range []string{string(f.Content), f.Validate.String(), f.Reload.String()} {
-			if what := rules.SecretIn(text); what != "" {
+			if what := secret.In(text); what != "" {
 				return outputErrorf("/"+f.Path, []string{"content", "validate", "reload"}[i], "file %q: looks like %s: secrets stay in files on the host that the rendered config references, never in out/", "/"+f.Path, what)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // checkHealth polls url until it answers 2xx (or 3xx when redirectOK)
@@ -34,7 +36,7 @@ func checkHealth(ctx context.Context, url string, redirectOK, proxyV1 bool, time
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("GET %s: not healthy within %s: %w", url, timeout, last)
+			return fmt.Errorf("GET %s: not healthy within %s: %w", secret.RedactURL(url), timeout, last)
 		case <-time.After(wait):
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -54,5 +56,29 @@ func TestHealthPROXY(t *testing.T) {
 	err = checkHealth(context.Background(), url, false, false, time.Second, nil)
 	if err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("without the header the listener must refuse the check, got %v", err)
+	}
+}
+
+// A health URL with a user and password checks with them, and a failed
+// check's message does not show the password.
+func TestHealthURLPassword(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "mon" || p != "hunter2" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "http://", "http://mon:hunter2@", 1) + "/healthz"
+	if err := checkHealth(context.Background(), url, false, false, 3*time.Second, nil); err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	err := checkHealth(context.Background(), url, false, false, 300*time.Millisecond, nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "GET http://mon:xxxxx@") {
+		t.Errorf("unhealthy: %v, want GET http://mon:xxxxx@…, no password", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/secret"
 	"github.com/hacompile/hacompile/internal/termtext"
 )
 
@@ -779,8 +780,8 @@ func (r *hostRun) apply(ctx context.Context) error {
 	err = r.reload(ctx)
 	if err == nil && r.h.HealthURL != "" && !r.noHealth {
 		r.lk.refresh(r.o.clock())
-		r.progress(PhaseChecking, r.h.HealthURL)
-		r.res.Health = r.h.HealthURL
+		r.progress(PhaseChecking, secret.RedactURL(r.h.HealthURL))
+		r.res.Health = secret.RedactURL(r.h.HealthURL)
 		if herr := r.healthy(ctx); herr != nil {
 			err = fmt.Errorf("%w: %w", ErrHealth, herr)
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/internal/compile"
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // File is one file a host should have.
@@ -311,11 +312,11 @@ var unknownPlaceholder = regexp.MustCompile(`\{[^{}]*\}`)
 func CheckHealthURL(tmpl string) error {
 	scheme, _, ok := strings.Cut(tmpl, "://")
 	if scheme = strings.ToLower(scheme); !ok || scheme != "http" && scheme != "https" {
-		return fmt.Errorf("--health-url %q: want an http:// or https:// URL, such as http://{address}:{port}{path}", tmpl)
+		return fmt.Errorf("--health-url %q: want an http:// or https:// URL, such as http://{address}:{port}{path}", secret.RedactURL(tmpl))
 	}
 	u := healthPlaceholders.Replace(tmpl)
 	if p := unknownPlaceholder.FindString(u); p != "" {
-		return fmt.Errorf("--health-url %q: %s is no placeholder: want {host}, {address}, {port} or {path}", tmpl, p)
+		return fmt.Errorf("--health-url %q: %s is no placeholder: want {host}, {address}, {port} or {path}", secret.RedactURL(tmpl), p)
 	}
 	parsed, err := url.Parse(u)
 	if err != nil {
@@ -323,10 +324,10 @@ func CheckHealthURL(tmpl string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("--health-url %q: want a URL: %w", tmpl, err)
+		return fmt.Errorf("--health-url %q: want a URL: %w", secret.RedactURL(tmpl), err)
 	}
 	if parsed.Host == "" {
-		return fmt.Errorf("--health-url %q: want a URL with a host, such as http://{address}:{port}{path}", tmpl)
+		return fmt.Errorf("--health-url %q: want a URL with a host, such as http://{address}:{port}{path}", secret.RedactURL(tmpl))
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func TestParseMaxFail(t *testing.T) {
 // TestCheckHealthURL: a --health-url that could never be checked is
 // refused when the flags are read, not found out host by host.
 func TestCheckHealthURL(t *testing.T) {
-	for _, good := range []string{"http://{address}:{port}{path}", "https://{host}.example.com/healthz", "HTTP://[::1]:{port}/", "http://{address}/?from={host}"} {
+	for _, good := range []string{"http://{address}:{port}{path}", "https://{host}.example.com/healthz", "HTTP://[::1]:{port}/", "http://{address}/?from={host}", "https://mon:hunter2@{address}/healthz"} {
 		if err := CheckHealthURL(good); err != nil {
 			t.Errorf("%q: %v", good, err)
 		}
@@ -137,6 +137,8 @@ func TestCheckHealthURL(t *testing.T) {
 		"http:///healthz":          `--health-url "http:///healthz": want a URL with a host, such as http://{address}:{port}{path}`,
 		"http://{address}:x/":      `--health-url "http://{address}:x/": want a URL: invalid port ":x" after host`,
 		"http://{address} /{path}": `--health-url "http://{address} /{path}": want a URL: invalid character " " in host name`,
+		// A password in it is not shown.
+		"https://mon:hunter2@{addr}/": `--health-url "https://mon:xxxxx@{addr}/": {addr} is no placeholder`,
 	} {
 		err := CheckHealthURL(bad)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {

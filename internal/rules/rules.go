@@ -19,13 +19,12 @@ import (
 	"math"
 	"net"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
+	"github.com/hacompile/hacompile/internal/secret"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -760,55 +759,6 @@ func replicaPool(s *schema.Stack) []finding {
 	return []finding{{"database.replicas", fmt.Sprintf("%d replica(s) declared but no database.replica_pool_size: reads all go to the primary", len(db.Replicas))}}
 }
 
-var secretPatterns = []struct {
-	re   *regexp.Regexp
-	what string
-}{
-	{regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`), "a URL with a password"},
-	{regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`), "a private key"},
-	{regexp.MustCompile(`(?i)\b(password|passwd|secret|token|api[_-]?key)\s*[:=]\s*\S+`), "a password or token assignment"},
-	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "an AWS access key id"},
-	{regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`), "a GitHub token"},
-	{regexp.MustCompile(`\bsk_live_[A-Za-z0-9]{16,}\b`), "a Stripe secret key"},
-}
-
-// SecretIn says what secret text s looks like to hold ("a URL with a
-// password"), or "" when none: the secret-inline rule's test, also run
-// over the files custom generators write.
-func SecretIn(s string) string {
-	if !maySecret(s) {
-		return ""
-	}
-	for _, p := range secretPatterns {
-		if p.re.MatchString(s) {
-			return p.what
-		}
-	}
-	return ""
-}
-
-// maySecret reports whether any of secretPatterns may match s: false
-// only when s lacks what each needs to match (a rule checks every string
-// of a 10,000-host stack, most of them addresses, sizes and names, and
-// the procedures' previews check it again for each change they show).
-// A string with a byte past ASCII may match the case-insensitive pattern
-// in a way an ASCII test does not see (the Kelvin sign folds to k): it
-// always may.
-func maySecret(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return true
-		}
-	}
-	l := strings.ToLower(s) // s itself when it has no upper case
-	return strings.Contains(s, "://") && strings.Contains(s, "@") ||
-		strings.Contains(s, "-----BEGIN ") ||
-		strings.ContainsAny(s, ":=") && (strings.Contains(l, "passw") || strings.Contains(l, "secret") || strings.Contains(l, "token") || strings.Contains(l, "api")) ||
-		strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") ||
-		strings.Contains(s, "gh") ||
-		strings.Contains(s, "sk_live_")
-}
-
 func secretInline(s *schema.Stack) []finding {
 	var fs []finding
 	// A fleet's hosts repeat their roles, sizes and users: each string
@@ -817,7 +767,7 @@ func secretInline(s *schema.Stack) []finding {
 	walkStrings(reflect.ValueOf(*s), &strPath{}, func(path *strPath, v string) {
 		w, ok := what[v]
 		if !ok {
-			w = SecretIn(v)
+			w = secret.In(v)
 			what[v] = w
 		}
 		if w != "" {

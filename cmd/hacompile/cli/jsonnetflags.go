@@ -73,7 +73,8 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 	for i, f := range jsonnetFlags {
 		for _, kv := range flagValues(cmd, f.name) {
 			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
+			fromEnv := !ok
+			if fromEnv {
 				v, ok = os.LookupEnv(k)
 			}
 			if k == "" || !ok {
@@ -89,7 +90,7 @@ func compileOptions(cmd *cobra.Command) (compile.Options, error) {
 			}
 			// Code is read now, whether a stack reads it or not.
 			if strings.HasSuffix(f.name, "-code") {
-				if err := jsonnet.CheckArg("--"+f.name, k, v); err != nil {
+				if err := jsonnet.CheckArg("--"+f.name, k, v, fromEnv); err != nil {
 					return o, usageError{err}
 				}
 			}

@@ -61,7 +61,7 @@ func (f *ociFlags) check(c *cobra.Command) error {
 	if f.signKey == "" {
 		return usageError{errors.New("--oci needs --sign-key: every artifact is signed (hacompile keygen makes a key pair)")}
 	}
-	return nil
+	return keyFile("--sign-key", f.signKey)
 }
 
 // publishOCI pushes every host of the rendered stacks.

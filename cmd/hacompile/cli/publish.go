@@ -99,6 +99,9 @@ the key comes from -i/--identity, else the ssh-agent.`,
 				if cmd.Flags().Changed("ssh-key") {
 					fmt.Fprintln(cmd.ErrOrStderr(), "hacompile: warning: --ssh-key is now -i/--identity, as push names it")
 				}
+				if err := keyFile("--identity", o.SSH.KeyFile); err != nil {
+					return err
+				}
 				branch, err := branchName(o.Branch)
 				if err != nil {
 					return err

@@ -222,6 +222,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 			return usageError{err}
 		}
 	}
+	if err := keyFile("--identity", f.identity); err != nil {
+		return err
+	}
 	var sshCfg *push.SSHConfig
 	if f.sshConfig != "" {
 		var err error

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,9 +77,15 @@ func TestPushCommand(t *testing.T) {
 		t.Fatal("dry run wrote files")
 	}
 
-	code, stdout, stderr = hc(t, append([]string{"push", "--output", "json", "--batch", "1"}, common...)...)
+	// A password in --health-url is sent, and shown as xxxxx.
+	withPassword := slices.Clone(common)
+	withPassword[len(withPassword)-1] = strings.Replace(health.URL, "http://", "http://mon:hunter2@", 1)
+	code, stdout, stderr = hc(t, append([]string{"push", "--output", "json", "--batch", "1"}, withPassword...)...)
 	if code != 0 {
 		t.Fatalf("push: %d\n%s", code, stderr)
+	}
+	if strings.Contains(stdout+stderr, "hunter2") || !strings.Contains(stdout, `"detail":"http://mon:xxxxx@`) || !strings.Contains(stdout, `"health":"http://mon:xxxxx@`) {
+		t.Errorf("push showed the health URL's password, or no health URL:\n%s%s", stdout, stderr)
 	}
 	// JSON lines: each host event as it happened, then the summary.
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hacompile/hacompile/internal/gitops"
+	"github.com/hacompile/hacompile/internal/secret"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -169,6 +170,16 @@ func after(c *cobra.Command) string {
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+// keyFile refuses a key given where the name of its file goes
+// (--sign-key "$KEY" in CI): the error naming the file it cannot open
+// would print the key.
+func keyFile(flag, v string) error {
+	if secret.In(v) != "" || strings.ContainsAny(v, "\r\n") {
+		return usageError{fmt.Errorf("%s: want the name of a key file, not the key itself (not shown)", flag)}
+	}
+	return nil
+}
 
 // codedError ends the command with an exit code other than 0 and 1 (diff
 // --exit-code's 6 for "changed", push's 3/4/5) after the command has
