@@ -58,7 +58,8 @@ type RepoOptions struct {
 	Transport http.RoundTripper
 	// DockerConfig is a Docker config.json with registry credentials
 	// (as docker login and oras login write it); empty for
-	// ~/.docker/config.json (or $DOCKER_CONFIG), missing for none.
+	// ~/.docker/config.json (or $DOCKER_CONFIG), missing for none; one
+	// that is there and not a config is an error.
 	DockerConfig string
 	// Timeout bounds each request, its body included; 0 for none.
 	Timeout time.Duration
@@ -83,8 +84,14 @@ func Open(r Ref, o RepoOptions) (*remote.Repository, error) {
 	} else {
 		store, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		client.Credential = credentials.Credential(store)
+	case o.DockerConfig != "":
+		// Named, and not readable as a config: going on without its
+		// credentials would end in the registry's refusal, which does
+		// not say why.
+		return nil, fmt.Errorf("registry credentials %s: %w", o.DockerConfig, err)
 	}
 	repo.Client = client
 	return repo, nil

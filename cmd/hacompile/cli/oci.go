@@ -83,6 +83,9 @@ func publishOCI(cmd *cobra.Command, f *ociFlags, res *compile.Result, revision s
 		stacks++
 		packs = append(packs, ps...)
 	}
+	if err := checkRegistryConfig(f.registryConfig); err != nil {
+		return err
+	}
 	repo, err := oci.Open(ref, oci.RepoOptions{PlainHTTP: f.plainHTTP, DockerConfig: f.registryConfig, Timeout: 5 * time.Minute})
 	if err != nil {
 		return err
@@ -175,6 +178,9 @@ func newApply() *cobra.Command {
 			}
 			// push's --root is a template ({host}); apply places one
 			// host's tree, so a brace would be a directory's name.
+			if err := checkRegistryConfig(registryConfig); err != nil {
+				return err
+			}
 			if strings.ContainsAny(root, "{}") {
 				return usageError{fmt.Errorf("--root %q: apply places this host's tree, and its --root has no placeholders: write the directory itself, such as /srv/staging/%s", root, host)}
 			}
@@ -319,4 +325,18 @@ The same pair with openssl:
 	}
 	c.Flags().StringVar(&out, "out", "hacompile", "path prefix of the two files: PREFIX.key and PREFIX.pub")
 	return c
+}
+
+// checkRegistryConfig checks --registry-config, when given, before the
+// registry is reached: a file that is not there (a typo) would leave
+// the command without credentials until the registry refused it, which
+// does not say why.
+func checkRegistryConfig(p string) error {
+	if p == "" {
+		return nil
+	}
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("--registry-config: %w", err)
+	}
+	return nil
 }

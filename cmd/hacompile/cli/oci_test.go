@@ -178,4 +178,19 @@ func TestOCICommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "roots", "{host}")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("apply --root .../{host} made the directory {host}: %v", err)
 	}
+	// A --registry-config that is not there (a typo), or not a config,
+	// is said before the registry is reached, not left to its refusal.
+	os.WriteFile("bad-config.json", []byte("auths: {}\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"publish", "--oci", ref, "--plain-http", "--sign-key", "k.key", "--allow-dirty", "--registry-config", "no-such.json"}, "--registry-config: stat no-such.json: no such file or directory"},
+		{[]string{"publish", "--oci", ref, "--plain-http", "--sign-key", "k.key", "--allow-dirty", "--registry-config", "bad-config.json"}, "registry credentials bad-config.json: "},
+		{[]string{"apply", "--from", "oci://" + ref, "--plain-http", "--stack", "fleet", "--host", "app1", "--verify-key", "k.pub", "--root", filepath.Join(dir, "roots", "app1"), "--registry-config", "no-such.json"}, "--registry-config: stat no-such.json: no such file or directory"},
+	} {
+		if code, _, stderr := run(c.args...); code != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s --registry-config: exit %d, want 1 saying %q: %s", c.args[0], code, c.want, stderr)
+		}
+	}
 }

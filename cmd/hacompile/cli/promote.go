@@ -139,6 +139,9 @@ func newPromote() *cobra.Command {
 				}
 				key = k
 			}
+			if err := checkRegistryConfig(registryConfig); err != nil {
+				return err
+			}
 			repo, err := oci.Open(ref, oci.RepoOptions{PlainHTTP: plainHTTP, DockerConfig: registryConfig, Timeout: time.Minute})
 			if err != nil {
 				return err

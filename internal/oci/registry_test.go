@@ -1,0 +1,35 @@
+package oci
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOpenRegistryConfig: a Docker config named and missing means no
+// credentials, as it always did; one that is there and is not a config
+// is an error naming it, not a publish that goes on without credentials
+// until the registry refuses it.
+func TestOpenRegistryConfig(t *testing.T) {
+	ref := Ref{Registry: "127.0.0.1:5000", Repository: "ops/shop", Tag: "stable"}
+	dir := t.TempDir()
+	if _, err := Open(ref, RepoOptions{DockerConfig: filepath.Join(dir, "none.json")}); err != nil {
+		t.Errorf("a missing config: %v, want no credentials and no error", err)
+	}
+	good := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(good, []byte(`{"auths": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ref, RepoOptions{DockerConfig: good}); err != nil {
+		t.Errorf("a config without credentials: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("auths: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ref, RepoOptions{DockerConfig: bad})
+	if err == nil || !strings.Contains(err.Error(), "registry credentials "+bad+": ") {
+		t.Errorf("a config that is not JSON: %v, want an error naming it", err)
+	}
+}
