@@ -22,6 +22,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/hacompile/hacompile/internal/secret"
 )
 
 // Ref is a parsed REGISTRY/REPO:TAG (an oci:// prefix allowed).
@@ -40,6 +42,12 @@ func (r Ref) String() string { return r.Name() + ":" + r.Tag }
 // required: it is the channel (stable, canary, a release name).
 func ParseRef(s string) (Ref, error) {
 	s = strings.TrimPrefix(s, "oci://")
+	if host, _, _ := strings.Cut(s, "/"); strings.Contains(host, "@") {
+		// user:password@registry: said without the password, which a
+		// message would put in terminals and CI logs.
+		shown := strings.TrimPrefix(secret.RedactURL("oci://"+s), "oci://")
+		return Ref{}, fmt.Errorf("%q: want REGISTRY/REPOSITORY:TAG, with no user or password in it: credentials go in the Docker config (docker login, --registry-config)", shown)
+	}
 	r, err := registry.ParseReference(s)
 	if err != nil {
 		return Ref{}, fmt.Errorf("%q: want REGISTRY/REPOSITORY:TAG: %w", s, err)

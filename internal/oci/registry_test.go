@@ -33,3 +33,17 @@ func TestOpenRegistryConfig(t *testing.T) {
 		t.Errorf("a config that is not JSON: %v, want an error naming it", err)
 	}
 }
+
+// TestParseRefCredentials: a reference with a user and password in it
+// is refused, and the message shows the password as xxxxx.
+func TestParseRefCredentials(t *testing.T) {
+	for _, s := range []string{"user:hunter2@reg.example:5000/ops/shop:stable", "oci://user:hunter2@reg.example/ops/shop:stable"} {
+		_, err := ParseRef(s)
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "user:xxxxx@reg.example") || !strings.Contains(err.Error(), "no user or password in it") {
+			t.Errorf("ParseRef(%q): %v; want it refused, the password not shown", s, err)
+		}
+	}
+	if _, err := ParseRef("reg.example/ops/shop:stable"); err != nil {
+		t.Errorf("a plain reference: %v", err)
+	}
+}
