@@ -351,14 +351,12 @@ func deployFailure(f *deployFlags, rollback bool, stack string, diags []schema.D
 // document there, and nothing goes to stderr; a usage error is said on
 // stderr either way.
 func deployFailed(cmd *cobra.Command, f *deployFlags, rollback bool, stack string, err error) error {
-	var ue usageError
-	if f.output != "json" || err == nil || errors.As(err, &ue) {
+	if f.output != "json" {
 		return err
 	}
-	if err := json.NewEncoder(cmd.OutOrStdout()).Encode(deployFailure(f, rollback, stack, errorDiagnostics(err))); err != nil {
-		return err
-	}
-	return silentError{}
+	return failInJSON(cmd, "", err, func(ds []schema.Diagnostic) any {
+		return deployFailure(f, rollback, stack, ds)
+	})
 }
 
 // reportHosts prints each failed host's error with hints, once each,

@@ -88,16 +88,12 @@ It needs root (namespaces, containers). Exit 0 only when every check holds.`,
 			// nothing goes to stderr; a usage error is said on stderr
 			// either way.
 			fail := func(err error) error {
-				var ue usageError
-				if output != "json" || errors.As(err, &ue) {
+				if output != "json" {
 					return err
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(testJSON{Stacks: done, Diagnostics: errorDiagnostics(err)}); err != nil {
-					return err
-				}
-				return silentError{}
+				return failInJSON(cmd, "  ", err, func(ds []schema.Diagnostic) any {
+					return testJSON{Stacks: done, Diagnostics: ds}
+				})
 			}
 			if output == "json" {
 				defer budgetInJSON(cmd, func(d schema.Diagnostic) any {

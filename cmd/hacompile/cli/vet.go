@@ -92,6 +92,24 @@ func errorDiagnostic(err error) schema.Diagnostic {
 	return schema.Diagnostic{Severity: "error", Message: msg, Hint: hint}
 }
 
+// failInJSON ends a command that failed with err as its --output json
+// says any failure: doc, its document for err's diagnostics
+// (errorDiagnostics), on stdout, indented by indent ("" for a JSON
+// line), and a silent failure (exit 1, nothing on stderr). A usage
+// error, or no error, is returned as it is.
+func failInJSON(cmd *cobra.Command, indent string, err error, doc func([]schema.Diagnostic) any) error {
+	var ue usageError
+	if err == nil || errors.As(err, &ue) {
+		return err
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", indent)
+	if err := enc.Encode(doc(errorDiagnostics(err))); err != nil {
+		return err
+	}
+	return silentError{}
+}
+
 // errorDiagnostics is any error as --output json reports it: a stack's
 // diagnostics as they are, errors joined (errors.Join) one by one, and
 // any other error as errorDiagnostic gives it.
