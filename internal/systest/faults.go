@@ -433,19 +433,59 @@ func failWindow(samples []Sample) float64 {
 	return secs(last - first)
 }
 
-// failSample shows the first failed request, so a failure says what the
-// client saw.
+// failSample says what the failed samples among samples were: each kind
+// of failure (an error, or a status with the first words of the body
+// that came with it, which tells HAProxy's own 503 from an app's) with
+// its count, most frequent first, at most three kinds.
 func failSample(samples []Sample) string {
+	counts := map[string]int{}
+	var kinds []string
 	for _, s := range samples {
-		if !s.OK() {
-			if s.Err != "" {
-				return "; first: " + s.Err
-			}
-			return fmt.Sprintf("; first: HTTP %d", s.Status)
+		if s.OK() {
+			continue
 		}
+		k := failKind(s)
+		if counts[k] == 0 {
+			kinds = append(kinds, k)
+		}
+		counts[k]++
 	}
-	return ""
+	if len(kinds) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(kinds, func(a, b string) int { return cmp.Compare(counts[b], counts[a]) })
+	var b strings.Builder
+	b.WriteString("; ")
+	for i, k := range kinds {
+		if i == 3 {
+			fmt.Fprintf(&b, ", %d other kinds", len(kinds)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d× %s", counts[k], k)
+	}
+	return b.String()
 }
+
+// failKind is one failed sample's kind: its error, or its status and
+// the gist of its body (tags dropped, at most 60 bytes).
+func failKind(s Sample) string {
+	if s.Err != "" {
+		return s.Err
+	}
+	body := strings.Join(strings.Fields(htmlTag.ReplaceAllString(s.Backend, " ")), " ")
+	if len(body) > 60 {
+		body = body[:60] + "…"
+	}
+	if body == "" {
+		return fmt.Sprintf("HTTP %d", s.Status)
+	}
+	return fmt.Sprintf("HTTP %d (%s)", s.Status, body)
+}
+
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 func secs(d time.Duration) float64 { return float64(d.Milliseconds()/100) / 10 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/hacompile/hacompile/generators/cloudinit"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/push"
+	"github.com/hacompile/hacompile/internal/rules"
 	"github.com/hacompile/hacompile/schema"
 )
 
@@ -214,7 +215,7 @@ func (e *env) drain(ctx context.Context, sr *ScenarioReport, key, victim string)
 	}
 	sr.Phases = append(sr.Phases, &Phase{Name: "drain " + victim, Stats: m.st, DetectS: -1, RecoverS: -1, FailWindowS: failWindow(m.all)})
 	sr.check(fmt.Sprintf("drain %s: no request fails, and its slow requests in flight finish", victim), m.st.Failed == 0 && m.inFlight > 0,
-		"%d of %d failed; %d slow requests were on %s while the push ran%s%s", m.st.Failed, m.st.Requests, m.inFlight, victim, failSample(m.failed), again)
+		"%d of %d failed; %d slow requests were on %s while the push ran%s%s%s", m.st.Failed, m.st.Requests, m.inFlight, victim, failSample(m.failed), m.when, again)
 	sr.check(fmt.Sprintf("drain %s: no new request reaches it once the push is done", victim), m.after == 0, "%d did%s", m.after, m.late)
 	// The stack is now as pushed.
 	e.mu.Lock()
@@ -233,6 +234,7 @@ type drainRun struct {
 	inFlight int    // slow requests on the host while the push ran
 	after    int    // requests that reached it after the push
 	late     string // when the first of those started
+	when     string // when failures began and ended, against the push
 }
 
 // drainOnce pushes r (the stack with victim drained) to the balancers
@@ -251,11 +253,7 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 	}
 	slow, _ := e.newLoadFor(door, hold, e.appOn(victim))
 	slow.URL += "slow"
-	// Two per app host, the added one counted (six, with it a fourth
-	// host, once left it none during the push on a busy machine): some
-	// are on the host as it is drained. More would hold every worker of
-	// a Starman host.
-	slow.Workers = 2 * max(len(e.hostsWith("app")), 1)
+	slow.Workers = e.slowLoad(victim)
 	slow.Sources, slow.Pace = nil, 0
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -299,12 +297,50 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 			}
 		}
 	}
-	for _, x := range m.all {
-		if !x.OK() {
+	first, last := time.Duration(-1), time.Duration(0)
+	for _, l := range []*Load{fast, slow} {
+		for _, x := range l.Samples() {
+			if x.OK() {
+				continue
+			}
 			m.failed = append(m.failed, x)
+			at := l.begin.Add(x.Start).Sub(pushAt)
+			if first < 0 || at < first {
+				first = at
+			}
+			last = max(last, at)
 		}
 	}
+	if first >= 0 {
+		m.when = fmt.Sprintf("; failures began %.1f s into the push and ended %.1f s into it (it took %.1f s)", first.Seconds(), last.Seconds(), doneAt.Sub(pushAt).Seconds())
+	}
 	return m
+}
+
+// slowLoad is how many slow requests a drain of victim keeps running:
+// two per host of the victim's app, the victim counted (fewer, with a
+// fourth host, once left the victim none while a push ran on a busy
+// machine), so that some are on it as it is drained; and at most half
+// of what the app's other hosts serve at once, since once the victim
+// is out they carry every slow request. Counted over the stack's app
+// hosts rather than the app's, a drain of one of three Starman hosts
+// of 4 workers sent 10 slow requests to the 2 left: every worker held,
+// their health checks timed out, the balancers marked both down and
+// answered 503 (the app's own capacity, not the drain, failing).
+func (e *env) slowLoad(victim string) int {
+	a := e.appOn(victim)
+	if a == nil {
+		a = &e.s.App
+	}
+	per, _ := rules.PerWorker(*a)
+	hosts := e.s.AppHosts(a)
+	rest := 0
+	for _, h := range hosts {
+		if h.Name != victim && !h.Drain {
+			rest += a.Workers.For(h) * max(per, 1)
+		}
+	}
+	return max(min(2*len(hosts), rest/2), 1)
 }
 
 // sshAccess gives the test an operator's SSH key, installed for the
