@@ -115,6 +115,19 @@ func TestJSONSchemaStacks(t *testing.T) {
 			t.Errorf("%s: accepted", bad.name)
 		}
 	}
+	// No host: the loader refuses it, and so does the schema.
+	var m map[string]any
+	if err := json.Unmarshal(shop, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["hosts"] = map[string]any{}
+	noHosts, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(ctx, v, noHosts); err == nil {
+		t.Error("no hosts: accepted")
+	}
 }
 
 // TestJSONSchemaShape: deterministic, draft 2020-12, closed, with doc
