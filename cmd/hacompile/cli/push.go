@@ -225,6 +225,9 @@ func runDeploy(cmd *cobra.Command, args []string, f *deployFlags, rollback bool)
 	if err := keyFile("--identity", f.identity); err != nil {
 		return err
 	}
+	if err := fileFlag("--ssh-config", f.sshConfig, "an ssh_config-style file"); err != nil {
+		return err
+	}
 	var sshCfg *push.SSHConfig
 	if f.sshConfig != "" {
 		var err error

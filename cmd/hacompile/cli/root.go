@@ -178,7 +178,18 @@ func keyFile(flag, v string) error {
 	if secret.In(v) != "" || strings.ContainsAny(v, "\r\n") {
 		return usageError{fmt.Errorf("%s: want the name of a key file, not the key itself (not shown)", flag)}
 	}
-	return nil
+	return fileFlag(flag, v, "a key file")
+}
+
+// fileFlag refuses "=" as the file flag names: pflag reads a
+// shorthand followed by "=" and nothing (-i=, as a script writes
+// -i=$KEY with KEY unset) as the value "=", a file nobody means;
+// the long form (--identity=) reads as '', the flag's default.
+func fileFlag(flag, v, want string) error {
+	if v != "=" {
+		return nil
+	}
+	return usageError{fmt.Errorf(`%s =: want %s, got "=" (as a shorthand flag followed by = reads; leave the flag out for none, or name a file called = as ./=)`, flag, want)}
 }
 
 // codedError ends the command with an exit code other than 0 and 1 (diff
