@@ -184,7 +184,8 @@ func keyFile(flag, v string) error {
 // fileFlag refuses "=" as the file flag names: pflag reads a
 // shorthand followed by "=" and nothing (-i=, as a script writes
 // -i=$KEY with KEY unset) as the value "=", a file nobody means;
-// the long form (--identity=) reads as '', the flag's default.
+// the long form (--identity=) reads as the empty string, the flag's
+// default.
 func fileFlag(flag, v, want string) error {
 	if v != "=" {
 		return nil
