@@ -98,6 +98,7 @@ mount --bind "$1" "$2/mnt"
 if [ "$2" != / ]; then mount -t proc proc "$2/proc"; fi
 echo 1 >/proc/sys/net/ipv4/ip_nonlocal_bind
 ip link set lo up 2>/dev/null || true
+if [ -n "$HACOMPILE_TEST_LINK" ]; then ip link add "$HACOMPILE_TEST_LINK" type veth peer name hacompile-peer && ip link set "$HACOMPILE_TEST_LINK" up; fi
 r=$2; shift 2
 exec chroot "$r" "$@"`
 	args := append([]string{"--mount", "--net", "--fork", "sh", "-c", script, "sh", sandbox, tg.root}, argv...)

@@ -3,11 +3,13 @@
 package releasetest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
+	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
@@ -28,9 +31,11 @@ import (
 const mnt = "/mnt"
 
 // TestToolsPerRelease renders every example stack for each release and
-// has that release's nginx, HAProxy, systemd and cloud-init accept
-// every file: nginx -t and haproxy -c with no warning, systemd-analyze
-// verify with no output, cloud-init schema "Valid".
+// has that release's nginx, HAProxy, keepalived, systemd, cloud-init,
+// Prometheus and Alertmanager accept every file: nginx -t, haproxy -c
+// and keepalived -t with no warning, systemd-analyze verify with no
+// output, cloud-init schema "Valid", promtool check config (with the
+// rule file) and check rules, amtool check-config.
 func TestToolsPerRelease(t *testing.T) {
 	t.Parallel()
 	for _, rel := range releases(t) {
@@ -55,9 +60,14 @@ func TestToolsPerRelease(t *testing.T) {
 							}
 						}
 					}) {
-						checkHost(t, tg, r.Stack, h, r.Files)
+						for _, e := range checkHost(t, tg, r.Stack, h, r.Files) {
+							t.Error(e)
+						}
 					}
 					checkCloudInit(t, tg, plain[i])
+					for _, e := range checkMonitoring(t, tg, r) {
+						t.Error(e)
+					}
 				})
 			}
 		})
@@ -81,7 +91,9 @@ func hostSandbox(t *testing.T, tg target, s *schema.Stack, host string, files []
 			continue
 		}
 		have[f.Path] = true
-		write(t, filepath.Join(dir, filepath.FromSlash(f.Path)), f.Content, 0o644)
+		// Its own mode where it has one: keepalived runs only an
+		// executable notify script.
+		write(t, filepath.Join(dir, filepath.FromSlash(f.Path)), f.Content, cmp.Or(f.Mode.Perm(), 0o644))
 		if d, u := path.Split(f.Path); d == "etc/systemd/system/" && strings.HasSuffix(u, ".service") {
 			units = append(units, u)
 		} else if strings.HasPrefix(d, "etc/systemd/system/") && strings.HasSuffix(d, ".service.d/") {
@@ -123,20 +135,32 @@ func hostSandbox(t *testing.T, tg target, s *schema.Stack, host string, files []
 	return dir, have, units
 }
 
-// checkHost runs the target's tools on one host's files.
-func checkHost(t *testing.T, tg target, s *schema.Stack, host string, files []artifact.File) {
+// checkHost runs the target's tools on one host's files and returns
+// what they refused.
+func checkHost(t *testing.T, tg target, s *schema.Stack, host string, files []artifact.File) []string {
 	t.Helper()
+	var bad []string
 	dir, have, units := hostSandbox(t, tg, s, host, files)
 	if have["etc/nginx/nginx.conf"] {
 		out, err := tg.run(t, dir, nil, "nginx", "-t", "-p", mnt+"/", "-c", mnt+"/etc/nginx/nginx.conf")
 		if err != nil || strings.Contains(out, "[warn]") || strings.Contains(out, "[emerg]") {
-			t.Errorf("%s/%s on %s: nginx -t: %v\n%s", s.Name, host, tg.os, err, out)
+			bad = append(bad, fmt.Sprintf("%s/%s on %s: nginx -t: %v\n%s", s.Name, host, tg.os, err, out))
 		}
 	}
 	if have["etc/haproxy/haproxy.cfg"] {
 		out, err := tg.run(t, dir, nil, "haproxy", "-c", "-f", mnt+"/etc/haproxy/haproxy.cfg")
 		if err != nil || strings.Contains(out, "[WARNING]") || strings.Contains(out, "[ALERT]") {
-			t.Errorf("%s/%s on %s: haproxy -c: %v\n%s", s.Name, host, tg.os, err, out)
+			bad = append(bad, fmt.Sprintf("%s/%s on %s: haproxy -c: %v\n%s", s.Name, host, tg.os, err, out))
+		}
+	}
+	if have[keepalived.ConfigPath] {
+		// keepalived -t looks for the VRRP interface, which the
+		// check's private network namespace has as one end of a veth
+		// pair (made there, gone with it).
+		env := []string{"HACOMPILE_TEST_LINK=" + s.Balancer.VRRP.Interface}
+		out, err := tg.run(t, dir, env, "keepalived", "-t", "-l", "-f", mnt+"/"+keepalived.ConfigPath)
+		if err != nil || strings.Contains(out, "WARNING") {
+			bad = append(bad, fmt.Sprintf("%s/%s on %s: keepalived -t: %v\n%s", s.Name, host, tg.os, err, out))
 		}
 	}
 	if len(units) > 0 {
@@ -146,9 +170,43 @@ func checkHost(t *testing.T, tg target, s *schema.Stack, host string, files []ar
 		env := []string{"SYSTEMD_UNIT_PATH=" + mnt + "/etc/systemd/system:", "SYSTEMD_LOG_LEVEL=notice"}
 		out, err := tg.run(t, dir, env, append([]string{"systemd-analyze", "verify", "--man=no"}, units...)...)
 		if err != nil || strings.TrimSpace(out) != "" {
-			t.Errorf("%s/%s on %s: systemd-analyze verify %s: %v\n%s", s.Name, host, tg.os, strings.Join(units, " "), err, out)
+			bad = append(bad, fmt.Sprintf("%s/%s on %s: systemd-analyze verify %s: %v\n%s", s.Name, host, tg.os, strings.Join(units, " "), err, out))
 		}
 	}
+	return bad
+}
+
+// checkMonitoring runs the target's promtool and amtool on the stack's
+// monitoring files (Prometheus's configuration with its rule file, and
+// Alertmanager's), when it has them, and returns what they refused.
+func checkMonitoring(t *testing.T, tg target, r *compile.Rendered) []string {
+	t.Helper()
+	var bad []string
+	dir := sandboxDir(t)
+	have := map[string]bool{}
+	for _, f := range r.Files {
+		if in, name := path.Split(f.Path); f.Host == "" && in == "monitoring/" {
+			write(t, filepath.Join(dir, name), f.Content, 0o644)
+			have[name] = true
+		}
+	}
+	for _, c := range []struct {
+		file, want string
+		argv       []string
+	}{
+		{"prometheus.yml", "SUCCESS: 1 rule files found", []string{"promtool", "check", "config", mnt + "/prometheus.yml"}},
+		{"alerts.yaml", "SUCCESS:", []string{"promtool", "check", "rules", mnt + "/alerts.yaml"}},
+		{"alertmanager.yml", "SUCCESS", []string{"amtool", "check-config", mnt + "/alertmanager.yml"}},
+	} {
+		if !have[c.file] {
+			continue
+		}
+		out, err := tg.run(t, dir, nil, c.argv...)
+		if err != nil || !strings.Contains(out, c.want) {
+			bad = append(bad, fmt.Sprintf("%s on %s: %s: %v\n%s", r.Stack.Name, tg.os, strings.Join(c.argv, " "), err, out))
+		}
+	}
+	return bad
 }
 
 // checkCloudInit runs the target's cloud-init schema on every host's
@@ -254,5 +312,65 @@ func TestOtherReleaseRefused(t *testing.T) {
 				t.Errorf("nginx of %s accepted files rendered for %s:\n%s", runOn, renderFor, out)
 			}
 		}
+	}
+}
+
+// TestChecksRefuseBroken is the control of the keepalived, promtool and
+// amtool checks: on each release, one balancer's keepalived.conf with
+// a keyword keepalived lacks, a rule whose expression does not parse,
+// a Prometheus configuration naming a rule file that is not there and
+// an Alertmanager configuration with a field it lacks are each refused
+// by the tool that reads them (a broken rule by promtool check config
+// too, which loads the rule file).
+func TestChecksRefuseBroken(t *testing.T) {
+	t.Parallel()
+	for _, rel := range releases(t) {
+		t.Run(rel, func(t *testing.T) {
+			t.Parallel()
+			tg := targetFor(t, rel)
+			var r *compile.Rendered
+			rs, err := compile.RenderAll(testtool.LoadStacksFor(t, tg.os), artifact.Options{Root: mnt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range rs {
+				if x.Stack.Name == "multi-app" {
+					r = x
+				}
+			}
+			if r == nil {
+				t.Fatal("no multi-app stack")
+			}
+			breaks := []struct {
+				host, path, old, new, tool string
+			}{
+				{"lb1", keepalived.ConfigPath, "    advert_int ", "    bogus_keyword 3\n    advert_int ", "keepalived -t"},
+				{"", "monitoring/alerts.yaml", "expr: ", "expr: sum(( ", "promtool check rules"},
+				{"", "monitoring/prometheus.yml", `"alerts.yaml"`, `"missing.yaml"`, "promtool check config"},
+				{"", "monitoring/alertmanager.yml", "route:\n", "route:\n  bogus_field: 1\n", "amtool check-config"},
+			}
+			for _, b := range breaks {
+				files := slices.Clone(r.Files)
+				found := false
+				for i, f := range files {
+					if f.Host == b.host && f.Path == b.path && strings.Contains(string(f.Content), b.old) {
+						files[i].Content = []byte(strings.Replace(string(f.Content), b.old, b.new, 1))
+						found = true
+					}
+				}
+				if !found {
+					t.Fatalf("%s: no %q in %s of %s: update the test", b.tool, b.old, b.path, cmp.Or(b.host, "the stack"))
+				}
+				var bad []string
+				if b.host != "" {
+					bad = checkHost(t, tg, r.Stack, b.host, files)
+				} else {
+					bad = checkMonitoring(t, tg, &compile.Rendered{Stack: r.Stack, Files: files})
+				}
+				if !slices.ContainsFunc(bad, func(e string) bool { return strings.Contains(e, b.tool) }) {
+					t.Errorf("%s: a broken %s was not refused by it: %q", b.tool, b.path, bad)
+				}
+			}
+		})
 	}
 }
