@@ -49,7 +49,7 @@ tools:
 
 # The Debian releases other than this machine's, as debootstrapped roots
 # cached in ~/.cache/hacompile/roots (HACOMPILE_ROOTS overrides): the tests
-# of internal/releasetest run their nginx, haproxy, keepalived,
+# of internal/releasetest run their nginx, haproxy, keepalived, mtail,
 # systemd-analyze, cloud-init, promtool, amtool and openssl under chroot. The tests build a missing root
 # themselves; this target does it up front. It needs root and the network;
 # without them it fails under CI=true and says why otherwise.

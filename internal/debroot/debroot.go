@@ -31,11 +31,11 @@ var Suites = map[string][2]string{
 // app units start to exist, pgbouncer the unit its drop-in extends and
 // rabbitmq-server the unit the broker's setup unit requires;
 // and prometheus-postgres-exporter, whose release (0.17 in Debian 13) the
-// monitoring files are written for; keepalived, prometheus (promtool)
-// and prometheus-alertmanager (amtool) check the balancers' VRRP and the
-// monitoring host's files.
+// monitoring files are written for; keepalived, prometheus (promtool),
+// prometheus-alertmanager (amtool) and mtail check the balancers' VRRP,
+// the monitoring host's files and the app hosts' log programs.
 var ToolPackages = []string{"nginx", "haproxy", "systemd", "cloud-init", "openssl", "ca-certificates", "python3", "gunicorn", "starman",
-	"pgbouncer", "prometheus-postgres-exporter", "rabbitmq-server", "keepalived", "prometheus", "prometheus-alertmanager"}
+	"pgbouncer", "prometheus-postgres-exporter", "rabbitmq-server", "keepalived", "prometheus", "prometheus-alertmanager", "mtail"}
 
 // VerifierPackages are a root of their own whose skopeo verifies the
 // cosign-compatible signatures of publish --oci: Debian 12's skopeo

@@ -22,6 +22,7 @@ import (
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/keepalived"
+	"github.com/hacompile/hacompile/generators/mtail"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
@@ -31,11 +32,12 @@ import (
 const mnt = "/mnt"
 
 // TestToolsPerRelease renders every example stack for each release and
-// has that release's nginx, HAProxy, keepalived, systemd, cloud-init,
-// Prometheus and Alertmanager accept every file: nginx -t, haproxy -c
-// and keepalived -t with no warning, systemd-analyze verify with no
-// output, cloud-init schema "Valid", promtool check config (with the
-// rule file) and check rules, amtool check-config.
+// has that release's nginx, HAProxy, keepalived, mtail, systemd,
+// cloud-init, Prometheus and Alertmanager accept every file: nginx -t,
+// haproxy -c and keepalived -t with no warning, mtail --compile_only,
+// systemd-analyze verify with no output, cloud-init schema "Valid",
+// promtool check config (with the rule file) and check rules, amtool
+// check-config.
 func TestToolsPerRelease(t *testing.T) {
 	t.Parallel()
 	for _, rel := range releases(t) {
@@ -161,6 +163,12 @@ func checkHost(t *testing.T, tg target, s *schema.Stack, host string, files []ar
 		out, err := tg.run(t, dir, env, "keepalived", "-t", "-l", "-f", mnt+"/"+keepalived.ConfigPath)
 		if err != nil || strings.Contains(out, "WARNING") {
 			bad = append(bad, fmt.Sprintf("%s/%s on %s: keepalived -t: %v\n%s", s.Name, host, tg.os, err, out))
+		}
+	}
+	if have[mtail.ProgramPath] {
+		out, err := tg.run(t, dir, nil, "mtail", "--compile_only", "--logtostderr", "--progs", mnt+"/etc/mtail")
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s/%s on %s: mtail --compile_only: %v\n%s", s.Name, host, tg.os, err, out))
 		}
 	}
 	if len(units) > 0 {
@@ -315,41 +323,41 @@ func TestOtherReleaseRefused(t *testing.T) {
 	}
 }
 
-// TestChecksRefuseBroken is the control of the keepalived, promtool and
-// amtool checks: on each release, one balancer's keepalived.conf with
-// a keyword keepalived lacks, a rule whose expression does not parse,
-// a Prometheus configuration naming a rule file that is not there and
-// an Alertmanager configuration with a field it lacks are each refused
-// by the tool that reads them (a broken rule by promtool check config
-// too, which loads the rule file).
+// TestChecksRefuseBroken is the control of the keepalived, mtail,
+// promtool and amtool checks: on each release, a balancer's
+// keepalived.conf with a keyword keepalived lacks, an app host's mtail
+// program counting into an undeclared variable, a rule whose expression
+// does not parse, a Prometheus configuration naming a rule file that is
+// not there and an Alertmanager configuration with a field it lacks are
+// each refused by the tool that reads them (a broken rule by promtool
+// check config too, which loads the rule file).
 func TestChecksRefuseBroken(t *testing.T) {
 	t.Parallel()
 	for _, rel := range releases(t) {
 		t.Run(rel, func(t *testing.T) {
 			t.Parallel()
 			tg := targetFor(t, rel)
-			var r *compile.Rendered
 			rs, err := compile.RenderAll(testtool.LoadStacksFor(t, tg.os), artifact.Options{Root: mnt})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, x := range rs {
-				if x.Stack.Name == "multi-app" {
-					r = x
-				}
+			byName := map[string]*compile.Rendered{}
+			for _, r := range rs {
+				byName[r.Stack.Name] = r
 			}
-			if r == nil {
-				t.Fatal("no multi-app stack")
-			}
-			breaks := []struct {
-				host, path, old, new, tool string
+			for _, b := range []struct {
+				stack, host, path, old, new, tool string
 			}{
-				{"lb1", keepalived.ConfigPath, "    advert_int ", "    bogus_keyword 3\n    advert_int ", "keepalived -t"},
-				{"", "monitoring/alerts.yaml", "expr: ", "expr: sum(( ", "promtool check rules"},
-				{"", "monitoring/prometheus.yml", `"alerts.yaml"`, `"missing.yaml"`, "promtool check config"},
-				{"", "monitoring/alertmanager.yml", "route:\n", "route:\n  bogus_field: 1\n", "amtool check-config"},
-			}
-			for _, b := range breaks {
+				{"multi-app", "lb1", keepalived.ConfigPath, "    advert_int ", "    bogus_keyword 3\n    advert_int ", "keepalived -t"},
+				{"do-python-ha", "app3", mtail.ProgramPath, "\n}", "\n  undeclared_total++\n}", "mtail --compile_only"},
+				{"multi-app", "", "monitoring/alerts.yaml", "expr: ", "expr: sum(( ", "promtool check rules"},
+				{"multi-app", "", "monitoring/prometheus.yml", `"alerts.yaml"`, `"missing.yaml"`, "promtool check config"},
+				{"multi-app", "", "monitoring/alertmanager.yml", "route:\n", "route:\n  bogus_field: 1\n", "amtool check-config"},
+			} {
+				r := byName[b.stack]
+				if r == nil {
+					t.Fatalf("no stack %s: update the test", b.stack)
+				}
 				files := slices.Clone(r.Files)
 				found := false
 				for i, f := range files {
@@ -359,7 +367,7 @@ func TestChecksRefuseBroken(t *testing.T) {
 					}
 				}
 				if !found {
-					t.Fatalf("%s: no %q in %s of %s: update the test", b.tool, b.old, b.path, cmp.Or(b.host, "the stack"))
+					t.Fatalf("%s: no %q in %s of %s/%s: update the test", b.tool, b.old, b.path, b.stack, b.host)
 				}
 				var bad []string
 				if b.host != "" {
