@@ -318,15 +318,18 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 }
 
 // slowLoad is how many slow requests a drain of victim keeps running:
-// two per host of the victim's app, the victim counted (fewer, with a
-// fourth host, once left the victim none while a push ran on a busy
-// machine), so that some are on it as it is drained; and at most half
-// of what the app's other hosts serve at once, since once the victim
-// is out they carry every slow request. Counted over the stack's app
-// hosts rather than the app's, a drain of one of three Starman hosts
-// of 4 workers sent 10 slow requests to the 2 left: every worker held,
-// their health checks timed out, the balancers marked both down and
-// answered 503 (the app's own capacity, not the drain, failing).
+// two per host of the victim's app, the victim counted, so that some
+// are on it as it is drained (fewer left it none while a push ran: with
+// four over three Starman hosts, do-perl-ha's drain saw none on the
+// victim in either of its tries); and no more than the app's other
+// hosts can serve at once with a worker each to spare, since once the
+// victim is out they carry every slow request and their health checks
+// and the fast load need that worker. Counted over the stack's app
+// hosts rather than the app's, a drain of one of multi-app's three
+// legacy hosts (Starman, 4 workers) sent 10 slow requests to the 2
+// left: every worker held, their health checks timed out, the
+// balancers marked both down and answered 503 (the app's capacity, not
+// the drain, failing). Now it sends 6: 3 on each, 1 worker free.
 func (e *env) slowLoad(victim string) int {
 	a := e.appOn(victim)
 	if a == nil {
@@ -334,13 +337,13 @@ func (e *env) slowLoad(victim string) int {
 	}
 	per, _ := rules.PerWorker(*a)
 	hosts := e.s.AppHosts(a)
-	rest := 0
+	spare := 0
 	for _, h := range hosts {
 		if h.Name != victim && !h.Drain {
-			rest += a.Workers.For(h) * max(per, 1)
+			spare += a.Workers.For(h)*max(per, 1) - 1
 		}
 	}
-	return max(min(2*len(hosts), rest/2), 1)
+	return max(min(2*len(hosts), spare), 1)
 }
 
 // sshAccess gives the test an operator's SSH key, installed for the
