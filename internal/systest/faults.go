@@ -458,7 +458,7 @@ func failSample(samples []Sample) string {
 	b.WriteString("; ")
 	for i, k := range kinds {
 		if i == 3 {
-			fmt.Fprintf(&b, ", %d other kinds", len(kinds)-3)
+			fmt.Fprintf(&b, ", %d other kind%s", len(kinds)-3, map[bool]string{true: "s"}[len(kinds) > 4])
 			break
 		}
 		if i > 0 {
@@ -477,7 +477,7 @@ func failKind(s Sample) string {
 	}
 	body := strings.Join(strings.Fields(htmlTag.ReplaceAllString(s.Backend, " ")), " ")
 	if len(body) > 60 {
-		body = body[:60] + "…"
+		body = strings.ToValidUTF8(body[:60], "") + "…"
 	}
 	if body == "" {
 		return fmt.Sprintf("HTTP %d", s.Status)

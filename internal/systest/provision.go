@@ -312,7 +312,7 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 		}
 	}
 	if first >= 0 {
-		m.when = fmt.Sprintf("; failures began %.1f s into the push and ended %.1f s into it (it took %.1f s)", first.Seconds(), last.Seconds(), doneAt.Sub(pushAt).Seconds())
+		m.when = fmt.Sprintf("; failures from %+.1f s to %+.1f s of the push's start (it took %.1f s)", first.Seconds(), last.Seconds(), doneAt.Sub(pushAt).Seconds())
 	}
 	return m
 }
