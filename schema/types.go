@@ -506,6 +506,7 @@ type Alertmanager struct {
 	Receiver         string `json:"receiver"`
 	Kind             string `json:"kind"`
 	URL              string `json:"url,omitempty"`
+	URLFile          string `json:"url_file,omitempty"`
 	CredentialsFile  string `json:"credentials_file,omitempty"`
 	APIURLFile       string `json:"api_url_file,omitempty"`
 	Channel          string `json:"channel,omitempty"`
@@ -515,6 +516,8 @@ type Alertmanager struct {
 	AuthUsername     string `json:"auth_username,omitempty"`
 	AuthPasswordFile string `json:"auth_password_file,omitempty"`
 	WatchdogURL      string `json:"watchdog_url,omitempty"`
+	// WatchdogURLFile holds WatchdogURL, in a file on the monitoring host.
+	WatchdogURLFile string `json:"watchdog_url_file,omitempty"`
 	// WatchdogCredentialsFile holds a bearer token for WatchdogURL.
 	WatchdogCredentialsFile string `json:"watchdog_credentials_file,omitempty"`
 }

@@ -68,7 +68,7 @@ func renderAlertmanager(s *schema.Stack, gs []group) ([]byte, error) {
 	w.raw(2, "repeat_interval: 4h")
 	w.raw(2, "routes:")
 	w.list(4, "- matchers", []string{`alertname="Watchdog"`})
-	if am != nil && am.WatchdogURL != "" {
+	if am != nil && (am.WatchdogURL != "" || am.WatchdogURLFile != "") {
 		w.str(6, "receiver", watchdogReceiver)
 		w.comment(6, "The dead man's switch pages when this stops arriving every minute.")
 		w.raw(6, "group_wait: 0s")
@@ -105,7 +105,7 @@ func renderAlertmanager(s *schema.Stack, gs []group) ([]byte, error) {
 		switch am.Kind {
 		case "webhook":
 			w.raw(4, "webhook_configs:")
-			w.str(6, "- url", am.URL)
+			webhookURL(w, am.URL, am.URLFile)
 			w.raw(8, "send_resolved: true")
 			credentials(w, 8, am.CredentialsFile)
 		case "slack":
@@ -128,14 +128,24 @@ func renderAlertmanager(s *schema.Stack, gs []group) ([]byte, error) {
 			w.raw(8, "require_tls: true")
 			w.raw(8, "send_resolved: true")
 		}
-		if am.WatchdogURL != "" {
+		if am.WatchdogURL != "" || am.WatchdogURLFile != "" {
 			w.str(2, "- name", watchdogReceiver)
 			w.raw(4, "webhook_configs:")
-			w.str(6, "- url", am.WatchdogURL)
+			webhookURL(w, am.WatchdogURL, am.WatchdogURLFile)
 			credentials(w, 8, am.WatchdogCredentialsFile)
 		}
 	}
 	return w.done()
+}
+
+// webhookURL starts a webhook_configs entry with its endpoint: the URL,
+// or the file on the monitoring host that holds it.
+func webhookURL(w *yamlWriter, url, file string) {
+	if file != "" {
+		w.str(6, "- url_file", file)
+		return
+	}
+	w.str(6, "- url", url)
 }
 
 func credentials(w *yamlWriter, indent int, file string) {
@@ -151,7 +161,7 @@ func credentials(w *yamlWriter, indent int, file string) {
 // amSecretFiles are the credential files the receivers read.
 func amSecretFiles(am *schema.Alertmanager) []string {
 	var files []string
-	for _, f := range []string{am.CredentialsFile, am.APIURLFile, am.WatchdogCredentialsFile} {
+	for _, f := range []string{am.URLFile, am.CredentialsFile, am.APIURLFile, am.WatchdogURLFile, am.WatchdogCredentialsFile} {
 		if f != "" {
 			files = append(files, f)
 		}

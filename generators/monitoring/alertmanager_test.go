@@ -79,3 +79,45 @@ monitoring: alertmanager: {receiver: "mail", kind: "email", to: "ops@example.com
 		})
 	}
 }
+
+// TestWebhookURLFile: on Debian 13 a webhook and a dead man's switch
+// named by url_file are written so (no URL in the file), and the files
+// are among those the header says to provision; on Debian 12, whose
+// Alertmanager 0.25 reads no url_file, it is an error at the field.
+func TestWebhookURLFile(t *testing.T) {
+	t.Parallel()
+	src := `
+hosts: app1: {address: "10.0.0.11", roles: ["app"], cores: 1, memory_mb: 1024}
+balancer: kind: "cloud"
+monitoring: alertmanager: {receiver: "oncall", kind: "webhook", url_file: "/etc/prometheus/oncall-url", watchdog_url_file: "/etc/prometheus/watchdog-url"}`
+	s := load(t, "am-url-file", src)
+	s.OS = "debian-13"
+	files, err := monitoring.Gen{}.Generate(s, artifact.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var am string
+	for _, f := range files {
+		if f.Path == monitoring.AlertmanagerPath {
+			am = string(f.Content)
+		}
+	}
+	for _, want := range []string{
+		"\n    webhook_configs:\n      - url_file: \"/etc/prometheus/oncall-url\"\n",
+		"\n    webhook_configs:\n      - url_file: \"/etc/prometheus/watchdog-url\"\n",
+		"install -D -m 0640 -o root -g prometheus /dev/stdin /etc/prometheus/oncall-url",
+		"install -D -m 0640 -o root -g prometheus /dev/stdin /etc/prometheus/watchdog-url",
+	} {
+		if !strings.Contains(am, want) {
+			t.Errorf("alertmanager.yml lacks %q:\n%s", want, am)
+		}
+	}
+	if strings.Contains(am, "- url:") {
+		t.Errorf("alertmanager.yml names a URL:\n%s", am)
+	}
+	s.OS = "debian-12"
+	_, err = monitoring.Gen{}.Generate(s, artifact.Options{})
+	if fe, ok := artifact.AsFieldError(err); !ok || fe.Path != "monitoring.alertmanager.url_file" || !strings.Contains(err.Error(), "Alertmanager 0.25.0 on Debian 12") {
+		t.Errorf("url_file on debian-12: want an error at monitoring.alertmanager.url_file naming Alertmanager 0.25.0, got %v", err)
+	}
+}

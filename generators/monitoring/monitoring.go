@@ -13,6 +13,7 @@ import (
 
 	"github.com/hacompile/hacompile/generators/artifact"
 	"github.com/hacompile/hacompile/generators/mtail"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/generators/rabbitmq"
 	"github.com/hacompile/hacompile/generators/redisexporter"
 	"github.com/hacompile/hacompile/schema"
@@ -68,6 +69,9 @@ func (Gen) Generate(s *schema.Stack, opt artifact.Options) ([]artifact.File, err
 	}
 	p := newPlan(s)
 	if err := unused(s, p); err != nil {
+		return nil, err
+	}
+	if err := urlFiles(s); err != nil {
 		return nil, err
 	}
 	alerts, err := renderAlerts(s, p)
@@ -129,10 +133,43 @@ func unused(s *schema.Stack, p *plan) error {
 		{"monitoring.queue_depth", p.redisQueues || p.rabbitQueues(), "no broker the stack runs (Redis on a cache host, self-hosted RabbitMQ) exports the queues' lengths"},
 		{"monitoring.cert_expiry_days", certHosts(s) != "", "no host holds a certificate"},
 		{"monitoring.alertmanager.auth_password_file", am.AuthUsername != "", "Alertmanager logs in to the smarthost only with auth_username"},
-		{"monitoring.alertmanager.watchdog_credentials_file", am.WatchdogURL != "", "there is no dead man's switch without watchdog_url"},
+		{"monitoring.alertmanager.watchdog_credentials_file", am.WatchdogURL != "" || am.WatchdogURLFile != "", "there is no dead man's switch without watchdog_url or watchdog_url_file"},
 	} {
 		if !c.used && wrote(s, c.path) {
 			return artifact.Errorf(c.path, "renders nothing: %s; remove it", c.why)
+		}
+	}
+	return nil
+}
+
+// urlFiles: a webhook receiver names its endpoint by url or url_file,
+// one of them, and the dead man's switch by watchdog_url or
+// watchdog_url_file, at most one; a URL file the release's
+// Alertmanager cannot read is refused rather than rendered into a
+// configuration it would not load.
+func urlFiles(s *schema.Stack) error {
+	am := s.Monitoring.Alertmanager
+	if am == nil {
+		return nil
+	}
+	if am.Kind == "webhook" {
+		switch {
+		case am.URL == "" && am.URLFile == "":
+			return artifact.Errorf("monitoring.alertmanager", "a webhook receiver needs its endpoint: url, or url_file (a file on the monitoring host holding the URL, when the URL is itself the secret)")
+		case am.URL != "" && am.URLFile != "":
+			return artifact.Errorf("monitoring.alertmanager.url_file", "url and url_file both name the webhook's endpoint: keep one")
+		}
+	}
+	if am.WatchdogURL != "" && am.WatchdogURLFile != "" {
+		return artifact.Errorf("monitoring.alertmanager.watchdog_url_file", "watchdog_url and watchdog_url_file both name the dead man's switch: keep one")
+	}
+	rel := osrelease.MustLookup(s.OS)
+	for _, c := range []struct{ path, file string }{
+		{"monitoring.alertmanager.url_file", am.URLFile},
+		{"monitoring.alertmanager.watchdog_url_file", am.WatchdogURLFile},
+	} {
+		if c.file != "" && !rel.AlertmanagerURLFile() {
+			return artifact.Errorf(c.path, "%s reads no url_file in a webhook (Debian 13's 0.28 does): give the URL itself, or target debian-13", rel.AlertmanagerText())
 		}
 	}
 	return nil

@@ -84,6 +84,9 @@ type Release struct {
 	CloudInit Version
 	Python    Version
 	Gunicorn  Version
+	// Alertmanager is prometheus-alertmanager's version; nil where it is
+	// not recorded (not checked against the release's archive).
+	Alertmanager Version
 
 	// Packages maps a component to its package name on the release.
 	Packages map[string]string
@@ -96,13 +99,13 @@ var releases = map[string]Release{
 	"debian-12": {
 		Name: "debian-12", Pretty: "Debian 12 (bookworm)", Codename: "bookworm", DigitalOceanImage: "debian-12-x64",
 		Nginx: V("1.22.1"), HAProxy: V("2.6.12"), OpenSSL: V("3.0.19"), Systemd: V("252"),
-		CloudInit: V("22.4.2"), Python: V("3.11"), Gunicorn: V("20.1.0"),
+		CloudInit: V("22.4.2"), Python: V("3.11"), Gunicorn: V("20.1.0"), Alertmanager: V("0.25.0"),
 		Packages: debianPackages, Binaries: usrBinaries,
 	},
 	"debian-13": {
 		Name: "debian-13", Pretty: "Debian 13 (trixie)", Codename: "trixie", DigitalOceanImage: "debian-13-x64",
 		Nginx: V("1.26.3"), HAProxy: V("3.0.11"), OpenSSL: V("3.5.9"), Systemd: V("257"),
-		CloudInit: V("25.1.4"), Python: V("3.13"), Gunicorn: V("23.0.0"),
+		CloudInit: V("25.1.4"), Python: V("3.13"), Gunicorn: V("23.0.0"), Alertmanager: V("0.28.1"),
 		Packages: debianPackages, Binaries: usrBinaries,
 	},
 	"ubuntu-24.04": {
@@ -154,6 +157,24 @@ func (r Release) NginxHTTP2Directive() bool { return r.Nginx.AtLeast(V("1.25.1")
 // HybridPQGroups: OpenSSL 3.5 is the first with the X25519MLKEM768
 // hybrid key exchange; Mozilla's generator offers it from there on.
 func (r Release) HybridPQGroups() bool { return r.OpenSSL.AtLeast(V("3.5")) }
+
+// AlertmanagerURLFile: a webhook's url_file, which Debian 13's
+// Alertmanager 0.28.1 reads and Debian 12's 0.25.0 refuses (amtool
+// check-config: "field url_file not found"), each checked with the
+// release's own amtool. A release whose version is not recorded is
+// taken not to.
+func (r Release) AlertmanagerURLFile() bool {
+	return r.Alertmanager != nil && r.Alertmanager.AtLeast(V("0.28"))
+}
+
+// AlertmanagerText names the release's Alertmanager for messages:
+// "Alertmanager 0.25.0 on Debian 12 (bookworm)".
+func (r Release) AlertmanagerText() string {
+	if r.Alertmanager == nil {
+		return "Alertmanager on " + r.Pretty + " (its version is not recorded)"
+	}
+	return "Alertmanager " + r.Alertmanager.String() + " on " + r.Pretty
+}
 
 // NginxVersionMM is "1.26": what comments name.
 func (r Release) NginxVersionMM() string { return r.Nginx[:2].String() }

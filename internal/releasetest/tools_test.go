@@ -23,6 +23,7 @@ import (
 	"github.com/hacompile/hacompile/generators/haproxy"
 	"github.com/hacompile/hacompile/generators/keepalived"
 	"github.com/hacompile/hacompile/generators/mtail"
+	"github.com/hacompile/hacompile/generators/osrelease"
 	"github.com/hacompile/hacompile/internal/compile"
 	"github.com/hacompile/hacompile/internal/testtool"
 	"github.com/hacompile/hacompile/schema"
@@ -378,6 +379,72 @@ func TestChecksRefuseBroken(t *testing.T) {
 				if !slices.ContainsFunc(bad, func(e string) bool { return strings.Contains(e, b.tool) }) {
 					t.Errorf("%s: a broken %s was not refused by it: %q", b.tool, b.path, bad)
 				}
+			}
+		})
+	}
+}
+
+// TestAlertmanagerURLFile holds osrelease's Alertmanager facts to each
+// release's amtool: a webhook receiver and a dead man's switch named by
+// url_file render on a release whose Alertmanager reads it (and that
+// release's amtool accepts the file), and are refused, at the field,
+// on one whose does not, whose amtool refuses the same file written by
+// hand.
+func TestAlertmanagerURLFile(t *testing.T) {
+	t.Parallel()
+	for _, rel := range releases(t) {
+		t.Run(rel, func(t *testing.T) {
+			t.Parallel()
+			tg := targetFor(t, rel)
+			var s *schema.Stack
+			for _, x := range testtool.LoadStacksFor(t, tg.os) {
+				if x.Name == "multi-app" {
+					s = x
+				}
+			}
+			if s == nil {
+				t.Fatal("no multi-app stack")
+			}
+			s.Monitoring.Alertmanager = &schema.Alertmanager{Receiver: "oncall", Kind: "webhook",
+				URLFile: "/etc/prometheus/oncall-url", WatchdogURLFile: "/etc/prometheus/watchdog-url"}
+			rs, err := compile.RenderAll([]*schema.Stack{s}, artifact.Options{Root: mnt})
+			reads := osrelease.MustLookup(tg.os).AlertmanagerURLFile()
+			if !reads {
+				if err == nil || !strings.Contains(err.Error(), "monitoring.alertmanager.url_file") || !strings.Contains(err.Error(), "reads no url_file") {
+					t.Fatalf("url_file on %s: want it refused at monitoring.alertmanager.url_file, got %v", tg.os, err)
+				}
+				// What would have been written: the release's amtool
+				// refuses it, so the refusal is the release's.
+				s.Monitoring.Alertmanager.URLFile, s.Monitoring.Alertmanager.WatchdogURLFile = "", ""
+				s.Monitoring.Alertmanager.URL = "https://alerts.example.com/hook"
+				if rs, err = compile.RenderAll([]*schema.Stack{s}, artifact.Options{Root: mnt}); err != nil {
+					t.Fatal(err)
+				}
+				for i, f := range rs[0].Files {
+					if f.Path == "monitoring/alertmanager.yml" {
+						rs[0].Files[i].Content = []byte(strings.Replace(string(f.Content), `- url: "https://alerts.example.com/hook"`, `- url_file: "/etc/prometheus/oncall-url"`, 1))
+					}
+				}
+				bad := checkMonitoring(t, tg, rs[0])
+				if !slices.ContainsFunc(bad, func(e string) bool { return strings.Contains(e, "amtool") && strings.Contains(e, "url_file") }) {
+					t.Errorf("%s: amtool accepted url_file, which osrelease says its Alertmanager does not read: %q", tg.os, bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rs[0].Files {
+				if f.Path == "monitoring/alertmanager.yml" {
+					for _, want := range []string{`- url_file: "/etc/prometheus/oncall-url"`, `- url_file: "/etc/prometheus/watchdog-url"`, `receiver: "watchdog"`} {
+						if !strings.Contains(string(f.Content), want) {
+							t.Errorf("%s: alertmanager.yml lacks %s:\n%s", tg.os, want, f.Content)
+						}
+					}
+				}
+			}
+			for _, e := range checkMonitoring(t, tg, rs[0]) {
+				t.Error(e)
 			}
 		})
 	}
