@@ -771,7 +771,13 @@ func secretInline(s *schema.Stack) []finding {
 			what[v] = w
 		}
 		if w != "" {
-			fs = append(fs, finding{path.String(), fmt.Sprintf("looks like %s written into the stack; secrets belong in a file on the host (app.environment_file, mode 0600) that the rendered config references", w)})
+			p := path.String()
+			where := "a file on the host (app.environment_file, mode 0600) that the rendered config references"
+			if p == "monitoring.alertmanager.url" || p == "monitoring.alertmanager.watchdog_url" {
+				// Alertmanager reads the URL from a file itself.
+				where = "a file on the monitoring host that " + p + "_file names (Debian 13)"
+			}
+			fs = append(fs, finding{p, fmt.Sprintf("looks like %s written into the stack; secrets belong in %s", w, where)})
 		}
 	})
 	return fs

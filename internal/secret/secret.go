@@ -22,6 +22,12 @@ var patterns = []struct {
 	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "an AWS access key id"},
 	{regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`), "a GitHub token"},
 	{regexp.MustCompile(`\bsk_live_[A-Za-z0-9]{16,}\b`), "a Stripe secret key"},
+	// Webhook and ping URLs whose path is the token: whoever has the
+	// URL may post to the channel or silence the dead man's switch.
+	{regexp.MustCompile(`\bhooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+`), "a Slack webhook URL (its path is the token)"},
+	{regexp.MustCompile(`\bdiscord(app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+`), "a Discord webhook URL (its path is the token)"},
+	{regexp.MustCompile(`\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]+`), "a Microsoft Teams webhook URL (its path is the token)"},
+	{regexp.MustCompile(`\bhc-ping\.com/[0-9A-Za-z_-]{8,}`), "a Healthchecks ping URL (its path is the token)"},
 }
 
 // In says what secret text s looks like to hold ("a URL with a
@@ -65,7 +71,9 @@ func mayMatch(s string) bool {
 		strings.ContainsAny(s, ":=") && (strings.Contains(l, "passw") || strings.Contains(l, "secret") || strings.Contains(l, "token") || strings.Contains(l, "api")) ||
 		strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") ||
 		strings.Contains(s, "gh") ||
-		strings.Contains(s, "sk_live_")
+		strings.Contains(s, "sk_live_") ||
+		strings.Contains(s, "hooks.slack.com") || strings.Contains(s, "discord") ||
+		strings.Contains(s, ".webhook.office.com") || strings.Contains(s, "hc-ping.com")
 }
 
 // urlPassword is the password of a URL's user (https://user:token@host/),
