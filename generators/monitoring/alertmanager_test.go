@@ -83,7 +83,8 @@ monitoring: alertmanager: {receiver: "mail", kind: "email", to: "ops@example.com
 // TestWebhookURLFile: on Debian 13 a webhook and a dead man's switch
 // named by url_file are written so (no URL in the file), and the files
 // are among those the header says to provision; on Debian 12, whose
-// Alertmanager 0.25 reads no url_file, it is an error at the field.
+// Alertmanager 0.25 reads no url_file, and on Ubuntu 24.04, whose
+// version is not recorded, it is an error at the field.
 func TestWebhookURLFile(t *testing.T) {
 	t.Parallel()
 	src := `
@@ -119,5 +120,12 @@ monitoring: alertmanager: {receiver: "oncall", kind: "webhook", url_file: "/etc/
 	_, err = monitoring.Gen{}.Generate(s, artifact.Options{})
 	if fe, ok := artifact.AsFieldError(err); !ok || fe.Path != "monitoring.alertmanager.url_file" || !strings.Contains(err.Error(), "Alertmanager 0.25.0 on Debian 12") {
 		t.Errorf("url_file on debian-12: want an error at monitoring.alertmanager.url_file naming Alertmanager 0.25.0, got %v", err)
+	}
+	// Where the release's Alertmanager is not recorded, it is not
+	// taken to read url_file.
+	s.OS = "ubuntu-24.04"
+	_, err = monitoring.Gen{}.Generate(s, artifact.Options{})
+	if fe, ok := artifact.AsFieldError(err); !ok || fe.Path != "monitoring.alertmanager.url_file" || !strings.Contains(err.Error(), "version on Ubuntu 24.04 LTS (noble) is not recorded") {
+		t.Errorf("url_file on ubuntu-24.04: want an error at monitoring.alertmanager.url_file saying the version is not recorded, got %v", err)
 	}
 }

@@ -168,8 +168,12 @@ func urlFiles(s *schema.Stack) error {
 		{"monitoring.alertmanager.url_file", am.URLFile},
 		{"monitoring.alertmanager.watchdog_url_file", am.WatchdogURLFile},
 	} {
-		if c.file != "" && !rel.AlertmanagerURLFile() {
-			return artifact.Errorf(c.path, "%s reads no url_file in a webhook (Debian 13's 0.28 does): give the URL itself, or target debian-13", rel.AlertmanagerText())
+		switch {
+		case c.file == "" || rel.AlertmanagerURLFile():
+		case rel.Alertmanager == nil:
+			return artifact.Errorf(c.path, "Alertmanager's version on %s is not recorded, so it is not known to read url_file in a webhook (Debian 13's 0.28 does): give the URL itself, or target debian-13", rel.Pretty)
+		default:
+			return artifact.Errorf(c.path, "Alertmanager %s on %s reads no url_file in a webhook (Debian 13's 0.28 does): give the URL itself, or target debian-13", rel.Alertmanager, rel.Pretty)
 		}
 	}
 	return nil

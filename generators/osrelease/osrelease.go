@@ -167,15 +167,6 @@ func (r Release) AlertmanagerURLFile() bool {
 	return r.Alertmanager != nil && r.Alertmanager.AtLeast(V("0.28"))
 }
 
-// AlertmanagerText names the release's Alertmanager for messages:
-// "Alertmanager 0.25.0 on Debian 12 (bookworm)".
-func (r Release) AlertmanagerText() string {
-	if r.Alertmanager == nil {
-		return "Alertmanager on " + r.Pretty + " (its version is not recorded)"
-	}
-	return "Alertmanager " + r.Alertmanager.String() + " on " + r.Pretty
-}
-
 // NginxVersionMM is "1.26": what comments name.
 func (r Release) NginxVersionMM() string { return r.Nginx[:2].String() }
 
