@@ -277,34 +277,37 @@ func (e *env) drainOnce(ctx context.Context, r *compile.Rendered, key, victim st
 	if m.pushErr != nil {
 		return m
 	}
-	m.all = append(fast.Samples(), slow.Samples()...)
+	// The loads have stopped: each one's samples are taken once.
+	loads := []struct {
+		l       *Load
+		samples []Sample
+	}{{fast, fast.Samples()}, {slow, slow.Samples()}}
+	m.all = append(slices.Clone(loads[0].samples), loads[1].samples...)
 	m.st = summarize(m.all)
 	// In flight: slow requests the host was serving while the push ran
 	// (the balancers reload somewhere inside it, one after another).
 	tPush, tEnd := pushAt.Sub(slow.begin), doneAt.Sub(slow.begin)
-	for _, x := range slow.Samples() {
+	for _, x := range loads[1].samples {
 		if x.Backend == victim && x.OK() && x.Start < tEnd && x.Start+x.Latency > tPush {
 			m.inFlight++
 		}
 	}
-	for _, l := range []*Load{fast, slow} {
-		tDone := doneAt.Sub(l.begin)
-		for _, x := range l.Samples() {
+	// After: requests that reached the host once the push was done;
+	// failed: every failed request, and when against the push.
+	first, last := time.Duration(-1), time.Duration(0)
+	for _, ld := range loads {
+		tDone := doneAt.Sub(ld.l.begin)
+		for _, x := range ld.samples {
 			if x.Backend == victim && x.Start > tDone+time.Second {
 				if m.after++; m.late == "" {
 					m.late = fmt.Sprintf("; first %.1f s after the push", (x.Start - tDone).Seconds())
 				}
 			}
-		}
-	}
-	first, last := time.Duration(-1), time.Duration(0)
-	for _, l := range []*Load{fast, slow} {
-		for _, x := range l.Samples() {
 			if x.OK() {
 				continue
 			}
 			m.failed = append(m.failed, x)
-			at := l.begin.Add(x.Start).Sub(pushAt)
+			at := ld.l.begin.Add(x.Start).Sub(pushAt)
 			if first < 0 || at < first {
 				first = at
 			}
